@@ -1,0 +1,57 @@
+/*
+ * agent.h - what every part of the agent shares: the export macro, the
+ * switch that turns the agent off, and the per-thread block.
+ *
+ * Nothing here may call a function that a shim interposes; the agent reaches
+ * libc only through the real_* pointers of shims/real.h.
+ */
+#ifndef REQCTX_AGENT_H
+#define REQCTX_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define REQCTX_EXPORT __attribute__((visibility("default")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+/* The agent is only ever preloaded, so its TLS sits in the static block. */
+#define AGENT_TLS __thread __attribute__((tls_model("initial-exec")))
+
+struct ctx;
+struct out_state;
+struct ep_buf;
+
+/* Per-thread state. Zero-initialised TLS is a valid idle thread. */
+struct agent_thread {
+	struct ctx *cur;          /* current context (owns a reference) or NULL */
+	int depth;                /* > 0 while the agent works: hooks pass through */
+	pid_t tid;                /* cached gettid(), 0 until first needed */
+	struct out_state *out;    /* line assembly state, allocated on first use */
+	struct ep_buf *ep;        /* buffered epoll events (one-at-a-time mode) */
+};
+
+extern AGENT_TLS struct agent_thread agent_self;
+
+/* 1 while the agent is started and healthy; hooks pass straight through
+ * otherwise. Written only by agent_start() and agent_fail(). */
+extern volatile int agent_on;
+/* Set for good by agent_fail(). */
+extern volatile int agent_broken;
+
+/* True when a hook may do agent work on this thread now. */
+static inline bool agent_active(void)
+{
+	return likely(agent_on) && agent_self.depth == 0;
+}
+
+static inline void agent_enter(void) { agent_self.depth++; }
+static inline void agent_leave(void) { agent_self.depth--; }
+
+/* Switch the agent off for good: every hook passes through from now on.
+ * `why` goes to the diagnostics file. Never exits, never aborts. */
+void agent_fail(const char *why);
+
+pid_t agent_tid(void);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * ctx.c - context objects, their pool, and the current-context switch.
+ *
+ * The pool hands out fixed-size objects from slabs that are never freed, so
+ * a pointer read from a slot always points at a context-shaped object even
+ * if it was released meanwhile; ctx_tryget() detects that case. The pool
+ * lock is taken only to create and to finally release a context, never on
+ * the read/write path.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "ctx.h"
+#include "id.h"
+
+#define SLAB_COUNT 64
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctx *pool_free;
+static long live;
+volatile int ctx_any;
+
+static struct ctx *pool_take(void)
+{
+	struct ctx *c;
+
+	pthread_mutex_lock(&pool_lock);
+	if (pool_free == NULL) {
+		struct ctx *slab = calloc(SLAB_COUNT, sizeof *slab);
+
+		if (slab == NULL) {
+			pthread_mutex_unlock(&pool_lock);
+			return NULL;
+		}
+		for (int i = 0; i < SLAB_COUNT; i++) {
+			slab[i].next_free = pool_free;
+			pool_free = &slab[i];
+		}
+	}
+	c = pool_free;
+	pool_free = c->next_free;
+	live++;
+	pthread_mutex_unlock(&pool_lock);
+	return c;
+}
+
+static void pool_give(struct ctx *c)
+{
+	pthread_mutex_lock(&pool_lock);
+	c->next_free = pool_free;
+	pool_free = c;
+	live--;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+long ctx_live(void)
+{
+	return __atomic_load_n(&live, __ATOMIC_RELAXED);
+}
+
+struct ctx *ctx_new(const struct ctx_seed *seed)
+{
+	struct ctx *c = pool_take();
+
+	if (c == NULL)
+		return NULL;
+	if (seed && seed->id && seed->id_len > 0 && seed->id_len <= CTX_ID_MAX) {
+		memcpy(c->id, seed->id, seed->id_len);
+		c->id_len = (uint8_t)seed->id_len;
+		c->origin = CTX_ADOPTED;
+	} else {
+		id_request(c->id);
+		c->id_len = ID_REQUEST_LEN;
+		c->origin = CTX_GENERATED;
+	}
+	c->id[c->id_len] = '\0';
+	if (seed && seed->trace_id) {
+		memcpy(c->trace_id, seed->trace_id, 32);
+		c->trace_flags = seed->trace_flags;
+	} else {
+		id_trace(c->trace_id);
+		c->trace_flags = 0;
+	}
+	c->trace_id[32] = '\0';
+	id_span(c->span_id);
+	clock_gettime(CLOCK_REALTIME, &c->start);
+	c->peer[0] = '\0';
+	if (seed && seed->peer)
+		snprintf(c->peer, sizeof c->peer, "%s", seed->peer);
+	c->next_free = NULL;
+	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
+	if (!ctx_any)
+		ctx_any = 1;
+	return c;
+}
+
+void ctx_get(struct ctx *c)
+{
+	__atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
+bool ctx_tryget(struct ctx *c)
+{
+	unsigned n = __atomic_load_n(&c->refs, __ATOMIC_RELAXED);
+
+	while (n != 0) {
+		if (__atomic_compare_exchange_n(&c->refs, &n, n + 1, true,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return true;
+	}
+	return false;
+}
+
+void ctx_put(struct ctx *c)
+{
+	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		pool_give(c);
+}
+
+void ctx_take_current(struct ctx *c)
+{
+	struct ctx *old = agent_self.cur;
+
+	agent_self.cur = c;
+	ctx_put(old);
+}
+
+void ctx_set_current(struct ctx *c)
+{
+	if (c == agent_self.cur)
+		return;
+	if (c)
+		ctx_get(c);
+	ctx_take_current(c);
+}
+
+void ctx_format_peer(char *dst, size_t cap, const struct sockaddr *sa, socklen_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	dst[0] = '\0';
+	if (sa == NULL || len < sizeof(sa_family_t))
+		return;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		if (inet_ntop(AF_INET, &in->sin_addr, a, sizeof a))
+			snprintf(dst, cap, "%s:%u", a, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		if (inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof a))
+			snprintf(dst, cap, "[%s]:%u", a, ntohs(in6->sin6_port));
+	} else if (sa->sa_family == AF_UNIX) {
+		snprintf(dst, cap, "unix");
+	}
+}
+
+void ctx_after_fork_child(void)
+{
+	pthread_mutex_init(&pool_lock, NULL);
+}

@@ -1,0 +1,76 @@
+/*
+ * ctx.h - the request context: what a line is tagged with, and which one
+ * is current on each thread.
+ *
+ * A context is reference-counted. Each fd tag, each thread's current
+ * pointer and each pending hand-off owns one reference. Contexts come from
+ * a type-stable pool (their memory is never returned), which is what lets
+ * ctx_tryget() take a reference on a context read from a shared slot
+ * without a lock.
+ */
+#ifndef REQCTX_CTX_H
+#define REQCTX_CTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "agent.h"
+
+#define CTX_ID_MAX 128
+
+enum ctx_origin { CTX_GENERATED, CTX_ADOPTED };
+
+struct ctx {
+	unsigned refs;               /* atomic; 0 while in the pool */
+	uint8_t id_len;
+	uint8_t origin;              /* enum ctx_origin of the request ID */
+	uint8_t trace_flags;
+	char id[CTX_ID_MAX + 1];     /* request ID, NUL-terminated, already safe */
+	char trace_id[33];           /* 32 lowercase hex */
+	char span_id[17];            /* 16 lowercase hex */
+	struct timespec start;       /* CLOCK_REALTIME at creation */
+	char peer[56];               /* "addr:port" of the client, or "" */
+	struct ctx *next_free;
+};
+
+/* What a new context is made from. NULL/0 fields are generated. */
+struct ctx_seed {
+	const char *id;              /* validated request ID or NULL */
+	size_t id_len;
+	const char *trace_id;        /* 32 lowercase hex or NULL */
+	uint8_t trace_flags;
+	const char *peer;            /* copied; may be NULL */
+};
+
+/* A new context with one reference owned by the caller, or NULL when memory
+ * is exhausted (the caller then simply carries no context). */
+struct ctx *ctx_new(const struct ctx_seed *seed);
+
+void ctx_get(struct ctx *c);
+/* Takes a reference unless the count already dropped to zero. */
+bool ctx_tryget(struct ctx *c);
+void ctx_put(struct ctx *c);
+
+/* Live contexts (for the tests and the diagnostics). */
+long ctx_live(void);
+
+/* True once any context was made in this process: until then stderr passes
+ * through untouched. */
+extern volatile int ctx_any;
+
+static inline struct ctx *ctx_current(void) { return agent_self.cur; }
+
+/* Makes `c` current on this thread, taking a reference of its own. */
+void ctx_set_current(struct ctx *c);
+/* Makes `c` current, taking over the caller's reference. */
+void ctx_take_current(struct ctx *c);
+
+/* Formats an address as "addr:port" into dst (at least 56 bytes). */
+void ctx_format_peer(char *dst, size_t cap, const struct sockaddr *sa, socklen_t len);
+
+/* In a forked child: the pool lock is reset. */
+void ctx_after_fork_child(void);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * debug.c - writes diagnostics lines "reqctx[pid/tid] ..." to the debug
+ * file with one write each (O_APPEND keeps lines whole across processes).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "agent.h"
+#include "debug.h"
+#include "real.h"
+
+int debug_fd = -1;
+extern pid_t agent_pid;
+
+int debug_open(const char *path)
+{
+	int fd = REAL(open)(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	debug_fd = fd;
+	return 0;
+}
+
+void debug_log(const char *fmt, ...)
+{
+	char line[512];
+	int saved = errno, n;
+	va_list ap;
+
+	n = snprintf(line, sizeof line, "reqctx[%d/%d] ", (int)agent_pid, (int)agent_tid());
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	REAL(write)(debug_fd, line, (size_t)n);
+	errno = saved;
+}

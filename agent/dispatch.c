@@ -1,0 +1,136 @@
+/*
+ * dispatch.c - the per-thread event buffers behind dispatch_epoll().
+ * A thread usually waits on one epoll instance, sometimes a few (nested
+ * loops): one small buffer per instance, found by a short list walk.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "ctx.h"
+#include "dispatch.h"
+#include "epmap.h"
+#include "flow.h"
+
+struct ep_buf {
+	struct ep_buf *next;
+	int epfd;
+	int n, pos, cap;
+	uint64_t gen_at;             /* registration generation at receipt */
+	struct epoll_event *ev;
+	int *fd;                     /* -2 unknown, -1 ambiguous */
+	uint64_t *gen;
+};
+
+static struct ep_buf *find(int epfd)
+{
+	struct ep_buf *b;
+
+	for (b = agent_self.ep; b; b = b->next)
+		if (b->epfd == epfd)
+			return b;
+	return NULL;
+}
+
+static void free_buf(struct ep_buf *b)
+{
+	free(b->ev);
+	free(b->fd);
+	free(b->gen);
+	free(b);
+}
+
+/* A buffer for epfd able to take `max` events, or NULL without memory. */
+static struct ep_buf *buffer(int epfd, int max)
+{
+	struct ep_buf *b = find(epfd);
+
+	if (b == NULL) {
+		b = calloc(1, sizeof *b);
+		if (b == NULL)
+			return NULL;
+		b->epfd = epfd;
+		b->next = agent_self.ep;
+		agent_self.ep = b;
+	}
+	if (b->cap < max) {
+		struct epoll_event *ev = malloc((size_t)max * sizeof *ev);
+		int *fd = malloc((size_t)max * sizeof *fd);
+		uint64_t *gen = malloc((size_t)max * sizeof *gen);
+
+		if (!ev || !fd || !gen) {
+			free(ev);
+			free(fd);
+			free(gen);
+			return NULL;
+		}
+		free(b->ev);
+		free(b->fd);
+		free(b->gen);
+		b->ev = ev;
+		b->fd = fd;
+		b->gen = gen;
+		b->cap = max;
+		b->n = b->pos = 0;
+	}
+	return b;
+}
+
+static bool stale(int epfd, struct ep_buf *b, int i)
+{
+	int fd;
+	uint64_t gen;
+
+	if (b->fd[i] == -2 || epmap_generation() == b->gen_at)
+		return false;
+	return !epmap_lookup(epfd, b->ev[i].data.u64, &fd, &gen) || gen != b->gen[i];
+}
+
+int dispatch_epoll(int epfd, struct epoll_event *events, int maxevents,
+		   dispatch_wait_fn wait, void *arg)
+{
+	struct ep_buf *b = find(epfd);
+
+	for (;;) {
+		int r;
+
+		while (b && b->pos < b->n) {
+			int i = b->pos++;
+
+			if (stale(epfd, b, i))
+				continue;
+			events[0] = b->ev[i];
+			if (b->fd[i] >= 0)
+				flow_ready(b->fd[i]);
+			return 1;
+		}
+		if (maxevents <= 0 || maxevents > 1 << 20 ||
+		    (b = buffer(epfd, maxevents)) == NULL)
+			return wait(arg, events, maxevents);   /* the kernel decides */
+		r = wait(arg, b->ev, maxevents);
+		if (r <= 0)
+			return r;
+		b->gen_at = epmap_generation();
+		epmap_resolve(epfd, r, b->ev, b->fd, b->gen);
+		b->n = r;
+		b->pos = 0;
+	}
+}
+
+int dispatch_pending(int epfd)
+{
+	struct ep_buf *b = find(epfd);
+
+	return b ? b->n - b->pos : 0;
+}
+
+void dispatch_thread_exit(void)
+{
+	struct ep_buf *b = agent_self.ep, *next;
+
+	agent_self.ep = NULL;
+	for (; b; b = next) {
+		next = b->next;
+		free_buf(b);
+	}
+}

@@ -1,0 +1,260 @@
+/*
+ * format.c - prefix and JSON rendering. Everything rendered here is built
+ * from values the agent already made safe (generated hex, or adopted IDs
+ * limited to a harmless alphabet), so no escaping of fields is needed; the
+ * program's own bytes are escaped in JSON mode only.
+ */
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "format.h"
+
+extern pid_t agent_pid;
+
+static size_t put(char *dst, size_t o, size_t cap, const char *s, size_t n)
+{
+	if (o + n > cap)
+		n = cap - o;
+	memcpy(dst + o, s, n);
+	return o + n;
+}
+
+static size_t put_uint(char *dst, size_t o, size_t cap, unsigned long v)
+{
+	char tmp[24];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return put(dst, o, cap, tmp + sizeof tmp - n, n);
+}
+
+static size_t head_text(char *dst, size_t cap, const struct config *cfg, const struct ctx *c)
+{
+	size_t o = 0;
+
+	for (int i = 0; i < cfg->nsegs; i++) {
+		const struct cfg_seg *s = &cfg->segs[i];
+
+		switch (s->field) {
+		case 0:   o = put(dst, o, cap, cfg->format + s->off, s->len); break;
+		case 'i': o = put(dst, o, cap, c->id, c->id_len); break;
+		case 't': o = put(dst, o, cap, c->trace_id, 32); break;
+		case 's': o = put(dst, o, cap, c->span_id, 16); break;
+		case 'p': o = put_uint(dst, o, cap, (unsigned long)agent_pid); break;
+		case 'T': o = put_uint(dst, o, cap, (unsigned long)agent_tid()); break;
+		}
+	}
+	return o;
+}
+
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian). */
+static void civil(long days, long *y, unsigned *m, unsigned *d)
+{
+	long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (long)yoe + era * 400 + (*m <= 2);
+}
+
+static void two(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+void fmt_time(char dst[28], long sec, long nsec)
+{
+	long days = sec / 86400, rem = sec % 86400, y;
+	unsigned m, d, us = (unsigned)(nsec / 1000);
+
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	civil(days, &y, &m, &d);
+	two(dst, (unsigned)(y / 100));
+	two(dst + 2, (unsigned)(y % 100));
+	dst[4] = '-';
+	two(dst + 5, m);
+	dst[7] = '-';
+	two(dst + 8, d);
+	dst[10] = 'T';
+	two(dst + 11, (unsigned)(rem / 3600));
+	dst[13] = ':';
+	two(dst + 14, (unsigned)(rem / 60 % 60));
+	dst[16] = ':';
+	two(dst + 17, (unsigned)(rem % 60));
+	dst[19] = '.';
+	for (int i = 25; i >= 20; i--) {
+		dst[i] = (char)('0' + us % 10);
+		us /= 10;
+	}
+	dst[26] = 'Z';
+	dst[27] = '\0';
+}
+
+static size_t put_jstr(char *dst, size_t o, size_t cap, const char *k, const char *v, size_t n)
+{
+	o = put(dst, o, cap, k, strlen(k));
+	if (v == NULL)
+		return put(dst, o, cap, "null", 4);
+	o = put(dst, o, cap, "\"", 1);
+	o = put(dst, o, cap, v, n);
+	return put(dst, o, cap, "\"", 1);
+}
+
+static size_t head_json(char *dst, size_t cap, const struct ctx *c)
+{
+	struct timespec now;
+	char t[28];
+	size_t o = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	fmt_time(t, now.tv_sec, now.tv_nsec);
+	o = put_jstr(dst, o, cap, "{\"time\":", t, 27);
+	o = put_jstr(dst, o, cap, ",\"request_id\":", c ? c->id : NULL, c ? c->id_len : 0);
+	o = put_jstr(dst, o, cap, ",\"trace_id\":", c ? c->trace_id : NULL, 32);
+	o = put_jstr(dst, o, cap, ",\"span_id\":", c ? c->span_id : NULL, 16);
+	o = put(dst, o, cap, ",\"pid\":", 7);
+	o = put_uint(dst, o, cap, (unsigned long)agent_pid);
+	o = put(dst, o, cap, ",\"tid\":", 7);
+	o = put_uint(dst, o, cap, (unsigned long)agent_tid());
+	return put(dst, o, cap, ",\"message\":\"", 12);
+}
+
+size_t fmt_head(char *dst, size_t cap, const struct config *cfg, const struct ctx *c)
+{
+	if (cfg->output == CFG_OUTPUT_JSON)
+		return head_json(dst, cap, c);
+	return c ? head_text(dst, cap, cfg, c) : 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned min;
+	unsigned cp;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	if (s[0] < 0xe0) {
+		len = 2; cp = s[0] & 0x1f; min = 0x80;
+	} else if (s[0] < 0xf0) {
+		len = 3; cp = s[0] & 0x0f; min = 0x800;
+	} else {
+		len = 4; cp = s[0] & 0x07; min = 0x10000;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* The escape of one unit starting at s: returns source bytes taken, and
+ * the output in out/outlen. */
+static size_t unit(const unsigned char *s, size_t n, char out[8], size_t *outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char ch = s[0];
+	size_t l;
+
+	if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+		out[0] = (char)ch;
+		*outlen = 1;
+		return 1;
+	}
+	if (ch < 0x80) {
+		const char *e = NULL;
+
+		switch (ch) {
+		case '"': e = "\\\""; break;
+		case '\\': e = "\\\\"; break;
+		case '\n': e = "\\n"; break;
+		case '\r': e = "\\r"; break;
+		case '\t': e = "\\t"; break;
+		case '\b': e = "\\b"; break;
+		case '\f': e = "\\f"; break;
+		}
+		if (e) {
+			memcpy(out, e, 2);
+			*outlen = 2;
+			return 1;
+		}
+		memcpy(out, "\\u00", 4);
+		out[4] = hex[ch >> 4];
+		out[5] = hex[ch & 15];
+		*outlen = 6;
+		return 1;
+	}
+	l = utf8_seq(s, n);
+	if (l) {
+		memcpy(out, s, l);
+		*outlen = l;
+		return l;
+	}
+	memcpy(out, "\\udc", 4);
+	out[4] = hex[ch >> 4];
+	out[5] = hex[ch & 15];
+	*outlen = 6;
+	return 1;
+}
+
+size_t fmt_escape_len(const char *src, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i = 0, total = 0;
+	char tmp[8];
+
+	while (i < n) {
+		size_t ol;
+
+		i += unit(s + i, n - i, tmp, &ol);
+		total += ol;
+	}
+	return total;
+}
+
+size_t fmt_escape(char *dst, size_t cap, const char *src, size_t n, size_t *used)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		unsigned char ch = s[i];
+		size_t ol, took;
+		char tmp[8];
+
+		/* Plain ASCII in bulk. */
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+			if (o == cap)
+				break;
+			dst[o++] = (char)ch;
+			i++;
+			continue;
+		}
+		took = unit(s + i, n - i, tmp, &ol);
+		if (o + ol > cap)
+			break;
+		memcpy(dst + o, tmp, ol);
+		o += ol;
+		i += took;
+	}
+	*used = i;
+	return o;
+}

@@ -1,0 +1,289 @@
+/*
+ * http.c - decides whether the first bytes read on a connection are an
+ * HTTP/1.x request and, if so, adopts the request ID and the W3C
+ * traceparent from its head.
+ *
+ * It runs inside the interposed read() of every server the agent is loaded
+ * into, on bytes a remote client chose. So it must never allocate, keep
+ * global or static mutable state, call any libc I/O or printing function
+ * (those are the interposed ones), or look at buf[len] or beyond; and it
+ * must stay linear in len. Anything it adopts ends up on the server's
+ * stderr, hence the strict character set for IDs.
+ */
+#include <string.h>
+
+#include "http.h"
+
+#define METHOD_MAX 20
+#define TRACEPARENT_LEN 55      /* "00-" 32 hex "-" 16 hex "-" 2 hex */
+
+/* RFC 9110 token characters: what a method may be made of. */
+static bool is_tchar(unsigned char ch)
+{
+	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= 'A' && ch <= 'Z'))
+		return true;
+	switch (ch) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+	case '+': case '-': case '.': case '^': case '_': case '`': case '|':
+	case '~':
+		return true;
+	}
+	return false;
+}
+
+static bool is_id_char(unsigned char ch)
+{
+	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= 'A' && ch <= 'Z'))
+		return true;
+	switch (ch) {
+	case '-': case '.': case '_': case ':': case '/': case '+': case '=':
+	case '@':
+		return true;
+	}
+	return false;
+}
+
+/* Trace Context allows lowercase hex only; uppercase is a malformed value. */
+static bool is_lower_hex(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+}
+
+static bool all_lower_hex(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_lower_hex((unsigned char)v[i]))
+			return false;
+	return true;
+}
+
+static bool all_zero(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] != '0')
+			return false;
+	return true;
+}
+
+static unsigned hex_value(unsigned char ch)
+{
+	return ch <= '9' ? (unsigned)(ch - '0') : (unsigned)(ch - 'a' + 10);
+}
+
+static unsigned char ascii_lower(unsigned char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch + ('a' - 'A')) : ch;
+}
+
+/* Hand-written rather than strncasecmp: names may hold NUL bytes, and the
+ * C library's version may consult the locale. */
+static bool name_is(const char *name, size_t n, const char *want, size_t wn)
+{
+	if (n != wn)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (ascii_lower((unsigned char)name[i]) !=
+		    ascii_lower((unsigned char)want[i]))
+			return false;
+	return true;
+}
+
+static bool is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+bool http_valid_id(const char *v, size_t n)
+{
+	if (n < 1 || n > HTTP_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_id_char((unsigned char)v[i]))
+			return false;
+	return true;
+}
+
+bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
+			    char parent_id[17], uint8_t *flags)
+{
+	if (n < TRACEPARENT_LEN)
+		return false;
+	if (!all_lower_hex(v, 2) || (v[0] == 'f' && v[1] == 'f'))
+		return false;
+	/* Version 00 has exactly four fields; a later version may append
+	 * fields, but only after another '-'. */
+	if (v[0] == '0' && v[1] == '0') {
+		if (n != TRACEPARENT_LEN)
+			return false;
+	} else if (n > TRACEPARENT_LEN && v[TRACEPARENT_LEN] != '-') {
+		return false;
+	}
+	if (v[2] != '-' || v[35] != '-' || v[52] != '-')
+		return false;
+	if (!all_lower_hex(v + 3, 32) || !all_lower_hex(v + 36, 16) ||
+	    !all_lower_hex(v + 53, 2))
+		return false;
+	if (all_zero(v + 3, 32) || all_zero(v + 36, 16))
+		return false;
+	memcpy(trace_id, v + 3, 32);
+	trace_id[32] = '\0';
+	memcpy(parent_id, v + 36, 16);
+	parent_id[16] = '\0';
+	*flags = (uint8_t)(hex_value((unsigned char)v[53]) << 4 |
+			   hex_value((unsigned char)v[54]));
+	return true;
+}
+
+/*
+ * Returns the offset just past the request line "METHOD SP target SP
+ * HTTP/1.d" and its CRLF or LF, or 0 when buf does not start with one.
+ * A line whose end is not within len is not a request line yet.
+ */
+static size_t request_line_end(const unsigned char *b, size_t len)
+{
+	size_t i = 0, start;
+
+	while (i < len && i <= METHOD_MAX && is_tchar(b[i]))
+		i++;
+	if (i == 0 || i > METHOD_MAX || i >= len || b[i] != ' ')
+		return 0;
+	start = ++i;
+	while (i < len && b[i] > ' ' && b[i] < 0x7f)
+		i++;
+	if (i == start || i >= len || b[i] != ' ')
+		return 0;
+	i++;
+	if (len - i < 8 || memcmp(b + i, "HTTP/1.", 7) != 0 ||
+	    b[i + 7] < '0' || b[i + 7] > '9')
+		return 0;
+	i += 8;
+	if (i < len && b[i] == '\n')
+		return i + 1;
+	if (len - i >= 2 && b[i] == '\r' && b[i + 1] == '\n')
+		return i + 2;
+	return 0;
+}
+
+/*
+ * A header's value is only known to be complete once the next line is seen
+ * not to start with SP or HT: an obsolete fold would continue it, and the
+ * folded value holds whitespace, so it is not a valid ID or traceparent.
+ * Candidates therefore wait in `out` as "pending" until the next line
+ * starts (commit) or turns out to be a fold (drop).
+ */
+struct scan {
+	bool id_pending;
+	size_t id_len;
+	bool trace_pending;
+};
+
+static void commit(struct scan *s, struct http_ids *out)
+{
+	if (s->id_pending)
+		out->request_id_len = s->id_len;
+	if (s->trace_pending)
+		out->has_trace = true;
+	s->id_pending = s->trace_pending = false;
+}
+
+static void drop(struct scan *s, struct http_ids *out)
+{
+	if (s->id_pending)
+		out->request_id[0] = '\0';
+	if (s->trace_pending) {
+		out->trace_id[0] = '\0';
+		out->parent_id[0] = '\0';
+		out->trace_flags = 0;
+	}
+	s->id_pending = s->trace_pending = false;
+}
+
+/* One complete header line [l, e) without its line end. */
+static void header_line(const char *l, const char *e, const char *header,
+			size_t header_len, struct scan *s, struct http_ids *out)
+{
+	const char *colon = memchr(l, ':', (size_t)(e - l));
+	const char *v, *ve;
+	size_t nlen;
+
+	if (colon == NULL)
+		return;
+	nlen = (size_t)(colon - l);
+	v = colon + 1;
+	ve = e;
+	while (v < ve && is_blank(*v))
+		v++;
+	while (ve > v && is_blank(ve[-1]))
+		ve--;
+
+	if (out->request_id_len == 0 && header_len > 0 &&
+	    name_is(l, nlen, header, header_len) &&
+	    http_valid_id(v, (size_t)(ve - v))) {
+		s->id_len = (size_t)(ve - v);
+		memcpy(out->request_id, v, s->id_len);
+		out->request_id[s->id_len] = '\0';
+		s->id_pending = true;
+	}
+	if (!out->has_trace &&
+	    name_is(l, nlen, "traceparent", sizeof "traceparent" - 1) &&
+	    http_parse_traceparent(v, (size_t)(ve - v), out->trace_id,
+				   out->parent_id, &out->trace_flags))
+		s->trace_pending = true;
+}
+
+void http_parse_head(const char *buf, size_t len, const char *header,
+		     size_t header_len, struct http_ids *out)
+{
+	struct scan s = { false, 0, false };
+	size_t pos;
+
+	out->is_http = false;
+	out->request_id_len = 0;
+	out->request_id[0] = '\0';
+	out->has_trace = false;
+	out->trace_id[0] = '\0';
+	out->parent_id[0] = '\0';
+	out->trace_flags = 0;
+
+	if (buf == NULL)
+		return;
+	pos = request_line_end((const unsigned char *)buf, len);
+	if (pos == 0)
+		return;
+	out->is_http = true;
+	if (header == NULL)
+		header_len = 0;
+
+	/* Each step finds the next LF with memchr and never revisits bytes,
+	 * so the scan is linear in len. */
+	while (pos < len) {
+		const char *l = buf + pos, *lf, *e;
+
+		if (is_blank(*l)) {
+			/* obs-fold: continues the previous header, even when
+			 * its own line end has not arrived yet. */
+			drop(&s, out);
+			lf = memchr(l, '\n', len - pos);
+			if (lf == NULL)
+				break;
+			pos = (size_t)(lf - buf) + 1;
+			continue;
+		}
+		commit(&s, out);
+		if (out->request_id_len != 0 && out->has_trace)
+			break;
+		lf = memchr(l, '\n', len - pos);
+		if (lf == NULL)
+			break;          /* truncated line: never adopted */
+		e = lf;
+		if (e > l && e[-1] == '\r')
+			e--;
+		if (e == l)
+			break;          /* blank line: end of the head */
+		header_line(l, e, header, header_len, &s, out);
+		pos = (size_t)(lf - buf) + 1;
+	}
+	commit(&s, out);
+}

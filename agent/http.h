@@ -1,0 +1,53 @@
+/*
+ * http.h - recognises the start of an HTTP/1.x request in the first bytes a
+ * server reads on a connection, and adopts a request ID and a W3C trace
+ * context from its head. Pure functions over a byte range: no allocation,
+ * no global state, never a read past `len`.
+ */
+#ifndef REQCTX_HTTP_H
+#define REQCTX_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_ID_MAX 128
+
+struct http_ids {
+	bool is_http;                  /* a request line "METHOD SP target SP HTTP/1.x" */
+	size_t request_id_len;         /* 0 when no valid ID header was seen */
+	char request_id[HTTP_ID_MAX + 1];
+	bool has_trace;                /* a valid traceparent was seen */
+	char trace_id[33];             /* 32 lowercase hex + NUL */
+	char parent_id[17];            /* 16 lowercase hex + NUL */
+	uint8_t trace_flags;
+};
+
+/*
+ * Looks at buf[0..len) as the start of a request head. Sets out->is_http
+ * when it starts with an HTTP/1.x request line; then scans header lines up
+ * to the blank line or the end of the bytes given. The header named `header`
+ * (case-insensitive, `header_len` bytes) is adopted as the request ID when
+ * its value, stripped of surrounding spaces and tabs, passes
+ * http_valid_id(); otherwise request_id_len stays 0. A `traceparent` header
+ * is adopted when http_parse_traceparent() accepts it. When a header appears
+ * more than once, the first valid occurrence wins.
+ */
+void http_parse_head(const char *buf, size_t len, const char *header,
+		     size_t header_len, struct http_ids *out);
+
+/* 1 to 128 bytes, each of [A-Za-z0-9] or one of - . _ : / + = @ */
+bool http_valid_id(const char *v, size_t n);
+
+/*
+ * W3C Trace Context traceparent: "vv-<32 hex>-<16 hex>-<2 hex>", lowercase
+ * hex only. Version ff is invalid; version 00 must be exactly 55 bytes; a
+ * higher version needs at least 55 bytes and, past 55, a '-' at offset 55.
+ * All-zero trace-id or parent-id is invalid. On success fills the outputs
+ * (NUL-terminated) and returns true; on failure returns false and leaves
+ * them untouched.
+ */
+bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
+			    char parent_id[17], uint8_t *flags);
+
+#endif

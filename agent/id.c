@@ -1,0 +1,88 @@
+/*
+ * id.c - identifier generation. Distinct counter values always give
+ * distinct request IDs within a process because id_mix() is a bijection;
+ * the random key makes IDs of different processes independent.
+ */
+#include <stdbool.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "id.h"
+
+static uint64_t keys[4];
+static uint64_t counter;
+
+uint64_t id_mix(uint64_t x)
+{
+	/* Each step (xor-shift, multiply by an odd constant) is invertible. */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+void id_init(void)
+{
+	uint64_t k[4];
+	ssize_t n = getrandom(k, sizeof k, GRND_NONBLOCK);
+
+	if (n != (ssize_t)sizeof k) {
+		/* Early boot without entropy: still distinct per process. */
+		struct timespec t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		k[0] = id_mix((uint64_t)t.tv_nsec ^ ((uint64_t)getpid() << 32));
+		k[1] = id_mix(k[0] ^ (uint64_t)t.tv_sec);
+		k[2] = id_mix(k[1] ^ (uint64_t)(uintptr_t)&t);
+		k[3] = id_mix(k[2] + 1);
+	}
+	memcpy(keys, k, sizeof keys);
+	/* A new counter base too, so a child's IDs never replay its parent's
+	 * sequence under the (new) keys. */
+	__atomic_store_n(&counter, id_mix(k[3]), __ATOMIC_RELAXED);
+}
+
+static void hex64(char *out, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--) {
+		out[i] = digits[v & 15];
+		v >>= 4;
+	}
+}
+
+static uint64_t next(void)
+{
+	return __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+}
+
+void id_request(char out[17])
+{
+	hex64(out, id_mix(next() ^ keys[0]));
+	out[16] = '\0';
+}
+
+void id_trace(char out[33])
+{
+	uint64_t n = next();
+	uint64_t hi = id_mix(n ^ keys[1]), lo = id_mix(n + keys[2]);
+
+	if ((hi | lo) == 0)
+		lo = 1;
+	hex64(out, hi);
+	hex64(out + 16, lo);
+	out[32] = '\0';
+}
+
+void id_span(char out[17])
+{
+	uint64_t v = id_mix(next() + keys[3]);
+
+	hex64(out, v ? v : 1);
+	out[16] = '\0';
+}

@@ -1,0 +1,565 @@
+/*
+ * out.c - line assembly and the tagged write.
+ *
+ * Per thread: the bytes of an unfinished line (already counted as written
+ * to the program) in `held`, and whether the current line's head is out.
+ * A write builds a plan of pieces - held bytes, heads, the program's bytes
+ * (or their JSON escapes) - issues one writev under the output lock, and
+ * settles the count with what the kernel took. The output lock keeps one
+ * thread's line from being cut by another's, even past PIPE_BUF.
+ *
+ * Must never: allocate, call an interposed function by name, or wait on a
+ * lock when called from a signal handler.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctx.h"
+#include "format.h"
+#include "out.h"
+#include "real.h"
+
+#define OUT_PIECES 128
+
+struct out_state {
+	struct out_state *next, *prev;
+	int busy;                 /* atomic: the owner or a flusher works on it */
+	bool registered;
+	bool line_open;           /* the current line's head is out (or held) */
+	int fd;                   /* where the held bytes go */
+	size_t len;               /* held bytes */
+	char held[OUT_HOLD];
+	char esc[OUT_ESC];
+};
+
+enum piece_kind {
+	P_HELD,     /* bytes already counted to the program */
+	P_HEAD,     /* ours: counts nothing */
+	P_RAW,      /* the program's own bytes, counted as far as written */
+	P_ATOM,     /* an escape standing for `app` program bytes: all or hold */
+};
+
+struct piece {
+	const char *p;
+	size_t len, app;
+	uint8_t kind;
+	bool open_after;          /* line_open once this piece is fully out */
+};
+
+static AGENT_TLS struct out_state self_state;
+AGENT_TLS char out_has_held;
+
+static pthread_mutex_t io_lock = PTHREAD_MUTEX_INITIALIZER;
+static int reg_lock;                      /* spin lock over the registry */
+static struct out_state *registry;
+static volatile int final_flush_done;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+static dev_t err_dev;
+static ino_t err_ino;
+static bool err_known;
+
+static void reg_acquire(void)
+{
+	while (__atomic_exchange_n(&reg_lock, 1, __ATOMIC_ACQUIRE))
+		;
+}
+
+static bool reg_try(int spins)
+{
+	while (spins-- > 0)
+		if (!__atomic_exchange_n(&reg_lock, 1, __ATOMIC_ACQUIRE))
+			return true;
+	return false;
+}
+
+static void reg_release(void)
+{
+	__atomic_store_n(&reg_lock, 0, __ATOMIC_RELEASE);
+}
+
+static void thread_exit_hook(void *arg)
+{
+	(void)arg;
+	out_thread_exit();
+}
+
+void out_init(void)
+{
+	exit_key_ok = pthread_key_create(&exit_key, thread_exit_hook) == 0;
+	out_stderr_changed();
+}
+
+void out_stderr_changed(void)
+{
+	struct stat st;
+
+	err_known = fstat(2, &st) == 0;
+	if (err_known) {
+		err_dev = st.st_dev;
+		err_ino = st.st_ino;
+	}
+}
+
+bool out_is_stderr_file(int fd)
+{
+	struct stat st;
+
+	if (fd == 2)
+		return true;
+	if (fd == 1 || !err_known || fstat(fd, &st) != 0)
+		return false;
+	return st.st_dev == err_dev && st.st_ino == err_ino;
+}
+
+/* This thread's state, registered on first use. Uses no allocation, so a
+ * signal handler's first write is safe. */
+static struct out_state *state(void)
+{
+	struct out_state *st = &self_state;
+
+	if (!st->registered) {
+		reg_acquire();
+		st->prev = NULL;
+		st->next = registry;
+		if (registry)
+			registry->prev = st;
+		registry = st;
+		st->registered = true;
+		reg_release();
+		if (exit_key_ok)
+			pthread_setspecific(exit_key, st);
+		agent_self.out = st;
+	}
+	return st;
+}
+
+static void claim(struct out_state *st)
+{
+	int zero = 0;
+
+	while (!__atomic_compare_exchange_n(&st->busy, &zero, 1, false,
+					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		zero = 0;
+}
+
+static bool try_claim(struct out_state *st)
+{
+	int zero = 0;
+
+	return __atomic_compare_exchange_n(&st->busy, &zero, 1, false,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static void release(struct out_state *st)
+{
+	if (st == &self_state)
+		out_has_held = st->len != 0;
+	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
+}
+
+static ssize_t locked_writev(int fd, const struct iovec *v, int n, bool may_wait)
+{
+	ssize_t r;
+	int saved;
+	bool locked = may_wait ? pthread_mutex_lock(&io_lock) == 0
+			       : pthread_mutex_trylock(&io_lock) == 0;
+
+	r = REAL(writev)(fd, v, n);
+	saved = errno;
+	if (locked)
+		pthread_mutex_unlock(&io_lock);
+	errno = saved;
+	return r;
+}
+
+static bool nonblocking(int fd)
+{
+	int fl = REAL(fcntl)(fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/* Writes the held bytes. Returns false when the kernel refused them. */
+static bool flush_held(struct out_state *st, bool may_wait)
+{
+	while (st->len) {
+		struct iovec v = { st->held, st->len };
+		ssize_t r = locked_writev(st->fd, &v, 1, may_wait);
+
+		if (r < 0 && errno == EINTR && may_wait)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return false;
+		if (r <= 0) {
+			st->len = 0;     /* fd gone or broken: nothing will take them */
+			return false;
+		}
+		memmove(st->held, st->held + r, st->len - (size_t)r);
+		st->len -= (size_t)r;
+	}
+	return true;
+}
+
+static void finish_line(struct out_state *st)
+{
+	if (agent_config->output == CFG_OUTPUT_JSON && st->line_open &&
+	    st->len + FMT_JSON_END_LEN <= OUT_HOLD) {
+		memcpy(st->held + st->len, FMT_JSON_END, FMT_JSON_END_LEN);
+		st->len += FMT_JSON_END_LEN;
+	}
+	st->line_open = false;
+}
+
+/* Bytes after position (i, off) in the iovec array: any at all? */
+static bool more_after(const struct iovec *iov, int iovcnt, int i, size_t off)
+{
+	if (off < iov[i].iov_len)
+		return true;
+	for (i++; i < iovcnt; i++)
+		if (iov[i].iov_len)
+			return true;
+	return false;
+}
+
+/* The write itself; `st` is claimed and belongs to `fd`. */
+static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int iovcnt)
+{
+	const struct config *cfg = agent_config;
+	bool json = cfg->output == CFG_OUTPUT_JSON;
+	char head[FMT_HEAD_MAX];
+	size_t headlen = 0, done = 0;
+	bool head_ready = false;
+	int vi = 0;
+	size_t voff = 0;
+
+	for (;;) {
+		struct piece pc[OUT_PIECES];
+		struct iovec v[OUT_PIECES];
+		int np = 0, cvi = vi;
+		size_t cvoff = voff, esc_used = 0, rem;
+		bool open = st->line_open, newopen, hold = false, complete;
+		const char *tail = NULL;
+		size_t tail_len = 0, app = 0;
+		ssize_t r;
+
+#define ADD(ptr, n, a, k, oa) do { \
+		pc[np] = (struct piece){ (ptr), (n), (a), (k), (oa) }; \
+		v[np].iov_base = (void *)(ptr); v[np].iov_len = (n); np++; } while (0)
+
+		if (st->len)
+			ADD(st->held, st->len, 0, P_HELD, open);
+		while (cvi < iovcnt && np < OUT_PIECES - 3) {
+			const char *p, *nl;
+			size_t avail, seg;
+			bool ends;
+
+			if (cvoff >= iov[cvi].iov_len) {
+				cvi++;
+				cvoff = 0;
+				continue;
+			}
+			p = (const char *)iov[cvi].iov_base + cvoff;
+			avail = iov[cvi].iov_len - cvoff;
+			nl = memchr(p, '\n', avail);
+			seg = nl ? (size_t)(nl - p) + 1 : avail;
+			ends = nl != NULL;
+			if (!head_ready && !open) {
+				headlen = fmt_head(head, sizeof head, cfg, ctx_current());
+				head_ready = true;
+			}
+			if (!ends && !more_after(iov, iovcnt, cvi, cvoff + seg)) {
+				/* The unfinished end of the write: hold it if it fits. */
+				size_t need = (open ? 0 : headlen) +
+					      (json ? fmt_escape_len(p, seg) : seg);
+
+				if (need <= OUT_HOLD) {
+					hold = true;
+					tail = p;
+					tail_len = seg;
+					cvoff += seg;
+					break;
+				}
+			}
+			if (!open) {
+				if (headlen)
+					ADD(head, headlen, 0, P_HEAD, true);
+				open = true;
+			}
+			if (!json) {
+				ADD(p, seg, seg, P_RAW, !ends);
+				cvoff += seg;
+				open = !ends;
+				continue;
+			}
+			{
+				size_t body = ends ? seg - 1 : seg, used;
+				size_t room = OUT_ESC - esc_used;
+				/* An escape piece must fit `held` if it is cut. */
+				size_t w = fmt_escape(st->esc + esc_used,
+						      room < OUT_HOLD ? room : OUT_HOLD,
+						      p, body, &used);
+
+				if (w)
+					ADD(st->esc + esc_used, w, used, P_ATOM, true);
+				esc_used += w;
+				cvoff += used;
+				if (used < body)
+					break;        /* scratch full: the rest next round */
+				if (ends) {
+					ADD(FMT_JSON_END, FMT_JSON_END_LEN, 1, P_ATOM, false);
+					cvoff += 1;
+					open = false;
+				}
+			}
+		}
+#undef ADD
+
+		if (np == 0) {
+			r = 0;
+		} else {
+			r = locked_writev(fd, v, np, true);
+			if (r < 0) {
+				int err = errno;
+
+				if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+					st->len = 0;       /* the fd is gone or broken */
+					st->line_open = false;
+				}
+				if (done)
+					return (ssize_t)done;
+				errno = err;
+				return -1;
+			}
+		}
+
+		/* Settle: which pieces the kernel took. */
+		rem = (size_t)r;
+		newopen = st->line_open;
+		complete = true;
+		for (int k = 0; k < np; k++) {
+			struct piece *q = &pc[k];
+
+			if (rem >= q->len) {
+				rem -= q->len;
+				app += q->app;
+				newopen = q->open_after;
+				if (q->kind == P_HELD)
+					st->len = 0;
+				continue;
+			}
+			complete = false;
+			switch (q->kind) {
+			case P_HELD:
+				memmove(st->held, st->held + rem, st->len - rem);
+				st->len -= rem;
+				break;
+			case P_HEAD:
+			case P_ATOM:
+				/* Part of an indivisible piece is out: the rest is
+				 * owed before anything else, and counts as written. */
+				memcpy(st->held, q->p + rem, q->len - rem);
+				st->len = q->len - rem;
+				st->fd = fd;
+				app += q->app;
+				newopen = q->open_after;
+				break;
+			case P_RAW:
+				app += rem;
+				if (rem)
+					newopen = true;
+				break;
+			}
+			break;
+		}
+		st->line_open = newopen;
+		done += app;
+
+		if (!complete) {
+			if (done)
+				return (ssize_t)done;
+			if (r == 0 || nonblocking(fd)) {
+				errno = EAGAIN;
+				return -1;
+			}
+			continue;     /* blocking fd, only our bytes went: go on */
+		}
+		if (hold) {
+			if (!st->line_open) {
+				memcpy(st->held + st->len, head, headlen);
+				st->len += headlen;
+				st->line_open = true;
+			}
+			if (json) {
+				size_t used;
+
+				st->len += fmt_escape(st->held + st->len, OUT_HOLD - st->len,
+						      tail, tail_len, &used);
+			} else {
+				memcpy(st->held + st->len, tail, tail_len);
+				st->len += tail_len;
+			}
+			st->fd = fd;
+			done += tail_len;
+		}
+		vi = cvi;
+		voff = cvoff;
+		if (cvi >= iovcnt || !more_after(iov, iovcnt, cvi, cvoff))
+			return (ssize_t)done;
+	}
+}
+
+ssize_t out_write(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct out_state *st;
+	size_t total = 0;
+	ssize_t r;
+	int saved;
+
+	if (iovcnt <= 0 || iovcnt > IOV_MAX || final_flush_done)
+		return REAL(writev)(fd, iov, iovcnt);
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > SSIZE_MAX - total)
+			return REAL(writev)(fd, iov, iovcnt);   /* the kernel's EINVAL */
+		total += iov[i].iov_len;
+	}
+	if (total == 0)
+		return REAL(writev)(fd, iov, iovcnt);
+	st = state();
+	claim(st);
+	if (st->fd != fd) {
+		/* Another fd: what this thread started elsewhere ends here. */
+		if (st->len) {
+			finish_line(st);
+			flush_held(st, true);
+		}
+		st->len = 0;
+		st->line_open = false;
+		st->fd = fd;
+	}
+	r = emit(st, fd, iov, iovcnt);
+	saved = errno;
+	release(st);
+	errno = saved;
+	return r;
+}
+
+int out_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		struct iovec v = { (void *)p, n };
+		ssize_t r = out_write(fd, &v, 1);
+
+		if (r < 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+void out_flush_thread(void)
+{
+	struct out_state *st = &self_state;
+	int saved = errno;
+
+	if (!st->registered || st->len == 0)
+		return;
+	claim(st);
+	flush_held(st, true);
+	release(st);
+	errno = saved;
+}
+
+void out_thread_exit(void)
+{
+	struct out_state *st = &self_state;
+	int saved = errno;
+
+	if (!st->registered)
+		return;
+	claim(st);
+	finish_line(st);
+	flush_held(st, true);
+	st->len = 0;
+	reg_acquire();
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		registry = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	st->registered = false;
+	reg_release();
+	agent_self.out = NULL;
+	release(st);
+	errno = saved;
+}
+
+void out_flush_all(bool finish, bool from_signal)
+{
+	int saved = errno;
+
+	if (from_signal ? !reg_try(1000) : (reg_acquire(), false))
+		return;
+	for (struct out_state *st = registry; st; st = st->next) {
+		if (!try_claim(st)) {
+			if (from_signal)
+				continue;    /* interrupted mid-write: leave it */
+			claim(st);
+		}
+		if (finish)
+			finish_line(st);
+		flush_held(st, !from_signal);
+		release(st);
+	}
+	reg_release();
+	errno = saved;
+}
+
+void out_final(void)
+{
+	out_flush_all(true, false);
+	final_flush_done = 1;
+}
+
+void out_fd_closing(int fd)
+{
+	struct out_state *st = &self_state;
+
+	if (st->registered && st->len && st->fd == fd)
+		out_flush_thread();
+}
+
+void out_prepare_fork(void)
+{
+	out_flush_all(false, false);
+	pthread_mutex_lock(&io_lock);
+	reg_acquire();
+}
+
+void out_after_fork_parent(void)
+{
+	reg_release();
+	pthread_mutex_unlock(&io_lock);
+}
+
+void out_after_fork_child(void)
+{
+	/* Only the forking thread exists here: forget the others' states. */
+	pthread_mutex_init(&io_lock, NULL);
+	registry = NULL;
+	if (self_state.registered) {
+		self_state.next = self_state.prev = NULL;
+		registry = &self_state;
+	}
+	reg_release();
+}

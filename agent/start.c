@@ -1,0 +1,87 @@
+/*
+ * start.c - the constructor and destructor: reads the configuration once,
+ * seeds the IDs, registers the fork handlers, and only then lets the hooks
+ * work. Calls that arrive earlier (other libraries' constructors) pass
+ * straight through. In secure-execution mode (setuid) nothing is started.
+ */
+#include <pthread.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctx.h"
+#include "debug.h"
+#include "epmap.h"
+#include "id.h"
+#include "out.h"
+#include "real.h"
+
+extern char **environ;
+extern pid_t agent_pid;
+
+static struct config settings;
+
+/* Start-up problems go to stderr, once, before any context exists. */
+static void report(const char *line, void *arg)
+{
+	(void)arg;
+	REAL(write)(2, line, strlen(line));
+}
+
+static void before_fork(void)
+{
+	agent_enter();
+	out_prepare_fork();
+}
+
+static void after_fork_parent(void)
+{
+	out_after_fork_parent();
+	agent_leave();
+}
+
+static void after_fork_child(void)
+{
+	agent_pid = getpid();
+	agent_self.tid = 0;
+	id_init();
+	ctx_after_fork_child();
+	epmap_after_fork_child();
+	out_after_fork_child();
+	agent_leave();
+}
+
+__attribute__((constructor(101))) static void agent_start(void)
+{
+	if (getauxval(AT_SECURE))
+		return;
+	shim_resolve_all();
+	config_load(&settings, environ, report, NULL);
+	agent_config = &settings;
+	if (settings.disabled)
+		return;
+	agent_pid = getpid();
+	if (settings.debug_path[0] && debug_open(settings.debug_path) < 0)
+		report("reqctx: REQCTX_DEBUG: cannot open the file; no diagnostics\n", NULL);
+	id_init();
+	out_init();
+	if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) {
+		agent_fail("pthread_atfork failed");
+		return;
+	}
+	DEBUG("started (output %s, epoll %s)",
+	      settings.output == CFG_OUTPUT_JSON ? "json" : "text",
+	      settings.epoll == CFG_EPOLL_BATCH ? "batch" : "single");
+	if (!agent_broken)
+		agent_on = 1;
+}
+
+__attribute__((destructor)) static void agent_stop(void)
+{
+	if (!agent_on)
+		return;
+	agent_enter();
+	out_final();
+	agent_leave();
+}

@@ -1,0 +1,271 @@
+/*
+ * epmap.c - epoll registrations, one uthash table per instance, reached
+ * through the instance's fd slot. One mutex guards all tables: it is taken
+ * by epoll_ctl, by close of a registered fd and once per epoll_wait batch,
+ * never per read or write. uthash stays inside this file.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <uthash.h>
+
+#include "epmap.h"
+#include "fdmap.h"
+
+struct epreg {
+	uint64_t data;            /* key */
+	int fd;                   /* -1: several fds registered with this data */
+	uint64_t gen;
+	UT_hash_handle hh;
+};
+
+struct eptable {
+	int epfd;
+	struct epreg *regs;
+	struct eptable *next, *prev;   /* all tables, for the rare scans */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct eptable *tables;
+static uint64_t generation = 1;
+static long nregs;
+
+static uint64_t bump(void)
+{
+	return __atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
+}
+
+uint64_t epmap_generation(void)
+{
+	return __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+}
+
+long epmap_count(void)
+{
+	return __atomic_load_n(&nregs, __ATOMIC_RELAXED);
+}
+
+static struct eptable *table_of(int epfd)
+{
+	struct fdslot *s = fdmap_peek(epfd);
+
+	return s && fdmap_kind(s) == FD_EPOLL ? s->ep_table : NULL;
+}
+
+static void del_reg(struct eptable *t, struct epreg *r)
+{
+	struct fdslot *s = r->fd >= 0 ? fdmap_peek(r->fd) : NULL;
+
+	if (s && s->ep_state == 1 && s->ep_epfd == t->epfd && s->ep_data == r->data)
+		s->ep_state = 0;
+	HASH_DEL(t->regs, r);
+	free(r);
+	nregs--;
+}
+
+static void clear_table(struct eptable *t)
+{
+	struct epreg *r, *tmp;
+
+	HASH_ITER(hh, t->regs, r, tmp)
+		del_reg(t, r);
+}
+
+void epmap_instance(int epfd)
+{
+	struct fdslot *s = fdmap_slot(epfd);
+	struct eptable *t;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&lock);
+	t = s->ep_table;
+	if (t == NULL) {
+		t = calloc(1, sizeof *t);
+		if (t) {
+			t->next = tables;
+			if (tables)
+				tables->prev = t;
+			tables = t;
+		}
+	} else {
+		clear_table(t);
+	}
+	if (t)
+		t->epfd = epfd;
+	s->ep_table = t;
+	pthread_mutex_unlock(&lock);
+	bump();
+}
+
+void epmap_drop_instance(int epfd)
+{
+	struct fdslot *s = fdmap_peek(epfd);
+	struct eptable *t;
+
+	if (s == NULL || s->ep_table == NULL)
+		return;
+	pthread_mutex_lock(&lock);
+	t = s->ep_table;
+	s->ep_table = NULL;
+	if (t) {
+		clear_table(t);
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			tables = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		free(t);
+	}
+	pthread_mutex_unlock(&lock);
+	bump();
+}
+
+/* The registration of `fd` in `t`, using the fd's back-reference first. */
+static struct epreg *find_fd(struct eptable *t, int fd)
+{
+	struct fdslot *s = fdmap_peek(fd);
+	struct epreg *r, *tmp;
+
+	if (s && s->ep_state == 1) {
+		if (s->ep_epfd != t->epfd)
+			return NULL;
+		HASH_FIND(hh, t->regs, &s->ep_data, sizeof(uint64_t), r);
+		if (r && r->fd == fd)
+			return r;
+	}
+	if (s && s->ep_state == 0)
+		return NULL;
+	HASH_ITER(hh, t->regs, r, tmp)
+		if (r->fd == fd)
+			return r;
+	return NULL;
+}
+
+static void add_reg(struct eptable *t, int fd, uint64_t data)
+{
+	struct fdslot *s = fdmap_slot(fd);
+	struct epreg *r;
+
+	HASH_FIND(hh, t->regs, &data, sizeof data, r);
+	if (r) {
+		/* Two fds behind one data value: events cannot be told apart. */
+		if (r->fd != fd)
+			r->fd = -1;
+		r->gen = bump();
+		return;
+	}
+	r = malloc(sizeof *r);
+	if (r == NULL)
+		return;
+	r->data = data;
+	r->fd = fd;
+	r->gen = bump();
+	HASH_ADD(hh, t->regs, data, sizeof(uint64_t), r);
+	nregs++;
+	if (s) {
+		if (s->ep_state == 0) {
+			s->ep_state = 1;
+			s->ep_epfd = t->epfd;
+			s->ep_data = data;
+		} else {
+			s->ep_state = 2;
+		}
+	}
+}
+
+void epmap_ctl(int epfd, int op, int fd, uint64_t data)
+{
+	struct eptable *t;
+	struct epreg *r;
+
+	pthread_mutex_lock(&lock);
+	t = table_of(epfd);
+	if (t == NULL) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		add_reg(t, fd, data);
+		break;
+	case EPOLL_CTL_MOD:
+		r = find_fd(t, fd);
+		if (r)
+			del_reg(t, r);
+		add_reg(t, fd, data);
+		break;
+	case EPOLL_CTL_DEL:
+		r = find_fd(t, fd);
+		if (r)
+			del_reg(t, r);
+		break;
+	}
+	pthread_mutex_unlock(&lock);
+	bump();
+}
+
+void epmap_forget_fd(int fd)
+{
+	struct fdslot *s = fdmap_peek(fd);
+	struct eptable *t;
+	struct epreg *r;
+
+	if (s == NULL || s->ep_state == 0)
+		return;
+	pthread_mutex_lock(&lock);
+	if (s->ep_state == 1) {
+		t = table_of(s->ep_epfd);
+		if (t && (r = find_fd(t, fd)) != NULL)
+			del_reg(t, r);
+	} else {
+		for (t = tables; t; t = t->next)
+			while ((r = find_fd(t, fd)) != NULL)
+				del_reg(t, r);
+	}
+	s->ep_state = 0;
+	pthread_mutex_unlock(&lock);
+	bump();
+}
+
+bool epmap_lookup(int epfd, uint64_t data, int *fd, uint64_t *gen)
+{
+	struct eptable *t;
+	struct epreg *r = NULL;
+
+	pthread_mutex_lock(&lock);
+	t = table_of(epfd);
+	if (t)
+		HASH_FIND(hh, t->regs, &data, sizeof data, r);
+	if (r) {
+		*fd = r->fd;
+		*gen = r->gen;
+	}
+	pthread_mutex_unlock(&lock);
+	return r != NULL;
+}
+
+void epmap_resolve(int epfd, int n, const struct epoll_event *ev, int *fds,
+		   uint64_t *gens)
+{
+	struct eptable *t;
+
+	pthread_mutex_lock(&lock);
+	t = table_of(epfd);
+	for (int i = 0; i < n; i++) {
+		struct epreg *r = NULL;
+		uint64_t data = ev[i].data.u64;
+
+		if (t)
+			HASH_FIND(hh, t->regs, &data, sizeof data, r);
+		fds[i] = r ? r->fd : -2;
+		gens[i] = r ? r->gen : 0;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void epmap_after_fork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+}

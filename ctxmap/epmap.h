@@ -1,0 +1,49 @@
+/*
+ * epmap.h - epoll registrations: for each epoll instance, which fd each
+ * registered data value stands for. Programs store what they like in
+ * epoll_event.data (nginx: a tagged pointer), so the map is keyed by
+ * (instance, data), not by fd.
+ *
+ * Every change bumps a global generation; an event read from the kernel
+ * remembers the generation of its registration, and one whose registration
+ * changed since (deleted, modified, re-added, its fd closed) is stale.
+ */
+#ifndef REQCTX_EPMAP_H
+#define REQCTX_EPMAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A new (or reused) epoll instance: starts with no registrations. */
+void epmap_instance(int epfd);
+/* The instance was closed. */
+void epmap_drop_instance(int epfd);
+
+/* After a successful epoll_ctl(epfd, op, fd, ...) with `data`. */
+void epmap_ctl(int epfd, int op, int fd, uint64_t data);
+
+/* `fd` was closed: its registrations are gone. */
+void epmap_forget_fd(int fd);
+
+/*
+ * Finds the fd registered under `data` in `epfd`. Returns true and sets
+ * *fd (-1 when several fds share that data value: ambiguous) and *gen.
+ * Returns false when the value was never registered through the agent.
+ */
+bool epmap_lookup(int epfd, uint64_t data, int *fd, uint64_t *gen);
+
+/* epmap_lookup() for a whole batch of events under one lock: fds[i] is -2
+ * for a data value never registered through the agent. */
+struct epoll_event;
+void epmap_resolve(int epfd, int n, const struct epoll_event *ev, int *fds,
+		   uint64_t *gens);
+
+/* The current generation: unchanged means no registration changed. */
+uint64_t epmap_generation(void);
+
+/* Registrations held, for the tests. */
+long epmap_count(void);
+
+void epmap_after_fork_child(void);
+
+#endif

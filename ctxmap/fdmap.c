@@ -1,0 +1,108 @@
+/*
+ * fdmap.c - the fd table. Chunks are installed with a compare-and-swap and
+ * never freed, so readers need no lock. Replacing a slot's context is an
+ * atomic exchange; the old reference is dropped after it.
+ */
+#include <stdlib.h>
+
+#include "fdmap.h"
+
+struct fdslot *fdmap_chunks[FDMAP_CHUNKS];
+static long tagged;
+
+struct fdslot *fdmap_slot(int fd)
+{
+	struct fdslot *s = fdmap_peek(fd), *chunk, *expected = NULL;
+
+	if (s || (unsigned)fd >= (unsigned)FDMAP_CHUNKS << FDMAP_CHUNK_BITS)
+		return s;
+	chunk = calloc((size_t)1 << FDMAP_CHUNK_BITS, sizeof *chunk);
+	if (chunk == NULL)
+		return NULL;
+	if (!__atomic_compare_exchange_n(&fdmap_chunks[fd >> FDMAP_CHUNK_BITS], &expected,
+					 chunk, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		free(chunk);      /* another thread installed it first */
+	return fdmap_peek(fd);
+}
+
+struct ctx *fdmap_ctx_get(struct fdslot *s)
+{
+	for (;;) {
+		struct ctx *c = fdmap_ctx_peek(s);
+
+		if (c == NULL)
+			return NULL;
+		if (ctx_tryget(c)) {
+			/* Still the slot's? Otherwise it was replaced (and maybe
+			 * recycled) between the load and the reference. */
+			if (fdmap_ctx_peek(s) == c)
+				return c;
+			ctx_put(c);
+		}
+	}
+}
+
+void fdmap_tag(struct fdslot *s, struct ctx *c)
+{
+	struct ctx *old;
+
+	if (fdmap_ctx_peek(s) == c)
+		return;
+	if (c)
+		ctx_get(c);
+	old = __atomic_exchange_n(&s->ctx, c, __ATOMIC_ACQ_REL);
+	if (old != c)
+		__atomic_add_fetch(&tagged, (c != NULL) - (old != NULL), __ATOMIC_RELAXED);
+	ctx_put(old);
+}
+
+void fdmap_reset(int fd, enum fd_kind kind)
+{
+	struct fdslot *s = kind == FD_UNKNOWN ? fdmap_peek(fd) : fdmap_slot(fd);
+
+	if (s == NULL)
+		return;
+	fdmap_tag(s, NULL);
+	__atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->kind, (uint8_t)kind, __ATOMIC_RELEASE);
+}
+
+void fdmap_copy(int from, int to)
+{
+	struct fdslot *src = fdmap_peek(from), *dst;
+	struct ctx *c;
+
+	if (src == NULL) {
+		fdmap_reset(to, FD_UNKNOWN);
+		return;
+	}
+	dst = fdmap_slot(to);
+	if (dst == NULL)
+		return;
+	c = fdmap_ctx_get(src);
+	fdmap_tag(dst, c);
+	ctx_put(c);
+	__atomic_store_n(&dst->flags, __atomic_load_n(&src->flags, __ATOMIC_RELAXED),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&dst->kind, __atomic_load_n(&src->kind, __ATOMIC_RELAXED),
+			 __ATOMIC_RELEASE);
+}
+
+long fdmap_tagged(void)
+{
+	return __atomic_load_n(&tagged, __ATOMIC_RELAXED);
+}
+
+void fdmap_reclassify(void)
+{
+	for (int i = 0; i < FDMAP_CHUNKS; i++) {
+		struct fdslot *chunk = __atomic_load_n(&fdmap_chunks[i], __ATOMIC_ACQUIRE);
+
+		for (int j = 0; chunk && j < 1 << FDMAP_CHUNK_BITS; j++) {
+			uint8_t k = __atomic_load_n(&chunk[j].kind, __ATOMIC_RELAXED);
+
+			if (k == FD_PLAIN || k == FD_OUTPUT)
+				__atomic_store_n(&chunk[j].kind, FD_UNKNOWN, __ATOMIC_RELAXED);
+		}
+	}
+}

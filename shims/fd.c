@@ -1,0 +1,244 @@
+/*
+ * fd.c - calls that create, copy or close file descriptors. A number handed
+ * out by a creating call is a new object whatever the map said (closes made
+ * inside libc or by raw syscalls are invisible to us).
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+#include "fdmap.h"
+#include "shim.h"
+
+static inline int created(int fd)
+{
+	if (fd >= 0 && agent_active())
+		SHIM_CORE(flow_new_fd(fd, FD_UNKNOWN));
+	return fd;
+}
+
+static inline bool has_mode(int flags)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+REQCTX_EXPORT int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (has_mode(flags)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return created(REAL(open)(path, flags, mode));
+}
+
+REQCTX_EXPORT int open64(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (has_mode(flags)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return created(REAL(open)(path, flags | O_LARGEFILE, mode));
+}
+
+REQCTX_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (has_mode(flags)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return created(REAL(openat)(dirfd, path, flags, mode));
+}
+
+REQCTX_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (has_mode(flags)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return created(REAL(openat)(dirfd, path, flags | O_LARGEFILE, mode));
+}
+
+REQCTX_EXPORT int creat(const char *path, mode_t mode)
+{
+	return created(REAL(open)(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
+}
+
+REQCTX_EXPORT int creat64(const char *path, mode_t mode)
+{
+	return creat(path, mode);
+}
+
+REQCTX_EXPORT int pipe(int fds[2])
+{
+	int r = REAL(pipe)(fds);
+
+	if (r == 0) {
+		created(fds[0]);
+		created(fds[1]);
+	}
+	return r;
+}
+
+REQCTX_EXPORT int pipe2(int fds[2], int flags)
+{
+	int r = REAL(pipe2)(fds, flags);
+
+	if (r == 0) {
+		created(fds[0]);
+		created(fds[1]);
+	}
+	return r;
+}
+
+REQCTX_EXPORT int eventfd(unsigned initval, int flags)
+{
+	return created(REAL(eventfd)(initval, flags));
+}
+
+REQCTX_EXPORT int timerfd_create(int clock, int flags)
+{
+	return created(REAL(timerfd_create)(clock, flags));
+}
+
+REQCTX_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+{
+	int r = REAL(signalfd)(fd, mask, flags);
+
+	/* fd != -1 modifies an existing signalfd: no new object. */
+	return fd == -1 ? created(r) : r;
+}
+
+REQCTX_EXPORT int close(int fd)
+{
+	if (agent_active())
+		SHIM_CORE(flow_close(fd));
+	return REAL(close)(fd);
+}
+
+REQCTX_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	int r = REAL(close_range)(first, last, flags);
+
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && agent_active())
+		SHIM_CORE(
+			for (unsigned fd = first; fd <= last && fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
+				if (fdmap_peek((int)fd) == NULL) {
+					fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
+					continue;
+				}
+				flow_close((int)fd);
+			}
+		);
+	return r;
+}
+
+REQCTX_EXPORT void closefrom(int low)
+{
+	REAL(closefrom)(low);
+	if (low >= 0 && agent_active())
+		SHIM_CORE(
+			for (unsigned fd = (unsigned)low; fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
+				if (fdmap_peek((int)fd) == NULL) {
+					fd |= (1u << FDMAP_CHUNK_BITS) - 1;
+					continue;
+				}
+				flow_close((int)fd);
+			}
+		);
+}
+
+REQCTX_EXPORT int fclose(FILE *f)
+{
+	int fd = f ? fileno(f) : -1;
+
+	if (fd >= 0 && agent_active())
+		SHIM_CORE(flow_close(fd));
+	return REAL(fclose)(f);
+}
+
+static inline int copied(int from, int to)
+{
+	if (to >= 0 && agent_active())
+		SHIM_CORE(flow_dup(from, to));
+	return to;
+}
+
+REQCTX_EXPORT int dup(int fd)
+{
+	return copied(fd, REAL(dup)(fd));
+}
+
+REQCTX_EXPORT int dup2(int fd, int to)
+{
+	int r;
+
+	if (fd != to && agent_active())
+		shim_may_block();     /* held bytes of `to` belong to the old file */
+	r = REAL(dup2)(fd, to);
+	return fd == to ? r : copied(fd, r);
+}
+
+REQCTX_EXPORT int dup3(int fd, int to, int flags)
+{
+	int r;
+
+	if (agent_active())
+		shim_may_block();
+	r = REAL(dup3)(fd, to, flags);
+	return copied(fd, r);
+}
+
+static int do_fcntl(int fd, int cmd, va_list ap)
+{
+	/* Every fcntl argument is an int or a pointer: passed on as is. */
+	void *arg = va_arg(ap, void *);
+	int r = REAL(fcntl)(fd, cmd, arg);
+
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		copied(fd, r);
+	return r;
+}
+
+REQCTX_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, cmd);
+	r = do_fcntl(fd, cmd, ap);
+	va_end(ap);
+	return r;
+}
+
+REQCTX_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, cmd);
+	r = do_fcntl(fd, cmd, ap);
+	va_end(ap);
+	return r;
+}

@@ -1,0 +1,105 @@
+/*
+ * poll.c - poll and select. The waiting thread has no context; when exactly
+ * one fd comes back ready, its context is current on return (with more,
+ * the first I/O decides).
+ */
+#include "shim.h"
+
+static int one_ready_poll(const struct pollfd *fds, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (fds[i].revents && fds[i].fd >= 0)
+			return fds[i].fd;
+	return -1;
+}
+
+static int one_ready_select(int nfds, fd_set *r, fd_set *w, fd_set *e)
+{
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+		if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))
+			return fd;
+	return -1;
+}
+
+static inline int ready(int r, int fd)
+{
+	if (r == 1 && fd >= 0)
+		SHIM_CORE(flow_ready(fd));
+	return r;
+}
+
+REQCTX_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	int r;
+
+	if (!agent_active())
+		return REAL(poll)(fds, n, timeout);
+	shim_wait_begins();
+	r = REAL(poll)(fds, n, timeout);
+	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);
+}
+
+REQCTX_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+			const sigset_t *mask)
+{
+	int r;
+
+	if (!agent_active())
+		return REAL(ppoll)(fds, n, ts, mask);
+	shim_wait_begins();
+	r = REAL(ppoll)(fds, n, ts, mask);
+	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);
+}
+
+REQCTX_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	int r;
+
+	if (!agent_active())
+		return REAL(select)(nfds, rd, wr, ex, tv);
+	shim_wait_begins();
+	r = REAL(select)(nfds, rd, wr, ex, tv);
+	return ready(r, r == 1 ? one_ready_select(nfds, rd, wr, ex) : -1);
+}
+
+REQCTX_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+			  const struct timespec *ts, const sigset_t *mask)
+{
+	int r;
+
+	if (!agent_active())
+		return REAL(pselect)(nfds, rd, wr, ex, ts, mask);
+	shim_wait_begins();
+	r = REAL(pselect)(nfds, rd, wr, ex, ts, mask);
+	return ready(r, r == 1 ? one_ready_select(nfds, rd, wr, ex) : -1);
+}
+
+/* Sleeping is blocking too: a held partial line goes out first. */
+REQCTX_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	if (agent_active())
+		shim_may_block();
+	return REAL(nanosleep)(req, rem);
+}
+
+REQCTX_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
+				  struct timespec *rem)
+{
+	if (agent_active())
+		shim_may_block();
+	return REAL(clock_nanosleep)(clk, flags, req, rem);
+}
+
+REQCTX_EXPORT unsigned sleep(unsigned s)
+{
+	if (agent_active())
+		shim_may_block();
+	return REAL(sleep)(s);
+}
+
+REQCTX_EXPORT int usleep(useconds_t us)
+{
+	if (agent_active())
+		shim_may_block();
+	return REAL(usleep)(us);
+}

@@ -1,0 +1,41 @@
+/*
+ * shim.h - what every interposer uses. A shim checks that the agent may
+ * work, calls the real function, and reports the outcome to the core with
+ * errno preserved and the recursion guard held. No policy lives in shims.
+ */
+#ifndef REQCTX_SHIM_H
+#define REQCTX_SHIM_H
+
+#include <errno.h>
+
+#include "agent.h"
+#include "ctx.h"
+#include "flow.h"
+#include "out.h"
+#include "real.h"
+
+/* Runs `work` as agent code: guard held, errno kept for the host. */
+#define SHIM_CORE(work) do { \
+		int shim_errno_ = errno; \
+		agent_enter(); \
+		work; \
+		agent_leave(); \
+		errno = shim_errno_; \
+	} while (0)
+
+/* The thread may block next: nothing of its own may stay held. */
+static inline void shim_may_block(void)
+{
+	if (unlikely(out_holding()))
+		SHIM_CORE(out_flush_thread());
+}
+
+/* The thread starts to wait: flush and forget its context. */
+static inline void shim_wait_begins(void)
+{
+	shim_may_block();
+	if (agent_self.cur)
+		SHIM_CORE(flow_idle());
+}
+
+#endif

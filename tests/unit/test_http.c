@@ -1,0 +1,1051 @@
+/*
+ * test_http.c - the HTTP head parser: which first reads count as HTTP/1.x
+ * requests, which ID and traceparent values are adopted, and that hostile
+ * or truncated input is refused. Every parse runs on bytes placed right
+ * before an inaccessible page, so a read past `len` crashes the test.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "http.h"
+
+/* A string literal and its length, NUL bytes inside included. */
+#define LIT(s) (s), sizeof(s) - 1
+
+#define TP_VALID "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
+#define PARENT_ID "00f067aa0ba902b7"
+
+/* Parses data[0..n) from the end of a mapping followed by a PROT_NONE page. */
+static void parse_hdr(const char *data, size_t n, const char *header,
+		      struct http_ids *out)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t span = n == 0 ? pg : (n + pg - 1) / pg * pg;
+	char *base = mmap(NULL, span + pg, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(base, MAP_FAILED);
+	ck_assert_int_eq(mprotect(base + span, pg, PROT_NONE), 0);
+	memcpy(base + span - n, data, n);
+	/* Garbage in the output shows whether the parser resets it. */
+	memset(out, 0xa5, sizeof *out);
+	http_parse_head(base + span - n, n, header,
+			header ? strlen(header) : 0, out);
+	munmap(base, span + pg);
+}
+
+static void parse(const char *data, size_t n, struct http_ids *out)
+{
+	parse_hdr(data, n, "X-Request-Id", out);
+}
+
+static void assert_no_id(const struct http_ids *o)
+{
+	ck_assert_uint_eq(o->request_id_len, 0);
+	ck_assert_int_eq(o->request_id[0], '\0');
+}
+
+static void assert_id(const struct http_ids *o, const char *want)
+{
+	ck_assert(o->is_http);
+	ck_assert_uint_eq(o->request_id_len, strlen(want));
+	ck_assert_str_eq(o->request_id, want);
+}
+
+static void assert_not_http(const struct http_ids *o)
+{
+	ck_assert(!o->is_http);
+	assert_no_id(o);
+	ck_assert(!o->has_trace);
+}
+
+/* ---- valid heads ---------------------------------------------------- */
+
+START_TEST(get_crlf)
+{
+	struct http_ids o;
+
+	parse(LIT("GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\n"
+		  "X-Request-Id: abc-123\r\nAccept: */*\r\n\r\n"), &o);
+	assert_id(&o, "abc-123");
+	ck_assert(!o.has_trace);
+}
+END_TEST
+
+START_TEST(post_lf)
+{
+	struct http_ids o;
+
+	parse(LIT("POST /api/v1/items HTTP/1.0\nContent-Length: 2\n"
+		  "X-Request-Id: r-42\n\n{}"), &o);
+	assert_id(&o, "r-42");
+}
+END_TEST
+
+START_TEST(mixed_line_ends)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\nHost: a\r\nX-Request-Id: mixed\n\r\n"), &o);
+	assert_id(&o, "mixed");
+}
+END_TEST
+
+START_TEST(header_first_line)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: first\r\nHost: a\r\n\r\n"), &o);
+	assert_id(&o, "first");
+}
+END_TEST
+
+START_TEST(header_last_line)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: t\r\nAccept: x\r\n"
+		  "X-Request-Id: last\r\n\r\n"), &o);
+	assert_id(&o, "last");
+}
+END_TEST
+
+START_TEST(head_without_blank_line)
+{
+	struct http_ids o;
+
+	/* The read ended right after a complete header line. */
+	parse(LIT("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: whole\r\n"), &o);
+	assert_id(&o, "whole");
+}
+END_TEST
+
+START_TEST(body_not_scanned)
+{
+	struct http_ids o;
+
+	parse(LIT("POST / HTTP/1.1\r\nContent-Length: 24\r\n\r\n"
+		  "X-Request-Id: from-body\r\n"), &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+}
+END_TEST
+
+START_TEST(name_case_insensitive)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nx-REQUEST-id: lower\r\n\r\n"), &o);
+	assert_id(&o, "lower");
+	parse_hdr(LIT("GET / HTTP/1.1\r\nX-Request-Id: upper\r\n\r\n"),
+		  "x-request-id", &o);
+	assert_id(&o, "upper");
+}
+END_TEST
+
+START_TEST(custom_header_name)
+{
+	struct http_ids o;
+
+	parse_hdr(LIT("GET / HTTP/1.1\r\nX-Request-Id: not-this\r\n"
+		      "X-Correlation-ID: corr-7\r\n\r\n"), "X-Correlation-ID", &o);
+	assert_id(&o, "corr-7");
+}
+END_TEST
+
+START_TEST(name_prefix_not_matched)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id-Ext: a\r\nX-Request-I: b\r\n"
+		  "XX-Request-Id: c\r\n\r\n"), &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+}
+END_TEST
+
+START_TEST(space_before_colon_not_matched)
+{
+	struct http_ids o;
+
+	/* RFC 9112 forbids whitespace between the name and the colon. */
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id : abc\r\n\r\n"), &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+}
+END_TEST
+
+START_TEST(value_whitespace_stripped)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: \t  spaced\t \r\n\r\n"), &o);
+	assert_id(&o, "spaced");
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id:tight\r\n\r\n"), &o);
+	assert_id(&o, "tight");
+	parse(LIT("GET / HTTP/1.1\nX-Request-Id:\ttab\t\n\n"), &o);
+	assert_id(&o, "tab");
+}
+END_TEST
+
+START_TEST(all_id_characters)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: AZaz09-._:/+=@\r\n\r\n"), &o);
+	assert_id(&o, "AZaz09-._:/+=@");
+}
+END_TEST
+
+START_TEST(no_id_header)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+	ck_assert(!o.has_trace);
+	ck_assert_int_eq(o.trace_id[0], '\0');
+	ck_assert_int_eq(o.parent_id[0], '\0');
+}
+END_TEST
+
+START_TEST(request_line_only)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\n"), &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+	parse(LIT("GET / HTTP/1.0\n"), &o);
+	ck_assert(o.is_http);
+}
+END_TEST
+
+START_TEST(request_line_forms)
+{
+	struct http_ids o;
+
+	parse(LIT("OPTIONS * HTTP/1.1\r\n\r\n"), &o);
+	ck_assert(o.is_http);
+	parse(LIT("CONNECT example.com:443 HTTP/1.1\r\n\r\n"), &o);
+	ck_assert(o.is_http);
+	parse(LIT("GET http://example.com/x?y=%20 HTTP/1.1\r\n\r\n"), &o);
+	ck_assert(o.is_http);
+	parse(LIT("ABCDEFGHIJKLMNOPQRST / HTTP/1.1\r\n\r\n"), &o);  /* 20 */
+	ck_assert(o.is_http);
+	parse(LIT("G / HTTP/1.9\r\n\r\n"), &o);
+	ck_assert(o.is_http);
+}
+END_TEST
+
+START_TEST(request_line_malformed)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+	} bad[] = {
+		{ LIT("ABCDEFGHIJKLMNOPQRSTU / HTTP/1.1\r\n\r\n") },  /* 21 */
+		{ LIT(" GET / HTTP/1.1\r\n\r\n") },
+		{ LIT("GET  HTTP/1.1\r\n\r\n") },
+		{ LIT("GET  / HTTP/1.1\r\n\r\n") },
+		{ LIT("GET /  HTTP/1.1\r\n\r\n") },
+		{ LIT("GET /a b HTTP/1.1\r\n\r\n") },
+		{ LIT("GET\t/ HTTP/1.1\r\n\r\n") },
+		{ LIT("GET / HTTP/1.1 \r\n\r\n") },
+		{ LIT("GET / HTTP/1.1x\r\n\r\n") },
+		{ LIT("GET / HTTP/1.x\r\n\r\n") },
+		{ LIT("GET / HTTP/1.\r\n\r\n") },
+		{ LIT("GET / HTTP/2.0\r\n\r\n") },
+		{ LIT("GET / HTTP/1.1\r\r\n\r\n") },
+		{ LIT("GET / http/1.1\r\n\r\n") },
+		{ LIT("GET /\x01 HTTP/1.1\r\n\r\n") },
+		{ LIT("GET /\x7f HTTP/1.1\r\n\r\n") },
+		{ LIT("GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n") },
+		{ LIT("GET\0/ HTTP/1.1\r\n\r\n") },
+		{ LIT("G(T / HTTP/1.1\r\n\r\n") },
+		{ LIT("\r\nGET / HTTP/1.1\r\n\r\n") },
+		{ LIT("GET /\r\n") },
+		{ LIT("GET\r\n") },
+	};
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct http_ids o;
+
+		parse(bad[i].s, bad[i].n, &o);
+		ck_assert_msg(!o.is_http, "case %zu accepted", i);
+		assert_no_id(&o);
+	}
+}
+END_TEST
+
+START_TEST(request_line_truncated)
+{
+	static const char full[] = "GET /path HTTP/1.1\r\n";
+	struct http_ids o;
+
+	/* Every proper prefix lacks the line end, so none is a request yet. */
+	for (size_t n = 0; n < sizeof full - 2; n++) {
+		parse(full, n, &o);
+		ck_assert_msg(!o.is_http, "prefix of %zu bytes accepted", n);
+	}
+	parse(full, sizeof full - 2, &o);       /* ends "\r" */
+	ck_assert(!o.is_http);
+	parse(full, sizeof full - 1, &o);
+	ck_assert(o.is_http);
+}
+END_TEST
+
+/* ---- not HTTP ------------------------------------------------------- */
+
+START_TEST(memcached_commands)
+{
+	struct http_ids o;
+
+	parse(LIT("get foo\r\n"), &o);
+	assert_not_http(&o);
+	parse(LIT("set foo 0 0 3\r\nbar\r\n"), &o);
+	assert_not_http(&o);
+	parse(LIT("gets a b c d\r\n"), &o);
+	assert_not_http(&o);
+	parse(LIT("version\r\n"), &o);
+	assert_not_http(&o);
+}
+END_TEST
+
+START_TEST(other_protocols)
+{
+	struct http_ids o;
+
+	parse(LIT("*1\r\n$4\r\nPING\r\n"), &o);                 /* Redis */
+	assert_not_http(&o);
+	parse(LIT("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), &o);  /* TLS */
+	assert_not_http(&o);
+	parse(LIT("SSH-2.0-OpenSSH_9.2\r\n"), &o);
+	assert_not_http(&o);
+}
+END_TEST
+
+START_TEST(binary_bytes)
+{
+	char b[256];
+	struct http_ids o;
+
+	for (size_t i = 0; i < sizeof b; i++)
+		b[i] = (char)(255 - i);
+	parse(b, sizeof b, &o);
+	assert_not_http(&o);
+	memset(b, 0, sizeof b);
+	parse(b, sizeof b, &o);
+	assert_not_http(&o);
+}
+END_TEST
+
+START_TEST(empty_input)
+{
+	struct http_ids o;
+
+	parse("", 0, &o);
+	assert_not_http(&o);
+	memset(&o, 0xa5, sizeof o);
+	http_parse_head(NULL, 0, "X-Request-Id", 12, &o);
+	assert_not_http(&o);
+}
+END_TEST
+
+START_TEST(http2_preface)
+{
+	struct http_ids o;
+
+	parse(LIT("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), &o);
+	assert_not_http(&o);
+}
+END_TEST
+
+START_TEST(response_line)
+{
+	struct http_ids o;
+
+	parse(LIT("HTTP/1.1 200 OK\r\nX-Request-Id: resp\r\n\r\n"), &o);
+	assert_not_http(&o);
+	parse(LIT("HTTP/1.0 404 Not Found\nX-Request-Id: resp\n\n"), &o);
+	assert_not_http(&o);
+}
+END_TEST
+
+/* ---- hostile values ------------------------------------------------- */
+
+static void assert_rejected(const char *head, size_t n)
+{
+	struct http_ids o;
+
+	parse(head, n, &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+}
+
+START_TEST(bare_cr_in_value)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\rdef\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\rX-Evil: 1\n\n"));
+}
+END_TEST
+
+START_TEST(crlf_ends_value)
+{
+	struct http_ids o;
+
+	/* A line end inside a would-be value ends it: the rest is a line of
+	 * its own, never part of the ID. */
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\ninjected\r\n\r\n"), &o);
+	assert_id(&o, "abc");
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\nX-Request-Id: def\n\n"), &o);
+	assert_id(&o, "abc");
+}
+END_TEST
+
+START_TEST(escape_sequences)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \x1b[31mred\x1b[0m\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \x1b]0;title\x07\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: a\bb\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: a\x7f\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: a\vb\r\n\r\n"));
+}
+END_TEST
+
+START_TEST(format_specifiers)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: %s%n\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: %x%x%x%x\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc%20def\r\n\r\n"));
+}
+END_TEST
+
+START_TEST(quotes_and_specials)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \"abc\"\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: 'abc'\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: a\\b\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: {\"id\":1}\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: a;b\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: $(id)\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: <b>\r\n\r\n"));
+}
+END_TEST
+
+START_TEST(space_inside_value)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc def\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\tdef\r\n\r\n"));
+}
+END_TEST
+
+START_TEST(length_limit)
+{
+	char head[400];
+	size_t pre = sizeof "GET / HTTP/1.1\r\nX-Request-Id: " - 1;
+	struct http_ids o;
+
+	memcpy(head, "GET / HTTP/1.1\r\nX-Request-Id: ", pre);
+	memset(head + pre, 'a', 129);
+	memcpy(head + pre + 128, "\r\n\r\n", 4);
+	parse(head, pre + 128 + 4, &o);
+	ck_assert(o.is_http);
+	ck_assert_uint_eq(o.request_id_len, 128);
+	ck_assert_uint_eq(strlen(o.request_id), 128);
+	ck_assert_int_eq(memcmp(o.request_id, head + pre, 128), 0);
+
+	memset(head + pre, 'a', 129);
+	memcpy(head + pre + 129, "\r\n\r\n", 4);
+	parse(head, pre + 129 + 4, &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+}
+END_TEST
+
+START_TEST(nul_in_value)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\0def\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \0\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\0\r\n\r\n"));
+}
+END_TEST
+
+START_TEST(nul_in_name)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request\0Id: abc\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id\0: abc\r\n\r\n"));
+}
+END_TEST
+
+START_TEST(high_bytes)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: caf\xc3\xa9\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \x80\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\xff\r\n\r\n"));
+	/* U+00A0 no-break space is not stripped like SP/HT. */
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \xc2\xa0" "abc\r\n\r\n"));
+}
+END_TEST
+
+START_TEST(empty_value)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id:\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \t \t\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\nX-Request-Id:\n\n"));
+}
+END_TEST
+
+START_TEST(no_colon)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id abc\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id\r\n\r\n"));
+}
+END_TEST
+
+/* ---- truncation ----------------------------------------------------- */
+
+START_TEST(split_header_not_adopted)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc"), &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r"), &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+	parse(LIT("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: abcdef-trunc"), &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-I"), &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+}
+END_TEST
+
+START_TEST(split_at_every_byte)
+{
+	static const char head[] =
+		"GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: abcdef\r\n\r\n";
+	size_t id_end = strstr(head, "abcdef\r\n") - head + sizeof "abcdef\r\n" - 1;
+
+	/* No prefix that ends before the ID's line end adopts anything, and
+	 * in particular never a shorter ID. */
+	for (size_t n = 0; n <= sizeof head - 1; n++) {
+		struct http_ids o;
+
+		parse(head, n, &o);
+		if (n < id_end) {
+			assert_no_id(&o);
+		} else {
+			assert_id(&o, "abcdef");
+		}
+	}
+}
+END_TEST
+
+/* ---- folded lines --------------------------------------------------- */
+
+START_TEST(fold_continues_id)
+{
+	/* The folded value is "abc def": whitespace inside, so invalid. */
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\n def\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\n\tdef\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\nX-Request-Id: abc\n def\n\n"));
+	/* ...even when the continuation line is itself cut off. */
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\n de"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\n "));
+}
+END_TEST
+
+START_TEST(fold_looks_like_header)
+{
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Other: a\r\n X-Request-Id: evil\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Other: a\r\n\tX-Request-Id: evil\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\n X-Request-Id: evil\r\n\r\n"));
+	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id:\r\n evil\r\n\r\n"));
+}
+END_TEST
+
+START_TEST(fold_then_valid_duplicate)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\n def\r\n"
+		  "X-Request-Id: second\r\n\r\n"), &o);
+	assert_id(&o, "second");
+}
+END_TEST
+
+START_TEST(fold_elsewhere_harmless)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: keep\r\nX-Other: a\r\n b\r\n\r\n"), &o);
+	assert_id(&o, "keep");
+}
+END_TEST
+
+/* ---- duplicates ----------------------------------------------------- */
+
+START_TEST(duplicate_first_wins)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: one\r\nX-Request-Id: two\r\n\r\n"), &o);
+	assert_id(&o, "one");
+}
+END_TEST
+
+START_TEST(duplicate_first_valid_wins)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: bad value\r\nX-Request-Id:\r\n"
+		  "X-Request-Id: good\r\nX-Request-Id: later\r\n\r\n"), &o);
+	assert_id(&o, "good");
+}
+END_TEST
+
+/* ---- traceparent ---------------------------------------------------- */
+
+static void parse_tp(const char *value, struct http_ids *o)
+{
+	char head[512];
+	int n = snprintf(head, sizeof head,
+			 "GET / HTTP/1.1\r\ntraceparent: %s\r\n\r\n", value);
+
+	ck_assert(n > 0 && (size_t)n < sizeof head);
+	parse(head, (size_t)n, o);
+	ck_assert(o->is_http);
+}
+
+static void assert_tp_rejected(const char *value)
+{
+	struct http_ids o;
+
+	parse_tp(value, &o);
+	ck_assert_msg(!o.has_trace, "accepted \"%s\"", value);
+	ck_assert_int_eq(o.trace_id[0], '\0');
+	ck_assert_int_eq(o.parent_id[0], '\0');
+}
+
+START_TEST(traceparent_valid)
+{
+	struct http_ids o;
+
+	parse_tp(TP_VALID, &o);
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.trace_id, TRACE_ID);
+	ck_assert_str_eq(o.parent_id, PARENT_ID);
+	ck_assert_uint_eq(o.trace_flags, 1);
+	assert_no_id(&o);
+}
+END_TEST
+
+START_TEST(traceparent_flags)
+{
+	struct http_ids o;
+
+	parse_tp("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", &o);
+	ck_assert(o.has_trace);
+	ck_assert_uint_eq(o.trace_flags, 0);
+	parse_tp("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff", &o);
+	ck_assert(o.has_trace);
+	ck_assert_uint_eq(o.trace_flags, 0xff);
+	parse_tp("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-a9", &o);
+	ck_assert(o.has_trace);
+	ck_assert_uint_eq(o.trace_flags, 0xa9);
+}
+END_TEST
+
+START_TEST(traceparent_name_and_spaces)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\nTraceParent:\t " TP_VALID " \t\r\n\r\n"), &o);
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.trace_id, TRACE_ID);
+	parse(LIT("GET / HTTP/1.1\nTRACEPARENT:" TP_VALID "\n\n"), &o);
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.parent_id, PARENT_ID);
+}
+END_TEST
+
+START_TEST(traceparent_uppercase)
+{
+	assert_tp_rejected("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A");
+	assert_tp_rejected("0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	assert_tp_rejected("FF-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+}
+END_TEST
+
+START_TEST(traceparent_version_ff)
+{
+	assert_tp_rejected("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	assert_tp_rejected("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-ext");
+}
+END_TEST
+
+START_TEST(traceparent_bad_version)
+{
+	assert_tp_rejected("0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	assert_tp_rejected("0-04bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	assert_tp_rejected("-00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1");
+}
+END_TEST
+
+START_TEST(traceparent_zero_ids)
+{
+	assert_tp_rejected("00-00000000000000000000000000000000-00f067aa0ba902b7-01");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01");
+	assert_tp_rejected("00-00000000000000000000000000000000-0000000000000000-00");
+}
+END_TEST
+
+START_TEST(traceparent_wrong_lengths)
+{
+	/* 54 bytes */
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1");
+	/* trace-id 31 and 33 hex, parent-id 15 and 17 hex */
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-011");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e47366-00f067aa0ba902b7-1");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-011");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b77-1");
+	/* version 00 must be exactly 55 bytes, extra fields or not */
+	assert_tp_rejected(TP_VALID "0");
+	assert_tp_rejected(TP_VALID "-");
+	assert_tp_rejected(TP_VALID "-extra");
+	assert_tp_rejected("");
+	assert_tp_rejected("00");
+}
+END_TEST
+
+START_TEST(traceparent_bad_separators)
+{
+	assert_tp_rejected("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7:01");
+}
+END_TEST
+
+START_TEST(traceparent_bad_flags)
+{
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-x1");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7- 1");
+	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-F1");
+}
+END_TEST
+
+START_TEST(traceparent_future_version)
+{
+	struct http_ids o;
+
+	parse_tp("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &o);
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.trace_id, TRACE_ID);
+	parse_tp("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09"
+		 "-what-the-future-will-be-like", &o);
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.trace_id, TRACE_ID);
+	ck_assert_str_eq(o.parent_id, PARENT_ID);
+	ck_assert_uint_eq(o.trace_flags, 9);
+	parse_tp("fe-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-", &o);
+	ck_assert(o.has_trace);
+}
+END_TEST
+
+START_TEST(traceparent_future_version_bad_extra)
+{
+	assert_tp_rejected("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x");
+	assert_tp_rejected("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-011");
+	assert_tp_rejected("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.x");
+	/* the four fields must still be valid */
+	assert_tp_rejected("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0z-x");
+	assert_tp_rejected("cc-00000000000000000000000000000000-00f067aa0ba902b7-01-x");
+}
+END_TEST
+
+START_TEST(traceparent_duplicates)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\n"
+		  "traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01\r\n"
+		  "traceparent: " TP_VALID "\r\n"
+		  "traceparent: 00-11111111111111111111111111111111-2222222222222222-00\r\n"
+		  "\r\n"), &o);
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.trace_id, TRACE_ID);
+	ck_assert_str_eq(o.parent_id, PARENT_ID);
+	ck_assert_uint_eq(o.trace_flags, 1);
+}
+END_TEST
+
+START_TEST(traceparent_folded)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\ntraceparent: " TP_VALID "\r\n -ext\r\n\r\n"), &o);
+	ck_assert(o.is_http);
+	ck_assert(!o.has_trace);
+	ck_assert_int_eq(o.trace_id[0], '\0');
+	parse(LIT("GET / HTTP/1.1\r\ntraceparent: " TP_VALID "\r\n -ext\r\n"
+		  "traceparent: 00-11111111111111111111111111111111-2222222222222222-00\r\n"
+		  "\r\n"), &o);
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.trace_id, "11111111111111111111111111111111");
+	ck_assert_str_eq(o.parent_id, "2222222222222222");
+	ck_assert_uint_eq(o.trace_flags, 0);
+}
+END_TEST
+
+START_TEST(traceparent_truncated)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\ntraceparent: " TP_VALID), &o);
+	ck_assert(o.is_http);
+	ck_assert(!o.has_trace);
+}
+END_TEST
+
+START_TEST(traceparent_not_http)
+{
+	struct http_ids o;
+
+	parse(LIT("HTTP/1.1 200 OK\r\ntraceparent: " TP_VALID "\r\n\r\n"), &o);
+	assert_not_http(&o);
+}
+END_TEST
+
+START_TEST(traceparent_direct_untouched)
+{
+	char trace[33] = "untouched", parent[17] = "untouched";
+	uint8_t flags = 77;
+
+	ck_assert(!http_parse_traceparent(LIT("ff-4bf92f3577b34da6a3ce929d0e0e4736"
+					      "-00f067aa0ba902b7-01"),
+					  trace, parent, &flags));
+	ck_assert_str_eq(trace, "untouched");
+	ck_assert_str_eq(parent, "untouched");
+	ck_assert_uint_eq(flags, 77);
+	ck_assert(http_parse_traceparent(LIT(TP_VALID), trace, parent, &flags));
+	ck_assert_str_eq(trace, TRACE_ID);
+	ck_assert_str_eq(parent, PARENT_ID);
+	ck_assert_uint_eq(flags, 1);
+	/* A NUL where a dash belongs, and one where hex belongs. */
+	ck_assert(!http_parse_traceparent(LIT("00-4bf92f3577b34da6a3ce929d0e0e4736"
+					      "\0" "00f067aa0ba902b7-01"),
+					  trace, parent, &flags));
+	ck_assert(!http_parse_traceparent(LIT("00-4bf92f3577b34da6a3ce929d0e0e473\0"
+					      "-00f067aa0ba902b7-01"),
+					  trace, parent, &flags));
+}
+END_TEST
+
+/* ---- both, neither, and odd header arguments ------------------------- */
+
+START_TEST(id_and_trace_together)
+{
+	struct http_ids o;
+
+	parse(LIT("GET / HTTP/1.1\r\ntraceparent: " TP_VALID "\r\nHost: a\r\n"
+		  "X-Request-Id: both\r\nX-Request-Id: ignored\r\n\r\n"), &o);
+	assert_id(&o, "both");
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.trace_id, TRACE_ID);
+}
+END_TEST
+
+START_TEST(id_header_is_traceparent)
+{
+	struct http_ids o;
+
+	/* Configuring traceparent as the ID header adopts it as both. */
+	parse_hdr(LIT("GET / HTTP/1.1\r\ntraceparent: " TP_VALID "\r\n\r\n"),
+		  "traceparent", &o);
+	assert_id(&o, TP_VALID);
+	ck_assert(o.has_trace);
+}
+END_TEST
+
+START_TEST(no_header_name)
+{
+	struct http_ids o;
+
+	parse_hdr(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\n: empty\r\n"
+		      "traceparent: " TP_VALID "\r\n\r\n"), NULL, &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+	ck_assert(o.has_trace);
+	parse_hdr(LIT("GET / HTTP/1.1\r\n: empty\r\n\r\n"), "", &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+}
+END_TEST
+
+/* ---- http_valid_id -------------------------------------------------- */
+
+START_TEST(valid_id_charset)
+{
+	for (int c = 0; c < 256; c++) {
+		char ch = (char)c;
+		bool want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') ||
+			    (c != 0 && strchr("-._:/+=@", c) != NULL);
+
+		ck_assert_msg(http_valid_id(&ch, 1) == want, "byte 0x%02x", c);
+	}
+}
+END_TEST
+
+START_TEST(valid_id_lengths)
+{
+	char v[130];
+
+	memset(v, 'x', sizeof v);
+	ck_assert(!http_valid_id(v, 0));
+	ck_assert(http_valid_id(v, 1));
+	ck_assert(http_valid_id(v, 128));
+	ck_assert(!http_valid_id(v, 129));
+	ck_assert(!http_valid_id(v, 130));
+	v[127] = ' ';
+	ck_assert(!http_valid_id(v, 128));
+}
+END_TEST
+
+/* ---- size ----------------------------------------------------------- */
+
+START_TEST(large_head_linear)
+{
+	/* 4 MiB of tiny header lines then the ID: a quadratic scan would blow
+	 * the test timeout. */
+	size_t lines = 1 << 20, pre = sizeof "GET / HTTP/1.1\r\n" - 1;
+	size_t n = pre + lines * 4 + sizeof "X-Request-Id: big\r\n\r\n" - 1;
+	char *h = mmap(NULL, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct http_ids o;
+
+	ck_assert_ptr_ne(h, MAP_FAILED);
+	memcpy(h, "GET / HTTP/1.1\r\n", pre);
+	for (size_t i = 0; i < lines; i++)
+		memcpy(h + pre + i * 4, "a:b\n", 4);
+	memcpy(h + pre + lines * 4, "X-Request-Id: big\r\n\r\n",
+	       sizeof "X-Request-Id: big\r\n\r\n" - 1);
+	parse(h, n, &o);
+	assert_id(&o, "big");
+
+	/* One long line without an end: nothing adopted. */
+	memset(h + pre, 'a', n - pre);
+	parse(h, n, &o);
+	ck_assert(o.is_http);
+	assert_no_id(&o);
+	munmap(h, n);
+}
+END_TEST
+
+/* main.c declares it through suites.h; this keeps -Wmissing-prototypes quiet. */
+Suite *http_suite(void);
+
+Suite *http_suite(void)
+{
+	Suite *s = suite_create("http");
+	TCase *t;
+
+	t = tcase_create("valid");
+	tcase_add_test(t, get_crlf);
+	tcase_add_test(t, post_lf);
+	tcase_add_test(t, mixed_line_ends);
+	tcase_add_test(t, header_first_line);
+	tcase_add_test(t, header_last_line);
+	tcase_add_test(t, head_without_blank_line);
+	tcase_add_test(t, body_not_scanned);
+	tcase_add_test(t, name_case_insensitive);
+	tcase_add_test(t, custom_header_name);
+	tcase_add_test(t, name_prefix_not_matched);
+	tcase_add_test(t, space_before_colon_not_matched);
+	tcase_add_test(t, value_whitespace_stripped);
+	tcase_add_test(t, all_id_characters);
+	tcase_add_test(t, no_id_header);
+	tcase_add_test(t, request_line_only);
+	tcase_add_test(t, request_line_forms);
+	tcase_add_test(t, request_line_malformed);
+	tcase_add_test(t, request_line_truncated);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("not_http");
+	tcase_add_test(t, memcached_commands);
+	tcase_add_test(t, other_protocols);
+	tcase_add_test(t, binary_bytes);
+	tcase_add_test(t, empty_input);
+	tcase_add_test(t, http2_preface);
+	tcase_add_test(t, response_line);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("hostile");
+	tcase_add_test(t, bare_cr_in_value);
+	tcase_add_test(t, crlf_ends_value);
+	tcase_add_test(t, escape_sequences);
+	tcase_add_test(t, format_specifiers);
+	tcase_add_test(t, quotes_and_specials);
+	tcase_add_test(t, space_inside_value);
+	tcase_add_test(t, length_limit);
+	tcase_add_test(t, nul_in_value);
+	tcase_add_test(t, nul_in_name);
+	tcase_add_test(t, high_bytes);
+	tcase_add_test(t, empty_value);
+	tcase_add_test(t, no_colon);
+	tcase_add_test(t, split_header_not_adopted);
+	tcase_add_test(t, split_at_every_byte);
+	tcase_add_test(t, fold_continues_id);
+	tcase_add_test(t, fold_looks_like_header);
+	tcase_add_test(t, fold_then_valid_duplicate);
+	tcase_add_test(t, fold_elsewhere_harmless);
+	tcase_add_test(t, duplicate_first_wins);
+	tcase_add_test(t, duplicate_first_valid_wins);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("traceparent");
+	tcase_add_test(t, traceparent_valid);
+	tcase_add_test(t, traceparent_flags);
+	tcase_add_test(t, traceparent_name_and_spaces);
+	tcase_add_test(t, traceparent_uppercase);
+	tcase_add_test(t, traceparent_version_ff);
+	tcase_add_test(t, traceparent_bad_version);
+	tcase_add_test(t, traceparent_zero_ids);
+	tcase_add_test(t, traceparent_wrong_lengths);
+	tcase_add_test(t, traceparent_bad_separators);
+	tcase_add_test(t, traceparent_bad_flags);
+	tcase_add_test(t, traceparent_future_version);
+	tcase_add_test(t, traceparent_future_version_bad_extra);
+	tcase_add_test(t, traceparent_duplicates);
+	tcase_add_test(t, traceparent_folded);
+	tcase_add_test(t, traceparent_truncated);
+	tcase_add_test(t, traceparent_not_http);
+	tcase_add_test(t, traceparent_direct_untouched);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("misc");
+	tcase_add_test(t, id_and_trace_together);
+	tcase_add_test(t, id_header_is_traceparent);
+	tcase_add_test(t, no_header_name);
+	tcase_add_test(t, valid_id_charset);
+	tcase_add_test(t, valid_id_lengths);
+	tcase_add_test(t, large_head_linear);
+	suite_add_tcase(s, t);
+	return s;
+}
