@@ -207,10 +207,16 @@ static bool flush_held(struct out_state *st, bool may_wait)
 	return true;
 }
 
+/* A JSON object cannot stay open across the end of the process or a switch
+ * of fd: close it (its message then lacks the newline). A text line simply
+ * continues where it stopped. */
 static void finish_line(struct out_state *st)
 {
-	if (agent_config->output == CFG_OUTPUT_JSON && st->line_open &&
-	    st->len + FMT_JSON_END_LEN <= OUT_HOLD) {
+	if (agent_config->output != CFG_OUTPUT_JSON || !st->line_open)
+		return;
+	if (st->len + FMT_JSON_END_LEN > OUT_HOLD)
+		flush_held(st, true);
+	if (st->len + FMT_JSON_END_LEN <= OUT_HOLD) {
 		memcpy(st->held + st->len, FMT_JSON_END, FMT_JSON_END_LEN);
 		st->len += FMT_JSON_END_LEN;
 	}

@@ -7,10 +7,6 @@
 
 #include "suites.h"
 
-#define DECLARE(name) Suite *name##_suite(void);
-UNIT_SUITES(DECLARE)
-#undef DECLARE
-
 int main(void)
 {
 	SRunner *sr = srunner_create(NULL);

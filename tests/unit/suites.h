@@ -2,6 +2,22 @@
  * suites.h - every unit test suite, in one list. A module's tests live in
  * tests/unit/test_<module>.c and define `Suite *<module>_suite(void)`.
  */
+#ifndef REQCTX_SUITES_H
+#define REQCTX_SUITES_H
+
+#include <check.h>
+
 #define UNIT_SUITES(X) \
 	X(config) \
-	X(http)
+	X(http) \
+	X(id) \
+	X(format) \
+	X(fdmap) \
+	X(epmap) \
+	X(out)
+
+#define UNIT_DECLARE(name) Suite *name##_suite(void);
+UNIT_SUITES(UNIT_DECLARE)
+#undef UNIT_DECLARE
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * test_epmap.c - epoll registrations keyed by (instance, data): add, modify
+ * with new data, delete, close, shared data values, generations.
+ */
+#include <sys/epoll.h>
+
+#include "epmap.h"
+#include "fdmap.h"
+#include "suites.h"
+
+/* Instance 100, as the epoll_create shim sets it up. */
+static void setup(void)
+{
+	__atomic_store_n(&fdmap_slot(100)->kind, FD_EPOLL, __ATOMIC_RELAXED);
+	epmap_instance(100);
+}
+
+START_TEST(add_lookup_delete)
+{
+	int fd;
+	uint64_t gen, g0;
+
+	g0 = epmap_generation();
+	epmap_ctl(100, EPOLL_CTL_ADD, 101, 0xdead0001);    /* a tagged pointer */
+	ck_assert_uint_gt(epmap_generation(), g0);
+	ck_assert(epmap_lookup(100, 0xdead0001, &fd, &gen));
+	ck_assert_int_eq(fd, 101);
+	ck_assert(!epmap_lookup(100, 101, &fd, &gen));       /* keyed by data, not fd */
+	epmap_ctl(100, EPOLL_CTL_MOD, 101, 0xdead0000);    /* nginx flips the instance bit */
+	ck_assert(!epmap_lookup(100, 0xdead0001, &fd, &gen));
+	ck_assert(epmap_lookup(100, 0xdead0000, &fd, &gen));
+	ck_assert_int_eq(fd, 101);
+	epmap_ctl(100, EPOLL_CTL_DEL, 101, 0);
+	ck_assert(!epmap_lookup(100, 0xdead0000, &fd, &gen));
+}
+END_TEST
+
+START_TEST(modify_changes_generation)
+{
+	int fd;
+	uint64_t g1, g2;
+
+	epmap_ctl(100, EPOLL_CTL_ADD, 102, 7);
+	ck_assert(epmap_lookup(100, 7, &fd, &g1));
+	epmap_ctl(100, EPOLL_CTL_MOD, 102, 7);
+	ck_assert(epmap_lookup(100, 7, &fd, &g2));
+	ck_assert_uint_ne(g1, g2);
+	epmap_forget_fd(102);                     /* close */
+	ck_assert(!epmap_lookup(100, 7, &fd, &g2));
+}
+END_TEST
+
+START_TEST(shared_data_is_ambiguous)
+{
+	int fd;
+	uint64_t gen;
+
+	epmap_ctl(100, EPOLL_CTL_ADD, 103, 0);
+	epmap_ctl(100, EPOLL_CTL_ADD, 104, 0);
+	ck_assert(epmap_lookup(100, 0, &fd, &gen));
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
+START_TEST(several_instances)
+{
+	int fd;
+	uint64_t gen;
+	long before;
+
+	epmap_instance(200);
+	__atomic_store_n(&fdmap_slot(200)->kind, FD_EPOLL, __ATOMIC_RELAXED);
+	epmap_instance(200);
+	before = epmap_count();
+	epmap_ctl(100, EPOLL_CTL_ADD, 105, 55);
+	epmap_ctl(200, EPOLL_CTL_ADD, 105, 56);
+	ck_assert_int_eq(epmap_count(), before + 2);
+	epmap_forget_fd(105);                     /* gone from both */
+	ck_assert(!epmap_lookup(100, 55, &fd, &gen));
+	ck_assert(!epmap_lookup(200, 56, &fd, &gen));
+	ck_assert_int_eq(epmap_count(), before);
+	epmap_ctl(200, EPOLL_CTL_ADD, 106, 57);
+	epmap_drop_instance(200);
+	ck_assert(!epmap_lookup(200, 57, &fd, &gen));
+	ck_assert_int_eq(epmap_count(), before);
+}
+END_TEST
+
+START_TEST(resolve_batch)
+{
+	struct epoll_event ev[3] = { { .data.u64 = 900 }, { .data.u64 = 901 }, { .data.u64 = 999 } };
+	int fds[3];
+	uint64_t gens[3];
+
+	epmap_ctl(100, EPOLL_CTL_ADD, 110, 900);
+	epmap_ctl(100, EPOLL_CTL_ADD, 111, 901);
+	epmap_resolve(100, 3, ev, fds, gens);
+	ck_assert_int_eq(fds[0], 110);
+	ck_assert_int_eq(fds[1], 111);
+	ck_assert_int_eq(fds[2], -2);
+	ck_assert_uint_ne(gens[0], 0);
+}
+END_TEST
+
+Suite *epmap_suite(void)
+{
+	Suite *s = suite_create("epmap");
+	TCase *t = tcase_create("epmap");
+
+	tcase_add_checked_fixture(t, setup, NULL);
+
+	tcase_add_test(t, add_lookup_delete);
+	tcase_add_test(t, modify_changes_generation);
+	tcase_add_test(t, shared_data_is_ambiguous);
+	tcase_add_test(t, several_instances);
+	tcase_add_test(t, resolve_batch);
+	suite_add_tcase(s, t);
+	return s;
+}

@@ -1,0 +1,109 @@
+/*
+ * test_fdmap.c - the fd table: kinds, tags and their references, dup,
+ * reset on reuse, range limits.
+ */
+#include "ctx.h"
+#include "fdmap.h"
+#include "id.h"
+#include "suites.h"
+
+static struct ctx *fresh(void)
+{
+	id_init();
+	return ctx_new(NULL);
+}
+
+START_TEST(tag_and_reset)
+{
+	long live0 = ctx_live();
+	struct ctx *c = fresh();
+	struct fdslot *s = fdmap_slot(5000);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_eq(fdmap_peek(5000), s);
+	fdmap_reset(5000, FD_CLIENT);
+	ck_assert_int_eq(fdmap_kind(s), FD_CLIENT);
+	fdmap_tag(s, c);
+	ck_assert_uint_eq(c->refs, 2);
+	ctx_put(c);                     /* the slot keeps it alive */
+	ck_assert_int_eq(ctx_live(), live0 + 1);
+	ck_assert_ptr_eq(fdmap_ctx_peek(s), c);
+	fdmap_reset(5000, FD_UNKNOWN);  /* a new object: tag dropped, context freed */
+	ck_assert_ptr_null(fdmap_ctx_peek(s));
+	ck_assert_int_eq(fdmap_kind(s), FD_UNKNOWN);
+	ck_assert_int_eq(ctx_live(), live0);
+}
+END_TEST
+
+START_TEST(get_takes_reference)
+{
+	struct ctx *c = fresh(), *got;
+	struct fdslot *s = fdmap_slot(7);
+
+	fdmap_tag(s, c);
+	got = fdmap_ctx_get(s);
+	ck_assert_ptr_eq(got, c);
+	ck_assert_uint_eq(c->refs, 3);
+	ctx_put(got);
+	fdmap_tag(s, NULL);
+	ck_assert_uint_eq(c->refs, 1);
+	ctx_put(c);
+}
+END_TEST
+
+START_TEST(dup_copies)
+{
+	struct ctx *c = fresh();
+	struct fdslot *a = fdmap_slot(10), *b;
+
+	fdmap_reset(10, FD_CLIENT);
+	fdmap_tag(a, c);
+	__atomic_store_n(&a->flags, FDF_WROTE, __ATOMIC_RELAXED);
+	fdmap_copy(10, 11);
+	b = fdmap_peek(11);
+	ck_assert_ptr_eq(fdmap_ctx_peek(b), c);
+	ck_assert_int_eq(fdmap_kind(b), FD_CLIENT);
+	ck_assert_uint_eq(b->flags, FDF_WROTE);
+	fdmap_reset(10, FD_UNKNOWN);
+	ck_assert_ptr_eq(fdmap_ctx_peek(b), c);   /* the copy still holds it */
+	fdmap_reset(11, FD_UNKNOWN);
+	ck_assert_uint_eq(c->refs, 1);
+	ctx_put(c);
+}
+END_TEST
+
+START_TEST(out_of_range)
+{
+	ck_assert_ptr_null(fdmap_slot(-1));
+	ck_assert_ptr_null(fdmap_slot(FDMAP_CHUNKS << FDMAP_CHUNK_BITS));
+	ck_assert_ptr_null(fdmap_peek(-5));
+	fdmap_reset(-1, FD_CLIENT);            /* no effect, no crash */
+	ck_assert_ptr_nonnull(fdmap_slot((FDMAP_CHUNKS << FDMAP_CHUNK_BITS) - 1));
+}
+END_TEST
+
+START_TEST(reclassify)
+{
+	struct fdslot *s = fdmap_slot(30), *t = fdmap_slot(31);
+
+	__atomic_store_n(&s->kind, FD_PLAIN, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->kind, FD_CLIENT, __ATOMIC_RELAXED);
+	fdmap_reclassify();
+	ck_assert_int_eq(fdmap_kind(s), FD_UNKNOWN);
+	ck_assert_int_eq(fdmap_kind(t), FD_CLIENT);
+}
+END_TEST
+
+Suite *fdmap_suite(void)
+{
+	Suite *s = suite_create("fdmap");
+	TCase *t = tcase_create("fdmap");
+
+	tcase_add_test(t, tag_and_reset);
+	tcase_add_test(t, get_takes_reference);
+	tcase_add_test(t, dup_copies);
+	tcase_add_test(t, out_of_range);
+	tcase_add_test(t, reclassify);
+	suite_add_tcase(s, t);
+	return s;
+}

@@ -1,0 +1,250 @@
+/*
+ * test_out.c - the line writer against real pipes: one head per line,
+ * pieces joined, multi-line writes, untagged lines untouched, exact counts
+ * on a full non-blocking pipe, JSON lines, and what is held at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctx.h"
+#include "id.h"
+#include "out.h"
+#include "suites.h"
+
+static struct config cfg;
+static int p[2];
+
+static void use(const char *output)
+{
+	char var[64];
+	char *env[] = { var, NULL };
+
+	snprintf(var, sizeof var, "REQCTX_OUTPUT=%s", output);
+	config_load(&cfg, env, NULL, NULL);
+	agent_config = &cfg;
+	id_init();
+	out_init();
+	ck_assert_int_eq(pipe(p), 0);
+}
+
+static void enter(const char *id)
+{
+	struct ctx_seed seed = { id, id ? strlen(id) : 0, NULL, 0, NULL };
+
+	ctx_take_current(id ? ctx_new(&seed) : NULL);
+}
+
+static ssize_t put(const char *s)
+{
+	struct iovec v = { (void *)s, strlen(s) };
+
+	return out_write(p[1], &v, 1);
+}
+
+/* Everything in the pipe right now. */
+static char *drain(void)
+{
+	static char buf[1 << 20];
+	int fl = fcntl(p[0], F_GETFL);
+	ssize_t n, total = 0;
+
+	fcntl(p[0], F_SETFL, fl | O_NONBLOCK);
+	while ((n = read(p[0], buf + total, sizeof buf - 1 - (size_t)total)) > 0)
+		total += n;
+	fcntl(p[0], F_SETFL, fl);
+	buf[total] = '\0';
+	return buf;
+}
+
+START_TEST(one_line)
+{
+	use("text");
+	enter("r1");
+	ck_assert_int_eq(put("hello\n"), 6);
+	ck_assert_str_eq(drain(), "[r1] hello\n");
+}
+END_TEST
+
+START_TEST(pieces_make_one_line)
+{
+	use("text");
+	enter("r2");
+	ck_assert_int_eq(put("abc"), 3);
+	ck_assert_str_eq(drain(), "");          /* held until the line ends */
+	ck_assert(out_holding());
+	ck_assert_int_eq(put("def"), 3);
+	enter("other");                          /* the line keeps its first context */
+	ck_assert_int_eq(put("\n"), 1);
+	ck_assert_str_eq(drain(), "[r2] abcdef\n");
+	ck_assert(!out_holding());
+}
+END_TEST
+
+START_TEST(multi_line)
+{
+	struct iovec v[3] = { { "a\nb", 3 }, { "", 0 }, { "\nc\nd", 4 } };
+
+	use("text");
+	enter("m");
+	ck_assert_int_eq(out_write(p[1], v, 3), 7);
+	ck_assert_str_eq(drain(), "[m] a\n[m] b\n[m] c\n");
+	ck_assert_int_eq(put("\n"), 1);
+	ck_assert_str_eq(drain(), "[m] d\n");
+}
+END_TEST
+
+START_TEST(no_context_untouched)
+{
+	use("text");
+	enter(NULL);
+	ck_assert_int_eq(put("plain\nline"), 10);
+	ck_assert_int_eq(put(" end\n"), 5);
+	ck_assert_str_eq(drain(), "plain\nline end\n");
+}
+END_TEST
+
+START_TEST(held_bytes_flushed_at_end)
+{
+	use("text");
+	enter("e");
+	put("no newline");
+	out_flush_all(true, false);
+	ck_assert_str_eq(drain(), "[e] no newline");
+	put(" more\n");                          /* same line: no second head */
+	ck_assert_str_eq(drain(), " more\n");
+}
+END_TEST
+
+START_TEST(long_line_bounded)
+{
+	size_t n = 3 * OUT_HOLD + 17;
+	char *big = malloc(n + 2);
+	struct iovec v = { big, n };
+	char *got;
+
+	use("text");
+	enter("L");
+	memset(big, 'z', n);
+	big[n] = '\0';
+	ck_assert_int_eq(out_write(p[1], &v, 1), (ssize_t)n);   /* too big to hold: written */
+	ck_assert_int_eq(put("\n"), 1);
+	got = drain();
+	ck_assert_uint_eq(strlen(got), n + 5);
+	ck_assert_int_eq(strncmp(got, "[L] zzz", 7), 0);
+	ck_assert_int_eq(got[n + 4], '\n');
+	free(big);
+}
+END_TEST
+
+START_TEST(full_nonblocking_pipe_counts_exactly)
+{
+	enum { LINE = 10000 };
+	char *line = malloc(LINE + 1), *got;
+	size_t sent = 0, total = 0;
+	int tries = 0;
+	static char all[1 << 16];
+
+	use("text");
+	enter("nb");
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	for (int i = 0; i < LINE; i++)
+		line[i] = (char)('a' + i % 26);
+	line[LINE - 1] = '\n';
+	/* A program's usual loop: write what is left, drain, repeat. */
+	while (sent < LINE && tries++ < 100) {
+		struct iovec v = { line + sent, LINE - sent };
+		ssize_t r = out_write(p[1], &v, 1);
+
+		if (r < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+		} else {
+			ck_assert_int_gt(r, 0);
+			ck_assert_uint_le((size_t)r, LINE - sent);
+			sent += (size_t)r;
+		}
+		got = drain();
+		memcpy(all + total, got, strlen(got));
+		total += strlen(got);
+	}
+	ck_assert_uint_eq(sent, LINE);
+	got = drain();
+	memcpy(all + total, got, strlen(got));
+	total += strlen(got);
+	/* One head, then exactly the program's bytes. */
+	ck_assert_uint_eq(total, LINE + 5);
+	ck_assert_int_eq(memcmp(all, "[nb] ", 5), 0);
+	ck_assert_int_eq(memcmp(all + 5, line, LINE), 0);
+	free(line);
+}
+END_TEST
+
+START_TEST(full_pipe_small_write_is_eagain)
+{
+	char fill[4096];
+
+	use("text");
+	enter("x");
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	memset(fill, '.', sizeof fill);
+	ck_assert_int_eq(write(p[1], fill, sizeof fill - 4), (ssize_t)sizeof fill - 4);
+	/* 4 bytes of room: the kernel refuses a 7-byte write whole, so must we. */
+	errno = 0;
+	ck_assert_int_eq(put("hello\n"), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	drain();
+	ck_assert_int_eq(put("hello\n"), 6);
+	ck_assert_str_eq(drain(), "[x] hello\n");
+}
+END_TEST
+
+START_TEST(broken_pipe_reports_error)
+{
+	use("text");
+	enter("b");
+	close(p[0]);
+	signal(SIGPIPE, SIG_IGN);
+	errno = 0;
+	ck_assert_int_eq(put("lost\n"), -1);
+	ck_assert_int_eq(errno, EPIPE);
+}
+END_TEST
+
+START_TEST(json_lines)
+{
+	use("json");
+	enter("j1");
+	ck_assert_int_eq(put("say \"hi\"\tnow"), 12);
+	ck_assert_int_eq(put("\n"), 1);
+	char *got = drain();
+	ck_assert_ptr_nonnull(strstr(got, "\"request_id\":\"j1\""));
+	ck_assert_ptr_nonnull(strstr(got, ",\"message\":\"say \\\"hi\\\"\\tnow\"}\n"));
+	ck_assert_ptr_eq(strchr(got, '\n'), got + strlen(got) - 1);
+}
+END_TEST
+
+Suite *out_suite(void)
+{
+	Suite *s = suite_create("out");
+	TCase *t = tcase_create("out");
+
+	tcase_add_test(t, one_line);
+	tcase_add_test(t, pieces_make_one_line);
+	tcase_add_test(t, multi_line);
+	tcase_add_test(t, no_context_untouched);
+	tcase_add_test(t, held_bytes_flushed_at_end);
+	tcase_add_test(t, long_line_bounded);
+	tcase_add_test(t, full_nonblocking_pipe_counts_exactly);
+	tcase_add_test(t, full_pipe_small_write_is_eagain);
+	tcase_add_test(t, broken_pipe_reports_error);
+	tcase_add_test(t, json_lines);
+	suite_add_tcase(s, t);
+	return s;
+}
