@@ -16,6 +16,7 @@
 #include "id.h"
 #include "out.h"
 #include "real.h"
+#include "signals.h"
 
 extern char **environ;
 extern pid_t agent_pid;
@@ -66,6 +67,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 		report("reqctx: REQCTX_DEBUG: cannot open the file; no diagnostics\n", NULL);
 	id_init();
 	out_init();
+	signals_init();
 	if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) {
 		agent_fail("pthread_atfork failed");
 		return;

@@ -1,0 +1,25 @@
+/*
+ * signals.h - what the agent does when a signal is about to end the
+ * process: write what every thread holds, then let the signal act exactly
+ * as it would have (same exit status, same core dump).
+ *
+ * The agent installs its handler only where the disposition is the default
+ * and the default terminates. To the host nothing changes: sigaction() and
+ * signal() report SIG_DFL for those signals, and the host's own handlers
+ * replace the agent's as soon as it sets them.
+ */
+#ifndef REQCTX_SIGNALS_H
+#define REQCTX_SIGNALS_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+void signals_init(void);
+
+/* sigaction() as the host sees it. Returns 0 or -1 with errno. */
+int signals_action(int sig, const struct sigaction *act, struct sigaction *old);
+
+/* True while the agent's handler stands for SIG_DFL on `sig`. */
+bool signals_owned(int sig);
+
+#endif

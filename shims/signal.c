@@ -1,0 +1,54 @@
+/*
+ * signal.c - sigaction and signal, so that the agent's flush handler on
+ * default-fatal signals stays invisible (agent/signals.c). glibc's signal()
+ * calls its internal sigaction directly, so it is interposed too.
+ */
+#include <string.h>
+
+#include "shim.h"
+#include "signals.h"
+
+REQCTX_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (!agent_on)
+		return REAL(sigaction)(sig, act, old);
+	return signals_action(sig, act, old);
+}
+
+sighandler_t bsd_signal(int, sighandler_t);
+
+/* BSD semantics, as glibc's signal(): the signal is blocked in its own
+ * handler and interrupted calls restart. */
+static sighandler_t install(int sig, sighandler_t h, int flags)
+{
+	struct sigaction act, old;
+
+	if (h == SIG_ERR || sig <= 0 || sig >= NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	memset(&act, 0, sizeof act);
+	act.sa_handler = h;
+	sigemptyset(&act.sa_mask);
+	if (!(flags & SA_NODEFER))
+		sigaddset(&act.sa_mask, sig);
+	act.sa_flags = flags;
+	if (sigaction(sig, &act, &old) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+REQCTX_EXPORT sighandler_t signal(int sig, sighandler_t h)
+{
+	return install(sig, h, SA_RESTART);
+}
+
+REQCTX_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h)
+{
+	return install(sig, h, SA_RESTART);
+}
+
+REQCTX_EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
+{
+	return install(sig, h, SA_RESETHAND | SA_NODEFER);
+}
