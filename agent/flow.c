@@ -85,44 +85,155 @@ static void start_request(struct fdslot *s, const void *data, size_t dlen, unsig
 	ctx_put(c);
 }
 
-void flow_read(int fd, const void *data, size_t dlen)
+/* Units a write or read moves through a channel: bytes, or for an eventfd
+ * the 8-byte count written. */
+static uint64_t units_of(const struct fdslot *s, const void *data, size_t n)
 {
-	struct fdslot *s = fdmap_peek(fd);
-	enum fd_kind k;
+	uint64_t v;
 
-	if (s == NULL)
-		return;
-	k = fdmap_kind(s);
-	if (k == FD_CLIENT) {
-		unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
-
-		if (flags && (flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL)))
-			start_request(s, data, dlen, flags);
-	} else if (k != FD_PEER) {
-		return;
-	}
-	switch_to(s);
+	if (s->tx == NULL || !chan_is_counter(s->tx))
+		return n;
+	if (data == NULL || n != sizeof v)
+		return 0;
+	__builtin_memcpy(&v, data, sizeof v);
+	return v;
 }
 
-void flow_write(int fd)
+void flow_read(int fd, const void *data, size_t dlen, size_t n)
 {
 	struct fdslot *s = fdmap_peek(fd);
-	enum fd_kind k;
+	struct chan *rx;
 
 	if (s == NULL)
 		return;
-	k = fdmap_kind(s);
-	if (k == FD_CLIENT) {
+	switch (fdmap_kind(s)) {
+	case FD_CLIENT:
+		if (n > 0) {
+			unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+
+			if (flags && (flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL)))
+				start_request(s, data, dlen, flags);
+		}
+		switch_to(s);
+		break;
+	case FD_PEER:
+	case FD_TIMER:
+		switch_to(s);
+		break;
+	case FD_CHAN:
+		rx = __atomic_load_n(&s->rx, __ATOMIC_ACQUIRE);
+		if (rx && n > 0)
+			ctx_take_current(chan_read(rx, n));
+		break;
+	default:
+		break;
+	}
+}
+
+void flow_write(int fd, const void *data, size_t n)
+{
+	struct fdslot *s = fdmap_peek(fd);
+	struct chan *tx;
+
+	if (s == NULL)
+		return;
+	switch (fdmap_kind(s)) {
+	case FD_CLIENT:
 		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
 		switch_to(s);
-	} else if (k == FD_PEER) {
+		break;
+	case FD_PEER:
 		/* A request going out: its reply belongs to the writer. */
 		if (agent_self.cur)
 			fdmap_tag(s, agent_self.cur);
 		else
 			switch_to(s);
+		break;
+	case FD_CHAN:
+		/* Recorded before the call: the reader may wake at once. */
+		tx = __atomic_load_n(&s->tx, __ATOMIC_ACQUIRE);
+		if (tx)
+			chan_wrote(tx, agent_self.cur, units_of(s, data, n));
+		break;
+	default:
+		break;
 	}
+}
+
+void flow_write_done(int fd, const void *data, size_t n, ssize_t r)
+{
+	struct fdslot *s = fdmap_peek(fd);
+	struct chan *tx;
+	uint64_t want, took;
+
+	if (s == NULL || fdmap_kind(s) != FD_CHAN || (size_t)r == n)
+		return;
+	tx = __atomic_load_n(&s->tx, __ATOMIC_ACQUIRE);
+	if (tx == NULL)
+		return;
+	want = units_of(s, data, n);
+	took = r <= 0 ? 0 : chan_is_counter(tx) ? want : (uint64_t)r;
+	if (took < want)
+		chan_unwrote(tx, want - took);
+}
+
+static void set_chan(int fd, struct chan *rx, struct chan *tx)
+{
+	struct fdslot *s;
+
+	flow_new_fd(fd, FD_CHAN);
+	s = fdmap_peek(fd);
+	if (s)
+		fdmap_set_chans(s, rx, tx);
+}
+
+void flow_pipe(const int fds[2])
+{
+	struct chan *c = chan_new(false, false);
+
+	set_chan(fds[0], c, NULL);
+	set_chan(fds[1], NULL, c);
+	chan_unref(c);
+}
+
+void flow_socketpair(const int fds[2])
+{
+	struct chan *ab = chan_new(false, false), *ba = chan_new(false, false);
+
+	set_chan(fds[0], ba, ab);
+	set_chan(fds[1], ab, ba);
+	chan_unref(ab);
+	chan_unref(ba);
+}
+
+void flow_eventfd(int fd, bool semaphore)
+{
+	struct chan *c = chan_new(true, semaphore);
+
+	set_chan(fd, c, c);
+	chan_unref(c);
+}
+
+void flow_timerfd(int fd)
+{
+	flow_new_fd(fd, FD_TIMER);
+}
+
+void flow_timer_armed(int fd, bool armed)
+{
+	struct fdslot *s = fdmap_peek(fd);
+
+	if (s && fdmap_kind(s) == FD_TIMER)
+		fdmap_tag(s, armed ? agent_self.cur : NULL);
+}
+
+void flow_watch(int fd)
+{
+	struct fdslot *s = fdmap_peek(fd);
+
+	if (s && fdmap_kind(s) == FD_CLIENT)
+		switch_to(s);
 }
 
 void flow_connect(int fd)
@@ -194,9 +305,18 @@ void flow_idle(void)
 void flow_ready(int fd)
 {
 	struct fdslot *s = fdmap_peek(fd);
+	struct chan *rx;
 
-	if (s)
+	if (s == NULL)
+		return;
+	if (fdmap_kind(s) != FD_CHAN) {
 		switch_to(s);
+		return;
+	}
+	/* A wake-up: the context of what waits to be read. */
+	rx = __atomic_load_n(&s->rx, __ATOMIC_ACQUIRE);
+	if (rx)
+		ctx_take_current(chan_peek(rx));
 }
 
 enum fd_kind flow_kind_for_write(int fd)

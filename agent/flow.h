@@ -6,7 +6,9 @@
 #ifndef REQCTX_FLOW_H
 #define REQCTX_FLOW_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <sys/socket.h>
 
 #include "fdmap.h"
@@ -14,12 +16,29 @@
 /* accept/accept4 returned `fd`: a new connection, a new context, current. */
 void flow_accept(int fd, const struct sockaddr *peer, socklen_t len);
 
-/* `n` > 0 bytes were read from `fd`; `data` holds at least the first
- * `dlen` of them (dlen may be 0 when they are not contiguous). */
-void flow_read(int fd, const void *data, size_t dlen);
+/* A read on `fd` returned n >= 0 bytes (0: end of file); `data` holds at
+ * least the first `dlen` of them (0 when they are not contiguous). */
+void flow_read(int fd, const void *data, size_t dlen, size_t n);
 
-/* The program wrote to `fd` (an fd that is not output). */
-void flow_write(int fd);
+/* The program is about to write `n` bytes (`data`: the first of them, or
+ * NULL) to `fd`, an fd that is not output. */
+void flow_write(int fd, const void *data, size_t n);
+
+/* ... and the write returned r (-1: failed). Only needed for FD_CHAN. */
+void flow_write_done(int fd, const void *data, size_t n, ssize_t r);
+
+/* pipe()/pipe2(): fds[0] reads what fds[1] writes. */
+void flow_pipe(const int fds[2]);
+/* socketpair(): each end reads what the other writes. */
+void flow_socketpair(const int fds[2]);
+/* eventfd(): a counter; EFD_SEMAPHORE reads take one unit. */
+void flow_eventfd(int fd, bool semaphore);
+/* timerfd_create(), and timerfd_settime() arming or disarming it. */
+void flow_timerfd(int fd);
+void flow_timer_armed(int fd, bool armed);
+
+/* epoll_ctl(ADD/MOD) of `fd`: the program is working on that connection. */
+void flow_watch(int fd);
 
 /* connect(fd): the reply will come back in the current context. */
 void flow_connect(int fd);

@@ -234,6 +234,24 @@ static bool more_after(const struct iovec *iov, int iovcnt, int i, size_t off)
 	return false;
 }
 
+/* Bytes from (i, off) to the end: returns what holding them takes (their
+ * JSON escape in JSON mode) and sets *app to the program's bytes. */
+static size_t tail_size(const struct iovec *iov, int iovcnt, int i, size_t off,
+			bool json, size_t *app)
+{
+	size_t need = 0, n = 0;
+
+	for (; i < iovcnt; i++, off = 0) {
+		const char *p = (const char *)iov[i].iov_base + off;
+		size_t len = iov[i].iov_len - off;
+
+		n += len;
+		need += json ? fmt_escape_len(p, len) : len;
+	}
+	*app = n;
+	return need;
+}
+
 /* The write itself; `st` is claimed and belongs to `fd`. */
 static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int iovcnt)
 {
@@ -242,17 +260,28 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 	char head[FMT_HEAD_MAX];
 	size_t headlen = 0, done = 0;
 	bool head_ready = false;
-	int vi = 0;
-	size_t voff = 0;
+	int vi = 0, tvi = -1;
+	size_t voff = 0, toff = 0;
+
+	/* The unfinished tail starts after the last newline (tvi, toff). */
+	for (int i = iovcnt - 1; i >= 0; i--) {
+		const char *nl = iov[i].iov_len ? memrchr(iov[i].iov_base, '\n', iov[i].iov_len) : NULL;
+
+		if (nl) {
+			tvi = i;
+			toff = (size_t)(nl - (const char *)iov[i].iov_base) + 1;
+			break;
+		}
+	}
 
 	for (;;) {
 		struct piece pc[OUT_PIECES];
 		struct iovec v[OUT_PIECES];
 		int np = 0, cvi = vi;
 		size_t cvoff = voff, esc_used = 0, rem;
-		bool open = st->line_open, newopen, hold = false, complete;
-		const char *tail = NULL;
-		size_t tail_len = 0, app = 0;
+		bool open = st->line_open, newopen, hold = false, complete, tail_tried = false;
+		int tail_vi = 0;
+		size_t tail_off = 0, tail_len = 0, app = 0;
 		ssize_t r;
 
 #define ADD(ptr, n, a, k, oa) do { \
@@ -280,16 +309,21 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 				headlen = fmt_head(head, sizeof head, cfg, ctx_current());
 				head_ready = true;
 			}
-			if (!ends && !more_after(iov, iovcnt, cvi, cvoff + seg)) {
-				/* The unfinished end of the write: hold it if it fits. */
+			if (!tail_tried && (cvi > tvi || (cvi == tvi && cvoff >= toff))) {
+				/* The unfinished end of the write: hold it if it fits,
+				 * next to what is held already when nothing else goes
+				 * out now, or alone after the lines that do. */
 				size_t need = (open ? 0 : headlen) +
-					      (json ? fmt_escape_len(p, seg) : seg);
+					      tail_size(iov, iovcnt, cvi, cvoff, json, &tail_len);
+				bool alone = np == (st->len ? 1 : 0);
 
-				if (need <= OUT_HOLD) {
+				tail_tried = true;
+				if ((alone ? st->len + need : need) <= OUT_HOLD) {
 					hold = true;
-					tail = p;
-					tail_len = seg;
-					cvoff += seg;
+					tail_vi = cvi;
+					tail_off = cvoff;
+					cvi = iovcnt;
+					cvoff = 0;
 					break;
 				}
 			}
@@ -327,7 +361,12 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 		}
 #undef ADD
 
-		if (np == 0) {
+		if (hold && np == (st->len ? 1 : 0)) {
+			/* Only more of the unfinished line: no system call, the
+			 * held bytes stay held. */
+			np = 0;
+			r = 0;
+		} else if (np == 0) {
 			r = 0;
 		} else {
 			r = locked_writev(fd, v, np, true);
@@ -402,21 +441,24 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 				st->len += headlen;
 				st->line_open = true;
 			}
-			if (json) {
-				size_t used;
+			for (int i = tail_vi; i < iovcnt; i++) {
+				const char *tp = (const char *)iov[i].iov_base + (i == tail_vi ? tail_off : 0);
+				size_t tn = iov[i].iov_len - (i == tail_vi ? tail_off : 0), used;
 
-				st->len += fmt_escape(st->held + st->len, OUT_HOLD - st->len,
-						      tail, tail_len, &used);
-			} else {
-				memcpy(st->held + st->len, tail, tail_len);
-				st->len += tail_len;
+				if (json) {
+					st->len += fmt_escape(st->held + st->len, OUT_HOLD - st->len,
+							      tp, tn, &used);
+				} else {
+					memcpy(st->held + st->len, tp, tn);
+					st->len += tn;
+				}
 			}
 			st->fd = fd;
 			done += tail_len;
 		}
 		vi = cvi;
 		voff = cvoff;
-		if (cvi >= iovcnt || !more_after(iov, iovcnt, cvi, cvoff))
+		if (hold || cvi >= iovcnt || !more_after(iov, iovcnt, cvi, cvoff))
 			return (ssize_t)done;
 	}
 }

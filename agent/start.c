@@ -68,6 +68,9 @@ __attribute__((constructor(101))) static void agent_start(void)
 	id_init();
 	out_init();
 	signals_init();
+	/* In JSON mode every line is an object, from the first one on. */
+	if (settings.output == CFG_OUTPUT_JSON)
+		ctx_any = 1;
 	if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) {
 		agent_fail("pthread_atfork failed");
 		return;

@@ -86,6 +86,24 @@ START_TEST(pieces_make_one_line)
 }
 END_TEST
 
+START_TEST(many_pieces_one_write)
+{
+	struct iovec v[3] = { { "x/", 2 }, { "y/", 2 }, { "z", 1 } };
+
+	use("text");
+	enter("p");
+	/* Byte by byte, and an unfinished tail spread over several iovecs:
+	 * nothing reaches the pipe until the newline. */
+	ck_assert_int_eq(put("a"), 1);
+	ck_assert_int_eq(put("b"), 1);
+	ck_assert_int_eq(out_write(p[1], v, 3), 5);
+	ck_assert_int_eq(put("c"), 1);
+	ck_assert_str_eq(drain(), "");
+	ck_assert_int_eq(put("\n"), 1);
+	ck_assert_str_eq(drain(), "[p] abx/y/zc\n");
+}
+END_TEST
+
 START_TEST(multi_line)
 {
 	struct iovec v[3] = { { "a\nb", 3 }, { "", 0 }, { "\nc\nd", 4 } };
@@ -237,6 +255,7 @@ Suite *out_suite(void)
 
 	tcase_add_test(t, one_line);
 	tcase_add_test(t, pieces_make_one_line);
+	tcase_add_test(t, many_pieces_one_write);
 	tcase_add_test(t, multi_line);
 	tcase_add_test(t, no_context_untouched);
 	tcase_add_test(t, held_bytes_flushed_at_end);
