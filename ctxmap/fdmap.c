@@ -56,6 +56,18 @@ void fdmap_tag(struct fdslot *s, struct ctx *c)
 	ctx_put(old);
 }
 
+void fdmap_set_chans(struct fdslot *s, struct chan *rx, struct chan *tx)
+{
+	struct chan *orx, *otx;
+
+	chan_ref(rx);
+	chan_ref(tx);
+	orx = __atomic_exchange_n(&s->rx, rx, __ATOMIC_ACQ_REL);
+	otx = __atomic_exchange_n(&s->tx, tx, __ATOMIC_ACQ_REL);
+	chan_unref(orx);
+	chan_unref(otx);
+}
+
 void fdmap_reset(int fd, enum fd_kind kind)
 {
 	struct fdslot *s = kind == FD_UNKNOWN ? fdmap_peek(fd) : fdmap_slot(fd);
@@ -63,6 +75,8 @@ void fdmap_reset(int fd, enum fd_kind kind)
 	if (s == NULL)
 		return;
 	fdmap_tag(s, NULL);
+	if (s->rx || s->tx)
+		fdmap_set_chans(s, NULL, NULL);
 	__atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->kind, (uint8_t)kind, __ATOMIC_RELEASE);
 }
@@ -82,6 +96,7 @@ void fdmap_copy(int from, int to)
 	c = fdmap_ctx_get(src);
 	fdmap_tag(dst, c);
 	ctx_put(c);
+	fdmap_set_chans(dst, src->rx, src->tx);
 	__atomic_store_n(&dst->flags, __atomic_load_n(&src->flags, __ATOMIC_RELAXED),
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&dst->kind, __atomic_load_n(&src->kind, __ATOMIC_RELAXED),

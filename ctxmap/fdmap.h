@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chan.h"
 #include "ctx.h"
 
 #define FDMAP_CHUNK_BITS 10
@@ -25,6 +26,8 @@ enum fd_kind {
 	FD_PEER,          /* a socket the program made itself (outbound) */
 	FD_EPOLL,         /* an epoll instance */
 	FD_STDOUT,        /* fd 1: never tagged, never a context source */
+	FD_CHAN,          /* pipe end, socketpair end, eventfd: contexts queue inside */
+	FD_TIMER,         /* timerfd: carries the context that armed it */
 };
 
 /* Flags of an FD_CLIENT slot. */
@@ -39,6 +42,7 @@ struct fdslot {
 	int ep_epfd;              /* with ep_state 1: the instance ... */
 	uint64_t ep_data;         /* ... and the data value it is registered with */
 	void *ep_table;           /* kind FD_EPOLL: its registrations (epmap.c) */
+	struct chan *rx, *tx;     /* kind FD_CHAN: what it reads from / writes into */
 };
 
 /* The slot of `fd`, or NULL when it was never touched or is out of range. */
@@ -77,6 +81,9 @@ void fdmap_tag(struct fdslot *s, struct ctx *c);
 /* Forgets everything about `fd`: a new object lives there now. The epoll
  * back-reference is left to the caller (epmap_forget_fd). */
 void fdmap_reset(int fd, enum fd_kind kind);
+
+/* Sets the channels of a slot (taking references of their own). */
+void fdmap_set_chans(struct fdslot *s, struct chan *rx, struct chan *tx);
 
 /* dup semantics: `to` now refers to what `from` refers to. */
 void fdmap_copy(int from, int to);

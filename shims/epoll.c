@@ -30,7 +30,13 @@ REQCTX_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	int r = REAL(epoll_ctl)(epfd, op, fd, ev);
 
 	if (r == 0 && agent_active())
-		SHIM_CORE(epmap_ctl(epfd, op, fd, ev ? ev->data.u64 : 0));
+		SHIM_CORE(
+			epmap_ctl(epfd, op, fd, ev ? ev->data.u64 : 0);
+			/* Registering a connection is working on it (memcached's
+			 * worker sets up each handed-off connection this way). */
+			if (op != EPOLL_CTL_DEL)
+				flow_watch(fd)
+		);
 	return r;
 }
 

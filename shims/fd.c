@@ -94,10 +94,8 @@ REQCTX_EXPORT int pipe(int fds[2])
 {
 	int r = REAL(pipe)(fds);
 
-	if (r == 0) {
-		created(fds[0]);
-		created(fds[1]);
-	}
+	if (r == 0 && agent_active())
+		SHIM_CORE(flow_pipe(fds));
 	return r;
 }
 
@@ -105,21 +103,38 @@ REQCTX_EXPORT int pipe2(int fds[2], int flags)
 {
 	int r = REAL(pipe2)(fds, flags);
 
-	if (r == 0) {
-		created(fds[0]);
-		created(fds[1]);
-	}
+	if (r == 0 && agent_active())
+		SHIM_CORE(flow_pipe(fds));
 	return r;
 }
 
 REQCTX_EXPORT int eventfd(unsigned initval, int flags)
 {
-	return created(REAL(eventfd)(initval, flags));
+	int r = REAL(eventfd)(initval, flags);
+
+	if (r >= 0 && agent_active())
+		SHIM_CORE(flow_eventfd(r, flags & EFD_SEMAPHORE));
+	return r;
 }
 
 REQCTX_EXPORT int timerfd_create(int clock, int flags)
 {
-	return created(REAL(timerfd_create)(clock, flags));
+	int r = REAL(timerfd_create)(clock, flags);
+
+	if (r >= 0 && agent_active())
+		SHIM_CORE(flow_timerfd(r));
+	return r;
+}
+
+/* A timer armed in context X fires in X; disarming forgets X. */
+REQCTX_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *new,
+				  struct itimerspec *old)
+{
+	int r = REAL(timerfd_settime)(fd, flags, new, old);
+
+	if (r == 0 && new && agent_active())
+		SHIM_CORE(flow_timer_armed(fd, new->it_value.tv_sec || new->it_value.tv_nsec));
+	return r;
 }
 
 REQCTX_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)

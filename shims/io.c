@@ -3,14 +3,16 @@
  * current (and may start a request); a write to stderr goes through the
  * line writer; a write to a connection tags or follows it.
  */
+#include <limits.h>
+#include <sys/eventfd.h>
 #include <sys/sendfile.h>
 
 #include "shim.h"
 
-/* After a successful read of r bytes whose first `dlen` are at `data`. */
-static inline void after_read(int fd, const void *data, size_t dlen)
+/* After a read that returned r >= 0 bytes, the first `dlen` at `data`. */
+static inline void after_read(int fd, const void *data, size_t dlen, ssize_t r)
 {
-	SHIM_CORE(flow_read(fd, data, dlen));
+	SHIM_CORE(flow_read(fd, data, dlen, (size_t)r));
 }
 
 static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
@@ -28,8 +30,8 @@ REQCTX_EXPORT ssize_t read(int fd, void *buf, size_t n)
 		return REAL(read)(fd, buf, n);
 	shim_may_block();
 	r = REAL(read)(fd, buf, n);
-	if (r > 0)
-		after_read(fd, buf, (size_t)r);
+	if (r >= 0)
+		after_read(fd, buf, (size_t)r, r);
 	return r;
 }
 
@@ -41,8 +43,8 @@ REQCTX_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 		return REAL(readv)(fd, iov, cnt);
 	shim_may_block();
 	r = REAL(readv)(fd, iov, cnt);
-	if (r > 0)
-		after_read(fd, iov[0].iov_base, first_iov_len(iov, cnt, r));
+	if (r >= 0)
+		after_read(fd, cnt > 0 ? iov[0].iov_base : NULL, first_iov_len(iov, cnt, r), r);
 	return r;
 }
 
@@ -54,8 +56,8 @@ REQCTX_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 		return REAL(recv)(fd, buf, n, flags);
 	shim_may_block();
 	r = REAL(recv)(fd, buf, n, flags);
-	if (r > 0)
-		after_read(fd, buf, (size_t)r);
+	if (r >= 0)
+		after_read(fd, buf, (size_t)r, r);
 	return r;
 }
 
@@ -68,8 +70,8 @@ REQCTX_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 		return REAL(recvfrom)(fd, buf, n, flags, from, len);
 	shim_may_block();
 	r = REAL(recvfrom)(fd, buf, n, flags, from, len);
-	if (r > 0)
-		after_read(fd, buf, (size_t)r);
+	if (r >= 0)
+		after_read(fd, buf, (size_t)r, r);
 	return r;
 }
 
@@ -81,26 +83,31 @@ REQCTX_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 		return REAL(recvmsg)(fd, msg, flags);
 	shim_may_block();
 	r = REAL(recvmsg)(fd, msg, flags);
-	if (r > 0)
+	if (r >= 0)
 		after_read(fd, msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL,
-			   first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r));
+			   first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r), r);
 	return r;
 }
 
-/* Which way a write goes: 1 tagged output, 0 plain (after flow_write). */
-static inline int before_write(int fd)
+/* Before a write of n bytes (`data`: where the first are, or NULL):
+ * classifies the fd and applies the flow rules. Returns its kind. */
+static inline enum fd_kind write_begins(int fd, const void *data, size_t n)
 {
 	enum fd_kind k;
-	int out = 0;
 
 	SHIM_CORE(
 		k = flow_kind_for_write(fd);
-		if (k == FD_OUTPUT)
-			out = ctx_any;
-		else if (k == FD_CLIENT || k == FD_PEER)
-			flow_write(fd)
+		if (k == FD_CLIENT || k == FD_PEER || k == FD_CHAN)
+			flow_write(fd, data, n)
 	);
-	return out;
+	return k;
+}
+
+static inline ssize_t write_ends(enum fd_kind k, int fd, const void *data, size_t n, ssize_t r)
+{
+	if (k == FD_CHAN)
+		SHIM_CORE(flow_write_done(fd, data, n, r));
+	return r;
 }
 
 static ssize_t tagged_writev(int fd, const struct iovec *iov, int cnt)
@@ -113,55 +120,101 @@ static ssize_t tagged_writev(int fd, const struct iovec *iov, int cnt)
 	return r;
 }
 
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+	size_t n = 0;
+
+	for (int i = 0; iov && i < cnt; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
 REQCTX_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	if (agent_active() && before_write(fd)) {
+	enum fd_kind k;
+
+	if (!agent_active())
+		return REAL(write)(fd, buf, n);
+	k = write_begins(fd, buf, n);
+	if (k == FD_OUTPUT && ctx_any) {
 		struct iovec v = { (void *)buf, n };
 
 		return tagged_writev(fd, &v, 1);
 	}
-	return REAL(write)(fd, buf, n);
+	return write_ends(k, fd, buf, n, REAL(write)(fd, buf, n));
 }
 
 REQCTX_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-	if (agent_active() && before_write(fd))
+	enum fd_kind k;
+	size_t n;
+
+	if (!agent_active())
+		return REAL(writev)(fd, iov, cnt);
+	n = cnt > 0 && cnt <= IOV_MAX ? iov_total(iov, cnt) : 0;
+	k = write_begins(fd, NULL, n);
+	if (k == FD_OUTPUT && ctx_any)
 		return tagged_writev(fd, iov, cnt);
-	return REAL(writev)(fd, iov, cnt);
+	return write_ends(k, fd, NULL, n, REAL(writev)(fd, iov, cnt));
 }
 
 /* send* on stderr (a socket under some supervisors) passes untagged: its
  * flags have no writev equivalent. */
 REQCTX_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	if (agent_active())
-		before_write(fd);
-	return REAL(send)(fd, buf, n, flags);
+	enum fd_kind k;
+
+	if (!agent_active())
+		return REAL(send)(fd, buf, n, flags);
+	k = write_begins(fd, buf, n);
+	return write_ends(k, fd, buf, n, REAL(send)(fd, buf, n, flags));
 }
 
 REQCTX_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			     const struct sockaddr *to, socklen_t len)
 {
-	if (agent_active())
-		before_write(fd);
-	return REAL(sendto)(fd, buf, n, flags, to, len);
+	enum fd_kind k;
+
+	if (!agent_active())
+		return REAL(sendto)(fd, buf, n, flags, to, len);
+	k = write_begins(fd, buf, n);
+	return write_ends(k, fd, buf, n, REAL(sendto)(fd, buf, n, flags, to, len));
 }
 
 REQCTX_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if (agent_active())
-		before_write(fd);
-	return REAL(sendmsg)(fd, msg, flags);
+	enum fd_kind k;
+	size_t n;
+
+	if (!agent_active())
+		return REAL(sendmsg)(fd, msg, flags);
+	n = msg && msg->msg_iovlen <= IOV_MAX ? iov_total(msg->msg_iov, (int)msg->msg_iovlen) : 0;
+	k = write_begins(fd, NULL, n);
+	return write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags));
 }
 
 REQCTX_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
-	if (agent_active())
-		before_write(out);
-	return REAL(sendfile)(out, in, off, n);
+	enum fd_kind k;
+
+	if (!agent_active())
+		return REAL(sendfile)(out, in, off, n);
+	k = write_begins(out, NULL, n);
+	return write_ends(k, out, NULL, n, REAL(sendfile)(out, in, off, n));
 }
 
 REQCTX_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
 {
 	return sendfile(out, in, off, n);
+}
+
+/* glibc's eventfd_read/eventfd_write call read/write internally. */
+REQCTX_EXPORT int eventfd_read(int fd, eventfd_t *value)
+{
+	return read(fd, value, sizeof *value) == sizeof *value ? 0 : -1;
+}
+
+REQCTX_EXPORT int eventfd_write(int fd, eventfd_t value)
+{
+	return write(fd, &value, sizeof value) == sizeof value ? 0 : -1;
 }

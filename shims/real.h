@@ -48,6 +48,7 @@
 	X(pipe, int, (int *)) \
 	X(eventfd, int, (unsigned, int)) \
 	X(timerfd_create, int, (int, int)) \
+	X(timerfd_settime, int, (int, int, const struct itimerspec *, struct itimerspec *)) \
 	X(signalfd, int, (int, const sigset_t *, int)) \
 	X(closefrom, void, (int)) \
 	X(sleep, unsigned, (unsigned)) \

@@ -38,7 +38,7 @@ REQCTX_EXPORT int socketpair(int domain, int type, int protocol, int fds[2])
 	int r = REAL(socketpair)(domain, type, protocol, fds);
 
 	if (r == 0 && agent_active())
-		SHIM_CORE(flow_new_fd(fds[0], FD_UNKNOWN); flow_new_fd(fds[1], FD_UNKNOWN));
+		SHIM_CORE(flow_socketpair(fds));
 	return r;
 }
 

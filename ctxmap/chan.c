@@ -1,0 +1,150 @@
+/*
+ * chan.c - a small ring of (context, units) segments behind a mutex.
+ * Consecutive writes from one context merge into one segment; when the ring
+ * is full, new units join the newest segment (their own context is lost,
+ * never attributed to an older writer's first units).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "chan.h"
+
+struct seg {
+	struct ctx *ctx;        /* owns a reference, or NULL */
+	uint64_t units;
+};
+
+struct chan {
+	pthread_mutex_t lock;
+	unsigned refs;
+	bool counter, semaphore;
+	int head, n;
+	struct seg ring[CHAN_SEGS];
+};
+
+struct chan *chan_new(bool counter, bool semaphore)
+{
+	struct chan *c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	c->refs = 1;
+	c->counter = counter;
+	c->semaphore = semaphore;
+	return c;
+}
+
+void chan_ref(struct chan *c)
+{
+	if (c)
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
+void chan_unref(struct chan *c)
+{
+	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (int i = 0; i < c->n; i++)
+		ctx_put(c->ring[(c->head + i) % CHAN_SEGS].ctx);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+void chan_wrote(struct chan *c, struct ctx *x, uint64_t units)
+{
+	struct seg *last;
+
+	if (units == 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	last = c->n ? &c->ring[(c->head + c->n - 1) % CHAN_SEGS] : NULL;
+	if (last && (last->ctx == x || c->n == CHAN_SEGS)) {
+		last->units += units;
+	} else {
+		struct seg *s = &c->ring[(c->head + c->n) % CHAN_SEGS];
+
+		if (x)
+			ctx_get(x);
+		s->ctx = x;
+		s->units = units;
+		c->n++;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void chan_unwrote(struct chan *c, uint64_t units)
+{
+	pthread_mutex_lock(&c->lock);
+	while (units > 0 && c->n > 0) {
+		struct seg *s = &c->ring[(c->head + c->n - 1) % CHAN_SEGS];
+		uint64_t take = s->units < units ? s->units : units;
+
+		s->units -= take;
+		units -= take;
+		if (s->units == 0) {
+			ctx_put(s->ctx);
+			s->ctx = NULL;
+			c->n--;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+struct ctx *chan_read(struct chan *c, uint64_t units)
+{
+	struct ctx *first = NULL;
+	bool taken = false;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->counter)
+		units = c->semaphore ? 1 : UINT64_MAX;
+	while (units > 0 && c->n > 0) {
+		struct seg *s = &c->ring[c->head];
+		uint64_t take = s->units < units ? s->units : units;
+
+		if (!taken) {
+			first = s->ctx;
+			if (first)
+				ctx_get(first);
+			taken = true;
+		}
+		s->units -= take;
+		units -= take;
+		if (s->units == 0) {
+			ctx_put(s->ctx);
+			s->ctx = NULL;
+			c->head = (c->head + 1) % CHAN_SEGS;
+			c->n--;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return first;
+}
+
+struct ctx *chan_peek(struct chan *c)
+{
+	struct ctx *x = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->n > 0 && (x = c->ring[c->head].ctx) != NULL)
+		ctx_get(x);
+	pthread_mutex_unlock(&c->lock);
+	return x;
+}
+
+bool chan_is_counter(const struct chan *c)
+{
+	return c->counter;
+}
+
+uint64_t chan_pending(struct chan *c)
+{
+	uint64_t total = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < c->n; i++)
+		total += c->ring[(c->head + i) % CHAN_SEGS].units;
+	pthread_mutex_unlock(&c->lock);
+	return total;
+}

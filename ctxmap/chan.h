@@ -1,0 +1,48 @@
+/*
+ * chan.h - contexts queued inside a kernel byte stream or counter: a pipe,
+ * a socketpair direction, an eventfd. A write in context X queues "n units
+ * from X"; a read takes the context of the oldest units it consumes, so
+ * several writes queued from different contexts are consumed in order.
+ *
+ * Units are bytes for streams and counts for an eventfd (a read without
+ * EFD_SEMAPHORE takes every pending count: it runs in the oldest writer's
+ * context, the later writers' contexts are dropped).
+ */
+#ifndef REQCTX_CHAN_H
+#define REQCTX_CHAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctx.h"
+
+#define CHAN_SEGS 64       /* distinct writers remembered per channel */
+
+struct chan;
+
+/* A new channel with one reference, or NULL. `counter`: eventfd semantics
+ * (a read takes all pending units, or one with `semaphore`). */
+struct chan *chan_new(bool counter, bool semaphore);
+void chan_ref(struct chan *c);
+void chan_unref(struct chan *c);
+
+/* `units` were written in context `x` (NULL: none). */
+void chan_wrote(struct chan *c, struct ctx *x, uint64_t units);
+
+/* A write recorded by chan_wrote() took fewer units than announced: take
+ * `units` back from the newest segment. */
+void chan_unwrote(struct chan *c, uint64_t units);
+
+/* `units` were read (0: take everything, for a counter read). Returns the
+ * context of the oldest units consumed, with a reference, or NULL. */
+struct ctx *chan_read(struct chan *c, uint64_t units);
+
+/* The context the next read would take, with a reference, or NULL. */
+struct ctx *chan_peek(struct chan *c);
+
+bool chan_is_counter(const struct chan *c);
+
+/* Units pending (for the tests). */
+uint64_t chan_pending(struct chan *c);
+
+#endif
