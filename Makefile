@@ -9,6 +9,7 @@ PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
+INCLUDEDIR ?= $(PREFIX)/include
 DESTDIR    ?=
 
 CC         ?= cc
@@ -80,10 +81,12 @@ install: all
 	sed 's|^version=.*|version=$(VERSION)|' scripts/reqctx > $(DESTDIR)$(BINDIR)/reqctx
 	chmod 0755 $(DESTDIR)$(BINDIR)/reqctx
 	install -m 0644 docs/reqctx.1 $(DESTDIR)$(MANDIR)/man1/reqctx.1
+	install -d $(DESTDIR)$(INCLUDEDIR)
+	install -m 0644 agent/reqctx.h $(DESTDIR)$(INCLUDEDIR)/reqctx.h
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/reqctx/libreqctx.so $(DESTDIR)$(BINDIR)/reqctx \
-		$(DESTDIR)$(MANDIR)/man1/reqctx.1
+		$(DESTDIR)$(MANDIR)/man1/reqctx.1 $(DESTDIR)$(INCLUDEDIR)/reqctx.h
 	-rmdir $(DESTDIR)$(LIBDIR)/reqctx
 
 clean:

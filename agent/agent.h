@@ -29,6 +29,8 @@ struct agent_thread {
 	pid_t tid;                /* cached gettid(), 0 until first needed */
 	struct out_state *out;    /* line assembly state, allocated on first use */
 	struct ep_buf *ep;        /* buffered epoll events (one-at-a-time mode) */
+	const void *cond_src;     /* the condvar `cur` came from, if it did ... */
+	const struct ctx *cond_ctx; /* ... and which context that was */
 };
 
 extern AGENT_TLS struct agent_thread agent_self;

@@ -74,6 +74,18 @@ static void parse_disable(struct config *c, const char *v, struct reporter *r)
 		    "0 (enabled)");
 }
 
+static void parse_children(struct config *c, const char *v, struct reporter *r)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
+	static const char *const no[] = { "0", "false", "no", "off", NULL };
+
+	if (word_is(v, no))
+		c->no_children = true;
+	else if (!word_is(v, yes))
+		bad(r, "REQCTX_CHILDREN", v, "expected 1/true/yes/on or 0/false/no/off",
+		    "1 (children inherit)");
+}
+
 static void parse_output(struct config *c, const char *v, struct reporter *r)
 {
 	if (strcmp(v, "text") == 0)
@@ -195,10 +207,11 @@ static const struct var vars[] = {
 	{ "REQCTX_HEADER", parse_header },
 	{ "REQCTX_EPOLL", parse_epoll },
 	{ "REQCTX_DEBUG", parse_debug },
+	{ "REQCTX_CHILDREN", parse_children },
 };
 
 /* Variables the agent sets for its own children, not for users. */
-static const char *const internal_vars[] = { NULL };
+static const char *const internal_vars[] = { "REQCTX_PARENT", NULL };
 
 void config_defaults(struct config *c)
 {
@@ -235,14 +248,14 @@ int config_load(struct config *c, char *const *env,
 			known = strlen(internal_vars[i]) == nlen &&
 				memcmp(internal_vars[i], e, nlen) == 0;
 		if (!known) {
-			char name[80], q[340], line[480];
+			char name[80], q[340], line[600];
 
 			snprintf(name, sizeof name, "%.*s", (int)(nlen < 64 ? nlen : 64), e);
 			quote(q, sizeof q, name);
 			snprintf(line, sizeof line,
 				 "reqctx: unknown variable %s ignored (known: REQCTX_DISABLE, "
 				 "REQCTX_OUTPUT, REQCTX_FORMAT, REQCTX_HEADER, REQCTX_EPOLL, "
-				 "REQCTX_DEBUG)\n", q);
+				 "REQCTX_DEBUG, REQCTX_CHILDREN)\n", q);
 			r.count++;
 			if (report)
 				report(line, arg);

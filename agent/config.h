@@ -37,6 +37,7 @@ struct config {
 	struct cfg_seg segs[CFG_FORMAT_SEGS];
 	int nsegs;
 	char debug_path[CFG_PATH_MAX + 1];  /* empty: no diagnostics */
+	bool no_children;         /* REQCTX_CHILDREN=0 */
 };
 
 /* The settings in force. Valid once the constructor has run; before that it

@@ -291,6 +291,9 @@ void flow_dup(int from, int to)
 		if (fdmap_kind(s) == FD_EPOLL)
 			epmap_drop_instance(to);
 	}
+	/* Classify the source first: dup2(2, 1) makes stdout stderr too. */
+	if (from >= 0)
+		flow_kind_for_write(from);
 	fdmap_copy(from, to);
 	if (to == 2)
 		stderr_moved();

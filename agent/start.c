@@ -9,11 +9,13 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "condmap.h"
 #include "config.h"
 #include "ctx.h"
 #include "debug.h"
 #include "epmap.h"
 #include "id.h"
+#include "inherit.h"
 #include "out.h"
 #include "real.h"
 #include "signals.h"
@@ -44,11 +46,14 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
+	if (agent_config->no_children)
+		ctx_take_current(NULL);
 	agent_pid = getpid();
 	agent_self.tid = 0;
 	id_init();
 	ctx_after_fork_child();
 	epmap_after_fork_child();
+	condmap_after_fork_child();
 	out_after_fork_child();
 	agent_leave();
 }
@@ -68,6 +73,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 	id_init();
 	out_init();
 	signals_init();
+	inherit_adopt();
 	/* In JSON mode every line is an object, from the first one on. */
 	if (settings.output == CFG_OUTPUT_JSON)
 		ctx_any = 1;

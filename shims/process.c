@@ -3,9 +3,13 @@
  * hold is written first, so nothing is lost. (exit() is covered by the
  * destructor, fork by the atfork handlers in agent/start.c.)
  */
+#include <spawn.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "inherit.h"
 #include "shim.h"
 
 extern char **environ;
@@ -15,6 +19,8 @@ static inline void image_ends(void)
 	if (agent_on)
 		SHIM_CORE(out_flush_all(true, false));
 }
+
+/* exit() is covered by the destructor; _exit skips it. */
 
 REQCTX_EXPORT void _exit(int status)
 {
@@ -28,34 +34,107 @@ REQCTX_EXPORT void _Exit(int status)
 	_exit(status);
 }
 
+/* The child's environment, built on this stack frame (no allocation: an
+ * exec may follow vfork). */
+#define CHILD_ENV(env, out) \
+	size_t slots_ = agent_on ? inherit_env_slots(env) : 1; \
+	char *out[slots_]; \
+	char scratch_[agent_on ? inherit_scratch_size(env) : 1]; \
+	if (agent_on) \
+		SHIM_CORE(inherit_env(env, out, scratch_))
+
 REQCTX_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
+	if (!agent_on)
+		return REAL(execve)(path, argv, envp);
 	image_ends();
-	return REAL(execve)(path, argv, envp);
+	CHILD_ENV(envp, env);
+	return REAL(execve)(path, argv, env);
 }
 
 REQCTX_EXPORT int execv(const char *path, char *const argv[])
 {
-	image_ends();
-	return REAL(execv)(path, argv);
-}
-
-REQCTX_EXPORT int execvp(const char *file, char *const argv[])
-{
-	image_ends();
-	return REAL(execvp)(file, argv);
+	return execve(path, argv, environ);
 }
 
 REQCTX_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
+	if (!agent_on)
+		return REAL(execvpe)(file, argv, envp);
 	image_ends();
-	return REAL(execvpe)(file, argv, envp);
+	CHILD_ENV(envp, env);
+	return REAL(execvpe)(file, argv, env);
+}
+
+REQCTX_EXPORT int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
 }
 
 REQCTX_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
+	if (!agent_on)
+		return REAL(fexecve)(fd, argv, envp);
 	image_ends();
-	return REAL(fexecve)(fd, argv, envp);
+	CHILD_ENV(envp, env);
+	return REAL(fexecve)(fd, argv, env);
+}
+
+REQCTX_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			      const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	if (!agent_active())
+		return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+	CHILD_ENV(envp, env);
+	return REAL(posix_spawn)(pid, path, fa, attr, argv, env);
+}
+
+REQCTX_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	if (!agent_active())
+		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	CHILD_ENV(envp, env);
+	return REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
+}
+
+/*
+ * system() and popen() spawn with the global environment, so for the
+ * duration of the call `environ` points at the child's version. Another
+ * thread's setenv() during a system() call may be undone; two calls at once
+ * are not both given the context (the second runs as without the agent).
+ */
+static int env_swap;
+
+#define WITH_CHILD_ENVIRON(call) do { \
+		if (!agent_active() || __atomic_exchange_n(&env_swap, 1, __ATOMIC_ACQUIRE)) { \
+			call; \
+			break; \
+		} \
+		CHILD_ENV(environ, env); \
+		char **saved_ = environ; \
+		environ = env; \
+		call; \
+		environ = saved_; \
+		__atomic_store_n(&env_swap, 0, __ATOMIC_RELEASE); \
+	} while (0)
+
+REQCTX_EXPORT int system(const char *cmd)
+{
+	int r;
+
+	if (agent_active())
+		shim_may_block();
+	WITH_CHILD_ENVIRON(r = REAL(system)(cmd));
+	return r;
+}
+
+REQCTX_EXPORT FILE *popen(const char *cmd, const char *mode)
+{
+	FILE *r;
+
+	WITH_CHILD_ENVIRON(r = REAL(popen)(cmd, mode));
+	return r;
 }
 
 /* The execl family: collect the list, then the matching vector call. */

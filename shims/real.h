@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <poll.h>
+#include <spawn.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -70,9 +71,22 @@
 	X(clock_nanosleep, int, (clockid_t, int, const struct timespec *, struct timespec *)) \
 	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
 	X(fork, pid_t, (void)) \
+	X(pthread_cond_wait, int, (pthread_cond_t *, pthread_mutex_t *)) \
+	X(pthread_cond_timedwait, int, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
+	X(pthread_cond_clockwait, int, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *)) \
+	X(pthread_cond_signal, int, (pthread_cond_t *)) \
+	X(pthread_cond_broadcast, int, (pthread_cond_t *)) \
+	X(pthread_cond_destroy, int, (pthread_cond_t *)) \
+	X(timer_create, int, (clockid_t, struct sigevent *, timer_t *)) \
+	X(timer_settime, int, (timer_t, int, const struct itimerspec *, struct itimerspec *)) \
+	X(timer_delete, int, (timer_t)) \
 	X(execve, int, (const char *, char *const[], char *const[])) \
 	X(execvpe, int, (const char *, char *const[], char *const[])) \
 	X(fexecve, int, (int, char *const[], char *const[])) \
+	X(posix_spawn, int, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[])) \
+	X(posix_spawnp, int, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[])) \
+	X(system, int, (const char *)) \
+	X(popen, FILE *, (const char *, const char *)) \
 	X(_exit, void, (int)) \
 	X(sigaction, int, (int, const struct sigaction *, struct sigaction *)) \
 	X(vfprintf, int, (FILE *, const char *, va_list)) \

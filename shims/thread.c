@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "dispatch.h"
+#include "condmap.h"
 #include "shim.h"
 
 struct start {
@@ -56,4 +57,100 @@ REQCTX_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 		free(s);
 	}
 	return r;
+}
+
+/*
+ * Condition variables: a pool worker woken by pthread_cond_signal runs in
+ * the signaller's context (ctxmap/condmap.h). Only a waiter that had no
+ * context, or whose context came from an earlier wake-up on the same
+ * condvar, takes one: a thread serving its own request that waits for a
+ * lock-like handoff (CPython's GIL is a condvar) keeps its request.
+ */
+static bool takes_handoff(const pthread_cond_t *c)
+{
+	return agent_self.cur == NULL ||
+	       (agent_self.cond_src == c && agent_self.cond_ctx == agent_self.cur);
+}
+
+static void wait_begins(pthread_cond_t *c)
+{
+	shim_may_block();
+	SHIM_CORE(condmap_wait_begin(c));
+}
+
+static int wait_ends(pthread_cond_t *c, bool eligible, int r)
+{
+	struct ctx *x;
+	bool took;
+
+	SHIM_CORE(
+		took = condmap_wait_end(c, r == 0, &x);
+		if (!eligible) {
+			ctx_put(x);
+		} else if (took) {
+			ctx_take_current(x);
+			agent_self.cond_src = c;
+			agent_self.cond_ctx = x;
+		} else if (r == 0 && agent_self.cur) {
+			/* Woken for work nobody announced: not the old job's. */
+			ctx_take_current(NULL);
+		}
+	);
+	return r;
+}
+
+REQCTX_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	bool eligible;
+
+	if (!agent_active())
+		return REAL(pthread_cond_wait)(c, m);
+	eligible = takes_handoff(c);
+	wait_begins(c);
+	return wait_ends(c, eligible, REAL(pthread_cond_wait)(c, m));
+}
+
+REQCTX_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+					 const struct timespec *t)
+{
+	bool eligible;
+
+	if (!agent_active())
+		return REAL(pthread_cond_timedwait)(c, m, t);
+	eligible = takes_handoff(c);
+	wait_begins(c);
+	return wait_ends(c, eligible, REAL(pthread_cond_timedwait)(c, m, t));
+}
+
+REQCTX_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+					 const struct timespec *t)
+{
+	bool eligible;
+
+	if (!agent_active())
+		return REAL(pthread_cond_clockwait)(c, m, clk, t);
+	eligible = takes_handoff(c);
+	wait_begins(c);
+	return wait_ends(c, eligible, REAL(pthread_cond_clockwait)(c, m, clk, t));
+}
+
+REQCTX_EXPORT int pthread_cond_signal(pthread_cond_t *c)
+{
+	if (agent_active())
+		SHIM_CORE(condmap_signal(c, agent_self.cur, false));
+	return REAL(pthread_cond_signal)(c);
+}
+
+REQCTX_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
+{
+	if (agent_active())
+		SHIM_CORE(condmap_signal(c, agent_self.cur, true));
+	return REAL(pthread_cond_broadcast)(c);
+}
+
+REQCTX_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
+{
+	if (agent_active())
+		SHIM_CORE(condmap_destroy(c));
+	return REAL(pthread_cond_destroy)(c);
 }

@@ -1,0 +1,46 @@
+/*
+ * api.c - the agent's side of reqctx.h. A snapshot is a context with a
+ * reference owned by the caller. With the agent switched off every call
+ * behaves as without the agent.
+ */
+#include "ctx.h"
+#include "reqctx.h"
+
+REQCTX_EXPORT const char *reqctx_api_id(void)
+{
+	return agent_on && agent_self.cur ? agent_self.cur->id : NULL;
+}
+
+REQCTX_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
+{
+	struct ctx *c = agent_on ? agent_self.cur : NULL;
+
+	if (c)
+		ctx_get(c);
+	return (reqctx_snapshot_t)c;
+}
+
+REQCTX_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
+{
+	struct ctx *prev, *c = (struct ctx *)s;
+
+	if (!agent_on)
+		return NULL;
+	prev = agent_self.cur;          /* its reference goes to the caller */
+	if (c)
+		ctx_get(c);
+	agent_self.cur = c;
+	return (reqctx_snapshot_t)prev;
+}
+
+REQCTX_EXPORT void reqctx_api_leave(reqctx_snapshot_t prev)
+{
+	if (agent_on)
+		ctx_take_current((struct ctx *)prev);
+}
+
+REQCTX_EXPORT void reqctx_api_release(reqctx_snapshot_t s)
+{
+	if (agent_on)
+		ctx_put((struct ctx *)s);
+}

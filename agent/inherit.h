@@ -1,0 +1,34 @@
+/*
+ * inherit.h - a request's context across exec: the parent writes the
+ * current context into the child's environment (REQCTX_PARENT), the
+ * child's agent starts its main thread in it. With REQCTX_CHILDREN=0,
+ * children get neither the context nor the agent (it is taken out of
+ * their LD_PRELOAD).
+ */
+#ifndef REQCTX_INHERIT_H
+#define REQCTX_INHERIT_H
+
+#include <stddef.h>
+
+#define INHERIT_VAR "REQCTX_PARENT"
+#define INHERIT_MAX 200          /* bytes of "REQCTX_PARENT=id;trace;flags" */
+
+/* Entries the child's environment needs at most (for a stack array). */
+size_t inherit_env_slots(char *const *env);
+
+/* Bytes of scratch inherit_env() needs for strings. */
+size_t inherit_scratch_size(char *const *env);
+
+/*
+ * Fills out[] (inherit_env_slots() entries) with the child's environment:
+ * `env` less any REQCTX_PARENT, plus the current context's; with
+ * REQCTX_CHILDREN=0, LD_PRELOAD without this agent and no context.
+ * Strings it makes go to scratch. Never allocates: safe after vfork.
+ */
+void inherit_env(char *const *env, char **out, char *scratch);
+
+/* In the constructor: adopts REQCTX_PARENT (if valid) as the main thread's
+ * context and removes it from the environment. */
+void inherit_adopt(void);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * reqctx.h - explicit request-context operations, for what the agent
+ * cannot see at the libc boundary: user-space timer heaps, lock-free
+ * queues, coroutine schedulers. The C counterparts of AsyncLocalStorage's
+ * getStore(), snapshot(), run() and enterWith().
+ *
+ * Header only. The functions are weak references to the agent
+ * (libreqctx.so): a program built with this header links and runs without
+ * the agent - every call then returns NULL or does nothing, at the cost of
+ * one test of a null pointer - and uses the agent's context when it is
+ * preloaded.
+ *
+ *     reqctx_snapshot_t s = reqctx_snapshot();   // when the work is queued
+ *     ...
+ *     reqctx_run(s, callback, arg);              // when it runs, maybe elsewhere
+ *     reqctx_release(s);
+ */
+#ifndef REQCTX_H
+#define REQCTX_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A captured context. NULL stands for "no context". */
+typedef struct reqctx_snapshot *reqctx_snapshot_t;
+
+extern const char *reqctx_api_id(void) __attribute__((weak));
+extern reqctx_snapshot_t reqctx_api_snapshot(void) __attribute__((weak));
+extern reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t) __attribute__((weak));
+extern void reqctx_api_leave(reqctx_snapshot_t) __attribute__((weak));
+extern void reqctx_api_release(reqctx_snapshot_t) __attribute__((weak));
+
+/* The current request ID, or NULL without a context (or without the agent).
+ * Valid until this thread's context changes. */
+static inline const char *reqctx_id(void)
+{
+	return reqctx_api_id ? reqctx_api_id() : (const char *)0;
+}
+
+/* A handle on the current context (NULL if none); release it when done. */
+static inline reqctx_snapshot_t reqctx_snapshot(void)
+{
+	return reqctx_api_snapshot ? reqctx_api_snapshot() : (reqctx_snapshot_t)0;
+}
+
+/* Makes `s` current on this thread (NULL: no context) and returns what was
+ * current before, to be handed to reqctx_leave(). `s` stays the caller's. */
+static inline reqctx_snapshot_t reqctx_enter(reqctx_snapshot_t s)
+{
+	return reqctx_api_enter ? reqctx_api_enter(s) : (reqctx_snapshot_t)0;
+}
+
+/* Restores what reqctx_enter() returned (and consumes it). */
+static inline void reqctx_leave(reqctx_snapshot_t prev)
+{
+	if (reqctx_api_leave)
+		reqctx_api_leave(prev);
+}
+
+/* Runs fn(arg) with `s` current, then restores the previous context. */
+static inline void *reqctx_run(reqctx_snapshot_t s, void *(*fn)(void *), void *arg)
+{
+	reqctx_snapshot_t prev = reqctx_enter(s);
+	void *r = fn(arg);
+
+	reqctx_leave(prev);
+	return r;
+}
+
+/* Releases a snapshot. NULL is fine. */
+static inline void reqctx_release(reqctx_snapshot_t s)
+{
+	if (reqctx_api_release)
+		reqctx_api_release(s);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * condmap.h - contexts handed from pthread_cond_signal to the thread it
+ * wakes. Per condition variable, a short FIFO of the signalling contexts,
+ * filled only while more threads wait than contexts are queued; each
+ * wake-up takes the oldest. The kernel does not say which signal woke
+ * which waiter, so this pairing is a heuristic: exact with one waiter, and
+ * in order for a FIFO job queue fed one signal per job.
+ */
+#ifndef REQCTX_CONDMAP_H
+#define REQCTX_CONDMAP_H
+
+#include <stdbool.h>
+
+#include "ctx.h"
+
+#define CONDMAP_QUEUE 16
+
+void condmap_wait_begin(const void *cond);
+
+/* The wait returned; `woke`: by a signal rather than a timeout or error.
+ * Returns true when a queued context was taken (*ctx: with a reference,
+ * possibly NULL for a signal sent with no context). */
+bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx);
+
+/* pthread_cond_signal (or broadcast) in context `c`. A broadcast carries a
+ * context only when exactly one thread waits. */
+void condmap_signal(const void *cond, struct ctx *c, bool broadcast);
+
+void condmap_destroy(const void *cond);
+
+void condmap_after_fork_child(void);
+
+#endif

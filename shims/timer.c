@@ -1,0 +1,72 @@
+/*
+ * timer.c - POSIX timers. A SIGEV_THREAD notification runs in the context
+ * that armed the timer (timer_settime); disarming forgets it. SIGEV_SIGNAL
+ * handlers run in whatever context the interrupted thread has: which
+ * thread a process-directed signal interrupts is the kernel's choice.
+ *
+ * Only the current ABI (timer_t a pointer, GLIBC_2.3.3 and later) is
+ * interposed; programs linked against the 2.2.5 timer ABI (before 2004)
+ * are not supported.
+ */
+#include <string.h>
+
+#include "shim.h"
+#include "timermap.h"
+
+static void notify(union sigval v)
+{
+	struct ptimer *t = v.sival_ptr;
+	struct ctx *c = NULL;
+
+	if (agent_on) {
+		agent_enter();
+		c = timermap_ctx(t);
+		ctx_take_current(c);
+		agent_leave();
+	}
+	t->fn(t->value);
+	if (agent_on) {
+		agent_enter();
+		ctx_take_current(NULL);
+		agent_leave();
+	}
+}
+
+REQCTX_EXPORT int timer_create(clockid_t clock, struct sigevent *sev, timer_t *id)
+{
+	struct sigevent mine;
+	struct ptimer *t;
+	int r;
+
+	if (!agent_active() || sev == NULL || sev->sigev_notify != SIGEV_THREAD)
+		return REAL(timer_create)(clock, sev, id);
+	SHIM_CORE(t = timermap_new(sev->sigev_notify_function, sev->sigev_value));
+	if (t == NULL)
+		return REAL(timer_create)(clock, sev, id);
+	mine = *sev;
+	mine.sigev_notify_function = notify;
+	mine.sigev_value.sival_ptr = t;
+	r = REAL(timer_create)(clock, &mine, id);
+	SHIM_CORE(timermap_created(t, r == 0 ? *id : NULL, r == 0));
+	return r;
+}
+
+REQCTX_EXPORT int timer_settime(timer_t id, int flags, const struct itimerspec *new,
+				struct itimerspec *old)
+{
+	int r = REAL(timer_settime)(id, flags, new, old);
+
+	if (r == 0 && new && agent_active())
+		SHIM_CORE(timermap_armed(id, new->it_value.tv_sec || new->it_value.tv_nsec
+					     ? agent_self.cur : NULL));
+	return r;
+}
+
+REQCTX_EXPORT int timer_delete(timer_t id)
+{
+	int r = REAL(timer_delete)(id);
+
+	if (r == 0 && agent_active())
+		SHIM_CORE(timermap_deleted(id));
+	return r;
+}
