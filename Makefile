@@ -38,7 +38,7 @@ TARGETS    := $(patsubst tests/targets/%.c,$(B)/targets/%,$(wildcard tests/targe
 
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-.PHONY: all check unit integration demo install uninstall clean deps
+.PHONY: all check unit integration demo install uninstall clean deps bench fuzz fuzz-replay
 
 all: $(B)/libreqctx.so $(TARGETS)
 
@@ -47,11 +47,11 @@ $(B)/%.o: %.c $(HEADERS)
 	$(CC) $(CPPFLAGS) $(AGENT_CFLAGS) -c -o $@ $<
 
 $(B)/libreqctx.so: $(CORE_OBJS) $(SHIM_OBJS)
-	$(CC) -shared -o $@ $^ $(SAN_LDFLAGS) -Wl,-z,now -Wl,-z,relro -ldl -pthread
+	$(CC) -shared -o $@ $^ $(SAN_LDFLAGS) -Wl,-z,now -Wl,-z,relro -lunwind -ldl -pthread
 
 $(B)/unit_tests: $(UNIT_SRCS) $(CORE_OBJS) $(wildcard tests/unit/*.h) $(HEADERS)
 	$(CC) $(CPPFLAGS) $(AGENT_CFLAGS) -fvisibility=default -o $@ \
-		$(UNIT_SRCS) $(CORE_OBJS) $(SAN_LDFLAGS) $(CHECK_LIBS) -ldl -pthread
+		$(UNIT_SRCS) $(CORE_OBJS) $(SAN_LDFLAGS) $(CHECK_LIBS) -lunwind -ldl -pthread
 
 $(B)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
@@ -69,11 +69,34 @@ integration: all
 check: deps
 	$(MAKE) all $(B)/unit_tests
 	$(B)/unit_tests
+	$(MAKE) fuzz-replay
 	tests/integration/run
 
 demo: deps
 	$(MAKE) all
 	scripts/demo
+
+# Benchmarks: with and without the agent, alternating, medians and ratios.
+# Never part of `make check`.
+bench: all
+	tests/bench/run
+
+# libFuzzer on the request-head parser (clang, ASan, UBSan).
+# FUZZ_RUNS executions over a copy of the seed corpus.
+FUZZ_RUNS ?= 10000000
+FUZZ_BIN  := $(B)/fuzz_http
+$(FUZZ_BIN): tests/fuzz/fuzz_http.c agent/http.c agent/http.h
+	@mkdir -p $(B)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-D_GNU_SOURCE -Iagent -o $@ tests/fuzz/fuzz_http.c agent/http.c
+
+fuzz: $(FUZZ_BIN)
+	rm -rf $(B)/fuzz_corpus && cp -r tests/fuzz/corpus/http $(B)/fuzz_corpus
+	$(FUZZ_BIN) -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 $(B)/fuzz_corpus
+
+# The seed corpus once through the fuzz target: part of `make check`.
+fuzz-replay: $(FUZZ_BIN)
+	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus/http
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/reqctx $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1

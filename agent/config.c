@@ -86,6 +86,18 @@ static void parse_children(struct config *c, const char *v, struct reporter *r)
 		    "1 (children inherit)");
 }
 
+static void parse_crash(struct config *c, const char *v, struct reporter *r)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
+	static const char *const no[] = { "0", "false", "no", "off", NULL };
+
+	if (word_is(v, no))
+		c->crash = false;
+	else if (!word_is(v, yes))
+		bad(r, "REQCTX_CRASH", v, "expected 1/true/yes/on or 0/false/no/off",
+		    "1 (crash reports on)");
+}
+
 static void parse_output(struct config *c, const char *v, struct reporter *r)
 {
 	if (strcmp(v, "text") == 0)
@@ -208,6 +220,7 @@ static const struct var vars[] = {
 	{ "REQCTX_EPOLL", parse_epoll },
 	{ "REQCTX_DEBUG", parse_debug },
 	{ "REQCTX_CHILDREN", parse_children },
+	{ "REQCTX_CRASH", parse_crash },
 };
 
 /* Variables the agent sets for its own children, not for users. */
@@ -218,6 +231,7 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof *c);
 	c->output = CFG_OUTPUT_TEXT;
 	c->epoll = CFG_EPOLL_SINGLE;
+	c->crash = true;
 	memcpy(c->header, "X-Request-Id", sizeof "X-Request-Id");
 	c->header_len = sizeof "X-Request-Id" - 1;
 	compile_format(c, "[%i] ");
@@ -255,7 +269,7 @@ int config_load(struct config *c, char *const *env,
 			snprintf(line, sizeof line,
 				 "reqctx: unknown variable %s ignored (known: REQCTX_DISABLE, "
 				 "REQCTX_OUTPUT, REQCTX_FORMAT, REQCTX_HEADER, REQCTX_EPOLL, "
-				 "REQCTX_DEBUG, REQCTX_CHILDREN)\n", q);
+				 "REQCTX_DEBUG, REQCTX_CHILDREN, REQCTX_CRASH)\n", q);
 			r.count++;
 			if (report)
 				report(line, arg);

@@ -38,6 +38,7 @@ struct config {
 	int nsegs;
 	char debug_path[CFG_PATH_MAX + 1];  /* empty: no diagnostics */
 	bool no_children;         /* REQCTX_CHILDREN=0 */
+	bool crash;               /* REQCTX_CRASH: crash reports (default on) */
 };
 
 /* The settings in force. Valid once the constructor has run; before that it

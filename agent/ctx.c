@@ -16,6 +16,7 @@
 #include <sys/un.h>
 
 #include "ctx.h"
+#include "debug.h"
 #include "id.h"
 
 #define SLAB_COUNT 64
@@ -118,8 +119,10 @@ bool ctx_tryget(struct ctx *c)
 
 void ctx_put(struct ctx *c)
 {
-	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		DEBUG("end %s", c->id);
 		pool_give(c);
+	}
 }
 
 void ctx_take_current(struct ctx *c)

@@ -14,6 +14,10 @@
 int debug_fd = -1;
 extern pid_t agent_pid;
 
+/* The file stops growing here, with a last line saying so. */
+#define DEBUG_MAX_BYTES (64L << 20)
+static long written;
+
 int debug_open(const char *path)
 {
 	int fd = REAL(open)(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -37,6 +41,15 @@ void debug_log(const char *fmt, ...)
 	if (n > (int)sizeof line - 2)
 		n = (int)sizeof line - 2;
 	line[n++] = '\n';
+	if (__atomic_add_fetch(&written, n, __ATOMIC_RELAXED) > DEBUG_MAX_BYTES) {
+		static const char last[] = "reqctx: diagnostics stop here: the file reached 64 MiB\n";
+		int fd = __atomic_exchange_n(&debug_fd, -1, __ATOMIC_ACQ_REL);
+
+		if (fd >= 0)
+			REAL(write)(fd, last, sizeof last - 1);
+		errno = saved;
+		return;
+	}
 	REAL(write)(debug_fd, line, (size_t)n);
 	errno = saved;
 }

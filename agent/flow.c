@@ -7,22 +7,45 @@
  * branch; switching to the context a thread already has costs no atomic.
  */
 #include "config.h"
+#include "debug.h"
 #include "ctx.h"
 #include "epmap.h"
 #include "flow.h"
 #include "http.h"
 #include "out.h"
 
+/* For the diagnostics: which context this thread switches to, and why. */
+static void note_switch(const struct ctx *to, const char *why, int fd)
+{
+	const struct ctx *from = agent_self.cur;
+
+	DEBUG("switch %s -> %s (%s fd %d)", from ? from->id : "none", to ? to->id : "none", why, fd);
+}
+
 /* Makes the slot's context current, if it has one. */
-static void switch_to(struct fdslot *s)
+static void switch_to_(struct fdslot *s, const char *why, int fd)
 {
 	struct ctx *c = fdmap_ctx_peek(s);
 
 	if (c == NULL || c == agent_self.cur)
 		return;
 	c = fdmap_ctx_get(s);
-	if (c)
+	if (c) {
+		if (unlikely(debug_fd >= 0))
+			note_switch(c, why, fd);
 		ctx_take_current(c);
+	}
+}
+
+/* The cause recorded is the calling flow_* function and the fd. */
+#define switch_to(s, fd) switch_to_((s), __func__, (fd))
+
+/* Makes `c` (a reference the caller hands over) current. */
+static void take_from_chan(struct ctx *c, const char *why, int fd)
+{
+	if (unlikely(debug_fd >= 0) && c != agent_self.cur)
+		note_switch(c, why, fd);
+	ctx_take_current(c);
 }
 
 void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
@@ -44,12 +67,13 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	}
 	fdmap_tag(s, c);
 	__atomic_store_n(&s->flags, FDF_FRESH, __ATOMIC_RELAXED);
+	DEBUG("start %s (accept fd %d, peer %s, trace %s)", c->id, fd, c->peer, c->trace_id);
 	ctx_take_current(c);
 }
 
 /* The first bytes of a request on a client connection: adopt its IDs, or
  * on a keep-alive connection start a fresh context. */
-static void start_request(struct fdslot *s, const void *data, size_t dlen, unsigned flags)
+static void start_request(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags)
 {
 	const struct config *cfg = agent_config;
 	struct ctx_seed seed = { 0 };
@@ -81,6 +105,10 @@ static void start_request(struct fdslot *s, const void *data, size_t dlen, unsig
 	ctx_put(old);
 	if (c == NULL)
 		return;
+	DEBUG("start %s (%s on read fd %d; id %s, trace %s)", c->id,
+	      flags & FDF_FRESH ? "first request" : "next request on keep-alive",
+	      fd, ids.request_id_len ? "adopted from the request header" : "generated",
+	      ids.has_trace ? "adopted from traceparent" : "generated");
 	fdmap_tag(s, c);
 	ctx_put(c);
 }
@@ -112,18 +140,18 @@ void flow_read(int fd, const void *data, size_t dlen, size_t n)
 			unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
 
 			if (flags && (flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL)))
-				start_request(s, data, dlen, flags);
+				start_request(s, fd, data, dlen, flags);
 		}
-		switch_to(s);
+		switch_to(s, fd);
 		break;
 	case FD_PEER:
 	case FD_TIMER:
-		switch_to(s);
+		switch_to(s, fd);
 		break;
 	case FD_CHAN:
 		rx = __atomic_load_n(&s->rx, __ATOMIC_ACQUIRE);
 		if (rx && n > 0)
-			ctx_take_current(chan_read(rx, n));
+			take_from_chan(chan_read(rx, n), "flow_read (queued bytes)", fd);
 		break;
 	default:
 		break;
@@ -141,14 +169,14 @@ void flow_write(int fd, const void *data, size_t n)
 	case FD_CLIENT:
 		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
-		switch_to(s);
+		switch_to(s, fd);
 		break;
 	case FD_PEER:
 		/* A request going out: its reply belongs to the writer. */
 		if (agent_self.cur)
 			fdmap_tag(s, agent_self.cur);
 		else
-			switch_to(s);
+			switch_to(s, fd);
 		break;
 	case FD_CHAN:
 		/* Recorded before the call: the reader may wake at once. */
@@ -233,7 +261,7 @@ void flow_watch(int fd)
 	struct fdslot *s = fdmap_peek(fd);
 
 	if (s && fdmap_kind(s) == FD_CLIENT)
-		switch_to(s);
+		switch_to(s, fd);
 }
 
 void flow_connect(int fd)
@@ -313,13 +341,13 @@ void flow_ready(int fd)
 	if (s == NULL)
 		return;
 	if (fdmap_kind(s) != FD_CHAN) {
-		switch_to(s);
+		switch_to(s, fd);
 		return;
 	}
 	/* A wake-up: the context of what waits to be read. */
 	rx = __atomic_load_n(&s->rx, __ATOMIC_ACQUIRE);
 	if (rx)
-		ctx_take_current(chan_peek(rx));
+		take_from_chan(chan_peek(rx), "flow_ready (queued bytes)", fd);
 }
 
 enum fd_kind flow_kind_for_write(int fd)

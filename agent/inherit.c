@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "debug.h"
 #include "ctx.h"
 #include "http.h"
 #include "inherit.h"
@@ -134,6 +135,7 @@ void inherit_adopt(void)
 			seed.trace_id = trace;
 			seed.trace_flags = (uint8_t)strtoul(trace + 33, NULL, 16);
 			ctx_take_current(ctx_new(&seed));
+			DEBUG("start %s (inherited from the parent process through exec)", id);
 		}
 	}
 	/* Only this process starts in it: its own children get it through

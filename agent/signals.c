@@ -1,28 +1,52 @@
 /*
- * signals.c - the flush-then-die handler and the host's view of it.
- * The handler is async-signal-safe: out_flush_all(from_signal) never waits
- * on a lock and never allocates; the signal is then re-raised with the
- * default action restored.
+ * signals.c - the agent's signal handlers and the host's view of them.
+ *
+ * Two groups:
+ * - crash signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT), unless
+ *   REQCTX_CRASH=0: the agent's handler is always installed. It writes the
+ *   crash report and what threads hold, then hands the signal on to what the
+ *   host asked for: its own handler (called as the kernel would call it,
+ *   SA_SIGINFO, SA_RESETHAND and SA_NODEFER honoured; its mask and
+ *   SA_ONSTACK are installed with the agent's handler), SIG_IGN, or the
+ *   default action. sigaction() shows the host its own settings.
+ * - other default-fatal signals (SIGTERM, SIGINT, ...): only while their
+ *   disposition is the default, a handler writes what threads hold and
+ *   re-raises with the default action restored.
+ * Either way exit statuses and core dumps are unchanged. The handlers are
+ * async-signal-safe: no allocation, no waiting on a lock.
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "crash.h"
 #include "out.h"
 #include "real.h"
 #include "signals.h"
 
-static const int fatal[] = {
-	SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE,
-	SIGSEGV, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGXCPU, SIGXFSZ, SIGSYS,
+static const int crash_sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+
+static const int fatal_sigs[] = {
+	SIGHUP, SIGINT, SIGQUIT, SIGTRAP, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM,
+	SIGXCPU, SIGXFSZ, SIGSYS,
 };
 
-static volatile sig_atomic_t owned[NSIG];
+enum { NOT_OURS, FLUSH_ONLY, CRASH };
+
+static volatile sig_atomic_t role[NSIG];
+static struct sigaction host[NSIG];       /* the host's view (CRASH only) */
+static volatile sig_atomic_t reported;
 
 bool signals_owned(int sig)
 {
-	return sig > 0 && sig < NSIG && owned[sig];
+	return sig > 0 && sig < NSIG && role[sig] != NOT_OURS;
+}
+
+static void reraise(int sig)
+{
+	syscall(SYS_tgkill, getpid(), gettid(), sig);
 }
 
 static void last_words(int sig)
@@ -30,19 +54,80 @@ static void last_words(int sig)
 	int saved = errno;
 
 	/* SA_RESETHAND has already put SIG_DFL back. */
-	owned[sig] = 0;
+	role[sig] = NOT_OURS;
 	agent_enter();
 	out_flush_all(true, true);
 	agent_leave();
 	/* Blocked while we run: delivered, with the default action, on return. */
-	syscall(SYS_tgkill, getpid(), gettid(), sig);
+	reraise(sig);
 	errno = saved;
+}
+
+static void set_default(int sig)
+{
+	struct sigaction dfl;
+
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	REAL(sigaction)(sig, &dfl, NULL);
+}
+
+static void crash_entry(int sig, siginfo_t *info, void *uc)
+{
+	int saved = errno;
+	struct sigaction h = host[sig];
+
+	if (!__atomic_exchange_n(&reported, 1, __ATOMIC_ACQ_REL)) {
+		agent_enter();
+		crash_report(sig, info, uc);
+		out_flush_all(true, true);
+		agent_leave();
+	}
+	errno = saved;
+	if (h.sa_handler == SIG_IGN)
+		return;
+	if (h.sa_handler == SIG_DFL) {
+		role[sig] = NOT_OURS;
+		set_default(sig);
+		/* A fault re-executes and faults again; a sent signal is sent
+		 * again, to be delivered on return. */
+		if (info == NULL || info->si_code <= 0)
+			reraise(sig);
+		return;
+	}
+	if (h.sa_flags & SA_RESETHAND) {
+		/* As the kernel would have done before calling it. */
+		memset(&host[sig], 0, sizeof host[sig]);
+		host[sig].sa_handler = SIG_DFL;
+	}
+	if (h.sa_flags & SA_SIGINFO)
+		h.sa_sigaction(sig, info, uc);
+	else
+		h.sa_handler(sig);
+}
+
+/* Installs the agent's crash handler with the host's mask and flags. */
+static int install_crash(int sig)
+{
+	struct sigaction ours;
+
+	memset(&ours, 0, sizeof ours);
+	ours.sa_sigaction = crash_entry;
+	ours.sa_mask = host[sig].sa_mask;
+	ours.sa_flags = SA_SIGINFO | (host[sig].sa_flags & (SA_ONSTACK | SA_NODEFER | SA_RESTART));
+	return REAL(sigaction)(sig, &ours, NULL);
 }
 
 void signals_init(void)
 {
-	for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
-		int sig = fatal[i];
+	for (size_t i = 0; agent_config->crash && i < sizeof crash_sigs / sizeof crash_sigs[0]; i++) {
+		int sig = crash_sigs[i];
+
+		if (REAL(sigaction)(sig, NULL, &host[sig]) == 0 && install_crash(sig) == 0)
+			role[sig] = CRASH;
+	}
+	for (size_t i = 0; i < sizeof fatal_sigs / sizeof fatal_sigs[0]; i++) {
+		int sig = fatal_sigs[i];
 		struct sigaction cur, ours;
 
 		if (REAL(sigaction)(sig, NULL, &cur) != 0 || cur.sa_handler != SIG_DFL ||
@@ -53,31 +138,48 @@ void signals_init(void)
 		sigemptyset(&ours.sa_mask);
 		ours.sa_flags = SA_RESETHAND | SA_RESTART;
 		if (REAL(sigaction)(sig, &ours, NULL) == 0)
-			owned[sig] = 1;
+			role[sig] = FLUSH_ONLY;
 	}
 }
 
 int signals_action(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	struct sigaction dfl;
-	int r;
+	struct sigaction dfl, prev;
 
 	if (!signals_owned(sig))
 		return REAL(sigaction)(sig, act, old);
+	if (role[sig] == CRASH) {
+		prev = host[sig];
+		if (act) {
+			/* Let the kernel judge the request (mask, flags) first. */
+			struct sigaction probe = *act;
+
+			if (probe.sa_handler != SIG_DFL && probe.sa_handler != SIG_IGN) {
+				probe.sa_flags |= SA_SIGINFO;
+				probe.sa_sigaction = crash_entry;
+			}
+			if (REAL(sigaction)(sig, &probe, NULL) != 0)
+				return -1;
+			host[sig] = *act;
+			install_crash(sig);
+		}
+		if (old)
+			*old = prev;
+		return 0;
+	}
+	/* FLUSH_ONLY: the host sees SIG_DFL. */
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
 	sigemptyset(&dfl.sa_mask);
 	if (act && act->sa_handler == SIG_DFL && !(act->sa_flags & SA_SIGINFO)) {
-		/* Asking for the default it already sees: nothing to change. */
 		if (old)
 			*old = dfl;
 		return 0;
 	}
 	if (act) {
-		r = REAL(sigaction)(sig, act, NULL);
-		if (r != 0)
-			return r;
-		owned[sig] = 0;
+		if (REAL(sigaction)(sig, act, NULL) != 0)
+			return -1;
+		role[sig] = NOT_OURS;
 	}
 	if (old)
 		*old = dfl;

@@ -5,6 +5,7 @@
 
 #include "dispatch.h"
 #include "condmap.h"
+#include "debug.h"
 #include "shim.h"
 
 struct start {
@@ -29,6 +30,8 @@ static void *trampoline(void *p)
 
 	free(p);
 	agent_self.cur = s.ctx;
+	if (s.ctx)
+		DEBUG("thread starts in %s (pthread_create)", s.ctx->id);
 	pthread_cleanup_push(thread_done, NULL);
 	r = s.fn(s.arg);
 	pthread_cleanup_pop(1);
@@ -88,6 +91,9 @@ static int wait_ends(pthread_cond_t *c, bool eligible, int r)
 		if (!eligible) {
 			ctx_put(x);
 		} else if (took) {
+			if (x != agent_self.cur)
+				DEBUG("switch %s -> %s (pthread_cond wake-up)",
+				      agent_self.cur ? agent_self.cur->id : "none", x ? x->id : "none");
 			ctx_take_current(x);
 			agent_self.cond_src = c;
 			agent_self.cond_ctx = x;

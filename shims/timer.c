@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "debug.h"
 #include "shim.h"
 #include "timermap.h"
 
@@ -21,6 +22,8 @@ static void notify(union sigval v)
 	if (agent_on) {
 		agent_enter();
 		c = timermap_ctx(t);
+		if (c)
+			DEBUG("timer notification runs in %s (timer_settime)", c->id);
 		ctx_take_current(c);
 		agent_leave();
 	}
