@@ -17,13 +17,23 @@ CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS   += -D_GNU_SOURCE -DREQCTX_VERSION='"$(VERSION)"' -Iagent -Ictxmap -Ishims
 AGENT_CFLAGS := $(CFLAGS) $(WARNINGS) -fPIC -fvisibility=hidden -pthread
-# SAN=address,undefined or SAN=thread builds everything with sanitizers.
-ifneq ($(SAN),)
-AGENT_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
-SAN_LDFLAGS := -fsanitize=$(SAN)
-endif
-
+# SAN=address,undefined or SAN=thread builds the agent and the unit tests
+# with sanitizers, in their own build directory; the integration tests then
+# preload the sanitizer runtime ahead of the agent.
 B := build
+comma := ,
+ifneq ($(SAN),)
+AGENT_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_LDFLAGS := -fsanitize=$(SAN)
+B := build/san-$(subst $(comma),-,$(SAN))
+SAN_RT := $(shell $(CC) -print-file-name=$(if $(findstring thread,$(SAN)),libtsan.so,libasan.so))
+# The sanitizer's own start-up calls interposed functions (sigaction)
+# before it can record function entries.
+ifneq ($(findstring thread,$(SAN)),)
+AGENT_CFLAGS += --param=tsan-instrument-func-entry-exit=0
+endif
+endif
+TEST_ENV := TEST_BUILD=$(abspath $(B)) TEST_PRELOAD=$(SAN_RT)
 
 # The core: everything but the constructor and the interposers. The unit
 # tests link it directly.
@@ -53,6 +63,7 @@ $(B)/unit_tests: $(UNIT_SRCS) $(CORE_OBJS) $(wildcard tests/unit/*.h) $(HEADERS)
 	$(CC) $(CPPFLAGS) $(AGENT_CFLAGS) -fvisibility=default -o $@ \
 		$(UNIT_SRCS) $(CORE_OBJS) $(SAN_LDFLAGS) $(CHECK_LIBS) -lunwind -ldl -pthread
 
+# The programs the tests run are the hosts: never instrumented.
 $(B)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -pthread -o $@ $< -pthread
@@ -64,13 +75,13 @@ unit: $(B)/unit_tests
 	$(B)/unit_tests
 
 integration: all
-	tests/integration/run
+	$(TEST_ENV) tests/integration/run
 
 check: deps
 	$(MAKE) all $(B)/unit_tests
 	$(B)/unit_tests
 	$(MAKE) fuzz-replay
-	tests/integration/run
+	$(TEST_ENV) tests/integration/run
 
 demo: deps
 	$(MAKE) all

@@ -15,6 +15,10 @@
 #define REQCTX_EXPORT __attribute__((visibility("default")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+/* For code that runs where a sanitizer runtime cannot follow yet: during
+ * its own start-up, or first thing on a thread it has not seen start. */
+#define AGENT_NOT_INSTRUMENTED __attribute__((no_sanitize("thread", "address", "undefined")))
+
 /* The agent is only ever preloaded, so its TLS sits in the static block. */
 #define AGENT_TLS __thread __attribute__((tls_model("initial-exec")))
 
@@ -29,8 +33,9 @@ struct agent_thread {
 	pid_t tid;                /* cached gettid(), 0 until first needed */
 	struct out_state *out;    /* line assembly state, allocated on first use */
 	struct ep_buf *ep;        /* buffered epoll events (one-at-a-time mode) */
-	const void *cond_src;     /* the condvar `cur` came from, if it did ... */
-	const struct ctx *cond_ctx; /* ... and which context that was */
+	const void *cond_src;     /* the condvar `cur` came from, if it did, */
+	const void *cond_mutex;   /* the mutex of that wait, */
+	const struct ctx *cond_ctx; /* and which context that was */
 };
 
 extern AGENT_TLS struct agent_thread agent_self;

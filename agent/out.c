@@ -56,7 +56,6 @@ static AGENT_TLS struct out_state self_state;
 AGENT_TLS char out_has_held;
 
 static pthread_mutex_t io_lock = PTHREAD_MUTEX_INITIALIZER;
-static int reg_lock;                      /* spin lock over the registry */
 static struct out_state *registry;
 static volatile int final_flush_done;
 static pthread_key_t exit_key;
@@ -65,26 +64,26 @@ static dev_t err_dev;
 static ino_t err_ino;
 static bool err_known;
 
+static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
+
 static void reg_acquire(void)
 {
-	while (__atomic_exchange_n(&reg_lock, 1, __ATOMIC_ACQUIRE))
-		;
+	pthread_mutex_lock(&reg_mutex);
 }
 
-static bool reg_try(int spins)
+/* From a signal handler: never wait (the interrupted code may hold it). */
+static bool reg_try(void)
 {
-	while (spins-- > 0)
-		if (!__atomic_exchange_n(&reg_lock, 1, __ATOMIC_ACQUIRE))
-			return true;
-	return false;
+	return pthread_mutex_trylock(&reg_mutex) == 0;
 }
 
 static void reg_release(void)
 {
-	__atomic_store_n(&reg_lock, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&reg_mutex);
 }
 
-static void thread_exit_hook(void *arg)
+/* Key destructors run after a sanitizer has seen the thread finish. */
+AGENT_NOT_INSTRUMENTED static void thread_exit_hook(void *arg)
 {
 	(void)arg;
 	out_thread_exit();
@@ -527,7 +526,7 @@ void out_flush_thread(void)
 	errno = saved;
 }
 
-void out_thread_exit(void)
+AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 {
 	struct out_state *st = &self_state;
 	int saved = errno;
@@ -556,7 +555,7 @@ void out_flush_all(bool finish, bool from_signal)
 {
 	int saved = errno;
 
-	if (from_signal ? !reg_try(1000) : (reg_acquire(), false))
+	if (from_signal ? !reg_try() : (reg_acquire(), false))
 		return;
 	for (struct out_state *st = registry; st; st = st->next) {
 		if (!try_claim(st)) {
@@ -604,10 +603,10 @@ void out_after_fork_child(void)
 {
 	/* Only the forking thread exists here: forget the others' states. */
 	pthread_mutex_init(&io_lock, NULL);
+	pthread_mutex_init(&reg_mutex, NULL);
 	registry = NULL;
 	if (self_state.registered) {
 		self_state.next = self_state.prev = NULL;
 		registry = &self_state;
 	}
-	reg_release();
 }

@@ -39,6 +39,7 @@ static volatile sig_atomic_t role[NSIG];
 static struct sigaction host[NSIG];       /* the host's view (CRASH only) */
 static volatile sig_atomic_t reported;
 
+AGENT_NOT_INSTRUMENTED
 bool signals_owned(int sig)
 {
 	return sig > 0 && sig < NSIG && role[sig] != NOT_OURS;
@@ -142,6 +143,7 @@ void signals_init(void)
 	}
 }
 
+AGENT_NOT_INSTRUMENTED
 int signals_action(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	struct sigaction dfl, prev;

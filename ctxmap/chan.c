@@ -94,7 +94,7 @@ void chan_unwrote(struct chan *c, uint64_t units)
 struct ctx *chan_read(struct chan *c, uint64_t units)
 {
 	struct ctx *first = NULL;
-	bool taken = false;
+	bool taken = false, mixed = false;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->counter)
@@ -108,6 +108,8 @@ struct ctx *chan_read(struct chan *c, uint64_t units)
 			if (first)
 				ctx_get(first);
 			taken = true;
+		} else if (s->ctx != first) {
+			mixed = true;
 		}
 		s->units -= take;
 		units -= take;
@@ -119,6 +121,12 @@ struct ctx *chan_read(struct chan *c, uint64_t units)
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (mixed) {
+		/* Several writers' units in one read: whose work follows is the
+		 * program's business. No context rather than a wrong one. */
+		ctx_put(first);
+		return NULL;
+	}
 	return first;
 }
 

@@ -4,9 +4,10 @@
  * from X"; a read takes the context of the oldest units it consumes, so
  * several writes queued from different contexts are consumed in order.
  *
- * Units are bytes for streams and counts for an eventfd (a read without
- * EFD_SEMAPHORE takes every pending count: it runs in the oldest writer's
- * context, the later writers' contexts are dropped).
+ * Units are bytes for streams and counts for an eventfd. A read that takes
+ * units of several contexts (an eventfd read without EFD_SEMAPHORE that
+ * merges several writers' counts, a large pipe read spanning several
+ * writes) runs with no context: which work it leads to is unknown.
  */
 #ifndef REQCTX_CHAN_H
 #define REQCTX_CHAN_H
@@ -34,7 +35,8 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units);
 void chan_unwrote(struct chan *c, uint64_t units);
 
 /* `units` were read (0: take everything, for a counter read). Returns the
- * context of the oldest units consumed, with a reference, or NULL. */
+ * context of the units consumed, with a reference, or NULL: also when they
+ * came from several contexts (the read is ambiguous). */
 struct ctx *chan_read(struct chan *c, uint64_t units);
 
 /* The context the next read would take, with a reference, or NULL. */

@@ -10,10 +10,14 @@
 
 #include "condmap.h"
 
+#define CONSUMERS 32
+
 struct condq {
 	const void *cond;
 	int waiters, head, n;
-	struct ctx *q[CONDMAP_QUEUE];
+	struct ctx *q[CONDMAP_QUEUE];        /* NULL entries: "no context" */
+	int nconsumers;                      /* threads ever seen waiting */
+	pid_t consumers[CONSUMERS];          /* (-1 in [0] once too many) */
 	UT_hash_handle hh;
 };
 
@@ -36,15 +40,18 @@ static void drop_oldest(struct condq *q)
 	q->n--;
 }
 
-static void maybe_free(struct condq *q)
+static void note_consumer(struct condq *q, pid_t tid)
 {
-	if (q->waiters == 0 && q->n == 0) {
-		HASH_DEL(queues, q);
-		free(q);
-	}
+	for (int i = 0; i < q->nconsumers; i++)
+		if (q->consumers[i] == tid)
+			return;
+	if (q->nconsumers < CONSUMERS)
+		q->consumers[q->nconsumers++] = tid;
+	else
+		q->consumers[0] = -1;
 }
 
-void condmap_wait_begin(const void *cond)
+void condmap_wait_begin(const void *cond, pid_t tid)
 {
 	struct condq *q;
 
@@ -54,8 +61,10 @@ void condmap_wait_begin(const void *cond)
 		q->cond = cond;
 		HASH_ADD_PTR(queues, cond, q);
 	}
-	if (q)
+	if (q) {
 		q->waiters++;
+		note_consumer(q, tid);
+	}
 	pthread_mutex_unlock(&lock);
 }
 
@@ -80,7 +89,6 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx)
 		/* Never more contexts queued than threads that could take them. */
 		while (q->n > q->waiters)
 			drop_oldest(q);
-		maybe_free(q);
 	}
 	pthread_mutex_unlock(&lock);
 	return took;
@@ -89,10 +97,25 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx)
 void condmap_signal(const void *cond, struct ctx *c, bool broadcast)
 {
 	struct condq *q;
+	int wake;
 
 	pthread_mutex_lock(&lock);
 	q = find(cond);
-	if (q && q->waiters > q->n && (!broadcast || q->waiters == 1) && q->n < CONDMAP_QUEUE) {
+	if (q == NULL || q->waiters <= q->n) {
+		pthread_mutex_unlock(&lock);
+		return;                 /* nobody left to wake */
+	}
+	/* Unambiguous only when every thread that consumes from this condvar
+	 * is waiting: then the program's queue held nothing before this
+	 * signal's work, and the thread woken takes exactly that. Otherwise a
+	 * busy consumer may take the work and the woken one something else: it
+	 * gets no context. */
+	if (broadcast || q->consumers[0] == -1 || q->waiters != q->nconsumers || q->n != 0)
+		c = NULL;
+	wake = broadcast ? q->waiters - q->n : 1;
+	if (broadcast && q->waiters == 1 && q->nconsumers == 1 && q->consumers[0] != -1)
+		c = agent_self.cur;     /* one waiter, one consumer: still exact */
+	for (; wake > 0 && q->n < CONDMAP_QUEUE; wake--) {
 		if (c)
 			ctx_get(c);
 		q->q[(q->head + q->n) % CONDMAP_QUEUE] = c;

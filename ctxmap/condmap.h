@@ -10,20 +10,24 @@
 #define REQCTX_CONDMAP_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "ctx.h"
 
 #define CONDMAP_QUEUE 16
 
-void condmap_wait_begin(const void *cond);
+/* `tid` starts waiting on `cond`. */
+void condmap_wait_begin(const void *cond, pid_t tid);
 
 /* The wait returned; `woke`: by a signal rather than a timeout or error.
  * Returns true when a queued context was taken (*ctx: with a reference,
  * possibly NULL for a signal sent with no context). */
 bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx);
 
-/* pthread_cond_signal (or broadcast) in context `c`. A broadcast carries a
- * context only when exactly one thread waits. */
+/* pthread_cond_signal (or broadcast) in context `c`: queues `c` for the
+ * thread it wakes when the pairing is unambiguous, else a "no context"
+ * entry. A broadcast carries a context only with one waiter and one
+ * consumer. */
 void condmap_signal(const void *cond, struct ctx *c, bool broadcast);
 
 void condmap_destroy(const void *cond);

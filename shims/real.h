@@ -77,6 +77,7 @@
 	X(pthread_cond_signal, int, (pthread_cond_t *)) \
 	X(pthread_cond_broadcast, int, (pthread_cond_t *)) \
 	X(pthread_cond_destroy, int, (pthread_cond_t *)) \
+	X(pthread_mutex_lock, int, (pthread_mutex_t *)) \
 	X(timer_create, int, (clockid_t, struct sigevent *, timer_t *)) \
 	X(timer_settime, int, (timer_t, int, const struct itimerspec *, struct itimerspec *)) \
 	X(timer_delete, int, (timer_t)) \

@@ -8,7 +8,10 @@
 #include "shim.h"
 #include "signals.h"
 
-REQCTX_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+/* Sanitizer runtimes call sigaction while they start. */
+#define NOT_INSTRUMENTED AGENT_NOT_INSTRUMENTED
+
+NOT_INSTRUMENTED REQCTX_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (!agent_on)
 		return REAL(sigaction)(sig, act, old);
@@ -19,7 +22,7 @@ sighandler_t bsd_signal(int, sighandler_t);
 
 /* BSD semantics, as glibc's signal(): the signal is blocked in its own
  * handler and interrupted calls restart. */
-static sighandler_t install(int sig, sighandler_t h, int flags)
+NOT_INSTRUMENTED static sighandler_t install(int sig, sighandler_t h, int flags)
 {
 	struct sigaction act, old;
 
@@ -38,7 +41,7 @@ static sighandler_t install(int sig, sighandler_t h, int flags)
 	return old.sa_handler;
 }
 
-REQCTX_EXPORT sighandler_t signal(int sig, sighandler_t h)
+NOT_INSTRUMENTED REQCTX_EXPORT sighandler_t signal(int sig, sighandler_t h)
 {
 	return install(sig, h, SA_RESTART);
 }

@@ -14,7 +14,7 @@ struct start {
 	struct ctx *ctx;          /* reference handed to the new thread */
 };
 
-static void thread_done(void *unused)
+AGENT_NOT_INSTRUMENTED static void thread_done(void *unused)
 {
 	(void)unused;
 	agent_enter();
@@ -23,7 +23,9 @@ static void thread_done(void *unused)
 	agent_leave();
 }
 
-static void *trampoline(void *p)
+/* Runs before a sanitizer's own thread start-up (it wraps the start
+ * routine we are handed). */
+AGENT_NOT_INSTRUMENTED static void *trampoline(void *p)
 {
 	struct start s = *(struct start *)p;
 	void *r;
@@ -78,10 +80,10 @@ static bool takes_handoff(const pthread_cond_t *c)
 static void wait_begins(pthread_cond_t *c)
 {
 	shim_may_block();
-	SHIM_CORE(condmap_wait_begin(c));
+	SHIM_CORE(condmap_wait_begin(c, agent_tid()));
 }
 
-static int wait_ends(pthread_cond_t *c, bool eligible, int r)
+static int wait_ends(pthread_cond_t *c, pthread_mutex_t *m, bool eligible, int r)
 {
 	struct ctx *x;
 	bool took;
@@ -96,6 +98,7 @@ static int wait_ends(pthread_cond_t *c, bool eligible, int r)
 				      agent_self.cur ? agent_self.cur->id : "none", x ? x->id : "none");
 			ctx_take_current(x);
 			agent_self.cond_src = c;
+			agent_self.cond_mutex = m;
 			agent_self.cond_ctx = x;
 		} else if (r == 0 && agent_self.cur) {
 			/* Woken for work nobody announced: not the old job's. */
@@ -113,7 +116,7 @@ REQCTX_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 		return REAL(pthread_cond_wait)(c, m);
 	eligible = takes_handoff(c);
 	wait_begins(c);
-	return wait_ends(c, eligible, REAL(pthread_cond_wait)(c, m));
+	return wait_ends(c, m, eligible, REAL(pthread_cond_wait)(c, m));
 }
 
 REQCTX_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
@@ -125,7 +128,7 @@ REQCTX_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 		return REAL(pthread_cond_timedwait)(c, m, t);
 	eligible = takes_handoff(c);
 	wait_begins(c);
-	return wait_ends(c, eligible, REAL(pthread_cond_timedwait)(c, m, t));
+	return wait_ends(c, m, eligible, REAL(pthread_cond_timedwait)(c, m, t));
 }
 
 REQCTX_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
@@ -137,7 +140,27 @@ REQCTX_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, 
 		return REAL(pthread_cond_clockwait)(c, m, clk, t);
 	eligible = takes_handoff(c);
 	wait_begins(c);
-	return wait_ends(c, eligible, REAL(pthread_cond_clockwait)(c, m, clk, t));
+	return wait_ends(c, m, eligible, REAL(pthread_cond_clockwait)(c, m, clk, t));
+}
+
+/*
+ * A worker whose context came from a wake-up on a condvar, locking that
+ * wait's mutex again, is back at its queue: the job that context belonged
+ * to is done, and the next one it may take without waiting is not known.
+ * One compare for every other lock.
+ */
+REQCTX_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	if (unlikely(agent_self.cond_mutex == m) && agent_active())
+		SHIM_CORE(
+			if (agent_self.cur == agent_self.cond_ctx && agent_self.cur) {
+				DEBUG("switch %s -> none (back at the queue of its pthread_cond wake-up)",
+				      agent_self.cur->id);
+				ctx_take_current(NULL);
+			}
+			agent_self.cond_mutex = NULL
+		);
+	return REAL(pthread_mutex_lock)(m);
 }
 
 REQCTX_EXPORT int pthread_cond_signal(pthread_cond_t *c)

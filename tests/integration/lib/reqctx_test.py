@@ -68,12 +68,14 @@ def paths():
     root = os.environ.get("REQCTX_ROOT") or os.path.abspath(os.path.join(here, "..", "..", ".."))
     lib = os.environ.get("REQCTX_LIB") or os.path.join(root, "build", "libreqctx.so")
     targets = os.environ.get("REQCTX_TARGETS") or os.path.join(root, "build", "targets")
-    return root, os.path.abspath(lib), os.path.abspath(targets)
+    # Under sanitizers REQCTX_LIB is "runtime:agent", both preloaded.
+    return root, ":".join(os.path.abspath(p) for p in lib.split(":")), os.path.abspath(targets)
 
 
 def require(path, what):
-    if not os.path.exists(path):
-        skip("%s not found: %s (run make)" % (what, path))
+    for p in path.split(":"):
+        if not os.path.exists(p):
+            skip("%s not found: %s (run make)" % (what, p))
     return path
 
 
@@ -229,3 +231,131 @@ class Checker:
         sys.stdout.flush()
         _cleanup()
         sys.exit(0)
+
+
+# ---- helpers for the hand-off tests (t_timers, t_workers, t_process, t_api,
+# t_memcached); nothing above depends on them ------------------------------
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for programs that
+    cannot be told to pick their own, like memcached)."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def read_port_file(path, proc, timeout=10):
+    """Waits (bounded) for a target to write its port number to `path`."""
+    def ready():
+        try:
+            with open(path) as f:
+                v = f.read().strip()
+            return v if v.isdigit() else None
+        except OSError:
+            return None
+    return int(wait_for(ready, timeout, "the port file %s" % path, proc))
+
+
+def http_read_response(sock, buf=b"", timeout=10):
+    """Reads one HTTP/1.1 response with a Content-Length from sock.
+    Returns (status line, body, leftover bytes); raises on timeout/EOF."""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in buf:
+        if time.monotonic() > deadline:
+            raise RuntimeError("timeout reading response head")
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed before response head")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    clen = 0
+    for h in lines[1:]:
+        k, _, v = h.partition(b":")
+        if k.strip().lower() == b"content-length":
+            clen = int(v.strip())
+    while len(rest) < clen:
+        if time.monotonic() > deadline:
+            raise RuntimeError("timeout reading response body")
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed in response body")
+        rest += chunk
+    return lines[0], rest[:clen], rest[clen:]
+
+
+def http_send(sock, path, req_id=None, close=False, extra_headers=()):
+    """Sends one GET request; `req_id` goes in X-Request-Id."""
+    req = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % path
+    if req_id is not None:
+        req += "X-Request-Id: %s\r\n" % req_id
+    for h in extra_headers:
+        req += h + "\r\n"
+    if close:
+        req += "Connection: close\r\n"
+    req += "\r\n"
+    sock.sendall(req.encode())
+
+
+def http_get(port, path, req_id=None, timeout=10, sock=None):
+    """One request: on `sock` (kept open, keep-alive) or on a new connection
+    (closed after). Returns (status line, body)."""
+    import socket
+    own = sock is None
+    if own:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        http_send(sock, path, req_id, close=own)
+        status, body, _ = http_read_response(sock, b"", timeout)
+        return status, body
+    finally:
+        if own:
+            sock.close()
+
+
+def log_lines(ck, out):
+    """Splits a captured stderr into (lineno, prefix id or None, payload str);
+    a missing final newline is a mismatch."""
+    if out and not out.endswith(b"\n"):
+        ck.fail("stderr does not end with a newline: last bytes %s" % show(out[-80:]))
+    raw = out.split(b"\n")
+    if raw and raw[-1] == b"":
+        raw.pop()
+    res = []
+    for i, line in enumerate(raw, 1):
+        pid, payload = split_prefix(line)
+        res.append((i, pid, payload.decode("utf-8", "replace")))
+    return res
+
+
+class Tally:
+    """right / wrong / unprefixed counts of one scenario."""
+
+    def __init__(self, name):
+        self.name = name
+        self.right = self.wrong = self.unprefixed = 0
+
+    def add(self, pid, want):
+        """want: the expected ID, or None for 'no prefix'. Returns ok."""
+        if pid == want:
+            self.right += 1
+            return True
+        if pid is None:
+            self.unprefixed += 1
+        else:
+            self.wrong += 1
+        return False
+
+    @property
+    def total(self):
+        return self.right + self.wrong + self.unprefixed
+
+    def text(self):
+        return "%s lines=%d right=%d wrong=%d unprefixed=%d" % (
+            self.name, self.total, self.right, self.wrong, self.unprefixed)
