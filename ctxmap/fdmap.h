@@ -22,10 +22,11 @@ enum fd_kind {
 	FD_UNKNOWN = 0,   /* never seen: classified on first write */
 	FD_PLAIN,         /* a file or device we ignore */
 	FD_OUTPUT,        /* fd 2 or another fd open on the same file: tagged output */
+	FD_STDOUT,        /* fd 1: never tagged, never a context source */
+	FD_EPOLL,         /* an epoll instance */
+	/* From here on, reads and writes move contexts (fdmap_moves_ctx). */
 	FD_CLIENT,        /* returned by accept: a server's connection to a client */
 	FD_PEER,          /* a socket the program made itself (outbound) */
-	FD_EPOLL,         /* an epoll instance */
-	FD_STDOUT,        /* fd 1: never tagged, never a context source */
 	FD_CHAN,          /* pipe end, socketpair end, eventfd: contexts queue inside */
 	FD_TIMER,         /* timerfd: carries the context that armed it */
 };
@@ -64,6 +65,28 @@ struct fdslot *fdmap_slot(int fd);
 static inline enum fd_kind fdmap_kind(const struct fdslot *s)
 {
 	return (enum fd_kind)__atomic_load_n(&s->kind, __ATOMIC_RELAXED);
+}
+
+/* True when I/O on `fd` may move a context: the one test every read and
+ * write of an fd that carries nothing pays. */
+static inline bool fdmap_moves_ctx(int fd)
+{
+	struct fdslot *s = fdmap_peek(fd);
+
+	return s && __atomic_load_n(&s->kind, __ATOMIC_RELAXED) >= FD_CLIENT;
+}
+
+/* True when a write to `fd` needs the agent: output, or an fd not yet
+ * classified, or one whose I/O moves contexts. */
+static inline bool fdmap_write_needs_agent(int fd)
+{
+	struct fdslot *s = fdmap_peek(fd);
+	uint8_t k;
+
+	if (s == NULL)
+		return fd != 1;      /* unknown: classify (fd 1 is never output) */
+	k = __atomic_load_n(&s->kind, __ATOMIC_RELAXED);
+	return k == FD_UNKNOWN || k == FD_OUTPUT || k >= FD_CLIENT;
 }
 
 /* The context a slot carries, without a reference: only for comparing. */

@@ -7,12 +7,14 @@
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 
+#include "fdmap.h"
 #include "shim.h"
 
 /* After a read that returned r >= 0 bytes, the first `dlen` at `data`. */
 static inline void after_read(int fd, const void *data, size_t dlen, ssize_t r)
 {
-	SHIM_CORE(flow_read(fd, data, dlen, (size_t)r));
+	if (fdmap_moves_ctx(fd))
+		SHIM_CORE(flow_read(fd, data, dlen, (size_t)r));
 }
 
 static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
@@ -95,6 +97,8 @@ static inline enum fd_kind write_begins(int fd, const void *data, size_t n)
 {
 	enum fd_kind k;
 
+	if (!fdmap_write_needs_agent(fd))
+		return FD_PLAIN;
 	SHIM_CORE(
 		k = flow_kind_for_write(fd);
 		if (k == FD_CLIENT || k == FD_PEER || k == FD_CHAN)
