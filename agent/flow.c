@@ -150,8 +150,12 @@ void flow_read(int fd, const void *data, size_t dlen, size_t n)
 		break;
 	case FD_CHAN:
 		rx = __atomic_load_n(&s->rx, __ATOMIC_ACQUIRE);
-		if (rx && n > 0)
-			take_from_chan(chan_read(rx, n), "flow_read (queued bytes)", fd);
+		if (rx && n > 0) {
+			struct ctx *c;
+
+			if (chan_read(rx, n, &c))
+				take_from_chan(c, "flow_read (queued bytes)", fd);
+		}
 		break;
 	default:
 		break;

@@ -586,9 +586,11 @@ void out_fd_closing(int fd)
 		out_flush_thread();
 }
 
+/* Across fork, held bytes stay with the parent, which writes them when
+ * their line ends; the child drops its copy and starts its own lines. So
+ * nothing is written twice, and nothing has to be written early. */
 void out_prepare_fork(void)
 {
-	out_flush_all(false, false);
 	pthread_mutex_lock(&io_lock);
 	reg_acquire();
 }
@@ -609,4 +611,8 @@ void out_after_fork_child(void)
 		self_state.next = self_state.prev = NULL;
 		registry = &self_state;
 	}
+	self_state.len = 0;
+	self_state.line_open = false;
+	self_state.busy = 0;
+	out_has_held = 0;
 }

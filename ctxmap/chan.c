@@ -91,7 +91,7 @@ void chan_unwrote(struct chan *c, uint64_t units)
 	pthread_mutex_unlock(&c->lock);
 }
 
-struct ctx *chan_read(struct chan *c, uint64_t units)
+bool chan_read(struct chan *c, uint64_t units, struct ctx **ctx)
 {
 	struct ctx *first = NULL;
 	bool taken = false, mixed = false;
@@ -125,9 +125,10 @@ struct ctx *chan_read(struct chan *c, uint64_t units)
 		/* Several writers' units in one read: whose work follows is the
 		 * program's business. No context rather than a wrong one. */
 		ctx_put(first);
-		return NULL;
+		first = NULL;
 	}
-	return first;
+	*ctx = first;
+	return taken;
 }
 
 struct ctx *chan_peek(struct chan *c)

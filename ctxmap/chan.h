@@ -34,10 +34,13 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units);
  * `units` back from the newest segment. */
 void chan_unwrote(struct chan *c, uint64_t units);
 
-/* `units` were read (0: take everything, for a counter read). Returns the
- * context of the units consumed, with a reference, or NULL: also when they
- * came from several contexts (the read is ambiguous). */
-struct ctx *chan_read(struct chan *c, uint64_t units);
+/* `units` were read (ignored for a counter: it takes one or all). Returns
+ * false when none of them were recorded here (written by another process,
+ * or before the agent knew the channel): the reader's context is then not
+ * the channel's business. Otherwise sets *ctx to the context of the units
+ * consumed, with a reference, or NULL: also when they came from several
+ * contexts (the read is ambiguous). */
+bool chan_read(struct chan *c, uint64_t units, struct ctx **ctx);
 
 /* The context the next read would take, with a reference, or NULL. */
 struct ctx *chan_peek(struct chan *c);
