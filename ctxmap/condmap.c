@@ -18,6 +18,7 @@ struct condq {
 	struct ctx *q[CONDMAP_QUEUE];        /* NULL entries: "no context" */
 	int nconsumers;                      /* threads ever seen waiting */
 	pid_t consumers[CONSUMERS];          /* (-1 in [0] once too many) */
+	bool shared;                         /* a waiter also signals: lock-like */
 	UT_hash_handle hh;
 };
 
@@ -38,6 +39,16 @@ static void drop_oldest(struct condq *q)
 	q->q[q->head] = NULL;
 	q->head = (q->head + 1) % CONDMAP_QUEUE;
 	q->n--;
+}
+
+static bool is_consumer(const struct condq *q, pid_t tid)
+{
+	if (q->consumers[0] == -1)
+		return true;        /* too many to tell: assume the worst */
+	for (int i = 0; i < q->nconsumers; i++)
+		if (q->consumers[i] == tid)
+			return true;
+	return false;
 }
 
 static void note_consumer(struct condq *q, pid_t tid)
@@ -68,17 +79,19 @@ void condmap_wait_begin(const void *cond, pid_t tid)
 	pthread_mutex_unlock(&lock);
 }
 
-bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx)
+bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool)
 {
 	struct condq *q;
 	bool took = false;
 
 	*ctx = NULL;
+	*pool = false;
 	pthread_mutex_lock(&lock);
 	q = find(cond);
 	if (q) {
 		if (q->waiters > 0)
 			q->waiters--;
+		*pool = !q->shared;
 		if (woke && q->n > 0) {
 			*ctx = q->q[q->head];
 			q->q[q->head] = NULL;
@@ -94,13 +107,15 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx)
 	return took;
 }
 
-void condmap_signal(const void *cond, struct ctx *c, bool broadcast)
+void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid)
 {
 	struct condq *q;
 	int wake;
 
 	pthread_mutex_lock(&lock);
 	q = find(cond);
+	if (q && !q->shared && is_consumer(q, tid))
+		q->shared = true;
 	if (q == NULL || q->waiters <= q->n) {
 		pthread_mutex_unlock(&lock);
 		return;                 /* nobody left to wake */
@@ -122,6 +137,18 @@ void condmap_signal(const void *cond, struct ctx *c, bool broadcast)
 		q->n++;
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+bool condmap_is_pool(const void *cond)
+{
+	struct condq *q;
+	bool pool;
+
+	pthread_mutex_lock(&lock);
+	q = find(cond);
+	pool = q && !q->shared;
+	pthread_mutex_unlock(&lock);
+	return pool;
 }
 
 void condmap_destroy(const void *cond)

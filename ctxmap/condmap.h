@@ -20,15 +20,20 @@
 void condmap_wait_begin(const void *cond, pid_t tid);
 
 /* The wait returned; `woke`: by a signal rather than a timeout or error.
- * Returns true when a queued context was taken (*ctx: with a reference,
- * possibly NULL for a signal sent with no context). */
-bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx);
+ * Returns true when a queued entry was taken (*ctx: with a reference, or
+ * NULL for "no context"). *pool tells whether the condvar looks like a
+ * job queue (its waiters never signal it) rather than a lock-like
+ * hand-off where every thread both waits and signals (CPython's GIL). */
+bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool);
+
+/* Still a job queue (see condmap_wait_end)? */
+bool condmap_is_pool(const void *cond);
 
 /* pthread_cond_signal (or broadcast) in context `c`: queues `c` for the
  * thread it wakes when the pairing is unambiguous, else a "no context"
  * entry. A broadcast carries a context only with one waiter and one
  * consumer. */
-void condmap_signal(const void *cond, struct ctx *c, bool broadcast);
+void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid);
 
 void condmap_destroy(const void *cond);
 

@@ -46,6 +46,9 @@
 	X(accept, int, (int, struct sockaddr *, socklen_t *)) \
 	X(accept4, int, (int, struct sockaddr *, socklen_t *, int)) \
 	X(connect, int, (int, const struct sockaddr *, socklen_t)) \
+	X(getpeername, int, (int, struct sockaddr *, socklen_t *)) \
+	X(getsockopt, int, (int, int, int, void *, socklen_t *)) \
+	X(setsockopt, int, (int, int, int, const void *, socklen_t)) \
 	X(pipe, int, (int *)) \
 	X(eventfd, int, (unsigned, int)) \
 	X(timerfd_create, int, (int, int)) \

@@ -1,6 +1,7 @@
 /*
  * socket.c - where contexts start (accept) and where they go out (connect).
  */
+#include "fdmap.h"
 #include "shim.h"
 
 static inline int accepted(int fd, struct sockaddr *addr, socklen_t *len)
@@ -49,4 +50,29 @@ REQCTX_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (agent_active())
 		SHIM_CORE(flow_connect(fd));
 	return REAL(connect)(fd, addr, len);
+}
+
+/* Asking about or configuring a connection is working on it: memcached's
+ * worker calls getpeername() on each handed-off connection just before it
+ * logs "<N new ... connection". */
+static inline int about(int fd, int r)
+{
+	if (r == 0 && agent_active() && fdmap_moves_ctx(fd))
+		SHIM_CORE(flow_watch(fd));
+	return r;
+}
+
+REQCTX_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return about(fd, REAL(getpeername)(fd, addr, len));
+}
+
+REQCTX_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	return about(fd, REAL(getsockopt)(fd, level, name, val, len));
+}
+
+REQCTX_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	return about(fd, REAL(setsockopt)(fd, level, name, val, len));
 }

@@ -65,11 +65,14 @@ REQCTX_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 }
 
 /*
- * Condition variables: a pool worker woken by pthread_cond_signal runs in
- * the signaller's context (ctxmap/condmap.h). Only a waiter that had no
- * context, or whose context came from an earlier wake-up on the same
- * condvar, takes one: a thread serving its own request that waits for a
- * lock-like handoff (CPython's GIL is a condvar) keeps its request.
+ * Condition variables (ctxmap/condmap.h). On a job queue - its waiters never
+ * signal it - a woken worker takes what the wake-up carries: the
+ * signaller's context when the pairing is unambiguous, else none; and when
+ * it locks the queue's mutex again it is back for more work, so whatever
+ * context its last job left it with ends there. On a lock-like condvar
+ * (CPython's GIL: every thread waits and signals) only a waiter that had
+ * no context, or one from an earlier wake-up on the same condvar, takes
+ * one: a thread serving its own request keeps it.
  */
 static bool takes_handoff(const pthread_cond_t *c)
 {
@@ -83,26 +86,33 @@ static void wait_begins(pthread_cond_t *c)
 	SHIM_CORE(condmap_wait_begin(c, agent_tid()));
 }
 
+static void take_handoff(struct ctx *x, const char *kind)
+{
+	if (x != agent_self.cur)
+		DEBUG("switch %s -> %s (pthread_cond wake-up%s)",
+		      agent_self.cur ? agent_self.cur->id : "none", x ? x->id : "none", kind);
+	ctx_take_current(x);
+}
+
 static int wait_ends(pthread_cond_t *c, pthread_mutex_t *m, bool eligible, int r)
 {
 	struct ctx *x;
-	bool took;
+	bool took, pool;
 
 	SHIM_CORE(
-		took = condmap_wait_end(c, r == 0, &x);
-		if (!eligible) {
+		took = condmap_wait_end(c, r == 0, &x, &pool);
+		if (pool && r == 0) {
+			take_handoff(took ? x : NULL, ", job queue");
+			agent_self.cond_src = c;
+			agent_self.cond_mutex = m;
+			agent_self.cond_ctx = NULL;     /* any context ends at the mutex */
+		} else if (!eligible || !took) {
 			ctx_put(x);
-		} else if (took) {
-			if (x != agent_self.cur)
-				DEBUG("switch %s -> %s (pthread_cond wake-up)",
-				      agent_self.cur ? agent_self.cur->id : "none", x ? x->id : "none");
-			ctx_take_current(x);
+		} else {
+			take_handoff(x, "");
 			agent_self.cond_src = c;
 			agent_self.cond_mutex = m;
 			agent_self.cond_ctx = x;
-		} else if (r == 0 && agent_self.cur) {
-			/* Woken for work nobody announced: not the old job's. */
-			ctx_take_current(NULL);
 		}
 	);
 	return r;
@@ -144,36 +154,42 @@ REQCTX_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, 
 }
 
 /*
- * A worker whose context came from a wake-up on a condvar, locking that
- * wait's mutex again, is back at its queue: the job that context belonged
- * to is done, and the next one it may take without waiting is not known.
- * One compare for every other lock.
+ * A thread locking the mutex of its last condvar wake-up is back at that
+ * queue: on a job queue its context ends there (the next job it may take
+ * without waiting is not known); on a lock-like condvar only a context the
+ * wake-up itself gave it does. One compare for every other lock.
  */
+static void back_at_queue(void)
+{
+	bool pool = agent_self.cond_ctx == NULL && condmap_is_pool(agent_self.cond_src);
+
+	if (agent_self.cur && (pool || agent_self.cur == agent_self.cond_ctx)) {
+		DEBUG("switch %s -> none (back at the queue of its pthread_cond wake-up)",
+		      agent_self.cur->id);
+		ctx_take_current(NULL);
+	}
+	if (!pool)
+		agent_self.cond_mutex = NULL;
+}
+
 REQCTX_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	if (unlikely(agent_self.cond_mutex == m) && agent_active())
-		SHIM_CORE(
-			if (agent_self.cur == agent_self.cond_ctx && agent_self.cur) {
-				DEBUG("switch %s -> none (back at the queue of its pthread_cond wake-up)",
-				      agent_self.cur->id);
-				ctx_take_current(NULL);
-			}
-			agent_self.cond_mutex = NULL
-		);
+		SHIM_CORE(back_at_queue());
 	return REAL(pthread_mutex_lock)(m);
 }
 
 REQCTX_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
 	if (agent_active())
-		SHIM_CORE(condmap_signal(c, agent_self.cur, false));
+		SHIM_CORE(condmap_signal(c, agent_self.cur, false, agent_tid()));
 	return REAL(pthread_cond_signal)(c);
 }
 
 REQCTX_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
 	if (agent_active())
-		SHIM_CORE(condmap_signal(c, agent_self.cur, true));
+		SHIM_CORE(condmap_signal(c, agent_self.cur, true, agent_tid()));
 	return REAL(pthread_cond_broadcast)(c);
 }
 
