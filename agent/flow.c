@@ -115,11 +115,11 @@ static void start_request(struct fdslot *s, int fd, const void *data, size_t dle
 
 /* Units a write or read moves through a channel: bytes, or for an eventfd
  * the 8-byte count written. */
-static uint64_t units_of(const struct fdslot *s, const void *data, size_t n)
+static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
 {
 	uint64_t v;
 
-	if (s->tx == NULL || !chan_is_counter(s->tx))
+	if (!chan_is_counter(tx))
 		return n;
 	if (data == NULL || n != sizeof v)
 		return 0;
@@ -149,12 +149,12 @@ void flow_read(int fd, const void *data, size_t dlen, size_t n)
 		switch_to(s, fd);
 		break;
 	case FD_CHAN:
-		rx = __atomic_load_n(&s->rx, __ATOMIC_ACQUIRE);
-		if (rx && n > 0) {
+		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
 
 			if (chan_read(rx, n, &c))
 				take_from_chan(c, "flow_read (queued bytes)", fd);
+			chan_unref(rx);
 		}
 		break;
 	default:
@@ -184,9 +184,10 @@ void flow_write(int fd, const void *data, size_t n)
 		break;
 	case FD_CHAN:
 		/* Recorded before the call: the reader may wake at once. */
-		tx = __atomic_load_n(&s->tx, __ATOMIC_ACQUIRE);
-		if (tx)
-			chan_wrote(tx, agent_self.cur, units_of(s, data, n));
+		if ((tx = fdmap_chan_get(s, false)) != NULL) {
+			chan_wrote(tx, agent_self.cur, units_of(tx, data, n));
+			chan_unref(tx);
+		}
 		break;
 	default:
 		break;
@@ -201,13 +202,14 @@ void flow_write_done(int fd, const void *data, size_t n, ssize_t r)
 
 	if (s == NULL || fdmap_kind(s) != FD_CHAN || (size_t)r == n)
 		return;
-	tx = __atomic_load_n(&s->tx, __ATOMIC_ACQUIRE);
+	tx = fdmap_chan_get(s, false);
 	if (tx == NULL)
 		return;
-	want = units_of(s, data, n);
+	want = units_of(tx, data, n);
 	took = r <= 0 ? 0 : chan_is_counter(tx) ? want : (uint64_t)r;
 	if (took < want)
 		chan_unwrote(tx, want - took);
+	chan_unref(tx);
 }
 
 static void set_chan(int fd, struct chan *rx, struct chan *tx)
@@ -349,9 +351,11 @@ void flow_ready(int fd)
 		return;
 	}
 	/* A wake-up: the context of what waits to be read. */
-	rx = __atomic_load_n(&s->rx, __ATOMIC_ACQUIRE);
-	if (rx)
+	rx = fdmap_chan_get(s, true);
+	if (rx) {
 		take_from_chan(chan_peek(rx), "flow_ready (queued bytes)", fd);
+		chan_unref(rx);
+	}
 }
 
 enum fd_kind flow_kind_for_write(int fd)

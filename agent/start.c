@@ -9,6 +9,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "condmap.h"
 #include "config.h"
 #include "ctx.h"
@@ -54,6 +55,7 @@ static void after_fork_child(void)
 	ctx_after_fork_child();
 	epmap_after_fork_child();
 	condmap_after_fork_child();
+	chan_after_fork_child();
 	out_after_fork_child();
 	agent_leave();
 }

@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "chan.h"
 
@@ -20,18 +21,37 @@ struct chan {
 	bool counter, semaphore;
 	int head, n;
 	struct seg ring[CHAN_SEGS];
+	struct chan *next_free;
 };
+
+/* Channels are type-stable like contexts: a released one goes to a free
+ * list, never back to malloc, so a pointer read from an fd slot always
+ * points at a channel and chan_tryget() can tell whether it is still live. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct chan *pool;
 
 struct chan *chan_new(bool counter, bool semaphore)
 {
-	struct chan *c = calloc(1, sizeof *c);
+	struct chan *c;
 
-	if (c == NULL)
-		return NULL;
-	pthread_mutex_init(&c->lock, NULL);
-	c->refs = 1;
+	pthread_mutex_lock(&pool_lock);
+	c = pool;
+	if (c)
+		pool = c->next_free;
+	pthread_mutex_unlock(&pool_lock);
+	if (c == NULL) {
+		c = calloc(1, sizeof *c);
+		if (c == NULL)
+			return NULL;
+		pthread_mutex_init(&c->lock, NULL);
+	}
+	pthread_mutex_lock(&c->lock);
+	memset(c->ring, 0, sizeof c->ring);
+	c->head = c->n = 0;
 	c->counter = counter;
 	c->semaphore = semaphore;
+	pthread_mutex_unlock(&c->lock);
+	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	return c;
 }
 
@@ -41,14 +61,36 @@ void chan_ref(struct chan *c)
 		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 }
 
+bool chan_tryget(struct chan *c)
+{
+	unsigned n = __atomic_load_n(&c->refs, __ATOMIC_RELAXED);
+
+	while (n != 0)
+		if (__atomic_compare_exchange_n(&c->refs, &n, n + 1, true,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
 void chan_unref(struct chan *c)
 {
 	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->n; i++)
 		ctx_put(c->ring[(c->head + i) % CHAN_SEGS].ctx);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
+	c->n = 0;
+	memset(c->ring, 0, sizeof c->ring);
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&pool_lock);
+	c->next_free = pool;
+	pool = c;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+void chan_after_fork_child(void)
+{
+	pthread_mutex_init(&pool_lock, NULL);
 }
 
 void chan_wrote(struct chan *c, struct ctx *x, uint64_t units)

@@ -26,6 +26,9 @@ struct chan;
 struct chan *chan_new(bool counter, bool semaphore);
 void chan_ref(struct chan *c);
 void chan_unref(struct chan *c);
+/* Takes a reference unless the channel was already released. */
+bool chan_tryget(struct chan *c);
+void chan_after_fork_child(void);
 
 /* `units` were written in context `x` (NULL: none). */
 void chan_wrote(struct chan *c, struct ctx *x, uint64_t units);

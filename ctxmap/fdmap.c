@@ -56,6 +56,23 @@ void fdmap_tag(struct fdslot *s, struct ctx *c)
 	ctx_put(old);
 }
 
+struct chan *fdmap_chan_get(struct fdslot *s, bool rx)
+{
+	struct chan **slot = rx ? &s->rx : &s->tx;
+
+	for (;;) {
+		struct chan *c = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+		if (c == NULL)
+			return NULL;
+		if (chan_tryget(c)) {
+			if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == c)
+				return c;
+			chan_unref(c);
+		}
+	}
+}
+
 void fdmap_set_chans(struct fdslot *s, struct chan *rx, struct chan *tx)
 {
 	struct chan *orx, *otx;

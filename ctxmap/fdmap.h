@@ -105,6 +105,11 @@ void fdmap_tag(struct fdslot *s, struct ctx *c);
  * back-reference is left to the caller (epmap_forget_fd). */
 void fdmap_reset(int fd, enum fd_kind kind);
 
+/* The channel a slot reads from (rx) or writes into, with a reference for
+ * the caller, or NULL: safe against the fd being closed or reused at the
+ * same time by another thread. */
+struct chan *fdmap_chan_get(struct fdslot *s, bool rx);
+
 /* Sets the channels of a slot (taking references of their own). */
 void fdmap_set_chans(struct fdslot *s, struct chan *rx, struct chan *tx);
 
