@@ -42,14 +42,19 @@ extern AGENT_TLS struct agent_thread agent_self;
 
 /* 1 while the agent is started and healthy; hooks pass straight through
  * otherwise. Written only by agent_start() and agent_fail(). */
-extern volatile int agent_on;
+extern int agent_on;
 /* Set for good by agent_fail(). */
-extern volatile int agent_broken;
+extern int agent_broken;
+
+static inline bool agent_running(void)
+{
+	return __atomic_load_n(&agent_on, __ATOMIC_RELAXED);
+}
 
 /* True when a hook may do agent work on this thread now. */
 static inline bool agent_active(void)
 {
-	return likely(agent_on) && agent_self.depth == 0;
+	return likely(agent_running()) && agent_self.depth == 0;
 }
 
 static inline void agent_enter(void) { agent_self.depth++; }

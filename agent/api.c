@@ -8,12 +8,12 @@
 
 REQCTX_EXPORT const char *reqctx_api_id(void)
 {
-	return agent_on && agent_self.cur ? agent_self.cur->id : NULL;
+	return agent_running() && agent_self.cur ? agent_self.cur->id : NULL;
 }
 
 REQCTX_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
 {
-	struct ctx *c = agent_on ? agent_self.cur : NULL;
+	struct ctx *c = agent_running() ? agent_self.cur : NULL;
 
 	if (c)
 		ctx_get(c);
@@ -24,7 +24,7 @@ REQCTX_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
 {
 	struct ctx *prev, *c = (struct ctx *)s;
 
-	if (!agent_on)
+	if (!agent_running())
 		return NULL;
 	prev = agent_self.cur;          /* its reference goes to the caller */
 	if (c)
@@ -35,12 +35,12 @@ REQCTX_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
 
 REQCTX_EXPORT void reqctx_api_leave(reqctx_snapshot_t prev)
 {
-	if (agent_on)
+	if (agent_running())
 		ctx_take_current((struct ctx *)prev);
 }
 
 REQCTX_EXPORT void reqctx_api_release(reqctx_snapshot_t s)
 {
-	if (agent_on)
+	if (agent_running())
 		ctx_put((struct ctx *)s);
 }

@@ -24,7 +24,7 @@
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctx *pool_free;
 static long live;
-volatile int ctx_any;
+int ctx_any;
 
 static struct ctx *pool_take(void)
 {
@@ -95,8 +95,8 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 		snprintf(c->peer, sizeof c->peer, "%s", seed->peer);
 	c->next_free = NULL;
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
-	if (!ctx_any)
-		ctx_any = 1;
+	if (!ctx_seen())
+		__atomic_store_n(&ctx_any, 1, __ATOMIC_RELAXED);
 	return c;
 }
 

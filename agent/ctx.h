@@ -56,9 +56,14 @@ void ctx_put(struct ctx *c);
 /* Live contexts (for the tests and the diagnostics). */
 long ctx_live(void);
 
-/* True once any context was made in this process: until then stderr passes
- * through untouched. */
-extern volatile int ctx_any;
+/* True once any context was made in this process (or in JSON mode, from
+ * the start): until then stderr passes through untouched. */
+extern int ctx_any;
+
+static inline bool ctx_seen(void)
+{
+	return __atomic_load_n(&ctx_any, __ATOMIC_RELAXED);
+}
 
 static inline struct ctx *ctx_current(void) { return agent_self.cur; }
 

@@ -78,7 +78,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 	inherit_adopt();
 	/* In JSON mode every line is an object, from the first one on. */
 	if (settings.output == CFG_OUTPUT_JSON)
-		ctx_any = 1;
+		__atomic_store_n(&ctx_any, 1, __ATOMIC_RELAXED);
 	if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) {
 		agent_fail("pthread_atfork failed");
 		return;
@@ -87,12 +87,12 @@ __attribute__((constructor(101))) static void agent_start(void)
 	      settings.output == CFG_OUTPUT_JSON ? "json" : "text",
 	      settings.epoll == CFG_EPOLL_BATCH ? "batch" : "single");
 	if (!agent_broken)
-		agent_on = 1;
+		__atomic_store_n(&agent_on, 1, __ATOMIC_RELEASE);
 }
 
 __attribute__((destructor)) static void agent_stop(void)
 {
-	if (!agent_on)
+	if (!agent_running())
 		return;
 	agent_enter();
 	out_final();

@@ -7,14 +7,14 @@
 #include "debug.h"
 
 AGENT_TLS struct agent_thread agent_self;
-volatile int agent_on;
-volatile int agent_broken;
+int agent_on;
+int agent_broken;
 pid_t agent_pid;
 
 void agent_fail(const char *why)
 {
-	agent_broken = 1;
-	agent_on = 0;
+	__atomic_store_n(&agent_broken, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&agent_on, 0, __ATOMIC_RELAXED);
 	DEBUG("turned off: %s", why);
 }
 

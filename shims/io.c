@@ -140,7 +140,7 @@ REQCTX_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	if (!agent_active())
 		return REAL(write)(fd, buf, n);
 	k = write_begins(fd, buf, n);
-	if (k == FD_OUTPUT && ctx_any) {
+	if (k == FD_OUTPUT && ctx_seen()) {
 		struct iovec v = { (void *)buf, n };
 
 		return tagged_writev(fd, &v, 1);
@@ -157,7 +157,7 @@ REQCTX_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 		return REAL(writev)(fd, iov, cnt);
 	n = cnt > 0 && cnt <= IOV_MAX ? iov_total(iov, cnt) : 0;
 	k = write_begins(fd, NULL, n);
-	if (k == FD_OUTPUT && ctx_any)
+	if (k == FD_OUTPUT && ctx_seen())
 		return tagged_writev(fd, iov, cnt);
 	return write_ends(k, fd, NULL, n, REAL(writev)(fd, iov, cnt));
 }

@@ -16,7 +16,7 @@ extern char **environ;
 
 static inline void image_ends(void)
 {
-	if (agent_on)
+	if (agent_running())
 		SHIM_CORE(out_flush_all(true, false));
 }
 
@@ -37,15 +37,15 @@ REQCTX_EXPORT void _Exit(int status)
 /* The child's environment, built on this stack frame (no allocation: an
  * exec may follow vfork). */
 #define CHILD_ENV(env, out) \
-	size_t slots_ = agent_on ? inherit_env_slots(env) : 1; \
+	size_t slots_ = agent_running() ? inherit_env_slots(env) : 1; \
 	char *out[slots_]; \
-	char scratch_[agent_on ? inherit_scratch_size(env) : 1]; \
-	if (agent_on) \
+	char scratch_[agent_running() ? inherit_scratch_size(env) : 1]; \
+	if (agent_running()) \
 		SHIM_CORE(inherit_env(env, out, scratch_))
 
 REQCTX_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	if (!agent_on)
+	if (!agent_running())
 		return REAL(execve)(path, argv, envp);
 	image_ends();
 	CHILD_ENV(envp, env);
@@ -59,7 +59,7 @@ REQCTX_EXPORT int execv(const char *path, char *const argv[])
 
 REQCTX_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	if (!agent_on)
+	if (!agent_running())
 		return REAL(execvpe)(file, argv, envp);
 	image_ends();
 	CHILD_ENV(envp, env);
@@ -73,7 +73,7 @@ REQCTX_EXPORT int execvp(const char *file, char *const argv[])
 
 REQCTX_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	if (!agent_on)
+	if (!agent_running())
 		return REAL(fexecve)(fd, argv, envp);
 	image_ends();
 	CHILD_ENV(envp, env);

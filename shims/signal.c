@@ -13,7 +13,7 @@
 
 NOT_INSTRUMENTED REQCTX_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	if (!agent_on)
+	if (!agent_running())
 		return REAL(sigaction)(sig, act, old);
 	return signals_action(sig, act, old);
 }

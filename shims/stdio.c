@@ -112,7 +112,7 @@ static int tagged_fd(FILE *f)
 {
 	int fd = -1;
 
-	if (!agent_active() || !ctx_any || f == NULL || f->_mode > 0 || f->_fileno < 0)
+	if (!agent_active() || !ctx_seen() || f == NULL || f->_mode > 0 || f->_fileno < 0)
 		return -1;
 	SHIM_CORE(fd = flow_kind_for_write(f->_fileno) == FD_OUTPUT ? f->_fileno : -1);
 	/* Bytes stdio already buffered for this stream go first. */
@@ -125,7 +125,7 @@ static int tagged_fd_of(int fd)
 {
 	int k = -1;
 
-	if (!agent_active() || !ctx_any || fd < 0)
+	if (!agent_active() || !ctx_seen() || fd < 0)
 		return -1;
 	SHIM_CORE(k = flow_kind_for_write(fd) == FD_OUTPUT ? fd : -1);
 	return k;

@@ -20,7 +20,7 @@ AGENT_NOT_INSTRUMENTED static void notify(union sigval v)
 	struct ptimer *t = v.sival_ptr;
 	struct ctx *c = NULL;
 
-	if (agent_on) {
+	if (agent_running()) {
 		agent_enter();
 		c = timermap_ctx(t);
 		if (c)
@@ -29,7 +29,7 @@ AGENT_NOT_INSTRUMENTED static void notify(union sigval v)
 		agent_leave();
 	}
 	t->fn(t->value);
-	if (agent_on) {
+	if (agent_running()) {
 		agent_enter();
 		ctx_take_current(NULL);
 		agent_leave();

@@ -14,7 +14,8 @@
 	X(format) \
 	X(fdmap) \
 	X(epmap) \
-	X(out)
+	X(out) \
+	X(race)
 
 #define UNIT_DECLARE(name) Suite *name##_suite(void);
 UNIT_SUITES(UNIT_DECLARE)

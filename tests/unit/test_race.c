@@ -1,0 +1,245 @@
+/*
+ * test_race.c - the agent's shared structures hammered from several threads
+ * at once: fd tags taken and replaced while others read them, channels
+ * written and read across threads, epoll registrations changed while being
+ * resolved, tagged lines written by many threads to one pipe. Each test
+ * also checks its outcome (every reference returned, every byte and line
+ * accounted for), and under `make check SAN=thread` ThreadSanitizer watches
+ * the same code for races.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "config.h"
+#include "ctx.h"
+#include "epmap.h"
+#include "fdmap.h"
+#include "id.h"
+#include "out.h"
+#include "suites.h"
+
+#define THREADS 4
+#define ROUNDS 20000
+#define FD 4000
+
+static struct config cfg;
+
+static void setup(void)
+{
+	config_load(&cfg, NULL, NULL, NULL);
+	agent_config = &cfg;
+	id_init();
+	out_init();
+}
+
+static void *tagger(void *arg)
+{
+	struct fdslot *s = fdmap_slot(FD);
+
+	(void)arg;
+	for (int i = 0; i < ROUNDS; i++) {
+		struct ctx *c = ctx_new(NULL), *got;
+
+		fdmap_tag(s, c);                /* replaces another thread's */
+		ctx_put(c);
+		got = fdmap_ctx_get(s);         /* never a freed one */
+		if (got) {
+			ck_assert_uint_gt(__atomic_load_n(&got->refs, __ATOMIC_RELAXED), 0);
+			ck_assert_uint_eq(got->id_len, 16);
+			ctx_take_current(got);
+		}
+	}
+	ctx_take_current(NULL);
+	return NULL;
+}
+
+START_TEST(tags_replaced_while_read)
+{
+	pthread_t t[THREADS];
+	long live0 = ctx_live();
+
+	for (int i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, tagger, NULL);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	fdmap_reset(FD, FD_UNKNOWN);
+	ck_assert_int_eq(ctx_live(), live0);
+}
+END_TEST
+
+static struct chan *shared;
+static struct ctx *writers[THREADS];
+
+static void *chan_writer(void *arg)
+{
+	long k = (long)arg;
+
+	for (int i = 0; i < ROUNDS; i++)
+		chan_wrote(shared, writers[k], 3);
+	return NULL;
+}
+
+static long taken_units;
+
+static void *chan_reader(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < ROUNDS * 3; i++) {
+		struct ctx *c;
+
+		if (chan_read(shared, 1, &c)) {
+			__atomic_add_fetch(&taken_units, 1, __ATOMIC_RELAXED);
+			ctx_put(c);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(channel_across_threads)
+{
+	pthread_t w[2], r[2];
+	long live0 = ctx_live();
+
+	shared = chan_new(false, false);
+	for (int i = 0; i < 2; i++)
+		writers[i] = ctx_new(NULL);
+	for (long i = 0; i < 2; i++) {
+		pthread_create(&w[i], NULL, chan_writer, (void *)i);
+		pthread_create(&r[i], NULL, chan_reader, NULL);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(w[i], NULL);
+		pthread_join(r[i], NULL);
+	}
+	/* Every unit written was read once or is still pending. */
+	ck_assert_uint_eq((uint64_t)taken_units + chan_pending(shared), 2 * ROUNDS * 3);
+	chan_unref(shared);
+	for (int i = 0; i < 2; i++)
+		ctx_put(writers[i]);
+	ck_assert_int_eq(ctx_live(), live0);
+}
+END_TEST
+
+static int stop;
+
+static void *registrar(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < ROUNDS; i++) {
+		epmap_ctl(300, EPOLL_CTL_ADD, 301 + i % 8, (uint64_t)(i % 8));
+		epmap_ctl(300, EPOLL_CTL_MOD, 301 + i % 8, (uint64_t)(i % 8));
+		epmap_forget_fd(301 + i % 8);
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void *resolver(void *arg)
+{
+	struct epoll_event ev[8];
+	int fds[8];
+	uint64_t gens[8];
+
+	(void)arg;
+	for (int i = 0; i < 8; i++)
+		ev[i].data.u64 = (uint64_t)i;
+	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+		epmap_resolve(300, 8, ev, fds, gens);
+		for (int i = 0; i < 8; i++)
+			ck_assert(fds[i] == -2 || fds[i] == -1 || fds[i] == 301 + i);
+	}
+	return NULL;
+}
+
+START_TEST(registrations_change_while_resolved)
+{
+	pthread_t a, b;
+
+	__atomic_store_n(&fdmap_slot(300)->kind, FD_EPOLL, __ATOMIC_RELAXED);
+	epmap_instance(300);
+	stop = 0;
+	pthread_create(&a, NULL, registrar, NULL);
+	pthread_create(&b, NULL, resolver, NULL);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	epmap_drop_instance(300);
+	ck_assert_int_eq(epmap_count(), 0);
+}
+END_TEST
+
+static int lines_pipe[2];
+
+static void *line_writer(void *arg)
+{
+	char id[8];
+	struct ctx_seed seed = { id, 0, NULL, 0, NULL };
+
+	seed.id_len = (size_t)snprintf(id, sizeof id, "w%ld", (long)arg);
+	ctx_take_current(ctx_new(&seed));
+	for (int i = 0; i < 500; i++) {
+		struct iovec a = { "part ", 5 }, b = { "of a line\n", 10 };
+
+		out_write(lines_pipe[1], &a, 1);
+		out_write(lines_pipe[1], &b, 1);
+	}
+	out_thread_exit();
+	ctx_take_current(NULL);
+	return NULL;
+}
+
+static void *line_reader(void *arg)
+{
+	static char buf[1 << 20];
+	size_t n = 0;
+	ssize_t r;
+
+	(void)arg;
+	while ((r = read(lines_pipe[0], buf + n, sizeof buf - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	return buf;
+}
+
+START_TEST(lines_from_many_threads)
+{
+	pthread_t w[THREADS], rd;
+	char *all, *line, *save = NULL;
+	int count = 0;
+
+	ck_assert_int_eq(pipe(lines_pipe), 0);
+	pthread_create(&rd, NULL, line_reader, NULL);
+	for (long i = 0; i < THREADS; i++)
+		pthread_create(&w[i], NULL, line_writer, (void *)i);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(w[i], NULL);
+	close(lines_pipe[1]);
+	pthread_join(rd, (void **)&all);
+	for (line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char want[40];
+
+		snprintf(want, sizeof want, "[w%c] part of a line", line[2]);
+		ck_assert_str_eq(line, want);
+		count++;
+	}
+	ck_assert_int_eq(count, THREADS * 500);
+}
+END_TEST
+
+Suite *race_suite(void)
+{
+	Suite *s = suite_create("race");
+	TCase *t = tcase_create("race");
+
+	tcase_set_timeout(t, 120);
+	tcase_add_unchecked_fixture(t, setup, NULL);
+	tcase_add_test(t, tags_replaced_while_read);
+	tcase_add_test(t, channel_across_threads);
+	tcase_add_test(t, registrations_change_while_resolved);
+	tcase_add_test(t, lines_from_many_threads);
+	suite_add_tcase(s, t);
+	return s;
+}
