@@ -392,14 +392,23 @@ static struct compose compose_begin(void)
 	return c;
 }
 
-static void compose_end(struct compose c)
+/* Returns 0, or the errno of the write that failed (which libc's own
+ * versions leave in errno too). */
+static int compose_end(struct compose c)
 {
+	int err = 0;
+
 	if (c.tagged) {
-		if (builder_end(c.f) < 0)
+		if (builder_end(c.f) < 0) {
+			err = errno;
 			mark_error(stderr);
+		}
 		agent_leave();
+	} else if (ferror(stderr)) {
+		err = errno;
 	}
 	funlockfile(stderr);
+	return err;
 }
 
 static void bputs(FILE *b, const char *s)
@@ -423,7 +432,7 @@ static const char *errtext(int e, char *buf, size_t n)
 
 REQCTX_EXPORT void perror(const char *s)
 {
-	int e = errno;
+	int e = errno, err;
 	char eb[256];
 	struct compose c;
 
@@ -438,13 +447,13 @@ REQCTX_EXPORT void perror(const char *s)
 	}
 	bputs(c.f, errtext(e, eb, sizeof eb));
 	bputs(c.f, "\n");
-	compose_end(c);
-	errno = e;
+	err = compose_end(c);
+	errno = err ? err : e;
 }
 
 REQCTX_EXPORT void psignal(int sig, const char *s)
 {
-	int e = errno;
+	int e = errno, err;
 	const char *d = sigdescr_np(sig);
 	struct compose c;
 
@@ -461,8 +470,8 @@ REQCTX_EXPORT void psignal(int sig, const char *s)
 		bprintf(c.f, "%s\n", d);
 	else
 		bprintf(c.f, "Unknown signal %d\n", sig);
-	compose_end(c);
-	errno = e;
+	err = compose_end(c);
+	errno = err ? err : e;
 }
 
 /* error(3) and error_at_line(3): "program:[file:line: ]message[: error]\n",
@@ -531,7 +540,7 @@ REQCTX_EXPORT void error_at_line(int status, int errnum, const char *file, unsig
 /* err(3)/warn(3): "program: [message: ]error\n" or, x forms, "program: message\n". */
 static void vwarn_common(bool with_errno, const char *fmt, va_list ap)
 {
-	int e = errno;
+	int e = errno, err;
 	char eb[256];
 	struct compose c = compose_begin();
 
@@ -544,8 +553,8 @@ static void vwarn_common(bool with_errno, const char *fmt, va_list ap)
 	if (with_errno)
 		bputs(c.f, errtext(e, eb, sizeof eb));
 	bputs(c.f, "\n");
-	compose_end(c);
-	errno = e;
+	err = compose_end(c);
+	errno = err ? err : e;
 }
 
 REQCTX_EXPORT void vwarn(const char *fmt, va_list ap) { vwarn_common(true, fmt, ap); }
