@@ -36,6 +36,8 @@ struct agent_thread {
 	const void *cond_src;     /* the condvar `cur` came from, if it did, */
 	const void *cond_mutex;   /* the mutex of that wait, */
 	const struct ctx *cond_ctx; /* and which context that was */
+	int in_signal;            /* > 0 inside the program's signal handler ... */
+	const void *signal_frame; /* ... entered at this stack address */
 };
 
 extern AGENT_TLS struct agent_thread agent_self;

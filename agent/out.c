@@ -31,6 +31,7 @@ struct out_state {
 	struct out_state *next, *prev;
 	int busy;                 /* atomic: the owner or a flusher works on it */
 	bool registered;
+	bool gone;                /* the thread is exiting: write straight through */
 	bool line_open;           /* the current line's head is out (or held) */
 	int fd;                   /* where the held bytes go */
 	size_t len;               /* held bytes */
@@ -86,7 +87,11 @@ static void reg_release(void)
 AGENT_NOT_INSTRUMENTED static void thread_exit_hook(void *arg)
 {
 	(void)arg;
+	/* As agent code: a signal handler writing now must pass straight
+	 * through, not wait for the state this thread holds. */
+	agent_enter();
 	out_thread_exit();
+	agent_leave();
 }
 
 void out_init(void)
@@ -428,11 +433,12 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 		if (!complete) {
 			if (done)
 				return (ssize_t)done;
-			if (r == 0 || nonblocking(fd)) {
-				errno = EAGAIN;
-				return -1;
-			}
-			continue;     /* blocking fd, only our bytes went: go on */
+			/* Only our own bytes went out. Non-blocking: the pipe is
+			 * full. Blocking: a signal cut the write short; the program
+			 * sees it interrupted before any of its bytes, as EINTR (the
+			 * rest of ours goes out first on its next write). */
+			errno = r == 0 || nonblocking(fd) ? EAGAIN : EINTR;
+			return -1;
 		}
 		if (hold) {
 			if (!st->line_open) {
@@ -462,6 +468,22 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 	}
 }
 
+/* Inside the program's signal handler? A handler left by siglongjmp never
+ * returned through the agent's wrapper: once this thread runs above the
+ * frame the handler was entered at, it is not in the handler any more. */
+static bool in_signal_handler(void)
+{
+	char here;
+
+	if (likely(agent_self.in_signal == 0))
+		return false;
+	if ((const void *)&here > agent_self.signal_frame) {
+		agent_self.in_signal = 0;
+		return false;
+	}
+	return true;
+}
+
 ssize_t out_write(int fd, const struct iovec *iov, int iovcnt)
 {
 	struct out_state *st;
@@ -469,7 +491,8 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt)
 	ssize_t r;
 	int saved;
 
-	if (iovcnt <= 0 || iovcnt > IOV_MAX || final_flush_done)
+	if (iovcnt <= 0 || iovcnt > IOV_MAX || final_flush_done || self_state.gone ||
+	    in_signal_handler())
 		return REAL(writev)(fd, iov, iovcnt);
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len > SSIZE_MAX - total)
@@ -545,6 +568,7 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	if (st->next)
 		st->next->prev = st->prev;
 	st->registered = false;
+	st->gone = true;          /* its TLS goes away soon: never register again */
 	reg_release();
 	agent_self.out = NULL;
 	release(st);

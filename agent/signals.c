@@ -33,10 +33,10 @@ static const int fatal_sigs[] = {
 	SIGXCPU, SIGXFSZ, SIGSYS,
 };
 
-enum { NOT_OURS, FLUSH_ONLY, CRASH };
+enum { NOT_OURS, FLUSH_ONLY, CRASH, WRAPPED };
 
 static volatile sig_atomic_t role[NSIG];
-static struct sigaction host[NSIG];       /* the host's view (CRASH only) */
+static struct sigaction host[NSIG];       /* the host's view (CRASH, WRAPPED) */
 static volatile sig_atomic_t reported;
 
 AGENT_NOT_INSTRUMENTED
@@ -73,6 +73,41 @@ static void set_default(int sig)
 	REAL(sigaction)(sig, &dfl, NULL);
 }
 
+/* Runs the program's handler as the kernel would have, marking the thread
+ * as inside a handler: what the handler writes goes straight out and never
+ * joins the line the interrupted code was writing. */
+static void call_host(const struct sigaction *h, int sig, siginfo_t *info, void *uc)
+{
+	int level = agent_self.in_signal;
+	const void *frame = agent_self.signal_frame;
+
+	if (h->sa_flags & SA_RESETHAND) {
+		memset(&host[sig], 0, sizeof host[sig]);
+		host[sig].sa_handler = SIG_DFL;
+	}
+	agent_self.signal_frame = __builtin_frame_address(0);
+	agent_self.in_signal = level + 1;
+	if (h->sa_flags & SA_SIGINFO)
+		h->sa_sigaction(sig, info, uc);
+	else
+		h->sa_handler(sig);
+	agent_self.in_signal = level;
+	agent_self.signal_frame = frame;
+}
+
+static void wrapped_entry(int sig, siginfo_t *info, void *uc)
+{
+	struct sigaction h = host[sig];
+
+	if (h.sa_handler == SIG_DFL || h.sa_handler == SIG_IGN) {
+		/* Reset meanwhile (SA_RESETHAND): act as the default would. */
+		set_default(sig);
+		reraise(sig);
+		return;
+	}
+	call_host(&h, sig, info, uc);
+}
+
 static void crash_entry(int sig, siginfo_t *info, void *uc)
 {
 	int saved = errno;
@@ -96,24 +131,16 @@ static void crash_entry(int sig, siginfo_t *info, void *uc)
 			reraise(sig);
 		return;
 	}
-	if (h.sa_flags & SA_RESETHAND) {
-		/* As the kernel would have done before calling it. */
-		memset(&host[sig], 0, sizeof host[sig]);
-		host[sig].sa_handler = SIG_DFL;
-	}
-	if (h.sa_flags & SA_SIGINFO)
-		h.sa_sigaction(sig, info, uc);
-	else
-		h.sa_handler(sig);
+	call_host(&h, sig, info, uc);
 }
 
-/* Installs the agent's crash handler with the host's mask and flags. */
+/* Installs the agent's handler for `sig` with the host's mask and flags. */
 static int install_crash(int sig)
 {
 	struct sigaction ours;
 
 	memset(&ours, 0, sizeof ours);
-	ours.sa_sigaction = crash_entry;
+	ours.sa_sigaction = role[sig] == WRAPPED ? wrapped_entry : crash_entry;
 	ours.sa_mask = host[sig].sa_mask;
 	ours.sa_flags = SA_SIGINFO | (host[sig].sa_flags & (SA_ONSTACK | SA_NODEFER | SA_RESTART));
 	return REAL(sigaction)(sig, &ours, NULL);
@@ -148,9 +175,24 @@ int signals_action(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	struct sigaction dfl, prev;
 
-	if (!signals_owned(sig))
-		return REAL(sigaction)(sig, act, old);
-	if (role[sig] == CRASH) {
+	if (!signals_owned(sig)) {
+		/* A handler of the program's own: wrapped, its view kept. */
+		if (act == NULL || act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN ||
+		    sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
+			return REAL(sigaction)(sig, act, old);
+		if (REAL(sigaction)(sig, NULL, &prev) != 0)
+			return -1;
+		host[sig] = *act;
+		role[sig] = WRAPPED;
+		if (install_crash(sig) != 0) {
+			role[sig] = NOT_OURS;
+			return REAL(sigaction)(sig, act, old);
+		}
+		if (old)
+			*old = prev;
+		return 0;
+	}
+	if (role[sig] == CRASH || role[sig] == WRAPPED) {
 		prev = host[sig];
 		if (act) {
 			/* Let the kernel judge the request (mask, flags) first. */
@@ -158,12 +200,19 @@ int signals_action(int sig, const struct sigaction *act, struct sigaction *old)
 
 			if (probe.sa_handler != SIG_DFL && probe.sa_handler != SIG_IGN) {
 				probe.sa_flags |= SA_SIGINFO;
+				probe.sa_sigaction = role[sig] == WRAPPED ? wrapped_entry : crash_entry;
+			} else if (role[sig] == CRASH) {
+				probe.sa_flags |= SA_SIGINFO;
 				probe.sa_sigaction = crash_entry;
 			}
 			if (REAL(sigaction)(sig, &probe, NULL) != 0)
 				return -1;
 			host[sig] = *act;
-			install_crash(sig);
+			if (role[sig] == WRAPPED &&
+			    (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN))
+				role[sig] = NOT_OURS;   /* the probe installed it as is */
+			else
+				install_crash(sig);
 		}
 		if (old)
 			*old = prev;
@@ -182,6 +231,13 @@ int signals_action(int sig, const struct sigaction *act, struct sigaction *old)
 		if (REAL(sigaction)(sig, act, NULL) != 0)
 			return -1;
 		role[sig] = NOT_OURS;
+		if (act->sa_handler != SIG_IGN) {
+			/* The program's own handler from now on: wrapped. */
+			host[sig] = *act;
+			role[sig] = WRAPPED;
+			if (install_crash(sig) != 0)
+				role[sig] = NOT_OURS;
+		}
 	}
 	if (old)
 		*old = dfl;

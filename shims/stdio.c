@@ -65,6 +65,12 @@ static ssize_t sink_write(void *cookie, const char *buf, size_t n)
 {
 	struct sink *s = cookie;
 
+	/* Another thread's builder, inherited by a forked child in the middle
+	 * of a long fprintf and flushed by the child's exit(): the parent
+	 * writes those bytes, the child must not write them again. */
+	if (s != &sink)
+		return (ssize_t)n;
+
 	if (s->err)
 		return -1;
 	if (out_write_all(s->fd, buf, n) < 0) {
