@@ -19,6 +19,7 @@ struct condq {
 	int nconsumers;                      /* threads ever seen waiting */
 	pid_t consumers[CONSUMERS];          /* (-1 in [0] once too many) */
 	bool shared;                         /* a waiter also signals: lock-like */
+	unsigned outside_signals;            /* signals from threads that never waited */
 	UT_hash_handle hh;
 };
 
@@ -39,6 +40,16 @@ static void drop_oldest(struct condq *q)
 	q->q[q->head] = NULL;
 	q->head = (q->head + 1) % CONDMAP_QUEUE;
 	q->n--;
+}
+
+/* A condvar counts as a job queue only after this many signals, all from
+ * threads that never waited on it, with no waiter ever signalling it: a
+ * lock-like condvar (CPython's GIL) shows a waiter signalling long before. */
+#define POOL_EVIDENCE 16
+
+static bool is_pool(const struct condq *q)
+{
+	return !q->shared && q->outside_signals >= POOL_EVIDENCE;
 }
 
 static bool is_consumer(const struct condq *q, pid_t tid)
@@ -91,7 +102,7 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool)
 	if (q) {
 		if (q->waiters > 0)
 			q->waiters--;
-		*pool = !q->shared;
+		*pool = is_pool(q);
 		if (woke && q->n > 0) {
 			*ctx = q->q[q->head];
 			q->q[q->head] = NULL;
@@ -114,8 +125,12 @@ void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid)
 
 	pthread_mutex_lock(&lock);
 	q = find(cond);
-	if (q && !q->shared && is_consumer(q, tid))
-		q->shared = true;
+	if (q && !q->shared) {
+		if (is_consumer(q, tid))
+			q->shared = true;
+		else if (q->outside_signals < POOL_EVIDENCE)
+			q->outside_signals++;
+	}
 	if (q == NULL || q->waiters <= q->n) {
 		pthread_mutex_unlock(&lock);
 		return;                 /* nobody left to wake */
@@ -146,7 +161,7 @@ bool condmap_is_pool(const void *cond)
 
 	pthread_mutex_lock(&lock);
 	q = find(cond);
-	pool = q && !q->shared;
+	pool = q && is_pool(q);
 	pthread_mutex_unlock(&lock);
 	return pool;
 }

@@ -24,60 +24,36 @@ static inline bool has_mode(int flags)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
+/* The mode argument, present only with O_CREAT or O_TMPFILE. Used inside
+ * the variadic function itself. */
+#define MODE_ARG(flags) __extension__ ({ \
+		mode_t mode_ = 0; \
+		if (has_mode(flags)) { \
+			va_list ap_; \
+			va_start(ap_, flags); \
+			mode_ = va_arg(ap_, mode_t); \
+			va_end(ap_); \
+		} \
+		mode_; })
+
 REQCTX_EXPORT int open(const char *path, int flags, ...)
 {
-	mode_t mode = 0;
-
-	if (has_mode(flags)) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	return created(REAL(open)(path, flags, mode));
+	return created(REAL(open)(path, flags, MODE_ARG(flags)));
 }
 
 REQCTX_EXPORT int open64(const char *path, int flags, ...)
 {
-	mode_t mode = 0;
-
-	if (has_mode(flags)) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	return created(REAL(open)(path, flags | O_LARGEFILE, mode));
+	return created(REAL(open)(path, flags | O_LARGEFILE, MODE_ARG(flags)));
 }
 
 REQCTX_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
-	mode_t mode = 0;
-
-	if (has_mode(flags)) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	return created(REAL(openat)(dirfd, path, flags, mode));
+	return created(REAL(openat)(dirfd, path, flags, MODE_ARG(flags)));
 }
 
 REQCTX_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
-	mode_t mode = 0;
-
-	if (has_mode(flags)) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	return created(REAL(openat)(dirfd, path, flags | O_LARGEFILE, mode));
+	return created(REAL(openat)(dirfd, path, flags | O_LARGEFILE, MODE_ARG(flags)));
 }
 
 REQCTX_EXPORT int creat(const char *path, mode_t mode)
@@ -152,20 +128,24 @@ REQCTX_EXPORT int close(int fd)
 	return REAL(close)(fd);
 }
 
+/* Every tracked fd from `first` to `last` was closed. */
+static void closed_range(unsigned first, unsigned last)
+{
+	for (unsigned fd = first; fd <= last && fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
+		if (fdmap_peek((int)fd) == NULL) {
+			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
+			continue;
+		}
+		flow_close((int)fd);
+	}
+}
+
 REQCTX_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	int r = REAL(close_range)(first, last, flags);
 
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && agent_active())
-		SHIM_CORE(
-			for (unsigned fd = first; fd <= last && fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
-				if (fdmap_peek((int)fd) == NULL) {
-					fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
-					continue;
-				}
-				flow_close((int)fd);
-			}
-		);
+		SHIM_CORE(closed_range(first, last));
 	return r;
 }
 
@@ -173,15 +153,7 @@ REQCTX_EXPORT void closefrom(int low)
 {
 	REAL(closefrom)(low);
 	if (low >= 0 && agent_active())
-		SHIM_CORE(
-			for (unsigned fd = (unsigned)low; fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
-				if (fdmap_peek((int)fd) == NULL) {
-					fd |= (1u << FDMAP_CHUNK_BITS) - 1;
-					continue;
-				}
-				flow_close((int)fd);
-			}
-		);
+		SHIM_CORE(closed_range((unsigned)low, ~0u));
 }
 
 REQCTX_EXPORT int fclose(FILE *f)

@@ -101,19 +101,20 @@ static int wait_ends(pthread_cond_t *c, pthread_mutex_t *m, bool eligible, int r
 
 	SHIM_CORE(
 		took = condmap_wait_end(c, r == 0, &x, &pool);
+		agent_self.cond_ctx = NULL;
 		if (pool && r == 0) {
 			take_handoff(took ? x : NULL, ", job queue");
-			agent_self.cond_src = c;
-			agent_self.cond_mutex = m;
-			agent_self.cond_ctx = NULL;     /* any context ends at the mutex */
-		} else if (!eligible || !took) {
-			ctx_put(x);
-		} else {
+			agent_self.cond_ctx = agent_self.cur;
+		} else if (eligible && took) {
 			take_handoff(x, "");
-			agent_self.cond_src = c;
-			agent_self.cond_mutex = m;
 			agent_self.cond_ctx = x;
+		} else {
+			ctx_put(x);
 		}
+		/* Whichever kind it turns out to be, the next lock of this
+		 * mutex brings the thread back to this condvar. */
+		agent_self.cond_src = c;
+		agent_self.cond_mutex = m;
 	);
 	return r;
 }
@@ -161,15 +162,18 @@ REQCTX_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, 
  */
 static void back_at_queue(void)
 {
-	bool pool = agent_self.cond_ctx == NULL && condmap_is_pool(agent_self.cond_src);
+	bool pool = condmap_is_pool(agent_self.cond_src);
 
 	if (agent_self.cur && (pool || agent_self.cur == agent_self.cond_ctx)) {
 		DEBUG("switch %s -> none (back at the queue of its pthread_cond wake-up)",
 		      agent_self.cur->id);
 		ctx_take_current(NULL);
 	}
+	/* A job queue's worker stays one; a lock-like condvar's waiter is
+	 * done with it until it waits again. */
 	if (!pool)
 		agent_self.cond_mutex = NULL;
+	agent_self.cond_ctx = NULL;
 }
 
 REQCTX_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
