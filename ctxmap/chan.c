@@ -47,7 +47,8 @@ struct chan *chan_new(bool counter, bool semaphore)
 	}
 	pthread_mutex_lock(&c->lock);
 	memset(c->ring, 0, sizeof c->ring);
-	c->head = c->n = 0;
+	c->head = 0;
+	__atomic_store_n(&c->n, 0, __ATOMIC_RELEASE);
 	c->counter = counter;
 	c->semaphore = semaphore;
 	pthread_mutex_unlock(&c->lock);
@@ -79,7 +80,7 @@ void chan_unref(struct chan *c)
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->n; i++)
 		ctx_put(c->ring[(c->head + i) % CHAN_SEGS].ctx);
-	c->n = 0;
+	__atomic_store_n(&c->n, 0, __ATOMIC_RELEASE);
 	memset(c->ring, 0, sizeof c->ring);
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_lock(&pool_lock);
@@ -93,11 +94,18 @@ void chan_after_fork_child(void)
 	pthread_mutex_init(&pool_lock, NULL);
 }
 
+static bool empty(struct chan *c)
+{
+	return __atomic_load_n(&c->n, __ATOMIC_ACQUIRE) == 0;
+}
+
 void chan_wrote(struct chan *c, struct ctx *x, uint64_t units)
 {
 	struct seg *last;
 
-	if (units == 0)
+	/* Bytes without a context into an empty channel: nothing to record,
+	 * and no lock taken (the common case of a pipe no request uses). */
+	if (units == 0 || (x == NULL && empty(c)))
 		return;
 	pthread_mutex_lock(&c->lock);
 	last = c->n ? &c->ring[(c->head + c->n - 1) % CHAN_SEGS] : NULL;
@@ -110,7 +118,7 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units)
 			ctx_get(x);
 		s->ctx = x;
 		s->units = units;
-		c->n++;
+		__atomic_store_n(&c->n, c->n + 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -127,7 +135,7 @@ void chan_unwrote(struct chan *c, uint64_t units)
 		if (s->units == 0) {
 			ctx_put(s->ctx);
 			s->ctx = NULL;
-			c->n--;
+			__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -138,6 +146,10 @@ bool chan_read(struct chan *c, uint64_t units, struct ctx **ctx)
 	struct ctx *first = NULL;
 	bool taken = false, mixed = false;
 
+	if (empty(c)) {
+		*ctx = NULL;
+		return false;      /* nothing recorded: no lock taken */
+	}
 	pthread_mutex_lock(&c->lock);
 	if (c->counter)
 		units = c->semaphore ? 1 : UINT64_MAX;
@@ -159,7 +171,7 @@ bool chan_read(struct chan *c, uint64_t units, struct ctx **ctx)
 			ctx_put(s->ctx);
 			s->ctx = NULL;
 			c->head = (c->head + 1) % CHAN_SEGS;
-			c->n--;
+			__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -177,6 +189,8 @@ struct ctx *chan_peek(struct chan *c)
 {
 	struct ctx *x = NULL;
 
+	if (empty(c))
+		return NULL;
 	pthread_mutex_lock(&c->lock);
 	if (c->n > 0 && (x = c->ring[c->head].ctx) != NULL)
 		ctx_get(x);

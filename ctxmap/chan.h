@@ -30,7 +30,9 @@ void chan_unref(struct chan *c);
 bool chan_tryget(struct chan *c);
 void chan_after_fork_child(void);
 
-/* `units` were written in context `x` (NULL: none). */
+/* `units` were written in context `x` (NULL: none). Units without a
+ * context written into an empty channel are not recorded: a reader then
+ * keeps its own context, as for bytes from another process. */
 void chan_wrote(struct chan *c, struct ctx *x, uint64_t units);
 
 /* A write recorded by chan_wrote() took fewer units than announced: take
