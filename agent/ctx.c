@@ -8,6 +8,7 @@
  * the read/write path.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,8 +33,10 @@ static struct ctx *pool_take(void)
 
 	pthread_mutex_lock(&pool_lock);
 	if (pool_free == NULL) {
+		int saved = errno;     /* callers on the hot path rely on errno kept */
 		struct ctx *slab = calloc(SLAB_COUNT, sizeof *slab);
 
+		errno = saved;
 		if (slab == NULL) {
 			pthread_mutex_unlock(&pool_lock);
 			return NULL;

@@ -130,10 +130,15 @@ static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
 void flow_read(int fd, const void *data, size_t dlen, size_t n)
 {
 	struct fdslot *s = fdmap_peek(fd);
+
+	if (s)
+		flow_read_slot(s, fd, data, dlen, n);
+}
+
+void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
+{
 	struct chan *rx;
 
-	if (s == NULL)
-		return;
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
 		if (n > 0) {
@@ -142,11 +147,11 @@ void flow_read(int fd, const void *data, size_t dlen, size_t n)
 			if (flags && (flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL)))
 				start_request(s, fd, data, dlen, flags);
 		}
-		switch_to(s, fd);
+		switch_to_(s, "flow_read", fd);
 		break;
 	case FD_PEER:
 	case FD_TIMER:
-		switch_to(s, fd);
+		switch_to_(s, "flow_read", fd);
 		break;
 	case FD_CHAN:
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {

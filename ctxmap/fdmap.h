@@ -69,11 +69,16 @@ static inline enum fd_kind fdmap_kind(const struct fdslot *s)
 
 /* True when I/O on `fd` may move a context: the one test every read and
  * write of an fd that carries nothing pays. */
-static inline bool fdmap_moves_ctx(int fd)
+static inline struct fdslot *fdmap_moving(int fd)
 {
 	struct fdslot *s = fdmap_peek(fd);
 
-	return s && __atomic_load_n(&s->kind, __ATOMIC_RELAXED) >= FD_CLIENT;
+	return s && __atomic_load_n(&s->kind, __ATOMIC_RELAXED) >= FD_CLIENT ? s : NULL;
+}
+
+static inline bool fdmap_moves_ctx(int fd)
+{
+	return fdmap_moving(fd) != NULL;
 }
 
 /* True when a write to `fd` needs the agent: output, or an fd not yet

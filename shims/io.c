@@ -13,8 +13,10 @@
 /* After a read that returned r >= 0 bytes, the first `dlen` at `data`. */
 static inline void after_read(int fd, const void *data, size_t dlen, ssize_t r)
 {
-	if (fdmap_moves_ctx(fd))
-		SHIM_CORE(flow_read(fd, data, dlen, (size_t)r));
+	struct fdslot *s = fdmap_moving(fd);
+
+	if (s)
+		SHIM_CORE_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
 }
 
 static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
@@ -95,10 +97,23 @@ REQCTX_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
  * classifies the fd and applies the flow rules. Returns its kind. */
 static inline enum fd_kind write_begins(int fd, const void *data, size_t n)
 {
+	struct fdslot *s = fdmap_peek(fd);
 	enum fd_kind k;
 
-	if (!fdmap_write_needs_agent(fd))
-		return FD_PLAIN;
+	if (s) {
+		k = fdmap_kind(s);
+		if (k == FD_OUTPUT)
+			return k;
+		if (k >= FD_CLIENT) {
+			SHIM_CORE_FAST(flow_write(fd, data, n));
+			return k;
+		}
+		if (k != FD_UNKNOWN)
+			return k;
+	} else if (fd == 1) {
+		return FD_STDOUT;
+	}
+	/* Not classified yet (an fstat may set errno): the careful way. */
 	SHIM_CORE(
 		k = flow_kind_for_write(fd);
 		if (k == FD_CLIENT || k == FD_PEER || k == FD_CHAN)

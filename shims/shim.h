@@ -23,6 +23,13 @@
 		errno = shim_errno_; \
 	} while (0)
 
+/* Agent work that provably leaves errno alone: only the guard. */
+#define SHIM_CORE_FAST(work) do { \
+		agent_enter(); \
+		work; \
+		agent_leave(); \
+	} while (0)
+
 /* The thread may block next: nothing of its own may stay held. */
 static inline void shim_may_block(void)
 {
