@@ -68,4 +68,27 @@ void agent_fail(const char *why);
 
 pid_t agent_tid(void);
 
+/* The agent's own mutexes go straight to libc: the exported
+ * pthread_mutex_lock is the agent's hook, and would be found first. */
+#include <pthread.h>
+int agent_lock(pthread_mutex_t *m);
+
+/* A spin lock for a few loads and stores at most; never held across a
+ * call that could block. */
+static inline void spin_lock(int *l)
+{
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(l, __ATOMIC_RELAXED))
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#else
+			;
+#endif
+}
+
+static inline void spin_unlock(int *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
 #endif

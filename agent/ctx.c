@@ -31,7 +31,7 @@ static struct ctx *pool_take(void)
 {
 	struct ctx *c;
 
-	pthread_mutex_lock(&pool_lock);
+	agent_lock(&pool_lock);
 	if (pool_free == NULL) {
 		int saved = errno;     /* callers on the hot path rely on errno kept */
 		struct ctx *slab = calloc(SLAB_COUNT, sizeof *slab);
@@ -55,7 +55,7 @@ static struct ctx *pool_take(void)
 
 static void pool_give(struct ctx *c)
 {
-	pthread_mutex_lock(&pool_lock);
+	agent_lock(&pool_lock);
 	c->next_free = pool_free;
 	pool_free = c;
 	live--;
@@ -94,8 +94,12 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 	id_span(c->span_id);
 	clock_gettime(CLOCK_REALTIME, &c->start);
 	c->peer[0] = '\0';
-	if (seed && seed->peer)
-		snprintf(c->peer, sizeof c->peer, "%s", seed->peer);
+	if (seed && seed->peer) {
+		size_t n = strnlen(seed->peer, sizeof c->peer - 1);
+
+		memcpy(c->peer, seed->peer, n);
+		c->peer[n] = '\0';
+	}
 	c->next_free = NULL;
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	if (!ctx_seen())

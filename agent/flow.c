@@ -43,7 +43,11 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 /* Makes `c` (a reference the caller hands over) current. */
 static void take_from_chan(struct ctx *c, const char *why, int fd)
 {
-	if (unlikely(debug_fd >= 0) && c != agent_self.cur)
+	if (c == agent_self.cur) {
+		ctx_put(c);            /* already current: just the extra reference */
+		return;
+	}
+	if (unlikely(debug_fd >= 0))
 		note_switch(c, why, fd);
 	ctx_take_current(c);
 }

@@ -69,7 +69,7 @@ static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 static void reg_acquire(void)
 {
-	pthread_mutex_lock(&reg_mutex);
+	agent_lock(&reg_mutex);
 }
 
 /* From a signal handler: never wait (the interrupted code may hold it). */
@@ -172,7 +172,7 @@ static ssize_t locked_writev(int fd, const struct iovec *v, int n, bool may_wait
 {
 	ssize_t r;
 	int saved;
-	bool locked = may_wait ? pthread_mutex_lock(&io_lock) == 0
+	bool locked = may_wait ? agent_lock(&io_lock) == 0
 			       : pthread_mutex_trylock(&io_lock) == 0;
 
 	r = REAL(writev)(fd, v, n);
@@ -615,7 +615,7 @@ void out_fd_closing(int fd)
  * nothing is written twice, and nothing has to be written early. */
 void out_prepare_fork(void)
 {
-	pthread_mutex_lock(&io_lock);
+	agent_lock(&io_lock);
 	reg_acquire();
 }
 

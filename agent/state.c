@@ -5,6 +5,7 @@
 
 #include "agent.h"
 #include "debug.h"
+#include "real.h"
 
 AGENT_TLS struct agent_thread agent_self;
 int agent_on;
@@ -23,4 +24,9 @@ pid_t agent_tid(void)
 	if (unlikely(agent_self.tid == 0))
 		agent_self.tid = gettid();
 	return agent_self.tid;
+}
+
+int agent_lock(pthread_mutex_t *m)
+{
+	return REAL(pthread_mutex_lock)(m);
 }

@@ -1,5 +1,5 @@
 /*
- * chan.c - a small ring of (context, units) segments behind a mutex.
+ * chan.c - a small ring of (context, units) segments behind a spin lock.
  * Consecutive writes from one context merge into one segment; when the ring
  * is full, new units join the newest segment (their own context is lost,
  * never attributed to an older writer's first units).
@@ -16,7 +16,7 @@ struct seg {
 };
 
 struct chan {
-	pthread_mutex_t lock;
+	int lock;                 /* spin lock: a few stores under it */
 	unsigned refs;
 	bool counter, semaphore;
 	int head, n;
@@ -34,7 +34,7 @@ struct chan *chan_new(bool counter, bool semaphore)
 {
 	struct chan *c;
 
-	pthread_mutex_lock(&pool_lock);
+	agent_lock(&pool_lock);
 	c = pool;
 	if (c)
 		pool = c->next_free;
@@ -43,15 +43,14 @@ struct chan *chan_new(bool counter, bool semaphore)
 		c = calloc(1, sizeof *c);
 		if (c == NULL)
 			return NULL;
-		pthread_mutex_init(&c->lock, NULL);
 	}
-	pthread_mutex_lock(&c->lock);
+	spin_lock(&c->lock);
 	memset(c->ring, 0, sizeof c->ring);
 	c->head = 0;
 	__atomic_store_n(&c->n, 0, __ATOMIC_RELEASE);
 	c->counter = counter;
 	c->semaphore = semaphore;
-	pthread_mutex_unlock(&c->lock);
+	spin_unlock(&c->lock);
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	return c;
 }
@@ -75,15 +74,20 @@ bool chan_tryget(struct chan *c)
 
 void chan_unref(struct chan *c)
 {
+	struct ctx *drop[CHAN_SEGS];
+	int nd = 0;
+
 	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	pthread_mutex_lock(&c->lock);
+	spin_lock(&c->lock);
 	for (int i = 0; i < c->n; i++)
-		ctx_put(c->ring[(c->head + i) % CHAN_SEGS].ctx);
+		drop[nd++] = c->ring[(c->head + i) % CHAN_SEGS].ctx;
 	__atomic_store_n(&c->n, 0, __ATOMIC_RELEASE);
 	memset(c->ring, 0, sizeof c->ring);
-	pthread_mutex_unlock(&c->lock);
-	pthread_mutex_lock(&pool_lock);
+	spin_unlock(&c->lock);
+	while (nd > 0)
+		ctx_put(drop[--nd]);
+	agent_lock(&pool_lock);
 	c->next_free = pool;
 	pool = c;
 	pthread_mutex_unlock(&pool_lock);
@@ -107,7 +111,7 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units)
 	 * and no lock taken (the common case of a pipe no request uses). */
 	if (units == 0 || (x == NULL && empty(c)))
 		return;
-	pthread_mutex_lock(&c->lock);
+	spin_lock(&c->lock);
 	last = c->n ? &c->ring[(c->head + c->n - 1) % CHAN_SEGS] : NULL;
 	if (last && (last->ctx == x || c->n == CHAN_SEGS)) {
 		last->units += units;
@@ -120,12 +124,15 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units)
 		s->units = units;
 		__atomic_store_n(&c->n, c->n + 1, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&c->lock);
+	spin_unlock(&c->lock);
 }
 
 void chan_unwrote(struct chan *c, uint64_t units)
 {
-	pthread_mutex_lock(&c->lock);
+	struct ctx *drop[CHAN_SEGS];
+	int nd = 0;
+
+	spin_lock(&c->lock);
 	while (units > 0 && c->n > 0) {
 		struct seg *s = &c->ring[(c->head + c->n - 1) % CHAN_SEGS];
 		uint64_t take = s->units < units ? s->units : units;
@@ -133,24 +140,28 @@ void chan_unwrote(struct chan *c, uint64_t units)
 		s->units -= take;
 		units -= take;
 		if (s->units == 0) {
-			ctx_put(s->ctx);
+			drop[nd++] = s->ctx;
 			s->ctx = NULL;
 			__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);
 		}
 	}
-	pthread_mutex_unlock(&c->lock);
+	spin_unlock(&c->lock);
+	while (nd > 0)
+		ctx_put(drop[--nd]);
 }
 
 bool chan_read(struct chan *c, uint64_t units, struct ctx **ctx)
 {
 	struct ctx *first = NULL;
 	bool taken = false, mixed = false;
+	struct ctx *drop[CHAN_SEGS];
+	int nd = 0;
 
 	if (empty(c)) {
 		*ctx = NULL;
 		return false;      /* nothing recorded: no lock taken */
 	}
-	pthread_mutex_lock(&c->lock);
+	spin_lock(&c->lock);
 	if (c->counter)
 		units = c->semaphore ? 1 : UINT64_MAX;
 	while (units > 0 && c->n > 0) {
@@ -168,13 +179,15 @@ bool chan_read(struct chan *c, uint64_t units, struct ctx **ctx)
 		s->units -= take;
 		units -= take;
 		if (s->units == 0) {
-			ctx_put(s->ctx);
+			drop[nd++] = s->ctx;      /* released after the lock */
 			s->ctx = NULL;
 			c->head = (c->head + 1) % CHAN_SEGS;
 			__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);
 		}
 	}
-	pthread_mutex_unlock(&c->lock);
+	spin_unlock(&c->lock);
+	while (nd > 0)
+		ctx_put(drop[--nd]);
 	if (mixed) {
 		/* Several writers' units in one read: whose work follows is the
 		 * program's business. No context rather than a wrong one. */
@@ -191,10 +204,10 @@ struct ctx *chan_peek(struct chan *c)
 
 	if (empty(c))
 		return NULL;
-	pthread_mutex_lock(&c->lock);
+	spin_lock(&c->lock);
 	if (c->n > 0 && (x = c->ring[c->head].ctx) != NULL)
 		ctx_get(x);
-	pthread_mutex_unlock(&c->lock);
+	spin_unlock(&c->lock);
 	return x;
 }
 
@@ -207,9 +220,9 @@ uint64_t chan_pending(struct chan *c)
 {
 	uint64_t total = 0;
 
-	pthread_mutex_lock(&c->lock);
+	spin_lock(&c->lock);
 	for (int i = 0; i < c->n; i++)
 		total += c->ring[(c->head + i) % CHAN_SEGS].units;
-	pthread_mutex_unlock(&c->lock);
+	spin_unlock(&c->lock);
 	return total;
 }

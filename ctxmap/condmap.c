@@ -77,7 +77,7 @@ void condmap_wait_begin(const void *cond, pid_t tid)
 {
 	struct condq *q;
 
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	q = find(cond);
 	if (q == NULL && (q = calloc(1, sizeof *q)) != NULL) {
 		q->cond = cond;
@@ -97,7 +97,7 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool)
 
 	*ctx = NULL;
 	*pool = false;
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	q = find(cond);
 	if (q) {
 		if (q->waiters > 0)
@@ -123,7 +123,7 @@ void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid)
 	struct condq *q;
 	int wake;
 
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	q = find(cond);
 	if (q && !q->shared) {
 		if (is_consumer(q, tid))
@@ -159,7 +159,7 @@ bool condmap_is_pool(const void *cond)
 	struct condq *q;
 	bool pool;
 
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	q = find(cond);
 	pool = q && is_pool(q);
 	pthread_mutex_unlock(&lock);
@@ -170,7 +170,7 @@ void condmap_destroy(const void *cond)
 {
 	struct condq *q;
 
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	q = find(cond);
 	if (q) {
 		while (q->n)

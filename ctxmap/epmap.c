@@ -78,7 +78,7 @@ void epmap_instance(int epfd)
 
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	t = s->ep_table;
 	if (t == NULL) {
 		t = calloc(1, sizeof *t);
@@ -105,7 +105,7 @@ void epmap_drop_instance(int epfd)
 
 	if (s == NULL || s->ep_table == NULL)
 		return;
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	t = s->ep_table;
 	s->ep_table = NULL;
 	if (t) {
@@ -180,7 +180,7 @@ void epmap_ctl(int epfd, int op, int fd, uint64_t data)
 	struct eptable *t;
 	struct epreg *r;
 
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	t = table_of(epfd);
 	if (t == NULL) {
 		pthread_mutex_unlock(&lock);
@@ -214,7 +214,7 @@ void epmap_forget_fd(int fd)
 
 	if (s == NULL || s->ep_state == 0)
 		return;
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	if (s->ep_state == 1) {
 		t = table_of(s->ep_epfd);
 		if (t && (r = find_fd(t, fd)) != NULL)
@@ -234,7 +234,7 @@ bool epmap_lookup(int epfd, uint64_t data, int *fd, uint64_t *gen)
 	struct eptable *t;
 	struct epreg *r = NULL;
 
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	t = table_of(epfd);
 	if (t)
 		HASH_FIND(hh, t->regs, &data, sizeof data, r);
@@ -251,7 +251,7 @@ void epmap_resolve(int epfd, int n, const struct epoll_event *ev, int *fds,
 {
 	struct eptable *t;
 
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	t = table_of(epfd);
 	for (int i = 0; i < n; i++) {
 		struct epreg *r = NULL;

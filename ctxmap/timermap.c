@@ -44,7 +44,7 @@ void timermap_created(struct ptimer *t, timer_t id, int ok)
 	t->live = 1;
 	e->id = id;
 	e->t = t;
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	HASH_ADD(hh, timers, id, sizeof(timer_t), e);
 	pthread_mutex_unlock(&lock);
 }
@@ -63,7 +63,7 @@ void timermap_armed(timer_t id, struct ctx *c)
 {
 	struct entry *e;
 
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	HASH_FIND(hh, timers, &id, sizeof(timer_t), e);
 	if (e)
 		set_ctx(e->t, c);
@@ -74,7 +74,7 @@ void timermap_deleted(timer_t id)
 {
 	struct entry *e;
 
-	pthread_mutex_lock(&lock);
+	agent_lock(&lock);
 	HASH_FIND(hh, timers, &id, sizeof(timer_t), e);
 	if (e) {
 		HASH_DEL(timers, e);
