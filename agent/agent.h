@@ -5,14 +5,14 @@
  * Nothing here may call a function that a shim interposes; the agent reaches
  * libc only through the real_* pointers of shims/real.h.
  */
-#ifndef REQCTX_AGENT_H
-#define REQCTX_AGENT_H
+#ifndef AGENT_AGENT_H
+#define AGENT_AGENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-#define REQCTX_EXPORT __attribute__((visibility("default")))
+#define AGENT_EXPORT __attribute__((visibility("default")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 /* For code that runs where a sanitizer runtime cannot follow yet: during

@@ -6,12 +6,12 @@
 #include "ctx.h"
 #include "reqctx.h"
 
-REQCTX_EXPORT const char *reqctx_api_id(void)
+AGENT_EXPORT const char *reqctx_api_id(void)
 {
 	return agent_running() && agent_self.cur ? agent_self.cur->id : NULL;
 }
 
-REQCTX_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
+AGENT_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
 {
 	struct ctx *c = agent_running() ? agent_self.cur : NULL;
 
@@ -20,7 +20,7 @@ REQCTX_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
 	return (reqctx_snapshot_t)c;
 }
 
-REQCTX_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
+AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
 {
 	struct ctx *prev, *c = (struct ctx *)s;
 
@@ -33,13 +33,13 @@ REQCTX_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
 	return (reqctx_snapshot_t)prev;
 }
 
-REQCTX_EXPORT void reqctx_api_leave(reqctx_snapshot_t prev)
+AGENT_EXPORT void reqctx_api_leave(reqctx_snapshot_t prev)
 {
 	if (agent_running())
 		ctx_take_current((struct ctx *)prev);
 }
 
-REQCTX_EXPORT void reqctx_api_release(reqctx_snapshot_t s)
+AGENT_EXPORT void reqctx_api_release(reqctx_snapshot_t s)
 {
 	if (agent_running())
 		ctx_put((struct ctx *)s);

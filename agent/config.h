@@ -6,8 +6,8 @@
  * does agent work; afterwards agent_config is only read, never written, so
  * every thread may read it without a lock.
  */
-#ifndef REQCTX_CONFIG_H
-#define REQCTX_CONFIG_H
+#ifndef AGENT_CONFIG_H
+#define AGENT_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>

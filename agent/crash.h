@@ -4,8 +4,8 @@
  * backtrace from the faulting instruction. Async-signal-safe: no
  * allocation, no locks, no stdio; one write per line.
  */
-#ifndef REQCTX_CRASH_H
-#define REQCTX_CRASH_H
+#ifndef AGENT_CRASH_H
+#define AGENT_CRASH_H
 
 #include <signal.h>
 

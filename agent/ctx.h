@@ -8,8 +8,8 @@
  * ctx_tryget() take a reference on a context read from a shared slot
  * without a lock.
  */
-#ifndef REQCTX_CTX_H
-#define REQCTX_CTX_H
+#ifndef AGENT_CTX_H
+#define AGENT_CTX_H
 
 #include <stdbool.h>
 #include <stdint.h>

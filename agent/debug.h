@@ -3,8 +3,8 @@
  * that file only, never to the host's stderr. Without the variable every
  * call is a single branch.
  */
-#ifndef REQCTX_DEBUG_H
-#define REQCTX_DEBUG_H
+#ifndef AGENT_DEBUG_H
+#define AGENT_DEBUG_H
 
 extern int debug_fd;
 

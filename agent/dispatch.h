@@ -7,8 +7,8 @@
  * after the kernel reported it (fd closed, deleted, modified, re-added) is
  * dropped, as the kernel would not have reported it then.
  */
-#ifndef REQCTX_DISPATCH_H
-#define REQCTX_DISPATCH_H
+#ifndef AGENT_DISPATCH_H
+#define AGENT_DISPATCH_H
 
 #include <sys/epoll.h>
 

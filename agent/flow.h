@@ -3,8 +3,8 @@
  * restored: the rules the shims apply after each real call. The shims
  * decide nothing; they report what happened here.
  */
-#ifndef REQCTX_FLOW_H
-#define REQCTX_FLOW_H
+#ifndef AGENT_FLOW_H
+#define AGENT_FLOW_H
 
 #include <stdbool.h>
 #include <stddef.h>

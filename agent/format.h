@@ -3,8 +3,8 @@
  * REQCTX_FORMAT, or the JSON object of REQCTX_OUTPUT=json. No allocation,
  * no locks: safe wherever the line writer runs.
  */
-#ifndef REQCTX_FORMAT_H
-#define REQCTX_FORMAT_H
+#ifndef AGENT_FORMAT_H
+#define AGENT_FORMAT_H
 
 #include <stddef.h>
 

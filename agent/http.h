@@ -4,8 +4,8 @@
  * context from its head. Pure functions over a byte range: no allocation,
  * no global state, never a read past `len`.
  */
-#ifndef REQCTX_HTTP_H
-#define REQCTX_HTTP_H
+#ifndef AGENT_HTTP_H
+#define AGENT_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,8 +5,8 @@
  * across processes and forks (per-process random keys, redrawn in a forked
  * child). Lock-free; never blocks.
  */
-#ifndef REQCTX_ID_H
-#define REQCTX_ID_H
+#ifndef AGENT_ID_H
+#define AGENT_ID_H
 
 #include <stdint.h>
 

@@ -5,8 +5,8 @@
  * children get neither the context nor the agent (it is taken out of
  * their LD_PRELOAD).
  */
-#ifndef REQCTX_INHERIT_H
-#define REQCTX_INHERIT_H
+#ifndef AGENT_INHERIT_H
+#define AGENT_INHERIT_H
 
 #include <stddef.h>
 

@@ -12,8 +12,8 @@
  * kernel reports them (EAGAIN, EINTR, partial counts), and the agent's own
  * bytes (heads) are never counted.
  */
-#ifndef REQCTX_OUT_H
-#define REQCTX_OUT_H
+#ifndef AGENT_OUT_H
+#define AGENT_OUT_H
 
 #include <stdbool.h>
 #include <sys/types.h>

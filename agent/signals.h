@@ -8,8 +8,8 @@
  * signal() report SIG_DFL for those signals, and the host's own handlers
  * replace the agent's as soon as it sets them.
  */
-#ifndef REQCTX_SIGNALS_H
-#define REQCTX_SIGNALS_H
+#ifndef AGENT_SIGNALS_H
+#define AGENT_SIGNALS_H
 
 #include <signal.h>
 #include <stdbool.h>

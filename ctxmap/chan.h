@@ -9,8 +9,8 @@
  * merges several writers' counts, a large pipe read spanning several
  * writes) runs with no context: which work it leads to is unknown.
  */
-#ifndef REQCTX_CHAN_H
-#define REQCTX_CHAN_H
+#ifndef AGENT_CHAN_H
+#define AGENT_CHAN_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -6,8 +6,8 @@
  * which waiter, so this pairing is a heuristic: exact with one waiter, and
  * in order for a FIFO job queue fed one signal per job.
  */
-#ifndef REQCTX_CONDMAP_H
-#define REQCTX_CONDMAP_H
+#ifndef AGENT_CONDMAP_H
+#define AGENT_CONDMAP_H
 
 #include <stdbool.h>
 #include <sys/types.h>

@@ -8,8 +8,8 @@
  * remembers the generation of its registration, and one whose registration
  * changed since (deleted, modified, re-added, its fd closed) is stale.
  */
-#ifndef REQCTX_EPMAP_H
-#define REQCTX_EPMAP_H
+#ifndef AGENT_EPMAP_H
+#define AGENT_EPMAP_H
 
 #include <stdbool.h>
 #include <stdint.h>

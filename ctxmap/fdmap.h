@@ -6,8 +6,8 @@
  * table of chunk pointers, each chunk allocated on first use and never
  * freed. A lookup is two loads and no lock; a slot's fields are atomics.
  */
-#ifndef REQCTX_FDMAP_H
-#define REQCTX_FDMAP_H
+#ifndef AGENT_FDMAP_H
+#define AGENT_FDMAP_H
 
 #include <stdbool.h>
 #include <stdint.h>

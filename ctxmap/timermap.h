@@ -4,8 +4,8 @@
  * exported pthread_create, so the agent wraps the notification function
  * and looks the timer's context up when it runs.
  */
-#ifndef REQCTX_TIMERMAP_H
-#define REQCTX_TIMERMAP_H
+#ifndef AGENT_TIMERMAP_H
+#define AGENT_TIMERMAP_H
 
 #include <signal.h>
 #include <time.h>

@@ -7,7 +7,7 @@
 #include "epmap.h"
 #include "shim.h"
 
-REQCTX_EXPORT int epoll_create(int size)
+AGENT_EXPORT int epoll_create(int size)
 {
 	int r = REAL(epoll_create)(size);
 
@@ -16,7 +16,7 @@ REQCTX_EXPORT int epoll_create(int size)
 	return r;
 }
 
-REQCTX_EXPORT int epoll_create1(int flags)
+AGENT_EXPORT int epoll_create1(int flags)
 {
 	int r = REAL(epoll_create1)(flags);
 
@@ -25,7 +25,7 @@ REQCTX_EXPORT int epoll_create1(int flags)
 	return r;
 }
 
-REQCTX_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+AGENT_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	int r = REAL(epoll_ctl)(epfd, op, fd, ev);
 
@@ -82,7 +82,7 @@ static int tagged_wait(struct wait_args *a, struct epoll_event *events, int max)
 	return r;
 }
 
-REQCTX_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+AGENT_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
 {
 	struct wait_args a = { timeout, NULL, NULL, 0, epfd };
 
@@ -91,7 +91,7 @@ REQCTX_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int 
 	return tagged_wait(&a, events, max);
 }
 
-REQCTX_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
+AGENT_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
 			      const sigset_t *mask)
 {
 	struct wait_args a = { timeout, NULL, mask, 1, epfd };
@@ -101,7 +101,7 @@ REQCTX_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int
 	return tagged_wait(&a, events, max);
 }
 
-REQCTX_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
+AGENT_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
 			       const struct timespec *ts, const sigset_t *mask)
 {
 	struct wait_args a = { 0, ts, mask, 2, epfd };

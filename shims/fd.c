@@ -36,37 +36,37 @@ static inline bool has_mode(int flags)
 		} \
 		mode_; })
 
-REQCTX_EXPORT int open(const char *path, int flags, ...)
+AGENT_EXPORT int open(const char *path, int flags, ...)
 {
 	return created(REAL(open)(path, flags, MODE_ARG(flags)));
 }
 
-REQCTX_EXPORT int open64(const char *path, int flags, ...)
+AGENT_EXPORT int open64(const char *path, int flags, ...)
 {
 	return created(REAL(open)(path, flags | O_LARGEFILE, MODE_ARG(flags)));
 }
 
-REQCTX_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+AGENT_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	return created(REAL(openat)(dirfd, path, flags, MODE_ARG(flags)));
 }
 
-REQCTX_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+AGENT_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
 	return created(REAL(openat)(dirfd, path, flags | O_LARGEFILE, MODE_ARG(flags)));
 }
 
-REQCTX_EXPORT int creat(const char *path, mode_t mode)
+AGENT_EXPORT int creat(const char *path, mode_t mode)
 {
 	return created(REAL(open)(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
 }
 
-REQCTX_EXPORT int creat64(const char *path, mode_t mode)
+AGENT_EXPORT int creat64(const char *path, mode_t mode)
 {
 	return creat(path, mode);
 }
 
-REQCTX_EXPORT int pipe(int fds[2])
+AGENT_EXPORT int pipe(int fds[2])
 {
 	int r = REAL(pipe)(fds);
 
@@ -75,7 +75,7 @@ REQCTX_EXPORT int pipe(int fds[2])
 	return r;
 }
 
-REQCTX_EXPORT int pipe2(int fds[2], int flags)
+AGENT_EXPORT int pipe2(int fds[2], int flags)
 {
 	int r = REAL(pipe2)(fds, flags);
 
@@ -84,7 +84,7 @@ REQCTX_EXPORT int pipe2(int fds[2], int flags)
 	return r;
 }
 
-REQCTX_EXPORT int eventfd(unsigned initval, int flags)
+AGENT_EXPORT int eventfd(unsigned initval, int flags)
 {
 	int r = REAL(eventfd)(initval, flags);
 
@@ -93,7 +93,7 @@ REQCTX_EXPORT int eventfd(unsigned initval, int flags)
 	return r;
 }
 
-REQCTX_EXPORT int timerfd_create(int clock, int flags)
+AGENT_EXPORT int timerfd_create(int clock, int flags)
 {
 	int r = REAL(timerfd_create)(clock, flags);
 
@@ -103,7 +103,7 @@ REQCTX_EXPORT int timerfd_create(int clock, int flags)
 }
 
 /* A timer armed in context X fires in X; disarming forgets X. */
-REQCTX_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *new,
+AGENT_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *new,
 				  struct itimerspec *old)
 {
 	int r = REAL(timerfd_settime)(fd, flags, new, old);
@@ -113,7 +113,7 @@ REQCTX_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *ne
 	return r;
 }
 
-REQCTX_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+AGENT_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 {
 	int r = REAL(signalfd)(fd, mask, flags);
 
@@ -121,7 +121,7 @@ REQCTX_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 	return fd == -1 ? created(r) : r;
 }
 
-REQCTX_EXPORT int close(int fd)
+AGENT_EXPORT int close(int fd)
 {
 	if (agent_active())
 		SHIM_CORE(flow_close(fd));
@@ -140,7 +140,7 @@ static void closed_range(unsigned first, unsigned last)
 	}
 }
 
-REQCTX_EXPORT int close_range(unsigned first, unsigned last, int flags)
+AGENT_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	int r = REAL(close_range)(first, last, flags);
 
@@ -149,14 +149,14 @@ REQCTX_EXPORT int close_range(unsigned first, unsigned last, int flags)
 	return r;
 }
 
-REQCTX_EXPORT void closefrom(int low)
+AGENT_EXPORT void closefrom(int low)
 {
 	REAL(closefrom)(low);
 	if (low >= 0 && agent_active())
 		SHIM_CORE(closed_range((unsigned)low, ~0u));
 }
 
-REQCTX_EXPORT int fclose(FILE *f)
+AGENT_EXPORT int fclose(FILE *f)
 {
 	int fd = f ? fileno(f) : -1;
 
@@ -172,12 +172,12 @@ static inline int copied(int from, int to)
 	return to;
 }
 
-REQCTX_EXPORT int dup(int fd)
+AGENT_EXPORT int dup(int fd)
 {
 	return copied(fd, REAL(dup)(fd));
 }
 
-REQCTX_EXPORT int dup2(int fd, int to)
+AGENT_EXPORT int dup2(int fd, int to)
 {
 	int r;
 
@@ -187,7 +187,7 @@ REQCTX_EXPORT int dup2(int fd, int to)
 	return fd == to ? r : copied(fd, r);
 }
 
-REQCTX_EXPORT int dup3(int fd, int to, int flags)
+AGENT_EXPORT int dup3(int fd, int to, int flags)
 {
 	int r;
 
@@ -208,7 +208,7 @@ static int do_fcntl(int fd, int cmd, va_list ap)
 	return r;
 }
 
-REQCTX_EXPORT int fcntl(int fd, int cmd, ...)
+AGENT_EXPORT int fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
 	int r;
@@ -219,7 +219,7 @@ REQCTX_EXPORT int fcntl(int fd, int cmd, ...)
 	return r;
 }
 
-REQCTX_EXPORT int fcntl64(int fd, int cmd, ...)
+AGENT_EXPORT int fcntl64(int fd, int cmd, ...)
 {
 	va_list ap;
 	int r;

@@ -26,7 +26,7 @@ static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
 	return iov[0].iov_len < (size_t)r ? iov[0].iov_len : (size_t)r;
 }
 
-REQCTX_EXPORT ssize_t read(int fd, void *buf, size_t n)
+AGENT_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	ssize_t r;
 
@@ -39,7 +39,7 @@ REQCTX_EXPORT ssize_t read(int fd, void *buf, size_t n)
 	return r;
 }
 
-REQCTX_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	ssize_t r;
 
@@ -52,7 +52,7 @@ REQCTX_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	return r;
 }
 
-REQCTX_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	ssize_t r;
 
@@ -65,7 +65,7 @@ REQCTX_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 	return r;
 }
 
-REQCTX_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
+AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 			       struct sockaddr *from, socklen_t *len)
 {
 	ssize_t r;
@@ -79,7 +79,7 @@ REQCTX_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 	return r;
 }
 
-REQCTX_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	ssize_t r;
 
@@ -149,7 +149,7 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 	return n;
 }
 
-REQCTX_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+AGENT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	enum fd_kind k;
 
@@ -164,7 +164,7 @@ REQCTX_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	return write_ends(k, fd, buf, n, REAL(write)(fd, buf, n));
 }
 
-REQCTX_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+AGENT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	enum fd_kind k;
 	size_t n;
@@ -180,7 +180,7 @@ REQCTX_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 /* send* on stderr (a socket under some supervisors) passes untagged: its
  * flags have no writev equivalent. */
-REQCTX_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+AGENT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
 	enum fd_kind k;
 
@@ -190,7 +190,7 @@ REQCTX_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 	return write_ends(k, fd, buf, n, REAL(send)(fd, buf, n, flags));
 }
 
-REQCTX_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			     const struct sockaddr *to, socklen_t len)
 {
 	enum fd_kind k;
@@ -201,7 +201,7 @@ REQCTX_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 	return write_ends(k, fd, buf, n, REAL(sendto)(fd, buf, n, flags, to, len));
 }
 
-REQCTX_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	enum fd_kind k;
 	size_t n;
@@ -213,7 +213,7 @@ REQCTX_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags));
 }
 
-REQCTX_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+AGENT_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
 	enum fd_kind k;
 
@@ -223,18 +223,18 @@ REQCTX_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 	return write_ends(k, out, NULL, n, REAL(sendfile)(out, in, off, n));
 }
 
-REQCTX_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
+AGENT_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
 {
 	return sendfile(out, in, off, n);
 }
 
 /* glibc's eventfd_read/eventfd_write call read/write internally. */
-REQCTX_EXPORT int eventfd_read(int fd, eventfd_t *value)
+AGENT_EXPORT int eventfd_read(int fd, eventfd_t *value)
 {
 	return read(fd, value, sizeof *value) == sizeof *value ? 0 : -1;
 }
 
-REQCTX_EXPORT int eventfd_write(int fd, eventfd_t value)
+AGENT_EXPORT int eventfd_write(int fd, eventfd_t value)
 {
 	return write(fd, &value, sizeof value) == sizeof value ? 0 : -1;
 }

@@ -28,7 +28,7 @@ static inline int ready(int r, int fd)
 	return r;
 }
 
-REQCTX_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	int r;
 
@@ -39,7 +39,7 @@ REQCTX_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);
 }
 
-REQCTX_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 			const sigset_t *mask)
 {
 	int r;
@@ -51,7 +51,7 @@ REQCTX_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);
 }
 
-REQCTX_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+AGENT_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
 	int r;
 
@@ -62,7 +62,7 @@ REQCTX_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct ti
 	return ready(r, r == 1 ? one_ready_select(nfds, rd, wr, ex) : -1);
 }
 
-REQCTX_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+AGENT_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 			  const struct timespec *ts, const sigset_t *mask)
 {
 	int r;
@@ -75,14 +75,14 @@ REQCTX_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 }
 
 /* Sleeping is blocking too: a held partial line goes out first. */
-REQCTX_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
+AGENT_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
 {
 	if (agent_active())
 		shim_may_block();
 	return REAL(nanosleep)(req, rem);
 }
 
-REQCTX_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
+AGENT_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
 				  struct timespec *rem)
 {
 	if (agent_active())
@@ -90,14 +90,14 @@ REQCTX_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespe
 	return REAL(clock_nanosleep)(clk, flags, req, rem);
 }
 
-REQCTX_EXPORT unsigned sleep(unsigned s)
+AGENT_EXPORT unsigned sleep(unsigned s)
 {
 	if (agent_active())
 		shim_may_block();
 	return REAL(sleep)(s);
 }
 
-REQCTX_EXPORT int usleep(useconds_t us)
+AGENT_EXPORT int usleep(useconds_t us)
 {
 	if (agent_active())
 		shim_may_block();

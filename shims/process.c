@@ -22,14 +22,14 @@ static inline void image_ends(void)
 
 /* exit() is covered by the destructor; _exit skips it. */
 
-REQCTX_EXPORT void _exit(int status)
+AGENT_EXPORT void _exit(int status)
 {
 	image_ends();
 	REAL(_exit)(status);
 	__builtin_unreachable();
 }
 
-REQCTX_EXPORT void _Exit(int status)
+AGENT_EXPORT void _Exit(int status)
 {
 	_exit(status);
 }
@@ -43,7 +43,7 @@ REQCTX_EXPORT void _Exit(int status)
 	if (agent_running()) \
 		SHIM_CORE(inherit_env(env, out, scratch_))
 
-REQCTX_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+AGENT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	if (!agent_running())
 		return REAL(execve)(path, argv, envp);
@@ -52,12 +52,12 @@ REQCTX_EXPORT int execve(const char *path, char *const argv[], char *const envp[
 	return REAL(execve)(path, argv, env);
 }
 
-REQCTX_EXPORT int execv(const char *path, char *const argv[])
+AGENT_EXPORT int execv(const char *path, char *const argv[])
 {
 	return execve(path, argv, environ);
 }
 
-REQCTX_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+AGENT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	if (!agent_running())
 		return REAL(execvpe)(file, argv, envp);
@@ -66,12 +66,12 @@ REQCTX_EXPORT int execvpe(const char *file, char *const argv[], char *const envp
 	return REAL(execvpe)(file, argv, env);
 }
 
-REQCTX_EXPORT int execvp(const char *file, char *const argv[])
+AGENT_EXPORT int execvp(const char *file, char *const argv[])
 {
 	return execvpe(file, argv, environ);
 }
 
-REQCTX_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+AGENT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
 	if (!agent_running())
 		return REAL(fexecve)(fd, argv, envp);
@@ -80,7 +80,7 @@ REQCTX_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	return REAL(fexecve)(fd, argv, env);
 }
 
-REQCTX_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+AGENT_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			      const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	if (!agent_active())
@@ -89,7 +89,7 @@ REQCTX_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_fi
 	return REAL(posix_spawn)(pid, path, fa, attr, argv, env);
 }
 
-REQCTX_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+AGENT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	if (!agent_active())
@@ -119,7 +119,7 @@ static int env_swap;
 		__atomic_store_n(&env_swap, 0, __ATOMIC_RELEASE); \
 	} while (0)
 
-REQCTX_EXPORT int system(const char *cmd)
+AGENT_EXPORT int system(const char *cmd)
 {
 	int r;
 
@@ -129,7 +129,7 @@ REQCTX_EXPORT int system(const char *cmd)
 	return r;
 }
 
-REQCTX_EXPORT FILE *popen(const char *cmd, const char *mode)
+AGENT_EXPORT FILE *popen(const char *cmd, const char *mode)
 {
 	FILE *r;
 
@@ -153,19 +153,19 @@ REQCTX_EXPORT FILE *popen(const char *cmd, const char *mode)
 	after; \
 	va_end(ap)
 
-REQCTX_EXPORT int execl(const char *path, const char *arg, ...)
+AGENT_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	COLLECT_ARGS(arg, (void)0);
 	return execve(path, argv, environ);
 }
 
-REQCTX_EXPORT int execlp(const char *file, const char *arg, ...)
+AGENT_EXPORT int execlp(const char *file, const char *arg, ...)
 {
 	COLLECT_ARGS(arg, (void)0);
 	return execvp(file, argv);
 }
 
-REQCTX_EXPORT int execle(const char *path, const char *arg, ...)
+AGENT_EXPORT int execle(const char *path, const char *arg, ...)
 {
 	char *const *envp;
 

@@ -3,8 +3,8 @@
  * place (real.c). Shims call REAL(name)(...); the agent's core never calls
  * an interposed name directly, or it would re-enter its own hooks.
  */
-#ifndef REQCTX_REAL_H
-#define REQCTX_REAL_H
+#ifndef AGENT_REAL_H
+#define AGENT_REAL_H
 
 #include <signal.h>
 #include <stdarg.h>

@@ -3,8 +3,8 @@
  * work, calls the real function, and reports the outcome to the core with
  * errno preserved and the recursion guard held. No policy lives in shims.
  */
-#ifndef REQCTX_SHIM_H
-#define REQCTX_SHIM_H
+#ifndef AGENT_SHIM_H
+#define AGENT_SHIM_H
 
 #include <errno.h>
 

@@ -11,7 +11,7 @@
 /* Sanitizer runtimes call sigaction while they start. */
 #define NOT_INSTRUMENTED AGENT_NOT_INSTRUMENTED
 
-NOT_INSTRUMENTED REQCTX_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+NOT_INSTRUMENTED AGENT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (!agent_running())
 		return REAL(sigaction)(sig, act, old);
@@ -41,17 +41,17 @@ NOT_INSTRUMENTED static sighandler_t install(int sig, sighandler_t h, int flags)
 	return old.sa_handler;
 }
 
-NOT_INSTRUMENTED REQCTX_EXPORT sighandler_t signal(int sig, sighandler_t h)
+NOT_INSTRUMENTED AGENT_EXPORT sighandler_t signal(int sig, sighandler_t h)
 {
 	return install(sig, h, SA_RESTART);
 }
 
-REQCTX_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h)
+AGENT_EXPORT sighandler_t bsd_signal(int sig, sighandler_t h)
 {
 	return install(sig, h, SA_RESTART);
 }
 
-REQCTX_EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
+AGENT_EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
 {
 	return install(sig, h, SA_RESETHAND | SA_NODEFER);
 }

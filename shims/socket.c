@@ -11,21 +11,21 @@ static inline int accepted(int fd, struct sockaddr *addr, socklen_t *len)
 	return fd;
 }
 
-REQCTX_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+AGENT_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	if (agent_active())
 		shim_may_block();
 	return accepted(REAL(accept)(fd, addr, len), addr, len);
 }
 
-REQCTX_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+AGENT_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	if (agent_active())
 		shim_may_block();
 	return accepted(REAL(accept4)(fd, addr, len, flags), addr, len);
 }
 
-REQCTX_EXPORT int socket(int domain, int type, int protocol)
+AGENT_EXPORT int socket(int domain, int type, int protocol)
 {
 	int r = REAL(socket)(domain, type, protocol);
 
@@ -34,7 +34,7 @@ REQCTX_EXPORT int socket(int domain, int type, int protocol)
 	return r;
 }
 
-REQCTX_EXPORT int socketpair(int domain, int type, int protocol, int fds[2])
+AGENT_EXPORT int socketpair(int domain, int type, int protocol, int fds[2])
 {
 	int r = REAL(socketpair)(domain, type, protocol, fds);
 
@@ -43,7 +43,7 @@ REQCTX_EXPORT int socketpair(int domain, int type, int protocol, int fds[2])
 	return r;
 }
 
-REQCTX_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+AGENT_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	/* Tagged before the call: a reply may be read by another thread as
 	 * soon as the connection exists. */
@@ -62,17 +62,17 @@ static inline int about(int fd, int r)
 	return r;
 }
 
-REQCTX_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+AGENT_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	return about(fd, REAL(getpeername)(fd, addr, len));
 }
 
-REQCTX_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+AGENT_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	return about(fd, REAL(getsockopt)(fd, level, name, val, len));
 }
 
-REQCTX_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+AGENT_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	return about(fd, REAL(setsockopt)(fd, level, name, val, len));
 }

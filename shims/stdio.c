@@ -222,12 +222,12 @@ static int stream_print(FILE *f, int chk, const char *fmt, va_list ap)
 	return r;
 }
 
-REQCTX_EXPORT int vfprintf(FILE *f, const char *fmt, va_list ap)
+AGENT_EXPORT int vfprintf(FILE *f, const char *fmt, va_list ap)
 {
 	return stream_print(f, -1, fmt, ap);
 }
 
-REQCTX_EXPORT int fprintf(FILE *f, const char *fmt, ...)
+AGENT_EXPORT int fprintf(FILE *f, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -238,12 +238,12 @@ REQCTX_EXPORT int fprintf(FILE *f, const char *fmt, ...)
 	return r;
 }
 
-REQCTX_EXPORT int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap)
+AGENT_EXPORT int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap)
 {
 	return stream_print(f, flag, fmt, ap);
 }
 
-REQCTX_EXPORT int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
+AGENT_EXPORT int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -263,12 +263,12 @@ static int fd_print(int fd, int chk, const char *fmt, va_list ap)
 	return print_to(NULL, tfd, chk, fmt, ap);
 }
 
-REQCTX_EXPORT int vdprintf(int fd, const char *fmt, va_list ap)
+AGENT_EXPORT int vdprintf(int fd, const char *fmt, va_list ap)
 {
 	return fd_print(fd, -1, fmt, ap);
 }
 
-REQCTX_EXPORT int dprintf(int fd, const char *fmt, ...)
+AGENT_EXPORT int dprintf(int fd, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -279,12 +279,12 @@ REQCTX_EXPORT int dprintf(int fd, const char *fmt, ...)
 	return r;
 }
 
-REQCTX_EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+AGENT_EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
 {
 	return fd_print(fd, flag, fmt, ap);
 }
 
-REQCTX_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+AGENT_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -313,8 +313,8 @@ static int puts_common(const char *s, FILE *f, bool lock)
 	return done == n ? 1 : EOF;
 }
 
-REQCTX_EXPORT int fputs(const char *s, FILE *f) { return puts_common(s, f, true); }
-REQCTX_EXPORT int fputs_unlocked(const char *s, FILE *f) { return puts_common(s, f, false); }
+AGENT_EXPORT int fputs(const char *s, FILE *f) { return puts_common(s, f, true); }
+AGENT_EXPORT int fputs_unlocked(const char *s, FILE *f) { return puts_common(s, f, false); }
 
 static int putc_common(int c, FILE *f, bool lock)
 {
@@ -332,11 +332,11 @@ static int putc_common(int c, FILE *f, bool lock)
 	return done == 1 ? ch : EOF;
 }
 
-REQCTX_EXPORT int fputc(int c, FILE *f) { return putc_common(c, f, true); }
-REQCTX_EXPORT int putc(int c, FILE *f) { return putc_common(c, f, true); }
-REQCTX_EXPORT int _IO_putc(int c, FILE *f) { return putc_common(c, f, true); }
-REQCTX_EXPORT int fputc_unlocked(int c, FILE *f) { return putc_common(c, f, false); }
-REQCTX_EXPORT int putc_unlocked(int c, FILE *f) { return putc_common(c, f, false); }
+AGENT_EXPORT int fputc(int c, FILE *f) { return putc_common(c, f, true); }
+AGENT_EXPORT int putc(int c, FILE *f) { return putc_common(c, f, true); }
+AGENT_EXPORT int _IO_putc(int c, FILE *f) { return putc_common(c, f, true); }
+AGENT_EXPORT int fputc_unlocked(int c, FILE *f) { return putc_common(c, f, false); }
+AGENT_EXPORT int putc_unlocked(int c, FILE *f) { return putc_common(c, f, false); }
 
 static size_t fwrite_common(const void *p, size_t size, size_t nmemb, FILE *f, bool lock)
 {
@@ -355,12 +355,12 @@ static size_t fwrite_common(const void *p, size_t size, size_t nmemb, FILE *f, b
 	return done == n ? nmemb : done / size;
 }
 
-REQCTX_EXPORT size_t fwrite(const void *p, size_t size, size_t nmemb, FILE *f)
+AGENT_EXPORT size_t fwrite(const void *p, size_t size, size_t nmemb, FILE *f)
 {
 	return fwrite_common(p, size, nmemb, f, true);
 }
 
-REQCTX_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t nmemb, FILE *f)
+AGENT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t nmemb, FILE *f)
 {
 	return fwrite_common(p, size, nmemb, f, false);
 }
@@ -436,7 +436,7 @@ static const char *errtext(int e, char *buf, size_t n)
 	return strerror_r(e, buf, n);
 }
 
-REQCTX_EXPORT void perror(const char *s)
+AGENT_EXPORT void perror(const char *s)
 {
 	int e = errno, err;
 	char eb[256];
@@ -457,7 +457,7 @@ REQCTX_EXPORT void perror(const char *s)
 	errno = err ? err : e;
 }
 
-REQCTX_EXPORT void psignal(int sig, const char *s)
+AGENT_EXPORT void psignal(int sig, const char *s)
 {
 	int e = errno, err;
 	const char *d = sigdescr_np(sig);
@@ -515,7 +515,7 @@ static void verror_common(int status, int errnum, const char *file, unsigned lin
 		exit(status);
 }
 
-REQCTX_EXPORT void error(int status, int errnum, const char *fmt, ...)
+AGENT_EXPORT void error(int status, int errnum, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -524,7 +524,7 @@ REQCTX_EXPORT void error(int status, int errnum, const char *fmt, ...)
 	va_end(ap);
 }
 
-REQCTX_EXPORT void error_at_line(int status, int errnum, const char *file, unsigned line,
+AGENT_EXPORT void error_at_line(int status, int errnum, const char *file, unsigned line,
 				 const char *fmt, ...)
 {
 	static const char *last_file;
@@ -563,10 +563,10 @@ static void vwarn_common(bool with_errno, const char *fmt, va_list ap)
 	errno = err ? err : e;
 }
 
-REQCTX_EXPORT void vwarn(const char *fmt, va_list ap) { vwarn_common(true, fmt, ap); }
-REQCTX_EXPORT void vwarnx(const char *fmt, va_list ap) { vwarn_common(false, fmt, ap); }
+AGENT_EXPORT void vwarn(const char *fmt, va_list ap) { vwarn_common(true, fmt, ap); }
+AGENT_EXPORT void vwarnx(const char *fmt, va_list ap) { vwarn_common(false, fmt, ap); }
 
-REQCTX_EXPORT void warn(const char *fmt, ...)
+AGENT_EXPORT void warn(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -575,7 +575,7 @@ REQCTX_EXPORT void warn(const char *fmt, ...)
 	va_end(ap);
 }
 
-REQCTX_EXPORT void warnx(const char *fmt, ...)
+AGENT_EXPORT void warnx(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -584,19 +584,19 @@ REQCTX_EXPORT void warnx(const char *fmt, ...)
 	va_end(ap);
 }
 
-REQCTX_EXPORT void verr(int status, const char *fmt, va_list ap)
+AGENT_EXPORT void verr(int status, const char *fmt, va_list ap)
 {
 	vwarn_common(true, fmt, ap);
 	exit(status);
 }
 
-REQCTX_EXPORT void verrx(int status, const char *fmt, va_list ap)
+AGENT_EXPORT void verrx(int status, const char *fmt, va_list ap)
 {
 	vwarn_common(false, fmt, ap);
 	exit(status);
 }
 
-REQCTX_EXPORT void err(int status, const char *fmt, ...)
+AGENT_EXPORT void err(int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -604,7 +604,7 @@ REQCTX_EXPORT void err(int status, const char *fmt, ...)
 	verr(status, fmt, ap);
 }
 
-REQCTX_EXPORT void errx(int status, const char *fmt, ...)
+AGENT_EXPORT void errx(int status, const char *fmt, ...)
 {
 	va_list ap;
 

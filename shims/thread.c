@@ -40,7 +40,7 @@ AGENT_NOT_INSTRUMENTED static void *trampoline(void *p)
 	return r;
 }
 
-REQCTX_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
+AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 				 void *(*fn)(void *), void *arg)
 {
 	struct start *s;
@@ -119,7 +119,7 @@ static int wait_ends(pthread_cond_t *c, pthread_mutex_t *m, bool eligible, int r
 	return r;
 }
 
-REQCTX_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+AGENT_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	bool eligible;
 
@@ -130,7 +130,7 @@ REQCTX_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 	return wait_ends(c, m, eligible, REAL(pthread_cond_wait)(c, m));
 }
 
-REQCTX_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+AGENT_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 					 const struct timespec *t)
 {
 	bool eligible;
@@ -142,7 +142,7 @@ REQCTX_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 	return wait_ends(c, m, eligible, REAL(pthread_cond_timedwait)(c, m, t));
 }
 
-REQCTX_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+AGENT_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
 					 const struct timespec *t)
 {
 	bool eligible;
@@ -176,28 +176,28 @@ static void back_at_queue(void)
 	agent_self.cond_ctx = NULL;
 }
 
-REQCTX_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	if (unlikely(agent_self.cond_mutex == m) && agent_active())
 		SHIM_CORE(back_at_queue());
 	return REAL(pthread_mutex_lock)(m);
 }
 
-REQCTX_EXPORT int pthread_cond_signal(pthread_cond_t *c)
+AGENT_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
 	if (agent_active())
 		SHIM_CORE(condmap_signal(c, agent_self.cur, false, agent_tid()));
 	return REAL(pthread_cond_signal)(c);
 }
 
-REQCTX_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
+AGENT_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
 	if (agent_active())
 		SHIM_CORE(condmap_signal(c, agent_self.cur, true, agent_tid()));
 	return REAL(pthread_cond_broadcast)(c);
 }
 
-REQCTX_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
+AGENT_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 {
 	if (agent_active())
 		SHIM_CORE(condmap_destroy(c));

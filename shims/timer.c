@@ -36,7 +36,7 @@ AGENT_NOT_INSTRUMENTED static void notify(union sigval v)
 	}
 }
 
-REQCTX_EXPORT int timer_create(clockid_t clock, struct sigevent *sev, timer_t *id)
+AGENT_EXPORT int timer_create(clockid_t clock, struct sigevent *sev, timer_t *id)
 {
 	struct sigevent mine;
 	struct ptimer *t;
@@ -55,7 +55,7 @@ REQCTX_EXPORT int timer_create(clockid_t clock, struct sigevent *sev, timer_t *i
 	return r;
 }
 
-REQCTX_EXPORT int timer_settime(timer_t id, int flags, const struct itimerspec *new,
+AGENT_EXPORT int timer_settime(timer_t id, int flags, const struct itimerspec *new,
 				struct itimerspec *old)
 {
 	int r = REAL(timer_settime)(id, flags, new, old);
@@ -66,7 +66,7 @@ REQCTX_EXPORT int timer_settime(timer_t id, int flags, const struct itimerspec *
 	return r;
 }
 
-REQCTX_EXPORT int timer_delete(timer_t id)
+AGENT_EXPORT int timer_delete(timer_t id)
 {
 	int r = REAL(timer_delete)(id);
 

@@ -2,8 +2,8 @@
  * suites.h - every unit test suite, in one list. A module's tests live in
  * tests/unit/test_<module>.c and define `Suite *<module>_suite(void)`.
  */
-#ifndef REQCTX_SUITES_H
-#define REQCTX_SUITES_H
+#ifndef AGENT_SUITES_H
+#define AGENT_SUITES_H
 
 #include <check.h>
 
