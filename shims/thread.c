@@ -8,6 +8,8 @@
 #include "debug.h"
 #include "shim.h"
 
+extern pid_t agent_pid;
+
 struct start {
 	void *(*fn)(void *);
 	void *arg;
@@ -101,6 +103,12 @@ static int wait_ends(pthread_cond_t *c, pthread_mutex_t *m, bool eligible, int r
 
 	SHIM_CORE(
 		took = condmap_wait_end(c, r == 0, &x, &pool);
+		/* The main thread waits for completions (a drain at shutdown),
+		 * never for jobs: pools run on threads the program creates. */
+		if (agent_tid() == agent_pid) {
+			pool = false;
+			eligible = false;
+		}
 		agent_self.cond_ctx = NULL;
 		if (pool && r == 0) {
 			take_handoff(took ? x : NULL, ", job queue");
