@@ -1,0 +1,176 @@
+/*
+ * lines.c - stderr throughput: THREADS threads write short lines (60 bytes
+ * with the newline) to fd 2 for SECONDS, each with write(2) or fprintf.
+ *
+ *   lines THREADS write|fprintf tagged|untagged SECONDS
+ *
+ * tagged: each thread first accepts its own loopback connection whose
+ * request head carries X-Request-Id, so under the agent it writes with that
+ * context current. untagged: one connection is accepted (and its context
+ * made) by a helper thread that exits before the writers start, so the
+ * agent's line writer is active but the writing threads have no context.
+ * The driver redirects fd 2 (to /dev/null, or to a pipe drained by cat).
+ * Prints: lines <tab> total <tab> seconds <tab> elapsed <tab> rate <tab> lines/s
+ *         <tab> cpu_ns_per_line <tab> process CPU time (all threads) per line
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXT 64
+
+static int nthreads, use_fprintf, tagged;
+static double seconds;
+static int lsn;
+static struct sockaddr_in addr;
+static pthread_barrier_t start_line;
+static unsigned long counts[MAXT];
+static double t_start, t_end[MAXT];
+
+static void die(const char *what)
+{
+	fprintf(stdout, "lines: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A client end made with raw system calls (the agent does not see it). */
+static void raw_client(void)
+{
+	char head[128];
+	int c = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int n = snprintf(head, sizeof head,
+			 "GET / HTTP/1.1\r\nHost: b\r\nX-Request-Id: lines-%d\r\n\r\n", rand() % 1000);
+
+	if (c < 0 || syscall(SYS_connect, c, &addr, sizeof addr) < 0)
+		die("connect");
+	if (syscall(SYS_write, c, head, (size_t)n) != n)
+		die("client write");
+}
+
+/* Accept one connection and read its head through libc: under the agent
+ * this thread now has a context (with the adopted ID). */
+static void take_context(void)
+{
+	char buf[256];
+	int fd;
+
+	raw_client();
+	fd = accept4(lsn, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		die("accept4");
+	if (read(fd, buf, sizeof buf) <= 0)
+		die("read");
+}
+
+static void *helper(void *arg)
+{
+	take_context();
+	return arg;
+}
+
+static void *writer(void *arg)
+{
+	long id = (long)arg;
+	char line[61];
+	unsigned long n = 0;
+	double end;
+
+	if (tagged)
+		take_context();
+	pthread_barrier_wait(&start_line);
+	end = t_start + seconds;
+	for (;;) {
+		for (int i = 0; i < 256; i++, n++) {
+			if (use_fprintf) {
+				fprintf(stderr, "bench line %010lu thread %02ld abcdefghijklmnopqrstuvw\n", n, id);
+			} else {
+				int len = snprintf(line, sizeof line,
+						   "bench line %010lu thread %02ld abcdefghijklmnopqrstuvw\n", n, id);
+
+				if (write(2, line, (size_t)len) != len)
+					die("write");
+			}
+		}
+		if (now() >= end)
+			break;
+	}
+	counts[id] = n;
+	t_end[id] = now();
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t t[MAXT];
+	socklen_t len = sizeof addr;
+	unsigned long total = 0;
+	double last = 0, cpu0;
+
+	if (argc != 5) {
+		fprintf(stdout, "usage: lines THREADS write|fprintf tagged|untagged SECONDS\n");
+		return 2;
+	}
+	nthreads = atoi(argv[1]);
+	use_fprintf = !strcmp(argv[2], "fprintf");
+	tagged = !strcmp(argv[3], "tagged");
+	seconds = atof(argv[4]);
+	if (nthreads < 1 || nthreads > MAXT)
+		return 2;
+
+	lsn = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&addr, 0, sizeof addr);
+	addr.sin_family = AF_INET;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (lsn < 0 || bind(lsn, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+	    listen(lsn, 128) < 0 || getsockname(lsn, (struct sockaddr *)&addr, &len) < 0)
+		die("listen");
+	if (!tagged) {
+		pthread_t h;
+
+		pthread_create(&h, NULL, helper, NULL);
+		pthread_join(h, NULL);
+	}
+	pthread_barrier_init(&start_line, NULL, (unsigned)nthreads + 1);
+	for (long i = 0; i < nthreads; i++)
+		if (pthread_create(&t[i], NULL, writer, (void *)i) != 0)
+			die("pthread_create");
+	/* Every writer has taken its context and waits at the barrier. */
+	t_start = now();
+	pthread_barrier_wait(&start_line);
+	cpu0 = cpu_now();
+	for (int i = 0; i < nthreads; i++) {
+		pthread_join(t[i], NULL);
+		total += counts[i];
+		if (t_end[i] > last)
+			last = t_end[i];
+	}
+	printf("lines\t%lu\tseconds\t%.4f\trate\t%.0f\tcpu_ns_per_line\t%.1f\n", total, last - t_start,
+	       (double)total / (last - t_start), (cpu_now() - cpu0) * 1e9 / (double)total);
+	return 0;
+}
