@@ -87,7 +87,9 @@ static void start_request(struct fdslot *s, int fd, const void *data, size_t dle
 	ids.is_http = false;
 	ids.request_id_len = 0;
 	ids.has_trace = false;
-	if (dlen)
+	/* A request line starts with an uppercase method: anything else
+	 * (memcached's "get k", TLS, binary protocols) is not looked at. */
+	if (dlen >= 13 && *(const unsigned char *)data >= 'A' && *(const unsigned char *)data <= 'Z')
 		http_parse_head(data, dlen, cfg->header, cfg->header_len, &ids);
 	if ((flags & FDF_FRESH) && ids.request_id_len == 0 && !ids.has_trace)
 		return;           /* the connection's context serves its first request */
