@@ -38,9 +38,9 @@ TEST_ENV := TEST_BUILD=$(abspath $(B)) TEST_PRELOAD=$(SAN_RT)
 # The core: everything but the constructor and the interposers. The unit
 # tests link it directly.
 CORE_SRCS  := $(filter-out agent/start.c,$(wildcard agent/*.c)) $(wildcard ctxmap/*.c) shims/real.c
-SHIM_SRCS  := agent/start.c $(filter-out shims/real.c,$(wildcard shims/*.c))
+SHIM_SRCS  := agent/start.c $(filter-out shims/real.c,$(wildcard shims/*.c)) $(wildcard shims/*.S)
 CORE_OBJS  := $(CORE_SRCS:%.c=$(B)/%.o)
-SHIM_OBJS  := $(SHIM_SRCS:%.c=$(B)/%.o)
+SHIM_OBJS  := $(patsubst %.S,$(B)/%.o,$(SHIM_SRCS:%.c=$(B)/%.o))
 HEADERS    := $(wildcard agent/*.h ctxmap/*.h shims/*.h)
 
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
@@ -55,6 +55,10 @@ all: $(B)/libreqctx.so $(TARGETS)
 $(B)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(AGENT_CFLAGS) -c -o $@ $<
+
+$(B)/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ $<
 
 $(B)/libreqctx.so: $(CORE_OBJS) $(SHIM_OBJS)
 	$(CC) -shared -o $@ $^ $(SAN_LDFLAGS) -Wl,-z,now -Wl,-z,relro -lunwind -ldl -pthread

@@ -53,10 +53,25 @@ static inline bool agent_running(void)
 	return __atomic_load_n(&agent_on, __ATOMIC_RELAXED);
 }
 
+/* Set in `depth` by the vfork trampoline (shims/vfork.S): until the parent
+ * runs again, the child shares this memory and must not touch it. */
+#define AGENT_VFORK_MARK 0x10000
+
+/* depth was not 0: if only because of a vfork the parent is back from,
+ * clears the mark. Returns true when the agent may work after all. */
+bool agent_back_from_vfork(void);
+
 /* True when a hook may do agent work on this thread now. */
 static inline bool agent_active(void)
 {
-	return likely(agent_running()) && agent_self.depth == 0;
+	return likely(agent_running()) &&
+	       (likely(agent_self.depth == 0) || agent_back_from_vfork());
+}
+
+/* True in the child of a vfork, before it execs or exits. */
+static inline bool agent_in_vfork_child(void)
+{
+	return (agent_self.depth & AGENT_VFORK_MARK) && !agent_back_from_vfork();
 }
 
 static inline void agent_enter(void) { agent_self.depth++; }

@@ -113,9 +113,13 @@ static void crash_entry(int sig, siginfo_t *info, void *uc)
 	int saved = errno;
 	struct sigaction h = host[sig];
 
+	/* A report ties a crash to a request: outside any request the program's
+	 * own tools (faulthandler, core dumps) speak alone, and a program that
+	 * checks what a crashing child wrote sees nothing added. */
 	if (!__atomic_exchange_n(&reported, 1, __ATOMIC_ACQ_REL)) {
 		agent_enter();
-		crash_report(sig, info, uc);
+		if (agent_self.cur)
+			crash_report(sig, info, uc);
 		out_flush_all(true, true);
 		agent_leave();
 	}

@@ -8,6 +8,10 @@
 #include "real.h"
 
 AGENT_TLS struct agent_thread agent_self;
+
+/* shims/vfork.S sets the mark at this offset. */
+_Static_assert(__builtin_offsetof(struct agent_thread, depth) == 8,
+	       "shims/vfork.S expects agent_thread.depth at offset 8");
 int agent_on;
 int agent_broken;
 pid_t agent_pid;
@@ -29,4 +33,15 @@ pid_t agent_tid(void)
 int agent_lock(pthread_mutex_t *m)
 {
 	return REAL(pthread_mutex_lock)(m);
+}
+
+bool agent_back_from_vfork(void)
+{
+	if (!(agent_self.depth & AGENT_VFORK_MARK))
+		return false;
+	/* getpid() is a system call: paid once per vfork, by the parent. */
+	if (getpid() != agent_pid)
+		return false;             /* the child: leave everything alone */
+	agent_self.depth &= ~AGENT_VFORK_MARK;
+	return agent_self.depth == 0;
 }

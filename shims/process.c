@@ -16,7 +16,9 @@ extern char **environ;
 
 static inline void image_ends(void)
 {
-	if (agent_running())
+	/* A vfork child must not touch the parent's output state: the parent
+	 * writes what it holds itself. */
+	if (agent_running() && !agent_in_vfork_child())
 		SHIM_CORE(out_flush_all(true, false));
 }
 

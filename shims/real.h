@@ -74,6 +74,7 @@
 	X(clock_nanosleep, int, (clockid_t, int, const struct timespec *, struct timespec *)) \
 	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
 	X(fork, pid_t, (void)) \
+	X(vfork, pid_t, (void)) \
 	X(pthread_cond_wait, int, (pthread_cond_t *, pthread_mutex_t *)) \
 	X(pthread_cond_timedwait, int, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
 	X(pthread_cond_clockwait, int, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *)) \

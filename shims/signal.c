@@ -13,7 +13,9 @@
 
 NOT_INSTRUMENTED AGENT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	if (!agent_running())
+	/* In a vfork child, the agent's record of the handlers is the
+	 * parent's: the child's own resets go to the kernel alone. */
+	if (!agent_running() || agent_in_vfork_child())
 		return REAL(sigaction)(sig, act, old);
 	return signals_action(sig, act, old);
 }
