@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "../../agent/reqctx.h"
+#include "target.h"
 
 #define MAX_EVENTS 64
 #define REQ_MAX 8192
@@ -73,12 +74,6 @@ static int nheap;
 static unsigned long seq;
 static int ep = -1;
 static int running = 1;
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 static const char *cur_id(void)
 {
@@ -203,30 +198,6 @@ static int run_due(void)
 
 /* ---- the server ----------------------------------------------------------- */
 
-static int send_all(int fd, const char *p, size_t n)
-{
-	int waits = 0;
-
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) && waits++ < 100) {
-				struct pollfd pf = { .fd = fd, .events = POLLOUT };
-
-				poll(&pf, 1, 100);
-				continue;
-			}
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void conn_close(struct conn *c)
 {
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -308,7 +279,7 @@ static void on_conn(struct conn *c)
 		status = handle(path);
 		rl = snprintf(resp, sizeof resp, "HTTP/1.1 %d %s\r\nContent-Length: 3\r\n\r\n%s\n",
 			      status, status == 200 ? "OK" : "Error", status == 200 ? "ok" : "no");
-		if (send_all(c->fd, resp, (size_t)rl) < 0) {
+		if (send_all_nb(c->fd, resp, (size_t)rl) < 0) {
 			conn_close(c);
 			return;
 		}
@@ -319,14 +290,10 @@ static void on_conn(struct conn *c)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
 	struct conn lst = { .kind = K_LISTEN };
 	struct epoll_event ev, evs[MAX_EVENTS];
 	reqctx_snapshot_t boot, prev;
-	char tmp[4096];
-	FILE *pf;
-	int one = 1;
+	unsigned short port;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s PORT_FILE\n", argv[0]);
@@ -336,19 +303,7 @@ int main(int argc, char **argv)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1");
-	lst.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lst.fd < 0)
-		die("socket");
-	setsockopt(lst.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lst.fd, (struct sockaddr *)&a, sizeof a) < 0)
-		die("bind");
-	if (listen(lst.fd, 512) < 0)
-		die("listen");
-	if (getsockname(lst.fd, (struct sockaddr *)&a, &alen) < 0)
-		die("getsockname");
+	lst.fd = listen_loopback(SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 512, &port);
 	ev.events = EPOLLIN;
 	ev.data.ptr = &lst;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, lst.fd, &ev) < 0)
@@ -358,13 +313,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "listening snapshot=%s\n", boot ? "set" : "null");
 	reqctx_release(boot);
 	schedule(50, 3, "boot");
-	snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
-	pf = fopen(tmp, "w");
-	if (pf == NULL)
-		die(tmp);
-	fprintf(pf, "%d\n", ntohs(a.sin_port));
-	if (fclose(pf) != 0 || rename(tmp, argv[1]) != 0)
-		die(argv[1]);
+	write_port_file(argv[1], port);
 
 	while (running) {
 		int timeout = -1, n;

@@ -36,6 +36,8 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include "target.h"
+
 #define MAX_EVENTS 64
 #define REQ_MAX 16384          /* a request head larger than this is refused */
 #define PATH_MAX_LEN 2048
@@ -54,55 +56,10 @@ struct conn {
 static int ep = -1;
 static unsigned long next_conn = 1;
 
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
-
 /* write(2) of a whole buffer; stderr is the thing under test, so no stdio. */
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 /* Sends the whole buffer on a non-blocking socket. A response is a few
  * hundred bytes and the client reads it before sending the next request, so
  * EAGAIN is not expected; should it happen, wait (bounded) for room. */
-static int send_all(int fd, const char *p, size_t n)
-{
-	int waits = 0;
-
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) && waits++ < 100) {
-				struct pollfd pf = { .fd = fd, .events = POLLOUT };
-
-				poll(&pf, 1, 100);
-				continue;
-			}
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void conn_close(struct conn *c)
 {
 	char line[128];
@@ -162,7 +119,7 @@ static int serve_one(struct conn *c, size_t head_len)
 			"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 		fprintf(stderr, "bad request conn=%lu\n", c->num);
-		send_all(c->fd, bad, sizeof bad - 1);
+		send_all_nb(c->fd, bad, sizeof bad - 1);
 		return -1;
 	}
 	memcpy(path, sp1 + 1, plen);
@@ -175,7 +132,7 @@ static int serve_one(struct conn *c, size_t head_len)
 	rl = snprintf(resp, sizeof resp,
 		      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
 		      "Connection: keep-alive\r\n\r\n%s", bl, body);
-	if (send_all(c->fd, resp, (size_t)rl) < 0)
+	if (send_all_nb(c->fd, resp, (size_t)rl) < 0)
 		return -1;
 	c->served = n;
 	fprintf(stderr, "responded conn=%lu n=%lu path=%s bytes=%d\n", c->num, n, path, rl);
@@ -221,14 +178,11 @@ static void on_conn(struct conn *c)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
 	struct conn lst = { .kind = K_LISTEN }, sig = { .kind = K_SIGNAL };
 	struct epoll_event ev, evs[MAX_EVENTS];
 	sigset_t mask;
-	char tmp[4096];
-	FILE *pf;
-	int one = 1, running = 1;
+	unsigned short port;
+	int running = 1;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s PORT_FILE\n", argv[0]);
@@ -244,20 +198,7 @@ int main(int argc, char **argv)
 	if (sig.fd < 0)
 		die("signalfd");
 
-	lst.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lst.fd < 0)
-		die("socket");
-	setsockopt(lst.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = 0;
-	if (bind(lst.fd, (struct sockaddr *)&a, sizeof a) < 0)
-		die("bind");
-	if (listen(lst.fd, 512) < 0)
-		die("listen");
-	if (getsockname(lst.fd, (struct sockaddr *)&a, &alen) < 0)
-		die("getsockname");
+	lst.fd = listen_loopback(SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 512, &port);
 
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
@@ -272,13 +213,7 @@ int main(int argc, char **argv)
 		die("epoll_ctl add signalfd");
 
 	fprintf(stderr, "listening\n");
-	snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
-	pf = fopen(tmp, "w");
-	if (pf == NULL)
-		die(tmp);
-	fprintf(pf, "%d\n", ntohs(a.sin_port));
-	if (fclose(pf) != 0 || rename(tmp, argv[1]) != 0)
-		die(argv[1]);
+	write_port_file(argv[1], port);
 
 	while (running) {
 		int n = epoll_wait(ep, evs, MAX_EVENTS, -1);

@@ -40,6 +40,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "target.h"
+
 #define MAX_THREADS 256
 #define ID_MAX 128
 
@@ -58,12 +60,6 @@ struct thr {
 static const char *outdir;
 static pthread_barrier_t start_barrier;
 static struct thr main_thr;
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 static uint64_t rnd(struct thr *t)
 {
@@ -105,26 +101,7 @@ static void rec(struct thr *t, const void *p, size_t n)
 
 static void write_file(const char *name, const void *p, size_t n)
 {
-	char path[4096];
-	const char *c = p;
-	int fd;
-
-	snprintf(path, sizeof path, "%s/%s", outdir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		die(path);
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			die(path);
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	close(fd);
+	write_file_in(outdir, name, p, n);
 }
 
 static void save(struct thr *t, const char *name)

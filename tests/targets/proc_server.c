@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "../../agent/reqctx.h"
+#include "target.h"
 
 #define HEAD_MAX 4096
 #define TOK_MAX 128
@@ -54,12 +55,6 @@
 extern char **environ;
 
 static char self[4096];
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
 
 static const char *cur_id(void)
 {
@@ -77,22 +72,6 @@ static int child_main(const char *how, const char *tok)
 	return 0;
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void answer(int fd, int status)
 {
 	char resp[160];
@@ -107,21 +86,9 @@ static void answer(int fd, int status)
 static int read_request(int fd, char *op, char *tok)
 {
 	char buf[HEAD_MAX + 1], *sp1, *sp2, *p, *slash;
-	size_t len = 0;
 
-	while (len < HEAD_MAX) {
-		ssize_t r = read(fd, buf + len, HEAD_MAX - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		len += (size_t)r;
-		buf[len] = '\0';
-		if (strstr(buf, "\r\n\r\n"))
-			break;
-	}
-	buf[len] = '\0';
+	if (read_request_head(fd, buf, HEAD_MAX) < 0)
+		return -1;
 	sp1 = strchr(buf, ' ');
 	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
 	if (sp2 == NULL || sp1[1] != '/')
@@ -279,11 +246,8 @@ static int do_exec(const char *how, const char *tok)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
-	char tmp[4096];
-	FILE *pf;
-	int one = 1, lfd;
+	unsigned short port;
+	int lfd;
 	ssize_t sl;
 
 	if (argc == 4 && strcmp(argv[1], "child") == 0)
@@ -298,27 +262,9 @@ int main(int argc, char **argv)
 	self[sl] = '\0';
 	signal(SIGPIPE, SIG_IGN);
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		die("socket");
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0)
-		die("bind");
-	if (listen(lfd, 64) < 0)
-		die("listen");
-	if (getsockname(lfd, (struct sockaddr *)&a, &alen) < 0)
-		die("getsockname");
+	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, 0, 64, &port);
 	fprintf(stderr, "listening\n");
-	snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
-	pf = fopen(tmp, "w");
-	if (pf == NULL)
-		die(tmp);
-	fprintf(pf, "%d\n", ntohs(a.sin_port));
-	if (fclose(pf) != 0 || rename(tmp, argv[1]) != 0)
-		die(argv[1]);
+	write_port_file(argv[1], port);
 
 	for (;;) {
 		char op[40], tok[TOK_MAX + 1];

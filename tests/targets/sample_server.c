@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "target.h"
+
 #define DOCROOT "public"
 #define HEAD_MAX 8192
 #define TARGET_MAX 1024
@@ -44,34 +46,12 @@ static pthread_cond_t idle = PTHREAD_COND_INITIALIZER;
 static int active;              /* connection threads running */
 static unsigned long served;    /* requests answered */
 
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
-
 static double now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Reads until the end of the request head; returns its length, 0 if the
@@ -274,15 +254,14 @@ static void accept_one(int lfd)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
 	struct pollfd pfd[2];
 	struct signalfd_siginfo si;
 	struct timespec deadline;
 	sigset_t mask;
 	char *end;
 	long port;
-	int lfd, sfd, one = 1;
+	unsigned short bound;
+	int lfd, sfd;
 
 	if (argc != 2 || (port = strtol(argv[1], &end, 10)) < 0 || port > 65535 || *end) {
 		fprintf(stderr, "usage: %s PORT (0: any free port)\n", argv[0]);
@@ -300,23 +279,10 @@ int main(int argc, char **argv)
 	if (sfd < 0)
 		die("signalfd");
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		die("socket");
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons((unsigned short)port);
-	if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0)
-		die("bind");
-	if (listen(lfd, 128) < 0)
-		die("listen");
-	if (getsockname(lfd, (struct sockaddr *)&a, &alen) < 0)
-		die("getsockname");
+	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, (unsigned short)port, 128, &bound);
 
-	fprintf(stderr, "listening on 127.0.0.1:%u\n", ntohs(a.sin_port));
-	printf("%u\n", ntohs(a.sin_port));
+	fprintf(stderr, "listening on 127.0.0.1:%u\n", bound);
+	printf("%u\n", bound);
 	fflush(stdout);
 
 	pfd[0].fd = lfd;

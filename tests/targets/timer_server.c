@@ -59,6 +59,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "target.h"
+
 #define NTF 64
 #define NPT 64
 #define MAX_EVENTS 64
@@ -99,51 +101,6 @@ static struct pt pts[NPT];
 static pthread_mutex_t pt_lock = PTHREAD_MUTEX_INITIALIZER;
 static timer_t sig_timer;
 static volatile sig_atomic_t sig_count;
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	int waits = 0;
-
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if ((errno == EAGAIN || errno == EWOULDBLOCK) && waits++ < 100) {
-				struct pollfd pf = { .fd = fd, .events = POLLOUT };
-
-				poll(&pf, 1, 100);
-				continue;
-			}
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 static struct itimerspec after_ms(long ms)
 {
@@ -483,7 +440,7 @@ static void on_conn(struct conn *c)
 			      status == 200 ? "OK" : "Error",
 			      close_after ? "Connection: close\r\n" : "",
 			      status == 200 ? "ok" : "no");
-		if (send_all(c->it.fd, resp, (size_t)rl) < 0) {
+		if (send_all_nb(c->it.fd, resp, (size_t)rl) < 0) {
 			conn_close(c);
 			return;
 		}
@@ -502,16 +459,13 @@ static void on_conn(struct conn *c)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
 	struct item lst = { .kind = K_LISTEN }, sig = { .kind = K_SIGNAL };
 	struct item house = { .kind = K_HOUSE };
 	struct epoll_event ev, evs[MAX_EVENTS];
 	struct itimerspec hv;
 	sigset_t mask;
-	char tmp[4096];
-	FILE *pf;
-	int one = 1, running = 1;
+	unsigned short port;
+	int running = 1;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s PORT_FILE\n", argv[0]);
@@ -539,19 +493,7 @@ int main(int argc, char **argv)
 	if (timerfd_settime(house.fd, 0, &hv, NULL) < 0)
 		die("timerfd_settime housekeeping");
 
-	lst.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lst.fd < 0)
-		die("socket");
-	setsockopt(lst.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lst.fd, (struct sockaddr *)&a, sizeof a) < 0)
-		die("bind");
-	if (listen(lst.fd, 512) < 0)
-		die("listen");
-	if (getsockname(lst.fd, (struct sockaddr *)&a, &alen) < 0)
-		die("getsockname");
+	lst.fd = listen_loopback(SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 512, &port);
 
 	ev.events = EPOLLIN;
 	ev.data.ptr = &lst;
@@ -565,13 +507,7 @@ int main(int argc, char **argv)
 		die("epoll_ctl add housekeeping");
 
 	fprintf(stderr, "listening\n");
-	snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
-	pf = fopen(tmp, "w");
-	if (pf == NULL)
-		die(tmp);
-	fprintf(pf, "%d\n", ntohs(a.sin_port));
-	if (fclose(pf) != 0 || rename(tmp, argv[1]) != 0)
-		die(argv[1]);
+	write_port_file(argv[1], port);
 
 	while (running) {
 		int n = epoll_wait(ep, evs, MAX_EVENTS, -1);

@@ -99,6 +99,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TARGET_OWN_DIE
+#include "target.h"
+
 #define MAX_THREADS 64
 #define ID_MAX 128
 #define MIB (1024 * 1024)
@@ -167,26 +170,7 @@ static void buf_printf(struct buf *b, const char *fmt, ...)
 
 static void write_file(const char *name, const void *p, size_t n)
 {
-	char path[4096];
-	const char *c = p;
-	int fd;
-
-	snprintf(path, sizeof path, "%s/%s", outdir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		die(path);
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			die(path);
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	close(fd);
+	write_file_in(outdir, name, p, n);
 }
 
 /* ---- random numbers -------------------------------------------------------- */

@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "target.h"
+
 #define HEAD_MAX 4096
 #define TOK_MAX 128
 #define MAX_THREADS 8
@@ -70,34 +72,12 @@ static struct job *qhead, *qtail;
 static int stopping;                    /* under qlock */
 static unsigned long jobs_done;         /* under qlock */
 
-static void die(const char *what)
-{
-	perror(what);
-	exit(1);
-}
-
 static void sleep_us(long us)
 {
 	struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 static void answer(int fd, int status, const char *tok)
@@ -117,22 +97,10 @@ static void answer(int fd, int status, const char *tok)
 static int read_request(int fd, char *tok)
 {
 	char buf[HEAD_MAX + 1], *sp1, *sp2, *slash;
-	size_t len = 0;
 	int kind;
 
-	while (len < HEAD_MAX) {
-		ssize_t r = read(fd, buf + len, HEAD_MAX - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return 0;
-		len += (size_t)r;
-		buf[len] = '\0';
-		if (strstr(buf, "\r\n\r\n"))
-			break;
-	}
-	buf[len] = '\0';
+	if (read_request_head(fd, buf, HEAD_MAX) < 0)
+		return 0;
 	sp1 = strchr(buf, ' ');
 	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
 	if (sp2 == NULL)
@@ -343,11 +311,8 @@ int main(int argc, char **argv)
 {
 	static const char *names[] = { "pipe", "eventfd-sem", "eventfd", "condvar", "condvar-respond" };
 	pthread_t acc[MAX_THREADS], wrk[MAX_THREADS];
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
-	char tmp[4096];
-	FILE *pf;
-	int one = 1, m;
+	unsigned short port;
+	int m;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s PORT_FILE pipe|eventfd-sem|eventfd|condvar|condvar-respond [W]\n",
@@ -383,19 +348,7 @@ int main(int argc, char **argv)
 			die("eventfd");
 	}
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		die("socket");
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0)
-		die("bind");
-	if (listen(lfd, 1024) < 0)
-		die("listen");
-	if (getsockname(lfd, (struct sockaddr *)&a, &alen) < 0)
-		die("getsockname");
+	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, 0, 1024, &port);
 
 	for (int i = 0; i < nworkers; i++)
 		if (pthread_create(&wrk[i], NULL,
@@ -406,13 +359,7 @@ int main(int argc, char **argv)
 			die("pthread_create acceptor");
 
 	fprintf(stderr, "listening mode=%s workers=%d\n", names[m], nworkers);
-	snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
-	pf = fopen(tmp, "w");
-	if (pf == NULL)
-		die(tmp);
-	fprintf(pf, "%d\n", ntohs(a.sin_port));
-	if (fclose(pf) != 0 || rename(tmp, argv[1]) != 0)
-		die(argv[1]);
+	write_port_file(argv[1], port);
 
 	for (int i = 0; i < nacceptors; i++)
 		pthread_join(acc[i], NULL);

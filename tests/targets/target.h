@@ -1,0 +1,188 @@
+/*
+ * target.h - small helpers shared by the test targets in tests/targets/.
+ *
+ * Each target is built from its single .c file, so everything here is
+ * static inline: a target pays only for what it calls, and an unused
+ * helper draws no warning.
+ *
+ * die() is perror() + exit(1). A target that needs a different one defines
+ * TARGET_OWN_DIE before including this header and defines its own
+ * static void die(const char *what); the helpers below call that one.
+ */
+#ifndef TARGET_H
+#define TARGET_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifdef TARGET_OWN_DIE
+static void die(const char *what);
+#else
+static inline void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+#endif
+
+/* Writes all of p to fd, retrying on EINTR; gives up silently on error. */
+static inline void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Sends all of p on a blocking socket (no SIGPIPE); -1 on error. */
+static inline int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* send_all() for a non-blocking socket: on EAGAIN waits for POLLOUT (up to
+ * 100 times, 100 ms each) before giving up with -1. */
+static inline int send_all_nb(int fd, const char *p, size_t n)
+{
+	int waits = 0;
+
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if ((errno == EAGAIN || errno == EWOULDBLOCK) && waits++ < 100) {
+				struct pollfd pf = { .fd = fd, .events = POLLOUT };
+
+				poll(&pf, 1, 100);
+				continue;
+			}
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads a request head into buf (max + 1 bytes) until "\r\n\r\n" or max
+ * bytes; NUL-terminates it. Returns its length, or -1 on error or EOF. */
+static inline ssize_t read_request_head(int fd, char *buf, size_t max)
+{
+	size_t len = 0;
+
+	while (len < max) {
+		ssize_t r = read(fd, buf + len, max - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		len += (size_t)r;
+		buf[len] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			break;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* A TCP socket (type: SOCK_STREAM | flags) listening on 127.0.0.1:port
+ * (0: the kernel picks), with SO_REUSEADDR. Returns the fd; *bound gets
+ * the port in use. Dies on failure. */
+static inline int listen_loopback(int type, unsigned short port, int backlog,
+				  unsigned short *bound)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof a;
+	int one = 1;
+	int fd = socket(AF_INET, type, 0);
+
+	if (fd < 0)
+		die("socket");
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons(port);
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
+		die("bind");
+	if (listen(fd, backlog) < 0)
+		die("listen");
+	if (getsockname(fd, (struct sockaddr *)&a, &alen) < 0)
+		die("getsockname");
+	*bound = ntohs(a.sin_port);
+	return fd;
+}
+
+/* Writes "PORT\n" to path atomically (path.tmp, then rename). Dies on
+ * failure. */
+static inline void write_port_file(const char *path, unsigned short port)
+{
+	char tmp[4096];
+	FILE *pf;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	pf = fopen(tmp, "w");
+	if (pf == NULL)
+		die(tmp);
+	fprintf(pf, "%d\n", port);
+	if (fclose(pf) != 0 || rename(tmp, path) != 0)
+		die(path);
+}
+
+/* Writes p to dir/name (created or truncated, 0644). Dies on failure. */
+static inline void write_file_in(const char *dir, const char *name,
+				 const void *p, size_t n)
+{
+	char path[4096];
+	const char *c = p;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die(path);
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			die(path);
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	close(fd);
+}
+
+#endif
