@@ -15,7 +15,7 @@ DESTDIR    ?=
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS   += -D_GNU_SOURCE -DREQCTX_VERSION='"$(VERSION)"' -Iagent -Ictxmap -Ishims
+CPPFLAGS   += -D_GNU_SOURCE -I.
 AGENT_CFLAGS := $(CFLAGS) $(WARNINGS) -fPIC -fvisibility=hidden -pthread
 # SAN=address,undefined or SAN=thread builds the agent and the unit tests
 # with sanitizers, in their own build directory; the integration tests then
@@ -35,35 +35,42 @@ endif
 endif
 TEST_ENV := TEST_BUILD=$(abspath $(B)) TEST_PRELOAD=$(SAN_RT)
 
-# The core: everything but the constructor and the interposers. The unit
-# tests link it directly.
-CORE_SRCS  := $(filter-out agent/start.c,$(wildcard agent/*.c)) $(wildcard ctxmap/*.c) shims/real.c
-SHIM_SRCS  := agent/start.c $(filter-out shims/real.c,$(wildcard shims/*.c)) $(wildcard shims/*.S)
+# Folders are layers and link units (docs/design.md, "Layers"):
+#   shims/   every exported name: interposers, constructor, fork hooks, API
+#   agent/   the rules            ctxmap/  the stores
+#   base/    the floor: context object, IDs, locks, thread block, libc table
+# Each includes only its own folder and those below it (tests/layers checks).
+# The unit tests link everything but shims/.
+LAYERS     := shims agent ctxmap base
+CORE_SRCS  := $(wildcard agent/*.c ctxmap/*.c base/*.c)
+SHIM_SRCS  := $(wildcard shims/*.c shims/*.S)
 CORE_OBJS  := $(CORE_SRCS:%.c=$(B)/%.o)
 SHIM_OBJS  := $(patsubst %.S,$(B)/%.o,$(SHIM_SRCS:%.c=$(B)/%.o))
-HEADERS    := $(wildcard agent/*.h ctxmap/*.h shims/*.h)
+DEPFLAGS   := -MMD -MP
 
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 TARGETS    := $(patsubst tests/targets/%.c,$(B)/targets/%,$(wildcard tests/targets/*.c))
 
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-.PHONY: all check unit integration demo install uninstall clean deps bench fuzz fuzz-replay
+.PHONY: all check unit integration layers demo install uninstall clean deps bench fuzz fuzz-replay
 
 all: $(B)/libreqctx.so $(TARGETS)
 
-$(B)/%.o: %.c $(HEADERS)
+$(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(AGENT_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(AGENT_CFLAGS) -c -o $@ $<
 
 $(B)/%.o: %.S
 	@mkdir -p $(dir $@)
-	$(CC) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+-include $(CORE_OBJS:.o=.d) $(SHIM_OBJS:.o=.d)
 
 $(B)/libreqctx.so: $(CORE_OBJS) $(SHIM_OBJS)
 	$(CC) -shared -o $@ $^ $(SAN_LDFLAGS) -Wl,-z,now -Wl,-z,relro -lunwind -ldl -pthread
 
-$(B)/unit_tests: $(UNIT_SRCS) $(CORE_OBJS) $(wildcard tests/unit/*.h) $(HEADERS)
+$(B)/unit_tests: $(UNIT_SRCS) $(CORE_OBJS) $(wildcard tests/unit/*.h) $(wildcard $(LAYERS:%=%/*.h))
 	$(CC) $(CPPFLAGS) $(AGENT_CFLAGS) -fvisibility=default -o $@ \
 		$(UNIT_SRCS) $(CORE_OBJS) $(SAN_LDFLAGS) $(CHECK_LIBS) -lunwind -ldl -pthread
 
@@ -78,11 +85,18 @@ deps:
 unit: $(B)/unit_tests
 	$(B)/unit_tests
 
+# Folders are layers: no include or call points up (and the check itself
+# catches a planted one).
+layers: $(B)/libreqctx.so
+	tests/layers --self-test
+	tests/layers $(B)
+
 integration: all
 	$(TEST_ENV) tests/integration/run
 
 check: deps
 	$(MAKE) all $(B)/unit_tests
+	$(MAKE) layers
 	$(B)/unit_tests
 	$(MAKE) fuzz-replay
 ifneq ($(findstring thread,$(SAN)),)
@@ -110,7 +124,7 @@ FUZZ_BIN  := $(B)/fuzz_http
 $(FUZZ_BIN): tests/fuzz/fuzz_http.c agent/http.c agent/http.h
 	@mkdir -p $(B)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-D_GNU_SOURCE -Iagent -o $@ tests/fuzz/fuzz_http.c agent/http.c
+		-D_GNU_SOURCE -I. -o $@ tests/fuzz/fuzz_http.c agent/http.c
 
 fuzz: $(FUZZ_BIN)
 	rm -rf $(B)/fuzz_corpus && cp -r tests/fuzz/corpus/http $(B)/fuzz_corpus
@@ -127,7 +141,7 @@ install: all
 	chmod 0755 $(DESTDIR)$(BINDIR)/reqctx
 	install -m 0644 docs/reqctx.1 $(DESTDIR)$(MANDIR)/man1/reqctx.1
 	install -d $(DESTDIR)$(INCLUDEDIR)
-	install -m 0644 agent/reqctx.h $(DESTDIR)$(INCLUDEDIR)/reqctx.h
+	install -m 0644 shims/reqctx.h $(DESTDIR)$(INCLUDEDIR)/reqctx.h
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/reqctx/libreqctx.so $(DESTDIR)$(BINDIR)/reqctx \

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
+#include "agent/config.h"
 
 static struct config defaults_storage;
 const struct config *agent_config = &defaults_storage;

@@ -10,15 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "crash.h"
-#include "ctx.h"
-#include "format.h"
-#include "real.h"
+#include "agent/config.h"
+#include "agent/crash.h"
+#include "base/ctx.h"
+#include "agent/format.h"
+#include "base/real.h"
 
 #define CRASH_FRAMES 48
 
-extern pid_t agent_pid;
 
 struct line {
 	char buf[2048];

@@ -7,10 +7,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "ctx.h"
-#include "dispatch.h"
-#include "epmap.h"
-#include "flow.h"
+#include "base/ctx.h"
+#include "agent/dispatch.h"
+#include "ctxmap/epmap.h"
+#include "agent/flow.h"
 
 struct ep_buf {
 	struct ep_buf *next;

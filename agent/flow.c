@@ -6,13 +6,13 @@
  * Hot path: for an fd that carries nothing this is one slot lookup and one
  * branch; switching to the context a thread already has costs no atomic.
  */
-#include "config.h"
-#include "debug.h"
-#include "ctx.h"
-#include "epmap.h"
-#include "flow.h"
-#include "http.h"
-#include "out.h"
+#include "agent/config.h"
+#include "base/debug.h"
+#include "base/ctx.h"
+#include "ctxmap/epmap.h"
+#include "agent/flow.h"
+#include "agent/http.h"
+#include "agent/out.h"
 
 /* For the diagnostics: which context this thread switches to, and why. */
 static void note_switch(const struct ctx *to, const char *why, int fd)

@@ -11,7 +11,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#include "fdmap.h"
+#include "ctxmap/fdmap.h"
 
 /* accept/accept4 returned `fd`: a new connection, a new context, current. */
 void flow_accept(int fd, const struct sockaddr *peer, socklen_t len);

@@ -8,9 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "format.h"
+#include "agent/format.h"
 
-extern pid_t agent_pid;
 
 static size_t put(char *dst, size_t o, size_t cap, const char *s, size_t n)
 {

@@ -8,8 +8,8 @@
 
 #include <stddef.h>
 
-#include "config.h"
-#include "ctx.h"
+#include "agent/config.h"
+#include "base/ctx.h"
 
 #define FMT_HEAD_MAX 1024
 

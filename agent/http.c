@@ -12,7 +12,7 @@
  */
 #include <string.h>
 
-#include "http.h"
+#include "agent/http.h"
 
 #define METHOD_MAX 20
 #define TRACEPARENT_LEN 55      /* "00-" 32 hex "-" 16 hex "-" 2 hex */

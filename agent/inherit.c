@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "debug.h"
-#include "ctx.h"
-#include "http.h"
-#include "inherit.h"
+#include "agent/config.h"
+#include "base/debug.h"
+#include "base/ctx.h"
+#include "agent/http.h"
+#include "agent/inherit.h"
 
 static const char *self_path(void)
 {

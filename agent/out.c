@@ -19,11 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "ctx.h"
-#include "format.h"
-#include "out.h"
-#include "real.h"
+#include "base/lock.h"
+#include "agent/config.h"
+#include "base/ctx.h"
+#include "agent/format.h"
+#include "agent/out.h"
+#include "base/real.h"
 
 #define OUT_PIECES 128
 
@@ -139,7 +140,6 @@ static struct out_state *state(void)
 		reg_release();
 		if (exit_key_ok)
 			pthread_setspecific(exit_key, st);
-		agent_self.out = st;
 	}
 	return st;
 }
@@ -570,7 +570,6 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	st->registered = false;
 	st->gone = true;          /* its TLS goes away soon: never register again */
 	reg_release();
-	agent_self.out = NULL;
 	release(st);
 	errno = saved;
 }

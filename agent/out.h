@@ -19,7 +19,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "agent.h"
+#include "base/thread.h"
 
 #define OUT_HOLD 4096        /* bytes of an unfinished line a thread may hold */
 #define OUT_ESC 8192         /* JSON escape scratch per thread */

@@ -20,11 +20,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "crash.h"
-#include "out.h"
-#include "real.h"
-#include "signals.h"
+#include "agent/config.h"
+#include "agent/crash.h"
+#include "agent/out.h"
+#include "base/real.h"
+#include "agent/signals.h"
 
 static const int crash_sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
 

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan.h"
+#include "base/lock.h"
+#include "ctxmap/chan.h"
 
 struct seg {
 	struct ctx *ctx;        /* owns a reference, or NULL */

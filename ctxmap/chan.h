@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ctx.h"
+#include "base/ctx.h"
 
 #define CHAN_SEGS 64       /* distinct writers remembered per channel */
 

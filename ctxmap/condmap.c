@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <uthash.h>
 
-#include "condmap.h"
+#include "base/lock.h"
+#include "ctxmap/condmap.h"
 
 #define CONSUMERS 32
 

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "ctx.h"
+#include "base/ctx.h"
 
 #define CONDMAP_QUEUE 16
 

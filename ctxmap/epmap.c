@@ -9,8 +9,9 @@
 #include <sys/epoll.h>
 #include <uthash.h>
 
-#include "epmap.h"
-#include "fdmap.h"
+#include "base/lock.h"
+#include "ctxmap/epmap.h"
+#include "ctxmap/fdmap.h"
 
 struct epreg {
 	uint64_t data;            /* key */

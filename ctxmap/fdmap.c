@@ -5,7 +5,7 @@
  */
 #include <stdlib.h>
 
-#include "fdmap.h"
+#include "ctxmap/fdmap.h"
 
 struct fdslot *fdmap_chunks[FDMAP_CHUNKS];
 static long tagged;

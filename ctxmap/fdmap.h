@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "chan.h"
-#include "ctx.h"
+#include "ctxmap/chan.h"
+#include "base/ctx.h"
 
 #define FDMAP_CHUNK_BITS 10
 #define FDMAP_CHUNKS 1024           /* fds below 1024 * 1024 are tracked */

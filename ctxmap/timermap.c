@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <uthash.h>
 
-#include "timermap.h"
+#include "base/lock.h"
+#include "ctxmap/timermap.h"
 
 struct entry {
 	timer_t id;

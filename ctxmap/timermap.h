@@ -10,7 +10,7 @@
 #include <signal.h>
 #include <time.h>
 
-#include "ctx.h"
+#include "base/ctx.h"
 
 /* What the agent's wrapper receives as its sigval. Never freed: a
  * notification may still be on its way after timer_delete(). */

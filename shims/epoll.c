@@ -2,10 +2,10 @@
  * epoll.c - epoll instances, registrations and waits. A waiting thread has
  * no context; what it gets back decides the next one (dispatch.c).
  */
-#include "config.h"
-#include "dispatch.h"
-#include "epmap.h"
-#include "shim.h"
+#include "agent/config.h"
+#include "agent/dispatch.h"
+#include "ctxmap/epmap.h"
+#include "shims/shim.h"
 
 AGENT_EXPORT int epoll_create(int size)
 {

@@ -9,8 +9,8 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
-#include "fdmap.h"
-#include "shim.h"
+#include "ctxmap/fdmap.h"
+#include "shims/shim.h"
 
 static inline int created(int fd)
 {

@@ -7,8 +7,8 @@
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 
-#include "fdmap.h"
-#include "shim.h"
+#include "ctxmap/fdmap.h"
+#include "shims/shim.h"
 
 /* After a read that returned r >= 0 bytes, the first `dlen` at `data`. */
 static inline void after_read(int fd, const void *data, size_t dlen, ssize_t r)

@@ -3,7 +3,7 @@
  * one fd comes back ready, its context is current on return (with more,
  * the first I/O decides).
  */
-#include "shim.h"
+#include "shims/shim.h"
 
 static int one_ready_poll(const struct pollfd *fds, nfds_t n)
 {

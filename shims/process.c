@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "inherit.h"
-#include "shim.h"
+#include "agent/inherit.h"
+#include "shims/shim.h"
 
 extern char **environ;
 

@@ -8,11 +8,11 @@
 
 #include <errno.h>
 
-#include "agent.h"
-#include "ctx.h"
-#include "flow.h"
-#include "out.h"
-#include "real.h"
+#include "base/thread.h"
+#include "base/ctx.h"
+#include "agent/flow.h"
+#include "agent/out.h"
+#include "base/real.h"
 
 /* Runs `work` as agent code: guard held, errno kept for the host. */
 #define SHIM_CORE(work) do { \

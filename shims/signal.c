@@ -5,8 +5,8 @@
  */
 #include <string.h>
 
-#include "shim.h"
-#include "signals.h"
+#include "shims/shim.h"
+#include "agent/signals.h"
 
 /* Sanitizer runtimes call sigaction while they start. */
 #define NOT_INSTRUMENTED AGENT_NOT_INSTRUMENTED

@@ -1,8 +1,8 @@
 /*
  * socket.c - where contexts start (accept) and where they go out (connect).
  */
-#include "fdmap.h"
-#include "shim.h"
+#include "ctxmap/fdmap.h"
+#include "shims/shim.h"
 
 static inline int accepted(int fd, struct sockaddr *addr, socklen_t *len)
 {

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "shim.h"
+#include "shims/shim.h"
 
 #define STACK_FMT 1024
 

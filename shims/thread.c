@@ -3,12 +3,11 @@
  */
 #include <stdlib.h>
 
-#include "dispatch.h"
-#include "condmap.h"
-#include "debug.h"
-#include "shim.h"
+#include "agent/dispatch.h"
+#include "ctxmap/condmap.h"
+#include "base/debug.h"
+#include "shims/shim.h"
 
-extern pid_t agent_pid;
 
 struct start {
 	void *(*fn)(void *);

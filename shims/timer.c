@@ -10,9 +10,9 @@
  */
 #include <string.h>
 
-#include "debug.h"
-#include "shim.h"
-#include "timermap.h"
+#include "base/debug.h"
+#include "shims/shim.h"
+#include "ctxmap/timermap.h"
 
 /* On glibc's notification thread, which no sanitizer saw start. */
 AGENT_NOT_INSTRUMENTED static void notify(union sigval v)

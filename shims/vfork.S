@@ -4,8 +4,10 @@
  * vfork, so both the child and the parent return straight to the caller.
  * While the mark is set every hook passes through: the child shares the
  * parent's memory until it execs or exits, and must change nothing of the
- * agent's. The parent clears the mark on its next hook (state.c).
+ * agent's. The parent clears the mark on its next hook (base/state.c).
  */
+#include "base/compiler.h"
+
 #if defined(__x86_64__)
 	.text
 	.globl	vfork
@@ -13,7 +15,7 @@
 	.p2align 4
 vfork:
 	movq	agent_self@GOTTPOFF(%rip), %rax
-	orl	$0x10000, %fs:8(%rax)
+	orl	$AGENT_VFORK_MARK, %fs:AGENT_THREAD_DEPTH_OFFSET(%rax)
 	movq	real_vfork(%rip), %rax
 	testq	%rax, %rax
 	je	1f

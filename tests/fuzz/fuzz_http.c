@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "agent/http.h"
 
 #define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 

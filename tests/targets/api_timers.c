@@ -1,7 +1,7 @@
 /*
  * api_timers - a single-threaded epoll HTTP/1.1 server with a user-space
  * timer heap, the case the agent cannot follow by itself: it uses the
- * explicit API (agent/reqctx.h) to carry each request's context to the
+ * explicit API (shims/reqctx.h) to carry each request's context to the
  * callback it schedules (tests/integration/t_api). Built against the
  * header only: it runs without the agent too (every call is then a no-op
  * and reqctx_id() is NULL).
@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../agent/reqctx.h"
+#include "../../shims/reqctx.h"
 #include "target.h"
 
 #define MAX_EVENTS 64

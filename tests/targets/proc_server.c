@@ -46,7 +46,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../agent/reqctx.h"
+#include "../../shims/reqctx.h"
 #include "target.h"
 
 #define HEAD_MAX 4096

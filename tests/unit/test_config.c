@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
+#include "agent/config.h"
 #include "suites.h"
 
 struct seen {

@@ -4,8 +4,8 @@
  */
 #include <sys/epoll.h>
 
-#include "epmap.h"
-#include "fdmap.h"
+#include "ctxmap/epmap.h"
+#include "ctxmap/fdmap.h"
 #include "suites.h"
 
 /* Instance 100, as the epoll_create shim sets it up. */

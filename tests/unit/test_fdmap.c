@@ -2,9 +2,9 @@
  * test_fdmap.c - the fd table: kinds, tags and their references, dup,
  * reset on reuse, range limits.
  */
-#include "ctx.h"
-#include "fdmap.h"
-#include "id.h"
+#include "base/ctx.h"
+#include "ctxmap/fdmap.h"
+#include "base/id.h"
 #include "suites.h"
 
 static struct ctx *fresh(void)

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "ctx.h"
-#include "format.h"
-#include "id.h"
+#include "agent/config.h"
+#include "base/ctx.h"
+#include "agent/format.h"
+#include "base/id.h"
 #include "suites.h"
 
 extern pid_t agent_pid;

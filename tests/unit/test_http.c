@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "agent/http.h"
 
 /* A string literal and its length, NUL bytes inside included. */
 #define LIT(s) (s), sizeof(s) - 1

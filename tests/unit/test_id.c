@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "id.h"
+#include "base/id.h"
 #include "suites.h"
 
 static bool lower_hex(const char *s, size_t n)

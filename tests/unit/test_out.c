@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "ctx.h"
-#include "id.h"
-#include "out.h"
+#include "agent/config.h"
+#include "base/ctx.h"
+#include "base/id.h"
+#include "agent/out.h"
 #include "suites.h"
 
 static struct config cfg;

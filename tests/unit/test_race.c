@@ -13,13 +13,13 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "chan.h"
-#include "config.h"
-#include "ctx.h"
-#include "epmap.h"
-#include "fdmap.h"
-#include "id.h"
-#include "out.h"
+#include "ctxmap/chan.h"
+#include "agent/config.h"
+#include "base/ctx.h"
+#include "ctxmap/epmap.h"
+#include "ctxmap/fdmap.h"
+#include "base/id.h"
+#include "agent/out.h"
 #include "suites.h"
 
 #define THREADS 4

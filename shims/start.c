@@ -9,20 +9,19 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
-#include "chan.h"
-#include "condmap.h"
-#include "config.h"
-#include "ctx.h"
-#include "debug.h"
-#include "epmap.h"
-#include "id.h"
-#include "inherit.h"
-#include "out.h"
-#include "real.h"
-#include "signals.h"
+#include "ctxmap/chan.h"
+#include "ctxmap/condmap.h"
+#include "agent/config.h"
+#include "base/ctx.h"
+#include "base/debug.h"
+#include "ctxmap/epmap.h"
+#include "base/id.h"
+#include "agent/inherit.h"
+#include "agent/out.h"
+#include "base/real.h"
+#include "agent/signals.h"
 
 extern char **environ;
-extern pid_t agent_pid;
 
 static struct config settings;
 
@@ -64,7 +63,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 {
 	if (getauxval(AT_SECURE))
 		return;
-	shim_resolve_all();
+	real_resolve_all();
 	config_load(&settings, environ, report, NULL);
 	agent_config = &settings;
 	if (settings.disabled)

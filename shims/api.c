@@ -3,8 +3,8 @@
  * reference owned by the caller. With the agent switched off every call
  * behaves as without the agent.
  */
-#include "ctx.h"
-#include "reqctx.h"
+#include "base/ctx.h"
+#include "shims/reqctx.h"
 
 AGENT_EXPORT const char *reqctx_api_id(void)
 {

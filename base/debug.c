@@ -7,12 +7,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "agent.h"
-#include "debug.h"
-#include "real.h"
+#include "base/thread.h"
+#include "base/debug.h"
+#include "base/real.h"
 
 int debug_fd = -1;
-extern pid_t agent_pid;
 
 /* The file stops growing here, with a last line saying so. */
 #define DEBUG_MAX_BYTES (64L << 20)

@@ -16,9 +16,10 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "ctx.h"
-#include "debug.h"
-#include "id.h"
+#include "base/lock.h"
+#include "base/ctx.h"
+#include "base/debug.h"
+#include "base/id.h"
 
 #define SLAB_COUNT 64
 

@@ -8,8 +8,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 
-#include "agent.h"
-#include "real.h"
+#include "base/thread.h"
+#include "base/real.h"
 
 #define REAL_DEFINE(name, ret, args) ret (*real_##name) args;
 REAL_FUNCTIONS(REAL_DEFINE)
@@ -21,7 +21,7 @@ static long missing(void)
 	return -1;
 }
 
-void *shim_resolve(void **slot, const char *name)
+void *real_resolve(void **slot, const char *name)
 {
 	void *p = dlsym(RTLD_NEXT, name);
 
@@ -33,10 +33,10 @@ void *shim_resolve(void **slot, const char *name)
 	return p;
 }
 
-void shim_resolve_all(void)
+void real_resolve_all(void)
 {
 #define REAL_RESOLVE(name, ret, args) \
-	if (real_##name == NULL) shim_resolve((void **)&real_##name, #name);
+	if (real_##name == NULL) real_resolve((void **)&real_##name, #name);
 	REAL_FUNCTIONS(REAL_RESOLVE)
 #undef REAL_RESOLVE
 }

@@ -113,11 +113,11 @@ REAL_FUNCTIONS(REAL_DECLARE)
 
 /* Resolve every real function now. Called by the constructor; shims also
  * resolve one on first use, for calls that arrive before it ran. */
-void shim_resolve_all(void);
-void *shim_resolve(void **slot, const char *name);
+void real_resolve_all(void);
+void *real_resolve(void **slot, const char *name);
 
 #define REAL(name) \
 	(likely(real_##name != NULL) ? real_##name \
-	 : (__typeof__(real_##name))shim_resolve((void **)&real_##name, #name))
+	 : (__typeof__(real_##name))real_resolve((void **)&real_##name, #name))
 
 #endif

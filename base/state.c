@@ -3,15 +3,16 @@
  */
 #include <unistd.h>
 
-#include "agent.h"
-#include "debug.h"
-#include "real.h"
+#include "base/lock.h"
+#include "base/thread.h"
+#include "base/debug.h"
+#include "base/real.h"
 
 AGENT_TLS struct agent_thread agent_self;
 
 /* shims/vfork.S sets the mark at this offset. */
-_Static_assert(__builtin_offsetof(struct agent_thread, depth) == 8,
-	       "shims/vfork.S expects agent_thread.depth at offset 8");
+_Static_assert(__builtin_offsetof(struct agent_thread, depth) == AGENT_THREAD_DEPTH_OFFSET,
+	       "shims/vfork.S expects agent_thread.depth at AGENT_THREAD_DEPTH_OFFSET");
 int agent_on;
 int agent_broken;
 pid_t agent_pid;

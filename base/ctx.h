@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "agent.h"
+#include "base/thread.h"
 
 #define CTX_ID_MAX 128
 

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "id.h"
+#include "base/id.h"
 
 static uint64_t keys[4];
 static uint64_t counter;

@@ -1,0 +1,36 @@
+/*
+ * lock.h - the agent's own locks. Depends on nothing but libc.
+ *
+ * Rule: no lock here is ever held across a call into the host's allocator
+ * or across a call that can block on the host (the host's allocator may
+ * wait for a thread that is waiting for us).
+ */
+#ifndef BASE_LOCK_H
+#define BASE_LOCK_H
+
+#include <pthread.h>
+
+/* Locks an agent mutex through libc itself: the exported
+ * pthread_mutex_lock is the agent's hook, and would be found first.
+ * Returns what pthread_mutex_lock returns. */
+int agent_lock(pthread_mutex_t *m);
+
+/* A spin lock for a few loads and stores at most; never held across a
+ * call that could block. */
+static inline void spin_lock(int *l)
+{
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(l, __ATOMIC_RELAXED))
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#else
+			;
+#endif
+}
+
+static inline void spin_unlock(int *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+#endif
