@@ -1,5 +1,5 @@
 /*
- * dispatch.c - the per-thread event buffers behind dispatch_epoll().
+ * dispatch.c - the per-thread event buffers behind dispatch_next().
  * A thread usually waits on one epoll instance, sometimes a few (nested
  * loops): one small buffer per instance, found by a short list walk.
  */
@@ -10,6 +10,7 @@
 #include "base/ctx.h"
 #include "agent/dispatch.h"
 #include "ctxmap/epmap.h"
+#include "agent/config.h"
 #include "agent/flow.h"
 
 struct ep_buf {
@@ -32,11 +33,16 @@ static struct ep_buf *find(int epfd)
 	return NULL;
 }
 
-static void free_buf(struct ep_buf *b)
+static void free_arrays(struct ep_buf *b)
 {
 	free(b->ev);
 	free(b->fd);
 	free(b->gen);
+}
+
+static void free_buf(struct ep_buf *b)
+{
+	free_arrays(b);
 	free(b);
 }
 
@@ -64,9 +70,7 @@ static struct ep_buf *buffer(int epfd, int max)
 			free(gen);
 			return NULL;
 		}
-		free(b->ev);
-		free(b->fd);
-		free(b->gen);
+		free_arrays(b);
 		b->ev = ev;
 		b->fd = fd;
 		b->gen = gen;
@@ -81,47 +85,48 @@ static bool stale(int epfd, struct ep_buf *b, int i)
 	int fd;
 	uint64_t gen;
 
-	if (b->fd[i] == -2 || epmap_generation() == b->gen_at)
+	if (b->fd[i] == -2 || epmap_generation(epfd) == b->gen_at)
 		return false;
 	return !epmap_lookup(epfd, b->ev[i].data.u64, &fd, &gen) || gen != b->gen[i];
 }
 
-int dispatch_epoll(int epfd, struct epoll_event *events, int maxevents,
-		   dispatch_wait_fn wait, void *arg)
+int dispatch_next(int epfd, struct epoll_event *events)
 {
 	struct ep_buf *b = find(epfd);
 
-	for (;;) {
-		int r;
+	while (b && b->pos < b->n) {
+		int i = b->pos++;
 
-		while (b && b->pos < b->n) {
-			int i = b->pos++;
-
-			if (stale(epfd, b, i))
-				continue;
-			events[0] = b->ev[i];
-			if (b->fd[i] >= 0)
-				flow_ready(b->fd[i]);
-			return 1;
-		}
-		if (maxevents <= 0 || maxevents > 1 << 20 ||
-		    (b = buffer(epfd, maxevents)) == NULL)
-			return wait(arg, events, maxevents);   /* the kernel decides */
-		r = wait(arg, b->ev, maxevents);
-		if (r <= 0)
-			return r;
-		b->gen_at = epmap_generation();
-		epmap_resolve(epfd, r, b->ev, b->fd, b->gen);
-		b->n = r;
-		b->pos = 0;
+		if (stale(epfd, b, i))
+			continue;
+		events[0] = b->ev[i];
+		flow_event(b->fd[i]);
+		return 1;
 	}
+	return 0;
 }
 
-int dispatch_pending(int epfd)
+struct epoll_event *dispatch_buffer(int epfd, int maxevents)
+{
+	struct ep_buf *b;
+
+	if (agent_config->epoll == CFG_EPOLL_BATCH || maxevents <= 0 || maxevents > 1 << 20)
+		return NULL;
+	b = buffer(epfd, maxevents);
+	return b ? b->ev : NULL;
+}
+
+int dispatch_fill(int epfd, int r, struct epoll_event *events)
 {
 	struct ep_buf *b = find(epfd);
 
-	return b ? b->n - b->pos : 0;
+	if (b == NULL)
+		return 0;
+	b->gen_at = epmap_generation(epfd);
+	epmap_resolve(epfd, r, b->ev, b->fd, b->gen);
+	b->n = r;
+	b->pos = 0;
+	return dispatch_next(epfd, events);
 }
 
 void dispatch_thread_exit(void)

@@ -12,15 +12,25 @@
 
 #include <sys/epoll.h>
 
-/* Performs the real wait into buf (max events); returns like epoll_wait. */
-typedef int (*dispatch_wait_fn)(void *arg, struct epoll_event *buf, int max);
-
-/* epoll_wait semantics on epfd, one event per call. Sets errno like it. */
-int dispatch_epoll(int epfd, struct epoll_event *events, int maxevents,
-		   dispatch_wait_fn wait, void *arg);
-
-/* Events this thread holds for epfd (for the tests). */
-int dispatch_pending(int epfd);
+/*
+ * The epoll shims make the wait themselves; dispatch only keeps the batch.
+ *
+ * dispatch_next(): a buffered event of epfd, if one is left, goes to
+ * events[0] with its fd's context current (or none) and 1 is returned;
+ * 0 means the caller must wait. Never blocks, makes no system call, keeps
+ * errno.
+ *
+ * dispatch_buffer(): where the kernel should write the batch for epfd
+ * (room for maxevents); NULL when events go to the program as the kernel
+ * gives them (REQCTX_EPOLL=batch, no memory, or an absurd maxevents).
+ *
+ * dispatch_fill(): the kernel wrote r > 0 events into that buffer; keeps
+ * them and hands out the first as dispatch_next() does (0: every event
+ * was stale, wait again).
+ */
+int dispatch_next(int epfd, struct epoll_event *events);
+struct epoll_event *dispatch_buffer(int epfd, int maxevents);
+int dispatch_fill(int epfd, int r, struct epoll_event *events);
 
 void dispatch_thread_exit(void);
 

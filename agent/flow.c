@@ -6,6 +6,8 @@
  * Hot path: for an fd that carries nothing this is one slot lookup and one
  * branch; switching to the context a thread already has costs no atomic.
  */
+#include <sys/epoll.h>
+
 #include "agent/config.h"
 #include "base/debug.h"
 #include "base/ctx.h"
@@ -348,6 +350,35 @@ void flow_idle(void)
 {
 	if (agent_self.cur)
 		ctx_take_current(NULL);
+}
+
+void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data)
+{
+	epmap_ctl(epfd, op, fd, data);
+	/* Registering a connection is working on it (memcached's worker sets
+	 * up each handed-off connection this way). */
+	if (op != EPOLL_CTL_DEL)
+		flow_watch(fd);
+}
+
+void flow_event(int fd)
+{
+	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
+	struct ctx *c;
+
+	if (s == NULL || fdmap_kind(s) == FD_CHAN) {
+		flow_idle();
+		if (s)
+			flow_ready(fd);
+		return;
+	}
+	c = fdmap_ctx_peek(s);
+	if (c == agent_self.cur)
+		return;                  /* the common case: one compare */
+	if (c)
+		switch_to(s, fd);
+	if (agent_self.cur != c)
+		flow_idle();             /* none, or the fd's context just ended */
 }
 
 void flow_ready(int fd)

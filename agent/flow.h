@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 
@@ -57,6 +58,14 @@ void flow_idle(void);
 
 /* A wait reported `fd` ready: its context becomes current. */
 void flow_ready(int fd);
+
+/* An epoll event for `fd` is handed to the program (dispatch.c; -1 or -2:
+ * not known or ambiguous): the fd's context becomes current, or none. The
+ * context already current costs one compare. */
+void flow_event(int fd);
+
+/* A successful epoll_ctl(epfd, op, fd) registering `data`. */
+void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data);
 
 /* Kind of `fd` for a write, classifying a never-seen fd on first use. */
 enum fd_kind flow_kind_for_write(int fd);

@@ -3,6 +3,10 @@
  * through the instance's fd slot. One mutex guards all tables: it is taken
  * by epoll_ctl, by close of a registered fd and once per epoll_wait batch,
  * never per read or write. uthash stays inside this file.
+ *
+ * Rule: nothing is allocated or freed while the lock is held (the host's
+ * allocator may wait for a thread that waits for this lock): memory is
+ * taken before the lock and what is removed is freed after it.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -30,15 +34,52 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct eptable *tables;
 static uint64_t generation = 1;
 static long nregs;
+/* Removed under the lock, freed after it (see the rule above). */
+static struct epreg *grave_regs;
+static struct eptable *grave_tables;
 
 static uint64_t bump(void)
 {
 	return __atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
 }
 
-uint64_t epmap_generation(void)
+/* A registration of `epfd` changed: its buffered events must be checked. */
+static void touch(int epfd)
 {
-	return __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+	struct fdslot *s = fdmap_peek(epfd);
+
+	if (s)
+		__atomic_store_n(&s->ep_gen, bump(), __ATOMIC_RELEASE);
+}
+
+uint64_t epmap_generation(int epfd)
+{
+	struct fdslot *s = fdmap_peek(epfd);
+
+	return s ? __atomic_load_n(&s->ep_gen, __ATOMIC_ACQUIRE) : 0;
+}
+
+/* Takes the lock's graveyard; free_graves() after unlocking. */
+static void unlock_and_bury(void)
+{
+	struct epreg *r = grave_regs;
+	struct eptable *t = grave_tables;
+
+	grave_regs = NULL;
+	grave_tables = NULL;
+	pthread_mutex_unlock(&lock);
+	while (r) {
+		struct epreg *next = (struct epreg *)r->hh.next;
+
+		free(r);
+		r = next;
+	}
+	while (t) {
+		struct eptable *next = t->next;
+
+		free(t);
+		t = next;
+	}
 }
 
 long epmap_count(void)
@@ -60,7 +101,8 @@ static void del_reg(struct eptable *t, struct epreg *r)
 	if (s && s->ep_state == 1 && s->ep_epfd == t->epfd && s->ep_data == r->data)
 		s->ep_state = 0;
 	HASH_DEL(t->regs, r);
-	free(r);
+	r->hh.next = grave_regs;      /* unlinked: the field is free to reuse */
+	grave_regs = r;
 	nregs--;
 }
 
@@ -77,12 +119,16 @@ void epmap_instance(int epfd)
 	struct fdslot *s = fdmap_slot(epfd);
 	struct eptable *t;
 
+	struct eptable *spare;
+
 	if (s == NULL)
 		return;
+	spare = calloc(1, sizeof *spare);
 	agent_lock(&lock);
 	t = s->ep_table;
 	if (t == NULL) {
-		t = calloc(1, sizeof *t);
+		t = spare;
+		spare = NULL;
 		if (t) {
 			t->next = tables;
 			if (tables)
@@ -95,8 +141,9 @@ void epmap_instance(int epfd)
 	if (t)
 		t->epfd = epfd;
 	s->ep_table = t;
-	pthread_mutex_unlock(&lock);
-	bump();
+	touch(epfd);
+	unlock_and_bury();
+	free(spare);
 }
 
 void epmap_drop_instance(int epfd)
@@ -117,10 +164,11 @@ void epmap_drop_instance(int epfd)
 			tables = t->next;
 		if (t->next)
 			t->next->prev = t->prev;
-		free(t);
+		t->next = grave_tables;
+		grave_tables = t;
 	}
-	pthread_mutex_unlock(&lock);
-	bump();
+	touch(epfd);
+	unlock_and_bury();
 }
 
 /* The registration of `fd` in `t`, using the fd's back-reference first. */
@@ -144,7 +192,8 @@ static struct epreg *find_fd(struct eptable *t, int fd)
 	return NULL;
 }
 
-static void add_reg(struct eptable *t, int fd, uint64_t data)
+/* `*spare`: memory taken before the lock; used (and set to NULL) if needed. */
+static void add_reg(struct eptable *t, int fd, uint64_t data, struct epreg **spare)
 {
 	struct fdslot *s = fdmap_slot(fd);
 	struct epreg *r;
@@ -157,9 +206,10 @@ static void add_reg(struct eptable *t, int fd, uint64_t data)
 		r->gen = bump();
 		return;
 	}
-	r = malloc(sizeof *r);
+	r = *spare;
 	if (r == NULL)
 		return;
+	*spare = NULL;
 	r->data = data;
 	r->fd = fd;
 	r->gen = bump();
@@ -179,23 +229,24 @@ static void add_reg(struct eptable *t, int fd, uint64_t data)
 void epmap_ctl(int epfd, int op, int fd, uint64_t data)
 {
 	struct eptable *t;
-	struct epreg *r;
+	struct epreg *r, *spare = op == EPOLL_CTL_DEL ? NULL : malloc(sizeof *spare);
 
 	agent_lock(&lock);
 	t = table_of(epfd);
 	if (t == NULL) {
 		pthread_mutex_unlock(&lock);
+		free(spare);
 		return;
 	}
 	switch (op) {
 	case EPOLL_CTL_ADD:
-		add_reg(t, fd, data);
+		add_reg(t, fd, data, &spare);
 		break;
 	case EPOLL_CTL_MOD:
 		r = find_fd(t, fd);
 		if (r)
 			del_reg(t, r);
-		add_reg(t, fd, data);
+		add_reg(t, fd, data, &spare);
 		break;
 	case EPOLL_CTL_DEL:
 		r = find_fd(t, fd);
@@ -203,8 +254,9 @@ void epmap_ctl(int epfd, int op, int fd, uint64_t data)
 			del_reg(t, r);
 		break;
 	}
-	pthread_mutex_unlock(&lock);
-	bump();
+	touch(epfd);
+	unlock_and_bury();
+	free(spare);
 }
 
 void epmap_forget_fd(int fd)
@@ -218,16 +270,19 @@ void epmap_forget_fd(int fd)
 	agent_lock(&lock);
 	if (s->ep_state == 1) {
 		t = table_of(s->ep_epfd);
-		if (t && (r = find_fd(t, fd)) != NULL)
+		if (t && (r = find_fd(t, fd)) != NULL) {
 			del_reg(t, r);
+			touch(t->epfd);
+		}
 	} else {
 		for (t = tables; t; t = t->next)
-			while ((r = find_fd(t, fd)) != NULL)
+			while ((r = find_fd(t, fd)) != NULL) {
 				del_reg(t, r);
+				touch(t->epfd);
+			}
 	}
 	s->ep_state = 0;
-	pthread_mutex_unlock(&lock);
-	bump();
+	unlock_and_bury();
 }
 
 bool epmap_lookup(int epfd, uint64_t data, int *fd, uint64_t *gen)

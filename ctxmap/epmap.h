@@ -4,9 +4,11 @@
  * epoll_event.data (nginx: a tagged pointer), so the map is keyed by
  * (instance, data), not by fd.
  *
- * Every change bumps a global generation; an event read from the kernel
+ * Every change gives the instance a new generation (from one global
+ * counter, so a value never repeats); an event read from the kernel
  * remembers the generation of its registration, and one whose registration
  * changed since (deleted, modified, re-added, its fd closed) is stale.
+ * Changes to one instance never make another instance's events suspect.
  */
 #ifndef AGENT_EPMAP_H
 #define AGENT_EPMAP_H
@@ -38,8 +40,9 @@ struct epoll_event;
 void epmap_resolve(int epfd, int n, const struct epoll_event *ev, int *fds,
 		   uint64_t *gens);
 
-/* The current generation: unchanged means no registration changed. */
-uint64_t epmap_generation(void);
+/* The instance's generation: unchanged means none of its registrations
+ * changed. One atomic load; 0 for an fd the agent does not know. */
+uint64_t epmap_generation(int epfd);
 
 /* Registrations held, for the tests. */
 long epmap_count(void);

@@ -43,6 +43,7 @@ struct fdslot {
 	int ep_epfd;              /* with ep_state 1: the instance ... */
 	uint64_t ep_data;         /* ... and the data value it is registered with */
 	void *ep_table;           /* kind FD_EPOLL: its registrations (epmap.c) */
+	uint64_t ep_gen;          /* kind FD_EPOLL: generation of its registrations */
 	struct chan *rx, *tx;     /* kind FD_CHAN: what it reads from / writes into */
 };
 

@@ -20,9 +20,9 @@ START_TEST(add_lookup_delete)
 	int fd;
 	uint64_t gen, g0;
 
-	g0 = epmap_generation();
+	g0 = epmap_generation(100);
 	epmap_ctl(100, EPOLL_CTL_ADD, 101, 0xdead0001);    /* a tagged pointer */
-	ck_assert_uint_gt(epmap_generation(), g0);
+	ck_assert_uint_gt(epmap_generation(100), g0);
 	ck_assert(epmap_lookup(100, 0xdead0001, &fd, &gen));
 	ck_assert_int_eq(fd, 101);
 	ck_assert(!epmap_lookup(100, 101, &fd, &gen));       /* keyed by data, not fd */
@@ -79,7 +79,21 @@ START_TEST(several_instances)
 	ck_assert(!epmap_lookup(100, 55, &fd, &gen));
 	ck_assert(!epmap_lookup(200, 56, &fd, &gen));
 	ck_assert_int_eq(epmap_count(), before);
-	epmap_ctl(200, EPOLL_CTL_ADD, 106, 57);
+	/* A change to instance 200 leaves 100's buffered events unsuspected;
+	 * closing an fd registered in 100 does not. */
+	{
+		uint64_t g100 = epmap_generation(100), g200 = epmap_generation(200);
+
+		epmap_ctl(200, EPOLL_CTL_ADD, 106, 57);
+		ck_assert_uint_eq(epmap_generation(100), g100);
+		ck_assert_uint_gt(epmap_generation(200), g200);
+		epmap_ctl(100, EPOLL_CTL_ADD, 107, 58);
+		g100 = epmap_generation(100);
+		g200 = epmap_generation(200);
+		epmap_forget_fd(107);
+		ck_assert_uint_gt(epmap_generation(100), g100);
+		ck_assert_uint_eq(epmap_generation(200), g200);
+	}
 	epmap_drop_instance(200);
 	ck_assert(!epmap_lookup(200, 57, &fd, &gen));
 	ck_assert_int_eq(epmap_count(), before);
