@@ -165,8 +165,12 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
 
-			if (chan_read(rx, n, &c))
+			if (chan_read(rx, n, &c)) {
+				/* Units of several writers (or of none): the thread
+				 * drains several jobs it cannot tell apart. */
+				agent_self.draining = c == NULL;
 				take_from_chan(c, "flow_read (queued bytes)", fd);
+			}
 			chan_unref(rx);
 		}
 		break;
@@ -323,6 +327,14 @@ static void stderr_moved(void)
 
 void flow_close(int fd)
 {
+	/* A thread draining a merged wake-up closes the connection of the job
+	 * it ran: that job is over, and nothing names the next one. */
+	if (unlikely(agent_self.draining) && agent_self.cur) {
+		struct fdslot *s = fdmap_peek(fd);
+
+		if (s && fdmap_ctx_peek(s) == agent_self.cur)
+			ctx_take_current(NULL);
+	}
 	out_fd_closing(fd);
 	flow_new_fd(fd, FD_UNKNOWN);
 	if (fd == 2)
@@ -348,6 +360,7 @@ void flow_dup(int from, int to)
 
 void flow_idle(void)
 {
+	agent_self.draining = false;
 	if (agent_self.cur)
 		ctx_take_current(NULL);
 }

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -82,6 +83,12 @@
 	X(pthread_cond_broadcast, int, (pthread_cond_t *)) \
 	X(pthread_cond_destroy, int, (pthread_cond_t *)) \
 	X(pthread_mutex_lock, int, (pthread_mutex_t *)) \
+	X(sem_wait, int, (sem_t *)) \
+	X(sem_timedwait, int, (sem_t *, const struct timespec *)) \
+	X(sem_clockwait, int, (sem_t *, clockid_t, const struct timespec *)) \
+	X(sem_trywait, int, (sem_t *)) \
+	X(sem_post, int, (sem_t *)) \
+	X(sem_destroy, int, (sem_t *)) \
 	X(timer_create, int, (clockid_t, struct sigevent *, timer_t *)) \
 	X(timer_settime, int, (timer_t, int, const struct itimerspec *, struct itimerspec *)) \
 	X(timer_delete, int, (timer_t)) \

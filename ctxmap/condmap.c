@@ -1,8 +1,11 @@
 /*
- * condmap.c - condition variable queues, uthash keyed by address behind one
- * mutex. An entry lives while threads wait on its condvar or contexts are
- * queued, so condvars that vanish without pthread_cond_destroy leave
- * nothing behind once idle.
+ * condmap.c - condition variable and semaphore queues, uthash keyed by
+ * address behind one mutex. An entry lives while threads wait on its
+ * object or contexts are queued, so objects that vanish without being
+ * destroyed leave nothing behind once idle.
+ *
+ * Rule: nothing is allocated or freed while the lock is held (the host's
+ * allocator may wait for a thread that waits for this lock).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,7 +19,7 @@
 struct condq {
 	const void *cond;
 	int waiters, head, n;
-	struct ctx *q[CONDMAP_QUEUE];        /* NULL entries: "no context" */
+	struct ctx *q[CONDMAP_QUEUE_LEN];        /* NULL entries: "no context" */
 	int nconsumers;                      /* threads ever seen waiting */
 	pid_t consumers[CONSUMERS];          /* (-1 in [0] once too many) */
 	bool shared;                         /* a waiter also signals: lock-like */
@@ -39,18 +42,16 @@ static void drop_oldest(struct condq *q)
 {
 	ctx_put(q->q[q->head]);
 	q->q[q->head] = NULL;
-	q->head = (q->head + 1) % CONDMAP_QUEUE;
+	q->head = (q->head + 1) % CONDMAP_QUEUE_LEN;
 	q->n--;
 }
 
-/* A condvar counts as a job queue only after this many signals, all from
- * threads that never waited on it, with no waiter ever signalling it: a
- * lock-like condvar (CPython's GIL) shows a waiter signalling long before. */
-#define POOL_EVIDENCE 16
-
+/* A job queue: see condmap.h. A per-thread condvar (one consumer) is woken
+ * for lock hand-overs and for work alike, so it never qualifies. */
 static bool is_pool(const struct condq *q)
 {
-	return !q->shared && q->outside_signals >= POOL_EVIDENCE;
+	return !q->shared && q->outside_signals >= CONDMAP_POOL_EVIDENCE &&
+	       (q->nconsumers >= 2 || q->consumers[0] == -1);
 }
 
 static bool is_consumer(const struct condq *q, pid_t tid)
@@ -74,16 +75,39 @@ static void note_consumer(struct condq *q, pid_t tid)
 		q->consumers[0] = -1;
 }
 
+/* The entry of `cond`, made if missing; called and returns with the lock
+ * held. Memory is taken with the lock dropped; NULL without memory. */
+static struct condq *find_or_add(const void *cond)
+{
+	struct condq *q = find(cond), *spare;
+
+	if (q)
+		return q;
+	pthread_mutex_unlock(&lock);
+	spare = calloc(1, sizeof *spare);
+	agent_lock(&lock);
+	q = find(cond);                   /* another thread may have added it */
+	if (q == NULL && spare) {
+		q = spare;
+		spare = NULL;
+		q->cond = cond;
+		HASH_ADD_PTR(queues, cond, q);
+	}
+	if (spare) {
+		pthread_mutex_unlock(&lock);
+		free(spare);
+		agent_lock(&lock);
+		q = find(cond);
+	}
+	return q;
+}
+
 void condmap_wait_begin(const void *cond, pid_t tid)
 {
 	struct condq *q;
 
 	agent_lock(&lock);
-	q = find(cond);
-	if (q == NULL && (q = calloc(1, sizeof *q)) != NULL) {
-		q->cond = cond;
-		HASH_ADD_PTR(queues, cond, q);
-	}
+	q = find_or_add(cond);
 	if (q) {
 		q->waiters++;
 		note_consumer(q, tid);
@@ -107,7 +131,7 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool)
 		if (woke && q->n > 0) {
 			*ctx = q->q[q->head];
 			q->q[q->head] = NULL;
-			q->head = (q->head + 1) % CONDMAP_QUEUE;
+			q->head = (q->head + 1) % CONDMAP_QUEUE_LEN;
 			q->n--;
 			took = true;
 		}
@@ -129,7 +153,7 @@ void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid)
 	if (q && !q->shared) {
 		if (is_consumer(q, tid))
 			q->shared = true;
-		else if (q->outside_signals < POOL_EVIDENCE)
+		else if (q->outside_signals < CONDMAP_POOL_EVIDENCE)
 			q->outside_signals++;
 	}
 	if (q == NULL || q->waiters <= q->n) {
@@ -143,28 +167,35 @@ void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid)
 	 * gets no context. */
 	if (broadcast || q->consumers[0] == -1 || q->waiters != q->nconsumers || q->n != 0)
 		c = NULL;
+	/* A wake-up not yet taken when another signal comes is ambiguous too:
+	 * the two woken threads may take the two jobs in either order. */
+	for (int i = 0; i < q->n && (broadcast || q->n != 0); i++) {
+		struct ctx **e = &q->q[(q->head + i) % CONDMAP_QUEUE_LEN];
+
+		ctx_put(*e);
+		*e = NULL;
+	}
 	wake = broadcast ? q->waiters - q->n : 1;
-	if (broadcast && q->waiters == 1 && q->nconsumers == 1 && q->consumers[0] != -1)
-		c = agent_self.cur;     /* one waiter, one consumer: still exact */
-	for (; wake > 0 && q->n < CONDMAP_QUEUE; wake--) {
+	for (; wake > 0 && q->n < CONDMAP_QUEUE_LEN; wake--) {
 		if (c)
 			ctx_get(c);
-		q->q[(q->head + q->n) % CONDMAP_QUEUE] = c;
+		q->q[(q->head + q->n) % CONDMAP_QUEUE_LEN] = c;
 		q->n++;
 	}
 	pthread_mutex_unlock(&lock);
 }
 
-bool condmap_is_pool(const void *cond)
+enum condmap_class condmap_class(const void *cond)
 {
 	struct condq *q;
-	bool pool;
+	enum condmap_class k = CONDMAP_UNKNOWN;
 
 	agent_lock(&lock);
 	q = find(cond);
-	pool = q && is_pool(q);
+	if (q)
+		k = is_pool(q) ? CONDMAP_POOL : q->shared ? CONDMAP_SHARED : CONDMAP_QUEUE;
 	pthread_mutex_unlock(&lock);
-	return pool;
+	return k;
 }
 
 void condmap_destroy(const void *cond)
@@ -177,9 +208,9 @@ void condmap_destroy(const void *cond)
 		while (q->n)
 			drop_oldest(q);
 		HASH_DEL(queues, q);
-		free(q);
 	}
 	pthread_mutex_unlock(&lock);
+	free(q);
 }
 
 void condmap_after_fork_child(void)

@@ -1,11 +1,12 @@
 /*
- * thread.c - a new thread starts in its creator's context.
+ * thread.c - thread start, condition variables, mutexes of a wake-up and
+ * semaphores: each event reported to agent/handoff.c.
  */
+#include <semaphore.h>
 #include <stdlib.h>
 
 #include "agent/dispatch.h"
-#include "ctxmap/condmap.h"
-#include "base/debug.h"
+#include "agent/handoff.h"
 #include "shims/shim.h"
 
 
@@ -32,9 +33,7 @@ AGENT_NOT_INSTRUMENTED static void *trampoline(void *p)
 	void *r;
 
 	free(p);
-	agent_self.cur = s.ctx;
-	if (s.ctx)
-		DEBUG("thread starts in %s (pthread_create)", s.ctx->id);
+	handoff_thread_starts(s.ctx);
 	pthread_cleanup_push(thread_done, NULL);
 	r = s.fn(s.arg);
 	pthread_cleanup_pop(1);
@@ -66,147 +65,127 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 }
 
 /*
- * Condition variables (ctxmap/condmap.h). On a job queue - its waiters never
- * signal it - a woken worker takes what the wake-up carries: the
- * signaller's context when the pairing is unambiguous, else none; and when
- * it locks the queue's mutex again it is back for more work, so whatever
- * context its last job left it with ends there. On a lock-like condvar
- * (CPython's GIL: every thread waits and signals) only a waiter that had
- * no context, or one from an earlier wake-up on the same condvar, takes
- * one: a thread serving its own request keeps it.
+ * Condition variables and semaphores: each event goes to agent/handoff.c,
+ * which holds every rule. A wait may block: nothing of the thread's own
+ * output stays held across it.
  */
-static bool takes_handoff(const pthread_cond_t *c)
-{
-	return agent_self.cur == NULL ||
-	       (agent_self.cond_src == c && agent_self.cond_ctx == agent_self.cur);
-}
-
-static void wait_begins(pthread_cond_t *c)
+static void wait_begins(const void *obj)
 {
 	shim_may_block();
-	SHIM_CORE(condmap_wait_begin(c, agent_tid()));
+	SHIM_CORE(handoff_wait_begins(obj));
 }
 
-static void take_handoff(struct ctx *x, const char *kind)
+static int cond_wait_ends(pthread_cond_t *c, pthread_mutex_t *m, int r)
 {
-	if (x != agent_self.cur)
-		DEBUG("switch %s -> %s (pthread_cond wake-up%s)",
-		      agent_self.cur ? agent_self.cur->id : "none", x ? x->id : "none", kind);
-	ctx_take_current(x);
-}
-
-static int wait_ends(pthread_cond_t *c, pthread_mutex_t *m, bool eligible, int r)
-{
-	struct ctx *x;
-	bool took, pool;
-
-	SHIM_CORE(
-		took = condmap_wait_end(c, r == 0, &x, &pool);
-		/* The main thread waits for completions (a drain at shutdown),
-		 * never for jobs: pools run on threads the program creates. */
-		if (agent_tid() == agent_pid) {
-			pool = false;
-			eligible = false;
-		}
-		agent_self.cond_ctx = NULL;
-		if (pool && r == 0) {
-			take_handoff(took ? x : NULL, ", job queue");
-			agent_self.cond_ctx = agent_self.cur;
-		} else if (eligible && took) {
-			take_handoff(x, "");
-			agent_self.cond_ctx = x;
-		} else {
-			ctx_put(x);
-		}
-		/* Whichever kind it turns out to be, the next lock of this
-		 * mutex brings the thread back to this condvar. */
-		agent_self.cond_src = c;
-		agent_self.cond_mutex = m;
-	);
+	SHIM_CORE(handoff_wait_ends(c, m, r == 0));
 	return r;
 }
 
 AGENT_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-	bool eligible;
-
 	if (!agent_active())
 		return REAL(pthread_cond_wait)(c, m);
-	eligible = takes_handoff(c);
 	wait_begins(c);
-	return wait_ends(c, m, eligible, REAL(pthread_cond_wait)(c, m));
+	return cond_wait_ends(c, m, REAL(pthread_cond_wait)(c, m));
 }
 
 AGENT_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 					 const struct timespec *t)
 {
-	bool eligible;
-
 	if (!agent_active())
 		return REAL(pthread_cond_timedwait)(c, m, t);
-	eligible = takes_handoff(c);
 	wait_begins(c);
-	return wait_ends(c, m, eligible, REAL(pthread_cond_timedwait)(c, m, t));
+	return cond_wait_ends(c, m, REAL(pthread_cond_timedwait)(c, m, t));
 }
 
 AGENT_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
 					 const struct timespec *t)
 {
-	bool eligible;
-
 	if (!agent_active())
 		return REAL(pthread_cond_clockwait)(c, m, clk, t);
-	eligible = takes_handoff(c);
 	wait_begins(c);
-	return wait_ends(c, m, eligible, REAL(pthread_cond_clockwait)(c, m, clk, t));
+	return cond_wait_ends(c, m, REAL(pthread_cond_clockwait)(c, m, clk, t));
 }
 
-/*
- * A thread locking the mutex of its last condvar wake-up is back at that
- * queue: on a job queue its context ends there (the next job it may take
- * without waiting is not known); on a lock-like condvar only a context the
- * wake-up itself gave it does. One compare for every other lock.
- */
-static void back_at_queue(void)
-{
-	bool pool = condmap_is_pool(agent_self.cond_src);
-
-	if (agent_self.cur && (pool || agent_self.cur == agent_self.cond_ctx)) {
-		DEBUG("switch %s -> none (back at the queue of its pthread_cond wake-up)",
-		      agent_self.cur->id);
-		ctx_take_current(NULL);
-	}
-	/* A job queue's worker stays one; a lock-like condvar's waiter is
-	 * done with it until it waits again. */
-	if (!pool)
-		agent_self.cond_mutex = NULL;
-	agent_self.cond_ctx = NULL;
-}
-
+/* One compare for every lock but the one of the thread's last wake-up. */
 AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	if (unlikely(agent_self.cond_mutex == m) && agent_active())
-		SHIM_CORE(back_at_queue());
+		SHIM_CORE(handoff_relock(m));
 	return REAL(pthread_mutex_lock)(m);
 }
 
 AGENT_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
 	if (agent_active())
-		SHIM_CORE(condmap_signal(c, agent_self.cur, false, agent_tid()));
+		SHIM_CORE(handoff_signal(c, false));
 	return REAL(pthread_cond_signal)(c);
 }
 
 AGENT_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
 	if (agent_active())
-		SHIM_CORE(condmap_signal(c, agent_self.cur, true, agent_tid()));
+		SHIM_CORE(handoff_signal(c, true));
 	return REAL(pthread_cond_broadcast)(c);
 }
 
 AGENT_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 {
 	if (agent_active())
-		SHIM_CORE(condmap_destroy(c));
+		SHIM_CORE(handoff_destroy(c));
 	return REAL(pthread_cond_destroy)(c);
+}
+
+static int sem_wait_ends(sem_t *s, int r)
+{
+	SHIM_CORE(handoff_wait_ends(s, NULL, r == 0));
+	return r;
+}
+
+AGENT_EXPORT int sem_wait(sem_t *s)
+{
+	if (!agent_active())
+		return REAL(sem_wait)(s);
+	wait_begins(s);
+	return sem_wait_ends(s, REAL(sem_wait)(s));
+}
+
+AGENT_EXPORT int sem_timedwait(sem_t *s, const struct timespec *t)
+{
+	if (!agent_active())
+		return REAL(sem_timedwait)(s, t);
+	wait_begins(s);
+	return sem_wait_ends(s, REAL(sem_timedwait)(s, t));
+}
+
+AGENT_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *t)
+{
+	if (!agent_active())
+		return REAL(sem_clockwait)(s, clk, t);
+	wait_begins(s);
+	return sem_wait_ends(s, REAL(sem_clockwait)(s, clk, t));
+}
+
+/* Takes a unit without blocking: the end of a wait that did not sleep. */
+AGENT_EXPORT int sem_trywait(sem_t *s)
+{
+	int r = REAL(sem_trywait)(s);
+
+	if (r == 0 && agent_active())
+		SHIM_CORE(handoff_wait_begins(s); handoff_wait_ends(s, NULL, true));
+	return r;
+}
+
+AGENT_EXPORT int sem_post(sem_t *s)
+{
+	if (agent_active())
+		SHIM_CORE(handoff_signal(s, false));
+	return REAL(sem_post)(s);
+}
+
+AGENT_EXPORT int sem_destroy(sem_t *s)
+{
+	if (agent_active())
+		SHIM_CORE(handoff_destroy(s));
+	return REAL(sem_destroy)(s);
 }

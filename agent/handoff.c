@@ -1,0 +1,105 @@
+/*
+ * handoff.c - the hand-off rules of handoff.h over the store of
+ * ctxmap/condmap.h. Runs inside the agent's guard, errno saved by the shim.
+ *
+ * Per thread (base/thread.h): cond_src and cond_mutex name the object and
+ * mutex of the last wake-up, cond_ctx the context a job-queue wake-up gave,
+ * inherited the context the thread was created in, while it still has it.
+ */
+#include "agent/handoff.h"
+#include "base/ctx.h"
+#include "base/debug.h"
+#include "ctxmap/condmap.h"
+
+static void take(struct ctx *x, const char *why)
+{
+	if (x != agent_self.cur)
+		DEBUG("switch %s -> %s (%s)", agent_self.cur ? agent_self.cur->id : "none",
+		      x ? x->id : "none", why);
+	ctx_take_current(x);
+}
+
+void handoff_thread_starts(struct ctx *inherited)
+{
+	agent_self.cur = inherited;
+	agent_self.inherited = inherited;
+	if (inherited)
+		DEBUG("thread starts in %s (pthread_create)", inherited->id);
+}
+
+void handoff_wait_begins(const void *obj)
+{
+	/* A semaphore's worker waiting again is back at its queue: whatever
+	 * its last job left it with ends here. */
+	if (agent_self.cond_src == obj && agent_self.cond_mutex == NULL &&
+	    agent_self.cur && condmap_class(obj) == CONDMAP_POOL)
+		take(NULL, "back at the queue of its wake-up");
+	condmap_wait_begin(obj, agent_tid());
+}
+
+void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
+{
+	struct ctx *x;
+	bool took, pool;
+
+	took = condmap_wait_end(obj, woke, &x, &pool);
+	/* Rule 4: the main thread waits for completions, never for jobs. */
+	if (agent_tid() == agent_pid)
+		pool = false;
+	agent_self.cond_ctx = NULL;
+	if (pool && woke) {
+		/* Rule 1. */
+		agent_self.inherited = NULL;
+		take(took ? x : NULL, "job queue wake-up");
+		agent_self.cond_ctx = agent_self.cur;
+		x = NULL;
+	} else {
+		if (woke && agent_self.inherited && agent_self.cur == agent_self.inherited) {
+			/* Rule 3. */
+			if (!took || x != agent_self.cur)
+				take(NULL, "inherited context ends at a wake-up from elsewhere");
+			agent_self.inherited = NULL;
+		}
+		/* Rule 5 (handoff_relock) compares against this. */
+		agent_self.cond_ctx = agent_self.cur;
+	}
+	ctx_put(x);                          /* rule 2: the entry is dropped */
+	agent_self.cond_src = obj;
+	agent_self.cond_mutex = mutex;
+}
+
+void handoff_signal(const void *obj, bool broadcast)
+{
+	condmap_signal(obj, agent_self.cur, broadcast, agent_tid());
+}
+
+void handoff_relock(const void *mutex)
+{
+	enum condmap_class k;
+
+	if (mutex == NULL || agent_self.cond_mutex != mutex)
+		return;
+	k = condmap_class(agent_self.cond_src);
+	if (k == CONDMAP_POOL) {
+		/* Rule 1: whatever the last job left the worker with ends here:
+		 * the next job it may take without waiting is not known. */
+		if (agent_self.cur)
+			take(NULL, "back at the queue of its wake-up");
+	} else if (k != CONDMAP_SHARED) {
+		/* Rule 5: back at a queue-like condvar (its waiters never signal
+		 * it) with a context other than the one it woke with (or kept
+		 * since), the thread got that context from a job: it ends. */
+		if (agent_self.cur && agent_self.cur != agent_self.cond_ctx)
+			take(NULL, "back at its queue with a context the wake-up did not give");
+	} else {
+		/* Lock-like: a thread keeps its own context; done with it. */
+		agent_self.cond_mutex = NULL;
+	}
+	/* A queue's worker stays one: it may take the next job without waiting. */
+	agent_self.cond_ctx = agent_self.cur;
+}
+
+void handoff_destroy(const void *obj)
+{
+	condmap_destroy(obj);
+}

@@ -1,0 +1,59 @@
+/*
+ * handoff.h - contexts carried by condition variables and semaphores: the
+ * rules. The store (ctxmap/condmap.h) keeps, per object, who waits, who
+ * signals and the queued contexts; this module decides what a thread takes
+ * when it is woken and when that ends. Shims report each event here once.
+ *
+ * What the evidence allows (docs/design.md, "Hand-offs"):
+ *  1. A job queue - an object that two or more threads have waited on, that
+ *     none of its waiters ever signalled, and that has been signalled at
+ *     least CONDMAP_POOL_EVIDENCE times by threads that never wait on it -
+ *     hands the woken thread the signaller's context when every consumer
+ *     was waiting at the signal (the program's queue was empty), else none.
+ *     The context ends when the thread is back at the queue: it locks the
+ *     queue's mutex again (condvars) or waits on it again (semaphores).
+ *  2. Any other wake-up gives nothing: a per-thread condvar (HotSpot's
+ *     park events, Ruby's per-thread waits) is woken for lock hand-overs
+ *     and for work alike, and a lock-like object (CPython's GIL, a
+ *     semaphore used as a lock) by whoever released it. A thread keeps its
+ *     own context across such a wait.
+ *  3. A context a thread inherited from its creator (pthread_create) ends at
+ *     its first wake-up from a condvar or semaphore unless the wake-up came
+ *     from a thread in that same context: a pool thread made inside one
+ *     request does not carry it into the next request's jobs.
+ *  4. The main thread never takes a context from a wake-up (pools run on
+ *     threads the program creates; the main thread waits for completions).
+ *  5. A thread that locks the mutex of its last wake-up again, on a condvar
+ *     none of whose waiters ever signalled it (a queue, classified or not
+ *     yet), holding a context other than the one it woke with, got that
+ *     context from the job it took: the job is over and the context ends.
+ */
+#ifndef AGENT_HANDOFF_H
+#define AGENT_HANDOFF_H
+
+#include <stdbool.h>
+
+struct ctx;
+
+/* A new thread starts in `inherited` (its creator's context, the reference
+ * handed over; may be NULL). */
+void handoff_thread_starts(struct ctx *inherited);
+
+/* The thread is about to wait on `obj` (a condvar or a semaphore). */
+void handoff_wait_begins(const void *obj);
+
+/* The wait on `obj` returned; `woke`: it consumed a signal or a unit (not
+ * a timeout or an error); `mutex`: the condvar's mutex, NULL for a
+ * semaphore. */
+void handoff_wait_ends(const void *obj, const void *mutex, bool woke);
+
+/* `obj` is signalled (a broadcast wakes every waiter) or posted. */
+void handoff_signal(const void *obj, bool broadcast);
+
+/* The thread is about to lock `mutex`, the mutex of its last wake-up. */
+void handoff_relock(const void *mutex);
+
+/* `obj` is destroyed. */
+void handoff_destroy(const void *obj);
+
+#endif
