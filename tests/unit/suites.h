@@ -15,7 +15,8 @@
 	X(fdmap) \
 	X(epmap) \
 	X(out) \
-	X(race)
+	X(race) \
+	X(handoff)
 
 #define UNIT_DECLARE(name) Suite *name##_suite(void);
 UNIT_SUITES(UNIT_DECLARE)

@@ -1,0 +1,264 @@
+/*
+ * test_handoff.c - the hand-off rules (agent/handoff.h) on scripted waits.
+ * Threads are played by one real thread: each fake thread's block is
+ * swapped into agent_self before it acts, so every interleaving is exact.
+ */
+#include <string.h>
+
+#include "agent/handoff.h"
+#include "base/ctx.h"
+#include "base/id.h"
+#include "ctxmap/condmap.h"
+#include "suites.h"
+
+#define THREADS 4
+static struct agent_thread th[THREADS];
+static int playing = -1;
+
+/* Thread i acts from now on. */
+static void as(int i)
+{
+	if (playing >= 0)
+		th[playing] = agent_self;
+	agent_self = th[i];
+	playing = i;
+}
+
+static void setup(void)
+{
+	id_init();
+	memset(th, 0, sizeof th);
+	memset(&agent_self, 0, sizeof agent_self);
+	playing = -1;
+	agent_pid = 1;                  /* no fake thread is the main thread */
+	for (int i = 0; i < THREADS; i++)
+		th[i].tid = 100 + i;
+}
+
+static void teardown(void)
+{
+	as(0);
+	for (int i = 0; i < THREADS; i++) {
+		as(i);
+		ctx_take_current(NULL);
+	}
+}
+
+/* Thread i becomes current in a fresh context (its own reference). */
+static struct ctx *enter_new(int i)
+{
+	struct ctx *c = ctx_new(NULL);
+
+	as(i);
+	ctx_take_current(c);
+	return c;
+}
+
+static int cond_a, cond_b, mutex_a;   /* addresses stand for the objects */
+
+/* Threads 1 and 2 wait on cond_a; thread 3, in a fresh context, signals
+ * it; thread 1 takes the wake-up. Returns the context thread 3 had. */
+static struct ctx *one_job(void)
+{
+	struct ctx *c;
+
+	as(1); handoff_wait_begins(&cond_a);
+	as(2); handoff_wait_begins(&cond_a);
+	c = enter_new(3);
+	handoff_signal(&cond_a, false);
+	as(1); handoff_wait_ends(&cond_a, &mutex_a, true);
+	return c;
+}
+
+/* Thread 1 is back at the queue, thread 2 gives up its wait (timeout). */
+static void after_job(void)
+{
+	as(1); handoff_relock(&mutex_a);
+	as(2); handoff_wait_ends(&cond_a, &mutex_a, false);
+}
+
+START_TEST(job_queue_after_evidence)
+{
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE + 4; k++) {
+		struct ctx *c = one_job();
+
+		as(1);
+		if (k < CONDMAP_POOL_EVIDENCE - 1)
+			ck_assert_ptr_null(agent_self.cur);   /* not yet a job queue */
+		else
+			ck_assert_ptr_eq(agent_self.cur, c);  /* the job's context */
+		after_job();
+		as(1);
+		ck_assert_ptr_null(agent_self.cur);          /* back at the queue */
+		ck_assert_int_eq(condmap_class(&cond_a), k < CONDMAP_POOL_EVIDENCE - 1
+				 ? CONDMAP_QUEUE : CONDMAP_POOL);
+	}
+}
+END_TEST
+
+START_TEST(one_consumer_carries_nothing)
+{
+	/* A per-thread condvar (HotSpot's park event): thread 1 alone waits,
+	 * others wake it for locks and work alike. */
+	as(1);
+	struct ctx *own = enter_new(1);
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE * 2; k++) {
+		as(1); handoff_wait_begins(&cond_b);
+		enter_new(2 + k % 2);
+		handoff_signal(&cond_b, false);
+		as(1); handoff_wait_ends(&cond_b, &mutex_a, true);
+		ck_assert_ptr_eq(agent_self.cur, own);     /* keeps its own */
+		handoff_relock(&mutex_a);
+		ck_assert_ptr_eq(agent_self.cur, own);
+	}
+	ck_assert_int_ne(condmap_class(&cond_b), CONDMAP_POOL);
+	handoff_destroy(&cond_b);
+}
+END_TEST
+
+START_TEST(lock_like_carries_nothing)
+{
+	/* CPython's GIL: every thread waits and signals. */
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE * 2; k++) {
+		int w = 1 + k % 2, s = 2 - k % 2;
+
+		as(w);
+		ctx_take_current(NULL);      /* a waiter with nothing of its own */
+		handoff_wait_begins(&cond_b);
+		enter_new(s);
+		handoff_signal(&cond_b, false);
+		as(w); handoff_wait_ends(&cond_b, &mutex_a, true);
+		ck_assert_ptr_null(agent_self.cur);
+		handoff_relock(&mutex_a);
+	}
+	ck_assert_int_eq(condmap_class(&cond_b), CONDMAP_SHARED);
+	handoff_destroy(&cond_b);
+}
+END_TEST
+
+START_TEST(inherited_ends_at_foreign_wakeup)
+{
+	struct ctx *a = ctx_new(NULL), *b;
+
+	/* Thread 1 was created in `a` (pool thread made inside a request). */
+	as(1);
+	ctx_get(a);
+	handoff_thread_starts(a);
+	/* Woken by a thread in the same request: still `a`. */
+	handoff_wait_begins(&cond_b);
+	as(2); ctx_get(a); ctx_take_current(a);
+	handoff_signal(&cond_b, false);
+	as(1); handoff_wait_ends(&cond_b, NULL, true);
+	ck_assert_ptr_eq(agent_self.cur, a);
+	/* Made again, woken by another request's thread: ends. */
+	ctx_take_current(NULL);
+	ctx_get(a);
+	handoff_thread_starts(a);
+	handoff_wait_begins(&cond_b);
+	b = enter_new(2);
+	handoff_signal(&cond_b, false);
+	as(1); handoff_wait_ends(&cond_b, NULL, true);
+	ck_assert_ptr_null(agent_self.cur);
+	(void)b;
+	ctx_put(a);
+	handoff_destroy(&cond_b);
+}
+END_TEST
+
+START_TEST(second_signal_makes_both_ambiguous)
+{
+	struct ctx *c1, *c2;
+
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {   /* classify */
+		one_job();
+		after_job();
+	}
+	as(1); handoff_wait_begins(&cond_a);
+	as(2); handoff_wait_begins(&cond_a);
+	c1 = enter_new(3);
+	handoff_signal(&cond_a, false);
+	c2 = enter_new(3);
+	handoff_signal(&cond_a, false);     /* before anyone woke */
+	as(2); handoff_wait_ends(&cond_a, &mutex_a, true);
+	ck_assert_ptr_null(agent_self.cur);
+	as(1); handoff_wait_ends(&cond_a, &mutex_a, true);
+	ck_assert_ptr_null(agent_self.cur);
+	(void)c1; (void)c2;
+}
+END_TEST
+
+START_TEST(queue_worker_job_context_ends_at_relock)
+{
+	struct ctx *x;
+
+	/* Not yet classified: the wake-up gives nothing; the worker then
+	 * answers a connection (its context), goes back to the queue. */
+	one_job();
+	as(1);
+	ck_assert_ptr_null(agent_self.cur);
+	x = enter_new(1);
+	handoff_relock(&mutex_a);
+	ck_assert_ptr_null(agent_self.cur);
+	/* It takes the next job without waiting, answers it, relocks. */
+	enter_new(1);
+	handoff_relock(&mutex_a);
+	ck_assert_ptr_null(agent_self.cur);
+	(void)x;
+}
+END_TEST
+
+START_TEST(main_thread_never_takes)
+{
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
+		one_job();
+		after_job();
+	}
+	th[1].tid = 1;                 /* thread 1 is now the main thread */
+	agent_pid = 1;
+	one_job();
+	as(1);
+	ck_assert_ptr_null(agent_self.cur);
+	after_job();
+}
+END_TEST
+
+START_TEST(semaphore_worker_back_at_queue)
+{
+	struct ctx *c = NULL;
+	int sem;
+
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE + 1; k++) {
+		as(1); handoff_wait_begins(&sem);
+		ck_assert_ptr_null(agent_self.cur);     /* back at the queue */
+		as(2); handoff_wait_begins(&sem);
+		c = enter_new(3);
+		handoff_signal(&sem, false);
+		as(1); handoff_wait_ends(&sem, NULL, true);
+		as(2); handoff_wait_ends(&sem, NULL, false);
+	}
+	as(1);
+	ck_assert_ptr_eq(agent_self.cur, c);
+	handoff_wait_begins(&sem);
+	ck_assert_ptr_null(agent_self.cur);
+	handoff_wait_ends(&sem, NULL, false);
+	handoff_destroy(&sem);
+}
+END_TEST
+
+Suite *handoff_suite(void)
+{
+	Suite *s = suite_create("handoff");
+	TCase *t = tcase_create("rules");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, job_queue_after_evidence);
+	tcase_add_test(t, one_consumer_carries_nothing);
+	tcase_add_test(t, lock_like_carries_nothing);
+	tcase_add_test(t, inherited_ends_at_foreign_wakeup);
+	tcase_add_test(t, second_signal_makes_both_ambiguous);
+	tcase_add_test(t, queue_worker_job_context_ends_at_relock);
+	tcase_add_test(t, main_thread_never_takes);
+	tcase_add_test(t, semaphore_worker_back_at_queue);
+	suite_add_tcase(s, t);
+	return s;
+}
