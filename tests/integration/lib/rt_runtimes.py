@@ -87,15 +87,17 @@ def listening(port):
     """Whether something listens on 127.0.0.1:port, from /proc/net/tcp: no
     probe connection, which the agent would give a context of its own."""
     want = ":%04X" % port
-    try:
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                if parts[1].endswith(want) and parts[3] == "0A":
-                    return True
-    except OSError:
-        pass
+    # Java listens on an AF_INET6 socket even for 127.0.0.1: tcp6 too
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[1].endswith(want) and parts[3] == "0A":
+                        return True
+        except (OSError, StopIteration):
+            pass
     return False
 
 
