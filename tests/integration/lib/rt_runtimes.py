@@ -277,6 +277,9 @@ def score(ck, app, out, ids, sites, site_order=None):
     if unscored:
         ck.note("%s: %d lines without an id= (not scored; %d of them prefixed)" % (app, unscored, unscored_prefixed))
     want = min_right()
+    if rt.no_preload() and want <= 0:
+        ck.note("%s: --no-preload: every line is unprefixed, so wrong == 0 holds; set "
+                "REQCTX_TEST_MIN_RIGHT (e.g. 1) to see the right-share check fail" % app)
     if want > 0 and tot[0]:
         pct = 100.0 * tot[1] / tot[0]
         ck.check(pct >= want, "%s: right %.1f%% < REQCTX_TEST_MIN_RIGHT=%g%%" % (app, pct, want))
