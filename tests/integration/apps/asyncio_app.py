@@ -26,9 +26,21 @@ POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4)
 ID_IN_PATH = re.compile(r"[?&]id=([^&\s]*)")
 
 
+# The logging module, as apps do: its handler lock makes each line one
+# write by the thread that logs it. (Bare sys.stderr.write + flush from
+# several threads is not: they share the stream's buffer, and one thread's
+# flush can write another thread's line in its own write(2), so that line
+# gets the flushing thread's prefix.)
+LOG = logging.getLogger("asyncio_app")
+_handler = logging.StreamHandler(sys.stderr)
+_handler.setFormatter(logging.Formatter("%(message)s"))
+LOG.addHandler(_handler)
+LOG.setLevel(logging.INFO)
+LOG.propagate = False
+
+
 def log(site, rid):
-    sys.stderr.write("site=%s id=%s pid=%d\n" % (site, rid, os.getpid()))
-    sys.stderr.flush()
+    LOG.info("site=%s id=%s pid=%d", site, rid, os.getpid())
 
 
 def job(rid):
@@ -57,7 +69,11 @@ async def work(rid, call_upstream=None):
 
 async def run_aiohttp(port, up_port):
     from aiohttp import web, ClientSession
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    # the access log through the same handler (so the same lock) as the app
+    access = logging.getLogger("aiohttp.access")
+    access.addHandler(_handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
     session = ClientSession()
 
     async def call_upstream(rid):

@@ -6,6 +6,7 @@ is "site=<log-site> id=<the id in the query string> pid=<pid>":
   end       in the handler, before it answers
 """
 import concurrent.futures
+import logging
 import os
 import sys
 import threading
@@ -15,10 +16,21 @@ import urllib.parse
 POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4)
 
 
+# The logging module, as apps do: its handler lock makes each line one
+# write by the thread that logs it. (Bare sys.stderr.write + flush from
+# several threads is not: they share the stream's buffer, and one thread's
+# flush can write another thread's line in its own write(2), so that line
+# gets the flushing thread's prefix.)
+LOG = logging.getLogger("wsgi_app")
+_handler = logging.StreamHandler(sys.stderr)
+_handler.setFormatter(logging.Formatter("%(message)s"))
+LOG.addHandler(_handler)
+LOG.setLevel(logging.INFO)
+LOG.propagate = False
+
+
 def log(site, rid):
-    # one write per line, as the logging module does
-    sys.stderr.write("site=%s id=%s pid=%d\n" % (site, rid, os.getpid()))
-    sys.stderr.flush()
+    LOG.info("site=%s id=%s pid=%d", site, rid, os.getpid())
 
 
 def job(rid):
