@@ -13,6 +13,7 @@ too. A line's score: right (its "[prefix] " is the ID in its text), wrong
 (another prefix: another request's ID, or one the agent generated), none
 (no prefix). Lines with no id= at all (banners) are counted, not scored.
 
+REQCTX_TEST_KEEP=1 keeps each server's captured stderr (the path is printed).
 The tests are not in plain `make check`: `make check-runtimes` runs them.
 Each asserts wrong == 0 and, when REQCTX_TEST_MIN_RIGHT (percent) is set,
 right / lines >= that per app.
@@ -20,6 +21,7 @@ right / lines >= that per app.
 import http.client
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -336,6 +338,10 @@ def run_app(ck, app, argv, port, sites, n=240, conc=16, env=None, cwd=None,
     rt.stop(proc, stop_sig or signal.SIGTERM)
     with open(errpath, "rb") as f:
         out = f.read()
+    if os.environ.get("REQCTX_TEST_KEEP"):
+        ck.note("%s: the server's stderr is kept in %s" % (app, errpath))
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     ck.figure("%s requests=%d ok=%d clients=%d (half keep-alive) load %.1fs, server ready in %.1fs"
               % (app, n, load.ok, conc, load.secs, t_ready))
     return score(ck, app, out, ids, sites, site_order)
