@@ -1,4 +1,4 @@
-"""WSGI app for t_rt_wsgi (gunicorn, uWSGI). Every line it writes to stderr
+"""WSGI app for t_rt_gunicorn and t_rt_uwsgi. Every line it writes to stderr
 is "site=<log-site> id=<the id in the query string> pid=<pid>":
   arrival   in the request handler, first thing
   pool_job  inside a job run by a module-level ThreadPoolExecutor
