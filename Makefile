@@ -2,6 +2,8 @@
 #   make            build/libreqctx.so and the test programs
 #   make check      install missing dependencies, build, run every test
 #   make demo       the sample server under the agent, its stderr shown
+#   make check-runtimes  real runtimes (gunicorn, uWSGI, Java, Ruby, Node,
+#                   asyncio) under the agent, every line scored; not in check
 #   make install    PREFIX=/usr/local DESTDIR= (library, wrapper, header, man page)
 
 VERSION    := 0.1.0
@@ -53,7 +55,7 @@ TARGETS    := $(patsubst tests/targets/%.c,$(B)/targets/%,$(wildcard tests/targe
 
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-.PHONY: all check unit integration layers demo install uninstall clean deps bench fuzz fuzz-replay
+.PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-replay
 
 all: $(B)/libreqctx.so $(TARGETS)
 
@@ -111,6 +113,17 @@ endif
 demo: deps
 	$(MAKE) all
 	scripts/demo
+
+# Real runtimes from Debian (and express from npm) under the agent: the
+# tests/integration/t_rt_* tests. Not part of `make check`. RUNTIME_TESTS
+# picks some (a name pattern for tests/integration/run); REQCTX_TEST_MIN_RIGHT
+# (percent) makes each app's share of right lines a requirement too.
+RUNTIME_TESTS ?= t_rt_
+check-runtimes:
+	scripts/install-deps runtimes
+	$(MAKE) all
+	scripts/install-npm-deps $(abspath $(B))/npm
+	$(TEST_ENV) tests/integration/run $(RUNTIME_TESTS)
 
 # Benchmarks: with and without the agent, alternating, medians and ratios.
 # Never part of `make check`.

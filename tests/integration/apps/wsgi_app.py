@@ -1,0 +1,54 @@
+"""WSGI app for t_rt_gunicorn and t_rt_uwsgi. Every line it writes to stderr
+is "site=<log-site> id=<the id in the query string> pid=<pid>":
+  arrival   in the request handler, first thing
+  pool_job  inside a job run by a module-level ThreadPoolExecutor
+  thread    inside a threading.Thread the handler starts and joins
+  end       in the handler, before it answers
+"""
+import concurrent.futures
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.parse
+
+POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4)
+
+
+# The logging module, as apps do: its handler lock makes each line one
+# write by the thread that logs it. (Bare sys.stderr.write + flush from
+# several threads is not: they share the stream's buffer, and one thread's
+# flush can write another thread's line in its own write(2), so that line
+# gets the flushing thread's prefix.)
+LOG = logging.getLogger("wsgi_app")
+_handler = logging.StreamHandler(sys.stderr)
+_handler.setFormatter(logging.Formatter("%(message)s"))
+LOG.addHandler(_handler)
+LOG.setLevel(logging.INFO)
+LOG.propagate = False
+
+
+def log(site, rid):
+    LOG.info("site=%s id=%s pid=%d", site, rid, os.getpid())
+
+
+def job(rid):
+    time.sleep(0.001)
+    log("pool_job", rid)
+    return rid
+
+
+def application(environ, start_response):
+    q = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    rid = q.get("id", ["-"])[0]
+    log("arrival", rid)
+    POOL.submit(job, rid).result()
+    t = threading.Thread(target=log, args=("thread", rid))
+    t.start()
+    t.join()
+    log("end", rid)
+    body = ("ok %s\n" % rid).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
