@@ -327,13 +327,20 @@ static void stderr_moved(void)
 
 void flow_close(int fd)
 {
-	/* A thread draining a merged wake-up closes the connection of the job
-	 * it ran: that job is over, and nothing names the next one. */
-	if (unlikely(agent_self.draining) && agent_self.cur) {
+	/* A thread that closes the connection of its current context is done
+	 * with that request once it waits again (handoff.c): what it runs
+	 * after that wait (a cached thread's next task) is not that
+	 * request's. Draining a merged wake-up, it is done at once: the next
+	 * job follows with no wait and nothing names it. */
+	if (agent_self.cur) {
 		struct fdslot *s = fdmap_peek(fd);
 
-		if (s && fdmap_ctx_peek(s) == agent_self.cur)
-			ctx_take_current(NULL);
+		if (s && fdmap_ctx_peek(s) == agent_self.cur) {
+			if (agent_self.draining)
+				ctx_take_current(NULL);
+			else
+				agent_self.closed = agent_self.cur;
+		}
 	}
 	out_fd_closing(fd);
 	flow_new_fd(fd, FD_UNKNOWN);

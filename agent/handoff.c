@@ -34,6 +34,11 @@ void handoff_wait_begins(const void *obj)
 	if (agent_self.cond_src == obj && agent_self.cond_mutex == NULL &&
 	    agent_self.cur && condmap_class(obj) == CONDMAP_POOL)
 		take(NULL, "back at the queue of its wake-up");
+	/* Rule 6: it closed its request's connection and waits: done with it. */
+	if (agent_self.cur && agent_self.cur == agent_self.closed)
+		take(NULL, "waits after closing its request's connection");
+	agent_self.closed = NULL;
+	agent_self.draining = false;
 	condmap_wait_begin(obj, agent_tid());
 }
 
@@ -55,10 +60,12 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 		x = NULL;
 	} else {
 		if (woke && agent_self.inherited && agent_self.cur == agent_self.inherited) {
-			/* Rule 3. */
-			if (!took || x != agent_self.cur)
+			/* Rule 3: it lasts while every wake-up comes from a thread
+			 * in that same context. */
+			if (!took || x != agent_self.cur) {
 				take(NULL, "inherited context ends at a wake-up from elsewhere");
-			agent_self.inherited = NULL;
+				agent_self.inherited = NULL;
+			}
 		}
 		/* Rule 5 (handoff_relock) compares against this. */
 		agent_self.cond_ctx = agent_self.cur;

@@ -17,16 +17,22 @@
  *     and for work alike, and a lock-like object (CPython's GIL, a
  *     semaphore used as a lock) by whoever released it. A thread keeps its
  *     own context across such a wait.
- *  3. A context a thread inherited from its creator (pthread_create) ends at
- *     its first wake-up from a condvar or semaphore unless the wake-up came
- *     from a thread in that same context: a pool thread made inside one
- *     request does not carry it into the next request's jobs.
+ *  3. A context a thread inherited from its creator (pthread_create) lasts
+ *     while every wake-up it takes from a condvar or semaphore comes from a
+ *     thread in that same context; the first other wake-up ends it. A pool
+ *     thread made inside one request does not carry it into the next
+ *     request's jobs.
  *  4. The main thread never takes a context from a wake-up (pools run on
  *     threads the program creates; the main thread waits for completions).
  *  5. A thread that locks the mutex of its last wake-up again, on a condvar
  *     none of whose waiters ever signalled it (a queue, classified or not
  *     yet), holding a context other than the one it woke with, got that
  *     context from the job it took: the job is over and the context ends.
+ *  6. A thread that closed the connection of its current context and then
+ *     waits on a condvar or semaphore is done with that request (Ruby
+ *     parks a finished thread in its cache and runs the next Thread.new
+ *     on it). A thread draining a merged wake-up (agent/flow.c) is done
+ *     with it at the close itself.
  */
 #ifndef AGENT_HANDOFF_H
 #define AGENT_HANDOFF_H

@@ -27,6 +27,7 @@ struct agent_thread {
 	const void *cond_mutex;   /* the mutex of that wait, */
 	const struct ctx *cond_ctx; /* and which context that was */
 	const struct ctx *inherited; /* the creator's context, while it lasts */
+	const struct ctx *closed; /* current, and its connection closed by us */
 	bool draining;            /* took a merged wake-up; until it waits again */
 	int in_signal;            /* > 0 inside the program's signal handler ... */
 	const void *signal_frame; /* ... entered at this stack address */

@@ -13,7 +13,8 @@ too. A line's score: right (its "[prefix] " is the ID in its text), wrong
 (another prefix: another request's ID, or one the agent generated), none
 (no prefix). Lines with no id= at all (banners) are counted, not scored.
 
-REQCTX_TEST_KEEP=1 keeps each server's captured stderr (the path is printed).
+REQCTX_TEST_KEEP=1 keeps each server's captured stderr (the path is printed);
+REQCTX_TEST_DEBUG=1 also keeps the agent's REQCTX_DEBUG file beside it.
 The tests are not in plain `make check`: `make check-runtimes` runs them.
 Each asserts wrong == 0 and, when REQCTX_TEST_MIN_RIGHT (percent) is set,
 right / lines >= that per app.
@@ -300,6 +301,10 @@ def run_app(ck, app, argv, port, sites, n=240, conc=16, env=None, cwd=None,
     outpath = os.path.join(tmp, "stdout")
     tag = re.sub(r"[^A-Za-z0-9]", "", app)[:10]
     ids = make_ids(tag, n)
+    if os.environ.get("REQCTX_TEST_DEBUG"):
+        # The agent's own diagnostics, kept with the stderr (implies KEEP).
+        env = dict(env or {}, REQCTX_DEBUG=os.path.join(tmp, "debug"), REQCTX_FORMAT="[%i] tid=%T ")
+        os.environ["REQCTX_TEST_KEEP"] = "1"
     full_env = rt.target_env(lib, env)
     t0 = time.monotonic()
     # O_APPEND: servers that open /dev/stderr again (gunicorn's access log)
