@@ -28,6 +28,7 @@ struct agent_thread {
 	const struct ctx *cond_ctx; /* and which context that was */
 	int in_signal;            /* > 0 inside the program's signal handler ... */
 	const void *signal_frame; /* ... entered at this stack address */
+	unsigned signals;         /* program handlers run on this thread (wraps) */
 };
 
 extern AGENT_TLS struct agent_thread agent_self;
