@@ -14,7 +14,7 @@
 #include "ctxmap/epmap.h"
 #include "agent/flow.h"
 #include "agent/http.h"
-#include "agent/out.h"
+#include "agent/out_fd.h"
 
 /* For the diagnostics: which context this thread switches to, and why. */
 static void note_switch(const struct ctx *to, const char *why, int fd)
@@ -182,10 +182,15 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 void flow_write(int fd, const void *data, size_t n)
 {
 	struct fdslot *s = fdmap_peek(fd);
+
+	if (s)
+		flow_write_slot(s, fd, data, n);
+}
+
+void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
+{
 	struct chan *tx;
 
-	if (s == NULL)
-		return;
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
 		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
@@ -312,19 +317,6 @@ void flow_new_fd(int fd, enum fd_kind kind)
 		epmap_instance(fd);
 }
 
-/* fd 2 refers to another file now: it stays the output, and fds open on
- * the new file become output too. */
-static void stderr_moved(void)
-{
-	struct fdslot *s;
-
-	out_stderr_changed();
-	fdmap_reclassify();
-	s = fdmap_slot(2);
-	if (s)
-		__atomic_store_n(&s->kind, FD_OUTPUT, __ATOMIC_RELEASE);
-}
-
 void flow_close(int fd)
 {
 	/* A thread that closes the connection of its current context is done
@@ -344,8 +336,6 @@ void flow_close(int fd)
 	}
 	out_fd_closing(fd);
 	flow_new_fd(fd, FD_UNKNOWN);
-	if (fd == 2)
-		stderr_moved();
 }
 
 void flow_dup(int from, int to)
@@ -357,12 +347,10 @@ void flow_dup(int from, int to)
 		if (fdmap_kind(s) == FD_EPOLL)
 			epmap_drop_instance(to);
 	}
-	/* Classify the source first: dup2(2, 1) makes stdout stderr too. */
-	if (from >= 0)
-		flow_kind_for_write(from);
+	/* The kind goes with it: dup2(2, 1) makes stdout a log too. */
 	fdmap_copy(from, to);
 	if (to == 2)
-		stderr_moved();
+		out_stderr_redirected();
 }
 
 void flow_idle(void)
@@ -418,21 +406,4 @@ void flow_ready(int fd)
 		take_from_chan(chan_peek(rx), "flow_ready (queued bytes)", fd);
 		chan_unref(rx);
 	}
-}
-
-enum fd_kind flow_kind_for_write(int fd)
-{
-	struct fdslot *s = fdmap_peek(fd);
-	enum fd_kind k = s ? fdmap_kind(s) : FD_UNKNOWN;
-
-	if (k != FD_UNKNOWN)
-		return k;
-	if (fd == 1)
-		k = FD_STDOUT;
-	else
-		k = out_is_stderr_file(fd) ? FD_OUTPUT : FD_PLAIN;
-	s = fdmap_slot(fd);
-	if (s)
-		__atomic_store_n(&s->kind, (uint8_t)k, __ATOMIC_RELEASE);
-	return k;
 }

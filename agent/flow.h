@@ -27,6 +27,8 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 /* The program is about to write `n` bytes (`data`: the first of them, or
  * NULL) to `fd`, an fd that is not output. */
 void flow_write(int fd, const void *data, size_t n);
+/* The same with the fd's slot already found (the write path's one lookup). */
+void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
 
 /* ... and the write returned r (-1: failed). Only needed for FD_CHAN. */
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r);
@@ -66,8 +68,5 @@ void flow_event(int fd);
 
 /* A successful epoll_ctl(epfd, op, fd) registering `data`. */
 void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data);
-
-/* Kind of `fd` for a write, classifying a never-seen fd on first use. */
-enum fd_kind flow_kind_for_write(int fd);
 
 #endif

@@ -3,20 +3,22 @@
  *
  * Per thread: the bytes of an unfinished line (already counted as written
  * to the program) in `held`, and whether the current line's head is out.
- * A write builds a plan of pieces - held bytes, heads, the program's bytes
- * (or their JSON escapes) - issues one writev under the output lock, and
- * settles the count with what the kernel took. The output lock keeps one
- * thread's line from being cut by another's, even past PIPE_BUF.
+ * A write is made in rounds: plan() lays out pieces - held bytes, heads,
+ * the program's bytes (or their JSON escapes) - and decides whether the
+ * unfinished end is to be held; one system call of the host's own kind
+ * under the output lock sends them; settle() accounts for what the kernel
+ * took; hold() keeps the unfinished end. The output lock keeps one thread's
+ * line from being cut by another's, even past PIPE_BUF.
  *
- * Must never: allocate, call an interposed function by name, or wait on a
- * lock when called from a signal handler.
+ * Must never: allocate, call an interposed function by name, make a system
+ * call other than the host's write/writev, or wait on a lock when called
+ * from a signal handler.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/lock.h"
@@ -24,9 +26,13 @@
 #include "base/ctx.h"
 #include "agent/format.h"
 #include "agent/out.h"
+#include "agent/out_fd.h"
 #include "base/real.h"
 
 #define OUT_PIECES 128
+/* Exit paths wait this many rounds at most for a lock or another thread's
+ * state (a few milliseconds), then go on without. */
+#define OUT_EXIT_SPINS (1 << 18)
 
 struct out_state {
 	struct out_state *next, *prev;
@@ -34,10 +40,12 @@ struct out_state {
 	bool registered;
 	bool gone;                /* the thread is exiting: write straight through */
 	bool line_open;           /* the current line's head is out (or held) */
+	uint8_t call;             /* enum out_call: how held bytes go out */
 	int fd;                   /* where the held bytes go */
 	size_t len;               /* held bytes */
 	char held[OUT_HOLD];
 	char esc[OUT_ESC];
+	char stage[OUT_STAGE];    /* pieces gathered for one write(2) */
 };
 
 enum piece_kind {
@@ -54,6 +62,37 @@ struct piece {
 	bool open_after;          /* line_open once this piece is fully out */
 };
 
+/* A position in the program's iovec array. */
+struct pos {
+	int vi;
+	size_t off;
+};
+
+/* The head of the line being started, rendered once per write. */
+struct head {
+	char text[FMT_HEAD_MAX];
+	size_t len;
+	bool ready;
+};
+
+/* One round of a write: what goes out now, and what is held after. */
+struct plan {
+	struct piece pc[OUT_PIECES];
+	struct iovec v[OUT_PIECES];
+	int np;
+	bool hold;                /* the unfinished end (from `tail`) is held */
+	struct pos tail;
+	size_t tail_len;          /* program bytes of it */
+	struct pos next;          /* where the next round starts */
+};
+
+/* How a lock or a state may be waited for. */
+enum wait_mode {
+	WAIT,       /* the write path: as long as it takes */
+	BOUNDED,    /* exit paths: a little, then go on without */
+	NO_WAIT,    /* signal handlers: not at all */
+};
+
 static AGENT_TLS struct out_state self_state;
 AGENT_TLS char out_has_held;
 
@@ -62,26 +101,27 @@ static struct out_state *registry;
 static volatile int final_flush_done;
 static pthread_key_t exit_key;
 static bool exit_key_ok;
-static dev_t err_dev;
-static ino_t err_ino;
-static bool err_known;
 
 static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-static void reg_acquire(void)
+static inline void cpu_relax(void)
 {
-	agent_lock(&reg_mutex);
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
 }
 
-/* From a signal handler: never wait (the interrupted code may hold it). */
-static bool reg_try(void)
+/* Takes `m` as `mode` allows. Returns whether it is held. */
+static bool lock_as(pthread_mutex_t *m, enum wait_mode mode)
 {
-	return pthread_mutex_trylock(&reg_mutex) == 0;
-}
-
-static void reg_release(void)
-{
-	pthread_mutex_unlock(&reg_mutex);
+	if (mode == WAIT)
+		return agent_lock(m) == 0;
+	for (int i = 0; i < (mode == BOUNDED ? OUT_EXIT_SPINS : 1); i++) {
+		if (pthread_mutex_trylock(m) == 0)
+			return true;
+		cpu_relax();
+	}
+	return false;
 }
 
 /* Key destructors run after a sanitizer has seen the thread finish. */
@@ -95,32 +135,20 @@ AGENT_NOT_INSTRUMENTED static void thread_exit_hook(void *arg)
 	agent_leave();
 }
 
+/* quick_exit() runs no destructor: this handler, registered before any of
+ * the program's, runs after them. */
+static void at_quick_exit_hook(void)
+{
+	agent_enter();
+	out_final();
+	agent_leave();
+}
+
 void out_init(void)
 {
 	exit_key_ok = pthread_key_create(&exit_key, thread_exit_hook) == 0;
-	out_stderr_changed();
-}
-
-void out_stderr_changed(void)
-{
-	struct stat st;
-
-	err_known = fstat(2, &st) == 0;
-	if (err_known) {
-		err_dev = st.st_dev;
-		err_ino = st.st_ino;
-	}
-}
-
-bool out_is_stderr_file(int fd)
-{
-	struct stat st;
-
-	if (fd == 2)
-		return true;
-	if (fd == 1 || !err_known || fstat(fd, &st) != 0)
-		return false;
-	return st.st_dev == err_dev && st.st_ino == err_ino;
+	at_quick_exit(at_quick_exit_hook);
+	out_fd_init();
 }
 
 /* This thread's state, registered on first use. Uses no allocation, so a
@@ -130,27 +158,18 @@ static struct out_state *state(void)
 	struct out_state *st = &self_state;
 
 	if (!st->registered) {
-		reg_acquire();
+		agent_lock(&reg_mutex);
 		st->prev = NULL;
 		st->next = registry;
 		if (registry)
 			registry->prev = st;
 		registry = st;
 		st->registered = true;
-		reg_release();
+		pthread_mutex_unlock(&reg_mutex);
 		if (exit_key_ok)
 			pthread_setspecific(exit_key, st);
 	}
 	return st;
-}
-
-static void claim(struct out_state *st)
-{
-	int zero = 0;
-
-	while (!__atomic_compare_exchange_n(&st->busy, &zero, 1, false,
-					    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-		zero = 0;
 }
 
 static bool try_claim(struct out_state *st)
@@ -161,6 +180,29 @@ static bool try_claim(struct out_state *st)
 					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
+static void claim(struct out_state *st)
+{
+	while (!try_claim(st))
+		cpu_relax();
+}
+
+/* A state for a flush outside its owner's write: this thread's own state
+ * is busy only when a signal handler interrupted its write, so it is never
+ * waited for; another thread's is, as `mode` allows. */
+static bool claim_as(struct out_state *st, enum wait_mode mode)
+{
+	if (try_claim(st))
+		return true;
+	if (mode == NO_WAIT || st == &self_state)
+		return false;
+	for (int i = 0; mode == WAIT || i < OUT_EXIT_SPINS; i++) {
+		if (try_claim(st))
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
 static void release(struct out_state *st)
 {
 	if (st == &self_state)
@@ -168,14 +210,53 @@ static void release(struct out_state *st)
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
 }
 
-static ssize_t locked_writev(int fd, const struct iovec *v, int n, bool may_wait)
+/* The pieces as the host's own call would send them: a writev as one
+ * writev; a write as write calls only, the pieces gathered into `stage`
+ * (one too big for it goes alone). Returns what the kernel took, counted
+ * as writev counts it: -1 (errno) only when nothing was taken. */
+static ssize_t sys_out(char *stage, int fd, const struct iovec *v, int n, enum out_call how)
+{
+	size_t total = 0;
+	int i = 0;
+
+	if (how == OUT_CALL_WRITEV)
+		return REAL(writev)(fd, v, n);
+	if (n == 1)
+		return REAL(write)(fd, v[0].iov_base, v[0].iov_len);
+	while (i < n) {
+		const char *p = stage;
+		size_t len = 0;
+		ssize_t r;
+
+		if (v[i].iov_len > OUT_STAGE || stage == NULL) {
+			p = v[i].iov_base;
+			len = v[i++].iov_len;
+		} else {
+			for (; i < n && len + v[i].iov_len <= OUT_STAGE; i++) {
+				memcpy(stage + len, v[i].iov_base, v[i].iov_len);
+				len += v[i].iov_len;
+			}
+		}
+		if (len == 0)
+			continue;
+		r = REAL(write)(fd, p, len);
+		if (r < 0)
+			return total ? (ssize_t)total : -1;
+		total += (size_t)r;
+		if ((size_t)r < len)
+			break;
+	}
+	return (ssize_t)total;
+}
+
+static ssize_t locked_out(char *stage, int fd, const struct iovec *v, int n,
+			  enum out_call how, enum wait_mode mode)
 {
 	ssize_t r;
 	int saved;
-	bool locked = may_wait ? agent_lock(&io_lock) == 0
-			       : pthread_mutex_trylock(&io_lock) == 0;
+	bool locked = lock_as(&io_lock, mode);
 
-	r = REAL(writev)(fd, v, n);
+	r = sys_out(stage, fd, v, n, how);
 	saved = errno;
 	if (locked)
 		pthread_mutex_unlock(&io_lock);
@@ -183,21 +264,14 @@ static ssize_t locked_writev(int fd, const struct iovec *v, int n, bool may_wait
 	return r;
 }
 
-static bool nonblocking(int fd)
-{
-	int fl = REAL(fcntl)(fd, F_GETFL);
-
-	return fl >= 0 && (fl & O_NONBLOCK);
-}
-
 /* Writes the held bytes. Returns false when the kernel refused them. */
-static bool flush_held(struct out_state *st, bool may_wait)
+static bool flush_held(struct out_state *st, enum wait_mode mode)
 {
 	while (st->len) {
 		struct iovec v = { st->held, st->len };
-		ssize_t r = locked_writev(st->fd, &v, 1, may_wait);
+		ssize_t r = locked_out(NULL, st->fd, &v, 1, (enum out_call)st->call, mode);
 
-		if (r < 0 && errno == EINTR && may_wait)
+		if (r < 0 && errno == EINTR && mode == WAIT)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			return false;
@@ -214,12 +288,12 @@ static bool flush_held(struct out_state *st, bool may_wait)
 /* A JSON object cannot stay open across the end of the process or a switch
  * of fd: close it (its message then lacks the newline). A text line simply
  * continues where it stopped. */
-static void finish_line(struct out_state *st)
+static void finish_line(struct out_state *st, enum wait_mode mode)
 {
 	if (agent_config->output != CFG_OUTPUT_JSON || !st->line_open)
 		return;
 	if (st->len + FMT_JSON_END_LEN > OUT_HOLD)
-		flush_held(st, true);
+		flush_held(st, mode);
 	if (st->len + FMT_JSON_END_LEN <= OUT_HOLD) {
 		memcpy(st->held + st->len, FMT_JSON_END, FMT_JSON_END_LEN);
 		st->len += FMT_JSON_END_LEN;
@@ -227,27 +301,29 @@ static void finish_line(struct out_state *st)
 	st->line_open = false;
 }
 
-/* Bytes after position (i, off) in the iovec array: any at all? */
-static bool more_after(const struct iovec *iov, int iovcnt, int i, size_t off)
+/* Bytes after `at` in the iovec array: any at all? */
+static bool more_after(const struct iovec *iov, int iovcnt, struct pos at)
 {
-	if (off < iov[i].iov_len)
+	if (at.vi >= iovcnt)
+		return false;
+	if (at.off < iov[at.vi].iov_len)
 		return true;
-	for (i++; i < iovcnt; i++)
+	for (int i = at.vi + 1; i < iovcnt; i++)
 		if (iov[i].iov_len)
 			return true;
 	return false;
 }
 
-/* Bytes from (i, off) to the end: returns what holding them takes (their
- * JSON escape in JSON mode) and sets *app to the program's bytes. */
-static size_t tail_size(const struct iovec *iov, int iovcnt, int i, size_t off,
+/* Bytes from `at` to the end: returns what holding them takes (their JSON
+ * escape in JSON mode) and sets *app to the program's bytes. */
+static size_t tail_size(const struct iovec *iov, int iovcnt, struct pos at,
 			bool json, size_t *app)
 {
 	size_t need = 0, n = 0;
 
-	for (; i < iovcnt; i++, off = 0) {
-		const char *p = (const char *)iov[i].iov_base + off;
-		size_t len = iov[i].iov_len - off;
+	for (int i = at.vi; i < iovcnt; i++, at.off = 0) {
+		const char *p = (const char *)iov[i].iov_base + at.off;
+		size_t len = iov[i].iov_len - at.off;
 
 		n += len;
 		need += json ? fmt_escape_len(p, len) : len;
@@ -256,124 +332,208 @@ static size_t tail_size(const struct iovec *iov, int iovcnt, int i, size_t off,
 	return need;
 }
 
-/* The write itself; `st` is claimed and belongs to `fd`. */
-static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int iovcnt)
+/* Where the unfinished end of the write starts: after its last newline
+ * (vi -1: no newline at all). */
+static struct pos unfinished_end(const struct iovec *iov, int iovcnt)
 {
-	const struct config *cfg = agent_config;
-	bool json = cfg->output == CFG_OUTPUT_JSON;
-	char head[FMT_HEAD_MAX];
-	size_t headlen = 0, done = 0;
-	bool head_ready = false;
-	int vi = 0, tvi = -1;
-	size_t voff = 0, toff = 0;
-
-	/* The unfinished tail starts after the last newline (tvi, toff). */
 	for (int i = iovcnt - 1; i >= 0; i--) {
 		const char *nl = iov[i].iov_len ? memrchr(iov[i].iov_base, '\n', iov[i].iov_len) : NULL;
 
-		if (nl) {
-			tvi = i;
-			toff = (size_t)(nl - (const char *)iov[i].iov_base) + 1;
-			break;
+		if (nl)
+			return (struct pos){ i, (size_t)(nl - (const char *)iov[i].iov_base) + 1 };
+	}
+	return (struct pos){ -1, 0 };
+}
+
+static void add(struct plan *pl, const char *p, size_t n, size_t app, uint8_t kind, bool open_after)
+{
+	pl->pc[pl->np] = (struct piece){ p, n, app, kind, open_after };
+	pl->v[pl->np].iov_base = (void *)p;
+	pl->v[pl->np].iov_len = n;
+	pl->np++;
+}
+
+/*
+ * Plans one round from `at`: the held bytes first, then whole lines (each
+ * with a head where it starts), up to the unfinished end, which is held
+ * if it fits - next to what is held already when nothing else goes out
+ * now, or alone after the lines that do - and written through otherwise.
+ */
+static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, struct pos at,
+		 struct pos end, struct head *h, struct plan *pl)
+{
+	const struct config *cfg = agent_config;
+	bool json = cfg->output == CFG_OUTPUT_JSON;
+	bool open = st->line_open, tail_tried = false;
+	size_t esc_used = 0;
+
+	pl->np = 0;
+	pl->hold = false;
+	if (st->len)
+		add(pl, st->held, st->len, 0, P_HELD, open);
+	while (at.vi < iovcnt && pl->np < OUT_PIECES - 3) {
+		const char *p, *nl;
+		size_t avail, seg;
+		bool ends;
+
+		if (at.off >= iov[at.vi].iov_len) {
+			at.vi++;
+			at.off = 0;
+			continue;
+		}
+		p = (const char *)iov[at.vi].iov_base + at.off;
+		avail = iov[at.vi].iov_len - at.off;
+		nl = memchr(p, '\n', avail);
+		seg = nl ? (size_t)(nl - p) + 1 : avail;
+		ends = nl != NULL;
+		if (!h->ready && !open) {
+			h->len = fmt_head(h->text, sizeof h->text, cfg, ctx_current());
+			h->ready = true;
+		}
+		if (!tail_tried && (at.vi > end.vi || (at.vi == end.vi && at.off >= end.off))) {
+			size_t need = (open ? 0 : h->len) + tail_size(iov, iovcnt, at, json, &pl->tail_len);
+			bool alone = pl->np == (st->len ? 1 : 0);
+
+			tail_tried = true;
+			if ((alone ? st->len + need : need) <= OUT_HOLD) {
+				pl->hold = true;
+				pl->tail = at;
+				at = (struct pos){ iovcnt, 0 };
+				break;
+			}
+		}
+		if (!open) {
+			if (h->len)
+				add(pl, h->text, h->len, 0, P_HEAD, true);
+			open = true;
+		}
+		if (!json) {
+			add(pl, p, seg, seg, P_RAW, !ends);
+			at.off += seg;
+			open = !ends;
+			continue;
+		}
+		{
+			size_t body = ends ? seg - 1 : seg, used;
+			size_t room = OUT_ESC - esc_used;
+			/* An escape piece must fit `held` if it is cut. */
+			size_t w = fmt_escape(st->esc + esc_used, room < OUT_HOLD ? room : OUT_HOLD,
+					      p, body, &used);
+
+			if (w)
+				add(pl, st->esc + esc_used, w, used, P_ATOM, true);
+			esc_used += w;
+			at.off += used;
+			if (used < body)
+				break;        /* scratch full: the rest next round */
+			if (ends) {
+				add(pl, FMT_JSON_END, FMT_JSON_END_LEN, 1, P_ATOM, false);
+				at.off += 1;
+				open = false;
+			}
 		}
 	}
+	pl->next = at;
+}
+
+/*
+ * Accounts for the r bytes the kernel took of the plan: held bytes sent
+ * are dropped, a cut indivisible piece (head, escape) is owed first and
+ * its rest held, the program's bytes are counted as far as they went.
+ * Adds the program's bytes to *app; returns whether every piece went out.
+ */
+static bool settle(struct out_state *st, int fd, const struct plan *pl, size_t r, size_t *app)
+{
+	bool open = st->line_open;
+
+	for (int k = 0; k < pl->np; k++) {
+		const struct piece *q = &pl->pc[k];
+
+		if (r >= q->len) {
+			r -= q->len;
+			*app += q->app;
+			open = q->open_after;
+			if (q->kind == P_HELD)
+				st->len = 0;
+			continue;
+		}
+		switch (q->kind) {
+		case P_HELD:
+			memmove(st->held, st->held + r, st->len - r);
+			st->len -= r;
+			break;
+		case P_HEAD:
+		case P_ATOM:
+			/* Part of an indivisible piece is out: the rest is
+			 * owed before anything else, and counts as written. */
+			memcpy(st->held, q->p + r, q->len - r);
+			st->len = q->len - r;
+			st->fd = fd;
+			*app += q->app;
+			open = q->open_after;
+			break;
+		case P_RAW:
+			*app += r;
+			if (r)
+				open = true;
+			break;
+		}
+		st->line_open = open;
+		return false;
+	}
+	st->line_open = open;
+	return true;
+}
+
+/* Keeps the unfinished end of the write (its head first, if the line
+ * starts there). Returns the program's bytes held. */
+static size_t hold(struct out_state *st, int fd, const struct plan *pl,
+		   const struct iovec *iov, int iovcnt, const struct head *h)
+{
+	bool json = agent_config->output == CFG_OUTPUT_JSON;
+
+	if (!st->line_open) {
+		memcpy(st->held + st->len, h->text, h->len);
+		st->len += h->len;
+		st->line_open = true;
+	}
+	for (int i = pl->tail.vi; i < iovcnt; i++) {
+		size_t off = i == pl->tail.vi ? pl->tail.off : 0, used;
+		const char *tp = (const char *)iov[i].iov_base + off;
+		size_t tn = iov[i].iov_len - off;
+
+		if (json) {
+			st->len += fmt_escape(st->held + st->len, OUT_HOLD - st->len, tp, tn, &used);
+		} else {
+			memcpy(st->held + st->len, tp, tn);
+			st->len += tn;
+		}
+	}
+	st->fd = fd;
+	return pl->tail_len;
+}
+
+/* The write itself; `st` is claimed and belongs to `fd`. */
+static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
+		    enum out_call how)
+{
+	struct pos at = { 0, 0 }, end = unfinished_end(iov, iovcnt);
+	struct head h = { .ready = false, .len = 0 };
+	size_t done = 0;
 
 	for (;;) {
-		struct piece pc[OUT_PIECES];
-		struct iovec v[OUT_PIECES];
-		int np = 0, cvi = vi;
-		size_t cvoff = voff, esc_used = 0, rem;
-		bool open = st->line_open, newopen, hold = false, complete, tail_tried = false;
-		int tail_vi = 0;
-		size_t tail_off = 0, tail_len = 0, app = 0;
-		ssize_t r;
+		struct plan pl;
+		ssize_t r = 0;
+		size_t app = 0;
+		unsigned signals = agent_self.signals;
 
-#define ADD(ptr, n, a, k, oa) do { \
-		pc[np] = (struct piece){ (ptr), (n), (a), (k), (oa) }; \
-		v[np].iov_base = (void *)(ptr); v[np].iov_len = (n); np++; } while (0)
-
-		if (st->len)
-			ADD(st->held, st->len, 0, P_HELD, open);
-		while (cvi < iovcnt && np < OUT_PIECES - 3) {
-			const char *p, *nl;
-			size_t avail, seg;
-			bool ends;
-
-			if (cvoff >= iov[cvi].iov_len) {
-				cvi++;
-				cvoff = 0;
-				continue;
-			}
-			p = (const char *)iov[cvi].iov_base + cvoff;
-			avail = iov[cvi].iov_len - cvoff;
-			nl = memchr(p, '\n', avail);
-			seg = nl ? (size_t)(nl - p) + 1 : avail;
-			ends = nl != NULL;
-			if (!head_ready && !open) {
-				headlen = fmt_head(head, sizeof head, cfg, ctx_current());
-				head_ready = true;
-			}
-			if (!tail_tried && (cvi > tvi || (cvi == tvi && cvoff >= toff))) {
-				/* The unfinished end of the write: hold it if it fits,
-				 * next to what is held already when nothing else goes
-				 * out now, or alone after the lines that do. */
-				size_t need = (open ? 0 : headlen) +
-					      tail_size(iov, iovcnt, cvi, cvoff, json, &tail_len);
-				bool alone = np == (st->len ? 1 : 0);
-
-				tail_tried = true;
-				if ((alone ? st->len + need : need) <= OUT_HOLD) {
-					hold = true;
-					tail_vi = cvi;
-					tail_off = cvoff;
-					cvi = iovcnt;
-					cvoff = 0;
-					break;
-				}
-			}
-			if (!open) {
-				if (headlen)
-					ADD(head, headlen, 0, P_HEAD, true);
-				open = true;
-			}
-			if (!json) {
-				ADD(p, seg, seg, P_RAW, !ends);
-				cvoff += seg;
-				open = !ends;
-				continue;
-			}
-			{
-				size_t body = ends ? seg - 1 : seg, used;
-				size_t room = OUT_ESC - esc_used;
-				/* An escape piece must fit `held` if it is cut. */
-				size_t w = fmt_escape(st->esc + esc_used,
-						      room < OUT_HOLD ? room : OUT_HOLD,
-						      p, body, &used);
-
-				if (w)
-					ADD(st->esc + esc_used, w, used, P_ATOM, true);
-				esc_used += w;
-				cvoff += used;
-				if (used < body)
-					break;        /* scratch full: the rest next round */
-				if (ends) {
-					ADD(FMT_JSON_END, FMT_JSON_END_LEN, 1, P_ATOM, false);
-					cvoff += 1;
-					open = false;
-				}
-			}
-		}
-#undef ADD
-
-		if (hold && np == (st->len ? 1 : 0)) {
+		plan(st, iov, iovcnt, at, end, &h, &pl);
+		if (pl.hold && pl.np == (st->len ? 1 : 0)) {
 			/* Only more of the unfinished line: no system call, the
 			 * held bytes stay held. */
-			np = 0;
-			r = 0;
-		} else if (np == 0) {
-			r = 0;
-		} else {
-			r = locked_writev(fd, v, np, true);
+			pl.np = 0;
+		} else if (pl.np > 0) {
+			r = locked_out(st->stage, fd, pl.v, pl.np, how, WAIT);
 			if (r < 0) {
 				int err = errno;
 
@@ -387,83 +547,23 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 				return -1;
 			}
 		}
-
-		/* Settle: which pieces the kernel took. */
-		rem = (size_t)r;
-		newopen = st->line_open;
-		complete = true;
-		for (int k = 0; k < np; k++) {
-			struct piece *q = &pc[k];
-
-			if (rem >= q->len) {
-				rem -= q->len;
-				app += q->app;
-				newopen = q->open_after;
-				if (q->kind == P_HELD)
-					st->len = 0;
-				continue;
-			}
-			complete = false;
-			switch (q->kind) {
-			case P_HELD:
-				memmove(st->held, st->held + rem, st->len - rem);
-				st->len -= rem;
-				break;
-			case P_HEAD:
-			case P_ATOM:
-				/* Part of an indivisible piece is out: the rest is
-				 * owed before anything else, and counts as written. */
-				memcpy(st->held, q->p + rem, q->len - rem);
-				st->len = q->len - rem;
-				st->fd = fd;
-				app += q->app;
-				newopen = q->open_after;
-				break;
-			case P_RAW:
-				app += rem;
-				if (rem)
-					newopen = true;
-				break;
-			}
-			break;
-		}
-		st->line_open = newopen;
-		done += app;
-
-		if (!complete) {
+		if (!settle(st, fd, &pl, (size_t)r, &app)) {
+			done += app;
 			if (done)
 				return (ssize_t)done;
-			/* Only our own bytes went out. Non-blocking: the pipe is
-			 * full. Blocking: a signal cut the write short; the program
-			 * sees it interrupted before any of its bytes, as EINTR (the
-			 * rest of ours goes out first on its next write). */
-			errno = r == 0 || nonblocking(fd) ? EAGAIN : EINTR;
+			/* Only our own bytes went out. A signal handler of the
+			 * program ran meanwhile: the write was cut short by it, and
+			 * the program sees it interrupted before any of its bytes,
+			 * as EINTR. Otherwise the fd is non-blocking and full:
+			 * EAGAIN. (The rest of ours goes out first next time.) */
+			errno = agent_self.signals != signals ? EINTR : EAGAIN;
 			return -1;
 		}
-		if (hold) {
-			if (!st->line_open) {
-				memcpy(st->held + st->len, head, headlen);
-				st->len += headlen;
-				st->line_open = true;
-			}
-			for (int i = tail_vi; i < iovcnt; i++) {
-				const char *tp = (const char *)iov[i].iov_base + (i == tail_vi ? tail_off : 0);
-				size_t tn = iov[i].iov_len - (i == tail_vi ? tail_off : 0), used;
-
-				if (json) {
-					st->len += fmt_escape(st->held + st->len, OUT_HOLD - st->len,
-							      tp, tn, &used);
-				} else {
-					memcpy(st->held + st->len, tp, tn);
-					st->len += tn;
-				}
-			}
-			st->fd = fd;
-			done += tail_len;
-		}
-		vi = cvi;
-		voff = cvoff;
-		if (hold || cvi >= iovcnt || !more_after(iov, iovcnt, cvi, cvoff))
+		done += app;
+		if (pl.hold)
+			done += hold(st, fd, &pl, iov, iovcnt, &h);
+		at = pl.next;
+		if (pl.hold || !more_after(iov, iovcnt, at))
 			return (ssize_t)done;
 	}
 }
@@ -484,7 +584,15 @@ static bool in_signal_handler(void)
 	return true;
 }
 
-ssize_t out_write(int fd, const struct iovec *iov, int iovcnt)
+/* Straight through, as the host's own call. */
+static ssize_t pass(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
+{
+	if (how == OUT_CALL_WRITE && iovcnt == 1)
+		return REAL(write)(fd, iov[0].iov_base, iov[0].iov_len);
+	return REAL(writev)(fd, iov, iovcnt);
+}
+
+ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
 {
 	struct out_state *st;
 	size_t total = 0;
@@ -493,47 +601,48 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt)
 
 	if (iovcnt <= 0 || iovcnt > IOV_MAX || final_flush_done || self_state.gone ||
 	    in_signal_handler())
-		return REAL(writev)(fd, iov, iovcnt);
+		return pass(fd, iov, iovcnt, how);
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len > SSIZE_MAX - total)
-			return REAL(writev)(fd, iov, iovcnt);   /* the kernel's EINVAL */
+			return pass(fd, iov, iovcnt, how);   /* the kernel's EINVAL */
 		total += iov[i].iov_len;
 	}
 	if (total == 0)
-		return REAL(writev)(fd, iov, iovcnt);
+		return pass(fd, iov, iovcnt, how);
 	st = state();
 	claim(st);
 	if (st->fd != fd) {
 		/* Another fd: what this thread started elsewhere ends here. */
 		if (st->len) {
-			finish_line(st);
-			flush_held(st, true);
+			finish_line(st, WAIT);
+			flush_held(st, WAIT);
 		}
 		st->len = 0;
 		st->line_open = false;
 		st->fd = fd;
 	}
-	r = emit(st, fd, iov, iovcnt);
+	st->call = (uint8_t)how;
+	r = emit(st, fd, iov, iovcnt, how);
 	saved = errno;
 	release(st);
 	errno = saved;
 	return r;
 }
 
-int out_write_all(int fd, const void *buf, size_t n)
+size_t out_write_all(int fd, const void *buf, size_t n)
 {
 	const char *p = buf;
+	size_t done = 0;
 
-	while (n > 0) {
-		struct iovec v = { (void *)p, n };
-		ssize_t r = out_write(fd, &v, 1);
+	while (done < n) {
+		struct iovec v = { (void *)(p + done), n - done };
+		ssize_t r = out_write(fd, &v, 1, OUT_CALL_WRITE);
 
 		if (r < 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
+			break;
+		done += (size_t)r;
 	}
-	return 0;
+	return done;
 }
 
 void out_flush_thread(void)
@@ -541,10 +650,9 @@ void out_flush_thread(void)
 	struct out_state *st = &self_state;
 	int saved = errno;
 
-	if (!st->registered || st->len == 0)
+	if (!st->registered || st->len == 0 || !try_claim(st))
 		return;
-	claim(st);
-	flush_held(st, true);
+	flush_held(st, WAIT);
 	release(st);
 	errno = saved;
 }
@@ -557,10 +665,10 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	if (!st->registered)
 		return;
 	claim(st);
-	finish_line(st);
-	flush_held(st, true);
+	finish_line(st, WAIT);
+	flush_held(st, WAIT);
 	st->len = 0;
-	reg_acquire();
+	agent_lock(&reg_mutex);
 	if (st->prev)
 		st->prev->next = st->next;
 	else
@@ -569,30 +677,49 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 		st->next->prev = st->prev;
 	st->registered = false;
 	st->gone = true;          /* its TLS goes away soon: never register again */
-	reg_release();
+	pthread_mutex_unlock(&reg_mutex);
 	release(st);
+	errno = saved;
+}
+
+/*
+ * Every thread's held bytes - for `fd` only, or for all fds (fd < 0) - go
+ * out. If this thread was interrupted inside its own write (its state is
+ * busy) nothing may be waited for: the interrupted code may hold any of
+ * the locks.
+ */
+static void flush_states(int fd, bool finish, bool end_lines, enum wait_mode mode)
+{
+	int saved = errno;
+
+	if (__atomic_load_n(&self_state.busy, __ATOMIC_RELAXED))
+		mode = NO_WAIT;
+	if (!lock_as(&reg_mutex, mode)) {
+		errno = saved;
+		return;
+	}
+	for (struct out_state *st = registry; st; st = st->next) {
+		if (fd >= 0 && st->fd != fd)
+			continue;
+		if (!claim_as(st, mode))
+			continue;        /* mid-write: its owner settles it */
+		if (finish)
+			finish_line(st, mode);
+		flush_held(st, mode);
+		if (end_lines) {
+			st->len = 0;
+			st->line_open = false;
+			st->fd = -1;
+		}
+		release(st);
+	}
+	pthread_mutex_unlock(&reg_mutex);
 	errno = saved;
 }
 
 void out_flush_all(bool finish, bool from_signal)
 {
-	int saved = errno;
-
-	if (from_signal ? !reg_try() : (reg_acquire(), false))
-		return;
-	for (struct out_state *st = registry; st; st = st->next) {
-		if (!try_claim(st)) {
-			if (from_signal)
-				continue;    /* interrupted mid-write: leave it */
-			claim(st);
-		}
-		if (finish)
-			finish_line(st);
-		flush_held(st, !from_signal);
-		release(st);
-	}
-	reg_release();
-	errno = saved;
+	flush_states(-1, finish, false, from_signal ? NO_WAIT : BOUNDED);
 }
 
 void out_final(void)
@@ -601,12 +728,10 @@ void out_final(void)
 	final_flush_done = 1;
 }
 
-void out_fd_closing(int fd)
+void out_flush_fd(int fd)
 {
-	struct out_state *st = &self_state;
-
-	if (st->registered && st->len && st->fd == fd)
-		out_flush_thread();
+	if (fd >= 0 && registry)
+		flush_states(fd, true, true, BOUNDED);
 }
 
 /* Across fork, held bytes stay with the parent, which writes them when
@@ -615,12 +740,12 @@ void out_fd_closing(int fd)
 void out_prepare_fork(void)
 {
 	agent_lock(&io_lock);
-	reg_acquire();
+	agent_lock(&reg_mutex);
 }
 
 void out_after_fork_parent(void)
 {
-	reg_release();
+	pthread_mutex_unlock(&reg_mutex);
 	pthread_mutex_unlock(&io_lock);
 }
 

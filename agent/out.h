@@ -1,16 +1,22 @@
 /*
- * out.h - the line writer: everything the program writes to stderr comes
- * through here, is cut into lines, and each line gets the head (prefix or
- * JSON) of the context current when its first byte was written.
+ * out.h - the line writer: everything the program writes to a log (stderr)
+ * comes through here, is cut into lines, and each line gets the head
+ * (prefix or JSON) of the context current when its first byte was written.
  *
  * Each thread assembles its own lines: an unfinished line is held (at most
  * OUT_HOLD bytes) until its newline arrives, the thread is about to block,
- * switches fd, or exits, so pieces of one line come out together and never
- * inside another thread's line. Return values follow write(2): bytes the
- * program gave are counted once the agent has written them or holds them;
- * bytes the kernel refused are reported as not written, exactly as the
- * kernel reports them (EAGAIN, EINTR, partial counts), and the agent's own
- * bytes (heads) are never counted.
+ * writes anywhere else that may share the destination, switches fd, or the
+ * fd is closed or redirected, or the process ends, so pieces of one line
+ * come out together and never inside another thread's line. Return values
+ * follow write(2): bytes the program gave are counted once the agent has
+ * written them or holds them; bytes the kernel refused are reported as not
+ * written, exactly as the kernel reports them (EAGAIN, EINTR, partial
+ * counts), and the agent's own bytes (heads) are never counted.
+ *
+ * System calls: a write of the host is answered with write calls only, a
+ * writev with writev calls only, and nothing else runs on this path (no
+ * fcntl, no fstat): which fds are logs is decided at the fd-table events
+ * (agent/out_fd.h), never here.
  */
 #ifndef AGENT_OUT_H
 #define AGENT_OUT_H
@@ -20,45 +26,83 @@
 #include <sys/uio.h>
 
 #include "base/thread.h"
+#include "ctxmap/fdmap.h"
 
 #define OUT_HOLD 4096        /* bytes of an unfinished line a thread may hold */
 #define OUT_ESC 8192         /* JSON escape scratch per thread */
+#define OUT_STAGE 8192       /* pieces gathered into one write(2) */
+
+/* The system call the host made, and the only one the agent answers with. */
+enum out_call {
+	OUT_CALL_WRITE,      /* write(2), and stdio (which writes with write) */
+	OUT_CALL_WRITEV,     /* writev(2) */
+};
 
 void out_init(void);
 
-/* writev(2) on an output fd, tagged. Sets errno like the kernel would. */
-ssize_t out_write(int fd, const struct iovec *iov, int iovcnt);
+/* A write to a log fd, tagged: `how` is the host's own call (with
+ * OUT_CALL_WRITE, iovcnt is 1). Sets errno like the kernel would. */
+ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how);
 
-/* Writes all n bytes or fails (stdio semantics): 0, or -1 with errno. */
-int out_write_all(int fd, const void *buf, size_t n);
+/* Writes n bytes for stdio (write calls): returns the bytes written; fewer
+ * than n with errno set when the kernel refused the rest. */
+size_t out_write_all(int fd, const void *buf, size_t n);
 
 /* Writes what this thread holds (the line stays open). Called where the
- * thread may block, so a prompt without newline is never held back. */
+ * thread may block, so a prompt without newline is never held back, and
+ * before its writes that may reach the same destination another way. */
 void out_flush_thread(void);
 
-/* Writes what every thread holds. `finish` also ends open JSON lines and,
- * when final, makes later writes pass straight through (process exit).
- * `from_signal`: only async-signal-safe steps, never waits on a lock. */
+/*
+ * Writes what every thread holds. `finish` also ends open JSON lines.
+ * Safe anywhere: in a signal handler, at _exit, quick_exit, abort, from a
+ * handler that interrupted this very thread inside a write. It never waits
+ * on a lock or a thread state for long (`from_signal`: not at all), never
+ * allocates, and skips this thread's own state when it interrupted its
+ * write. For the exit and signal paths: this is the one call they need.
+ */
 void out_flush_all(bool finish, bool from_signal);
 void out_final(void);
 
 /* The thread is exiting: write what it holds, forget its state. */
 void out_thread_exit(void);
 
-/* fd 2 now refers to another file; `fd` is being closed. */
-void out_stderr_changed(void);
-void out_fd_closing(int fd);
-
-/* True when `fd` (not yet classified) is stderr or open on the same file. */
-bool out_is_stderr_file(int fd);
+/* `fd` is about to be closed, redirected or reopened: every thread's held
+ * bytes for it go out now, to the file it still refers to, and their lines
+ * end there (the next byte written to that number starts a line). */
+void out_flush_fd(int fd);
 
 void out_prepare_fork(void);
 void out_after_fork_parent(void);
 void out_after_fork_child(void);
 
-struct out_state;
 extern AGENT_TLS char out_has_held;
 
 static inline bool out_holding(void) { return out_has_held; }
+
+/*
+ * The write-path rules, written once. A write goes to the line writer when
+ * its fd is a log (FD_OUTPUT: set only at fd-table events, agent/out_fd.c)
+ * and a context has existed: until then stderr passes untouched, so a
+ * program that never serves a request is not changed at all.
+ */
+static inline bool out_slot_tagged(const struct fdslot *s)
+{
+	return s && fdmap_kind(s) == FD_OUTPUT && ctx_seen();
+}
+
+static inline bool out_fd_tagged(int fd)
+{
+	return out_slot_tagged(fdmap_peek(fd));
+}
+
+/* A write of this thread that does not go through the line writer: may it
+ * reach the destination of the held line (a log, stdout, a file, a
+ * terminal, anything not a connection, channel, timer or epoll)? Then the
+ * held bytes go out first. */
+static inline bool out_must_flush_before(const struct fdslot *s)
+{
+	return unlikely(out_has_held) && (s == NULL || fdmap_kind(s) <= FD_STDOUT);
+}
 
 #endif

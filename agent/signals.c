@@ -87,6 +87,7 @@ static void call_host(const struct sigaction *h, int sig, siginfo_t *info, void 
 	}
 	agent_self.signal_frame = __builtin_frame_address(0);
 	agent_self.in_signal = level + 1;
+	agent_self.signals++;     /* the line writer tells EINTR from EAGAIN by it */
 	if (h->sa_flags & SA_SIGINFO)
 		h->sa_sigaction(sig, info, uc);
 	else

@@ -1,6 +1,8 @@
 /*
  * debug.c - writes diagnostics lines "reqctx[pid/tid] ..." to the debug
  * file with one write each (O_APPEND keeps lines whole across processes).
+ * The fd is the agent's only while the program leaves its number alone:
+ * debug_lost() (called at the fd-table events) ends the diagnostics.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +32,7 @@ int debug_open(const char *path)
 void debug_log(const char *fmt, ...)
 {
 	char line[512];
-	int saved = errno, n;
+	int saved = errno, n, fd;
 	va_list ap;
 
 	n = snprintf(line, sizeof line, "reqctx[%d/%d] ", (int)agent_pid, (int)agent_tid());
@@ -42,13 +44,27 @@ void debug_log(const char *fmt, ...)
 	line[n++] = '\n';
 	if (__atomic_add_fetch(&written, n, __ATOMIC_RELAXED) > DEBUG_MAX_BYTES) {
 		static const char last[] = "reqctx: diagnostics stop here: the file reached 64 MiB\n";
-		int fd = __atomic_exchange_n(&debug_fd, -1, __ATOMIC_ACQ_REL);
-
+		fd = __atomic_exchange_n(&debug_fd, -1, __ATOMIC_ACQ_REL);
 		if (fd >= 0)
 			REAL(write)(fd, last, sizeof last - 1);
 		errno = saved;
 		return;
 	}
-	REAL(write)(debug_fd, line, (size_t)n);
+	fd = __atomic_load_n(&debug_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0)
+		REAL(write)(fd, line, (size_t)n);
+	errno = saved;
+}
+
+void debug_lost(int fd, bool still_open)
+{
+	static const char last[] = "reqctx: diagnostics stop here: the program closed their fd\n";
+	int saved = errno;
+
+	if (fd < 0 || !__atomic_compare_exchange_n(&debug_fd, &fd, -1, false,
+						   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	if (still_open)
+		REAL(write)(fd, last, sizeof last - 1);
 	errno = saved;
 }

@@ -112,7 +112,13 @@
 	X(fwrite_unlocked, size_t, (const void *, size_t, size_t, FILE *)) \
 	X(fputs_unlocked, int, (const char *, FILE *)) \
 	X(perror, void, (const char *)) \
-	X(psignal, void, (int, const char *))
+	X(psignal, void, (int, const char *)) \
+	X(puts, int, (const char *)) \
+	X(fflush, int, (FILE *)) \
+	X(fopen, FILE *, (const char *, const char *)) \
+	X(fopen64, FILE *, (const char *, const char *)) \
+	X(freopen, FILE *, (const char *, const char *, FILE *)) \
+	X(freopen64, FILE *, (const char *, const char *, FILE *))
 
 #define REAL_DECLARE(name, ret, args) extern ret (*real_##name) args;
 REAL_FUNCTIONS(REAL_DECLARE)

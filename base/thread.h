@@ -31,6 +31,7 @@ struct agent_thread {
 	bool draining;            /* took a merged wake-up; until it waits again */
 	int in_signal;            /* > 0 inside the program's signal handler ... */
 	const void *signal_frame; /* ... entered at this stack address */
+	unsigned signals;         /* program handlers run on this thread (wraps) */
 };
 
 extern AGENT_TLS struct agent_thread agent_self;

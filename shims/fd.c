@@ -10,12 +10,13 @@
 #include <sys/timerfd.h>
 
 #include "ctxmap/fdmap.h"
+#include "agent/out_fd.h"
 #include "shims/shim.h"
 
 static inline int created(int fd)
 {
 	if (fd >= 0 && agent_active())
-		SHIM_CORE(flow_new_fd(fd, FD_UNKNOWN));
+		SHIM_CORE(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened(fd));
 	return fd;
 }
 
@@ -182,7 +183,7 @@ AGENT_EXPORT int dup2(int fd, int to)
 	int r;
 
 	if (fd != to && agent_active())
-		shim_may_block();     /* held bytes of `to` belong to the old file */
+		SHIM_CORE(out_fd_closing(to));   /* held bytes of `to` belong to the old file */
 	r = REAL(dup2)(fd, to);
 	return fd == to ? r : copied(fd, r);
 }
@@ -192,7 +193,7 @@ AGENT_EXPORT int dup3(int fd, int to, int flags)
 	int r;
 
 	if (agent_active())
-		shim_may_block();
+		SHIM_CORE(out_fd_closing(to));
 	r = REAL(dup3)(fd, to, flags);
 	return copied(fd, r);
 }

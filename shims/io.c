@@ -1,7 +1,8 @@
 /*
  * io.c - reads and writes. A read on a connection makes its context
- * current (and may start a request); a write to stderr goes through the
- * line writer; a write to a connection tags or follows it.
+ * current (and may start a request); a write to a log goes through the
+ * line writer as the same call (write or writev); a write to a connection
+ * tags or follows it. Each looks its fd up once.
  */
 #include <limits.h>
 #include <sys/eventfd.h>
@@ -93,32 +94,18 @@ AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	return r;
 }
 
-/* Before a write of n bytes (`data`: where the first are, or NULL):
- * classifies the fd and applies the flow rules. Returns its kind. */
-static inline enum fd_kind write_begins(int fd, const void *data, size_t n)
+/* Before a write of n bytes (`data`: where the first are, or NULL) that
+ * does not go through the line writer: the flow rules for fds that move
+ * contexts, and the held line first where the write may reach its
+ * destination. The slot is looked up once, by the caller. */
+static inline enum fd_kind write_begins(struct fdslot *s, int fd, const void *data, size_t n)
 {
-	struct fdslot *s = fdmap_peek(fd);
-	enum fd_kind k;
+	enum fd_kind k = s ? fdmap_kind(s) : FD_UNKNOWN;
 
-	if (s) {
-		k = fdmap_kind(s);
-		if (k == FD_OUTPUT)
-			return k;
-		if (k >= FD_CLIENT) {
-			SHIM_CORE_FAST(flow_write(fd, data, n));
-			return k;
-		}
-		if (k != FD_UNKNOWN)
-			return k;
-	} else if (fd == 1) {
-		return FD_STDOUT;
-	}
-	/* Not classified yet (an fstat may set errno): the careful way. */
-	SHIM_CORE(
-		k = flow_kind_for_write(fd);
-		if (k == FD_CLIENT || k == FD_PEER || k == FD_CHAN)
-			flow_write(fd, data, n)
-	);
+	if (k >= FD_CLIENT)
+		SHIM_CORE_FAST(flow_write_slot(s, fd, data, n));
+	else if (out_must_flush_before(s))
+		SHIM_CORE(out_flush_thread());
 	return k;
 }
 
@@ -130,12 +117,12 @@ static inline ssize_t write_ends(enum fd_kind k, int fd, const void *data, size_
 	return r;
 }
 
-static ssize_t tagged_writev(int fd, const struct iovec *iov, int cnt)
+static ssize_t tagged(int fd, const struct iovec *iov, int cnt, enum out_call how)
 {
 	ssize_t r;
 
 	agent_enter();
-	r = out_write(fd, iov, cnt);
+	r = out_write(fd, iov, cnt, how);
 	agent_leave();
 	return r;
 }
@@ -151,30 +138,34 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 
 AGENT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
+	struct fdslot *s;
 	enum fd_kind k;
 
 	if (!agent_active())
 		return REAL(write)(fd, buf, n);
-	k = write_begins(fd, buf, n);
-	if (k == FD_OUTPUT && ctx_seen()) {
+	s = fdmap_peek(fd);
+	if (out_slot_tagged(s)) {
 		struct iovec v = { (void *)buf, n };
 
-		return tagged_writev(fd, &v, 1);
+		return tagged(fd, &v, 1, OUT_CALL_WRITE);
 	}
+	k = write_begins(s, fd, buf, n);
 	return write_ends(k, fd, buf, n, REAL(write)(fd, buf, n));
 }
 
 AGENT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
+	struct fdslot *s;
 	enum fd_kind k;
 	size_t n;
 
 	if (!agent_active())
 		return REAL(writev)(fd, iov, cnt);
+	s = fdmap_peek(fd);
+	if (out_slot_tagged(s))
+		return tagged(fd, iov, cnt, OUT_CALL_WRITEV);
 	n = cnt > 0 && cnt <= IOV_MAX ? iov_total(iov, cnt) : 0;
-	k = write_begins(fd, NULL, n);
-	if (k == FD_OUTPUT && ctx_seen())
-		return tagged_writev(fd, iov, cnt);
+	k = write_begins(s, fd, NULL, n);
 	return write_ends(k, fd, NULL, n, REAL(writev)(fd, iov, cnt));
 }
 
@@ -186,7 +177,7 @@ AGENT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 
 	if (!agent_active())
 		return REAL(send)(fd, buf, n, flags);
-	k = write_begins(fd, buf, n);
+	k = write_begins(fdmap_peek(fd), fd, buf, n);
 	return write_ends(k, fd, buf, n, REAL(send)(fd, buf, n, flags));
 }
 
@@ -197,7 +188,7 @@ AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 	if (!agent_active())
 		return REAL(sendto)(fd, buf, n, flags, to, len);
-	k = write_begins(fd, buf, n);
+	k = write_begins(fdmap_peek(fd), fd, buf, n);
 	return write_ends(k, fd, buf, n, REAL(sendto)(fd, buf, n, flags, to, len));
 }
 
@@ -209,7 +200,7 @@ AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (!agent_active())
 		return REAL(sendmsg)(fd, msg, flags);
 	n = msg && msg->msg_iovlen <= IOV_MAX ? iov_total(msg->msg_iov, (int)msg->msg_iovlen) : 0;
-	k = write_begins(fd, NULL, n);
+	k = write_begins(fdmap_peek(fd), fd, NULL, n);
 	return write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags));
 }
 
@@ -219,7 +210,7 @@ AGENT_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 
 	if (!agent_active())
 		return REAL(sendfile)(out, in, off, n);
-	k = write_begins(out, NULL, n);
+	k = write_begins(fdmap_peek(out), out, NULL, n);
 	return write_ends(k, out, NULL, n, REAL(sendfile)(out, in, off, n));
 }
 

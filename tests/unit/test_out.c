@@ -44,7 +44,7 @@ static ssize_t put(const char *s)
 {
 	struct iovec v = { (void *)s, strlen(s) };
 
-	return out_write(p[1], &v, 1);
+	return out_write(p[1], &v, 1, OUT_CALL_WRITE);
 }
 
 /* Everything in the pipe right now. */
@@ -96,7 +96,7 @@ START_TEST(many_pieces_one_write)
 	 * nothing reaches the pipe until the newline. */
 	ck_assert_int_eq(put("a"), 1);
 	ck_assert_int_eq(put("b"), 1);
-	ck_assert_int_eq(out_write(p[1], v, 3), 5);
+	ck_assert_int_eq(out_write(p[1], v, 3, OUT_CALL_WRITEV), 5);
 	ck_assert_int_eq(put("c"), 1);
 	ck_assert_str_eq(drain(), "");
 	ck_assert_int_eq(put("\n"), 1);
@@ -110,7 +110,7 @@ START_TEST(multi_line)
 
 	use("text");
 	enter("m");
-	ck_assert_int_eq(out_write(p[1], v, 3), 7);
+	ck_assert_int_eq(out_write(p[1], v, 3, OUT_CALL_WRITEV), 7);
 	ck_assert_str_eq(drain(), "[m] a\n[m] b\n[m] c\n");
 	ck_assert_int_eq(put("\n"), 1);
 	ck_assert_str_eq(drain(), "[m] d\n");
@@ -150,7 +150,7 @@ START_TEST(long_line_bounded)
 	enter("L");
 	memset(big, 'z', n);
 	big[n] = '\0';
-	ck_assert_int_eq(out_write(p[1], &v, 1), (ssize_t)n);   /* too big to hold: written */
+	ck_assert_int_eq(out_write(p[1], &v, 1, OUT_CALL_WRITEV), (ssize_t)n);   /* too big to hold: written */
 	ck_assert_int_eq(put("\n"), 1);
 	got = drain();
 	ck_assert_uint_eq(strlen(got), n + 5);
@@ -178,7 +178,7 @@ START_TEST(full_nonblocking_pipe_counts_exactly)
 	/* A program's usual loop: write what is left, drain, repeat. */
 	while (sent < LINE && tries++ < 100) {
 		struct iovec v = { line + sent, LINE - sent };
-		ssize_t r = out_write(p[1], &v, 1);
+		ssize_t r = out_write(p[1], &v, 1, OUT_CALL_WRITE);
 
 		if (r < 0) {
 			ck_assert_int_eq(errno, EAGAIN);

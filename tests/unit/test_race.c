@@ -183,8 +183,8 @@ static void *line_writer(void *arg)
 	for (int i = 0; i < 500; i++) {
 		struct iovec a = { "part ", 5 }, b = { "of a line\n", 10 };
 
-		out_write(lines_pipe[1], &a, 1);
-		out_write(lines_pipe[1], &b, 1);
+		out_write(lines_pipe[1], &a, 1, OUT_CALL_WRITEV);
+		out_write(lines_pipe[1], &b, 1, OUT_CALL_WRITEV);
 	}
 	out_thread_exit();
 	ctx_take_current(NULL);

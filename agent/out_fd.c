@@ -1,0 +1,121 @@
+/*
+ * out_fd.c - the log's identity and the fd-table events that change which
+ * fds are logs (see out_fd.h for the rules). Every system call of the
+ * output rules is made here, at those events (an fstat per open while a
+ * log is known, one per redirection), none on the write path.
+ *
+ * Must never: run on the write path; write anything to an fd it does not
+ * own.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "base/debug.h"
+#include "base/lock.h"
+#include "agent/out.h"
+#include "agent/out_fd.h"
+
+/* The log's file: written at start-up and at redirections, read at opens,
+ * under `id_lock` (a few loads and stores). */
+static int id_lock;
+static bool log_known;
+static dev_t log_dev;
+static ino_t log_ino;
+
+static void set_kind(int fd, enum fd_kind k)
+{
+	struct fdslot *s = fdmap_slot(fd);
+
+	if (s)
+		__atomic_store_n(&s->kind, (uint8_t)k, __ATOMIC_RELEASE);
+}
+
+/* Learns fd 2's file as the log. Returns whether fd 2 is open. */
+static bool learn_log(void)
+{
+	struct stat st;
+	int saved = errno;
+	bool ok = fstat(2, &st) == 0;
+
+	errno = saved;             /* fd 2 closed: the program sees no EBADF */
+
+	spin_lock(&id_lock);
+	log_known = ok;
+	if (ok) {
+		log_dev = st.st_dev;
+		log_ino = st.st_ino;
+	}
+	spin_unlock(&id_lock);
+	return ok;
+}
+
+static bool is_log_file(int fd)
+{
+	struct stat st;
+	int saved = errno;
+	bool same;
+
+	if (fstat(fd, &st) != 0) {
+		errno = saved;
+		return false;
+	}
+	spin_lock(&id_lock);
+	same = log_known && st.st_dev == log_dev && st.st_ino == log_ino;
+	spin_unlock(&id_lock);
+	return same;
+}
+
+void out_fd_init(void)
+{
+	if (learn_log())
+		set_kind(2, FD_OUTPUT);
+	set_kind(1, FD_STDOUT);
+	/* The diagnostics fd gets a slot, so that every event on its number
+	 * is seen. */
+	if (debug_fd >= 0)
+		fdmap_slot(debug_fd);
+}
+
+void out_fd_opened(int fd)
+{
+	if (fd < 0)
+		return;
+	if (unlikely(fd == debug_fd))
+		debug_lost(fd, false);        /* closed behind our back: not ours */
+	if (fd == 1)
+		return;
+	/* Plain files are remembered as such: a redirection looks at them. */
+	set_kind(fd, __atomic_load_n(&log_known, __ATOMIC_RELAXED) && is_log_file(fd)
+		     ? FD_OUTPUT : FD_PLAIN);
+}
+
+void out_fd_closing(int fd)
+{
+	if (unlikely(fd == debug_fd && fd >= 0))
+		debug_lost(fd, true);
+	out_flush_fd(fd);
+}
+
+/* fds classified as plain files at their open may be open on the new log:
+ * looked at once, now. */
+static void reclassify_plain(void)
+{
+	for (unsigned fd = 0; fd < (unsigned)FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
+		struct fdslot *s = fdmap_peek((int)fd);
+
+		if (s == NULL) {
+			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
+			continue;
+		}
+		if (fd != 1 && fd != 2 && fdmap_kind(s) == FD_PLAIN && is_log_file((int)fd))
+			__atomic_store_n(&s->kind, FD_OUTPUT, __ATOMIC_RELEASE);
+	}
+}
+
+void out_stderr_redirected(void)
+{
+	if (!learn_log())
+		return;
+	set_kind(2, FD_OUTPUT);
+	reclassify_plain();
+}

@@ -1,0 +1,40 @@
+/*
+ * out_fd.h - which fds are logs, decided at the events that change the fd
+ * table, never on the write path (which then needs no system call).
+ *
+ * A log (FD_OUTPUT) is:
+ *   - fd 2 as the process started (its file, st_dev/st_ino, recorded);
+ *   - what is dup'ed from a log;
+ *   - what the program explicitly makes its stderr: dup2/dup3/F_DUPFD
+ *     onto fd 2, freopen() of stderr; the new file is the log from then on;
+ *   - an fd opened (open, fopen, ...) on the log's file (nginx's
+ *     `access_log /dev/stderr`).
+ * Not a log: fd 1 (unless the program dup2s a log onto it), and a number a
+ * log had once, reused: fd 2 closed (or never open) and then returned by
+ * open() for a data file is that data file. Closing, redirecting or
+ * reopening an fd first writes what threads hold for it, to the file it
+ * still refers to.
+ *
+ * The diagnostics file's fd is the agent's own: when the program closes
+ * its number, or an fd-creating call hands the number out again (it was
+ * closed behind the agent's back), diagnostics stop.
+ */
+#ifndef AGENT_OUT_FD_H
+#define AGENT_OUT_FD_H
+
+#include <stdbool.h>
+
+/* Start-up: fd 2's file is the log; fd 1 is stdout. */
+void out_fd_init(void);
+
+/* An open-like call returned `fd`, a new object (after flow_new_fd). */
+void out_fd_opened(int fd);
+
+/* `fd` is about to be closed, or replaced by dup2/dup3/freopen. */
+void out_fd_closing(int fd);
+
+/* fd 2 was redirected (dup onto it, freopen of stderr): its file is the
+ * log now, and fds already open on that file become logs too. */
+void out_stderr_redirected(void);
+
+#endif

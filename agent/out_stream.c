@@ -1,0 +1,87 @@
+/*
+ * out_stream.c - the per-thread cookie stream that feeds the line writer
+ * (see out_stream.h). Its own TLS and thread key; freed at thread exit.
+ *
+ * Must never: write bytes a forked child inherited mid-format from another
+ * thread (the parent writes them).
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "agent/out.h"
+#include "agent/out_stream.h"
+#include "base/real.h"
+
+struct sink {
+	int fd;
+	int err;
+};
+
+static AGENT_TLS FILE *stream;
+static AGENT_TLS struct sink sink;
+static pthread_key_t stream_key;
+static pthread_once_t stream_once = PTHREAD_ONCE_INIT;
+
+static void stream_free(void *f)
+{
+	if (f) {
+		agent_enter();
+		REAL(fclose)(f);
+		agent_leave();
+	}
+	stream = NULL;
+}
+
+static void stream_key_make(void)
+{
+	pthread_key_create(&stream_key, stream_free);
+}
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t n)
+{
+	struct sink *s = cookie;
+
+	/* Another thread's stream, inherited by a forked child in the middle
+	 * of a long fprintf and flushed by the child's exit(): the parent
+	 * writes those bytes, the child must not write them again. */
+	if (s != &sink)
+		return (ssize_t)n;
+	if (s->err)
+		return -1;
+	if (out_write_all(s->fd, buf, n) < n) {
+		s->err = errno ? errno : EIO;
+		return -1;
+	}
+	return (ssize_t)n;
+}
+
+FILE *out_stream_begin(int fd)
+{
+	if (stream == NULL) {
+		cookie_io_functions_t io = { NULL, sink_write, NULL, NULL };
+
+		pthread_once(&stream_once, stream_key_make);
+		stream = fopencookie(&sink, "w", io);
+		if (stream == NULL)
+			return NULL;
+		setvbuf(stream, NULL, _IOFBF, 4096);
+		pthread_setspecific(stream_key, stream);
+	}
+	sink.fd = fd;
+	sink.err = 0;
+	return stream;
+}
+
+int out_stream_end(FILE *b)
+{
+	int bad = REAL(fflush)(b) != 0 || ferror(b) || sink.err;
+	int err = sink.err ? sink.err : EIO;
+
+	clearerr(b);
+	sink.err = 0;
+	if (bad) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}

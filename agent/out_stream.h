@@ -1,0 +1,19 @@
+/*
+ * out_stream.h - a per-thread stdio stream whose bytes go to the line
+ * writer: for output that libc formats itself and that is too long for a
+ * stack buffer (a long fprintf, the messages of perror, error, err, warn).
+ * Built on fopencookie, drained in 4 KiB pieces.
+ */
+#ifndef AGENT_OUT_STREAM_H
+#define AGENT_OUT_STREAM_H
+
+#include <stdio.h>
+
+/* This thread's stream, now feeding the log `fd`, or NULL (no memory).
+ * Call as agent code (the guard held) until out_stream_end(). */
+FILE *out_stream_begin(int fd);
+
+/* Flushes it: 0, or -1 with errno when the line writer failed. */
+int out_stream_end(FILE *b);
+
+#endif

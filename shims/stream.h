@@ -1,0 +1,20 @@
+/*
+ * stream.h - what the stdio interposers (stdio.c) and the message
+ * interposers (message.c) share: which stream is tagged, and glibc FILE
+ * internals (the only place that knows them).
+ */
+#ifndef SHIMS_STREAM_H
+#define SHIMS_STREAM_H
+
+#include <stdio.h>
+
+/* The log fd behind `f` when its bytes go to the line writer (byte
+ * oriented, on a log fd, a context has existed), else -1. Tagged: bytes
+ * stdio buffered for it go out first. Not tagged: what this thread holds
+ * goes out first when f's bytes may reach the same destination. */
+int shim_stream_fd(FILE *f);
+
+/* Raises the stream's error flag, as a failed write inside libc would. */
+void shim_stream_error(FILE *f);
+
+#endif
