@@ -136,3 +136,5 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+include bridges/bridges.mk
