@@ -163,3 +163,5 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+include bridges/bridges.mk

@@ -207,6 +207,40 @@ static void parse_debug(struct config *c, const char *v, struct reporter *r)
 	memcpy(c->debug_path, v, n + 1);
 }
 
+/* "all", "none" or a comma-separated list of node, python, ruby. */
+static void parse_bridges(struct config *c, const char *v, struct reporter *r)
+{
+	static const struct { const char *name; unsigned bit; } kinds[] = {
+		{ "node", CFG_BRIDGE_NODE }, { "python", CFG_BRIDGE_PYTHON },
+		{ "ruby", CFG_BRIDGE_RUBY },
+	};
+	unsigned bits = 0;
+	const char *p = v;
+
+	if (strcasecmp(v, "all") == 0 || strcasecmp(v, "none") == 0) {
+		c->bridges = strcasecmp(v, "all") == 0 ? CFG_BRIDGE_ALL : 0;
+		return;
+	}
+	for (;;) {
+		size_t len = strcspn(p, ","), i;
+
+		for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+			if (strlen(kinds[i].name) == len &&
+			    strncasecmp(p, kinds[i].name, len) == 0)
+				break;
+		if (i == sizeof kinds / sizeof kinds[0]) {
+			bad(r, "REQCTX_BRIDGES", v,
+			    "expected all, none or a list of node,python,ruby", "all");
+			return;
+		}
+		bits |= kinds[i].bit;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	c->bridges = bits;
+}
+
 struct var {
 	const char *name;
 	void (*parse)(struct config *, const char *, struct reporter *);
@@ -221,6 +255,7 @@ static const struct var vars[] = {
 	{ "REQCTX_DEBUG", parse_debug },
 	{ "REQCTX_CHILDREN", parse_children },
 	{ "REQCTX_CRASH", parse_crash },
+	{ "REQCTX_BRIDGES", parse_bridges },
 };
 
 /* Variables the agent sets for its own children, not for users. */
@@ -232,6 +267,7 @@ void config_defaults(struct config *c)
 	c->output = CFG_OUTPUT_TEXT;
 	c->epoll = CFG_EPOLL_SINGLE;
 	c->crash = true;
+	c->bridges = CFG_BRIDGE_ALL;
 	memcpy(c->header, "X-Request-Id", sizeof "X-Request-Id");
 	c->header_len = sizeof "X-Request-Id" - 1;
 	compile_format(c, "[%i] ");
@@ -269,7 +305,8 @@ int config_load(struct config *c, char *const *env,
 			snprintf(line, sizeof line,
 				 "reqctx: unknown variable %s ignored (known: REQCTX_DISABLE, "
 				 "REQCTX_OUTPUT, REQCTX_FORMAT, REQCTX_HEADER, REQCTX_EPOLL, "
-				 "REQCTX_DEBUG, REQCTX_CHILDREN, REQCTX_CRASH)\n", q);
+				 "REQCTX_DEBUG, REQCTX_CHILDREN, REQCTX_CRASH, "
+				 "REQCTX_BRIDGES)\n", q);
 			r.count++;
 			if (report)
 				report(line, arg);

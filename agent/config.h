@@ -39,7 +39,14 @@ struct config {
 	char debug_path[CFG_PATH_MAX + 1];  /* empty: no diagnostics */
 	bool no_children;         /* REQCTX_CHILDREN=0 */
 	bool crash;               /* REQCTX_CRASH: crash reports (default on) */
+	unsigned bridges;         /* REQCTX_BRIDGES: CFG_BRIDGE_* bits (default all) */
 };
+
+/* REQCTX_BRIDGES: the runtime bridges the agent may load (agent/bridge.c). */
+#define CFG_BRIDGE_NODE   1u
+#define CFG_BRIDGE_PYTHON 2u
+#define CFG_BRIDGE_RUBY   4u
+#define CFG_BRIDGE_ALL    7u
 
 /* The settings in force. Valid once the constructor has run; before that it
  * points at the defaults. */

@@ -9,6 +9,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "agent/bridge.h"
 #include "ctxmap/chan.h"
 #include "ctxmap/condmap.h"
 #include "agent/config.h"
@@ -75,6 +76,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 	out_init();
 	signals_init();
 	inherit_adopt();
+	bridge_start();
 	/* In JSON mode every line is an object, from the first one on. */
 	if (settings.output == CFG_OUTPUT_JSON)
 		__atomic_store_n(&ctx_any, 1, __ATOMIC_RELAXED);

@@ -184,6 +184,36 @@ START_TEST(disable_words)
 }
 END_TEST
 
+START_TEST(bridges_values)
+{
+	struct config c;
+	struct seen s;
+	char *none[] = { "REQCTX_BRIDGES=none", NULL };
+	char *some[] = { "REQCTX_BRIDGES=node,Python", NULL };
+	char *all[] = { "REQCTX_BRIDGES=ALL", NULL };
+	char *bad1[] = { "REQCTX_BRIDGES=node,java", NULL };
+	char *bad2[] = { "REQCTX_BRIDGES=node,", NULL };
+	char *bad3[] = { "REQCTX_BRIDGES=", NULL };
+
+	ck_assert_int_eq(load(&c, &s, (char *[]){ NULL }), 0);
+	ck_assert_uint_eq(c.bridges, CFG_BRIDGE_ALL);
+	ck_assert_int_eq(load(&c, &s, none), 0);
+	ck_assert_uint_eq(c.bridges, 0);
+	ck_assert_int_eq(load(&c, &s, some), 0);
+	ck_assert_uint_eq(c.bridges, CFG_BRIDGE_NODE | CFG_BRIDGE_PYTHON);
+	ck_assert_int_eq(load(&c, &s, all), 0);
+	ck_assert_uint_eq(c.bridges, CFG_BRIDGE_ALL);
+	for (int i = 0; i < 3; i++) {
+		char **e = i == 0 ? bad1 : i == 1 ? bad2 : bad3;
+
+		ck_assert_int_eq(load(&c, &s, e), 1);
+		ck_assert_int_eq(s.n, 1);
+		ck_assert_ptr_nonnull(strstr(s.last, "REQCTX_BRIDGES"));
+		ck_assert_uint_eq(c.bridges, CFG_BRIDGE_ALL);
+	}
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -197,6 +227,7 @@ Suite *config_suite(void)
 	tcase_add_test(t, unknown_variable_reported);
 	tcase_add_test(t, format_limits);
 	tcase_add_test(t, disable_words);
+	tcase_add_test(t, bridges_values);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -1,0 +1,38 @@
+# bridges.mk - the runtime bridges (included by the Makefile).
+# Built next to the library, in $(B)/bridges, where agent/bridge.c looks for
+# them; installed in $(LIBDIR)/reqctx/bridges.
+NODE_API_H   ?= /usr/include/node/node_api.h
+# bridges/ruby/reqctx.rb is not built yet: under WEBrick it stalls
+# requests (t_bridge_ruby); without the built file the agent loads no
+# Ruby bridge.
+BRIDGE_FILES := $(B)/bridges/node/reqctx.js $(B)/bridges/python/sitecustomize.py
+# The Node addon needs node_api.h (Debian: libnode-dev); without it the Node
+# bridge is not built and node runs with the agent alone.
+ifneq ($(wildcard $(NODE_API_H)),)
+BRIDGE_FILES += $(B)/bridges/node/reqctx_node.node
+endif
+
+.PHONY: bridges install-bridges uninstall-bridges
+all: bridges
+bridges: $(BRIDGE_FILES)
+
+$(B)/bridges/node/reqctx_node.node: bridges/node/reqctx_node.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNINGS) -fPIC -shared -isystem $(dir $(NODE_API_H)) \
+		-DNODE_GYP_MODULE_NAME=reqctx_node -o $@ $< -ldl
+
+$(B)/bridges/%: bridges/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+install: install-bridges
+install-bridges: bridges
+	install -d $(DESTDIR)$(LIBDIR)/reqctx/bridges/node \
+		$(DESTDIR)$(LIBDIR)/reqctx/bridges/python $(DESTDIR)$(LIBDIR)/reqctx/bridges/ruby
+	for f in $(patsubst $(B)/bridges/%,%,$(BRIDGE_FILES)); do \
+		install -m 0644 $(B)/bridges/$$f $(DESTDIR)$(LIBDIR)/reqctx/bridges/$$f || exit 1; \
+	done
+
+uninstall: uninstall-bridges
+uninstall-bridges:
+	rm -rf $(DESTDIR)$(LIBDIR)/reqctx/bridges

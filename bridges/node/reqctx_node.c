@@ -1,0 +1,194 @@
+/*
+ * reqctx_node.c - the native half of the Node bridge (reqctx.js): wraps the
+ * agent's explicit API (agent/reqctx.h) for JavaScript. The functions are
+ * found with dlsym(RTLD_DEFAULT) when the addon loads; without the agent
+ * available() is false and reqctx.js installs nothing.
+ *
+ * A snapshot travels in JavaScript as an External whose finalizer releases
+ * it, so a request's context lives as long as something (an
+ * AsyncLocalStorage store of a pending resource) can still reach it.
+ *
+ * push/pop keep, per thread, a stack of what was current when each async
+ * callback was entered, so pop restores exactly that. stack[0] is the
+ * context the agent had chosen at the libc boundary when the event loop
+ * called into JavaScript: for the 'request' of an HTTP server, the context
+ * the agent made from that socket's request head (entrySnapshot()).
+ */
+#include <dlfcn.h>
+#include <node_api.h>
+#include <stddef.h>
+
+typedef void *snap_t;
+
+static const char *(*api_id)(void);
+static snap_t (*api_snapshot)(void);
+static snap_t (*api_enter)(snap_t);
+static void (*api_leave)(snap_t);
+static void (*api_release)(snap_t);
+
+#define DEPTH_MAX 512
+static __thread snap_t stack[DEPTH_MAX];
+static __thread unsigned depth;
+
+static void finalize(napi_env env, void *data, void *hint)
+{
+	(void)env;
+	(void)hint;
+	api_release(data);
+}
+
+/* An External owning `s`, or null for no context. */
+static napi_value wrap(napi_env env, snap_t s)
+{
+	napi_value v;
+
+	if (s == NULL) {
+		napi_get_null(env, &v);
+		return v;
+	}
+	if (napi_create_external(env, s, finalize, NULL, &v) != napi_ok) {
+		api_release(s);
+		napi_get_null(env, &v);
+	}
+	return v;
+}
+
+/* The snapshot an argument stands for (null, undefined: none). */
+static snap_t arg_snap(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1];
+	napi_valuetype t;
+	void *p = NULL;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1)
+		return NULL;
+	if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external)
+		return NULL;
+	napi_get_value_external(env, argv[0], &p);
+	return p;
+}
+
+static napi_value undef(napi_env env)
+{
+	napi_value v;
+
+	napi_get_undefined(env, &v);
+	return v;
+}
+
+static napi_value js_available(napi_env env, napi_callback_info info)
+{
+	napi_value v;
+
+	(void)info;
+	napi_get_boolean(env, api_enter != NULL, &v);
+	return v;
+}
+
+static napi_value js_snapshot(napi_env env, napi_callback_info info)
+{
+	(void)info;
+	return wrap(env, api_snapshot());
+}
+
+/* What was current when JavaScript was entered from the event loop (or
+ * now, outside any callback). */
+static napi_value js_entry_snapshot(napi_env env, napi_callback_info info)
+{
+	snap_t prev, s;
+
+	(void)info;
+	if (depth == 0)
+		return wrap(env, api_snapshot());
+	prev = api_enter(stack[0]);
+	s = api_snapshot();
+	api_leave(prev);
+	return wrap(env, s);
+}
+
+/* Enters the argument's snapshot (null: none), remembering what it
+ * replaces for pop(). */
+static napi_value js_push(napi_env env, napi_callback_info info)
+{
+	snap_t prev = api_enter(arg_snap(env, info));
+
+	if (depth < DEPTH_MAX)
+		stack[depth] = prev;
+	else
+		api_release(prev);
+	depth++;
+	return undef(env);
+}
+
+static napi_value js_pop(napi_env env, napi_callback_info info)
+{
+	(void)info;
+	if (depth > 0) {
+		depth--;
+		if (depth < DEPTH_MAX)
+			api_leave(stack[depth]);
+	}
+	return undef(env);
+}
+
+/* Makes the argument's snapshot current in place of the innermost one. */
+static napi_value js_set(napi_env env, napi_callback_info info)
+{
+	api_release(api_enter(arg_snap(env, info)));
+	return undef(env);
+}
+
+static napi_value js_depth(napi_env env, napi_callback_info info)
+{
+	napi_value v;
+
+	(void)info;
+	napi_create_uint32(env, depth, &v);
+	return v;
+}
+
+/* The current request ID as the agent sees it (tests, debugging). */
+static napi_value js_id(napi_env env, napi_callback_info info)
+{
+	const char *id = api_id();
+	napi_value v;
+
+	(void)info;
+	if (id == NULL)
+		napi_get_null(env, &v);
+	else
+		napi_create_string_utf8(env, id, NAPI_AUTO_LENGTH, &v);
+	return v;
+}
+
+static napi_value init(napi_env env, napi_value exports)
+{
+	static const struct { const char *name; napi_callback fn; } fns[] = {
+		{ "available", js_available }, { "snapshot", js_snapshot },
+		{ "entrySnapshot", js_entry_snapshot }, { "push", js_push },
+		{ "pop", js_pop }, { "set", js_set }, { "depth", js_depth },
+		{ "id", js_id },
+	};
+
+	if (api_enter == NULL) {
+		api_id = (const char *(*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_id");
+		api_snapshot = (snap_t (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_snapshot");
+		api_leave = (void (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_leave");
+		api_release = (void (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_release");
+		if (api_id && api_snapshot && api_leave && api_release)
+			api_enter = (snap_t (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_enter");
+	}
+	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+		napi_value f;
+
+		/* Without the agent only available() is exported. */
+		if (api_enter == NULL && i > 0)
+			break;
+		napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+		napi_set_named_property(env, exports, fns[i].name, f);
+	}
+	return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,335 @@
+"""reqctx: the Python bridge, loaded by the agent through PYTHONPATH
+(agent/bridge.c). It does nothing without the agent (libreqctx.so).
+
+asyncio switches between requests in user space: a coroutine resumes from
+the loop's ready queue one iteration after the read that completed its
+future, so the agent's per-thread context is whatever fd was touched last.
+Here asyncio's own machinery decides which request is current and tells the
+agent through its explicit API (reqctx_api_*, reached with ctypes):
+
+- a ContextVar holds the request's snapshot; asyncio copies the current
+  contextvars.Context into every Task and every callback handle;
+- Handle._run enters the snapshot of the handle's context around every
+  callback and task step (no context when it has none);
+- a task created where the variable is unset captures the agent's current
+  context (the accept or read that just happened);
+- whoever consumes the bytes of a connection takes the context the agent
+  gave them when they were read: the transport's reader after each read,
+  an asyncio StreamReader's reader, aiohttp's request loop when it takes
+  the next request of a keep-alive connection;
+- ThreadPoolExecutor.submit (so run_in_executor) and threading.Thread.start
+  carry the submitter's snapshot into the worker for the job.
+
+Nothing is imported until the program imports asyncio, threading or
+concurrent.futures. Then the other sitecustomize on sys.path (Debian's, or
+the user's) is run, as if this one were not there.
+"""
+
+
+def _reqctx_bridge():
+    import os
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+
+    # The agent put this directory first in PYTHONPATH; take it out again
+    # so the programs this one starts inherit the user's value.
+    pp = os.environ.get("PYTHONPATH")
+    if pp is not None:
+        parts = pp.split(os.pathsep)
+        if here in parts:
+            parts.remove(here)
+            if parts:
+                os.environ["PYTHONPATH"] = os.pathsep.join(parts)
+            else:
+                del os.environ["PYTHONPATH"]
+
+    def chain():
+        """Runs the next sitecustomize on sys.path, as `sitecustomize`."""
+        import importlib.machinery
+        import importlib.util
+        path = [p for p in sys.path
+                if os.path.abspath(p or ".") != here]
+        spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
+        if spec is None or spec.loader is None:
+            return
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["sitecustomize"] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except Exception:           # as site.py does for its own import
+            import traceback
+            sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n")
+            traceback.print_exc()
+
+    try:
+        import ctypes
+        lib = ctypes.CDLL(None)
+        fn = {}
+        for name, res, arg in (("snapshot", ctypes.c_void_p, []),
+                               ("enter", ctypes.c_void_p, [ctypes.c_void_p]),
+                               ("leave", None, [ctypes.c_void_p]),
+                               ("release", None, [ctypes.c_void_p])):
+            f = getattr(lib, "reqctx_api_" + name)
+            f.restype, f.argtypes = res, arg
+            fn[name] = f
+    except (OSError, AttributeError, ImportError):
+        chain()
+        return
+    install_hooks(fn)
+    chain()
+
+
+def install_hooks(fn):
+    import contextvars
+    import sys
+
+    _snapshot, _enter, _leave, _release = (fn["snapshot"], fn["enter"],
+                                           fn["leave"], fn["release"])
+
+    class Snap:
+        """A snapshot owned by Python: released when unreachable."""
+        __slots__ = ("p",)
+
+        def __init__(self, p):
+            self.p = p
+
+        def __del__(self, release=_release):
+            release(self.p)
+
+    var = contextvars.ContextVar("reqctx_snapshot")
+
+    def capture():
+        p = _snapshot()
+        return Snap(p) if p else None
+
+    def switch(s):
+        """Makes s current for the rest of this callback (the enter around
+        the callback restores what was current before it)."""
+        _release(_enter(s.p if s is not None else None))
+
+    def adopt(s):
+        """The running code takes s as its request from here on."""
+        var.set(s)
+        switch(s)
+
+    def same(a, b):
+        return a is b or (a is not None and b is not None and a.p == b.p)
+
+    # ---- asyncio -----------------------------------------------------
+    def patch_asyncio():
+        from asyncio import base_events, events, selector_events, streams
+
+        run = events.Handle._run
+
+        def _run(self):
+            s = self._context.get(var)
+            prev = _enter(s.p if s is not None else None)
+            try:
+                run(self)
+            finally:
+                _leave(prev)
+        events.Handle._run = _run
+
+        create_task = base_events.BaseEventLoop.create_task
+
+        def _create_task(self, coro, *, name=None, context=None):
+            if context is None and var.get(None) is None:
+                s = capture()
+                if s is not None:
+                    context = contextvars.copy_context()
+                    context.run(var.set, s)
+            if context is None:
+                return create_task(self, coro, name=name)
+            return create_task(self, coro, name=name, context=context)
+        base_events.BaseEventLoop.create_task = _create_task
+
+        # The transport's reader callback: after each read, the agent's
+        # context (that connection's request) becomes its context's, so
+        # what data_received schedules or creates inherits it.
+        T = selector_events._SelectorSocketTransport
+        read_ready = T._read_ready
+
+        def _read_ready(self):
+            read_ready(self)
+            s = capture()
+            if s is not None and not same(s, var.get(None)):
+                var.set(s)
+        T._read_ready = _read_ready
+
+        # StreamReader: bytes fed carry the context they were read in; a
+        # coroutine that reads them takes it, if it was serving this
+        # reader's previous request (or none).
+        SR = streams.StreamReader
+        sr_init, feed = SR.__init__, SR.feed_data
+
+        def _sr_init(self, *a, **k):
+            sr_init(self, *a, **k)
+            self._reqctx_owner = var.get(None)
+            self._reqctx_fed = None
+
+        def _feed(self, data):
+            self._reqctx_fed = capture()
+            feed(self, data)
+
+        def take(self):
+            s = self.__dict__.get("_reqctx_fed")
+            if s is None:
+                return
+            cur = var.get(None)
+            if same(cur, s):
+                return
+            if cur is None or same(cur, self.__dict__.get("_reqctx_owner")):
+                self._reqctx_owner = s
+                adopt(s)
+        SR.__init__, SR.feed_data = _sr_init, _feed
+
+        def reading(name):
+            orig = getattr(SR, name)
+
+            async def wrapper(self, *a, **k):
+                r = await orig(self, *a, **k)
+                take(self)
+                return r
+            wrapper.__name__ = wrapper.__qualname__ = name
+            wrapper.__doc__ = orig.__doc__
+            setattr(SR, name, wrapper)
+        for name in ("readline", "readuntil", "readexactly", "read"):
+            reading(name)
+
+    # ---- aiohttp: the next request of a keep-alive connection ----------
+    def patch_aiohttp():
+        import collections
+        from aiohttp import web_protocol
+
+        class Messages(collections.deque):
+            """aiohttp's queue of parsed requests, each with the context
+            the agent gave its bytes; the request loop takes it with it."""
+
+            def __init__(self, *a):
+                super().__init__(*a)
+                self.snaps = collections.deque()
+
+            def append(self, item):
+                super().append(item)
+                self.snaps.append(capture())
+
+            def popleft(self):
+                item = super().popleft()
+                s = self.snaps.popleft() if self.snaps else None
+                if s is not None and not same(s, var.get(None)):
+                    adopt(s)
+                return item
+
+            def clear(self):
+                super().clear()
+                self.snaps.clear()
+
+        RH = web_protocol.RequestHandler
+        init = RH.__init__
+
+        def _init(self, *a, **k):
+            init(self, *a, **k)
+            self._messages = Messages(self._messages)
+        RH.__init__ = _init
+
+    # ---- threads -----------------------------------------------------
+    def patch_futures():
+        from concurrent.futures import thread
+
+        submit = thread.ThreadPoolExecutor.submit
+
+        def _submit(self, fn, /, *args, **kwargs):
+            s = var.get(None) or capture()
+            if s is None:
+                return submit(self, fn, *args, **kwargs)
+
+            def job(*a, **k):
+                prev = _enter(s.p)
+                tok = var.set(s)
+                try:
+                    return fn(*a, **k)
+                finally:
+                    var.reset(tok)
+                    _leave(prev)
+            return submit(self, job, *args, **kwargs)
+        _submit.__doc__ = submit.__doc__
+        thread.ThreadPoolExecutor.submit = _submit
+
+    def patch_threading():
+        import threading
+
+        start = threading.Thread.start
+
+        def _start(self):
+            s = var.get(None)
+            # Pool workers get each job's context from submit().
+            target = getattr(self, "_target", None)
+            if s is not None and getattr(target, "__name__", "") != "_worker":
+                run = self.run
+
+                def _run_in_context():
+                    prev = _enter(s.p)
+                    var.set(s)
+                    try:
+                        run()
+                    finally:
+                        _leave(prev)
+                self.run = _run_in_context
+            return start(self)
+        threading.Thread.start = _start
+
+    # ---- apply each patch when its module is first imported -----------
+    pending = {"asyncio": patch_asyncio, "aiohttp.web_protocol": patch_aiohttp,
+               "concurrent.futures.thread": patch_futures,
+               "threading": patch_threading}
+
+    def apply(name):
+        f = pending.pop(name, None)
+        if f is not None:
+            try:
+                f()
+            except Exception as e:      # never break the program
+                sys.stderr.write("reqctx: the Python bridge could not patch %s: %r\n"
+                                 % (name, e))
+
+    for name in list(pending):
+        if name in sys.modules:
+            apply(name)
+
+    import importlib.abc
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name not in pending:
+                return None
+            for f in sys.meta_path:
+                if f is self:
+                    continue
+                find = getattr(f, "find_spec", None)
+                spec = find(name, path, target) if find else None
+                if spec is not None:
+                    break
+            else:
+                return None
+            loader = spec.loader
+            exec_module = getattr(loader, "exec_module", None)
+            if exec_module is None:
+                return None
+
+            def exec_then_patch(module):
+                del loader.exec_module      # this loader is this module's own
+                exec_module(module)
+                apply(name)
+                if not pending and finder in sys.meta_path:
+                    sys.meta_path.remove(finder)
+            loader.exec_module = exec_then_patch
+            return spec
+
+    finder = Finder()
+    if pending:
+        sys.meta_path.insert(0, finder)
+
+
+_reqctx_bridge()
+del _reqctx_bridge

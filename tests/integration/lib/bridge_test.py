@@ -1,0 +1,114 @@
+"""Shared driver for the runtime-bridge tests (t_bridge_*).
+
+A server app (tests/integration/apps/) is started under the agent; it
+writes "listening <port>" on stdout, then serves GET /<tag>/<id> and writes
+one stderr line per log-site: "site=<name> id=<id>". Clients send
+X-Request-Id: <id> with the same <id> in the path, some on keep-alive
+connections, some one request per connection, all concurrently. Each line is
+scored by comparing its prefix with the id in its own text:
+right (same), wrong (another request's), none (no prefix).
+"""
+import os
+import re
+import socket
+import tempfile
+import threading
+import time
+
+import reqctx_test as rt
+
+LINE_RE = re.compile(r"site=(\w+) id=(\S+)")
+
+
+def run_server(ck, args, env_extra, clients, per_client, sites, tag, cwd=None,
+               timeout=20):
+    """Starts the app, drives the clients, stops the app. Returns
+    {site: Tally}, the total Tally, and the number of requests that failed."""
+    _root, lib, _t = rt.paths()
+    tmp = tempfile.TemporaryDirectory(prefix="reqctx-bridge-")
+    outp, errp = os.path.join(tmp.name, "out"), os.path.join(tmp.name, "err")
+    with open(outp, "wb") as o, open(errp, "wb") as e:
+        proc = rt.start(args, env=rt.target_env(lib, env_extra), stdout=o, stderr=e,
+                        cwd=cwd)
+
+    def port():
+        try:
+            with open(outp) as f:
+                m = re.search(r"listening (\d+)", f.read())
+            return int(m.group(1)) if m else None
+        except OSError:
+            return None
+    p = rt.wait_for(port, 15, "the app's port", proc)
+
+    failures = []
+    deadline = time.monotonic() + timeout
+
+    def client(j):
+        keep = j % 2 == 0          # half keep-alive, half one request per connection
+        sock = None
+        try:
+            for n in range(per_client):
+                if time.monotonic() > deadline:
+                    failures.append("time out")
+                    return
+                rid = "%s-c%d-r%d" % (tag, j, n)
+                if keep:
+                    if sock is None:
+                        sock = socket.create_connection(("127.0.0.1", p), timeout=10)
+                    rt.http_send(sock, "/%s/%s" % (tag, rid), rid)
+                    status, body, left = rt.http_read_response(sock, b"", 10)
+                else:
+                    status, body = rt.http_get(p, "/%s/%s" % (tag, rid), rid)
+                if b" 200 " not in status + b" ":
+                    failures.append("%s: %r" % (rid, status))
+        except Exception as ex:     # noqa: BLE001 - reported as a failure
+            failures.append("client %d: %s" % (j, ex))
+        finally:
+            if sock is not None:
+                sock.close()
+
+    ths = [threading.Thread(target=client, args=(j,)) for j in range(clients)]
+    t0 = time.monotonic()
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    secs = time.monotonic() - t0
+    time.sleep(0.3)                  # the last 'finish' lines
+    rt.stop(proc)
+    with open(errp, "rb") as f:
+        out = f.read()
+    tmp.cleanup()
+
+    tallies = {s: rt.Tally(s) for s in sites}
+    total = rt.Tally("all")
+    seen = 0
+    for lineno, pid, text in rt.log_lines(ck, out):
+        m = LINE_RE.search(text)
+        if m is None:
+            continue                 # start-up chatter, warnings: not scored
+        site, rid = m.group(1), m.group(2)
+        if not rid.startswith(tag + "-"):
+            continue
+        seen += 1
+        t = tallies.setdefault(site, rt.Tally(site))
+        t.add(pid, rid)
+        total.add(pid, rid)
+    want = clients * per_client * len(sites)
+    ck.check(seen == want, "%d scored lines, expected %d (%d requests x %d sites)"
+             % (seen, want, clients * per_client, len(sites)))
+    for f in failures[:5]:
+        ck.fail("request failed: " + f)
+    ck.note("%s: %d requests in %.2fs" % (tag, clients * per_client, secs))
+    return tallies, total
+
+
+def report(ck, label, tallies, total, strict):
+    """Prints the figures; with strict, asserts wrong == 0 and right >= 99%."""
+    for t in list(tallies.values()) + [total]:
+        ck.figure("%s %s" % (label, t.text()))
+    if strict:
+        ck.check(total.wrong == 0, "%s: %d lines carry another request's ID"
+                 % (label, total.wrong))
+        ck.check(total.total and total.right >= 0.99 * total.total,
+                 "%s: only %d of %d lines right" % (label, total.right, total.total))
