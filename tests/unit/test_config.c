@@ -9,6 +9,9 @@
 #include "agent/config.h"
 #include "suites.h"
 
+#define UNIT_SUITE config
+#define UNIT_TCASE config
+
 struct seen {
 	int n;
 	char last[600];
@@ -28,7 +31,7 @@ static int load(struct config *c, struct seen *s, char **env)
 	return config_load(c, env, collect, s);
 }
 
-START_TEST(defaults)
+UNIT_TEST(defaults)
 {
 	struct config c;
 	struct seen s;
@@ -43,9 +46,8 @@ START_TEST(defaults)
 	ck_assert_str_eq(c.format, "[%i] ");
 	ck_assert_str_eq(c.debug_path, "");
 }
-END_TEST
 
-START_TEST(all_valid)
+UNIT_TEST(all_valid)
 {
 	struct config c;
 	struct seen s;
@@ -69,9 +71,8 @@ START_TEST(all_valid)
 	ck_assert_int_eq(c.format[c.segs[10].off], '%');
 	ck_assert_int_eq(c.segs[10].len, 1);
 }
-END_TEST
 
-START_TEST(bad_values_keep_defaults)
+UNIT_TEST(bad_values_keep_defaults)
 {
 	static const char *const cases[][2] = {
 		{ "REQCTX_OUTPUT=xml", "REQCTX_OUTPUT" },
@@ -102,9 +103,8 @@ START_TEST(bad_values_keep_defaults)
 		ck_assert(!c.disabled);
 	}
 }
-END_TEST
 
-START_TEST(hostile_value_is_quoted)
+UNIT_TEST(hostile_value_is_quoted)
 {
 	struct config c;
 	struct seen s;
@@ -116,9 +116,8 @@ START_TEST(hostile_value_is_quoted)
 	ck_assert_ptr_null(strchr(s.last, '\r'));
 	ck_assert_ptr_nonnull(strstr(s.last, "\\x1b[31mred\\x0d\\x0a\\x22x\\x22"));
 }
-END_TEST
 
-START_TEST(long_value_is_cut)
+UNIT_TEST(long_value_is_cut)
 {
 	struct config c;
 	struct seen s;
@@ -133,9 +132,8 @@ START_TEST(long_value_is_cut)
 	ck_assert_ptr_nonnull(strstr(s.last, "..."));
 	ck_assert_uint_lt(strlen(s.last), 400);
 }
-END_TEST
 
-START_TEST(unknown_variable_reported)
+UNIT_TEST(unknown_variable_reported)
 {
 	struct config c;
 	struct seen s;
@@ -146,9 +144,8 @@ START_TEST(unknown_variable_reported)
 	ck_assert_ptr_null(strstr(s.last, "[%i]"));
 	ck_assert_str_eq(c.format, "[%i] ");
 }
-END_TEST
 
-START_TEST(format_limits)
+UNIT_TEST(format_limits)
 {
 	struct config c;
 	struct seen s;
@@ -164,9 +161,8 @@ START_TEST(format_limits)
 	ck_assert_int_eq(load(&c, &s, env), 0);
 	ck_assert_uint_eq(strlen(c.format), 200);
 }
-END_TEST
 
-START_TEST(disable_words)
+UNIT_TEST(disable_words)
 {
 	static const char *const on[] = { "REQCTX_DISABLE=1", "REQCTX_DISABLE=TRUE", "REQCTX_DISABLE=on" };
 	static const char *const off[] = { "REQCTX_DISABLE=0", "REQCTX_DISABLE=no", "REQCTX_DISABLE=" };
@@ -182,21 +178,12 @@ START_TEST(disable_words)
 		ck_assert(!c.disabled);
 	}
 }
-END_TEST
 
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
-	TCase *t = tcase_create("config");
+	TCase *t = unit_tcase("config", "config");
 
-	tcase_add_test(t, defaults);
-	tcase_add_test(t, all_valid);
-	tcase_add_test(t, bad_values_keep_defaults);
-	tcase_add_test(t, hostile_value_is_quoted);
-	tcase_add_test(t, long_value_is_cut);
-	tcase_add_test(t, unknown_variable_reported);
-	tcase_add_test(t, format_limits);
-	tcase_add_test(t, disable_words);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -10,6 +10,9 @@
 #include "base/id.h"
 #include "suites.h"
 
+#define UNIT_SUITE id
+#define UNIT_TCASE id
+
 static bool lower_hex(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -23,7 +26,7 @@ static int cmp(const void *a, const void *b)
 	return memcmp(a, b, 17);
 }
 
-START_TEST(shapes)
+UNIT_TEST(shapes)
 {
 	char r[17], t[33], s[17];
 
@@ -37,9 +40,8 @@ START_TEST(shapes)
 	ck_assert_str_ne(t, "00000000000000000000000000000000");
 	ck_assert_str_ne(s, "0000000000000000");
 }
-END_TEST
 
-START_TEST(mix_is_bijective_on_sample)
+UNIT_TEST(mix_is_bijective_on_sample)
 {
 	/* Distinct inputs give distinct outputs (spot check of invertibility). */
 	enum { N = 200000 };
@@ -51,7 +53,6 @@ START_TEST(mix_is_bijective_on_sample)
 		ck_assert(v[i] != v[i - 1]);
 	free(v);
 }
-END_TEST
 
 #define PER_THREAD 20000
 #define THREADS 4
@@ -66,7 +67,7 @@ static void *make(void *arg)
 	return NULL;
 }
 
-START_TEST(unique_across_threads_and_reseed)
+UNIT_TEST(unique_across_threads_and_reseed)
 {
 	pthread_t t[THREADS];
 	size_t n = THREADS * PER_THREAD;
@@ -84,16 +85,12 @@ START_TEST(unique_across_threads_and_reseed)
 	for (size_t i = 1; i < 2 * n; i++)
 		ck_assert_msg(memcmp(ids[i], ids[i - 1], 17) != 0, "duplicate %s", ids[i]);
 }
-END_TEST
 
 Suite *id_suite(void)
 {
 	Suite *s = suite_create("id");
-	TCase *t = tcase_create("id");
+	TCase *t = unit_tcase("id", "id");
 
-	tcase_add_test(t, shapes);
-	tcase_add_test(t, mix_is_bijective_on_sample);
-	tcase_add_test(t, unique_across_threads_and_reseed);
 	suite_add_tcase(s, t);
 	return s;
 }

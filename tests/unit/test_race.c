@@ -22,6 +22,9 @@
 #include "agent/out.h"
 #include "suites.h"
 
+#define UNIT_SUITE race
+#define UNIT_TCASE race
+
 #define THREADS 4
 #define ROUNDS 20000
 #define FD 4000
@@ -57,7 +60,7 @@ static void *tagger(void *arg)
 	return NULL;
 }
 
-START_TEST(tags_replaced_while_read)
+UNIT_TEST(tags_replaced_while_read)
 {
 	pthread_t t[THREADS];
 	long live0 = ctx_live();
@@ -69,7 +72,6 @@ START_TEST(tags_replaced_while_read)
 	fdmap_reset(FD, FD_UNKNOWN);
 	ck_assert_int_eq(ctx_live(), live0);
 }
-END_TEST
 
 static struct chan *shared;
 static struct ctx *writers[THREADS];
@@ -99,7 +101,7 @@ static void *chan_reader(void *arg)
 	return NULL;
 }
 
-START_TEST(channel_across_threads)
+UNIT_TEST(channel_across_threads)
 {
 	pthread_t w[2], r[2];
 	long live0 = ctx_live();
@@ -122,7 +124,6 @@ START_TEST(channel_across_threads)
 		ctx_put(writers[i]);
 	ck_assert_int_eq(ctx_live(), live0);
 }
-END_TEST
 
 static int stop;
 
@@ -155,7 +156,7 @@ static void *resolver(void *arg)
 	return NULL;
 }
 
-START_TEST(registrations_change_while_resolved)
+UNIT_TEST(registrations_change_while_resolved)
 {
 	pthread_t a, b;
 
@@ -169,7 +170,6 @@ START_TEST(registrations_change_while_resolved)
 	epmap_drop_instance(300);
 	ck_assert_int_eq(epmap_count(), 0);
 }
-END_TEST
 
 static int lines_pipe[2];
 
@@ -204,7 +204,7 @@ static void *line_reader(void *arg)
 	return buf;
 }
 
-START_TEST(lines_from_many_threads)
+UNIT_TEST(lines_from_many_threads)
 {
 	pthread_t w[THREADS], rd;
 	char *all, *line, *save = NULL;
@@ -227,19 +227,14 @@ START_TEST(lines_from_many_threads)
 	}
 	ck_assert_int_eq(count, THREADS * 500);
 }
-END_TEST
 
 Suite *race_suite(void)
 {
 	Suite *s = suite_create("race");
-	TCase *t = tcase_create("race");
+	TCase *t = unit_tcase("race", "race");
 
 	tcase_set_timeout(t, 120);
 	tcase_add_unchecked_fixture(t, setup, NULL);
-	tcase_add_test(t, tags_replaced_while_read);
-	tcase_add_test(t, channel_across_threads);
-	tcase_add_test(t, registrations_change_while_resolved);
-	tcase_add_test(t, lines_from_many_threads);
 	suite_add_tcase(s, t);
 	return s;
 }
