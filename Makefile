@@ -55,7 +55,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 
 .PHONY: all check unit integration layers demo install uninstall clean deps bench fuzz fuzz-replay
 
-all: $(B)/libreqctx.so $(TARGETS)
+all: $(B)/libreqctx.so $(TARGETS) $(B)/config-vars
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -78,6 +78,11 @@ $(B)/unit_tests: $(UNIT_SRCS) $(CORE_OBJS) $(wildcard tests/unit/*.h) $(wildcard
 $(B)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -pthread -o $@ $< -pthread
+
+# The variable table of agent/config.c, printed (what the wrapper's help and
+# the docs are checked against).
+$(B)/config-vars: tests/tools/config_vars.c $(B)/agent/config.o
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -o $@ $^ $(SAN_LDFLAGS)
 
 deps:
 	scripts/install-deps
