@@ -4,6 +4,8 @@
 #   make demo       the sample server under the agent, its stderr shown
 #   make install    PREFIX=/usr/local DESTDIR= (library, wrapper, header, man page)
 
+# The one version: `make install` substitutes it into the wrapper and the
+# man page (@version@); the wrapper in a checkout reads it from here.
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
@@ -139,12 +141,17 @@ fuzz: $(FUZZ_BIN)
 fuzz-replay: $(FUZZ_BIN)
 	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus/http
 
+# The wrapper and the man page get the version and the library's directory
+# (without DESTDIR: where it is found at run time), eatmydata-style.
+SUBST := sed -e 's|@libdir@|$(LIBDIR)|g' -e 's|@version@|$(VERSION)|g'
+
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/reqctx $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 $(B)/libreqctx.so $(DESTDIR)$(LIBDIR)/reqctx/libreqctx.so
-	sed 's|^version=.*|version=$(VERSION)|' scripts/reqctx > $(DESTDIR)$(BINDIR)/reqctx
+	$(SUBST) scripts/reqctx > $(DESTDIR)$(BINDIR)/reqctx
 	chmod 0755 $(DESTDIR)$(BINDIR)/reqctx
-	install -m 0644 docs/reqctx.1 $(DESTDIR)$(MANDIR)/man1/reqctx.1
+	$(SUBST) docs/reqctx.1 > $(DESTDIR)$(MANDIR)/man1/reqctx.1
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/reqctx.1
 	install -d $(DESTDIR)$(INCLUDEDIR)
 	install -m 0644 shims/reqctx.h $(DESTDIR)$(INCLUDEDIR)/reqctx.h
 
