@@ -25,6 +25,7 @@
 	X(fdmap) \
 	X(epmap) \
 	X(out) \
+	X(real) \
 	X(race)
 
 #define UNIT_DECLARE(name) Suite *name##_suite(void);
