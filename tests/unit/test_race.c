@@ -173,15 +173,20 @@ UNIT_TEST(registrations_change_while_resolved)
 
 static int lines_pipe[2];
 
+#define LINES 500
+
+/* Writer k runs in context "wk" and writes LINES lines, each in two pieces,
+ * naming itself in the payload: "part of a line from wk". */
 static void *line_writer(void *arg)
 {
-	char id[8];
+	char id[8], who[16];
 	struct ctx_seed seed = { id, 0, NULL, 0, NULL };
+	int n = snprintf(who, sizeof who, " from w%ld\n", (long)arg);
 
 	seed.id_len = (size_t)snprintf(id, sizeof id, "w%ld", (long)arg);
 	ctx_take_current(ctx_new(&seed));
-	for (int i = 0; i < 500; i++) {
-		struct iovec a = { "part ", 5 }, b = { "of a line\n", 10 };
+	for (int i = 0; i < LINES; i++) {
+		struct iovec a = { "part of a line", 14 }, b = { who, (size_t)n };
 
 		out_write(lines_pipe[1], &a, 1);
 		out_write(lines_pipe[1], &b, 1);
@@ -204,11 +209,14 @@ static void *line_reader(void *arg)
 	return buf;
 }
 
+/* Every line carries the prefix of the thread that wrote it, whole: each
+ * writer's own ID is in its payload, and each writer has exactly LINES
+ * lines, so a line tagged with another writer's ID, cut, or lost fails. */
 UNIT_TEST(lines_from_many_threads)
 {
 	pthread_t w[THREADS], rd;
 	char *all, *line, *save = NULL;
-	int count = 0;
+	int per_writer[THREADS] = { 0 };
 
 	ck_assert_int_eq(pipe(lines_pipe), 0);
 	pthread_create(&rd, NULL, line_reader, NULL);
@@ -219,13 +227,19 @@ UNIT_TEST(lines_from_many_threads)
 	close(lines_pipe[1]);
 	pthread_join(rd, (void **)&all);
 	for (line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char want[40];
+		int k = -1, end = 0;
+		char want[64];
 
-		snprintf(want, sizeof want, "[w%c] part of a line", line[2]);
+		ck_assert_msg(sscanf(line, "[w%d] part of a line from w%*d%n", &k, &end) == 1 &&
+			      end == (int)strlen(line) && k >= 0 && k < THREADS,
+			      "malformed line: %s", line);
+		snprintf(want, sizeof want, "[w%d] part of a line from w%d", k, k);
 		ck_assert_str_eq(line, want);
-		count++;
+		per_writer[k]++;
 	}
-	ck_assert_int_eq(count, THREADS * 500);
+	for (int k = 0; k < THREADS; k++)
+		ck_assert_msg(per_writer[k] == LINES, "writer w%d: %d lines, expected %d",
+			      k, per_writer[k], LINES);
 }
 
 Suite *race_suite(void)
