@@ -4,8 +4,8 @@
  * written and read across threads, epoll registrations changed while being
  * resolved, tagged lines written by many threads to one pipe. Each test
  * also checks its outcome (every reference returned, every byte and line
- * accounted for), and under `make check SAN=thread` ThreadSanitizer watches
- * the same code for races.
+ * accounted for), and under `make unit SAN=thread` (run by .ci/run)
+ * ThreadSanitizer watches the same code for races: a report fails the test.
  */
 #include <pthread.h>
 #include <stdio.h>
