@@ -2,7 +2,7 @@
 #   make            build/libreqctx.so and the test programs
 #   make check      install missing dependencies, build, run every test
 #   make demo       the sample server under the agent, its stderr shown
-#   make install    PREFIX=/usr/local DESTDIR= (library, wrapper, header, man page)
+#   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR= (library, wrapper, header, man page)
 
 # The one version: `make install` substitutes it into the wrapper and the
 # man page (@version@); the wrapper in a checkout reads it from here.
@@ -99,13 +99,6 @@ layers: $(B)/libreqctx.so
 	tests/layers $(B)
 
 integration: all
-	$(TEST_ENV) tests/integration/run
-
-check: deps
-	$(MAKE) all $(B)/unit_tests
-	$(MAKE) layers
-	$(B)/unit_tests
-	$(MAKE) fuzz-replay
 ifneq ($(findstring thread,$(SAN)),)
 	@echo "integration tests not run under ThreadSanitizer: preloaded behind libtsan, the"
 	@echo "agent's hooks run inside TSan's own interceptors, where TSan ignores the locks"
@@ -114,6 +107,15 @@ ifneq ($(findstring thread,$(SAN)),)
 else
 	$(TEST_ENV) tests/integration/run
 endif
+
+# Dependencies first (explicitly: they may install packages the builds
+# need), then each suite's own target, one after the other: the integration
+# tests time their servers and must not share the cores with a build.
+check: deps
+	$(MAKE) unit
+	$(MAKE) layers
+	$(MAKE) fuzz-replay
+	$(MAKE) integration
 
 demo: deps
 	$(MAKE) all
