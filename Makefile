@@ -4,8 +4,10 @@
 #   make demo       the sample server under the agent, its stderr shown
 #   make check-runtimes  real runtimes (gunicorn, uWSGI, Java, Ruby, Node,
 #                   asyncio) under the agent, every line scored; not in check
-#   make install    PREFIX=/usr/local DESTDIR= (library, wrapper, header, man page)
+#   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR= (library, wrapper, header, man page)
 
+# The one version: `make install` substitutes it into the wrapper and the
+# man page (@version@); the wrapper in a checkout reads it from here.
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
@@ -57,7 +59,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 
 .PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-replay
 
-all: $(B)/libreqctx.so $(TARGETS)
+all: $(B)/libreqctx.so $(TARGETS) $(B)/config-vars
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -81,6 +83,11 @@ $(B)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -pthread -o $@ $< -pthread
 
+# The variable table of agent/config.c, printed (what the wrapper's help and
+# the docs are checked against).
+$(B)/config-vars: tests/tools/config_vars.c $(B)/agent/config.o
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -o $@ $^ $(SAN_LDFLAGS)
+
 deps:
 	scripts/install-deps
 
@@ -94,13 +101,6 @@ layers: $(B)/libreqctx.so
 	tests/layers $(B)
 
 integration: all
-	$(TEST_ENV) tests/integration/run
-
-check: deps
-	$(MAKE) all $(B)/unit_tests
-	$(MAKE) layers
-	$(B)/unit_tests
-	$(MAKE) fuzz-replay
 ifneq ($(findstring thread,$(SAN)),)
 	@echo "integration tests not run under ThreadSanitizer: preloaded behind libtsan, the"
 	@echo "agent's hooks run inside TSan's own interceptors, where TSan ignores the locks"
@@ -109,6 +109,15 @@ ifneq ($(findstring thread,$(SAN)),)
 else
 	$(TEST_ENV) tests/integration/run
 endif
+
+# Dependencies first (explicitly: they may install packages the builds
+# need), then each suite's own target, one after the other: the integration
+# tests time their servers and must not share the cores with a build.
+check: deps
+	$(MAKE) unit
+	$(MAKE) layers
+	$(MAKE) fuzz-replay
+	$(MAKE) integration
 
 demo: deps
 	$(MAKE) all
@@ -147,12 +156,17 @@ fuzz: $(FUZZ_BIN)
 fuzz-replay: $(FUZZ_BIN)
 	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus/http
 
+# The wrapper and the man page get the version and the library's directory
+# (without DESTDIR: where it is found at run time), eatmydata-style.
+SUBST := sed -e 's|@libdir@|$(LIBDIR)|g' -e 's|@version@|$(VERSION)|g'
+
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/reqctx $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 $(B)/libreqctx.so $(DESTDIR)$(LIBDIR)/reqctx/libreqctx.so
-	sed 's|^version=.*|version=$(VERSION)|' scripts/reqctx > $(DESTDIR)$(BINDIR)/reqctx
+	$(SUBST) scripts/reqctx > $(DESTDIR)$(BINDIR)/reqctx
 	chmod 0755 $(DESTDIR)$(BINDIR)/reqctx
-	install -m 0644 docs/reqctx.1 $(DESTDIR)$(MANDIR)/man1/reqctx.1
+	$(SUBST) docs/reqctx.1 > $(DESTDIR)$(MANDIR)/man1/reqctx.1
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/reqctx.1
 	install -d $(DESTDIR)$(INCLUDEDIR)
 	install -m 0644 shims/reqctx.h $(DESTDIR)$(INCLUDEDIR)/reqctx.h
 

@@ -3,14 +3,30 @@
  * given and reports through a callback, so the unit tests drive it with any
  * environment they like. It must not allocate: it runs in the constructor.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "agent/config.h"
 
-static struct config defaults_storage;
-const struct config *agent_config = &defaults_storage;
+/* The defaults as a static initialiser, so that hooks running before the
+ * constructor (other libraries' constructors call in early) see the real
+ * defaults, not a zero struct. config_load() starts from a copy; the unit
+ * tests check that it equals what parsing the defaults gives. */
+const struct config config_default = {
+	.output = CFG_OUTPUT_TEXT,
+	.epoll = CFG_EPOLL_SINGLE,
+	.header = "X-Request-Id",
+	.header_len = sizeof "X-Request-Id" - 1,
+	.format = "[%i] ",
+	.segs = { { 0, 0, 1 }, { 'i', 1, 0 }, { 0, 3, 2 } },  /* "[" %i "] " */
+	.nsegs = 3,
+	.children = true,
+	.crash = true,
+	.bridges = CFG_BRIDGE_ALL,
+};
+const struct config *agent_config = &config_default;
 
 struct reporter {
 	void (*fn)(const char *line, void *arg);
@@ -54,68 +70,65 @@ static void bad(struct reporter *r, const char *name, const char *value,
 		r->fn(line, r->arg);
 }
 
-static bool word_is(const char *v, const char *const *words)
-{
-	for (; *words; words++)
-		if (strcasecmp(v, *words) == 0)
-			return true;
-	return false;
-}
+struct var;
 
-static void parse_disable(struct config *c, const char *v, struct reporter *r)
-{
-	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
-	static const char *const no[] = { "0", "false", "no", "off", "", NULL };
+/* A parser stores the value `v` in `c` and returns NULL, or leaves `c`
+ * alone and returns what is accepted (the report's wording). */
+typedef const char *parse_fn(struct config *c, const char *v, const struct var *var);
 
-	if (word_is(v, yes))
-		c->disabled = true;
-	else if (!word_is(v, no))
-		bad(r, "REQCTX_DISABLE", v, "expected 1/true/yes/on or 0/false/no/off",
-		    "0 (enabled)");
-}
+struct var {
+	struct config_var pub;
+	parse_fn *parse;
+	size_t field;             /* parse_bool: offsetof the bool it sets */
+};
 
-static void parse_children(struct config *c, const char *v, struct reporter *r)
+/* Every boolean variable: 1/true/yes/on or 0/false/no/off, any case. An
+ * empty value means the variable is not set (`REQCTX_CRASH= cmd` is how a
+ * shell unsets it for one command): the default stays, nothing is
+ * reported. */
+static const char *parse_bool(struct config *c, const char *v, const struct var *var)
 {
 	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
 	static const char *const no[] = { "0", "false", "no", "off", NULL };
+	bool *field = (bool *)((char *)c + var->field);
 
-	if (word_is(v, no))
-		c->no_children = true;
-	else if (!word_is(v, yes))
-		bad(r, "REQCTX_CHILDREN", v, "expected 1/true/yes/on or 0/false/no/off",
-		    "1 (children inherit)");
+	if (v[0] == '\0')
+		return NULL;
+	for (int i = 0; yes[i]; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*field = true;
+			return NULL;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*field = false;
+			return NULL;
+		}
+	}
+	return "expected 1/true/yes/on or 0/false/no/off";
 }
 
-static void parse_crash(struct config *c, const char *v, struct reporter *r)
+static const char *parse_output(struct config *c, const char *v, const struct var *var)
 {
-	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
-	static const char *const no[] = { "0", "false", "no", "off", NULL };
-
-	if (word_is(v, no))
-		c->crash = false;
-	else if (!word_is(v, yes))
-		bad(r, "REQCTX_CRASH", v, "expected 1/true/yes/on or 0/false/no/off",
-		    "1 (crash reports on)");
-}
-
-static void parse_output(struct config *c, const char *v, struct reporter *r)
-{
+	(void)var;
 	if (strcmp(v, "text") == 0)
 		c->output = CFG_OUTPUT_TEXT;
 	else if (strcmp(v, "json") == 0)
 		c->output = CFG_OUTPUT_JSON;
 	else
-		bad(r, "REQCTX_OUTPUT", v, "expected \"text\" or \"json\"", "\"text\"");
+		return "expected \"text\" or \"json\"";
+	return NULL;
 }
 
-static void parse_epoll(struct config *c, const char *v, struct reporter *r)
+static const char *parse_epoll(struct config *c, const char *v, const struct var *var)
 {
+	(void)var;
 	if (strcmp(v, "single") == 0)
 		c->epoll = CFG_EPOLL_SINGLE;
 	else if (strcmp(v, "batch") == 0)
 		c->epoll = CFG_EPOLL_BATCH;
 	else
-		bad(r, "REQCTX_EPOLL", v, "expected \"single\" or \"batch\"", "\"single\"");
+		return "expected \"single\" or \"batch\"";
+	return NULL;
 }
 
 /* RFC 9110 token characters: what a header field name may contain. */
@@ -125,20 +138,19 @@ static bool is_tchar(unsigned char ch)
 	       (ch >= 'A' && ch <= 'Z') || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
-static void parse_header(struct config *c, const char *v, struct reporter *r)
+static const char *parse_header(struct config *c, const char *v, const struct var *var)
 {
 	size_t n = strlen(v);
 	bool ok = n >= 1 && n <= CFG_HEADER_MAX;
 
+	(void)var;
 	for (size_t i = 0; ok && i < n; i++)
 		ok = is_tchar((unsigned char)v[i]);
-	if (!ok) {
-		bad(r, "REQCTX_HEADER", v,
-		    "expected a header name of 1 to 64 token characters", "\"X-Request-Id\"");
-		return;
-	}
+	if (!ok)
+		return "expected a header name of 1 to 64 token characters";
 	memcpy(c->header, v, n + 1);
 	c->header_len = n;
+	return NULL;
 }
 
 /* Compiles `v` into c->segs. Returns NULL on success or what is wrong. */
@@ -182,33 +194,32 @@ static const char *compile_format(struct config *c, const char *v)
 	return NULL;
 }
 
-static void parse_format(struct config *c, const char *v, struct reporter *r)
+static const char *parse_format(struct config *c, const char *v, const struct var *var)
 {
 	const char *why = compile_format(c, v);
 
-	if (why) {
-		char acc[128];
-
-		snprintf(acc, sizeof acc, "%s", why);
-		bad(r, "REQCTX_FORMAT", v, acc, "\"[%i] \"");
-		compile_format(c, "[%i] ");
+	(void)var;
+	if (why) {                /* compile_format may have written part */
+		memcpy(c->format, config_default.format, sizeof c->format);
+		memcpy(c->segs, config_default.segs, sizeof c->segs);
+		c->nsegs = config_default.nsegs;
 	}
+	return why;
 }
 
-static void parse_debug(struct config *c, const char *v, struct reporter *r)
+static const char *parse_debug(struct config *c, const char *v, const struct var *var)
 {
 	size_t n = strlen(v);
 
-	if (n > CFG_PATH_MAX) {
-		bad(r, "REQCTX_DEBUG", v, "expected a file path of at most 1024 bytes",
-		    "no diagnostics");
-		return;
-	}
+	(void)var;
+	if (n > CFG_PATH_MAX)
+		return "expected a file path of at most 1024 bytes";
 	memcpy(c->debug_path, v, n + 1);
+	return NULL;
 }
 
 /* "all", "none" or a comma-separated list of node, python, ruby. */
-static void parse_bridges(struct config *c, const char *v, struct reporter *r)
+static const char *parse_bridges(struct config *c, const char *v, const struct var *var)
 {
 	static const struct { const char *name; unsigned bit; } kinds[] = {
 		{ "node", CFG_BRIDGE_NODE }, { "python", CFG_BRIDGE_PYTHON },
@@ -217,9 +228,10 @@ static void parse_bridges(struct config *c, const char *v, struct reporter *r)
 	unsigned bits = 0;
 	const char *p = v;
 
+	(void)var;
 	if (strcasecmp(v, "all") == 0 || strcasecmp(v, "none") == 0) {
 		c->bridges = strcasecmp(v, "all") == 0 ? CFG_BRIDGE_ALL : 0;
-		return;
+		return NULL;
 	}
 	for (;;) {
 		size_t len = strcspn(p, ","), i;
@@ -228,49 +240,77 @@ static void parse_bridges(struct config *c, const char *v, struct reporter *r)
 			if (strlen(kinds[i].name) == len &&
 			    strncasecmp(p, kinds[i].name, len) == 0)
 				break;
-		if (i == sizeof kinds / sizeof kinds[0]) {
-			bad(r, "REQCTX_BRIDGES", v,
-			    "expected all, none or a list of node,python,ruby", "all");
-			return;
-		}
+		if (i == sizeof kinds / sizeof kinds[0])
+			return "expected all, none or a list of node,python,ruby";
 		bits |= kinds[i].bit;
 		if (p[len] == '\0')
 			break;
 		p += len + 1;
 	}
 	c->bridges = bits;
+	return NULL;
 }
 
-struct var {
-	const char *name;
-	void (*parse)(struct config *, const char *, struct reporter *);
-};
+/* Written by the agent itself; its content is checked where it is used
+ * (agent/inherit.c). Too long to be valid: ignored, never reported. */
+static const char *parse_parent(struct config *c, const char *v, const struct var *var)
+{
+	size_t n = strlen(v);
 
+	(void)var;
+	if (n <= CFG_PARENT_MAX)
+		memcpy(c->parent, v, n + 1);
+	return NULL;
+}
+
+#define BOOL(field) parse_bool, offsetof(struct config, field)
+
+/* Every variable the agent reads, in the order of its documentation. The
+ * unknown-variable report, the wrapper's --help test and the man page test
+ * (through build/config-vars) all come from this table. */
 static const struct var vars[] = {
-	{ "REQCTX_DISABLE", parse_disable },
-	{ "REQCTX_OUTPUT", parse_output },
-	{ "REQCTX_FORMAT", parse_format },
-	{ "REQCTX_HEADER", parse_header },
-	{ "REQCTX_EPOLL", parse_epoll },
-	{ "REQCTX_DEBUG", parse_debug },
-	{ "REQCTX_CHILDREN", parse_children },
-	{ "REQCTX_CRASH", parse_crash },
-	{ "REQCTX_BRIDGES", parse_bridges },
+	{ { "REQCTX_FORMAT", "\"[%i] \"", false }, parse_format, 0 },
+	{ { "REQCTX_OUTPUT", "\"text\"", false }, parse_output, 0 },
+	{ { "REQCTX_HEADER", "\"X-Request-Id\"", false }, parse_header, 0 },
+	{ { "REQCTX_EPOLL", "\"single\"", false }, parse_epoll, 0 },
+	{ { "REQCTX_DISABLE", "0 (enabled)", false }, BOOL(disabled) },
+	{ { "REQCTX_DEBUG", "no diagnostics", false }, parse_debug, 0 },
+	{ { "REQCTX_CRASH", "1 (crash reports on)", false }, BOOL(crash) },
+	{ { "REQCTX_CHILDREN", "1 (children inherit)", false }, BOOL(children) },
+	{ { "REQCTX_BRIDGES", "all", false }, parse_bridges, 0 },
+	{ { "REQCTX_PARENT", "no inherited context", true }, parse_parent, 0 },
 };
+#define NVARS (sizeof vars / sizeof vars[0])
 
-/* Variables the agent sets for its own children, not for users. */
-static const char *const internal_vars[] = { "REQCTX_PARENT", NULL };
+const struct config_var *config_var(size_t i)
+{
+	return i < NVARS ? &vars[i].pub : NULL;
+}
 
 void config_defaults(struct config *c)
 {
-	memset(c, 0, sizeof *c);
-	c->output = CFG_OUTPUT_TEXT;
-	c->epoll = CFG_EPOLL_SINGLE;
-	c->crash = true;
-	c->bridges = CFG_BRIDGE_ALL;
-	memcpy(c->header, "X-Request-Id", sizeof "X-Request-Id");
-	c->header_len = sizeof "X-Request-Id" - 1;
-	compile_format(c, "[%i] ");
+	*c = config_default;
+}
+
+/* "reqctx: unknown variable NAME ignored (known: ...)", the known list
+ * being the table's user variables. */
+static void unknown(struct reporter *r, const char *e, size_t nlen)
+{
+	char name[80], q[340], line[800];
+	int o;
+
+	snprintf(name, sizeof name, "%.*s", (int)(nlen < 64 ? nlen : 64), e);
+	quote(q, sizeof q, name);
+	o = snprintf(line, sizeof line, "reqctx: unknown variable %s ignored (known:", q);
+	for (size_t i = 0; i < NVARS; i++)
+		if (!vars[i].pub.internal && o > 0 && (size_t)o < sizeof line)
+			o += snprintf(line + o, sizeof line - (size_t)o, "%s %s",
+				      o > 0 && line[o - 1] == ':' ? "" : ",", vars[i].pub.name);
+	if (o > 0 && (size_t)o < sizeof line)
+		snprintf(line + o, sizeof line - (size_t)o, ")\n");
+	r->count++;
+	if (r->fn)
+		r->fn(line, r->arg);
 }
 
 int config_load(struct config *c, char *const *env,
@@ -281,35 +321,23 @@ int config_load(struct config *c, char *const *env,
 	config_defaults(c);
 	for (; env && *env; env++) {
 		const char *e = *env, *eq = strchr(e, '=');
+		const struct var *var = NULL;
 		size_t nlen;
-		bool known = false;
 
 		if (strncmp(e, "REQCTX_", 7) != 0 || eq == NULL)
 			continue;
 		nlen = (size_t)(eq - e);
-		for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-			if (strlen(vars[i].name) == nlen &&
-			    memcmp(vars[i].name, e, nlen) == 0) {
-				vars[i].parse(c, eq + 1, &r);
-				known = true;
-			}
-		}
-		for (size_t i = 0; !known && internal_vars[i]; i++)
-			known = strlen(internal_vars[i]) == nlen &&
-				memcmp(internal_vars[i], e, nlen) == 0;
-		if (!known) {
-			char name[80], q[340], line[600];
+		for (size_t i = 0; !var && i < NVARS; i++)
+			if (strlen(vars[i].pub.name) == nlen &&
+			    memcmp(vars[i].pub.name, e, nlen) == 0)
+				var = &vars[i];
+		if (var == NULL) {
+			unknown(&r, e, nlen);
+		} else {
+			const char *accepted = var->parse(c, eq + 1, var);
 
-			snprintf(name, sizeof name, "%.*s", (int)(nlen < 64 ? nlen : 64), e);
-			quote(q, sizeof q, name);
-			snprintf(line, sizeof line,
-				 "reqctx: unknown variable %s ignored (known: REQCTX_DISABLE, "
-				 "REQCTX_OUTPUT, REQCTX_FORMAT, REQCTX_HEADER, REQCTX_EPOLL, "
-				 "REQCTX_DEBUG, REQCTX_CHILDREN, REQCTX_CRASH, "
-				 "REQCTX_BRIDGES)\n", q);
-			r.count++;
-			if (report)
-				report(line, arg);
+			if (accepted)
+				bad(&r, var->pub.name, eq + 1, accepted, var->pub.used);
 		}
 	}
 	return r.count;

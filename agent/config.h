@@ -20,6 +20,7 @@ enum cfg_epoll { CFG_EPOLL_SINGLE, CFG_EPOLL_BATCH };
 #define CFG_FORMAT_SEGS 64
 #define CFG_HEADER_MAX 64
 #define CFG_PATH_MAX 1024
+#define CFG_PARENT_MAX 199      /* REQCTX_PARENT's value (agent/inherit.h) */
 
 /* One piece of the compiled prefix format: literal text or a field. */
 struct cfg_seg {
@@ -37,9 +38,12 @@ struct config {
 	struct cfg_seg segs[CFG_FORMAT_SEGS];
 	int nsegs;
 	char debug_path[CFG_PATH_MAX + 1];  /* empty: no diagnostics */
-	bool no_children;         /* REQCTX_CHILDREN=0 */
+	bool children;            /* REQCTX_CHILDREN (default on) */
 	bool crash;               /* REQCTX_CRASH: crash reports (default on) */
 	unsigned bridges;         /* REQCTX_BRIDGES: CFG_BRIDGE_* bits (default all) */
+	/* REQCTX_PARENT as the parent's agent wrote it, unchecked (empty: none);
+	 * agent/inherit.c validates and adopts it. */
+	char parent[CFG_PARENT_MAX + 1];
 };
 
 /* REQCTX_BRIDGES: the runtime bridges the agent may load (agent/bridge.c). */
@@ -48,9 +52,24 @@ struct config {
 #define CFG_BRIDGE_RUBY   4u
 #define CFG_BRIDGE_ALL    7u
 
-/* The settings in force. Valid once the constructor has run; before that it
- * points at the defaults. */
+/* The defaults, a static initialiser: what config_load() gives with an
+ * empty environment. */
+extern const struct config config_default;
+
+/* The settings in force: config_default until the constructor has run
+ * config_load() (hooks may run before it), then the loaded settings. */
 extern const struct config *agent_config;
+
+/* One variable of the table config_load() reads. */
+struct config_var {
+	const char *name;         /* "REQCTX_FORMAT" */
+	const char *used;         /* the default, as a bad value's report names it */
+	bool internal;            /* set by the agent for its children, not by users */
+};
+
+/* The i-th variable config_load() knows (0, 1, ...), or NULL past the last.
+ * For the tests and build/config-vars, which lists them. */
+const struct config_var *config_var(size_t i);
 
 /*
  * Fill `c` from an environ-style array. Each bad value is reported through
@@ -61,7 +80,7 @@ extern const struct config *agent_config;
 int config_load(struct config *c, char *const *env,
 		void (*report)(const char *line, void *arg), void *arg);
 
-/* The defaults, as config_load() gives with an empty environment. */
+/* Copies config_default into `c`. */
 void config_defaults(struct config *c);
 
 #endif

@@ -14,6 +14,9 @@
 #include "agent/http.h"
 #include "agent/inherit.h"
 
+_Static_assert(CFG_PARENT_MAX + 1 >= INHERIT_MAX - sizeof INHERIT_VAR,
+	       "struct config's parent holds any value inherit_env() writes");
+
 static const char *self_path(void)
 {
 	static const char *path;
@@ -83,7 +86,7 @@ static char *strip_agent(const char *e, char *dst)
 
 void inherit_env(char *const *env, char **out, char *scratch)
 {
-	bool children = !agent_config->no_children;
+	bool children = agent_config->children;
 	struct ctx *c = agent_self.cur;
 	size_t n = 0;
 
@@ -114,15 +117,13 @@ static bool lower_hex(const char *s, size_t n)
 
 void inherit_adopt(void)
 {
-	const char *v = getenv(INHERIT_VAR), *semi, *trace;
+	const char *v = agent_config->parent, *semi, *trace;
 	struct ctx_seed seed = { 0 };
 	char id[HTTP_ID_MAX + 1];
 	size_t idlen;
 
-	if (v == NULL)
-		return;
 	semi = strchr(v, ';');
-	if (semi && !agent_config->no_children) {
+	if (semi && agent_config->children) {
 		idlen = (size_t)(semi - v);
 		trace = semi + 1;
 		if (idlen <= HTTP_ID_MAX && http_valid_id(v, idlen) &&

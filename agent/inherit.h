@@ -27,8 +27,9 @@ size_t inherit_scratch_size(char *const *env);
  */
 void inherit_env(char *const *env, char **out, char *scratch);
 
-/* In the constructor: adopts REQCTX_PARENT (if valid) as the main thread's
- * context and removes it from the environment. */
+/* In the constructor: adopts REQCTX_PARENT (as config_load() read it into
+ * agent_config->parent, if valid) as the main thread's context, and removes
+ * the variable from the environment. */
 void inherit_adopt(void);
 
 #endif

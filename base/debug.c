@@ -26,6 +26,9 @@ int debug_open(const char *path)
 	if (fd < 0)
 		return -errno;
 	debug_fd = fd;
+	/* agent_fail() before the file was open (a libc function missing). */
+	if (__atomic_load_n(&agent_broken, __ATOMIC_RELAXED))
+		DEBUG("turned off: %s", agent_broken_why);
 	return 0;
 }
 

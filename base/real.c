@@ -1,9 +1,14 @@
 /*
  * real.c - finds the next definition of every interposed function.
  *
- * dlsym(RTLD_NEXT) is called here and nowhere else. If a symbol cannot be
- * found, its pointer is set to a stand-in that fails with ENOSYS, the agent
- * switches itself off, and the host keeps running: a hook never aborts.
+ * dlsym(RTLD_NEXT) is called here and nowhere else. A function that cannot
+ * be found gets a stand-in of its return type that fails with ENOSYS, so a
+ * hook never aborts and never calls through NULL. A missing REQUIRED
+ * function switches the agent off (the host keeps running, every hook
+ * passes through); a missing OPTIONAL one does not (real.h).
+ *
+ * agent_fail()'s reason goes to the REQCTX_DEBUG file only, never to the
+ * host's stderr: an internal failure must not change the host's output.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,32 +16,67 @@
 #include "base/thread.h"
 #include "base/real.h"
 
-#define REAL_DEFINE(name, ret, args) ret (*real_##name) args;
+#define REAL_DEFINE(name, ret, args, need) ret (*real_##name) args;
 REAL_FUNCTIONS(REAL_DEFINE)
 #undef REAL_DEFINE
 
-static long missing(void)
-{
-	errno = ENOSYS;
-	return -1;
-}
+/* One stand-in per return type: each fails the way its functions report
+ * failure. A type not listed here does not compile (REAL_STANDIN). They
+ * are called through the function's own pointer type and ignore its
+ * arguments, which the calling convention leaves in registers (or on the
+ * stack) for the callee to read or not. */
+static int missing_int(void) { errno = ENOSYS; return -1; }
+static ssize_t missing_ssize(void) { errno = ENOSYS; return -1; }
+static size_t missing_size(void) { errno = ENOSYS; return 0; }
+static unsigned missing_unsigned(void) { errno = ENOSYS; return 0; }
+static FILE *missing_file(void) { errno = ENOSYS; return NULL; }
+static void missing_void(void) { errno = ENOSYS; }
 
-void *real_resolve(void **slot, const char *name)
+#define REAL_STANDIN(ret) \
+	_Generic((ret (*)(void))0, \
+		 int (*)(void): (void (*)(void))missing_int, \
+		 ssize_t (*)(void): (void (*)(void))missing_ssize, \
+		 size_t (*)(void): (void (*)(void))missing_size, \
+		 unsigned (*)(void): (void (*)(void))missing_unsigned, \
+		 FILE *(*)(void): (void (*)(void))missing_file, \
+		 void (*)(void): missing_void)
+
+#define REQUIRED false
+#define OPTIONAL true
+
+static const struct {
+	void **slot;
+	const char *name;
+	void (*standin)(void);
+	bool optional;
+} table[REAL_COUNT] = {
+#define REAL_ENTRY(name, ret, args, need) \
+	[REAL_INDEX_##name] = { (void **)&real_##name, #name, REAL_STANDIN(ret), need },
+	REAL_FUNCTIONS(REAL_ENTRY)
+#undef REAL_ENTRY
+};
+
+void *real_resolve_as(enum real_index i, const char *name)
 {
 	void *p = dlsym(RTLD_NEXT, name);
 
 	if (p == NULL) {
-		p = (void *)missing;
-		agent_fail("a libc function could not be resolved");
+		p = (void *)table[i].standin;
+		if (!table[i].optional)
+			agent_fail("a libc function could not be resolved");
 	}
-	__atomic_store_n(slot, p, __ATOMIC_RELEASE);
+	__atomic_store_n(table[i].slot, p, __ATOMIC_RELEASE);
 	return p;
+}
+
+void *real_resolve(enum real_index i)
+{
+	return real_resolve_as(i, table[i].name);
 }
 
 void real_resolve_all(void)
 {
-#define REAL_RESOLVE(name, ret, args) \
-	if (real_##name == NULL) real_resolve((void **)&real_##name, #name);
-	REAL_FUNCTIONS(REAL_RESOLVE)
-#undef REAL_RESOLVE
+	for (int i = 0; i < REAL_COUNT; i++)
+		if (__atomic_load_n(table[i].slot, __ATOMIC_ACQUIRE) == NULL)
+			real_resolve((enum real_index)i);
 }

@@ -7,6 +7,7 @@
 #define AGENT_REAL_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <poll.h>
@@ -21,116 +22,137 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * X(name, return type, parameter types, REQUIRED or OPTIONAL).
+ * REQUIRED: without it the agent cannot do its work; if it cannot be found
+ * the agent switches itself off. OPTIONAL: newer than the oldest glibc the
+ * agent runs on (close_range and closefrom 2.34, epoll_pwait2 2.35); if it
+ * is missing, the agent stays on and its shim's calls fail with ENOSYS, as
+ * the system call does on a kernel without it.
+ */
 #define REAL_FUNCTIONS(X) \
-	X(read, ssize_t, (int, void *, size_t)) \
-	X(readv, ssize_t, (int, const struct iovec *, int)) \
-	X(recv, ssize_t, (int, void *, size_t, int)) \
-	X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *)) \
-	X(recvmsg, ssize_t, (int, struct msghdr *, int)) \
-	X(write, ssize_t, (int, const void *, size_t)) \
-	X(writev, ssize_t, (int, const struct iovec *, int)) \
-	X(send, ssize_t, (int, const void *, size_t, int)) \
-	X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
-	X(sendmsg, ssize_t, (int, const struct msghdr *, int)) \
-	X(sendfile, ssize_t, (int, int, off_t *, size_t)) \
-	X(close, int, (int)) \
-	X(close_range, int, (unsigned, unsigned, int)) \
-	X(fclose, int, (FILE *)) \
-	X(dup, int, (int)) \
-	X(dup2, int, (int, int)) \
-	X(dup3, int, (int, int, int)) \
-	X(fcntl, int, (int, int, ...)) \
-	X(open, int, (const char *, int, ...)) \
-	X(openat, int, (int, const char *, int, ...)) \
-	X(socket, int, (int, int, int)) \
-	X(socketpair, int, (int, int, int, int *)) \
-	X(accept, int, (int, struct sockaddr *, socklen_t *)) \
-	X(accept4, int, (int, struct sockaddr *, socklen_t *, int)) \
-	X(connect, int, (int, const struct sockaddr *, socklen_t)) \
-	X(getpeername, int, (int, struct sockaddr *, socklen_t *)) \
-	X(getsockopt, int, (int, int, int, void *, socklen_t *)) \
-	X(setsockopt, int, (int, int, int, const void *, socklen_t)) \
-	X(pipe, int, (int *)) \
-	X(eventfd, int, (unsigned, int)) \
-	X(timerfd_create, int, (int, int)) \
-	X(timerfd_settime, int, (int, int, const struct itimerspec *, struct itimerspec *)) \
-	X(signalfd, int, (int, const sigset_t *, int)) \
-	X(closefrom, void, (int)) \
-	X(sleep, unsigned, (unsigned)) \
-	X(usleep, int, (useconds_t)) \
-	X(execv, int, (const char *, char *const[])) \
-	X(execvp, int, (const char *, char *const[])) \
-	X(pipe2, int, (int *, int)) \
-	X(epoll_create, int, (int)) \
-	X(epoll_create1, int, (int)) \
-	X(epoll_ctl, int, (int, int, int, struct epoll_event *)) \
-	X(epoll_wait, int, (int, struct epoll_event *, int, int)) \
-	X(epoll_pwait, int, (int, struct epoll_event *, int, int, const sigset_t *)) \
-	X(epoll_pwait2, int, (int, struct epoll_event *, int, const struct timespec *, const sigset_t *)) \
-	X(poll, int, (struct pollfd *, nfds_t, int)) \
-	X(ppoll, int, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *)) \
-	X(select, int, (int, fd_set *, fd_set *, fd_set *, struct timeval *)) \
-	X(pselect, int, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *)) \
-	X(nanosleep, int, (const struct timespec *, struct timespec *)) \
-	X(clock_nanosleep, int, (clockid_t, int, const struct timespec *, struct timespec *)) \
-	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
-	X(fork, pid_t, (void)) \
-	X(vfork, pid_t, (void)) \
-	X(pthread_cond_wait, int, (pthread_cond_t *, pthread_mutex_t *)) \
-	X(pthread_cond_timedwait, int, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
-	X(pthread_cond_clockwait, int, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *)) \
-	X(pthread_cond_signal, int, (pthread_cond_t *)) \
-	X(pthread_cond_broadcast, int, (pthread_cond_t *)) \
-	X(pthread_cond_destroy, int, (pthread_cond_t *)) \
-	X(pthread_mutex_lock, int, (pthread_mutex_t *)) \
-	X(sem_wait, int, (sem_t *)) \
-	X(sem_timedwait, int, (sem_t *, const struct timespec *)) \
-	X(sem_clockwait, int, (sem_t *, clockid_t, const struct timespec *)) \
-	X(sem_trywait, int, (sem_t *)) \
-	X(sem_post, int, (sem_t *)) \
-	X(sem_destroy, int, (sem_t *)) \
-	X(timer_create, int, (clockid_t, struct sigevent *, timer_t *)) \
-	X(timer_settime, int, (timer_t, int, const struct itimerspec *, struct itimerspec *)) \
-	X(timer_delete, int, (timer_t)) \
-	X(execve, int, (const char *, char *const[], char *const[])) \
-	X(execvpe, int, (const char *, char *const[], char *const[])) \
-	X(fexecve, int, (int, char *const[], char *const[])) \
-	X(posix_spawn, int, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[])) \
-	X(posix_spawnp, int, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[])) \
-	X(system, int, (const char *)) \
-	X(popen, FILE *, (const char *, const char *)) \
-	X(_exit, void, (int)) \
-	X(sigaction, int, (int, const struct sigaction *, struct sigaction *)) \
-	X(vfprintf, int, (FILE *, const char *, va_list)) \
-	X(__vfprintf_chk, int, (FILE *, int, const char *, va_list)) \
-	X(vdprintf, int, (int, const char *, va_list)) \
-	X(__vdprintf_chk, int, (int, int, const char *, va_list)) \
-	X(fwrite, size_t, (const void *, size_t, size_t, FILE *)) \
-	X(fputs, int, (const char *, FILE *)) \
-	X(fputc, int, (int, FILE *)) \
-	X(fputc_unlocked, int, (int, FILE *)) \
-	X(fwrite_unlocked, size_t, (const void *, size_t, size_t, FILE *)) \
-	X(fputs_unlocked, int, (const char *, FILE *)) \
-	X(perror, void, (const char *)) \
-	X(psignal, void, (int, const char *)) \
-	X(puts, int, (const char *)) \
-	X(fflush, int, (FILE *)) \
-	X(fopen, FILE *, (const char *, const char *)) \
-	X(fopen64, FILE *, (const char *, const char *)) \
-	X(freopen, FILE *, (const char *, const char *, FILE *)) \
-	X(freopen64, FILE *, (const char *, const char *, FILE *))
+	X(read, ssize_t, (int, void *, size_t), REQUIRED) \
+	X(readv, ssize_t, (int, const struct iovec *, int), REQUIRED) \
+	X(recv, ssize_t, (int, void *, size_t, int), REQUIRED) \
+	X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *), REQUIRED) \
+	X(recvmsg, ssize_t, (int, struct msghdr *, int), REQUIRED) \
+	X(write, ssize_t, (int, const void *, size_t), REQUIRED) \
+	X(writev, ssize_t, (int, const struct iovec *, int), REQUIRED) \
+	X(send, ssize_t, (int, const void *, size_t, int), REQUIRED) \
+	X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t), REQUIRED) \
+	X(sendmsg, ssize_t, (int, const struct msghdr *, int), REQUIRED) \
+	X(sendfile, ssize_t, (int, int, off_t *, size_t), REQUIRED) \
+	X(close, int, (int), REQUIRED) \
+	X(close_range, int, (unsigned, unsigned, int), OPTIONAL) \
+	X(fclose, int, (FILE *), REQUIRED) \
+	X(dup, int, (int), REQUIRED) \
+	X(dup2, int, (int, int), REQUIRED) \
+	X(dup3, int, (int, int, int), REQUIRED) \
+	X(fcntl, int, (int, int, ...), REQUIRED) \
+	X(open, int, (const char *, int, ...), REQUIRED) \
+	X(openat, int, (int, const char *, int, ...), REQUIRED) \
+	X(socket, int, (int, int, int), REQUIRED) \
+	X(socketpair, int, (int, int, int, int *), REQUIRED) \
+	X(accept, int, (int, struct sockaddr *, socklen_t *), REQUIRED) \
+	X(accept4, int, (int, struct sockaddr *, socklen_t *, int), REQUIRED) \
+	X(connect, int, (int, const struct sockaddr *, socklen_t), REQUIRED) \
+	X(getpeername, int, (int, struct sockaddr *, socklen_t *), REQUIRED) \
+	X(getsockopt, int, (int, int, int, void *, socklen_t *), REQUIRED) \
+	X(setsockopt, int, (int, int, int, const void *, socklen_t), REQUIRED) \
+	X(pipe, int, (int *), REQUIRED) \
+	X(eventfd, int, (unsigned, int), REQUIRED) \
+	X(timerfd_create, int, (int, int), REQUIRED) \
+	X(timerfd_settime, int, (int, int, const struct itimerspec *, struct itimerspec *), REQUIRED) \
+	X(signalfd, int, (int, const sigset_t *, int), REQUIRED) \
+	X(closefrom, void, (int), OPTIONAL) \
+	X(sleep, unsigned, (unsigned), REQUIRED) \
+	X(usleep, int, (useconds_t), REQUIRED) \
+	X(pipe2, int, (int *, int), REQUIRED) \
+	X(epoll_create, int, (int), REQUIRED) \
+	X(epoll_create1, int, (int), REQUIRED) \
+	X(epoll_ctl, int, (int, int, int, struct epoll_event *), REQUIRED) \
+	X(epoll_wait, int, (int, struct epoll_event *, int, int), REQUIRED) \
+	X(epoll_pwait, int, (int, struct epoll_event *, int, int, const sigset_t *), REQUIRED) \
+	X(epoll_pwait2, int, (int, struct epoll_event *, int, const struct timespec *, const sigset_t *), OPTIONAL) \
+	X(poll, int, (struct pollfd *, nfds_t, int), REQUIRED) \
+	X(ppoll, int, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *), REQUIRED) \
+	X(select, int, (int, fd_set *, fd_set *, fd_set *, struct timeval *), REQUIRED) \
+	X(pselect, int, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *), REQUIRED) \
+	X(nanosleep, int, (const struct timespec *, struct timespec *), REQUIRED) \
+	X(clock_nanosleep, int, (clockid_t, int, const struct timespec *, struct timespec *), REQUIRED) \
+	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), REQUIRED) \
+	X(vfork, pid_t, (void), REQUIRED) \
+	X(pthread_cond_wait, int, (pthread_cond_t *, pthread_mutex_t *), REQUIRED) \
+	X(pthread_cond_timedwait, int, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *), REQUIRED) \
+	X(pthread_cond_clockwait, int, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *), REQUIRED) \
+	X(pthread_cond_signal, int, (pthread_cond_t *), REQUIRED) \
+	X(pthread_cond_broadcast, int, (pthread_cond_t *), REQUIRED) \
+	X(pthread_cond_destroy, int, (pthread_cond_t *), REQUIRED) \
+	X(pthread_mutex_lock, int, (pthread_mutex_t *), REQUIRED) \
+	X(timer_create, int, (clockid_t, struct sigevent *, timer_t *), REQUIRED) \
+	X(timer_settime, int, (timer_t, int, const struct itimerspec *, struct itimerspec *), REQUIRED) \
+	X(timer_delete, int, (timer_t), REQUIRED) \
+	X(execve, int, (const char *, char *const[], char *const[]), REQUIRED) \
+	X(execvpe, int, (const char *, char *const[], char *const[]), REQUIRED) \
+	X(fexecve, int, (int, char *const[], char *const[]), REQUIRED) \
+	X(posix_spawn, int, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[]), REQUIRED) \
+	X(posix_spawnp, int, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[]), REQUIRED) \
+	X(system, int, (const char *), REQUIRED) \
+	X(popen, FILE *, (const char *, const char *), REQUIRED) \
+	X(_exit, void, (int), REQUIRED) \
+	X(sigaction, int, (int, const struct sigaction *, struct sigaction *), REQUIRED) \
+	X(vfprintf, int, (FILE *, const char *, va_list), REQUIRED) \
+	X(__vfprintf_chk, int, (FILE *, int, const char *, va_list), REQUIRED) \
+	X(vdprintf, int, (int, const char *, va_list), REQUIRED) \
+	X(__vdprintf_chk, int, (int, int, const char *, va_list), REQUIRED) \
+	X(fwrite, size_t, (const void *, size_t, size_t, FILE *), REQUIRED) \
+	X(fputs, int, (const char *, FILE *), REQUIRED) \
+	X(fputc, int, (int, FILE *), REQUIRED) \
+	X(fputc_unlocked, int, (int, FILE *), REQUIRED) \
+	X(fwrite_unlocked, size_t, (const void *, size_t, size_t, FILE *), REQUIRED) \
+	X(fputs_unlocked, int, (const char *, FILE *), REQUIRED) \
+	X(perror, void, (const char *), REQUIRED) \
+	X(sem_wait, int, (sem_t *), REQUIRED) \
+	X(sem_timedwait, int, (sem_t *, const struct timespec *), REQUIRED) \
+	X(sem_clockwait, int, (sem_t *, clockid_t, const struct timespec *), REQUIRED) \
+	X(sem_trywait, int, (sem_t *), REQUIRED) \
+	X(sem_post, int, (sem_t *), REQUIRED) \
+	X(sem_destroy, int, (sem_t *), REQUIRED) \
+	X(puts, int, (const char *), REQUIRED) \
+	X(fflush, int, (FILE *), REQUIRED) \
+	X(fopen, FILE *, (const char *, const char *), REQUIRED) \
+	X(fopen64, FILE *, (const char *, const char *), REQUIRED) \
+	X(freopen, FILE *, (const char *, const char *, FILE *), REQUIRED) \
+	X(freopen64, FILE *, (const char *, const char *, FILE *), REQUIRED) \
+	X(psignal, void, (int, const char *), REQUIRED)
 
-#define REAL_DECLARE(name, ret, args) extern ret (*real_##name) args;
+#define REAL_DECLARE(name, ret, args, need) extern ret (*real_##name) args;
 REAL_FUNCTIONS(REAL_DECLARE)
 #undef REAL_DECLARE
+
+#define REAL_INDEX(name, ret, args, need) REAL_INDEX_##name,
+enum real_index { REAL_FUNCTIONS(REAL_INDEX) REAL_COUNT };
+#undef REAL_INDEX
 
 /* Resolve every real function now. Called by the constructor; shims also
  * resolve one on first use, for calls that arrive before it ran. */
 void real_resolve_all(void);
-void *real_resolve(void **slot, const char *name);
+
+/*
+ * Resolves the i-th function of the table into its real_ pointer and
+ * returns it. If it cannot be found, the pointer is set to a stand-in of
+ * the same return type that sets errno to ENOSYS and fails (-1, NULL, 0 or
+ * nothing), so the call still returns; a REQUIRED function missing also
+ * switches the agent off (agent_fail). Never NULL.
+ */
+void *real_resolve(enum real_index i);
+
+/* The same, looking up `name` instead of the i-th function's own name
+ * (the tests resolve a name that does not exist). */
+void *real_resolve_as(enum real_index i, const char *name);
 
 #define REAL(name) \
 	(likely(real_##name != NULL) ? real_##name \
-	 : (__typeof__(real_##name))real_resolve((void **)&real_##name, #name))
+	 : (__typeof__(real_##name))real_resolve(REAL_INDEX_##name))
 
 #endif

@@ -17,9 +17,15 @@ int agent_on;
 int agent_broken;
 pid_t agent_pid;
 
+const char *agent_broken_why;
+
+/* Silent on the host's stderr on purpose (the host must not notice us):
+ * the reason goes to the REQCTX_DEBUG file, now or when it is opened
+ * (the libc table is resolved before it is). */
 void agent_fail(const char *why)
 {
-	__atomic_store_n(&agent_broken, 1, __ATOMIC_RELAXED);
+	if (!__atomic_exchange_n(&agent_broken, 1, __ATOMIC_RELAXED))
+		agent_broken_why = why;
 	__atomic_store_n(&agent_on, 0, __ATOMIC_RELAXED);
 	DEBUG("turned off: %s", why);
 }

@@ -39,8 +39,9 @@ extern AGENT_TLS struct agent_thread agent_self;
 /* 1 while the agent is started and healthy; hooks pass straight through
  * otherwise. Written only by agent_start() and agent_fail(). */
 extern int agent_on;
-/* Set for good by agent_fail(). */
+/* Set for good by agent_fail(), with the first reason given. */
 extern int agent_broken;
+extern const char *agent_broken_why;
 
 static inline bool agent_running(void)
 {
@@ -68,7 +69,8 @@ static inline void agent_enter(void) { agent_self.depth++; }
 static inline void agent_leave(void) { agent_self.depth--; }
 
 /* Switch the agent off for good: every hook passes through from now on.
- * `why` goes to the diagnostics file. Never exits, never aborts. */
+ * `why` goes to the diagnostics file (REQCTX_DEBUG), never to the host's
+ * stderr. Never exits, never aborts. */
 void agent_fail(const char *why);
 
 pid_t agent_tid(void);

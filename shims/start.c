@@ -47,7 +47,7 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
-	if (agent_config->no_children)
+	if (!agent_config->children)
 		ctx_take_current(NULL);
 	agent_pid = getpid();
 	agent_self.tid = 0;

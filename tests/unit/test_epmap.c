@@ -8,6 +8,9 @@
 #include "ctxmap/fdmap.h"
 #include "suites.h"
 
+#define UNIT_SUITE epmap
+#define UNIT_TCASE epmap
+
 /* Instance 100, as the epoll_create shim sets it up. */
 static void setup(void)
 {
@@ -15,7 +18,7 @@ static void setup(void)
 	epmap_instance(100);
 }
 
-START_TEST(add_lookup_delete)
+UNIT_TEST(add_lookup_delete)
 {
 	int fd;
 	uint64_t gen, g0;
@@ -33,9 +36,8 @@ START_TEST(add_lookup_delete)
 	epmap_ctl(100, EPOLL_CTL_DEL, 101, 0);
 	ck_assert(!epmap_lookup(100, 0xdead0000, &fd, &gen));
 }
-END_TEST
 
-START_TEST(modify_changes_generation)
+UNIT_TEST(modify_changes_generation)
 {
 	int fd;
 	uint64_t g1, g2;
@@ -48,9 +50,8 @@ START_TEST(modify_changes_generation)
 	epmap_forget_fd(102);                     /* close */
 	ck_assert(!epmap_lookup(100, 7, &fd, &g2));
 }
-END_TEST
 
-START_TEST(shared_data_is_ambiguous)
+UNIT_TEST(shared_data_is_ambiguous)
 {
 	int fd;
 	uint64_t gen;
@@ -60,9 +61,8 @@ START_TEST(shared_data_is_ambiguous)
 	ck_assert(epmap_lookup(100, 0, &fd, &gen));
 	ck_assert_int_eq(fd, -1);
 }
-END_TEST
 
-START_TEST(several_instances)
+UNIT_TEST(several_instances)
 {
 	int fd;
 	uint64_t gen;
@@ -98,9 +98,8 @@ START_TEST(several_instances)
 	ck_assert(!epmap_lookup(200, 57, &fd, &gen));
 	ck_assert_int_eq(epmap_count(), before);
 }
-END_TEST
 
-START_TEST(resolve_batch)
+UNIT_TEST(resolve_batch)
 {
 	struct epoll_event ev[3] = { { .data.u64 = 900 }, { .data.u64 = 901 }, { .data.u64 = 999 } };
 	int fds[3];
@@ -114,20 +113,14 @@ START_TEST(resolve_batch)
 	ck_assert_int_eq(fds[2], -2);
 	ck_assert_uint_ne(gens[0], 0);
 }
-END_TEST
 
 Suite *epmap_suite(void)
 {
 	Suite *s = suite_create("epmap");
-	TCase *t = tcase_create("epmap");
+	TCase *t = unit_tcase("epmap", "epmap");
 
 	tcase_add_checked_fixture(t, setup, NULL);
 
-	tcase_add_test(t, add_lookup_delete);
-	tcase_add_test(t, modify_changes_generation);
-	tcase_add_test(t, shared_data_is_ambiguous);
-	tcase_add_test(t, several_instances);
-	tcase_add_test(t, resolve_batch);
 	suite_add_tcase(s, t);
 	return s;
 }

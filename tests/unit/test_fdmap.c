@@ -7,13 +7,16 @@
 #include "base/id.h"
 #include "suites.h"
 
+#define UNIT_SUITE fdmap
+#define UNIT_TCASE fdmap
+
 static struct ctx *fresh(void)
 {
 	id_init();
 	return ctx_new(NULL);
 }
 
-START_TEST(tag_and_reset)
+UNIT_TEST(tag_and_reset)
 {
 	long live0 = ctx_live();
 	struct ctx *c = fresh();
@@ -33,9 +36,8 @@ START_TEST(tag_and_reset)
 	ck_assert_int_eq(fdmap_kind(s), FD_UNKNOWN);
 	ck_assert_int_eq(ctx_live(), live0);
 }
-END_TEST
 
-START_TEST(get_takes_reference)
+UNIT_TEST(get_takes_reference)
 {
 	struct ctx *c = fresh(), *got;
 	struct fdslot *s = fdmap_slot(7);
@@ -49,9 +51,8 @@ START_TEST(get_takes_reference)
 	ck_assert_uint_eq(c->refs, 1);
 	ctx_put(c);
 }
-END_TEST
 
-START_TEST(dup_copies)
+UNIT_TEST(dup_copies)
 {
 	struct ctx *c = fresh();
 	struct fdslot *a = fdmap_slot(10), *b;
@@ -70,9 +71,8 @@ START_TEST(dup_copies)
 	ck_assert_uint_eq(c->refs, 1);
 	ctx_put(c);
 }
-END_TEST
 
-START_TEST(out_of_range)
+UNIT_TEST(out_of_range)
 {
 	ck_assert_ptr_null(fdmap_slot(-1));
 	ck_assert_ptr_null(fdmap_slot(FDMAP_CHUNKS << FDMAP_CHUNK_BITS));
@@ -80,9 +80,8 @@ START_TEST(out_of_range)
 	fdmap_reset(-1, FD_CLIENT);            /* no effect, no crash */
 	ck_assert_ptr_nonnull(fdmap_slot((FDMAP_CHUNKS << FDMAP_CHUNK_BITS) - 1));
 }
-END_TEST
 
-START_TEST(reclassify)
+UNIT_TEST(reclassify)
 {
 	struct fdslot *s = fdmap_slot(30), *t = fdmap_slot(31);
 
@@ -92,18 +91,12 @@ START_TEST(reclassify)
 	ck_assert_int_eq(fdmap_kind(s), FD_UNKNOWN);
 	ck_assert_int_eq(fdmap_kind(t), FD_CLIENT);
 }
-END_TEST
 
 Suite *fdmap_suite(void)
 {
 	Suite *s = suite_create("fdmap");
-	TCase *t = tcase_create("fdmap");
+	TCase *t = unit_tcase("fdmap", "fdmap");
 
-	tcase_add_test(t, tag_and_reset);
-	tcase_add_test(t, get_takes_reference);
-	tcase_add_test(t, dup_copies);
-	tcase_add_test(t, out_of_range);
-	tcase_add_test(t, reclassify);
 	suite_add_tcase(s, t);
 	return s;
 }

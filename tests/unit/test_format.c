@@ -12,6 +12,9 @@
 #include "base/id.h"
 #include "suites.h"
 
+#define UNIT_SUITE format
+#define UNIT_TCASE format
+
 extern pid_t agent_pid;
 
 static struct ctx *make_ctx(const char *id)
@@ -35,7 +38,7 @@ static size_t render(const char *fmt, const struct ctx *c, char *out)
 	return n;
 }
 
-START_TEST(text_prefix)
+UNIT_TEST(text_prefix)
 {
 	struct ctx *c = make_ctx("req-1");
 	char out[FMT_HEAD_MAX + 1], want[200];
@@ -52,9 +55,8 @@ START_TEST(text_prefix)
 	ck_assert_uint_eq(render("[%i] ", NULL, out), 0);   /* no context: nothing */
 	ctx_put(c);
 }
-END_TEST
 
-START_TEST(json_head)
+UNIT_TEST(json_head)
 {
 	struct ctx *c = make_ctx("abc");
 	struct config cfg;
@@ -74,9 +76,8 @@ START_TEST(json_head)
 	ck_assert_ptr_nonnull(strstr(out, "\"request_id\":null,\"trace_id\":null,\"span_id\":null"));
 	ctx_put(c);
 }
-END_TEST
 
-START_TEST(escape)
+UNIT_TEST(escape)
 {
 	static const struct { const char *in; size_t n; const char *out; } cases[] = {
 		{ "plain", 5, "plain" },
@@ -101,9 +102,8 @@ START_TEST(escape)
 		ck_assert_uint_eq(fmt_escape_len(cases[i].in, cases[i].n), n);
 	}
 }
-END_TEST
 
-START_TEST(escape_never_splits)
+UNIT_TEST(escape_never_splits)
 {
 	char out[5];
 	size_t used, n = fmt_escape(out, sizeof out, "ab\x01", 3, &used);
@@ -112,9 +112,8 @@ START_TEST(escape_never_splits)
 	ck_assert_uint_eq(n, 2);
 	ck_assert_uint_eq(used, 2);
 }
-END_TEST
 
-START_TEST(time_format)
+UNIT_TEST(time_format)
 {
 	char t[28];
 
@@ -125,18 +124,12 @@ START_TEST(time_format)
 	fmt_time(t, 951782400, 0);            /* leap day 2000-02-29 */
 	ck_assert_str_eq(t, "2000-02-29T00:00:00.000000Z");
 }
-END_TEST
 
 Suite *format_suite(void)
 {
 	Suite *s = suite_create("format");
-	TCase *t = tcase_create("format");
+	TCase *t = unit_tcase("format", "format");
 
-	tcase_add_test(t, text_prefix);
-	tcase_add_test(t, json_head);
-	tcase_add_test(t, escape);
-	tcase_add_test(t, escape_never_splits);
-	tcase_add_test(t, time_format);
 	suite_add_tcase(s, t);
 	return s;
 }

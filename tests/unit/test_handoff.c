@@ -11,6 +11,9 @@
 #include "ctxmap/condmap.h"
 #include "suites.h"
 
+#define UNIT_SUITE handoff
+#define UNIT_TCASE rules
+
 #define THREADS 4
 static struct agent_thread th[THREADS];
 static int playing = -1;
@@ -77,7 +80,7 @@ static void after_job(void)
 	as(2); handoff_wait_ends(&cond_a, &mutex_a, false);
 }
 
-START_TEST(job_queue_after_evidence)
+UNIT_TEST(job_queue_after_evidence)
 {
 	for (int k = 0; k < CONDMAP_POOL_EVIDENCE + 4; k++) {
 		struct ctx *c = one_job();
@@ -94,9 +97,8 @@ START_TEST(job_queue_after_evidence)
 				 ? CONDMAP_QUEUE : CONDMAP_POOL);
 	}
 }
-END_TEST
 
-START_TEST(one_consumer_carries_nothing)
+UNIT_TEST(one_consumer_carries_nothing)
 {
 	/* A per-thread condvar (HotSpot's park event): thread 1 alone waits,
 	 * others wake it for locks and work alike. */
@@ -114,9 +116,8 @@ START_TEST(one_consumer_carries_nothing)
 	ck_assert_int_ne(condmap_class(&cond_b), CONDMAP_POOL);
 	handoff_destroy(&cond_b);
 }
-END_TEST
 
-START_TEST(lock_like_carries_nothing)
+UNIT_TEST(lock_like_carries_nothing)
 {
 	/* CPython's GIL: every thread waits and signals. */
 	for (int k = 0; k < CONDMAP_POOL_EVIDENCE * 2; k++) {
@@ -134,9 +135,8 @@ START_TEST(lock_like_carries_nothing)
 	ck_assert_int_eq(condmap_class(&cond_b), CONDMAP_SHARED);
 	handoff_destroy(&cond_b);
 }
-END_TEST
 
-START_TEST(inherited_ends_at_foreign_wakeup)
+UNIT_TEST(inherited_ends_at_foreign_wakeup)
 {
 	struct ctx *a = ctx_new(NULL), *b;
 
@@ -163,9 +163,8 @@ START_TEST(inherited_ends_at_foreign_wakeup)
 	ctx_put(a);
 	handoff_destroy(&cond_b);
 }
-END_TEST
 
-START_TEST(second_signal_makes_both_ambiguous)
+UNIT_TEST(second_signal_makes_both_ambiguous)
 {
 	struct ctx *c1, *c2;
 
@@ -185,9 +184,8 @@ START_TEST(second_signal_makes_both_ambiguous)
 	ck_assert_ptr_null(agent_self.cur);
 	(void)c1; (void)c2;
 }
-END_TEST
 
-START_TEST(queue_worker_job_context_ends_at_relock)
+UNIT_TEST(queue_worker_job_context_ends_at_relock)
 {
 	struct ctx *x;
 
@@ -205,9 +203,8 @@ START_TEST(queue_worker_job_context_ends_at_relock)
 	ck_assert_ptr_null(agent_self.cur);
 	(void)x;
 }
-END_TEST
 
-START_TEST(main_thread_never_takes)
+UNIT_TEST(main_thread_never_takes)
 {
 	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
 		one_job();
@@ -220,9 +217,8 @@ START_TEST(main_thread_never_takes)
 	ck_assert_ptr_null(agent_self.cur);
 	after_job();
 }
-END_TEST
 
-START_TEST(semaphore_worker_back_at_queue)
+UNIT_TEST(semaphore_worker_back_at_queue)
 {
 	struct ctx *c = NULL;
 	int sem;
@@ -243,22 +239,13 @@ START_TEST(semaphore_worker_back_at_queue)
 	handoff_wait_ends(&sem, NULL, false);
 	handoff_destroy(&sem);
 }
-END_TEST
 
 Suite *handoff_suite(void)
 {
 	Suite *s = suite_create("handoff");
-	TCase *t = tcase_create("rules");
+	TCase *t = unit_tcase("handoff", "rules");
 
 	tcase_add_checked_fixture(t, setup, teardown);
-	tcase_add_test(t, job_queue_after_evidence);
-	tcase_add_test(t, one_consumer_carries_nothing);
-	tcase_add_test(t, lock_like_carries_nothing);
-	tcase_add_test(t, inherited_ends_at_foreign_wakeup);
-	tcase_add_test(t, second_signal_makes_both_ambiguous);
-	tcase_add_test(t, queue_worker_job_context_ends_at_relock);
-	tcase_add_test(t, main_thread_never_takes);
-	tcase_add_test(t, semaphore_worker_back_at_queue);
 	suite_add_tcase(s, t);
 	return s;
 }

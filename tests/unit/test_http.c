@@ -12,6 +12,10 @@
 #include <unistd.h>
 
 #include "agent/http.h"
+#include "suites.h"
+
+#define UNIT_SUITE http
+#define UNIT_TCASE valid
 
 /* A string literal and its length, NUL bytes inside included. */
 #define LIT(s) (s), sizeof(s) - 1
@@ -66,7 +70,7 @@ static void assert_not_http(const struct http_ids *o)
 
 /* ---- valid heads ---------------------------------------------------- */
 
-START_TEST(get_crlf)
+UNIT_TEST(get_crlf)
 {
 	struct http_ids o;
 
@@ -75,9 +79,8 @@ START_TEST(get_crlf)
 	assert_id(&o, "abc-123");
 	ck_assert(!o.has_trace);
 }
-END_TEST
 
-START_TEST(post_lf)
+UNIT_TEST(post_lf)
 {
 	struct http_ids o;
 
@@ -85,27 +88,24 @@ START_TEST(post_lf)
 		  "X-Request-Id: r-42\n\n{}"), &o);
 	assert_id(&o, "r-42");
 }
-END_TEST
 
-START_TEST(mixed_line_ends)
+UNIT_TEST(mixed_line_ends)
 {
 	struct http_ids o;
 
 	parse(LIT("GET / HTTP/1.1\nHost: a\r\nX-Request-Id: mixed\n\r\n"), &o);
 	assert_id(&o, "mixed");
 }
-END_TEST
 
-START_TEST(header_first_line)
+UNIT_TEST(header_first_line)
 {
 	struct http_ids o;
 
 	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: first\r\nHost: a\r\n\r\n"), &o);
 	assert_id(&o, "first");
 }
-END_TEST
 
-START_TEST(header_last_line)
+UNIT_TEST(header_last_line)
 {
 	struct http_ids o;
 
@@ -113,9 +113,8 @@ START_TEST(header_last_line)
 		  "X-Request-Id: last\r\n\r\n"), &o);
 	assert_id(&o, "last");
 }
-END_TEST
 
-START_TEST(head_without_blank_line)
+UNIT_TEST(head_without_blank_line)
 {
 	struct http_ids o;
 
@@ -123,9 +122,8 @@ START_TEST(head_without_blank_line)
 	parse(LIT("GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: whole\r\n"), &o);
 	assert_id(&o, "whole");
 }
-END_TEST
 
-START_TEST(body_not_scanned)
+UNIT_TEST(body_not_scanned)
 {
 	struct http_ids o;
 
@@ -134,9 +132,8 @@ START_TEST(body_not_scanned)
 	ck_assert(o.is_http);
 	assert_no_id(&o);
 }
-END_TEST
 
-START_TEST(name_case_insensitive)
+UNIT_TEST(name_case_insensitive)
 {
 	struct http_ids o;
 
@@ -146,9 +143,8 @@ START_TEST(name_case_insensitive)
 		  "x-request-id", &o);
 	assert_id(&o, "upper");
 }
-END_TEST
 
-START_TEST(custom_header_name)
+UNIT_TEST(custom_header_name)
 {
 	struct http_ids o;
 
@@ -156,9 +152,8 @@ START_TEST(custom_header_name)
 		      "X-Correlation-ID: corr-7\r\n\r\n"), "X-Correlation-ID", &o);
 	assert_id(&o, "corr-7");
 }
-END_TEST
 
-START_TEST(name_prefix_not_matched)
+UNIT_TEST(name_prefix_not_matched)
 {
 	struct http_ids o;
 
@@ -167,9 +162,8 @@ START_TEST(name_prefix_not_matched)
 	ck_assert(o.is_http);
 	assert_no_id(&o);
 }
-END_TEST
 
-START_TEST(space_before_colon_not_matched)
+UNIT_TEST(space_before_colon_not_matched)
 {
 	struct http_ids o;
 
@@ -178,9 +172,8 @@ START_TEST(space_before_colon_not_matched)
 	ck_assert(o.is_http);
 	assert_no_id(&o);
 }
-END_TEST
 
-START_TEST(value_whitespace_stripped)
+UNIT_TEST(value_whitespace_stripped)
 {
 	struct http_ids o;
 
@@ -191,18 +184,16 @@ START_TEST(value_whitespace_stripped)
 	parse(LIT("GET / HTTP/1.1\nX-Request-Id:\ttab\t\n\n"), &o);
 	assert_id(&o, "tab");
 }
-END_TEST
 
-START_TEST(all_id_characters)
+UNIT_TEST(all_id_characters)
 {
 	struct http_ids o;
 
 	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: AZaz09-._:/+=@\r\n\r\n"), &o);
 	assert_id(&o, "AZaz09-._:/+=@");
 }
-END_TEST
 
-START_TEST(no_id_header)
+UNIT_TEST(no_id_header)
 {
 	struct http_ids o;
 
@@ -213,9 +204,8 @@ START_TEST(no_id_header)
 	ck_assert_int_eq(o.trace_id[0], '\0');
 	ck_assert_int_eq(o.parent_id[0], '\0');
 }
-END_TEST
 
-START_TEST(request_line_only)
+UNIT_TEST(request_line_only)
 {
 	struct http_ids o;
 
@@ -225,9 +215,8 @@ START_TEST(request_line_only)
 	parse(LIT("GET / HTTP/1.0\n"), &o);
 	ck_assert(o.is_http);
 }
-END_TEST
 
-START_TEST(request_line_forms)
+UNIT_TEST(request_line_forms)
 {
 	struct http_ids o;
 
@@ -242,9 +231,8 @@ START_TEST(request_line_forms)
 	parse(LIT("G / HTTP/1.9\r\n\r\n"), &o);
 	ck_assert(o.is_http);
 }
-END_TEST
 
-START_TEST(request_line_malformed)
+UNIT_TEST(request_line_malformed)
 {
 	static const struct {
 		const char *s;
@@ -282,9 +270,8 @@ START_TEST(request_line_malformed)
 		assert_no_id(&o);
 	}
 }
-END_TEST
 
-START_TEST(request_line_truncated)
+UNIT_TEST(request_line_truncated)
 {
 	static const char full[] = "GET /path HTTP/1.1\r\n";
 	struct http_ids o;
@@ -299,11 +286,13 @@ START_TEST(request_line_truncated)
 	parse(full, sizeof full - 1, &o);
 	ck_assert(o.is_http);
 }
-END_TEST
 
 /* ---- not HTTP ------------------------------------------------------- */
 
-START_TEST(memcached_commands)
+#undef UNIT_TCASE
+#define UNIT_TCASE not_http
+
+UNIT_TEST(memcached_commands)
 {
 	struct http_ids o;
 
@@ -316,9 +305,8 @@ START_TEST(memcached_commands)
 	parse(LIT("version\r\n"), &o);
 	assert_not_http(&o);
 }
-END_TEST
 
-START_TEST(other_protocols)
+UNIT_TEST(other_protocols)
 {
 	struct http_ids o;
 
@@ -329,9 +317,8 @@ START_TEST(other_protocols)
 	parse(LIT("SSH-2.0-OpenSSH_9.2\r\n"), &o);
 	assert_not_http(&o);
 }
-END_TEST
 
-START_TEST(binary_bytes)
+UNIT_TEST(binary_bytes)
 {
 	char b[256];
 	struct http_ids o;
@@ -344,9 +331,8 @@ START_TEST(binary_bytes)
 	parse(b, sizeof b, &o);
 	assert_not_http(&o);
 }
-END_TEST
 
-START_TEST(empty_input)
+UNIT_TEST(empty_input)
 {
 	struct http_ids o;
 
@@ -356,18 +342,16 @@ START_TEST(empty_input)
 	http_parse_head(NULL, 0, "X-Request-Id", 12, &o);
 	assert_not_http(&o);
 }
-END_TEST
 
-START_TEST(http2_preface)
+UNIT_TEST(http2_preface)
 {
 	struct http_ids o;
 
 	parse(LIT("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), &o);
 	assert_not_http(&o);
 }
-END_TEST
 
-START_TEST(response_line)
+UNIT_TEST(response_line)
 {
 	struct http_ids o;
 
@@ -376,7 +360,6 @@ START_TEST(response_line)
 	parse(LIT("HTTP/1.0 404 Not Found\nX-Request-Id: resp\n\n"), &o);
 	assert_not_http(&o);
 }
-END_TEST
 
 /* ---- hostile values ------------------------------------------------- */
 
@@ -389,15 +372,17 @@ static void assert_rejected(const char *head, size_t n)
 	assert_no_id(&o);
 }
 
-START_TEST(bare_cr_in_value)
+#undef UNIT_TCASE
+#define UNIT_TCASE hostile
+
+UNIT_TEST(bare_cr_in_value)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\rdef\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\rX-Evil: 1\n\n"));
 }
-END_TEST
 
-START_TEST(crlf_ends_value)
+UNIT_TEST(crlf_ends_value)
 {
 	struct http_ids o;
 
@@ -408,9 +393,8 @@ START_TEST(crlf_ends_value)
 	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\nX-Request-Id: def\n\n"), &o);
 	assert_id(&o, "abc");
 }
-END_TEST
 
-START_TEST(escape_sequences)
+UNIT_TEST(escape_sequences)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \x1b[31mred\x1b[0m\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \x1b]0;title\x07\r\n\r\n"));
@@ -418,17 +402,15 @@ START_TEST(escape_sequences)
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: a\x7f\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: a\vb\r\n\r\n"));
 }
-END_TEST
 
-START_TEST(format_specifiers)
+UNIT_TEST(format_specifiers)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: %s%n\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: %x%x%x%x\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc%20def\r\n\r\n"));
 }
-END_TEST
 
-START_TEST(quotes_and_specials)
+UNIT_TEST(quotes_and_specials)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \"abc\"\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: 'abc'\r\n\r\n"));
@@ -438,16 +420,14 @@ START_TEST(quotes_and_specials)
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: $(id)\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: <b>\r\n\r\n"));
 }
-END_TEST
 
-START_TEST(space_inside_value)
+UNIT_TEST(space_inside_value)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc def\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\tdef\r\n\r\n"));
 }
-END_TEST
 
-START_TEST(length_limit)
+UNIT_TEST(length_limit)
 {
 	char head[400];
 	size_t pre = sizeof "GET / HTTP/1.1\r\nX-Request-Id: " - 1;
@@ -468,24 +448,21 @@ START_TEST(length_limit)
 	ck_assert(o.is_http);
 	assert_no_id(&o);
 }
-END_TEST
 
-START_TEST(nul_in_value)
+UNIT_TEST(nul_in_value)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\0def\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \0\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\0\r\n\r\n"));
 }
-END_TEST
 
-START_TEST(nul_in_name)
+UNIT_TEST(nul_in_name)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request\0Id: abc\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id\0: abc\r\n\r\n"));
 }
-END_TEST
 
-START_TEST(high_bytes)
+UNIT_TEST(high_bytes)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: caf\xc3\xa9\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \x80\r\n\r\n"));
@@ -493,27 +470,24 @@ START_TEST(high_bytes)
 	/* U+00A0 no-break space is not stripped like SP/HT. */
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \xc2\xa0" "abc\r\n\r\n"));
 }
-END_TEST
 
-START_TEST(empty_value)
+UNIT_TEST(empty_value)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id:\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: \t \t\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\nX-Request-Id:\n\n"));
 }
-END_TEST
 
-START_TEST(no_colon)
+UNIT_TEST(no_colon)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id abc\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id\r\n\r\n"));
 }
-END_TEST
 
 /* ---- truncation ----------------------------------------------------- */
 
-START_TEST(split_header_not_adopted)
+UNIT_TEST(split_header_not_adopted)
 {
 	struct http_ids o;
 
@@ -530,9 +504,8 @@ START_TEST(split_header_not_adopted)
 	ck_assert(o.is_http);
 	assert_no_id(&o);
 }
-END_TEST
 
-START_TEST(split_at_every_byte)
+UNIT_TEST(split_at_every_byte)
 {
 	static const char head[] =
 		"GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: abcdef\r\n\r\n";
@@ -551,11 +524,10 @@ START_TEST(split_at_every_byte)
 		}
 	}
 }
-END_TEST
 
 /* ---- folded lines --------------------------------------------------- */
 
-START_TEST(fold_continues_id)
+UNIT_TEST(fold_continues_id)
 {
 	/* The folded value is "abc def": whitespace inside, so invalid. */
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\n def\r\n\r\n"));
@@ -565,18 +537,16 @@ START_TEST(fold_continues_id)
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\n de"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id: abc\r\n "));
 }
-END_TEST
 
-START_TEST(fold_looks_like_header)
+UNIT_TEST(fold_looks_like_header)
 {
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Other: a\r\n X-Request-Id: evil\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Other: a\r\n\tX-Request-Id: evil\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\n X-Request-Id: evil\r\n\r\n"));
 	assert_rejected(LIT("GET / HTTP/1.1\r\nX-Request-Id:\r\n evil\r\n\r\n"));
 }
-END_TEST
 
-START_TEST(fold_then_valid_duplicate)
+UNIT_TEST(fold_then_valid_duplicate)
 {
 	struct http_ids o;
 
@@ -584,29 +554,26 @@ START_TEST(fold_then_valid_duplicate)
 		  "X-Request-Id: second\r\n\r\n"), &o);
 	assert_id(&o, "second");
 }
-END_TEST
 
-START_TEST(fold_elsewhere_harmless)
+UNIT_TEST(fold_elsewhere_harmless)
 {
 	struct http_ids o;
 
 	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: keep\r\nX-Other: a\r\n b\r\n\r\n"), &o);
 	assert_id(&o, "keep");
 }
-END_TEST
 
 /* ---- duplicates ----------------------------------------------------- */
 
-START_TEST(duplicate_first_wins)
+UNIT_TEST(duplicate_first_wins)
 {
 	struct http_ids o;
 
 	parse(LIT("GET / HTTP/1.1\r\nX-Request-Id: one\r\nX-Request-Id: two\r\n\r\n"), &o);
 	assert_id(&o, "one");
 }
-END_TEST
 
-START_TEST(duplicate_first_valid_wins)
+UNIT_TEST(duplicate_first_valid_wins)
 {
 	struct http_ids o;
 
@@ -614,7 +581,6 @@ START_TEST(duplicate_first_valid_wins)
 		  "X-Request-Id: good\r\nX-Request-Id: later\r\n\r\n"), &o);
 	assert_id(&o, "good");
 }
-END_TEST
 
 /* ---- traceparent ---------------------------------------------------- */
 
@@ -639,7 +605,10 @@ static void assert_tp_rejected(const char *value)
 	ck_assert_int_eq(o.parent_id[0], '\0');
 }
 
-START_TEST(traceparent_valid)
+#undef UNIT_TCASE
+#define UNIT_TCASE traceparent
+
+UNIT_TEST(traceparent_valid)
 {
 	struct http_ids o;
 
@@ -650,9 +619,8 @@ START_TEST(traceparent_valid)
 	ck_assert_uint_eq(o.trace_flags, 1);
 	assert_no_id(&o);
 }
-END_TEST
 
-START_TEST(traceparent_flags)
+UNIT_TEST(traceparent_flags)
 {
 	struct http_ids o;
 
@@ -666,9 +634,8 @@ START_TEST(traceparent_flags)
 	ck_assert(o.has_trace);
 	ck_assert_uint_eq(o.trace_flags, 0xa9);
 }
-END_TEST
 
-START_TEST(traceparent_name_and_spaces)
+UNIT_TEST(traceparent_name_and_spaces)
 {
 	struct http_ids o;
 
@@ -679,9 +646,8 @@ START_TEST(traceparent_name_and_spaces)
 	ck_assert(o.has_trace);
 	ck_assert_str_eq(o.parent_id, PARENT_ID);
 }
-END_TEST
 
-START_TEST(traceparent_uppercase)
+UNIT_TEST(traceparent_uppercase)
 {
 	assert_tp_rejected("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01");
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01");
@@ -689,32 +655,28 @@ START_TEST(traceparent_uppercase)
 	assert_tp_rejected("0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 	assert_tp_rejected("FF-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 }
-END_TEST
 
-START_TEST(traceparent_version_ff)
+UNIT_TEST(traceparent_version_ff)
 {
 	assert_tp_rejected("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 	assert_tp_rejected("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-ext");
 }
-END_TEST
 
-START_TEST(traceparent_bad_version)
+UNIT_TEST(traceparent_bad_version)
 {
 	assert_tp_rejected("0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 	assert_tp_rejected("0-04bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 	assert_tp_rejected("-00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1");
 }
-END_TEST
 
-START_TEST(traceparent_zero_ids)
+UNIT_TEST(traceparent_zero_ids)
 {
 	assert_tp_rejected("00-00000000000000000000000000000000-00f067aa0ba902b7-01");
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01");
 	assert_tp_rejected("00-00000000000000000000000000000000-0000000000000000-00");
 }
-END_TEST
 
-START_TEST(traceparent_wrong_lengths)
+UNIT_TEST(traceparent_wrong_lengths)
 {
 	/* 54 bytes */
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1");
@@ -730,27 +692,24 @@ START_TEST(traceparent_wrong_lengths)
 	assert_tp_rejected("");
 	assert_tp_rejected("00");
 }
-END_TEST
 
-START_TEST(traceparent_bad_separators)
+UNIT_TEST(traceparent_bad_separators)
 {
 	assert_tp_rejected("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01");
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01");
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7:01");
 }
-END_TEST
 
-START_TEST(traceparent_bad_flags)
+UNIT_TEST(traceparent_bad_flags)
 {
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g");
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-x1");
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7- 1");
 	assert_tp_rejected("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-F1");
 }
-END_TEST
 
-START_TEST(traceparent_future_version)
+UNIT_TEST(traceparent_future_version)
 {
 	struct http_ids o;
 
@@ -766,9 +725,8 @@ START_TEST(traceparent_future_version)
 	parse_tp("fe-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-", &o);
 	ck_assert(o.has_trace);
 }
-END_TEST
 
-START_TEST(traceparent_future_version_bad_extra)
+UNIT_TEST(traceparent_future_version_bad_extra)
 {
 	assert_tp_rejected("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x");
 	assert_tp_rejected("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-011");
@@ -777,9 +735,8 @@ START_TEST(traceparent_future_version_bad_extra)
 	assert_tp_rejected("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0z-x");
 	assert_tp_rejected("cc-00000000000000000000000000000000-00f067aa0ba902b7-01-x");
 }
-END_TEST
 
-START_TEST(traceparent_duplicates)
+UNIT_TEST(traceparent_duplicates)
 {
 	struct http_ids o;
 
@@ -793,9 +750,8 @@ START_TEST(traceparent_duplicates)
 	ck_assert_str_eq(o.parent_id, PARENT_ID);
 	ck_assert_uint_eq(o.trace_flags, 1);
 }
-END_TEST
 
-START_TEST(traceparent_folded)
+UNIT_TEST(traceparent_folded)
 {
 	struct http_ids o;
 
@@ -811,9 +767,8 @@ START_TEST(traceparent_folded)
 	ck_assert_str_eq(o.parent_id, "2222222222222222");
 	ck_assert_uint_eq(o.trace_flags, 0);
 }
-END_TEST
 
-START_TEST(traceparent_truncated)
+UNIT_TEST(traceparent_truncated)
 {
 	struct http_ids o;
 
@@ -821,18 +776,16 @@ START_TEST(traceparent_truncated)
 	ck_assert(o.is_http);
 	ck_assert(!o.has_trace);
 }
-END_TEST
 
-START_TEST(traceparent_not_http)
+UNIT_TEST(traceparent_not_http)
 {
 	struct http_ids o;
 
 	parse(LIT("HTTP/1.1 200 OK\r\ntraceparent: " TP_VALID "\r\n\r\n"), &o);
 	assert_not_http(&o);
 }
-END_TEST
 
-START_TEST(traceparent_direct_untouched)
+UNIT_TEST(traceparent_direct_untouched)
 {
 	char trace[33] = "untouched", parent[17] = "untouched";
 	uint8_t flags = 77;
@@ -855,11 +808,13 @@ START_TEST(traceparent_direct_untouched)
 					      "-00f067aa0ba902b7-01"),
 					  trace, parent, &flags));
 }
-END_TEST
 
 /* ---- both, neither, and odd header arguments ------------------------- */
 
-START_TEST(id_and_trace_together)
+#undef UNIT_TCASE
+#define UNIT_TCASE misc
+
+UNIT_TEST(id_and_trace_together)
 {
 	struct http_ids o;
 
@@ -869,9 +824,8 @@ START_TEST(id_and_trace_together)
 	ck_assert(o.has_trace);
 	ck_assert_str_eq(o.trace_id, TRACE_ID);
 }
-END_TEST
 
-START_TEST(id_header_is_traceparent)
+UNIT_TEST(id_header_is_traceparent)
 {
 	struct http_ids o;
 
@@ -881,9 +835,8 @@ START_TEST(id_header_is_traceparent)
 	assert_id(&o, TP_VALID);
 	ck_assert(o.has_trace);
 }
-END_TEST
 
-START_TEST(no_header_name)
+UNIT_TEST(no_header_name)
 {
 	struct http_ids o;
 
@@ -896,11 +849,10 @@ START_TEST(no_header_name)
 	ck_assert(o.is_http);
 	assert_no_id(&o);
 }
-END_TEST
 
 /* ---- http_valid_id -------------------------------------------------- */
 
-START_TEST(valid_id_charset)
+UNIT_TEST(valid_id_charset)
 {
 	for (int c = 0; c < 256; c++) {
 		char ch = (char)c;
@@ -911,9 +863,8 @@ START_TEST(valid_id_charset)
 		ck_assert_msg(http_valid_id(&ch, 1) == want, "byte 0x%02x", c);
 	}
 }
-END_TEST
 
-START_TEST(valid_id_lengths)
+UNIT_TEST(valid_id_lengths)
 {
 	char v[130];
 
@@ -926,11 +877,10 @@ START_TEST(valid_id_lengths)
 	v[127] = ' ';
 	ck_assert(!http_valid_id(v, 128));
 }
-END_TEST
 
 /* ---- size ----------------------------------------------------------- */
 
-START_TEST(large_head_linear)
+UNIT_TEST(large_head_linear)
 {
 	/* 4 MiB of tiny header lines then the ID: a quadratic scan would blow
 	 * the test timeout. */
@@ -956,96 +906,15 @@ START_TEST(large_head_linear)
 	assert_no_id(&o);
 	munmap(h, n);
 }
-END_TEST
-
-/* main.c declares it through suites.h; this keeps -Wmissing-prototypes quiet. */
-Suite *http_suite(void);
 
 Suite *http_suite(void)
 {
 	Suite *s = suite_create("http");
-	TCase *t;
 
-	t = tcase_create("valid");
-	tcase_add_test(t, get_crlf);
-	tcase_add_test(t, post_lf);
-	tcase_add_test(t, mixed_line_ends);
-	tcase_add_test(t, header_first_line);
-	tcase_add_test(t, header_last_line);
-	tcase_add_test(t, head_without_blank_line);
-	tcase_add_test(t, body_not_scanned);
-	tcase_add_test(t, name_case_insensitive);
-	tcase_add_test(t, custom_header_name);
-	tcase_add_test(t, name_prefix_not_matched);
-	tcase_add_test(t, space_before_colon_not_matched);
-	tcase_add_test(t, value_whitespace_stripped);
-	tcase_add_test(t, all_id_characters);
-	tcase_add_test(t, no_id_header);
-	tcase_add_test(t, request_line_only);
-	tcase_add_test(t, request_line_forms);
-	tcase_add_test(t, request_line_malformed);
-	tcase_add_test(t, request_line_truncated);
-	suite_add_tcase(s, t);
-
-	t = tcase_create("not_http");
-	tcase_add_test(t, memcached_commands);
-	tcase_add_test(t, other_protocols);
-	tcase_add_test(t, binary_bytes);
-	tcase_add_test(t, empty_input);
-	tcase_add_test(t, http2_preface);
-	tcase_add_test(t, response_line);
-	suite_add_tcase(s, t);
-
-	t = tcase_create("hostile");
-	tcase_add_test(t, bare_cr_in_value);
-	tcase_add_test(t, crlf_ends_value);
-	tcase_add_test(t, escape_sequences);
-	tcase_add_test(t, format_specifiers);
-	tcase_add_test(t, quotes_and_specials);
-	tcase_add_test(t, space_inside_value);
-	tcase_add_test(t, length_limit);
-	tcase_add_test(t, nul_in_value);
-	tcase_add_test(t, nul_in_name);
-	tcase_add_test(t, high_bytes);
-	tcase_add_test(t, empty_value);
-	tcase_add_test(t, no_colon);
-	tcase_add_test(t, split_header_not_adopted);
-	tcase_add_test(t, split_at_every_byte);
-	tcase_add_test(t, fold_continues_id);
-	tcase_add_test(t, fold_looks_like_header);
-	tcase_add_test(t, fold_then_valid_duplicate);
-	tcase_add_test(t, fold_elsewhere_harmless);
-	tcase_add_test(t, duplicate_first_wins);
-	tcase_add_test(t, duplicate_first_valid_wins);
-	suite_add_tcase(s, t);
-
-	t = tcase_create("traceparent");
-	tcase_add_test(t, traceparent_valid);
-	tcase_add_test(t, traceparent_flags);
-	tcase_add_test(t, traceparent_name_and_spaces);
-	tcase_add_test(t, traceparent_uppercase);
-	tcase_add_test(t, traceparent_version_ff);
-	tcase_add_test(t, traceparent_bad_version);
-	tcase_add_test(t, traceparent_zero_ids);
-	tcase_add_test(t, traceparent_wrong_lengths);
-	tcase_add_test(t, traceparent_bad_separators);
-	tcase_add_test(t, traceparent_bad_flags);
-	tcase_add_test(t, traceparent_future_version);
-	tcase_add_test(t, traceparent_future_version_bad_extra);
-	tcase_add_test(t, traceparent_duplicates);
-	tcase_add_test(t, traceparent_folded);
-	tcase_add_test(t, traceparent_truncated);
-	tcase_add_test(t, traceparent_not_http);
-	tcase_add_test(t, traceparent_direct_untouched);
-	suite_add_tcase(s, t);
-
-	t = tcase_create("misc");
-	tcase_add_test(t, id_and_trace_together);
-	tcase_add_test(t, id_header_is_traceparent);
-	tcase_add_test(t, no_header_name);
-	tcase_add_test(t, valid_id_charset);
-	tcase_add_test(t, valid_id_lengths);
-	tcase_add_test(t, large_head_linear);
-	suite_add_tcase(s, t);
+	suite_add_tcase(s, unit_tcase("http", "valid"));
+	suite_add_tcase(s, unit_tcase("http", "not_http"));
+	suite_add_tcase(s, unit_tcase("http", "hostile"));
+	suite_add_tcase(s, unit_tcase("http", "traceparent"));
+	suite_add_tcase(s, unit_tcase("http", "misc"));
 	return s;
 }

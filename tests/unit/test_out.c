@@ -17,6 +17,9 @@
 #include "agent/out.h"
 #include "suites.h"
 
+#define UNIT_SUITE out
+#define UNIT_TCASE out
+
 static struct config cfg;
 static int p[2];
 
@@ -62,16 +65,15 @@ static char *drain(void)
 	return buf;
 }
 
-START_TEST(one_line)
+UNIT_TEST(one_line)
 {
 	use("text");
 	enter("r1");
 	ck_assert_int_eq(put("hello\n"), 6);
 	ck_assert_str_eq(drain(), "[r1] hello\n");
 }
-END_TEST
 
-START_TEST(pieces_make_one_line)
+UNIT_TEST(pieces_make_one_line)
 {
 	use("text");
 	enter("r2");
@@ -84,9 +86,8 @@ START_TEST(pieces_make_one_line)
 	ck_assert_str_eq(drain(), "[r2] abcdef\n");
 	ck_assert(!out_holding());
 }
-END_TEST
 
-START_TEST(many_pieces_one_write)
+UNIT_TEST(many_pieces_one_write)
 {
 	struct iovec v[3] = { { "x/", 2 }, { "y/", 2 }, { "z", 1 } };
 
@@ -102,9 +103,8 @@ START_TEST(many_pieces_one_write)
 	ck_assert_int_eq(put("\n"), 1);
 	ck_assert_str_eq(drain(), "[p] abx/y/zc\n");
 }
-END_TEST
 
-START_TEST(multi_line)
+UNIT_TEST(multi_line)
 {
 	struct iovec v[3] = { { "a\nb", 3 }, { "", 0 }, { "\nc\nd", 4 } };
 
@@ -115,9 +115,8 @@ START_TEST(multi_line)
 	ck_assert_int_eq(put("\n"), 1);
 	ck_assert_str_eq(drain(), "[m] d\n");
 }
-END_TEST
 
-START_TEST(no_context_untouched)
+UNIT_TEST(no_context_untouched)
 {
 	use("text");
 	enter(NULL);
@@ -125,9 +124,8 @@ START_TEST(no_context_untouched)
 	ck_assert_int_eq(put(" end\n"), 5);
 	ck_assert_str_eq(drain(), "plain\nline end\n");
 }
-END_TEST
 
-START_TEST(held_bytes_flushed_at_end)
+UNIT_TEST(held_bytes_flushed_at_end)
 {
 	use("text");
 	enter("e");
@@ -137,9 +135,8 @@ START_TEST(held_bytes_flushed_at_end)
 	put(" more\n");                          /* same line: no second head */
 	ck_assert_str_eq(drain(), " more\n");
 }
-END_TEST
 
-START_TEST(long_line_bounded)
+UNIT_TEST(long_line_bounded)
 {
 	size_t n = 3 * OUT_HOLD + 17;
 	char *big = malloc(n + 2);
@@ -158,9 +155,8 @@ START_TEST(long_line_bounded)
 	ck_assert_int_eq(got[n + 4], '\n');
 	free(big);
 }
-END_TEST
 
-START_TEST(full_nonblocking_pipe_counts_exactly)
+UNIT_TEST(full_nonblocking_pipe_counts_exactly)
 {
 	enum { LINE = 10000 };
 	char *line = malloc(LINE + 1), *got;
@@ -201,9 +197,8 @@ START_TEST(full_nonblocking_pipe_counts_exactly)
 	ck_assert_int_eq(memcmp(all + 5, line, LINE), 0);
 	free(line);
 }
-END_TEST
 
-START_TEST(full_pipe_small_write_is_eagain)
+UNIT_TEST(full_pipe_small_write_is_eagain)
 {
 	char fill[4096];
 
@@ -221,9 +216,8 @@ START_TEST(full_pipe_small_write_is_eagain)
 	ck_assert_int_eq(put("hello\n"), 6);
 	ck_assert_str_eq(drain(), "[x] hello\n");
 }
-END_TEST
 
-START_TEST(broken_pipe_reports_error)
+UNIT_TEST(broken_pipe_reports_error)
 {
 	use("text");
 	enter("b");
@@ -233,9 +227,8 @@ START_TEST(broken_pipe_reports_error)
 	ck_assert_int_eq(put("lost\n"), -1);
 	ck_assert_int_eq(errno, EPIPE);
 }
-END_TEST
 
-START_TEST(json_lines)
+UNIT_TEST(json_lines)
 {
 	use("json");
 	enter("j1");
@@ -246,24 +239,12 @@ START_TEST(json_lines)
 	ck_assert_ptr_nonnull(strstr(got, ",\"message\":\"say \\\"hi\\\"\\tnow\"}\n"));
 	ck_assert_ptr_eq(strchr(got, '\n'), got + strlen(got) - 1);
 }
-END_TEST
 
 Suite *out_suite(void)
 {
 	Suite *s = suite_create("out");
-	TCase *t = tcase_create("out");
+	TCase *t = unit_tcase("out", "out");
 
-	tcase_add_test(t, one_line);
-	tcase_add_test(t, pieces_make_one_line);
-	tcase_add_test(t, many_pieces_one_write);
-	tcase_add_test(t, multi_line);
-	tcase_add_test(t, no_context_untouched);
-	tcase_add_test(t, held_bytes_flushed_at_end);
-	tcase_add_test(t, long_line_bounded);
-	tcase_add_test(t, full_nonblocking_pipe_counts_exactly);
-	tcase_add_test(t, full_pipe_small_write_is_eagain);
-	tcase_add_test(t, broken_pipe_reports_error);
-	tcase_add_test(t, json_lines);
 	suite_add_tcase(s, t);
 	return s;
 }

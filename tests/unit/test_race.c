@@ -4,8 +4,8 @@
  * written and read across threads, epoll registrations changed while being
  * resolved, tagged lines written by many threads to one pipe. Each test
  * also checks its outcome (every reference returned, every byte and line
- * accounted for), and under `make check SAN=thread` ThreadSanitizer watches
- * the same code for races.
+ * accounted for), and under `make unit SAN=thread` (run by .ci/run)
+ * ThreadSanitizer watches the same code for races: a report fails the test.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +21,9 @@
 #include "base/id.h"
 #include "agent/out.h"
 #include "suites.h"
+
+#define UNIT_SUITE race
+#define UNIT_TCASE race
 
 #define THREADS 4
 #define ROUNDS 20000
@@ -57,7 +60,7 @@ static void *tagger(void *arg)
 	return NULL;
 }
 
-START_TEST(tags_replaced_while_read)
+UNIT_TEST(tags_replaced_while_read)
 {
 	pthread_t t[THREADS];
 	long live0 = ctx_live();
@@ -69,7 +72,6 @@ START_TEST(tags_replaced_while_read)
 	fdmap_reset(FD, FD_UNKNOWN);
 	ck_assert_int_eq(ctx_live(), live0);
 }
-END_TEST
 
 static struct chan *shared;
 static struct ctx *writers[THREADS];
@@ -99,7 +101,7 @@ static void *chan_reader(void *arg)
 	return NULL;
 }
 
-START_TEST(channel_across_threads)
+UNIT_TEST(channel_across_threads)
 {
 	pthread_t w[2], r[2];
 	long live0 = ctx_live();
@@ -122,7 +124,6 @@ START_TEST(channel_across_threads)
 		ctx_put(writers[i]);
 	ck_assert_int_eq(ctx_live(), live0);
 }
-END_TEST
 
 static int stop;
 
@@ -155,7 +156,7 @@ static void *resolver(void *arg)
 	return NULL;
 }
 
-START_TEST(registrations_change_while_resolved)
+UNIT_TEST(registrations_change_while_resolved)
 {
 	pthread_t a, b;
 
@@ -169,19 +170,23 @@ START_TEST(registrations_change_while_resolved)
 	epmap_drop_instance(300);
 	ck_assert_int_eq(epmap_count(), 0);
 }
-END_TEST
 
 static int lines_pipe[2];
 
+#define LINES 500
+
+/* Writer k runs in context "wk" and writes LINES lines, each in two pieces,
+ * naming itself in the payload: "part of a line from wk". */
 static void *line_writer(void *arg)
 {
-	char id[8];
+	char id[8], who[16];
 	struct ctx_seed seed = { id, 0, NULL, 0, NULL };
+	int n = snprintf(who, sizeof who, " from w%ld\n", (long)arg);
 
 	seed.id_len = (size_t)snprintf(id, sizeof id, "w%ld", (long)arg);
 	ctx_take_current(ctx_new(&seed));
-	for (int i = 0; i < 500; i++) {
-		struct iovec a = { "part ", 5 }, b = { "of a line\n", 10 };
+	for (int i = 0; i < LINES; i++) {
+		struct iovec a = { "part of a line", 14 }, b = { who, (size_t)n };
 
 		out_write(lines_pipe[1], &a, 1, OUT_CALL_WRITEV);
 		out_write(lines_pipe[1], &b, 1, OUT_CALL_WRITEV);
@@ -204,11 +209,14 @@ static void *line_reader(void *arg)
 	return buf;
 }
 
-START_TEST(lines_from_many_threads)
+/* Every line carries the prefix of the thread that wrote it, whole: each
+ * writer's own ID is in its payload, and each writer has exactly LINES
+ * lines, so a line tagged with another writer's ID, cut, or lost fails. */
+UNIT_TEST(lines_from_many_threads)
 {
 	pthread_t w[THREADS], rd;
 	char *all, *line, *save = NULL;
-	int count = 0;
+	int per_writer[THREADS] = { 0 };
 
 	ck_assert_int_eq(pipe(lines_pipe), 0);
 	pthread_create(&rd, NULL, line_reader, NULL);
@@ -219,27 +227,28 @@ START_TEST(lines_from_many_threads)
 	close(lines_pipe[1]);
 	pthread_join(rd, (void **)&all);
 	for (line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char want[40];
+		int k = -1, end = 0;
+		char want[64];
 
-		snprintf(want, sizeof want, "[w%c] part of a line", line[2]);
+		ck_assert_msg(sscanf(line, "[w%d] part of a line from w%*d%n", &k, &end) == 1 &&
+			      end == (int)strlen(line) && k >= 0 && k < THREADS,
+			      "malformed line: %s", line);
+		snprintf(want, sizeof want, "[w%d] part of a line from w%d", k, k);
 		ck_assert_str_eq(line, want);
-		count++;
+		per_writer[k]++;
 	}
-	ck_assert_int_eq(count, THREADS * 500);
+	for (int k = 0; k < THREADS; k++)
+		ck_assert_msg(per_writer[k] == LINES, "writer w%d: %d lines, expected %d",
+			      k, per_writer[k], LINES);
 }
-END_TEST
 
 Suite *race_suite(void)
 {
 	Suite *s = suite_create("race");
-	TCase *t = tcase_create("race");
+	TCase *t = unit_tcase("race", "race");
 
 	tcase_set_timeout(t, 120);
 	tcase_add_unchecked_fixture(t, setup, NULL);
-	tcase_add_test(t, tags_replaced_while_read);
-	tcase_add_test(t, channel_across_threads);
-	tcase_add_test(t, registrations_change_while_resolved);
-	tcase_add_test(t, lines_from_many_threads);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -8,7 +8,9 @@ for the checker itself.
 
 Exit status: 0 pass, 77 skip (reason on the last line), 1 fail.
 Every test accepts --no-preload: run the programs without the agent, to
-see that the checks do fail when nothing tags the lines.
+see that the checks do fail when nothing tags the lines. The bash tests
+t_crash and t_debug honour it through lib/check.sh; t_wrapper and t_demo
+skip (exit 77): the wrapper and the demo always preload the agent.
 """
 import atexit
 import os
