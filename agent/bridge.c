@@ -5,8 +5,9 @@
  * right on its own (see docs/design.md, "Runtime bridges").
  *
  * Called once from the constructor, before the runtime's main() reads its
- * environment. When this process is node, python3.x or ruby (by the basename
- * of /proc/self/exe, or a loaded libnode/libruby) and REQCTX_BRIDGES allows
+ * environment. When this process is node, python3.x, uwsgi or ruby (by the
+ * basename of /proc/self/exe, or a loaded libnode/libruby/libpython3) and
+ * REQCTX_BRIDGES allows
  * it, the bridge is added to the variable the runtime reads at start-up:
  *
  *   node    NODE_OPTIONS += " --require <dir>/node/reqctx.js"
@@ -43,6 +44,11 @@ static enum runtime by_name(const char *base)
 	if (strncmp(base, "python3", 7) == 0 &&
 	    (base[7] == '\0' || base[7] == '.' ))
 		return RT_PYTHON;
+	/* uWSGI loads libpython with its python3 plugin, after start-up,
+	 * where no link-map walk can see it; PYTHONPATH is read only when
+	 * that plugin starts the interpreter. */
+	if (strncmp(base, "uwsgi", 5) == 0)
+		return RT_PYTHON;
 	if (strncmp(base, "ruby", 4) == 0 &&
 	    strspn(base + 4, "0123456789.") == strlen(base + 4))
 		return RT_RUBY;
@@ -62,6 +68,8 @@ static int lib_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		*(enum runtime *)arg = RT_NODE;
 	else if (strncmp(b, "libruby", 7) == 0 && strstr(b, ".so"))
 		*(enum runtime *)arg = RT_RUBY;
+	else if (strncmp(b, "libpython3", 10) == 0 && strstr(b, ".so"))
+		*(enum runtime *)arg = RT_PYTHON;
 	return *(enum runtime *)arg != RT_NONE;
 }
 
@@ -78,7 +86,8 @@ static enum runtime which_runtime(void)
 		base = strrchr(exe, '/');
 		rt = by_name(base ? base + 1 : exe);
 	}
-	/* A program that embeds node or ruby (libnode.so, libruby-3.1.so). */
+	/* A program that embeds node, ruby or python (libnode.so,
+	 * libruby-3.1.so, libpython3.11.so). */
 	if (rt == RT_NONE)
 		dl_iterate_phdr(lib_cb, &rt);
 	return rt;

@@ -138,6 +138,7 @@ void ctx_take_current(struct ctx *c)
 	struct ctx *old = agent_self.cur;
 
 	agent_self.cur = c;
+	ctx_forget_marks();
 	ctx_put(old);
 }
 

@@ -30,6 +30,7 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
 	if (c)
 		ctx_get(c);
 	agent_self.cur = c;
+	ctx_forget_marks();
 	return (reqctx_snapshot_t)prev;
 }
 

@@ -240,7 +240,10 @@ def install_hooks(fn):
         submit = thread.ThreadPoolExecutor.submit
 
         def _submit(self, fn, /, *args, **kwargs):
-            s = var.get(None) or capture()
+            # The agent's current context is the submitter's request: it
+            # follows the thread's I/O, and inside asyncio callbacks it is
+            # the task's (Handle._run entered it).
+            s = capture()
             if s is None:
                 return submit(self, fn, *args, **kwargs)
 
@@ -262,7 +265,7 @@ def install_hooks(fn):
         start = threading.Thread.start
 
         def _start(self):
-            s = var.get(None)
+            s = capture()
             # Pool workers get each job's context from submit().
             target = getattr(self, "_target", None)
             if s is not None and getattr(target, "__name__", "") != "_worker":
