@@ -12,6 +12,7 @@
 #include "base/debug.h"
 #include "base/ctx.h"
 #include "ctxmap/epmap.h"
+#include "ctxmap/timermap.h"
 #include "agent/flow.h"
 #include "agent/http.h"
 #include "agent/out_fd.h"
@@ -282,6 +283,22 @@ void flow_timer_armed(int fd, bool armed)
 
 	if (s && fdmap_kind(s) == FD_TIMER)
 		fdmap_tag(s, armed ? agent_self.cur : NULL);
+}
+
+void flow_ptimer_armed(timer_t id, bool armed)
+{
+	timermap_armed(id, armed ? agent_self.cur : NULL);
+}
+
+void flow_close_range(unsigned first, unsigned last)
+{
+	for (unsigned fd = first; fd <= last && fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
+		if (fdmap_peek((int)fd) == NULL) {
+			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
+			continue;
+		}
+		flow_close((int)fd);
+	}
 }
 
 void flow_watch(int fd)

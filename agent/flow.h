@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "ctxmap/fdmap.h"
 
@@ -42,6 +43,19 @@ void flow_eventfd(int fd, bool semaphore);
 /* timerfd_create(), and timerfd_settime() arming or disarming it. */
 void flow_timerfd(int fd);
 void flow_timer_armed(int fd, bool armed);
+/* timer_settime() on a POSIX timer arming or disarming it: its
+ * notification runs in the arming context (ctxmap/timermap.h). */
+void flow_ptimer_armed(timer_t id, bool armed);
+
+/* A timer setting arms the timer iff its it_value is not zero (POSIX
+ * timer_settime, timerfd_settime); a zero it_value disarms it. */
+static inline bool flow_arms(const struct itimerspec *v)
+{
+	return v->it_value.tv_sec != 0 || v->it_value.tv_nsec != 0;
+}
+
+/* close_range()/closefrom(): every tracked fd from first to last closed. */
+void flow_close_range(unsigned first, unsigned last);
 
 /* epoll_ctl(ADD/MOD) of `fd`: the program is working on that connection. */
 void flow_watch(int fd);

@@ -173,7 +173,4 @@ void ctx_format_peer(char *dst, size_t cap, const struct sockaddr *sa, socklen_t
 	}
 }
 
-void ctx_after_fork_child(void)
-{
-	pthread_mutex_init(&pool_lock, NULL);
-}
+LOCK_FORK_DEFINE(ctx, pool_lock)

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "base/lock.h"
 #include "base/thread.h"
 
 #define CTX_ID_MAX 128
@@ -85,7 +86,7 @@ void ctx_take_current(struct ctx *c);
 /* Formats an address as "addr:port" into dst (at least 56 bytes). */
 void ctx_format_peer(char *dst, size_t cap, const struct sockaddr *sa, socklen_t len);
 
-/* In a forked child: the pool lock is reset. */
-void ctx_after_fork_child(void);
+/* Fork hooks (base/lock.h): the module lock. */
+LOCK_FORK_DECLARE(ctx)
 
 #endif

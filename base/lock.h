@@ -33,4 +33,20 @@ static inline void spin_unlock(int *l)
 	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
 }
 
+/*
+ * Fork hooks of a module that owns one mutex (agent/fork.c runs them):
+ * prepare takes it, so no other thread is inside the module when the
+ * process is copied; the parent releases it; the child, where only the
+ * forking thread exists, gets it fresh.
+ */
+#define LOCK_FORK_DECLARE(prefix) \
+	void prefix##_fork_prepare(void); \
+	void prefix##_fork_parent(void); \
+	void prefix##_fork_child(void);
+
+#define LOCK_FORK_DEFINE(prefix, mutex) \
+	void prefix##_fork_prepare(void) { agent_lock(&(mutex)); } \
+	void prefix##_fork_parent(void) { pthread_mutex_unlock(&(mutex)); } \
+	void prefix##_fork_child(void) { pthread_mutex_init(&(mutex), NULL); }
+
 #endif

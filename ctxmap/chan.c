@@ -94,10 +94,7 @@ void chan_unref(struct chan *c)
 	pthread_mutex_unlock(&pool_lock);
 }
 
-void chan_after_fork_child(void)
-{
-	pthread_mutex_init(&pool_lock, NULL);
-}
+LOCK_FORK_DEFINE(chan, pool_lock)
 
 static bool empty(struct chan *c)
 {

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/lock.h"
 #include "base/ctx.h"
 
 #define CHAN_SEGS 64       /* distinct writers remembered per channel */
@@ -28,7 +29,8 @@ void chan_ref(struct chan *c);
 void chan_unref(struct chan *c);
 /* Takes a reference unless the channel was already released. */
 bool chan_tryget(struct chan *c);
-void chan_after_fork_child(void);
+/* Fork hooks (base/lock.h): the module lock. */
+LOCK_FORK_DECLARE(chan)
 
 /* `units` were written in context `x` (NULL: none). Units without a
  * context written into an empty channel are not recorded: a reader then

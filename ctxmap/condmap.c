@@ -213,7 +213,4 @@ void condmap_destroy(const void *cond)
 	free(q);
 }
 
-void condmap_after_fork_child(void)
-{
-	pthread_mutex_init(&lock, NULL);
-}
+LOCK_FORK_DEFINE(condmap, lock)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "base/lock.h"
 #include "base/ctx.h"
 
 #define CONDMAP_QUEUE_LEN 16
@@ -47,6 +48,7 @@ void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid);
 
 void condmap_destroy(const void *cond);
 
-void condmap_after_fork_child(void);
+/* Fork hooks (base/lock.h): the module lock. */
+LOCK_FORK_DECLARE(condmap)
 
 #endif

@@ -321,7 +321,4 @@ void epmap_resolve(int epfd, int n, const struct epoll_event *ev, int *fds,
 	pthread_mutex_unlock(&lock);
 }
 
-void epmap_after_fork_child(void)
-{
-	pthread_mutex_init(&lock, NULL);
-}
+LOCK_FORK_DEFINE(epmap, lock)

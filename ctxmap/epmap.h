@@ -14,6 +14,8 @@
 #define AGENT_EPMAP_H
 
 #include <stdbool.h>
+
+#include "base/lock.h"
 #include <stdint.h>
 
 /* A new (or reused) epoll instance: starts with no registrations. */
@@ -47,6 +49,7 @@ uint64_t epmap_generation(int epfd);
 /* Registrations held, for the tests. */
 long epmap_count(void);
 
-void epmap_after_fork_child(void);
+/* Fork hooks (base/lock.h): the module lock. */
+LOCK_FORK_DECLARE(epmap)
 
 #endif

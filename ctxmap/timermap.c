@@ -81,9 +81,9 @@ void timermap_deleted(timer_t id)
 		HASH_DEL(timers, e);
 		set_ctx(e->t, NULL);
 		e->t->live = 0;
-		free(e);
 	}
 	pthread_mutex_unlock(&lock);
+	free(e);                 /* never under the lock (base/lock.h) */
 }
 
 struct ctx *timermap_ctx(struct ptimer *t)
@@ -102,3 +102,5 @@ struct ctx *timermap_ctx(struct ptimer *t)
 		}
 	}
 }
+
+LOCK_FORK_DEFINE(timermap, lock)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "base/ctx.h"
+#include "base/lock.h"
 
 /* What the agent's wrapper receives as its sigval. Never freed: a
  * notification may still be on its way after timer_delete(). */
@@ -32,5 +33,8 @@ void timermap_deleted(timer_t id);
 
 /* The context a notification runs in, with a reference, or NULL. */
 struct ctx *timermap_ctx(struct ptimer *t);
+
+/* Fork hooks (base/lock.h): the module lock. */
+LOCK_FORK_DECLARE(timermap)
 
 #endif

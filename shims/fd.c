@@ -67,22 +67,21 @@ AGENT_EXPORT int creat64(const char *path, mode_t mode)
 	return creat(path, mode);
 }
 
-AGENT_EXPORT int pipe(int fds[2])
+static inline int piped(int r, int fds[2])
 {
-	int r = REAL(pipe)(fds);
-
 	if (r == 0 && agent_active())
 		SHIM_CORE(flow_pipe(fds));
 	return r;
 }
 
+AGENT_EXPORT int pipe(int fds[2])
+{
+	return piped(REAL(pipe)(fds), fds);
+}
+
 AGENT_EXPORT int pipe2(int fds[2], int flags)
 {
-	int r = REAL(pipe2)(fds, flags);
-
-	if (r == 0 && agent_active())
-		SHIM_CORE(flow_pipe(fds));
-	return r;
+	return piped(REAL(pipe2)(fds, flags), fds);
 }
 
 AGENT_EXPORT int eventfd(unsigned initval, int flags)
@@ -110,7 +109,7 @@ AGENT_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *new
 	int r = REAL(timerfd_settime)(fd, flags, new, old);
 
 	if (r == 0 && new && agent_active())
-		SHIM_CORE(flow_timer_armed(fd, new->it_value.tv_sec || new->it_value.tv_nsec));
+		SHIM_CORE(flow_timer_armed(fd, flow_arms(new)));
 	return r;
 }
 
@@ -129,24 +128,12 @@ AGENT_EXPORT int close(int fd)
 	return REAL(close)(fd);
 }
 
-/* Every tracked fd from `first` to `last` was closed. */
-static void closed_range(unsigned first, unsigned last)
-{
-	for (unsigned fd = first; fd <= last && fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
-		if (fdmap_peek((int)fd) == NULL) {
-			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
-			continue;
-		}
-		flow_close((int)fd);
-	}
-}
-
 AGENT_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	int r = REAL(close_range)(first, last, flags);
 
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && agent_active())
-		SHIM_CORE(closed_range(first, last));
+		SHIM_CORE(flow_close_range(first, last));
 	return r;
 }
 
@@ -154,7 +141,7 @@ AGENT_EXPORT void closefrom(int low)
 {
 	REAL(closefrom)(low);
 	if (low >= 0 && agent_active())
-		SHIM_CORE(closed_range((unsigned)low, ~0u));
+		SHIM_CORE(flow_close_range((unsigned)low, ~0u));
 }
 
 AGENT_EXPORT int fclose(FILE *f)
@@ -223,10 +210,10 @@ AGENT_EXPORT int fcntl(int fd, int cmd, ...)
 AGENT_EXPORT int fcntl64(int fd, int cmd, ...)
 {
 	va_list ap;
-	int r;
+	void *arg;
 
 	va_start(ap, cmd);
-	r = do_fcntl(fd, cmd, ap);
+	arg = va_arg(ap, void *);
 	va_end(ap);
-	return r;
+	return fcntl(fd, cmd, arg);
 }

@@ -57,7 +57,7 @@ AGENT_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
  * logs "<N new ... connection". */
 static inline int about(int fd, int r)
 {
-	if (r == 0 && agent_active() && fdmap_moves_ctx(fd))
+	if (r == 0 && agent_active())
 		SHIM_CORE(flow_watch(fd));
 	return r;
 }

@@ -10,12 +10,10 @@
 #include <unistd.h>
 
 #include "agent/bridge.h"
-#include "ctxmap/chan.h"
-#include "ctxmap/condmap.h"
+#include "agent/fork.h"
 #include "agent/config.h"
 #include "base/ctx.h"
 #include "base/debug.h"
-#include "ctxmap/epmap.h"
 #include "base/id.h"
 #include "agent/inherit.h"
 #include "agent/out.h"
@@ -31,33 +29,6 @@ static void report(const char *line, void *arg)
 {
 	(void)arg;
 	REAL(write)(2, line, strlen(line));
-}
-
-static void before_fork(void)
-{
-	agent_enter();
-	out_prepare_fork();
-}
-
-static void after_fork_parent(void)
-{
-	out_after_fork_parent();
-	agent_leave();
-}
-
-static void after_fork_child(void)
-{
-	if (!agent_config->children)
-		ctx_take_current(NULL);
-	agent_pid = getpid();
-	agent_self.tid = 0;
-	id_init();
-	ctx_after_fork_child();
-	epmap_after_fork_child();
-	condmap_after_fork_child();
-	chan_after_fork_child();
-	out_after_fork_child();
-	agent_leave();
 }
 
 __attribute__((constructor(101))) static void agent_start(void)
@@ -80,7 +51,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 	/* In JSON mode every line is an object, from the first one on. */
 	if (settings.output == CFG_OUTPUT_JSON)
 		__atomic_store_n(&ctx_any, 1, __ATOMIC_RELAXED);
-	if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) {
+	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0) {
 		agent_fail("pthread_atfork failed");
 		return;
 	}

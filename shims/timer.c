@@ -61,8 +61,7 @@ AGENT_EXPORT int timer_settime(timer_t id, int flags, const struct itimerspec *n
 	int r = REAL(timer_settime)(id, flags, new, old);
 
 	if (r == 0 && new && agent_active())
-		SHIM_CORE(timermap_armed(id, new->it_value.tv_sec || new->it_value.tv_nsec
-					     ? agent_self.cur : NULL));
+		SHIM_CORE(flow_ptimer_armed(id, flow_arms(new)));
 	return r;
 }
 
