@@ -136,14 +136,6 @@ static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
 	return v;
 }
 
-void flow_read(int fd, const void *data, size_t dlen, size_t n)
-{
-	struct fdslot *s = fdmap_peek(fd);
-
-	if (s)
-		flow_read_slot(s, fd, data, dlen, n);
-}
-
 void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
 {
 	struct chan *rx;

@@ -19,10 +19,9 @@
 void flow_accept(int fd, const struct sockaddr *peer, socklen_t len);
 
 /* A read on `fd` returned n >= 0 bytes (0: end of file); `data` holds at
- * least the first `dlen` of them (0 when they are not contiguous). */
-void flow_read(int fd, const void *data, size_t dlen, size_t n);
-/* The same with the fd's slot already found (fdmap_moving()). Leaves errno
- * alone: the hot path need not save it. */
+ * least the first `dlen` of them (0 when they are not contiguous); `s` is
+ * the fd's slot (fdmap_moving()). Leaves errno alone: the hot path need
+ * not save it. */
 void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n);
 
 /* The program is about to write `n` bytes (`data`: the first of them, or

@@ -142,15 +142,6 @@ void ctx_take_current(struct ctx *c)
 	ctx_put(old);
 }
 
-void ctx_set_current(struct ctx *c)
-{
-	if (c == agent_self.cur)
-		return;
-	if (c)
-		ctx_get(c);
-	ctx_take_current(c);
-}
-
 void ctx_format_peer(char *dst, size_t cap, const struct sockaddr *sa, socklen_t len)
 {
 	char a[INET6_ADDRSTRLEN];

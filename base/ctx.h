@@ -68,8 +68,6 @@ static inline bool ctx_seen(void)
 
 static inline struct ctx *ctx_current(void) { return agent_self.cur; }
 
-/* Makes `c` current on this thread, taking a reference of its own. */
-void ctx_set_current(struct ctx *c);
 /* What the hand-off rules remember about the thread's current context holds
  * only while it has that context: a pointer compared later could be a new
  * context from the pool at the same address. Called at every switch. */

@@ -8,7 +8,6 @@
 #include "ctxmap/fdmap.h"
 
 struct fdslot *fdmap_chunks[FDMAP_CHUNKS];
-static long tagged;
 
 struct fdslot *fdmap_slot(int fd)
 {
@@ -52,7 +51,6 @@ void fdmap_tag(struct fdslot *s, struct ctx *c)
 		ctx_get(c);
 	old = __atomic_exchange_n(&s->ctx, c, __ATOMIC_ACQ_REL);
 	if (old != c)
-		__atomic_add_fetch(&tagged, (c != NULL) - (old != NULL), __ATOMIC_RELAXED);
 	ctx_put(old);
 }
 
@@ -120,21 +118,3 @@ void fdmap_copy(int from, int to)
 			 __ATOMIC_RELEASE);
 }
 
-long fdmap_tagged(void)
-{
-	return __atomic_load_n(&tagged, __ATOMIC_RELAXED);
-}
-
-void fdmap_reclassify(void)
-{
-	for (int i = 0; i < FDMAP_CHUNKS; i++) {
-		struct fdslot *chunk = __atomic_load_n(&fdmap_chunks[i], __ATOMIC_ACQUIRE);
-
-		for (int j = 0; chunk && j < 1 << FDMAP_CHUNK_BITS; j++) {
-			uint8_t k = __atomic_load_n(&chunk[j].kind, __ATOMIC_RELAXED);
-
-			if (k == FD_PLAIN || k == FD_OUTPUT)
-				__atomic_store_n(&chunk[j].kind, FD_UNKNOWN, __ATOMIC_RELAXED);
-		}
-	}
-}

@@ -77,24 +77,6 @@ static inline struct fdslot *fdmap_moving(int fd)
 	return s && __atomic_load_n(&s->kind, __ATOMIC_RELAXED) >= FD_CLIENT ? s : NULL;
 }
 
-static inline bool fdmap_moves_ctx(int fd)
-{
-	return fdmap_moving(fd) != NULL;
-}
-
-/* True when a write to `fd` needs the agent: output, or an fd not yet
- * classified, or one whose I/O moves contexts. */
-static inline bool fdmap_write_needs_agent(int fd)
-{
-	struct fdslot *s = fdmap_peek(fd);
-	uint8_t k;
-
-	if (s == NULL)
-		return fd != 1;      /* unknown: classify (fd 1 is never output) */
-	k = __atomic_load_n(&s->kind, __ATOMIC_RELAXED);
-	return k == FD_UNKNOWN || k == FD_OUTPUT || k >= FD_CLIENT;
-}
-
 /* The context a slot carries, without a reference: only for comparing. */
 static inline struct ctx *fdmap_ctx_peek(const struct fdslot *s)
 {
@@ -122,11 +104,6 @@ void fdmap_set_chans(struct fdslot *s, struct chan *rx, struct chan *tx);
 /* dup semantics: `to` now refers to what `from` refers to. */
 void fdmap_copy(int from, int to);
 
-/* Every slot of kind FD_PLAIN or FD_OUTPUT goes back to FD_UNKNOWN, to be
- * classified again (fd 2 now refers to another file). */
-void fdmap_reclassify(void);
 
-/* Slots in use with a context (for the tests and churn checks). */
-long fdmap_tagged(void);
 
 #endif

@@ -81,17 +81,6 @@ UNIT_TEST(out_of_range)
 	ck_assert_ptr_nonnull(fdmap_slot((FDMAP_CHUNKS << FDMAP_CHUNK_BITS) - 1));
 }
 
-UNIT_TEST(reclassify)
-{
-	struct fdslot *s = fdmap_slot(30), *t = fdmap_slot(31);
-
-	__atomic_store_n(&s->kind, FD_PLAIN, __ATOMIC_RELAXED);
-	__atomic_store_n(&t->kind, FD_CLIENT, __ATOMIC_RELAXED);
-	fdmap_reclassify();
-	ck_assert_int_eq(fdmap_kind(s), FD_UNKNOWN);
-	ck_assert_int_eq(fdmap_kind(t), FD_CLIENT);
-}
-
 Suite *fdmap_suite(void)
 {
 	Suite *s = suite_create("fdmap");
