@@ -24,7 +24,7 @@ enum fd_kind {
 	FD_OUTPUT,        /* fd 2 or another fd open on the same file: tagged output */
 	FD_STDOUT,        /* fd 1: never tagged, never a context source */
 	FD_EPOLL,         /* an epoll instance */
-	/* From here on, reads and writes move contexts (fdmap_moves_ctx). */
+	/* From here on, reads and writes move contexts (fdmap_moving). */
 	FD_CLIENT,        /* returned by accept: a server's connection to a client */
 	FD_PEER,          /* a socket the program made itself (outbound) */
 	FD_CHAN,          /* pipe end, socketpair end, eventfd: contexts queue inside */
