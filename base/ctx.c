@@ -174,5 +174,6 @@ void ctx_format_peer(char *dst, size_t cap, const struct sockaddr *sa, socklen_t
 
 void ctx_after_fork_child(void)
 {
+	agent_copy_rearm();
 	pthread_mutex_init(&pool_lock, NULL);
 }

@@ -59,6 +59,13 @@ static void after_fork_child(void)
 	agent_leave();
 }
 
+/* A copy made without fork() (clone, _Fork, syscall): the same resets. */
+static void copy_child(void)
+{
+	agent_enter();
+	after_fork_child();
+}
+
 __attribute__((constructor(101))) static void agent_start(void)
 {
 	if (getauxval(AT_SECURE))
@@ -69,6 +76,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 	if (settings.disabled)
 		return;
 	agent_pid = getpid();
+	agent_copy_watch(copy_child);
 	if (settings.debug_path[0] && debug_open(settings.debug_path) < 0)
 		report("reqctx: REQCTX_DEBUG: cannot open the file; no diagnostics\n", NULL);
 	id_init();
