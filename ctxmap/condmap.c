@@ -6,6 +6,10 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include "base/mem.h"
+/* Never the host's allocator under the lock (base/mem.h). */
+#define uthash_malloc(sz) mem_alloc(sz)
+#define uthash_free(ptr, sz) mem_free((ptr), (sz))
 #include <uthash.h>
 
 #include "base/lock.h"
@@ -80,7 +84,7 @@ void condmap_wait_begin(const void *cond, pid_t tid)
 
 	agent_lock(&lock);
 	q = find(cond);
-	if (q == NULL && (q = calloc(1, sizeof *q)) != NULL) {
+	if (q == NULL && (q = mem_alloc(sizeof *q)) != NULL) {
 		q->cond = cond;
 		HASH_ADD_PTR(queues, cond, q);
 	}
@@ -177,7 +181,7 @@ void condmap_destroy(const void *cond)
 		while (q->n)
 			drop_oldest(q);
 		HASH_DEL(queues, q);
-		free(q);
+		mem_free(q, sizeof *q);
 	}
 	pthread_mutex_unlock(&lock);
 }

@@ -7,6 +7,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include "base/mem.h"
+/* Never the host's allocator under the lock (base/mem.h). */
+#define uthash_malloc(sz) mem_alloc(sz)
+#define uthash_free(ptr, sz) mem_free((ptr), (sz))
 #include <uthash.h>
 
 #include "base/lock.h"
@@ -60,7 +64,7 @@ static void del_reg(struct eptable *t, struct epreg *r)
 	if (s && s->ep_state == 1 && s->ep_epfd == t->epfd && s->ep_data == r->data)
 		s->ep_state = 0;
 	HASH_DEL(t->regs, r);
-	free(r);
+	mem_free(r, sizeof *r);
 	nregs--;
 }
 
@@ -82,7 +86,7 @@ void epmap_instance(int epfd)
 	agent_lock(&lock);
 	t = s->ep_table;
 	if (t == NULL) {
-		t = calloc(1, sizeof *t);
+		t = mem_alloc(sizeof *t);
 		if (t) {
 			t->next = tables;
 			if (tables)
@@ -117,7 +121,7 @@ void epmap_drop_instance(int epfd)
 			tables = t->next;
 		if (t->next)
 			t->next->prev = t->prev;
-		free(t);
+		mem_free(t, sizeof *t);
 	}
 	pthread_mutex_unlock(&lock);
 	bump();
@@ -157,7 +161,7 @@ static void add_reg(struct eptable *t, int fd, uint64_t data)
 		r->gen = bump();
 		return;
 	}
-	r = malloc(sizeof *r);
+	r = mem_alloc(sizeof *r);
 	if (r == NULL)
 		return;
 	r->data = data;

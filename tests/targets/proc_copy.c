@@ -1,13 +1,13 @@
 /*
  * proc_copy.c - process copies made without fork(), for t_copies.
- * Usage: proc_copy clone|sysfork|sysclone|_Fork|clonevm N
+ * Usage: proc_copy clone|sysfork|sysclone|_Fork|clonevm|vfork N
  * Runs in the request REQCTX_PARENT names. Two threads write whole lines
  * all the time (the output lock is busy); the main thread makes N children
  * in the given way, each while it holds half a line ("parent half I "),
  * which it ends after the child is made ("rest I"). A child takes a fresh
  * context (accepts a connection from itself), writes
  *   child I pid=P gen=ID
- * and exits. clonevm (CLONE_VM|CLONE_VFORK, as posix_spawn) children
+ * and exits. clonevm (CLONE_VM|CLONE_VFORK, as posix_spawn) and vfork children
  * instead dup2, install a SIGUSR1 handler and exec this program with
  * "exec I", which writes "exec child I pid=P id=ID". A child not done in
  * 2 s is killed and counted as hung; after 3 hung, no more are made. The parent ends with
@@ -103,6 +103,12 @@ static pid_t make_child(const char *how, long i, char *stack, size_t stack_size)
 		return clone(child_main, stack + stack_size, SIGCHLD, (void *)i);
 	if (strcmp(how, "clonevm") == 0)
 		return clone(vm_child, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)i);
+	if (strcmp(how, "vfork") == 0) {
+		p = vfork();
+		if (p == 0)
+			vm_child((void *)i);
+		return p;
+	}
 	if (strcmp(how, "_Fork") == 0)
 		p = _Fork();
 	else if (strcmp(how, "sysfork") == 0)
