@@ -11,12 +11,16 @@
 #include <unistd.h>
 
 #include "agent/inherit.h"
+#include "agent/signals.h"
 #include "shims/shim.h"
 
 extern char **environ;
 
 static inline void image_ends(void)
 {
+	/* Inside the program's handler of a crash: that crash is the death. */
+	if (agent_running() && !agent_in_vfork_child())
+		SHIM_CORE(signals_process_ends());
 	/* A vfork child must not touch the parent's output state: the parent
 	 * writes what it holds itself. */
 	if (agent_running() && !agent_in_vfork_child())

@@ -20,6 +20,24 @@ NOT_INSTRUMENTED AGENT_EXPORT int sigaction(int sig, const struct sigaction *act
 	return signals_action(sig, act, old);
 }
 
+/* abort(): a SIGABRT handler that returns is followed, inside glibc, by
+ * the default action unseen: agent/signals.c treats that return as the
+ * death. */
+typedef void (*abort_fn)(void);
+void abort(void);
+static abort_fn real_abort;
+
+AGENT_EXPORT void abort(void)
+{
+	abort_fn real = real_abort ? real_abort
+			: (abort_fn)real_resolve((void **)&real_abort, "abort");
+
+	if (agent_running())
+		signals_aborting();
+	real();
+	__builtin_unreachable();
+}
+
 sighandler_t bsd_signal(int, sighandler_t);
 
 /* BSD semantics, as glibc's signal(): the signal is blocked in its own
