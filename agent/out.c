@@ -65,6 +65,10 @@ static bool exit_key_ok;
 static dev_t err_dev;
 static ino_t err_ino;
 static bool err_known;
+static bool err_is_log = true;    /* fd 2 is the log (see out_set_parent_log) */
+static bool parent_log;
+static dev_t parent_dev;
+static ino_t parent_ino;
 
 static pthread_mutex_t reg_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -110,6 +114,27 @@ void out_stderr_changed(void)
 		err_dev = st.st_dev;
 		err_ino = st.st_ino;
 	}
+	if (parent_log) {
+		err_is_log = err_known && err_dev == parent_dev && err_ino == parent_ino;
+		err_known = true;
+		err_dev = parent_dev;
+		err_ino = parent_ino;
+	}
+}
+
+void out_set_parent_log(dev_t dev, ino_t ino)
+{
+	parent_log = true;
+	parent_dev = dev;
+	parent_ino = ino;
+	out_stderr_changed();
+}
+
+bool out_log_identity(dev_t *dev, ino_t *ino)
+{
+	*dev = err_dev;
+	*ino = err_ino;
+	return err_known;
 }
 
 bool out_is_stderr_file(int fd)
@@ -117,7 +142,7 @@ bool out_is_stderr_file(int fd)
 	struct stat st;
 
 	if (fd == 2)
-		return true;
+		return err_is_log;
 	if (fd == 1 || !err_known || fstat(fd, &st) != 0)
 		return false;
 	return st.st_dev == err_dev && st.st_ino == err_ino;

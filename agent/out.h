@@ -47,6 +47,12 @@ void out_thread_exit(void);
 
 /* fd 2 now refers to another file; `fd` is being closed. */
 void out_stderr_changed(void);
+
+/* A child started by exec: its parent's log is (dev, ino), and its own
+ * fd 2 is a log only when it is that file (captured stderr is data). */
+void out_set_parent_log(dev_t dev, ino_t ino);
+/* The log this process writes to, for its children; false if unknown. */
+bool out_log_identity(dev_t *dev, ino_t *ino);
 void out_fd_closing(int fd);
 
 /* True when `fd` (not yet classified) is stderr or open on the same file. */
