@@ -20,7 +20,7 @@ enum cfg_epoll { CFG_EPOLL_SINGLE, CFG_EPOLL_BATCH };
 #define CFG_FORMAT_SEGS 64
 #define CFG_HEADER_MAX 64
 #define CFG_PATH_MAX 1024
-#define CFG_PARENT_MAX 199      /* REQCTX_PARENT's value (agent/inherit.h) */
+#define CFG_PARENT_MAX 255      /* REQCTX_PARENT's value (agent/inherit.h) */
 
 /* One piece of the compiled prefix format: literal text or a field. */
 struct cfg_seg {

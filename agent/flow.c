@@ -15,6 +15,8 @@
 #include "ctxmap/timermap.h"
 #include "agent/flow.h"
 #include "agent/http.h"
+#include "agent/inherit.h"
+#include "agent/out.h"
 #include "agent/out_fd.h"
 
 /* For the diagnostics: which context this thread switches to, and why. */
@@ -46,6 +48,10 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 /* Makes `c` (a reference the caller hands over) current. */
 static void take_from_chan(struct ctx *c, const char *why, int fd)
 {
+	/* Nothing known of the bytes: a process started inside a request
+	 * stays in it (agent/inherit.c). */
+	if (c == NULL && unlikely(inherit_home != NULL))
+		return;
 	if (c == agent_self.cur) {
 		ctx_put(c);            /* already current: just the extra reference */
 		return;
@@ -62,6 +68,8 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	struct fdslot *s;
 	struct ctx *c;
 
+	if (unlikely(inherit_home != NULL))
+		inherit_own_requests();
 	epmap_forget_fd(fd);
 	fdmap_reset(fd, FD_CLIENT);
 	s = fdmap_peek(fd);
@@ -94,6 +102,8 @@ static void start_request(struct fdslot *s, int fd, const void *data, size_t dle
 	 * (memcached's "get k", TLS, binary protocols) is not looked at. */
 	if (dlen >= 13 && *(const unsigned char *)data >= 'A' && *(const unsigned char *)data <= 'Z')
 		http_parse_head(data, dlen, cfg->header, cfg->header_len, &ids);
+	if (unlikely(inherit_home != NULL) && ids.is_http)
+		inherit_own_requests();
 	if ((flags & FDF_FRESH) && ids.request_id_len == 0 && !ids.has_trace)
 		return;           /* the connection's context serves its first request */
 	if (ids.request_id_len) {
@@ -365,6 +375,14 @@ void flow_dup(int from, int to)
 void flow_idle(void)
 {
 	agent_self.draining = false;
+	/* A process started inside a request stays in it (agent/inherit.c). */
+	struct ctx *home = __atomic_load_n(&inherit_home, __ATOMIC_ACQUIRE);
+
+	if (unlikely(home != NULL)) {
+		if (agent_self.cur != home && ctx_tryget(home))
+			ctx_take_current(home);
+		return;
+	}
 	if (agent_self.cur)
 		ctx_take_current(NULL);
 }

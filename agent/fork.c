@@ -2,7 +2,8 @@
  * fork.c - the fork hooks, one table. Prepare runs top to bottom, which is
  * the agent's lock order (a module may take a lock further down while it
  * holds its own: condmap and timermap release contexts into the ctx pool;
- * never the other way); parent and child run bottom to top.
+ * never the other way); parent and child run bottom to top. A copy made
+ * without fork() (base/copy.c notices it) runs fork_child() alone.
  *
  *   module    lock taken before the copy        reset in the child
  *   out       its output lock, thread registry   held lines of other threads
@@ -11,9 +12,12 @@
  *   timermap  the POSIX timer map                the lock
  *   chan      the channel pool                   the lock
  *   ctx       the context pool                   the lock
+ *   mem       -                                  the size classes' spin locks
  *   process   -                                  pid, thread id cache, ID
- *                                                keys, REQCTX_CHILDREN=0 drops
- *                                                the forking thread's context
+ *                                                keys, the copy detector
+ *                                                (base/copy.c) re-armed,
+ *                                                REQCTX_CHILDREN=0 drops the
+ *                                                forking thread's context
  */
 #include <unistd.h>
 
@@ -22,6 +26,7 @@
 #include "agent/out.h"
 #include "base/ctx.h"
 #include "base/id.h"
+#include "base/mem.h"
 #include "ctxmap/chan.h"
 #include "ctxmap/condmap.h"
 #include "ctxmap/epmap.h"
@@ -33,6 +38,7 @@ static void process_child(void)
 		ctx_take_current(NULL);
 	agent_pid = getpid();
 	agent_self.tid = 0;
+	agent_copy_rearm();
 	id_init();
 }
 
@@ -47,6 +53,7 @@ static const struct fork_hook {
 	{ timermap_fork_prepare, timermap_fork_parent, timermap_fork_child },
 	{ chan_fork_prepare, chan_fork_parent, chan_fork_child },
 	{ ctx_fork_prepare, ctx_fork_parent, ctx_fork_child },
+	{ NULL, NULL, mem_after_fork_child },
 	{ NULL, NULL, process_child },
 };
 #define NHOOKS (sizeof hooks / sizeof hooks[0])

@@ -13,6 +13,17 @@
 #include "base/ctx.h"
 #include "agent/http.h"
 #include "agent/inherit.h"
+#include "agent/out.h"
+#include "agent/out_fd.h"
+
+struct ctx *inherit_home;
+
+void inherit_own_requests(void)
+{
+	struct ctx *c = __atomic_exchange_n(&inherit_home, NULL, __ATOMIC_ACQ_REL);
+
+	ctx_put(c);
+}
 
 _Static_assert(CFG_PARENT_MAX + 1 >= INHERIT_MAX - sizeof INHERIT_VAR,
 	       "struct config's parent holds any value inherit_env() writes");
@@ -99,10 +110,22 @@ void inherit_env(char *const *env, char **out, char *scratch)
 		}
 		out[n++] = *env;
 	}
-	if (children && c) {
-		snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=%s;%s;%02x",
-			 c->id, c->trace_id, c->trace_flags);
-		out[n++] = scratch;
+	if (children) {
+		/* The log's identity goes along, with or without a context: the
+		 * child tags its fd 2 only when it is the same file. */
+		dev_t dev;
+		ino_t ino;
+		bool log = out_log_identity(&dev, &ino);
+
+		if (c)
+			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=%s;%s;%02x;%lx:%lx",
+				 c->id, c->trace_id, c->trace_flags,
+				 log ? (unsigned long)dev : 0UL, log ? (unsigned long)ino : 0UL);
+		else
+			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=;;;%lx:%lx",
+				 log ? (unsigned long)dev : 0UL, log ? (unsigned long)ino : 0UL);
+		if (c || log)
+			out[n++] = scratch;
 	}
 	out[n] = NULL;
 }
@@ -122,13 +145,30 @@ void inherit_adopt(void)
 	char id[HTTP_ID_MAX + 1];
 	size_t idlen;
 
+	if (v[0] == '\0')
+		return;
+	/* The parent's log: the last field, "<dev>:<ino>" in hex. */
+	{
+		const char *last = strrchr(v, ';'), *colon;
+		char *end;
+		unsigned long dev, ino;
+
+		if (last && (colon = strchr(last + 1, ':')) != NULL && colon > last + 1) {
+			dev = strtoul(last + 1, &end, 16);
+			if (end == colon) {
+				ino = strtoul(colon + 1, &end, 16);
+				if (*end == '\0' && ino != 0 && agent_config->children)
+					out_set_parent_log((dev_t)dev, (ino_t)ino);
+			}
+		}
+	}
 	semi = strchr(v, ';');
 	if (semi && agent_config->children) {
 		idlen = (size_t)(semi - v);
 		trace = semi + 1;
 		if (idlen <= HTTP_ID_MAX && http_valid_id(v, idlen) &&
-		    strlen(trace) == 35 && lower_hex(trace, 32) && trace[32] == ';' &&
-		    lower_hex(trace + 33, 2)) {
+		    strlen(trace) >= 35 && lower_hex(trace, 32) && trace[32] == ';' &&
+		    lower_hex(trace + 33, 2) && (trace[35] == '\0' || trace[35] == ';')) {
 			memcpy(id, v, idlen);
 			id[idlen] = '\0';
 			seed.id = id;
@@ -136,6 +176,11 @@ void inherit_adopt(void)
 			seed.trace_id = trace;
 			seed.trace_flags = (uint8_t)strtoul(trace + 33, NULL, 16);
 			ctx_take_current(ctx_new(&seed));
+			/* Kept until the process serves requests of its own. */
+			if (agent_self.cur) {
+				ctx_get(agent_self.cur);
+				inherit_home = agent_self.cur;
+			}
 			DEBUG("start %s (inherited from the parent process through exec)", id);
 		}
 	}

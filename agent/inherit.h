@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define INHERIT_VAR "REQCTX_PARENT"
-#define INHERIT_MAX 200          /* bytes of "REQCTX_PARENT=id;trace;flags" */
+#define INHERIT_MAX 256          /* bytes of "REQCTX_PARENT=id;trace;flags;dev:ino" */
 
 /* Entries the child's environment needs at most (for a stack array). */
 size_t inherit_env_slots(char *const *env);
@@ -31,5 +31,13 @@ void inherit_env(char *const *env, char **out, char *scratch);
  * agent_config->parent, if valid) as the main thread's context, and removes
  * the variable from the environment. */
 void inherit_adopt(void);
+
+/* The context this process was started in (through REQCTX_PARENT), until
+ * it starts requests of its own: a thread that goes idle (poll, select,
+ * epoll_wait) returns to it instead of to none. NULL otherwise. */
+extern struct ctx *inherit_home;
+/* The process accepted a connection or read a request head: from now on
+ * it serves requests of its own, and idle means no context. */
+void inherit_own_requests(void);
 
 #endif

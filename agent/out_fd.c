@@ -65,6 +65,34 @@ static bool is_log_file(int fd)
 	return same;
 }
 
+void out_set_parent_log(dev_t dev, ino_t ino)
+{
+	struct stat st;
+	int saved = errno;
+	bool same = fstat(2, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+
+	errno = saved;
+	spin_lock(&id_lock);
+	log_known = true;
+	log_dev = dev;
+	log_ino = ino;
+	spin_unlock(&id_lock);
+	/* A captured stderr (a pipe the parent reads) is data, not a log. */
+	set_kind(2, same ? FD_OUTPUT : FD_PLAIN);
+}
+
+bool out_log_identity(dev_t *dev, ino_t *ino)
+{
+	bool known;
+
+	spin_lock(&id_lock);
+	known = log_known;
+	*dev = log_dev;
+	*ino = log_ino;
+	spin_unlock(&id_lock);
+	return known;
+}
+
 void out_fd_init(void)
 {
 	if (learn_log())

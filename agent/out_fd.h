@@ -23,6 +23,7 @@
 #define AGENT_OUT_FD_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Start-up: fd 2's file is the log; fd 1 is stdout. */
 void out_fd_init(void);
@@ -32,6 +33,14 @@ void out_fd_opened(int fd);
 
 /* `fd` is about to be closed, or replaced by dup2/dup3/freopen. */
 void out_fd_closing(int fd);
+
+/* A child started by exec: its parent's log is (dev, ino) (REQCTX_PARENT,
+ * agent/inherit.c). Its own fd 2 is a log only when it is that file: the
+ * stderr a parent captures through a pipe is data. */
+void out_set_parent_log(dev_t dev, ino_t ino);
+
+/* The log's file, for this process's children; false when none is known. */
+bool out_log_identity(dev_t *dev, ino_t *ino);
 
 /* fd 2 was redirected (dup onto it, freopen of stderr): its file is the
  * log now, and fds already open on that file become logs too. */

@@ -2,13 +2,18 @@
  * signals.c - the agent's signal handlers and the host's view of them.
  *
  * Two groups:
- * - crash signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT), unless
- *   REQCTX_CRASH=0: the agent's handler is always installed. It writes the
- *   crash report and what threads hold, then hands the signal on to what the
- *   host asked for: its own handler (called as the kernel would call it,
+ * - crash signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT): the agent's
+ *   handler is always installed. It hands the signal on to what the host
+ *   asked for: its own handler (called as the kernel would call it,
  *   SA_SIGINFO, SA_RESETHAND and SA_NODEFER honoured; its mask and
  *   SA_ONSTACK are installed with the agent's handler), SIG_IGN, or the
- *   default action. sigaction() shows the host its own settings.
+ *   default action. sigaction() shows the host its own settings. Only a
+ *   death gets the crash report (REQCTX_CRASH=0: none) and the writing of
+ *   what threads hold: when the default action is about to run, when the
+ *   program's handler ends the process (_exit, quick_exit), or when it
+ *   returns from abort()'s SIGABRT. A handler that fixes the fault and
+ *   returns (a JVM's) is no death: nothing is written, and a later real
+ *   crash still gets its report.
  * - other default-fatal signals (SIGTERM, SIGINT, ...): only while their
  *   disposition is the default, a handler writes what threads hold and
  *   re-raises with the default action restored.
@@ -16,6 +21,7 @@
  * async-signal-safe: no allocation, no waiting on a lock.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,7 +36,8 @@ static const int crash_sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
 
 static const int fatal_sigs[] = {
 	SIGHUP, SIGINT, SIGQUIT, SIGTRAP, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM,
-	SIGXCPU, SIGXFSZ, SIGSYS,
+	SIGXCPU, SIGXFSZ, SIGSYS, SIGPIPE, SIGVTALRM, SIGPROF, SIGIO, SIGPWR,
+	SIGSTKFLT,
 };
 
 enum { NOT_OURS, FLUSH_ONLY, CRASH, WRAPPED };
@@ -38,6 +45,15 @@ enum { NOT_OURS, FLUSH_ONLY, CRASH, WRAPPED };
 static volatile sig_atomic_t role[NSIG];
 static struct sigaction host[NSIG];       /* the host's view (CRASH, WRAPPED) */
 static volatile sig_atomic_t reported;
+
+/* The crash whose program handler this thread is running, if any. */
+struct pending {
+	int sig;
+	siginfo_t *info;
+	void *uc;
+};
+static AGENT_TLS struct pending pending;
+static AGENT_TLS int aborting;
 
 AGENT_NOT_INSTRUMENTED
 bool signals_owned(int sig)
@@ -109,34 +125,71 @@ static void wrapped_entry(int sig, siginfo_t *info, void *uc)
 	call_host(&h, sig, info, uc);
 }
 
-static void crash_entry(int sig, siginfo_t *info, void *uc)
+/* The process dies of `sig`: the report (once per process), then what
+ * threads hold. A report ties a crash to a request: outside any request the
+ * program's own tools (faulthandler, core dumps) speak alone, and a program
+ * that checks what a crashing child wrote sees nothing added. */
+static void dying(int sig, siginfo_t *info, void *uc)
 {
 	int saved = errno;
-	struct sigaction h = host[sig];
 
-	/* A report ties a crash to a request: outside any request the program's
-	 * own tools (faulthandler, core dumps) speak alone, and a program that
-	 * checks what a crashing child wrote sees nothing added. */
 	if (!__atomic_exchange_n(&reported, 1, __ATOMIC_ACQ_REL)) {
 		agent_enter();
-		if (agent_self.cur)
+		if (agent_config->crash && agent_self.cur)
 			crash_report(sig, info, uc);
 		out_flush_all(true, true);
 		agent_leave();
 	}
 	errno = saved;
+}
+
+void signals_aborting(void)
+{
+	aborting = 1;
+}
+
+void signals_process_ends(void)
+{
+	if (pending.sig)
+		dying(pending.sig, pending.info, pending.uc);
+}
+
+static void crash_entry(int sig, siginfo_t *info, void *uc)
+{
+	int saved = errno;
+	struct sigaction h = host[sig];
+	struct pending outer = pending;
+
 	if (h.sa_handler == SIG_IGN)
 		return;
 	if (h.sa_handler == SIG_DFL) {
+		dying(sig, info, uc);
 		role[sig] = NOT_OURS;
 		set_default(sig);
 		/* A fault re-executes and faults again; a sent signal is sent
 		 * again, to be delivered on return. */
 		if (info == NULL || info->si_code <= 0)
 			reraise(sig);
+		errno = saved;
 		return;
 	}
+	/* The program's handler: a death only if it ends the process from
+	 * inside (signals_process_ends) or returns into abort(). */
+	pending = (struct pending){ sig, info, uc };
+	/* What this thread held goes out before what the handler writes (the
+	 * order without the agent); the line stays open, no report. Not in
+	 * abort(): its handler's return is the death, whose report must not
+	 * land inside the held line. */
+	if (!(sig == SIGABRT && aborting)) {
+		agent_enter();
+		out_flush_all(false, true);
+		agent_leave();
+	}
 	call_host(&h, sig, info, uc);
+	pending = outer;
+	if (sig == SIGABRT && aborting)
+		dying(sig, info, uc);
+	errno = saved;
 }
 
 /* Installs the agent's handler for `sig` with the host's mask and flags. */
@@ -151,9 +204,25 @@ static int install_crash(int sig)
 	return REAL(sigaction)(sig, &ours, NULL);
 }
 
+/* quick_exit() runs neither destructors nor the exported _exit: what
+ * threads hold is written after the program's at_quick_exit handlers (this
+ * one, registered by the constructor, runs after every one registered
+ * later). */
+static void quick_exit_ends(void)
+{
+	if (!agent_running())
+		return;
+	signals_process_ends();
+	agent_enter();
+	out_flush_all(true, false);
+	agent_leave();
+}
+
 void signals_init(void)
 {
-	for (size_t i = 0; agent_config->crash && i < sizeof crash_sigs / sizeof crash_sigs[0]; i++) {
+	at_quick_exit(quick_exit_ends);
+	/* Installed with REQCTX_CRASH=0 too: a death writes what threads hold. */
+	for (size_t i = 0; i < sizeof crash_sigs / sizeof crash_sigs[0]; i++) {
 		int sig = crash_sigs[i];
 
 		if (REAL(sigaction)(sig, NULL, &host[sig]) == 0 && install_crash(sig) == 0)

@@ -22,4 +22,12 @@ int signals_action(int sig, const struct sigaction *act, struct sigaction *old);
 /* True while the agent's handler stands for SIG_DFL on `sig`. */
 bool signals_owned(int sig);
 
+/* abort() was called on this thread: if the program's SIGABRT handler
+ * returns, glibc resets the default action and raises again, unseen. */
+void signals_aborting(void);
+
+/* The process ends by _exit or quick_exit: if this thread is inside the
+ * program's handler of a crash signal, that crash is its death. */
+void signals_process_ends(void);
+
 #endif

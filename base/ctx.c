@@ -20,6 +20,7 @@
 #include "base/ctx.h"
 #include "base/debug.h"
 #include "base/id.h"
+#include "base/mem.h"
 
 #define SLAB_COUNT 64
 
@@ -35,7 +36,7 @@ static struct ctx *pool_take(void)
 	agent_lock(&pool_lock);
 	if (pool_free == NULL) {
 		int saved = errno;     /* callers on the hot path rely on errno kept */
-		struct ctx *slab = calloc(SLAB_COUNT, sizeof *slab);
+		struct ctx *slab = mem_alloc(SLAB_COUNT * sizeof *slab);
 
 		errno = saved;
 		if (slab == NULL) {

@@ -124,6 +124,8 @@
 	X(fopen64, FILE *, (const char *, const char *), REQUIRED) \
 	X(freopen, FILE *, (const char *, const char *, FILE *), REQUIRED) \
 	X(freopen64, FILE *, (const char *, const char *, FILE *), REQUIRED) \
+	X(clone, int, (int (*)(void *), void *, int, void *, ...), REQUIRED) \
+	X(abort, void, (void), REQUIRED) \
 	X(psignal, void, (int, const char *), REQUIRED)
 
 #define REAL_DECLARE(name, ret, args, need) extern ret (*real_##name) args;

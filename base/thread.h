@@ -43,9 +43,20 @@ extern int agent_on;
 extern int agent_broken;
 extern const char *agent_broken_why;
 
+/* base/copy.c: 1 in the process that armed it, 0 in a copy of it made
+ * without fork() (the kernel wipes the page). */
+extern volatile char *agent_armed;
+/* A copy noticed: runs the fork child's resets once; returns agent_on. */
+bool agent_copy_detected(void);
+/* Maps the page; `on_copy` does the resets (shims/start.c). */
+void agent_copy_watch(void (*on_copy)(void));
+/* After fork()'s own child handler: the page is wiped there too. */
+void agent_copy_rearm(void);
+
 static inline bool agent_running(void)
 {
-	return __atomic_load_n(&agent_on, __ATOMIC_RELAXED);
+	return __atomic_load_n(&agent_on, __ATOMIC_RELAXED) &&
+	       (likely(*agent_armed) || agent_copy_detected());
 }
 
 /* depth was not 0: if only because of a vfork the parent is back from,

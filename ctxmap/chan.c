@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/lock.h"
+#include "base/mem.h"
 #include "ctxmap/chan.h"
 
 struct seg {
@@ -41,7 +42,7 @@ struct chan *chan_new(bool counter, bool semaphore)
 		pool = c->next_free;
 	pthread_mutex_unlock(&pool_lock);
 	if (c == NULL) {
-		c = calloc(1, sizeof *c);
+		c = mem_alloc(sizeof *c);
 		if (c == NULL)
 			return NULL;
 	}

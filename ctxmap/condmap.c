@@ -4,11 +4,15 @@
  * object or contexts are queued, so objects that vanish without being
  * destroyed leave nothing behind once idle.
  *
- * Rule: nothing is allocated or freed while the lock is held (the host's
- * allocator may wait for a thread that waits for this lock).
+ * Rule: memory is the agent's own (base/mem.h), never the host's
+ * allocator, which may wait for a thread that waits for this lock.
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include "base/mem.h"
+/* Never the host's allocator under the lock (base/mem.h). */
+#define uthash_malloc(sz) mem_alloc(sz)
+#define uthash_free(ptr, sz) mem_free((ptr), (sz))
 #include <uthash.h>
 
 #include "base/lock.h"
@@ -75,39 +79,16 @@ static void note_consumer(struct condq *q, pid_t tid)
 		q->consumers[0] = -1;
 }
 
-/* The entry of `cond`, made if missing; called and returns with the lock
- * held. Memory is taken with the lock dropped; NULL without memory. */
-static struct condq *find_or_add(const void *cond)
-{
-	struct condq *q = find(cond), *spare;
-
-	if (q)
-		return q;
-	pthread_mutex_unlock(&lock);
-	spare = calloc(1, sizeof *spare);
-	agent_lock(&lock);
-	q = find(cond);                   /* another thread may have added it */
-	if (q == NULL && spare) {
-		q = spare;
-		spare = NULL;
-		q->cond = cond;
-		HASH_ADD_PTR(queues, cond, q);
-	}
-	if (spare) {
-		pthread_mutex_unlock(&lock);
-		free(spare);
-		agent_lock(&lock);
-		q = find(cond);
-	}
-	return q;
-}
-
 void condmap_wait_begin(const void *cond, pid_t tid)
 {
 	struct condq *q;
 
 	agent_lock(&lock);
-	q = find_or_add(cond);
+	q = find(cond);
+	if (q == NULL && (q = mem_alloc(sizeof *q)) != NULL) {
+		q->cond = cond;
+		HASH_ADD_PTR(queues, cond, q);
+	}
 	if (q) {
 		q->waiters++;
 		note_consumer(q, tid);
@@ -208,9 +189,9 @@ void condmap_destroy(const void *cond)
 		while (q->n)
 			drop_oldest(q);
 		HASH_DEL(queues, q);
+		mem_free(q, sizeof *q);
 	}
 	pthread_mutex_unlock(&lock);
-	free(q);
 }
 
 LOCK_FORK_DEFINE(condmap, lock)

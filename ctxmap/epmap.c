@@ -4,13 +4,16 @@
  * by epoll_ctl, by close of a registered fd and once per epoll_wait batch,
  * never per read or write. uthash stays inside this file.
  *
- * Rule: nothing is allocated or freed while the lock is held (the host's
- * allocator may wait for a thread that waits for this lock): memory is
- * taken before the lock and what is removed is freed after it.
+ * Rule: memory is the agent's own (base/mem.h), never the host's
+ * allocator, which may wait for a thread that waits for this lock.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include "base/mem.h"
+/* Never the host's allocator under the lock (base/mem.h). */
+#define uthash_malloc(sz) mem_alloc(sz)
+#define uthash_free(ptr, sz) mem_free((ptr), (sz))
 #include <uthash.h>
 
 #include "base/lock.h"
@@ -34,10 +37,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct eptable *tables;
 static uint64_t generation = 1;
 static long nregs;
-/* Removed under the lock, freed after it (see the rule above). */
-static struct epreg *grave_regs;
-static struct eptable *grave_tables;
-
 static uint64_t bump(void)
 {
 	return __atomic_add_fetch(&generation, 1, __ATOMIC_RELEASE);
@@ -59,28 +58,6 @@ uint64_t epmap_generation(int epfd)
 	return s ? __atomic_load_n(&s->ep_gen, __ATOMIC_ACQUIRE) : 0;
 }
 
-/* Takes the lock's graveyard; free_graves() after unlocking. */
-static void unlock_and_bury(void)
-{
-	struct epreg *r = grave_regs;
-	struct eptable *t = grave_tables;
-
-	grave_regs = NULL;
-	grave_tables = NULL;
-	pthread_mutex_unlock(&lock);
-	while (r) {
-		struct epreg *next = (struct epreg *)r->hh.next;
-
-		free(r);
-		r = next;
-	}
-	while (t) {
-		struct eptable *next = t->next;
-
-		free(t);
-		t = next;
-	}
-}
 
 long epmap_count(void)
 {
@@ -101,8 +78,7 @@ static void del_reg(struct eptable *t, struct epreg *r)
 	if (s && s->ep_state == 1 && s->ep_epfd == t->epfd && s->ep_data == r->data)
 		s->ep_state = 0;
 	HASH_DEL(t->regs, r);
-	r->hh.next = grave_regs;      /* unlinked: the field is free to reuse */
-	grave_regs = r;
+	mem_free(r, sizeof *r);
 	nregs--;
 }
 
@@ -119,16 +95,12 @@ void epmap_instance(int epfd)
 	struct fdslot *s = fdmap_slot(epfd);
 	struct eptable *t;
 
-	struct eptable *spare;
-
 	if (s == NULL)
 		return;
-	spare = calloc(1, sizeof *spare);
 	agent_lock(&lock);
 	t = s->ep_table;
 	if (t == NULL) {
-		t = spare;
-		spare = NULL;
+		t = mem_alloc(sizeof *t);
 		if (t) {
 			t->next = tables;
 			if (tables)
@@ -142,8 +114,7 @@ void epmap_instance(int epfd)
 		t->epfd = epfd;
 	s->ep_table = t;
 	touch(epfd);
-	unlock_and_bury();
-	free(spare);
+	pthread_mutex_unlock(&lock);
 }
 
 void epmap_drop_instance(int epfd)
@@ -164,11 +135,10 @@ void epmap_drop_instance(int epfd)
 			tables = t->next;
 		if (t->next)
 			t->next->prev = t->prev;
-		t->next = grave_tables;
-		grave_tables = t;
+		mem_free(t, sizeof *t);
 	}
 	touch(epfd);
-	unlock_and_bury();
+	pthread_mutex_unlock(&lock);
 }
 
 /* The registration of `fd` in `t`, using the fd's back-reference first. */
@@ -192,8 +162,7 @@ static struct epreg *find_fd(struct eptable *t, int fd)
 	return NULL;
 }
 
-/* `*spare`: memory taken before the lock; used (and set to NULL) if needed. */
-static void add_reg(struct eptable *t, int fd, uint64_t data, struct epreg **spare)
+static void add_reg(struct eptable *t, int fd, uint64_t data)
 {
 	struct fdslot *s = fdmap_slot(fd);
 	struct epreg *r;
@@ -206,10 +175,9 @@ static void add_reg(struct eptable *t, int fd, uint64_t data, struct epreg **spa
 		r->gen = bump();
 		return;
 	}
-	r = *spare;
+	r = mem_alloc(sizeof *r);
 	if (r == NULL)
 		return;
-	*spare = NULL;
 	r->data = data;
 	r->fd = fd;
 	r->gen = bump();
@@ -229,24 +197,23 @@ static void add_reg(struct eptable *t, int fd, uint64_t data, struct epreg **spa
 void epmap_ctl(int epfd, int op, int fd, uint64_t data)
 {
 	struct eptable *t;
-	struct epreg *r, *spare = op == EPOLL_CTL_DEL ? NULL : malloc(sizeof *spare);
+	struct epreg *r;
 
 	agent_lock(&lock);
 	t = table_of(epfd);
 	if (t == NULL) {
 		pthread_mutex_unlock(&lock);
-		free(spare);
 		return;
 	}
 	switch (op) {
 	case EPOLL_CTL_ADD:
-		add_reg(t, fd, data, &spare);
+		add_reg(t, fd, data);
 		break;
 	case EPOLL_CTL_MOD:
 		r = find_fd(t, fd);
 		if (r)
 			del_reg(t, r);
-		add_reg(t, fd, data, &spare);
+		add_reg(t, fd, data);
 		break;
 	case EPOLL_CTL_DEL:
 		r = find_fd(t, fd);
@@ -255,8 +222,7 @@ void epmap_ctl(int epfd, int op, int fd, uint64_t data)
 		break;
 	}
 	touch(epfd);
-	unlock_and_bury();
-	free(spare);
+	pthread_mutex_unlock(&lock);
 }
 
 void epmap_forget_fd(int fd)
@@ -282,7 +248,7 @@ void epmap_forget_fd(int fd)
 			}
 	}
 	s->ep_state = 0;
-	unlock_and_bury();
+	pthread_mutex_unlock(&lock);
 }
 
 bool epmap_lookup(int epfd, uint64_t data, int *fd, uint64_t *gen)

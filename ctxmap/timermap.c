@@ -5,6 +5,10 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include "base/mem.h"
+/* Never the host's allocator under the lock (base/mem.h). */
+#define uthash_malloc(sz) mem_alloc(sz)
+#define uthash_free(ptr, sz) mem_free((ptr), (sz))
 #include <uthash.h>
 
 #include "base/lock.h"
@@ -38,7 +42,7 @@ void timermap_created(struct ptimer *t, timer_t id, int ok)
 		free(t);        /* never handed to the kernel */
 		return;
 	}
-	e = malloc(sizeof *e);
+	e = mem_alloc(sizeof *e);
 	if (e == NULL)
 		return;
 	t->id = id;
@@ -81,9 +85,9 @@ void timermap_deleted(timer_t id)
 		HASH_DEL(timers, e);
 		set_ctx(e->t, NULL);
 		e->t->live = 0;
+		mem_free(e, sizeof *e);
 	}
 	pthread_mutex_unlock(&lock);
-	free(e);                 /* never under the lock (base/lock.h) */
 }
 
 struct ctx *timermap_ctx(struct ptimer *t)

@@ -3,6 +3,7 @@
  * hold is written first, so nothing is lost. (exit() is covered by the
  * destructor, fork by the atfork handlers in agent/start.c.)
  */
+#include <sched.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,12 +11,16 @@
 #include <unistd.h>
 
 #include "agent/inherit.h"
+#include "agent/signals.h"
 #include "shims/shim.h"
 
 extern char **environ;
 
 static inline void image_ends(void)
 {
+	/* Inside the program's handler of a crash: that crash is the death. */
+	if (agent_running() && !agent_in_vfork_child())
+		SHIM_CORE(signals_process_ends());
 	/* A vfork child must not touch the parent's output state: the parent
 	 * writes what it holds itself. */
 	if (agent_running() && !agent_in_vfork_child())
@@ -136,6 +141,39 @@ AGENT_EXPORT FILE *popen(const char *cmd, const char *mode)
 	FILE *r;
 
 	WITH_CHILD_ENVIRON(r = REAL(popen)(cmd, mode));
+	return r;
+}
+
+/*
+ * clone(): a copy without CLONE_VM is noticed by its first hook
+ * (base/copy.c). With CLONE_VM|CLONE_VFORK (posix_spawn's way) the child
+ * runs on the parent's memory and, without CLONE_SETTLS, its thread block:
+ * it is marked as a vfork child for as long as the parent is suspended, so
+ * its dup2, sigaction, close and exec change nothing of the agent's.
+ * CLONE_VM without CLONE_VFORK or CLONE_SETTLS (a thread sharing this
+ * thread's block) is passed through untouched.
+ */
+AGENT_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	__typeof__(real_clone) real = REAL(clone);
+	va_list ap;
+	pid_t *ptid, *ctid;
+	void *tls;
+	int r, saved;
+
+	va_start(ap, arg);
+	ptid = va_arg(ap, pid_t *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	if ((flags & (CLONE_VM | CLONE_VFORK | CLONE_SETTLS)) != (CLONE_VM | CLONE_VFORK) ||
+	    !agent_active())
+		return real(fn, stack, flags, arg, ptid, tls, ctid);
+	agent_self.depth |= AGENT_VFORK_MARK;
+	r = real(fn, stack, flags, arg, ptid, tls, ctid);
+	saved = errno;
+	agent_self.depth &= ~AGENT_VFORK_MARK;
+	errno = saved;
 	return r;
 }
 

@@ -3,6 +3,7 @@
  * default-fatal signals stays invisible (agent/signals.c). glibc's signal()
  * calls its internal sigaction directly, so it is interposed too.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "shims/shim.h"
@@ -18,6 +19,20 @@ NOT_INSTRUMENTED AGENT_EXPORT int sigaction(int sig, const struct sigaction *act
 	if (!agent_running() || agent_in_vfork_child())
 		return REAL(sigaction)(sig, act, old);
 	return signals_action(sig, act, old);
+}
+
+/* abort(): a SIGABRT handler that returns is followed, inside glibc, by
+ * the default action unseen: agent/signals.c treats that return as the
+ * death. */
+
+AGENT_EXPORT void abort(void)
+{
+	__typeof__(real_abort) real = REAL(abort);
+
+	if (agent_running())
+		signals_aborting();
+	real();
+	__builtin_unreachable();
 }
 
 sighandler_t bsd_signal(int, sighandler_t);

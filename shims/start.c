@@ -31,6 +31,13 @@ static void report(const char *line, void *arg)
 	REAL(write)(2, line, strlen(line));
 }
 
+/* A copy made without fork() (clone, _Fork, syscall): the same resets. */
+static void copy_child(void)
+{
+	agent_enter();
+	fork_child();
+}
+
 __attribute__((constructor(101))) static void agent_start(void)
 {
 	if (getauxval(AT_SECURE))
@@ -41,6 +48,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 	if (settings.disabled)
 		return;
 	agent_pid = getpid();
+	agent_copy_watch(copy_child);
 	if (settings.debug_path[0] && debug_open(settings.debug_path) < 0)
 		report("reqctx: REQCTX_DEBUG: cannot open the file; no diagnostics\n", NULL);
 	id_init();

@@ -277,7 +277,7 @@ UNIT_TEST(parent_read_into_config)
 
 	ck_assert_int_eq(load(&c, &s, env), 0);
 	ck_assert_str_eq(c.parent, "req-1;0123456789abcdef0123456789abcdef;01");
-	memset(big + 14, 'a', 250);
+	memset(big + 14, 'a', 280);
 	ck_assert_int_eq(load(&c, &s, env2), 0);
 	ck_assert_str_eq(c.parent, "");
 }
