@@ -31,6 +31,7 @@
 #include "agent/bridge.h"
 #include "agent/config.h"
 #include "base/debug.h"
+#include "base/thread.h"
 
 enum runtime { RT_NONE, RT_NODE, RT_PYTHON, RT_RUBY };
 
@@ -152,15 +153,26 @@ static void add_to(const char *var, const char *piece, bool prepend, const char 
 		DEBUG("bridge: %s=%s", var, buf);
 }
 
+int bridge_pending;
+
+void bridge_ready(void)
+{
+	if (__atomic_exchange_n(&bridge_pending, 0, __ATOMIC_RELAXED))
+		DEBUG("bridge: ready; event-loop threads are tagged again");
+	agent_self.unvouched = false;
+}
+
 void bridge_start(void)
 {
 	char dir[BR_PATH_MAX], file[BR_PATH_MAX + 64], piece[BR_PATH_MAX + 128];
 	enum runtime rt;
 
-	if (agent_config->bridges == 0)
-		return;
 	rt = which_runtime();
-	if (rt == RT_NONE || !bridge_dir(dir, sizeof dir))
+	if (rt == RT_NONE)
+		return;
+	/* Until its bridge reports in (it may be off, missing or broken). */
+	__atomic_store_n(&bridge_pending, 1, __ATOMIC_RELAXED);
+	if (agent_config->bridges == 0 || !bridge_dir(dir, sizeof dir))
 		return;
 	switch (rt) {
 	case RT_NODE:

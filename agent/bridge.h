@@ -8,4 +8,16 @@
 /* In the constructor, after the configuration is read. */
 void bridge_start(void);
 
+/*
+ * Never wrong without a bridge: in a runtime that schedules requests in
+ * user space (node, python, ruby: bridge_start() recognised one), a thread
+ * that runs an epoll loop switches between requests where no libc call
+ * shows it, so its lines carry no prefix until the runtime's bridge reports
+ * in (bridge_ready(), through reqctx_api_bridge_ready()). 1 while pending.
+ */
+extern int bridge_pending;
+
+/* The runtime's bridge is loaded and drives the context from now on. */
+void bridge_ready(void);
+
 #endif

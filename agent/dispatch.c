@@ -10,6 +10,7 @@
 #include "base/ctx.h"
 #include "agent/dispatch.h"
 #include "ctxmap/epmap.h"
+#include "agent/bridge.h"
 #include "agent/config.h"
 #include "agent/flow.h"
 
@@ -94,6 +95,8 @@ int dispatch_next(int epfd, struct epoll_event *events)
 {
 	struct ep_buf *b = find(epfd);
 
+	/* agent/bridge.h: an event loop of a runtime whose bridge is not in. */
+	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED);
 	while (b && b->pos < b->n) {
 		int i = b->pos++;
 

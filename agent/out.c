@@ -387,7 +387,8 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 		seg = nl ? (size_t)(nl - p) + 1 : avail;
 		ends = nl != NULL;
 		if (!h->ready && !open) {
-			h->len = fmt_head(h->text, sizeof h->text, cfg, ctx_current());
+			h->len = fmt_head(h->text, sizeof h->text, cfg,
+					  unlikely(agent_self.unvouched) ? NULL : ctx_current());
 			h->ready = true;
 		}
 		if (!tail_tried && (at.vi > end.vi || (at.vi == end.vi && at.off >= end.off))) {

@@ -5,6 +5,7 @@
  */
 #include "base/ctx.h"
 #include "shims/reqctx.h"
+#include "agent/bridge.h"
 
 AGENT_EXPORT const char *reqctx_api_id(void)
 {
@@ -44,4 +45,12 @@ AGENT_EXPORT void reqctx_api_release(reqctx_snapshot_t s)
 {
 	if (agent_running())
 		ctx_put((struct ctx *)s);
+}
+
+/* A runtime bridge (bridges/) is loaded and drives the context from now on
+ * (agent/bridge.h): its event-loop threads are tagged again. */
+AGENT_EXPORT void reqctx_api_bridge_ready(void)
+{
+	if (agent_running())
+		bridge_ready();
 }

@@ -30,6 +30,10 @@ extern reqctx_snapshot_t reqctx_api_snapshot(void) __attribute__((weak));
 extern reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t) __attribute__((weak));
 extern void reqctx_api_leave(reqctx_snapshot_t) __attribute__((weak));
 extern void reqctx_api_release(reqctx_snapshot_t) __attribute__((weak));
+/* For runtime bridges (bridges/): the bridge is loaded and drives the
+ * context from now on. Until it is called, in node, python and ruby, an
+ * epoll loop's lines carry no prefix (docs/design.md, "Runtime bridges"). */
+extern void reqctx_api_bridge_ready(void) __attribute__((weak));
 
 /* The current request ID, or NULL without a context (or without the agent).
  * Valid until this thread's context changes. */

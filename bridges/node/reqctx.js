@@ -133,4 +133,6 @@
 	Object.defineProperty(globalThis, '__reqctxBridge', {
 		value: { als, native, hook }, enumerable: false,
 	});
+	// From here on the store decides: the agent may tag the loop's lines.
+	native.ready();
 })();

@@ -162,13 +162,26 @@ static napi_value js_id(napi_env env, napi_callback_info info)
 	return v;
 }
 
+/* The bridge is set up: the agent tags the event loop's lines again
+ * (agent/bridge.h). */
+static napi_value js_ready(napi_env env, napi_callback_info info)
+{
+	void (*ready)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_ready");
+
+	(void)env;
+	(void)info;
+	if (ready)
+		ready();
+	return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	static const struct { const char *name; napi_callback fn; } fns[] = {
 		{ "available", js_available }, { "snapshot", js_snapshot },
 		{ "entrySnapshot", js_entry_snapshot }, { "push", js_push },
 		{ "pop", js_pop }, { "set", js_set }, { "depth", js_depth },
-		{ "id", js_id },
+		{ "id", js_id }, { "ready", js_ready },
 	};
 
 	if (api_enter == NULL) {

@@ -77,6 +77,14 @@ def _reqctx_bridge():
         chain()
         return
     install_hooks(fn)
+    # From here on asyncio's contexts decide: the agent may tag the event
+    # loop's lines again (until now it wrote them bare: agent/bridge.h).
+    try:
+        ready = lib.reqctx_api_bridge_ready
+        ready.restype, ready.argtypes = None, []
+        ready()
+    except AttributeError:
+        pass
     chain()
 
 
