@@ -170,8 +170,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 
 			if (chan_read(rx, n, &c)) {
 				/* Units of several writers (or of none): the thread
-				 * drains several jobs it cannot tell apart. */
-				agent_self.draining = c == NULL;
+				 * drains several jobs it cannot tell apart, until it
+				 * waits again. */
+				if (unlikely(c == NULL))
+					agent_self.draining = true;
 				take_from_chan(c, "flow_read (queued bytes)", fd);
 			}
 			chan_unref(rx);
