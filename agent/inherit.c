@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/config.h"
 #include "base/debug.h"
@@ -95,9 +96,33 @@ static char *strip_agent(const char *e, char *dst)
 	return dst;
 }
 
+/* Set by chroot(): the agent's own path may not exist under the new root. */
+static int root_changed;
+
+void inherit_root_changed(void)
+{
+	self_path();                 /* resolved while the old root is there */
+	__atomic_store_n(&root_changed, 1, __ATOMIC_RELAXED);
+}
+
+/* A child can load the agent: its path exists under the process's root.
+ * Asked of the kernel only after a chroot() (one access() per exec then),
+ * so no other process pays a system call at exec. */
+static bool child_can_load(void)
+{
+	const char *self;
+
+	if (!__atomic_load_n(&root_changed, __ATOMIC_RELAXED))
+		return true;
+	self = self_path();
+	return self == NULL || access(self, R_OK) == 0;
+}
+
 void inherit_env(char *const *env, char **out, char *scratch)
 {
-	bool children = agent_config->children;
+	/* Where the child cannot load the agent, ld.so would print an error
+	 * line: the agent and the context stay out of its environment. */
+	bool children = agent_config->children && child_can_load();
 	struct ctx *c = agent_self.cur;
 	size_t n = 0;
 

@@ -27,6 +27,10 @@ size_t inherit_scratch_size(char *const *env);
  */
 void inherit_env(char *const *env, char **out, char *scratch);
 
+/* chroot() succeeded: from now on each exec checks that the child can
+ * reach the agent's library, and leaves the agent out where it cannot. */
+void inherit_root_changed(void);
+
 /* In the constructor: adopts REQCTX_PARENT (as config_load() read it into
  * agent_config->parent, if valid) as the main thread's context, and removes
  * the variable from the environment. */

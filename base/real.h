@@ -125,6 +125,7 @@
 	X(freopen, FILE *, (const char *, const char *, FILE *), REQUIRED) \
 	X(freopen64, FILE *, (const char *, const char *, FILE *), REQUIRED) \
 	X(clone, int, (int (*)(void *), void *, int, void *, ...), REQUIRED) \
+	X(chroot, int, (const char *), REQUIRED) \
 	X(abort, void, (void), REQUIRED) \
 	X(psignal, void, (int, const char *), REQUIRED)
 

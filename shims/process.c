@@ -50,6 +50,15 @@ AGENT_EXPORT void _Exit(int status)
 	if (agent_running()) \
 		SHIM_CORE(inherit_env(env, out, scratch_))
 
+AGENT_EXPORT int chroot(const char *path)
+{
+	int r = REAL(chroot)(path);
+
+	if (r == 0 && agent_active())
+		SHIM_CORE(inherit_root_changed());
+	return r;
+}
+
 AGENT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	if (!agent_running())
