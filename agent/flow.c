@@ -168,7 +168,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
 
-			if (chan_read(rx, n, &c)) {
+			if (chan_read(rx, n, data, dlen, &c)) {
 				/* Units of several writers (or of none): the thread
 				 * drains several jobs it cannot tell apart, until it
 				 * waits again. */
@@ -212,7 +212,7 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 	case FD_CHAN:
 		/* Recorded before the call: the reader may wake at once. */
 		if ((tx = fdmap_chan_get(s, false)) != NULL) {
-			chan_wrote(tx, agent_self.cur, units_of(tx, data, n));
+			chan_wrote(tx, agent_self.cur, units_of(tx, data, n), data);
 			chan_unref(tx);
 		}
 		break;
@@ -349,10 +349,12 @@ void flow_close(int fd)
 		struct fdslot *s = fdmap_peek(fd);
 
 		if (s && fdmap_ctx_peek(s) == agent_self.cur) {
-			if (agent_self.draining)
+			if (agent_self.draining) {
 				ctx_take_current(NULL);
-			else
+			} else {
 				agent_self.closed = agent_self.cur;
+				agent_self.lock_watch = agent_self.born_in_request;
+			}
 		}
 	}
 	out_fd_closing(fd);

@@ -7,6 +7,7 @@
  * inherited the context the thread was created in, while it still has it.
  */
 #include "agent/handoff.h"
+#include "agent/inherit.h"
 #include "base/ctx.h"
 #include "base/debug.h"
 #include "ctxmap/condmap.h"
@@ -21,8 +22,14 @@ static void take(struct ctx *x, const char *why)
 
 void handoff_thread_starts(struct ctx *inherited)
 {
+	/* In a process started inside a request, every thread works on that
+	 * request (agent/inherit.h): nothing to watch for. */
+	bool home = inherited && inherited == __atomic_load_n(&inherit_home, __ATOMIC_ACQUIRE);
+
 	agent_self.cur = inherited;
-	agent_self.inherited = inherited;
+	agent_self.inherited = home ? NULL : inherited;
+	agent_self.born_in_request = inherited != NULL && !home;
+	agent_self.lock_watch = agent_self.born_in_request;
 	if (inherited)
 		DEBUG("thread starts in %s (pthread_create)", inherited->id);
 }
@@ -84,6 +91,20 @@ void handoff_relock(const void *mutex)
 {
 	enum condmap_class k;
 
+	if (agent_self.lock_watch) {
+		agent_self.lock_watch = false;
+		/* Rule 3: a thread made inside a request takes its first lock:
+		 * a pool's thread may take a job from its queue now, without
+		 * waiting, so what it inherited ends. */
+		if (agent_self.inherited && agent_self.cur == agent_self.inherited)
+			take(NULL, "inherited context ends at its first lock");
+		/* Rule 6: such a thread closed its request's connection and
+		 * takes a lock: done with that request (its next job may follow
+		 * without a wait). */
+		else if (agent_self.closed && agent_self.cur == agent_self.closed)
+			take(NULL, "locks after closing its request's connection");
+		agent_self.inherited = NULL;
+	}
 	if (mutex == NULL || agent_self.cond_mutex != mutex)
 		return;
 	k = condmap_class(agent_self.cond_src);

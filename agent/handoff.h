@@ -18,10 +18,12 @@
  *     semaphore used as a lock) by whoever released it. A thread keeps its
  *     own context across such a wait.
  *  3. A context a thread inherited from its creator (pthread_create) lasts
- *     while every wake-up it takes from a condvar or semaphore comes from a
- *     thread in that same context; the first other wake-up ends it. A pool
- *     thread made inside one request does not carry it into the next
- *     request's jobs.
+ *     until the thread's first mutex lock (a pool made lazily inside a
+ *     request takes its first job from its queue under a mutex, maybe
+ *     without waiting) or its first wake-up from a condvar or semaphore
+ *     that a thread in another context signalled, whichever comes first:
+ *     a pool thread made inside one request does not carry it into other
+ *     requests' jobs.
  *  4. The main thread never takes a context from a wake-up (pools run on
  *     threads the program creates; the main thread waits for completions).
  *  5. A thread that locks the mutex of its last wake-up again, on a condvar
@@ -30,9 +32,13 @@
  *     context from the job it took: the job is over and the context ends.
  *  6. A thread that closed the connection of its current context and then
  *     waits on a condvar or semaphore is done with that request (Ruby
- *     parks a finished thread in its cache and runs the next Thread.new
- *     on it). A thread draining a merged wake-up (agent/flow.c) is done
- *     with it at the close itself.
+ *     parks a finished thread in its cache and runs the next Thread.new on
+ *     it). A thread made inside a request (a pool made lazily) is done
+ *     with it at its next mutex lock too: it may take its next job from a
+ *     queue without waiting. (Not every thread: an acceptor that answers,
+ *     closes and then queues background work hands its request on.) A
+ *     thread draining a merged wake-up (agent/flow.c) is done with it at
+ *     the close itself.
  */
 #ifndef AGENT_HANDOFF_H
 #define AGENT_HANDOFF_H
@@ -56,7 +62,8 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke);
 /* `obj` is signalled (a broadcast wakes every waiter) or posted. */
 void handoff_signal(const void *obj, bool broadcast);
 
-/* The thread is about to lock `mutex`, the mutex of its last wake-up. */
+/* The thread is about to lock `mutex`: the mutex of its last wake-up, or
+ * any mutex while rules 3 or 6 watch its next lock. */
 void handoff_relock(const void *mutex);
 
 /* `obj` is destroyed. */

@@ -75,6 +75,7 @@ static inline void ctx_forget_marks(void)
 {
 	agent_self.inherited = NULL;
 	agent_self.closed = NULL;
+	agent_self.lock_watch = false;
 	agent_self.cond_ctx = NULL;
 }
 

@@ -28,6 +28,8 @@ struct agent_thread {
 	const struct ctx *cond_ctx; /* and which context that was */
 	const struct ctx *inherited; /* the creator's context, while it lasts */
 	const struct ctx *closed; /* current, and its connection closed by us */
+	bool lock_watch;          /* the next mutex lock may end `cur` (handoff.c) */
+	bool born_in_request;     /* created with a context (a pool's thread) */
 	bool draining;            /* took a merged wake-up; until it waits again */
 	bool unvouched;           /* an event loop of a runtime without its bridge */
 	int in_signal;            /* > 0 inside the program's signal handler ... */

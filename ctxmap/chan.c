@@ -3,6 +3,15 @@
  * Consecutive writes from one context merge into one segment; when the ring
  * is full, new units join the newest segment (their own context is lost,
  * never attributed to an older writer's first units).
+ *
+ * Several threads reading one pipe (a pool fed one job pointer per write)
+ * may finish their reads in another order than the kernel handed out the
+ * bytes, so the oldest segment is not always the one a read consumed. Each
+ * segment made by one write keeps that write's length and first 8 bytes;
+ * a read whose bytes do not match the oldest segment takes the segment
+ * they do match, and a read on a channel with several readers whose bytes
+ * match segments of different contexts (identical wake-up bytes) takes
+ * none.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,17 +19,22 @@
 
 #include "base/lock.h"
 #include "base/mem.h"
+#include "base/thread.h"
 #include "ctxmap/chan.h"
 
 struct seg {
 	struct ctx *ctx;        /* owns a reference, or NULL */
 	uint64_t units;
+	uint64_t sig;           /* the write's first bytes (wlen != 0) */
+	uint64_t wlen;          /* the one write it holds, whole; 0: unknown */
 };
 
 struct chan {
 	int lock;                 /* spin lock: a few stores under it */
 	unsigned refs;
 	bool counter, semaphore;
+	bool readers;             /* more than one thread has read it */
+	pid_t reader;             /* the first thread that read it */
 	int head, n;
 	struct seg ring[CHAN_SEGS];
 	struct chan *next_free;
@@ -52,6 +66,8 @@ struct chan *chan_new(bool counter, bool semaphore)
 	__atomic_store_n(&c->n, 0, __ATOMIC_RELEASE);
 	c->counter = counter;
 	c->semaphore = semaphore;
+	c->readers = false;
+	c->reader = 0;
 	spin_unlock(&c->lock);
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	return c;
@@ -102,7 +118,16 @@ static bool empty(struct chan *c)
 	return __atomic_load_n(&c->n, __ATOMIC_ACQUIRE) == 0;
 }
 
-void chan_wrote(struct chan *c, struct ctx *x, uint64_t units)
+/* The first (up to) 8 of `len` bytes, zero-padded: a write's signature. */
+static uint64_t signature(const void *data, uint64_t len)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, data, len < sizeof v ? (size_t)len : sizeof v);
+	return v;
+}
+
+void chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data)
 {
 	struct seg *last;
 
@@ -114,6 +139,7 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units)
 	last = c->n ? &c->ring[(c->head + c->n - 1) % CHAN_SEGS] : NULL;
 	if (last && (last->ctx == x || c->n == CHAN_SEGS)) {
 		last->units += units;
+		last->wlen = 0;             /* several writes now */
 	} else {
 		struct seg *s = &c->ring[(c->head + c->n) % CHAN_SEGS];
 
@@ -121,9 +147,46 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units)
 			ctx_get(x);
 		s->ctx = x;
 		s->units = units;
+		s->wlen = data && !c->counter ? units : 0;
+		s->sig = s->wlen ? signature(data, units) : 0;
 		__atomic_store_n(&c->n, c->n + 1, __ATOMIC_RELEASE);
 	}
 	spin_unlock(&c->lock);
+}
+
+/* The segment a read of exactly `units` bytes starting `sig` consumed, when
+ * it is not the oldest: its index from head, or -1. *mixed: segments of
+ * different contexts match (identical bytes). Under the lock. */
+static int matching(struct chan *c, uint64_t units, uint64_t sig, bool *mixed)
+{
+	int found = -1;
+
+	*mixed = false;
+	for (int i = 0; i < c->n; i++) {
+		struct seg *s = &c->ring[(c->head + i) % CHAN_SEGS];
+
+		if (s->wlen != units || s->sig != sig)
+			continue;
+		if (found < 0)
+			found = i;
+		else if (s->ctx != c->ring[(c->head + found) % CHAN_SEGS].ctx)
+			*mixed = true;
+	}
+	return found;
+}
+
+/* Takes segment i (from head) out of the ring, whole; its reference goes
+ * to the caller. Under the lock. */
+static struct ctx *take_out(struct chan *c, int i)
+{
+	struct ctx *x = c->ring[(c->head + i) % CHAN_SEGS].ctx;
+
+	for (; i > 0; i--)
+		c->ring[(c->head + i) % CHAN_SEGS] = c->ring[(c->head + i - 1) % CHAN_SEGS];
+	c->ring[c->head].ctx = NULL;
+	c->head = (c->head + 1) % CHAN_SEGS;
+	__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);
+	return x;
 }
 
 void chan_unwrote(struct chan *c, uint64_t units)
@@ -137,6 +200,7 @@ void chan_unwrote(struct chan *c, uint64_t units)
 		uint64_t take = s->units < units ? s->units : units;
 
 		s->units -= take;
+		s->wlen = 0;
 		units -= take;
 		if (s->units == 0) {
 			drop[nd++] = s->ctx;
@@ -149,7 +213,8 @@ void chan_unwrote(struct chan *c, uint64_t units)
 		ctx_put(drop[--nd]);
 }
 
-bool chan_read(struct chan *c, uint64_t units, struct ctx **ctx)
+bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
+	       struct ctx **ctx)
 {
 	struct ctx *first = NULL;
 	bool taken = false, mixed = false;
@@ -161,6 +226,38 @@ bool chan_read(struct chan *c, uint64_t units, struct ctx **ctx)
 		return false;      /* nothing recorded: no lock taken */
 	}
 	spin_lock(&c->lock);
+	if (!c->counter) {
+		pid_t me = agent_tid();
+
+		if (c->reader == 0)
+			c->reader = me;
+		else if (c->reader != me)
+			c->readers = true;
+	}
+	if (!c->counter && data && dlen >= (units < 8 ? units : 8) && c->n > 0) {
+		struct seg *old = &c->ring[c->head];
+		uint64_t sig = signature(data, units);
+		bool several;
+		int k;
+
+		/* Not what the oldest write holds (another reader's read of it
+		 * finished later), or identical bytes with several readers. */
+		if ((old->wlen && (old->wlen != units || old->sig != sig)) || c->readers) {
+			k = matching(c, units, sig, &several);
+			if (k >= 0) {
+				first = take_out(c, k);
+				spin_unlock(&c->lock);
+				if (several) {
+					ctx_put(first);
+					first = NULL;
+				}
+				*ctx = first;
+				return true;
+			}
+			if (c->readers)
+				mixed = true;   /* nothing to match: no context */
+		}
+	}
 	if (c->counter)
 		units = c->semaphore ? 1 : UINT64_MAX;
 	while (units > 0 && c->n > 0) {

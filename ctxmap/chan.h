@@ -13,6 +13,7 @@
 #define AGENT_CHAN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/lock.h"
@@ -32,22 +33,28 @@ bool chan_tryget(struct chan *c);
 /* Fork hooks (base/lock.h): the module lock. */
 LOCK_FORK_DECLARE(chan)
 
-/* `units` were written in context `x` (NULL: none). Units without a
- * context written into an empty channel are not recorded: a reader then
+/* `units` were written in context `x` (NULL: none), one write whose bytes
+ * start at `data` (NULL: not known; ignored for a counter). Units without
+ * a context written into an empty channel are not recorded: a reader then
  * keeps its own context, as for bytes from another process. */
-void chan_wrote(struct chan *c, struct ctx *x, uint64_t units);
+void chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data);
 
 /* A write recorded by chan_wrote() took fewer units than announced: take
  * `units` back from the newest segment. */
 void chan_unwrote(struct chan *c, uint64_t units);
 
-/* `units` were read (ignored for a counter: it takes one or all). Returns
- * false when none of them were recorded here (written by another process,
- * or before the agent knew the channel): the reader's context is then not
- * the channel's business. Otherwise sets *ctx to the context of the units
+/* `units` were read (ignored for a counter: it takes one or all), the
+ * first `dlen` of them at `data` (NULL/0: not known). Returns false when
+ * none of them were recorded here (written by another process, or before
+ * the agent knew the channel): the reader's context is then not the
+ * channel's business. Otherwise sets *ctx to the context of the units
  * consumed, with a reference, or NULL: also when they came from several
- * contexts (the read is ambiguous). */
-bool chan_read(struct chan *c, uint64_t units, struct ctx **ctx);
+ * contexts, or when several threads read the channel and the bytes cannot
+ * tell which write they were (the read is ambiguous). A read whose bytes
+ * are exactly one earlier write, not the oldest, takes that write's
+ * context (readers finishing out of the kernel's order). */
+bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
+	       struct ctx **ctx);
 
 /* The context the next read would take, with a reference, or NULL. */
 struct ctx *chan_peek(struct chan *c);

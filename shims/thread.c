@@ -107,10 +107,11 @@ AGENT_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, c
 	return cond_wait_ends(c, m, REAL(pthread_cond_clockwait)(c, m, clk, t));
 }
 
-/* One compare for every lock but the one of the thread's last wake-up. */
+/* Two compares for every lock but the one of the thread's last wake-up,
+ * or the first after a pool thread closed its request's connection. */
 AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	if (unlikely(agent_self.cond_mutex == m) && agent_active())
+	if (unlikely(agent_self.cond_mutex == m || agent_self.lock_watch) && agent_active())
 		SHIM_CORE(handoff_relock(m));
 	return REAL(pthread_mutex_lock)(m);
 }

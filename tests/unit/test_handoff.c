@@ -164,6 +164,36 @@ UNIT_TEST(inherited_ends_at_foreign_wakeup)
 	handoff_destroy(&cond_b);
 }
 
+UNIT_TEST(inherited_ends_at_first_lock)
+{
+	struct ctx *a = ctx_new(NULL);
+	int any_mutex;
+
+	/* A lazily made pool thread takes its first job under the queue's
+	 * mutex, maybe without waiting: what it inherited ends there. */
+	as(1);
+	handoff_thread_starts(a);
+	ck_assert(agent_self.lock_watch);
+	handoff_relock(&any_mutex);
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert(!agent_self.lock_watch);
+}
+
+UNIT_TEST(pool_thread_closing_its_request_ends_it_at_next_lock)
+{
+	struct ctx *a = ctx_new(NULL), *b = ctx_new(NULL);
+	int any_mutex;
+
+	as(1);
+	handoff_thread_starts(a);
+	handoff_relock(&any_mutex);            /* the inherited one ends */
+	ctx_take_current(b);                   /* it answers a job's client */
+	agent_self.closed = b;                 /* ... and closes it (flow_close) */
+	agent_self.lock_watch = agent_self.born_in_request;
+	handoff_relock(&any_mutex);
+	ck_assert_ptr_null(agent_self.cur);
+}
+
 UNIT_TEST(second_signal_makes_both_ambiguous)
 {
 	struct ctx *c1, *c2;

@@ -1,0 +1,425 @@
+/*
+ * handoffs - an HTTP/1.1 server (one request per connection) whose requests
+ * are handed between threads the ways the hand-off rules of agent/handoff.h
+ * must never get wrong (tests/integration/t_handoffs):
+ *
+ *   handoffs PORT_FILE sem W      the acceptor queues each job and posts a
+ *                                 POSIX semaphore; W workers sem_wait
+ *   handoffs PORT_FILE lazy       a 2-thread condvar pool the acceptor
+ *                                 creates inside the first request
+ *   handoffs PORT_FILE pipe4      4 workers each read one 8-byte job
+ *                                 pointer from one pipe
+ *   handoffs PORT_FILE convoy     a thread per connection, which reads
+ *                                 its request itself; every request
+ *                                 takes one lock built like HotSpot's
+ *                                 monitors (a waiter parks on its own
+ *                                 condvar, the releaser signals it), held
+ *                                 1 ms, logging inside and after it
+ *
+ * Requests: GET /job/TOK (the test sends TOK as X-Request-Id too), GET
+ * /quit/TOK stops the server. stderr: "accepted tok=TOK", "job start
+ * tok=TOK", "job done tok=TOK" (worker, after answering), "inside
+ * tok=TOK" / "after tok=TOK" (convoy), "listening ..." / "shutdown" (no
+ * request).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "target.h"
+
+#define HEAD_MAX 4096
+#define TOK_MAX 128
+
+enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY };
+
+struct job {
+	struct job *next;
+	int fd;
+	char tok[TOK_MAX + 1];
+};
+
+static enum mode mode;
+static int nworkers = 1;
+static int lfd = -1;
+static int pipe_rd = -1, pipe_wr = -1;
+static sem_t sem;
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
+static struct job *qhead, *qtail;
+static int stopping;
+static pthread_t workers[8];
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void answer(int fd, const char *tok)
+{
+	char resp[TOK_MAX + 128];
+	int n = snprintf(resp, sizeof resp,
+			 "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+			 strlen(tok) + 1, tok);
+
+	send_all(fd, resp, (size_t)n);
+}
+
+/* 1 job, 2 quit, 0 anything else; the token in tok. */
+static int read_request(int fd, char *tok)
+{
+	char buf[HEAD_MAX + 1], *sp1, *sp2, *slash;
+
+	if (read_request_head(fd, buf, HEAD_MAX) < 0)
+		return 0;
+	sp1 = strchr(buf, ' ');
+	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	if (sp2 == NULL)
+		return 0;
+	*sp2 = '\0';
+	slash = strrchr(sp1 + 1, '/');
+	if (slash == NULL || strlen(slash + 1) == 0 || strlen(slash + 1) > TOK_MAX)
+		return 0;
+	strcpy(tok, slash + 1);
+	return strncmp(sp1 + 1, "/quit/", 6) == 0 ? 2 : strncmp(sp1 + 1, "/job/", 5) == 0;
+}
+
+static void run_job(struct job *j)
+{
+	fprintf(stderr, "job start tok=%s\n", j->tok);
+	sleep_us(300);
+	answer(j->fd, j->tok);
+	close(j->fd);
+	fprintf(stderr, "job done tok=%s\n", j->tok);
+	free(j);
+}
+
+/* ---- queue-fed pools ------------------------------------------------------ */
+
+static void push(struct job *j)
+{
+	pthread_mutex_lock(&qlock);
+	j->next = NULL;
+	if (qtail)
+		qtail->next = j;
+	else
+		qhead = j;
+	qtail = j;
+	pthread_mutex_unlock(&qlock);
+}
+
+static struct job *pop_locked(void)
+{
+	struct job *j = qhead;
+
+	if (j && (qhead = j->next) == NULL)
+		qtail = NULL;
+	return j;
+}
+
+static void *sem_worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct job *j;
+
+		while (sem_wait(&sem) < 0 && errno == EINTR)
+			;
+		pthread_mutex_lock(&qlock);
+		j = pop_locked();
+		pthread_mutex_unlock(&qlock);
+		if (j == NULL)
+			return NULL;        /* a stop post */
+		run_job(j);
+	}
+}
+
+static void *cond_worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&qlock);
+		while (qhead == NULL && !stopping)
+			pthread_cond_wait(&qcond, &qlock);
+		j = pop_locked();
+		pthread_mutex_unlock(&qlock);
+		if (j == NULL)
+			return NULL;
+		run_job(j);
+	}
+}
+
+static void *pipe_worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct job *j;
+		ssize_t r = read(pipe_rd, &j, sizeof j);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != (ssize_t)sizeof j || j == NULL)
+			return NULL;
+		run_job(j);
+	}
+}
+
+/* ---- a lock whose waiters park on their own condvar (HotSpot's way) -------- */
+
+struct parker {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int permit;
+	struct parker *next;
+};
+
+static pthread_mutex_t mon_lock = PTHREAD_MUTEX_INITIALIZER;
+static int mon_held;
+static struct parker *mon_waiters, *mon_tail;
+
+static void park(struct parker *p)
+{
+	pthread_mutex_lock(&p->m);
+	while (!p->permit)
+		pthread_cond_wait(&p->c, &p->m);
+	p->permit = 0;
+	pthread_mutex_unlock(&p->m);
+}
+
+static void unpark(struct parker *p)
+{
+	pthread_mutex_lock(&p->m);
+	p->permit = 1;
+	pthread_cond_signal(&p->c);
+	pthread_mutex_unlock(&p->m);
+}
+
+static void monitor_enter(struct parker *self)
+{
+	pthread_mutex_lock(&mon_lock);
+	if (!mon_held) {
+		mon_held = 1;
+		pthread_mutex_unlock(&mon_lock);
+		return;
+	}
+	self->next = NULL;
+	if (mon_tail)
+		mon_tail->next = self;
+	else
+		mon_waiters = self;
+	mon_tail = self;
+	pthread_mutex_unlock(&mon_lock);
+	park(self);                 /* the releaser hands the monitor over */
+}
+
+static void monitor_exit(void)
+{
+	struct parker *next;
+
+	pthread_mutex_lock(&mon_lock);
+	next = mon_waiters;
+	if (next && (mon_waiters = next->next) == NULL)
+		mon_tail = NULL;
+	if (next == NULL)
+		mon_held = 0;
+	pthread_mutex_unlock(&mon_lock);
+	if (next)
+		unpark(next);
+}
+
+static int read_request(int fd, char *tok);
+
+static void *convoy_conn(void *arg)
+{
+	struct job *j = arg;
+	struct parker self;
+
+	switch (read_request(j->fd, j->tok)) {
+	case 1:
+		break;
+	case 2:                     /* quit: the acceptor's accept fails */
+		answer(j->fd, j->tok);
+		close(j->fd);
+		free(j);
+		shutdown(lfd, SHUT_RDWR);
+		return NULL;
+	default:
+		close(j->fd);
+		free(j);
+		return NULL;
+	}
+	fprintf(stderr, "accepted tok=%s\n", j->tok);
+	pthread_mutex_init(&self.m, NULL);
+	pthread_cond_init(&self.c, NULL);
+	self.permit = 0;
+	monitor_enter(&self);
+	fprintf(stderr, "inside tok=%s\n", j->tok);
+	sleep_us(1000);
+	monitor_exit();
+	fprintf(stderr, "after tok=%s\n", j->tok);
+	answer(j->fd, j->tok);
+	close(j->fd);
+	free(j);
+	pthread_cond_destroy(&self.c);
+	pthread_mutex_destroy(&self.m);
+	return NULL;
+}
+
+/* ---- the acceptor (main thread) ----------------------------------------- */
+
+static void start_workers(void *(*fn)(void *), int n)
+{
+	nworkers = n;
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&workers[i], NULL, fn, NULL) != 0)
+			die("pthread_create");
+}
+
+static void hand_off(struct job *j)
+{
+	switch (mode) {
+	case M_SEM:
+		push(j);
+		sem_post(&sem);
+		break;
+	case M_LAZY:
+		if (nworkers == 0)     /* inside the first request */
+			start_workers(cond_worker, 2);
+		push(j);
+		pthread_mutex_lock(&qlock);
+		pthread_cond_signal(&qcond);
+		pthread_mutex_unlock(&qlock);
+		break;
+	case M_PIPE4:
+		write_all(pipe_wr, (const char *)&j, sizeof j);
+		break;
+	case M_CONVOY: {
+		pthread_t t;
+		pthread_attr_t a;
+
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &a, convoy_conn, j) != 0)
+			die("pthread_create");
+		pthread_attr_destroy(&a);
+		break;
+	}
+	}
+}
+
+static void stop_workers(void)
+{
+	struct job *none = NULL;
+
+	switch (mode) {
+	case M_SEM:
+		for (int i = 0; i < nworkers; i++)
+			sem_post(&sem);
+		break;
+	case M_LAZY:
+		pthread_mutex_lock(&qlock);
+		stopping = 1;
+		pthread_cond_broadcast(&qcond);
+		pthread_mutex_unlock(&qlock);
+		break;
+	case M_PIPE4:
+		for (int i = 0; i < nworkers; i++)
+			write_all(pipe_wr, (const char *)&none, sizeof none);
+		break;
+	case M_CONVOY:
+		sleep_us(200000);      /* detached connection threads finish */
+		return;
+	}
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const char *names[] = { "sem", "lazy", "pipe4", "convoy" };
+	unsigned short port;
+	int m;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy [W]\n", argv[0]);
+		return 2;
+	}
+	for (m = 0; m < 4 && strcmp(argv[2], names[m]) != 0; m++)
+		;
+	if (m == 4) {
+		fprintf(stderr, "unknown mode %s\n", argv[2]);
+		return 2;
+	}
+	mode = (enum mode)m;
+	signal(SIGPIPE, SIG_IGN);
+	if (mode == M_SEM) {
+		if (sem_init(&sem, 0, 0) < 0)
+			die("sem_init");
+		start_workers(sem_worker, argc > 3 ? atoi(argv[3]) : 3);
+	} else if (mode == M_PIPE4) {
+		int p[2];
+
+		if (pipe(p) < 0)
+			die("pipe");
+		pipe_rd = p[0];
+		pipe_wr = p[1];
+		start_workers(pipe_worker, 4);
+	} else if (mode == M_LAZY) {
+		nworkers = 0;
+	}
+	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, 0, 1024, &port);
+	fprintf(stderr, "listening mode=%s\n", names[m]);
+	write_port_file(argv[1], port);
+	for (;;) {
+		char tok[TOK_MAX + 1];
+		struct job *j;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), kind;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (mode == M_CONVOY)
+				break;          /* shut down by the quit request */
+			die("accept4");
+		}
+		if (mode == M_CONVOY) {
+			if ((j = calloc(1, sizeof *j)) == NULL)
+				die("calloc");
+			j->fd = fd;
+			hand_off(j);
+			continue;
+		}
+		kind = read_request(fd, tok);
+		if (kind == 2) {
+			answer(fd, tok);
+			close(fd);
+			break;
+		}
+		if (kind == 0) {
+			close(fd);
+			continue;
+		}
+		fprintf(stderr, "accepted tok=%s\n", tok);
+		if ((j = calloc(1, sizeof *j)) == NULL)
+			die("calloc");
+		j->fd = fd;
+		strcpy(j->tok, tok);
+		hand_off(j);
+	}
+	stop_workers();
+	fprintf(stderr, "shutdown\n");
+	return 0;
+}
