@@ -46,7 +46,7 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 #define switch_to(s, fd) switch_to_((s), __func__, (fd))
 
 /* Makes `c` (a reference the caller hands over) current. */
-static void take_from_chan(struct ctx *c, const char *why, int fd)
+static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, const char *why, int fd)
 {
 	/* Nothing known of the bytes: a process started inside a request
 	 * stays in it (agent/inherit.c). */

@@ -27,6 +27,7 @@ void agent_fail(const char *why)
 	if (!__atomic_exchange_n(&agent_broken, 1, __ATOMIC_RELAXED))
 		agent_broken_why = why;
 	__atomic_store_n(&agent_on, 0, __ATOMIC_RELAXED);
+	agent_copy_rearm();
 	DEBUG("turned off: %s", why);
 }
 

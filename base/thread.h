@@ -49,17 +49,20 @@ extern const char *agent_broken_why;
 /* base/copy.c: 1 in the process that armed it, 0 in a copy of it made
  * without fork() (the kernel wipes the page). */
 extern volatile char *agent_armed;
-/* A copy noticed: runs the fork child's resets once; returns agent_on. */
-bool agent_copy_detected(void);
+/* Sets the copy page to the agent's state (1 on, 0 off): agent_start(),
+ * agent_fail() and the fork child call it. */
+void agent_copy_rearm(void);
 /* Maps the page; `on_copy` does the resets (shims/start.c). */
 void agent_copy_watch(void (*on_copy)(void));
-/* After fork()'s own child handler: the page is wiped there too. */
-void agent_copy_rearm(void);
 
+/* Not 1 in the copy page: off, not started, or a copy (base/copy.c). */
+bool agent_running_slow(void);
+
+/* One load and compare: the copy page holds 1 exactly while the agent is
+ * on in this process (base/copy.c). */
 static inline bool agent_running(void)
 {
-	return __atomic_load_n(&agent_on, __ATOMIC_RELAXED) &&
-	       (likely(*agent_armed) || agent_copy_detected());
+	return likely(*agent_armed == 1) || agent_running_slow();
 }
 
 /* depth was not 0: if only because of a vfork the parent is back from,

@@ -34,7 +34,7 @@ struct chan {
 	unsigned refs;
 	bool counter, semaphore;
 	bool readers;             /* more than one thread has read it */
-	pid_t reader;             /* the first thread that read it */
+	const void *reader;       /* the first thread that read it (its block) */
 	int head, n;
 	struct seg ring[CHAN_SEGS];
 	struct chan *next_free;
@@ -67,7 +67,7 @@ struct chan *chan_new(bool counter, bool semaphore)
 	c->counter = counter;
 	c->semaphore = semaphore;
 	c->readers = false;
-	c->reader = 0;
+	c->reader = NULL;
 	spin_unlock(&c->lock);
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	return c;
@@ -119,11 +119,17 @@ static bool empty(struct chan *c)
 }
 
 /* The first (up to) 8 of `len` bytes, zero-padded: a write's signature. */
-static uint64_t signature(const void *data, uint64_t len)
+static inline uint64_t signature(const void *data, uint64_t len)
 {
+	const unsigned char *p = data;
 	uint64_t v = 0;
 
-	memcpy(&v, data, len < sizeof v ? (size_t)len : sizeof v);
+	if (len >= sizeof v) {
+		memcpy(&v, p, sizeof v);    /* one load */
+		return v;
+	}
+	for (unsigned i = 0; i < len; i++)
+		v |= (uint64_t)p[i] << (8 * i);
 	return v;
 }
 
@@ -213,6 +219,46 @@ void chan_unwrote(struct chan *c, uint64_t units)
 		ctx_put(drop[--nd]);
 }
 
+/* chan_read()'s look at the bytes (see there), under the lock: 1 when a
+ * matching write was taken (lock released, *ctx set), -2 when the read
+ * is ambiguous (several readers, nothing to match), -1 to go in order. */
+static __attribute__((noinline)) int by_content(struct chan *c, uint64_t units,
+						 const void *data, size_t dlen, struct ctx **ctx)
+{
+	struct seg *old = &c->ring[c->head];
+	const void *me = &agent_self;      /* the reading thread's own block */
+	struct ctx *x;
+	uint64_t sig;
+	bool several;
+	int k;
+
+	/* Several threads read this channel: the order their reads finish in
+	 * is not the kernel's. (Only reads of one write's length are watched:
+	 * stream reads in other sizes are taken in order.) */
+	if (c->reader != me) {
+		if (c->reader == NULL)
+			c->reader = me;
+		else
+			c->readers = true;
+	}
+	if (c->n == 0 || old->wlen != units || data == NULL || dlen < (units < 8 ? units : 8))
+		return c->readers ? -2 : -1;
+	sig = signature(data, units);
+	if (old->sig == sig && !c->readers)
+		return -1;
+	k = matching(c, units, sig, &several);
+	if (k < 0)
+		return c->readers ? -2 : -1;
+	x = take_out(c, k);
+	spin_unlock(&c->lock);
+	if (several) {
+		ctx_put(x);
+		x = NULL;
+	}
+	*ctx = x;
+	return 1;
+}
+
 bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 	       struct ctx **ctx)
 {
@@ -226,37 +272,15 @@ bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 		return false;      /* nothing recorded: no lock taken */
 	}
 	spin_lock(&c->lock);
-	if (!c->counter) {
-		pid_t me = agent_tid();
+	/* A read of exactly one write's length (a job per write) may tell by
+	 * its bytes which write it got (by_content); a stream read in other
+	 * sizes goes in order. */
+	if (!c->counter && unlikely(c->ring[c->head].wlen == units || c->readers)) {
+		int r = by_content(c, units, data, dlen, ctx);
 
-		if (c->reader == 0)
-			c->reader = me;
-		else if (c->reader != me)
-			c->readers = true;
-	}
-	if (!c->counter && data && dlen >= (units < 8 ? units : 8) && c->n > 0) {
-		struct seg *old = &c->ring[c->head];
-		uint64_t sig = signature(data, units);
-		bool several;
-		int k;
-
-		/* Not what the oldest write holds (another reader's read of it
-		 * finished later), or identical bytes with several readers. */
-		if ((old->wlen && (old->wlen != units || old->sig != sig)) || c->readers) {
-			k = matching(c, units, sig, &several);
-			if (k >= 0) {
-				first = take_out(c, k);
-				spin_unlock(&c->lock);
-				if (several) {
-					ctx_put(first);
-					first = NULL;
-				}
-				*ctx = first;
-				return true;
-			}
-			if (c->readers)
-				mixed = true;   /* nothing to match: no context */
-		}
+		if (r > 0)
+			return true;        /* done, the lock released */
+		mixed = r == -2;
 	}
 	if (c->counter)
 		units = c->semaphore ? 1 : UINT64_MAX;
@@ -273,6 +297,7 @@ bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 			mixed = true;
 		}
 		s->units -= take;
+		s->wlen = 0;              /* partly read: not one write any more */
 		units -= take;
 		if (s->units == 0) {
 			drop[nd++] = s->ctx;      /* released after the lock */
