@@ -32,7 +32,7 @@
 #define CONN_CHUNK_BITS 10
 #define CONN_CHUNKS 1024
 #define HDR_MAX 1024            /* inserted bytes per head at most */
-#define MAX_INS 4               /* heads completed by one call */
+#define MAX_INS 8               /* heads completed by one call */
 #define MAX_PIECES 64
 #define STAGE 16384             /* small writes are gathered into one buffer */
 
@@ -394,8 +394,14 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 			if (k)
 				add(pl, p + off, k, PC_PROG, 0);
 			off += k;
+			if (pl->nins == MAX_INS) {
+				/* More heads than one call inserts into: the
+				 * rest is the next call's (a short count). */
+				pl->cut = true;
+				return;
+			}
 			sim.decided = 1;
-			if (pl->nins < MAX_INS) {
+			{
 				size_t h = render(&sim, agent_self.cur, pl->hdr[pl->nins], pl->span[pl->nins]);
 
 				if (h) {

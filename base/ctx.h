@@ -46,8 +46,8 @@ struct ctx_seed {
 	size_t id_len;
 	const char *trace_id;        /* 32 lowercase hex or NULL */
 	uint8_t trace_flags;
-	const char *parent_id;       /* 16 lowercase hex or NULL */
 	const char *peer;            /* copied; may be NULL */
+	const char *parent_id;       /* 16 lowercase hex or NULL */
 	/* Field values (already sanitised), copied; NULL entries are unset. */
 	const char *field[CTX_FIELDS];
 	uint8_t field_len[CTX_FIELDS];
