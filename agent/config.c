@@ -20,11 +20,13 @@ const struct config config_default = {
 	.header = "X-Request-Id",
 	.header_len = sizeof "X-Request-Id" - 1,
 	.format = "[%i] ",
-	.segs = { { 0, 0, 1 }, { 'i', 1, 0 }, { 0, 3, 2 } },  /* "[" %i "] " */
+	.segs = { { 0, 0, 1, 0 }, { 'i', 1, 0, 0 }, { 0, 3, 2, 0 } },  /* "[" %i "] " */
 	.nsegs = 3,
 	.children = true,
 	.crash = true,
 	.bridges = CFG_BRIDGE_ALL,
+	.propagate = CFG_PROP_ALL,
+	.response_id = true,
 };
 const struct config *agent_config = &config_default;
 
@@ -163,7 +165,7 @@ static const char *compile_format(struct config *c, const char *v)
 		return "longer than 200 bytes";
 	memcpy(c->format, v, n + 1);
 	for (size_t i = 0; i < n;) {
-		struct cfg_seg s = { 0, (uint8_t)i, 0 };
+		struct cfg_seg s = { 0, (uint8_t)i, 0, 0 };
 		unsigned char ch = (unsigned char)v[i];
 
 		if (ns == CFG_FORMAT_SEGS)
@@ -174,10 +176,24 @@ static const char *compile_format(struct config *c, const char *v)
 			if (f == '%') {          /* a literal '%' */
 				s.off = (uint8_t)(i + 1);
 				s.len = 1;
-			} else if (f && strchr("itspT", f)) {
+			} else if (f && strchr("itsPpT", f)) {
 				s.field = f;
+			} else if (f == '{') {
+				/* %{name}: a REQCTX_FIELDS field, resolved once
+				 * every variable is read (fields_resolve). */
+				const char *close = strchr(v + i + 2, '}');
+
+				if (close == NULL || close == v + i + 2 ||
+				    close - (v + i + 2) > CFG_FIELD_NAME_MAX)
+					return "%{ needs a field name and a closing }";
+				s.field = 'f';
+				s.off = (uint8_t)(i + 2);
+				s.len = (uint8_t)(close - (v + i + 2));
+				c->segs[ns++] = s;
+				i = (size_t)(close - v) + 1;
+				continue;
 			} else {
-				return "unknown directive (known: %i %t %s %p %T %%)";
+				return "unknown directive (known: %i %t %s %P %p %T %{field} %%)";
 			}
 			i += 2;
 		} else {
@@ -263,6 +279,104 @@ static const char *parse_parent(struct config *c, const char *v, const struct va
 	return NULL;
 }
 
+/* "all", "none"/"off", or a comma-separated list of traceparent, request-id
+ * and baggage. */
+static const char *parse_propagate(struct config *c, const char *v, const struct var *var)
+{
+	static const struct { const char *name; unsigned bit; } kinds[] = {
+		{ "traceparent", CFG_PROP_TRACEPARENT }, { "request-id", CFG_PROP_ID },
+		{ "baggage", CFG_PROP_BAGGAGE },
+	};
+	const char *p = v;
+	unsigned bits = 0;
+
+	(void)var;
+	if (strcasecmp(v, "all") == 0 || strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0) {
+		c->propagate = CFG_PROP_ALL;
+		return NULL;
+	}
+	if (strcasecmp(v, "none") == 0 || strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0) {
+		c->propagate = 0;
+		return NULL;
+	}
+	for (;;) {
+		size_t len = strcspn(p, ","), i;
+
+		for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+			if (strlen(kinds[i].name) == len && strncasecmp(p, kinds[i].name, len) == 0)
+				break;
+		if (i == sizeof kinds / sizeof kinds[0])
+			return "expected all, none or a list of traceparent,request-id,baggage";
+		bits |= kinds[i].bit;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	c->propagate = bits;
+	return NULL;
+}
+
+static bool is_field_name_char(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.';
+}
+
+/* name=Header[,name=Header...]: at most 8; names of [a-z0-9_.] (they
+ * become JSON members and baggage keys as they are), headers tokens. */
+static const char *parse_fields(struct config *c, const char *v, const struct var *var)
+{
+	static const char *const why =
+		"expected name=Header,... (at most 8; names of a-z 0-9 _ . up to 32 bytes)";
+	struct cfg_field f[CFG_FIELDS];
+	const char *p = v;
+	int n = 0;
+
+	(void)var;
+	if (v[0] == '\0')
+		return NULL;
+	for (;;) {
+		size_t len = strcspn(p, ","), nl;
+		const char *eq = memchr(p, '=', len);
+
+		if (eq == NULL || n == CFG_FIELDS)
+			return why;
+		nl = (size_t)(eq - p);
+		if (nl == 0 || nl > CFG_FIELD_NAME_MAX || len - nl - 1 == 0 ||
+		    len - nl - 1 > CFG_HEADER_MAX)
+			return why;
+		for (size_t i = 0; i < nl; i++)
+			if (!is_field_name_char((unsigned char)p[i]))
+				return why;
+		for (size_t i = nl + 1; i < len; i++)
+			if (!is_tchar((unsigned char)p[i]))
+				return why;
+		memcpy(f[n].name, p, nl);
+		f[n].name[nl] = '\0';
+		f[n].name_len = (uint8_t)nl;
+		memcpy(f[n].header, eq + 1, len - nl - 1);
+		f[n].header[len - nl - 1] = '\0';
+		f[n].header_len = (uint8_t)(len - nl - 1);
+		n++;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	memcpy(c->fields, f, sizeof f[0] * (size_t)n);
+	c->nfields = n;
+	return NULL;
+}
+
+static const char *parse_spans(struct config *c, const char *v, const struct var *var)
+{
+	size_t n = strlen(v);
+
+	(void)var;
+	if (n > CFG_PATH_MAX)
+		return "expected a file path of at most 1024 bytes";
+	memcpy(c->spans_path, v, n + 1);
+	return NULL;
+}
+
 #define BOOL(field) parse_bool, offsetof(struct config, field)
 
 /* Every variable the agent reads, in the order of its documentation. The
@@ -278,6 +392,10 @@ static const struct var vars[] = {
 	{ { "REQCTX_CRASH", "1 (crash reports on)", false }, BOOL(crash) },
 	{ { "REQCTX_CHILDREN", "1 (children inherit)", false }, BOOL(children) },
 	{ { "REQCTX_BRIDGES", "all", false }, parse_bridges, 0 },
+	{ { "REQCTX_PROPAGATE", "all", false }, parse_propagate, 0 },
+	{ { "REQCTX_RESPONSE_ID", "1 (responses get the request ID)", false }, BOOL(response_id) },
+	{ { "REQCTX_FIELDS", "no fields", false }, parse_fields, 0 },
+	{ { "REQCTX_SPANS", "no spans", false }, parse_spans, 0 },
 	{ { "REQCTX_PARENT", "no inherited context", true }, parse_parent, 0 },
 };
 #define NVARS (sizeof vars / sizeof vars[0])
@@ -313,6 +431,54 @@ static void unknown(struct reporter *r, const char *e, size_t nlen)
 		r->fn(line, r->arg);
 }
 
+/* OpenTelemetry's variables, kept raw for the span writer. */
+static bool otel_var(struct config *c, const char *e)
+{
+	static const struct { const char *name; size_t off; } otel[] = {
+		{ "OTEL_SERVICE_NAME=", offsetof(struct config, otel_service) },
+		{ "OTEL_RESOURCE_ATTRIBUTES=", offsetof(struct config, otel_resource) },
+	};
+
+	for (size_t i = 0; i < sizeof otel / sizeof otel[0]; i++) {
+		size_t nl = strlen(otel[i].name);
+
+		if (strncmp(e, otel[i].name, nl) == 0) {
+			snprintf((char *)c + otel[i].off, CFG_OTEL_MAX + 1, "%s", e + nl);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* %{name} in REQCTX_FORMAT names a REQCTX_FIELDS field: known only once
+ * every variable is read. */
+static void fields_resolve(struct config *c, struct reporter *r)
+{
+	for (int i = 0; i < c->nsegs; i++) {
+		struct cfg_seg *s = &c->segs[i];
+		int k;
+
+		if (s->field != 'f')
+			continue;
+		for (k = 0; k < c->nfields; k++)
+			if (c->fields[k].name_len == s->len &&
+			    memcmp(c->fields[k].name, c->format + s->off, s->len) == 0)
+				break;
+		if (k == c->nfields) {
+			char v[CFG_FORMAT_MAX + 1];
+
+			memcpy(v, c->format, sizeof v);
+			memcpy(c->format, config_default.format, sizeof c->format);
+			memcpy(c->segs, config_default.segs, sizeof c->segs);
+			c->nsegs = config_default.nsegs;
+			bad(r, "REQCTX_FORMAT", v, "%{name} must name a REQCTX_FIELDS field",
+			    "\"[%i] \"");
+			return;
+		}
+		s->arg = (uint8_t)k;
+	}
+}
+
 int config_load(struct config *c, char *const *env,
 		void (*report)(const char *line, void *arg), void *arg)
 {
@@ -324,6 +490,8 @@ int config_load(struct config *c, char *const *env,
 		const struct var *var = NULL;
 		size_t nlen;
 
+		if (strncmp(e, "OTEL_", 5) == 0 && otel_var(c, e))
+			continue;
 		if (strncmp(e, "REQCTX_", 7) != 0 || eq == NULL)
 			continue;
 		nlen = (size_t)(eq - e);
@@ -340,5 +508,6 @@ int config_load(struct config *c, char *const *env,
 				bad(&r, var->pub.name, eq + 1, accepted, var->pub.used);
 		}
 	}
+	fields_resolve(c, &r);
 	return r.count;
 }

@@ -24,9 +24,27 @@ enum cfg_epoll { CFG_EPOLL_SINGLE, CFG_EPOLL_BATCH };
 
 /* One piece of the compiled prefix format: literal text or a field. */
 struct cfg_seg {
-	char field;               /* 0 for literal, else i t s p T */
+	char field;               /* 0 for literal, else i t s P p T, or f (a field) */
 	uint8_t off, len;         /* literal bytes: format[off .. off+len) */
+	uint8_t arg;              /* f: index into config.fields */
 };
+
+#define CFG_FIELDS 8              /* REQCTX_FIELDS entries (= CTX_FIELDS) */
+#define CFG_FIELD_NAME_MAX 32
+#define CFG_OTEL_MAX 1024         /* OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES */
+
+/* One REQCTX_FIELDS entry: context field `name` from request header `header`. */
+struct cfg_field {
+	char name[CFG_FIELD_NAME_MAX + 1];
+	char header[CFG_HEADER_MAX + 1];
+	uint8_t name_len, header_len;
+};
+
+/* REQCTX_PROPAGATE: what outbound requests get. */
+#define CFG_PROP_TRACEPARENT 1u
+#define CFG_PROP_ID          2u
+#define CFG_PROP_BAGGAGE     4u
+#define CFG_PROP_ALL         7u
 
 struct config {
 	bool disabled;
@@ -44,6 +62,14 @@ struct config {
 	/* REQCTX_PARENT as the parent's agent wrote it, unchecked (empty: none);
 	 * agent/inherit.c validates and adopts it. */
 	char parent[CFG_PARENT_MAX + 1];
+	unsigned propagate;       /* REQCTX_PROPAGATE: CFG_PROP_* bits (default all) */
+	bool response_id;         /* REQCTX_RESPONSE_ID: responses get the ID header */
+	struct cfg_field fields[CFG_FIELDS]; /* REQCTX_FIELDS */
+	int nfields;
+	char spans_path[CFG_PATH_MAX + 1];   /* REQCTX_SPANS; empty: no spans */
+	/* OpenTelemetry's own variables, raw (agent/spans.c reads them). */
+	char otel_service[CFG_OTEL_MAX + 1];
+	char otel_resource[CFG_OTEL_MAX + 1];
 };
 
 /* REQCTX_BRIDGES: the runtime bridges the agent may load (agent/bridge.c). */

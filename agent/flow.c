@@ -14,10 +14,13 @@
 #include "ctxmap/epmap.h"
 #include "ctxmap/timermap.h"
 #include "agent/flow.h"
+#include "agent/fields.h"
 #include "agent/http.h"
 #include "agent/inherit.h"
 #include "agent/out.h"
 #include "agent/out_fd.h"
+#include "agent/propagate.h"
+#include "agent/spans.h"
 
 /* For the diagnostics: which context this thread switches to, and why. */
 static void note_switch(const struct ctx *to, const char *why, int fd)
@@ -93,19 +96,27 @@ static void start_request(struct fdslot *s, int fd, const void *data, size_t dle
 	const struct config *cfg = agent_config;
 	struct ctx_seed seed = { 0 };
 	struct http_ids ids;
+	struct fields f;
 	struct ctx *old, *c;
 
 	ids.is_http = false;
 	ids.request_id_len = 0;
 	ids.has_trace = false;
+	f.count = 0;
 	/* A request line starts with an uppercase method: anything else
 	 * (memcached's "get k", TLS, binary protocols) is not looked at. */
-	if (dlen >= 13 && *(const unsigned char *)data >= 'A' && *(const unsigned char *)data <= 'Z')
+	if (dlen >= 13 && *(const unsigned char *)data >= 'A' && *(const unsigned char *)data <= 'Z') {
 		http_parse_head(data, dlen, cfg->header, cfg->header_len, &ids);
+		if (ids.is_http && cfg->nfields)
+			fields_from_head(data, dlen, cfg, &f);
+	}
 	if (unlikely(inherit_home != NULL) && ids.is_http)
 		inherit_own_requests();
-	if ((flags & FDF_FRESH) && ids.request_id_len == 0 && !ids.has_trace)
-		return;           /* the connection's context serves its first request */
+	if ((flags & FDF_FRESH) && ids.request_id_len == 0 && !ids.has_trace && f.count == 0) {
+		/* the connection's context serves its first request */
+		prop_request(s, fd, fdmap_ctx_peek(s), data, dlen, ids.is_http);
+		return;
+	}
 	if (ids.request_id_len) {
 		seed.id = ids.request_id;
 		seed.id_len = ids.request_id_len;
@@ -113,6 +124,11 @@ static void start_request(struct fdslot *s, int fd, const void *data, size_t dle
 	if (ids.has_trace) {
 		seed.trace_id = ids.trace_id;
 		seed.trace_flags = ids.trace_flags;
+		seed.parent_id = ids.parent_id;
+	}
+	for (int i = 0; i < CTX_FIELDS; i++) {
+		seed.field[i] = f.count && f.len[i] ? f.val[i] : NULL;
+		seed.field_len[i] = f.count ? f.len[i] : 0;
 	}
 	old = fdmap_ctx_get(s);
 	if (old) {
@@ -122,13 +138,16 @@ static void start_request(struct fdslot *s, int fd, const void *data, size_t dle
 	}
 	c = ctx_new(&seed);
 	ctx_put(old);
-	if (c == NULL)
+	if (c == NULL) {
+		prop_request(s, fd, fdmap_ctx_peek(s), data, dlen, ids.is_http);
 		return;
+	}
 	DEBUG("start %s (%s on read fd %d; id %s, trace %s)", c->id,
 	      flags & FDF_FRESH ? "first request" : "next request on keep-alive",
 	      fd, ids.request_id_len ? "adopted from the request header" : "generated",
 	      ids.has_trace ? "adopted from traceparent" : "generated");
 	fdmap_tag(s, c);
+	prop_request(s, fd, c, data, dlen, ids.is_http);
 	ctx_put(c);
 }
 
@@ -161,6 +180,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		switch_to_(s, "flow_read", fd);
 		break;
 	case FD_PEER:
+		if (unlikely(prop_wants(s)))
+			prop_peer_read(fd, data, dlen, n);
+		switch_to_(s, "flow_read", fd);
+		break;
 	case FD_TIMER:
 		switch_to_(s, "flow_read", fd);
 		break;
@@ -328,6 +351,8 @@ void flow_new_fd(int fd, enum fd_kind kind)
 {
 	struct fdslot *s = fdmap_peek(fd);
 
+	if (unlikely(fd == spans_fd))
+		spans_fd_event(fd);        /* reused behind our back: not ours */
 	if (s == NULL && kind == FD_UNKNOWN)
 		return;
 	epmap_forget_fd(fd);
@@ -357,6 +382,8 @@ void flow_close(int fd)
 			}
 		}
 	}
+	if (prop_wants(fdmap_peek(fd)))
+		prop_close(fd);
 	out_fd_closing(fd);
 	flow_new_fd(fd, FD_UNKNOWN);
 }

@@ -43,6 +43,8 @@ static size_t head_text(char *dst, size_t cap, const struct config *cfg, const s
 		case 'i': o = put(dst, o, cap, c->id, c->id_len); break;
 		case 't': o = put(dst, o, cap, c->trace_id, 32); break;
 		case 's': o = put(dst, o, cap, c->span_id, 16); break;
+		case 'P': o = put(dst, o, cap, c->parent_id, strlen(c->parent_id)); break;
+		case 'f': o = put(dst, o, cap, c->field[s->arg], c->field_len[s->arg]); break;
 		case 'p': o = put_uint(dst, o, cap, (unsigned long)agent_pid); break;
 		case 'T': o = put_uint(dst, o, cap, (unsigned long)agent_tid()); break;
 		}
@@ -111,7 +113,21 @@ static size_t put_jstr(char *dst, size_t o, size_t cap, const char *k, const cha
 	return put(dst, o, cap, "\"", 1);
 }
 
-static size_t head_json(char *dst, size_t cap, const struct ctx *c)
+/* ,"name":"value" for each REQCTX_FIELDS field the context has (names and
+ * values are of JSON-safe alphabets: config.c, agent/fields.c). */
+size_t fmt_fields(char *dst, size_t o, size_t cap, const struct config *cfg, const struct ctx *c)
+{
+	for (int i = 0; c && i < cfg->nfields; i++) {
+		if (c->field_len[i] == 0)
+			continue;
+		o = put(dst, o, cap, ",\"", 2);
+		o = put(dst, o, cap, cfg->fields[i].name, cfg->fields[i].name_len);
+		o = put_jstr(dst, o, cap, "\":", c->field[i], c->field_len[i]);
+	}
+	return o;
+}
+
+static size_t head_json(char *dst, size_t cap, const struct config *cfg, const struct ctx *c)
 {
 	struct timespec now;
 	char t[28];
@@ -123,6 +139,7 @@ static size_t head_json(char *dst, size_t cap, const struct ctx *c)
 	o = put_jstr(dst, o, cap, ",\"request_id\":", c ? c->id : NULL, c ? c->id_len : 0);
 	o = put_jstr(dst, o, cap, ",\"trace_id\":", c ? c->trace_id : NULL, 32);
 	o = put_jstr(dst, o, cap, ",\"span_id\":", c ? c->span_id : NULL, 16);
+	o = fmt_fields(dst, o, cap, cfg, c);
 	o = put(dst, o, cap, ",\"pid\":", 7);
 	o = put_uint(dst, o, cap, (unsigned long)agent_pid);
 	o = put(dst, o, cap, ",\"tid\":", 7);
@@ -133,7 +150,7 @@ static size_t head_json(char *dst, size_t cap, const struct ctx *c)
 size_t fmt_head(char *dst, size_t cap, const struct config *cfg, const struct ctx *c)
 {
 	if (cfg->output == CFG_OUTPUT_JSON)
-		return head_json(dst, cap, c);
+		return head_json(dst, cap, cfg, c);
 	return c ? head_text(dst, cap, cfg, c) : 0;
 }
 

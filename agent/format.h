@@ -18,6 +18,10 @@
  * of "message". Returns the length written (never more than cap). */
 size_t fmt_head(char *dst, size_t cap, const struct config *cfg, const struct ctx *c);
 
+/* Appends ,"name":"value" for each field of `c` at dst[o..cap); returns the
+ * new end. */
+size_t fmt_fields(char *dst, size_t o, size_t cap, const struct config *cfg, const struct ctx *c);
+
 /* What ends a JSON line (stands for the '\n' the program wrote). */
 #define FMT_JSON_END "\"}\n"
 #define FMT_JSON_END_LEN 3

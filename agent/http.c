@@ -166,6 +166,23 @@ static size_t request_line_end(const unsigned char *b, size_t len)
 	return 0;
 }
 
+bool http_request_line(const char *buf, size_t len, const char **method, size_t *mlen,
+		       const char **target, size_t *tlen)
+{
+	const char *sp1, *sp2;
+
+	if (buf == NULL || request_line_end((const unsigned char *)buf, len) == 0)
+		return false;
+	/* Checked above: METHOD SP target SP HTTP/1.d */
+	sp1 = memchr(buf, ' ', len);
+	sp2 = memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - buf));
+	*method = buf;
+	*mlen = (size_t)(sp1 - buf);
+	*target = sp1 + 1;
+	*tlen = (size_t)(sp2 - sp1 - 1);
+	return true;
+}
+
 /*
  * A header's value is only known to be complete once the next line is seen
  * not to start with SP or HT: an obsolete fold would continue it, and the

@@ -36,6 +36,14 @@ struct http_ids {
 void http_parse_head(const char *buf, size_t len, const char *header,
 		     size_t header_len, struct http_ids *out);
 
+/*
+ * The request line of buf[0..len) (what http_parse_head calls one):
+ * sets the method and the target (pointers into buf) and returns true, or
+ * returns false when buf does not start with a complete request line.
+ */
+bool http_request_line(const char *buf, size_t len, const char **method, size_t *mlen,
+		       const char **target, size_t *tlen);
+
 /* 1 to 128 bytes, each of [A-Za-z0-9] or one of - . _ : / + = @ */
 bool http_valid_id(const char *v, size_t n);
 

@@ -14,6 +14,7 @@
 #include "base/lock.h"
 #include "agent/out.h"
 #include "agent/out_fd.h"
+#include "agent/spans.h"
 
 /* The log's file: written at start-up and at redirections, read at opens,
  * under `id_lock` (a few loads and stores). */
@@ -121,6 +122,8 @@ void out_fd_closing(int fd)
 {
 	if (unlikely(fd == debug_fd && fd >= 0))
 		debug_lost(fd, true);
+	if (unlikely(fd == spans_fd && fd >= 0))
+		spans_fd_event(fd);
 	out_flush_fd(fd);
 }
 

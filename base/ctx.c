@@ -94,6 +94,21 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 	}
 	c->trace_id[32] = '\0';
 	id_span(c->span_id);
+	c->parent_id[0] = '\0';
+	if (seed && seed->trace_id && seed->parent_id) {
+		memcpy(c->parent_id, seed->parent_id, 16);
+		c->parent_id[16] = '\0';
+	}
+	for (int i = 0; i < CTX_FIELDS; i++) {
+		size_t n = seed && seed->field[i] ? seed->field_len[i] : 0;
+
+		if (n > CTX_FIELD_MAX)
+			n = CTX_FIELD_MAX;
+		if (n)
+			memcpy(c->field[i], seed->field[i], n);
+		c->field[i][n] = '\0';
+		c->field_len[i] = (uint8_t)n;
+	}
 	clock_gettime(CLOCK_REALTIME, &c->start);
 	c->peer[0] = '\0';
 	if (seed && seed->peer) {

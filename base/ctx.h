@@ -20,6 +20,8 @@
 #include "base/thread.h"
 
 #define CTX_ID_MAX 128
+#define CTX_FIELDS 8             /* REQCTX_FIELDS entries at most */
+#define CTX_FIELD_MAX 64         /* bytes of one field's value */
 
 enum ctx_origin { CTX_GENERATED, CTX_ADOPTED };
 
@@ -30,7 +32,10 @@ struct ctx {
 	uint8_t trace_flags;
 	char id[CTX_ID_MAX + 1];     /* request ID, NUL-terminated, already safe */
 	char trace_id[33];           /* 32 lowercase hex */
-	char span_id[17];            /* 16 lowercase hex */
+	char span_id[17];            /* 16 lowercase hex: this request's own span */
+	char parent_id[17];          /* the caller's span (traceparent), or "" */
+	uint8_t field_len[CTX_FIELDS]; /* 0: field not set */
+	char field[CTX_FIELDS][CTX_FIELD_MAX + 1]; /* sanitised, NUL-terminated */
 	struct timespec start;       /* CLOCK_REALTIME at creation */
 	char peer[56];               /* "addr:port" of the client, or "" */
 	struct ctx *next_free;
@@ -43,6 +48,10 @@ struct ctx_seed {
 	const char *trace_id;        /* 32 lowercase hex or NULL */
 	uint8_t trace_flags;
 	const char *peer;            /* copied; may be NULL */
+	const char *parent_id;       /* 16 lowercase hex or NULL */
+	/* Field values (already sanitised), copied; NULL entries are unset. */
+	const char *field[CTX_FIELDS];
+	uint8_t field_len[CTX_FIELDS];
 };
 
 /* A new context with one reference owned by the caller, or NULL when memory

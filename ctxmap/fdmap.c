@@ -93,6 +93,7 @@ void fdmap_reset(int fd, enum fd_kind kind)
 	if (s->rx || s->tx)
 		fdmap_set_chans(s, NULL, NULL);
 	__atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->wire, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->kind, (uint8_t)kind, __ATOMIC_RELEASE);
 }
 

@@ -40,6 +40,7 @@ struct fdslot {
 	uint8_t kind;             /* atomic; enum fd_kind */
 	uint8_t flags;            /* atomic; FDF_* */
 	uint8_t ep_state;         /* epoll back-reference: 0 none, 1 one, 2 several */
+	uint8_t wire;             /* atomic; writes go through the wire rules (agent/propagate.h) */
 	int ep_epfd;              /* with ep_state 1: the instance ... */
 	uint64_t ep_data;         /* ... and the data value it is registered with */
 	void *ep_table;           /* kind FD_EPOLL: its registrations (epmap.c) */

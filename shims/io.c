@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 
+#include "agent/propagate.h"
 #include "ctxmap/fdmap.h"
 #include "shims/shim.h"
 
@@ -127,6 +128,19 @@ static ssize_t tagged(int fd, const struct iovec *iov, int cnt, enum out_call ho
 	return r;
 }
 
+/* A write the wire rules see whole (agent/propagate.h): headers may go
+ * into it; it returns the program's own count and errno. */
+static ssize_t wired(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
+		     const struct prop_call *call)
+{
+	ssize_t r;
+
+	agent_enter();
+	r = prop_write(s, fd, iov, cnt, call);
+	agent_leave();
+	return r;
+}
+
 static size_t iov_total(const struct iovec *iov, int cnt)
 {
 	size_t n = 0;
@@ -150,6 +164,12 @@ AGENT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 		return tagged(fd, &v, 1, OUT_CALL_WRITE);
 	}
 	k = write_begins(s, fd, buf, n);
+	if (unlikely(prop_wants(s))) {
+		struct iovec v = { (void *)buf, n };
+		struct prop_call pc = { .how = PROP_WRITE };
+
+		return wired(s, fd, &v, 1, &pc);
+	}
 	return write_ends(k, fd, buf, n, REAL(write)(fd, buf, n));
 }
 
@@ -166,6 +186,11 @@ AGENT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 		return tagged(fd, iov, cnt, OUT_CALL_WRITEV);
 	n = cnt > 0 && cnt <= IOV_MAX ? iov_total(iov, cnt) : 0;
 	k = write_begins(s, fd, NULL, n);
+	if (unlikely(prop_wants(s)) && cnt > 0 && cnt <= IOV_MAX) {
+		struct prop_call pc = { .how = PROP_WRITEV };
+
+		return wired(s, fd, iov, cnt, &pc);
+	}
 	return write_ends(k, fd, NULL, n, REAL(writev)(fd, iov, cnt));
 }
 
@@ -173,34 +198,57 @@ AGENT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
  * flags have no writev equivalent. */
 AGENT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
+	struct fdslot *s;
 	enum fd_kind k;
 
 	if (!agent_active())
 		return REAL(send)(fd, buf, n, flags);
-	k = write_begins(fdmap_peek(fd), fd, buf, n);
+	s = fdmap_peek(fd);
+	k = write_begins(s, fd, buf, n);
+	if (unlikely(prop_wants(s))) {
+		struct iovec v = { (void *)buf, n };
+		struct prop_call pc = { .how = PROP_SEND, .flags = flags };
+
+		return wired(s, fd, &v, 1, &pc);
+	}
 	return write_ends(k, fd, buf, n, REAL(send)(fd, buf, n, flags));
 }
 
 AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			     const struct sockaddr *to, socklen_t len)
 {
+	struct fdslot *s;
 	enum fd_kind k;
 
 	if (!agent_active())
 		return REAL(sendto)(fd, buf, n, flags, to, len);
-	k = write_begins(fdmap_peek(fd), fd, buf, n);
+	s = fdmap_peek(fd);
+	k = write_begins(s, fd, buf, n);
+	if (unlikely(prop_wants(s))) {
+		struct iovec v = { (void *)buf, n };
+		struct prop_call pc = { .how = PROP_SENDTO, .flags = flags, .to = to, .tolen = len };
+
+		return wired(s, fd, &v, 1, &pc);
+	}
 	return write_ends(k, fd, buf, n, REAL(sendto)(fd, buf, n, flags, to, len));
 }
 
 AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	struct fdslot *s;
 	enum fd_kind k;
 	size_t n;
 
 	if (!agent_active())
 		return REAL(sendmsg)(fd, msg, flags);
 	n = msg && msg->msg_iovlen <= IOV_MAX ? iov_total(msg->msg_iov, (int)msg->msg_iovlen) : 0;
-	k = write_begins(fdmap_peek(fd), fd, NULL, n);
+	s = fdmap_peek(fd);
+	k = write_begins(s, fd, NULL, n);
+	if (unlikely(prop_wants(s)) && msg && msg->msg_iovlen > 0 && msg->msg_iovlen <= IOV_MAX) {
+		struct prop_call pc = { .how = PROP_SENDMSG, .flags = flags, .msg = msg };
+
+		return wired(s, fd, msg->msg_iov, (int)msg->msg_iovlen, &pc);
+	}
 	return write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags));
 }
 

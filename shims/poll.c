@@ -3,6 +3,9 @@
  * one fd comes back ready, its context is current on return (with more,
  * the first I/O decides).
  */
+#include <poll.h>
+
+#include "ctxmap/fdmap.h"
 #include "shims/shim.h"
 
 static int one_ready_poll(const struct pollfd *fds, nfds_t n)
@@ -21,6 +24,17 @@ static int one_ready_select(int nfds, fd_set *r, fd_set *w, fd_set *e)
 	return -1;
 }
 
+/* A wait for one connection to take more bytes (CPython's send on a
+ * socket with a timeout polls for POLLOUT first): the thread is in the
+ * middle of writing for its request, which stays current. Idling here
+ * would make the next write to a pooled connection take the connection's
+ * old tag, the previous request's. */
+static inline bool waits_to_write(const struct pollfd *fds, nfds_t n)
+{
+	return n == 1 && fds[0].fd >= 0 && !(fds[0].events & (POLLIN | POLLPRI | POLLRDNORM)) &&
+	       fdmap_moves_ctx(fds[0].fd);
+}
+
 static inline int ready(int r, int fd)
 {
 	if (r == 1 && fd >= 0)
@@ -34,6 +48,10 @@ AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 
 	if (!agent_active())
 		return REAL(poll)(fds, n, timeout);
+	if (waits_to_write(fds, n)) {
+		shim_may_block();
+		return REAL(poll)(fds, n, timeout);
+	}
 	shim_wait_begins();
 	r = REAL(poll)(fds, n, timeout);
 	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);
@@ -46,6 +64,10 @@ AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 
 	if (!agent_active())
 		return REAL(ppoll)(fds, n, ts, mask);
+	if (waits_to_write(fds, n)) {
+		shim_may_block();
+		return REAL(ppoll)(fds, n, ts, mask);
+	}
 	shim_wait_begins();
 	r = REAL(ppoll)(fds, n, ts, mask);
 	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);

@@ -1,6 +1,7 @@
 /*
  * socket.c - where contexts start (accept) and where they go out (connect).
  */
+#include "agent/propagate.h"
 #include "ctxmap/fdmap.h"
 #include "shims/shim.h"
 
@@ -48,7 +49,7 @@ AGENT_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	/* Tagged before the call: a reply may be read by another thread as
 	 * soon as the connection exists. */
 	if (agent_active())
-		SHIM_CORE(flow_connect(fd));
+		SHIM_CORE(flow_connect(fd); prop_connect(fd, addr, len));
 	return REAL(connect)(fd, addr, len);
 }
 

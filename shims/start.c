@@ -17,6 +17,7 @@
 #include "base/id.h"
 #include "agent/inherit.h"
 #include "agent/out.h"
+#include "agent/propagate.h"
 #include "base/real.h"
 #include "agent/signals.h"
 
@@ -53,6 +54,8 @@ __attribute__((constructor(101))) static void agent_start(void)
 		report("reqctx: REQCTX_DEBUG: cannot open the file; no diagnostics\n", NULL);
 	id_init();
 	out_init();
+	if (prop_init() < 0)
+		report("reqctx: REQCTX_SPANS: cannot open the file; no spans\n", NULL);
 	signals_init();
 	inherit_adopt();
 	bridge_start();

@@ -19,7 +19,7 @@ extern pid_t agent_pid;
 
 static struct ctx *make_ctx(const char *id)
 {
-	struct ctx_seed seed = { id, strlen(id), "0af7651916cd43dd8448eb211c80319c", 1, NULL };
+	struct ctx_seed seed = { .id = id, .id_len = strlen(id), .trace_id = "0af7651916cd43dd8448eb211c80319c", .trace_flags = 1 };
 
 	id_init();
 	return ctx_new(&seed);

@@ -38,7 +38,7 @@ static void use(const char *output)
 
 static void enter(const char *id)
 {
-	struct ctx_seed seed = { id, id ? strlen(id) : 0, NULL, 0, NULL };
+	struct ctx_seed seed = { .id = id, .id_len = id ? strlen(id) : 0 };
 
 	ctx_take_current(id ? ctx_new(&seed) : NULL);
 }

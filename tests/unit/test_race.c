@@ -180,7 +180,7 @@ static int lines_pipe[2];
 static void *line_writer(void *arg)
 {
 	char id[8], who[16];
-	struct ctx_seed seed = { id, 0, NULL, 0, NULL };
+	struct ctx_seed seed = { .id = id };
 	int n = snprintf(who, sizeof who, " from w%ld\n", (long)arg);
 
 	seed.id_len = (size_t)snprintf(id, sizeof id, "w%ld", (long)arg);

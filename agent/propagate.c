@@ -1,0 +1,589 @@
+/*
+ * propagate.c - inserts trace and request-ID headers into the HTTP/1.x
+ * heads a program writes, accounts for every byte so the program never
+ * sees them, and records the spans (agent/propagate.h).
+ *
+ * Per fd, a `conn` keeps the scanner (agent/wire.h), the inserted bytes
+ * the kernel has not taken yet (owed), and the spans under way. A conn is
+ * claimed (one atomic exchange, never waited for) while a write works on
+ * it; a write that finds it claimed by another thread passes through
+ * untouched and the scanner gives up on that connection.
+ *
+ * Must never: change a byte of anything but a well-formed head, count an
+ * inserted byte to the program, let a byte of the program overtake owed
+ * bytes, block where the program's call would not, or allocate on the
+ * write path (a conn is made at connect or at a request's first read).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "agent/config.h"
+#include "agent/fields.h"
+#include "agent/http.h"
+#include "agent/propagate.h"
+#include "agent/spans.h"
+#include "agent/wire.h"
+#include "base/id.h"
+#include "base/real.h"
+
+#define CONN_CHUNK_BITS 10
+#define CONN_CHUNKS 1024
+#define HDR_MAX 1024            /* inserted bytes per head at most */
+#define MAX_INS 8               /* heads completed by one call */
+#define MAX_PIECES 64
+#define STAGE 16384             /* small writes are gathered into one buffer */
+
+struct conn {
+	int busy;                   /* atomic claim */
+	struct wire_scan w;
+	uint16_t owed_len, owed_off;
+	char owed[HDR_MAX];
+	struct span srv;            /* the request being served (client connections) */
+	struct span cli;            /* the request sent, until its reply (outbound) */
+	char peer_addr[48];         /* where connect() went */
+	uint16_t peer_port;
+};
+
+static struct conn **chunks[CONN_CHUNKS];
+
+enum piece_kind { PC_OWED, PC_PROG, PC_HDR };
+
+struct piece {
+	const char *p;
+	size_t len;
+	uint8_t kind;
+	uint8_t ins;                /* PC_HDR: which insertion */
+};
+
+struct plan {
+	struct iovec v[MAX_PIECES];
+	struct piece pc[MAX_PIECES];
+	int np;
+	int nins;
+	size_t total;
+	size_t prog;                /* the program's bytes offered */
+	bool cut;                   /* the program's bytes did not all fit */
+	char hdr[MAX_INS][HDR_MAX];
+	char span[MAX_INS][17];     /* the client span each traceparent names */
+};
+
+static AGENT_TLS struct plan tls_plan;
+static AGENT_TLS char stage[STAGE];
+
+static struct conn *conn_get(int fd, bool make)
+{
+	struct conn **chunk, **expected = NULL, *c;
+
+	if ((unsigned)fd >= (unsigned)CONN_CHUNKS << CONN_CHUNK_BITS)
+		return NULL;
+	chunk = __atomic_load_n(&chunks[fd >> CONN_CHUNK_BITS], __ATOMIC_ACQUIRE);
+	if (chunk == NULL) {
+		if (!make)
+			return NULL;
+		chunk = calloc((size_t)1 << CONN_CHUNK_BITS, sizeof *chunk);
+		if (chunk == NULL)
+			return NULL;
+		if (!__atomic_compare_exchange_n(&chunks[fd >> CONN_CHUNK_BITS], &expected, chunk,
+						 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			free(chunk);
+			chunk = expected;
+		}
+	}
+	c = __atomic_load_n(&chunk[fd & ((1 << CONN_CHUNK_BITS) - 1)], __ATOMIC_ACQUIRE);
+	if (c || !make)
+		return c;
+	/* Never freed: a conn is reused by the next object on that number. */
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return NULL;
+	c->w.state = WS_NOT_HTTP;
+	expected = NULL;
+	if (!__atomic_compare_exchange_n((struct conn **)&chunk[fd & ((1 << CONN_CHUNK_BITS) - 1)],
+					 (struct conn **)&expected, c, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		free(c);
+		c = (struct conn *)expected;
+	}
+	return c;
+}
+
+static bool claim(struct conn *c)
+{
+	return __atomic_exchange_n(&c->busy, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+static void release(struct conn *c)
+{
+	__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
+}
+
+static struct wire_names names(void)
+{
+	return (struct wire_names){ agent_config->header, agent_config->header_len };
+}
+
+int prop_init(void)
+{
+	return spans_init(agent_config);
+}
+
+/* ---- spans ---- */
+
+static void copy_str(char *dst, size_t cap, const char *s, size_t n)
+{
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+static void finish(struct span *s, uint16_t status)
+{
+	if (s->kind == SPAN_NONE)
+		return;
+	if (status)
+		s->status = status;
+	s->end_ns = spans_now();
+	spans_emit(s);
+	s->kind = SPAN_NONE;
+}
+
+/* A request head went out on an outbound connection (its insertion point
+ * passed): the CLIENT span starts, with `span_id` the one its traceparent
+ * names (NULL: none was inserted). */
+static void client_starts(struct conn *c, const char *span_id)
+{
+	const struct ctx *x = agent_self.cur;
+
+	if (!spans_on() || x == NULL)
+		return;
+	finish(&c->cli, 0);       /* pipelined before its reply: no status */
+	c->cli.kind = SPAN_CLIENT;
+	memcpy(c->cli.trace_id, x->trace_id, 33);
+	memcpy(c->cli.parent_id, x->span_id, 17);
+	if (span_id)
+		memcpy(c->cli.span_id, span_id, 17);
+	else
+		id_span(c->cli.span_id);
+	c->cli.flags = x->trace_flags;
+	copy_str(c->cli.method, sizeof c->cli.method, c->w.method, strlen(c->w.method));
+	memcpy(c->cli.addr, c->peer_addr, sizeof c->cli.addr);
+	c->cli.port = c->peer_port;
+	c->cli.path[0] = '\0';
+	c->cli.status = 0;
+	c->cli.start_ns = spans_now();
+}
+
+void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *head,
+		  size_t len, bool is_http)
+{
+	const struct config *cfg = agent_config;
+	bool spans = spans_on();
+	struct conn *c;
+
+	if (!is_http || x == NULL || !(cfg->response_id || spans)) {
+		__atomic_store_n(&s->wire, 0, __ATOMIC_RELAXED);
+		return;
+	}
+	c = conn_get(fd, true);
+	if (c == NULL || !claim(c))
+		return;
+	finish(&c->srv, 0);           /* the last one never finished its head */
+	wire_init(&c->w, WIRE_RESPONSE);
+	if (spans) {
+		const char *m, *t;
+		size_t ml, tl;
+
+		c->srv.kind = SPAN_SERVER;
+		memcpy(c->srv.trace_id, x->trace_id, 33);
+		memcpy(c->srv.span_id, x->span_id, 17);
+		memcpy(c->srv.parent_id, x->parent_id, 17);
+		c->srv.flags = x->trace_flags;
+		c->srv.status = 0;
+		c->srv.method[0] = c->srv.path[0] = '\0';
+		if (http_request_line(head, len, &m, &ml, &t, &tl)) {
+			const char *q = memchr(t, '?', tl);
+
+			copy_str(c->srv.method, sizeof c->srv.method, m, ml);
+			copy_str(c->srv.path, sizeof c->srv.path, t, q ? (size_t)(q - t) : tl);
+		}
+		spans_split_peer(x->peer, c->srv.addr, sizeof c->srv.addr, &c->srv.port);
+		c->srv.start_ns = (int64_t)x->start.tv_sec * 1000000000 + x->start.tv_nsec;
+	}
+	release(c);
+	__atomic_store_n(&s->wire, 1, __ATOMIC_RELAXED);
+}
+
+void prop_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	const struct config *cfg = agent_config;
+	struct fdslot *s = fdmap_peek(fd);
+	struct conn *c;
+	int type = 0;
+	socklen_t tl = sizeof type;
+
+	if (s == NULL || !(cfg->propagate || spans_on()))
+		return;
+	/* Streams only: a datagram is never an HTTP/1 head. */
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
+		return;
+	c = conn_get(fd, true);
+	if (c == NULL || !claim(c))
+		return;
+	finish(&c->cli, 0);
+	wire_init(&c->w, WIRE_REQUEST);
+	c->owed_len = c->owed_off = 0;
+	c->peer_addr[0] = '\0';
+	c->peer_port = 0;
+	if (sa && len >= sizeof(sa_family_t)) {
+		if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+			const struct sockaddr_in *in = (const void *)sa;
+
+			inet_ntop(AF_INET, &in->sin_addr, c->peer_addr, sizeof c->peer_addr);
+			c->peer_port = ntohs(in->sin_port);
+		} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+			const struct sockaddr_in6 *in6 = (const void *)sa;
+
+			inet_ntop(AF_INET6, &in6->sin6_addr, c->peer_addr, sizeof c->peer_addr);
+			c->peer_port = ntohs(in6->sin6_port);
+		}
+	}
+	release(c);
+	__atomic_store_n(&s->wire, 1, __ATOMIC_RELAXED);
+}
+
+void prop_peer_read(int fd, const void *data, size_t dlen, size_t n)
+{
+	struct conn *c = conn_get(fd, false);
+	const unsigned char *b = data;
+
+	if (c == NULL || n == 0 || !claim(c))
+		return;
+	wire_reply_read(&c->w);
+	if (c->cli.kind && dlen >= 12 && memcmp(b, "HTTP/1.", 7) == 0 && b[8] == ' ' &&
+	    b[9] >= '1' && b[9] <= '5' && b[10] >= '0' && b[10] <= '9' &&
+	    b[11] >= '0' && b[11] <= '9')
+		finish(&c->cli, (uint16_t)((b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0')));
+	release(c);
+}
+
+void prop_close(int fd)
+{
+	struct conn *c = conn_get(fd, false);
+
+	if (c == NULL || !claim(c))
+		return;
+	finish(&c->srv, 0);
+	finish(&c->cli, 0);
+	c->w.state = WS_NOT_HTTP;
+	c->owed_len = c->owed_off = 0;
+	release(c);
+}
+
+/* ---- what is inserted ---- */
+
+static size_t put(char *d, size_t o, const char *s, size_t n)
+{
+	if (o + n > HDR_MAX)
+		return HDR_MAX + 1;       /* does not fit: nothing is inserted */
+	memcpy(d + o, s, n);
+	return o + n;
+}
+
+/* The headers for the head whose insertion point `w` stands at, into
+ * hdr; 0 when nothing is to be inserted. `span` gets the new client span
+ * ID when a traceparent is inserted ("" otherwise). */
+static size_t render(const struct wire_scan *w, const struct ctx *x, char *hdr, char span[17])
+{
+	static const char hex[] = "0123456789abcdef";
+	const struct config *cfg = agent_config;
+	size_t o = 0;
+
+	span[0] = '\0';
+	if (x == NULL)
+		return 0;
+	if (w->role == WIRE_RESPONSE) {
+		if (!cfg->response_id || (w->have & WIRE_H_ID) || w->status < 200)
+			return 0;
+		o = put(hdr, o, cfg->header, cfg->header_len);
+		o = put(hdr, o, ": ", 2);
+		o = put(hdr, o, x->id, x->id_len);
+		o = put(hdr, o, "\r\n", 2);
+		return o > HDR_MAX ? 0 : o;
+	}
+	if ((cfg->propagate & CFG_PROP_TRACEPARENT) && !(w->have & WIRE_H_TRACEPARENT)) {
+		char flags[2] = { hex[x->trace_flags >> 4], hex[x->trace_flags & 15] };
+
+		id_span(span);
+		o = put(hdr, o, "traceparent: 00-", 16);
+		o = put(hdr, o, x->trace_id, 32);
+		o = put(hdr, o, "-", 1);
+		o = put(hdr, o, span, 16);
+		o = put(hdr, o, "-", 1);
+		o = put(hdr, o, flags, 2);
+		o = put(hdr, o, "\r\n", 2);
+	}
+	if ((cfg->propagate & CFG_PROP_ID) && !(w->have & WIRE_H_ID)) {
+		o = put(hdr, o, cfg->header, cfg->header_len);
+		o = put(hdr, o, ": ", 2);
+		o = put(hdr, o, x->id, x->id_len);
+		o = put(hdr, o, "\r\n", 2);
+	}
+	if ((cfg->propagate & CFG_PROP_BAGGAGE) && !(w->have & WIRE_H_BAGGAGE) && cfg->nfields) {
+		char bag[HDR_MAX];
+		size_t bl = fields_baggage(bag, sizeof bag, cfg, x);
+
+		if (bl) {
+			o = put(hdr, o, "baggage: ", 9);
+			o = put(hdr, o, bag, bl);
+			o = put(hdr, o, "\r\n", 2);
+		}
+	}
+	if (o > HDR_MAX) {
+		span[0] = '\0';
+		return 0;
+	}
+	return o;
+}
+
+/* ---- one write ---- */
+
+static void add(struct plan *pl, const char *p, size_t n, uint8_t kind, uint8_t ins)
+{
+	pl->pc[pl->np] = (struct piece){ p, n, kind, ins };
+	pl->v[pl->np].iov_base = (void *)p;
+	pl->v[pl->np].iov_len = n;
+	pl->np++;
+	pl->total += n;
+	if (kind == PC_PROG)
+		pl->prog += n;
+}
+
+/* Lays out owed bytes, the program's bytes and the headers inserted at
+ * each insertion point, on a copy of the scanner. */
+static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *pl)
+{
+	struct wire_scan sim = c->w;
+	struct wire_names nm = names();
+
+	pl->np = pl->nins = 0;
+	pl->total = pl->prog = 0;
+	pl->cut = false;
+	if (c->owed_len)
+		add(pl, c->owed + c->owed_off, c->owed_len, PC_OWED, 0);
+	for (int i = 0; i < cnt; i++) {
+		const char *p = iov[i].iov_base;
+		size_t len = iov[i].iov_len, off = 0;
+
+		while (off < len) {
+			size_t k;
+
+			if (pl->np >= MAX_PIECES - 2) {
+				pl->cut = true;       /* the rest is the next call's */
+				return;
+			}
+			k = wire_feed(&sim, &nm, p + off, len - off);
+			if (k == len - off) {
+				add(pl, p + off, k, PC_PROG, 0);
+				break;
+			}
+			/* An insertion point at p + off + k. */
+			if (k)
+				add(pl, p + off, k, PC_PROG, 0);
+			off += k;
+			if (pl->nins == MAX_INS) {
+				/* More heads than one call inserts into: the
+				 * rest is the next call's (a short count). */
+				pl->cut = true;
+				return;
+			}
+			sim.decided = 1;
+			{
+				size_t h = render(&sim, agent_self.cur, pl->hdr[pl->nins], pl->span[pl->nins]);
+
+				if (h) {
+					add(pl, pl->hdr[pl->nins], h, PC_HDR, (uint8_t)pl->nins);
+					pl->nins++;
+				}
+			}
+		}
+	}
+}
+
+/* The program's bytes p[0..n) were taken by the kernel: the scanner
+ * follows them. An insertion point met here was declined at planning
+ * (an inserted header sets `decided` before the bytes after it). */
+static void commit_prog(struct conn *c, const char *p, size_t n)
+{
+	struct wire_names nm = names();
+	size_t off = 0;
+
+	while (off < n) {
+		off += wire_feed(&c->w, &nm, p + off, n - off);
+		if (off < n) {
+			c->w.decided = 1;
+			if (c->w.role == WIRE_REQUEST)
+				client_starts(c, NULL);
+		}
+	}
+	if (c->srv.kind && (c->w.state == WS_DONE || c->w.state == WS_NOT_HTTP))
+		finish(&c->srv, c->w.status);
+}
+
+/* Accounts for the r bytes the kernel took of the plan. Returns the
+ * program's bytes among them. */
+static size_t settle(struct conn *c, const struct plan *pl, size_t r)
+{
+	size_t app = 0;
+
+	for (int k = 0; k < pl->np; k++) {
+		const struct piece *q = &pl->pc[k];
+		size_t take = r < q->len ? r : q->len;
+
+		r -= take;
+		switch (q->kind) {
+		case PC_OWED:
+			c->owed_off = (uint16_t)(c->owed_off + take);
+			c->owed_len = (uint16_t)(c->owed_len - take);
+			if (c->owed_len == 0)
+				c->owed_off = 0;
+			break;
+		case PC_PROG:
+			commit_prog(c, q->p, take);
+			app += take;
+			break;
+		case PC_HDR:
+			if (take == 0)
+				return app;
+			/* Begun: the head has its headers; the rest is owed. */
+			c->w.decided = 1;
+			if (c->w.role == WIRE_REQUEST)
+				client_starts(c, pl->span[q->ins][0] ? pl->span[q->ins] : NULL);
+			if (take < q->len) {
+				memcpy(c->owed, q->p + take, q->len - take);
+				c->owed_off = 0;
+				c->owed_len = (uint16_t)(q->len - take);
+			}
+			break;
+		}
+		if (take < q->len)
+			return app;
+	}
+	return app;
+}
+
+static ssize_t call_orig(int fd, const struct iovec *iov, int cnt, const struct prop_call *call)
+{
+	switch (call->how) {
+	case PROP_WRITE:
+		return REAL(write)(fd, iov[0].iov_base, iov[0].iov_len);
+	case PROP_WRITEV:
+		return REAL(writev)(fd, iov, cnt);
+	case PROP_SEND:
+		return REAL(send)(fd, iov[0].iov_base, iov[0].iov_len, call->flags);
+	case PROP_SENDTO:
+		return REAL(sendto)(fd, iov[0].iov_base, iov[0].iov_len, call->flags, call->to, call->tolen);
+	case PROP_SENDMSG:
+		return REAL(sendmsg)(fd, call->msg, call->flags);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+/* The plan goes out as one call of the program's kind when it fits the
+ * stage (write, send, sendto take one buffer); otherwise as writev for a
+ * write and sendmsg for a send, which the kernel treats alike. */
+static ssize_t call_plan(int fd, struct plan *pl, const struct prop_call *call)
+{
+	struct msghdr m;
+
+	if (call->how != PROP_WRITEV && call->how != PROP_SENDMSG && pl->total <= STAGE) {
+		size_t o = 0;
+
+		for (int k = 0; k < pl->np; k++) {
+			memcpy(stage + o, pl->v[k].iov_base, pl->v[k].iov_len);
+			o += pl->v[k].iov_len;
+		}
+		if (call->how == PROP_WRITE)
+			return REAL(write)(fd, stage, o);
+		if (call->how == PROP_SEND)
+			return REAL(send)(fd, stage, o, call->flags);
+		return REAL(sendto)(fd, stage, o, call->flags, call->to, call->tolen);
+	}
+	if (call->how == PROP_WRITE || call->how == PROP_WRITEV)
+		return REAL(writev)(fd, pl->v, pl->np);
+	memset(&m, 0, sizeof m);
+	if (call->how == PROP_SENDMSG) {
+		m = *call->msg;
+	} else if (call->how == PROP_SENDTO) {
+		m.msg_name = (void *)call->to;
+		m.msg_namelen = call->tolen;
+	}
+	m.msg_iov = pl->v;
+	m.msg_iovlen = (size_t)pl->np;
+	return REAL(sendmsg)(fd, &m, call->flags);
+}
+
+ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
+		   const struct prop_call *call)
+{
+	struct conn *c = conn_get(fd, false);
+	struct plan *pl = &tls_plan;
+	unsigned signals = agent_self.signals;
+	ssize_t r;
+	size_t app;
+
+	if (c == NULL || !claim(c))
+		return call_orig(fd, iov, cnt, call);
+	if (!wire_watching(&c->w) && c->owed_len == 0) {
+		/* Nothing more to do on this connection until the next
+		 * request (client) or ever (not HTTP). */
+		if (c->srv.kind == SPAN_NONE)
+			__atomic_store_n(&s->wire, 0, __ATOMIC_RELAXED);
+		release(c);
+		return call_orig(fd, iov, cnt, call);
+	}
+	plan(c, iov, cnt, pl);
+	if (pl->nins == 0 && c->owed_len == 0 && !pl->cut) {
+		r = call_orig(fd, iov, cnt, call);
+		if (r > 0) {
+			size_t left = (size_t)r;
+
+			for (int i = 0; i < cnt && left; i++) {
+				size_t take = left < iov[i].iov_len ? left : iov[i].iov_len;
+
+				commit_prog(c, iov[i].iov_base, take);
+				left -= take;
+			}
+		}
+		release(c);
+		return r;
+	}
+	if (pl->prog == 0) {
+		/* A write of nothing stays one: owed bytes wait for real ones. */
+		release(c);
+		return call_orig(fd, iov, cnt, call);
+	}
+	r = call_plan(fd, pl, call);
+	if (r < 0) {
+		int err = errno;
+
+		release(c);
+		errno = err;
+		return -1;
+	}
+	app = settle(c, pl, (size_t)r);
+	release(c);
+	if (app == 0) {
+		/* Only the agent's bytes went out (or none): the program's
+		 * call did not write. Cut short by one of its signal handlers:
+		 * EINTR; otherwise a full non-blocking socket: EAGAIN. The
+		 * rest of ours goes first next time. */
+		errno = agent_self.signals != signals ? EINTR : EAGAIN;
+		return -1;
+	}
+	return (ssize_t)app;
+}

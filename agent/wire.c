@@ -1,0 +1,325 @@
+/*
+ * wire.c - the byte-by-byte scanner of HTTP/1.x messages a program writes
+ * (agent/wire.h). It runs on the write path of connections, on bytes the
+ * program chose: it must never allocate, call libc I/O, or look past the
+ * bytes it is given, and it decides "well formed" strictly, since only a
+ * head it fully understood may have headers inserted.
+ */
+#include <string.h>
+
+#include "agent/wire.h"
+
+#define METHOD_MAX 15
+
+static bool is_tchar(unsigned char ch)
+{
+	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= 'A' && ch <= 'Z'))
+		return true;
+	switch (ch) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+	case '+': case '-': case '.': case '^': case '_': case '`': case '|':
+	case '~':
+		return true;
+	}
+	return false;
+}
+
+static unsigned char lower(unsigned char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch + 32) : ch;
+}
+
+void wire_init(struct wire_scan *w, enum wire_role role)
+{
+	memset(w, 0, sizeof *w);
+	w->role = (uint8_t)role;
+	w->state = WS_START;
+}
+
+void wire_reply_read(struct wire_scan *w)
+{
+	if (w->role == WIRE_REQUEST && w->state == WS_OPAQUE)
+		w->state = WS_START;
+}
+
+static void head_starts(struct wire_scan *w)
+{
+	w->have = 0;
+	w->cur = 0;
+	w->decided = 0;
+	w->bad_clen = 0;
+	w->line1_pos = 0;
+	w->part = 0;
+	w->method_len = 0;
+	w->method[0] = '\0';
+	w->status = 0;
+	w->tlen = 0;
+	w->clen = 0;
+	w->state = WS_LINE1;
+}
+
+static void head_ends(struct wire_scan *w)
+{
+	if (w->role == WIRE_RESPONSE) {
+		/* An interim response (100 Continue) is followed by the final
+		 * one; 101 switches protocols. */
+		w->state = w->status >= 100 && w->status < 200 && w->status != 101 ?
+			   WS_START : WS_DONE;
+		return;
+	}
+	if ((w->have & (WIRE_H_TE | WIRE_H_UPGRADE)) || w->bad_clen ||
+	    strcmp(w->method, "CONNECT") == 0)
+		w->state = WS_OPAQUE;
+	else if (w->clen > 0) {
+		w->state = WS_BODY;
+		w->left = w->clen;
+	} else {
+		w->state = WS_START;
+	}
+}
+
+/* The name `bit` at index i, and its length. */
+static const char *name_of(unsigned i, const struct wire_names *names, size_t *len)
+{
+	static const char *const fixed[WIRE_NAMES] = {
+		"traceparent", NULL, "baggage", "content-length", "transfer-encoding", "upgrade",
+	};
+
+	if (i == 1) {
+		*len = names && names->id ? names->id_len : 0;
+		return names ? names->id : NULL;
+	}
+	*len = strlen(fixed[i]);
+	return fixed[i];
+}
+
+static void name_char(struct wire_scan *w, const struct wire_names *names, unsigned char ch)
+{
+	for (unsigned i = 0; i < WIRE_NAMES; i++) {
+		size_t len;
+		const char *nm;
+
+		if (!(w->cand & (1u << i)))
+			continue;
+		nm = name_of(i, names, &len);
+		if (nm == NULL || w->npos >= len || lower((unsigned char)nm[w->npos]) != lower(ch))
+			w->cand &= (uint8_t)~(1u << i);
+	}
+	if (w->npos < UINT16_MAX)
+		w->npos++;
+}
+
+static void name_ends(struct wire_scan *w, const struct wire_names *names)
+{
+	w->cur = 0;
+	for (unsigned i = 0; i < WIRE_NAMES; i++) {
+		size_t len;
+
+		if ((w->cand & (1u << i)) && name_of(i, names, &len) && len == w->npos) {
+			w->cur = (uint8_t)(1u << i);
+			break;
+		}
+	}
+	if (w->cur == WIRE_H_CLEN && (w->have & WIRE_H_CLEN))
+		w->bad_clen = 1;        /* a second Content-Length: not followed */
+	w->have |= w->cur;
+	w->tlen = 0;
+}
+
+static void value_char(struct wire_scan *w, unsigned char ch)
+{
+	if (w->cur != WIRE_H_CLEN)
+		return;
+	if (ch >= '0' && ch <= '9') {
+		if (w->tlen == 2 || w->clen > (UINT64_MAX - 9) / 10)
+			w->bad_clen = 1;        /* digits after blanks, or too big */
+		w->clen = w->clen * 10 + (uint64_t)(ch - '0');
+		w->tlen = 1;
+	} else if (ch == ' ' || ch == '\t') {
+		if (w->tlen == 1)
+			w->tlen = 2;
+	} else {
+		w->bad_clen = 1;
+	}
+}
+
+/* One byte of the request line. Returns false when it is not one. */
+static bool request_line(struct wire_scan *w, unsigned char ch)
+{
+	static const char version[] = "HTTP/1.";
+
+	switch (w->part) {
+	case 0:                 /* method */
+		if (ch == ' ' && w->method_len > 0) {
+			w->method[w->method_len] = '\0';
+			w->part = 1;
+			w->tlen = 0;
+			return true;
+		}
+		if (!is_tchar(ch) || w->method_len >= METHOD_MAX)
+			return false;
+		w->method[w->method_len++] = (char)ch;
+		return true;
+	case 1:                 /* target */
+		if (ch == ' ' && w->tlen > 0) {
+			w->part = 2;
+			w->line1_pos = 0;
+			return true;
+		}
+		if (ch <= ' ' || ch >= 0x7f)
+			return false;
+		w->tlen++;
+		return true;
+	case 2:                 /* "HTTP/1." digit */
+		if (w->line1_pos < 7)
+			return ch == (unsigned char)version[w->line1_pos++];
+		if (w->line1_pos == 7) {
+			w->line1_pos++;
+			return ch >= '0' && ch <= '9';
+		}
+		if (ch == '\r') {
+			w->state = WS_LINE1_LF;
+			return true;
+		}
+		if (ch == '\n') {
+			w->state = WS_LINE_START;
+			return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+/* One byte of the status line "HTTP/1.d SP ddd [SP reason]". */
+static bool status_line(struct wire_scan *w, unsigned char ch)
+{
+	static const char version[] = "HTTP/1.";
+
+	switch (w->part) {
+	case 0:
+		if (w->line1_pos < 7)
+			return ch == (unsigned char)version[w->line1_pos++];
+		w->part = 1;
+		return ch >= '0' && ch <= '9';
+	case 1:
+		w->part = 2;
+		w->line1_pos = 0;
+		return ch == ' ';
+	case 2:
+		if (ch < '0' || ch > '9')
+			return false;
+		w->status = (uint16_t)(w->status * 10 + (ch - '0'));
+		if (++w->line1_pos == 3)
+			w->part = 3;
+		return true;
+	case 3:                 /* SP reason, or the line end */
+	case 4:
+		if (ch == '\r') {
+			w->state = WS_LINE1_LF;
+			return true;
+		}
+		if (ch == '\n') {
+			w->state = WS_LINE_START;
+			return true;
+		}
+		if (w->part == 3 && ch != ' ')
+			return false;
+		w->part = 4;
+		return ch == '\t' || (ch >= ' ' && ch != 0x7f);
+	}
+	return false;
+}
+
+size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
+		 const char *p, size_t n)
+{
+	const unsigned char *b = (const unsigned char *)p;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char ch = b[i];
+
+		switch (w->state) {
+		case WS_START:
+			head_starts(w);
+			continue;
+		case WS_LINE1:
+			if (!(w->role == WIRE_REQUEST ? request_line(w, ch) : status_line(w, ch))) {
+				w->state = WS_NOT_HTTP;
+				return n;
+			}
+			break;
+		case WS_LINE1_LF:
+		case WS_VALUE_LF:
+			if (ch != '\n') {
+				w->state = WS_NOT_HTTP;
+				return n;
+			}
+			w->state = WS_LINE_START;
+			break;
+		case WS_LINE_START:
+			if (ch == '\r' || ch == '\n') {
+				if (!w->decided)
+					return i;       /* the insertion point */
+				if (ch == '\r') {
+					w->state = WS_END_LF;
+				} else {
+					i++;
+					head_ends(w);
+					continue;
+				}
+				break;
+			}
+			if (!is_tchar(ch)) {    /* obs-fold, or garbage */
+				w->state = WS_NOT_HTTP;
+				return n;
+			}
+			w->cand = (1u << WIRE_NAMES) - 1;
+			w->npos = 0;
+			w->state = WS_NAME;
+			name_char(w, names, ch);
+			break;
+		case WS_NAME:
+			if (ch == ':') {
+				name_ends(w, names);
+				w->state = WS_VALUE;
+			} else if (is_tchar(ch)) {
+				name_char(w, names, ch);
+			} else {
+				w->state = WS_NOT_HTTP;
+				return n;
+			}
+			break;
+		case WS_VALUE:
+			if (ch == '\r')
+				w->state = WS_VALUE_LF;
+			else if (ch == '\n')
+				w->state = WS_LINE_START;
+			else
+				value_char(w, ch);
+			break;
+		case WS_END_LF:
+			if (ch != '\n') {
+				w->state = WS_NOT_HTTP;
+				return n;
+			}
+			i++;
+			head_ends(w);
+			continue;
+		case WS_BODY: {
+			size_t take = n - i < w->left ? n - i : (size_t)w->left;
+
+			w->left -= take;
+			i += take;
+			if (w->left == 0)
+				w->state = WS_START;
+			continue;
+		}
+		default:                /* opaque, done, not HTTP */
+			return n;
+		}
+		i++;
+	}
+	return n;
+}

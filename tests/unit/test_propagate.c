@@ -1,0 +1,536 @@
+/*
+ * test_propagate.c - the wire rules: the head scanner on its own (where a
+ * head's blank line is, what it already has, bodies, pipelining, bytes that
+ * are not HTTP), then headers inserted into real writes on a socketpair,
+ * with the program's counts checked call by call: heads split over many
+ * writes, writev across iovecs, a full non-blocking socket drained a few
+ * bytes at a time, pipelined heads, a program that sets traceparent itself,
+ * HTTP/1.0, responses, and memcached/redis bytes left byte-identical.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/config.h"
+#include "agent/fields.h"
+#include "agent/format.h"
+#include "agent/spans.h"
+#include "agent/propagate.h"
+#include "agent/wire.h"
+#include "base/ctx.h"
+#include "base/id.h"
+#include "base/real.h"
+#include "suites.h"
+
+#define UNIT_SUITE propagate
+#define UNIT_TCASE wire
+
+static const struct wire_names names = { "X-Request-Id", 12 };
+
+/* Feeds s (all at once, or `step` bytes per call), deciding every
+ * insertion point; returns the offsets of the points found. */
+static int points(struct wire_scan *w, const char *s, size_t step, size_t *at, int max)
+{
+	size_t n = strlen(s), off = 0;
+	int k = 0;
+
+	while (off < n) {
+		size_t end = step && off + step < n ? off + step : n;
+		size_t r = wire_feed(w, &names, s + off, end - off);
+
+		off += r;
+		if (off < end) {
+			if (k < max)
+				at[k] = off;
+			k++;
+			w->decided = 1;
+		}
+	}
+	return k;
+}
+
+UNIT_TEST(wire_finds_the_blank_line)
+{
+	static const char head[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct wire_scan w;
+	size_t at[4];
+
+	for (size_t step = 0; step < 5; step++) {
+		wire_init(&w, WIRE_REQUEST);
+		ck_assert_int_eq(points(&w, head, step, at, 4), 1);
+		ck_assert_uint_eq(at[0], sizeof head - 3);
+		ck_assert_int_eq(w.state, WS_START);
+		ck_assert_str_eq(w.method, "GET");
+	}
+}
+
+UNIT_TEST(wire_sees_headers_already_there)
+{
+	struct wire_scan w;
+	size_t at[2];
+
+	wire_init(&w, WIRE_REQUEST);
+	ck_assert_int_eq(points(&w, "GET / HTTP/1.1\r\nTRACEPARENT: 00-x\r\nx-request-id: a\r\n\r\n",
+				0, at, 2), 1);
+	ck_assert_uint_eq(w.have & (WIRE_H_TRACEPARENT | WIRE_H_ID | WIRE_H_BAGGAGE),
+			  WIRE_H_TRACEPARENT | WIRE_H_ID);
+	/* A name that only starts like one is another header. */
+	wire_init(&w, WIRE_REQUEST);
+	points(&w, "GET / HTTP/1.1\r\ntraceparentx: 1\r\nbaggag: 2\r\n\r\n", 0, at, 2);
+	ck_assert_uint_eq(w.have, 0);
+}
+
+UNIT_TEST(wire_skips_bodies_to_pipelined_heads)
+{
+	static const char two[] = "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+				  "GET /b HTTP/1.0\r\n\r\n";
+	struct wire_scan w;
+	size_t at[4];
+
+	for (size_t step = 0; step < 4; step++) {
+		wire_init(&w, WIRE_REQUEST);
+		ck_assert_int_eq(points(&w, two, step, at, 4), 2);
+		ck_assert_uint_eq(at[0], strstr(two, "\r\n\r\n") - two + 2);
+		ck_assert_uint_eq(at[1], sizeof two - 3);
+	}
+}
+
+UNIT_TEST(wire_leaves_other_protocols)
+{
+	static const char *const not_http[] = {
+		"*1\r\n$4\r\nPING\r\n",                 /* redis */
+		"get foo\r\n",                          /* memcached */
+		"set k 0 0 5\r\nhello\r\n",
+		"GET / HTTP/2.0\r\n\r\n",
+		"GET  / HTTP/1.1\r\n\r\n",
+		"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", /* obs-fold */
+		"GET / HTTP/1.1\r\nbad name: x\r\n\r\n",
+		"\x16\x03\x01\x02\x00",                 /* TLS */
+	};
+	struct wire_scan w;
+	size_t at[2];
+
+	for (size_t i = 0; i < sizeof not_http / sizeof not_http[0]; i++) {
+		wire_init(&w, WIRE_REQUEST);
+		ck_assert_int_eq(points(&w, not_http[i], 0, at, 2), 0);
+		ck_assert_int_eq(w.state, WS_NOT_HTTP);
+	}
+}
+
+UNIT_TEST(wire_chunked_waits_for_the_reply)
+{
+	struct wire_scan w;
+	size_t at[2];
+
+	wire_init(&w, WIRE_REQUEST);
+	points(&w, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", 0, at, 2);
+	ck_assert_int_eq(w.state, WS_OPAQUE);
+	wire_reply_read(&w);
+	ck_assert_int_eq(points(&w, "GET / HTTP/1.1\r\n\r\n", 0, at, 2), 1);
+}
+
+UNIT_TEST(wire_responses)
+{
+	struct wire_scan w;
+	size_t at[3];
+
+	wire_init(&w, WIRE_RESPONSE);
+	ck_assert_int_eq(points(&w, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 No\r\nA: b\r\n\r\nbody",
+				1, at, 3), 2);
+	ck_assert_uint_eq(w.status, 503);
+	ck_assert_int_eq(w.state, WS_DONE);
+	wire_init(&w, WIRE_RESPONSE);
+	ck_assert_int_eq(points(&w, "HTTP/1.0 200\r\n\r\n", 0, at, 3), 1);
+	ck_assert_uint_eq(w.status, 200);
+	wire_init(&w, WIRE_RESPONSE);
+	points(&w, "VALUE k 0 1\r\n", 0, at, 3);
+	ck_assert_int_eq(w.state, WS_NOT_HTTP);
+}
+
+#undef UNIT_TCASE
+#define UNIT_TCASE write
+
+static struct config cfg;
+static int sp[2];
+static struct ctx *cur;
+
+/* A context current on this thread, an outbound connection in sp[0]. */
+static void setup_with(const char *const *vars)
+{
+	char *env[8] = { NULL };
+	struct ctx_seed seed = { 0 };
+
+	for (int i = 0; vars && vars[i] && i < 7; i++)
+		env[i] = (char *)vars[i];
+	real_resolve_all();
+	config_load(&cfg, env, NULL, NULL);
+	agent_config = &cfg;
+	id_init();
+	seed.id = "req-1";
+	seed.id_len = 5;
+	seed.trace_id = "0af7651916cd43dd8448eb211c80319c";
+	seed.parent_id = "b7ad6b7169203331";
+	seed.trace_flags = 1;
+	seed.field[0] = "acme";
+	seed.field_len[0] = 4;
+	cur = ctx_new(&seed);
+	ctx_take_current(cur);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	fdmap_reset(sp[0], FD_PEER);
+	prop_connect(sp[0], NULL, 0);
+	ck_assert(prop_wants(fdmap_peek(sp[0])) == (cfg.propagate != 0));
+}
+
+static void setup(void)
+{
+	setup_with(NULL);
+}
+
+static ssize_t pwrite_(const char *s, size_t n)
+{
+	struct iovec v = { (void *)s, n };
+	struct prop_call pc = { .how = PROP_WRITE };
+
+	return prop_write(fdmap_peek(sp[0]), sp[0], &v, 1, &pc);
+}
+
+static ssize_t psend(const char *s, size_t n)
+{
+	struct iovec v = { (void *)s, n };
+	struct prop_call pc = { .how = PROP_SEND, .flags = MSG_NOSIGNAL };
+
+	return prop_write(fdmap_peek(sp[0]), sp[0], &v, 1, &pc);
+}
+
+/* Everything the peer has, as a string. */
+static char *received(void)
+{
+	static char buf[1 << 16];
+	size_t n = 0;
+	ssize_t r;
+
+	fcntl(sp[1], F_SETFL, O_NONBLOCK);
+	while ((r = read(sp[1], buf + n, sizeof buf - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	return buf;
+}
+
+/* What the agent inserts for `cur`, with the span ID the traceparent in
+ * `got` carries. */
+static void expect_with_inserts(const char *got, const char *before, const char *after)
+{
+	char want[4096];
+	const char *tp = strstr(got, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-");
+	char span[17];
+
+	ck_assert_msg(tp != NULL, "no traceparent in %s", got);
+	memcpy(span, tp + 49, 16);
+	span[16] = '\0';
+	ck_assert_str_ne(span, cur->span_id);         /* a new client span */
+	ck_assert_str_ne(span, "b7ad6b7169203331");
+	snprintf(want, sizeof want, "%straceparent: 00-0af7651916cd43dd8448eb211c80319c-%s-01\r\n"
+		 "X-Request-Id: req-1\r\n%s", before, span, after);
+	ck_assert_str_eq(got, want);
+}
+
+UNIT_TEST(inserts_before_the_blank_line)
+{
+	static const char head[] = "GET /x HTTP/1.1\r\nHost: b\r\n\r\n";
+
+	setup();
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	expect_with_inserts(received(), "GET /x HTTP/1.1\r\nHost: b\r\n", "\r\n");
+}
+
+UNIT_TEST(head_split_over_many_writes)
+{
+	static const char head[] = "GET /x HTTP/1.1\r\nHost: b\r\n\r\n";
+
+	setup();
+	for (size_t i = 0; i < sizeof head - 1; i++)
+		ck_assert_int_eq(psend(head + i, 1), 1);
+	expect_with_inserts(received(), "GET /x HTTP/1.1\r\nHost: b\r\n", "\r\n");
+}
+
+UNIT_TEST(writev_with_the_head_across_iovecs)
+{
+	struct iovec v[4] = {
+		{ "GET /x HT", 9 }, { "TP/1.1\r\nHost: b\r", 16 }, { "\n\r", 2 }, { "\nbody?", 6 },
+	};
+	struct prop_call pc = { .how = PROP_WRITEV };
+
+	setup();
+	ck_assert_int_eq(prop_write(fdmap_peek(sp[0]), sp[0], v, 4, &pc), 33);
+	expect_with_inserts(received(), "GET /x HTTP/1.1\r\nHost: b\r\n", "\r\nbody?");
+}
+
+UNIT_TEST(sendmsg_with_the_head_across_iovecs)
+{
+	struct iovec v[2] = { { "GET /x HTTP/1.0\r\n", 17 }, { "\r\n", 2 } };
+	struct msghdr m = { .msg_iov = v, .msg_iovlen = 2 };
+	struct prop_call pc = { .how = PROP_SENDMSG, .msg = &m };
+
+	setup();
+	ck_assert_int_eq(prop_write(fdmap_peek(sp[0]), sp[0], v, 2, &pc), 19);
+	expect_with_inserts(received(), "GET /x HTTP/1.0\r\n", "\r\n");
+}
+
+UNIT_TEST(program_headers_are_left_alone)
+{
+	static const char head[] = "GET / HTTP/1.1\r\ntraceparent: 00-11111111111111111111111111111111-2222222222222222-00\r\n"
+				   "x-request-id: mine\r\n\r\n";
+
+	setup();
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	ck_assert_str_eq(received(), head);
+}
+
+UNIT_TEST(pipelined_heads_each_get_theirs)
+{
+	static const char two[] = "POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+				  "GET /b HTTP/1.1\r\n\r\n";
+	char *got;
+	const char *second;
+
+	setup();
+	ck_assert_int_eq(pwrite_(two, sizeof two - 1), sizeof two - 1);
+	got = received();
+	second = strstr(got, "GET /b");
+	ck_assert_ptr_nonnull(second);
+	ck_assert_ptr_nonnull(strstr(got, "X-Request-Id: req-1\r\n\r\nabcGET /b"));
+	ck_assert_ptr_nonnull(strstr(second, "X-Request-Id: req-1\r\n\r\n"));
+	ck_assert_ptr_null(strstr(second + 1, "GET"));
+}
+
+UNIT_TEST(other_protocols_byte_identical)
+{
+	static const char *const wire[] = {
+		"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", "set k 0 0 5\r\nhello\r\n", "get k\r\n",
+	};
+
+	for (size_t i = 0; i < 3; i++) {
+		setup();
+		ck_assert_int_eq(pwrite_(wire[i], strlen(wire[i])), (ssize_t)strlen(wire[i]));
+		ck_assert_int_eq(pwrite_("GET / HTTP/1.1\r\n\r\n", 18), 18);
+		/* Once not HTTP, never touched: the fd leaves the wire rules. */
+		ck_assert(!prop_wants(fdmap_peek(sp[0])));
+		{
+			char want[256];
+
+			snprintf(want, sizeof want, "%sGET / HTTP/1.1\r\n\r\n", wire[i]);
+			ck_assert_str_eq(received(), want);
+		}
+		close(sp[0]);
+		close(sp[1]);
+	}
+}
+
+UNIT_TEST(no_context_no_headers)
+{
+	static const char head[] = "GET /x HTTP/1.1\r\n\r\n";
+
+	setup();
+	ctx_take_current(NULL);
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	ck_assert_str_eq(received(), head);
+}
+
+UNIT_TEST(choices_of_REQCTX_PROPAGATE)
+{
+	static const char *const off[] = { "REQCTX_PROPAGATE=none", NULL };
+	static const char *const bag[] = { "REQCTX_PROPAGATE=baggage,request-id",
+					   "REQCTX_FIELDS=tenant=X-Tenant-Id", NULL };
+	static const char head[] = "GET /x HTTP/1.1\r\n\r\n";
+
+	setup_with(bag);
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	ck_assert_str_eq(received(), "GET /x HTTP/1.1\r\nX-Request-Id: req-1\r\nbaggage: tenant=acme\r\n\r\n");
+	close(sp[0]);
+	close(sp[1]);
+	setup_with(off);
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	ck_assert_str_eq(received(), head);
+}
+
+UNIT_TEST(response_gets_the_request_id)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct fdslot *s;
+
+	setup();
+	fdmap_reset(sp[0], FD_CLIENT);
+	s = fdmap_peek(sp[0]);
+	prop_request(s, sp[0], cur, "GET / HTTP/1.1\r\n\r\n", 18, true);
+	ck_assert_int_eq(pwrite_(resp, sizeof resp - 1), sizeof resp - 1);
+	ck_assert_str_eq(received(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Request-Id: req-1\r\n\r\nok");
+	/* Done with this response: the next writes pass straight through. */
+	ck_assert_int_eq(pwrite_("HTTP/1.1 200 OK\r\n\r\n", 19), 19);
+	ck_assert_str_eq(received(), "HTTP/1.1 200 OK\r\n\r\n");
+	ck_assert(!prop_wants(s));
+}
+
+/*
+ * A full non-blocking socket, drained a few bytes at a time: every call
+ * returns -1/EAGAIN or a count of the program's own bytes, the program
+ * resends exactly what was not counted, and the peer gets the program's
+ * stream with the headers in place, whatever the cut points were.
+ */
+UNIT_TEST(full_nonblocking_socket_exact_counts)
+{
+	static char prog[200000], got[400000];
+	size_t plen = 0, glen = 0, sent = 0;
+	int sndbuf = 4096, calls = 0, eagain = 0;
+	char *p;
+
+	setup();
+	ck_assert_int_eq(setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+	fcntl(sp[0], F_SETFL, O_NONBLOCK);
+	fcntl(sp[1], F_SETFL, O_NONBLOCK);
+	for (int i = 0; i < 300; i++) {
+		plen += (size_t)snprintf(prog + plen, sizeof prog - plen,
+					 "POST /%d HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n",
+					 i, i % 97);
+		memset(prog + plen, 'a', (size_t)(i % 97));
+		plen += (size_t)(i % 97);
+	}
+	srand(7);
+	while (sent < plen) {
+		size_t chunk = 1 + (size_t)rand() % 700;
+		ssize_t r;
+
+		if (chunk > plen - sent)
+			chunk = plen - sent;
+		r = psend(prog + sent, chunk);
+		calls++;
+		if (r < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			eagain++;
+			for (int k = 0; k < 1 + rand() % 3; k++) {
+				ssize_t n = read(sp[1], got + glen, 1 + (size_t)rand() % 300);
+
+				if (n > 0)
+					glen += (size_t)n;
+			}
+			continue;
+		}
+		ck_assert_int_le(r, (ssize_t)chunk);
+		sent += (size_t)r;
+	}
+	/* The program's last call returned; whatever the agent still owes
+	 * went before it. Drain. */
+	for (;;) {
+		ssize_t n = read(sp[1], got + glen, sizeof got - glen - 1);
+
+		if (n <= 0)
+			break;
+		glen += (size_t)n;
+	}
+	got[glen] = '\0';
+	ck_assert_int_gt(eagain, 10);
+	/* Take every inserted pair of lines out: the program's stream is left. */
+	{
+		static char stripped[400000];
+		size_t o = 0;
+		int heads = 0;
+
+		for (p = got; *p;) {
+			char *e = strstr(p, "\r\n");
+
+			if (strncmp(p, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-", 49) == 0) {
+				heads++;
+				p = e + 2;
+				continue;
+			}
+			if (strncmp(p, "X-Request-Id: req-1\r\n", 21) == 0) {
+				p += 21;
+				continue;
+			}
+			if (e == NULL)
+				e = p + strlen(p) - 2;
+			memcpy(stripped + o, p, (size_t)(e + 2 - p));
+			o += (size_t)(e + 2 - p);
+			p = e + 2;
+		}
+		stripped[o] = '\0';
+		ck_assert_int_eq(heads, 300);
+		ck_assert_uint_eq(o, plen);
+		ck_assert(memcmp(stripped, prog, plen) == 0);
+	}
+}
+
+#undef UNIT_TCASE
+#define UNIT_TCASE fields
+
+UNIT_TEST(fields_from_headers_and_baggage)
+{
+	static const char *const vars[] = { "REQCTX_FIELDS=tenant=X-Tenant-Id,user=X-User-Id,plan=X-Plan", NULL };
+	static const char head[] = "GET / HTTP/1.1\r\nx-tenant-id:  Acme Corp\"<>  \r\n"
+				   "baggage: user = u-7;prop=1, tenant=ignored,plan=gold%20x\r\n\r\n";
+	struct fields f;
+
+	setup_with(vars);
+	fields_from_head(head, sizeof head - 1, &cfg, &f);
+	ck_assert_int_eq(f.count, 3);
+	ck_assert_str_eq(f.val[0], "Acme_Corp___");     /* its header wins over baggage */
+	ck_assert_str_eq(f.val[1], "u-7");
+	ck_assert_str_eq(f.val[2], "gold%20x");
+}
+
+UNIT_TEST(format_parent_and_fields)
+{
+	static const char *const vars[] = { "REQCTX_FIELDS=tenant=X-Tenant-Id",
+					    "REQCTX_FORMAT=[%i %P %{tenant}] ", NULL };
+	static const char *const bad[] = { "REQCTX_FORMAT=[%{nope}] ", NULL };
+	char out[256];
+	size_t n;
+
+	setup_with(vars);
+	n = fmt_head(out, sizeof out, &cfg, cur);
+	out[n] = '\0';
+	ck_assert_str_eq(out, "[req-1 b7ad6b7169203331 acme] ");
+	cfg.output = CFG_OUTPUT_JSON;
+	n = fmt_head(out, sizeof out, &cfg, cur);
+	out[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(out, ",\"tenant\":\"acme\","));
+	ck_assert_int_eq(config_load(&cfg, (char **)bad, NULL, NULL), 1);
+	ck_assert_str_eq(cfg.format, "[%i] ");
+}
+
+UNIT_TEST(span_line_is_otlp_json)
+{
+	static const char *const vars[] = { "OTEL_SERVICE_NAME=svc-a",
+					    "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test,service.name=ignored",
+					    "REQCTX_SPANS=/dev/null", NULL };
+	struct span one = { .kind = SPAN_SERVER, .status = 503, .port = 4242,
+			   .trace_id = "0af7651916cd43dd8448eb211c80319c", .span_id = "1111111111111111",
+			   .parent_id = "b7ad6b7169203331", .method = "GET", .addr = "127.0.0.1",
+			   .path = "/a\"b", .start_ns = 1, .end_ns = 2 };
+	char line[8192];
+
+	setup_with(vars);
+	ck_assert_int_eq(spans_init(&cfg), 0);
+	ck_assert_uint_gt(spans_render(line, sizeof line, &one), 0);
+	ck_assert_ptr_nonnull(strstr(line, "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"svc-a\"}}"));
+	ck_assert_ptr_nonnull(strstr(line, "\"deployment.environment\""));
+	ck_assert_ptr_nonnull(strstr(line, "\"parentSpanId\":\"b7ad6b7169203331\""));
+	ck_assert_ptr_nonnull(strstr(line, "\"kind\":2"));
+	ck_assert_ptr_nonnull(strstr(line, "\"url.path\",\"value\":{\"stringValue\":\"/a\\\"b\"}"));
+	ck_assert_ptr_nonnull(strstr(line, "\"status\":{\"code\":2}"));
+	ck_assert_ptr_nonnull(strstr(line, "\"client.port\",\"value\":{\"intValue\":\"4242\"}"));
+	ck_assert_int_eq(line[strlen(line) - 1], '\n');
+}
+
+Suite *propagate_suite(void)
+{
+	Suite *s = suite_create("propagate");
+
+	suite_add_tcase(s, unit_tcase("propagate", "wire"));
+	suite_add_tcase(s, unit_tcase("propagate", "write"));
+	suite_add_tcase(s, unit_tcase("propagate", "fields"));
+	return s;
+}
