@@ -18,7 +18,8 @@ DESTDIR    ?=
 
 CC         ?= cc
 CFLAGS     ?= -O2 -g
-WARNINGS   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+WARNINGS   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+              -Werror=implicit-function-declaration
 CPPFLAGS   += -D_GNU_SOURCE -I.
 AGENT_CFLAGS := $(CFLAGS) $(WARNINGS) -fPIC -fvisibility=hidden -pthread
 # SAN=address,undefined or SAN=thread builds the agent and the unit tests

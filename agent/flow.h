@@ -79,6 +79,16 @@ void flow_ready(int fd);
  * context already current costs one compare. */
 void flow_event(int fd);
 
+/* A wait for `fd` only to take more bytes (CPython's send on a socket
+ * with a timeout polls for POLLOUT first): when `fd` carries contexts, the
+ * thread is in the middle of writing for its request, which stays current.
+ * Idling there would make the next write to a pooled connection take the
+ * connection's old tag, the previous request's. */
+static inline bool flow_waits_to_write(int fd)
+{
+	return fd >= 0 && fdmap_moving(fd) != NULL;
+}
+
 /* A successful epoll_ctl(epfd, op, fd) registering `data`. */
 void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data);
 

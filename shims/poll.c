@@ -24,15 +24,11 @@ static int one_ready_select(int nfds, fd_set *r, fd_set *w, fd_set *e)
 	return -1;
 }
 
-/* A wait for one connection to take more bytes (CPython's send on a
- * socket with a timeout polls for POLLOUT first): the thread is in the
- * middle of writing for its request, which stays current. Idling here
- * would make the next write to a pooled connection take the connection's
- * old tag, the previous request's. */
+/* Only waits for one fd to take more bytes (see flow_waits_to_write). */
 static inline bool waits_to_write(const struct pollfd *fds, nfds_t n)
 {
-	return n == 1 && fds[0].fd >= 0 && !(fds[0].events & (POLLIN | POLLPRI | POLLRDNORM)) &&
-	       fdmap_moves_ctx(fds[0].fd);
+	return n == 1 && !(fds[0].events & (POLLIN | POLLPRI | POLLRDNORM)) &&
+	       flow_waits_to_write(fds[0].fd);
 }
 
 static inline int ready(int r, int fd)
