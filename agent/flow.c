@@ -13,7 +13,7 @@
 #include "base/ctx.h"
 #include "ctxmap/epmap.h"
 #include "agent/flow.h"
-#include "agent/http.h"
+#include "agent/conn.h"
 #include "agent/out_fd.h"
 
 /* For the diagnostics: which context this thread switches to, and why. */
@@ -77,50 +77,6 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	ctx_take_current(c);
 }
 
-/* The first bytes of a request on a client connection: adopt its IDs, or
- * on a keep-alive connection start a fresh context. */
-static void start_request(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags)
-{
-	const struct config *cfg = agent_config;
-	struct ctx_seed seed = { 0 };
-	struct http_ids ids;
-	struct ctx *old, *c;
-
-	ids.is_http = false;
-	ids.request_id_len = 0;
-	ids.has_trace = false;
-	/* A request line starts with an uppercase method: anything else
-	 * (memcached's "get k", TLS, binary protocols) is not looked at. */
-	if (dlen >= 13 && *(const unsigned char *)data >= 'A' && *(const unsigned char *)data <= 'Z')
-		http_parse_head(data, dlen, cfg->header, cfg->header_len, &ids);
-	if ((flags & FDF_FRESH) && ids.request_id_len == 0 && !ids.has_trace)
-		return;           /* the connection's context serves its first request */
-	if (ids.request_id_len) {
-		seed.id = ids.request_id;
-		seed.id_len = ids.request_id_len;
-	}
-	if (ids.has_trace) {
-		seed.trace_id = ids.trace_id;
-		seed.trace_flags = ids.trace_flags;
-	}
-	old = fdmap_ctx_get(s);
-	if (old) {
-		seed.peer = old->peer;
-		/* A request without a traceparent stays in the connection's
-		 * trace only if it is the first; later ones get their own. */
-	}
-	c = ctx_new(&seed);
-	ctx_put(old);
-	if (c == NULL)
-		return;
-	DEBUG("start %s (%s on read fd %d; id %s, trace %s)", c->id,
-	      flags & FDF_FRESH ? "first request" : "next request on keep-alive",
-	      fd, ids.request_id_len ? "adopted from the request header" : "generated",
-	      ids.has_trace ? "adopted from traceparent" : "generated");
-	fdmap_tag(s, c);
-	ctx_put(c);
-}
-
 /* Units a write or read moves through a channel: bytes, or for an eventfd
  * the 8-byte count written. */
 static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
@@ -149,12 +105,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
-		if (n > 0) {
-			unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
-
-			if (flags && (flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL)))
-				start_request(s, fd, data, dlen, flags);
-		}
+		/* Requests start (or a framed protocol's records are followed)
+		 * in conn.c; the connection's context is then current. */
+		if (n > 0 && conn_reads(s))
+			conn_read(s, fd, data, dlen, n);
 		switch_to_(s, "flow_read", fd);
 		break;
 	case FD_PEER:

@@ -20,6 +20,7 @@
 #define UNIT_SUITES(X) \
 	X(config) \
 	X(http) \
+	X(proto) \
 	X(id) \
 	X(format) \
 	X(fdmap) \
