@@ -14,6 +14,7 @@
 #include "ctxmap/epmap.h"
 #include "agent/flow.h"
 #include "agent/conn.h"
+#include "agent/relay.h"
 #include "agent/out_fd.h"
 
 /* For the diagnostics: which context this thread switches to, and why. */
@@ -124,6 +125,9 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				 * drains several jobs it cannot tell apart. */
 				agent_self.draining = c == NULL;
 				take_from_chan(c, "flow_read (queued bytes)", fd);
+			} else if (relay_read(rx, data, dlen, n, &c)) {
+				/* Bytes a forked child wrote (relay.h). */
+				take_from_chan(c, "flow_read (relayed bytes)", fd);
 			}
 			chan_unref(rx);
 		}
@@ -159,6 +163,8 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 			switch_to(s, fd);
 		break;
 	case FD_CHAN:
+		if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY)
+			relay_write(s, data, n);
 		/* Recorded before the call: the reader may wake at once. */
 		if ((tx = fdmap_chan_get(s, false)) != NULL) {
 			chan_wrote(tx, agent_self.cur, units_of(tx, data, n));
@@ -178,6 +184,8 @@ void flow_write_done(int fd, const void *data, size_t n, ssize_t r)
 
 	if (s == NULL || fdmap_kind(s) != FD_CHAN || (size_t)r == n)
 		return;
+	if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY)
+		relay_write_done(s, n, r);
 	tx = fdmap_chan_get(s, false);
 	if (tx == NULL)
 		return;
@@ -201,6 +209,8 @@ static void set_chan(int fd, struct chan *rx, struct chan *tx)
 void flow_pipe(const int fds[2])
 {
 	struct chan *c = chan_new(false, false);
+
+	relay_pipe_made();
 
 	set_chan(fds[0], c, NULL);
 	set_chan(fds[1], NULL, c);
@@ -289,6 +299,12 @@ void flow_close(int fd)
 		}
 	}
 	out_fd_closing(fd);
+	{
+		struct fdslot *s = fdmap_peek(fd);
+
+		if (s)
+			relay_closing(s);
+	}
 	flow_new_fd(fd, FD_UNKNOWN);
 }
 
@@ -303,6 +319,8 @@ void flow_dup(int from, int to)
 	}
 	/* The kind goes with it: dup2(2, 1) makes stdout a log too. */
 	fdmap_copy(from, to);
+	if (relay_dup(from, to))
+		return;           /* a relayed pipe: not a log, written unchanged */
 	if (to == 2)
 		out_stderr_redirected();
 }
