@@ -89,7 +89,7 @@ $(B)/config-vars: tests/tools/config_vars.c $(B)/agent/config.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -o $@ $^ $(SAN_LDFLAGS)
 
 deps:
-	scripts/install-deps
+	scripts/install-deps frontends
 
 unit: $(B)/unit_tests
 	$(B)/unit_tests

@@ -177,6 +177,7 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	const unsigned char *b = data;
 	struct relay_rec *one = NULL;
 	bool mixed = false;
+	int nobody = 0, unrec = 0, others = 0;
 	uint64_t pos, end;
 
 	if (p == NULL)
@@ -196,6 +197,7 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 
 		if (r == NULL || !r->hashed) {
 			mixed = true;            /* bytes no record vouches for */
+			unrec++;
 			if (r == NULL)
 				break;
 			pos = r->start + r->len;
@@ -216,14 +218,21 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 			p->bad = true;           /* not the bytes recorded: out of step */
 			break;
 		}
-		if (r->id_len == 0 || (one && (one->id_len != r->id_len ||
-					      memcmp(one->id, r->id, r->id_len) != 0)))
+		if (r->id_len == 0) {
 			mixed = true;
-		one = r;
+			nobody++;
+		} else if (one && (one->id_len != r->id_len ||
+				   memcmp(one->id, r->id, r->id_len) != 0)) {
+			mixed = true;
+			others++;
+		}
+		if (r->id_len)
+			one = r;
 	}
 	if (p->bad || mixed || one == NULL) {
-		DEBUG("relay read %zu bytes at %llu: %s", n, (unsigned long long)(end - n),
-		      p->bad ? "pipe out of step" : mixed ? "several requests or unrecorded bytes" : "no record");
+		DEBUG("relay read %zu bytes at %llu: %s (unrecorded %d, outside requests %d, other requests %d)",
+		      n, (unsigned long long)(end - n),
+		      p->bad ? "pipe out of step" : mixed ? "mixed" : "no record", unrec, nobody, others);
 		spin_unlock(&p->lock);
 		return RELAY_NOBODY;
 	}
