@@ -58,10 +58,11 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		untag(s);
 		return;
 	}
-	DEBUG("start %s (%s, %s on read fd %d; id %s, trace %s)", c->id, what,
-	      first ? "first request" : "next request", fd,
-	      ids->request_id_len ? "adopted" : "generated",
-	      ids->has_trace ? "adopted from traceparent" : "generated");
+	DEBUG("start %s (%s on read fd %d; id %s, trace %s; %s)", c->id,
+	      first ? "first request" : "next request on keep-alive", fd,
+	      !ids->request_id_len ? "generated" : what[0] == 'h' ?
+	      "adopted from the request header" : "adopted from the request's variables",
+	      ids->has_trace ? "adopted from traceparent" : "generated", what);
 	fdmap_tag(s, c);
 	ctx_put(c);
 }

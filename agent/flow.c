@@ -210,7 +210,7 @@ void flow_pipe(const int fds[2])
 {
 	struct chan *c = chan_new(false, false);
 
-	relay_pipe_made();
+	relay_pipe_made(c);
 
 	set_chan(fds[0], c, NULL);
 	set_chan(fds[1], NULL, c);

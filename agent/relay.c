@@ -5,15 +5,49 @@
  */
 #include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/http.h"
 #include "agent/relay.h"
 #include "base/debug.h"
+#include "base/lock.h"
 #include "ctxmap/relay.h"
 
-void relay_pipe_made(void)
+/* Pipes this process (or a forked ancestor) made, with the pid that made
+ * them: only a forked child's writes into its parent's pipe are relayed.
+ * A process that reads its own stderr pipe, or a reader outside the agent
+ * that a process made the pipe for, gets prefixed lines as before. */
+#define MADE_MAX 128
+static struct { const struct chan *chan; pid_t pid; } made[MADE_MAX];
+static unsigned made_next;
+static int made_lock;
+
+void relay_pipe_made(const struct chan *c)
 {
+	pid_t pid = getpid();
+
 	relaymap_init();
+	spin_lock(&made_lock);
+	made[made_next % MADE_MAX].chan = c;
+	made[made_next % MADE_MAX].pid = pid;
+	made_next++;
+	spin_unlock(&made_lock);
+}
+
+/* True when `c` was made by another process than this one (a parent). */
+static bool made_by_parent(const struct chan *c)
+{
+	pid_t creator = 0, self;
+
+	spin_lock(&made_lock);
+	for (unsigned i = 0; i < MADE_MAX; i++)
+		if (made[i].chan == c)
+			creator = made[i].pid;
+	spin_unlock(&made_lock);
+	if (creator == 0)
+		return false;
+	self = getpid();
+	return creator != self;
 }
 
 /* The pipe fd 2 was relayed onto, by its inode: an open() of it
@@ -49,6 +83,8 @@ bool relay_dup(int from, int to)
 
 	if ((to != 1 && to != 2) || src == NULL || fdmap_kind(src) != FD_CHAN ||
 	    src->tx == NULL || src->rx != NULL)
+		return false;
+	if (!made_by_parent(src->tx))
 		return false;
 	dst = fdmap_peek(to);
 	if (dst == NULL)

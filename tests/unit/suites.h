@@ -21,6 +21,7 @@
 	X(config) \
 	X(http) \
 	X(proto) \
+	X(relay) \
 	X(id) \
 	X(format) \
 	X(fdmap) \
