@@ -58,7 +58,7 @@ TARGETS    := $(patsubst tests/targets/%.c,$(B)/targets/%,$(wildcard tests/targe
 
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-.PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-replay
+.PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-proto fuzz-replay
 
 all: $(B)/libreqctx.so $(TARGETS) $(B)/config-vars
 
@@ -90,7 +90,7 @@ $(B)/config-vars: tests/tools/config_vars.c $(B)/agent/config.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -o $@ $^ $(SAN_LDFLAGS)
 
 deps:
-	scripts/install-deps
+	scripts/install-deps frontends
 
 unit: $(B)/unit_tests
 	$(B)/unit_tests
@@ -153,9 +153,21 @@ fuzz: $(FUZZ_BIN)
 	rm -rf $(B)/fuzz_corpus && cp -r tests/fuzz/corpus/http $(B)/fuzz_corpus
 	$(FUZZ_BIN) -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 $(B)/fuzz_corpus
 
-# The seed corpus once through the fuzz target: part of `make check`.
-fuzz-replay: $(FUZZ_BIN)
+# libFuzzer on the FastCGI, uwsgi and SCGI parsers.
+FUZZ_PROTO_BIN := $(B)/fuzz_proto
+$(FUZZ_PROTO_BIN): tests/fuzz/fuzz_proto.c agent/proto.c agent/proto.h agent/http.c agent/http.h
+	@mkdir -p $(B)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-D_GNU_SOURCE -I. -o $@ tests/fuzz/fuzz_proto.c agent/proto.c agent/http.c
+
+fuzz-proto: $(FUZZ_PROTO_BIN)
+	rm -rf $(B)/fuzz_proto_corpus && cp -r tests/fuzz/corpus/proto $(B)/fuzz_proto_corpus
+	$(FUZZ_PROTO_BIN) -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 $(B)/fuzz_proto_corpus
+
+# The seed corpora once through the fuzz targets: part of `make check`.
+fuzz-replay: $(FUZZ_BIN) $(FUZZ_PROTO_BIN)
 	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus/http
+	$(FUZZ_PROTO_BIN) -runs=0 tests/fuzz/corpus/proto
 
 # The wrapper and the man page get the version and the library's directory
 # (without DESTDIR: where it is found at run time), eatmydata-style.

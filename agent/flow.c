@@ -14,10 +14,10 @@
 #include "ctxmap/epmap.h"
 #include "ctxmap/timermap.h"
 #include "agent/flow.h"
-#include "agent/fields.h"
-#include "agent/http.h"
+#include "agent/conn.h"
 #include "agent/inherit.h"
 #include "agent/out.h"
+#include "agent/relay.h"
 #include "agent/out_fd.h"
 #include "agent/propagate.h"
 #include "agent/spans.h"
@@ -89,68 +89,6 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	ctx_take_current(c);
 }
 
-/* The first bytes of a request on a client connection: adopt its IDs, or
- * on a keep-alive connection start a fresh context. */
-static void start_request(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags)
-{
-	const struct config *cfg = agent_config;
-	struct ctx_seed seed = { 0 };
-	struct http_ids ids;
-	struct fields f;
-	struct ctx *old, *c;
-
-	ids.is_http = false;
-	ids.request_id_len = 0;
-	ids.has_trace = false;
-	f.count = 0;
-	/* A request line starts with an uppercase method: anything else
-	 * (memcached's "get k", TLS, binary protocols) is not looked at. */
-	if (dlen >= 13 && *(const unsigned char *)data >= 'A' && *(const unsigned char *)data <= 'Z') {
-		http_parse_head(data, dlen, cfg->header, cfg->header_len, &ids);
-		if (ids.is_http && cfg->nfields)
-			fields_from_head(data, dlen, cfg, &f);
-	}
-	if (unlikely(inherit_home != NULL) && ids.is_http)
-		inherit_own_requests();
-	if ((flags & FDF_FRESH) && ids.request_id_len == 0 && !ids.has_trace && f.count == 0) {
-		/* the connection's context serves its first request */
-		prop_request(s, fd, fdmap_ctx_peek(s), data, dlen, ids.is_http);
-		return;
-	}
-	if (ids.request_id_len) {
-		seed.id = ids.request_id;
-		seed.id_len = ids.request_id_len;
-	}
-	if (ids.has_trace) {
-		seed.trace_id = ids.trace_id;
-		seed.trace_flags = ids.trace_flags;
-		seed.parent_id = ids.parent_id;
-	}
-	for (int i = 0; i < CTX_FIELDS; i++) {
-		seed.field[i] = f.count && f.len[i] ? f.val[i] : NULL;
-		seed.field_len[i] = f.count ? f.len[i] : 0;
-	}
-	old = fdmap_ctx_get(s);
-	if (old) {
-		seed.peer = old->peer;
-		/* A request without a traceparent stays in the connection's
-		 * trace only if it is the first; later ones get their own. */
-	}
-	c = ctx_new(&seed);
-	ctx_put(old);
-	if (c == NULL) {
-		prop_request(s, fd, fdmap_ctx_peek(s), data, dlen, ids.is_http);
-		return;
-	}
-	DEBUG("start %s (%s on read fd %d; id %s, trace %s)", c->id,
-	      flags & FDF_FRESH ? "first request" : "next request on keep-alive",
-	      fd, ids.request_id_len ? "adopted from the request header" : "generated",
-	      ids.has_trace ? "adopted from traceparent" : "generated");
-	fdmap_tag(s, c);
-	prop_request(s, fd, c, data, dlen, ids.is_http);
-	ctx_put(c);
-}
-
 /* Units a write or read moves through a channel: bytes, or for an eventfd
  * the 8-byte count written. */
 static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
@@ -171,12 +109,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
-		if (n > 0) {
-			unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
-
-			if (flags && (flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL)))
-				start_request(s, fd, data, dlen, flags);
-		}
+		/* Requests start (or a framed protocol's records are followed)
+		 * in conn.c; the connection's context is then current. */
+		if (n > 0 && conn_reads(s))
+			conn_read(s, fd, data, dlen, n);
 		switch_to_(s, "flow_read", fd);
 		break;
 	case FD_PEER:
@@ -198,6 +134,9 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				if (unlikely(c == NULL))
 					agent_self.draining = true;
 				take_from_chan(c, "flow_read (queued bytes)", fd);
+			} else if (relay_read(rx, data, dlen, n, &c)) {
+				/* Bytes a forked child wrote (relay.h). */
+				take_from_chan(c, "flow_read (relayed bytes)", fd);
 			}
 			chan_unref(rx);
 		}
@@ -233,6 +172,8 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 			switch_to(s, fd);
 		break;
 	case FD_CHAN:
+		if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY)
+			relay_write(s, data, n);
 		/* Recorded before the call: the reader may wake at once. */
 		if ((tx = fdmap_chan_get(s, false)) != NULL) {
 			chan_wrote(tx, agent_self.cur, units_of(tx, data, n), data);
@@ -252,6 +193,8 @@ void flow_write_done(int fd, const void *data, size_t n, ssize_t r)
 
 	if (s == NULL || fdmap_kind(s) != FD_CHAN || (size_t)r == n)
 		return;
+	if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY)
+		relay_write_done(s, n, r);
 	tx = fdmap_chan_get(s, false);
 	if (tx == NULL)
 		return;
@@ -275,6 +218,8 @@ static void set_chan(int fd, struct chan *rx, struct chan *tx)
 void flow_pipe(const int fds[2])
 {
 	struct chan *c = chan_new(false, false);
+
+	relay_pipe_made(c);
 
 	set_chan(fds[0], c, NULL);
 	set_chan(fds[1], NULL, c);
@@ -385,6 +330,12 @@ void flow_close(int fd)
 	if (prop_wants(fdmap_peek(fd)))
 		prop_close(fd);
 	out_fd_closing(fd);
+	{
+		struct fdslot *s = fdmap_peek(fd);
+
+		if (s)
+			relay_closing(s);
+	}
 	flow_new_fd(fd, FD_UNKNOWN);
 }
 
@@ -399,6 +350,8 @@ void flow_dup(int from, int to)
 	}
 	/* The kind goes with it: dup2(2, 1) makes stdout a log too. */
 	fdmap_copy(from, to);
+	if (relay_dup(from, to))
+		return;           /* a relayed pipe: not a log, written unchanged */
 	if (to == 2)
 		out_stderr_redirected();
 }

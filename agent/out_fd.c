@@ -14,6 +14,7 @@
 #include "base/lock.h"
 #include "agent/out.h"
 #include "agent/out_fd.h"
+#include "agent/relay.h"
 #include "agent/spans.h"
 
 /* The log's file: written at start-up and at redirections, read at opens,
@@ -116,6 +117,7 @@ void out_fd_opened(int fd)
 	/* Plain files are remembered as such: a redirection looks at them. */
 	set_kind(fd, __atomic_load_n(&log_known, __ATOMIC_RELAXED) && is_log_file(fd)
 		     ? FD_OUTPUT : FD_PLAIN);
+	relay_opened(fd);      /* a php-fpm worker's error_log on its stderr pipe */
 }
 
 void out_fd_closing(int fd)

@@ -4,10 +4,51 @@
  * atomic exchange; the old reference is dropped after it.
  */
 #include <stdlib.h>
+#include <string.h>
 
+#include "base/lock.h"
 #include "ctxmap/fdmap.h"
 
 struct fdslot *fdmap_chunks[FDMAP_CHUNKS];
+
+/* Parser blocks given back, linked through their first bytes. */
+static int parser_lock;
+static void *parser_free;
+
+void *fdmap_parser(struct fdslot *s)
+{
+	void *p = __atomic_load_n(&s->parser, __ATOMIC_ACQUIRE), *expected = NULL;
+
+	if (p)
+		return p;
+	spin_lock(&parser_lock);
+	p = parser_free;
+	if (p)
+		parser_free = *(void **)p;
+	spin_unlock(&parser_lock);
+	if (p)
+		memset(p, 0, FDMAP_PARSER_SIZE);
+	else if ((p = calloc(1, FDMAP_PARSER_SIZE)) == NULL)
+		return NULL;
+	if (!__atomic_compare_exchange_n(&s->parser, &expected, p, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		free(p);
+		return expected;
+	}
+	return p;
+}
+
+static void parser_release(struct fdslot *s)
+{
+	void *p = __atomic_exchange_n(&s->parser, NULL, __ATOMIC_ACQ_REL);
+
+	if (p == NULL)
+		return;
+	spin_lock(&parser_lock);
+	*(void **)p = parser_free;
+	parser_free = p;
+	spin_unlock(&parser_lock);
+}
 
 struct fdslot *fdmap_slot(int fd)
 {
@@ -92,8 +133,11 @@ void fdmap_reset(int fd, enum fd_kind kind)
 	fdmap_tag(s, NULL);
 	if (s->rx || s->tx)
 		fdmap_set_chans(s, NULL, NULL);
+	if (s->parser)
+		parser_release(s);
 	__atomic_store_n(&s->flags, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->wire, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->proto, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->kind, (uint8_t)kind, __ATOMIC_RELEASE);
 }
 
@@ -113,6 +157,12 @@ void fdmap_copy(int from, int to)
 	fdmap_tag(dst, c);
 	ctx_put(c);
 	fdmap_set_chans(dst, src->rx, src->tx);
+	if (dst->parser)
+		parser_release(dst);
+	/* The copy's reads are not followed: a framed protocol becomes lost
+	 * there (agent/conn.c carries nothing for it). */
+	__atomic_store_n(&dst->proto, __atomic_load_n(&src->proto, __ATOMIC_RELAXED),
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&dst->flags, __atomic_load_n(&src->flags, __ATOMIC_RELAXED),
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&dst->kind, __atomic_load_n(&src->kind, __ATOMIC_RELAXED),

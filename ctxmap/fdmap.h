@@ -41,11 +41,13 @@ struct fdslot {
 	uint8_t flags;            /* atomic; FDF_* */
 	uint8_t ep_state;         /* epoll back-reference: 0 none, 1 one, 2 several */
 	uint8_t wire;             /* atomic; writes go through the wire rules (agent/propagate.h) */
+	uint8_t proto;            /* atomic; kind FD_CLIENT: its protocol (agent/conn.c) */
 	int ep_epfd;              /* with ep_state 1: the instance ... */
 	uint64_t ep_data;         /* ... and the data value it is registered with */
 	void *ep_table;           /* kind FD_EPOLL: its registrations (epmap.c) */
 	uint64_t ep_gen;          /* kind FD_EPOLL: generation of its registrations */
 	struct chan *rx, *tx;     /* kind FD_CHAN: what it reads from / writes into */
+	void *parser;             /* kind FD_CLIENT: its protocol parser (fdmap_parser) */
 };
 
 /* The slot of `fd`, or NULL when it was never touched or is out of range. */
@@ -101,6 +103,16 @@ struct chan *fdmap_chan_get(struct fdslot *s, bool rx);
 
 /* Sets the channels of a slot (taking references of their own). */
 void fdmap_set_chans(struct fdslot *s, struct chan *rx, struct chan *tx);
+
+/* The bytes a connection's protocol parser keeps between reads
+ * (agent/conn.c gives them their meaning): FDMAP_PARSER_SIZE bytes,
+ * zeroed the first time, or NULL out of memory. Blocks come from a
+ * type-stable pool: given back when the slot is reset, never freed, so a
+ * parser working on an fd another thread closes at that moment corrupts
+ * at most a parser state, never memory. A dup'ed fd gets none (its
+ * reads are not followed). */
+#define FDMAP_PARSER_SIZE 512
+void *fdmap_parser(struct fdslot *s);
 
 /* dup semantics: `to` now refers to what `from` refers to. */
 void fdmap_copy(int from, int to);

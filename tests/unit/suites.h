@@ -20,6 +20,8 @@
 #define UNIT_SUITES(X) \
 	X(config) \
 	X(http) \
+	X(proto) \
+	X(relay) \
 	X(id) \
 	X(format) \
 	X(fdmap) \

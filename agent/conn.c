@@ -1,0 +1,204 @@
+/*
+ * conn.c - request boundaries on a server's connections. The first bytes
+ * read decide the protocol (agent/proto.c): HTTP/1 (a read after the
+ * server wrote starts the next request, its head checked by agent/http.c),
+ * FastCGI, uwsgi and SCGI (each request's head followed across reads and
+ * records), or a session protocol the agent does not parse (PostgreSQL,
+ * Redis, MySQL, SMTP: the connection is one context from accept to close,
+ * however many round trips it makes).
+ *
+ * Must never: change what the program reads, or carry a request's context
+ * past the point where the framing says another began (a framed connection
+ * whose framing is lost carries nothing).
+ */
+#include "agent/config.h"
+#include "agent/conn.h"
+#include "agent/fields.h"
+#include "agent/http.h"
+#include "agent/inherit.h"
+#include "agent/propagate.h"
+#include "base/ctx.h"
+#include "base/debug.h"
+
+_Static_assert(sizeof(struct proto_parser) <= FDMAP_PARSER_SIZE,
+	       "a protocol parser fits an fd slot's parser block");
+
+/* The slot carries nothing from now on, and neither does this thread if it
+ * was in the slot's context. */
+static void untag(struct fdslot *s)
+{
+	struct ctx *old = fdmap_ctx_peek(s);
+
+	fdmap_tag(s, NULL);
+	if (old && old == agent_self.cur)
+		ctx_take_current(NULL);
+}
+
+/* A request's head was read: its context, adopted or generated, tags the
+ * slot. The connection's accept-time context serves its first request
+ * when the head adopts nothing. */
+/* `f`: fields copied from the head (REQCTX_FIELDS), or NULL; `head`,
+ * `hlen`, `is_http`: the request head, for the trace (agent/propagate.h). */
+static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool first,
+		  const char *what, const struct fields *f, const char *head, size_t hlen,
+		  bool is_http)
+{
+	struct ctx_seed seed = { 0 };
+	struct ctx *old, *c;
+
+	if (first && ids->request_id_len == 0 && !ids->has_trace && !(f && f->count)) {
+		/* the connection's context serves its first request */
+		prop_request(s, fd, fdmap_ctx_peek(s), head, hlen, is_http);
+		return;
+	}
+	if (ids->request_id_len) {
+		seed.id = ids->request_id;
+		seed.id_len = ids->request_id_len;
+	}
+	if (ids->has_trace) {
+		seed.trace_id = ids->trace_id;
+		seed.trace_flags = ids->trace_flags;
+		seed.parent_id = ids->parent_id;
+	}
+	for (int i = 0; f && i < CTX_FIELDS; i++) {
+		seed.field[i] = f->count && f->len[i] ? f->val[i] : NULL;
+		seed.field_len[i] = f->count ? f->len[i] : 0;
+	}
+	old = fdmap_ctx_get(s);
+	if (old)
+		seed.peer = old->peer;
+	c = ctx_new(&seed);
+	ctx_put(old);
+	if (c == NULL) {
+		untag(s);
+		prop_request(s, fd, NULL, head, hlen, is_http);
+		return;
+	}
+	DEBUG("start %s (%s on read fd %d; id %s, trace %s; %s)", c->id,
+	      first ? "first request" : "next request on keep-alive", fd,
+	      !ids->request_id_len ? "generated" : what[0] == 'h' ?
+	      "adopted from the request header" : "adopted from the request's variables",
+	      ids->has_trace ? "adopted from traceparent" : "generated", what);
+	fdmap_tag(s, c);
+	prop_request(s, fd, c, head, hlen, is_http);
+	ctx_put(c);
+}
+
+static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags)
+{
+	const struct config *cfg = agent_config;
+	struct http_ids ids;
+	struct fields f;
+
+	ids.is_http = false;
+	ids.request_id_len = 0;
+	ids.has_trace = false;
+	f.count = 0;
+	/* A request line starts with an uppercase method: anything else is
+	 * not looked at. */
+	if (dlen >= 13 && *(const unsigned char *)data >= 'A' && *(const unsigned char *)data <= 'Z') {
+		http_parse_head(data, dlen, cfg->header, cfg->header_len, &ids);
+		if (ids.is_http && cfg->nfields)
+			fields_from_head(data, dlen, cfg, &f);
+	}
+	/* A process started inside a request serves requests of its own now
+	 * (agent/inherit.h). */
+	if (unlikely(inherit_home != NULL) && ids.is_http)
+		inherit_own_requests();
+	start(s, fd, &ids, flags & FDF_FRESH, "http", &f, data, dlen, ids.is_http);
+}
+
+/* The framing is lost (bytes the agent did not see, a multiplexed or
+ * malformed stream): nothing more is carried on this connection. */
+static void lose(struct fdslot *s, int fd, bool served)
+{
+	__atomic_store_n(&s->proto, PROTO_LOST, __ATOMIC_RELAXED);
+	DEBUG("fd %d: %s framing lost; the connection carries nothing more", fd,
+	      served ? "request" : "first request's");
+	if (served)
+		untag(s);
+}
+
+/* Feeds one read to the connection's parser, handling its events in
+ * order. Until a head was read (p->served), the accept-time context is the
+ * connection's, as for HTTP. */
+static void framed_read(struct fdslot *s, int fd, const char *data, size_t dlen, size_t n,
+			unsigned flags)
+{
+	struct proto_parser *p = fdmap_parser(s);
+	enum proto_event ev;
+	size_t off = 0;
+
+	if (p == NULL) {
+		lose(s, fd, true);
+		return;
+	}
+	if (p->proto == PROTO_UNKNOWN) {
+		/* A dup'ed fd (no parser of its own), or a slot whose parser
+		 * was recycled under it: nothing is known. */
+		lose(s, fd, true);
+		return;
+	}
+	if (flags & FDF_WROTE)
+		proto_server_wrote(p);
+	while (off < dlen) {
+		off += proto_feed(p, data + off, dlen - off, &ev);
+		switch (ev) {
+		case PROTO_EV_BEGIN:
+			/* From here to the end of its head, the new request
+			 * has no context: not the previous one's. */
+			if (p->served)
+				untag(s);
+			break;
+		case PROTO_EV_HEAD:
+			start(s, fd, &p->ids, !p->served, proto_name(p->proto), NULL, NULL, 0, false);
+			p->served = true;
+			break;
+		case PROTO_EV_BAD:
+			lose(s, fd, p->served);
+			return;
+		default:
+			break;
+		}
+		if (ev == PROTO_EV_NONE)
+			break;
+	}
+	if (dlen < n)                   /* bytes the agent was not shown */
+		lose(s, fd, true);
+}
+
+void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
+{
+	unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+	enum proto proto = (enum proto)__atomic_load_n(&s->proto, __ATOMIC_RELAXED);
+
+	if (flags)
+		flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL);
+	if (proto == PROTO_UNKNOWN) {
+		proto = proto_detect(data, dlen);
+		__atomic_store_n(&s->proto, (uint8_t)proto, __ATOMIC_RELAXED);
+		if (proto >= PROTO_FCGI) {
+			struct proto_parser *p = fdmap_parser(s);
+
+			if (p)
+				proto_init(p, proto, agent_config->header, agent_config->header_len);
+		}
+		DEBUG("fd %d: protocol %s", fd, proto_name(proto));
+	}
+	switch (proto) {
+	case PROTO_HTTP:
+		if (flags)
+			http_read(s, fd, data, dlen, flags);
+		break;
+	case PROTO_FCGI:
+	case PROTO_UWSGI:
+	case PROTO_SCGI:
+		framed_read(s, fd, data, dlen, n, flags);
+		break;
+	default:
+		/* A session protocol: the connection's context throughout.
+		 * A lost framed one: nothing. */
+		break;
+	}
+	(void)n;
+}

@@ -1,0 +1,30 @@
+/*
+ * conn.h - where requests start on a server's connection: the connection's
+ * protocol is recognised from its first bytes (agent/proto.h), and only
+ * where its framing is understood does a connection hold several requests.
+ */
+#ifndef AGENT_CONN_H
+#define AGENT_CONN_H
+
+#include <stddef.h>
+
+#include "agent/proto.h"
+#include "ctxmap/fdmap.h"
+
+/* True when a read of this connection must be shown to conn_read: its
+ * first read, a read after the server wrote, or any read of a framed
+ * protocol (whose record boundaries are followed). One load and a compare
+ * on top of the flags test the read path already made. */
+static inline bool conn_reads(const struct fdslot *s)
+{
+	return __atomic_load_n(&s->flags, __ATOMIC_RELAXED) != 0 ||
+	       __atomic_load_n(&s->proto, __ATOMIC_RELAXED) >= PROTO_FCGI;
+}
+
+/* A read of n > 0 bytes on client connection `fd` (slot `s`); `data` holds
+ * the first `dlen`. Starts, adopts or ends requests on the slot; the caller
+ * then makes the slot's context current (none: the thread's is cleared
+ * here). */
+void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * relay.h - a request crosses a pipe between the processes of a forked
+ * tree with the bytes, and no byte changes (ctxmap/relay.h keeps the
+ * records). A forked child whose stdout or stderr is made (dup2) the write
+ * end of a pipe its agent saw created - a php-fpm worker writing into its
+ * master's pipe - writes it untagged and records which request wrote each
+ * write; the reader takes that request for the bytes it reads, and the
+ * lines it writes about them (php-fpm's "child N said into stderr") carry
+ * the request's ID.
+ */
+#ifndef AGENT_RELAY_H
+#define AGENT_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "ctxmap/fdmap.h"
+
+/* Flag of an FD_CHAN slot: its writes are recorded for the reader. */
+#define FDF_RELAY 4u
+
+/* Pipe `c` was made: the shared table must exist before any fork, and
+ * who made the pipe decides whether it is relayed. */
+void relay_pipe_made(const struct chan *c);
+
+/* dup2(from, to) just copied the slot: true when `to` (1 or 2) became a
+ * relayed pipe end, which is then not a log (its bytes are written
+ * unchanged). */
+bool relay_dup(int from, int to);
+
+/* `fd` was just opened: if on the pipe fd 2 is relayed to, it is relayed
+ * too (an fstat, only in a process that relays its fd 2). */
+void relay_opened(int fd);
+
+/* A write of n bytes (data: all of them, or NULL) to a relayed slot. */
+void relay_write(struct fdslot *s, const void *data, size_t n);
+void relay_write_done(struct fdslot *s, size_t n, ssize_t r);
+
+/* A read of bytes nobody in this process recorded: the request whose
+ * writes they were, if the records say so. Returns true when the records
+ * decided (*c: a new reference, or NULL for none). */
+bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct ctx **c);
+
+/* The read end `s` is being closed. */
+void relay_closing(struct fdslot *s);
+
+#endif

@@ -1,0 +1,254 @@
+/*
+ * relay.c - the shared table of relay.h. Sound before complete: a read is
+ * given a request only when every byte it consumed lies in records of that
+ * one request and every record that ended in it hashed right; a record
+ * that hashes wrong (bytes the agent did not see written: another writer,
+ * stdio's internal writes, writers racing for offsets) makes the pipe
+ * "desynchronised" for good, and its reads carry nothing from then on.
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "base/debug.h"
+#include "base/lock.h"
+#include "ctxmap/relay.h"
+
+#define RELAY_PIPES 32
+#define RELAY_RECS 32
+
+struct relay_rec {
+	uint64_t start;
+	uint32_t len;
+	uint8_t hashed;
+	uint8_t id_len;               /* 0: written outside any request */
+	uint8_t has_trace, trace_flags;
+	uint64_t hash;
+	char id[CTX_ID_MAX + 1];
+	char trace_id[33];
+};
+
+struct relay_pipe {
+	int lock;
+	bool bad;
+	uintptr_t key;                /* 0: free */
+	uint64_t wpos, rpos;          /* bytes written (recorded), bytes read */
+	uint64_t rh_start;            /* the record the reader is inside ... */
+	uint64_t rh;                  /* ... and its running hash */
+	uint32_t next;
+	struct relay_rec recs[RELAY_RECS];
+};
+
+struct relay_table {
+	int lock;                     /* for claiming pipe entries */
+	int used;                     /* entries ever claimed: 0, nothing to look up */
+	struct relay_pipe pipes[RELAY_PIPES];
+};
+
+static struct relay_table *table;
+
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * FNV_PRIME;
+	return h;
+}
+
+void relaymap_init(void)
+{
+	void *m, *expected = NULL;
+
+	if (__atomic_load_n(&table, __ATOMIC_ACQUIRE))
+		return;
+	m = mmap(NULL, sizeof(struct relay_table), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return;
+	if (!__atomic_compare_exchange_n(&table, &expected, m, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		munmap(m, sizeof(struct relay_table));
+}
+
+/* The entry of `key`; with `claim`, a free one is claimed for it. */
+static struct relay_pipe *find(uintptr_t key, bool claim)
+{
+	struct relay_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+	struct relay_pipe *freep = NULL;
+
+	if (t == NULL || key == 0 || (!claim && !__atomic_load_n(&t->used, __ATOMIC_RELAXED)))
+		return NULL;
+	for (int i = 0; i < RELAY_PIPES; i++) {
+		uintptr_t k = __atomic_load_n(&t->pipes[i].key, __ATOMIC_ACQUIRE);
+
+		if (k == key)
+			return &t->pipes[i];
+		if (k == 0 && freep == NULL)
+			freep = &t->pipes[i];
+	}
+	if (!claim)
+		return NULL;
+	spin_lock(&t->lock);
+	for (int i = 0; i < RELAY_PIPES; i++)
+		if (t->pipes[i].key == key) {
+			spin_unlock(&t->lock);
+			return &t->pipes[i];
+		}
+	freep = NULL;
+	for (int i = 0; i < RELAY_PIPES && freep == NULL; i++)
+		if (t->pipes[i].key == 0)
+			freep = &t->pipes[i];
+	if (freep) {
+		memset(freep, 0, sizeof *freep);
+		__atomic_store_n(&freep->key, key, __ATOMIC_RELEASE);
+		__atomic_store_n(&t->used, 1, __ATOMIC_RELAXED);
+	}
+	spin_unlock(&t->lock);
+	return freep;
+}
+
+void relaymap_wrote(uintptr_t key, const struct ctx *c, const void *data, size_t n)
+{
+	struct relay_pipe *p = find(key, true);
+	struct relay_rec *r;
+
+	if (p == NULL || n == 0)
+		return;
+	spin_lock(&p->lock);
+	r = &p->recs[p->next++ % RELAY_RECS];
+	r->start = p->wpos;
+	r->len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	p->wpos += r->len;
+	r->hashed = data != NULL;
+	r->hash = data ? fnv(FNV_OFFSET, data, r->len) : 0;
+	r->id_len = 0;
+	r->has_trace = 0;
+	if (c) {
+		r->id_len = c->id_len;
+		memcpy(r->id, c->id, (size_t)c->id_len + 1);
+		if (c->origin == CTX_ADOPTED || c->trace_id[0]) {
+			memcpy(r->trace_id, c->trace_id, 33);
+			r->has_trace = 1;
+			r->trace_flags = c->trace_flags;
+		}
+	}
+	spin_unlock(&p->lock);
+}
+
+void relaymap_unwrote(uintptr_t key, size_t n, long r)
+{
+	struct relay_pipe *p = find(key, false);
+	size_t took = r <= 0 ? 0 : (size_t)r;
+	struct relay_rec *last;
+
+	if (p == NULL || took >= n)
+		return;
+	spin_lock(&p->lock);
+	last = &p->recs[(p->next + RELAY_RECS - 1) % RELAY_RECS];
+	if (p->next && last->start + last->len == p->wpos && last->len == n) {
+		/* the hash was of all n bytes: the shorter record cannot be
+		 * checked, so it is not trusted */
+		last->len = (uint32_t)took;
+		last->hashed = 0;
+		p->wpos -= n - took;
+	} else {
+		p->bad = true;        /* another write came between: offsets unknown */
+	}
+	spin_unlock(&p->lock);
+}
+
+/* The record holding offset `pos`, or NULL (overwritten, or never made). */
+static struct relay_rec *rec_at(struct relay_pipe *p, uint64_t pos)
+{
+	for (int i = 0; i < RELAY_RECS; i++) {
+		struct relay_rec *r = &p->recs[i];
+
+		if (r->len && r->start <= pos && pos < r->start + r->len)
+			return r;
+	}
+	return NULL;
+}
+
+enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, size_t n,
+				 struct relay_ids *out)
+{
+	struct relay_pipe *p = find(key, false);
+	const unsigned char *b = data;
+	struct relay_rec *one = NULL;
+	bool mixed = false;
+	int nobody = 0, unrec = 0, others = 0;
+	uint64_t pos, end;
+
+	if (p == NULL)
+		return RELAY_NONE;
+	spin_lock(&p->lock);
+	pos = p->rpos;
+	end = pos + n;
+	p->rpos = end;
+	if (p->bad || dlen < n || data == NULL) {
+		p->bad = true;
+		spin_unlock(&p->lock);
+		return RELAY_NOBODY;
+	}
+	while (pos < end) {
+		struct relay_rec *r = rec_at(p, pos);
+		uint64_t stop;
+
+		if (r == NULL || !r->hashed) {
+			mixed = true;            /* bytes no record vouches for */
+			unrec++;
+			if (r == NULL)
+				break;
+			pos = r->start + r->len;
+			continue;
+		}
+		if (pos == r->start) {
+			p->rh_start = r->start;
+			p->rh = FNV_OFFSET;
+		} else if (p->rh_start != r->start) {
+			mixed = true;            /* its beginning was not checked */
+			pos = r->start + r->len;
+			continue;
+		}
+		stop = r->start + r->len < end ? r->start + r->len : end;
+		p->rh = fnv(p->rh, b + (pos - (end - n)), (size_t)(stop - pos));
+		pos = stop;
+		if (pos == r->start + r->len && p->rh != r->hash) {
+			p->bad = true;           /* not the bytes recorded: out of step */
+			break;
+		}
+		if (r->id_len == 0) {
+			mixed = true;
+			nobody++;
+		} else if (one && (one->id_len != r->id_len ||
+				   memcmp(one->id, r->id, r->id_len) != 0)) {
+			mixed = true;
+			others++;
+		}
+		if (r->id_len)
+			one = r;
+	}
+	if (p->bad || mixed || one == NULL) {
+		DEBUG("relay read %zu bytes at %llu: %s (unrecorded %d, outside requests %d, other requests %d)",
+		      n, (unsigned long long)(end - n),
+		      p->bad ? "pipe out of step" : mixed ? "mixed" : "no record", unrec, nobody, others);
+		spin_unlock(&p->lock);
+		return RELAY_NOBODY;
+	}
+	out->id_len = one->id_len;
+	memcpy(out->id, one->id, (size_t)one->id_len + 1);
+	out->has_trace = one->has_trace;
+	memcpy(out->trace_id, one->trace_id, 33);
+	out->trace_flags = one->trace_flags;
+	spin_unlock(&p->lock);
+	return RELAY_ONE;
+}
+
+void relaymap_forget(uintptr_t key)
+{
+	struct relay_pipe *p = find(key, false);
+
+	if (p)
+		__atomic_store_n(&p->key, 0, __ATOMIC_RELEASE);
+}

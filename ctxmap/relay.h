@@ -1,0 +1,53 @@
+/*
+ * relay.h - which request wrote which bytes into a pipe, shared between
+ * the processes of one forked tree (a php-fpm master and its workers), so
+ * that the process reading the pipe learns the request of the bytes it
+ * reads without a byte of the pipe changing.
+ *
+ * One MAP_SHARED anonymous mapping, made at the first pipe() a process
+ * makes and inherited by its forked children. A pipe is known by the
+ * address of the channel object its creator made (the same address in
+ * every forked child). Per pipe: the bytes written so far and a ring of
+ * records (start offset, length, a 64-bit FNV-1a hash of the bytes, the
+ * writer's request ID and trace); the reader counts the bytes it read and
+ * checks each record's hash as it completes. Spin locks inside the
+ * mapping, never held across a system call.
+ */
+#ifndef CTXMAP_RELAY_H
+#define CTXMAP_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/ctx.h"
+
+/* Makes the shared table if this process has none (at its first pipe,
+ * before any fork that should share it). */
+void relaymap_init(void);
+
+/* A write of n bytes into pipe `key` is about to be made in context `c`
+ * (NULL: none); data holds them all, or is NULL (writev: the bytes are not
+ * hashed and the reader will not trust them). */
+void relaymap_wrote(uintptr_t key, const struct ctx *c, const void *data, size_t n);
+
+/* ... and the kernel took only r of them (r < n; -1 none). */
+void relaymap_unwrote(uintptr_t key, size_t n, long r);
+
+/* What a read of n bytes (the first dlen at data) from pipe `key` consumed.
+ * RELAY_NONE: the pipe has no records (bytes nobody recorded). */
+enum relay_verdict { RELAY_NONE = 0, RELAY_NOBODY, RELAY_ONE };
+struct relay_ids {
+	char id[CTX_ID_MAX + 1];
+	size_t id_len;
+	bool has_trace;
+	char trace_id[33];
+	uint8_t trace_flags;
+};
+enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, size_t n,
+				 struct relay_ids *out);
+
+/* The reader closed its end: the pipe's records go. */
+void relaymap_forget(uintptr_t key);
+
+#endif
