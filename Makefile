@@ -2,8 +2,8 @@
 #   make            build/libreqctx.so and the test programs
 #   make check      install missing dependencies, build, run every test
 #   make demo       the sample server under the agent, its stderr shown
-#   make check-runtimes  real runtimes (gunicorn, uWSGI, Java, Ruby, Node,
-#                   asyncio) under the agent, every line scored; not in check
+#   make check-runtimes  only the real runtimes (gunicorn, uWSGI, Java, Ruby,
+#                   Node, asyncio) under the agent, every line scored
 #   make install    PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR= (library, wrapper, header, man page)
 
 # The one version: `make install` substitutes it into the wrapper and the
@@ -90,7 +90,8 @@ $(B)/config-vars: tests/tools/config_vars.c $(B)/agent/config.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -o $@ $^ $(SAN_LDFLAGS)
 
 deps:
-	scripts/install-deps frontends
+	scripts/install-deps frontends runtimes
+	scripts/install-npm-deps $(abspath $(B))/npm
 
 unit: $(B)/unit_tests
 	$(B)/unit_tests
