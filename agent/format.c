@@ -33,6 +33,7 @@ static size_t put_uint(char *dst, size_t o, size_t cap, unsigned long v)
 
 static size_t head_text(char *dst, size_t cap, const struct config *cfg, const struct ctx *c)
 {
+	const struct ctx_name *n = ctx_name(c);   /* once: it may be renamed meanwhile */
 	size_t o = 0;
 
 	for (int i = 0; i < cfg->nsegs; i++) {
@@ -40,8 +41,8 @@ static size_t head_text(char *dst, size_t cap, const struct config *cfg, const s
 
 		switch (s->field) {
 		case 0:   o = put(dst, o, cap, cfg->format + s->off, s->len); break;
-		case 'i': o = put(dst, o, cap, c->id, c->id_len); break;
-		case 't': o = put(dst, o, cap, c->trace_id, 32); break;
+		case 'i': o = put(dst, o, cap, n->id, n->id_len); break;
+		case 't': o = put(dst, o, cap, n->trace_id, 32); break;
 		case 's': o = put(dst, o, cap, c->span_id, 16); break;
 		case 'p': o = put_uint(dst, o, cap, (unsigned long)agent_pid); break;
 		case 'T': o = put_uint(dst, o, cap, (unsigned long)agent_tid()); break;
@@ -113,6 +114,7 @@ static size_t put_jstr(char *dst, size_t o, size_t cap, const char *k, const cha
 
 static size_t head_json(char *dst, size_t cap, const struct ctx *c)
 {
+	const struct ctx_name *n = c ? ctx_name(c) : NULL;
 	struct timespec now;
 	char t[28];
 	size_t o = 0;
@@ -120,8 +122,8 @@ static size_t head_json(char *dst, size_t cap, const struct ctx *c)
 	clock_gettime(CLOCK_REALTIME, &now);
 	fmt_time(t, now.tv_sec, now.tv_nsec);
 	o = put_jstr(dst, o, cap, "{\"time\":", t, 27);
-	o = put_jstr(dst, o, cap, ",\"request_id\":", c ? c->id : NULL, c ? c->id_len : 0);
-	o = put_jstr(dst, o, cap, ",\"trace_id\":", c ? c->trace_id : NULL, 32);
+	o = put_jstr(dst, o, cap, ",\"request_id\":", n ? n->id : NULL, n ? n->id_len : 0);
+	o = put_jstr(dst, o, cap, ",\"trace_id\":", n ? n->trace_id : NULL, 32);
 	o = put_jstr(dst, o, cap, ",\"span_id\":", c ? c->span_id : NULL, 16);
 	o = put(dst, o, cap, ",\"pid\":", 7);
 	o = put_uint(dst, o, cap, (unsigned long)agent_pid);

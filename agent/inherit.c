@@ -100,8 +100,10 @@ void inherit_env(char *const *env, char **out, char *scratch)
 		out[n++] = *env;
 	}
 	if (children && c) {
+		const struct ctx_name *nm = ctx_name(c);   /* one name, read once */
+
 		snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=%s;%s;%02x",
-			 c->id, c->trace_id, c->trace_flags);
+			 nm->id, nm->trace_id, nm->trace_flags);
 		out[n++] = scratch;
 	}
 	out[n] = NULL;

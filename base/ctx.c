@@ -68,30 +68,50 @@ long ctx_live(void)
 	return __atomic_load_n(&live, __ATOMIC_RELAXED);
 }
 
+static bool seed_has_id(const struct ctx_seed *seed)
+{
+	return seed && seed->id && seed->id_len > 0 && seed->id_len <= CTX_ID_MAX;
+}
+
+/* Fills a name from the seed; what the seed lacks comes from `base`, or is
+ * generated without one. */
+static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const struct ctx_name *base)
+{
+	if (seed_has_id(seed)) {
+		memcpy(n->id, seed->id, seed->id_len);
+		n->id_len = (uint8_t)seed->id_len;
+		n->origin = CTX_ADOPTED;
+	} else if (base) {
+		memcpy(n->id, base->id, base->id_len);
+		n->id_len = base->id_len;
+		n->origin = base->origin;
+	} else {
+		id_request(n->id);
+		n->id_len = ID_REQUEST_LEN;
+		n->origin = CTX_GENERATED;
+	}
+	n->id[n->id_len] = '\0';
+	if (seed && seed->trace_id) {
+		memcpy(n->trace_id, seed->trace_id, 32);
+		n->trace_flags = seed->trace_flags;
+	} else if (base) {
+		memcpy(n->trace_id, base->trace_id, 32);
+		n->trace_flags = base->trace_flags;
+	} else {
+		id_trace(n->trace_id);
+		n->trace_flags = 0;
+	}
+	n->trace_id[32] = '\0';
+}
+
 struct ctx *ctx_new(const struct ctx_seed *seed)
 {
 	struct ctx *c = pool_take();
 
 	if (c == NULL)
 		return NULL;
-	if (seed && seed->id && seed->id_len > 0 && seed->id_len <= CTX_ID_MAX) {
-		memcpy(c->id, seed->id, seed->id_len);
-		c->id_len = (uint8_t)seed->id_len;
-		c->origin = CTX_ADOPTED;
-	} else {
-		id_request(c->id);
-		c->id_len = ID_REQUEST_LEN;
-		c->origin = CTX_GENERATED;
-	}
-	c->id[c->id_len] = '\0';
-	if (seed && seed->trace_id) {
-		memcpy(c->trace_id, seed->trace_id, 32);
-		c->trace_flags = seed->trace_flags;
-	} else {
-		id_trace(c->trace_id);
-		c->trace_flags = 0;
-	}
-	c->trace_id[32] = '\0';
+	name_fill(&c->names[0], seed, NULL);
+	__atomic_store_n(&c->name, &c->names[0], __ATOMIC_RELAXED);
 	id_span(c->span_id);
 	clock_gettime(CLOCK_REALTIME, &c->start);
 	c->peer[0] = '\0';
@@ -101,11 +121,27 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 		memcpy(c->peer, seed->peer, n);
 		c->peer[n] = '\0';
 	}
+	c->conn_fd = -1;
 	c->next_free = NULL;
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	if (!ctx_seen())
 		__atomic_store_n(&ctx_any, 1, __ATOMIC_RELAXED);
 	return c;
+}
+
+bool ctx_adopt(struct ctx *c, const struct ctx_seed *seed)
+{
+	const struct ctx_name *expect = &c->names[0];
+
+	if (ctx_name(c) != expect)
+		return false;
+	/* names[1] is unused until published: whoever reads the name sees
+	 * either the first one whole or this one whole. The caller is the one
+	 * thread that took the connection's fresh mark, so there is one
+	 * writer; the compare-exchange keeps a second one out anyway. */
+	name_fill(&c->names[1], seed, expect);
+	return __atomic_compare_exchange_n(&c->name, &expect, &c->names[1], false,
+					   __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
 void ctx_get(struct ctx *c)
@@ -128,7 +164,7 @@ bool ctx_tryget(struct ctx *c)
 void ctx_put(struct ctx *c)
 {
 	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		DEBUG("end %s", c->id);
+		DEBUG("end %s", ctx_name(c)->id);
 		pool_give(c);
 	}
 }

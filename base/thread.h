@@ -29,6 +29,12 @@ struct agent_thread {
 	const struct ctx *inherited; /* the creator's context, while it lasts */
 	const struct ctx *closed; /* current, and its connection closed by us */
 	bool draining;            /* took a merged wake-up; until it waits again */
+	bool accepted;            /* it accepted a connection ... */
+	bool served;              /* ... and read or wrote a client connection */
+	unsigned char weak;          /* what `cur` last rests on, if weak: 1 an event
+	                             handed out (no I/O since), 2 an outbound
+	                             socket's tag (agent/flow.c, flow_connect) */
+	const struct ctx *waits_in; /* current, kept across a wait inside it */
 	int in_signal;            /* > 0 inside the program's signal handler ... */
 	const void *signal_frame; /* ... entered at this stack address */
 	unsigned signals;         /* program handlers run on this thread (wraps) */
