@@ -144,11 +144,14 @@ static void start_request(struct fdslot *s, int fd, const void *data, size_t dle
 		 * hand-offs, pending events, snapshots), so the generated ID
 		 * is never written again. A request without a traceparent
 		 * stays in the connection's trace. */
+		char was[CTX_ID_MAX + 1];
+
+		__builtin_memcpy(was, ctx_name(old)->id, ctx_name(old)->id_len + 1);
 		if (ctx_adopt(old, &seed))
-			DEBUG("adopt %s (first request on read fd %d; id %s, trace %s)",
-			      ctx_name(old)->id, fd,
-			      ids.request_id_len ? "from the request header" : "kept",
-			      ids.has_trace ? "from traceparent" : "kept");
+			DEBUG("start %s (first request on read fd %d, renames %s; id %s, trace %s)",
+			      ctx_name(old)->id, fd, was,
+			      ids.request_id_len ? "adopted from the request header" : "kept",
+			      ids.has_trace ? "adopted from traceparent" : "kept");
 		ctx_put(old);
 		return;
 	}
@@ -509,8 +512,19 @@ static bool foreign(int fd, const void *arg)
 
 static bool foreign_in(const struct flow_wait *w, const struct ctx *cur)
 {
+	bool any = false;
+
 	if (w->epfd >= 0)
 		return epmap_any(w->epfd, foreign, cur);
+	/* poll or select on no fd at all: a sleep, which has always meant the
+	 * thread waits with no context (programs and tests rely on it). */
+	for (unsigned long i = 0; w->fds && i < w->nfds && !any; i++)
+		any = w->fds[i].fd >= 0;
+	for (int fd = 0; fd < w->nsel && fd < FD_SETSIZE && !any; fd++)
+		for (int k = 0; k < 3; k++)
+			any |= w->sets[k] && FD_ISSET(fd, w->sets[k]);
+	if (!any)
+		return true;
 	for (unsigned long i = 0; w->fds && i < w->nfds; i++)
 		if (w->fds[i].fd >= 0 && foreign(w->fds[i].fd, cur))
 			return true;
