@@ -90,7 +90,7 @@ $(B)/config-vars: tests/tools/config_vars.c $(B)/agent/config.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -o $@ $^ $(SAN_LDFLAGS)
 
 deps:
-	scripts/install-deps frontends runtimes
+	scripts/install-deps frontends runtimes servers
 	scripts/install-npm-deps $(abspath $(B))/npm
 
 unit: $(B)/unit_tests

@@ -11,6 +11,8 @@
  * past the point where the framing says another began (a framed connection
  * whose framing is lost carries nothing).
  */
+#include <string.h>
+
 #include "agent/config.h"
 #include "agent/conn.h"
 #include "agent/fields.h"
@@ -65,8 +67,26 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		seed.field_len[i] = f->count ? f->len[i] : 0;
 	}
 	old = fdmap_ctx_get(s);
+	if (old && first) {
+		/* The first request is the context made at accept: its head
+		 * renames it in place, wherever it is held (threads, queued
+		 * hand-offs, pending events, snapshots), so the generated ID
+		 * is never written again. A request without a traceparent
+		 * stays in the connection's trace. */
+		char was[CTX_ID_MAX + 1];
+
+		memcpy(was, ctx_name(old)->id, ctx_name(old)->id_len + 1u);
+		if (ctx_adopt(old, &seed))
+			DEBUG("start %s (first request on read fd %d, renames %s; id %s, trace %s; %s)",
+			      ctx_name(old)->id, fd, was,
+			      ids->request_id_len ? "adopted" : "kept",
+			      ids->has_trace ? "adopted from traceparent" : "kept", what);
+		prop_request(s, fd, old, head, hlen, is_http);
+		ctx_put(old);
+		return;
+	}
 	if (old)
-		seed.peer = old->peer;
+		seed.peer = old->peer;     /* later requests get their own trace */
 	c = ctx_new(&seed);
 	ctx_put(old);
 	if (c == NULL) {
@@ -74,7 +94,8 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		prop_request(s, fd, NULL, head, hlen, is_http);
 		return;
 	}
-	DEBUG("start %s (%s on read fd %d; id %s, trace %s; %s)", c->id,
+	c->conn_fd = fd;
+	DEBUG("start %s (%s on read fd %d; id %s, trace %s; %s)", ctx_name(c)->id,
 	      first ? "first request" : "next request on keep-alive", fd,
 	      !ids->request_id_len ? "generated" : what[0] == 'h' ?
 	      "adopted from the request header" : "adopted from the request's variables",

@@ -106,7 +106,9 @@ void crash_report(int sig, const siginfo_t *info, void *ucontext)
 	addu(&l, (unsigned long)agent_tid());
 	if (c) {
 		adds(&l, " serving request ");
-		add(&l, c->id, c->id_len);
+		const struct ctx_name *nm = ctx_name(c);   /* one name, read once */
+
+		add(&l, nm->id, nm->id_len);
 	} else {
 		adds(&l, " outside any request");
 	}

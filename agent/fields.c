@@ -132,14 +132,15 @@ void fields_from_head(const char *buf, size_t len, const struct config *cfg, str
 
 size_t fields_baggage(char *dst, size_t cap, const struct config *cfg, const struct ctx *c)
 {
+	const struct ctx_name *n = ctx_name(c);       /* read once */
 	size_t o = 0;
 
 	for (int i = 0; i < cfg->nfields; i++) {
 		size_t need;
 
-		if (c->field_len[i] == 0)
+		if (n->field_len[i] == 0)
 			continue;
-		need = (o ? 1 : 0) + cfg->fields[i].name_len + 1 + c->field_len[i];
+		need = (o ? 1 : 0) + cfg->fields[i].name_len + 1 + n->field_len[i];
 		if (o + need > cap)
 			return 0;
 		if (o)
@@ -147,8 +148,8 @@ size_t fields_baggage(char *dst, size_t cap, const struct config *cfg, const str
 		memcpy(dst + o, cfg->fields[i].name, cfg->fields[i].name_len);
 		o += cfg->fields[i].name_len;
 		dst[o++] = '=';
-		memcpy(dst + o, c->field[i], c->field_len[i]);
-		o += c->field_len[i];
+		memcpy(dst + o, n->field[i], n->field_len[i]);
+		o += n->field_len[i];
 	}
 	return o;
 }

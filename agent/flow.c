@@ -6,6 +6,7 @@
  * Hot path: for an fd that carries nothing this is one slot lookup and one
  * branch; switching to the context a thread already has costs no atomic.
  */
+#include <poll.h>
 #include <sys/epoll.h>
 
 #include "agent/config.h"
@@ -27,7 +28,7 @@ static void note_switch(const struct ctx *to, const char *why, int fd)
 {
 	const struct ctx *from = agent_self.cur;
 
-	DEBUG("switch %s -> %s (%s fd %d)", from ? from->id : "none", to ? to->id : "none", why, fd);
+	DEBUG("switch %s -> %s (%s fd %d)", from ? ctx_name(from)->id : "none", to ? ctx_name(to)->id : "none", why, fd);
 }
 
 /* Makes the slot's context current, if it has one. */
@@ -64,6 +65,37 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 	ctx_take_current(c);
 }
 
+/* The request of `c` is still on its connection: the connection it was
+ * made for is open and carries it (not the next request's context). */
+static bool conn_open(const struct ctx *c)
+{
+	struct fdslot *s;
+
+	if (c == NULL || c->conn_fd < 0 || (s = fdmap_peek(c->conn_fd)) == NULL)
+		return false;
+	return fdmap_kind(s) == FD_CLIENT && fdmap_ctx_peek(s) == c;
+}
+
+/* A listener thread: it accepts connections and hands them on, and has
+ * never read or written one itself while other threads have (Apache
+ * event's listener, memcached's main thread). What wakes it - a worker's byte through its self-pipe, a
+ * keep-alive connection's event it passes to a worker - is no request's
+ * work of its own: it takes no context from events or channels, only the
+ * one its accept makes, until its next wait. */
+static int served_elsewhere;     /* some thread read or wrote a client connection */
+
+static inline bool listener(void)
+{
+	return agent_self.accepted && !agent_self.served &&
+	       __atomic_load_n(&served_elsewhere, __ATOMIC_RELAXED);
+}
+
+static void now_serving(void)
+{
+	agent_self.served = true;
+	__atomic_store_n(&served_elsewhere, 1, __ATOMIC_RELAXED);
+}
+
 void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 {
 	struct ctx_seed seed = { 0 };
@@ -83,9 +115,11 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 		ctx_put(c);
 		return;
 	}
+	c->conn_fd = fd;
 	fdmap_tag(s, c);
 	__atomic_store_n(&s->flags, FDF_FRESH, __ATOMIC_RELAXED);
-	DEBUG("start %s (accept fd %d, peer %s, trace %s)", c->id, fd, c->peer, c->trace_id);
+	agent_self.accepted = true;
+	DEBUG("start %s (accept fd %d, peer %s, trace %s)", ctx_name(c)->id, fd, c->peer, ctx_name(c)->trace_id);
 	ctx_take_current(c);
 }
 
@@ -107,8 +141,12 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 {
 	struct chan *rx;
 
+	agent_self.weak = 0;
+
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
+		if (unlikely(!agent_self.served))
+			now_serving();
 		/* Requests start (or a framed protocol's records are followed)
 		 * in conn.c; the connection's context is then current. */
 		if (n > 0 && conn_reads(s))
@@ -119,6 +157,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		if (unlikely(prop_wants(s)))
 			prop_peer_read(fd, data, dlen, n);
 		switch_to_(s, "flow_read", fd);
+		agent_self.weak = agent_self.cur ? 2 : 0;
 		break;
 	case FD_TIMER:
 		switch_to_(s, "flow_read", fd);
@@ -128,6 +167,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 			struct ctx *c;
 
 			if (chan_read(rx, n, data, dlen, &c)) {
+				if (listener()) {
+					ctx_put(c);   /* a wake-up, not a job */
+					c = NULL;
+				}
 				/* Units of several writers (or of none): the thread
 				 * drains several jobs it cannot tell apart, until it
 				 * waits again. */
@@ -160,13 +203,22 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
+		if (unlikely(!agent_self.served))
+			now_serving();
 		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
 		switch_to(s, fd);
 		break;
 	case FD_PEER:
-		/* A request going out: its reply belongs to the writer. */
-		if (agent_self.cur)
+		/* A request going out: its reply belongs to the writer, unless
+		 * the writer's context is weak evidence (flow_connect) and the
+		 * socket is not already its own. */
+		if (agent_self.weak && fdmap_ctx_peek(s) != agent_self.cur) {
+			if (unlikely(debug_fd >= 0))
+				note_switch(NULL, "write out on weak evidence", fd);
+			ctx_take_current(NULL);
+			fdmap_tag(s, NULL);
+		} else if (agent_self.cur)
 			fdmap_tag(s, agent_self.cur);
 		else
 			switch_to(s, fd);
@@ -183,6 +235,7 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 	default:
 		break;
 	}
+	agent_self.weak = 0;
 }
 
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r)
@@ -277,8 +330,25 @@ void flow_watch(int fd)
 {
 	struct fdslot *s = fdmap_peek(fd);
 
-	if (s && fdmap_kind(s) == FD_CLIENT)
+	if (s && fdmap_kind(s) == FD_CLIENT) {
 		switch_to(s, fd);
+		agent_self.weak = 0;
+	}
+}
+
+/* `c` was made at accept and nothing of its request has been read yet. */
+static bool unread(const struct ctx *c)
+{
+	return conn_open(c) &&
+	       (__atomic_load_n(&fdmap_peek(c->conn_fd)->flags, __ATOMIC_RELAXED) & FDF_FRESH);
+}
+
+/* `c`'s request was answered: its connection was written to since its
+ * head was read. */
+static bool answered(const struct ctx *c)
+{
+	return conn_open(c) &&
+	       (__atomic_load_n(&fdmap_peek(c->conn_fd)->flags, __ATOMIC_RELAXED) & FDF_WROTE);
 }
 
 void flow_connect(int fd)
@@ -289,6 +359,36 @@ void flow_connect(int fd)
 		return;
 	if (fdmap_kind(s) != FD_PEER)
 		__atomic_store_n(&s->kind, FD_PEER, __ATOMIC_RELEASE);
+	else if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_CONNECTED) {
+		/* connect() again on a socket being connected asks whether it
+		 * is done (HAProxy's completion check): working on it, in its
+		 * context, as a read would be - none if it carries none. */
+		struct ctx *c = fdmap_ctx_peek(s);
+
+		if (c)
+			switch_to(s, fd);
+		else if (agent_self.cur)
+			flow_idle();
+		agent_self.weak = 0;
+		return;
+	}
+	__atomic_or_fetch(&s->flags, FDF_CONNECTED, __ATOMIC_RELAXED);
+	/* Who a new outbound connection is for: the current request, when
+	 * the thread's context rests on work for it - its head read, a
+	 * hand-off. An event loop runs timers and queued tasks (HAProxy's
+	 * health checks connect from there) after whatever I/O came last,
+	 * so not when the context rests on weak evidence: an event handed
+	 * out with no I/O since, or an outbound socket's tag (last writer of
+	 * a pooled connection); nor when the request has asked for nothing
+	 * yet (its connection not read from) or was answered already
+	 * (written to since its read). Then neither the socket nor what the
+	 * thread does next carries it. */
+	if (agent_self.cur && (agent_self.weak || unread(agent_self.cur) || answered(agent_self.cur))) {
+		if (unlikely(debug_fd >= 0))
+			note_switch(NULL, agent_self.weak ? "connect on weak evidence"
+							  : "connect outside a request being served", fd);
+		ctx_take_current(NULL);
+	}
 	fdmap_tag(s, agent_self.cur);
 }
 
@@ -371,6 +471,98 @@ void flow_idle(void)
 		ctx_take_current(NULL);
 }
 
+/* Whether waiting on `fd` may bring work that is not the request of `arg`
+ * (the current context): a client connection (the next request on it
+ * included), a nested epoll instance, a listening socket or another
+ * request's socket, a timer armed by another, a channel holding units of
+ * another. fds the agent tracks nothing on (a latch's signalfd, a child
+ * process's pipe) bring nothing of another request. */
+static bool foreign(int fd, const void *arg)
+{
+	const struct ctx *cur = arg;
+	struct fdslot *s = fdmap_peek(fd);
+	struct chan *rx;
+	bool f;
+
+	if (s == NULL)
+		return false;
+	switch (fdmap_kind(s)) {
+	case FD_CLIENT:
+	case FD_EPOLL:
+		return true;
+	case FD_PEER:
+	case FD_TIMER:
+		return fdmap_ctx_peek(s) != cur;
+	case FD_CHAN:
+		if ((rx = fdmap_chan_get(s, true)) == NULL)
+			return false;
+		f = !chan_only(rx, cur);
+		chan_unref(rx);
+		return f;
+	default:
+		return false;
+	}
+}
+
+static bool foreign_in(const struct flow_wait *w, const struct ctx *cur)
+{
+	bool any = false;
+
+	if (w->epfd >= 0)
+		return epmap_any(w->epfd, foreign, cur);
+	/* poll or select on no fd at all: a sleep, which has always meant the
+	 * thread waits with no context (programs and tests rely on it). */
+	for (unsigned long i = 0; w->fds && i < w->nfds && !any; i++)
+		any = w->fds[i].fd >= 0;
+	for (int fd = 0; fd < w->nsel && fd < FD_SETSIZE && !any; fd++)
+		for (int k = 0; k < 3; k++)
+			any |= w->sets[k] && FD_ISSET(fd, w->sets[k]);
+	if (!any)
+		return true;
+	for (unsigned long i = 0; w->fds && i < w->nfds; i++)
+		if (w->fds[i].fd >= 0 && foreign(w->fds[i].fd, cur))
+			return true;
+	for (int fd = 0; fd < w->nsel && fd < FD_SETSIZE; fd++)
+		for (int k = 0; k < 3; k++)
+			if (w->sets[k] && FD_ISSET(fd, w->sets[k]) && foreign(fd, cur))
+				return true;
+	return false;
+}
+
+/* A wait inside a request (PostgreSQL's pg_sleep and lock waits on its
+ * latch, a CGI's pipes, a sleep): the context stays, marked, so that a
+ * wake-up that names no other request keeps it too (flow_event,
+ * flow_ready). Anything else is an idle wait: no context. */
+void flow_wait_begins(const struct flow_wait *w)
+{
+	struct ctx *cur = agent_self.cur;
+
+	agent_self.draining = false;
+	if (cur == NULL)
+		return;
+	if (conn_open(cur) && !foreign_in(w, cur)) {
+		if (agent_self.waits_in != cur)
+			DEBUG("keep %s across a wait inside its request (epfd %d)", ctx_name(cur)->id, w->epfd);
+		agent_self.waits_in = cur;
+		return;
+	}
+	ctx_take_current(NULL);
+}
+
+void flow_accept_begins(void)
+{
+	if (unlikely(debug_fd >= 0) && agent_self.cur)
+		note_switch(NULL, "accept waits for a new connection", -1);
+	flow_idle();
+}
+
+/* The thread woke from a wait inside its request (flow_wait_begins): a
+ * wake-up that names no other request leaves its context alone. */
+static inline bool kept(void)
+{
+	return agent_self.cur && agent_self.waits_in == agent_self.cur;
+}
+
 void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data)
 {
 	epmap_ctl(epfd, op, fd, data);
@@ -385,19 +577,34 @@ void flow_event(int fd)
 	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
 	struct ctx *c;
 
-	if (s == NULL || fdmap_kind(s) == FD_CHAN) {
+	if (listener()) {
+		if (unlikely(debug_fd >= 0) && agent_self.cur)
+			note_switch(NULL, "listener thread's event", fd);
 		flow_idle();
+		return;
+	}
+	if (s == NULL || fdmap_kind(s) == FD_CHAN) {
+		if (s && kept()) {
+			flow_ready(fd);  /* the channel decides, or keeps it */
+			return;
+		}
+		if (fd < 0 || !kept())
+			flow_idle();     /* -1: ambiguous; -2: a registration not seen */
 		if (s)
 			flow_ready(fd);
 		return;
 	}
 	c = fdmap_ctx_peek(s);
-	if (c == agent_self.cur)
+	if (c == agent_self.cur) {
+		agent_self.weak = c != NULL;
 		return;                  /* the common case: one compare */
+	}
 	if (c)
 		switch_to(s, fd);
-	if (agent_self.cur != c)
+	if (agent_self.cur != c && !(c == NULL && kept()))
 		flow_idle();             /* none, or the fd's context just ended */
+	else
+		agent_self.weak = agent_self.cur != NULL;
 }
 
 void flow_ready(int fd)
@@ -407,14 +614,20 @@ void flow_ready(int fd)
 
 	if (s == NULL)
 		return;
+	if (listener()) {
+		flow_idle();
+		return;
+	}
 	if (fdmap_kind(s) != FD_CHAN) {
 		switch_to(s, fd);
 		return;
 	}
-	/* A wake-up: the context of what waits to be read. */
+	/* A wake-up: the context of what waits to be read (inside a request,
+	 * nothing recorded keeps the request's). */
 	rx = fdmap_chan_get(s, true);
 	if (rx) {
-		take_from_chan(chan_peek(rx), "flow_ready (queued bytes)", fd);
+		if (!(kept() && chan_pending(rx) == 0))
+			take_from_chan(chan_peek(rx), "flow_ready (queued bytes)", fd);
 		chan_unref(rx);
 	}
 }

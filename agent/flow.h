@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -70,6 +71,28 @@ void flow_dup(int from, int to);
 
 /* The thread waits (epoll/poll/select): no context while idle. */
 void flow_idle(void);
+
+/* What a wait watches: an epoll instance (epfd >= 0), a poll set, or
+ * select's sets. */
+struct pollfd;
+struct flow_wait {
+	int epfd;
+	const struct pollfd *fds;
+	unsigned long nfds;
+	int nsel;
+	const fd_set *sets[3];
+};
+
+/* The thread is about to wait on `w`. Its context ends (flow_idle) unless
+ * the wait is inside its request: the context's connection is open and
+ * nothing waited on can bring another request's work (docs/design.md,
+ * "Waits inside a request"); then it is kept across the wait. */
+void flow_wait_begins(const struct flow_wait *w);
+
+/* accept/accept4 is about to wait for a new connection: the thread's
+ * context ends (a just-accepted one was handed on already; nothing the
+ * thread does while it has no connection is a request's). */
+void flow_accept_begins(void);
 
 /* A wait reported `fd` ready: its context becomes current. */
 void flow_ready(int fd);

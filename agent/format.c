@@ -33,6 +33,7 @@ static size_t put_uint(char *dst, size_t o, size_t cap, unsigned long v)
 
 static size_t head_text(char *dst, size_t cap, const struct config *cfg, const struct ctx *c)
 {
+	const struct ctx_name *n = ctx_name(c);   /* once: it may be renamed meanwhile */
 	size_t o = 0;
 
 	for (int i = 0; i < cfg->nsegs; i++) {
@@ -40,11 +41,11 @@ static size_t head_text(char *dst, size_t cap, const struct config *cfg, const s
 
 		switch (s->field) {
 		case 0:   o = put(dst, o, cap, cfg->format + s->off, s->len); break;
-		case 'i': o = put(dst, o, cap, c->id, c->id_len); break;
-		case 't': o = put(dst, o, cap, c->trace_id, 32); break;
+		case 'i': o = put(dst, o, cap, n->id, n->id_len); break;
+		case 't': o = put(dst, o, cap, n->trace_id, 32); break;
 		case 's': o = put(dst, o, cap, c->span_id, 16); break;
-		case 'P': o = put(dst, o, cap, c->parent_id, strlen(c->parent_id)); break;
-		case 'f': o = put(dst, o, cap, c->field[s->arg], c->field_len[s->arg]); break;
+		case 'P': o = put(dst, o, cap, n->parent_id, strlen(n->parent_id)); break;
+		case 'f': o = put(dst, o, cap, n->field[s->arg], n->field_len[s->arg]); break;
 		case 'p': o = put_uint(dst, o, cap, (unsigned long)agent_pid); break;
 		case 'T': o = put_uint(dst, o, cap, (unsigned long)agent_tid()); break;
 		}
@@ -117,18 +118,21 @@ static size_t put_jstr(char *dst, size_t o, size_t cap, const char *k, const cha
  * values are of JSON-safe alphabets: config.c, agent/fields.c). */
 size_t fmt_fields(char *dst, size_t o, size_t cap, const struct config *cfg, const struct ctx *c)
 {
-	for (int i = 0; c && i < cfg->nfields; i++) {
-		if (c->field_len[i] == 0)
+	const struct ctx_name *n = c ? ctx_name(c) : NULL;   /* read once */
+
+	for (int i = 0; n && i < cfg->nfields; i++) {
+		if (n->field_len[i] == 0)
 			continue;
 		o = put(dst, o, cap, ",\"", 2);
 		o = put(dst, o, cap, cfg->fields[i].name, cfg->fields[i].name_len);
-		o = put_jstr(dst, o, cap, "\":", c->field[i], c->field_len[i]);
+		o = put_jstr(dst, o, cap, "\":", n->field[i], n->field_len[i]);
 	}
 	return o;
 }
 
 static size_t head_json(char *dst, size_t cap, const struct config *cfg, const struct ctx *c)
 {
+	const struct ctx_name *n = c ? ctx_name(c) : NULL;
 	struct timespec now;
 	char t[28];
 	size_t o = 0;
@@ -136,8 +140,8 @@ static size_t head_json(char *dst, size_t cap, const struct config *cfg, const s
 	clock_gettime(CLOCK_REALTIME, &now);
 	fmt_time(t, now.tv_sec, now.tv_nsec);
 	o = put_jstr(dst, o, cap, "{\"time\":", t, 27);
-	o = put_jstr(dst, o, cap, ",\"request_id\":", c ? c->id : NULL, c ? c->id_len : 0);
-	o = put_jstr(dst, o, cap, ",\"trace_id\":", c ? c->trace_id : NULL, 32);
+	o = put_jstr(dst, o, cap, ",\"request_id\":", n ? n->id : NULL, n ? n->id_len : 0);
+	o = put_jstr(dst, o, cap, ",\"trace_id\":", n ? n->trace_id : NULL, 32);
 	o = put_jstr(dst, o, cap, ",\"span_id\":", c ? c->span_id : NULL, 16);
 	o = fmt_fields(dst, o, cap, cfg, c);
 	o = put(dst, o, cap, ",\"pid\":", 7);

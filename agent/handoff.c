@@ -15,8 +15,8 @@
 static void take(struct ctx *x, const char *why)
 {
 	if (x != agent_self.cur)
-		DEBUG("switch %s -> %s (%s)", agent_self.cur ? agent_self.cur->id : "none",
-		      x ? x->id : "none", why);
+		DEBUG("switch %s -> %s (%s)", agent_self.cur ? ctx_name(agent_self.cur)->id : "none",
+		      x ? ctx_name(x)->id : "none", why);
 	ctx_take_current(x);
 }
 
@@ -31,7 +31,7 @@ void handoff_thread_starts(struct ctx *inherited)
 	agent_self.born_in_request = inherited != NULL && !home;
 	agent_self.lock_watch = agent_self.born_in_request;
 	if (inherited)
-		DEBUG("thread starts in %s (pthread_create)", inherited->id);
+		DEBUG("thread starts in %s (pthread_create)", ctx_name(inherited)->id);
 }
 
 void handoff_wait_begins(const void *obj)

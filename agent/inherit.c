@@ -141,10 +141,11 @@ void inherit_env(char *const *env, char **out, char *scratch)
 		dev_t dev;
 		ino_t ino;
 		bool log = out_log_identity(&dev, &ino);
+		const struct ctx_name *nm = c ? ctx_name(c) : NULL;   /* read once */
 
-		if (c)
+		if (nm)
 			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=%s;%s;%02x;%lx:%lx",
-				 c->id, c->trace_id, c->trace_flags,
+				 nm->id, nm->trace_id, nm->trace_flags,
 				 log ? (unsigned long)dev : 0UL, log ? (unsigned long)ino : 0UL);
 		else
 			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=;;;%lx:%lx",

@@ -162,13 +162,13 @@ static void client_starts(struct conn *c, const char *span_id)
 		return;
 	finish(&c->cli, 0);       /* pipelined before its reply: no status */
 	c->cli.kind = SPAN_CLIENT;
-	memcpy(c->cli.trace_id, x->trace_id, 33);
+	memcpy(c->cli.trace_id, ctx_name(x)->trace_id, 33);
 	memcpy(c->cli.parent_id, x->span_id, 17);
 	if (span_id)
 		memcpy(c->cli.span_id, span_id, 17);
 	else
 		id_span(c->cli.span_id);
-	c->cli.flags = x->trace_flags;
+	c->cli.flags = ctx_name(x)->trace_flags;
 	copy_str(c->cli.method, sizeof c->cli.method, c->w.method, strlen(c->w.method));
 	memcpy(c->cli.addr, c->peer_addr, sizeof c->cli.addr);
 	c->cli.port = c->peer_port;
@@ -198,10 +198,12 @@ void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *hea
 		size_t ml, tl;
 
 		c->srv.kind = SPAN_SERVER;
-		memcpy(c->srv.trace_id, x->trace_id, 33);
+		const struct ctx_name *xn = ctx_name(x);   /* read once */
+
+		memcpy(c->srv.trace_id, xn->trace_id, 33);
 		memcpy(c->srv.span_id, x->span_id, 17);
-		memcpy(c->srv.parent_id, x->parent_id, 17);
-		c->srv.flags = x->trace_flags;
+		memcpy(c->srv.parent_id, xn->parent_id, 17);
+		c->srv.flags = xn->trace_flags;
 		c->srv.status = 0;
 		c->srv.method[0] = c->srv.path[0] = '\0';
 		if (http_request_line(head, len, &m, &ml, &t, &tl)) {
@@ -310,16 +312,16 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, char *hdr, 
 			return 0;
 		o = put(hdr, o, cfg->header, cfg->header_len);
 		o = put(hdr, o, ": ", 2);
-		o = put(hdr, o, x->id, x->id_len);
+		o = put(hdr, o, ctx_name(x)->id, ctx_name(x)->id_len);
 		o = put(hdr, o, "\r\n", 2);
 		return o > HDR_MAX ? 0 : o;
 	}
 	if ((cfg->propagate & CFG_PROP_TRACEPARENT) && !(w->have & WIRE_H_TRACEPARENT)) {
-		char flags[2] = { hex[x->trace_flags >> 4], hex[x->trace_flags & 15] };
+		char flags[2] = { hex[ctx_name(x)->trace_flags >> 4], hex[ctx_name(x)->trace_flags & 15] };
 
 		id_span(span);
 		o = put(hdr, o, "traceparent: 00-", 16);
-		o = put(hdr, o, x->trace_id, 32);
+		o = put(hdr, o, ctx_name(x)->trace_id, 32);
 		o = put(hdr, o, "-", 1);
 		o = put(hdr, o, span, 16);
 		o = put(hdr, o, "-", 1);
@@ -329,7 +331,7 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, char *hdr, 
 	if ((cfg->propagate & CFG_PROP_ID) && !(w->have & WIRE_H_ID)) {
 		o = put(hdr, o, cfg->header, cfg->header_len);
 		o = put(hdr, o, ": ", 2);
-		o = put(hdr, o, x->id, x->id_len);
+		o = put(hdr, o, ctx_name(x)->id, ctx_name(x)->id_len);
 		o = put(hdr, o, "\r\n", 2);
 	}
 	if ((cfg->propagate & CFG_PROP_BAGGAGE) && !(w->have & WIRE_H_BAGGAGE) && cfg->nfields) {

@@ -69,46 +69,70 @@ long ctx_live(void)
 	return __atomic_load_n(&live, __ATOMIC_RELAXED);
 }
 
+static bool seed_has_id(const struct ctx_seed *seed)
+{
+	return seed && seed->id && seed->id_len > 0 && seed->id_len <= CTX_ID_MAX;
+}
+
+/* Fills a name from the seed; what the seed lacks comes from `base`, or is
+ * generated without one. */
+static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const struct ctx_name *base)
+{
+	if (seed_has_id(seed)) {
+		memcpy(n->id, seed->id, seed->id_len);
+		n->id_len = (uint8_t)seed->id_len;
+		n->origin = CTX_ADOPTED;
+	} else if (base) {
+		memcpy(n->id, base->id, base->id_len);
+		n->id_len = base->id_len;
+		n->origin = base->origin;
+	} else {
+		id_request(n->id);
+		n->id_len = ID_REQUEST_LEN;
+		n->origin = CTX_GENERATED;
+	}
+	n->id[n->id_len] = '\0';
+	if (seed && seed->trace_id) {
+		memcpy(n->trace_id, seed->trace_id, 32);
+		n->trace_flags = seed->trace_flags;
+	} else if (base) {
+		memcpy(n->trace_id, base->trace_id, 32);
+		n->trace_flags = base->trace_flags;
+	} else {
+		id_trace(n->trace_id);
+		n->trace_flags = 0;
+	}
+	n->trace_id[32] = '\0';
+	n->parent_id[0] = '\0';
+	if (seed && seed->trace_id && seed->parent_id) {
+		memcpy(n->parent_id, seed->parent_id, 16);
+		n->parent_id[16] = '\0';
+	} else if (base && !(seed && seed->trace_id)) {
+		memcpy(n->parent_id, base->parent_id, sizeof n->parent_id);
+	}
+	for (int i = 0; i < CTX_FIELDS; i++) {
+		size_t len = seed && seed->field[i] ? seed->field_len[i] : 0;
+
+		if (len > CTX_FIELD_MAX)
+			len = CTX_FIELD_MAX;
+		if (len)
+			memcpy(n->field[i], seed->field[i], len);
+		else if (base && base->field_len[i])
+			memcpy(n->field[i], base->field[i], (len = base->field_len[i]));
+		n->field[i][len] = '\0';
+		n->field_len[i] = (uint8_t)len;
+	}
+}
+
 struct ctx *ctx_new(const struct ctx_seed *seed)
 {
 	struct ctx *c = pool_take();
 
 	if (c == NULL)
 		return NULL;
-	if (seed && seed->id && seed->id_len > 0 && seed->id_len <= CTX_ID_MAX) {
-		memcpy(c->id, seed->id, seed->id_len);
-		c->id_len = (uint8_t)seed->id_len;
-		c->origin = CTX_ADOPTED;
-	} else {
-		id_request(c->id);
-		c->id_len = ID_REQUEST_LEN;
-		c->origin = CTX_GENERATED;
-	}
-	c->id[c->id_len] = '\0';
-	if (seed && seed->trace_id) {
-		memcpy(c->trace_id, seed->trace_id, 32);
-		c->trace_flags = seed->trace_flags;
-	} else {
-		id_trace(c->trace_id);
-		c->trace_flags = 0;
-	}
-	c->trace_id[32] = '\0';
+	name_fill(&c->names[0], seed, NULL);
+	__atomic_store_n(&c->name, &c->names[0], __ATOMIC_RELAXED);
 	id_span(c->span_id);
-	c->parent_id[0] = '\0';
-	if (seed && seed->trace_id && seed->parent_id) {
-		memcpy(c->parent_id, seed->parent_id, 16);
-		c->parent_id[16] = '\0';
-	}
-	for (int i = 0; i < CTX_FIELDS; i++) {
-		size_t n = seed && seed->field[i] ? seed->field_len[i] : 0;
-
-		if (n > CTX_FIELD_MAX)
-			n = CTX_FIELD_MAX;
-		if (n)
-			memcpy(c->field[i], seed->field[i], n);
-		c->field[i][n] = '\0';
-		c->field_len[i] = (uint8_t)n;
-	}
 	clock_gettime(CLOCK_REALTIME, &c->start);
 	c->peer[0] = '\0';
 	if (seed && seed->peer) {
@@ -117,11 +141,27 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 		memcpy(c->peer, seed->peer, n);
 		c->peer[n] = '\0';
 	}
+	c->conn_fd = -1;
 	c->next_free = NULL;
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	if (!ctx_seen())
 		__atomic_store_n(&ctx_any, 1, __ATOMIC_RELAXED);
 	return c;
+}
+
+bool ctx_adopt(struct ctx *c, const struct ctx_seed *seed)
+{
+	const struct ctx_name *expect = &c->names[0];
+
+	if (ctx_name(c) != expect)
+		return false;
+	/* names[1] is unused until published: whoever reads the name sees
+	 * either the first one whole or this one whole. The caller is the one
+	 * thread that took the connection's fresh mark, so there is one
+	 * writer; the compare-exchange keeps a second one out anyway. */
+	name_fill(&c->names[1], seed, expect);
+	return __atomic_compare_exchange_n(&c->name, &expect, &c->names[1], false,
+					   __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
 void ctx_get(struct ctx *c)
@@ -144,7 +184,7 @@ bool ctx_tryget(struct ctx *c)
 void ctx_put(struct ctx *c)
 {
 	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		DEBUG("end %s", c->id);
+		DEBUG("end %s", ctx_name(c)->id);
 		pool_give(c);
 	}
 }

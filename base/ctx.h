@@ -25,19 +25,28 @@
 
 enum ctx_origin { CTX_GENERATED, CTX_ADOPTED };
 
-struct ctx {
-	unsigned refs;               /* atomic; 0 while in the pool */
+/* What a line names: never modified once published (ctx_name()). */
+struct ctx_name {
 	uint8_t id_len;
 	uint8_t origin;              /* enum ctx_origin of the request ID */
 	uint8_t trace_flags;
 	char id[CTX_ID_MAX + 1];     /* request ID, NUL-terminated, already safe */
 	char trace_id[33];           /* 32 lowercase hex */
-	char span_id[17];            /* 16 lowercase hex: this request's own span */
 	char parent_id[17];          /* the caller's span (traceparent), or "" */
 	uint8_t field_len[CTX_FIELDS]; /* 0: field not set */
 	char field[CTX_FIELDS][CTX_FIELD_MAX + 1]; /* sanitised, NUL-terminated */
+};
+
+struct ctx {
+	unsigned refs;               /* atomic; 0 while in the pool */
+	/* atomic; &names[0] from ctx_new, &names[1] once the request's head
+	 * named it (ctx_adopt): a context is named at most twice. */
+	const struct ctx_name *name;
+	struct ctx_name names[2];
+	char span_id[17];            /* 16 lowercase hex: this request's own span */
 	struct timespec start;       /* CLOCK_REALTIME at creation */
 	char peer[56];               /* "addr:port" of the client, or "" */
+	int conn_fd;                 /* the client connection it was made for, or -1 */
 	struct ctx *next_free;
 };
 
@@ -57,6 +66,21 @@ struct ctx_seed {
 /* A new context with one reference owned by the caller, or NULL when memory
  * is exhausted (the caller then simply carries no context). */
 struct ctx *ctx_new(const struct ctx_seed *seed);
+
+/* The context's name: its request ID and trace. Read it once per use: a
+ * context made at accept may be renamed by its request's head on another
+ * thread, and both names stay intact while the caller holds a reference. */
+static inline const struct ctx_name *ctx_name(const struct ctx *c)
+{
+	return __atomic_load_n(&c->name, __ATOMIC_ACQUIRE);
+}
+
+/* The request's own head named `c` (made at accept, with a generated ID):
+ * the IDs of `seed` (id and/or trace_id; the rest kept) become its name
+ * everywhere it is held - fd slots, threads, queued hand-offs, snapshots -
+ * so the generated name is never written again. Once per context: false
+ * (nothing changed) when it was already renamed. */
+bool ctx_adopt(struct ctx *c, const struct ctx_seed *seed);
 
 void ctx_get(struct ctx *c);
 /* Takes a reference unless the count already dropped to zero. */
@@ -86,6 +110,8 @@ static inline void ctx_forget_marks(void)
 	agent_self.closed = NULL;
 	agent_self.lock_watch = false;
 	agent_self.cond_ctx = NULL;
+	agent_self.waits_in = NULL;
+	agent_self.weak = 0;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

@@ -32,6 +32,12 @@ struct agent_thread {
 	bool born_in_request;     /* created with a context (a pool's thread) */
 	bool draining;            /* took a merged wake-up; until it waits again */
 	bool unvouched;           /* an event loop of a runtime without its bridge */
+	bool accepted;            /* it accepted a connection ... */
+	bool served;              /* ... and read or wrote a client connection */
+	unsigned char weak;          /* what `cur` last rests on, if weak: 1 an event
+	                             handed out (no I/O since), 2 an outbound
+	                             socket's tag (agent/flow.c, flow_connect) */
+	const struct ctx *waits_in; /* current, kept across a wait inside it */
 	int in_signal;            /* > 0 inside the program's signal handler ... */
 	const void *signal_frame; /* ... entered at this stack address */
 	unsigned signals;         /* program handlers run on this thread (wraps) */

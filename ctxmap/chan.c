@@ -332,6 +332,19 @@ struct ctx *chan_peek(struct chan *c)
 	return x;
 }
 
+bool chan_only(struct chan *c, const struct ctx *x)
+{
+	bool only = true;
+
+	if (empty(c))
+		return true;
+	spin_lock(&c->lock);
+	for (int i = 0; i < c->n && only; i++)
+		only = c->ring[(c->head + i) % CHAN_SEGS].ctx == x;
+	spin_unlock(&c->lock);
+	return only;
+}
+
 bool chan_is_counter(const struct chan *c)
 {
 	return c->counter;

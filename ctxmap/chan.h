@@ -59,6 +59,10 @@ bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 /* The context the next read would take, with a reference, or NULL. */
 struct ctx *chan_peek(struct chan *c);
 
+/* True when every unit queued (if any) was written in context `x`: nothing
+ * in it is another request's (compared only, no reference taken). */
+bool chan_only(struct chan *c, const struct ctx *x);
+
 bool chan_is_counter(const struct chan *c);
 
 /* Units pending (for the tests). */

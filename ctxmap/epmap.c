@@ -287,4 +287,27 @@ void epmap_resolve(int epfd, int n, const struct epoll_event *ev, int *fds,
 	pthread_mutex_unlock(&lock);
 }
 
+bool epmap_any(int epfd, bool (*pred)(int fd, const void *arg), const void *arg)
+{
+	struct eptable *t;
+	struct epreg *r, *tmp;
+	bool any = false;
+
+	agent_lock(&lock);
+	t = table_of(epfd);
+	if (t == NULL)
+		any = true;
+	else
+		HASH_ITER(hh, t->regs, r, tmp) {
+			/* -1: several fds share the data value: any of them */
+			if (r->fd < 0 || pred(r->fd, arg)) {
+				any = true;
+				break;
+			}
+		}
+	pthread_mutex_unlock(&lock);
+	return any;
+}
+
+
 LOCK_FORK_DEFINE(epmap, lock)

@@ -46,6 +46,11 @@ void epmap_resolve(int epfd, int n, const struct epoll_event *ev, int *fds,
  * changed. One atomic load; 0 for an fd the agent does not know. */
 uint64_t epmap_generation(int epfd);
 
+/* True when `pred` holds for an fd registered with `epfd` (stops at the
+ * first; an instance not known counts as one where it holds). `pred` runs
+ * under the registry's lock: it may only look at slots. */
+bool epmap_any(int epfd, bool (*pred)(int fd, const void *arg), const void *arg);
+
 /* Registrations held, for the tests. */
 long epmap_count(void);
 

@@ -34,6 +34,8 @@ enum fd_kind {
 /* Flags of an FD_CLIENT slot. */
 #define FDF_FRESH 1u      /* accepted; its first request not read yet */
 #define FDF_WROTE 2u      /* written to since the last read: next read is a new request */
+/* Flags of an FD_PEER slot. */
+#define FDF_CONNECTED 4u  /* connect() was called on it */
 
 struct fdslot {
 	struct ctx *ctx;          /* atomic; owns a reference */

@@ -125,12 +125,14 @@ void relaymap_wrote(uintptr_t key, const struct ctx *c, const void *data, size_t
 	r->id_len = 0;
 	r->has_trace = 0;
 	if (c) {
-		r->id_len = c->id_len;
-		memcpy(r->id, c->id, (size_t)c->id_len + 1);
-		if (c->origin == CTX_ADOPTED || c->trace_id[0]) {
-			memcpy(r->trace_id, c->trace_id, 33);
+		const struct ctx_name *nm = ctx_name(c);   /* read once */
+
+		r->id_len = nm->id_len;
+		memcpy(r->id, nm->id, (size_t)nm->id_len + 1);
+		if (nm->origin == CTX_ADOPTED || nm->trace_id[0]) {
+			memcpy(r->trace_id, nm->trace_id, 33);
 			r->has_trace = 1;
-			r->trace_flags = c->trace_flags;
+			r->trace_flags = nm->trace_flags;
 		}
 	}
 	spin_unlock(&p->lock);

@@ -9,7 +9,7 @@
 
 AGENT_EXPORT const char *reqctx_api_id(void)
 {
-	return agent_running() && agent_self.cur ? agent_self.cur->id : NULL;
+	return agent_running() && agent_self.cur ? ctx_name(agent_self.cur)->id : NULL;
 }
 
 AGENT_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)

@@ -62,7 +62,13 @@ static int wait_tagged(int epfd, struct epoll_event *events, int max, const stru
 	SHIM_CORE(n = dispatch_next(epfd, events));
 	if (n > 0)
 		return n;
-	shim_wait_begins();
+	if (agent_self.cur) {
+		struct flow_wait w = { .epfd = epfd };
+
+		shim_wait_begins(&w);
+	} else {
+		shim_may_block();
+	}
 	SHIM_CORE(buf = dispatch_buffer(epfd, max));
 	for (;;) {
 		r = real_wait(epfd, buf ? buf : events, max, a);

@@ -48,7 +48,7 @@ AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 		shim_may_block();
 		return REAL(poll)(fds, n, timeout);
 	}
-	shim_wait_begins();
+	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(poll)(fds, n, timeout);
 	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);
 }
@@ -64,7 +64,7 @@ AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 		shim_may_block();
 		return REAL(ppoll)(fds, n, ts, mask);
 	}
-	shim_wait_begins();
+	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(ppoll)(fds, n, ts, mask);
 	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);
 }
@@ -75,7 +75,7 @@ AGENT_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct tim
 
 	if (!agent_active())
 		return REAL(select)(nfds, rd, wr, ex, tv);
-	shim_wait_begins();
+	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(select)(nfds, rd, wr, ex, tv);
 	return ready(r, r == 1 ? one_ready_select(nfds, rd, wr, ex) : -1);
 }
@@ -87,7 +87,7 @@ AGENT_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 
 	if (!agent_active())
 		return REAL(pselect)(nfds, rd, wr, ex, ts, mask);
-	shim_wait_begins();
+	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(pselect)(nfds, rd, wr, ex, ts, mask);
 	return ready(r, r == 1 ? one_ready_select(nfds, rd, wr, ex) : -1);
 }

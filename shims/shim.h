@@ -37,12 +37,13 @@ static inline void shim_may_block(void)
 		SHIM_CORE(out_flush_thread());
 }
 
-/* The thread starts to wait: flush and forget its context. */
-static inline void shim_wait_begins(void)
+/* The thread starts to wait: flush; its context ends unless the wait is
+ * inside its request (flow_wait_begins). `w` says what it waits on. */
+static inline void shim_wait_begins(const struct flow_wait *w)
 {
 	shim_may_block();
 	if (agent_self.cur)
-		SHIM_CORE(flow_idle());
+		SHIM_CORE(flow_wait_begins(w));
 }
 
 #endif

@@ -12,17 +12,25 @@ static inline int accepted(int fd, struct sockaddr *addr, socklen_t *len)
 	return fd;
 }
 
+/* Waiting for a new connection: no request's work (flow_accept_begins). */
+static inline void accept_begins(void)
+{
+	if (agent_active()) {
+		shim_may_block();
+		if (agent_self.cur)
+			SHIM_CORE(flow_accept_begins());
+	}
+}
+
 AGENT_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	if (agent_active())
-		shim_may_block();
+	accept_begins();
 	return accepted(REAL(accept)(fd, addr, len), addr, len);
 }
 
 AGENT_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	if (agent_active())
-		shim_may_block();
+	accept_begins();
 	return accepted(REAL(accept4)(fd, addr, len, flags), addr, len);
 }
 

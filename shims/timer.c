@@ -24,7 +24,7 @@ AGENT_NOT_INSTRUMENTED static void notify(union sigval v)
 		agent_enter();
 		c = timermap_ctx(t);
 		if (c)
-			DEBUG("timer notification runs in %s (timer_settime)", c->id);
+			DEBUG("timer notification runs in %s (timer_settime)", ctx_name(c)->id);
 		ctx_take_current(c);
 		agent_leave();
 	}

@@ -52,7 +52,7 @@ static void *tagger(void *arg)
 		got = fdmap_ctx_get(s);         /* never a freed one */
 		if (got) {
 			ck_assert_uint_gt(__atomic_load_n(&got->refs, __ATOMIC_RELAXED), 0);
-			ck_assert_uint_eq(got->id_len, 16);
+			ck_assert_uint_eq(ctx_name(got)->id_len, 16);
 			ctx_take_current(got);
 		}
 	}
@@ -240,6 +240,52 @@ UNIT_TEST(lines_from_many_threads)
 	for (int k = 0; k < THREADS; k++)
 		ck_assert_msg(per_writer[k] == LINES, "writer w%d: %d lines, expected %d",
 			      k, per_writer[k], LINES);
+}
+
+/* A context renamed by its request's head (ctx_adopt) while other threads
+ * read its name: each reader sees the generated name or the adopted one,
+ * whole (ID, its length and the trace belong together), and after the
+ * rename only the adopted one. */
+static struct ctx *renamed;
+static int rename_done;
+static char generated[CTX_ID_MAX + 1];
+
+static void *name_reader(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < ROUNDS; i++) {
+		int done = __atomic_load_n(&rename_done, __ATOMIC_ACQUIRE);
+		const struct ctx_name *n = ctx_name(renamed);
+
+		if (n->id_len == 16)
+			ck_assert(!done && strcmp(n->id, generated) == 0);
+		else
+			ck_assert(n->id_len == 9 && strcmp(n->id, "req-adopt") == 0 &&
+				  n->origin == CTX_ADOPTED);
+	}
+	return NULL;
+}
+
+UNIT_TEST(adopt_renames_in_place_for_every_holder)
+{
+	struct ctx_seed seed = { .id = "req-adopt", .id_len = 9 };
+	pthread_t t[THREADS];
+	char trace[33];
+
+	renamed = ctx_new(NULL);
+	rename_done = 0;
+	strcpy(generated, ctx_name(renamed)->id);
+	strcpy(trace, ctx_name(renamed)->trace_id);
+	for (int i = 0; i < THREADS; i++)
+		pthread_create(&t[i], NULL, name_reader, NULL);
+	ck_assert(ctx_adopt(renamed, &seed));
+	__atomic_store_n(&rename_done, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_str_eq(ctx_name(renamed)->id, "req-adopt");
+	ck_assert_str_eq(ctx_name(renamed)->trace_id, trace);   /* no traceparent: kept */
+	ck_assert(!ctx_adopt(renamed, &seed));                   /* once per context */
+	ctx_put(renamed);
 }
 
 Suite *race_suite(void)
