@@ -79,7 +79,8 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		if (ctx_adopt(old, &seed))
 			DEBUG("start %s (first request on read fd %d, renames %s; id %s, trace %s; %s)",
 			      ctx_name(old)->id, fd, was,
-			      ids->request_id_len ? "adopted" : "kept",
+			      !ids->request_id_len ? "kept" : what[0] == 'h' ?
+			      "adopted from the request header" : "adopted from the request's variables",
 			      ids->has_trace ? "adopted from traceparent" : "kept", what);
 		prop_request(s, fd, old, head, hlen, is_http);
 		ctx_put(old);

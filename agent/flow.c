@@ -36,8 +36,18 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 {
 	struct ctx *c = fdmap_ctx_peek(s);
 
-	if (c == NULL || c == agent_self.cur)
+	if (c == NULL)
 		return;
+	if (c == agent_self.cur) {
+		/* The thread works on its context's own fd: what it has is its
+		 * own now, not only inherited (the head may have renamed the
+		 * accept-time context in place, so the pointer did not change). */
+		if (unlikely(agent_self.inherited)) {
+			agent_self.inherited = NULL;
+			agent_self.lock_watch = agent_self.closed && agent_self.born_in_request;
+		}
+		return;
+	}
 	c = fdmap_ctx_get(s);
 	if (c) {
 		if (unlikely(debug_fd >= 0))
@@ -538,15 +548,13 @@ void flow_wait_begins(const struct flow_wait *w)
 	struct ctx *cur = agent_self.cur;
 
 	agent_self.draining = false;
-	if (cur == NULL)
-		return;
-	if (conn_open(cur) && !foreign_in(w, cur)) {
+	if (cur && conn_open(cur) && !foreign_in(w, cur)) {
 		if (agent_self.waits_in != cur)
 			DEBUG("keep %s across a wait inside its request (epfd %d)", ctx_name(cur)->id, w->epfd);
 		agent_self.waits_in = cur;
 		return;
 	}
-	ctx_take_current(NULL);
+	flow_idle();       /* none, or the request the process was started in */
 }
 
 void flow_accept_begins(void)
