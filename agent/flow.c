@@ -12,6 +12,7 @@
 #include "base/debug.h"
 #include "base/ctx.h"
 #include "ctxmap/epmap.h"
+#include "agent/dgram.h"
 #include "agent/flow.h"
 #include "agent/http.h"
 #include "agent/out_fd.h"
@@ -161,6 +162,9 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 	case FD_TIMER:
 		switch_to_(s, "flow_read", fd);
 		break;
+	case FD_DGRAM:            /* read/recv: the sender is not known */
+		dgram_received(s, fd, NULL, 0, 1);
+		break;
 	case FD_CHAN:
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
@@ -210,6 +214,9 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 			chan_wrote(tx, agent_self.cur, units_of(tx, data, n));
 			chan_unref(tx);
 		}
+		break;
+	case FD_DGRAM:
+		dgram_sending(s, fd);
 		break;
 	default:
 		break;

@@ -101,6 +101,7 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 		memcpy(c->peer, seed->peer, n);
 		c->peer[n] = '\0';
 	}
+	c->dgram_peer_len = 0;
 	c->next_free = NULL;
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	if (!ctx_seen())

@@ -32,6 +32,10 @@ struct ctx {
 	char span_id[17];            /* 16 lowercase hex */
 	struct timespec start;       /* CLOCK_REALTIME at creation */
 	char peer[56];               /* "addr:port" of the client, or "" */
+	/* Started by a datagram: its sender, as agent/dgram.c keys it (0
+	 * bytes: not a datagram's). */
+	uint8_t dgram_peer_len;
+	uint8_t dgram_peer[24];
 	struct ctx *next_free;
 };
 

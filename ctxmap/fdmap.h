@@ -29,11 +29,14 @@ enum fd_kind {
 	FD_PEER,          /* a socket the program made itself (outbound) */
 	FD_CHAN,          /* pipe end, socketpair end, eventfd: contexts queue inside */
 	FD_TIMER,         /* timerfd: carries the context that armed it */
+	FD_DGRAM,         /* an unconnected datagram socket (agent/dgram.c) */
 };
 
 /* Flags of an FD_CLIENT slot. */
 #define FDF_FRESH 1u      /* accepted; its first request not read yet */
 #define FDF_WROTE 2u      /* written to since the last read: next read is a new request */
+/* Flag of an FD_DGRAM slot. */
+#define FDF_DG_SERVED 4u  /* has received a datagram: a server's socket, not a client's */
 
 struct fdslot {
 	struct ctx *ctx;          /* atomic; owns a reference */

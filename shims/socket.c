@@ -2,6 +2,7 @@
  * socket.c - where contexts start (accept) and where they go out (connect).
  */
 #include "ctxmap/fdmap.h"
+#include "agent/dgram.h"
 #include "shims/shim.h"
 
 static inline int accepted(int fd, struct sockaddr *addr, socklen_t *len)
@@ -30,7 +31,7 @@ AGENT_EXPORT int socket(int domain, int type, int protocol)
 	int r = REAL(socket)(domain, type, protocol);
 
 	if (r >= 0 && agent_active())
-		SHIM_CORE(flow_new_fd(r, FD_PEER));
+		SHIM_CORE(flow_new_fd(r, dgram_socket_kind(domain, type)));
 	return r;
 }
 
