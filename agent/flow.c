@@ -358,6 +358,8 @@ void flow_dup(int from, int to)
 	fdmap_copy(from, to);
 	if (to == 2)
 		out_stderr_redirected();
+	else if (to == 1)
+		out_stdout_redirected();
 }
 
 void flow_idle(void)

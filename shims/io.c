@@ -156,6 +156,7 @@ static inline enum fd_kind write_begins(struct fdslot *s, int fd, const void *da
 		SHIM_CORE_FAST(flow_write_slot(s, fd, data, n));
 	else if (out_must_flush_before(s))
 		SHIM_CORE(out_flush_thread());
+	out_saw_stdout(s);
 	return k;
 }
 
