@@ -153,7 +153,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		if (n > 0) {
 			unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
 
-			if (flags && (flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL)))
+			/* On a TLS connection these are encrypted bytes:
+			 * requests start at the decrypted read. */
+			if (flags && !(flags & FDF_TLS) &&
+			    (flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL)))
 				start_request(s, fd, data, dlen, flags);
 		}
 		switch_to_(s, "flow_read", fd);
@@ -181,6 +184,31 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 	default:
 		break;
 	}
+}
+
+void flow_tls_fd(int fd)
+{
+	struct fdslot *s = fdmap_peek(fd);
+
+	if (s && fdmap_kind(s) == FD_CLIENT && !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
+		__atomic_or_fetch(&s->flags, FDF_TLS, __ATOMIC_RELAXED);
+}
+
+void flow_tls_read(int fd, const void *data, size_t n)
+{
+	struct fdslot *s = fdmap_peek(fd);
+	unsigned flags;
+
+	if (s == NULL || fdmap_kind(s) != FD_CLIENT)
+		return;
+	flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+	if (!(flags & FDF_TLS))
+		flow_tls_fd(fd);  /* set up another way than SSL_set_fd: from now on */
+	else if ((flags & (FDF_FRESH | FDF_WROTE)) &&
+		 ((flags = __atomic_exchange_n(&s->flags, FDF_TLS, __ATOMIC_ACQ_REL)) &
+		  (FDF_FRESH | FDF_WROTE)))
+		start_request(s, fd, data, n, flags & (FDF_FRESH | FDF_WROTE));
+	switch_to_(s, "flow_tls_read", fd);
 }
 
 void flow_write(int fd, const void *data, size_t n)

@@ -153,6 +153,11 @@ void *real_resolve(enum real_index i);
  * (the tests resolve a name that does not exist). */
 void *real_resolve_as(enum real_index i, const char *name);
 
+/* A function of a library the agent never links against (libssl), found
+ * when first needed: the next definition, or one in that library if the
+ * program has loaded it (without making it load). NULL when neither. */
+void *real_resolve_optional(const char *name);
+
 #define REAL(name) \
 	(likely(real_##name != NULL) ? real_##name \
 	 : (__typeof__(real_##name))real_resolve(REAL_INDEX_##name))

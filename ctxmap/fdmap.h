@@ -35,6 +35,7 @@ enum fd_kind {
 /* Flags of an FD_CLIENT slot. */
 #define FDF_FRESH 1u      /* accepted; its first request not read yet */
 #define FDF_WROTE 2u      /* written to since the last read: next read is a new request */
+#define FDF_TLS 8u        /* TLS (SSL_set_fd): requests start at SSL_read, not read */
 /* Flag of an FD_DGRAM slot. */
 #define FDF_DG_SERVED 4u  /* has received a datagram: a server's socket, not a client's */
 
