@@ -237,9 +237,12 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 			switch_to(s, fd);
 		break;
 	case FD_CHAN:
-		/* Recorded before the call: the reader may wake at once. */
+		/* Recorded before the call: the reader may wake at once. A
+		 * signal handler's write (a self-pipe: SIGTERM, SIGCHLD) is
+		 * not the interrupted request's work: it carries none. */
 		if ((tx = fdmap_chan_get(s, false)) != NULL) {
-			chan_wrote(tx, agent_self.cur, units_of(tx, data, n));
+			chan_wrote(tx, agent_self.in_signal ? NULL : agent_self.cur,
+				   units_of(tx, data, n));
 			chan_unref(tx);
 		}
 		break;
