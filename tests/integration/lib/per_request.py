@@ -9,11 +9,13 @@ right when its request's lines all carry its ID and no other request's line
 does; wrong when its ID is also on another request's line, or its request's
 lines carry several IDs (every line but those with the most common one),
 or it is about no request and has a prefix; unprefixed otherwise.
+With one_id=False a request may carry several IDs (a connection serving
+several requests): only an ID on another request's line is wrong.
 Returns a list of (lineno, why) for the lines that are not right."""
 from collections import Counter, defaultdict
 
 
-def score(tally, lines):
+def score(tally, lines, one_id=True):
     ids = defaultdict(Counter)
     owners = defaultdict(set)
     for _, pid, key in lines:
@@ -37,7 +39,7 @@ def score(tally, lines):
         if len(owners[pid]) > 1:
             tally.wrong += 1
             bad.append((lineno, "[%s] is shared by requests %s" % (pid, sorted(owners[pid])[:4])))
-        elif pid != main:
+        elif one_id and pid != main:
             tally.wrong += 1
             bad.append((lineno, "request %s has lines with [%s] and [%s]" % (key, main, pid)))
         else:
