@@ -24,17 +24,20 @@ static inline void after_read(int fd, const void *data, size_t dlen, ssize_t r)
 /* The same for a receive that names the sender: on a datagram server's
  * socket each datagram starts a request (agent/dgram.h). `cap`: the
  * address buffer's size, since the kernel reports the full length. */
-static inline void after_recv(int fd, const void *data, size_t dlen, ssize_t r,
+static inline void after_recv(int fd, const void *data, size_t dlen, ssize_t r, int flags,
 			      const struct sockaddr *from, socklen_t cap, socklen_t len)
 {
 	struct fdslot *s = fdmap_moving(fd);
 
 	if (s == NULL)
 		return;
-	if (fdmap_kind(s) == FD_DGRAM)
-		SHIM_CORE(dgram_received(s, fd, from, len < cap ? len : cap, 1));
-	else
+	if (fdmap_kind(s) == FD_DGRAM) {
+		/* A peek leaves the datagram queued: its receive starts it. */
+		if (!(flags & MSG_PEEK))
+			SHIM_CORE(dgram_received(s, fd, from, len < cap ? len : cap, 1));
+	} else {
 		SHIM_CORE_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
+	}
 }
 
 static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
@@ -79,7 +82,7 @@ AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 	shim_may_block();
 	r = REAL(recv)(fd, buf, n, flags);
 	if (r >= 0)
-		after_read(fd, buf, (size_t)r, r);
+		after_recv(fd, buf, (size_t)r, r, flags, NULL, 0, 0);
 	return r;
 }
 
@@ -94,7 +97,7 @@ AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 	shim_may_block();
 	r = REAL(recvfrom)(fd, buf, n, flags, from, len);
 	if (r >= 0)
-		after_recv(fd, buf, (size_t)r, r, from, cap, cap ? *len : 0);
+		after_recv(fd, buf, (size_t)r, r, flags, from, cap, cap ? *len : 0);
 	return r;
 }
 
@@ -109,7 +112,7 @@ AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	r = REAL(recvmsg)(fd, msg, flags);
 	if (r >= 0)
 		after_recv(fd, msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL,
-			   first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r), r,
+			   first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r), r, flags,
 			   msg->msg_name, cap, cap ? msg->msg_namelen : 0);
 	return r;
 }
@@ -132,6 +135,8 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 	if (fdmap_kind(s) == FD_DGRAM) {
 		socklen_t len = cap ? vec[0].msg_hdr.msg_namelen : 0;
 
+		if (flags & MSG_PEEK)
+			return r;
 		SHIM_CORE(dgram_received(s, fd, vec[0].msg_hdr.msg_name, len < cap ? len : cap,
 					 (unsigned)r));
 	} else {
