@@ -27,7 +27,8 @@
 	X(out) \
 	X(real) \
 	X(race) \
-	X(handoff)
+	X(handoff) \
+	X(outputs)
 
 #define UNIT_DECLARE(name) Suite *name##_suite(void);
 UNIT_SUITES(UNIT_DECLARE)
