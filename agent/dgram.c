@@ -96,10 +96,10 @@ void dgram_sending(struct fdslot *s, int fd)
 {
 	struct ctx *c = agent_self.cur;
 
-	/* Sending first, in a request: a client's socket (a query going
-	 * upstream), whose replies belong to the request that sent. */
-	if (c == NULL || c->dgram_peer_len != 0 ||
-	    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_DG_SERVED))
+	/* Sending first, in a request (a datagram's too: a DNS forwarder's
+	 * query upstream): a client's socket, whose replies belong to the
+	 * request that sent. A server's socket has received before. */
+	if (c == NULL || (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_DG_SERVED))
 		return;
 	__atomic_store_n(&s->kind, FD_PEER, __ATOMIC_RELEASE);
 	fdmap_tag(s, c);

@@ -149,6 +149,15 @@ UNIT_TEST(datagram_client_socket)
 	ck_assert_int_eq(fdmap_kind(s), FD_PEER);
 	ck_assert_ptr_eq(fdmap_ctx_peek(s), req);
 	ctx_take_current(NULL);
+	fdmap_reset(6101, FD_DGRAM);
+	fdmap_reset(6100, FD_DGRAM);
+	dgram_received(fdmap_slot(6100), 6100, NULL, 0, 1);  /* in a datagram's request too */
+	req = ctx_current();
+	dgram_sending(s, 6101);
+	ck_assert_int_eq(fdmap_kind(s), FD_PEER);
+	ck_assert_ptr_eq(fdmap_ctx_peek(s), req);
+	ctx_take_current(NULL);
+	fdmap_reset(6100, FD_UNKNOWN);
 	fdmap_reset(6101, FD_UNKNOWN);
 }
 
