@@ -104,7 +104,7 @@ AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	ssize_t r;
-	socklen_t cap = msg->msg_name ? msg->msg_namelen : 0;
+	socklen_t cap = msg && msg->msg_name ? msg->msg_namelen : 0;
 
 	if (!agent_active())
 		return REAL(recvmsg)(fd, msg, flags);
@@ -157,11 +157,13 @@ static inline enum fd_kind write_begins(struct fdslot *s, int fd, const void *da
 {
 	enum fd_kind k = s ? fdmap_kind(s) : FD_UNKNOWN;
 
-	if (k >= FD_CLIENT)
+	if (k >= FD_CLIENT) {
 		SHIM_CORE_FAST(flow_write_slot(s, fd, data, n));
-	else if (out_must_flush_before(s))
-		SHIM_CORE(out_flush_thread());
-	out_saw_stdout(s);
+	} else {
+		if (out_must_flush_before(s))
+			SHIM_CORE(out_flush_thread());
+		out_saw_stdout(s);
+	}
 	return k;
 }
 
