@@ -12,11 +12,16 @@
  *        answers them all with one sendmmsg (one datagram: a request,
  *        ended by the reply, "after P"; several: none).
  * Which kind comes next is seen with a MSG_PEEK receive (no request).
+ * With a path argument it also serves a Unix datagram socket bound there,
+ * syslog-style: each datagram read with read() (the sender is not asked
+ * for) is logged "syslog P", never answered.
  * Every reply is "ok P".
  */
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/un.h>
 
 #include "target.h"
 
@@ -81,8 +86,9 @@ static void batch(void)
 		logf_("after", buf[0]);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int ux = -1;
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof a;
 
@@ -91,6 +97,14 @@ int main(void)
 	if (srv < 0 || bind(srv, (struct sockaddr *)&a, sizeof a) < 0 ||
 	    getsockname(srv, (struct sockaddr *)&a, &len) < 0)
 		die("bind");
+	if (argc > 1) {
+		struct sockaddr_un u = { .sun_family = AF_UNIX };
+
+		snprintf(u.sun_path, sizeof u.sun_path, "%s", argv[1]);
+		ux = socket(AF_UNIX, SOCK_DGRAM, 0);
+		if (ux < 0 || bind(ux, (struct sockaddr *)&u, sizeof u) < 0)
+			die("bind unix");
+	}
 	printf("%d\n", ntohs(a.sin_port));
 	fflush(stdout);
 	for (;;) {
@@ -101,10 +115,18 @@ int main(void)
 		struct iovec v = { buf, sizeof buf - 1 };
 		struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof from,
 				    .msg_iov = &v, .msg_iovlen = 1 };
-		struct pollfd p = { srv, POLLIN, 0 };
+		struct pollfd p[2] = { { srv, POLLIN, 0 }, { ux, POLLIN, 0 } };
 
-		if (poll(&p, 1, -1) < 0)
+		if (poll(p, ux >= 0 ? 2 : 1, -1) < 0)
 			die("poll");
+		if (ux >= 0 && (p[1].revents & POLLIN)) {
+			n = read(ux, buf, sizeof buf - 1);
+			if (n < 0)
+				die("read unix");
+			buf[n] = '\0';
+			logf_("syslog", buf);
+			continue;
+		}
 		n = recvmsg(srv, &m, MSG_PEEK);
 		if (n < 0)
 			die("peek");
