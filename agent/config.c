@@ -27,6 +27,7 @@ const struct config config_default = {
 	.bridges = CFG_BRIDGE_ALL,
 	.propagate = CFG_PROP_ALL,
 	.response_id = true,
+	.tag_stderr = true,
 };
 const struct config *agent_config = &config_default;
 
@@ -279,6 +280,48 @@ static const char *parse_parent(struct config *c, const char *v, const struct va
 	return NULL;
 }
 
+/* "stderr", "stdout", absolute paths and glob patterns (`*`, `?`, `[...]`),
+ * comma-separated; at least one. */
+static const char *parse_tag(struct config *c, const char *v, const struct var *var)
+{
+	static const char accepted[] =
+		"expected a comma-separated list of stderr, stdout and absolute file paths "
+		"or glob patterns (at most 16, 1024 bytes)";
+	struct config t = *c;
+	const char *p = v;
+	size_t used = 0;
+
+	(void)var;
+	if (strlen(v) > CFG_TAG_MAX)
+		return accepted;
+	t.tag_stderr = t.tag_stdout = false;
+	t.tag_npaths = 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == 6 && strncmp(p, "stderr", 6) == 0) {
+			t.tag_stderr = true;
+		} else if (len == 6 && strncmp(p, "stdout", 6) == 0) {
+			t.tag_stdout = true;
+		} else {
+			if (len < 2 || p[0] != '/' || t.tag_npaths == CFG_TAG_PATHS)
+				return accepted;
+			for (size_t i = 0; i < len; i++)
+				if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+					return accepted;
+			t.tag_path[t.tag_npaths++] = (uint16_t)used;
+			memcpy(t.tag_paths + used, p, len);
+			t.tag_paths[used + len] = '\0';
+			used += len + 1;
+		}
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	*c = t;
+	return NULL;
+}
+
 /* "all", "none"/"off", or a comma-separated list of traceparent, request-id
  * and baggage. */
 static const char *parse_propagate(struct config *c, const char *v, const struct var *var)
@@ -396,6 +439,7 @@ static const struct var vars[] = {
 	{ { "REQCTX_RESPONSE_ID", "1 (responses get the request ID)", false }, BOOL(response_id) },
 	{ { "REQCTX_FIELDS", "no fields", false }, parse_fields, 0 },
 	{ { "REQCTX_SPANS", "no spans", false }, parse_spans, 0 },
+	{ { "REQCTX_TAG", "stderr", false }, parse_tag, 0 },
 	{ { "REQCTX_PARENT", "no inherited context", true }, parse_parent, 0 },
 };
 #define NVARS (sizeof vars / sizeof vars[0])

@@ -21,6 +21,8 @@ enum cfg_epoll { CFG_EPOLL_SINGLE, CFG_EPOLL_BATCH };
 #define CFG_HEADER_MAX 64
 #define CFG_PATH_MAX 1024
 #define CFG_PARENT_MAX 255      /* REQCTX_PARENT's value (agent/inherit.h) */
+#define CFG_TAG_MAX 1024        /* bytes of REQCTX_TAG */
+#define CFG_TAG_PATHS 16        /* path patterns in it */
 
 /* One piece of the compiled prefix format: literal text or a field. */
 struct cfg_seg {
@@ -70,6 +72,12 @@ struct config {
 	/* OpenTelemetry's own variables, raw (agent/spans.c reads them). */
 	char otel_service[CFG_OTEL_MAX + 1];
 	char otel_resource[CFG_OTEL_MAX + 1];
+	/* REQCTX_TAG: the outputs whose lines are tagged (agent/out_fd.c). */
+	bool tag_stderr;          /* fd 2 and what the rules make of it (default) */
+	bool tag_stdout;          /* fd 1 as started, its dups, dup2 onto fd 1 */
+	int tag_npaths;           /* absolute paths or glob patterns: */
+	uint16_t tag_path[CFG_TAG_PATHS];   /* offsets of NUL-terminated ones */
+	char tag_paths[CFG_TAG_MAX + 1];    /* in here */
 };
 
 /* REQCTX_BRIDGES: the runtime bridges the agent may load (agent/bridge.c). */

@@ -194,8 +194,12 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 	unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
 	enum proto proto = (enum proto)__atomic_load_n(&s->proto, __ATOMIC_RELAXED);
 
-	if (flags)
-		flags = __atomic_exchange_n(&s->flags, 0, __ATOMIC_ACQ_REL);
+	/* The request marks are taken (FDF_TLS, a property of the connection,
+	 * stays). */
+	if (flags & (FDF_FRESH | FDF_WROTE))
+		flags = __atomic_fetch_and(&s->flags, FDF_TLS, __ATOMIC_ACQ_REL) & (FDF_FRESH | FDF_WROTE);
+	else
+		flags = 0;
 	if (proto == PROTO_UNKNOWN) {
 		proto = proto_detect(data, dlen);
 		__atomic_store_n(&s->proto, (uint8_t)proto, __ATOMIC_RELAXED);

@@ -17,7 +17,7 @@
  * on top of the flags test the read path already made. */
 static inline bool conn_reads(const struct fdslot *s)
 {
-	return __atomic_load_n(&s->flags, __ATOMIC_RELAXED) != 0 ||
+	return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE)) ||
 	       __atomic_load_n(&s->proto, __ATOMIC_RELAXED) >= PROTO_FCGI;
 }
 

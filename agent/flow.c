@@ -14,6 +14,7 @@
 #include "base/ctx.h"
 #include "ctxmap/epmap.h"
 #include "ctxmap/timermap.h"
+#include "agent/dgram.h"
 #include "agent/flow.h"
 #include "agent/conn.h"
 #include "agent/inherit.h"
@@ -159,7 +160,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 			now_serving();
 		/* Requests start (or a framed protocol's records are followed)
 		 * in conn.c; the connection's context is then current. */
-		if (n > 0 && conn_reads(s))
+		if (n > 0 && conn_reads(s) &&
+		    /* On a TLS connection these are encrypted bytes: requests
+		     * start at the decrypted read (flow_tls_read). */
+		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
 			conn_read(s, fd, data, dlen, n);
 		switch_to_(s, "flow_read", fd);
 		break;
@@ -171,6 +175,9 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		break;
 	case FD_TIMER:
 		switch_to_(s, "flow_read", fd);
+		break;
+	case FD_DGRAM:            /* read/recv: the sender is not known */
+		dgram_received(s, fd, NULL, 0, 1);
 		break;
 	case FD_CHAN:
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
@@ -197,6 +204,27 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 	default:
 		break;
 	}
+}
+
+void flow_tls_fd(int fd)
+{
+	struct fdslot *s = fdmap_peek(fd);
+
+	if (s && fdmap_kind(s) == FD_CLIENT && !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
+		__atomic_or_fetch(&s->flags, FDF_TLS, __ATOMIC_RELAXED);
+}
+
+void flow_tls_read(int fd, const void *data, size_t n)
+{
+	struct fdslot *s = fdmap_peek(fd);
+
+	if (s == NULL || fdmap_kind(s) != FD_CLIENT)
+		return;
+	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
+		flow_tls_fd(fd);  /* set up another way than SSL_set_fd: from now on */
+	else if (n > 0 && conn_reads(s))
+		conn_read(s, fd, data, n, n);
+	switch_to_(s, "flow_tls_read", fd);
 }
 
 void flow_write(int fd, const void *data, size_t n)
@@ -236,11 +264,17 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 	case FD_CHAN:
 		if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY)
 			relay_write(s, data, n);
-		/* Recorded before the call: the reader may wake at once. */
+		/* Recorded before the call: the reader may wake at once. A
+		 * signal handler's write (a self-pipe: SIGTERM, SIGCHLD) is
+		 * not the interrupted request's work: it carries none. */
 		if ((tx = fdmap_chan_get(s, false)) != NULL) {
-			chan_wrote(tx, agent_self.cur, units_of(tx, data, n), data);
+			chan_wrote(tx, agent_self.in_signal ? NULL : agent_self.cur,
+				   units_of(tx, data, n), data);
 			chan_unref(tx);
 		}
+		break;
+	case FD_DGRAM:
+		dgram_sending(s, fd);
 		break;
 	default:
 		break;
@@ -464,6 +498,8 @@ void flow_dup(int from, int to)
 		return;           /* a relayed pipe: not a log, written unchanged */
 	if (to == 2)
 		out_stderr_redirected();
+	else if (to == 1)
+		out_stdout_redirected();
 }
 
 void flow_idle(void)

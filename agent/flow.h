@@ -25,6 +25,13 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len);
  * not save it. */
 void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n);
 
+/* SSL_set_fd(fd): a TLS connection, whose plain reads carry encrypted
+ * bytes; its requests start at flow_tls_read. */
+void flow_tls_fd(int fd);
+/* SSL_read on `fd` decrypted n > 0 bytes at `data`: what a plain read is
+ * on a connection without TLS (may start a request, adopting its IDs). */
+void flow_tls_read(int fd, const void *data, size_t n);
+
 /* The program is about to write `n` bytes (`data`: the first of them, or
  * NULL) to `fd`, an fd that is not output. */
 void flow_write(int fd, const void *data, size_t n);

@@ -593,6 +593,43 @@ static ssize_t pass(int fd, const struct iovec *iov, int iovcnt, enum out_call h
 	return REAL(writev)(fd, iov, iovcnt);
 }
 
+/* php-fpm's workers end each request's stderr with this record to their
+ * master (sizeof "\0fscf": six bytes, both NULs included). */
+static const char fpm_flush[6] = { 0, 'f', 's', 'c', 'f', 0 };
+
+static bool control_record(const struct iovec *iov, int iovcnt)
+{
+	char b[sizeof fpm_flush];
+	size_t o = 0;
+
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(b + o, iov[i].iov_base, iov[i].iov_len);
+		o += iov[i].iov_len;
+	}
+	return memcmp(b, fpm_flush, sizeof b) == 0;
+}
+
+/* A binary control record goes out as written: no head, and it neither
+ * opens nor ends a line. What this thread holds for the fd goes first,
+ * as its bytes came first. */
+static ssize_t pass_record(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
+{
+	struct out_state *st = state();
+	ssize_t r;
+	int saved;
+
+	claim(st);
+	if (st->fd == fd && st->len)
+		flush_held(st, WAIT);
+	r = pass(fd, iov, iovcnt, how);
+	saved = errno;
+	release(st);
+	errno = saved;
+	return r;
+}
+
+int out_any_tagged;
+
 ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
 {
 	struct out_state *st;
@@ -610,6 +647,10 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	}
 	if (total == 0)
 		return pass(fd, iov, iovcnt, how);
+	if (unlikely(total == sizeof fpm_flush) && control_record(iov, iovcnt))
+		return pass_record(fd, iov, iovcnt, how);
+	if (unlikely(!out_any_tagged))
+		__atomic_store_n(&out_any_tagged, 1, __ATOMIC_RELAXED);
 	st = state();
 	claim(st);
 	if (st->fd != fd) {
@@ -764,4 +805,20 @@ void out_after_fork_child(void)
 	self_state.line_open = false;
 	self_state.busy = 0;
 	out_has_held = 0;
+}
+
+void out_stdout_note(void)
+{
+	static int noted;
+	int saved = errno;
+
+	if (__atomic_load_n(&out_any_tagged, __ATOMIC_RELAXED) ||
+	    __atomic_exchange_n(&noted, 1, __ATOMIC_RELAXED))
+		return;
+	agent_enter();
+	DEBUG("stdout (fd 1) is written during requests and no tagged output has been: "
+	      "the program seems to log to stdout, which is not tagged "
+	      "(REQCTX_TAG=stdout or stdout,stderr tags it)");
+	agent_leave();
+	errno = saved;
 }

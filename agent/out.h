@@ -25,6 +25,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "base/debug.h"
 #include "base/thread.h"
 #include "ctxmap/fdmap.h"
 
@@ -94,6 +95,19 @@ static inline bool out_slot_tagged(const struct fdslot *s)
 static inline bool out_fd_tagged(int fd)
 {
 	return out_slot_tagged(fdmap_peek(fd));
+}
+
+/* REQCTX_DEBUG: stdout (not tagged) is written while a request is
+ * current. Said once, and only while no tagged line was ever written: the
+ * program then seems to log to stdout only. */
+void out_stdout_note(void);
+extern int out_any_tagged;
+
+static inline void out_saw_stdout(const struct fdslot *s)
+{
+	if (unlikely(debug_fd >= 0) && s && fdmap_kind(s) == FD_STDOUT && agent_self.cur &&
+	    !__atomic_load_n(&out_any_tagged, __ATOMIC_RELAXED))
+		out_stdout_note();
 }
 
 /* A write of this thread that does not go through the line writer: may it

@@ -12,7 +12,9 @@
 
 #include "base/debug.h"
 #include "base/lock.h"
+#include "agent/config.h"
 #include "agent/out.h"
+#include "agent/out_path.h"
 #include "agent/out_fd.h"
 #include "agent/relay.h"
 #include "agent/spans.h"
@@ -97,9 +99,10 @@ bool out_log_identity(dev_t *dev, ino_t *ino)
 
 void out_fd_init(void)
 {
-	if (learn_log())
+	/* REQCTX_TAG without stderr: fd 2's file is no log at all. */
+	if (agent_config->tag_stderr && learn_log())
 		set_kind(2, FD_OUTPUT);
-	set_kind(1, FD_STDOUT);
+	set_kind(1, agent_config->tag_stdout ? FD_OUTPUT : FD_STDOUT);
 	/* The diagnostics fd gets a slot, so that every event on its number
 	 * is seen. */
 	if (debug_fd >= 0)
@@ -118,6 +121,18 @@ void out_fd_opened(int fd)
 	set_kind(fd, __atomic_load_n(&log_known, __ATOMIC_RELAXED) && is_log_file(fd)
 		     ? FD_OUTPUT : FD_PLAIN);
 	relay_opened(fd);      /* a php-fpm worker's error_log on its stderr pipe */
+}
+
+void out_fd_opened_path(int fd, int dirfd, const char *path)
+{
+	struct fdslot *s;
+
+	out_fd_opened(fd);
+	if (fd < 0 || agent_config->tag_npaths == 0 || !out_path_tagged(agent_config, dirfd, path))
+		return;
+	s = fdmap_slot(fd);
+	if (s)
+		__atomic_store_n(&s->kind, (uint8_t)FD_OUTPUT, __ATOMIC_RELEASE);
 }
 
 void out_fd_closing(int fd)
@@ -147,8 +162,14 @@ static void reclassify_plain(void)
 
 void out_stderr_redirected(void)
 {
-	if (!learn_log())
+	if (!agent_config->tag_stderr || !learn_log())
 		return;
 	set_kind(2, FD_OUTPUT);
 	reclassify_plain();
+}
+
+void out_stdout_redirected(void)
+{
+	if (agent_config->tag_stdout)
+		set_kind(1, FD_OUTPUT);
 }

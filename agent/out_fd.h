@@ -9,6 +9,11 @@
  *     onto fd 2, freopen() of stderr; the new file is the log from then on;
  *   - an fd opened (open, fopen, ...) on the log's file (nginx's
  *     `access_log /dev/stderr`).
+ * REQCTX_TAG chooses the outputs (agent/config.h): without `stderr` the
+ * rules above are off; with `stdout`, fd 1 as started and whatever the
+ * program dup2s onto fd 1 are logs too; with paths or glob patterns, an fd
+ * opened (open, openat, creat, fopen, freopen) on a matching path is.
+ *
  * Not a log: fd 1 (unless the program dup2s a log onto it), and a number a
  * log had once, reused: fd 2 closed (or never open) and then returned by
  * open() for a data file is that data file. Closing, redirecting or
@@ -31,6 +36,10 @@ void out_fd_init(void);
 /* An open-like call returned `fd`, a new object (after flow_new_fd). */
 void out_fd_opened(int fd);
 
+/* The same, knowing the path it was opened as (relative to dirfd): a
+ * REQCTX_TAG pattern may make it a log. */
+void out_fd_opened_path(int fd, int dirfd, const char *path);
+
 /* `fd` is about to be closed, or replaced by dup2/dup3/freopen. */
 void out_fd_closing(int fd);
 
@@ -45,5 +54,8 @@ bool out_log_identity(dev_t *dev, ino_t *ino);
 /* fd 2 was redirected (dup onto it, freopen of stderr): its file is the
  * log now, and fds already open on that file become logs too. */
 void out_stderr_redirected(void);
+
+/* Something was dup'ed onto fd 1: with REQCTX_TAG's `stdout` it is a log. */
+void out_stdout_redirected(void);
 
 #endif

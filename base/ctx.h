@@ -47,6 +47,10 @@ struct ctx {
 	struct timespec start;       /* CLOCK_REALTIME at creation */
 	char peer[56];               /* "addr:port" of the client, or "" */
 	int conn_fd;                 /* the client connection it was made for, or -1 */
+	/* Started by a datagram: its sender, as agent/dgram.c keys it (0
+	 * bytes: not a datagram's). */
+	uint8_t dgram_peer_len;
+	uint8_t dgram_peer[24];
 	struct ctx *next_free;
 };
 

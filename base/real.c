@@ -80,3 +80,25 @@ void real_resolve_all(void)
 		if (__atomic_load_n(table[i].slot, __ATOMIC_ACQUIRE) == NULL)
 			real_resolve((enum real_index)i);
 }
+
+/* Libraries that may define a function the agent interposes without the
+ * program being linked against them (libssl, dlopened by CPython's _ssl
+ * with RTLD_LOCAL, where RTLD_NEXT does not look). */
+static const char *const optional_libs[] = {
+	"libssl.so.3", "libssl.so.1.1", "libssl.so", NULL,
+};
+
+void *real_resolve_optional(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+
+	for (int i = 0; p == NULL && optional_libs[i]; i++) {
+		void *h = dlopen(optional_libs[i], RTLD_LAZY | RTLD_NOLOAD);
+
+		if (h) {
+			p = dlsym(h, name);
+			dlclose(h);    /* NOLOAD took a reference; the library stays */
+		}
+	}
+	return p;
+}

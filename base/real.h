@@ -36,11 +36,13 @@
 	X(recv, ssize_t, (int, void *, size_t, int), REQUIRED) \
 	X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *), REQUIRED) \
 	X(recvmsg, ssize_t, (int, struct msghdr *, int), REQUIRED) \
+	X(recvmmsg, int, (int, struct mmsghdr *, unsigned int, int, struct timespec *), REQUIRED) \
 	X(write, ssize_t, (int, const void *, size_t), REQUIRED) \
 	X(writev, ssize_t, (int, const struct iovec *, int), REQUIRED) \
 	X(send, ssize_t, (int, const void *, size_t, int), REQUIRED) \
 	X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t), REQUIRED) \
 	X(sendmsg, ssize_t, (int, const struct msghdr *, int), REQUIRED) \
+	X(sendmmsg, int, (int, struct mmsghdr *, unsigned int, int), REQUIRED) \
 	X(sendfile, ssize_t, (int, int, off_t *, size_t), REQUIRED) \
 	X(close, int, (int), REQUIRED) \
 	X(close_range, int, (unsigned, unsigned, int), OPTIONAL) \
@@ -153,6 +155,11 @@ void *real_resolve(enum real_index i);
 /* The same, looking up `name` instead of the i-th function's own name
  * (the tests resolve a name that does not exist). */
 void *real_resolve_as(enum real_index i, const char *name);
+
+/* A function of a library the agent never links against (libssl), found
+ * when first needed: the next definition, or one in that library if the
+ * program has loaded it (without making it load). NULL when neither. */
+void *real_resolve_optional(const char *name);
 
 #define REAL(name) \
 	(likely(real_##name != NULL) ? real_##name \

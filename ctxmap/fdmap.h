@@ -29,6 +29,7 @@ enum fd_kind {
 	FD_PEER,          /* a socket the program made itself (outbound) */
 	FD_CHAN,          /* pipe end, socketpair end, eventfd: contexts queue inside */
 	FD_TIMER,         /* timerfd: carries the context that armed it */
+	FD_DGRAM,         /* an unconnected datagram socket (agent/dgram.c) */
 };
 
 /* Flags of an FD_CLIENT slot. */
@@ -36,6 +37,9 @@ enum fd_kind {
 #define FDF_WROTE 2u      /* written to since the last read: next read is a new request */
 /* Flags of an FD_PEER slot. */
 #define FDF_CONNECTED 4u  /* connect() was called on it */
+#define FDF_TLS 8u        /* TLS (SSL_set_fd): requests start at SSL_read, not read */
+/* Flag of an FD_DGRAM slot. */
+#define FDF_DG_SERVED 4u  /* has received a datagram: a server's socket, not a client's */
 
 struct fdslot {
 	struct ctx *ctx;          /* atomic; owns a reference */

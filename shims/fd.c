@@ -20,6 +20,14 @@ static inline int created(int fd)
 	return fd;
 }
 
+/* The same for calls that name a path: REQCTX_TAG may list it. */
+static inline int opened_at(int fd, int dirfd, const char *path)
+{
+	if (fd >= 0 && agent_active())
+		SHIM_CORE(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened_path(fd, dirfd, path));
+	return fd;
+}
+
 static inline bool has_mode(int flags)
 {
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
@@ -39,27 +47,27 @@ static inline bool has_mode(int flags)
 
 AGENT_EXPORT int open(const char *path, int flags, ...)
 {
-	return created(REAL(open)(path, flags, MODE_ARG(flags)));
+	return opened_at(REAL(open)(path, flags, MODE_ARG(flags)), AT_FDCWD, path);
 }
 
 AGENT_EXPORT int open64(const char *path, int flags, ...)
 {
-	return created(REAL(open)(path, flags | O_LARGEFILE, MODE_ARG(flags)));
+	return opened_at(REAL(open)(path, flags | O_LARGEFILE, MODE_ARG(flags)), AT_FDCWD, path);
 }
 
 AGENT_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
-	return created(REAL(openat)(dirfd, path, flags, MODE_ARG(flags)));
+	return opened_at(REAL(openat)(dirfd, path, flags, MODE_ARG(flags)), dirfd, path);
 }
 
 AGENT_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
-	return created(REAL(openat)(dirfd, path, flags | O_LARGEFILE, MODE_ARG(flags)));
+	return opened_at(REAL(openat)(dirfd, path, flags | O_LARGEFILE, MODE_ARG(flags)), dirfd, path);
 }
 
 AGENT_EXPORT int creat(const char *path, mode_t mode)
 {
-	return created(REAL(open)(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
+	return opened_at(REAL(open)(path, O_CREAT | O_WRONLY | O_TRUNC, mode), AT_FDCWD, path);
 }
 
 AGENT_EXPORT int creat64(const char *path, mode_t mode)

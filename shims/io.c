@@ -10,6 +10,7 @@
 
 #include "agent/propagate.h"
 #include "ctxmap/fdmap.h"
+#include "agent/dgram.h"
 #include "shims/shim.h"
 
 /* After a read that returned r >= 0 bytes, the first `dlen` at `data`. */
@@ -19,6 +20,25 @@ static inline void after_read(int fd, const void *data, size_t dlen, ssize_t r)
 
 	if (s)
 		SHIM_CORE_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
+}
+
+/* The same for a receive that names the sender: on a datagram server's
+ * socket each datagram starts a request (agent/dgram.h). `cap`: the
+ * address buffer's size, since the kernel reports the full length. */
+static inline void after_recv(int fd, const void *data, size_t dlen, ssize_t r, int flags,
+			      const struct sockaddr *from, socklen_t cap, socklen_t len)
+{
+	struct fdslot *s = fdmap_moving(fd);
+
+	if (s == NULL)
+		return;
+	if (fdmap_kind(s) == FD_DGRAM) {
+		/* A peek leaves the datagram queued: its receive starts it. */
+		if (!(flags & MSG_PEEK))
+			SHIM_CORE(dgram_received(s, fd, from, len < cap ? len : cap, 1));
+	} else {
+		SHIM_CORE_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
+	}
 }
 
 static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
@@ -63,7 +83,7 @@ AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 	shim_may_block();
 	r = REAL(recv)(fd, buf, n, flags);
 	if (r >= 0)
-		after_read(fd, buf, (size_t)r, r);
+		after_recv(fd, buf, (size_t)r, r, flags, NULL, 0, 0);
 	return r;
 }
 
@@ -71,27 +91,62 @@ AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 			       struct sockaddr *from, socklen_t *len)
 {
 	ssize_t r;
+	socklen_t cap = from && len ? *len : 0;
 
 	if (!agent_active())
 		return REAL(recvfrom)(fd, buf, n, flags, from, len);
 	shim_may_block();
 	r = REAL(recvfrom)(fd, buf, n, flags, from, len);
 	if (r >= 0)
-		after_read(fd, buf, (size_t)r, r);
+		after_recv(fd, buf, (size_t)r, r, flags, from, cap, cap ? *len : 0);
 	return r;
 }
 
 AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	ssize_t r;
+	socklen_t cap = msg && msg->msg_name ? msg->msg_namelen : 0;
 
 	if (!agent_active())
 		return REAL(recvmsg)(fd, msg, flags);
 	shim_may_block();
 	r = REAL(recvmsg)(fd, msg, flags);
 	if (r >= 0)
-		after_read(fd, msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL,
-			   first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r), r);
+		after_recv(fd, msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL,
+			   first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r), r, flags,
+			   msg->msg_name, cap, cap ? msg->msg_namelen : 0);
+	return r;
+}
+
+/* Several datagrams at once: one is a request like recvmsg's; several
+ * are ambiguous (dgram.h). On a stream socket, the first message's bytes. */
+AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+			  struct timespec *timeout)
+{
+	socklen_t cap = vec && vlen && vec[0].msg_hdr.msg_name ? vec[0].msg_hdr.msg_namelen : 0;
+	struct fdslot *s;
+	int r;
+
+	if (!agent_active())
+		return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+	shim_may_block();
+	r = REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+	if (r <= 0 || (s = fdmap_moving(fd)) == NULL)
+		return r;
+	if (fdmap_kind(s) == FD_DGRAM) {
+		socklen_t len = cap ? vec[0].msg_hdr.msg_namelen : 0;
+
+		if (flags & MSG_PEEK)
+			return r;
+		SHIM_CORE(dgram_received(s, fd, vec[0].msg_hdr.msg_name, len < cap ? len : cap,
+					 (unsigned)r));
+	} else {
+		const struct msghdr *m = &vec[0].msg_hdr;
+
+		after_read(fd, m->msg_iovlen ? m->msg_iov[0].iov_base : NULL,
+			   first_iov_len(m->msg_iov, (int)m->msg_iovlen, vec[0].msg_len),
+			   vec[0].msg_len);
+	}
 	return r;
 }
 
@@ -103,10 +158,13 @@ static inline enum fd_kind write_begins(struct fdslot *s, int fd, const void *da
 {
 	enum fd_kind k = s ? fdmap_kind(s) : FD_UNKNOWN;
 
-	if (k >= FD_CLIENT)
+	if (k >= FD_CLIENT) {
 		SHIM_CORE_FAST(flow_write_slot(s, fd, data, n));
-	else if (out_must_flush_before(s))
-		SHIM_CORE(out_flush_thread());
+	} else {
+		if (out_must_flush_before(s))
+			SHIM_CORE(out_flush_thread());
+		out_saw_stdout(s);
+	}
 	return k;
 }
 
@@ -115,6 +173,14 @@ static inline ssize_t write_ends(enum fd_kind k, int fd, const void *data, size_
 	/* Only a write that took less than announced needs correcting. */
 	if (unlikely(k == FD_CHAN && (size_t)r != n))
 		SHIM_CORE(flow_write_done(fd, data, n, r));
+	return r;
+}
+
+/* A datagram sent: a reply to the current request's sender ends it. */
+static inline ssize_t dgram_ends(enum fd_kind k, int fd, const void *to, socklen_t len, ssize_t r)
+{
+	if (unlikely(k == FD_DGRAM) && r >= 0 && to && agent_self.cur)
+		SHIM_CORE(dgram_sent(fd, to, len));
 	return r;
 }
 
@@ -230,7 +296,7 @@ AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 		return wired(s, fd, &v, 1, &pc);
 	}
-	return write_ends(k, fd, buf, n, REAL(sendto)(fd, buf, n, flags, to, len));
+	return dgram_ends(k, fd, to, len, write_ends(k, fd, buf, n, REAL(sendto)(fd, buf, n, flags, to, len)));
 }
 
 AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -249,7 +315,22 @@ AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 		return wired(s, fd, msg->msg_iov, (int)msg->msg_iovlen, &pc);
 	}
-	return write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags));
+	return dgram_ends(k, fd, msg ? msg->msg_name : NULL, msg ? msg->msg_namelen : 0,
+			  write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags)));
+}
+
+AGENT_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	enum fd_kind k;
+	int r;
+
+	if (!agent_active())
+		return REAL(sendmmsg)(fd, vec, vlen, flags);
+	k = write_begins(fdmap_peek(fd), fd, NULL, 0);
+	r = REAL(sendmmsg)(fd, vec, vlen, flags);
+	for (int i = 0; k == FD_DGRAM && i < r; i++)
+		dgram_ends(k, fd, vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen, 0);
+	return r;
 }
 
 AGENT_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)

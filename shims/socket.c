@@ -3,6 +3,7 @@
  */
 #include "agent/propagate.h"
 #include "ctxmap/fdmap.h"
+#include "agent/dgram.h"
 #include "shims/shim.h"
 
 static inline int accepted(int fd, struct sockaddr *addr, socklen_t *len)
@@ -39,7 +40,7 @@ AGENT_EXPORT int socket(int domain, int type, int protocol)
 	int r = REAL(socket)(domain, type, protocol);
 
 	if (r >= 0 && agent_active())
-		SHIM_CORE(flow_new_fd(r, FD_PEER));
+		SHIM_CORE(flow_new_fd(r, dgram_socket_kind(domain, type)));
 	return r;
 }
 

@@ -12,6 +12,7 @@
  * A stream is tagged when it is byte-oriented and its fd is a log (see
  * agent/out.h). Anything else goes straight to libc.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,8 +53,12 @@ int shim_stream_fd(FILE *f)
 		return -1;
 	fd = f->_mode <= 0 && out_fd_tagged(f->_fileno) ? f->_fileno : -1;
 	if (fd < 0) {
-		if (out_must_flush_before(fdmap_peek(f->_fileno)))
+		struct fdslot *s = fdmap_peek(f->_fileno);
+
+		if (out_must_flush_before(s))
 			SHIM_CORE(out_flush_thread());
+		if (unlikely(debug_fd >= 0))
+			SHIM_CORE(out_saw_stdout(s));
 		return -1;
 	}
 	/* Bytes stdio already buffered for this stream go first. */
@@ -348,21 +353,22 @@ AGENT_EXPORT int fflush(FILE *f)
 
 /* Streams that make fds: the fd is a new object (a log if it is open on
  * the log's file). libc opens it without the exported open(). */
-static FILE *opened(FILE *f)
+static FILE *opened(FILE *f, const char *path)
 {
 	if (f && f->_fileno >= 0 && agent_active())
-		SHIM_CORE(flow_new_fd(f->_fileno, FD_UNKNOWN); out_fd_opened(f->_fileno));
+		SHIM_CORE(flow_new_fd(f->_fileno, FD_UNKNOWN);
+			  out_fd_opened_path(f->_fileno, AT_FDCWD, path));
 	return f;
 }
 
 AGENT_EXPORT FILE *fopen(const char *path, const char *mode)
 {
-	return opened(REAL(fopen)(path, mode));
+	return opened(REAL(fopen)(path, mode), path);
 }
 
 AGENT_EXPORT FILE *fopen64(const char *path, const char *mode)
 {
-	return opened(REAL(fopen64)(path, mode));
+	return opened(REAL(fopen64)(path, mode), path);
 }
 
 /*
@@ -394,7 +400,7 @@ static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
 		if (r == stderr && r->_fileno == 2)
 			out_stderr_redirected();
 		else
-			out_fd_opened(r->_fileno)
+			out_fd_opened_path(r->_fileno, AT_FDCWD, path)
 	);
 	return r;
 }

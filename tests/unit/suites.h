@@ -30,7 +30,8 @@
 	X(real) \
 	X(race) \
 	X(handoff) \
-	X(propagate)
+	X(propagate) \
+	X(outputs)
 
 #define UNIT_DECLARE(name) Suite *name##_suite(void);
 UNIT_SUITES(UNIT_DECLARE)

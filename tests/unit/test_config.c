@@ -311,6 +311,51 @@ UNIT_TEST(bridges_values)
 	}
 }
 
+UNIT_TEST(tag_values)
+{
+	struct config c;
+	struct seen s;
+	char *out[] = { "REQCTX_TAG=stdout", NULL };
+	char *all[] = { "REQCTX_TAG=stderr,/var/log/nginx/*.log,stdout,/srv/a[0-9].log", NULL };
+	const char *bad[] = { "", "stdout,", "logs/*.log", "/", "STDERR", "/a,\x01b",
+			      "stderr,,stdout" };
+	char big[CFG_TAG_MAX + 40] = "REQCTX_TAG=";
+	char many[400] = "REQCTX_TAG=";
+
+	ck_assert_int_eq(load(&c, &s, (char *[]){ NULL }), 0);
+	ck_assert(c.tag_stderr);
+	ck_assert(!c.tag_stdout);
+	ck_assert_int_eq(c.tag_npaths, 0);
+	ck_assert_int_eq(load(&c, &s, out), 0);
+	ck_assert(!c.tag_stderr);
+	ck_assert(c.tag_stdout);
+	ck_assert_int_eq(load(&c, &s, all), 0);
+	ck_assert(c.tag_stderr && c.tag_stdout);
+	ck_assert_int_eq(c.tag_npaths, 2);
+	ck_assert_str_eq(c.tag_paths + c.tag_path[0], "/var/log/nginx/*.log");
+	ck_assert_str_eq(c.tag_paths + c.tag_path[1], "/srv/a[0-9].log");
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char e[64];
+
+		snprintf(e, sizeof e, "REQCTX_TAG=%s", bad[i]);
+		ck_assert_int_eq(load(&c, &s, (char *[]){ e, NULL }), 1);
+		ck_assert_ptr_nonnull(strstr(s.last, "REQCTX_TAG"));
+		ck_assert_ptr_nonnull(strstr(s.last, "using stderr"));
+		ck_assert(c.tag_stderr && !c.tag_stdout && c.tag_npaths == 0);
+	}
+	memset(big + 11, 'a', CFG_TAG_MAX);
+	big[11] = '/';
+	big[11 + CFG_TAG_MAX] = 'a';
+	big[12 + CFG_TAG_MAX] = '\0';
+	ck_assert_int_eq(load(&c, &s, (char *[]){ big, NULL }), 1);
+	for (int i = 0; i < CFG_TAG_PATHS + 1; i++)
+		strcat(many, i ? ",/x" : "/x");
+	ck_assert_int_eq(load(&c, &s, (char *[]){ many, NULL }), 1);
+	many[strlen(many) - 3] = '\0';        /* 16 paths: fine */
+	ck_assert_int_eq(load(&c, &s, (char *[]){ many, NULL }), 0);
+	ck_assert_int_eq(c.tag_npaths, CFG_TAG_PATHS);
+}
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
