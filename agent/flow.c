@@ -209,9 +209,22 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 void flow_tls_fd(int fd)
 {
 	struct fdslot *s = fdmap_peek(fd);
+	unsigned flags;
 
-	if (s && fdmap_kind(s) == FD_CLIENT && !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
-		__atomic_or_fetch(&s->flags, FDF_TLS, __ATOMIC_RELAXED);
+	if (s == NULL || fdmap_kind(s) != FD_CLIENT)
+		return;
+	flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+	if (flags & FDF_TLS)
+		return;
+	/* A plain read may have seen the handshake already (a peek at the
+	 * first byte): the protocol is the decrypted stream's, still to be
+	 * read, and its first request too unless one was answered. */
+	if (__atomic_load_n(&s->proto, __ATOMIC_RELAXED) != PROTO_UNKNOWN &&
+	    !(flags & FDF_WROTE)) {
+		__atomic_store_n(&s->proto, PROTO_UNKNOWN, __ATOMIC_RELAXED);
+		flags |= FDF_FRESH;
+	}
+	__atomic_or_fetch(&s->flags, flags | FDF_TLS, __ATOMIC_RELAXED);
 }
 
 void flow_tls_read(int fd, const void *data, size_t n)
@@ -221,8 +234,8 @@ void flow_tls_read(int fd, const void *data, size_t n)
 	if (s == NULL || fdmap_kind(s) != FD_CLIENT)
 		return;
 	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
-		flow_tls_fd(fd);  /* set up another way than SSL_set_fd: from now on */
-	else if (n > 0 && conn_reads(s))
+		flow_tls_fd(fd);  /* set up another way than SSL_set_fd */
+	if (n > 0 && conn_reads(s))
 		conn_read(s, fd, data, n, n);
 	switch_to_(s, "flow_tls_read", fd);
 }
