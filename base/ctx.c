@@ -142,6 +142,21 @@ void ctx_take_current(struct ctx *c)
 	ctx_put(old);
 }
 
+struct ctx *ctx_enter_pinned(struct ctx *c)
+{
+	struct ctx *prev = agent_self.cur;      /* its reference goes to the caller */
+
+	if (c != prev)
+		DEBUG("switch %s -> %s (entered through the API, pinned)",
+		      prev ? prev->id : "none", c ? c->id : "none");
+	if (c)
+		ctx_get(c);
+	agent_self.cur = c;
+	ctx_forget_marks();
+	agent_self.pinned = c;
+	return prev;
+}
+
 void ctx_set_current(struct ctx *c)
 {
 	if (c == agent_self.cur)

@@ -29,6 +29,7 @@ struct agent_thread {
 	const struct ctx *inherited; /* the creator's context, while it lasts */
 	const struct ctx *closed; /* current, and its connection closed by us */
 	bool draining;            /* took a merged wake-up; until it waits again */
+	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
 	int in_signal;            /* > 0 inside the program's signal handler ... */
 	const void *signal_frame; /* ... entered at this stack address */
 	unsigned signals;         /* program handlers run on this thread (wraps) */
