@@ -10,7 +10,7 @@
 #   Puma::Server#handle_request pin the context the agent gave the
 #   request's connection when it read the head (reqctx_api_fd_snapshot);
 #   WEBrick keeps it through the handler and the access log, puma for
-#   handle_request;
+#   handle_request (a pool thread puma adds later starts in none);
 # - Thread.new/start/fork capture the creator's context and enter it in
 #   the new thread for the block's duration (Ruby may reuse a cached native
 #   thread without pthread_create);
@@ -185,10 +185,19 @@ module ReqctxBridge
       end
     end
 
+    # Its pool grows from the thread that queues a client: a new pool
+    # thread serves every request to come, none in particular.
+    module PumaThreadPool
+      def spawn_thread(*args)
+        ReqctxBridge.run(nil) { super }
+      end
+    end
+
     # The servers are loaded after this file: hook each class when its
     # body first ends.
     NAME = Module.instance_method(:name)
-    HOOKS = { 'WEBrick::HTTPRequest' => WEBrickRequest, 'Puma::Server' => PumaServer }.freeze
+    HOOKS = { 'WEBrick::HTTPRequest' => WEBrickRequest, 'Puma::Server' => PumaServer,
+              'Puma::ThreadPool' => PumaThreadPool }.freeze
     @hooked = {}
     @trace = TracePoint.new(:end) do |tp|
       mod = HOOKS[NAME.bind_call(tp.self)] if tp.self.is_a?(Module)
