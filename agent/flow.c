@@ -60,14 +60,17 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 /* The cause recorded is the calling flow_* function and the fd. */
 #define switch_to(s, fd) switch_to_((s), __func__, (fd))
 
-/* Makes `c` (a reference the caller hands over) current. */
+/* Makes `c` (a reference the caller hands over) current. A context the
+ * program entered itself (pinned) outranks a wake-up through a pipe or an
+ * eventfd: runtimes wake their threads that way for their own reasons
+ * (Ruby's sleeping threads wait on its wake-up pipe). */
 static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, const char *why, int fd)
 {
 	/* Nothing known of the bytes: a process started inside a request
 	 * stays in it (agent/inherit.c). */
 	if (c == NULL && unlikely(inherit_home != NULL))
 		return;
-	if (c == agent_self.cur) {
+	if (c == agent_self.cur || ctx_pinned()) {
 		ctx_put(c);            /* already current: just the extra reference */
 		return;
 	}
@@ -476,7 +479,7 @@ void flow_close(int fd)
 		struct fdslot *s = fdmap_peek(fd);
 
 		if (s && fdmap_ctx_peek(s) == agent_self.cur) {
-			if (agent_self.draining) {
+			if (agent_self.draining && !ctx_pinned()) {
 				ctx_take_current(NULL);
 			} else {
 				agent_self.closed = agent_self.cur;
@@ -526,7 +529,9 @@ void flow_idle(void)
 			ctx_take_current(home);
 		return;
 	}
-	if (agent_self.cur)
+	/* A pinned context is the program's: a wait (Ruby sleeps in ppoll)
+	 * does not end it. */
+	if (agent_self.cur && !ctx_pinned())
 		ctx_take_current(NULL);
 }
 

@@ -36,14 +36,17 @@ void handoff_thread_starts(struct ctx *inherited)
 
 void handoff_wait_begins(const void *obj)
 {
-	/* A semaphore's worker waiting again is back at its queue: whatever
-	 * its last job left it with ends here. */
-	if (agent_self.cond_src == obj && agent_self.cond_mutex == NULL &&
-	    agent_self.cur && condmap_class(obj) == CONDMAP_POOL)
-		take(NULL, "back at the queue of its wake-up");
-	/* Rule 6: it closed its request's connection and waits: done with it. */
-	if (agent_self.cur && agent_self.cur == agent_self.closed)
-		take(NULL, "waits after closing its request's connection");
+	/* Rule 7: a pinned context is the program's word; no guess ends it. */
+	if (!ctx_pinned()) {
+		/* A semaphore's worker waiting again is back at its queue:
+		 * whatever its last job left it with ends here. */
+		if (agent_self.cond_src == obj && agent_self.cond_mutex == NULL &&
+		    agent_self.cur && condmap_class(obj) == CONDMAP_POOL)
+			take(NULL, "back at the queue of its wake-up");
+		/* Rule 6: it closed its request's connection and waits: done. */
+		if (agent_self.cur && agent_self.cur == agent_self.closed)
+			take(NULL, "waits after closing its request's connection");
+	}
 	agent_self.closed = NULL;
 	agent_self.draining = false;
 	condmap_wait_begin(obj, agent_tid());
@@ -59,6 +62,14 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 	if (agent_tid() == agent_pid)
 		pool = false;
 	agent_self.cond_ctx = NULL;
+	if (ctx_pinned()) {
+		/* Rule 7: the thread keeps what the program entered. */
+		ctx_put(x);
+		agent_self.cond_ctx = agent_self.cur;
+		agent_self.cond_src = obj;
+		agent_self.cond_mutex = mutex;
+		return;
+	}
 	if (pool && woke) {
 		/* Rule 1. */
 		agent_self.inherited = NULL;
@@ -107,6 +118,11 @@ void handoff_relock(const void *mutex)
 	}
 	if (mutex == NULL || agent_self.cond_mutex != mutex)
 		return;
+	if (ctx_pinned()) {
+		/* Rule 7. */
+		agent_self.cond_ctx = agent_self.cur;
+		return;
+	}
 	k = condmap_class(agent_self.cond_src);
 	if (k == CONDMAP_POOL) {
 		/* Rule 1: whatever the last job left the worker with ends here:

@@ -39,6 +39,15 @@
  *     closes and then queues background work hands its request on.) A
  *     thread draining a merged wake-up (agent/flow.c) is done with it at
  *     the close itself.
+ *  7. A context the program entered itself through the API
+ *     (reqctx_api_enter, so every runtime bridge; ctx_enter_pinned) is
+ *     pinned: none of the rules above ends or replaces it. The thread
+ *     keeps it across every wait and wake-up until it enters another
+ *     (or none, or leaves) or a native switch makes another context
+ *     current (I/O on another request's fd). Ruby's threads wait on
+ *     their own condvar for the GVL, sleep and Queue#pop: rules 3, 5 and
+ *     6 would end a request's context there, which the Ruby bridge
+ *     knows better.
  */
 #ifndef AGENT_HANDOFF_H
 #define AGENT_HANDOFF_H

@@ -199,6 +199,21 @@ void ctx_take_current(struct ctx *c)
 	ctx_put(old);
 }
 
+struct ctx *ctx_enter_pinned(struct ctx *c)
+{
+	struct ctx *prev = agent_self.cur;      /* its reference goes to the caller */
+
+	if (c != prev)
+		DEBUG("switch %s -> %s (entered through the API, pinned)",
+		      prev ? ctx_name(prev)->id : "none", c ? ctx_name(c)->id : "none");
+	if (c)
+		ctx_get(c);
+	agent_self.cur = c;
+	ctx_forget_marks();
+	agent_self.pinned = c;
+	return prev;
+}
+
 void ctx_format_peer(char *dst, size_t cap, const struct sockaddr *sa, socklen_t len)
 {
 	char a[INET6_ADDRSTRLEN];

@@ -110,6 +110,7 @@ static inline struct ctx *ctx_current(void) { return agent_self.cur; }
  * context from the pool at the same address. Called at every switch. */
 static inline void ctx_forget_marks(void)
 {
+	agent_self.pinned = NULL;
 	agent_self.inherited = NULL;
 	agent_self.closed = NULL;
 	agent_self.lock_watch = false;
@@ -120,6 +121,20 @@ static inline void ctx_forget_marks(void)
 
 /* Makes `c` current, taking over the caller's reference. */
 void ctx_take_current(struct ctx *c);
+
+/* The program says which request this thread serves (reqctx_api_enter):
+ * makes `c` current (a reference of its own) and pins it: the hand-off
+ * rules (agent/handoff.h) neither end nor replace a pinned context; a
+ * switch made natively (I/O on an fd of another context) or through the
+ * API again unpins it. Returns what was current, its reference to the
+ * caller. */
+struct ctx *ctx_enter_pinned(struct ctx *c);
+
+/* True while the current context is one the program entered itself. */
+static inline bool ctx_pinned(void)
+{
+	return agent_self.cur != NULL && agent_self.cur == agent_self.pinned;
+}
 
 /* Formats an address as "addr:port" into dst (at least 56 bytes). */
 void ctx_format_peer(char *dst, size_t cap, const struct sockaddr *sa, socklen_t len);

@@ -38,6 +38,7 @@ struct agent_thread {
 	                             handed out (no I/O since), 2 an outbound
 	                             socket's tag (agent/flow.c, flow_connect) */
 	const struct ctx *waits_in; /* current, kept across a wait inside it */
+	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
 	int in_signal;            /* > 0 inside the program's signal handler ... */
 	const void *signal_frame; /* ... entered at this stack address */
 	unsigned signals;         /* program handlers run on this thread (wraps) */

@@ -2,10 +2,8 @@
 # Built next to the library, in $(B)/bridges, where agent/bridge.c looks for
 # them; installed in $(LIBDIR)/reqctx/bridges.
 NODE_API_H   ?= /usr/include/node/node_api.h
-# bridges/ruby/reqctx.rb is not built yet: under WEBrick it stalls
-# requests (t_bridge_ruby); without the built file the agent loads no
-# Ruby bridge.
-BRIDGE_FILES := $(B)/bridges/node/reqctx.js $(B)/bridges/python/sitecustomize.py
+BRIDGE_FILES := $(B)/bridges/node/reqctx.js $(B)/bridges/python/sitecustomize.py \
+                $(B)/bridges/ruby/reqctx.rb
 # The Node addon needs node_api.h (Debian: libnode-dev); without it the Node
 # bridge is not built and node runs with the agent alone.
 ifneq ($(wildcard $(NODE_API_H)),)

@@ -4,6 +4,7 @@
  * behaves as without the agent.
  */
 #include "base/ctx.h"
+#include "ctxmap/fdmap.h"
 #include "shims/reqctx.h"
 #include "agent/bridge.h"
 
@@ -21,18 +22,24 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
 	return (reqctx_snapshot_t)c;
 }
 
-AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
+AGENT_EXPORT reqctx_snapshot_t reqctx_api_fd_snapshot(int fd)
 {
-	struct ctx *prev, *c = (struct ctx *)s;
+	struct fdslot *s;
 
 	if (!agent_running())
 		return NULL;
-	prev = agent_self.cur;          /* its reference goes to the caller */
-	if (c)
-		ctx_get(c);
-	agent_self.cur = c;
-	ctx_forget_marks();
-	return (reqctx_snapshot_t)prev;
+	s = fdmap_moving(fd);
+	if (s == NULL || fdmap_kind(s) == FD_CHAN)
+		return NULL;
+	return (reqctx_snapshot_t)fdmap_ctx_get(s);
+}
+
+AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
+{
+	if (!agent_running())
+		return NULL;
+	/* Pinned: the hand-off rules leave it alone (agent/handoff.h, 7). */
+	return (reqctx_snapshot_t)ctx_enter_pinned((struct ctx *)s);
 }
 
 AGENT_EXPORT void reqctx_api_leave(reqctx_snapshot_t prev)

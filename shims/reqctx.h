@@ -34,6 +34,7 @@ extern void reqctx_api_release(reqctx_snapshot_t) __attribute__((weak));
  * context from now on. Until it is called, in node, python and ruby, an
  * epoll loop's lines carry no prefix (docs/design.md, "Runtime bridges"). */
 extern void reqctx_api_bridge_ready(void) __attribute__((weak));
+extern reqctx_snapshot_t reqctx_api_fd_snapshot(int) __attribute__((weak));
 
 /* The current request ID, or NULL without a context (or without the agent).
  * Valid until this thread's context changes. */
@@ -70,6 +71,16 @@ static inline void *reqctx_run(reqctx_snapshot_t s, void *(*fn)(void *), void *a
 
 	reqctx_leave(prev);
 	return r;
+}
+
+/* A handle on the context the connection `fd` carries: the request whose
+ * bytes were read from it last (NULL if it carries none, or for an fd
+ * that is no connection). Where a runtime hands a request to the code that
+ * serves it, this names the request even after the thread's own context
+ * moved on. */
+static inline reqctx_snapshot_t reqctx_fd_snapshot(int fd)
+{
+	return reqctx_api_fd_snapshot ? reqctx_api_fd_snapshot(fd) : (reqctx_snapshot_t)0;
 }
 
 /* Releases a snapshot. NULL is fine. */

@@ -1,72 +1,100 @@
 # reqctx.rb - the Ruby bridge of reqctx, loaded by the agent through
 # RUBYOPT=-r (agent/bridge.c). It does nothing without the agent.
 #
-# NOT BUILT OR INSTALLED YET (bridges/bridges.mk): with it, WEBrick under
-# tests/integration/t_bridge_ruby stalls most requests for seconds; the
-# cause is not found yet. The agent only loads a bridge that is built.
+# Ruby 3.1 runs each Thread on its own native thread (1:1), so the bridge
+# pins a context per thread through the agent's API (reqctx_api_enter; a
+# context entered there is pinned: the agent's condvar hand-off rules,
+# which Ruby's per-thread GVL/sleep/Queue waits would otherwise trigger,
+# leave it alone - docs/design.md, "Runtime bridges"):
+# - where a server starts a request: WEBrick::HTTPRequest#parse and
+#   Puma::Server#handle_request pin the context the agent gave the
+#   request's connection when it read the head (reqctx_api_fd_snapshot);
+#   WEBrick keeps it through the handler and the access log, puma for
+#   handle_request (a pool thread puma adds later starts in none);
+# - Thread.new/start/fork capture the creator's context and enter it in
+#   the new thread for the block's duration (Ruby may reuse a cached native
+#   thread without pthread_create);
+# - Queue#push (<<, enq) wraps the item with the pusher's snapshot; pop
+#   (shift, deq) unwraps it and the popping thread takes that context
+#   (none when the pusher had none). SizedQueue likewise.
 #
-# Ruby may start a Thread on a cached native thread woken by a condvar
-# (no pthread_create for the agent to see), and Thread::Queue hands work
-# between threads in memory. Here:
-# - Thread.new/start/fork capture the creator's context (the agent's
-#   current one) and enter it in the new
-#   thread for the block's duration;
-# - Queue#push (<<, enq) wraps the item with the pusher's snapshot;
-#   pop (shift, deq) unwraps it and the popping thread takes that context
-#   (none when the item carried none).
+# Every wrapper is a plain `def` (no closure): a block passed to
+# define_method shares the locals of the scope it was written in between
+# all threads, which once let two concurrent pops exchange their items.
 module ReqctxBridge
   # The agent added "-r<this file>" to RUBYOPT: take it out again so the
   # programs this one starts inherit the user's value.
-  begin
+  def self.restore_rubyopt
     piece = "-r#{__FILE__}"
-    if (v = ENV['RUBYOPT']) && v.include?(piece)
-      rest = v.sub(" #{piece}", '').sub(piece, '')
-      rest.strip.empty? ? ENV.delete('RUBYOPT') : ENV['RUBYOPT'] = rest
-    end
+    opt = ENV['RUBYOPT']
+    return unless opt&.include?(piece)
+
+    rest = opt.sub(" #{piece}", '').sub(piece, '')
+    rest.strip.empty? ? ENV.delete('RUBYOPT') : ENV['RUBYOPT'] = rest
   rescue StandardError
+    nil
+  end
+  restore_rubyopt
+
+  # A Fiddle function of the agent, called without releasing the GVL (each
+  # is a few loads and stores; a release would hand the GVL to another
+  # thread at every call). nil when the agent does not export it.
+  def self.api(name, args, ret)
+    addr = Fiddle::Handle::DEFAULT[name]
+    begin
+      Fiddle::Function.new(addr, args, ret, need_gvl: true)
+    rescue ArgumentError
+      Fiddle::Function.new(addr, args, ret)
+    end
+  rescue Fiddle::DLError
     nil
   end
 
   begin
     require 'fiddle'
-    h = Fiddle::Handle::DEFAULT
     P = Fiddle::TYPE_VOIDP
-    SNAPSHOT = Fiddle::Function.new(h['reqctx_api_snapshot'], [], P)
-    ENTER = Fiddle::Function.new(h['reqctx_api_enter'], [P], P)
-    LEAVE = Fiddle::Function.new(h['reqctx_api_leave'], [P], Fiddle::TYPE_VOID)
-    RELEASE = Fiddle::Function.new(h['reqctx_api_release'], [P], Fiddle::TYPE_VOID)
-    ACTIVE = true
+    SNAPSHOT = api('reqctx_api_snapshot', [], P)
+    ENTER = api('reqctx_api_enter', [P], P)
+    LEAVE = api('reqctx_api_leave', [P], Fiddle::TYPE_VOID)
+    RELEASE = api('reqctx_api_release', [P], Fiddle::TYPE_VOID)
+    FD_SNAPSHOT = api('reqctx_api_fd_snapshot', [Fiddle::TYPE_INT], P)
+    ACTIVE = !(SNAPSHOT.nil? || ENTER.nil? || LEAVE.nil? || RELEASE.nil?)
   rescue LoadError, StandardError
     ACTIVE = false
   end
 
-  # A snapshot owned by Ruby, released when unreachable.
-  class Snap
-    attr_reader :ptr
-
-    def initialize(ptr)
-      @ptr = ptr
-      ObjectSpace.define_finalizer(self, Snap.releaser(ptr))
-    end
-
-    def self.releaser(ptr)
-      proc { RELEASE.call(ptr) }
-    end
-  end
-
   Item = Struct.new(:snap, :obj)
 
-  module_function
+  # A snapshot as a Fiddle::Pointer that releases it when collected, or
+  # nil for none.
+  def self.own(ptr)
+    return nil if ptr.null?
 
-  # Ruby threads are native threads: the agent's current context is the
-  # thread's own (a thread per connection follows its socket).
-  def capture
-    p = SNAPSHOT.call
-    p.null? ? nil : Snap.new(p)
+    ptr.free = RELEASE
+    ptr
   end
 
-  def run(snap)
-    prev = ENTER.call(snap ? snap.ptr : nil)
+  # The agent's current context (the thread's own: pinned by a server hook,
+  # a thread's block or a pop, else what the agent saw natively).
+  def self.capture
+    own(SNAPSHOT.call)
+  end
+
+  # The context the connection `io` carries: the request whose head the
+  # agent read from it last. Falls back to the current context.
+  def self.of_io(io)
+    return capture if FD_SNAPSHOT.nil?
+
+    fd = io.to_io.fileno
+    own(FD_SNAPSHOT.call(fd))
+  rescue StandardError
+    capture
+  end
+
+  # Runs the block with `snap` (or none) pinned, then restores what was
+  # current.
+  def self.run(snap)
+    prev = ENTER.call(snap)
     begin
       yield
     ensure
@@ -74,38 +102,111 @@ module ReqctxBridge
     end
   end
 
-  def take(snap)
-    RELEASE.call(ENTER.call(snap ? snap.ptr : nil))
+  # From now on this thread serves `snap` (or none).
+  def self.take(snap)
+    RELEASE.call(ENTER.call(snap))
   end
 
   if ACTIVE
-    thread_new = Module.new do
-      %i[new start fork].each do |m|
-        define_method(m) do |*args, **kw, &blk|
-          return super(*args, **kw, &blk) unless blk
-          s = ReqctxBridge.capture
-          super(*args, **kw) { |*a, **k| ReqctxBridge.run(s) { blk.call(*a, **k) } }
-        end
-      end
-    end
-    Thread.singleton_class.prepend(thread_new)
+    module ThreadNew
+      def new(*args, &blk)
+        return super unless blk
 
-    queue = Module.new do
-      %i[push << enq].each do |m|
-        define_method(m) do |obj, *rest|
-          super(Item.new(ReqctxBridge.capture, obj), *rest)
-        end
+        snap = ReqctxBridge.capture
+        super(*args) { |*a| ReqctxBridge.run(snap) { blk.call(*a) } }
       end
-      %i[pop shift deq].each do |m|
-        define_method(m) do |*args, **kw|
-          v = super(*args, **kw)
-          return v unless v.is_a?(Item)
-          ReqctxBridge.take(v.snap)
-          v.obj
-        end
+
+      def start(*args, &blk)
+        return super unless blk
+
+        snap = ReqctxBridge.capture
+        super(*args) { |*a| ReqctxBridge.run(snap) { blk.call(*a) } }
+      end
+
+      def fork(*args, &blk)
+        return super unless blk
+
+        snap = ReqctxBridge.capture
+        super(*args) { |*a| ReqctxBridge.run(snap) { blk.call(*a) } }
       end
     end
-    Thread::Queue.prepend(queue)
-    Thread::SizedQueue.prepend(queue)
+    Thread.singleton_class.prepend(ThreadNew)
+
+    module QueueCarry
+      def push(obj, *rest)
+        super(Item.new(ReqctxBridge.capture, obj), *rest)
+      end
+
+      def <<(obj)
+        super(Item.new(ReqctxBridge.capture, obj))
+      end
+
+      def enq(obj, *rest)
+        super(Item.new(ReqctxBridge.capture, obj), *rest)
+      end
+
+      def pop(*args, **kw)
+        ReqctxBridge.unwrap(super)
+      end
+
+      def shift(*args, **kw)
+        ReqctxBridge.unwrap(super)
+      end
+
+      def deq(*args, **kw)
+        ReqctxBridge.unwrap(super)
+      end
+    end
+    Thread::Queue.prepend(QueueCarry)
+    Thread::SizedQueue.prepend(QueueCarry)
+
+    def self.unwrap(item)
+      return item unless item.is_a?(Item)
+
+      take(item.snap)
+      item.obj
+    end
+
+    # WEBrick reads each request of a connection in the connection's
+    # thread; the handler, the servlet and the access log run there.
+    module WEBrickRequest
+      def parse(socket = nil)
+        ReqctxBridge.take(ReqctxBridge.of_io(socket)) if socket
+        super
+      ensure
+        ReqctxBridge.take(ReqctxBridge.of_io(socket)) if socket
+      end
+    end
+
+    # puma hands a parsed request to a pool thread (or reads it there).
+    module PumaServer
+      def handle_request(client, *rest)
+        ReqctxBridge.run(ReqctxBridge.of_io(client.io)) { super }
+      end
+    end
+
+    # Its pool grows from the thread that queues a client: a new pool
+    # thread serves every request to come, none in particular.
+    module PumaThreadPool
+      def spawn_thread(*args)
+        ReqctxBridge.run(nil) { super }
+      end
+    end
+
+    # The servers are loaded after this file: hook each class when its
+    # body first ends.
+    NAME = Module.instance_method(:name)
+    HOOKS = { 'WEBrick::HTTPRequest' => WEBrickRequest, 'Puma::Server' => PumaServer,
+              'Puma::ThreadPool' => PumaThreadPool }.freeze
+    @hooked = {}
+    @trace = TracePoint.new(:end) do |tp|
+      mod = HOOKS[NAME.bind_call(tp.self)] if tp.self.is_a?(Module)
+      next unless mod && !@hooked[mod]
+
+      @hooked[mod] = true
+      tp.self.prepend(mod)
+      @trace.disable if @hooked.size == HOOKS.size
+    end
+    @trace.enable
   end
 end

@@ -234,6 +234,74 @@ UNIT_TEST(queue_worker_job_context_ends_at_relock)
 	(void)x;
 }
 
+/* Thread i enters `c` through the API (what reqctx_api_enter does); the
+ * context it had is dropped. */
+static void pin(int i, struct ctx *c)
+{
+	as(i);
+	ctx_put(ctx_enter_pinned(c));
+}
+
+UNIT_TEST(pinned_survives_every_rule)
+{
+	struct ctx *x = ctx_new(NULL), *y = ctx_new(NULL), *other;
+
+	/* Rule 5 (Ruby's per-thread condvar for the GVL): thread 1 alone
+	 * waits on cond_b, is woken, then serves x and locks the mutex of
+	 * that wake-up again. Natively x would end there; pinned it stays. */
+	as(1); handoff_wait_begins(&cond_b);
+	enter_new(2);
+	handoff_signal(&cond_b, false);
+	as(1); handoff_wait_ends(&cond_b, &mutex_a, true);
+	pin(1, x);
+	ck_assert(ctx_pinned());
+	handoff_relock(&mutex_a);
+	ck_assert_ptr_eq(agent_self.cur, x);
+	/* More wake-ups from other requests' threads: still x. */
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
+		as(1); handoff_wait_begins(&cond_b);
+		enter_new(2 + k % 2);
+		handoff_signal(&cond_b, false);
+		as(1); handoff_wait_ends(&cond_b, &mutex_a, true);
+		handoff_relock(&mutex_a);
+		ck_assert_ptr_eq(agent_self.cur, x);
+	}
+	/* Rule 6: it closed x's connection and waits: still x. */
+	agent_self.closed = x;
+	handoff_wait_begins(&cond_b);
+	handoff_wait_ends(&cond_b, &mutex_a, false);
+	ck_assert_ptr_eq(agent_self.cur, x);
+	handoff_destroy(&cond_b);
+
+	/* Rule 1: a classified job queue neither replaces nor ends it. */
+	as(1); ctx_take_current(NULL);
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
+		one_job();
+		after_job();
+	}
+	pin(1, y);
+	as(1); handoff_wait_begins(&cond_a);
+	as(2); handoff_wait_begins(&cond_a);
+	other = enter_new(3);
+	handoff_signal(&cond_a, false);
+	as(1); handoff_wait_ends(&cond_a, &mutex_a, true);
+	ck_assert_ptr_eq(agent_self.cur, y);
+	handoff_relock(&mutex_a);
+	ck_assert_ptr_eq(agent_self.cur, y);
+	as(2); handoff_wait_ends(&cond_a, &mutex_a, false);
+
+	/* A native switch to another context unpins: the rules apply again. */
+	as(1);
+	ctx_get(other);
+	ctx_take_current(other);
+	ck_assert(!ctx_pinned());
+	pin(1, NULL);
+	ck_assert(!ctx_pinned());
+	ck_assert_ptr_null(agent_self.cur);
+	ctx_put(x);
+	ctx_put(y);
+}
+
 UNIT_TEST(main_thread_never_takes)
 {
 	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
