@@ -24,7 +24,7 @@ static int made_lock;
 
 void relay_pipe_made(const struct chan *c)
 {
-	pid_t pid = getpid();
+	pid_t pid = agent_pid;          /* no system call in the host's pipe() */
 
 	relaymap_init();
 	spin_lock(&made_lock);
@@ -46,7 +46,7 @@ static bool made_by_parent(const struct chan *c)
 	spin_unlock(&made_lock);
 	if (creator == 0)
 		return false;
-	self = getpid();
+	self = agent_pid;                /* updated in every copy (agent/fork.c) */
 	return creator != self;
 }
 

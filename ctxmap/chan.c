@@ -345,6 +345,11 @@ bool chan_only(struct chan *c, const struct ctx *x)
 	return only;
 }
 
+bool chan_quiet(const struct chan *c)
+{
+	return c == NULL || __atomic_load_n(&c->n, __ATOMIC_ACQUIRE) == 0;
+}
+
 bool chan_is_counter(const struct chan *c)
 {
 	return c->counter;

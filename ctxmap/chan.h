@@ -65,6 +65,11 @@ bool chan_only(struct chan *c, const struct ctx *x);
 
 bool chan_is_counter(const struct chan *c);
 
+/* True when nothing is recorded in `c`, or `c` is NULL: one load, no
+ * reference and no lock. `c` may have been released meanwhile (channels
+ * are never freed): the answer is then about a channel nobody reads. */
+bool chan_quiet(const struct chan *c);
+
 /* Units pending (for the tests). */
 uint64_t chan_pending(struct chan *c);
 

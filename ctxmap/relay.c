@@ -71,6 +71,13 @@ void relaymap_init(void)
 		munmap(m, sizeof(struct relay_table));
 }
 
+bool relaymap_any(void)
+{
+	struct relay_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+
+	return t && __atomic_load_n(&t->used, __ATOMIC_RELAXED);
+}
+
 /* The entry of `key`; with `claim`, a free one is claimed for it. */
 static struct relay_pipe *find(uintptr_t key, bool claim)
 {

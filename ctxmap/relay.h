@@ -50,4 +50,8 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 /* The reader closed its end: the pipe's records go. */
 void relaymap_forget(uintptr_t key);
 
+/* True once any process of the tree recorded a relayed pipe: until then no
+ * read needs a look at the table (one load). */
+bool relaymap_any(void);
+
 #endif
