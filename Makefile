@@ -86,7 +86,7 @@ $(B)/targets/%: tests/targets/%.c
 
 # The variable table of agent/config.c, printed (what the wrapper's help and
 # the docs are checked against).
-$(B)/config-vars: tests/tools/config_vars.c $(B)/agent/config.o
+$(B)/config-vars: tests/tools/config_vars.c $(B)/agent/config.o $(B)/agent/http.o
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -o $@ $^ $(SAN_LDFLAGS)
 
 deps:

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "agent/config.h"
+#include "agent/http.h"
 
 /* The defaults as a static initialiser, so that hooks running before the
  * constructor (other libraries' constructors call in early) see the real
@@ -134,13 +135,6 @@ static const char *parse_epoll(struct config *c, const char *v, const struct var
 	return NULL;
 }
 
-/* RFC 9110 token characters: what a header field name may contain. */
-static bool is_tchar(unsigned char ch)
-{
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-	       (ch >= 'A' && ch <= 'Z') || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
 static const char *parse_header(struct config *c, const char *v, const struct var *var)
 {
 	size_t n = strlen(v);
@@ -148,7 +142,7 @@ static const char *parse_header(struct config *c, const char *v, const struct va
 
 	(void)var;
 	for (size_t i = 0; ok && i < n; i++)
-		ok = is_tchar((unsigned char)v[i]);
+		ok = http_is_tchar((unsigned char)v[i]);
 	if (!ok)
 		return "expected a header name of 1 to 64 token characters";
 	memcpy(c->header, v, n + 1);
@@ -391,7 +385,7 @@ static const char *parse_fields(struct config *c, const char *v, const struct va
 			if (!is_field_name_char((unsigned char)p[i]))
 				return why;
 		for (size_t i = nl + 1; i < len; i++)
-			if (!is_tchar((unsigned char)p[i]))
+			if (!http_is_tchar((unsigned char)p[i]))
 				return why;
 		memcpy(f[n].name, p, nl);
 		f[n].name[nl] = '\0';

@@ -17,8 +17,7 @@
 #define METHOD_MAX 20
 #define TRACEPARENT_LEN 55      /* "00-" 32 hex "-" 16 hex "-" 2 hex */
 
-/* RFC 9110 token characters: what a method may be made of. */
-static bool is_tchar(unsigned char ch)
+bool http_is_tchar(unsigned char ch)
 {
 	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
 	    (ch >= 'A' && ch <= 'Z'))
@@ -145,7 +144,7 @@ static size_t request_line_end(const unsigned char *b, size_t len)
 {
 	size_t i = 0, start;
 
-	while (i < len && i <= METHOD_MAX && is_tchar(b[i]))
+	while (i < len && i <= METHOD_MAX && http_is_tchar(b[i]))
 		i++;
 	if (i == 0 || i > METHOD_MAX || i >= len || b[i] != ' ')
 		return 0;

@@ -58,4 +58,9 @@ bool http_valid_id(const char *v, size_t n);
 bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
 			    char parent_id[17], uint8_t *flags);
 
+/* An RFC 9110 token character (section 5.6.2: "!#$%&'*+-.^_`|~", digits,
+ * letters): what a method and a header field name are made of. The one
+ * copy of the rule: http.c, wire.c and config.c use it. */
+bool http_is_tchar(unsigned char ch);
+
 #endif

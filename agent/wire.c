@@ -7,23 +7,10 @@
  */
 #include <string.h>
 
+#include "agent/http.h"
 #include "agent/wire.h"
 
 #define METHOD_MAX 15
-
-static bool is_tchar(unsigned char ch)
-{
-	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-	    (ch >= 'A' && ch <= 'Z'))
-		return true;
-	switch (ch) {
-	case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-	case '+': case '-': case '.': case '^': case '_': case '`': case '|':
-	case '~':
-		return true;
-	}
-	return false;
-}
 
 static unsigned char lower(unsigned char ch)
 {
@@ -157,7 +144,7 @@ static bool request_line(struct wire_scan *w, unsigned char ch)
 			w->tlen = 0;
 			return true;
 		}
-		if (!is_tchar(ch) || w->method_len >= METHOD_MAX)
+		if (!http_is_tchar(ch) || w->method_len >= METHOD_MAX)
 			return false;
 		w->method[w->method_len++] = (char)ch;
 		return true;
@@ -271,7 +258,7 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 				}
 				break;
 			}
-			if (!is_tchar(ch)) {    /* obs-fold, or garbage */
+			if (!http_is_tchar(ch)) {    /* obs-fold, or garbage */
 				w->state = WS_NOT_HTTP;
 				return n;
 			}
@@ -284,7 +271,7 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 			if (ch == ':') {
 				name_ends(w, names);
 				w->state = WS_VALUE;
-			} else if (is_tchar(ch)) {
+			} else if (http_is_tchar(ch)) {
 				name_char(w, names, ch);
 			} else {
 				w->state = WS_NOT_HTTP;
