@@ -74,6 +74,13 @@ def paths():
     return root, ":".join(os.path.abspath(p) for p in lib.split(":")), os.path.abspath(targets)
 
 
+def no_sanitizer(lib, why):
+    """Skips when a sanitizer runtime is preloaded with the agent (REQCTX_LIB
+    is then "runtime:agent"): `why` says what cannot run under it."""
+    if ":" in lib:
+        skip("not under a sanitizer: %s" % why)
+
+
 def require(path, what):
     for p in path.split(":"):
         if not os.path.exists(p):
