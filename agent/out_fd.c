@@ -160,9 +160,29 @@ static void reclassify_plain(void)
 	}
 }
 
+/* `fd` was just made a pipe or a socket by a redirection: a program
+ * pointing its output at a pipe or socket while it runs (a shell's 2>&1
+ * under popen, subprocess's captured output) hands it to someone who reads
+ * it as data, never a log. One fstat, at the redirection only. */
+static bool redirected_to_data(int fd)
+{
+	struct stat st;
+	int saved = errno;
+	bool data = fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+
+	errno = saved;
+	return data;
+}
+
 void out_stderr_redirected(void)
 {
-	if (!agent_config->tag_stderr || !learn_log())
+	if (!agent_config->tag_stderr)
+		return;
+	if (redirected_to_data(2)) {
+		set_kind(2, FD_PLAIN);
+		return;
+	}
+	if (!learn_log())
 		return;
 	set_kind(2, FD_OUTPUT);
 	reclassify_plain();
@@ -170,6 +190,7 @@ void out_stderr_redirected(void)
 
 void out_stdout_redirected(void)
 {
-	if (agent_config->tag_stdout)
-		set_kind(1, FD_OUTPUT);
+	if (!agent_config->tag_stdout)
+		return;
+	set_kind(1, redirected_to_data(1) ? FD_PLAIN : FD_OUTPUT);
 }
