@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 
 #include "agent/config.h"
+#include "base/mem.h"
 #include "agent/fields.h"
 #include "agent/http.h"
 #include "agent/propagate.h"
@@ -70,8 +71,30 @@ struct plan {
 	char span[MAX_INS][17];     /* the client span each traceparent names */
 };
 
-static AGENT_TLS struct plan tls_plan;
-static AGENT_TLS char stage[STAGE];
+/* Per thread, made at its first wired write (the agent's own memory, never
+ * the host's allocator): kept out of the static TLS block, whose size every
+ * thread's stack pays for (a thread made with a small stack fails with
+ * EINVAL when the block is large). */
+struct prop_thread {
+	struct plan plan;
+	char stage[STAGE];
+};
+static AGENT_TLS struct prop_thread *pt;
+
+static struct prop_thread *prop_thread(void)
+{
+	if (unlikely(pt == NULL))
+		pt = mem_alloc(sizeof *pt);
+	return pt;
+}
+
+void prop_thread_exit(void)
+{
+	if (pt) {
+		mem_free(pt, sizeof *pt);
+		pt = NULL;
+	}
+}
 
 static struct conn *conn_get(int fd, bool make)
 {
@@ -500,6 +523,7 @@ static ssize_t call_orig(int fd, const struct iovec *iov, int cnt, const struct 
  * write and sendmsg for a send, which the kernel treats alike. */
 static ssize_t call_plan(int fd, struct plan *pl, const struct prop_call *call)
 {
+	char *stage = pt->stage;      /* prop_write made it */
 	struct msghdr m;
 
 	if (call->how != PROP_WRITEV && call->how != PROP_SENDMSG && pl->total <= STAGE) {
@@ -533,12 +557,13 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		   const struct prop_call *call)
 {
 	struct conn *c = conn_get(fd, false);
-	struct plan *pl = &tls_plan;
+	struct prop_thread *t = prop_thread();
+	struct plan *pl = t ? &t->plan : NULL;
 	unsigned signals = agent_self.signals;
 	ssize_t r;
 	size_t app;
 
-	if (c == NULL || !claim(c))
+	if (c == NULL || pl == NULL || !claim(c))
 		return call_orig(fd, iov, cnt, call);
 	if (!wire_watching(&c->w) && c->owed_len == 0) {
 		/* Nothing more to do on this connection until the next

@@ -71,4 +71,7 @@ void prop_close(int fd);
 ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		   const struct prop_call *call);
 
+/* The calling thread ends: its per-thread wire memory goes back. */
+void prop_thread_exit(void);
+
 #endif

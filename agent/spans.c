@@ -17,6 +17,7 @@
 
 #include "agent/format.h"
 #include "agent/spans.h"
+#include "base/mem.h"
 #include "base/real.h"
 #include "base/thread.h"
 
@@ -26,7 +27,9 @@
 int spans_fd = -1;
 static char resource[RESOURCE_MAX];     /* {"resourceSpans":[{"resource":{...}},"scopeSpans":... */
 static size_t resource_len;
-static AGENT_TLS char line[SPAN_LINE_MAX];
+/* Per thread, made at its first span (kept out of the static TLS block,
+ * as agent/propagate.c explains). */
+static AGENT_TLS char *line;
 
 int64_t spans_now(void)
 {
@@ -259,10 +262,22 @@ void spans_emit(const struct span *s)
 
 	if (fd < 0 || s->kind == SPAN_NONE)
 		return;
-	n = spans_render(line, sizeof line, s);
+	if (unlikely(line == NULL) && (line = mem_alloc(SPAN_LINE_MAX)) == NULL) {
+		errno = saved;
+		return;
+	}
+	n = spans_render(line, SPAN_LINE_MAX, s);
 	if (n)
 		(void)REAL(write)(fd, line, n);
 	errno = saved;
+}
+
+void spans_thread_exit(void)
+{
+	if (line) {
+		mem_free(line, SPAN_LINE_MAX);
+		line = NULL;
+	}
 }
 
 void spans_split_peer(const char *peer, char *addr, size_t cap, uint16_t *port)

@@ -62,4 +62,7 @@ int64_t spans_now(void);
 /* Splits "addr:port" / "[v6]:port" (ctx_format_peer's form). */
 void spans_split_peer(const char *peer, char *addr, size_t cap, uint16_t *port);
 
+/* The calling thread ends: its span line buffer goes back. */
+void spans_thread_exit(void);
+
 #endif

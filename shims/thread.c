@@ -7,6 +7,8 @@
 
 #include "agent/dispatch.h"
 #include "agent/handoff.h"
+#include "agent/propagate.h"
+#include "agent/spans.h"
 #include "shims/shim.h"
 
 
@@ -22,6 +24,8 @@ AGENT_NOT_INSTRUMENTED static void thread_done(void *unused)
 	agent_enter();
 	ctx_take_current(NULL);
 	dispatch_thread_exit();
+	prop_thread_exit();
+	spans_thread_exit();
 	agent_leave();
 }
 
