@@ -240,6 +240,120 @@ UNIT_TEST(json_lines)
 	ck_assert_ptr_eq(strchr(got, '\n'), got + strlen(got) - 1);
 }
 
+/* The line written, with our head up to "tid":N cut off: what follows. */
+static const char *after_tid(const char *got)
+{
+	static char want[64];
+	const char *t;
+
+	snprintf(want, sizeof want, ",\"tid\":%d", (int)gettid());
+	t = strstr(got, want);
+	ck_assert_ptr_nonnull(t);
+	return t + strlen(want);
+}
+
+UNIT_TEST(json_object_line_merged)
+{
+	use("json");
+	enter("m1");
+	ck_assert_int_eq(put("{\"level\":30,\"msg\":\"hi\"}\n"), 24);
+	char *got = drain();
+	ck_assert_int_eq(strncmp(got, "{\"time\":\"", 9), 0);
+	ck_assert_ptr_nonnull(strstr(got, "\"request_id\":\"m1\""));
+	ck_assert_str_eq(after_tid(got), ",\"level\":30,\"msg\":\"hi\"}\n");
+	ck_assert_ptr_null(strstr(got, "\"message\""));
+}
+
+UNIT_TEST(json_object_in_pieces)
+{
+	use("json");
+	enter("m2");
+	ck_assert_int_eq(put("  {\"a\":"), 7);
+	ck_assert_int_eq(put("1}"), 2);
+	ck_assert_str_eq(drain(), "");            /* held, no system call */
+	ck_assert_int_eq(put("\n"), 1);
+	char *got = drain();
+	ck_assert_ptr_nonnull(strstr(got, "\"request_id\":\"m2\""));
+	ck_assert_str_eq(after_tid(got), ",\"a\":1}\n");
+	/* Python's print: the text, then "\n"; and a second line after. */
+	ck_assert_int_eq(put("{\"b\":[1,2]}"), 11);
+	ck_assert_int_eq(put("\n{\"c\":3}\nplain\n"), 15);
+	got = drain();
+	ck_assert_int_eq(strncmp(after_tid(got), ",\"b\":[1,2]}\n{\"time\":", 17), 0);
+	ck_assert_ptr_nonnull(strstr(got, ",\"c\":3}\n{\"time\":"));
+	ck_assert_ptr_nonnull(strstr(got, ",\"message\":\"plain\"}\n"));
+	ck_assert_ptr_eq(strchr(strchr(strchr(got, '\n') + 1, '\n') + 1, '\n'), got + strlen(got) - 1);
+}
+
+UNIT_TEST(json_object_empty)
+{
+	use("json");
+	enter("m3");
+	ck_assert_int_eq(put("{}\n"), 3);
+	char *got = drain();
+	ck_assert_str_eq(after_tid(got), "}\n");
+	ck_assert_int_eq(put("{ }\r\n"), 5);
+	got = drain();
+	ck_assert_str_eq(after_tid(got), " }\r\n");
+}
+
+UNIT_TEST(json_object_with_our_keys)
+{
+	use("json");
+	enter("m4");
+	ck_assert_int_eq(put("{\"request_id\":\"x\",\"time\":1,\"pid\":2,\"n\":{\"tid\":3}}\n"), 50);
+	char *got = drain();
+	ck_assert_ptr_nonnull(strstr(got, "{\"reqctx.time\":\""));
+	ck_assert_ptr_nonnull(strstr(got, ",\"reqctx.request_id\":\"m4\""));
+	ck_assert_ptr_nonnull(strstr(got, ",\"trace_id\":"));
+	ck_assert_ptr_nonnull(strstr(got, ",\"reqctx.pid\":"));
+	ck_assert_ptr_nonnull(strstr(got, ",\"tid\":"));        /* only nested: no clash */
+	ck_assert_ptr_nonnull(strstr(got, ",\"request_id\":\"x\",\"time\":1,\"pid\":2,\"n\":{\"tid\":3}}\n"));
+}
+
+UNIT_TEST(json_not_object_quoted)
+{
+	use("json");
+	enter("m5");
+	ck_assert_int_eq(put("{\"a\":1} and more\n"), 17);
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":1} and more\"}\n"));
+	ck_assert_int_eq(put("{\"a\":1\n"), 7);
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":1\"}\n"));
+	ck_assert_int_eq(put("{\"a\":\"\x01\"}\n"), 10);       /* raw control byte */
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":\\\"\\u0001\\\"}\"}\n"));
+	ck_assert_int_eq(put("{\"a\":1}}\n"), 9);               /* unbalanced */
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":1}}\"}\n"));
+	ck_assert_int_eq(put("{\"a\":"), 5);                    /* held, then not */
+	ck_assert_int_eq(put("1 x\n"), 4);
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":1 x\"}\n"));
+}
+
+UNIT_TEST(json_object_nested_braces_in_strings)
+{
+	const char *line = "{\"a\":{\"b\":\"}{\"},\"c\":[1,{\"d\":\"\\\"}\"}],\"e\":\"\\\\\"}\n";
+
+	use("json");
+	enter("m6");
+	ck_assert_int_eq(put(line), (ssize_t)strlen(line));
+	char *got = drain();
+	ck_assert_int_eq(after_tid(got)[0], ',');
+	ck_assert_str_eq(after_tid(got) + 1, line + 1);
+}
+
+UNIT_TEST(json_object_too_long_quoted)
+{
+	static char big[OUT_HOLD + 64];
+
+	use("json");
+	enter("m7");
+	memset(big, 'x', sizeof big);
+	memcpy(big, "{\"a\":\"", 6);
+	memcpy(big + sizeof big - 4, "\"}\n", 3);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(put(big), (ssize_t)strlen(big));
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":\\\"xxx"));
+}
+
 Suite *out_suite(void)
 {
 	Suite *s = suite_create("out");
