@@ -354,6 +354,33 @@ UNIT_TEST(json_object_too_long_quoted)
 	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":\\\"xxx"));
 }
 
+UNIT_TEST(json_object_full_pipe_retried)
+{
+	char fill[4096];
+
+	use("json");
+	enter("nbj");
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	memset(fill, '.', sizeof fill);
+	ck_assert_int_eq(write(p[1], fill, sizeof fill), (ssize_t)sizeof fill);
+	errno = 0;
+	ck_assert_int_eq(put("{\"a\":1}\n"), -1);     /* refused whole, as the kernel would */
+	ck_assert_int_eq(errno, EAGAIN);
+	drain();
+	ck_assert_int_eq(put("{\"a\":1}\n"), 8);
+	ck_assert_str_eq(after_tid(drain()), ",\"a\":1}\n");
+	/* The held start of an object line survives a refused end. */
+	ck_assert_int_eq(put("{\"b\":2}"), 7);
+	ck_assert_int_eq(write(p[1], fill, sizeof fill), (ssize_t)sizeof fill);
+	errno = 0;
+	ck_assert_int_eq(put("\n"), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(drain()[0], '.');
+	ck_assert_int_eq(put("\n"), 1);
+	ck_assert_str_eq(after_tid(drain()), ",\"b\":2}\n");
+}
+
 Suite *out_suite(void)
 {
 	Suite *s = suite_create("out");
