@@ -315,9 +315,54 @@ int fmt_obj_feed(struct fmt_obj *o, const struct config *cfg, const char *src, s
 	for (size_t i = 0; i < n && o->state != OBJ_BAD; i++) {
 		unsigned char ch = s[i];
 
-		if (ch < 0x20 && ch != '\t' && ch != '\r') {
+		if (ch < 0x20 && (o->in_str || (ch != '\t' && ch != '\r'))) {
 			o->state = OBJ_BAD;     /* raw control byte */
 			break;
+		}
+		if (o->u8_need) {
+			if (ch < o->u8_lo || ch > o->u8_hi) {
+				o->state = OBJ_BAD;
+				break;
+			}
+			o->u8_need--;
+			o->u8_lo = 0x80;
+			o->u8_hi = 0xbf;
+			continue;
+		}
+		if (ch >= 0x80) {
+			/* A UTF-8 lead byte (the output must stay UTF-8: no
+			 * overlong forms, no surrogates, nothing past U+10FFFF). */
+			o->u8_lo = 0x80;
+			o->u8_hi = 0xbf;
+			if (ch >= 0xc2 && ch <= 0xdf)
+				o->u8_need = 1;
+			else if (ch >= 0xe0 && ch <= 0xef)
+				o->u8_need = 2;
+			else if (ch >= 0xf0 && ch <= 0xf4)
+				o->u8_need = 3;
+			else {
+				o->state = OBJ_BAD;
+				break;
+			}
+			if (ch == 0xe0)
+				o->u8_lo = 0xa0;
+			else if (ch == 0xed)
+				o->u8_hi = 0x9f;
+			else if (ch == 0xf0)
+				o->u8_lo = 0x90;
+			else if (ch == 0xf4)
+				o->u8_hi = 0x8f;
+			if (o->state != OBJ_IN || !o->in_str) {
+				o->state = OBJ_BAD;   /* only inside strings */
+				break;
+			}
+			if (o->in_key) {
+				if (o->key_len < CFG_FIELD_NAME_MAX)
+					o->key[o->key_len++] = (char)ch;
+				else
+					o->key_over = true;
+			}
+			continue;
 		}
 		switch (o->state) {
 		case OBJ_LEAD:
@@ -404,7 +449,7 @@ int fmt_obj_feed(struct fmt_obj *o, const struct config *cfg, const char *src, s
 
 int fmt_obj_end(const struct fmt_obj *o)
 {
-	return o->state == OBJ_AFTER ? FMT_OBJ_YES : FMT_OBJ_NO;
+	return o->state == OBJ_AFTER && o->u8_need == 0 ? FMT_OBJ_YES : FMT_OBJ_NO;
 }
 
 size_t fmt_merge_head(char *dst, size_t cap, const char *head, size_t len,

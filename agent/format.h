@@ -45,7 +45,8 @@ size_t fmt_escape(char *dst, size_t cap, const char *src, size_t n, size_t *used
  * A cheap structural check of a line the program writes as one JSON object
  * (pino, structlog, zap), fed in pieces up to its newline: optional leading
  * blanks, '{', balanced braces and brackets outside strings, no raw control
- * byte, nothing but blanks after the closing '}'. It does not parse JSON.
+ * byte in a string or outside blanks, valid UTF-8, nothing but blanks after
+ * the closing '}'. It does not parse JSON.
  * Also notes which of our member names (time, request_id, trace_id,
  * span_id, pid, tid, REQCTX_FIELDS names) are top-level keys of the
  * program's object (a top-level key with a backslash makes it no object).
@@ -57,6 +58,7 @@ struct fmt_obj {
 	uint8_t state;            /* enum in format.c */
 	bool in_str, esc, members, key_pos, in_key, key_over;
 	uint8_t key_len;
+	uint8_t u8_need, u8_lo, u8_hi;   /* UTF-8 continuation bytes to come */
 	char key[CFG_FIELD_NAME_MAX + 1];
 };
 

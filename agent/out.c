@@ -520,9 +520,10 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 				room = OUT_HOLD;
 			if (scan_line(&o, iov, iovcnt, at, &n) == FMT_OBJ_YES) {
 				char *d = st->esc + esc_used;
-				size_t mh = fmt_merge_head(d, room, h->text, h->len, cfg, &o);
+				size_t mh = fmt_merge_head(d, OUT_ESC - esc_used, h->text, h->len, cfg, &o);
+				size_t need = mh + n - o.lead;
 
-				if (mh && mh + n - o.lead <= room) {
+				if (mh && need <= room) {
 					size_t w = mh + copy_from(d + mh, iov, iovcnt, at, o.lead, n);
 
 					add(pl, d, w, n, P_ATOM, false);
@@ -530,6 +531,8 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 					at = advance(iov, iovcnt, at, n);
 					continue;
 				}
+				if ((mh == 0 || need <= OUT_HOLD) && room < OUT_HOLD)
+					break;        /* scratch full: this line next round */
 			}
 		}
 		if (!open) {

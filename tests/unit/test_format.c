@@ -151,6 +151,14 @@ UNIT_TEST(object_lines)
 		{ "x{\"a\":1}", 0, false },
 		{ "[1]", 0, false },
 		{ "{\"re\\u0071uest_id\":1}", 0, false },   /* escaped top-level key */
+		{ "{\"a\":\"\t\"}", 0, false },            /* raw tab in a string */
+		{ "{\"a\":\t1}", 1, true },                  /* ... outside: a blank */
+		{ "{\"caf\xc3\xa9\":\"\xe2\x82\xac\xf0\x9f\x98\x80\"}", 1, true },
+		{ "{\"a\":\"\xff\"}", 0, false },           /* not UTF-8 */
+		{ "{\"a\":\"\xc3\"}", 0, false },           /* cut sequence */
+		{ "{\"a\":\"\xed\xa0\x80\"}", 0, false },   /* surrogate */
+		{ "{\"a\":\"\xe0\x80\x80\"}", 0, false },   /* overlong */
+		{ "{\"a\":1}\xc2\xa0", 0, false },           /* non-ASCII after it */
 	};
 	struct config cfg;
 	char *env[] = { "REQCTX_OUTPUT=json", NULL };

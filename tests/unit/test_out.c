@@ -381,6 +381,36 @@ UNIT_TEST(json_object_full_pipe_retried)
 	ck_assert_str_eq(after_tid(drain()), ",\"b\":2}\n");
 }
 
+UNIT_TEST(json_object_lines_in_one_big_write)
+{
+	enum { LINES = 40 };
+	static char buf[LINES * 700 + 64], want[800];
+	size_t o = 0;
+	char *got, *q;
+
+	use("json");
+	enter("m8");
+	for (int i = 0; i < LINES; i++) {
+		char pad[601];
+
+		memset(pad, 'p', 600);
+		pad[600] = '\0';
+		o += (size_t)sprintf(buf + o, "{\"i\":%d,\"pad\":\"%s\"}\n", i, pad);
+	}
+	o += (size_t)sprintf(buf + o, "{\"last\":");          /* held, merged later */
+	ck_assert_int_eq(put(buf), (ssize_t)o);
+	ck_assert_int_eq(put("true}\n"), 6);
+	got = drain();
+	q = got;
+	for (int i = 0; i < LINES; i++) {
+		snprintf(want, sizeof want, ",\"i\":%d,\"pad\":\"", i);
+		q = strstr(q, want);
+		ck_assert_msg(q != NULL, "line %d not merged", i);
+	}
+	ck_assert_ptr_null(strstr(got, "\"message\""));
+	ck_assert_ptr_nonnull(strstr(q, ",\"last\":true}\n"));
+}
+
 Suite *out_suite(void)
 {
 	Suite *s = suite_create("out");
