@@ -201,6 +201,20 @@ UNIT_TEST(merge_head_renames_clashes)
 	ctx_put(c);
 }
 
+UNIT_TEST(object_clash_with_a_field)
+{
+	struct config cfg;
+	char *env[] = { "REQCTX_OUTPUT=json", "REQCTX_FIELDS=tenant=X-Tenant", NULL };
+	struct fmt_obj o;
+
+	config_load(&cfg, env, NULL, NULL);
+	ck_assert_int_eq(cfg.nfields, 1);
+	ck_assert_int_eq(obj_check(&cfg, "{\"tenant\":\"t\",\"x\":{\"pid\":1}}", &o), FMT_OBJ_YES);
+	ck_assert_uint_eq(o.clash, 1u << 6);       /* the field; nested pid is no clash */
+	ck_assert_int_eq(obj_check(&cfg, "{\"a\":[\"tid\"],\"tid\":1}", &o), FMT_OBJ_YES);
+	ck_assert_uint_eq(o.clash, 1u << 5);       /* a key, not the string value */
+}
+
 Suite *format_suite(void)
 {
 	Suite *s = suite_create("format");
