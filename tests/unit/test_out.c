@@ -411,6 +411,92 @@ UNIT_TEST(json_object_lines_in_one_big_write)
 	ck_assert_ptr_nonnull(strstr(q, ",\"last\":true}\n"));
 }
 
+/* Random lines in random pieces: every line comes out once, merged exactly
+ * when it is an object line that fits, and gives back the program's bytes. */
+UNIT_TEST(json_object_lines_random_pieces)
+{
+	static const struct { const char *text; bool merged; } kinds[] = {
+		{ "{\"a\":1,\"s\":\"x}{y\"}", true },
+		{ "{}", true },
+		{ "{\"request_id\":\"z\",\"n\":[1,{\"b\":\"]\"}]}", true },
+		{ "{\"q\":\"say \\\"hi\\\"\"}", true },
+		{ "{\"a\":1} tail", false },
+		{ "plain text", false },
+		{ "{\"a\":", false },
+		{ "{\"a\":\"}\"", false },
+		{ NULL, false },                      /* long: quoted */
+	};
+	enum { NK = sizeof kinds / sizeof kinds[0], LINES = 400 };
+	static char in[LINES * 6000], out[LINES * 7000], longline[5001];
+	int which[LINES];
+	size_t n = 0, o = 0;
+	unsigned seed = 12345;
+
+	memset(longline, 'L', 5000);
+	memcpy(longline, "{\"l\":\"", 6);
+	memcpy(longline + 4998, "\"}", 2);
+	use("json");
+	enter("rnd");
+	for (int i = 0; i < LINES; i++) {
+		const char *t;
+
+		seed = seed * 1103515245 + 12345;
+		which[i] = (int)((seed >> 16) % NK);
+		t = kinds[which[i]].text ? kinds[which[i]].text : longline;
+		memcpy(in + n, t, strlen(t));
+		n += strlen(t);
+		in[n++] = '\n';
+	}
+	for (size_t at = 0; at < n;) {
+		size_t len;
+		struct iovec v;
+		char *got;
+
+		seed = seed * 1103515245 + 12345;
+		len = 1 + (seed >> 16) % ((seed >> 8 & 1) ? 40 : 3000);
+		if (len > n - at)
+			len = n - at;
+		v = (struct iovec){ in + at, len };
+		ck_assert_int_eq(out_write(p[1], &v, 1, OUT_CALL_WRITE), (ssize_t)len);
+		at += len;
+		got = drain();
+		memcpy(out + o, got, strlen(got));
+		o += strlen(got);
+	}
+	out[o] = '\0';
+	/* Each output line: our head, then the program's line merged or quoted. */
+	char *line = out;
+	for (int i = 0; i < LINES; i++) {
+		const char *t = kinds[which[i]].text ? kinds[which[i]].text : longline;
+		char *end = strchr(line, '\n'), *a, back[6000];
+		size_t b = 0;
+
+		ck_assert_msg(end != NULL, "line %d missing", i);
+		*end = '\0';
+		a = (char *)after_tid(line);
+		if (strncmp(a, ",\"message\":\"", 12) == 0) {
+			ck_assert_msg(!kinds[which[i]].merged, "line %d (%s) quoted", i, t);
+			for (a += 12; a < end - 2; a++) {
+				if (*a == '\\')
+					a++;
+				back[b++] = *a;
+			}
+			ck_assert_str_eq(end - 2, "\"}");
+		} else {
+			ck_assert_msg(kinds[which[i]].merged, "line %d (%s) merged", i, t);
+			back[b++] = '{';
+			if (*a == ',')
+				a++;
+			memcpy(back + b, a, (size_t)(end - a));
+			b += (size_t)(end - a);
+		}
+		back[b] = '\0';
+		ck_assert_str_eq(back, t);
+		line = end + 1;
+	}
+	ck_assert_str_eq(line, "");
+}
+
 Suite *out_suite(void)
 {
 	Suite *s = suite_create("out");
