@@ -48,7 +48,7 @@ struct out_state {
 	char stage[OUT_STAGE];    /* pieces gathered for one write(2) */
 	/* JSON mode: the held unfinished line (head and escapes from held +
 	 * obj_at) may be one JSON object of the program's; its raw bytes so
-	 * far, to merge it with ours if it ends as one (see merge_pending). */
+	 * far, to merge it with ours if it ends as one (plan(), hold()). */
 	bool obj_live;
 	size_t obj_at, obj_head_len, obj_len;
 	struct fmt_obj scan;
