@@ -278,3 +278,211 @@ size_t fmt_escape(char *dst, size_t cap, const char *src, size_t n, size_t *used
 	*used = i;
 	return o;
 }
+
+/* Our member names, in the order of fmt_obj.clash bits; fields follow. */
+static const char *const our_names[] = { "time", "request_id", "trace_id", "span_id", "pid", "tid" };
+#define OUR_FIXED 6
+
+enum { OBJ_LEAD, OBJ_IN, OBJ_AFTER, OBJ_BAD };
+
+void fmt_obj_init(struct fmt_obj *o)
+{
+	memset(o, 0, sizeof *o);
+	o->state = OBJ_LEAD;
+}
+
+static bool blank(unsigned char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* Our name index of a top-level key, or -1. */
+static int our_index(const struct config *cfg, const char *k, size_t n)
+{
+	for (int i = 0; i < OUR_FIXED; i++)
+		if (strlen(our_names[i]) == n && memcmp(our_names[i], k, n) == 0)
+			return i;
+	for (int i = 0; i < cfg->nfields; i++)
+		if (cfg->fields[i].name_len == n && memcmp(cfg->fields[i].name, k, n) == 0)
+			return OUR_FIXED + i;
+	return -1;
+}
+
+int fmt_obj_feed(struct fmt_obj *o, const struct config *cfg, const char *src, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)src;
+
+	for (size_t i = 0; i < n && o->state != OBJ_BAD; i++) {
+		unsigned char ch = s[i];
+
+		if (ch < 0x20 && (o->in_str || (ch != '\t' && ch != '\r'))) {
+			o->state = OBJ_BAD;     /* raw control byte */
+			break;
+		}
+		if (o->u8_need) {
+			if (ch < o->u8_lo || ch > o->u8_hi) {
+				o->state = OBJ_BAD;
+				break;
+			}
+			o->u8_need--;
+			o->u8_lo = 0x80;
+			o->u8_hi = 0xbf;
+			continue;
+		}
+		if (ch >= 0x80) {
+			/* A UTF-8 lead byte (the output must stay UTF-8: no
+			 * overlong forms, no surrogates, nothing past U+10FFFF). */
+			o->u8_lo = 0x80;
+			o->u8_hi = 0xbf;
+			if (ch >= 0xc2 && ch <= 0xdf)
+				o->u8_need = 1;
+			else if (ch >= 0xe0 && ch <= 0xef)
+				o->u8_need = 2;
+			else if (ch >= 0xf0 && ch <= 0xf4)
+				o->u8_need = 3;
+			else {
+				o->state = OBJ_BAD;
+				break;
+			}
+			if (ch == 0xe0)
+				o->u8_lo = 0xa0;
+			else if (ch == 0xed)
+				o->u8_hi = 0x9f;
+			else if (ch == 0xf0)
+				o->u8_lo = 0x90;
+			else if (ch == 0xf4)
+				o->u8_hi = 0x8f;
+			if (o->state != OBJ_IN || !o->in_str) {
+				o->state = OBJ_BAD;   /* only inside strings */
+				break;
+			}
+			if (o->in_key) {
+				if (o->key_len < CFG_FIELD_NAME_MAX)
+					o->key[o->key_len++] = (char)ch;
+				else
+					o->key_over = true;
+			}
+			continue;
+		}
+		switch (o->state) {
+		case OBJ_LEAD:
+			o->lead++;
+			if (ch == '{') {
+				o->state = OBJ_IN;
+				o->depth = 1;
+				o->key_pos = true;
+			} else if (!blank(ch)) {
+				o->state = OBJ_BAD;
+			}
+			continue;
+		case OBJ_AFTER:
+			if (!blank(ch))
+				o->state = OBJ_BAD;
+			continue;
+		}
+		if (o->in_str) {
+			if (o->in_key) {
+				if (ch == '\\') {
+					o->state = OBJ_BAD;   /* escaped top-level key */
+					break;
+				}
+				if (ch != '"') {
+					if (o->key_len < CFG_FIELD_NAME_MAX)
+						o->key[o->key_len++] = (char)ch;
+					else
+						o->key_over = true;
+				}
+			}
+			if (o->esc)
+				o->esc = false;
+			else if (ch == '\\')
+				o->esc = true;
+			else if (ch == '"') {
+				o->in_str = false;
+				if (o->in_key && !o->key_over) {
+					int k = our_index(cfg, o->key, o->key_len);
+
+					if (k >= 0)
+						o->clash |= 1u << k;
+				}
+				o->in_key = false;
+			}
+			continue;
+		}
+		if (blank(ch))
+			continue;
+		if (o->depth == 1 && ch != '}')
+			o->members = true;
+		switch (ch) {
+		case '"':
+			o->in_str = true;
+			if (o->depth == 1 && o->key_pos) {
+				o->in_key = true;
+				o->key_len = 0;
+				o->key_over = false;
+			}
+			o->key_pos = false;
+			break;
+		case '{':
+		case '[':
+			if (o->depth == UINT16_MAX)
+				o->state = OBJ_BAD;
+			o->depth++;
+			break;
+		case '}':
+		case ']':
+			if (--o->depth == 0)
+				o->state = ch == '}' ? OBJ_AFTER : OBJ_BAD;
+			break;
+		case ',':
+			if (o->depth == 1)
+				o->key_pos = true;
+			break;
+		default:
+			if (o->depth == 1)
+				o->key_pos = false;
+			break;
+		}
+	}
+	return o->state == OBJ_BAD ? FMT_OBJ_NO : FMT_OBJ_MORE;
+}
+
+int fmt_obj_end(const struct fmt_obj *o)
+{
+	return o->state == OBJ_AFTER && o->u8_need == 0 ? FMT_OBJ_YES : FMT_OBJ_NO;
+}
+
+size_t fmt_merge_head(char *dst, size_t cap, const char *head, size_t len,
+		      const struct config *cfg, const struct fmt_obj *o)
+{
+	static const char msg[] = ",\"message\":\"";
+	size_t o_ = 0, end;
+
+	if (len < sizeof msg - 1 || memcmp(head + len - (sizeof msg - 1), msg, sizeof msg - 1) != 0)
+		return 0;
+	end = len - (sizeof msg - 1);
+	/* Members: each key is the string after '{' or ','; our values hold
+	 * no '"', so a key starts at every '"' that follows '{' or ','. */
+	for (size_t i = 0; i < end; i++) {
+		if (o_ + 8 > cap)
+			return 0;
+		dst[o_++] = head[i];
+		if ((head[i] == '{' || head[i] == ',') && i + 1 < end && head[i + 1] == '"') {
+			const char *k = head + i + 2, *q = memchr(k, '"', end - (size_t)(k - head));
+			int idx = q ? our_index(cfg, k, (size_t)(q - k)) : -1;
+
+			dst[o_++] = '"';
+			i++;
+			if (idx >= 0 && (o->clash & (1u << idx))) {
+				memcpy(dst + o_, "reqctx.", 7);
+				o_ += 7;
+			}
+		}
+	}
+	if (o->members) {
+		if (o_ + 1 > cap)
+			return 0;
+		dst[o_++] = ',';
+	}
+	return o_;
+}

@@ -46,6 +46,13 @@ struct out_state {
 	char held[OUT_HOLD];
 	char esc[OUT_ESC];
 	char stage[OUT_STAGE];    /* pieces gathered for one write(2) */
+	/* JSON mode: the held unfinished line (head and escapes from held +
+	 * obj_at) may be one JSON object of the program's; its raw bytes so
+	 * far, to merge it with ours if it ends as one (plan(), hold()). */
+	bool obj_live;
+	size_t obj_at, obj_head_len, obj_len;
+	struct fmt_obj scan;
+	char obj[OUT_HOLD];
 };
 
 enum piece_kind {
@@ -81,6 +88,7 @@ struct plan {
 	struct iovec v[OUT_PIECES];
 	int np;
 	bool hold;                /* the unfinished end (from `tail`) is held */
+	bool merged;              /* the held object line was merged and goes now */
 	struct pos tail;
 	size_t tail_len;          /* program bytes of it */
 	struct pos next;          /* where the next round starts */
@@ -267,6 +275,7 @@ static ssize_t locked_out(char *stage, int fd, const struct iovec *v, int n,
 /* Writes the held bytes. Returns false when the kernel refused them. */
 static bool flush_held(struct out_state *st, enum wait_mode mode)
 {
+	st->obj_live = false;     /* the held line goes out as it is, quoted */
 	while (st->len) {
 		struct iovec v = { st->held, st->len };
 		ssize_t r = locked_out(NULL, st->fd, &v, 1, (enum out_call)st->call, mode);
@@ -292,6 +301,7 @@ static void finish_line(struct out_state *st, enum wait_mode mode)
 {
 	if (agent_config->output != CFG_OUTPUT_JSON || !st->line_open)
 		return;
+	st->obj_live = false;
 	if (st->len + FMT_JSON_END_LEN > OUT_HOLD)
 		flush_held(st, mode);
 	if (st->len + FMT_JSON_END_LEN <= OUT_HOLD) {
@@ -345,6 +355,70 @@ static struct pos unfinished_end(const struct iovec *iov, int iovcnt)
 	return (struct pos){ -1, 0 };
 }
 
+/* Feeds the program's bytes from `at` up to the first newline to `o`.
+ * Returns FMT_OBJ_NO (not an object line), FMT_OBJ_MORE (no newline yet)
+ * or, at the newline, fmt_obj_end(); *n: the bytes through the newline. */
+static int scan_line(struct fmt_obj *o, const struct iovec *iov, int iovcnt, struct pos at,
+		     size_t *n)
+{
+	*n = 0;
+	for (int i = at.vi; i < iovcnt; i++, at.off = 0) {
+		const char *p = (const char *)iov[i].iov_base + at.off;
+		size_t len = iov[i].iov_len - at.off;
+		const char *nl = len ? memchr(p, '\n', len) : NULL;
+		size_t seg = nl ? (size_t)(nl - p) : len;
+
+		if (fmt_obj_feed(o, agent_config, p, seg) == FMT_OBJ_NO)
+			return FMT_OBJ_NO;
+		*n += seg;
+		if (nl) {
+			*n += 1;
+			return fmt_obj_end(o);
+		}
+	}
+	return FMT_OBJ_MORE;
+}
+
+/* Copies the program's bytes [skip, n) counted from `at` to dst. */
+static size_t copy_from(char *dst, const struct iovec *iov, int iovcnt, struct pos at,
+			size_t skip, size_t n)
+{
+	size_t o = 0, seen = 0;
+
+	for (int i = at.vi; i < iovcnt && seen < n; i++, at.off = 0) {
+		const char *p = (const char *)iov[i].iov_base + at.off;
+		size_t len = iov[i].iov_len - at.off;
+
+		if (len > n - seen)
+			len = n - seen;
+		if (seen + len > skip) {
+			size_t from = skip > seen ? skip - seen : 0;
+
+			memcpy(dst + o, p + from, len - from);
+			o += len - from;
+		}
+		seen += len;
+	}
+	return o;
+}
+
+/* Moves `at` on by n program bytes. */
+static struct pos advance(const struct iovec *iov, int iovcnt, struct pos at, size_t n)
+{
+	while (n && at.vi < iovcnt) {
+		size_t len = iov[at.vi].iov_len - at.off;
+
+		if (n < len) {
+			at.off += n;
+			return at;
+		}
+		n -= len;
+		at.vi++;
+		at.off = 0;
+	}
+	return at;
+}
+
 static void add(struct plan *pl, const char *p, size_t n, size_t app, uint8_t kind, bool open_after)
 {
 	pl->pc[pl->np] = (struct piece){ p, n, app, kind, open_after };
@@ -369,7 +443,38 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 
 	pl->np = 0;
 	pl->hold = false;
-	if (st->len)
+	pl->merged = false;
+	if (json && st->obj_live && st->line_open && at.vi == 0 && at.off == 0) {
+		/* The held line may be a JSON object of the program's: if this
+		 * write ends it as one, it goes merged with our members, in
+		 * place of its quoted form. */
+		struct fmt_obj o = st->scan;
+		size_t n, mh, lead = o.lead;
+		int res = scan_line(&o, iov, iovcnt, at, &n);
+
+		if (res == FMT_OBJ_YES) {
+			mh = fmt_merge_head(st->esc, OUT_HOLD, st->held + st->obj_at,
+					    st->obj_head_len, cfg, &o);
+			if (mh && mh + (st->obj_len - lead) + n <= OUT_HOLD) {
+				size_t w = mh;
+
+				memcpy(st->esc + w, st->obj + lead, st->obj_len - lead);
+				w += st->obj_len - lead;
+				w += copy_from(st->esc + w, iov, iovcnt, at, 0, n);
+				/* What was held before the line; the rest of held
+				 * (the quoted form) is dropped once this is out. */
+				add(pl, st->held, st->obj_at, 0, P_HELD, false);
+				add(pl, st->esc, w, n, P_ATOM, false);
+				esc_used = w;
+				at = advance(iov, iovcnt, at, n);
+				open = false;
+				pl->merged = true;
+			}
+		}
+		if (!pl->merged && res != FMT_OBJ_MORE)
+			st->obj_live = false;
+	}
+	if (st->len && !pl->merged)
 		add(pl, st->held, st->len, 0, P_HELD, open);
 	while (at.vi < iovcnt && pl->np < OUT_PIECES - 3) {
 		const char *p, *nl;
@@ -401,6 +506,33 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 				pl->tail = at;
 				at = (struct pos){ iovcnt, 0 };
 				break;
+			}
+			st->obj_live = false;
+		}
+		if (json && !open) {
+			/* A whole line that is one JSON object: merged, as one
+			 * indivisible piece (so it fits `held` if cut). */
+			struct fmt_obj o;
+			size_t n, room = OUT_ESC - esc_used;
+
+			fmt_obj_init(&o);
+			if (room > OUT_HOLD)
+				room = OUT_HOLD;
+			if (scan_line(&o, iov, iovcnt, at, &n) == FMT_OBJ_YES) {
+				char *d = st->esc + esc_used;
+				size_t mh = fmt_merge_head(d, OUT_ESC - esc_used, h->text, h->len, cfg, &o);
+				size_t need = mh + n - o.lead;
+
+				if (mh && need <= room) {
+					size_t w = mh + copy_from(d + mh, iov, iovcnt, at, o.lead, n);
+
+					add(pl, d, w, n, P_ATOM, false);
+					esc_used += w;
+					at = advance(iov, iovcnt, at, n);
+					continue;
+				}
+				if ((mh == 0 || need <= OUT_HOLD) && room < OUT_HOLD)
+					break;        /* scratch full: this line next round */
 			}
 		}
 		if (!open) {
@@ -454,14 +586,20 @@ static bool settle(struct out_state *st, int fd, const struct plan *pl, size_t r
 			r -= q->len;
 			*app += q->app;
 			open = q->open_after;
-			if (q->kind == P_HELD)
+			if (q->kind == P_HELD) {
 				st->len = 0;
+				st->obj_live = false;
+			}
 			continue;
 		}
 		switch (q->kind) {
 		case P_HELD:
 			memmove(st->held, st->held + r, st->len - r);
 			st->len -= r;
+			if (st->obj_live && r <= st->obj_at)
+				st->obj_at -= r;
+			else
+				st->obj_live = false;
 			break;
 		case P_HEAD:
 		case P_ATOM:
@@ -493,6 +631,23 @@ static size_t hold(struct out_state *st, int fd, const struct plan *pl,
 {
 	bool json = agent_config->output == CFG_OUTPUT_JSON;
 
+	if (json && !st->line_open) {
+		/* A line starts here: it may turn out one JSON object. */
+		fmt_obj_init(&st->scan);
+		st->obj_live = true;
+		st->obj_at = st->len;
+		st->obj_head_len = h->len;
+		st->obj_len = 0;
+	}
+	if (st->obj_live) {
+		size_t n;
+
+		if (scan_line(&st->scan, iov, iovcnt, pl->tail, &n) == FMT_OBJ_MORE &&
+		    st->obj_len + n <= OUT_HOLD)
+			st->obj_len += copy_from(st->obj + st->obj_len, iov, iovcnt, pl->tail, 0, n);
+		else
+			st->obj_live = false;
+	}
 	if (!st->line_open) {
 		memcpy(st->held + st->len, h->text, h->len);
 		st->len += h->len;
@@ -541,6 +696,7 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 				if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
 					st->len = 0;       /* the fd is gone or broken */
 					st->line_open = false;
+					st->obj_live = false;
 				}
 				if (done)
 					return (ssize_t)done;
@@ -548,6 +704,8 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 				return -1;
 			}
 		}
+		if (!pl.merged && !pl.hold)
+			st->obj_live = false;
 		if (!settle(st, fd, &pl, (size_t)r, &app)) {
 			done += app;
 			if (done)
@@ -661,6 +819,7 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 		}
 		st->len = 0;
 		st->line_open = false;
+		st->obj_live = false;
 		st->fd = fd;
 	}
 	st->call = (uint8_t)how;
@@ -803,6 +962,7 @@ void out_after_fork_child(void)
 	}
 	self_state.len = 0;
 	self_state.line_open = false;
+	self_state.obj_live = false;
 	self_state.busy = 0;
 	out_has_held = 0;
 }

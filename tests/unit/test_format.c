@@ -125,6 +125,96 @@ UNIT_TEST(time_format)
 	ck_assert_str_eq(t, "2000-02-29T00:00:00.000000Z");
 }
 
+static int obj_check(const struct config *cfg, const char *line, struct fmt_obj *o)
+{
+	fmt_obj_init(o);
+	/* In two pieces, as a line written in two writes is fed. */
+	if (fmt_obj_feed(o, cfg, line, strlen(line) / 2) == FMT_OBJ_NO ||
+	    fmt_obj_feed(o, cfg, line + strlen(line) / 2, strlen(line) - strlen(line) / 2) == FMT_OBJ_NO)
+		return FMT_OBJ_NO;
+	return fmt_obj_end(o);
+}
+
+UNIT_TEST(object_lines)
+{
+	static const struct { const char *line; int yes; bool members; } cases[] = {
+		{ "{\"level\":30,\"msg\":\"hi\"}", 1, true },
+		{ "  {\"a\":{\"b\":\"}{\"},\"c\":[1,{\"d\":\"\\\"}\"}]} \r", 1, true },
+		{ "{}", 1, false },
+		{ "{ }", 1, false },
+		{ "{\"a\":1} x", 0, false },
+		{ "{\"a\":1", 0, false },
+		{ "{\"a\":1}}", 0, false },
+		{ "{\"a\":[1}", 0, false },
+		{ "{\"a\":\"\x01\"}", 0, false },
+		{ "{\"a\":\"}", 0, false },
+		{ "x{\"a\":1}", 0, false },
+		{ "[1]", 0, false },
+		{ "{\"re\\u0071uest_id\":1}", 0, false },   /* escaped top-level key */
+		{ "{\"a\":\"\t\"}", 0, false },            /* raw tab in a string */
+		{ "{\"a\":\t1}", 1, true },                  /* ... outside: a blank */
+		{ "{\"caf\xc3\xa9\":\"\xe2\x82\xac\xf0\x9f\x98\x80\"}", 1, true },
+		{ "{\"a\":\"\xff\"}", 0, false },           /* not UTF-8 */
+		{ "{\"a\":\"\xc3\"}", 0, false },           /* cut sequence */
+		{ "{\"a\":\"\xed\xa0\x80\"}", 0, false },   /* surrogate */
+		{ "{\"a\":\"\xe0\x80\x80\"}", 0, false },   /* overlong */
+		{ "{\"a\":1}\xc2\xa0", 0, false },           /* non-ASCII after it */
+	};
+	struct config cfg;
+	char *env[] = { "REQCTX_OUTPUT=json", NULL };
+
+	config_load(&cfg, env, NULL, NULL);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct fmt_obj o;
+		int r = obj_check(&cfg, cases[i].line, &o);
+
+		ck_assert_msg((r == FMT_OBJ_YES) == cases[i].yes, "case %zu: %s", i, cases[i].line);
+		if (cases[i].yes)
+			ck_assert_int_eq(o.members, cases[i].members);
+	}
+}
+
+UNIT_TEST(merge_head_renames_clashes)
+{
+	struct ctx *c = make_ctx("abc");
+	struct config cfg;
+	char *env[] = { "REQCTX_OUTPUT=json", NULL };
+	char head[FMT_HEAD_MAX], out[FMT_HEAD_MAX + 1];
+	struct fmt_obj o;
+	size_t n, m;
+
+	config_load(&cfg, env, NULL, NULL);
+	n = fmt_head(head, sizeof head, &cfg, c);
+	ck_assert_int_eq(obj_check(&cfg, "{\"pid\":1,\"x\":{\"time\":2},\"span_id\":\"s\"}", &o), FMT_OBJ_YES);
+	m = fmt_merge_head(out, sizeof out - 1, head, n, &cfg, &o);
+	out[m] = '\0';
+	ck_assert_ptr_nonnull(strstr(out, "{\"time\":\"20"));          /* nested: no clash */
+	ck_assert_ptr_nonnull(strstr(out, ",\"request_id\":\"abc\","));
+	ck_assert_ptr_nonnull(strstr(out, ",\"reqctx.span_id\":\""));
+	ck_assert_ptr_nonnull(strstr(out, ",\"reqctx.pid\":"));
+	ck_assert_ptr_null(strstr(out, "message"));
+	ck_assert_int_eq(out[m - 1], ',');
+	ck_assert_int_eq(obj_check(&cfg, "{}", &o), FMT_OBJ_YES);
+	m = fmt_merge_head(out, sizeof out - 1, head, n, &cfg, &o);
+	ck_assert_int_ne(out[m - 1], ',');
+	ck_assert_uint_eq(fmt_merge_head(out, 40, head, n, &cfg, &o), 0);   /* does not fit */
+	ctx_put(c);
+}
+
+UNIT_TEST(object_clash_with_a_field)
+{
+	struct config cfg;
+	char *env[] = { "REQCTX_OUTPUT=json", "REQCTX_FIELDS=tenant=X-Tenant", NULL };
+	struct fmt_obj o;
+
+	config_load(&cfg, env, NULL, NULL);
+	ck_assert_int_eq(cfg.nfields, 1);
+	ck_assert_int_eq(obj_check(&cfg, "{\"tenant\":\"t\",\"x\":{\"pid\":1}}", &o), FMT_OBJ_YES);
+	ck_assert_uint_eq(o.clash, 1u << 6);       /* the field; nested pid is no clash */
+	ck_assert_int_eq(obj_check(&cfg, "{\"a\":[\"tid\"],\"tid\":1}", &o), FMT_OBJ_YES);
+	ck_assert_uint_eq(o.clash, 1u << 5);       /* a key, not the string value */
+}
+
 Suite *format_suite(void)
 {
 	Suite *s = suite_create("format");

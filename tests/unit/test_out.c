@@ -240,6 +240,263 @@ UNIT_TEST(json_lines)
 	ck_assert_ptr_eq(strchr(got, '\n'), got + strlen(got) - 1);
 }
 
+/* The line written, with our head up to "tid":N cut off: what follows. */
+static const char *after_tid(const char *got)
+{
+	static char want[64];
+	const char *t;
+
+	snprintf(want, sizeof want, ",\"tid\":%d", (int)gettid());
+	t = strstr(got, want);
+	ck_assert_ptr_nonnull(t);
+	return t + strlen(want);
+}
+
+UNIT_TEST(json_object_line_merged)
+{
+	use("json");
+	enter("m1");
+	ck_assert_int_eq(put("{\"level\":30,\"msg\":\"hi\"}\n"), 24);
+	char *got = drain();
+	ck_assert_int_eq(strncmp(got, "{\"time\":\"", 9), 0);
+	ck_assert_ptr_nonnull(strstr(got, "\"request_id\":\"m1\""));
+	ck_assert_str_eq(after_tid(got), ",\"level\":30,\"msg\":\"hi\"}\n");
+	ck_assert_ptr_null(strstr(got, "\"message\""));
+}
+
+UNIT_TEST(json_object_in_pieces)
+{
+	use("json");
+	enter("m2");
+	ck_assert_int_eq(put("  {\"a\":"), 7);
+	ck_assert_int_eq(put("1}"), 2);
+	ck_assert_str_eq(drain(), "");            /* held, no system call */
+	ck_assert_int_eq(put("\n"), 1);
+	char *got = drain();
+	ck_assert_ptr_nonnull(strstr(got, "\"request_id\":\"m2\""));
+	ck_assert_str_eq(after_tid(got), ",\"a\":1}\n");
+	/* Python's print: the text, then "\n"; and a second line after. */
+	ck_assert_int_eq(put("{\"b\":[1,2]}"), 11);
+	ck_assert_int_eq(put("\n{\"c\":3}\nplain\n"), 15);
+	got = drain();
+	ck_assert_int_eq(strncmp(after_tid(got), ",\"b\":[1,2]}\n{\"time\":", 17), 0);
+	ck_assert_ptr_nonnull(strstr(got, ",\"c\":3}\n{\"time\":"));
+	ck_assert_ptr_nonnull(strstr(got, ",\"message\":\"plain\"}\n"));
+	ck_assert_ptr_eq(strchr(strchr(strchr(got, '\n') + 1, '\n') + 1, '\n'), got + strlen(got) - 1);
+}
+
+UNIT_TEST(json_object_empty)
+{
+	use("json");
+	enter("m3");
+	ck_assert_int_eq(put("{}\n"), 3);
+	char *got = drain();
+	ck_assert_str_eq(after_tid(got), "}\n");
+	ck_assert_int_eq(put("{ }\r\n"), 5);
+	got = drain();
+	ck_assert_str_eq(after_tid(got), " }\r\n");
+}
+
+UNIT_TEST(json_object_with_our_keys)
+{
+	use("json");
+	enter("m4");
+	ck_assert_int_eq(put("{\"request_id\":\"x\",\"time\":1,\"pid\":2,\"n\":{\"tid\":3}}\n"), 50);
+	char *got = drain();
+	ck_assert_ptr_nonnull(strstr(got, "{\"reqctx.time\":\""));
+	ck_assert_ptr_nonnull(strstr(got, ",\"reqctx.request_id\":\"m4\""));
+	ck_assert_ptr_nonnull(strstr(got, ",\"trace_id\":"));
+	ck_assert_ptr_nonnull(strstr(got, ",\"reqctx.pid\":"));
+	ck_assert_ptr_nonnull(strstr(got, ",\"tid\":"));        /* only nested: no clash */
+	ck_assert_ptr_nonnull(strstr(got, ",\"request_id\":\"x\",\"time\":1,\"pid\":2,\"n\":{\"tid\":3}}\n"));
+}
+
+UNIT_TEST(json_not_object_quoted)
+{
+	use("json");
+	enter("m5");
+	ck_assert_int_eq(put("{\"a\":1} and more\n"), 17);
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":1} and more\"}\n"));
+	ck_assert_int_eq(put("{\"a\":1\n"), 7);
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":1\"}\n"));
+	ck_assert_int_eq(put("{\"a\":\"\x01\"}\n"), 10);       /* raw control byte */
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":\\\"\\u0001\\\"}\"}\n"));
+	ck_assert_int_eq(put("{\"a\":1}}\n"), 9);               /* unbalanced */
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":1}}\"}\n"));
+	ck_assert_int_eq(put("{\"a\":"), 5);                    /* held, then not */
+	ck_assert_int_eq(put("1 x\n"), 4);
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":1 x\"}\n"));
+}
+
+UNIT_TEST(json_object_nested_braces_in_strings)
+{
+	const char *line = "{\"a\":{\"b\":\"}{\"},\"c\":[1,{\"d\":\"\\\"}\"}],\"e\":\"\\\\\"}\n";
+
+	use("json");
+	enter("m6");
+	ck_assert_int_eq(put(line), (ssize_t)strlen(line));
+	char *got = drain();
+	ck_assert_int_eq(after_tid(got)[0], ',');
+	ck_assert_str_eq(after_tid(got) + 1, line + 1);
+}
+
+UNIT_TEST(json_object_too_long_quoted)
+{
+	static char big[OUT_HOLD + 64];
+
+	use("json");
+	enter("m7");
+	memset(big, 'x', sizeof big);
+	memcpy(big, "{\"a\":\"", 6);
+	memcpy(big + sizeof big - 4, "\"}\n", 3);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(put(big), (ssize_t)strlen(big));
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"{\\\"a\\\":\\\"xxx"));
+}
+
+UNIT_TEST(json_object_full_pipe_retried)
+{
+	char fill[4096];
+
+	use("json");
+	enter("nbj");
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	memset(fill, '.', sizeof fill);
+	ck_assert_int_eq(write(p[1], fill, sizeof fill), (ssize_t)sizeof fill);
+	errno = 0;
+	ck_assert_int_eq(put("{\"a\":1}\n"), -1);     /* refused whole, as the kernel would */
+	ck_assert_int_eq(errno, EAGAIN);
+	drain();
+	ck_assert_int_eq(put("{\"a\":1}\n"), 8);
+	ck_assert_str_eq(after_tid(drain()), ",\"a\":1}\n");
+	/* The held start of an object line survives a refused end. */
+	ck_assert_int_eq(put("{\"b\":2}"), 7);
+	ck_assert_int_eq(write(p[1], fill, sizeof fill), (ssize_t)sizeof fill);
+	errno = 0;
+	ck_assert_int_eq(put("\n"), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(drain()[0], '.');
+	ck_assert_int_eq(put("\n"), 1);
+	ck_assert_str_eq(after_tid(drain()), ",\"b\":2}\n");
+}
+
+UNIT_TEST(json_object_lines_in_one_big_write)
+{
+	enum { LINES = 40 };
+	static char buf[LINES * 700 + 64], want[800];
+	size_t o = 0;
+	char *got, *q;
+
+	use("json");
+	enter("m8");
+	for (int i = 0; i < LINES; i++) {
+		char pad[601];
+
+		memset(pad, 'p', 600);
+		pad[600] = '\0';
+		o += (size_t)sprintf(buf + o, "{\"i\":%d,\"pad\":\"%s\"}\n", i, pad);
+	}
+	o += (size_t)sprintf(buf + o, "{\"last\":");          /* held, merged later */
+	ck_assert_int_eq(put(buf), (ssize_t)o);
+	ck_assert_int_eq(put("true}\n"), 6);
+	got = drain();
+	q = got;
+	for (int i = 0; i < LINES; i++) {
+		snprintf(want, sizeof want, ",\"i\":%d,\"pad\":\"", i);
+		q = strstr(q, want);
+		ck_assert_msg(q != NULL, "line %d not merged", i);
+	}
+	ck_assert_ptr_null(strstr(got, "\"message\""));
+	ck_assert_ptr_nonnull(strstr(q, ",\"last\":true}\n"));
+}
+
+/* Random lines in random pieces: every line comes out once, merged exactly
+ * when it is an object line that fits, and gives back the program's bytes. */
+UNIT_TEST(json_object_lines_random_pieces)
+{
+	static const struct { const char *text; bool merged; } kinds[] = {
+		{ "{\"a\":1,\"s\":\"x}{y\"}", true },
+		{ "{}", true },
+		{ "{\"request_id\":\"z\",\"n\":[1,{\"b\":\"]\"}]}", true },
+		{ "{\"q\":\"say \\\"hi\\\"\"}", true },
+		{ "{\"a\":1} tail", false },
+		{ "plain text", false },
+		{ "{\"a\":", false },
+		{ "{\"a\":\"}\"", false },
+		{ NULL, false },                      /* long: quoted */
+	};
+	enum { NK = sizeof kinds / sizeof kinds[0], LINES = 400 };
+	static char in[LINES * 6000], out[LINES * 7000], longline[5001];
+	int which[LINES];
+	size_t n = 0, o = 0;
+	unsigned seed = 12345;
+
+	memset(longline, 'L', 5000);
+	memcpy(longline, "{\"l\":\"", 6);
+	memcpy(longline + 4998, "\"}", 2);
+	use("json");
+	enter("rnd");
+	for (int i = 0; i < LINES; i++) {
+		const char *t;
+
+		seed = seed * 1103515245 + 12345;
+		which[i] = (int)((seed >> 16) % NK);
+		t = kinds[which[i]].text ? kinds[which[i]].text : longline;
+		memcpy(in + n, t, strlen(t));
+		n += strlen(t);
+		in[n++] = '\n';
+	}
+	for (size_t at = 0; at < n;) {
+		size_t len;
+		struct iovec v;
+		char *got;
+
+		seed = seed * 1103515245 + 12345;
+		len = 1 + (seed >> 16) % ((seed >> 8 & 1) ? 40 : 3000);
+		if (len > n - at)
+			len = n - at;
+		v = (struct iovec){ in + at, len };
+		ck_assert_int_eq(out_write(p[1], &v, 1, OUT_CALL_WRITE), (ssize_t)len);
+		at += len;
+		got = drain();
+		memcpy(out + o, got, strlen(got));
+		o += strlen(got);
+	}
+	out[o] = '\0';
+	/* Each output line: our head, then the program's line merged or quoted. */
+	char *line = out;
+	for (int i = 0; i < LINES; i++) {
+		const char *t = kinds[which[i]].text ? kinds[which[i]].text : longline;
+		char *end = strchr(line, '\n'), *a, back[6000];
+		size_t b = 0;
+
+		ck_assert_msg(end != NULL, "line %d missing", i);
+		*end = '\0';
+		a = (char *)after_tid(line);
+		if (strncmp(a, ",\"message\":\"", 12) == 0) {
+			ck_assert_msg(!kinds[which[i]].merged, "line %d (%s) quoted", i, t);
+			for (a += 12; a < end - 2; a++) {
+				if (*a == '\\')
+					a++;
+				back[b++] = *a;
+			}
+			ck_assert_str_eq(end - 2, "\"}");
+		} else {
+			ck_assert_msg(kinds[which[i]].merged, "line %d (%s) merged", i, t);
+			back[b++] = '{';
+			if (*a == ',')
+				a++;
+			memcpy(back + b, a, (size_t)(end - a));
+			b += (size_t)(end - a);
+		}
+		back[b] = '\0';
+		ck_assert_str_eq(back, t);
+		line = end + 1;
+	}
+	ck_assert_str_eq(line, "");
+}
+
 Suite *out_suite(void)
 {
 	Suite *s = suite_create("out");
