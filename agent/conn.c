@@ -106,6 +106,25 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 	ctx_put(c);
 }
 
+/* The read holds more than one request: the head ends before the read
+ * does and what follows starts like a request line (an uppercase method,
+ * a space, a '/'). Pipelined requests are served one after the other with
+ * no read between them, so nothing tells where the first ends. */
+static bool pipelined(const char *b, size_t len)
+{
+	const char *end = memmem(b, len, "\r\n\r\n", 4);
+	size_t i;
+
+	if (end == NULL)
+		return false;
+	i = (size_t)(end - b) + 4;
+	if (len - i < 6 || b[i] < 'A' || b[i] > 'Z')
+		return false;
+	while (i < len && b[i] >= 'A' && b[i] <= 'Z')
+		i++;
+	return i + 1 < len && b[i] == ' ' && (b[i + 1] == '/' || b[i + 1] == '*' || b[i + 1] == 'h');
+}
+
 static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags)
 {
 	const struct config *cfg = agent_config;
@@ -127,6 +146,14 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, u
 	 * (agent/inherit.h). */
 	if (unlikely(inherit_home != NULL) && ids.is_http)
 		inherit_own_requests();
+	if (ids.is_http && pipelined(data, dlen)) {
+		/* Which lines are whose is not knowable: none carries an ID
+		 * until the connection's next read starts a request. */
+		DEBUG("fd %d: pipelined requests in one read; they carry no context", fd);
+		untag(s);
+		prop_request(s, fd, NULL, data, dlen, false);
+		return;
+	}
 	start(s, fd, &ids, flags & FDF_FRESH, "http", &f, data, dlen, ids.is_http);
 }
 
