@@ -18,7 +18,9 @@ agent through its explicit API (reqctx_api_*, reached with ctypes):
   an asyncio StreamReader's reader, aiohttp's request loop when it takes
   the next request of a keep-alive connection;
 - ThreadPoolExecutor.submit (so run_in_executor) and threading.Thread.start
-  carry the submitter's snapshot into the worker for the job.
+  carry the submitter's snapshot into the worker for the job; a thread
+  started inside a request keeps it only until it first waits on a
+  queue.Queue or a threading.Condition (a worker waiting for work).
 
 Nothing is imported until the program imports asyncio, threading or
 concurrent.futures. Then the other sitecustomize on sys.path (Debian's, or
@@ -271,6 +273,10 @@ def install_hooks(fn):
         import threading
 
         start = threading.Thread.start
+        # Threads running in the context of the request that started them,
+        # until they first wait for work (a worker started lazily inside a
+        # request must not carry it into later requests' jobs).
+        inherited = threading.local()
 
         def _start(self):
             s = capture()
@@ -282,13 +288,41 @@ def install_hooks(fn):
                 def _run_in_context():
                     prev = _enter(s.p)
                     var.set(s)
+                    inherited.on = True
                     try:
                         run()
                     finally:
+                        inherited.on = False
                         _leave(prev)
                 self.run = _run_in_context
             return start(self)
         threading.Thread.start = _start
+
+        def waits_for_work():
+            """The thread waits on a queue or a condition: what it runs
+            next is not its starter's request."""
+            if getattr(inherited, "on", False):
+                inherited.on = False
+                var.set(None)
+                _release(_enter(None))
+
+        wait = threading.Condition.wait
+
+        def _wait(self, timeout=None):
+            waits_for_work()
+            return wait(self, timeout)
+        threading.Condition.wait = _wait
+
+        try:
+            import queue
+            get = queue.Queue.get
+
+            def _get(self, block=True, timeout=None):
+                waits_for_work()
+                return get(self, block, timeout)
+            queue.Queue.get = _get
+        except ImportError:
+            pass
 
     # ---- apply each patch when its module is first imported -----------
     pending = {"asyncio": patch_asyncio, "aiohttp.web_protocol": patch_aiohttp,

@@ -3,17 +3,29 @@ is "site=<log-site> id=<the id in the query string> pid=<pid>":
   arrival   in the request handler, first thing
   pool_job  inside a job run by a module-level ThreadPoolExecutor
   thread    inside a threading.Thread the handler starts and joins
+  lazy_worker  in a queue.Queue worker thread the first request starts
+            (it must never carry that request into later jobs)
   end       in the handler, before it answers
 """
 import concurrent.futures
 import logging
 import os
+import queue
 import sys
 import threading
 import time
 import urllib.parse
 
 POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4)
+JOBS = queue.Queue()
+_LAZY = []
+_LAZY_LOCK = threading.Lock()
+
+
+def lazy_worker():
+    while True:
+        rid = JOBS.get()
+        log("lazy_worker", rid)
 
 
 # The logging module, as apps do: its handler lock makes each line one
@@ -43,6 +55,11 @@ def application(environ, start_response):
     q = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
     rid = q.get("id", ["-"])[0]
     log("arrival", rid)
+    with _LAZY_LOCK:
+        if not _LAZY:               # started inside the first request
+            _LAZY.append(threading.Thread(target=lazy_worker, daemon=True))
+            _LAZY[0].start()
+    JOBS.put(rid)
     POOL.submit(job, rid).result()
     t = threading.Thread(target=log, args=("thread", rid))
     t.start()
