@@ -19,16 +19,24 @@ static size_t put(char *dst, size_t o, size_t cap, const char *s, size_t n)
 	return o + n;
 }
 
-static size_t put_uint(char *dst, size_t o, size_t cap, unsigned long v)
+size_t fmt_decimal(char *dst, uint64_t v)
 {
-	char tmp[24];
+	char tmp[FMT_DECIMAL_MAX];
 	size_t n = 0;
 
 	do {
 		tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	return put(dst, o, cap, tmp + sizeof tmp - n, n);
+	memcpy(dst, tmp + sizeof tmp - n, n);
+	return n;
+}
+
+static size_t put_uint(char *dst, size_t o, size_t cap, unsigned long v)
+{
+	char tmp[FMT_DECIMAL_MAX];
+
+	return put(dst, o, cap, tmp, fmt_decimal(tmp, v));
 }
 
 static size_t head_text(char *dst, size_t cap, const struct config *cfg, const struct ctx *c)

@@ -31,6 +31,11 @@ size_t fmt_fields(char *dst, size_t o, size_t cap, const struct config *cfg, con
 /* Bytes the JSON string escape of src[0..n) takes. */
 size_t fmt_escape_len(const char *src, size_t n);
 
+/* Writes v in decimal at dst (at most FMT_DECIMAL_MAX bytes, no NUL);
+ * returns the length. The one decimal writer of the line and span code. */
+#define FMT_DECIMAL_MAX 20
+size_t fmt_decimal(char *dst, uint64_t v);
+
 /*
  * Escapes src[0..n) for a JSON string into dst, as much as fits in cap
  * without splitting an escape. Valid UTF-8 passes through; control bytes,

@@ -74,14 +74,9 @@ static void put_esc(struct buf *b, const char *s, size_t n)
 
 static void put_u64(struct buf *b, uint64_t v)
 {
-	char tmp[24];
-	size_t n = 0;
+	char tmp[FMT_DECIMAL_MAX];
 
-	do {
-		tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(b, tmp + sizeof tmp - n, n);
+	put(b, tmp, fmt_decimal(tmp, v));
 }
 
 static void attr_str(struct buf *b, bool *first, const char *key, const char *v, size_t n)
