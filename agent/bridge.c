@@ -74,6 +74,10 @@ static int lib_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return *(enum runtime *)arg != RT_NONE;
 }
 
+/* Set by which_runtime(): Python found in a program that embeds it (uwsgi,
+ * a libpython3), not the interpreter itself. */
+static bool embedded;
+
 static enum runtime which_runtime(void)
 {
 	char exe[BR_PATH_MAX];
@@ -85,12 +89,16 @@ static enum runtime which_runtime(void)
 
 		exe[n] = '\0';
 		base = strrchr(exe, '/');
-		rt = by_name(base ? base + 1 : exe);
+		base = base ? base + 1 : exe;
+		rt = by_name(base);
+		embedded = strncmp(base, "uwsgi", 5) == 0;
 	}
 	/* A program that embeds node, ruby or python (libnode.so,
 	 * libruby-3.1.so, libpython3.11.so). */
-	if (rt == RT_NONE)
+	if (rt == RT_NONE) {
 		dl_iterate_phdr(lib_cb, &rt);
+		embedded = rt == RT_PYTHON;
+	}
 	return rt;
 }
 
@@ -170,8 +178,12 @@ void bridge_start(void)
 	rt = which_runtime();
 	if (rt == RT_NONE)
 		return;
-	/* Until its bridge reports in (it may be off, missing or broken). */
-	__atomic_store_n(&bridge_pending, 1, __ATOMIC_RELAXED);
+	/* Until its bridge reports in (it may be off, missing or broken):
+	 * only for the interpreters themselves, whose event loops schedule
+	 * requests in user space; uWSGI's own loops (its router, its master)
+	 * are native and stay tagged. */
+	if (!embedded)
+		__atomic_store_n(&bridge_pending, 1, __ATOMIC_RELAXED);
 	if (agent_config->bridges == 0 || !bridge_dir(dir, sizeof dir))
 		return;
 	switch (rt) {

@@ -184,13 +184,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		dgram_received(s, fd, NULL, 0, 1);
 		break;
 	case FD_CHAN:
-		/* Nothing recorded in it (a pipe no request ever wrote into)
-		 * and no relayed pipe anywhere: no reference, no lock. The
-		 * bytes this read got were recorded before they were written,
-		 * so a quiet channel had none. */
-		if (n > 0 && (!chan_quiet(__atomic_load_n(&s->rx, __ATOMIC_ACQUIRE)) ||
-			      relaymap_any()) &&
-		    (rx = fdmap_chan_get(s, true)) != NULL) {
+		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
 
 			if (chan_read(rx, n, data, dlen, &c)) {
@@ -290,8 +284,7 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 		/* Recorded before the call: the reader may wake at once. A
 		 * signal handler's write (a self-pipe: SIGTERM, SIGCHLD) is
 		 * not the interrupted request's work: it carries none. */
-		if ((agent_self.cur || !chan_quiet(__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE))) &&
-		    (tx = fdmap_chan_get(s, false)) != NULL) {
+		if ((tx = fdmap_chan_get(s, false)) != NULL) {
 			chan_wrote(tx, agent_self.in_signal ? NULL : agent_self.cur,
 				   units_of(tx, data, n), data);
 			chan_unref(tx);

@@ -69,8 +69,11 @@ static bool is_log_file(int fd)
 	return same;
 }
 
+static bool parent_log;         /* started by a parent under the agent */
+
 void out_set_parent_log(dev_t dev, ino_t ino)
 {
+	parent_log = true;
 	struct stat st;
 	int saved = errno;
 	bool same = fstat(2, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
@@ -160,15 +163,22 @@ static void reclassify_plain(void)
 	}
 }
 
-/* `fd` was just made a pipe or a socket by a redirection: a program
- * pointing its output at a pipe or socket while it runs (a shell's 2>&1
- * under popen, subprocess's captured output) hands it to someone who reads
- * it as data, never a log. One fstat, at the redirection only. */
+/* `fd` was just made a pipe or a socket by a redirection: a child pointing
+ * its output at a pipe or socket while it runs (a shell's 2>&1 under popen,
+ * subprocess's captured output) hands it to someone who reads it as data,
+ * never a log. One fstat, at the redirection only. */
 static bool redirected_to_data(int fd)
 {
 	struct stat st;
 	int saved = errno;
-	bool data = fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	bool data;
+
+	/* Only in a process started by a parent under the agent: that parent
+	 * reads what comes back through its pipe. A program that points its
+	 * own stderr at a pipe it reads itself keeps its log. */
+	if (!parent_log)
+		return false;
+	data = fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 
 	errno = saved;
 	return data;

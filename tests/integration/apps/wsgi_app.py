@@ -3,8 +3,9 @@ is "site=<log-site> id=<the id in the query string> pid=<pid>":
   arrival   in the request handler, first thing
   pool_job  inside a job run by a module-level ThreadPoolExecutor
   thread    inside a threading.Thread the handler starts and joins
-  lazy_worker  in a queue.Queue worker thread the first request starts
-            (it must never carry that request into later jobs)
+  lazy_worker  with APP_LAZY_WORKER=1: in a queue.Queue worker thread the
+            first request starts (it must never carry that request into
+            later jobs)
   end       in the handler, before it answers
 """
 import concurrent.futures
@@ -18,6 +19,7 @@ import urllib.parse
 
 POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4)
 JOBS = queue.Queue()
+LAZY = os.environ.get("APP_LAZY_WORKER") == "1"   # the lazy_worker site
 _LAZY = []
 _LAZY_LOCK = threading.Lock()
 
@@ -55,11 +57,12 @@ def application(environ, start_response):
     q = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
     rid = q.get("id", ["-"])[0]
     log("arrival", rid)
-    with _LAZY_LOCK:
-        if not _LAZY:               # started inside the first request
-            _LAZY.append(threading.Thread(target=lazy_worker, daemon=True))
-            _LAZY[0].start()
-    JOBS.put(rid)
+    if LAZY:
+        with _LAZY_LOCK:
+            if not _LAZY:               # started inside the first request
+                _LAZY.append(threading.Thread(target=lazy_worker, daemon=True))
+                _LAZY[0].start()
+        JOBS.put(rid)
     POOL.submit(job, rid).result()
     t = threading.Thread(target=log, args=("thread", rid))
     t.start()
