@@ -198,7 +198,8 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				if (unlikely(c == NULL))
 					agent_self.draining = true;
 				take_from_chan(c, "flow_read (queued bytes)", fd);
-			} else if (relay_read(rx, data, dlen, n, &c)) {
+			} else if (unlikely(relaymap_any()) &&
+				   relay_read(rx, data, dlen, n, &c)) {
 				/* Bytes a forked child wrote (relay.h). */
 				take_from_chan(c, "flow_read (relayed bytes)", fd);
 			}
