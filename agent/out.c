@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/lock.h"
+#include "base/mem.h"
 #include "agent/config.h"
 #include "base/ctx.h"
 #include "agent/format.h"
@@ -52,7 +53,10 @@ struct out_state {
 	bool obj_live;
 	size_t obj_at, obj_head_len, obj_len;
 	struct fmt_obj scan;
-	char obj[OUT_HOLD];
+	char *obj;                /* OUT_HOLD bytes from the agent's memory at
+				   * first use (JSON mode only): not in the
+				   * static TLS block, which a thread made with
+				   * a small stack pays for out of its stack */
 };
 
 enum piece_kind {
@@ -632,9 +636,12 @@ static size_t hold(struct out_state *st, int fd, const struct plan *pl,
 	bool json = agent_config->output == CFG_OUTPUT_JSON;
 
 	if (json && !st->line_open) {
-		/* A line starts here: it may turn out one JSON object. */
+		/* A line starts here: it may turn out one JSON object (not
+		 * merged, only quoted, if there is no memory to keep it). */
+		if (st->obj == NULL)
+			st->obj = mem_alloc(OUT_HOLD);
 		fmt_obj_init(&st->scan);
-		st->obj_live = true;
+		st->obj_live = st->obj != NULL;
 		st->obj_at = st->len;
 		st->obj_head_len = h->len;
 		st->obj_len = 0;
@@ -879,6 +886,11 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	st->registered = false;
 	st->gone = true;          /* its TLS goes away soon: never register again */
 	pthread_mutex_unlock(&reg_mutex);
+	st->obj_live = false;
+	if (st->obj) {
+		mem_free(st->obj, OUT_HOLD);
+		st->obj = NULL;
+	}
 	release(st);
 	errno = saved;
 }
