@@ -93,9 +93,10 @@ static int missing(int ret)
 	return ret;
 }
 
-AGENT_EXPORT int SSL_set_fd(SSL *ssl, int fd)
+/* SSL_set_fd and SSL_set_rfd: the fd carries TLS once either succeeds. */
+static int set_fd(int which, SSL *ssl, int fd)
 {
-	ssl_set_fd_fn *real = TLS_REAL(T_SET_FD, ssl_set_fd_fn);
+	ssl_set_fd_fn *real = TLS_REAL(which, ssl_set_fd_fn);
 	int r;
 
 	if (real == NULL)
@@ -106,17 +107,14 @@ AGENT_EXPORT int SSL_set_fd(SSL *ssl, int fd)
 	return r;
 }
 
+AGENT_EXPORT int SSL_set_fd(SSL *ssl, int fd)
+{
+	return set_fd(T_SET_FD, ssl, fd);
+}
+
 AGENT_EXPORT int SSL_set_rfd(SSL *ssl, int fd)
 {
-	ssl_set_fd_fn *real = TLS_REAL(T_SET_RFD, ssl_set_fd_fn);
-	int r;
-
-	if (real == NULL)
-		return missing(0);
-	r = real(ssl, fd);
-	if (r == 1 && agent_active())
-		SHIM_CORE(flow_tls_fd(fd));
-	return r;
+	return set_fd(T_SET_RFD, ssl, fd);
 }
 
 AGENT_EXPORT int SSL_read(SSL *ssl, void *buf, int num)
