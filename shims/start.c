@@ -32,6 +32,19 @@ static void report(const char *line, void *arg)
 	REAL(write)(2, line, strlen(line));
 }
 
+/* One line naming the variable, its file and the reason when `err`
+ * (0 or a negative errno value) says opening the file failed. */
+static void open_failed(const char *var, const char *path, int err, const char *what)
+{
+	char line[CFG_PATH_MAX + 160];
+
+	if (err >= 0)
+		return;
+	snprintf(line, sizeof line, "reqctx: %s=%s: cannot open: %s; %s\n",
+		 var, path, strerror(-err), what);
+	report(line, NULL);
+}
+
 /* A copy made without fork() (clone, _Fork, syscall): the same resets. */
 static void copy_child(void)
 {
@@ -50,12 +63,12 @@ __attribute__((constructor(101))) static void agent_start(void)
 		return;
 	agent_pid = getpid();
 	agent_copy_watch(copy_child);
-	if (settings.debug_path[0] && debug_open(settings.debug_path) < 0)
-		report("reqctx: REQCTX_DEBUG: cannot open the file; no diagnostics\n", NULL);
+	if (settings.debug_path[0])
+		open_failed("REQCTX_DEBUG", settings.debug_path,
+			    debug_open(settings.debug_path), "no diagnostics");
 	id_init();
 	out_init();
-	if (prop_init() < 0)
-		report("reqctx: REQCTX_SPANS: cannot open the file; no spans\n", NULL);
+	open_failed("REQCTX_SPANS", settings.spans_path, prop_init(), "no spans");
 	signals_init();
 	inherit_adopt();
 	bridge_start();
