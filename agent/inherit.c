@@ -1,7 +1,9 @@
 /*
- * inherit.c - REQCTX_PARENT="<request id>;<trace id>;<flags>". What it
- * carries is checked again on the way in like any header: an ID outside
- * the allowed alphabet or a malformed trace is ignored.
+ * inherit.c - REQCTX_PARENT="<request id>;<trace id>;<flags>;<files>",
+ * <files> being "<dev>:<ino>" of the parent's log and, when its stdout is
+ * tagged, ":<dev>:<ino>" of that file. What it carries is checked again on
+ * the way in like any header: an ID outside the allowed alphabet or a
+ * malformed trace is ignored.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -138,19 +140,26 @@ void inherit_env(char *const *env, char **out, char *scratch)
 	if (children) {
 		/* The log's identity goes along, with or without a context: the
 		 * child tags its fd 2 only when it is the same file. */
-		dev_t dev;
-		ino_t ino;
+		dev_t dev, odev;
+		ino_t ino, oino;
 		bool log = out_log_identity(&dev, &ino);
+		bool tagged_out = out_stdout_identity(&odev, &oino);
 		const struct ctx_name *nm = c ? ctx_name(c) : NULL;   /* read once */
+		char files[80];
 
+		/* "<dev>:<ino>" of the log, then ":<dev>:<ino>" of a tagged
+		 * stdout: the child tags its fds 2 and 1 only on those files. */
+		snprintf(files, sizeof files, "%lx:%lx",
+			 log ? (unsigned long)dev : 0UL, log ? (unsigned long)ino : 0UL);
+		if (tagged_out)
+			snprintf(files + strlen(files), sizeof files - strlen(files), ":%lx:%lx",
+				 (unsigned long)odev, (unsigned long)oino);
 		if (nm)
-			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=%s;%s;%02x;%lx:%lx",
-				 nm->id, nm->trace_id, nm->trace_flags,
-				 log ? (unsigned long)dev : 0UL, log ? (unsigned long)ino : 0UL);
+			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=%s;%s;%02x;%s",
+				 nm->id, nm->trace_id, nm->trace_flags, files);
 		else
-			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=;;;%lx:%lx",
-				 log ? (unsigned long)dev : 0UL, log ? (unsigned long)ino : 0UL);
-		if (c || log)
+			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=;;;%s", files);
+		if (c || log || tagged_out)
 			out[n++] = scratch;
 	}
 	out[n] = NULL;
@@ -164,6 +173,26 @@ static bool lower_hex(const char *s, size_t n)
 	return true;
 }
 
+/* "<dev>:<ino>" of the parent's log, optionally ":<dev>:<ino>" of its
+ * tagged stdout, in lower-case hex, into f[0..3]. Returns false if
+ * malformed. */
+static bool parse_files(const char *p, unsigned long f[4])
+{
+	int nf = 0;
+	char *end;
+
+	for (;;) {
+		if (!lower_hex(p, 1))
+			return false;
+		f[nf++] = strtoul(p, &end, 16);
+		if (*end == '\0')
+			return nf == 2 || nf == 4;
+		if (*end != ':' || nf == 4)
+			return false;
+		p = end + 1;
+	}
+}
+
 void inherit_adopt(void)
 {
 	const char *v = agent_config->parent, *semi, *trace;
@@ -173,20 +202,14 @@ void inherit_adopt(void)
 
 	if (v[0] == '\0')
 		return;
-	/* The parent's log: the last field, "<dev>:<ino>" in hex. */
+	/* The parent's files: the last field. */
 	{
-		const char *last = strrchr(v, ';'), *colon;
-		char *end;
-		unsigned long dev, ino;
+		const char *last = strrchr(v, ';');
+		unsigned long f[4] = { 0 };
 
-		if (last && (colon = strchr(last + 1, ':')) != NULL && colon > last + 1) {
-			dev = strtoul(last + 1, &end, 16);
-			if (end == colon) {
-				ino = strtoul(colon + 1, &end, 16);
-				if (*end == '\0' && ino != 0 && agent_config->children)
-					out_set_parent_log((dev_t)dev, (ino_t)ino);
-			}
-		}
+		if (last && parse_files(last + 1, f) && (f[1] != 0 || f[3] != 0) &&
+		    agent_config->children)
+			out_set_parent_log((dev_t)f[0], (ino_t)f[1], (dev_t)f[2], (ino_t)f[3]);
 	}
 	semi = strchr(v, ';');
 	if (semi && agent_config->children) {

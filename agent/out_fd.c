@@ -69,14 +69,39 @@ static bool is_log_file(int fd)
 	return same;
 }
 
+/* fd 1's file while it is tagged (REQCTX_TAG=stdout), under `id_lock`. */
+static bool out_known;
+static dev_t out_dev;
+static ino_t out_ino;
+
+static void set_stdout(bool tagged)
+{
+	struct stat st;
+	int saved = errno;
+	bool ok = tagged && fstat(1, &st) == 0;
+
+	errno = saved;
+	spin_lock(&id_lock);
+	out_known = ok;
+	if (ok) {
+		out_dev = st.st_dev;
+		out_ino = st.st_ino;
+	}
+	spin_unlock(&id_lock);
+	set_kind(1, tagged ? FD_OUTPUT : FD_PLAIN);
+}
+
 static bool parent_log;         /* started by a parent under the agent */
 
-void out_set_parent_log(dev_t dev, ino_t ino)
+void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino)
 {
 	parent_log = true;
 	struct stat st;
 	int saved = errno;
 	bool same = fstat(2, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+	bool out_same = agent_config->tag_stdout && fstat(1, &st) == 0 &&
+			((oino != 0 && st.st_dev == odev && st.st_ino == oino) ||
+			 (st.st_dev == dev && st.st_ino == ino));
 
 	errno = saved;
 	spin_lock(&id_lock);
@@ -86,6 +111,9 @@ void out_set_parent_log(dev_t dev, ino_t ino)
 	spin_unlock(&id_lock);
 	/* A captured stderr (a pipe the parent reads) is data, not a log. */
 	set_kind(2, same ? FD_OUTPUT : FD_PLAIN);
+	/* So is a captured stdout. */
+	if (agent_config->tag_stdout)
+		set_stdout(out_same);
 }
 
 bool out_log_identity(dev_t *dev, ino_t *ino)
@@ -100,12 +128,27 @@ bool out_log_identity(dev_t *dev, ino_t *ino)
 	return known;
 }
 
+bool out_stdout_identity(dev_t *dev, ino_t *ino)
+{
+	bool known;
+
+	spin_lock(&id_lock);
+	known = out_known;
+	*dev = out_dev;
+	*ino = out_ino;
+	spin_unlock(&id_lock);
+	return known;
+}
+
 void out_fd_init(void)
 {
 	/* REQCTX_TAG without stderr: fd 2's file is no log at all. */
 	if (agent_config->tag_stderr && learn_log())
 		set_kind(2, FD_OUTPUT);
-	set_kind(1, agent_config->tag_stdout ? FD_OUTPUT : FD_STDOUT);
+	if (agent_config->tag_stdout)
+		set_stdout(true);
+	else
+		set_kind(1, FD_STDOUT);
 	/* The diagnostics fd gets a slot, so that every event on its number
 	 * is seen. */
 	if (debug_fd >= 0)
@@ -202,5 +245,5 @@ void out_stdout_redirected(void)
 {
 	if (!agent_config->tag_stdout)
 		return;
-	set_kind(1, redirected_to_data(1) ? FD_PLAIN : FD_OUTPUT);
+	set_stdout(!redirected_to_data(1));
 }

@@ -43,13 +43,20 @@ void out_fd_opened_path(int fd, int dirfd, const char *path);
 /* `fd` is about to be closed, or replaced by dup2/dup3/freopen. */
 void out_fd_closing(int fd);
 
-/* A child started by exec: its parent's log is (dev, ino) (REQCTX_PARENT,
- * agent/inherit.c). Its own fd 2 is a log only when it is that file: the
- * stderr a parent captures through a pipe is data. */
-void out_set_parent_log(dev_t dev, ino_t ino);
+/* A child started by exec: its parent's log is (dev, ino) and, with
+ * REQCTX_TAG=stdout, its parent's tagged stdout is (odev, oino) (oino 0:
+ * none) (REQCTX_PARENT, agent/inherit.c). Its own fd 2 is a log only when
+ * it is the parent's log; its fd 1 is tagged only when it is the parent's
+ * tagged stdout or log: the output a parent captures through a pipe (a
+ * CGI's response body, subprocess's capture) is data. */
+void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino);
 
 /* The log's file, for this process's children; false when none is known. */
 bool out_log_identity(dev_t *dev, ino_t *ino);
+
+/* fd 1's file while fd 1 is tagged (REQCTX_TAG=stdout), for this
+ * process's children; false otherwise. */
+bool out_stdout_identity(dev_t *dev, ino_t *ino);
 
 /* fd 2 was redirected (dup onto it, freopen of stderr): its file is the
  * log now, and fds already open on that file become logs too. */
