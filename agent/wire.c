@@ -131,6 +131,20 @@ static void value_char(struct wire_scan *w, unsigned char ch)
 	}
 }
 
+/* The end of the first line: CR (its LF must follow) or a bare LF. */
+static bool line1_end(struct wire_scan *w, unsigned char ch)
+{
+	if (ch == '\r') {
+		w->state = WS_LINE1_LF;
+		return true;
+	}
+	if (ch == '\n') {
+		w->state = WS_LINE_START;
+		return true;
+	}
+	return false;
+}
+
 /* One byte of the request line. Returns false when it is not one. */
 static bool request_line(struct wire_scan *w, unsigned char ch)
 {
@@ -165,15 +179,7 @@ static bool request_line(struct wire_scan *w, unsigned char ch)
 			w->line1_pos++;
 			return ch >= '0' && ch <= '9';
 		}
-		if (ch == '\r') {
-			w->state = WS_LINE1_LF;
-			return true;
-		}
-		if (ch == '\n') {
-			w->state = WS_LINE_START;
-			return true;
-		}
-		return false;
+		return line1_end(w, ch);
 	}
 	return false;
 }
@@ -202,14 +208,8 @@ static bool status_line(struct wire_scan *w, unsigned char ch)
 		return true;
 	case 3:                 /* SP reason, or the line end */
 	case 4:
-		if (ch == '\r') {
-			w->state = WS_LINE1_LF;
+		if (line1_end(w, ch))
 			return true;
-		}
-		if (ch == '\n') {
-			w->state = WS_LINE_START;
-			return true;
-		}
 		if (w->part == 3 && ch != ' ')
 			return false;
 		w->part = 4;
