@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "target.h"
+
 static void handler(int sig)
 {
 	static const char msg[] = "own handler ran\n";
@@ -31,26 +33,6 @@ static void handler(int sig)
 	_exit(42);
 }
 
-static void take_context(const char *id)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof a;
-	char req[256], buf[512];
-	int l, c, s, n;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&a, &alen))
-		exit(2);
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a))
-		exit(2);
-	n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
-	if (write(c, req, (size_t)n) != n || (s = accept(l, NULL, NULL)) < 0 ||
-	    read(s, buf, sizeof buf) <= 0)
-		exit(2);
-}
 
 static char *page;
 
@@ -130,7 +112,7 @@ int main(int argc, char **argv)
 		sigaction(SIGSEGV, &sa, NULL);
 		page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	}
-	take_context(argv[2]);
+	take_request(argv[2]);
 	fprintf(stderr, "working on it\n");
 	if (page) {
 		for (int i = 0; i < 3; i++) {

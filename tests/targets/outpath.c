@@ -29,26 +29,6 @@
 
 #include "target.h"
 
-static void take_context(const char *id)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof a;
-	char req[256], buf[512];
-	int l, c, s, n;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&a, &alen))
-		exit(2);
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a))
-		exit(2);
-	n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
-	if (write(c, req, (size_t)n) != n || (s = accept(l, NULL, NULL)) < 0 ||
-	    read(s, buf, sizeof buf) <= 0)
-		exit(2);
-}
 
 /* ---- sandbox ------------------------------------------------------------ */
 
@@ -101,7 +81,7 @@ static int sandbox(const char *how, const char *id)
 	size_t o = 0;
 	bool strict = strcmp(how, "strict") == 0, vec = strcmp(how, "writev") == 0;
 
-	take_context(id);
+	take_request(id);
 	setvbuf(stderr, NULL, _IONBF, 0);
 	if (strict) {
 		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT))
@@ -160,9 +140,9 @@ static int datafile(const char *how, const char *path, const char *id)
 	if (strcmp(how, "closed") == 0) {
 		/* Started with 2>&-: the data file is the first file opened. */
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		take_context(id);
+		take_request(id);
 	} else {
-		take_context(id);
+		take_request(id);
 		fprintf(stderr, "before the close\n");
 		close(2);
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -184,7 +164,7 @@ static int rotate(const char *old, const char *new, const char *id)
 {
 	int fd;
 
-	take_context(id);
+	take_request(id);
 	fputs("line one\n", stderr);
 	fputs("partial ", stderr);
 	if (freopen(new, "a", stderr) == NULL)
@@ -207,7 +187,7 @@ static int rotate(const char *old, const char *new, const char *id)
 
 static int order(const char *id)
 {
-	take_context(id);
+	take_request(id);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	fputs("A1-", stderr); fputs("B1-", stdout); fputs("\n", stderr);
 	fputs("A2-", stderr); write(1, "B2-", 3); fputs("\n", stderr);
@@ -233,10 +213,10 @@ static int debugfd(const char *how, const char *path, const char *id)
 			close(i);
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	take_context(id);
+	take_request(id);
 	fprintf(stderr, "served\n");
 	write(fd, "data 1\n", 7);
-	take_context(id);
+	take_request(id);
 	write(fd, "data 2\n", 7);
 	close(fd);
 	return 0;
@@ -252,7 +232,7 @@ static void on_alarm(int sig)
 
 static int ends(const char *how, const char *id)
 {
-	take_context(id);
+	take_request(id);
 	fputs("complete line\n", stderr);
 	if (strcmp(how, "handler") == 0) {
 		/* The handler ends the process while this thread is inside a

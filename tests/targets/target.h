@@ -185,4 +185,29 @@ static inline void write_file_in(const char *dir, const char *name,
 	close(fd);
 }
 
+/* Makes this thread serve request `id` under the agent: a request with
+ * X-Request-Id `id` is sent to itself over loopback and read from the
+ * accepted connection. The fds stay open. Exits with status 2 on any
+ * failure (the test's setup, not its subject). */
+static inline void take_request(const char *id)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof a;
+	char req[256], buf[512];
+	int l, c, s, n;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &alen))
+		exit(2);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a))
+		exit(2);
+	n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
+	if (write(c, req, (size_t)n) != n || (s = accept(l, NULL, NULL)) < 0 ||
+	    read(s, buf, sizeof buf) <= 0)
+		exit(2);
+}
+
 #endif
