@@ -106,7 +106,7 @@ static struct conn *conn_get(int fd, bool make)
 	if (chunk == NULL) {
 		if (!make)
 			return NULL;
-		chunk = calloc((size_t)1 << CONN_CHUNK_BITS, sizeof *chunk);
+		chunk = calloc_quiet((size_t)1 << CONN_CHUNK_BITS, sizeof *chunk);
 		if (chunk == NULL)
 			return NULL;
 		if (!__atomic_compare_exchange_n(&chunks[fd >> CONN_CHUNK_BITS], &expected, chunk,
@@ -119,7 +119,7 @@ static struct conn *conn_get(int fd, bool make)
 	if (c || !make)
 		return c;
 	/* Never freed: a conn is reused by the next object on that number. */
-	c = calloc(1, sizeof *c);
+	c = calloc_quiet(1, sizeof *c);
 	if (c == NULL)
 		return NULL;
 	c->w.state = WS_NOT_HTTP;

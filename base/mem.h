@@ -5,13 +5,27 @@
 #ifndef BASE_MEM_H
 #define BASE_MEM_H
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 /* Zeroed memory, or NULL. */
 void *mem_alloc(size_t n);
 /* `n` is the size given to mem_alloc. */
 void mem_free(void *p, size_t n);
 void mem_after_fork_child(void);
+
+/* The host's calloc, for tables filled on a hooked call's way back (no
+ * agent lock held), with errno as it was: a failed allocation inside a
+ * successful read must not change the errno the program sees. */
+static inline void *calloc_quiet(size_t n, size_t size)
+{
+	int saved = errno;
+	void *p = calloc(n, size);
+
+	errno = saved;
+	return p;
+}
 
 
 

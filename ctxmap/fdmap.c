@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "base/lock.h"
 #include "ctxmap/fdmap.h"
 
@@ -28,7 +29,7 @@ void *fdmap_parser(struct fdslot *s)
 	spin_unlock(&parser_lock);
 	if (p)
 		memset(p, 0, FDMAP_PARSER_SIZE);
-	else if ((p = calloc(1, FDMAP_PARSER_SIZE)) == NULL)
+	else if ((p = calloc_quiet(1, FDMAP_PARSER_SIZE)) == NULL)
 		return NULL;
 	if (!__atomic_compare_exchange_n(&s->parser, &expected, p, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -56,7 +57,7 @@ struct fdslot *fdmap_slot(int fd)
 
 	if (s || (unsigned)fd >= (unsigned)FDMAP_CHUNKS << FDMAP_CHUNK_BITS)
 		return s;
-	chunk = calloc((size_t)1 << FDMAP_CHUNK_BITS, sizeof *chunk);
+	chunk = calloc_quiet((size_t)1 << FDMAP_CHUNK_BITS, sizeof *chunk);
 	if (chunk == NULL)
 		return NULL;
 	if (!__atomic_compare_exchange_n(&fdmap_chunks[fd >> FDMAP_CHUNK_BITS], &expected,

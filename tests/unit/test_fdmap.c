@@ -5,6 +5,7 @@
 #include "base/ctx.h"
 #include "ctxmap/fdmap.h"
 #include "base/id.h"
+#include "base/mem.h"
 #include "suites.h"
 
 #define UNIT_SUITE fdmap
@@ -79,6 +80,20 @@ UNIT_TEST(out_of_range)
 	ck_assert_ptr_null(fdmap_peek(-5));
 	fdmap_reset(-1, FD_CLIENT);            /* no effect, no crash */
 	ck_assert_ptr_nonnull(fdmap_slot((FDMAP_CHUNKS << FDMAP_CHUNK_BITS) - 1));
+}
+
+/* The tables' allocations happen on a successful call's way back: a
+ * failing one must leave the program's errno as it was. */
+UNIT_TEST(failed_table_allocation_keeps_errno)
+{
+	volatile size_t huge = (size_t)-1 / 2;   /* not known at compile time */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	return;                 /* their allocators report the size instead */
+#endif
+	errno = EINTR;
+	ck_assert_ptr_null(calloc_quiet(huge, 4));
+	ck_assert_int_eq(errno, EINTR);
 }
 
 Suite *fdmap_suite(void)
