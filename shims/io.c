@@ -41,6 +41,17 @@ static inline void after_recv(int fd, const void *data, size_t dlen, ssize_t r, 
 	}
 }
 
+/* Whether `fd` is a datagram server socket, whose receives start requests
+ * by their sender: only there is the caller's address buffer size read
+ * before the call (nowhere else is a caller's pointer touched before the
+ * kernel has checked it). */
+static inline bool dgram_fd(int fd)
+{
+	struct fdslot *s = fdmap_moving(fd);
+
+	return s && fdmap_kind(s) == FD_DGRAM;
+}
+
 static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
 {
 	if (cnt <= 0 || iov == NULL)
@@ -91,11 +102,12 @@ AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 			       struct sockaddr *from, socklen_t *len)
 {
 	ssize_t r;
-	socklen_t cap = from && len ? *len : 0;
+	socklen_t cap;
 
 	if (!agent_active())
 		return REAL(recvfrom)(fd, buf, n, flags, from, len);
 	shim_may_block();
+	cap = from && len && dgram_fd(fd) ? *len : 0;
 	r = REAL(recvfrom)(fd, buf, n, flags, from, len);
 	if (r >= 0)
 		after_recv(fd, buf, (size_t)r, r, flags, from, cap, cap ? *len : 0);
@@ -105,11 +117,12 @@ AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	ssize_t r;
-	socklen_t cap = msg && msg->msg_name ? msg->msg_namelen : 0;
+	socklen_t cap;
 
 	if (!agent_active())
 		return REAL(recvmsg)(fd, msg, flags);
 	shim_may_block();
+	cap = msg && dgram_fd(fd) && msg->msg_name ? msg->msg_namelen : 0;
 	r = REAL(recvmsg)(fd, msg, flags);
 	if (r >= 0)
 		after_recv(fd, msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL,
@@ -123,13 +136,15 @@ AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 			  struct timespec *timeout)
 {
-	socklen_t cap = vec && vlen && vec[0].msg_hdr.msg_name ? vec[0].msg_hdr.msg_namelen : 0;
+	socklen_t cap;
 	struct fdslot *s;
 	int r;
 
 	if (!agent_active())
 		return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
 	shim_may_block();
+	cap = vec && vlen && dgram_fd(fd) && vec[0].msg_hdr.msg_name ?
+	      vec[0].msg_hdr.msg_namelen : 0;
 	r = REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
 	if (r <= 0 || (s = fdmap_moving(fd)) == NULL)
 		return r;
