@@ -36,6 +36,16 @@ static void untag(struct fdslot *s)
 		ctx_take_current(NULL);
 }
 
+/* Where a request's ID came from, for the diagnostics: `what` is "http"
+ * or a framed protocol's name; `none`: what happened without an ID. */
+static const char *id_source(const struct http_ids *ids, const char *what, const char *none)
+{
+	if (!ids->request_id_len)
+		return none;
+	return what[0] == 'h' ? "adopted from the request header"
+			      : "adopted from the request's variables";
+}
+
 /* A request's head was read: its context, adopted or generated, tags the
  * slot. The connection's accept-time context serves its first request
  * when the head adopts nothing. */
@@ -79,8 +89,7 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		if (ctx_adopt(old, &seed))
 			DEBUG("start %s (first request on read fd %d, renames %s; id %s, trace %s; %s)",
 			      ctx_name(old)->id, fd, was,
-			      !ids->request_id_len ? "kept" : what[0] == 'h' ?
-			      "adopted from the request header" : "adopted from the request's variables",
+			      id_source(ids, what, "kept"),
 			      ids->has_trace ? "adopted from traceparent" : "kept", what);
 		prop_request(s, fd, old, head, hlen, is_http);
 		ctx_put(old);
@@ -98,8 +107,7 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 	c->conn_fd = fd;
 	DEBUG("start %s (%s on read fd %d; id %s, trace %s; %s)", ctx_name(c)->id,
 	      first ? "first request" : "next request on keep-alive", fd,
-	      !ids->request_id_len ? "generated" : what[0] == 'h' ?
-	      "adopted from the request header" : "adopted from the request's variables",
+	      id_source(ids, what, "generated"),
 	      ids->has_trace ? "adopted from traceparent" : "generated", what);
 	fdmap_tag(s, c);
 	prop_request(s, fd, c, head, hlen, is_http);

@@ -398,19 +398,24 @@ void flow_watch(int fd)
 	}
 }
 
+/* `c`'s connection is open and has `flag` (FDF_*). */
+static bool conn_has(const struct ctx *c, unsigned flag)
+{
+	return conn_open(c) &&
+	       (__atomic_load_n(&fdmap_peek(c->conn_fd)->flags, __ATOMIC_RELAXED) & flag);
+}
+
 /* `c` was made at accept and nothing of its request has been read yet. */
 static bool unread(const struct ctx *c)
 {
-	return conn_open(c) &&
-	       (__atomic_load_n(&fdmap_peek(c->conn_fd)->flags, __ATOMIC_RELAXED) & FDF_FRESH);
+	return conn_has(c, FDF_FRESH);
 }
 
 /* `c`'s request was answered: its connection was written to since its
  * head was read. */
 static bool answered(const struct ctx *c)
 {
-	return conn_open(c) &&
-	       (__atomic_load_n(&fdmap_peek(c->conn_fd)->flags, __ATOMIC_RELAXED) & FDF_WROTE);
+	return conn_has(c, FDF_WROTE);
 }
 
 void flow_connect(int fd)
