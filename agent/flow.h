@@ -14,7 +14,11 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "base/thread.h"
 #include "ctxmap/fdmap.h"
+#include "agent/conn.h"
+#include "agent/relay.h"
+#include "ctxmap/relay.h"
 
 /* accept/accept4 returned `fd`: a new connection, a new context, current. */
 void flow_accept(int fd, const struct sockaddr *peer, socklen_t len);
@@ -37,6 +41,80 @@ void flow_tls_read(int fd, const void *data, size_t n);
 void flow_write(int fd, const void *data, size_t n);
 /* The same with the fd's slot already found (the write path's one lookup). */
 void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
+
+/*
+ * What flow_write_slot() and flow_read_slot() do when they have nothing
+ * to do, decided inline before anything else: a few loads, no reference,
+ * no call. Each returns true when the call needs nothing more (having
+ * made the one store the slow path would: the thread's weak mark), and
+ * false to take the slow path. The tests are the slow path's own:
+ *  - a channel (pipe, socketpair, eventfd) with nothing recorded: a write
+ *    in no context records nothing (chan_wrote), a read takes nothing
+ *    (chan_read) unless a forked child's bytes may be relayed (relay.h).
+ *    The channel is read without a reference: channels are type-stable
+ *    (chan.c), so one released meanwhile is still a channel nobody reads;
+ *  - a connection or timer whose context is the thread's already: the
+ *    switch is a pointer compare; a client connection also needs to be
+ *    past its first read, its reads past a response (conn_reads), its
+ *    thread serving and not merely inheriting that context (switch_to_),
+ *    and neither end under the wire rules (propagate.h).
+ */
+static inline __attribute__((always_inline)) bool flow_write_quick(const struct fdslot *s)
+{
+	const struct ctx *cur = agent_self.cur;
+	unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+
+	switch (fdmap_kind(s)) {
+	case FD_CHAN:
+		if (cur || (flags & FDF_RELAY) || !chan_quiet(__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE)))
+			return false;
+		break;
+	case FD_PEER:
+		if (fdmap_ctx_peek(s) != cur || __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+			return false;
+		break;
+	case FD_CLIENT:
+		if (!(flags & FDF_WROTE) || fdmap_ctx_peek(s) != cur || !agent_self.served ||
+		    agent_self.inherited || __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+			return false;
+		break;
+	default:
+		return false;
+	}
+	agent_self.weak = 0;
+	return true;
+}
+
+static inline __attribute__((always_inline)) bool flow_read_quick(const struct fdslot *s)
+{
+	const struct ctx *cur = agent_self.cur;
+
+	switch (fdmap_kind(s)) {
+	case FD_CHAN:
+		if (!chan_quiet(__atomic_load_n(&s->rx, __ATOMIC_ACQUIRE)) || relaymap_any())
+			return false;
+		agent_self.weak = 0;
+		return true;
+	case FD_PEER:
+		if (fdmap_ctx_peek(s) != cur || __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+			return false;
+		agent_self.weak = cur ? 2 : 0;
+		return true;
+	case FD_CLIENT:
+		if (fdmap_ctx_peek(s) != cur || conn_reads(s) || !agent_self.served ||
+		    agent_self.inherited)
+			return false;
+		agent_self.weak = 0;
+		return true;
+	case FD_TIMER:
+		if (fdmap_ctx_peek(s) != cur)
+			return false;
+		agent_self.weak = 0;
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* ... and the write returned r (-1: failed). Only needed for FD_CHAN. */
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r);

@@ -22,24 +22,6 @@
 #include "base/thread.h"
 #include "ctxmap/chan.h"
 
-struct seg {
-	struct ctx *ctx;        /* owns a reference, or NULL */
-	uint64_t units;
-	uint64_t sig;           /* the write's first bytes (wlen != 0) */
-	uint64_t wlen;          /* the one write it holds, whole; 0: unknown */
-};
-
-struct chan {
-	int lock;                 /* spin lock: a few stores under it */
-	unsigned refs;
-	bool counter, semaphore;
-	bool readers;             /* more than one thread has read it */
-	const void *reader;       /* the first thread that read it (its block) */
-	int head, n;
-	struct seg ring[CHAN_SEGS];
-	struct chan *next_free;
-};
-
 /* Channels are type-stable like contexts: a released one goes to a free
  * list, never back to malloc, so a pointer read from an fd slot always
  * points at a channel and chan_tryget() can tell whether it is still live. */
@@ -135,7 +117,7 @@ static inline uint64_t signature(const void *data, uint64_t len)
 
 void chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data)
 {
-	struct seg *last;
+	struct chan_seg *last;
 
 	/* Bytes without a context into an empty channel: nothing to record,
 	 * and no lock taken (the common case of a pipe no request uses). */
@@ -147,7 +129,7 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data)
 		last->units += units;
 		last->wlen = 0;             /* several writes now */
 	} else {
-		struct seg *s = &c->ring[(c->head + c->n) % CHAN_SEGS];
+		struct chan_seg *s = &c->ring[(c->head + c->n) % CHAN_SEGS];
 
 		if (x)
 			ctx_get(x);
@@ -169,7 +151,7 @@ static int matching(struct chan *c, uint64_t units, uint64_t sig, bool *mixed)
 
 	*mixed = false;
 	for (int i = 0; i < c->n; i++) {
-		struct seg *s = &c->ring[(c->head + i) % CHAN_SEGS];
+		struct chan_seg *s = &c->ring[(c->head + i) % CHAN_SEGS];
 
 		if (s->wlen != units || s->sig != sig)
 			continue;
@@ -202,7 +184,7 @@ void chan_unwrote(struct chan *c, uint64_t units)
 
 	spin_lock(&c->lock);
 	while (units > 0 && c->n > 0) {
-		struct seg *s = &c->ring[(c->head + c->n - 1) % CHAN_SEGS];
+		struct chan_seg *s = &c->ring[(c->head + c->n - 1) % CHAN_SEGS];
 		uint64_t take = s->units < units ? s->units : units;
 
 		s->units -= take;
@@ -225,7 +207,7 @@ void chan_unwrote(struct chan *c, uint64_t units)
 static __attribute__((noinline)) int by_content(struct chan *c, uint64_t units,
 						 const void *data, size_t dlen, struct ctx **ctx)
 {
-	struct seg *old = &c->ring[c->head];
+	struct chan_seg *old = &c->ring[c->head];
 	const void *me = &agent_self;      /* the reading thread's own block */
 	struct ctx *x;
 	uint64_t sig;
@@ -285,7 +267,7 @@ bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 	if (c->counter)
 		units = c->semaphore ? 1 : UINT64_MAX;
 	while (units > 0 && c->n > 0) {
-		struct seg *s = &c->ring[c->head];
+		struct chan_seg *s = &c->ring[c->head];
 		uint64_t take = s->units < units ? s->units : units;
 
 		if (!taken) {
@@ -343,11 +325,6 @@ bool chan_only(struct chan *c, const struct ctx *x)
 		only = c->ring[(c->head + i) % CHAN_SEGS].ctx == x;
 	spin_unlock(&c->lock);
 	return only;
-}
-
-bool chan_quiet(const struct chan *c)
-{
-	return c == NULL || __atomic_load_n(&c->n, __ATOMIC_ACQUIRE) == 0;
 }
 
 bool chan_is_counter(const struct chan *c)

@@ -21,7 +21,25 @@
 
 #define CHAN_SEGS 64       /* distinct writers remembered per channel */
 
-struct chan;
+/* The fields are chan.c's alone; they are here so that chan_quiet(), the
+ * one test an fd no request uses pays, compiles to a load. */
+struct chan_seg {
+	struct ctx *ctx;        /* owns a reference, or NULL */
+	uint64_t units;
+	uint64_t sig;           /* the write's first bytes (wlen != 0) */
+	uint64_t wlen;          /* the one write it holds, whole; 0: unknown */
+};
+
+struct chan {
+	int lock;                 /* spin lock: a few stores under it */
+	unsigned refs;
+	bool counter, semaphore;
+	bool readers;             /* more than one thread has read it */
+	const void *reader;       /* the first thread that read it (its block) */
+	int head, n;
+	struct chan_seg ring[CHAN_SEGS];
+	struct chan *next_free;
+};
 
 /* A new channel with one reference, or NULL. `counter`: eventfd semantics
  * (a read takes all pending units, or one with `semaphore`). */
@@ -43,7 +61,8 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data)
  * `units` back from the newest segment. */
 void chan_unwrote(struct chan *c, uint64_t units);
 
-/* `units` were read (ignored for a counter: it takes one or all), the
+/* `units` were read (a counter takes one with `semaphore`, else the
+ * count its 8 bytes at `data` hold; all it has when they are not given), the
  * first `dlen` of them at `data` (NULL/0: not known). Returns false when
  * none of them were recorded here (written by another process, or before
  * the agent knew the channel): the reader's context is then not the
@@ -68,7 +87,10 @@ bool chan_is_counter(const struct chan *c);
 /* True when nothing is recorded in `c`, or `c` is NULL: one load, no
  * reference and no lock. `c` may have been released meanwhile (channels
  * are never freed): the answer is then about a channel nobody reads. */
-bool chan_quiet(const struct chan *c);
+static inline bool chan_quiet(const struct chan *c)
+{
+	return c == NULL || __atomic_load_n(&c->n, __ATOMIC_ACQUIRE) == 0;
+}
 
 /* Units pending (for the tests). */
 uint64_t chan_pending(struct chan *c);

@@ -45,6 +45,8 @@ struct relay_table {
 };
 
 static struct relay_table *table;
+static int no_entries;
+int *relaymap_used = &no_entries;
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
@@ -69,13 +71,9 @@ void relaymap_init(void)
 	if (!__atomic_compare_exchange_n(&table, &expected, m, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		munmap(m, sizeof(struct relay_table));
-}
-
-bool relaymap_any(void)
-{
-	struct relay_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-
-	return t && __atomic_load_n(&t->used, __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&relaymap_used, &((struct relay_table *)m)->used,
+				 __ATOMIC_RELEASE);
 }
 
 /* The entry of `key`; with `claim`, a free one is claimed for it. */

@@ -13,32 +13,51 @@
 #include "agent/dgram.h"
 #include "shims/shim.h"
 
-/* After a read that returned r >= 0 bytes, the first `dlen` at `data`. */
-static inline void after_read(int fd, const void *data, size_t dlen, ssize_t r)
+/* The read rules for what flow_read_quick() leaves: out of line, so that
+ * a shim's quick path keeps no frame for them. Return r. */
+static __attribute__((noinline)) ssize_t read_slow(struct fdslot *s, int fd, const void *data,
+						   size_t dlen, ssize_t r)
 {
-	struct fdslot *s = fdmap_moving(fd);
-
-	if (s)
-		SHIM_CORE_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
+	SHIM_CORE_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
+	return r;
 }
 
-/* The same for a receive that names the sender: on a datagram server's
- * socket each datagram starts a request (agent/dgram.h). `cap`: the
- * address buffer's size, since the kernel reports the full length. */
-static inline void after_recv(int fd, const void *data, size_t dlen, ssize_t r, int flags,
-			      const struct sockaddr *from, socklen_t cap, socklen_t len)
+/* On a datagram server's socket each datagram starts a request
+ * (agent/dgram.h). `cap`: the address buffer's size, since the kernel
+ * reports the full length. */
+static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, const void *data,
+						   size_t dlen, ssize_t r, int flags,
+						   const struct sockaddr *from, socklen_t cap,
+						   socklen_t len)
 {
-	struct fdslot *s = fdmap_moving(fd);
+	if (fdmap_kind(s) != FD_DGRAM)
+		return read_slow(s, fd, data, dlen, r);
+	/* A peek leaves the datagram queued: its receive starts it. */
+	if (!(flags & MSG_PEEK))
+		SHIM_CORE(dgram_received(s, fd, from, len < cap ? len : cap, 1));
+	return r;
+}
 
-	if (s == NULL)
-		return;
-	if (fdmap_kind(s) == FD_DGRAM) {
-		/* A peek leaves the datagram queued: its receive starts it. */
-		if (!(flags & MSG_PEEK))
-			SHIM_CORE(dgram_received(s, fd, from, len < cap ? len : cap, 1));
-	} else {
-		SHIM_CORE_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
-	}
+/* After a read that returned r (the first `dlen` bytes at `data`): returns
+ * r. Inline up to flow_read_quick(). */
+static inline ssize_t after_read(int fd, const void *data, size_t dlen, ssize_t r)
+{
+	struct fdslot *s;
+
+	if (r < 0 || (s = fdmap_moving(fd)) == NULL || flow_read_quick(s))
+		return r;
+	return read_slow(s, fd, data, dlen, r);
+}
+
+/* The same for a receive that may name the sender. */
+static inline ssize_t after_recv(int fd, const void *data, size_t dlen, ssize_t r, int flags,
+				 const struct sockaddr *from, socklen_t cap, socklen_t len)
+{
+	struct fdslot *s;
+
+	if (r < 0 || (s = fdmap_moving(fd)) == NULL || flow_read_quick(s))
+		return r;
+	return recv_slow(s, fd, data, dlen, r, flags, from, cap, len);
 }
 
 /* Whether `fd` is a datagram server socket, whose receives start requests
@@ -59,7 +78,7 @@ static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
 	return iov[0].iov_len < (size_t)r ? iov[0].iov_len : (size_t)r;
 }
 
-AGENT_EXPORT ssize_t read(int fd, void *buf, size_t n)
+static __attribute__((noinline)) ssize_t read_full(int fd, void *buf, size_t n)
 {
 	ssize_t r;
 
@@ -67,12 +86,20 @@ AGENT_EXPORT ssize_t read(int fd, void *buf, size_t n)
 		return REAL(read)(fd, buf, n);
 	shim_may_block();
 	r = REAL(read)(fd, buf, n);
-	if (r >= 0)
-		after_read(fd, buf, (size_t)r, r);
-	return r;
+	return after_read(fd, buf, (size_t)r, r);
 }
 
-AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+AGENT_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (unlikely(!shim_quick() || out_holding()))
+		return read_full(fd, buf, n);
+	r = REAL_ON(read)(fd, buf, n);
+	return after_read(fd, buf, (size_t)r, r);
+}
+
+static __attribute__((noinline)) ssize_t readv_full(int fd, const struct iovec *iov, int cnt)
 {
 	ssize_t r;
 
@@ -80,12 +107,24 @@ AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 		return REAL(readv)(fd, iov, cnt);
 	shim_may_block();
 	r = REAL(readv)(fd, iov, cnt);
-	if (r >= 0)
-		after_read(fd, cnt > 0 ? iov[0].iov_base : NULL, first_iov_len(iov, cnt, r), r);
-	return r;
+	if (r < 0)            /* iov may be what the kernel refused */
+		return r;
+	return after_read(fd, cnt > 0 ? iov[0].iov_base : NULL, first_iov_len(iov, cnt, r), r);
 }
 
-AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t r;
+
+	if (unlikely(!shim_quick() || out_holding()))
+		return readv_full(fd, iov, cnt);
+	r = REAL_ON(readv)(fd, iov, cnt);
+	if (r < 0)            /* iov may be what the kernel refused */
+		return r;
+	return after_read(fd, cnt > 0 ? iov[0].iov_base : NULL, first_iov_len(iov, cnt, r), r);
+}
+
+static __attribute__((noinline)) ssize_t recv_full(int fd, void *buf, size_t n, int flags)
 {
 	ssize_t r;
 
@@ -93,9 +132,17 @@ AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 		return REAL(recv)(fd, buf, n, flags);
 	shim_may_block();
 	r = REAL(recv)(fd, buf, n, flags);
-	if (r >= 0)
-		after_recv(fd, buf, (size_t)r, r, flags, NULL, 0, 0);
-	return r;
+	return after_recv(fd, buf, (size_t)r, r, flags, NULL, 0, 0);
+}
+
+AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	ssize_t r;
+
+	if (unlikely(!shim_quick() || out_holding()))
+		return recv_full(fd, buf, n, flags);
+	r = REAL_ON(recv)(fd, buf, n, flags);
+	return after_recv(fd, buf, (size_t)r, r, flags, NULL, 0, 0);
 }
 
 AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
@@ -109,9 +156,7 @@ AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 	shim_may_block();
 	cap = from && len && dgram_fd(fd) ? *len : 0;
 	r = REAL(recvfrom)(fd, buf, n, flags, from, len);
-	if (r >= 0)
-		after_recv(fd, buf, (size_t)r, r, flags, from, cap, cap ? *len : 0);
-	return r;
+	return after_recv(fd, buf, (size_t)r, r, flags, from, cap, cap ? *len : 0);
 }
 
 AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -124,11 +169,11 @@ AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	shim_may_block();
 	cap = msg && dgram_fd(fd) && msg->msg_name ? msg->msg_namelen : 0;
 	r = REAL(recvmsg)(fd, msg, flags);
-	if (r >= 0)
-		after_recv(fd, msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL,
-			   first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r), r, flags,
-			   msg->msg_name, cap, cap ? msg->msg_namelen : 0);
-	return r;
+	if (r < 0)
+		return r;
+	return after_recv(fd, msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL,
+				  first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r), r, flags,
+				  msg->msg_name, cap, cap ? msg->msg_namelen : 0);
 }
 
 /* Several datagrams at once: one is a request like recvmsg's; several
@@ -158,7 +203,7 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 	} else {
 		const struct msghdr *m = &vec[0].msg_hdr;
 
-		after_read(fd, m->msg_iovlen ? m->msg_iov[0].iov_base : NULL,
+		(void)after_read(fd, m->msg_iovlen ? m->msg_iov[0].iov_base : NULL,
 			   first_iov_len(m->msg_iov, (int)m->msg_iovlen, vec[0].msg_len),
 			   vec[0].msg_len);
 	}
@@ -199,6 +244,41 @@ static inline ssize_t dgram_ends(enum fd_kind k, int fd, const void *to, socklen
 	return r;
 }
 
+/*
+ * A write shim's entries: the front makes the quick test (shim_quick, the
+ * one fd lookup, flow_write_quick) with no frame of its own, the gate
+ * decides the same after agent_active() when the quick gate said no (a
+ * vfork child's parent back, a copy, off), and name##_slot does the rest.
+ */
+#define UNPAREN(...) __VA_ARGS__
+#define WRITE_SHIM(name, params, args) \
+	static __attribute__((noinline)) ssize_t name##_gate params \
+	{ \
+		struct fdslot *s; \
+		if (!agent_active()) \
+			return REAL(name) args; \
+		s = fdmap_peek(fd); \
+		if (s && flow_write_quick(s)) \
+			return REAL(name) args; \
+		return name##_slot(s, UNPAREN args); \
+	} \
+	AGENT_EXPORT ssize_t name params \
+	{ \
+		struct fdslot *s; \
+		if (unlikely(!shim_quick())) \
+			return name##_gate args; \
+		s = fdmap_peek(fd); \
+		if (s && flow_write_quick(s)) \
+			return REAL_ON(name) args; \
+		return name##_slot(s, UNPAREN args); \
+	}
+
+/* A write flow_write_slot() would have nothing to do for (flow.h). */
+static inline bool write_idle(const struct fdslot *s)
+{
+	return s && flow_write_quick(s);
+}
+
 static ssize_t tagged(int fd, const struct iovec *iov, int cnt, enum out_call how)
 {
 	ssize_t r;
@@ -231,14 +311,10 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 	return n;
 }
 
-AGENT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+static __attribute__((noinline)) ssize_t write_slot(struct fdslot *s, int fd, const void *buf, size_t n)
 {
-	struct fdslot *s;
 	enum fd_kind k;
 
-	if (!agent_active())
-		return REAL(write)(fd, buf, n);
-	s = fdmap_peek(fd);
 	if (out_slot_tagged(s)) {
 		struct iovec v = { (void *)buf, n };
 
@@ -254,15 +330,13 @@ AGENT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	return write_ends(k, fd, buf, n, REAL(write)(fd, buf, n));
 }
 
-AGENT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+WRITE_SHIM(write, (int fd, const void *buf, size_t n), (fd, buf, n))
+
+static __attribute__((noinline)) ssize_t writev_slot(struct fdslot *s, int fd, const struct iovec *iov, int cnt)
 {
-	struct fdslot *s;
 	enum fd_kind k;
 	size_t n;
 
-	if (!agent_active())
-		return REAL(writev)(fd, iov, cnt);
-	s = fdmap_peek(fd);
 	if (out_slot_tagged(s))
 		return tagged(fd, iov, cnt, OUT_CALL_WRITEV);
 	n = cnt > 0 && cnt <= IOV_MAX ? iov_total(iov, cnt) : 0;
@@ -275,16 +349,14 @@ AGENT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	return write_ends(k, fd, NULL, n, REAL(writev)(fd, iov, cnt));
 }
 
+WRITE_SHIM(writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
+
 /* send* on stderr (a socket under some supervisors) passes untagged: its
  * flags have no writev equivalent. */
-AGENT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+static __attribute__((noinline)) ssize_t send_slot(struct fdslot *s, int fd, const void *buf, size_t n, int flags)
 {
-	struct fdslot *s;
 	enum fd_kind k;
 
-	if (!agent_active())
-		return REAL(send)(fd, buf, n, flags);
-	s = fdmap_peek(fd);
 	k = write_begins(s, fd, buf, n);
 	if (unlikely(prop_wants(s))) {
 		struct iovec v = { (void *)buf, n };
@@ -295,6 +367,8 @@ AGENT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 	return write_ends(k, fd, buf, n, REAL(send)(fd, buf, n, flags));
 }
 
+WRITE_SHIM(send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
+
 AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			     const struct sockaddr *to, socklen_t len)
 {
@@ -304,6 +378,8 @@ AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 	if (!agent_active())
 		return REAL(sendto)(fd, buf, n, flags, to, len);
 	s = fdmap_peek(fd);
+	if (write_idle(s))
+		return REAL(sendto)(fd, buf, n, flags, to, len);
 	k = write_begins(s, fd, buf, n);
 	if (unlikely(prop_wants(s))) {
 		struct iovec v = { (void *)buf, n };
@@ -322,8 +398,10 @@ AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	if (!agent_active())
 		return REAL(sendmsg)(fd, msg, flags);
-	n = msg && msg->msg_iovlen <= IOV_MAX ? iov_total(msg->msg_iov, (int)msg->msg_iovlen) : 0;
 	s = fdmap_peek(fd);
+	if (write_idle(s))
+		return REAL(sendmsg)(fd, msg, flags);
+	n = msg && msg->msg_iovlen <= IOV_MAX ? iov_total(msg->msg_iov, (int)msg->msg_iovlen) : 0;
 	k = write_begins(s, fd, NULL, n);
 	if (unlikely(prop_wants(s)) && msg && msg->msg_iovlen > 0 && msg->msg_iovlen <= IOV_MAX) {
 		struct prop_call pc = { .how = PROP_SENDMSG, .flags = flags, .msg = msg };

@@ -30,6 +30,19 @@
 		agent_leave(); \
 	} while (0)
 
+/*
+ * The gate of a shim's quick path (io.c): the agent on in this process
+ * and this thread not inside it; two loads. What fails it goes the full
+ * way, which decides again (a vfork child's return, a copy). Behind it the
+ * real functions are resolved (agent_start resolves them all before it
+ * arms the switch), so the quick path calls REAL_ON(name) with no test.
+ */
+static inline bool shim_quick(void)
+{
+	return likely(*agent_armed == 1) && likely(agent_self.depth == 0);
+}
+#define REAL_ON(name) (real_##name)
+
 /* The thread may block next: nothing of its own may stay held. */
 static inline void shim_may_block(void)
 {
