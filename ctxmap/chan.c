@@ -264,8 +264,18 @@ bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 			return true;        /* done, the lock released */
 		mixed = r == -2;
 	}
-	if (c->counter)
-		units = c->semaphore ? 1 : UINT64_MAX;
+	/* A counter read takes one unit (EFD_SEMAPHORE) or the count it
+	 * returns: the 8 bytes read. Not every unit recorded: a write is
+	 * recorded before its call, so the record may hold units the kernel
+	 * did not have yet when the read took the count. */
+	if (c->counter) {
+		if (c->semaphore)
+			units = 1;
+		else if (data != NULL && dlen >= sizeof units)
+			memcpy(&units, data, sizeof units);
+		else
+			units = UINT64_MAX;
+	}
 	while (units > 0 && c->n > 0) {
 		struct chan_seg *s = &c->ring[c->head];
 		uint64_t take = s->units < units ? s->units : units;

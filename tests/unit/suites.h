@@ -25,6 +25,7 @@
 	X(id) \
 	X(format) \
 	X(fdmap) \
+	X(chan) \
 	X(epmap) \
 	X(out) \
 	X(real) \
