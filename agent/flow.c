@@ -98,6 +98,9 @@ static bool conn_open(const struct ctx *c)
  * work of its own: it takes no context from events or channels, only the
  * one its accept makes, until its next wait. */
 static int served_elsewhere;     /* some thread read or wrote a client connection */
+/* Threads that have accepted a connection: with more than one, any of them
+ * may have queued the work a channel's repeating bytes announce (chan.h). */
+static int accepting_threads;
 
 static inline bool listener(void)
 {
@@ -133,7 +136,10 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	c->conn_fd = fd;
 	fdmap_tag(s, c);
 	__atomic_store_n(&s->flags, FDF_FRESH, __ATOMIC_RELAXED);
-	agent_self.accepted = true;
+	if (!agent_self.accepted) {
+		agent_self.accepted = true;
+		__atomic_add_fetch(&accepting_threads, 1, __ATOMIC_RELAXED);
+	}
 	DEBUG("start %s (accept fd %d, peer %s, trace %s)", ctx_name(c)->id, fd, c->peer, ctx_name(c)->trace_id);
 	ctx_take_current(c);
 }
@@ -187,15 +193,20 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
 
-			if (chan_read(rx, n, data, dlen, &c)) {
+			enum chan_took took = chan_read(rx, n, data, dlen,
+							__atomic_load_n(&accepting_threads, __ATOMIC_RELAXED) > 1,
+							&c);
+
+			if (took != CHAN_NOTHING) {
 				if (listener()) {
 					ctx_put(c);   /* a wake-up, not a job */
 					c = NULL;
 				}
 				/* Units of several writers (or of none): the thread
 				 * drains several jobs it cannot tell apart, until it
-				 * waits again. */
-				if (unlikely(c == NULL))
+				 * waits again. One write of a writer not known is one
+				 * job, of no known request. */
+				if (unlikely(c == NULL) && took != CHAN_ANONYMOUS)
 					agent_self.draining = true;
 				take_from_chan(c, "flow_read (queued bytes)", fd);
 			} else if (unlikely(relaymap_any()) &&
@@ -245,15 +256,23 @@ void flow_tls_read(int fd, const void *data, size_t n)
 	switch_to_(s, "flow_tls_read", fd);
 }
 
+static void write_slot(struct fdslot *s, int fd, const void *data, size_t n, bool track);
+
 void flow_write(int fd, const void *data, size_t n)
 {
 	struct fdslot *s = fdmap_peek(fd);
 
 	if (s)
-		flow_write_slot(s, fd, data, n);
+		write_slot(s, fd, data, n, false);
 }
 
 void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
+{
+	write_slot(s, fd, data, n, true);
+}
+
+/* `track`: the caller reports the call's return (flow_write_done). */
+static void write_slot(struct fdslot *s, int fd, const void *data, size_t n, bool track)
 {
 	struct chan *tx;
 
@@ -286,9 +305,15 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 		 * signal handler's write (a self-pipe: SIGTERM, SIGCHLD) is
 		 * not the interrupted request's work: it carries none. */
 		if ((tx = fdmap_chan_get(s, false)) != NULL) {
-			chan_wrote(tx, agent_self.in_signal ? NULL : agent_self.cur,
-				   units_of(tx, data, n), data);
-			chan_unref(tx);
+			/* In flight until the call returns (chan.h); one per
+			 * thread: a signal handler's write inside another is
+			 * recorded untracked (it still marks the overlap). */
+			track = track && agent_self.chan_write == NULL;
+			if (chan_wrote(tx, agent_self.in_signal ? NULL : agent_self.cur,
+				       units_of(tx, data, n), data, track))
+				agent_self.chan_write = tx;     /* keeps the reference */
+			else
+				chan_unref(tx);
 		}
 		break;
 	case FD_DGRAM:
@@ -303,20 +328,20 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r)
 {
 	struct fdslot *s = fdmap_peek(fd);
-	struct chan *tx;
+	struct chan *tx = agent_self.chan_write;
 	uint64_t want, took;
 
-	if (s == NULL || fdmap_kind(s) != FD_CHAN || (size_t)r == n)
-		return;
-	if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY)
+	agent_self.chan_write = NULL;
+	if (s && fdmap_kind(s) == FD_CHAN && (size_t)r != n &&
+	    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY))
 		relay_write_done(s, n, r);
-	tx = fdmap_chan_get(s, false);
 	if (tx == NULL)
 		return;
 	want = units_of(tx, data, n);
 	took = r <= 0 ? 0 : chan_is_counter(tx) ? want : (uint64_t)r;
 	if (took < want)
 		chan_unwrote(tx, want - took);
+	chan_write_done(tx);
 	chan_unref(tx);
 }
 

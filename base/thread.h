@@ -16,6 +16,7 @@
 
 struct ctx;
 struct ep_buf;
+struct chan;
 
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
 struct agent_thread {
@@ -23,6 +24,8 @@ struct agent_thread {
 	int depth;                /* > 0 while the agent works: hooks pass through */
 	pid_t tid;                /* cached gettid(), 0 until first needed */
 	struct ep_buf *ep;        /* buffered epoll events (one-at-a-time mode) */
+	struct chan *chan_write;  /* a write recorded in it is in flight (a reference;
+	                             agent/flow.c, flow_write_done) */
 	const void *cond_src;     /* the condvar `cur` came from, if it did, */
 	const void *cond_mutex;   /* the mutex of that wait, */
 	const struct ctx *cond_ctx; /* and which context that was */

@@ -50,6 +50,11 @@ struct chan *chan_new(bool counter, bool semaphore)
 	c->semaphore = semaphore;
 	c->readers = false;
 	c->reader = NULL;
+	c->inflight = 0;
+	c->unordered = false;
+	c->writers = c->repeats = false;
+	c->writer = NULL;
+	c->last_sig = c->last_len = 0;
 	spin_unlock(&c->lock);
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	return c;
@@ -115,19 +120,64 @@ static inline uint64_t signature(const void *data, uint64_t len)
 	return v;
 }
 
-void chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data)
+/* Under the lock: the channel holds nothing recorded or in flight any more,
+ * so record and kernel agree again. */
+static void settle(struct chan *c)
+{
+	if (c->n == 0 && c->inflight == 0)
+		c->unordered = false;
+}
+
+/* Under the lock: who writes the channel and whether its bytes repeat
+ * (chan.h). A counter's units are counts: always "repeating". */
+static void learn_writer(struct chan *c, const void *data, uint64_t units)
+{
+	const void *me = &agent_self;
+	uint64_t sig;
+
+	if (c->writer != me) {
+		if (c->writer == NULL)
+			c->writer = me;
+		else
+			c->writers = true;
+	}
+	if (c->counter || data == NULL) {
+		c->repeats = true;
+		return;
+	}
+	sig = signature(data, units);
+	if (sig == c->last_sig && units == c->last_len)
+		c->repeats = true;
+	c->last_sig = sig;
+	c->last_len = units;
+}
+
+/* Reads of this channel cannot tell whose work follows them (chan.h). */
+static bool anonymous(const struct chan *c, bool producers)
+{
+	return c->unordered || ((c->writers || producers) && c->repeats);
+}
+
+bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data, bool track)
 {
 	struct chan_seg *last;
 
 	/* Bytes without a context into an empty channel: nothing to record,
 	 * and no lock taken (the common case of a pipe no request uses). */
 	if (units == 0 || (x == NULL && empty(c)))
-		return;
+		return false;
 	spin_lock(&c->lock);
+	learn_writer(c, data, units);
+	if (c->inflight > 0)
+		c->unordered = true;
+	if (track)
+		c->inflight++;
 	last = c->n ? &c->ring[(c->head + c->n - 1) % CHAN_SEGS] : NULL;
 	if (last && (last->ctx == x || c->n == CHAN_SEGS)) {
 		last->units += units;
 		last->wlen = 0;             /* several writes now */
+		if (last->writes < UINT32_MAX)
+			last->writes++;
 	} else {
 		struct chan_seg *s = &c->ring[(c->head + c->n) % CHAN_SEGS];
 
@@ -135,10 +185,21 @@ void chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data)
 			ctx_get(x);
 		s->ctx = x;
 		s->units = units;
+		s->writes = 1;
 		s->wlen = data && !c->counter ? units : 0;
 		s->sig = s->wlen ? signature(data, units) : 0;
 		__atomic_store_n(&c->n, c->n + 1, __ATOMIC_RELEASE);
 	}
+	spin_unlock(&c->lock);
+	return track;
+}
+
+void chan_write_done(struct chan *c)
+{
+	spin_lock(&c->lock);
+	if (c->inflight > 0)
+		c->inflight--;
+	settle(c);
 	spin_unlock(&c->lock);
 }
 
@@ -196,22 +257,25 @@ void chan_unwrote(struct chan *c, uint64_t units)
 			__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);
 		}
 	}
+	settle(c);
 	spin_unlock(&c->lock);
 	while (nd > 0)
 		ctx_put(drop[--nd]);
 }
 
-/* chan_read()'s look at the bytes (see there), under the lock: 1 when a
- * matching write was taken (lock released, *ctx set), -2 when the read
- * is ambiguous (several readers, nothing to match), -1 to go in order. */
+/* chan_read()'s look at the bytes (see there), under the lock: CHAN_TOOK
+ * or CHAN_ANONYMOUS when a matching write was taken (lock released, *ctx
+ * set), -2 when the read is ambiguous (several readers, nothing to
+ * match), -1 to go in order. */
 static __attribute__((noinline)) int by_content(struct chan *c, uint64_t units,
-						 const void *data, size_t dlen, struct ctx **ctx)
+						 const void *data, size_t dlen, bool producers,
+						 struct ctx **ctx)
 {
 	struct chan_seg *old = &c->ring[c->head];
 	const void *me = &agent_self;      /* the reading thread's own block */
 	struct ctx *x;
 	uint64_t sig;
-	bool several;
+	bool several, anon;
 	int k;
 
 	/* Several threads read this channel: the order their reads finish in
@@ -232,36 +296,39 @@ static __attribute__((noinline)) int by_content(struct chan *c, uint64_t units,
 	if (k < 0)
 		return c->readers ? -2 : -1;
 	x = take_out(c, k);
+	settle(c);
+	anon = !several && anonymous(c, producers);
 	spin_unlock(&c->lock);
-	if (several) {
+	if (several || anon) {
 		ctx_put(x);
 		x = NULL;
 	}
 	*ctx = x;
-	return 1;
+	return anon ? CHAN_ANONYMOUS : CHAN_TOOK;
 }
 
-bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
-	       struct ctx **ctx)
+enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
+			 bool producers, struct ctx **ctx)
 {
 	struct ctx *first = NULL;
-	bool taken = false, mixed = false;
+	bool taken = false, mixed = false, anon;
+	uint32_t writes = 0;
 	struct ctx *drop[CHAN_SEGS];
 	int nd = 0;
 
 	if (empty(c)) {
 		*ctx = NULL;
-		return false;      /* nothing recorded: no lock taken */
+		return CHAN_NOTHING;   /* nothing recorded: no lock taken */
 	}
 	spin_lock(&c->lock);
 	/* A read of exactly one write's length (a job per write) may tell by
 	 * its bytes which write it got (by_content); a stream read in other
 	 * sizes goes in order. */
 	if (!c->counter && unlikely(c->ring[c->head].wlen == units || c->readers)) {
-		int r = by_content(c, units, data, dlen, ctx);
+		int r = by_content(c, units, data, dlen, producers, ctx);
 
 		if (r > 0)
-			return true;        /* done, the lock released */
+			return (enum chan_took)r;   /* done, the lock released */
 		mixed = r == -2;
 	}
 	/* A counter read takes one unit (EFD_SEMAPHORE) or the count it
@@ -276,6 +343,7 @@ bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 		else
 			units = UINT64_MAX;
 	}
+	anon = anonymous(c, producers);
 	while (units > 0 && c->n > 0) {
 		struct chan_seg *s = &c->ring[c->head];
 		uint64_t take = s->units < units ? s->units : units;
@@ -288,6 +356,7 @@ bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 		} else if (s->ctx != first) {
 			mixed = true;
 		}
+		writes += s->writes;
 		s->units -= take;
 		s->wlen = 0;              /* partly read: not one write any more */
 		units -= take;
@@ -298,17 +367,22 @@ bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 			__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);
 		}
 	}
+	settle(c);
 	spin_unlock(&c->lock);
 	while (nd > 0)
 		ctx_put(drop[--nd]);
-	if (mixed) {
-		/* Several writers' units in one read: whose work follows is the
-		 * program's business. No context rather than a wrong one. */
+	if (mixed || anon) {
+		/* Several writers' units in one read, or a channel whose reads
+		 * cannot tell whose work follows: that is the program's
+		 * business. No context rather than a wrong one. */
 		ctx_put(first);
 		first = NULL;
 	}
 	*ctx = first;
-	return taken;
+	if (!taken)
+		return CHAN_NOTHING;
+	/* One write's units from an anonymous channel: one job, not a batch. */
+	return anon && !mixed && writes == 1 ? CHAN_ANONYMOUS : CHAN_TOOK;
 }
 
 struct ctx *chan_peek(struct chan *c)

@@ -28,6 +28,7 @@ struct chan_seg {
 	uint64_t units;
 	uint64_t sig;           /* the write's first bytes (wlen != 0) */
 	uint64_t wlen;          /* the one write it holds, whole; 0: unknown */
+	uint32_t writes;        /* how many writes its units came from */
 };
 
 struct chan {
@@ -37,6 +38,12 @@ struct chan {
 	bool readers;             /* more than one thread has read it */
 	const void *reader;       /* the first thread that read it (its block) */
 	int head, n;
+	int inflight;             /* recorded writes whose call has not returned */
+	bool unordered;           /* two were in flight at once: until drained */
+	bool writers;             /* more than one thread has written it */
+	bool repeats;             /* a write had the bytes of the write before it */
+	const void *writer;       /* the first thread that wrote it (its block) */
+	uint64_t last_sig, last_len; /* the last recorded write's bytes and length */
 	struct chan_seg ring[CHAN_SEGS];
 	struct chan *next_free;
 };
@@ -54,8 +61,28 @@ LOCK_FORK_DECLARE(chan)
 /* `units` were written in context `x` (NULL: none), one write whose bytes
  * start at `data` (NULL: not known; ignored for a counter). Units without
  * a context written into an empty channel are not recorded: a reader then
- * keeps its own context, as for bytes from another process. */
-void chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data);
+ * keeps its own context, as for bytes from another process.
+ *
+ * A write is recorded before its call (the reader may wake at once). With
+ * `track`, the write counts as in flight until chan_write_done(), and the
+ * function returns true when it did count it (false: nothing recorded, no
+ * chan_write_done() due). Two writes in flight at once may reach the
+ * kernel in either order, so from then until the channel holds nothing
+ * recorded and nothing in flight, its reads take units in order but carry
+ * no context: which writer's bytes a read got is not known.
+ *
+ * Bytes that repeat (a wake-up byte, an eventfd's count) say that there is
+ * work, not which: the work itself waits in the program's own queue. From
+ * one writer thread, queue and channel have the same order; from several,
+ * one thread may queue its job first and announce it second, so a read
+ * cannot tell whose job follows. A channel written by several threads with
+ * repeating bytes (or any counter) gives its reads no context, for good.
+ * Its second writer may not have written yet when a read happens, having
+ * queued its job: so the reader says whether several threads start
+ * requests (chan_read's `producers`), and then repeating bytes name no
+ * job from the first. */
+bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data, bool track);
+void chan_write_done(struct chan *c);
 
 /* A write recorded by chan_wrote() took fewer units than announced: take
  * `units` back from the newest segment. */
@@ -63,7 +90,8 @@ void chan_unwrote(struct chan *c, uint64_t units);
 
 /* `units` were read (a counter takes one with `semaphore`, else the
  * count its 8 bytes at `data` hold; all it has when they are not given), the
- * first `dlen` of them at `data` (NULL/0: not known). Returns false when
+ * first `dlen` of them at `data` (NULL/0: not known); `producers`: several
+ * threads of the process start requests. Returns CHAN_NOTHING when
  * none of them were recorded here (written by another process, or before
  * the agent knew the channel): the reader's context is then not the
  * channel's business. Otherwise sets *ctx to the context of the units
@@ -72,8 +100,15 @@ void chan_unwrote(struct chan *c, uint64_t units);
  * tell which write they were (the read is ambiguous). A read whose bytes
  * are exactly one earlier write, not the oldest, takes that write's
  * context (readers finishing out of the kernel's order). */
-bool chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
-	       struct ctx **ctx);
+enum chan_took {
+	CHAN_NOTHING = 0,   /* none of the units were recorded here */
+	CHAN_TOOK,          /* *ctx: their context, or NULL (none, or several) */
+	CHAN_ANONYMOUS,     /* the units of one write, whose writer is not known
+			       (anonymous channel, above): *ctx is NULL, and the
+			       read leads to one job, not several */
+};
+enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
+			 bool producers, struct ctx **ctx);
 
 /* The context the next read would take, with a reference, or NULL. */
 struct ctx *chan_peek(struct chan *c);

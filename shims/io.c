@@ -230,8 +230,9 @@ static inline enum fd_kind write_begins(struct fdslot *s, int fd, const void *da
 
 static inline ssize_t write_ends(enum fd_kind k, int fd, const void *data, size_t n, ssize_t r)
 {
-	/* Only a write that took less than announced needs correcting. */
-	if (unlikely(k == FD_CHAN && (size_t)r != n))
+	/* A channel write recorded in flight ends; one that took less than
+	 * announced is corrected. */
+	if (unlikely(k == FD_CHAN) && (agent_self.chan_write || (size_t)r != n))
 		SHIM_CORE(flow_write_done(fd, data, n, r));
 	return r;
 }

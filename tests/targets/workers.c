@@ -17,6 +17,10 @@
  *                                        answers the client (202) and queues
  *                                        a background job, signalling once
  *   workers PORT_FILE condvar-respond [W]  the same, but the worker answers
+ *   ... MODE W A [GAP]                   A acceptors instead (any mode; W is
+ *                                        ignored by the fd modes: 1 worker),
+ *                                        each waiting up to GAP us between
+ *                                        queueing a job and announcing it
  *
  * Requests: GET /job/TOK (one per connection; the test sends TOK as the
  * X-Request-Id too), GET /quit/TOK stops the server: the acceptors stop,
@@ -64,6 +68,7 @@ struct job {
 
 static enum mode mode;
 static int nacceptors = 1, nworkers = 1;
+static long gap_us;     /* most microseconds an acceptor waits between queueing and announcing */
 static int lfd = -1;
 static int wake_rd = -1, wake_wr = -1;  /* pipe ends, or the eventfd twice */
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
@@ -300,6 +305,9 @@ static void *acceptor(void *arg)
 			j->fd = -1;
 		}
 		push(j);
+		/* A thread may lose the processor between the two steps. */
+		if (gap_us > 0)
+			sleep_us(random() % (gap_us + 1));
 		if (mode == M_COND || mode == M_COND_RESPOND)
 			pthread_cond_signal(&qcond);
 		else
@@ -315,7 +323,7 @@ int main(int argc, char **argv)
 	int m;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT_FILE pipe|eventfd-sem|eventfd|condvar|condvar-respond [W]\n",
+		fprintf(stderr, "usage: %s PORT_FILE pipe|eventfd-sem|eventfd|condvar|condvar-respond [W [A [GAP]]]\n",
 			argv[0]);
 		return 2;
 	}
@@ -333,6 +341,13 @@ int main(int argc, char **argv)
 		if (nworkers < 1 || nworkers > MAX_THREADS)
 			nworkers = 3;
 	}
+	if (argc > 4) {
+		nacceptors = atoi(argv[4]);
+		if (nacceptors < 1 || nacceptors > MAX_THREADS)
+			nacceptors = 1;
+	}
+	if (argc > 5)
+		gap_us = atol(argv[5]);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (mode == M_PIPE) {

@@ -3,6 +3,7 @@
  * the kernel's terms (bytes; an eventfd's count), and the quiet test the
  * shims' quick path makes.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "base/ctx.h"
@@ -21,12 +22,12 @@ static struct ctx *fresh(void)
 
 static void counter_wrote(struct chan *ch, struct ctx *x, uint64_t v)
 {
-	chan_wrote(ch, x, v, &v);
+	chan_wrote(ch, x, v, &v, false);
 }
 
 static bool counter_read(struct chan *ch, uint64_t v, struct ctx **got)
 {
-	return chan_read(ch, sizeof v, &v, sizeof v, got);
+	return chan_read(ch, sizeof v, &v, sizeof v, false, got);
 }
 
 /* A plain eventfd read takes the count it returns, not every unit
@@ -85,19 +86,107 @@ UNIT_TEST(quiet_until_a_context_is_written)
 	char buf[4] = "abc";
 
 	ck_assert(chan_quiet(NULL));
-	chan_wrote(ch, NULL, 3, buf);
+	chan_wrote(ch, NULL, 3, buf, false);
 	ck_assert(chan_quiet(ch));
-	chan_wrote(ch, a, 3, buf);
+	chan_wrote(ch, a, 3, buf, false);
 	ck_assert(!chan_quiet(ch));
-	chan_wrote(ch, NULL, 3, buf);   /* after a context: recorded, as none */
-	ck_assert(chan_read(ch, 3, buf, 3, &got));
+	chan_wrote(ch, NULL, 3, buf, false);   /* after a context: recorded, as none */
+	ck_assert(chan_read(ch, 3, buf, 3, false, &got));
 	ck_assert_ptr_eq(got, a);
 	ctx_put(got);
-	ck_assert(chan_read(ch, 3, buf, 3, &got));
+	ck_assert(chan_read(ch, 3, buf, 3, false, &got));
 	ck_assert_ptr_null(got);
 	ck_assert(chan_quiet(ch));
 	chan_unref(ch);
 	ctx_put(a);
+}
+
+/* Two writers' calls in flight at once may reach the kernel in either
+ * order: the record cannot say whose bytes a read got, so reads carry
+ * nothing until the channel drains; then the order is known again. */
+UNIT_TEST(overlapping_writes_carry_nothing_until_drained)
+{
+	struct chan *ch = chan_new(false, false);
+	struct ctx *a = fresh(), *b = fresh(), *got = NULL;
+
+	ck_assert(chan_wrote(ch, a, 1, "j", true));     /* a's call starts */
+	ck_assert(chan_wrote(ch, b, 1, "j", true));     /* b's too: overlap */
+	chan_write_done(ch);                            /* b's reached the kernel first */
+	ck_assert(chan_read(ch, 1, "j", 1, false, &got));
+	ck_assert_ptr_null(got);                        /* a's by the record: unknown */
+	chan_write_done(ch);
+	ck_assert(chan_read(ch, 1, "j", 1, false, &got));
+	ck_assert_ptr_null(got);
+	/* Drained: one write at a time is in order again. */
+	ck_assert(chan_wrote(ch, a, 1, "j", true));
+	chan_write_done(ch);
+	ck_assert(chan_wrote(ch, b, 1, "j", true));
+	chan_write_done(ch);
+	ck_assert(chan_read(ch, 1, "j", 1, false, &got));
+	ck_assert_ptr_eq(got, a);
+	ctx_put(got);
+	ck_assert(chan_read(ch, 1, "j", 1, false, &got));
+	ck_assert_ptr_eq(got, b);
+	ctx_put(got);
+	/* Nothing recorded: nothing to track. */
+	ck_assert(!chan_wrote(ch, NULL, 1, "j", true));
+	chan_unref(ch);
+	ctx_put(a);
+	ctx_put(b);
+}
+
+/* A wake-up byte from two threads: one may queue its job first and write
+ * second, so whose job a read leads to is not known (t_workers, pipe mode
+ * with 3 acceptors). Bytes that say which job (a pointer each) still do. */
+static void *write_from_thread(void *arg)
+{
+	void **a = arg;
+
+	chan_wrote(a[0], a[1], 1, "j", false);
+	return NULL;
+}
+
+UNIT_TEST(wakeups_from_several_threads_carry_nothing)
+{
+	struct chan *ch = chan_new(false, false), *ptrs = chan_new(false, false);
+	struct chan *ch2 = chan_new(false, false);
+	struct ctx *a = fresh(), *b = fresh(), *got = NULL;
+	void *args[2] = { ch, b };
+	uint64_t ja = 0x1111;
+	pthread_t t;
+
+	chan_wrote(ch, a, 1, "j", false);
+	ck_assert(chan_read(ch, 1, "j", 1, false, &got));
+	ck_assert_ptr_eq(got, a);         /* one writer so far: in order */
+	ctx_put(got);
+	chan_wrote(ch, a, 1, "j", false);
+	ck_assert_int_eq(pthread_create(&t, NULL, write_from_thread, args), 0);
+	pthread_join(t, NULL);
+	ck_assert(chan_read(ch, 1, "j", 1, false, &got));
+	ck_assert_ptr_null(got);
+	ck_assert(chan_read(ch, 1, "j", 1, false, &got));
+	ck_assert_ptr_null(got);
+
+	/* Distinct bytes per write from two threads: each read names its write. */
+	chan_wrote(ptrs, a, sizeof ja, &ja, false);
+	args[0] = ptrs;
+	ck_assert_int_eq(pthread_create(&t, NULL, write_from_thread, args), 0);
+	pthread_join(t, NULL);            /* writes "j" with b: distinct from ja */
+	ck_assert(chan_read(ptrs, sizeof ja, &ja, sizeof ja, false, &got));
+	ck_assert_ptr_eq(got, a);
+	ctx_put(got);
+	/* Several threads start requests: a repeating byte names no job from
+	 * the first, before a second writer shows itself (it may have queued
+	 * its job and not written yet). */
+	chan_wrote(ch2, a, 1, "j", false);
+	chan_wrote(ch2, b, 1, "j", false);
+	ck_assert(chan_read(ch2, 1, "j", 1, true, &got) == CHAN_ANONYMOUS);
+	ck_assert_ptr_null(got);
+	chan_unref(ch);
+	chan_unref(ptrs);
+	chan_unref(ch2);
+	ctx_put(a);
+	ctx_put(b);
 }
 
 Suite *chan_suite(void)

@@ -81,7 +81,7 @@ static void *chan_writer(void *arg)
 	long k = (long)arg;
 
 	for (int i = 0; i < ROUNDS; i++)
-		chan_wrote(shared, writers[k], 3, NULL);
+		chan_wrote(shared, writers[k], 3, NULL, false);
 	return NULL;
 }
 
@@ -93,7 +93,7 @@ static void *chan_reader(void *arg)
 	for (int i = 0; i < ROUNDS * 3; i++) {
 		struct ctx *c;
 
-		if (chan_read(shared, 1, NULL, 0, &c)) {
+		if (chan_read(shared, 1, NULL, 0, false, &c)) {
 			__atomic_add_fetch(&taken_units, 1, __ATOMIC_RELAXED);
 			ctx_put(c);
 		}
