@@ -113,10 +113,19 @@ AGENT_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, c
 
 /* Two compares for every lock but the one of the thread's last wake-up,
  * or the first after a pool thread closed its request's connection. */
+/* The hand-off rules' part, out of line: the test before it is two loads
+ * and the lock itself a tail call, with no frame. */
+static __attribute__((noinline)) int mutex_lock_watched(pthread_mutex_t *m)
+{
+	if (agent_active())
+		SHIM_CORE(handoff_relock(m));
+	return REAL(pthread_mutex_lock)(m);
+}
+
 AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	if (unlikely(agent_self.cond_mutex == m || agent_self.lock_watch) && agent_active())
-		SHIM_CORE(handoff_relock(m));
+	if (unlikely(agent_self.cond_mutex == m || agent_self.lock_watch))
+		return mutex_lock_watched(m);
 	return REAL(pthread_mutex_lock)(m);
 }
 
