@@ -17,19 +17,18 @@
 #define METHOD_MAX 20
 #define TRACEPARENT_LEN 55      /* "00-" 32 hex "-" 16 hex "-" 2 hex */
 
-bool http_is_tchar(unsigned char ch)
-{
-	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-	    (ch >= 'A' && ch <= 'Z'))
-		return true;
-	switch (ch) {
-	case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-	case '+': case '-': case '.': case '^': case '_': case '`': case '|':
-	case '~':
-		return true;
-	}
-	return false;
-}
+/* RFC 9110 5.6.2 tchar: DIGIT, ALPHA and !#$%&'*+-.^_`|~, one bit each. */
+#define TC(c) (1ull << ((c) & 63))
+const uint64_t http_tchar_bits[4] = {
+	/* 0x00-0x3f: ! # $ % & ' * + - . and the digits */
+	TC('!') | TC('#') | TC('$') | TC('%') | TC('&') | TC('\'') | TC('*') | TC('+') |
+	TC('-') | TC('.') | (0x3ffull << ('0' & 63)),
+	/* 0x40-0x7f: the letters, ^ _ ` | ~ */
+	(0x3ffffffull << ('A' & 63)) | (0x3ffffffull << ('a' & 63)) | TC('^') | TC('_') |
+	TC('`') | TC('|') | TC('~'),
+	0, 0,
+};
+#undef TC
 
 static bool is_id_char(unsigned char ch)
 {

@@ -61,6 +61,10 @@ bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
 /* An RFC 9110 token character (section 5.6.2: "!#$%&'*+-.^_`|~", digits,
  * letters): what a method and a header field name are made of. The one
  * copy of the rule: http.c, wire.c and config.c use it. */
-bool http_is_tchar(unsigned char ch);
+extern const uint64_t http_tchar_bits[4];
+static inline bool http_is_tchar(unsigned char ch)
+{
+	return (http_tchar_bits[ch >> 6] >> (ch & 63)) & 1;
+}
 
 #endif

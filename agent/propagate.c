@@ -67,6 +67,8 @@ struct plan {
 	size_t total;
 	size_t prog;                /* the program's bytes offered */
 	bool cut;                   /* the program's bytes did not all fit */
+	bool declined;              /* an insertion point got no header */
+	struct wire_scan sim;       /* the scanner after the planned bytes */
 	char hdr[MAX_INS][HDR_MAX];
 	char span[MAX_INS][17];     /* the client span each traceparent names */
 };
@@ -391,12 +393,13 @@ static void add(struct plan *pl, const char *p, size_t n, uint8_t kind, uint8_t 
  * each insertion point, on a copy of the scanner. */
 static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *pl)
 {
-	struct wire_scan sim = c->w;
+	struct wire_scan *sim = &pl->sim;
 	struct wire_names nm = names();
 
+	*sim = c->w;
 	pl->np = pl->nins = 0;
 	pl->total = pl->prog = 0;
-	pl->cut = false;
+	pl->cut = pl->declined = false;
 	if (c->owed_len)
 		add(pl, c->owed + c->owed_off, c->owed_len, PC_OWED, 0);
 	for (int i = 0; i < cnt; i++) {
@@ -410,7 +413,7 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 				pl->cut = true;       /* the rest is the next call's */
 				return;
 			}
-			k = wire_feed(&sim, &nm, p + off, len - off);
+			k = wire_feed(sim, &nm, p + off, len - off);
 			if (k == len - off) {
 				add(pl, p + off, k, PC_PROG, 0);
 				break;
@@ -425,18 +428,22 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 				pl->cut = true;
 				return;
 			}
-			sim.decided = 1;
+			sim->decided = 1;
 			{
-				size_t h = render(&sim, agent_self.cur, pl->hdr[pl->nins], pl->span[pl->nins]);
+				size_t h = render(sim, agent_self.cur, pl->hdr[pl->nins], pl->span[pl->nins]);
 
 				if (h) {
 					add(pl, pl->hdr[pl->nins], h, PC_HDR, (uint8_t)pl->nins);
 					pl->nins++;
+				} else {
+					pl->declined = true;
 				}
 			}
 		}
 	}
 }
+
+static void committed(struct conn *c);
 
 /* The program's bytes p[0..n) were taken by the kernel: the scanner
  * follows them. An insertion point met here was declined at planning
@@ -454,8 +461,26 @@ static void commit_prog(struct conn *c, const char *p, size_t n)
 				client_starts(c, NULL);
 		}
 	}
+	committed(c);
+}
+
+/* After the program's bytes were followed: a server span ends with its
+ * response head. */
+static void committed(struct conn *c)
+{
 	if (c->srv.kind && (c->w.state == WS_DONE || c->w.state == WS_NOT_HTTP))
 		finish(&c->srv, c->w.status);
+}
+
+/* When the kernel took every byte planned, the scanner's state after them
+ * is the plan's copy: taken as it is instead of scanning the bytes again.
+ * Not where commit_prog() has more to do than scan: a declined insertion
+ * point, or a request head whose client span reads the scanner between
+ * heads. */
+static bool plan_whole(const struct conn *c, const struct plan *pl, size_t r)
+{
+	return r == pl->total && !pl->cut && !pl->declined &&
+	       (pl->nins == 0 || c->w.role == WIRE_RESPONSE);
 }
 
 /* Accounts for the r bytes the kernel took of the plan. Returns the
@@ -463,6 +488,7 @@ static void commit_prog(struct conn *c, const char *p, size_t n)
 static size_t settle(struct conn *c, const struct plan *pl, size_t r)
 {
 	size_t app = 0;
+	bool whole = plan_whole(c, pl, r);
 
 	for (int k = 0; k < pl->np; k++) {
 		const struct piece *q = &pl->pc[k];
@@ -477,7 +503,8 @@ static size_t settle(struct conn *c, const struct plan *pl, size_t r)
 				c->owed_off = 0;
 			break;
 		case PC_PROG:
-			commit_prog(c, q->p, take);
+			if (!whole)
+				commit_prog(c, q->p, take);
 			app += take;
 			break;
 		case PC_HDR:
@@ -496,6 +523,10 @@ static size_t settle(struct conn *c, const struct plan *pl, size_t r)
 		}
 		if (take < q->len)
 			return app;
+	}
+	if (whole) {
+		c->w = pl->sim;
+		committed(c);
 	}
 	return app;
 }
@@ -576,7 +607,10 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 	plan(c, iov, cnt, pl);
 	if (pl->nins == 0 && c->owed_len == 0 && !pl->cut) {
 		r = call_orig(fd, iov, cnt, call);
-		if (r > 0) {
+		if (r > 0 && plan_whole(c, pl, (size_t)r)) {
+			c->w = pl->sim;
+			committed(c);
+		} else if (r > 0) {
 			size_t left = (size_t)r;
 
 			for (int i = 0; i < cnt && left; i++) {

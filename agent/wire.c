@@ -66,30 +66,31 @@ static void head_ends(struct wire_scan *w)
 	}
 }
 
-/* The name `bit` at index i, and its length. */
+/* The name of bit i, and its length. */
 static const char *name_of(unsigned i, const struct wire_names *names, size_t *len)
 {
 	static const char *const fixed[WIRE_NAMES] = {
 		"traceparent", NULL, "baggage", "content-length", "transfer-encoding", "upgrade",
 	};
+	static const uint8_t fixed_len[WIRE_NAMES] = { 11, 0, 7, 14, 17, 7 };
 
 	if (i == 1) {
 		*len = names && names->id ? names->id_len : 0;
 		return names ? names->id : NULL;
 	}
-	*len = strlen(fixed[i]);
+	*len = fixed_len[i];
 	return fixed[i];
 }
 
+/* One more byte of a field name: the names it can still be. Only the
+ * candidates left are compared (most names lose all in a byte or two). */
 static void name_char(struct wire_scan *w, const struct wire_names *names, unsigned char ch)
 {
-	for (unsigned i = 0; i < WIRE_NAMES; i++) {
+	for (unsigned m = w->cand; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
 		size_t len;
-		const char *nm;
+		const char *nm = name_of(i, names, &len);
 
-		if (!(w->cand & (1u << i)))
-			continue;
-		nm = name_of(i, names, &len);
 		if (nm == NULL || w->npos >= len || lower((unsigned char)nm[w->npos]) != lower(ch))
 			w->cand &= (uint8_t)~(1u << i);
 	}
@@ -97,13 +98,39 @@ static void name_char(struct wire_scan *w, const struct wire_names *names, unsig
 		w->npos++;
 }
 
+/* The names that begin with `lc` (a lowercase byte): the first byte of
+ * a field name decides most of them at once. */
+static uint8_t first_cand(const struct wire_names *names, unsigned char lc)
+{
+	uint8_t m = 0;
+
+	switch (lc) {
+	case 't':
+		m = WIRE_H_TRACEPARENT | WIRE_H_TE;
+		break;
+	case 'b':
+		m = WIRE_H_BAGGAGE;
+		break;
+	case 'c':
+		m = WIRE_H_CLEN;
+		break;
+	case 'u':
+		m = WIRE_H_UPGRADE;
+		break;
+	}
+	if (names && names->id && names->id_len && lower((unsigned char)names->id[0]) == lc)
+		m |= WIRE_H_ID;
+	return m;
+}
+
 static void name_ends(struct wire_scan *w, const struct wire_names *names)
 {
 	w->cur = 0;
-	for (unsigned i = 0; i < WIRE_NAMES; i++) {
+	for (unsigned m = w->cand; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
 		size_t len;
 
-		if ((w->cand & (1u << i)) && name_of(i, names, &len) && len == w->npos) {
+		if (name_of(i, names, &len) && len == w->npos) {
 			w->cur = (uint8_t)(1u << i);
 			break;
 		}
@@ -262,12 +289,18 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 				w->state = WS_NOT_HTTP;
 				return n;
 			}
-			w->cand = (1u << WIRE_NAMES) - 1;
-			w->npos = 0;
+			w->cand = first_cand(names, lower(ch));
+			w->npos = 1;
 			w->state = WS_NAME;
-			name_char(w, names, ch);
 			break;
 		case WS_NAME:
+			if (w->cand == 0) {
+				/* No name of interest: only its form matters. */
+				while (http_is_tchar(ch) && ++i < n)
+					ch = b[i];
+				if (i == n)
+					return n;
+			}
 			if (ch == ':') {
 				name_ends(w, names);
 				w->state = WS_VALUE;
@@ -279,6 +312,13 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 			}
 			break;
 		case WS_VALUE:
+			if (w->cur != WIRE_H_CLEN) {
+				/* A value not followed: to its line's end. */
+				while (ch != '\r' && ch != '\n' && ++i < n)
+					ch = b[i];
+				if (i == n)
+					return n;
+			}
 			if (ch == '\r')
 				w->state = WS_VALUE_LF;
 			else if (ch == '\n')
