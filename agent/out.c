@@ -261,17 +261,41 @@ static ssize_t sys_out(char *stage, int fd, const struct iovec *v, int n, enum o
 	return (ssize_t)total;
 }
 
+/* Threads sending a line longer than PIPE_BUF under the output lock. */
+static int long_lines;
+
+/*
+ * Sends the pieces. A line of at most PIPE_BUF bytes that goes out in one
+ * system call needs no lock: the kernel keeps it whole against other
+ * writers as it keeps the host's own (POSIX write(2): a pipe write of at
+ * most PIPE_BUF bytes is not interleaved; files and sockets take one call
+ * whole), unless a longer line is being sent under the lock, which it
+ * then waits for. Longer lines, and lines sent in several calls, take the
+ * lock: one thread's line is not cut by another's, even past PIPE_BUF.
+ */
 static ssize_t locked_out(char *stage, int fd, const struct iovec *v, int n,
 			  enum out_call how, enum wait_mode mode)
 {
 	ssize_t r;
 	int saved;
-	bool locked = lock_as(&io_lock, mode);
+	size_t total = 0;
+	bool locked, one_call, longer;
 
+	for (int i = 0; i < n; i++)
+		total += v[i].iov_len;
+	one_call = how == OUT_CALL_WRITEV || n == 1 || (stage != NULL && total <= OUT_STAGE);
+	longer = total > PIPE_BUF || !one_call;
+	if (!longer && !__atomic_load_n(&long_lines, __ATOMIC_ACQUIRE))
+		return sys_out(stage, fd, v, n, how);
+	if (longer)
+		__atomic_add_fetch(&long_lines, 1, __ATOMIC_ACQ_REL);
+	locked = lock_as(&io_lock, mode);
 	r = sys_out(stage, fd, v, n, how);
 	saved = errno;
 	if (locked)
 		pthread_mutex_unlock(&io_lock);
+	if (longer)
+		__atomic_sub_fetch(&long_lines, 1, __ATOMIC_ACQ_REL);
 	errno = saved;
 	return r;
 }
@@ -448,6 +472,25 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 	pl->np = 0;
 	pl->hold = false;
 	pl->merged = false;
+	if (!json && !open && st->len == 0 && iovcnt == 1 && at.off == 0) {
+		/* The common case: one whole text line, nothing held. Laid out
+		 * as the general loop below would: head, then the line. */
+		const char *p = iov[0].iov_base;
+		size_t n = iov[0].iov_len;
+
+		if (n > 0 && p[n - 1] == '\n' && (n == 1 || memchr(p, '\n', n - 1) == NULL)) {
+			if (!h->ready) {
+				h->len = fmt_head(h->text, sizeof h->text, cfg,
+						  unlikely(agent_self.unvouched) ? NULL : ctx_current());
+				h->ready = true;
+			}
+			if (h->len)
+				add(pl, h->text, h->len, 0, P_HEAD, true);
+			add(pl, p, n, n, P_RAW, false);
+			pl->next = (struct pos){ 1, 0 };
+			return;
+		}
+	}
 	if (json && st->obj_live && st->line_open && at.vi == 0 && at.off == 0) {
 		/* The held line may be a JSON object of the program's: if this
 		 * write ends it as one, it goes merged with our members, in
