@@ -13,19 +13,10 @@
  * Prints: lines <tab> total <tab> seconds <tab> elapsed <tab> rate <tab> lines/s
  *         <tab> cpu_ns_per_line <tab> process CPU time (all threads) per line
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
+#include "bench.h"     /* first: it defines _GNU_SOURCE */
+
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MAXT 64
 
@@ -37,55 +28,9 @@ static pthread_barrier_t start_line;
 static unsigned long counts[MAXT];
 static double t_start, t_end[MAXT];
 
-static void die(const char *what)
-{
-	fprintf(stdout, "lines: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* A client end made with raw system calls (the agent does not see it). */
-static void raw_client(void)
-{
-	char head[128];
-	int c = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int n = snprintf(head, sizeof head,
-			 "GET / HTTP/1.1\r\nHost: b\r\nX-Request-Id: lines-%d\r\n\r\n", rand() % 1000);
-
-	if (c < 0 || syscall(SYS_connect, c, &addr, sizeof addr) < 0)
-		die("connect");
-	if (syscall(SYS_write, c, head, (size_t)n) != n)
-		die("client write");
-}
-
-/* Accept one connection and read its head through libc: under the agent
- * this thread now has a context (with the adopted ID). */
 static void take_context(void)
 {
-	char buf[256];
-	int fd;
-
-	raw_client();
-	fd = accept4(lsn, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		die("accept4");
-	if (read(fd, buf, sizeof buf) <= 0)
-		die("read");
+	bench_take_context(lsn, &addr, rand() % 1000);
 }
 
 static void *helper(void *arg)
@@ -128,10 +73,10 @@ static void *writer(void *arg)
 int main(int argc, char **argv)
 {
 	pthread_t t[MAXT];
-	socklen_t len = sizeof addr;
 	unsigned long total = 0;
 	double last = 0, cpu0;
 
+	bench_name = "lines";
 	if (argc != 5) {
 		fprintf(stdout, "usage: lines THREADS write|fprintf tagged|untagged SECONDS\n");
 		return 2;
@@ -143,13 +88,7 @@ int main(int argc, char **argv)
 	if (nthreads < 1 || nthreads > MAXT)
 		return 2;
 
-	lsn = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	memset(&addr, 0, sizeof addr);
-	addr.sin_family = AF_INET;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (lsn < 0 || bind(lsn, (struct sockaddr *)&addr, sizeof addr) < 0 ||
-	    listen(lsn, 128) < 0 || getsockname(lsn, (struct sockaddr *)&addr, &len) < 0)
-		die("listen");
+	lsn = bench_listener(&addr);
 	if (!tagged) {
 		pthread_t h;
 
