@@ -263,6 +263,17 @@ void chan_unwrote(struct chan *c, uint64_t units)
 		ctx_put(drop[--nd]);
 }
 
+/* Every unit recorded is of one context: whichever of them a read got,
+ * in whatever order several readers finish, it is that context's. Under
+ * the lock. */
+static bool one_context(const struct chan *c)
+{
+	for (int i = 1; i < c->n; i++)
+		if (c->ring[(c->head + i) % CHAN_SEGS].ctx != c->ring[c->head].ctx)
+			return false;
+	return true;
+}
+
 /* chan_read()'s look at the bytes (see there), under the lock: CHAN_TOOK
  * or CHAN_ANONYMOUS when a matching write was taken (lock released, *ctx
  * set), -2 when the read is ambiguous (several readers, nothing to
@@ -288,13 +299,13 @@ static __attribute__((noinline)) int by_content(struct chan *c, uint64_t units,
 			c->readers = true;
 	}
 	if (c->n == 0 || old->wlen != units || data == NULL || dlen < (units < 8 ? units : 8))
-		return c->readers ? -2 : -1;
+		return c->readers && !one_context(c) ? -2 : -1;
 	sig = signature(data, units);
 	if (old->sig == sig && !c->readers)
 		return -1;
 	k = matching(c, units, sig, &several);
 	if (k < 0)
-		return c->readers ? -2 : -1;
+		return c->readers && !one_context(c) ? -2 : -1;
 	x = take_out(c, k);
 	settle(c);
 	anon = !several && anonymous(c, producers);

@@ -189,6 +189,50 @@ UNIT_TEST(wakeups_from_several_threads_carry_nothing)
 	ctx_put(b);
 }
 
+/* A pool of readers on one producer's pipe: the readers finish in any
+ * order, but every unit queued is the one request's, so every read is. */
+struct pool_read {
+	struct chan *ch;
+	struct ctx *got;
+	enum chan_took took;
+};
+
+static void *read_from_thread(void *arg)
+{
+	struct pool_read *r = arg;
+	uint64_t job = 0x2222;
+
+	r->took = chan_read(r->ch, sizeof job, &job, sizeof job, false, &r->got);
+	return NULL;
+}
+
+UNIT_TEST(readers_of_one_producer_all_get_its_context)
+{
+	struct chan *ch = chan_new(false, false);
+	struct ctx *a = fresh(), *got = NULL;
+	struct pool_read r = { ch, NULL, CHAN_NOTHING };
+	uint64_t jobs[4] = { 0x1111, 0x2222, 0x3333, 0x4444 };
+	pthread_t t;
+
+	chan_wrote(ch, a, sizeof jobs[0], &jobs[0], false);
+	ck_assert(chan_read(ch, sizeof jobs[0], &jobs[0], sizeof jobs[0], false, &got));
+	ck_assert_ptr_eq(got, a);
+	ctx_put(got);
+	chan_wrote(ch, a, sizeof jobs[1], &jobs[1], false);
+	ck_assert_int_eq(pthread_create(&t, NULL, read_from_thread, &r), 0);
+	pthread_join(t, NULL);              /* a second reader: reads may finish out of order */
+	ck_assert_int_eq(r.took, CHAN_TOOK);
+	ck_assert_ptr_eq(r.got, a);
+	ctx_put(r.got);
+	chan_wrote(ch, a, sizeof jobs[2], &jobs[2], false);
+	chan_wrote(ch, a, sizeof jobs[3], &jobs[3], false);   /* merged: no write's bytes kept */
+	ck_assert(chan_read(ch, sizeof jobs[3], &jobs[3], sizeof jobs[3], false, &got));
+	ck_assert_ptr_eq(got, a);         /* whichever it got, it is a's */
+	ctx_put(got);
+	chan_unref(ch);
+	ctx_put(a);
+}
+
 Suite *chan_suite(void)
 {
 	Suite *s = suite_create("chan");
