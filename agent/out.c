@@ -724,8 +724,11 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 		    enum out_call how)
 {
 	struct pos at = { 0, 0 }, end = unfinished_end(iov, iovcnt);
-	struct head h = { .ready = false, .len = 0 };
+	struct head h;          /* not an initializer: that would zero the text */
 	size_t done = 0;
+
+	h.ready = false;
+	h.len = 0;
 
 	for (;;) {
 		struct plan pl;
