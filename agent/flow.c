@@ -500,6 +500,16 @@ void flow_new_fd(int fd, enum fd_kind kind)
 		epmap_instance(fd);
 }
 
+void flow_socket(int fd, int domain, int type)
+{
+	struct fdslot *s;
+
+	flow_new_fd(fd, dgram_socket_kind(domain, type));
+	if ((s = fdmap_peek(fd)) != NULL)
+		__atomic_or_fetch(&s->flags, (type & 0xf) == SOCK_STREAM ? FDF_SOCK_STREAM : FDF_SOCK_OTHER,
+				  __ATOMIC_RELAXED);
+}
+
 void flow_close(int fd)
 {
 	/* A thread that closes the connection of its current context is done

@@ -119,6 +119,10 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 /* ... and the write returned r (-1: failed). Only needed for FD_CHAN. */
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r);
 
+/* socket(domain, type) returned fd: a new object, its type remembered
+ * (FDF_SOCK_*), so that nothing has to ask the kernel later. */
+void flow_socket(int fd, int domain, int type);
+
 /* pipe()/pipe2(): fds[0] reads what fds[1] writes. */
 void flow_pipe(const int fds[2]);
 /* socketpair(): each end reads what the other writes. */

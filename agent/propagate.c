@@ -251,11 +251,18 @@ void prop_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	struct conn *c;
 	int type = 0;
 	socklen_t tl = sizeof type;
+	unsigned flags;
 
 	if (s == NULL || !(cfg->propagate || spans_on()))
 		return;
-	/* Streams only: a datagram is never an HTTP/1 head. */
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
+	/* Streams only: a datagram is never an HTTP/1 head. The type is the
+	 * one socket() was given; only a socket made elsewhere (inherited,
+	 * made before the agent started) is asked about. */
+	flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+	if (flags & FDF_SOCK_OTHER)
+		return;
+	if (!(flags & FDF_SOCK_STREAM) &&
+	    (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM))
 		return;
 	c = conn_get(fd, true);
 	if (c == NULL || !claim(c))

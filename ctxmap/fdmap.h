@@ -38,6 +38,10 @@ enum fd_kind {
 /* Flags of an FD_PEER slot. */
 #define FDF_CONNECTED 4u  /* connect() was called on it */
 #define FDF_TLS 8u        /* TLS (SSL_set_fd): requests start at SSL_read, not read */
+/* Flags of a socket made by socket() under the agent (kept through
+ * connect): its type, known without asking the kernel. Neither: not known. */
+#define FDF_SOCK_STREAM 16u
+#define FDF_SOCK_OTHER 32u
 /* Flag of an FD_DGRAM slot. */
 #define FDF_DG_SERVED 4u  /* has received a datagram: a server's socket, not a client's */
 

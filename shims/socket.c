@@ -40,7 +40,7 @@ AGENT_EXPORT int socket(int domain, int type, int protocol)
 	int r = REAL(socket)(domain, type, protocol);
 
 	if (r >= 0 && agent_active())
-		SHIM_CORE(flow_new_fd(r, dgram_socket_kind(domain, type)));
+		SHIM_CORE(flow_socket(r, domain, type));
 	return r;
 }
 

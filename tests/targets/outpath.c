@@ -4,7 +4,7 @@
  * on one destination, the debug file's fd closed by the program, and the
  * ways a process ends with an unfinished line.
  *
- *   outpath sandbox kill|errno|strict|writev ID
+ *   outpath sandbox kill|errno|strict|writev|connect ID
  *   outpath datafile closed|self FILE ID
  *   outpath rotate OLD NEW ID
  *   outpath order ID
@@ -80,10 +80,23 @@ static int sandbox(const char *how, const char *id)
 	char res[256];
 	size_t o = 0;
 	bool strict = strcmp(how, "strict") == 0, vec = strcmp(how, "writev") == 0;
+	bool out = strcmp(how, "connect") == 0;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof a;
+	int l = -1;
 
 	take_request(id);
 	setvbuf(stderr, NULL, _IONBF, 0);
-	if (strict) {
+	if (out) {
+		/* A call out inside the request, in a sandbox that kills on
+		 * getsockopt: the program's own calls only. */
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		l = socket(AF_INET, SOCK_STREAM, 0);
+		if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+		    getsockname(l, (struct sockaddr *)&a, &alen))
+			exit(2);
+		install_filter(SECCOMP_RET_KILL_PROCESS, SYS_getsockopt);
+	} else if (strict) {
 		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT))
 			exit(3);
 	} else {
@@ -92,11 +105,19 @@ static int sandbox(const char *how, const char *id)
 	}
 	if (!strict)
 		getppid();                              /* marker: output starts */
-	if (vec) {
-		struct iovec a[2] = { { "partial ", 8 }, { "then", 4 } };
+	if (out) {
+		static const char head[] = "GET /out HTTP/1.1\r\nHost: t\r\n\r\n";
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+
+		put_result(res, &o, connect(c, (struct sockaddr *)&a, sizeof a));
+		put_result(res, &o, write(c, head, sizeof head - 1));
+		res[o++] = '\n';
+		write(2, res, o);
+	} else if (vec) {
+		struct iovec a2[2] = { { "partial ", 8 }, { "then", 4 } };
 		struct iovec b[2] = { { " the end\n", 9 }, { "two\nlines\n", 10 } };
 
-		put_result(res, &o, writev(2, a, 2));
+		put_result(res, &o, writev(2, a2, 2));
 		put_result(res, &o, writev(2, b, 2));
 		res[o++] = '\n';
 		writev(2, &(struct iovec){ res, o }, 1);
