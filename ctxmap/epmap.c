@@ -1,12 +1,15 @@
 /*
  * epmap.c - epoll registrations, one uthash table per instance, reached
  * through the instance's fd slot. One mutex guards all tables: it is taken
- * by epoll_ctl, by close of a registered fd and once per epoll_wait batch,
- * never per read or write. uthash stays inside this file.
+ * by epoll_ctl, by close of a registered fd and by an epoll_wait batch with
+ * an event whose fd cannot be found from its data without it (an fd
+ * registered under its own number is found through its slot), never per
+ * read or write. uthash stays inside this file.
  *
  * Rule: memory is the agent's own (base/mem.h), never the host's
  * allocator, which may wait for a thread that waits for this lock.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -76,7 +79,7 @@ static void del_reg(struct eptable *t, struct epreg *r)
 	struct fdslot *s = r->fd >= 0 ? fdmap_peek(r->fd) : NULL;
 
 	if (s && s->ep_state == 1 && s->ep_epfd == t->epfd && s->ep_data == r->data)
-		s->ep_state = 0;
+		__atomic_store_n(&s->ep_state, 0, __ATOMIC_RELAXED);
 	HASH_DEL(t->regs, r);
 	mem_free(r, sizeof *r);
 	nregs--;
@@ -170,8 +173,13 @@ static void add_reg(struct eptable *t, int fd, uint64_t data)
 	HASH_FIND(hh, t->regs, &data, sizeof data, r);
 	if (r) {
 		/* Two fds behind one data value: events cannot be told apart. */
-		if (r->fd != fd)
+		if (r->fd != fd) {
+			struct fdslot *o = r->fd >= 0 ? fdmap_peek(r->fd) : NULL;
+
+			if (o && o->ep_state == 1)   /* its back-reference names no one fd now */
+				__atomic_store_n(&o->ep_state, 2, __ATOMIC_RELAXED);
 			r->fd = -1;
+		}
 		r->gen = bump();
 		return;
 	}
@@ -185,11 +193,12 @@ static void add_reg(struct eptable *t, int fd, uint64_t data)
 	nregs++;
 	if (s) {
 		if (s->ep_state == 0) {
-			s->ep_state = 1;
-			s->ep_epfd = t->epfd;
-			s->ep_data = data;
+			__atomic_store_n(&s->ep_epfd, t->epfd, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->ep_data, data, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->ep_reg_gen, r->gen, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->ep_state, 1, __ATOMIC_RELAXED);
 		} else {
-			s->ep_state = 2;
+			__atomic_store_n(&s->ep_state, 2, __ATOMIC_RELAXED);
 		}
 	}
 }
@@ -231,7 +240,7 @@ void epmap_forget_fd(int fd)
 	struct eptable *t;
 	struct epreg *r;
 
-	if (s == NULL || s->ep_state == 0)
+	if (s == NULL || __atomic_load_n(&s->ep_state, __ATOMIC_RELAXED) == 0)
 		return;
 	agent_lock(&lock);
 	if (s->ep_state == 1) {
@@ -247,7 +256,7 @@ void epmap_forget_fd(int fd)
 				touch(t->epfd);
 			}
 	}
-	s->ep_state = 0;
+	__atomic_store_n(&s->ep_state, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -268,17 +277,47 @@ bool epmap_lookup(int epfd, uint64_t data, int *fd, uint64_t *gen)
 	return r != NULL;
 }
 
+/* The quick answer for one event: programs that register an fd with its
+ * own number as the data (data.fd: libevent, libuv, Redis) are resolved
+ * from the fd's back-reference, without the lock. The caller read the
+ * instance's generation before (dispatch.c): a registration changed
+ * meanwhile changes it, and the event is then looked up again under the
+ * lock before it is handed out. */
+static bool resolve_quick(int epfd, uint64_t data, int *fd, uint64_t *gen)
+{
+	int cand = (int)(uint32_t)data;
+	struct fdslot *s = cand >= 0 ? fdmap_peek(cand) : NULL;
+
+	if (s == NULL || __atomic_load_n(&s->ep_state, __ATOMIC_RELAXED) != 1 ||
+	    __atomic_load_n(&s->ep_epfd, __ATOMIC_RELAXED) != epfd ||
+	    __atomic_load_n(&s->ep_data, __ATOMIC_RELAXED) != data)
+		return false;
+	*gen = __atomic_load_n(&s->ep_reg_gen, __ATOMIC_RELAXED);
+	*fd = cand;
+	return true;
+}
+
 void epmap_resolve(int epfd, int n, const struct epoll_event *ev, int *fds,
 		   uint64_t *gens)
 {
 	struct eptable *t;
+	int left = 0;
 
+	for (int i = 0; i < n; i++)
+		if (!resolve_quick(epfd, ev[i].data.u64, &fds[i], &gens[i])) {
+			fds[i] = INT_MIN;       /* for the locked pass */
+			left++;
+		}
+	if (left == 0)
+		return;
 	agent_lock(&lock);
 	t = table_of(epfd);
 	for (int i = 0; i < n; i++) {
 		struct epreg *r = NULL;
 		uint64_t data = ev[i].data.u64;
 
+		if (fds[i] != INT_MIN)
+			continue;
 		if (t)
 			HASH_FIND(hh, t->regs, &data, sizeof data, r);
 		fds[i] = r ? r->fd : -2;

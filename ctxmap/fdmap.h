@@ -53,7 +53,10 @@ struct fdslot {
 	uint8_t wire;             /* atomic; writes go through the wire rules (agent/propagate.h) */
 	uint8_t proto;            /* atomic; kind FD_CLIENT: its protocol (agent/conn.c) */
 	int ep_epfd;              /* with ep_state 1: the instance ... */
-	uint64_t ep_data;         /* ... and the data value it is registered with */
+	uint64_t ep_data;         /* ... and the data value it is registered with, */
+	uint64_t ep_reg_gen;      /* ... and that registration's generation. These four
+	                             are written under epmap's lock with atomic stores,
+	                             and read without it by epmap_resolve's quick path */
 	void *ep_table;           /* kind FD_EPOLL: its registrations (epmap.c) */
 	uint64_t ep_gen;          /* kind FD_EPOLL: generation of its registrations */
 	struct chan *rx, *tx;     /* kind FD_CHAN: what it reads from / writes into */
