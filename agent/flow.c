@@ -327,20 +327,24 @@ static void write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r)
 {
-	struct fdslot *s = fdmap_peek(fd);
+	struct fdslot *s = (size_t)r != n ? fdmap_peek(fd) : NULL;
 	struct chan *tx = agent_self.chan_write;
 	uint64_t want, took;
 
 	agent_self.chan_write = NULL;
-	if (s && fdmap_kind(s) == FD_CHAN && (size_t)r != n &&
-	    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY))
-		relay_write_done(s, n, r);
+	if ((size_t)r != n) {
+		if (s && fdmap_kind(s) == FD_CHAN &&
+		    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY))
+			relay_write_done(s, n, r);
+		if (tx) {
+			want = units_of(tx, data, n);
+			took = r <= 0 ? 0 : chan_is_counter(tx) ? want : (uint64_t)r;
+			if (took < want)
+				chan_unwrote(tx, want - took);
+		}
+	}
 	if (tx == NULL)
 		return;
-	want = units_of(tx, data, n);
-	took = r <= 0 ? 0 : chan_is_counter(tx) ? want : (uint64_t)r;
-	if (took < want)
-		chan_unwrote(tx, want - took);
 	chan_write_done(tx);
 	chan_unref(tx);
 }

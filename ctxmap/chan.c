@@ -121,10 +121,11 @@ static inline uint64_t signature(const void *data, uint64_t len)
 }
 
 /* Under the lock: the channel holds nothing recorded or in flight any more,
- * so record and kernel agree again. */
+ * so record and kernel agree again. (chan_write_done() counts a write
+ * out without the lock; the next record or read settles.) */
 static void settle(struct chan *c)
 {
-	if (c->n == 0 && c->inflight == 0)
+	if (c->n == 0 && __atomic_load_n(&c->inflight, __ATOMIC_ACQUIRE) == 0)
 		c->unordered = false;
 }
 
@@ -141,6 +142,8 @@ static void learn_writer(struct chan *c, const void *data, uint64_t units)
 		else
 			c->writers = true;
 	}
+	if (c->repeats)
+		return;                 /* for good: nothing more to learn */
 	if (c->counter || data == NULL) {
 		c->repeats = true;
 		return;
@@ -168,10 +171,11 @@ bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data,
 		return false;
 	spin_lock(&c->lock);
 	learn_writer(c, data, units);
-	if (c->inflight > 0)
+	settle(c);
+	if (__atomic_load_n(&c->inflight, __ATOMIC_ACQUIRE) > 0)
 		c->unordered = true;
 	if (track)
-		c->inflight++;
+		__atomic_add_fetch(&c->inflight, 1, __ATOMIC_ACQ_REL);
 	last = c->n ? &c->ring[(c->head + c->n - 1) % CHAN_SEGS] : NULL;
 	if (last && (last->ctx == x || c->n == CHAN_SEGS)) {
 		last->units += units;
@@ -196,11 +200,7 @@ bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data,
 
 void chan_write_done(struct chan *c)
 {
-	spin_lock(&c->lock);
-	if (c->inflight > 0)
-		c->inflight--;
-	settle(c);
-	spin_unlock(&c->lock);
+	__atomic_sub_fetch(&c->inflight, 1, __ATOMIC_ACQ_REL);
 }
 
 /* The segment a read of exactly `units` bytes starting `sig` consumed, when
@@ -420,11 +420,6 @@ bool chan_only(struct chan *c, const struct ctx *x)
 		only = c->ring[(c->head + i) % CHAN_SEGS].ctx == x;
 	spin_unlock(&c->lock);
 	return only;
-}
-
-bool chan_is_counter(const struct chan *c)
-{
-	return c->counter;
 }
 
 uint64_t chan_pending(struct chan *c)

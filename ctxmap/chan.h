@@ -38,7 +38,7 @@ struct chan {
 	bool readers;             /* more than one thread has read it */
 	const void *reader;       /* the first thread that read it (its block) */
 	int head, n;
-	int inflight;             /* recorded writes whose call has not returned */
+	int inflight;             /* recorded writes whose call has not returned (atomic) */
 	bool unordered;           /* two were in flight at once: until drained */
 	bool writers;             /* more than one thread has written it */
 	bool repeats;             /* a write had the bytes of the write before it */
@@ -117,7 +117,10 @@ struct ctx *chan_peek(struct chan *c);
  * in it is another request's (compared only, no reference taken). */
 bool chan_only(struct chan *c, const struct ctx *x);
 
-bool chan_is_counter(const struct chan *c);
+static inline bool chan_is_counter(const struct chan *c)
+{
+	return c->counter;
+}
 
 /* True when nothing is recorded in `c`, or `c` is NULL: one load, no
  * reference and no lock. `c` may have been released meanwhile (channels
