@@ -54,12 +54,13 @@ void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
  *    The channel is read without a reference: channels are type-stable
  *    (chan.c), so one released meanwhile is still a channel nobody reads;
  *  - a connection or timer whose context is the thread's already: the
- *    switch is a pointer compare; a client connection also needs to be
- *    past its first read, its reads past a response (conn_reads), its
- *    thread serving and not merely inheriting that context (switch_to_),
- *    and neither end under the wire rules (propagate.h).
+ *    switch is a pointer compare; a client connection also needs its
+ *    reads past a response (conn_reads), its thread serving and not merely
+ *    inheriting that context (switch_to_), and the wire rules not
+ *    following it (propagate.h); its first write after a read marks the
+ *    answer begun (FDF_WROTE), as the slow path does.
  */
-static inline __attribute__((always_inline)) bool flow_write_quick(const struct fdslot *s)
+static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot *s)
 {
 	const struct ctx *cur = agent_self.cur;
 	unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
@@ -74,9 +75,12 @@ static inline __attribute__((always_inline)) bool flow_write_quick(const struct 
 			return false;
 		break;
 	case FD_CLIENT:
-		if (!(flags & FDF_WROTE) || fdmap_ctx_peek(s) != cur || !agent_self.served ||
-		    agent_self.inherited || __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+		if (fdmap_ctx_peek(s) != cur || !agent_self.served || agent_self.inherited ||
+		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
+		/* The answer begins: the next read is a new request (conn.c). */
+		if (!(flags & FDF_WROTE))
+			__atomic_or_fetch((uint8_t *)&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
 		break;
 	default:
 		return false;

@@ -274,12 +274,6 @@ static inline ssize_t dgram_ends(enum fd_kind k, int fd, const void *to, socklen
 		return name##_slot(s, UNPAREN args); \
 	}
 
-/* A write flow_write_slot() would have nothing to do for (flow.h). */
-static inline bool write_idle(const struct fdslot *s)
-{
-	return s && flow_write_quick(s);
-}
-
 static ssize_t tagged(int fd, const struct iovec *iov, int cnt, enum out_call how)
 {
 	ssize_t r;
@@ -370,17 +364,12 @@ static __attribute__((noinline)) ssize_t send_slot(struct fdslot *s, int fd, con
 
 WRITE_SHIM(send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
 
-AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
-			     const struct sockaddr *to, socklen_t len)
+static __attribute__((noinline)) ssize_t sendto_slot(struct fdslot *s, int fd, const void *buf,
+						      size_t n, int flags, const struct sockaddr *to,
+						      socklen_t len)
 {
-	struct fdslot *s;
 	enum fd_kind k;
 
-	if (!agent_active())
-		return REAL(sendto)(fd, buf, n, flags, to, len);
-	s = fdmap_peek(fd);
-	if (write_idle(s))
-		return REAL(sendto)(fd, buf, n, flags, to, len);
 	k = write_begins(s, fd, buf, n);
 	if (unlikely(prop_wants(s))) {
 		struct iovec v = { (void *)buf, n };
@@ -391,17 +380,15 @@ AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 	return dgram_ends(k, fd, to, len, write_ends(k, fd, buf, n, REAL(sendto)(fd, buf, n, flags, to, len)));
 }
 
-AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+WRITE_SHIM(sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
+		    socklen_t len), (fd, buf, n, flags, to, len))
+
+static __attribute__((noinline)) ssize_t sendmsg_slot(struct fdslot *s, int fd,
+						       const struct msghdr *msg, int flags)
 {
-	struct fdslot *s;
 	enum fd_kind k;
 	size_t n;
 
-	if (!agent_active())
-		return REAL(sendmsg)(fd, msg, flags);
-	s = fdmap_peek(fd);
-	if (write_idle(s))
-		return REAL(sendmsg)(fd, msg, flags);
 	n = msg && msg->msg_iovlen <= IOV_MAX ? iov_total(msg->msg_iov, (int)msg->msg_iovlen) : 0;
 	k = write_begins(s, fd, NULL, n);
 	if (unlikely(prop_wants(s)) && msg && msg->msg_iovlen > 0 && msg->msg_iovlen <= IOV_MAX) {
@@ -412,6 +399,8 @@ AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return dgram_ends(k, fd, msg ? msg->msg_name : NULL, msg ? msg->msg_namelen : 0,
 			  write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags)));
 }
+
+WRITE_SHIM(sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
 
 AGENT_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
