@@ -4,6 +4,8 @@
  * holds its own: condmap and timermap release contexts into the ctx pool;
  * never the other way); parent and child run bottom to top. A copy made
  * without fork() (base/copy.c notices it) runs fork_child() alone.
+ * While the locks are held, hooks that run under a host mutex do without
+ * the condvar map rather than wait (base/lock.h, agent_lock_hook).
  *
  *   module    lock taken before the copy        reset in the child
  *   out       its output lock, thread registry   held lines of other threads
@@ -61,6 +63,7 @@ static const struct fork_hook {
 void fork_prepare(void)
 {
 	agent_enter();
+	__atomic_store_n(&agent_forking, 1, __ATOMIC_RELEASE);   /* base/lock.h */
 	for (size_t i = 0; i < NHOOKS; i++)
 		if (hooks[i].prepare)
 			hooks[i].prepare();
@@ -71,6 +74,7 @@ void fork_parent(void)
 	for (size_t i = NHOOKS; i-- > 0;)
 		if (hooks[i].parent)
 			hooks[i].parent();
+	__atomic_store_n(&agent_forking, 0, __ATOMIC_RELEASE);
 	agent_leave();
 }
 
@@ -79,5 +83,6 @@ void fork_child(void)
 	for (size_t i = NHOOKS; i-- > 0;)
 		if (hooks[i].child)
 			hooks[i].child();
+	__atomic_store_n(&agent_forking, 0, __ATOMIC_RELEASE);
 	agent_leave();
 }

@@ -9,11 +9,31 @@
 #define BASE_LOCK_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 /* Locks an agent mutex through libc itself: the exported
  * pthread_mutex_lock is the agent's hook, and would be found first.
  * Returns what pthread_mutex_lock returns. */
 int agent_lock(pthread_mutex_t *m);
+
+/*
+ * For a hook that may run while the host holds one of its own mutexes (a
+ * condition variable's wait and wake-up, a signal): takes `m`, unless the
+ * agent's fork preparation holds it. The agent's prepare handler takes
+ * every agent lock, and another library's prepare handler registered
+ * before the agent's runs after it (pthread_atfork: last registered,
+ * first run) and may wait for the very mutex this thread holds (jemalloc's
+ * background thread waits on its condvar holding its own mutex): waiting
+ * here would deadlock the fork. Returns true with `m` held; false, with
+ * nothing held, while a fork is being prepared and `m` is taken: the hook
+ * then does without (and says so, so that its module's later answers stay
+ * on the safe side).
+ */
+bool agent_lock_hook(pthread_mutex_t *m);
+
+/* Set by the fork preparation before it takes any lock, cleared after the
+ * fork on both sides (agent/fork.c). */
+extern int agent_forking;
 
 /* A spin lock for a few loads and stores at most; never held across a
  * call that could block. */

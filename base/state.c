@@ -1,6 +1,7 @@
 /*
  * state.c - the agent's global switch and process identity.
  */
+#include <time.h>
 #include <unistd.h>
 
 #include "base/lock.h"
@@ -41,6 +42,30 @@ pid_t agent_tid(void)
 int agent_lock(pthread_mutex_t *m)
 {
 	return REAL(pthread_mutex_lock)(m);
+}
+
+int agent_forking;
+
+bool agent_lock_hook(pthread_mutex_t *m)
+{
+	struct timespec until;
+
+	if (pthread_mutex_trylock(m) == 0)
+		return true;
+	/* Held: by another thread for a few stores (agent locks are never
+	 * held across a blocking call), or by a fork being prepared. Wait in
+	 * slices of 1 ms, giving up only for the fork. */
+	while (!__atomic_load_n(&agent_forking, __ATOMIC_ACQUIRE)) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		if (pthread_mutex_timedlock(m, &until) == 0)
+			return true;
+	}
+	return false;
 }
 
 bool agent_back_from_vfork(void)

@@ -3,7 +3,9 @@
  * Threads are played by one real thread: each fake thread's block is
  * swapped into agent_self before it acts, so every interleaving is exact.
  */
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/handoff.h"
 #include "base/ctx.h"
@@ -338,12 +340,81 @@ UNIT_TEST(semaphore_worker_back_at_queue)
 	handoff_destroy(&sem);
 }
 
+/* ---- while a fork is being prepared (base/lock.h, agent_lock_hook) ------- */
+#undef UNIT_TCASE
+#define UNIT_TCASE fork
+
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+
+static void *hold_for_a_while(void *arg)
+{
+	pthread_mutex_lock(&held);
+	*(volatile int *)arg = 1;
+	usleep(20000);
+	pthread_mutex_unlock(&held);
+	return NULL;
+}
+
+/* Another thread's short hold is waited for; a fork's is not: the hook
+ * would otherwise wait while holding the host's mutex that another
+ * library's prepare handler waits for (jemalloc: the fork never ends). */
+UNIT_TEST(lock_hook_gives_way_to_a_fork_only)
+{
+	volatile int taken = 0;
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, hold_for_a_while, (void *)&taken), 0);
+	while (!taken)
+		usleep(100);
+	__atomic_store_n(&agent_forking, 1, __ATOMIC_RELEASE);
+	ck_assert(!agent_lock_hook(&held));         /* at once, not after 20 ms */
+	__atomic_store_n(&agent_forking, 0, __ATOMIC_RELEASE);
+	ck_assert(agent_lock_hook(&held));          /* waits for the release */
+	pthread_mutex_unlock(&held);
+	pthread_join(t, NULL);
+}
+
+/* A wait recorded without the map leaves its counts unsure: from then on
+ * no signal hands a context over, and a wake-up that could not be looked
+ * up names no request. */
+UNIT_TEST(a_missed_operation_stops_hand_offs)
+{
+	struct ctx *c;
+
+	/* The evidence that makes cond_a a job queue. */
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
+		ctx_put(one_job());
+		after_job();
+	}
+	as(1);
+	ck_assert_ptr_null(agent_self.cur);
+	c = one_job();
+	as(1);
+	ck_assert_ptr_eq(agent_self.cur, c);       /* hand-offs work */
+	after_job();
+	ctx_put(c);
+	/* A fork is being prepared: the map is held, a wait does without. */
+	condmap_fork_prepare();
+	__atomic_store_n(&agent_forking, 1, __ATOMIC_RELEASE);
+	as(2); handoff_wait_begins(&cond_a);
+	__atomic_store_n(&agent_forking, 0, __ATOMIC_RELEASE);
+	condmap_fork_parent();
+	as(2); handoff_wait_ends(&cond_a, &mutex_a, false);
+	c = one_job();
+	as(1);
+	ck_assert_ptr_null(agent_self.cur);        /* none rather than a guess */
+	ctx_put(c);
+}
+
 Suite *handoff_suite(void)
 {
 	Suite *s = suite_create("handoff");
 	TCase *t = unit_tcase("handoff", "rules");
+	TCase *f = unit_tcase("handoff", "fork");
 
 	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(f, setup, teardown);
 	suite_add_tcase(s, t);
+	suite_add_tcase(s, f);
 	return s;
 }
