@@ -472,25 +472,6 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 	pl->np = 0;
 	pl->hold = false;
 	pl->merged = false;
-	if (!json && !open && st->len == 0 && iovcnt == 1 && at.off == 0) {
-		/* The common case: one whole text line, nothing held. Laid out
-		 * as the general loop below would: head, then the line. */
-		const char *p = iov[0].iov_base;
-		size_t n = iov[0].iov_len;
-
-		if (n > 0 && p[n - 1] == '\n' && (n == 1 || memchr(p, '\n', n - 1) == NULL)) {
-			if (!h->ready) {
-				h->len = fmt_head(h->text, sizeof h->text, cfg,
-						  unlikely(agent_self.unvouched) ? NULL : ctx_current());
-				h->ready = true;
-			}
-			if (h->len)
-				add(pl, h->text, h->len, 0, P_HEAD, true);
-			add(pl, p, n, n, P_RAW, false);
-			pl->next = (struct pos){ 1, 0 };
-			return;
-		}
-	}
 	if (json && st->obj_live && st->line_open && at.vi == 0 && at.off == 0) {
 		/* The held line may be a JSON object of the program's: if this
 		 * write ends it as one, it goes merged with our members, in
@@ -720,64 +701,113 @@ static size_t hold(struct out_state *st, int fd, const struct plan *pl,
 }
 
 /* The write itself; `st` is claimed and belongs to `fd`. */
+/* Sends a planned round and accounts for it. Returns true when the write
+ * goes on; false when it ends here, with *ret its result: the program's
+ * count so far, or -1 and errno when none of its bytes went out. */
+static bool send_round(struct out_state *st, int fd, struct plan *pl, enum out_call how,
+		       size_t *done, ssize_t *ret)
+{
+	ssize_t r = 0;
+	size_t app = 0;
+	unsigned signals = agent_self.signals;
+
+	if (pl->hold && pl->np == (st->len ? 1 : 0)) {
+		/* Only more of the unfinished line: no system call, the held
+		 * bytes stay held. */
+		pl->np = 0;
+	} else if (pl->np > 0) {
+		r = locked_out(st->stage, fd, pl->v, pl->np, how, WAIT);
+		if (r < 0) {
+			int err = errno;
+
+			if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+				st->len = 0;       /* the fd is gone or broken */
+				st->line_open = false;
+				st->obj_live = false;
+			}
+			*ret = *done ? (ssize_t)*done : -1;
+			errno = err;
+			return false;
+		}
+	}
+	if (!pl->merged && !pl->hold)
+		st->obj_live = false;
+	if (!settle(st, fd, pl, (size_t)r, &app)) {
+		*done += app;
+		if (*done) {
+			*ret = (ssize_t)*done;
+			return false;
+		}
+		/* Only our own bytes went out. A signal handler of the program
+		 * ran meanwhile: the write was cut short by it, and the program
+		 * sees it interrupted before any of its bytes, as EINTR.
+		 * Otherwise the fd is non-blocking and full: EAGAIN. (The rest
+		 * of ours goes out first next time.) */
+		errno = agent_self.signals != signals ? EINTR : EAGAIN;
+		*ret = -1;
+		return false;
+	}
+	*done += app;
+	return true;
+}
+
 static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
 		    enum out_call how)
 {
 	struct pos at = { 0, 0 }, end = unfinished_end(iov, iovcnt);
 	struct head h;          /* not an initializer: that would zero the text */
 	size_t done = 0;
+	ssize_t ret;
 
 	h.ready = false;
 	h.len = 0;
 
 	for (;;) {
 		struct plan pl;
-		ssize_t r = 0;
-		size_t app = 0;
-		unsigned signals = agent_self.signals;
 
 		plan(st, iov, iovcnt, at, end, &h, &pl);
-		if (pl.hold && pl.np == (st->len ? 1 : 0)) {
-			/* Only more of the unfinished line: no system call, the
-			 * held bytes stay held. */
-			pl.np = 0;
-		} else if (pl.np > 0) {
-			r = locked_out(st->stage, fd, pl.v, pl.np, how, WAIT);
-			if (r < 0) {
-				int err = errno;
-
-				if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
-					st->len = 0;       /* the fd is gone or broken */
-					st->line_open = false;
-					st->obj_live = false;
-				}
-				if (done)
-					return (ssize_t)done;
-				errno = err;
-				return -1;
-			}
-		}
-		if (!pl.merged && !pl.hold)
-			st->obj_live = false;
-		if (!settle(st, fd, &pl, (size_t)r, &app)) {
-			done += app;
-			if (done)
-				return (ssize_t)done;
-			/* Only our own bytes went out. A signal handler of the
-			 * program ran meanwhile: the write was cut short by it, and
-			 * the program sees it interrupted before any of its bytes,
-			 * as EINTR. Otherwise the fd is non-blocking and full:
-			 * EAGAIN. (The rest of ours goes out first next time.) */
-			errno = agent_self.signals != signals ? EINTR : EAGAIN;
-			return -1;
-		}
-		done += app;
+		if (!send_round(st, fd, &pl, how, &done, &ret))
+			return ret;
 		if (pl.hold)
 			done += hold(st, fd, &pl, iov, iovcnt, &h);
 		at = pl.next;
 		if (pl.hold || !more_after(iov, iovcnt, at))
 			return (ssize_t)done;
 	}
+}
+
+/* The common write: one whole text line (a single newline, at its end)
+ * from a thread that holds nothing. Laid out as plan() would lay it out
+ * (head, line) and sent and accounted as any round; only the planning is
+ * skipped. */
+static bool whole_line(const struct out_state *st, const struct iovec *iov, int iovcnt)
+{
+	const char *p = iov[0].iov_base;
+	size_t n = iov[0].iov_len;
+
+	return iovcnt == 1 && st->len == 0 && !st->line_open &&
+	       agent_config->output != CFG_OUTPUT_JSON && n > 0 && p[n - 1] == '\n' &&
+	       (n == 1 || memchr(p, '\n', n - 1) == NULL);
+}
+
+static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *line, enum out_call how)
+{
+	struct head h;
+	struct plan pl;
+	size_t done = 0;
+	ssize_t ret;
+
+	h.len = fmt_head(h.text, sizeof h.text, agent_config,
+			 unlikely(agent_self.unvouched) ? NULL : ctx_current());
+	pl.np = 0;
+	pl.hold = false;
+	pl.merged = false;
+	if (h.len)
+		add(&pl, h.text, h.len, 0, P_HEAD, true);
+	add(&pl, line->iov_base, line->iov_len, line->iov_len, P_RAW, false);
+	if (!send_round(st, fd, &pl, how, &done, &ret))
+		return ret;
+	return (ssize_t)done;
 }
 
 /* Inside the program's signal handler? A handler left by siglongjmp never
@@ -876,7 +906,7 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 		st->fd = fd;
 	}
 	st->call = (uint8_t)how;
-	r = emit(st, fd, iov, iovcnt, how);
+	r = whole_line(st, iov, iovcnt) ? emit_line(st, fd, iov, how) : emit(st, fd, iov, iovcnt, how);
 	saved = errno;
 	release(st);
 	errno = saved;
