@@ -52,7 +52,7 @@ struct chan *chan_new(bool counter, bool semaphore)
 	c->reader = NULL;
 	c->inflight = 0;
 	c->unordered = false;
-	c->writers = c->repeats = false;
+	c->writers = c->repeats = c->varied = false;
 	c->writer = NULL;
 	c->last_sig = c->last_len = 0;
 	spin_unlock(&c->lock);
@@ -149,8 +149,12 @@ static void learn_writer(struct chan *c, const void *data, uint64_t units)
 		return;
 	}
 	sig = signature(data, units);
-	if (sig == c->last_sig && units == c->last_len)
-		c->repeats = true;
+	if (c->last_len != 0) {              /* a write before this one */
+		if (sig == c->last_sig && units == c->last_len)
+			c->repeats = true;
+		else
+			c->varied = true;
+	}
 	c->last_sig = sig;
 	c->last_len = units;
 }
@@ -158,7 +162,7 @@ static void learn_writer(struct chan *c, const void *data, uint64_t units)
 /* Reads of this channel cannot tell whose work follows them (chan.h). */
 static bool anonymous(const struct chan *c, bool producers)
 {
-	return c->unordered || ((c->writers || producers) && c->repeats);
+	return c->unordered || ((c->writers || producers) && (c->repeats || !c->varied));
 }
 
 bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data, bool track)

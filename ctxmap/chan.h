@@ -42,6 +42,7 @@ struct chan {
 	bool unordered;           /* two were in flight at once: until drained */
 	bool writers;             /* more than one thread has written it */
 	bool repeats;             /* a write had the bytes of the write before it */
+	bool varied;              /* a write had other bytes than the one before it */
 	const void *writer;       /* the first thread that wrote it (its block) */
 	uint64_t last_sig, last_len; /* the last recorded write's bytes and length */
 	struct chan_seg ring[CHAN_SEGS];
@@ -79,8 +80,9 @@ LOCK_FORK_DECLARE(chan)
  * repeating bytes (or any counter) gives its reads no context, for good.
  * Its second writer may not have written yet when a read happens, having
  * queued its job: so the reader says whether several threads start
- * requests (chan_read's `producers`), and then repeating bytes name no
- * job from the first. */
+ * requests (chan_read's `producers`), and then a channel names no job
+ * until two writes have shown that its bytes vary (one write shows
+ * nothing), and never after a repeat. */
 bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data, bool track);
 void chan_write_done(struct chan *c);
 

@@ -149,7 +149,7 @@ static void *write_from_thread(void *arg)
 UNIT_TEST(wakeups_from_several_threads_carry_nothing)
 {
 	struct chan *ch = chan_new(false, false), *ptrs = chan_new(false, false);
-	struct chan *ch2 = chan_new(false, false);
+	struct chan *ch2 = chan_new(false, false), *ch3 = chan_new(false, false);
 	struct ctx *a = fresh(), *b = fresh(), *got = NULL;
 	void *args[2] = { ch, b };
 	uint64_t ja = 0x1111;
@@ -175,9 +175,13 @@ UNIT_TEST(wakeups_from_several_threads_carry_nothing)
 	ck_assert(chan_read(ptrs, sizeof ja, &ja, sizeof ja, false, &got));
 	ck_assert_ptr_eq(got, a);
 	ctx_put(got);
-	/* Several threads start requests: a repeating byte names no job from
-	 * the first, before a second writer shows itself (it may have queued
-	 * its job and not written yet). */
+	/* Several threads start requests: the very first write names no job
+	 * (another producer may have queued its job and not written yet, and
+	 * one write does not show whether the bytes vary), nor does a
+	 * repeating byte, before a second writer shows itself. */
+	chan_wrote(ch3, a, 1, "j", false);
+	ck_assert(chan_read(ch3, 1, "j", 1, true, &got) == CHAN_ANONYMOUS);
+	ck_assert_ptr_null(got);
 	chan_wrote(ch2, a, 1, "j", false);
 	chan_wrote(ch2, b, 1, "j", false);
 	ck_assert(chan_read(ch2, 1, "j", 1, true, &got) == CHAN_ANONYMOUS);
@@ -185,6 +189,7 @@ UNIT_TEST(wakeups_from_several_threads_carry_nothing)
 	chan_unref(ch);
 	chan_unref(ptrs);
 	chan_unref(ch2);
+	chan_unref(ch3);
 	ctx_put(a);
 	ctx_put(b);
 }
