@@ -349,7 +349,7 @@ static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
 static void *hold_for_a_while(void *arg)
 {
 	pthread_mutex_lock(&held);
-	*(volatile int *)arg = 1;
+	__atomic_store_n((int *)arg, 1, __ATOMIC_RELEASE);
 	usleep(20000);
 	pthread_mutex_unlock(&held);
 	return NULL;
@@ -360,11 +360,11 @@ static void *hold_for_a_while(void *arg)
  * library's prepare handler waits for (jemalloc: the fork never ends). */
 UNIT_TEST(lock_hook_gives_way_to_a_fork_only)
 {
-	volatile int taken = 0;
+	int taken = 0;
 	pthread_t t;
 
-	ck_assert_int_eq(pthread_create(&t, NULL, hold_for_a_while, (void *)&taken), 0);
-	while (!taken)
+	ck_assert_int_eq(pthread_create(&t, NULL, hold_for_a_while, &taken), 0);
+	while (!__atomic_load_n(&taken, __ATOMIC_ACQUIRE))
 		usleep(100);
 	__atomic_store_n(&agent_forking, 1, __ATOMIC_RELEASE);
 	ck_assert(!agent_lock_hook(&held));         /* at once, not after 20 ms */
