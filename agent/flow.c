@@ -193,9 +193,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
 
-			enum chan_took took = chan_read(rx, n, data, dlen,
-							__atomic_load_n(&accepting_threads, __ATOMIC_RELAXED) > 1,
-							&c);
+			enum chan_took took = chan_read(rx, n, data, dlen, flow_several_acceptors(), &c);
 
 			if (took != CHAN_NOTHING) {
 				if (listener()) {
@@ -502,6 +500,11 @@ void flow_new_fd(int fd, enum fd_kind kind)
 	fdmap_reset(fd, kind);
 	if (kind == FD_EPOLL)
 		epmap_instance(fd);
+}
+
+bool flow_several_acceptors(void)
+{
+	return __atomic_load_n(&accepting_threads, __ATOMIC_RELAXED) > 1;
 }
 
 void flow_socket(int fd, int domain, int type)

@@ -123,6 +123,10 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 /* ... and the write returned r (-1: failed). Only needed for FD_CHAN. */
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r);
 
+/* More than one thread of the process has accepted a connection: any of
+ * them may have queued work another's wake-up announces (chan.h, condmap.h). */
+bool flow_several_acceptors(void);
+
 /* socket(domain, type) returned fd: a new object, its type remembered
  * (FDF_SOCK_*), so that nothing has to ask the kernel later. */
 void flow_socket(int fd, int domain, int type);

@@ -7,6 +7,7 @@
  * inherited the context the thread was created in, while it still has it.
  */
 #include "agent/handoff.h"
+#include "agent/flow.h"
 #include "agent/inherit.h"
 #include "base/ctx.h"
 #include "base/debug.h"
@@ -95,7 +96,7 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 
 void handoff_signal(const void *obj, bool broadcast)
 {
-	condmap_signal(obj, agent_self.cur, broadcast, agent_tid());
+	condmap_signal(obj, agent_self.cur, broadcast, agent_tid(), flow_several_acceptors());
 }
 
 void handoff_relock(const void *mutex)

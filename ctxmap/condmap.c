@@ -28,6 +28,8 @@ struct condq {
 	pid_t consumers[CONSUMERS];          /* (-1 in [0] once too many) */
 	bool shared;                         /* a waiter also signals: lock-like */
 	unsigned outside_signals;            /* signals from threads that never waited */
+	pid_t signaller;                     /* the first thread that signalled it */
+	bool signallers;                     /* more than one has */
 	UT_hash_handle hh;
 };
 
@@ -140,7 +142,7 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool)
 	return took;
 }
 
-void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid)
+void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid, bool producers)
 {
 	struct condq *q;
 	int wake;
@@ -150,6 +152,12 @@ void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid)
 	if (__atomic_load_n(&missed, __ATOMIC_RELAXED))
 		c = NULL;
 	q = find(cond);
+	if (q && q->signaller != tid) {
+		if (q->signaller == 0)
+			q->signaller = tid;
+		else
+			q->signallers = true;
+	}
 	if (q && !q->shared) {
 		if (is_consumer(q, tid))
 			q->shared = true;
@@ -166,6 +174,13 @@ void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid)
 	 * busy consumer may take the work and the woken one something else: it
 	 * gets no context. */
 	if (broadcast || q->consumers[0] == -1 || q->waiters != q->nconsumers || q->n != 0)
+		c = NULL;
+	/* Several producers: one may have queued its job and not signalled
+	 * yet, so the job a woken thread takes need not be this signal's
+	 * (the same race as repeating bytes through a channel, chan.h). So
+	 * when several threads signal it, or several threads start requests
+	 * (one of them may not have signalled yet). */
+	if (q->signallers || producers)
 		c = NULL;
 	/* A wake-up not yet taken when another signal comes is ambiguous too:
 	 * the two woken threads may take the two jobs in either order. */

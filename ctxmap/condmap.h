@@ -43,8 +43,11 @@ enum condmap_class condmap_class(const void *cond);
 
 /* pthread_cond_signal (or broadcast) in context `c`: queues `c` for the
  * thread it wakes when the pairing is unambiguous, else a "no context"
- * entry. A broadcast never carries a context. */
-void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid);
+ * entry. A broadcast never carries a context, nor a signal of an object
+ * several threads signal, nor any when `producers` (several threads of
+ * the process start requests): a producer may queue its job and signal
+ * after another's signal was taken. */
+void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid, bool producers);
 
 void condmap_destroy(const void *cond);
 

@@ -340,6 +340,27 @@ UNIT_TEST(semaphore_worker_back_at_queue)
 	handoff_destroy(&sem);
 }
 
+/* Two producers: the second may have queued its job before the first's
+ * signal was taken, so once a second thread signals, no signal names the
+ * job a woken thread takes. */
+UNIT_TEST(two_producers_carry_nothing)
+{
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
+		ctx_put(one_job());
+		after_job();
+	}
+	as(1); handoff_wait_begins(&cond_a);
+	as(2); handoff_wait_begins(&cond_a);
+	ctx_put(enter_new(0));                 /* thread 0: a second producer */
+	handoff_signal(&cond_a, false);
+	as(1); handoff_wait_ends(&cond_a, &mutex_a, true);
+	ck_assert_ptr_null(agent_self.cur);
+	after_job();
+	ctx_put(one_job());                    /* thread 3 again */
+	as(1);
+	ck_assert_ptr_null(agent_self.cur);    /* still none */
+}
+
 /* ---- while a fork is being prepared (base/lock.h, agent_lock_hook) ------- */
 #undef UNIT_TCASE
 #define UNIT_TCASE fork
