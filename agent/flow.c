@@ -254,7 +254,7 @@ void flow_tls_read(int fd, const void *data, size_t n)
 	switch_to_(s, "flow_tls_read", fd);
 }
 
-static void write_slot(struct fdslot *s, int fd, const void *data, size_t n, bool track);
+static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, bool track);
 
 void flow_write(int fd, const void *data, size_t n)
 {
@@ -264,15 +264,17 @@ void flow_write(int fd, const void *data, size_t n)
 		write_slot(s, fd, data, n, false);
 }
 
-void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
+bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 {
-	write_slot(s, fd, data, n, true);
+	return write_slot(s, fd, data, n, true);
 }
 
-/* `track`: the caller reports the call's return (flow_write_done). */
-static void write_slot(struct fdslot *s, int fd, const void *data, size_t n, bool track)
+/* `track`: the caller reports the call's return (flow_write_done). Returns
+ * true when this write is the one in flight (agent_self.chan_write). */
+static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, bool track)
 {
 	struct chan *tx;
+	bool tracked = false;
 
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
@@ -308,10 +310,12 @@ static void write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 			 * recorded untracked (it still marks the overlap). */
 			track = track && agent_self.chan_write == NULL;
 			if (chan_wrote(tx, agent_self.in_signal ? NULL : agent_self.cur,
-				       units_of(tx, data, n), data, track))
+				       units_of(tx, data, n), data, track)) {
 				agent_self.chan_write = tx;     /* keeps the reference */
-			else
+				tracked = true;
+			} else {
 				chan_unref(tx);
+			}
 		}
 		break;
 	case FD_DGRAM:
@@ -321,24 +325,33 @@ static void write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		break;
 	}
 	agent_self.weak = 0;
+	return tracked;
 }
 
-void flow_write_done(int fd, const void *data, size_t n, ssize_t r)
+void flow_write_done(int fd, const void *data, size_t n, ssize_t r, bool tracked)
 {
 	struct fdslot *s = (size_t)r != n ? fdmap_peek(fd) : NULL;
-	struct chan *tx = agent_self.chan_write;
+	struct chan *tx = NULL;
 	uint64_t want, took;
 
-	agent_self.chan_write = NULL;
-	if ((size_t)r != n) {
-		if (s && fdmap_kind(s) == FD_CHAN &&
-		    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY))
+	/* Only the write that set it ends it: a signal handler's write made
+	 * inside another's call is not tracked and leaves it alone. */
+	if (tracked) {
+		tx = agent_self.chan_write;
+		agent_self.chan_write = NULL;
+	}
+	if ((size_t)r != n && s && fdmap_kind(s) == FD_CHAN) {
+		struct chan *u = tx ? tx : fdmap_chan_get(s, false);
+
+		if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY)
 			relay_write_done(s, n, r);
-		if (tx) {
-			want = units_of(tx, data, n);
-			took = r <= 0 ? 0 : chan_is_counter(tx) ? want : (uint64_t)r;
+		if (u) {
+			want = units_of(u, data, n);
+			took = r <= 0 ? 0 : chan_is_counter(u) ? want : (uint64_t)r;
 			if (took < want)
-				chan_unwrote(tx, want - took);
+				chan_unwrote(u, want - took);
+			if (u != tx)
+				chan_unref(u);
 		}
 	}
 	if (tx == NULL)

@@ -39,8 +39,10 @@ void flow_tls_read(int fd, const void *data, size_t n);
 /* The program is about to write `n` bytes (`data`: the first of them, or
  * NULL) to `fd`, an fd that is not output. */
 void flow_write(int fd, const void *data, size_t n);
-/* The same with the fd's slot already found (the write path's one lookup). */
-void flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
+/* The same with the fd's slot already found (the write path's one lookup).
+ * Returns true when this write is recorded in flight in a channel: its
+ * caller then reports the call's return with flow_write_done(tracked). */
+bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
 
 /*
  * What flow_write_slot() and flow_read_slot() do when they have nothing
@@ -120,8 +122,9 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 	}
 }
 
-/* ... and the write returned r (-1: failed). Only needed for FD_CHAN. */
-void flow_write_done(int fd, const void *data, size_t n, ssize_t r);
+/* ... and the write returned r (-1: failed): needed for FD_CHAN when the
+ * write was tracked (flow_write_slot's answer) or took less than `n`. */
+void flow_write_done(int fd, const void *data, size_t n, ssize_t r, bool tracked);
 
 /* More than one thread of the process has accepted a connection: any of
  * them may have queued work another's wake-up announces (chan.h, condmap.h). */

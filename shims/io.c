@@ -214,12 +214,21 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
  * does not go through the line writer: the flow rules for fds that move
  * contexts, and the held line first where the write may reach its
  * destination. The slot is looked up once, by the caller. */
-static inline enum fd_kind write_begins(struct fdslot *s, int fd, const void *data, size_t n)
+/* write_begins' answer: the fd's kind, with WRITE_TRACKED when this very
+ * write is recorded in flight in a channel (flow_write_slot). */
+#define WRITE_TRACKED 0x100
+#define KIND(k) ((enum fd_kind)((k) & 0xff))
+
+static inline int write_begins(struct fdslot *s, int fd, const void *data, size_t n)
 {
-	enum fd_kind k = s ? fdmap_kind(s) : FD_UNKNOWN;
+	int k = s ? (int)fdmap_kind(s) : FD_UNKNOWN;
 
 	if (k >= FD_CLIENT) {
-		SHIM_CORE_FAST(flow_write_slot(s, fd, data, n));
+		bool tracked;
+
+		SHIM_CORE_FAST(tracked = flow_write_slot(s, fd, data, n));
+		if (tracked)
+			k |= WRITE_TRACKED;
 	} else {
 		if (out_must_flush_before(s))
 			SHIM_CORE(out_flush_thread());
@@ -228,17 +237,17 @@ static inline enum fd_kind write_begins(struct fdslot *s, int fd, const void *da
 	return k;
 }
 
-static inline ssize_t write_ends(enum fd_kind k, int fd, const void *data, size_t n, ssize_t r)
+static inline ssize_t write_ends(int k, int fd, const void *data, size_t n, ssize_t r)
 {
 	/* A channel write recorded in flight ends; one that took less than
 	 * announced is corrected. */
-	if (unlikely(k == FD_CHAN) && (agent_self.chan_write || (size_t)r != n))
-		SHIM_CORE(flow_write_done(fd, data, n, r));
+	if (unlikely(KIND(k) == FD_CHAN) && ((k & WRITE_TRACKED) || (size_t)r != n))
+		SHIM_CORE(flow_write_done(fd, data, n, r, k & WRITE_TRACKED));
 	return r;
 }
 
 /* A datagram sent: a reply to the current request's sender ends it. */
-static inline ssize_t dgram_ends(enum fd_kind k, int fd, const void *to, socklen_t len, ssize_t r)
+static inline ssize_t dgram_ends(int k, int fd, const void *to, socklen_t len, ssize_t r)
 {
 	if (unlikely(k == FD_DGRAM) && r >= 0 && to && agent_self.cur)
 		SHIM_CORE(dgram_sent(fd, to, len));
@@ -308,7 +317,7 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 
 static __attribute__((noinline)) ssize_t write_slot(struct fdslot *s, int fd, const void *buf, size_t n)
 {
-	enum fd_kind k;
+	int k;                  /* write_begins: kind and tracking */
 
 	if (out_slot_tagged(s)) {
 		struct iovec v = { (void *)buf, n };
@@ -329,7 +338,7 @@ WRITE_SHIM(write, (int fd, const void *buf, size_t n), (fd, buf, n))
 
 static __attribute__((noinline)) ssize_t writev_slot(struct fdslot *s, int fd, const struct iovec *iov, int cnt)
 {
-	enum fd_kind k;
+	int k;                  /* write_begins: kind and tracking */
 	size_t n;
 
 	if (out_slot_tagged(s))
@@ -350,7 +359,7 @@ WRITE_SHIM(writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
  * flags have no writev equivalent. */
 static __attribute__((noinline)) ssize_t send_slot(struct fdslot *s, int fd, const void *buf, size_t n, int flags)
 {
-	enum fd_kind k;
+	int k;                  /* write_begins: kind and tracking */
 
 	k = write_begins(s, fd, buf, n);
 	if (unlikely(prop_wants(s))) {
@@ -368,7 +377,7 @@ static __attribute__((noinline)) ssize_t sendto_slot(struct fdslot *s, int fd, c
 						      size_t n, int flags, const struct sockaddr *to,
 						      socklen_t len)
 {
-	enum fd_kind k;
+	int k;                  /* write_begins: kind and tracking */
 
 	k = write_begins(s, fd, buf, n);
 	if (unlikely(prop_wants(s))) {
@@ -386,7 +395,7 @@ WRITE_SHIM(sendto, (int fd, const void *buf, size_t n, int flags, const struct s
 static __attribute__((noinline)) ssize_t sendmsg_slot(struct fdslot *s, int fd,
 						       const struct msghdr *msg, int flags)
 {
-	enum fd_kind k;
+	int k;                  /* write_begins: kind and tracking */
 	size_t n;
 
 	n = msg && msg->msg_iovlen <= IOV_MAX ? iov_total(msg->msg_iov, (int)msg->msg_iovlen) : 0;
@@ -404,7 +413,7 @@ WRITE_SHIM(sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, fla
 
 AGENT_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-	enum fd_kind k;
+	int k;                  /* write_begins: kind and tracking */
 	int r;
 
 	if (!agent_active())
@@ -418,7 +427,7 @@ AGENT_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 
 AGENT_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
-	enum fd_kind k;
+	int k;                  /* write_begins: kind and tracking */
 
 	if (!agent_active())
 		return REAL(sendfile)(out, in, off, n);

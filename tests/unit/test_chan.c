@@ -8,7 +8,10 @@
 
 #include "base/ctx.h"
 #include "base/id.h"
+#include "agent/flow.h"
+#include "base/thread.h"
 #include "ctxmap/chan.h"
+#include "ctxmap/fdmap.h"
 #include "suites.h"
 
 #define UNIT_SUITE chan
@@ -236,6 +239,34 @@ UNIT_TEST(readers_of_one_producer_all_get_its_context)
 	ctx_put(got);
 	chan_unref(ch);
 	ctx_put(a);
+}
+
+/* A write made inside another's call (a signal handler's self-pipe write)
+ * is not the one in flight: its return must not end the outer write's
+ * tracking, nor correct the outer channel's units with its own count. */
+UNIT_TEST(nested_write_leaves_the_outer_in_flight)
+{
+	int a[2] = { 7100, 7101 }, b[2] = { 7102, 7103 };
+	struct ctx *x = fresh();
+	struct chan *ta;
+
+	flow_pipe(a);
+	flow_pipe(b);
+	ctx_take_current(x);
+	ck_assert(flow_write_slot(fdmap_peek(a[1]), a[1], "outer", 5));
+	ta = agent_self.chan_write;
+	ck_assert_ptr_nonnull(ta);
+	/* The handler's write: recorded, not tracked; it took nothing. */
+	ck_assert(!flow_write_slot(fdmap_peek(b[1]), b[1], "h", 1));
+	flow_write_done(b[1], "h", 1, -1, false);
+	ck_assert_ptr_eq(agent_self.chan_write, ta);       /* still the outer's */
+	ck_assert_uint_eq(chan_pending(ta), 5);             /* its units untouched */
+	ck_assert_int_eq(__atomic_load_n(&ta->inflight, __ATOMIC_RELAXED), 1);
+	flow_write_done(a[1], "outer", 5, 5, true);
+	ck_assert_ptr_null(agent_self.chan_write);
+	ck_assert_int_eq(__atomic_load_n(&ta->inflight, __ATOMIC_RELAXED), 0);
+	ctx_take_current(NULL);
+	ctx_put(x);
 }
 
 Suite *chan_suite(void)
