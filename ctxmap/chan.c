@@ -129,6 +129,16 @@ static void settle(struct chan *c)
 		c->unordered = false;
 }
 
+/* Under the lock: the first thread (its block `me`) seen doing something
+ * to the channel is kept in *first; another one sets *several, for good. */
+static void one_of_several(const void **first, bool *several, const void *me)
+{
+	if (*first == NULL)
+		*first = me;
+	else if (*first != me)
+		*several = true;
+}
+
 /* Under the lock: who writes the channel and whether its bytes repeat
  * (chan.h). A counter's units are counts: always "repeating". */
 static void learn_writer(struct chan *c, const void *data, uint64_t units)
@@ -136,12 +146,7 @@ static void learn_writer(struct chan *c, const void *data, uint64_t units)
 	const void *me = &agent_self;
 	uint64_t sig;
 
-	if (c->writer != me) {
-		if (c->writer == NULL)
-			c->writer = me;
-		else
-			c->writers = true;
-	}
+	one_of_several(&c->writer, &c->writers, me);
 	if (c->repeats)
 		return;                 /* for good: nothing more to learn */
 	if (c->counter || data == NULL) {
@@ -296,12 +301,7 @@ static __attribute__((noinline)) int by_content(struct chan *c, uint64_t units,
 	/* Several threads read this channel: the order their reads finish in
 	 * is not the kernel's. (Only reads of one write's length are watched:
 	 * stream reads in other sizes are taken in order.) */
-	if (c->reader != me) {
-		if (c->reader == NULL)
-			c->reader = me;
-		else
-			c->readers = true;
-	}
+	one_of_several(&c->reader, &c->readers, me);
 	if (c->n == 0 || old->wlen != units || data == NULL || dlen < (units < 8 ? units : 8))
 		return c->readers && !one_context(c) ? -2 : -1;
 	sig = signature(data, units);
