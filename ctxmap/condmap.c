@@ -134,6 +134,12 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool)
 			q->n--;
 			took = true;
 		}
+		/* A signal done without the map (fork) may have woken this
+		 * thread instead of the one a queued entry was for. */
+		if (__atomic_load_n(&missed, __ATOMIC_RELAXED) && *ctx) {
+			ctx_put(*ctx);
+			*ctx = NULL;
+		}
 		/* Never more contexts queued than threads that could take them. */
 		while (q->n > q->waiters)
 			drop_oldest(q);

@@ -427,6 +427,32 @@ UNIT_TEST(a_missed_operation_stops_hand_offs)
 	ctx_put(c);
 }
 
+/* A signal done without the map may wake another thread than the one an
+ * entry queued before it was for: that entry names no request any more. */
+UNIT_TEST(a_missed_signal_voids_what_is_queued)
+{
+	struct ctx *c;
+
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
+		ctx_put(one_job());
+		after_job();
+	}
+	as(1); handoff_wait_begins(&cond_a);
+	as(2); handoff_wait_begins(&cond_a);
+	c = enter_new(3);
+	handoff_signal(&cond_a, false);             /* queued for the first woken */
+	condmap_fork_prepare();
+	__atomic_store_n(&agent_forking, 1, __ATOMIC_RELEASE);
+	handoff_signal(&cond_a, false);             /* done without the map */
+	__atomic_store_n(&agent_forking, 0, __ATOMIC_RELEASE);
+	condmap_fork_parent();
+	as(2); handoff_wait_ends(&cond_a, &mutex_a, true);   /* woken by either */
+	ck_assert_ptr_null(agent_self.cur);
+	as(1); handoff_wait_ends(&cond_a, &mutex_a, true);
+	ck_assert_ptr_null(agent_self.cur);
+	ctx_put(c);
+}
+
 Suite *handoff_suite(void)
 {
 	Suite *s = suite_create("handoff");
