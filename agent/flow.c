@@ -328,6 +328,19 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 	return tracked;
 }
 
+void flow_thread_exit(void)
+{
+	struct chan *tx = agent_self.chan_write;
+
+	/* A write cancelled inside its call (a cancellation point) never
+	 * reported its return: it is out of flight now. */
+	agent_self.chan_write = NULL;
+	if (tx) {
+		chan_write_done(tx);
+		chan_unref(tx);
+	}
+}
+
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r, bool tracked)
 {
 	struct fdslot *s = (size_t)r != n ? fdmap_peek(fd) : NULL;

@@ -126,6 +126,9 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
  * write was tracked (flow_write_slot's answer) or took less than `n`. */
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r, bool tracked);
 
+/* The thread ends: what it still had in flight is over. */
+void flow_thread_exit(void);
+
 /* More than one thread of the process has accepted a connection: any of
  * them may have queued work another's wake-up announces (chan.h, condmap.h). */
 bool flow_several_acceptors(void);

@@ -23,6 +23,7 @@ AGENT_NOT_INSTRUMENTED static void thread_done(void *unused)
 	(void)unused;
 	agent_enter();
 	ctx_take_current(NULL);
+	flow_thread_exit();
 	dispatch_thread_exit();
 	prop_thread_exit();
 	spans_thread_exit();
