@@ -7,8 +7,8 @@
  * the program's bytes (or their JSON escapes) - and decides whether the
  * unfinished end is to be held; one system call of the host's own kind
  * under the output lock sends them; settle() accounts for what the kernel
- * took; hold() keeps the unfinished end. The output lock keeps one thread's
- * line from being cut by another's, even past PIPE_BUF.
+ * took; hold() keeps the unfinished end. Lines longer than PIPE_BUF go
+ * out under the output lock (locked_out).
  *
  * Must never: allocate, call an interposed function by name, make a system
  * call other than the host's write/writev, or wait on a lock when called
@@ -271,7 +271,9 @@ static int long_lines;
  * most PIPE_BUF bytes is not interleaved; files and sockets take one call
  * whole), unless a longer line is being sent under the lock, which it
  * then waits for. Longer lines, and lines sent in several calls, take the
- * lock: one thread's line is not cut by another's, even past PIPE_BUF.
+ * lock: they are not cut by each other, nor by a short line that starts
+ * while they are sent. (A short line that checked just before a longer
+ * one started may still land inside it, as it would without the agent.)
  */
 static ssize_t locked_out(char *stage, int fd, const struct iovec *v, int n,
 			  enum out_call how, enum wait_mode mode)
