@@ -65,6 +65,13 @@ static char *drain(void)
 	return buf;
 }
 
+/* The pipe's write end: one page of room, writes that would block fail. */
+static void small_nonblocking_pipe(void)
+{
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+}
+
 UNIT_TEST(one_line)
 {
 	use("text");
@@ -166,8 +173,7 @@ UNIT_TEST(full_nonblocking_pipe_counts_exactly)
 
 	use("text");
 	enter("nb");
-	fcntl(p[1], F_SETPIPE_SZ, 4096);
-	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	small_nonblocking_pipe();
 	for (int i = 0; i < LINE; i++)
 		line[i] = (char)('a' + i % 26);
 	line[LINE - 1] = '\n';
@@ -204,8 +210,7 @@ UNIT_TEST(full_pipe_small_write_is_eagain)
 
 	use("text");
 	enter("x");
-	fcntl(p[1], F_SETPIPE_SZ, 4096);
-	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	small_nonblocking_pipe();
 	memset(fill, '.', sizeof fill);
 	ck_assert_int_eq(write(p[1], fill, sizeof fill - 4), (ssize_t)sizeof fill - 4);
 	/* 4 bytes of room: the kernel refuses a 7-byte write whole, so must we. */
@@ -360,8 +365,7 @@ UNIT_TEST(json_object_full_pipe_retried)
 
 	use("json");
 	enter("nbj");
-	fcntl(p[1], F_SETPIPE_SZ, 4096);
-	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	small_nonblocking_pipe();
 	memset(fill, '.', sizeof fill);
 	ck_assert_int_eq(write(p[1], fill, sizeof fill), (ssize_t)sizeof fill);
 	errno = 0;
