@@ -200,11 +200,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 					ctx_put(c);   /* a wake-up, not a job */
 					c = NULL;
 				}
-				/* Units of several writers (or of none): the thread
-				 * drains several jobs it cannot tell apart, until it
-				 * waits again. One write of a writer not known is one
-				 * job, of no known request. */
-				if (unlikely(c == NULL) && took != CHAN_ANONYMOUS)
+				/* Units of several writers, of none, or of a writer
+				 * not known (CHAN_ANONYMOUS): the thread drains jobs
+				 * it cannot tell apart, until it waits again. */
+				if (unlikely(c == NULL))
 					agent_self.draining = true;
 				take_from_chan(c, "flow_read (queued bytes)", fd);
 			} else if (unlikely(relaymap_any()) &&

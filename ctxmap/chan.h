@@ -106,8 +106,7 @@ enum chan_took {
 	CHAN_NOTHING = 0,   /* none of the units were recorded here */
 	CHAN_TOOK,          /* *ctx: their context, or NULL (none, or several) */
 	CHAN_ANONYMOUS,     /* the units of one write, whose writer is not known
-			       (anonymous channel, above): *ctx is NULL, and the
-			       read leads to one job, not several */
+			       (anonymous channel, above): *ctx is NULL */
 };
 enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 			 bool producers, struct ctx **ctx);
