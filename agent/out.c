@@ -7,8 +7,8 @@
  * the program's bytes (or their JSON escapes) - and decides whether the
  * unfinished end is to be held; one system call of the host's own kind
  * under the output lock sends them; settle() accounts for what the kernel
- * took; hold() keeps the unfinished end. Lines longer than PIPE_BUF go
- * out under the output lock (locked_out).
+ * took; hold() keeps the unfinished end. The output lock keeps one thread's
+ * line from being cut by another's, even past PIPE_BUF.
  *
  * Must never: allocate, call an interposed function by name, make a system
  * call other than the host's write/writev, or wait on a lock when called
@@ -261,43 +261,24 @@ static ssize_t sys_out(char *stage, int fd, const struct iovec *v, int n, enum o
 	return (ssize_t)total;
 }
 
-/* Threads sending a line longer than PIPE_BUF under the output lock. */
-static int long_lines;
-
 /*
- * Sends the pieces. A line of at most PIPE_BUF bytes that goes out in one
- * system call needs no lock: the kernel keeps it whole against other
- * writers as it keeps the host's own (POSIX write(2): a pipe write of at
- * most PIPE_BUF bytes is not interleaved; files and sockets take one call
- * whole), unless a longer line is being sent under the lock, which it
- * then waits for. Longer lines, and lines sent in several calls, take the
- * lock: they are not cut by each other, nor by a short line that starts
- * while they are sent. (A short line that checked just before a longer
- * one started may still land inside it, as it would without the agent.)
+ * Sends the pieces under the output lock, so that one thread's line is
+ * not cut by another's, even past PIPE_BUF (a line sent in several calls
+ * included). A lockless path for short lines was tried and taken back: a
+ * short line that checked just before a long one started could land
+ * between the long line's prefix and its text (t_torture).
  */
 static ssize_t locked_out(char *stage, int fd, const struct iovec *v, int n,
 			  enum out_call how, enum wait_mode mode)
 {
 	ssize_t r;
 	int saved;
-	size_t total = 0;
-	bool locked, one_call, longer;
+	bool locked = lock_as(&io_lock, mode);
 
-	for (int i = 0; i < n; i++)
-		total += v[i].iov_len;
-	one_call = how == OUT_CALL_WRITEV || n == 1 || (stage != NULL && total <= OUT_STAGE);
-	longer = total > PIPE_BUF || !one_call;
-	if (!longer && !__atomic_load_n(&long_lines, __ATOMIC_ACQUIRE))
-		return sys_out(stage, fd, v, n, how);
-	if (longer)
-		__atomic_add_fetch(&long_lines, 1, __ATOMIC_ACQ_REL);
-	locked = lock_as(&io_lock, mode);
 	r = sys_out(stage, fd, v, n, how);
 	saved = errno;
 	if (locked)
 		pthread_mutex_unlock(&io_lock);
-	if (longer)
-		__atomic_sub_fetch(&long_lines, 1, __ATOMIC_ACQ_REL);
 	errno = saved;
 	return r;
 }
