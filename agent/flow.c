@@ -338,6 +338,7 @@ void flow_thread_exit(void)
 		chan_write_done(tx);
 		chan_unref(tx);
 	}
+	relay_stash_free();
 }
 
 void flow_write_done(int fd, const void *data, size_t n, ssize_t r, bool tracked)
@@ -676,6 +677,8 @@ void flow_wait_begins(const struct flow_wait *w)
 	struct ctx *cur = agent_self.cur;
 
 	agent_self.draining = false;
+	if (unlikely(agent_self.relay_stash != NULL))
+		relay_stash_clear();
 	if (cur && conn_open(cur) && !foreign_in(w, cur)) {
 		if (agent_self.waits_in != cur)
 			DEBUG("keep %s across a wait inside its request (epfd %d)", ctx_name(cur)->id, w->epfd);

@@ -28,7 +28,20 @@
 #include "agent/format.h"
 #include "agent/out.h"
 #include "agent/out_fd.h"
+#include "agent/relay.h"
 #include "base/real.h"
+
+/* The request a line starting with p[0, n) is about: none on an event loop
+ * no bridge vouches for; a whole line the thread took from a relayed pipe
+ * when the line holds one (agent/relay.h); else the current one. */
+static inline const struct ctx *line_ctx(const char *p, size_t n)
+{
+	const struct ctx *c = unlikely(agent_self.unvouched) ? NULL : ctx_current();
+
+	if (unlikely(agent_self.relay_stash != NULL))
+		c = relay_line_ctx(c, p, n);
+	return c;
+}
 
 #define OUT_PIECES 128
 /* Exit paths wait this many rounds at most for a lock or another thread's
@@ -503,8 +516,7 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 		seg = nl ? (size_t)(nl - p) + 1 : avail;
 		ends = nl != NULL;
 		if (!h->ready && !open) {
-			h->len = fmt_head(h->text, sizeof h->text, cfg,
-					  unlikely(agent_self.unvouched) ? NULL : ctx_current());
+			h->len = fmt_head(h->text, sizeof h->text, cfg, line_ctx(p, seg));
 			h->ready = true;
 		}
 		if (!tail_tried && (at.vi > end.vi || (at.vi == end.vi && at.off >= end.off))) {
@@ -781,7 +793,7 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *line,
 	ssize_t ret;
 
 	h.len = fmt_head(h.text, sizeof h.text, agent_config,
-			 unlikely(agent_self.unvouched) ? NULL : ctx_current());
+			 line_ctx(line->iov_base, line->iov_len));
 	pl.np = 0;
 	pl.hold = false;
 	pl.merged = false;

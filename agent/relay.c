@@ -4,6 +4,7 @@
  * records do not prove (see ctxmap/relay.c: one request, hashes checked).
  */
 #include <errno.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include "agent/relay.h"
 #include "base/debug.h"
 #include "base/lock.h"
+#include "base/mem.h"
 #include "ctxmap/relay.h"
 
 /* Pipes this process (or a forked ancestor) made, with the pid that made
@@ -115,36 +117,182 @@ void relay_write_done(struct fdslot *s, size_t n, ssize_t r)
 	relaymap_unwrote((uintptr_t)__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE), n, (long)r);
 }
 
+/* A context for what the shared table says; NULL when it does not pass
+ * the checks a header gets (the table is shared memory). */
+static struct ctx *ctx_of(struct relay_ids *ids)
+{
+	struct ctx_seed seed = { 0 };
+
+	if (!http_valid_id(ids->id, ids->id_len))
+		return NULL;
+	for (int i = 0; ids->has_trace && i < 32; i++)
+		if (!((ids->trace_id[i] >= '0' && ids->trace_id[i] <= '9') ||
+		      (ids->trace_id[i] >= 'a' && ids->trace_id[i] <= 'f')))
+			ids->has_trace = false;
+	seed.id = ids->id;
+	seed.id_len = ids->id_len;
+	if (ids->has_trace) {
+		seed.trace_id = ids->trace_id;
+		seed.trace_flags = ids->trace_flags;
+	}
+	return ctx_new(&seed);
+}
+
+/*
+ * The whole lines the reading thread took from relayed pipes since it last
+ * waited, each with the request that wrote it (a reference): a line the
+ * thread writes that holds one of them is about it (php-fpm's master reads
+ * a worker's pipe and writes each line it took into "child N said into
+ * stderr: ..."; one read may hold lines of two requests the worker served
+ * one after the other, and the master may read again before it writes the
+ * lines of the first read). Agent memory, one per thread that reads a
+ * relayed pipe; emptied when the thread waits (flow_wait_begins).
+ */
+#define STASH_LINES 32
+#define STASH_BYTES 4096
+#define STASH_MIN 8          /* shorter lines recur too easily to name anything */
+struct relay_stash {
+	unsigned n, bytes;
+	struct { struct ctx *c; uint16_t off, len; bool used; } e[STASH_LINES];
+	char text[STASH_BYTES];
+};
+
+void relay_stash_clear(void)
+{
+	struct relay_stash *st = agent_self.relay_stash;
+
+	if (st == NULL)
+		return;
+	for (unsigned i = 0; i < st->n; i++)
+		ctx_put(st->e[i].c);
+	st->n = st->bytes = 0;
+}
+
+void relay_stash_free(void)
+{
+	struct relay_stash *st = agent_self.relay_stash;
+
+	if (st == NULL)
+		return;
+	relay_stash_clear();
+	agent_self.relay_stash = NULL;
+	mem_free(st, sizeof *st);
+}
+
+/* Room for a line of `len` bytes: used entries go first, then the oldest. */
+static bool stash_room(struct relay_stash *st, size_t len)
+{
+	unsigned k = 0, bytes = 0;
+
+	if (st->n < STASH_LINES && st->bytes + len <= STASH_BYTES)
+		return true;
+	for (unsigned pass = 0; pass < 2; pass++) {
+		k = bytes = 0;
+		for (unsigned i = 0; i < st->n; i++) {
+			bool drop = pass == 0 ? st->e[i].used : i < st->n / 2 + 1;
+
+			if (drop) {
+				ctx_put(st->e[i].c);
+				continue;
+			}
+			memmove(st->text + bytes, st->text + st->e[i].off, st->e[i].len);
+			st->e[k] = st->e[i];
+			st->e[k].off = (uint16_t)bytes;
+			bytes += st->e[k].len;
+			k++;
+		}
+		st->n = k;
+		st->bytes = bytes;
+		if (st->n < STASH_LINES && st->bytes + len <= STASH_BYTES)
+			return true;
+	}
+	return false;
+}
+
+static void stash_lines(const unsigned char *b, struct relay_lines *lines)
+{
+	struct relay_stash *st = agent_self.relay_stash;
+	struct ctx *who[RELAY_WHO_MAX] = { NULL };
+	bool tried[RELAY_WHO_MAX] = { false };
+
+	if (st == NULL) {
+		st = mem_alloc(sizeof *st);
+		if (st == NULL)
+			return;
+		st->n = st->bytes = 0;
+		agent_self.relay_stash = st;
+	}
+	for (unsigned i = 0; i < lines->n; i++) {
+		size_t len = lines->line[i].len - 1;            /* without its '\n' */
+		unsigned w = lines->line[i].who;
+
+		if (len < STASH_MIN || len > STASH_BYTES / 4)
+			continue;
+		if (!tried[w]) {
+			who[w] = ctx_of(&lines->ids[w]);
+			tried[w] = true;
+		}
+		if (who[w] == NULL || !stash_room(st, len))
+			continue;
+		memcpy(st->text + st->bytes, b + lines->line[i].off, len);
+		ctx_get(who[w]);
+		st->e[st->n].c = who[w];
+		st->e[st->n].off = (uint16_t)st->bytes;
+		st->e[st->n].len = (uint16_t)len;
+		st->e[st->n].used = false;
+		st->bytes += (unsigned)len;
+		st->n++;
+	}
+	for (unsigned w = 0; w < RELAY_WHO_MAX; w++)
+		if (who[w])
+			ctx_put(who[w]);
+}
+
+static bool same_request(const struct ctx *a, const struct ctx *b)
+{
+	const struct ctx_name *x = ctx_name(a), *y = ctx_name(b);
+
+	return x->id_len == y->id_len && memcmp(x->id, y->id, x->id_len) == 0;
+}
+
+const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
+{
+	struct relay_stash *st = agent_self.relay_stash;
+	const struct ctx *found = NULL;
+	uint32_t hit = 0;
+
+	if (st == NULL)
+		return cur;
+	for (unsigned i = 0; i < st->n; i++) {
+		if (st->e[i].used || st->e[i].len > n ||
+		    memmem(p, n, st->text + st->e[i].off, st->e[i].len) == NULL)
+			continue;
+		if (found && !same_request(found, st->e[i].c)) {
+			DEBUG("relayed line holds lines of two requests");
+			return NULL;             /* the line holds two requests' lines */
+		}
+		found = st->e[i].c;
+		hit |= 1u << i;
+	}
+	if (found == NULL)
+		return cur;
+	for (unsigned i = 0; i < st->n; i++)
+		if (hit & (1u << i))
+			st->e[i].used = true;
+	return found;
+}
+
 bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct ctx **c)
 {
 	struct relay_ids ids;
-	struct ctx_seed seed = { 0 };
+	struct relay_lines lines;
+	enum relay_verdict v = relaymap_read((uintptr_t)rx, data, dlen, n, &ids, &lines);
 
-	switch (relaymap_read((uintptr_t)rx, data, dlen, n, &ids)) {
-	case RELAY_NONE:
+	if (v == RELAY_NONE)
 		return false;
-	case RELAY_NOBODY:
-		*c = NULL;
-		return true;
-	default:
-		break;
-	}
-	/* The table is shared memory: what it says is checked like a header. */
-	if (!http_valid_id(ids.id, ids.id_len)) {
-		*c = NULL;
-		return true;
-	}
-	for (int i = 0; ids.has_trace && i < 32; i++)
-		if (!((ids.trace_id[i] >= '0' && ids.trace_id[i] <= '9') ||
-		      (ids.trace_id[i] >= 'a' && ids.trace_id[i] <= 'f')))
-			ids.has_trace = false;
-	seed.id = ids.id;
-	seed.id_len = ids.id_len;
-	if (ids.has_trace) {
-		seed.trace_id = ids.trace_id;
-		seed.trace_flags = ids.trace_flags;
-	}
-	*c = ctx_new(&seed);
+	if (lines.n)
+		stash_lines(data, &lines);
+	*c = v == RELAY_ONE ? ctx_of(&ids) : NULL;
 	return true;
 }
 

@@ -42,6 +42,18 @@ void relay_write_done(struct fdslot *s, size_t n, ssize_t r);
  * decided (*c: a new reference, or NULL for none). */
 bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct ctx **c);
 
+/* The request a line the thread writes is about, given what is current
+ * (`cur`): the request whose whole line, taken by a relayed read since
+ * the thread last waited, the line holds (each taken line names one line
+ * only); NULL when it holds lines of two requests; `cur` when it holds
+ * none. p/n: the line's bytes. */
+const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n);
+
+/* The thread waits: the lines it took are forgotten. */
+void relay_stash_clear(void);
+/* The thread ends. */
+void relay_stash_free(void);
+
 /* The read end `s` is being closed. */
 void relay_closing(struct fdslot *s);
 

@@ -17,6 +17,7 @@
 struct ctx;
 struct ep_buf;
 struct chan;
+struct relay_stash;
 
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
 struct agent_thread {
@@ -42,6 +43,7 @@ struct agent_thread {
 	                             socket's tag (agent/flow.c, flow_connect) */
 	const struct ctx *waits_in; /* current, kept across a wait inside it */
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
+	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	int in_signal;            /* > 0 inside the program's signal handler ... */
 	const void *signal_frame; /* ... entered at this stack address */
 	unsigned signals;         /* program handlers run on this thread (wraps) */

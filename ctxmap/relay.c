@@ -34,6 +34,7 @@ struct relay_pipe {
 	uint64_t wpos, rpos;          /* bytes written (recorded), bytes read */
 	uint64_t rh_start;            /* the record the reader is inside ... */
 	uint64_t rh;                  /* ... and its running hash */
+	bool mid_line;                /* the last byte read was not a '\n' */
 	uint32_t next;
 	struct relay_rec recs[RELAY_RECS];
 };
@@ -177,16 +178,74 @@ static struct relay_rec *rec_at(struct relay_pipe *p, uint64_t pos)
 	return NULL;
 }
 
+/* A byte after which a line begins: '\n', or the NUL that ends a C
+ * string (php-fpm's workers end each request's output with "\0fscf\0",
+ * which its master takes as the end of a line). */
+static bool ends_line(unsigned char c)
+{
+	return c == '\n' || c == '\0';
+}
+
+/* The request of record `r` in `lines`: its index, or -1 when full. */
+static int who_of(struct relay_lines *lines, const struct relay_rec *r)
+{
+	unsigned i;
+
+	for (i = 0; i < lines->nwho; i++)
+		if (lines->ids[i].id_len == r->id_len &&
+		    memcmp(lines->ids[i].id, r->id, r->id_len) == 0)
+			return (int)i;
+	if (i == RELAY_WHO_MAX)
+		return -1;
+	lines->ids[i].id_len = r->id_len;
+	memcpy(lines->ids[i].id, r->id, (size_t)r->id_len + 1);
+	lines->ids[i].has_trace = r->has_trace;
+	memcpy(lines->ids[i].trace_id, r->trace_id, 33);
+	lines->ids[i].trace_flags = r->trace_flags;
+	lines->nwho++;
+	return (int)i;
+}
+
+/* Adds the whole lines of b[from, to) (read offsets), all of record `r`,
+ * checked: `at_start` says whether b[from] begins a line. */
+static void add_lines(struct relay_lines *lines, const unsigned char *b, size_t from, size_t to,
+		      bool at_start, const struct relay_rec *r)
+{
+	size_t a = from;
+	int who = -2;
+
+	while (a < to && lines->n < RELAY_LINES_MAX) {
+		const unsigned char *nl = memchr(b + a, '\n', to - a);
+
+		if (nl == NULL)
+			return;
+		if (at_start) {
+			if (who == -2)
+				who = who_of(lines, r);
+			if (who < 0)
+				return;
+			lines->line[lines->n].off = (uint32_t)a;
+			lines->line[lines->n].len = (uint32_t)((size_t)(nl - b) + 1 - a);
+			lines->line[lines->n].who = (uint8_t)who;
+			lines->n++;
+		}
+		a = (size_t)(nl - b) + 1;
+		at_start = true;
+	}
+}
+
 enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, size_t n,
-				 struct relay_ids *out)
+				 struct relay_ids *out, struct relay_lines *lines)
 {
 	struct relay_pipe *p = find(key, false);
 	const unsigned char *b = data;
 	struct relay_rec *one = NULL;
-	bool mixed = false;
+	bool mixed = false, was_mid_line;
 	int nobody = 0, unrec = 0, others = 0;
 	uint64_t pos, end;
 
+	if (lines)
+		lines->n = lines->nwho = 0;
 	if (p == NULL)
 		return RELAY_NONE;
 	spin_lock(&p->lock);
@@ -198,6 +257,8 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 		spin_unlock(&p->lock);
 		return RELAY_NOBODY;
 	}
+	was_mid_line = p->mid_line;
+	p->mid_line = n > 0 && !ends_line(b[n - 1]);
 	while (pos < end) {
 		struct relay_rec *r = rec_at(p, pos);
 		uint64_t stop;
@@ -220,11 +281,17 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 		}
 		stop = r->start + r->len < end ? r->start + r->len : end;
 		p->rh = fnv(p->rh, b + (pos - (end - n)), (size_t)(stop - pos));
-		pos = stop;
-		if (pos == r->start + r->len && p->rh != r->hash) {
+		if (stop == r->start + r->len && p->rh != r->hash) {
 			p->bad = true;           /* not the bytes recorded: out of step */
 			break;
 		}
+		if (lines && stop == r->start + r->len && r->id_len) {
+			size_t from = (size_t)(pos - (end - n));
+
+			add_lines(lines, b, from, (size_t)(stop - (end - n)),
+				  from ? ends_line(b[from - 1]) : !was_mid_line, r);
+		}
+		pos = stop;
 		if (r->id_len == 0) {
 			mixed = true;
 			nobody++;
@@ -236,6 +303,8 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 		if (r->id_len)
 			one = r;
 	}
+	if (p->bad && lines)
+		lines->n = lines->nwho = 0;
 	if (p->bad || mixed || one == NULL) {
 		DEBUG("relay read %zu bytes at %llu: %s (unrecorded %d, outside requests %d, other requests %d)",
 		      n, (unsigned long long)(end - n),

@@ -44,8 +44,25 @@ struct relay_ids {
 	char trace_id[33];
 	uint8_t trace_flags;
 };
+/* The whole lines of a read that one request wrote: a line begins where
+ * the pipe's previous line ended (after a '\n' or a NUL) and ends with its
+ * '\n', inside one record
+ * whose hash was checked in this read. `off`/`len` are within the read's
+ * bytes (len counts the '\n'); `who` indexes `ids`. At most
+ * RELAY_LINES_MAX lines and RELAY_WHO_MAX requests; lines beyond are left
+ * out (they then carry what the read's verdict says). */
+#define RELAY_LINES_MAX 32
+#define RELAY_WHO_MAX 4
+struct relay_lines {
+	unsigned n, nwho;
+	struct { uint32_t off, len; uint8_t who; } line[RELAY_LINES_MAX];
+	struct relay_ids ids[RELAY_WHO_MAX];
+};
+
+/* `lines` (or NULL) receives the read's whole lines (above), whatever the
+ * verdict, except when the pipe is out of step. */
 enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, size_t n,
-				 struct relay_ids *out);
+				 struct relay_ids *out, struct relay_lines *lines);
 
 /* The reader closed its end: the pipe's records go. */
 void relaymap_forget(uintptr_t key);
