@@ -48,18 +48,50 @@ static bool is_var(const char *e, const char *name)
 	return strncmp(e, name, n) == 0 && e[n] == '=';
 }
 
+/* The REQCTX_* settings the process started with (REQCTX_PARENT aside),
+ * copied in the constructor: a child whose environment was rebuilt
+ * without the agent gets them back with it. Copied, not pointed to: some
+ * programs write their process title over the initial environment block
+ * (nginx, PostgreSQL). */
+#define KEPT_MAX 24
+#define KEPT_BYTES 2048
+static char kept_text[KEPT_BYTES];
+static const char *kept[KEPT_MAX];
+static unsigned nkept;
+
+void inherit_keep_settings(char *const *env)
+{
+	size_t used = 0;
+
+	nkept = 0;
+	for (; env && *env && nkept < KEPT_MAX; env++) {
+		size_t len;
+
+		if (strncmp(*env, "REQCTX_", 7) != 0 || is_var(*env, INHERIT_VAR) ||
+		    strchr(*env, '=') == NULL)
+			continue;
+		len = strlen(*env) + 1;
+		if (used + len > KEPT_BYTES)
+			continue;
+		memcpy(kept_text + used, *env, len);
+		kept[nkept++] = kept_text + used;
+		used += len;
+	}
+}
+
 size_t inherit_env_slots(char *const *env)
 {
 	size_t n = 0;
 
 	while (env && env[n])
 		n++;
-	return n + 2;
+	return n + 3 + nkept;
 }
 
 size_t inherit_scratch_size(char *const *env)
 {
-	size_t n = INHERIT_MAX;
+	const char *self = self_path();
+	size_t n = INHERIT_MAX + sizeof "LD_PRELOAD=" + (self ? strlen(self) : 0);
 
 	for (; env && *env; env++)
 		if (is_var(*env, "LD_PRELOAD"))
@@ -126,16 +158,40 @@ void inherit_env(char *const *env, char **out, char *scratch)
 	 * line: the agent and the context stay out of its environment. */
 	bool children = agent_config->children && child_can_load();
 	struct ctx *c = agent_self.cur;
+	char *const *first = env;
+	bool preload = false;
 	size_t n = 0;
 
 	for (; env && *env; env++) {
 		if (is_var(*env, INHERIT_VAR))
 			continue;
-		if (!children && is_var(*env, "LD_PRELOAD")) {
-			out[n++] = strip_agent(*env, scratch + INHERIT_MAX);
-			continue;
+		if (is_var(*env, "LD_PRELOAD")) {
+			preload = true;
+			if (!children) {
+				out[n++] = strip_agent(*env, scratch + INHERIT_MAX);
+				continue;
+			}
 		}
 		out[n++] = *env;
+	}
+	if (children && !preload && self_path() != NULL) {
+		/* An environment rebuilt without the agent (env -i, a CGI's
+		 * environment made by its server): the agent and the settings
+		 * the process started with go back in, each setting only where
+		 * the new environment has no value of its own. A secure-execution
+		 * child (set-user-ID) is not loaded into: ld.so ignores it. */
+		snprintf(scratch + INHERIT_MAX, sizeof "LD_PRELOAD=" + strlen(self_path()),
+			 "LD_PRELOAD=%s", self_path());
+		out[n++] = scratch + INHERIT_MAX;
+		for (unsigned i = 0; i < nkept; i++) {
+			size_t name = (size_t)(strchr(kept[i], '=') - kept[i]);
+			bool has = false;
+
+			for (char *const *e = first; e && *e && !has; e++)
+				has = strncmp(*e, kept[i], name + 1) == 0;
+			if (!has)
+				out[n++] = (char *)kept[i];
+		}
 	}
 	if (children) {
 		/* The log's identity goes along, with or without a context: the

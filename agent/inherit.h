@@ -19,10 +19,16 @@ size_t inherit_env_slots(char *const *env);
 /* Bytes of scratch inherit_env() needs for strings. */
 size_t inherit_scratch_size(char *const *env);
 
+/* In the constructor: copies the REQCTX_* settings of `env` (the start
+ * environment) for children whose environment is rebuilt (inherit_env). */
+void inherit_keep_settings(char *const *env);
+
 /*
  * Fills out[] (inherit_env_slots() entries) with the child's environment:
- * `env` less any REQCTX_PARENT, plus the current context's; with
- * REQCTX_CHILDREN=0, LD_PRELOAD without this agent and no context.
+ * `env` less any REQCTX_PARENT, plus the current context's; where `env`
+ * has no LD_PRELOAD at all (rebuilt: env -i, a CGI environment), also
+ * LD_PRELOAD naming this agent and the start's REQCTX_* settings it lacks;
+ * with REQCTX_CHILDREN=0, LD_PRELOAD without this agent and no context.
  * Strings it makes go to scratch. Never allocates: safe after vfork.
  */
 void inherit_env(char *const *env, char **out, char *scratch);

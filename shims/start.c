@@ -61,6 +61,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 	agent_config = &settings;
 	if (settings.disabled)
 		return;
+	inherit_keep_settings(environ);
 	agent_pid = getpid();
 	agent_copy_watch(copy_child);
 	if (settings.debug_path[0])
