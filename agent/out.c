@@ -169,8 +169,16 @@ static void at_quick_exit_hook(void)
 	agent_leave();
 }
 
+/* One stage for the whole process, used only under the output lock: a
+ * line of up to OUT_LONG_STAGE bytes with its prefix goes out in one
+ * write(2) (the per-thread stage holds OUT_STAGE). Agent memory, mapped
+ * here in the constructor, never on the output path; NULL if that failed. */
+#define OUT_LONG_STAGE (64 * 1024)
+static char *long_stage;
+
 void out_init(void)
 {
+	long_stage = mem_alloc(OUT_LONG_STAGE);
 	exit_key_ok = pthread_key_create(&exit_key, thread_exit_hook) == 0;
 	at_quick_exit(at_quick_exit_hook);
 	out_fd_init();
@@ -236,12 +244,20 @@ static void release(struct out_state *st)
 }
 
 /* The pieces as the host's own call would send them: a writev as one
- * writev; a write as write calls only, the pieces gathered into `stage`
- * (one too big for it goes alone). Returns what the kernel took, counted
- * as writev counts it: -1 (errno) only when nothing was taken. */
-static ssize_t sys_out(char *stage, int fd, const struct iovec *v, int n, enum out_call how)
+ * writev; a write as write calls only, the pieces gathered into `stage`.
+ * The stage is filled up, splitting a piece too long for the rest of it,
+ * so that a prefix always goes out in one call with the start of its text:
+ * a signal handler's line written between two calls (it cannot take the
+ * output lock its thread holds) lands inside the text, as in a host's own
+ * write that the kernel splits, never between a prefix and its text (the
+ * prefix would name the handler's line and leave the text bare). A
+ * remainder too long for the stage goes alone, uncopied. Returns what the
+ * kernel took, counted as writev counts it: -1 (errno) only when nothing
+ * was taken. `cap`: the stage's size. */
+static ssize_t sys_out(char *stage, size_t cap, int fd, const struct iovec *v, int n,
+		       enum out_call how)
 {
-	size_t total = 0;
+	size_t total = 0, off = 0;   /* off: bytes of v[i] already gathered */
 	int i = 0;
 
 	if (how == OUT_CALL_WRITEV)
@@ -253,13 +269,23 @@ static ssize_t sys_out(char *stage, int fd, const struct iovec *v, int n, enum o
 		size_t len = 0;
 		ssize_t r;
 
-		if (v[i].iov_len > OUT_STAGE || stage == NULL) {
-			p = v[i].iov_base;
-			len = v[i++].iov_len;
+		if (stage == NULL || v[i].iov_len - off > cap) {
+			p = (const char *)v[i].iov_base + off;
+			len = v[i++].iov_len - off;
+			off = 0;
 		} else {
-			for (; i < n && len + v[i].iov_len <= OUT_STAGE; i++) {
-				memcpy(stage + len, v[i].iov_base, v[i].iov_len);
-				len += v[i].iov_len;
+			while (i < n && len < cap) {
+				size_t take = v[i].iov_len - off;
+
+				if (take > cap - len)
+					take = cap - len;
+				memcpy(stage + len, (const char *)v[i].iov_base + off, take);
+				len += take;
+				off += take;
+				if (off == v[i].iov_len) {
+					i++;
+					off = 0;
+				}
 			}
 		}
 		if (len == 0)
@@ -287,8 +313,16 @@ static ssize_t locked_out(char *stage, int fd, const struct iovec *v, int n,
 	ssize_t r;
 	int saved;
 	bool locked = lock_as(&io_lock, mode);
+	size_t total = 0;
 
-	r = sys_out(stage, fd, v, n, how);
+	for (int i = 0; i < n && how != OUT_CALL_WRITEV; i++)
+		total += v[i].iov_len;
+	/* Under the lock the process's long stage is this thread's alone; a
+	 * line that fits the thread's own stage stays in its cache. */
+	if (locked && long_stage != NULL && n > 1 && total > OUT_STAGE)
+		r = sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how);
+	else
+		r = sys_out(stage, OUT_STAGE, fd, v, n, how);
 	saved = errno;
 	if (locked)
 		pthread_mutex_unlock(&io_lock);
