@@ -162,6 +162,7 @@ static void add_to(const char *var, const char *piece, bool prepend, const char 
 }
 
 int bridge_pending;
+int bridge_runtime;
 
 void bridge_ready(void)
 {
@@ -182,8 +183,10 @@ void bridge_start(void)
 	 * only for the interpreters themselves, whose event loops schedule
 	 * requests in user space; uWSGI's own loops (its router, its master)
 	 * are native and stay tagged. */
-	if (!embedded)
+	if (!embedded) {
 		__atomic_store_n(&bridge_pending, 1, __ATOMIC_RELAXED);
+		bridge_runtime = 1;
+	}
 	if (agent_config->bridges == 0 || !bridge_dir(dir, sizeof dir))
 		return;
 	switch (rt) {

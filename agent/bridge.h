@@ -17,6 +17,11 @@ void bridge_start(void);
  */
 extern int bridge_pending;
 
+/* 1 in an interpreter whose event loops schedule requests in user space
+ * (node, python, ruby, not embedded): its epoll events go out in whole
+ * batches unless REQCTX_EPOLL says otherwise (agent/dispatch.c). */
+extern int bridge_runtime;
+
 /* The runtime's bridge is loaded and drives the context from now on. */
 void bridge_ready(void);
 

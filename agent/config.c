@@ -132,6 +132,7 @@ static const char *parse_epoll(struct config *c, const char *v, const struct var
 		c->epoll = CFG_EPOLL_BATCH;
 	else
 		return "expected \"single\" or \"batch\"";
+	c->epoll_set = true;
 	return NULL;
 }
 

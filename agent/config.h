@@ -52,6 +52,7 @@ struct config {
 	bool disabled;
 	enum cfg_output output;
 	enum cfg_epoll epoll;
+	bool epoll_set;            /* REQCTX_EPOLL was given (agent/dispatch.c) */
 	char header[CFG_HEADER_MAX + 1];
 	size_t header_len;
 	char format[CFG_FORMAT_MAX + 1];
