@@ -63,6 +63,7 @@ void inherit_keep_settings(char *const *env)
 {
 	size_t used = 0;
 
+	self_path();         /* resolved now, not in an exec after vfork */
 	nkept = 0;
 	for (; env && *env && nkept < KEPT_MAX; env++) {
 		size_t len;
