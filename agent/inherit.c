@@ -59,17 +59,61 @@ static char kept_text[KEPT_BYTES];
 static const char *kept[KEPT_MAX];
 static unsigned nkept;
 
+/* "LD_PRELOAD=..." for a rebuilt environment: the start's entries up to
+ * and including this agent (what it was loaded after stays before it: a
+ * sanitizer's runtime must come first), or this agent alone. */
+static char kept_preload[1024];
+
+static bool names_agent(const char *p, size_t len)
+{
+	const char *self = self_path(), *base = memrchr(p, '/', len);
+	size_t blen;
+
+	base = base ? base + 1 : p;
+	blen = len - (size_t)(base - p);
+	return (blen == sizeof "libreqctx.so" - 1 && memcmp(base, "libreqctx.so", blen) == 0) ||
+	       (self && strlen(self) == len && memcmp(self, p, len) == 0);
+}
+
+static void keep_preload(const char *start)
+{
+	const char *self = self_path();
+	const char *p = start ? start + sizeof "LD_PRELOAD=" - 1 : "";
+
+	kept_preload[0] = '\0';
+	while (*p) {
+		size_t len = strcspn(p, ": ");
+
+		if (len && names_agent(p, len)) {
+			size_t upto = (size_t)(p + len - (start + sizeof "LD_PRELOAD=" - 1));
+
+			if (sizeof "LD_PRELOAD=" + upto <= sizeof kept_preload)
+				snprintf(kept_preload, sizeof kept_preload, "LD_PRELOAD=%.*s", (int)upto,
+					 start + sizeof "LD_PRELOAD=" - 1);
+			return;
+		}
+		p += len;
+		if (*p)
+			p++;
+	}
+	if (self && sizeof "LD_PRELOAD=" + strlen(self) <= sizeof kept_preload)
+		snprintf(kept_preload, sizeof kept_preload, "LD_PRELOAD=%s", self);
+}
+
 void inherit_keep_settings(char *const *env)
 {
+	const char *preload = NULL;
 	size_t used = 0;
 
 	self_path();         /* resolved now, not in an exec after vfork */
 	nkept = 0;
-	for (; env && *env && nkept < KEPT_MAX; env++) {
+	for (; env && *env; env++) {
 		size_t len;
 
-		if (strncmp(*env, "REQCTX_", 7) != 0 || is_var(*env, INHERIT_VAR) ||
-		    strchr(*env, '=') == NULL)
+		if (is_var(*env, "LD_PRELOAD"))
+			preload = *env;
+		if (nkept == KEPT_MAX || strncmp(*env, "REQCTX_", 7) != 0 ||
+		    is_var(*env, INHERIT_VAR) || strchr(*env, '=') == NULL)
 			continue;
 		len = strlen(*env) + 1;
 		if (used + len > KEPT_BYTES)
@@ -78,6 +122,7 @@ void inherit_keep_settings(char *const *env)
 		kept[nkept++] = kept_text + used;
 		used += len;
 	}
+	keep_preload(preload);
 }
 
 size_t inherit_env_slots(char *const *env)
@@ -91,8 +136,7 @@ size_t inherit_env_slots(char *const *env)
 
 size_t inherit_scratch_size(char *const *env)
 {
-	const char *self = self_path();
-	size_t n = INHERIT_MAX + sizeof "LD_PRELOAD=" + (self ? strlen(self) : 0);
+	size_t n = INHERIT_MAX;
 
 	for (; env && *env; env++)
 		if (is_var(*env, "LD_PRELOAD"))
@@ -103,20 +147,14 @@ size_t inherit_scratch_size(char *const *env)
 /* "LD_PRELOAD=..." without entries naming this agent. */
 static char *strip_agent(const char *e, char *dst)
 {
-	const char *self = self_path(), *p = e + sizeof "LD_PRELOAD=" - 1;
+	const char *p = e + sizeof "LD_PRELOAD=" - 1;
 	char *o = dst + sprintf(dst, "LD_PRELOAD=");
 	bool first = true;
 
 	while (*p) {
 		size_t len = strcspn(p, ": ");
-		const char *base = memrchr(p, '/', len);
-		size_t blen;
 
-		base = base ? base + 1 : p;
-		blen = len - (size_t)(base - p);
-		if (len && !(blen == sizeof "libreqctx.so" - 1 &&
-			     memcmp(base, "libreqctx.so", blen) == 0) &&
-		    !(self && strlen(self) == len && memcmp(self, p, len) == 0)) {
+		if (len && !names_agent(p, len)) {
 			if (!first)
 				*o++ = ':';
 			memcpy(o, p, len);
@@ -175,15 +213,13 @@ void inherit_env(char *const *env, char **out, char *scratch)
 		}
 		out[n++] = *env;
 	}
-	if (children && !preload && self_path() != NULL) {
+	if (children && !preload && kept_preload[0]) {
 		/* An environment rebuilt without the agent (env -i, a CGI's
 		 * environment made by its server): the agent and the settings
 		 * the process started with go back in, each setting only where
 		 * the new environment has no value of its own. A secure-execution
 		 * child (set-user-ID) is not loaded into: ld.so ignores it. */
-		snprintf(scratch + INHERIT_MAX, sizeof "LD_PRELOAD=" + strlen(self_path()),
-			 "LD_PRELOAD=%s", self_path());
-		out[n++] = scratch + INHERIT_MAX;
+		out[n++] = kept_preload;
 		for (unsigned i = 0; i < nkept; i++) {
 			size_t name = (size_t)(strchr(kept[i], '=') - kept[i]);
 			bool has = false;
