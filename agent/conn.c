@@ -245,6 +245,12 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 				proto_init(p, proto, agent_config->header, agent_config->header_len);
 		}
 		DEBUG("fd %d: protocol %s", fd, proto_name(proto));
+		if (proto == PROTO_SESSION) {
+			struct ctx *c = __atomic_load_n(&s->ctx, __ATOMIC_ACQUIRE);
+
+			if (c)
+				__atomic_store_n(&c->session, 1, __ATOMIC_RELAXED);
+		}
 	}
 	switch (proto) {
 	case PROTO_HTTP:

@@ -198,12 +198,14 @@ void inherit_env(char *const *env, char **out, char *scratch)
 	bool children = agent_config->children && child_can_load();
 	struct ctx *c = agent_self.cur;
 	char *const *first = env;
-	bool preload = false;
+	bool preload = false, cgi = false;
 	size_t n = 0;
 
 	for (; env && *env; env++) {
 		if (is_var(*env, INHERIT_VAR))
 			continue;
+		if (strncmp(*env, "GATEWAY_INTERFACE=CGI/", 22) == 0)
+			cgi = true;
 		if (is_var(*env, "LD_PRELOAD")) {
 			preload = true;
 			if (!children) {
@@ -230,6 +232,14 @@ void inherit_env(char *const *env, char **out, char *scratch)
 				out[n++] = (char *)kept[i];
 		}
 	}
+	/* A CGI program's request is the one its environment describes (RFC
+	 * 3875): a process that runs it for a connection whose protocol the
+	 * agent does not understand (Apache's cgid daemon, handed the request
+	 * over a Unix socket) has only that connection's context, not the
+	 * request's: the child gets none from it (it adopts the request's
+	 * header from its environment, inherit_adopt). */
+	if (cgi && c && __atomic_load_n(&c->session, __ATOMIC_RELAXED))
+		c = NULL;
 	if (children) {
 		/* The log's identity goes along, with or without a context: the
 		 * child tags its fd 2 only when it is the same file. */
@@ -286,17 +296,51 @@ static bool parse_files(const char *p, unsigned long f[4])
 	}
 }
 
+/* A CGI program's request (RFC 3875, section 4.1.18: each request header
+ * as HTTP_<NAME>, upper case, '-' as '_'): the REQCTX_HEADER header's
+ * value, valid as a header's would be, into id[]; its traceparent, if
+ * valid, into trace[], parent[] and *flags. Returns the ID's length, 0 when
+ * this is not a CGI program or the header is absent or invalid. */
+static size_t cgi_request(char id[HTTP_ID_MAX + 1], char trace[33], char parent[17],
+			  uint8_t *flags, bool *has_trace)
+{
+	const char *gi = getenv("GATEWAY_INTERFACE"), *v, *tp;
+	char name[sizeof "HTTP_" + CFG_HEADER_MAX];
+	size_t n, i;
+
+	*has_trace = false;
+	if (gi == NULL || strncmp(gi, "CGI/", 4) != 0)
+		return 0;
+	memcpy(name, "HTTP_", 5);
+	for (i = 0; i < agent_config->header_len && i < CFG_HEADER_MAX; i++) {
+		char ch = agent_config->header[i];
+
+		name[5 + i] = ch == '-' ? '_' : (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+	}
+	name[5 + i] = '\0';
+	v = getenv(name);
+	if (v == NULL || (n = strlen(v)) == 0 || n > HTTP_ID_MAX || !http_valid_id(v, n))
+		return 0;
+	memcpy(id, v, n);
+	id[n] = '\0';
+	tp = getenv("HTTP_TRACEPARENT");
+	if (tp && http_parse_traceparent(tp, strlen(tp), trace, parent, flags))
+		*has_trace = true;
+	return n;
+}
+
 void inherit_adopt(void)
 {
 	const char *v = agent_config->parent, *semi, *trace;
 	struct ctx_seed seed = { 0 };
-	char id[HTTP_ID_MAX + 1];
-	size_t idlen;
+	char id[HTTP_ID_MAX + 1], cgi_id[HTTP_ID_MAX + 1], cgi_trace[33], cgi_parent[17];
+	uint8_t cgi_flags = 0;
+	bool cgi_has_trace;
+	size_t idlen, cgi_len = cgi_request(cgi_id, cgi_trace, cgi_parent, &cgi_flags, &cgi_has_trace);
+	bool parent_named = false;
 
-	if (v[0] == '\0')
-		return;
 	/* The parent's files: the last field. */
-	{
+	if (v[0] != '\0') {
 		const char *last = strrchr(v, ';');
 		unsigned long f[4] = { 0 };
 
@@ -304,29 +348,48 @@ void inherit_adopt(void)
 		    agent_config->children)
 			out_set_parent_log((dev_t)f[0], (ino_t)f[1], (dev_t)f[2], (ino_t)f[3]);
 	}
-	semi = strchr(v, ';');
+	semi = v[0] != '\0' ? strchr(v, ';') : NULL;
 	if (semi && agent_config->children) {
 		idlen = (size_t)(semi - v);
 		trace = semi + 1;
 		if (idlen <= HTTP_ID_MAX && http_valid_id(v, idlen) &&
 		    strlen(trace) >= 35 && lower_hex(trace, 32) && trace[32] == ';' &&
-		    lower_hex(trace + 33, 2) && (trace[35] == '\0' || trace[35] == ';')) {
+		    lower_hex(trace + 33, 2) && (trace[35] == '\0' || trace[35] == ';') &&
+		    (cgi_len == 0 || (cgi_len == idlen && memcmp(cgi_id, v, idlen) == 0))) {
 			memcpy(id, v, idlen);
 			id[idlen] = '\0';
 			seed.id = id;
 			seed.id_len = idlen;
 			seed.trace_id = trace;
 			seed.trace_flags = (uint8_t)strtoul(trace + 33, NULL, 16);
-			ctx_take_current(ctx_new(&seed));
-			/* Kept until the process serves requests of its own. */
-			if (agent_self.cur) {
-				ctx_get(agent_self.cur);
-				inherit_home = agent_self.cur;
-			}
-			DEBUG("start %s (inherited from the parent process through exec)", id);
+			parent_named = true;
 		}
+	}
+	if (!parent_named && cgi_len) {
+		/* A CGI program whose parent's context is not its request (or
+		 * whose parent runs without the agent): the request header its
+		 * environment carries names it, as the header itself would. */
+		seed.id = cgi_id;
+		seed.id_len = cgi_len;
+		if (cgi_has_trace) {
+			seed.trace_id = cgi_trace;
+			seed.parent_id = cgi_parent;
+			seed.trace_flags = cgi_flags;
+		}
+	}
+	if (seed.id) {
+		ctx_take_current(ctx_new(&seed));
+		/* Kept until the process serves requests of its own. */
+		if (agent_self.cur) {
+			ctx_get(agent_self.cur);
+			inherit_home = agent_self.cur;
+		}
+		DEBUG("start %s (%s)", seed.id, parent_named ?
+		      "inherited from the parent process through exec" :
+		      "adopted from the CGI environment's request header");
 	}
 	/* Only this process starts in it: its own children get it through
 	 * exec again, from whatever is current then. */
-	unsetenv(INHERIT_VAR);
+	if (v[0] != '\0')
+		unsetenv(INHERIT_VAR);
 }

@@ -142,6 +142,7 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 		c->peer[n] = '\0';
 	}
 	c->conn_fd = -1;
+	c->session = 0;
 	c->dgram_peer_len = 0;
 	c->next_free = NULL;
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);

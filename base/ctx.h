@@ -47,6 +47,9 @@ struct ctx {
 	struct timespec start;       /* CLOCK_REALTIME at creation */
 	char peer[56];               /* "addr:port" of the client, or "" */
 	int conn_fd;                 /* the client connection it was made for, or -1 */
+	/* atomic; 1: made for a connection of a protocol the agent does not
+	 * parse (agent/conn.c): a session's, not one request's */
+	uint8_t session;
 	/* Started by a datagram: its sender, as agent/dgram.c keys it (0
 	 * bytes: not a datagram's). */
 	uint8_t dgram_peer_len;
