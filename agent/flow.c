@@ -210,6 +210,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				   relay_read(rx, data, dlen, n, &c)) {
 				/* Bytes a forked child wrote (relay.h). */
 				take_from_chan(c, "flow_read (relayed bytes)", fd);
+				relay_read_taken();
 			}
 			chan_unref(rx);
 		}

@@ -40,6 +40,7 @@ static void process_child(void)
 		ctx_take_current(NULL);
 	agent_pid = getpid();
 	agent_self.tid = 0;
+	agent_self.switches++;        /* lines taken from relayed pipes: the parent's */
 	agent_copy_rearm();
 	id_init();
 }

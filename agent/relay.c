@@ -139,22 +139,37 @@ static struct ctx *ctx_of(struct relay_ids *ids)
 }
 
 /*
- * The whole lines the reading thread took from relayed pipes since it last
- * waited, each with the request that wrote it (a reference): a line the
- * thread writes that holds one of them is about it (php-fpm's master reads
- * a worker's pipe and writes each line it took into "child N said into
- * stderr: ..."; one read may hold lines of two requests the worker served
- * one after the other, and the master may read again before it writes the
- * lines of the first read). Agent memory, one per thread that reads a
- * relayed pipe; emptied when the thread waits (flow_wait_begins).
+ * The whole lines the reading thread took from relayed pipes, each with
+ * the request that wrote it (a reference): a line the thread writes that
+ * holds one of them is about it (php-fpm's master reads a worker's pipe and
+ * writes each line it took into "child N said into stderr: ..."; one read
+ * may hold lines of two requests the worker served one after the other,
+ * and the master may read again before it writes the lines of the first
+ * read). Agent memory, one per thread that reads a relayed pipe.
+ *
+ * The read's other lines (no request known to have written them whole:
+ * relay_lines.other) are kept too, with no request, as blockers: a kept
+ * line that one of them, or another request's line, holds may be a piece
+ * of that one (a master wraps and cuts long lines), so it names nothing.
+ * A line left open at a read's end is joined with its continuation in the
+ * next read of the same pipe. What does not fit makes the stash uncertain:
+ * lines written then carry nothing. It vouches only while the thread's
+ * context is the one its last relayed read left (`switches`: any other
+ * switch - an event, an accept, a read of a client, a fork - makes it
+ * stale).
  */
-#define STASH_LINES 32
-#define STASH_BYTES 4096
-#define STASH_MIN 8          /* shorter lines recur too easily to name anything */
+#define STASH_LINES 48
+#define STASH_BYTES 6144
+#define STASH_TAIL 1024
 struct relay_stash {
 	unsigned n, bytes;
-	struct { struct ctx *c; uint16_t off, len; bool used; } e[STASH_LINES];
+	unsigned switches;       /* agent_self.switches after the last relayed read */
+	bool uncertain;
+	struct { struct ctx *c; uint16_t off, len; } e[STASH_LINES];  /* c NULL: a blocker */
 	char text[STASH_BYTES];
+	uintptr_t tail_key;      /* the pipe whose read ended inside a line, */
+	size_t tail_len;         /* and that line's bytes so far */
+	char tail[STASH_TAIL];
 };
 
 void relay_stash_clear(void)
@@ -166,6 +181,7 @@ void relay_stash_clear(void)
 	for (unsigned i = 0; i < st->n; i++)
 		ctx_put(st->e[i].c);
 	st->n = st->bytes = 0;
+	st->uncertain = false;
 }
 
 void relay_stash_free(void)
@@ -179,73 +195,81 @@ void relay_stash_free(void)
 	mem_free(st, sizeof *st);
 }
 
-/* Room for a line of `len` bytes: used entries go first, then the oldest. */
-static bool stash_room(struct relay_stash *st, size_t len)
+/* Keeps `len` bytes (two pieces) as a line of `c` (NULL: a blocker; the
+ * reference is the caller's to give). False when there is no room. */
+static bool keep(struct relay_stash *st, struct ctx *c, const char *a, size_t alen,
+		 const char *b, size_t blen)
 {
-	unsigned k = 0, bytes = 0;
+	size_t len = alen + blen;
 
-	if (st->n < STASH_LINES && st->bytes + len <= STASH_BYTES)
-		return true;
-	for (unsigned pass = 0; pass < 2; pass++) {
-		k = bytes = 0;
-		for (unsigned i = 0; i < st->n; i++) {
-			bool drop = pass == 0 ? st->e[i].used : i < st->n / 2 + 1;
-
-			if (drop) {
-				ctx_put(st->e[i].c);
-				continue;
-			}
-			memmove(st->text + bytes, st->text + st->e[i].off, st->e[i].len);
-			st->e[k] = st->e[i];
-			st->e[k].off = (uint16_t)bytes;
-			bytes += st->e[k].len;
-			k++;
-		}
-		st->n = k;
-		st->bytes = bytes;
-		if (st->n < STASH_LINES && st->bytes + len <= STASH_BYTES)
-			return true;
-	}
-	return false;
+	if (st->n == STASH_LINES || st->bytes + len > STASH_BYTES)
+		return false;
+	memcpy(st->text + st->bytes, a, alen);
+	memcpy(st->text + st->bytes + alen, b, blen);
+	if (c)
+		ctx_get(c);
+	st->e[st->n].c = c;
+	st->e[st->n].off = (uint16_t)st->bytes;
+	st->e[st->n].len = (uint16_t)len;
+	st->bytes += (unsigned)len;
+	st->n++;
+	return true;
 }
 
-static void stash_lines(const unsigned char *b, struct relay_lines *lines)
+/* Keeps the read's lines (relay_lines); false when one did not fit or a
+ * line could not be told. */
+static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
+			struct relay_lines *lines)
 {
-	struct relay_stash *st = agent_self.relay_stash;
 	struct ctx *who[RELAY_WHO_MAX] = { NULL };
-	bool tried[RELAY_WHO_MAX] = { false };
+	bool tried[RELAY_WHO_MAX] = { false }, all = !lines->overflow;
 
-	if (st == NULL) {
-		st = mem_alloc(sizeof *st);
-		if (st == NULL)
-			return;
-		st->n = st->bytes = 0;
-		agent_self.relay_stash = st;
-	}
-	for (unsigned i = 0; i < lines->n; i++) {
+	for (unsigned i = 0; i < lines->n && all; i++) {
 		size_t len = lines->line[i].len - 1;            /* without its '\n' */
 		unsigned w = lines->line[i].who;
 
-		if (len < STASH_MIN || len > STASH_BYTES / 4)
+		if (len < RELAY_LINE_MIN)
 			continue;
 		if (!tried[w]) {
 			who[w] = ctx_of(&lines->ids[w]);
 			tried[w] = true;
 		}
-		if (who[w] == NULL || !stash_room(st, len))
-			continue;
-		memcpy(st->text + st->bytes, b + lines->line[i].off, len);
-		ctx_get(who[w]);
-		st->e[st->n].c = who[w];
-		st->e[st->n].off = (uint16_t)st->bytes;
-		st->e[st->n].len = (uint16_t)len;
-		st->e[st->n].used = false;
-		st->bytes += (unsigned)len;
-		st->n++;
+		/* an ID that fails the checks: the line is a blocker */
+		all = keep(st, who[w], b + lines->line[i].off, len, NULL, 0);
+	}
+	for (unsigned i = 0; i < lines->nother && all; i++) {
+		const char *p = b + lines->other[i].off;
+		size_t len = lines->other[i].len, head = 0;
+		bool cont = i == 0 && lines->cont && lines->other[0].off == 0;
+		bool open = i == lines->nother - 1 && lines->open;
+
+		if (!open && len && p[len - 1] == '\n')
+			len--;
+		if (cont) {
+			if (st->tail_key != key) {
+				all = false;             /* its beginning is not known */
+				break;
+			}
+			head = st->tail_len;
+		}
+		all = keep(st, NULL, st->tail, head, p, len);
+		if (open) {
+			if (head + len > STASH_TAIL) {
+				all = false;
+				st->tail_key = 0;
+				break;
+			}
+			memmove(st->tail + head, p, len);
+			st->tail_len = head + len;
+			st->tail_key = key;
+		} else if (cont) {
+			st->tail_key = 0;
+		}
 	}
 	for (unsigned w = 0; w < RELAY_WHO_MAX; w++)
 		if (who[w])
 			ctx_put(who[w]);
+	return all;
 }
 
 static bool same_request(const struct ctx *a, const struct ctx *b)
@@ -259,39 +283,67 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 {
 	struct relay_stash *st = agent_self.relay_stash;
 	const struct ctx *found = NULL;
-	uint32_t hit = 0;
 
-	if (st == NULL)
-		return cur;
+	if (st == NULL || st->switches != agent_self.switches)
+		return cur;                      /* stale: another switch since */
+	if (st->uncertain)
+		return NULL;
 	for (unsigned i = 0; i < st->n; i++) {
-		if (st->e[i].used || st->e[i].len > n ||
-		    memmem(p, n, st->text + st->e[i].off, st->e[i].len) == NULL)
+		const char *t = st->text + st->e[i].off;
+
+		if (st->e[i].c == NULL || st->e[i].len > n || memmem(p, n, t, st->e[i].len) == NULL)
 			continue;
 		if (found && !same_request(found, st->e[i].c)) {
 			DEBUG("relayed line holds lines of two requests");
-			return NULL;             /* the line holds two requests' lines */
+			return NULL;
 		}
+		/* A line of another request, or one nobody is known to have
+		 * written whole, that holds this one: the line written may be a
+		 * piece of that one (a master wraps or cuts long lines:
+		 * php-fpm's log_limit). */
+		for (unsigned k = 0; k < st->n; k++)
+			if (k != i && st->e[k].len > st->e[i].len &&
+			    (st->e[k].c == NULL || !same_request(st->e[k].c, st->e[i].c)) &&
+			    memmem(st->text + st->e[k].off, st->e[k].len, t, st->e[i].len)) {
+				DEBUG("relayed line may be a piece of another line");
+				return NULL;
+			}
 		found = st->e[i].c;
-		hit |= 1u << i;
 	}
-	if (found == NULL)
-		return cur;
-	for (unsigned i = 0; i < st->n; i++)
-		if (hit & (1u << i))
-			st->e[i].used = true;
-	return found;
+	return found ? found : cur;
+}
+
+void relay_read_taken(void)
+{
+	struct relay_stash *st = agent_self.relay_stash;
+
+	if (st)
+		st->switches = agent_self.switches;
 }
 
 bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct ctx **c)
 {
 	struct relay_ids ids;
 	struct relay_lines lines;
+	struct relay_stash *st = agent_self.relay_stash;
 	enum relay_verdict v = relaymap_read((uintptr_t)rx, data, dlen, n, &ids, &lines);
 
 	if (v == RELAY_NONE)
 		return false;
-	if (lines.n)
-		stash_lines(data, &lines);
+	if (st && st->switches != agent_self.switches)
+		relay_stash_clear();             /* lines of an earlier turn */
+	if (st == NULL) {
+		st = mem_alloc(sizeof *st);
+		if (st) {
+			st->n = st->bytes = 0;
+			st->uncertain = false;
+			st->tail_key = 0;
+			st->tail_len = 0;
+			agent_self.relay_stash = st;
+		}
+	}
+	if (st && !stash_lines(st, (uintptr_t)rx, data, &lines))
+		st->uncertain = true;
 	*c = v == RELAY_ONE ? ctx_of(&ids) : NULL;
 	return true;
 }

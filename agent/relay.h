@@ -43,11 +43,15 @@ void relay_write_done(struct fdslot *s, size_t n, ssize_t r);
 bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct ctx **c);
 
 /* The request a line the thread writes is about, given what is current
- * (`cur`): the request whose whole line, taken by a relayed read since
- * the thread last waited, the line holds (each taken line names one line
- * only); NULL when it holds lines of two requests; `cur` when it holds
- * none. p/n: the line's bytes. */
+ * (`cur`). While the thread's context is the one its last relayed read
+ * left: the request of the whole line taken from relayed pipes since then
+ * that the line holds; NULL when it holds two requests' lines, or when a
+ * read's lines could not all be kept; else `cur`. p/n: the line's bytes. */
 const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n);
+
+/* A relayed read's context was just taken (after relay_read()): the lines
+ * it kept vouch until the thread's next switch. */
+void relay_read_taken(void);
 
 /* The thread waits: the lines it took are forgotten. */
 void relay_stash_clear(void);

@@ -196,6 +196,7 @@ void ctx_take_current(struct ctx *c)
 	struct ctx *old = agent_self.cur;
 
 	agent_self.cur = c;
+	agent_self.switches++;
 	ctx_forget_marks();
 	ctx_put(old);
 }
@@ -210,6 +211,7 @@ struct ctx *ctx_enter_pinned(struct ctx *c)
 	if (c)
 		ctx_get(c);
 	agent_self.cur = c;
+	agent_self.switches++;
 	ctx_forget_marks();
 	agent_self.pinned = c;
 	return prev;

@@ -234,6 +234,49 @@ static void add_lines(struct relay_lines *lines, const unsigned char *b, size_t 
 	}
 }
 
+/* relay_lines' other lines: each line of b[0, n) not listed (see relay.h). */
+static void list_others(struct relay_lines *lines, const unsigned char *b, size_t n, bool mid_line)
+{
+	size_t a = 0, next = 0;
+
+	lines->nother = 0;
+	lines->cont = lines->open = lines->overflow = false;
+	while (a < n) {
+		const unsigned char *nl = memchr(b + a, '\n', n - a);
+		size_t end = nl ? (size_t)(nl - b) + 1 : n;   /* past its '\n' */
+		size_t start = a;
+		bool cont = a == 0 && mid_line, open = nl == NULL, found = false;
+
+		/* a NUL begins a line (ends_line): what is before it in the
+		 * segment ends the line before */
+		for (size_t k = end; k-- > a;)
+			if (b[k] == '\0') {
+				start = k + 1;
+				cont = false;
+				break;
+			}
+		if (open && start == end)
+			break;
+		for (size_t k = next; k < lines->n && !found; k++)
+			if (lines->line[k].off == start && lines->line[k].len == end - start) {
+				found = true;
+				next = k + 1;
+			}
+		if (!found && (cont || open || end - start - !open >= RELAY_LINE_MIN)) {
+			if (lines->nother == RELAY_LINES_MAX) {
+				lines->overflow = true;
+				return;
+			}
+			lines->other[lines->nother].off = (uint32_t)start;
+			lines->other[lines->nother].len = (uint32_t)(end - start);
+			lines->nother++;
+			lines->cont |= cont;
+			lines->open |= open;
+		}
+		a = end;
+	}
+}
+
 enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, size_t n,
 				 struct relay_ids *out, struct relay_lines *lines)
 {
@@ -244,8 +287,11 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	int nobody = 0, unrec = 0, others = 0;
 	uint64_t pos, end;
 
-	if (lines)
-		lines->n = lines->nwho = 0;
+	if (lines) {
+		lines->n = lines->nwho = lines->nother = 0;
+		lines->cont = lines->open = false;
+		lines->overflow = true;          /* until listed: nothing vouched */
+	}
 	if (p == NULL)
 		return RELAY_NONE;
 	spin_lock(&p->lock);
@@ -303,6 +349,8 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 		if (r->id_len)
 			one = r;
 	}
+	if (lines && !p->bad)
+		list_others(lines, b, n, was_mid_line);
 	if (p->bad && lines)
 		lines->n = lines->nwho = 0;
 	if (p->bad || mixed || one == NULL) {

@@ -53,8 +53,19 @@ struct relay_ids {
  * out (they then carry what the read's verdict says). */
 #define RELAY_LINES_MAX 32
 #define RELAY_WHO_MAX 4
+#define RELAY_LINE_MIN 8      /* shorter whole lines cannot hold a listed one */
 struct relay_lines {
 	unsigned n, nwho;
+	/* The read's other lines, which no request is known to have written
+	 * whole (they span records, lie in bytes nobody or no checked record
+	 * wrote): their bytes in the read, so that a listed line they hold is
+	 * not taken for theirs. `cont`: the first of them continues a line
+	 * of the read before (mid-line start); `open`: the last of them is
+	 * a line the next read continues. `overflow`: more than fit. Whole
+	 * lines shorter than RELAY_LINE_MIN are left out. */
+	unsigned nother;
+	struct { uint32_t off, len; } other[RELAY_LINES_MAX];
+	bool cont, open, overflow;
 	struct { uint32_t off, len; uint8_t who; } line[RELAY_LINES_MAX];
 	struct relay_ids ids[RELAY_WHO_MAX];
 };

@@ -117,6 +117,7 @@ UNIT_TEST(whole_lines_each_with_its_request)
 	ck_assert_str_eq(l.ids[l.line[0].who].id, "req-a");
 	ck_assert_uint_eq(l.line[1].off, 10);
 	ck_assert_str_eq(l.ids[l.line[1].who].id, "req-b");
+	ck_assert_uint_eq(l.nother, 0);
 	/* after a NUL (php-fpm's "\0fscf\0" marker) a line begins */
 	relaymap_wrote(key, NULL, "\0fscf\0", 6);
 	relaymap_wrote(key, a, "after the mark\n", 15);
@@ -124,6 +125,7 @@ UNIT_TEST(whole_lines_each_with_its_request)
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_uint_eq(l.line[0].off, 6);
 	ck_assert_str_eq(l.ids[l.line[0].who].id, "req-a");
+	ck_assert_uint_eq(l.nother, 0);          /* the marker is no line */
 	/* b's bytes finish a's unfinished line: not a line of b's */
 	relaymap_wrote(key, a, "unfinished ", 11);
 	relaymap_wrote(key, b, "rest of it\nb alone\n", 19);
@@ -132,54 +134,118 @@ UNIT_TEST(whole_lines_each_with_its_request)
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_uint_eq(l.line[0].off, 22);
 	ck_assert_str_eq(l.ids[l.line[0].who].id, "req-b");
+	ck_assert_uint_eq(l.nother, 1);          /* the line across records */
+	ck_assert_uint_eq(l.other[0].off, 0);
+	ck_assert_uint_eq(l.other[0].len, 22);
 	/* nor across reads: the next read starts inside a line */
 	relaymap_wrote(key, b, "split line\n", 11);
 	ck_assert_int_eq(relaymap_read(key, "split", 5, 5, &o, &l), RELAY_ONE);
 	ck_assert_uint_eq(l.n, 0);
+	ck_assert(l.open && !l.cont && l.nother == 1);
 	ck_assert_int_eq(relaymap_read(key, " line\n", 6, 6, &o, &l), RELAY_ONE);
 	ck_assert_uint_eq(l.n, 0);
+	ck_assert(l.cont && !l.open && l.nother == 1);
 	relaymap_forget(key);
 	ctx_put(a);
 	ctx_put(b);
 }
 
+/* What flow_read does with a relayed read: the read's context becomes
+ * current (a switch), then the kept lines vouch until the next switch. */
+static void relayed_read(struct chan *rx, const char *s, size_t n)
+{
+	struct ctx *c = NULL;
+
+	ck_assert(relay_read(rx, s, n, n, &c));
+	ctx_take_current(c);
+	relay_read_taken();
+}
+
 UNIT_TEST(written_lines_carry_the_request_of_the_line_they_hold)
 {
 	struct chan *rx = (struct chan *)0x4000;  /* a key only */
-	struct ctx *a = mk("req-a"), *b = mk("req-b"), *c = NULL;
+	struct ctx *a = mk("req-a"), *b = mk("req-b"), *other = mk("req-other");
 	const char *both = "[a] first line of a\n[b] first line of b\n";
 
 	relaymap_init();
 	relaymap_wrote((uintptr_t)rx, a, "[a] first line of a\n", 20);
 	relaymap_wrote((uintptr_t)rx, b, "[b] first line of b\n", 20);
-	ck_assert(relay_read(rx, both, 40, 40, &c));
-	ck_assert_ptr_null(c);                       /* the read names nobody ... */
+	relayed_read(rx, both, 40);
+	ck_assert_ptr_null(ctx_current());           /* the read names nobody ... */
 	ck_assert_str_eq(line_id(NULL, "child 7 said: \"[b] first line of b\""), "req-b");
 	ck_assert_str_eq(line_id(NULL, "child 7 said: \"[a] first line of a\""), "req-a");
-	/* ... each line used once; a line about neither keeps what is current */
-	ck_assert_str_eq(line_id(NULL, "child 7 said: \"[a] first line of a\""), "(none)");
-	ck_assert_str_eq(line_id(a, "child 7 exited"), "req-a");
+	/* ... a line about neither keeps what is current */
+	ck_assert_str_eq(line_id(NULL, "child 7 exited"), "(none)");
 	/* the master read again (b's next line only: b is current) before it
 	 * wrote a's line from the read before */
 	relaymap_wrote((uintptr_t)rx, a, "[a] second line of a\n", 21);
 	relaymap_wrote((uintptr_t)rx, b, "[b] second line of b\n", 21);
-	ck_assert(relay_read(rx, "[a] second line of a\n", 21, 21, &c));
-	ck_assert_str_eq(ctx_name(c)->id, "req-a");
-	ctx_put(c);
-	ck_assert(relay_read(rx, "[b] second line of b\n", 21, 21, &c));
-	ck_assert_str_eq(ctx_name(c)->id, "req-b");
-	ck_assert_str_eq(line_id(c, "said: \"[a] second line of a\""), "req-a");
+	relayed_read(rx, "[a] second line of a\n", 21);
+	ck_assert_str_eq(ctx_name(ctx_current())->id, "req-a");
+	relayed_read(rx, "[b] second line of b\n", 21);
+	ck_assert_str_eq(ctx_name(ctx_current())->id, "req-b");
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"[a] second line of a\""), "req-a");
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"[a] first line of a\""), "req-a");
 	/* a line holding both requests' lines names neither */
-	relaymap_wrote((uintptr_t)rx, a, "[a] third line of a\n", 20);
-	relaymap_wrote((uintptr_t)rx, b, "[b] third line of b\n", 20);
-	ck_assert(relay_read(rx, "[a] third line of a\n[b] third line of b\n", 40, 40, &c));
-	ck_assert_str_eq(line_id(NULL, "[a] third line of a [b] third line of b"), "(none)");
-	/* once the thread waits, what it took is forgotten */
-	relay_stash_clear();
-	ck_assert_str_eq(line_id(NULL, "[b] third line of b"), "(none)");
+	ck_assert_str_eq(line_id(ctx_current(), "[a] second line of a [b] second line of b"), "(none)");
+	/* any other switch (an event, an accept, a fork) ends what they vouch */
+	ctx_take_current(other);
+	ck_assert_str_eq(line_id(other, "req-other: [a] second line of a"), "req-other");
 	relay_stash_free();
 	relaymap_forget((uintptr_t)rx);
-	ctx_put(c);
+	ctx_take_current(NULL);
+	ctx_put(a);
+	ctx_put(b);
+}
+
+UNIT_TEST(a_read_with_lines_left_out_vouches_for_none)
+{
+	struct chan *rx = (struct chan *)0x5000;
+	struct ctx *a = mk("req-a"), *b = mk("req-b");
+	char big[1400];
+
+	relaymap_init();
+	/* a long line of b's holds a's whole line: with a line of the read not
+	 * kept, a's line could be taken for b's */
+	memset(big, 'x', sizeof big);
+	memcpy(big, "connection refused by upstream ", 31);
+	big[sizeof big - 1] = '\n';
+	relaymap_wrote((uintptr_t)rx, b, big, sizeof big);
+	relaymap_wrote((uintptr_t)rx, a, "connection refused\n", 19);
+	{
+		char buf[sizeof big + 19];
+
+		memcpy(buf, big, sizeof big);
+		memcpy(buf + sizeof big, "connection refused\n", 19);
+		relayed_read(rx, buf, sizeof buf);
+	}
+	ck_assert_str_eq(line_id(NULL, "said: \"connection refused by upstream xxxx\""), "(none)");
+	ck_assert_str_eq(line_id(NULL, "said: \"connection refused\""), "(none)");
+	/* a line left open at a read's end is joined with the next read's
+	 * continuation: a kept line it holds names nothing */
+	relay_stash_clear();
+	relaymap_wrote((uintptr_t)rx, a, "[a] whole line\n[b", 18);
+	relaymap_wrote((uintptr_t)rx, b, "] quoting: [a] whole line\n", 26);
+	relayed_read(rx, "[a] whole line\n[b", 18);
+	ck_assert_str_eq(line_id(NULL, "[a] whole line"), "req-a");
+	relayed_read(rx, "] quoting: [a] whole line\n", 26);
+	ck_assert_str_eq(line_id(NULL, "[a] whole line"), "(none)");
+	ck_assert_str_eq(line_id(NULL, "[b] quoting: [a] whole line"), "(none)");
+	/* more lines than it can keep: every line carries nothing */
+	relay_stash_clear();
+	{
+		char many[60 * 12];
+
+		for (int i = 0; i < 60; i++)
+			memcpy(many + i * 12, "[a] line xx\n", 12);
+		relaymap_wrote((uintptr_t)rx, a, many, sizeof many);
+		relayed_read(rx, many, sizeof many);
+	}
+	ck_assert_str_eq(line_id(ctx_current(), "[a] line xx"), "(none)");
+	ck_assert_str_eq(line_id(ctx_current(), "the master's own line"), "(none)");
+	relay_stash_free();
+	relaymap_forget((uintptr_t)rx);
+	ctx_take_current(NULL);
 	ctx_put(a);
 	ctx_put(b);
 }
