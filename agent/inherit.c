@@ -6,6 +6,7 @@
  * malformed trace is ignored.
  */
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,29 +76,65 @@ static bool names_agent(const char *p, size_t len)
 	       (self && strlen(self) == len && memcmp(self, p, len) == 0);
 }
 
+/* Appends entry p[0, len) to kept_preload as an absolute path (a child
+ * may run elsewhere: a relative entry would make ld.so print an error
+ * there). False when it cannot be resolved or does not fit. */
+static bool keep_entry(const char *p, size_t len, size_t *used)
+{
+	char rel[PATH_MAX], abs[PATH_MAX];
+	size_t alen;
+
+	if (len >= sizeof rel)
+		return false;
+	memcpy(rel, p, len);
+	rel[len] = '\0';
+	if (realpath(rel, abs) == NULL)
+		return false;
+	alen = strlen(abs);
+	if (*used + 1 + alen + 1 > sizeof kept_preload)
+		return false;
+	if (kept_preload[*used - 1] != '=')
+		kept_preload[(*used)++] = ':';
+	memcpy(kept_preload + *used, abs, alen + 1);
+	*used += alen;
+	return true;
+}
+
 static void keep_preload(const char *start)
 {
 	const char *self = self_path();
-	const char *p = start ? start + sizeof "LD_PRELOAD=" - 1 : "";
+	const char *list = start ? start + sizeof "LD_PRELOAD=" - 1 : "", *p = list;
+	size_t used = sizeof "LD_PRELOAD=" - 1;
 
-	kept_preload[0] = '\0';
+	memcpy(kept_preload, "LD_PRELOAD=", used + 1);
+	/* Is the agent in the list? Then every entry before it too. */
 	while (*p) {
 		size_t len = strcspn(p, ": ");
 
-		if (len && names_agent(p, len)) {
-			size_t upto = (size_t)(p + len - (start + sizeof "LD_PRELOAD=" - 1));
-
-			if (sizeof "LD_PRELOAD=" + upto <= sizeof kept_preload)
-				snprintf(kept_preload, sizeof kept_preload, "LD_PRELOAD=%.*s", (int)upto,
-					 start + sizeof "LD_PRELOAD=" - 1);
-			return;
-		}
+		if (len && names_agent(p, len))
+			break;
 		p += len;
 		if (*p)
 			p++;
 	}
-	if (self && sizeof "LD_PRELOAD=" + strlen(self) <= sizeof kept_preload)
-		snprintf(kept_preload, sizeof kept_preload, "LD_PRELOAD=%s", self);
+	if (*p) {
+		for (p = list; *p;) {
+			size_t len = strcspn(p, ": ");
+			bool agent = len && names_agent(p, len);
+
+			if (len && !keep_entry(p, len, &used)) {
+				kept_preload[0] = '\0';
+				return;
+			}
+			if (agent)
+				return;
+			p += len;
+			if (*p)
+				p++;
+		}
+	}
+	if (self == NULL || !keep_entry(self, strlen(self), &used))
+		kept_preload[0] = '\0';
 }
 
 void inherit_keep_settings(char *const *env)
