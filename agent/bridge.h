@@ -18,7 +18,8 @@ void bridge_start(void);
 extern int bridge_pending;
 
 /* 1 in an interpreter whose event loops schedule requests in user space
- * (node, python, ruby, not embedded): its epoll events go out in whole
+ * (node, python, ruby, not embedded): the epoll events of its bridged
+ * loops, and of all its loops while no bridge is in, go out in whole
  * batches unless REQCTX_EPOLL says otherwise (agent/dispatch.c). */
 extern int bridge_runtime;
 

@@ -115,12 +115,15 @@ struct epoll_event *dispatch_buffer(int epfd, int maxevents)
 
 	/* One at a time gives each event's work its context where the loop
 	 * is native. An interpreter's loop runs each event's callbacks in
-	 * user space: there the bridge gives them their context (or, without
-	 * it, its lines carry none), and one event per wait would only make
-	 * the runtime run a whole loop turn per event (aiohttp: x1.35 CPU
-	 * per request at 16 connections). */
+	 * user space: where its bridge gives them their context (the bridge
+	 * says which threads: reqctx_api_bridge_loop), or where no bridge is
+	 * in and its lines carry none anyway, one event per wait would only
+	 * make the runtime run a whole loop turn per event (aiohttp: x1.35
+	 * CPU per request at 16 connections). Any other loop of the process
+	 * (a selectors loop in Python, a C extension's) stays one at a time. */
 	if (agent_config->epoll == CFG_EPOLL_BATCH || maxevents <= 0 || maxevents > 1 << 20 ||
-	    (bridge_runtime && !agent_config->epoll_set))
+	    (bridge_runtime && !agent_config->epoll_set &&
+	     (agent_self.bridge_loop || __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED))))
 		return NULL;
 	b = buffer(epfd, maxevents);
 	return b ? b->ev : NULL;

@@ -4,6 +4,7 @@
  * behaves as without the agent.
  */
 #include "base/ctx.h"
+#include "base/debug.h"
 #include "ctxmap/fdmap.h"
 #include "shims/reqctx.h"
 #include "agent/bridge.h"
@@ -60,4 +61,15 @@ AGENT_EXPORT void reqctx_api_bridge_ready(void)
 {
 	if (agent_running())
 		bridge_ready();
+}
+
+/* The calling thread runs an event loop whose callbacks the bridge gives
+ * their context (asyncio's, libuv's under Node): its epoll events may go
+ * out in whole batches (agent/dispatch.c). */
+AGENT_EXPORT void reqctx_api_bridge_loop(void)
+{
+	if (agent_running() && !agent_self.bridge_loop) {
+		agent_self.bridge_loop = true;
+		DEBUG("bridge: this thread's event loop is the bridge's");
+	}
 }

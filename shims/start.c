@@ -83,7 +83,8 @@ __attribute__((constructor(101))) static void agent_start(void)
 	DEBUG("started (output %s, epoll %s)",
 	      settings.output == CFG_OUTPUT_JSON ? "json" : "text",
 	      settings.epoll == CFG_EPOLL_BATCH ? "batch" :
-	      bridge_runtime && !settings.epoll_set ? "batch (an interpreter's default)" : "single");
+	      bridge_runtime && !settings.epoll_set ?
+	      "single; batch on loops a bridge drives (an interpreter's default)" : "single");
 	if (!agent_broken) {
 		__atomic_store_n(&agent_on, 1, __ATOMIC_RELEASE);
 		agent_copy_rearm();

@@ -133,6 +133,9 @@
 	Object.defineProperty(globalThis, '__reqctxBridge', {
 		value: { als, native, hook }, enumerable: false,
 	});
-	// From here on the store decides: the agent may tag the loop's lines.
+	// From here on the store decides: the agent may tag the loop's lines,
+	// and this thread's loop (libuv's) takes its epoll events in batches.
 	native.ready();
+	if (typeof native.loop === 'function')
+		native.loop();
 })();

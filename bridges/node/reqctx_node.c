@@ -175,13 +175,24 @@ static napi_value js_ready(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* This thread's event loop is the bridge's (reqctx_api_bridge_loop). */
+static napi_value js_loop(napi_env env, napi_callback_info info)
+{
+	void (*loop)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_loop");
+
+	(void)info;
+	if (loop)
+		loop();
+	return undef(env);
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	static const struct { const char *name; napi_callback fn; } fns[] = {
 		{ "available", js_available }, { "snapshot", js_snapshot },
 		{ "entrySnapshot", js_entry_snapshot }, { "push", js_push },
 		{ "pop", js_pop }, { "set", js_set }, { "depth", js_depth },
-		{ "id", js_id }, { "ready", js_ready },
+		{ "id", js_id }, { "ready", js_ready }, { "loop", js_loop },
 	};
 
 	if (api_enter == NULL) {

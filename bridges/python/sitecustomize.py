@@ -78,6 +78,12 @@ def _reqctx_bridge():
     except (OSError, AttributeError, ImportError):
         chain()
         return
+    try:
+        f = lib.reqctx_api_bridge_loop
+        f.restype, f.argtypes = None, []
+        fn["bridge_loop"] = f
+    except AttributeError:
+        pass
     install_hooks(fn)
     # From here on asyncio's contexts decide: the agent may tag the event
     # loop's lines again (until now it wrote them bare: agent/bridge.h).
@@ -96,6 +102,7 @@ def install_hooks(fn):
 
     _snapshot, _enter, _leave, _release = (fn["snapshot"], fn["enter"],
                                            fn["leave"], fn["release"])
+    bridge_loop = fn.get("bridge_loop")
 
     class Snap:
         """A snapshot owned by Python: released when unreachable."""
@@ -131,6 +138,16 @@ def install_hooks(fn):
         from asyncio import base_events, events, selector_events, streams
 
         run = events.Handle._run
+
+        # The loop's thread: its callbacks get their context here, so its
+        # epoll events may go out in batches (reqctx_api_bridge_loop).
+        run_forever = base_events.BaseEventLoop.run_forever
+
+        def _run_forever(self):
+            if bridge_loop is not None:
+                bridge_loop()
+            return run_forever(self)
+        base_events.BaseEventLoop.run_forever = _run_forever
 
         def _run(self):
             s = self._context.get(var)
