@@ -235,8 +235,12 @@ void flow_tls_fd(int fd)
 	 * read, and its first request too unless one was answered. */
 	if (__atomic_load_n(&s->proto, __ATOMIC_RELAXED) != PROTO_UNKNOWN &&
 	    !(flags & FDF_WROTE)) {
+		struct ctx *c = __atomic_load_n(&s->ctx, __ATOMIC_ACQUIRE);
+
 		__atomic_store_n(&s->proto, PROTO_UNKNOWN, __ATOMIC_RELAXED);
 		flags |= FDF_FRESH;
+		if (c)   /* the handshake looked like a session: it was not one */
+			__atomic_store_n(&c->session, 0, __ATOMIC_RELAXED);
 	}
 	__atomic_or_fetch(&s->flags, flags | FDF_TLS, __ATOMIC_RELAXED);
 }
@@ -679,7 +683,7 @@ void flow_wait_begins(const struct flow_wait *w)
 
 	agent_self.draining = false;
 	if (unlikely(agent_self.relay_stash != NULL))
-		relay_stash_clear();
+		agent_self.switches++;   /* relayed lines taken: stale (agent/relay.c) */
 	if (cur && conn_open(cur) && !foreign_in(w, cur)) {
 		if (agent_self.waits_in != cur)
 			DEBUG("keep %s across a wait inside its request (epfd %d)", ctx_name(cur)->id, w->epfd);

@@ -192,6 +192,14 @@ struct flow_wait {
  * "Waits inside a request"); then it is kept across the wait. */
 void flow_wait_begins(const struct flow_wait *w);
 
+/* The thread is about to wait with no context: lines it took from relayed
+ * pipes no longer vouch for anything (agent/relay.c). */
+static inline void flow_wait_no_context(void)
+{
+	if (unlikely(agent_self.relay_stash != NULL))
+		agent_self.switches++;
+}
+
 /* accept/accept4 is about to wait for a new connection: the thread's
  * context ends (a just-accepted one was handed on already; nothing the
  * thread does while it has no connection is a request's). */

@@ -6,6 +6,7 @@
  * malformed trace is ignored.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,10 @@ static bool keep_entry(const char *p, size_t len, size_t *used)
 		return false;
 	memcpy(rel, p, len);
 	rel[len] = '\0';
-	if (realpath(rel, abs) == NULL)
+	/* a bare name is looked up by ld.so on its own path, as in the parent */
+	if (memchr(p, '/', len) == NULL)
+		memcpy(abs, rel, len + 1);
+	else if (realpath(rel, abs) == NULL)
 		return false;
 	alen = strlen(abs);
 	if (*used + 1 + alen + 1 > sizeof kept_preload)
@@ -142,6 +146,9 @@ void inherit_keep_settings(char *const *env)
 	const char *preload = NULL;
 	size_t used = 0;
 
+	int saved = errno;   /* realpath's readlink leaves EINVAL: the host's
+	                        errno at main is its own */
+
 	self_path();         /* resolved now, not in an exec after vfork */
 	nkept = 0;
 	for (; env && *env; env++) {
@@ -160,6 +167,7 @@ void inherit_keep_settings(char *const *env)
 		used += len;
 	}
 	keep_preload(preload);
+	errno = saved;
 }
 
 size_t inherit_env_slots(char *const *env)

@@ -175,13 +175,49 @@ struct relay_stash {
 void relay_stash_clear(void)
 {
 	struct relay_stash *st = agent_self.relay_stash;
+	unsigned n;
 
 	if (st == NULL)
 		return;
-	for (unsigned i = 0; i < st->n; i++)
-		ctx_put(st->e[i].c);
+	/* emptied before the references go: a signal handler's line read
+	 * in between sees no entry, not a released context */
+	n = st->n;
 	st->n = st->bytes = 0;
 	st->uncertain = false;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < n; i++)
+		ctx_put(st->e[i].c);
+}
+
+/* A new turn of relayed reads (another switch came since the last): the
+ * last turn's lines stay as blockers only (one of them may still be
+ * written, after a wait, by a thread now in another request), and older
+ * blockers go. */
+static void stash_new_turn(struct relay_stash *st)
+{
+	unsigned k = 0, bytes = 0, n = st->n;
+	struct ctx *put[STASH_LINES];
+	unsigned nput = 0;
+
+	st->n = 0;                           /* nothing to read while it moves */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < n; i++) {
+		if (st->e[i].c == NULL)
+			continue;                /* an older blocker: goes */
+		put[nput++] = st->e[i].c;
+		memmove(st->text + bytes, st->text + st->e[i].off, st->e[i].len);
+		st->e[k].c = NULL;
+		st->e[k].off = (uint16_t)bytes;
+		st->e[k].len = st->e[i].len;
+		bytes += st->e[i].len;
+		k++;
+	}
+	st->bytes = bytes;
+	st->uncertain = false;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	st->n = k;
+	for (unsigned i = 0; i < nput; i++)
+		ctx_put(put[i]);
 }
 
 void relay_stash_free(void)
@@ -243,7 +279,7 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 		bool cont = i == 0 && lines->cont && lines->other[0].off == 0;
 		bool open = i == lines->nother - 1 && lines->open;
 
-		if (!open && len && p[len - 1] == '\n')
+		if (!open && len && (p[len - 1] == '\n' || p[len - 1] == '\0'))
 			len--;
 		if (cont) {
 			if (st->tail_key != key) {
@@ -283,26 +319,36 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 {
 	struct relay_stash *st = agent_self.relay_stash;
 	const struct ctx *found = NULL;
+	bool stale, blocked = false;
 
-	if (st == NULL || st->switches != agent_self.switches)
-		return cur;                      /* stale: another switch since */
-	if (st->uncertain)
+	if (st == NULL || st->n == 0)
+		return cur;
+	/* another switch since the last relayed read: the lines kept may
+	 * have been written already, or a later request's line may hold the
+	 * same text; a line that holds one names nothing */
+	stale = st->switches != agent_self.switches;
+	if (!stale && st->uncertain)
 		return NULL;
 	for (unsigned i = 0; i < st->n; i++) {
 		const char *t = st->text + st->e[i].off;
 
-		if (st->e[i].c == NULL || st->e[i].len > n || memmem(p, n, t, st->e[i].len) == NULL)
+		if (st->e[i].len > n || memmem(p, n, t, st->e[i].len) == NULL)
 			continue;
+		if (stale || st->e[i].c == NULL) {
+			blocked = true;          /* a line nobody is known to have
+			                            written whole, or of a turn before */
+			continue;
+		}
 		if (found && !same_request(found, st->e[i].c)) {
 			DEBUG("relayed line holds lines of two requests");
 			return NULL;
 		}
 		/* A line of another request, or one nobody is known to have
-		 * written whole, that holds this one: the line written may be a
-		 * piece of that one (a master wraps or cuts long lines:
-		 * php-fpm's log_limit). */
+		 * written whole, that holds this one (as long or longer): the
+		 * line written may be that one, or a piece of it (a master wraps
+		 * or cuts long lines: php-fpm's log_limit). */
 		for (unsigned k = 0; k < st->n; k++)
-			if (k != i && st->e[k].len > st->e[i].len &&
+			if (k != i && st->e[k].len >= st->e[i].len &&
 			    (st->e[k].c == NULL || !same_request(st->e[k].c, st->e[i].c)) &&
 			    memmem(st->text + st->e[k].off, st->e[k].len, t, st->e[i].len)) {
 				DEBUG("relayed line may be a piece of another line");
@@ -310,6 +356,8 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 			}
 		found = st->e[i].c;
 	}
+	if (blocked)
+		return NULL;
 	return found ? found : cur;
 }
 
@@ -331,7 +379,7 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 	if (v == RELAY_NONE)
 		return false;
 	if (st && st->switches != agent_self.switches)
-		relay_stash_clear();             /* lines of an earlier turn */
+		stash_new_turn(st);
 	if (st == NULL) {
 		st = mem_alloc(sizeof *st);
 		if (st) {

@@ -242,33 +242,30 @@ static void list_others(struct relay_lines *lines, const unsigned char *b, size_
 	lines->nother = 0;
 	lines->cont = lines->open = lines->overflow = false;
 	while (a < n) {
-		const unsigned char *nl = memchr(b + a, '\n', n - a);
-		size_t end = nl ? (size_t)(nl - b) + 1 : n;   /* past its '\n' */
-		size_t start = a;
-		bool cont = a == 0 && mid_line, open = nl == NULL, found = false;
+		size_t end = a, len;
+		bool cont = a == 0 && mid_line, open, found = false;
 
-		/* a NUL begins a line (ends_line): what is before it in the
-		 * segment ends the line before */
-		for (size_t k = end; k-- > a;)
-			if (b[k] == '\0') {
-				start = k + 1;
-				cont = false;
-				break;
-			}
-		if (open && start == end)
+		/* a line ends at its '\n' or at a NUL (ends_line) */
+		while (end < n && !ends_line(b[end]))
+			end++;
+		open = end == n;
+		len = end - a;                   /* without its end */
+		if (!open)
+			end++;
+		if (open && len == 0)
 			break;
 		for (size_t k = next; k < lines->n && !found; k++)
-			if (lines->line[k].off == start && lines->line[k].len == end - start) {
+			if (lines->line[k].off == a && lines->line[k].len == end - a) {
 				found = true;
 				next = k + 1;
 			}
-		if (!found && (cont || open || end - start - !open >= RELAY_LINE_MIN)) {
+		if (!found && (cont || open || len >= RELAY_LINE_MIN)) {
 			if (lines->nother == RELAY_LINES_MAX) {
 				lines->overflow = true;
 				return;
 			}
-			lines->other[lines->nother].off = (uint32_t)start;
-			lines->other[lines->nother].len = (uint32_t)(end - start);
+			lines->other[lines->nother].off = (uint32_t)a;
+			lines->other[lines->nother].len = (uint32_t)(end - a);
 			lines->nother++;
 			lines->cont |= cont;
 			lines->open |= open;

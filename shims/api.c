@@ -63,13 +63,13 @@ AGENT_EXPORT void reqctx_api_bridge_ready(void)
 		bridge_ready();
 }
 
-/* The calling thread runs an event loop whose callbacks the bridge gives
- * their context (asyncio's, libuv's under Node): its epoll events may go
- * out in whole batches (agent/dispatch.c). */
-AGENT_EXPORT void reqctx_api_bridge_loop(void)
+/* The calling thread starts (on != 0) or stops running an event loop whose
+ * callbacks the bridge gives their context (asyncio's, libuv's under Node):
+ * meanwhile its epoll events may go out in whole batches (agent/dispatch.c). */
+AGENT_EXPORT void reqctx_api_bridge_loop(int on)
 {
-	if (agent_running() && !agent_self.bridge_loop) {
-		agent_self.bridge_loop = true;
-		DEBUG("bridge: this thread's event loop is the bridge's");
+	if (agent_running() && agent_self.bridge_loop != (on != 0)) {
+		agent_self.bridge_loop = on != 0;
+		DEBUG("bridge: this thread's event loop %s the bridge's", on ? "is" : "is no longer");
 	}
 }

@@ -34,7 +34,7 @@ extern void reqctx_api_release(reqctx_snapshot_t) __attribute__((weak));
  * context from now on. Until it is called, in node, python and ruby, an
  * epoll loop's lines carry no prefix (docs/design.md, "Runtime bridges"). */
 extern void reqctx_api_bridge_ready(void) __attribute__((weak));
-extern void reqctx_api_bridge_loop(void) __attribute__((weak));
+extern void reqctx_api_bridge_loop(int on) __attribute__((weak));
 extern reqctx_snapshot_t reqctx_api_fd_snapshot(int) __attribute__((weak));
 
 /* The current request ID, or NULL without a context (or without the agent).

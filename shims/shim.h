@@ -57,6 +57,8 @@ static inline void shim_wait_begins(const struct flow_wait *w)
 	shim_may_block();
 	if (agent_self.cur)
 		SHIM_CORE(flow_wait_begins(w));
+	else
+		flow_wait_no_context();
 }
 
 #endif

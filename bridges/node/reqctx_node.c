@@ -178,11 +178,11 @@ static napi_value js_ready(napi_env env, napi_callback_info info)
 /* This thread's event loop is the bridge's (reqctx_api_bridge_loop). */
 static napi_value js_loop(napi_env env, napi_callback_info info)
 {
-	void (*loop)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_loop");
+	void (*loop)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_loop");
 
 	(void)info;
 	if (loop)
-		loop();
+		loop(1);               /* Node's main thread runs libuv's loop for good */
 	return undef(env);
 }
 

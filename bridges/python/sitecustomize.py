@@ -80,7 +80,7 @@ def _reqctx_bridge():
         return
     try:
         f = lib.reqctx_api_bridge_loop
-        f.restype, f.argtypes = None, []
+        f.restype, f.argtypes = None, [ctypes.c_int]
         fn["bridge_loop"] = f
     except AttributeError:
         pass
@@ -144,9 +144,13 @@ def install_hooks(fn):
         run_forever = base_events.BaseEventLoop.run_forever
 
         def _run_forever(self):
-            if bridge_loop is not None:
-                bridge_loop()
-            return run_forever(self)
+            if bridge_loop is None:
+                return run_forever(self)
+            bridge_loop(1)
+            try:
+                return run_forever(self)
+            finally:
+                bridge_loop(0)
         base_events.BaseEventLoop.run_forever = _run_forever
 
         def _run(self):

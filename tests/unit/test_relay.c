@@ -10,6 +10,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "agent/flow.h"
 #include "agent/relay.h"
 #include "base/ctx.h"
 #include "ctxmap/relay.h"
@@ -188,9 +189,12 @@ UNIT_TEST(written_lines_carry_the_request_of_the_line_they_hold)
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"[a] first line of a\""), "req-a");
 	/* a line holding both requests' lines names neither */
 	ck_assert_str_eq(line_id(ctx_current(), "[a] second line of a [b] second line of b"), "(none)");
-	/* any other switch (an event, an accept, a fork) ends what they vouch */
+	/* any other switch (an event, an accept, a fork) ends what they
+	 * vouch: a line that holds one then names nothing, another line keeps
+	 * what is current */
 	ctx_take_current(other);
-	ck_assert_str_eq(line_id(other, "req-other: [a] second line of a"), "req-other");
+	ck_assert_str_eq(line_id(other, "req-other: [a] second line of a"), "(none)");
+	ck_assert_str_eq(line_id(other, "req-other: its own line"), "req-other");
 	relay_stash_free();
 	relaymap_forget((uintptr_t)rx);
 	ctx_take_current(NULL);
@@ -245,6 +249,47 @@ UNIT_TEST(a_read_with_lines_left_out_vouches_for_none)
 	ck_assert_str_eq(line_id(ctx_current(), "the master's own line"), "(none)");
 	relay_stash_free();
 	relaymap_forget((uintptr_t)rx);
+	ctx_take_current(NULL);
+	ctx_put(a);
+	ctx_put(b);
+}
+
+UNIT_TEST(lines_nobody_wrote_whole_block_the_same_text)
+{
+	struct chan *p1 = (struct chan *)0x6000, *p2 = (struct chan *)0x7000;
+	struct ctx *a = mk("req-a"), *b = mk("req-b");
+
+	relaymap_init();
+	/* a's line from one worker; b's same text from another, in two
+	 * writes (a line across records: nobody is known to have written it
+	 * whole) */
+	relaymap_wrote((uintptr_t)p1, a, "PHP Warning: foo bar\n", 21);
+	relaymap_wrote((uintptr_t)p2, b, "PHP Warning: ", 13);
+	relaymap_wrote((uintptr_t)p2, b, "foo bar\n", 8);
+	relayed_read(p1, "PHP Warning: foo bar\n", 21);
+	relayed_read(p2, "PHP Warning: foo bar\n", 21);
+	ck_assert_str_eq(line_id(ctx_current(), "child 2 said: \"PHP Warning: foo bar\""), "(none)");
+	/* a line that ends with a NUL (php-fpm's marker right after it) */
+	relay_stash_clear();
+	relaymap_wrote((uintptr_t)p1, a, "connection refused\n", 19);
+	relaymap_wrote((uintptr_t)p1, b, "B says: connection refused\0fscf\0", 33);
+	relayed_read(p1, "connection refused\nB says: connection refused\0fscf\0", 52);
+	ck_assert_str_eq(line_id(NULL, "said: \"B says: connection refused\""), "(none)");
+	/* a wait between a read and the lines of it: then another request's
+	 * read; the first read's line names nothing rather than the second's
+	 * request */
+	relay_stash_clear();
+	relaymap_wrote((uintptr_t)p1, b, "[b] late line\n", 14);
+	relayed_read(p1, "[b] late line\n", 14);
+	flow_wait_no_context();
+	relaymap_wrote((uintptr_t)p1, a, "[a] next line\n", 14);
+	relayed_read(p1, "[a] next line\n", 14);
+	ck_assert_str_eq(ctx_name(ctx_current())->id, "req-a");
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"[b] late line\""), "(none)");
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"[a] next line\""), "req-a");
+	relay_stash_free();
+	relaymap_forget((uintptr_t)p1);
+	relaymap_forget((uintptr_t)p2);
 	ctx_take_current(NULL);
 	ctx_put(a);
 	ctx_put(b);
