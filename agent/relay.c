@@ -240,8 +240,10 @@ static bool keep(struct relay_stash *st, struct ctx *c, const char *a, size_t al
 
 	if (st->n == STASH_LINES || st->bytes + len > STASH_BYTES)
 		return false;
-	memcpy(st->text + st->bytes, a, alen);
-	memcpy(st->text + st->bytes + alen, b, blen);
+	if (alen)
+		memcpy(st->text + st->bytes, a, alen);
+	if (blen)
+		memcpy(st->text + st->bytes + alen, b, blen);
 	if (c)
 		ctx_get(c);
 	st->e[st->n].c = c;
