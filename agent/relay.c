@@ -323,14 +323,16 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 	const struct ctx *found = NULL;
 	bool stale, blocked = false;
 
-	if (st == NULL || st->n == 0)
+	if (st == NULL)
 		return cur;
 	/* another switch since the last relayed read: the lines kept may
 	 * have been written already, or a later request's line may hold the
 	 * same text; a line that holds one names nothing */
 	stale = st->switches != agent_self.switches;
 	if (!stale && st->uncertain)
-		return NULL;
+		return NULL;             /* also when nothing could be kept */
+	if (st->n == 0)
+		return cur;
 	for (unsigned i = 0; i < st->n; i++) {
 		const char *t = st->text + st->e[i].off;
 

@@ -281,12 +281,38 @@ UNIT_TEST(lines_nobody_wrote_whole_block_the_same_text)
 	relay_stash_clear();
 	relaymap_wrote((uintptr_t)p1, b, "[b] late line\n", 14);
 	relayed_read(p1, "[b] late line\n", 14);
-	flow_wait_no_context();
+	flow_wait_relay_stale();
 	relaymap_wrote((uintptr_t)p1, a, "[a] next line\n", 14);
 	relayed_read(p1, "[a] next line\n", 14);
 	ck_assert_str_eq(ctx_name(ctx_current())->id, "req-a");
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"[b] late line\""), "(none)");
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"[a] next line\""), "req-a");
+	relay_stash_free();
+	relaymap_forget((uintptr_t)p1);
+	relaymap_forget((uintptr_t)p2);
+	ctx_take_current(NULL);
+	ctx_put(a);
+	ctx_put(b);
+}
+
+UNIT_TEST(a_line_whose_beginning_is_not_known_names_nothing)
+{
+	struct chan *p1 = (struct chan *)0x8000, *p2 = (struct chan *)0x9000;
+	struct ctx *a = mk("req-a"), *b = mk("req-b");
+
+	relaymap_init();
+	/* b begins a line on pipe 1, another pipe's open line replaces what
+	 * the thread keeps of it, a wait ends the turn; then a finishes pipe
+	 * 1's line: the read is all a's, the line it completes is not */
+	relaymap_wrote((uintptr_t)p1, b, "[b] begun by b", 14);
+	relaymap_wrote((uintptr_t)p2, a, "[a] other pipe", 14);
+	relayed_read(p1, "[b] begun by b", 14);
+	relayed_read(p2, "[a] other pipe", 14);
+	flow_wait_relay_stale();
+	relaymap_wrote((uintptr_t)p1, a, " and ended by a\n", 16);
+	relayed_read(p1, " and ended by a\n", 16);
+	ck_assert_str_eq(ctx_name(ctx_current())->id, "req-a");
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"[b] begun by b and ended by a\""), "(none)");
 	relay_stash_free();
 	relaymap_forget((uintptr_t)p1);
 	relaymap_forget((uintptr_t)p2);
