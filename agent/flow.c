@@ -682,8 +682,7 @@ void flow_wait_begins(const struct flow_wait *w)
 	struct ctx *cur = agent_self.cur;
 
 	agent_self.draining = false;
-	if (unlikely(agent_self.relay_stash != NULL))
-		agent_self.switches++;   /* relayed lines taken: stale (agent/relay.c) */
+	flow_wait_relay_stale();
 	if (cur && conn_open(cur) && !foreign_in(w, cur)) {
 		if (agent_self.waits_in != cur)
 			DEBUG("keep %s across a wait inside its request (epfd %d)", ctx_name(cur)->id, w->epfd);

@@ -192,9 +192,9 @@ struct flow_wait {
  * "Waits inside a request"); then it is kept across the wait. */
 void flow_wait_begins(const struct flow_wait *w);
 
-/* The thread is about to wait with no context: lines it took from relayed
- * pipes no longer vouch for anything (agent/relay.c). */
-static inline void flow_wait_no_context(void)
+/* The thread is about to wait (with a context or none): lines it took
+ * from relayed pipes no longer vouch for anything (agent/relay.c). */
+static inline void flow_wait_relay_stale(void)
 {
 	if (unlikely(agent_self.relay_stash != NULL))
 		agent_self.switches++;

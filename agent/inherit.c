@@ -145,7 +145,6 @@ void inherit_keep_settings(char *const *env)
 {
 	const char *preload = NULL;
 	size_t used = 0;
-
 	int saved = errno;   /* realpath's readlink leaves EINVAL: the host's
 	                        errno at main is its own */
 

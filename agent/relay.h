@@ -43,17 +43,20 @@ void relay_write_done(struct fdslot *s, size_t n, ssize_t r);
 bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct ctx **c);
 
 /* The request a line the thread writes is about, given what is current
- * (`cur`). While the thread's context is the one its last relayed read
- * left: the request of the whole line taken from relayed pipes since then
- * that the line holds; NULL when it holds two requests' lines, or when a
- * read's lines could not all be kept; else `cur`. p/n: the line's bytes. */
+ * (`cur`; p/n: the line's bytes). While the thread's context is the one its
+ * last relayed read left: the request of the whole line taken from relayed
+ * pipes that the line holds; NULL when it holds lines of two requests, a
+ * line no request is known to have written whole (a blocker), a kept line
+ * that another one holds, or when a read's lines could not all be kept;
+ * else `cur`. After another switch or a wait: NULL when it holds any kept
+ * line, else `cur`. */
 const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n);
 
 /* A relayed read's context was just taken (after relay_read()): the lines
  * it kept vouch until the thread's next switch. */
 void relay_read_taken(void);
 
-/* The thread waits: the lines it took are forgotten. */
+/* Forgets the lines the thread took (and frees nothing). */
 void relay_stash_clear(void);
 /* The thread ends. */
 void relay_stash_free(void);

@@ -186,6 +186,15 @@ static bool ends_line(unsigned char c)
 	return c == '\n' || c == '\0';
 }
 
+/* Where the line that b[a] is in ends: the offset of its '\n' or NUL, or
+ * `to` when it does not end before it. */
+static size_t line_end(const unsigned char *b, size_t a, size_t to)
+{
+	while (a < to && !ends_line(b[a]))
+		a++;
+	return a;
+}
+
 /* The request of record `r` in `lines`: its index, or -1 when full. */
 static int who_of(struct relay_lines *lines, const struct relay_rec *r)
 {
@@ -207,7 +216,8 @@ static int who_of(struct relay_lines *lines, const struct relay_rec *r)
 }
 
 /* Adds the whole lines of b[from, to) (read offsets), all of record `r`,
- * checked: `at_start` says whether b[from] begins a line. */
+ * checked, each ended by its '\n' or a NUL: `at_start` says whether
+ * b[from] begins a line. */
 static void add_lines(struct relay_lines *lines, const unsigned char *b, size_t from, size_t to,
 		      bool at_start, const struct relay_rec *r)
 {
@@ -215,21 +225,21 @@ static void add_lines(struct relay_lines *lines, const unsigned char *b, size_t 
 	int who = -2;
 
 	while (a < to && lines->n < RELAY_LINES_MAX) {
-		const unsigned char *nl = memchr(b + a, '\n', to - a);
+		size_t end = line_end(b, a, to);
 
-		if (nl == NULL)
-			return;
+		if (end == to)
+			return;                  /* unfinished in this record */
 		if (at_start) {
 			if (who == -2)
 				who = who_of(lines, r);
 			if (who < 0)
 				return;
 			lines->line[lines->n].off = (uint32_t)a;
-			lines->line[lines->n].len = (uint32_t)((size_t)(nl - b) + 1 - a);
+			lines->line[lines->n].len = (uint32_t)(end + 1 - a);
 			lines->line[lines->n].who = (uint8_t)who;
 			lines->n++;
 		}
-		a = (size_t)(nl - b) + 1;
+		a = end + 1;
 		at_start = true;
 	}
 }
@@ -242,12 +252,10 @@ static void list_others(struct relay_lines *lines, const unsigned char *b, size_
 	lines->nother = 0;
 	lines->cont = lines->open = lines->overflow = false;
 	while (a < n) {
-		size_t end = a, len;
+		size_t end, len;
 		bool cont = a == 0 && mid_line, open, found = false;
 
-		/* a line ends at its '\n' or at a NUL (ends_line) */
-		while (end < n && !ends_line(b[end]))
-			end++;
+		end = line_end(b, a, n);
 		open = end == n;
 		len = end - a;                   /* without its end */
 		if (!open)

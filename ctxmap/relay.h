@@ -46,9 +46,9 @@ struct relay_ids {
 };
 /* The whole lines of a read that one request wrote: a line begins where
  * the pipe's previous line ended (after a '\n' or a NUL) and ends with its
- * '\n', inside one record
+ * '\n' or a NUL, inside one record
  * whose hash was checked in this read. `off`/`len` are within the read's
- * bytes (len counts the '\n'); `who` indexes `ids`. At most
+ * bytes (len counts the '\n' or NUL); `who` indexes `ids`. At most
  * RELAY_LINES_MAX lines and RELAY_WHO_MAX requests; lines beyond are left
  * out (they then carry what the read's verdict says). */
 #define RELAY_LINES_MAX 32

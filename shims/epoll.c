@@ -68,7 +68,7 @@ static int wait_tagged(int epfd, struct epoll_event *events, int max, const stru
 		shim_wait_begins(&w);
 	} else {
 		shim_may_block();
-		flow_wait_no_context();
+		flow_wait_relay_stale();
 	}
 	SHIM_CORE(buf = dispatch_buffer(epfd, max));
 	for (;;) {

@@ -58,7 +58,7 @@ static inline void shim_wait_begins(const struct flow_wait *w)
 	if (agent_self.cur)
 		SHIM_CORE(flow_wait_begins(w));
 	else
-		flow_wait_no_context();
+		flow_wait_relay_stale();
 }
 
 #endif
