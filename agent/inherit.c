@@ -126,7 +126,13 @@ static void keep_preload(const char *start)
 			size_t len = strcspn(p, ": ");
 			bool agent = len && names_agent(p, len);
 
-			if (len && !keep_entry(p, len, &used)) {
+			/* the agent by the path it was loaded from (a bare name was
+			 * found through an LD_LIBRARY_PATH the child may not have) */
+			if (agent && self && !keep_entry(self, strlen(self), &used)) {
+				kept_preload[0] = '\0';
+				return;
+			}
+			if (len && !agent && !keep_entry(p, len, &used)) {
 				kept_preload[0] = '\0';
 				return;
 			}

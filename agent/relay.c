@@ -362,7 +362,11 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 	}
 	if (blocked)
 		return NULL;
-	return found ? found : cur;
+	/* In a turn of relayed reads, a line that holds no line taken is not
+	 * told by them: a line cut shorter than the one it relays, or about
+	 * bytes nobody recorded (a worker's stdio, a child it ran), would
+	 * otherwise take the last read's request. */
+	return found ? found : stale ? cur : NULL;
 }
 
 void relay_read_taken(void)

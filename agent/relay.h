@@ -47,9 +47,9 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
  * last relayed read left: the request of the whole line taken from relayed
  * pipes that the line holds; NULL when it holds lines of two requests, a
  * line no request is known to have written whole (a blocker), a kept line
- * that another one holds, or when a read's lines could not all be kept;
- * else `cur`. After another switch or a wait: NULL when it holds any kept
- * line, else `cur`. */
+ * that another one holds, when a read's lines could not all be kept, or
+ * when it holds no kept line. After another switch or a wait: NULL when it
+ * holds any kept line, else `cur`. */
 const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n);
 
 /* A relayed read's context was just taken (after relay_read()): the lines

@@ -321,6 +321,29 @@ UNIT_TEST(a_line_whose_beginning_is_not_known_names_nothing)
 	ctx_put(b);
 }
 
+UNIT_TEST(a_line_cut_shorter_than_its_relayed_line_names_nothing)
+{
+	struct chan *p1 = (struct chan *)0xa000, *p2 = (struct chan *)0xb000;
+	struct ctx *a = mk("req-a"), *b = mk("req-b");
+
+	relaymap_init();
+	relaymap_wrote((uintptr_t)p1, b, "worker 0 serving req-b\n", 23);
+	relaymap_wrote((uintptr_t)p2, a, "worker 1 serving req-a\n", 23);
+	relayed_read(p1, "worker 0 serving req-b\n", 23);
+	relayed_read(p2, "worker 1 serving req-a\n", 23);
+	ck_assert_str_eq(ctx_name(ctx_current())->id, "req-a");
+	/* the master cuts lines to 12 bytes: "worker 0 ser" is b's, not the
+	 * last read's */
+	ck_assert_str_eq(line_id(ctx_current(), "child 0 said: \"worker 0 ser\""), "(none)");
+	ck_assert_str_eq(line_id(ctx_current(), "child 1 said: \"worker 1 serving req-a\""), "req-a");
+	relay_stash_free();
+	relaymap_forget((uintptr_t)p1);
+	relaymap_forget((uintptr_t)p2);
+	ctx_take_current(NULL);
+	ctx_put(a);
+	ctx_put(b);
+}
+
 Suite *relay_suite(void)
 {
 	Suite *s = suite_create("relay");
