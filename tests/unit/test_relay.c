@@ -254,6 +254,18 @@ UNIT_TEST(a_read_with_lines_left_out_vouches_for_none)
 	ctx_put(b);
 }
 
+/* The end of a two-pipe case: what the thread kept, the pipes' records,
+ * the current context and the two requests go. */
+static void two_pipes_done(struct chan *p1, struct chan *p2, struct ctx *a, struct ctx *b)
+{
+	relay_stash_free();
+	relaymap_forget((uintptr_t)p1);
+	relaymap_forget((uintptr_t)p2);
+	ctx_take_current(NULL);
+	ctx_put(a);
+	ctx_put(b);
+}
+
 UNIT_TEST(lines_nobody_wrote_whole_block_the_same_text)
 {
 	struct chan *p1 = (struct chan *)0x6000, *p2 = (struct chan *)0x7000;
@@ -287,12 +299,7 @@ UNIT_TEST(lines_nobody_wrote_whole_block_the_same_text)
 	ck_assert_str_eq(ctx_name(ctx_current())->id, "req-a");
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"[b] late line\""), "(none)");
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"[a] next line\""), "req-a");
-	relay_stash_free();
-	relaymap_forget((uintptr_t)p1);
-	relaymap_forget((uintptr_t)p2);
-	ctx_take_current(NULL);
-	ctx_put(a);
-	ctx_put(b);
+	two_pipes_done(p1, p2, a, b);
 }
 
 UNIT_TEST(a_line_whose_beginning_is_not_known_names_nothing)
@@ -313,12 +320,7 @@ UNIT_TEST(a_line_whose_beginning_is_not_known_names_nothing)
 	relayed_read(p1, " and ended by a\n", 16);
 	ck_assert_str_eq(ctx_name(ctx_current())->id, "req-a");
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"[b] begun by b and ended by a\""), "(none)");
-	relay_stash_free();
-	relaymap_forget((uintptr_t)p1);
-	relaymap_forget((uintptr_t)p2);
-	ctx_take_current(NULL);
-	ctx_put(a);
-	ctx_put(b);
+	two_pipes_done(p1, p2, a, b);
 }
 
 UNIT_TEST(a_line_cut_shorter_than_its_relayed_line_names_nothing)
@@ -336,12 +338,7 @@ UNIT_TEST(a_line_cut_shorter_than_its_relayed_line_names_nothing)
 	 * last read's */
 	ck_assert_str_eq(line_id(ctx_current(), "child 0 said: \"worker 0 ser\""), "(none)");
 	ck_assert_str_eq(line_id(ctx_current(), "child 1 said: \"worker 1 serving req-a\""), "req-a");
-	relay_stash_free();
-	relaymap_forget((uintptr_t)p1);
-	relaymap_forget((uintptr_t)p2);
-	ctx_take_current(NULL);
-	ctx_put(a);
-	ctx_put(b);
+	two_pipes_done(p1, p2, a, b);
 }
 
 Suite *relay_suite(void)
