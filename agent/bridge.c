@@ -225,3 +225,11 @@ void bridge_start(void)
 	}
 	DEBUG("bridge: %s missing or not usable in a variable; not loaded", file);
 }
+
+void bridge_loop(bool on)
+{
+	if (agent_self.bridge_loop != on) {
+		agent_self.bridge_loop = on;
+		DEBUG("bridge: this thread's event loop %s the bridge's", on ? "is" : "is no longer");
+	}
+}

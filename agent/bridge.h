@@ -5,6 +5,8 @@
 #ifndef AGENT_BRIDGE_H
 #define AGENT_BRIDGE_H
 
+#include <stdbool.h>
+
 /* In the constructor, after the configuration is read. */
 void bridge_start(void);
 
@@ -25,5 +27,11 @@ extern int bridge_runtime;
 
 /* The runtime's bridge is loaded and drives the context from now on. */
 void bridge_ready(void);
+
+/* The calling thread starts (on) or stops running an event loop whose
+ * callbacks the bridge gives their context (asyncio's, libuv's under
+ * Node): meanwhile its epoll events may go out in whole batches
+ * (agent/dispatch.c; reqctx_api_bridge_loop). */
+void bridge_loop(bool on);
 
 #endif

@@ -435,6 +435,43 @@ void flow_ptimer_armed(timer_t id, bool armed)
 	timermap_armed(id, armed ? agent_self.cur : NULL);
 }
 
+struct ptimer *flow_ptimer_new(void (*fn)(union sigval), union sigval value)
+{
+	return timermap_new(fn, value);
+}
+
+void flow_ptimer_created(struct ptimer *t, const timer_t *id, bool ok)
+{
+	timermap_created(t, ok ? *id : NULL, ok);
+}
+
+void flow_ptimer_deleted(timer_t id)
+{
+	timermap_deleted(id);
+}
+
+flow_ptimer_fn flow_ptimer_fires(struct ptimer *t, union sigval *value)
+{
+	if (agent_running()) {
+		struct ctx *c = timermap_ctx(t);
+
+		if (c)
+			DEBUG("timer notification runs in %s (timer_settime)", ctx_name(c)->id);
+		ctx_take_current(c);
+	}
+	*value = t->value;
+	return t->fn;
+}
+
+struct ctx *flow_fd_ctx(int fd)
+{
+	struct fdslot *s = fdmap_moving(fd);
+
+	if (s == NULL || fdmap_kind(s) == FD_CHAN)
+		return NULL;
+	return fdmap_ctx_get(s);
+}
+
 void flow_close_range(unsigned first, unsigned last)
 {
 	for (unsigned fd = first; fd <= last && fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {

@@ -12,11 +12,14 @@
 #include <sys/types.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <time.h>
 
 #include "base/thread.h"
 #include "ctxmap/fdmap.h"
 #include "agent/conn.h"
+#include "agent/dgram.h"
+#include "agent/out.h"
 #include "agent/relay.h"
 #include "ctxmap/relay.h"
 
@@ -150,6 +153,28 @@ void flow_timer_armed(int fd, bool armed);
  * notification runs in the arming context (ctxmap/timermap.h). */
 void flow_ptimer_armed(timer_t id, bool armed);
 
+/*
+ * A POSIX timer notified on a thread of its own (SIGEV_THREAD): the shim
+ * hands glibc its own function with a record of the program's.
+ * flow_ptimer_new makes the record (NULL without memory: the program's
+ * sigevent is used as it is); flow_ptimer_created says whether
+ * timer_create made the timer (`id`) or failed (the record is dropped);
+ * flow_ptimer_deleted follows timer_delete. On the notification thread
+ * flow_ptimer_fires makes the arming context current (when the agent
+ * runs) and returns the program's function with its value in *value.
+ */
+struct ptimer;
+typedef void (*flow_ptimer_fn)(union sigval);
+struct ptimer *flow_ptimer_new(flow_ptimer_fn fn, union sigval value);
+void flow_ptimer_created(struct ptimer *t, const timer_t *id, bool ok);
+void flow_ptimer_deleted(timer_t id);
+flow_ptimer_fn flow_ptimer_fires(struct ptimer *t, union sigval *value);
+
+/* The context a connection, socket or timer fd carries, with a reference
+ * for the caller, or NULL: none, or a channel's (several requests may be
+ * queued in it; reqctx_api_fd_snapshot). */
+struct ctx *flow_fd_ctx(int fd);
+
 /* A timer setting arms the timer iff its it_value is not zero (POSIX
  * timer_settime, timerfd_settime); a zero it_value disarms it. */
 static inline bool flow_arms(const struct itimerspec *v)
@@ -225,5 +250,83 @@ static inline bool flow_waits_to_write(int fd)
 
 /* A successful epoll_ctl(epfd, op, fd) registering `data`. */
 void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data);
+
+/*
+ * The shims' one lookup of an fd (reads and writes make it once, before or
+ * after the real call) and what they may ask of its answer. The slot is
+ * the core's: a shim only hands it back.
+ */
+static inline struct fdslot *flow_slot(int fd)
+{
+	return fdmap_peek(fd);
+}
+
+/* The slot when I/O on `fd` may move a context (fdmap_moving), or NULL. */
+static inline struct fdslot *flow_moving(int fd)
+{
+	return fdmap_moving(fd);
+}
+
+/* Whether I/O on `fd` may move a context. */
+static inline bool flow_fd_moves(int fd)
+{
+	return fd >= 0 && fdmap_moving(fd) != NULL;
+}
+
+/* Whether `s` is an unconnected datagram socket's, whose receives start
+ * requests by their sender (agent/dgram.h). */
+static inline bool flow_slot_dgram(const struct fdslot *s)
+{
+	return s && fdmap_kind(s) == FD_DGRAM;
+}
+
+/*
+ * A write of n bytes (`data`: where the first are, or NULL) that does not
+ * go through the line writer, around its real call: flow_write_begins
+ * before (the flow rules for fds that move contexts; the held line first
+ * where the write may reach its destination), flow_write_ends with the
+ * call's return r. Both inline for the shims' write paths; `s` is the
+ * caller's one lookup (flow_slot). flow_write_begins' answer, handed to
+ * the others: the fd's kind, with FLOW_WRITE_TRACKED when this very write
+ * is recorded in flight in a channel (flow_write_slot).
+ */
+#define FLOW_WRITE_TRACKED 0x100
+#define FLOW_WRITE_KIND(k) ((enum fd_kind)((k) & 0xff))
+
+static inline int flow_write_begins(struct fdslot *s, int fd, const void *data, size_t n)
+{
+	int k = s ? (int)fdmap_kind(s) : FD_UNKNOWN;
+
+	if (k >= FD_CLIENT) {
+		bool tracked;
+
+		AGENT_WORK_FAST(tracked = flow_write_slot(s, fd, data, n));
+		if (tracked)
+			k |= FLOW_WRITE_TRACKED;
+	} else {
+		if (out_must_flush_before(s))
+			AGENT_WORK(out_flush_thread());
+		out_saw_stdout(s);
+	}
+	return k;
+}
+
+/* Returns r. A channel write recorded in flight ends; one that took less
+ * than announced is corrected. */
+static inline ssize_t flow_write_ends(int k, int fd, const void *data, size_t n, ssize_t r)
+{
+	if (unlikely(FLOW_WRITE_KIND(k) == FD_CHAN) && ((k & FLOW_WRITE_TRACKED) || (size_t)r != n))
+		AGENT_WORK(flow_write_done(fd, data, n, r, k & FLOW_WRITE_TRACKED));
+	return r;
+}
+
+/* After flow_write_ends, for a send that names its destination `to`:
+ * a datagram answering the current request's sender ends it. Returns r. */
+static inline ssize_t flow_dgram_ends(int k, int fd, const void *to, socklen_t len, ssize_t r)
+{
+	if (unlikely(k == FD_DGRAM) && r >= 0 && to && agent_self.cur)
+		AGENT_WORK(dgram_sent(fd, to, len));
+	return r;
+}
 
 #endif

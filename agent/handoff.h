@@ -54,6 +54,8 @@
 
 #include <stdbool.h>
 
+#include "base/thread.h"
+
 struct ctx;
 
 /* A new thread starts in `inherited` (its creator's context, the reference
@@ -70,6 +72,15 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke);
 
 /* `obj` is signalled (a broadcast wakes every waiter) or posted. */
 void handoff_signal(const void *obj, bool broadcast);
+
+/* Whether locking `mutex` concerns the hand-off rules (handoff_relock):
+ * the mutex of the thread's last wake-up, or any lock while the thread
+ * watches its locks (a pool thread that closed its request's connection).
+ * Two loads, inline in the lock shim. */
+static inline bool handoff_lock_watched(const void *mutex)
+{
+	return unlikely(agent_self.cond_mutex == mutex || agent_self.lock_watch);
+}
 
 /* The thread is about to lock `mutex`: the mutex of its last wake-up, or
  * any mutex while rules 3 or 6 watch its next lock. */

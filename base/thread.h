@@ -8,6 +8,7 @@
 #ifndef BASE_THREAD_H
 #define BASE_THREAD_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -98,6 +99,23 @@ static inline bool agent_in_vfork_child(void)
 
 static inline void agent_enter(void) { agent_self.depth++; }
 static inline void agent_leave(void) { agent_self.depth--; }
+
+/* Runs `work` as agent code: the guard held, errno kept for the host (a
+ * shim's report to the core, or a core rule run inline in a shim). */
+#define AGENT_WORK(work) do { \
+		int agent_errno_ = errno; \
+		agent_enter(); \
+		work; \
+		agent_leave(); \
+		errno = agent_errno_; \
+	} while (0)
+
+/* Agent work that provably leaves errno alone: only the guard. */
+#define AGENT_WORK_FAST(work) do { \
+		agent_enter(); \
+		work; \
+		agent_leave(); \
+	} while (0)
 
 /* Switch the agent off for good: every hook passes through from now on.
  * `why` goes to the diagnostics file (REQCTX_DEBUG), never to the host's

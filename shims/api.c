@@ -5,7 +5,7 @@
  */
 #include "base/ctx.h"
 #include "base/debug.h"
-#include "ctxmap/fdmap.h"
+#include "agent/flow.h"
 #include "shims/reqctx.h"
 #include "agent/bridge.h"
 
@@ -25,14 +25,11 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
 
 AGENT_EXPORT reqctx_snapshot_t reqctx_api_fd_snapshot(int fd)
 {
-	struct fdslot *s;
+	struct ctx *c = NULL;
 
-	if (!agent_running())
-		return NULL;
-	s = fdmap_moving(fd);
-	if (s == NULL || fdmap_kind(s) == FD_CHAN)
-		return NULL;
-	return (reqctx_snapshot_t)fdmap_ctx_get(s);
+	if (agent_running())
+		AGENT_WORK(c = flow_fd_ctx(fd));
+	return (reqctx_snapshot_t)c;
 }
 
 AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
@@ -63,13 +60,9 @@ AGENT_EXPORT void reqctx_api_bridge_ready(void)
 		bridge_ready();
 }
 
-/* The calling thread starts (on != 0) or stops running an event loop whose
- * callbacks the bridge gives their context (asyncio's, libuv's under Node):
- * meanwhile its epoll events may go out in whole batches (agent/dispatch.c). */
+/* reqctx.h; agent/bridge.h, bridge_loop. */
 AGENT_EXPORT void reqctx_api_bridge_loop(int on)
 {
-	if (agent_running() && agent_self.bridge_loop != (on != 0)) {
-		agent_self.bridge_loop = on != 0;
-		DEBUG("bridge: this thread's event loop %s the bridge's", on ? "is" : "is no longer");
-	}
+	if (agent_running())
+		bridge_loop(on != 0);
 }

@@ -8,7 +8,7 @@
 static int created(int r)
 {
 	if (r >= 0 && agent_active())
-		SHIM_CORE(flow_new_fd(r, FD_EPOLL));
+		AGENT_WORK(flow_new_fd(r, FD_EPOLL));
 	return r;
 }
 
@@ -27,7 +27,7 @@ AGENT_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	int r = REAL(epoll_ctl)(epfd, op, fd, ev);
 
 	if (r == 0 && agent_active())
-		SHIM_CORE(
+		AGENT_WORK(
 flow_epoll_ctl(epfd, op, fd, ev ? ev->data.u64 : 0));
 	return r;
 }
@@ -59,23 +59,16 @@ static int wait_tagged(int epfd, struct epoll_event *events, int max, const stru
 
 	if (!agent_active())
 		return real_wait(epfd, events, max, a);
-	SHIM_CORE(n = dispatch_next(epfd, events));
+	AGENT_WORK(n = dispatch_next(epfd, events));
 	if (n > 0)
 		return n;
-	if (agent_self.cur) {
-		struct flow_wait w = { .epfd = epfd };
-
-		shim_wait_begins(&w);
-	} else {
-		shim_may_block();
-		flow_wait_relay_stale();
-	}
-	SHIM_CORE(buf = dispatch_buffer(epfd, max));
+	shim_wait_begins(&(struct flow_wait){ .epfd = epfd });
+	AGENT_WORK(buf = dispatch_buffer(epfd, max));
 	for (;;) {
 		r = real_wait(epfd, buf ? buf : events, max, a);
 		if (r <= 0 || buf == NULL)
 			return r;
-		SHIM_CORE(n = dispatch_fill(epfd, r, events));
+		AGENT_WORK(n = dispatch_fill(epfd, r, events));
 		if (n > 0)
 			return n;
 		/* Every event was stale: the kernel would not report them now. */

@@ -9,14 +9,13 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
-#include "ctxmap/fdmap.h"
 #include "agent/out_fd.h"
 #include "shims/shim.h"
 
 static inline int created(int fd)
 {
 	if (fd >= 0 && agent_active())
-		SHIM_CORE(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened(fd));
+		AGENT_WORK(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened(fd));
 	return fd;
 }
 
@@ -24,7 +23,7 @@ static inline int created(int fd)
 static inline int opened_at(int fd, int dirfd, const char *path)
 {
 	if (fd >= 0 && agent_active())
-		SHIM_CORE(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened_path(fd, dirfd, path));
+		AGENT_WORK(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened_path(fd, dirfd, path));
 	return fd;
 }
 
@@ -78,7 +77,7 @@ AGENT_EXPORT int creat64(const char *path, mode_t mode)
 static inline int piped(int r, int fds[2])
 {
 	if (r == 0 && agent_active())
-		SHIM_CORE(flow_pipe(fds));
+		AGENT_WORK(flow_pipe(fds));
 	return r;
 }
 
@@ -97,7 +96,7 @@ AGENT_EXPORT int eventfd(unsigned initval, int flags)
 	int r = REAL(eventfd)(initval, flags);
 
 	if (r >= 0 && agent_active())
-		SHIM_CORE(flow_eventfd(r, flags & EFD_SEMAPHORE));
+		AGENT_WORK(flow_eventfd(r, flags & EFD_SEMAPHORE));
 	return r;
 }
 
@@ -106,7 +105,7 @@ AGENT_EXPORT int timerfd_create(int clock, int flags)
 	int r = REAL(timerfd_create)(clock, flags);
 
 	if (r >= 0 && agent_active())
-		SHIM_CORE(flow_timerfd(r));
+		AGENT_WORK(flow_timerfd(r));
 	return r;
 }
 
@@ -117,7 +116,7 @@ AGENT_EXPORT int timerfd_settime(int fd, int flags, const struct itimerspec *new
 	int r = REAL(timerfd_settime)(fd, flags, new, old);
 
 	if (r == 0 && new && agent_active())
-		SHIM_CORE(flow_timer_armed(fd, flow_arms(new)));
+		AGENT_WORK(flow_timer_armed(fd, flow_arms(new)));
 	return r;
 }
 
@@ -132,7 +131,7 @@ AGENT_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 AGENT_EXPORT int close(int fd)
 {
 	if (agent_active())
-		SHIM_CORE(flow_close(fd));
+		AGENT_WORK(flow_close(fd));
 	return REAL(close)(fd);
 }
 
@@ -141,7 +140,7 @@ AGENT_EXPORT int close_range(unsigned first, unsigned last, int flags)
 	int r = REAL(close_range)(first, last, flags);
 
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && agent_active())
-		SHIM_CORE(flow_close_range(first, last));
+		AGENT_WORK(flow_close_range(first, last));
 	return r;
 }
 
@@ -149,7 +148,7 @@ AGENT_EXPORT void closefrom(int low)
 {
 	REAL(closefrom)(low);
 	if (low >= 0 && agent_active())
-		SHIM_CORE(flow_close_range((unsigned)low, ~0u));
+		AGENT_WORK(flow_close_range((unsigned)low, ~0u));
 }
 
 AGENT_EXPORT int fclose(FILE *f)
@@ -157,14 +156,14 @@ AGENT_EXPORT int fclose(FILE *f)
 	int fd = f ? fileno(f) : -1;
 
 	if (fd >= 0 && agent_active())
-		SHIM_CORE(flow_close(fd));
+		AGENT_WORK(flow_close(fd));
 	return REAL(fclose)(f);
 }
 
 static inline int copied(int from, int to)
 {
 	if (to >= 0 && agent_active())
-		SHIM_CORE(flow_dup(from, to));
+		AGENT_WORK(flow_dup(from, to));
 	return to;
 }
 
@@ -178,7 +177,7 @@ AGENT_EXPORT int dup2(int fd, int to)
 	int r;
 
 	if (fd != to && agent_active())
-		SHIM_CORE(out_fd_closing(to));   /* held bytes of `to` belong to the old file */
+		AGENT_WORK(out_fd_closing(to));   /* held bytes of `to` belong to the old file */
 	r = REAL(dup2)(fd, to);
 	return fd == to ? r : copied(fd, r);
 }
@@ -188,7 +187,7 @@ AGENT_EXPORT int dup3(int fd, int to, int flags)
 	int r;
 
 	if (agent_active())
-		SHIM_CORE(out_fd_closing(to));
+		AGENT_WORK(out_fd_closing(to));
 	r = REAL(dup3)(fd, to, flags);
 	return copied(fd, r);
 }

@@ -9,7 +9,6 @@
 #include <sys/sendfile.h>
 
 #include "agent/propagate.h"
-#include "ctxmap/fdmap.h"
 #include "agent/dgram.h"
 #include "shims/shim.h"
 
@@ -18,7 +17,7 @@
 static __attribute__((noinline)) ssize_t read_slow(struct fdslot *s, int fd, const void *data,
 						   size_t dlen, ssize_t r)
 {
-	SHIM_CORE_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
+	AGENT_WORK_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
 	return r;
 }
 
@@ -30,32 +29,32 @@ static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, con
 						   const struct sockaddr *from, socklen_t cap,
 						   socklen_t len)
 {
-	if (fdmap_kind(s) != FD_DGRAM)
+	if (!flow_slot_dgram(s))
 		return read_slow(s, fd, data, dlen, r);
 	/* A peek leaves the datagram queued: its receive starts it. */
 	if (!(flags & MSG_PEEK))
-		SHIM_CORE(dgram_received(s, fd, from, len < cap ? len : cap, 1));
+		AGENT_WORK(dgram_received(s, fd, from, len < cap ? len : cap, 1));
 	return r;
 }
 
 /* After a read that returned r (the first `dlen` bytes at `data`): returns
  * r. Inline up to flow_read_quick(). */
-static inline ssize_t after_read(int fd, const void *data, size_t dlen, ssize_t r)
+static inline __attribute__((always_inline)) ssize_t after_read(int fd, const void *data, size_t dlen, ssize_t r)
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = fdmap_moving(fd)) == NULL || flow_read_quick(s))
+	if (r < 0 || (s = flow_moving(fd)) == NULL || flow_read_quick(s))
 		return r;
 	return read_slow(s, fd, data, dlen, r);
 }
 
 /* The same for a receive that may name the sender. */
-static inline ssize_t after_recv(int fd, const void *data, size_t dlen, ssize_t r, int flags,
+static inline __attribute__((always_inline)) ssize_t after_recv(int fd, const void *data, size_t dlen, ssize_t r, int flags,
 				 const struct sockaddr *from, socklen_t cap, socklen_t len)
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = fdmap_moving(fd)) == NULL || flow_read_quick(s))
+	if (r < 0 || (s = flow_moving(fd)) == NULL || flow_read_quick(s))
 		return r;
 	return recv_slow(s, fd, data, dlen, r, flags, from, cap, len);
 }
@@ -66,9 +65,7 @@ static inline ssize_t after_recv(int fd, const void *data, size_t dlen, ssize_t 
  * kernel has checked it). */
 static inline bool dgram_fd(int fd)
 {
-	struct fdslot *s = fdmap_moving(fd);
-
-	return s && fdmap_kind(s) == FD_DGRAM;
+	return flow_slot_dgram(flow_moving(fd));
 }
 
 static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
@@ -191,14 +188,14 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 	cap = vec && vlen && dgram_fd(fd) && vec[0].msg_hdr.msg_name ?
 	      vec[0].msg_hdr.msg_namelen : 0;
 	r = REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
-	if (r <= 0 || (s = fdmap_moving(fd)) == NULL)
+	if (r <= 0 || (s = flow_moving(fd)) == NULL)
 		return r;
-	if (fdmap_kind(s) == FD_DGRAM) {
+	if (flow_slot_dgram(s)) {
 		socklen_t len = cap ? vec[0].msg_hdr.msg_namelen : 0;
 
 		if (flags & MSG_PEEK)
 			return r;
-		SHIM_CORE(dgram_received(s, fd, vec[0].msg_hdr.msg_name, len < cap ? len : cap,
+		AGENT_WORK(dgram_received(s, fd, vec[0].msg_hdr.msg_name, len < cap ? len : cap,
 					 (unsigned)r));
 	} else {
 		const struct msghdr *m = &vec[0].msg_hdr;
@@ -207,50 +204,6 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 			   first_iov_len(m->msg_iov, (int)m->msg_iovlen, vec[0].msg_len),
 			   vec[0].msg_len);
 	}
-	return r;
-}
-
-/* Before a write of n bytes (`data`: where the first are, or NULL) that
- * does not go through the line writer: the flow rules for fds that move
- * contexts, and the held line first where the write may reach its
- * destination. The slot is looked up once, by the caller. */
-/* write_begins' answer: the fd's kind, with WRITE_TRACKED when this very
- * write is recorded in flight in a channel (flow_write_slot). */
-#define WRITE_TRACKED 0x100
-#define KIND(k) ((enum fd_kind)((k) & 0xff))
-
-static inline int write_begins(struct fdslot *s, int fd, const void *data, size_t n)
-{
-	int k = s ? (int)fdmap_kind(s) : FD_UNKNOWN;
-
-	if (k >= FD_CLIENT) {
-		bool tracked;
-
-		SHIM_CORE_FAST(tracked = flow_write_slot(s, fd, data, n));
-		if (tracked)
-			k |= WRITE_TRACKED;
-	} else {
-		if (out_must_flush_before(s))
-			SHIM_CORE(out_flush_thread());
-		out_saw_stdout(s);
-	}
-	return k;
-}
-
-static inline ssize_t write_ends(int k, int fd, const void *data, size_t n, ssize_t r)
-{
-	/* A channel write recorded in flight ends; one that took less than
-	 * announced is corrected. */
-	if (unlikely(KIND(k) == FD_CHAN) && ((k & WRITE_TRACKED) || (size_t)r != n))
-		SHIM_CORE(flow_write_done(fd, data, n, r, k & WRITE_TRACKED));
-	return r;
-}
-
-/* A datagram sent: a reply to the current request's sender ends it. */
-static inline ssize_t dgram_ends(int k, int fd, const void *to, socklen_t len, ssize_t r)
-{
-	if (unlikely(k == FD_DGRAM) && r >= 0 && to && agent_self.cur)
-		SHIM_CORE(dgram_sent(fd, to, len));
 	return r;
 }
 
@@ -267,7 +220,7 @@ static inline ssize_t dgram_ends(int k, int fd, const void *to, socklen_t len, s
 		struct fdslot *s; \
 		if (!agent_active()) \
 			return REAL(name) args; \
-		s = fdmap_peek(fd); \
+		s = flow_slot(fd); \
 		if (s && flow_write_quick(s)) \
 			return REAL(name) args; \
 		return name##_slot(s, UNPAREN args); \
@@ -277,7 +230,7 @@ static inline ssize_t dgram_ends(int k, int fd, const void *to, socklen_t len, s
 		struct fdslot *s; \
 		if (unlikely(!shim_quick())) \
 			return name##_gate args; \
-		s = fdmap_peek(fd); \
+		s = flow_slot(fd); \
 		if (s && flow_write_quick(s)) \
 			return REAL_ON(name) args; \
 		return name##_slot(s, UNPAREN args); \
@@ -324,14 +277,14 @@ static __attribute__((noinline)) ssize_t write_slot(struct fdslot *s, int fd, co
 
 		return tagged(fd, &v, 1, OUT_CALL_WRITE);
 	}
-	k = write_begins(s, fd, buf, n);
+	k = flow_write_begins(s, fd, buf, n);
 	if (unlikely(prop_wants(s))) {
 		struct iovec v = { (void *)buf, n };
 		struct prop_call pc = { .how = PROP_WRITE };
 
 		return wired(s, fd, &v, 1, &pc);
 	}
-	return write_ends(k, fd, buf, n, REAL(write)(fd, buf, n));
+	return flow_write_ends(k, fd, buf, n, REAL(write)(fd, buf, n));
 }
 
 WRITE_SHIM(write, (int fd, const void *buf, size_t n), (fd, buf, n))
@@ -344,13 +297,13 @@ static __attribute__((noinline)) ssize_t writev_slot(struct fdslot *s, int fd, c
 	if (out_slot_tagged(s))
 		return tagged(fd, iov, cnt, OUT_CALL_WRITEV);
 	n = cnt > 0 && cnt <= IOV_MAX ? iov_total(iov, cnt) : 0;
-	k = write_begins(s, fd, NULL, n);
+	k = flow_write_begins(s, fd, NULL, n);
 	if (unlikely(prop_wants(s)) && cnt > 0 && cnt <= IOV_MAX) {
 		struct prop_call pc = { .how = PROP_WRITEV };
 
 		return wired(s, fd, iov, cnt, &pc);
 	}
-	return write_ends(k, fd, NULL, n, REAL(writev)(fd, iov, cnt));
+	return flow_write_ends(k, fd, NULL, n, REAL(writev)(fd, iov, cnt));
 }
 
 WRITE_SHIM(writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
@@ -361,14 +314,14 @@ static __attribute__((noinline)) ssize_t send_slot(struct fdslot *s, int fd, con
 {
 	int k;                  /* write_begins: kind and tracking */
 
-	k = write_begins(s, fd, buf, n);
+	k = flow_write_begins(s, fd, buf, n);
 	if (unlikely(prop_wants(s))) {
 		struct iovec v = { (void *)buf, n };
 		struct prop_call pc = { .how = PROP_SEND, .flags = flags };
 
 		return wired(s, fd, &v, 1, &pc);
 	}
-	return write_ends(k, fd, buf, n, REAL(send)(fd, buf, n, flags));
+	return flow_write_ends(k, fd, buf, n, REAL(send)(fd, buf, n, flags));
 }
 
 WRITE_SHIM(send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
@@ -379,14 +332,14 @@ static __attribute__((noinline)) ssize_t sendto_slot(struct fdslot *s, int fd, c
 {
 	int k;                  /* write_begins: kind and tracking */
 
-	k = write_begins(s, fd, buf, n);
+	k = flow_write_begins(s, fd, buf, n);
 	if (unlikely(prop_wants(s))) {
 		struct iovec v = { (void *)buf, n };
 		struct prop_call pc = { .how = PROP_SENDTO, .flags = flags, .to = to, .tolen = len };
 
 		return wired(s, fd, &v, 1, &pc);
 	}
-	return dgram_ends(k, fd, to, len, write_ends(k, fd, buf, n, REAL(sendto)(fd, buf, n, flags, to, len)));
+	return flow_dgram_ends(k, fd, to, len, flow_write_ends(k, fd, buf, n, REAL(sendto)(fd, buf, n, flags, to, len)));
 }
 
 WRITE_SHIM(sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
@@ -399,14 +352,14 @@ static __attribute__((noinline)) ssize_t sendmsg_slot(struct fdslot *s, int fd,
 	size_t n;
 
 	n = msg && msg->msg_iovlen <= IOV_MAX ? iov_total(msg->msg_iov, (int)msg->msg_iovlen) : 0;
-	k = write_begins(s, fd, NULL, n);
+	k = flow_write_begins(s, fd, NULL, n);
 	if (unlikely(prop_wants(s)) && msg && msg->msg_iovlen > 0 && msg->msg_iovlen <= IOV_MAX) {
 		struct prop_call pc = { .how = PROP_SENDMSG, .flags = flags, .msg = msg };
 
 		return wired(s, fd, msg->msg_iov, (int)msg->msg_iovlen, &pc);
 	}
-	return dgram_ends(k, fd, msg ? msg->msg_name : NULL, msg ? msg->msg_namelen : 0,
-			  write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags)));
+	return flow_dgram_ends(k, fd, msg ? msg->msg_name : NULL, msg ? msg->msg_namelen : 0,
+			  flow_write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags)));
 }
 
 WRITE_SHIM(sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
@@ -418,10 +371,10 @@ AGENT_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 
 	if (!agent_active())
 		return REAL(sendmmsg)(fd, vec, vlen, flags);
-	k = write_begins(fdmap_peek(fd), fd, NULL, 0);
+	k = flow_write_begins(flow_slot(fd), fd, NULL, 0);
 	r = REAL(sendmmsg)(fd, vec, vlen, flags);
-	for (int i = 0; k == FD_DGRAM && i < r; i++)
-		dgram_ends(k, fd, vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen, 0);
+	for (int i = 0; i < r; i++)     /* a datagram socket's replies */
+		flow_dgram_ends(k, fd, vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen, 0);
 	return r;
 }
 
@@ -431,8 +384,8 @@ AGENT_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 
 	if (!agent_active())
 		return REAL(sendfile)(out, in, off, n);
-	k = write_begins(fdmap_peek(out), out, NULL, n);
-	return write_ends(k, out, NULL, n, REAL(sendfile)(out, in, off, n));
+	k = flow_write_begins(flow_slot(out), out, NULL, n);
+	return flow_write_ends(k, out, NULL, n, REAL(sendfile)(out, in, off, n));
 }
 
 AGENT_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)

@@ -5,7 +5,6 @@
  */
 #include <poll.h>
 
-#include "ctxmap/fdmap.h"
 #include "shims/shim.h"
 
 static int one_ready_poll(const struct pollfd *fds, nfds_t n)
@@ -34,7 +33,7 @@ static inline bool waits_to_write(const struct pollfd *fds, nfds_t n)
 static inline int ready(int r, int fd)
 {
 	if (r == 1 && fd >= 0)
-		SHIM_CORE(flow_ready(fd));
+		AGENT_WORK(flow_ready(fd));
 	return r;
 }
 

@@ -20,11 +20,11 @@ static inline void image_ends(void)
 {
 	/* Inside the program's handler of a crash: that crash is the death. */
 	if (agent_running() && !agent_in_vfork_child())
-		SHIM_CORE(signals_process_ends());
+		AGENT_WORK(signals_process_ends());
 	/* A vfork child must not touch the parent's output state: the parent
 	 * writes what it holds itself. */
 	if (agent_running() && !agent_in_vfork_child())
-		SHIM_CORE(out_flush_all(true, false));
+		AGENT_WORK(out_flush_all(true, false));
 }
 
 /* exit() is covered by the destructor; _exit skips it. */
@@ -48,14 +48,14 @@ AGENT_EXPORT void _Exit(int status)
 	char *out[slots_]; \
 	char scratch_[agent_running() ? inherit_scratch_size(env) : 1]; \
 	if (agent_running()) \
-		SHIM_CORE(inherit_env(env, out, scratch_))
+		AGENT_WORK(inherit_env(env, out, scratch_))
 
 AGENT_EXPORT int chroot(const char *path)
 {
 	int r = REAL(chroot)(path);
 
 	if (r == 0 && agent_active())
-		SHIM_CORE(inherit_root_changed());
+		AGENT_WORK(inherit_root_changed());
 	return r;
 }
 

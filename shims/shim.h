@@ -14,22 +14,6 @@
 #include "agent/out.h"
 #include "base/real.h"
 
-/* Runs `work` as agent code: guard held, errno kept for the host. */
-#define SHIM_CORE(work) do { \
-		int shim_errno_ = errno; \
-		agent_enter(); \
-		work; \
-		agent_leave(); \
-		errno = shim_errno_; \
-	} while (0)
-
-/* Agent work that provably leaves errno alone: only the guard. */
-#define SHIM_CORE_FAST(work) do { \
-		agent_enter(); \
-		work; \
-		agent_leave(); \
-	} while (0)
-
 /*
  * The gate of a shim's quick path (io.c): the agent on in this process
  * and this thread not inside it; two loads. What fails it goes the full
@@ -47,7 +31,7 @@ static inline bool shim_quick(void)
 static inline void shim_may_block(void)
 {
 	if (unlikely(out_holding()))
-		SHIM_CORE(out_flush_thread());
+		AGENT_WORK(out_flush_thread());
 }
 
 /* The thread starts to wait: flush; its context ends unless the wait is
@@ -56,7 +40,7 @@ static inline void shim_wait_begins(const struct flow_wait *w)
 {
 	shim_may_block();
 	if (agent_self.cur)
-		SHIM_CORE(flow_wait_begins(w));
+		AGENT_WORK(flow_wait_begins(w));
 	else
 		flow_wait_relay_stale();
 }

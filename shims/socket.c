@@ -2,14 +2,13 @@
  * socket.c - where contexts start (accept) and where they go out (connect).
  */
 #include "agent/propagate.h"
-#include "ctxmap/fdmap.h"
 #include "agent/dgram.h"
 #include "shims/shim.h"
 
 static inline int accepted(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	if (fd >= 0 && agent_active())
-		SHIM_CORE(flow_accept(fd, addr, addr && len ? *len : 0));
+		AGENT_WORK(flow_accept(fd, addr, addr && len ? *len : 0));
 	return fd;
 }
 
@@ -19,7 +18,7 @@ static inline void accept_begins(void)
 	if (agent_active()) {
 		shim_may_block();
 		if (agent_self.cur)
-			SHIM_CORE(flow_accept_begins());
+			AGENT_WORK(flow_accept_begins());
 	}
 }
 
@@ -40,7 +39,7 @@ AGENT_EXPORT int socket(int domain, int type, int protocol)
 	int r = REAL(socket)(domain, type, protocol);
 
 	if (r >= 0 && agent_active())
-		SHIM_CORE(flow_socket(r, domain, type));
+		AGENT_WORK(flow_socket(r, domain, type));
 	return r;
 }
 
@@ -49,7 +48,7 @@ AGENT_EXPORT int socketpair(int domain, int type, int protocol, int fds[2])
 	int r = REAL(socketpair)(domain, type, protocol, fds);
 
 	if (r == 0 && agent_active())
-		SHIM_CORE(flow_socketpair(fds));
+		AGENT_WORK(flow_socketpair(fds));
 	return r;
 }
 
@@ -58,7 +57,7 @@ AGENT_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	/* Tagged before the call: a reply may be read by another thread as
 	 * soon as the connection exists. */
 	if (agent_active())
-		SHIM_CORE(flow_connect(fd); prop_connect(fd, addr, len));
+		AGENT_WORK(flow_connect(fd); prop_connect(fd, addr, len));
 	return REAL(connect)(fd, addr, len);
 }
 
@@ -68,7 +67,7 @@ AGENT_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 static inline int about(int fd, int r)
 {
 	if (r == 0 && agent_active())
-		SHIM_CORE(flow_watch(fd));
+		AGENT_WORK(flow_watch(fd));
 	return r;
 }
 

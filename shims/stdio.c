@@ -53,12 +53,12 @@ int shim_stream_fd(FILE *f)
 		return -1;
 	fd = f->_mode <= 0 && out_fd_tagged(f->_fileno) ? f->_fileno : -1;
 	if (fd < 0) {
-		struct fdslot *s = fdmap_peek(f->_fileno);
+		struct fdslot *s = flow_slot(f->_fileno);
 
 		if (out_must_flush_before(s))
-			SHIM_CORE(out_flush_thread());
+			AGENT_WORK(out_flush_thread());
 		if (unlikely(debug_fd >= 0))
-			SHIM_CORE(out_saw_stdout(s));
+			AGENT_WORK(out_saw_stdout(s));
 		return -1;
 	}
 	/* Bytes stdio already buffered for this stream go first. */
@@ -215,10 +215,10 @@ static int fd_print(int fd, int chk, const char *fmt, va_list ap)
 
 	if (!agent_active() || fd < 0)
 		return chk < 0 ? REAL(vdprintf)(fd, fmt, ap) : REAL(__vdprintf_chk)(fd, chk, fmt, ap);
-	s = fdmap_peek(fd);
+	s = flow_slot(fd);
 	if (!out_slot_tagged(s)) {
 		if (out_must_flush_before(s))
-			SHIM_CORE(out_flush_thread());
+			AGENT_WORK(out_flush_thread());
 		return chk < 0 ? REAL(vdprintf)(fd, fmt, ap) : REAL(__vdprintf_chk)(fd, chk, fmt, ap);
 	}
 	return print_to(NULL, fd, chk, fmt, ap);
@@ -346,8 +346,8 @@ AGENT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t nmemb, FI
 /* An explicit flush may send a stream's bytes where a held line goes. */
 AGENT_EXPORT int fflush(FILE *f)
 {
-	if (agent_active() && out_holding() && (f == NULL || out_must_flush_before(fdmap_peek(f->_fileno))))
-		SHIM_CORE(out_flush_thread());
+	if (agent_active() && out_holding() && (f == NULL || out_must_flush_before(flow_slot(f->_fileno))))
+		AGENT_WORK(out_flush_thread());
 	return REAL(fflush)(f);
 }
 
@@ -356,7 +356,7 @@ AGENT_EXPORT int fflush(FILE *f)
 static FILE *opened(FILE *f, const char *path)
 {
 	if (f && f->_fileno >= 0 && agent_active())
-		SHIM_CORE(flow_new_fd(f->_fileno, FD_UNKNOWN);
+		AGENT_WORK(flow_new_fd(f->_fileno, FD_UNKNOWN);
 			  out_fd_opened_path(f->_fileno, AT_FDCWD, path));
 	return f;
 }
@@ -386,14 +386,14 @@ static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
 	if (!agent_active())
 		return real(path, mode, f);
 	if (fd >= 0)
-		SHIM_CORE(out_fd_closing(fd));
+		AGENT_WORK(out_fd_closing(fd));
 	r = real(path, mode, f);
 	if (r == NULL || r->_fileno < 0) {
 		if (fd >= 0)
-			SHIM_CORE(flow_new_fd(fd, FD_UNKNOWN));
+			AGENT_WORK(flow_new_fd(fd, FD_UNKNOWN));
 		return r;
 	}
-	SHIM_CORE(
+	AGENT_WORK(
 		if (fd >= 0 && fd != r->_fileno)
 			flow_new_fd(fd, FD_UNKNOWN);
 		flow_new_fd(r->_fileno, FD_UNKNOWN);

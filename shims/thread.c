@@ -77,12 +77,12 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 static void wait_begins(const void *obj)
 {
 	shim_may_block();
-	SHIM_CORE(handoff_wait_begins(obj));
+	AGENT_WORK(handoff_wait_begins(obj));
 }
 
 static int cond_wait_ends(pthread_cond_t *c, pthread_mutex_t *m, int r)
 {
-	SHIM_CORE(handoff_wait_ends(c, m, r == 0));
+	AGENT_WORK(handoff_wait_ends(c, m, r == 0));
 	return r;
 }
 
@@ -112,20 +112,19 @@ AGENT_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, c
 	return cond_wait_ends(c, m, REAL(pthread_cond_clockwait)(c, m, clk, t));
 }
 
-/* Two compares for every lock but the one of the thread's last wake-up,
- * or the first after a pool thread closed its request's connection. */
-/* The hand-off rules' part, out of line: the test before it is two loads
- * and the lock itself a tail call, with no frame. */
+/* Every lock pays two compares (handoff_lock_watched); the hand-off
+ * rules' part is out of line, and the lock itself a tail call, with no
+ * frame. */
 static __attribute__((noinline)) int mutex_lock_watched(pthread_mutex_t *m)
 {
 	if (agent_active())
-		SHIM_CORE(handoff_relock(m));
+		AGENT_WORK(handoff_relock(m));
 	return REAL(pthread_mutex_lock)(m);
 }
 
 AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	if (unlikely(agent_self.cond_mutex == m || agent_self.lock_watch))
+	if (handoff_lock_watched(m))
 		return mutex_lock_watched(m);
 	return REAL(pthread_mutex_lock)(m);
 }
@@ -133,27 +132,27 @@ AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 AGENT_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
 	if (agent_active())
-		SHIM_CORE(handoff_signal(c, false));
+		AGENT_WORK(handoff_signal(c, false));
 	return REAL(pthread_cond_signal)(c);
 }
 
 AGENT_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
 	if (agent_active())
-		SHIM_CORE(handoff_signal(c, true));
+		AGENT_WORK(handoff_signal(c, true));
 	return REAL(pthread_cond_broadcast)(c);
 }
 
 AGENT_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 {
 	if (agent_active())
-		SHIM_CORE(handoff_destroy(c));
+		AGENT_WORK(handoff_destroy(c));
 	return REAL(pthread_cond_destroy)(c);
 }
 
 static int sem_wait_ends(sem_t *s, int r)
 {
-	SHIM_CORE(handoff_wait_ends(s, NULL, r == 0));
+	AGENT_WORK(handoff_wait_ends(s, NULL, r == 0));
 	return r;
 }
 
@@ -187,20 +186,20 @@ AGENT_EXPORT int sem_trywait(sem_t *s)
 	int r = REAL(sem_trywait)(s);
 
 	if (r == 0 && agent_active())
-		SHIM_CORE(handoff_wait_begins(s); handoff_wait_ends(s, NULL, true));
+		AGENT_WORK(handoff_wait_begins(s); handoff_wait_ends(s, NULL, true));
 	return r;
 }
 
 AGENT_EXPORT int sem_post(sem_t *s)
 {
 	if (agent_active())
-		SHIM_CORE(handoff_signal(s, false));
+		AGENT_WORK(handoff_signal(s, false));
 	return REAL(sem_post)(s);
 }
 
 AGENT_EXPORT int sem_destroy(sem_t *s)
 {
 	if (agent_active())
-		SHIM_CORE(handoff_destroy(s));
+		AGENT_WORK(handoff_destroy(s));
 	return REAL(sem_destroy)(s);
 }

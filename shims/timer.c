@@ -8,32 +8,18 @@
  * interposed; programs linked against the 2.2.5 timer ABI (before 2004)
  * are not supported.
  */
-#include <string.h>
-
-#include "base/debug.h"
 #include "shims/shim.h"
-#include "ctxmap/timermap.h"
 
 /* On glibc's notification thread, which no sanitizer saw start. */
 AGENT_NOT_INSTRUMENTED static void notify(union sigval v)
 {
-	struct ptimer *t = v.sival_ptr;
-	struct ctx *c = NULL;
+	flow_ptimer_fn fn;
+	union sigval value;
 
-	if (agent_running()) {
-		agent_enter();
-		c = timermap_ctx(t);
-		if (c)
-			DEBUG("timer notification runs in %s (timer_settime)", ctx_name(c)->id);
-		ctx_take_current(c);
-		agent_leave();
-	}
-	t->fn(t->value);
-	if (agent_running()) {
-		agent_enter();
-		ctx_take_current(NULL);
-		agent_leave();
-	}
+	AGENT_WORK_FAST(fn = flow_ptimer_fires(v.sival_ptr, &value));
+	fn(value);
+	if (agent_running())
+		AGENT_WORK_FAST(ctx_take_current(NULL));
 }
 
 AGENT_EXPORT int timer_create(clockid_t clock, struct sigevent *sev, timer_t *id)
@@ -44,14 +30,14 @@ AGENT_EXPORT int timer_create(clockid_t clock, struct sigevent *sev, timer_t *id
 
 	if (!agent_active() || sev == NULL || sev->sigev_notify != SIGEV_THREAD)
 		return REAL(timer_create)(clock, sev, id);
-	SHIM_CORE(t = timermap_new(sev->sigev_notify_function, sev->sigev_value));
+	AGENT_WORK(t = flow_ptimer_new(sev->sigev_notify_function, sev->sigev_value));
 	if (t == NULL)
 		return REAL(timer_create)(clock, sev, id);
 	mine = *sev;
 	mine.sigev_notify_function = notify;
 	mine.sigev_value.sival_ptr = t;
 	r = REAL(timer_create)(clock, &mine, id);
-	SHIM_CORE(timermap_created(t, r == 0 ? *id : NULL, r == 0));
+	AGENT_WORK(flow_ptimer_created(t, id, r == 0));
 	return r;
 }
 
@@ -61,7 +47,7 @@ AGENT_EXPORT int timer_settime(timer_t id, int flags, const struct itimerspec *n
 	int r = REAL(timer_settime)(id, flags, new, old);
 
 	if (r == 0 && new && agent_active())
-		SHIM_CORE(flow_ptimer_armed(id, flow_arms(new)));
+		AGENT_WORK(flow_ptimer_armed(id, flow_arms(new)));
 	return r;
 }
 
@@ -70,6 +56,6 @@ AGENT_EXPORT int timer_delete(timer_t id)
 	int r = REAL(timer_delete)(id);
 
 	if (r == 0 && agent_active())
-		SHIM_CORE(timermap_deleted(id));
+		AGENT_WORK(flow_ptimer_deleted(id));
 	return r;
 }

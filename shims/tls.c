@@ -71,8 +71,8 @@ static void decrypted(SSL *ssl, const void *buf, size_t n)
 	if (n == 0 || !agent_active())
 		return;
 	fd = ssl_fd(ssl);
-	if (fd >= 0 && fdmap_moving(fd) != NULL)
-		SHIM_CORE(flow_tls_read(fd, buf, n));
+	if (flow_fd_moves(fd))
+		AGENT_WORK(flow_tls_read(fd, buf, n));
 }
 
 /* About to encrypt a reply: the connection's write rules. */
@@ -83,8 +83,8 @@ static void encrypting(SSL *ssl, const void *buf, size_t n)
 	if (!agent_active())
 		return;
 	fd = ssl_fd(ssl);
-	if (fd >= 0 && fdmap_moving(fd) != NULL)
-		SHIM_CORE(flow_write(fd, buf, n));
+	if (flow_fd_moves(fd))
+		AGENT_WORK(flow_write(fd, buf, n));
 }
 
 static int missing(int ret)
@@ -103,7 +103,7 @@ static int set_fd(int which, SSL *ssl, int fd)
 		return missing(0);
 	r = real(ssl, fd);
 	if (r == 1 && agent_active())
-		SHIM_CORE(flow_tls_fd(fd));
+		AGENT_WORK(flow_tls_fd(fd));
 	return r;
 }
 
