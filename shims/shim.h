@@ -1,7 +1,27 @@
 /*
- * shim.h - what every interposer uses. A shim checks that the agent may
- * work, calls the real function, and reports the outcome to the core with
- * errno preserved and the recursion guard held. No policy lives in shims.
+ * shim.h - what every interposer uses. A shim names the event, calls the
+ * real function, hands the outcome to one core entry (AGENT_WORK: the
+ * guard held, errno kept) and returns the real call's result. No policy
+ * lives in shims, and no shim reaches a map except through agent/
+ * (tests/layers). Variants delegate to one shim (open64 to open's helper,
+ * accept4 to accept's, sendfile64 to sendfile). Every shim has one of
+ * five shapes:
+ *
+ *   report after   r = real(...); if (r succeeded && agent_active())
+ *                  AGENT_WORK(core event); return r;   (socket, pipe, dup,
+ *                  open, epoll_ctl, timer_settime, getpeername...)
+ *   report before  if (agent_active()) AGENT_WORK(core event);
+ *                  return real(...);      (connect, close, cond_signal)
+ *   wait           shim_wait_begins()/handoff_wait_begins() before, the
+ *                  outcome after (accept, poll, select, epoll_wait,
+ *                  cond_wait, sem_wait)
+ *   quick I/O      the read and write families: shim_quick(), the one fd
+ *                  lookup and the core's inline quick test with no frame,
+ *                  the rest out of line (io.c, WRITE_SHIM)
+ *   wrap           the program's code runs later inside the agent's
+ *                  (thread start, POSIX timer notification, signal
+ *                  handler, vfork/clone child, a spawned environment, a
+ *                  line through the line writer)
  */
 #ifndef AGENT_SHIM_H
 #define AGENT_SHIM_H
