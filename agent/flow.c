@@ -61,6 +61,15 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 /* The cause recorded is the calling flow_* function and the fd. */
 #define switch_to(s, fd) switch_to_((s), __func__, (fd))
 
+/* The thread's context is now what `fd`'s own event (or the program's
+ * asking whether its connect is done) made it, until the next switch
+ * (carried_nothing). */
+static inline void brought_by(int fd)
+{
+	agent_self.event_fd = fd;
+	agent_self.event_at = agent_self.switches;
+}
+
 /* Makes `c` (a reference the caller hands over) current. A context the
  * program entered itself (pinned) outranks a wake-up through a pipe or an
  * eventfd: runtimes wake their threads that way for their own reasons
@@ -158,6 +167,13 @@ static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
 	return v;
 }
 
+/* A byte went through the outbound socket of `s` (flow_close). */
+static inline void peer_passed(struct fdslot *s)
+{
+	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_PASSED))
+		__atomic_or_fetch(&s->flags, FDF_PASSED, __ATOMIC_RELAXED);
+}
+
 void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
 {
 	struct chan *rx;
@@ -178,6 +194,8 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		switch_to_(s, "flow_read", fd);
 		break;
 	case FD_PEER:
+		if (n > 0)
+			peer_passed(s);
 		if (unlikely(prop_wants(s)))
 			prop_peer_read(fd, data, dlen, n);
 		switch_to_(s, "flow_read", fd);
@@ -289,6 +307,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		switch_to(s, fd);
 		break;
 	case FD_PEER:
+		peer_passed(s);
 		/* A request going out: its reply belongs to the writer, unless
 		 * the writer's context is weak evidence (flow_connect) and the
 		 * socket is not already its own. */
@@ -531,6 +550,7 @@ void flow_connect(int fd)
 			switch_to(s, fd);
 		else if (agent_self.cur)
 			flow_idle();
+		brought_by(fd);
 		agent_self.weak = 0;
 		return;
 	}
@@ -585,6 +605,37 @@ void flow_socket(int fd, int domain, int type)
 				  __ATOMIC_RELAXED);
 }
 
+/*
+ * An outbound connection that carried nothing (no byte written or read
+ * back) is closed while the thread has a context. That connection was
+ * made by whoever was current at connect(), and an event loop connects
+ * from tasks that run after another request's I/O with no call between
+ * (HAProxy's health checks, right after a stream's head was read); the
+ * task that closes it then says what it found (the check's result lines,
+ * about the server). So the thread's context ends here when
+ *  - the connection belongs to another context or to none: the thread is
+ *    running that connection's task, not its current request's; or
+ *  - it is the current context's and its own event brought that context
+ *    (no switch since): nothing else vouches for it.
+ * A request's own upstream that fails in its own turn keeps it (its
+ * thread read its head, and nginx logs "connect() failed" before the
+ * close), and answering the client makes a request current again.
+ * Returns true when the context ended.
+ */
+static bool carried_nothing(struct fdslot *s, int fd)
+{
+	if (s == NULL || fdmap_kind(s) != FD_PEER ||
+	    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_PASSED) || ctx_pinned())
+		return false;
+	if (fdmap_ctx_peek(s) == agent_self.cur &&
+	    (agent_self.event_fd != fd || agent_self.event_at != agent_self.switches))
+		return false;
+	if (unlikely(debug_fd >= 0))
+		note_switch(NULL, "close of an outbound connection that carried nothing", fd);
+	ctx_take_current(NULL);
+	return true;
+}
+
 void flow_close(int fd)
 {
 	/* A thread that closes the connection of its current context is done
@@ -592,7 +643,7 @@ void flow_close(int fd)
 	 * after that wait (a cached thread's next task) is not that
 	 * request's. Draining a merged wake-up, it is done at once: the next
 	 * job follows with no wait and nothing names it. */
-	if (agent_self.cur) {
+	if (agent_self.cur && !carried_nothing(fdmap_peek(fd), fd)) {
 		struct fdslot *s = fdmap_peek(fd);
 
 		if (s && fdmap_ctx_peek(s) == agent_self.cur) {
@@ -752,7 +803,8 @@ void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data)
 		flow_watch(fd);
 }
 
-void flow_event(int fd)
+/* What an event makes current (flow_event). */
+static inline void event_switch(int fd)
 {
 	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
 	struct ctx *c;
@@ -787,6 +839,12 @@ void flow_event(int fd)
 		agent_self.weak = agent_self.cur != NULL;
 }
 
+void flow_event(int fd)
+{
+	event_switch(fd);
+	brought_by(fd);
+}
+
 void flow_ready(int fd)
 {
 	struct fdslot *s = fdmap_peek(fd);
@@ -800,6 +858,7 @@ void flow_ready(int fd)
 	}
 	if (fdmap_kind(s) != FD_CHAN) {
 		switch_to(s, fd);
+		brought_by(fd);
 		return;
 	}
 	/* A wake-up: the context of what waits to be read (inside a request,

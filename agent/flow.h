@@ -63,7 +63,9 @@ bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
  *    reads past a response (conn_reads), its thread serving and not merely
  *    inheriting that context (switch_to_), and the wire rules not
  *    following it (propagate.h); its first write after a read marks the
- *    answer begun (FDF_WROTE), as the slow path does.
+ *    answer begun (FDF_WROTE), as the slow path does; an outbound socket
+ *    also needs a byte through it already (FDF_PASSED: the slow path
+ *    marks the first, flow_close).
  */
 static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot *s)
 {
@@ -76,7 +78,8 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 			return false;
 		break;
 	case FD_PEER:
-		if (fdmap_ctx_peek(s) != cur || __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+		if (fdmap_ctx_peek(s) != cur || !(flags & FDF_PASSED) ||
+		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
 		break;
 	case FD_CLIENT:
@@ -105,7 +108,8 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 		agent_self.weak = 0;
 		return true;
 	case FD_PEER:
-		if (fdmap_ctx_peek(s) != cur || __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+		if (fdmap_ctx_peek(s) != cur || __atomic_load_n(&s->wire, __ATOMIC_RELAXED) ||
+		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_PASSED))
 			return false;
 		agent_self.weak = cur ? 2 : 0;
 		return true;

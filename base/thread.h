@@ -46,6 +46,8 @@ struct agent_thread {
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	unsigned switches;        /* counts assignments of `cur` (base/ctx.c; wraps) */
+	int event_fd;             /* the fd of the last epoll or poll event handed out ... */
+	unsigned event_at;        /* ... and `switches` right after it (agent/flow.c) */
 	bool bridge_loop;         /* a runtime's bridge drives this thread's event loop */
 	int in_signal;            /* > 0 inside the program's signal handler ... */
 	const void *signal_frame; /* ... entered at this stack address */
