@@ -32,7 +32,8 @@
 	X(race) \
 	X(handoff) \
 	X(propagate) \
-	X(outputs)
+	X(outputs) \
+	X(flow)
 
 #define UNIT_DECLARE(name) Suite *name##_suite(void);
 UNIT_SUITES(UNIT_DECLARE)
