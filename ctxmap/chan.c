@@ -22,6 +22,10 @@
 #include "base/thread.h"
 #include "ctxmap/chan.h"
 
+/* Ring positions are taken modulo CHAN_SEGS as unsigned: with a power of
+ * two that is one AND (a signed int's modulo costs a sign fix-up). */
+_Static_assert((CHAN_SEGS & (CHAN_SEGS - 1)) == 0, "CHAN_SEGS is a power of two");
+
 /* Channels are type-stable like contexts: a released one goes to a free
  * list, never back to malloc, so a pointer read from an fd slot always
  * points at a channel and chan_tryget() can tell whether it is still live. */
@@ -86,7 +90,7 @@ void chan_unref(struct chan *c)
 		return;
 	spin_lock(&c->lock);
 	for (int i = 0; i < c->n; i++)
-		drop[nd++] = c->ring[(c->head + i) % CHAN_SEGS].ctx;
+		drop[nd++] = c->ring[(unsigned)(c->head + i) % CHAN_SEGS].ctx;
 	__atomic_store_n(&c->n, 0, __ATOMIC_RELEASE);
 	memset(c->ring, 0, sizeof c->ring);
 	spin_unlock(&c->lock);
@@ -185,14 +189,14 @@ bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data,
 		c->unordered = true;
 	if (track)
 		__atomic_add_fetch(&c->inflight, 1, __ATOMIC_ACQ_REL);
-	last = c->n ? &c->ring[(c->head + c->n - 1) % CHAN_SEGS] : NULL;
+	last = c->n ? &c->ring[(unsigned)(c->head + c->n - 1) % CHAN_SEGS] : NULL;
 	if (last && (last->ctx == x || c->n == CHAN_SEGS)) {
 		last->units += units;
 		last->wlen = 0;             /* several writes now */
 		if (last->writes < UINT32_MAX)
 			last->writes++;
 	} else {
-		struct chan_seg *s = &c->ring[(c->head + c->n) % CHAN_SEGS];
+		struct chan_seg *s = &c->ring[(unsigned)(c->head + c->n) % CHAN_SEGS];
 
 		if (x)
 			ctx_get(x);
@@ -221,13 +225,13 @@ static int matching(struct chan *c, uint64_t units, uint64_t sig, bool *mixed)
 
 	*mixed = false;
 	for (int i = 0; i < c->n; i++) {
-		struct chan_seg *s = &c->ring[(c->head + i) % CHAN_SEGS];
+		struct chan_seg *s = &c->ring[(unsigned)(c->head + i) % CHAN_SEGS];
 
 		if (s->wlen != units || s->sig != sig)
 			continue;
 		if (found < 0)
 			found = i;
-		else if (s->ctx != c->ring[(c->head + found) % CHAN_SEGS].ctx)
+		else if (s->ctx != c->ring[(unsigned)(c->head + found) % CHAN_SEGS].ctx)
 			*mixed = true;
 	}
 	return found;
@@ -237,12 +241,12 @@ static int matching(struct chan *c, uint64_t units, uint64_t sig, bool *mixed)
  * to the caller. Under the lock. */
 static struct ctx *take_out(struct chan *c, int i)
 {
-	struct ctx *x = c->ring[(c->head + i) % CHAN_SEGS].ctx;
+	struct ctx *x = c->ring[(unsigned)(c->head + i) % CHAN_SEGS].ctx;
 
 	for (; i > 0; i--)
-		c->ring[(c->head + i) % CHAN_SEGS] = c->ring[(c->head + i - 1) % CHAN_SEGS];
+		c->ring[(unsigned)(c->head + i) % CHAN_SEGS] = c->ring[(unsigned)(c->head + i - 1) % CHAN_SEGS];
 	c->ring[c->head].ctx = NULL;
-	c->head = (c->head + 1) % CHAN_SEGS;
+	c->head = (int)((unsigned)(c->head + 1) % CHAN_SEGS);
 	__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);
 	return x;
 }
@@ -254,7 +258,7 @@ void chan_unwrote(struct chan *c, uint64_t units)
 
 	spin_lock(&c->lock);
 	while (units > 0 && c->n > 0) {
-		struct chan_seg *s = &c->ring[(c->head + c->n - 1) % CHAN_SEGS];
+		struct chan_seg *s = &c->ring[(unsigned)(c->head + c->n - 1) % CHAN_SEGS];
 		uint64_t take = s->units < units ? s->units : units;
 
 		s->units -= take;
@@ -278,7 +282,7 @@ void chan_unwrote(struct chan *c, uint64_t units)
 static bool one_context(const struct chan *c)
 {
 	for (int i = 1; i < c->n; i++)
-		if (c->ring[(c->head + i) % CHAN_SEGS].ctx != c->ring[c->head].ctx)
+		if (c->ring[(unsigned)(c->head + i) % CHAN_SEGS].ctx != c->ring[c->head].ctx)
 			return false;
 	return true;
 }
@@ -378,7 +382,7 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 		if (s->units == 0) {
 			drop[nd++] = s->ctx;      /* released after the lock */
 			s->ctx = NULL;
-			c->head = (c->head + 1) % CHAN_SEGS;
+			c->head = (int)((unsigned)(c->head + 1) % CHAN_SEGS);
 			__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);
 		}
 	}
@@ -421,7 +425,7 @@ bool chan_only(struct chan *c, const struct ctx *x)
 		return true;
 	spin_lock(&c->lock);
 	for (int i = 0; i < c->n && only; i++)
-		only = c->ring[(c->head + i) % CHAN_SEGS].ctx == x;
+		only = c->ring[(unsigned)(c->head + i) % CHAN_SEGS].ctx == x;
 	spin_unlock(&c->lock);
 	return only;
 }
@@ -432,7 +436,7 @@ uint64_t chan_pending(struct chan *c)
 
 	spin_lock(&c->lock);
 	for (int i = 0; i < c->n; i++)
-		total += c->ring[(c->head + i) % CHAN_SEGS].units;
+		total += c->ring[(unsigned)(c->head + i) % CHAN_SEGS].units;
 	spin_unlock(&c->lock);
 	return total;
 }
