@@ -62,12 +62,15 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 #define switch_to(s, fd) switch_to_((s), __func__, (fd))
 
 /* The thread's context is now what `fd`'s own event (or the program's
- * asking whether its connect is done) made it, until the next switch
- * (carried_nothing). */
-static inline void brought_by(int fd)
+ * asking whether its connect is done) made it, until the next switch; an
+ * outbound connection is marked asked (carried_nothing). `s`: fd's slot. */
+static inline void brought_by(struct fdslot *s, int fd)
 {
 	agent_self.event_fd = fd;
 	agent_self.event_at = agent_self.switches;
+	if (s && fdmap_kind(s) == FD_PEER &&
+	    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_ASKED))
+		__atomic_or_fetch(&s->flags, FDF_ASKED, __ATOMIC_RELAXED);
 }
 
 /* Makes `c` (a reference the caller hands over) current. A context the
@@ -550,7 +553,7 @@ void flow_connect(int fd)
 			switch_to(s, fd);
 		else if (agent_self.cur)
 			flow_idle();
-		brought_by(fd);
+		brought_by(s, fd);
 		agent_self.weak = 0;
 		return;
 	}
@@ -612,20 +615,27 @@ void flow_socket(int fd, int domain, int type)
  * from tasks that run after another request's I/O with no call between
  * (HAProxy's health checks, right after a stream's head was read); the
  * task that closes it then says what it found (the check's result lines,
- * about the server). So the thread's context ends here when
+ * about the server). So the thread's context ends here when the
+ * connection's event was handed out, or connect() asked again whether it
+ * is done, and
  *  - the connection belongs to another context or to none: the thread is
  *    running that connection's task, not its current request's; or
- *  - it is the current context's and its own event brought that context
- *    (no switch since): nothing else vouches for it.
+ *  - it is the current context's and that event or asking brought the
+ *    context (no switch since): nothing else vouches for it.
  * A request's own upstream that fails in its own turn keeps it (its
  * thread read its head, and nginx logs "connect() failed" before the
- * close), and answering the client makes a request current again.
+ * close), as does a connection never waited for (made and dropped at
+ * once), and answering the client makes a request current again.
  * Returns true when the context ended.
  */
 static bool carried_nothing(struct fdslot *s, int fd)
 {
-	if (s == NULL || fdmap_kind(s) != FD_PEER ||
-	    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_PASSED) || ctx_pinned())
+	unsigned flags;
+
+	if (s == NULL || fdmap_kind(s) != FD_PEER || ctx_pinned())
+		return false;
+	flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+	if ((flags & (FDF_PASSED | FDF_ASKED)) != FDF_ASKED)
 		return false;
 	if (fdmap_ctx_peek(s) == agent_self.cur &&
 	    (agent_self.event_fd != fd || agent_self.event_at != agent_self.switches))
@@ -842,7 +852,7 @@ static inline void event_switch(int fd)
 void flow_event(int fd)
 {
 	event_switch(fd);
-	brought_by(fd);
+	brought_by(fd >= 0 ? fdmap_peek(fd) : NULL, fd);
 }
 
 void flow_ready(int fd)
@@ -858,7 +868,7 @@ void flow_ready(int fd)
 	}
 	if (fdmap_kind(s) != FD_CHAN) {
 		switch_to(s, fd);
-		brought_by(fd);
+		brought_by(s, fd);
 		return;
 	}
 	/* A wake-up: the context of what waits to be read (inside a request,
