@@ -33,7 +33,10 @@
 	X(handoff) \
 	X(propagate) \
 	X(outputs) \
-	X(flow)
+	X(flow) \
+	X(inherit) \
+	X(dispatch) \
+	X(timers)
 
 #define UNIT_DECLARE(name) Suite *name##_suite(void);
 UNIT_SUITES(UNIT_DECLARE)

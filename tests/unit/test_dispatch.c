@@ -1,0 +1,140 @@
+/*
+ * test_dispatch.c - epoll events handed out one at a time (agent/dispatch.h)
+ * from a fake batch: the shim's part (the wait) is played by filling the
+ * buffer dispatch_buffer() gives, as the kernel would.
+ */
+#include <string.h>
+
+#include "agent/config.h"
+#include "agent/dispatch.h"
+#include "agent/flow.h"
+#include "base/ctx.h"
+#include "base/id.h"
+#include "base/real.h"
+#include "suites.h"
+
+#define UNIT_SUITE dispatch
+#define UNIT_TCASE batch
+
+enum { EPFD = 930, CLIENT_A = 931, CLIENT_B = 932, UNKNOWN = 933 };
+
+static struct config cfg;
+
+static void load(const char *var)
+{
+	char *env[] = { (char *)var, NULL };
+
+	config_load(&cfg, var ? env : env + 1, NULL, NULL);
+	agent_config = &cfg;
+}
+
+static void setup(void)
+{
+	real_resolve_all();
+	load(NULL);
+	id_init();
+	memset(&agent_self, 0, sizeof agent_self);
+	flow_new_fd(EPFD, FD_EPOLL);
+}
+
+static void teardown(void)
+{
+	static const int fds[] = { CLIENT_A, CLIENT_B, UNKNOWN, EPFD };
+
+	dispatch_thread_exit();
+	for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		flow_new_fd(fds[i], FD_UNKNOWN);
+	ctx_take_current(NULL);
+	load(NULL);
+}
+
+/* Request `id` on fake connection fd, registered in EPFD with its fd as
+ * data; then the thread waits (no context). */
+static void serve(int fd, const char *id)
+{
+	char head[128];
+	int n = snprintf(head, sizeof head, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
+
+	flow_accept(fd, NULL, 0);
+	flow_read_slot(fdmap_peek(fd), fd, head, (size_t)n, (size_t)n);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, fd, (uint64_t)fd);
+	flow_idle();
+}
+
+/* The kernel reports the events of fds[0..n) (data = fd). Returns what
+ * dispatch_fill() returns; the first event handed out goes to *ev. */
+static int kernel_reports(const int *fds, int n, struct epoll_event *ev)
+{
+	struct epoll_event *buf = dispatch_buffer(EPFD, 16);
+
+	ck_assert_ptr_nonnull(buf);
+	for (int i = 0; i < n; i++)
+		buf[i] = (struct epoll_event){ .events = EPOLLIN, .data.u64 = (uint64_t)fds[i] };
+	return dispatch_fill(EPFD, n, ev);
+}
+
+static const char *cur_id(void)
+{
+	return agent_self.cur ? ctx_name(agent_self.cur)->id : "(none)";
+}
+
+UNIT_TEST(events_go_out_one_at_a_time_each_in_its_context)
+{
+	static const int fds[] = { CLIENT_A, CLIENT_B };
+	struct epoll_event ev;
+
+	serve(CLIENT_A, "req-a");
+	serve(CLIENT_B, "req-b");
+	ck_assert_int_eq(kernel_reports(fds, 2, &ev), 1);
+	ck_assert_uint_eq(ev.data.u64, CLIENT_A);
+	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_int_eq(dispatch_next(EPFD, &ev), 1);
+	ck_assert_uint_eq(ev.data.u64, CLIENT_B);
+	ck_assert_str_eq(cur_id(), "req-b");
+	ck_assert_int_eq(dispatch_next(EPFD, &ev), 0);   /* the caller waits */
+}
+
+/* The second event's registration is deleted before it is handed out:
+ * the kernel would not report it now, so it is dropped. */
+UNIT_TEST(an_event_whose_registration_changed_is_dropped)
+{
+	static const int fds[] = { CLIENT_A, CLIENT_B };
+	struct epoll_event ev;
+
+	serve(CLIENT_A, "req-a");
+	serve(CLIENT_B, "req-b");
+	ck_assert_int_eq(kernel_reports(fds, 2, &ev), 1);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_DEL, CLIENT_B, 0);
+	ck_assert_int_eq(dispatch_next(EPFD, &ev), 0);
+}
+
+/* An event whose data names no registration the agent saw: no context,
+ * not the last event's. */
+UNIT_TEST(an_event_not_known_carries_no_context)
+{
+	static const int fds[] = { CLIENT_A, UNKNOWN };
+	struct epoll_event ev;
+
+	serve(CLIENT_A, "req-a");
+	ck_assert_int_eq(kernel_reports(fds, 2, &ev), 1);
+	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_int_eq(dispatch_next(EPFD, &ev), 1);
+	ck_assert_uint_eq(ev.data.u64, UNKNOWN);
+	ck_assert_msg(agent_self.cur == NULL, "an unknown event runs in %s", cur_id());
+}
+
+UNIT_TEST(batch_mode_buffers_nothing)
+{
+	load("REQCTX_EPOLL=batch");
+	ck_assert_ptr_null(dispatch_buffer(EPFD, 16));
+}
+
+Suite *dispatch_suite(void)
+{
+	Suite *s = suite_create("dispatch");
+	TCase *t = unit_tcase("dispatch", "batch");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	suite_add_tcase(s, t);
+	return s;
+}

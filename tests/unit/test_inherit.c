@@ -1,0 +1,151 @@
+/*
+ * test_inherit.c - a request's context across exec (agent/inherit.h): the
+ * environment a child gets, read back by the child's side (config_load and
+ * inherit_adopt) as a new process would.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/config.h"
+#include "agent/flow.h"
+#include "agent/inherit.h"
+#include "base/ctx.h"
+#include "base/id.h"
+#include "base/real.h"
+#include "suites.h"
+
+#define UNIT_SUITE inherit
+#define UNIT_TCASE env
+
+enum { CLIENT = 920 };
+
+static struct config cfg;
+
+static void load(const char *var)
+{
+	char *env[] = { (char *)var, NULL };
+
+	config_load(&cfg, var ? env : env + 1, NULL, NULL);
+	agent_config = &cfg;
+}
+
+static void setup(void)
+{
+	real_resolve_all();
+	load(NULL);
+	id_init();
+	memset(&agent_self, 0, sizeof agent_self);
+}
+
+static void teardown(void)
+{
+	flow_new_fd(CLIENT, FD_UNKNOWN);
+	ctx_take_current(NULL);
+	load(NULL);
+}
+
+/* Request `id` read on a fake connection: current. */
+static struct ctx *serve(const char *id)
+{
+	char head[128];
+	int n = snprintf(head, sizeof head, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
+
+	flow_accept(CLIENT, NULL, 0);
+	flow_read_slot(fdmap_peek(CLIENT), CLIENT, head, (size_t)n, (size_t)n);
+	ck_assert_str_eq(ctx_name(agent_self.cur)->id, id);
+	return agent_self.cur;
+}
+
+static char scratch[8192];
+static char *out[64];
+
+/* The child's environment for `env`; returns its REQCTX_PARENT entry (the
+ * only one: checked) or NULL. */
+static const char *child_env(char *const *env)
+{
+	const char *found = NULL;
+	int n = 0;
+
+	ck_assert_uint_le(inherit_env_slots(env), sizeof out / sizeof out[0] - 1);
+	ck_assert_uint_le(inherit_scratch_size(env), sizeof scratch);
+	memset(out, 0, sizeof out);
+	inherit_env(env, out, scratch);
+	for (char **e = out; *e; e++)
+		if (strncmp(*e, INHERIT_VAR "=", sizeof INHERIT_VAR) == 0) {
+			found = *e;
+			n++;
+		}
+	ck_assert_int_le(n, 1);
+	return found;
+}
+
+/* The ID a REQCTX_PARENT entry names ("" for none). */
+static const char *named(const char *entry)
+{
+	static char id[200];
+	const char *v = entry ? entry + sizeof INHERIT_VAR : "";
+	size_t len = strcspn(v, ";");
+
+	memcpy(id, v, len);
+	id[len] = '\0';
+	return id;
+}
+
+UNIT_TEST(child_starts_in_the_request_it_was_started_in)
+{
+	static char *env[] = { "PATH=/bin", "REQCTX_PARENT=stale;00;00", NULL };
+	struct ctx *a = serve("req-a");
+	char trace[33], entry[INHERIT_MAX + 1];
+	const char *p = child_env(env);
+
+	ck_assert_str_eq(named(p), "req-a");
+	ck_assert_str_eq(out[0], "PATH=/bin");
+	memcpy(trace, ctx_name(a)->trace_id, 33);
+	/* The child: a new process reads the entry. */
+	snprintf(entry, sizeof entry, "%s", p);
+	ctx_take_current(NULL);
+	load(entry);
+	inherit_adopt();
+	ck_assert_ptr_nonnull(agent_self.cur);
+	ck_assert_str_eq(ctx_name(agent_self.cur)->id, "req-a");
+	ck_assert_str_eq(ctx_name(agent_self.cur)->trace_id, trace);
+}
+
+UNIT_TEST(child_started_outside_a_request_names_none)
+{
+	static char *env[] = { "PATH=/bin", NULL };
+
+	ck_assert_str_eq(named(child_env(env)), "");
+}
+
+/* A CGI program run for a connection whose protocol is not understood
+ * (Apache's cgid daemon: a session) is not that connection's request. */
+UNIT_TEST(session_context_is_not_given_to_a_cgi_program)
+{
+	static char *cgi[] = { "GATEWAY_INTERFACE=CGI/1.1", "PATH=/bin", NULL };
+	static char *plain[] = { "PATH=/bin", NULL };
+	struct ctx *a = serve("req-a");
+
+	__atomic_store_n(&a->session, 1, __ATOMIC_RELAXED);
+	ck_assert_str_eq(named(child_env(cgi)), "");
+	ck_assert_str_eq(named(child_env(plain)), "req-a");
+}
+
+UNIT_TEST(children_0_passes_no_context)
+{
+	static char *env[] = { "PATH=/bin", NULL };
+
+	load("REQCTX_CHILDREN=0");
+	serve("req-a");
+	ck_assert_ptr_null(child_env(env));
+}
+
+Suite *inherit_suite(void)
+{
+	Suite *s = suite_create("inherit");
+	TCase *t = unit_tcase("inherit", "env");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	suite_add_tcase(s, t);
+	return s;
+}

@@ -1,0 +1,148 @@
+/*
+ * test_timers.c - timers carry the context that armed them (agent/flow.h):
+ * timerfds through the fd map, POSIX timers notified on a thread of their
+ * own (SIGEV_THREAD) through their record. Fake fds and timer ids.
+ */
+#include <string.h>
+
+#include "agent/config.h"
+#include "agent/flow.h"
+#include "base/ctx.h"
+#include "base/id.h"
+#include "base/real.h"
+#include "suites.h"
+
+#define UNIT_SUITE timers
+#define UNIT_TCASE arming
+
+enum { CLIENT = 940, TIMERFD = 941 };
+
+static struct config cfg;
+static int fired_with;
+
+static void program_fn(union sigval v)
+{
+	fired_with = v.sival_int;
+}
+
+static void setup(void)
+{
+	char *env[] = { NULL };
+
+	real_resolve_all();
+	config_load(&cfg, env, NULL, NULL);
+	agent_config = &cfg;
+	id_init();
+	memset(&agent_self, 0, sizeof agent_self);
+	*agent_armed = 1;                 /* a notification asks agent_running() */
+}
+
+static void teardown(void)
+{
+	flow_new_fd(CLIENT, FD_UNKNOWN);
+	flow_new_fd(TIMERFD, FD_UNKNOWN);
+	ctx_take_current(NULL);
+	*agent_armed = 0;
+}
+
+static void serve(const char *id)
+{
+	char head[128];
+	int n = snprintf(head, sizeof head, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
+
+	flow_accept(CLIENT, NULL, 0);
+	flow_read_slot(fdmap_peek(CLIENT), CLIENT, head, (size_t)n, (size_t)n);
+}
+
+static const char *cur_id(void)
+{
+	return agent_self.cur ? ctx_name(agent_self.cur)->id : "(none)";
+}
+
+static const struct itimerspec in_1s = { .it_value = { 1, 0 } }, off = { { 0, 0 }, { 0, 0 } };
+
+UNIT_TEST(arms_only_with_a_value)
+{
+	ck_assert(flow_arms(&in_1s));
+	ck_assert(!flow_arms(&off));
+}
+
+UNIT_TEST(timerfd_fires_in_the_context_that_armed_it)
+{
+	uint64_t n = 1;
+
+	flow_timerfd(TIMERFD);
+	serve("req-a");
+	flow_timer_armed(TIMERFD, flow_arms(&in_1s));
+	flow_idle();
+	flow_read_slot(fdmap_peek(TIMERFD), TIMERFD, &n, sizeof n, sizeof n);
+	ck_assert_str_eq(cur_id(), "req-a");
+}
+
+UNIT_TEST(disarmed_timerfd_carries_nothing)
+{
+	uint64_t n = 1;
+
+	flow_timerfd(TIMERFD);
+	serve("req-a");
+	flow_timer_armed(TIMERFD, true);
+	flow_timer_armed(TIMERFD, false);
+	flow_idle();
+	flow_read_slot(fdmap_peek(TIMERFD), TIMERFD, &n, sizeof n, sizeof n);
+	ck_assert_ptr_null(agent_self.cur);
+}
+
+/* timer_create, timer_settime in request A, the notification on another
+ * thread: A is current there, and the program's function gets its value. */
+UNIT_TEST(posix_timer_notifies_in_the_arming_context)
+{
+	static int id_obj;
+	timer_t id = (timer_t)&id_obj;
+	struct ptimer *t = flow_ptimer_new(program_fn, (union sigval){ .sival_int = 7 });
+	union sigval v;
+	flow_ptimer_fn fn;
+
+	ck_assert_ptr_nonnull(t);
+	flow_ptimer_created(t, &id, true);
+	serve("req-a");
+	flow_ptimer_armed(id, true);
+	ctx_take_current(NULL);                     /* the notification thread */
+	fn = flow_ptimer_fires(t, &v);
+	ck_assert_str_eq(cur_id(), "req-a");
+	fn(v);
+	ck_assert_int_eq(fired_with, 7);
+	ctx_take_current(NULL);
+	flow_ptimer_armed(id, false);
+	fn = flow_ptimer_fires(t, &v);
+	ck_assert_ptr_null(agent_self.cur);
+	flow_ptimer_deleted(id);
+}
+
+/* A deleted timer's late notification runs in no request. */
+UNIT_TEST(deleted_posix_timer_notifies_in_none)
+{
+	static int id_obj;
+	timer_t id = (timer_t)&id_obj;
+	struct ptimer *t = flow_ptimer_new(program_fn, (union sigval){ .sival_int = 3 });
+	union sigval v;
+
+	ck_assert_ptr_nonnull(t);
+	flow_ptimer_created(t, &id, true);
+	serve("req-a");
+	flow_ptimer_armed(id, true);
+	flow_ptimer_deleted(id);
+	ctx_take_current(NULL);
+	flow_ptimer_fires(t, &v)(v);
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert_int_eq(fired_with, 3);
+}
+
+Suite *timers_suite(void)
+{
+	Suite *s = suite_create("timers");
+	TCase *t = unit_tcase("timers", "arming");
+
+	tcase_add_checked_fixture(t, setup, teardown);
+	suite_add_tcase(s, t);
+	return s;
+}
