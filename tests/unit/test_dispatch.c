@@ -5,12 +5,10 @@
  */
 #include <string.h>
 
-#include "agent/config.h"
 #include "agent/dispatch.h"
 #include "agent/flow.h"
 #include "base/ctx.h"
-#include "base/id.h"
-#include "base/real.h"
+#include "fake.h"
 #include "suites.h"
 
 #define UNIT_SUITE dispatch
@@ -18,45 +16,25 @@
 
 enum { EPFD = 930, CLIENT_A = 931, CLIENT_B = 932, UNKNOWN = 933 };
 
-static struct config cfg;
-
-static void load(const char *var)
-{
-	char *env[] = { (char *)var, NULL };
-
-	config_load(&cfg, var ? env : env + 1, NULL, NULL);
-	agent_config = &cfg;
-}
+static const int faked[] = { CLIENT_A, CLIENT_B, UNKNOWN, EPFD };
 
 static void setup(void)
 {
-	real_resolve_all();
-	load(NULL);
-	id_init();
-	memset(&agent_self, 0, sizeof agent_self);
+	fake_setup(NULL);
 	flow_new_fd(EPFD, FD_EPOLL);
 }
 
 static void teardown(void)
 {
-	static const int fds[] = { CLIENT_A, CLIENT_B, UNKNOWN, EPFD };
-
 	dispatch_thread_exit();
-	for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
-		flow_new_fd(fds[i], FD_UNKNOWN);
-	ctx_take_current(NULL);
-	load(NULL);
+	fake_teardown(faked, sizeof faked / sizeof faked[0]);
 }
 
 /* Request `id` on fake connection fd, registered in EPFD with its fd as
  * data; then the thread waits (no context). */
 static void serve(int fd, const char *id)
 {
-	char head[128];
-	int n = snprintf(head, sizeof head, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
-
-	flow_accept(fd, NULL, 0);
-	flow_read_slot(fdmap_peek(fd), fd, head, (size_t)n, (size_t)n);
+	fake_serve(fd, id);
 	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, fd, (uint64_t)fd);
 	flow_idle();
 }
@@ -73,11 +51,6 @@ static int kernel_reports(const int *fds, int n, struct epoll_event *ev)
 	return dispatch_fill(EPFD, n, ev);
 }
 
-static const char *cur_id(void)
-{
-	return agent_self.cur ? ctx_name(agent_self.cur)->id : "(none)";
-}
-
 UNIT_TEST(events_go_out_one_at_a_time_each_in_its_context)
 {
 	static const int fds[] = { CLIENT_A, CLIENT_B };
@@ -87,10 +60,10 @@ UNIT_TEST(events_go_out_one_at_a_time_each_in_its_context)
 	serve(CLIENT_B, "req-b");
 	ck_assert_int_eq(kernel_reports(fds, 2, &ev), 1);
 	ck_assert_uint_eq(ev.data.u64, CLIENT_A);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 	ck_assert_int_eq(dispatch_next(EPFD, &ev), 1);
 	ck_assert_uint_eq(ev.data.u64, CLIENT_B);
-	ck_assert_str_eq(cur_id(), "req-b");
+	ck_assert_str_eq(fake_cur_id(), "req-b");
 	ck_assert_int_eq(dispatch_next(EPFD, &ev), 0);   /* the caller waits */
 }
 
@@ -117,15 +90,15 @@ UNIT_TEST(an_event_not_known_carries_no_context)
 
 	serve(CLIENT_A, "req-a");
 	ck_assert_int_eq(kernel_reports(fds, 2, &ev), 1);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 	ck_assert_int_eq(dispatch_next(EPFD, &ev), 1);
 	ck_assert_uint_eq(ev.data.u64, UNKNOWN);
-	ck_assert_msg(agent_self.cur == NULL, "an unknown event runs in %s", cur_id());
+	ck_assert_msg(agent_self.cur == NULL, "an unknown event runs in %s", fake_cur_id());
 }
 
 UNIT_TEST(batch_mode_buffers_nothing)
 {
-	load("REQCTX_EPOLL=batch");
+	fake_config("REQCTX_EPOLL=batch");
 	ck_assert_ptr_null(dispatch_buffer(EPFD, 16));
 }
 

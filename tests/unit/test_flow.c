@@ -6,11 +6,9 @@
  */
 #include <string.h>
 
-#include "agent/config.h"
 #include "agent/flow.h"
 #include "base/ctx.h"
-#include "base/id.h"
-#include "base/real.h"
+#include "fake.h"
 #include "suites.h"
 
 #define UNIT_SUITE flow
@@ -19,55 +17,26 @@
 /* Fake fds, far above what the test process has open. */
 enum { CLIENT_A = 900, CLIENT_B = 901, CHECK = 910, UPSTREAM = 911 };
 
-static struct config cfg;
+static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM };
 
 static void setup(void)
 {
-	char *env[] = { NULL };
-
-	real_resolve_all();
-	config_load(&cfg, env, NULL, NULL);
-	agent_config = &cfg;
-	id_init();
-	memset(&agent_self, 0, sizeof agent_self);
+	fake_setup(NULL);
 }
 
 static void teardown(void)
 {
-	static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM };
-
-	for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
-		flow_new_fd(fds[i], FD_UNKNOWN);
-	ctx_take_current(NULL);
-}
-
-/* A connection accepted on `fd` whose request `id` is read: its context,
- * current (no reference for the caller). */
-static const struct ctx *serve(int fd, const char *id)
-{
-	char head[128];
-	int n = snprintf(head, sizeof head, "GET /%s HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id, id);
-
-	flow_accept(fd, NULL, 0);
-	flow_read_slot(fdmap_peek(fd), fd, head, (size_t)n, (size_t)n);
-	ck_assert_ptr_nonnull(agent_self.cur);
-	ck_assert_str_eq(ctx_name(agent_self.cur)->id, id);
-	return agent_self.cur;
-}
-
-static const char *cur_id(void)
-{
-	return agent_self.cur ? ctx_name(agent_self.cur)->id : "(none)";
+	fake_teardown(fds, sizeof fds / sizeof fds[0]);
 }
 
 /* A request whose head was read connects out: the connection is its. */
 UNIT_TEST(connect_after_a_head_takes_its_request)
 {
-	const struct ctx *a = serve(CLIENT_A, "req-a");
+	const struct ctx *a = fake_serve(CLIENT_A, "req-a");
 
 	flow_connect(UPSTREAM);
 	ck_assert_ptr_eq(fdmap_ctx_peek(fdmap_peek(UPSTREAM)), a);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
 /* HAProxy's first shape: the check connects after request A's head, its
@@ -75,14 +44,14 @@ UNIT_TEST(connect_after_a_head_takes_its_request)
  * what follows is the check's result, no request's. */
 UNIT_TEST(check_closed_after_its_event_ends_what_it_brought)
 {
-	serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_A, "req-a");
 	flow_connect(CHECK);
 	flow_idle();                       /* the loop waits */
 	ck_assert_ptr_null(agent_self.cur);
 	flow_event(CHECK);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_close(CHECK);
-	ck_assert_msg(agent_self.cur == NULL, "after the check's close: %s", cur_id());
+	ck_assert_msg(agent_self.cur == NULL, "after the check's close: %s", fake_cur_id());
 }
 
 /* The second shape: the check's event came back, then request B's head
@@ -90,13 +59,13 @@ UNIT_TEST(check_closed_after_its_event_ends_what_it_brought)
  * B's, so B does not carry the result. */
 UNIT_TEST(check_closed_after_another_head_ends_the_context)
 {
-	serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_A, "req-a");
 	flow_connect(CHECK);
 	flow_idle();
 	flow_event(CHECK);
-	serve(CLIENT_B, "req-b");
+	fake_serve(CLIENT_B, "req-b");
 	flow_close(CHECK);
-	ck_assert_msg(agent_self.cur == NULL, "after the check's close: %s", cur_id());
+	ck_assert_msg(agent_self.cur == NULL, "after the check's close: %s", fake_cur_id());
 }
 
 /* A connection made and dropped with nothing waited for on it (a program
@@ -104,34 +73,34 @@ UNIT_TEST(check_closed_after_another_head_ends_the_context)
  * says nothing about the current request. */
 UNIT_TEST(connection_never_waited_for_keeps_the_context)
 {
-	serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_A, "req-a");
 	flow_connect(CHECK);
-	serve(CLIENT_B, "req-b");
+	fake_serve(CLIENT_B, "req-b");
 	flow_close(CHECK);
-	ck_assert_str_eq(cur_id(), "req-b");
+	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
 /* The third: a second connect() asking whether the check is done brings
  * the check's tag after B's head; the close that follows ends it. */
 UNIT_TEST(check_asked_again_then_closed_ends_what_it_brought)
 {
-	serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_A, "req-a");
 	flow_connect(CHECK);
-	serve(CLIENT_B, "req-b");
+	fake_serve(CLIENT_B, "req-b");
 	flow_connect(CHECK);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_close(CHECK);
-	ck_assert_msg(agent_self.cur == NULL, "after the check's close: %s", cur_id());
+	ck_assert_msg(agent_self.cur == NULL, "after the check's close: %s", fake_cur_id());
 }
 
 /* A request's own upstream refused in its own turn: the request is still
  * the one being served (nginx logs "connect() failed" and answers). */
 UNIT_TEST(own_failed_upstream_keeps_the_request)
 {
-	serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_A, "req-a");
 	flow_connect(UPSTREAM);
 	flow_close(UPSTREAM);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
 /* An upstream that carried the request's bytes is the request's, event
@@ -140,13 +109,13 @@ UNIT_TEST(upstream_that_carried_bytes_keeps_the_request)
 {
 	static const char req[] = "GET / HTTP/1.1\r\n\r\n";
 
-	serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_A, "req-a");
 	flow_connect(UPSTREAM);
 	flow_idle();
 	flow_event(UPSTREAM);
 	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
 	flow_close(UPSTREAM);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
 /* A byte read back counts as passed too. */
@@ -154,13 +123,13 @@ UNIT_TEST(upstream_read_from_keeps_the_request)
 {
 	static const char banner[] = "220 ready\r\n";
 
-	serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_A, "req-a");
 	flow_connect(UPSTREAM);
 	flow_idle();
 	flow_event(UPSTREAM);
 	flow_read_slot(fdmap_peek(UPSTREAM), UPSTREAM, banner, sizeof banner - 1, sizeof banner - 1);
 	flow_close(UPSTREAM);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
 Suite *flow_suite(void)

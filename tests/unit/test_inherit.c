@@ -3,15 +3,14 @@
  * environment a child gets, read back by the child's side (config_load and
  * inherit_adopt) as a new process would.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/config.h"
 #include "agent/flow.h"
 #include "agent/inherit.h"
 #include "base/ctx.h"
-#include "base/id.h"
-#include "base/real.h"
+#include "fake.h"
 #include "suites.h"
 
 #define UNIT_SUITE inherit
@@ -19,41 +18,21 @@
 
 enum { CLIENT = 920 };
 
-static struct config cfg;
-
-static void load(const char *var)
-{
-	char *env[] = { (char *)var, NULL };
-
-	config_load(&cfg, var ? env : env + 1, NULL, NULL);
-	agent_config = &cfg;
-}
-
 static void setup(void)
 {
-	real_resolve_all();
-	load(NULL);
-	id_init();
-	memset(&agent_self, 0, sizeof agent_self);
+	fake_setup(NULL);
 }
 
 static void teardown(void)
 {
-	flow_new_fd(CLIENT, FD_UNKNOWN);
-	ctx_take_current(NULL);
-	load(NULL);
+	static const int fds[] = { CLIENT };
+
+	fake_teardown(fds, 1);
 }
 
-/* Request `id` read on a fake connection: current. */
 static struct ctx *serve(const char *id)
 {
-	char head[128];
-	int n = snprintf(head, sizeof head, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
-
-	flow_accept(CLIENT, NULL, 0);
-	flow_read_slot(fdmap_peek(CLIENT), CLIENT, head, (size_t)n, (size_t)n);
-	ck_assert_str_eq(ctx_name(agent_self.cur)->id, id);
-	return agent_self.cur;
+	return fake_serve(CLIENT, id);
 }
 
 static char scratch[8192];
@@ -104,7 +83,7 @@ UNIT_TEST(child_starts_in_the_request_it_was_started_in)
 	/* The child: a new process reads the entry. */
 	snprintf(entry, sizeof entry, "%s", p);
 	ctx_take_current(NULL);
-	load(entry);
+	fake_config(entry);
 	inherit_adopt();
 	ck_assert_ptr_nonnull(agent_self.cur);
 	ck_assert_str_eq(ctx_name(agent_self.cur)->id, "req-a");
@@ -135,7 +114,7 @@ UNIT_TEST(children_0_passes_no_context)
 {
 	static char *env[] = { "PATH=/bin", NULL };
 
-	load("REQCTX_CHILDREN=0");
+	fake_config("REQCTX_CHILDREN=0");
 	serve("req-a");
 	ck_assert_ptr_null(child_env(env));
 }

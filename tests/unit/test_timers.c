@@ -5,11 +5,9 @@
  */
 #include <string.h>
 
-#include "agent/config.h"
 #include "agent/flow.h"
 #include "base/ctx.h"
-#include "base/id.h"
-#include "base/real.h"
+#include "fake.h"
 #include "suites.h"
 
 #define UNIT_SUITE timers
@@ -17,7 +15,6 @@
 
 enum { CLIENT = 940, TIMERFD = 941 };
 
-static struct config cfg;
 static int fired_with;
 
 static void program_fn(union sigval v)
@@ -25,38 +22,23 @@ static void program_fn(union sigval v)
 	fired_with = v.sival_int;
 }
 
+static const int fds[] = { CLIENT, TIMERFD };
+
 static void setup(void)
 {
-	char *env[] = { NULL };
-
-	real_resolve_all();
-	config_load(&cfg, env, NULL, NULL);
-	agent_config = &cfg;
-	id_init();
-	memset(&agent_self, 0, sizeof agent_self);
+	fake_setup(NULL);
 	*agent_armed = 1;                 /* a notification asks agent_running() */
 }
 
 static void teardown(void)
 {
-	flow_new_fd(CLIENT, FD_UNKNOWN);
-	flow_new_fd(TIMERFD, FD_UNKNOWN);
-	ctx_take_current(NULL);
+	fake_teardown(fds, sizeof fds / sizeof fds[0]);
 	*agent_armed = 0;
 }
 
 static void serve(const char *id)
 {
-	char head[128];
-	int n = snprintf(head, sizeof head, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
-
-	flow_accept(CLIENT, NULL, 0);
-	flow_read_slot(fdmap_peek(CLIENT), CLIENT, head, (size_t)n, (size_t)n);
-}
-
-static const char *cur_id(void)
-{
-	return agent_self.cur ? ctx_name(agent_self.cur)->id : "(none)";
+	fake_serve(CLIENT, id);
 }
 
 static const struct itimerspec in_1s = { .it_value = { 1, 0 } }, off = { { 0, 0 }, { 0, 0 } };
@@ -76,7 +58,7 @@ UNIT_TEST(timerfd_fires_in_the_context_that_armed_it)
 	flow_timer_armed(TIMERFD, flow_arms(&in_1s));
 	flow_idle();
 	flow_read_slot(fdmap_peek(TIMERFD), TIMERFD, &n, sizeof n, sizeof n);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
 UNIT_TEST(disarmed_timerfd_carries_nothing)
@@ -108,7 +90,7 @@ UNIT_TEST(posix_timer_notifies_in_the_arming_context)
 	flow_ptimer_armed(id, true);
 	ctx_take_current(NULL);                     /* the notification thread */
 	fn = flow_ptimer_fires(t, &v);
-	ck_assert_str_eq(cur_id(), "req-a");
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 	fn(v);
 	ck_assert_int_eq(fired_with, 7);
 	ctx_take_current(NULL);
