@@ -73,11 +73,13 @@ static inline void brought_by(struct fdslot *s, int fd)
 		__atomic_or_fetch(&s->flags, FDF_ASKED, __ATOMIC_RELAXED);
 }
 
-/* Makes `c` (a reference the caller hands over) current. A context the
- * program entered itself (pinned) outranks a wake-up through a pipe or an
- * eventfd: runtimes wake their threads that way for their own reasons
- * (Ruby's sleeping threads wait on its wake-up pipe). */
-static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, const char *why, int fd)
+/* Makes `c` (a reference the caller hands over), read from or woken by
+ * channel `from`, current. A context the program entered itself (pinned)
+ * outranks a wake-up through a pipe or an eventfd: runtimes wake their
+ * threads that way for their own reasons (Ruby's sleeping threads wait on
+ * its wake-up pipe). */
+static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, const struct chan *from,
+								   const char *why, int fd)
 {
 	/* Nothing known of the bytes: a process started inside a request
 	 * stays in it (agent/inherit.c). */
@@ -90,6 +92,15 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 	if (unlikely(debug_fd >= 0))
 		note_switch(c, why, fd);
 	ctx_take_current(c);
+	/* What the wait rules ask (foreign, handoff_wait_ends): the context
+	 * rests on this channel only, until the next switch. */
+	agent_self.chan_took = from;
+	agent_self.chan_took_at = agent_self.switches;
+}
+
+bool flow_cur_from_chan(void)
+{
+	return agent_self.cur && agent_self.chan_took && agent_self.chan_took_at == agent_self.switches;
 }
 
 /* The request of `c` is still on its connection: the connection it was
@@ -226,11 +237,11 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				 * it cannot tell apart, until it waits again. */
 				if (unlikely(c == NULL))
 					agent_self.draining = true;
-				take_from_chan(c, "flow_read (queued bytes)", fd);
+				take_from_chan(c, rx, "flow_read (queued bytes)", fd);
 			} else if (unlikely(relaymap_any()) &&
 				   relay_read(rx, data, dlen, n, &c)) {
 				/* Bytes a forked child wrote (relay.h). */
-				take_from_chan(c, "flow_read (relayed bytes)", fd);
+				take_from_chan(c, rx, "flow_read (relayed bytes)", fd);
 				relay_read_taken();
 			}
 			chan_unref(rx);
@@ -738,7 +749,11 @@ static bool foreign(int fd, const void *arg)
 	case FD_CHAN:
 		if ((rx = fdmap_chan_get(s, true)) == NULL)
 			return false;
-		f = !chan_only(rx, cur);
+		/* Waiting again on the channel whose bytes or wake-up gave the
+		 * context (no switch since): back at its queue, not waiting
+		 * inside that request (Ruby's worker sleeping on its sigwait
+		 * eventfd after a Queue push woke it through it). */
+		f = (rx == agent_self.chan_took && flow_cur_from_chan()) || !chan_only(rx, cur);
 		chan_unref(rx);
 		return f;
 	default:
@@ -876,7 +891,7 @@ void flow_ready(int fd)
 	rx = fdmap_chan_get(s, true);
 	if (rx) {
 		if (!(kept() && chan_pending(rx) == 0))
-			take_from_chan(chan_peek(rx), "flow_ready (queued bytes)", fd);
+			take_from_chan(chan_peek(rx), rx, "flow_ready (queued bytes)", fd);
 		chan_unref(rx);
 	}
 }

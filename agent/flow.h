@@ -201,6 +201,11 @@ void flow_new_fd(int fd, enum fd_kind kind);
 void flow_close(int fd);
 void flow_dup(int from, int to);
 
+/* The current context came from a channel's bytes or wake-up and nothing
+ * switched since: a guess from one write, not work the thread vouches for
+ * (handoff_wait_ends). */
+bool flow_cur_from_chan(void);
+
 /* The thread waits (epoll/poll/select): no context while idle. */
 void flow_idle(void);
 

@@ -86,8 +86,12 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 				agent_self.inherited = NULL;
 			}
 		}
-		/* Rule 5 (handoff_relock) compares against this. */
-		agent_self.cond_ctx = agent_self.cur;
+		/* Rule 5 (handoff_relock) compares against this: a context the
+		 * thread took from a channel's wake-up just before is not one
+		 * this wake-up gave it, so its next relock back at the queue
+		 * ends it (Ruby's Queue worker, woken through the sigwait
+		 * eventfd, then sleeping on its condvar only). */
+		agent_self.cond_ctx = flow_cur_from_chan() ? NULL : agent_self.cur;
 	}
 	ctx_put(x);                          /* rule 2: the entry is dropped */
 	agent_self.cond_src = obj;
