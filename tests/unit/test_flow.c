@@ -4,9 +4,11 @@
  * calls. Covers which outbound connection is a request's (flow_connect)
  * and what the close of one that carried nothing ends (carried_nothing).
  */
+#include <poll.h>
 #include <string.h>
 
 #include "agent/flow.h"
+#include "agent/handoff.h"
 #include "base/ctx.h"
 #include "fake.h"
 #include "suites.h"
@@ -15,17 +17,34 @@
 #define UNIT_TCASE outbound
 
 /* Fake fds, far above what the test process has open. */
-enum { CLIENT_A = 900, CLIENT_B = 901, CHECK = 910, UPSTREAM = 911 };
+enum { CLIENT_A = 900, CLIENT_B = 901, CHECK = 910, UPSTREAM = 911, EVENTFD = 912 };
 
-static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM };
+static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM, EVENTFD };
+
+/* A second fake thread: swap() makes it act (its block in agent_self). */
+static struct agent_thread other;
+
+static void swap(void)
+{
+	struct agent_thread t = agent_self;
+
+	agent_self = other;
+	other = t;
+}
 
 static void setup(void)
 {
 	fake_setup(NULL);
+	memset(&other, 0, sizeof other);
+	agent_self.tid = 200;
+	other.tid = 201;
 }
 
 static void teardown(void)
 {
+	swap();
+	ctx_take_current(NULL);
+	swap();
 	fake_teardown(fds, sizeof fds / sizeof fds[0]);
 }
 
@@ -132,12 +151,67 @@ UNIT_TEST(upstream_read_from_keeps_the_request)
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
+#undef UNIT_TCASE
+#define UNIT_TCASE channel
+
+/* The other thread, serving request A, wakes this one through an eventfd
+ * (Ruby: a Queue push writes the sigwait eventfd the sleeper polls); this
+ * one reads it and takes A: the one write names A. */
+static void woken_by_a(void)
+{
+	uint64_t one = 1;
+	bool tracked;
+
+	swap();
+	fake_serve(CLIENT_A, "req-a");
+	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
+	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);
+	swap();
+	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+}
+
+/* Polling that eventfd again is waiting for the next wake-up, not waiting
+ * inside A (whose connection is still open and which queued nothing). */
+UNIT_TEST(waiting_again_on_the_channel_that_gave_the_context_ends_it)
+{
+	struct pollfd p = { .fd = EVENTFD, .events = POLLIN };
+	struct flow_wait w = { .epfd = -1, .fds = &p, .nfds = 1 };
+
+	flow_eventfd(EVENTFD, false);
+	woken_by_a();
+	flow_wait_begins(&w);
+	ck_assert_msg(agent_self.cur == NULL, "after waiting again: %s", fake_cur_id());
+}
+
+/* Sleeping on its own condvar instead (Queue#pop), woken by the other
+ * thread: the wake-up did not give A, so the relock back at that queue
+ * ends it (rule 5), and the next job is not A's. */
+UNIT_TEST(a_condvar_wakeup_does_not_make_a_channel_context_its_own)
+{
+	static int cond, mutex;
+
+	flow_eventfd(EVENTFD, false);
+	woken_by_a();
+	handoff_wait_begins(&cond);
+	swap();
+	handoff_signal(&cond, false);
+	swap();
+	handoff_wait_ends(&cond, &mutex, true);
+	handoff_relock(&mutex);
+	ck_assert_msg(agent_self.cur == NULL, "back at its queue: %s", fake_cur_id());
+	handoff_destroy(&cond);
+}
+
 Suite *flow_suite(void)
 {
 	Suite *s = suite_create("flow");
 	TCase *t = unit_tcase("flow", "outbound");
+	TCase *c = unit_tcase("flow", "channel");
 
 	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(c, setup, teardown);
 	suite_add_tcase(s, t);
+	suite_add_tcase(s, c);
 	return s;
 }
