@@ -102,6 +102,16 @@ static void call_host(const struct sigaction *h, int sig, siginfo_t *info, void 
 		host[sig].sa_handler = SIG_DFL;
 	}
 	agent_self.signal_frame = __builtin_frame_address(0);
+	/* A signal after the current request's connection was closed (Redis
+	 * runs its SIGTERM shutdown in the loop turn that closed the last
+	 * client): what the process does about it - the handler's lines, the
+	 * shutdown it schedules - is not that request's work. Its lines carry
+	 * nothing until the thread switches (line_ctx); nothing else changes
+	 * here, where no lock may be taken. */
+	if (agent_self.cur && agent_self.cur == agent_self.closed && agent_self.pinned != agent_self.cur) {
+		agent_self.signalled = agent_self.cur;
+		agent_self.signalled_at = agent_self.switches;
+	}
 	agent_self.in_signal = level + 1;
 	agent_self.signals++;     /* the line writer tells EINTR from EAGAIN by it */
 	if (h->sa_flags & SA_SIGINFO)

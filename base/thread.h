@@ -46,6 +46,8 @@ struct agent_thread {
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	unsigned switches;        /* counts assignments of `cur` (base/ctx.c; wraps) */
+	const struct ctx *signalled; /* `cur` when a signal came after its connection closed ... */
+	unsigned signalled_at;    /* ... and `switches` then: its lines carry nothing (agent/out.c) */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	int event_fd;             /* the fd of the last epoll or poll event handed out ... */
