@@ -9,6 +9,13 @@ BRIDGE_FILES := $(B)/bridges/node/reqctx.js $(B)/bridges/python/sitecustomize.py
 ifneq ($(wildcard $(NODE_API_H)),)
 BRIDGE_FILES += $(B)/bridges/node/reqctx_node.node
 endif
+# The Python extension (the bridge's calls into the agent at a C call's
+# cost) needs Python.h (Debian: python3-dev); without it the bridge calls
+# the agent through ctypes. One stable-ABI build serves every CPython 3.
+PY_INCLUDE ?= $(shell python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
+ifneq ($(wildcard $(PY_INCLUDE)/Python.h),)
+BRIDGE_FILES += $(B)/bridges/python/_reqctx.abi3.so
+endif
 
 .PHONY: bridges install-bridges uninstall-bridges
 all: bridges
@@ -18,6 +25,10 @@ $(B)/bridges/node/reqctx_node.node: bridges/node/reqctx_node.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARNINGS) -fPIC -shared -isystem $(dir $(NODE_API_H)) \
 		-DNODE_GYP_MODULE_NAME=reqctx_node -o $@ $< -ldl
+
+$(B)/bridges/python/_reqctx.abi3.so: bridges/python/_reqctx.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNINGS) -fPIC -shared -isystem $(PY_INCLUDE) -o $@ $< -ldl
 
 $(B)/bridges/%: bridges/%
 	@mkdir -p $(dir $@)

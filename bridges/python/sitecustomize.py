@@ -5,7 +5,8 @@ asyncio switches between requests in user space: a coroutine resumes from
 the loop's ready queue one iteration after the read that completed its
 future, so the agent's per-thread context is whatever fd was touched last.
 Here asyncio's own machinery decides which request is current and tells the
-agent through its explicit API (reqctx_api_*, reached with ctypes):
+agent through its explicit API (reqctx_api_*, reached through the
+bridge's extension _reqctx, or with ctypes where it cannot load):
 
 - a ContextVar holds the request's snapshot; asyncio copies the current
   contextvars.Context into every Task and every callback handle;
@@ -78,6 +79,18 @@ def _reqctx_bridge():
     except (OSError, AttributeError, ImportError):
         chain()
         return
+    # The same calls from the bridge's extension (_reqctx.c), at a C call's
+    # cost: the bridge makes a pair around every asyncio callback.
+    try:
+        sys.path.insert(0, here)
+        try:
+            import _reqctx
+        finally:
+            sys.path.remove(here)
+        fn.update(snapshot=_reqctx.snapshot, enter=_reqctx.enter, leave=_reqctx.leave,
+                  release=_reqctx.release, run_in=_reqctx.run_in)
+    except ImportError:
+        pass
     try:
         f = lib.reqctx_api_bridge_loop
         f.restype, f.argtypes = None, [ctypes.c_int]
@@ -153,13 +166,19 @@ def install_hooks(fn):
                 bridge_loop(0)
         base_events.BaseEventLoop.run_forever = _run_forever
 
-        def _run(self):
-            s = self._context.get(var)
-            prev = _enter(s.p if s is not None else None)
-            try:
-                run(self)
-            finally:
-                _leave(prev)
+        run_in = fn.get("run_in")
+        if run_in is not None:
+            def _run(self):
+                s = self._context.get(var)
+                run_in(s.p if s is not None else None, run, self)
+        else:
+            def _run(self):
+                s = self._context.get(var)
+                prev = _enter(s.p if s is not None else None)
+                try:
+                    run(self)
+                finally:
+                    _leave(prev)
         events.Handle._run = _run
 
         create_task = base_events.BaseEventLoop.create_task
