@@ -114,6 +114,11 @@ static bool conn_open(const struct ctx *c)
 	return fdmap_kind(s) == FD_CLIENT && fdmap_ctx_peek(s) == c;
 }
 
+bool flow_request_over(const struct ctx *c)
+{
+	return c && c->conn_fd >= 0 && !conn_open(c);
+}
+
 /* A listener thread: it accepts connections and hands them on, and has
  * never read or written one itself while other threads have (Apache
  * event's listener, memcached's main thread). What wakes it - a worker's byte through its self-pipe, a
@@ -206,6 +211,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
 			conn_read(s, fd, data, dlen, n);
 		switch_to_(s, "flow_read", fd);
+		flow_vouched();
 		break;
 	case FD_PEER:
 		if (n > 0)
@@ -214,6 +220,8 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 			prop_peer_read(fd, data, dlen, n);
 		switch_to_(s, "flow_read", fd);
 		agent_self.weak = agent_self.cur ? 2 : 0;
+		if (n > 0)
+			flow_vouched();
 		break;
 	case FD_TIMER:
 		switch_to_(s, "flow_read", fd);
@@ -288,6 +296,7 @@ void flow_tls_read(int fd, const void *data, size_t n)
 	if (n > 0 && conn_reads(s))
 		conn_read(s, fd, data, n, n);
 	switch_to_(s, "flow_tls_read", fd);
+	flow_vouched();
 }
 
 static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, bool track);
@@ -319,6 +328,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
 		switch_to(s, fd);
+		flow_vouched();
 		break;
 	case FD_PEER:
 		peer_passed(s);
@@ -334,6 +344,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 			fdmap_tag(s, agent_self.cur);
 		else
 			switch_to(s, fd);
+		flow_vouched();
 		break;
 	case FD_CHAN:
 		if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY)
@@ -626,35 +637,36 @@ void flow_socket(int fd, int domain, int type)
  * from tasks that run after another request's I/O with no call between
  * (HAProxy's health checks, right after a stream's head was read); the
  * task that closes it then says what it found (the check's result lines,
- * about the server). So the thread's context ends here when the
+ * about the server). So the thread's lines carry nothing (muted) until it
+ * switches or works on a connection again (flow_vouched), when the
  * connection's event was handed out, or connect() asked again whether it
  * is done, and
  *  - the connection belongs to another context or to none: the thread is
  *    running that connection's task, not its current request's; or
  *  - it is the current context's and that event or asking brought the
  *    context (no switch since): nothing else vouches for it.
- * A request's own upstream that fails in its own turn keeps it (its
- * thread read its head, and nginx logs "connect() failed" before the
- * close), as does a connection never waited for (made and dropped at
- * once), and answering the client makes a request current again.
- * Returns true when the context ended.
+ * The context itself stays: what the thread sends next for its request
+ * (a pooled upstream after a refused one) is still the request's. A
+ * request's own upstream that fails in its own turn keeps its lines up to
+ * the close (nginx logs "connect() failed" before it), and a connection
+ * made and dropped without a wait changes nothing.
  */
-static bool carried_nothing(struct fdslot *s, int fd)
+static void carried_nothing(struct fdslot *s, int fd)
 {
 	unsigned flags;
 
 	if (s == NULL || fdmap_kind(s) != FD_PEER || ctx_pinned())
-		return false;
+		return;
 	flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
 	if ((flags & (FDF_PASSED | FDF_ASKED)) != FDF_ASKED)
-		return false;
+		return;
 	if (fdmap_ctx_peek(s) == agent_self.cur &&
 	    (agent_self.event_fd != fd || agent_self.event_at != agent_self.switches))
-		return false;
+		return;
 	if (unlikely(debug_fd >= 0))
-		note_switch(NULL, "close of an outbound connection that carried nothing", fd);
-	ctx_take_current(NULL);
-	return true;
+		DEBUG("%s: its lines carry nothing (close of an outbound connection that carried nothing fd %d)",
+		      ctx_name(agent_self.cur)->id, fd);
+	agent_self.muted = true;
 }
 
 void flow_close(int fd)
@@ -664,9 +676,10 @@ void flow_close(int fd)
 	 * after that wait (a cached thread's next task) is not that
 	 * request's. Draining a merged wake-up, it is done at once: the next
 	 * job follows with no wait and nothing names it. */
-	if (agent_self.cur && !carried_nothing(fdmap_peek(fd), fd)) {
+	if (agent_self.cur) {
 		struct fdslot *s = fdmap_peek(fd);
 
+		carried_nothing(s, fd);
 		if (s && fdmap_ctx_peek(s) == agent_self.cur) {
 			if (agent_self.draining && !ctx_pinned()) {
 				ctx_take_current(NULL);

@@ -47,6 +47,16 @@ void flow_write(int fd, const void *data, size_t n);
  * caller then reports the call's return with flow_write_done(tracked). */
 bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
 
+/* The thread works on a client connection, or passes bytes through an
+ * outbound one: its context vouches for its lines again (muted ends), and
+ * rests on more than the channel that gave it (chan_took). Two stores, in
+ * the quick paths too. */
+static inline void flow_vouched(void)
+{
+	agent_self.muted = false;
+	agent_self.chan_took = NULL;
+}
+
 /*
  * What flow_write_slot() and flow_read_slot() do when they have nothing
  * to do, decided inline before anything else: a few loads, no reference,
@@ -81,6 +91,7 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 		if (fdmap_ctx_peek(s) != cur || !(flags & FDF_PASSED) ||
 		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
+		flow_vouched();
 		break;
 	case FD_CLIENT:
 		if (fdmap_ctx_peek(s) != cur || !agent_self.served || agent_self.inherited ||
@@ -89,6 +100,7 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 		/* The answer begins: the next read is a new request (conn.c). */
 		if (!(flags & FDF_WROTE))
 			__atomic_or_fetch((uint8_t *)&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
+		flow_vouched();
 		break;
 	default:
 		return false;
@@ -112,12 +124,14 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_PASSED))
 			return false;
 		agent_self.weak = cur ? 2 : 0;
+		flow_vouched();
 		return true;
 	case FD_CLIENT:
 		if (fdmap_ctx_peek(s) != cur || conn_reads(s) || !agent_self.served ||
 		    agent_self.inherited)
 			return false;
 		agent_self.weak = 0;
+		flow_vouched();
 		return true;
 	case FD_TIMER:
 		if (fdmap_ctx_peek(s) != cur)
@@ -200,6 +214,11 @@ void flow_new_fd(int fd, enum fd_kind kind);
 
 void flow_close(int fd);
 void flow_dup(int from, int to);
+
+/* `c` was made for a connection that is closed now, or carries the next
+ * request (keep-alive): its request is over. Reads the fd map only (safe
+ * in a signal handler). */
+bool flow_request_over(const struct ctx *c);
 
 /* The current context came from a channel's bytes or wake-up and nothing
  * switched since: a guess from one write, not work the thread vouches for

@@ -32,17 +32,14 @@
 #include "base/real.h"
 
 /* The request a line starting with p[0, n) is about: none on an event loop
- * no bridge vouches for, or after a signal that came once the current
- * request's connection was closed (agent/signals.c, call_host); a whole
+ * no bridge vouches for, or while the current context does not vouch for
+ * lines (agent_self.muted: after a signal once the request's connection
+ * was closed, or the close of a connection that carried nothing); a whole
  * line the thread took from a relayed pipe when the line holds one
  * (agent/relay.h); else the current one. */
 static inline const struct ctx *line_ctx(const char *p, size_t n)
 {
-	const struct ctx *c = unlikely(agent_self.unvouched) ? NULL : ctx_current();
-
-	if (unlikely(c != NULL && c == agent_self.signalled) &&
-	    agent_self.signalled_at == agent_self.switches)
-		c = NULL;
+	const struct ctx *c = unlikely(agent_self.unvouched | agent_self.muted) ? NULL : ctx_current();
 
 	if (unlikely(agent_self.relay_stash != NULL))
 		c = relay_line_ctx(c, p, n);

@@ -28,6 +28,7 @@
 
 #include "agent/config.h"
 #include "agent/crash.h"
+#include "agent/flow.h"
 #include "agent/out.h"
 #include "base/real.h"
 #include "agent/signals.h"
@@ -106,12 +107,11 @@ static void call_host(const struct sigaction *h, int sig, siginfo_t *info, void 
 	 * runs its SIGTERM shutdown in the loop turn that closed the last
 	 * client): what the process does about it - the handler's lines, the
 	 * shutdown it schedules - is not that request's work. Its lines carry
-	 * nothing until the thread switches (line_ctx); nothing else changes
-	 * here, where no lock may be taken. */
-	if (agent_self.cur && agent_self.cur == agent_self.closed && agent_self.pinned != agent_self.cur) {
-		agent_self.signalled = agent_self.cur;
-		agent_self.signalled_at = agent_self.switches;
-	}
+	 * nothing until the thread switches or works on a connection again
+	 * (muted; line_ctx); nothing else changes here, where no lock may be
+	 * taken (flow_request_over only reads the fd map). */
+	if (agent_self.cur && agent_self.pinned != agent_self.cur && flow_request_over(agent_self.cur))
+		agent_self.muted = true;
 	agent_self.in_signal = level + 1;
 	agent_self.signals++;     /* the line writer tells EINTR from EAGAIN by it */
 	if (h->sa_flags & SA_SIGINFO)

@@ -120,6 +120,7 @@ static inline void ctx_forget_marks(void)
 	agent_self.cond_ctx = NULL;
 	agent_self.waits_in = NULL;
 	agent_self.weak = 0;
+	agent_self.muted = false;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

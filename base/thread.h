@@ -46,8 +46,9 @@ struct agent_thread {
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	unsigned switches;        /* counts assignments of `cur` (base/ctx.c; wraps) */
-	const struct ctx *signalled; /* `cur` when a signal came after its connection closed ... */
-	unsigned signalled_at;    /* ... and `switches` then: its lines carry nothing (agent/out.c) */
+	bool muted;               /* `cur` no longer vouches for lines: they carry nothing
+	                             until a switch or the thread's next I/O on a client
+	                             or outbound connection (flow_vouched; agent/out.c) */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	int event_fd;             /* the fd of the last epoll or poll event handed out ... */

@@ -17,9 +17,9 @@
 #define UNIT_TCASE outbound
 
 /* Fake fds, far above what the test process has open. */
-enum { CLIENT_A = 900, CLIENT_B = 901, CHECK = 910, UPSTREAM = 911, EVENTFD = 912 };
+enum { CLIENT_A = 900, CLIENT_B = 901, CHECK = 910, UPSTREAM = 911, EVENTFD = 912, POOLED = 913 };
 
-static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM, EVENTFD };
+static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM, EVENTFD, POOLED };
 
 /* A second fake thread: swap() makes it act (its block in agent_self). */
 static struct agent_thread other;
@@ -70,7 +70,7 @@ UNIT_TEST(check_closed_after_its_event_ends_what_it_brought)
 	flow_event(CHECK);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_close(CHECK);
-	ck_assert_msg(agent_self.cur == NULL, "after the check's close: %s", fake_cur_id());
+	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
 }
 
 /* The second shape: the check's event came back, then request B's head
@@ -84,7 +84,7 @@ UNIT_TEST(check_closed_after_another_head_ends_the_context)
 	flow_event(CHECK);
 	fake_serve(CLIENT_B, "req-b");
 	flow_close(CHECK);
-	ck_assert_msg(agent_self.cur == NULL, "after the check's close: %s", fake_cur_id());
+	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
 }
 
 /* A connection made and dropped with nothing waited for on it (a program
@@ -97,6 +97,7 @@ UNIT_TEST(connection_never_waited_for_keeps_the_context)
 	fake_serve(CLIENT_B, "req-b");
 	flow_close(CHECK);
 	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(!agent_self.muted);
 }
 
 /* The third: a second connect() asking whether the check is done brings
@@ -109,7 +110,7 @@ UNIT_TEST(check_asked_again_then_closed_ends_what_it_brought)
 	flow_connect(CHECK);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_close(CHECK);
-	ck_assert_msg(agent_self.cur == NULL, "after the check's close: %s", fake_cur_id());
+	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
 }
 
 /* A request's own upstream refused in its own turn: the request is still
@@ -120,6 +121,7 @@ UNIT_TEST(own_failed_upstream_keeps_the_request)
 	flow_connect(UPSTREAM);
 	flow_close(UPSTREAM);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
+	ck_assert(!agent_self.muted);
 }
 
 /* An upstream that carried the request's bytes is the request's, event
@@ -135,6 +137,7 @@ UNIT_TEST(upstream_that_carried_bytes_keeps_the_request)
 	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
 	flow_close(UPSTREAM);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
+	ck_assert(!agent_self.muted);
 }
 
 /* A byte read back counts as passed too. */
@@ -149,6 +152,48 @@ UNIT_TEST(upstream_read_from_keeps_the_request)
 	flow_read_slot(fdmap_peek(UPSTREAM), UPSTREAM, banner, sizeof banner - 1, sizeof banner - 1);
 	flow_close(UPSTREAM);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
+	ck_assert(!agent_self.muted);
+}
+
+/* The check's close leaves the request current: its own next I/O (the
+ * answer to its client) makes its lines carry it again. */
+UNIT_TEST(muted_lines_carry_the_request_again_after_its_own_io)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
+
+	fake_serve(CLIENT_A, "req-a");
+	flow_connect(CHECK);
+	flow_idle();
+	flow_event(CHECK);
+	fake_serve(CLIENT_B, "req-b");
+	flow_close(CHECK);
+	ck_assert(agent_self.muted);
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, answer, sizeof answer - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(!agent_self.muted);
+}
+
+/* A proxy whose fresh upstream for A is refused falls back to a pooled
+ * connection request C used last: A's request going out there must not
+ * take C's tag. */
+UNIT_TEST(refused_upstream_then_a_pooled_one_never_takes_its_last_writer)
+{
+	static const char req[] = "GET / HTTP/1.1\r\n\r\n";
+	const struct ctx *c;
+
+	c = fake_serve(CLIENT_B, "req-c");
+	flow_connect(POOLED);
+	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
+	ck_assert_ptr_eq(fdmap_ctx_peek(fdmap_peek(POOLED)), c);
+	flow_idle();
+	fake_serve(CLIENT_A, "req-a");
+	flow_connect(UPSTREAM);
+	flow_idle();
+	flow_event(UPSTREAM);              /* refused */
+	flow_close(UPSTREAM);
+	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
+	ck_assert_msg(agent_self.cur != c, "A's request went out as %s", fake_cur_id());
+	ck_assert_ptr_ne(fdmap_ctx_peek(fdmap_peek(POOLED)), c);
 }
 
 #undef UNIT_TCASE
@@ -200,6 +245,27 @@ UNIT_TEST(a_condvar_wakeup_does_not_make_a_channel_context_its_own)
 	handoff_wait_ends(&cond, &mutex, true);
 	handoff_relock(&mutex);
 	ck_assert_msg(agent_self.cur == NULL, "back at its queue: %s", fake_cur_id());
+	handoff_destroy(&cond);
+}
+
+/* A worker handed a connection through a pipe reads the request from it
+ * itself: the context is its own now, and a condvar wait inside the job
+ * (for a helper's result) keeps it. */
+UNIT_TEST(reading_its_connection_makes_a_channel_context_its_own)
+{
+	static int cond, mutex;
+	char more[] = "x";
+
+	flow_eventfd(EVENTFD, false);
+	woken_by_a();
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, more, 1, 1);
+	handoff_wait_begins(&cond);
+	swap();
+	handoff_signal(&cond, false);
+	swap();
+	handoff_wait_ends(&cond, &mutex, true);
+	handoff_relock(&mutex);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 	handoff_destroy(&cond);
 }
 
