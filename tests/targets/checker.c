@@ -39,20 +39,6 @@
 
 static int ep;
 
-/* One line, one write(2). */
-static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (len > 0)
-		write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
-}
-
 static void watch(int fd, uint32_t events, uint64_t tag)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = tag };

@@ -34,19 +34,6 @@
 
 static volatile sig_atomic_t term;
 
-static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (len > 0)
-		write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
-}
-
 static void on_term(int sig)
 {
 	static const char msg[] = "signal SIGTERM\n";

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,21 @@ static inline void write_all(int fd, const char *p, size_t n)
 		p += w;
 		n -= (size_t)w;
 	}
+}
+
+/* One formatted line (up to 511 bytes) to stderr in one write(2): no
+ * stdio buffering between the program and the agent's line writer. */
+static inline void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (len > 0)
+		write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
 }
 
 /* Sends all of p on a blocking socket (no SIGPIPE); -1 on error. */

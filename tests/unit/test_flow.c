@@ -48,6 +48,24 @@ static void teardown(void)
 	fake_teardown(fds, sizeof fds / sizeof fds[0]);
 }
 
+/* Request A's head is read and it (or a task after it) connects `fd`;
+ * the loop waits; `fd`'s event is handed out: A is current again. */
+static void a_connects_and_its_event_comes(int fd)
+{
+	fake_serve(CLIENT_A, "req-a");
+	flow_connect(fd);
+	flow_idle();
+	flow_event(fd);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+}
+
+/* The request is A and its lines carry it. */
+static void a_still_vouched(void)
+{
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	ck_assert(!agent_self.muted);
+}
+
 /* A request whose head was read connects out: the connection is its. */
 UNIT_TEST(connect_after_a_head_takes_its_request)
 {
@@ -78,10 +96,7 @@ UNIT_TEST(check_closed_after_its_event_ends_what_it_brought)
  * B's, so B does not carry the result. */
 UNIT_TEST(check_closed_after_another_head_ends_the_context)
 {
-	fake_serve(CLIENT_A, "req-a");
-	flow_connect(CHECK);
-	flow_idle();
-	flow_event(CHECK);
+	a_connects_and_its_event_comes(CHECK);
 	fake_serve(CLIENT_B, "req-b");
 	flow_close(CHECK);
 	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
@@ -120,8 +135,7 @@ UNIT_TEST(own_failed_upstream_keeps_the_request)
 	fake_serve(CLIENT_A, "req-a");
 	flow_connect(UPSTREAM);
 	flow_close(UPSTREAM);
-	ck_assert_str_eq(fake_cur_id(), "req-a");
-	ck_assert(!agent_self.muted);
+	a_still_vouched();
 }
 
 /* An upstream that carried the request's bytes is the request's, event
@@ -130,14 +144,10 @@ UNIT_TEST(upstream_that_carried_bytes_keeps_the_request)
 {
 	static const char req[] = "GET / HTTP/1.1\r\n\r\n";
 
-	fake_serve(CLIENT_A, "req-a");
-	flow_connect(UPSTREAM);
-	flow_idle();
-	flow_event(UPSTREAM);
+	a_connects_and_its_event_comes(UPSTREAM);
 	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
 	flow_close(UPSTREAM);
-	ck_assert_str_eq(fake_cur_id(), "req-a");
-	ck_assert(!agent_self.muted);
+	a_still_vouched();
 }
 
 /* A byte read back counts as passed too. */
@@ -145,14 +155,10 @@ UNIT_TEST(upstream_read_from_keeps_the_request)
 {
 	static const char banner[] = "220 ready\r\n";
 
-	fake_serve(CLIENT_A, "req-a");
-	flow_connect(UPSTREAM);
-	flow_idle();
-	flow_event(UPSTREAM);
+	a_connects_and_its_event_comes(UPSTREAM);
 	flow_read_slot(fdmap_peek(UPSTREAM), UPSTREAM, banner, sizeof banner - 1, sizeof banner - 1);
 	flow_close(UPSTREAM);
-	ck_assert_str_eq(fake_cur_id(), "req-a");
-	ck_assert(!agent_self.muted);
+	a_still_vouched();
 }
 
 /* The check's close leaves the request current: its own next I/O (the
@@ -161,10 +167,7 @@ UNIT_TEST(muted_lines_carry_the_request_again_after_its_own_io)
 {
 	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
 
-	fake_serve(CLIENT_A, "req-a");
-	flow_connect(CHECK);
-	flow_idle();
-	flow_event(CHECK);
+	a_connects_and_its_event_comes(CHECK);
 	fake_serve(CLIENT_B, "req-b");
 	flow_close(CHECK);
 	ck_assert(agent_self.muted);
