@@ -272,6 +272,25 @@ UNIT_TEST(reading_its_connection_makes_a_channel_context_its_own)
 	handoff_destroy(&cond);
 }
 
+/* A worker handed job A through an eventfd answers it and closes A's
+ * connection; it writes one more line about A, then locks its queue for
+ * the next job, which may have been queued before its own wake-up was
+ * written: from that lock on, nothing names the job (rule 6). */
+UNIT_TEST(closing_a_handed_over_job_ends_it_at_the_next_lock)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
+	static int queue_lock;
+
+	flow_eventfd(EVENTFD, false);
+	woken_by_a();
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	flow_close(CLIENT_A);
+	ck_assert_str_eq(fake_cur_id(), "req-a");        /* "A done" is A's */
+	ck_assert(handoff_lock_watched(&queue_lock));
+	handoff_relock(&queue_lock);
+	ck_assert_msg(agent_self.cur == NULL, "the next job runs in %s", fake_cur_id());
+}
+
 Suite *flow_suite(void)
 {
 	Suite *s = suite_create("flow");
