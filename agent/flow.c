@@ -61,6 +61,14 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 /* The cause recorded is the calling flow_* function and the fd. */
 #define switch_to(s, fd) switch_to_((s), __func__, (fd))
 
+/* Marks the outbound socket of `s` with `flag` (FDF_PASSED: a byte went
+ * through it; FDF_ASKED: the loop waited for it): carried_nothing. */
+static inline void peer_mark(struct fdslot *s, unsigned flag)
+{
+	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & flag))
+		__atomic_or_fetch(&s->flags, (uint8_t)flag, __ATOMIC_RELAXED);
+}
+
 /* The thread's context is now what `fd`'s own event (or the program's
  * asking whether its connect is done) made it, until the next switch; an
  * outbound connection is marked asked (carried_nothing). `s`: fd's slot. */
@@ -68,9 +76,8 @@ static inline void brought_by(struct fdslot *s, int fd)
 {
 	agent_self.event_fd = fd;
 	agent_self.event_at = agent_self.switches;
-	if (s && fdmap_kind(s) == FD_PEER &&
-	    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_ASKED))
-		__atomic_or_fetch(&s->flags, FDF_ASKED, __ATOMIC_RELAXED);
+	if (s && fdmap_kind(s) == FD_PEER)
+		peer_mark(s, FDF_ASKED);
 }
 
 /* Makes `c` (a reference the caller hands over), read from or woken by
@@ -187,12 +194,6 @@ static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
 	return v;
 }
 
-/* A byte went through the outbound socket of `s` (flow_close). */
-static inline void peer_passed(struct fdslot *s)
-{
-	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_PASSED))
-		__atomic_or_fetch(&s->flags, FDF_PASSED, __ATOMIC_RELAXED);
-}
 
 void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
 {
@@ -216,7 +217,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		break;
 	case FD_PEER:
 		if (n > 0)
-			peer_passed(s);
+			peer_mark(s, FDF_PASSED);
 		if (unlikely(prop_wants(s)))
 			prop_peer_read(fd, data, dlen, n);
 		switch_to_(s, "flow_read", fd);
@@ -332,7 +333,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		flow_vouched();
 		break;
 	case FD_PEER:
-		peer_passed(s);
+		peer_mark(s, FDF_PASSED);
 		/* A request going out: its reply belongs to the writer, unless
 		 * the writer's context is weak evidence (flow_connect) and the
 		 * socket is not already its own. */
@@ -843,8 +844,15 @@ void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data)
 	epmap_ctl(epfd, op, fd, data);
 	/* Registering a connection is working on it (memcached's worker sets
 	 * up each handed-off connection this way). */
-	if (op != EPOLL_CTL_DEL)
+	if (op != EPOLL_CTL_DEL) {
+		struct fdslot *s = fdmap_peek(fd);
+
 		flow_watch(fd);
+		/* An outbound connection the loop waits for (carried_nothing:
+		 * a check that times out gets no event before its close). */
+		if (s && fdmap_kind(s) == FD_PEER)
+			peer_mark(s, FDF_ASKED);
+	}
 }
 
 /* What an event makes current (flow_event). */

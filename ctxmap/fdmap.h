@@ -39,7 +39,8 @@ enum fd_kind {
 #define FDF_CONNECTED 4u  /* connect() was called on it */
 #define FDF_TLS 8u        /* TLS (SSL_set_fd): requests start at SSL_read, not read */
 #define FDF_PASSED 64u    /* a byte went through it: written, or read back */
-#define FDF_ASKED 128u    /* an event for it was handed out, or connect() asked again */
+#define FDF_ASKED 128u    /* waited for: registered in epoll, an event handed out, or
+                             connect() asked again */
 /* Flags of a socket made by socket() under the agent (kept through
  * connect): its type, known without asking the kernel. Neither: not known. */
 #define FDF_SOCK_STREAM 16u

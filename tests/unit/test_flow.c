@@ -5,6 +5,7 @@
  * and what the close of one that carried nothing ends (carried_nothing).
  */
 #include <poll.h>
+#include <sys/epoll.h>
 #include <string.h>
 
 #include "agent/flow.h"
@@ -17,9 +18,10 @@
 #define UNIT_TCASE outbound
 
 /* Fake fds, far above what the test process has open. */
-enum { CLIENT_A = 900, CLIENT_B = 901, CHECK = 910, UPSTREAM = 911, EVENTFD = 912, POOLED = 913 };
+enum { CLIENT_A = 900, CLIENT_B = 901, CHECK = 910, UPSTREAM = 911, EVENTFD = 912, POOLED = 913,
+       EPFD = 914 };
 
-static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM, EVENTFD, POOLED };
+static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM, EVENTFD, POOLED, EPFD };
 
 /* A second fake thread: swap() makes it act (its block in agent_self). */
 static struct agent_thread other;
@@ -97,6 +99,19 @@ UNIT_TEST(check_closed_after_its_event_ends_what_it_brought)
 UNIT_TEST(check_closed_after_another_head_ends_the_context)
 {
 	a_connects_and_its_event_comes(CHECK);
+	fake_serve(CLIENT_B, "req-b");
+	flow_close(CHECK);
+	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
+}
+
+/* A check that times out: no event ever comes for its connection, which
+ * the loop registered; its timer closes it after request B's head. */
+UNIT_TEST(check_timed_out_after_another_head_mutes_the_lines)
+{
+	flow_new_fd(EPFD, FD_EPOLL);
+	fake_serve(CLIENT_A, "req-a");
+	flow_connect(CHECK);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, CHECK, CHECK);
 	fake_serve(CLIENT_B, "req-b");
 	flow_close(CHECK);
 	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
