@@ -659,8 +659,14 @@ static void carried_nothing(struct fdslot *s, int fd)
 
 	if (s == NULL || fdmap_kind(s) != FD_PEER || ctx_pinned())
 		return;
+	/* A connection the program made: connect() called on it. A socket of
+	 * the same kind that was never connected is a listening one (each
+	 * PostgreSQL backend closes its postmaster's before it logs its
+	 * "connection received"), and a datagram socket connect()ed to fix
+	 * its peer is no connection. */
 	flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
-	if ((flags & (FDF_PASSED | FDF_ASKED)) != FDF_ASKED)
+	if ((flags & (FDF_PASSED | FDF_ASKED | FDF_CONNECTED | FDF_SOCK_OTHER)) !=
+	    (FDF_ASKED | FDF_CONNECTED))
 		return;
 	if (fdmap_ctx_peek(s) == agent_self.cur &&
 	    (agent_self.event_fd != fd || agent_self.event_at != agent_self.switches))

@@ -19,9 +19,9 @@
 
 /* Fake fds, far above what the test process has open. */
 enum { CLIENT_A = 900, CLIENT_B = 901, CHECK = 910, UPSTREAM = 911, EVENTFD = 912, POOLED = 913,
-       EPFD = 914 };
+       EPFD = 914, LISTENING = 915 };
 
-static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM, EVENTFD, POOLED, EPFD };
+static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM, EVENTFD, POOLED, EPFD, LISTENING };
 
 /* A second fake thread: swap() makes it act (its block in agent_self). */
 static struct agent_thread other;
@@ -115,6 +115,20 @@ UNIT_TEST(check_timed_out_after_another_head_mutes_the_lines)
 	fake_serve(CLIENT_B, "req-b");
 	flow_close(CHECK);
 	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
+}
+
+/* A listening socket (made by socket(), never connected) that a forked
+ * backend closes before it logs its connection (PostgreSQL) is no
+ * connection that carried nothing. */
+UNIT_TEST(closing_a_listening_socket_changes_nothing)
+{
+	flow_new_fd(EPFD, FD_EPOLL);
+	flow_socket(LISTENING, AF_INET, SOCK_STREAM);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, LISTENING, LISTENING);
+	fake_serve(CLIENT_B, "req-b");
+	flow_close(LISTENING);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(!agent_self.muted);
 }
 
 /* A connection made and dropped with nothing waited for on it (a program
