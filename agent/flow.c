@@ -17,6 +17,7 @@
 #include "ctxmap/timermap.h"
 #include "agent/dgram.h"
 #include "agent/flow.h"
+#include "agent/handoff.h"
 #include "agent/conn.h"
 #include "agent/inherit.h"
 #include "agent/out.h"
@@ -88,11 +89,21 @@ static inline void brought_by(struct fdslot *s, int fd)
 static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, const struct chan *from,
 								   const char *why, int fd)
 {
+	/* Units of a request that is over (its connection closed: a worker
+	 * that emptied its queue reads the wake-ups of jobs it finished) name
+	 * nothing now. */
+	if (c != NULL && flow_request_over(c)) {
+		ctx_put(c);
+		c = NULL;
+	}
 	/* Nothing known of the bytes: a process started inside a request
 	 * stays in it (agent/inherit.c). */
-	if (c == NULL && unlikely(inherit_home != NULL))
+	if (c == NULL && unlikely(inherit_home != NULL)) {
+		handoff_job_handed(false);
 		return;
+	}
 	if (c == agent_self.cur || ctx_pinned()) {
+		handoff_job_handed(c != NULL && !ctx_pinned());
 		ctx_put(c);            /* already current: just the extra reference */
 		return;
 	}
@@ -103,7 +114,7 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 	 * rests on this channel only, until the next switch. */
 	agent_self.chan_took = from;
 	agent_self.chan_took_at = agent_self.switches;
-	agent_self.chan_job = c != NULL;
+	handoff_job_handed(c != NULL);
 }
 
 bool flow_cur_from_chan(void)
@@ -337,7 +348,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		/* A request going out: its reply belongs to the writer, unless
 		 * the writer's context is weak evidence (flow_connect) and the
 		 * socket is not already its own. */
-		if (agent_self.weak && fdmap_ctx_peek(s) != agent_self.cur) {
+		if ((agent_self.weak || agent_self.muted) && fdmap_ctx_peek(s) != agent_self.cur) {
 			if (unlikely(debug_fd >= 0))
 				note_switch(NULL, "write out on weak evidence", fd);
 			ctx_take_current(NULL);
@@ -359,7 +370,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 			 * thread: a signal handler's write inside another is
 			 * recorded untracked (it still marks the overlap). */
 			track = track && agent_self.chan_write == NULL;
-			if (chan_wrote(tx, agent_self.in_signal ? NULL : agent_self.cur,
+			if (chan_wrote(tx, agent_self.in_signal ? NULL : ctx_carried(),
 				       units_of(tx, data, n), data, track)) {
 				agent_self.chan_write = tx;     /* keeps the reference */
 				tracked = true;
@@ -473,12 +484,12 @@ void flow_timer_armed(int fd, bool armed)
 	struct fdslot *s = fdmap_peek(fd);
 
 	if (s && fdmap_kind(s) == FD_TIMER)
-		fdmap_tag(s, armed ? agent_self.cur : NULL);
+		fdmap_tag(s, armed ? ctx_carried() : NULL);
 }
 
 void flow_ptimer_armed(timer_t id, bool armed)
 {
-	timermap_armed(id, armed ? agent_self.cur : NULL);
+	timermap_armed(id, armed ? ctx_carried() : NULL);
 }
 
 struct ptimer *flow_ptimer_new(void (*fn)(union sigval), union sigval value)
@@ -592,9 +603,10 @@ void flow_connect(int fd)
 	 * yet (its connection not read from) or was answered already
 	 * (written to since its read). Then neither the socket nor what the
 	 * thread does next carries it. */
-	if (agent_self.cur && (agent_self.weak || unread(agent_self.cur) || answered(agent_self.cur))) {
+	if (agent_self.cur && (agent_self.weak || agent_self.muted || unread(agent_self.cur) ||
+			       answered(agent_self.cur))) {
 		if (unlikely(debug_fd >= 0))
-			note_switch(NULL, agent_self.weak ? "connect on weak evidence"
+			note_switch(NULL, agent_self.weak || agent_self.muted ? "connect on weak evidence"
 							  : "connect outside a request being served", fd);
 		ctx_take_current(NULL);
 	}
@@ -692,13 +704,8 @@ void flow_close(int fd)
 			if (agent_self.draining && !ctx_pinned()) {
 				ctx_take_current(NULL);
 			} else {
-				/* A job handed over through a channel whose
-				 * connection the worker closes: its next job may
-				 * follow without a wait, from an in-memory queue
-				 * behind a lock (rule 6, as for a pool's thread). */
 				agent_self.closed = agent_self.cur;
-				agent_self.lock_watch = agent_self.born_in_request ||
-					(agent_self.chan_job && agent_self.cur->conn_fd == fd);
+				agent_self.lock_watch = agent_self.born_in_request;
 			}
 		}
 	}

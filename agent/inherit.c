@@ -246,7 +246,7 @@ void inherit_env(char *const *env, char **out, char *scratch)
 	/* Where the child cannot load the agent, ld.so would print an error
 	 * line: the agent and the context stay out of its environment. */
 	bool children = agent_config->children && child_can_load();
-	struct ctx *c = agent_self.cur;
+	struct ctx *c = ctx_carried();
 	char *const *first = env;
 	bool preload = false, cgi = false;
 	size_t n = 0;

@@ -109,7 +109,7 @@ bool relay_dup(int from, int to)
 
 void relay_write(struct fdslot *s, const void *data, size_t n)
 {
-	relaymap_wrote((uintptr_t)__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE), agent_self.cur, data, n);
+	relaymap_wrote((uintptr_t)__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE), ctx_carried(), data, n);
 }
 
 void relay_write_done(struct fdslot *s, size_t n, ssize_t r)

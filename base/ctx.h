@@ -108,6 +108,13 @@ static inline bool ctx_seen(void)
 
 static inline struct ctx *ctx_current(void) { return agent_self.cur; }
 
+/* The context what the thread starts or hands on now takes with it: the
+ * current one, or none while it does not vouch for lines (muted). */
+static inline struct ctx *ctx_carried(void)
+{
+	return unlikely(agent_self.muted) ? NULL : agent_self.cur;
+}
+
 /* What the hand-off rules remember about the thread's current context holds
  * only while it has that context: a pointer compared later could be a new
  * context from the pool at the same address. Called at every switch. */
@@ -121,7 +128,6 @@ static inline void ctx_forget_marks(void)
 	agent_self.waits_in = NULL;
 	agent_self.weak = 0;
 	agent_self.muted = false;
-	agent_self.chan_job = false;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

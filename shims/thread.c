@@ -58,7 +58,7 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 		return REAL(pthread_create)(t, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
-	s->ctx = agent_self.cur;
+	s->ctx = ctx_carried();
 	if (s->ctx)
 		ctx_get(s->ctx);
 	r = REAL(pthread_create)(t, attr, trampoline, s);
