@@ -89,6 +89,11 @@ static inline void brought_by(struct fdslot *s, int fd)
 static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, const struct chan *from,
 								   const char *why, int fd)
 {
+	if (c == agent_self.cur || ctx_pinned()) {
+		handoff_job_handed(c != NULL && !ctx_pinned());
+		ctx_put(c);            /* already current: just the extra reference */
+		return;
+	}
 	/* Units of a request that is over (its connection closed: a worker
 	 * that emptied its queue reads the wake-ups of jobs it finished) name
 	 * nothing now. */
@@ -100,11 +105,6 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 	 * stays in it (agent/inherit.c). */
 	if (c == NULL && unlikely(inherit_home != NULL)) {
 		handoff_job_handed(false);
-		return;
-	}
-	if (c == agent_self.cur || ctx_pinned()) {
-		handoff_job_handed(c != NULL && !ctx_pinned());
-		ctx_put(c);            /* already current: just the extra reference */
 		return;
 	}
 	if (unlikely(debug_fd >= 0))
