@@ -81,6 +81,8 @@ static inline void brought_by(struct fdslot *s, int fd)
 		peer_mark(s, FDF_ASKED);
 }
 
+static bool answered(const struct ctx *c);
+
 /* Makes `c` (a reference the caller hands over), read from or woken by
  * channel `from`, current. A context the program entered itself (pinned)
  * outranks a wake-up through a pipe or an eventfd: runtimes wake their
@@ -94,10 +96,10 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 		ctx_put(c);            /* already current: just the extra reference */
 		return;
 	}
-	/* Units of a request that is over (its connection closed: a worker
-	 * that emptied its queue reads the wake-ups of jobs it finished) name
-	 * nothing now. */
-	if (c != NULL && flow_request_over(c)) {
+	/* Units of a request that is over or answered (a worker that emptied
+	 * its queue reads the wake-ups of jobs it finished: their connections
+	 * closed, or answered and handed back) name nothing now. */
+	if (c != NULL && (flow_request_over(c) || answered(c))) {
 		ctx_put(c);
 		c = NULL;
 	}
