@@ -353,6 +353,26 @@ UNIT_TEST(wakeups_of_finished_jobs_name_nothing)
 	ck_assert_msg(agent_self.cur == NULL, "a finished job's wake-up gave %s", fake_cur_id());
 }
 
+/* The same with keep-alive: the jobs were answered and their connections
+ * handed back, not closed. */
+UNIT_TEST(wakeups_of_answered_jobs_name_nothing)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
+	uint64_t one = 1;
+	bool tracked;
+
+	flow_eventfd(EVENTFD, false);
+	woken_by_a();
+	swap();
+	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
+	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);   /* A's second unit */
+	swap();
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	ctx_take_current(NULL);
+	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
+	ck_assert_msg(agent_self.cur == NULL, "an answered job's wake-up gave %s", fake_cur_id());
+}
+
 Suite *flow_suite(void)
 {
 	Suite *s = suite_create("flow");
