@@ -83,6 +83,21 @@ static inline void brought_by(struct fdslot *s, int fd)
 
 static bool answered(const struct ctx *c);
 
+/* A job a channel's queued units name (`c`, a reference the caller hands
+ * over), or NULL: units of a request that is over or answered (a worker
+ * that emptied its queue reads the wake-ups of jobs it finished: their
+ * connections closed, or answered and handed back) name nothing now.
+ * Not for relayed bytes: their context is another process's, and a
+ * relayed line comes after its request was answered. */
+static inline struct ctx *job_named(struct ctx *c)
+{
+	if (c != NULL && c != agent_self.cur && (flow_request_over(c) || answered(c))) {
+		ctx_put(c);
+		return NULL;
+	}
+	return c;
+}
+
 /* Makes `c` (a reference the caller hands over), read from or woken by
  * channel `from`, current. A context the program entered itself (pinned)
  * outranks a wake-up through a pipe or an eventfd: runtimes wake their
@@ -95,13 +110,6 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 		handoff_job_handed(c != NULL && !ctx_pinned());
 		ctx_put(c);            /* already current: just the extra reference */
 		return;
-	}
-	/* Units of a request that is over or answered (a worker that emptied
-	 * its queue reads the wake-ups of jobs it finished: their connections
-	 * closed, or answered and handed back) name nothing now. */
-	if (c != NULL && (flow_request_over(c) || answered(c))) {
-		ctx_put(c);
-		c = NULL;
 	}
 	/* Nothing known of the bytes: a process started inside a request
 	 * stays in it (agent/inherit.c). */
@@ -260,7 +268,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				 * it cannot tell apart, until it waits again. */
 				if (unlikely(c == NULL))
 					agent_self.draining = true;
-				take_from_chan(c, rx, "flow_read (queued bytes)", fd);
+				take_from_chan(job_named(c), rx, "flow_read (queued bytes)", fd);
 			} else if (unlikely(relaymap_any()) &&
 				   relay_read(rx, data, dlen, n, &c)) {
 				/* Bytes a forked child wrote (relay.h). */
@@ -933,7 +941,7 @@ void flow_ready(int fd)
 	rx = fdmap_chan_get(s, true);
 	if (rx) {
 		if (!(kept() && chan_pending(rx) == 0))
-			take_from_chan(chan_peek(rx), rx, "flow_ready (queued bytes)", fd);
+			take_from_chan(job_named(chan_peek(rx)), rx, "flow_ready (queued bytes)", fd);
 		chan_unref(rx);
 	}
 }
