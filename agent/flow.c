@@ -91,7 +91,7 @@ static bool answered(const struct ctx *c);
  * relayed line comes after its request was answered. */
 static inline struct ctx *job_named(struct ctx *c)
 {
-	if (c != NULL && c != agent_self.cur && (flow_request_over(c) || answered(c))) {
+	if (c != NULL && (flow_request_over(c) || answered(c))) {
 		ctx_put(c);
 		return NULL;
 	}
@@ -107,16 +107,13 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 								   const char *why, int fd)
 {
 	if (c == agent_self.cur || ctx_pinned()) {
-		handoff_job_handed(c != NULL && !ctx_pinned());
 		ctx_put(c);            /* already current: just the extra reference */
 		return;
 	}
 	/* Nothing known of the bytes: a process started inside a request
 	 * stays in it (agent/inherit.c). */
-	if (c == NULL && unlikely(inherit_home != NULL)) {
-		handoff_job_handed(false);
+	if (c == NULL && unlikely(inherit_home != NULL))
 		return;
-	}
 	if (unlikely(debug_fd >= 0))
 		note_switch(c, why, fd);
 	ctx_take_current(c);
@@ -124,7 +121,7 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 	 * rests on this channel only, until the next switch. */
 	agent_self.chan_took = from;
 	agent_self.chan_took_at = agent_self.switches;
-	handoff_job_handed(c != NULL);
+	agent_self.chan_job = c != NULL;
 }
 
 bool flow_cur_from_chan(void)
@@ -714,8 +711,13 @@ void flow_close(int fd)
 			if (agent_self.draining && !ctx_pinned()) {
 				ctx_take_current(NULL);
 			} else {
+				/* A job handed over through a channel whose
+				 * connection the worker closes: its next job may
+				 * follow without a wait, from an in-memory queue
+				 * behind a lock (rule 6, as for a pool's thread). */
 				agent_self.closed = agent_self.cur;
-				agent_self.lock_watch = agent_self.born_in_request;
+				agent_self.lock_watch = agent_self.born_in_request ||
+					(agent_self.chan_job && agent_self.cur->conn_fd == fd);
 			}
 		}
 	}

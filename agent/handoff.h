@@ -74,24 +74,13 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke);
 void handoff_signal(const void *obj, bool broadcast);
 
 /* Whether locking `mutex` concerns the hand-off rules (handoff_relock):
- * the mutex of the thread's last wake-up, its job queue's (rule 8), or
- * any lock while the thread watches its locks (a pool thread that closed
- * its request's connection). Three loads, inline in the lock shim. */
+ * the mutex of the thread's last wake-up, or any lock while the thread
+ * watches its locks (a pool thread, or a worker a channel handed its job,
+ * that closed its request's connection). Two loads, inline in the lock
+ * shim. */
 static inline bool handoff_lock_watched(const void *mutex)
 {
-	return unlikely(agent_self.cond_mutex == mutex || agent_self.lock_watch ||
-			agent_self.pop_mutex == mutex);
-}
-
-/* A channel's read or wake-up named a job (`job`) or nothing: the next
- * lock the thread takes is the one that takes that job from its queue
- * (rule 8, handoff_relock). */
-static inline void handoff_job_handed(bool job)
-{
-	agent_self.pop_mutex = NULL;
-	agent_self.pop_next = job;
-	if (job)
-		agent_self.lock_watch = true;
+	return unlikely(agent_self.cond_mutex == mutex || agent_self.lock_watch);
 }
 
 /* The thread is about to lock `mutex`: the mutex of its last wake-up, or
