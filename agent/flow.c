@@ -91,7 +91,7 @@ static bool answered(const struct ctx *c);
  * relayed line comes after its request was answered. */
 static inline struct ctx *job_named(struct ctx *c)
 {
-	if (c != NULL && (flow_request_over(c) || answered(c))) {
+	if (c != NULL && c != agent_self.cur && (flow_request_over(c) || answered(c))) {
 		ctx_put(c);
 		return NULL;
 	}
