@@ -107,6 +107,7 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 								   const char *why, int fd)
 {
 	if (c == agent_self.cur || ctx_pinned()) {
+		handoff_job_handed();
 		ctx_put(c);            /* already current: just the extra reference */
 		return;
 	}
@@ -121,7 +122,7 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 	 * rests on this channel only, until the next switch. */
 	agent_self.chan_took = from;
 	agent_self.chan_took_at = agent_self.switches;
-	agent_self.chan_job = c != NULL;
+	handoff_job_handed();
 }
 
 bool flow_cur_from_chan(void)
@@ -711,13 +712,8 @@ void flow_close(int fd)
 			if (agent_self.draining && !ctx_pinned()) {
 				ctx_take_current(NULL);
 			} else {
-				/* A job handed over through a channel whose
-				 * connection the worker closes: its next job may
-				 * follow without a wait, from an in-memory queue
-				 * behind a lock (rule 6, as for a pool's thread). */
 				agent_self.closed = agent_self.cur;
-				agent_self.lock_watch = agent_self.born_in_request ||
-					(agent_self.chan_job && agent_self.cur->conn_fd == fd);
+				agent_self.lock_watch = agent_self.born_in_request;
 			}
 		}
 	}

@@ -48,12 +48,20 @@
  *     their own condvar for the GVL, sleep and Queue#pop: rules 3, 5 and
  *     6 would end a request's context there, which the Ruby bridge
  *     knows better.
+ *  8. A worker woken through a channel (a pipe, socketpair or eventfd
+ *     read; the job named or not) takes its job with the first lock after
+ *     the read; taking that lock again before the next read takes a job
+ *     nothing named (a queue emptied after one wake-up), so whatever
+ *     context it has ends, also one the previous job's own I/O made
+ *     current. Not while pinned (rule 7), and not on a loop a runtime's
+ *     bridge drives, whose first lock after a read is the interpreter's.
  */
 #ifndef AGENT_HANDOFF_H
 #define AGENT_HANDOFF_H
 
 #include <stdbool.h>
 
+#include "base/ctx.h"
 #include "base/thread.h"
 
 struct ctx;
@@ -74,13 +82,32 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke);
 void handoff_signal(const void *obj, bool broadcast);
 
 /* Whether locking `mutex` concerns the hand-off rules (handoff_relock):
- * the mutex of the thread's last wake-up, or any lock while the thread
- * watches its locks (a pool thread, or a worker a channel handed its job,
- * that closed its request's connection). Two loads, inline in the lock
- * shim. */
+ * the mutex of the thread's last wake-up, its job queue's (rule 8), or
+ * any lock while the thread watches its locks (a pool thread that closed
+ * its request's connection). Three loads, inline in the lock shim. */
 static inline bool handoff_lock_watched(const void *mutex)
 {
-	return unlikely(agent_self.cond_mutex == mutex || agent_self.lock_watch);
+	return unlikely(agent_self.cond_mutex == mutex || agent_self.lock_watch ||
+			agent_self.pop_mutex == mutex);
+}
+
+/* A channel's read or wake-up, naming a job or nothing (a wake-up of a job
+ * already done, or one another wake-up's job took with it): the next lock
+ * the thread takes is the one that takes a job from its queue (rule 8,
+ * handoff_relock). Not while the program names its own context (pinned),
+ * and not on a loop a runtime's bridge drives: its
+ * channel reads are the loop's own wake-ups (asyncio's self-pipe), its
+ * locks the interpreter's (the GIL, taken again after every system call),
+ * and the bridge names each callback's context itself, from what is
+ * current right after a read: ending it there would leave the bridge the
+ * previous request's. */
+static inline void handoff_job_handed(void)
+{
+	agent_self.pop_mutex = NULL;
+	if (!agent_self.bridge_loop && !ctx_pinned()) {
+		agent_self.pop_next = true;
+		agent_self.lock_watch = true;
+	}
 }
 
 /* The thread is about to lock `mutex`: the mutex of its last wake-up, or

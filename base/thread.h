@@ -35,8 +35,9 @@ struct agent_thread {
 	const struct ctx *closed; /* current, and its connection closed by us */
 	bool lock_watch;          /* the next mutex lock may end `cur` (handoff.c) */
 	bool born_in_request;     /* created with a context (a pool's thread) */
-	bool chan_job;            /* `cur` came from a channel's read or wake-up (a job
-	                             handed over; until the next switch: agent/flow.c) */
+	bool pop_next;            /* a channel's read or wake-up gave a job: the next lock
+	                             is the one that takes it from its queue ... */
+	const void *pop_mutex;    /* ... this one (kept across switches; agent/handoff.c, rule 8) */
 	bool draining;            /* took a merged wake-up; until it waits again */
 	bool unvouched;           /* an event loop of a runtime without its bridge */
 	bool accepted;            /* it accepted a connection ... */

@@ -301,23 +301,88 @@ UNIT_TEST(reading_its_connection_makes_a_channel_context_its_own)
 	handoff_destroy(&cond);
 }
 
-/* A worker handed job A through an eventfd answers it and closes A's
- * connection; it writes one more line about A, then locks its queue for
- * the next job, which may have been queued before its own wake-up was
- * written: from that lock on, nothing names the job (rule 6). */
-UNIT_TEST(closing_a_handed_over_job_ends_it_at_the_next_lock)
+/* Rule 8: a worker woken for job A through an eventfd takes it from its
+ * queue (the first lock after the read), answers and closes it, takes a
+ * stats lock and writes "A done" (still A's); taking its queue's lock
+ * again before another read takes a job nothing named (queued before its
+ * own wake-up was written): no context. Job B's answer then makes B
+ * current, and the next take from the queue ends B too. */
+UNIT_TEST(taking_again_from_the_queue_without_a_wakeup_names_nothing)
 {
 	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
-	static int queue_lock;
+	static int queue_lock, stats_lock;
 
 	flow_eventfd(EVENTFD, false);
 	woken_by_a();
+	ck_assert(handoff_lock_watched(&queue_lock));
+	handoff_relock(&queue_lock);                      /* takes A */
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
 	flow_close(CLIENT_A);
+	if (handoff_lock_watched(&stats_lock))
+		handoff_relock(&stats_lock);
 	ck_assert_str_eq(fake_cur_id(), "req-a");        /* "A done" is A's */
 	ck_assert(handoff_lock_watched(&queue_lock));
-	handoff_relock(&queue_lock);
+	handoff_relock(&queue_lock);                      /* takes B */
 	ck_assert_msg(agent_self.cur == NULL, "the next job runs in %s", fake_cur_id());
+	swap();
+	fake_serve(CLIENT_B, "req-b");                    /* B was queued like A */
+	swap();
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, answer, sizeof answer - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(handoff_lock_watched(&queue_lock));
+	handoff_relock(&queue_lock);                      /* takes C */
+	ck_assert_msg(agent_self.cur == NULL, "the third job runs in %s", fake_cur_id());
+}
+
+/* A worker drained two jobs after A's wake-up; it reads the other job's
+ * leftover wake-up (naming nothing: that job is done) while the next
+ * batch queues up. The first take after that read starts the batch (no
+ * context: nothing named its job); the job's answer makes D current; the
+ * next take from the queue, without a new wake-up, ends D. */
+UNIT_TEST(a_wakeup_that_names_nothing_still_starts_a_take_from_the_queue)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
+	static int queue_lock;
+	uint64_t one = 1;
+	bool tracked;
+
+	flow_eventfd(EVENTFD, false);
+	woken_by_a();
+	swap();
+	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
+	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);   /* a leftover unit */
+	swap();
+	flow_close(CLIENT_A);
+	ctx_take_current(NULL);
+	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
+	ck_assert(agent_self.cur == NULL);
+	swap();
+	fake_serve(CLIENT_B, "req-d");                    /* the next batch's job */
+	swap();
+	ck_assert(handoff_lock_watched(&queue_lock));
+	handoff_relock(&queue_lock);                      /* takes D */
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, answer, sizeof answer - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-d");
+	ck_assert(handoff_lock_watched(&queue_lock));
+	handoff_relock(&queue_lock);                      /* takes E */
+	ck_assert_msg(agent_self.cur == NULL, "the next job runs in %s", fake_cur_id());
+}
+
+/* On a loop a runtime's bridge drives, a channel's wake-up is the loop's
+ * own and the next locks are the interpreter's: taking one twice ends
+ * nothing (the bridge reads what is current after each read). */
+UNIT_TEST(a_bridge_loops_wakeup_is_not_a_take_from_a_queue)
+{
+	static int interpreter_lock;
+
+	flow_eventfd(EVENTFD, false);
+	agent_self.bridge_loop = true;
+	woken_by_a();
+	if (handoff_lock_watched(&interpreter_lock))
+		handoff_relock(&interpreter_lock);
+	if (handoff_lock_watched(&interpreter_lock))
+		handoff_relock(&interpreter_lock);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
 /* The leftover wake-ups of jobs the worker finished (their connections
