@@ -1,15 +1,19 @@
 /*
  * lines.c - stderr throughput: THREADS threads write short lines (60 bytes
- * with the newline) to fd 2 for SECONDS, each with write(2) or fprintf.
+ * with the newline) to fd 2 for SECONDS, each with write(2) or fprintf;
+ * or, with writev160, log-file lines as HAProxy writes them: 160 bytes
+ * with the newline, one writev(2) of two pieces (a syslog-style header and
+ * the message).
  *
- *   lines THREADS write|fprintf tagged|untagged SECONDS
+ *   lines THREADS write|fprintf|writev160 tagged|untagged SECONDS
  *
  * tagged: each thread first accepts its own loopback connection whose
  * request head carries X-Request-Id, so under the agent it writes with that
  * context current. untagged: one connection is accepted (and its context
  * made) by a helper thread that exits before the writers start, so the
  * agent's line writer is active but the writing threads have no context.
- * The driver redirects fd 2 (to /dev/null, or to a pipe drained by cat).
+ * The driver redirects fd 2 (to /dev/null, to a pipe drained by cat, or
+ * to a regular file opened with O_APPEND).
  * Prints: lines <tab> total <tab> seconds <tab> elapsed <tab> rate <tab> lines/s
  *         <tab> cpu_ns_per_line <tab> process CPU time (all threads) per line
  */
@@ -17,10 +21,14 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/uio.h>
 
 #define MAXT 64
 
-static int nthreads, use_fprintf, tagged;
+enum api { API_WRITE, API_FPRINTF, API_WRITEV160 };
+
+static int nthreads, tagged;
+static enum api api;
 static double seconds;
 static int lsn;
 static struct sockaddr_in addr;
@@ -39,6 +47,23 @@ static void *helper(void *arg)
 	return arg;
 }
 
+/* One 160-byte log line (newline included) in one writev of two pieces:
+ * a 40-byte header and a 120-byte message. */
+static void write_log_line(unsigned long n, long id)
+{
+	char head[41], msg[121];
+	struct iovec iov[2] = { { head, 40 }, { msg, 120 } };
+	int len;
+
+	snprintf(head, sizeof head, "<134>Nov 30 12:00:00 bench[%02lu]: %07lu ", (unsigned long)id % 100, n % 10000000);
+	len = snprintf(msg, sizeof msg, "127.0.0.1:%05lu [30/Nov/2026:12:00:00.000] fe be/srv "
+		       "0/0/0/1/1 200 120 - - ---- \"GET /%08lu HTTP/1.1\"", n % 65536, n % 100000000);
+	memset(msg + len, ' ', (size_t)(119 - len));
+	msg[119] = '\n';
+	if (writev(2, iov, 2) != 160)
+		die("writev");
+}
+
 static void *writer(void *arg)
 {
 	long id = (long)arg;
@@ -52,8 +77,10 @@ static void *writer(void *arg)
 	end = t_start + seconds;
 	for (;;) {
 		for (int i = 0; i < 256; i++, n++) {
-			if (use_fprintf) {
+			if (api == API_FPRINTF) {
 				fprintf(stderr, "bench line %010lu thread %02ld abcdefghijklmnopqrstuvw\n", n, id);
+			} else if (api == API_WRITEV160) {
+				write_log_line(n, id);
 			} else {
 				int len = snprintf(line, sizeof line,
 						   "bench line %010lu thread %02ld abcdefghijklmnopqrstuvw\n", n, id);
@@ -78,11 +105,12 @@ int main(int argc, char **argv)
 
 	bench_name = "lines";
 	if (argc != 5) {
-		fprintf(stdout, "usage: lines THREADS write|fprintf tagged|untagged SECONDS\n");
+		fprintf(stdout, "usage: lines THREADS write|fprintf|writev160 tagged|untagged SECONDS\n");
 		return 2;
 	}
 	nthreads = atoi(argv[1]);
-	use_fprintf = !strcmp(argv[2], "fprintf");
+	api = !strcmp(argv[2], "fprintf") ? API_FPRINTF :
+	      !strcmp(argv[2], "writev160") ? API_WRITEV160 : API_WRITE;
 	tagged = !strcmp(argv[3], "tagged");
 	seconds = atof(argv[4]);
 	if (nthreads < 1 || nthreads > MAXT)
