@@ -74,6 +74,8 @@ static int lib_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return *(enum runtime *)arg != RT_NONE;
 }
 
+int bridge_vm;
+
 /* Set by which_runtime(): Python found in a program that embeds it (uwsgi,
  * a libpython3), not the interpreter itself. */
 static bool embedded;
@@ -92,6 +94,8 @@ static enum runtime which_runtime(void)
 		base = base ? base + 1 : exe;
 		rt = by_name(base);
 		embedded = strncmp(base, "uwsgi", 5) == 0;
+		if (strcmp(base, "java") == 0)
+			bridge_vm = 1;       /* no bridge; its own locks all the same */
 	}
 	/* A program that embeds node, ruby or python (libnode.so,
 	 * libruby-3.1.so, libpython3.11.so). */
@@ -179,6 +183,7 @@ void bridge_start(void)
 	rt = which_runtime();
 	if (rt == RT_NONE)
 		return;
+	bridge_vm = 1;
 	/* Until its bridge reports in (it may be off, missing or broken):
 	 * only for the interpreters themselves, whose event loops schedule
 	 * requests in user space; uWSGI's own loops (its router, its master)

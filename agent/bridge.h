@@ -25,6 +25,12 @@ extern int bridge_pending;
  * batches unless REQCTX_EPOLL says otherwise (agent/dispatch.c). */
 extern int bridge_runtime;
 
+/* 1 in a virtual machine or interpreter (node, python - embedded too -,
+ * ruby, java): it takes locks of its own after its system calls (CPython's
+ * GIL, Ruby's GVL, HotSpot's), so a lock after a channel's read is not a
+ * job queue's (agent/handoff.h, rule 8). */
+extern int bridge_vm;
+
 /* The runtime's bridge is loaded and drives the context from now on. */
 void bridge_ready(void);
 

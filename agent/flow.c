@@ -107,7 +107,6 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 								   const char *why, int fd)
 {
 	if (c == agent_self.cur || ctx_pinned()) {
-		handoff_job_handed();
 		ctx_put(c);            /* already current: just the extra reference */
 		return;
 	}
@@ -122,7 +121,8 @@ static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, 
 	 * rests on this channel only, until the next switch. */
 	agent_self.chan_took = from;
 	agent_self.chan_took_at = agent_self.switches;
-	handoff_job_handed();
+	if (c != NULL)
+		handoff_job_handed();
 }
 
 bool flow_cur_from_chan(void)
@@ -356,7 +356,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		/* A request going out: its reply belongs to the writer, unless
 		 * the writer's context is weak evidence (flow_connect) and the
 		 * socket is not already its own. */
-		if ((agent_self.weak || agent_self.muted) && fdmap_ctx_peek(s) != agent_self.cur) {
+		if ((agent_self.weak || ctx_unvouched()) && fdmap_ctx_peek(s) != agent_self.cur) {
 			if (unlikely(debug_fd >= 0))
 				note_switch(NULL, "write out on weak evidence", fd);
 			ctx_take_current(NULL);
@@ -609,13 +609,16 @@ void flow_connect(int fd)
 	 * out with no I/O since, or an outbound socket's tag (last writer of
 	 * a pooled connection); nor when the request has asked for nothing
 	 * yet (its connection not read from) or was answered already
-	 * (written to since its read). Then neither the socket nor what the
-	 * thread does next carries it. */
-	if (agent_self.cur && (agent_self.weak || agent_self.muted || unread(agent_self.cur) ||
+	 * (written to since its read); nor on an event loop of a runtime
+	 * whose bridge is not in (unvouched: the handler that connects ran
+	 * from the runtime's own queues, not from the I/O that came last).
+	 * Then neither the socket nor what the thread does next carries it. */
+	if (agent_self.cur && (agent_self.weak || ctx_unvouched() || unread(agent_self.cur) ||
 			       answered(agent_self.cur))) {
 		if (unlikely(debug_fd >= 0))
-			note_switch(NULL, agent_self.weak || agent_self.muted ? "connect on weak evidence"
-							  : "connect outside a request being served", fd);
+			note_switch(NULL, agent_self.unvouched ? "connect on a loop no bridge vouches for"
+					  : agent_self.weak || agent_self.muted ? "connect on weak evidence"
+					  : "connect outside a request being served", fd);
 		ctx_take_current(NULL);
 	}
 	fdmap_tag(s, agent_self.cur);
@@ -713,7 +716,7 @@ void flow_close(int fd)
 				ctx_take_current(NULL);
 			} else {
 				agent_self.closed = agent_self.cur;
-				agent_self.lock_watch = agent_self.born_in_request;
+				agent_self.lock_watch = agent_self.born_in_request || agent_self.pop_next;
 			}
 		}
 	}
@@ -836,6 +839,7 @@ void flow_wait_begins(const struct flow_wait *w)
 	struct ctx *cur = agent_self.cur;
 
 	agent_self.draining = false;
+	handoff_waits();
 	flow_wait_relay_stale();
 	if (cur && conn_open(cur) && !foreign_in(w, cur)) {
 		if (agent_self.waits_in != cur)

@@ -48,19 +48,21 @@
  *     their own condvar for the GVL, sleep and Queue#pop: rules 3, 5 and
  *     6 would end a request's context there, which the Ruby bridge
  *     knows better.
- *  8. A worker woken through a channel (a pipe, socketpair or eventfd
- *     read; the job named or not) takes its job with the first lock after
- *     the read; taking that lock again before the next read takes a job
- *     nothing named (a queue emptied after one wake-up), so whatever
- *     context it has ends, also one the previous job's own I/O made
- *     current. Not while pinned (rule 7), and not on a loop a runtime's
- *     bridge drives, whose first lock after a read is the interpreter's.
+ *  8. A worker a channel's read switched into a job (a pipe, socketpair
+ *     or eventfd read naming a context the thread did not have) takes its
+ *     job with the first lock after the read; taking that lock again
+ *     before it waits in a poll or another such read takes a job nothing
+ *     named (a queue emptied after one wake-up), so whatever context it
+ *     has ends, also one the previous job's own I/O made current. Not
+ *     while pinned (rule 7), not on the main thread (rule 4), not in an
+ *     interpreter or a JVM, whose first lock after a read is its own.
  */
 #ifndef AGENT_HANDOFF_H
 #define AGENT_HANDOFF_H
 
 #include <stdbool.h>
 
+#include "agent/bridge.h"
 #include "base/ctx.h"
 #include "base/thread.h"
 
@@ -91,23 +93,34 @@ static inline bool handoff_lock_watched(const void *mutex)
 			agent_self.pop_mutex == mutex);
 }
 
-/* A channel's read or wake-up, naming a job or nothing (a wake-up of a job
- * already done, or one another wake-up's job took with it): the next lock
- * the thread takes is the one that takes a job from its queue (rule 8,
- * handoff_relock). Not while the program names its own context (pinned),
- * and not on a loop a runtime's bridge drives: its
- * channel reads are the loop's own wake-ups (asyncio's self-pipe), its
- * locks the interpreter's (the GIL, taken again after every system call),
- * and the bridge names each callback's context itself, from what is
- * current right after a read: ending it there would leave the bridge the
- * previous request's. */
+/* A channel's read or wake-up switched the thread into the job it names:
+ * the next lock the thread takes is the one that takes a job from its
+ * queue (rule 8, handoff_relock). Kept until the thread waits in a poll or
+ * epoll (handoff_waits) or another such wake-up comes: a later wake-up
+ * that names nothing (one of a job already done, which the worker took
+ * with an earlier wake-up) leaves it, since the batch it starts is taken
+ * from the same queue. Not armed while the program names its own context
+ * (pinned), on the main thread (rule 4: it waits for completions), nor in
+ * an interpreter or a JVM (bridge_vm, bridge_loop): the first lock after
+ * a read there is the VM's own (CPython's GIL, Ruby's GVL, HotSpot's
+ * internal locks, taken again after its system calls), and a bridge names
+ * each callback's context itself from what is current right after a
+ * read. */
 static inline void handoff_job_handed(void)
 {
+	if (agent_self.bridge_loop || ctx_pinned() || bridge_vm || agent_tid() == agent_pid)
+		return;
 	agent_self.pop_mutex = NULL;
-	if (!agent_self.bridge_loop && !ctx_pinned()) {
-		agent_self.pop_next = true;
-		agent_self.lock_watch = true;
-	}
+	agent_self.pop_next = true;
+	agent_self.lock_watch = true;
+}
+
+/* The thread waits for events (poll, epoll): an event loop, whose locks
+ * after a wake-up are not a queue's (rule 8 ends). */
+static inline void handoff_waits(void)
+{
+	agent_self.pop_mutex = NULL;
+	agent_self.pop_next = false;
 }
 
 /* The thread is about to lock `mutex`: the mutex of its last wake-up, or

@@ -39,7 +39,7 @@
  * (agent/relay.h); else the current one. */
 static inline const struct ctx *line_ctx(const char *p, size_t n)
 {
-	const struct ctx *c = unlikely(agent_self.unvouched | agent_self.muted) ? NULL : ctx_current();
+	const struct ctx *c = ctx_carried();
 
 	if (unlikely(agent_self.relay_stash != NULL))
 		c = relay_line_ctx(c, p, n);

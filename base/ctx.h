@@ -109,10 +109,17 @@ static inline bool ctx_seen(void)
 static inline struct ctx *ctx_current(void) { return agent_self.cur; }
 
 /* The context what the thread starts or hands on now takes with it: the
- * current one, or none while it does not vouch for lines (muted). */
+ * current one, or none while its lines carry none: muted, or an event loop
+ * of a runtime whose bridge is not in (unvouched: the loop's native
+ * context is whichever connection it served last, not the code running). */
+static inline bool ctx_unvouched(void)
+{
+	return unlikely(agent_self.muted | agent_self.unvouched);
+}
+
 static inline struct ctx *ctx_carried(void)
 {
-	return unlikely(agent_self.muted) ? NULL : agent_self.cur;
+	return ctx_unvouched() ? NULL : agent_self.cur;
 }
 
 /* What the hand-off rules remember about the thread's current context holds

@@ -334,12 +334,13 @@ UNIT_TEST(taking_again_from_the_queue_without_a_wakeup_names_nothing)
 	ck_assert_msg(agent_self.cur == NULL, "the third job runs in %s", fake_cur_id());
 }
 
-/* A worker drained two jobs after A's wake-up; it reads the other job's
- * leftover wake-up (naming nothing: that job is done) while the next
- * batch queues up. The first take after that read starts the batch (no
- * context: nothing named its job); the job's answer makes D current; the
- * next take from the queue, without a new wake-up, ends D. */
-UNIT_TEST(a_wakeup_that_names_nothing_still_starts_a_take_from_the_queue)
+/* A worker woken for A takes A from its queue, answers and closes it,
+ * finds the queue empty (that take ends A); it then reads the leftover
+ * wake-up of a job it already did (naming nothing) while the next batch
+ * queues up. That read leaves rule 8 armed: the take of D names nothing,
+ * D's answer makes D current, and the next take from the queue, without
+ * a wake-up naming a job, ends D. */
+UNIT_TEST(a_wakeup_that_names_nothing_keeps_the_queue_rule)
 {
 	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
 	static int queue_lock;
@@ -352,8 +353,13 @@ UNIT_TEST(a_wakeup_that_names_nothing_still_starts_a_take_from_the_queue)
 	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
 	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);   /* a leftover unit */
 	swap();
+	ck_assert(handoff_lock_watched(&queue_lock));
+	handoff_relock(&queue_lock);                      /* takes A */
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
 	flow_close(CLIENT_A);
-	ctx_take_current(NULL);
+	ck_assert(handoff_lock_watched(&queue_lock));
+	handoff_relock(&queue_lock);                      /* empty */
+	ck_assert(agent_self.cur == NULL);
 	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
 	ck_assert(agent_self.cur == NULL);
 	swap();
@@ -366,6 +372,50 @@ UNIT_TEST(a_wakeup_that_names_nothing_still_starts_a_take_from_the_queue)
 	ck_assert(handoff_lock_watched(&queue_lock));
 	handoff_relock(&queue_lock);                      /* takes E */
 	ck_assert_msg(agent_self.cur == NULL, "the next job runs in %s", fake_cur_id());
+}
+
+/* A thread serving its own request (read from its connection) reads its
+ * own pipe or eventfd (the bytes name its request) and logs under a
+ * mutex, twice: its context is its own, not a job's; nothing ends it. */
+UNIT_TEST(a_channel_naming_the_threads_own_request_is_not_a_job)
+{
+	static int log_lock;
+	uint64_t one = 1;
+	bool tracked;
+
+	flow_eventfd(EVENTFD, false);
+	fake_serve(CLIENT_A, "req-a");
+	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
+	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);
+	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
+	for (int i = 0; i < 3; i++)
+		if (handoff_lock_watched(&log_lock))
+			handoff_relock(&log_lock);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+}
+
+/* An event loop woken through a channel for a job (a completion) waits in
+ * epoll again before it locks anything twice: its locks are not a
+ * queue's. */
+UNIT_TEST(a_wait_in_poll_ends_the_queue_rule)
+{
+	static int log_lock;
+	struct pollfd p = { .fd = EVENTFD, .events = POLLIN };
+	struct flow_wait w = { .epfd = -1, .fds = &p, .nfds = 1 };
+
+	flow_eventfd(EVENTFD, false);
+	woken_by_a();
+	if (handoff_lock_watched(&log_lock))
+		handoff_relock(&log_lock);
+	flow_wait_begins(&w);
+	swap();
+	fake_serve(CLIENT_B, "req-b");
+	swap();
+	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, "x", 1, 1);
+	for (int i = 0; i < 2; i++)
+		if (handoff_lock_watched(&log_lock))
+			handoff_relock(&log_lock);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
 /* On a loop a runtime's bridge drives, a channel's wake-up is the loop's

@@ -2,9 +2,12 @@
 stderr line per log-site (through logging), each naming the id: on arrival,
 after await asyncio.sleep, inside a run_in_executor job (thread pool), in a
 task it creates, and after an upstream request through a pooled
-ClientSession."""
+ClientSession. With LEAF_PORT set, each request also calls that service
+(another process) with GET /leaf/<id> through the same session, before the
+upstream: what the agent propagates there is the test's to check."""
 import asyncio
 import logging
+import os
 import random
 import sys
 
@@ -30,6 +33,9 @@ async def handle(request):
     log.info("site=sleep id=%s", rid)
     await asyncio.get_running_loop().run_in_executor(None, blocking, rid)
     await asyncio.create_task(child(rid))
+    if request.app["leaf"]:
+        async with request.app["session"].get(request.app["leaf"] + rid) as r:
+            await r.read()
     async with request.app["session"].get(request.app["up"]) as r:
         await r.read()
     log.info("site=upstream id=%s", rid)
@@ -53,6 +59,8 @@ async def main():
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     app["up"] = "http://127.0.0.1:%d/up" % port
+    leaf = os.environ.get("LEAF_PORT")
+    app["leaf"] = "http://127.0.0.1:%s/leaf/" % leaf if leaf else None
     app["session"] = ClientSession()
     sys.stdout.write("listening %d\n" % port)
     sys.stdout.flush()

@@ -1,7 +1,10 @@
 // A small Node HTTP server for t_bridge_node: GET /<tag>/<id> logs one
 // stderr line per log-site, each naming the id: on arrival, after an
 // awaited timer, after an upstream http.get, inside a crypto.pbkdf2
-// callback (thread pool), and when the response has finished.
+// callback (thread pool), and when the response has finished. With
+// LEAF_PORT set, each request also calls that service (another process)
+// with GET /leaf/<id>, after the timer: what the agent propagates there
+// (X-Request-Id, traceparent) is the test's to check.
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
@@ -12,9 +15,11 @@ const upstream = http.createServer((req, res) => {
 });
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
-function get(port) {
+const leafPort = process.env.LEAF_PORT ? Number(process.env.LEAF_PORT) : 0;
+
+function get(port, path = '/up') {
 	return new Promise((resolve, reject) => {
-		http.get({ host: '127.0.0.1', port, path: '/up', agent }, (r) => {
+		http.get({ host: '127.0.0.1', port, path, agent }, (r) => {
 			r.resume();
 			r.on('end', resolve);
 		}).on('error', reject);
@@ -28,6 +33,8 @@ upstream.listen(0, '127.0.0.1', () => {
 		console.error(`site=arrival id=${id}`);
 		await sleep(1 + Math.random() * 4);
 		console.error(`site=timer id=${id}`);
+		if (leafPort)
+			await get(leafPort, '/leaf/' + id);
 		await get(upPort);
 		console.error(`site=upstream id=${id}`);
 		await new Promise((resolve) => {

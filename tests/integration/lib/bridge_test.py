@@ -6,8 +6,11 @@ one stderr line per log-site: "site=<name> id=<id>". Clients send
 X-Request-Id: <id> with the same <id> in the path, some on keep-alive
 connections, some one request per connection, all concurrently. Each line is
 scored by comparing its prefix with the id in its own text:
-right (same), wrong (another request's), none (no prefix).
+right (same), wrong (another request's), none (no prefix). Apps that call
+a leaf service in another process (start_leaf, score_leaf) have what the
+agent propagated with each call scored the same way.
 """
+import json
 import os
 import re
 import socket
@@ -114,3 +117,42 @@ def report(ck, label, tallies, total, strict):
     if strict:
         ck.check(total.total and total.right >= 0.99 * total.total,
                  "%s: only %d of %d lines right" % (label, total.right, total.total))
+
+
+def start_leaf(tmpdir, label):
+    """A leaf service in another process, not under the agent
+    (apps/trace_svc.py): it logs the headers each call arrived with.
+    Returns (process, its stderr's path, its port)."""
+    root, _lib, _t = rt.paths()
+    err = os.path.join(tmpdir, "leaf.%s.err" % label)
+    portfile = os.path.join(tmpdir, "leaf.%s.port" % label)
+    with open(err, "wb") as e:
+        proc = rt.start(["/usr/bin/python3", os.path.join(root, "tests", "integration", "apps",
+                                                          "trace_svc.py"), "leaf", portfile],
+                        stderr=e, env={k: v for k, v in os.environ.items()
+                                       if k != "LD_PRELOAD" and not k.startswith("REQCTX_")})
+    return proc, err, rt.read_port_file(portfile, proc)
+
+
+def score_leaf(ck, label, leaf, want, strict):
+    """Stops the leaf; scores the X-Request-Id each call to it arrived with
+    against the ID in the call's path (/leaf/<id>): right, wrong (another
+    request's: always a failure), none. `want` calls are expected; with
+    `strict` at least 99% must be right."""
+    proc, path, _port = leaf
+    rt.stop(proc)
+    calls = rt.Tally("calls")
+    with open(path, "rb") as f:
+        for line in f.read().decode(errors="replace").splitlines():
+            m = re.match(r"^leaf got /leaf/(\S+) (\{.*\})$", line)
+            if m is None:
+                continue
+            got = json.loads(m.group(2)).get("X-Request-Id")
+            if not calls.add(got, m.group(1)) and got is not None:
+                ck.fail("%s: the call for %s carried %s" % (label, m.group(1), got))
+    ck.figure("%s leaf %s" % (label, calls.text()))
+    ck.check(calls.total == want, "%s: the leaf got %d calls, expected %d"
+             % (label, calls.total, want))
+    if strict:
+        ck.check(calls.right >= 0.99 * calls.total, "%s: only %d of %d calls carried their ID"
+                 % (label, calls.right, calls.total))
