@@ -248,6 +248,19 @@ static void woken_by_a(void)
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
+/* A, on the producer's side, writes a second wake-up unit to the eventfd
+ * (a job's second wake-up, left over once the worker took both jobs). */
+static void second_unit_of_a(void)
+{
+	uint64_t one = 1;
+	bool tracked;
+
+	swap();
+	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
+	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);
+	swap();
+}
+
 /* Polling that eventfd again is waiting for the next wake-up, not waiting
  * inside A (whose connection is still open and which queued nothing). */
 UNIT_TEST(waiting_again_on_the_channel_that_gave_the_context_ends_it)
@@ -301,6 +314,31 @@ UNIT_TEST(reading_its_connection_makes_a_channel_context_its_own)
 	handoff_destroy(&cond);
 }
 
+/* The lock shim's part in a pthread_mutex_lock of `mutex`, `n` times. */
+static void locks(const void *mutex, int n)
+{
+	while (n-- > 0)
+		if (handoff_lock_watched(mutex))
+			handoff_relock(mutex);
+}
+
+/* Job `id` (queued by the acceptor, on `client`) is answered by the worker,
+ * which then takes its queue's lock again without a wake-up: `id` was
+ * current after the answer and ends at that take (rule 8). */
+static void answered_then_next(int client, const char *id, int *queue_lock)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
+
+	swap();
+	fake_serve(client, id);
+	swap();
+	flow_write_slot(fdmap_peek(client), client, answer, sizeof answer - 1);
+	ck_assert_str_eq(fake_cur_id(), id);
+	ck_assert(handoff_lock_watched(queue_lock));
+	handoff_relock(queue_lock);
+	ck_assert_msg(agent_self.cur == NULL, "the job after %s runs in %s", id, fake_cur_id());
+}
+
 /* Rule 8: a worker woken for job A through an eventfd takes it from its
  * queue (the first lock after the read), answers and closes it, takes a
  * stats lock and writes "A done" (still A's); taking its queue's lock
@@ -318,20 +356,12 @@ UNIT_TEST(taking_again_from_the_queue_without_a_wakeup_names_nothing)
 	handoff_relock(&queue_lock);                      /* takes A */
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
 	flow_close(CLIENT_A);
-	if (handoff_lock_watched(&stats_lock))
-		handoff_relock(&stats_lock);
+	locks(&stats_lock, 1);
 	ck_assert_str_eq(fake_cur_id(), "req-a");        /* "A done" is A's */
 	ck_assert(handoff_lock_watched(&queue_lock));
 	handoff_relock(&queue_lock);                      /* takes B */
 	ck_assert_msg(agent_self.cur == NULL, "the next job runs in %s", fake_cur_id());
-	swap();
-	fake_serve(CLIENT_B, "req-b");                    /* B was queued like A */
-	swap();
-	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, answer, sizeof answer - 1);
-	ck_assert_str_eq(fake_cur_id(), "req-b");
-	ck_assert(handoff_lock_watched(&queue_lock));
-	handoff_relock(&queue_lock);                      /* takes C */
-	ck_assert_msg(agent_self.cur == NULL, "the third job runs in %s", fake_cur_id());
+	answered_then_next(CLIENT_B, "req-b", &queue_lock);   /* B was queued like A */
 }
 
 /* A worker woken for A takes A from its queue, answers and closes it,
@@ -345,14 +375,10 @@ UNIT_TEST(a_wakeup_that_names_nothing_keeps_the_queue_rule)
 	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
 	static int queue_lock;
 	uint64_t one = 1;
-	bool tracked;
 
 	flow_eventfd(EVENTFD, false);
 	woken_by_a();
-	swap();
-	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
-	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);   /* a leftover unit */
-	swap();
+	second_unit_of_a();
 	ck_assert(handoff_lock_watched(&queue_lock));
 	handoff_relock(&queue_lock);                      /* takes A */
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
@@ -362,16 +388,9 @@ UNIT_TEST(a_wakeup_that_names_nothing_keeps_the_queue_rule)
 	ck_assert(agent_self.cur == NULL);
 	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
 	ck_assert(agent_self.cur == NULL);
-	swap();
-	fake_serve(CLIENT_B, "req-d");                    /* the next batch's job */
-	swap();
 	ck_assert(handoff_lock_watched(&queue_lock));
 	handoff_relock(&queue_lock);                      /* takes D */
-	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, answer, sizeof answer - 1);
-	ck_assert_str_eq(fake_cur_id(), "req-d");
-	ck_assert(handoff_lock_watched(&queue_lock));
-	handoff_relock(&queue_lock);                      /* takes E */
-	ck_assert_msg(agent_self.cur == NULL, "the next job runs in %s", fake_cur_id());
+	answered_then_next(CLIENT_B, "req-d", &queue_lock);   /* the next batch's job */
 }
 
 /* A thread serving its own request (read from its connection) reads its
@@ -388,9 +407,7 @@ UNIT_TEST(a_channel_naming_the_threads_own_request_is_not_a_job)
 	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
 	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);
 	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
-	for (int i = 0; i < 3; i++)
-		if (handoff_lock_watched(&log_lock))
-			handoff_relock(&log_lock);
+	locks(&log_lock, 3);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
@@ -405,16 +422,13 @@ UNIT_TEST(a_wait_in_poll_ends_the_queue_rule)
 
 	flow_eventfd(EVENTFD, false);
 	woken_by_a();
-	if (handoff_lock_watched(&log_lock))
-		handoff_relock(&log_lock);
+	locks(&log_lock, 1);
 	flow_wait_begins(&w);
 	swap();
 	fake_serve(CLIENT_B, "req-b");
 	swap();
 	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, "x", 1, 1);
-	for (int i = 0; i < 2; i++)
-		if (handoff_lock_watched(&log_lock))
-			handoff_relock(&log_lock);
+	locks(&log_lock, 2);
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
@@ -428,10 +442,7 @@ UNIT_TEST(a_bridge_loops_wakeup_is_not_a_take_from_a_queue)
 	flow_eventfd(EVENTFD, false);
 	agent_self.bridge_loop = true;
 	woken_by_a();
-	if (handoff_lock_watched(&interpreter_lock))
-		handoff_relock(&interpreter_lock);
-	if (handoff_lock_watched(&interpreter_lock))
-		handoff_relock(&interpreter_lock);
+	locks(&interpreter_lock, 2);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
@@ -440,14 +451,10 @@ UNIT_TEST(a_bridge_loops_wakeup_is_not_a_take_from_a_queue)
 UNIT_TEST(wakeups_of_finished_jobs_name_nothing)
 {
 	uint64_t one = 1;
-	bool tracked;
 
 	flow_eventfd(EVENTFD, false);
 	woken_by_a();
-	swap();
-	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
-	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);   /* A's second unit */
-	swap();
+	second_unit_of_a();
 	flow_close(CLIENT_A);
 	ctx_take_current(NULL);
 	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
@@ -460,14 +467,10 @@ UNIT_TEST(wakeups_of_answered_jobs_name_nothing)
 {
 	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
 	uint64_t one = 1;
-	bool tracked;
 
 	flow_eventfd(EVENTFD, false);
 	woken_by_a();
-	swap();
-	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
-	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);   /* A's second unit */
-	swap();
+	second_unit_of_a();
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
 	ctx_take_current(NULL);
 	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
