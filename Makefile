@@ -126,7 +126,7 @@ demo: deps
 	scripts/demo
 
 # Real runtimes from Debian (and express from npm) under the agent: the
-# tests/integration/t_rt_* tests. Not part of `make check`. RUNTIME_TESTS
+# tests/integration/t_rt_* tests alone (`make check` runs them too). RUNTIME_TESTS
 # picks some (a name pattern for tests/integration/run); REQCTX_TEST_MIN_RIGHT
 # (percent) makes each app's share of right lines a requirement too.
 RUNTIME_TESTS ?= t_rt_
