@@ -578,6 +578,11 @@ static bool answered(const struct ctx *c)
 	return conn_has(c, FDF_WROTE);
 }
 
+bool flow_request_answered(const struct ctx *c)
+{
+	return c != NULL && (answered(c) || flow_request_over(c));
+}
+
 void flow_connect(int fd)
 {
 	struct fdslot *s = fdmap_slot(fd);
@@ -706,12 +711,14 @@ void flow_close(int fd)
 	 * with that request once it waits again (handoff.c): what it runs
 	 * after that wait (a cached thread's next task) is not that
 	 * request's. Draining a merged wake-up, it is done at once: the next
-	 * job follows with no wait and nothing names it. */
+	 * job follows with no wait and nothing names it. The request's own
+	 * (client) connection only: closing a connection it made to call
+	 * another service (tagged with it too) is part of its work. */
 	if (agent_self.cur) {
 		struct fdslot *s = fdmap_peek(fd);
 
 		carried_nothing(s, fd);
-		if (s && fdmap_ctx_peek(s) == agent_self.cur) {
+		if (s && fdmap_kind(s) == FD_CLIENT && fdmap_ctx_peek(s) == agent_self.cur) {
 			if (agent_self.draining && !ctx_pinned()) {
 				ctx_take_current(NULL);
 			} else {

@@ -220,6 +220,10 @@ void flow_dup(int from, int to);
  * in a signal handler). */
 bool flow_request_over(const struct ctx *c);
 
+/* `c`'s request was answered: its connection written to since the request
+ * was read, or closed since (flow_request_over). */
+bool flow_request_answered(const struct ctx *c);
+
 /* The current context came from a channel's bytes or wake-up and nothing
  * switched since: a guess from one write, not work the thread vouches for
  * (handoff_wait_ends). */

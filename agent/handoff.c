@@ -109,14 +109,17 @@ void handoff_relock(const void *mutex)
 
 	/* Rule 8: a worker handed a job through a channel takes it from its
 	 * queue with its first lock after the read; taking that lock again
-	 * before another read takes another job, which nothing named (it may
-	 * have been queued before its own wake-up was written): whatever
-	 * context the thread has then ends. Kept across switches: the job's
-	 * own I/O makes its context current. */
+	 * once the job was answered, before another read, takes another job,
+	 * which nothing named (it may have been queued before its own wake-up
+	 * was written): whatever context the thread has then ends. Before
+	 * the answer the lock may guard what the job itself uses (one lock
+	 * for the queue and a cache). Kept across switches: the job's own I/O
+	 * makes its context current. */
 	if (agent_self.pop_next) {
 		agent_self.pop_next = false;
 		agent_self.pop_mutex = mutex;
-	} else if (mutex == agent_self.pop_mutex && agent_self.cur && !ctx_pinned()) {
+	} else if (mutex == agent_self.pop_mutex && agent_self.cur && !ctx_pinned() &&
+		   flow_request_answered(agent_self.cur)) {
 		take(NULL, "takes another job from its queue without a wake-up");
 	}
 

@@ -30,8 +30,9 @@
  *     none of whose waiters ever signalled it (a queue, classified or not
  *     yet), holding a context other than the one it woke with, got that
  *     context from the job it took: the job is over and the context ends.
- *  6. A thread that closed the connection of its current context and then
- *     waits on a condvar or semaphore is done with that request (Ruby
+ *  6. A thread that closed the (client) connection of its current context
+ *     (not one it made to call a service) and then waits on a condvar or
+ *     semaphore is done with that request (Ruby
  *     parks a finished thread in its cache and runs the next Thread.new on
  *     it). A thread made inside a request (a pool made lazily) is done
  *     with it at its next mutex lock too: it may take its next job from a
@@ -50,9 +51,9 @@
  *     knows better.
  *  8. A worker a channel's read switched into a job (a pipe, socketpair
  *     or eventfd read naming a context the thread did not have) takes its
- *     job with the first lock after the read; taking that lock again
- *     before it waits in a poll or another such read takes a job nothing
- *     named (a queue emptied after one wake-up), so whatever context it
+ *     job with the first lock after the read; taking that lock again,
+ *     once the job was answered and before it waits in a poll or another
+ *     such read, takes a job nothing named (a queue emptied after one wake-up), so whatever context it
  *     has ends, also one the previous job's own I/O made current. Not
  *     while pinned (rule 7), not on the main thread (rule 4), not in an
  *     interpreter or a JVM, whose first lock after a read is its own.

@@ -78,6 +78,25 @@ UNIT_TEST(connect_after_a_head_takes_its_request)
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
+/* A pool's thread (made inside a request) serves A, calls a service over
+ * a connection of its own (tagged A), reads the answer and closes that
+ * connection; then it locks a mutex: A's client connection is still open,
+ * so A goes on (rule 6 is about the request's own connection). */
+UNIT_TEST(closing_an_outbound_connection_does_not_end_the_request)
+{
+	static const char call[] = "GET /leaf HTTP/1.1\r\n\r\n";
+	static int lock;
+
+	agent_self.born_in_request = true;
+	fake_serve(CLIENT_A, "req-a");
+	flow_connect(UPSTREAM);
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, call, sizeof call - 1);
+	flow_close(UPSTREAM);
+	if (handoff_lock_watched(&lock))
+		handoff_relock(&lock);
+	a_still_vouched();
+}
+
 /* HAProxy's first shape: the check connects after request A's head, its
  * event comes back (A current again), it is closed with nothing passed:
  * what follows is the check's result, no request's. */
@@ -391,6 +410,23 @@ UNIT_TEST(a_wakeup_that_names_nothing_keeps_the_queue_rule)
 	ck_assert(handoff_lock_watched(&queue_lock));
 	handoff_relock(&queue_lock);                      /* takes D */
 	answered_then_next(CLIENT_B, "req-d", &queue_lock);   /* the next batch's job */
+}
+
+/* One lock guards the queue and a cache the job looks into: the worker
+ * woken for A takes A, then the same lock for the lookup, before it
+ * answers: still A's. After the answer, the next take is another job's. */
+UNIT_TEST(the_queue_lock_taken_again_before_the_answer_keeps_the_job)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
+	static int big_lock;
+
+	flow_eventfd(EVENTFD, false);
+	woken_by_a();
+	locks(&big_lock, 2);                              /* takes A, looks up */
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	locks(&big_lock, 1);                              /* the next job */
+	ck_assert_msg(agent_self.cur == NULL, "the next job runs in %s", fake_cur_id());
 }
 
 /* A thread serving its own request (read from its connection) reads its

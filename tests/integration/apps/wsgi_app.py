@@ -6,6 +6,9 @@ is "site=<log-site> id=<the id in the query string> pid=<pid>":
   lazy_worker  with APP_LAZY_WORKER=1: in a queue.Queue worker thread the
             first request starts (it must never carry that request into
             later jobs)
+  after_call  with APP_UPSTREAM=<port>: after the handler called that
+            service (another process) with urllib, on a connection of its
+            own that it closes (GET /leaf/<id>)
   end       in the handler, before it answers
 """
 import concurrent.futures
@@ -16,10 +19,12 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4)
 JOBS = queue.Queue()
 LAZY = os.environ.get("APP_LAZY_WORKER") == "1"   # the lazy_worker site
+UPSTREAM = os.environ.get("APP_UPSTREAM")           # the after_call site
 _LAZY = []
 _LAZY_LOCK = threading.Lock()
 
@@ -67,6 +72,10 @@ def application(environ, start_response):
     t = threading.Thread(target=log, args=("thread", rid))
     t.start()
     t.join()
+    if UPSTREAM:
+        with urllib.request.urlopen("http://127.0.0.1:%s/leaf/%s" % (UPSTREAM, rid), timeout=10) as r:
+            r.read()
+        log("after_call", rid)
     log("end", rid)
     body = ("ok %s\n" % rid).encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
