@@ -55,8 +55,8 @@
  *     once the job was answered and before it waits in a poll or another
  *     such read, takes a job nothing named (a queue emptied after one wake-up), so whatever context it
  *     has ends, also one the previous job's own I/O made current. Not
- *     while pinned (rule 7), not on the main thread (rule 4), not in an
- *     interpreter or a JVM, whose first lock after a read is its own.
+ *     while pinned (rule 7), not in an interpreter or a JVM, whose first
+ *     lock after a read is its own.
  */
 #ifndef AGENT_HANDOFF_H
 #define AGENT_HANDOFF_H
@@ -101,15 +101,14 @@ static inline bool handoff_lock_watched(const void *mutex)
  * that names nothing (one of a job already done, which the worker took
  * with an earlier wake-up) leaves it, since the batch it starts is taken
  * from the same queue. Not armed while the program names its own context
- * (pinned), on the main thread (rule 4: it waits for completions), nor in
- * an interpreter or a JVM (bridge_vm, bridge_loop): the first lock after
+ * (pinned), nor in an interpreter or a JVM (bridge_vm, bridge_loop): the first lock after
  * a read there is the VM's own (CPython's GIL, Ruby's GVL, HotSpot's
  * internal locks, taken again after its system calls), and a bridge names
  * each callback's context itself from what is current right after a
  * read. */
 static inline void handoff_job_handed(void)
 {
-	if (agent_self.bridge_loop || ctx_pinned() || bridge_vm || agent_tid() == agent_pid)
+	if (agent_self.bridge_loop || ctx_pinned() || bridge_vm)
 		return;
 	agent_self.pop_mutex = NULL;
 	agent_self.pop_next = true;

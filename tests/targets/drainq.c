@@ -6,7 +6,7 @@
  * jobs it takes after the first were queued before their own wake-ups
  * were read: nothing the worker does names them until it answers them.
  *
- *   drainq PORT_FILE close|keep
+ *   drainq PORT_FILE close|keep [main]
  *
  * Listens on 127.0.0.1 (port written to PORT_FILE). A client sends
  * "GET /<ID> HTTP/1.1" with X-Request-Id <ID> and reads the answer.
@@ -15,6 +15,8 @@
  * keep:  the worker hands each answered connection back through a second
  *        pipe (as a keep-alive server returns it to its loop) and writes
  *        "done"; a reaper thread closes it a little later.
+ * main:  the worker's loop runs on the main thread, the acceptor's on a
+ *        thread of its own.
  *
  * Lines on stderr (one write(2) each):
  *   queued id=ID        the acceptor, after reading the head
@@ -100,24 +102,10 @@ static void *reaper(void *arg)
 	return arg;
 }
 
-int main(int argc, char **argv)
-{
-	unsigned short port;
-	pthread_t t;
-	int lfd;
+static int lfd;
 
-	if (argc != 3 || (strcmp(argv[2], "close") != 0 && strcmp(argv[2], "keep") != 0)) {
-		fprintf(stderr, "usage: drainq PORT_FILE close|keep\n");
-		return 2;
-	}
-	keep = strcmp(argv[2], "keep") == 0;
-	if (pipe(wake) < 0 || pipe(back) < 0)
-		die("pipe");
-	if (pthread_create(&t, NULL, worker, NULL) != 0 ||
-	    pthread_create(&t, NULL, reaper, NULL) != 0)
-		die("pthread_create");
-	lfd = listen_loopback(SOCK_STREAM, 0, SLOTS, &port);
-	write_port_file(argv[1], port);
+static void *acceptor(void *arg)
+{
 	for (;;) {
 		struct job j = { .fd = accept(lfd, NULL, NULL) };
 		char h[4096];
@@ -136,4 +124,32 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&queue_lock);
 		write_all(wake[1], "w", 1);
 	}
+	return arg;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned short port;
+	pthread_t t;
+	int on_main;
+
+	if (argc < 3 || argc > 4 || (strcmp(argv[2], "close") != 0 && strcmp(argv[2], "keep") != 0) ||
+	    (argc == 4 && strcmp(argv[3], "main") != 0)) {
+		fprintf(stderr, "usage: drainq PORT_FILE close|keep [main]\n");
+		return 2;
+	}
+	keep = strcmp(argv[2], "keep") == 0;
+	on_main = argc == 4;
+	if (pipe(wake) < 0 || pipe(back) < 0)
+		die("pipe");
+	lfd = listen_loopback(SOCK_STREAM, 0, SLOTS, &port);
+	if (pthread_create(&t, NULL, on_main ? acceptor : worker, NULL) != 0 ||
+	    pthread_create(&t, NULL, reaper, NULL) != 0)
+		die("pthread_create");
+	write_port_file(argv[1], port);
+	if (on_main)
+		worker(NULL);
+	else
+		acceptor(NULL);
+	return 0;
 }
