@@ -32,9 +32,8 @@
  *     context from the job it took: the job is over and the context ends.
  *  6. A thread that closed the (client) connection of its current context
  *     (not one it made to call a service) and then waits on a condvar or
- *     semaphore is done with that request (Ruby
- *     parks a finished thread in its cache and runs the next Thread.new on
- *     it). A thread made inside a request (a pool made lazily) is done
+ *     semaphore is done with that request (Ruby parks a finished thread in
+ *     its cache and runs the next Thread.new on it). A thread made inside a request (a pool made lazily) is done
  *     with it at its next mutex lock too: it may take its next job from a
  *     queue without waiting. (Not every thread: an acceptor that answers,
  *     closes and then queues background work hands its request on.) A
@@ -53,10 +52,10 @@
  *     or eventfd read naming a context the thread did not have) takes its
  *     job with the first lock after the read; taking that lock again,
  *     once the job was answered and before it waits in a poll or another
- *     such read, takes a job nothing named (a queue emptied after one wake-up), so whatever context it
- *     has ends, also one the previous job's own I/O made current. Not
- *     while pinned (rule 7), not in an interpreter or a JVM, whose first
- *     lock after a read is its own.
+ *     such read, takes a job nothing named (a queue emptied after one
+ *     wake-up), so whatever context it has ends, also one the previous
+ *     job's own I/O made current. Not while pinned (rule 7), not in an
+ *     interpreter or a JVM, whose first lock after a read is its own.
  */
 #ifndef AGENT_HANDOFF_H
 #define AGENT_HANDOFF_H
@@ -101,11 +100,11 @@ static inline bool handoff_lock_watched(const void *mutex)
  * that names nothing (one of a job already done, which the worker took
  * with an earlier wake-up) leaves it, since the batch it starts is taken
  * from the same queue. Not armed while the program names its own context
- * (pinned), nor in an interpreter or a JVM (bridge_vm, bridge_loop): the first lock after
- * a read there is the VM's own (CPython's GIL, Ruby's GVL, HotSpot's
- * internal locks, taken again after its system calls), and a bridge names
- * each callback's context itself from what is current right after a
- * read. */
+ * (pinned), nor in an interpreter or a JVM (bridge_vm, bridge_loop): the
+ * first lock after a read there is the VM's own (CPython's GIL, Ruby's
+ * GVL, HotSpot's internal locks, taken again after its system calls), and
+ * a bridge names each callback's context itself from what is current
+ * right after a read. */
 static inline void handoff_job_handed(void)
 {
 	if (agent_self.bridge_loop || ctx_pinned() || bridge_vm)

@@ -35,7 +35,7 @@ struct agent_thread {
 	const struct ctx *closed; /* current, and its connection closed by us */
 	bool lock_watch;          /* the next mutex lock may end `cur` (handoff.c) */
 	bool born_in_request;     /* created with a context (a pool's thread) */
-	bool pop_next;            /* a channel's read or wake-up gave a job: the next lock
+	bool pop_next;            /* a channel's read switched it into a job: the next lock
 	                             is the one that takes it from its queue ... */
 	const void *pop_mutex;    /* ... this one (kept across switches; agent/handoff.c, rule 8) */
 	bool draining;            /* took a merged wake-up; until it waits again */
