@@ -65,26 +65,27 @@ static PyObject *py_enter(PyObject *self, PyObject *o)
 	return snap_result(api_enter(p));
 }
 
-static PyObject *py_leave(PyObject *self, PyObject *o)
+/* `fn(o's snapshot)`, returning None; a bad argument raises. */
+static PyObject *with_snap(PyObject *o, void (*fn)(snap_t))
 {
 	snap_t p;
 
-	(void)self;
 	if (snap_arg(o, &p) < 0)
 		return NULL;
-	api_leave(p);
+	fn(p);
 	Py_RETURN_NONE;
+}
+
+static PyObject *py_leave(PyObject *self, PyObject *o)
+{
+	(void)self;
+	return with_snap(o, api_leave);
 }
 
 static PyObject *py_release(PyObject *self, PyObject *o)
 {
-	snap_t p;
-
 	(void)self;
-	if (snap_arg(o, &p) < 0)
-		return NULL;
-	api_release(p);
-	Py_RETURN_NONE;
+	return with_snap(o, api_release);
 }
 
 static PyObject *py_run_in(PyObject *self, PyObject *args)

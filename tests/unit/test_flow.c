@@ -293,6 +293,18 @@ UNIT_TEST(waiting_again_on_the_channel_that_gave_the_context_ends_it)
 	ck_assert_msg(agent_self.cur == NULL, "after waiting again: %s", fake_cur_id());
 }
 
+/* The thread waits on `cond`, the other thread signals it, and the thread
+ * wakes and locks `mutex` again (the condvar shim's and lock shim's parts). */
+static void woken_by_the_other_thread(const void *cond, const void *mutex)
+{
+	handoff_wait_begins(cond);
+	swap();
+	handoff_signal(cond, false);
+	swap();
+	handoff_wait_ends(cond, mutex, true);
+	handoff_relock(mutex);
+}
+
 /* Sleeping on its own condvar instead (Queue#pop), woken by the other
  * thread: the wake-up did not give A, so the relock back at that queue
  * ends it (rule 5), and the next job is not A's. */
@@ -302,12 +314,7 @@ UNIT_TEST(a_condvar_wakeup_does_not_make_a_channel_context_its_own)
 
 	flow_eventfd(EVENTFD, false);
 	woken_by_a();
-	handoff_wait_begins(&cond);
-	swap();
-	handoff_signal(&cond, false);
-	swap();
-	handoff_wait_ends(&cond, &mutex, true);
-	handoff_relock(&mutex);
+	woken_by_the_other_thread(&cond, &mutex);
 	ck_assert_msg(agent_self.cur == NULL, "back at its queue: %s", fake_cur_id());
 	handoff_destroy(&cond);
 }
@@ -323,12 +330,7 @@ UNIT_TEST(reading_its_connection_makes_a_channel_context_its_own)
 	flow_eventfd(EVENTFD, false);
 	woken_by_a();
 	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, more, 1, 1);
-	handoff_wait_begins(&cond);
-	swap();
-	handoff_signal(&cond, false);
-	swap();
-	handoff_wait_ends(&cond, &mutex, true);
-	handoff_relock(&mutex);
+	woken_by_the_other_thread(&cond, &mutex);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	handoff_destroy(&cond);
 }
