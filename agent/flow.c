@@ -539,13 +539,8 @@ struct ctx *flow_fd_ctx(int fd)
 
 void flow_close_range(unsigned first, unsigned last)
 {
-	for (unsigned fd = first; fd <= last && fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
-		if (fdmap_peek((int)fd) == NULL) {
-			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
-			continue;
-		}
+	for (unsigned fd = first, end = fdmap_end(); fd <= last && fd < end; fd++)
 		flow_close((int)fd);
-	}
 }
 
 void flow_watch(int fd)
