@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/compiler.h"
+
 enum cfg_output { CFG_OUTPUT_TEXT, CFG_OUTPUT_JSON };
 enum cfg_epoll { CFG_EPOLL_SINGLE, CFG_EPOLL_BATCH };
 
@@ -93,7 +95,7 @@ extern const struct config config_default;
 
 /* The settings in force: config_default until the constructor has run
  * config_load() (hooks may run before it), then the loaded settings. */
-extern const struct config *agent_config;
+extern AGENT_HIDDEN const struct config *agent_config;
 
 /* One variable of the table config_load() reads. */
 struct config_var {

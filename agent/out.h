@@ -77,7 +77,7 @@ void out_prepare_fork(void);
 void out_after_fork_parent(void);
 void out_after_fork_child(void);
 
-extern AGENT_TLS char out_has_held;
+extern AGENT_HIDDEN AGENT_TLS char out_has_held;
 
 static inline bool out_holding(void) { return out_has_held; }
 
@@ -101,7 +101,7 @@ static inline bool out_fd_tagged(int fd)
  * current. Said once, and only while no tagged line was ever written: the
  * program then seems to log to stdout only. */
 void out_stdout_note(void);
-extern int out_any_tagged;
+extern AGENT_HIDDEN int out_any_tagged;
 
 static inline void out_saw_stdout(const struct fdslot *s)
 {

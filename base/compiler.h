@@ -6,6 +6,9 @@
 
 /* Exported from libreqctx.so; only the entry points in shims/ use it. */
 #define AGENT_EXPORT __attribute__((visibility("default")))
+/* On a declaration of the agent's own data that headers share: defined in
+ * this library, so reached without the global offset table. */
+#define AGENT_HIDDEN __attribute__((visibility("hidden")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 /* For code that runs where a sanitizer runtime cannot follow yet: during

@@ -99,7 +99,7 @@ long ctx_live(void);
 
 /* True once any context was made in this process (or in JSON mode, from
  * the start): until then stderr passes through untouched. */
-extern int ctx_any;
+extern AGENT_HIDDEN int ctx_any;
 
 static inline bool ctx_seen(void)
 {

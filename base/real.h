@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/compiler.h"
 
 /*
  * X(name, return type, parameter types, REQUIRED or OPTIONAL).
@@ -131,7 +132,7 @@
 	X(abort, void, (void), REQUIRED) \
 	X(psignal, void, (int, const char *), REQUIRED)
 
-#define REAL_DECLARE(name, ret, args, need) extern ret (*real_##name) args;
+#define REAL_DECLARE(name, ret, args, need) extern AGENT_HIDDEN ret (*real_##name) args;
 REAL_FUNCTIONS(REAL_DECLARE)
 #undef REAL_DECLARE
 

@@ -62,18 +62,18 @@ struct agent_thread {
 	unsigned signals;         /* program handlers run on this thread (wraps) */
 };
 
-extern AGENT_TLS struct agent_thread agent_self;
+extern AGENT_HIDDEN AGENT_TLS struct agent_thread agent_self;
 
 /* 1 while the agent is started and healthy; hooks pass straight through
  * otherwise. Written only by agent_start() and agent_fail(). */
-extern int agent_on;
+extern AGENT_HIDDEN int agent_on;
 /* Set for good by agent_fail(), with the first reason given. */
 extern int agent_broken;
 extern const char *agent_broken_why;
 
 /* base/copy.c: 1 in the process that armed it, 0 in a copy of it made
  * without fork() (the kernel wipes the page). */
-extern volatile char *agent_armed;
+extern AGENT_HIDDEN volatile char *agent_armed;
 /* Sets the copy page to the agent's state (1 on, 0 off): agent_start(),
  * agent_fail() and the fork child call it. */
 void agent_copy_rearm(void);

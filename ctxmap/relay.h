@@ -81,7 +81,7 @@ void relaymap_forget(uintptr_t key);
 /* True once any process of the tree recorded a relayed pipe: until then no
  * read needs a look at the table (one load; relaymap_used points at the
  * shared count once the table exists). */
-extern int *relaymap_used;
+extern AGENT_HIDDEN int *relaymap_used;
 static inline bool relaymap_any(void)
 {
 	return __atomic_load_n(__atomic_load_n(&relaymap_used, __ATOMIC_ACQUIRE),
