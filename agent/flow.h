@@ -75,7 +75,10 @@ static inline void flow_vouched(void)
  *    following it (propagate.h); its first write after a read marks the
  *    answer begun (FDF_WROTE), as the slow path does; an outbound socket
  *    also needs a byte through it already (FDF_PASSED: the slow path
- *    marks the first, flow_close).
+ *    marks the first, flow_close);
+ *  - a read of an fd whose reads move nothing (a kind below FD_CLIENT:
+ *    fdmap_moving), which the read shims look up with flow_slot() so that
+ *    the kind is loaded once.
  */
 static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot *s)
 {
@@ -138,8 +141,10 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 			return false;
 		agent_self.weak = 0;
 		return true;
-	default:
+	case FD_DGRAM:
 		return false;
+	default:                /* below FD_CLIENT: reads there move nothing (fdmap_moving) */
+		return true;
 	}
 }
 

@@ -43,7 +43,7 @@ static inline __attribute__((always_inline)) ssize_t after_read(int fd, const vo
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = flow_moving(fd)) == NULL || flow_read_quick(s))
+	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_quick(s))
 		return r;
 	return read_slow(s, fd, data, dlen, r);
 }
@@ -54,7 +54,7 @@ static inline __attribute__((always_inline)) ssize_t after_recv(int fd, const vo
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = flow_moving(fd)) == NULL || flow_read_quick(s))
+	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_quick(s))
 		return r;
 	return recv_slow(s, fd, data, dlen, r, flags, from, cap, len);
 }
@@ -208,10 +208,11 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 }
 
 /*
- * A write shim's entries: the front makes the quick test (shim_quick, the
- * one fd lookup, flow_write_quick) with no frame of its own, the gate
- * decides the same after agent_active() when the quick gate said no (a
- * vfork child's parent back, a copy, off), and name##_slot does the rest.
+ * A write shim's entries: the front makes the quick test (shim_outside,
+ * the one fd lookup, flow_write_quick) with no frame of its own and
+ * checks the switch (shim_armed) only when that test says no; the gate
+ * decides the same after agent_active() when either said no (a vfork
+ * child's parent back, a copy, off), and name##_slot does the rest.
  */
 #define UNPAREN(...) __VA_ARGS__
 #define WRITE_SHIM(name, params, args) \
@@ -223,17 +224,19 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 		s = flow_slot(fd); \
 		if (s && flow_write_quick(s)) \
 			return REAL(name) args; \
-		return name##_slot(s, UNPAREN args); \
+		return name##_slot(UNPAREN args, s); \
 	} \
 	AGENT_EXPORT ssize_t name params \
 	{ \
 		struct fdslot *s; \
-		if (unlikely(!shim_quick())) \
+		if (unlikely(!shim_outside())) \
 			return name##_gate args; \
 		s = flow_slot(fd); \
 		if (s && flow_write_quick(s)) \
 			return REAL_ON(name) args; \
-		return name##_slot(s, UNPAREN args); \
+		if (unlikely(!shim_armed())) \
+			return name##_gate args; \
+		return name##_slot(UNPAREN args, s); \
 	}
 
 static ssize_t tagged(int fd, const struct iovec *iov, int cnt, enum out_call how)
@@ -268,7 +271,7 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 	return n;
 }
 
-static __attribute__((noinline)) ssize_t write_slot(struct fdslot *s, int fd, const void *buf, size_t n)
+static __attribute__((noinline)) ssize_t write_slot(int fd, const void *buf, size_t n, struct fdslot *s)
 {
 	int k;                  /* write_begins: kind and tracking */
 
@@ -289,7 +292,7 @@ static __attribute__((noinline)) ssize_t write_slot(struct fdslot *s, int fd, co
 
 WRITE_SHIM(write, (int fd, const void *buf, size_t n), (fd, buf, n))
 
-static __attribute__((noinline)) ssize_t writev_slot(struct fdslot *s, int fd, const struct iovec *iov, int cnt)
+static __attribute__((noinline)) ssize_t writev_slot(int fd, const struct iovec *iov, int cnt, struct fdslot *s)
 {
 	int k;                  /* write_begins: kind and tracking */
 	size_t n;
@@ -310,7 +313,7 @@ WRITE_SHIM(writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
 
 /* send* on stderr (a socket under some supervisors) passes untagged: its
  * flags have no writev equivalent. */
-static __attribute__((noinline)) ssize_t send_slot(struct fdslot *s, int fd, const void *buf, size_t n, int flags)
+static __attribute__((noinline)) ssize_t send_slot(int fd, const void *buf, size_t n, int flags, struct fdslot *s)
 {
 	int k;                  /* write_begins: kind and tracking */
 
@@ -326,9 +329,9 @@ static __attribute__((noinline)) ssize_t send_slot(struct fdslot *s, int fd, con
 
 WRITE_SHIM(send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
 
-static __attribute__((noinline)) ssize_t sendto_slot(struct fdslot *s, int fd, const void *buf,
-						      size_t n, int flags, const struct sockaddr *to,
-						      socklen_t len)
+static __attribute__((noinline)) ssize_t sendto_slot(int fd, const void *buf, size_t n,
+						      int flags, const struct sockaddr *to,
+						      socklen_t len, struct fdslot *s)
 {
 	int k;                  /* write_begins: kind and tracking */
 
@@ -345,8 +348,8 @@ static __attribute__((noinline)) ssize_t sendto_slot(struct fdslot *s, int fd, c
 WRITE_SHIM(sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
 		    socklen_t len), (fd, buf, n, flags, to, len))
 
-static __attribute__((noinline)) ssize_t sendmsg_slot(struct fdslot *s, int fd,
-						       const struct msghdr *msg, int flags)
+static __attribute__((noinline)) ssize_t sendmsg_slot(int fd, const struct msghdr *msg,
+						       int flags, struct fdslot *s)
 {
 	int k;                  /* write_begins: kind and tracking */
 	size_t n;

@@ -39,11 +39,28 @@
  * and this thread not inside it; two loads. What fails it goes the full
  * way, which decides again (a vfork child's return, a copy). Behind it the
  * real functions are resolved (agent_start resolves them all before it
- * arms the switch), so the quick path calls REAL_ON(name) with no test.
+ * arms the switch, and before it gives any fd a slot), so the quick path
+ * calls REAL_ON(name) with no test.
  */
 static inline bool shim_quick(void)
 {
 	return likely(*agent_armed == 1) && likely(agent_self.depth == 0);
+}
+
+/* A write's gate in two halves: shim_outside() before its quick test,
+ * shim_armed() after it. What the quick test lets through is the plain
+ * call with nothing recorded, which is also what a switched-off agent or
+ * a copy of the process does, so only the slow path needs the switch;
+ * the quick test itself needs an fd with a slot, which only exists once
+ * the real functions are resolved. */
+static inline bool shim_outside(void)
+{
+	return likely(agent_self.depth == 0);
+}
+
+static inline bool shim_armed(void)
+{
+	return likely(*agent_armed == 1);
 }
 #define REAL_ON(name) (real_##name)
 
