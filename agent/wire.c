@@ -123,6 +123,72 @@ static uint8_t first_cand(const struct wire_names *names, unsigned char lc)
 	return m;
 }
 
+/* Whether the field name nm[0..len) is b[0..blen), ignoring case. */
+static bool name_is(const char *nm, size_t len, const unsigned char *b, size_t blen)
+{
+	if (nm == NULL || len != blen)
+		return false;
+	for (size_t k = 0; k < len; k++)
+		if (lower((unsigned char)nm[k]) != lower(b[k]))
+			return false;
+	return true;
+}
+
+/* A field name of interest whose first byte is b[start - 1] ... ends in
+ * these bytes too: the names still in `w->cand` are compared whole, once,
+ * in place of name_char() byte by byte. Returns the offset of the byte
+ * after the name (its ':' if well formed), or n when the name goes on past
+ * the bytes given (nothing done: the caller goes byte by byte). */
+static size_t name_whole(struct wire_scan *w, const struct wire_names *names,
+			 const unsigned char *b, size_t start, size_t n)
+{
+	size_t j = start, len;
+	uint8_t keep = 0;
+
+	while (j < n && http_is_tchar(b[j]))
+		j++;
+	if (j == n)
+		return n;
+	len = j - (start - 1);
+	for (unsigned m = w->cand; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+		size_t nlen;
+		const char *nm = name_of(i, names, &nlen);
+
+		if (name_is(nm, nlen, b + start - 1, len))
+			keep |= (uint8_t)(1u << i);
+	}
+	w->cand = keep;
+	w->npos = len < UINT16_MAX ? (uint16_t)len : UINT16_MAX;
+	return j;
+}
+
+/* The offset of the first CR or LF in b[i..n), or n. Eight bytes at a time
+ * where it can: a byte equal to c shows as the top bit of a zero byte of
+ * x ^ c (the lowest such bit is exact; borrows only ever mark bytes above
+ * it), and little-endian puts the first byte lowest. */
+static size_t line_end_from(const unsigned char *b, size_t i, size_t n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t ones = 0x0101010101010101ull, tops = 0x8080808080808080ull;
+
+	for (; n - i >= 8; i += 8) {
+		uint64_t x, cr, lf, hit;
+
+		memcpy(&x, b + i, 8);
+		cr = x ^ (ones * '\r');
+		lf = x ^ (ones * '\n');
+		hit = (((cr - ones) & ~cr) | ((lf - ones) & ~lf)) & tops;
+		if (hit)
+			return i + (size_t)__builtin_ctzll(hit) / 8;
+	}
+#endif
+	for (; i < n; i++)
+		if (b[i] == '\r' || b[i] == '\n')
+			return i;
+	return n;
+}
+
 static void name_ends(struct wire_scan *w, const struct wire_names *names)
 {
 	w->cur = 0;
@@ -300,6 +366,14 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 					ch = b[i];
 				if (i == n)
 					return n;
+			} else if (w->npos == 1 && i > 0) {
+				/* Its first byte was the one before: all of it here? */
+				size_t j = name_whole(w, names, b, i, n);
+
+				if (j < n) {
+					i = j;
+					ch = b[i];
+				}
 			}
 			if (ch == ':') {
 				name_ends(w, names);
@@ -314,10 +388,10 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 		case WS_VALUE:
 			if (w->cur != WIRE_H_CLEN) {
 				/* A value not followed: to its line's end. */
-				while (ch != '\r' && ch != '\n' && ++i < n)
-					ch = b[i];
+				i = line_end_from(b, i, n);
 				if (i == n)
 					return n;
+				ch = b[i];
 			}
 			if (ch == '\r')
 				w->state = WS_VALUE_LF;

@@ -121,6 +121,77 @@ UNIT_TEST(wire_leaves_other_protocols)
 	}
 }
 
+/* What a head leaves in the scanner, fed whole and `step` bytes at a time:
+ * the fast paths (names compared whole, values skipped eight bytes at a
+ * time) only run when a name or a value lies in one call's bytes, so
+ * feeding one byte per call is the byte-by-byte scanner they must match. */
+static void same_fed_any_way(const char *head, enum wire_role role)
+{
+	struct wire_scan whole, part;
+	size_t at_whole[4], at_part[4];
+	int k_whole, k_part;
+
+	wire_init(&whole, role);
+	k_whole = points(&whole, head, 0, at_whole, 4);
+	for (size_t step = 1; step <= 9; step++) {
+		wire_init(&part, role);
+		k_part = points(&part, head, step, at_part, 4);
+		ck_assert_msg(k_part == k_whole && part.state == whole.state &&
+			      part.have == whole.have && part.clen == whole.clen &&
+			      part.bad_clen == whole.bad_clen && part.status == whole.status,
+			      "head %s, step %zu: points %d/%d state %d/%d have %x/%x clen %llu/%llu",
+			      head, step, k_part, k_whole, part.state, whole.state, part.have,
+			      whole.have, (unsigned long long)part.clen,
+			      (unsigned long long)whole.clen);
+		for (int k = 0; k < k_whole && k < 4; k++)
+			ck_assert_uint_eq(at_part[k], at_whole[k]);
+	}
+}
+
+UNIT_TEST(wire_whole_and_byte_by_byte_agree)
+{
+	static const char *const requests[] = {
+		"GET / HTTP/1.1\r\nTraceParent: 00-1\r\nX-REQUEST-ID: abc\r\nBaggage: k=v\r\n\r\n",
+		"GET / HTTP/1.1\r\ntraceparentx: 1\r\nx-request-i: 2\r\nbaggagee: 3\r\n\r\n",
+		"GET / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nupgrade: h2c\r\nUpgrade-Insecure-Requests: 1\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+		"POST / HTTP/1.1\r\nContent-Lengthy: 5\r\nContent-Type: text/plain\r\n\r\n",
+		"POST / HTTP/1.1\r\ncontent-length: 1 2\r\n\r\n",
+		"GET / HTTP/1.1\nHost: a\nAccept: */*\n\n",
+		"GET / HTTP/1.1\r\nHost: a-long-value-with\rcarriage-return\r\n\r\n",
+		"GET / HTTP/1.1\r\nUser-Agent: \x8d\x8a\x0d\x0a",
+		"GET / HTTP/1.1\r\nUser-Agent: \x8d\x8a\x8d\x8a\x8d\x8a\x8d\x8a\x0e\x0b\xff\r\n\r\n",
+		"GET / HTTP/1.1\r\nt: 1\r\nc: 2\r\nx: 3\r\n\r\n",
+		"GET / HTTP/1.1\r\ntraceparent : 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nx-request-id",
+	};
+	static const char *const responses[] = {
+		"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 30 Nov 2026 19:20:00 GMT\r\n"
+		"Content-Type: text/html\r\nContent-Length: 615\r\nConnection: keep-alive\r\n"
+		"ETag: \"6566b7a7-267\"\r\nAccept-Ranges: bytes\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nX-Request-Id: q\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nA: 12345678\r\nB: 1234567\r\nC: 123456789\r\nD: 1234567890123456\r\n\r\n",
+	};
+
+	for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++)
+		same_fed_any_way(requests[i], WIRE_REQUEST);
+	for (size_t i = 0; i < sizeof responses / sizeof responses[0]; i++)
+		same_fed_any_way(responses[i], WIRE_RESPONSE);
+	/* Values whose line ends at each of the eight places of a word. */
+	for (size_t pad = 0; pad < 17; pad++) {
+		char head[128];
+
+		snprintf(head, sizeof head, "GET / HTTP/1.1\r\nHost: %.*s\r\nX-Request-Id: %.*s\n\r\n",
+			 (int)pad, "abcdefghijklmnopq", (int)(16 - pad), "0123456789abcdef");
+		same_fed_any_way(head, WIRE_REQUEST);
+		snprintf(head, sizeof head, "GET / HTTP/1.1\r\nHost: %.*s\rX\r\n\r\n",
+			 (int)pad, "abcdefghijklmnopq");
+		same_fed_any_way(head, WIRE_REQUEST);
+	}
+}
+
 UNIT_TEST(wire_chunked_waits_for_the_reply)
 {
 	struct wire_scan w;
