@@ -122,11 +122,20 @@ static __attribute__((noinline)) int mutex_lock_watched(pthread_mutex_t *m)
 	return REAL(pthread_mutex_lock)(m);
 }
 
+/* A lock before the agent resolved the real function (libc's own start). */
+static __attribute__((noinline)) int mutex_lock_early(pthread_mutex_t *m)
+{
+	return REAL(pthread_mutex_lock)(m);
+}
+
+/* Both ways out are tail calls: no frame on the way to the real lock. */
 AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	if (handoff_lock_watched(m))
 		return mutex_lock_watched(m);
-	return REAL(pthread_mutex_lock)(m);
+	if (unlikely(real_pthread_mutex_lock == NULL))
+		return mutex_lock_early(m);
+	return REAL_ON(pthread_mutex_lock)(m);
 }
 
 AGENT_EXPORT int pthread_cond_signal(pthread_cond_t *c)
