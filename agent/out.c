@@ -124,7 +124,10 @@ enum wait_mode {
 static AGENT_TLS struct out_state self_state;
 AGENT_TLS char out_has_held;
 
-static pthread_mutex_t io_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The output lock (locked_out): shared by writes of one system call,
+ * exclusive for a write of several. Writers first, so that a long line is
+ * not kept waiting by a stream of short ones. */
+static pthread_rwlock_t io_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static struct out_state *registry;
 static volatile int final_flush_done;
 static pthread_key_t exit_key;
@@ -146,6 +149,20 @@ static bool lock_as(pthread_mutex_t *m, enum wait_mode mode)
 		return agent_lock(m) == 0;
 	for (int i = 0; i < (mode == BOUNDED ? OUT_EXIT_SPINS : 1); i++) {
 		if (pthread_mutex_trylock(m) == 0)
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
+/* Takes the output lock, shared or not, as `mode` allows. Returns whether
+ * it is held. */
+static bool io_lock_as(bool shared, enum wait_mode mode)
+{
+	if (mode == WAIT)
+		return (shared ? pthread_rwlock_rdlock(&io_lock) : pthread_rwlock_wrlock(&io_lock)) == 0;
+	for (int i = 0; i < (mode == BOUNDED ? OUT_EXIT_SPINS : 1); i++) {
+		if ((shared ? pthread_rwlock_tryrdlock(&io_lock) : pthread_rwlock_trywrlock(&io_lock)) == 0)
 			return true;
 		cpu_relax();
 	}
@@ -306,29 +323,37 @@ static ssize_t sys_out(char *stage, size_t cap, int fd, const struct iovec *v, i
 /*
  * Sends the pieces under the output lock, so that one thread's line is
  * not cut by another's, even past PIPE_BUF (a line sent in several calls
- * included). A lockless path for short lines was tried and taken back: a
- * short line that checked just before a long one started could land
- * between the long line's prefix and its text (t_torture).
+ * included). Pieces that go out in one system call of at most PIPE_BUF
+ * bytes (a writev, one piece, or pieces gathered into the thread's own
+ * stage) take it shared: the kernel keeps each such call whole, and a line
+ * sent in several calls, which takes it alone, waits for them and keeps
+ * them out until its last call (a lockless path for short lines, tried
+ * before, let a short line land between a long line's prefix and its
+ * text: t_torture).
  */
 static ssize_t locked_out(char *stage, int fd, const struct iovec *v, int n,
 			  enum out_call how, enum wait_mode mode)
 {
 	ssize_t r;
 	int saved;
-	bool locked = lock_as(&io_lock, mode);
 	size_t total = 0;
+	bool one_call, locked;
 
-	for (int i = 0; i < n && how != OUT_CALL_WRITEV; i++)
+	for (int i = 0; i < n; i++)
 		total += v[i].iov_len;
-	/* Under the lock the process's long stage is this thread's alone; a
+	one_call = total <= PIPE_BUF &&
+		   (how == OUT_CALL_WRITEV || n == 1 || (stage != NULL && total <= OUT_STAGE));
+	locked = io_lock_as(one_call, mode);
+	/* Under the lock alone, the process's long stage is this thread's; a
 	 * line that fits the thread's own stage stays in its cache. */
-	if (locked && long_stage != NULL && n > 1 && total > OUT_STAGE)
+	if (locked && !one_call && long_stage != NULL && n > 1 && how != OUT_CALL_WRITEV &&
+	    total > OUT_STAGE)
 		r = sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how);
 	else
 		r = sys_out(stage, OUT_STAGE, fd, v, n, how);
 	saved = errno;
 	if (locked)
-		pthread_mutex_unlock(&io_lock);
+		pthread_rwlock_unlock(&io_lock);
 	errno = saved;
 	return r;
 }
@@ -1060,20 +1085,20 @@ void out_flush_fd(int fd)
  * nothing is written twice, and nothing has to be written early. */
 void out_prepare_fork(void)
 {
-	agent_lock(&io_lock);
+	pthread_rwlock_wrlock(&io_lock);
 	agent_lock(&reg_mutex);
 }
 
 void out_after_fork_parent(void)
 {
 	pthread_mutex_unlock(&reg_mutex);
-	pthread_mutex_unlock(&io_lock);
+	pthread_rwlock_unlock(&io_lock);
 }
 
 void out_after_fork_child(void)
 {
 	/* Only the forking thread exists here: forget the others' states. */
-	pthread_mutex_init(&io_lock, NULL);
+	io_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 	pthread_mutex_init(&reg_mutex, NULL);
 	registry = NULL;
 	if (self_state.registered) {
