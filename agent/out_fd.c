@@ -155,7 +155,7 @@ void out_fd_init(void)
 		fdmap_slot(debug_fd);
 }
 
-void out_fd_opened(int fd)
+static void opened(int fd, bool writable)
 {
 	if (fd < 0)
 		return;
@@ -164,16 +164,21 @@ void out_fd_opened(int fd)
 	if (fd == 1)
 		return;
 	/* Plain files are remembered as such: a redirection looks at them. */
-	set_kind(fd, __atomic_load_n(&log_known, __ATOMIC_RELAXED) && is_log_file(fd)
+	set_kind(fd, writable && __atomic_load_n(&log_known, __ATOMIC_RELAXED) && is_log_file(fd)
 		     ? FD_OUTPUT : FD_PLAIN);
 	relay_opened(fd);      /* a php-fpm worker's error_log on its stderr pipe */
 }
 
-void out_fd_opened_path(int fd, int dirfd, const char *path)
+void out_fd_opened(int fd)
+{
+	opened(fd, true);
+}
+
+void out_fd_opened_path(int fd, int dirfd, const char *path, bool writable)
 {
 	struct fdslot *s;
 
-	out_fd_opened(fd);
+	opened(fd, writable);
 	if (fd < 0 || agent_config->tag_npaths == 0 || !out_path_tagged(agent_config, dirfd, path))
 		return;
 	s = fdmap_slot(fd);

@@ -37,8 +37,11 @@ void out_fd_init(void);
 void out_fd_opened(int fd);
 
 /* The same, knowing the path it was opened as (relative to dirfd): a
- * REQCTX_TAG pattern may make it a log. */
-void out_fd_opened_path(int fd, int dirfd, const char *path);
+ * REQCTX_TAG pattern may make it a log. `writable`: false when the fd was
+ * opened for reading only (O_RDONLY, O_PATH), so that no write through it
+ * can succeed: it is then a plain file without asking the kernel which
+ * file it is (a static file a server opens per request costs no fstat). */
+void out_fd_opened_path(int fd, int dirfd, const char *path, bool writable);
 
 /* `fd` is about to be closed, or replaced by dup2/dup3/freopen. */
 void out_fd_closing(int fd);

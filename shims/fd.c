@@ -19,11 +19,14 @@ static inline int created(int fd)
 	return fd;
 }
 
-/* The same for calls that name a path: REQCTX_TAG may list it. */
-static inline int opened_at(int fd, int dirfd, const char *path)
+/* The same for calls that name a path: REQCTX_TAG may list it. `flags`:
+ * the open flags (whether the fd can be written). */
+static inline int opened_at(int fd, int dirfd, const char *path, int flags)
 {
+	bool writable = (flags & O_ACCMODE) != O_RDONLY && !(flags & O_PATH);
+
 	if (fd >= 0 && agent_active())
-		AGENT_WORK(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened_path(fd, dirfd, path));
+		AGENT_WORK(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened_path(fd, dirfd, path, writable));
 	return fd;
 }
 
@@ -46,27 +49,27 @@ static inline bool has_mode(int flags)
 
 AGENT_EXPORT int open(const char *path, int flags, ...)
 {
-	return opened_at(REAL(open)(path, flags, MODE_ARG(flags)), AT_FDCWD, path);
+	return opened_at(REAL(open)(path, flags, MODE_ARG(flags)), AT_FDCWD, path, flags);
 }
 
 AGENT_EXPORT int open64(const char *path, int flags, ...)
 {
-	return opened_at(REAL(open)(path, flags | O_LARGEFILE, MODE_ARG(flags)), AT_FDCWD, path);
+	return opened_at(REAL(open)(path, flags | O_LARGEFILE, MODE_ARG(flags)), AT_FDCWD, path, flags);
 }
 
 AGENT_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
-	return opened_at(REAL(openat)(dirfd, path, flags, MODE_ARG(flags)), dirfd, path);
+	return opened_at(REAL(openat)(dirfd, path, flags, MODE_ARG(flags)), dirfd, path, flags);
 }
 
 AGENT_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
-	return opened_at(REAL(openat)(dirfd, path, flags | O_LARGEFILE, MODE_ARG(flags)), dirfd, path);
+	return opened_at(REAL(openat)(dirfd, path, flags | O_LARGEFILE, MODE_ARG(flags)), dirfd, path, flags);
 }
 
 AGENT_EXPORT int creat(const char *path, mode_t mode)
 {
-	return opened_at(REAL(open)(path, O_CREAT | O_WRONLY | O_TRUNC, mode), AT_FDCWD, path);
+	return opened_at(REAL(open)(path, O_CREAT | O_WRONLY | O_TRUNC, mode), AT_FDCWD, path, O_WRONLY);
 }
 
 AGENT_EXPORT int creat64(const char *path, mode_t mode)

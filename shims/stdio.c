@@ -357,7 +357,7 @@ static FILE *opened(FILE *f, const char *path)
 {
 	if (f && f->_fileno >= 0 && agent_active())
 		AGENT_WORK(flow_new_fd(f->_fileno, FD_UNKNOWN);
-			  out_fd_opened_path(f->_fileno, AT_FDCWD, path));
+			  out_fd_opened_path(f->_fileno, AT_FDCWD, path, true));
 	return f;
 }
 
@@ -400,7 +400,7 @@ static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
 		if (r == stderr && r->_fileno == 2)
 			out_stderr_redirected();
 		else
-			out_fd_opened_path(r->_fileno, AT_FDCWD, path)
+			out_fd_opened_path(r->_fileno, AT_FDCWD, path, true)
 	);
 	return r;
 }

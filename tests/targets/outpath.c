@@ -4,7 +4,7 @@
  * on one destination, the debug file's fd closed by the program, and the
  * ways a process ends with an unfinished line.
  *
- *   outpath sandbox kill|errno|strict|writev|connect ID
+ *   outpath sandbox kill|errno|strict|writev|connect|open ID
  *   outpath datafile closed|self FILE ID
  *   outpath rotate OLD NEW ID
  *   outpath order ID
@@ -80,7 +80,7 @@ static int sandbox(const char *how, const char *id)
 	char res[256];
 	size_t o = 0;
 	bool strict = strcmp(how, "strict") == 0, vec = strcmp(how, "writev") == 0;
-	bool out = strcmp(how, "connect") == 0;
+	bool out = strcmp(how, "connect") == 0, rd = strcmp(how, "open") == 0;
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof a;
 	int l = -1;
@@ -111,6 +111,18 @@ static int sandbox(const char *how, const char *id)
 
 		put_result(res, &o, connect(c, (struct sockaddr *)&a, sizeof a));
 		put_result(res, &o, write(c, head, sizeof head - 1));
+		res[o++] = '\n';
+		write(2, res, o);
+	} else if (rd) {
+		/* A file opened for reading inside the request, as a server
+		 * opens what it serves (with stderr on a log file). */
+		char b[4];
+		int fd = open("/dev/zero", O_RDONLY);
+
+		put_result(res, &o, fd >= 0);
+		put_result(res, &o, read(fd, b, sizeof b));
+		put_result(res, &o, close(fd));
+		put_result(res, &o, write(2, "served\n", 7));
 		res[o++] = '\n';
 		write(2, res, o);
 	} else if (vec) {
