@@ -29,11 +29,9 @@ class Skip(Exception):
     pass
 
 
-def session_cpu_ns(sid):
-    """CPU time so far of the processes of session `sid`: each live one's
-    user and system time and what its reaped children used (clock ticks,
-    in ns). A process that ended counts through whoever reaped it."""
-    total = 0
+def _session(sid):
+    """(pid, fields after the command name) of each process of session
+    `sid`, from /proc/<pid>/stat."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -45,24 +43,20 @@ def session_cpu_ns(sid):
         rest = st[st.rindex(")") + 2:].split()
         # state ppid pgrp session ... utime(11) stime cutime cstime(14)
         if int(rest[3]) == sid:
-            total += sum(int(x) for x in rest[11:15])
-    return total * 1000000000 // TICK
+            yield int(d), rest
+
+
+def session_cpu_ns(sid):
+    """CPU time so far of the processes of session `sid`: each live one's
+    user and system time and what its reaped children used (clock ticks,
+    in ns). A process that ended counts through whoever reaped it."""
+    ticks = sum(sum(int(x) for x in rest[11:15]) for _pid, rest in _session(sid))
+    return ticks * 1000000000 // TICK
 
 
 def session_pids(sid):
     """The processes of session `sid`."""
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        if int(st[st.rindex(")") + 2:].split()[3]) == sid:
-            pids.append(int(d))
-    return pids
+    return [pid for pid, _rest in _session(sid)]
 
 
 def _settle(p, most, timeout=15):
@@ -143,6 +137,17 @@ def _timed(p, argv, tool_env, seconds, count, settle=False):
     return {"requests": count(r.stdout), "cpu_ns": cpu1 - cpu0, "seconds": t1 - t0}
 
 
+def _under_wrk(argv, env, workdir, port, path, conns, seconds, tool_env, stop_sig):
+    """Starts the HTTP server `argv`, loads `path` with wrk, stops it with
+    `stop_sig`."""
+    p = _start(argv, env, workdir, port)
+    try:
+        url = "http://127.0.0.1:%d%s" % (port, path)
+        return _timed(p, _wrk(url, seconds, conns, tool_env), tool_env, seconds, _wrk_requests)
+    finally:
+        _stop(p, stop_sig)
+
+
 APACHE_MPM = {
     "event": "LoadModule mpm_event_module {m}/mod_mpm_event.so\n"
              "StartServers 2\nServerLimit 2\nThreadsPerChild 25\nMaxRequestWorkers 50\n",
@@ -179,12 +184,8 @@ def apache(mpm):
                     .format(root=root, port=port, m=APACHE_MODS, user=user,
                             mpm=APACHE_MPM[mpm].format(m=APACHE_MODS)))
         os.chmod(root, 0o755)
-        p = _start([APACHE, "-f", conf, "-DFOREGROUND"], env, root, port)
-        try:
-            url = "http://127.0.0.1:%d/index.html" % port
-            return _timed(p, _wrk(url, seconds, 32, tool_env), tool_env, seconds, _wrk_requests)
-        finally:
-            _stop(p, signal.SIGTERM)
+        return _under_wrk([APACHE, "-f", conf, "-DFOREGROUND"], env, root, port, "/index.html",
+                          32, seconds, tool_env, signal.SIGTERM)
     return run
 
 
@@ -199,12 +200,8 @@ def haproxy(env, workdir, seconds, port, tool_env):
                 "    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n"
                 "frontend fe\n    bind 127.0.0.1:%d\n    capture request header X-Request-Id len 64\n"
                 "    http-request return status 200 content-type text/plain string ok\n" % port)
-    p = _start([HAPROXY, "-f", cfg, "-db"], env, d, port)
-    try:
-        url = "http://127.0.0.1:%d/" % port
-        return _timed(p, _wrk(url, seconds, 50, tool_env), tool_env, seconds, _wrk_requests)
-    finally:
-        _stop(p, signal.SIGUSR1)      # soft stop
+    return _under_wrk([HAPROXY, "-f", cfg, "-db"], env, d, port, "/", 50, seconds, tool_env,
+                      signal.SIGUSR1)      # soft stop
 
 
 def redis(env, workdir, seconds, port, tool_env):
