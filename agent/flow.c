@@ -539,8 +539,13 @@ struct ctx *flow_fd_ctx(int fd)
 
 void flow_close_range(unsigned first, unsigned last)
 {
-	for (unsigned fd = first, end = fdmap_end(); fd <= last && fd < end; fd++)
+	for (unsigned fd = first; fd <= last && fd < FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
+		if (fdmap_peek((int)fd) == NULL) {
+			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
+			continue;
+		}
 		flow_close((int)fd);
+	}
 }
 
 void flow_watch(int fd)

@@ -199,9 +199,13 @@ void out_fd_closing(int fd)
  * looked at once, now. */
 static void reclassify_plain(void)
 {
-	for (unsigned fd = 0, end = fdmap_end(); fd < end; fd++) {
+	for (unsigned fd = 0; fd < (unsigned)FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
 		struct fdslot *s = fdmap_peek((int)fd);
 
+		if (s == NULL) {
+			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
+			continue;
+		}
 		if (fd != 1 && fd != 2 && fdmap_kind(s) == FD_PLAIN && is_log_file((int)fd))
 			__atomic_store_n(&s->kind, FD_OUTPUT, __ATOMIC_RELEASE);
 	}

@@ -1,20 +1,17 @@
 /*
- * fdmap.c - the fd table. The table is reserved once, installed with a
- * compare-and-swap and never freed; its bound only grows, so readers need
- * no lock. Replacing a slot's context is an atomic exchange; the old
- * reference is dropped after it.
+ * fdmap.c - the fd table. Chunks are installed with a compare-and-swap and
+ * never freed, so readers need no lock. Replacing a slot's context is an
+ * atomic exchange; the old reference is dropped after it.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "base/mem.h"
 #include "base/lock.h"
 #include "ctxmap/fdmap.h"
 
-struct fdslot *fdmap_table;
-unsigned fdmap_high;
+struct fdslot fdmap_first[1 << FDMAP_CHUNK_BITS];
+struct fdslot *fdmap_chunks[FDMAP_CHUNKS] = { fdmap_first };
 
 /* Parser blocks given back, linked through their first bytes. */
 static int parser_lock;
@@ -55,62 +52,19 @@ static void parser_release(struct fdslot *s)
 	spin_unlock(&parser_lock);
 }
 
-/* The table's mapping begins with this page; the slots follow it. */
-#define TABLE_HEAD 4096
-
-/* How many slots the table `t` has (written before it was published). */
-static unsigned table_cap(const struct fdslot *t)
-{
-	return *(const unsigned *)((const char *)t - TABLE_HEAD);
-}
-
-/* Reserves the table: FDMAP_MAX slots, halved until the kernel agrees (a
- * process with little address space, RLIMIT_AS or strict overcommit, tracks
- * fewer fds). Returns the table in use, or NULL; errno kept either way. */
-static struct fdslot *table_reserve(void)
-{
-	int saved = errno;
-	struct fdslot *t = NULL, *expected = NULL;
-	size_t size = 0;
-
-	for (unsigned n = FDMAP_MAX; n >= 1024; n /= 2) {
-		char *p;
-
-		size = TABLE_HEAD + (size_t)n * sizeof *t;
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (p != MAP_FAILED) {
-			*(unsigned *)p = n;
-			t = (struct fdslot *)(p + TABLE_HEAD);
-			break;
-		}
-	}
-	if (t != NULL && !__atomic_compare_exchange_n(&fdmap_table, &expected, t, false,
-						      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		munmap((char *)t - TABLE_HEAD, size);   /* another thread's is in */
-		t = expected;
-	}
-	errno = saved;
-	return t;
-}
-
 struct fdslot *fdmap_slot(int fd)
 {
-	struct fdslot *t = __atomic_load_n(&fdmap_table, __ATOMIC_ACQUIRE);
-	unsigned high;
+	struct fdslot *s = fdmap_peek(fd), *chunk, *expected = NULL;
 
-	if (fd < 0 || (unsigned)fd >= FDMAP_MAX)
+	if (s || (unsigned)fd >= (unsigned)FDMAP_CHUNKS << FDMAP_CHUNK_BITS)
+		return s;
+	chunk = calloc_quiet((size_t)1 << FDMAP_CHUNK_BITS, sizeof *chunk);
+	if (chunk == NULL)
 		return NULL;
-	if (t == NULL && (t = table_reserve()) == NULL)
-		return NULL;
-	if ((unsigned)fd >= table_cap(t))
-		return NULL;
-	high = __atomic_load_n(&fdmap_high, __ATOMIC_RELAXED);
-	while (high <= (unsigned)fd &&
-	       !__atomic_compare_exchange_n(&fdmap_high, &high, (unsigned)fd + 1, true,
-					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-		;
-	return &t[fd];
+	if (!__atomic_compare_exchange_n(&fdmap_chunks[fd >> FDMAP_CHUNK_BITS], &expected,
+					 chunk, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		free(chunk);      /* another thread installed it first */
+	return fdmap_peek(fd);
 }
 
 struct ctx *fdmap_ctx_get(struct fdslot *s)

@@ -2,11 +2,13 @@
  * fdmap.h - what the agent knows about each file descriptor: its kind and
  * the context it carries.
  *
- * fds are dense small integers, so this is one flat array indexed by fd:
- * FDMAP_MAX slots of address space reserved once (MAP_NORESERVE; the kernel
- * gives a page of slots memory only when one of them is first written),
- * never moved or freed. A lookup is a bound compare and an index, no lock;
- * a slot's fields are atomics.
+ * fds are dense small integers, so this is a flat two-level array: a fixed
+ * table of chunk pointers, each chunk allocated on first use and never
+ * freed. The first chunk (fds below 1024, where most programs' fds are)
+ * is static: its lookup is a compare and an index; a higher fd's is two
+ * loads. No lock; a slot's fields are atomics. (One flat table of address
+ * space reserved for every possible fd was tried and taken back: 80 MiB of
+ * virtual size that RLIMIT_AS, mlockall and strict overcommit count.)
  */
 #ifndef AGENT_FDMAP_H
 #define AGENT_FDMAP_H
@@ -17,7 +19,8 @@
 #include "ctxmap/chan.h"
 #include "base/ctx.h"
 
-#define FDMAP_MAX (1u << 20)        /* fds below 1024 * 1024 are tracked */
+#define FDMAP_CHUNK_BITS 10
+#define FDMAP_CHUNKS 1024           /* fds below 1024 * 1024 are tracked */
 
 enum fd_kind {
 	FD_UNKNOWN = 0,   /* never seen: classified on first write */
@@ -67,38 +70,27 @@ struct fdslot {
 	void *parser;             /* kind FD_CLIENT: its protocol parser (fdmap_parser) */
 };
 
-/* The table (NULL until the first fdmap_slot), and one past the highest fd
- * fdmap_slot ever gave a slot (0 until then): below it every fd has one,
- * zeroed (FD_UNKNOWN) if never written. Stored with release once the table
- * is there. */
-extern AGENT_HIDDEN struct fdslot *fdmap_table;
-extern AGENT_HIDDEN unsigned fdmap_high;
+/* The chunks; chunks[0] is fdmap_first, the others are allocated on first
+ * use. */
+extern AGENT_HIDDEN struct fdslot fdmap_first[1 << FDMAP_CHUNK_BITS];
+extern AGENT_HIDDEN struct fdslot *fdmap_chunks[FDMAP_CHUNKS];
 
-/* The slot of `fd`, or NULL when no fd that high was ever given one (or it
- * is out of range). */
+/* The slot of `fd`, or NULL when its chunk was never touched or it is out
+ * of range (an fd below 1024 always has one, zeroed if never touched). */
 static inline struct fdslot *fdmap_peek(int fd)
 {
-	struct fdslot *s;
+	struct fdslot *chunk;
 
-	if ((unsigned)fd >= __atomic_load_n(&fdmap_high, __ATOMIC_ACQUIRE))
+	if (likely((unsigned)fd < 1u << FDMAP_CHUNK_BITS))
+		return &fdmap_first[(unsigned)fd];
+	if ((unsigned)fd >= (unsigned)FDMAP_CHUNKS << FDMAP_CHUNK_BITS)
 		return NULL;
-	s = &fdmap_table[(unsigned)fd];
-	if (s == NULL)          /* the table is there whenever fdmap_high is not 0 */
-		__builtin_unreachable();
-	return s;
+	chunk = __atomic_load_n(&fdmap_chunks[(unsigned)fd >> FDMAP_CHUNK_BITS], __ATOMIC_ACQUIRE);
+	return chunk ? &chunk[fd & ((1 << FDMAP_CHUNK_BITS) - 1)] : NULL;
 }
 
-/* One past the highest fd fdmap_peek() may find: loops over every slot stop
- * there. */
-static inline unsigned fdmap_end(void)
-{
-	return __atomic_load_n(&fdmap_high, __ATOMIC_ACQUIRE);
-}
-
-/* The slot of `fd`, reserving the table on first use; NULL when out of
- * range (at or above FDMAP_MAX, or above what could be reserved) or when no
- * table could be reserved (the fd then simply carries nothing). Leaves
- * errno alone. */
+/* The slot of `fd`, allocating its chunk; NULL when out of range or out of
+ * memory (the fd then simply carries nothing). */
 struct fdslot *fdmap_slot(int fd);
 
 static inline enum fd_kind fdmap_kind(const struct fdslot *s)

@@ -76,10 +76,10 @@ UNIT_TEST(dup_copies)
 UNIT_TEST(out_of_range)
 {
 	ck_assert_ptr_null(fdmap_slot(-1));
-	ck_assert_ptr_null(fdmap_slot(FDMAP_MAX));
+	ck_assert_ptr_null(fdmap_slot(FDMAP_CHUNKS << FDMAP_CHUNK_BITS));
 	ck_assert_ptr_null(fdmap_peek(-5));
 	fdmap_reset(-1, FD_CLIENT);            /* no effect, no crash */
-	ck_assert_ptr_nonnull(fdmap_slot((FDMAP_MAX) - 1));
+	ck_assert_ptr_nonnull(fdmap_slot((FDMAP_CHUNKS << FDMAP_CHUNK_BITS) - 1));
 }
 
 /* The tables' allocations happen on a successful call's way back: a
