@@ -4,7 +4,7 @@
  * on one destination, the debug file's fd closed by the program, and the
  * ways a process ends with an unfinished line.
  *
- *   outpath sandbox kill|errno|strict|writev|connect|open ID
+ *   outpath sandbox kill|errno|strict|writev|connect|open|limits ID
  *   outpath datafile closed|self FILE ID
  *   outpath rotate OLD NEW ID
  *   outpath order ID
@@ -81,6 +81,7 @@ static int sandbox(const char *how, const char *id)
 	size_t o = 0;
 	bool strict = strcmp(how, "strict") == 0, vec = strcmp(how, "writev") == 0;
 	bool out = strcmp(how, "connect") == 0, rd = strcmp(how, "open") == 0;
+	bool lim = strcmp(how, "limits") == 0;
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof a;
 	int l = -1;
@@ -99,6 +100,15 @@ static int sandbox(const char *how, const char *id)
 	} else if (strict) {
 		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT))
 			exit(3);
+	} else if (lim) {
+		/* Run under a small RLIMIT_AS (the test sets it): the agent's
+		 * own address space must leave the program what it had. */
+		char *big = malloc(40 << 20);
+
+		if (big)
+			memset(big, 1, 40 << 20);
+		put_result(res, &o, big != NULL);
+		free(big);
 	} else {
 		install_filter(strcmp(how, "errno") == 0 ? SECCOMP_RET_ERRNO | EPERM
 			       : SECCOMP_RET_KILL_PROCESS, vec ? SYS_write : SYS_writev);
