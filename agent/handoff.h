@@ -33,10 +33,11 @@
  *  6. A thread that closed the (client) connection of its current context
  *     (not one it made to call a service) and then waits on a condvar or
  *     semaphore is done with that request (Ruby parks a finished thread in
- *     its cache and runs the next Thread.new on it). A thread made inside a request (a pool made lazily) is done
- *     with it at its next mutex lock too: it may take its next job from a
- *     queue without waiting. (Not every thread: an acceptor that answers,
- *     closes and then queues background work hands its request on.) A
+ *     its cache and runs the next Thread.new on it). A thread made inside
+ *     a request (a pool made lazily) is done with it at its next mutex
+ *     lock too: it may take its next job from a queue without waiting.
+ *     (Not every thread: an acceptor that answers, closes and then queues
+ *     background work hands its request on.) A
  *     thread draining a merged wake-up (agent/flow.c) is done with it at
  *     the close itself.
  *  7. A context the program entered itself through the API

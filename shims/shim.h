@@ -39,7 +39,7 @@
  * and this thread not inside it; two loads. What fails it goes the full
  * way, which decides again (a vfork child's return, a copy). Behind it the
  * real functions are resolved (agent_start resolves them all before it
- * arms the switch, and before it gives any fd a slot), so the quick path
+ * arms the switch, and before it gives any fd a kind), so the quick path
  * calls REAL_ON(name) with no test.
  */
 static inline bool shim_quick(void)
@@ -51,7 +51,8 @@ static inline bool shim_quick(void)
  * shim_armed() after it. What the quick test lets through is the plain
  * call with nothing recorded, which is also what a switched-off agent or
  * a copy of the process does, so only the slow path needs the switch;
- * the quick test itself needs an fd with a slot, which only exists once
+ * the quick test passes only an fd whose kind the agent set (a zeroed
+ * slot of the static first chunk is FD_UNKNOWN), which it does only once
  * the real functions are resolved. */
 static inline bool shim_outside(void)
 {

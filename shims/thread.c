@@ -122,19 +122,13 @@ static __attribute__((noinline)) int mutex_lock_watched(pthread_mutex_t *m)
 	return REAL(pthread_mutex_lock)(m);
 }
 
-/* A lock before the agent resolved the real function (libc's own start). */
-static __attribute__((noinline)) int mutex_lock_early(pthread_mutex_t *m)
-{
-	return REAL(pthread_mutex_lock)(m);
-}
-
-/* Both ways out are tail calls: no frame on the way to the real lock. */
+/* Both ways out are tail calls: no frame on the way to the real lock. A
+ * lock before the real function is resolved (libc's own start) goes the
+ * watched way, which resolves it (the agent is not active yet). */
 AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	if (handoff_lock_watched(m))
+	if (handoff_lock_watched(m) || unlikely(real_pthread_mutex_lock == NULL))
 		return mutex_lock_watched(m);
-	if (unlikely(real_pthread_mutex_lock == NULL))
-		return mutex_lock_early(m);
 	return REAL_ON(pthread_mutex_lock)(m);
 }
 
