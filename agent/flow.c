@@ -102,11 +102,14 @@ static inline struct ctx *job_named(struct ctx *c)
  * channel `from`, current. A context the program entered itself (pinned)
  * outranks a wake-up through a pipe or an eventfd: runtimes wake their
  * threads that way for their own reasons (Ruby's sleeping threads wait on
- * its wake-up pipe). */
+ * its wake-up pipe). So does the interrupted code's, in a signal handler:
+ * what a handler reads is not that code's work (libuv's SIGCHLD handler
+ * takes its lock pipe, last written under whichever request started a
+ * child), and the code it returns to goes on with its own context. */
 static inline __attribute__((always_inline)) void take_from_chan(struct ctx *c, const struct chan *from,
 								   const char *why, int fd)
 {
-	if (c == agent_self.cur || ctx_pinned()) {
+	if (c == agent_self.cur || ctx_pinned() || agent_self.in_signal) {
 		ctx_put(c);            /* already current: just the extra reference */
 		return;
 	}

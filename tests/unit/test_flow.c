@@ -293,6 +293,27 @@ UNIT_TEST(waiting_again_on_the_channel_that_gave_the_context_ends_it)
 	ck_assert_msg(agent_self.cur == NULL, "after waiting again: %s", fake_cur_id());
 }
 
+/* A signal handler on this thread, which serves B, reads a channel that
+ * carries A (libuv's SIGCHLD handler takes its lock pipe, last written
+ * while A started a child): the code it interrupted goes on in B. */
+UNIT_TEST(a_signal_handlers_read_takes_nothing_from_the_channel)
+{
+	uint64_t one = 1;
+	bool tracked;
+
+	flow_eventfd(EVENTFD, false);
+	swap();
+	fake_serve(CLIENT_A, "req-a");
+	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
+	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);
+	swap();
+	fake_serve(CLIENT_B, "req-b");
+	agent_self.in_signal = 1;
+	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
+	agent_self.in_signal = 0;
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+}
+
 /* The thread waits on `cond`, the other thread signals it, and the thread
  * wakes and locks `mutex` again (the condvar shim's and lock shim's parts). */
 static void woken_by_the_other_thread(const void *cond, const void *mutex)
