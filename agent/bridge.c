@@ -175,6 +175,14 @@ void bridge_ready(void)
 	agent_self.unvouched = false;
 }
 
+int bridge_vouch(bool on)
+{
+	bool was = !agent_self.unvouched;
+
+	agent_self.unvouched = !on;
+	return was;
+}
+
 void bridge_start(void)
 {
 	char dir[BR_PATH_MAX], file[BR_PATH_MAX + 64], piece[BR_PATH_MAX + 128];

@@ -34,6 +34,13 @@ extern int bridge_vm;
 /* The runtime's bridge is loaded and drives the context from now on. */
 void bridge_ready(void);
 
+/* A bridge that never reports ready (Node's) enters a request's context
+ * only around the calls that need it natively, and vouches for it there:
+ * on, the calling thread's context counts (its lines are tagged, it hands
+ * it on) even on an event loop; off, it does not. Returns whether it was
+ * vouched for before (reqctx_api_bridge_vouch). */
+int bridge_vouch(bool on);
+
 /* The calling thread starts (on) or stops running an event loop whose
  * callbacks the bridge gives their context (asyncio's, libuv's under
  * Node): meanwhile its epoll events may go out in whole batches

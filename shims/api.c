@@ -60,6 +60,12 @@ AGENT_EXPORT void reqctx_api_bridge_ready(void)
 		bridge_ready();
 }
 
+/* reqctx.h; agent/bridge.h, bridge_vouch. */
+AGENT_EXPORT int reqctx_api_bridge_vouch(int on)
+{
+	return agent_running() ? bridge_vouch(on != 0) : 0;
+}
+
 /* reqctx.h; agent/bridge.h, bridge_loop. */
 AGENT_EXPORT void reqctx_api_bridge_loop(int on)
 {

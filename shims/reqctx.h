@@ -35,6 +35,12 @@ extern void reqctx_api_release(reqctx_snapshot_t) __attribute__((weak));
  * epoll loop's lines carry no prefix (docs/design.md, "Runtime bridges"). */
 extern void reqctx_api_bridge_ready(void) __attribute__((weak));
 extern void reqctx_api_bridge_loop(int on) __attribute__((weak));
+/* For a bridge that enters a context only around the calls that need it
+ * (Node's): on = 1, the calling thread's current context is the bridge's,
+ * vouched for even on an event loop no bridge reported ready for; on = 0,
+ * not vouched for. Returns the state it replaced (1: vouched), to be
+ * passed back when the bracket closes. */
+extern int reqctx_api_bridge_vouch(int on) __attribute__((weak));
 extern reqctx_snapshot_t reqctx_api_fd_snapshot(int) __attribute__((weak));
 
 /* The current request ID, or NULL without a context (or without the agent).

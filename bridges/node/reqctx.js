@@ -6,21 +6,29 @@
  * Node switches between requests in user space (libuv's timer heap, the
  * microtask queue, the thread pool's completions), where the agent's
  * per-thread context cannot follow. This file lets Node's own machinery
- * decide which request is current and tells the agent:
+ * decide which request is current, and tells the agent only where the
+ * agent needs to know:
  *
  * 1. A request starts natively: when the HTTP server publishes
  *    'http.server.request.start', the agent's current context (the one it
- *    made from that socket's request head when the event loop entered
- *    JavaScript) is captured into an AsyncLocalStorage store. Every
- *    resource the request creates (timers, promises, sockets, thread-pool
- *    jobs) inherits the store.
- * 2. An async_hooks hook makes the agent's current context follow the
- *    store: `before` a callback enters its resource's snapshot (no context
- *    when the resource has no store), `after` restores what was current.
- * 3. process.stderr.write enters the store's snapshot around each write, so
- *    a line written from JavaScript never carries another request's ID
- *    even where (2) cannot see (code between callbacks).
+ *    made from that socket's request head when the event loop read it) is
+ *    captured into an AsyncLocalStorage store. Every resource the request
+ *    creates (timers, promises, sockets, thread-pool jobs) inherits the
+ *    store.
+ * 2. The event loop's own native context is never vouched for (the bridge
+ *    does not report ready, agent/bridge.h): outside the calls below its
+ *    lines carry no prefix and it hands no context on.
+ * 3. Around each call that needs the request natively, the store's
+ *    snapshot is entered and vouched for: writes of lines (process.stdout
+ *    and process.stderr, fs.write*, fs.writeFileSync and so
+ *    fs.appendFileSync), an outbound socket's connect and writes (the
+ *    agent names the request in what goes out: X-Request-Id, traceparent),
+ *    and starting a child process. A call made where no store is (code
+ *    outside any request) goes as it is.
  *
+ * Node pays for AsyncLocalStorage's propagation, and for these brackets
+ * only where they are: no async_hooks before/after hook, which would make
+ * V8 call into JavaScript around every callback and promise reaction.
  * Snapshots are Externals released by their finalizer when no store
  * refers to them any more.
  */
@@ -52,43 +60,40 @@
 	if (globalThis.__reqctxBridge)
 		return;
 
-	const { AsyncLocalStorage, createHook } = require('async_hooks');
+	const { AsyncLocalStorage } = require('async_hooks');
 	const als = new AsyncLocalStorage();
-	const { push, pop, set, entrySnapshot } = native;
+	const { push, pop, entrySnapshot } = native;
 
-	// ids[i]: the async id whose `before` made native stack entry i.
-	const ids = [];
-	const hook = createHook({
-		before(asyncId) {
+	// `fn` with the request's context entered and vouched for around it.
+	// Own properties (name, length, util.promisify's custom arguments)
+	// are kept, so the wrapper is the function to everything but a
+	// stack trace.
+	function bracket(fn) {
+		const wrapped = function () {
 			const h = als.getStore();
-			push(h === undefined ? null : h);
-			ids.push(asyncId);
-		},
-		after(asyncId) {
-			let n = ids.length;
-			if (n === 0)
-				return;
-			if (ids[n - 1] === asyncId) {
-				ids.pop();
-				pop();
-				return;
-			}
-			// An `after` without its `before` on top (an exception unwound
-			// some): unwind to it, or ignore it if it is not there.
-			const i = ids.lastIndexOf(asyncId);
-			if (i < 0)
-				return;
-			while (ids.length > i) {
-				ids.pop();
+			if (h === undefined)
+				return Reflect.apply(fn, this, arguments);
+			push(h);
+			try {
+				return Reflect.apply(fn, this, arguments);
+			} finally {
 				pop();
 			}
-		},
-	});
-	hook.enable();
+		};
+		for (const k of Reflect.ownKeys(fn)) {
+			if (k === 'prototype' || k === 'arguments' || k === 'caller')
+				continue;
+			try {
+				Object.defineProperty(wrapped, k, Object.getOwnPropertyDescriptor(fn, k));
+			} catch (e) { /* keep going */ }
+		}
+		return wrapped;
+	}
 
-	function startRequest(h) {
-		als.enterWith(h);
-		set(h);
+	function replace(obj, name, make) {
+		const fn = obj[name];
+		if (typeof fn === 'function')
+			obj[name] = make(fn);
 	}
 
 	const dc = require('diagnostics_channel');
@@ -96,7 +101,7 @@
 	if (typeof dc.subscribe === 'function') {
 		try {
 			dc.subscribe('http.server.request.start', () => {
-				startRequest(entrySnapshot());
+				als.enterWith(entrySnapshot());
 			});
 			viaChannel = true;
 		} catch (e) { /* older Node: below */ }
@@ -106,36 +111,68 @@
 		const http = require('http');
 		const emit = http.Server.prototype.emit;
 		http.Server.prototype.emit = function (ev, ...args) {
-			if (ev === 'request') {
-				const h = entrySnapshot();
-				return als.run(h, () => {
-					set(h);
-					return emit.call(this, ev, ...args);
-				});
-			}
+			if (ev === 'request')
+				return als.run(entrySnapshot(), () => emit.call(this, ev, ...args));
 			return emit.call(this, ev, ...args);
 		};
 	}
 
-	// Lines written from JavaScript carry the store's request, or none.
-	const stderr = process.stderr;
-	const write = stderr.write;
-	stderr.write = function reqctxWrite() {
-		const h = als.getStore();
-		push(h === undefined ? null : h);
-		try {
-			return write.apply(this, arguments);
-		} finally {
-			pop();
-		}
-	};
+	// Lines from JavaScript: process.stdout and process.stderr (console),
+	// each patched when the program first asks for it (asking makes the
+	// stream, which sets up its fd), and the fs writes loggers use.
+	const patched = new WeakSet();
+	for (const name of ['stdout', 'stderr']) {
+		const d = Object.getOwnPropertyDescriptor(process, name);
+		if (d === undefined || typeof d.get !== 'function' || !d.configurable)
+			continue;
+		Object.defineProperty(process, name, {
+			configurable: true, enumerable: d.enumerable,
+			get() {
+				const s = d.get.call(this);
+				if (s && typeof s.write === 'function' && !patched.has(s)) {
+					patched.add(s);
+					s.write = bracket(s.write);
+				}
+				return s;
+			},
+			...(d.set ? { set: d.set } : {}),
+		});
+	}
+	const fs = require('fs');
+	for (const name of ['write', 'writeSync', 'writev', 'writevSync', 'writeFileSync'])
+		replace(fs, name, bracket);
+
+	// Outbound connections: the agent tags what goes out with the request
+	// current when it is written (libuv connects in a later tick, and a
+	// pooled connection serves one request after another).
+	const net = require('net');
+	const kOut = Symbol('reqctx.outbound');
+	replace(net.Socket.prototype, 'connect', (connect) => {
+		const c = bracket(connect);
+		return function () {
+			this[kOut] = true;
+			return Reflect.apply(c, this, arguments);
+		};
+	});
+	replace(net.Socket.prototype, '_writeGeneric', (writeGeneric) => {
+		const w = bracket(writeGeneric);
+		return function () {
+			return Reflect.apply(this[kOut] === true ? w : writeGeneric, this, arguments);
+		};
+	});
+
+	// Child processes (spawn, exec, execFile, fork go through
+	// ChildProcess#spawn; the Sync ones are exported on their own).
+	const cp = require('child_process');
+	replace(cp.ChildProcess.prototype, 'spawn', bracket);
+	for (const name of ['spawnSync', 'execSync', 'execFileSync'])
+		replace(cp, name, bracket);
 
 	Object.defineProperty(globalThis, '__reqctxBridge', {
-		value: { als, native, hook }, enumerable: false,
+		value: { als, native }, enumerable: false,
 	});
-	// From here on the store decides: the agent may tag the loop's lines,
-	// and this thread's loop (libuv's) takes its epoll events in batches.
-	native.ready();
+	// The loop takes its epoll events in batches (its callbacks get their
+	// context from the store, not from the event).
 	if (typeof native.loop === 'function')
 		native.loop();
 })();

@@ -8,11 +8,13 @@
  * it, so a request's context lives as long as something (an
  * AsyncLocalStorage store of a pending resource) can still reach it.
  *
- * push/pop keep, per thread, a stack of what was current when each async
- * callback was entered, so pop restores exactly that. stack[0] is the
- * context the agent had chosen at the libc boundary when the event loop
- * called into JavaScript: for the 'request' of an HTTP server, the context
- * the agent made from that socket's request head (entrySnapshot()).
+ * push/pop bracket one call that needs the request's context natively (a
+ * write of a line, an outbound connection's writes, a child process):
+ * per thread, a stack of what each push replaced, so pop restores exactly
+ * that. The outermost push also vouches for the thread's context
+ * (reqctx_api_bridge_vouch): Node's event loop is never vouched for
+ * otherwise, so outside these calls its lines carry no prefix and it hands
+ * nothing on (docs/design.md, "Runtime bridges").
  */
 #include <dlfcn.h>
 #include <node_api.h>
@@ -25,10 +27,12 @@ static snap_t (*api_snapshot)(void);
 static snap_t (*api_enter)(snap_t);
 static void (*api_leave)(snap_t);
 static void (*api_release)(snap_t);
+static int (*api_vouch)(int);
 
 #define DEPTH_MAX 512
 static __thread snap_t stack[DEPTH_MAX];
 static __thread unsigned depth;
+static __thread int vouched_before;  /* what the outermost push replaced */
 
 static void finalize(napi_env env, void *data, void *hint)
 {
@@ -92,8 +96,10 @@ static napi_value js_snapshot(napi_env env, napi_callback_info info)
 	return wrap(env, api_snapshot());
 }
 
-/* What was current when JavaScript was entered from the event loop (or
- * now, outside any callback). */
+/* What the agent has current at the libc boundary, outside any push: for
+ * an HTTP server's 'http.server.request.start', published from the
+ * socket's read callback, the context the agent made from that socket's
+ * request head. */
 static napi_value js_entry_snapshot(napi_env env, napi_callback_info info)
 {
 	snap_t prev, s;
@@ -107,12 +113,14 @@ static napi_value js_entry_snapshot(napi_env env, napi_callback_info info)
 	return wrap(env, s);
 }
 
-/* Enters the argument's snapshot (null: none), remembering what it
- * replaces for pop(). */
+/* Enters the argument's snapshot (null: none) and vouches for it,
+ * remembering what it replaces for pop(). */
 static napi_value js_push(napi_env env, napi_callback_info info)
 {
 	snap_t prev = api_enter(arg_snap(env, info));
 
+	if (depth == 0)
+		vouched_before = api_vouch(1);
 	if (depth < DEPTH_MAX)
 		stack[depth] = prev;
 	else
@@ -128,14 +136,9 @@ static napi_value js_pop(napi_env env, napi_callback_info info)
 		depth--;
 		if (depth < DEPTH_MAX)
 			api_leave(stack[depth]);
+		if (depth == 0)
+			api_vouch(vouched_before);
 	}
-	return undef(env);
-}
-
-/* Makes the argument's snapshot current in place of the innermost one. */
-static napi_value js_set(napi_env env, napi_callback_info info)
-{
-	api_release(api_enter(arg_snap(env, info)));
 	return undef(env);
 }
 
@@ -162,19 +165,6 @@ static napi_value js_id(napi_env env, napi_callback_info info)
 	return v;
 }
 
-/* The bridge is set up: the agent tags the event loop's lines again
- * (agent/bridge.h). */
-static napi_value js_ready(napi_env env, napi_callback_info info)
-{
-	void (*ready)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_ready");
-
-	(void)env;
-	(void)info;
-	if (ready)
-		ready();
-	return NULL;
-}
-
 /* This thread's event loop is the bridge's (reqctx_api_bridge_loop). */
 static napi_value js_loop(napi_env env, napi_callback_info info)
 {
@@ -191,8 +181,8 @@ static napi_value init(napi_env env, napi_value exports)
 	static const struct { const char *name; napi_callback fn; } fns[] = {
 		{ "available", js_available }, { "snapshot", js_snapshot },
 		{ "entrySnapshot", js_entry_snapshot }, { "push", js_push },
-		{ "pop", js_pop }, { "set", js_set }, { "depth", js_depth },
-		{ "id", js_id }, { "ready", js_ready }, { "loop", js_loop },
+		{ "pop", js_pop }, { "depth", js_depth },
+		{ "id", js_id }, { "loop", js_loop },
 	};
 
 	if (api_enter == NULL) {
@@ -200,7 +190,8 @@ static napi_value init(napi_env env, napi_value exports)
 		api_snapshot = (snap_t (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_snapshot");
 		api_leave = (void (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_leave");
 		api_release = (void (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_release");
-		if (api_id && api_snapshot && api_leave && api_release)
+		api_vouch = (int (*)(int))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_vouch");
+		if (api_id && api_snapshot && api_leave && api_release && api_vouch)
 			api_enter = (snap_t (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_enter");
 	}
 	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
