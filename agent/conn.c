@@ -114,23 +114,39 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 	ctx_put(c);
 }
 
-/* The read holds more than one request: the head ends before the read
- * does and what follows starts like a request line (an uppercase method,
- * a space, a '/'). Pipelined requests are served one after the other with
- * no read between them, so nothing tells where the first ends. */
-static bool pipelined(const char *b, size_t len)
+/* b[i..len) starts like a request line: an uppercase method, a space, a
+ * '/', '*' or 'h' (an absolute URI). */
+static bool request_line_at(const char *b, size_t i, size_t len)
 {
-	const char *end = memmem(b, len, "\r\n\r\n", 4);
-	size_t i;
-
-	if (end == NULL)
-		return false;
-	i = (size_t)(end - b) + 4;
 	if (len - i < 6 || b[i] < 'A' || b[i] > 'Z')
 		return false;
 	while (i < len && b[i] >= 'A' && b[i] <= 'Z')
 		i++;
 	return i + 1 < len && b[i] == ' ' && (b[i + 1] == '/' || b[i + 1] == '*' || b[i + 1] == 'h');
+}
+
+/* The read holds more than one request: the head ends before the read
+ * does and what follows starts like a request line. Pipelined requests are
+ * served one after the other with no read between them, so nothing tells
+ * where the first ends. */
+static bool pipelined(const char *b, size_t len)
+{
+	const char *end = memmem(b, len, "\r\n\r\n", 4);
+
+	return end != NULL && request_line_at(b, (size_t)(end - b) + 4, len);
+}
+
+/* A read before the server answered the connection's request starts like
+ * another request (a client that pipelines in separate writes): which
+ * request the server works on from here is not knowable, so the
+ * connection carries none until a read after its next answer starts one.
+ * (Body bytes that look like a request line do the same: bare, never
+ * another request's ID.) */
+static void unanswered_head(struct fdslot *s, int fd, const void *data, size_t dlen)
+{
+	DEBUG("fd %d: a request read before the previous one was answered; it carries no context", fd);
+	untag(s);
+	prop_request(s, fd, NULL, data, dlen, false);
 }
 
 static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags)
@@ -256,6 +272,8 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 	case PROTO_HTTP:
 		if (flags)
 			http_read(s, fd, data, dlen, flags);
+		else if (request_line_at(data, 0, dlen))
+			unanswered_head(s, fd, data, dlen);
 		break;
 	case PROTO_FCGI:
 	case PROTO_UWSGI:

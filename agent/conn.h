@@ -15,10 +15,16 @@
  * first read, a read after the server wrote, or any read of a framed
  * protocol (whose record boundaries are followed). One load and a compare
  * on top of the flags test the read path already made. */
-static inline bool conn_reads(const struct fdslot *s)
+static inline bool conn_reads(const struct fdslot *s, const void *data, size_t dlen)
 {
+	uint8_t proto = __atomic_load_n(&s->proto, __ATOMIC_RELAXED);
+
 	return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE)) ||
-	       __atomic_load_n(&s->proto, __ATOMIC_RELAXED) >= PROTO_FCGI;
+	       proto >= PROTO_FCGI ||
+	       /* before the answer, what starts like a request line
+	        * (conn.c, unanswered_head) */
+	       (proto == PROTO_HTTP && dlen > 0 &&
+		(unsigned char)(*(const unsigned char *)data - 'A') < 26);
 }
 
 /* A read of n > 0 bytes on client connection `fd` (slot `s`); `data` holds

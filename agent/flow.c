@@ -229,7 +229,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 			now_serving();
 		/* Requests start (or a framed protocol's records are followed)
 		 * in conn.c; the connection's context is then current. */
-		if (n > 0 && conn_reads(s) &&
+		if (n > 0 && conn_reads(s, data, dlen) &&
 		    /* On a TLS connection these are encrypted bytes: requests
 		     * start at the decrypted read (flow_tls_read). */
 		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
@@ -317,7 +317,7 @@ void flow_tls_read(int fd, const void *data, size_t n)
 		return;
 	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
 		flow_tls_fd(fd);  /* set up another way than SSL_set_fd */
-	if (n > 0 && conn_reads(s))
+	if (n > 0 && conn_reads(s, data, n))
 		conn_read(s, fd, data, n, n);
 	switch_to_(s, "flow_tls_read", fd);
 	flow_vouched();
