@@ -358,8 +358,10 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		peer_mark(s, FDF_PASSED);
 		/* A request going out: its reply belongs to the writer, unless
 		 * the writer's context is weak evidence (flow_connect) and the
-		 * socket is not already its own. */
-		if ((agent_self.weak || ctx_unvouched()) && fdmap_ctx_peek(s) != agent_self.cur) {
+		 * socket is not already its own, or not vouched for at all (an
+		 * event loop no bridge vouches for: that the socket's context is
+		 * the thread's says only that its last reply was read here). */
+		if (ctx_unvouched() || (agent_self.weak && fdmap_ctx_peek(s) != agent_self.cur)) {
 			if (unlikely(debug_fd >= 0))
 				note_switch(NULL, "write out on weak evidence", fd);
 			ctx_take_current(NULL);

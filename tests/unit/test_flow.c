@@ -247,6 +247,24 @@ UNIT_TEST(refused_upstream_then_a_pooled_one_never_takes_its_last_writer)
 	ck_assert_ptr_ne(fdmap_ctx_peek(fdmap_peek(POOLED)), c);
 }
 
+/* On an event loop no bridge vouches for, a request written on an
+ * outbound connection whose reply was read there last (so the socket's
+ * context is the thread's) names nobody: that the two agree says only
+ * where the last reply went (undici writes a queued request from the
+ * previous one's callback). */
+UNIT_TEST(an_unvouched_write_out_names_nobody)
+{
+	char req[] = "GET / HTTP/1.1\r\n\r\n";
+
+	a_connects_and_its_event_comes(UPSTREAM);
+	agent_self.unvouched = true;
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
+	agent_self.unvouched = false;
+	ck_assert_msg(fdmap_ctx_peek(fdmap_peek(UPSTREAM)) == NULL, "the socket kept %s",
+		      ctx_name(fdmap_ctx_peek(fdmap_peek(UPSTREAM)))->id);
+	ck_assert(agent_self.cur == NULL);
+}
+
 #undef UNIT_TCASE
 #define UNIT_TCASE channel
 
