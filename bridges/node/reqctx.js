@@ -18,13 +18,25 @@
  * 2. The event loop's own native context is never vouched for (the bridge
  *    does not report ready, agent/bridge.h): outside the calls below its
  *    lines carry no prefix and it hands no context on.
- * 3. Around each call that needs the request natively, the store's
- *    snapshot is entered and vouched for: writes of lines (process.stdout
- *    and process.stderr, fs.write*, fs.writeFileSync and so
- *    fs.appendFileSync), an outbound socket's connect and writes (the
- *    agent names the request in what goes out: X-Request-Id, traceparent),
- *    and starting a child process. A call made where no store is (code
- *    outside any request) goes as it is.
+ * 3. Around each call that needs the request natively, the snapshot of
+ *    the request the call is for is entered and vouched for:
+ *    - writes of lines: process.stdout and process.stderr (console), and
+ *      fs.writeSync and fs.writeFileSync (so fs.appendFileSync) when what
+ *      they write is one line at most: the store's request. A buffer of
+ *      several lines is a logger's batch, written by whichever request
+ *      filled it last; the asynchronous fs.write and fs.writev are left
+ *      alone, since loggers call them from the previous write's callback
+ *      (pino's async destination), whose store is the first request's.
+ *    - an outbound HTTP request's writes (the agent names the request in
+ *      what goes out: X-Request-Id, traceparent): the store of the code
+ *      that made the request (http.ClientRequest at
+ *      'http.client.request.start', undici and fetch at
+ *      'undici:request:create'), not of the callback that writes it (a
+ *      request queued for a pooled connection is written from the
+ *      previous response's callback). Other outbound writes carry none.
+ *    - starting a child process: the store's request.
+ *    A call made where no store is (code outside any request) goes as it
+ *    is.
  *
  * Node pays for AsyncLocalStorage's propagation, and for these brackets
  * only where they are: no async_hooks before/after hook, which would make
@@ -60,25 +72,31 @@
 	if (globalThis.__reqctxBridge)
 		return;
 
-	const { AsyncLocalStorage } = require('async_hooks');
+	const { AsyncLocalStorage, AsyncResource } = require('async_hooks');
 	const als = new AsyncLocalStorage();
 	const { push, pop, entrySnapshot } = native;
+	const dc = require('diagnostics_channel');
 
-	// `fn` with the request's context entered and vouched for around it.
-	// Own properties (name, length, util.promisify's custom arguments)
-	// are kept, so the wrapper is the function to everything but a
-	// stack trace.
-	function bracket(fn) {
+	// fn.apply(self, args) with snapshot `h` entered and vouched for.
+	function within(h, fn, self, args) {
+		push(h);
+		try {
+			return Reflect.apply(fn, self, args);
+		} finally {
+			pop();
+		}
+	}
+
+	// `fn` with the store's request entered around it, when `when` (if
+	// given) says the call's arguments are that request's. Own properties
+	// (name, length, util.promisify's custom arguments) are kept, so the
+	// wrapper is the function to everything but a stack trace.
+	function bracket(fn, when) {
 		const wrapped = function () {
 			const h = als.getStore();
-			if (h === undefined)
+			if (h === undefined || (when !== undefined && !when(arguments)))
 				return Reflect.apply(fn, this, arguments);
-			push(h);
-			try {
-				return Reflect.apply(fn, this, arguments);
-			} finally {
-				pop();
-			}
+			return within(h, fn, this, arguments);
 		};
 		for (const k of Reflect.ownKeys(fn)) {
 			if (k === 'prototype' || k === 'arguments' || k === 'caller')
@@ -96,7 +114,6 @@
 			obj[name] = make(fn);
 	}
 
-	const dc = require('diagnostics_channel');
 	let viaChannel = false;
 	if (typeof dc.subscribe === 'function') {
 		try {
@@ -138,27 +155,86 @@
 			...(d.set ? { set: d.set } : {}),
 		});
 	}
+	// At most one line, and it ends the data: a string, or the bytes of
+	// a view from `off`, `len` of them (undefined: to its end).
+	function oneLine(data, off, len) {
+		if (typeof data === 'string') {
+			const i = data.indexOf('\n');
+			return i < 0 || i === data.length - 1;
+		}
+		if (!ArrayBuffer.isView(data))
+			return false;
+		const u8 = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+		const from = typeof off === 'number' ? off : 0;
+		const end = typeof len === 'number' ? from + len : u8.length;
+		const i = u8.indexOf(10, from);
+		return i < 0 || i >= end - 1;
+	}
 	const fs = require('fs');
-	for (const name of ['write', 'writeSync', 'writev', 'writevSync', 'writeFileSync'])
-		replace(fs, name, bracket);
+	// fs.writeSync(fd, buffer, offset, length, position),
+	// (fd, buffer, { offset, length }), (fd, string, ...).
+	replace(fs, 'writeSync', (f) => bracket(f, (a) => {
+		const o = a[2];
+		if (o !== null && typeof o === 'object')
+			return oneLine(a[1], o.offset, o.length);
+		return oneLine(a[1], o, a[3]);
+	}));
+	replace(fs, 'writeFileSync', (f) => bracket(f, (a) => oneLine(a[1])));
 
-	// Outbound connections: the agent tags what goes out with the request
-	// current when it is written (libuv connects in a later tick, and a
-	// pooled connection serves one request after another).
+	// Outbound HTTP requests: each remembers the store of the code that
+	// made it; its writes enter that.
+	const kStore = Symbol('reqctx.store');
+	const noStore = { store: undefined };
+	function remember(msg) {
+		if (msg && msg.request && typeof msg.request === 'object')
+			msg.request[kStore] = { store: als.getStore() };
+	}
+	// An undici request is made when a connection can take it: a Pool
+	// with its connections busy queues what it is given and makes the
+	// request later, from another request's completion. Its handler is
+	// made by the caller, and undici's own (request, stream, pipeline)
+	// are AsyncResources: the store is the one the handler was made in.
+	// A plain handler (fetch's) keeps nothing of its caller, and the
+	// store when the request is made may be another request's: none.
+	let kHandler;
+	function rememberUndici(msg) {
+		const req = msg && msg.request;
+		if (!req || typeof req !== 'object')
+			return;
+		if (kHandler === undefined)
+			kHandler = Object.getOwnPropertySymbols(req).find((k) => k.description === 'handler') || null;
+		const h = kHandler ? req[kHandler] : undefined;
+		req[kStore] = h instanceof AsyncResource ? { store: h.runInAsyncScope(() => als.getStore()) }
+			: noStore;
+	}
+	const kNext = Symbol('reqctx.writing');
+	if (typeof dc.subscribe === 'function') {
+		try {
+			dc.subscribe('http.client.request.start', remember);
+			dc.subscribe('undici:request:create', rememberUndici);
+			// Published just before undici writes a request's head; its
+			// body's writes follow on the same socket.
+			dc.subscribe('undici:client:sendHeaders', (msg) => {
+				if (msg && msg.socket && typeof msg.socket === 'object')
+					msg.socket[kNext] = (msg.request && msg.request[kStore]) || noStore;
+			});
+		} catch (e) { /* older Node: outbound requests carry none */ }
+	}
 	const net = require('net');
-	const kOut = Symbol('reqctx.outbound');
-	replace(net.Socket.prototype, 'connect', (connect) => {
-		const c = bracket(connect);
-		return function () {
-			this[kOut] = true;
-			return Reflect.apply(c, this, arguments);
-		};
-	});
-	replace(net.Socket.prototype, '_writeGeneric', (writeGeneric) => {
-		const w = bracket(writeGeneric);
-		return function () {
-			return Reflect.apply(this[kOut] === true ? w : writeGeneric, this, arguments);
-		};
+	const { ClientRequest } = require('http');
+	replace(net.Socket.prototype, '_writeGeneric', (writeGeneric) => function () {
+		const m = this._httpMessage;
+		let r = m ? m[kStore] : undefined;
+		// A request written on a free pooled socket is written inside
+		// its constructor, before it is published: the store now is its
+		// maker's.
+		if (r === undefined && m instanceof ClientRequest)
+			r = m[kStore] = { store: als.getStore() };
+		if (r === undefined)
+			r = this[kNext];
+		if (r === undefined || r.store === undefined)
+			return Reflect.apply(writeGeneric, this, arguments);
+		return within(r.store, writeGeneric, this, arguments);
 	});
 
 	// Child processes (spawn, exec, execFile, fork go through

@@ -5,9 +5,16 @@
 // pino-style loggers write), from a child process (sh) the request
 // starts, and when the response has finished. With LEAF_PORT set, each
 // request also calls that service (another process, reached as
-// 'localhost': a DNS lookup first) with GET /leaf/<id>, after the timer:
-// what the agent propagates there (X-Request-Id, traceparent) is the
-// test's to check.
+// 'localhost': a DNS lookup first; through an undici Pool of two
+// connections when undici can be required (NODE_PATH), which makes a
+// waiting request only when another request's call finishes, from its
+// callback; else through an http.Agent of four sockets) with GET
+// /leaf/<id>, after the timer: what
+// the agent propagates there (X-Request-Id, traceparent) is the test's to
+// check. With CHAIN_LOG set, each request logs only site=chain, through
+// a buffered asynchronous logger (fs.write of whatever has gathered,
+// from the previous write's callback, as pino's asynchronous destination
+// does), and answers.
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
@@ -19,12 +26,44 @@ const upstream = http.createServer((req, res) => {
 	setTimeout(() => res.end('up'), 1);
 });
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+const leafAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
+let chained = '', writing = false;
+function chainFlush() {
+	writing = true;
+	const b = chained;
+	chained = '';
+	fs.write(2, b, () => {
+		writing = false;
+		if (chained)
+			chainFlush();
+	});
+}
+function chainLog(s) {
+	chained += s + '\n';
+	if (!writing)
+		chainFlush();
+}
 
 const leafPort = process.env.LEAF_PORT ? Number(process.env.LEAF_PORT) : 0;
+let leafPool = null;
+try {
+	if (leafPort)
+		leafPool = new (require('undici').Pool)('http://localhost:' + leafPort, { connections: 2 });
+} catch (e) { /* no undici: http.get below */ }
+if (leafPort)
+	process.stderr.write('leaf via ' + (leafPool ? 'undici' : 'http') + '\n');
 
-function get(port, path = '/up', host = '127.0.0.1') {
+async function leaf(id) {
+	if (leafPool === null)
+		return get(leafPort, '/leaf/' + id, 'localhost', leafAgent);
+	const r = await leafPool.request({ path: '/leaf/' + id, method: 'GET' });
+	await r.body.text();
+}
+
+function get(port, path = '/up', host = '127.0.0.1', via = agent) {
 	return new Promise((resolve, reject) => {
-		http.get({ host, port, path, agent }, (r) => {
+		http.get({ host, port, path, agent: via }, (r) => {
 			r.resume();
 			r.on('end', resolve);
 		}).on('error', reject);
@@ -35,11 +74,17 @@ upstream.listen(0, '127.0.0.1', () => {
 	const upPort = upstream.address().port;
 	const server = http.createServer(async (req, res) => {
 		const id = req.url.split('/')[2];
+		if (process.env.CHAIN_LOG) {
+			await sleep(Math.random() * 3);
+			chainLog(`site=chain id=${id}`);
+			res.end('ok ' + id);
+			return;
+		}
 		console.error(`site=arrival id=${id}`);
 		await sleep(1 + Math.random() * 4);
 		console.error(`site=timer id=${id}`);
 		if (leafPort)
-			await get(leafPort, '/leaf/' + id, 'localhost');
+			await leaf(id);
 		await get(upPort);
 		console.error(`site=upstream id=${id}`);
 		await new Promise((resolve) => {
