@@ -5,7 +5,7 @@
 // pino-style loggers write), from a child process (sh) the request
 // starts, and when the response has finished. With LEAF_PORT set, each
 // request also calls that service (another process, reached as
-// 'localhost': a DNS lookup first; through an undici Pool of two
+// 'localhost': a DNS lookup first; through an undici Pool of four
 // connections when undici can be required (NODE_PATH), which makes a
 // waiting request only when another request's call finishes, from its
 // callback; else through an http.Agent of four sockets) with GET
@@ -49,7 +49,7 @@ const leafPort = process.env.LEAF_PORT ? Number(process.env.LEAF_PORT) : 0;
 let leafPool = null;
 try {
 	if (leafPort)
-		leafPool = new (require('undici').Pool)('http://localhost:' + leafPort, { connections: 2 });
+		leafPool = new (require('undici').Pool)('http://localhost:' + leafPort, { connections: 4 });
 } catch (e) { /* no undici: http.get below */ }
 if (leafPort)
 	process.stderr.write('leaf via ' + (leafPool ? 'undici' : 'http') + '\n');
