@@ -142,16 +142,20 @@
 		const d = Object.getOwnPropertyDescriptor(process, name);
 		if (d === undefined || typeof d.get !== 'function' || !d.configurable)
 			continue;
+		const get = function () {
+			const s = d.get.call(this);
+			if (s && typeof s.write === 'function' && !patched.has(s)) {
+				patched.add(s);
+				// Not enumerable: Object.keys(process.stdout) stays as it was.
+				Object.defineProperty(s, 'write', {
+					value: bracket(s.write), writable: true, configurable: true, enumerable: false,
+				});
+			}
+			return s;
+		};
+		Object.defineProperty(get, 'name', { value: d.get.name });
 		Object.defineProperty(process, name, {
-			configurable: true, enumerable: d.enumerable,
-			get() {
-				const s = d.get.call(this);
-				if (s && typeof s.write === 'function' && !patched.has(s)) {
-					patched.add(s);
-					s.write = bracket(s.write);
-				}
-				return s;
-			},
+			configurable: true, enumerable: d.enumerable, get,
 			...(d.set ? { set: d.set } : {}),
 		});
 	}
