@@ -136,12 +136,35 @@ static bool pipelined(const char *b, size_t len)
 	return end != NULL && request_line_at(b, (size_t)(end - b) + 4, len);
 }
 
-/* A read before the server answered the connection's request starts like
- * another request (a client that pipelines in separate writes): which
- * request the server works on from here is not knowable, so the
- * connection carries none until a read after its next answer starts one.
- * (Body bytes that look like a request line do the same: bare, never
- * another request's ID.) */
+/* A read before the server answered the connection's request holds
+ * another request: it starts like a request line, or a request line ends
+ * in it (" HTTP/1." after the previous request's body; a client that
+ * pipelines in separate writes): which request the server works on from
+ * here is not knowable, so the connection carries none until a read after
+ * its next answer starts one. (Body bytes that look like that do the
+ * same: bare, never another request's ID. A next head split inside its
+ * method is not seen.) */
+static bool holds_request(const char *b, size_t len)
+{
+	const char *p = b, *end = b + len;
+
+	if (request_line_at(b, 0, len) || memmem(b, len, " HTTP/1.", 8) != NULL)
+		return true;
+	/* A request line's beginning at the end of the read (the rest in the
+	 * next one, maybe right after the body's last byte): 3 or more
+	 * uppercase letters, then " /". */
+	while ((p = memmem(p, (size_t)(end - p), " /", 2)) != NULL) {
+		const char *m = p;
+
+		while (m > b && m[-1] >= 'A' && m[-1] <= 'Z')
+			m--;
+		if (p - m >= 3)
+			return true;
+		p += 2;
+	}
+	return false;
+}
+
 static void unanswered_head(struct fdslot *s, int fd, const void *data, size_t dlen)
 {
 	DEBUG("fd %d: a request read before the previous one was answered; it carries no context", fd);
@@ -272,7 +295,7 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 	case PROTO_HTTP:
 		if (flags)
 			http_read(s, fd, data, dlen, flags);
-		else if (request_line_at(data, 0, dlen))
+		else if (holds_request(data, dlen))
 			unanswered_head(s, fd, data, dlen);
 		break;
 	case PROTO_FCGI:

@@ -21,10 +21,8 @@ static inline bool conn_reads(const struct fdslot *s, const void *data, size_t d
 
 	return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE)) ||
 	       proto >= PROTO_FCGI ||
-	       /* before the answer, what starts like a request line
-	        * (conn.c, unanswered_head) */
-	       (proto == PROTO_HTTP && dlen > 0 &&
-		(unsigned char)(*(const unsigned char *)data - 'A') < 26);
+	       /* before the answer, another request (conn.c, holds_request) */
+	       (proto == PROTO_HTTP && dlen > 0 && data != NULL);
 }
 
 /* A read of n > 0 bytes on client connection `fd` (slot `s`); `data` holds

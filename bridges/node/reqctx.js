@@ -159,10 +159,15 @@
 			...(d.set ? { set: d.set } : {}),
 		});
 	}
-	// At most one line, and it ends the data: a string, or the bytes of
-	// a view from `off`, `len` of them (undefined: to its end).
-	function oneLine(data, off, len) {
+	// At most one line, and it ends the data: a string written as text
+	// (an encoding such as hex or base64 decodes to lines not seen here),
+	// or the bytes of a view from `off`, `len` of them (undefined: to its
+	// end).
+	const textual = new Set([undefined, null, 'utf8', 'utf-8', 'ascii', 'latin1', 'binary']);
+	function oneLine(data, off, len, encoding) {
 		if (typeof data === 'string') {
+			if (!textual.has(encoding))
+				return false;
 			const i = data.indexOf('\n');
 			return i < 0 || i === data.length - 1;
 		}
@@ -176,14 +181,21 @@
 	}
 	const fs = require('fs');
 	// fs.writeSync(fd, buffer, offset, length, position),
-	// (fd, buffer, { offset, length }), (fd, string, ...).
+	// (fd, buffer, { offset, length }) - a null offset is that form, whole -
+	// and (fd, string, position, encoding).
 	replace(fs, 'writeSync', (f) => bracket(f, (a) => {
 		const o = a[2];
-		if (o !== null && typeof o === 'object')
-			return oneLine(a[1], o.offset, o.length);
+		if (typeof a[1] === 'string')
+			return oneLine(a[1], 0, undefined, a[3]);
+		if (typeof o === 'object')
+			return oneLine(a[1], o ? o.offset : undefined, o ? o.length : undefined);
 		return oneLine(a[1], o, a[3]);
 	}));
-	replace(fs, 'writeFileSync', (f) => bracket(f, (a) => oneLine(a[1])));
+	// fs.writeFileSync(file, data, options | encoding).
+	replace(fs, 'writeFileSync', (f) => bracket(f, (a) => {
+		const o = a[2];
+		return oneLine(a[1], 0, undefined, typeof o === 'string' ? o : o ? o.encoding : undefined);
+	}));
 
 	// Outbound HTTP requests: each remembers the store of the code that
 	// made it; its writes enter that.
@@ -214,7 +226,10 @@
 	const kNext = Symbol('reqctx.writing');
 	if (typeof dc.subscribe === 'function') {
 		try {
-			dc.subscribe('http.client.request.start', remember);
+			dc.subscribe('http.client.request.start', (msg) => {
+				if (msg && msg.request && msg.request[kStore] === undefined)
+					remember(msg);
+			});
 			dc.subscribe('undici:request:create', rememberUndici);
 			// Published just before undici writes a request's head; its
 			// body's writes follow on the same socket.
@@ -223,6 +238,20 @@
 					msg.socket[kNext] = (msg.request && msg.request[kStore]) || noStore;
 			});
 		} catch (e) { /* older Node: outbound requests carry none */ }
+	}
+	// An http(s) request is made by http.request/http.get: its maker's
+	// store is taken there ('http.client.request.start' comes only at
+	// end(), maybe from another request's code).
+	for (const mod of [require('http'), require('https')]) {
+		for (const name of ['request', 'get']) {
+			replace(mod, name, (make) => function () {
+				const store = als.getStore();
+				const req = Reflect.apply(make, this, arguments);
+				if (req && typeof req === 'object' && req[kStore] === undefined)
+					req[kStore] = { store };
+				return req;
+			});
+		}
 	}
 	const net = require('net');
 	const { ClientRequest } = require('http');
