@@ -148,19 +148,25 @@ static bool holds_request(const char *b, size_t len)
 {
 	const char *p = b, *end = b + len;
 
-	if (request_line_at(b, 0, len) || memmem(b, len, " HTTP/1.", 8) != NULL)
+	if (request_line_at(b, 0, len))
 		return true;
-	/* A request line's beginning at the end of the read (the rest in the
-	 * next one, maybe right after the body's last byte): 3 or more
-	 * uppercase letters, then " /". */
-	while ((p = memmem(p, (size_t)(end - p), " /", 2)) != NULL) {
-		const char *m = p;
+	/* One pass over the spaces: " HTTP/1." ends a request line; 3 or more
+	 * uppercase letters and " /" begin one (the rest maybe in the next
+	 * read, maybe right after the body's last byte). */
+	while ((p = memchr(p, ' ', (size_t)(end - p))) != NULL) {
+		size_t left = (size_t)(end - p);
 
-		while (m > b && m[-1] >= 'A' && m[-1] <= 'Z')
-			m--;
-		if (p - m >= 3)
+		if (left >= 2 && p[1] == '/') {
+			const char *m = p;
+
+			while (m > b && m[-1] >= 'A' && m[-1] <= 'Z')
+				m--;
+			if (p - m >= 3)
+				return true;
+		} else if (left >= 8 && p[1] == 'H' && memcmp(p, " HTTP/1.", 8) == 0) {
 			return true;
-		p += 2;
+		}
+		p++;
 	}
 	return false;
 }
