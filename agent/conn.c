@@ -144,9 +144,9 @@ static bool pipelined(const char *b, size_t len)
  * its next answer starts one. (Body bytes that look like that do the
  * same: bare, never another request's ID. A next head split inside its
  * method is not seen.) */
-static bool holds_request(const char *b, size_t len)
+bool conn_holds_request(const void *data, size_t len)
 {
-	const char *p = b, *end = b + len;
+	const char *b = data, *p = b, *end = b + len;
 
 	if (request_line_at(b, 0, len))
 		return true;
@@ -301,7 +301,7 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 	case PROTO_HTTP:
 		if (flags)
 			http_read(s, fd, data, dlen, flags);
-		else if (holds_request(data, dlen))
+		else if (conn_holds_request(data, dlen))
 			unanswered_head(s, fd, data, dlen);
 		break;
 	case PROTO_FCGI:

@@ -11,6 +11,12 @@
 #include "agent/proto.h"
 #include "ctxmap/fdmap.h"
 
+/* The `len` bytes at `data`, read on an HTTP connection before its
+ * request was answered, hold another request's line (its start, the end of
+ * one, or the beginning of one at the end): the connection then carries
+ * nothing until a read after its next answer (conn_read). */
+bool conn_holds_request(const void *data, size_t len);
+
 /* True when a read of this connection must be shown to conn_read: its
  * first read, a read after the server wrote, or any read of a framed
  * protocol (whose record boundaries are followed). One load and a compare
@@ -21,8 +27,9 @@ static inline bool conn_reads(const struct fdslot *s, const void *data, size_t d
 
 	return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE)) ||
 	       proto >= PROTO_FCGI ||
-	       /* before the answer, another request (conn.c, holds_request) */
-	       (proto == PROTO_HTTP && dlen > 0 && data != NULL);
+	       /* before the answer, another request (conn_holds_request;
+	        * fewer than 5 bytes hold no request line's beginning) */
+	       (proto == PROTO_HTTP && dlen >= 5 && data != NULL && conn_holds_request(data, dlen));
 }
 
 /* A read of n > 0 bytes on client connection `fd` (slot `s`); `data` holds

@@ -70,8 +70,8 @@ static inline void flow_vouched(void)
  *    (chan.c), so one released meanwhile is still a channel nobody reads;
  *  - a connection or timer whose context is the thread's already: the
  *    switch is a pointer compare; a client connection also needs its
- *    reads past a response (conn_reads) and a protocol other than HTTP
- *    (whose reads may start a request unanswered), its thread serving and not merely
+ *    reads past a response and, on HTTP, bytes that hold no other
+ *    request before the answer (conn_reads), its thread serving and not merely
  *    inheriting that context (switch_to_), and the wire rules not
  *    following it (propagate.h); its first write after a read marks the
  *    answer begun (FDF_WROTE), as the slow path does; an outbound socket
@@ -113,7 +113,8 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 	return true;
 }
 
-static inline __attribute__((always_inline)) bool flow_read_quick(const struct fdslot *s)
+static inline __attribute__((always_inline)) bool flow_read_quick(const struct fdslot *s, const void *data,
+								   size_t dlen)
 {
 	const struct ctx *cur = agent_self.cur;
 
@@ -131,10 +132,10 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 		flow_vouched();
 		return true;
 	case FD_CLIENT:
-		/* HTTP: the bytes may start another request before this one
-		 * was answered (conn_reads), which only the slow path sees. */
-		if (fdmap_ctx_peek(s) != cur || conn_reads(s, NULL, 0) || !agent_self.served ||
-		    agent_self.inherited || __atomic_load_n(&s->proto, __ATOMIC_RELAXED) == PROTO_HTTP)
+		/* HTTP: the bytes may hold another request before this one
+		 * was answered (conn_reads). */
+		if (fdmap_ctx_peek(s) != cur || conn_reads(s, data, dlen) || !agent_self.served ||
+		    agent_self.inherited)
 			return false;
 		agent_self.weak = 0;
 		flow_vouched();

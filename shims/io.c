@@ -43,7 +43,7 @@ static inline __attribute__((always_inline)) ssize_t after_read(int fd, const vo
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_quick(s))
+	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_quick(s, data, dlen))
 		return r;
 	return read_slow(s, fd, data, dlen, r);
 }
@@ -54,7 +54,7 @@ static inline __attribute__((always_inline)) ssize_t after_recv(int fd, const vo
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_quick(s))
+	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_quick(s, data, dlen))
 		return r;
 	return recv_slow(s, fd, data, dlen, r, flags, from, cap, len);
 }

@@ -265,7 +265,10 @@
 			r = m[kStore] = { store: als.getStore() };
 		if (r === undefined)
 			r = this[kNext];
-		if (r === undefined || r.store === undefined)
+		// No request (undefined), or one the agent gave no context (null:
+		// entering none would let the write take the pooled socket's last
+		// context): the write names nobody.
+		if (r === undefined || r.store === undefined || r.store === null)
 			return Reflect.apply(writeGeneric, this, arguments);
 		return within(r.store, writeGeneric, this, arguments);
 	});
