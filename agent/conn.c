@@ -125,14 +125,13 @@ static bool request_line_at(const char *b, size_t i, size_t len)
 	return i + 1 < len && b[i] == ' ' && (b[i + 1] == '/' || b[i + 1] == '*' || b[i + 1] == 'h');
 }
 
-/* The read holds more than one request: the head ends before the read
- * does and what follows starts like a request line. Pipelined requests are
+/* The read holds more than one request: the head ends (at `end`, its
+ * "\r\n\r\n"; NULL: not in the read) before the read does and what
+ * follows starts like a request line. Pipelined requests are
  * served one after the other with no read between them, so nothing tells
  * where the first ends. */
-static bool pipelined(const char *b, size_t len)
+static bool pipelined(const char *b, const char *end, size_t len)
 {
-	const char *end = memmem(b, len, "\r\n\r\n", 4);
-
 	return end != NULL && request_line_at(b, (size_t)(end - b) + 4, len);
 }
 
@@ -148,6 +147,8 @@ bool conn_holds_request(const void *data, size_t len)
 {
 	const char *b = data, *p = b, *end = b + len;
 
+	if (len == 0 || b == NULL)
+		return false;
 	if (request_line_at(b, 0, len))
 		return true;
 	/* One pass over the spaces: " HTTP/1." ends a request line; 3 or more
@@ -178,9 +179,31 @@ static void unanswered_head(struct fdslot *s, int fd, const void *data, size_t d
 	prop_request(s, fd, NULL, data, dlen, false);
 }
 
-static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags)
+/* A read that goes on with a head the previous read began (a request
+ * line or header split across reads, FDF_HEAD_OPEN): its bytes up to the
+ * head's end are that request's. Only what follows the end is looked at
+ * for another request; a read that may complete a terminator split across
+ * reads (it starts with CR or LF), or of which the agent was shown only
+ * a part (`whole` false), is looked at whole. */
+static void head_goes_on(struct fdslot *s, int fd, const char *data, size_t dlen, bool whole)
+{
+	const char *end = memmem(data, dlen, "\r\n\r\n", 4);
+	size_t off;
+
+	if (end == NULL && whole && dlen > 0 && data[0] != '\r' && data[0] != '\n') {
+		__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN, __ATOMIC_RELAXED);
+		return;
+	}
+	off = end ? (size_t)(end - data) + 4 : 0;
+	if (conn_holds_request(data + off, dlen - off))
+		unanswered_head(s, fd, data, dlen);
+}
+
+static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags,
+		      bool whole)
 {
 	const struct config *cfg = agent_config;
+	const char *end = memmem(data, dlen, "\r\n\r\n", 4);
 	struct http_ids ids;
 	struct fields f;
 
@@ -199,7 +222,7 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, u
 	 * (agent/inherit.h). */
 	if (unlikely(inherit_home != NULL) && ids.is_http)
 		inherit_own_requests();
-	if (ids.is_http && pipelined(data, dlen)) {
+	if (ids.is_http && pipelined(data, end, dlen)) {
 		/* Which lines are whose is not knowable: none carries an ID
 		 * until the connection's next read starts a request. */
 		DEBUG("fd %d: pipelined requests in one read; they carry no context", fd);
@@ -208,6 +231,11 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, u
 		return;
 	}
 	start(s, fd, &ids, flags & FDF_FRESH, "http", &f, data, dlen, ids.is_http);
+	/* A head that starts here and ends in a later read: those reads are
+	 * this request's (head_goes_on), not another's. */
+	if (end == NULL && whole && dlen > 0 && *(const unsigned char *)data >= 'A' &&
+	    *(const unsigned char *)data <= 'Z')
+		__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN, __ATOMIC_RELAXED);
 }
 
 /* The framing is lost (bytes the agent did not see, a multiplexed or
@@ -276,8 +304,9 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 
 	/* The request marks are taken (FDF_TLS, a property of the connection,
 	 * stays). */
-	if (flags & (FDF_FRESH | FDF_WROTE))
-		flags = __atomic_fetch_and(&s->flags, FDF_TLS, __ATOMIC_ACQ_REL) & (FDF_FRESH | FDF_WROTE);
+	if (flags & (FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN))
+		flags = __atomic_fetch_and(&s->flags, FDF_TLS, __ATOMIC_ACQ_REL) &
+			(FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN);
 	else
 		flags = 0;
 	if (proto == PROTO_UNKNOWN) {
@@ -299,8 +328,10 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 	}
 	switch (proto) {
 	case PROTO_HTTP:
-		if (flags)
-			http_read(s, fd, data, dlen, flags);
+		if (flags & (FDF_FRESH | FDF_WROTE))
+			http_read(s, fd, data, dlen, flags, dlen == n);
+		else if (flags & FDF_HEAD_OPEN)
+			head_goes_on(s, fd, data, dlen, dlen == n);
 		else if (conn_holds_request(data, dlen))
 			unanswered_head(s, fd, data, dlen);
 		break;
@@ -314,5 +345,4 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 		 * A lost framed one: nothing. */
 		break;
 	}
-	(void)n;
 }

@@ -39,6 +39,7 @@ enum fd_kind {
 /* Flags of an FD_CLIENT slot. */
 #define FDF_FRESH 1u      /* accepted; its first request not read yet */
 #define FDF_WROTE 2u      /* written to since the last read: next read is a new request */
+#define FDF_HEAD_OPEN 4u  /* a request's head began in a read; its end not read yet */
 /* Flags of an FD_PEER slot. */
 #define FDF_CONNECTED 4u  /* connect() was called on it */
 #define FDF_TLS 8u        /* TLS (SSL_set_fd): requests start at SSL_read, not read */
