@@ -357,11 +357,13 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 	case FD_PEER:
 		peer_mark(s, FDF_PASSED);
 		/* A request going out: its reply belongs to the writer, unless
-		 * the writer's context is weak evidence (flow_connect) and the
-		 * socket is not already its own, or not vouched for at all (an
-		 * event loop no bridge vouches for: that the socket's context is
-		 * the thread's says only that its last reply was read here). */
-		if (ctx_unvouched() || (agent_self.weak && fdmap_ctx_peek(s) != agent_self.cur)) {
+		 * the writer's context is weak evidence (flow_connect) or
+		 * muted and the socket is not already its own, or not vouched
+		 * for at all (an event loop no bridge vouches for: that the
+		 * socket's context is the thread's says only that its last
+		 * reply was read here). */
+		if (unlikely(agent_self.unvouched) ||
+		    ((agent_self.weak || agent_self.muted) && fdmap_ctx_peek(s) != agent_self.cur)) {
 			if (unlikely(debug_fd >= 0))
 				note_switch(NULL, "write out on weak evidence", fd);
 			ctx_take_current(NULL);

@@ -265,6 +265,28 @@ UNIT_TEST(an_unvouched_write_out_names_nobody)
 	ck_assert(agent_self.cur == NULL);
 }
 
+/* A muted thread (request B's, after a check another request brought
+ * was closed) writes more of B's request on B's own upstream: the
+ * socket's context is the thread's own, so it stays B's, and B's lines
+ * carry B again. */
+UNIT_TEST(a_muted_write_on_its_own_upstream_keeps_it)
+{
+	static const char req[] = "GET / HTTP/1.1\r\n\r\n";
+	const struct ctx *b;
+
+	a_connects_and_its_event_comes(CHECK);
+	b = fake_serve(CLIENT_B, "req-b");
+	flow_connect(UPSTREAM);
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
+	ck_assert_ptr_eq(fdmap_ctx_peek(fdmap_peek(UPSTREAM)), b);
+	flow_close(CHECK);
+	ck_assert(agent_self.muted);
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
+	ck_assert_msg(fdmap_ctx_peek(fdmap_peek(UPSTREAM)) == b, "B's upstream lost its context");
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(!agent_self.muted);
+}
+
 #undef UNIT_TCASE
 #define UNIT_TCASE channel
 
