@@ -29,9 +29,10 @@
  *      (pino's async destination), whose store is the first request's.
  *    - an outbound HTTP request's writes (the agent names the request in
  *      what goes out: X-Request-Id, traceparent): the store of the code
- *      that made the request (http.ClientRequest at
- *      'http.client.request.start', undici and fetch at
- *      'undici:request:create'), not of the callback that writes it (a
+ *      that made the request (http.request and http.get, or a
+ *      ClientRequest's first write; undici at 'undici:request:create',
+ *      where a fetch's plain handler names none), not of the callback
+ *      that writes it (a
  *      request queued for a pooled connection is written from the
  *      previous response's callback). Other outbound writes carry none.
  *    - starting a child process: the store's request.
@@ -87,17 +88,10 @@
 		}
 	}
 
-	// `fn` with the store's request entered around it, when `when` (if
-	// given) says the call's arguments are that request's. Own properties
-	// (name, length, util.promisify's custom arguments) are kept, so the
-	// wrapper is the function to everything but a stack trace.
-	function bracket(fn, when) {
-		const wrapped = function () {
-			const h = als.getStore();
-			if (h === undefined || (when !== undefined && !when(arguments)))
-				return Reflect.apply(fn, this, arguments);
-			return within(h, fn, this, arguments);
-		};
+	// `wrapped` given `fn`'s own properties (name, length,
+	// util.promisify's custom arguments), so that it is the function to
+	// everything but a stack trace.
+	function keepOwn(wrapped, fn) {
 		for (const k of Reflect.ownKeys(fn)) {
 			if (k === 'prototype' || k === 'arguments' || k === 'caller')
 				continue;
@@ -108,10 +102,34 @@
 		return wrapped;
 	}
 
+	// Whether `when` says yes to `args`; no when it throws (the host's
+	// call must fail, if at all, with its own error).
+	function says(when, args) {
+		try {
+			return when(args);
+		} catch (e) {
+			return false;
+		}
+	}
+
+	// `fn` with the store's request entered around it, when `when` (if
+	// given) says the call's arguments are that request's.
+	function bracket(fn, when) {
+		return keepOwn(function () {
+			const h = als.getStore();
+			if (h === undefined || (when !== undefined && !says(when, arguments)))
+				return Reflect.apply(fn, this, arguments);
+			return within(h, fn, this, arguments);
+		}, fn);
+	}
+
 	function replace(obj, name, make) {
 		const fn = obj[name];
-		if (typeof fn === 'function')
-			obj[name] = make(fn);
+		if (typeof fn === 'function') {
+			try {
+				obj[name] = make(fn);
+			} catch (e) { /* a frozen object: left as it is */ }
+		}
 	}
 
 	let viaChannel = false;
@@ -146,10 +164,13 @@
 			const s = d.get.call(this);
 			if (s && typeof s.write === 'function' && !patched.has(s)) {
 				patched.add(s);
-				// Not enumerable: Object.keys(process.stdout) stays as it was.
-				Object.defineProperty(s, 'write', {
-					value: bracket(s.write), writable: true, configurable: true, enumerable: false,
-				});
+				// Not enumerable: Object.keys(process.stdout) stays as it
+				// was. A stream that refuses the property is left alone.
+				try {
+					Object.defineProperty(s, 'write', {
+						value: bracket(s.write), writable: true, configurable: true, enumerable: false,
+					});
+				} catch (e) { /* keep going */ }
 			}
 			return s;
 		};
@@ -171,8 +192,8 @@
 			const i = data.indexOf('\n');
 			return i < 0 || i === data.length - 1;
 		}
-		if (!ArrayBuffer.isView(data))
-			return false;
+		if (!ArrayBuffer.isView(data) || data.byteLength === 0)
+			return false;    // nothing, or a view of a detached buffer
 		const u8 = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 		const from = typeof off === 'number' ? off : 0;
 		const end = typeof len === 'number' ? from + len : u8.length;
@@ -212,14 +233,24 @@
 	// are AsyncResources: the store is the one the handler was made in.
 	// A plain handler (fetch's) keeps nothing of its caller, and the
 	// store when the request is made may be another request's: none.
-	let kHandler;
+	// Each copy of undici (Node's own, one from npm) has its own symbol
+	// for the handler: found once per Request class.
+	const handlerKeys = new WeakMap();
+	function handlerOf(req) {
+		const proto = Object.getPrototypeOf(req);
+		let k = proto ? handlerKeys.get(proto) : undefined;
+		if (k === undefined) {
+			k = Object.getOwnPropertySymbols(req).find((y) => y.description === 'handler') || null;
+			if (proto)
+				handlerKeys.set(proto, k);
+		}
+		return k ? req[k] : undefined;
+	}
 	function rememberUndici(msg) {
 		const req = msg && msg.request;
 		if (!req || typeof req !== 'object')
 			return;
-		if (kHandler === undefined)
-			kHandler = Object.getOwnPropertySymbols(req).find((k) => k.description === 'handler') || null;
-		const h = kHandler ? req[kHandler] : undefined;
+		const h = handlerOf(req);
 		req[kStore] = h instanceof AsyncResource ? { store: h.runInAsyncScope(() => als.getStore()) }
 			: noStore;
 	}
@@ -244,13 +275,15 @@
 	// end(), maybe from another request's code).
 	for (const mod of [require('http'), require('https')]) {
 		for (const name of ['request', 'get']) {
-			replace(mod, name, (make) => function () {
+			replace(mod, name, (make) => keepOwn(function () {
 				const store = als.getStore();
 				const req = Reflect.apply(make, this, arguments);
-				if (req && typeof req === 'object' && req[kStore] === undefined)
-					req[kStore] = { store };
+				try {
+					if (req && typeof req === 'object' && req[kStore] === undefined)
+						req[kStore] = { store };
+				} catch (e) { /* keep going */ }
 				return req;
-			});
+			}, make));
 		}
 	}
 	const net = require('net');
@@ -258,9 +291,11 @@
 	replace(net.Socket.prototype, '_writeGeneric', (writeGeneric) => function () {
 		const m = this._httpMessage;
 		let r = m ? m[kStore] : undefined;
-		// A request written on a free pooled socket is written inside
-		// its constructor, before it is published: the store now is its
-		// maker's.
+		// A ClientRequest made otherwise than by http.request/get (new
+		// http.ClientRequest) is first written from a tick its
+		// constructor scheduled (it takes its socket through
+		// process.nextTick), before it is published: the store now is
+		// its maker's.
 		if (r === undefined && m instanceof ClientRequest)
 			r = m[kStore] = { store: als.getStore() };
 		if (r === undefined)
