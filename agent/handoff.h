@@ -66,6 +66,7 @@
 #include "agent/bridge.h"
 #include "base/ctx.h"
 #include "base/thread.h"
+#include "ctxmap/condmap.h"
 
 struct ctx;
 
@@ -83,6 +84,14 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke);
 
 /* `obj` is signalled (a broadcast wakes every waiter) or posted. */
 void handoff_signal(const void *obj, bool broadcast);
+
+/* Whether a signal or post of `obj` concerns the rules: not when nobody
+ * ever waited on it (condmap_maybe_waited; a load and a test, inline in
+ * the shims). */
+static inline bool handoff_signal_needed(const void *obj)
+{
+	return condmap_maybe_waited(obj);
+}
 
 /* Whether locking `mutex` concerns the hand-off rules (handoff_relock):
  * the mutex of the thread's last wake-up, its job queue's (rule 8), or

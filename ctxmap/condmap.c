@@ -93,10 +93,15 @@ static bool lock_or_miss(void)
 	return false;
 }
 
+AGENT_HIDDEN uint64_t condmap_waited[CONDMAP_FILTER_BITS / 64];
+
 void condmap_wait_begin(const void *cond, pid_t tid)
 {
+	unsigned b = condmap_filter_bit(cond);
 	struct condq *q;
 
+	if (!condmap_maybe_waited(cond))
+		__atomic_or_fetch(&condmap_waited[b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
 	if (!lock_or_miss())
 		return;
 	q = find(cond);

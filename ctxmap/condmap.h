@@ -10,8 +10,10 @@
 #define AGENT_CONDMAP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
+#include "base/compiler.h"
 #include "base/lock.h"
 #include "base/ctx.h"
 
@@ -20,6 +22,33 @@
  * a job queue (condmap_wait_end): a lock-like object (CPython's GIL) shows
  * a waiter signalling long before. */
 #define CONDMAP_POOL_EVIDENCE 16
+
+/* Which objects were ever waited on: a bit per hash of the address, set
+ * by condmap_wait_begin before its entry is made and never cleared (two
+ * objects may share one). A signal of an object whose bit is clear has
+ * nobody in the map to wake and nothing to record: a lock-like condvar
+ * nobody waits on (CPython's GIL in a program of one thread, signalled
+ * at every system call the interpreter makes) costs a load and a test. */
+#define CONDMAP_FILTER_BITS 4096
+extern AGENT_HIDDEN uint64_t condmap_waited[CONDMAP_FILTER_BITS / 64];
+
+static inline unsigned condmap_filter_bit(const void *cond)
+{
+	uintptr_t p = (uintptr_t)cond;
+
+	return (unsigned)((p >> 3) ^ (p >> 15)) & (CONDMAP_FILTER_BITS - 1);
+}
+
+/* False when `cond` was never waited on (condmap_signal would do
+ * nothing); true when it may have been. A waiter's bit is set before its
+ * wait begins, so a signal that can wake it sees the bit when it holds
+ * the mutex the waiter released, as the program's own queue must. */
+static inline bool condmap_maybe_waited(const void *cond)
+{
+	unsigned b = condmap_filter_bit(cond);
+
+	return (__atomic_load_n(&condmap_waited[b / 64], __ATOMIC_ACQUIRE) >> (b % 64)) & 1u;
+}
 
 /* `tid` starts waiting on `cond`. */
 void condmap_wait_begin(const void *cond, pid_t tid);

@@ -134,14 +134,14 @@ AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 
 AGENT_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
-	if (agent_active())
+	if (agent_active() && handoff_signal_needed(c))
 		AGENT_WORK(handoff_signal(c, false));
 	return REAL(pthread_cond_signal)(c);
 }
 
 AGENT_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
-	if (agent_active())
+	if (agent_active() && handoff_signal_needed(c))
 		AGENT_WORK(handoff_signal(c, true));
 	return REAL(pthread_cond_broadcast)(c);
 }
@@ -195,7 +195,7 @@ AGENT_EXPORT int sem_trywait(sem_t *s)
 
 AGENT_EXPORT int sem_post(sem_t *s)
 {
-	if (agent_active())
+	if (agent_active() && handoff_signal_needed(s))
 		AGENT_WORK(handoff_signal(s, false));
 	return REAL(sem_post)(s);
 }

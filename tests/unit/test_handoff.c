@@ -100,6 +100,23 @@ UNIT_TEST(job_queue_after_evidence)
 	}
 }
 
+/* A signal concerns the rules only once somebody waited on the object:
+ * the shims skip signals of objects never waited on (CPython's GIL in a
+ * program of one thread), and must not skip a queue's. */
+UNIT_TEST(signals_of_objects_never_waited_on_are_skipped)
+{
+	static long never[64];
+	int skipped = 0;
+
+	for (int i = 0; i < 64; i++)
+		skipped += !handoff_signal_needed(&never[i]);
+	ck_assert_int_ge(skipped, 60);        /* a few may share a waited one's bit */
+	as(1); handoff_wait_begins(&cond_b);
+	ck_assert(handoff_signal_needed(&cond_b));
+	handoff_wait_ends(&cond_b, &mutex_a, false);
+	ck_assert(handoff_signal_needed(&cond_b));   /* bits are never cleared */
+}
+
 UNIT_TEST(one_consumer_carries_nothing)
 {
 	/* A per-thread condvar (HotSpot's park event): thread 1 alone waits,
