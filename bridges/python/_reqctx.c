@@ -12,13 +12,14 @@
  * is imported; without the agent the import fails (ImportError).
  *
  * Snapshots are ints (the context's address; 0 for none), as ctypes gives
- * them to sitecustomize.py; None is taken for 0.
+ * them to sitecustomize.py; None is taken for 0. A Snap owns one: its
+ * `p`, released when the Snap is freed; Snaps compare and hash by `p`.
  *   snapshot() -> int          reqctx_api_snapshot
- *   enter(p) -> int            reqctx_api_enter: the snapshot current before
+ *   capture() -> Snap | None   the same, owned by a Snap (None: no context)
+ *   enter(p) -> int            reqctx_api_enter (p: a Snap, an int or
+ *                              None): the snapshot current before
  *   leave(p)                   reqctx_api_leave
  *   release(p)                 reqctx_api_release
- *   run_in(p, fn, arg)         enter(p), fn(arg), leave: fn's result or
- *                              exception, with the context restored
  */
 #define Py_LIMITED_API 0x03080000
 #include <Python.h>
@@ -31,12 +32,78 @@ static snap_t (*api_enter)(snap_t);
 static void (*api_leave)(snap_t);
 static void (*api_release)(snap_t);
 
-/* A snapshot argument: an int, or None for none. -1 with an exception set
- * when it is neither. */
+/* A snapshot owned by Python (the Python code's Snap class, in C: no
+ * Python call to make one or to release it). */
+typedef struct {
+	PyObject_HEAD
+	snap_t p;
+} Snap;
+
+static PyTypeObject *snap_type;
+
+static void snap_dealloc(PyObject *o)
+{
+	PyTypeObject *t = Py_TYPE(o);
+	freefunc tp_free = (freefunc)PyType_GetSlot(t, Py_tp_free);
+
+	api_release(((Snap *)o)->p);
+	tp_free(o);
+	Py_DECREF(t);
+}
+
+static PyObject *snap_get_p(PyObject *o, void *unused)
+{
+	(void)unused;
+	return PyLong_FromVoidPtr(((Snap *)o)->p);
+}
+
+static PyObject *snap_richcompare(PyObject *a, PyObject *b, int op)
+{
+	int eq;
+
+	if ((op != Py_EQ && op != Py_NE) || Py_TYPE(a) != snap_type || Py_TYPE(b) != snap_type)
+		Py_RETURN_NOTIMPLEMENTED;
+	eq = ((Snap *)a)->p == ((Snap *)b)->p;
+	if (eq == (op == Py_EQ))
+		Py_RETURN_TRUE;
+	Py_RETURN_FALSE;
+}
+
+static Py_hash_t snap_hash(PyObject *o)
+{
+	Py_hash_t h = (Py_hash_t)((uintptr_t)((Snap *)o)->p >> 4);
+
+	return h == -1 ? -2 : h;
+}
+
+static PyGetSetDef snap_getset[] = {
+	{ "p", snap_get_p, NULL, "The snapshot (an int).", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyType_Slot snap_slots[] = {
+	{ Py_tp_dealloc, (void *)snap_dealloc },
+	{ Py_tp_getset, (void *)snap_getset },
+	{ Py_tp_richcompare, (void *)snap_richcompare },
+	{ Py_tp_hash, (void *)snap_hash },
+	{ Py_tp_doc, (void *)"A request's snapshot, released when freed." },
+	{ 0, NULL },
+};
+
+static PyType_Spec snap_spec = {
+	"_reqctx.Snap", sizeof(Snap), 0, Py_TPFLAGS_DEFAULT, snap_slots,
+};
+
+/* A snapshot argument: a Snap, an int, or None for none. -1 with an
+ * exception set when it is none of those. */
 static int snap_arg(PyObject *o, snap_t *p)
 {
 	if (o == Py_None) {
 		*p = NULL;
+		return 0;
+	}
+	if (Py_TYPE(o) == snap_type) {
+		*p = ((Snap *)o)->p;
 		return 0;
 	}
 	*p = PyLong_AsVoidPtr(o);
@@ -53,6 +120,24 @@ static PyObject *py_snapshot(PyObject *self, PyObject *unused)
 	(void)self;
 	(void)unused;
 	return snap_result(api_snapshot());
+}
+
+static PyObject *py_capture(PyObject *self, PyObject *unused)
+{
+	snap_t p = api_snapshot();
+	Snap *o;
+
+	(void)self;
+	(void)unused;
+	if (p == NULL)
+		Py_RETURN_NONE;
+	o = PyObject_New(Snap, snap_type);
+	if (o == NULL) {
+		api_release(p);
+		return NULL;
+	}
+	o->p = p;
+	return (PyObject *)o;
 }
 
 static PyObject *py_enter(PyObject *self, PyObject *o)
@@ -88,26 +173,12 @@ static PyObject *py_release(PyObject *self, PyObject *o)
 	return with_snap(o, api_release);
 }
 
-static PyObject *py_run_in(PyObject *self, PyObject *args)
-{
-	PyObject *o, *fn, *arg, *r;
-	snap_t p, prev;
-
-	(void)self;
-	if (!PyArg_ParseTuple(args, "OOO:run_in", &o, &fn, &arg) || snap_arg(o, &p) < 0)
-		return NULL;
-	prev = api_enter(p);
-	r = PyObject_CallFunctionObjArgs(fn, arg, NULL);
-	api_leave(prev);
-	return r;
-}
-
 static PyMethodDef methods[] = {
 	{ "snapshot", py_snapshot, METH_NOARGS, "The current request's snapshot (0: none)." },
+	{ "capture", py_capture, METH_NOARGS, "The current request's snapshot as a Snap, or None." },
 	{ "enter", py_enter, METH_O, "Makes snapshot p current; returns the one before." },
 	{ "leave", py_leave, METH_O, "Makes snapshot p (enter's result) current again." },
 	{ "release", py_release, METH_O, "Drops snapshot p." },
-	{ "run_in", py_run_in, METH_VARARGS, "fn(arg) with snapshot p current." },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -120,6 +191,8 @@ PyMODINIT_FUNC PyInit__reqctx(void);
 
 PyMODINIT_FUNC PyInit__reqctx(void)
 {
+	PyObject *m;
+
 	api_snapshot = (snap_t (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_snapshot");
 	api_enter = (snap_t (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_enter");
 	api_leave = (void (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_leave");
@@ -128,5 +201,15 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 		PyErr_SetString(PyExc_ImportError, "_reqctx: the agent (libreqctx.so) is not loaded");
 		return NULL;
 	}
-	return PyModule_Create(&module);
+	m = PyModule_Create(&module);
+	if (m == NULL)
+		return NULL;
+	snap_type = (PyTypeObject *)PyType_FromSpec(&snap_spec);
+	if (snap_type == NULL || PyModule_AddObject(m, "Snap", (PyObject *)snap_type) < 0) {
+		Py_XDECREF(snap_type);
+		Py_DECREF(m);
+		return NULL;
+	}
+	Py_INCREF(snap_type);     /* the module's reference, kept for snap_type */
+	return m;
 }

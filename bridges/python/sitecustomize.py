@@ -88,7 +88,7 @@ def _reqctx_bridge():
         finally:
             sys.path.remove(here)
         fn.update(snapshot=_reqctx.snapshot, enter=_reqctx.enter, leave=_reqctx.leave,
-                  release=_reqctx.release, run_in=_reqctx.run_in)
+                  release=_reqctx.release, capture=_reqctx.capture)
     except ImportError:
         pass
     try:
@@ -117,34 +117,47 @@ def install_hooks(fn):
                                            fn["leave"], fn["release"])
     bridge_loop = fn.get("bridge_loop")
 
-    class Snap:
-        """A snapshot owned by Python: released when unreachable."""
-        __slots__ = ("p",)
+    # Snapshots owned by Python, released when unreachable, equal when
+    # they name one context: the extension's Snap (made and released
+    # without a Python call, and given to enter() as it is), else this
+    # class through ctypes.
+    capture = fn.get("capture")
+    if capture is not None:
+        enter_snap = _enter
+    else:
+        class Snap:
+            __slots__ = ("p",)
 
-        def __init__(self, p):
-            self.p = p
+            def __init__(self, p):
+                self.p = p
 
-        def __del__(self, release=_release):
-            release(self.p)
+            def __del__(self, release=_release):
+                release(self.p)
+
+            def __eq__(self, other):
+                return self.p == other.p if isinstance(other, Snap) else NotImplemented
+
+            def __hash__(self):
+                return hash(self.p)
+
+        def capture():
+            p = _snapshot()
+            return Snap(p) if p else None
+
+        def enter_snap(s):
+            return _enter(s.p if s is not None else None)
 
     var = contextvars.ContextVar("reqctx_snapshot")
-
-    def capture():
-        p = _snapshot()
-        return Snap(p) if p else None
 
     def switch(s):
         """Makes s current for the rest of this callback (the enter around
         the callback restores what was current before it)."""
-        _release(_enter(s.p if s is not None else None))
+        _release(enter_snap(s))
 
     def adopt(s):
         """The running code takes s as its request from here on."""
         var.set(s)
         switch(s)
-
-    def same(a, b):
-        return a is b or (a is not None and b is not None and a.p == b.p)
 
     # ---- asyncio -----------------------------------------------------
     def patch_asyncio():
@@ -166,19 +179,15 @@ def install_hooks(fn):
                 bridge_loop(0)
         base_events.BaseEventLoop.run_forever = _run_forever
 
-        run_in = fn.get("run_in")
-        if run_in is not None:
-            def _run(self):
-                s = self._context.get(var)
-                run_in(s.p if s is not None else None, run, self)
-        else:
-            def _run(self):
-                s = self._context.get(var)
-                prev = _enter(s.p if s is not None else None)
-                try:
-                    run(self)
-                finally:
-                    _leave(prev)
+        # One Python frame and two C calls per callback; calling `run` from
+        # C instead (an extension function taking it) costs more: the
+        # interpreter enters a new evaluation loop for a call from C.
+        def _run(self):
+            prev = enter_snap(self._context.get(var))
+            try:
+                run(self)
+            finally:
+                _leave(prev)
         events.Handle._run = _run
 
         create_task = base_events.BaseEventLoop.create_task
@@ -203,7 +212,7 @@ def install_hooks(fn):
         def _read_ready(self):
             read_ready(self)
             s = capture()
-            if s is not None and not same(s, var.get(None)):
+            if s is not None and s != var.get(None):
                 var.set(s)
         T._read_ready = _read_ready
 
@@ -227,9 +236,9 @@ def install_hooks(fn):
             if s is None:
                 return
             cur = var.get(None)
-            if same(cur, s):
+            if cur == s:
                 return
-            if cur is None or same(cur, self.__dict__.get("_reqctx_owner")):
+            if cur is None or cur == self.__dict__.get("_reqctx_owner"):
                 self._reqctx_owner = s
                 adopt(s)
         SR.__init__, SR.feed_data = _sr_init, _feed
@@ -252,27 +261,34 @@ def install_hooks(fn):
         import collections
         from aiohttp import web_protocol
 
-        class Messages(collections.deque):
+        deque = collections.deque
+        d_append, d_popleft, d_clear = deque.append, deque.popleft, deque.clear
+
+        class Messages(deque):
             """aiohttp's queue of parsed requests, each with the context
-            the agent gave its bytes; the request loop takes it with it."""
+            the agent gave its bytes; the request loop takes it with it.
+            (deque's methods are called as they are: super() makes an
+            object per call.)"""
 
             def __init__(self, *a):
-                super().__init__(*a)
-                self.snaps = collections.deque()
+                deque.__init__(self, *a)
+                self.snaps = deque()
 
             def append(self, item):
-                super().append(item)
+                d_append(self, item)
                 self.snaps.append(capture())
 
             def popleft(self):
-                item = super().popleft()
-                s = self.snaps.popleft() if self.snaps else None
-                if s is not None and not same(s, var.get(None)):
-                    adopt(s)
+                item = d_popleft(self)
+                snaps = self.snaps
+                s = snaps.popleft() if snaps else None
+                if s is not None and s != var.get(None):
+                    var.set(s)                  # adopt(s), inline
+                    _release(enter_snap(s))
                 return item
 
             def clear(self):
-                super().clear()
+                d_clear(self)
                 self.snaps.clear()
 
         RH = web_protocol.RequestHandler
@@ -298,7 +314,7 @@ def install_hooks(fn):
                 return submit(self, fn, *args, **kwargs)
 
             def job(*a, **k):
-                prev = _enter(s.p)
+                prev = enter_snap(s)
                 tok = var.set(s)
                 try:
                     return fn(*a, **k)
@@ -326,7 +342,7 @@ def install_hooks(fn):
                 run = self.run
 
                 def _run_in_context():
-                    prev = _enter(s.p)
+                    prev = enter_snap(s)
                     var.set(s)
                     inherited.on = True
                     try:
