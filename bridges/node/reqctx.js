@@ -78,13 +78,21 @@
 	const { push, pop, entrySnapshot } = native;
 	const dc = require('diagnostics_channel');
 
+	// The store the bracket running now entered (undefined: none runs).
+	// A bracketed call inside it with the same store (process.stderr's
+	// write calling fs.writeSync) is already in it: it goes as it is.
+	let entered;
+
 	// fn.apply(self, args) with snapshot `h` entered and vouched for.
 	function within(h, fn, self, args) {
+		const outer = entered;
+		entered = h;
 		push(h);
 		try {
 			return Reflect.apply(fn, self, args);
 		} finally {
 			pop();
+			entered = outer;
 		}
 	}
 
@@ -117,7 +125,8 @@
 	function bracket(fn, when) {
 		return keepOwn(function () {
 			const h = als.getStore();
-			if (h === undefined || (when !== undefined && !says(when, arguments)))
+			if (h === undefined || h === entered ||
+			    (when !== undefined && !says(when, arguments)))
 				return Reflect.apply(fn, this, arguments);
 			return within(h, fn, this, arguments);
 		}, fn);
@@ -303,7 +312,7 @@
 		// No request (undefined), or one the agent gave no context (null:
 		// entering none would let the write take the pooled socket's last
 		// context): the write names nobody.
-		if (r === undefined || r.store === undefined || r.store === null)
+		if (r === undefined || r.store === undefined || r.store === null || r.store === entered)
 			return Reflect.apply(writeGeneric, this, arguments);
 		return within(r.store, writeGeneric, this, arguments);
 	});

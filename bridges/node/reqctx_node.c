@@ -57,29 +57,23 @@ static napi_value wrap(napi_env env, snap_t s)
 	return v;
 }
 
-/* The snapshot an argument stands for (null, undefined: none). */
+/* The snapshot an argument stands for (null, undefined, anything not an
+ * External: none; napi_get_value_external refuses what is not one). */
 static snap_t arg_snap(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1];
-	napi_valuetype t;
 	void *p = NULL;
 
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1)
 		return NULL;
-	if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external)
+	if (napi_get_value_external(env, argv[0], &p) != napi_ok)
 		return NULL;
-	napi_get_value_external(env, argv[0], &p);
 	return p;
 }
 
-static napi_value undef(napi_env env)
-{
-	napi_value v;
-
-	napi_get_undefined(env, &v);
-	return v;
-}
+/* A callback's NULL result is undefined to JavaScript (N-API). */
+#define UNDEFINED NULL
 
 static napi_value js_available(napi_env env, napi_callback_info info)
 {
@@ -126,11 +120,12 @@ static napi_value js_push(napi_env env, napi_callback_info info)
 	else
 		api_release(prev);
 	depth++;
-	return undef(env);
+	return UNDEFINED;
 }
 
 static napi_value js_pop(napi_env env, napi_callback_info info)
 {
+	(void)env;
 	(void)info;
 	if (depth > 0) {
 		depth--;
@@ -139,7 +134,7 @@ static napi_value js_pop(napi_env env, napi_callback_info info)
 		if (depth == 0)
 			api_vouch(vouched_before);
 	}
-	return undef(env);
+	return UNDEFINED;
 }
 
 static napi_value js_depth(napi_env env, napi_callback_info info)
@@ -170,10 +165,11 @@ static napi_value js_loop(napi_env env, napi_callback_info info)
 {
 	void (*loop)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_loop");
 
+	(void)env;
 	(void)info;
 	if (loop)
 		loop(1);               /* Node's main thread runs libuv's loop for good */
-	return undef(env);
+	return UNDEFINED;
 }
 
 static napi_value init(napi_env env, napi_value exports)
