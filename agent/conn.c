@@ -187,16 +187,48 @@ static void unanswered_head(struct fdslot *s, int fd, const void *data, size_t d
  * a part (`whole` false), is looked at whole. */
 static void head_goes_on(struct fdslot *s, int fd, const char *data, size_t dlen, bool whole)
 {
-	const char *end = memmem(data, dlen, "\r\n\r\n", 4);
-	size_t off;
+	const char *end;
+	size_t off = 0;
 
-	if (end == NULL && whole && dlen > 0 && data[0] != '\r' && data[0] != '\n') {
-		__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN, __ATOMIC_RELAXED);
-		return;
+	if (dlen > 0 && data[0] != '\r' && data[0] != '\n') {
+		/* The first blank line here ends the head (one split inside
+		 * its terminator starts with CR or LF: looked at whole, since
+		 * its first "\r\n\r\n" may be the next request's). */
+		end = memmem(data, dlen, "\r\n\r\n", 4);
+		if (end == NULL && whole) {
+			__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN, __ATOMIC_RELAXED);
+			return;
+		}
+		off = end ? (size_t)(end - data) + 4 : 0;
 	}
-	off = end ? (size_t)(end - data) + 4 : 0;
 	if (conn_holds_request(data + off, dlen - off))
 		unanswered_head(s, fd, data, dlen);
+}
+
+/* The b[0..len) a request line begins with and nothing more (no line end
+ * in it): a prefix of a standard method (RFC 9110, 9.1; PATCH, RFC 5789),
+ * or an uppercase method, a space and a target's first byte ('/', '*' or
+ * 'h'). Not a body that happens to be uppercase (after "100 Continue"). */
+static bool line_begins(const char *b, size_t len)
+{
+	static const char *const methods[] = {
+		"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+	};
+	size_t i = 0;
+
+	while (i < len && b[i] >= 'A' && b[i] <= 'Z')
+		i++;
+	if (i == 0)
+		return false;
+	if (i == len) {
+		for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++)
+			if (len <= strlen(methods[k]) && memcmp(b, methods[k], len) == 0)
+				return true;
+		return false;
+	}
+	if (b[i] != ' ' || memchr(b + i, '\n', len - i) || memchr(b + i, '\r', len - i))
+		return false;
+	return i + 1 == len || b[i + 1] == '/' || b[i + 1] == '*' || b[i + 1] == 'h';
 }
 
 static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags,
@@ -233,8 +265,7 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, u
 	start(s, fd, &ids, flags & FDF_FRESH, "http", &f, data, dlen, ids.is_http);
 	/* A head that starts here and ends in a later read: those reads are
 	 * this request's (head_goes_on), not another's. */
-	if (end == NULL && whole && dlen > 0 && *(const unsigned char *)data >= 'A' &&
-	    *(const unsigned char *)data <= 'Z')
+	if (end == NULL && whole && (ids.is_http || line_begins(data, dlen)))
 		__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN, __ATOMIC_RELAXED);
 }
 
