@@ -125,14 +125,28 @@ static bool request_line_at(const char *b, size_t i, size_t len)
 	return i + 1 < len && b[i] == ' ' && (b[i + 1] == '/' || b[i + 1] == '*' || b[i + 1] == 'h');
 }
 
-/* The read holds more than one request: the head ends (at `end`, its
- * "\r\n\r\n"; NULL: not in the read) before the read does and what
- * follows starts like a request line. Pipelined requests are
+/* The read holds more than one request: the head ends (at `end`, the
+ * byte after its blank line; NULL: not in the read) before the read does
+ * and what follows starts like a request line. Pipelined requests are
  * served one after the other with no read between them, so nothing tells
  * where the first ends. */
 static bool pipelined(const char *b, const char *end, size_t len)
 {
-	return end != NULL && request_line_at(b, (size_t)(end - b) + 4, len);
+	return end != NULL && request_line_at(b, (size_t)(end - b), len);
+}
+
+/* Where the head in b[0..len) ends: the byte after its blank line, or
+ * NULL when there is none. The blank line is CRLF CRLF, or LF LF from a
+ * client that ends its lines with a bare LF (which a server may accept:
+ * RFC 9112, 2.2). */
+static const char *head_end(const char *b, size_t len)
+{
+	const char *e = memmem(b, len, "\r\n\r\n", 4);
+
+	if (e != NULL)
+		return e + 4;
+	e = memmem(b, len, "\n\n", 2);
+	return e != NULL ? e + 2 : NULL;
 }
 
 /* A read before the server answered the connection's request holds
@@ -194,12 +208,12 @@ static void head_goes_on(struct fdslot *s, int fd, const char *data, size_t dlen
 		/* The first blank line here ends the head (one split inside
 		 * its terminator starts with CR or LF: looked at whole, since
 		 * its first "\r\n\r\n" may be the next request's). */
-		end = memmem(data, dlen, "\r\n\r\n", 4);
+		end = head_end(data, dlen);
 		if (end == NULL && whole) {
 			__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN, __ATOMIC_RELAXED);
 			return;
 		}
-		off = end ? (size_t)(end - data) + 4 : 0;
+		off = end ? (size_t)(end - data) : 0;
 	}
 	if (conn_holds_request(data + off, dlen - off))
 		unanswered_head(s, fd, data, dlen);
@@ -235,7 +249,7 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, u
 		      bool whole)
 {
 	const struct config *cfg = agent_config;
-	const char *end = memmem(data, dlen, "\r\n\r\n", 4);
+	const char *end = head_end(data, dlen);
 	struct http_ids ids;
 	struct fields f;
 
