@@ -12,8 +12,8 @@
  * is imported; without the agent the import fails (ImportError).
  *
  * Snapshots are ints (the context's address; 0 for none), as ctypes gives
- * them to sitecustomize.py; None is taken for 0. A Snap owns one: its
- * `p`, released when the Snap is freed; Snaps compare and hash by `p`.
+ * them to sitecustomize.py; None is taken for 0. A Snap owns one,
+ * released when the Snap is freed; Snaps compare and hash by it.
  *   snapshot() -> int          reqctx_api_snapshot
  *   capture() -> Snap | None   the same, owned by a Snap (None: no context)
  *   enter(p) -> int            reqctx_api_enter (p: a Snap, an int or
@@ -51,12 +51,6 @@ static void snap_dealloc(PyObject *o)
 	Py_DECREF(t);
 }
 
-static PyObject *snap_get_p(PyObject *o, void *unused)
-{
-	(void)unused;
-	return PyLong_FromVoidPtr(((Snap *)o)->p);
-}
-
 static PyObject *snap_richcompare(PyObject *a, PyObject *b, int op)
 {
 	int eq;
@@ -76,14 +70,8 @@ static Py_hash_t snap_hash(PyObject *o)
 	return h == -1 ? -2 : h;
 }
 
-static PyGetSetDef snap_getset[] = {
-	{ "p", snap_get_p, NULL, "The snapshot (an int).", NULL },
-	{ NULL, NULL, NULL, NULL, NULL },
-};
-
 static PyType_Slot snap_slots[] = {
 	{ Py_tp_dealloc, (void *)snap_dealloc },
-	{ Py_tp_getset, (void *)snap_getset },
 	{ Py_tp_richcompare, (void *)snap_richcompare },
 	{ Py_tp_hash, (void *)snap_hash },
 	{ Py_tp_doc, (void *)"A request's snapshot, released when freed." },

@@ -283,8 +283,7 @@ def install_hooks(fn):
                 snaps = self.snaps
                 s = snaps.popleft() if snaps else None
                 if s is not None and s != var.get(None):
-                    var.set(s)                  # adopt(s), inline
-                    _release(enter_snap(s))
+                    adopt(s)
                 return item
 
             def clear(self):
