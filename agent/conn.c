@@ -153,8 +153,8 @@ static const char *head_end(const char *b, size_t len)
  * another request: it starts like a request line, or a request line ends
  * in it (" HTTP/1." after the previous request's body; a client that
  * pipelines in separate writes): which request the server works on from
- * here is not knowable, so the connection carries none until a read after
- * its next answer starts one. (Body bytes that look like that do the
+ * here is not knowable, so the connection carries none from here on
+ * (ambiguous). (Body bytes that look like that do the
  * same: bare, never another request's ID. A next head split inside its
  * method is not seen.) */
 bool conn_holds_request(const void *data, size_t len)
@@ -186,11 +186,21 @@ bool conn_holds_request(const void *data, size_t len)
 	return false;
 }
 
-static void unanswered_head(struct fdslot *s, int fd, const void *data, size_t dlen)
+/* Requests the server may serve in either order or in one go: which
+ * answer and which later read belong to which request is not knowable
+ * (a read after the next answer may come while the server still serves
+ * the request read early), so the connection carries nothing more. */
+static void ambiguous(struct fdslot *s, int fd, const void *data, size_t dlen)
 {
-	DEBUG("fd %d: a request read before the previous one was answered; it carries no context", fd);
 	untag(s);
 	prop_request(s, fd, NULL, data, dlen, false);
+	__atomic_store_n(&s->proto, PROTO_LOST, __ATOMIC_RELAXED);
+}
+
+static void unanswered_head(struct fdslot *s, int fd, const void *data, size_t dlen)
+{
+	DEBUG("fd %d: a request read before the previous one was answered; the connection carries no context from here", fd);
+	ambiguous(s, fd, data, dlen);
 }
 
 /* A read that goes on with a head the previous read began (a request
@@ -269,11 +279,9 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, u
 	if (unlikely(inherit_home != NULL) && ids.is_http)
 		inherit_own_requests();
 	if (ids.is_http && pipelined(data, end, dlen)) {
-		/* Which lines are whose is not knowable: none carries an ID
-		 * until the connection's next read starts a request. */
-		DEBUG("fd %d: pipelined requests in one read; they carry no context", fd);
-		untag(s);
-		prop_request(s, fd, NULL, data, dlen, false);
+		/* Which lines are whose is not knowable (ambiguous). */
+		DEBUG("fd %d: pipelined requests in one read; the connection carries no context from here", fd);
+		ambiguous(s, fd, data, dlen);
 		return;
 	}
 	start(s, fd, &ids, flags & FDF_FRESH, "http", &f, data, dlen, ids.is_http);

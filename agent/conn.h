@@ -14,7 +14,7 @@
 /* The `len` bytes at `data`, read on an HTTP connection before its
  * request was answered, hold another request's line (its start, the end of
  * one, or the beginning of one at the end): the connection then carries
- * nothing until a read after its next answer (conn_read). */
+ * nothing more (conn_read). */
 bool conn_holds_request(const void *data, size_t len);
 
 /* True when a read of this connection must be shown to conn_read: its

@@ -234,7 +234,16 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		     * start at the decrypted read (flow_tls_read). */
 		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
 			conn_read(s, fd, data, dlen, n);
-		switch_to_(s, "flow_read", fd);
+		/* The thread works on this connection's bytes: when they carry
+		 * no request (pipelined, framing lost), neither does the thread,
+		 * whatever another connection left it with. */
+		if (fdmap_ctx_peek(s) == NULL && agent_self.cur && !ctx_pinned()) {
+			if (unlikely(debug_fd >= 0))
+				note_switch(NULL, "read of a connection that carries none", fd);
+			ctx_take_current(NULL);
+		} else {
+			switch_to_(s, "flow_read", fd);
+		}
 		flow_vouched();
 		break;
 	case FD_PEER:
