@@ -204,36 +204,39 @@ def install_hooks(fn):
         base_events.BaseEventLoop.create_task = _create_task
 
         # The transport's reader callback: after each read, the agent's
-        # context (that connection's request) becomes its context's, so
-        # what data_received schedules or creates inherits it.
+        # context (that connection's request, or none when the
+        # connection carries none: pipelined requests) becomes its
+        # context's, so what data_received schedules or creates inherits
+        # it.
         T = selector_events._SelectorSocketTransport
         read_ready = T._read_ready
 
         def _read_ready(self):
             read_ready(self)
             s = capture()
-            if s is not None and s != var.get(None):
+            if s != var.get(None):
                 var.set(s)
         T._read_ready = _read_ready
 
-        # StreamReader: bytes fed carry the context they were read in; a
-        # coroutine that reads them takes it, if it was serving this
-        # reader's previous request (or none).
+        # StreamReader: bytes fed carry the context they were read in (none
+        # included); a coroutine that reads them takes it, if it was
+        # serving this reader's previous request (or none).
         SR = streams.StreamReader
         sr_init, feed = SR.__init__, SR.feed_data
+        unfed = object()
 
         def _sr_init(self, *a, **k):
             sr_init(self, *a, **k)
             self._reqctx_owner = var.get(None)
-            self._reqctx_fed = None
+            self._reqctx_fed = unfed
 
         def _feed(self, data):
             self._reqctx_fed = capture()
             feed(self, data)
 
         def take(self):
-            s = self.__dict__.get("_reqctx_fed")
-            if s is None:
+            s = self.__dict__.get("_reqctx_fed", unfed)
+            if s is unfed:
                 return
             cur = var.get(None)
             if cur == s:
@@ -281,9 +284,10 @@ def install_hooks(fn):
             def popleft(self):
                 item = d_popleft(self)
                 snaps = self.snaps
-                s = snaps.popleft() if snaps else None
-                if s is not None and s != var.get(None):
-                    adopt(s)
+                if snaps:
+                    s = snaps.popleft()      # none: its bytes carried none
+                    if s != var.get(None):
+                        adopt(s)
                 return item
 
             def clear(self):
