@@ -139,6 +139,7 @@ check-runtimes:
 # Benchmarks: with and without the agent, alternating, medians and ratios.
 # Never part of `make check`.
 bench: all
+	scripts/install-npm-deps $(abspath $(B))/npm
 	tests/bench/run
 
 # libFuzzer on the request-head parser (clang, ASan, UBSan).
