@@ -47,7 +47,9 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 		 * accept-time context in place, so the pointer did not change). */
 		if (unlikely(agent_self.inherited)) {
 			agent_self.inherited = NULL;
-			agent_self.lock_watch = agent_self.closed && agent_self.born_in_request;
+			agent_self.lock_watch = (unsigned char)((agent_self.lock_watch & LOCK_WATCH_QUEUE) |
+								(agent_self.closed && agent_self.born_in_request ?
+								 LOCK_WATCH_NEXT : 0));
 		}
 		return;
 	}
@@ -739,7 +741,7 @@ void flow_close(int fd)
 				ctx_take_current(NULL);
 			} else {
 				agent_self.closed = agent_self.cur;
-				agent_self.lock_watch = agent_self.born_in_request || agent_self.pop_next;
+				agent_self.lock_watch = (unsigned char)handoff_closes_request();
 			}
 		}
 	}

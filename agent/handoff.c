@@ -30,7 +30,7 @@ void handoff_thread_starts(struct ctx *inherited)
 	agent_self.cur = inherited;
 	agent_self.inherited = home ? NULL : inherited;
 	agent_self.born_in_request = inherited != NULL && !home;
-	agent_self.lock_watch = agent_self.born_in_request;
+	agent_self.lock_watch = agent_self.born_in_request ? LOCK_WATCH_NEXT : 0;
 	if (inherited)
 		DEBUG("thread starts in %s (pthread_create)", ctx_name(inherited)->id);
 }
@@ -123,8 +123,21 @@ void handoff_relock(const void *mutex)
 		take(NULL, "takes another job from its queue without a wake-up");
 	}
 
-	if (agent_self.lock_watch) {
-		agent_self.lock_watch = false;
+	if (agent_self.lock_watch & LOCK_WATCH_QUEUE) {
+		/* Rule 6: a thread that closed its request's connection locks
+		 * the mutex under which another thread signals a condvar: it
+		 * takes its next job from that queue, maybe without a wait (a
+		 * backlog). Other locks (a stats counter's) leave the request
+		 * on, and the watch too while the thread keeps the context. */
+		if (!agent_self.closed || agent_self.cur != agent_self.closed) {
+			agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
+		} else if (condmap_signalled_by_other(mutex, &agent_self) && agent_tid() != agent_pid) {
+			agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
+			take(NULL, "locks a queue's mutex after closing its request's connection");
+		}
+	}
+	if (agent_self.lock_watch & LOCK_WATCH_NEXT) {
+		agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_NEXT;
 		/* Rule 3: a thread made inside a request takes its first lock:
 		 * a pool's thread may take a job from its queue now, without
 		 * waiting, so what it inherited ends. */

@@ -37,7 +37,12 @@
  *     a request (a pool made lazily) is done with it at its next mutex
  *     lock too: it may take its next job from a queue without waiting.
  *     (Not every thread: an acceptor that answers, closes and then queues
- *     background work hands its request on.) A
+ *     background work hands its request on.) Another thread (not the
+ *     main thread, not in an interpreter or a JVM, not pinned) is done
+ *     with it when it locks a queue's mutex: one another thread held
+ *     when it last signalled a condvar (condmap_signalled_by_other); a
+ *     pool whose workers start after a backlog built up takes job after
+ *     job without a wait. A
  *     thread draining a merged wake-up (agent/flow.c) is done with it at
  *     the close itself.
  *  7. A context the program entered itself through the API
@@ -93,6 +98,12 @@ static inline bool handoff_signal_needed(const void *obj)
 	return condmap_maybe_waited(obj);
 }
 
+/* What the thread's locks are watched for (agent_self.lock_watch): */
+#define LOCK_WATCH_NEXT 1u   /* its next lock: rules 3, 6 (a thread made inside
+                                a request) and 8 */
+#define LOCK_WATCH_QUEUE 2u  /* each lock until a switch or a wait: rule 6, a
+                                queue's mutex after its request's close */
+
 /* Whether locking `mutex` concerns the hand-off rules (handoff_relock):
  * the mutex of the thread's last wake-up, its job queue's (rule 8), or
  * any lock while the thread watches its locks (a pool thread that closed
@@ -121,7 +132,7 @@ static inline void handoff_job_handed(void)
 		return;
 	agent_self.pop_mutex = NULL;
 	agent_self.pop_next = true;
-	agent_self.lock_watch = true;
+	agent_self.lock_watch |= LOCK_WATCH_NEXT;
 }
 
 /* The thread waits for events (poll, epoll): an event loop, whose locks
@@ -133,8 +144,29 @@ static inline void handoff_waits(void)
 }
 
 /* The thread is about to lock `mutex`: the mutex of its last wake-up, or
- * any mutex while rules 3 or 6 watch its next lock. */
+ * any mutex while rules 3 or 6 watch its locks. */
 void handoff_relock(const void *mutex);
+
+/* The thread closes the client connection of its current context (rule
+ * 6): which of its locks may end that context now. */
+static inline unsigned handoff_closes_request(void)
+{
+	unsigned w = agent_self.born_in_request || agent_self.pop_next ? LOCK_WATCH_NEXT : 0;
+
+	/* A queue's mutex: not where a runtime's own locks are (an
+	 * interpreter's GIL is signalled by every thread that drops it), nor
+	 * for what the program entered itself (rule 7). */
+	if (!bridge_vm && !agent_self.bridge_loop && !ctx_pinned())
+		w |= LOCK_WATCH_QUEUE;
+	return w;
+}
+
+/* The thread signals a condvar: the mutex it locked last is a queue's
+ * if another thread's locks follow (condmap_signalled_under). */
+static inline void handoff_signals_under(void)
+{
+	condmap_signalled_under(agent_self.last_lock, &agent_self);
+}
 
 /* `obj` is destroyed. */
 void handoff_destroy(const void *obj);

@@ -33,7 +33,9 @@ struct agent_thread {
 	const struct ctx *cond_ctx; /* and which context that was */
 	const struct ctx *inherited; /* the creator's context, while it lasts */
 	const struct ctx *closed; /* current, and its connection closed by us */
-	bool lock_watch;          /* the next mutex lock may end `cur` (handoff.c) */
+	unsigned char lock_watch; /* a mutex lock may end `cur` (agent/handoff.h,
+	                             LOCK_WATCH_*) */
+	const void *last_lock;    /* the mutex it locked last (the lock shim) */
 	bool born_in_request;     /* created with a context (a pool's thread) */
 	bool pop_next;            /* a channel's read switched it into a job: the next lock
 	                             is the one that takes it from its queue ... */

@@ -94,6 +94,7 @@ static bool lock_or_miss(void)
 }
 
 AGENT_HIDDEN uint64_t condmap_waited[CONDMAP_FILTER_BITS / 64];
+AGENT_HIDDEN struct condmap_signaller condmap_signallers[CONDMAP_SIGNALLERS];
 
 void condmap_wait_begin(const void *cond, pid_t tid)
 {

@@ -50,6 +50,60 @@ static inline bool condmap_maybe_waited(const void *cond)
 	return (__atomic_load_n(&condmap_waited[b / 64], __ATOMIC_ACQUIRE) >> (b % 64)) & 1u;
 }
 
+/* Which thread last signalled a condvar while holding a mutex: a table
+ * indexed by a hash of the mutex's address (a mutex is known by its
+ * entry only while no other mutex of the same hash has replaced it), each
+ * entry the mutex and the signalling thread's block (base/thread.h; its
+ * address names the thread, no system call). "While holding" is read
+ * from the thread's last pthread_mutex_lock: a queue's producer locks the
+ * queue's mutex, links its job and signals (before or after unlocking).
+ * A queue's consumers lock the same mutex to take a job, with or without
+ * a wait (agent/handoff.h, rule 6). Entries are two relaxed stores, never
+ * cleared: a reader may see the mutex of one signal and the thread of
+ * another, which at worst ends a context (a bare line), never gives
+ * one. */
+#define CONDMAP_SIGNALLERS 1024
+struct condmap_signaller {
+	const void *mutex;
+	const void *thread;
+};
+extern AGENT_HIDDEN struct condmap_signaller condmap_signallers[CONDMAP_SIGNALLERS];
+
+static inline struct condmap_signaller *condmap_signaller_of(const void *mutex)
+{
+	uintptr_t p = (uintptr_t)mutex;
+
+	return &condmap_signallers[((p >> 3) ^ (p >> 13)) & (CONDMAP_SIGNALLERS - 1)];
+}
+
+/* `thread` signals a condvar, having last locked `mutex` (NULL: none):
+ * a load and a compare when it is already the entry's (a producer's
+ * steady state), no store to a shared line then. */
+static inline void condmap_signalled_under(const void *mutex, const void *thread)
+{
+	struct condmap_signaller *e;
+
+	if (mutex == NULL)
+		return;
+	e = condmap_signaller_of(mutex);
+	if (__atomic_load_n(&e->mutex, __ATOMIC_RELAXED) == mutex &&
+	    __atomic_load_n(&e->thread, __ATOMIC_RELAXED) == thread)
+		return;
+	__atomic_store_n(&e->thread, thread, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->mutex, mutex, __ATOMIC_RELAXED);
+}
+
+/* True when the last signal made holding `mutex` came from a thread
+ * other than `thread`: the mutex guards something another thread hands
+ * over (a queue), not only this thread's own waits. */
+static inline bool condmap_signalled_by_other(const void *mutex, const void *thread)
+{
+	const struct condmap_signaller *e = condmap_signaller_of(mutex);
+
+	return mutex && __atomic_load_n(&e->mutex, __ATOMIC_RELAXED) == mutex &&
+	       __atomic_load_n(&e->thread, __ATOMIC_RELAXED) != thread;
+}
+
 /* `tid` starts waiting on `cond`. */
 void condmap_wait_begin(const void *cond, pid_t tid);
 

@@ -127,6 +127,7 @@ static __attribute__((noinline)) int mutex_lock_watched(pthread_mutex_t *m)
  * watched way, which resolves it (the agent is not active yet). */
 AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
+	agent_self.last_lock = m;
 	if (handoff_lock_watched(m) || unlikely(real_pthread_mutex_lock == NULL))
 		return mutex_lock_watched(m);
 	return REAL_ON(pthread_mutex_lock)(m);
@@ -134,14 +135,20 @@ AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 
 AGENT_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
-	if (agent_active() && handoff_signal_needed(c))
+	if (!agent_active())
+		return REAL(pthread_cond_signal)(c);
+	handoff_signals_under();
+	if (handoff_signal_needed(c))
 		AGENT_WORK(handoff_signal(c, false));
 	return REAL(pthread_cond_signal)(c);
 }
 
 AGENT_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
-	if (agent_active() && handoff_signal_needed(c))
+	if (!agent_active())
+		return REAL(pthread_cond_broadcast)(c);
+	handoff_signals_under();
+	if (handoff_signal_needed(c))
 		AGENT_WORK(handoff_signal(c, true));
 	return REAL(pthread_cond_broadcast)(c);
 }

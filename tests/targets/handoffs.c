@@ -7,6 +7,11 @@
  *                                 POSIX semaphore; W workers sem_wait
  *   handoffs PORT_FILE lazy       a 2-thread condvar pool the acceptor
  *                                 creates inside the first request
+ *   handoffs PORT_FILE late       a 4-thread condvar pool made at start
+ *                                 whose threads begin 300 ms after the
+ *                                 first job was queued: they find a
+ *                                 backlog and take jobs without waiting
+ *                                 until it is gone
  *   handoffs PORT_FILE pipe4      4 workers each read one 8-byte job
  *                                 pointer from one pipe
  *   handoffs PORT_FILE convoy     a thread per connection, which reads
@@ -39,7 +44,7 @@
 #define HEAD_MAX 4096
 #define TOK_MAX 128
 
-enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY };
+enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE };
 
 struct job {
 	struct job *next;
@@ -160,6 +165,18 @@ static void *cond_worker(void *arg)
 			return NULL;
 		run_job(j);
 	}
+}
+
+static int first_queued;
+
+/* Polls (no condvar wait: the queue is not seen waited on) until the
+ * first job is queued, then lets a backlog build. */
+static void *late_worker(void *arg)
+{
+	while (!__atomic_load_n(&first_queued, __ATOMIC_ACQUIRE))
+		sleep_us(2000);
+	sleep_us(300000);
+	return cond_worker(arg);
 }
 
 static void *pipe_worker(void *arg)
@@ -296,9 +313,11 @@ static void hand_off(struct job *j)
 		sem_post(&sem);
 		break;
 	case M_LAZY:
+	case M_LATE:
 		if (nworkers == 0)     /* inside the first request */
 			start_workers(cond_worker, 2);
 		push(j);
+		__atomic_store_n(&first_queued, 1, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&qlock);
 		pthread_cond_signal(&qcond);
 		pthread_mutex_unlock(&qlock);
@@ -330,6 +349,7 @@ static void stop_workers(void)
 			sem_post(&sem);
 		break;
 	case M_LAZY:
+	case M_LATE:
 		pthread_mutex_lock(&qlock);
 		stopping = 1;
 		pthread_cond_broadcast(&qcond);
@@ -349,17 +369,17 @@ static void stop_workers(void)
 
 int main(int argc, char **argv)
 {
-	static const char *names[] = { "sem", "lazy", "pipe4", "convoy" };
+	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late" };
 	unsigned short port;
 	int m;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy [W]\n", argv[0]);
+		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late [W]\n", argv[0]);
 		return 2;
 	}
-	for (m = 0; m < 4 && strcmp(argv[2], names[m]) != 0; m++)
+	for (m = 0; m < 5 && strcmp(argv[2], names[m]) != 0; m++)
 		;
-	if (m == 4) {
+	if (m == 5) {
 		fprintf(stderr, "unknown mode %s\n", argv[2]);
 		return 2;
 	}
@@ -379,6 +399,8 @@ int main(int argc, char **argv)
 		start_workers(pipe_worker, 4);
 	} else if (mode == M_LAZY) {
 		nworkers = 0;
+	} else if (mode == M_LATE) {
+		start_workers(late_worker, 4);
 	}
 	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, 0, 1024, &port);
 	fprintf(stderr, "listening mode=%s\n", names[m]);

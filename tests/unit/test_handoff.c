@@ -213,6 +213,71 @@ UNIT_TEST(pool_thread_closing_its_request_ends_it_at_next_lock)
 	ck_assert_ptr_null(agent_self.cur);
 }
 
+/* A real thread (its own block, so another thread to the table) that
+ * locked `arg` last signals a condvar: a queue's producer. */
+static void *signal_holding(void *arg)
+{
+	agent_self.last_lock = arg;
+	handoff_signals_under();
+	return NULL;
+}
+
+UNIT_TEST(worker_closing_its_request_ends_it_at_a_queues_mutex)
+{
+	struct ctx *b = ctx_new(NULL);
+	int stats_mutex, own_mutex;
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, signal_holding, &mutex_a), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	/* A worker made before any request, which never waited (a backlog
+	 * was there when it started): it answers a job's client, closes the
+	 * connection (flow_close) ... */
+	as(1);
+	agent_self.last_lock = &own_mutex;   /* a lock it signals under itself */
+	handoff_signals_under();
+	ctx_take_current(b);
+	agent_self.closed = b;
+	agent_self.lock_watch = (unsigned char)handoff_closes_request();
+	ck_assert(agent_self.lock_watch & LOCK_WATCH_QUEUE);
+	ck_assert(!(agent_self.lock_watch & LOCK_WATCH_NEXT));
+	/* ... counts it under a lock nobody signals under, and under one only
+	 * it signals under: still its request ... */
+	handoff_relock(&stats_mutex);
+	handoff_relock(&own_mutex);
+	ck_assert_ptr_eq(agent_self.cur, b);
+	ck_assert(handoff_lock_watched(&stats_mutex));
+	/* ... and locks the queue's mutex to take the next job: done. */
+	handoff_relock(&mutex_a);
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert(!(agent_self.lock_watch & LOCK_WATCH_QUEUE));
+}
+
+UNIT_TEST(queue_mutex_rule_spares_main_thread_and_interpreters)
+{
+	struct ctx *b = ctx_new(NULL);
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, signal_holding, &mutex_a), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	/* The main thread (an acceptor that answers, closes, then queues
+	 * background work under the queue's mutex) hands its request on. */
+	as(1);
+	agent_pid = agent_self.tid;
+	ctx_get(b);
+	ctx_take_current(b);
+	agent_self.closed = b;
+	agent_self.lock_watch = (unsigned char)handoff_closes_request();
+	handoff_relock(&mutex_a);
+	ck_assert_ptr_eq(agent_self.cur, b);
+	agent_pid = 1;
+	/* In an interpreter or a JVM the rule is not armed at all. */
+	bridge_vm = 1;
+	ck_assert(!(handoff_closes_request() & LOCK_WATCH_QUEUE));
+	bridge_vm = 0;
+	ctx_put(b);
+}
+
 UNIT_TEST(second_signal_makes_both_ambiguous)
 {
 	struct ctx *c1, *c2;
