@@ -21,6 +21,17 @@ static void take(struct ctx *x, const char *why)
 	ctx_take_current(x);
 }
 
+/* Rule 6 ended the thread's request at a lock, a guess: what it writes
+ * next on a connection it made (a pooled one, tagged by whichever
+ * request used it last) is its next job's, which nothing named yet, so
+ * the connection's tag must not become the thread's (agent/flow.c: a
+ * write out while muted untags the socket instead). The next I/O on a
+ * client or outbound connection vouches again. */
+static void guessed_end(void)
+{
+	agent_self.muted = true;
+}
+
 void handoff_thread_starts(struct ctx *inherited)
 {
 	/* In a process started inside a request, every thread works on that
@@ -134,6 +145,7 @@ void handoff_relock(const void *mutex)
 		} else if (condmap_signalled_by_other(mutex, &agent_self) && agent_tid() != agent_pid) {
 			agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
 			take(NULL, "locks a queue's mutex after closing its request's connection");
+			guessed_end();
 		}
 	}
 	if (agent_self.lock_watch & LOCK_WATCH_NEXT) {
@@ -146,8 +158,10 @@ void handoff_relock(const void *mutex)
 		/* Rule 6: such a thread closed its request's connection and
 		 * takes a lock: done with that request (its next job may follow
 		 * without a wait). */
-		else if (agent_self.closed && agent_self.cur == agent_self.closed)
+		else if (agent_self.closed && agent_self.cur == agent_self.closed) {
 			take(NULL, "locks after closing its request's connection");
+			guessed_end();
+		}
 		agent_self.inherited = NULL;
 	}
 	if (mutex == NULL || agent_self.cond_mutex != mutex)

@@ -155,8 +155,9 @@ static inline unsigned handoff_closes_request(void)
 
 	/* A queue's mutex: not where a runtime's own locks are (an
 	 * interpreter's GIL is signalled by every thread that drops it), nor
-	 * for what the program entered itself (rule 7). */
-	if (!bridge_vm && !agent_self.bridge_loop && !ctx_pinned())
+	 * for what the program entered itself (rule 7), nor on the main
+	 * thread (rule 4; its tid as cached: no system call here). */
+	if (!bridge_vm && !agent_self.bridge_loop && !ctx_pinned() && agent_self.tid != agent_pid)
 		w |= LOCK_WATCH_QUEUE;
 	return w;
 }

@@ -130,7 +130,7 @@ static inline void ctx_forget_marks(void)
 	agent_self.pinned = NULL;
 	agent_self.inherited = NULL;
 	agent_self.closed = NULL;
-	agent_self.lock_watch = false;
+	agent_self.lock_watch = 0;
 	agent_self.cond_ctx = NULL;
 	agent_self.waits_in = NULL;
 	agent_self.weak = 0;

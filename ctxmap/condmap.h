@@ -58,14 +58,17 @@ static inline bool condmap_maybe_waited(const void *cond)
  * from the thread's last pthread_mutex_lock: a queue's producer locks the
  * queue's mutex, links its job and signals (before or after unlocking).
  * A queue's consumers lock the same mutex to take a job, with or without
- * a wait (agent/handoff.h, rule 6). Entries are two relaxed stores, never
- * cleared: a reader may see the mutex of one signal and the thread of
- * another, which at worst ends a context (a bare line), never gives
- * one. */
+ * a wait (agent/handoff.h, rule 6); a bounded queue's consumers signal
+ * under it too ("not full"), so a mutex two threads signalled under is
+ * marked for good (CONDMAP_SIGNALLERS_SEVERAL in the thread word).
+ * Entries are two relaxed stores, never cleared: a reader may see the
+ * mutex of one signal and the thread of another, which at worst ends a
+ * context (a bare line), never gives one. */
 #define CONDMAP_SIGNALLERS 1024
+#define CONDMAP_SIGNALLERS_SEVERAL ((uintptr_t)1)  /* thread blocks are aligned */
 struct condmap_signaller {
 	const void *mutex;
-	const void *thread;
+	uintptr_t thread;     /* the last signaller's block, | SEVERAL */
 };
 extern AGENT_HIDDEN struct condmap_signaller condmap_signallers[CONDMAP_SIGNALLERS];
 
@@ -82,26 +85,33 @@ static inline struct condmap_signaller *condmap_signaller_of(const void *mutex)
 static inline void condmap_signalled_under(const void *mutex, const void *thread)
 {
 	struct condmap_signaller *e;
+	uintptr_t was, me = (uintptr_t)thread;
 
 	if (mutex == NULL)
 		return;
 	e = condmap_signaller_of(mutex);
-	if (__atomic_load_n(&e->mutex, __ATOMIC_RELAXED) == mutex &&
-	    __atomic_load_n(&e->thread, __ATOMIC_RELAXED) == thread)
-		return;
-	__atomic_store_n(&e->thread, thread, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->mutex, mutex, __ATOMIC_RELAXED);
+	was = __atomic_load_n(&e->thread, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&e->mutex, __ATOMIC_RELAXED) != mutex) {
+		__atomic_store_n(&e->thread, me, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->mutex, mutex, __ATOMIC_RELAXED);
+	} else if ((was & ~CONDMAP_SIGNALLERS_SEVERAL) != me) {
+		__atomic_store_n(&e->thread, me | CONDMAP_SIGNALLERS_SEVERAL, __ATOMIC_RELAXED);
+	}
 }
 
-/* True when the last signal made holding `mutex` came from a thread
- * other than `thread`: the mutex guards something another thread hands
- * over (a queue), not only this thread's own waits. */
+/* True when a thread other than `thread` signalled holding `mutex` (the
+ * last signal, or two threads ever did): the mutex guards something
+ * another thread hands over (a queue), not only this thread's own
+ * waits. */
 static inline bool condmap_signalled_by_other(const void *mutex, const void *thread)
 {
 	const struct condmap_signaller *e = condmap_signaller_of(mutex);
+	uintptr_t t;
 
-	return mutex && __atomic_load_n(&e->mutex, __ATOMIC_RELAXED) == mutex &&
-	       __atomic_load_n(&e->thread, __ATOMIC_RELAXED) != thread;
+	if (mutex == NULL || __atomic_load_n(&e->mutex, __ATOMIC_RELAXED) != mutex)
+		return false;
+	t = __atomic_load_n(&e->thread, __ATOMIC_RELAXED);
+	return (t & CONDMAP_SIGNALLERS_SEVERAL) || t != (uintptr_t)thread;
 }
 
 /* `tid` starts waiting on `cond`. */

@@ -208,7 +208,7 @@ UNIT_TEST(pool_thread_closing_its_request_ends_it_at_next_lock)
 	handoff_relock(&any_mutex);            /* the inherited one ends */
 	ctx_take_current(b);                   /* it answers a job's client */
 	agent_self.closed = b;                 /* ... and closes it (flow_close) */
-	agent_self.lock_watch = agent_self.born_in_request;
+	agent_self.lock_watch = agent_self.born_in_request ? LOCK_WATCH_NEXT : 0;
 	handoff_relock(&any_mutex);
 	ck_assert_ptr_null(agent_self.cur);
 }
@@ -247,10 +247,34 @@ UNIT_TEST(worker_closing_its_request_ends_it_at_a_queues_mutex)
 	handoff_relock(&own_mutex);
 	ck_assert_ptr_eq(agent_self.cur, b);
 	ck_assert(handoff_lock_watched(&stats_mutex));
-	/* ... and locks the queue's mutex to take the next job: done. */
+	/* ... and locks the queue's mutex to take the next job: done, and a
+	 * pooled connection's tag is not taken up (muted: a write out
+	 * untags it instead, agent/flow.c). */
 	handoff_relock(&mutex_a);
 	ck_assert_ptr_null(agent_self.cur);
+	ck_assert(agent_self.muted);
 	ck_assert(!(agent_self.lock_watch & LOCK_WATCH_QUEUE));
+}
+
+UNIT_TEST(bounded_queue_whose_consumers_signal_too)
+{
+	struct ctx *b = ctx_new(NULL);
+	int queue_mutex;
+	pthread_t t;
+
+	/* A producer signals "not empty" under the queue's mutex, then the
+	 * worker itself signals "not full" under it after a pop: the last
+	 * signal is its own, but two threads signal under that mutex. */
+	ck_assert_int_eq(pthread_create(&t, NULL, signal_holding, &queue_mutex), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	as(1);
+	agent_self.last_lock = &queue_mutex;
+	handoff_signals_under();
+	ctx_take_current(b);
+	agent_self.closed = b;
+	agent_self.lock_watch = (unsigned char)handoff_closes_request();
+	handoff_relock(&queue_mutex);
+	ck_assert_ptr_null(agent_self.cur);
 }
 
 UNIT_TEST(queue_mutex_rule_spares_main_thread_and_interpreters)
