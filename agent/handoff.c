@@ -171,6 +171,16 @@ void handoff_relock(const void *mutex)
 		agent_self.cond_ctx = agent_self.cur;
 		return;
 	}
+	if (agent_self.bridge_loop) {
+		/* Rule 7 too: a loop a bridge drives takes no job from a queue;
+		 * its waits and locks are the runtime's own (Node's main thread
+		 * waits for its platform's background tasks at a collection,
+		 * then takes that queue's mutex again to post more, right
+		 * after a read that started a request and before the bridge
+		 * entered it): the bridge names its contexts. */
+		agent_self.cond_mutex = NULL;
+		return;
+	}
 	k = condmap_class(agent_self.cond_src);
 	if (k == CONDMAP_POOL) {
 		/* Rule 1: whatever the last job left the worker with ends here:

@@ -47,7 +47,9 @@
  *     the close itself.
  *  7. A context the program entered itself through the API
  *     (reqctx_api_enter, so every runtime bridge; ctx_enter_pinned) is
- *     pinned: none of the rules above ends or replaces it. The thread
+ *     pinned: none of the rules above ends or replaces it. On a thread
+ *     whose event loop a bridge drives, rules 1 and 5 never end a
+ *     context, pinned or not (its relocks are the runtime's own). The thread
  *     keeps it across every wait and wake-up until it enters another
  *     (or none, or leaves) or a native switch makes another context
  *     current (I/O on another request's fd). Ruby's threads wait on

@@ -302,6 +302,26 @@ UNIT_TEST(queue_mutex_rule_spares_main_thread_and_interpreters)
 	ctx_put(b);
 }
 
+UNIT_TEST(bridge_loop_relock_keeps_a_native_context)
+{
+	struct ctx *c = ctx_new(NULL);
+
+	/* Node's main thread (its loop the bridge's) once waited on a
+	 * queue-like condvar (its platform's background tasks) ... */
+	as(1);
+	agent_self.bridge_loop = true;
+	handoff_wait_begins(&cond_b);
+	handoff_wait_ends(&cond_b, &mutex_a, true);
+	/* ... then reads a request (native, not yet entered by the bridge)
+	 * and takes that mutex again to post a task: still the request. */
+	ctx_take_current(c);
+	ck_assert(handoff_lock_watched(&mutex_a));
+	handoff_relock(&mutex_a);
+	ck_assert_ptr_eq(agent_self.cur, c);
+	ck_assert(!handoff_lock_watched(&mutex_a));
+	agent_self.bridge_loop = false;
+}
+
 UNIT_TEST(second_signal_makes_both_ambiguous)
 {
 	struct ctx *c1, *c2;
