@@ -947,7 +947,7 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 		return pass(fd, iov, iovcnt, how);
 	if (unlikely(total == sizeof fpm_flush) && control_record(iov, iovcnt))
 		return pass_record(fd, iov, iovcnt, how);
-	if (unlikely(!out_any_tagged))
+	if (unlikely(!__atomic_load_n(&out_any_tagged, __ATOMIC_RELAXED)))
 		__atomic_store_n(&out_any_tagged, 1, __ATOMIC_RELAXED);
 	st = state();
 	claim(st);
