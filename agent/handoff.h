@@ -165,10 +165,13 @@ static inline unsigned handoff_closes_request(void)
 }
 
 /* The thread signals a condvar: the mutex it locked last is a queue's
- * if another thread's locks follow (condmap_signalled_under). */
+ * if another thread's locks follow (condmap_signalled_under). Not in an
+ * interpreter or a JVM, where rule 6 never looks (handoff_closes_request)
+ * and every thread signals the interpreter's lock. */
 static inline void handoff_signals_under(void)
 {
-	condmap_signalled_under(agent_self.last_lock, &agent_self);
+	if (!bridge_vm)
+		condmap_signalled_under(agent_self.last_lock, &agent_self);
 }
 
 /* `obj` is destroyed. */

@@ -32,11 +32,17 @@
 #define CONDMAP_FILTER_BITS 4096
 extern AGENT_HIDDEN uint64_t condmap_waited[CONDMAP_FILTER_BITS / 64];
 
+/* The hash both tables below index an object's address by. */
+static inline unsigned condmap_hash(const void *obj)
+{
+	uintptr_t p = (uintptr_t)obj;
+
+	return (unsigned)((p >> 3) ^ (p >> 15));
+}
+
 static inline unsigned condmap_filter_bit(const void *cond)
 {
-	uintptr_t p = (uintptr_t)cond;
-
-	return (unsigned)((p >> 3) ^ (p >> 15)) & (CONDMAP_FILTER_BITS - 1);
+	return condmap_hash(cond) & (CONDMAP_FILTER_BITS - 1);
 }
 
 /* False when `cond` was never waited on (condmap_signal would do
@@ -74,14 +80,13 @@ extern AGENT_HIDDEN struct condmap_signaller condmap_signallers[CONDMAP_SIGNALLE
 
 static inline struct condmap_signaller *condmap_signaller_of(const void *mutex)
 {
-	uintptr_t p = (uintptr_t)mutex;
-
-	return &condmap_signallers[((p >> 3) ^ (p >> 13)) & (CONDMAP_SIGNALLERS - 1)];
+	return &condmap_signallers[condmap_hash(mutex) & (CONDMAP_SIGNALLERS - 1)];
 }
 
 /* `thread` signals a condvar, having last locked `mutex` (NULL: none):
- * a load and a compare when it is already the entry's (a producer's
- * steady state), no store to a shared line then. */
+ * loads and compares when the entry already says it (a producer's steady
+ * state, or several signallers: the answer cannot change), no store to a
+ * shared line then. */
 static inline void condmap_signalled_under(const void *mutex, const void *thread)
 {
 	struct condmap_signaller *e;
@@ -94,7 +99,7 @@ static inline void condmap_signalled_under(const void *mutex, const void *thread
 	if (__atomic_load_n(&e->mutex, __ATOMIC_RELAXED) != mutex) {
 		__atomic_store_n(&e->thread, me, __ATOMIC_RELAXED);
 		__atomic_store_n(&e->mutex, mutex, __ATOMIC_RELAXED);
-	} else if ((was & ~CONDMAP_SIGNALLERS_SEVERAL) != me) {
+	} else if (!(was & CONDMAP_SIGNALLERS_SEVERAL) && was != me) {
 		__atomic_store_n(&e->thread, me | CONDMAP_SIGNALLERS_SEVERAL, __ATOMIC_RELAXED);
 	}
 }
@@ -111,7 +116,7 @@ static inline bool condmap_signalled_by_other(const void *mutex, const void *thr
 	if (mutex == NULL || __atomic_load_n(&e->mutex, __ATOMIC_RELAXED) != mutex)
 		return false;
 	t = __atomic_load_n(&e->thread, __ATOMIC_RELAXED);
-	return (t & CONDMAP_SIGNALLERS_SEVERAL) || t != (uintptr_t)thread;
+	return t != (uintptr_t)thread;      /* never equal with SEVERAL set */
 }
 
 /* `tid` starts waiting on `cond`. */
