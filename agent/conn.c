@@ -138,14 +138,19 @@ static bool pipelined(const char *b, const char *end, size_t len)
 /* Where the head in b[0..len) ends: the byte after its blank line, or
  * NULL when there is none. The blank line is CRLF CRLF, or LF LF from a
  * client that ends its lines with a bare LF (which a server may accept:
- * RFC 9112, 2.2). */
+ * RFC 9112, 2.2); the head's first line end says which, so a bare-LF head
+ * followed by a CRLF one is two heads, not one ending with the second. */
 static const char *head_end(const char *b, size_t len)
 {
-	const char *e = memmem(b, len, "\r\n\r\n", 4);
+	const char *nl = memchr(b, '\n', len), *e;
 
-	if (e != NULL)
-		return e + 4;
-	e = memmem(b, len, "\n\n", 2);
+	if (nl == NULL)
+		return NULL;
+	if (nl > b && nl[-1] == '\r') {
+		e = memmem(nl - 1, len - (size_t)(nl - 1 - b), "\r\n\r\n", 4);
+		return e != NULL ? e + 4 : NULL;
+	}
+	e = memmem(nl, len - (size_t)(nl - b), "\n\n", 2);
 	return e != NULL ? e + 2 : NULL;
 }
 
