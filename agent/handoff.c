@@ -21,12 +21,13 @@ static void take(struct ctx *x, const char *why)
 	ctx_take_current(x);
 }
 
-/* Rule 6 ended the thread's request at a lock, a guess: what it writes
- * next on a connection it made (a pooled one, tagged by whichever
- * request used it last) is its next job's, which nothing named yet, so
- * the connection's tag must not become the thread's (agent/flow.c: a
- * write out while muted untags the socket instead). The next I/O on a
- * client or outbound connection vouches again. */
+/* A queue's worker is left with no context by a guess (rules 1, 5, 6 and
+ * 8: its job is over, or a wake-up named none): what it writes next on a
+ * connection it made (a pooled one, tagged by whichever request used it
+ * last) is its next job's, which nothing named yet, so the connection's
+ * tag must not become the thread's (agent/flow.c: a write out while muted
+ * untags the socket instead). The next I/O on a client or outbound
+ * connection vouches again. Called after the switch, which clears it. */
 static void guessed_end(void)
 {
 	agent_self.muted = true;
@@ -53,8 +54,10 @@ void handoff_wait_begins(const void *obj)
 		/* A semaphore's worker waiting again is back at its queue:
 		 * whatever its last job left it with ends here. */
 		if (agent_self.cond_src == obj && agent_self.cond_mutex == NULL &&
-		    agent_self.cur && condmap_class(obj) == CONDMAP_POOL)
+		    agent_self.cur && condmap_class(obj) == CONDMAP_POOL) {
 			take(NULL, "back at the queue of its wake-up");
+			guessed_end();
+		}
 		/* Rule 6: it closed its request's connection and waits: done. */
 		if (agent_self.cur && agent_self.cur == agent_self.closed)
 			take(NULL, "waits after closing its request's connection");
@@ -86,6 +89,8 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 		/* Rule 1. */
 		agent_self.inherited = NULL;
 		take(took ? x : NULL, "job queue wake-up");
+		if (agent_self.cur == NULL)
+			guessed_end();
 		agent_self.cond_ctx = agent_self.cur;
 		x = NULL;
 	} else {
@@ -132,6 +137,7 @@ void handoff_relock(const void *mutex)
 	} else if (mutex == agent_self.pop_mutex && agent_self.cur && !ctx_pinned() &&
 		   flow_request_answered(agent_self.cur)) {
 		take(NULL, "takes another job from its queue without a wake-up");
+		guessed_end();
 	}
 
 	if (agent_self.lock_watch & LOCK_WATCH_QUEUE) {
@@ -185,14 +191,18 @@ void handoff_relock(const void *mutex)
 	if (k == CONDMAP_POOL) {
 		/* Rule 1: whatever the last job left the worker with ends here:
 		 * the next job it may take without waiting is not known. */
-		if (agent_self.cur)
+		if (agent_self.cur) {
 			take(NULL, "back at the queue of its wake-up");
+			guessed_end();
+		}
 	} else if (k != CONDMAP_SHARED) {
 		/* Rule 5: back at a queue-like condvar (its waiters never signal
 		 * it) with a context other than the one it woke with (or kept
 		 * since), the thread got that context from a job: it ends. */
-		if (agent_self.cur && agent_self.cur != agent_self.cond_ctx)
+		if (agent_self.cur && agent_self.cur != agent_self.cond_ctx) {
 			take(NULL, "back at its queue with a context the wake-up did not give");
+			guessed_end();
+		}
 	} else {
 		/* Lock-like: a thread keeps its own context; done with it. */
 		agent_self.cond_mutex = NULL;

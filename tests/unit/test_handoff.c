@@ -343,6 +343,34 @@ UNIT_TEST(second_signal_makes_both_ambiguous)
 	(void)c1; (void)c2;
 }
 
+UNIT_TEST(a_worker_left_with_none_by_a_guess_is_muted)
+{
+	/* A job queue's worker back at its queue, and one whose wake-up named
+	 * nothing, have no context by a guess: muted, so that a pooled
+	 * connection's tag (its last user's) is not taken up by the next
+	 * write out (agent/flow.c). */
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {   /* classify */
+		one_job();
+		after_job();
+	}
+	one_job();
+	as(1);
+	ck_assert_ptr_nonnull(agent_self.cur);
+	handoff_relock(&mutex_a);                 /* back at the queue */
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert(agent_self.muted);
+	/* Two signals before either wake-up: the wake-up names nothing. */
+	as(1); handoff_wait_begins(&cond_a);
+	as(2); handoff_wait_begins(&cond_a);
+	enter_new(3);
+	handoff_signal(&cond_a, false);
+	enter_new(3);
+	handoff_signal(&cond_a, false);
+	as(2); handoff_wait_ends(&cond_a, &mutex_a, true);
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert(agent_self.muted);
+}
+
 UNIT_TEST(queue_worker_job_context_ends_at_relock)
 {
 	struct ctx *x;
