@@ -92,6 +92,9 @@
 	X(pthread_cond_broadcast, int, (pthread_cond_t *), REQUIRED) \
 	X(pthread_cond_destroy, int, (pthread_cond_t *), REQUIRED) \
 	X(pthread_mutex_lock, int, (pthread_mutex_t *), REQUIRED) \
+	X(pthread_mutex_trylock, int, (pthread_mutex_t *), REQUIRED) \
+	X(pthread_mutex_timedlock, int, (pthread_mutex_t *, const struct timespec *), REQUIRED) \
+	X(pthread_mutex_clocklock, int, (pthread_mutex_t *, clockid_t, const struct timespec *), OPTIONAL) \
 	X(timer_create, int, (clockid_t, struct sigevent *, timer_t *), REQUIRED) \
 	X(timer_settime, int, (timer_t, int, const struct itimerspec *, struct itimerspec *), REQUIRED) \
 	X(timer_delete, int, (timer_t), REQUIRED) \

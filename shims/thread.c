@@ -133,6 +133,42 @@ AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	return REAL_ON(pthread_mutex_lock)(m);
 }
 
+/* A lock that may fail (trylock, a time limit) counts once it is taken:
+ * a worker that polls its queue's mutex with trylock takes its next job
+ * as one that waits on it does. The real call comes first, so the
+ * hand-off rules' part runs with the mutex held (it takes none of the
+ * host's locks) and never for a lock not taken. */
+static __attribute__((noinline)) void mutex_taken_watched(pthread_mutex_t *m)
+{
+	if (agent_active())
+		AGENT_WORK(handoff_relock(m));
+}
+
+static inline int mutex_taken(pthread_mutex_t *m, int r)
+{
+	if (likely(r == 0)) {
+		agent_self.last_lock = m;
+		if (handoff_lock_watched(m))
+			mutex_taken_watched(m);
+	}
+	return r;
+}
+
+AGENT_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+	return mutex_taken(m, REAL(pthread_mutex_trylock)(m));
+}
+
+AGENT_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *t)
+{
+	return mutex_taken(m, REAL(pthread_mutex_timedlock)(m, t));
+}
+
+AGENT_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *t)
+{
+	return mutex_taken(m, REAL(pthread_mutex_clocklock)(m, clk, t));
+}
+
 AGENT_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
 	if (!agent_active())

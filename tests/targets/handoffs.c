@@ -12,6 +12,9 @@
  *                                 first job was queued: they find a
  *                                 backlog and take jobs without waiting
  *                                 until it is gone
+ *   handoffs PORT_FILE latetry    the same, its workers taking the queue's
+ *                                 mutex with pthread_mutex_trylock (a
+ *                                 yield between tries)
  *   handoffs PORT_FILE pipe4      4 workers each read one 8-byte job
  *                                 pointer from one pipe
  *   handoffs PORT_FILE convoy     a thread per connection, which reads
@@ -29,6 +32,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
@@ -44,7 +48,7 @@
 #define HEAD_MAX 4096
 #define TOK_MAX 128
 
-enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE };
+enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE, M_LATETRY };
 
 struct job {
 	struct job *next;
@@ -156,7 +160,12 @@ static void *cond_worker(void *arg)
 	for (;;) {
 		struct job *j;
 
-		pthread_mutex_lock(&qlock);
+		if (mode == M_LATETRY) {
+			while (pthread_mutex_trylock(&qlock) != 0)
+				sched_yield();
+		} else {
+			pthread_mutex_lock(&qlock);
+		}
 		while (qhead == NULL && !stopping)
 			pthread_cond_wait(&qcond, &qlock);
 		j = pop_locked();
@@ -314,6 +323,7 @@ static void hand_off(struct job *j)
 		break;
 	case M_LAZY:
 	case M_LATE:
+	case M_LATETRY:
 		if (nworkers == 0)     /* inside the first request */
 			start_workers(cond_worker, 2);
 		push(j);
@@ -350,6 +360,7 @@ static void stop_workers(void)
 		break;
 	case M_LAZY:
 	case M_LATE:
+	case M_LATETRY:
 		pthread_mutex_lock(&qlock);
 		stopping = 1;
 		pthread_cond_broadcast(&qcond);
@@ -369,17 +380,17 @@ static void stop_workers(void)
 
 int main(int argc, char **argv)
 {
-	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late" };
+	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late", "latetry" };
 	unsigned short port;
 	int m;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late [W]\n", argv[0]);
+		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late|latetry [W]\n", argv[0]);
 		return 2;
 	}
-	for (m = 0; m < 5 && strcmp(argv[2], names[m]) != 0; m++)
+	for (m = 0; m < 6 && strcmp(argv[2], names[m]) != 0; m++)
 		;
-	if (m == 5) {
+	if (m == 6) {
 		fprintf(stderr, "unknown mode %s\n", argv[2]);
 		return 2;
 	}
@@ -399,7 +410,7 @@ int main(int argc, char **argv)
 		start_workers(pipe_worker, 4);
 	} else if (mode == M_LAZY) {
 		nworkers = 0;
-	} else if (mode == M_LATE) {
+	} else if (mode == M_LATE || mode == M_LATETRY) {
 		start_workers(late_worker, 4);
 	}
 	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, 0, 1024, &port);
