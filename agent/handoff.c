@@ -148,10 +148,25 @@ void handoff_relock(const void *mutex)
 		 * on, and the watch too while the thread keeps the context. */
 		if (!agent_self.closed || agent_self.cur != agent_self.closed) {
 			agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
-		} else if (condmap_signalled_by_other(mutex, &agent_self) && agent_tid() != agent_pid) {
+		} else if (condmap_signalled_by_other(mutex, &agent_self)) {
 			agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
-			take(NULL, "locks a queue's mutex after closing its request's connection");
-			guessed_end();
+			if (agent_tid() != agent_pid) {
+				take(NULL, "locks a queue's mutex after closing its request's connection");
+				guessed_end();
+			} else {
+				/* The main thread may be the queue's producer (an
+				 * acceptor that answered and closed, queueing
+				 * background work for that request) or one of its
+				 * workers, taking its next job now. A signal under
+				 * this mutex says producer (handoff_signals_under
+				 * speaks again, with the request); until then, and
+				 * for good if none comes, its lines and hand-offs
+				 * carry nothing. */
+				DEBUG("mute %s (main thread locks a queue's mutex after closing its "
+				      "request's connection)", ctx_name(agent_self.cur)->id);
+				agent_self.muted = true;
+				agent_self.muted_at = mutex;
+			}
 		}
 	}
 	if (agent_self.lock_watch & LOCK_WATCH_NEXT) {

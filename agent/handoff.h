@@ -157,9 +157,8 @@ static inline unsigned handoff_closes_request(void)
 
 	/* A queue's mutex: not where a runtime's own locks are (an
 	 * interpreter's GIL is signalled by every thread that drops it), nor
-	 * for what the program entered itself (rule 7), nor on the main
-	 * thread (rule 4; its tid as cached: no system call here). */
-	if (!bridge_vm && !agent_self.bridge_loop && !ctx_pinned() && agent_self.tid != agent_pid)
+	 * for what the program entered itself (rule 7). */
+	if (!bridge_vm && !agent_self.bridge_loop && !ctx_pinned())
 		w |= LOCK_WATCH_QUEUE;
 	return w;
 }
@@ -170,6 +169,13 @@ static inline unsigned handoff_closes_request(void)
  * and every thread signals the interpreter's lock. */
 static inline void handoff_signals_under(void)
 {
+	/* The main thread that locked a queue's mutex after closing its
+	 * request signals under it: a producer, handing that request on
+	 * (handoff_relock, rule 6). */
+	if (unlikely(agent_self.muted_at != NULL) && agent_self.muted_at == agent_self.last_lock) {
+		agent_self.muted = false;
+		agent_self.muted_at = NULL;
+	}
 	if (!bridge_vm)
 		condmap_signalled_under(agent_self.last_lock, &agent_self);
 }

@@ -135,6 +135,7 @@ static inline void ctx_forget_marks(void)
 	agent_self.waits_in = NULL;
 	agent_self.weak = 0;
 	agent_self.muted = false;
+	agent_self.muted_at = NULL;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

@@ -54,6 +54,8 @@ struct agent_thread {
 	bool muted;               /* `cur` no longer vouches for lines: they carry nothing
 	                             until a switch or the thread's next I/O on a client
 	                             or outbound connection (flow_vouched; agent/out.c) */
+	const void *muted_at;     /* the queue's mutex whose lock muted the main thread
+	                             (rule 6): a signal under it speaks again */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	int event_fd;             /* the fd of the last epoll or poll event handed out ... */

@@ -15,6 +15,8 @@
  *   handoffs PORT_FILE latetry    the same, its workers taking the queue's
  *                                 mutex with pthread_mutex_trylock (a
  *                                 yield between tries)
+ *   handoffs PORT_FILE latemain   the same as late, the main thread one
+ *                                 of the 4 workers, the acceptor a thread
  *   handoffs PORT_FILE pipe4      4 workers each read one 8-byte job
  *                                 pointer from one pipe
  *   handoffs PORT_FILE convoy     a thread per connection, which reads
@@ -48,7 +50,7 @@
 #define HEAD_MAX 4096
 #define TOK_MAX 128
 
-enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE, M_LATETRY };
+enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE, M_LATETRY, M_LATEMAIN };
 
 struct job {
 	struct job *next;
@@ -324,6 +326,7 @@ static void hand_off(struct job *j)
 	case M_LAZY:
 	case M_LATE:
 	case M_LATETRY:
+	case M_LATEMAIN:
 		if (nworkers == 0)     /* inside the first request */
 			start_workers(cond_worker, 2);
 		push(j);
@@ -361,6 +364,7 @@ static void stop_workers(void)
 	case M_LAZY:
 	case M_LATE:
 	case M_LATETRY:
+	case M_LATEMAIN:
 		pthread_mutex_lock(&qlock);
 		stopping = 1;
 		pthread_cond_broadcast(&qcond);
@@ -378,44 +382,11 @@ static void stop_workers(void)
 		pthread_join(workers[i], NULL);
 }
 
-int main(int argc, char **argv)
+/* Accepts and reads each request, hands its job on; stops at the quit
+ * request. */
+static void *serve(void *arg)
 {
-	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late", "latetry" };
-	unsigned short port;
-	int m;
-
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late|latetry [W]\n", argv[0]);
-		return 2;
-	}
-	for (m = 0; m < 6 && strcmp(argv[2], names[m]) != 0; m++)
-		;
-	if (m == 6) {
-		fprintf(stderr, "unknown mode %s\n", argv[2]);
-		return 2;
-	}
-	mode = (enum mode)m;
-	signal(SIGPIPE, SIG_IGN);
-	if (mode == M_SEM) {
-		if (sem_init(&sem, 0, 0) < 0)
-			die("sem_init");
-		start_workers(sem_worker, argc > 3 ? atoi(argv[3]) : 3);
-	} else if (mode == M_PIPE4) {
-		int p[2];
-
-		if (pipe(p) < 0)
-			die("pipe");
-		pipe_rd = p[0];
-		pipe_wr = p[1];
-		start_workers(pipe_worker, 4);
-	} else if (mode == M_LAZY) {
-		nworkers = 0;
-	} else if (mode == M_LATE || mode == M_LATETRY) {
-		start_workers(late_worker, 4);
-	}
-	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, 0, 1024, &port);
-	fprintf(stderr, "listening mode=%s\n", names[m]);
-	write_port_file(argv[1], port);
+	(void)arg;
 	for (;;) {
 		char tok[TOK_MAX + 1];
 		struct job *j;
@@ -454,5 +425,58 @@ int main(int argc, char **argv)
 	}
 	stop_workers();
 	fprintf(stderr, "shutdown\n");
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late", "latetry", "latemain" };
+	unsigned short port;
+	int m;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late|latetry|latemain [W]\n", argv[0]);
+		return 2;
+	}
+	for (m = 0; m < 7 && strcmp(argv[2], names[m]) != 0; m++)
+		;
+	if (m == 7) {
+		fprintf(stderr, "unknown mode %s\n", argv[2]);
+		return 2;
+	}
+	mode = (enum mode)m;
+	signal(SIGPIPE, SIG_IGN);
+	if (mode == M_SEM) {
+		if (sem_init(&sem, 0, 0) < 0)
+			die("sem_init");
+		start_workers(sem_worker, argc > 3 ? atoi(argv[3]) : 3);
+	} else if (mode == M_PIPE4) {
+		int p[2];
+
+		if (pipe(p) < 0)
+			die("pipe");
+		pipe_rd = p[0];
+		pipe_wr = p[1];
+		start_workers(pipe_worker, 4);
+	} else if (mode == M_LAZY) {
+		nworkers = 0;
+	} else if (mode == M_LATE || mode == M_LATETRY) {
+		start_workers(late_worker, 4);
+	} else if (mode == M_LATEMAIN) {
+		start_workers(late_worker, 3);
+	}
+	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, 0, 1024, &port);
+	fprintf(stderr, "listening mode=%s\n", names[m]);
+	write_port_file(argv[1], port);
+	if (mode == M_LATEMAIN) {
+		pthread_t acceptor;
+
+		if (pthread_create(&acceptor, NULL, serve, NULL) != 0)
+			die("pthread_create");
+		late_worker(NULL);
+		pthread_join(acceptor, NULL);
+	} else {
+		serve(NULL);
+	}
 	return 0;
 }

@@ -277,7 +277,7 @@ UNIT_TEST(bounded_queue_whose_consumers_signal_too)
 	ck_assert_ptr_null(agent_self.cur);
 }
 
-UNIT_TEST(queue_mutex_rule_spares_main_thread_and_interpreters)
+UNIT_TEST(queue_mutex_rule_mutes_main_thread_until_it_signals)
 {
 	struct ctx *b = ctx_new(NULL);
 	pthread_t t;
@@ -285,15 +285,30 @@ UNIT_TEST(queue_mutex_rule_spares_main_thread_and_interpreters)
 	ck_assert_int_eq(pthread_create(&t, NULL, signal_holding, &mutex_a), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	/* The main thread (an acceptor that answers, closes, then queues
-	 * background work under the queue's mutex) hands its request on. */
+	 * background work under the queue's mutex) hands its request on:
+	 * its lock of the queue's mutex mutes it (it may as well be the
+	 * queue's worker, taking its next job) ... */
 	as(1);
 	agent_pid = agent_self.tid;
 	ctx_get(b);
 	ctx_take_current(b);
 	agent_self.closed = b;
 	agent_self.lock_watch = (unsigned char)handoff_closes_request();
+	agent_self.last_lock = &mutex_a;
 	handoff_relock(&mutex_a);
 	ck_assert_ptr_eq(agent_self.cur, b);
+	ck_assert_ptr_null(ctx_carried());
+	/* ... and its signal under that mutex says producer: the signal
+	 * carries the request. */
+	handoff_signals_under();
+	ck_assert_ptr_eq(ctx_carried(), b);
+	/* A main thread that works the queue (no signal) stays muted. */
+	agent_self.closed = b;
+	agent_self.lock_watch = (unsigned char)handoff_closes_request();
+	handoff_relock(&mutex_a);
+	agent_self.last_lock = &cond_b;    /* another lock since */
+	handoff_signals_under();
+	ck_assert_ptr_null(ctx_carried());
 	agent_pid = 1;
 	/* In an interpreter or a JVM the rule is not armed at all. */
 	bridge_vm = 1;
