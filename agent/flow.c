@@ -256,7 +256,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		switch_to_(s, "flow_read", fd);
 		agent_self.weak = agent_self.cur ? 2 : 0;
 		if (n > 0)
-			flow_vouched();
+			flow_vouched_peer();
 		break;
 	case FD_TIMER:
 		switch_to_(s, "flow_read", fd);
@@ -360,20 +360,25 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 	case FD_CLIENT:
 		if (unlikely(!agent_self.served))
 			now_serving();
-		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
+		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE)) {
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
-		switch_to(s, fd);
+			switch_to(s, fd);
+			handoff_answers();
+		} else {
+			switch_to(s, fd);
+		}
 		flow_vouched();
 		break;
 	case FD_PEER:
 		peer_mark(s, FDF_PASSED);
 		/* A request going out: its reply belongs to the writer, unless
 		 * the writer's context is weak evidence (flow_connect) or
-		 * muted and the socket is not already its own, or not vouched
+		 * muted and the socket is not already its own (or muted at a
+		 * job queue's mutex: maybe on its next job), or not vouched
 		 * for at all (an event loop no bridge vouches for: that the
 		 * socket's context is the thread's says only that its last
 		 * reply was read here). */
-		if (unlikely(agent_self.unvouched) ||
+		if (unlikely(agent_self.unvouched) || (agent_self.muted & MUTED_AT_QUEUE) ||
 		    ((agent_self.weak || agent_self.muted) && fdmap_ctx_peek(s) != agent_self.cur)) {
 			if (unlikely(debug_fd >= 0))
 				note_switch(NULL, "write out on weak evidence", fd);

@@ -19,6 +19,7 @@
 #include "ctxmap/fdmap.h"
 #include "agent/conn.h"
 #include "agent/dgram.h"
+#include "agent/handoff.h"
 #include "agent/out.h"
 #include "agent/relay.h"
 #include "ctxmap/relay.h"
@@ -47,13 +48,22 @@ void flow_write(int fd, const void *data, size_t n);
  * caller then reports the call's return with flow_write_done(tracked). */
 bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
 
-/* The thread works on a client connection, or passes bytes through an
- * outbound one: its context vouches for its lines again (muted ends), and
- * rests on more than the channel that gave it (chan_took). Two stores, in
- * the quick paths too. */
+/* The thread works on a client connection of its context: that context
+ * vouches for its lines again (muted ends), and rests on more than the
+ * channel that gave it (chan_took). Two stores, in the quick paths too. */
 static inline void flow_vouched(void)
 {
-	agent_self.muted = false;
+	agent_self.muted = 0;
+	agent_self.chan_took = NULL;
+}
+
+/* The same for bytes through an outbound connection of its context, except
+ * after a lock of a job queue's mutex (MUTED_AT_QUEUE): the thread may be
+ * on its next job, and a pooled connection its last request used is no
+ * evidence of which (the slow write path makes that write carry none). */
+static inline void flow_vouched_peer(void)
+{
+	agent_self.muted &= MUTED_AT_QUEUE;
 	agent_self.chan_took = NULL;
 }
 
@@ -93,7 +103,7 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 		break;
 	case FD_PEER:
 		if (fdmap_ctx_peek(s) != cur || !(flags & FDF_PASSED) ||
-		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED) || agent_self.muted)
 			return false;
 		flow_vouched();
 		break;
@@ -101,9 +111,13 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 		if (fdmap_ctx_peek(s) != cur || !agent_self.served || agent_self.inherited ||
 		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
-		/* The answer begins: the next read is a new request (conn.c). */
-		if (!(flags & FDF_WROTE))
+		/* The answer begins: the next read is a new request (conn.c),
+		 * and the hand-off rules watch the thread's locks
+		 * (handoff_answers). */
+		if (!(flags & FDF_WROTE)) {
 			__atomic_or_fetch((uint8_t *)&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
+			handoff_answers();
+		}
 		flow_vouched();
 		break;
 	default:
@@ -129,7 +143,7 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_PASSED))
 			return false;
 		agent_self.weak = cur ? 2 : 0;
-		flow_vouched();
+		flow_vouched_peer();
 		return true;
 	case FD_CLIENT:
 		/* HTTP: the bytes may hold another request before this one

@@ -141,30 +141,40 @@ void handoff_relock(const void *mutex)
 	}
 
 	if (agent_self.lock_watch & LOCK_WATCH_QUEUE) {
-		/* Rule 6: a thread that closed its request's connection locks
-		 * the mutex under which another thread signals a condvar: it
-		 * takes its next job from that queue, maybe without a wait (a
-		 * backlog). Other locks (a stats counter's) leave the request
-		 * on, and the watch too while the thread keeps the context. */
-		if (!agent_self.closed || agent_self.cur != agent_self.closed) {
+		const struct ctx *cur = agent_self.cur;
+		bool closed = cur && cur == agent_self.closed;
+
+		/* Rule 6: a thread that closed its request's connection, or
+		 * began its answer, locks the mutex under which another thread
+		 * signals a condvar: it may take its next job from that queue,
+		 * maybe without a wait (a backlog). Other locks (a stats
+		 * counter's) leave the request on, and the watch too while the
+		 * thread keeps the context. */
+		if (!closed && (cur == NULL || cur != agent_self.answered)) {
 			agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
 		} else if (condmap_signalled_by_other(mutex, &agent_self)) {
-			agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
-			if (agent_tid() != agent_pid) {
+			if (closed && agent_tid() != agent_pid) {
+				agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
 				take(NULL, "locks a queue's mutex after closing its request's connection");
 				guessed_end();
 			} else {
-				/* The main thread may be the queue's producer (an
-				 * acceptor that answered and closed, queueing
-				 * background work for that request) or one of its
-				 * workers, taking its next job now. A signal under
-				 * this mutex says producer (handoff_signals_under
-				 * speaks again, with the request); until then, and
-				 * for good if none comes, its lines and hand-offs
-				 * carry nothing. */
-				DEBUG("mute %s (main thread locks a queue's mutex after closing its "
-				      "request's connection)", ctx_name(agent_self.cur)->id);
-				agent_self.muted = true;
+				/* A request answered but not closed here (a closer
+				 * thread's queue takes the connection, or the worker
+				 * closes it after taking its next job), or the main
+				 * thread, which may as well be the queue's producer
+				 * (an acceptor that answered and closed, queueing
+				 * background work for that request): muted, its
+				 * context kept, and the watch too. A job queue's
+				 * signal under this mutex says producer
+				 * (handoff_signals_under speaks again, with the
+				 * request), I/O on the request's own client
+				 * connection says it is still at work on it; until
+				 * then, and for good if neither comes, its lines and
+				 * hand-offs carry nothing. */
+				if (!(agent_self.muted & MUTED_AT_QUEUE) || agent_self.muted_at != mutex)
+					DEBUG("mute %s (locks a queue's mutex after %s its request)",
+					      ctx_name(cur)->id, closed ? "closing" : "answering");
+				agent_self.muted = MUTED_AT_QUEUE;
 				agent_self.muted_at = mutex;
 			}
 		}
@@ -224,6 +234,15 @@ void handoff_relock(const void *mutex)
 	}
 	/* A queue's worker stays one: it may take the next job without waiting. */
 	agent_self.cond_ctx = agent_self.cur;
+}
+
+void handoff_muted_signals(const void *cond)
+{
+	if (condmap_class(cond) == CONDMAP_POOL) {
+		DEBUG("unmute %s (signals a job queue under the mutex that muted it)",
+		      agent_self.cur ? ctx_name(agent_self.cur)->id : "none");
+		agent_self.muted = 0;
+	}
 }
 
 void handoff_destroy(const void *obj)

@@ -141,6 +141,7 @@ static inline void handoff_job_handed(void)
  * after a wake-up are not a queue's (rule 8 ends). */
 static inline void handoff_waits(void)
 {
+	agent_self.polls = true;
 	agent_self.pop_mutex = NULL;
 	agent_self.pop_next = false;
 }
@@ -163,19 +164,38 @@ static inline unsigned handoff_closes_request(void)
 	return w;
 }
 
+/* The thread begins the answer to its current context's request on its
+ * client connection (rule 6): from now on it may be done with that request
+ * at a lock of a queue's mutex, as after a close, but only muted there
+ * (MUTED_AT_QUEUE; handoff_relock): it may as well be handing the request
+ * on (a closer thread's queue, background work). Not on an event loop (a
+ * thread that waited in poll, select or epoll): it takes its next request
+ * from an event, which switches, not from a queue, and its locks after an
+ * answer (memcached's: a dozen per operation) would all be watched. */
+static inline void handoff_answers(void)
+{
+	if (agent_self.cur && !agent_self.polls && (handoff_closes_request() & LOCK_WATCH_QUEUE)) {
+		agent_self.answered = agent_self.cur;
+		agent_self.lock_watch |= LOCK_WATCH_QUEUE;
+	}
+}
+
+/* A thread muted at a queue's mutex signals `cond` under it: speaks again
+ * if `cond` is a job queue's (handoff_signals_under). */
+void handoff_muted_signals(const void *cond);
+
 /* The thread signals a condvar: the mutex it locked last is a queue's
  * if another thread's locks follow (condmap_signalled_under). Not in an
  * interpreter or a JVM, where rule 6 never looks (handoff_closes_request)
  * and every thread signals the interpreter's lock. */
-static inline void handoff_signals_under(void)
+static inline void handoff_signals_under(const void *cond)
 {
-	/* The main thread that locked a queue's mutex after closing its
-	 * request signals under it: a producer, handing that request on
-	 * (handoff_relock, rule 6). */
-	if (unlikely(agent_self.muted_at != NULL) && agent_self.muted_at == agent_self.last_lock) {
-		agent_self.muted = false;
-		agent_self.muted_at = NULL;
-	}
+	/* A thread muted at a queue's mutex (handoff_relock, rule 6) signals
+	 * a job queue's condvar under it: a producer, handing its request
+	 * on. Not any other condvar: a bounded queue's consumer signals "not
+	 * full" under the same mutex right after taking its next job. */
+	if (unlikely(agent_self.muted & MUTED_AT_QUEUE) && agent_self.muted_at == agent_self.last_lock)
+		AGENT_WORK(handoff_muted_signals(cond));
 	if (!bridge_vm)
 		condmap_signalled_under(agent_self.last_lock, &agent_self);
 }

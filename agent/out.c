@@ -148,7 +148,7 @@ static bool lock_as(pthread_mutex_t *m, enum wait_mode mode)
 	if (mode == WAIT)
 		return agent_lock(m) == 0;
 	for (int i = 0; i < (mode == BOUNDED ? OUT_EXIT_SPINS : 1); i++) {
-		if (pthread_mutex_trylock(m) == 0)
+		if (agent_trylock(m) == 0)
 			return true;
 		cpu_relax();
 	}

@@ -134,8 +134,8 @@ static inline void ctx_forget_marks(void)
 	agent_self.cond_ctx = NULL;
 	agent_self.waits_in = NULL;
 	agent_self.weak = 0;
-	agent_self.muted = false;
-	agent_self.muted_at = NULL;
+	agent_self.muted = 0;
+	agent_self.answered = NULL;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

@@ -16,6 +16,10 @@
  * Returns what pthread_mutex_lock returns. */
 int agent_lock(pthread_mutex_t *m);
 
+/* The same for pthread_mutex_trylock (0 when taken, else EBUSY), also the
+ * agent's hook when called by name. */
+int agent_trylock(pthread_mutex_t *m);
+
 /*
  * For a hook that may run while the host holds one of its own mutexes (a
  * condition variable's wait and wake-up, a signal): takes `m`, unless the

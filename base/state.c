@@ -44,13 +44,18 @@ int agent_lock(pthread_mutex_t *m)
 	return REAL(pthread_mutex_lock)(m);
 }
 
+int agent_trylock(pthread_mutex_t *m)
+{
+	return REAL(pthread_mutex_trylock)(m);
+}
+
 int agent_forking;
 
 bool agent_lock_hook(pthread_mutex_t *m)
 {
 	struct timespec until;
 
-	if (pthread_mutex_trylock(m) == 0)
+	if (agent_trylock(m) == 0)
 		return true;
 	/* Held: by another thread for a few stores (agent locks are never
 	 * held across a blocking call), or by a fork being prepared. Wait in
@@ -62,7 +67,7 @@ bool agent_lock_hook(pthread_mutex_t *m)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000;
 		}
-		if (pthread_mutex_timedlock(m, &until) == 0)
+		if (REAL(pthread_mutex_timedlock)(m, &until) == 0)
 			return true;
 	}
 	return false;

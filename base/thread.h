@@ -21,6 +21,9 @@ struct chan;
 struct relay_stash;
 
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
+#define MUTED 1u
+#define MUTED_AT_QUEUE 2u
+
 struct agent_thread {
 	struct ctx *cur;          /* current context (owns a reference) or NULL */
 	int depth;                /* > 0 while the agent works: hooks pass through */
@@ -41,6 +44,7 @@ struct agent_thread {
 	                             is the one that takes it from its queue ... */
 	const void *pop_mutex;    /* ... this one (kept across switches; agent/handoff.c, rule 8) */
 	bool draining;            /* took a merged wake-up; until it waits again */
+	bool polls;               /* it waited in poll, select or epoll: an event loop */
 	bool unvouched;           /* an event loop of a runtime without its bridge */
 	bool accepted;            /* it accepted a connection ... */
 	bool served;              /* ... and read or wrote a client connection */
@@ -51,11 +55,13 @@ struct agent_thread {
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	unsigned switches;        /* counts assignments of `cur` (base/ctx.c; wraps) */
-	bool muted;               /* `cur` no longer vouches for lines: they carry nothing
+	unsigned char muted;      /* `cur` no longer vouches for lines: they carry nothing
 	                             until a switch or the thread's next I/O on a client
-	                             or outbound connection (flow_vouched; agent/out.c) */
-	const void *muted_at;     /* the queue's mutex whose lock muted the main thread
-	                             (rule 6): a signal under it speaks again */
+	                             or outbound connection (flow_vouched; agent/out.c);
+	                             MUTED_AT_QUEUE: on a client connection only ... */
+	const void *muted_at;     /* ... or a job queue's signal under this mutex, whose
+	                             lock muted it (agent/handoff.c, rule 6) */
+	const struct ctx *answered; /* current, and its client written by us (rule 6) */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	int event_fd;             /* the fd of the last epoll or poll event handed out ... */

@@ -287,6 +287,27 @@ UNIT_TEST(a_muted_write_on_its_own_upstream_keeps_it)
 	ck_assert(!agent_self.muted);
 }
 
+/* A worker answered request B and then locked a job queue's mutex
+ * (MUTED_AT_QUEUE, agent/handoff.c): maybe on its next job already. Its
+ * write on the pooled upstream B used is that job's, not B's: the socket
+ * loses B, the thread carries nothing, by the quick path too. */
+UNIT_TEST(a_write_on_its_own_upstream_after_a_queues_mutex_names_nobody)
+{
+	static const char req[] = "GET / HTTP/1.1\r\n\r\n";
+	const struct ctx *b;
+
+	b = fake_serve(CLIENT_B, "req-b");
+	flow_connect(UPSTREAM);
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
+	ck_assert_ptr_eq(fdmap_ctx_peek(fdmap_peek(UPSTREAM)), b);
+	agent_self.muted = MUTED_AT_QUEUE;
+	ck_assert(!flow_write_quick(fdmap_peek(UPSTREAM)));
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
+	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(UPSTREAM)));
+	ck_assert_ptr_null(agent_self.cur);
+}
+
 #undef UNIT_TCASE
 #define UNIT_TCASE channel
 
