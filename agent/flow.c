@@ -256,7 +256,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		switch_to_(s, "flow_read", fd);
 		agent_self.weak = agent_self.cur ? 2 : 0;
 		if (n > 0)
-			flow_vouched_peer();
+			flow_vouched();
 		break;
 	case FD_TIMER:
 		switch_to_(s, "flow_read", fd);
@@ -367,7 +367,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		} else {
 			switch_to(s, fd);
 		}
-		flow_vouched();
+		flow_vouched_answer();
 		break;
 	case FD_PEER:
 		peer_mark(s, FDF_PASSED);
@@ -378,7 +378,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		 * for at all (an event loop no bridge vouches for: that the
 		 * socket's context is the thread's says only that its last
 		 * reply was read here). */
-		if (unlikely(agent_self.unvouched) || (agent_self.muted & MUTED_AT_QUEUE) ||
+		if (unlikely(agent_self.unvouched) || agent_self.muted_q ||
 		    ((agent_self.weak || agent_self.muted) && fdmap_ctx_peek(s) != agent_self.cur)) {
 			if (unlikely(debug_fd >= 0))
 				note_switch(NULL, "write out on weak evidence", fd);

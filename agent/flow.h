@@ -48,22 +48,25 @@ void flow_write(int fd, const void *data, size_t n);
  * caller then reports the call's return with flow_write_done(tracked). */
 bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
 
-/* The thread works on a client connection of its context: that context
- * vouches for its lines again (muted ends), and rests on more than the
- * channel that gave it (chan_took). Two stores, in the quick paths too. */
+/* The thread works on a client connection, or passes bytes through an
+ * outbound one: its context vouches for its lines again (muted ends), and
+ * rests on more than the channel that gave it (chan_took). Two stores, in
+ * the quick paths too. Not after a lock of a job queue's mutex (muted_q,
+ * agent/handoff.c): the thread may be on its next job, and a read of the
+ * last one's connection (a lingering close) or a pooled connection its
+ * last request used is no evidence of which. */
 static inline void flow_vouched(void)
 {
-	agent_self.muted = 0;
+	agent_self.muted = false;
 	agent_self.chan_took = NULL;
 }
 
-/* The same for bytes through an outbound connection of its context, except
- * after a lock of a job queue's mutex (MUTED_AT_QUEUE): the thread may be
- * on its next job, and a pooled connection its last request used is no
- * evidence of which (the slow write path makes that write carry none). */
-static inline void flow_vouched_peer(void)
+/* The thread writes on a client connection of its context: more of that
+ * request's answer, so it works on that request, whatever lock it took. */
+static inline void flow_vouched_answer(void)
 {
-	agent_self.muted &= MUTED_AT_QUEUE;
+	agent_self.muted = false;
+	agent_self.muted_q = false;
 	agent_self.chan_took = NULL;
 }
 
@@ -103,7 +106,7 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 		break;
 	case FD_PEER:
 		if (fdmap_ctx_peek(s) != cur || !(flags & FDF_PASSED) ||
-		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED) || agent_self.muted)
+		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED) || agent_self.muted_q)
 			return false;
 		flow_vouched();
 		break;
@@ -118,7 +121,7 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 			__atomic_or_fetch((uint8_t *)&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
 			handoff_answers();
 		}
-		flow_vouched();
+		flow_vouched_answer();
 		break;
 	default:
 		return false;
@@ -143,7 +146,7 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_PASSED))
 			return false;
 		agent_self.weak = cur ? 2 : 0;
-		flow_vouched_peer();
+		flow_vouched();
 		return true;
 	case FD_CLIENT:
 		/* HTTP: the bytes may hold another request before this one

@@ -171,10 +171,10 @@ void handoff_relock(const void *mutex)
 				 * connection says it is still at work on it; until
 				 * then, and for good if neither comes, its lines and
 				 * hand-offs carry nothing. */
-				if (!(agent_self.muted & MUTED_AT_QUEUE) || agent_self.muted_at != mutex)
+				if (!agent_self.muted_q || agent_self.muted_at != mutex)
 					DEBUG("mute %s (locks a queue's mutex after %s its request)",
 					      ctx_name(cur)->id, closed ? "closing" : "answering");
-				agent_self.muted = MUTED_AT_QUEUE;
+				agent_self.muted_q = true;
 				agent_self.muted_at = mutex;
 			}
 		}
@@ -241,7 +241,7 @@ void handoff_muted_signals(const void *cond)
 	if (condmap_class(cond) == CONDMAP_POOL) {
 		DEBUG("unmute %s (signals a job queue under the mutex that muted it)",
 		      agent_self.cur ? ctx_name(agent_self.cur)->id : "none");
-		agent_self.muted = 0;
+		agent_self.muted_q = false;
 	}
 }
 

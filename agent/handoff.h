@@ -167,7 +167,7 @@ static inline unsigned handoff_closes_request(void)
 /* The thread begins the answer to its current context's request on its
  * client connection (rule 6): from now on it may be done with that request
  * at a lock of a queue's mutex, as after a close, but only muted there
- * (MUTED_AT_QUEUE; handoff_relock): it may as well be handing the request
+ * (muted_q; handoff_relock): it may as well be handing the request
  * on (a closer thread's queue, background work). Not on an event loop (a
  * thread that waited in poll, select or epoll): it takes its next request
  * from an event, which switches, not from a queue, and its locks after an
@@ -194,7 +194,7 @@ static inline void handoff_signals_under(const void *cond)
 	 * a job queue's condvar under it: a producer, handing its request
 	 * on. Not any other condvar: a bounded queue's consumer signals "not
 	 * full" under the same mutex right after taking its next job. */
-	if (unlikely(agent_self.muted & MUTED_AT_QUEUE) && agent_self.muted_at == agent_self.last_lock)
+	if (unlikely(agent_self.muted_q) && agent_self.muted_at == agent_self.last_lock)
 		AGENT_WORK(handoff_muted_signals(cond));
 	if (!bridge_vm)
 		condmap_signalled_under(agent_self.last_lock, &agent_self);

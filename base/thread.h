@@ -21,9 +21,6 @@ struct chan;
 struct relay_stash;
 
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
-#define MUTED 1u
-#define MUTED_AT_QUEUE 2u
-
 struct agent_thread {
 	struct ctx *cur;          /* current context (owns a reference) or NULL */
 	int depth;                /* > 0 while the agent works: hooks pass through */
@@ -55,12 +52,14 @@ struct agent_thread {
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	unsigned switches;        /* counts assignments of `cur` (base/ctx.c; wraps) */
-	unsigned char muted;      /* `cur` no longer vouches for lines: they carry nothing
+	bool muted;               /* `cur` no longer vouches for lines: they carry nothing
 	                             until a switch or the thread's next I/O on a client
-	                             or outbound connection (flow_vouched; agent/out.c);
-	                             MUTED_AT_QUEUE: on a client connection only ... */
-	const void *muted_at;     /* ... or a job queue's signal under this mutex, whose
-	                             lock muted it (agent/handoff.c, rule 6) */
+	                             or outbound connection (flow_vouched; agent/out.c) */
+	bool muted_q;             /* the same until a switch, its next write on a client
+	                             connection (flow_vouched_answer) or a job queue's
+	                             signal under ... */
+	const void *muted_at;     /* ... this mutex, whose lock muted it (agent/handoff.c,
+	                             rule 6) */
 	const struct ctx *answered; /* current, and its client written by us (rule 6) */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */

@@ -360,7 +360,7 @@ UNIT_TEST(worker_that_answered_is_muted_at_a_queues_mutex)
 	/* ... and its write on a pooled connection it used for this request
 	 * is no evidence (agent/flow.c): only its client connection's I/O or
 	 * a switch speaks again. */
-	ck_assert(agent_self.muted & MUTED_AT_QUEUE);
+	ck_assert(agent_self.muted_q);
 	ctx_take_current(NULL);
 	ck_assert(!agent_self.muted);
 	ck_assert_ptr_null(agent_self.answered);
