@@ -360,13 +360,9 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 	case FD_CLIENT:
 		if (unlikely(!agent_self.served))
 			now_serving();
-		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE)) {
+		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
-			switch_to(s, fd);
-			handoff_answers();
-		} else {
-			switch_to(s, fd);
-		}
+		switch_to(s, fd);
 		flow_vouched_answer();
 		break;
 	case FD_PEER:

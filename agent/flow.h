@@ -19,7 +19,6 @@
 #include "ctxmap/fdmap.h"
 #include "agent/conn.h"
 #include "agent/dgram.h"
-#include "agent/handoff.h"
 #include "agent/out.h"
 #include "agent/relay.h"
 #include "ctxmap/relay.h"
@@ -114,13 +113,9 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 		if (fdmap_ctx_peek(s) != cur || !agent_self.served || agent_self.inherited ||
 		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
-		/* The answer begins: the next read is a new request (conn.c),
-		 * and the hand-off rules watch the thread's locks
-		 * (handoff_answers). */
-		if (!(flags & FDF_WROTE)) {
+		/* The answer begins: the next read is a new request (conn.c). */
+		if (!(flags & FDF_WROTE))
 			__atomic_or_fetch((uint8_t *)&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
-			handoff_answers();
-		}
 		flow_vouched_answer();
 		break;
 	default:

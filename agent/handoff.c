@@ -119,6 +119,48 @@ void handoff_signal(const void *obj, bool broadcast)
 	condmap_signal(obj, ctx_carried(), broadcast, agent_tid(), flow_several_acceptors());
 }
 
+/* Rule 6: a thread that closed its request's connection locks the mutex
+ * under which another thread signals a condvar: it takes its next job from
+ * that queue, maybe without a wait (a backlog). Other locks (a stats
+ * counter's) leave the request on, and the watch too while the thread
+ * keeps the context. */
+static void queue_mutex_rule(const void *mutex)
+{
+	const struct ctx *cur = agent_self.cur;
+
+	if (cur == NULL || cur != agent_self.closed) {
+		agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
+		return;
+	}
+	if (!condmap_signalled_by_other(mutex, &agent_self))
+		return;
+	if (agent_tid() != agent_pid) {
+		agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
+		take(NULL, "locks a queue's mutex after closing its request's connection");
+		guessed_end();
+		return;
+	}
+	/* The main thread may as well be the queue's producer (an acceptor
+	 * that answered and closed, queueing background work for that
+	 * request under the mutex) as one of its workers, taking its next
+	 * job: muted, its context kept, and the watch too. A signal under
+	 * this mutex of a condvar that other threads wait on and it never
+	 * did says producer (handoff_muted_signals), a write on its request's
+	 * client connection says it is still at work on it; until then, and
+	 * for good if neither comes, its lines and hand-offs carry nothing. */
+	if (!agent_self.muted_q || agent_self.muted_at != mutex)
+		DEBUG("mute %s (main thread locks a queue's mutex after closing its request's "
+		      "connection)", ctx_name(cur)->id);
+	agent_self.muted_q = true;
+	agent_self.muted_at = mutex;
+}
+
+void handoff_tried_lock(const void *mutex)
+{
+	if (agent_self.lock_watch & LOCK_WATCH_QUEUE)
+		queue_mutex_rule(mutex);
+}
+
 void handoff_relock(const void *mutex)
 {
 	enum condmap_class k;
@@ -140,45 +182,8 @@ void handoff_relock(const void *mutex)
 		guessed_end();
 	}
 
-	if (agent_self.lock_watch & LOCK_WATCH_QUEUE) {
-		const struct ctx *cur = agent_self.cur;
-		bool closed = cur && cur == agent_self.closed;
-
-		/* Rule 6: a thread that closed its request's connection, or
-		 * began its answer, locks the mutex under which another thread
-		 * signals a condvar: it may take its next job from that queue,
-		 * maybe without a wait (a backlog). Other locks (a stats
-		 * counter's) leave the request on, and the watch too while the
-		 * thread keeps the context. */
-		if (!closed && (cur == NULL || cur != agent_self.answered)) {
-			agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
-		} else if (condmap_signalled_by_other(mutex, &agent_self)) {
-			if (closed && agent_tid() != agent_pid) {
-				agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
-				take(NULL, "locks a queue's mutex after closing its request's connection");
-				guessed_end();
-			} else {
-				/* A request answered but not closed here (a closer
-				 * thread's queue takes the connection, or the worker
-				 * closes it after taking its next job), or the main
-				 * thread, which may as well be the queue's producer
-				 * (an acceptor that answered and closed, queueing
-				 * background work for that request): muted, its
-				 * context kept, and the watch too. A job queue's
-				 * signal under this mutex says producer
-				 * (handoff_signals_under speaks again, with the
-				 * request), I/O on the request's own client
-				 * connection says it is still at work on it; until
-				 * then, and for good if neither comes, its lines and
-				 * hand-offs carry nothing. */
-				if (!agent_self.muted_q || agent_self.muted_at != mutex)
-					DEBUG("mute %s (locks a queue's mutex after %s its request)",
-					      ctx_name(cur)->id, closed ? "closing" : "answering");
-				agent_self.muted_q = true;
-				agent_self.muted_at = mutex;
-			}
-		}
-	}
+	if (agent_self.lock_watch & LOCK_WATCH_QUEUE)
+		queue_mutex_rule(mutex);
 	if (agent_self.lock_watch & LOCK_WATCH_NEXT) {
 		agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_NEXT;
 		/* Rule 3: a thread made inside a request takes its first lock:
@@ -238,8 +243,13 @@ void handoff_relock(const void *mutex)
 
 void handoff_muted_signals(const void *cond)
 {
-	if (condmap_class(cond) == CONDMAP_POOL) {
-		DEBUG("unmute %s (signals a job queue under the mutex that muted it)",
+	/* Not a condvar it waits on itself: a main thread that consumes a
+	 * bounded queue signals "not full" under the queue's mutex right after
+	 * taking its next job, and waits on "not empty" when the queue runs
+	 * dry; a producer signals "not empty", on which only the workers
+	 * wait. */
+	if (condmap_waited_by_others_only(cond, agent_tid())) {
+		DEBUG("unmute %s (signals a condvar others wait on under the mutex that muted it)",
 		      agent_self.cur ? ctx_name(agent_self.cur)->id : "none");
 		agent_self.muted_q = false;
 	}

@@ -164,25 +164,16 @@ static inline unsigned handoff_closes_request(void)
 	return w;
 }
 
-/* The thread begins the answer to its current context's request on its
- * client connection (rule 6): from now on it may be done with that request
- * at a lock of a queue's mutex, as after a close, but only muted there
- * (muted_q; handoff_relock): it may as well be handing the request
- * on (a closer thread's queue, background work). Not on an event loop (a
- * thread that waited in poll, select or epoll): it takes its next request
- * from an event, which switches, not from a queue, and its locks after an
- * answer (memcached's: a dozen per operation) would all be watched. */
-static inline void handoff_answers(void)
-{
-	if (agent_self.cur && !agent_self.polls && (handoff_closes_request() & LOCK_WATCH_QUEUE)) {
-		agent_self.answered = agent_self.cur;
-		agent_self.lock_watch |= LOCK_WATCH_QUEUE;
-	}
-}
-
 /* A thread muted at a queue's mutex signals `cond` under it: speaks again
- * if `cond` is a job queue's (handoff_signals_under). */
+ * if other threads wait on `cond` and it never did (handoff_signals_under). */
 void handoff_muted_signals(const void *cond);
+
+/* The thread took `mutex` with a call that may fail (pthread_mutex_trylock,
+ * a timed lock): rule 6's part of handoff_relock only. Such locks are
+ * not the thread's last lock (agent_self.last_lock) either: a trylock
+ * inside a producer's critical section (jemalloc's own locks are
+ * trylocks) would stand for the queue's mutex at its signal. */
+void handoff_tried_lock(const void *mutex);
 
 /* The thread signals a condvar: the mutex it locked last is a queue's
  * if another thread's locks follow (condmap_signalled_under). Not in an
@@ -191,9 +182,8 @@ void handoff_muted_signals(const void *cond);
 static inline void handoff_signals_under(const void *cond)
 {
 	/* A thread muted at a queue's mutex (handoff_relock, rule 6) signals
-	 * a job queue's condvar under it: a producer, handing its request
-	 * on. Not any other condvar: a bounded queue's consumer signals "not
-	 * full" under the same mutex right after taking its next job. */
+	 * a condvar under it that other threads wait on and it never did: a
+	 * producer, handing its request on (handoff_muted_signals). */
 	if (unlikely(agent_self.muted_q) && agent_self.muted_at == agent_self.last_lock)
 		AGENT_WORK(handoff_muted_signals(cond));
 	if (!bridge_vm)

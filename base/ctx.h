@@ -136,7 +136,6 @@ static inline void ctx_forget_marks(void)
 	agent_self.weak = 0;
 	agent_self.muted = false;
 	agent_self.muted_q = false;
-	agent_self.answered = NULL;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

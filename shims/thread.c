@@ -133,24 +133,22 @@ AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	return REAL_ON(pthread_mutex_lock)(m);
 }
 
-/* A lock that may fail (trylock, a time limit) counts once it is taken:
- * a worker that polls its queue's mutex with trylock takes its next job
- * as one that waits on it does. The real call comes first, so the
- * hand-off rules' part runs with the mutex held (it takes none of the
- * host's locks) and never for a lock not taken. */
-static __attribute__((noinline)) void mutex_taken_watched(pthread_mutex_t *m)
+/* A lock that may fail (trylock, a time limit) counts for rule 6 once it
+ * is taken: a worker that polls its queue's mutex with trylock takes its
+ * next job as one that waits on it does (handoff_tried_lock). The real
+ * call comes first, so the rule runs with the mutex held (it takes none of
+ * the host's locks) and never for a lock not taken. The only cost when no
+ * rule watches: a load and a test after the call. */
+static __attribute__((noinline)) void mutex_tried(pthread_mutex_t *m)
 {
 	if (agent_active())
-		AGENT_WORK(handoff_relock(m));
+		AGENT_WORK(handoff_tried_lock(m));
 }
 
 static inline int mutex_taken(pthread_mutex_t *m, int r)
 {
-	if (likely(r == 0)) {
-		agent_self.last_lock = m;
-		if (handoff_lock_watched(m))
-			mutex_taken_watched(m);
-	}
+	if (likely(r == 0) && unlikely(agent_self.lock_watch & LOCK_WATCH_QUEUE))
+		mutex_tried(m);
 	return r;
 }
 

@@ -14,14 +14,12 @@
  *                                 until it is gone
  *   handoffs PORT_FILE latetry    the same, its workers taking the queue's
  *                                 mutex with pthread_mutex_trylock (a
- *                                 yield between tries)
+ *                                 yield between tries), and the acceptor
+ *                                 trying a statistics mutex while it
+ *                                 holds the queue's (as jemalloc's own
+ *                                 locks do in a malloc there)
  *   handoffs PORT_FILE latemain   the same as late, the main thread one
  *                                 of the 4 workers, the acceptor a thread
- *   handoffs PORT_FILE latecloser the same as late, the workers handing
- *                                 each answered connection to a closer
- *                                 thread (a condvar queue of its own)
- *   handoffs PORT_FILE latedefer  the same as late, each worker closing a
- *                                 job's connection after taking the next
  *   handoffs PORT_FILE pipe4      4 workers each read one 8-byte job
  *                                 pointer from one pipe
  *   handoffs PORT_FILE convoy     a thread per connection, which reads
@@ -55,7 +53,7 @@
 #define HEAD_MAX 4096
 #define TOK_MAX 128
 
-enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE, M_LATETRY, M_LATEMAIN, M_LATECLOSER, M_LATEDEFER };
+enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE, M_LATETRY, M_LATEMAIN };
 
 struct job {
 	struct job *next;
@@ -111,58 +109,19 @@ static int read_request(int fd, char *tok)
 	return strncmp(sp1 + 1, "/quit/", 6) == 0 ? 2 : strncmp(sp1 + 1, "/job/", 5) == 0;
 }
 
-/* latecloser: answered connections, closed by the closer thread. */
-static pthread_mutex_t clock_ = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ccond = PTHREAD_COND_INITIALIZER;
-static int cfds[1024], cn, cstop;
-static pthread_t closer;
-/* latedefer: the worker's last job's connection, closed after the next
- * job is taken. */
-static __thread int deferred_fd = -1;
-
-static void *closer_main(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&clock_);
-	for (;;) {
-		while (cn == 0 && !cstop)
-			pthread_cond_wait(&ccond, &clock_);
-		if (cn == 0)
-			break;
-		close(cfds[--cn]);
-	}
-	pthread_mutex_unlock(&clock_);
-	return NULL;
-}
+/* latetry: a statistics counter the acceptor updates with a trylock while
+ * it holds the queue's mutex. */
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long queued;
 
 static void run_job(struct job *j)
 {
 	fprintf(stderr, "job start tok=%s\n", j->tok);
 	sleep_us(300);
 	answer(j->fd, j->tok);
-	if (mode == M_LATECLOSER) {
-		pthread_mutex_lock(&clock_);
-		while (cn == (int)(sizeof cfds / sizeof cfds[0]))
-			pthread_cond_wait(&ccond, &clock_);
-		cfds[cn++] = j->fd;
-		pthread_cond_signal(&ccond);
-		pthread_mutex_unlock(&clock_);
-	} else if (mode == M_LATEDEFER) {
-		deferred_fd = j->fd;
-	} else {
-		close(j->fd);
-	}
+	close(j->fd);
 	fprintf(stderr, "job done tok=%s\n", j->tok);
 	free(j);
-}
-
-/* latedefer: the previous job's connection, once the next is taken. */
-static void close_deferred(void)
-{
-	if (deferred_fd >= 0) {
-		close(deferred_fd);
-		deferred_fd = -1;
-	}
 }
 
 /* ---- queue-fed pools ------------------------------------------------------ */
@@ -221,7 +180,6 @@ static void *cond_worker(void *arg)
 			pthread_cond_wait(&qcond, &qlock);
 		j = pop_locked();
 		pthread_mutex_unlock(&qlock);
-		close_deferred();
 		if (j == NULL)
 			return NULL;
 		run_job(j);
@@ -377,13 +335,15 @@ static void hand_off(struct job *j)
 	case M_LATE:
 	case M_LATETRY:
 	case M_LATEMAIN:
-	case M_LATECLOSER:
-	case M_LATEDEFER:
 		if (nworkers == 0)     /* inside the first request */
 			start_workers(cond_worker, 2);
 		push(j);
 		__atomic_store_n(&first_queued, 1, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&qlock);
+		if (mode == M_LATETRY && pthread_mutex_trylock(&stats_lock) == 0) {
+			queued++;
+			pthread_mutex_unlock(&stats_lock);
+		}
 		pthread_cond_signal(&qcond);
 		pthread_mutex_unlock(&qlock);
 		break;
@@ -417,8 +377,6 @@ static void stop_workers(void)
 	case M_LATE:
 	case M_LATETRY:
 	case M_LATEMAIN:
-	case M_LATECLOSER:
-	case M_LATEDEFER:
 		pthread_mutex_lock(&qlock);
 		stopping = 1;
 		pthread_cond_broadcast(&qcond);
@@ -434,13 +392,6 @@ static void stop_workers(void)
 	}
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i], NULL);
-	if (mode == M_LATECLOSER) {
-		pthread_mutex_lock(&clock_);
-		cstop = 1;
-		pthread_cond_broadcast(&ccond);
-		pthread_mutex_unlock(&clock_);
-		pthread_join(closer, NULL);
-	}
 }
 
 /* Accepts and reads each request, hands its job on; stops at the quit
@@ -491,17 +442,17 @@ static void *serve(void *arg)
 
 int main(int argc, char **argv)
 {
-	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late", "latetry", "latemain", "latecloser", "latedefer" };
+	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late", "latetry", "latemain" };
 	unsigned short port;
 	int m;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late|latetry|latemain|latecloser|latedefer [W]\n", argv[0]);
+		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late|latetry|latemain [W]\n", argv[0]);
 		return 2;
 	}
-	for (m = 0; m < 9 && strcmp(argv[2], names[m]) != 0; m++)
+	for (m = 0; m < 7 && strcmp(argv[2], names[m]) != 0; m++)
 		;
-	if (m == 9) {
+	if (m == 7) {
 		fprintf(stderr, "unknown mode %s\n", argv[2]);
 		return 2;
 	}
@@ -521,11 +472,7 @@ int main(int argc, char **argv)
 		start_workers(pipe_worker, 4);
 	} else if (mode == M_LAZY) {
 		nworkers = 0;
-	} else if (mode == M_LATE || mode == M_LATETRY || mode == M_LATEDEFER) {
-		start_workers(late_worker, 4);
-	} else if (mode == M_LATECLOSER) {
-		if (pthread_create(&closer, NULL, closer_main, NULL) != 0)
-			die("pthread_create");
+	} else if (mode == M_LATE || mode == M_LATETRY) {
 		start_workers(late_worker, 4);
 	} else if (mode == M_LATEMAIN) {
 		start_workers(late_worker, 3);

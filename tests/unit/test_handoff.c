@@ -277,31 +277,25 @@ UNIT_TEST(bounded_queue_whose_consumers_signal_too)
 	ck_assert_ptr_null(agent_self.cur);
 }
 
-/* cond_a is a job queue (CONDMAP_POOL): threads 1 and 2 wait on it,
- * thread 3 signals it. */
-static void cond_a_is_a_job_queue(void)
-{
-	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
-		one_job();
-		after_job();
-	}
-	ck_assert_int_eq(condmap_class(&cond_a), CONDMAP_POOL);
-}
-
 UNIT_TEST(queue_mutex_rule_mutes_main_thread_until_it_signals)
 {
 	struct ctx *b = ctx_new(NULL);
+	int other_mutex;
 	pthread_t t;
 
-	cond_a_is_a_job_queue();
+	one_job();              /* threads 1 and 2 wait on cond_a */
+	as(1);
+	ctx_take_current(NULL);
 	ck_assert_int_eq(pthread_create(&t, NULL, signal_holding, &mutex_a), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	/* The main thread (an acceptor that answers, closes, then queues
-	 * background work under the queue's mutex) hands its request on:
-	 * its lock of the queue's mutex mutes it (it may as well be the
-	 * queue's worker, taking its next job) ... */
+	/* The main thread once waited on cond_b itself (a bounded queue's
+	 * "not empty": it consumes the queue) ... */
 	as(0);
 	agent_pid = agent_self.tid;
+	handoff_wait_begins(&cond_b);
+	handoff_wait_ends(&cond_b, &other_mutex, false);
+	/* ... answers, closes, and locks the queue's mutex: muted (it may be
+	 * the queue's worker, taking its next job) ... */
 	ctx_get(b);
 	ctx_take_current(b);
 	agent_self.closed = b;
@@ -310,19 +304,27 @@ UNIT_TEST(queue_mutex_rule_mutes_main_thread_until_it_signals)
 	handoff_relock(&mutex_a);
 	ck_assert_ptr_eq(agent_self.cur, b);
 	ck_assert_ptr_null(ctx_carried());
-	/* ... a signal of another condvar under it (a bounded queue's "not
-	 * full", which its consumer signals after taking a job) says
-	 * nothing ... */
+	/* ... a signal under it of a condvar it waits on itself says nothing
+	 * (a consumer's "not full" is waited on by producers, never by it,
+	 * which is why the unmute asks more than "others wait") ... */
 	handoff_signals_under(&cond_b);
 	ck_assert_ptr_null(ctx_carried());
-	/* ... and its signal of the job queue under that mutex says
-	 * producer: the signal carries the request. */
+	/* ... and its signal of a condvar only others wait on says producer:
+	 * the signal carries the request. */
 	handoff_signals_under(&cond_a);
 	ck_assert_ptr_eq(ctx_carried(), b);
-	/* A main thread that works the queue (no signal) stays muted. */
+	/* A main thread that works the queue (no signal) stays muted, and a
+	 * trylock of the queue's mutex mutes it too. */
 	handoff_relock(&mutex_a);
-	agent_self.last_lock = &cond_b;    /* another lock since */
+	agent_self.last_lock = &other_mutex;   /* another lock since */
 	handoff_signals_under(&cond_a);
+	ck_assert_ptr_null(ctx_carried());
+	ctx_take_current(b);               /* a switch: back in b, unmuted */
+	ctx_get(b);
+	agent_self.closed = b;
+	agent_self.lock_watch = (unsigned char)handoff_closes_request();
+	ck_assert_ptr_eq(ctx_carried(), b);
+	handoff_tried_lock(&mutex_a);
 	ck_assert_ptr_null(ctx_carried());
 	agent_pid = 1;
 	/* In an interpreter or a JVM the rule is not armed at all. */
@@ -330,40 +332,6 @@ UNIT_TEST(queue_mutex_rule_mutes_main_thread_until_it_signals)
 	ck_assert(!(handoff_closes_request() & LOCK_WATCH_QUEUE));
 	bridge_vm = 0;
 	ctx_put(b);
-}
-
-UNIT_TEST(worker_that_answered_is_muted_at_a_queues_mutex)
-{
-	struct ctx *b = ctx_new(NULL);
-	int stats_mutex;
-	pthread_t t;
-
-	ck_assert_int_eq(pthread_create(&t, NULL, signal_holding, &mutex_a), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	/* A worker answers its job's client (flow_write_slot) and hands the
-	 * connection to a closer thread, or keeps it to close later ... */
-	as(1);
-	ctx_take_current(b);
-	handoff_answers();
-	ck_assert_ptr_eq(agent_self.answered, b);
-	/* ... counts the job under a lock nobody signals under: still its
-	 * request ... */
-	handoff_relock(&stats_mutex);
-	ck_assert_ptr_eq(ctx_carried(), b);
-	/* ... then locks the queue's mutex: muted, kept, and watched still
-	 * (a closer's queue first, then the job queue) ... */
-	agent_self.last_lock = &mutex_a;
-	handoff_relock(&mutex_a);
-	ck_assert_ptr_eq(agent_self.cur, b);
-	ck_assert_ptr_null(ctx_carried());
-	ck_assert(handoff_lock_watched(&stats_mutex));
-	/* ... and its write on a pooled connection it used for this request
-	 * is no evidence (agent/flow.c): only its client connection's I/O or
-	 * a switch speaks again. */
-	ck_assert(agent_self.muted_q);
-	ctx_take_current(NULL);
-	ck_assert(!agent_self.muted);
-	ck_assert_ptr_null(agent_self.answered);
 }
 
 UNIT_TEST(bridge_loop_relock_keeps_a_native_context)
