@@ -73,6 +73,7 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 	bool took, pool;
 
 	took = condmap_wait_end(obj, woke, &x, &pool);
+	agent_self.waited_under = mutex;
 	/* Rule 4: the main thread waits for completions, never for jobs. */
 	if (agent_tid() == agent_pid)
 		pool = false;
@@ -243,12 +244,14 @@ void handoff_relock(const void *mutex)
 
 void handoff_muted_signals(const void *cond)
 {
-	/* Not a condvar it waits on itself: a main thread that consumes a
-	 * bounded queue signals "not full" under the queue's mutex right after
-	 * taking its next job, and waits on "not empty" when the queue runs
-	 * dry; a producer signals "not empty", on which only the workers
-	 * wait. */
-	if (condmap_waited_by_others_only(cond, agent_tid())) {
+	/* Not a condvar it waits on itself, nor under a mutex it waits with
+	 * itself: a bounded queue is the same seen from either end (a
+	 * consumer signals "not full" right after taking its next job, which
+	 * only producers wait on, and waits on "not empty" under the same
+	 * mutex; a producer the other way round), and only an unbounded
+	 * queue's producer never waits under its mutex. */
+	if (agent_self.waited_under != agent_self.muted_at &&
+	    condmap_waited_by_others_only(cond, agent_tid())) {
 		DEBUG("unmute %s (signals a condvar others wait on under the mutex that muted it)",
 		      agent_self.cur ? ctx_name(agent_self.cur)->id : "none");
 		agent_self.muted_q = false;

@@ -326,6 +326,13 @@ UNIT_TEST(queue_mutex_rule_mutes_main_thread_until_it_signals)
 	ck_assert_ptr_eq(ctx_carried(), b);
 	handoff_tried_lock(&mutex_a);
 	ck_assert_ptr_null(ctx_carried());
+	/* A main thread that waits under the queue's mutex itself (a bounded
+	 * queue's consumer, or producer: the same seen from either end) is
+	 * not told by its signals which it is: muted still. */
+	agent_self.waited_under = &mutex_a;
+	agent_self.last_lock = &mutex_a;
+	handoff_signals_under(&cond_a);
+	ck_assert_ptr_null(ctx_carried());
 	agent_pid = 1;
 	/* In an interpreter or a JVM the rule is not armed at all. */
 	bridge_vm = 1;
