@@ -60,7 +60,9 @@ struct agent_thread {
 	                             signal under ... */
 	const void *muted_at;     /* ... this mutex, whose lock muted it (agent/handoff.c,
 	                             rule 6) */
-	const void *waited_under; /* the mutex of its last condvar wait */
+	const void *waited_under; /* the mutex of its last condvar wait (rule 6: a
+	                             thread waiting under a queue's mutex is no
+	                             mere producer of that queue) */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	int event_fd;             /* the fd of the last epoll or poll event handed out ... */
