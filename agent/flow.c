@@ -363,18 +363,17 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
 		switch_to(s, fd);
-		flow_vouched_answer();
+		flow_vouched();
 		break;
 	case FD_PEER:
 		peer_mark(s, FDF_PASSED);
 		/* A request going out: its reply belongs to the writer, unless
 		 * the writer's context is weak evidence (flow_connect) or
-		 * muted and the socket is not already its own (or muted at a
-		 * job queue's mutex: maybe on its next job), or not vouched
+		 * muted and the socket is not already its own, or not vouched
 		 * for at all (an event loop no bridge vouches for: that the
 		 * socket's context is the thread's says only that its last
 		 * reply was read here). */
-		if (unlikely(agent_self.unvouched) || agent_self.muted_q ||
+		if (unlikely(agent_self.unvouched) ||
 		    ((agent_self.weak || agent_self.muted) && fdmap_ctx_peek(s) != agent_self.cur)) {
 			if (unlikely(debug_fd >= 0))
 				note_switch(NULL, "write out on weak evidence", fd);

@@ -50,22 +50,10 @@ bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
 /* The thread works on a client connection, or passes bytes through an
  * outbound one: its context vouches for its lines again (muted ends), and
  * rests on more than the channel that gave it (chan_took). Two stores, in
- * the quick paths too. Not after a lock of a job queue's mutex (muted_q,
- * agent/handoff.c): the thread may be on its next job, and a read of the
- * last one's connection (a lingering close) or a pooled connection its
- * last request used is no evidence of which. */
+ * the quick paths too. */
 static inline void flow_vouched(void)
 {
 	agent_self.muted = false;
-	agent_self.chan_took = NULL;
-}
-
-/* The thread writes on a client connection of its context: more of that
- * request's answer, so it works on that request, whatever lock it took. */
-static inline void flow_vouched_answer(void)
-{
-	agent_self.muted = false;
-	agent_self.muted_q = false;
 	agent_self.chan_took = NULL;
 }
 
@@ -105,7 +93,7 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 		break;
 	case FD_PEER:
 		if (fdmap_ctx_peek(s) != cur || !(flags & FDF_PASSED) ||
-		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED) || agent_self.muted_q)
+		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
 		flow_vouched();
 		break;
@@ -116,7 +104,7 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 		/* The answer begins: the next read is a new request (conn.c). */
 		if (!(flags & FDF_WROTE))
 			__atomic_or_fetch((uint8_t *)&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
-		flow_vouched_answer();
+		flow_vouched();
 		break;
 	default:
 		return false;

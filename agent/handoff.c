@@ -73,7 +73,6 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 	bool took, pool;
 
 	took = condmap_wait_end(obj, woke, &x, &pool);
-	agent_self.waited_under = mutex;
 	/* Rule 4: the main thread waits for completions, never for jobs. */
 	if (agent_tid() == agent_pid)
 		pool = false;
@@ -124,7 +123,11 @@ void handoff_signal(const void *obj, bool broadcast)
  * under which another thread signals a condvar: it takes its next job from
  * that queue, maybe without a wait (a backlog). Other locks (a stats
  * counter's) leave the request on, and the watch too while the thread
- * keeps the context. */
+ * keeps the context. The main thread too: it may be the queue's producer
+ * (an acceptor that answered and closed, queueing background work for
+ * that request) as well as one of its workers, and a bounded queue looks
+ * the same from either end, so its lines and hand-offs after that lock
+ * carry nothing either. */
 static void queue_mutex_rule(const void *mutex)
 {
 	const struct ctx *cur = agent_self.cur;
@@ -135,25 +138,9 @@ static void queue_mutex_rule(const void *mutex)
 	}
 	if (!condmap_signalled_by_other(mutex, &agent_self))
 		return;
-	if (agent_tid() != agent_pid) {
-		agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
-		take(NULL, "locks a queue's mutex after closing its request's connection");
-		guessed_end();
-		return;
-	}
-	/* The main thread may as well be the queue's producer (an acceptor
-	 * that answered and closed, queueing background work for that
-	 * request under the mutex) as one of its workers, taking its next
-	 * job: muted, its context kept, and the watch too. A signal under
-	 * this mutex of a condvar that other threads wait on and it never
-	 * did says producer (handoff_muted_signals), a write on its request's
-	 * client connection says it is still at work on it; until then, and
-	 * for good if neither comes, its lines and hand-offs carry nothing. */
-	if (!agent_self.muted_q || agent_self.muted_at != mutex)
-		DEBUG("mute %s (main thread locks a queue's mutex after closing its request's "
-		      "connection)", ctx_name(cur)->id);
-	agent_self.muted_q = true;
-	agent_self.muted_at = mutex;
+	agent_self.lock_watch &= (unsigned char)~LOCK_WATCH_QUEUE;
+	take(NULL, "locks a queue's mutex after closing its request's connection");
+	guessed_end();
 }
 
 void handoff_tried_lock(const void *mutex)
@@ -240,22 +227,6 @@ void handoff_relock(const void *mutex)
 	}
 	/* A queue's worker stays one: it may take the next job without waiting. */
 	agent_self.cond_ctx = agent_self.cur;
-}
-
-void handoff_muted_signals(const void *cond)
-{
-	/* Not a condvar it waits on itself, nor under a mutex it waits with
-	 * itself: a bounded queue is the same seen from either end (a
-	 * consumer signals "not full" right after taking its next job, which
-	 * only producers wait on, and waits on "not empty" under the same
-	 * mutex; a producer the other way round), and only an unbounded
-	 * queue's producer never waits under its mutex. */
-	if (agent_self.waited_under != agent_self.muted_at &&
-	    condmap_waited_by_others_only(cond, agent_tid())) {
-		DEBUG("unmute %s (signals a condvar others wait on under the mutex that muted it)",
-		      agent_self.cur ? ctx_name(agent_self.cur)->id : "none");
-		agent_self.muted_q = false;
-	}
 }
 
 void handoff_destroy(const void *obj)

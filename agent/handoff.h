@@ -141,7 +141,6 @@ static inline void handoff_job_handed(void)
  * after a wake-up are not a queue's (rule 8 ends). */
 static inline void handoff_waits(void)
 {
-	agent_self.polls = true;
 	agent_self.pop_mutex = NULL;
 	agent_self.pop_next = false;
 }
@@ -164,10 +163,6 @@ static inline unsigned handoff_closes_request(void)
 	return w;
 }
 
-/* A thread muted at a queue's mutex signals `cond` under it: speaks again
- * if other threads wait on `cond` and it never did (handoff_signals_under). */
-void handoff_muted_signals(const void *cond);
-
 /* The thread took `mutex` with a call that may fail (pthread_mutex_trylock,
  * a timed lock): rule 6's part of handoff_relock only. Such locks are
  * not the thread's last lock (agent_self.last_lock) either: a trylock
@@ -179,13 +174,8 @@ void handoff_tried_lock(const void *mutex);
  * if another thread's locks follow (condmap_signalled_under). Not in an
  * interpreter or a JVM, where rule 6 never looks (handoff_closes_request)
  * and every thread signals the interpreter's lock. */
-static inline void handoff_signals_under(const void *cond)
+static inline void handoff_signals_under(void)
 {
-	/* A thread muted at a queue's mutex (handoff_relock, rule 6) signals
-	 * a condvar under it that other threads wait on and it never did: a
-	 * producer, handing its request on (handoff_muted_signals). */
-	if (unlikely(agent_self.muted_q) && agent_self.muted_at == agent_self.last_lock)
-		AGENT_WORK(handoff_muted_signals(cond));
 	if (!bridge_vm)
 		condmap_signalled_under(agent_self.last_lock, &agent_self);
 }

@@ -114,7 +114,7 @@ static inline struct ctx *ctx_current(void) { return agent_self.cur; }
  * context is whichever connection it served last, not the code running). */
 static inline bool ctx_unvouched(void)
 {
-	return unlikely(agent_self.muted | agent_self.muted_q | agent_self.unvouched);
+	return unlikely(agent_self.muted | agent_self.unvouched);
 }
 
 static inline struct ctx *ctx_carried(void)
@@ -135,7 +135,6 @@ static inline void ctx_forget_marks(void)
 	agent_self.waits_in = NULL;
 	agent_self.weak = 0;
 	agent_self.muted = false;
-	agent_self.muted_q = false;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

@@ -41,7 +41,6 @@ struct agent_thread {
 	                             is the one that takes it from its queue ... */
 	const void *pop_mutex;    /* ... this one (kept across switches; agent/handoff.c, rule 8) */
 	bool draining;            /* took a merged wake-up; until it waits again */
-	bool polls;               /* it waited in poll, select or epoll: an event loop */
 	bool unvouched;           /* an event loop of a runtime without its bridge */
 	bool accepted;            /* it accepted a connection ... */
 	bool served;              /* ... and read or wrote a client connection */
@@ -55,14 +54,6 @@ struct agent_thread {
 	bool muted;               /* `cur` no longer vouches for lines: they carry nothing
 	                             until a switch or the thread's next I/O on a client
 	                             or outbound connection (flow_vouched; agent/out.c) */
-	bool muted_q;             /* the same until a switch, its next write on a client
-	                             connection (flow_vouched_answer) or a job queue's
-	                             signal under ... */
-	const void *muted_at;     /* ... this mutex, whose lock muted it (agent/handoff.c,
-	                             rule 6) */
-	const void *waited_under; /* the mutex of its last condvar wait (rule 6: a
-	                             thread waiting under a queue's mutex is no
-	                             mere producer of that queue) */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	int event_fd;             /* the fd of the last epoll or poll event handed out ... */

@@ -226,20 +226,6 @@ enum condmap_class condmap_class(const void *cond)
 	return k;
 }
 
-bool condmap_waited_by_others_only(const void *cond, pid_t tid)
-{
-	struct condq *q;
-	bool r = false;
-
-	if (!lock_or_miss())
-		return false;
-	q = find(cond);
-	if (q && q->nconsumers > 0 && q->consumers[0] != -1)
-		r = !is_consumer(q, tid);
-	pthread_mutex_unlock(&lock);
-	return r;
-}
-
 void condmap_destroy(const void *cond)
 {
 	struct condq *q;

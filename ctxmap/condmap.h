@@ -139,10 +139,6 @@ enum condmap_class {
 /* What the object looks like now. */
 enum condmap_class condmap_class(const void *cond);
 
-/* True when threads other than `tid` have waited on `cond` and `tid` never
- * did (as far as the table of its waiters goes: false once it is full). */
-bool condmap_waited_by_others_only(const void *cond, pid_t tid);
-
 /* pthread_cond_signal (or broadcast) in context `c`: queues `c` for the
  * thread it wakes when the pairing is unambiguous, else a "no context"
  * entry. A broadcast never carries a context, nor a signal of an object

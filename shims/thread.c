@@ -171,7 +171,7 @@ AGENT_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 {
 	if (!agent_active())
 		return REAL(pthread_cond_signal)(c);
-	handoff_signals_under(c);
+	handoff_signals_under();
 	if (handoff_signal_needed(c))
 		AGENT_WORK(handoff_signal(c, false));
 	return REAL(pthread_cond_signal)(c);
@@ -181,7 +181,7 @@ AGENT_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
 	if (!agent_active())
 		return REAL(pthread_cond_broadcast)(c);
-	handoff_signals_under(c);
+	handoff_signals_under();
 	if (handoff_signal_needed(c))
 		AGENT_WORK(handoff_signal(c, true));
 	return REAL(pthread_cond_broadcast)(c);

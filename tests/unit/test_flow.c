@@ -287,44 +287,6 @@ UNIT_TEST(a_muted_write_on_its_own_upstream_keeps_it)
 	ck_assert(!agent_self.muted);
 }
 
-/* A worker answered request B and then locked a job queue's mutex
- * (muted_q, agent/handoff.c): maybe on its next job already. Its
- * write on the pooled upstream B used is that job's, not B's: the socket
- * loses B, the thread carries nothing, by the quick path too. */
-UNIT_TEST(a_write_on_its_own_upstream_after_a_queues_mutex_names_nobody)
-{
-	static const char req[] = "GET / HTTP/1.1\r\n\r\n";
-	const struct ctx *b;
-
-	b = fake_serve(CLIENT_B, "req-b");
-	flow_connect(UPSTREAM);
-	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
-	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
-	ck_assert_ptr_eq(fdmap_ctx_peek(fdmap_peek(UPSTREAM)), b);
-	agent_self.muted_q = true;
-	ck_assert(!flow_write_quick(fdmap_peek(UPSTREAM)));
-	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
-	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(UPSTREAM)));
-	ck_assert_ptr_null(agent_self.cur);
-}
-
-/* The same thread reads its answered request's connection again (a
- * lingering close drains it after the next job was taken): no evidence of
- * which job it is on; a write there (more of that answer) is. */
-UNIT_TEST(a_read_of_its_answered_connection_after_a_queues_mutex_says_nothing)
-{
-	static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n";
-	const struct ctx *b = fake_serve(CLIENT_B, "req-b");
-
-	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, answer, sizeof answer - 1);
-	agent_self.muted_q = true;
-	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, "", 0, 0);
-	ck_assert_ptr_eq(agent_self.cur, b);
-	ck_assert_ptr_null(ctx_carried());
-	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, answer, sizeof answer - 1);
-	ck_assert_ptr_eq(ctx_carried(), b);
-}
-
 #undef UNIT_TCASE
 #define UNIT_TCASE channel
 
