@@ -137,8 +137,9 @@ AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
  * is taken: a worker that polls its queue's mutex with trylock takes its
  * next job as one that waits on it does (handoff_tried_lock). The real
  * call comes first, so the rule runs with the mutex held (it takes none of
- * the host's locks) and never for a lock not taken. The only cost when no
- * rule watches: a load and a test after the call. */
+ * the host's locks) and never for a lock not taken (taken: 0, or a robust
+ * mutex's EOWNERDEAD). The only cost when no rule watches: a load and a
+ * test after the call. */
 static __attribute__((noinline)) void mutex_tried(pthread_mutex_t *m)
 {
 	if (agent_active())
@@ -147,7 +148,7 @@ static __attribute__((noinline)) void mutex_tried(pthread_mutex_t *m)
 
 static inline int mutex_taken(pthread_mutex_t *m, int r)
 {
-	if (likely(r == 0) && unlikely(agent_self.lock_watch & LOCK_WATCH_QUEUE))
+	if (unlikely(agent_self.lock_watch & LOCK_WATCH_QUEUE) && (r == 0 || r == EOWNERDEAD))
 		mutex_tried(m);
 	return r;
 }

@@ -444,15 +444,16 @@ int main(int argc, char **argv)
 {
 	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late", "latetry", "latemain" };
 	unsigned short port;
+	const int nmodes = (int)(sizeof names / sizeof names[0]);
 	int m;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late|latetry|latemain [W]\n", argv[0]);
 		return 2;
 	}
-	for (m = 0; m < 7 && strcmp(argv[2], names[m]) != 0; m++)
+	for (m = 0; m < nmodes && strcmp(argv[2], names[m]) != 0; m++)
 		;
-	if (m == 7) {
+	if (m == nmodes) {
 		fprintf(stderr, "unknown mode %s\n", argv[2]);
 		return 2;
 	}
