@@ -158,10 +158,12 @@ static struct ctx *ctx_of(struct relay_ids *ids)
  * switch - an event, an accept, a read of a client, a fork - makes it
  * stale).
  */
-#define STASH_LINES 48
-#define STASH_BYTES 6144
+#define STASH_LINES 160
+#define STASH_BYTES 8192
 #define STASH_TAIL 1024
 struct relay_stash {
+	struct relay_lines read;  /* the last read's lines, as relaymap_read()
+	                             tells them (here, not on the stack: ~8 KiB) */
 	unsigned n, bytes;
 	unsigned switches;       /* agent_self.switches after the last relayed read */
 	bool uncertain;
@@ -264,16 +266,26 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 
 	for (unsigned i = 0; i < lines->n && all; i++) {
 		size_t len = lines->line[i].len - 1;            /* without its '\n' */
+		size_t head = i == 0 ? lines->cont_head : 0;
 		unsigned w = lines->line[i].who;
 
-		if (len < RELAY_LINE_MIN)
+		if (head) {
+			/* the rest of the line the read before left open:
+			 * whole with its beginning, kept then */
+			if (st->tail_key != key || st->tail_len != head) {
+				all = false;             /* its beginning is not known */
+				break;
+			}
+			st->tail_key = 0;
+		}
+		if (head + len < RELAY_LINE_MIN)
 			continue;
 		if (!tried[w]) {
 			who[w] = ctx_of(&lines->ids[w]);
 			tried[w] = true;
 		}
 		/* an ID that fails the checks: the line is a blocker */
-		all = keep(st, who[w], b + lines->line[i].off, len, NULL, 0);
+		all = keep(st, who[w], st->tail, head, b + lines->line[i].off, len);
 	}
 	for (unsigned i = 0; i < lines->nother && all; i++) {
 		const char *p = b + lines->other[i].off;
@@ -317,6 +329,28 @@ static bool same_request(const struct ctx *a, const struct ctx *b)
 	return x->id_len == y->id_len && memcmp(x->id, y->id, x->id_len) == 0;
 }
 
+/* True when blocker `i`, which line p[0, n) holds, is a piece of a
+ * longer kept line of a request that the line holds too: the line holds
+ * the blocker's text because it holds that line (a read that ended inside
+ * a line keeps its beginning as a blocker, "[date] site=error_log id=",
+ * which every later line of the same shape begins with). The blocker's
+ * own whole line, when written, holds what its continuation brought, a
+ * blocker of its own (joined with it, stash_lines). */
+static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const char *p, size_t n)
+{
+	const char *t = st->text + st->e[i].off;
+
+	for (unsigned k = 0; k < st->n; k++) {
+		const char *u = st->text + st->e[k].off;
+
+		if (st->e[k].c != NULL && st->e[k].len > st->e[i].len &&
+		    memmem(u, st->e[k].len, t, st->e[i].len) &&
+		    st->e[k].len <= n && memmem(p, n, u, st->e[k].len))
+			return true;
+	}
+	return false;
+}
+
 const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 {
 	struct relay_stash *st = agent_self.relay_stash;
@@ -339,8 +373,11 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 		if (st->e[i].len > n || memmem(p, n, t, st->e[i].len) == NULL)
 			continue;
 		if (stale || st->e[i].c == NULL) {
-			blocked = true;          /* a line nobody is known to have
-			                            written whole, or of a turn before */
+			/* a line nobody is known to have written whole, or of
+			 * a turn before */
+			if (!stale && piece_of_held_line(st, i, p, n))
+				continue;
+			blocked = true;
 			continue;
 		}
 		if (found && !same_request(found, st->e[i].c)) {
@@ -380,12 +417,11 @@ void relay_read_taken(void)
 bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct ctx **c)
 {
 	struct relay_ids ids;
-	struct relay_lines lines;
 	struct relay_stash *st = agent_self.relay_stash;
-	enum relay_verdict v = relaymap_read((uintptr_t)rx, data, dlen, n, &ids, &lines);
+	enum relay_verdict v;
 
-	if (v == RELAY_NONE)
-		return false;
+	if (!relaymap_has((uintptr_t)rx))
+		return false;                /* a pipe no process relays */
 	if (st && st->switches != agent_self.switches)
 		stash_new_turn(st);
 	if (st == NULL) {
@@ -398,7 +434,12 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 			agent_self.relay_stash = st;
 		}
 	}
-	if (st && !stash_lines(st, (uintptr_t)rx, data, &lines))
+	/* without the stash (no memory) the read's own verdict is all a
+	 * line gets (relay_line_ctx) */
+	v = relaymap_read((uintptr_t)rx, data, dlen, n, &ids, st ? &st->read : NULL);
+	if (v == RELAY_NONE)
+		return false;                /* forgotten meanwhile */
+	if (st && !stash_lines(st, (uintptr_t)rx, data, &st->read))
 		st->uncertain = true;
 	*c = v == RELAY_ONE ? ctx_of(&ids) : NULL;
 	return true;

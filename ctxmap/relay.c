@@ -14,7 +14,7 @@
 #include "ctxmap/relay.h"
 
 #define RELAY_PIPES 32
-#define RELAY_RECS 32
+#define RELAY_RECS 64             /* per pipe: how far a reader may lag */
 
 struct relay_rec {
 	uint64_t start;
@@ -35,6 +35,7 @@ struct relay_pipe {
 	uint64_t rh_start;            /* the record the reader is inside ... */
 	uint64_t rh;                  /* ... and its running hash */
 	bool mid_line;                /* the last byte read was not a '\n' */
+	uint64_t line_start;          /* then: where that unfinished line began */
 	uint32_t next;
 	struct relay_rec recs[RELAY_RECS];
 };
@@ -289,11 +290,13 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	const unsigned char *b = data;
 	struct relay_rec *one = NULL;
 	bool mixed = false, was_mid_line;
+	uint64_t line_start;
 	int nobody = 0, unrec = 0, others = 0;
 	uint64_t pos, end;
 
 	if (lines) {
 		lines->n = lines->nwho = lines->nother = 0;
+		lines->cont_head = 0;
 		lines->cont = lines->open = false;
 		lines->overflow = true;          /* until listed: nothing vouched */
 	}
@@ -309,7 +312,16 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 		return RELAY_NOBODY;
 	}
 	was_mid_line = p->mid_line;
+	line_start = p->line_start;
 	p->mid_line = n > 0 && !ends_line(b[n - 1]);
+	if (p->mid_line) {
+		size_t j = n;
+
+		while (j > 0 && !ends_line(b[j - 1]))
+			j--;
+		if (j > 0 || !was_mid_line)
+			p->line_start = end - n + j;
+	}
 	while (pos < end) {
 		struct relay_rec *r = rec_at(p, pos);
 		uint64_t stop;
@@ -337,10 +349,27 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 			break;
 		}
 		if (lines && stop == r->start + r->len && r->id_len) {
-			size_t from = (size_t)(pos - (end - n));
+			size_t from = (size_t)(pos - (end - n)), to = (size_t)(stop - (end - n));
+			bool at_start = from ? ends_line(b[from - 1]) : !was_mid_line;
 
-			add_lines(lines, b, from, (size_t)(stop - (end - n)),
-				  from ? ends_line(b[from - 1]) : !was_mid_line, r);
+			if (!at_start && from == 0 && r->start <= line_start) {
+				/* the line the read before left open began in
+				 * this record, checked now: whole, the record's */
+				size_t e = line_end(b, 0, to);
+
+				if (e < to && lines->n < RELAY_LINES_MAX) {
+					int who = who_of(lines, r);
+
+					if (who >= 0) {
+						lines->line[0].off = 0;
+						lines->line[0].len = (uint32_t)(e + 1);
+						lines->line[0].who = (uint8_t)who;
+						lines->n = 1;
+						lines->cont_head = (uint32_t)(end - n - line_start);
+					}
+				}
+			}
+			add_lines(lines, b, from, to, at_start, r);
 		}
 		pos = stop;
 		if (r->id_len == 0) {
@@ -357,7 +386,7 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	if (lines && !p->bad)
 		list_others(lines, b, n, was_mid_line);
 	if (p->bad && lines)
-		lines->n = lines->nwho = 0;
+		lines->n = lines->nwho = lines->cont_head = 0;
 	if (p->bad || mixed || one == NULL) {
 		DEBUG("relay read %zu bytes at %llu: %s (unrecorded %d, outside requests %d, other requests %d)",
 		      n, (unsigned long long)(end - n),
@@ -372,6 +401,11 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	out->trace_flags = one->trace_flags;
 	spin_unlock(&p->lock);
 	return RELAY_ONE;
+}
+
+bool relaymap_has(uintptr_t key)
+{
+	return find(key, false) != NULL;
 }
 
 void relaymap_forget(uintptr_t key)

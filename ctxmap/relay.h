@@ -51,11 +51,15 @@ struct relay_ids {
  * bytes (len counts the '\n' or NUL); `who` indexes `ids`. At most
  * RELAY_LINES_MAX lines and RELAY_WHO_MAX requests; lines beyond are left
  * out (they then carry what the read's verdict says). */
-#define RELAY_LINES_MAX 32
-#define RELAY_WHO_MAX 4
+#define RELAY_LINES_MAX 128   /* a 1023-byte php-fpm read: up to ~110 lines of 8+ */
+#define RELAY_WHO_MAX 32
 #define RELAY_LINE_MIN 8      /* shorter whole lines cannot hold a listed one */
 struct relay_lines {
 	unsigned n, nwho;
+	/* Not 0: line[0] ends the line the read before left open (at off 0),
+	 * whose first cont_head bytes that read held; the record that holds
+	 * all of it was checked in this read. */
+	uint32_t cont_head;
 	/* The read's other lines, which no request is known to have written
 	 * whole (they span records, lie in bytes nobody or no checked record
 	 * wrote): their bytes in the read, so that a listed line they hold is
@@ -74,6 +78,9 @@ struct relay_lines {
  * verdict, except when the pipe is out of step. */
 enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, size_t n,
 				 struct relay_ids *out, struct relay_lines *lines);
+
+/* True when pipe `key` has records (a read of it may be relayed). */
+bool relaymap_has(uintptr_t key);
 
 /* The reader closed its end: the pipe's records go. */
 void relaymap_forget(uintptr_t key);

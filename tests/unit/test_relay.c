@@ -8,6 +8,7 @@
  * held two requests' lines or a later read made another request current.
  */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "agent/flow.h"
@@ -138,14 +139,33 @@ UNIT_TEST(whole_lines_each_with_its_request)
 	ck_assert_uint_eq(l.nother, 1);          /* the line across records */
 	ck_assert_uint_eq(l.other[0].off, 0);
 	ck_assert_uint_eq(l.other[0].len, 22);
-	/* nor across reads: the next read starts inside a line */
+	/* across reads, inside one record: listed when the record is checked,
+	 * with the bytes the read before held (the reader joins them) */
 	relaymap_wrote(key, b, "split line\n", 11);
 	ck_assert_int_eq(relaymap_read(key, "split", 5, 5, &o, &l), RELAY_ONE);
 	ck_assert_uint_eq(l.n, 0);
 	ck_assert(l.open && !l.cont && l.nother == 1);
 	ck_assert_int_eq(relaymap_read(key, " line\n", 6, 6, &o, &l), RELAY_ONE);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.cont_head, 5);
+	ck_assert_uint_eq(l.line[0].off, 0);
+	ck_assert_uint_eq(l.line[0].len, 6);
+	ck_assert(!l.cont && !l.open && l.nother == 0);
+	/* across reads and records: not a line of either */
+	relaymap_wrote(key, a, "split ", 6);
+	relaymap_wrote(key, b, "across\n", 7);
+	ck_assert_int_eq(relaymap_read(key, "split ac", 8, 8, &o, &l), RELAY_NOBODY);
+	ck_assert_int_eq(relaymap_read(key, "ross\n", 5, 5, &o, &l), RELAY_ONE);
 	ck_assert_uint_eq(l.n, 0);
+	ck_assert_uint_eq(l.cont_head, 0);
 	ck_assert(l.cont && !l.open && l.nother == 1);
+	/* the record began after the line did: not listed either */
+	relaymap_wrote(key, a, "head ", 5);
+	ck_assert_int_eq(relaymap_read(key, "head ", 5, 5, &o, &l), RELAY_ONE);
+	relaymap_wrote(key, b, "tail of it\n", 11);
+	ck_assert_int_eq(relaymap_read(key, "tail of it\n", 11, 11, &o, &l), RELAY_ONE);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert(l.cont && l.nother == 1);
 	relaymap_forget(key);
 	ctx_put(a);
 	ctx_put(b);
@@ -238,9 +258,9 @@ UNIT_TEST(a_read_with_lines_left_out_vouches_for_none)
 	/* more lines than it can keep: every line carries nothing */
 	relay_stash_clear();
 	{
-		char many[60 * 12];
+		char many[2 * RELAY_LINES_MAX * 12];
 
-		for (int i = 0; i < 60; i++)
+		for (int i = 0; i < 2 * RELAY_LINES_MAX; i++)
 			memcpy(many + i * 12, "[a] line xx\n", 12);
 		relaymap_wrote((uintptr_t)rx, a, many, sizeof many);
 		relayed_read(rx, many, sizeof many);
@@ -252,6 +272,46 @@ UNIT_TEST(a_read_with_lines_left_out_vouches_for_none)
 	ctx_take_current(NULL);
 	ctx_put(a);
 	ctx_put(b);
+}
+
+UNIT_TEST(a_read_of_a_lagging_master_holds_many_requests)
+{
+	/* php-fpm's master, busy or stopped, then reads a worker's output of
+	 * a dozen requests at once (1023 bytes a read): each line relayed
+	 * carries its own request, the fifth request's as the first's */
+	struct chan *rx = (struct chan *)0x5800;
+	enum { NREQ = 12 };
+	struct ctx *r[NREQ];
+	char buf[NREQ * 32], line[NREQ][32], id[16];
+	size_t n = 0, half;
+
+	relaymap_init();
+	for (int i = 0; i < NREQ; i++) {
+		snprintf(id, sizeof id, "req-%02d", i);
+		r[i] = mk(id);
+		snprintf(line[i], sizeof line[i], "site=stderr id=req-%02d\n", i);
+		relaymap_wrote((uintptr_t)rx, r[i], line[i], strlen(line[i]));
+		memcpy(buf + n, line[i], strlen(line[i]));
+		n += strlen(line[i]);
+	}
+	/* in two reads that part inside a line ("site=stderr id=req-0", the
+	 * beginning of every later line, left open) */
+	half = n / 2 + 3;
+	ck_assert(buf[half - 1] != '\n');
+	relayed_read(rx, buf, half);
+	relayed_read(rx, buf + half, n - half);
+	ck_assert_ptr_null(ctx_current());
+	for (int i = 0; i < NREQ; i++) {
+		char said[64];
+
+		snprintf(said, sizeof said, "child 7 said into stderr: \"%.*s\"",
+			 (int)strlen(line[i]) - 1, line[i]);
+		ck_assert_str_eq(line_id(NULL, said), ctx_name(r[i])->id);
+	}
+	relay_stash_free();
+	relaymap_forget((uintptr_t)rx);
+	for (int i = 0; i < NREQ; i++)
+		ctx_put(r[i]);
 }
 
 /* The end of a two-pipe case: what the thread kept, the pipes' records,
