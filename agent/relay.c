@@ -439,8 +439,10 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 	v = relaymap_read((uintptr_t)rx, data, dlen, n, &ids, st ? &st->read : NULL);
 	if (v == RELAY_NONE)
 		return false;                /* forgotten meanwhile */
-	if (st && !stash_lines(st, (uintptr_t)rx, data, &st->read))
+	if (st && !stash_lines(st, (uintptr_t)rx, data, &st->read)) {
 		st->uncertain = true;
+		st->tail_key = 0;            /* the read's open line may not be in it */
+	}
 	*c = v == RELAY_ONE ? ctx_of(&ids) : NULL;
 	return true;
 }
