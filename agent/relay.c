@@ -165,11 +165,14 @@ struct relay_stash {
 	struct relay_lines read;  /* the last read's lines, as relaymap_read()
 	                             tells them (here, not on the stack: ~8 KiB) */
 	unsigned n, bytes;
+	unsigned old;            /* the first `old` are of turns before (blockers) */
 	unsigned switches;       /* agent_self.switches after the last relayed read */
 	bool uncertain;
 	struct { struct ctx *c; uint16_t off, len; } e[STASH_LINES];  /* c NULL: a blocker */
 	char text[STASH_BYTES];
 	uintptr_t tail_key;      /* the pipe whose read ended inside a line, */
+	uint64_t tail_epoch;     /* its claim (relay_lines.epoch), */
+	uint64_t tail_end;       /* where in it that read ended, */
 	size_t tail_len;         /* and that line's bytes so far */
 	char tail[STASH_TAIL];
 };
@@ -184,7 +187,7 @@ void relay_stash_clear(void)
 	/* emptied before the references go: a signal handler's line read
 	 * in between sees no entry, not a released context */
 	n = st->n;
-	st->n = st->bytes = 0;
+	st->n = st->bytes = st->old = 0;
 	st->uncertain = false;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < n; i++)
@@ -192,34 +195,56 @@ void relay_stash_clear(void)
 }
 
 /* A new turn of relayed reads (another switch came since the last): the
- * last turn's lines stay as blockers only (one of them may still be
- * written, after a wait, by a thread now in another request), and older
- * blockers go. */
+ * lines kept so far stay as blockers only (one of them may still be
+ * written, after a wait or a few reads later, by a thread now in another
+ * request), the oldest first to go when the new turn's lines need the
+ * room (make_room). */
 static void stash_new_turn(struct relay_stash *st)
 {
-	unsigned k = 0, bytes = 0, n = st->n;
+	unsigned n = st->n, nput = 0;
 	struct ctx *put[STASH_LINES];
-	unsigned nput = 0;
 
-	st->n = 0;                           /* nothing to read while it moves */
+	st->n = 0;                           /* nothing to read while it changes */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < n; i++) {
-		if (st->e[i].c == NULL)
-			continue;                /* an older blocker: goes */
-		put[nput++] = st->e[i].c;
+		if (st->e[i].c != NULL)
+			put[nput++] = st->e[i].c;
+		st->e[i].c = NULL;
+	}
+	st->old = n;
+	st->uncertain = false;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	st->n = n;
+	for (unsigned i = 0; i < nput; i++)
+		ctx_put(put[i]);
+}
+
+/* Room for one more line of `len` bytes, made by letting the oldest
+ * blockers of turns before go; false when this turn's lines fill it. */
+static bool make_room(struct relay_stash *st, size_t len)
+{
+	unsigned drop = 0, freed = 0, n = st->n, k = 0, bytes = 0;
+
+	if (st->n < STASH_LINES && st->bytes + len <= STASH_BYTES)
+		return true;
+	while (drop < st->old && (n - drop >= STASH_LINES || st->bytes - freed + len > STASH_BYTES))
+		freed += st->e[drop++].len;
+	if (n - drop >= STASH_LINES || st->bytes - freed + len > STASH_BYTES)
+		return false;
+	st->n = 0;                           /* nothing to read while it moves */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	for (unsigned i = drop; i < n; i++) {
 		memmove(st->text + bytes, st->text + st->e[i].off, st->e[i].len);
-		st->e[k].c = NULL;
+		st->e[k] = st->e[i];
 		st->e[k].off = (uint16_t)bytes;
-		st->e[k].len = st->e[i].len;
 		bytes += st->e[i].len;
 		k++;
 	}
 	st->bytes = bytes;
-	st->uncertain = false;
+	st->old -= drop;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	st->n = k;
-	for (unsigned i = 0; i < nput; i++)
-		ctx_put(put[i]);
+	return true;
 }
 
 void relay_stash_free(void)
@@ -240,7 +265,7 @@ static bool keep(struct relay_stash *st, struct ctx *c, const char *a, size_t al
 {
 	size_t len = alen + blen;
 
-	if (st->n == STASH_LINES || st->bytes + len > STASH_BYTES)
+	if (!make_room(st, len))
 		return false;
 	if (alen)
 		memcpy(st->text + st->bytes, a, alen);
@@ -254,6 +279,16 @@ static bool keep(struct relay_stash *st, struct ctx *c, const char *a, size_t al
 	st->bytes += (unsigned)len;
 	st->n++;
 	return true;
+}
+
+/* Whether the thread's unfinished line is the beginning of what `lines`'
+ * read continues: the same pipe (and claim of its entry), and this read
+ * begins where the one that left it ended (not a read another thread or
+ * process made in between). */
+static bool tail_continues(const struct relay_stash *st, uintptr_t key,
+			   const struct relay_lines *lines)
+{
+	return st->tail_key == key && st->tail_epoch == lines->epoch && st->tail_end == lines->at;
 }
 
 /* Keeps the read's lines (relay_lines); false when one did not fit or a
@@ -272,7 +307,7 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 		if (head) {
 			/* the rest of the line the read before left open:
 			 * whole with its beginning, kept then */
-			if (st->tail_key != key || st->tail_len != head) {
+			if (!tail_continues(st, key, lines) || st->tail_len != head) {
 				all = false;             /* its beginning is not known */
 				break;
 			}
@@ -296,7 +331,7 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 		if (!open && len && (p[len - 1] == '\n' || p[len - 1] == '\0'))
 			len--;
 		if (cont) {
-			if (st->tail_key != key) {
+			if (!tail_continues(st, key, lines)) {
 				all = false;             /* its beginning is not known */
 				break;
 			}
@@ -312,6 +347,8 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 			memmove(st->tail + head, p, len);
 			st->tail_len = head + len;
 			st->tail_key = key;
+			st->tail_epoch = lines->epoch;
+			st->tail_end = lines->at + lines->other[i].off + lines->other[i].len;
 		} else if (cont) {
 			st->tail_key = 0;
 		}
@@ -329,26 +366,49 @@ static bool same_request(const struct ctx *a, const struct ctx *b)
 	return x->id_len == y->id_len && memcmp(x->id, y->id, x->id_len) == 0;
 }
 
-/* True when blocker `i`, which line p[0, n) holds, is a piece of a
- * longer kept line of a request that the line holds too: the line holds
- * the blocker's text because it holds that line (a read that ended inside
- * a line keeps its beginning as a blocker, "[date] site=error_log id=",
- * which every later line of the same shape begins with). The blocker's
- * own whole line, when written, holds what its continuation brought, a
- * blocker of its own (joined with it, stash_lines). */
-static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const char *p, size_t n)
+/* Whether line p[0, n) holds kept line `k` where its text at m - p is
+ * one of the places `k` holds blocker `i`'s text. */
+static bool inside_kept(const struct relay_stash *st, unsigned k, unsigned i,
+			const char *p, size_t n, const char *m)
 {
-	const char *t = st->text + st->e[i].off;
+	const char *u = st->text + st->e[k].off, *t = st->text + st->e[i].off;
+	size_t ul = st->e[k].len, tl = st->e[i].len, at = (size_t)(m - p);
 
-	for (unsigned k = 0; k < st->n; k++) {
-		const char *u = st->text + st->e[k].off;
+	for (const char *d = memmem(u, ul, t, tl); d; d = memmem(d + 1, ul - (size_t)(d + 1 - u), t, tl)) {
+		size_t off = (size_t)(d - u);
 
-		if (st->e[k].c != NULL && st->e[k].len > st->e[i].len &&
-		    memmem(u, st->e[k].len, t, st->e[i].len) &&
-		    st->e[k].len <= n && memmem(p, n, u, st->e[k].len))
+		if (at >= off && at - off + ul <= n && memcmp(p + at - off, u, ul) == 0)
 			return true;
 	}
 	return false;
+}
+
+/* True when line p[0, n) holds blocker `i` only as pieces of longer kept
+ * lines of requests that it holds: every place it holds the blocker's
+ * text lies inside a place it holds such a line (a read that ended
+ * inside a line keeps its beginning as a blocker, "[date]
+ * site=error_log id=", which every later line of the same shape begins
+ * with). The blocker's own whole line, when written, holds what its
+ * continuation brought, a blocker of its own (joined with it,
+ * stash_lines); a line that holds the blocker anywhere else (two lines
+ * joined) is blocked. */
+static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const char *p, size_t n)
+{
+	const char *t = st->text + st->e[i].off;
+	size_t tl = st->e[i].len;
+
+	if (tl == 0)
+		return false;
+	for (const char *m = memmem(p, n, t, tl); m; m = memmem(m + 1, n - (size_t)(m + 1 - p), t, tl)) {
+		bool inside = false;
+
+		for (unsigned k = 0; k < st->n && !inside; k++)
+			inside = st->e[k].c != NULL && st->e[k].len > tl &&
+				 inside_kept(st, k, i, p, n, m);
+		if (!inside)
+			return false;
+	}
+	return true;
 }
 
 const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
@@ -366,7 +426,7 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 	if (!stale && st->uncertain)
 		return NULL;             /* also when nothing could be kept */
 	if (st->n == 0)
-		return cur;
+		return stale ? cur : NULL;   /* as below: nothing held */
 	for (unsigned i = 0; i < st->n; i++) {
 		const char *t = st->text + st->e[i].off;
 
@@ -427,7 +487,7 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 	if (st == NULL) {
 		st = mem_alloc(sizeof *st);
 		if (st) {
-			st->n = st->bytes = 0;
+			st->n = st->bytes = st->old = 0;
 			st->uncertain = false;
 			st->tail_key = 0;
 			st->tail_len = 0;

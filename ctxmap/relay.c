@@ -36,6 +36,7 @@ struct relay_pipe {
 	uint64_t rh;                  /* ... and its running hash */
 	bool mid_line;                /* the last byte read was not a '\n' */
 	uint64_t line_start;          /* then: where that unfinished line began */
+	uint64_t epoch;               /* which claim of the entry (relay_lines) */
 	uint32_t next;
 	struct relay_rec recs[RELAY_RECS];
 };
@@ -43,6 +44,7 @@ struct relay_pipe {
 struct relay_table {
 	int lock;                     /* for claiming pipe entries */
 	int used;                     /* entries ever claimed: 0, nothing to look up */
+	uint64_t claims;              /* entries claimed so far (epochs) */
 	struct relay_pipe pipes[RELAY_PIPES];
 };
 
@@ -108,6 +110,7 @@ static struct relay_pipe *find(uintptr_t key, bool claim)
 			freep = &t->pipes[i];
 	if (freep) {
 		memset(freep, 0, sizeof *freep);
+		freep->epoch = ++t->claims;
 		__atomic_store_n(&freep->key, key, __ATOMIC_RELEASE);
 		__atomic_store_n(&t->used, 1, __ATOMIC_RELAXED);
 	}
@@ -313,6 +316,10 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	}
 	was_mid_line = p->mid_line;
 	line_start = p->line_start;
+	if (lines) {
+		lines->at = end - n;
+		lines->epoch = p->epoch;
+	}
 	p->mid_line = n > 0 && !ends_line(b[n - 1]);
 	if (p->mid_line) {
 		size_t j = n;

@@ -60,6 +60,12 @@ struct relay_lines {
 	 * whose first cont_head bytes that read held; the record that holds
 	 * all of it was checked in this read. */
 	uint32_t cont_head;
+	/* Where the read's first byte lies in the pipe: `at` bytes after the
+	 * first byte recorded since the pipe's entry was claimed (`epoch`:
+	 * which claim). A line left open is continued only by the read that
+	 * begins where it ended, whichever thread or process made the reads
+	 * between. */
+	uint64_t at, epoch;
 	/* The read's other lines, which no request is known to have written
 	 * whole (they span records, lie in bytes nobody or no checked record
 	 * wrote): their bytes in the read, so that a listed line they hold is

@@ -314,6 +314,71 @@ UNIT_TEST(a_read_of_a_lagging_master_holds_many_requests)
 		ctx_put(r[i]);
 }
 
+UNIT_TEST(a_line_parted_between_two_readers_is_nobodys)
+{
+	/* two threads read one pipe: this thread's unfinished line is not
+	 * the beginning of what its next read continues when another read
+	 * came between (q13's beginning, q12's rest: q13's text exactly) */
+	struct chan *rx = (struct chan *)0x5900;
+	struct ctx *q13 = mk("q13"), *q12 = mk("q12");
+	struct relay_ids o;
+	struct relay_lines other;
+
+	relaymap_init();
+	relaymap_wrote((uintptr_t)rx, q13, "line id=q13 abcdefghijklmnop\n", 29);
+	relaymap_wrote((uintptr_t)rx, q12, "line id=q12 abcdefghijklmnop\n", 29);
+	relayed_read(rx, "line id=q13 ab", 14);                      /* this thread */
+	relaymap_read((uintptr_t)rx, "cdefghijklmnop\nline id=q12 ab", 29, 29, &o, &other);
+	relayed_read(rx, "cdefghijklmnop\n", 15);                    /* q12's rest */
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=q13 abcdefghijklmnop\""), "(none)");
+	relay_stash_free();
+	relaymap_forget((uintptr_t)rx);
+	ctx_take_current(NULL);
+	ctx_put(q13);
+	ctx_put(q12);
+}
+
+UNIT_TEST(lines_written_late_or_joined_name_nobody)
+{
+	struct chan *rx = (struct chan *)0x5a00;
+	struct ctx *q1 = mk("q1"), *q12 = mk("q12"), *f = mk("f1");
+	const char *l12 = "line id=q12 abcdefghij\n", *l1 = "line id=q1\n";
+
+	relaymap_init();
+	/* q12's line written two reads later, after q1's read: q1's line is a
+	 * piece of it, and q12's is still kept as a blocker */
+	relaymap_wrote((uintptr_t)rx, q12, l12, strlen(l12));
+	relayed_read(rx, l12, strlen(l12));
+	ctx_take_current(NULL);                                   /* a wait */
+	relaymap_wrote((uintptr_t)rx, f, "line id=f1 zzzzzzzz\n", 20);
+	relayed_read(rx, "line id=f1 zzzzzzzz\n", 20);
+	ctx_take_current(NULL);
+	relaymap_wrote((uintptr_t)rx, q1, l1, strlen(l1));
+	relayed_read(rx, l1, strlen(l1));
+	ck_assert_str_eq(ctx_name(ctx_current())->id, "q1");
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=q12 abcdefghij\""), "(none)");
+	/* a line that joins q1's line and q12's, both of this turn */
+	relaymap_wrote((uintptr_t)rx, q12, l12, strlen(l12));
+	relayed_read(rx, l12, strlen(l12));
+	ck_assert_str_eq(line_id(ctx_current(), "joined: \"line id=q1\" \"line id=q12 abcdefghij\""),
+			 "(none)");
+	/* lines too short to keep, written a read late: nothing vouches */
+	relay_stash_clear();
+	ctx_take_current(NULL);
+	relaymap_wrote((uintptr_t)rx, f, "id=f1\n", 6);
+	relayed_read(rx, "id=f1\n", 6);
+	ctx_take_current(NULL);
+	relaymap_wrote((uintptr_t)rx, q1, "id=q1\n", 6);
+	relayed_read(rx, "id=q1\n", 6);
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"id=f1\""), "(none)");
+	relay_stash_free();
+	relaymap_forget((uintptr_t)rx);
+	ctx_take_current(NULL);
+	ctx_put(q1);
+	ctx_put(q12);
+	ctx_put(f);
+}
+
 /* The end of a two-pipe case: what the thread kept, the pipes' records,
  * the current context and the two requests go. */
 static void two_pipes_done(struct chan *p1, struct chan *p2, struct ctx *a, struct ctx *b)
