@@ -168,7 +168,12 @@ struct relay_stash {
 	unsigned old;            /* the first `old` are of turns before (blockers) */
 	unsigned switches;       /* agent_self.switches after the last relayed read */
 	bool uncertain;
-	struct { struct ctx *c; uint16_t off, len; } e[STASH_LINES];  /* c NULL: a blocker */
+	/* c NULL: a blocker. A written line holds an entry when it holds
+	 * its first `hold` bytes: a line read in pieces is one blocker, its
+	 * pieces so far, held by what holds its first piece (so by what
+	 * holds any of them). */
+	struct { struct ctx *c; uint16_t off, len, hold; } e[STASH_LINES];
+	bool piece_last;         /* the last entry is the unfinished line's pieces */
 	char text[STASH_BYTES];
 	uintptr_t tail_key;      /* the pipe whose read ended inside a line, */
 	uint64_t tail_epoch;     /* its claim (relay_lines.epoch), */
@@ -188,6 +193,7 @@ void relay_stash_clear(void)
 	 * in between sees no entry, not a released context */
 	n = st->n;
 	st->n = st->bytes = st->old = 0;
+	st->piece_last = false;
 	st->uncertain = false;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	for (unsigned i = 0; i < n; i++)
@@ -219,18 +225,21 @@ static void stash_new_turn(struct relay_stash *st)
 		ctx_put(put[i]);
 }
 
-/* Room for one more line of `len` bytes, made by letting the oldest
- * blockers of turns before go; false when this turn's lines fill it. */
-static bool make_room(struct relay_stash *st, size_t len)
+/* Room for `len` more bytes and `entries` (0 or 1) more entries, made by
+ * letting the oldest blockers of turns before go; false when this turn's
+ * lines fill it. */
+static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 {
-	unsigned drop = 0, freed = 0, n = st->n, k = 0, bytes = 0;
+	unsigned drop = 0, freed = 0, n = st->n, k = 0, bytes = 0, max = STASH_LINES - entries;
 
-	if (st->n < STASH_LINES && st->bytes + len <= STASH_BYTES)
+	if (st->n <= max && st->bytes + len <= STASH_BYTES)
 		return true;
-	while (drop < st->old && (n - drop >= STASH_LINES || st->bytes - freed + len > STASH_BYTES))
+	while (drop < st->old && (n - drop > max || st->bytes - freed + len > STASH_BYTES))
 		freed += st->e[drop++].len;
-	if (n - drop >= STASH_LINES || st->bytes - freed + len > STASH_BYTES)
+	if (n - drop > max || st->bytes - freed + len > STASH_BYTES)
 		return false;
+	if (drop == n)
+		st->piece_last = false;
 	st->n = 0;                           /* nothing to read while it moves */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	for (unsigned i = drop; i < n; i++) {
@@ -265,7 +274,7 @@ static bool keep(struct relay_stash *st, struct ctx *c, const char *a, size_t al
 {
 	size_t len = alen + blen;
 
-	if (!make_room(st, len))
+	if (!make_room(st, len, 1))
 		return false;
 	if (alen)
 		memcpy(st->text + st->bytes, a, alen);
@@ -275,9 +284,40 @@ static bool keep(struct relay_stash *st, struct ctx *c, const char *a, size_t al
 		ctx_get(c);
 	st->e[st->n].c = c;
 	st->e[st->n].off = (uint16_t)st->bytes;
-	st->e[st->n].len = (uint16_t)len;
+	st->e[st->n].len = st->e[st->n].hold = (uint16_t)len;
 	st->bytes += (unsigned)len;
 	st->n++;
+	st->piece_last = false;
+	return true;
+}
+
+/* Keeps the next piece p[0, len) of the thread's unfinished line, whose
+ * first `head` bytes (the tail) came before: the last entry, its pieces
+ * so far, grows; without it, a new blocker of all `head + len` bytes. */
+static bool keep_piece(struct relay_stash *st, size_t head, const char *p, size_t len)
+{
+	unsigned last;
+
+	if (head == 0 || !st->piece_last || st->n == 0) {
+		if (!keep(st, NULL, st->tail, head, p, len))
+			return false;
+		st->piece_last = true;
+		return true;
+	}
+	if (!make_room(st, len, 0))
+		return false;
+	last = st->n - 1;
+	if (!st->piece_last || st->e[last].off + st->e[last].len != st->bytes ||
+	    st->e[last].len + len > UINT16_MAX) {
+		if (!keep(st, NULL, st->tail, head, p, len))
+			return false;
+		st->piece_last = true;
+		return true;
+	}
+	memcpy(st->text + st->bytes, p, len);
+	st->bytes += (unsigned)len;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	st->e[last].len = (uint16_t)(st->e[last].len + len);
 	return true;
 }
 
@@ -337,7 +377,9 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 			}
 			head = st->tail_len;
 		}
-		all = keep(st, NULL, st->tail, head, p, len);
+		all = cont || open ? keep_piece(st, head, p, len) : keep(st, NULL, NULL, 0, p, len);
+		if (!open && cont)
+			st->piece_last = false;      /* the line is whole: its pieces end */
 		if (open) {
 			if (head + len > STASH_TAIL) {
 				all = false;
@@ -372,7 +414,7 @@ static bool inside_kept(const struct relay_stash *st, unsigned k, unsigned i,
 			const char *p, size_t n, const char *m)
 {
 	const char *u = st->text + st->e[k].off, *t = st->text + st->e[i].off;
-	size_t ul = st->e[k].len, tl = st->e[i].len, at = (size_t)(m - p);
+	size_t ul = st->e[k].len, tl = st->e[i].hold, at = (size_t)(m - p);
 
 	for (const char *d = memmem(u, ul, t, tl); d; d = memmem(d + 1, ul - (size_t)(d + 1 - u), t, tl)) {
 		size_t off = (size_t)(d - u);
@@ -395,7 +437,7 @@ static bool inside_kept(const struct relay_stash *st, unsigned k, unsigned i,
 static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const char *p, size_t n)
 {
 	const char *t = st->text + st->e[i].off;
-	size_t tl = st->e[i].len;
+	size_t tl = st->e[i].hold;
 
 	if (tl == 0)
 		return false;
@@ -430,7 +472,7 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 	for (unsigned i = 0; i < st->n; i++) {
 		const char *t = st->text + st->e[i].off;
 
-		if (st->e[i].len > n || memmem(p, n, t, st->e[i].len) == NULL)
+		if (st->e[i].hold > n || memmem(p, n, t, st->e[i].hold) == NULL)
 			continue;
 		if (stale || st->e[i].c == NULL) {
 			/* a line nobody is known to have written whole, or of
@@ -488,6 +530,7 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 		st = mem_alloc(sizeof *st);
 		if (st) {
 			st->n = st->bytes = st->old = 0;
+			st->piece_last = false;
 			st->uncertain = false;
 			st->tail_key = 0;
 			st->tail_len = 0;

@@ -379,6 +379,39 @@ UNIT_TEST(lines_written_late_or_joined_name_nobody)
 	ctx_put(f);
 }
 
+UNIT_TEST(a_line_read_in_small_pieces_is_one_blocker)
+{
+	/* a 600-byte line of a's read 7 bytes at a time, its end and b's line
+	 * in one more read, all in one turn: the pieces so far are one
+	 * blocker (not ever longer beginnings that fill the stash), held by
+	 * what holds its first piece */
+	struct chan *rx = (struct chan *)0x5b00;
+	struct ctx *a = mk("req-a"), *b = mk("req-b");
+	char big[601], last[6 + 16], said[700];
+	const char *lb = "[b] a line of b\n";
+
+	memset(big, 'x', sizeof big);
+	memcpy(big, "[a] long ", 9);
+	big[600] = '\n';
+	relaymap_init();
+	relaymap_wrote((uintptr_t)rx, a, big, sizeof big);
+	relaymap_wrote((uintptr_t)rx, b, lb, strlen(lb));
+	for (size_t at = 0; at < 595; at += 7)
+		relayed_read(rx, big + at, 7);
+	memcpy(last, big + 595, 6);
+	memcpy(last + 6, lb, strlen(lb));
+	relayed_read(rx, last, sizeof last);
+	ck_assert_str_eq(line_id(NULL, "said: \"[b] a line of b\""), "req-b");
+	snprintf(said, sizeof said, "said: \"%.600s\"", big);
+	ck_assert_str_eq(line_id(NULL, said), "req-a");
+	ck_assert_str_eq(line_id(NULL, "joined: \"[a] lon\" \"[b] a line of b\""), "(none)");
+	relay_stash_free();
+	relaymap_forget((uintptr_t)rx);
+	ctx_take_current(NULL);
+	ctx_put(a);
+	ctx_put(b);
+}
+
 /* The end of a two-pipe case: what the thread kept, the pipes' records,
  * the current context and the two requests go. */
 static void two_pipes_done(struct chan *p1, struct chan *p2, struct ctx *a, struct ctx *b)
