@@ -169,9 +169,9 @@ struct relay_stash {
 	unsigned switches;       /* agent_self.switches after the last relayed read */
 	bool uncertain;
 	/* c NULL: a blocker. A written line holds an entry when it holds
-	 * its first `hold` bytes: a line read in pieces is one blocker, its
-	 * pieces so far, held by what holds its first piece (so by what
-	 * holds any of them). */
+	 * its first `hold` bytes (held_len): a line read in pieces is one
+	 * blocker, its pieces so far, held by what holds its first piece
+	 * (so by what holds any of them). */
 	struct { struct ctx *c; uint16_t off, len, hold; } e[STASH_LINES];
 	bool piece_last;         /* the last entry is the unfinished line's pieces */
 	char text[STASH_BYTES];
@@ -201,28 +201,15 @@ void relay_stash_clear(void)
 }
 
 /* A new turn of relayed reads (another switch came since the last): the
- * lines kept so far stay as blockers only (one of them may still be
- * written, after a wait or a few reads later, by a thread now in another
- * request), the oldest first to go when the new turn's lines need the
- * room (make_room). */
+ * lines kept so far become lines of turns before (st->old), which name
+ * their request only to a line that holds a line of this turn of the same
+ * request (one of them may still be written, after a wait or a few reads
+ * later, by a thread now in another request), the oldest first to go when
+ * the new turn's lines need the room (make_room). */
 static void stash_new_turn(struct relay_stash *st)
 {
-	unsigned n = st->n, nput = 0;
-	struct ctx *put[STASH_LINES];
-
-	st->n = 0;                           /* nothing to read while it changes */
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < n; i++) {
-		if (st->e[i].c != NULL)
-			put[nput++] = st->e[i].c;
-		st->e[i].c = NULL;
-	}
-	st->old = n;
+	st->old = st->n;
 	st->uncertain = false;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	st->n = n;
-	for (unsigned i = 0; i < nput; i++)
-		ctx_put(put[i]);
 }
 
 /* Room for `len` more bytes and `entries` (0 or 1) more entries, made by
@@ -231,6 +218,7 @@ static void stash_new_turn(struct relay_stash *st)
 static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 {
 	unsigned drop = 0, freed = 0, n = st->n, k = 0, bytes = 0, max = STASH_LINES - entries;
+	struct ctx *put[STASH_LINES];
 
 	if (st->n <= max && st->bytes + len <= STASH_BYTES)
 		return true;
@@ -242,6 +230,8 @@ static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 		st->piece_last = false;
 	st->n = 0;                           /* nothing to read while it moves */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < drop; i++)
+		put[i] = st->e[i].c;
 	for (unsigned i = drop; i < n; i++) {
 		memmove(st->text + bytes, st->text + st->e[i].off, st->e[i].len);
 		st->e[k] = st->e[i];
@@ -253,6 +243,8 @@ static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 	st->old -= drop;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	st->n = k;
+	for (unsigned i = 0; i < drop; i++)
+		ctx_put(put[i]);
 	return true;
 }
 
@@ -408,13 +400,27 @@ static bool same_request(const struct ctx *a, const struct ctx *b)
 	return x->id_len == y->id_len && memcmp(x->id, y->id, x->id_len) == 0;
 }
 
+/* How much of entry `i` a written line must hold to hold it: all of a
+ * line, the first piece of one read in pieces (at least RELAY_LINE_MIN
+ * bytes of it); 0, never, for a beginning shorter than that (a read that
+ * ended a byte into a line: "l" is in every line, and it cannot hold a
+ * line of a request whole; its line, once whole, is kept as it is). */
+static size_t held_len(const struct relay_stash *st, unsigned i)
+{
+	size_t h = st->e[i].hold, len = st->e[i].len;
+
+	if (len < RELAY_LINE_MIN)
+		return 0;
+	return h < RELAY_LINE_MIN ? RELAY_LINE_MIN : h;
+}
+
 /* Whether line p[0, n) holds kept line `k` where its text at m - p is
  * one of the places `k` holds blocker `i`'s text. */
 static bool inside_kept(const struct relay_stash *st, unsigned k, unsigned i,
 			const char *p, size_t n, const char *m)
 {
 	const char *u = st->text + st->e[k].off, *t = st->text + st->e[i].off;
-	size_t ul = st->e[k].len, tl = st->e[i].hold, at = (size_t)(m - p);
+	size_t ul = st->e[k].len, tl = held_len(st, i), at = (size_t)(m - p);
 
 	for (const char *d = memmem(u, ul, t, tl); d; d = memmem(d + 1, ul - (size_t)(d + 1 - u), t, tl)) {
 		size_t off = (size_t)(d - u);
@@ -437,7 +443,7 @@ static bool inside_kept(const struct relay_stash *st, unsigned k, unsigned i,
 static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const char *p, size_t n)
 {
 	const char *t = st->text + st->e[i].off;
-	size_t tl = st->e[i].hold;
+	size_t tl = held_len(st, i);
 
 	if (tl == 0)
 		return false;
@@ -456,7 +462,7 @@ static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const c
 const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 {
 	struct relay_stash *st = agent_self.relay_stash;
-	const struct ctx *found = NULL;
+	const struct ctx *found = NULL, *late = NULL;
 	bool stale, blocked = false;
 
 	if (st == NULL)
@@ -471,15 +477,28 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 		return stale ? cur : NULL;   /* as below: nothing held */
 	for (unsigned i = 0; i < st->n; i++) {
 		const char *t = st->text + st->e[i].off;
+		size_t h = held_len(st, i);
 
-		if (st->e[i].hold > n || memmem(p, n, t, st->e[i].hold) == NULL)
+		if (h == 0 || h > n || memmem(p, n, t, h) == NULL)
 			continue;
 		if (stale || st->e[i].c == NULL) {
-			/* a line nobody is known to have written whole, or of
-			 * a turn before */
+			/* a line nobody is known to have written whole, or any
+			 * line after another switch */
 			if (!stale && piece_of_held_line(st, i, p, n))
 				continue;
 			blocked = true;
+			continue;
+		}
+		if (i < st->old) {
+			/* a line of a turn before: maybe written late; it
+			 * names its request only to a line that a line of this
+			 * turn of that request names too (a piece of a longer
+			 * line held, as a blocker, names nothing) */
+			if (piece_of_held_line(st, i, p, n))
+				continue;
+			if (late && !same_request(late, st->e[i].c))
+				blocked = true;
+			late = st->e[i].c;
 			continue;
 		}
 		if (found && !same_request(found, st->e[i].c)) {
@@ -499,7 +518,7 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 			}
 		found = st->e[i].c;
 	}
-	if (blocked)
+	if (blocked || (late && !(found && same_request(found, late))))
 		return NULL;
 	/* In a turn of relayed reads, a line that holds no line taken is not
 	 * told by them: a line cut shorter than the one it relays, or about
