@@ -541,8 +541,19 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 	struct relay_stash *st = agent_self.relay_stash;
 	enum relay_verdict v;
 
-	if (!relaymap_has((uintptr_t)rx))
-		return false;                /* a pipe no process relays */
+	if (!relaymap_has((uintptr_t)rx)) {
+		/* A pipe with no records (a worker that wrote only through
+		 * stdio, one beyond the table's 32): its lines may hold lines
+		 * kept from the others, so until the next switch no line the
+		 * thread writes names anybody through them. */
+		if (st) {
+			if (st->switches != agent_self.switches)
+				stash_new_turn(st);
+			st->uncertain = true;
+			st->switches = agent_self.switches;
+		}
+		return false;
+	}
 	if (st && st->switches != agent_self.switches)
 		stash_new_turn(st);
 	if (st == NULL) {

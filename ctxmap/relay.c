@@ -219,11 +219,16 @@ static int who_of(struct relay_lines *lines, const struct relay_rec *r)
 	return (int)i;
 }
 
+#define NO_START SIZE_MAX
+
 /* Adds the whole lines of b[from, to) (read offsets), all of record `r`,
- * checked, each ended by its '\n' or a NUL: `at_start` says whether
- * b[from] begins a line. */
-static void add_lines(struct relay_lines *lines, const unsigned char *b, size_t from, size_t to,
-		      bool at_start, const struct relay_rec *r)
+ * checked, each ended by its '\n' or a NUL. `start`: where the line that
+ * b[from] is in began, when that is known to be the request's (from
+ * itself when a line begins there; in an earlier record of the same
+ * request, checked in this read); NO_START when not. Returns where the
+ * line unfinished at `to` began, when known, or NO_START. */
+static size_t add_lines(struct relay_lines *lines, const unsigned char *b, size_t from, size_t to,
+			size_t start, const struct relay_rec *r)
 {
 	size_t a = from;
 	int who = -2;
@@ -232,20 +237,26 @@ static void add_lines(struct relay_lines *lines, const unsigned char *b, size_t 
 		size_t end = line_end(b, a, to);
 
 		if (end == to)
-			return;                  /* unfinished in this record */
-		if (at_start) {
+			return start;            /* unfinished in this record */
+		if (start != NO_START) {
 			if (who == -2)
 				who = who_of(lines, r);
 			if (who < 0)
-				return;
-			lines->line[lines->n].off = (uint32_t)a;
-			lines->line[lines->n].len = (uint32_t)(end + 1 - a);
+				return NO_START;
+			lines->line[lines->n].off = (uint32_t)start;
+			lines->line[lines->n].len = (uint32_t)(end + 1 - start);
 			lines->line[lines->n].who = (uint8_t)who;
 			lines->n++;
 		}
 		a = end + 1;
-		at_start = true;
+		start = a;
 	}
+	return NO_START;
+}
+
+static bool same_id(const struct relay_rec *a, const struct relay_rec *b)
+{
+	return a->id_len == b->id_len && memcmp(a->id, b->id, a->id_len) == 0;
 }
 
 /* relay_lines' other lines: each line of b[0, n) not listed (see relay.h). */
@@ -294,6 +305,9 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	struct relay_rec *one = NULL;
 	bool mixed = false, was_mid_line;
 	uint64_t line_start;
+	/* a line begun in a record of this read that the next may end */
+	size_t carry = NO_START, carry_to = 0;
+	const struct relay_rec *carry_r = NULL;
 	int nobody = 0, unrec = 0, others = 0;
 	uint64_t pos, end;
 
@@ -376,7 +390,16 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 					}
 				}
 			}
-			add_lines(lines, b, from, to, at_start, r);
+			if (at_start)
+				carry = from;
+			else if (carry == NO_START || carry_to != from || !same_id(carry_r, r))
+				carry = NO_START;        /* begun outside this request's
+				                            records checked here */
+			carry = add_lines(lines, b, from, to, carry, r);
+			carry_to = to;
+			carry_r = r;
+		} else {
+			carry = NO_START;
 		}
 		pos = stop;
 		if (r->id_len == 0) {

@@ -139,6 +139,22 @@ UNIT_TEST(whole_lines_each_with_its_request)
 	ck_assert_uint_eq(l.nother, 1);          /* the line across records */
 	ck_assert_uint_eq(l.other[0].off, 0);
 	ck_assert_uint_eq(l.other[0].len, 22);
+	/* one request's line in two writes: whole, the request's */
+	relaymap_wrote(key, a, "two ", 4);
+	relaymap_wrote(key, a, "writes\n", 7);
+	ck_assert_int_eq(relaymap_read(key, "two writes\n", 11, 11, &o, &l), RELAY_ONE);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.line[0].off, 0);
+	ck_assert_uint_eq(l.line[0].len, 11);
+	ck_assert_str_eq(l.ids[l.line[0].who].id, "req-a");
+	ck_assert_uint_eq(l.nother, 0);
+	/* ... not when the second write is read later (not checked yet) */
+	relaymap_wrote(key, a, "three ", 6);
+	relaymap_wrote(key, a, "writes\n", 7);
+	ck_assert_int_eq(relaymap_read(key, "three wri", 9, 9, &o, &l), RELAY_ONE);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(relaymap_read(key, "tes\n", 4, 4, &o, &l), RELAY_ONE);
+	ck_assert_uint_eq(l.n, 0);
 	/* across reads, inside one record: listed when the record is checked,
 	 * with the bytes the read before held (the reader joins them) */
 	relaymap_wrote(key, b, "split line\n", 11);
@@ -362,6 +378,14 @@ UNIT_TEST(lines_written_late_or_joined_name_nobody)
 	relayed_read(rx, l12, strlen(l12));
 	ck_assert_str_eq(line_id(ctx_current(), "joined: \"line id=q1\" \"line id=q12 abcdefghij\""),
 			 "(none)");
+	/* a pipe with no records read in the same turn (a worker that wrote
+	 * only through stdio): its line holds q1's kept line, but is not q1's */
+	relay_stash_clear();
+	ctx_take_current(NULL);
+	relaymap_wrote((uintptr_t)rx, q1, l1, strlen(l1));
+	relayed_read(rx, l1, strlen(l1));
+	ck_assert(!relay_read((struct chan *)0x5a80, l12, strlen(l12), strlen(l12), &(struct ctx *){ NULL }));
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=q12 abcdefghij\""), "(none)");
 	/* lines too short to keep, written a read late: nothing vouches */
 	relay_stash_clear();
 	ctx_take_current(NULL);
