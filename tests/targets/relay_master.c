@@ -14,6 +14,9 @@
  *   B         "line id=ID" (a line other requests' lines may hold: ID r1
  *             is in "line id=r12 ...")
  *   S         "id=ID" (under 8 bytes for short IDs)
+ *   F<n>      the L line through stdio (fprintf to stderr: libc's own
+ *             write, which the agent does not see)
+ *   W<ms>     a pause
  * The master reads each worker's pipe in reads of R bytes and writes each
  * line it gets as `[pool www] child PID said into stderr: "LINE"`:
  *   -e poll1  one read per poll (php-fpm: one event, one read)
@@ -109,6 +112,18 @@ static void write_spec(const char *spec, const char *id)
 			o = (size_t)snprintf(b, sizeof b, "id=%s\n", id);
 			put_all(2, b, o);
 			break;
+		case 'F':
+			o = make_line(b, sizeof b - 1, id, (size_t)atoi(s + 1));
+			b[o] = '\0';
+			fprintf(stderr, "%s\n", b);
+			break;
+		case 'W': {
+			long ms = atol(s + 1);
+			struct timespec ts = { ms / 1000, ms % 1000 * 1000000L };
+
+			nanosleep(&ts, NULL);
+			break;
+		}
 		}
 		s += strcspn(s, ".");
 		if (*s == '.')
