@@ -165,7 +165,7 @@ struct relay_stash {
 	struct relay_lines read;  /* the last read's lines, as relaymap_read()
 	                             tells them (here, not on the stack: ~8 KiB) */
 	unsigned n, bytes;
-	unsigned old;            /* the first `old` are of turns before (blockers) */
+	unsigned old;            /* the first `old` are of turns before */
 	unsigned switches;       /* agent_self.switches after the last relayed read */
 	bool uncertain;
 	/* c NULL: a blocker. A written line holds an entry when it holds
@@ -288,28 +288,22 @@ static bool keep(struct relay_stash *st, struct ctx *c, const char *a, size_t al
  * so far, grows; without it, a new blocker of all `head + len` bytes. */
 static bool keep_piece(struct relay_stash *st, size_t head, const char *p, size_t len)
 {
-	unsigned last;
+	/* make_room may let the entry go (then piece_last is false) */
+	if (head && st->piece_last && make_room(st, len, 0) && st->piece_last) {
+		unsigned last = st->n - 1;
 
-	if (head == 0 || !st->piece_last || st->n == 0) {
-		if (!keep(st, NULL, st->tail, head, p, len))
-			return false;
-		st->piece_last = true;
-		return true;
+		if (st->e[last].off + st->e[last].len == st->bytes &&
+		    st->e[last].len + len <= UINT16_MAX) {
+			memcpy(st->text + st->bytes, p, len);
+			st->bytes += (unsigned)len;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			st->e[last].len = (uint16_t)(st->e[last].len + len);
+			return true;
+		}
 	}
-	if (!make_room(st, len, 0))
+	if (!keep(st, NULL, st->tail, head, p, len))
 		return false;
-	last = st->n - 1;
-	if (!st->piece_last || st->e[last].off + st->e[last].len != st->bytes ||
-	    st->e[last].len + len > UINT16_MAX) {
-		if (!keep(st, NULL, st->tail, head, p, len))
-			return false;
-		st->piece_last = true;
-		return true;
-	}
-	memcpy(st->text + st->bytes, p, len);
-	st->bytes += (unsigned)len;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	st->e[last].len = (uint16_t)(st->e[last].len + len);
+	st->piece_last = true;
 	return true;
 }
 

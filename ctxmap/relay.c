@@ -405,8 +405,7 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 		if (r->id_len == 0) {
 			mixed = true;
 			nobody++;
-		} else if (one && (one->id_len != r->id_len ||
-				   memcmp(one->id, r->id, r->id_len) != 0)) {
+		} else if (one && !same_id(one, r)) {
 			mixed = true;
 			others++;
 		}
