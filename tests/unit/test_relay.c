@@ -100,6 +100,15 @@ static const char *line_id(const struct ctx *cur, const char *line)
 	return c ? ctx_name(c)->id : "(none)";
 }
 
+/* A read's list holds one line: at `off`, `len` bytes, of request `id`. */
+static void only_line(const struct relay_lines *l, unsigned off, unsigned len, const char *id)
+{
+	ck_assert_uint_eq(l->n, 1);
+	ck_assert_uint_eq(l->line[0].off, off);
+	ck_assert_uint_eq(l->line[0].len, len);
+	ck_assert_str_eq(l->ids[l->line[0].who].id, id);
+}
+
 UNIT_TEST(whole_lines_each_with_its_request)
 {
 	uintptr_t key = 0x3000;
@@ -124,9 +133,7 @@ UNIT_TEST(whole_lines_each_with_its_request)
 	relaymap_wrote(key, NULL, "\0fscf\0", 6);
 	relaymap_wrote(key, a, "after the mark\n", 15);
 	ck_assert_int_eq(relaymap_read(key, "\0fscf\0after the mark\n", 21, 21, &o, &l), RELAY_NOBODY);
-	ck_assert_uint_eq(l.n, 1);
-	ck_assert_uint_eq(l.line[0].off, 6);
-	ck_assert_str_eq(l.ids[l.line[0].who].id, "req-a");
+	only_line(&l, 6, 15, "req-a");
 	ck_assert_uint_eq(l.nother, 0);          /* the marker is no line */
 	/* b's bytes finish a's unfinished line: not a line of b's */
 	relaymap_wrote(key, a, "unfinished ", 11);
@@ -143,10 +150,7 @@ UNIT_TEST(whole_lines_each_with_its_request)
 	relaymap_wrote(key, a, "two ", 4);
 	relaymap_wrote(key, a, "writes\n", 7);
 	ck_assert_int_eq(relaymap_read(key, "two writes\n", 11, 11, &o, &l), RELAY_ONE);
-	ck_assert_uint_eq(l.n, 1);
-	ck_assert_uint_eq(l.line[0].off, 0);
-	ck_assert_uint_eq(l.line[0].len, 11);
-	ck_assert_str_eq(l.ids[l.line[0].who].id, "req-a");
+	only_line(&l, 0, 11, "req-a");
 	ck_assert_uint_eq(l.nother, 0);
 	/* ... not when the second write is read later (not checked yet) */
 	relaymap_wrote(key, a, "three ", 6);
@@ -198,6 +202,18 @@ static void relayed_read(struct chan *rx, const char *s, size_t n)
 	relay_read_taken();
 }
 
+/* The end of a case: what the thread kept, the pipe's records, the
+ * current context and the case's requests (up to three; NULL: none) go. */
+static void case_done(struct chan *rx, struct ctx *a, struct ctx *b, struct ctx *c)
+{
+	relay_stash_free();
+	relaymap_forget((uintptr_t)rx);
+	ctx_take_current(NULL);
+	ctx_put(a);
+	ctx_put(b);
+	ctx_put(c);
+}
+
 UNIT_TEST(written_lines_carry_the_request_of_the_line_they_hold)
 {
 	struct chan *rx = (struct chan *)0x4000;  /* a key only */
@@ -231,11 +247,7 @@ UNIT_TEST(written_lines_carry_the_request_of_the_line_they_hold)
 	ctx_take_current(other);
 	ck_assert_str_eq(line_id(other, "req-other: [a] second line of a"), "(none)");
 	ck_assert_str_eq(line_id(other, "req-other: its own line"), "req-other");
-	relay_stash_free();
-	relaymap_forget((uintptr_t)rx);
-	ctx_take_current(NULL);
-	ctx_put(a);
-	ctx_put(b);
+	case_done(rx, a, b, NULL);
 }
 
 UNIT_TEST(a_read_with_lines_left_out_vouches_for_none)
@@ -283,11 +295,7 @@ UNIT_TEST(a_read_with_lines_left_out_vouches_for_none)
 	}
 	ck_assert_str_eq(line_id(ctx_current(), "[a] line xx"), "(none)");
 	ck_assert_str_eq(line_id(ctx_current(), "the master's own line"), "(none)");
-	relay_stash_free();
-	relaymap_forget((uintptr_t)rx);
-	ctx_take_current(NULL);
-	ctx_put(a);
-	ctx_put(b);
+	case_done(rx, a, b, NULL);
 }
 
 UNIT_TEST(a_read_of_a_lagging_master_holds_many_requests)
@@ -347,11 +355,7 @@ UNIT_TEST(a_line_parted_between_two_readers_is_nobodys)
 	relaymap_read((uintptr_t)rx, "cdefghijklmnop\nline id=q12 ab", 29, 29, &o, &other);
 	relayed_read(rx, "cdefghijklmnop\n", 15);                    /* q12's rest */
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=q13 abcdefghijklmnop\""), "(none)");
-	relay_stash_free();
-	relaymap_forget((uintptr_t)rx);
-	ctx_take_current(NULL);
-	ctx_put(q13);
-	ctx_put(q12);
+	case_done(rx, q13, q12, NULL);
 }
 
 UNIT_TEST(lines_written_late_or_joined_name_nobody)
@@ -410,12 +414,7 @@ UNIT_TEST(lines_written_late_or_joined_name_nobody)
 	relaymap_wrote((uintptr_t)rx, q1, "status: ok, 3 rows\n", 19);
 	relayed_read(rx, "status: ok, 3 rows\n", 19);
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"status: ok, 3 rows\""), "(none)");
-	relay_stash_free();
-	relaymap_forget((uintptr_t)rx);
-	ctx_take_current(NULL);
-	ctx_put(q1);
-	ctx_put(q12);
-	ctx_put(f);
+	case_done(rx, q1, q12, f);
 }
 
 UNIT_TEST(a_line_read_in_small_pieces_is_one_blocker)
@@ -446,11 +445,7 @@ UNIT_TEST(a_line_read_in_small_pieces_is_one_blocker)
 	ck_assert_str_eq(line_id(NULL, "joined: \"[a] long xx\" \"[b] a line of b\""), "(none)");
 	/* a beginning under 8 bytes blocks nothing: "[a] lon" is not held */
 	ck_assert_str_eq(line_id(NULL, "joined: \"[a] lon\" \"[b] a line of b\""), "req-b");
-	relay_stash_free();
-	relaymap_forget((uintptr_t)rx);
-	ctx_take_current(NULL);
-	ctx_put(a);
-	ctx_put(b);
+	case_done(rx, a, b, NULL);
 }
 
 /* The end of a two-pipe case: what the thread kept, the pipes' records,
