@@ -26,6 +26,8 @@
  *   -d K      each line written only after K more reads (a master that
  *             writes late)
  *   -t        two threads read the pipes, taking turns through a mutex
+ * Once its workers are forked it writes "ready" on stdout (a test that
+ * stops the master must not stop it before then: nobody would accept).
  * It exits after 1.5 s without bytes once it got some.
  *
  * usage: relay_master -p PORT [-w W] [-r R] [-e MODE] [-o MODE] [-d K] [-t]
@@ -371,6 +373,7 @@ int main(int argc, char **argv)
 		pipes[i].pid = (int)pid;
 		fcntl(pf[0], F_SETFL, O_NONBLOCK);
 	}
+	put_all(1, "ready\n", 6);
 	if (two_threads)
 		pthread_create(&second, NULL, relay, NULL);
 	relay(NULL);
