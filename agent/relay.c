@@ -15,41 +15,24 @@
 #include "base/mem.h"
 #include "ctxmap/relay.h"
 
-/* Pipes this process (or a forked ancestor) made, with the pid that made
- * them: only a forked child's writes into its parent's pipe are relayed.
- * A process that reads its own stderr pipe, or a reader outside the agent
- * that a process made the pipe for, gets prefixed lines as before. */
-#define MADE_MAX 128
-static struct { const struct chan *chan; pid_t pid; } made[MADE_MAX];
-static unsigned made_next;
-static int made_lock;
-
-void relay_pipe_made(const struct chan *c)
+/* Each pipe's channel keeps the pid that made it (no system call in the
+ * host's pipe()): only a forked child's writes into its parent's pipe are
+ * relayed. A process that reads its own stderr pipe, or a reader outside
+ * the agent that a process made the pipe for, gets prefixed lines as
+ * before. */
+void relay_pipe_made(struct chan *c)
 {
-	pid_t pid = agent_pid;          /* no system call in the host's pipe() */
-
 	relaymap_init();
-	spin_lock(&made_lock);
-	made[made_next % MADE_MAX].chan = c;
-	made[made_next % MADE_MAX].pid = pid;
-	made_next++;
-	spin_unlock(&made_lock);
+	if (c)
+		c->maker = agent_pid;
 }
 
 /* True when `c` was made by another process than this one (a parent). */
 static bool made_by_parent(const struct chan *c)
 {
-	pid_t creator = 0, self;
+	pid_t maker = c->maker;
 
-	spin_lock(&made_lock);
-	for (unsigned i = 0; i < MADE_MAX; i++)
-		if (made[i].chan == c)
-			creator = made[i].pid;
-	spin_unlock(&made_lock);
-	if (creator == 0)
-		return false;
-	self = agent_pid;                /* updated in every copy (agent/fork.c) */
-	return creator != self;
+	return maker != 0 && maker != agent_pid;   /* agent_pid: updated in every copy (agent/fork.c) */
 }
 
 /* The pipe fd 2 was relayed onto, by its inode: an open() of it
@@ -92,6 +75,7 @@ bool relay_dup(int from, int to)
 	if (dst == NULL)
 		return false;
 	__atomic_or_fetch(&dst->flags, FDF_RELAY, __ATOMIC_RELAXED);
+	relaymap_mark((uintptr_t)src->tx);
 	if (to == 2) {
 		struct stat st;
 		int saved = errno;
@@ -152,7 +136,10 @@ static struct ctx *ctx_of(struct relay_ids *ids)
  * line that one of them, or another request's line, holds may be a piece
  * of that one (a master wraps and cuts long lines), so it names nothing.
  * A line left open at a read's end is joined with its continuation in the
- * next read of the same pipe. What does not fit makes the stash uncertain:
+ * next read of the same pipe (a tail per pipe: a master reads its workers'
+ * pipes in turn, and each read may end inside a line; STASH_TAILS pipes
+ * at once, the least recently read's tail goes first). What does not fit
+ * makes the stash uncertain:
  * lines written then carry nothing. It vouches only while the thread's
  * context is the one its last relayed read left (`switches`: any other
  * switch - an event, an accept, a read of a client, a fork - makes it
@@ -161,6 +148,17 @@ static struct ctx *ctx_of(struct relay_ids *ids)
 #define STASH_LINES 160
 #define STASH_BYTES 8192
 #define STASH_TAIL 1024
+#define STASH_TAILS 8
+#define STASH_PREV 128
+/* The beginning of a line a read of pipe `key` left open. */
+struct relay_tail {
+	uintptr_t key;           /* the pipe (0: free), */
+	uint64_t epoch;          /* its claim (relay_lines.epoch), */
+	uint64_t end;            /* where in it that read ended, */
+	uint64_t used;           /* when it was last set (stash's clock) */
+	size_t len;              /* and that line's bytes so far */
+	char text[STASH_TAIL];
+};
 struct relay_stash {
 	struct relay_lines read;  /* the last read's lines, as relaymap_read()
 	                             tells them (here, not on the stack: ~8 KiB) */
@@ -172,14 +170,16 @@ struct relay_stash {
 	 * its first `hold` bytes (held_len): a line read in pieces is one
 	 * blocker, its pieces so far, held by what holds its first piece
 	 * (so by what holds any of them). */
-	struct { struct ctx *c; uint16_t off, len, hold; } e[STASH_LINES];
-	bool piece_last;         /* the last entry is the unfinished line's pieces */
+	/* piece: the beginning of a line a read left open; written: a
+	 * line of a request that a line the thread wrote held */
+	struct { struct ctx *c; uint16_t off, len, hold; bool piece, written; } e[STASH_LINES];
+	bool piece_last;         /* the last entry is the pieces of the line */
+	uintptr_t piece_key;     /* ... pipe piece_key's read left unfinished */
 	char text[STASH_BYTES];
-	uintptr_t tail_key;      /* the pipe whose read ended inside a line, */
-	uint64_t tail_epoch;     /* its claim (relay_lines.epoch), */
-	uint64_t tail_end;       /* where in it that read ended, */
-	size_t tail_len;         /* and that line's bytes so far */
-	char tail[STASH_TAIL];
+	uint64_t clock;
+	struct relay_tail tails[STASH_TAILS];
+	uint16_t prev_len;       /* the thread's last line written: its first */
+	char prev[STASH_PREV];   /* STASH_PREV bytes */
 };
 
 void relay_stash_clear(void)
@@ -213,37 +213,53 @@ static void stash_new_turn(struct relay_stash *st)
 }
 
 /* Room for `len` more bytes and `entries` (0 or 1) more entries, made by
- * letting the oldest blockers of turns before go; false when this turn's
- * lines fill it. */
+ * letting go, oldest first, the lines of turns before and the lines of
+ * requests a line the thread wrote held already (a master writes a line
+ * it read once; a master that reads without pause - every read mixed, no
+ * switch between - would otherwise fill it with one turn); false when
+ * the others fill it. */
 static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 {
-	unsigned drop = 0, freed = 0, n = st->n, k = 0, bytes = 0, max = STASH_LINES - entries;
+	unsigned n = st->n, k = 0, bytes = 0, freed = 0, ndrop = 0, old = 0;
+	unsigned max = STASH_LINES - entries, i;
 	struct ctx *put[STASH_LINES];
+	bool gone[STASH_LINES];
 
-	if (st->n <= max && st->bytes + len <= STASH_BYTES)
+	if (n <= max && st->bytes + len <= STASH_BYTES)
 		return true;
-	while (drop < st->old && (n - drop > max || st->bytes - freed + len > STASH_BYTES))
-		freed += st->e[drop++].len;
-	if (n - drop > max || st->bytes - freed + len > STASH_BYTES)
+	for (i = 0; i < n && (n - ndrop > max || st->bytes - freed + len > STASH_BYTES); i++) {
+		gone[i] = i < st->old || st->e[i].written;
+		if (gone[i]) {
+			freed += st->e[i].len;
+			ndrop++;
+		}
+	}
+	if (n - ndrop > max || st->bytes - freed + len > STASH_BYTES)
 		return false;
-	if (drop == n)
+	for (; i < n; i++)
+		gone[i] = false;
+	if (n && gone[n - 1])
 		st->piece_last = false;
 	st->n = 0;                           /* nothing to read while it moves */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < drop; i++)
-		put[i] = st->e[i].c;
-	for (unsigned i = drop; i < n; i++) {
+	ndrop = 0;
+	for (i = 0; i < n; i++) {
+		if (gone[i]) {
+			put[ndrop++] = st->e[i].c;
+			continue;
+		}
 		memmove(st->text + bytes, st->text + st->e[i].off, st->e[i].len);
 		st->e[k] = st->e[i];
 		st->e[k].off = (uint16_t)bytes;
 		bytes += st->e[i].len;
+		old += i < st->old;
 		k++;
 	}
 	st->bytes = bytes;
-	st->old -= drop;
+	st->old = old;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	st->n = k;
-	for (unsigned i = 0; i < drop; i++)
+	for (i = 0; i < ndrop; i++)
 		ctx_put(put[i]);
 	return true;
 }
@@ -277,19 +293,23 @@ static bool keep(struct relay_stash *st, struct ctx *c, const char *a, size_t al
 	st->e[st->n].c = c;
 	st->e[st->n].off = (uint16_t)st->bytes;
 	st->e[st->n].len = st->e[st->n].hold = (uint16_t)len;
+	st->e[st->n].piece = st->e[st->n].written = false;
 	st->bytes += (unsigned)len;
 	st->n++;
 	st->piece_last = false;
 	return true;
 }
 
-/* Keeps the next piece p[0, len) of the thread's unfinished line, whose
- * first `head` bytes (the tail) came before: the last entry, its pieces
- * so far, grows; without it, a new blocker of all `head + len` bytes. */
-static bool keep_piece(struct relay_stash *st, size_t head, const char *p, size_t len)
+/* Keeps the next piece p[0, len) of pipe `key`'s unfinished line, whose
+ * first `head` bytes (tail `t`, or none) came before: the last entry, its
+ * pieces so far, grows; without it, a new blocker of all `head + len`
+ * bytes. */
+static bool keep_piece(struct relay_stash *st, uintptr_t key, const struct relay_tail *t,
+		       size_t head, const char *p, size_t len)
 {
 	/* make_room may let the entry go (then piece_last is false) */
-	if (head && st->piece_last && make_room(st, len, 0) && st->piece_last) {
+	if (head && st->piece_last && st->piece_key == key && make_room(st, len, 0) &&
+	    st->piece_last) {
 		unsigned last = st->n - 1;
 
 		if (st->e[last].off + st->e[last].len == st->bytes &&
@@ -301,20 +321,56 @@ static bool keep_piece(struct relay_stash *st, size_t head, const char *p, size_
 			return true;
 		}
 	}
-	if (!keep(st, NULL, st->tail, head, p, len))
+	if (!keep(st, NULL, t ? t->text : NULL, head, p, len))
 		return false;
+	st->e[st->n - 1].piece = true;
 	st->piece_last = true;
+	st->piece_key = key;
 	return true;
 }
 
-/* Whether the thread's unfinished line is the beginning of what `lines`'
- * read continues: the same pipe (and claim of its entry), and this read
- * begins where the one that left it ended (not a read another thread or
- * process made in between). */
-static bool tail_continues(const struct relay_stash *st, uintptr_t key,
-			   const struct relay_lines *lines)
+/* The tail of pipe `key`, or NULL. */
+static struct relay_tail *tail_of(struct relay_stash *st, uintptr_t key)
 {
-	return st->tail_key == key && st->tail_epoch == lines->epoch && st->tail_end == lines->at;
+	for (unsigned i = 0; i < STASH_TAILS; i++)
+		if (st->tails[i].key == key)
+			return &st->tails[i];
+	return NULL;
+}
+
+/* Pipe `key`'s unfinished line when it is the beginning of what `lines`'
+ * read continues: the same claim of the pipe's entry, and this read
+ * begins where the one that left it ended (not a read another thread or
+ * process made in between); else NULL. */
+static struct relay_tail *tail_continues(struct relay_stash *st, uintptr_t key,
+					 const struct relay_lines *lines)
+{
+	struct relay_tail *t = tail_of(st, key);
+
+	return t && t->epoch == lines->epoch && t->end == lines->at ? t : NULL;
+}
+
+/* Pipe `key`'s tail to set: its own, a free one, or the least recently
+ * set one. */
+static struct relay_tail *tail_for(struct relay_stash *st, uintptr_t key)
+{
+	struct relay_tail *t = tail_of(st, key);
+
+	if (t == NULL) {
+		t = &st->tails[0];
+		for (unsigned i = 1; i < STASH_TAILS && t->key; i++)
+			if (st->tails[i].key == 0 || st->tails[i].used < t->used)
+				t = &st->tails[i];
+	}
+	return t;
+}
+
+static void tail_drop(struct relay_stash *st, uintptr_t key)
+{
+	struct relay_tail *t = tail_of(st, key);
+
+	if (t)
+		t->key = 0;
 }
 
 /* Keeps the read's lines (relay_lines); false when one did not fit or a
@@ -324,6 +380,7 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 {
 	struct ctx *who[RELAY_WHO_MAX] = { NULL };
 	bool tried[RELAY_WHO_MAX] = { false }, all = !lines->overflow;
+	struct relay_tail *t = NULL;
 
 	for (unsigned i = 0; i < lines->n && all; i++) {
 		size_t len = lines->line[i].len - 1;            /* without its '\n' */
@@ -333,11 +390,12 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 		if (head) {
 			/* the rest of the line the read before left open:
 			 * whole with its beginning, kept then */
-			if (!tail_continues(st, key, lines) || st->tail_len != head) {
+			t = tail_continues(st, key, lines);
+			if (t == NULL || t->len != head) {
 				all = false;             /* its beginning is not known */
 				break;
 			}
-			st->tail_key = 0;
+			t->key = 0;
 		}
 		if (head + len < RELAY_LINE_MIN)
 			continue;
@@ -346,7 +404,7 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 			tried[w] = true;
 		}
 		/* an ID that fails the checks: the line is a blocker */
-		all = keep(st, who[w], st->tail, head, b + lines->line[i].off, len);
+		all = keep(st, who[w], head ? t->text : NULL, head, b + lines->line[i].off, len);
 	}
 	for (unsigned i = 0; i < lines->nother && all; i++) {
 		const char *p = b + lines->other[i].off;
@@ -356,29 +414,40 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 
 		if (!open && len && (p[len - 1] == '\n' || p[len - 1] == '\0'))
 			len--;
+		t = NULL;
 		if (cont) {
-			if (!tail_continues(st, key, lines)) {
+			t = tail_continues(st, key, lines);
+			if (t == NULL) {
 				all = false;             /* its beginning is not known */
 				break;
 			}
-			head = st->tail_len;
+			head = t->len;
 		}
-		all = cont || open ? keep_piece(st, head, p, len) : keep(st, NULL, NULL, 0, p, len);
-		if (!open && cont)
-			st->piece_last = false;      /* the line is whole: its pieces end */
+		all = cont || open ? keep_piece(st, key, t, head, p, len) :
+				     keep(st, NULL, NULL, 0, p, len);
+		if (!open && cont) {
+			/* the line is whole (nobody known to have written it
+			 * whole): its pieces end, it blocks as a line */
+			if (all && st->n)
+				st->e[st->n - 1].piece = false;
+			st->piece_last = false;
+		}
 		if (open) {
+			if (t == NULL)
+				t = tail_for(st, key);
 			if (head + len > STASH_TAIL) {
 				all = false;
-				st->tail_key = 0;
+				t->key = 0;
 				break;
 			}
-			memmove(st->tail + head, p, len);
-			st->tail_len = head + len;
-			st->tail_key = key;
-			st->tail_epoch = lines->epoch;
-			st->tail_end = lines->at + lines->other[i].off + lines->other[i].len;
+			memmove(t->text + head, p, len);
+			t->len = head + len;
+			t->key = key;
+			t->epoch = lines->epoch;
+			t->end = lines->at + lines->other[i].off + lines->other[i].len;
+			t->used = ++st->clock;
 		} else if (cont) {
-			st->tail_key = 0;
+			t->key = 0;
 		}
 	}
 	for (unsigned w = 0; w < RELAY_WHO_MAX; w++)
@@ -433,7 +502,11 @@ static bool inside_kept(const struct relay_stash *st, unsigned k, unsigned i,
  * with). The blocker's own whole line, when written, holds what its
  * continuation brought, a blocker of its own (joined with it,
  * stash_lines); a line that holds the blocker anywhere else (two lines
- * joined) is blocked. */
+ * joined) is blocked. Except, for the beginning of a line (a piece):
+ * where the thread's line before had the same bytes (the master's own
+ * text: php-fpm's "[01-Dec-2026 14:39:01] WARNING: ..." holds
+ * "[01-Dec-2026 14:3", where a read ended inside a worker's
+ * "[01-Dec-2026 14:39:01 UTC] ..."; STASH_PREV bytes of it). */
 static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const char *p, size_t n)
 {
 	const char *t = st->text + st->e[i].off;
@@ -444,6 +517,10 @@ static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const c
 	for (const char *m = memmem(p, n, t, tl); m; m = memmem(m + 1, n - (size_t)(m + 1 - p), t, tl)) {
 		bool inside = false;
 
+		size_t at = (size_t)(m - p);
+
+		if (st->e[i].piece && at + tl <= st->prev_len && memcmp(st->prev + at, t, tl) == 0)
+			continue;                /* the master's own text */
 		for (unsigned k = 0; k < st->n && !inside; k++)
 			inside = st->e[k].c != NULL && st->e[k].len > tl &&
 				 inside_kept(st, k, i, p, n, m);
@@ -453,20 +530,27 @@ static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const c
 	return true;
 }
 
-const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
+static const struct ctx *line_ctx(struct relay_stash *st, const struct ctx *cur, const char *p,
+				  size_t n)
 {
-	struct relay_stash *st = agent_self.relay_stash;
 	const struct ctx *found = NULL, *late = NULL;
 	bool stale, blocked = false;
 
-	if (st == NULL)
-		return cur;
 	/* another switch since the last relayed read: the lines kept may
 	 * have been written already, or a later request's line may hold the
 	 * same text; a line that holds one names nothing */
 	stale = st->switches != agent_self.switches;
-	if (!stale && st->uncertain)
-		return NULL;             /* also when nothing could be kept */
+	if (!stale && st->uncertain) {
+		/* also when nothing could be kept; the lines it holds are
+		 * written all the same (make_room lets them go first) */
+		for (unsigned i = 0; i < st->n; i++) {
+			size_t h = held_len(st, i);
+
+			if (st->e[i].c && h && h <= n && memmem(p, n, st->text + st->e[i].off, h))
+				st->e[i].written = true;
+		}
+		return NULL;
+	}
 	if (st->n == 0)
 		return stale ? cur : NULL;   /* as below: nothing held */
 	for (unsigned i = 0; i < st->n; i++) {
@@ -475,6 +559,8 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 
 		if (h == 0 || h > n || memmem(p, n, t, h) == NULL)
 			continue;
+		if (st->e[i].c)
+			st->e[i].written = true;     /* the first to go (make_room) */
 		if (stale || st->e[i].c == NULL) {
 			/* a line nobody is known to have written whole, or any
 			 * line after another switch */
@@ -521,6 +607,22 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 	return found ? found : stale ? cur : NULL;
 }
 
+const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
+{
+	struct relay_stash *st = agent_self.relay_stash;
+	const struct ctx *c;
+
+	if (st == NULL)
+		return cur;
+	c = line_ctx(st, cur, p, n);
+	st->prev_len = 0;                /* a signal handler's line in between */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memcpy(st->prev, p, n < STASH_PREV ? n : STASH_PREV);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	st->prev_len = (uint16_t)(n < STASH_PREV ? n : STASH_PREV);
+	return c;
+}
+
 void relay_read_taken(void)
 {
 	struct relay_stash *st = agent_self.relay_stash;
@@ -536,11 +638,13 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 	enum relay_verdict v;
 
 	if (!relaymap_has((uintptr_t)rx)) {
-		/* A pipe with no records (a worker that wrote only through
-		 * stdio, one beyond the table's 32): its lines may hold lines
-		 * kept from the others, so until the next switch no line the
-		 * thread writes names anybody through them. */
-		if (st) {
+		/* A relayed pipe with no records (a worker that wrote only
+		 * through stdio, one beyond the table's 32): its lines may
+		 * hold lines kept from the others, so until the next switch no
+		 * line the thread writes names anybody through them. A pipe
+		 * nobody relays (php-fpm's signal socketpair, read at each
+		 * child's end) changes nothing. */
+		if (st && relaymap_relayed((uintptr_t)rx)) {
 			if (st->switches != agent_self.switches)
 				stash_new_turn(st);
 			st->uncertain = true;
@@ -555,9 +659,12 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 		if (st) {
 			st->n = st->bytes = st->old = 0;
 			st->piece_last = false;
+			st->piece_key = 0;
 			st->uncertain = false;
-			st->tail_key = 0;
-			st->tail_len = 0;
+			st->clock = 0;
+			st->prev_len = 0;
+			for (unsigned i = 0; i < STASH_TAILS; i++)
+				st->tails[i].key = 0;
 			agent_self.relay_stash = st;
 		}
 	}
@@ -568,7 +675,7 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 		return false;                /* forgotten meanwhile */
 	if (st && !stash_lines(st, (uintptr_t)rx, data, &st->read)) {
 		st->uncertain = true;
-		st->tail_key = 0;            /* the read's open line may not be in it */
+		tail_drop(st, (uintptr_t)rx);   /* the read's open line may not be in it */
 	}
 	*c = v == RELAY_ONE ? ctx_of(&ids) : NULL;
 	return true;
@@ -578,6 +685,8 @@ void relay_closing(struct fdslot *s)
 {
 	struct chan *rx = __atomic_load_n(&s->rx, __ATOMIC_ACQUIRE);
 
+	/* php-fpm's workers close the read ends of their siblings' pipes
+	 * they inherited: that is not the master's reader closing */
 	if (rx && fdmap_kind(s) == FD_CHAN)
-		relaymap_forget((uintptr_t)rx);
+		relaymap_forget((uintptr_t)rx, rx->maker == agent_pid);
 }

@@ -22,7 +22,7 @@
 
 /* Pipe `c` was made: the shared table must exist before any fork, and
  * who made the pipe decides whether it is relayed. */
-void relay_pipe_made(const struct chan *c);
+void relay_pipe_made(struct chan *c);
 
 /* dup2(from, to) just copied the slot: true when `to` (1 or 2) became a
  * relayed pipe end, which is then not a log (its bytes are written

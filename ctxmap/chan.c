@@ -59,6 +59,7 @@ struct chan *chan_new(bool counter, bool semaphore)
 	c->writers = c->repeats = c->varied = false;
 	c->writer = NULL;
 	c->last_sig = c->last_len = 0;
+	c->maker = 0;
 	spin_unlock(&c->lock);
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	return c;

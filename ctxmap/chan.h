@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/lock.h"
 #include "base/ctx.h"
@@ -46,6 +47,10 @@ struct chan {
 	const void *writer;       /* the first thread that wrote it (its block) */
 	uint64_t last_sig, last_len; /* the last recorded write's bytes and length */
 	struct chan_seg ring[CHAN_SEGS];
+	/* The process whose pipe() made it (agent/relay.c: only another
+	 * process's writes into it are relayed, only its reader forgets
+	 * them); 0 for every other channel. Copied with the rest by fork. */
+	pid_t maker;
 	struct chan *next_free;
 };
 

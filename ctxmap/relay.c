@@ -6,25 +6,38 @@
  * stdio's internal writes, writers racing for offsets) makes the pipe
  * "desynchronised" for good, and its reads carry nothing from then on.
  */
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "base/debug.h"
 #include "base/lock.h"
+#include "base/thread.h"
 #include "ctxmap/relay.h"
 
 #define RELAY_PIPES 32
-#define RELAY_RECS 64             /* per pipe: how far a reader may lag */
+/* Per pipe: how far a reader may lag, in writes (1024: a full 64 KiB pipe
+ * of 64-byte lines; php-fpm's master falls behind by whole requests). */
+#define RELAY_RECS 1024
+#define RELAY_NAMES 16            /* per pipe: requests its records name */
+#define RELAY_KNOWN 256           /* pipes known relayed, written into or not */
 
-struct relay_rec {
-	uint64_t start;
-	uint32_t len;
-	uint8_t hashed;
-	uint8_t id_len;               /* 0: written outside any request */
+/* A request that wrote into the pipe; records name it by slot. */
+struct relay_name {
+	uint16_t gen;                 /* bumped when the slot takes another */
+	uint8_t id_len;
 	uint8_t has_trace, trace_flags;
-	uint64_t hash;
 	char id[CTX_ID_MAX + 1];
 	char trace_id[33];
+};
+
+struct relay_rec {                /* a write: 24 bytes */
+	uint64_t start;
+	uint64_t hash;
+	uint32_t len;
+	uint16_t gen;                 /* names[name - 1].gen when written */
+	uint8_t name;                 /* 1 + its slot; 0: outside any request */
+	uint8_t hashed;
 };
 
 struct relay_pipe {
@@ -37,7 +50,10 @@ struct relay_pipe {
 	bool mid_line;                /* the last byte read was not a '\n' */
 	uint64_t line_start;          /* then: where that unfinished line began */
 	uint64_t epoch;               /* which claim of the entry (relay_lines) */
+	pid_t reader;                 /* the first process that read it; 0: none yet */
 	uint32_t next;
+	uint8_t name_last, name_next; /* the slot last written, the next to take */
+	struct relay_name names[RELAY_NAMES];
 	struct relay_rec recs[RELAY_RECS];
 };
 
@@ -45,6 +61,10 @@ struct relay_table {
 	int lock;                     /* for claiming pipe entries */
 	int used;                     /* entries ever claimed: 0, nothing to look up */
 	uint64_t claims;              /* entries claimed so far (epochs) */
+	/* Pipes a child made its fd 1 or 2 (relaymap_mark); `lost`: one did
+	 * not fit here, or an entry did not fit in pipes[] */
+	uintptr_t known[RELAY_KNOWN];
+	int lost;
 	struct relay_pipe pipes[RELAY_PIPES];
 };
 
@@ -108,14 +128,49 @@ static struct relay_pipe *find(uintptr_t key, bool claim)
 	for (int i = 0; i < RELAY_PIPES && freep == NULL; i++)
 		if (t->pipes[i].key == 0)
 			freep = &t->pipes[i];
+	if (freep == NULL)
+		__atomic_store_n(&t->lost, 1, __ATOMIC_RELAXED);
 	if (freep) {
-		memset(freep, 0, sizeof *freep);
+		/* the records stay as they are: none before `next` is read */
+		memset(freep, 0, offsetof(struct relay_pipe, recs));
 		freep->epoch = ++t->claims;
 		__atomic_store_n(&freep->key, key, __ATOMIC_RELEASE);
 		__atomic_store_n(&t->used, 1, __ATOMIC_RELAXED);
 	}
 	spin_unlock(&t->lock);
 	return freep;
+}
+
+static bool name_is(const struct relay_name *s, const struct ctx_name *nm)
+{
+	return s->id_len == nm->id_len && memcmp(s->id, nm->id, nm->id_len) == 0;
+}
+
+/* The slot of `nm` among p's names (1 + index): its own, else the oldest
+ * taken for it. Under p->lock. */
+static uint8_t name_slot(struct relay_pipe *p, const struct ctx_name *nm)
+{
+	struct relay_name *s;
+	unsigned i = p->name_last;
+
+	if (!name_is(&p->names[i], nm))
+		for (i = 0; i < RELAY_NAMES && !name_is(&p->names[i], nm); i++)
+			;
+	if (i == RELAY_NAMES) {
+		i = p->name_next++ % RELAY_NAMES;
+		s = &p->names[i];
+		s->gen++;                     /* its records name nobody now */
+		s->id_len = (uint8_t)nm->id_len;
+		memcpy(s->id, nm->id, (size_t)nm->id_len + 1);
+		s->has_trace = 0;
+		if (nm->origin == CTX_ADOPTED || nm->trace_id[0]) {
+			memcpy(s->trace_id, nm->trace_id, 33);
+			s->has_trace = 1;
+			s->trace_flags = nm->trace_flags;
+		}
+	}
+	p->name_last = (uint8_t)i;
+	return (uint8_t)(i + 1);
 }
 
 void relaymap_wrote(uintptr_t key, const struct ctx *c, const void *data, size_t n)
@@ -132,20 +187,24 @@ void relaymap_wrote(uintptr_t key, const struct ctx *c, const void *data, size_t
 	p->wpos += r->len;
 	r->hashed = data != NULL;
 	r->hash = data ? fnv(FNV_OFFSET, data, r->len) : 0;
-	r->id_len = 0;
-	r->has_trace = 0;
+	r->name = 0;
 	if (c) {
-		const struct ctx_name *nm = ctx_name(c);   /* read once */
-
-		r->id_len = nm->id_len;
-		memcpy(r->id, nm->id, (size_t)nm->id_len + 1);
-		if (nm->origin == CTX_ADOPTED || nm->trace_id[0]) {
-			memcpy(r->trace_id, nm->trace_id, 33);
-			r->has_trace = 1;
-			r->trace_flags = nm->trace_flags;
-		}
+		r->name = name_slot(p, ctx_name(c));
+		r->gen = p->names[r->name - 1].gen;
 	}
 	spin_unlock(&p->lock);
+}
+
+/* The request that wrote record `r`: NULL when none (written outside any
+ * request, or its slot has since taken another). */
+static const struct relay_name *rec_name(const struct relay_pipe *p, const struct relay_rec *r)
+{
+	const struct relay_name *s;
+
+	if (r->name == 0)
+		return NULL;
+	s = &p->names[r->name - 1];
+	return s->gen == r->gen ? s : NULL;
 }
 
 void relaymap_unwrote(uintptr_t key, size_t n, long r)
@@ -170,16 +229,27 @@ void relaymap_unwrote(uintptr_t key, size_t n, long r)
 	spin_unlock(&p->lock);
 }
 
-/* The record holding offset `pos`, or NULL (overwritten, or never made). */
+/* The record holding offset `pos`, or NULL (overwritten, or never made):
+ * the ring's records, oldest to newest, begin ever later; the last that
+ * begins at or before pos. */
 static struct relay_rec *rec_at(struct relay_pipe *p, uint64_t pos)
 {
-	for (int i = 0; i < RELAY_RECS; i++) {
-		struct relay_rec *r = &p->recs[i];
+	uint32_t count = p->next < RELAY_RECS ? p->next : RELAY_RECS;
+	uint32_t first = p->next - count, lo = 0, hi = count;   /* in [lo, hi) */
+	struct relay_rec *r;
 
-		if (r->len && r->start <= pos && pos < r->start + r->len)
-			return r;
+	if (count == 0 || p->recs[first % RELAY_RECS].start > pos)
+		return NULL;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (p->recs[(first + mid) % RELAY_RECS].start <= pos)
+			lo = mid;
+		else
+			hi = mid;
 	}
-	return NULL;
+	r = &p->recs[(first + lo) % RELAY_RECS];
+	return pos < r->start + r->len ? r : NULL;
 }
 
 /* A byte after which a line begins: '\n', or the NUL that ends a C
@@ -199,36 +269,41 @@ static size_t line_end(const unsigned char *b, size_t a, size_t to)
 	return a;
 }
 
-/* The request of record `r` in `lines`: its index, or -1 when full. */
-static int who_of(struct relay_lines *lines, const struct relay_rec *r)
+static void ids_of(struct relay_ids *out, const struct relay_name *s)
+{
+	out->id_len = s->id_len;
+	memcpy(out->id, s->id, (size_t)s->id_len + 1);
+	out->has_trace = s->has_trace;
+	memcpy(out->trace_id, s->trace_id, 33);
+	out->trace_flags = s->trace_flags;
+}
+
+/* Request `s` in `lines`: its index, or -1 when full. */
+static int who_of(struct relay_lines *lines, const struct relay_name *s)
 {
 	unsigned i;
 
 	for (i = 0; i < lines->nwho; i++)
-		if (lines->ids[i].id_len == r->id_len &&
-		    memcmp(lines->ids[i].id, r->id, r->id_len) == 0)
+		if (lines->ids[i].id_len == s->id_len &&
+		    memcmp(lines->ids[i].id, s->id, s->id_len) == 0)
 			return (int)i;
 	if (i == RELAY_WHO_MAX)
 		return -1;
-	lines->ids[i].id_len = r->id_len;
-	memcpy(lines->ids[i].id, r->id, (size_t)r->id_len + 1);
-	lines->ids[i].has_trace = r->has_trace;
-	memcpy(lines->ids[i].trace_id, r->trace_id, 33);
-	lines->ids[i].trace_flags = r->trace_flags;
+	ids_of(&lines->ids[i], s);
 	lines->nwho++;
 	return (int)i;
 }
 
 #define NO_START SIZE_MAX
 
-/* Adds the whole lines of b[from, to) (read offsets), all of record `r`,
- * checked, each ended by its '\n' or a NUL. `start`: where the line that
+/* Adds the whole lines of b[from, to) (read offsets), all of a record of
+ * request `r`, checked, each ended by its '\n' or a NUL. `start`: where the line that
  * b[from] is in began, when that is known to be the request's (from
  * itself when a line begins there; in an earlier record of the same
  * request, checked in this read); NO_START when not. Returns where the
  * line unfinished at `to` began, when known, or NO_START. */
 static size_t add_lines(struct relay_lines *lines, const unsigned char *b, size_t from, size_t to,
-			size_t start, const struct relay_rec *r)
+			size_t start, const struct relay_name *r)
 {
 	size_t a = from;
 	int who = -2;
@@ -254,7 +329,7 @@ static size_t add_lines(struct relay_lines *lines, const unsigned char *b, size_
 	return NO_START;
 }
 
-static bool same_id(const struct relay_rec *a, const struct relay_rec *b)
+static bool same_id(const struct relay_name *a, const struct relay_name *b)
 {
 	return a->id_len == b->id_len && memcmp(a->id, b->id, a->id_len) == 0;
 }
@@ -302,12 +377,12 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 {
 	struct relay_pipe *p = find(key, false);
 	const unsigned char *b = data;
-	struct relay_rec *one = NULL;
+	const struct relay_name *one = NULL;
 	bool mixed = false, was_mid_line;
 	uint64_t line_start;
 	/* a line begun in a record of this read that the next may end */
 	size_t carry = NO_START, carry_to = 0;
-	const struct relay_rec *carry_r = NULL;
+	const struct relay_name *carry_r = NULL;
 	int nobody = 0, unrec = 0, others = 0;
 	uint64_t pos, end;
 
@@ -320,6 +395,8 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	if (p == NULL)
 		return RELAY_NONE;
 	spin_lock(&p->lock);
+	if (p->reader == 0)
+		p->reader = agent_pid;
 	pos = p->rpos;
 	end = pos + n;
 	p->rpos = end;
@@ -345,10 +422,13 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	}
 	while (pos < end) {
 		struct relay_rec *r = rec_at(p, pos);
+		const struct relay_name *nm = r ? rec_name(p, r) : NULL;
 		uint64_t stop;
 
-		if (r == NULL || !r->hashed) {
-			mixed = true;            /* bytes no record vouches for */
+		/* bytes no record vouches for: none, not hashed, or its
+		 * request's slot taken by another since */
+		if (r == NULL || !r->hashed || (r->name && nm == NULL)) {
+			mixed = true;
 			unrec++;
 			if (r == NULL)
 				break;
@@ -369,7 +449,7 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 			p->bad = true;           /* not the bytes recorded: out of step */
 			break;
 		}
-		if (lines && stop == r->start + r->len && r->id_len) {
+		if (lines && stop == r->start + r->len && nm) {
 			size_t from = (size_t)(pos - (end - n)), to = (size_t)(stop - (end - n));
 			bool at_start = from ? ends_line(b[from - 1]) : !was_mid_line;
 
@@ -379,7 +459,7 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 				size_t e = line_end(b, 0, to);
 
 				if (e < to && lines->n < RELAY_LINES_MAX) {
-					int who = who_of(lines, r);
+					int who = who_of(lines, nm);
 
 					if (who >= 0) {
 						lines->line[0].off = 0;
@@ -392,25 +472,25 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 			}
 			if (at_start)
 				carry = from;
-			else if (carry == NO_START || carry_to != from || !same_id(carry_r, r))
+			else if (carry == NO_START || carry_to != from || !same_id(carry_r, nm))
 				carry = NO_START;        /* begun outside this request's
 				                            records checked here */
-			carry = add_lines(lines, b, from, to, carry, r);
+			carry = add_lines(lines, b, from, to, carry, nm);
 			carry_to = to;
-			carry_r = r;
+			carry_r = nm;
 		} else {
 			carry = NO_START;
 		}
 		pos = stop;
-		if (r->id_len == 0) {
+		if (nm == NULL) {
 			mixed = true;
 			nobody++;
-		} else if (one && !same_id(one, r)) {
+		} else if (one && !same_id(one, nm)) {
 			mixed = true;
 			others++;
 		}
-		if (r->id_len)
-			one = r;
+		if (nm)
+			one = nm;
 	}
 	if (lines && !p->bad)
 		list_others(lines, b, n, was_mid_line);
@@ -423,11 +503,7 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 		spin_unlock(&p->lock);
 		return RELAY_NOBODY;
 	}
-	out->id_len = one->id_len;
-	memcpy(out->id, one->id, (size_t)one->id_len + 1);
-	out->has_trace = one->has_trace;
-	memcpy(out->trace_id, one->trace_id, 33);
-	out->trace_flags = one->trace_flags;
+	ids_of(out, one);
 	spin_unlock(&p->lock);
 	return RELAY_ONE;
 }
@@ -437,10 +513,55 @@ bool relaymap_has(uintptr_t key)
 	return find(key, false) != NULL;
 }
 
-void relaymap_forget(uintptr_t key)
+/* Sets known slot `i` from `from` to `to` when it is `from`; under the
+ * table's lock. */
+static bool known_swap(struct relay_table *t, uintptr_t from, uintptr_t to)
 {
-	struct relay_pipe *p = find(key, false);
+	for (int i = 0; i < RELAY_KNOWN; i++)
+		if (t->known[i] == from) {
+			__atomic_store_n(&t->known[i], to, __ATOMIC_RELAXED);
+			return true;
+		}
+	return false;
+}
 
+void relaymap_mark(uintptr_t key)
+{
+	struct relay_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+
+	if (t == NULL || key == 0)
+		return;
+	spin_lock(&t->lock);
+	if (!known_swap(t, key, key) && !known_swap(t, 0, key))
+		__atomic_store_n(&t->lost, 1, __ATOMIC_RELAXED);
+	spin_unlock(&t->lock);
+}
+
+bool relaymap_relayed(uintptr_t key)
+{
+	struct relay_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+
+	if (t == NULL || key == 0)
+		return false;
+	if (__atomic_load_n(&t->lost, __ATOMIC_RELAXED))
+		return true;
+	for (int i = 0; i < RELAY_KNOWN; i++)
+		if (__atomic_load_n(&t->known[i], __ATOMIC_RELAXED) == key)
+			return true;
+	return false;
+}
+
+void relaymap_forget(uintptr_t key, bool made_here)
+{
+	struct relay_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+	struct relay_pipe *p = find(key, false);
+	pid_t reader = p ? __atomic_load_n(&p->reader, __ATOMIC_RELAXED) : 0;
+
+	if (t == NULL || !(reader == agent_pid || (reader == 0 && made_here)))
+		return;
 	if (p)
 		__atomic_store_n(&p->key, 0, __ATOMIC_RELEASE);
+	spin_lock(&t->lock);
+	known_swap(t, key, 0);
+	spin_unlock(&t->lock);
 }

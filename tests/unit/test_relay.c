@@ -14,6 +14,7 @@
 #include "agent/flow.h"
 #include "agent/relay.h"
 #include "base/ctx.h"
+#include "base/thread.h"
 #include "ctxmap/relay.h"
 #include "suites.h"
 
@@ -58,7 +59,7 @@ UNIT_TEST(one_request_per_read)
 	/* written outside any request */
 	relaymap_wrote(key, NULL, "\0fscf\0", 6);
 	ck_assert_int_eq(relaymap_read(key, "\0fscf\0", 6, 6, &o, NULL), RELAY_NOBODY);
-	relaymap_forget(key);
+	relaymap_forget(key, true);
 	ck_assert_int_eq(rd(key, "x", &o), RELAY_NONE);
 	ctx_put(a);
 	ctx_put(b);
@@ -77,7 +78,7 @@ UNIT_TEST(out_of_step_for_good)
 	relaymap_wrote(key, a, "next\n", 5);
 	ck_assert_int_eq(rd(key, "next\n", &o), RELAY_NOBODY);
 	/* a short write: the record shrinks and is not trusted */
-	relaymap_forget(key);
+	relaymap_forget(key, true);
 	relaymap_wrote(key, a, "0123456789", 10);
 	relaymap_unwrote(key, 10, 4);
 	relaymap_wrote(key, a, "ok\n", 3);
@@ -86,7 +87,81 @@ UNIT_TEST(out_of_step_for_good)
 	/* bytes the reader was not shown */
 	relaymap_wrote(key, a, "ab", 2);
 	ck_assert_int_eq(relaymap_read(key, "ab", 1, 2, &o, NULL), RELAY_NOBODY);
-	relaymap_forget(key);
+	relaymap_forget(key, true);
+	ctx_put(a);
+}
+
+UNIT_TEST(only_its_reader_forgets_a_pipe)
+{
+	/* php-fpm's workers close the read ends of their siblings' pipes they
+	 * inherited: the pipe's records stay for its reader (the master) */
+	uintptr_t key = 0x1800, unread = 0x1880;
+	struct ctx *a = mk("req-a");
+	struct relay_ids o;
+	pid_t self = agent_pid;
+
+	relaymap_init();
+	agent_pid = 100;                 /* the master: reads */
+	relaymap_wrote(key, a, "one\n", 4);
+	ck_assert_int_eq(rd(key, "one\n", &o), RELAY_ONE);
+	agent_pid = 200;                 /* a worker: closes its copy */
+	relaymap_forget(key, false);
+	relaymap_forget(key, true);      /* made here or not: not its reader */
+	ck_assert(relaymap_has(key));
+	relaymap_wrote(key, a, "two\n", 4);
+	agent_pid = 100;
+	ck_assert_int_eq(rd(key, "two\n", &o), RELAY_ONE);
+	ck_assert_str_eq(o.id, "req-a");
+	relaymap_forget(key, false);     /* its reader closes it */
+	ck_assert(!relaymap_has(key));
+	/* never read: the process that made it forgets it, no other */
+	relaymap_wrote(unread, a, "x\n", 2);
+	agent_pid = 200;
+	relaymap_forget(unread, false);
+	ck_assert(relaymap_has(unread));
+	agent_pid = 100;
+	relaymap_forget(unread, true);
+	ck_assert(!relaymap_has(unread));
+	agent_pid = self;
+	ctx_put(a);
+}
+
+UNIT_TEST(a_reader_a_thousand_writes_behind)
+{
+	/* php-fpm's master falls behind its workers by whole requests: a
+	 * thousand lines written before the first is read are all told */
+	uintptr_t key = 0x1900;
+	struct ctx *a = mk("req-a"), *rq[20];
+	struct relay_ids o;
+	char id[16], line[32];
+
+	relaymap_init();
+	for (int i = 0; i < 1000; i++)
+		relaymap_wrote(key, a, "a line of 16 b.\n", 16);
+	for (int i = 0; i < 1000; i++) {
+		ck_assert_int_eq(rd(key, "a line of 16 b.\n", &o), RELAY_ONE);
+		ck_assert_str_eq(o.id, "req-a");
+	}
+	/* twenty requests, a line each, then read: a pipe's records name its
+	 * last sixteen requests; the first four's lines name nobody */
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof id, "rq-%02d", i);
+		rq[i] = mk(id);
+		snprintf(line, sizeof line, "line of %s\n", id);
+		relaymap_wrote(key, rq[i], line, strlen(line));
+	}
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof id, "rq-%02d", i);
+		snprintf(line, sizeof line, "line of %s\n", id);
+		if (i < 4) {
+			ck_assert_int_eq(rd(key, line, &o), RELAY_NOBODY);
+		} else {
+			ck_assert_int_eq(rd(key, line, &o), RELAY_ONE);
+			ck_assert_str_eq(o.id, id);
+		}
+		ctx_put(rq[i]);
+	}
+	relaymap_forget(key, true);
 	ctx_put(a);
 }
 
@@ -186,7 +261,7 @@ UNIT_TEST(whole_lines_each_with_its_request)
 	ck_assert_int_eq(relaymap_read(key, "tail of it\n", 11, 11, &o, &l), RELAY_ONE);
 	ck_assert_uint_eq(l.n, 0);
 	ck_assert(l.cont && l.nother == 1);
-	relaymap_forget(key);
+	relaymap_forget(key, true);
 	ctx_put(a);
 	ctx_put(b);
 }
@@ -207,7 +282,7 @@ static void relayed_read(struct chan *rx, const char *s, size_t n)
 static void case_done(struct chan *rx, struct ctx *a, struct ctx *b, struct ctx *c)
 {
 	relay_stash_free();
-	relaymap_forget((uintptr_t)rx);
+	relaymap_forget((uintptr_t)rx, true);
 	ctx_take_current(NULL);
 	ctx_put(a);
 	ctx_put(b);
@@ -333,7 +408,7 @@ UNIT_TEST(a_read_of_a_lagging_master_holds_many_requests)
 		ck_assert_str_eq(line_id(NULL, said), ctx_name(r[i])->id);
 	}
 	relay_stash_free();
-	relaymap_forget((uintptr_t)rx);
+	relaymap_forget((uintptr_t)rx, true);
 	for (int i = 0; i < NREQ; i++)
 		ctx_put(r[i]);
 }
@@ -382,14 +457,25 @@ UNIT_TEST(lines_written_late_or_joined_name_nobody)
 	relayed_read(rx, l12, strlen(l12));
 	ck_assert_str_eq(line_id(ctx_current(), "joined: \"line id=q1\" \"line id=q12 abcdefghij\""),
 			 "(none)");
-	/* a pipe with no records read in the same turn (a worker that wrote
-	 * only through stdio): its line holds q1's kept line, but is not q1's */
+	/* a pipe nobody relays read in the same turn (php-fpm's signal
+	 * socketpair): nothing changes */
 	relay_stash_clear();
 	ctx_take_current(NULL);
 	relaymap_wrote((uintptr_t)rx, q1, l1, strlen(l1));
 	relayed_read(rx, l1, strlen(l1));
+	ck_assert(!relay_read((struct chan *)0x5a90, "x", 1, 1, &(struct ctx *){ NULL }));
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=q1\""), "q1");
+	/* a relayed pipe with no records read in the same turn (a worker that
+	 * wrote only through stdio): its line holds q1's kept line, but is
+	 * not q1's */
+	relay_stash_clear();
+	ctx_take_current(NULL);
+	relaymap_wrote((uintptr_t)rx, q1, l1, strlen(l1));
+	relayed_read(rx, l1, strlen(l1));
+	relaymap_mark((uintptr_t)0x5a80);
 	ck_assert(!relay_read((struct chan *)0x5a80, l12, strlen(l12), strlen(l12), &(struct ctx *){ NULL }));
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=q12 abcdefghij\""), "(none)");
+	relaymap_forget((uintptr_t)0x5a80, true);
 	/* lines too short to keep, written a read late: nothing vouches */
 	relay_stash_clear();
 	ctx_take_current(NULL);
@@ -453,8 +539,8 @@ UNIT_TEST(a_line_read_in_small_pieces_is_one_blocker)
 static void two_pipes_done(struct chan *p1, struct chan *p2, struct ctx *a, struct ctx *b)
 {
 	relay_stash_free();
-	relaymap_forget((uintptr_t)p1);
-	relaymap_forget((uintptr_t)p2);
+	relaymap_forget((uintptr_t)p1, true);
+	relaymap_forget((uintptr_t)p2, true);
 	ctx_take_current(NULL);
 	ctx_put(a);
 	ctx_put(b);
@@ -533,6 +619,79 @@ UNIT_TEST(a_line_cut_shorter_than_its_relayed_line_names_nothing)
 	ck_assert_str_eq(line_id(ctx_current(), "child 0 said: \"worker 0 ser\""), "(none)");
 	ck_assert_str_eq(line_id(ctx_current(), "child 1 said: \"worker 1 serving req-a\""), "req-a");
 	two_pipes_done(p1, p2, a, b);
+}
+
+UNIT_TEST(lines_left_open_on_several_pipes)
+{
+	/* a master reads its workers' pipes in turn, each read ending inside
+	 * a line: each pipe's beginning joins its own continuation */
+	struct chan *p1 = (struct chan *)0xc000, *p2 = (struct chan *)0xd000;
+	struct ctx *a = mk("req-a"), *b = mk("req-b");
+
+	relaymap_init();
+	relaymap_wrote((uintptr_t)p1, a, "[a] first half, second half\n", 28);
+	relaymap_wrote((uintptr_t)p2, b, "[b] first half, second half\n", 28);
+	relayed_read(p1, "[a] first half,", 15);
+	relayed_read(p2, "[b] first half,", 15);
+	relayed_read(p1, " second half\n", 13);
+	relayed_read(p2, " second half\n", 13);
+	ck_assert_str_eq(line_id(ctx_current(), "child 1 said: \"[a] first half, second half\""), "req-a");
+	ck_assert_str_eq(line_id(ctx_current(), "child 2 said: \"[b] first half, second half\""), "req-b");
+	two_pipes_done(p1, p2, a, b);
+}
+
+UNIT_TEST(a_beginning_in_the_masters_own_text)
+{
+	/* a read ended inside a worker's "[01-Dec-2026 14:39:01 UTC] ...":
+	 * php-fpm's own "[01-Dec-2026 14:39:01] WARNING: ..." holds that
+	 * beginning where its line before had the same bytes */
+	struct chan *rx = (struct chan *)0xe000;
+	struct ctx *a = mk("req-a"), *b = mk("req-b");
+	const char *la = "[01-Dec-2026 14:39:01 UTC] own=a; el line 0\n";
+	const char *lb = "own=b; fpc line 0\n";
+
+	relaymap_init();
+	relaymap_wrote((uintptr_t)rx, b, lb, strlen(lb));
+	relaymap_wrote((uintptr_t)rx, a, la, strlen(la));
+	relaymap_wrote((uintptr_t)rx, a, la, strlen(la));
+	relayed_read(rx, lb, strlen(lb));
+	ck_assert_str_eq(line_id(ctx_current(), "[01-Dec-2026 14:39:01] WARNING: child 1 said: \"own=b; fpc line 0\""),
+			 "req-b");
+	relayed_read(rx, la, strlen(la));
+	relayed_read(rx, la, 17);                          /* "[01-Dec-2026 14:3" */
+	ck_assert_str_eq(line_id(ctx_current(),
+				 "[01-Dec-2026 14:39:01] WARNING: child 2 said: \"[01-Dec-2026 14:39:01 UTC] own=a; el line 0\""),
+			 "req-a");
+	/* the same beginning where the line before had other bytes: a piece
+	 * of the open line, joined with b's */
+	ck_assert_str_eq(line_id(ctx_current(), "joined: \"[01-Dec-2026 14:3\" \"own=b; fpc line 0\""),
+			 "(none)");
+	case_done(rx, a, b, NULL);
+}
+
+UNIT_TEST(lines_written_make_room)
+{
+	/* a master that reads without pause (each read mixed: no switch)
+	 * and writes each line it read: more lines than the thread keeps,
+	 * all told */
+	struct chan *rx = (struct chan *)0xf000;
+	struct ctx *a = mk("req-a"), *b = mk("req-b");
+	char la[40], lb[40], both[80], said[100];
+
+	relaymap_init();
+	for (int i = 0; i < 400; i++) {
+		snprintf(la, sizeof la, "line %03d of request a\n", i);
+		snprintf(lb, sizeof lb, "line %03d of request b\n", i);
+		relaymap_wrote((uintptr_t)rx, a, la, strlen(la));
+		relaymap_wrote((uintptr_t)rx, b, lb, strlen(lb));
+		snprintf(both, sizeof both, "%s%s", la, lb);
+		relayed_read(rx, both, strlen(both));
+		snprintf(said, sizeof said, "said: \"%.*s\"", (int)strlen(la) - 1, la);
+		ck_assert_str_eq(line_id(ctx_current(), said), "req-a");
+		snprintf(said, sizeof said, "said: \"%.*s\"", (int)strlen(lb) - 1, lb);
+		ck_assert_str_eq(line_id(ctx_current(), said), "req-b");
+	}
+	case_done(rx, a, b, NULL);
 }
 
 Suite *relay_suite(void)
