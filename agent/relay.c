@@ -75,7 +75,6 @@ bool relay_dup(int from, int to)
 	if (dst == NULL)
 		return false;
 	__atomic_or_fetch(&dst->flags, FDF_RELAY, __ATOMIC_RELAXED);
-	relaymap_mark((uintptr_t)src->tx);
 	if (to == 2) {
 		struct stat st;
 		int saved = errno;
@@ -138,8 +137,9 @@ static struct ctx *ctx_of(struct relay_ids *ids)
  * A line left open at a read's end is joined with its continuation in the
  * next read of the same pipe (a tail per pipe: a master reads its workers'
  * pipes in turn, and each read may end inside a line; STASH_TAILS pipes
- * at once, the least recently read's tail goes first). What does not fit
- * makes the stash uncertain:
+ * at once, the least recently read's tail goes first; a continuation
+ * whose beginning went is kept as a blocker). What does not fit makes the
+ * stash uncertain:
  * lines written then carry nothing. It vouches only while the thread's
  * context is the one its last relayed read left (`switches`: any other
  * switch - an event, an accept, a read of a client, a fork - makes it
@@ -148,7 +148,8 @@ static struct ctx *ctx_of(struct relay_ids *ids)
 #define STASH_LINES 160
 #define STASH_BYTES 8192
 #define STASH_TAIL 1024
-#define STASH_TAILS 8
+#define STASH_TAILS 32            /* pipes with a line open at once */
+#define STASH_TURNS 8             /* a line not yet written stays that many turns */
 #define STASH_PREV 128
 /* The beginning of a line a read of pipe `key` left open. */
 struct relay_tail {
@@ -172,14 +173,20 @@ struct relay_stash {
 	 * (so by what holds any of them). */
 	/* piece: the beginning of a line a read left open; written: a
 	 * line of a request that a line the thread wrote held */
-	struct { struct ctx *c; uint16_t off, len, hold; bool piece, written; } e[STASH_LINES];
+	struct {
+		struct ctx *c;
+		uint16_t off, len, hold;
+		bool piece, written;
+		uint32_t turn;   /* st->turn when kept */
+	} e[STASH_LINES];
+	uint32_t turn;           /* turns of relayed reads so far */
 	bool piece_last;         /* the last entry is the pieces of the line */
 	uintptr_t piece_key;     /* ... pipe piece_key's read left unfinished */
 	char text[STASH_BYTES];
 	uint64_t clock;
 	struct relay_tail tails[STASH_TAILS];
-	uint16_t prev_len;       /* the thread's last line written: its first */
-	char prev[STASH_PREV];   /* STASH_PREV bytes */
+	uint16_t prev_len;       /* the thread's last line written: its bytes */
+	char prev[STASH_PREV];   /* before the first kept line it held (line_written) */
 };
 
 void relay_stash_clear(void)
@@ -210,14 +217,17 @@ static void stash_new_turn(struct relay_stash *st)
 {
 	st->old = st->n;
 	st->uncertain = false;
+	st->turn++;
 }
 
 /* Room for `len` more bytes and `entries` (0 or 1) more entries, made by
- * letting go, oldest first, the lines of turns before and the lines of
- * requests a line the thread wrote held already (a master writes a line
- * it read once; a master that reads without pause - every read mixed, no
- * switch between - would otherwise fill it with one turn); false when
- * the others fill it. */
+ * letting go, oldest first, the lines of requests a line the thread wrote
+ * held already (a master writes a line it read once; a master that reads
+ * without pause - every read mixed, no switch between - would otherwise
+ * fill it with one turn) and the lines of STASH_TURNS turns before or
+ * older; false when the others fill it (a line not yet written that went
+ * could be written later, holding a newer line of another request: "line
+ * id=r12" holds "line id=r1"). */
 static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 {
 	unsigned n = st->n, k = 0, bytes = 0, freed = 0, ndrop = 0, old = 0;
@@ -228,7 +238,8 @@ static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 	if (n <= max && st->bytes + len <= STASH_BYTES)
 		return true;
 	for (i = 0; i < n && (n - ndrop > max || st->bytes - freed + len > STASH_BYTES); i++) {
-		gone[i] = i < st->old || st->e[i].written;
+		gone[i] = st->e[i].written ||
+			  (i < st->old && st->e[i].turn + STASH_TURNS <= st->turn);
 		if (gone[i]) {
 			freed += st->e[i].len;
 			ndrop++;
@@ -294,6 +305,7 @@ static bool keep(struct relay_stash *st, struct ctx *c, const char *a, size_t al
 	st->e[st->n].off = (uint16_t)st->bytes;
 	st->e[st->n].len = st->e[st->n].hold = (uint16_t)len;
 	st->e[st->n].piece = st->e[st->n].written = false;
+	st->e[st->n].turn = st->turn;
 	st->bytes += (unsigned)len;
 	st->n++;
 	st->piece_last = false;
@@ -373,6 +385,19 @@ static void tail_drop(struct relay_stash *st, uintptr_t key)
 		t->key = 0;
 }
 
+/* The line tail `t` began came whole and is kept with its request: the
+ * blocker its pieces made may go first when room is needed (make_room),
+ * as a written line's. */
+static void piece_done(struct relay_stash *st, const struct relay_tail *t)
+{
+	for (unsigned i = st->n; i-- > 0;)
+		if (st->e[i].c == NULL && st->e[i].piece && !st->e[i].written &&
+		    st->e[i].len == t->len && memcmp(st->text + st->e[i].off, t->text, t->len) == 0) {
+			st->e[i].written = true;
+			return;
+		}
+}
+
 /* Keeps the read's lines (relay_lines); false when one did not fit or a
  * line could not be told. */
 static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
@@ -392,10 +417,16 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 			 * whole with its beginning, kept then */
 			t = tail_continues(st, key, lines);
 			if (t == NULL || t->len != head) {
-				all = false;             /* its beginning is not known */
-				break;
+				/* its beginning is not known (the pipe's tail
+				 * went, another read came between): the rest
+				 * blocks as a line nobody wrote whole */
+				tail_drop(st, key);
+				all = len >= RELAY_LINE_MIN &&
+				      keep(st, NULL, NULL, 0, b + lines->line[i].off, len);
+				continue;
 			}
 			t->key = 0;
+			piece_done(st, t);
 		}
 		if (head + len < RELAY_LINE_MIN)
 			continue;
@@ -418,8 +449,11 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 		if (cont) {
 			t = tail_continues(st, key, lines);
 			if (t == NULL) {
-				all = false;             /* its beginning is not known */
-				break;
+				/* its beginning is not known: this part blocks,
+				 * and so does what continues it */
+				tail_drop(st, key);
+				all = len >= RELAY_LINE_MIN && keep(st, NULL, NULL, 0, p, len);
+				continue;
 			}
 			head = t->len;
 		}
@@ -503,10 +537,11 @@ static bool inside_kept(const struct relay_stash *st, unsigned k, unsigned i,
  * continuation brought, a blocker of its own (joined with it,
  * stash_lines); a line that holds the blocker anywhere else (two lines
  * joined) is blocked. Except, for the beginning of a line (a piece):
- * where the thread's line before had the same bytes (the master's own
- * text: php-fpm's "[01-Dec-2026 14:39:01] WARNING: ..." holds
- * "[01-Dec-2026 14:3", where a read ended inside a worker's
- * "[01-Dec-2026 14:39:01 UTC] ..."; STASH_PREV bytes of it). */
+ * where the thread's line before had the same bytes in its own text, the
+ * bytes before the first kept line it held (php-fpm's "[01-Dec-2026
+ * 14:39:01] WARNING: ..." holds "[01-Dec-2026 14:3", where a read ended
+ * inside a worker's "[01-Dec-2026 14:39:01 UTC] ..."; STASH_PREV bytes
+ * at most). */
 static bool piece_of_held_line(const struct relay_stash *st, unsigned i, const char *p, size_t n)
 {
 	const char *t = st->text + st->e[i].off;
@@ -540,17 +575,8 @@ static const struct ctx *line_ctx(struct relay_stash *st, const struct ctx *cur,
 	 * have been written already, or a later request's line may hold the
 	 * same text; a line that holds one names nothing */
 	stale = st->switches != agent_self.switches;
-	if (!stale && st->uncertain) {
-		/* also when nothing could be kept; the lines it holds are
-		 * written all the same (make_room lets them go first) */
-		for (unsigned i = 0; i < st->n; i++) {
-			size_t h = held_len(st, i);
-
-			if (st->e[i].c && h && h <= n && memmem(p, n, st->text + st->e[i].off, h))
-				st->e[i].written = true;
-		}
-		return NULL;
-	}
+	if (!stale && st->uncertain)
+		return NULL;             /* also when nothing could be kept */
 	if (st->n == 0)
 		return stale ? cur : NULL;   /* as below: nothing held */
 	for (unsigned i = 0; i < st->n; i++) {
@@ -559,8 +585,6 @@ static const struct ctx *line_ctx(struct relay_stash *st, const struct ctx *cur,
 
 		if (h == 0 || h > n || memmem(p, n, t, h) == NULL)
 			continue;
-		if (st->e[i].c)
-			st->e[i].written = true;     /* the first to go (make_room) */
 		if (stale || st->e[i].c == NULL) {
 			/* a line nobody is known to have written whole, or any
 			 * line after another switch */
@@ -607,6 +631,49 @@ static const struct ctx *line_ctx(struct relay_stash *st, const struct ctx *cur,
 	return found ? found : stale ? cur : NULL;
 }
 
+/* After line p[0, n) is written: the lines of requests it holds that no
+ * longer line it holds holds too are written (make_room lets them go
+ * first; a line held only inside another's, "line id=r1" in "line
+ * id=r12", was not written), and its bytes before the first kept line it
+ * holds that is not a piece are the master's own text (piece_of_held_line:
+ * php-fpm's "[date] WARNING: [pool www] child N said into stderr: \""). */
+static void line_written(struct relay_stash *st, const char *p, size_t n)
+{
+	unsigned held[STASH_LINES], nh = 0;
+	size_t own = n < STASH_PREV ? n : STASH_PREV;
+
+	for (unsigned i = 0; i < st->n; i++) {
+		size_t len = st->e[i].len;
+		const char *m;
+
+		if (len < RELAY_LINE_MIN || len > n ||
+		    (m = memmem(p, n, st->text + st->e[i].off, len)) == NULL)
+			continue;
+		held[nh++] = i;
+		if (!st->e[i].piece && (size_t)(m - p) < own)
+			own = (size_t)(m - p);
+	}
+	for (unsigned a = 0; a < nh; a++) {
+		unsigned i = held[a];
+		bool inside = false;
+
+		for (unsigned b = 0; b < nh && !inside; b++) {
+			unsigned k = held[b];
+
+			inside = k != i && st->e[k].len > st->e[i].len &&
+				 memmem(st->text + st->e[k].off, st->e[k].len,
+					st->text + st->e[i].off, st->e[i].len) != NULL;
+		}
+		if (st->e[i].c && !inside)
+			st->e[i].written = true;
+	}
+	st->prev_len = 0;                /* a signal handler's line in between */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memcpy(st->prev, p, own);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	st->prev_len = (uint16_t)own;
+}
+
 const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 {
 	struct relay_stash *st = agent_self.relay_stash;
@@ -615,11 +682,7 @@ const struct ctx *relay_line_ctx(const struct ctx *cur, const char *p, size_t n)
 	if (st == NULL)
 		return cur;
 	c = line_ctx(st, cur, p, n);
-	st->prev_len = 0;                /* a signal handler's line in between */
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	memcpy(st->prev, p, n < STASH_PREV ? n : STASH_PREV);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	st->prev_len = (uint16_t)(n < STASH_PREV ? n : STASH_PREV);
+	line_written(st, p, n);
 	return c;
 }
 
@@ -638,13 +701,15 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 	enum relay_verdict v;
 
 	if (!relaymap_has((uintptr_t)rx)) {
-		/* A relayed pipe with no records (a worker that wrote only
-		 * through stdio, one beyond the table's 32): its lines may
-		 * hold lines kept from the others, so until the next switch no
-		 * line the thread writes names anybody through them. A pipe
-		 * nobody relays (php-fpm's signal socketpair, read at each
-		 * child's end) changes nothing. */
-		if (st && relaymap_relayed((uintptr_t)rx)) {
+		/* A pipe with no records (a worker that wrote only through
+		 * stdio, one beyond the table's 32, a pipe a child writes that
+		 * is not its fd 1 or 2): its lines may hold lines kept from the
+		 * others, so until the next switch no line the thread writes
+		 * names anybody through them. A pipe this process writes
+		 * itself (a self-pipe), and a channel that is no pipe (php-fpm's
+		 * signal socketpair, read at each child's end: its handler's
+		 * write may come inside the agent, unseen) change nothing. */
+		if (st && rx->maker != 0 && !__atomic_load_n(&rx->written_here, __ATOMIC_RELAXED)) {
 			if (st->switches != agent_self.switches)
 				stash_new_turn(st);
 			st->uncertain = true;
@@ -662,6 +727,7 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 			st->piece_key = 0;
 			st->uncertain = false;
 			st->clock = 0;
+			st->turn = 0;
 			st->prev_len = 0;
 			for (unsigned i = 0; i < STASH_TAILS; i++)
 				st->tails[i].key = 0;

@@ -15,12 +15,13 @@
 #include "base/thread.h"
 #include "ctxmap/relay.h"
 
-#define RELAY_PIPES 32
-/* Per pipe: how far a reader may lag, in writes (1024: a full 64 KiB pipe
- * of 64-byte lines; php-fpm's master falls behind by whole requests). */
-#define RELAY_RECS 1024
+/* Pipes written into at once (a php-fpm pool recycling 24 workers has
+ * some 30: the dead ones' until the master closes them) */
+#define RELAY_PIPES 64
+/* Per pipe: how far a reader may lag, in writes (512: a full 64 KiB pipe
+ * of 128-byte lines; php-fpm's master falls behind by whole requests). */
+#define RELAY_RECS 512
 #define RELAY_NAMES 16            /* per pipe: requests its records name */
-#define RELAY_KNOWN 256           /* pipes known relayed, written into or not */
 
 /* A request that wrote into the pipe; records name it by slot. */
 struct relay_name {
@@ -61,10 +62,6 @@ struct relay_table {
 	int lock;                     /* for claiming pipe entries */
 	int used;                     /* entries ever claimed: 0, nothing to look up */
 	uint64_t claims;              /* entries claimed so far (epochs) */
-	/* Pipes a child made its fd 1 or 2 (relaymap_mark); `lost`: one did
-	 * not fit here, or an entry did not fit in pipes[] */
-	uintptr_t known[RELAY_KNOWN];
-	int lost;
 	struct relay_pipe pipes[RELAY_PIPES];
 };
 
@@ -128,8 +125,6 @@ static struct relay_pipe *find(uintptr_t key, bool claim)
 	for (int i = 0; i < RELAY_PIPES && freep == NULL; i++)
 		if (t->pipes[i].key == 0)
 			freep = &t->pipes[i];
-	if (freep == NULL)
-		__atomic_store_n(&t->lost, 1, __ATOMIC_RELAXED);
 	if (freep) {
 		/* the records stay as they are: none before `next` is read */
 		memset(freep, 0, offsetof(struct relay_pipe, recs));
@@ -513,55 +508,14 @@ bool relaymap_has(uintptr_t key)
 	return find(key, false) != NULL;
 }
 
-/* Sets known slot `i` from `from` to `to` when it is `from`; under the
- * table's lock. */
-static bool known_swap(struct relay_table *t, uintptr_t from, uintptr_t to)
-{
-	for (int i = 0; i < RELAY_KNOWN; i++)
-		if (t->known[i] == from) {
-			__atomic_store_n(&t->known[i], to, __ATOMIC_RELAXED);
-			return true;
-		}
-	return false;
-}
-
-void relaymap_mark(uintptr_t key)
-{
-	struct relay_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-
-	if (t == NULL || key == 0)
-		return;
-	spin_lock(&t->lock);
-	if (!known_swap(t, key, key) && !known_swap(t, 0, key))
-		__atomic_store_n(&t->lost, 1, __ATOMIC_RELAXED);
-	spin_unlock(&t->lock);
-}
-
-bool relaymap_relayed(uintptr_t key)
-{
-	struct relay_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-
-	if (t == NULL || key == 0)
-		return false;
-	if (__atomic_load_n(&t->lost, __ATOMIC_RELAXED))
-		return true;
-	for (int i = 0; i < RELAY_KNOWN; i++)
-		if (__atomic_load_n(&t->known[i], __ATOMIC_RELAXED) == key)
-			return true;
-	return false;
-}
-
 void relaymap_forget(uintptr_t key, bool made_here)
 {
-	struct relay_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
 	struct relay_pipe *p = find(key, false);
-	pid_t reader = p ? __atomic_load_n(&p->reader, __ATOMIC_RELAXED) : 0;
+	pid_t reader;
 
-	if (t == NULL || !(reader == agent_pid || (reader == 0 && made_here)))
+	if (p == NULL)
 		return;
-	if (p)
+	reader = __atomic_load_n(&p->reader, __ATOMIC_RELAXED);
+	if (reader == agent_pid || (reader == 0 && made_here))
 		__atomic_store_n(&p->key, 0, __ATOMIC_RELEASE);
-	spin_lock(&t->lock);
-	known_swap(t, key, 0);
-	spin_unlock(&t->lock);
 }

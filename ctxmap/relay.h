@@ -88,15 +88,6 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 /* True when pipe `key` has records (a read of it may be relayed). */
 bool relaymap_has(uintptr_t key);
 
-/* A child made pipe `key` its fd 1 or 2: its reader is relaying it, even
- * while nothing is recorded (a worker that writes only through stdio). */
-void relaymap_mark(uintptr_t key);
-
-/* True when pipe `key` may be a relayed one: marked, or a pipe did not
- * fit the table (then any may be). A pipe the reader made for itself (a
- * signal socketpair, a self-pipe) is not. */
-bool relaymap_relayed(uintptr_t key);
-
 /* A process closed its read end of pipe `key`: the pipe's records go when
  * it is the process that read the pipe first (agent_pid), or, when nobody
  * has read it yet, when `made_here` (this process made the pipe). Any
