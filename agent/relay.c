@@ -743,64 +743,28 @@ static struct relay_stash *stash_get(void)
 	return st;
 }
 
-/* The epoch of the open line of a pipe without records (relay_tail). */
-#define TAIL_UNRECORDED UINT64_MAX
-
 /* A read of bytes nobody recorded (a worker that wrote only through
  * stdio, a pipe beyond the table's, a second pipe or socketpair a worker
- * writes, a self-pipe): its lines are kept as blockers, a line read in
- * pieces joined across reads as for a recorded pipe (a line the thread
- * writes that holds one names nothing: its text may hold another
- * request's kept line); lines under RELAY_LINE_MIN bytes are not (a
- * self-pipe's byte). What does not fit makes the thread's lines carry
- * nothing until the next switch. */
-static void unrecorded_read(struct relay_stash *st, uintptr_t key, const char *b, size_t n)
+ * writes, a self-pipe): its lines, and its pieces of lines, are kept as
+ * blockers (a line the thread writes that holds one names nothing:
+ * its text may hold another request's kept line); pieces under
+ * RELAY_LINE_MIN bytes are not (a self-pipe's byte). What does not fit
+ * makes the thread's lines carry nothing until the next switch. */
+static void unrecorded_read(struct relay_stash *st, const char *b, size_t n)
 {
-	struct relay_tail *t = tail_of(st, key);
 	size_t a = 0;
 
 	if (st->switches != agent_self.switches)
 		stash_new_turn(st);
 	st->switches = agent_self.switches;
-	if (t && t->epoch != TAIL_UNRECORDED) {
-		t->key = 0;                      /* its records went */
-		t = NULL;
-	}
 	while (a < n) {
-		const struct relay_tail *jt = a == 0 ? t : NULL;
-		size_t e = a, head = jt ? jt->len : 0, len;
-		bool open;
+		size_t e = a;
 
 		while (e < n && b[e] != '\n' && b[e] != '\0')
 			e++;
-		len = e - a;
-		open = e == n;
-		if (head + len >= RELAY_LINE_MIN) {
-			if (!keep_piece(st, key, jt, head, b + a, len)) {
-				st->uncertain = true;
-				tail_drop(st, key);
-				return;
-			}
-			if (!open) {
-				st->e[st->n - 1].piece = false;  /* whole: blocks as a line */
-				st->piece_last = false;
-			}
-		}
-		if (open) {
-			struct relay_tail *nt = jt ? t : tail_for(st, key);
-
-			if (head + len > STASH_TAIL) {
-				nt->key = 0;             /* its blocker stays */
-				return;
-			}
-			memmove(nt->text + head, b + a, len);
-			nt->len = head + len;
-			nt->key = key;
-			nt->epoch = TAIL_UNRECORDED;
-			nt->end = 0;
-			nt->used = ++st->clock;
-		} else if (jt) {
-			t->key = 0;                      /* the line ended */
+		if (e - a >= RELAY_LINE_MIN && !keep(st, NULL, NULL, 0, b + a, e - a)) {
+			st->uncertain = true;
+			return;
 		}
 		a = e + 1;
 	}
@@ -815,7 +779,7 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 	if (!relaymap_has((uintptr_t)rx)) {
 		st = stash_get();
 		if (st)
-			unrecorded_read(st, (uintptr_t)rx, data, dlen < n ? dlen : n);
+			unrecorded_read(st, data, dlen < n ? dlen : n);
 		return false;
 	}
 	st = stash_get();

@@ -829,27 +829,6 @@ UNIT_TEST(a_piece_the_master_wrote_alone_is_not_its_own_text)
 	case_done(rx, r1, r7, NULL);
 }
 
-UNIT_TEST(a_line_without_records_read_in_small_pieces_blocks)
-{
-	/* r12's line in a pipe without records (a worker's second pipe),
-	 * read 7 bytes at a time: its pieces join into one blocker, and the
-	 * line that relays it is not r1's, whose line it holds */
-	struct chan *rx = (struct chan *)0x16000, *other = (struct chan *)0x16800;
-	struct ctx *r1 = mk("r1");
-	const char *l1 = "line id=r1\n", *l12 = "line id=r12 abcdefghijklmnopqr\n";
-
-	relaymap_init();
-	relaymap_wrote((uintptr_t)rx, r1, l1, strlen(l1));
-	relayed_read(rx, l1, strlen(l1));
-	for (size_t at = 0; at < strlen(l12); at += 7) {
-		size_t k = strlen(l12) - at < 7 ? strlen(l12) - at : 7;
-
-		ck_assert(!relay_read(other, l12 + at, k, k, &(struct ctx *){ NULL }));
-	}
-	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=r12 abcdefghijklmnopqr\""), "(none)");
-	case_done(rx, r1, NULL, NULL);
-}
-
 Suite *relay_suite(void)
 {
 	Suite *s = suite_create("relay");
