@@ -220,13 +220,6 @@ static void stash_new_turn(struct relay_stash *st)
 	st->turn++;
 }
 
-static bool same_request(const struct ctx *a, const struct ctx *b)
-{
-	const struct ctx_name *x = ctx_name(a), *y = ctx_name(b);
-
-	return x->id_len == y->id_len && memcmp(x->id, y->id, x->id_len) == 0;
-}
-
 /* Room for `len` more bytes and `entries` (0 or 1) more entries, made by
  * letting go, oldest first, the lines of requests a line the thread wrote
  * held already (a master writes a line it read once; a master that reads
@@ -256,24 +249,6 @@ static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 		return false;
 	for (; i < n; i++)
 		gone[i] = false;
-	/* A line of another request that a line going holds names nobody
-	 * from now on: the longer line, written again, would hold it alone
-	 * ("line id=r1" in "line id=r12 ..."). */
-	for (i = 0; i < n; i++) {
-		if (!gone[i] || st->e[i].c == NULL)
-			continue;
-		for (unsigned q = 0; q < n; q++)
-			if (!gone[q] && st->e[q].c && st->e[q].len < st->e[i].len &&
-			    !same_request(st->e[q].c, st->e[i].c) &&
-			    memmem(st->text + st->e[i].off, st->e[i].len,
-				   st->text + st->e[q].off, st->e[q].len)) {
-				struct ctx *was = st->e[q].c;
-
-				st->e[q].c = NULL;
-				__atomic_signal_fence(__ATOMIC_SEQ_CST);
-				ctx_put(was);
-			}
-	}
 	if (n && gone[n - 1])
 		st->piece_last = false;
 	st->n = 0;                           /* nothing to read while it moves */
@@ -515,6 +490,13 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 	return all;
 }
 
+static bool same_request(const struct ctx *a, const struct ctx *b)
+{
+	const struct ctx_name *x = ctx_name(a), *y = ctx_name(b);
+
+	return x->id_len == y->id_len && memcmp(x->id, y->id, x->id_len) == 0;
+}
+
 /* How much of entry `i` a written line must hold to hold it: all of a
  * line, the first piece of one read in pieces (at least RELAY_LINE_MIN
  * bytes of it); 0, never, for a beginning shorter than that (a read that
@@ -652,16 +634,13 @@ static const struct ctx *line_ctx(struct relay_stash *st, const struct ctx *cur,
 /* After line p[0, n) is written: the lines of requests it holds that no
  * longer line it holds holds too are written (make_room lets them go
  * first; a line held only inside another's, "line id=r1" in "line
- * id=r12", was not written), and its bytes before the first kept line of
- * a request it holds are the master's own text (piece_of_held_line:
- * php-fpm's "[date] WARNING: [pool www] child N said into stderr: \"");
- * a line that holds none tells nothing of it (a master that wrote a
- * piece it read as a line of its own). */
+ * id=r12", was not written), and its bytes before the first kept line it
+ * holds that is not a piece are the master's own text (piece_of_held_line:
+ * php-fpm's "[date] WARNING: [pool www] child N said into stderr: \""). */
 static void line_written(struct relay_stash *st, const char *p, size_t n)
 {
 	unsigned held[STASH_LINES], nh = 0;
 	size_t own = n < STASH_PREV ? n : STASH_PREV;
-	bool named = false;
 
 	for (unsigned i = 0; i < st->n; i++) {
 		size_t len = st->e[i].len;
@@ -671,12 +650,9 @@ static void line_written(struct relay_stash *st, const char *p, size_t n)
 		    (m = memmem(p, n, st->text + st->e[i].off, len)) == NULL)
 			continue;
 		held[nh++] = i;
-		if (st->e[i].c && (size_t)(m - p) < own)
+		if (!st->e[i].piece && (size_t)(m - p) < own)
 			own = (size_t)(m - p);
-		named = named || st->e[i].c;
 	}
-	if (!named)
-		own = 0;                 /* no relayed line in it: nothing known */
 	for (unsigned a = 0; a < nh; a++) {
 		unsigned i = held[a];
 		bool inside = false;
@@ -718,12 +694,31 @@ void relay_read_taken(void)
 		st->switches = agent_self.switches;
 }
 
-/* The thread's stash, made at its first relayed read; NULL without
- * memory. */
-static struct relay_stash *stash_get(void)
+bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct ctx **c)
 {
+	struct relay_ids ids;
 	struct relay_stash *st = agent_self.relay_stash;
+	enum relay_verdict v;
 
+	if (!relaymap_has((uintptr_t)rx)) {
+		/* A pipe with no records (a worker that wrote only through
+		 * stdio, one beyond the table's 32, a pipe a child writes that
+		 * is not its fd 1 or 2): its lines may hold lines kept from the
+		 * others, so until the next switch no line the thread writes
+		 * names anybody through them. A pipe this process writes
+		 * itself (a self-pipe), and a channel that is no pipe (php-fpm's
+		 * signal socketpair, read at each child's end: its handler's
+		 * write may come inside the agent, unseen) change nothing. */
+		if (st && rx->maker != 0 && !__atomic_load_n(&rx->written_here, __ATOMIC_RELAXED)) {
+			if (st->switches != agent_self.switches)
+				stash_new_turn(st);
+			st->uncertain = true;
+			st->switches = agent_self.switches;
+		}
+		return false;
+	}
+	if (st && st->switches != agent_self.switches)
+		stash_new_turn(st);
 	if (st == NULL) {
 		st = mem_alloc(sizeof *st);
 		if (st) {
@@ -734,57 +729,11 @@ static struct relay_stash *stash_get(void)
 			st->clock = 0;
 			st->turn = 0;
 			st->prev_len = 0;
-			st->switches = agent_self.switches;
 			for (unsigned i = 0; i < STASH_TAILS; i++)
 				st->tails[i].key = 0;
 			agent_self.relay_stash = st;
 		}
 	}
-	return st;
-}
-
-/* A read of bytes nobody recorded (a worker that wrote only through
- * stdio, a pipe beyond the table's, a second pipe or socketpair a worker
- * writes, a self-pipe): its lines, and its pieces of lines, are kept as
- * blockers (a line the thread writes that holds one names nothing:
- * its text may hold another request's kept line); pieces under
- * RELAY_LINE_MIN bytes are not (a self-pipe's byte). What does not fit
- * makes the thread's lines carry nothing until the next switch. */
-static void unrecorded_read(struct relay_stash *st, const char *b, size_t n)
-{
-	size_t a = 0;
-
-	if (st->switches != agent_self.switches)
-		stash_new_turn(st);
-	st->switches = agent_self.switches;
-	while (a < n) {
-		size_t e = a;
-
-		while (e < n && b[e] != '\n' && b[e] != '\0')
-			e++;
-		if (e - a >= RELAY_LINE_MIN && !keep(st, NULL, NULL, 0, b + a, e - a)) {
-			st->uncertain = true;
-			return;
-		}
-		a = e + 1;
-	}
-}
-
-bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct ctx **c)
-{
-	struct relay_ids ids;
-	struct relay_stash *st;
-	enum relay_verdict v;
-
-	if (!relaymap_has((uintptr_t)rx)) {
-		st = stash_get();
-		if (st)
-			unrecorded_read(st, data, dlen < n ? dlen : n);
-		return false;
-	}
-	st = stash_get();
-	if (st && st->switches != agent_self.switches)
-		stash_new_turn(st);
 	/* without the stash (no memory) the read's own verdict is all a
 	 * line gets (relay_line_ctx) */
 	v = relaymap_read((uintptr_t)rx, data, dlen, n, &ids, st ? &st->read : NULL);
