@@ -220,6 +220,13 @@ static void stash_new_turn(struct relay_stash *st)
 	st->turn++;
 }
 
+static bool same_request(const struct ctx *a, const struct ctx *b)
+{
+	const struct ctx_name *x = ctx_name(a), *y = ctx_name(b);
+
+	return x->id_len == y->id_len && memcmp(x->id, y->id, x->id_len) == 0;
+}
+
 /* Room for `len` more bytes and `entries` (0 or 1) more entries, made by
  * letting go, oldest first, the lines of requests a line the thread wrote
  * held already (a master writes a line it read once; a master that reads
@@ -249,6 +256,24 @@ static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 		return false;
 	for (; i < n; i++)
 		gone[i] = false;
+	/* A line of another request that a line going holds names nobody
+	 * from now on: the longer line, written again, would hold it alone
+	 * ("line id=r1" in "line id=r12 ..."). */
+	for (i = 0; i < n; i++) {
+		if (!gone[i] || st->e[i].c == NULL)
+			continue;
+		for (unsigned q = 0; q < n; q++)
+			if (!gone[q] && st->e[q].c && st->e[q].len < st->e[i].len &&
+			    !same_request(st->e[q].c, st->e[i].c) &&
+			    memmem(st->text + st->e[i].off, st->e[i].len,
+				   st->text + st->e[q].off, st->e[q].len)) {
+				struct ctx *was = st->e[q].c;
+
+				st->e[q].c = NULL;
+				__atomic_signal_fence(__ATOMIC_SEQ_CST);
+				ctx_put(was);
+			}
+	}
 	if (n && gone[n - 1])
 		st->piece_last = false;
 	st->n = 0;                           /* nothing to read while it moves */
@@ -490,13 +515,6 @@ static bool stash_lines(struct relay_stash *st, uintptr_t key, const char *b,
 	return all;
 }
 
-static bool same_request(const struct ctx *a, const struct ctx *b)
-{
-	const struct ctx_name *x = ctx_name(a), *y = ctx_name(b);
-
-	return x->id_len == y->id_len && memcmp(x->id, y->id, x->id_len) == 0;
-}
-
 /* How much of entry `i` a written line must hold to hold it: all of a
  * line, the first piece of one read in pieces (at least RELAY_LINE_MIN
  * bytes of it); 0, never, for a beginning shorter than that (a read that
@@ -634,13 +652,16 @@ static const struct ctx *line_ctx(struct relay_stash *st, const struct ctx *cur,
 /* After line p[0, n) is written: the lines of requests it holds that no
  * longer line it holds holds too are written (make_room lets them go
  * first; a line held only inside another's, "line id=r1" in "line
- * id=r12", was not written), and its bytes before the first kept line it
- * holds that is not a piece are the master's own text (piece_of_held_line:
- * php-fpm's "[date] WARNING: [pool www] child N said into stderr: \""). */
+ * id=r12", was not written), and its bytes before the first kept line of
+ * a request it holds are the master's own text (piece_of_held_line:
+ * php-fpm's "[date] WARNING: [pool www] child N said into stderr: \"");
+ * a line that holds none tells nothing of it (a master that wrote a
+ * piece it read as a line of its own). */
 static void line_written(struct relay_stash *st, const char *p, size_t n)
 {
 	unsigned held[STASH_LINES], nh = 0;
 	size_t own = n < STASH_PREV ? n : STASH_PREV;
+	bool named = false;
 
 	for (unsigned i = 0; i < st->n; i++) {
 		size_t len = st->e[i].len;
@@ -650,9 +671,12 @@ static void line_written(struct relay_stash *st, const char *p, size_t n)
 		    (m = memmem(p, n, st->text + st->e[i].off, len)) == NULL)
 			continue;
 		held[nh++] = i;
-		if (!st->e[i].piece && (size_t)(m - p) < own)
+		if (st->e[i].c && (size_t)(m - p) < own)
 			own = (size_t)(m - p);
+		named = named || st->e[i].c;
 	}
+	if (!named)
+		own = 0;                 /* no relayed line in it: nothing known */
 	for (unsigned a = 0; a < nh; a++) {
 		unsigned i = held[a];
 		bool inside = false;

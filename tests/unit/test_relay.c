@@ -793,6 +793,53 @@ UNIT_TEST(a_line_not_yet_written_stays_some_turns)
 	case_done(rx, r12, r1, NULL);
 }
 
+UNIT_TEST(a_line_inside_a_line_that_went_names_nobody)
+{
+	/* r12's line, which holds r1's, written and then let go for the room
+	 * a backlog needs: written again, it would hold r1's line alone */
+	struct chan *rx = (struct chan *)0x14000;
+	struct ctx *r12 = mk("r12"), *r1 = mk("r1"), *r9 = mk("r9");
+	const char *l12 = "line id=r12 abcdefghijklmnopqr\n", *l1 = "line id=r1\n";
+	char big[1023], said[1100];
+
+	relaymap_init();
+	memset(big, 'x', sizeof big);
+	memcpy(big, "line id=r9 ", 11);
+	big[sizeof big - 1] = '\n';
+	relaymap_wrote((uintptr_t)rx, r12, l12, strlen(l12));
+	relaymap_wrote((uintptr_t)rx, r1, l1, strlen(l1));
+	relayed_read(rx, l12, strlen(l12));
+	relayed_read(rx, l1, strlen(l1));
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=r12 abcdefghijklmnopqr\""), "(none)");
+	for (int i = 0; i < 10; i++) {
+		relaymap_wrote((uintptr_t)rx, r9, big, sizeof big);
+		relayed_read(rx, big, sizeof big);
+		snprintf(said, sizeof said, "said: \"%.1022s\"", big);
+		ck_assert_str_eq(line_id(ctx_current(), said), "r9");
+	}
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=r12 abcdefghijklmnopqr\""), "(none)");
+	case_done(rx, r12, r1, r9);
+}
+
+UNIT_TEST(a_piece_the_master_wrote_alone_is_not_its_own_text)
+{
+	/* the master writes the open piece of r7's line as a line of its
+	 * own, then the piece joined with r1's line: not r1's */
+	struct chan *rx = (struct chan *)0x15000;
+	struct ctx *r1 = mk("r1"), *r7 = mk("r7");
+	const char *l1 = "line id=r1\n", *p7 = "line id=r7 abcdefghi";
+	char both[40];
+
+	relaymap_init();
+	relaymap_wrote((uintptr_t)rx, r1, l1, strlen(l1));
+	relaymap_wrote((uintptr_t)rx, r7, p7, strlen(p7));
+	snprintf(both, sizeof both, "%s%s", l1, p7);
+	relayed_read(rx, both, strlen(both));
+	ck_assert_str_eq(line_id(ctx_current(), "line id=r7 abcdefghi"), "(none)");
+	ck_assert_str_eq(line_id(ctx_current(), "line id=r7 abcdefghi line id=r1"), "(none)");
+	case_done(rx, r1, r7, NULL);
+}
+
 Suite *relay_suite(void)
 {
 	Suite *s = suite_create("relay");
