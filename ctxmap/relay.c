@@ -21,7 +21,10 @@
 /* Per pipe: how far a reader may lag, in writes (512: a full 64 KiB pipe
  * of 128-byte lines; php-fpm's master falls behind by whole requests). */
 #define RELAY_RECS 512
-#define RELAY_NAMES 16            /* per pipe: requests its records name */
+/* Per pipe: the requests its records name (a php-fpm master busy beside
+ * nginx on 2 CPUs was seen 30 requests behind one worker; 16 slots made
+ * the oldest 14 of those lines bare). At most 255: a record's slot byte. */
+#define RELAY_NAMES 64
 
 /* A request that wrote into the pipe; records name it by slot. */
 struct relay_name {

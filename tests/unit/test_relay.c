@@ -132,7 +132,7 @@ UNIT_TEST(a_reader_five_hundred_writes_behind)
 	/* php-fpm's master falls behind its workers by whole requests: a
 	 * thousand lines written before the first is read are all told */
 	uintptr_t key = 0x1900;
-	struct ctx *a = mk("req-a"), *rq[20];
+	struct ctx *a = mk("req-a"), *rq[80];
 	struct relay_ids o;
 	char id[16], line[32];
 
@@ -143,18 +143,20 @@ UNIT_TEST(a_reader_five_hundred_writes_behind)
 		ck_assert_int_eq(rd(key, "a line of 16 b.\n", &o), RELAY_ONE);
 		ck_assert_str_eq(o.id, "req-a");
 	}
-	/* twenty requests, a line each, then read: a pipe's records name its
-	 * last sixteen requests; the first four's lines name nobody */
-	for (int i = 0; i < 20; i++) {
+	/* eighty requests, a line each, then read: a pipe's records name its
+	 * last sixty-four requests (a php-fpm master busy with nginx's load
+	 * was seen thirty requests behind one worker); the first sixteen's
+	 * lines name nobody */
+	for (int i = 0; i < 80; i++) {
 		snprintf(id, sizeof id, "rq-%02d", i);
 		rq[i] = mk(id);
 		snprintf(line, sizeof line, "line of %s\n", id);
 		relaymap_wrote(key, rq[i], line, strlen(line));
 	}
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < 80; i++) {
 		snprintf(id, sizeof id, "rq-%02d", i);
 		snprintf(line, sizeof line, "line of %s\n", id);
-		if (i < 4) {
+		if (i < 16) {
 			ck_assert_int_eq(rd(key, line, &o), RELAY_NOBODY);
 		} else {
 			ck_assert_int_eq(rd(key, line, &o), RELAY_ONE);
