@@ -396,8 +396,6 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 			 * thread: a signal handler's write inside another is
 			 * recorded untracked (it still marks the overlap). */
 			track = track && agent_self.chan_write == NULL;
-			if (unlikely(!tx->written_here))
-				tx->written_here = true;    /* agent/relay.c */
 			if (chan_wrote(tx, agent_self.in_signal ? NULL : ctx_carried(),
 				       units_of(tx, data, n), data, track)) {
 				agent_self.chan_write = tx;     /* keeps the reference */

@@ -87,17 +87,10 @@ static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot
 	unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
 
 	switch (fdmap_kind(s)) {
-	case FD_CHAN: {
-		struct chan *tx = __atomic_load_n(&s->tx, __ATOMIC_ACQUIRE);
-
-		if (cur || (flags & FDF_RELAY) || !chan_quiet(tx))
+	case FD_CHAN:
+		if (cur || (flags & FDF_RELAY) || !chan_quiet(__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE)))
 			return false;
-		/* a pipe this process writes (agent/relay.c: a self-pipe
-		 * is no child's relayed output) */
-		if (unlikely(tx && !tx->written_here))
-			tx->written_here = true;
 		break;
-	}
 	case FD_PEER:
 		if (fdmap_ctx_peek(s) != cur || !(flags & FDF_PASSED) ||
 		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))

@@ -726,14 +726,13 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 
 	if (!relaymap_has((uintptr_t)rx)) {
 		/* A pipe with no records (a worker that wrote only through
-		 * stdio, one beyond the table's 32, a pipe a child writes that
-		 * is not its fd 1 or 2): its lines may hold lines kept from the
-		 * others, so until the next switch no line the thread writes
-		 * names anybody through them. A pipe this process writes
-		 * itself (a self-pipe), and a channel that is no pipe (php-fpm's
-		 * signal socketpair, read at each child's end: its handler's
-		 * write may come inside the agent, unseen) change nothing. */
-		if (st && rx->maker != 0 && !__atomic_load_n(&rx->written_here, __ATOMIC_RELAXED)) {
+		 * stdio, one beyond the table's 64, a pipe a child writes that
+		 * is not its fd 1 or 2, a self-pipe): its lines may hold lines
+		 * kept from the others, so until the next switch no line the
+		 * thread writes names anybody through them. A channel that is
+		 * no pipe (php-fpm's signal socketpair, read at each child's
+		 * end) changes nothing. */
+		if (st && rx->maker != 0) {
 			if (st->switches != agent_self.switches)
 				stash_new_turn(st);
 			st->uncertain = true;

@@ -60,7 +60,6 @@ struct chan *chan_new(bool counter, bool semaphore)
 	c->writer = NULL;
 	c->last_sig = c->last_len = 0;
 	c->maker = 0;
-	c->written_here = false;
 	spin_unlock(&c->lock);
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	return c;

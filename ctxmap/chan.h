@@ -51,10 +51,6 @@ struct chan {
 	 * process's writes into it are relayed, only its reader forgets
 	 * them); 0 for every other channel. Copied with the rest by fork. */
 	pid_t maker;
-	/* A thread of this process (or of a parent, before the fork) wrote
-	 * into it: a pipe the reader writes itself (a signal self-pipe) is
-	 * not one a child relays (agent/relay.c). */
-	bool written_here;
 	struct chan *next_free;
 };
 
