@@ -25,6 +25,10 @@ const { setTimeout: sleep } = require('timers/promises');
 const upstream = http.createServer((req, res) => {
 	setTimeout(() => res.end('up'), 1);
 });
+// An idle pooled connection outlives any pause of a slow run (Node's 5 s
+// default can close one as the pool reuses it: ECONNRESET, with or
+// without the agent).
+upstream.keepAliveTimeout = 60000;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 const leafAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
@@ -72,8 +76,17 @@ function get(port, path = '/up', host = '127.0.0.1', via = agent) {
 
 upstream.listen(0, '127.0.0.1', () => {
 	const upPort = upstream.address().port;
-	const server = http.createServer(async (req, res) => {
+	const server = http.createServer((req, res) => {
 		const id = req.url.split('/')[2];
+		// a request that fails answers 500 and says why (not scored: no
+		// "site="); the test counts it failed, the server goes on
+		serve(req, res, id).catch((e) => {
+			process.stderr.write(`app error for ${id}: ${e && e.stack || e}\n`);
+			res.statusCode = 500;
+			res.end();
+		});
+	});
+	async function serve(req, res, id) {
 		if (process.env.CHAIN_LOG) {
 			await sleep(Math.random() * 3);
 			chainLog(`site=chain id=${id}`);
@@ -104,7 +117,7 @@ upstream.listen(0, '127.0.0.1', () => {
 		});
 		res.on('finish', () => console.error(`site=finish id=${id}`));
 		res.end('ok ' + id);
-	});
+	}
 	server.listen(0, '127.0.0.1', () => {
 		process.stdout.write('listening ' + server.address().port + '\n');
 	});

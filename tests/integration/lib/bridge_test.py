@@ -78,10 +78,20 @@ def run_server(ck, args, env_extra, clients, per_client, sites, tag, cwd=None,
         t.join()
     secs = time.monotonic() - t0
     time.sleep(0.3)                  # the last 'finish' lines
+    died = proc.poll()               # before the test stops it: it ended by itself
     rt.stop(proc)
     with open(errp, "rb") as f:
         out = f.read()
     tmp.cleanup()
+    if failures or died is not None:
+        # what the app said besides its scored lines (an exception, a
+        # sanitizer's report), for a failure seen once in CI
+        if died is not None:
+            ck.fail("%s: the app exited by itself, status %s" % (tag, died))
+        said = [l for l in out.decode("utf-8", "replace").split("\n")
+                if l.strip() and not LINE_RE.search(l)]
+        for l in said[-30:]:
+            print("     app: %s" % l[:300])
 
     tallies = {s: rt.Tally(s) for s in sites}
     total = rt.Tally("all")
