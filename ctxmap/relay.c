@@ -57,6 +57,7 @@ struct relay_pipe {
 	pid_t reader;                 /* the first process that read it; 0: none yet */
 	uint32_t next;
 	uint8_t name_last, name_next; /* the slot last written, the next to take */
+	uint32_t name_hash[RELAY_NAMES]; /* id_hash() of each slot's ID: the scan */
 	struct relay_name names[RELAY_NAMES];
 	struct relay_rec recs[RELAY_RECS];
 };
@@ -144,6 +145,17 @@ static bool name_is(const struct relay_name *s, const struct ctx_name *nm)
 	return s->id_len == nm->id_len && memcmp(s->id, nm->id, nm->id_len) == 0;
 }
 
+/* 32-bit FNV-1a of an ID: a slot's ID is compared only where this agrees
+ * (64 slots of IDs that differ in their last bytes cost a memcmp each). */
+static uint32_t id_hash(const char *id, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)id[i]) * 16777619u;
+	return h;
+}
+
 /* The slot of `nm` among p's names (1 + index): its own, else the oldest
  * taken for it. Under p->lock. */
 static uint8_t name_slot(struct relay_pipe *p, const struct ctx_name *nm)
@@ -151,20 +163,25 @@ static uint8_t name_slot(struct relay_pipe *p, const struct ctx_name *nm)
 	struct relay_name *s;
 	unsigned i = p->name_last;
 
-	if (!name_is(&p->names[i], nm))
-		for (i = 0; i < RELAY_NAMES && !name_is(&p->names[i], nm); i++)
-			;
-	if (i == RELAY_NAMES) {
-		i = p->name_next++ % RELAY_NAMES;
-		s = &p->names[i];
-		s->gen++;                     /* its records name nobody now */
-		s->id_len = (uint8_t)nm->id_len;
-		memcpy(s->id, nm->id, (size_t)nm->id_len + 1);
-		s->has_trace = 0;
-		if (nm->origin == CTX_ADOPTED || nm->trace_id[0]) {
-			memcpy(s->trace_id, nm->trace_id, 33);
-			s->has_trace = 1;
-			s->trace_flags = nm->trace_flags;
+	if (!name_is(&p->names[i], nm)) {
+		uint32_t h = id_hash(nm->id, nm->id_len);
+
+		for (i = 0; i < RELAY_NAMES; i++)
+			if (p->name_hash[i] == h && name_is(&p->names[i], nm))
+				break;
+		if (i == RELAY_NAMES) {
+			i = p->name_next++ % RELAY_NAMES;
+			p->name_hash[i] = h;
+			s = &p->names[i];
+			s->gen++;                     /* its records name nobody now */
+			s->id_len = (uint8_t)nm->id_len;
+			memcpy(s->id, nm->id, (size_t)nm->id_len + 1);
+			s->has_trace = 0;
+			if (nm->origin == CTX_ADOPTED || nm->trace_id[0]) {
+				memcpy(s->trace_id, nm->trace_id, 33);
+				s->has_trace = 1;
+				s->trace_flags = nm->trace_flags;
+			}
 		}
 	}
 	p->name_last = (uint8_t)i;
