@@ -92,12 +92,12 @@ bool relay_dup(int from, int to)
 
 void relay_write(struct fdslot *s, const void *data, size_t n)
 {
-	relaymap_wrote((uintptr_t)__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE), ctx_carried(), data, n);
+	relaymap_wrote(relay_key(__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE)), ctx_carried(), data, n);
 }
 
 void relay_write_done(struct fdslot *s, size_t n, ssize_t r)
 {
-	relaymap_unwrote((uintptr_t)__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE), n, (long)r);
+	relaymap_unwrote(relay_key(__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE)), n, (long)r);
 }
 
 /* A context for what the shared table says; NULL when it does not pass
@@ -722,9 +722,10 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 {
 	struct relay_ids ids;
 	struct relay_stash *st = agent_self.relay_stash;
+	uintptr_t key = relay_key(rx);
 	enum relay_verdict v;
 
-	if (!relaymap_has((uintptr_t)rx)) {
+	if (!relaymap_has(key)) {
 		/* A pipe with no records (a worker that wrote only through
 		 * stdio, one beyond the table's 64, a pipe a child writes that
 		 * is not its fd 1 or 2, a self-pipe): its lines may hold lines
@@ -759,12 +760,12 @@ bool relay_read(struct chan *rx, const void *data, size_t dlen, size_t n, struct
 	}
 	/* without the stash (no memory) the read's own verdict is all a
 	 * line gets (relay_line_ctx) */
-	v = relaymap_read((uintptr_t)rx, data, dlen, n, &ids, st ? &st->read : NULL);
+	v = relaymap_read(key, data, dlen, n, &ids, st ? &st->read : NULL);
 	if (v == RELAY_NONE)
 		return false;                /* forgotten meanwhile */
-	if (st && !stash_lines(st, (uintptr_t)rx, data, &st->read)) {
+	if (st && !stash_lines(st, key, data, &st->read)) {
 		st->uncertain = true;
-		tail_drop(st, (uintptr_t)rx);   /* the read's open line may not be in it */
+		tail_drop(st, key);          /* the read's open line may not be in it */
 	}
 	*c = v == RELAY_ONE ? ctx_of(&ids) : NULL;
 	return true;
@@ -777,5 +778,5 @@ void relay_closing(struct fdslot *s)
 	/* php-fpm's workers close the read ends of their siblings' pipes
 	 * they inherited: that is not the master's reader closing */
 	if (rx && fdmap_kind(s) == FD_CHAN)
-		relaymap_forget((uintptr_t)rx, rx->maker == agent_pid);
+		relaymap_forget(relay_key(rx), rx->maker == agent_pid);
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "ctxmap/chan.h"
 #include "ctxmap/fdmap.h"
 
 /* Flag of an FD_CHAN slot: its writes are recorded for the reader. */
@@ -34,6 +35,20 @@ bool relay_dup(int from, int to);
 void relay_opened(int fd);
 
 /* A write of n bytes (data: all of them, or NULL) to a relayed slot. */
+/* The key of pipe `c` in the shared table (ctxmap/relay.h): its channel's
+ * address, the same in a process and its forked copies, mixed with the
+ * pid that made the pipe. The address alone is not unique across the
+ * tree: a php-fpm worker that closed a sibling's read end it inherited
+ * (and, rightly, did not forget that live pipe) gets the same address
+ * back for its next pipe() (popen, proc_open), whose reads would then
+ * take the sibling's records. 0 never: that marks a free entry. */
+static inline uintptr_t relay_key(const struct chan *c)
+{
+	uintptr_t k = (uintptr_t)c ^ ((uintptr_t)(uint32_t)c->maker * 0x9e3779b97f4a7c15ull);
+
+	return k ? k : 1;
+}
+
 void relay_write(struct fdslot *s, const void *data, size_t n);
 void relay_write_done(struct fdslot *s, size_t n, ssize_t r);
 

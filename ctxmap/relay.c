@@ -140,9 +140,21 @@ static struct relay_pipe *find(uintptr_t key, bool claim)
 	return freep;
 }
 
+static bool has_trace(const struct ctx_name *nm)
+{
+	return nm->origin == CTX_ADOPTED || nm->trace_id[0];
+}
+
+/* Slot `s` names the request of `nm`: its ID and its trace (two requests
+ * may come with one X-Request-Id and different traceparents). */
 static bool name_is(const struct relay_name *s, const struct ctx_name *nm)
 {
-	return s->id_len == nm->id_len && memcmp(s->id, nm->id, nm->id_len) == 0;
+	if (s->id_len != nm->id_len || memcmp(s->id, nm->id, nm->id_len) != 0)
+		return false;
+	if (!has_trace(nm))
+		return !s->has_trace;
+	return s->has_trace && s->trace_flags == nm->trace_flags &&
+	       memcmp(s->trace_id, nm->trace_id, 33) == 0;
 }
 
 /* 32-bit FNV-1a of an ID: a slot's ID is compared only where this agrees
@@ -177,7 +189,7 @@ static uint8_t name_slot(struct relay_pipe *p, const struct ctx_name *nm)
 			s->id_len = (uint8_t)nm->id_len;
 			memcpy(s->id, nm->id, (size_t)nm->id_len + 1);
 			s->has_trace = 0;
-			if (nm->origin == CTX_ADOPTED || nm->trace_id[0]) {
+			if (has_trace(nm)) {
 				memcpy(s->trace_id, nm->trace_id, 33);
 				s->has_trace = 1;
 				s->trace_flags = nm->trace_flags;

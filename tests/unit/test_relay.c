@@ -22,6 +22,20 @@
 #define UNIT_SUITE relay
 #define UNIT_TCASE records
 
+/* A pipe's channel for the cases below, one per `tag`: zeroed (made by
+ * nobody, so its key in the table is its address). */
+static struct chan *fake_chan(unsigned tag)
+{
+	static struct chan chans[32];
+	static unsigned tags[32];
+	unsigned i;
+
+	for (i = 0; i < 31 && tags[i] && tags[i] != tag; i++)
+		;
+	tags[i] = tag;
+	return &chans[i];
+}
+
 static struct ctx *mk(const char *id)
 {
 	struct ctx_seed seed = { 0 };
@@ -168,6 +182,35 @@ UNIT_TEST(a_reader_five_hundred_writes_behind)
 	ctx_put(a);
 }
 
+UNIT_TEST(one_id_two_traces_are_two_requests)
+{
+	/* two requests that came with one X-Request-Id and different
+	 * traceparents: each line keeps its own trace */
+	uintptr_t key = 0x1a00;
+	struct ctx_seed sa = { 0 }, sb = { 0 };
+	struct ctx *a, *b;
+	struct relay_ids o;
+
+	sa.id = sb.id = "req-x";
+	sa.id_len = sb.id_len = 5;
+	sa.trace_id = "11111111111111111111111111111111";
+	sb.trace_id = "22222222222222222222222222222222";
+	a = ctx_new(&sa);
+	b = ctx_new(&sb);
+	relaymap_init();
+	relaymap_wrote(key, a, "line of a\n", 10);
+	relaymap_wrote(key, b, "line of b\n", 10);
+	ck_assert_int_eq(rd(key, "line of a\n", &o), RELAY_ONE);
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.trace_id, sa.trace_id);
+	ck_assert_int_eq(rd(key, "line of b\n", &o), RELAY_ONE);
+	ck_assert(o.has_trace);
+	ck_assert_str_eq(o.trace_id, sb.trace_id);
+	relaymap_forget(key, true);
+	ctx_put(a);
+	ctx_put(b);
+}
+
 #undef UNIT_TCASE
 #define UNIT_TCASE lines
 
@@ -294,7 +337,7 @@ static void case_done(struct chan *rx, struct ctx *a, struct ctx *b, struct ctx 
 
 UNIT_TEST(written_lines_carry_the_request_of_the_line_they_hold)
 {
-	struct chan *rx = (struct chan *)0x4000;  /* a key only */
+	struct chan *rx = fake_chan(0x4000);  /* a key only */
 	struct ctx *a = mk("req-a"), *b = mk("req-b"), *other = mk("req-other");
 	const char *both = "[a] first line of a\n[b] first line of b\n";
 
@@ -330,7 +373,7 @@ UNIT_TEST(written_lines_carry_the_request_of_the_line_they_hold)
 
 UNIT_TEST(a_read_with_lines_left_out_vouches_for_none)
 {
-	struct chan *rx = (struct chan *)0x5000;
+	struct chan *rx = fake_chan(0x5000);
 	struct ctx *a = mk("req-a"), *b = mk("req-b");
 	char big[1400];
 
@@ -381,7 +424,7 @@ UNIT_TEST(a_read_of_a_lagging_master_holds_many_requests)
 	/* php-fpm's master, busy or stopped, then reads a worker's output of
 	 * a dozen requests at once (1023 bytes a read): each line relayed
 	 * carries its own request, the fifth request's as the first's */
-	struct chan *rx = (struct chan *)0x5800;
+	struct chan *rx = fake_chan(0x5800);
 	enum { NREQ = 12 };
 	struct ctx *r[NREQ];
 	char buf[NREQ * 32], line[NREQ][32], id[16];
@@ -421,7 +464,7 @@ UNIT_TEST(a_line_parted_between_two_readers_is_nobodys)
 	/* two threads read one pipe: this thread's unfinished line is not
 	 * the beginning of what its next read continues when another read
 	 * came between (q13's beginning, q12's rest: q13's text exactly) */
-	struct chan *rx = (struct chan *)0x5900;
+	struct chan *rx = fake_chan(0x5900);
 	struct ctx *q13 = mk("q13"), *q12 = mk("q12");
 	struct relay_ids o;
 	struct relay_lines other;
@@ -436,9 +479,31 @@ UNIT_TEST(a_line_parted_between_two_readers_is_nobodys)
 	case_done(rx, q13, q12, NULL);
 }
 
+UNIT_TEST(a_pipe_at_a_sibling_pipes_address_is_another_pipe)
+{
+	/* a php-fpm worker closed the read end of a sibling's pipe it
+	 * inherited (the sibling's records stay: the master reads them) and
+	 * got the same channel address back for a pipe of its own (popen):
+	 * reading that pipe must not take the sibling's records */
+	struct chan *c = chan_new(false, false);
+	struct ctx *a = mk("req-a"), *got = NULL;
+
+	ck_assert_ptr_nonnull(c);
+	relaymap_init();
+	c->maker = agent_pid + 1;                /* the master's pipe, as copied */
+	relaymap_wrote(relay_key(c), a, "site=stderr id=req-a abcdefghijk\n", 33);
+	c->maker = agent_pid;                    /* this worker's own pipe now */
+	ck_assert(!relay_read(c, "cmd out\n", 8, 8, &got));
+	ck_assert_ptr_null(got);
+	c->maker = agent_pid + 1;
+	relaymap_forget(relay_key(c), true);
+	chan_unref(c);
+	ctx_put(a);
+}
+
 UNIT_TEST(lines_written_late_or_joined_name_nobody)
 {
-	struct chan *rx = (struct chan *)0x5a00;
+	struct chan *rx = fake_chan(0x5a00);
 	struct ctx *q1 = mk("q1"), *q12 = mk("q12"), *f = mk("f1");
 	const char *l12 = "line id=q12 abcdefghij\n", *l1 = "line id=q1\n";
 	struct chan *own = chan_new(false, false), *theirs = chan_new(false, false);
@@ -525,7 +590,7 @@ UNIT_TEST(a_line_read_in_small_pieces_is_one_blocker)
 	 * in one more read, all in one turn: the pieces so far are one
 	 * blocker (not ever longer beginnings that fill the stash), held by
 	 * what holds its first piece */
-	struct chan *rx = (struct chan *)0x5b00;
+	struct chan *rx = fake_chan(0x5b00);
 	struct ctx *a = mk("req-a"), *b = mk("req-b");
 	char big[601], last[6 + 16], said[700];
 	const char *lb = "[b] a line of b\n";
@@ -564,7 +629,7 @@ static void two_pipes_done(struct chan *p1, struct chan *p2, struct ctx *a, stru
 
 UNIT_TEST(lines_nobody_wrote_whole_block_the_same_text)
 {
-	struct chan *p1 = (struct chan *)0x6000, *p2 = (struct chan *)0x7000;
+	struct chan *p1 = fake_chan(0x6000), *p2 = fake_chan(0x7000);
 	struct ctx *a = mk("req-a"), *b = mk("req-b");
 
 	relaymap_init();
@@ -600,7 +665,7 @@ UNIT_TEST(lines_nobody_wrote_whole_block_the_same_text)
 
 UNIT_TEST(a_line_whose_beginning_is_not_known_names_nothing)
 {
-	struct chan *p1 = (struct chan *)0x8000, *p2 = (struct chan *)0x9000;
+	struct chan *p1 = fake_chan(0x8000), *p2 = fake_chan(0x9000);
 	struct ctx *a = mk("req-a"), *b = mk("req-b");
 
 	relaymap_init();
@@ -621,7 +686,7 @@ UNIT_TEST(a_line_whose_beginning_is_not_known_names_nothing)
 
 UNIT_TEST(a_line_cut_shorter_than_its_relayed_line_names_nothing)
 {
-	struct chan *p1 = (struct chan *)0xa000, *p2 = (struct chan *)0xb000;
+	struct chan *p1 = fake_chan(0xa000), *p2 = fake_chan(0xb000);
 	struct ctx *a = mk("req-a"), *b = mk("req-b");
 
 	relaymap_init();
@@ -641,7 +706,7 @@ UNIT_TEST(lines_left_open_on_several_pipes)
 {
 	/* a master reads its workers' pipes in turn, each read ending inside
 	 * a line: each pipe's beginning joins its own continuation */
-	struct chan *p1 = (struct chan *)0xc000, *p2 = (struct chan *)0xd000;
+	struct chan *p1 = fake_chan(0xc000), *p2 = fake_chan(0xd000);
 	struct ctx *a = mk("req-a"), *b = mk("req-b");
 
 	relaymap_init();
@@ -661,7 +726,7 @@ UNIT_TEST(a_beginning_in_the_masters_own_text)
 	/* a read ended inside a worker's "[01-Dec-2026 14:39:01 UTC] ...":
 	 * php-fpm's own "[01-Dec-2026 14:39:01] WARNING: ..." holds that
 	 * beginning where its line before had the same bytes */
-	struct chan *rx = (struct chan *)0xe000;
+	struct chan *rx = fake_chan(0xe000);
 	struct ctx *a = mk("req-a"), *b = mk("req-b");
 	const char *la = "[01-Dec-2026 14:39:01 UTC] own=a; el line 0\n";
 	const char *lb = "own=b; fpc line 0\n";
@@ -690,7 +755,7 @@ UNIT_TEST(lines_written_make_room)
 	/* a master that reads without pause (each read mixed: no switch)
 	 * and writes each line it read: more lines than the thread keeps,
 	 * all told */
-	struct chan *rx = (struct chan *)0xf000;
+	struct chan *rx = fake_chan(0xf000);
 	struct ctx *a = mk("req-a"), *b = mk("req-b");
 	char la[40], lb[40], both[80], said[100];
 
@@ -716,7 +781,7 @@ UNIT_TEST(a_line_held_inside_another_was_not_written)
 	 * neither was written, so neither goes first when a backlog needs
 	 * the room; r12's line written after it names nobody (r1's line is
 	 * in it) */
-	struct chan *rx = (struct chan *)0x11000;
+	struct chan *rx = fake_chan(0x11000);
 	struct ctx *r123 = mk("r123"), *r12 = mk("r12"), *r1 = mk("r1"), *r9 = mk("r9");
 	const char *l123 = "line id=r123 abcdefghijklmnopq\n", *l12 = "line id=r12\n", *l1 = "line id=r1\n";
 	char big[1023];
@@ -746,7 +811,7 @@ UNIT_TEST(the_masters_own_text_is_before_the_line_it_relays)
 	/* the line before holds r5's line where this one holds the piece of
 	 * r5's next line: that is not the master's own text, and the piece
 	 * joined with r1's line blocks it */
-	struct chan *rx = (struct chan *)0x12000;
+	struct chan *rx = fake_chan(0x12000);
 	struct ctx *r5 = mk("r5"), *r1 = mk("r1");
 	const char *l1 = "line id=r1\n", *l5 = "line id=r5 abcdefghijklmnopqrs\n";
 	const char *m5 = "line id=r5 abcdefghijklmnopqrstuvwxyz0123\n";
@@ -770,7 +835,7 @@ UNIT_TEST(a_line_not_yet_written_stays_some_turns)
 	/* r12's line read, then a backlog of r1's lines (a turn of its own,
 	 * each written as it is read) that needs the room, then r12's line
 	 * written late: it holds r1's "line id=r1" and names nobody */
-	struct chan *rx = (struct chan *)0x13000;
+	struct chan *rx = fake_chan(0x13000);
 	struct ctx *r12 = mk("r12"), *r1 = mk("r1");
 	const char *l12 = "line id=r12\n", *l1 = "line id=r1\n";
 	char line[101];
@@ -800,7 +865,7 @@ UNIT_TEST(a_line_inside_a_line_that_went_names_nobody)
 {
 	/* r12's line, which holds r1's, written and then let go for the room
 	 * a backlog needs: written again, it would hold r1's line alone */
-	struct chan *rx = (struct chan *)0x14000;
+	struct chan *rx = fake_chan(0x14000);
 	struct ctx *r12 = mk("r12"), *r1 = mk("r1"), *r9 = mk("r9");
 	const char *l12 = "line id=r12 abcdefghijklmnopqr\n", *l1 = "line id=r1\n";
 	char big[1023], said[1100];
@@ -828,7 +893,7 @@ UNIT_TEST(a_piece_the_master_wrote_alone_is_not_its_own_text)
 {
 	/* the master writes the open piece of r7's line as a line of its
 	 * own, then the piece joined with r1's line: not r1's */
-	struct chan *rx = (struct chan *)0x15000;
+	struct chan *rx = fake_chan(0x15000);
 	struct ctx *r1 = mk("r1"), *r7 = mk("r7");
 	const char *l1 = "line id=r1\n", *p7 = "line id=r7 abcdefghi";
 	char both[40];
