@@ -41,11 +41,14 @@ void relay_opened(int fd);
  * tree: a php-fpm worker that closed a sibling's read end it inherited
  * (and, rightly, did not forget that live pipe) gets the same address
  * back for its next pipe() (popen, proc_open), whose reads would then
- * take the sibling's records. 0 never: that marks a free entry. */
+ * take the sibling's records. 0 only for no channel: 0 marks a free entry. */
 static inline uintptr_t relay_key(const struct chan *c)
 {
-	uintptr_t k = (uintptr_t)c ^ ((uintptr_t)(uint32_t)c->maker * 0x9e3779b97f4a7c15ull);
+	uintptr_t k;
 
+	if (c == NULL)
+		return 0;                /* no pipe: no entry (find() refuses 0) */
+	k = (uintptr_t)c ^ ((uintptr_t)(uint32_t)c->maker * 0x9e3779b97f4a7c15ull);
 	return k ? k : 1;
 }
 
