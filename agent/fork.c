@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+#include "agent/buffered.h"
 #include "agent/fork.h"
 #include "agent/out.h"
 #include "base/ctx.h"
@@ -56,6 +57,7 @@ static const struct fork_hook {
 	{ timermap_fork_prepare, timermap_fork_parent, timermap_fork_child },
 	{ chan_fork_prepare, chan_fork_parent, chan_fork_child },
 	{ ctx_fork_prepare, ctx_fork_parent, ctx_fork_child },
+	{ NULL, NULL, buffered_after_fork_child },
 	{ NULL, NULL, mem_after_fork_child },
 	{ NULL, NULL, process_child },
 };

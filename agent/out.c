@@ -23,6 +23,7 @@
 
 #include "base/lock.h"
 #include "base/mem.h"
+#include "agent/buffered.h"
 #include "agent/config.h"
 #include "base/ctx.h"
 #include "agent/format.h"
@@ -44,6 +45,23 @@ static inline const struct ctx *line_ctx(const char *p, size_t n)
 	if (unlikely(agent_self.relay_stash != NULL))
 		c = relay_line_ctx(c, p, n);
 	return c;
+}
+
+/* The head of a line starting at p[0, n) on fd (`whole`: all of the
+ * write), into text (cap bytes): that of line_ctx(), or, for a line a
+ * thread put into a runtime's buffer that this thread writes out, that
+ * thread's (agent/buffered.h). Returns its length. */
+static size_t line_head(char *text, size_t cap, int fd, const char *p, size_t n, bool whole)
+{
+	struct ctx *put;
+	size_t len;
+
+	if (likely(!__atomic_load_n(&buffered_live, __ATOMIC_RELAXED)) ||
+	    agent_self.relay_stash != NULL || !buffered_take(fd, p, n, whole, &put))
+		return fmt_head(text, cap, agent_config, line_ctx(p, n));
+	len = fmt_head(text, cap, agent_config, put);
+	ctx_put(put);
+	return len;
 }
 
 #define OUT_PIECES 128
@@ -100,6 +118,7 @@ struct head {
 	char text[FMT_HEAD_MAX];
 	size_t len;
 	bool ready;
+	bool per_line;            /* a head for each line (agent/buffered.h) */
 };
 
 /* One round of a write: what goes out now, and what is held after. */
@@ -578,8 +597,11 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 		seg = nl ? (size_t)(nl - p) + 1 : avail;
 		ends = nl != NULL;
 		if (!h->ready && !open) {
-			h->len = fmt_head(h->text, sizeof h->text, cfg, line_ctx(p, seg));
-			h->ready = true;
+			h->len = line_head(h->text, sizeof h->text, st->fd, p, seg,
+					   ends && iovcnt == 1 && seg == iov[0].iov_len);
+			/* one head for the write, unless a runtime's buffer may
+			 * hold lines of several threads in it */
+			h->ready = !h->per_line;
 		}
 		if (!tail_tried && (at.vi > end.vi || (at.vi == end.vi && at.off >= end.off))) {
 			size_t need = (open ? 0 : h->len) + tail_size(iov, iovcnt, at, json, &pl->tail_len);
@@ -621,8 +643,22 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 			}
 		}
 		if (!open) {
+			const char *ht = h->text;
+
+			if (h->per_line && h->len) {
+				/* Each line's head its own bytes: h->text is the
+				 * next line's. A full scratch sends this line next
+				 * round, with this head (ready: not looked up twice). */
+				if (OUT_ESC - esc_used < h->len) {
+					h->ready = true;
+					break;
+				}
+				ht = memcpy(st->esc + esc_used, h->text, h->len);
+				esc_used += h->len;
+				h->ready = false;
+			}
 			if (h->len)
-				add(pl, h->text, h->len, 0, P_HEAD, true);
+				add(pl, ht, h->len, 0, P_HEAD, true);
 			open = true;
 		}
 		if (!json) {
@@ -818,6 +854,7 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 
 	h.ready = false;
 	h.len = 0;
+	h.per_line = __atomic_load_n(&buffered_live, __ATOMIC_RELAXED) != 0;
 
 	for (;;) {
 		struct plan pl;
@@ -854,8 +891,7 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *line,
 	size_t done = 0;
 	ssize_t ret;
 
-	h.len = fmt_head(h.text, sizeof h.text, agent_config,
-			 line_ctx(line->iov_base, line->iov_len));
+	h.len = line_head(h.text, sizeof h.text, st->fd, line->iov_base, line->iov_len, true);
 	pl.np = 0;
 	pl.hold = false;
 	pl.merged = false;

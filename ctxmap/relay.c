@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include "base/debug.h"
+#include "base/hash.h"
 #include "base/lock.h"
 #include "base/thread.h"
 #include "ctxmap/relay.h"
@@ -73,15 +74,6 @@ static struct relay_table *table;
 static int no_entries;
 int *relaymap_used = &no_entries;
 
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * FNV_PRIME;
-	return h;
-}
 
 void relaymap_init(void)
 {
@@ -213,7 +205,7 @@ void relaymap_wrote(uintptr_t key, const struct ctx *c, const void *data, size_t
 	r->len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 	p->wpos += r->len;
 	r->hashed = data != NULL;
-	r->hash = data ? fnv(FNV_OFFSET, data, r->len) : 0;
+	r->hash = data ? fnv1a(FNV_OFFSET, data, r->len) : 0;
 	r->name = 0;
 	if (c) {
 		r->name = name_slot(p, ctx_name(c));
@@ -471,7 +463,7 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 			continue;
 		}
 		stop = r->start + r->len < end ? r->start + r->len : end;
-		p->rh = fnv(p->rh, b + (pos - (end - n)), (size_t)(stop - pos));
+		p->rh = fnv1a(p->rh, b + (pos - (end - n)), (size_t)(stop - pos));
 		if (stop == r->start + r->len && p->rh != r->hash) {
 			p->bad = true;           /* not the bytes recorded: out of step */
 			break;

@@ -8,6 +8,7 @@
 #include "agent/flow.h"
 #include "shims/reqctx.h"
 #include "agent/bridge.h"
+#include "agent/buffered.h"
 
 AGENT_EXPORT const char *reqctx_api_id(void)
 {
@@ -71,4 +72,10 @@ AGENT_EXPORT void reqctx_api_bridge_loop(int on)
 {
 	if (agent_running())
 		bridge_loop(on != 0);
+}
+
+AGENT_EXPORT void reqctx_api_buffered(int fd, const void *buf, unsigned long n)
+{
+	if (agent_running() && buf != NULL)
+		AGENT_WORK(buffered_put(fd, buf, n));
 }

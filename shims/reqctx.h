@@ -42,6 +42,7 @@ extern void reqctx_api_bridge_loop(int on) __attribute__((weak));
  * passed back when the bracket closes. */
 extern int reqctx_api_bridge_vouch(int on) __attribute__((weak));
 extern reqctx_snapshot_t reqctx_api_fd_snapshot(int) __attribute__((weak));
+extern void reqctx_api_buffered(int, const void *, unsigned long) __attribute__((weak));
 
 /* The current request ID, or NULL without a context (or without the agent).
  * Valid until this thread's context changes. */
@@ -88,6 +89,19 @@ static inline void *reqctx_run(reqctx_snapshot_t s, void *(*fn)(void *), void *a
 static inline reqctx_snapshot_t reqctx_fd_snapshot(int fd)
 {
 	return reqctx_api_fd_snapshot ? reqctx_api_fd_snapshot(fd) : (reqctx_snapshot_t)0;
+}
+
+/* For a runtime or library that keeps its own user-space buffer for an fd
+ * and lets any thread write it out (CPython's io.BufferedWriter): the
+ * calling thread is about to put the n bytes at buf into the buffer of
+ * fd. Each line that starts in them then carries this thread's current
+ * context when whichever thread writes it out, instead of the writing
+ * thread's. Call it before the bytes go in, once per chunk; a fd that is
+ * not a log (or no agent) makes it do nothing. */
+static inline void reqctx_buffered(int fd, const void *buf, unsigned long n)
+{
+	if (reqctx_api_buffered)
+		reqctx_api_buffered(fd, buf, n);
 }
 
 /* Releases a snapshot. NULL is fine. */

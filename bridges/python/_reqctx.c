@@ -20,6 +20,12 @@
  *                              None): the snapshot current before
  *   leave(p)                   reqctx_api_leave
  *   release(p)                 reqctx_api_release
+ *   Guard(write, fd, text)     a callable in place of a stream's write:
+ *                              each chunk (bytes or bytearray; with text,
+ *                              a str, as its UTF-8 bytes) is reported with
+ *                              reqctx_api_buffered(fd, ...) before
+ *                              write(chunk) runs; anything else is passed
+ *                              on as it is
  */
 #define Py_LIMITED_API 0x03080000
 #include <Python.h>
@@ -31,6 +37,7 @@ static snap_t (*api_snapshot)(void);
 static snap_t (*api_enter)(snap_t);
 static void (*api_leave)(snap_t);
 static void (*api_release)(snap_t);
+static void (*api_buffered)(int, const void *, unsigned long);
 
 /* A snapshot owned by Python (the Python code's Snap class, in C: no
  * Python call to make one or to release it). */
@@ -161,6 +168,89 @@ static PyObject *py_release(PyObject *self, PyObject *o)
 	return with_snap(o, api_release);
 }
 
+/* A BufferedWriter's write, reporting each chunk to the agent first
+ * (agent/buffered.h): whichever thread writes the buffer out, the lines
+ * carry the context of the thread that put them in. */
+typedef struct {
+	PyObject_HEAD
+	PyObject *write;
+	int fd;
+	int text;                 /* a TextIOWrapper's write (UTF-8): str chunks */
+} Guard;
+
+static PyTypeObject *guard_type;
+
+static PyObject *guard_new(PyTypeObject *t, PyObject *args, PyObject *kw)
+{
+	PyObject *write;
+	int fd, text = 0;
+	Guard *g;
+
+	if (kw != NULL && PyDict_Size(kw) != 0) {
+		PyErr_SetString(PyExc_TypeError, "Guard(write, fd, text=False)");
+		return NULL;
+	}
+	if (!PyArg_ParseTuple(args, "Oi|p:Guard", &write, &fd, &text))
+		return NULL;
+	g = (Guard *)((allocfunc)PyType_GetSlot(t, Py_tp_alloc))(t, 0);
+	if (g == NULL)
+		return NULL;
+	Py_INCREF(write);
+	g->write = write;
+	g->fd = fd;
+	g->text = text;
+	return (PyObject *)g;
+}
+
+static void guard_dealloc(PyObject *o)
+{
+	PyTypeObject *t = Py_TYPE(o);
+	freefunc tp_free = (freefunc)PyType_GetSlot(t, Py_tp_free);
+
+	Py_CLEAR(((Guard *)o)->write);
+	tp_free(o);
+	Py_DECREF(t);
+}
+
+static PyObject *guard_call(PyObject *o, PyObject *args, PyObject *kw)
+{
+	Guard *g = (Guard *)o;
+
+	if (api_buffered && kw == NULL && PyTuple_Size(args) == 1) {
+		PyObject *b = PyTuple_GetItem(args, 0);
+
+		if (g->text && PyUnicode_Check(b)) {
+			/* the bytes the stream will make of it (UTF-8, "\n" kept:
+			 * sitecustomize.py guards only such streams) */
+			PyObject *u = PyUnicode_AsUTF8String(b);
+
+			if (u != NULL) {
+				api_buffered(g->fd, PyBytes_AsString(u), (unsigned long)PyBytes_Size(u));
+				Py_DECREF(u);
+			} else {
+				PyErr_Clear();   /* not encodable: the write says so itself */
+			}
+		} else if (PyBytes_Check(b)) {
+			api_buffered(g->fd, PyBytes_AsString(b), (unsigned long)PyBytes_Size(b));
+		} else if (PyByteArray_Check(b)) {
+			api_buffered(g->fd, PyByteArray_AsString(b), (unsigned long)PyByteArray_Size(b));
+		}
+	}
+	return PyObject_Call(g->write, args, kw);
+}
+
+static PyType_Slot guard_slots[] = {
+	{ Py_tp_new, (void *)guard_new },
+	{ Py_tp_dealloc, (void *)guard_dealloc },
+	{ Py_tp_call, (void *)guard_call },
+	{ Py_tp_doc, (void *)"Guard(write, fd, text=False): write, reporting each chunk to the agent first." },
+	{ 0, NULL },
+};
+
+static PyType_Spec guard_spec = {
+	"_reqctx.Guard", sizeof(Guard), 0, Py_TPFLAGS_DEFAULT, guard_slots,
+};
+
 static PyMethodDef methods[] = {
 	{ "snapshot", py_snapshot, METH_NOARGS, "The current request's snapshot (0: none)." },
 	{ "capture", py_capture, METH_NOARGS, "The current request's snapshot as a Snap, or None." },
@@ -199,5 +289,14 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 		return NULL;
 	}
 	Py_INCREF(snap_type);     /* the module's reference, kept for snap_type */
+	api_buffered = (void (*)(int, const void *, unsigned long))
+		dlsym(RTLD_DEFAULT, "reqctx_api_buffered");
+	guard_type = (PyTypeObject *)PyType_FromSpec(&guard_spec);
+	if (guard_type == NULL || PyModule_AddObject(m, "Guard", (PyObject *)guard_type) < 0) {
+		Py_XDECREF(guard_type);
+		Py_DECREF(m);
+		return NULL;
+	}
+	Py_INCREF(guard_type);
 	return m;
 }

@@ -88,7 +88,8 @@ def _reqctx_bridge():
         finally:
             sys.path.remove(here)
         fn.update(snapshot=_reqctx.snapshot, enter=_reqctx.enter, leave=_reqctx.leave,
-                  release=_reqctx.release, capture=_reqctx.capture)
+                  release=_reqctx.release, capture=_reqctx.capture,
+                  Guard=getattr(_reqctx, "Guard", None))
     except ImportError:
         pass
     try:
@@ -312,6 +313,7 @@ def install_hooks(fn):
             # The agent's current context is the submitter's request: it
             # follows the thread's I/O, and inside asyncio callbacks it is
             # the task's (Handle._run entered it).
+            guard_streams()
             s = capture()
             if s is None:
                 return submit(self, fn, *args, **kwargs)
@@ -338,6 +340,7 @@ def install_hooks(fn):
         inherited = threading.local()
 
         def _start(self):
+            guard_streams()
             s = capture()
             # Pool workers get each job's context from submit().
             target = getattr(self, "_target", None)
@@ -402,6 +405,53 @@ def install_hooks(fn):
             apply(name)
 
     import importlib.abc
+
+    # ---- buffers every thread writes out -------------------------------
+    # A sys.stderr or sys.stdout over an io.BufferedWriter (stdout whenever
+    # it is not a terminal; stderr as uWSGI, or a program with
+    # open(2, "w", buffering=1), sets it up) is shared by all threads, in
+    # two layers: the TextIOWrapper keeps text until a newline (line
+    # buffering) or 8 KiB, and the BufferedWriter keeps bytes; one
+    # thread's flush writes what other threads put in. The stream's write
+    # is replaced (in the object's own __dict__, looked up before the
+    # class's method) by the extension's Guard, which tells the agent
+    # which thread put each chunk in, and the agent gives each line it
+    # writes that thread's context (agent/buffered.h): the TextIOWrapper's
+    # when it encodes to UTF-8 (the chunk's bytes are then known), else the
+    # BufferedWriter's. Checked again whenever the streams may have been
+    # replaced: at an import, a thread's start, an executor's job.
+    Guard = fn.get("Guard")
+    import io
+    seen = [None, None]
+
+    def guard_streams():
+        e, o = sys.stderr, sys.stdout
+        if Guard is None or (e is seen[0] and o is seen[1]):
+            return
+        seen[0], seen[1] = e, o
+        for f in (e, o):
+            buf = getattr(f, "buffer", None)
+            if type(buf) is not io.BufferedWriter:
+                continue
+            enc = (getattr(f, "encoding", None) or "").lower().replace("_", "-")
+            text = type(f) is io.TextIOWrapper and enc in ("utf-8", "utf8")
+            target = f if text else buf
+            d = getattr(target, "__dict__", None)
+            if d is None or type(d.get("write")) is Guard:
+                continue
+            try:
+                target.write = Guard(target.write, buf.fileno(), text)
+            except (AttributeError, TypeError, ValueError, OSError):
+                pass
+
+    class StreamWatch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            guard_streams()
+            return None
+
+    if Guard is not None:
+        guard_streams()
+        sys.meta_path.insert(0, StreamWatch())
 
     class Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):

@@ -10,6 +10,10 @@ is "site=<log-site> id=<the id in the query string> pid=<pid>":
             service (another process) with urllib, on a connection of its
             own that it closes (GET /leaf/<id>)
   end       in the handler, before it answers
+With APP_LOG_MIX=1 each site's line is also written 4 times with
+sys.stderr.write (ending "via=write0".."via=write3") and 4 times with
+print(..., file=sys.stderr, flush=True) ("via=print0".."via=print3"), with
+no lock of the app's: nine lines a site.
 """
 import concurrent.futures
 import logging
@@ -36,10 +40,12 @@ def lazy_worker():
 
 
 # The logging module, as apps do: its handler lock makes each line one
-# write by the thread that logs it. (Bare sys.stderr.write + flush from
-# several threads is not: they share the stream's buffer, and one thread's
-# flush can write another thread's line in its own write(2), so that line
-# gets the flushing thread's prefix.)
+# write by the thread that logs it. Bare sys.stderr.write and print(...,
+# flush=True) from several threads (APP_LOG_MIX) are not: under uWSGI
+# sys.stderr sits on one io.BufferedWriter, and one thread's flush writes
+# lines other threads put there (the Python bridge reports who put each
+# line in: agent/buffered.h).
+MIX = os.environ.get("APP_LOG_MIX") == "1"
 LOG = logging.getLogger("wsgi_app")
 _handler = logging.StreamHandler(sys.stderr)
 _handler.setFormatter(logging.Formatter("%(message)s"))
@@ -50,6 +56,11 @@ LOG.propagate = False
 
 def log(site, rid):
     LOG.info("site=%s id=%s pid=%d", site, rid, os.getpid())
+    if MIX:
+        for k in range(4):
+            sys.stderr.write("site=%s id=%s pid=%d via=write%d\n" % (site, rid, os.getpid(), k))
+            print("site=%s id=%s pid=%d via=print%d" % (site, rid, os.getpid(), k),
+                  file=sys.stderr, flush=True)
 
 
 def job(rid):

@@ -33,6 +33,8 @@ import reqctx_test as rt
 
 ID_RE = re.compile(r"(?<![A-Za-z0-9_])id=([A-Za-z0-9._-]+)")
 SITE_RE = re.compile(r"(?<![A-Za-z0-9_])site=([A-Za-z0-9_]+)")
+# a site written more than one way (apps/wsgi_app.py, APP_LOG_MIX): once each way
+VIA_RE = re.compile(r"(?<![A-Za-z0-9_])via=([A-Za-z0-9_]+)")
 DEBIAN_PYTHON = "/usr/bin/python3"
 
 
@@ -257,7 +259,8 @@ def score(ck, app, out, ids, sites, site_order=None):
             ck.fail("%s line %d: id=%s is no ID this run sent: %s" % (app, i, lid, rt.show(text.encode(), 160)))
             continue
         if sm:
-            key = (lid, site)
+            via = VIA_RE.search(text)
+            key = (lid, site, via.group(1) if via else None)
             seen[key] = seen.get(key, 0) + 1
         if pid == lid:
             sc.add(site, "right")
@@ -269,7 +272,8 @@ def score(ck, app, out, ids, sites, site_order=None):
             ck.fail("%s line %d site=%s id=%s: prefix [%s] (%s)" % (
                 app, i, site, lid, pid,
                 "another request's ID" if other else "not an ID this run sent"))
-    missing = [(r, s) for r in ids for s in sites if (r, s) not in seen]
+    seen_sites = {k[:2] for k in seen}
+    missing = [(r, s) for r in ids for s in sites if (r, s) not in seen_sites]
     dup = [k for k, c in seen.items() if c > 1]
     ck.check(not missing, "%s: %d expected lines missing, e.g. %s" % (app, len(missing), missing[:4]))
     ck.check(not dup, "%s: %d lines written more than once, e.g. %s" % (app, len(dup), dup[:4]))

@@ -1,0 +1,151 @@
+/*
+ * buffered.c - see buffered.h. One ring for the process under a spin lock
+ * held for a few loads and stores: the chunks come from a runtime that
+ * puts them under its own global lock (CPython's GIL), the lookups from
+ * whichever thread writes the buffer out. References are dropped after
+ * the lock is let go.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "agent/buffered.h"
+#include "agent/out.h"
+#include "base/ctx.h"
+#include "base/hash.h"
+#include "base/lock.h"
+
+struct rec {
+	uint64_t hash;
+	uint32_t len;             /* 0: free */
+	int fd;
+	struct ctx *ctx;          /* a reference, or NULL: no context */
+	unsigned seq;             /* which record this slot holds */
+	bool tainted;             /* another record of this line had another context */
+};
+
+static struct rec ring[BUFFERED_RECS];
+static unsigned head;             /* next slot to fill (oldest when full) */
+static unsigned seq;              /* records made (wraps) */
+static int ring_lock;
+
+/* The thread's last chunk ended inside a line: its record, which its next
+ * chunk for the same fd goes on (print() puts a line in as its text, then
+ * its newline). */
+static AGENT_TLS struct { int fd; unsigned slot, seq; bool open; } mine;
+int buffered_live;            /* atomic stores under ring_lock */
+
+/* Bytes of the line starting at p of at most n: to its newline, inclusive. */
+static size_t line_len(const char *p, size_t n)
+{
+	const char *nl = memchr(p, '\n', n);
+
+	return nl ? (size_t)(nl - p) + 1 : n;
+}
+
+void buffered_put(int fd, const void *buf, size_t n)
+{
+	struct ctx *gone[8], *c;
+	const char *p = buf, *end = p + n;
+	int ngone = 0;
+
+	if (n == 0 || !out_fd_tagged(fd))
+		return;
+	c = ctx_carried();
+	if (mine.open && mine.fd == fd) {
+		/* the rest of the line its last chunk began: the same record,
+		 * if that line is still in the buffer (else it went out cut,
+		 * and this rest is no line's start) */
+		size_t len = line_len(p, n);
+		struct rec *r = &ring[mine.slot];
+
+		spin_lock(&ring_lock);
+		if (r->len && r->seq == mine.seq && r->len + len <= UINT32_MAX) {
+			r->hash = fnv1a(r->hash, p, len);
+			r->len += (uint32_t)len;
+		}
+		spin_unlock(&ring_lock);
+		mine.open = p[len - 1] != '\n';
+		p += len;
+	} else {
+		mine.open = false;
+	}
+	while (p < end) {
+		size_t len = line_len(p, (size_t)(end - p));
+		struct rec *slot;
+
+		if (len > UINT32_MAX)
+			break;
+		if (c)
+			ctx_get(c);
+		spin_lock(&ring_lock);
+		slot = &ring[head];
+		if (slot->len)
+			gone[ngone++] = slot->ctx;
+		else
+			__atomic_store_n(&buffered_live, buffered_live + 1, __ATOMIC_RELAXED);
+		*slot = (struct rec){ fnv1a(FNV_OFFSET, p, len), (uint32_t)len, fd, c, ++seq, false };
+		mine = (typeof(mine)){ fd, head, seq, p[len - 1] != '\n' };
+		head = (head + 1) % BUFFERED_RECS;
+		spin_unlock(&ring_lock);
+		p += len;
+		if (ngone == (int)(sizeof gone / sizeof gone[0])) {
+			while (ngone)
+				ctx_put(gone[--ngone]);
+		}
+	}
+	while (ngone)
+		ctx_put(gone[--ngone]);
+}
+
+bool buffered_take(int fd, const char *p, size_t n, bool whole, struct ctx **c)
+{
+	struct rec *first = NULL;
+	struct ctx *got = NULL, *drop = NULL;
+	bool live = false;
+	uint64_t h;
+
+	h = fnv1a(FNV_OFFSET, p, n);
+	spin_lock(&ring_lock);
+	/* oldest first: from `head` round the ring */
+	for (unsigned k = 0; k < BUFFERED_RECS; k++) {
+		struct rec *r = &ring[(head + k) % BUFFERED_RECS];
+
+		if (r->len == 0 || r->fd != fd)
+			continue;
+		live = true;
+		if (r->len != n || r->hash != h)
+			continue;
+		if (first == NULL)
+			first = r;
+		else if (r->ctx != first->ctx)
+			first->tainted = r->tainted = true;
+	}
+	if (first) {
+		if (first->tainted)
+			drop = first->ctx;
+		else
+			got = first->ctx;
+		first->len = 0;
+		first->ctx = NULL;
+		__atomic_store_n(&buffered_live, buffered_live - 1, __ATOMIC_RELAXED);
+	}
+	spin_unlock(&ring_lock);
+	if (drop)
+		ctx_put(drop);
+	if (first == NULL && whole)
+		return false;         /* a whole write of one line: the writer's own */
+	*c = got;
+	return live;
+}
+
+void buffered_after_fork_child(void)
+{
+	ring_lock = 0;
+	for (unsigned i = 0; i < BUFFERED_RECS; i++) {
+		if (ring[i].len && ring[i].ctx)
+			ctx_put(ring[i].ctx);
+		ring[i].len = 0;
+		ring[i].ctx = NULL;
+	}
+	__atomic_store_n(&buffered_live, 0, __ATOMIC_RELAXED);
+}
