@@ -22,6 +22,10 @@ bridge's extension _reqctx, or with ctypes where it cannot load):
   carry the submitter's snapshot into the worker for the job; a thread
   started inside a request keeps it only until it first waits on a
   queue.Queue or a threading.Condition (a worker waiting for work).
+- a sys.stdout or sys.stderr over an io.BufferedWriter, which every thread
+  fills and any thread may write out, reports each chunk put into it and
+  the agent gives each line the context of the thread that put it in
+  (the extension's Guard; agent/buffered.h).
 
 Nothing is imported until the program imports asyncio, threading or
 concurrent.futures. Then the other sitecustomize on sys.path (Debian's, or
