@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/buffered.h"
 #include "agent/config.h"
 #include "base/ctx.h"
 #include "base/id.h"
@@ -499,6 +500,82 @@ UNIT_TEST(json_object_lines_random_pieces)
 		line = end + 1;
 	}
 	ck_assert_str_eq(line, "");
+}
+
+/* agent/buffered.h: lines other threads (here: other contexts) reported
+ * putting into a buffer that this thread writes out. p[1] is made a log,
+ * as the fd-table events make stderr one. */
+static void buffered_log(void)
+{
+	struct fdslot *s = fdmap_slot(p[1]);
+
+	ck_assert_ptr_nonnull(s);
+	__atomic_store_n(&s->kind, (uint8_t)FD_OUTPUT, __ATOMIC_RELEASE);
+	buffered_after_fork_child();          /* no record left by another test */
+}
+
+static void reported(const char *id, const char *chunk)
+{
+	enter(id);
+	buffered_put(p[1], chunk, strlen(chunk));
+}
+
+UNIT_TEST(a_line_another_request_put_in_carries_its_id)
+{
+	use("text");
+	buffered_log();
+	reported("r1", "from r1\n");
+	enter("r2");
+	ck_assert_int_eq(put("from r1\nown r2\n"), 15);
+	ck_assert_str_eq(drain(), "[r1] from r1\n[r2] own r2\n");
+	ck_assert_int_eq(buffered_live, 0);
+}
+
+UNIT_TEST(a_line_put_in_as_text_then_newline_is_one_line)
+{
+	use("text");
+	buffered_log();
+	reported("r1", "site=print");
+	buffered_put(p[1], "\n", 1);
+	reported("r3", "other\n");
+	enter("r2");
+	ck_assert_int_eq(put("site=print\nother\n"), 17);
+	ck_assert_str_eq(drain(), "[r1] site=print\n[r3] other\n");
+}
+
+UNIT_TEST(one_line_reported_by_two_requests_carries_nothing)
+{
+	use("text");
+	buffered_log();
+	reported("r1", "done\n");
+	reported("r2", "done\n");
+	enter("r3");
+	ck_assert_int_eq(put("done\ndone\n"), 10);
+	ck_assert_str_eq(drain(), "done\ndone\n");
+	ck_assert_int_eq(buffered_live, 0);
+}
+
+UNIT_TEST(an_unreported_line_while_reports_are_pending)
+{
+	use("text");
+	buffered_log();
+	reported("r1", "a\nb\ncut by the buffer's edge\n");
+	enter("r2");
+	/* among reported lines, or cut: whose it is cannot be told */
+	ck_assert_int_eq(put("a\nx\nb\ncut"), 9);
+	ck_assert_int_eq(put("\n"), 1);
+	/* a whole write of one line is the writer's own (uWSGI's request log) */
+	ck_assert_int_eq(put("own\n"), 4);
+	ck_assert_str_eq(drain(), "[r1] a\nx\n[r1] b\ncut\n[r2] own\n");
+}
+
+UNIT_TEST(a_fd_that_is_no_log_records_nothing)
+{
+	use("text");
+	buffered_after_fork_child();
+	enter("r1");
+	buffered_put(p[0], "x\n", 2);
+	ck_assert_int_eq(buffered_live, 0);
 }
 
 Suite *out_suite(void)
