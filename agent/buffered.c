@@ -106,19 +106,23 @@ bool buffered_take(int fd, const char *p, size_t n, bool whole, struct ctx **c)
 
 	h = fnv1a(FNV_OFFSET, p, n);
 	spin_lock(&ring_lock);
-	/* oldest first: from `head` round the ring */
-	for (unsigned k = 0; k < BUFFERED_RECS; k++) {
-		struct rec *r = &ring[(head + k) % BUFFERED_RECS];
+	/* newest first, back round the ring, until every live record was
+	 * seen (a line-buffered stream has one or two); the last match is the
+	 * oldest */
+	for (unsigned k = 1, seen = 0; k <= BUFFERED_RECS && seen < (unsigned)buffered_live; k++) {
+		struct rec *r = &ring[(head + BUFFERED_RECS - k) % BUFFERED_RECS];
 
-		if (r->len == 0 || r->fd != fd)
+		if (r->len == 0)
+			continue;
+		seen++;
+		if (r->fd != fd)
 			continue;
 		live = true;
 		if (r->len != n || r->hash != h)
 			continue;
-		if (first == NULL)
-			first = r;
-		else if (r->ctx != first->ctx)
+		if (first != NULL && r->ctx != first->ctx)
 			first->tainted = r->tainted = true;
+		first = r;
 	}
 	if (first) {
 		if (first->tainted)
