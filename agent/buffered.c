@@ -23,16 +23,22 @@ struct rec {
 	bool tainted;             /* another record of this line had another context */
 };
 
-static struct rec ring[BUFFERED_RECS];
+static struct rec ring[BUFFERED_RECS];   /* BSS: 32 KiB */
 static unsigned head;             /* next slot to fill (oldest when full) */
 static unsigned seq;              /* records made (wraps) */
 static int ring_lock;
-
-/* The thread's last chunk ended inside a line: its record, which its next
- * chunk for the same fd goes on (print() puts a line in as its text, then
- * its newline). */
-static AGENT_TLS struct { int fd; unsigned slot, seq; bool open; } mine;
 int buffered_live;            /* atomic stores under ring_lock */
+
+/* The thread's last report: the records it made (seq first..last, for a
+ * retraction), and, when it ended inside a line, that line's record,
+ * which its next chunk for the same fd goes on (print() puts a line in as
+ * its text, then its newline). */
+static AGENT_TLS struct {
+	int fd;
+	unsigned slot, seq;       /* the open line's record */
+	bool open;
+	unsigned first, last;     /* records of the last report; first > last: none */
+} mine;
 
 /* Bytes of the line starting at p of at most n: to its newline, inclusive. */
 static size_t line_len(const char *p, size_t n)
@@ -42,12 +48,25 @@ static size_t line_len(const char *p, size_t n)
 	return nl ? (size_t)(nl - p) + 1 : n;
 }
 
+/* Under ring_lock: live records naming the line of r, other than r. */
+static void taint_like(const struct rec *r)
+{
+	for (unsigned i = 0; i < BUFFERED_RECS; i++) {
+		struct rec *o = &ring[i];
+
+		if (o != r && o->len == r->len && o->hash == r->hash && o->fd == r->fd)
+			o->tainted = true;
+	}
+}
+
 void buffered_put(int fd, const void *buf, size_t n)
 {
 	struct ctx *gone[8], *c;
 	const char *p = buf, *end = p + n;
 	int ngone = 0;
 
+	mine.first = 1;
+	mine.last = 0;
 	if (n == 0 || !out_fd_tagged(fd))
 		return;
 	c = ctx_carried();
@@ -71,20 +90,34 @@ void buffered_put(int fd, const void *buf, size_t n)
 	}
 	while (p < end) {
 		size_t len = line_len(p, (size_t)(end - p));
-		struct rec *slot;
+		struct rec r, *slot;
 
 		if (len > UINT32_MAX)
 			break;
+		r = (struct rec){ fnv1a(FNV_OFFSET, p, len), (uint32_t)len, fd, c, 0, false };
 		if (c)
 			ctx_get(c);
 		spin_lock(&ring_lock);
 		slot = &ring[head];
-		if (slot->len)
+		if (slot->len) {
+			/* Overwritten before its line went out: that line may
+			 * still come, and would take a later record of the same
+			 * bytes (another request's, this one too) for its own. */
+			taint_like(slot);
+			r.tainted = slot->len == r.len && slot->hash == r.hash && slot->fd == r.fd;
 			gone[ngone++] = slot->ctx;
-		else
+		} else {
 			__atomic_store_n(&buffered_live, buffered_live + 1, __ATOMIC_RELAXED);
-		*slot = (struct rec){ fnv1a(FNV_OFFSET, p, len), (uint32_t)len, fd, c, ++seq, false };
-		mine = (typeof(mine)){ fd, head, seq, p[len - 1] != '\n' };
+		}
+		r.seq = ++seq;
+		*slot = r;
+		if (mine.first > mine.last)
+			mine.first = seq;
+		mine.last = seq;
+		mine.fd = fd;
+		mine.slot = head;
+		mine.seq = seq;
+		mine.open = p[len - 1] != '\n';
 		head = (head + 1) % BUFFERED_RECS;
 		spin_unlock(&ring_lock);
 		p += len;
@@ -93,6 +126,33 @@ void buffered_put(int fd, const void *buf, size_t n)
 				ctx_put(gone[--ngone]);
 		}
 	}
+	while (ngone)
+		ctx_put(gone[--ngone]);
+}
+
+void buffered_retract(void)
+{
+	struct ctx *gone[BUFFERED_RECS / 16];
+	int ngone = 0;
+
+	if (mine.first > mine.last)
+		return;
+	spin_lock(&ring_lock);
+	for (unsigned i = 0; i < BUFFERED_RECS; i++) {
+		struct rec *r = &ring[i];
+
+		if (r->len && r->seq - mine.first <= mine.last - mine.first &&
+		    ngone < (int)(sizeof gone / sizeof gone[0])) {
+			gone[ngone++] = r->ctx;
+			r->len = 0;
+			r->ctx = NULL;
+			__atomic_store_n(&buffered_live, buffered_live - 1, __ATOMIC_RELAXED);
+		}
+	}
+	spin_unlock(&ring_lock);
+	mine.first = 1;
+	mine.last = 0;
+	mine.open = false;
 	while (ngone)
 		ctx_put(gone[--ngone]);
 }

@@ -16,10 +16,11 @@
  * A line is recognised by its fd, its length and a 64-bit FNV-1a hash of
  * its bytes (up to and including its newline, or the end of the chunk or
  * write). The records are a ring of BUFFERED_RECS (Python's buffer holds
- * 8 KiB: 256 lines of 32 bytes): a record is consumed by the line it
+ * 8 KiB: 1,024 lines of 8 bytes): a record is consumed by the line it
  * names, the oldest first, and overwritten by the newest when the ring is
  * full. Two records of one line with different contexts are ambiguous:
- * both lines then carry nothing.
+ * both lines then carry nothing; so do all records of the line of a
+ * record overwritten before its line went out.
  */
 #ifndef AGENT_BUFFERED_H
 #define AGENT_BUFFERED_H
@@ -29,7 +30,7 @@
 
 #include "base/compiler.h"
 
-#define BUFFERED_RECS 256
+#define BUFFERED_RECS 1024
 
 struct ctx;
 
@@ -56,6 +57,11 @@ void buffered_put(int fd, const void *p, size_t n);
  * is cannot be told).
  */
 bool buffered_take(int fd, const char *p, size_t n, bool whole, struct ctx **c);
+
+/* The calling thread's last report did not go in (the runtime's write
+ * failed): its records are dropped, so that no later line of the same
+ * bytes takes them. */
+void buffered_retract(void);
 
 /* Fork: the child keeps no record (its threads are gone; the parent's
  * buffers are copied, and the child writing them would be a guess). */

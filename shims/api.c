@@ -76,6 +76,10 @@ AGENT_EXPORT void reqctx_api_bridge_loop(int on)
 
 AGENT_EXPORT void reqctx_api_buffered(int fd, const void *buf, unsigned long n)
 {
-	if (agent_running() && buf != NULL)
+	if (!agent_running())
+		return;
+	if (buf != NULL)
 		AGENT_WORK(buffered_put(fd, buf, n));
+	else
+		AGENT_WORK(buffered_retract());
 }

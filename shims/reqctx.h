@@ -97,7 +97,9 @@ static inline reqctx_snapshot_t reqctx_fd_snapshot(int fd)
  * fd. Each line that starts in them then carries this thread's current
  * context when whichever thread writes it out, instead of the writing
  * thread's. Call it before the bytes go in, once per chunk; a fd that is
- * not a log (or no agent) makes it do nothing. */
+ * not a log (or no agent) makes it do nothing. buf NULL: the chunk last
+ * reported did not go in after all (the write failed); its report is
+ * dropped. */
 static inline void reqctx_buffered(int fd, const void *buf, unsigned long n)
 {
 	if (reqctx_api_buffered)

@@ -20,16 +20,20 @@
  *                              None): the snapshot current before
  *   leave(p)                   reqctx_api_leave
  *   release(p)                 reqctx_api_release
- *   Guard(write, fd, text)     a callable in place of a stream's write:
+ *   Guard(write, fd, text, encoding, errors, self)
+ *                              a callable in place of a stream's write:
  *                              each chunk (bytes or bytearray; with text,
- *                              a str, as its UTF-8 bytes) is reported with
- *                              reqctx_api_buffered(fd, ...) before
- *                              write(chunk) runs; anything else is passed
- *                              on as it is
+ *                              a str, encoded as the stream does) is
+ *                              reported with reqctx_api_buffered(fd, ...)
+ *                              before write(self, chunk) runs (write(chunk)
+ *                              without self; self is held weakly), and
+ *                              taken back (buf NULL) when the write
+ *                              raises; anything else is passed on as it is
  */
 #define Py_LIMITED_API 0x03080000
 #include <Python.h>
 #include <dlfcn.h>
+#include <string.h>
 
 typedef void *snap_t;
 
@@ -168,37 +172,55 @@ static PyObject *py_release(PyObject *self, PyObject *o)
 	return with_snap(o, api_release);
 }
 
-/* A BufferedWriter's write, reporting each chunk to the agent first
+/* A stream's write, reporting each chunk to the agent first
  * (agent/buffered.h): whichever thread writes the buffer out, the lines
- * carry the context of the thread that put them in. */
+ * carry the context of the thread that put them in. It holds the
+ * stream's class method and a weak reference to the stream: a bound
+ * method in the stream's own __dict__ would make a cycle no collector
+ * sees, and the stream would never be closed. */
 typedef struct {
 	PyObject_HEAD
-	PyObject *write;
+	PyObject *write;          /* the write to call */
+	PyObject *self;           /* a weak reference to the stream, or NULL:
+	                             `write` is bound already */
 	int fd;
-	int text;                 /* a TextIOWrapper's write (UTF-8): str chunks */
+	int text;                 /* a TextIOWrapper's: str chunks, encoded as it does */
+	char encoding[64], errors[64];
 } Guard;
 
 static PyTypeObject *guard_type;
 
 static PyObject *guard_new(PyTypeObject *t, PyObject *args, PyObject *kw)
 {
-	PyObject *write;
+	static char *names[] = { "write", "fd", "text", "encoding", "errors", "self", NULL };
+	PyObject *write, *self = Py_None;
+	const char *enc = "utf-8", *errors = "strict";
 	int fd, text = 0;
 	Guard *g;
 
-	if (kw != NULL && PyDict_Size(kw) != 0) {
-		PyErr_SetString(PyExc_TypeError, "Guard(write, fd, text=False)");
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "Oi|pssO:Guard", names, &write, &fd, &text,
+					 &enc, &errors, &self))
+		return NULL;
+	if (strlen(enc) >= sizeof g->encoding || strlen(errors) >= sizeof g->errors) {
+		PyErr_SetString(PyExc_ValueError, "Guard: encoding or errors too long");
 		return NULL;
 	}
-	if (!PyArg_ParseTuple(args, "Oi|p:Guard", &write, &fd, &text))
-		return NULL;
 	g = (Guard *)((allocfunc)PyType_GetSlot(t, Py_tp_alloc))(t, 0);
 	if (g == NULL)
 		return NULL;
+	if (self != Py_None) {
+		g->self = PyWeakref_NewRef(self, NULL);
+		if (g->self == NULL) {
+			Py_DECREF(g);
+			return NULL;
+		}
+	}
 	Py_INCREF(write);
 	g->write = write;
 	g->fd = fd;
 	g->text = text;
+	strcpy(g->encoding, enc);
+	strcpy(g->errors, errors);
 	return (PyObject *)g;
 }
 
@@ -208,42 +230,81 @@ static void guard_dealloc(PyObject *o)
 	freefunc tp_free = (freefunc)PyType_GetSlot(t, Py_tp_free);
 
 	Py_CLEAR(((Guard *)o)->write);
+	Py_CLEAR(((Guard *)o)->self);
 	tp_free(o);
 	Py_DECREF(t);
+}
+
+/* Reports chunk b; returns whether it did. */
+static int guard_report(Guard *g, PyObject *b)
+{
+	PyObject *u;
+
+	if (g->text && PyUnicode_Check(b)) {
+		/* the bytes the stream makes of it: its encoding, its errors */
+		u = PyUnicode_AsEncodedString(b, g->encoding, g->errors);
+		if (u == NULL) {
+			PyErr_Clear();   /* not encodable: the write says so itself */
+			return 0;
+		}
+		api_buffered(g->fd, PyBytes_AsString(u), (unsigned long)PyBytes_Size(u));
+		Py_DECREF(u);
+		return 1;
+	}
+	if (PyBytes_Check(b)) {
+		api_buffered(g->fd, PyBytes_AsString(b), (unsigned long)PyBytes_Size(b));
+		return 1;
+	}
+	if (PyByteArray_Check(b)) {
+		api_buffered(g->fd, PyByteArray_AsString(b), (unsigned long)PyByteArray_Size(b));
+		return 1;
+	}
+	return 0;
 }
 
 static PyObject *guard_call(PyObject *o, PyObject *args, PyObject *kw)
 {
 	Guard *g = (Guard *)o;
+	int reported = 0;
+	PyObject *r;
 
-	if (api_buffered && kw == NULL && PyTuple_Size(args) == 1) {
-		PyObject *b = PyTuple_GetItem(args, 0);
+	if (api_buffered && kw == NULL && PyTuple_Size(args) == 1)
+		reported = guard_report(g, PyTuple_GetItem(args, 0));
+	if (g->self == NULL) {
+		r = PyObject_Call(g->write, args, kw);
+	} else {
+		/* write(stream, *args) */
+		PyObject *self = PyWeakref_GetObject(g->self), *all;
+		Py_ssize_t n = PyTuple_Size(args);
 
-		if (g->text && PyUnicode_Check(b)) {
-			/* the bytes the stream will make of it (UTF-8, "\n" kept:
-			 * sitecustomize.py guards only such streams) */
-			PyObject *u = PyUnicode_AsUTF8String(b);
+		if (self == NULL || self == Py_None) {
+			PyErr_SetString(PyExc_ValueError, "I/O operation on a stream that is gone");
+			r = NULL;
+		} else if ((all = PyTuple_New(n + 1)) == NULL) {
+			r = NULL;
+		} else {
+			Py_INCREF(self);
+			PyTuple_SetItem(all, 0, self);
+			for (Py_ssize_t i = 0; i < n; i++) {
+				PyObject *a = PyTuple_GetItem(args, i);
 
-			if (u != NULL) {
-				api_buffered(g->fd, PyBytes_AsString(u), (unsigned long)PyBytes_Size(u));
-				Py_DECREF(u);
-			} else {
-				PyErr_Clear();   /* not encodable: the write says so itself */
+				Py_INCREF(a);
+				PyTuple_SetItem(all, i + 1, a);
 			}
-		} else if (PyBytes_Check(b)) {
-			api_buffered(g->fd, PyBytes_AsString(b), (unsigned long)PyBytes_Size(b));
-		} else if (PyByteArray_Check(b)) {
-			api_buffered(g->fd, PyByteArray_AsString(b), (unsigned long)PyByteArray_Size(b));
+			r = PyObject_Call(g->write, all, kw);
+			Py_DECREF(all);
 		}
 	}
-	return PyObject_Call(g->write, args, kw);
+	if (r == NULL && reported)
+		api_buffered(g->fd, NULL, 0);   /* it did not go in */
+	return r;
 }
 
 static PyType_Slot guard_slots[] = {
 	{ Py_tp_new, (void *)guard_new },
 	{ Py_tp_dealloc, (void *)guard_dealloc },
 	{ Py_tp_call, (void *)guard_call },
-	{ Py_tp_doc, (void *)"Guard(write, fd, text=False): write, reporting each chunk to the agent first." },
+	{ Py_tp_doc, (void *)"Guard(write, fd, text=False, encoding='utf-8', errors='strict', self=None): write (self.write when self is given, held weakly), reporting each chunk to the agent first." },
 	{ 0, NULL },
 };
 

@@ -421,31 +421,47 @@ def install_hooks(fn):
     # class's method) by the extension's Guard, which tells the agent
     # which thread put each chunk in, and the agent gives each line it
     # writes that thread's context (agent/buffered.h): the TextIOWrapper's
-    # when it encodes to UTF-8 (the chunk's bytes are then known), else the
-    # BufferedWriter's. Checked again whenever the streams may have been
-    # replaced: at an import, a thread's start, an executor's job.
+    # (the chunk's bytes are its text in the stream's encoding, with its
+    # errors handler), else the BufferedWriter's. The Guard holds the
+    # stream weakly: no cycle keeps a replaced stream from being closed.
+    # Checked again whenever the streams may have been replaced: at an
+    # import, a thread's start, an executor's job.
     Guard = fn.get("Guard")
     import io
-    seen = [None, None]
+    import weakref
+    # the streams last looked at, held weakly (a replaced stream must be
+    # closed when the program lets go of it)
+    seen = [lambda: None, lambda: None]
+
+    def weak(x):
+        try:
+            return weakref.ref(x)
+        except TypeError:
+            return lambda: None
 
     def guard_streams():
         e, o = sys.stderr, sys.stdout
-        if Guard is None or (e is seen[0] and o is seen[1]):
+        if Guard is None or (e is seen[0]() and o is seen[1]()):
             return
-        seen[0], seen[1] = e, o
+        seen[0], seen[1] = weak(e), weak(o)
         for f in (e, o):
             buf = getattr(f, "buffer", None)
             if type(buf) is not io.BufferedWriter:
                 continue
-            enc = (getattr(f, "encoding", None) or "").lower().replace("_", "-")
-            text = type(f) is io.TextIOWrapper and enc in ("utf-8", "utf8")
+            text = type(f) is io.TextIOWrapper
             target = f if text else buf
             d = getattr(target, "__dict__", None)
             if d is None or type(d.get("write")) is Guard:
                 continue
             try:
-                target.write = Guard(target.write, buf.fileno(), text)
-            except (AttributeError, TypeError, ValueError, OSError):
+                fd = buf.fileno()
+                enc = f.encoding if text else "utf-8"
+                errors = (f.errors or "strict") if text else "strict"
+                if "write" in d:        # the program's own: kept as it is
+                    target.write = Guard(d["write"], fd, text, enc, errors)
+                else:
+                    target.write = Guard(type(target).write, fd, text, enc, errors, target)
+            except (AttributeError, TypeError, ValueError, OSError, LookupError):
                 pass
 
     class StreamWatch(importlib.abc.MetaPathFinder):

@@ -578,6 +578,36 @@ UNIT_TEST(a_fd_that_is_no_log_records_nothing)
 	ck_assert_int_eq(buffered_live, 0);
 }
 
+UNIT_TEST(a_report_taken_back_names_nothing)
+{
+	use("text");
+	buffered_log();
+	reported("r1", "closed stream\n");   /* and the runtime's write raised */
+	buffered_retract();
+	enter("r2");
+	ck_assert_int_eq(put("closed stream\n"), 14);
+	ck_assert_str_eq(drain(), "[r2] closed stream\n");
+}
+
+UNIT_TEST(a_record_overwritten_before_its_line_leaves_its_line_ambiguous)
+{
+	char line[32];
+
+	use("text");
+	buffered_log();
+	reported("r1", "tick\n");
+	enter("r2");
+	for (int i = 0; i < BUFFERED_RECS - 1; i++) {
+		snprintf(line, sizeof line, "line %d\n", i);
+		buffered_put(p[1], line, strlen(line));
+	}
+	reported("r3", "tick\n");          /* takes r1's slot */
+	enter("r4");
+	/* r1's tick may come first: neither may be taken for the other */
+	ck_assert_int_eq(put("tick\nline 0\n"), 12);
+	ck_assert_str_eq(drain(), "tick\n[r2] line 0\n");
+}
+
 Suite *out_suite(void)
 {
 	Suite *s = suite_create("out");
