@@ -185,6 +185,7 @@ typedef struct {
 	                             `write` is bound already */
 	int fd;
 	int text;                 /* a TextIOWrapper's: str chunks, encoded as it does */
+	int utf8;                 /* its encoding is UTF-8, its errors "strict" */
 	char encoding[64], errors[64];
 } Guard;
 
@@ -221,6 +222,8 @@ static PyObject *guard_new(PyTypeObject *t, PyObject *args, PyObject *kw)
 	g->text = text;
 	strcpy(g->encoding, enc);
 	strcpy(g->errors, errors);
+	g->utf8 = (strcmp(enc, "utf-8") == 0 || strcmp(enc, "UTF-8") == 0 ||
+		   strcmp(enc, "utf8") == 0) && strcmp(errors, "strict") == 0;
 	return (PyObject *)g;
 }
 
@@ -242,7 +245,8 @@ static int guard_report(Guard *g, PyObject *b)
 
 	if (g->text && PyUnicode_Check(b)) {
 		/* the bytes the stream makes of it: its encoding, its errors */
-		u = PyUnicode_AsEncodedString(b, g->encoding, g->errors);
+		u = g->utf8 ? PyUnicode_AsUTF8String(b)
+			    : PyUnicode_AsEncodedString(b, g->encoding, g->errors);
 		if (u == NULL) {
 			PyErr_Clear();   /* not encodable: the write says so itself */
 			return 0;
@@ -280,6 +284,9 @@ static PyObject *guard_call(PyObject *o, PyObject *args, PyObject *kw)
 		if (self == NULL || self == Py_None) {
 			PyErr_SetString(PyExc_ValueError, "I/O operation on a stream that is gone");
 			r = NULL;
+		} else if (n == 1 && kw == NULL) {
+			/* the common call: no argument tuple of our own */
+			r = PyObject_CallFunctionObjArgs(g->write, self, PyTuple_GetItem(args, 0), NULL);
 		} else if ((all = PyTuple_New(n + 1)) == NULL) {
 			r = NULL;
 		} else {
