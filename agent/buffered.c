@@ -21,11 +21,13 @@ struct rec {
 	struct ctx *ctx;          /* a reference, or NULL: no context */
 	unsigned seq;             /* which record this slot holds */
 	bool tainted;             /* another record of this line had another context */
+	unsigned long at;         /* `reported` when it was made */
 };
 
-static struct rec ring[BUFFERED_RECS];   /* BSS: 32 KiB */
+static struct rec ring[BUFFERED_RECS];   /* BSS: 40 KiB */
 static unsigned head;             /* next slot to fill (oldest when full) */
 static unsigned seq;              /* records made (wraps) */
+static unsigned long reported;    /* bytes reported (wraps) */
 static int ring_lock;
 int buffered_live;            /* atomic stores under ring_lock */
 
@@ -94,7 +96,7 @@ void buffered_put(int fd, const void *buf, size_t n)
 
 		if (len > UINT32_MAX)
 			break;
-		r = (struct rec){ fnv1a(FNV_OFFSET, p, len), (uint32_t)len, fd, c, 0, false };
+		r = (struct rec){ fnv1a(FNV_OFFSET, p, len), (uint32_t)len, fd, c, 0, false, 0 };
 		if (c)
 			ctx_get(c);
 		spin_lock(&ring_lock);
@@ -110,6 +112,8 @@ void buffered_put(int fd, const void *buf, size_t n)
 			__atomic_store_n(&buffered_live, buffered_live + 1, __ATOMIC_RELAXED);
 		}
 		r.seq = ++seq;
+		reported += len;
+		r.at = reported;
 		*slot = r;
 		if (mine.first > mine.last)
 			mine.first = seq;
@@ -160,8 +164,9 @@ void buffered_retract(void)
 bool buffered_take(int fd, const char *p, size_t n, bool whole, struct ctx **c)
 {
 	struct rec *first = NULL;
-	struct ctx *got = NULL, *drop = NULL;
+	struct ctx *got = NULL, *drop = NULL, *stale[16];
 	bool live = false;
+	int nstale = 0;
 	uint64_t h;
 
 	h = fnv1a(FNV_OFFSET, p, n);
@@ -169,12 +174,24 @@ bool buffered_take(int fd, const char *p, size_t n, bool whole, struct ctx **c)
 	/* newest first, back round the ring, until every live record was
 	 * seen (a line-buffered stream has one or two); the last match is the
 	 * oldest */
-	for (unsigned k = 1, seen = 0; k <= BUFFERED_RECS && seen < (unsigned)buffered_live; k++) {
+	for (unsigned k = 1, seen = 0, total = (unsigned)buffered_live; k <= BUFFERED_RECS && seen < total; k++) {
 		struct rec *r = &ring[(head + BUFFERED_RECS - k) % BUFFERED_RECS];
 
 		if (r->len == 0)
 			continue;
 		seen++;
+		if (reported - r->at > BUFFERED_STALE) {
+			/* its line went out unrecognised (cut by the buffer's
+			 * edge) long ago: it must not name a later one (dropped
+			 * now, or by a later lookup) */
+			if (nstale < (int)(sizeof stale / sizeof stale[0])) {
+				stale[nstale++] = r->ctx;
+				r->len = 0;
+				r->ctx = NULL;
+				__atomic_store_n(&buffered_live, buffered_live - 1, __ATOMIC_RELAXED);
+			}
+			continue;
+		}
 		if (r->fd != fd)
 			continue;
 		live = true;
@@ -196,6 +213,8 @@ bool buffered_take(int fd, const char *p, size_t n, bool whole, struct ctx **c)
 	spin_unlock(&ring_lock);
 	if (drop)
 		ctx_put(drop);
+	while (nstale)
+		ctx_put(stale[--nstale]);
 	if (first == NULL && whole)
 		return false;         /* a whole write of one line: the writer's own */
 	*c = got;

@@ -31,6 +31,10 @@
 #include "base/compiler.h"
 
 #define BUFFERED_RECS 1024
+/* A record still unused after this many bytes reported since is dropped:
+ * its line went out unrecognised (cut by the buffer's edge). Eight times
+ * Python's buffer. */
+#define BUFFERED_STALE (64 * 1024)
 
 struct ctx;
 

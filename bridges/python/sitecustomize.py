@@ -422,8 +422,9 @@ def install_hooks(fn):
     # which thread put each chunk in, and the agent gives each line it
     # writes that thread's context (agent/buffered.h): the TextIOWrapper's
     # (the chunk's bytes are its text in the stream's encoding, with its
-    # errors handler), else the BufferedWriter's. The Guard holds the
-    # stream weakly: no cycle keeps a replaced stream from being closed.
+    # errors handler; a stream of another kind is left alone: its buffer
+    # sees several threads' text merged). The Guard holds the stream
+    # weakly: no cycle keeps a replaced stream from being closed.
     # Checked again whenever the streams may have been replaced: at an
     # import, a thread's start, an executor's job.
     Guard = fn.get("Guard")
@@ -439,30 +440,54 @@ def install_hooks(fn):
         except TypeError:
             return lambda: None
 
+    import codecs
+
+    def guard(f, force=False):
+        """Puts a Guard in place of f's write: f a TextIOWrapper (or a
+        subclass) over a BufferedWriter, in an encoding whose encoder keeps
+        no state (no BOM: not UTF-16, UTF-32, UTF-8-SIG) and whose bytes
+        for a chunk are the chunk's alone. `force`: again, after
+        reconfigure() changed the encoding or errors handler."""
+        if not isinstance(f, io.TextIOWrapper) or type(getattr(f, "buffer", None)) is not io.BufferedWriter:
+            return
+        d = getattr(f, "__dict__", None)
+        if d is None:
+            return
+        old = d.get("write")
+        if type(old) is Guard and not force:
+            return
+        try:
+            name = codecs.lookup(f.encoding).name
+            if name.startswith(("utf-16", "utf-32", "utf-8-sig")):
+                if type(old) is Guard:
+                    del f.write        # the class's write again
+                return
+            fd = f.buffer.fileno()
+            if old is not None and type(old) is not Guard:
+                f.write = Guard(old, fd, True, f.encoding, f.errors or "strict")
+            else:
+                f.write = Guard(type(f).write, fd, True, f.encoding, f.errors or "strict", f)
+            if "reconfigure" not in d:
+                # reconfigure(encoding=..., errors=...) changes the bytes
+                # a chunk becomes: the Guard is made again. Weakly held.
+                ref = weakref.ref(f)
+
+                def reconfigure(*a, **k):
+                    s = ref()
+                    r = type(s).reconfigure(s, *a, **k)
+                    guard(s, True)
+                    return r
+                f.reconfigure = reconfigure
+        except (AttributeError, TypeError, ValueError, OSError, LookupError):
+            pass
+
     def guard_streams():
         e, o = sys.stderr, sys.stdout
         if Guard is None or (e is seen[0]() and o is seen[1]()):
             return
         seen[0], seen[1] = weak(e), weak(o)
-        for f in (e, o):
-            buf = getattr(f, "buffer", None)
-            if type(buf) is not io.BufferedWriter:
-                continue
-            text = type(f) is io.TextIOWrapper
-            target = f if text else buf
-            d = getattr(target, "__dict__", None)
-            if d is None or type(d.get("write")) is Guard:
-                continue
-            try:
-                fd = buf.fileno()
-                enc = f.encoding if text else "utf-8"
-                errors = (f.errors or "strict") if text else "strict"
-                if "write" in d:        # the program's own: kept as it is
-                    target.write = Guard(d["write"], fd, text, enc, errors)
-                else:
-                    target.write = Guard(type(target).write, fd, text, enc, errors, target)
-            except (AttributeError, TypeError, ValueError, OSError, LookupError):
-                pass
+        guard(e)
+        guard(o)
 
     class StreamWatch(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):

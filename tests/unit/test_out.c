@@ -608,6 +608,24 @@ UNIT_TEST(a_record_overwritten_before_its_line_leaves_its_line_ambiguous)
 	ck_assert_str_eq(drain(), "tick\n[r2] line 0\n");
 }
 
+UNIT_TEST(a_record_long_unused_names_no_later_line)
+{
+	char line[80];
+
+	use("text");
+	buffered_log();
+	reported("r1", "same line\n");       /* its line went out cut, unrecognised */
+	enter("r2");
+	for (int i = 0; i < 1000; i++) {      /* 70 KB reported since, 1,000 records */
+		snprintf(line, sizeof line, "%068d\n", i);
+		buffered_put(p[1], line, strlen(line));
+	}
+	enter("r3");
+	/* r3's own write of the same bytes is r3's */
+	ck_assert_int_eq(put("same line\n"), 10);
+	ck_assert_str_eq(drain(), "[r3] same line\n");
+}
+
 Suite *out_suite(void)
 {
 	Suite *s = suite_create("out");
