@@ -50,13 +50,16 @@ static inline const struct ctx *line_ctx(const char *p, size_t n)
 /* The head of a line starting at p[0, n) on fd (`whole`: all of the
  * write), into text (cap bytes): that of line_ctx(), or, for a line a
  * thread put into a runtime's buffer that this thread writes out, that
- * thread's (agent/buffered.h). Returns its length. */
+ * thread's (agent/buffered.h). Text of a stdio call is the thread's own:
+ * no runtime's buffer holds it. Returns its length. */
+static AGENT_TLS bool writing_stdio;   /* out_write_all: the thread's own text */
+
 static size_t line_head(char *text, size_t cap, int fd, const char *p, size_t n, bool whole)
 {
 	struct ctx *put;
 	size_t len;
 
-	if (likely(!__atomic_load_n(&buffered_live, __ATOMIC_RELAXED)) ||
+	if (likely(!__atomic_load_n(&buffered_live, __ATOMIC_RELAXED)) || writing_stdio ||
 	    agent_self.relay_stash != NULL || !buffered_take(fd, p, n, whole, &put))
 		return fmt_head(text, cap, agent_config, line_ctx(p, n));
 	len = fmt_head(text, cap, agent_config, put);
@@ -1011,6 +1014,7 @@ size_t out_write_all(int fd, const void *buf, size_t n)
 	const char *p = buf;
 	size_t done = 0;
 
+	writing_stdio = true;
 	while (done < n) {
 		struct iovec v = { (void *)(p + done), n - done };
 		ssize_t r = out_write(fd, &v, 1, OUT_CALL_WRITE);
@@ -1019,6 +1023,7 @@ size_t out_write_all(int fd, const void *buf, size_t n)
 			break;
 		done += (size_t)r;
 	}
+	writing_stdio = false;
 	return done;
 }
 

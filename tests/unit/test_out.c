@@ -626,6 +626,17 @@ UNIT_TEST(a_record_long_unused_names_no_later_line)
 	ck_assert_str_eq(drain(), "[r3] same line\n");
 }
 
+UNIT_TEST(a_stdio_line_is_the_threads_own)
+{
+	use("text");
+	buffered_log();
+	reported("r1", "same line\n");       /* pending in a runtime's buffer */
+	enter("r2");
+	ck_assert_uint_eq(out_write_all(p[1], "same line\n", 10), 10);
+	ck_assert_str_eq(drain(), "[r2] same line\n");
+	ck_assert_int_eq(buffered_live, 1);  /* r1's line still to come */
+}
+
 Suite *out_suite(void)
 {
 	Suite *s = suite_create("out");
