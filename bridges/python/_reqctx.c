@@ -32,6 +32,7 @@
  */
 #define Py_LIMITED_API 0x03080000
 #include <Python.h>
+#include <structmember.h>
 #include <dlfcn.h>
 #include <string.h>
 
@@ -307,8 +308,18 @@ static PyObject *guard_call(PyObject *o, PyObject *args, PyObject *kw)
 	return r;
 }
 
+/* What the bridge needs to make a Guard again (reconfigure): the write it
+ * calls, and whether it calls it on a stream it holds (ref: the weak
+ * reference, else None). */
+static PyMemberDef guard_members[] = {
+	{ "wrapped", T_OBJECT, offsetof(Guard, write), READONLY, "the write it calls" },
+	{ "ref", T_OBJECT, offsetof(Guard, self), READONLY, "a weak reference to the stream, or None" },
+	{ NULL, 0, 0, 0, NULL },
+};
+
 static PyType_Slot guard_slots[] = {
 	{ Py_tp_new, (void *)guard_new },
+	{ Py_tp_members, (void *)guard_members },
 	{ Py_tp_dealloc, (void *)guard_dealloc },
 	{ Py_tp_call, (void *)guard_call },
 	{ Py_tp_doc, (void *)"Guard(write, fd, text=False, encoding='utf-8', errors='strict', self=None): write (self.write when self is given, held weakly), reporting each chunk to the agent first." },

@@ -460,9 +460,14 @@ def install_hooks(fn):
             name = codecs.lookup(f.encoding).name
             if name.startswith(("utf-16", "utf-32", "utf-8-sig")):
                 if type(old) is Guard:
-                    del f.write        # the class's write again
+                    if old.ref is None:
+                        f.write = old.wrapped   # the program's own again
+                    else:
+                        del f.write             # the class's write again
                 return
             fd = f.buffer.fileno()
+            if type(old) is Guard and old.ref is None:
+                old = old.wrapped      # the program's own write, guarded before
             if old is not None and type(old) is not Guard:
                 f.write = Guard(old, fd, True, f.encoding, f.errors or "strict")
             else:
