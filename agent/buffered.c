@@ -145,13 +145,16 @@ void buffered_retract(void)
 	for (unsigned i = 0; i < BUFFERED_RECS; i++) {
 		struct rec *r = &ring[i];
 
-		if (r->len && r->seq - mine.first <= mine.last - mine.first &&
-		    ngone < (int)(sizeof gone / sizeof gone[0])) {
-			gone[ngone++] = r->ctx;
-			r->len = 0;
-			r->ctx = NULL;
-			__atomic_store_n(&buffered_live, buffered_live - 1, __ATOMIC_RELAXED);
+		if (!r->len || r->seq - mine.first > mine.last - mine.first)
+			continue;
+		if (ngone == (int)(sizeof gone / sizeof gone[0])) {
+			r->tainted = true;        /* no room to drop it: it names nothing */
+			continue;
 		}
+		gone[ngone++] = r->ctx;
+		r->len = 0;
+		r->ctx = NULL;
+		__atomic_store_n(&buffered_live, buffered_live - 1, __ATOMIC_RELAXED);
 	}
 	spin_unlock(&ring_lock);
 	mine.first = 1;

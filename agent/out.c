@@ -47,13 +47,13 @@ static inline const struct ctx *line_ctx(const char *p, size_t n)
 	return c;
 }
 
+static AGENT_TLS bool writing_stdio;   /* out_write_all: the thread's own text */
+
 /* The head of a line starting at p[0, n) on fd (`whole`: all of the
  * write), into text (cap bytes): that of line_ctx(), or, for a line a
  * thread put into a runtime's buffer that this thread writes out, that
  * thread's (agent/buffered.h). Text of a stdio call is the thread's own:
  * no runtime's buffer holds it. Returns its length. */
-static AGENT_TLS bool writing_stdio;   /* out_write_all: the thread's own text */
-
 static size_t line_head(char *text, size_t cap, int fd, const char *p, size_t n, bool whole)
 {
 	struct ctx *put;
