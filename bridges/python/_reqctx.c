@@ -20,12 +20,12 @@
  *                              None): the snapshot current before
  *   leave(p)                   reqctx_api_leave
  *   release(p)                 reqctx_api_release
- *   Guard(write, fd, text, encoding, errors, self)
- *                              a callable in place of a stream's write:
- *                              each chunk (bytes or bytearray; with text,
- *                              a str, encoded as the stream does) is
- *                              reported with reqctx_api_buffered(fd, ...)
- *                              before write(self, chunk) runs (write(chunk)
+ *   Guard(write, fd, encoding, errors, self)
+ *                              a callable in place of a text stream's
+ *                              write: each chunk (a str, encoded as the
+ *                              stream does) is reported with
+ *                              reqctx_api_buffered(fd, ...) before
+ *                              write(self, chunk) runs (write(chunk)
  *                              without self; self is held weakly), and
  *                              taken back (buf NULL) when the write
  *                              raises; anything else is passed on as it is
@@ -185,7 +185,6 @@ typedef struct {
 	PyObject *self;           /* a weak reference to the stream, or NULL:
 	                             `write` is bound already */
 	int fd;
-	int text;                 /* a TextIOWrapper's: str chunks, encoded as it does */
 	int utf8;                 /* its encoding is UTF-8, its errors "strict" */
 	char encoding[64], errors[64];
 } Guard;
@@ -194,13 +193,13 @@ static PyTypeObject *guard_type;
 
 static PyObject *guard_new(PyTypeObject *t, PyObject *args, PyObject *kw)
 {
-	static char *names[] = { "write", "fd", "text", "encoding", "errors", "self", NULL };
+	static char *names[] = { "write", "fd", "encoding", "errors", "self", NULL };
 	PyObject *write, *self = Py_None;
 	const char *enc = "utf-8", *errors = "strict";
-	int fd, text = 0;
+	int fd;
 	Guard *g;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "Oi|pssO:Guard", names, &write, &fd, &text,
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "Oi|ssO:Guard", names, &write, &fd,
 					 &enc, &errors, &self))
 		return NULL;
 	if (strlen(enc) >= sizeof g->encoding || strlen(errors) >= sizeof g->errors) {
@@ -220,7 +219,6 @@ static PyObject *guard_new(PyTypeObject *t, PyObject *args, PyObject *kw)
 	Py_INCREF(write);
 	g->write = write;
 	g->fd = fd;
-	g->text = text;
 	strcpy(g->encoding, enc);
 	strcpy(g->errors, errors);
 	g->utf8 = (strcmp(enc, "utf-8") == 0 || strcmp(enc, "UTF-8") == 0 ||
@@ -244,27 +242,18 @@ static int guard_report(Guard *g, PyObject *b)
 {
 	PyObject *u;
 
-	if (g->text && PyUnicode_Check(b)) {
-		/* the bytes the stream makes of it: its encoding, its errors */
-		u = g->utf8 ? PyUnicode_AsUTF8String(b)
-			    : PyUnicode_AsEncodedString(b, g->encoding, g->errors);
-		if (u == NULL) {
-			PyErr_Clear();   /* not encodable: the write says so itself */
-			return 0;
-		}
-		api_buffered(g->fd, PyBytes_AsString(u), (unsigned long)PyBytes_Size(u));
-		Py_DECREF(u);
-		return 1;
+	if (!PyUnicode_Check(b))
+		return 0;        /* the stream's write raises for it */
+	/* the bytes the stream makes of it: its encoding, its errors */
+	u = g->utf8 ? PyUnicode_AsUTF8String(b)
+		    : PyUnicode_AsEncodedString(b, g->encoding, g->errors);
+	if (u == NULL) {
+		PyErr_Clear();   /* not encodable: the write says so itself */
+		return 0;
 	}
-	if (PyBytes_Check(b)) {
-		api_buffered(g->fd, PyBytes_AsString(b), (unsigned long)PyBytes_Size(b));
-		return 1;
-	}
-	if (PyByteArray_Check(b)) {
-		api_buffered(g->fd, PyByteArray_AsString(b), (unsigned long)PyByteArray_Size(b));
-		return 1;
-	}
-	return 0;
+	api_buffered(g->fd, PyBytes_AsString(u), (unsigned long)PyBytes_Size(u));
+	Py_DECREF(u);
+	return 1;
 }
 
 static PyObject *guard_call(PyObject *o, PyObject *args, PyObject *kw)
@@ -322,7 +311,7 @@ static PyType_Slot guard_slots[] = {
 	{ Py_tp_members, (void *)guard_members },
 	{ Py_tp_dealloc, (void *)guard_dealloc },
 	{ Py_tp_call, (void *)guard_call },
-	{ Py_tp_doc, (void *)"Guard(write, fd, text=False, encoding='utf-8', errors='strict', self=None): write (self.write when self is given, held weakly), reporting each chunk to the agent first." },
+	{ Py_tp_doc, (void *)"Guard(write, fd, encoding='utf-8', errors='strict', self=None): a text stream's write (self.write when self is given, held weakly), reporting each chunk to the agent first." },
 	{ 0, NULL },
 };
 

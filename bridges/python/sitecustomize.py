@@ -419,12 +419,13 @@ def install_hooks(fn):
     # thread's flush writes what other threads put in. The stream's write
     # is replaced (in the object's own __dict__, looked up before the
     # class's method) by the extension's Guard, which tells the agent
-    # which thread put each chunk in, and the agent gives each line it
-    # writes that thread's context (agent/buffered.h): the TextIOWrapper's
-    # (the chunk's bytes are its text in the stream's encoding, with its
-    # errors handler; a stream of another kind is left alone: its buffer
-    # sees several threads' text merged). The Guard holds the stream
-    # weakly: no cycle keeps a replaced stream from being closed.
+    # which thread put each chunk in (its bytes: the text in the stream's
+    # encoding, with its errors handler), and the agent gives each line it
+    # writes that thread's context (agent/buffered.h). Only a
+    # TextIOWrapper's write is guarded: the buffer of a stream of another
+    # kind sees several threads' text merged by its text layer. The Guard
+    # holds the stream weakly: no cycle keeps a replaced stream from being
+    # closed.
     # Checked again whenever the streams may have been replaced: at an
     # import, a thread's start, an executor's job.
     Guard = fn.get("Guard")
@@ -469,9 +470,9 @@ def install_hooks(fn):
             if type(old) is Guard and old.ref is None:
                 old = old.wrapped      # the program's own write, guarded before
             if old is not None and type(old) is not Guard:
-                f.write = Guard(old, fd, True, f.encoding, f.errors or "strict")
+                f.write = Guard(old, fd, f.encoding, f.errors or "strict")
             else:
-                f.write = Guard(type(f).write, fd, True, f.encoding, f.errors or "strict", f)
+                f.write = Guard(type(f).write, fd, f.encoding, f.errors or "strict", f)
             if "reconfigure" not in d:
                 # reconfigure(encoding=..., errors=...) changes the bytes
                 # a chunk becomes: the Guard is made again. Weakly held.
