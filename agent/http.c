@@ -17,18 +17,22 @@
 #define METHOD_MAX 20
 #define TRACEPARENT_LEN 55      /* "00-" 32 hex "-" 16 hex "-" 2 hex */
 
-/* RFC 9110 5.6.2 tchar: DIGIT, ALPHA and !#$%&'*+-.^_`|~, one bit each. */
-#define TC(c) (1ull << ((c) & 63))
-const uint64_t http_tchar_bits[4] = {
-	/* 0x00-0x3f: ! # $ % & ' * + - . and the digits */
-	TC('!') | TC('#') | TC('$') | TC('%') | TC('&') | TC('\'') | TC('*') | TC('+') |
-	TC('-') | TC('.') | (0x3ffull << ('0' & 63)),
-	/* 0x40-0x7f: the letters, ^ _ ` | ~ */
-	(0x3ffffffull << ('A' & 63)) | (0x3ffffffull << ('a' & 63)) | TC('^') | TC('_') |
-	TC('`') | TC('|') | TC('~'),
-	0, 0,
+/* RFC 9110 5.6.2 tchar: DIGIT, ALPHA and !#$%&'*+-.^_`|~, each mapped to
+ * itself with letters lowered; every other byte to 0. */
+const unsigned char http_token_lc[256] = {
+	['!'] = '!', ['#'] = '#', ['$'] = '$', ['%'] = '%', ['&'] = '&', ['\''] = '\'',
+	['*'] = '*', ['+'] = '+', ['-'] = '-', ['.'] = '.', ['^'] = '^', ['_'] = '_',
+	['`'] = '`', ['|'] = '|', ['~'] = '~',
+	['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
+	['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
+#define LETTER(c) [c] = c, [c - 'a' + 'A'] = c
+	LETTER('a'), LETTER('b'), LETTER('c'), LETTER('d'), LETTER('e'), LETTER('f'),
+	LETTER('g'), LETTER('h'), LETTER('i'), LETTER('j'), LETTER('k'), LETTER('l'),
+	LETTER('m'), LETTER('n'), LETTER('o'), LETTER('p'), LETTER('q'), LETTER('r'),
+	LETTER('s'), LETTER('t'), LETTER('u'), LETTER('v'), LETTER('w'), LETTER('x'),
+	LETTER('y'), LETTER('z'),
+#undef LETTER
 };
-#undef TC
 
 static bool is_id_char(unsigned char ch)
 {

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/compiler.h"
+
 #define HTTP_ID_MAX 128
 
 struct http_ids {
@@ -60,11 +62,13 @@ bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
 
 /* An RFC 9110 token character (section 5.6.2: "!#$%&'*+-.^_`|~", digits,
  * letters): what a method and a header field name are made of. The one
- * copy of the rule: http.c, wire.c and config.c use it. */
-extern const uint64_t http_tchar_bits[4];
+ * copy of the rule: http.c, wire.c and config.c use it. http_token_lc[ch]
+ * is ch lowered (ASCII letters only) when ch is one, 0 when it is not: one
+ * load both checks a field name's byte and folds its case. */
+extern AGENT_HIDDEN const unsigned char http_token_lc[256];
 static inline bool http_is_tchar(unsigned char ch)
 {
-	return (http_tchar_bits[ch >> 6] >> (ch & 63)) & 1;
+	return http_token_lc[ch] != 0;
 }
 
 #endif

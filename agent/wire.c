@@ -6,6 +6,9 @@
  * head it fully understood may have headers inserted.
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "agent/http.h"
 #include "agent/wire.h"
@@ -67,7 +70,7 @@ static void head_ends(struct wire_scan *w)
 }
 
 /* The name of bit i, and its length. */
-static const char *name_of(unsigned i, const struct wire_names *names, size_t *len)
+static inline const char *name_of(unsigned i, const struct wire_names *names, size_t *len)
 {
 	static const char *const fixed[WIRE_NAMES] = {
 		"traceparent", NULL, "baggage", "content-length", "transfer-encoding", "upgrade",
@@ -100,7 +103,7 @@ static void name_char(struct wire_scan *w, const struct wire_names *names, unsig
 
 /* The names that begin with `lc` (a lowercase byte): the first byte of
  * a field name decides most of them at once. */
-static uint8_t first_cand(const struct wire_names *names, unsigned char lc)
+static inline uint8_t first_cand(const struct wire_names *names, unsigned char lc)
 {
 	uint8_t m = 0;
 
@@ -129,7 +132,7 @@ static bool name_is(const char *nm, size_t len, const unsigned char *b, size_t b
 	if (nm == NULL || len != blen)
 		return false;
 	for (size_t k = 0; k < len; k++)
-		if (lower((unsigned char)nm[k]) != lower(b[k]))
+		if (http_token_lc[(unsigned char)nm[k]] != http_token_lc[b[k]] || !http_token_lc[b[k]])
 			return false;
 	return true;
 }
@@ -163,13 +166,25 @@ static size_t name_whole(struct wire_scan *w, const struct wire_names *names,
 	return j;
 }
 
-/* The offset of the first CR or LF in b[i..n), or n. Eight bytes at a time
- * where it can: a byte equal to c shows as the top bit of a zero byte of
- * x ^ c (the lowest such bit is exact; borrows only ever mark bytes above
- * it), and little-endian puts the first byte lowest. */
-static size_t line_end_from(const unsigned char *b, size_t i, size_t n)
+/* The offset of the first CR or LF in b[i..n), or n. Sixteen bytes at a
+ * time with SSE2; else eight at a time where it can: a byte equal to c
+ * shows as the top bit of a zero byte of x ^ c (the lowest such bit is
+ * exact; borrows only ever mark bytes above it), and little-endian puts
+ * the first byte lowest. */
+static inline size_t line_end_from(const unsigned char *b, size_t i, size_t n)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__SSE2__)
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+
+	for (; n - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+		unsigned hit = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, cr),
+									 _mm_cmpeq_epi8(x, lf)));
+
+		if (hit)
+			return i + (size_t)__builtin_ctz(hit);
+	}
+#elif __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	const uint64_t ones = 0x0101010101010101ull, tops = 0x8080808080808080ull;
 
 	for (; n - i >= 8; i += 8) {
@@ -189,7 +204,38 @@ static size_t line_end_from(const unsigned char *b, size_t i, size_t n)
 	return n;
 }
 
-static void name_ends(struct wire_scan *w, const struct wire_names *names)
+/* The offset of the first byte of b[i..e) that is not a token character,
+ * or e. With SSE2 the letters, digits and '-' that field names are made
+ * of are passed sixteen at a time; the rest of the rule goes byte by
+ * byte. */
+static size_t token_end_from(const unsigned char *b, size_t i, size_t e)
+{
+#if defined(__SSE2__)
+	const __m128i case_bit = _mm_set1_epi8(0x20), dash = _mm_set1_epi8('-');
+	const __m128i a = _mm_set1_epi8('a' - 1), z = _mm_set1_epi8('z' + 1);
+	const __m128i d0 = _mm_set1_epi8('0' - 1), d9 = _mm_set1_epi8('9' + 1);
+
+	for (; e - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+		__m128i l = _mm_or_si128(x, case_bit);
+		__m128i ok = _mm_or_si128(
+			_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(l, a), _mm_cmplt_epi8(l, z)),
+				     _mm_and_si128(_mm_cmpgt_epi8(x, d0), _mm_cmplt_epi8(x, d9))),
+			_mm_cmpeq_epi8(x, dash));
+		unsigned m = (unsigned)_mm_movemask_epi8(ok);
+
+		if (m != 0xffff) {
+			i += (size_t)__builtin_ctz(~m);
+			break;
+		}
+	}
+#endif
+	while (i < e && http_token_lc[b[i]])
+		i++;
+	return i;
+}
+
+static inline void name_ends(struct wire_scan *w, const struct wire_names *names)
 {
 	w->cur = 0;
 	for (unsigned m = w->cand; m; m &= m - 1) {
@@ -311,6 +357,82 @@ static bool status_line(struct wire_scan *w, unsigned char ch)
 	return false;
 }
 
+/* After a line's end at b[e] (its CR or LF, the line whole before it):
+ * the offset after it, in state WS_LINE_START; or n, with the state the
+ * byte-by-byte scan leaves (WS_VALUE_LF or WS_LINE1_LF after a CR that
+ * ends the bytes, WS_NOT_HTTP after a CR not followed by LF). */
+static size_t line_done(struct wire_scan *w, const unsigned char *b, size_t e, size_t n,
+			enum wire_state after_cr)
+{
+	if (b[e] == '\n' || (e + 1 < n && b[e + 1] == '\n')) {
+		w->state = WS_LINE_START;
+		return e + (b[e] == '\n' ? 1 : 2);
+	}
+	w->state = e + 1 < n ? WS_NOT_HTTP : after_cr;
+	return n;
+}
+
+/*
+ * The quick forms of the scan, for a well-formed line that lies whole in
+ * the bytes of one call (the usual case: a program writes its head in one
+ * call). Each takes the line at once and leaves the scanner as feeding
+ * its bytes one by one would, in all that is read later (unit tests feed
+ * heads both ways,
+ * random ones included); or returns 0, having done nothing, when the line
+ * goes on past the bytes given or is not well formed (the byte-by-byte
+ * scan then finds where it goes wrong).
+ */
+
+/* A status line "HTTP/1.d SP ddd [SP reason]" starting at b[i]. */
+static size_t status_line_whole(struct wire_scan *w, const unsigned char *b, size_t i, size_t n)
+{
+	size_t e = line_end_from(b, i, n);
+	const unsigned char *l = b + i;
+
+	if (e == n)
+		return 0;
+	if (e - i < 12 || memcmp(l, "HTTP/1.", 7) != 0 || l[7] < '0' || l[7] > '9' ||
+	    l[8] != ' ' || l[9] < '0' || l[9] > '9' || l[10] < '0' || l[10] > '9' ||
+	    l[11] < '0' || l[11] > '9' || (e - i > 12 && l[12] != ' '))
+		return 0;
+	for (size_t k = i + 13; k < e; k++)
+		if (b[k] != '\t' && (b[k] < ' ' || b[k] == 0x7f))
+			return 0;
+	w->status = (uint16_t)((l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0'));
+	w->part = e - i > 12 ? 4 : 3;
+	w->line1_pos = 3;
+	return line_done(w, b, e, n, WS_LINE1_LF);
+}
+
+/* A header line "name: value" starting at b[i] (not CR or LF). */
+static size_t field_line_whole(struct wire_scan *w, const struct wire_names *names,
+			       const unsigned char *b, size_t i, size_t n)
+{
+	size_t e = line_end_from(b, i, n), j;
+	uint8_t keep = 0;
+
+	if (e == n)
+		return 0;
+	j = token_end_from(b, i, e);
+	if (j == i || b[j] != ':')
+		return 0;
+	for (unsigned m = first_cand(names, http_token_lc[b[i]]); m; m &= m - 1) {
+		unsigned k = (unsigned)__builtin_ctz(m);
+		size_t nlen;
+		const char *nm = name_of(k, names, &nlen);
+
+		if (name_is(nm, nlen, b + i, j - i))
+			keep |= (uint8_t)(1u << k);
+	}
+	w->cand = keep;
+	w->npos = j - i < UINT16_MAX ? (uint16_t)(j - i) : UINT16_MAX;
+	name_ends(w, names);
+	if (w->cur == WIRE_H_CLEN)
+		for (size_t k = j + 1; k < e; k++)
+			value_char(w, b[k]);
+	return line_done(w, b, e, n, WS_VALUE_LF);
+}
+
 size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 		 const char *p, size_t n)
 {
@@ -325,6 +447,14 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 			head_starts(w);
 			continue;
 		case WS_LINE1:
+			if (w->role == WIRE_RESPONSE && w->part == 0 && w->line1_pos == 0) {
+				size_t k = status_line_whole(w, b, i, n);
+
+				if (k) {
+					i = k;
+					continue;
+				}
+			}
 			if (!(w->role == WIRE_REQUEST ? request_line(w, ch) : status_line(w, ch))) {
 				w->state = WS_NOT_HTTP;
 				return n;
@@ -354,6 +484,14 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 			if (!http_is_tchar(ch)) {    /* obs-fold, or garbage */
 				w->state = WS_NOT_HTTP;
 				return n;
+			}
+			{
+				size_t k = field_line_whole(w, names, b, i, n);
+
+				if (k) {
+					i = k;
+					continue;
+				}
 			}
 			w->cand = first_cand(names, lower(ch));
 			w->npos = 1;

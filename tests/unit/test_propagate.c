@@ -192,6 +192,126 @@ UNIT_TEST(wire_whole_and_byte_by_byte_agree)
 	}
 }
 
+/* A small generator (a fixed-seed LCG) of heads near the rules' edges:
+ * names of interest in any case and their near misses, names of every
+ * length around the quick paths' sixteen-byte blocks, token characters
+ * other than letters, bytes that are not tokens, values of digits, blanks
+ * and high bytes, status lines good and bad, CR, LF, CR without LF. */
+static uint32_t lcg(uint32_t *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 8;
+}
+
+static void put(char *h, size_t *o, size_t cap, const char *p, size_t n)
+{
+	if (*o + n >= cap)
+		n = cap - 1 - *o;
+	memcpy(h + *o, p, n);
+	*o += n;
+	h[*o] = '\0';
+}
+
+static void put_eol(char *h, size_t *o, size_t cap, uint32_t *s)
+{
+	static const char *const eol[] = { "\r\n", "\r\n", "\r\n", "\r\n", "\r\n", "\n", "\r", "\rX" };
+	const char *e = eol[lcg(s) % 8];
+
+	put(h, o, cap, e, strlen(e));
+}
+
+static void random_head(char *h, size_t cap, uint32_t *s, enum wire_role role)
+{
+	static const char *const names_of_interest[] = {
+		"traceparent", "x-request-id", "baggage", "content-length", "transfer-encoding",
+		"upgrade", "te", "t", "c", "x", "traceparentx", "x-request-i", "content-lengthy",
+		"upgrade-insecure-requests", "b", "u",
+	};
+	static const char token[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+				    "-----!#$%&'*+.^_`|~";
+	static const char odd[] = " @(),/;<=>?[]{}\"\x7f\x80\xff\t\x01";
+	size_t o = 0;
+	int lines = (int)(lcg(s) % 10);
+
+	h[0] = '\0';
+	if (role == WIRE_RESPONSE) {
+		char line[64];
+
+		snprintf(line, sizeof line, "HTTP/1.%c %c%c%c", lcg(s) % 16 ? '1' : 'x',
+			 lcg(s) % 16 ? '2' : '1', lcg(s) % 16 ? '0' : 'a', '0' + (char)(lcg(s) % 10));
+		put(h, &o, cap, line, strlen(line));
+		switch (lcg(s) % 6) {
+		case 0:
+			break;
+		case 1:
+			put(h, &o, cap, " ", 1);
+			break;
+		default: {
+			size_t n = lcg(s) % 24;
+
+			put(h, &o, cap, lcg(s) % 8 ? " " : "X", 1);
+			for (size_t k = 0; k < n; k++) {
+				char c = lcg(s) % 12 ? "OK Not Found"[k % 12] : odd[lcg(s) % (sizeof odd - 1)];
+
+				put(h, &o, cap, &c, 1);
+			}
+		}
+		}
+	} else {
+		put(h, &o, cap, "GET /a HTTP/1.1", 15);
+	}
+	put_eol(h, &o, cap, s);
+	for (int l = 0; l < lines; l++) {
+		size_t n = lcg(s) % 40;
+
+		if (lcg(s) % 3 == 0) {
+			const char *nm = names_of_interest[lcg(s) % (sizeof names_of_interest /
+								    sizeof names_of_interest[0])];
+
+			for (size_t k = 0; nm[k]; k++) {
+				char c = lcg(s) % 2 ? (char)(nm[k] & ~0x20) : nm[k];
+
+				put(h, &o, cap, nm[k] >= 'a' && nm[k] <= 'z' ? &c : &nm[k], 1);
+			}
+		} else {
+			for (size_t k = 0; k < n; k++) {
+				char c = lcg(s) % 64 ? token[lcg(s) % (sizeof token - 1)] :
+					 odd[lcg(s) % (sizeof odd - 1)];
+
+				put(h, &o, cap, &c, 1);
+			}
+		}
+		if (lcg(s) % 16)
+			put(h, &o, cap, ":", 1);
+		else
+			put(h, &o, cap, " :", 2);
+		n = lcg(s) % 30;
+		for (size_t k = 0; k < n; k++) {
+			char c = lcg(s) % 4 ? "0123456789 \t"[lcg(s) % 12] : (char)(1 + lcg(s) % 255);
+
+			put(h, &o, cap, &c, 1);
+		}
+		put_eol(h, &o, cap, s);
+	}
+	if (lcg(s) % 8)
+		put_eol(h, &o, cap, s);
+	if (lcg(s) % 4 == 0)
+		put(h, &o, cap, "abcdeHTTP/1.1 200 OK\r\nA: b\r\n\r\n", 31);
+}
+
+UNIT_TEST(wire_random_heads_whole_and_byte_by_byte_agree)
+{
+	uint32_t seed = 1;
+	char head[1024];
+
+	for (int i = 0; i < 6000; i++) {
+		enum wire_role role = i % 3 ? WIRE_RESPONSE : WIRE_REQUEST;
+
+		random_head(head, sizeof head, &seed, role);
+		same_fed_any_way(head, role);
+	}
+}
+
 UNIT_TEST(wire_chunked_waits_for_the_reply)
 {
 	struct wire_scan w;
