@@ -797,34 +797,27 @@ static size_t hold(struct out_state *st, int fd, const struct plan *pl,
 }
 
 /* The write itself; `st` is claimed and belongs to `fd`. */
-/* Sends a planned round and accounts for it. Returns true when the write
- * goes on; false when it ends here, with *ret its result: the program's
- * count so far, or -1 and errno when none of its bytes went out. */
-static bool send_round(struct out_state *st, int fd, struct plan *pl, enum out_call how,
-		       size_t *done, ssize_t *ret)
+/* Accounts for a round the kernel took r bytes of (-1 and errno: none;
+ * `signals`: agent_self.signals before the call). Returns true when the
+ * write goes on; false when it ends here, with *ret its result: the
+ * program's count so far, or -1 and errno when none of its bytes went
+ * out. */
+static bool round_sent(struct out_state *st, int fd, struct plan *pl, ssize_t r,
+		       unsigned signals, size_t *done, ssize_t *ret)
 {
-	ssize_t r = 0;
 	size_t app = 0;
-	unsigned signals = agent_self.signals;
 
-	if (pl->hold && pl->np == (st->len ? 1 : 0)) {
-		/* Only more of the unfinished line: no system call, the held
-		 * bytes stay held. */
-		pl->np = 0;
-	} else if (pl->np > 0) {
-		r = locked_out(st->stage, fd, pl->v, pl->np, how, WAIT);
-		if (r < 0) {
-			int err = errno;
+	if (r < 0) {
+		int err = errno;
 
-			if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
-				st->len = 0;       /* the fd is gone or broken */
-				st->line_open = false;
-				st->obj_live = false;
-			}
-			*ret = *done ? (ssize_t)*done : -1;
-			errno = err;
-			return false;
+		if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+			st->len = 0;       /* the fd is gone or broken */
+			st->line_open = false;
+			st->obj_live = false;
 		}
+		*ret = *done ? (ssize_t)*done : -1;
+		errno = err;
+		return false;
 	}
 	if (!pl->merged && !pl->hold)
 		st->obj_live = false;
@@ -845,6 +838,23 @@ static bool send_round(struct out_state *st, int fd, struct plan *pl, enum out_c
 	}
 	*done += app;
 	return true;
+}
+
+/* Sends a planned round and accounts for it (round_sent). */
+static bool send_round(struct out_state *st, int fd, struct plan *pl, enum out_call how,
+		       size_t *done, ssize_t *ret)
+{
+	ssize_t r = 0;
+	unsigned signals = agent_self.signals;
+
+	if (pl->hold && pl->np == (st->len ? 1 : 0)) {
+		/* Only more of the unfinished line: no system call, the held
+		 * bytes stay held. */
+		pl->np = 0;
+	} else if (pl->np > 0) {
+		r = locked_out(st->stage, fd, pl->v, pl->np, how, WAIT);
+	}
+	return round_sent(st, fd, pl, r, signals, done, ret);
 }
 
 static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
@@ -887,21 +897,56 @@ static bool whole_line(const struct out_state *st, const struct iovec *iov, int 
 	       (n == 1 || memchr(p, '\n', n - 1) == NULL);
 }
 
+/* One write(2) of p[0, n) (n <= PIPE_BUF: the kernel keeps it whole) under
+ * the output lock taken shared, as locked_out() sends one; errno is the
+ * call's. */
+static ssize_t shared_write(int fd, const void *p, size_t n)
+{
+	bool locked = io_lock_as(true, WAIT);
+	ssize_t r = REAL(write)(fd, p, n);
+	int saved = errno;
+
+	if (locked)
+		pthread_rwlock_unlock(&io_lock);
+	errno = saved;
+	return r;
+}
+
 static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *line, enum out_call how)
 {
 	struct head h;
 	struct plan pl;
-	size_t done = 0;
-	ssize_t ret;
+	size_t done = 0, n = line->iov_len;
+	ssize_t ret, r = 0;
+	unsigned signals = agent_self.signals;
+	bool quick;
 
-	h.len = line_head(h.text, sizeof h.text, st->fd, line->iov_base, line->iov_len, true);
+	h.len = line_head(h.text, sizeof h.text, st->fd, line->iov_base, n, true);
+	quick = how == OUT_CALL_WRITE && h.len + n <= PIPE_BUF && h.len + n <= OUT_STAGE;
+	if (quick) {
+		/* The usual tagged line: its head and text gathered in the
+		 * stage, as sys_out() gathers them, and sent in one call. When
+		 * all of it went out, the round's accounting leaves the state
+		 * as it found it (whole_line: text output, no line open). */
+		const char *p = line->iov_base;
+
+		if (h.len) {
+			memcpy(st->stage, h.text, h.len);
+			memcpy(st->stage + h.len, line->iov_base, n);
+			p = st->stage;
+		}
+		r = shared_write(fd, p, h.len + n);
+		if (r == (ssize_t)(h.len + n))
+			return (ssize_t)n;
+	}
 	pl.np = 0;
 	pl.hold = false;
 	pl.merged = false;
 	if (h.len)
 		add(&pl, h.text, h.len, 0, P_HEAD, true);
-	add(&pl, line->iov_base, line->iov_len, line->iov_len, P_RAW, false);
-	if (!send_round(st, fd, &pl, how, &done, &ret))
+	add(&pl, line->iov_base, n, n, P_RAW, false);
+	if (quick ? !round_sent(st, fd, &pl, r, signals, &done, &ret) :
+		    !send_round(st, fd, &pl, how, &done, &ret))
 		return ret;
 	return (ssize_t)done;
 }

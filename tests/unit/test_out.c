@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "agent/buffered.h"
@@ -221,6 +222,97 @@ UNIT_TEST(full_pipe_small_write_is_eagain)
 	drain();
 	ck_assert_int_eq(put("hello\n"), 6);
 	ck_assert_str_eq(drain(), "[x] hello\n");
+}
+
+/* A regular file that takes `room` more bytes (RLIMIT_FSIZE: the kernel
+ * then writes what fits and returns the short count), for a line cut at
+ * a place of the test's choosing. The limit holds for every file the
+ * process writes, the test framework's own included: lift_limit() before
+ * any assertion. Returns its fd. */
+static int file_with_room(size_t room)
+{
+	char path[] = "/tmp/reqctx-out-XXXXXX", fill[64];
+	struct rlimit lim;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	signal(SIGXFSZ, SIG_IGN);
+	memset(fill, '.', sizeof fill);
+	ck_assert_int_eq(write(fd, fill, sizeof fill), (ssize_t)sizeof fill);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+	lim.rlim_cur = 64 + room;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	return fd;
+}
+
+/* What follows the file's first 64 bytes, once the limit is lifted. */
+static const char *file_text(int fd)
+{
+	static char buf[256];
+	ssize_t n = pread(fd, buf, sizeof buf - 1, 64);
+
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void lift_limit(void)
+{
+	struct rlimit lim;
+
+	getrlimit(RLIMIT_FSIZE, &lim);
+	lim.rlim_cur = lim.rlim_max;
+	setrlimit(RLIMIT_FSIZE, &lim);
+}
+
+static ssize_t put_fd(int fd, const char *s)
+{
+	struct iovec v = { (void *)s, strlen(s) };
+
+	return out_write(fd, &v, 1, OUT_CALL_WRITE);
+}
+
+/* The kernel takes the head and part of the line: the program is told
+ * the part of its line that went out, and the rest follows with no
+ * second head. */
+UNIT_TEST(a_line_cut_after_its_head_counts_its_own_bytes)
+{
+	int fd;
+	ssize_t r;
+
+	use("text");
+	enter("x");
+	fd = file_with_room(6);     /* "[x] " and "he" */
+	r = put_fd(fd, "hello world\n");
+	lift_limit();
+	ck_assert_int_eq(r, 2);
+	ck_assert_int_eq(put_fd(fd, "llo world\n"), 10);
+	ck_assert_int_eq(put_fd(fd, "again\n"), 6);
+	ck_assert_str_eq(file_text(fd), "[x] hello world\n[x] again\n");
+	close(fd);
+}
+
+/* The kernel takes part of the head only: none of the program's bytes
+ * went out, which it is told as EAGAIN; the rest of the head goes first
+ * next time. */
+UNIT_TEST(a_line_cut_in_its_head_is_eagain)
+{
+	int fd, err;
+	ssize_t r;
+
+	use("text");
+	enter("xyz");
+	fd = file_with_room(3);     /* "[xy" */
+	errno = 0;
+	r = put_fd(fd, "hello\n");
+	err = errno;
+	lift_limit();
+	ck_assert_int_eq(r, -1);
+	ck_assert_int_eq(err, EAGAIN);
+	ck_assert_int_eq(put_fd(fd, "hello\n"), 6);
+	ck_assert_str_eq(file_text(fd), "[xyz] hello\n");
+	close(fd);
 }
 
 UNIT_TEST(broken_pipe_reports_error)
