@@ -884,26 +884,34 @@ static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int i
 }
 
 /* The common write: one whole text line (a single newline, at its end)
- * from a thread that holds nothing. Laid out as plan() would lay it out
- * (head, line) and sent and accounted as any round; only the planning is
- * skipped. */
+ * from a thread that holds nothing, in one piece, or for a writev in up
+ * to OUT_QUICK_PIECES pieces none of them empty. Laid out as plan() would
+ * lay it out (head, pieces) and accounted as any round; only the planning
+ * is skipped. */
+#define OUT_QUICK_PIECES 8
+
 static bool whole_line(const struct out_state *st, const struct iovec *iov, int iovcnt)
 {
-	const char *p = iov[0].iov_base;
-	size_t n = iov[0].iov_len;
+	const char *p = iov[iovcnt - 1].iov_base;
+	size_t n = iov[iovcnt - 1].iov_len;
 
-	return iovcnt == 1 && st->len == 0 && !st->line_open &&
-	       agent_config->output != CFG_OUTPUT_JSON && n > 0 && p[n - 1] == '\n' &&
-	       (n == 1 || memchr(p, '\n', n - 1) == NULL);
+	if (st->len != 0 || st->line_open || agent_config->output == CFG_OUTPUT_JSON ||
+	    iovcnt > OUT_QUICK_PIECES)
+		return false;
+	for (int i = 0; i < iovcnt - 1; i++)
+		if (iov[i].iov_len == 0 || memchr(iov[i].iov_base, '\n', iov[i].iov_len) != NULL)
+			return false;
+	return n > 0 && p[n - 1] == '\n' && (n == 1 || memchr(p, '\n', n - 1) == NULL);
 }
 
-/* One write(2) of p[0, n) (n <= PIPE_BUF: the kernel keeps it whole) under
- * the output lock taken shared, as locked_out() sends one; errno is the
- * call's. */
-static ssize_t shared_write(int fd, const void *p, size_t n)
+/* One system call of at most PIPE_BUF bytes (the kernel keeps it whole),
+ * of the host's kind, under the output lock taken shared, as locked_out()
+ * sends one; errno is the call's. */
+static ssize_t shared_out(int fd, const struct iovec *v, int n, enum out_call how)
 {
 	bool locked = io_lock_as(true, WAIT);
-	ssize_t r = REAL(write)(fd, p, n);
+	ssize_t r = how == OUT_CALL_WRITEV ? REAL(writev)(fd, v, n) :
+		    REAL(write)(fd, v[0].iov_base, v[0].iov_len);
 	int saved = errno;
 
 	if (locked)
@@ -912,39 +920,54 @@ static ssize_t shared_write(int fd, const void *p, size_t n)
 	return r;
 }
 
-static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *line, enum out_call how)
+/* A whole line (whole_line) of `total` bytes. */
+static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
+			 size_t total, enum out_call how)
 {
 	struct head h;
 	struct plan pl;
-	size_t done = 0, n = line->iov_len;
+	size_t done = 0;
 	ssize_t ret, r = 0;
 	unsigned signals = agent_self.signals;
 	bool quick;
 
-	h.len = line_head(h.text, sizeof h.text, st->fd, line->iov_base, n, true);
-	quick = how == OUT_CALL_WRITE && h.len + n <= PIPE_BUF && h.len + n <= OUT_STAGE;
+	h.len = line_head(h.text, sizeof h.text, st->fd, iov[0].iov_base, iov[0].iov_len,
+			  iovcnt == 1);
+	quick = h.len + total <= PIPE_BUF &&
+		(how == OUT_CALL_WRITEV || h.len + total <= OUT_STAGE);
 	if (quick) {
-		/* The usual tagged line: its head and text gathered in the
-		 * stage, as sys_out() gathers them, and sent in one call. When
-		 * all of it went out, the round's accounting leaves the state
-		 * as it found it (whole_line: text output, no line open). */
-		const char *p = line->iov_base;
+		/* The usual tagged line, in one call as locked_out() would
+		 * send it: a writev with the head as its first piece, a write
+		 * gathered in the stage as sys_out() gathers it. When all of it
+		 * went out, the round's accounting leaves the state as it found
+		 * it (whole_line: text output, no line open). */
+		struct iovec v[OUT_QUICK_PIECES + 1];
+		int k = 0;
 
-		if (h.len) {
-			memcpy(st->stage, h.text, h.len);
-			memcpy(st->stage + h.len, line->iov_base, n);
-			p = st->stage;
+		if (h.len == 0) {
+			r = shared_out(fd, iov, iovcnt, how);
+		} else {
+			if (how == OUT_CALL_WRITEV) {
+				v[k++] = (struct iovec){ h.text, h.len };
+				memcpy(v + k, iov, (size_t)iovcnt * sizeof *iov);
+				k += iovcnt;
+			} else {
+				memcpy(st->stage, h.text, h.len);
+				memcpy(st->stage + h.len, iov[0].iov_base, total);
+				v[k++] = (struct iovec){ st->stage, h.len + total };
+			}
+			r = shared_out(fd, v, k, how);
 		}
-		r = shared_write(fd, p, h.len + n);
-		if (r == (ssize_t)(h.len + n))
-			return (ssize_t)n;
+		if (r == (ssize_t)(h.len + total))
+			return (ssize_t)total;
 	}
 	pl.np = 0;
 	pl.hold = false;
 	pl.merged = false;
 	if (h.len)
 		add(&pl, h.text, h.len, 0, P_HEAD, true);
-	add(&pl, line->iov_base, n, n, P_RAW, false);
+	for (int i = 0; i < iovcnt; i++)
+		add(&pl, iov[i].iov_base, iov[i].iov_len, iov[i].iov_len, P_RAW, i < iovcnt - 1);
 	if (quick ? !round_sent(st, fd, &pl, r, signals, &done, &ret) :
 		    !send_round(st, fd, &pl, how, &done, &ret))
 		return ret;
@@ -1047,7 +1070,8 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 		st->fd = fd;
 	}
 	st->call = (uint8_t)how;
-	r = whole_line(st, iov, iovcnt) ? emit_line(st, fd, iov, how) : emit(st, fd, iov, iovcnt, how);
+	r = whole_line(st, iov, iovcnt) ? emit_line(st, fd, iov, iovcnt, total, how) :
+					   emit(st, fd, iov, iovcnt, how);
 	saved = errno;
 	release(st);
 	errno = saved;

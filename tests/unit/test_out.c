@@ -315,6 +315,43 @@ UNIT_TEST(a_line_cut_in_its_head_is_eagain)
 	close(fd);
 }
 
+static ssize_t putv_fd(int fd, const char *a, const char *b)
+{
+	struct iovec v[2] = { { (void *)a, strlen(a) }, { (void *)b, strlen(b) } };
+
+	return out_write(fd, v, 2, OUT_CALL_WRITEV);
+}
+
+/* A line a writev sends in pieces, as HAProxy sends its log lines: one
+ * head; cut by the kernel in its second piece, the program is told what of
+ * its own bytes went out, and the rest follows with no second head. */
+UNIT_TEST(a_writev_line_in_pieces_gets_one_head_and_exact_counts)
+{
+	int fd;
+	ssize_t r;
+
+	use("text");
+	enter("v");
+	ck_assert_int_eq(putv_fd(p[1], "<134>abc ", "def\n"), 13);
+	ck_assert_str_eq(drain(), "[v] <134>abc def\n");
+	fd = file_with_room(10);    /* "[v] ", "<134>a" */
+	r = putv_fd(fd, "<134>abc ", "def\n");
+	lift_limit();
+	ck_assert_int_eq(r, 6);
+	ck_assert_int_eq(putv_fd(fd, "bc ", "def\n"), 7);
+	ck_assert_int_eq(putv_fd(fd, "gh", "i\n"), 4);
+	ck_assert_str_eq(file_text(fd), "[v] <134>abc def\n[v] ghi\n");
+	close(fd);
+	/* Cut where its first piece ends: the line is still open. */
+	fd = file_with_room(13);    /* "[v] ", "<134>abc " */
+	r = putv_fd(fd, "<134>abc ", "def\n");
+	lift_limit();
+	ck_assert_int_eq(r, 9);
+	ck_assert_int_eq(putv_fd(fd, "d", "ef\n"), 4);
+	ck_assert_str_eq(file_text(fd), "[v] <134>abc def\n");
+	close(fd);
+}
+
 UNIT_TEST(broken_pipe_reports_error)
 {
 	use("text");
