@@ -934,7 +934,7 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 	h.len = line_head(h.text, sizeof h.text, st->fd, iov[0].iov_base, iov[0].iov_len,
 			  iovcnt == 1);
 	quick = h.len + total <= PIPE_BUF &&
-		(how == OUT_CALL_WRITEV || h.len + total <= OUT_STAGE);
+		(how == OUT_CALL_WRITEV || (iovcnt == 1 && h.len + total <= OUT_STAGE));
 	if (quick) {
 		/* The usual tagged line, in one call as locked_out() would
 		 * send it: a writev with the head as its first piece, a write
