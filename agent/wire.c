@@ -383,6 +383,51 @@ static size_t line_done(struct wire_scan *w, const unsigned char *b, size_t e, s
  * scan then finds where it goes wrong).
  */
 
+/* The offset of the first byte of b[i..e) that cannot be in a request
+ * target (a control, a space, DEL or above), or e. */
+static size_t target_end_from(const unsigned char *b, size_t i, size_t e)
+{
+#if defined(__SSE2__)
+	const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
+
+	for (; e - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+		unsigned bad = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, del),
+				     _mm_cmpeq_epi8(_mm_cmpgt_epi8(x, sp), _mm_setzero_si128())));
+
+		if (bad)
+			return i + (size_t)__builtin_ctz(bad);
+	}
+#endif
+	while (i < e && b[i] > ' ' && b[i] < 0x7f)
+		i++;
+	return i;
+}
+
+/* A request line "method SP target SP HTTP/1.d" starting at b[i]. */
+static size_t request_line_whole(struct wire_scan *w, const unsigned char *b, size_t i, size_t n)
+{
+	size_t e = line_end_from(b, i, n), m, t;
+
+	if (e == n)
+		return 0;
+	m = token_end_from(b, i, e);
+	if (m == i || m - i > METHOD_MAX || b[m] != ' ')
+		return 0;
+	t = target_end_from(b, m + 1, e);
+	if (t == m + 1 || t == e || b[t] != ' ' || e - (t + 1) != 8 ||
+	    memcmp(b + t + 1, "HTTP/1.", 7) != 0 || b[t + 8] < '0' || b[t + 8] > '9')
+		return 0;
+	memcpy(w->method, b + i, m - i);
+	w->method[m - i] = '\0';
+	w->method_len = (uint8_t)(m - i);
+	w->tlen = (uint32_t)(t - (m + 1));
+	w->part = 2;
+	w->line1_pos = 8;
+	return line_done(w, b, e, n, WS_LINE1_LF);
+}
+
 /* A status line "HTTP/1.d SP ddd [SP reason]" starting at b[i]. */
 static size_t status_line_whole(struct wire_scan *w, const unsigned char *b, size_t i, size_t n)
 {
@@ -447,8 +492,9 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 			head_starts(w);
 			continue;
 		case WS_LINE1:
-			if (w->role == WIRE_RESPONSE && w->part == 0 && w->line1_pos == 0) {
-				size_t k = status_line_whole(w, b, i, n);
+			if (w->part == 0 && w->line1_pos == 0 && w->method_len == 0) {
+				size_t k = w->role == WIRE_RESPONSE ? status_line_whole(w, b, i, n) :
+					   request_line_whole(w, b, i, n);
 
 				if (k) {
 					i = k;

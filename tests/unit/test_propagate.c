@@ -137,6 +137,7 @@ static void same_fed_any_way(const char *head, enum wire_role role)
 		wire_init(&part, role);
 		k_part = points(&part, head, step, at_part, 4);
 		ck_assert_msg(k_part == k_whole && part.state == whole.state &&
+			      strcmp(part.method, whole.method) == 0 &&
 			      part.have == whole.have && part.clen == whole.clen &&
 			      part.bad_clen == whole.bad_clen && part.status == whole.status,
 			      "head %s, step %zu: points %d/%d state %d/%d have %x/%x clen %llu/%llu",
@@ -258,7 +259,23 @@ static void random_head(char *h, size_t cap, uint32_t *s, enum wire_role role)
 		}
 		}
 	} else {
-		put(h, &o, cap, "GET /a HTTP/1.1", 15);
+		static const char *const methods[] = {
+			"GET", "POST", "CONNECT", "M-SEARCH", "get", "ABCDEFGHIJKLMNO",
+			"ABCDEFGHIJKLMNOP", "", "GE(T", "PATCH",
+		};
+		static const char *const targets[] = {
+			"/", "/a", "", "*", "http://h/x?y=1", "/0123456789abcdef0123456789", "/a b",
+			"/\x7f", "/\x80x", "/%20", "/abc\x7f" "defghijklmnopq", "/abcdefghijklmn\x80opq",
+		};
+		const char *m = methods[lcg(s) % 10], *t = targets[lcg(s) % 12];
+
+		put(h, &o, cap, m, strlen(m));
+		put(h, &o, cap, " ", 1);
+		put(h, &o, cap, t, strlen(t));
+		put(h, &o, cap, lcg(s) % 16 ? " HTTP/1." : " HTTP/2.", 8);
+		put(h, &o, cap, lcg(s) % 16 ? "1" : "x", 1);
+		if (lcg(s) % 16 == 0)
+			put(h, &o, cap, " ", 1);
 	}
 	put_eol(h, &o, cap, s);
 	for (int l = 0; l < lines; l++) {
