@@ -58,7 +58,7 @@ TARGETS    := $(patsubst tests/targets/%.c,$(B)/targets/%,$(wildcard tests/targe
 
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-.PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-proto fuzz-replay
+.PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-proto fuzz-wire fuzz-replay
 
 all: $(B)/libreqctx.so $(TARGETS) $(B)/config-vars
 
@@ -166,10 +166,23 @@ fuzz-proto: $(FUZZ_PROTO_BIN)
 	rm -rf $(B)/fuzz_proto_corpus && cp -r tests/fuzz/corpus/proto $(B)/fuzz_proto_corpus
 	$(FUZZ_PROTO_BIN) -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 $(B)/fuzz_proto_corpus
 
+# libFuzzer on the scanner of the HTTP messages a program writes: fed
+# whole, a byte at a time and in cuts, it must agree with itself.
+FUZZ_WIRE_BIN := $(B)/fuzz_wire
+$(FUZZ_WIRE_BIN): tests/fuzz/fuzz_wire.c agent/wire.c agent/wire.h agent/http.c agent/http.h
+	@mkdir -p $(B)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-D_GNU_SOURCE -I. -o $@ tests/fuzz/fuzz_wire.c agent/wire.c agent/http.c
+
+fuzz-wire: $(FUZZ_WIRE_BIN)
+	rm -rf $(B)/fuzz_wire_corpus && cp -r tests/fuzz/corpus/wire $(B)/fuzz_wire_corpus
+	$(FUZZ_WIRE_BIN) -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 $(B)/fuzz_wire_corpus
+
 # The seed corpora once through the fuzz targets: part of `make check`.
-fuzz-replay: $(FUZZ_BIN) $(FUZZ_PROTO_BIN)
+fuzz-replay: $(FUZZ_BIN) $(FUZZ_PROTO_BIN) $(FUZZ_WIRE_BIN)
 	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus/http
 	$(FUZZ_PROTO_BIN) -runs=0 tests/fuzz/corpus/proto
+	$(FUZZ_WIRE_BIN) -runs=0 tests/fuzz/corpus/wire
 
 # The wrapper and the man page get the version and the library's directory
 # (without DESTDIR: where it is found at run time), eatmydata-style.
