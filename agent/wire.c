@@ -208,7 +208,7 @@ static inline size_t line_end_from(const unsigned char *b, size_t i, size_t n)
  * or e. With SSE2 the letters, digits and '-' that field names are made
  * of are passed sixteen at a time; the rest of the rule goes byte by
  * byte. */
-static size_t token_end_from(const unsigned char *b, size_t i, size_t e)
+static inline size_t token_end_from(const unsigned char *b, size_t i, size_t e)
 {
 #if defined(__SSE2__)
 	const __m128i case_bit = _mm_set1_epi8(0x20), dash = _mm_set1_epi8('-');
@@ -385,7 +385,7 @@ static size_t line_done(struct wire_scan *w, const unsigned char *b, size_t e, s
 
 /* The offset of the first byte of b[i..e) that cannot be in a request
  * target (a control, a space, DEL or above), or e. */
-static size_t target_end_from(const unsigned char *b, size_t i, size_t e)
+static inline size_t target_end_from(const unsigned char *b, size_t i, size_t e)
 {
 #if defined(__SSE2__)
 	const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
