@@ -29,9 +29,9 @@ class Skip(Exception):
     pass
 
 
-def _session(sid):
-    """(pid, fields after the command name) of each process of session
-    `sid`, from /proc/<pid>/stat."""
+def _procs():
+    """(pid, fields after the command name) of each process, from
+    /proc/<pid>/stat."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -40,23 +40,23 @@ def _session(sid):
                 st = f.read()
         except OSError:
             continue
-        rest = st[st.rindex(")") + 2:].split()
         # state ppid pgrp session ... utime(11) stime cutime cstime(14)
-        if int(rest[3]) == sid:
-            yield int(d), rest
+        yield int(d), st[st.rindex(")") + 2:].split()
 
 
 def session_cpu_ns(sid):
     """CPU time so far of the processes of session `sid`: each live one's
     user and system time and what its reaped children used (clock ticks,
     in ns). A process that ended counts through whoever reaped it."""
-    ticks = sum(sum(int(x) for x in rest[11:15]) for _pid, rest in _session(sid))
+    ticks = sum(sum(int(x) for x in rest[11:15]) for _pid, rest in _procs() if int(rest[3]) == sid)
     return ticks * 1000000000 // TICK
 
 
-def session_pids(sid):
-    """The processes of session `sid`."""
-    return [pid for pid, _rest in _session(sid)]
+def _family(p):
+    """How many processes server `p` runs: those of its session, and its
+    children in sessions of their own (PostgreSQL's backends call setsid():
+    their time counts once the postmaster has reaped them)."""
+    return sum(1 for _pid, rest in _procs() if int(rest[3]) == p.pid or int(rest[1]) == p.pid)
 
 
 def _settle(p, most, timeout=15):
@@ -64,7 +64,7 @@ def _settle(p, most, timeout=15):
     an earlier client gone and reaped, so that their time is not counted in
     the next measurement."""
     deadline = time.monotonic() + timeout
-    while len(session_pids(p.pid)) > most and time.monotonic() < deadline:
+    while _family(p) > most and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
@@ -125,7 +125,7 @@ def _timed(p, argv, tool_env, seconds, count, settle=False):
     makes a process per connection; its CPU is read once they are reaped
     (the time of a process that ends between the reading of its parent and
     its own would be missed)."""
-    idle = len(session_pids(p.pid))
+    idle = _family(p)
     cpu0, t0 = session_cpu_ns(p.pid), time.monotonic()
     r = subprocess.run(argv, capture_output=True, text=True, env=tool_env, timeout=seconds + 120)
     t1 = time.monotonic()
@@ -264,7 +264,7 @@ def _postgresql(bindir, d, env, seconds, port, tool_env):
     try:
         pg = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
         time.sleep(0.5)
-        idle = len(session_pids(p.pid))     # the postmaster and its helpers
+        idle = _family(p)     # the postmaster and its helpers
         r = subprocess.run(["pgbench", "-i", "-s", "2", "-q"] + pg + ["postgres"], capture_output=True,
                            env=plain, timeout=120)
         if r.returncode != 0:
