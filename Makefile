@@ -58,7 +58,7 @@ TARGETS    := $(patsubst tests/targets/%.c,$(B)/targets/%,$(wildcard tests/targe
 
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-.PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-proto fuzz-wire fuzz-replay
+.PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-http fuzz-proto fuzz-wire fuzz-replay
 
 all: $(B)/libreqctx.so $(TARGETS) $(B)/config-vars
 
@@ -142,47 +142,36 @@ bench: all
 	scripts/install-npm-deps $(abspath $(B))/npm
 	tests/bench/run
 
-# libFuzzer on the request-head parser (clang, ASan, UBSan).
-# FUZZ_RUNS executions over a copy of the seed corpus.
+# libFuzzer targets (clang, ASan, UBSan), one per parser:
+#   http   the request-head parser and header adoption (`make fuzz`)
+#   proto  the FastCGI, uwsgi and SCGI parsers (`make fuzz-proto`)
+#   wire   the scanner of the HTTP messages a program writes, fed whole, a
+#          byte at a time and in cuts, which must agree (`make fuzz-wire`)
+# `make fuzz-NAME` runs FUZZ_RUNS executions over a copy of the seed
+# corpus tests/fuzz/corpus/NAME.
 FUZZ_RUNS ?= 10000000
-FUZZ_BIN  := $(B)/fuzz_http
-$(FUZZ_BIN): tests/fuzz/fuzz_http.c agent/http.c agent/http.h
+FUZZ_NAMES := http proto wire
+FUZZ_SRC_http  := agent/http.c
+FUZZ_SRC_proto := agent/proto.c agent/http.c
+FUZZ_SRC_wire  := agent/wire.c agent/http.c
+
+define FUZZ_TARGET
+$(B)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1)) $(FUZZ_SRC_$(1):.c=.h)
 	@mkdir -p $(B)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-D_GNU_SOURCE -I. -o $@ tests/fuzz/fuzz_http.c agent/http.c
+		-D_GNU_SOURCE -I. -o $$@ tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1))
 
-fuzz: $(FUZZ_BIN)
-	rm -rf $(B)/fuzz_corpus && cp -r tests/fuzz/corpus/http $(B)/fuzz_corpus
-	$(FUZZ_BIN) -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 $(B)/fuzz_corpus
+fuzz-$(1): $(B)/fuzz_$(1)
+	rm -rf $(B)/fuzz_$(1)_corpus && cp -r tests/fuzz/corpus/$(1) $(B)/fuzz_$(1)_corpus
+	$(B)/fuzz_$(1) -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 $(B)/fuzz_$(1)_corpus
+endef
+$(foreach f,$(FUZZ_NAMES),$(eval $(call FUZZ_TARGET,$(f))))
 
-# libFuzzer on the FastCGI, uwsgi and SCGI parsers.
-FUZZ_PROTO_BIN := $(B)/fuzz_proto
-$(FUZZ_PROTO_BIN): tests/fuzz/fuzz_proto.c agent/proto.c agent/proto.h agent/http.c agent/http.h
-	@mkdir -p $(B)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-D_GNU_SOURCE -I. -o $@ tests/fuzz/fuzz_proto.c agent/proto.c agent/http.c
-
-fuzz-proto: $(FUZZ_PROTO_BIN)
-	rm -rf $(B)/fuzz_proto_corpus && cp -r tests/fuzz/corpus/proto $(B)/fuzz_proto_corpus
-	$(FUZZ_PROTO_BIN) -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 $(B)/fuzz_proto_corpus
-
-# libFuzzer on the scanner of the HTTP messages a program writes: fed
-# whole, a byte at a time and in cuts, it must agree with itself.
-FUZZ_WIRE_BIN := $(B)/fuzz_wire
-$(FUZZ_WIRE_BIN): tests/fuzz/fuzz_wire.c agent/wire.c agent/wire.h agent/http.c agent/http.h
-	@mkdir -p $(B)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-D_GNU_SOURCE -I. -o $@ tests/fuzz/fuzz_wire.c agent/wire.c agent/http.c
-
-fuzz-wire: $(FUZZ_WIRE_BIN)
-	rm -rf $(B)/fuzz_wire_corpus && cp -r tests/fuzz/corpus/wire $(B)/fuzz_wire_corpus
-	$(FUZZ_WIRE_BIN) -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 $(B)/fuzz_wire_corpus
+fuzz: fuzz-http
 
 # The seed corpora once through the fuzz targets: part of `make check`.
-fuzz-replay: $(FUZZ_BIN) $(FUZZ_PROTO_BIN) $(FUZZ_WIRE_BIN)
-	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus/http
-	$(FUZZ_PROTO_BIN) -runs=0 tests/fuzz/corpus/proto
-	$(FUZZ_WIRE_BIN) -runs=0 tests/fuzz/corpus/wire
+fuzz-replay: $(FUZZ_NAMES:%=$(B)/fuzz_%)
+	$(foreach f,$(FUZZ_NAMES),$(B)/fuzz_$(f) -runs=0 tests/fuzz/corpus/$(f) &&) true
 
 # The wrapper and the man page get the version and the library's directory
 # (without DESTDIR: where it is found at run time), eatmydata-style.
