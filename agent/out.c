@@ -928,7 +928,7 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 	struct plan pl;
 	size_t done = 0;
 	ssize_t ret, r = 0;
-	unsigned signals = agent_self.signals;
+	unsigned signals = 0;
 	bool quick;
 
 	h.len = line_head(h.text, sizeof h.text, st->fd, iov[0].iov_base, iov[0].iov_len,
@@ -942,22 +942,24 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 		 * went out, the round's accounting leaves the state as it found
 		 * it (whole_line: text output, no line open). */
 		struct iovec v[OUT_QUICK_PIECES + 1];
-		int k = 0;
+		const struct iovec *out = iov;
+		int k = iovcnt;
 
-		if (h.len == 0) {
-			r = shared_out(fd, iov, iovcnt, how);
-		} else {
-			if (how == OUT_CALL_WRITEV) {
-				v[k++] = (struct iovec){ h.text, h.len };
-				memcpy(v + k, iov, (size_t)iovcnt * sizeof *iov);
-				k += iovcnt;
-			} else {
-				memcpy(st->stage, h.text, h.len);
-				memcpy(st->stage + h.len, iov[0].iov_base, total);
-				v[k++] = (struct iovec){ st->stage, h.len + total };
-			}
-			r = shared_out(fd, v, k, how);
+		if (h.len && how == OUT_CALL_WRITEV) {
+			v[0] = (struct iovec){ h.text, h.len };
+			memcpy(v + 1, iov, (size_t)iovcnt * sizeof *iov);
+			out = v;
+			k = iovcnt + 1;
+		} else if (h.len) {
+			memcpy(st->stage, h.text, h.len);
+			memcpy(st->stage + h.len, iov[0].iov_base, total);
+			v[0] = (struct iovec){ st->stage, h.len + total };
+			out = v;
 		}
+		/* As send_round(): a signal handler that runs from here on cut
+		 * the call short (round_sent). */
+		signals = agent_self.signals;
+		r = shared_out(fd, out, k, how);
 		if (r == (ssize_t)(h.len + total))
 			return (ssize_t)total;
 	}

@@ -1,7 +1,9 @@
 /*
  * fuzz_wire.c - libFuzzer target for the scanner of the HTTP/1.x messages
  * a program writes (agent/wire.h). The first byte picks the role and how
- * the rest is cut into calls; the rest is what the program wrote. Fed
+ * the rest is cut into calls, the second the request-ID header's name
+ * (REQCTX_HEADER: any token, a fixed name of interest's included); the
+ * rest is what the program wrote. Fed
  * whole, one byte per call, and in the chosen cuts, the scanner must find
  * the same insertion points and end in the same state (its quick paths
  * take lines whole; one byte per call is the byte-by-byte scan they must
@@ -21,6 +23,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Names a user may give REQCTX_HEADER: the default, names the scanner
+ * also knows, one letter, token characters other than letters. */
+static const struct wire_names id_names[] = {
+	{ "X-Request-Id", 12 }, { "content-length", 14 }, { "Traceparent", 11 }, { "t", 1 },
+	{ "TE", 2 }, { "x_req!~id", 9 }, { "Upgrade", 7 }, { "baggage", 7 },
+};
+#define ID_NAMES (sizeof id_names / sizeof id_names[0])
+
 struct run {
 	struct wire_scan w;
 	size_t at[MAX_POINTS];
@@ -29,9 +39,9 @@ struct run {
 
 /* Feeds p[0..n) in calls of `step` bytes (0: all at once), each copied to
  * its own exact-sized allocation, deciding every insertion point. */
-static void feed(struct run *r, enum wire_role role, const uint8_t *p, size_t n, size_t step)
+static void feed(struct run *r, enum wire_role role, const struct wire_names *names,
+		 const uint8_t *p, size_t n, size_t step)
 {
-	static const struct wire_names names = { "X-Request-Id", 12 };
 	size_t off = 0;
 
 	wire_init(&r->w, role);
@@ -42,7 +52,7 @@ static void feed(struct run *r, enum wire_role role, const uint8_t *p, size_t n,
 
 		CHECK(call != NULL);
 		memcpy(call, p + off, end - off);
-		got = wire_feed(&r->w, &names, call, end - off);
+		got = wire_feed(&r->w, names, call, end - off);
 		free(call);
 		CHECK(got <= end - off);
 		off += got;
@@ -72,15 +82,17 @@ static void same(const struct run *a, const struct run *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct run whole, bytes, cut;
+	const struct wire_names *nm;
 	enum wire_role role;
 
-	if (size < 1)
+	if (size < 2)
 		return 0;
 	role = data[0] & 1 ? WIRE_RESPONSE : WIRE_REQUEST;
-	feed(&whole, role, data + 1, size - 1, 0);
-	feed(&bytes, role, data + 1, size - 1, 1);
+	nm = &id_names[data[1] % ID_NAMES];
+	feed(&whole, role, nm, data + 2, size - 2, 0);
+	feed(&bytes, role, nm, data + 2, size - 2, 1);
 	same(&whole, &bytes);
-	feed(&cut, role, data + 1, size - 1, (size_t)(data[0] >> 1) + 2);
+	feed(&cut, role, nm, data + 2, size - 2, (size_t)(data[0] >> 1) + 2);
 	same(&whole, &cut);
 	return 0;
 }
