@@ -132,9 +132,29 @@ static bool name_is(const char *nm, size_t len, const unsigned char *b, size_t b
 	if (nm == NULL || len != blen)
 		return false;
 	for (size_t k = 0; k < len; k++)
-		if (http_token_lc[(unsigned char)nm[k]] != http_token_lc[b[k]] || !http_token_lc[b[k]])
+		if (http_token_lc[(unsigned char)nm[k]] != http_token_lc[b[k]])
 			return false;
 	return true;
+}
+
+/* The field name nm[0..len), whole: the candidates in `w->cand` it is,
+ * compared once, and its length, as name_char() leaves them byte by
+ * byte for the name's end. */
+static void name_is_whole(struct wire_scan *w, const struct wire_names *names,
+			  const unsigned char *nm, size_t len)
+{
+	uint8_t keep = 0;
+
+	for (unsigned m = w->cand; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+		size_t nlen;
+		const char *known = name_of(i, names, &nlen);
+
+		if (name_is(known, nlen, nm, len))
+			keep |= (uint8_t)(1u << i);
+	}
+	w->cand = keep;
+	w->npos = len < UINT16_MAX ? (uint16_t)len : UINT16_MAX;
 }
 
 /* A field name of interest whose first byte is b[start - 1] ... ends in
@@ -145,24 +165,13 @@ static bool name_is(const char *nm, size_t len, const unsigned char *b, size_t b
 static size_t name_whole(struct wire_scan *w, const struct wire_names *names,
 			 const unsigned char *b, size_t start, size_t n)
 {
-	size_t j = start, len;
-	uint8_t keep = 0;
+	size_t j = start;
 
 	while (j < n && http_is_tchar(b[j]))
 		j++;
 	if (j == n)
 		return n;
-	len = j - (start - 1);
-	for (unsigned m = w->cand; m; m &= m - 1) {
-		unsigned i = (unsigned)__builtin_ctz(m);
-		size_t nlen;
-		const char *nm = name_of(i, names, &nlen);
-
-		if (name_is(nm, nlen, b + start - 1, len))
-			keep |= (uint8_t)(1u << i);
-	}
-	w->cand = keep;
-	w->npos = len < UINT16_MAX ? (uint16_t)len : UINT16_MAX;
+	name_is_whole(w, names, b + start - 1, j - (start - 1));
 	return j;
 }
 
@@ -231,6 +240,28 @@ static inline size_t token_end_from(const unsigned char *b, size_t i, size_t e)
 	}
 #endif
 	while (i < e && http_token_lc[b[i]])
+		i++;
+	return i;
+}
+
+/* The offset of the first byte of b[i..e) that cannot be in a request
+ * target (a control, a space, DEL or above), or e. */
+static inline size_t target_end_from(const unsigned char *b, size_t i, size_t e)
+{
+#if defined(__SSE2__)
+	const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
+
+	for (; e - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+		unsigned bad = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, del),
+				     _mm_cmpeq_epi8(_mm_cmpgt_epi8(x, sp), _mm_setzero_si128())));
+
+		if (bad)
+			return i + (size_t)__builtin_ctz(bad);
+	}
+#endif
+	while (i < e && b[i] > ' ' && b[i] < 0x7f)
 		i++;
 	return i;
 }
@@ -376,34 +407,13 @@ static size_t line_done(struct wire_scan *w, const unsigned char *b, size_t e, s
  * The quick forms of the scan, for a well-formed line that lies whole in
  * the bytes of one call (the usual case: a program writes its head in one
  * call). Each takes the line at once and leaves the scanner as feeding
- * its bytes one by one would, in all that is read later (unit tests feed
- * heads both ways,
- * random ones included); or returns 0, having done nothing, when the line
- * goes on past the bytes given or is not well formed (the byte-by-byte
- * scan then finds where it goes wrong).
+ * its bytes one by one would, in all that is read later (the fields of
+ * line 1's and a name's progress are not: a new head and a new line reset
+ * them; unit tests and tests/fuzz/fuzz_wire.c feed heads both ways); or
+ * returns 0, having done nothing, when the line goes on past the bytes
+ * given or is not well formed (the byte-by-byte scan then finds where it
+ * goes wrong).
  */
-
-/* The offset of the first byte of b[i..e) that cannot be in a request
- * target (a control, a space, DEL or above), or e. */
-static inline size_t target_end_from(const unsigned char *b, size_t i, size_t e)
-{
-#if defined(__SSE2__)
-	const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
-
-	for (; e - i >= 16; i += 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
-		unsigned bad = (unsigned)_mm_movemask_epi8(
-			_mm_or_si128(_mm_cmpeq_epi8(x, del),
-				     _mm_cmpeq_epi8(_mm_cmpgt_epi8(x, sp), _mm_setzero_si128())));
-
-		if (bad)
-			return i + (size_t)__builtin_ctz(bad);
-	}
-#endif
-	while (i < e && b[i] > ' ' && b[i] < 0x7f)
-		i++;
-	return i;
-}
 
 /* A request line "method SP target SP HTTP/1.d" starting at b[i]. */
 static size_t request_line_whole(struct wire_scan *w, const unsigned char *b, size_t i, size_t n)
@@ -422,9 +432,6 @@ static size_t request_line_whole(struct wire_scan *w, const unsigned char *b, si
 	memcpy(w->method, b + i, m - i);
 	w->method[m - i] = '\0';
 	w->method_len = (uint8_t)(m - i);
-	w->tlen = (uint32_t)(t - (m + 1));
-	w->part = 2;
-	w->line1_pos = 8;
 	return line_done(w, b, e, n, WS_LINE1_LF);
 }
 
@@ -444,8 +451,6 @@ static size_t status_line_whole(struct wire_scan *w, const unsigned char *b, siz
 		if (b[k] != '\t' && (b[k] < ' ' || b[k] == 0x7f))
 			return 0;
 	w->status = (uint16_t)((l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0'));
-	w->part = e - i > 12 ? 4 : 3;
-	w->line1_pos = 3;
 	return line_done(w, b, e, n, WS_LINE1_LF);
 }
 
@@ -454,23 +459,14 @@ static size_t field_line_whole(struct wire_scan *w, const struct wire_names *nam
 			       const unsigned char *b, size_t i, size_t n)
 {
 	size_t e = line_end_from(b, i, n), j;
-	uint8_t keep = 0;
 
 	if (e == n)
 		return 0;
 	j = token_end_from(b, i, e);
 	if (j == i || b[j] != ':')
 		return 0;
-	for (unsigned m = first_cand(names, http_token_lc[b[i]]); m; m &= m - 1) {
-		unsigned k = (unsigned)__builtin_ctz(m);
-		size_t nlen;
-		const char *nm = name_of(k, names, &nlen);
-
-		if (name_is(nm, nlen, b + i, j - i))
-			keep |= (uint8_t)(1u << k);
-	}
-	w->cand = keep;
-	w->npos = j - i < UINT16_MAX ? (uint16_t)(j - i) : UINT16_MAX;
+	w->cand = first_cand(names, http_token_lc[b[i]]);
+	name_is_whole(w, names, b + i, j - i);
 	name_ends(w, names);
 	if (w->cur == WIRE_H_CLEN)
 		for (size_t k = j + 1; k < e; k++)
