@@ -179,7 +179,7 @@ static bool lock_as(pthread_mutex_t *m, enum wait_mode mode)
 
 /* Takes the output lock, shared or not, as `mode` allows. Returns whether
  * it is held. */
-static bool io_lock_as(bool shared, enum wait_mode mode)
+static inline bool io_lock_as(bool shared, enum wait_mode mode)
 {
 	if (mode == WAIT)
 		return (shared ? pthread_rwlock_rdlock(&io_lock) : pthread_rwlock_wrlock(&io_lock)) == 0;
@@ -285,27 +285,13 @@ static void release(struct out_state *st)
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
 }
 
-/* The pieces as the host's own call would send them: a writev as one
- * writev; a write as write calls only, the pieces gathered into `stage`.
- * The stage is filled up, splitting a piece too long for the rest of it,
- * so that a prefix always goes out in one call with the start of its text:
- * a signal handler's line written between two calls (it cannot take the
- * output lock its thread holds) lands inside the text, as in a host's own
- * write that the kernel splits, never between a prefix and its text (the
- * prefix would name the handler's line and leave the text bare). A
- * remainder too long for the stage goes alone, uncopied. Returns what the
- * kernel took, counted as writev counts it: -1 (errno) only when nothing
- * was taken. `cap`: the stage's size. */
-static ssize_t sys_out(char *stage, size_t cap, int fd, const struct iovec *v, int n,
-		       enum out_call how)
+/* sys_out()'s write of several pieces: write calls of the pieces gathered
+ * into `stage` (`cap` bytes), as described there. */
+static ssize_t gathered_out(char *stage, size_t cap, int fd, const struct iovec *v, int n)
 {
 	size_t total = 0, off = 0;   /* off: bytes of v[i] already gathered */
 	int i = 0;
 
-	if (how == OUT_CALL_WRITEV)
-		return REAL(writev)(fd, v, n);
-	if (n == 1)
-		return REAL(write)(fd, v[0].iov_base, v[0].iov_len);
 	while (i < n) {
 		const char *p = stage;
 		size_t len = 0;
@@ -342,6 +328,50 @@ static ssize_t sys_out(char *stage, size_t cap, int fd, const struct iovec *v, i
 	return (ssize_t)total;
 }
 
+/* The pieces as the host's own call would send them: a writev as one
+ * writev; a write as write calls only, the pieces gathered into `stage`.
+ * The stage is filled up, splitting a piece too long for the rest of it,
+ * so that a prefix always goes out in one call with the start of its text:
+ * a signal handler's line written between two calls (it cannot take the
+ * output lock its thread holds) lands inside the text, as in a host's own
+ * write that the kernel splits, never between a prefix and its text (the
+ * prefix would name the handler's line and leave the text bare). A
+ * remainder too long for the stage goes alone, uncopied. Returns what the
+ * kernel took, counted as writev counts it: -1 (errno) only when nothing
+ * was taken. `cap`: the stage's size. */
+static inline ssize_t sys_out(char *stage, size_t cap, int fd, const struct iovec *v, int n,
+			      enum out_call how)
+{
+	if (how == OUT_CALL_WRITEV)
+		return REAL(writev)(fd, v, n);
+	if (n == 1)
+		return REAL(write)(fd, v[0].iov_base, v[0].iov_len);
+	return gathered_out(stage, cap, fd, v, n);
+}
+
+/* sys_out() under the output lock, taken shared or alone (or not at all
+ * when `mode` does not allow the wait); errno is the call's. Under the
+ * lock alone, the process's long stage is this thread's, for pieces of
+ * `total` bytes that do not fit the thread's own `stage` (NULL: none). */
+static inline __attribute__((always_inline)) ssize_t out_locked_as(bool shared, enum wait_mode mode, char *stage, size_t total,
+			     int fd, const struct iovec *v, int n, enum out_call how)
+{
+	bool locked = io_lock_as(shared, mode);
+	ssize_t r;
+	int saved;
+
+	if (locked && !shared && long_stage != NULL && n > 1 && how != OUT_CALL_WRITEV &&
+	    total > OUT_STAGE)
+		r = sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how);
+	else
+		r = sys_out(stage, OUT_STAGE, fd, v, n, how);
+	saved = errno;
+	if (locked)
+		pthread_rwlock_unlock(&io_lock);
+	errno = saved;
+	return r;
+}
+
 /*
  * Sends the pieces under the output lock, so that one thread's line is
  * not cut by another's, even past PIPE_BUF (a line sent in several calls
@@ -356,28 +386,14 @@ static ssize_t sys_out(char *stage, size_t cap, int fd, const struct iovec *v, i
 static ssize_t locked_out(char *stage, int fd, const struct iovec *v, int n,
 			  enum out_call how, enum wait_mode mode)
 {
-	ssize_t r;
-	int saved;
 	size_t total = 0;
-	bool one_call, locked;
+	bool one_call;
 
 	for (int i = 0; i < n; i++)
 		total += v[i].iov_len;
 	one_call = total <= PIPE_BUF &&
 		   (how == OUT_CALL_WRITEV || n == 1 || (stage != NULL && total <= OUT_STAGE));
-	locked = io_lock_as(one_call, mode);
-	/* Under the lock alone, the process's long stage is this thread's; a
-	 * line that fits the thread's own stage stays in its cache. */
-	if (locked && !one_call && long_stage != NULL && n > 1 && how != OUT_CALL_WRITEV &&
-	    total > OUT_STAGE)
-		r = sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how);
-	else
-		r = sys_out(stage, OUT_STAGE, fd, v, n, how);
-	saved = errno;
-	if (locked)
-		pthread_rwlock_unlock(&io_lock);
-	errno = saved;
-	return r;
+	return out_locked_as(one_call, mode, stage, total, fd, v, n, how);
 }
 
 /* Writes the held bytes. Returns false when the kernel refused them. */
@@ -904,22 +920,6 @@ static bool whole_line(const struct out_state *st, const struct iovec *iov, int 
 	return n > 0 && p[n - 1] == '\n' && (n == 1 || memchr(p, '\n', n - 1) == NULL);
 }
 
-/* One system call of at most PIPE_BUF bytes (the kernel keeps it whole),
- * of the host's kind, under the output lock taken shared, as locked_out()
- * sends one; errno is the call's. */
-static ssize_t shared_out(int fd, const struct iovec *v, int n, enum out_call how)
-{
-	bool locked = io_lock_as(true, WAIT);
-	ssize_t r = how == OUT_CALL_WRITEV ? REAL(writev)(fd, v, n) :
-		    REAL(write)(fd, v[0].iov_base, v[0].iov_len);
-	int saved = errno;
-
-	if (locked)
-		pthread_rwlock_unlock(&io_lock);
-	errno = saved;
-	return r;
-}
-
 /* A whole line (whole_line) of `total` bytes. */
 static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
 			 size_t total, enum out_call how)
@@ -936,11 +936,12 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 	quick = h.len + total <= PIPE_BUF &&
 		(how == OUT_CALL_WRITEV || (iovcnt == 1 && h.len + total <= OUT_STAGE));
 	if (quick) {
-		/* The usual tagged line, in one call as locked_out() would
-		 * send it: a writev with the head as its first piece, a write
-		 * gathered in the stage as sys_out() gathers it. When all of it
-		 * went out, the round's accounting leaves the state as it found
-		 * it (whole_line: text output, no line open). */
+		/* The usual tagged line, in one call of at most PIPE_BUF bytes
+		 * (locked_out() takes the lock shared for it): a writev with the
+		 * head as its first piece, a write gathered in the stage as
+		 * sys_out() gathers it. When all of it went out, the round's
+		 * accounting leaves the state as it found it (whole_line: text
+		 * output, no line open). */
 		struct iovec v[OUT_QUICK_PIECES + 1];
 		const struct iovec *out = iov;
 		int k = iovcnt;
@@ -959,7 +960,7 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 		/* As send_round(): a signal handler that runs from here on cut
 		 * the call short (round_sent). */
 		signals = agent_self.signals;
-		r = shared_out(fd, out, k, how);
+		r = out_locked_as(true, WAIT, NULL, h.len + total, fd, out, k, how);
 		if (r == (ssize_t)(h.len + total))
 			return (ssize_t)total;
 	}
