@@ -140,7 +140,7 @@ static bool name_is(const char *nm, size_t len, const unsigned char *b, size_t b
 /* The field name nm[0..len), whole: the candidates in `w->cand` it is,
  * compared once, and its length, as name_char() leaves them byte by
  * byte for the name's end. */
-static void name_is_whole(struct wire_scan *w, const struct wire_names *names,
+static inline void name_is_whole(struct wire_scan *w, const struct wire_names *names,
 			  const unsigned char *nm, size_t len)
 {
 	uint8_t keep = 0;
