@@ -13,7 +13,9 @@
  *   program's handler ends the process (_exit, quick_exit), or when it
  *   returns from abort()'s SIGABRT. A handler that fixes the fault and
  *   returns (a JVM's) is no death: nothing is written, and a later real
- *   crash still gets its report.
+ *   crash still gets its report. A SIGSEGV or SIGBUS on the agent's own
+ *   probe of the program's bytes (base/probe.h) is no crash at all: the
+ *   probe answers no, and nothing else happens.
  * - other default-fatal signals (SIGTERM, SIGINT, ...): only while their
  *   disposition is the default, a handler writes what threads hold and
  *   re-raises with the default action restored.
@@ -30,6 +32,7 @@
 #include "agent/crash.h"
 #include "agent/flow.h"
 #include "agent/out.h"
+#include "base/probe.h"
 #include "base/real.h"
 #include "agent/signals.h"
 
@@ -170,6 +173,11 @@ static void crash_entry(int sig, siginfo_t *info, void *uc)
 	struct sigaction h = host[sig];
 	struct pending outer = pending;
 
+	/* The agent asking whether the program's bytes can be read (a bad
+	 * pointer the kernel would refuse with EFAULT): no crash, nothing
+	 * handed on. */
+	if ((sig == SIGSEGV || sig == SIGBUS) && probe_fixup(uc))
+		return;
 	if (h.sa_handler == SIG_IGN)
 		return;
 	if (h.sa_handler == SIG_DFL) {

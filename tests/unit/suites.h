@@ -29,6 +29,7 @@
 	X(epmap) \
 	X(out) \
 	X(real) \
+	X(probe) \
 	X(race) \
 	X(handoff) \
 	X(propagate) \

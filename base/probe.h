@@ -1,0 +1,79 @@
+/*
+ * probe.h - whether the program's bytes can be read, asked before the
+ * agent reads them.
+ *
+ * The agent reads some of the program's buffers before the kernel sees
+ * them (a tagged line, to find its lines and copy them behind the prefix;
+ * a response head, to insert the request's headers). A buffer the kernel
+ * would refuse with EFAULT (or take only in part) would fault in the agent
+ * instead. probe_readable touches one byte in each 4,096-byte page of the
+ * range, each touch a load listed in the section "probe_table" with the
+ * place to resume at if it faults; the agent's SIGSEGV/SIGBUS handler
+ * (agent/signals.c) asks probe_fixup, which sends a thread that faulted
+ * on such a load there, and probe_readable says no. No system call
+ * either way; a range within one page costs one load and a few compares.
+ *
+ * On other machines than x86-64 probe_readable always says yes (the agent
+ * reads the bytes as before).
+ */
+#ifndef BASE_PROBE_H
+#define BASE_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "base/compiler.h"
+
+/* One entry of "probe_table": where the load is and where to resume,
+ * each relative to the field's own address (no relocation in a shared
+ * library). */
+struct probe_entry {
+	int32_t load, resume;
+};
+
+/* True if every byte of [p, p + n) could be read a moment ago; true for
+ * n == 0; false for a range that wraps the address space. Another thread
+ * may unmap the bytes after it answers. */
+static inline bool probe_readable(const void *p, size_t n)
+{
+#if defined(__x86_64__)
+	uintptr_t at = (uintptr_t)p, last = at + n - 1;
+
+	if (n == 0)
+		return true;
+	if (last < at)
+		return false;
+	for (;;) {
+		/* Reads the byte at `at` (flags only); a fault resumes at
+		 * `unreadable`. */
+		asm goto("1:\tcmpb $0, (%0)\n\t"
+			 ".pushsection probe_table, \"a\"\n\t"
+			 ".balign 4\n\t"
+			 ".long 1b - ., %l[unreadable] - .\n\t"
+			 ".popsection"
+			 : : "r"(at) : "cc" : unreadable);
+		at = (at & ~(uintptr_t)4095) + 4096;     /* the next page's first byte */
+		if (at == 0 || at > last)
+			return true;
+	}
+unreadable:
+	return false;
+#else
+	(void)p;
+	(void)n;
+	return true;
+#endif
+}
+
+/* probe_readable over an iovec array and then each of its `cnt` pieces
+ * (0 <= cnt; the caller checked the count). */
+bool probe_iov(const struct iovec *iov, int cnt);
+
+/* For the fault handler: if the fault in `ucontext` (a ucontext_t) is one
+ * of probe_readable's loads, makes the thread resume where that says no,
+ * and says true. */
+bool probe_fixup(void *ucontext);
+
+#endif
