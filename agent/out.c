@@ -23,6 +23,7 @@
 
 #include "base/lock.h"
 #include "base/mem.h"
+#include "base/probe.h"
 #include "agent/buffered.h"
 #include "agent/config.h"
 #include "base/ctx.h"
@@ -1017,10 +1018,10 @@ static bool control_record(const struct iovec *iov, int iovcnt)
 	return memcmp(b, fpm_flush, sizeof b) == 0;
 }
 
-/* A binary control record goes out as written: no head, and it neither
- * opens nor ends a line. What this thread holds for the fd goes first,
- * as its bytes came first. */
-static ssize_t pass_record(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
+/* The call as it is, with no head, opening and ending no line: a binary
+ * control record, or bytes the agent must not read. What this thread
+ * holds for the fd goes first, as its bytes came first. */
+static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
 {
 	struct out_state *st = state();
 	ssize_t r;
@@ -1042,21 +1043,31 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 {
 	struct out_state *st;
 	size_t total = 0;
+	bool readable = true;
 	ssize_t r;
 	int saved;
 
 	if (iovcnt <= 0 || iovcnt > IOV_MAX || final_flush_done || self_state.gone ||
 	    in_signal_handler())
 		return pass(fd, iov, iovcnt, how);
+	/* Bytes the kernel would refuse (EFAULT, or a short count at the
+	 * first bad page): the call as it is, after what this thread holds
+	 * for the fd, untagged. A write's one piece is the caller's own
+	 * iovec, a writev's array the program's. */
+	if (unlikely(how == OUT_CALL_WRITEV && !probe_readable(iov, (size_t)iovcnt * sizeof *iov)))
+		return pass_held_first(fd, iov, iovcnt, how);
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len > SSIZE_MAX - total)
 			return pass(fd, iov, iovcnt, how);   /* the kernel's EINVAL */
 		total += iov[i].iov_len;
+		readable = readable && probe_readable(iov[i].iov_base, iov[i].iov_len);
 	}
 	if (total == 0)
 		return pass(fd, iov, iovcnt, how);
+	if (unlikely(!readable))
+		return pass_held_first(fd, iov, iovcnt, how);
 	if (unlikely(total == sizeof fpm_flush) && control_record(iov, iovcnt))
-		return pass_record(fd, iov, iovcnt, how);
+		return pass_held_first(fd, iov, iovcnt, how);
 	if (unlikely(!__atomic_load_n(&out_any_tagged, __ATOMIC_RELAXED)))
 		__atomic_store_n(&out_any_tagged, 1, __ATOMIC_RELAXED);
 	st = state();

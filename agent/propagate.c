@@ -22,6 +22,7 @@
 
 #include "agent/config.h"
 #include "base/mem.h"
+#include "base/probe.h"
 #include "agent/fields.h"
 #include "agent/http.h"
 #include "agent/propagate.h"
@@ -608,6 +609,23 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		 * request (client) or ever (not HTTP). */
 		if (c->srv.kind == SPAN_NONE)
 			__atomic_store_n(&s->wire, 0, __ATOMIC_RELAXED);
+		release(c);
+		return call_orig(fd, iov, cnt, call);
+	}
+	if (unlikely(!probe_iov(iov, cnt))) {
+		/* Bytes the kernel would refuse (EFAULT, or a short count at
+		 * the first bad page), which the agent must not read: this
+		 * connection is followed no further. With the rest of an
+		 * inserted header owed, what the kernel would say to the
+		 * program's own bytes, without the call (the owed bytes go
+		 * first at the next write). */
+		c->w.state = WS_NOT_HTTP;
+		committed(c);
+		if (c->owed_len) {
+			release(c);
+			errno = EFAULT;
+			return -1;
+		}
 		release(c);
 		return call_orig(fd, iov, cnt, call);
 	}

@@ -10,6 +10,7 @@
 
 #include "agent/propagate.h"
 #include "agent/dgram.h"
+#include "base/probe.h"
 #include "shims/shim.h"
 
 /* The read rules for what flow_read_quick() leaves: out of line, so that
@@ -151,7 +152,7 @@ AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
 	if (!agent_active())
 		return REAL(recvfrom)(fd, buf, n, flags, from, len);
 	shim_may_block();
-	cap = from && len && dgram_fd(fd) ? *len : 0;
+	cap = from && len && dgram_fd(fd) && probe_readable(len, sizeof *len) ? *len : 0;
 	r = REAL(recvfrom)(fd, buf, n, flags, from, len);
 	return after_recv(fd, buf, (size_t)r, r, flags, from, cap, cap ? *len : 0);
 }
@@ -164,7 +165,8 @@ AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	if (!agent_active())
 		return REAL(recvmsg)(fd, msg, flags);
 	shim_may_block();
-	cap = msg && dgram_fd(fd) && msg->msg_name ? msg->msg_namelen : 0;
+	cap = msg && dgram_fd(fd) && probe_readable(msg, sizeof *msg) && msg->msg_name ?
+		      msg->msg_namelen : 0;
 	r = REAL(recvmsg)(fd, msg, flags);
 	if (r < 0)
 		return r;
@@ -299,7 +301,8 @@ static __attribute__((noinline)) ssize_t writev_slot(int fd, const struct iovec 
 
 	if (out_slot_tagged(s))
 		return tagged(fd, iov, cnt, OUT_CALL_WRITEV);
-	n = cnt > 0 && cnt <= IOV_MAX ? iov_total(iov, cnt) : 0;
+	n = cnt > 0 && cnt <= IOV_MAX && probe_readable(iov, (size_t)cnt * sizeof *iov) ?
+		    iov_total(iov, cnt) : 0;
 	k = flow_write_begins(s, fd, NULL, n);
 	if (unlikely(prop_wants(s)) && cnt > 0 && cnt <= IOV_MAX) {
 		struct prop_call pc = { .how = PROP_WRITEV };
@@ -353,15 +356,19 @@ static __attribute__((noinline)) ssize_t sendmsg_slot(int fd, const struct msghd
 {
 	int k;                  /* write_begins: kind and tracking */
 	size_t n;
+	/* The header read only if it can be (else the kernel's EFAULT). */
+	const struct msghdr *m = msg && probe_readable(msg, sizeof *msg) ? msg : NULL;
 
-	n = msg && msg->msg_iovlen <= IOV_MAX ? iov_total(msg->msg_iov, (int)msg->msg_iovlen) : 0;
+	n = m && m->msg_iovlen <= IOV_MAX &&
+	    probe_readable(m->msg_iov, m->msg_iovlen * sizeof *m->msg_iov) ?
+		    iov_total(m->msg_iov, (int)m->msg_iovlen) : 0;
 	k = flow_write_begins(s, fd, NULL, n);
-	if (unlikely(prop_wants(s)) && msg && msg->msg_iovlen > 0 && msg->msg_iovlen <= IOV_MAX) {
-		struct prop_call pc = { .how = PROP_SENDMSG, .flags = flags, .msg = msg };
+	if (unlikely(prop_wants(s)) && m && m->msg_iovlen > 0 && m->msg_iovlen <= IOV_MAX) {
+		struct prop_call pc = { .how = PROP_SENDMSG, .flags = flags, .msg = m };
 
-		return wired(s, fd, msg->msg_iov, (int)msg->msg_iovlen, &pc);
+		return wired(s, fd, m->msg_iov, (int)m->msg_iovlen, &pc);
 	}
-	return flow_dgram_ends(k, fd, msg ? msg->msg_name : NULL, msg ? msg->msg_namelen : 0,
+	return flow_dgram_ends(k, fd, m ? m->msg_name : NULL, m ? m->msg_namelen : 0,
 			  flow_write_ends(k, fd, NULL, n, REAL(sendmsg)(fd, msg, flags)));
 }
 

@@ -1,16 +1,30 @@
 /*
- * badptr - receives with invalid caller pointers (an address length, a
- * msghdr, an mmsghdr vector) on a connected socket pair: each call must
- * fail with EFAULT exactly as without the agent, never fault in it.
+ * badptr - calls with invalid caller pointers, each of which must return
+ * exactly what it returns without the agent (EFAULT, or a short count),
+ * never fault in it:
+ * - receives (an address length, a msghdr, an mmsghdr vector) on a
+ *   connected socket pair;
+ * - then, serving a request (take_request), writes to stderr, which the
+ *   test makes a regular file (a write to /dev/null never reads its
+ *   bytes): an unmapped buffer, a writev whose second piece or whose
+ *   array is unmapped, a buffer whose second page is unreadable, an
+ *   fwrite of an unmapped buffer, each between whole lines;
+ * - and the same on the request's own connection (the wire rules read a
+ *   response's bytes), before a good response head.
  * Prints one line per call: "<call> <return> <errno name>".
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "target.h"
+
+/* Read through a volatile so the compiler does not judge the calls. */
+static void *volatile never_mapped = (void *)8;
 
 static void show(const char *call, long r)
 {
@@ -19,7 +33,7 @@ static void show(const char *call, long r)
 
 int main(void)
 {
-	void *bad = (void *)8;            /* never mapped */
+	void *bad = never_mapped;
 	char b[4];
 	char from[32];
 	int sv[2];
@@ -31,5 +45,32 @@ int main(void)
 	show("recvmsg", (long)recvmsg(sv[0], bad, 0));
 	show("recvmmsg", (long)recvmmsg(sv[0], bad, 1, 0, NULL));
 	show("recv", (long)recv(sv[0], b, sizeof b, 0));
+	fflush(stdout);
+
+	/* A page readable, the next one not: a buffer across them. */
+	char *pg = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (pg == MAP_FAILED || mprotect(pg + 4096, 4096, PROT_NONE) != 0)
+		die("mmap");
+	memset(pg, 'x', 4096);
+	memcpy(pg + 4096 - 5, "edge\n", 5);
+	int conn = take_request_conn("badptr-1");
+	struct iovec half[2] = { { "ab\n", 3 }, { bad, 5 } };
+
+	write_all(2, "first line\n", 11);
+	show("write", (long)write(2, bad, 10));
+	show("writev-piece", (long)writev(2, half, 2));
+	show("writev-array", (long)writev(2, bad, 1));
+	show("write-edge", (long)write(2, pg + 4096 - 5, 100));
+	errno = 0;
+	size_t fw = fwrite(bad, 1, 10, stderr);
+
+	printf("fwrite %zu %s error %d\n", fw, errno ? strerrorname_np(errno) : "-",
+	       ferror(stderr) != 0);
+	clearerr(stderr);
+	write_all(2, "last line\n", 10);
+	show("conn-write", (long)write(conn, bad, 10));
+	show("conn-writev", (long)writev(conn, half, 2));
+	show("conn-send", (long)send(conn, bad, 10, 0));
 	return 0;
 }

@@ -203,9 +203,9 @@ static inline void write_file_in(const char *dir, const char *name,
 
 /* Makes this thread serve request `id` under the agent: a request with
  * X-Request-Id `id` is sent to itself over loopback and read from the
- * accepted connection. The fds stay open. Exits with status 2 on any
- * failure (the test's setup, not its subject). */
-static inline void take_request(const char *id)
+ * accepted connection, which it returns. The fds stay open. Exits with
+ * status 2 on any failure (the test's setup, not its subject). */
+static inline int take_request_conn(const char *id)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof a;
@@ -224,6 +224,13 @@ static inline void take_request(const char *id)
 	if (write(c, req, (size_t)n) != n || (s = accept(l, NULL, NULL)) < 0 ||
 	    read(s, buf, sizeof buf) <= 0)
 		exit(2);
+	return s;
+}
+
+/* take_request_conn without the connection. */
+static inline void take_request(const char *id)
+{
+	(void)take_request_conn(id);
 }
 
 #endif
