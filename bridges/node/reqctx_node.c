@@ -6,7 +6,14 @@
  *
  * A snapshot travels in JavaScript as an External whose finalizer releases
  * it, so a request's context lives as long as something (an
- * AsyncLocalStorage store of a pending resource) can still reach it.
+ * AsyncLocalStorage store of a pending resource) can still reach it. The
+ * finalizer only drops the agent's reference (no JavaScript, no Node-API
+ * call), so it is a basic finalizer, which Node runs from the garbage
+ * collection itself when the addon asks for Node-API's experimental
+ * version (Node 20.13 and later, 22 and later); with the default version
+ * every collection that frees snapshots makes Node run them later from a
+ * SetImmediate, an extra turn of the event loop. Older Node runs them that
+ * way whatever the version.
  *
  * push/pop bracket one call that needs the request's context natively (a
  * write of a line, an outbound connection's writes, a child process):
@@ -17,6 +24,16 @@
  * nothing on (docs/design.md, "Runtime bridges").
  */
 #include <dlfcn.h>
+#include <node_version.h>
+/* Headers that have basic finalizers (Node 20.13 and later, 22 and
+ * later): the experimental version, whose finalizers of that kind run
+ * during the collection. Older headers: the default version. */
+#if NODE_MAJOR_VERSION >= 22 || (NODE_MAJOR_VERSION == 20 && NODE_MINOR_VERSION >= 13)
+#define NAPI_EXPERIMENTAL
+#define FINALIZE_ENV const struct napi_env__ *  /* node_api_basic_env */
+#else
+#define FINALIZE_ENV napi_env
+#endif
 #include <node_api.h>
 #include <stddef.h>
 
@@ -34,7 +51,7 @@ static __thread snap_t stack[DEPTH_MAX];
 static __thread unsigned depth;
 static __thread int vouched_before;  /* what the outermost push replaced */
 
-static void finalize(napi_env env, void *data, void *hint)
+static void finalize(FINALIZE_ENV env, void *data, void *hint)
 {
 	(void)env;
 	(void)hint;
