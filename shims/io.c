@@ -187,8 +187,8 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 	if (!agent_active())
 		return REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
 	shim_may_block();
-	cap = vec && vlen && dgram_fd(fd) && vec[0].msg_hdr.msg_name ?
-	      vec[0].msg_hdr.msg_namelen : 0;
+	cap = vec && vlen && dgram_fd(fd) && probe_readable(vec, sizeof vec[0]) &&
+	      vec[0].msg_hdr.msg_name ? vec[0].msg_hdr.msg_namelen : 0;
 	r = REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
 	if (r <= 0 || (s = flow_moving(fd)) == NULL)
 		return r;

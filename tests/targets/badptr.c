@@ -3,7 +3,8 @@
  * exactly what it returns without the agent (EFAULT, or a short count),
  * never fault in it:
  * - receives (an address length, a msghdr, an mmsghdr vector) on a
- *   connected socket pair;
+ *   connected socket pair, and on a datagram server socket the agent
+ *   follows;
  * - then, serving a request (take_request), writes to stderr, which the
  *   test makes a regular file (a write to /dev/null never reads its
  *   bytes): an unmapped buffer, a writev whose second piece or whose
@@ -16,6 +17,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -45,6 +48,29 @@ int main(void)
 	show("recvmsg", (long)recvmsg(sv[0], bad, 0));
 	show("recvmmsg", (long)recvmmsg(sv[0], bad, 1, 0, NULL));
 	show("recv", (long)recv(sv[0], b, sizeof b, 0));
+	fflush(stdout);
+
+	/* A datagram server socket the agent follows (a request received on
+	 * it): its receives read the caller's header before the call. */
+	struct sockaddr_in ua = { .sin_family = AF_INET };
+	socklen_t ual = sizeof ua, fl;
+	static const char dreq[] = "GET / HTTP/1.1\r\nX-Request-Id: badptr-u\r\n\r\n";
+	int us = socket(AF_INET, SOCK_DGRAM, 0), uc = socket(AF_INET, SOCK_DGRAM, 0);
+
+	ua.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (us < 0 || uc < 0 || bind(us, (struct sockaddr *)&ua, sizeof ua) ||
+	    getsockname(us, (struct sockaddr *)&ua, &ual))
+		die("udp");
+	for (int i = 0; i < 2; i++) {
+		fl = sizeof from;
+		sendto(uc, dreq, sizeof dreq - 1, 0, (struct sockaddr *)&ua, ual);
+		if (recvfrom(us, b, sizeof b, 0, (struct sockaddr *)from, &fl) < 0)
+			die("recvfrom");
+	}
+	sendto(uc, dreq, sizeof dreq - 1, 0, (struct sockaddr *)&ua, ual);
+	show("udp-recvmmsg", (long)recvmmsg(us, bad, 1, MSG_DONTWAIT, NULL));
+	show("udp-recvmsg", (long)recvmsg(us, bad, MSG_DONTWAIT));
+	show("udp-recvfrom", (long)recvfrom(us, b, sizeof b, MSG_DONTWAIT, (struct sockaddr *)from, bad));
 	fflush(stdout);
 
 	/* A page readable, the next one not: a buffer across them. */
