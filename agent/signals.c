@@ -178,15 +178,22 @@ static void crash_entry(int sig, siginfo_t *info, void *uc)
 	 * handed on. */
 	if ((sig == SIGSEGV || sig == SIGBUS) && probe_fixup(uc))
 		return;
-	if (h.sa_handler == SIG_IGN)
+	/* A fault's signal ignored: the kernel kills all the same (it puts
+	 * the default action back for a fault it cannot deliver). */
+	if (h.sa_handler == SIG_IGN && !(info && info->si_code > 0 && sig != SIGABRT))
 		return;
-	if (h.sa_handler == SIG_DFL) {
+	if (h.sa_handler == SIG_DFL || h.sa_handler == SIG_IGN) {
 		dying(sig, info, uc);
 		role[sig] = NOT_OURS;
 		set_default(sig);
-		/* A fault re-executes and faults again; a sent signal is sent
-		 * again, to be delivered on return. */
-		if (info == NULL || info->si_code <= 0)
+		/* Sent again, to be delivered with the default action when this
+		 * handler returns: a sent signal, and a fault too, since the
+		 * report's work may have mapped the faulting address (a page
+		 * just unmapped is the next one mmap gives), and the faulting
+		 * instruction run again would then go on. Where the signal is
+		 * not blocked here (SA_NODEFER), sending it would end the
+		 * process inside this handler: a fault re-executes instead. */
+		if (info == NULL || info->si_code <= 0 || !(host[sig].sa_flags & SA_NODEFER))
 			reraise(sig);
 		errno = saved;
 		return;

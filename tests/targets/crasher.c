@@ -9,6 +9,12 @@
  *             three times ("recovered" after); then SIG_DFL and a real crash
  *   reraise   a SIGSEGV handler writes a line, restores SIG_DFL, returns
  *   abortret  abort() with a SIGABRT handler that returns
+ *   unmapped  a SIGSEGV on a page just unmapped (the next page mapped
+ *             would be that one), right after the request is read, before
+ *             anything is written (the report's first line is the
+ *             thread's first)
+ *   ignored   SIGSEGV set to SIG_IGN, then a real fault (the kernel kills
+ *             the process all the same)
  *   quick_exit, _exit, _Exit, sigterm, sigpipe: end that way (quick_exit
  *             with an at_quick_exit handler adding " and its handler")
  */
@@ -81,6 +87,13 @@ __attribute__((noinline)) int crash_here(const char *how)
 		_Exit(3);
 	if (strcmp(how, "sigterm") == 0)
 		raise(SIGTERM);
+	if (strcmp(how, "unmapped") == 0) {
+		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p != MAP_FAILED && munmap(p, 4096) == 0)
+			*(volatile char *)p = 1;
+		return 0;       /* survived the fault: "not crashed" */
+	}
 	if (strcmp(how, "sigpipe") == 0) {
 		int p[2];
 
@@ -99,6 +112,8 @@ int main(int argc, char **argv)
 		signal(SIGSEGV, handler);
 	if (strcmp(argv[1], "reraise") == 0)
 		signal(SIGSEGV, reraise_handler);
+	if (strcmp(argv[1], "ignored") == 0)
+		signal(SIGSEGV, SIG_IGN);
 	if (strcmp(argv[1], "abortret") == 0)
 		signal(SIGABRT, returns);
 	if (strcmp(argv[1], "quick_exit") == 0)
@@ -113,6 +128,10 @@ int main(int argc, char **argv)
 		page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	}
 	take_request(argv[2]);
+	if (strcmp(argv[1], "unmapped") == 0 && crash_here(argv[1]) == 0) {
+		fprintf(stderr, "not crashed\n");
+		return 1;
+	}
 	fprintf(stderr, "working on it\n");
 	if (page) {
 		for (int i = 0; i < 3; i++) {
