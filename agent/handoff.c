@@ -47,7 +47,7 @@ void handoff_thread_starts(struct ctx *inherited)
 		DEBUG("thread starts in %s (pthread_create)", ctx_name(inherited)->id);
 }
 
-void handoff_wait_begins(const void *obj)
+void handoff_wait_begins(const void *obj, enum condmap_kind kind)
 {
 	/* Rule 7: a pinned context is the program's word; no guess ends it. */
 	if (!ctx_pinned()) {
@@ -64,7 +64,7 @@ void handoff_wait_begins(const void *obj)
 	}
 	agent_self.closed = NULL;
 	agent_self.draining = false;
-	condmap_wait_begin(obj, agent_tid());
+	condmap_wait_begin(obj, agent_tid(), kind);
 }
 
 void handoff_wait_ends(const void *obj, const void *mutex, bool woke)

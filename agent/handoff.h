@@ -81,8 +81,9 @@ struct ctx;
  * handed over; may be NULL). */
 void handoff_thread_starts(struct ctx *inherited);
 
-/* The thread is about to wait on `obj` (a condvar or a semaphore). */
-void handoff_wait_begins(const void *obj);
+/* The thread is about to wait on `obj`, a condvar or a semaphore as
+ * `kind` says. */
+void handoff_wait_begins(const void *obj, enum condmap_kind kind);
 
 /* The wait on `obj` returned; `woke`: it consumed a signal or a unit (not
  * a timeout or an error); `mutex`: the condvar's mutex, NULL for a
@@ -95,9 +96,9 @@ void handoff_signal(const void *obj, bool broadcast);
 /* Whether a signal or post of `obj` concerns the rules: not when nobody
  * ever waited on it (condmap_maybe_waited; a load and a test, inline in
  * the shims). */
-static inline bool handoff_signal_needed(const void *obj)
+static inline bool handoff_signal_needed(const void *obj, enum condmap_kind kind)
 {
-	return condmap_maybe_waited(obj);
+	return condmap_maybe_waited(obj, kind);
 }
 
 /* What the thread's locks are watched for (agent_self.lock_watch): */

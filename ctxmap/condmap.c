@@ -93,16 +93,16 @@ static bool lock_or_miss(void)
 	return false;
 }
 
-AGENT_HIDDEN uint64_t condmap_waited[CONDMAP_FILTER_BITS / 64];
+AGENT_HIDDEN uint64_t condmap_waited[2][CONDMAP_FILTER_BITS / 64];
 AGENT_HIDDEN struct condmap_signaller condmap_signallers[CONDMAP_SIGNALLERS];
 
-void condmap_wait_begin(const void *cond, pid_t tid)
+void condmap_wait_begin(const void *cond, pid_t tid, enum condmap_kind kind)
 {
 	unsigned b = condmap_filter_bit(cond);
 	struct condq *q;
 
-	if (!condmap_maybe_waited(cond))
-		__atomic_or_fetch(&condmap_waited[b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
+	if (!condmap_maybe_waited(cond, kind))
+		__atomic_or_fetch(&condmap_waited[kind][b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
 	if (!lock_or_miss())
 		return;
 	q = find(cond);

@@ -28,9 +28,17 @@
  * objects may share one). A signal of an object whose bit is clear has
  * nobody in the map to wake and nothing to record: a lock-like condvar
  * nobody waits on (CPython's GIL in a program of one thread, signalled
- * at every system call the interpreter makes) costs a load and a test. */
+ * at every system call the interpreter makes) costs a load and a test.
+ * Condvars and semaphores have a filter each: CPython's locks are
+ * semaphores, thousands of them taken with sem_trywait over a run, which
+ * would set most bits of one shared filter and with them, by chance of
+ * the addresses, the GIL's. */
 #define CONDMAP_FILTER_BITS 4096
-extern AGENT_HIDDEN uint64_t condmap_waited[CONDMAP_FILTER_BITS / 64];
+enum condmap_kind {
+	CONDMAP_CONDVAR,        /* pthread_cond_* */
+	CONDMAP_SEMAPHORE,      /* sem_* */
+};
+extern AGENT_HIDDEN uint64_t condmap_waited[2][CONDMAP_FILTER_BITS / 64];
 
 /* The hash both tables below index an object's address by. */
 static inline unsigned condmap_hash(const void *obj)
@@ -45,15 +53,16 @@ static inline unsigned condmap_filter_bit(const void *cond)
 	return condmap_hash(cond) & (CONDMAP_FILTER_BITS - 1);
 }
 
-/* False when `cond` was never waited on (condmap_signal would do
- * nothing); true when it may have been. A waiter's bit is set before its
- * wait begins, so a signal that can wake it sees the bit when it holds
- * the mutex the waiter released, as the program's own queue must. */
-static inline bool condmap_maybe_waited(const void *cond)
+/* False when `cond`, of kind `kind`, was never waited on (condmap_signal
+ * would do nothing); true when it may have been. A waiter's bit is set
+ * before its wait begins, so a signal that can wake it sees the bit when
+ * it holds the mutex the waiter released, as the program's own queue
+ * must. */
+static inline bool condmap_maybe_waited(const void *cond, enum condmap_kind kind)
 {
 	unsigned b = condmap_filter_bit(cond);
 
-	return (__atomic_load_n(&condmap_waited[b / 64], __ATOMIC_ACQUIRE) >> (b % 64)) & 1u;
+	return (__atomic_load_n(&condmap_waited[kind][b / 64], __ATOMIC_ACQUIRE) >> (b % 64)) & 1u;
 }
 
 /* Which thread last signalled a condvar while holding a mutex: a table
@@ -120,7 +129,7 @@ static inline bool condmap_signalled_by_other(const void *mutex, const void *thr
 }
 
 /* `tid` starts waiting on `cond`. */
-void condmap_wait_begin(const void *cond, pid_t tid);
+void condmap_wait_begin(const void *cond, pid_t tid, enum condmap_kind kind);
 
 /* The wait returned; `woke`: by a signal rather than a timeout or error.
  * Returns true when a queued entry was taken (*ctx: with a reference, or

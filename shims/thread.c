@@ -74,10 +74,10 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
  * which holds every rule. A wait may block: nothing of the thread's own
  * output stays held across it.
  */
-static void wait_begins(const void *obj)
+static void wait_begins(const void *obj, enum condmap_kind kind)
 {
 	shim_may_block();
-	AGENT_WORK(handoff_wait_begins(obj));
+	AGENT_WORK(handoff_wait_begins(obj, kind));
 }
 
 static int cond_wait_ends(pthread_cond_t *c, pthread_mutex_t *m, int r)
@@ -90,7 +90,7 @@ AGENT_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	if (!agent_active())
 		return REAL(pthread_cond_wait)(c, m);
-	wait_begins(c);
+	wait_begins(c, CONDMAP_CONDVAR);
 	return cond_wait_ends(c, m, REAL(pthread_cond_wait)(c, m));
 }
 
@@ -99,7 +99,7 @@ AGENT_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 {
 	if (!agent_active())
 		return REAL(pthread_cond_timedwait)(c, m, t);
-	wait_begins(c);
+	wait_begins(c, CONDMAP_CONDVAR);
 	return cond_wait_ends(c, m, REAL(pthread_cond_timedwait)(c, m, t));
 }
 
@@ -108,7 +108,7 @@ AGENT_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, c
 {
 	if (!agent_active())
 		return REAL(pthread_cond_clockwait)(c, m, clk, t);
-	wait_begins(c);
+	wait_begins(c, CONDMAP_CONDVAR);
 	return cond_wait_ends(c, m, REAL(pthread_cond_clockwait)(c, m, clk, t));
 }
 
@@ -173,7 +173,7 @@ AGENT_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 	if (!agent_active())
 		return REAL(pthread_cond_signal)(c);
 	handoff_signals_under();
-	if (handoff_signal_needed(c))
+	if (handoff_signal_needed(c, CONDMAP_CONDVAR))
 		AGENT_WORK(handoff_signal(c, false));
 	return REAL(pthread_cond_signal)(c);
 }
@@ -183,7 +183,7 @@ AGENT_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 	if (!agent_active())
 		return REAL(pthread_cond_broadcast)(c);
 	handoff_signals_under();
-	if (handoff_signal_needed(c))
+	if (handoff_signal_needed(c, CONDMAP_CONDVAR))
 		AGENT_WORK(handoff_signal(c, true));
 	return REAL(pthread_cond_broadcast)(c);
 }
@@ -205,7 +205,7 @@ AGENT_EXPORT int sem_wait(sem_t *s)
 {
 	if (!agent_active())
 		return REAL(sem_wait)(s);
-	wait_begins(s);
+	wait_begins(s, CONDMAP_SEMAPHORE);
 	return sem_wait_ends(s, REAL(sem_wait)(s));
 }
 
@@ -213,7 +213,7 @@ AGENT_EXPORT int sem_timedwait(sem_t *s, const struct timespec *t)
 {
 	if (!agent_active())
 		return REAL(sem_timedwait)(s, t);
-	wait_begins(s);
+	wait_begins(s, CONDMAP_SEMAPHORE);
 	return sem_wait_ends(s, REAL(sem_timedwait)(s, t));
 }
 
@@ -221,7 +221,7 @@ AGENT_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *t
 {
 	if (!agent_active())
 		return REAL(sem_clockwait)(s, clk, t);
-	wait_begins(s);
+	wait_begins(s, CONDMAP_SEMAPHORE);
 	return sem_wait_ends(s, REAL(sem_clockwait)(s, clk, t));
 }
 
@@ -231,13 +231,13 @@ AGENT_EXPORT int sem_trywait(sem_t *s)
 	int r = REAL(sem_trywait)(s);
 
 	if (r == 0 && agent_active())
-		AGENT_WORK(handoff_wait_begins(s); handoff_wait_ends(s, NULL, true));
+		AGENT_WORK(handoff_wait_begins(s, CONDMAP_SEMAPHORE); handoff_wait_ends(s, NULL, true));
 	return r;
 }
 
 AGENT_EXPORT int sem_post(sem_t *s)
 {
-	if (agent_active() && handoff_signal_needed(s))
+	if (agent_active() && handoff_signal_needed(s, CONDMAP_SEMAPHORE))
 		AGENT_WORK(handoff_signal(s, false));
 	return REAL(sem_post)(s);
 }

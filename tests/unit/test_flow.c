@@ -358,7 +358,7 @@ UNIT_TEST(a_signal_handlers_read_takes_nothing_from_the_channel)
  * wakes and locks `mutex` again (the condvar shim's and lock shim's parts). */
 static void woken_by_the_other_thread(const void *cond, const void *mutex)
 {
-	handoff_wait_begins(cond);
+	handoff_wait_begins(cond, CONDMAP_CONDVAR);
 	swap();
 	handoff_signal(cond, false);
 	swap();

@@ -67,8 +67,8 @@ static struct ctx *one_job(void)
 {
 	struct ctx *c;
 
-	as(1); handoff_wait_begins(&cond_a);
-	as(2); handoff_wait_begins(&cond_a);
+	as(1); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
+	as(2); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
 	c = enter_new(3);
 	handoff_signal(&cond_a, false);
 	as(1); handoff_wait_ends(&cond_a, &mutex_a, true);
@@ -109,12 +109,33 @@ UNIT_TEST(signals_of_objects_never_waited_on_are_skipped)
 	int skipped = 0;
 
 	for (int i = 0; i < 64; i++)
-		skipped += !handoff_signal_needed(&never[i]);
+		skipped += !handoff_signal_needed(&never[i], CONDMAP_CONDVAR);
 	ck_assert_int_ge(skipped, 60);        /* a few may share a waited one's bit */
-	as(1); handoff_wait_begins(&cond_b);
-	ck_assert(handoff_signal_needed(&cond_b));
+	as(1); handoff_wait_begins(&cond_b, CONDMAP_CONDVAR);
+	ck_assert(handoff_signal_needed(&cond_b, CONDMAP_CONDVAR));
 	handoff_wait_ends(&cond_b, &mutex_a, false);
-	ck_assert(handoff_signal_needed(&cond_b));   /* bits are never cleared */
+	ck_assert(handoff_signal_needed(&cond_b, CONDMAP_CONDVAR));   /* bits are never cleared */
+}
+
+/* Semaphores have a filter of their own: a program that takes thousands
+ * of semaphores (CPython's locks, each acquire a sem_trywait) leaves the
+ * condvars it never waited on skipped (its GIL). */
+UNIT_TEST(semaphores_waited_on_leave_condvars_skipped)
+{
+	static long sems[2 * CONDMAP_FILTER_BITS], conds[64];
+	int skipped = 0;
+
+	as(1);
+	for (size_t i = 0; i < sizeof sems / sizeof sems[0]; i++) {
+		handoff_wait_begins(&sems[i], CONDMAP_SEMAPHORE);
+		handoff_wait_ends(&sems[i], NULL, true);
+	}
+	for (int i = 0; i < 64; i++)
+		skipped += !handoff_signal_needed(&conds[i], CONDMAP_CONDVAR);
+	ck_assert_int_ge(skipped, 60);        /* a few may share a waited condvar's bit */
+	ck_assert(handoff_signal_needed(&sems[7], CONDMAP_SEMAPHORE));
+	for (size_t i = 0; i < sizeof sems / sizeof sems[0]; i++)
+		handoff_destroy(&sems[i]);
 }
 
 UNIT_TEST(one_consumer_carries_nothing)
@@ -124,7 +145,7 @@ UNIT_TEST(one_consumer_carries_nothing)
 	as(1);
 	struct ctx *own = enter_new(1);
 	for (int k = 0; k < CONDMAP_POOL_EVIDENCE * 2; k++) {
-		as(1); handoff_wait_begins(&cond_b);
+		as(1); handoff_wait_begins(&cond_b, CONDMAP_CONDVAR);
 		enter_new(2 + k % 2);
 		handoff_signal(&cond_b, false);
 		as(1); handoff_wait_ends(&cond_b, &mutex_a, true);
@@ -144,7 +165,7 @@ UNIT_TEST(lock_like_carries_nothing)
 
 		as(w);
 		ctx_take_current(NULL);      /* a waiter with nothing of its own */
-		handoff_wait_begins(&cond_b);
+		handoff_wait_begins(&cond_b, CONDMAP_CONDVAR);
 		enter_new(s);
 		handoff_signal(&cond_b, false);
 		as(w); handoff_wait_ends(&cond_b, &mutex_a, true);
@@ -164,7 +185,7 @@ UNIT_TEST(inherited_ends_at_foreign_wakeup)
 	ctx_get(a);
 	handoff_thread_starts(a);
 	/* Woken by a thread in the same request: still `a`. */
-	handoff_wait_begins(&cond_b);
+	handoff_wait_begins(&cond_b, CONDMAP_CONDVAR);
 	as(2); ctx_get(a); ctx_take_current(a);
 	handoff_signal(&cond_b, false);
 	as(1); handoff_wait_ends(&cond_b, NULL, true);
@@ -173,7 +194,7 @@ UNIT_TEST(inherited_ends_at_foreign_wakeup)
 	ctx_take_current(NULL);
 	ctx_get(a);
 	handoff_thread_starts(a);
-	handoff_wait_begins(&cond_b);
+	handoff_wait_begins(&cond_b, CONDMAP_CONDVAR);
 	b = enter_new(2);
 	handoff_signal(&cond_b, false);
 	as(1); handoff_wait_ends(&cond_b, NULL, true);
@@ -319,7 +340,7 @@ UNIT_TEST(bridge_loop_relock_keeps_a_native_context)
 	 * queue-like condvar (its platform's background tasks) ... */
 	as(1);
 	agent_self.bridge_loop = true;
-	handoff_wait_begins(&cond_b);
+	handoff_wait_begins(&cond_b, CONDMAP_CONDVAR);
 	handoff_wait_ends(&cond_b, &mutex_a, true);
 	/* ... then reads a request (native, not yet entered by the bridge)
 	 * and takes that mutex again to post a task: still the request. */
@@ -339,8 +360,8 @@ UNIT_TEST(second_signal_makes_both_ambiguous)
 		one_job();
 		after_job();
 	}
-	as(1); handoff_wait_begins(&cond_a);
-	as(2); handoff_wait_begins(&cond_a);
+	as(1); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
+	as(2); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
 	c1 = enter_new(3);
 	handoff_signal(&cond_a, false);
 	c2 = enter_new(3);
@@ -369,8 +390,8 @@ UNIT_TEST(a_worker_left_with_none_by_a_guess_is_muted)
 	ck_assert_ptr_null(agent_self.cur);
 	ck_assert(agent_self.muted);
 	/* Two signals before either wake-up: the wake-up names nothing. */
-	as(1); handoff_wait_begins(&cond_a);
-	as(2); handoff_wait_begins(&cond_a);
+	as(1); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
+	as(2); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
 	enter_new(3);
 	handoff_signal(&cond_a, false);
 	enter_new(3);
@@ -414,7 +435,7 @@ UNIT_TEST(pinned_survives_every_rule)
 	/* Rule 5 (Ruby's per-thread condvar for the GVL): thread 1 alone
 	 * waits on cond_b, is woken, then serves x and locks the mutex of
 	 * that wake-up again. Natively x would end there; pinned it stays. */
-	as(1); handoff_wait_begins(&cond_b);
+	as(1); handoff_wait_begins(&cond_b, CONDMAP_CONDVAR);
 	enter_new(2);
 	handoff_signal(&cond_b, false);
 	as(1); handoff_wait_ends(&cond_b, &mutex_a, true);
@@ -424,7 +445,7 @@ UNIT_TEST(pinned_survives_every_rule)
 	ck_assert_ptr_eq(agent_self.cur, x);
 	/* More wake-ups from other requests' threads: still x. */
 	for (int k = 0; k < CONDMAP_POOL_EVIDENCE; k++) {
-		as(1); handoff_wait_begins(&cond_b);
+		as(1); handoff_wait_begins(&cond_b, CONDMAP_CONDVAR);
 		enter_new(2 + k % 2);
 		handoff_signal(&cond_b, false);
 		as(1); handoff_wait_ends(&cond_b, &mutex_a, true);
@@ -433,7 +454,7 @@ UNIT_TEST(pinned_survives_every_rule)
 	}
 	/* Rule 6: it closed x's connection and waits: still x. */
 	agent_self.closed = x;
-	handoff_wait_begins(&cond_b);
+	handoff_wait_begins(&cond_b, CONDMAP_CONDVAR);
 	handoff_wait_ends(&cond_b, &mutex_a, false);
 	ck_assert_ptr_eq(agent_self.cur, x);
 	handoff_destroy(&cond_b);
@@ -445,8 +466,8 @@ UNIT_TEST(pinned_survives_every_rule)
 		after_job();
 	}
 	pin(1, y);
-	as(1); handoff_wait_begins(&cond_a);
-	as(2); handoff_wait_begins(&cond_a);
+	as(1); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
+	as(2); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
 	other = enter_new(3);
 	handoff_signal(&cond_a, false);
 	as(1); handoff_wait_ends(&cond_a, &mutex_a, true);
@@ -487,9 +508,9 @@ UNIT_TEST(semaphore_worker_back_at_queue)
 	int sem;
 
 	for (int k = 0; k < CONDMAP_POOL_EVIDENCE + 1; k++) {
-		as(1); handoff_wait_begins(&sem);
+		as(1); handoff_wait_begins(&sem, CONDMAP_SEMAPHORE);
 		ck_assert_ptr_null(agent_self.cur);     /* back at the queue */
-		as(2); handoff_wait_begins(&sem);
+		as(2); handoff_wait_begins(&sem, CONDMAP_SEMAPHORE);
 		c = enter_new(3);
 		handoff_signal(&sem, false);
 		as(1); handoff_wait_ends(&sem, NULL, true);
@@ -497,7 +518,7 @@ UNIT_TEST(semaphore_worker_back_at_queue)
 	}
 	as(1);
 	ck_assert_ptr_eq(agent_self.cur, c);
-	handoff_wait_begins(&sem);
+	handoff_wait_begins(&sem, CONDMAP_SEMAPHORE);
 	ck_assert_ptr_null(agent_self.cur);
 	handoff_wait_ends(&sem, NULL, false);
 	handoff_destroy(&sem);
@@ -512,8 +533,8 @@ UNIT_TEST(two_producers_carry_nothing)
 		ctx_put(one_job());
 		after_job();
 	}
-	as(1); handoff_wait_begins(&cond_a);
-	as(2); handoff_wait_begins(&cond_a);
+	as(1); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
+	as(2); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
 	ctx_put(enter_new(0));                 /* thread 0: a second producer */
 	handoff_signal(&cond_a, false);
 	as(1); handoff_wait_ends(&cond_a, &mutex_a, true);
@@ -580,7 +601,7 @@ UNIT_TEST(a_missed_operation_stops_hand_offs)
 	/* A fork is being prepared: the map is held, a wait does without. */
 	condmap_fork_prepare();
 	__atomic_store_n(&agent_forking, 1, __ATOMIC_RELEASE);
-	as(2); handoff_wait_begins(&cond_a);
+	as(2); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
 	__atomic_store_n(&agent_forking, 0, __ATOMIC_RELEASE);
 	condmap_fork_parent();
 	as(2); handoff_wait_ends(&cond_a, &mutex_a, false);
@@ -600,8 +621,8 @@ UNIT_TEST(a_missed_signal_voids_what_is_queued)
 		ctx_put(one_job());
 		after_job();
 	}
-	as(1); handoff_wait_begins(&cond_a);
-	as(2); handoff_wait_begins(&cond_a);
+	as(1); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
+	as(2); handoff_wait_begins(&cond_a, CONDMAP_CONDVAR);
 	c = enter_new(3);
 	handoff_signal(&cond_a, false);             /* queued for the first woken */
 	condmap_fork_prepare();
