@@ -112,24 +112,52 @@ static struct relay_pipe *find(uintptr_t key, bool claim)
 	if (!claim)
 		return NULL;
 	spin_lock(&t->lock);
+	/* Keys are stored to 0 by relaymap_forget without this lock. */
 	for (int i = 0; i < RELAY_PIPES; i++)
-		if (t->pipes[i].key == key) {
+		if (__atomic_load_n(&t->pipes[i].key, __ATOMIC_ACQUIRE) == key) {
 			spin_unlock(&t->lock);
 			return &t->pipes[i];
 		}
 	freep = NULL;
 	for (int i = 0; i < RELAY_PIPES && freep == NULL; i++)
-		if (t->pipes[i].key == 0)
+		if (__atomic_load_n(&t->pipes[i].key, __ATOMIC_ACQUIRE) == 0)
 			freep = &t->pipes[i];
 	if (freep) {
-		/* the records stay as they are: none before `next` is read */
-		memset(freep, 0, offsetof(struct relay_pipe, recs));
+		/* Under its own lock: a thread (of any process sharing the
+		 * table) that found the entry under its old key may hold it
+		 * (see locked()). The records stay as they are: none before
+		 * `next` is read. */
+		spin_lock(&freep->lock);
+		freep->bad = false;
+		/* `key`, read without a lock by find(), stays 0 until stored. */
+		memset((char *)freep + offsetof(struct relay_pipe, wpos), 0,
+		       offsetof(struct relay_pipe, recs) - offsetof(struct relay_pipe, wpos));
 		freep->epoch = ++t->claims;
 		__atomic_store_n(&freep->key, key, __ATOMIC_RELEASE);
+		spin_unlock(&freep->lock);
 		__atomic_store_n(&t->used, 1, __ATOMIC_RELAXED);
 	}
 	spin_unlock(&t->lock);
 	return freep;
+}
+
+/* The entry of `key` (claimed for it with `claim`), locked, or NULL. The
+ * entry found without a lock may have been forgotten and claimed for
+ * another pipe before its lock was taken: then NULL, as if never made (a
+ * write unrecorded, a read of nobody's bytes), never another pipe's
+ * records. */
+static struct relay_pipe *locked(uintptr_t key, bool claim)
+{
+	struct relay_pipe *p = find(key, claim);
+
+	if (p == NULL)
+		return NULL;
+	spin_lock(&p->lock);
+	if (__atomic_load_n(&p->key, __ATOMIC_RELAXED) != key) {
+		spin_unlock(&p->lock);
+		return NULL;
+	}
+	return p;
 }
 
 static bool has_trace(const struct ctx_name *nm)
@@ -194,12 +222,11 @@ static uint8_t name_slot(struct relay_pipe *p, const struct ctx_name *nm)
 
 void relaymap_wrote(uintptr_t key, const struct ctx *c, const void *data, size_t n)
 {
-	struct relay_pipe *p = find(key, true);
+	struct relay_pipe *p;
 	struct relay_rec *r;
 
-	if (p == NULL || n == 0)
+	if (n == 0 || (p = locked(key, true)) == NULL)
 		return;
-	spin_lock(&p->lock);
 	r = &p->recs[p->next++ % RELAY_RECS];
 	r->start = p->wpos;
 	r->len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
@@ -228,13 +255,12 @@ static const struct relay_name *rec_name(const struct relay_pipe *p, const struc
 
 void relaymap_unwrote(uintptr_t key, size_t n, long r)
 {
-	struct relay_pipe *p = find(key, false);
+	struct relay_pipe *p;
 	size_t took = r <= 0 ? 0 : (size_t)r;
 	struct relay_rec *last;
 
-	if (p == NULL || took >= n)
+	if (took >= n || (p = locked(key, false)) == NULL)
 		return;
-	spin_lock(&p->lock);
 	last = &p->recs[(p->next + RELAY_RECS - 1) % RELAY_RECS];
 	if (p->next && last->start + last->len == p->wpos && last->len == n) {
 		/* the hash was of all n bytes: the shorter record cannot be
@@ -394,7 +420,7 @@ static void list_others(struct relay_lines *lines, const unsigned char *b, size_
 enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, size_t n,
 				 struct relay_ids *out, struct relay_lines *lines)
 {
-	struct relay_pipe *p = find(key, false);
+	struct relay_pipe *p = locked(key, false);
 	const unsigned char *b = data;
 	const struct relay_name *one = NULL;
 	bool mixed = false, was_mid_line;
@@ -413,7 +439,6 @@ enum relay_verdict relaymap_read(uintptr_t key, const void *data, size_t dlen, s
 	}
 	if (p == NULL)
 		return RELAY_NONE;
-	spin_lock(&p->lock);
 	if (p->reader == 0)
 		p->reader = agent_pid;
 	pos = p->rpos;
@@ -534,7 +559,7 @@ bool relaymap_has(uintptr_t key)
 
 void relaymap_forget(uintptr_t key, bool made_here)
 {
-	struct relay_pipe *p = find(key, false);
+	struct relay_pipe *p = locked(key, false);
 	pid_t reader;
 
 	if (p == NULL)
@@ -542,4 +567,5 @@ void relaymap_forget(uintptr_t key, bool made_here)
 	reader = __atomic_load_n(&p->reader, __ATOMIC_RELAXED);
 	if (reader == agent_pid || (reader == 0 && made_here))
 		__atomic_store_n(&p->key, 0, __ATOMIC_RELEASE);
+	spin_unlock(&p->lock);
 }

@@ -8,6 +8,7 @@
  * held two requests' lines or a later read made another request current.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,6 +49,52 @@ static struct ctx *mk(const char *id)
 static enum relay_verdict rd(uintptr_t key, const char *s, struct relay_ids *o)
 {
 	return relaymap_read(key, s, strlen(s), strlen(s), o, NULL);
+}
+
+/* A writer that found its pipe's entry and is about to take its lock
+ * while another thread forgets that pipe and claims the entry for another
+ * pipe: its record must not land among the other pipe's (where the same
+ * bytes would name its request). */
+struct racer {
+	uintptr_t key;
+	struct ctx *c;
+	int stop;
+};
+
+static void *race_writer(void *arg)
+{
+	struct racer *r = arg;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+		relaymap_wrote(r->key, r->c, "b\n", 2);
+	return NULL;
+}
+
+UNIT_TEST(a_write_never_lands_in_a_reclaimed_entry)
+{
+	struct ctx *a = mk("req-race-a"), *b = mk("req-race-b");
+	struct racer r = { 0x7000, a, 0 };
+	struct relay_ids o;
+	pthread_t t;
+	int wrong = 0, right = 0;
+
+	relaymap_init();
+	ck_assert_int_eq(pthread_create(&t, NULL, race_writer, &r), 0);
+	for (int i = 0; i < 100000; i++) {
+		relaymap_forget(0x7000, true);
+		relaymap_wrote(0x8000, b, "b\n", 2);
+		if (rd(0x8000, "b\n", &o) == RELAY_ONE) {
+			if (strcmp(o.id, "req-race-b") == 0)
+				right++;
+			else
+				wrong++;
+		}
+		relaymap_forget(0x8000, true);
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(wrong, 0);
+	ck_assert_int_gt(right, 0);
 }
 
 UNIT_TEST(one_request_per_read)
