@@ -258,12 +258,14 @@ static bool make_room(struct relay_stash *st, size_t len, unsigned entries)
 		gone[i] = false;
 	/* A line of another request that a line going holds names nobody
 	 * from now on: the longer line, written again, would hold it alone
-	 * ("line id=r1" in "line id=r12 ..."). */
+	 * ("line id=r1" in "line id=r12 ..."); so would a line of the same
+	 * text, written late (as line_ctx, which names nobody for a line
+	 * that a kept line of another request holds, as long or longer). */
 	for (i = 0; i < n; i++) {
 		if (!gone[i] || st->e[i].c == NULL)
 			continue;
 		for (unsigned q = 0; q < n; q++)
-			if (!gone[q] && st->e[q].c && st->e[q].len < st->e[i].len &&
+			if (!gone[q] && st->e[q].c && st->e[q].len <= st->e[i].len &&
 			    !same_request(st->e[q].c, st->e[i].c) &&
 			    memmem(st->text + st->e[i].off, st->e[i].len,
 				   st->text + st->e[q].off, st->e[q].len)) {

@@ -936,6 +936,44 @@ UNIT_TEST(a_line_inside_a_line_that_went_names_nobody)
 	case_done(rx, r12, r1, r9);
 }
 
+UNIT_TEST(an_identical_line_of_a_line_that_went_names_nobody)
+{
+	/* ra's line read and not written for more turns than a line stays,
+	 * rb's line of the same text read, then a backlog that needs the
+	 * room lets ra's line go: the text written now may be ra's line,
+	 * written late, as well as rb's */
+	struct chan *rx = fake_chan(0x16000);
+	struct ctx *ra = mk("ra"), *rb = mk("rb"), *r9 = mk("r9");
+	const char *l = "line same text\n";
+	char big[1023], said[1100], filler[40];
+
+	relaymap_init();
+	relaymap_wrote((uintptr_t)rx, ra, l, strlen(l));
+	relayed_read(rx, l, strlen(l));
+	ctx_take_current(NULL);                         /* a wait: a turn ends */
+	for (int t = 0; t < 10; t++) {
+		snprintf(filler, sizeof filler, "line id=r9 turn %d\n", t);
+		relaymap_wrote((uintptr_t)rx, r9, filler, strlen(filler));
+		relayed_read(rx, filler, strlen(filler));
+		snprintf(said, sizeof said, "said: \"%.*s\"", (int)strlen(filler) - 1, filler);
+		ck_assert_str_eq(line_id(ctx_current(), said), "r9");
+		ctx_take_current(NULL);
+	}
+	relaymap_wrote((uintptr_t)rx, rb, l, strlen(l));
+	relayed_read(rx, l, strlen(l));
+	memset(big, 'x', sizeof big);
+	memcpy(big, "line id=r9 ", 11);
+	big[sizeof big - 1] = '\n';
+	for (int i = 0; i < 10; i++) {
+		relaymap_wrote((uintptr_t)rx, r9, big, sizeof big);
+		relayed_read(rx, big, sizeof big);
+		snprintf(said, sizeof said, "said: \"%.1022s\"", big);
+		ck_assert_str_eq(line_id(ctx_current(), said), "r9");
+	}
+	ck_assert_str_eq(line_id(ctx_current(), "said: \"line same text\""), "(none)");
+	case_done(rx, ra, rb, r9);
+}
+
 UNIT_TEST(a_piece_the_master_wrote_alone_is_not_its_own_text)
 {
 	/* the master writes the open piece of r7's line as a line of its
