@@ -908,6 +908,23 @@ UNIT_TEST(a_line_not_yet_written_stays_some_turns)
 	case_done(rx, r12, r1, NULL);
 }
 
+/* A backlog that needs the room: ten lines of r9's, 1,022 bytes each,
+ * each read and written by the master as it comes. */
+static void backlog_of_r9(struct chan *rx, struct ctx *r9)
+{
+	char big[1023], said[1100];
+
+	memset(big, 'x', sizeof big);
+	memcpy(big, "line id=r9 ", 11);
+	big[sizeof big - 1] = '\n';
+	for (int i = 0; i < 10; i++) {
+		relaymap_wrote((uintptr_t)rx, r9, big, sizeof big);
+		relayed_read(rx, big, sizeof big);
+		snprintf(said, sizeof said, "said: \"%.1022s\"", big);
+		ck_assert_str_eq(line_id(ctx_current(), said), "r9");
+	}
+}
+
 UNIT_TEST(a_line_inside_a_line_that_went_names_nobody)
 {
 	/* r12's line, which holds r1's, written and then let go for the room
@@ -915,23 +932,14 @@ UNIT_TEST(a_line_inside_a_line_that_went_names_nobody)
 	struct chan *rx = fake_chan(0x14000);
 	struct ctx *r12 = mk("r12"), *r1 = mk("r1"), *r9 = mk("r9");
 	const char *l12 = "line id=r12 abcdefghijklmnopqr\n", *l1 = "line id=r1\n";
-	char big[1023], said[1100];
 
 	relaymap_init();
-	memset(big, 'x', sizeof big);
-	memcpy(big, "line id=r9 ", 11);
-	big[sizeof big - 1] = '\n';
 	relaymap_wrote((uintptr_t)rx, r12, l12, strlen(l12));
 	relaymap_wrote((uintptr_t)rx, r1, l1, strlen(l1));
 	relayed_read(rx, l12, strlen(l12));
 	relayed_read(rx, l1, strlen(l1));
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=r12 abcdefghijklmnopqr\""), "(none)");
-	for (int i = 0; i < 10; i++) {
-		relaymap_wrote((uintptr_t)rx, r9, big, sizeof big);
-		relayed_read(rx, big, sizeof big);
-		snprintf(said, sizeof said, "said: \"%.1022s\"", big);
-		ck_assert_str_eq(line_id(ctx_current(), said), "r9");
-	}
+	backlog_of_r9(rx, r9);
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"line id=r12 abcdefghijklmnopqr\""), "(none)");
 	case_done(rx, r12, r1, r9);
 }
@@ -945,7 +953,7 @@ UNIT_TEST(an_identical_line_of_a_line_that_went_names_nobody)
 	struct chan *rx = fake_chan(0x16000);
 	struct ctx *ra = mk("ra"), *rb = mk("rb"), *r9 = mk("r9");
 	const char *l = "line same text\n";
-	char big[1023], said[1100], filler[40];
+	char said[100], filler[40];
 
 	relaymap_init();
 	relaymap_wrote((uintptr_t)rx, ra, l, strlen(l));
@@ -961,15 +969,7 @@ UNIT_TEST(an_identical_line_of_a_line_that_went_names_nobody)
 	}
 	relaymap_wrote((uintptr_t)rx, rb, l, strlen(l));
 	relayed_read(rx, l, strlen(l));
-	memset(big, 'x', sizeof big);
-	memcpy(big, "line id=r9 ", 11);
-	big[sizeof big - 1] = '\n';
-	for (int i = 0; i < 10; i++) {
-		relaymap_wrote((uintptr_t)rx, r9, big, sizeof big);
-		relayed_read(rx, big, sizeof big);
-		snprintf(said, sizeof said, "said: \"%.1022s\"", big);
-		ck_assert_str_eq(line_id(ctx_current(), said), "r9");
-	}
+	backlog_of_r9(rx, r9);
 	ck_assert_str_eq(line_id(ctx_current(), "said: \"line same text\""), "(none)");
 	case_done(rx, ra, rb, r9);
 }
