@@ -70,6 +70,15 @@ static void reraise(int sig)
 	syscall(SYS_tgkill, getpid(), gettid(), sig);
 }
 
+/* A fault's signal sent again with the fault's own siginfo (its code and
+ * address stay in a core dump's record of the signal): a process may
+ * queue any siginfo to itself. */
+static void reraise_fault(int sig, const siginfo_t *info)
+{
+	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), sig, info) != 0)
+		reraise(sig);
+}
+
 static void last_words(int sig)
 {
 	int saved = errno;
@@ -193,8 +202,10 @@ static void crash_entry(int sig, siginfo_t *info, void *uc)
 		 * instruction run again would then go on. Where the signal is
 		 * not blocked here (SA_NODEFER), sending it would end the
 		 * process inside this handler: a fault re-executes instead. */
-		if (info == NULL || info->si_code <= 0 || !(host[sig].sa_flags & SA_NODEFER))
+		if (info == NULL || info->si_code <= 0)
 			reraise(sig);
+		else if (!(host[sig].sa_flags & SA_NODEFER))
+			reraise_fault(sig, info);
 		errno = saved;
 		return;
 	}
