@@ -240,6 +240,34 @@ static int install_crash(int sig)
 	return REAL(sigaction)(sig, &ours, NULL);
 }
 
+unsigned signals_before_exec(void)
+{
+	unsigned changed = 0;
+
+	for (size_t i = 0; i < sizeof crash_sigs / sizeof crash_sigs[0]; i++) {
+		int sig = crash_sigs[i];
+		struct sigaction ign;
+
+		if (role[sig] != CRASH || host[sig].sa_handler != SIG_IGN)
+			continue;
+		memset(&ign, 0, sizeof ign);
+		ign.sa_handler = SIG_IGN;
+		if (REAL(sigaction)(sig, &ign, NULL) == 0)
+			changed |= 1u << i;
+	}
+	return changed;
+}
+
+void signals_exec_failed(unsigned changed)
+{
+	int saved = errno;
+
+	for (size_t i = 0; i < sizeof crash_sigs / sizeof crash_sigs[0]; i++)
+		if (changed & (1u << i))
+			install_crash(crash_sigs[i]);
+	errno = saved;
+}
+
 /* quick_exit() runs neither destructors nor the exported _exit: what
  * threads hold is written after the program's at_quick_exit handlers (this
  * one, registered by the constructor, runs after every one registered

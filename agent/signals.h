@@ -30,4 +30,16 @@ void signals_aborting(void);
  * program's handler of a crash signal, that crash is its death. */
 void signals_process_ends(void);
 
+/* Right before an exec: each crash signal the program set to SIG_IGN,
+ * whose handler in the kernel is the agent's, is set to SIG_IGN there too
+ * (an exec keeps an ignored signal ignored and resets a handled one to
+ * the default: the new program would lose the program's SIG_IGN).
+ * Returns what it changed, for signals_exec_failed. Writes no memory of
+ * the process: a vfork child may call it. */
+unsigned signals_before_exec(void);
+
+/* The exec returned (it failed): the agent's handlers are back where
+ * signals_before_exec took them away. */
+void signals_exec_failed(unsigned changed);
+
 #endif

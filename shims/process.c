@@ -59,13 +59,26 @@ AGENT_EXPORT int chroot(const char *path)
 	return r;
 }
 
+/* An exec keeps the program's ignored crash signals ignored
+ * (signals_before_exec), and gives the agent's handlers back if it fails;
+ * `agent` is the call with the child's environment, `plain` without. */
+#define EXEC(plain, agent, envp) do { \
+		unsigned ignored_ = signals_before_exec(); \
+		int r_; \
+		if (!agent_running()) { \
+			r_ = plain; \
+		} else { \
+			image_ends(); \
+			CHILD_ENV(envp, env); \
+			r_ = agent; \
+		} \
+		signals_exec_failed(ignored_); \
+		return r_; \
+	} while (0)
+
 AGENT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	if (!agent_running())
-		return REAL(execve)(path, argv, envp);
-	image_ends();
-	CHILD_ENV(envp, env);
-	return REAL(execve)(path, argv, env);
+	EXEC(REAL(execve)(path, argv, envp), REAL(execve)(path, argv, env), envp);
 }
 
 AGENT_EXPORT int execv(const char *path, char *const argv[])
@@ -75,11 +88,7 @@ AGENT_EXPORT int execv(const char *path, char *const argv[])
 
 AGENT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	if (!agent_running())
-		return REAL(execvpe)(file, argv, envp);
-	image_ends();
-	CHILD_ENV(envp, env);
-	return REAL(execvpe)(file, argv, env);
+	EXEC(REAL(execvpe)(file, argv, envp), REAL(execvpe)(file, argv, env), envp);
 }
 
 AGENT_EXPORT int execvp(const char *file, char *const argv[])
@@ -89,11 +98,7 @@ AGENT_EXPORT int execvp(const char *file, char *const argv[])
 
 AGENT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	if (!agent_running())
-		return REAL(fexecve)(fd, argv, envp);
-	image_ends();
-	CHILD_ENV(envp, env);
-	return REAL(fexecve)(fd, argv, env);
+	EXEC(REAL(fexecve)(fd, argv, envp), REAL(fexecve)(fd, argv, env), envp);
 }
 
 AGENT_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,

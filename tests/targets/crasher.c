@@ -15,6 +15,9 @@
  *             thread's first)
  *   ignored   SIGSEGV set to SIG_IGN, then a real fault (the kernel kills
  *             the process all the same)
+ *   execign   SIGSEGV and SIGBUS set to SIG_IGN, an exec that fails, then
+ *             an exec of itself as "ignored-child", which sends itself
+ *             both and exits with status 7 (an exec keeps them ignored)
  *   quick_exit, _exit, _Exit, sigterm, sigpipe: end that way (quick_exit
  *             with an at_quick_exit handler adding " and its handler")
  */
@@ -108,6 +111,18 @@ int main(int argc, char **argv)
 {
 	if (argc != 3)
 		return 2;
+	if (strcmp(argv[1], "ignored-child") == 0) {
+		kill(getpid(), SIGSEGV);
+		kill(getpid(), SIGBUS);
+		return 7;
+	}
+	if (strcmp(argv[1], "execign") == 0) {
+		signal(SIGSEGV, SIG_IGN);
+		signal(SIGBUS, SIG_IGN);
+		execl("/nonexistent/reqctx-test", "x", (char *)NULL);
+		execl("/proc/self/exe", argv[0], "ignored-child", argv[2], (char *)NULL);
+		return 2;
+	}
 	if (strcmp(argv[1], "handled") == 0)
 		signal(SIGSEGV, handler);
 	if (strcmp(argv[1], "reraise") == 0)
