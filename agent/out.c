@@ -1018,10 +1018,28 @@ static bool control_record(const struct iovec *iov, int iovcnt)
 	return memcmp(b, fpm_flush, sizeof b) == 0;
 }
 
-/* The call as it is, with no head, opening and ending no line: a binary
- * control record, or bytes the agent must not read. What this thread
- * holds for the fd goes first, as its bytes came first. */
-static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
+/* The last of the first `n` bytes of the pieces (n > 0, at most their
+ * total). */
+static char byte_at_count(const struct iovec *iov, int iovcnt, size_t n)
+{
+	for (int i = 0; i < iovcnt; i++) {
+		if (n <= iov[i].iov_len)
+			return ((const char *)iov[i].iov_base)[n - 1];
+		n -= iov[i].iov_len;
+	}
+	return '\n';
+}
+
+/* The call as it is, with no head. What this thread holds for the fd goes
+ * first, as its bytes came first. A binary control record (`text`
+ * false) opens and ends no line. Text the agent must not read (`text`
+ * true: the kernel may take part of it) leaves the line open or ended as
+ * the last byte the kernel took says: those bytes were readable, the
+ * kernel copied them. The next bytes then continue that line without a
+ * head, as without the agent (text output; in JSON the agent's objects
+ * cannot continue the program's raw bytes). */
+static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum out_call how,
+			       bool text)
 {
 	struct out_state *st = state();
 	ssize_t r;
@@ -1032,6 +1050,11 @@ static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum
 		flush_held(st, WAIT);
 	r = pass(fd, iov, iovcnt, how);
 	saved = errno;
+	if (text && r > 0 && st->len == 0 && agent_config->output != CFG_OUTPUT_JSON) {
+		st->fd = fd;
+		st->line_open = byte_at_count(iov, iovcnt, (size_t)r) != '\n';
+		st->obj_live = false;
+	}
 	release(st);
 	errno = saved;
 	return r;
@@ -1055,7 +1078,7 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	 * for the fd, untagged. A write's one piece is the caller's own
 	 * iovec, a writev's array the program's. */
 	if (unlikely(how == OUT_CALL_WRITEV && !probe_readable(iov, (size_t)iovcnt * sizeof *iov)))
-		return pass_held_first(fd, iov, iovcnt, how);
+		return pass_held_first(fd, iov, iovcnt, how, false);
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len > SSIZE_MAX - total)
 			return pass(fd, iov, iovcnt, how);   /* the kernel's EINVAL */
@@ -1065,9 +1088,9 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	if (total == 0)
 		return pass(fd, iov, iovcnt, how);
 	if (unlikely(!readable))
-		return pass_held_first(fd, iov, iovcnt, how);
+		return pass_held_first(fd, iov, iovcnt, how, true);
 	if (unlikely(total == sizeof fpm_flush) && control_record(iov, iovcnt))
-		return pass_held_first(fd, iov, iovcnt, how);
+		return pass_held_first(fd, iov, iovcnt, how, false);
 	if (unlikely(!__atomic_load_n(&out_any_tagged, __ATOMIC_RELAXED)))
 		__atomic_store_n(&out_any_tagged, 1, __ATOMIC_RELAXED);
 	st = state();

@@ -9,7 +9,9 @@
  *   test makes a regular file (a write to /dev/null never reads its
  *   bytes): an unmapped buffer, a writev whose second piece or whose
  *   array is unmapped, a buffer whose second page is unreadable, an
- *   fwrite of an unmapped buffer, each between whole lines;
+ *   fwrite of an unmapped buffer, each between whole lines, and a writev
+ *   whose first piece, taken, leaves a line unfinished that the next
+ *   write ends;
  * - and the same on the request's own connection (the wire rules read a
  *   response's bytes), before a good response head.
  * Prints one line per call: "<call> <return> <errno name>".
@@ -87,6 +89,11 @@ int main(void)
 	show("write", (long)write(2, bad, 10));
 	show("writev-piece", (long)writev(2, half, 2));
 	show("writev-array", (long)writev(2, bad, 1));
+	/* The kernel takes "ab" of an unfinished line; the line goes on. */
+	struct iovec open_half[2] = { { "ab", 2 }, { bad, 5 } };
+
+	show("writev-open", (long)writev(2, open_half, 2));
+	write_all(2, "x\n", 2);
 	show("write-edge", (long)write(2, pg + 4096 - 5, 100));
 	errno = 0;
 	size_t fw = fwrite(bad, 1, 10, stderr);
