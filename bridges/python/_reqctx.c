@@ -29,6 +29,13 @@
  *                              without self; self is held weakly), and
  *                              taken back (buf NULL) when the write
  *                              raises; anything else is passed on as it is
+ *   handle_run(Handle, run, fallback, var, Context)
+ *                              asyncio's Handle._run as a method of C,
+ *                              the snapshot of each handle's context
+ *                              current around its callback (below)
+ *   loop_run(BaseEventLoop, run_forever)
+ *                              run_forever as a method of C, the thread
+ *                              marked as a bridged loop while it runs
  */
 #define Py_LIMITED_API 0x03080000
 #include <Python.h>
@@ -319,12 +326,319 @@ static PyType_Spec guard_spec = {
 	"_reqctx.Guard", sizeof(Guard), 0, Py_TPFLAGS_DEFAULT, guard_slots,
 };
 
+/* ---- asyncio's Handle._run, in C --------------------------------------
+ *
+ * asyncio runs every callback and task step through Handle._run, which
+ * calls self._context.run(self._callback, *self._args). The bridge makes
+ * the snapshot that context holds (its ContextVar's value) current around
+ * each one. Done in Python that is two frames per callback (the wrapper's
+ * and Handle._run's); done here it is none: this function does what
+ * Handle._run does on success, and hands a failure to asyncio's own
+ * Handle._run, which reports it as it always does (see replay()).
+ *
+ * handle_run(Handle, run, fallback, var, Context) -> a method for Handle:
+ *   Handle    asyncio.events.Handle (the method's class)
+ *   run       its own _run, for failures
+ *   fallback  the bridge's Python wrapper of run, for a handle this
+ *             function does not know how to run (a _context that is not a
+ *             Context, _args that are not a tuple)
+ *   var       the bridge's ContextVar (a Snap or None)
+ *   Context   contextvars.Context (the limited API does not export it)
+ * It may be made once per process; a second call raises RuntimeError.
+ */
+static PyObject *run_orig, *run_fallback, *run_var, *run_ctx_run;
+static PyTypeObject *run_ctx_type, *replay_type;
+static PyObject *s_context, *s_args, *s_callback;
+
+/* An exception caught here, raised again by run(): a stand-in for the
+ * handle's _context while asyncio's Handle._run runs, so that the
+ * exception reaches Handle._run's own except clauses exactly as if
+ * Context.run had raised it there. A method of C adds no traceback entry:
+ * Handle._run's frame adds its own, as it does without the bridge. */
+typedef struct {
+	PyObject_HEAD
+	PyObject *type, *value, *tb;
+} Replay;
+
+static void replay_dealloc(PyObject *o)
+{
+	PyTypeObject *t = Py_TYPE(o);
+	freefunc tp_free = (freefunc)PyType_GetSlot(t, Py_tp_free);
+
+	Py_CLEAR(((Replay *)o)->type);
+	Py_CLEAR(((Replay *)o)->value);
+	Py_CLEAR(((Replay *)o)->tb);
+	tp_free(o);
+	Py_DECREF(t);
+}
+
+static PyObject *replay_run(PyObject *o, PyObject *args)
+{
+	Replay *r = (Replay *)o;
+
+	(void)args;
+	Py_XINCREF(r->type);
+	Py_XINCREF(r->value);
+	Py_XINCREF(r->tb);
+	PyErr_Restore(r->type, r->value, r->tb);
+	return NULL;
+}
+
+static PyMethodDef replay_methods[] = {
+	{ "run", replay_run, METH_VARARGS, "Raises the exception it holds." },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyType_Slot replay_slots[] = {
+	{ Py_tp_dealloc, (void *)replay_dealloc },
+	{ Py_tp_methods, (void *)replay_methods },
+	{ Py_tp_doc, (void *)"A handle's failed callback, raised again by run()." },
+	{ 0, NULL },
+};
+
+static PyType_Spec replay_spec = {
+	"_reqctx.Replay", sizeof(Replay), 0, Py_TPFLAGS_DEFAULT, replay_slots,
+};
+
+/* Sets a handle's attribute, keeping the exception pending (if any). */
+static void set_keeping(PyObject *self, PyObject *name, PyObject *v)
+{
+	PyObject *t, *e, *tb;
+
+	PyErr_Fetch(&t, &e, &tb);
+	if (PyObject_SetAttr(self, name, v) < 0)
+		PyErr_Clear();
+	PyErr_Restore(t, e, tb);
+}
+
+/* The callback of `self` (whose _context is ctx) raised the pending
+ * exception: asyncio's Handle._run runs with the stand-in in _context and
+ * reports it (or raises it again: SystemExit, KeyboardInterrupt) with the
+ * same message, context and traceback as without the bridge; _context is
+ * put back after. _args the callback set to None (it cancelled its own
+ * handle) are () meanwhile: Handle._run unpacks them, and asyncio formats
+ * both alike. Returns Handle._run's result. */
+static PyObject *replay(PyObject *self, PyObject *ctx)
+{
+	Replay *rp;
+	PyObject *args, *r;
+	int none_args;
+
+	rp = (Replay *)((allocfunc)PyType_GetSlot(replay_type, Py_tp_alloc))(replay_type, 0);
+	if (rp == NULL)
+		return NULL;
+	PyErr_Fetch(&rp->type, &rp->value, &rp->tb);
+	args = PyObject_GetAttr(self, s_args);
+	if (args == NULL)
+		PyErr_Clear();
+	none_args = args == Py_None;
+	Py_XDECREF(args);
+	if (PyObject_SetAttr(self, s_context, (PyObject *)rp) < 0) {
+		Py_DECREF(rp);
+		return NULL;
+	}
+	if (none_args) {
+		PyObject *empty = PyTuple_New(0);
+
+		if (empty != NULL) {
+			set_keeping(self, s_args, empty);
+			Py_DECREF(empty);
+		}
+	}
+	r = PyObject_CallFunctionObjArgs(run_orig, self, NULL);
+	set_keeping(self, s_context, ctx);
+	if (none_args)
+		set_keeping(self, s_args, Py_None);
+	Py_DECREF(rp);
+	return r;
+}
+
+/* Handle._run: the snapshot of the handle's context current around
+ * Context.run(callback, *args). */
+static PyObject *handle_run(PyObject *self, PyObject *unused)
+{
+	PyObject *ctx, *cb = NULL, *args = NULL, *call = NULL, *v, *r;
+	snap_t s = NULL, prev;
+	Py_ssize_t n, i;
+
+	(void)unused;
+	ctx = PyObject_GetAttr(self, s_context);
+	if (ctx == NULL)
+		return NULL;
+	if (Py_TYPE(ctx) != run_ctx_type)
+		goto fallback;
+	cb = PyObject_GetAttr(self, s_callback);
+	args = cb != NULL ? PyObject_GetAttr(self, s_args) : NULL;
+	if (args == NULL || !PyTuple_Check(args)) {
+		PyErr_Clear();
+		goto fallback;
+	}
+	switch (PySequence_Contains(ctx, run_var)) {
+	case 0:
+		break;
+	case 1:
+		v = PyObject_GetItem(ctx, run_var);
+		if (v == NULL || snap_arg(v, &s) < 0) {
+			Py_XDECREF(v);
+			PyErr_Clear();
+			goto fallback;
+		}
+		/* the context holds v, and the agent pins what it enters */
+		Py_DECREF(v);
+		break;
+	default:
+		PyErr_Clear();
+		goto fallback;
+	}
+	n = PyTuple_Size(args);
+	call = PyTuple_New(n + 2);
+	if (call == NULL)
+		goto out;
+	Py_INCREF(ctx);
+	PyTuple_SetItem(call, 0, ctx);
+	Py_INCREF(cb);
+	PyTuple_SetItem(call, 1, cb);
+	for (i = 0; i < n; i++) {
+		PyObject *a = PyTuple_GetItem(args, i);
+
+		Py_INCREF(a);
+		PyTuple_SetItem(call, i + 2, a);
+	}
+	prev = api_enter(s);
+	r = PyObject_Call(run_ctx_run, call, NULL);
+	if (r == NULL)
+		r = replay(self, ctx);
+	api_leave(prev);
+	Py_DECREF(call);
+	Py_DECREF(ctx);
+	Py_DECREF(cb);
+	Py_DECREF(args);
+	if (r == NULL)
+		return NULL;
+	Py_DECREF(r);
+	Py_RETURN_NONE;
+out:
+	Py_DECREF(ctx);
+	Py_XDECREF(cb);
+	Py_XDECREF(args);
+	return NULL;
+fallback:
+	Py_DECREF(ctx);
+	Py_XDECREF(cb);
+	Py_XDECREF(args);
+	return PyObject_CallFunctionObjArgs(run_fallback, self, NULL);
+}
+
+static PyMethodDef handle_run_def = {
+	"_run", handle_run, METH_NOARGS,
+	"Runs the callback with its context's request current (the reqctx bridge)."
+};
+
+static PyObject *py_handle_run(PyObject *self, PyObject *args)
+{
+	PyObject *handle, *orig, *fallback, *var, *ctx_type, *m;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OOOOO:handle_run", &handle, &orig, &fallback, &var, &ctx_type))
+		return NULL;
+	if (run_orig != NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "handle_run: made already");
+		return NULL;
+	}
+	if (!PyType_Check(handle) || !PyType_Check(ctx_type)) {
+		PyErr_SetString(PyExc_TypeError, "handle_run: Handle and Context must be classes");
+		return NULL;
+	}
+	run_ctx_run = PyObject_GetAttrString(ctx_type, "run");
+	if (run_ctx_run == NULL)
+		return NULL;
+	m = PyDescr_NewMethod((PyTypeObject *)handle, &handle_run_def);
+	if (m == NULL) {
+		Py_CLEAR(run_ctx_run);
+		return NULL;
+	}
+	Py_INCREF(orig);
+	Py_INCREF(fallback);
+	Py_INCREF(var);
+	Py_INCREF(ctx_type);
+	run_orig = orig;
+	run_fallback = fallback;
+	run_var = var;
+	run_ctx_type = (PyTypeObject *)ctx_type;
+	return m;
+}
+
+/* ---- BaseEventLoop.run_forever, in C -----------------------------------
+ *
+ * While a loop runs, its thread's callbacks get their context from the
+ * bridge, so the agent may hand its epoll events out in batches
+ * (reqctx_api_bridge_loop). In C rather than a Python wrapper: a method of
+ * C adds no entry to a traceback through it (a KeyboardInterrupt's, say).
+ *
+ * loop_run(BaseEventLoop, run_forever) -> a method for BaseEventLoop
+ * calling run_forever with the thread marked for as long as the outermost
+ * call runs; run_forever itself when the agent has no such call. Made
+ * once per process; a second call raises RuntimeError.
+ */
+static PyObject *loop_orig;
+static void (*api_bridge_loop)(int);
+static __thread unsigned loop_depth;
+
+static PyObject *loop_run(PyObject *self, PyObject *unused)
+{
+	PyObject *r;
+
+	(void)unused;
+	if (loop_depth++ == 0)
+		api_bridge_loop(1);
+	r = PyObject_CallFunctionObjArgs(loop_orig, self, NULL);
+	if (--loop_depth == 0)
+		api_bridge_loop(0);
+	return r;
+}
+
+static PyMethodDef loop_run_def = {
+	"run_forever", loop_run, METH_NOARGS,
+	"Runs the event loop until stop() is called (the reqctx bridge marks its thread meanwhile)."
+};
+
+static PyObject *py_loop_run(PyObject *self, PyObject *args)
+{
+	PyObject *loop, *orig, *m;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OO:loop_run", &loop, &orig))
+		return NULL;
+	if (api_bridge_loop == NULL) {
+		Py_INCREF(orig);
+		return orig;
+	}
+	if (loop_orig != NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "loop_run: made already");
+		return NULL;
+	}
+	if (!PyType_Check(loop)) {
+		PyErr_SetString(PyExc_TypeError, "loop_run: BaseEventLoop must be a class");
+		return NULL;
+	}
+	m = PyDescr_NewMethod((PyTypeObject *)loop, &loop_run_def);
+	if (m == NULL)
+		return NULL;
+	Py_INCREF(orig);
+	loop_orig = orig;
+	return m;
+}
+
 static PyMethodDef methods[] = {
 	{ "snapshot", py_snapshot, METH_NOARGS, "The current request's snapshot (0: none)." },
 	{ "capture", py_capture, METH_NOARGS, "The current request's snapshot as a Snap, or None." },
 	{ "enter", py_enter, METH_O, "Makes snapshot p current; returns the one before." },
 	{ "leave", py_leave, METH_O, "Makes snapshot p (enter's result) current again." },
 	{ "release", py_release, METH_O, "Drops snapshot p." },
+	{ "handle_run", py_handle_run, METH_VARARGS,
+	  "handle_run(Handle, run, fallback, var, Context): Handle._run in C, the request of the handle's context current around its callback." },
+	{ "loop_run", py_loop_run, METH_VARARGS,
+	  "loop_run(BaseEventLoop, run_forever): run_forever in C, the thread marked as a bridged loop while it runs." },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -359,6 +673,7 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	Py_INCREF(snap_type);     /* the module's reference, kept for snap_type */
 	api_buffered = (void (*)(int, const void *, unsigned long))
 		dlsym(RTLD_DEFAULT, "reqctx_api_buffered");
+	api_bridge_loop = (void (*)(int))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_loop");
 	guard_type = (PyTypeObject *)PyType_FromSpec(&guard_spec);
 	if (guard_type == NULL || PyModule_AddObject(m, "Guard", (PyObject *)guard_type) < 0) {
 		Py_XDECREF(guard_type);
@@ -366,5 +681,13 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 		return NULL;
 	}
 	Py_INCREF(guard_type);
+	s_context = PyUnicode_InternFromString("_context");
+	s_args = PyUnicode_InternFromString("_args");
+	s_callback = PyUnicode_InternFromString("_callback");
+	replay_type = (PyTypeObject *)PyType_FromSpec(&replay_spec);
+	if (!s_context || !s_args || !s_callback || replay_type == NULL) {
+		Py_DECREF(m);
+		return NULL;
+	}
 	return m;
 }

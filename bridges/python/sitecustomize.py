@@ -93,7 +93,9 @@ def _reqctx_bridge():
             sys.path.remove(here)
         fn.update(snapshot=_reqctx.snapshot, enter=_reqctx.enter, leave=_reqctx.leave,
                   release=_reqctx.release, capture=_reqctx.capture,
-                  Guard=getattr(_reqctx, "Guard", None))
+                  Guard=getattr(_reqctx, "Guard", None),
+                  handle_run=getattr(_reqctx, "handle_run", None),
+                  loop_run=getattr(_reqctx, "loop_run", None))
     except ImportError:
         pass
     try:
@@ -182,18 +184,27 @@ def install_hooks(fn):
                 return run_forever(self)
             finally:
                 bridge_loop(0)
-        base_events.BaseEventLoop.run_forever = _run_forever
+        loop_run = fn.get("loop_run")
+        base_events.BaseEventLoop.run_forever = (
+            _run_forever if loop_run is None or bridge_loop is None
+            else loop_run(base_events.BaseEventLoop, run_forever))
 
-        # One Python frame and two C calls per callback; calling `run` from
-        # C instead (an extension function taking it) costs more: the
-        # interpreter enters a new evaluation loop for a call from C.
+        # Through ctypes: one Python frame and two C calls per callback.
         def _run(self):
             prev = enter_snap(self._context.get(var))
             try:
                 run(self)
             finally:
                 _leave(prev)
-        events.Handle._run = _run
+        # With the extension: Handle._run itself in C (no Python frame; a
+        # failure goes to asyncio's own `run`, which reports it), with
+        # _run for a handle it does not know how to run.
+        handle_run = fn.get("handle_run")
+        if handle_run is not None:
+            events.Handle._run = handle_run(events.Handle, run, _run, var,
+                                            type(contextvars.copy_context()))
+        else:
+            events.Handle._run = _run
 
         create_task = base_events.BaseEventLoop.create_task
 
