@@ -305,6 +305,13 @@ void prop_peer_read(int fd, const void *data, size_t dlen, size_t n)
 	release(c);
 }
 
+size_t prop_owed(int fd)
+{
+	struct conn *c = conn_get(fd, false);
+
+	return c ? __atomic_load_n(&c->owed_len, __ATOMIC_RELAXED) : 0;
+}
+
 void prop_close(int fd)
 {
 	struct conn *c = conn_get(fd, false);
@@ -615,13 +622,16 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 	if (unlikely(!probe_iov(iov, cnt))) {
 		/* Bytes the kernel would refuse (EFAULT, or a short count at
 		 * the first bad page), which the agent must not read: this
-		 * connection is followed no further. With the rest of an
-		 * inserted header owed, what the kernel would say to the
-		 * program's own bytes, without the call (the owed bytes go
-		 * first at the next write). */
+		 * connection is followed no further, and the call goes as it
+		 * is. With the rest of an inserted header owed (it goes first
+		 * at the next write), only where the kernel takes none of
+		 * the program's bytes: the first is bad. Where a later page is
+		 * bad, the kernel's short count cannot be had without sending
+		 * the program's bytes before the owed ones: EFAULT without the
+		 * call (docs/reliability.md). */
 		c->w.state = WS_NOT_HTTP;
 		committed(c);
-		if (c->owed_len) {
+		if (c->owed_len && probe_iov_first(iov, cnt)) {
 			release(c);
 			errno = EFAULT;
 			return -1;

@@ -71,6 +71,11 @@ void prop_close(int fd);
 ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		   const struct prop_call *call);
 
+/* How many bytes of an inserted header fd's connection still owes (0:
+ * none, or not followed): what goes out before the program's next bytes.
+ * For the unit tests; a racy read. */
+size_t prop_owed(int fd);
+
 /* The calling thread ends: its per-thread wire memory goes back. */
 void prop_thread_exit(void);
 

@@ -46,3 +46,13 @@ bool probe_iov(const struct iovec *iov, int cnt)
 			return false;
 	return true;
 }
+
+bool probe_iov_first(const struct iovec *iov, int cnt)
+{
+	if (!probe_readable(iov, (size_t)cnt * sizeof *iov))
+		return false;
+	for (int i = 0; i < cnt; i++)
+		if (iov[i].iov_len)
+			return probe_readable(iov[i].iov_base, 1);
+	return false;
+}

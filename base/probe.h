@@ -71,6 +71,12 @@ unreadable:
  * (0 <= cnt; the caller checked the count). */
 bool probe_iov(const struct iovec *iov, int cnt);
 
+/* Whether the first byte a write of iov's `cnt` pieces would take (the
+ * first byte of its first non-empty piece) can be read, with the array
+ * itself; false too when there is no such byte. Where probe_iov() says no
+ * and this says no too, the kernel takes nothing (EFAULT). */
+bool probe_iov_first(const struct iovec *iov, int cnt);
+
 /* For the fault handler: if the fault in `ucontext` (a ucontext_t) is one
  * of probe_readable's loads, makes the thread resume where that says no,
  * and says true. */

@@ -5,11 +5,34 @@
  * created) fails the run before anything else does.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/probe.h"
 #include "suites.h"
+
+static void on_fault(int sig, siginfo_t *info, void *uc)
+{
+	(void)info;
+	if (probe_fixup(uc))
+		return;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void unit_handle_faults(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGSEGV, &sa, NULL), 0);
+	ck_assert_int_eq(sigaction(SIGBUS, &sa, NULL), 0);
+}
 
 extern struct unit_test *const __start_unit_tests[];
 extern struct unit_test *const __stop_unit_tests[];

@@ -39,6 +39,12 @@
 	X(dispatch) \
 	X(timers)
 
+/* Installs, for SIGSEGV and SIGBUS, what the agent's own handler does
+ * first (agent/signals.c, not installed in the unit tests): a fault on
+ * one of base/probe.h's loads makes the probe say no; any other fault
+ * kills the test as it would. For a test that probes bad bytes. */
+void unit_handle_faults(void);
+
 #define UNIT_DECLARE(name) Suite *name##_suite(void);
 UNIT_SUITES(UNIT_DECLARE)
 #undef UNIT_DECLARE

@@ -3,8 +3,9 @@
  * would refuse say no without the process dying, and the fault handler's
  * check claims only a fault on the probe's own load. The agent's handler
  * (agent/signals.c) is not installed in the unit tests: each test that
- * probes bad bytes installs one that calls probe_fixup and otherwise
- * dies, as a fault the probe did not claim would.
+ * probes bad bytes installs unit_handle_faults() (suites.h), which calls
+ * probe_fixup and otherwise dies, as a fault the probe did not claim
+ * would.
  */
 #include <check.h>
 #include <signal.h>
@@ -23,27 +24,6 @@
 /* Read through a volatile so the compiler does not judge the store. */
 static char *volatile nowhere = (char *)8;
 
-static void on_fault(int sig, siginfo_t *info, void *uc)
-{
-	(void)info;
-	if (probe_fixup(uc))
-		return;
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void handle_faults(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_sigaction = on_fault;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	ck_assert_int_eq(sigaction(SIGSEGV, &sa, NULL), 0);
-	ck_assert_int_eq(sigaction(SIGBUS, &sa, NULL), 0);
-}
-
 /* Three pages: readable, unreadable, readable. */
 static char *three_pages(void)
 {
@@ -59,7 +39,7 @@ UNIT_TEST(readable_bytes_say_yes)
 	char local[64] = "x";
 	char *p = three_pages();
 
-	handle_faults();
+	unit_handle_faults();
 	ck_assert(probe_readable(local, sizeof local));
 	ck_assert(probe_readable(NULL, 0));
 	ck_assert(probe_readable(p, 4096));
@@ -72,7 +52,7 @@ UNIT_TEST(unreadable_bytes_say_no_and_the_process_goes_on)
 {
 	char *p = three_pages();
 
-	handle_faults();
+	unit_handle_faults();
 	ck_assert(!probe_readable((void *)8, 10));             /* never mapped */
 	ck_assert(!probe_readable(p + 4096, 1));               /* first byte */
 	ck_assert(!probe_readable(p + 4000, 200));             /* across into it */
@@ -91,7 +71,7 @@ UNIT_TEST(an_iovec_array_and_each_piece)
 	struct iovec bad_piece[3] = { { p, 10 }, { NULL, 0 }, { p + 4096 + 3, 5 } };
 	struct iovec *cut = (struct iovec *)(p + 4096) - 1;    /* its second lies in the bad page */
 
-	handle_faults();
+	unit_handle_faults();
 	cut[0] = good[0];
 	ck_assert(probe_iov(good, 2));
 	ck_assert(probe_iov(good, 0));
@@ -105,7 +85,7 @@ UNIT_TEST(an_iovec_array_and_each_piece)
 UNIT_TEST(the_handler_claims_only_the_probes_load)
 {
 	ucontext_t uc;
-	greg_t elsewhere = (greg_t)(unsigned long)&handle_faults;
+	greg_t elsewhere = (greg_t)(unsigned long)&unit_handle_faults;
 
 	memset(&uc, 0, sizeof uc);
 	ck_assert(!probe_fixup(NULL));
@@ -127,7 +107,7 @@ UNIT_TEST(a_fault_elsewhere_is_not_claimed)
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		handle_faults();
+		unit_handle_faults();
 		*nowhere = 1;
 		_exit(0);
 	}

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -669,6 +670,62 @@ UNIT_TEST(full_nonblocking_socket_exact_counts)
 		ck_assert_uint_eq(o, plen);
 		ck_assert(memcmp(stripped, prog, plen) == 0);
 	}
+}
+
+/*
+ * A write of bytes the kernel cannot read while the rest of an inserted
+ * header is owed: where the first byte is bad the call is made as it is
+ * (the kernel takes nothing), so the program gets the kernel's own answer.
+ * Here the socket is shut for writing, which the kernel checks before it
+ * reads the bytes: EPIPE, as without the agent; EFAULT made up without
+ * the call would be a different answer (and a system call missing).
+ */
+UNIT_TEST(owed_header_and_unreadable_bytes_get_the_kernels_answer)
+{
+	static char prog[200000];
+	size_t plen = 0, sent = 0;
+	int sndbuf = 4096;
+	char *bad, buf[512];
+	ssize_t r;
+
+	setup();
+	unit_handle_faults();
+	bad = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert(bad != MAP_FAILED);
+	ck_assert_int_eq(setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+	fcntl(sp[0], F_SETFL, O_NONBLOCK);
+	fcntl(sp[1], F_SETFL, O_NONBLOCK);
+	/* Heads of a few KiB: the kernel cuts a write to an AF_UNIX socket
+	 * only between its buffers of about 4 KiB. */
+	srand(11);
+	for (int i = 0; i < 40; i++) {
+		int pad = 1000 + rand() % 6000;
+
+		plen += (size_t)snprintf(prog + plen, sizeof prog - plen,
+					 "GET /%d HTTP/1.1\r\nHost: h\r\nX-Pad: %0*d\r\n\r\n", i, pad, 0);
+	}
+	/* The program's stream in pieces, the peer reading a little at a
+	 * time, until a call is cut inside the agent's inserted lines. */
+	while (sent < plen && prop_owed(sp[0]) == 0) {
+		size_t chunk = 1 + (size_t)rand() % 20000;
+
+		if (chunk > plen - sent)
+			chunk = plen - sent;
+		r = psend(prog + sent, chunk);
+		if (r > 0) {
+			sent += (size_t)r;
+			continue;
+		}
+		ck_assert_int_eq(errno, EAGAIN);
+		(void)!read(sp[1], buf, 1 + (size_t)rand() % sizeof buf);
+	}
+	ck_assert_msg(prop_owed(sp[0]) > 0, "no header left owed (%zu of %zu bytes sent)", sent, plen);
+	ck_assert_int_eq(shutdown(sp[0], SHUT_WR), 0);
+	errno = 0;
+	r = psend(bad, 10);
+	ck_assert_int_eq(r, -1);
+	ck_assert_int_eq(errno, EPIPE);
+	munmap(bad, 4096);
 }
 
 #undef UNIT_TCASE
