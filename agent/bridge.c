@@ -167,12 +167,24 @@ static void add_to(const char *var, const char *piece, bool prepend, const char 
 
 int bridge_pending;
 int bridge_runtime;
+int bridge_broken;
 
 void bridge_ready(void)
 {
+	if (__atomic_load_n(&bridge_broken, __ATOMIC_RELAXED))
+		return;
 	if (__atomic_exchange_n(&bridge_pending, 0, __ATOMIC_RELAXED))
 		DEBUG("bridge: ready; event-loop threads are tagged again");
 	agent_self.unvouched = false;
+}
+
+void bridge_failed(void)
+{
+	if (!__atomic_exchange_n(&bridge_broken, 1, __ATOMIC_RELAXED))
+		DEBUG("bridge: failed; event-loop threads are untagged from now on");
+	if (bridge_runtime)
+		__atomic_store_n(&bridge_pending, 1, __ATOMIC_RELAXED);
+	agent_self.unvouched = bridge_runtime != 0;
 }
 
 int bridge_vouch(bool on)

@@ -31,8 +31,19 @@ extern int bridge_runtime;
  * job queue's (agent/handoff.h, rule 8). */
 extern int bridge_vm;
 
-/* The runtime's bridge is loaded and drives the context from now on. */
+/* The runtime's bridge is loaded and drives the context from now on
+ * (nothing, once it failed). */
 void bridge_ready(void);
+
+/* The runtime's bridge could not put all its hooks in (a runtime whose
+ * internals it does not know): its contexts cannot be vouched for, and
+ * the process goes back to the state before bridge_ready() for good. */
+void bridge_failed(void);
+
+/* 1 once bridge_failed() was called: a thread not vouched for (an event
+ * loop's) gives no snapshot either (reqctx_api_snapshot), so nothing the
+ * bridge still captures there carries its guess on. */
+extern int bridge_broken;
 
 /* A bridge that never reports ready (Node's) enters a request's context
  * only around the calls that need it natively, and vouches for it there:

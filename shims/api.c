@@ -19,6 +19,8 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
 {
 	struct ctx *c = agent_running() ? agent_self.cur : NULL;
 
+	if (c && unlikely(__atomic_load_n(&bridge_broken, __ATOMIC_RELAXED)) && agent_self.unvouched)
+		c = NULL;       /* agent/bridge.h */
 	if (c)
 		ctx_get(c);
 	return (reqctx_snapshot_t)c;
@@ -59,6 +61,14 @@ AGENT_EXPORT void reqctx_api_bridge_ready(void)
 {
 	if (agent_running())
 		bridge_ready();
+}
+
+/* A runtime bridge could not put its hooks in: as if it had never
+ * reported ready, for the rest of the process (agent/bridge.h). */
+AGENT_EXPORT void reqctx_api_bridge_failed(void)
+{
+	if (agent_running())
+		bridge_failed();
 }
 
 /* reqctx.h; agent/bridge.h, bridge_vouch. */

@@ -34,6 +34,10 @@ extern void reqctx_api_release(reqctx_snapshot_t) __attribute__((weak));
  * context from now on. Until it is called, in node, python and ruby, an
  * epoll loop's lines carry no prefix (docs/design.md, "Runtime bridges"). */
 extern void reqctx_api_bridge_ready(void) __attribute__((weak));
+/* For runtime bridges: a hook could not be put in; the process goes back,
+ * for good, to the state before reqctx_api_bridge_ready() (its epoll
+ * loops' lines carry no prefix). */
+extern void reqctx_api_bridge_failed(void) __attribute__((weak));
 extern void reqctx_api_bridge_loop(int on) __attribute__((weak));
 /* For a bridge that enters a context only around the calls that need it
  * (Node's): on = 1, the calling thread's current context is the bridge's,

@@ -180,6 +180,27 @@ static PyObject *py_release(PyObject *self, PyObject *o)
 	return with_snap(o, api_release);
 }
 
+/* fn(self, *args, **kw). */
+static PyObject *call_with(PyObject *fn, PyObject *self, PyObject *args, PyObject *kw)
+{
+	Py_ssize_t n = PyTuple_Size(args);
+	PyObject *all = PyTuple_New(n + 1), *r;
+
+	if (all == NULL)
+		return NULL;
+	Py_INCREF(self);
+	PyTuple_SetItem(all, 0, self);
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *a = PyTuple_GetItem(args, i);
+
+		Py_INCREF(a);
+		PyTuple_SetItem(all, i + 1, a);
+	}
+	r = PyObject_Call(fn, all, kw);
+	Py_DECREF(all);
+	return r;
+}
+
 /* A stream's write, reporting each chunk to the agent first
  * (agent/buffered.h): whichever thread writes the buffer out, the lines
  * carry the context of the thread that put them in. It holds the
@@ -275,28 +296,16 @@ static PyObject *guard_call(PyObject *o, PyObject *args, PyObject *kw)
 		r = PyObject_Call(g->write, args, kw);
 	} else {
 		/* write(stream, *args) */
-		PyObject *self = PyWeakref_GetObject(g->self), *all;
-		Py_ssize_t n = PyTuple_Size(args);
+		PyObject *self = PyWeakref_GetObject(g->self);
 
 		if (self == NULL || self == Py_None) {
 			PyErr_SetString(PyExc_ValueError, "I/O operation on a stream that is gone");
 			r = NULL;
-		} else if (n == 1 && kw == NULL) {
+		} else if (PyTuple_Size(args) == 1 && kw == NULL) {
 			/* the common call: no argument tuple of our own */
 			r = PyObject_CallFunctionObjArgs(g->write, self, PyTuple_GetItem(args, 0), NULL);
-		} else if ((all = PyTuple_New(n + 1)) == NULL) {
-			r = NULL;
 		} else {
-			Py_INCREF(self);
-			PyTuple_SetItem(all, 0, self);
-			for (Py_ssize_t i = 0; i < n; i++) {
-				PyObject *a = PyTuple_GetItem(args, i);
-
-				Py_INCREF(a);
-				PyTuple_SetItem(all, i + 1, a);
-			}
-			r = PyObject_Call(g->write, all, kw);
-			Py_DECREF(all);
+			r = call_with(g->write, self, args, kw);
 		}
 	}
 	if (r == NULL && reported)
@@ -338,45 +347,74 @@ static PyType_Spec guard_spec = {
  *
  * handle_run(Handle, run, fallback, var, Context) -> a method for Handle:
  *   Handle    asyncio.events.Handle (the method's class)
- *   run       its own _run, for failures
+ *   run       its own _run, for failures (its __doc__ becomes the
+ *             method's)
  *   fallback  the bridge's Python wrapper of run, for a handle this
  *             function does not know how to run (a _context that is not a
  *             Context, _args that are not a tuple)
  *   var       the bridge's ContextVar (a Snap or None)
  *   Context   contextvars.Context (the limited API does not export it)
- * It may be made once per process; a second call raises RuntimeError.
+ * One per process: a second call (another interpreter's asyncio) raises
+ * RuntimeError, and that interpreter keeps the Python wrapper.
  */
 static PyObject *run_orig, *run_fallback, *run_var, *run_ctx_run;
 static PyTypeObject *run_ctx_type, *replay_type;
 static PyObject *s_context, *s_args, *s_callback;
 
-/* An exception caught here, raised again by run(): a stand-in for the
- * handle's _context while asyncio's Handle._run runs, so that the
- * exception reaches Handle._run's own except clauses exactly as if
- * Context.run had raised it there. A method of C adds no traceback entry:
- * Handle._run's frame adds its own, as it does without the bridge. */
+/* A failed callback, raised again: for the time asyncio's Handle._run
+ * runs, it is the handle's _callback (with () for _args), and when that
+ * calls it (through Context.run, as it calls every callback) it first
+ * puts the handle's _callback and _args back as the callback left them,
+ * then raises the exception. So Handle._run's except clauses, and the
+ * exception handler they call, see the handle as without the bridge, and
+ * the traceback gets Handle._run's frame at its head as it always does (a
+ * callable of C adds no entry of its own). */
 typedef struct {
 	PyObject_HEAD
-	PyObject *type, *value, *tb;
+	PyObject *handle, *callback, *args;  /* what to put back */
+	PyObject *type, *value, *tb;         /* what to raise */
+	int done;
 } Replay;
+
+/* Puts the handle's _callback and _args back, keeping any exception
+ * pending. */
+static void replay_restore(Replay *r)
+{
+	PyObject *t, *e, *tb;
+
+	if (r->done)
+		return;
+	r->done = 1;
+	PyErr_Fetch(&t, &e, &tb);
+	if (PyObject_SetAttr(r->handle, s_callback, r->callback) < 0 ||
+	    PyObject_SetAttr(r->handle, s_args, r->args) < 0)
+		PyErr_Clear();
+	PyErr_Restore(t, e, tb);
+}
 
 static void replay_dealloc(PyObject *o)
 {
 	PyTypeObject *t = Py_TYPE(o);
+	Replay *r = (Replay *)o;
 	freefunc tp_free = (freefunc)PyType_GetSlot(t, Py_tp_free);
 
-	Py_CLEAR(((Replay *)o)->type);
-	Py_CLEAR(((Replay *)o)->value);
-	Py_CLEAR(((Replay *)o)->tb);
+	Py_CLEAR(r->handle);
+	Py_CLEAR(r->callback);
+	Py_CLEAR(r->args);
+	Py_CLEAR(r->type);
+	Py_CLEAR(r->value);
+	Py_CLEAR(r->tb);
 	tp_free(o);
 	Py_DECREF(t);
 }
 
-static PyObject *replay_run(PyObject *o, PyObject *args)
+static PyObject *replay_call(PyObject *o, PyObject *args, PyObject *kw)
 {
 	Replay *r = (Replay *)o;
 
 	(void)args;
+	(void)kw;
+	replay_restore(r);
 	Py_XINCREF(r->type);
 	Py_XINCREF(r->value);
 	Py_XINCREF(r->tb);
@@ -384,15 +422,10 @@ static PyObject *replay_run(PyObject *o, PyObject *args)
 	return NULL;
 }
 
-static PyMethodDef replay_methods[] = {
-	{ "run", replay_run, METH_VARARGS, "Raises the exception it holds." },
-	{ NULL, NULL, 0, NULL },
-};
-
 static PyType_Slot replay_slots[] = {
 	{ Py_tp_dealloc, (void *)replay_dealloc },
-	{ Py_tp_methods, (void *)replay_methods },
-	{ Py_tp_doc, (void *)"A handle's failed callback, raised again by run()." },
+	{ Py_tp_call, (void *)replay_call },
+	{ Py_tp_doc, (void *)"A handle's failed callback, raised again when called." },
 	{ 0, NULL },
 };
 
@@ -400,68 +433,71 @@ static PyType_Spec replay_spec = {
 	"_reqctx.Replay", sizeof(Replay), 0, Py_TPFLAGS_DEFAULT, replay_slots,
 };
 
-/* Sets a handle's attribute, keeping the exception pending (if any). */
-static void set_keeping(PyObject *self, PyObject *name, PyObject *v)
-{
-	PyObject *t, *e, *tb;
-
-	PyErr_Fetch(&t, &e, &tb);
-	if (PyObject_SetAttr(self, name, v) < 0)
-		PyErr_Clear();
-	PyErr_Restore(t, e, tb);
-}
-
-/* The callback of `self` (whose _context is ctx) raised the pending
- * exception: asyncio's Handle._run runs with the stand-in in _context and
- * reports it (or raises it again: SystemExit, KeyboardInterrupt) with the
- * same message, context and traceback as without the bridge; _context is
- * put back after. _args the callback set to None (it cancelled its own
- * handle) are () meanwhile: Handle._run unpacks them, and asyncio formats
- * both alike. Returns Handle._run's result. */
+/* The callback of `self` raised the pending exception: asyncio's
+ * Handle._run runs with a Replay as its callback and reports the
+ * exception (or raises it again: SystemExit, KeyboardInterrupt) with the
+ * same message, context and traceback as without the bridge. Returns
+ * Handle._run's result. */
 static PyObject *replay(PyObject *self, PyObject *ctx)
 {
 	Replay *rp;
-	PyObject *args, *r;
-	int none_args;
+	PyObject *empty, *r;
 
+	if (PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+		/* Context.run itself may have refused (the context is entered
+		 * already): then the callback never ran, and asyncio's
+		 * Handle._run, run as it is, fails the same way. */
+		PyObject *t, *e, *tb, *probe;
+
+		PyErr_Fetch(&t, &e, &tb);
+		probe = PyObject_CallFunctionObjArgs(run_ctx_run, ctx, (PyObject *)&PyBool_Type, NULL);
+		if (probe == NULL) {
+			PyErr_Clear();
+			Py_XDECREF(t);
+			Py_XDECREF(e);
+			Py_XDECREF(tb);
+			return PyObject_CallFunctionObjArgs(run_orig, self, NULL);
+		}
+		Py_DECREF(probe);
+		PyErr_Restore(t, e, tb);
+	}
 	rp = (Replay *)((allocfunc)PyType_GetSlot(replay_type, Py_tp_alloc))(replay_type, 0);
 	if (rp == NULL)
 		return NULL;
 	PyErr_Fetch(&rp->type, &rp->value, &rp->tb);
-	args = PyObject_GetAttr(self, s_args);
-	if (args == NULL)
+	Py_INCREF(self);
+	rp->handle = self;
+	rp->callback = PyObject_GetAttr(self, s_callback);
+	rp->args = rp->callback ? PyObject_GetAttr(self, s_args) : NULL;
+	empty = rp->args ? PyTuple_New(0) : NULL;
+	if (empty == NULL || PyObject_SetAttr(self, s_callback, (PyObject *)rp) < 0) {
+		/* not to be had: the exception goes on as it is */
 		PyErr_Clear();
-	none_args = args == Py_None;
-	Py_XDECREF(args);
-	if (PyObject_SetAttr(self, s_context, (PyObject *)rp) < 0) {
+		rp->done = 1;
+		Py_XDECREF(empty);
+		replay_call((PyObject *)rp, NULL, NULL);
 		Py_DECREF(rp);
 		return NULL;
 	}
-	if (none_args) {
-		PyObject *empty = PyTuple_New(0);
-
-		if (empty != NULL) {
-			set_keeping(self, s_args, empty);
-			Py_DECREF(empty);
-		}
-	}
+	if (PyObject_SetAttr(self, s_args, empty) < 0)
+		PyErr_Clear();
+	Py_DECREF(empty);
 	r = PyObject_CallFunctionObjArgs(run_orig, self, NULL);
-	set_keeping(self, s_context, ctx);
-	if (none_args)
-		set_keeping(self, s_args, Py_None);
+	replay_restore(rp);     /* where Handle._run did not call it */
 	Py_DECREF(rp);
 	return r;
 }
 
 /* Handle._run: the snapshot of the handle's context current around
  * Context.run(callback, *args). */
-static PyObject *handle_run(PyObject *self, PyObject *unused)
+static PyObject *handle_run(PyObject *self, PyObject *extra, PyObject *kw)
 {
 	PyObject *ctx, *cb = NULL, *args = NULL, *call = NULL, *v, *r;
 	snap_t s = NULL, prev;
 	Py_ssize_t n, i;
 
-	(void)unused;
+	if (PyTuple_Size(extra) != 0 || kw != NULL)
+		return call_with(run_orig, self, extra, kw);   /* its TypeError */
 	ctx = PyObject_GetAttr(self, s_context);
 	if (ctx == NULL)
 		return NULL;
@@ -529,10 +565,42 @@ fallback:
 	return PyObject_CallFunctionObjArgs(run_fallback, self, NULL);
 }
 
-static PyMethodDef handle_run_def = {
-	"_run", handle_run, METH_NOARGS,
-	"Runs the callback with its context's request current (the reqctx bridge)."
-};
+/* A method of C named `name` for class `cls`, running `fn`, with the
+ * __doc__ of `like` (None: none). Its definition is kept for the life of
+ * the process, as the method needs it. */
+static PyObject *method_like(PyObject *cls, const char *name, PyCFunctionWithKeywords fn,
+			     PyObject *like)
+{
+	PyMethodDef *def = PyMem_Calloc(1, sizeof *def);
+	PyObject *doc, *bytes = NULL, *m;
+	const char *text = NULL;
+
+	if (def == NULL)
+		return PyErr_NoMemory();
+	doc = PyObject_GetAttrString(like, "__doc__");
+	if (doc != NULL && PyUnicode_Check(doc))
+		bytes = PyUnicode_AsUTF8String(doc);
+	if (bytes != NULL) {
+		const char *b = PyBytes_AsString(bytes);
+		char *copy = b ? PyMem_Malloc(strlen(b) + 1) : NULL;
+
+		if (copy != NULL)
+			text = strcpy(copy, b);
+	}
+	PyErr_Clear();
+	Py_XDECREF(bytes);
+	Py_XDECREF(doc);
+	def->ml_name = name;
+	def->ml_meth = (PyCFunction)(void (*)(void))fn;
+	def->ml_flags = METH_VARARGS | METH_KEYWORDS;
+	def->ml_doc = text;
+	m = PyDescr_NewMethod((PyTypeObject *)cls, def);
+	if (m == NULL) {
+		PyMem_Free((void *)def->ml_doc);
+		PyMem_Free(def);
+	}
+	return m;
+}
 
 static PyObject *py_handle_run(PyObject *self, PyObject *args)
 {
@@ -552,7 +620,7 @@ static PyObject *py_handle_run(PyObject *self, PyObject *args)
 	run_ctx_run = PyObject_GetAttrString(ctx_type, "run");
 	if (run_ctx_run == NULL)
 		return NULL;
-	m = PyDescr_NewMethod((PyTypeObject *)handle, &handle_run_def);
+	m = method_like(handle, "_run", handle_run, orig);
 	if (m == NULL) {
 		Py_CLEAR(run_ctx_run);
 		return NULL;
@@ -577,18 +645,19 @@ static PyObject *py_handle_run(PyObject *self, PyObject *args)
  *
  * loop_run(BaseEventLoop, run_forever) -> a method for BaseEventLoop
  * calling run_forever with the thread marked for as long as the outermost
- * call runs; run_forever itself when the agent has no such call. Made
- * once per process; a second call raises RuntimeError.
+ * call runs (its __doc__ is run_forever's); run_forever itself when the
+ * agent has no such call. One per process, as handle_run.
  */
 static PyObject *loop_orig;
 static void (*api_bridge_loop)(int);
 static __thread unsigned loop_depth;
 
-static PyObject *loop_run(PyObject *self, PyObject *unused)
+static PyObject *loop_run(PyObject *self, PyObject *extra, PyObject *kw)
 {
 	PyObject *r;
 
-	(void)unused;
+	if (PyTuple_Size(extra) != 0 || kw != NULL)
+		return call_with(loop_orig, self, extra, kw);  /* its TypeError */
 	if (loop_depth++ == 0)
 		api_bridge_loop(1);
 	r = PyObject_CallFunctionObjArgs(loop_orig, self, NULL);
@@ -596,11 +665,6 @@ static PyObject *loop_run(PyObject *self, PyObject *unused)
 		api_bridge_loop(0);
 	return r;
 }
-
-static PyMethodDef loop_run_def = {
-	"run_forever", loop_run, METH_NOARGS,
-	"Runs the event loop until stop() is called (the reqctx bridge marks its thread meanwhile)."
-};
 
 static PyObject *py_loop_run(PyObject *self, PyObject *args)
 {
@@ -621,7 +685,7 @@ static PyObject *py_loop_run(PyObject *self, PyObject *args)
 		PyErr_SetString(PyExc_TypeError, "loop_run: BaseEventLoop must be a class");
 		return NULL;
 	}
-	m = PyDescr_NewMethod((PyTypeObject *)loop, &loop_run_def);
+	m = method_like(loop, "run_forever", loop_run, orig);
 	if (m == NULL)
 		return NULL;
 	Py_INCREF(orig);

@@ -104,6 +104,12 @@ def _reqctx_bridge():
         fn["bridge_loop"] = f
     except AttributeError:
         pass
+    try:
+        f = lib.reqctx_api_bridge_failed
+        f.restype, f.argtypes = None, []
+        fn["bridge_failed"] = f
+    except AttributeError:
+        pass
     install_hooks(fn)
     # From here on asyncio's contexts decide: the agent may tag the event
     # loop's lines again (until now it wrote them bare: agent/bridge.h).
@@ -177,34 +183,43 @@ def install_hooks(fn):
         run_forever = base_events.BaseEventLoop.run_forever
 
         def _run_forever(self):
-            if bridge_loop is None:
+            # A loop already running in this thread: run_forever raises.
+            if bridge_loop is None or events._get_running_loop() is not None:
                 return run_forever(self)
             bridge_loop(1)
             try:
                 return run_forever(self)
             finally:
                 bridge_loop(0)
-        loop_run = fn.get("loop_run")
-        base_events.BaseEventLoop.run_forever = (
-            _run_forever if loop_run is None or bridge_loop is None
-            else loop_run(base_events.BaseEventLoop, run_forever))
 
-        # Through ctypes: one Python frame and two C calls per callback.
+        # Through ctypes: one Python frame and two C calls per callback. A
+        # _context that is not a Context (a stand-in some program made)
+        # names no request.
+        Context = type(contextvars.copy_context())
+
         def _run(self):
-            prev = enter_snap(self._context.get(var))
+            ctx = self._context
+            prev = enter_snap(ctx.get(var) if type(ctx) is Context else None)
             try:
                 run(self)
             finally:
                 _leave(prev)
-        # With the extension: Handle._run itself in C (no Python frame; a
-        # failure goes to asyncio's own `run`, which reports it), with
-        # _run for a handle it does not know how to run.
-        handle_run = fn.get("handle_run")
-        if handle_run is not None:
-            events.Handle._run = handle_run(events.Handle, run, _run, var,
-                                            type(contextvars.copy_context()))
-        else:
-            events.Handle._run = _run
+
+        # With the extension: both as methods of C (no Python frame; a
+        # failing callback goes to asyncio's own `run`, which reports it;
+        # a handle it does not know how to run goes to _run). One
+        # interpreter of the process has them; another (a
+        # sub-interpreter's asyncio) keeps the Python wrappers.
+        loop_run, handle_run = fn.get("loop_run"), fn.get("handle_run")
+        fast_loop = fast_run = None
+        if loop_run is not None and handle_run is not None and bridge_loop is not None:
+            try:
+                fast_run = handle_run(events.Handle, run, _run, var, Context)
+                fast_loop = loop_run(base_events.BaseEventLoop, run_forever)
+            except RuntimeError:
+                fast_run = fast_loop = None
+        base_events.BaseEventLoop.run_forever = fast_loop or _run_forever
+        events.Handle._run = fast_run or _run
 
         create_task = base_events.BaseEventLoop.create_task
 
@@ -412,8 +427,13 @@ def install_hooks(fn):
             try:
                 f()
             except Exception as e:      # never break the program
-                sys.stderr.write("reqctx: the Python bridge could not patch %s: %r\n"
-                                 % (name, e))
+                # Half a bridge would vouch for contexts it does not
+                # follow: the agent goes back to tagging no event loop.
+                failed = fn.get("bridge_failed")
+                if failed is not None:
+                    failed()
+                sys.stderr.write("reqctx: the Python bridge could not patch %s: %r; "
+                                 "event-loop lines go without request IDs\n" % (name, e))
 
     for name in list(pending):
         if name in sys.modules:
