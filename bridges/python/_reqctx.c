@@ -33,6 +33,8 @@
  *                              asyncio's Handle._run as a method of C,
  *                              the snapshot of each handle's context
  *                              current around its callback (below)
+ *   task_make(BaseEventLoop, create_task, var, copy_context)
+ *                              create_task as a method of C (below)
  *   loop_run(BaseEventLoop, run_forever)
  *                              run_forever as a method of C, the thread
  *                              marked as a bridged loop while it runs
@@ -602,6 +604,30 @@ static PyObject *method_like(PyObject *cls, const char *name, PyCFunctionWithKey
 	return m;
 }
 
+/* method_like(cls, name, fn, orig), once per process: *orig_at keeps
+ * orig for fn. RuntimeError when made already (another interpreter's
+ * asyncio), TypeError when cls is not a class. */
+static PyObject *replacement(PyObject *cls, const char *name, PyCFunctionWithKeywords fn,
+			     PyObject *orig, PyObject **orig_at)
+{
+	PyObject *m;
+
+	if (*orig_at != NULL) {
+		PyErr_Format(PyExc_RuntimeError, "%s: made already", name);
+		return NULL;
+	}
+	if (!PyType_Check(cls)) {
+		PyErr_Format(PyExc_TypeError, "%s: not a class", name);
+		return NULL;
+	}
+	m = method_like(cls, name, fn, orig);
+	if (m == NULL)
+		return NULL;
+	Py_INCREF(orig);
+	*orig_at = orig;
+	return m;
+}
+
 static PyObject *py_handle_run(PyObject *self, PyObject *args)
 {
 	PyObject *handle, *orig, *fallback, *var, *ctx_type, *m;
@@ -609,27 +635,18 @@ static PyObject *py_handle_run(PyObject *self, PyObject *args)
 	(void)self;
 	if (!PyArg_ParseTuple(args, "OOOOO:handle_run", &handle, &orig, &fallback, &var, &ctx_type))
 		return NULL;
-	if (run_orig != NULL) {
-		PyErr_SetString(PyExc_RuntimeError, "handle_run: made already");
+	if (!PyType_Check(ctx_type)) {
+		PyErr_SetString(PyExc_TypeError, "handle_run: Context must be a class");
 		return NULL;
 	}
-	if (!PyType_Check(handle) || !PyType_Check(ctx_type)) {
-		PyErr_SetString(PyExc_TypeError, "handle_run: Handle and Context must be classes");
+	if (run_orig == NULL && (run_ctx_run = PyObject_GetAttrString(ctx_type, "run")) == NULL)
 		return NULL;
-	}
-	run_ctx_run = PyObject_GetAttrString(ctx_type, "run");
-	if (run_ctx_run == NULL)
+	m = replacement(handle, "_run", handle_run, orig, &run_orig);
+	if (m == NULL)
 		return NULL;
-	m = method_like(handle, "_run", handle_run, orig);
-	if (m == NULL) {
-		Py_CLEAR(run_ctx_run);
-		return NULL;
-	}
-	Py_INCREF(orig);
 	Py_INCREF(fallback);
 	Py_INCREF(var);
 	Py_INCREF(ctx_type);
-	run_orig = orig;
 	run_fallback = fallback;
 	run_var = var;
 	run_ctx_type = (PyTypeObject *)ctx_type;
@@ -668,7 +685,7 @@ static PyObject *loop_run(PyObject *self, PyObject *extra, PyObject *kw)
 
 static PyObject *py_loop_run(PyObject *self, PyObject *args)
 {
-	PyObject *loop, *orig, *m;
+	PyObject *loop, *orig;
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "OO:loop_run", &loop, &orig))
@@ -677,19 +694,89 @@ static PyObject *py_loop_run(PyObject *self, PyObject *args)
 		Py_INCREF(orig);
 		return orig;
 	}
-	if (loop_orig != NULL) {
-		PyErr_SetString(PyExc_RuntimeError, "loop_run: made already");
+	return replacement(loop, "run_forever", loop_run, orig, &loop_orig);
+}
+
+/* ---- BaseEventLoop.create_task, in C -----------------------------------
+ *
+ * A task made where the bridge's variable is unset (none of asyncio's
+ * callbacks entered a request) runs in a copy of the current context with
+ * the variable set to the agent's current context: the accept or read that
+ * just happened. In C: no frame of the bridge's in the task's debug-mode
+ * source traceback ("created at"), and none per task.
+ *
+ * task_make(BaseEventLoop, create_task, var, copy_context) -> a method
+ * for BaseEventLoop; create_task as it is for any call with a context
+ * given. One per process, as handle_run.
+ */
+static PyObject *task_orig, *task_var, *task_copy, *s_get, *s_set, *s_run, *s_context_kw;
+
+/* A copy of the current context with the bridge's variable set to the
+ * agent's current context, or None when there is none; NULL on error. */
+static PyObject *task_context(void)
+{
+	PyObject *snap = py_capture(NULL, NULL), *ctx, *set, *r;
+
+	if (snap == NULL || snap == Py_None)
+		return snap;
+	ctx = PyObject_CallObject(task_copy, NULL);
+	set = PyObject_GetAttr(task_var, s_set);
+	r = ctx && set ? PyObject_CallMethodObjArgs(ctx, s_run, set, snap, NULL) : NULL;
+	Py_XDECREF(set);
+	Py_DECREF(snap);
+	if (r == NULL) {
+		Py_XDECREF(ctx);
 		return NULL;
 	}
-	if (!PyType_Check(loop)) {
-		PyErr_SetString(PyExc_TypeError, "loop_run: BaseEventLoop must be a class");
+	Py_DECREF(r);
+	return ctx;
+}
+
+static PyObject *create_task(PyObject *self, PyObject *args, PyObject *kw)
+{
+	PyObject *given = kw ? PyDict_GetItem(kw, s_context_kw) : NULL, *v, *ctx, *kw2, *r;
+
+	if (given != NULL && given != Py_None)
+		return call_with(task_orig, self, args, kw);
+	v = PyObject_CallMethodObjArgs(task_var, s_get, Py_None, NULL);
+	if (v == NULL)
+		return NULL;
+	Py_DECREF(v);
+	if (v != Py_None)
+		return call_with(task_orig, self, args, kw);
+	ctx = task_context();
+	if (ctx == NULL)
+		return NULL;
+	if (ctx == Py_None) {
+		Py_DECREF(ctx);
+		return call_with(task_orig, self, args, kw);
+	}
+	kw2 = kw ? PyDict_Copy(kw) : PyDict_New();
+	if (kw2 == NULL || PyDict_SetItem(kw2, s_context_kw, ctx) < 0) {
+		Py_XDECREF(kw2);
+		Py_DECREF(ctx);
 		return NULL;
 	}
-	m = method_like(loop, "run_forever", loop_run, orig);
-	if (m == NULL)
+	r = call_with(task_orig, self, args, kw2);
+	Py_DECREF(kw2);
+	Py_DECREF(ctx);
+	return r;
+}
+
+static PyObject *py_task_make(PyObject *self, PyObject *args)
+{
+	PyObject *loop, *orig, *var, *copy, *m;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OOOO:task_make", &loop, &orig, &var, &copy))
 		return NULL;
-	Py_INCREF(orig);
-	loop_orig = orig;
+	m = replacement(loop, "create_task", create_task, orig, &task_orig);
+	if (m != NULL) {
+		Py_INCREF(var);
+		Py_INCREF(copy);
+		task_var = var;
+		task_copy = copy;
+	}
 	return m;
 }
 
@@ -701,6 +788,8 @@ static PyMethodDef methods[] = {
 	{ "release", py_release, METH_O, "Drops snapshot p." },
 	{ "handle_run", py_handle_run, METH_VARARGS,
 	  "handle_run(Handle, run, fallback, var, Context): Handle._run in C, the request of the handle's context current around its callback." },
+	{ "task_make", py_task_make, METH_VARARGS,
+	  "task_make(BaseEventLoop, create_task, var, copy_context): create_task in C, a task made outside any request taking the agent's current one." },
 	{ "loop_run", py_loop_run, METH_VARARGS,
 	  "loop_run(BaseEventLoop, run_forever): run_forever in C, the thread marked as a bridged loop while it runs." },
 	{ NULL, NULL, 0, NULL },
@@ -748,8 +837,13 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	s_context = PyUnicode_InternFromString("_context");
 	s_args = PyUnicode_InternFromString("_args");
 	s_callback = PyUnicode_InternFromString("_callback");
+	s_get = PyUnicode_InternFromString("get");
+	s_set = PyUnicode_InternFromString("set");
+	s_run = PyUnicode_InternFromString("run");
+	s_context_kw = PyUnicode_InternFromString("context");
 	replay_type = (PyTypeObject *)PyType_FromSpec(&replay_spec);
-	if (!s_context || !s_args || !s_callback || replay_type == NULL) {
+	if (!s_context || !s_args || !s_callback || !s_get || !s_set || !s_run || !s_context_kw ||
+	    replay_type == NULL) {
 		Py_DECREF(m);
 		return NULL;
 	}

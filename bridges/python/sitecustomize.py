@@ -95,7 +95,8 @@ def _reqctx_bridge():
                   release=_reqctx.release, capture=_reqctx.capture,
                   Guard=getattr(_reqctx, "Guard", None),
                   handle_run=getattr(_reqctx, "handle_run", None),
-                  loop_run=getattr(_reqctx, "loop_run", None))
+                  loop_run=getattr(_reqctx, "loop_run", None),
+                  task_make=getattr(_reqctx, "task_make", None))
     except ImportError:
         pass
     try:
@@ -232,7 +233,17 @@ def install_hooks(fn):
             if context is None:
                 return create_task(self, coro, name=name)
             return create_task(self, coro, name=name, context=context)
-        base_events.BaseEventLoop.create_task = _create_task
+        # With the extension, in C: no frame of the bridge's in a task's
+        # debug-mode "created at".
+        task_make = fn.get("task_make")
+        fast_task = None
+        if task_make is not None:
+            try:
+                fast_task = task_make(base_events.BaseEventLoop, create_task, var,
+                                      contextvars.copy_context)
+            except RuntimeError:
+                pass
+        base_events.BaseEventLoop.create_task = fast_task or _create_task
 
         # The transport's reader callback: after each read, the agent's
         # context (that connection's request, or none when the

@@ -92,6 +92,12 @@ async def main():
     # a context entered already: Context.run refuses, the callback never runs
     entered = contextvars.copy_context()
     entered.run(lambda: asyncio.events.Handle(shows, (8,), loop, context=entered)._run())
+    # debug mode: where a task says it was created
+    loop.set_debug(True)
+    made = loop.create_task(asyncio.sleep(0))
+    print("task created at", made._source_traceback[-1][:3])
+    await made
+    loop.set_debug(False)
     for call in (lambda: asyncio.events.Handle(shows, (9,), loop)._run(1),
                  lambda: loop.run_forever(1)):
         try:
