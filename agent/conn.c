@@ -355,6 +355,21 @@ static void framed_read(struct fdslot *s, int fd, const char *data, size_t dlen,
 		lose(s, fd, true);
 }
 
+void conn_answer_interim(struct fdslot *s)
+{
+	if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE)
+		__atomic_and_fetch(&s->flags, (uint8_t)~FDF_WROTE, __ATOMIC_RELAXED);
+}
+
+void conn_switched(struct fdslot *s, int fd)
+{
+	uint8_t http = PROTO_HTTP;
+
+	if (__atomic_compare_exchange_n(&s->proto, &http, PROTO_SESSION, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED))
+		DEBUG("fd %d: 101 Switching Protocols; one context from here on", fd);
+}
+
 void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
 {
 	unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);

@@ -39,4 +39,15 @@ static inline bool conn_reads(const struct fdslot *s, const void *data, size_t d
  * here). */
 void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n);
 
+/* What the server wrote on HTTP client connection `s` so far is interim
+ * responses only (100 Continue, 103 Early Hints; RFC 9110, 15.2): its
+ * request is not answered yet, and the next read goes on with it (its
+ * body) instead of starting the next request. */
+void conn_answer_interim(struct fdslot *s);
+
+/* The server answered 101 Switching Protocols (RFC 9110, 15.2.2): the
+ * connection speaks another protocol from here on (a WebSocket), in the
+ * context of the request that asked for it, throughout. */
+void conn_switched(struct fdslot *s, int fd);
+
 #endif

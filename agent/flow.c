@@ -372,12 +372,18 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 		 * muted and the socket is not already its own, or not vouched
 		 * for at all (an event loop no bridge vouches for: that the
 		 * socket's context is the thread's says only that its last
-		 * reply was read here). */
-		if (unlikely(agent_self.unvouched) ||
+		 * reply was read here). A writer with none takes the socket's
+		 * (a reply read back on a connection made for a request),
+		 * unless the program said it serves none (a runtime bridge
+		 * entered none: a job worker calling out on a pooled
+		 * connection another request used last). */
+		if (unlikely(agent_self.unvouched) || agent_self.entered_none ||
 		    ((agent_self.weak || agent_self.muted) && fdmap_ctx_peek(s) != agent_self.cur)) {
-			if (unlikely(debug_fd >= 0))
-				note_switch(NULL, "write out on weak evidence", fd);
-			ctx_take_current(NULL);
+			if (agent_self.cur) {
+				if (unlikely(debug_fd >= 0))
+					note_switch(NULL, "write out on weak evidence", fd);
+				ctx_take_current(NULL);
+			}
 			fdmap_tag(s, NULL);
 		} else if (agent_self.cur)
 			fdmap_tag(s, agent_self.cur);

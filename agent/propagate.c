@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 
 #include "agent/config.h"
+#include "agent/conn.h"
 #include "base/mem.h"
 #include "base/probe.h"
 #include "agent/fields.h"
@@ -599,6 +600,19 @@ static ssize_t call_plan(int fd, struct plan *pl, const struct prop_call *call)
 	return REAL(sendmsg)(fd, &m, call->flags);
 }
 
+/* After a server's bytes were followed on client connection `s`: an
+ * interim response alone does not answer its request, and a 101 ends
+ * HTTP on the connection (agent/conn.h). */
+static void answer_marks(struct fdslot *s, int fd, const struct conn *c)
+{
+	if (c->w.role != WIRE_RESPONSE || c->w.status < 100 || c->w.status >= 200)
+		return;
+	if (c->w.state == WS_DONE && c->w.status == 101)
+		conn_switched(s, fd);
+	else if (c->w.state == WS_START)
+		conn_answer_interim(s);
+}
+
 ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		   const struct prop_call *call)
 {
@@ -655,6 +669,8 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 				left -= take;
 			}
 		}
+		if (r > 0)
+			answer_marks(s, fd, c);
 		release(c);
 		return r;
 	}
@@ -672,6 +688,7 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		return -1;
 	}
 	app = settle(c, pl, (size_t)r);
+	answer_marks(s, fd, c);
 	release(c);
 	if (app == 0) {
 		/* Only the agent's bytes went out (or none): the program's

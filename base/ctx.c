@@ -214,6 +214,7 @@ struct ctx *ctx_enter_pinned(struct ctx *c)
 	agent_self.switches++;
 	ctx_forget_marks();
 	agent_self.pinned = c;
+	agent_self.entered_none = c == NULL;
 	return prev;
 }
 

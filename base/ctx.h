@@ -128,6 +128,7 @@ static inline struct ctx *ctx_carried(void)
 static inline void ctx_forget_marks(void)
 {
 	agent_self.pinned = NULL;
+	agent_self.entered_none = false;
 	agent_self.inherited = NULL;
 	agent_self.closed = NULL;
 	agent_self.lock_watch = 0;

@@ -49,6 +49,8 @@ struct agent_thread {
 	                             socket's tag (agent/flow.c, flow_connect) */
 	const struct ctx *waits_in; /* current, kept across a wait inside it */
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
+	bool entered_none;        /* no context, and that entered through the API: the
+	                             program says the thread serves no request now */
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	unsigned switches;        /* counts assignments of `cur` (base/ctx.c; wraps) */
 	bool muted;               /* `cur` no longer vouches for lines: they carry nothing

@@ -1,0 +1,55 @@
+"""tests/integration/t_upgrade: an aiohttp server whose requests do not end
+where HTTP/1 usually does. GET /ws/<id> upgrades to a WebSocket (101
+Switching Protocols) and logs on open, at each message, after each reply
+and at close; POST /body/<id> is sent with Expect: 100-continue and logs
+before it reads its body, after, and after its answer. Every line names
+its request's id."""
+import asyncio
+import sys
+
+from aiohttp import web
+
+
+def log(site, rid):
+    sys.stderr.write("site=%s id=%s\n" % (site, rid))
+
+
+async def ws(request):
+    rid = request.match_info["id"]
+    sock = web.WebSocketResponse()
+    await sock.prepare(request)
+    log("ws_open", rid)
+    async for msg in sock:
+        log("ws_msg", rid)
+        await sock.send_str("echo " + msg.data)
+        await asyncio.sleep(0.001)
+        log("ws_sent", rid)
+    log("ws_close", rid)
+    return sock
+
+
+async def body(request):
+    rid = request.match_info["id"]
+    log("before_body", rid)
+    data = await request.read()
+    log("after_body", rid)
+    resp = web.Response(text="got %d" % len(data))
+    await resp.prepare(request)
+    await resp.write_eof()
+    log("after_answer", rid)
+    return resp
+
+
+async def main():
+    app = web.Application()
+    app.router.add_get("/ws/{id}", ws)
+    app.router.add_post("/body/{id}", body)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    sys.stdout.write("listening %d\n" % site._server.sockets[0].getsockname()[1])
+    sys.stdout.flush()
+    await asyncio.Event().wait()
+
+asyncio.run(main())
