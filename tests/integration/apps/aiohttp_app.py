@@ -4,7 +4,10 @@ after await asyncio.sleep, inside a run_in_executor job (thread pool), in a
 task it creates, and after an upstream request through a pooled
 ClientSession. With LEAF_PORT set, each request also calls that service
 (another process) with GET /leaf/<id> through the same session, before the
-upstream: what the agent propagates there is the test's to check."""
+upstream: what the agent propagates there is the test's to check; and a
+worker started with the app, outside any request, calls it every 10 ms
+with GET /leaf/bg-<n> through that session too, on connections the
+requests used last: those calls serve no request."""
 import asyncio
 import logging
 import os
@@ -42,6 +45,15 @@ async def handle(request):
     return web.Response(text="ok " + rid)
 
 
+async def background(app):
+    n = 0
+    while True:
+        await asyncio.sleep(0.01)
+        n += 1
+        async with app["session"].get(app["leaf"] + "bg-%d" % n) as r:
+            await r.read()
+
+
 async def up(request):
     await asyncio.sleep(0.001)
     return web.Response(text="up")
@@ -62,6 +74,8 @@ async def main():
     leaf = os.environ.get("LEAF_PORT")
     app["leaf"] = "http://127.0.0.1:%s/leaf/" % leaf if leaf else None
     app["session"] = ClientSession()
+    if app["leaf"]:
+        asyncio.get_running_loop().create_task(background(app))
     sys.stdout.write("listening %d\n" % port)
     sys.stdout.flush()
     await asyncio.Event().wait()

@@ -148,18 +148,24 @@ def score_leaf(ck, label, leaf, want, strict):
     """Stops the leaf; scores the X-Request-Id each call to it arrived with
     against the ID in the call's path (/leaf/<id>): right, wrong (another
     request's: always a failure), none. `want` calls are expected; with
-    `strict` at least 99% must be right."""
+    `strict` at least 99% must be right. Calls for /leaf/bg-<n> serve no
+    request (a background worker's): any ID they carry is wrong."""
     proc, path, _port = leaf
     rt.stop(proc)
-    calls = rt.Tally("calls")
+    calls, bg = rt.Tally("calls"), rt.Tally("background calls (right: no ID)")
     with open(path, "rb") as f:
         for line in f.read().decode(errors="replace").splitlines():
             m = re.match(r"^leaf got /leaf/(\S+) (\{.*\})$", line)
             if m is None:
                 continue
             got = json.loads(m.group(2)).get("X-Request-Id")
-            if not calls.add(got, m.group(1)) and got is not None:
+            if m.group(1).startswith("bg-"):
+                if not bg.add(got, None):
+                    ck.fail("%s: the background call %s carried %s" % (label, m.group(1), got))
+            elif not calls.add(got, m.group(1)) and got is not None:
                 ck.fail("%s: the call for %s carried %s" % (label, m.group(1), got))
+    if bg.total:
+        ck.figure("%s leaf %s" % (label, bg.text()))
     ck.figure("%s leaf %s" % (label, calls.text()))
     ck.check(calls.total == want, "%s: the leaf got %d calls, expected %d"
              % (label, calls.total, want))
