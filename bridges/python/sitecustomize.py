@@ -18,6 +18,8 @@ bridge's extension _reqctx, or with ctypes where it cannot load):
   gave them when they were read: the transport's reader after each read,
   an asyncio StreamReader's reader, aiohttp's request loop when it takes
   the next request of a keep-alive connection;
+- an asyncio.Queue item carries the request that put it, which the task
+  that gets it takes where that task has no request of its own (a worker);
 - ThreadPoolExecutor.submit (so run_in_executor) and threading.Thread.start
   carry the submitter's snapshot into the worker for the job; a thread
   started inside a request keeps it only until it first waits on a
@@ -159,7 +161,7 @@ def install_hooks(fn):
             return Snap(p) if p else None
 
         def enter_snap(s):
-            return _enter(s.p if s is not None else None)
+            return _enter(s.p if isinstance(s, Snap) else None)
 
     var = contextvars.ContextVar("reqctx_snapshot")
 
@@ -300,6 +302,57 @@ def install_hooks(fn):
             setattr(SR, name, wrapper)
         for name in ("readline", "readuntil", "readexactly", "read"):
             reading(name)
+
+        # asyncio.Queue: an item carries the request of the code that put
+        # it (none included). The task that gets it takes that where the
+        # task has no request of its own: it had none (a worker started
+        # with the program), or the one it has came from the queue (the
+        # previous job). A task with a request of its own keeps it when the
+        # item names the same or none (a stream fed by a background
+        # task); an item of another request makes it ambiguous (a worker
+        # started lazily inside one request, taking another's job; or a
+        # request's task taking what another request broadcast), and the
+        # task carries none from then on. Only the FIFO queue's order is
+        # followed; a LifoQueue's, a PriorityQueue's or a queue changed
+        # behind its methods name none.
+        import collections
+        from asyncio import queues
+        Q = queues.Queue
+        put_nowait, get_nowait = Q.put_nowait, Q.get_nowait
+        fifo = (Q._put, Q._get)
+        from_queue = contextvars.ContextVar("reqctx_from_queue", default=False)
+        AMBIGUOUS = 0           # enters as none, and is no request's
+
+        def _put_nowait(self, item):
+            put_nowait(self, item)
+            snaps = self.__dict__.get("_reqctx_snaps")
+            if snaps is None:
+                snaps = self._reqctx_snaps = collections.deque()
+            s = var.get(None)
+            snaps.append(s if s is not AMBIGUOUS else None)
+
+        def _get_nowait(self):
+            item = get_nowait(self)
+            snaps = self.__dict__.get("_reqctx_snaps")
+            s = None
+            if snaps:
+                if (type(self)._put, type(self)._get) == fifo and \
+                        len(snaps) == self.qsize() + 1:
+                    s = snaps.popleft()
+                else:
+                    snaps.clear()
+            cur = var.get(None)
+            if cur is None or from_queue.get():
+                if s != cur:
+                    adopt(s)
+                from_queue.set(True)
+            elif s is not None and s != cur and cur is not AMBIGUOUS:
+                adopt(AMBIGUOUS)
+            return item
+        _put_nowait.__doc__, _get_nowait.__doc__ = put_nowait.__doc__, get_nowait.__doc__
+        _put_nowait.__name__, _get_nowait.__name__ = "put_nowait", "get_nowait"
+        _put_nowait.__qualname__, _get_nowait.__qualname__ = "Queue.put_nowait", "Queue.get_nowait"
+        Q.put_nowait, Q.get_nowait = _put_nowait, _get_nowait
 
     # ---- aiohttp: the next request of a keep-alive connection ----------
     def patch_aiohttp():

@@ -1,0 +1,73 @@
+"""tests/integration/t_bridge_queues: an aiohttp server whose requests hand
+work to asyncio.Queue consumers. GET /<tag>/<id> logs on arrival, then:
+- puts a job on the queue of a worker the app starts with itself (outside
+  any request), which logs it ("site=startup_job");
+- puts a job on the queue of a worker the first request starts (inside
+  that request), which logs it ("site=lazy_job");
+- waits on a queue of its own that a ticker (started with the app) feeds
+  every 2 ms, and logs after the tick ("site=tick");
+and answers when both jobs are logged. Every line names its request's id."""
+import asyncio
+import sys
+
+from aiohttp import web
+
+
+def log(site, rid):
+    sys.stderr.write("site=%s id=%s\n" % (site, rid))
+
+
+async def worker(queue, site):
+    while True:
+        rid, done = await queue.get()
+        await asyncio.sleep(0)
+        log(site, rid)
+        done.set_result(None)
+
+
+async def ticker(app):
+    while True:
+        await asyncio.sleep(0.002)
+        for q in list(app["tickers"]):
+            q.put_nowait("tick")
+
+
+async def handle(request):
+    app = request.app
+    rid = request.match_info["id"]
+    log("arrival", rid)
+    if app["lazy"] is None:
+        app["lazy"] = asyncio.Queue()
+        app["lazy_task"] = asyncio.create_task(worker(app["lazy"], "lazy_job"))
+    loop = asyncio.get_running_loop()
+    done = [loop.create_future(), loop.create_future()]
+    await app["jobs"].put((rid, done[0]))
+    await app["lazy"].put((rid, done[1]))
+    mine = asyncio.Queue()
+    app["tickers"].add(mine)
+    await mine.get()
+    app["tickers"].discard(mine)
+    log("tick", rid)
+    await asyncio.gather(*done)
+    return web.Response(text="ok " + rid)
+
+
+async def main():
+    app = web.Application()
+    app["jobs"], app["lazy"], app["tickers"] = asyncio.Queue(), None, set()
+    app.router.add_get("/{tag}/{id}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    tasks = [asyncio.create_task(worker(app["jobs"], "startup_job")),
+             asyncio.create_task(ticker(app))]
+    sys.stdout.write("listening %d\n" % site._server.sockets[0].getsockname()[1])
+    sys.stdout.flush()
+    await asyncio.Event().wait()
+    del tasks
+
+if __name__ == "__main__":
+    import signal
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    asyncio.run(main())
