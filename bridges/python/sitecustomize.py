@@ -20,6 +20,8 @@ bridge's extension _reqctx, or with ctypes where it cannot load):
   the next request of a keep-alive connection;
 - an asyncio.Queue item carries the request that put it, which the task
   that gets it takes where that task has no request of its own (a worker);
+- a process pool's worker process (ProcessPoolExecutor, multiprocessing's
+  Pool) starts in none: it serves every request's jobs;
 - ThreadPoolExecutor.submit (so run_in_executor) and threading.Thread.start
   carry the submitter's snapshot into the worker for the job; a thread
   started inside a request keeps it only until it first waits on a
@@ -480,10 +482,33 @@ def install_hooks(fn):
         except ImportError:
             pass
 
+    # ---- worker processes -------------------------------------------
+    def patch_processes():
+        """A pool's worker process (concurrent.futures' ProcessPoolExecutor,
+        multiprocessing's Pool) is forked, or started, when a job needs
+        it: inside whichever request submitted first. It serves every
+        request's jobs after, so it starts in none; a Process started for
+        one piece of work keeps the request it was started in."""
+        from multiprocessing import process
+        bootstrap = process.BaseProcess._bootstrap
+        pools = {("concurrent.futures.process", "_process_worker"),
+                 ("multiprocessing.pool", "worker")}
+
+        def _bootstrap(self, *a, **k):
+            t = getattr(self, "_target", None)
+            if (getattr(t, "__module__", None), getattr(t, "__name__", None)) in pools:
+                var.set(None)
+                _release(_enter(None))
+            return bootstrap(self, *a, **k)
+        _bootstrap.__doc__, _bootstrap.__name__ = bootstrap.__doc__, bootstrap.__name__
+        _bootstrap.__qualname__ = bootstrap.__qualname__
+        process.BaseProcess._bootstrap = _bootstrap
+
     # ---- apply each patch when its module is first imported -----------
     pending = {"asyncio": patch_asyncio, "aiohttp.web_protocol": patch_aiohttp,
                "concurrent.futures.thread": patch_futures,
-               "threading": patch_threading}
+               "threading": patch_threading,
+               "multiprocessing.process": patch_processes}
 
     def apply(name):
         f = pending.pop(name, None)

@@ -6,15 +6,23 @@ work to asyncio.Queue consumers. GET /<tag>/<id> logs on arrival, then:
   that request), which logs it ("site=lazy_job");
 - waits on a queue of its own that a ticker (started with the app) feeds
   every 2 ms, and logs after the tick ("site=tick");
-and answers when both jobs are logged. Every line names its request's id."""
+- runs a job in a ProcessPoolExecutor made with the app, whose worker
+  processes start when the first jobs come, which logs in the worker
+  ("site=proc_job");
+and answers when all are done. Every line names its request's id."""
 import asyncio
 import sys
+from concurrent.futures import ProcessPoolExecutor
 
 from aiohttp import web
 
 
 def log(site, rid):
     sys.stderr.write("site=%s id=%s\n" % (site, rid))
+
+
+def proc_job(rid):
+    log("proc_job", rid)
 
 
 async def worker(queue, site):
@@ -49,12 +57,14 @@ async def handle(request):
     app["tickers"].discard(mine)
     log("tick", rid)
     await asyncio.gather(*done)
+    await loop.run_in_executor(app["pool"], proc_job, rid)
     return web.Response(text="ok " + rid)
 
 
 async def main():
     app = web.Application()
     app["jobs"], app["lazy"], app["tickers"] = asyncio.Queue(), None, set()
+    app["pool"] = ProcessPoolExecutor(max_workers=2)
     app.router.add_get("/{tag}/{id}", handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
