@@ -292,18 +292,34 @@ def install_hooks(fn):
                 adopt(s)
         SR.__init__, SR.feed_data = _sr_init, _feed
 
-        def reading(name):
-            orig = getattr(SR, name)
+        # Every read method (read, readline, readuntil, readexactly, async
+        # iteration) calls _maybe_resume_transport once it has taken its
+        # bytes out of the buffer, in the reading task: the take goes
+        # there, and an exception out of a read method passes no frame of
+        # the bridge's. Where a Python has no such method, each read
+        # method is wrapped instead.
+        if hasattr(SR, "_maybe_resume_transport"):
+            resume = SR._maybe_resume_transport
 
-            async def wrapper(self, *a, **k):
-                r = await orig(self, *a, **k)
+            def _maybe_resume_transport(self):
+                resume(self)
                 take(self)
-                return r
-            wrapper.__name__ = wrapper.__qualname__ = name
-            wrapper.__doc__ = orig.__doc__
-            setattr(SR, name, wrapper)
-        for name in ("readline", "readuntil", "readexactly", "read"):
-            reading(name)
+            _maybe_resume_transport.__qualname__ = resume.__qualname__
+            SR._maybe_resume_transport = _maybe_resume_transport
+        else:
+            def reading(name):
+                orig = getattr(SR, name)
+
+                async def wrapper(self, *a, **k):
+                    r = await orig(self, *a, **k)
+                    take(self)
+                    return r
+                wrapper.__name__ = name
+                wrapper.__qualname__ = orig.__qualname__
+                wrapper.__doc__ = orig.__doc__
+                setattr(SR, name, wrapper)
+            for name in ("readline", "readuntil", "readexactly", "read"):
+                reading(name)
 
         # asyncio.Queue: an item carries the request of the code that put
         # it (none included). The task that gets it takes that where the

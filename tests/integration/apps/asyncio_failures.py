@@ -92,6 +92,15 @@ async def main():
     # a context entered already: Context.run refuses, the callback never runs
     entered = contextvars.copy_context()
     entered.run(lambda: asyncio.events.Handle(shows, (8,), loop, context=entered)._run())
+    # an exception out of a StreamReader's read method
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"ab")
+    reader.feed_eof()
+    try:
+        await reader.readexactly(5)
+    except asyncio.IncompleteReadError:
+        traceback.print_exc(file=sys.stdout)
+    print(asyncio.StreamReader.readexactly.__qualname__)
     # debug mode: where a task says it was created
     loop.set_debug(True)
     made = loop.create_task(asyncio.sleep(0))
