@@ -249,8 +249,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		flow_vouched();
 		break;
 	case FD_PEER:
-		if (n > 0)
+		if (n > 0) {
 			peer_mark(s, FDF_PASSED);
+			peer_mark(s, FDF_REPLIED);
+		}
 		if (unlikely(prop_wants(s)))
 			prop_peer_read(fd, data, dlen, n);
 		switch_to_(s, "flow_read", fd);
@@ -362,11 +364,22 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 			now_serving();
 		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
+		/* Writing to a client is working for its request, unless the
+		 * program said the thread serves none (a runtime bridge's task
+		 * started outside any request, pushing to every open
+		 * WebSocket): its next lines are about the next session, not
+		 * this one. */
+		if (unlikely(agent_self.entered_none) && agent_self.cur == NULL)
+			break;
 		switch_to(s, fd);
 		flow_vouched();
 		break;
-	case FD_PEER:
+	case FD_PEER: {
+		bool replied = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_REPLIED;
+
 		peer_mark(s, FDF_PASSED);
+		if (replied)
+			__atomic_and_fetch(&s->flags, (uint8_t)~FDF_REPLIED, __ATOMIC_RELAXED);
 		/* A request going out: its reply belongs to the writer, unless
 		 * the writer's context is weak evidence (flow_connect) or
 		 * muted and the socket is not already its own, or not vouched
@@ -385,12 +398,20 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 				ctx_take_current(NULL);
 			}
 			fdmap_tag(s, NULL);
-		} else if (agent_self.cur)
+		} else if (agent_self.cur) {
 			fdmap_tag(s, agent_self.cur);
-		else
+		} else if (replied) {
+			/* Read from since its last write: its exchange is over,
+			 * and what the thread sends now is no continuation of
+			 * it (a pooled connection another request used last,
+			 * written by a thread that serves none). */
+			fdmap_tag(s, NULL);
+		} else {
 			switch_to(s, fd);
+		}
 		flow_vouched();
 		break;
+	}
 	case FD_CHAN:
 		if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_RELAY)
 			relay_write(s, data, n);

@@ -125,8 +125,11 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 		agent_self.weak = 0;
 		return true;
 	case FD_PEER:
+		/* The slow path marks a read (FDF_REPLIED) once after a write
+		 * it saw. */
 		if (fdmap_ctx_peek(s) != cur || __atomic_load_n(&s->wire, __ATOMIC_RELAXED) ||
-		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_PASSED))
+		    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_PASSED | FDF_REPLIED)) !=
+			    (FDF_PASSED | FDF_REPLIED))
 			return false;
 		agent_self.weak = cur ? 2 : 0;
 		flow_vouched();

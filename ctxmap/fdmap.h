@@ -41,6 +41,8 @@ enum fd_kind {
 #define FDF_WROTE 2u      /* written to since the last read: next read is a new request */
 #define FDF_HEAD_OPEN 4u  /* a request's head began in a read; its end not read yet */
 /* Flags of an FD_PEER slot. */
+#define FDF_REPLIED 2u    /* read from since it was last written (by a write the
+                             quick path did not take): its exchange is over */
 #define FDF_CONNECTED 4u  /* connect() was called on it */
 #define FDF_TLS 8u        /* TLS (SSL_set_fd): requests start at SSL_read, not read */
 #define FDF_PASSED 64u    /* a byte went through it: written, or read back */

@@ -101,6 +101,10 @@ def run_server(ck, args, env_extra, clients, per_client, sites, tag, cwd=None,
         if m is None:
             continue                 # start-up chatter, warnings: not scored
         site, rid = m.group(1), m.group(2)
+        if rid.startswith("bg-"):
+            # a background worker's line: it serves no request
+            tallies.setdefault("bg", rt.Tally("background (right: no prefix)")).add(pid, None)
+            continue
         if not rid.startswith(tag + "-"):
             continue
         seen += 1
