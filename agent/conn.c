@@ -260,13 +260,81 @@ static bool line_begins(const char *b, size_t len)
 	return i + 1 == len || b[i + 1] == '/' || b[i + 1] == '*' || b[i + 1] == 'h';
 }
 
-static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, unsigned flags,
-		      bool whole)
+/* The bytes of a request's body still to come (PROTO_HTTP_BODY), in the
+ * slot's parser block (which an HTTP connection otherwise leaves unused). */
+struct http_body {
+	uint64_t left;
+};
+
+/* A head read whole with a body of known length: the bytes of it that
+ * this read (n bytes, the head `hlen` of them) did not hold are still the
+ * request's when they come, whether or not the server answered first (an
+ * early answer: 413, 401, a redirect, followed by reading the body to
+ * keep the connection). Without a parser block, nothing is followed (as
+ * before the body was). */
+static void body_follows(struct fdslot *s, int fd, const struct http_ids *ids, size_t hlen,
+			 size_t n)
 {
+	struct http_body *b;
+
+	if (ids->body != HTTP_BODY_LENGTH || ids->content_length <= n - hlen)
+		return;
+	b = fdmap_parser(s);
+	if (b == NULL)
+		return;
+	b->left = ids->content_length - (n - hlen);
+	__atomic_store_n(&s->proto, PROTO_HTTP_BODY, __ATOMIC_RELAXED);
+	DEBUG("fd %d: %llu bytes of the request's body to come", fd, (unsigned long long)b->left);
+}
+
+/* Bytes after a head and its whole body in one read (`rest`, `rlen` of
+ * them shown): a request sent before this one was answered, when they
+ * look like one. */
+static bool after_body(const struct http_ids *ids, const char *data, const char *end, size_t dlen,
+		       size_t n)
+{
+	size_t hlen = (size_t)(end - data);
+
+	if (ids->body != HTTP_BODY_LENGTH || ids->content_length == 0)
+		return pipelined(data, end, dlen);
+	if (ids->content_length >= n - hlen || ids->content_length >= dlen - hlen)
+		return false;
+	return conn_holds_request(end + ids->content_length, dlen - hlen - ids->content_length);
+}
+
+/* A read after the answer that begins no request: the rest of a body the
+ * agent does not follow (chunked) read after an early answer, bytes a
+ * client sent after its request (a stray CRLF), or garbage the server
+ * will refuse. Which request they are is not known: the connection
+ * carries nothing, and the read after the next write is looked at again
+ * (the answer stays begun). */
+static void no_head(struct fdslot *s, int fd, const void *data, size_t dlen)
+{
+	DEBUG("fd %d: a read after the answer begins no request; the connection carries no context until the next", fd);
+	untag(s);
+	prop_request(s, fd, NULL, data, dlen, false);
+	__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
+}
+
+static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n,
+		      unsigned flags)
+{
+	bool whole = dlen == n;
 	const struct config *cfg = agent_config;
-	const char *end = head_end(data, dlen);
+	const char *end;
 	struct http_ids ids;
 	struct fields f;
+	size_t crlf = 0;
+
+	/* Empty lines before a request line are ignored (RFC 9112, 2.2). */
+	while (crlf < dlen && (((const char *)data)[crlf] == '\r' || ((const char *)data)[crlf] == '\n'))
+		crlf++;
+	if (crlf > 0 && !(flags & FDF_FRESH)) {
+		data = (const char *)data + crlf;
+		dlen -= crlf;
+		n -= crlf;
+	}
+	end = head_end(data, dlen);
 
 	ids.is_http = false;
 	ids.request_id_len = 0;
@@ -283,13 +351,19 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, u
 	 * (agent/inherit.h). */
 	if (unlikely(inherit_home != NULL) && ids.is_http)
 		inherit_own_requests();
-	if (ids.is_http && pipelined(data, end, dlen)) {
+	if (ids.is_http && after_body(&ids, data, end, dlen, n)) {
 		/* Which lines are whose is not knowable (ambiguous). */
 		DEBUG("fd %d: pipelined requests in one read; the connection carries no context from here", fd);
 		ambiguous(s, fd, data, dlen);
 		return;
 	}
+	if (!ids.is_http && !(flags & FDF_FRESH) && whole && !line_begins(data, dlen)) {
+		no_head(s, fd, data, dlen);
+		return;
+	}
 	start(s, fd, &ids, flags & FDF_FRESH, "http", &f, data, dlen, ids.is_http);
+	if (ids.is_http && end != NULL)
+		body_follows(s, fd, &ids, (size_t)(end - (const char *)data), n);
 	/* A head that starts here and ends in a later read: those reads are
 	 * this request's (head_goes_on), not another's. */
 	if (end == NULL && whole && (ids.is_http || line_begins(data, dlen)))
@@ -370,10 +444,55 @@ void conn_switched(struct fdslot *s, int fd)
 		DEBUG("fd %d: 101 Switching Protocols; one context from here on", fd);
 }
 
+/* A read inside a request's body (PROTO_HTTP_BODY): its bytes are the
+ * request's, and leave the request marks as they are (an answer written
+ * before the body was read still makes the read after it the next
+ * request). Returns how many of the n bytes were the body's: all but what
+ * follows the body's last byte, which the caller reads as HTTP. */
+static size_t body_read(struct fdslot *s, int fd, size_t n)
+{
+	struct http_body *b = fdmap_parser_peek(s);
+	size_t used;
+
+	if (b == NULL || b->left == 0) {
+		/* A dup'ed fd: the body's length is its original's */
+		__atomic_store_n(&s->proto, PROTO_HTTP, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if ((uint64_t)n < b->left) {
+		b->left -= n;
+		return n;
+	}
+	used = (size_t)b->left;
+	b->left = 0;
+	__atomic_store_n(&s->proto, PROTO_HTTP, __ATOMIC_RELAXED);
+	DEBUG("fd %d: the request's body was read", fd);
+	return used;
+}
+
 void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
 {
-	unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+	unsigned flags;
 	enum proto proto = (enum proto)__atomic_load_n(&s->proto, __ATOMIC_RELAXED);
+
+	if (proto == PROTO_HTTP_BODY) {
+		size_t used = body_read(s, fd, n);
+
+		if (used == n)
+			return;
+		proto = PROTO_HTTP;
+		if (used > 0 && used >= dlen) {
+			/* What follows the body was not shown (a vector's
+			 * later pieces): where the next request starts is
+			 * not known. */
+			lose(s, fd, true);
+			return;
+		}
+		data = (const char *)data + used;
+		dlen -= used;
+		n -= used;
+	}
+	flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
 
 	/* The request marks are taken (FDF_TLS, a property of the connection,
 	 * stays). */
@@ -402,7 +521,7 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 	switch (proto) {
 	case PROTO_HTTP:
 		if (flags & (FDF_FRESH | FDF_WROTE))
-			http_read(s, fd, data, dlen, flags, dlen == n);
+			http_read(s, fd, data, dlen, n, flags);
 		else if (flags & FDF_HEAD_OPEN)
 			head_goes_on(s, fd, data, dlen, dlen == n);
 		else if (conn_holds_request(data, dlen))

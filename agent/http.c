@@ -196,6 +196,7 @@ struct scan {
 	bool id_pending;
 	size_t id_len;
 	bool trace_pending;
+	bool length_line;      /* the line was a Content-Length (a fold spoils it) */
 };
 
 static void commit(struct scan *s, struct http_ids *out)
@@ -204,7 +205,7 @@ static void commit(struct scan *s, struct http_ids *out)
 		out->request_id_len = s->id_len;
 	if (s->trace_pending)
 		out->has_trace = true;
-	s->id_pending = s->trace_pending = false;
+	s->id_pending = s->trace_pending = s->length_line = false;
 }
 
 static void drop(struct scan *s, struct http_ids *out)
@@ -216,7 +217,37 @@ static void drop(struct scan *s, struct http_ids *out)
 		out->parent_id[0] = '\0';
 		out->trace_flags = 0;
 	}
-	s->id_pending = s->trace_pending = false;
+	if (s->length_line)
+		out->body = HTTP_BODY_OTHER;
+	s->id_pending = s->trace_pending = s->length_line = false;
+}
+
+/* A Content-Length value v[0..n) (RFC 9110, 8.6: 1*DIGIT). A second one
+ * with the same value changes nothing; any other makes the framing one the
+ * agent does not follow, as does Transfer-Encoding (header_line). */
+static void content_length(const char *v, size_t n, struct http_ids *out)
+{
+	uint64_t len = 0;
+
+	if (out->body == HTTP_BODY_OTHER)
+		return;
+	if (n == 0 || n > 18) {
+		out->body = HTTP_BODY_OTHER;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9') {
+			out->body = HTTP_BODY_OTHER;
+			return;
+		}
+		len = len * 10 + (uint64_t)(v[i] - '0');
+	}
+	if (out->body == HTTP_BODY_LENGTH && out->content_length != len) {
+		out->body = HTTP_BODY_OTHER;
+		return;
+	}
+	out->body = HTTP_BODY_LENGTH;
+	out->content_length = len;
 }
 
 /* One complete header line [l, e) without its line end. */
@@ -250,12 +281,18 @@ static void header_line(const char *l, const char *e, const char *header,
 	    http_parse_traceparent(v, (size_t)(ve - v), out->trace_id,
 				   out->parent_id, &out->trace_flags))
 		s->trace_pending = true;
+	if (name_is(l, nlen, "content-length", sizeof "content-length" - 1)) {
+		content_length(v, (size_t)(ve - v), out);
+		s->length_line = true;
+	} else if (name_is(l, nlen, "transfer-encoding", sizeof "transfer-encoding" - 1)) {
+		out->body = HTTP_BODY_OTHER;
+	}
 }
 
 void http_parse_head(const char *buf, size_t len, const char *header,
 		     size_t header_len, struct http_ids *out)
 {
-	struct scan s = { false, 0, false };
+	struct scan s = { false, 0, false, false };
 	size_t pos;
 
 	out->is_http = false;
@@ -265,6 +302,8 @@ void http_parse_head(const char *buf, size_t len, const char *header,
 	out->trace_id[0] = '\0';
 	out->parent_id[0] = '\0';
 	out->trace_flags = 0;
+	out->body = HTTP_BODY_NONE;
+	out->content_length = 0;
 
 	if (buf == NULL)
 		return;
@@ -291,8 +330,6 @@ void http_parse_head(const char *buf, size_t len, const char *header,
 			continue;
 		}
 		commit(&s, out);
-		if (out->request_id_len != 0 && out->has_trace)
-			break;
 		lf = memchr(l, '\n', len - pos);
 		if (lf == NULL)
 			break;          /* truncated line: never adopted */

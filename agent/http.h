@@ -23,6 +23,17 @@ struct http_ids {
 	char trace_id[33];             /* 32 lowercase hex + NUL */
 	char parent_id[17];            /* 16 lowercase hex + NUL */
 	uint8_t trace_flags;
+	uint8_t body;                  /* HTTP_BODY_*: how the request's body is framed */
+	uint64_t content_length;       /* with HTTP_BODY_LENGTH: the body's bytes */
+};
+
+/* How a request's body is delimited (RFC 9112, 6.3): */
+enum {
+	HTTP_BODY_NONE = 0,    /* neither Content-Length nor Transfer-Encoding: no body */
+	HTTP_BODY_LENGTH,      /* one valid Content-Length (repeats of the same value
+	                          included): exactly content_length bytes */
+	HTTP_BODY_OTHER,       /* Transfer-Encoding, or a Content-Length that is
+	                          invalid, folded or contradicted: not followed */
 };
 
 /*
@@ -33,7 +44,8 @@ struct http_ids {
  * its value, stripped of surrounding spaces and tabs, passes
  * http_valid_id(); otherwise request_id_len stays 0. A `traceparent` header
  * is adopted when http_parse_traceparent() accepts it. When a header appears
- * more than once, the first valid occurrence wins.
+ * more than once, the first valid occurrence wins. out->body says how the
+ * body that follows the head is framed, from the header lines seen.
  */
 void http_parse_head(const char *buf, size_t len, const char *header,
 		     size_t header_len, struct http_ids *out);

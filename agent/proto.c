@@ -42,6 +42,8 @@ static void reset_ids(struct http_ids *ids)
 	ids->trace_id[0] = '\0';
 	ids->parent_id[0] = '\0';
 	ids->trace_flags = 0;
+	ids->body = HTTP_BODY_NONE;
+	ids->content_length = 0;
 }
 
 static void reset_pairs(struct proto_parser *p)
@@ -88,6 +90,7 @@ const char *proto_name(enum proto proto)
 	case PROTO_FCGI: return "fastcgi";
 	case PROTO_UWSGI: return "uwsgi";
 	case PROTO_SCGI: return "scgi";
+	case PROTO_HTTP_BODY: return "http (a body)";
 	default: return "unknown";
 	}
 }

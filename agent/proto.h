@@ -31,6 +31,9 @@ enum proto {
 	PROTO_FCGI,
 	PROTO_UWSGI,
 	PROTO_SCGI,
+	PROTO_HTTP_BODY,     /* HTTP/1 inside a request body of known length: its
+	                        bytes are the request's (agent/conn.c), answered
+	                        early or not; read on the slow path */
 };
 
 /* What proto_feed stopped at. */

@@ -144,6 +144,12 @@ void fdmap_set_chans(struct fdslot *s, struct chan *rx, struct chan *tx);
 #define FDMAP_PARSER_SIZE 512
 void *fdmap_parser(struct fdslot *s);
 
+/* The slot's parser block if it has one (a dup'ed fd has none), else NULL. */
+static inline void *fdmap_parser_peek(const struct fdslot *s)
+{
+	return __atomic_load_n(&s->parser, __ATOMIC_ACQUIRE);
+}
+
 /* dup semantics: `to` now refers to what `from` refers to. */
 void fdmap_copy(int from, int to);
 

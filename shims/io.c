@@ -30,11 +30,14 @@ static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, con
 						   const struct sockaddr *from, socklen_t cap,
 						   socklen_t len)
 {
+	/* A peek leaves the bytes queued: the read that takes them moves
+	 * what they carry (a request's head, a body's count, a queued
+	 * hand-off), once; the datagram's receive starts it. */
+	if (flags & MSG_PEEK)
+		return r;
 	if (!flow_slot_dgram(s))
 		return read_slow(s, fd, data, dlen, r);
-	/* A peek leaves the datagram queued: its receive starts it. */
-	if (!(flags & MSG_PEEK))
-		AGENT_WORK(dgram_received(s, fd, from, len < cap ? len : cap, 1));
+	AGENT_WORK(dgram_received(s, fd, from, len < cap ? len : cap, 1));
 	return r;
 }
 
@@ -190,13 +193,11 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 	cap = vec && vlen && dgram_fd(fd) && probe_readable(vec, sizeof vec[0]) &&
 	      vec[0].msg_hdr.msg_name ? vec[0].msg_hdr.msg_namelen : 0;
 	r = REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
-	if (r <= 0 || (s = flow_moving(fd)) == NULL)
-		return r;
+	if (r <= 0 || (flags & MSG_PEEK) || (s = flow_moving(fd)) == NULL)
+		return r;         /* a peek: as recv_slow */
 	if (flow_slot_dgram(s)) {
 		socklen_t len = cap ? vec[0].msg_hdr.msg_namelen : 0;
 
-		if (flags & MSG_PEEK)
-			return r;
 		AGENT_WORK(dgram_received(s, fd, vec[0].msg_hdr.msg_name, len < cap ? len : cap,
 					 (unsigned)r));
 	} else {
