@@ -1244,6 +1244,7 @@ void out_after_fork_parent(void)
 
 void out_after_fork_child(void)
 {
+	out_fd_forked();
 	/* Only the forking thread exists here: forget the others' states. */
 	io_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 	pthread_mutex_init(&reg_mutex, NULL);

@@ -93,6 +93,11 @@ static void set_stdout(bool tagged)
 
 static bool parent_log;         /* started by a parent under the agent */
 
+void out_fd_forked(void)
+{
+	parent_log = true;
+}
+
 void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino)
 {
 	parent_log = true;
@@ -221,9 +226,12 @@ static bool redirected_to_data(int fd)
 	int saved = errno;
 	bool data;
 
-	/* Only in a process started by a parent under the agent: that parent
-	 * reads what comes back through its pipe. A program that points its
-	 * own stderr at a pipe it reads itself keeps its log. */
+	/* Only in a process started by a parent under the agent (by exec
+	 * with REQCTX_PARENT, or a fork child: libuv's, or a spawn with a
+	 * pre-exec hook, points the child's fd 2 at the pipe or socket the
+	 * parent reads before it execs the program): that parent reads what
+	 * comes back through it. A program that points its own stderr at a
+	 * pipe it reads itself keeps its log. */
 	if (!parent_log)
 		return false;
 	data = fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
@@ -240,6 +248,7 @@ void out_stderr_redirected(void)
 		set_kind(2, FD_PLAIN);
 		return;
 	}
+
 	if (!learn_log())
 		return;
 	set_kind(2, FD_OUTPUT);

@@ -54,6 +54,12 @@ void out_fd_closing(int fd);
  * CGI's response body, subprocess's capture) is data. */
 void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino);
 
+/* A fork child (agent/fork.c): like a child started by exec, it was
+ * started by a parent under the agent, so a pipe or socket it puts on fd 2
+ * or fd 1 is data for that parent (out_stderr_redirected): neither tagged
+ * nor passed on as the log to what it execs. */
+void out_fd_forked(void);
+
 /* The log's file, for this process's children; false when none is known. */
 bool out_log_identity(dev_t *dev, ino_t *ino);
 
