@@ -15,8 +15,15 @@
 #   the new thread for the block's duration (Ruby may reuse a cached native
 #   thread without pthread_create);
 # - Queue#push (<<, enq) wraps the item with the pusher's snapshot; pop
-#   (shift, deq) unwraps it and the popping thread takes that context
-#   (none when the pusher had none). SizedQueue likewise.
+#   (shift, deq) unwraps it. A thread with no request of its own (none, or
+#   the previous item's: a worker started with the program) takes the
+#   item's. A thread with a request of its own (pinned by a server hook or
+#   by the block of a thread started inside it) keeps it when the item
+#   names the same request or none (an object pool filled at start-up);
+#   an item of another request (a pool that grew inside requests, or a
+#   worker started lazily inside one request) is ambiguous, and the thread
+#   carries none until a server hook pins its next request. SizedQueue
+#   likewise.
 #
 # Every wrapper is a plain `def` (no closure): a block passed to
 # define_method shares the locals of the scope it was written in between
@@ -107,6 +114,29 @@ module ReqctxBridge
     RELEASE.call(ENTER.call(snap))
   end
 
+  # Where the thread's context came from, for the Queue rule (unwrap): nil
+  # its own (a server hook, a thread's block, or none yet), :queue the
+  # last item's, :ambiguous none after an item of another request.
+  def self.source
+    Thread.current.thread_variable_get(:__reqctx_source)
+  end
+
+  def self.source=(v)
+    Thread.current.thread_variable_set(:__reqctx_source, v)
+  end
+
+  # Runs the block in the request a server hook found, as the thread's
+  # own; the Queue rule's state before it comes back after.
+  def self.serve(snap)
+    was = source
+    self.source = nil
+    begin
+      run(snap) { yield }
+    ensure
+      self.source = was
+    end
+  end
+
   if ACTIVE
     module ThreadNew
       def new(*args, &blk)
@@ -163,7 +193,17 @@ module ReqctxBridge
     def self.unwrap(item)
       return item unless item.is_a?(Item)
 
-      take(item.snap)
+      snap = item.snap
+      src = source
+      if src == :ambiguous
+        nil                               # none until the next request
+      elsif src == :queue || (cur = capture).nil?
+        take(snap)
+        self.source = :queue
+      elsif snap && snap != cur
+        take(nil)
+        self.source = :ambiguous
+      end
       item.obj
     end
 
@@ -171,17 +211,23 @@ module ReqctxBridge
     # thread; the handler, the servlet and the access log run there.
     module WEBrickRequest
       def parse(socket = nil)
-        ReqctxBridge.take(ReqctxBridge.of_io(socket)) if socket
+        if socket
+          ReqctxBridge.take(ReqctxBridge.of_io(socket))
+          ReqctxBridge.source = nil
+        end
         super
       ensure
-        ReqctxBridge.take(ReqctxBridge.of_io(socket)) if socket
+        if socket
+          ReqctxBridge.take(ReqctxBridge.of_io(socket))
+          ReqctxBridge.source = nil
+        end
       end
     end
 
     # puma hands a parsed request to a pool thread (or reads it there).
     module PumaServer
       def handle_request(client, *rest)
-        ReqctxBridge.run(ReqctxBridge.of_io(client.io)) { super }
+        ReqctxBridge.serve(ReqctxBridge.of_io(client.io)) { super }
       end
     end
 
