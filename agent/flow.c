@@ -204,6 +204,20 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	ctx_take_current(c);
 }
 
+/* The thread's context is still the one a write with none took from an
+ * outbound connection (flow_write_slot), and is borrowed for that
+ * exchange only: a write to another connection (`fd`), or to that one
+ * once it was `replied` to, is a writer's with none. */
+static inline bool borrowed(void)
+{
+	return agent_self.peer_took != 0 && agent_self.peer_took_at == agent_self.switches;
+}
+
+static inline bool peer_borrowed(int fd, bool replied)
+{
+	return borrowed() && (replied || agent_self.peer_took != fd + 1);
+}
+
 /* Units a write or read moves through a channel: bytes, or for an eventfd
  * the 8-byte count written. */
 static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
@@ -398,16 +412,28 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 				ctx_take_current(NULL);
 			}
 			fdmap_tag(s, NULL);
-		} else if (agent_self.cur) {
+		} else if (agent_self.cur && !peer_borrowed(fd, replied)) {
 			fdmap_tag(s, agent_self.cur);
 		} else if (replied) {
 			/* Read from since its last write: its exchange is over,
 			 * and what the thread sends now is no continuation of
 			 * it (a pooled connection another request used last,
-			 * written by a thread that serves none). */
+			 * written by a thread that serves none, or by one whose
+			 * context is only what such a write gave it before:
+			 * Java's HttpClient writes every caller's request from
+			 * its own worker threads). */
+			if (agent_self.cur) {
+				if (unlikely(debug_fd >= 0))
+					note_switch(NULL, "write out on an idle connection with a borrowed context", fd);
+				ctx_take_current(NULL);
+			}
 			fdmap_tag(s, NULL);
 		} else {
 			switch_to(s, fd);
+			if (agent_self.cur) {
+				agent_self.peer_took = fd + 1;
+				agent_self.peer_took_at = agent_self.switches;
+			}
 		}
 		flow_vouched();
 		break;
@@ -661,10 +687,12 @@ void flow_connect(int fd)
 	 * yet (its connection not read from) or was answered already
 	 * (written to since its read); nor on an event loop of a runtime
 	 * whose bridge is not in (unvouched: the handler that connects ran
-	 * from the runtime's own queues, not from the I/O that came last).
+	 * from the runtime's own queues, not from the I/O that came last);
+	 * nor when the context is one the thread borrowed from another
+	 * outbound connection (a client library's worker thread).
 	 * Then neither the socket nor what the thread does next carries it. */
 	if (agent_self.cur && (agent_self.weak || ctx_unvouched() || unread(agent_self.cur) ||
-			       answered(agent_self.cur))) {
+			       answered(agent_self.cur) || borrowed())) {
 		if (unlikely(debug_fd >= 0))
 			note_switch(NULL, agent_self.unvouched ? "connect on a loop no bridge vouches for"
 					  : agent_self.weak || agent_self.muted ? "connect on weak evidence"
@@ -932,6 +960,23 @@ void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data)
 	}
 }
 
+/* The context an event or readiness of slot `s` names: its own, except on
+ * an outbound connection that was read from since its last write: its
+ * exchange is over, and what wakes it now (writable for another request a
+ * pool hands it, the peer closing it) is no continuation of that one (a
+ * selector thread that writes for whichever request its queue gave it:
+ * Java's HttpClient sent the next request with the previous one's
+ * X-Request-Id). */
+static inline struct ctx *event_names(const struct fdslot *s)
+{
+	struct ctx *c = fdmap_ctx_peek(s);
+
+	if (c && fdmap_kind(s) == FD_PEER && c != agent_self.cur &&
+	    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_REPLIED))
+		return NULL;
+	return c;
+}
+
 /* What an event makes current (flow_event). */
 static inline void event_switch(int fd)
 {
@@ -955,7 +1000,7 @@ static inline void event_switch(int fd)
 			flow_ready(fd);
 		return;
 	}
-	c = fdmap_ctx_peek(s);
+	c = event_names(s);
 	if (c == agent_self.cur) {
 		agent_self.weak = c != NULL;
 		return;                  /* the common case: one compare */
@@ -986,7 +1031,10 @@ void flow_ready(int fd)
 		return;
 	}
 	if (fdmap_kind(s) != FD_CHAN) {
-		switch_to(s, fd);
+		if (event_names(s) != NULL || fdmap_ctx_peek(s) == NULL)
+			switch_to(s, fd);
+		else if (!kept())
+			flow_idle();            /* an idle outbound connection */
 		brought_by(s, fd);
 		return;
 	}

@@ -56,6 +56,10 @@ struct agent_thread {
 	bool muted;               /* `cur` no longer vouches for lines: they carry nothing
 	                             until a switch or the thread's next I/O on a client
 	                             or outbound connection (flow_vouched; agent/out.c) */
+	int peer_took;            /* `cur` was taken from outbound connection fd
+	                             peer_took - 1 by a write with none (agent/flow.c;
+	                             0: no) ... */
+	unsigned peer_took_at;    /* ... and `switches` right after */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	int event_fd;             /* the fd of the last epoll or poll event handed out ... */
