@@ -38,6 +38,8 @@
  *    - starting a child process: the store's request.
  *    A call made where no store is (code outside any request) goes as it
  *    is.
+ * 4. A worker_threads Worker is made outside any store, wherever it is
+ *    made: it serves whichever request posts to it.
  *
  * Node pays for AsyncLocalStorage's propagation, and for these brackets
  * only where they are: no async_hooks before/after hook, which would make
@@ -141,11 +143,28 @@
 		}
 	}
 
+	// The request that starts on `socket`. Node's TLS is linked into
+	// Node itself: the agent reads only encrypted bytes and gives a TLS
+	// connection one context, made at accept, for all its requests. The
+	// first request is that context; a later one on the same connection
+	// is none (it would carry the first one's ID).
+	const kServed = Symbol('reqctx.served');
+	function starts(socket) {
+		if (socket && socket.encrypted === true) {
+			if (socket[kServed])
+				return undefined;
+			try {
+				socket[kServed] = true;
+			} catch (e) { /* keep going */ }
+		}
+		return entrySnapshot();
+	}
+
 	let viaChannel = false;
 	if (typeof dc.subscribe === 'function') {
 		try {
-			dc.subscribe('http.server.request.start', () => {
-				als.enterWith(entrySnapshot());
+			dc.subscribe('http.server.request.start', (msg) => {
+				als.enterWith(starts(msg && msg.socket));
 			});
 			viaChannel = true;
 		} catch (e) { /* older Node: below */ }
@@ -156,7 +175,7 @@
 		const emit = http.Server.prototype.emit;
 		http.Server.prototype.emit = function (ev, ...args) {
 			if (ev === 'request')
-				return als.run(entrySnapshot(), () => emit.call(this, ev, ...args));
+				return als.run(starts(args[0] && args[0].socket), () => emit.call(this, ev, ...args));
 			return emit.call(this, ev, ...args);
 		};
 	}
@@ -316,6 +335,30 @@
 			return Reflect.apply(writeGeneric, this, arguments);
 		return within(r.store, writeGeneric, this, arguments);
 	});
+
+	// worker_threads: a Worker is made outside any request. Its own
+	// resources (the port its 'message' events come through, the streams
+	// that bring its stdout and stderr to this thread, where they are
+	// written) would otherwise keep the store of the request that made
+	// it: a pool made lazily inside the first request gave every later
+	// job's lines, and every answer's handler, that request's ID. A
+	// worker serves whichever request posts to it; which one, no store
+	// says, so its lines and its messages name none.
+	try {
+		const wt = require('worker_threads');
+		const W = wt.Worker;
+		if (typeof W === 'function' && typeof als.exit === 'function') {
+			const Worker = function Worker(...args) {
+				if (new.target === undefined)
+					return Reflect.apply(W, this, args);   // W's own TypeError
+				return als.exit(() => Reflect.construct(W, args, new.target));
+			};
+			Object.setPrototypeOf(Worker, W);
+			Worker.prototype = W.prototype;
+			keepOwn(Worker, W);
+			wt.Worker = Worker;
+		}
+	} catch (e) { /* keep going */ }
 
 	// Child processes (spawn, exec, execFile, fork go through
 	// ChildProcess#spawn; the Sync ones are exported on their own).
