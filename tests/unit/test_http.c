@@ -829,50 +829,49 @@ UNIT_TEST(id_and_trace_together)
  * after both IDs were found. */
 UNIT_TEST(body_framing)
 {
+	static const struct {
+		const char *head;
+		int body;
+		uint64_t len;
+	} cases[] = {
+		{ "GET / HTTP/1.1\r\nHost: a\r\n\r\n", HTTP_BODY_NONE, 0 },
+		{ "POST / HTTP/1.1\r\ntraceparent: " TP_VALID "\r\nX-Request-Id: a\r\n"
+		  "content-LENGTH:  3145728 \r\n\r\n", HTTP_BODY_LENGTH, 3145728 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", HTTP_BODY_LENGTH, 0 },
+		/* the same value twice is one length; two values are none */
+		{ "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", HTTP_BODY_LENGTH, 5 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", HTTP_BODY_OTHER, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 6\r\nContent-Length: x\r\nContent-Length: 6\r\n\r\n",
+		  HTTP_BODY_OTHER, 0 },
+		/* not a number, a list, a sign, too long, empty */
+		{ "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n", HTTP_BODY_OTHER, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", HTTP_BODY_OTHER, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n", HTTP_BODY_OTHER, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", HTTP_BODY_OTHER, 0 },
+		/* a folded value is not the value */
+		{ "POST / HTTP/1.1\r\nContent-Length: 5\r\n 7\r\n\r\n", HTTP_BODY_OTHER, 0 },
+		/* Transfer-Encoding: not followed, with or without a length */
+		{ "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+		  HTTP_BODY_OTHER, 0 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 5\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
+		  HTTP_BODY_OTHER, 0 },
+		/* a name that only starts like it; not a request at all */
+		{ "POST / HTTP/1.1\r\nContent-Lengths: 5\r\n\r\n", HTTP_BODY_NONE, 0 },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", HTTP_BODY_NONE, 0 },
+	};
 	struct http_ids o;
 
-	parse(LIT("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_NONE);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		parse(cases[i].head, strlen(cases[i].head), &o);
+		ck_assert_msg(o.body == cases[i].body, "case %zu: body %d, want %d", i, o.body,
+			      cases[i].body);
+		if (cases[i].body == HTTP_BODY_LENGTH)
+			ck_assert_uint_eq(o.content_length, cases[i].len);
+	}
 	parse(LIT("POST / HTTP/1.1\r\ntraceparent: " TP_VALID "\r\nX-Request-Id: a\r\n"
-		  "content-LENGTH:  3145728 \r\n\r\n"), &o);
+		  "Content-Length: 1\r\n\r\n"), &o);
 	assert_id(&o, "a");
-	ck_assert_int_eq(o.body, HTTP_BODY_LENGTH);
-	ck_assert_uint_eq(o.content_length, 3145728);
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_LENGTH);
-	ck_assert_uint_eq(o.content_length, 0);
-	/* the same value twice is one length; two values are none */
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_LENGTH);
-	ck_assert_uint_eq(o.content_length, 5);
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_OTHER);
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length: 6\r\nContent-Length: x\r\n"
-		  "Content-Length: 6\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_OTHER);
-	/* not a number, a list, a sign, too long, empty */
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_OTHER);
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_OTHER);
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_OTHER);
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length:\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_OTHER);
-	/* a folded value is not the value */
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length: 5\r\n 7\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_OTHER);
-	/* Transfer-Encoding: not followed, with or without a length */
-	parse(LIT("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_OTHER);
-	parse(LIT("POST / HTTP/1.1\r\nContent-Length: 5\r\ntransfer-encoding: gzip, chunked\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_OTHER);
-	/* a name that only starts like it */
-	parse(LIT("POST / HTTP/1.1\r\nContent-Lengths: 5\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_NONE);
-	/* not a request: nothing */
-	parse(LIT("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), &o);
-	ck_assert_int_eq(o.body, HTTP_BODY_NONE);
+	ck_assert(o.has_trace);
 }
 
 UNIT_TEST(id_header_is_traceparent)

@@ -3,7 +3,7 @@
 # arrival, in a pool worker that took the job from a Thread::Queue, back in
 # the handler after the worker's answer came through another queue, and in
 # a thread the handler starts.
-require 'webrick'
+require_relative 'webrick_serve'
 
 JOBS = Queue.new
 2.times do
@@ -17,20 +17,15 @@ JOBS = Queue.new
   end
 end
 
-server = WEBrick::HTTPServer.new(BindAddress: '127.0.0.1', Port: 0,
-                                 Logger: WEBrick::Log.new($stderr, WEBrick::BasicLog::WARN),
-                                 AccessLog: [])
-server.mount_proc('/') do |req, res|
-  id = req.path.split('/')[2]
-  $stderr.puts "site=arrival id=#{id}"
-  done = Queue.new
-  JOBS << [id, done]
-  done.pop
-  $stderr.puts "site=answer id=#{id}"
-  Thread.new { $stderr.puts "site=thread id=#{id}" }.join
-  res.body = "ok #{id}"
+serve_webrick do |server|
+  server.mount_proc('/') do |req, res|
+    id = req.path.split('/')[2]
+    $stderr.puts "site=arrival id=#{id}"
+    done = Queue.new
+    JOBS << [id, done]
+    done.pop
+    $stderr.puts "site=answer id=#{id}"
+    Thread.new { $stderr.puts "site=thread id=#{id}" }.join
+    res.body = "ok #{id}"
+  end
 end
-trap('TERM') { server.shutdown }
-$stdout.puts "listening #{server.listeners[0].addr[1]}"
-$stdout.flush
-server.start
