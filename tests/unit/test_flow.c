@@ -287,6 +287,83 @@ UNIT_TEST(a_muted_write_on_its_own_upstream_keeps_it)
 	ck_assert(!agent_self.muted);
 }
 
+/* A client library's worker thread (Java's HttpClient) writes its
+ * callers' requests with nothing current: the first, on the connection
+ * request A made, takes A for that exchange only. Once the reply was read
+ * (by another thread: its selector), the worker's next request on that
+ * connection carries none, as does a connect of it or a write to another
+ * connection made in its borrowed context. */
+UNIT_TEST(a_context_borrowed_by_an_outbound_write_ends_with_its_exchange)
+{
+	static const char req[] = "GET /leaf HTTP/1.1\r\n\r\n";
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	const struct ctx *b;
+
+	fake_serve(CLIENT_A, "req-a");
+	flow_connect(POOLED);
+	swap();                                  /* the worker, with none */
+	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	/* a connect in the borrowed context passes it on to nobody */
+	flow_connect(UPSTREAM);
+	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(UPSTREAM)));
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	swap();                                  /* the selector reads the reply */
+	flow_read_slot(fdmap_peek(POOLED), POOLED, reply, sizeof reply - 1, sizeof reply - 1);
+	b = fake_serve(CLIENT_B, "req-b");
+	flow_connect(CHECK);                     /* B's own connection */
+	flow_idle();
+	swap();
+	/* the next caller's request on the idle connection: nobody's */
+	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(POOLED)));
+	/* B's connection, written with none, is B's exchange */
+	flow_write_slot(fdmap_peek(CHECK), CHECK, req, sizeof req - 1);
+	ck_assert_ptr_eq(agent_self.cur, b);
+	swap();
+}
+
+/* An event of an outbound connection whose reply was read names no
+ * request: a selector woken for whichever request the pool gives the
+ * connection next does not take the last one's. */
+UNIT_TEST(an_idle_outbound_connections_event_names_nobody)
+{
+	static const char req[] = "GET /leaf HTTP/1.1\r\n\r\n";
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	a_connects_and_its_event_comes(POOLED);
+	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
+	flow_read_slot(fdmap_peek(POOLED), POOLED, reply, sizeof reply - 1, sizeof reply - 1);
+	swap();
+	flow_event(POOLED);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	swap();
+}
+
+/* A server that answers before it reads the body (413), then reads it to
+ * keep the connection: the body is its request's, and the read after it
+ * starts the next request. */
+UNIT_TEST(a_body_read_after_an_early_answer_is_its_requests)
+{
+	static const char head[] = "POST /a HTTP/1.1\r\nX-Request-Id: req-a\r\nContent-Length: 12\r\n\r\n01";
+	static const char answer[] = "HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n";
+	static const char next[] = "GET /b HTTP/1.1\r\nX-Request-Id: req-b\r\n\r\n";
+
+	flow_accept(CLIENT_A, NULL, 0);
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, head, sizeof head - 1, sizeof head - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "2345", 4, 4);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "GET /x", 6, 6);   /* body bytes */
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, next, sizeof next - 1, sizeof next - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+}
+
 #undef UNIT_TCASE
 #define UNIT_TCASE channel
 
