@@ -236,6 +236,7 @@ static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
 void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
 {
 	struct chan *rx;
+	unsigned char was_weak = agent_self.weak;
 
 	agent_self.weak = 0;
 
@@ -269,6 +270,14 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		}
 		if (unlikely(prop_wants(s)))
 			prop_peer_read(fd, data, dlen, n);
+		/* The reply to a call that named nobody: a context that rests
+		 * only on another outbound connection (borrowed by a write, or
+		 * its reply read last) stays behind. */
+		if (fdmap_ctx_peek(s) == NULL && agent_self.cur && (borrowed() || was_weak == 2)) {
+			if (unlikely(debug_fd >= 0))
+				note_switch(NULL, "read of a connection of nobody's with a borrowed context", fd);
+			ctx_take_current(NULL);
+		}
 		switch_to_(s, "flow_read", fd);
 		agent_self.weak = agent_self.cur ? 2 : 0;
 		if (n > 0)
@@ -428,12 +437,18 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 				ctx_take_current(NULL);
 			}
 			fdmap_tag(s, NULL);
+		} else if (fdmap_ctx_peek(s) == NULL) {
+			/* Nobody's: a borrowed context stays behind (a worker
+			 * writing on a connection made outside any request). */
+			if (agent_self.cur) {
+				if (unlikely(debug_fd >= 0))
+					note_switch(NULL, "write out on a connection of nobody's with a borrowed context", fd);
+				ctx_take_current(NULL);
+			}
 		} else {
 			switch_to(s, fd);
-			if (agent_self.cur) {
-				agent_self.peer_took = fd + 1;
-				agent_self.peer_took_at = agent_self.switches;
-			}
+			agent_self.peer_took = fd + 1;
+			agent_self.peer_took_at = agent_self.switches;
 		}
 		flow_vouched();
 		break;

@@ -14,8 +14,9 @@
 # - Thread.new/start/fork capture the creator's context and enter it in
 #   the new thread for the block's duration (Ruby may reuse a cached native
 #   thread without pthread_create);
-# - Queue#push (<<, enq) wraps the item with the pusher's snapshot; pop
-#   (shift, deq) unwraps it. A thread with no request of its own (none, or
+# - Queue#push (<<, enq) wraps the item with the pusher's snapshot (none
+#   when the pusher took from that queue before: an object pool's
+#   check-in); pop (shift, deq) unwraps it. A thread with no request of its own (none, or
 #   the previous item's: a worker started with the program) takes the
 #   item's. A thread with a request of its own (pinned by a server hook or
 #   by the block of a thread started inside it) keeps it when the item
@@ -164,28 +165,50 @@ module ReqctxBridge
 
     module QueueCarry
       def push(obj, *rest)
-        super(Item.new(ReqctxBridge.capture, obj), *rest)
+        super(Item.new(ReqctxBridge.pushes(self), obj), *rest)
       end
 
       def <<(obj)
-        super(Item.new(ReqctxBridge.capture, obj))
+        super(Item.new(ReqctxBridge.pushes(self), obj))
       end
 
       def enq(obj, *rest)
-        super(Item.new(ReqctxBridge.capture, obj), *rest)
+        super(Item.new(ReqctxBridge.pushes(self), obj), *rest)
       end
 
       def pop(*args, **kw)
+        ReqctxBridge.pops(self)
         ReqctxBridge.unwrap(super)
       end
 
       def shift(*args, **kw)
+        ReqctxBridge.pops(self)
         ReqctxBridge.unwrap(super)
       end
 
       def deq(*args, **kw)
+        ReqctxBridge.pops(self)
         ReqctxBridge.unwrap(super)
       end
+    end
+
+    # The queues this thread took from (or tried to: a non-blocking pop
+    # of an empty pool), weakly held.
+    def self.pops(queue)
+      m = Thread.current.thread_variable_get(:__reqctx_pops)
+      m = Thread.current.thread_variable_set(:__reqctx_pops, ObjectSpace::WeakMap.new) if m.nil?
+      m[queue] = true
+    end
+
+    # What an item pushed on `queue` names: the pusher's request, except
+    # when the pusher took from that queue before: then the push gives
+    # back what it took (an object pool's check-in, a connection
+    # returned), which is no work for anyone.
+    def self.pushes(queue)
+      m = Thread.current.thread_variable_get(:__reqctx_pops)
+      return nil if m&.key?(queue)
+
+      capture
     end
     Thread::Queue.prepend(QueueCarry)
     Thread::SizedQueue.prepend(QueueCarry)

@@ -326,6 +326,31 @@ UNIT_TEST(a_context_borrowed_by_an_outbound_write_ends_with_its_exchange)
 	swap();
 }
 
+/* A borrowed context does not go onto a connection made outside any
+ * request (a worker's own call), and neither it nor a context taken from
+ * another connection's reply survives reading the reply to a call that
+ * named nobody. */
+UNIT_TEST(a_borrowed_context_stays_off_a_connection_of_nobodys)
+{
+	static const char req[] = "GET /leaf HTTP/1.1\r\n\r\n";
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	flow_connect(UPSTREAM);                  /* at start-up: nobody's */
+	fake_serve(CLIENT_A, "req-a");
+	flow_connect(POOLED);
+	swap();                                  /* a worker, with none */
+	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, req, sizeof req - 1);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(UPSTREAM)));
+	flow_read_slot(fdmap_peek(POOLED), POOLED, reply, sizeof reply - 1, sizeof reply - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");  /* A's reply */
+	flow_read_slot(fdmap_peek(UPSTREAM), UPSTREAM, reply, sizeof reply - 1, sizeof reply - 1);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	swap();
+}
+
 /* An event of an outbound connection whose reply was read names no
  * request: a selector woken for whichever request the pool gives the
  * connection next does not take the last one's. */
