@@ -25,7 +25,8 @@ bridge's extension _reqctx, or with ctypes where it cannot load):
 - ThreadPoolExecutor.submit (so run_in_executor) and threading.Thread.start
   carry the submitter's snapshot into the worker for the job; a thread
   started inside a request keeps it only until it first waits on a
-  queue.Queue or a threading.Condition (a worker waiting for work).
+  queue.Queue (a get that may block) or a threading.Condition (a worker
+  waiting for work).
 - a sys.stdout or sys.stderr over an io.BufferedWriter, which every thread
   fills and any thread may write out, reports each chunk put into it and
   the agent gives each line the context of the thread that put it in
@@ -492,7 +493,11 @@ def install_hooks(fn):
             get = queue.Queue.get
 
             def _get(self, block=True, timeout=None):
-                waits_for_work()
+                # Only a get that may wait is a worker waiting for work: a
+                # pool's checkout that never waits (urllib3's, under
+                # requests) is work for the request the thread serves.
+                if block:
+                    waits_for_work()
                 return get(self, block, timeout)
             queue.Queue.get = _get
         except ImportError:

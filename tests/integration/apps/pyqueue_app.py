@@ -1,0 +1,61 @@
+"""tests/integration/t_pyqueue: a threaded http.server (a thread per
+connection) whose handlers call a leaf service through a connection pool
+kept the way urllib3 keeps one (so requests.Session): a queue.LifoQueue
+filled with placeholders, checked out with get(block=False) and checked
+in with put. GET /<tag>/<id> logs "site=arrival id=<id>", calls
+GET /leaf/<id>, logs "site=called id=<id>". Prints "listening <port>"."""
+import http.client
+import http.server
+import os
+import queue
+import socketserver
+import sys
+
+LEAF = int(os.environ["LEAF_PORT"])
+pool = queue.LifoQueue(maxsize=4)
+for _ in range(4):
+    pool.put(None)
+
+
+def call(path):
+    try:
+        conn = pool.get(block=False)        # urllib3: _get_conn
+    except queue.Empty:
+        conn = None                         # more callers than the pool holds
+    if conn is None:
+        conn = http.client.HTTPConnection("127.0.0.1", LEAF, timeout=10)
+    try:
+        conn.request("GET", path)
+        conn.getresponse().read()
+    finally:
+        try:
+            pool.put(conn, block=False)     # urllib3: _put_conn
+        except queue.Full:
+            conn.close()
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        rid = self.path.split("/")[2]
+        sys.stderr.write("site=arrival id=%s\n" % rid)
+        call("/leaf/" + rid)
+        sys.stderr.write("site=called id=%s\n" % rid)
+        body = b"ok"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+srv = S(("127.0.0.1", 0), H)
+print("listening %d" % srv.server_address[1], flush=True)
+srv.serve_forever()
