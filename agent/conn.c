@@ -435,6 +435,18 @@ void conn_answer_interim(struct fdslot *s)
 		__atomic_and_fetch(&s->flags, (uint8_t)~FDF_WROTE, __ATOMIC_RELAXED);
 }
 
+void conn_closing(struct fdslot *s, int fd)
+{
+	uint8_t p = __atomic_load_n(&s->proto, __ATOMIC_RELAXED);
+
+	while ((p == PROTO_HTTP || p == PROTO_HTTP_BODY) &&
+	       !__atomic_compare_exchange_n(&s->proto, &p, PROTO_SESSION, false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+	if (p == PROTO_HTTP || p == PROTO_HTTP_BODY)
+		DEBUG("fd %d: answered with Connection: close; its request's to the close", fd);
+}
+
 void conn_switched(struct fdslot *s, int fd)
 {
 	uint8_t http = PROTO_HTTP;

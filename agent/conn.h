@@ -39,6 +39,12 @@ static inline bool conn_reads(const struct fdslot *s, const void *data, size_t d
  * here). */
 void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n);
 
+/* The server answered the request on HTTP client connection `s` with
+ * "Connection: close" (RFC 9112, 9.6): it reads no request after it (what
+ * it reads until it closes, a lingering close's discard, is the
+ * request's), so the connection is that request's to its close. */
+void conn_closing(struct fdslot *s, int fd);
+
 /* What the server wrote on HTTP client connection `s` so far is interim
  * responses only (100 Continue, 103 Early Hints; RFC 9110, 15.2): its
  * request is not answered yet, and the next read goes on with it (its

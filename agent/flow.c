@@ -208,6 +208,62 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
  * outbound connection (flow_write_slot), and is borrowed for that
  * exchange only: a write to another connection (`fd`), or to that one
  * once it was `replied` to, is a writer's with none. */
+/* Output (a write, a connect): the heads read so far have work going out;
+ * a head read after it is no batch with them. */
+static inline void output_begins(void)
+{
+	agent_self.head_read = NULL;
+}
+
+/* A wait or an event: the loop's next turn. */
+static inline void turn_ends(void)
+{
+	agent_self.head_read = NULL;
+	agent_self.batched = false;
+}
+
+/* Client connection `s` was read: if the read started a request (its
+ * context is not the one the thread read a head of last) and the thread
+ * read another request's head with no output since, the thread holds two
+ * requests' bytes and what it does next (an event loop's run queue after
+ * its reads: HAProxy reads the heads of the connections it just accepted,
+ * then connects and sends for each) is for either: none, until the loop's
+ * next turn. Returns whether the thread is batched. */
+static bool heads_read(const struct fdslot *s, int fd, bool started)
+{
+	const struct ctx *c = fdmap_ctx_peek(s);
+
+	if (started && c != NULL) {
+		const struct ctx *was = agent_self.head_read;
+
+		if (was != NULL && was != c && !agent_self.batched) {
+			/* The first request's connection, still its own and not
+			 * answered (a write on the quick path marks it only). */
+			const struct fdslot *p = fdmap_peek(agent_self.head_fd);
+
+			if (p && fdmap_kind(p) == FD_CLIENT && fdmap_ctx_peek(p) == was &&
+			    !(__atomic_load_n(&p->flags, __ATOMIC_RELAXED) & FDF_WROTE)) {
+				agent_self.batched = true;
+				DEBUG("fd %d: a second request's head read with nothing out for the first's (fd %d); none until the next wait",
+				      fd, agent_self.head_fd);
+			}
+		}
+		agent_self.head_read = c;
+		agent_self.head_fd = fd;
+	}
+	return agent_self.batched;
+}
+
+/* A batched thread carries none (heads_read). */
+static void batched_none(int fd)
+{
+	if (agent_self.cur && !ctx_pinned()) {
+		if (unlikely(debug_fd >= 0))
+			note_switch(NULL, "heads of two requests read in one turn", fd);
+		ctx_take_current(NULL);
+	}
+}
+
 static inline bool borrowed(void)
 {
 	return agent_self.peer_took != 0 && agent_self.peer_took_at == agent_self.switches;
@@ -249,8 +305,16 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		if (n > 0 && conn_reads(s, data, dlen) &&
 		    /* On a TLS connection these are encrypted bytes: requests
 		     * start at the decrypted read (flow_tls_read). */
-		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
+		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS)) {
+			bool started = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE);
+
 			conn_read(s, fd, data, dlen, n);
+			if (unlikely(heads_read(s, fd, started))) {
+				batched_none(fd);
+				flow_vouched();
+				break;
+			}
+		}
 		/* The thread works on this connection's bytes: when they carry
 		 * no request (pipelined, framing lost), neither does the thread,
 		 * whatever another connection left it with. */
@@ -353,8 +417,16 @@ void flow_tls_read(int fd, const void *data, size_t n)
 		return;
 	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
 		flow_tls_fd(fd);  /* set up another way than SSL_set_fd */
-	if (n > 0 && conn_reads(s, data, n))
+	if (n > 0 && conn_reads(s, data, n)) {
+		bool started = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE);
+
 		conn_read(s, fd, data, n, n);
+		if (unlikely(heads_read(s, fd, started))) {
+			batched_none(fd);
+			flow_vouched();
+			return;
+		}
+	}
 	switch_to_(s, "flow_tls_read", fd);
 	flow_vouched();
 }
@@ -381,12 +453,17 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 	struct chan *tx;
 	bool tracked = false;
 
+	output_begins();
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
 		if (unlikely(!agent_self.served))
 			now_serving();
 		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
+		/* A batched thread's write (heads_read) is for one of the
+		 * requests it holds; its next work may be for another. */
+		if (unlikely(agent_self.batched))
+			break;
 		/* Writing to a client is working for its request, unless the
 		 * program said the thread serves none (a runtime bridge's task
 		 * started outside any request, pushing to every open
@@ -692,6 +769,7 @@ void flow_connect(int fd)
 		return;
 	}
 	__atomic_or_fetch(&s->flags, FDF_CONNECTED, __ATOMIC_RELAXED);
+	output_begins();
 	/* Who a new outbound connection is for: the current request, when
 	 * the thread's context rests on work for it - its head read, a
 	 * hand-off. An event loop runs timers and queued tasks (HAProxy's
@@ -934,6 +1012,7 @@ void flow_wait_begins(const struct flow_wait *w)
 	struct ctx *cur = agent_self.cur;
 
 	agent_self.draining = false;
+	turn_ends();
 	handoff_waits();
 	flow_wait_relay_stale();
 	if (cur && conn_open(cur) && !foreign_in(w, cur)) {
@@ -998,6 +1077,7 @@ static inline void event_switch(int fd)
 	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
 	struct ctx *c;
 
+	turn_ends();
 	if (listener()) {
 		if (unlikely(debug_fd >= 0) && agent_self.cur)
 			note_switch(NULL, "listener thread's event", fd);
@@ -1039,6 +1119,7 @@ void flow_ready(int fd)
 	struct fdslot *s = fdmap_peek(fd);
 	struct chan *rx;
 
+	turn_ends();
 	if (s == NULL)
 		return;
 	if (listener()) {

@@ -177,6 +177,7 @@ void handoff_tried_lock(const void *mutex);
  * and every thread signals the interpreter's lock. */
 static inline void handoff_signals_under(void)
 {
+	agent_self.head_read = NULL;         /* work handed on (agent/flow.c) */
 	if (!bridge_vm)
 		condmap_signalled_under(agent_self.last_lock, &agent_self);
 }

@@ -601,12 +601,18 @@ static ssize_t call_plan(int fd, struct plan *pl, const struct prop_call *call)
 }
 
 /* After a server's bytes were followed on client connection `s`: an
- * interim response alone does not answer its request, and a 101 ends
- * HTTP on the connection (agent/conn.h). */
+ * interim response alone does not answer its request, a 101 ends HTTP on
+ * the connection, and so does a final answer with "Connection: close"
+ * (agent/conn.h). */
 static void answer_marks(struct fdslot *s, int fd, const struct conn *c)
 {
-	if (c->w.role != WIRE_RESPONSE || c->w.status < 100 || c->w.status >= 200)
+	if (c->w.role != WIRE_RESPONSE || c->w.status < 100)
 		return;
+	if (c->w.status >= 200) {
+		if (c->w.state == WS_DONE && c->w.close)
+			conn_closing(s, fd);
+		return;
+	}
 	if (c->w.state == WS_DONE && c->w.status == 101)
 		conn_switched(s, fd);
 	else if (c->w.state == WS_START)

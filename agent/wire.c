@@ -39,6 +39,8 @@ static void head_starts(struct wire_scan *w)
 	w->cur = 0;
 	w->decided = 0;
 	w->bad_clen = 0;
+	w->close_pos = 0;
+	w->close = 0;
 	w->line1_pos = 0;
 	w->part = 0;
 	w->method_len = 0;
@@ -51,6 +53,8 @@ static void head_starts(struct wire_scan *w)
 
 static void head_ends(struct wire_scan *w)
 {
+	if (w->close_pos == 5)
+		w->close = 1;
 	if (w->role == WIRE_RESPONSE) {
 		/* An interim response (100 Continue) is followed by the final
 		 * one; 101 switches protocols. */
@@ -74,8 +78,9 @@ static inline const char *name_of(unsigned i, const struct wire_names *names, si
 {
 	static const char *const fixed[WIRE_NAMES] = {
 		"traceparent", NULL, "baggage", "content-length", "transfer-encoding", "upgrade",
+		"connection",
 	};
-	static const uint8_t fixed_len[WIRE_NAMES] = { 11, 0, 7, 14, 17, 7 };
+	static const uint8_t fixed_len[WIRE_NAMES] = { 11, 0, 7, 14, 17, 7, 10 };
 
 	if (i == 1) {
 		*len = names && names->id ? names->id_len : 0;
@@ -115,7 +120,7 @@ static inline uint8_t first_cand(const struct wire_names *names, unsigned char l
 		m = WIRE_H_BAGGAGE;
 		break;
 	case 'c':
-		m = WIRE_H_CLEN;
+		m = WIRE_H_CLEN | WIRE_H_CONNECTION;
 		break;
 	case 'u':
 		m = WIRE_H_UPGRADE;
@@ -268,6 +273,9 @@ static inline size_t target_end_from(const unsigned char *b, size_t i, size_t e)
 
 static inline void name_ends(struct wire_scan *w, const struct wire_names *names)
 {
+	if (w->close_pos == 5)
+		w->close = 1;           /* the previous field's value ended with it */
+	w->close_pos = 0;
 	w->cur = 0;
 	for (unsigned m = w->cand; m; m &= m - 1) {
 		unsigned i = (unsigned)__builtin_ctz(m);
@@ -284,8 +292,28 @@ static inline void name_ends(struct wire_scan *w, const struct wire_names *names
 	w->tlen = 0;
 }
 
+/* Connection (RFC 9110, 7.6.1): a comma-separated list of tokens, any
+ * case; "close" among them. */
+static void connection_char(struct wire_scan *w, unsigned char ch)
+{
+	if (ch == ',' || ch == ' ' || ch == '\t') {
+		if (w->close_pos == 5)
+			w->close = 1;
+		if (ch == ',' || w->close_pos != 0)
+			w->close_pos = ch == ',' ? 0 : 6;
+	} else if (w->close_pos < 5 && lower(ch) == (unsigned char)"close"[w->close_pos]) {
+		w->close_pos++;
+	} else {
+		w->close_pos = 6;
+	}
+}
+
 static void value_char(struct wire_scan *w, unsigned char ch)
 {
+	if (w->cur == WIRE_H_CONNECTION) {
+		connection_char(w, ch);
+		return;
+	}
 	if (w->cur != WIRE_H_CLEN)
 		return;
 	if (ch >= '0' && ch <= '9') {
@@ -468,7 +496,7 @@ static size_t field_line_whole(struct wire_scan *w, const struct wire_names *nam
 	w->cand = first_cand(names, http_token_lc[b[i]]);
 	name_is_whole(w, names, b + i, j - i);
 	name_ends(w, names);
-	if (w->cur == WIRE_H_CLEN)
+	if (w->cur == WIRE_H_CLEN || w->cur == WIRE_H_CONNECTION)
 		for (size_t k = j + 1; k < e; k++)
 			value_char(w, b[k]);
 	return line_done(w, b, e, n, WS_VALUE_LF);
@@ -566,7 +594,7 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 			}
 			break;
 		case WS_VALUE:
-			if (w->cur != WIRE_H_CLEN) {
+			if (w->cur != WIRE_H_CLEN && w->cur != WIRE_H_CONNECTION) {
 				/* A value not followed: to its line's end. */
 				i = line_end_from(b, i, n);
 				if (i == n)

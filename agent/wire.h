@@ -27,7 +27,8 @@ enum wire_role {
 #define WIRE_H_CLEN        8u
 #define WIRE_H_TE          16u
 #define WIRE_H_UPGRADE     32u
-#define WIRE_NAMES 6
+#define WIRE_H_CONNECTION  64u
+#define WIRE_NAMES 7
 
 enum wire_state {
 	WS_START = 0,    /* the next byte starts a message head */
@@ -52,6 +53,9 @@ struct wire_scan {
 	uint8_t cur;             /* the header the current line is (one WIRE_H_ bit) */
 	uint8_t decided;         /* the insertion point of this head was decided */
 	uint8_t bad_clen;        /* Content-Length not a plain number */
+	uint8_t close_pos;       /* Connection: how much of the token "close" the
+	                            current list element matched (6: mismatched) */
+	uint8_t close;           /* a Connection header of this head lists "close" */
 	uint8_t line1_pos;       /* position in the fixed parts of line 1 */
 	uint8_t part;            /* which part of line 1 */
 	uint8_t method_len;

@@ -56,6 +56,13 @@ struct agent_thread {
 	bool muted;               /* `cur` no longer vouches for lines: they carry nothing
 	                             until a switch or the thread's next I/O on a client
 	                             or outbound connection (flow_vouched; agent/out.c) */
+	const struct ctx *head_read; /* the request whose head it read last, with
+	                             nothing written or connected since (no
+	                             reference: compared only; agent/flow.c) ... */
+	int head_fd;              /* ... on this client connection */
+	bool batched;             /* it read the heads of two requests with no
+	                             output between: until its next wait or
+	                             event, which one it works for is not known */
 	int peer_took;            /* `cur` was taken from outbound connection fd
 	                             peer_took - 1 by a write with none (agent/flow.c;
 	                             0: no) ... */

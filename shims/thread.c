@@ -237,6 +237,7 @@ AGENT_EXPORT int sem_trywait(sem_t *s)
 
 AGENT_EXPORT int sem_post(sem_t *s)
 {
+	agent_self.head_read = NULL;         /* work handed on (agent/flow.c) */
 	if (agent_active() && handoff_signal_needed(s, CONDMAP_SEMAPHORE))
 		AGENT_WORK(handoff_signal(s, false));
 	return REAL(sem_post)(s);

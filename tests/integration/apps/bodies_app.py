@@ -5,6 +5,8 @@ and the client sends X-Request-Id: id-KEY.
 
   POST /e<k>  answers 413 before it reads the body, then reads (drains) it
   POST /c<k>  the same with a chunked body
+  POST /l<k>  answers 413 with Connection: close, then reads what comes
+              until the client closes (a lingering close)
   POST /b<k>  reads its body in pieces, then answers
   GET  /g<k>  answers at once
 Prints "listening <port> <peek port>" when both listen."""
@@ -44,8 +46,32 @@ class H(http.server.BaseHTTPRequestHandler):
                 break
         log(key, "body read")
 
+    def linger(self, key):
+        """Answers 413 with Connection: close, then reads what the client
+        still sends until it closes (a lingering close), as nginx does."""
+        log(key, "arrival")
+        self.send_response(413)
+        self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        n = 0
+        self.connection.settimeout(5)
+        try:
+            while True:
+                b = self.connection.recv(65536)
+                if not b:
+                    break
+                n += len(b)
+        except OSError:
+            pass
+        log(key, "lingered")
+
     def do_POST(self):
         key = self.path.strip("/")
+        if key.startswith("l"):
+            return self.linger(key)
         if self.headers["Transfer-Encoding"] == "chunked":
             return self.chunked(key)
         left = int(self.headers["Content-Length"])
