@@ -140,7 +140,8 @@ static void same_fed_any_way(const char *head, enum wire_role role)
 		ck_assert_msg(k_part == k_whole && part.state == whole.state &&
 			      strcmp(part.method, whole.method) == 0 &&
 			      part.have == whole.have && part.clen == whole.clen &&
-			      part.bad_clen == whole.bad_clen && part.status == whole.status,
+			      part.bad_clen == whole.bad_clen && part.status == whole.status &&
+			      part.close == whole.close,
 			      "head %s, step %zu: points %d/%d state %d/%d have %x/%x clen %llu/%llu",
 			      head, step, k_part, k_whole, part.state, whole.state, part.have,
 			      whole.have, (unsigned long long)part.clen,
@@ -175,6 +176,9 @@ UNIT_TEST(wire_whole_and_byte_by_byte_agree)
 		"ETag: \"6566b7a7-267\"\r\nAccept-Ranges: bytes\r\n\r\n",
 		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nX-Request-Id: q\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nA: 12345678\r\nB: 1234567\r\nC: 123456789\r\nD: 1234567890123456\r\n\r\n",
+		"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, CLOSE \r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: closed\r\nConnections: close\r\n\r\n",
 	};
 
 	for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++)
@@ -358,6 +362,40 @@ UNIT_TEST(wire_responses)
 	wire_init(&w, WIRE_RESPONSE);
 	points(&w, "VALUE k 0 1\r\n", 0, at, 3);
 	ck_assert_int_eq(w.state, WS_NOT_HTTP);
+}
+
+/* "close" among a Connection header's tokens (RFC 9110, 7.6.1), any case,
+ * any place in the list; not a longer token, not another field. */
+UNIT_TEST(wire_sees_connection_close)
+{
+	static const struct {
+		const char *head;
+		int close;
+	} cases[] = {
+		{ "HTTP/1.1 413 Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 1 },
+		{ "HTTP/1.1 200 OK\r\nconnection:CLOSE\r\n\r\n", 1 },
+		{ "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\n\r\n", 1 },
+		{ "HTTP/1.1 200 OK\r\nConnection: close , upgrade\r\n\r\n", 1 },
+		{ "HTTP/1.1 200 OK\r\nConnection: upgrade\r\nConnection: close\r\n\r\n", 1 },
+		{ "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n", 0 },
+		{ "HTTP/1.1 200 OK\r\nConnection: closed\r\n\r\n", 0 },
+		{ "HTTP/1.1 200 OK\r\nConnection: clos\r\n\r\n", 0 },
+		{ "HTTP/1.1 200 OK\r\nConnection: x close\r\n\r\n", 0 },
+		{ "HTTP/1.1 200 OK\r\nX-Connection: close\r\nContent-Type: close\r\n\r\n", 0 },
+		{ "HTTP/1.1 200 OK\r\n\r\n", 0 },
+	};
+	struct wire_scan w;
+	size_t at[2];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (size_t step = 0; step <= 3; step++) {
+			wire_init(&w, WIRE_RESPONSE);
+			points(&w, cases[i].head, step, at, 2);
+			ck_assert_msg(w.state == WS_DONE && w.close == cases[i].close,
+				      "case %zu, step %zu: close %d, want %d", i, step, w.close,
+				      cases[i].close);
+		}
+	}
 }
 
 #undef UNIT_TCASE
