@@ -23,7 +23,8 @@ void fake_config(const char *var);
 void fake_teardown(const int *fds, unsigned n);
 
 /* A connection accepted on `fd` whose request `id` (X-Request-Id) is
- * read: its context, current (no reference for the caller). */
+ * read, in a turn of the loop of its own: its context, current (no
+ * reference for the caller). */
 struct ctx *fake_serve(int fd, const char *id);
 
 /* The current context's ID, or "(none)". */

@@ -351,6 +351,35 @@ UNIT_TEST(a_borrowed_context_stays_off_a_connection_of_nobodys)
 	swap();
 }
 
+/* Two requests' heads read in one turn with nothing out for the first
+ * (HAProxy's reads of the connections it has just accepted): the thread
+ * carries none, a connect passes nothing on, a write to one of the
+ * clients does not switch it, until the loop's next event. A head read
+ * after the first was answered is no batch. */
+UNIT_TEST(two_heads_read_in_one_turn_carry_none)
+{
+	static const char a[] = "GET /a HTTP/1.1\r\nX-Request-Id: req-a\r\n\r\n";
+	static const char b[] = "GET /b HTTP/1.1\r\nX-Request-Id: req-b\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	flow_accept(CLIENT_A, NULL, 0);
+	flow_accept(CLIENT_B, NULL, 0);
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, a, sizeof a - 1, sizeof a - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, b, sizeof b - 1, sizeof b - 1);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	flow_connect(UPSTREAM);
+	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(UPSTREAM)));
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	flow_event(CLIENT_B);                    /* the next turn */
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	/* answered, then the next head: no batch */
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, ok, sizeof ok - 1);
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, b, sizeof b - 1, sizeof b - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+}
+
 /* An event of an outbound connection whose reply was read names no
  * request: a selector woken for whichever request the pool gives the
  * connection next does not take the last one's. */
