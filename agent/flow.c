@@ -228,11 +228,17 @@ static inline void turn_ends(void)
  * requests' bytes and what it does next (an event loop's run queue after
  * its reads: HAProxy reads the heads of the connections it just accepted,
  * then connects and sends for each) is for either: none, until the loop's
- * next turn. Returns whether the thread is batched. */
+ * next turn. Not on a loop a runtime's bridge drives (its requests' work
+ * is told apart by the runtime's own machinery, from the context each
+ * connection got at its head: reqctx_api_fd_snapshot, the bridges' entry
+ * snapshots), nor on one no bridge vouches for (it names nobody anyway).
+ * Returns whether the thread is batched. */
 static bool heads_read(const struct fdslot *s, int fd, bool started)
 {
 	const struct ctx *c = fdmap_ctx_peek(s);
 
+	if (unlikely(agent_self.bridge_loop || agent_self.unvouched))
+		return false;
 	if (started && c != NULL) {
 		const struct ctx *was = agent_self.head_read;
 

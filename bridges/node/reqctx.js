@@ -160,11 +160,33 @@
 		return entrySnapshot();
 	}
 
+	// A server request's own events ('data', 'end', 'close') run where
+	// its socket's bytes come in: on Node 24 (AsyncContextFrame) that is
+	// the connection's frame, made before the request began, so a
+	// handler's 'data' and 'end' listeners ran with no store. They run
+	// in the request's.
+	const kReq = Symbol('reqctx.request');
+	const { IncomingMessage } = require('http');
+	replace(IncomingMessage.prototype, 'emit', (emit) => keepOwn(function () {
+		const h = this[kReq];
+		if (h === undefined || als.getStore() === h)
+			return Reflect.apply(emit, this, arguments);
+		return als.run(h, () => Reflect.apply(emit, this, arguments));
+	}, emit));
+	function started(req, h) {
+		if (h !== undefined && req && typeof req === 'object') {
+			try {
+				req[kReq] = h;
+			} catch (e) { /* keep going */ }
+		}
+		return h;
+	}
+
 	let viaChannel = false;
 	if (typeof dc.subscribe === 'function') {
 		try {
 			dc.subscribe('http.server.request.start', (msg) => {
-				als.enterWith(starts(msg && msg.socket));
+				als.enterWith(started(msg && msg.request, starts(msg && msg.socket)));
 			});
 			viaChannel = true;
 		} catch (e) { /* older Node: below */ }
@@ -175,7 +197,8 @@
 		const emit = http.Server.prototype.emit;
 		http.Server.prototype.emit = function (ev, ...args) {
 			if (ev === 'request')
-				return als.run(starts(args[0] && args[0].socket), () => emit.call(this, ev, ...args));
+				return als.run(started(args[0], starts(args[0] && args[0].socket)),
+					       () => emit.call(this, ev, ...args));
 			return emit.call(this, ev, ...args);
 		};
 	}
