@@ -163,22 +163,29 @@
 	// A server request's own events ('data', 'end', 'close') run where
 	// its socket's bytes come in: on Node 24 (AsyncContextFrame) that is
 	// the connection's frame, made before the request began, so a
-	// handler's 'data' and 'end' listeners ran with no store. They run
-	// in the request's.
+	// handler's 'data' and 'end' listeners ran with no store. A request
+	// of a method other than GET and HEAD (those that carry bodies) runs
+	// its events in its store: an emit of its own, not enumerable, that
+	// calls its prototype's. The method is a plain field; the headers
+	// object is made on first use, and a GET pays nothing.
 	const kReq = Symbol('reqctx.request');
-	const { IncomingMessage } = require('http');
-	replace(IncomingMessage.prototype, 'emit', (emit) => keepOwn(function () {
+	const emitInStore = function emit() {
 		const h = this[kReq];
-		if (h === undefined || als.getStore() === h)
-			return Reflect.apply(emit, this, arguments);
-		return als.run(h, () => Reflect.apply(emit, this, arguments));
-	}, emit));
+		const emit0 = Object.getPrototypeOf(this).emit;
+		if (als.getStore() === h)
+			return Reflect.apply(emit0, this, arguments);
+		return als.run(h, () => Reflect.apply(emit0, this, arguments));
+	};
 	function started(req, h) {
-		if (h !== undefined && req && typeof req === 'object') {
-			try {
+		try {
+			const m = h !== undefined && req && typeof req === 'object' ? req.method : 'GET';
+			if (m !== 'GET' && m !== 'HEAD' && typeof m === 'string') {
 				req[kReq] = h;
-			} catch (e) { /* keep going */ }
-		}
+				Object.defineProperty(req, 'emit', {
+					value: emitInStore, writable: true, configurable: true, enumerable: false,
+				});
+			}
+		} catch (e) { /* keep going */ }
 		return h;
 	}
 
