@@ -306,14 +306,15 @@ static bool after_body(const struct http_ids *ids, const char *data, const char 
  * agent does not follow (chunked) read after an early answer, bytes a
  * client sent after its request (a stray CRLF), or garbage the server
  * will refuse. Which request they are is not known: the connection
- * carries nothing, and the read after the next write is looked at again
- * (the answer stays begun). */
+ * carries nothing, and a later read that holds a request line starts the
+ * next request (FDF_IDLE: such reads are found on the quick path, by
+ * conn_holds_request; the others stay there). */
 static void no_head(struct fdslot *s, int fd, const void *data, size_t dlen)
 {
 	DEBUG("fd %d: a read after the answer begins no request; the connection carries no context until the next", fd);
 	untag(s);
 	prop_request(s, fd, NULL, data, dlen, false);
-	__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
+	__atomic_or_fetch(&s->flags, FDF_IDLE, __ATOMIC_RELAXED);
 }
 
 static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n,
@@ -508,9 +509,9 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 
 	/* The request marks are taken (FDF_TLS, a property of the connection,
 	 * stays). */
-	if (flags & (FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN))
+	if (flags & (FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_IDLE))
 		flags = __atomic_fetch_and(&s->flags, FDF_TLS, __ATOMIC_ACQ_REL) &
-			(FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN);
+			(FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_IDLE);
 	else
 		flags = 0;
 	if (proto == PROTO_UNKNOWN) {
@@ -532,7 +533,7 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 	}
 	switch (proto) {
 	case PROTO_HTTP:
-		if (flags & (FDF_FRESH | FDF_WROTE))
+		if (flags & (FDF_FRESH | FDF_WROTE | FDF_IDLE))
 			http_read(s, fd, data, dlen, n, flags);
 		else if (flags & FDF_HEAD_OPEN)
 			head_goes_on(s, fd, data, dlen, dlen == n);

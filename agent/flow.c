@@ -312,7 +312,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		    /* On a TLS connection these are encrypted bytes: requests
 		     * start at the decrypted read (flow_tls_read). */
 		    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS)) {
-			bool started = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE);
+			bool started = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE | FDF_IDLE);
 
 			conn_read(s, fd, data, dlen, n);
 			if (unlikely(heads_read(s, fd, started))) {
@@ -424,7 +424,7 @@ void flow_tls_read(int fd, const void *data, size_t n)
 	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
 		flow_tls_fd(fd);  /* set up another way than SSL_set_fd */
 	if (n > 0 && conn_reads(s, data, n)) {
-		bool started = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE);
+		bool started = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE | FDF_IDLE);
 
 		conn_read(s, fd, data, n, n);
 		if (unlikely(heads_read(s, fd, started))) {

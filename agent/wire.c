@@ -308,6 +308,16 @@ static void connection_char(struct wire_scan *w, unsigned char ch)
 	}
 }
 
+/* A whole Connection value v[0..n): the common one ("keep-alive") holds
+ * no 'c', and is passed over with two memchr; else token by token. */
+static void connection_whole(struct wire_scan *w, const unsigned char *v, size_t n)
+{
+	if (memchr(v, 'c', n) == NULL && memchr(v, 'C', n) == NULL)
+		return;
+	for (size_t k = 0; k < n; k++)
+		connection_char(w, v[k]);
+}
+
 static void value_char(struct wire_scan *w, unsigned char ch)
 {
 	if (w->cur == WIRE_H_CONNECTION) {
@@ -496,7 +506,9 @@ static size_t field_line_whole(struct wire_scan *w, const struct wire_names *nam
 	w->cand = first_cand(names, http_token_lc[b[i]]);
 	name_is_whole(w, names, b + i, j - i);
 	name_ends(w, names);
-	if (w->cur == WIRE_H_CLEN || w->cur == WIRE_H_CONNECTION)
+	if (w->cur == WIRE_H_CONNECTION)
+		connection_whole(w, b + j + 1, e - j - 1);
+	else if (w->cur == WIRE_H_CLEN)
 		for (size_t k = j + 1; k < e; k++)
 			value_char(w, b[k]);
 	return line_done(w, b, e, n, WS_VALUE_LF);

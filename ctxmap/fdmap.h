@@ -40,6 +40,9 @@ enum fd_kind {
 #define FDF_FRESH 1u      /* accepted; its first request not read yet */
 #define FDF_WROTE 2u      /* written to since the last read: next read is a new request */
 #define FDF_HEAD_OPEN 4u  /* a request's head began in a read; its end not read yet */
+#define FDF_IDLE 16u      /* answered, and read since with no request begun: a
+                             read that holds a request line starts the next
+                             (agent/conn.c); the others carry nothing */
 /* Flags of an FD_PEER slot. */
 #define FDF_REPLIED 2u    /* read from since it was last written (by a write the
                              quick path did not take): its exchange is over */
