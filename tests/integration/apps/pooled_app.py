@@ -10,6 +10,8 @@ import http.client
 import http.server
 import os
 import sys
+
+import leaf_caller
 import threading
 import time
 
@@ -33,22 +35,7 @@ def background():
         sys.stderr.write("site=bg id=bg-%d\n" % n)
 
 
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        rid = self.path.split("/")[2]
-        sys.stderr.write("site=arrival id=%s\n" % rid)
-        call("/leaf/" + rid)
-        sys.stderr.write("site=called id=%s\n" % rid)
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *a):
-        pass
+H = leaf_caller.handler(call)
 
 
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)

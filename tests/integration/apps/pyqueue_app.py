@@ -9,7 +9,8 @@ import http.server
 import os
 import queue
 import socketserver
-import sys
+
+import leaf_caller
 
 LEAF = int(os.environ["LEAF_PORT"])
 pool = queue.LifoQueue(maxsize=4)
@@ -34,22 +35,7 @@ def call(path):
             conn.close()
 
 
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        rid = self.path.split("/")[2]
-        sys.stderr.write("site=arrival id=%s\n" % rid)
-        call("/leaf/" + rid)
-        sys.stderr.write("site=called id=%s\n" % rid)
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+H = leaf_caller.handler(call)
 
 
 class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
