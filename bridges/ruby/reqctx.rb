@@ -115,9 +115,12 @@ module ReqctxBridge
     RELEASE.call(ENTER.call(snap))
   end
 
-  # Where the thread's context came from, for the Queue rule (unwrap): nil
-  # its own (a server hook, a thread's block, or none yet), :queue the
-  # last item's, :ambiguous none after an item of another request.
+  # Where the thread's context came from, for the Queue rule (unwrap):
+  # :own a request the bridge pinned (a server hook, the block of a thread
+  # started inside a request), nil none the bridge knows of (a thread
+  # started with the program: whatever the agent gave it natively is no
+  # request of its own), :queue the last item's, :ambiguous none after an
+  # item of another request.
   def self.source
     Thread.current.thread_variable_get(:__reqctx_source)
   end
@@ -126,11 +129,17 @@ module ReqctxBridge
     Thread.current.thread_variable_set(:__reqctx_source, v)
   end
 
+  # A new thread's block, in its creator's request (its own) or none.
+  def self.started(snap)
+    self.source = :own if snap
+    run(snap) { yield }
+  end
+
   # Runs the block in the request a server hook found, as the thread's
   # own; the Queue rule's state before it comes back after.
   def self.serve(snap)
     was = source
-    self.source = nil
+    self.source = :own
     begin
       run(snap) { yield }
     ensure
@@ -144,21 +153,21 @@ module ReqctxBridge
         return super unless blk
 
         snap = ReqctxBridge.capture
-        super(*args) { |*a| ReqctxBridge.run(snap) { blk.call(*a) } }
+        super(*args) { |*a| ReqctxBridge.started(snap) { blk.call(*a) } }
       end
 
       def start(*args, &blk)
         return super unless blk
 
         snap = ReqctxBridge.capture
-        super(*args) { |*a| ReqctxBridge.run(snap) { blk.call(*a) } }
+        super(*args) { |*a| ReqctxBridge.started(snap) { blk.call(*a) } }
       end
 
       def fork(*args, &blk)
         return super unless blk
 
         snap = ReqctxBridge.capture
-        super(*args) { |*a| ReqctxBridge.run(snap) { blk.call(*a) } }
+        super(*args) { |*a| ReqctxBridge.started(snap) { blk.call(*a) } }
       end
     end
     Thread.singleton_class.prepend(ThreadNew)
@@ -220,10 +229,10 @@ module ReqctxBridge
       src = source
       if src == :ambiguous
         nil                               # none until the next request
-      elsif src == :queue || (cur = capture).nil?
+      elsif src != :own
         take(snap)
         self.source = :queue
-      elsif snap && snap != cur
+      elsif snap && snap != capture
         take(nil)
         self.source = :ambiguous
       end
@@ -236,13 +245,13 @@ module ReqctxBridge
       def parse(socket = nil)
         if socket
           ReqctxBridge.take(ReqctxBridge.of_io(socket))
-          ReqctxBridge.source = nil
+          ReqctxBridge.source = :own
         end
         super
       ensure
         if socket
           ReqctxBridge.take(ReqctxBridge.of_io(socket))
-          ReqctxBridge.source = nil
+          ReqctxBridge.source = :own
         end
       end
     end
