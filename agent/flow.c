@@ -204,10 +204,6 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	ctx_take_current(c);
 }
 
-/* The thread's context is still the one a write with none took from an
- * outbound connection (flow_write_slot), and is borrowed for that
- * exchange only: a write to another connection (`fd`), or to that one
- * once it was `replied` to, is a writer's with none. */
 /* Output (a write, a connect): the heads read so far have work going out;
  * a head read after it is no batch with them. */
 static inline void output_begins(void)
@@ -270,11 +266,18 @@ static void batched_none(int fd)
 	}
 }
 
+/* The thread's context is still the one a write with none took from an
+ * outbound connection (flow_write_slot), and is borrowed for that
+ * exchange only (peer_borrowed). */
 static inline bool borrowed(void)
 {
 	return agent_self.peer_took != 0 && agent_self.peer_took_at == agent_self.switches;
 }
 
+/* A write to outbound connection `fd` (its reply read since its last
+ * write: `replied`) by a thread whose context is borrowed from another
+ * connection, or from this one once it was replied to, is a writer's with
+ * none. */
 static inline bool peer_borrowed(int fd, bool replied)
 {
 	return borrowed() && (replied || agent_self.peer_took != fd + 1);
@@ -1133,7 +1136,7 @@ void flow_ready(int fd)
 		return;
 	}
 	if (fdmap_kind(s) != FD_CHAN) {
-		if (event_names(s) != NULL || fdmap_ctx_peek(s) == NULL)
+		if (event_names(s) == fdmap_ctx_peek(s))
 			switch_to(s, fd);
 		else if (!kept())
 			flow_idle();            /* an idle outbound connection */
