@@ -287,19 +287,64 @@ static void body_follows(struct fdslot *s, int fd, const struct http_ids *ids, s
 	DEBUG("fd %d: %llu bytes of the request's body to come", fd, (unsigned long long)b->left);
 }
 
-/* Bytes after a head and its whole body in one read (`rest`, `rlen` of
- * them shown): a request sent before this one was answered, when they
- * look like one. */
+/* Whether b[0..len) is empty lines only (CR and LF bytes), which a
+ * server ignores before a request line (RFC 9112, 2.2): a client that
+ * ends a body with an extra CRLF sends no request in them. */
+static bool only_blank(const char *b, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (b[i] != '\r' && b[i] != '\n')
+			return false;
+	return true;
+}
+
+/* Bytes after a head (ending at `end`) and its whole body in one read of n
+ * bytes, `dlen` of them shown: a request sent before this one was
+ * answered. Where the body's framing is known and the read was shown
+ * whole, any byte but an empty line's is one (a request has no bytes
+ * after its body; the next may have come a few bytes at a time); else,
+ * when they look like one. */
 static bool after_body(const struct http_ids *ids, const char *data, const char *end, size_t dlen,
 		       size_t n)
 {
-	size_t hlen = (size_t)(end - data);
+	size_t hlen, blen;
 
-	if (ids->body != HTTP_BODY_LENGTH || ids->content_length == 0)
-		return pipelined(data, end, dlen);
-	if (ids->content_length >= n - hlen || ids->content_length >= dlen - hlen)
+	if (end == NULL)
 		return false;
-	return conn_holds_request(end + ids->content_length, dlen - hlen - ids->content_length);
+	if (ids->body == HTTP_BODY_OTHER)
+		return pipelined(data, end, dlen);
+	hlen = (size_t)(end - data);
+	blen = ids->body == HTTP_BODY_LENGTH ? ids->content_length : 0;
+	if (blen >= n - hlen || blen >= dlen - hlen)
+		return false;
+	if (dlen == n)
+		return !only_blank(end + blen, dlen - hlen - blen);
+	return conn_holds_request(end + blen, dlen - hlen - blen);
+}
+
+/* The request read in this read (n bytes, the head ending at `end`, the
+ * read shown whole) came whole: its head, and a body of known length
+ * (none, or all of it here). Not a CONNECT, whose tunnel's bytes a client
+ * may send before the answer. */
+static bool read_whole(const struct http_ids *ids, const char *data, const char *end, size_t n)
+{
+	if (end == NULL || (n >= 8 && memcmp(data, "CONNECT ", 8) == 0))
+		return false;
+	return ids->body == HTTP_BODY_NONE ||
+	       (ids->body == HTTP_BODY_LENGTH && ids->content_length <= n - (size_t)(end - data));
+}
+
+/* A read before the answer of a request read whole (FDF_COMPLETE): any
+ * byte but an empty line's begins the next request, however few there
+ * are (a client that sends it a byte at a time before the answer), and
+ * which request the server works on from here is not knowable. */
+static void after_complete(struct fdslot *s, int fd, const char *data, size_t dlen, size_t n)
+{
+	if (dlen == n && only_blank(data, dlen)) {
+		__atomic_or_fetch(&s->flags, FDF_COMPLETE, __ATOMIC_RELAXED);
+		return;
+	}
+	unanswered_head(s, fd, data, dlen);
 }
 
 /* A read after the answer that begins no request: the rest of a body the
@@ -365,6 +410,8 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, s
 	start(s, fd, &ids, flags & FDF_FRESH, "http", &f, data, dlen, ids.is_http);
 	if (ids.is_http && end != NULL)
 		body_follows(s, fd, &ids, (size_t)(end - (const char *)data), n);
+	if (ids.is_http && whole && read_whole(&ids, data, end, n))
+		__atomic_or_fetch(&s->flags, FDF_COMPLETE, __ATOMIC_RELAXED);
 	/* A head that starts here and ends in a later read: those reads are
 	 * this request's (head_goes_on), not another's. */
 	if (end == NULL && whole && (ids.is_http || line_begins(data, dlen)))
@@ -479,6 +526,8 @@ static size_t body_read(struct fdslot *s, int fd, size_t n)
 	used = (size_t)b->left;
 	b->left = 0;
 	__atomic_store_n(&s->proto, PROTO_HTTP, __ATOMIC_RELAXED);
+	/* The request came whole: a read before its answer is the next's. */
+	__atomic_or_fetch(&s->flags, FDF_COMPLETE, __ATOMIC_RELAXED);
 	DEBUG("fd %d: the request's body was read", fd);
 	return used;
 }
@@ -509,9 +558,9 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 
 	/* The request marks are taken (FDF_TLS, a property of the connection,
 	 * stays). */
-	if (flags & (FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_IDLE))
+	if (flags & (FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_IDLE | FDF_COMPLETE))
 		flags = __atomic_fetch_and(&s->flags, FDF_TLS, __ATOMIC_ACQ_REL) &
-			(FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_IDLE);
+			(FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_IDLE | FDF_COMPLETE);
 	else
 		flags = 0;
 	if (proto == PROTO_UNKNOWN) {
@@ -537,6 +586,8 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 			http_read(s, fd, data, dlen, n, flags);
 		else if (flags & FDF_HEAD_OPEN)
 			head_goes_on(s, fd, data, dlen, dlen == n);
+		else if (flags & FDF_COMPLETE)
+			after_complete(s, fd, data, dlen, n);
 		else if (conn_holds_request(data, dlen))
 			unanswered_head(s, fd, data, dlen);
 		break;

@@ -19,14 +19,16 @@ bool conn_holds_request(const void *data, size_t len);
 
 /* True when a read of this connection must be shown to conn_read: its
  * first read, a read after the server wrote, a read that goes on with a
- * head begun in the one before, or any read of a framed
+ * head begun in the one before, a read after a request read whole
+ * before its answer, or any read of a framed
  * protocol (whose record boundaries are followed). One load and a compare
  * on top of the flags test the read path already made. */
 static inline bool conn_reads(const struct fdslot *s, const void *data, size_t dlen)
 {
 	uint8_t proto = __atomic_load_n(&s->proto, __ATOMIC_RELAXED);
 
-	return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN)) ||
+	return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) &
+		(FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_COMPLETE)) ||
 	       proto >= PROTO_FCGI ||
 	       /* before the answer, another request (conn_holds_request;
 	        * fewer than 5 bytes hold no request line's beginning) */

@@ -43,6 +43,10 @@ enum fd_kind {
 #define FDF_IDLE 16u      /* answered, and read since with no request begun: a
                              read that holds a request line starts the next
                              (agent/conn.c); the others carry nothing */
+#define FDF_COMPLETE 32u  /* its request was read whole (its head, and a body of
+                             known length) and is not answered yet: a read
+                             before the answer holds the next request
+                             (agent/conn.c) */
 /* Flags of an FD_PEER slot. */
 #define FDF_REPLIED 2u    /* read from since it was last written (by a write the
                              quick path did not take): its exchange is over */
