@@ -235,6 +235,14 @@ static bool redirected_to_data(int fd)
 	if (!parent_log)
 		return false;
 	data = fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	if (data) {
+		/* Pointed at its own log (a shell's `echo ... >&2`, which
+		 * puts fd 2's pipe on fd 1 for the builtin): still the log. */
+		spin_lock(&id_lock);
+		data = !(log_known && st.st_dev == log_dev && st.st_ino == log_ino) &&
+		       !(out_known && st.st_dev == out_dev && st.st_ino == out_ino);
+		spin_unlock(&id_lock);
+	}
 
 	errno = saved;
 	return data;
