@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <string.h>
 
 #include "agent/out_fd.h"
@@ -45,6 +46,25 @@ FILE *freopen64(const char *, const char *, FILE *);
 #undef putchar
 #undef putchar_unlocked
 
+static size_t put_bytes(FILE *f, int fd, const void *p, size_t n);
+
+/* Bytes a tagged stream's buffer holds, put there by a call the agent does
+ * not see (putc_unlocked, putchar_unlocked inlined by the compiler: GNU
+ * coreutils' literal text), go out through the line writer, then leave the
+ * buffer (__fpurge). Written by fflush they went out raw: ahead of the
+ * line this thread holds for the same fd (`stat -c 'fd %d %i'` came out
+ * "fd  [id] 1512345": the space after the held "15" overtook it), and a
+ * line they began had no head. */
+static void stream_pending(FILE *f, int fd)
+{
+	flockfile(f);
+	if (f->_IO_write_ptr > f->_IO_write_base) {
+		put_bytes(f, fd, f->_IO_write_base, (size_t)(f->_IO_write_ptr - f->_IO_write_base));
+		__fpurge(f);
+	}
+	funlockfile(f);
+}
+
 int shim_stream_fd(FILE *f)
 {
 	int fd;
@@ -63,7 +83,7 @@ int shim_stream_fd(FILE *f)
 	}
 	/* Bytes stdio already buffered for this stream go first. */
 	if (f->_IO_write_ptr > f->_IO_write_base)
-		REAL(fflush)(f);
+		stream_pending(f, fd);
 	return fd;
 }
 
@@ -346,6 +366,9 @@ AGENT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t nmemb, FI
 /* An explicit flush may send a stream's bytes where a held line goes. */
 AGENT_EXPORT int fflush(FILE *f)
 {
+	/* A tagged stream's buffered bytes go through the line writer. */
+	if (f != NULL)
+		(void)shim_stream_fd(f);
 	if (agent_active() && out_holding() && (f == NULL || out_must_flush_before(flow_slot(f->_fileno))))
 		AGENT_WORK(out_flush_thread());
 	return REAL(fflush)(f);

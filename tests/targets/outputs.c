@@ -10,6 +10,8 @@
  *   DIR/data.txt       creat()              "data line"
  *   DIR/app.log        a dup() of its fd    "dup line"
  *   stdout             printf, write(1)     "stdout printf", "stdout write"
+ *                      and between them "mx 15 42": its literal bytes put
+ *                      by an inlined putc_unlocked, its numbers by printf
  *   stderr, byte for byte:
  *     "half " \0fscf\0 "line\n"       (the record in the middle of a line)
  *     \0fscf\0 "next\n"               (at the start of a line)
@@ -86,6 +88,14 @@ int main(void)
 	close(fd);
 
 	printf("stdout printf\n");
+	/* Literal text put into the stream's buffer by an inlined
+	 * putc_unlocked around formatted pieces, as GNU stat -c writes. */
+	__putc_unlocked_body('m', stdout);
+	__putc_unlocked_body('x', stdout);
+	__putc_unlocked_body(' ', stdout);
+	printf("%d", 15);
+	__putc_unlocked_body(' ', stdout);
+	printf("%d\n", 42);
 	fflush(stdout);
 	put(1, "stdout write\n");
 
