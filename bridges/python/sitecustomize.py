@@ -457,13 +457,21 @@ def install_hooks(fn):
             s = capture()
             # Pool workers get each job's context from submit().
             target = getattr(self, "_target", None)
-            if s is not None and getattr(target, "__name__", "") != "_worker":
+            name = getattr(target, "__name__", "")
+            if s is not None and name != "_worker":
                 run = self.run
+                # socketserver's ThreadingMixIn (ThreadingHTTPServer,
+                # wsgiref's threaded servers) starts a thread per
+                # connection it accepted: the thread serves that
+                # connection's requests, a context of its own, and a
+                # blocking wait inside a request (a pool's checkout,
+                # urllib3's block=True) does not end it.
+                own = name == "process_request_thread"
 
                 def _run_in_context():
                     prev = enter_snap(s)
                     var.set(s)
-                    inherited.on = True
+                    inherited.on = not own
                     try:
                         run()
                     finally:

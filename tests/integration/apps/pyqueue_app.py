@@ -3,7 +3,10 @@ connection) whose handlers call a leaf service through a connection pool
 kept the way urllib3 keeps one (so requests.Session): a queue.LifoQueue
 filled with placeholders, checked out with get(block=False) and checked
 in with put. GET /<tag>/<id> logs "site=arrival id=<id>", calls
-GET /leaf/<id>, logs "site=called id=<id>". Prints "listening <port>"."""
+GET /leaf/<id>, logs "site=called id=<id>". With POOL_BLOCK=1 the pool
+holds 2 and a checkout waits for a free one (urllib3's block=True; a pool
+whose checkout waits on a threading.Condition is the same to the
+bridge). Prints "listening <port>"."""
 import http.client
 import http.server
 import os
@@ -13,14 +16,16 @@ import socketserver
 import leaf_caller
 
 LEAF = int(os.environ["LEAF_PORT"])
-pool = queue.LifoQueue(maxsize=4)
-for _ in range(4):
+BLOCK = os.environ.get("POOL_BLOCK") == "1"
+SIZE = 2 if BLOCK else 4
+pool = queue.LifoQueue(maxsize=SIZE)
+for _ in range(SIZE):
     pool.put(None)
 
 
 def call(path):
     try:
-        conn = pool.get(block=False)        # urllib3: _get_conn
+        conn = pool.get(block=BLOCK, timeout=10 if BLOCK else None)   # urllib3: _get_conn
     except queue.Empty:
         conn = None                         # more callers than the pool holds
     if conn is None:
