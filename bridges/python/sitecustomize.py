@@ -323,7 +323,10 @@ def install_hooks(fn):
                 reading(name)
 
         # asyncio.Queue: an item carries the request of the code that put
-        # it (none included). The task that gets it takes that where the
+        # it (none included), except when that task took from the queue
+        # before (or tried to, or asked empty()): then the put
+        # gives back what it took (an object pool's check-in) and names
+        # nobody. The task that gets it takes that where the
         # task has no request of its own: it had none (a worker started
         # with the program), or the one it has came from the queue (the
         # previous job). A task with a request of its own keeps it when the
@@ -342,15 +345,46 @@ def install_hooks(fn):
         from_queue = contextvars.ContextVar("reqctx_from_queue", default=False)
         AMBIGUOUS = 0           # enters as none, and is no request's
 
+        import weakref
+        from asyncio import tasks
+        current_task = tasks.current_task
+
+        def took(q):
+            """The running task took from `q`, or tried to (a get of an
+            empty queue, or it asked empty()): what it puts there later
+            is a check-in."""
+            try:
+                t = current_task()
+            except RuntimeError:
+                return
+            if t is not None:
+                takers = q.__dict__.get("_reqctx_takers")
+                if takers is None:
+                    takers = q._reqctx_takers = weakref.WeakSet()
+                takers.add(t)
+
+        def checks_in(q):
+            """The running task gives back what it took from `q` (an
+            object pool's check-in, a session returned): no work for
+            anyone."""
+            takers = q.__dict__.get("_reqctx_takers")
+            if not takers:
+                return False
+            try:
+                return current_task() in takers
+            except RuntimeError:
+                return False
+
         def _put_nowait(self, item):
             put_nowait(self, item)
             snaps = self.__dict__.get("_reqctx_snaps")
             if snaps is None:
                 snaps = self._reqctx_snaps = collections.deque()
-            s = var.get(None)
+            s = None if checks_in(self) else var.get(None)
             snaps.append(s if s is not AMBIGUOUS else None)
 
         def _get_nowait(self):
+            took(self)
             item = get_nowait(self)
             snaps = self.__dict__.get("_reqctx_snaps")
             s = None
@@ -372,6 +406,18 @@ def install_hooks(fn):
         _put_nowait.__name__, _get_nowait.__name__ = "put_nowait", "get_nowait"
         _put_nowait.__qualname__, _get_nowait.__qualname__ = "Queue.put_nowait", "Queue.get_nowait"
         Q.put_nowait, Q.get_nowait = _put_nowait, _get_nowait
+
+        def asking(name):
+            orig = getattr(Q, name)
+
+            def wrapper(self):
+                took(self)
+                return orig(self)
+            wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = \
+                name, orig.__qualname__, orig.__doc__
+            setattr(Q, name, wrapper)
+        # Not qsize(): put_nowait asks it (through full()) itself.
+        asking("empty")
 
     # ---- aiohttp: the next request of a keep-alive connection ----------
     def patch_aiohttp():

@@ -15,8 +15,8 @@
 #   the new thread for the block's duration (Ruby may reuse a cached native
 #   thread without pthread_create);
 # - Queue#push (<<, enq) wraps the item with the pusher's snapshot (none
-#   when the pusher took from that queue before: an object pool's
-#   check-in); pop (shift, deq) unwraps it. A thread with no request of its own (none, or
+#   when the pusher took from that queue before, or asked it empty?, size
+#   or length: an object pool's check-in); pop (shift, deq) unwraps it. A thread with no request of its own (none, or
 #   the previous item's: a worker started with the program) takes the
 #   item's. A thread with a request of its own (pinned by a server hook or
 #   by the block of a thread started inside it) keeps it when the item
@@ -199,10 +199,28 @@ module ReqctxBridge
         ReqctxBridge.pops(self)
         ReqctxBridge.unwrap(super)
       end
+
+      # Asking a queue whether it holds anything is a checkout tried (a
+      # pool that makes an object when it is empty): what the thread
+      # pushes there later is a check-in.
+      def empty?
+        ReqctxBridge.pops(self)
+        super
+      end
+
+      def size
+        ReqctxBridge.pops(self)
+        super
+      end
+
+      def length
+        ReqctxBridge.pops(self)
+        super
+      end
     end
 
     # The queues this thread took from (or tried to: a non-blocking pop
-    # of an empty pool), weakly held.
+    # of an empty pool, or asked whether it is empty), weakly held.
     def self.pops(queue)
       m = Thread.current.thread_variable_get(:__reqctx_pops)
       m = Thread.current.thread_variable_set(:__reqctx_pops, ObjectSpace::WeakMap.new) if m.nil?

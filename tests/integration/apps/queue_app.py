@@ -9,6 +9,10 @@ work to asyncio.Queue consumers. GET /<tag>/<id> logs on arrival, then:
 - runs a job in a ProcessPoolExecutor made with the app, whose worker
   processes start when the first jobs come, which logs in the worker
   ("site=proc_job");
+- checks an object out of a pool (an asyncio.Queue filled at start-up),
+  logs ("site=pooled") and checks it back in; a task started with the app
+  borrows from the same pool every 2 ms and logs ("site=bg id=bg-<n>": it
+  serves no request);
 and answers when all are done. Every line names its request's id."""
 import asyncio
 import sys
@@ -40,6 +44,17 @@ async def ticker(app):
             q.put_nowait("tick")
 
 
+async def borrower(pool):
+    n = 0
+    while True:
+        obj = await pool.get()
+        n += 1
+        log("bg", "bg-%d" % n)
+        await asyncio.sleep(0.001)
+        pool.put_nowait(obj)
+        await asyncio.sleep(0.002)
+
+
 async def handle(request):
     app = request.app
     rid = request.match_info["id"]
@@ -58,6 +73,10 @@ async def handle(request):
     log("tick", rid)
     await asyncio.gather(*done)
     await loop.run_in_executor(app["pool"], proc_job, rid)
+    obj = await app["objects"].get()
+    await asyncio.sleep(0)
+    log("pooled", rid)
+    app["objects"].put_nowait(obj)
     return web.Response(text="ok " + rid)
 
 
@@ -65,13 +84,16 @@ async def main():
     app = web.Application()
     app["jobs"], app["lazy"], app["tickers"] = asyncio.Queue(), None, set()
     app["pool"] = ProcessPoolExecutor(max_workers=2)
+    app["objects"] = asyncio.Queue()
+    for _ in range(2):
+        app["objects"].put_nowait(object())
     app.router.add_get("/{tag}/{id}", handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     tasks = [asyncio.create_task(worker(app["jobs"], "startup_job")),
-             asyncio.create_task(ticker(app))]
+             asyncio.create_task(ticker(app)), asyncio.create_task(borrower(app["objects"]))]
     sys.stdout.write("listening %d\n" % site._server.sockets[0].getsockname()[1])
     sys.stdout.flush()
     await asyncio.Event().wait()

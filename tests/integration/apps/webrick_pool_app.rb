@@ -2,12 +2,27 @@
 # connection). GET /<tag>/<id> logs, each line naming the id: on arrival;
 # after checking one out of a pool that grows inside requests (an object
 # made by one request, checked in, then checked out by another: "lazy");
-# after checking an object out of a pool filled at start-up ("pooled").
+# after checking an object out of a pool filled at start-up ("pooled");
+# after checking one out of a pool that a request asks empty? first and
+# fills itself when it is ("checked"), which a thread started with the
+# program borrows from too, blocking in pop ("site=bg id=bg-<n>": it
+# serves no request).
 require_relative 'webrick_serve'
 
 BOOT = Queue.new
 2.times { BOOT << Object.new }
 LAZY = Queue.new
+ASKED = Queue.new
+
+Thread.new do
+  n = 0
+  loop do
+    obj = ASKED.pop
+    $stderr.puts "site=bg id=bg-#{n += 1}"
+    ASKED << obj
+    sleep 0.005
+  end
+end
 
 serve_webrick do |server|
   server.mount_proc('/') do |req, res|
@@ -23,6 +38,13 @@ serve_webrick do |server|
     obj = BOOT.pop
     $stderr.puts "site=pooled id=#{id}"
     BOOT << obj
+    obj = begin
+      ASKED.empty? ? Object.new : ASKED.pop(true)
+    rescue ThreadError
+      Object.new
+    end
+    $stderr.puts "site=checked id=#{id}"
+    ASKED << obj
     res.body = "ok #{id}"
   end
 end
