@@ -336,7 +336,9 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		}
 		flow_vouched();
 		break;
-	case FD_PEER:
+	case FD_PEER: {
+		const struct ctx *before = agent_self.cur;
+
 		if (n > 0) {
 			peer_mark(s, FDF_PASSED);
 			peer_mark(s, FDF_REPLIED);
@@ -352,10 +354,16 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 			ctx_take_current(NULL);
 		}
 		switch_to_(s, "flow_read", fd);
-		agent_self.weak = agent_self.cur ? 2 : 0;
+		/* What the context rests on now: the socket's tag, unless it is
+		 * the context the thread already had on evidence of its own
+		 * (its request's head read, a hand-off): the reply of its own
+		 * call leaves that as it was, and its next connect is its
+		 * request's (PHP's curl, then a file_get_contents). */
+		agent_self.weak = agent_self.cur && (agent_self.cur != before || was_weak) ? 2 : 0;
 		if (n > 0)
 			flow_vouched();
 		break;
+	}
 	case FD_TIMER:
 		switch_to_(s, "flow_read", fd);
 		break;

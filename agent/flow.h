@@ -131,7 +131,9 @@ static inline __attribute__((always_inline)) bool flow_read_quick(const struct f
 		    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_PASSED | FDF_REPLIED)) !=
 			    (FDF_PASSED | FDF_REPLIED))
 			return false;
-		agent_self.weak = cur ? 2 : 0;
+		/* The reply of the thread's own call keeps the evidence its
+		 * context rests on (flow_read_slot). */
+		agent_self.weak = cur && agent_self.weak ? 2 : 0;
 		flow_vouched();
 		return true;
 	case FD_CLIENT:

@@ -30,6 +30,7 @@ static ssize_t missing_ssize(void) { errno = ENOSYS; return -1; }
 static size_t missing_size(void) { errno = ENOSYS; return 0; }
 static unsigned missing_unsigned(void) { errno = ENOSYS; return 0; }
 static FILE *missing_file(void) { errno = ENOSYS; return NULL; }
+static void *missing_pointer(void) { errno = ENOSYS; return NULL; }
 static void missing_void(void) { errno = ENOSYS; }
 
 #define REAL_STANDIN(ret) \
@@ -39,6 +40,7 @@ static void missing_void(void) { errno = ENOSYS; }
 		 size_t (*)(void): (void (*)(void))missing_size, \
 		 unsigned (*)(void): (void (*)(void))missing_unsigned, \
 		 FILE *(*)(void): (void (*)(void))missing_file, \
+		 void *(*)(void): (void (*)(void))missing_pointer, \
 		 void (*)(void): missing_void)
 
 #define REQUIRED false
@@ -88,12 +90,17 @@ static const char *const optional_libs[] = {
 	"libssl.so.3", "libssl.so.1.1", "libssl.so", NULL,
 };
 
+void *real_next(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
 void *real_resolve_optional(const char *name)
 {
 	void *p = dlsym(RTLD_NEXT, name);
 
 	for (int i = 0; p == NULL && optional_libs[i]; i++) {
-		void *h = dlopen(optional_libs[i], RTLD_LAZY | RTLD_NOLOAD);
+		void *h = REAL(dlopen)(optional_libs[i], RTLD_LAZY | RTLD_NOLOAD);
 
 		if (h) {
 			p = dlsym(h, name);

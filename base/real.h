@@ -133,7 +133,8 @@
 	X(clone, int, (int (*)(void *), void *, int, void *, ...), REQUIRED) \
 	X(chroot, int, (const char *), REQUIRED) \
 	X(abort, void, (void), REQUIRED) \
-	X(psignal, void, (int, const char *), REQUIRED)
+	X(psignal, void, (int, const char *), REQUIRED) \
+	X(dlopen, void *, (const char *, int), REQUIRED)
 
 #define REAL_DECLARE(name, ret, args, need) extern AGENT_HIDDEN ret (*real_##name) args;
 REAL_FUNCTIONS(REAL_DECLARE)
@@ -159,6 +160,10 @@ void *real_resolve(enum real_index i);
 /* The same, looking up `name` instead of the i-th function's own name
  * (the tests resolve a name that does not exist). */
 void *real_resolve_as(enum real_index i, const char *name);
+
+/* The definition of `name` that follows the agent's in the lookup order
+ * (what an interposer of `name` forwards to), or NULL. */
+void *real_next(const char *name);
 
 /* A function of a library the agent never links against (libssl), found
  * when first needed: the next definition, or one in that library if the

@@ -78,6 +78,27 @@ UNIT_TEST(connect_after_a_head_takes_its_request)
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
+/* A thread that serves A on its own (no event loop) calls one service,
+ * reads its reply, then connects to another (PHP: curl, then
+ * file_get_contents): the reply of its own call leaves its evidence as
+ * it was, and the second connection is A's too. Before, the reply made
+ * the context rest on the socket's tag and the second connect went out
+ * with none. */
+UNIT_TEST(a_second_call_after_the_first_ones_reply_is_the_requests)
+{
+	static const char call[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	const struct ctx *a = fake_serve(CLIENT_A, "req-a");
+
+	flow_connect(UPSTREAM);
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, call, sizeof call - 1);
+	flow_read_slot(fdmap_peek(UPSTREAM), UPSTREAM, reply, sizeof reply - 1, sizeof reply - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_connect(CHECK);
+	ck_assert_ptr_eq(fdmap_ctx_peek(fdmap_peek(CHECK)), a);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+}
+
 /* A pool's thread (made inside a request) serves A, calls a service over
  * a connection of its own (tagged A), reads the answer and closes that
  * connection; then it locks a mutex: A's client connection is still open,
