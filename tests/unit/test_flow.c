@@ -439,16 +439,20 @@ UNIT_TEST(a_body_read_after_an_early_answer_is_its_requests)
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
+/* Accepts `fd` and reads `head` (its first read, whole). */
+static void first_read(int fd, const char *head)
+{
+	flow_accept(fd, NULL, 0);
+	flow_read_slot(fdmap_peek(fd), fd, head, strlen(head), strlen(head));
+}
+
 /* A client that sends its next request a byte at a time before the
  * first is answered (an eager reader reads each alone): no piece shows a
  * request line, but a request read whole has no more bytes, so the next
  * request's lines carry none, never the first's ID (they did). */
 UNIT_TEST(a_next_request_read_a_byte_at_a_time_before_the_answer_carries_none)
 {
-	static const char head[] = "GET /a HTTP/1.1\r\nX-Request-Id: req-a\r\n\r\n";
-
-	flow_accept(CLIENT_A, NULL, 0);
-	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, head, sizeof head - 1, sizeof head - 1);
+	first_read(CLIENT_A, "GET /a HTTP/1.1\r\nX-Request-Id: req-a\r\n\r\n");
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "G", 1, 1);
 	ck_assert_ptr_null(agent_self.cur);
@@ -461,11 +465,7 @@ UNIT_TEST(a_next_request_read_a_byte_at_a_time_before_the_answer_carries_none)
  * clients send one) is no request. */
 UNIT_TEST(bytes_after_a_whole_body_before_the_answer_carry_none)
 {
-	static const char post[] = "POST /a HTTP/1.1\r\nX-Request-Id: req-a\r\nContent-Length: 4\r\n\r\n01";
-	static const char whole[] = "POST /b HTTP/1.1\r\nX-Request-Id: req-b\r\nContent-Length: 2\r\n\r\n01\r\nG";
-
-	flow_accept(CLIENT_A, NULL, 0);
-	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, post, sizeof post - 1, sizeof post - 1);
+	first_read(CLIENT_A, "POST /a HTTP/1.1\r\nX-Request-Id: req-a\r\nContent-Length: 4\r\n\r\n01");
 	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "23", 2, 2);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "\r\n", 2, 2);
@@ -473,10 +473,9 @@ UNIT_TEST(bytes_after_a_whole_body_before_the_answer_carry_none)
 	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "GE", 2, 2);
 	ck_assert_ptr_null(agent_self.cur);
 
-	flow_accept(CLIENT_B, NULL, 0);
-	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, whole, sizeof whole - 3, sizeof whole - 3);
+	first_read(CLIENT_B, "POST /b HTTP/1.1\r\nX-Request-Id: req-b\r\nContent-Length: 2\r\n\r\n01\r\n");
 	ck_assert_str_eq(fake_cur_id(), "req-b");
-	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, whole, sizeof whole - 1, sizeof whole - 1);
+	first_read(CHECK, "POST /c HTTP/1.1\r\nX-Request-Id: req-c\r\nContent-Length: 2\r\n\r\n01\r\nG");
 	ck_assert_ptr_null(agent_self.cur);
 }
 
@@ -486,10 +485,7 @@ UNIT_TEST(bytes_after_a_whole_body_before_the_answer_carry_none)
  * the read did not hold). */
 UNIT_TEST(a_split_head_with_its_length_in_the_first_read)
 {
-	static const char first[] = "POST /a HTTP/1.1\r\nX-Request-Id: req-a\r\nContent-Length: 5\r\n";
-
-	flow_accept(CLIENT_A, NULL, 0);
-	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, first, sizeof first - 1, sizeof first - 1);
+	first_read(CLIENT_A, "POST /a HTTP/1.1\r\nX-Request-Id: req-a\r\nContent-Length: 5\r\n");
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "\r\nhello", 7, 7);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
