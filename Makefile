@@ -58,7 +58,7 @@ TARGETS    := $(patsubst tests/targets/%.c,$(B)/targets/%,$(wildcard tests/targe
 
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-.PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-http fuzz-proto fuzz-wire fuzz-replay
+.PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-http fuzz-proto fuzz-wire fuzz-conn fuzz-replay
 
 all: $(B)/libreqctx.so $(TARGETS) $(B)/targets/libdeep.so $(B)/config-vars
 
@@ -152,19 +152,37 @@ bench: all
 #   proto  the FastCGI, uwsgi and SCGI parsers (`make fuzz-proto`)
 #   wire   the scanner of the HTTP messages a program writes, fed whole, a
 #          byte at a time and in cuts, which must agree (`make fuzz-wire`)
+#   conn   the connection state machine (agent/conn.c through agent/flow.c):
+#          reads cut anywhere and writes of responses on two client
+#          connections, with the agent's core linked in as the unit tests
+#          link it (`make fuzz-conn`)
 # `make fuzz-NAME` runs FUZZ_RUNS executions over a copy of the seed
 # corpus tests/fuzz/corpus/NAME.
 FUZZ_RUNS ?= 10000000
-FUZZ_NAMES := http proto wire
+FUZZ_NAMES := http proto wire conn
 FUZZ_SRC_http  := agent/http.c
 FUZZ_SRC_proto := agent/proto.c agent/http.c
 FUZZ_SRC_wire  := agent/wire.c agent/http.c
+# The core as the unit tests link it, built by clang with the fuzzer's
+# instrumentation and sanitizers, in a directory of its own.
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	       -fno-omit-frame-pointer -pthread
+FUZZ_CORE_OBJS := $(CORE_SRCS:%.c=$(B)/fuzz-core/%.o)
+FUZZ_OBJS_conn := $(FUZZ_CORE_OBJS)
+FUZZ_LIBS_conn := -lunwind -ldl -pthread
+
+$(B)/fuzz-core/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(DEPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+-include $(FUZZ_CORE_OBJS:.o=.d)
 
 define FUZZ_TARGET
-$(B)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1)) $(FUZZ_SRC_$(1):.c=.h)
+$(B)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1)) $(FUZZ_SRC_$(1):.c=.h) $(FUZZ_OBJS_$(1))
 	@mkdir -p $(B)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-D_GNU_SOURCE -I. -o $$@ tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1))
+		-D_GNU_SOURCE -I. -o $$@ tests/fuzz/fuzz_$(1).c $(FUZZ_SRC_$(1)) \
+		$(FUZZ_OBJS_$(1)) $(FUZZ_LIBS_$(1))
 
 fuzz-$(1): $(B)/fuzz_$(1)
 	rm -rf $(B)/fuzz_$(1)_corpus && cp -r tests/fuzz/corpus/$(1) $(B)/fuzz_$(1)_corpus
