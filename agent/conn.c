@@ -12,6 +12,7 @@
  * whose framing is lost carries nothing).
  */
 #include <string.h>
+#include <strings.h>
 
 #include "agent/config.h"
 #include "agent/conn.h"
@@ -208,13 +209,48 @@ static void unanswered_head(struct fdslot *s, int fd, const void *data, size_t d
 	ambiguous(s, fd, data, dlen);
 }
 
+/* Whether b[0..len) is empty lines only (CR and LF bytes), which a
+ * server ignores before a request line (RFC 9112, 2.2): a client that
+ * ends a body with an extra CRLF sends no request in them. */
+static bool only_blank(const char *b, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (b[i] != '\r' && b[i] != '\n')
+			return false;
+	return true;
+}
+
+/* Whether a line of b[0..len) (its first included: a part of a head
+ * split across reads may begin with a whole header line) names a body:
+ * Content-Length or Transfer-Encoding (RFC 9112, 6.1 and 6.2). A name
+ * split across the reads is not seen. */
+static bool names_body(const char *b, size_t len)
+{
+	const char *p = b, *end = b + len;
+
+	while (p < end) {
+		size_t left = (size_t)(end - p);
+		const char *nl;
+
+		if ((left >= 15 && strncasecmp(p, "content-length:", 15) == 0) ||
+		    (left >= 18 && strncasecmp(p, "transfer-encoding:", 18) == 0))
+			return true;
+		nl = memchr(p, '\n', left);
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return false;
+}
+
 /* A read that goes on with a head the previous read began (a request
  * line or header split across reads, FDF_HEAD_OPEN): its bytes up to the
  * head's end are that request's. Only what follows the end is looked at
  * for another request; a read that may complete a terminator split across
  * reads (it starts with CR or LF), or of which the agent was shown only
  * a part (`whole` false), is looked at whole. */
-static void head_goes_on(struct fdslot *s, int fd, const char *data, size_t dlen, bool whole)
+static void head_goes_on(struct fdslot *s, int fd, const char *data, size_t dlen, bool whole,
+			 bool body)
 {
 	const char *end;
 	size_t off = 0;
@@ -225,10 +261,22 @@ static void head_goes_on(struct fdslot *s, int fd, const char *data, size_t dlen
 		 * its first "\r\n\r\n" may be the next request's). */
 		end = head_end(data, dlen);
 		if (end == NULL && whole) {
-			__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN, __ATOMIC_RELAXED);
+			__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN |
+					  (body || names_body(data, dlen) ? FDF_HEAD_BODY : 0),
+					  __ATOMIC_RELAXED);
 			return;
 		}
 		off = end ? (size_t)(end - data) : 0;
+		/* A head that named no body, in any of its parts, ended here
+		 * with nothing after it: the request came whole (after_complete);
+		 * a byte after it is the next request's. */
+		if (end != NULL && whole && !body && !names_body(data, off)) {
+			if (only_blank(end, dlen - off))
+				__atomic_or_fetch(&s->flags, FDF_COMPLETE, __ATOMIC_RELAXED);
+			else
+				unanswered_head(s, fd, data, dlen);
+			return;
+		}
 	}
 	if (conn_holds_request(data + off, dlen - off))
 		unanswered_head(s, fd, data, dlen);
@@ -285,17 +333,6 @@ static void body_follows(struct fdslot *s, int fd, const struct http_ids *ids, s
 	b->left = ids->content_length - (n - hlen);
 	__atomic_store_n(&s->proto, PROTO_HTTP_BODY, __ATOMIC_RELAXED);
 	DEBUG("fd %d: %llu bytes of the request's body to come", fd, (unsigned long long)b->left);
-}
-
-/* Whether b[0..len) is empty lines only (CR and LF bytes), which a
- * server ignores before a request line (RFC 9112, 2.2): a client that
- * ends a body with an extra CRLF sends no request in them. */
-static bool only_blank(const char *b, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != '\r' && b[i] != '\n')
-			return false;
-	return true;
 }
 
 /* Bytes after a head (ending at `end`) and its whole body in one read of n
@@ -415,7 +452,9 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, s
 	/* A head that starts here and ends in a later read: those reads are
 	 * this request's (head_goes_on), not another's. */
 	if (end == NULL && whole && (ids.is_http || line_begins(data, dlen)))
-		__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN, __ATOMIC_RELAXED);
+		__atomic_or_fetch(&s->flags, FDF_HEAD_OPEN |
+				  (ids.is_http && ids.body != HTTP_BODY_NONE ? FDF_HEAD_BODY : 0),
+				  __ATOMIC_RELAXED);
 }
 
 /* The framing is lost (bytes the agent did not see, a multiplexed or
@@ -537,6 +576,11 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 	unsigned flags;
 	enum proto proto = (enum proto)__atomic_load_n(&s->proto, __ATOMIC_RELAXED);
 
+	if (data == NULL) {             /* nothing shown (a vector read's empty first piece) */
+		data = "";
+		dlen = 0;
+	}
+
 	if (proto == PROTO_HTTP_BODY) {
 		size_t used = body_read(s, fd, n);
 
@@ -560,7 +604,7 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 	 * stays). */
 	if (flags & (FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_IDLE | FDF_COMPLETE))
 		flags = __atomic_fetch_and(&s->flags, FDF_TLS, __ATOMIC_ACQ_REL) &
-			(FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_IDLE | FDF_COMPLETE);
+			(FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_HEAD_BODY | FDF_IDLE | FDF_COMPLETE);
 	else
 		flags = 0;
 	if (proto == PROTO_UNKNOWN) {
@@ -585,7 +629,7 @@ void conn_read(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n
 		if (flags & (FDF_FRESH | FDF_WROTE | FDF_IDLE))
 			http_read(s, fd, data, dlen, n, flags);
 		else if (flags & FDF_HEAD_OPEN)
-			head_goes_on(s, fd, data, dlen, dlen == n);
+			head_goes_on(s, fd, data, dlen, dlen == n, flags & FDF_HEAD_BODY);
 		else if (flags & FDF_COMPLETE)
 			after_complete(s, fd, data, dlen, n);
 		else if (conn_holds_request(data, dlen))

@@ -47,6 +47,8 @@ enum fd_kind {
                              known length) and is not answered yet: a read
                              before the answer holds the next request
                              (agent/conn.c) */
+#define FDF_HEAD_BODY 64u /* with FDF_HEAD_OPEN: the parts of the head read so
+                             far name a body (Content-Length, Transfer-Encoding) */
 /* Flags of an FD_PEER slot. */
 #define FDF_REPLIED 2u    /* read from since it was last written (by a write the
                              quick path did not take): its exchange is over */

@@ -77,7 +77,7 @@ int *relaymap_used = &no_entries;
 
 void relaymap_init(void)
 {
-	void *m, *expected = NULL;
+	struct relay_table *m, *expected = NULL;
 
 	if (__atomic_load_n(&table, __ATOMIC_ACQUIRE))
 		return;
@@ -89,7 +89,7 @@ void relaymap_init(void)
 					 __ATOMIC_ACQUIRE))
 		munmap(m, sizeof(struct relay_table));
 	else
-		__atomic_store_n(&relaymap_used, &((struct relay_table *)m)->used,
+		__atomic_store_n(&relaymap_used, &m->used,
 				 __ATOMIC_RELEASE);
 }
 

@@ -491,6 +491,35 @@ UNIT_TEST(a_split_head_with_its_length_in_the_first_read)
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
+/* A head split across reads that names no body, then the next request a
+ * byte at a time before the answer: the request came whole at the read
+ * that ended its head, and the bytes after are the next one's (they kept
+ * the first's ID). A head whose later part names a body keeps its
+ * body's bytes. */
+UNIT_TEST(a_split_head_that_names_no_body_came_whole_at_its_end)
+{
+	first_read(CLIENT_A, "GET /a HTTP/1.1\r\nX-Request-Id: req-a\r\n");
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "Host: x\r\n\r\n", 11, 11);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "G", 1, 1);
+	ck_assert_ptr_null(agent_self.cur);
+
+	first_read(CLIENT_B, "POST /b HTTP/1.1\r\nX-Request-Id: req-b\r\n");
+	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, "Content-Length: 5\r\n\r\nhel", 24, 24);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, "lo", 2, 2);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+}
+
+/* A read the agent was shown nothing of (a vector read whose first piece
+ * is empty: no pointer) changes nothing and reads nothing. */
+UNIT_TEST(a_read_shown_nothing)
+{
+	first_read(CLIENT_A, "GET /a HTTP/1.1\r\nX-Request-Id: req-a\r\nHost: x");
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, NULL, 0, 20);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+}
+
 #undef UNIT_TCASE
 #define UNIT_TCASE channel
 
