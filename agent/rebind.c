@@ -160,31 +160,57 @@ static void relocations(struct object *o, uintptr_t at, size_t size, unsigned lo
 			one(o, &r[i]);
 }
 
+/* An object the load brought in, as dl_iterate_phdr showed it. */
+struct loaded {
+	uintptr_t base;
+	const ElfW(Phdr) *phdr;
+	ElfW(Half) phnum;
+	const char *name;
+};
+
+/* Up to this many new objects are rebound per load. */
+#define REBIND_MAX_NEW 256
+
 struct deep_walk {
-	void *handle;
 	const uintptr_t *snap;
 	int n;
+	struct loaded *found;
 	int count;
 };
 
-static int deep_cb(struct dl_phdr_info *info, size_t size, void *arg)
+/* Notes the objects not in the snapshot. Nothing else happens inside the
+ * walk: it holds the loader's list lock, and dlsym would take the load
+ * lock, which a dlopen in another thread holds while it waits for the
+ * list lock. */
+static int new_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct deep_walk *w = arg;
-	struct object o = { .handle = w->handle, .base = info->dlpi_addr };
+
+	(void)size;
+	for (int i = 0; i < w->n; i++)
+		if (w->snap[i] == (uintptr_t)info->dlpi_phdr)
+			return 0;                 /* loaded before */
+	if (info->dlpi_addr == 0 || w->count == REBIND_MAX_NEW)
+		return 0;
+	w->found[w->count++] = (struct loaded){ info->dlpi_addr, info->dlpi_phdr,
+						info->dlpi_phnum, info->dlpi_name };
+	return 0;
+}
+
+/* Rebinds one new object's references; returns how many. */
+static int rebind_object(void *handle, const struct loaded *l)
+{
+	struct object o = { .handle = handle, .base = l->base };
 	const ElfW(Dyn) *dyn = NULL;
 	uintptr_t jmprel = 0, rela = 0;
 	size_t pltrelsz = 0, relasz = 0, relaent = sizeof(ElfW(Rela));
 	long pltrel = DT_RELA;
 	long page = sysconf(_SC_PAGESIZE);
 
-	(void)size;
-	for (int i = 0; i < w->n; i++)
-		if (w->snap[i] == (uintptr_t)info->dlpi_phdr)
-			return 0;                 /* loaded before */
-	if (info->dlpi_addr == 0 || page <= 0)
+	if (page <= 0)
 		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+	for (int i = 0; i < l->phnum; i++) {
+		const ElfW(Phdr) *ph = &l->phdr[i];
 
 		if (ph->p_type == PT_DYNAMIC)
 			dyn = (const ElfW(Dyn) *)(o.base + ph->p_vaddr);
@@ -220,22 +246,26 @@ static int deep_cb(struct dl_phdr_info *info, size_t size, void *arg)
 		mprotect((void *)o.relro, o.relro_end - o.relro, PROT_READ);
 	if (o.count)
 		DEBUG("rebind: %s loaded with RTLD_DEEPBIND: %d references pointed at the agent",
-		      info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : "(unnamed)", o.count);
-	w->count += o.count;
-	return 0;
+		      l->name && l->name[0] ? l->name : "(unnamed)", o.count);
+	return o.count;
 }
 
 int rebind_deep(void *handle, const uintptr_t *snap, int n)
 {
-	struct deep_walk w = { handle, snap, n, 0 };
+	struct loaded found[REBIND_MAX_NEW];
+	struct deep_walk w = { snap, n, found, 0 };
+	int count = 0;
 
 	if (handle == NULL || n < 0 || !find_self())
 		return 0;
-	dl_iterate_phdr(deep_cb, &w);
+	dl_iterate_phdr(new_cb, &w);
+	/* The load's handle holds what it brought in: nothing goes away. */
+	for (int i = 0; i < w.count; i++)
+		count += rebind_object(handle, &found[i]);
 	/* The lookups that found nothing left an error the program's next
 	 * dlerror() would report: its dlopen succeeded, and says nothing. */
 	(void)dlerror();
-	return w.count;
+	return count;
 }
 
 #else

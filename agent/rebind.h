@@ -23,7 +23,8 @@
 int rebind_snapshot(uintptr_t *base);
 
 /* After dlopen(`file`, flags with RTLD_DEEPBIND) returned `handle`: every
- * object loaded since `snap` (`n` objects, from rebind_snapshot) has its
+ * object loaded since `snap` (`n` objects, from rebind_snapshot; the first
+ * 256 such) has its
  * PLT and GOT references to a function this library exports pointed at
  * the agent's, where the load bound them to the very function the agent
  * forwards to (what dlsym(RTLD_NEXT) gives it: libc's, not the object's
