@@ -15,7 +15,8 @@ bridge's extension _reqctx, or with ctypes where it cannot load):
 - a task created where the variable is unset captures the agent's current
   context (the accept or read that just happened);
 - whoever consumes the bytes of a connection takes the context the agent
-  gave them when they were read: the transport's reader after each read,
+  gave them when they were read (not the replies on a connection the
+  program made: the reading task keeps its own): the transport's reader after each read,
   an asyncio StreamReader's reader, aiohttp's request loop when it takes
   the next request of a keep-alive connection;
 - an asyncio.Queue item carries the request that put it, which the task
@@ -267,7 +268,8 @@ def install_hooks(fn):
 
         # StreamReader: bytes fed carry the context they were read in (none
         # included); a coroutine that reads them takes it, if it was
-        # serving this reader's previous request (or none).
+        # serving this reader's previous request (or none). Not on a
+        # connection the program made (below).
         SR = streams.StreamReader
         sr_init, feed = SR.__init__, SR.feed_data
         unfed = object()
@@ -283,7 +285,7 @@ def install_hooks(fn):
 
         def take(self):
             s = self.__dict__.get("_reqctx_fed", unfed)
-            if s is unfed:
+            if s is unfed or self.__dict__.get("_reqctx_outbound"):
                 return
             cur = var.get(None)
             if cur == s:
@@ -292,6 +294,26 @@ def install_hooks(fn):
                 self._reqctx_owner = s
                 adopt(s)
         SR.__init__, SR.feed_data = _sr_init, _feed
+
+        # A reader of a connection the program made (open_connection: a
+        # StreamReaderProtocol with no client_connected_cb) brings the
+        # replies to the program's own calls: the task that reads them
+        # keeps its own request, or none. The agent's context for those
+        # bytes is the socket's tag, the request that wrote on it last: a
+        # pooled connection a background task borrowed gave it the last
+        # request's ID, on its lines and on the calls it made next.
+        SRP = streams.StreamReaderProtocol
+        srp_init = SRP.__init__
+
+        def _srp_init(self, stream_reader, client_connected_cb=None, *a, **k):
+            srp_init(self, stream_reader, client_connected_cb, *a, **k)
+            if client_connected_cb is None and stream_reader is not None:
+                try:
+                    stream_reader._reqctx_outbound = True
+                except AttributeError:
+                    pass
+        _srp_init.__doc__ = srp_init.__doc__
+        SRP.__init__ = _srp_init
 
         # Every read method (read, readline, readuntil, readexactly, async
         # iteration) calls _maybe_resume_transport once it has taken its
