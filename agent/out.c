@@ -1096,14 +1096,23 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	st = state();
 	claim(st);
 	if (st->fd != fd) {
-		/* Another fd: what this thread started elsewhere ends here. */
+		/* Another fd: what this thread started elsewhere ends here,
+		 * unless it goes on there: stdout and stderr on one file (2>&1),
+		 * a text line begun on one and ended on the other, goes on with
+		 * no second prefix. */
+		bool goes_on = st->line_open && agent_config->output != CFG_OUTPUT_JSON &&
+			       out_fd_same_file(st->fd, fd);
+
 		if (st->len) {
-			finish_line(st, WAIT);
+			if (!goes_on)
+				finish_line(st, WAIT);
 			flush_held(st, WAIT);
 		}
 		st->len = 0;
-		st->line_open = false;
-		st->obj_live = false;
+		if (!goes_on) {
+			st->line_open = false;
+			st->obj_live = false;
+		}
 		st->fd = fd;
 	}
 	st->call = (uint8_t)how;

@@ -121,6 +121,18 @@ void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino)
 		set_stdout(out_same);
 }
 
+bool out_fd_same_file(int a, int b)
+{
+	bool same;
+
+	if (!((a == 1 && b == 2) || (a == 2 && b == 1)))
+		return false;
+	spin_lock(&id_lock);
+	same = log_known && out_known && log_dev == out_dev && log_ino == out_ino;
+	spin_unlock(&id_lock);
+	return same;
+}
+
 bool out_log_identity(dev_t *dev, ino_t *ino)
 {
 	bool known;

@@ -60,6 +60,10 @@ void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino);
  * nor passed on as the log to what it execs. */
 void out_fd_forked(void);
 
+/* Whether fds `a` and `b` are stdout and stderr (either way round), both
+ * tagged, on one file (2>&1): known identities, no system call. */
+bool out_fd_same_file(int a, int b);
+
 /* The log's file, for this process's children; false when none is known. */
 bool out_log_identity(dev_t *dev, ino_t *ino);
 
