@@ -58,7 +58,11 @@ static size_t put_bytes(FILE *f, int fd, const void *p, size_t n);
 static void stream_pending(FILE *f, int fd)
 {
 	flockfile(f);
-	if (f->_IO_write_ptr > f->_IO_write_base) {
+	/* A stream that also holds input read ahead (a log opened "a+" and
+	 * read): __fpurge would drop that too, so libc writes them. */
+	if (f->_IO_read_ptr != f->_IO_read_end)
+		REAL(fflush)(f);
+	else if (f->_IO_write_ptr > f->_IO_write_base) {
 		put_bytes(f, fd, f->_IO_write_base, (size_t)(f->_IO_write_ptr - f->_IO_write_base));
 		__fpurge(f);
 	}
