@@ -131,15 +131,51 @@ module ReqctxBridge
 
   # A new thread's block, in its creator's request (its own) or none.
   def self.started(snap)
-    self.source = :own if snap
+    if snap
+      self.source = :own
+      Thread.current.thread_variable_set(:__reqctx_inherited, true)
+    end
     run(snap) { yield }
+  end
+
+  # A server hook pinned this thread's request: its own, not inherited.
+  def self.pinned_own
+    self.source = :own
+    Thread.current.thread_variable_set(:__reqctx_inherited, false)
+  end
+
+  # A thread started inside a request waits on a ConditionVariable: it
+  # waits for work (a pool made lazily by the first request, fed through
+  # a Mutex and a ConditionVariable), and what it does next is not its
+  # starter's request: it carries none from here. A thread a server hook
+  # pinned keeps its request across such a wait (a connection pool's
+  # checkout inside the request).
+  def self.waits_for_work
+    return unless Thread.current.thread_variable_get(:__reqctx_inherited)
+
+    Thread.current.thread_variable_set(:__reqctx_inherited, false)
+    self.source = nil
+    take(nil)
+  end
+
+  # A thread started inside a request locks `mutex`: the first Mutex it
+  # locks again is a loop's (a worker taking its next job from a list
+  # under that lock, with no wait when the list was not empty), and so
+  # is a wait for work.
+  def self.locks(mutex)
+    first = Thread.current.thread_variable_get(:__reqctx_first_lock)
+    if first.nil?
+      Thread.current.thread_variable_set(:__reqctx_first_lock, mutex)
+    elsif first.equal?(mutex)
+      waits_for_work
+    end
   end
 
   # Runs the block in the request a server hook found, as the thread's
   # own; the Queue rule's state before it comes back after.
   def self.serve(snap)
     was = source
-    self.source = :own
+    pinned_own
     begin
       run(snap) { yield }
     ensure
@@ -237,6 +273,27 @@ module ReqctxBridge
 
       capture
     end
+    module CondWait
+      def wait(*args, **kw)
+        ReqctxBridge.waits_for_work
+        super
+      end
+    end
+    Thread::ConditionVariable.prepend(CondWait)
+
+    module MutexWatch
+      def synchronize(*args, &blk)
+        ReqctxBridge.locks(self) if Thread.current.thread_variable_get(:__reqctx_inherited)
+        super
+      end
+
+      def lock
+        ReqctxBridge.locks(self) if Thread.current.thread_variable_get(:__reqctx_inherited)
+        super
+      end
+    end
+    Thread::Mutex.prepend(MutexWatch)
+
     Thread::Queue.prepend(QueueCarry)
     Thread::SizedQueue.prepend(QueueCarry)
 
@@ -263,13 +320,13 @@ module ReqctxBridge
       def parse(socket = nil)
         if socket
           ReqctxBridge.take(ReqctxBridge.of_io(socket))
-          ReqctxBridge.source = :own
+          ReqctxBridge.pinned_own
         end
         super
       ensure
         if socket
           ReqctxBridge.take(ReqctxBridge.of_io(socket))
-          ReqctxBridge.source = :own
+          ReqctxBridge.pinned_own
         end
       end
     end

@@ -6,13 +6,42 @@
 # after checking one out of a pool that a request asks empty? first and
 # fills itself when it is ("checked"), which a thread started with the
 # program borrows from too, blocking in pop ("site=bg id=bg-<n>": it
-# serves no request).
+# serves no request); and hands a job to a pool of threads it starts
+# itself on the first request, fed through a ConditionVariable.
 require_relative 'webrick_serve'
 
 BOOT = Queue.new
 2.times { BOOT << Object.new }
 LAZY = Queue.new
 ASKED = Queue.new
+
+# A pool of two threads fed through a Mutex and a ConditionVariable,
+# started by the first request: its jobs serve whichever request pushed
+# them, which nothing names ("site=cvjob id=<id>": no ID, or its own).
+CV_LOCK = Mutex.new
+CV = ConditionVariable.new
+CV_JOBS = []
+CV_POOL = []
+
+def cv_pool_job(id)
+  CV_LOCK.synchronize do
+    if CV_POOL.empty?
+      2.times do
+        CV_POOL << Thread.new do
+          loop do
+            k = CV_LOCK.synchronize do
+              CV.wait(CV_LOCK) while CV_JOBS.empty?
+              CV_JOBS.shift
+            end
+            $stderr.puts "site=cvjob id=#{k}"
+          end
+        end
+      end
+    end
+    CV_JOBS << id
+    CV.signal
+  end
+end
 
 Thread.new do
   n = 0
@@ -45,6 +74,7 @@ serve_webrick do |server|
     end
     $stderr.puts "site=checked id=#{id}"
     ASKED << obj
+    cv_pool_job(id)
     res.body = "ok #{id}"
   end
 end
