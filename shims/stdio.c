@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <string.h>
@@ -55,21 +56,28 @@ static size_t put_bytes(FILE *f, int fd, const void *p, size_t n);
  * line this thread holds for the same fd (`stat -c 'fd %d %i'` came out
  * "fd  [id] 1512345": the space after the held "15" overtook it), and a
  * line they began had no head. */
-static void stream_pending(FILE *f, int fd)
+static bool stream_pending(FILE *f, int fd)
 {
+	bool ok = true;
+
 	flockfile(f);
 	/* A stream that also holds input read ahead (a log opened "a+" and
 	 * read): __fpurge would drop that too, so libc writes them. */
-	if (f->_IO_read_ptr != f->_IO_read_end)
-		REAL(fflush)(f);
-	else if (f->_IO_write_ptr > f->_IO_write_base) {
-		put_bytes(f, fd, f->_IO_write_base, (size_t)(f->_IO_write_ptr - f->_IO_write_base));
+	if (f->_IO_read_ptr != f->_IO_read_end) {
+		ok = REAL(fflush)(f) == 0;
+	} else if (f->_IO_write_ptr > f->_IO_write_base) {
+		size_t n = (size_t)(f->_IO_write_ptr - f->_IO_write_base);
+
+		ok = put_bytes(f, fd, f->_IO_write_base, n) == n;
 		__fpurge(f);
 	}
 	funlockfile(f);
+	return ok;
 }
 
-int shim_stream_fd(FILE *f)
+/* shim_stream_fd; `*lost` tells whether bytes stdio had buffered failed to
+ * go out (errno set). */
+static int stream_fd(FILE *f, bool *lost)
 {
 	int fd;
 
@@ -87,8 +95,15 @@ int shim_stream_fd(FILE *f)
 	}
 	/* Bytes stdio already buffered for this stream go first. */
 	if (f->_IO_write_ptr > f->_IO_write_base)
-		stream_pending(f, fd);
+		*lost = !stream_pending(f, fd);
 	return fd;
+}
+
+int shim_stream_fd(FILE *f)
+{
+	bool lost = false;
+
+	return stream_fd(f, &lost);
 }
 
 void shim_stream_error(FILE *f)
@@ -370,9 +385,14 @@ AGENT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t nmemb, FI
 /* An explicit flush may send a stream's bytes where a held line goes. */
 AGENT_EXPORT int fflush(FILE *f)
 {
-	/* A tagged stream's buffered bytes go through the line writer. */
-	if (f != NULL)
-		(void)shim_stream_fd(f);
+	/* A tagged stream's buffered bytes go through the line writer; when
+	 * the kernel refused them, fflush fails as it would have. */
+	if (f != NULL && f->_IO_write_ptr > f->_IO_write_base) {
+		bool lost = false;
+
+		if (stream_fd(f, &lost) >= 0 && lost)
+			return EOF;
+	}
 	if (agent_active() && out_holding() && (f == NULL || out_must_flush_before(flow_slot(f->_fileno))))
 		AGENT_WORK(out_flush_thread());
 	return REAL(fflush)(f);
