@@ -511,15 +511,6 @@ UNIT_TEST(a_split_head_that_names_no_body_came_whole_at_its_end)
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
-/* A read the agent was shown nothing of (a vector read whose first piece
- * is empty: no pointer) changes nothing and reads nothing. */
-UNIT_TEST(a_read_shown_nothing)
-{
-	first_read(CLIENT_A, "GET /a HTTP/1.1\r\nX-Request-Id: req-a\r\nHost: x");
-	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, NULL, 0, 20);
-	ck_assert_str_eq(fake_cur_id(), "req-a");
-}
-
 #undef UNIT_TCASE
 #define UNIT_TCASE channel
 
