@@ -158,17 +158,13 @@ module ReqctxBridge
     take(nil)
   end
 
-  # A thread started inside a request locks `mutex`: the first Mutex it
-  # locks again is a loop's (a worker taking its next job from a list
-  # under that lock, with no wait when the list was not empty), and so
-  # is a wait for work.
-  def self.locks(mutex)
-    first = Thread.current.thread_variable_get(:__reqctx_first_lock)
-    if first.nil?
-      Thread.current.thread_variable_set(:__reqctx_first_lock, mutex)
-    elsif first.equal?(mutex)
-      waits_for_work
-    end
+  # A thread started inside a request takes a lock (a Mutex or a
+  # Monitor): it may be a worker taking a job from a list under that lock
+  # without waiting (the first job of a pool the request started, queued
+  # by another request before the pool existed), so what it does from
+  # here is not known to be its starter's: none, as after a wait.
+  def self.locks
+    waits_for_work
   end
 
   # Runs the block in the request a server hook found, as the thread's
@@ -281,18 +277,31 @@ module ReqctxBridge
     end
     Thread::ConditionVariable.prepend(CondWait)
 
-    module MutexWatch
+    module LockWatch
       def synchronize(*args, &blk)
-        ReqctxBridge.locks(self) if Thread.current.thread_variable_get(:__reqctx_inherited)
+        ReqctxBridge.locks if Thread.current.thread_variable_get(:__reqctx_inherited)
         super
       end
 
       def lock
-        ReqctxBridge.locks(self) if Thread.current.thread_variable_get(:__reqctx_inherited)
+        ReqctxBridge.locks if Thread.current.thread_variable_get(:__reqctx_inherited)
         super
       end
     end
-    Thread::Mutex.prepend(MutexWatch)
+    Thread::Mutex.prepend(LockWatch)
+
+    module MonitorWatch
+      def synchronize(*args, &blk)
+        ReqctxBridge.locks if Thread.current.thread_variable_get(:__reqctx_inherited)
+        super
+      end
+
+      def enter
+        ReqctxBridge.locks if Thread.current.thread_variable_get(:__reqctx_inherited)
+        super
+      end
+    end
+    Monitor.prepend(MonitorWatch) if defined?(Monitor)
 
     Thread::Queue.prepend(QueueCarry)
     Thread::SizedQueue.prepend(QueueCarry)
