@@ -17,22 +17,33 @@
  * nothing more (conn_read). */
 bool conn_holds_request(const void *data, size_t len);
 
-/* True when a read of this connection must be shown to conn_read: its
- * first read, a read after the server wrote, a read that goes on with a
- * head begun in the one before, a read after a request read whole
- * before its answer, or any read of a framed
- * protocol (whose record boundaries are followed). One load and a compare
- * on top of the flags test the read path already made. */
-static inline bool conn_reads(const struct fdslot *s, const void *data, size_t dlen)
+/* True when a read of this connection must be shown to conn_read by its
+ * marks alone: its first read, a read after the server wrote, a read
+ * that goes on with a head begun in the one before, a read after a
+ * request read whole before its answer, or any read of a framed protocol
+ * (whose record boundaries are followed). Two loads. */
+static inline bool conn_reads_marks(const struct fdslot *s)
 {
-	uint8_t proto = __atomic_load_n(&s->proto, __ATOMIC_RELAXED);
-
 	return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) &
 		(FDF_FRESH | FDF_WROTE | FDF_HEAD_OPEN | FDF_COMPLETE)) ||
-	       proto >= PROTO_FCGI ||
-	       /* before the answer, another request (conn_holds_request;
-	        * fewer than 5 bytes hold no request line's beginning) */
-	       (proto == PROTO_HTTP && dlen >= 5 && data != NULL && conn_holds_request(data, dlen));
+	       __atomic_load_n(&s->proto, __ATOMIC_RELAXED) >= PROTO_FCGI;
+}
+
+/* ... and, when conn_reads_marks() said no, whether the bytes must be
+ * asked (conn_holds_request): an HTTP read before the answer. */
+static inline bool conn_reads_bytes(const struct fdslot *s, const void *data, size_t dlen)
+{
+	/* fewer than 5 bytes hold no request line's beginning */
+	return __atomic_load_n(&s->proto, __ATOMIC_RELAXED) == PROTO_HTTP && dlen >= 5 &&
+	       data != NULL;
+}
+
+/* True when a read of this connection must be shown to conn_read: by its
+ * marks, or by its bytes. */
+static inline bool conn_reads(const struct fdslot *s, const void *data, size_t dlen)
+{
+	return conn_reads_marks(s) ||
+	       (conn_reads_bytes(s, data, dlen) && conn_holds_request(data, dlen));
 }
 
 /* A read of n > 0 bytes on client connection `fd` (slot `s`); `data` holds

@@ -81,80 +81,137 @@ static inline void flow_vouched(void)
  *    fdmap_moving), which the read shims look up with flow_slot() so that
  *    the kind is loaded once.
  */
-static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot *s)
+static inline __attribute__((always_inline)) bool flow_write_plain(const struct fdslot *s)
+{
+	if ((fdmap_kind_flags(s) & FDMAP_KF(0xff, FDF_RELAY)) != FDMAP_KF(FD_CHAN, 0) ||
+	    agent_self.cur)
+		return false;
+	return chan_quiet(__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE));
+}
+
+static inline __attribute__((always_inline)) bool flow_write_conn(struct fdslot *s)
 {
 	const struct ctx *cur = agent_self.cur;
+	unsigned kind = fdmap_kind(s);
 	unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
 
-	switch (fdmap_kind(s)) {
-	case FD_CHAN:
-		if (cur || (flags & FDF_RELAY) || !chan_quiet(__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE)))
-			return false;
-		break;
-	case FD_PEER:
+	if (kind == FD_PEER) {
 		if (fdmap_ctx_peek(s) != cur || !(flags & FDF_PASSED) ||
 		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
-		flow_vouched();
-		break;
-	case FD_CLIENT:
+	} else if (kind == FD_CLIENT) {
 		if (fdmap_ctx_peek(s) != cur || !agent_self.served || agent_self.inherited ||
 		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
 		/* The answer begins: the next read is a new request (conn.c). */
 		if (!(flags & FDF_WROTE))
 			__atomic_or_fetch((uint8_t *)&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
-		flow_vouched();
-		break;
-	default:
+	} else {
 		return false;
 	}
+	flow_vouched();
 	agent_self.weak = 0;
 	return true;
 }
 
-static inline __attribute__((always_inline)) bool flow_read_quick(const struct fdslot *s, const void *data,
-								   size_t dlen)
+static inline __attribute__((always_inline)) bool flow_read_plain_kind(const struct fdslot *s,
+									unsigned kind)
+{
+	if (kind < FD_CLIENT)   /* reads there move nothing (fdmap_moving) */
+		return true;
+	if (kind != FD_CHAN || !chan_quiet(__atomic_load_n(&s->rx, __ATOMIC_ACQUIRE)) ||
+	    relaymap_any())
+		return false;
+	agent_self.weak = 0;
+	return true;
+}
+
+static inline __attribute__((always_inline)) bool flow_read_plain(const struct fdslot *s)
+{
+	return flow_read_plain_kind(s, fdmap_kind(s));
+}
+
+/* What flow_read_conn() decides before it looks at the bytes read:
+ * FLOW_READ_DONE (the marks set), FLOW_READ_SLOW, or FLOW_READ_BYTES: an
+ * HTTP client connection's read before its answer, done unless the bytes
+ * hold another request (conn_holds_request), then flow_read_served(). The
+ * shims ask the bytes out of line so that these tests keep no frame. */
+enum flow_read_quick { FLOW_READ_SLOW, FLOW_READ_DONE, FLOW_READ_BYTES };
+
+static inline void flow_read_served(void)
+{
+	agent_self.weak = 0;
+	flow_vouched();
+}
+
+static inline __attribute__((always_inline)) enum flow_read_quick
+flow_read_conn_test(const struct fdslot *s, const void *data, size_t dlen)
 {
 	const struct ctx *cur = agent_self.cur;
+	unsigned kind = fdmap_kind(s);
 
-	switch (fdmap_kind(s)) {
-	case FD_CHAN:
-		if (!chan_quiet(__atomic_load_n(&s->rx, __ATOMIC_ACQUIRE)) || relaymap_any())
-			return false;
-		agent_self.weak = 0;
-		return true;
-	case FD_PEER:
+	/* A server's connection first: its reads are every request's. */
+	if (kind == FD_CLIENT) {
+		/* HTTP: the bytes may hold another request before this one
+		 * was answered (conn_reads). */
+		if (fdmap_ctx_peek(s) != cur || !agent_self.served || agent_self.inherited ||
+		    conn_reads_marks(s))
+			return FLOW_READ_SLOW;
+		if (conn_reads_bytes(s, data, dlen))
+			return FLOW_READ_BYTES;
+		flow_read_served();
+		return FLOW_READ_DONE;
+	}
+	if (kind == FD_PEER) {
 		/* The slow path marks a read (FDF_REPLIED) once after a write
 		 * it saw. */
 		if (fdmap_ctx_peek(s) != cur || __atomic_load_n(&s->wire, __ATOMIC_RELAXED) ||
 		    (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_PASSED | FDF_REPLIED)) !=
 			    (FDF_PASSED | FDF_REPLIED))
-			return false;
+			return FLOW_READ_SLOW;
 		/* The reply of the thread's own call keeps the evidence its
 		 * context rests on (flow_read_slot). */
 		agent_self.weak = cur && agent_self.weak ? 2 : 0;
 		flow_vouched();
-		return true;
-	case FD_CLIENT:
-		/* HTTP: the bytes may hold another request before this one
-		 * was answered (conn_reads). */
-		if (fdmap_ctx_peek(s) != cur || conn_reads(s, data, dlen) || !agent_self.served ||
-		    agent_self.inherited)
-			return false;
-		agent_self.weak = 0;
-		flow_vouched();
-		return true;
-	case FD_TIMER:
-		if (fdmap_ctx_peek(s) != cur)
-			return false;
-		agent_self.weak = 0;
-		return true;
-	case FD_DGRAM:
-		return false;
-	default:                /* below FD_CLIENT: reads there move nothing (fdmap_moving) */
-		return true;
+		return FLOW_READ_DONE;
 	}
+	if (kind == FD_TIMER && fdmap_ctx_peek(s) == cur) {
+		agent_self.weak = 0;
+		return FLOW_READ_DONE;
+	}
+	return FLOW_READ_SLOW;  /* FD_CHAN with something queued, FD_DGRAM */
+}
+
+/* The rest of the quick read tests, past flow_read_plain(): a connection
+ * or timer whose context is current. True when the read needs nothing
+ * more (its marks set). */
+static inline __attribute__((always_inline)) bool flow_read_conn(const struct fdslot *s, const void *data,
+								  size_t dlen)
+{
+	switch (flow_read_conn_test(s, data, dlen)) {
+	case FLOW_READ_DONE:
+		return true;
+	case FLOW_READ_BYTES:
+		if (conn_holds_request(data, dlen))
+			return false;
+		flow_read_served();
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Both: true when a read that returned needs nothing more. */
+static inline __attribute__((always_inline)) bool flow_read_quick(const struct fdslot *s, const void *data,
+								   size_t dlen)
+{
+	return flow_read_plain(s) || flow_read_conn(s, data, dlen);
+}
+
+/* Both write tests (the gate's). */
+static inline __attribute__((always_inline)) bool flow_write_quick(struct fdslot *s)
+{
+	return flow_write_plain(s) || flow_write_conn(s);
 }
 
 /* ... and the write returned r (-1: failed): needed for FD_CHAN when the

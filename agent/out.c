@@ -145,7 +145,6 @@ enum wait_mode {
 };
 
 static AGENT_TLS struct out_state self_state;
-AGENT_TLS char out_has_held;
 
 /* The output lock (locked_out): shared by writes of one system call,
  * exclusive for a write of several. Writers first, so that a long line is
@@ -282,7 +281,7 @@ static bool claim_as(struct out_state *st, enum wait_mode mode)
 static void release(struct out_state *st)
 {
 	if (st == &self_state)
-		out_has_held = st->len != 0;
+		agent_self.held_line = st->len != 0;
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
 }
 
@@ -1266,7 +1265,7 @@ void out_after_fork_child(void)
 	self_state.line_open = false;
 	self_state.obj_live = false;
 	self_state.busy = 0;
-	out_has_held = 0;
+	agent_self.held_line = 0;
 }
 
 void out_stdout_note(void)

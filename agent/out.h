@@ -77,9 +77,7 @@ void out_prepare_fork(void);
 void out_after_fork_parent(void);
 void out_after_fork_child(void);
 
-extern AGENT_HIDDEN AGENT_TLS char out_has_held;
-
-static inline bool out_holding(void) { return out_has_held; }
+static inline bool out_holding(void) { return agent_self.held_line; }
 
 /*
  * The write-path rules, written once. A write goes to the line writer when
@@ -116,7 +114,7 @@ static inline void out_saw_stdout(const struct fdslot *s)
  * held bytes go out first. */
 static inline bool out_must_flush_before(const struct fdslot *s)
 {
-	return unlikely(out_has_held) && (s == NULL || fdmap_kind(s) <= FD_STDOUT);
+	return unlikely(agent_self.held_line) && (s == NULL || fdmap_kind(s) <= FD_STDOUT);
 }
 
 #endif

@@ -47,6 +47,8 @@ struct agent_thread {
 	unsigned char weak;          /* what `cur` last rests on, if weak: 1 an event
 	                             handed out (no I/O since), 2 an outbound
 	                             socket's tag (agent/flow.c, flow_connect) */
+	bool held_line;           /* it holds a partial line of output (agent/out.c,
+	                             out_holding): a read must not wait with it */
 	const struct ctx *waits_in; /* current, kept across a wait inside it */
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
 	bool entered_none;        /* no context, and that entered through the API: the

@@ -66,8 +66,14 @@ enum fd_kind {
 
 struct fdslot {
 	struct ctx *ctx;          /* atomic; owns a reference */
-	uint8_t kind;             /* atomic; enum fd_kind */
-	uint8_t flags;            /* atomic; FDF_* */
+	union {
+		struct {
+			uint8_t kind;     /* atomic; enum fd_kind */
+			uint8_t flags;    /* atomic; FDF_* */
+		};
+		uint16_t kind_flags;      /* both in one load, for a quick test
+		                             (fdmap_kind_flags) */
+	};
 	uint8_t ep_state;         /* epoll back-reference: 0 none, 1 one, 2 several */
 	uint8_t wire;             /* atomic; writes go through the wire rules (agent/propagate.h) */
 	uint8_t proto;            /* atomic; kind FD_CLIENT: its protocol (agent/conn.c) */
@@ -108,6 +114,21 @@ struct fdslot *fdmap_slot(int fd);
 static inline enum fd_kind fdmap_kind(const struct fdslot *s)
 {
 	return (enum fd_kind)__atomic_load_n(&s->kind, __ATOMIC_RELAXED);
+}
+
+/* The slot's kind and flags, read in one load: a quick test compares
+ * them with FDMAP_KF(kind, flags) under a mask made the same way. Each
+ * byte is written on its own; the two read together are each some value
+ * the byte held. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FDMAP_KF(kind, flags) ((unsigned)(kind) | (unsigned)(flags) << 8)
+#else
+#define FDMAP_KF(kind, flags) ((unsigned)(kind) << 8 | (unsigned)(flags))
+#endif
+
+static inline unsigned fdmap_kind_flags(const struct fdslot *s)
+{
+	return __atomic_load_n(&s->kind_flags, __ATOMIC_RELAXED);
 }
 
 /* True when I/O on `fd` may move a context: the one test every read and

@@ -13,41 +13,99 @@
 #include "base/probe.h"
 #include "shims/shim.h"
 
-/* The read rules for what flow_read_quick() leaves: out of line, so that
- * a shim's quick path keeps no frame for them. Return r. */
+/* The read rules past flow_read_conn(). Here, and not before the call, the
+ * switch is asked: a switched-off agent does nothing, and a copy of the
+ * process made without fork() is reset first (agent_running_slow), as a
+ * write's gate does; the quick tests before only read the slot and set the
+ * thread's marks. Return r. */
+static __attribute__((noinline)) ssize_t read_work(struct fdslot *s, int fd, const void *data,
+						   size_t dlen, ssize_t r)
+{
+	if (shim_on_after())
+		AGENT_WORK_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
+	return r;
+}
+
+/* A read flow_read_conn_test() left to its bytes: its quick path with
+ * conn_holds_request() asked (flow_read_conn), else read_work(). */
+static __attribute__((noinline)) ssize_t read_bytes(struct fdslot *s, int fd, const void *data,
+						    size_t dlen, ssize_t r)
+{
+	if (!conn_holds_request(data, dlen)) {
+		flow_read_served();
+		return r;
+	}
+	return read_work(s, fd, data, dlen, r);
+}
+
+/* The read rules for what flow_read_plain() leaves: out of line, so that
+ * a shim's quick path keeps no frame for them, and with none of their
+ * own up to the work. Return r. */
 static __attribute__((noinline)) ssize_t read_slow(struct fdslot *s, int fd, const void *data,
 						   size_t dlen, ssize_t r)
 {
-	AGENT_WORK_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
+	switch (flow_read_conn_test(s, data, dlen)) {
+	case FLOW_READ_DONE:
+		return r;
+	case FLOW_READ_BYTES:
+		return read_bytes(s, fd, data, dlen, r);
+	default:
+		return read_work(s, fd, data, dlen, r);
+	}
+}
+
+/* A datagram's receive, past the tests (recv_slow). */
+static __attribute__((noinline)) ssize_t dgram_work(struct fdslot *s, int fd, const struct sockaddr *from,
+						    socklen_t cap, socklen_t len, ssize_t r)
+{
+	if (shim_on_after())
+		AGENT_WORK(dgram_received(s, fd, from, len < cap ? len : cap, 1));
 	return r;
 }
 
 /* On a datagram server's socket each datagram starts a request
  * (agent/dgram.h). `cap`: the address buffer's size, since the kernel
  * reports the full length. */
+static inline __attribute__((always_inline)) ssize_t recv_rules(struct fdslot *s, int fd, const void *data,
+								 size_t dlen, ssize_t r, int flags,
+								 const struct sockaddr *from, socklen_t cap,
+								 socklen_t len)
+{
+	/* A peek leaves the bytes queued: the read that takes them moves
+	 * what they carry (a request's head, a body's count, a queued
+	 * hand-off), once; the datagram's receive starts it. */
+	if (unlikely(flags & MSG_PEEK)) {
+		if (!flow_slot_dgram(s))
+			(void)flow_read_conn(s, data, dlen);
+		return r;
+	}
+	if (!flow_slot_dgram(s))
+		return read_slow(s, fd, data, dlen, r);
+	return dgram_work(s, fd, from, cap, len, r);
+}
+
 static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, const void *data,
 						   size_t dlen, ssize_t r, int flags,
 						   const struct sockaddr *from, socklen_t cap,
 						   socklen_t len)
 {
-	/* A peek leaves the bytes queued: the read that takes them moves
-	 * what they carry (a request's head, a body's count, a queued
-	 * hand-off), once; the datagram's receive starts it. */
-	if (flags & MSG_PEEK)
-		return r;
-	if (!flow_slot_dgram(s))
-		return read_slow(s, fd, data, dlen, r);
-	AGENT_WORK(dgram_received(s, fd, from, len < cap ? len : cap, 1));
-	return r;
+	return recv_rules(s, fd, data, dlen, r, flags, from, cap, len);
+}
+
+/* recv_slow() for a receive that names no sender (recv). */
+static __attribute__((noinline)) ssize_t recv_slow_unnamed(struct fdslot *s, int fd, const void *data,
+							   size_t dlen, ssize_t r, int flags)
+{
+	return recv_rules(s, fd, data, dlen, r, flags, NULL, 0, 0);
 }
 
 /* After a read that returned r (the first `dlen` bytes at `data`): returns
- * r. Inline up to flow_read_quick(). */
+ * r. Inline up to flow_read_plain(). */
 static inline __attribute__((always_inline)) ssize_t after_read(int fd, const void *data, size_t dlen, ssize_t r)
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_quick(s, data, dlen))
+	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_plain(s))
 		return r;
 	return read_slow(s, fd, data, dlen, r);
 }
@@ -58,9 +116,24 @@ static inline __attribute__((always_inline)) ssize_t after_recv(int fd, const vo
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_quick(s, data, dlen))
+	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_plain(s))
 		return r;
 	return recv_slow(s, fd, data, dlen, r, flags, from, cap, len);
+}
+
+/* The same for a receive that names no sender and takes what it reads
+ * (recv without MSG_PEEK). */
+static inline __attribute__((always_inline)) ssize_t after_recv_taken(int fd, const void *data, size_t dlen,
+									ssize_t r)
+{
+	struct fdslot *s;
+	unsigned kind;
+
+	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_plain_kind(s, kind = fdmap_kind(s)))
+		return r;
+	if (kind != FD_DGRAM)
+		return read_slow(s, fd, data, dlen, r);
+	return recv_slow_unnamed(s, fd, data, dlen, r, 0);
 }
 
 /* Whether `fd` is a datagram server socket, whose receives start requests
@@ -86,7 +159,7 @@ static __attribute__((noinline)) ssize_t read_full(int fd, void *buf, size_t n)
 	if (!agent_active())
 		return REAL(read)(fd, buf, n);
 	shim_may_block();
-	r = REAL(read)(fd, buf, n);
+	r = REAL_ON(read)(fd, buf, n);
 	return after_read(fd, buf, (size_t)r, r);
 }
 
@@ -94,7 +167,7 @@ AGENT_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	ssize_t r;
 
-	if (unlikely(!shim_quick() || out_holding()))
+	if (unlikely(!SHIM_READ_OUTSIDE(read)))
 		return read_full(fd, buf, n);
 	r = REAL_ON(read)(fd, buf, n);
 	return after_read(fd, buf, (size_t)r, r);
@@ -107,7 +180,7 @@ static __attribute__((noinline)) ssize_t readv_full(int fd, const struct iovec *
 	if (!agent_active())
 		return REAL(readv)(fd, iov, cnt);
 	shim_may_block();
-	r = REAL(readv)(fd, iov, cnt);
+	r = REAL_ON(readv)(fd, iov, cnt);
 	if (r < 0)            /* iov may be what the kernel refused */
 		return r;
 	return after_read(fd, cnt > 0 ? iov[0].iov_base : NULL, first_iov_len(iov, cnt, r), r);
@@ -117,7 +190,7 @@ AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	ssize_t r;
 
-	if (unlikely(!shim_quick() || out_holding()))
+	if (unlikely(!SHIM_READ_OUTSIDE(readv)))
 		return readv_full(fd, iov, cnt);
 	r = REAL_ON(readv)(fd, iov, cnt);
 	if (r < 0)            /* iov may be what the kernel refused */
@@ -132,7 +205,7 @@ static __attribute__((noinline)) ssize_t recv_full(int fd, void *buf, size_t n, 
 	if (!agent_active())
 		return REAL(recv)(fd, buf, n, flags);
 	shim_may_block();
-	r = REAL(recv)(fd, buf, n, flags);
+	r = REAL_ON(recv)(fd, buf, n, flags);
 	return after_recv(fd, buf, (size_t)r, r, flags, NULL, 0, 0);
 }
 
@@ -140,10 +213,11 @@ AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	ssize_t r;
 
-	if (unlikely(!shim_quick() || out_holding()))
+	/* A peek goes the full way: the quick one keeps no flags. */
+	if (unlikely(!SHIM_READ_OUTSIDE(recv) || (flags & MSG_PEEK)))
 		return recv_full(fd, buf, n, flags);
 	r = REAL_ON(recv)(fd, buf, n, flags);
-	return after_recv(fd, buf, (size_t)r, r, flags, NULL, 0, 0);
+	return after_recv_taken(fd, buf, (size_t)r, r);
 }
 
 AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
@@ -225,8 +299,16 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 		if (!agent_active()) \
 			return REAL(name) args; \
 		s = flow_slot(fd); \
-		if (s && flow_write_quick(s)) \
+		if (s && (flow_write_plain(s) || flow_write_conn(s))) \
 			return REAL(name) args; \
+		return name##_slot(UNPAREN args, s); \
+	} \
+	static __attribute__((noinline)) ssize_t name##_conn(UNPAREN params, struct fdslot *s) \
+	{ \
+		if (s && flow_write_conn(s)) \
+			return REAL_ON(name) args; \
+		if (unlikely(!shim_armed())) \
+			return name##_gate args; \
 		return name##_slot(UNPAREN args, s); \
 	} \
 	AGENT_EXPORT ssize_t name params \
@@ -235,11 +317,9 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 		if (unlikely(!shim_outside())) \
 			return name##_gate args; \
 		s = flow_slot(fd); \
-		if (s && flow_write_quick(s)) \
+		if (s && flow_write_plain(s)) \
 			return REAL_ON(name) args; \
-		if (unlikely(!shim_armed())) \
-			return name##_gate args; \
-		return name##_slot(UNPAREN args, s); \
+		return name##_conn(UNPAREN args, s); \
 	}
 
 static ssize_t tagged(int fd, const struct iovec *iov, int cnt, enum out_call how)

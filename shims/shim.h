@@ -15,9 +15,11 @@
  *   wait           shim_wait_begins()/handoff_wait_begins() before, the
  *                  outcome after (accept, poll, select, epoll_wait,
  *                  cond_wait, sem_wait)
- *   quick I/O      the read and write families: shim_quick(), the one fd
- *                  lookup and the core's inline quick test with no frame,
- *                  the rest out of line (io.c, WRITE_SHIM)
+ *   quick I/O      the read and write families: shim_read_outside() or
+ *                  shim_outside(), the one fd lookup and the core's
+ *                  inline test of an fd no request uses (flow_read_plain,
+ *                  flow_write_plain), the rest out of line, where the
+ *                  switch is asked (io.c, WRITE_SHIM, read_slow)
  *   wrap           the program's code runs later inside the agent's
  *                  (thread start, POSIX timer notification, signal
  *                  handler, vfork/clone child, a spawned environment, a
@@ -34,18 +36,17 @@
 #include "agent/out.h"
 #include "base/real.h"
 
-/*
- * The gate of a shim's quick path (io.c): the agent on in this process
- * and this thread not inside it; two loads. What fails it goes the full
- * way, which decides again (a vfork child's return, a copy). Behind it the
- * real functions are resolved (agent_start resolves them all before it
- * arms the switch, and before it gives any fd a kind), so the quick path
- * calls REAL_ON(name) with no test.
- */
-static inline bool shim_quick(void)
+/* A read's gate: this thread not inside the agent, holding no partial
+ * line (which must go out before the read may block), and the real
+ * function resolved (before the agent starts, another library's
+ * constructor may read a file: the full way resolves it). Whether the
+ * agent is on is asked after the call, and only past the quick test
+ * (io.c, read_work): a read that moves nothing does nothing either way. */
+static inline bool shim_read_outside(void)
 {
-	return likely(*agent_armed == 1) && likely(agent_self.depth == 0);
+	return likely(agent_self.depth == 0) && likely(!agent_self.held_line);
 }
+#define SHIM_READ_OUTSIDE(name) (shim_read_outside() && likely(real_##name != NULL))
 
 /* A write's gate in two halves: shim_outside() before its quick test,
  * shim_armed() after it. What the quick test lets through is the plain
@@ -64,6 +65,23 @@ static inline bool shim_armed(void)
 	return likely(*agent_armed == 1);
 }
 #define REAL_ON(name) (real_##name)
+
+/* The switch asked after the program's call returned (a read's slow
+ * path): agent_active(), with errno kept, since resetting a copy
+ * (agent_running_slow) may make calls of its own. */
+static __attribute__((noinline, unused)) bool shim_active_after(void)
+{
+	int e = errno;
+	bool on = agent_active();
+
+	errno = e;
+	return on;
+}
+
+static inline bool shim_on_after(void)
+{
+	return likely(shim_armed()) || shim_active_after();
+}
 
 /* The thread may block next: nothing of its own may stay held. */
 static inline void shim_may_block(void)
