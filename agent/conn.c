@@ -143,16 +143,19 @@ static bool pipelined(const char *b, const char *end, size_t len)
  * followed by a CRLF one is two heads, not one ending with the second. */
 static const char *head_end(const char *b, size_t len)
 {
-	const char *nl = memchr(b, '\n', len), *e;
+	const char *end = b + len, *p = memchr(b, '\n', len);
+	bool crlf = p != NULL && p > b && p[-1] == '\r';
 
-	if (nl == NULL)
-		return NULL;
-	if (nl > b && nl[-1] == '\r') {
-		e = memmem(nl - 1, len - (size_t)(nl - 1 - b), "\r\n\r\n", 4);
-		return e != NULL ? e + 4 : NULL;
+	/* Line by line (a head is a few short lines: cheaper than memmem's
+	 * setup), the first LF from the first line's on that ends a CRLF
+	 * line followed by an empty one ("\r\n\r\n"), or, in a bare-LF
+	 * head, that another LF follows ("\n\n"). */
+	for (; p != NULL; p = memchr(p + 1, '\n', (size_t)(end - p - 1))) {
+		if (crlf ? p[-1] == '\r' && end - p >= 3 && p[1] == '\r' && p[2] == '\n'
+			 : end - p >= 2 && p[1] == '\n')
+			return p + (crlf ? 3 : 2);
 	}
-	e = memmem(nl, len - (size_t)(nl - b), "\n\n", 2);
-	return e != NULL ? e + 2 : NULL;
+	return NULL;
 }
 
 /* A read before the server answered the connection's request holds
