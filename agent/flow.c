@@ -401,6 +401,14 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 	}
 }
 
+ssize_t flow_read_done(struct fdslot *s, int fd, const void *data, size_t dlen, ssize_t r)
+{
+	agent_enter();
+	flow_read_slot(s, fd, data, dlen, (size_t)r);
+	agent_leave();
+	return r;
+}
+
 void flow_tls_fd(int fd)
 {
 	struct fdslot *s = fdmap_peek(fd);

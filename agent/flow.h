@@ -31,6 +31,10 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len);
  * the fd's slot (fdmap_moving()). Leaves errno alone: the hot path need
  * not save it. */
 void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n);
+/* The same inside the agent (agent_enter/agent_leave around it) for a
+ * read that returned r >= 0, returning r: the whole of a read shim's slow
+ * path, which tail-calls it with its own arguments. */
+ssize_t flow_read_done(struct fdslot *s, int fd, const void *data, size_t dlen, ssize_t r);
 
 /* SSL_set_fd(fd): a TLS connection, whose plain reads carry encrypted
  * bytes; its requests start at flow_tls_read. */

@@ -13,17 +13,24 @@
 #include "base/probe.h"
 #include "shims/shim.h"
 
+/* read_work() with the copy page's byte not 1. */
+static __attribute__((noinline)) ssize_t read_switched(struct fdslot *s, int fd, const void *data,
+						       size_t dlen, ssize_t r)
+{
+	return shim_active_after() ? flow_read_done(s, fd, data, dlen, r) : r;
+}
+
 /* The read rules past flow_read_conn(). Here, and not before the call, the
  * switch is asked: a switched-off agent does nothing, and a copy of the
  * process made without fork() is reset first (agent_running_slow), as a
  * write's gate does; the quick tests before only read the slot and set the
- * thread's marks. Return r. */
-static __attribute__((noinline)) ssize_t read_work(struct fdslot *s, int fd, const void *data,
-						   size_t dlen, ssize_t r)
+ * thread's marks. Tail calls both ways. Return r. */
+static inline __attribute__((always_inline)) ssize_t read_work(struct fdslot *s, int fd, const void *data,
+								size_t dlen, ssize_t r)
 {
-	if (shim_on_after())
-		AGENT_WORK_FAST(flow_read_slot(s, fd, data, dlen, (size_t)r));
-	return r;
+	if (likely(shim_armed()))
+		return flow_read_done(s, fd, data, dlen, r);
+	return read_switched(s, fd, data, dlen, r);
 }
 
 /* A read flow_read_conn_test() left to its bytes: its quick path with
