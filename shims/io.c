@@ -13,6 +13,18 @@
 #include "base/probe.h"
 #include "shims/shim.h"
 
+/* The switch asked after the program's call returned (a read's slow
+ * path): agent_active(), with errno kept, since resetting a copy
+ * (agent_running_slow) may make calls of its own. */
+static __attribute__((noinline)) bool shim_active_after(void)
+{
+	int e = errno;
+	bool on = agent_active();
+
+	errno = e;
+	return on;
+}
+
 /* read_work() with the copy page's byte not 1. */
 static __attribute__((noinline)) ssize_t read_switched(struct fdslot *s, int fd, const void *data,
 						       size_t dlen, ssize_t r)
@@ -65,7 +77,7 @@ static __attribute__((noinline)) ssize_t read_slow(struct fdslot *s, int fd, con
 static __attribute__((noinline)) ssize_t dgram_work(struct fdslot *s, int fd, const struct sockaddr *from,
 						    socklen_t cap, socklen_t len, ssize_t r)
 {
-	if (shim_on_after())
+	if (likely(shim_armed()) || shim_active_after())
 		AGENT_WORK(dgram_received(s, fd, from, len < cap ? len : cap, 1));
 	return r;
 }
@@ -73,10 +85,10 @@ static __attribute__((noinline)) ssize_t dgram_work(struct fdslot *s, int fd, co
 /* On a datagram server's socket each datagram starts a request
  * (agent/dgram.h). `cap`: the address buffer's size, since the kernel
  * reports the full length. */
-static inline __attribute__((always_inline)) ssize_t recv_rules(struct fdslot *s, int fd, const void *data,
-								 size_t dlen, ssize_t r, int flags,
-								 const struct sockaddr *from, socklen_t cap,
-								 socklen_t len)
+static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, const void *data,
+						   size_t dlen, ssize_t r, int flags,
+						   const struct sockaddr *from, socklen_t cap,
+						   socklen_t len)
 {
 	/* A peek leaves the bytes queued: the read that takes them moves
 	 * what they carry (a request's head, a body's count, a queued
@@ -89,21 +101,6 @@ static inline __attribute__((always_inline)) ssize_t recv_rules(struct fdslot *s
 	if (!flow_slot_dgram(s))
 		return read_slow(s, fd, data, dlen, r);
 	return dgram_work(s, fd, from, cap, len, r);
-}
-
-static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, const void *data,
-						   size_t dlen, ssize_t r, int flags,
-						   const struct sockaddr *from, socklen_t cap,
-						   socklen_t len)
-{
-	return recv_rules(s, fd, data, dlen, r, flags, from, cap, len);
-}
-
-/* recv_slow() for a receive that names no sender (recv). */
-static __attribute__((noinline)) ssize_t recv_slow_unnamed(struct fdslot *s, int fd, const void *data,
-							   size_t dlen, ssize_t r, int flags)
-{
-	return recv_rules(s, fd, data, dlen, r, flags, NULL, 0, 0);
 }
 
 /* After a read that returned r (the first `dlen` bytes at `data`): returns
@@ -140,7 +137,7 @@ static inline __attribute__((always_inline)) ssize_t after_recv_taken(int fd, co
 		return r;
 	if (kind != FD_DGRAM)
 		return read_slow(s, fd, data, dlen, r);
-	return recv_slow_unnamed(s, fd, data, dlen, r, 0);
+	return dgram_work(s, fd, NULL, 0, 0, r);
 }
 
 /* Whether `fd` is a datagram server socket, whose receives start requests
@@ -306,7 +303,7 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 		if (!agent_active()) \
 			return REAL(name) args; \
 		s = flow_slot(fd); \
-		if (s && (flow_write_plain(s) || flow_write_conn(s))) \
+		if (s && flow_write_quick(s)) \
 			return REAL(name) args; \
 		return name##_slot(UNPAREN args, s); \
 	} \

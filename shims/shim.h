@@ -66,23 +66,6 @@ static inline bool shim_armed(void)
 }
 #define REAL_ON(name) (real_##name)
 
-/* The switch asked after the program's call returned (a read's slow
- * path): agent_active(), with errno kept, since resetting a copy
- * (agent_running_slow) may make calls of its own. */
-static __attribute__((noinline, unused)) bool shim_active_after(void)
-{
-	int e = errno;
-	bool on = agent_active();
-
-	errno = e;
-	return on;
-}
-
-static inline bool shim_on_after(void)
-{
-	return likely(shim_armed()) || shim_active_after();
-}
-
 /* The thread may block next: nothing of its own may stay held. */
 static inline void shim_may_block(void)
 {
