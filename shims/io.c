@@ -122,6 +122,14 @@ static inline __attribute__((always_inline)) ssize_t after_recv(int fd, const vo
 
 	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_plain(s))
 		return r;
+	if (flags & MSG_TRUNC) {
+		/* On a stream socket the bytes were discarded, none copied
+		 * (r counts them); a datagram's real length may pass the
+		 * buffer's end: the buffer says nothing either way (socket(7),
+		 * tcp(7), udp(7)). */
+		data = NULL;
+		dlen = 0;
+	}
 	return recv_slow(s, fd, data, dlen, r, flags, from, cap, len);
 }
 
@@ -217,8 +225,9 @@ AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	ssize_t r;
 
-	/* A peek goes the full way: the quick one keeps no flags. */
-	if (unlikely(!SHIM_READ_OUTSIDE(recv) || (flags & MSG_PEEK)))
+	/* A peek, or a receive whose bytes may not be in the buffer
+	 * (MSG_TRUNC), goes the full way: the quick one keeps no flags. */
+	if (unlikely(!SHIM_READ_OUTSIDE(recv) || (flags & (MSG_PEEK | MSG_TRUNC))))
 		return recv_full(fd, buf, n, flags);
 	r = REAL_ON(recv)(fd, buf, n, flags);
 	return after_recv_taken(fd, buf, (size_t)r, r);
@@ -281,8 +290,10 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 	} else {
 		const struct msghdr *m = &vec[0].msg_hdr;
 
-		(void)after_read(fd, m->msg_iovlen ? m->msg_iov[0].iov_base : NULL,
-			   first_iov_len(m->msg_iov, (int)m->msg_iovlen, vec[0].msg_len),
+		bool shown = !(flags & MSG_TRUNC);   /* as after_recv */
+
+		(void)after_read(fd, shown && m->msg_iovlen ? m->msg_iov[0].iov_base : NULL,
+			   shown ? first_iov_len(m->msg_iov, (int)m->msg_iovlen, vec[0].msg_len) : 0,
 			   vec[0].msg_len);
 	}
 	return r;

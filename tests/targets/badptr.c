@@ -13,7 +13,10 @@
  *   whose first piece, taken, leaves a line unfinished that the next
  *   write ends;
  * - and the same on the request's own connection (the wire rules read a
- *   response's bytes), before a good response head.
+ *   response's bytes), before a good response head;
+ * - before those, receives with MSG_TRUNC on an accepted TCP connection
+ *   into a buffer that ends at an unreadable page: the kernel discards
+ *   the bytes and copies none, so the buffer is not what was read.
  * Prints one line per call: "<call> <return> <errno name>".
  */
 #include <errno.h>
@@ -81,6 +84,26 @@ int main(void)
 	if (pg == MAP_FAILED || mprotect(pg + 4096, 4096, PROT_NONE) != 0)
 		die("mmap");
 	memset(pg, 'x', 4096);
+
+	/* A receive with MSG_TRUNC on a stream socket discards the bytes and
+	 * copies none: the buffer, its last 4 bytes before the unreadable
+	 * page, holds what it held ("GET "), never what was received. */
+	unsigned short tport;
+	int tl = listen_loopback(SOCK_STREAM, 0, 1, &tport), tc = socket(AF_INET, SOCK_STREAM, 0), ts;
+	struct sockaddr_in ta = { .sin_family = AF_INET, .sin_port = htons(tport) };
+	/* Not a request head: the agent's wire rules leave what the program
+	 * sends alone, and only the buffer could look like one. */
+	static const char treq[] = "0123456789abcdef\n";
+
+	ta.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (tc < 0 || connect(tc, (struct sockaddr *)&ta, sizeof ta) || (ts = accept(tl, NULL, NULL)) < 0)
+		die("tcp");
+	memcpy(pg + 4096 - 4, "GET ", 4);
+	write_all(tc, treq, sizeof treq - 1);
+	show("conn-recv-trunc", (long)recv(ts, pg + 4096 - 4, 100, MSG_TRUNC));
+	write_all(tc, treq, sizeof treq - 1);
+	show("conn-recvfrom-trunc", (long)recvfrom(ts, pg + 4096 - 4, 100, MSG_TRUNC, NULL, NULL));
+	fflush(stdout);
 	memcpy(pg + 4096 - 5, "edge\n", 5);
 	int conn = take_request_conn("badptr-1");
 	struct iovec half[2] = { { "ab\n", 3 }, { bad, 5 } };
