@@ -1018,12 +1018,16 @@ static bool control_record(const struct iovec *iov, int iovcnt)
 }
 
 /* The last of the first `n` bytes of the pieces (n > 0, at most their
- * total). */
+ * total); '\n' when it cannot be read: a device that discards what it is
+ * given (/dev/null) counts bytes it never read. */
 static char byte_at_count(const struct iovec *iov, int iovcnt, size_t n)
 {
 	for (int i = 0; i < iovcnt; i++) {
-		if (n <= iov[i].iov_len)
-			return ((const char *)iov[i].iov_base)[n - 1];
+		if (n <= iov[i].iov_len) {
+			const char *last = (const char *)iov[i].iov_base + n - 1;
+
+			return probe_readable(last, 1) ? *last : '\n';
+		}
 		n -= iov[i].iov_len;
 	}
 	return '\n';
@@ -1033,8 +1037,8 @@ static char byte_at_count(const struct iovec *iov, int iovcnt, size_t n)
  * first, as its bytes came first. A binary control record (`text`
  * false) opens and ends no line. Text the agent must not read (`text`
  * true: the kernel may take part of it) leaves the line open or ended as
- * the last byte the kernel took says: those bytes were readable, the
- * kernel copied them. The next bytes then continue that line without a
+ * the last byte the kernel took says (read only if readable: a device
+ * like /dev/null takes bytes without reading them). The next bytes then continue that line without a
  * head, as without the agent (text output; in JSON the agent's objects
  * cannot continue the program's raw bytes). */
 static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum out_call how,
