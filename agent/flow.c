@@ -392,6 +392,14 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				/* Bytes a forked child wrote (relay.h). */
 				take_from_chan(c, rx, "flow_read (relayed bytes)", fd);
 				relay_read_taken();
+			} else if (agent_self.cur && chan_carried(rx) &&
+				   flow_request_answered(agent_self.cur)) {
+				/* Bytes the record does not know, from a channel that
+				 * hands out the program's work (a job queue a thread
+				 * with none also writes: a timer's tick), read by a
+				 * thread whose request was answered: the next job,
+				 * nobody's that is known, not more of the last. */
+				take_from_chan(NULL, rx, "flow_read (bytes not recorded, after its request was answered)", fd);
 			}
 			chan_unref(rx);
 		}
@@ -456,24 +464,31 @@ void flow_tls_read(int fd, const void *data, size_t n)
 	flow_vouched();
 }
 
-static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, bool track);
+static bool write_slot(struct fdslot *s, int fd, const void *data, const void *head,
+		       size_t n, bool track);
 
 void flow_write(int fd, const void *data, size_t n)
 {
 	struct fdslot *s = fdmap_peek(fd);
 
 	if (s)
-		write_slot(s, fd, data, n, false);
+		write_slot(s, fd, data, data, n, false);
+}
+
+bool flow_write_slot_head(struct fdslot *s, int fd, const void *data, const void *head, size_t n)
+{
+	return write_slot(s, fd, data, head, n, true);
 }
 
 bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n)
 {
-	return write_slot(s, fd, data, n, true);
+	return write_slot(s, fd, data, data, n, true);
 }
 
 /* `track`: the caller reports the call's return (flow_write_done). Returns
  * true when this write is the one in flight (agent_self.chan_write). */
-static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, bool track)
+static bool write_slot(struct fdslot *s, int fd, const void *data, const void *head,
+		       size_t n, bool track)
 {
 	struct chan *tx;
 	bool tracked = false;
@@ -567,7 +582,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, size_t n, boo
 			 * recorded untracked (it still marks the overlap). */
 			track = track && agent_self.chan_write == NULL;
 			if (chan_wrote(tx, agent_self.in_signal ? NULL : ctx_carried(),
-				       units_of(tx, data, n), data, track)) {
+				       units_of(tx, head, n), head, track)) {
 				agent_self.chan_write = tx;     /* keeps the reference */
 				tracked = true;
 			} else {

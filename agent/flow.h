@@ -46,9 +46,15 @@ void flow_tls_read(int fd, const void *data, size_t n);
 /* The program is about to write `n` bytes (`data`: the first of them, or
  * NULL) to `fd`, an fd that is not output. */
 void flow_write(int fd, const void *data, size_t n);
-/* The same with the fd's slot already found (the write path's one lookup).
- * Returns true when this write is recorded in flight in a channel: its
- * caller then reports the call's return with flow_write_done(tracked). */
+/* The same with the fd's slot already found (the write path's one lookup),
+ * for a write whose bytes may not be contiguous: `data` is all n of them
+ * or NULL, `head` their first min(8, n) (a copy for a gathered write) or
+ * NULL. A channel's record tells one write's bytes from another's by its
+ * head (ctxmap/chan.h). Returns true when this write is recorded in flight
+ * in a channel: its caller then reports the call's return with
+ * flow_write_done(tracked). */
+bool flow_write_slot_head(struct fdslot *s, int fd, const void *data, const void *head, size_t n);
+/* flow_write_slot_head() for contiguous bytes (data, or NULL). */
 bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
 
 /* The thread works on a client connection, or passes bytes through an
@@ -123,8 +129,10 @@ static inline __attribute__((always_inline)) bool flow_read_plain_kind(const str
 {
 	if (kind < FD_CLIENT)   /* reads there move nothing (fdmap_moving) */
 		return true;
+	/* A thread with a context reading a quiet channel may be taking a
+	 * job nothing recorded (flow_read_slot): the full way. */
 	if (kind != FD_CHAN || !chan_quiet(__atomic_load_n(&s->rx, __ATOMIC_ACQUIRE)) ||
-	    relaymap_any())
+	    agent_self.cur || relaymap_any())
 		return false;
 	agent_self.weak = 0;
 	return true;
@@ -395,19 +403,22 @@ static inline bool flow_slot_dgram(const struct fdslot *s)
  * call's return r. Both inline for the shims' write paths; `s` is the
  * caller's one lookup (flow_slot). flow_write_begins' answer, handed to
  * the others: the fd's kind, with FLOW_WRITE_TRACKED when this very write
- * is recorded in flight in a channel (flow_write_slot).
+ * is recorded in flight in a channel (flow_write_slot). A gathered write
+ * (writev, sendmsg) calls flow_write_begins_head with its bytes' head
+ * copied (flow_write_slot_head).
  */
 #define FLOW_WRITE_TRACKED 0x100
 #define FLOW_WRITE_KIND(k) ((enum fd_kind)((k) & 0xff))
 
-static inline int flow_write_begins(struct fdslot *s, int fd, const void *data, size_t n)
+static inline int flow_write_begins_head(struct fdslot *s, int fd, const void *data,
+					 const void *head, size_t n)
 {
 	int k = s ? (int)fdmap_kind(s) : FD_UNKNOWN;
 
 	if (k >= FD_CLIENT) {
 		bool tracked;
 
-		AGENT_WORK_FAST(tracked = flow_write_slot(s, fd, data, n));
+		AGENT_WORK_FAST(tracked = flow_write_slot_head(s, fd, data, head, n));
 		if (tracked)
 			k |= FLOW_WRITE_TRACKED;
 	} else {
@@ -416,6 +427,11 @@ static inline int flow_write_begins(struct fdslot *s, int fd, const void *data, 
 		out_saw_stdout(s);
 	}
 	return k;
+}
+
+static inline int flow_write_begins(struct fdslot *s, int fd, const void *data, size_t n)
+{
+	return flow_write_begins_head(s, fd, data, data, n);
 }
 
 /* Returns r. A channel write recorded in flight ends; one that took less

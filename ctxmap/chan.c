@@ -57,6 +57,7 @@ struct chan *chan_new(bool counter, bool semaphore)
 	c->inflight = 0;
 	c->unordered = false;
 	c->writers = c->repeats = c->varied = false;
+	__atomic_store_n(&c->carried, false, __ATOMIC_RELAXED);
 	c->writer = NULL;
 	c->last_sig = c->last_len = 0;
 	c->maker = 0;
@@ -184,6 +185,8 @@ bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data,
 	if (units == 0 || (x == NULL && empty(c)))
 		return false;
 	spin_lock(&c->lock);
+	if (x && !c->carried)
+		__atomic_store_n(&c->carried, true, __ATOMIC_RELAXED);
 	learn_writer(c, data, units);
 	settle(c);
 	if (__atomic_load_n(&c->inflight, __ATOMIC_ACQUIRE) > 0)
@@ -297,24 +300,28 @@ static __attribute__((noinline)) int by_content(struct chan *c, uint64_t units,
 						 struct ctx **ctx)
 {
 	struct chan_seg *old = &c->ring[c->head];
-	const void *me = &agent_self;      /* the reading thread's own block */
 	struct ctx *x;
 	uint64_t sig;
 	bool several, anon;
 	int k;
 
-	/* Several threads read this channel: the order their reads finish in
-	 * is not the kernel's. (Only reads of one write's length are watched:
-	 * stream reads in other sizes are taken in order.) */
-	one_of_several(&c->reader, &c->readers, me);
 	if (c->n == 0 || old->wlen != units || data == NULL || dlen < (units < 8 ? units : 8))
 		return c->readers && !one_context(c) ? -2 : -1;
 	sig = signature(data, units);
 	if (old->sig == sig && !c->readers)
 		return -1;
 	k = matching(c, units, sig, &several);
-	if (k < 0)
-		return c->readers && !one_context(c) ? -2 : -1;
+	if (k < 0) {
+		/* One write's length, its bytes known, and no recorded write
+		 * starts with them: bytes the record never saw (a write with
+		 * no context into a channel that looked empty, racing one
+		 * with a context; another process's). Taking the oldest write
+		 * for them would give its context to other work, and leave
+		 * the read that does get that write the next one's. */
+		spin_unlock(&c->lock);
+		*ctx = NULL;
+		return CHAN_TOOK;
+	}
 	x = take_out(c, k);
 	settle(c);
 	anon = !several && anonymous(c, producers);
@@ -341,6 +348,11 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 		return CHAN_NOTHING;   /* nothing recorded: no lock taken */
 	}
 	spin_lock(&c->lock);
+	/* Several threads read this channel: the order their reads finish in
+	 * is not the kernel's. Learned from every read that finds records:
+	 * a pool whose jobs the record cannot tell apart by their bytes must
+	 * be known as one from its second reader on. */
+	one_of_several(&c->reader, &c->readers, &agent_self);
 	/* A read of exactly one write's length (a job per write) may tell by
 	 * its bytes which write it got (by_content); a stream read in other
 	 * sizes goes in order. */

@@ -44,6 +44,7 @@ struct chan {
 	bool writers;             /* more than one thread has written it */
 	bool repeats;             /* a write had the bytes of the write before it */
 	bool varied;              /* a write had other bytes than the one before it */
+	bool carried;             /* a context was written into it, ever (atomic) */
 	const void *writer;       /* the first thread that wrote it (its block) */
 	uint64_t last_sig, last_len; /* the last recorded write's bytes and length */
 	struct chan_seg ring[CHAN_SEGS];
@@ -65,7 +66,8 @@ bool chan_tryget(struct chan *c);
 LOCK_FORK_DECLARE(chan)
 
 /* `units` were written in context `x` (NULL: none), one write whose bytes
- * start at `data` (NULL: not known; ignored for a counter). Units without
+ * start at `data` (NULL: not known; ignored for a counter; only the first
+ * min(8, units) are read: a gathered write's may be a copy). Units without
  * a context written into an empty channel are not recorded: a reader then
  * keeps its own context, as for bytes from another process.
  *
@@ -106,7 +108,11 @@ void chan_unwrote(struct chan *c, uint64_t units);
  * contexts, or when several threads read the channel and the bytes cannot
  * tell which write they were (the read is ambiguous). A read whose bytes
  * are exactly one earlier write, not the oldest, takes that write's
- * context (readers finishing out of the kernel's order). */
+ * context (readers finishing out of the kernel's order). A read of one
+ * write's length whose bytes start as no recorded write does takes
+ * nothing from the record and sets *ctx NULL (CHAN_TOOK): they are bytes
+ * the record never saw (written with no context while the channel looked
+ * empty, or by another process), and the oldest write is still queued. */
 enum chan_took {
 	CHAN_NOTHING = 0,   /* none of the units were recorded here */
 	CHAN_TOOK,          /* *ctx: their context, or NULL (none, or several) */
@@ -115,6 +121,13 @@ enum chan_took {
 };
 enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 			 bool producers, struct ctx **ctx);
+
+/* True once a context was written into `c`: its reads are the program's
+ * jobs or answers, not only wake-ups no request made. No lock. */
+static inline bool chan_carried(const struct chan *c)
+{
+	return __atomic_load_n(&c->carried, __ATOMIC_RELAXED);
+}
 
 /* The context the next read would take, with a reference, or NULL. */
 struct ctx *chan_peek(struct chan *c);

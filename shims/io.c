@@ -164,6 +164,63 @@ static inline size_t first_iov_len(const struct iovec *iov, int cnt, ssize_t r)
 	return iov[0].iov_len < (size_t)r ? iov[0].iov_len : (size_t)r;
 }
 
+/* The first min(8, n) of the n bytes a gathered write sends or a
+ * scattered read received, copied to head[8], when `s` is a channel's slot
+ * and the agent can read them (the array `iov` itself was read already);
+ * NULL otherwise. A channel's record tells one job's write from another by
+ * them (ctxmap/chan.h): a pool fed by writev, or reading with readv into a
+ * header and a payload buffer, finishing its reads out of order. */
+static const void *iov_head(const struct fdslot *s, const struct iovec *iov, int cnt,
+			    size_t n, unsigned char head[8])
+{
+	size_t got = 0, want = n < 8 ? n : 8;
+
+	if (s == NULL || fdmap_kind(s) != FD_CHAN || want == 0)
+		return NULL;
+	for (int i = 0; i < cnt && got < want; i++) {
+		size_t k = iov[i].iov_len < want - got ? iov[i].iov_len : want - got;
+
+		if (k == 0)
+			continue;
+		if (!probe_readable(iov[i].iov_base, k))
+			return NULL;
+		__builtin_memcpy(head + got, iov[i].iov_base, k);
+		got += k;
+	}
+	return got == want ? head : NULL;
+}
+
+/* after_read() for a scattered read: past the quick test, the head is
+ * whole when the first buffer is shorter than it. */
+static __attribute__((noinline)) ssize_t readv_slow(struct fdslot *s, int fd, const struct iovec *iov,
+						    int cnt, ssize_t r)
+{
+	unsigned char head[8];
+	const void *data = cnt > 0 ? iov[0].iov_base : NULL;
+	size_t dlen = first_iov_len(iov, cnt, r);
+
+	if (dlen < sizeof head && dlen < (size_t)r) {
+		const void *h = iov_head(s, iov, cnt, (size_t)r, head);
+
+		if (h) {
+			data = h;
+			dlen = (size_t)r < sizeof head ? (size_t)r : sizeof head;
+		}
+	}
+	return read_slow(s, fd, data, dlen, r);
+}
+
+static inline __attribute__((always_inline)) ssize_t after_readv(int fd, const struct iovec *iov,
+								 int cnt, ssize_t r)
+{
+	struct fdslot *s;
+
+	/* r < 0: iov may be what the kernel refused. */
+	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_plain(s))
+		return r;
+	return readv_slow(s, fd, iov, cnt, r);
+}
+
 static __attribute__((noinline)) ssize_t read_full(int fd, void *buf, size_t n)
 {
 	ssize_t r;
@@ -193,9 +250,7 @@ static __attribute__((noinline)) ssize_t readv_full(int fd, const struct iovec *
 		return REAL(readv)(fd, iov, cnt);
 	shim_may_block();
 	r = REAL_ON(readv)(fd, iov, cnt);
-	if (r < 0)            /* iov may be what the kernel refused */
-		return r;
-	return after_read(fd, cnt > 0 ? iov[0].iov_base : NULL, first_iov_len(iov, cnt, r), r);
+	return after_readv(fd, iov, cnt, r);
 }
 
 AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
@@ -205,9 +260,7 @@ AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	if (unlikely(!SHIM_READ_OUTSIDE(readv)))
 		return readv_full(fd, iov, cnt);
 	r = REAL_ON(readv)(fd, iov, cnt);
-	if (r < 0)            /* iov may be what the kernel refused */
-		return r;
-	return after_read(fd, cnt > 0 ? iov[0].iov_base : NULL, first_iov_len(iov, cnt, r), r);
+	return after_readv(fd, iov, cnt, r);
 }
 
 static __attribute__((noinline)) ssize_t recv_full(int fd, void *buf, size_t n, int flags)
@@ -251,6 +304,9 @@ AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	ssize_t r;
 	socklen_t cap;
+	unsigned char head[8];
+	const void *data, *h;
+	size_t dlen;
 
 	if (!agent_active())
 		return REAL(recvmsg)(fd, msg, flags);
@@ -260,9 +316,14 @@ AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	r = REAL(recvmsg)(fd, msg, flags);
 	if (r < 0)
 		return r;
-	return after_recv(fd, msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL,
-				  first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r), r, flags,
-				  msg->msg_name, cap, cap ? msg->msg_namelen : 0);
+	data = msg->msg_iovlen ? msg->msg_iov[0].iov_base : NULL;
+	dlen = first_iov_len(msg->msg_iov, (int)msg->msg_iovlen, r);
+	if (dlen < sizeof head && dlen < (size_t)r && !(flags & MSG_TRUNC) &&
+	    (h = iov_head(flow_slot(fd), msg->msg_iov, (int)msg->msg_iovlen, (size_t)r, head))) {
+		data = h;      /* a channel's job head across buffers (readv_slow) */
+		dlen = (size_t)r < sizeof head ? (size_t)r : sizeof head;
+	}
+	return after_recv(fd, data, dlen, r, flags, msg->msg_name, cap, cap ? msg->msg_namelen : 0);
 }
 
 /* Several datagrams at once: one is a request like recvmsg's; several
@@ -394,12 +455,13 @@ static __attribute__((noinline)) ssize_t writev_slot(int fd, const struct iovec 
 {
 	int k;                  /* write_begins: kind and tracking */
 	size_t n;
+	unsigned char head[8];
 
 	if (out_slot_tagged(s))
 		return tagged(fd, iov, cnt, OUT_CALL_WRITEV);
 	n = cnt > 0 && cnt <= IOV_MAX && probe_readable(iov, (size_t)cnt * sizeof *iov) ?
 		    iov_total(iov, cnt) : 0;
-	k = flow_write_begins(s, fd, NULL, n);
+	k = flow_write_begins_head(s, fd, NULL, iov_head(s, iov, cnt, n, head), n);
 	if (unlikely(prop_wants(s)) && cnt > 0 && cnt <= IOV_MAX) {
 		struct prop_call pc = { .how = PROP_WRITEV };
 
@@ -452,13 +514,14 @@ static __attribute__((noinline)) ssize_t sendmsg_slot(int fd, const struct msghd
 {
 	int k;                  /* write_begins: kind and tracking */
 	size_t n;
+	unsigned char head[8];
 	/* The header read only if it can be (else the kernel's EFAULT). */
 	const struct msghdr *m = msg && probe_readable(msg, sizeof *msg) ? msg : NULL;
 
 	n = m && m->msg_iovlen <= IOV_MAX &&
 	    probe_readable(m->msg_iov, m->msg_iovlen * sizeof *m->msg_iov) ?
 		    iov_total(m->msg_iov, (int)m->msg_iovlen) : 0;
-	k = flow_write_begins(s, fd, NULL, n);
+	k = flow_write_begins_head(s, fd, NULL, n ? iov_head(s, m->msg_iov, (int)m->msg_iovlen, n, head) : NULL, n);
 	if (unlikely(prop_wants(s)) && m && m->msg_iovlen > 0 && m->msg_iovlen <= IOV_MAX) {
 		struct prop_call pc = { .how = PROP_SENDMSG, .flags = flags, .msg = m };
 

@@ -22,6 +22,20 @@
  *                                 of the 4 workers, the acceptor a thread
  *   handoffs PORT_FILE pipe4      4 workers each read one 8-byte job
  *                                 pointer from one pipe
+ *   handoffs PORT_FILE pipetick   the same, the acceptor writing each
+ *                                 pointer with writev in two pieces, the
+ *                                 workers reading with read or with readv
+ *                                 into an empty, a 4-byte and a 4-byte
+ *                                 buffer, and a thread that serves no
+ *                                 request writing a tick pointer into the
+ *                                 same pipe every 300 us ("tick" lines)
+ *   handoffs PORT_FILE pipedelay  2 workers reading writev-written job
+ *                                 pointers with readv; the first one's
+ *                                 read is held up between the kernel's
+ *                                 return and the code after it (a signal
+ *                                 handler sleeps there 20 ms, as a
+ *                                 preempted thread would) while the
+ *                                 second reads and runs the next job
  *   handoffs PORT_FILE convoy     a thread per connection, which reads
  *                                 its request itself; every request
  *                                 takes one lock built like HotSpot's
@@ -32,8 +46,8 @@
  * Requests: GET /job/TOK (the test sends TOK as X-Request-Id too), GET
  * /quit/TOK stops the server. stderr: "accepted tok=TOK", "job start
  * tok=TOK", "job done tok=TOK" (worker, after answering), "inside
- * tok=TOK" / "after tok=TOK" (convoy), "listening ..." / "shutdown" (no
- * request).
+ * tok=TOK" / "after tok=TOK" (convoy), "listening ..." / "shutdown" /
+ * "tick" (no request).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -44,7 +58,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +69,8 @@
 #define HEAD_MAX 4096
 #define TOK_MAX 128
 
-enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE, M_LATETRY, M_LATEMAIN };
+enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE, M_LATETRY, M_LATEMAIN,
+	    M_PIPETICK, M_PIPEDELAY };
 
 struct job {
 	struct job *next;
@@ -196,6 +213,105 @@ static void *late_worker(void *arg)
 		sleep_us(2000);
 	sleep_us(300000);
 	return cond_worker(arg);
+}
+
+/* pipetick: the ticker's job, and whether it runs. */
+static struct job tick_job;
+static int ticking = 1;
+static pthread_t ticker_thread;
+
+/* The job pointer, read with readv into an empty and two 4-byte buffers
+ * (a header and a payload buffer), or with read. */
+static ssize_t read_job_v(struct job **j, int how)
+{
+	char *p = (char *)j;
+	struct iovec v[3] = { { p, 0 }, { p, 4 }, { p + 4, sizeof *j - 4 } };
+
+	return how ? readv(pipe_rd, v, 3) : read(pipe_rd, j, sizeof *j);
+}
+
+static void *pipetick_worker(void *arg)
+{
+	(void)arg;
+	for (unsigned n = 0;; n++) {
+		struct job *j;
+		ssize_t r = read_job_v(&j, n & 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != (ssize_t)sizeof j || j == NULL)
+			return NULL;
+		if (j == &tick_job)
+			fprintf(stderr, "tick\n");
+		else
+			run_job(j);
+	}
+}
+
+static void *ticker(void *arg)
+{
+	struct job *t = &tick_job;
+
+	(void)arg;
+	while (__atomic_load_n(&ticking, __ATOMIC_ACQUIRE)) {
+		write_all(pipe_wr, (const char *)&t, sizeof t);
+		sleep_us(300);
+	}
+	return NULL;
+}
+
+/* pipedelay: the first worker's read is held up in a signal handler that
+ * runs once the kernel has returned the job and before the code after
+ * the read; the second worker reads (the next job) only meanwhile, and
+ * at the end. */
+static volatile sig_atomic_t w0_reading, w0_held;
+static int delay_stop;
+
+static void hold_w0(int sig)
+{
+	int left = -1;
+
+	(void)sig;
+	if (!w0_reading || ioctl(pipe_rd, FIONREAD, &left) != 0 || left != 0)
+		return;
+	w0_held = 1;
+	sleep_us(20000);
+	w0_held = 0;
+}
+
+static void *pipedelay_worker(void *arg)
+{
+	long w = (long)arg;
+
+	if (w == 0) {
+		/* On the acceptor's CPU, never preempting it: the worker runs
+		 * once the acceptor waits, the signal already pending. */
+		struct sched_param idle = { 0 };
+		cpu_set_t cpus;
+
+		CPU_ZERO(&cpus);
+		CPU_SET(0, &cpus);
+		sched_setaffinity(0, sizeof cpus, &cpus);
+		sched_setscheduler(0, SCHED_IDLE, &idle);
+	}
+	for (;;) {
+		struct job *j;
+		ssize_t r;
+
+		if (w == 1)
+			while (!w0_held && !__atomic_load_n(&delay_stop, __ATOMIC_ACQUIRE))
+				sleep_us(200);
+		if (w == 0)
+			w0_reading = 1;
+		r = read_job_v(&j, 1);
+		if (w == 0)
+			w0_reading = 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != (ssize_t)sizeof j || j == NULL)
+			return NULL;
+		run_job(j);
+	}
 }
 
 static void *pipe_worker(void *arg)
@@ -350,6 +466,18 @@ static void hand_off(struct job *j)
 	case M_PIPE4:
 		write_all(pipe_wr, (const char *)&j, sizeof j);
 		break;
+	case M_PIPETICK:
+	case M_PIPEDELAY: {
+		struct iovec v[2] = { { (char *)&j, 4 }, { (char *)&j + 4, sizeof j - 4 } };
+
+		if (writev(pipe_wr, v, 2) != (ssize_t)sizeof j)
+			die("writev");
+		if (mode == M_PIPEDELAY && w0_reading) {
+			pthread_kill(workers[0], SIGUSR1);
+			sleep_us(1000);      /* the worker runs: read, handler */
+		}
+		break;
+	}
 	case M_CONVOY: {
 		pthread_t t;
 		pthread_attr_t a;
@@ -382,7 +510,13 @@ static void stop_workers(void)
 		pthread_cond_broadcast(&qcond);
 		pthread_mutex_unlock(&qlock);
 		break;
+	case M_PIPETICK:
+		__atomic_store_n(&ticking, 0, __ATOMIC_RELEASE);
+		pthread_join(ticker_thread, NULL);
+		/* fall through */
 	case M_PIPE4:
+	case M_PIPEDELAY:
+		__atomic_store_n(&delay_stop, 1, __ATOMIC_RELEASE);
 		for (int i = 0; i < nworkers; i++)
 			write_all(pipe_wr, (const char *)&none, sizeof none);
 		break;
@@ -442,13 +576,15 @@ static void *serve(void *arg)
 
 int main(int argc, char **argv)
 {
-	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late", "latetry", "latemain" };
+	static const char *names[] = { "sem", "lazy", "pipe4", "convoy", "late", "latetry", "latemain",
+				       "pipetick", "pipedelay" };
 	unsigned short port;
 	const int nmodes = (int)(sizeof names / sizeof names[0]);
 	int m;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late|latetry|latemain [W]\n", argv[0]);
+		fprintf(stderr, "usage: %s PORT_FILE sem|lazy|pipe4|convoy|late|latetry|latemain|"
+			"pipetick|pipedelay [W]\n", argv[0]);
 		return 2;
 	}
 	for (m = 0; m < nmodes && strcmp(argv[2], names[m]) != 0; m++)
@@ -463,14 +599,32 @@ int main(int argc, char **argv)
 		if (sem_init(&sem, 0, 0) < 0)
 			die("sem_init");
 		start_workers(sem_worker, argc > 3 ? atoi(argv[3]) : 3);
-	} else if (mode == M_PIPE4) {
+	} else if (mode == M_PIPE4 || mode == M_PIPETICK || mode == M_PIPEDELAY) {
 		int p[2];
 
 		if (pipe(p) < 0)
 			die("pipe");
 		pipe_rd = p[0];
 		pipe_wr = p[1];
-		start_workers(pipe_worker, 4);
+		if (mode == M_PIPE4) {
+			start_workers(pipe_worker, 4);
+		} else if (mode == M_PIPETICK) {
+			start_workers(pipetick_worker, 4);
+			if (pthread_create(&ticker_thread, NULL, ticker, NULL) != 0)
+				die("pthread_create");
+		} else {
+			struct sigaction sa = { .sa_handler = hold_w0, .sa_flags = SA_RESTART };
+			cpu_set_t cpus;
+
+			sigaction(SIGUSR1, &sa, NULL);
+			nworkers = 2;
+			for (long i = 0; i < 2; i++)
+				if (pthread_create(&workers[i], NULL, pipedelay_worker, (void *)i) != 0)
+					die("pthread_create");
+			CPU_ZERO(&cpus);
+			CPU_SET(0, &cpus);
+			sched_setaffinity(0, sizeof cpus, &cpus);
+		}
 	} else if (mode == M_LAZY) {
 		nworkers = 0;
 	} else if (mode == M_LATE || mode == M_LATETRY) {

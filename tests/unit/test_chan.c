@@ -241,6 +241,69 @@ UNIT_TEST(readers_of_one_producer_all_get_its_context)
 	ctx_put(a);
 }
 
+/* A read of one write's length whose bytes start as no recorded write:
+ * bytes the record never saw (a thread with no context wrote them while
+ * the channel looked empty, racing a write with one). Taking the oldest
+ * write for them gave its context to other work and left the read that
+ * does get that write the next one's (a pool's "tick" among its jobs). */
+UNIT_TEST(unrecorded_bytes_take_nothing)
+{
+	struct chan *ch = chan_new(false, false);
+	struct ctx *a = fresh(), *b = fresh(), *got = a;
+	uint64_t tick = 0x7171, ja = 0x1111, jb = 0x2222;
+
+	chan_wrote(ch, a, sizeof ja, &ja, false);
+	chan_wrote(ch, b, sizeof jb, &jb, false);
+	ck_assert_int_eq(chan_read(ch, sizeof tick, &tick, sizeof tick, false, &got), CHAN_TOOK);
+	ck_assert_ptr_null(got);
+	ck_assert_uint_eq(chan_pending(ch), 16);        /* both still queued */
+	ck_assert(chan_read(ch, sizeof ja, &ja, sizeof ja, false, &got));
+	ck_assert_ptr_eq(got, a);
+	ctx_put(got);
+	ck_assert(chan_read(ch, sizeof jb, &jb, sizeof jb, false, &got));
+	ck_assert_ptr_eq(got, b);
+	ctx_put(got);
+	chan_unref(ch);
+	ctx_put(a);
+	ctx_put(b);
+}
+
+/* A gathered write (writev, sendmsg) records its head as a contiguous one
+ * does: a pool's readers finishing out of order take each its own job's
+ * context. Before, such a write kept no bytes and the first read to
+ * finish took the oldest write's context, whatever it had read. */
+UNIT_TEST(gathered_write_keeps_its_head)
+{
+	int p[2] = { 7110, 7111 };
+	struct ctx *a = fresh(), *b = fresh();
+	uint64_t ja = 0x1111, jb = 0x2222;
+	struct pool_read r = { NULL, NULL, CHAN_NOTHING };
+	struct chan *rx;
+	pthread_t t;
+
+	flow_pipe(p);
+	ctx_take_current(a);
+	flow_write_slot_head(fdmap_peek(p[1]), p[1], NULL, &ja, sizeof ja);
+	flow_write_done(p[1], NULL, sizeof ja, sizeof ja, true);
+	ctx_take_current(b);
+	flow_write_slot_head(fdmap_peek(p[1]), p[1], NULL, &jb, sizeof jb);
+	flow_write_done(p[1], NULL, sizeof jb, sizeof jb, true);
+	ctx_take_current(NULL);
+	rx = fdmap_chan_get(fdmap_peek(p[0]), true);
+	ck_assert_ptr_nonnull(rx);
+	r.ch = rx;
+	ck_assert_int_eq(pthread_create(&t, NULL, read_from_thread, &r), 0);   /* reads jb */
+	pthread_join(t, NULL);
+	ck_assert_int_eq(r.took, CHAN_TOOK);
+	ck_assert_ptr_eq(r.got, b);
+	ctx_put(r.got);
+	chan_unref(rx);
+	flow_close(p[0]);
+	flow_close(p[1]);
+	ctx_put(a);
+	ctx_put(b);
+}
+
 /* A write made inside another's call (a signal handler's self-pipe write)
  * is not the one in flight: its return must not end the outer write's
  * tracking, nor correct the outer channel's units with its own count. */
