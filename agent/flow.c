@@ -383,9 +383,17 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				}
 				/* Units of several writers, of none, or of a writer
 				 * not known (CHAN_ANONYMOUS): the thread drains jobs
-				 * it cannot tell apart, until it waits again. */
-				if (unlikely(c == NULL))
+				 * it cannot tell apart, until it waits again. One
+				 * write made with no context (a timer's tick) is one
+				 * job of nobody's, not a batch (CHAN_NOBODY). */
+				if (unlikely(c == NULL) && took != CHAN_NOBODY) {
 					agent_self.draining = true;
+					agent_self.drain_chan = rx;
+				} else if (c && agent_self.draining && agent_self.drain_chan == rx) {
+					/* Back at that channel, a read that names
+					 * its job: the batch was drained. */
+					agent_self.draining = false;
+				}
 				take_from_chan(job_named(c), rx, "flow_read (queued bytes)", fd);
 			} else if (unlikely(relaymap_any()) &&
 				   relay_read(rx, data, dlen, n, &c)) {

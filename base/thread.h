@@ -41,6 +41,7 @@ struct agent_thread {
 	                             is the one that takes it from its queue ... */
 	const void *pop_mutex;    /* ... this one (kept across switches; agent/handoff.c, rule 8) */
 	bool draining;            /* took a merged wake-up; until it waits again */
+	const void *drain_chan;   /* the channel of that wake-up (agent/flow.c) */
 	bool unvouched;           /* an event loop of a runtime without its bridge */
 	bool accepted;            /* it accepted a connection ... */
 	bool served;              /* ... and read or wrote a client connection */

@@ -56,7 +56,9 @@ struct chan *chan_new(bool counter, bool semaphore)
 	c->reader = NULL;
 	c->inflight = 0;
 	c->unordered = false;
-	c->writers = c->repeats = c->varied = false;
+	c->writers = c->repeats = c->varied = c->blind = c->reps_full = false;
+	c->seen_next = c->reps = 0;
+	memset(c->seen_len, 0, sizeof c->seen_len);
 	__atomic_store_n(&c->carried, false, __ATOMIC_RELAXED);
 	c->writer = NULL;
 	c->last_sig = c->last_len = 0;
@@ -145,35 +147,72 @@ static void one_of_several(const void **first, bool *several, const void *me)
 		*several = true;
 }
 
+/* Under the lock: whether bytes `sig` of length `len` are known to repeat. */
+static bool repeated(const struct chan *c, uint64_t sig, uint64_t len)
+{
+	for (unsigned i = 0; i < c->reps; i++)
+		if (c->rep_sig[i] == sig && c->rep_len[i] == len)
+			return true;
+	return c->reps_full;
+}
+
+/* Under the lock: a write of bytes `sig`, `len` long; true when a write
+ * still queued has the same bytes (then kept among the repeating). */
+static bool seen_again(struct chan *c, uint64_t sig, uint64_t len)
+{
+	for (int i = 0; i < c->n; i++) {
+		const struct chan_seg *q = &c->ring[(unsigned)(c->head + i) % CHAN_SEGS];
+
+		if (q->wlen != len || q->sig != sig)
+			continue;
+		if (repeated(c, sig, len))
+			return true;
+		if (c->reps < CHAN_REPS) {
+			c->rep_sig[c->reps] = sig;
+			c->rep_len[c->reps++] = len;
+		} else {
+			c->reps_full = true;   /* every read as repeating */
+		}
+		return true;
+	}
+	return false;
+}
+
 /* Under the lock: who writes the channel and whether its bytes repeat
- * (chan.h). A counter's units are counts: always "repeating". */
+ * (chan.h). A counter's units are counts: its bytes are not known. */
 static void learn_writer(struct chan *c, const void *data, uint64_t units)
 {
 	const void *me = &agent_self;
 	uint64_t sig;
 
 	one_of_several(&c->writer, &c->writers, me);
-	if (c->repeats)
+	if (c->blind)
 		return;                 /* for good: nothing more to learn */
 	if (c->counter || data == NULL) {
-		c->repeats = true;
+		c->blind = c->repeats = true;
 		return;
 	}
 	sig = signature(data, units);
-	if (c->last_len != 0) {              /* a write before this one */
-		if (sig == c->last_sig && units == c->last_len)
-			c->repeats = true;
-		else
-			c->varied = true;
-	}
+	if (c->last_len != 0 && (sig != c->last_sig || units != c->last_len))
+		c->varied = true;
+	if (seen_again(c, sig, units))
+		c->repeats = true;
 	c->last_sig = sig;
 	c->last_len = units;
 }
 
-/* Reads of this channel cannot tell whose work follows them (chan.h). */
-static bool anonymous(const struct chan *c, bool producers)
+/* Reads of this channel cannot tell whose work follows them (chan.h);
+ * `one`: the read took exactly one write whose bytes it had, `sig`, `len`
+ * long: only bytes known to repeat are then anonymous. */
+static bool anonymous(const struct chan *c, bool producers, bool one, uint64_t sig, uint64_t len)
 {
-	return c->unordered || ((c->writers || producers) && (c->repeats || !c->varied));
+	if (c->unordered)
+		return true;
+	if (!(c->writers || producers))
+		return false;
+	if (!c->varied || c->blind)
+		return true;
+	return one ? repeated(c, sig, len) : c->repeats;
 }
 
 bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data, bool track)
@@ -320,18 +359,18 @@ static __attribute__((noinline)) int by_content(struct chan *c, uint64_t units,
 		 * the read that does get that write the next one's. */
 		spin_unlock(&c->lock);
 		*ctx = NULL;
-		return CHAN_TOOK;
+		return CHAN_NOBODY;
 	}
 	x = take_out(c, k);
 	settle(c);
-	anon = !several && anonymous(c, producers);
+	anon = !several && anonymous(c, producers, true, sig, units);
 	spin_unlock(&c->lock);
 	if (several || anon) {
 		ctx_put(x);
 		x = NULL;
 	}
 	*ctx = x;
-	return anon ? CHAN_ANONYMOUS : CHAN_TOOK;
+	return anon ? CHAN_ANONYMOUS : x == NULL && !several ? CHAN_NOBODY : CHAN_TOOK;
 }
 
 enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
@@ -375,7 +414,14 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 		else
 			units = UINT64_MAX;
 	}
-	anon = anonymous(c, producers);
+	{
+		/* Exactly the oldest write, whose bytes the read has. */
+		const struct chan_seg *old = &c->ring[c->head];
+		bool one = !c->counter && c->n > 0 && old->wlen == units && data != NULL &&
+			   dlen >= (units < 8 ? units : 8) && old->sig == signature(data, units);
+
+		anon = anonymous(c, producers, one, old->sig, units);
+	}
 	while (units > 0 && c->n > 0) {
 		struct chan_seg *s = &c->ring[c->head];
 		uint64_t take = s->units < units ? s->units : units;
@@ -413,8 +459,11 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 	*ctx = first;
 	if (!taken)
 		return CHAN_NOTHING;
-	/* One write's units from an anonymous channel: one job, not a batch. */
-	return anon && !mixed && writes == 1 ? CHAN_ANONYMOUS : CHAN_TOOK;
+	/* One write's units from an anonymous channel: one job, not a batch;
+	 * or of one write made with no context. */
+	if (!mixed && writes == 1)
+		return anon ? CHAN_ANONYMOUS : first == NULL ? CHAN_NOBODY : CHAN_TOOK;
+	return CHAN_TOOK;
 }
 
 struct ctx *chan_peek(struct chan *c)

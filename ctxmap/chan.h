@@ -21,6 +21,8 @@
 #include "base/ctx.h"
 
 #define CHAN_SEGS 64       /* distinct writers remembered per channel */
+#define CHAN_SEEN 4        /* recent writes' bytes kept to find repeats */
+#define CHAN_REPS 4        /* bytes known to repeat, kept apart */
 
 /* The fields are chan.c's alone; they are here so that chan_quiet(), the
  * one test an fd no request uses pays, compiles to a load. */
@@ -42,11 +44,16 @@ struct chan {
 	int inflight;             /* recorded writes whose call has not returned (atomic) */
 	bool unordered;           /* two were in flight at once: until drained */
 	bool writers;             /* more than one thread has written it */
-	bool repeats;             /* a write had the bytes of the write before it */
+	bool repeats;             /* a write had the bytes of a recent one (or blind) */
+	bool blind;               /* a write's bytes were not known (a counter's) */
+	bool reps_full;           /* more repeating bytes than rep_sig holds */
 	bool varied;              /* a write had other bytes than the one before it */
 	bool carried;             /* a context was written into it, ever (atomic) */
 	const void *writer;       /* the first thread that wrote it (its block) */
 	uint64_t last_sig, last_len; /* the last recorded write's bytes and length */
+	uint64_t seen_sig[CHAN_SEEN], seen_len[CHAN_SEEN]; /* recent writes' (ring) */
+	uint64_t rep_sig[CHAN_REPS], rep_len[CHAN_REPS];   /* bytes that repeated */
+	unsigned seen_next, reps;
 	struct chan_seg ring[CHAN_SEGS];
 	/* The process whose pipe() made it (agent/relay.c: only another
 	 * process's writes into it are relayed, only its reader forgets
@@ -83,13 +90,18 @@ LOCK_FORK_DECLARE(chan)
  * work, not which: the work itself waits in the program's own queue. From
  * one writer thread, queue and channel have the same order; from several,
  * one thread may queue its job first and announce it second, so a read
- * cannot tell whose job follows. A channel written by several threads with
- * repeating bytes (or any counter) gives its reads no context, for good.
- * Its second writer may not have written yet when a read happens, having
- * queued its job: so the reader says whether several threads start
+ * cannot tell whose job follows. On a channel written by several threads,
+ * a read of bytes that repeated (the same as one of the last CHAN_SEEN
+ * writes') gives no context, nor any read once a write's bytes were not
+ * known (any counter), nor a read that cannot be told to be one write's
+ * once any bytes repeated. A read whose bytes are exactly one write's,
+ * bytes that never repeated, names its job: the bytes are the job (a
+ * pointer), whatever else the channel carries (a timer thread's repeated
+ * tick). Its second writer may not have written yet when a read happens,
+ * having queued its job: so the reader says whether several threads start
  * requests (chan_read's `producers`), and then a channel names no job
  * until two writes have shown that its bytes vary (one write shows
- * nothing), and never after a repeat. */
+ * nothing). */
 bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data, bool track);
 void chan_write_done(struct chan *c);
 
@@ -110,7 +122,7 @@ void chan_unwrote(struct chan *c, uint64_t units);
  * are exactly one earlier write, not the oldest, takes that write's
  * context (readers finishing out of the kernel's order). A read of one
  * write's length whose bytes start as no recorded write does takes
- * nothing from the record and sets *ctx NULL (CHAN_TOOK): they are bytes
+ * nothing from the record and sets *ctx NULL (CHAN_NOBODY): they are bytes
  * the record never saw (written with no context while the channel looked
  * empty, or by another process), and the oldest write is still queued. */
 enum chan_took {
@@ -118,6 +130,9 @@ enum chan_took {
 	CHAN_TOOK,          /* *ctx: their context, or NULL (none, or several) */
 	CHAN_ANONYMOUS,     /* the units of one write, whose writer is not known
 			       (anonymous channel, above): *ctx is NULL */
+	CHAN_NOBODY,        /* the units of one write made with no context, or
+			       of one the record never saw: *ctx is NULL, and
+			       the read is one job's, not a batch's */
 };
 enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 			 bool producers, struct ctx **ctx);

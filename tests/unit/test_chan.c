@@ -254,13 +254,60 @@ UNIT_TEST(unrecorded_bytes_take_nothing)
 
 	chan_wrote(ch, a, sizeof ja, &ja, false);
 	chan_wrote(ch, b, sizeof jb, &jb, false);
-	ck_assert_int_eq(chan_read(ch, sizeof tick, &tick, sizeof tick, false, &got), CHAN_TOOK);
+	ck_assert_int_eq(chan_read(ch, sizeof tick, &tick, sizeof tick, false, &got), CHAN_NOBODY);
 	ck_assert_ptr_null(got);
 	ck_assert_uint_eq(chan_pending(ch), 16);        /* both still queued */
 	ck_assert(chan_read(ch, sizeof ja, &ja, sizeof ja, false, &got));
 	ck_assert_ptr_eq(got, a);
 	ctx_put(got);
 	ck_assert(chan_read(ch, sizeof jb, &jb, sizeof jb, false, &got));
+	ck_assert_ptr_eq(got, b);
+	ctx_put(got);
+	chan_unref(ch);
+	ctx_put(a);
+	ctx_put(b);
+}
+
+/* A second writer thread's ticks, with no context, two queued at once:
+ * bytes that repeat, which name no job. Reads of the ticks carry none; a
+ * read of a job's bytes, which never repeated, still names its job.
+ * Before, one repeat anywhere made every read of the channel anonymous,
+ * for good. */
+struct tick_arg {
+	struct chan *ch;
+	uint64_t tick;
+};
+
+static void *tick_twice(void *arg)
+{
+	struct tick_arg *t = arg;
+
+	chan_wrote(t->ch, NULL, sizeof t->tick, &t->tick, false);
+	chan_wrote(t->ch, NULL, sizeof t->tick, &t->tick, false);
+	return NULL;
+}
+
+UNIT_TEST(ticks_repeat_jobs_named)
+{
+	struct chan *ch = chan_new(false, false);
+	struct ctx *a = fresh(), *b = fresh(), *got = NULL;
+	uint64_t ja = 0x1111, jb = 0x2222;
+	struct tick_arg t = { ch, 0x7171 };
+	pthread_t th;
+
+	chan_wrote(ch, a, sizeof ja, &ja, false);
+	ck_assert_int_eq(pthread_create(&th, NULL, tick_twice, &t), 0);
+	pthread_join(th, NULL);
+	chan_wrote(ch, b, sizeof jb, &jb, false);
+	ck_assert_int_eq(chan_read(ch, sizeof ja, &ja, sizeof ja, false, &got), CHAN_TOOK);
+	ck_assert_ptr_eq(got, a);
+	ctx_put(got);
+	for (int i = 0; i < 2; i++) {      /* the ticks (one segment: one context) */
+		ck_assert_int_ne(chan_read(ch, sizeof t.tick, &t.tick, sizeof t.tick, false, &got),
+				 CHAN_NOTHING);
+		ck_assert_ptr_null(got);
+	}
+	ck_assert_int_eq(chan_read(ch, sizeof jb, &jb, sizeof jb, false, &got), CHAN_TOOK);
 	ck_assert_ptr_eq(got, b);
 	ctx_put(got);
 	chan_unref(ch);
