@@ -156,14 +156,15 @@ static bool repeated(const struct chan *c, uint64_t sig, uint64_t len)
 	return c->reps_full;
 }
 
-/* Under the lock: a write of bytes `sig`, `len` long; true when a write
- * still queued has the same bytes (then kept among the repeating). */
+/* Under the lock: a write of bytes `sig`, `len` long; true when the write
+ * before it, or one still queued, has the same bytes (then kept among the
+ * repeating). */
 static bool seen_again(struct chan *c, uint64_t sig, uint64_t len)
 {
-	for (int i = 0; i < c->n; i++) {
+	for (int i = -1; i < c->n; i++) {
 		const struct chan_seg *q = &c->ring[(unsigned)(c->head + i) % CHAN_SEGS];
 
-		if (q->wlen != len || q->sig != sig)
+		if (i < 0 ? c->last_len != len || c->last_sig != sig : q->wlen != len || q->sig != sig)
 			continue;
 		if (repeated(c, sig, len))
 			return true;
