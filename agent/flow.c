@@ -394,18 +394,30 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 					 * its job: the batch was drained. */
 					agent_self.draining = false;
 				}
-				take_from_chan(job_named(c), rx, "flow_read (queued bytes)", fd);
+				c = job_named(c);
+				bool solo = c != NULL && c != agent_self.cur &&
+					    !__atomic_load_n(chan_readers_mark(rx), __ATOMIC_RELAXED);
+
+				take_from_chan(c, rx, "flow_read (queued bytes)", fd);
+				/* Only this thread has read the channel yet: its
+				 * context holds while no other does (ctx_carried). */
+				if (solo && agent_self.cur == c)
+					agent_self.solo_readers = chan_readers_mark(rx);
 			} else if (unlikely(relaymap_any()) &&
 				   relay_read(rx, data, dlen, n, &c)) {
 				/* Bytes a forked child wrote (relay.h). */
 				take_from_chan(c, rx, "flow_read (relayed bytes)", fd);
 				relay_read_taken();
-			} else if (agent_self.cur && chan_carried(rx) &&
-				   flow_request_answered(agent_self.cur)) {
-				/* Bytes the record does not know, from a channel that
+			} else if (agent_self.cur &&
+				   ((chan_carried(rx) && flow_request_answered(agent_self.cur)) ||
+				    agent_self.cur == agent_self.closed)) {
+				/* Bytes the record does not know, read by a thread
+				 * whose request was answered from a channel that
 				 * hands out the program's work (a job queue a thread
-				 * with none also writes: a timer's tick), read by a
-				 * thread whose request was answered: the next job,
+				 * with none also writes: a timer's tick), or by one
+				 * that closed its request's connection (the jobs
+				 * written where the agent cannot see: dprintf's or
+				 * fprintf's own writes inside libc): the next job,
 				 * nobody's that is known, not more of the last. */
 				take_from_chan(NULL, rx, "flow_read (bytes not recorded, after its request was answered)", fd);
 			}
@@ -588,9 +600,14 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 			/* In flight until the call returns (chan.h); one per
 			 * thread: a signal handler's write inside another is
 			 * recorded untracked (it still marks the overlap). */
+			struct ctx *x = agent_self.in_signal ? NULL : ctx_carried();
+
 			track = track && agent_self.chan_write == NULL;
-			if (chan_wrote(tx, agent_self.in_signal ? NULL : ctx_carried(),
-				       units_of(tx, head, n), head, track)) {
+			/* A job queue from now on: this fd's writes with no
+			 * context go the full way, to be recorded too. */
+			if (x && !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_CARRIES))
+				__atomic_or_fetch(&s->flags, FDF_CARRIES, __ATOMIC_RELAXED);
+			if (chan_wrote(tx, x, units_of(tx, head, n), head, track)) {
 				agent_self.chan_write = tx;     /* keeps the reference */
 				tracked = true;
 			} else {
@@ -675,9 +692,14 @@ void flow_pipe(const int fds[2])
 	chan_unref(c);
 }
 
-void flow_socketpair(const int fds[2])
+void flow_socketpair(const int fds[2], bool messages)
 {
 	struct chan *ab = chan_new(false, false), *ba = chan_new(false, false);
+
+	if (messages && ab)
+		chan_messages(ab);
+	if (messages && ba)
+		chan_messages(ba);
 
 	set_chan(fds[0], ba, ab);
 	set_chan(fds[1], ab, ba);

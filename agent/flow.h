@@ -59,12 +59,13 @@ bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
 
 /* The thread works on a client connection, or passes bytes through an
  * outbound one: its context vouches for its lines again (muted ends), and
- * rests on more than the channel that gave it (chan_took). Two stores, in
- * the quick paths too. */
+ * rests on more than the channel that gave it (chan_took, solo_readers).
+ * Three stores, in the quick paths too. */
 static inline void flow_vouched(void)
 {
 	agent_self.muted = false;
 	agent_self.chan_took = NULL;
+	agent_self.solo_readers = NULL;
 }
 
 /*
@@ -93,7 +94,7 @@ static inline void flow_vouched(void)
  */
 static inline __attribute__((always_inline)) bool flow_write_plain(const struct fdslot *s)
 {
-	if ((fdmap_kind_flags(s) & FDMAP_KF(0xff, FDF_RELAY)) != FDMAP_KF(FD_CHAN, 0) ||
+	if ((fdmap_kind_flags(s) & FDMAP_KF(0xff, FDF_RELAY | FDF_CARRIES)) != FDMAP_KF(FD_CHAN, 0) ||
 	    agent_self.cur)
 		return false;
 	return chan_quiet(__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE));
@@ -243,8 +244,9 @@ void flow_socket(int fd, int domain, int type);
 
 /* pipe()/pipe2(): fds[0] reads what fds[1] writes. */
 void flow_pipe(const int fds[2]);
-/* socketpair(): each end reads what the other writes. */
-void flow_socketpair(const int fds[2]);
+/* socketpair(): each end reads what the other writes; `messages`: in
+ * datagrams (SOCK_DGRAM, SOCK_SEQPACKET), each read one write whole. */
+void flow_socketpair(const int fds[2], bool messages);
 /* eventfd(): a counter; EFD_SEMAPHORE reads take one unit. */
 void flow_eventfd(int fd, bool semaphore);
 /* timerfd_create(), and timerfd_settime() arming or disarming it. */

@@ -119,7 +119,16 @@ static inline bool ctx_unvouched(void)
 
 static inline struct ctx *ctx_carried(void)
 {
-	return ctx_unvouched() ? NULL : agent_self.cur;
+	if (ctx_unvouched())
+		return NULL;
+	/* Taken in order from a channel that another thread reads too by
+	 * now: which job the thread took from the program's queue after its
+	 * read is not known (a pool's first reads, before its second reader
+	 * showed). */
+	if (unlikely(agent_self.solo_readers != NULL) &&
+	    __atomic_load_n(agent_self.solo_readers, __ATOMIC_RELAXED))
+		return NULL;
+	return agent_self.cur;
 }
 
 /* What the hand-off rules remember about the thread's current context holds
@@ -136,6 +145,7 @@ static inline void ctx_forget_marks(void)
 	agent_self.waits_in = NULL;
 	agent_self.weak = 0;
 	agent_self.muted = false;
+	agent_self.solo_readers = NULL;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

@@ -31,6 +31,7 @@ static size_t missing_size(void) { errno = ENOSYS; return 0; }
 static unsigned missing_unsigned(void) { errno = ENOSYS; return 0; }
 static FILE *missing_file(void) { errno = ENOSYS; return NULL; }
 static void *missing_pointer(void) { errno = ENOSYS; return NULL; }
+static char *missing_chars(void) { errno = ENOSYS; return NULL; }
 static void missing_void(void) { errno = ENOSYS; }
 
 #define REAL_STANDIN(ret) \
@@ -41,6 +42,7 @@ static void missing_void(void) { errno = ENOSYS; }
 		 unsigned (*)(void): (void (*)(void))missing_unsigned, \
 		 FILE *(*)(void): (void (*)(void))missing_file, \
 		 void *(*)(void): (void (*)(void))missing_pointer, \
+		 char *(*)(void): (void (*)(void))missing_chars, \
 		 void (*)(void): missing_void)
 
 #define REQUIRED false

@@ -117,6 +117,14 @@
 	X(fputc_unlocked, int, (int, FILE *), REQUIRED) \
 	X(fwrite_unlocked, size_t, (const void *, size_t, size_t, FILE *), REQUIRED) \
 	X(fputs_unlocked, int, (const char *, FILE *), REQUIRED) \
+	X(fgets, char *, (char *, int, FILE *), REQUIRED) \
+	X(fgets_unlocked, char *, (char *, int, FILE *), REQUIRED) \
+	X(getline, ssize_t, (char **, size_t *, FILE *), REQUIRED) \
+	X(getdelim, ssize_t, (char **, size_t *, int, FILE *), REQUIRED) \
+	X(fread, size_t, (void *, size_t, size_t, FILE *), REQUIRED) \
+	X(fread_unlocked, size_t, (void *, size_t, size_t, FILE *), REQUIRED) \
+	X(fgetc, int, (FILE *), REQUIRED) \
+	X(getc, int, (FILE *), REQUIRED) \
 	X(perror, void, (const char *), REQUIRED) \
 	X(sem_wait, int, (sem_t *), REQUIRED) \
 	X(sem_timedwait, int, (sem_t *, const struct timespec *), REQUIRED) \

@@ -13,6 +13,7 @@
  * match segments of different contexts (identical wake-up bytes) takes
  * none.
  */
+#include <endian.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ struct chan *chan_new(bool counter, bool semaphore)
 	__atomic_store_n(&c->n, 0, __ATOMIC_RELEASE);
 	c->counter = counter;
 	c->semaphore = semaphore;
+	c->messages = false;
 	c->readers = false;
 	c->reader = NULL;
 	c->inflight = 0;
@@ -66,6 +68,11 @@ struct chan *chan_new(bool counter, bool semaphore)
 	spin_unlock(&c->lock);
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
 	return c;
+}
+
+void chan_messages(struct chan *c)
+{
+	c->messages = true;
 }
 
 void chan_ref(struct chan *c)
@@ -113,7 +120,8 @@ static bool empty(struct chan *c)
 	return __atomic_load_n(&c->n, __ATOMIC_ACQUIRE) == 0;
 }
 
-/* The first (up to) 8 of `len` bytes, zero-padded: a write's signature. */
+/* The first (up to) 8 of `len` bytes, zero-padded: a write's signature
+ * (byte i in bits 8i to 8i+7, whatever the machine's order). */
 static inline uint64_t signature(const void *data, uint64_t len)
 {
 	const unsigned char *p = data;
@@ -121,7 +129,7 @@ static inline uint64_t signature(const void *data, uint64_t len)
 
 	if (len >= sizeof v) {
 		memcpy(&v, p, sizeof v);    /* one load */
-		return v;
+		return le64toh(v);
 	}
 	for (unsigned i = 0; i < len; i++)
 		v |= (uint64_t)p[i] << (8 * i);
@@ -209,6 +217,10 @@ static bool anonymous(const struct chan *c, bool producers, bool one, uint64_t s
 {
 	if (c->unordered)
 		return true;
+	/* Several threads take counts: the order they read in is not the
+	 * order they take jobs from the program's queue in. */
+	if (c->counter && c->readers)
+		return true;
 	if (!(c->writers || producers))
 		return false;
 	if (!c->varied || c->blind)
@@ -222,7 +234,7 @@ bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data,
 
 	/* Bytes without a context into an empty channel: nothing to record,
 	 * and no lock taken (the common case of a pipe no request uses). */
-	if (units == 0 || (x == NULL && empty(c)))
+	if (units == 0 || (x == NULL && empty(c) && !chan_carried(c)))
 		return false;
 	spin_lock(&c->lock);
 	if (x && !c->carried)
@@ -234,7 +246,7 @@ bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data,
 	if (track)
 		__atomic_add_fetch(&c->inflight, 1, __ATOMIC_ACQ_REL);
 	last = c->n ? &c->ring[(unsigned)(c->head + c->n - 1) % CHAN_SEGS] : NULL;
-	if (last && (last->ctx == x || c->n == CHAN_SEGS)) {
+	if (last && ((last->ctx == x && !c->messages) || c->n == CHAN_SEGS)) {
 		last->units += units;
 		last->wlen = 0;             /* several writes now */
 		if (last->writes < UINT32_MAX)
@@ -415,6 +427,28 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 		else
 			units = UINT64_MAX;
 	}
+	/* A read that starts where a whole recorded write starts begins
+	 * with that write's bytes. When it does not, the kernel had bytes
+	 * before it the record never saw (written with no context before the
+	 * channel carried one): nothing is taken, and once those are read,
+	 * the next read is that write's (a framed queue read in header and
+	 * payload pieces, one piece a write's length never is). */
+	if (!c->counter && c->n > 0 && c->ring[c->head].wlen != 0 && data != NULL) {
+		uint64_t k = units < c->ring[c->head].wlen ? units : c->ring[c->head].wlen;
+
+		if (k > 8)
+			k = 8;
+		if (dlen >= k && signature(data, k) !=
+		    (c->ring[c->head].sig & (k == 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * k)) - 1))) {
+			spin_unlock(&c->lock);
+			*ctx = NULL;
+			return CHAN_NOBODY;
+		}
+	}
+	/* A datagram is read whole or not at all: what the buffer did not
+	 * hold, the kernel dropped. */
+	if (c->messages && c->n > 0 && c->ring[c->head].writes == 1)
+		units = c->ring[c->head].units;
 	{
 		/* Exactly the oldest write, whose bytes the read has. */
 		const struct chan_seg *old = &c->ring[c->head];

@@ -38,6 +38,7 @@ struct chan {
 	int lock;                 /* spin lock: a few stores under it */
 	unsigned refs;
 	bool counter, semaphore;
+	bool messages;            /* datagrams: a read takes one write, whole */
 	bool readers;             /* more than one thread has read it */
 	const void *reader;       /* the first thread that read it (its block) */
 	int head, n;
@@ -65,6 +66,11 @@ struct chan {
 /* A new channel with one reference, or NULL. `counter`: eventfd semantics
  * (a read takes all pending units, or one with `semaphore`). */
 struct chan *chan_new(bool counter, bool semaphore);
+/* `c`, new and not shared yet, carries datagrams (a SOCK_DGRAM or
+ * SOCK_SEQPACKET socketpair): writes of one context stay apart, and a read
+ * takes the oldest write whole, however much of it the buffer held (the
+ * kernel drops the rest of a datagram). */
+void chan_messages(struct chan *c);
 void chan_ref(struct chan *c);
 void chan_unref(struct chan *c);
 /* Takes a reference unless the channel was already released. */
@@ -75,8 +81,11 @@ LOCK_FORK_DECLARE(chan)
 /* `units` were written in context `x` (NULL: none), one write whose bytes
  * start at `data` (NULL: not known; ignored for a counter; only the first
  * min(8, units) are read: a gathered write's may be a copy). Units without
- * a context written into an empty channel are not recorded: a reader then
- * keeps its own context, as for bytes from another process.
+ * a context written into an empty channel that never carried one are not
+ * recorded: a reader then keeps its own context, as for bytes from another
+ * process. Once a context was written into it (a job queue), every write
+ * is: a thread with none writing into it (a timer's tick) between jobs
+ * would otherwise put the record one write behind the kernel.
  *
  * A write is recorded before its call (the reader may wake at once). With
  * `track`, the write counts as in flight until chan_write_done(), and the
@@ -136,6 +145,13 @@ enum chan_took {
 };
 enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 			 bool producers, struct ctx **ctx);
+
+/* Where `c` says that more than one thread has read it (stays valid:
+ * channels are never freed). */
+static inline const bool *chan_readers_mark(const struct chan *c)
+{
+	return &c->readers;
+}
 
 /* True once a context was written into `c`: its reads are the program's
  * jobs or answers, not only wake-ups no request made. No lock. */

@@ -61,6 +61,9 @@ enum fd_kind {
  * connect): its type, known without asking the kernel. Neither: not known. */
 #define FDF_SOCK_STREAM 16u
 #define FDF_SOCK_OTHER 32u
+/* Flag of an FD_CHAN slot (agent/relay.h has FDF_RELAY, 4). */
+#define FDF_CARRIES 8u    /* a context was written through it: its writes with
+                             none are recorded too (ctxmap/chan.h) */
 /* Flag of an FD_DGRAM slot. */
 #define FDF_DG_SERVED 4u  /* has received a datagram: a server's socket, not a client's */
 

@@ -48,7 +48,7 @@ AGENT_EXPORT int socketpair(int domain, int type, int protocol, int fds[2])
 	int r = REAL(socketpair)(domain, type, protocol, fds);
 
 	if (r == 0 && agent_active())
-		AGENT_WORK(flow_socketpair(fds));
+		AGENT_WORK(flow_socketpair(fds, (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM));
 	return r;
 }
 

@@ -248,6 +248,28 @@ AGENT_EXPORT int __printf_chk(int flag, const char *fmt, ...)
 	return r;
 }
 
+/* dprintf to an fd that moves contexts (a job queue's pipe, a client's
+ * socket): the rules a write() there gets (agent/flow.h), around libc's
+ * own call, whose writes are internal calls no interposer sees. The
+ * length and the first bytes come from formatting once more, into 9
+ * bytes (no system call). */
+static __attribute__((noinline)) int print_moving(struct fdslot *s, int fd, int chk,
+						  const char *fmt, va_list ap)
+{
+	char head[9];
+	va_list again;
+	int n, k, r;
+
+	va_copy(again, ap);
+	n = vsnprintf(head, sizeof head, fmt, again);
+	va_end(again);
+	if (n <= 0)
+		return chk < 0 ? REAL(vdprintf)(fd, fmt, ap) : REAL(__vdprintf_chk)(fd, chk, fmt, ap);
+	k = flow_write_begins_head(s, fd, NULL, head, (size_t)n);
+	r = chk < 0 ? REAL(vdprintf)(fd, fmt, ap) : REAL(__vdprintf_chk)(fd, chk, fmt, ap);
+	return (int)flow_write_ends(k, fd, NULL, (size_t)n, r);
+}
+
 static int fd_print(int fd, int chk, const char *fmt, va_list ap)
 {
 	struct fdslot *s;
@@ -256,6 +278,8 @@ static int fd_print(int fd, int chk, const char *fmt, va_list ap)
 		return chk < 0 ? REAL(vdprintf)(fd, fmt, ap) : REAL(__vdprintf_chk)(fd, chk, fmt, ap);
 	s = flow_slot(fd);
 	if (!out_slot_tagged(s)) {
+		if (s && fdmap_kind(s) >= FD_CLIENT)
+			return print_moving(s, fd, chk, fmt, ap);
 		if (out_must_flush_before(s))
 			AGENT_WORK(out_flush_thread());
 		return chk < 0 ? REAL(vdprintf)(fd, fmt, ap) : REAL(__vdprintf_chk)(fd, chk, fmt, ap);

@@ -131,7 +131,13 @@ UNIT_TEST(overlapping_writes_carry_nothing_until_drained)
 	ck_assert(chan_read(ch, 1, "j", 1, false, &got));
 	ck_assert_ptr_eq(got, b);
 	ctx_put(got);
-	/* Nothing recorded: nothing to track. */
+	/* A channel that carried contexts records a write with none too
+	 * (a tick between jobs): tracked like the others. */
+	ck_assert(chan_wrote(ch, NULL, 1, "j", true));
+	chan_write_done(ch);
+	chan_unref(ch);
+	/* One that never did: nothing recorded, nothing to track. */
+	ch = chan_new(false, false);
 	ck_assert(!chan_wrote(ch, NULL, 1, "j", true));
 	chan_unref(ch);
 	ctx_put(a);

@@ -1,0 +1,101 @@
+/*
+ * stdio_in.c - reads through stdio. libc fills a FILE's buffer with its own
+ * internal read, which no interposer sees. On a pipe or socketpair that
+ * hands work between threads (an FD_CHAN, agent/flow.h) the bytes a call
+ * returns are the channel's next bytes, in order, whenever libc read them
+ * from the kernel: each call that returns bytes from a FILE on such a
+ * channel is reported as a read of those bytes, as read() would be. Any
+ * other FILE is libc's alone. fgets counts its line up to the first NUL
+ * (a line with NUL bytes in it is not a job's); fread its whole items.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "shims/shim.h"
+
+/* `n` bytes at `data` came out of FILE `f`. */
+static __attribute__((noinline)) void stream_read(FILE *f, const void *data, size_t n)
+{
+	struct fdslot *s;
+	int fd;
+
+	if (n == 0 || !agent_active() || (fd = fileno_unlocked(f)) < 0 ||
+	    (s = flow_slot(fd)) == NULL || fdmap_kind(s) != FD_CHAN || flow_read_plain(s))
+		return;
+	AGENT_WORK(flow_read_done(s, fd, data, n, (ssize_t)n));
+}
+
+AGENT_EXPORT char *fgets(char *buf, int size, FILE *f)
+{
+	char *r = REAL(fgets)(buf, size, f);
+
+	if (r)
+		stream_read(f, r, strlen(r));
+	return r;
+}
+
+AGENT_EXPORT char *fgets_unlocked(char *buf, int size, FILE *f)
+{
+	char *r = REAL(fgets_unlocked)(buf, size, f);
+
+	if (r)
+		stream_read(f, r, strlen(r));
+	return r;
+}
+
+AGENT_EXPORT ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f)
+{
+	ssize_t r = REAL(getdelim)(line, cap, delim, f);
+
+	if (r > 0)
+		stream_read(f, *line, (size_t)r);
+	return r;
+}
+
+AGENT_EXPORT ssize_t getline(char **line, size_t *cap, FILE *f)
+{
+	ssize_t r = REAL(getline)(line, cap, f);
+
+	if (r > 0)
+		stream_read(f, *line, (size_t)r);
+	return r;
+}
+
+AGENT_EXPORT size_t fread(void *buf, size_t size, size_t nmemb, FILE *f)
+{
+	size_t r = REAL(fread)(buf, size, nmemb, f);
+
+	if (r > 0)
+		stream_read(f, buf, r * size);
+	return r;
+}
+
+AGENT_EXPORT size_t (fread_unlocked)(void *buf, size_t size, size_t nmemb, FILE *f)
+{
+	size_t r = REAL(fread_unlocked)(buf, size, nmemb, f);
+
+	if (r > 0)
+		stream_read(f, buf, r * size);
+	return r;
+}
+
+static inline int char_read(FILE *f, int c)
+{
+	if (c != EOF) {
+		unsigned char b = (unsigned char)c;
+
+		stream_read(f, &b, 1);
+	}
+	return c;
+}
+
+AGENT_EXPORT int fgetc(FILE *f)
+{
+	return char_read(f, REAL(fgetc)(f));
+}
+
+AGENT_EXPORT int getc(FILE *f)
+{
+	return char_read(f, REAL(getc)(f));
+}

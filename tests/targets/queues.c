@@ -1,0 +1,333 @@
+/*
+ * queues - an HTTP/1.1 server (one request per connection) whose acceptor
+ * (the main thread) hands each job to workers through a queue the agent
+ * sees only in part (tests/integration/t_handoffs):
+ *
+ *   queues PORT_FILE dgram    a SOCK_DGRAM socketpair: each job a datagram
+ *                             64 bytes longer than the worker's buffer
+ *                             (the kernel drops the rest)
+ *   queues PORT_FILE frames   a pipe of framed messages (an 8-byte header,
+ *                             then the payload, one write); a thread that
+ *                             serves no request writes a tick message
+ *                             before the first job and every 2 ms; one
+ *                             worker, starting 300 ms late, reads each
+ *                             header, then its payload
+ *   queues PORT_FILE efdsem   eventfd(EFD_SEMAPHORE) wake-ups for a mutex-
+ *                             guarded queue, 2 workers: the first holds
+ *                             its first wake-up 200 ms before it takes a
+ *                             job, the second starts 100 ms late (so the
+ *                             first job it takes is the one the first
+ *                             worker's wake-up announced)
+ *   queues PORT_FILE dprintf  each job a text line written with dprintf
+ *                             into a pipe; one worker reads lines with read
+ *   queues PORT_FILE fgets    each job a text line written with write; one
+ *                             worker reads them with fgets from fdopen
+ *
+ * Requests: GET /job/TOK (the test sends TOK as X-Request-Id too), GET
+ * /quit/TOK stops the server. stderr: "accepted tok=TOK", "job start
+ * tok=TOK", "job done tok=TOK" (after answering and closing), "tick",
+ * "listening mode=M", "shutdown".
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "target.h"
+
+#define TOK_MAX 63
+
+enum mode { M_DGRAM, M_FRAMES, M_EFDSEM, M_DPRINTF, M_FGETS };
+
+struct job {
+	int fd;
+	char tok[TOK_MAX + 1];
+};
+
+struct frame {
+	uint32_t type;              /* 1 a job, 2 a tick, 3 stop */
+	uint32_t len;
+};
+
+static enum mode mode;
+static int lfd, qrd = -1, qwr = -1, efd = -1;
+static int ticking = 1;
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static struct job *queue[1024];
+static unsigned qhead, qtail;
+static pthread_t workers[2], ticker_thread;
+static int nworkers = 1;
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Logs, answers and closes job j (fd < 0: a stop). */
+static void run_job(const struct job *j)
+{
+	char resp[TOK_MAX + 128];
+	int n = snprintf(resp, sizeof resp,
+			 "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+			 strlen(j->tok) + 1, j->tok);
+
+	fprintf(stderr, "job start tok=%s\n", j->tok);
+	send_all(j->fd, resp, (size_t)n);
+	close(j->fd);
+	fprintf(stderr, "job done tok=%s\n", j->tok);
+}
+
+static void write_frame(uint32_t type, const struct job *j)
+{
+	char m[sizeof(struct frame) + sizeof *j];
+	struct frame h = { type, sizeof *j };
+
+	memcpy(m, &h, sizeof h);
+	memcpy(m + sizeof h, j, sizeof *j);
+	write_all(qwr, m, sizeof m);      /* one write: one message */
+}
+
+static void *ticker(void *arg)
+{
+	struct job t = { .fd = -1, .tok = "tick" };
+
+	(void)arg;
+	while (__atomic_load_n(&ticking, __ATOMIC_ACQUIRE)) {
+		write_frame(2, &t);
+		sleep_us(2000);
+	}
+	return NULL;
+}
+
+/* The next job for worker w, or 0 at the stop. */
+static int next_job(long w, struct job *j, int *first)
+{
+	switch (mode) {
+	case M_DGRAM: {
+		ssize_t r = recv(qrd, j, sizeof *j, 0);     /* the padding cut off */
+
+		return r == (ssize_t)sizeof *j && j->fd >= 0;
+	}
+	case M_FRAMES:
+		for (;;) {
+			struct frame h;
+
+			if (read(qrd, &h, sizeof h) != (ssize_t)sizeof h || h.len != sizeof *j ||
+			    read(qrd, j, sizeof *j) != (ssize_t)sizeof *j)
+				return 0;
+			if (h.type == 3)
+				return 0;
+			if (h.type == 1)
+				return 1;
+			fprintf(stderr, "tick\n");
+		}
+	case M_EFDSEM: {
+		uint64_t v;
+		struct job *q;
+
+		if (read(efd, &v, sizeof v) != (ssize_t)sizeof v)
+			return 0;
+		if (w == 0 && *first)
+			sleep_us(200000);   /* between the wake-up and the queue */
+		*first = 0;
+		pthread_mutex_lock(&qlock);
+		q = queue[qhead++ % 1024];
+		pthread_mutex_unlock(&qlock);
+		if (q == NULL)
+			return 0;
+		*j = *q;
+		free(q);
+		return 1;
+	}
+	case M_DPRINTF: {
+		static char buf[4096];
+		static size_t have;
+		char *nl;
+
+		while ((nl = memchr(buf, '\n', have)) == NULL) {
+			ssize_t r = read(qrd, buf + have, sizeof buf - have);
+
+			if (r <= 0)
+				return 0;
+			have += (size_t)r;
+		}
+		*nl = '\0';
+		if (sscanf(buf, "%d %63s", &j->fd, j->tok) != 2)
+			j->fd = -1;
+		have -= (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, have);
+		return j->fd >= 0;
+	}
+	case M_FGETS: {
+		static FILE *in;
+		char line[128];
+
+		if (in == NULL && (in = fdopen(qrd, "r")) == NULL)
+			die("fdopen");
+		if (fgets(line, sizeof line, in) == NULL || sscanf(line, "%d %63s", &j->fd, j->tok) != 2)
+			return 0;
+		return j->fd >= 0;
+	}
+	}
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	long w = (long)arg;
+	int first = 1;
+	struct job j;
+
+	if (mode == M_FRAMES)
+		sleep_us(300000);
+	if (mode == M_EFDSEM && w == 1)
+		sleep_us(100000);
+	while (next_job(w, &j, &first))
+		run_job(&j);
+	return NULL;
+}
+
+static void hand_off(const struct job *j)
+{
+	switch (mode) {
+	case M_DGRAM: {
+		char d[sizeof *j + 64] = { 0 };
+
+		memcpy(d, j, sizeof *j);
+		if (send(qwr, d, sizeof d, 0) != (ssize_t)sizeof d)
+			die("send");
+		break;
+	}
+	case M_FRAMES:
+		write_frame(j->fd < 0 ? 3 : 1, j);
+		break;
+	case M_EFDSEM: {
+		struct job *q = NULL;
+		uint64_t one = 1;
+
+		if (j->fd >= 0) {
+			if ((q = malloc(sizeof *q)) == NULL)
+				die("malloc");
+			*q = *j;
+		}
+		pthread_mutex_lock(&qlock);
+		queue[qtail++ % 1024] = q;
+		pthread_mutex_unlock(&qlock);
+		if (write(efd, &one, sizeof one) != (ssize_t)sizeof one)
+			die("write eventfd");
+		break;
+	}
+	case M_DPRINTF:
+		if (dprintf(qwr, "%d %s\n", j->fd, j->tok) < 0)
+			die("dprintf");
+		break;
+	case M_FGETS: {
+		char line[128];
+		int n = snprintf(line, sizeof line, "%d %s\n", j->fd, j->tok);
+
+		write_all(qwr, line, (size_t)n);
+		break;
+	}
+	}
+}
+
+/* 1 job, 2 quit, 0 anything else; the token in tok. */
+static int read_request(int fd, char *tok)
+{
+	char buf[4097], *sp1, *sp2, *slash;
+
+	if (read_request_head(fd, buf, sizeof buf - 1) < 0)
+		return 0;
+	sp1 = strchr(buf, ' ');
+	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	if (sp2 == NULL)
+		return 0;
+	*sp2 = '\0';
+	slash = strrchr(sp1 + 1, '/');
+	if (slash == NULL || strlen(slash + 1) == 0 || strlen(slash + 1) > TOK_MAX)
+		return 0;
+	strcpy(tok, slash + 1);
+	return strncmp(sp1 + 1, "/quit/", 6) == 0 ? 2 : strncmp(sp1 + 1, "/job/", 5) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *names[] = { "dgram", "frames", "efdsem", "dprintf", "fgets" };
+	const int nmodes = (int)(sizeof names / sizeof names[0]);
+	unsigned short port;
+	int m, p[2];
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s PORT_FILE dgram|frames|efdsem|dprintf|fgets\n", argv[0]);
+		return 2;
+	}
+	for (m = 0; m < nmodes && strcmp(argv[2], names[m]) != 0; m++)
+		;
+	if (m == nmodes) {
+		fprintf(stderr, "unknown mode %s\n", argv[2]);
+		return 2;
+	}
+	mode = (enum mode)m;
+	signal(SIGPIPE, SIG_IGN);
+	if (mode == M_DGRAM ? socketpair(AF_UNIX, SOCK_DGRAM, 0, p) : pipe(p))
+		die("pipe");
+	qrd = p[mode == M_DGRAM ? 1 : 0];
+	qwr = p[mode == M_DGRAM ? 0 : 1];
+	if (mode == M_EFDSEM) {
+		if ((efd = eventfd(0, EFD_SEMAPHORE)) < 0)
+			die("eventfd");
+		nworkers = 2;
+	}
+	if (mode == M_FRAMES && pthread_create(&ticker_thread, NULL, ticker, NULL) != 0)
+		die("pthread_create");
+	for (long i = 0; i < nworkers; i++)
+		if (pthread_create(&workers[i], NULL, worker, (void *)i) != 0)
+			die("pthread_create");
+	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, 0, 1024, &port);
+	fprintf(stderr, "listening mode=%s\n", names[m]);
+	write_port_file(argv[1], port);
+	for (;;) {
+		struct job j = { .fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC) };
+		int kind;
+
+		if (j.fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			die("accept4");
+		}
+		kind = read_request(j.fd, j.tok);
+		if (kind == 2) {
+			send_all(j.fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 57);
+			close(j.fd);
+			break;
+		}
+		if (kind == 0) {
+			close(j.fd);
+			continue;
+		}
+		fprintf(stderr, "accepted tok=%s\n", j.tok);
+		hand_off(&j);
+	}
+	__atomic_store_n(&ticking, 0, __ATOMIC_RELEASE);
+	if (mode == M_FRAMES)
+		pthread_join(ticker_thread, NULL);
+	for (int i = 0; i < nworkers; i++) {
+		struct job stop = { .fd = -1, .tok = "-" };
+
+		hand_off(&stop);
+	}
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
+	fprintf(stderr, "shutdown\n");
+	return 0;
+}
