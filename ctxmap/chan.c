@@ -174,7 +174,7 @@ static bool seen_again(struct chan *c, uint64_t sig, uint64_t len)
 
 		if (i < 0 ? c->last_len != len || c->last_sig != sig : q->wlen != len || q->sig != sig)
 			continue;
-		if (repeated(c, sig, len))
+		if (c->reps_full || repeated(c, sig, len))
 			return true;
 		if (c->reps < CHAN_REPS) {
 			c->rep_sig[c->reps] = sig;
@@ -213,7 +213,8 @@ static void learn_writer(struct chan *c, const void *data, uint64_t units)
 /* Reads of this channel cannot tell whose work follows them (chan.h);
  * `one`: the read took exactly one write whose bytes it had, `sig`, `len`
  * long: only bytes known to repeat are then anonymous. */
-static bool anonymous(const struct chan *c, bool producers, bool one, uint64_t sig, uint64_t len)
+static inline __attribute__((always_inline)) bool anonymous(const struct chan *c, bool producers,
+								 bool one, uint64_t sig, uint64_t len)
 {
 	if (c->unordered)
 		return true;
@@ -390,7 +391,8 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 			 bool producers, struct ctx **ctx)
 {
 	struct ctx *first = NULL;
-	bool taken = false, mixed = false, anon;
+	const struct chan_seg *old;
+	bool taken = false, mixed = false, anon, head_read = false;
 	uint32_t writes = 0;
 	struct ctx *drop[CHAN_SEGS];
 	int nd = 0;
@@ -433,30 +435,29 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 	 * channel carried one): nothing is taken, and once those are read,
 	 * the next read is that write's (a framed queue read in header and
 	 * payload pieces, one piece a write's length never is). */
-	if (!c->counter && c->n > 0 && c->ring[c->head].wlen != 0 && data != NULL) {
-		uint64_t k = units < c->ring[c->head].wlen ? units : c->ring[c->head].wlen;
+	old = &c->ring[c->head];
+	if (!c->counter && c->n > 0 && old->wlen != 0 && data != NULL) {
+		uint64_t k = units < old->wlen ? units : old->wlen;
 
 		if (k > 8)
 			k = 8;
-		if (dlen >= k && signature(data, k) !=
-		    (c->ring[c->head].sig & (k == 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * k)) - 1))) {
-			spin_unlock(&c->lock);
-			*ctx = NULL;
-			return CHAN_NOBODY;
+		if (dlen >= k) {
+			if (signature(data, k) !=
+			    (old->sig & (k == 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * k)) - 1))) {
+				spin_unlock(&c->lock);
+				*ctx = NULL;
+				return CHAN_NOBODY;
+			}
+			head_read = true;   /* the read starts with the oldest write */
 		}
 	}
 	/* A datagram is read whole or not at all: what the buffer did not
 	 * hold, the kernel dropped. */
-	if (c->messages && c->n > 0 && c->ring[c->head].writes == 1)
-		units = c->ring[c->head].units;
-	{
-		/* Exactly the oldest write, whose bytes the read has. */
-		const struct chan_seg *old = &c->ring[c->head];
-		bool one = !c->counter && c->n > 0 && old->wlen == units && data != NULL &&
-			   dlen >= (units < 8 ? units : 8) && old->sig == signature(data, units);
-
-		anon = anonymous(c, producers, one, old->sig, units);
-	}
+	if (c->messages && c->n > 0 && old->writes == 1)
+		units = old->units;
+	/* Exactly the oldest write, whose bytes the read has: whether its
+	 * bytes repeated says whether the read is anonymous. */
+	anon = anonymous(c, producers, head_read && old->wlen == units, old->sig, units);
 	while (units > 0 && c->n > 0) {
 		struct chan_seg *s = &c->ring[c->head];
 		uint64_t take = s->units < units ? s->units : units;
