@@ -218,9 +218,11 @@ static inline __attribute__((always_inline)) bool anonymous(const struct chan *c
 {
 	if (c->unordered)
 		return true;
-	/* Several threads take counts: the order they read in is not the
-	 * order they take jobs from the program's queue in. */
-	if (c->counter && c->readers)
+	/* Several threads take counts, or wake-up bytes that never vary: the
+	 * order they read in is not the order they take jobs from the
+	 * program's queue in. (Bytes that vary are the jobs themselves: a
+	 * pointer malloc hands out again repeats, and still names its job.) */
+	if (c->readers && (c->blind || !c->varied))
 		return true;
 	if (!(c->writers || producers))
 		return false;

@@ -321,6 +321,40 @@ UNIT_TEST(ticks_repeat_jobs_named)
 	ctx_put(b);
 }
 
+/* One producer's wake-up byte, read by two workers that then pop jobs
+ * from the program's queue: the order they read in is not the order they
+ * pop in, so once a second thread has read the channel its reads carry
+ * nothing (before: each took the oldest wake-up's context, another job's
+ * when the workers popped in the other order). */
+static void *read_wakeup(void *arg)
+{
+	struct pool_read *r = arg;
+
+	r->took = chan_read(r->ch, 1, "x", 1, false, &r->got);
+	return NULL;
+}
+
+UNIT_TEST(wakeups_read_by_two_workers_carry_nothing)
+{
+	struct chan *ch = chan_new(false, false);
+	struct ctx *a = fresh(), *b = fresh(), *got = NULL;
+	struct pool_read r = { ch, a, CHAN_NOTHING };
+	pthread_t t;
+
+	chan_wrote(ch, a, 1, "x", false);
+	chan_wrote(ch, b, 1, "x", false);
+	ck_assert(chan_read(ch, 1, "x", 1, false, &got));     /* the only reader yet */
+	ck_assert_ptr_eq(got, a);
+	ctx_put(got);
+	ck_assert_int_eq(pthread_create(&t, NULL, read_wakeup, &r), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_ne(r.took, CHAN_NOTHING);
+	ck_assert_ptr_null(r.got);
+	chan_unref(ch);
+	ctx_put(a);
+	ctx_put(b);
+}
+
 /* A gathered write (writev, sendmsg) records its head as a contiguous one
  * does: a pool's readers finishing out of order take each its own job's
  * context. Before, such a write kept no bytes and the first read to
