@@ -373,6 +373,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 	case FD_CHAN:
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
+			bool solo;
 
 			enum chan_took took = chan_read(rx, n, data, dlen, flow_several_acceptors(), &c);
 
@@ -395,14 +396,13 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 					agent_self.draining = false;
 				}
 				c = job_named(c);
-				bool solo = c != NULL && c != agent_self.cur &&
-					    !__atomic_load_n(chan_readers_mark(rx), __ATOMIC_RELAXED);
-
+				solo = c != NULL && c != agent_self.cur;
 				take_from_chan(c, rx, "flow_read (queued bytes)", fd);
-				/* Only this thread has read the channel yet: its
-				 * context holds while no other does (ctx_carried). */
+				/* Taken in order while one thread read the channel:
+				 * its context holds while the channel's wake-ups
+				 * are not shared by several readers (ctx_carried). */
 				if (solo && agent_self.cur == c)
-					agent_self.solo_readers = chan_readers_mark(rx);
+					agent_self.solo_readers = chan_shared_mark(rx);
 			} else if (unlikely(relaymap_any()) &&
 				   relay_read(rx, data, dlen, n, &c)) {
 				/* Bytes a forked child wrote (relay.h). */

@@ -121,10 +121,10 @@ static inline struct ctx *ctx_carried(void)
 {
 	if (ctx_unvouched())
 		return NULL;
-	/* Taken in order from a channel that another thread reads too by
-	 * now: which job the thread took from the program's queue after its
-	 * read is not known (a pool's first reads, before its second reader
-	 * showed). */
+	/* Taken from a channel whose wake-ups (counts, bytes that never
+	 * vary) several threads read by now: which job the thread took from
+	 * the program's queue after its read is not known (a pool's first
+	 * reads, before its second reader showed). */
 	if (unlikely(agent_self.solo_readers != NULL) &&
 	    __atomic_load_n(agent_self.solo_readers, __ATOMIC_RELAXED))
 		return NULL;

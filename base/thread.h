@@ -42,10 +42,11 @@ struct agent_thread {
 	const void *pop_mutex;    /* ... this one (kept across switches; agent/handoff.c, rule 8) */
 	bool draining;            /* took a merged wake-up; until it waits again */
 	const void *drain_chan;   /* the channel of that wake-up (agent/flow.c) */
-	const bool *solo_readers; /* `cur` came in order from a channel only this
-				     thread had read: that channel's "several
-				     readers" mark, true once another reads it
-				     (ctx_carried), until the next switch */
+	const bool *solo_readers; /* `cur` came from a channel's read: that
+				     channel's mark of wake-ups several threads
+				     read (chan_shared_mark), until the next
+				     switch; once set, lines carry nothing
+				     (ctx_carried) */
 	bool unvouched;           /* an event loop of a runtime without its bridge */
 	bool accepted;            /* it accepted a connection ... */
 	bool served;              /* ... and read or wrote a client connection */

@@ -55,6 +55,7 @@ struct chan *chan_new(bool counter, bool semaphore)
 	c->semaphore = semaphore;
 	c->messages = false;
 	c->readers = false;
+	__atomic_store_n(&c->shared_wakeups, false, __ATOMIC_RELAXED);
 	c->reader = NULL;
 	c->inflight = 0;
 	c->unordered = false;
@@ -155,6 +156,15 @@ static void one_of_several(const void **first, bool *several, const void *me)
 		*several = true;
 }
 
+/* Under the lock: after `readers`, `blind` or `varied` changed. */
+static void learn_shared(struct chan *c)
+{
+	bool shared = c->readers && (c->blind || !c->varied);
+
+	if (shared != c->shared_wakeups)
+		__atomic_store_n(&c->shared_wakeups, shared, __ATOMIC_RELAXED);
+}
+
 /* Under the lock: whether bytes `sig` of length `len` are known to repeat. */
 static bool repeated(const struct chan *c, uint64_t sig, uint64_t len)
 {
@@ -199,6 +209,7 @@ static void learn_writer(struct chan *c, const void *data, uint64_t units)
 		return;                 /* for good: nothing more to learn */
 	if (c->counter || data == NULL) {
 		c->blind = c->repeats = true;
+		learn_shared(c);
 		return;
 	}
 	sig = signature(data, units);
@@ -208,6 +219,7 @@ static void learn_writer(struct chan *c, const void *data, uint64_t units)
 		c->repeats = true;
 	c->last_sig = sig;
 	c->last_len = units;
+	learn_shared(c);
 }
 
 /* Reads of this channel cannot tell whose work follows them (chan.h);
@@ -222,7 +234,7 @@ static inline __attribute__((always_inline)) bool anonymous(const struct chan *c
 	 * order they read in is not the order they take jobs from the
 	 * program's queue in. (Bytes that vary are the jobs themselves: a
 	 * pointer malloc hands out again repeats, and still names its job.) */
-	if (c->readers && (c->blind || !c->varied))
+	if (c->shared_wakeups)
 		return true;
 	if (!(c->writers || producers))
 		return false;
@@ -409,6 +421,7 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 	 * a pool whose jobs the record cannot tell apart by their bytes must
 	 * be known as one from its second reader on. */
 	one_of_several(&c->reader, &c->readers, &agent_self);
+	learn_shared(c);
 	/* A read of exactly one write's length (a job per write) may tell by
 	 * its bytes which write it got (by_content); a stream read in other
 	 * sizes goes in order. */

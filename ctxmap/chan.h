@@ -40,6 +40,8 @@ struct chan {
 	bool counter, semaphore;
 	bool messages;            /* datagrams: a read takes one write, whole */
 	bool readers;             /* more than one thread has read it */
+	bool shared_wakeups;      /* readers, and its bytes name no job: counts, or
+				     bytes that never varied (atomic; chan.c) */
 	const void *reader;       /* the first thread that read it (its block) */
 	int head, n;
 	int inflight;             /* recorded writes whose call has not returned (atomic) */
@@ -146,11 +148,12 @@ enum chan_took {
 enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_t dlen,
 			 bool producers, struct ctx **ctx);
 
-/* Where `c` says that more than one thread has read it (stays valid:
- * channels are never freed). */
-static inline const bool *chan_readers_mark(const struct chan *c)
+/* Where `c` says that more than one thread reads wake-ups from it (counts,
+ * or bytes that never varied), whose order is not the order the readers
+ * take their jobs in (stays valid: channels are never freed). */
+static inline const bool *chan_shared_mark(const struct chan *c)
 {
-	return &c->readers;
+	return &c->shared_wakeups;
 }
 
 /* True once a context was written into `c`: its reads are the program's

@@ -66,7 +66,6 @@
 
 #include "target.h"
 
-#define HEAD_MAX 4096
 #define TOK_MAX 128
 
 enum mode { M_SEM, M_LAZY, M_PIPE4, M_CONVOY, M_LATE, M_LATETRY, M_LATEMAIN,
@@ -107,23 +106,10 @@ static void answer(int fd, const char *tok)
 	send_all(fd, resp, (size_t)n);
 }
 
-/* 1 job, 2 quit, 0 anything else; the token in tok. */
+/* 1 job, 2 quit, 0 anything else; the token in tok (target.h). */
 static int read_request(int fd, char *tok)
 {
-	char buf[HEAD_MAX + 1], *sp1, *sp2, *slash;
-
-	if (read_request_head(fd, buf, HEAD_MAX) < 0)
-		return 0;
-	sp1 = strchr(buf, ' ');
-	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (sp2 == NULL)
-		return 0;
-	*sp2 = '\0';
-	slash = strrchr(sp1 + 1, '/');
-	if (slash == NULL || strlen(slash + 1) == 0 || strlen(slash + 1) > TOK_MAX)
-		return 0;
-	strcpy(tok, slash + 1);
-	return strncmp(sp1 + 1, "/quit/", 6) == 0 ? 2 : strncmp(sp1 + 1, "/job/", 5) == 0;
+	return read_job_request(fd, tok, TOK_MAX);
 }
 
 /* latetry: a statistics counter the acceptor updates with a trylock while
@@ -587,12 +573,7 @@ int main(int argc, char **argv)
 			"pipetick|pipedelay [W]\n", argv[0]);
 		return 2;
 	}
-	for (m = 0; m < nmodes && strcmp(argv[2], names[m]) != 0; m++)
-		;
-	if (m == nmodes) {
-		fprintf(stderr, "unknown mode %s\n", argv[2]);
-		return 2;
-	}
+	m = pick_mode(argv[2], names, nmodes);
 	mode = (enum mode)m;
 	signal(SIGPIPE, SIG_IGN);
 	if (mode == M_SEM) {

@@ -241,23 +241,10 @@ static void hand_off(const struct job *j)
 	}
 }
 
-/* 1 job, 2 quit, 0 anything else; the token in tok. */
+/* 1 job, 2 quit, 0 anything else; the token in tok (target.h). */
 static int read_request(int fd, char *tok)
 {
-	char buf[4097], *sp1, *sp2, *slash;
-
-	if (read_request_head(fd, buf, sizeof buf - 1) < 0)
-		return 0;
-	sp1 = strchr(buf, ' ');
-	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (sp2 == NULL)
-		return 0;
-	*sp2 = '\0';
-	slash = strrchr(sp1 + 1, '/');
-	if (slash == NULL || strlen(slash + 1) == 0 || strlen(slash + 1) > TOK_MAX)
-		return 0;
-	strcpy(tok, slash + 1);
-	return strncmp(sp1 + 1, "/quit/", 6) == 0 ? 2 : strncmp(sp1 + 1, "/job/", 5) == 0;
+	return read_job_request(fd, tok, TOK_MAX);
 }
 
 int main(int argc, char **argv)
@@ -271,12 +258,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s PORT_FILE dgram|frames|efdsem|dprintf|fgets\n", argv[0]);
 		return 2;
 	}
-	for (m = 0; m < nmodes && strcmp(argv[2], names[m]) != 0; m++)
-		;
-	if (m == nmodes) {
-		fprintf(stderr, "unknown mode %s\n", argv[2]);
-		return 2;
-	}
+	m = pick_mode(argv[2], names, nmodes);
 	mode = (enum mode)m;
 	signal(SIGPIPE, SIG_IGN);
 	if (mode == M_DGRAM ? socketpair(AF_UNIX, SOCK_DGRAM, 0, p) : pipe(p))

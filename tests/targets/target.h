@@ -131,6 +131,38 @@ static inline ssize_t read_request_head(int fd, char *buf, size_t max)
 	return (ssize_t)len;
 }
 
+/* The index of `arg` among the n mode names; exits with status 2 and a
+ * line on stderr when it is none of them. */
+static inline int pick_mode(const char *arg, const char *const *names, int n)
+{
+	for (int m = 0; m < n; m++)
+		if (strcmp(arg, names[m]) == 0)
+			return m;
+	fprintf(stderr, "unknown mode %s\n", arg);
+	exit(2);
+}
+
+/* Reads a request "GET /job/TOK" or "GET /quit/TOK" on fd: 1 a job, 2 the
+ * quit, 0 anything else (or a token longer than tok_max bytes); the token,
+ * NUL-terminated, into tok (tok_max + 1 bytes). */
+static inline int read_job_request(int fd, char *tok, size_t tok_max)
+{
+	char buf[4097], *sp1, *sp2, *slash;
+
+	if (read_request_head(fd, buf, sizeof buf - 1) < 0)
+		return 0;
+	sp1 = strchr(buf, ' ');
+	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	if (sp2 == NULL)
+		return 0;
+	*sp2 = '\0';
+	slash = strrchr(sp1 + 1, '/');
+	if (slash == NULL || strlen(slash + 1) == 0 || strlen(slash + 1) > tok_max)
+		return 0;
+	strcpy(tok, slash + 1);
+	return strncmp(sp1 + 1, "/quit/", 6) == 0 ? 2 : strncmp(sp1 + 1, "/job/", 5) == 0;
+}
+
 /* A TCP socket (type: SOCK_STREAM | flags) listening on 127.0.0.1:port
  * (0: the kernel picks), with SO_REUSEADDR. Returns the fd; *bound gets
  * the port in use. Dies on failure. */
