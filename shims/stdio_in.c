@@ -14,16 +14,24 @@
 
 #include "shims/shim.h"
 
-/* `n` bytes at `data` came out of FILE `f`. */
-static __attribute__((noinline)) void stream_read(FILE *f, const void *data, size_t n)
+static __attribute__((noinline)) void stream_read_work(struct fdslot *s, int fd, const void *data,
+							size_t n)
+{
+	if (agent_active() && !flow_read_plain(s))
+		AGENT_WORK(flow_read_done(s, fd, data, n, (ssize_t)n));
+}
+
+/* `n` bytes at `data` came out of FILE `f`: inline up to the fd's kind
+ * (glibc's FILE names its fd; -1 for a memory or cookie stream), so a
+ * file read a character at a time pays a few instructions per call. */
+static inline __attribute__((always_inline)) void stream_read(FILE *f, const void *data, size_t n)
 {
 	struct fdslot *s;
-	int fd;
+	int fd = f->_fileno;
 
-	if (n == 0 || !agent_active() || (fd = fileno_unlocked(f)) < 0 ||
-	    (s = flow_slot(fd)) == NULL || fdmap_kind(s) != FD_CHAN || flow_read_plain(s))
+	if (n == 0 || fd < 0 || (s = flow_slot(fd)) == NULL || fdmap_kind(s) != FD_CHAN)
 		return;
-	AGENT_WORK(flow_read_done(s, fd, data, n, (ssize_t)n));
+	stream_read_work(s, fd, data, n);
 }
 
 AGENT_EXPORT char *fgets(char *buf, int size, FILE *f)
