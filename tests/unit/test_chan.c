@@ -355,6 +355,69 @@ UNIT_TEST(wakeups_read_by_two_workers_carry_nothing)
 	ctx_put(b);
 }
 
+/* A framed queue read header first, payload second (no read is one
+ * write's length), with bytes before the first job the record never saw
+ * (a tick written before the channel carried anything): reads that do not
+ * start with the oldest write's bytes take nothing, and the reads after
+ * them are that write's. Before, every job took the one after's context. */
+UNIT_TEST(reads_realign_after_unrecorded_bytes)
+{
+	struct chan *ch = chan_new(false, false);
+	struct ctx *a = fresh(), *b = fresh(), *got = NULL;
+	char tick[64], ja[64], jb[64];
+
+	memset(tick, 't', sizeof tick);
+	memset(ja, 'a', sizeof ja);
+	memset(jb, 'b', sizeof jb);
+	chan_wrote(ch, a, sizeof ja, ja, false);
+	chan_wrote(ch, b, sizeof jb, jb, false);
+	ck_assert_int_eq(chan_read(ch, 8, tick, 8, false, &got), CHAN_NOBODY);
+	ck_assert_int_eq(chan_read(ch, 56, tick + 8, 56, false, &got), CHAN_NOBODY);
+	ck_assert_uint_eq(chan_pending(ch), 128);
+	for (int i = 0; i < 2; i++) {
+		struct ctx *want = i ? b : a;
+		const char *j = i ? jb : ja;
+
+		ck_assert_int_eq(chan_read(ch, 8, j, 8, false, &got), CHAN_TOOK);
+		ck_assert_ptr_eq(got, want);
+		ctx_put(got);
+		ck_assert_int_eq(chan_read(ch, 56, j + 8, 56, false, &got), CHAN_TOOK);
+		ck_assert_ptr_eq(got, want);
+		ctx_put(got);
+	}
+	chan_unref(ch);
+	ctx_put(a);
+	ctx_put(b);
+}
+
+/* A datagram channel: writes of one context stay apart, and a read takes
+ * the oldest whole however little of it the buffer held (the kernel drops
+ * the rest). Before, the rest stayed queued and the next read took it. */
+UNIT_TEST(datagram_read_takes_its_write_whole)
+{
+	struct chan *ch = chan_new(false, false);
+	struct ctx *a = fresh(), *b = fresh(), *got = NULL;
+	char da[200], db[200];
+
+	chan_messages(ch);
+	memset(da, 'a', sizeof da);
+	memset(db, 'b', sizeof db);
+	chan_wrote(ch, a, sizeof da, da, false);
+	chan_wrote(ch, a, sizeof da, da + 1, false);    /* same context: not merged */
+	chan_wrote(ch, b, sizeof db, db, false);
+	for (int i = 0; i < 3; i++) {
+		const char *d = i < 2 ? da : db;
+
+		ck_assert_int_eq(chan_read(ch, 128, d, 128, false, &got), CHAN_TOOK);
+		ck_assert_ptr_eq(got, i < 2 ? a : b);
+		ctx_put(got);
+	}
+	ck_assert(chan_quiet(ch));
+	chan_unref(ch);
+	ctx_put(a);
+	ctx_put(b);
+}
+
 /* A gathered write (writev, sendmsg) records its head as a contiguous one
  * does: a pool's readers finishing out of order take each its own job's
  * context. Before, such a write kept no bytes and the first read to
