@@ -298,6 +298,8 @@ static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
 }
 
 
+static bool flow_cur_answered(void);
+
 void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
 {
 	struct chan *rx;
@@ -408,17 +410,13 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				/* Bytes a forked child wrote (relay.h). */
 				take_from_chan(c, rx, "flow_read (relayed bytes)", fd);
 				relay_read_taken();
-			} else if (agent_self.cur &&
-				   ((chan_carried(rx) && flow_request_answered(agent_self.cur)) ||
-				    agent_self.cur == agent_self.closed)) {
-				/* Bytes the record does not know, read by a thread
-				 * whose request was answered from a channel that
-				 * hands out the program's work (a job queue a thread
-				 * with none also writes: a timer's tick), or by one
-				 * that closed its request's connection (the jobs
-				 * written where the agent cannot see: dprintf's or
-				 * fprintf's own writes inside libc): the next job,
-				 * nobody's that is known, not more of the last. */
+			} else if (flow_cur_answered()) {
+				/* Bytes the record does not know (a job queue a
+				 * thread with none also writes: a timer's tick;
+				 * jobs written where the agent cannot see, by
+				 * libc's own writes), read by a thread whose
+				 * request was answered: the next job, nobody's that
+				 * is known, not more of the last. */
 				take_from_chan(NULL, rx, "flow_read (bytes not recorded, after its request was answered)", fd);
 			}
 			chan_unref(rx);
@@ -426,6 +424,26 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		break;
 	default:
 		break;
+	}
+}
+
+/* The thread's context is of a request that was answered (or whose
+ * connection it closed), and not the program's word (pinned). */
+static bool flow_cur_answered(void)
+{
+	const struct ctx *c = agent_self.cur;
+
+	return c && !ctx_pinned() && (c == agent_self.closed || flow_request_answered(c));
+}
+
+void flow_chan_peeked(int fd)
+{
+	/* A look at a channel's next bytes (MSG_PEEK): a thread whose request
+	 * was answered is looking at its next job, not at more of the last. */
+	if (flow_cur_answered()) {
+		if (unlikely(debug_fd >= 0))
+			note_switch(NULL, "peek at a channel after its request was answered", fd);
+		ctx_take_current(NULL);
 	}
 }
 

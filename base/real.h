@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <poll.h>
+#include <printf.h>
 #include <spawn.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -118,6 +119,13 @@
 	X(fwrite_unlocked, size_t, (const void *, size_t, size_t, FILE *), REQUIRED) \
 	X(fputs_unlocked, int, (const char *, FILE *), REQUIRED) \
 	X(fgets, char *, (char *, int, FILE *), REQUIRED) \
+	X(__fgets_chk, char *, (char *, size_t, int, FILE *), REQUIRED) \
+	X(__fgets_unlocked_chk, char *, (char *, size_t, int, FILE *), REQUIRED) \
+	X(__getdelim, ssize_t, (char **, size_t *, int, FILE *), REQUIRED) \
+	X(__fread_chk, size_t, (void *, size_t, size_t, size_t, FILE *), REQUIRED) \
+	X(__fread_unlocked_chk, size_t, (void *, size_t, size_t, size_t, FILE *), REQUIRED) \
+	X(register_printf_specifier, int, (int, printf_function *, printf_arginfo_size_function *), REQUIRED) \
+	X(register_printf_function, int, (int, printf_function *, printf_arginfo_function *), REQUIRED) \
 	X(fgets_unlocked, char *, (char *, int, FILE *), REQUIRED) \
 	X(getline, ssize_t, (char **, size_t *, FILE *), REQUIRED) \
 	X(getdelim, ssize_t, (char **, size_t *, int, FILE *), REQUIRED) \

@@ -94,8 +94,12 @@ static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, con
 	 * what they carry (a request's head, a body's count, a queued
 	 * hand-off), once; the datagram's receive starts it. */
 	if (unlikely(flags & MSG_PEEK)) {
-		if (!flow_slot_dgram(s))
+		if (fdmap_kind(s) == FD_CHAN) {
+			if (r > 0 && (likely(shim_armed()) || shim_active_after()))
+				AGENT_WORK(flow_chan_peeked(fd));
+		} else if (!flow_slot_dgram(s)) {
 			(void)flow_read_conn(s, data, dlen);
+		}
 		return r;
 	}
 	if (!flow_slot_dgram(s))

@@ -14,6 +14,7 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <printf.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -75,13 +76,23 @@ static bool stream_pending(FILE *f, int fd)
 	return ok;
 }
 
+/* Set once the program registers a printf conversion of its own: its
+ * handler runs at every formatting, so print_moving, which formats twice,
+ * leaves dprintf alone from then on; and the stream a handler is given may
+ * be libc's buffer, not a FILE on an fd (stream_fd). */
+static int printf_handlers;
+
 /* shim_stream_fd; `*lost` tells whether bytes stdio had buffered failed to
- * go out (errno set). */
+ * go out (errno set). A stream with its own locking (_IO_USER_LOCK) while
+ * the program has printf handlers may be the one glibc's vfprintf hands a
+ * handler (no fd: its fd field is never set): left to libc. */
 static int stream_fd(FILE *f, bool *lost)
 {
 	int fd;
 
-	if (!agent_active() || f == NULL || f->_fileno < 0)
+	if (!agent_active() || f == NULL ||
+	    (unlikely(__atomic_load_n(&printf_handlers, __ATOMIC_RELAXED)) && (f->_flags & _IO_USER_LOCK)) ||
+	    f->_fileno < 0)
 		return -1;
 	fd = f->_mode <= 0 && out_fd_tagged(f->_fileno) ? f->_fileno : -1;
 	if (fd < 0) {
@@ -252,7 +263,8 @@ AGENT_EXPORT int __printf_chk(int flag, const char *fmt, ...)
  * socket): the rules a write() there gets (agent/flow.h), around libc's
  * own call, whose writes are internal calls no interposer sees. The
  * length and the first bytes come from formatting once more, into 9
- * bytes (no system call). */
+ * bytes (no system call; a %n is stored twice, with the same value; not
+ * done once the program has printf handlers of its own). */
 static __attribute__((noinline)) int print_moving(struct fdslot *s, int fd, int chk,
 						  const char *fmt, va_list ap)
 {
@@ -270,6 +282,20 @@ static __attribute__((noinline)) int print_moving(struct fdslot *s, int fd, int 
 	return (int)flow_write_ends(k, fd, NULL, (size_t)n, r);
 }
 
+
+AGENT_EXPORT int register_printf_specifier(int spec, printf_function *fn,
+					   printf_arginfo_size_function *info)
+{
+	__atomic_store_n(&printf_handlers, 1, __ATOMIC_RELAXED);
+	return REAL(register_printf_specifier)(spec, fn, info);
+}
+
+AGENT_EXPORT int register_printf_function(int spec, printf_function *fn, printf_arginfo_function *info)
+{
+	__atomic_store_n(&printf_handlers, 1, __ATOMIC_RELAXED);
+	return REAL(register_printf_function)(spec, fn, info);
+}
+
 static int fd_print(int fd, int chk, const char *fmt, va_list ap)
 {
 	struct fdslot *s;
@@ -278,7 +304,8 @@ static int fd_print(int fd, int chk, const char *fmt, va_list ap)
 		return chk < 0 ? REAL(vdprintf)(fd, fmt, ap) : REAL(__vdprintf_chk)(fd, chk, fmt, ap);
 	s = flow_slot(fd);
 	if (!out_slot_tagged(s)) {
-		if (s && fdmap_kind(s) >= FD_CLIENT)
+		if (s && fdmap_kind(s) >= FD_CLIENT &&
+		    !__atomic_load_n(&printf_handlers, __ATOMIC_RELAXED))
 			return print_moving(s, fd, chk, fmt, ap);
 		if (out_must_flush_before(s))
 			AGENT_WORK(out_flush_thread());
@@ -406,6 +433,23 @@ AGENT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t nmemb, FI
 	return fwrite_common(p, size, nmemb, f, false);
 }
 
+/* fflush of a stream on an fd that moves contexts (a job queue's pipe
+ * written with fprintf, then fflush): its buffered bytes are a write, made
+ * by libc's internal calls; the write rules go around it, as around a
+ * write(). The bytes the kernel took are those no longer buffered after. */
+static __attribute__((noinline)) int flush_moving(FILE *f, struct fdslot *s)
+{
+	size_t n = (size_t)(f->_IO_write_ptr - f->_IO_write_base);
+	int fd = f->_fileno, k, r;
+	size_t left;
+
+	k = flow_write_begins(s, fd, f->_IO_write_base, n);
+	r = REAL(fflush)(f);
+	left = f->_IO_write_ptr > f->_IO_write_base ? (size_t)(f->_IO_write_ptr - f->_IO_write_base) : 0;
+	flow_write_ends(k, fd, NULL, n, (ssize_t)(left < n ? n - left : 0));
+	return r;
+}
+
 /* An explicit flush may send a stream's bytes where a held line goes. */
 AGENT_EXPORT int fflush(FILE *f)
 {
@@ -419,6 +463,12 @@ AGENT_EXPORT int fflush(FILE *f)
 	}
 	if (agent_active() && out_holding() && (f == NULL || out_must_flush_before(flow_slot(f->_fileno))))
 		AGENT_WORK(out_flush_thread());
+	if (f != NULL && f->_IO_write_ptr > f->_IO_write_base && f->_fileno >= 0 && agent_active()) {
+		struct fdslot *s = flow_slot(f->_fileno);
+
+		if (s && fdmap_kind(s) >= FD_CLIENT)
+			return flush_moving(f, s);
+	}
 	return REAL(fflush)(f);
 }
 

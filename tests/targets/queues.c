@@ -22,10 +22,19 @@
  *                             into a pipe; one worker reads lines with read
  *   queues PORT_FILE fgets    each job a text line written with write; one
  *                             worker reads them with fgets from fdopen
+ *   queues PORT_FILE fprintf  each job a text line written with fprintf
+ *                             and fflush on fdopen, read with getline; the
+ *                             worker closes a job's connection only after
+ *                             reading the next job (answered, still open)
+ *   queues PORT_FILE peek     each job a text line through a stream
+ *                             socketpair; the worker looks at it with
+ *                             recv(MSG_PEEK) and logs "peeked tok=TOK"
+ *                             before reading it; closes late as fprintf
  *
  * Requests: GET /job/TOK (the test sends TOK as X-Request-Id too), GET
  * /quit/TOK stops the server. stderr: "accepted tok=TOK", "job start
- * tok=TOK", "job done tok=TOK" (after answering and closing), "tick",
+ * tok=TOK", "job done tok=TOK" (after answering and closing, or answering
+ * in the modes that close late), "peeked tok=TOK", "tick",
  * "listening mode=M", "shutdown".
  */
 #include <errno.h>
@@ -44,7 +53,7 @@
 
 #define TOK_MAX 63
 
-enum mode { M_DGRAM, M_FRAMES, M_EFDSEM, M_DPRINTF, M_FGETS };
+enum mode { M_DGRAM, M_FRAMES, M_EFDSEM, M_DPRINTF, M_FGETS, M_FPRINTF, M_PEEK };
 
 struct job {
 	int fd;
@@ -73,7 +82,18 @@ static void sleep_us(long us)
 		;
 }
 
-/* Logs, answers and closes job j (fd < 0: a stop). */
+/* The connection of the job a worker answered last, in the modes that
+ * close it only after the next read: answered, still open. */
+static __thread int answered_fd = -1;
+
+static void close_answered(void)
+{
+	if (answered_fd >= 0)
+		close(answered_fd);
+	answered_fd = -1;
+}
+
+/* Logs, answers and closes job j (late in fprintf and peek mode). */
 static void run_job(const struct job *j)
 {
 	char resp[TOK_MAX + 128];
@@ -83,7 +103,11 @@ static void run_job(const struct job *j)
 
 	fprintf(stderr, "job start tok=%s\n", j->tok);
 	send_all(j->fd, resp, (size_t)n);
-	close(j->fd);
+	if (mode == M_FPRINTF || mode == M_PEEK) {
+		answered_fd = j->fd;
+	} else {
+		close(j->fd);
+	}
 	fprintf(stderr, "job done tok=%s\n", j->tok);
 }
 
@@ -178,6 +202,34 @@ static int next_job(long w, struct job *j, int *first)
 			return 0;
 		return j->fd >= 0;
 	}
+	case M_FPRINTF: {
+		static FILE *in;
+		static char *line;
+		static size_t cap;
+		int ok;
+
+		if (in == NULL && (in = fdopen(qrd, "r")) == NULL)
+			die("fdopen");
+		ok = getline(&line, &cap, in) > 0 && sscanf(line, "%d %63s", &j->fd, j->tok) == 2;
+		close_answered();
+		return ok && j->fd >= 0;
+	}
+	case M_PEEK: {
+		char line[128];
+		ssize_t r = recv(qrd, line, sizeof line - 1, MSG_PEEK);
+		char *nl;
+
+		if (r <= 0)
+			return 0;
+		line[r] = '\0';
+		if ((nl = strchr(line, '\n')) == NULL || sscanf(line, "%d %63s", &j->fd, j->tok) != 2)
+			return 0;
+		if (j->fd >= 0)
+			fprintf(stderr, "peeked tok=%s\n", j->tok);
+		r = recv(qrd, line, (size_t)(nl - line) + 1, 0);     /* the line itself */
+		close_answered();
+		return r > 0 && j->fd >= 0;
+	}
 	}
 	return 0;
 }
@@ -231,11 +283,21 @@ static void hand_off(const struct job *j)
 		if (dprintf(qwr, "%d %s\n", j->fd, j->tok) < 0)
 			die("dprintf");
 		break;
-	case M_FGETS: {
+	case M_FGETS:
+	case M_PEEK: {
 		char line[128];
 		int n = snprintf(line, sizeof line, "%d %s\n", j->fd, j->tok);
 
 		write_all(qwr, line, (size_t)n);
+		break;
+	}
+	case M_FPRINTF: {
+		static FILE *out;
+
+		if (out == NULL && (out = fdopen(qwr, "w")) == NULL)
+			die("fdopen");
+		if (fprintf(out, "%d %s\n", j->fd, j->tok) < 0 || fflush(out) != 0)
+			die("fprintf");
 		break;
 	}
 	}
@@ -249,22 +311,23 @@ static int read_request(int fd, char *tok)
 
 int main(int argc, char **argv)
 {
-	static const char *names[] = { "dgram", "frames", "efdsem", "dprintf", "fgets" };
+	static const char *names[] = { "dgram", "frames", "efdsem", "dprintf", "fgets", "fprintf", "peek" };
 	const int nmodes = (int)(sizeof names / sizeof names[0]);
 	unsigned short port;
 	int m, p[2];
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT_FILE dgram|frames|efdsem|dprintf|fgets\n", argv[0]);
+		fprintf(stderr, "usage: %s PORT_FILE dgram|frames|efdsem|dprintf|fgets|fprintf|peek\n", argv[0]);
 		return 2;
 	}
 	m = pick_mode(argv[2], names, nmodes);
 	mode = (enum mode)m;
 	signal(SIGPIPE, SIG_IGN);
-	if (mode == M_DGRAM ? socketpair(AF_UNIX, SOCK_DGRAM, 0, p) : pipe(p))
+	if (mode == M_DGRAM || mode == M_PEEK ?
+	    socketpair(AF_UNIX, mode == M_DGRAM ? SOCK_DGRAM : SOCK_STREAM, 0, p) : pipe(p))
 		die("pipe");
-	qrd = p[mode == M_DGRAM ? 1 : 0];
-	qwr = p[mode == M_DGRAM ? 0 : 1];
+	qrd = p[mode == M_DGRAM || mode == M_PEEK ? 1 : 0];
+	qwr = p[mode == M_DGRAM || mode == M_PEEK ? 0 : 1];
 	if (mode == M_EFDSEM) {
 		if ((efd = eventfd(0, EFD_SEMAPHORE)) < 0)
 			die("eventfd");
