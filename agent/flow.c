@@ -375,7 +375,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 	case FD_CHAN:
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
-			bool solo;
+			bool named;
 
 			enum chan_took took = chan_read(rx, n, data, dlen, flow_several_acceptors(), &c);
 
@@ -398,13 +398,14 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 					agent_self.draining = false;
 				}
 				c = job_named(c);
-				solo = c != NULL && c != agent_self.cur;
+				named = c != NULL && c != agent_self.cur;
 				take_from_chan(c, rx, "flow_read (queued bytes)", fd);
-				/* Taken in order while one thread read the channel:
-				 * its context holds while the channel's wake-ups
-				 * are not shared by several readers (ctx_carried). */
-				if (solo && agent_self.cur == c)
-					agent_self.solo_readers = chan_shared_mark(rx);
+				/* The context holds while the channel is not one
+				 * whose wake-ups several threads read: its first
+				 * reads came before its second reader showed
+				 * (ctx_carried). */
+				if (named && agent_self.cur == c)
+					agent_self.chan_mark = chan_shared_mark(rx);
 			} else if (unlikely(relaymap_any()) &&
 				   relay_read(rx, data, dlen, n, &c)) {
 				/* Bytes a forked child wrote (relay.h). */

@@ -59,13 +59,13 @@ bool flow_write_slot(struct fdslot *s, int fd, const void *data, size_t n);
 
 /* The thread works on a client connection, or passes bytes through an
  * outbound one: its context vouches for its lines again (muted ends), and
- * rests on more than the channel that gave it (chan_took, solo_readers).
+ * rests on more than the channel that gave it (chan_took, chan_mark).
  * Three stores, in the quick paths too. */
 static inline void flow_vouched(void)
 {
 	agent_self.muted = false;
 	agent_self.chan_took = NULL;
-	agent_self.solo_readers = NULL;
+	agent_self.chan_mark = NULL;
 }
 
 /*

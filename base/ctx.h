@@ -125,8 +125,8 @@ static inline struct ctx *ctx_carried(void)
 	 * vary) several threads read by now: which job the thread took from
 	 * the program's queue after its read is not known (a pool's first
 	 * reads, before its second reader showed). */
-	if (unlikely(agent_self.solo_readers != NULL) &&
-	    __atomic_load_n(agent_self.solo_readers, __ATOMIC_RELAXED))
+	if (unlikely(agent_self.chan_mark != NULL) &&
+	    __atomic_load_n(agent_self.chan_mark, __ATOMIC_RELAXED))
 		return NULL;
 	return agent_self.cur;
 }
@@ -145,7 +145,7 @@ static inline void ctx_forget_marks(void)
 	agent_self.waits_in = NULL;
 	agent_self.weak = 0;
 	agent_self.muted = false;
-	agent_self.solo_readers = NULL;
+	agent_self.chan_mark = NULL;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

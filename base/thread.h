@@ -42,7 +42,7 @@ struct agent_thread {
 	const void *pop_mutex;    /* ... this one (kept across switches; agent/handoff.c, rule 8) */
 	bool draining;            /* took a merged wake-up; until it waits again */
 	const void *drain_chan;   /* the channel of that wake-up (agent/flow.c) */
-	const bool *solo_readers; /* `cur` came from a channel's read: that
+	const bool *chan_mark;    /* `cur` came from a channel's read: that
 				     channel's mark of wake-ups several threads
 				     read (chan_shared_mark), until the next
 				     switch; once set, lines carry nothing
