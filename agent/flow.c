@@ -298,7 +298,7 @@ static uint64_t units_of(const struct chan *tx, const void *data, size_t n)
 }
 
 
-static bool flow_cur_answered(void);
+static bool flow_next_job(const struct chan *rx);
 
 void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, size_t n)
 {
@@ -411,7 +411,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				/* Bytes a forked child wrote (relay.h). */
 				take_from_chan(c, rx, "flow_read (relayed bytes)", fd);
 				relay_read_taken();
-			} else if (flow_cur_answered()) {
+			} else if (flow_next_job(rx)) {
 				/* Bytes the record does not know (a job queue a
 				 * thread with none also writes: a timer's tick;
 				 * jobs written where the agent cannot see, by
@@ -428,24 +428,35 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 	}
 }
 
-/* The thread's context is of a request that was answered (or whose
- * connection it closed), and not the program's word (pinned). */
-static bool flow_cur_answered(void)
+/* A read of channel `rx` that nothing recorded, or a peek at it, is the
+ * thread's next job, not more of its request's work: its context is not
+ * the program's word (pinned), and its request's connection was closed by
+ * it, or its request was answered and the channel is one contexts went
+ * through (a job queue). A pipe only another process writes (a CGI's
+ * output, relayed after the response began) leaves the context alone. */
+static bool flow_next_job(const struct chan *rx)
 {
 	const struct ctx *c = agent_self.cur;
 
-	return c && !ctx_pinned() && (c == agent_self.closed || flow_request_answered(c));
+	return c && !ctx_pinned() &&
+	       (c == agent_self.closed || (chan_carried(rx) && flow_request_answered(c)));
 }
 
-void flow_chan_peeked(int fd)
+void flow_chan_peeked(struct fdslot *s, int fd)
 {
-	/* A look at a channel's next bytes (MSG_PEEK): a thread whose request
-	 * was answered is looking at its next job, not at more of the last. */
-	if (flow_cur_answered()) {
+	struct chan *rx;
+
+	/* A look at a channel's next bytes (MSG_PEEK). */
+	if (agent_self.cur == NULL || (rx = fdmap_chan_get(s, true)) == NULL)
+		return;
+	/* Several threads take jobs from it: the bytes this one sees may be
+	 * the job another takes, and what it has is no evidence for them. */
+	if (flow_next_job(rx) || (chan_carried(rx) && chan_several_readers(rx) && !ctx_pinned())) {
 		if (unlikely(debug_fd >= 0))
-			note_switch(NULL, "peek at a channel after its request was answered", fd);
+			note_switch(NULL, "peek at a job queue", fd);
 		ctx_take_current(NULL);
 	}
+	chan_unref(rx);
 }
 
 ssize_t flow_read_done(struct fdslot *s, int fd, const void *data, size_t dlen, ssize_t r)

@@ -244,9 +244,10 @@ void flow_socket(int fd, int domain, int type);
 
 /* pipe()/pipe2(): fds[0] reads what fds[1] writes. */
 void flow_pipe(const int fds[2]);
-/* recv(MSG_PEEK) on channel `fd`: what a thread whose request was
- * answered looks at is its next job; it carries none until it reads it. */
-void flow_chan_peeked(int fd);
+/* recv(MSG_PEEK) on channel `fd` (slot `s`): what a thread whose request
+ * was answered looks at on a job queue is its next job; it carries none
+ * until it reads it. */
+void flow_chan_peeked(struct fdslot *s, int fd);
 /* socketpair(): each end reads what the other writes; `messages`: in
  * datagrams (SOCK_DGRAM, SOCK_SEQPACKET), each read one write whole. */
 void flow_socketpair(const int fds[2], bool messages);

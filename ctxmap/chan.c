@@ -153,7 +153,7 @@ static void one_of_several(const void **first, bool *several, const void *me)
 	if (*first == NULL)
 		*first = me;
 	else if (*first != me)
-		*several = true;
+		__atomic_store_n(several, true, __ATOMIC_RELAXED);   /* read without the lock */
 }
 
 /* Under the lock: after `readers`, `blind` or `varied` changed. */

@@ -156,6 +156,12 @@ static inline const bool *chan_shared_mark(const struct chan *c)
 	return &c->shared_wakeups;
 }
 
+/* True once more than one thread has read `c` (no lock). */
+static inline bool chan_several_readers(const struct chan *c)
+{
+	return __atomic_load_n(&c->readers, __ATOMIC_RELAXED);
+}
+
 /* True once a context was written into `c`: its reads are the program's
  * jobs or answers, not only wake-ups no request made. No lock. */
 static inline bool chan_carried(const struct chan *c)

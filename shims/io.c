@@ -96,7 +96,7 @@ static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, con
 	if (unlikely(flags & MSG_PEEK)) {
 		if (fdmap_kind(s) == FD_CHAN) {
 			if (r > 0 && (likely(shim_armed()) || shim_active_after()))
-				AGENT_WORK(flow_chan_peeked(fd));
+				AGENT_WORK(flow_chan_peeked(s, fd));
 		} else if (!flow_slot_dgram(s)) {
 			(void)flow_read_conn(s, data, dlen);
 		}
