@@ -655,6 +655,25 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 	return tracked;
 }
 
+int flow_write_nobody(struct fdslot *s, int fd, const void *data, size_t n)
+{
+	struct chan *tx;
+
+	(void)fd;
+	output_begins();          /* the thread's request's work went out */
+	if ((tx = fdmap_chan_get(s, false)) != NULL) {
+		/* A stream flushed into a channel this process reads: a job
+		 * queue (its reads of bytes nothing names carry none), even
+		 * when the flushing thread has no context of its own left. */
+		chan_set_carried(tx);
+		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_CARRIES))
+			__atomic_or_fetch(&s->flags, FDF_CARRIES, __ATOMIC_RELAXED);
+		chan_wrote(tx, NULL, units_of(tx, data, n), data, false);
+		chan_unref(tx);
+	}
+	return FD_CHAN;
+}
+
 void flow_thread_exit(void)
 {
 	struct chan *tx = agent_self.chan_write;

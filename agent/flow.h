@@ -440,6 +440,13 @@ static inline int flow_write_begins(struct fdslot *s, int fd, const void *data, 
 	return flow_write_begins_head(s, fd, data, data, n);
 }
 
+/* flow_write_begins for bytes that may be several threads' (a stdio
+ * stream's buffer, flushed by one of them) into FD_CHAN slot `s`: they are
+ * recorded as nobody's, the channel marked as a job queue (chan_carried).
+ * Returns FD_CHAN (for flow_write_ends).
+ * Inside the agent (AGENT_WORK). */
+int flow_write_nobody(struct fdslot *s, int fd, const void *data, size_t n);
+
 /* Returns r. A channel write recorded in flight ends; one that took less
  * than announced is corrected. */
 static inline ssize_t flow_write_ends(int k, int fd, const void *data, size_t n, ssize_t r)

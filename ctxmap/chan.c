@@ -76,6 +76,12 @@ void chan_messages(struct chan *c)
 	c->messages = true;
 }
 
+void chan_set_carried(struct chan *c)
+{
+	if (!chan_carried(c))
+		__atomic_store_n(&c->carried, true, __ATOMIC_RELAXED);
+}
+
 void chan_ref(struct chan *c)
 {
 	if (c)
@@ -252,8 +258,8 @@ bool chan_wrote(struct chan *c, struct ctx *x, uint64_t units, const void *data,
 	if (units == 0 || (x == NULL && empty(c) && !chan_carried(c)))
 		return false;
 	spin_lock(&c->lock);
-	if (x && !c->carried)
-		__atomic_store_n(&c->carried, true, __ATOMIC_RELAXED);
+	if (x)
+		chan_set_carried(c);
 	learn_writer(c, data, units);
 	settle(c);
 	if (__atomic_load_n(&c->inflight, __ATOMIC_ACQUIRE) > 0)

@@ -156,6 +156,10 @@ static inline const bool *chan_shared_mark(const struct chan *c)
 	return &c->shared_wakeups;
 }
 
+/* Marks `c` as a channel contexts go through (chan_carried), without
+ * recording any. */
+void chan_set_carried(struct chan *c);
+
 /* True once more than one thread has read `c` (no lock). */
 static inline bool chan_several_readers(const struct chan *c)
 {

@@ -436,14 +436,20 @@ AGENT_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t nmemb, FI
 /* fflush of a stream on an fd that moves contexts (a job queue's pipe
  * written with fprintf, then fflush): its buffered bytes are a write, made
  * by libc's internal calls; the write rules go around it, as around a
- * write(). The bytes the kernel took are those no longer buffered after. */
+ * write(). Several threads may have put them in the buffer, so into a
+ * channel they go as nobody's (flow_write_nobody): its reads carry none,
+ * never the flushing thread's request for another's job. The bytes the
+ * kernel took are those no longer buffered after. */
 static __attribute__((noinline)) int flush_moving(FILE *f, struct fdslot *s)
 {
 	size_t n = (size_t)(f->_IO_write_ptr - f->_IO_write_base);
 	int fd = f->_fileno, k, r;
 	size_t left;
 
-	k = flow_write_begins(s, fd, f->_IO_write_base, n);
+	if (fdmap_kind(s) == FD_CHAN)
+		AGENT_WORK(k = flow_write_nobody(s, fd, f->_IO_write_base, n));
+	else
+		k = flow_write_begins(s, fd, f->_IO_write_base, n);
 	r = REAL(fflush)(f);
 	left = f->_IO_write_ptr > f->_IO_write_base ? (size_t)(f->_IO_write_ptr - f->_IO_write_base) : 0;
 	flow_write_ends(k, fd, NULL, n, (ssize_t)(left < n ? n - left : 0));

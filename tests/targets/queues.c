@@ -26,6 +26,10 @@
  *                             and fflush on fdopen, read with getline; the
  *                             worker closes a job's connection only after
  *                             reading the next job (answered, still open)
+ *   queues PORT_FILE batched  the same as fprintf, each request read and
+ *                             queued by a thread of its own into the one
+ *                             stream, flushed every second job: a flush
+ *                             carries two requests' jobs
  *   queues PORT_FILE peek     each job a text line through a stream
  *                             socketpair; the worker looks at it with
  *                             recv(MSG_PEEK) and logs "peeked tok=TOK"
@@ -53,7 +57,7 @@
 
 #define TOK_MAX 63
 
-enum mode { M_DGRAM, M_FRAMES, M_EFDSEM, M_DPRINTF, M_FGETS, M_FPRINTF, M_PEEK };
+enum mode { M_DGRAM, M_FRAMES, M_EFDSEM, M_DPRINTF, M_FGETS, M_FPRINTF, M_PEEK, M_BATCHED };
 
 struct job {
 	int fd;
@@ -103,7 +107,7 @@ static void run_job(const struct job *j)
 
 	fprintf(stderr, "job start tok=%s\n", j->tok);
 	send_all(j->fd, resp, (size_t)n);
-	if (mode == M_FPRINTF || mode == M_PEEK) {
+	if (mode == M_FPRINTF || mode == M_PEEK || mode == M_BATCHED) {
 		answered_fd = j->fd;
 	} else {
 		close(j->fd);
@@ -202,7 +206,8 @@ static int next_job(long w, struct job *j, int *first)
 			return 0;
 		return j->fd >= 0;
 	}
-	case M_FPRINTF: {
+	case M_FPRINTF:
+	case M_BATCHED: {
 		static FILE *in;
 		static char *line;
 		static size_t cap;
@@ -291,13 +296,19 @@ static void hand_off(const struct job *j)
 		write_all(qwr, line, (size_t)n);
 		break;
 	}
-	case M_FPRINTF: {
+	case M_FPRINTF:
+	case M_BATCHED: {
 		static FILE *out;
+		static unsigned jobs;
 
+		pthread_mutex_lock(&qlock);
 		if (out == NULL && (out = fdopen(qwr, "w")) == NULL)
 			die("fdopen");
-		if (fprintf(out, "%d %s\n", j->fd, j->tok) < 0 || fflush(out) != 0)
+		if (fprintf(out, "%d %s\n", j->fd, j->tok) < 0)
 			die("fprintf");
+		if ((mode == M_FPRINTF || ++jobs % 2 == 0 || j->fd < 0) && fflush(out) != 0)
+			die("fflush");
+		pthread_mutex_unlock(&qlock);
 		break;
 	}
 	}
@@ -309,15 +320,37 @@ static int read_request(int fd, char *tok)
 	return read_job_request(fd, tok, TOK_MAX);
 }
 
+/* batched: a request's own thread reads it and queues its job; the quit
+ * request stops the acceptor's accept. */
+static void *conn_thread(void *arg)
+{
+	struct job j = { .fd = (int)(long)arg };
+	int kind = read_request(j.fd, j.tok);
+
+	if (kind == 2) {
+		send_all(j.fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 57);
+		close(j.fd);
+		shutdown(lfd, SHUT_RDWR);
+	} else if (kind == 0) {
+		close(j.fd);
+	} else {
+		fprintf(stderr, "accepted tok=%s\n", j.tok);
+		hand_off(&j);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	static const char *names[] = { "dgram", "frames", "efdsem", "dprintf", "fgets", "fprintf", "peek" };
+	static const char *names[] = { "dgram", "frames", "efdsem", "dprintf", "fgets", "fprintf", "peek",
+				       "batched" };
 	const int nmodes = (int)(sizeof names / sizeof names[0]);
 	unsigned short port;
 	int m, p[2];
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s PORT_FILE dgram|frames|efdsem|dprintf|fgets|fprintf|peek\n", argv[0]);
+		fprintf(stderr, "usage: %s PORT_FILE dgram|frames|efdsem|dprintf|fgets|fprintf|peek|batched\n",
+			argv[0]);
 		return 2;
 	}
 	m = pick_mode(argv[2], names, nmodes);
@@ -348,7 +381,20 @@ int main(int argc, char **argv)
 		if (j.fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (mode == M_BATCHED)
+				break;          /* shut down by the quit request */
 			die("accept4");
+		}
+		if (mode == M_BATCHED) {
+			pthread_t t;
+			pthread_attr_t a;
+
+			pthread_attr_init(&a);
+			pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+			if (pthread_create(&t, &a, conn_thread, (void *)(long)j.fd) != 0)
+				die("pthread_create");
+			pthread_attr_destroy(&a);
+			continue;
 		}
 		kind = read_request(j.fd, j.tok);
 		if (kind == 2) {
