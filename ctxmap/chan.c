@@ -60,8 +60,7 @@ struct chan *chan_new(bool counter, bool semaphore)
 	c->inflight = 0;
 	c->unordered = false;
 	c->writers = c->repeats = c->varied = c->blind = c->reps_full = false;
-	c->seen_next = c->reps = 0;
-	memset(c->seen_len, 0, sizeof c->seen_len);
+	c->reps = 0;
 	__atomic_store_n(&c->carried, false, __ATOMIC_RELAXED);
 	c->writer = NULL;
 	c->last_sig = c->last_len = 0;

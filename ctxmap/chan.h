@@ -21,7 +21,6 @@
 #include "base/ctx.h"
 
 #define CHAN_SEGS 64       /* distinct writers remembered per channel */
-#define CHAN_SEEN 4        /* recent writes' bytes kept to find repeats */
 #define CHAN_REPS 4        /* bytes known to repeat, kept apart */
 
 /* The fields are chan.c's alone; they are here so that chan_quiet(), the
@@ -54,9 +53,8 @@ struct chan {
 	bool carried;             /* a context was written into it, ever (atomic) */
 	const void *writer;       /* the first thread that wrote it (its block) */
 	uint64_t last_sig, last_len; /* the last recorded write's bytes and length */
-	uint64_t seen_sig[CHAN_SEEN], seen_len[CHAN_SEEN]; /* recent writes' (ring) */
 	uint64_t rep_sig[CHAN_REPS], rep_len[CHAN_REPS];   /* bytes that repeated */
-	unsigned seen_next, reps;
+	unsigned reps;
 	struct chan_seg ring[CHAN_SEGS];
 	/* The process whose pipe() made it (agent/relay.c: only another
 	 * process's writes into it are relayed, only its reader forgets
@@ -102,8 +100,8 @@ LOCK_FORK_DECLARE(chan)
  * one writer thread, queue and channel have the same order; from several,
  * one thread may queue its job first and announce it second, so a read
  * cannot tell whose job follows. On a channel written by several threads,
- * a read of bytes that repeated (the same as one of the last CHAN_SEEN
- * writes') gives no context, nor any read once a write's bytes were not
+ * a read of bytes that repeated (a write had the bytes of the write just
+ * before it, or of one still queued; CHAN_REPS such kept) gives no context, nor any read once a write's bytes were not
  * known (any counter), nor a read that cannot be told to be one write's
  * once any bytes repeated. A read whose bytes are exactly one write's,
  * bytes that never repeated, names its job: the bytes are the job (a

@@ -8,10 +8,11 @@
  *                             (the kernel drops the rest)
  *   queues PORT_FILE frames   a pipe of framed messages (an 8-byte header,
  *                             then the payload, one write); a thread that
- *                             serves no request writes a tick message
- *                             before the first job and every 2 ms; one
- *                             worker, starting 300 ms late, reads each
- *                             header, then its payload
+ *                             serves no request writes one tick message
+ *                             before the first job (bytes the agent does
+ *                             not record: no request has used the pipe
+ *                             yet); one worker, starting 300 ms late,
+ *                             reads each header, then its payload
  *   queues PORT_FILE efdsem   eventfd(EFD_SEMAPHORE) wake-ups for a mutex-
  *                             guarded queue, 2 workers: the first holds
  *                             its first wake-up 200 ms before it takes a
@@ -71,7 +72,6 @@ struct frame {
 
 static enum mode mode;
 static int lfd, qrd = -1, qwr = -1, efd = -1;
-static int ticking = 1;
 static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static struct job *queue[1024];
 static unsigned qhead, qtail;
@@ -130,10 +130,7 @@ static void *ticker(void *arg)
 	struct job t = { .fd = -1, .tok = "tick" };
 
 	(void)arg;
-	while (__atomic_load_n(&ticking, __ATOMIC_ACQUIRE)) {
-		write_frame(2, &t);
-		sleep_us(2000);
-	}
+	write_frame(2, &t);
 	return NULL;
 }
 
@@ -366,7 +363,8 @@ int main(int argc, char **argv)
 			die("eventfd");
 		nworkers = 2;
 	}
-	if (mode == M_FRAMES && pthread_create(&ticker_thread, NULL, ticker, NULL) != 0)
+	if (mode == M_FRAMES && (pthread_create(&ticker_thread, NULL, ticker, NULL) != 0 ||
+				 pthread_join(ticker_thread, NULL) != 0))
 		die("pthread_create");
 	for (long i = 0; i < nworkers; i++)
 		if (pthread_create(&workers[i], NULL, worker, (void *)i) != 0)
@@ -409,9 +407,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "accepted tok=%s\n", j.tok);
 		hand_off(&j);
 	}
-	__atomic_store_n(&ticking, 0, __ATOMIC_RELEASE);
-	if (mode == M_FRAMES)
-		pthread_join(ticker_thread, NULL);
 	for (int i = 0; i < nworkers; i++) {
 		struct job stop = { .fd = -1, .tok = "-" };
 
