@@ -517,6 +517,14 @@ void flow_tls_read(int fd, const void *data, size_t n)
 static bool write_slot(struct fdslot *s, int fd, const void *data, const void *head,
 		       size_t n, bool track);
 
+/* Contexts went through channel fd `s`: a job queue from now on, whose
+ * writes with none go the full way, to be recorded too (FDF_CARRIES). */
+static inline void carries(struct fdslot *s)
+{
+	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_CARRIES))
+		__atomic_or_fetch(&s->flags, FDF_CARRIES, __ATOMIC_RELAXED);
+}
+
 void flow_write(int fd, const void *data, size_t n)
 {
 	struct fdslot *s = fdmap_peek(fd);
@@ -633,10 +641,8 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 			struct ctx *x = agent_self.in_signal ? NULL : ctx_carried();
 
 			track = track && agent_self.chan_write == NULL;
-			/* A job queue from now on: this fd's writes with no
-			 * context go the full way, to be recorded too. */
-			if (x && !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_CARRIES))
-				__atomic_or_fetch(&s->flags, FDF_CARRIES, __ATOMIC_RELAXED);
+			if (x)
+				carries(s);
 			if (chan_wrote(tx, x, units_of(tx, head, n), head, track)) {
 				agent_self.chan_write = tx;     /* keeps the reference */
 				tracked = true;
@@ -655,19 +661,17 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 	return tracked;
 }
 
-int flow_write_nobody(struct fdslot *s, int fd, const void *data, size_t n)
+int flow_write_nobody(struct fdslot *s, const void *data, size_t n)
 {
 	struct chan *tx;
 
-	(void)fd;
 	output_begins();          /* the thread's request's work went out */
 	if ((tx = fdmap_chan_get(s, false)) != NULL) {
 		/* A stream flushed into a channel this process reads: a job
 		 * queue (its reads of bytes nothing names carry none), even
 		 * when the flushing thread has no context of its own left. */
 		chan_set_carried(tx);
-		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_CARRIES))
-			__atomic_or_fetch(&s->flags, FDF_CARRIES, __ATOMIC_RELAXED);
+		carries(s);
 		chan_wrote(tx, NULL, units_of(tx, data, n), data, false);
 		chan_unref(tx);
 	}

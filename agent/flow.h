@@ -445,7 +445,7 @@ static inline int flow_write_begins(struct fdslot *s, int fd, const void *data, 
  * recorded as nobody's, the channel marked as a job queue (chan_carried).
  * Returns FD_CHAN (for flow_write_ends).
  * Inside the agent (AGENT_WORK). */
-int flow_write_nobody(struct fdslot *s, int fd, const void *data, size_t n);
+int flow_write_nobody(struct fdslot *s, const void *data, size_t n);
 
 /* Returns r. A channel write recorded in flight ends; one that took less
  * than announced is corrected. */

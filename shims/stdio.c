@@ -447,7 +447,7 @@ static __attribute__((noinline)) int flush_moving(FILE *f, struct fdslot *s)
 	size_t left;
 
 	if (fdmap_kind(s) == FD_CHAN)
-		AGENT_WORK(k = flow_write_nobody(s, fd, f->_IO_write_base, n));
+		AGENT_WORK(k = flow_write_nobody(s, f->_IO_write_base, n));
 	else
 		k = flow_write_begins(s, fd, f->_IO_write_base, n);
 	r = REAL(fflush)(f);
