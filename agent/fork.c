@@ -15,6 +15,7 @@
  *   chan      the channel pool                   the lock
  *   ctx       the context pool                   the lock
  *   mem       -                                  the size classes' spin locks
+ *   inherit   -                                  the popen environment lock
  *   process   -                                  pid, thread id cache, ID
  *                                                keys, the copy detector
  *                                                (base/copy.c) re-armed,
@@ -26,6 +27,7 @@
 #include "agent/config.h"
 #include "agent/buffered.h"
 #include "agent/fork.h"
+#include "agent/inherit.h"
 #include "agent/out.h"
 #include "base/ctx.h"
 #include "base/id.h"
@@ -59,6 +61,7 @@ static const struct fork_hook {
 	{ ctx_fork_prepare, ctx_fork_parent, ctx_fork_child },
 	{ NULL, NULL, buffered_after_fork_child },
 	{ NULL, NULL, mem_after_fork_child },
+	{ NULL, NULL, inherit_fork_child },
 	{ NULL, NULL, process_child },
 };
 #define NHOOKS (sizeof hooks / sizeof hooks[0])

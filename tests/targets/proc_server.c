@@ -4,6 +4,11 @@
  * a request should log with that request's ID (tests/integration/t_process).
  *
  *   proc_server PORT_FILE          the server
+ *   proc_server PORT_FILE threads  the same, each connection in a thread
+ *                                  of its own, and every child (and
+ *                                  shell) waits 20 ms before it logs: so
+ *                                  that system() and popen() of several
+ *                                  requests overlap
  *   proc_server child HOW TOK      what the server execs: logs one line
  *
  * Requests: GET /OP/TOK (the test sends TOK as the X-Request-Id too):
@@ -37,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -55,6 +61,7 @@
 extern char **environ;
 
 static char self[4096];
+static int threaded;
 
 static const char *cur_id(void)
 {
@@ -65,6 +72,8 @@ static const char *cur_id(void)
 
 static int child_main(const char *how, const char *tok)
 {
+	if (getenv("PROC_CHILD_PAUSE"))
+		usleep(20000);
 	fprintf(stderr, "exec child how=%s tok=%s id=%s agent=%s\n", how, tok, cur_id(),
 		reqctx_api_id ? "yes" : "no");
 	if (strcmp(how, "cgi") == 0 || strcmp(how, "popen") == 0)
@@ -158,7 +167,8 @@ static int do_exec(const char *how, const char *tok)
 	pid_t pid;
 
 	snprintf(cmd, sizeof cmd, "'%s' child %s %s", self, how, tok);
-	snprintf(shline, sizeof shline, "echo \"shell line how=%s tok=%s\" >&2", how, tok);
+	snprintf(shline, sizeof shline, "%secho \"shell line how=%s tok=%s\" >&2",
+		 threaded ? "sleep 0.02; " : "", how, tok);
 	if (strcmp(how, "execve") == 0 || strcmp(how, "execvp") == 0 ||
 	    strcmp(how, "execl") == 0 || strcmp(how, "sh-exec") == 0) {
 		pid = fork();
@@ -244,6 +254,41 @@ static int do_exec(const char *how, const char *tok)
 	return 0;
 }
 
+/* One request on fd; 1 when it was the last (quit). */
+static int serve(int fd)
+{
+	char op[40], tok[TOK_MAX + 1];
+	int r;
+
+	if (read_request(fd, op, tok) < 0) {
+		answer(fd, 400);
+		close(fd);
+		return 0;
+	}
+	fprintf(stderr, "request op=%s tok=%s\n", op, tok);
+	if (strcmp(op, "quit") == 0) {
+		answer(fd, 200);
+		close(fd);
+		return 1;
+	}
+	if (strcmp(op, "fork") == 0 || strcmp(op, "fork2") == 0)
+		r = do_fork(op, tok);
+	else
+		r = do_exec(op, tok);
+	answer(fd, r == 0 ? 200 : 404);
+	close(fd);
+	return 0;
+}
+
+static void *serve_thread(void *arg)
+{
+	if (serve((int)(long)arg) == 1) {
+		fprintf(stderr, "shutdown\n");
+		exit(0);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned short port;
@@ -252,8 +297,9 @@ int main(int argc, char **argv)
 
 	if (argc == 4 && strcmp(argv[1], "child") == 0)
 		return child_main(argv[2], argv[3]);
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PORT_FILE | child HOW TOK\n", argv[0]);
+	threaded = argc == 3 && strcmp(argv[2], "threads") == 0;
+	if (argc != 2 && !threaded) {
+		fprintf(stderr, "usage: %s PORT_FILE [threads] | child HOW TOK\n", argv[0]);
 		return 2;
 	}
 	sl = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -261,37 +307,30 @@ int main(int argc, char **argv)
 		die("readlink /proc/self/exe");
 	self[sl] = '\0';
 	signal(SIGPIPE, SIG_IGN);
+	if (threaded)
+		setenv("PROC_CHILD_PAUSE", "1", 1);
 
 	lfd = listen_loopback(SOCK_STREAM | SOCK_CLOEXEC, 0, 64, &port);
 	fprintf(stderr, "listening\n");
 	write_port_file(argv[1], port);
 
 	for (;;) {
-		char op[40], tok[TOK_MAX + 1];
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), r;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		pthread_t th;
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			die("accept4");
 		}
-		if (read_request(fd, op, tok) < 0) {
-			answer(fd, 400);
-			close(fd);
+		if (!threaded) {
+			if (serve(fd) == 1)
+				break;
 			continue;
 		}
-		fprintf(stderr, "request op=%s tok=%s\n", op, tok);
-		if (strcmp(op, "quit") == 0) {
-			answer(fd, 200);
-			close(fd);
-			break;
-		}
-		if (strcmp(op, "fork") == 0 || strcmp(op, "fork2") == 0)
-			r = do_fork(op, tok);
-		else
-			r = do_exec(op, tok);
-		answer(fd, r == 0 ? 200 : 404);
-		close(fd);
+		if (pthread_create(&th, NULL, serve_thread, (void *)(long)fd) != 0)
+			die("pthread_create");
+		pthread_detach(th);
 	}
 	close(lfd);
 	fprintf(stderr, "shutdown\n");
