@@ -107,8 +107,9 @@ static void name_char(struct wire_scan *w, const struct wire_names *names, unsig
 }
 
 /* The names that begin with `lc` (a lowercase byte): the first byte of
- * a field name decides most of them at once. */
-static inline uint8_t first_cand(const struct wire_names *names, unsigned char lc)
+ * a field name decides most of them at once. `idc` is the request-ID
+ * header's first byte, lowercase (id_first). */
+static inline uint8_t first_cand(unsigned char idc, unsigned char lc)
 {
 	uint8_t m = 0;
 
@@ -126,9 +127,16 @@ static inline uint8_t first_cand(const struct wire_names *names, unsigned char l
 		m = WIRE_H_UPGRADE;
 		break;
 	}
-	if (names && names->id && names->id_len && lower((unsigned char)names->id[0]) == lc)
+	if (idc == lc)
 		m |= WIRE_H_ID;
 	return m;
+}
+
+/* The request-ID header's first byte, lowercase; 0 (no token byte is) when
+ * there is none. */
+static inline unsigned char id_first(const struct wire_names *names)
+{
+	return names && names->id && names->id_len ? http_token_lc[(unsigned char)names->id[0]] : 0;
 }
 
 /* Whether the field name nm[0..len) is b[0..blen), ignoring case. */
@@ -142,10 +150,36 @@ static bool name_is(const char *nm, size_t len, const unsigned char *b, size_t b
 	return true;
 }
 
+/* The same for a fixed name (lowercase letters and '-') and a token
+ * b[0..len) of its length, eight bytes at a time: a token byte ORed with
+ * 0x20 equals a lowercase letter only if it is that letter in either
+ * case, and equals '-' only if it is '-' (the other byte, CR, is no token
+ * byte). */
+static bool fixed_name_is(const char *nm, const unsigned char *b, size_t len)
+{
+	const uint64_t fold = 0x2020202020202020ull;
+	uint64_t x, y;
+	size_t k = 0;
+
+	if (len < 8)
+		return name_is(nm, len, b, len);
+	for (; k + 8 <= len; k += 8) {
+		memcpy(&x, b + k, 8);
+		memcpy(&y, nm + k, 8);
+		if ((x | fold) != y)
+			return false;
+	}
+	if (k == len)
+		return true;
+	memcpy(&x, b + len - 8, 8);
+	memcpy(&y, nm + len - 8, 8);
+	return (x | fold) == y;
+}
+
 /* The field name nm[0..len), whole: the candidates in `w->cand` it is,
  * compared once, and its length, as name_char() leaves them byte by
  * byte for the name's end. */
-static inline void name_is_whole(struct wire_scan *w, const struct wire_names *names,
+static inline __attribute__((always_inline)) void name_is_whole(struct wire_scan *w, const struct wire_names *names,
 			  const unsigned char *nm, size_t len)
 {
 	uint8_t keep = 0;
@@ -155,7 +189,7 @@ static inline void name_is_whole(struct wire_scan *w, const struct wire_names *n
 		size_t nlen;
 		const char *known = name_of(i, names, &nlen);
 
-		if (name_is(known, nlen, nm, len))
+		if (i == 1 ? name_is(known, nlen, nm, len) : nlen == len && fixed_name_is(known, nm, len))
 			keep |= (uint8_t)(1u << i);
 	}
 	w->cand = keep;
@@ -494,7 +528,7 @@ static size_t status_line_whole(struct wire_scan *w, const unsigned char *b, siz
 
 /* A header line "name: value" starting at b[i] (not CR or LF). */
 static size_t field_line_whole(struct wire_scan *w, const struct wire_names *names,
-			       const unsigned char *b, size_t i, size_t n)
+			       unsigned char idc, const unsigned char *b, size_t i, size_t n)
 {
 	size_t e = line_end_from(b, i, n), j;
 
@@ -503,7 +537,7 @@ static size_t field_line_whole(struct wire_scan *w, const struct wire_names *nam
 	j = token_end_from(b, i, e);
 	if (j == i || b[j] != ':')
 		return 0;
-	w->cand = first_cand(names, http_token_lc[b[i]]);
+	w->cand = first_cand(idc, http_token_lc[b[i]]);
 	name_is_whole(w, names, b + i, j - i);
 	name_ends(w, names);
 	if (w->cur == WIRE_H_CONNECTION)
@@ -518,6 +552,7 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 		 const char *p, size_t n)
 {
 	const unsigned char *b = (const unsigned char *)p;
+	unsigned char idc = id_first(names);
 	size_t i = 0;
 
 	while (i < n) {
@@ -568,14 +603,14 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 				return n;
 			}
 			{
-				size_t k = field_line_whole(w, names, b, i, n);
+				size_t k = field_line_whole(w, names, idc, b, i, n);
 
 				if (k) {
 					i = k;
 					continue;
 				}
 			}
-			w->cand = first_cand(names, lower(ch));
+			w->cand = first_cand(idc, lower(ch));
 			w->npos = 1;
 			w->state = WS_NAME;
 			break;

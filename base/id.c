@@ -8,6 +8,9 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "base/id.h"
 
@@ -46,23 +49,29 @@ void id_init(void)
 	__atomic_store_n(&counter, id_mix(k[3]), __ATOMIC_RELAXED);
 }
 
-/* 16 lowercase hex digits, a byte at a time from a table. */
+/* 16 lowercase hex digits, the most significant first. With SSE2 all
+ * sixteen at once: the bytes in output order, each split into its two
+ * nibbles, interleaved, and each nibble n made '0' + n, plus 39 when it is
+ * above 9 ('a' - '0' - 10). */
 static void hex64(char *out, uint64_t v)
 {
-	static const char pairs[] =
-		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-		"202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-		"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-		"606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-		"808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-		"c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-		"e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+#if defined(__SSE2__)
+	const __m128i low = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9);
+	__m128i x = _mm_cvtsi64_si128((long long)__builtin_bswap64(v));
+	__m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low), lo = _mm_and_si128(x, low);
+	__m128i n = _mm_unpacklo_epi8(hi, lo);
+	__m128i letters = _mm_and_si128(_mm_cmpgt_epi8(n, nine), _mm_set1_epi8(39));
 
-	for (int i = 7; i >= 0; i--) {
-		memcpy(out + 2 * i, pairs + 2 * (v & 0xff), 2);
-		v >>= 8;
+	_mm_storeu_si128((__m128i *)(void *)out,
+			 _mm_add_epi8(_mm_add_epi8(n, _mm_set1_epi8('0')), letters));
+#else
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--) {
+		out[i] = digits[v & 0xf];
+		v >>= 4;
 	}
+#endif
 }
 
 static uint64_t next(void)
