@@ -34,17 +34,17 @@ const unsigned char http_token_lc[256] = {
 #undef LETTER
 };
 
-static bool is_id_char(unsigned char ch)
+/* The bytes a request ID may hold: letters, digits and "-._:/+=@". A
+ * table, one load a byte. */
+static const bool id_chars[256] = {
+	['0' ... '9'] = true, ['a' ... 'z'] = true, ['A' ... 'Z'] = true,
+	['-'] = true, ['.'] = true, ['_'] = true, [':'] = true, ['/'] = true, ['+'] = true,
+	['='] = true, ['@'] = true,
+};
+
+static inline bool is_id_char(unsigned char ch)
 {
-	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-	    (ch >= 'A' && ch <= 'Z'))
-		return true;
-	switch (ch) {
-	case '-': case '.': case '_': case ':': case '/': case '+': case '=':
-	case '@':
-		return true;
-	}
-	return false;
+	return id_chars[ch];
 }
 
 /* Trace Context allows lowercase hex only; uppercase is a malformed value. */
