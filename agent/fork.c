@@ -15,7 +15,7 @@
  *   chan      the channel pool                   the lock
  *   ctx       the context pool                   the lock
  *   mem       -                                  the size classes' spin locks
- *   inherit   -                                  the popen environment lock
+ *   shell     -                                  system()'s and popen()'s locks
  *   process   -                                  pid, thread id cache, ID
  *                                                keys, the copy detector
  *                                                (base/copy.c) re-armed,
@@ -27,7 +27,7 @@
 #include "agent/config.h"
 #include "agent/buffered.h"
 #include "agent/fork.h"
-#include "agent/inherit.h"
+#include "agent/shell.h"
 #include "agent/out.h"
 #include "base/ctx.h"
 #include "base/id.h"
@@ -61,7 +61,7 @@ static const struct fork_hook {
 	{ ctx_fork_prepare, ctx_fork_parent, ctx_fork_child },
 	{ NULL, NULL, buffered_after_fork_child },
 	{ NULL, NULL, mem_after_fork_child },
-	{ NULL, NULL, inherit_fork_child },
+	{ NULL, NULL, shell_fork_child },
 	{ NULL, NULL, process_child },
 };
 #define NHOOKS (sizeof hooks / sizeof hooks[0])

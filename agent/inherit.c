@@ -20,9 +20,6 @@
 #include "agent/inherit.h"
 #include "agent/out.h"
 #include "agent/out_fd.h"
-#include "base/lock.h"
-
-extern char **environ;
 
 struct ctx *inherit_home;
 
@@ -319,54 +316,6 @@ void inherit_env(char *const *env, char **out, char *scratch)
 			out[n++] = scratch;
 	}
 	out[n] = NULL;
-}
-
-/*
- * The global environment, for a call of libc's that reads it where no
- * interposer sees (popen). One call at a time: libc's popen holds a lock
- * of its own across its spawn too, so no caller waits longer than it
- * would. The child's version is built in arrays that live as long as the
- * process, never on a stack: a thread that reads `environ` meanwhile
- * (getenv, localtime's TZ, a spawn of its own) may go on reading it after
- * the call, and finds valid entries; its own children lose this
- * REQCTX_PARENT again in the agent's exec and spawn hooks. This lock is
- * held across the host's allocator (popen allocates its FILE): only a
- * thread calling popen ever waits for it, never one inside the allocator.
- */
-#define SWAP_SLOTS 4096
-#define SWAP_SCRATCH 16384
-static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *swap_env[SWAP_SLOTS];
-static char swap_scratch[SWAP_SCRATCH];
-
-char **inherit_environ_enter(void)
-{
-	char **saved;
-
-	agent_lock(&swap_lock);
-	saved = environ;
-	if (inherit_env_slots(saved) <= SWAP_SLOTS &&
-	    inherit_scratch_size(saved) <= SWAP_SCRATCH) {
-		inherit_env(saved, swap_env, swap_scratch);
-		__atomic_store_n(&environ, swap_env, __ATOMIC_RELEASE);
-	}
-	return saved;
-}
-
-void inherit_environ_leave(char **saved)
-{
-	char **ours = swap_env;
-
-	/* A setenv() of another thread meanwhile made a new array from the
-	 * child's: it stays (with a REQCTX_PARENT no hook passes on). */
-	__atomic_compare_exchange_n(&environ, &ours, saved, false, __ATOMIC_RELEASE,
-				    __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&swap_lock);
-}
-
-void inherit_fork_child(void)
-{
-	pthread_mutex_init(&swap_lock, NULL);
 }
 
 static bool lower_hex(const char *s, size_t n)

@@ -33,23 +33,6 @@ void inherit_keep_settings(char *const *env);
  */
 void inherit_env(char *const *env, char **out, char *scratch);
 
-/*
- * For popen(), whose libc call reads the global environment inside:
- * inherit_environ_enter() takes the lock such calls share and points
- * `environ` at the child's environment (inherit_env of the current one,
- * in arrays that outlive the call; left as it is, with the lock still
- * taken, when it has more than 4,096 entries or 16 KiB of LD_PRELOAD), and
- * returns the environment to give back. inherit_environ_leave() gives it
- * back, unless another thread's setenv() replaced the array meanwhile, and
- * releases the lock. Not async-signal-safe (popen is not).
- */
-char **inherit_environ_enter(void);
-void inherit_environ_leave(char **saved);
-
-/* In a fork child: the lock above, fresh (the fork may have copied it
- * taken by another thread's popen). */
-void inherit_fork_child(void);
-
 /* chroot() succeeded: from now on each exec checks that the child can
  * reach the agent's library, and leaves the agent out where it cannot. */
 void inherit_root_changed(void);

@@ -106,6 +106,7 @@
 	X(posix_spawnp, int, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[]), REQUIRED) \
 	X(system, int, (const char *), REQUIRED) \
 	X(popen, FILE *, (const char *, const char *), REQUIRED) \
+	X(pclose, int, (FILE *), REQUIRED) \
 	X(_exit, void, (int), REQUIRED) \
 	X(sigaction, int, (int, const struct sigaction *, struct sigaction *), REQUIRED) \
 	X(vfprintf, int, (FILE *, const char *, va_list), REQUIRED) \

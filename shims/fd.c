@@ -10,6 +10,7 @@
 #include <sys/timerfd.h>
 
 #include "agent/out_fd.h"
+#include "agent/shell.h"
 #include "shims/shim.h"
 
 static inline int created(int fd)
@@ -156,7 +157,14 @@ AGENT_EXPORT void closefrom(int low)
 
 AGENT_EXPORT int fclose(FILE *f)
 {
-	int fd = f ? fileno(f) : -1;
+	int fd;
+	pid_t pid;
+
+	/* A stream of popen's: glibc's fclose waits for its shell too. */
+	if (unlikely(__atomic_load_n(&shell_streams, __ATOMIC_ACQUIRE)) &&
+	    (pid = shell_stream_take(f)) > 0)
+		return shell_pclose(f, pid);
+	fd = f ? fileno(f) : -1;
 
 	if (fd >= 0 && agent_active())
 		AGENT_WORK(flow_close(fd));

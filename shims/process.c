@@ -3,19 +3,15 @@
  * hold is written first, so nothing is lost. (exit() is covered by the
  * destructor, fork by the atfork handlers in agent/start.c.)
  */
-#include <errno.h>
-#include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/inherit.h"
-#include "base/lock.h"
+#include "agent/shell.h"
 #include "agent/signals.h"
 #include "shims/shim.h"
 
@@ -124,97 +120,9 @@ AGENT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fi
 	return REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
 }
 
-/*
- * system(): POSIX's steps in glibc's order, with its system calls: the
- * first of concurrent calls sets SIGINT and SIGQUIT to SIG_IGN, each
- * blocks SIGCHLD; "/bin/sh -c CMD" is spawned with the caller's mask and
- * those two at their default (unless they were ignored before); its
- * status is waited for (a cancellation point: a cancelled caller's shell
- * is killed and reaped); the last call to finish puts the two
- * dispositions back, each its own mask. Status 127 when the shell could
- * not be started (errno says why); system(NULL) says whether a shell can
- * be started. The one difference from libc's: the environment goes to
- * posix_spawn as an argument. libc's reads the global environ inside,
- * where the agent could only swap it for as long as the command ran, and
- * two threads at once then started children in each other's requests.
- */
-static int system_spin;
-static unsigned system_calls;
-static struct sigaction system_intr, system_quit;
-
-static void system_release(void)
-{
-	spin_lock(&system_spin);
-	if (--system_calls == 0) {
-		REAL(sigaction)(SIGINT, &system_intr, NULL);
-		REAL(sigaction)(SIGQUIT, &system_quit, NULL);
-	}
-	spin_unlock(&system_spin);
-}
-
-static void system_cancelled(void *arg)
-{
-	pid_t pid = *(pid_t *)arg;
-	int state;
-
-	kill(pid, SIGKILL);
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	pthread_setcancelstate(state, NULL);
-	system_release();
-}
-
-static int shell_system(const char *cmd)
-{
-	struct sigaction ign = { .sa_handler = SIG_IGN };
-	sigset_t block, omask, reset;
-	posix_spawnattr_t attr;
-	int status = -1, r;
-	pid_t pid;
-
-	spin_lock(&system_spin);
-	if (system_calls++ == 0) {
-		REAL(sigaction)(SIGINT, &ign, &system_intr);
-		REAL(sigaction)(SIGQUIT, &ign, &system_quit);
-	}
-	spin_unlock(&system_spin);
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &omask);
-	sigemptyset(&reset);
-	if (system_intr.sa_handler != SIG_IGN)
-		sigaddset(&reset, SIGINT);
-	if (system_quit.sa_handler != SIG_IGN)
-		sigaddset(&reset, SIGQUIT);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setsigmask(&attr, &omask);
-	posix_spawnattr_setsigdefault(&attr, &reset);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	{
-		char *argv[] = { (char *)"sh", (char *)"-c", (char *)cmd, NULL };
-		CHILD_ENV(environ, env);
-		r = REAL(posix_spawn)(&pid, "/bin/sh", NULL, &attr, argv, env);
-	}
-	posix_spawnattr_destroy(&attr);
-	if (r == 0) {
-		pthread_cleanup_push(system_cancelled, &pid);
-		while ((r = (int)waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-			;
-		if (r != pid)
-			status = -1;
-		r = 0;
-		pthread_cleanup_pop(0);
-	} else {
-		status = W_EXITCODE(127, 0);
-	}
-	system_release();
-	sigprocmask(SIG_SETMASK, &omask, NULL);
-	if (r != 0)
-		errno = r;
-	return status;
-}
-
+/* system() and popen() are the agent's own (agent/shell.c): libc's read
+ * the global environ inside, where the child's request could only be put
+ * by swapping environ for every thread. */
 AGENT_EXPORT int system(const char *cmd)
 {
 	if (!agent_active())
@@ -225,21 +133,22 @@ AGENT_EXPORT int system(const char *cmd)
 	return shell_system(cmd);
 }
 
-/* popen(): its FILE (what pclose and the next popen's child know of it)
- * comes only from libc's popen, which reads the global environ inside:
- * for the call, environ points at the child's version (agent/inherit.c:
- * one popen at a time, as in libc). */
 AGENT_EXPORT FILE *popen(const char *cmd, const char *mode)
 {
-	char **saved;
-	FILE *r;
-
 	if (!agent_active())
 		return REAL(popen)(cmd, mode);
-	AGENT_WORK(saved = inherit_environ_enter());
-	r = REAL(popen)(cmd, mode);
-	AGENT_WORK(inherit_environ_leave(saved));
-	return r;
+	return shell_popen(cmd, mode);
+}
+
+/* A stream of the agent's popen is closed, and its shell waited for, as
+ * glibc's pclose does its own; fclose() of one too (shims/fd.c). */
+AGENT_EXPORT int pclose(FILE *f)
+{
+	pid_t pid;
+
+	if (__atomic_load_n(&shell_streams, __ATOMIC_ACQUIRE) && (pid = shell_stream_take(f)) > 0)
+		return shell_pclose(f, pid);
+	return REAL(pclose)(f);
 }
 
 /*
