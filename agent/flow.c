@@ -373,6 +373,15 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		dgram_received(s, fd, NULL, 0, 1);
 		break;
 	case FD_CHAN:
+		if (unlikely(agent_self.pin_inherited) && n > 0 && ctx_pinned()) {
+			/* A thread started inside a request takes bytes from a
+			 * pipe or socketpair: work from elsewhere (a worker the
+			 * first request started), no more its starter's. */
+			if (unlikely(debug_fd >= 0))
+				note_switch(NULL, "a channel read by a thread on its creator's context", fd);
+			agent_self.pin_inherited = false;
+			ctx_take_current(NULL);
+		}
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
 			struct ctx *c;
 			bool named;

@@ -214,7 +214,16 @@ struct ctx *ctx_enter_pinned(struct ctx *c)
 	agent_self.switches++;
 	ctx_forget_marks();
 	agent_self.pinned = c;
+	agent_self.pin_inherited = false;
 	agent_self.entered_none = c == NULL;
+	return prev;
+}
+
+struct ctx *ctx_enter_inherited(struct ctx *c)
+{
+	struct ctx *prev = ctx_enter_pinned(c);
+
+	agent_self.pin_inherited = c != NULL;
 	return prev;
 }
 

@@ -159,6 +159,13 @@ void ctx_take_current(struct ctx *c);
  * caller. */
 struct ctx *ctx_enter_pinned(struct ctx *c);
 
+/* The same for a new thread's first context, its creator's, as a
+ * runtime's bridge gives it (a thread started inside a request): pinned,
+ * until the thread reads a channel (agent/flow.c): a worker started
+ * lazily by one request takes later requests' work from a pipe or a
+ * socketpair, and carries its starter's request no further. */
+struct ctx *ctx_enter_inherited(struct ctx *c);
+
 /* True while the current context is one the program entered itself. */
 static inline bool ctx_pinned(void)
 {

@@ -57,6 +57,9 @@ struct agent_thread {
 	                             out_holding): a read must not wait with it */
 	const struct ctx *waits_in; /* current, kept across a wait inside it */
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
+	bool pin_inherited;       /* `pinned` is a new thread's creator's context, given
+	                             by a runtime's bridge at the thread's start: a read
+	                             of a channel (taking work from elsewhere) ends it */
 	bool entered_none;        /* no context, and that entered through the API: the
 	                             program says the thread serves no request now */
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */

@@ -43,6 +43,13 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
 	return (reqctx_snapshot_t)ctx_enter_pinned((struct ctx *)s);
 }
 
+AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t s)
+{
+	if (!agent_running())
+		return NULL;
+	return (reqctx_snapshot_t)ctx_enter_inherited((struct ctx *)s);
+}
+
 AGENT_EXPORT void reqctx_api_leave(reqctx_snapshot_t prev)
 {
 	if (agent_running())

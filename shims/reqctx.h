@@ -45,6 +45,11 @@ extern void reqctx_api_bridge_loop(int on) __attribute__((weak));
  * not vouched for. Returns the state it replaced (1: vouched), to be
  * passed back when the bracket closes. */
 extern int reqctx_api_bridge_vouch(int on) __attribute__((weak));
+/* For runtime bridges: reqctx_api_enter for a new thread's first context,
+ * its creator's (a thread started inside a request). The same, except
+ * that the thread's first read of a pipe or socketpair ends it: a worker
+ * started lazily by one request takes later requests' work from there. */
+extern reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t) __attribute__((weak));
 extern reqctx_snapshot_t reqctx_api_fd_snapshot(int) __attribute__((weak));
 extern void reqctx_api_buffered(int, const void *, unsigned long) __attribute__((weak));
 

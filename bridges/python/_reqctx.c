@@ -18,6 +18,8 @@
  *   capture() -> Snap | None   the same, owned by a Snap (None: no context)
  *   enter(p) -> int            reqctx_api_enter (p: a Snap, an int or
  *                              None): the snapshot current before
+ *   enter_inherited(p) -> int  reqctx_api_enter_inherited, the same for a
+ *                              new thread's first context, its creator's
  *   leave(p)                   reqctx_api_leave
  *   release(p)                 reqctx_api_release
  *   Guard(write, fd, encoding, errors, self)
@@ -49,6 +51,7 @@ typedef void *snap_t;
 
 static snap_t (*api_snapshot)(void);
 static snap_t (*api_enter)(snap_t);
+static snap_t (*api_enter_inherited)(snap_t);   /* api_enter in an older agent */
 static void (*api_leave)(snap_t);
 static void (*api_release)(snap_t);
 static void (*api_buffered)(int, const void *, unsigned long);
@@ -157,6 +160,16 @@ static PyObject *py_enter(PyObject *self, PyObject *o)
 	if (snap_arg(o, &p) < 0)
 		return NULL;
 	return snap_result(api_enter(p));
+}
+
+static PyObject *py_enter_inherited(PyObject *self, PyObject *o)
+{
+	snap_t p;
+
+	(void)self;
+	if (snap_arg(o, &p) < 0)
+		return NULL;
+	return snap_result(api_enter_inherited(p));
 }
 
 /* `fn(o's snapshot)`, returning None; a bad argument raises. */
@@ -784,6 +797,8 @@ static PyMethodDef methods[] = {
 	{ "snapshot", py_snapshot, METH_NOARGS, "The current request's snapshot (0: none)." },
 	{ "capture", py_capture, METH_NOARGS, "The current request's snapshot as a Snap, or None." },
 	{ "enter", py_enter, METH_O, "Makes snapshot p current; returns the one before." },
+	{ "enter_inherited", py_enter_inherited, METH_O,
+	  "enter() for a new thread's first context, its creator's: a pipe's read ends it." },
 	{ "leave", py_leave, METH_O, "Makes snapshot p (enter's result) current again." },
 	{ "release", py_release, METH_O, "Drops snapshot p." },
 	{ "handle_run", py_handle_run, METH_VARARGS,
@@ -808,6 +823,9 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 
 	api_snapshot = (snap_t (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_snapshot");
 	api_enter = (snap_t (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_enter");
+	api_enter_inherited = (snap_t (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_enter_inherited");
+	if (api_enter_inherited == NULL)
+		api_enter_inherited = api_enter;
 	api_leave = (void (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_leave");
 	api_release = (void (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_release");
 	if (!api_snapshot || !api_enter || !api_leave || !api_release) {

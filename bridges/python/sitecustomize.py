@@ -89,6 +89,12 @@ def _reqctx_bridge():
     except (OSError, AttributeError, ImportError):
         chain()
         return
+    try:
+        f = lib.reqctx_api_enter_inherited
+        f.restype, f.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+        fn["enter_inherited"] = f
+    except AttributeError:
+        pass
     # The same calls from the bridge's extension (_reqctx.c), at a C call's
     # cost: the bridge makes a pair around every asyncio callback.
     try:
@@ -98,6 +104,7 @@ def _reqctx_bridge():
         finally:
             sys.path.remove(here)
         fn.update(snapshot=_reqctx.snapshot, enter=_reqctx.enter, leave=_reqctx.leave,
+                  enter_inherited=getattr(_reqctx, "enter_inherited", _reqctx.enter),
                   release=_reqctx.release, capture=_reqctx.capture,
                   Guard=getattr(_reqctx, "Guard", None),
                   handle_run=getattr(_reqctx, "handle_run", None),
@@ -142,8 +149,10 @@ def install_hooks(fn):
     # without a Python call, and given to enter() as it is), else this
     # class through ctypes.
     capture = fn.get("capture")
+    _enter_inherited = fn.get("enter_inherited", _enter)
     if capture is not None:
         enter_snap = _enter
+        enter_inherited = _enter_inherited
     else:
         class Snap:
             __slots__ = ("p",)
@@ -166,6 +175,9 @@ def install_hooks(fn):
 
         def enter_snap(s):
             return _enter(s.p if isinstance(s, Snap) else None)
+
+        def enter_inherited(s):
+            return _enter_inherited(s.p if isinstance(s, Snap) else None)
 
     var = contextvars.ContextVar("reqctx_snapshot")
 
@@ -511,6 +523,8 @@ def install_hooks(fn):
         _submit.__doc__ = submit.__doc__
         thread.ThreadPoolExecutor.submit = _submit
 
+    waits = {}
+
     def patch_threading():
         import threading
 
@@ -537,7 +551,7 @@ def install_hooks(fn):
                 own = name == "process_request_thread"
 
                 def _run_in_context():
-                    prev = enter_snap(s)
+                    prev = enter_snap(s) if own else enter_inherited(s)
                     var.set(s)
                     inherited.on = not own
                     try:
@@ -564,20 +578,39 @@ def install_hooks(fn):
             return wait(self, timeout)
         threading.Condition.wait = _wait
 
-        try:
-            import queue
-            get = queue.Queue.get
+        waits["for_work"] = waits_for_work
 
-            def _get(self, block=True, timeout=None):
-                # Only a get that may wait is a worker waiting for work: a
-                # pool's checkout that never waits (urllib3's, under
-                # requests) is work for the request the thread serves.
-                if block:
-                    waits_for_work()
-                return get(self, block, timeout)
-            queue.Queue.get = _get
-        except ImportError:
-            pass
+    def patch_queue():
+        """A blocking get of a queue.Queue or a queue.SimpleQueue (C code,
+        given a subclass whose get is seen) is a worker waiting for work.
+        Patched once queue is whole: it imports threading while it loads,
+        so a program that imports queue first reaches threading's patch
+        with queue half made."""
+        import queue
+        import threading    # noqa: F401 (its patch made waits_for_work)
+        waits_for_work = waits["for_work"]
+        get = queue.Queue.get
+
+        def _get(self, block=True, timeout=None):
+            # Only a get that may wait is a worker waiting for work: a
+            # pool's checkout that never waits (urllib3's, under
+            # requests) is work for the request the thread serves.
+            if block:
+                waits_for_work()
+            return get(self, block, timeout)
+        queue.Queue.get = _get
+        base = getattr(queue, "SimpleQueue", None)
+        if base is not None:
+            class SimpleQueue(base):
+                __slots__ = ()
+                __doc__ = base.__doc__
+
+                def get(self, block=True, timeout=None):
+                    if block:
+                        waits_for_work()
+                    return base.get(self, block, timeout)
+            SimpleQueue.__module__ = base.__module__
+            queue.SimpleQueue = SimpleQueue
 
     # ---- worker processes -------------------------------------------
     def patch_processes():
@@ -604,7 +637,7 @@ def install_hooks(fn):
     # ---- apply each patch when its module is first imported -----------
     pending = {"asyncio": patch_asyncio, "aiohttp.web_protocol": patch_aiohttp,
                "concurrent.futures.thread": patch_futures,
-               "threading": patch_threading,
+               "threading": patch_threading, "queue": patch_queue,
                "multiprocessing.process": patch_processes}
 
     def apply(name):
@@ -612,14 +645,14 @@ def install_hooks(fn):
         if f is not None:
             try:
                 f()
-            except Exception as e:      # never break the program
+            except Exception:           # never break the program
                 # Half a bridge would vouch for contexts it does not
                 # follow: the agent goes back to tagging no event loop.
+                # Said in REQCTX_DEBUG's file, never on the program's
+                # stderr.
                 failed = fn.get("bridge_failed")
                 if failed is not None:
                     failed()
-                sys.stderr.write("reqctx: the Python bridge could not patch %s: %r; "
-                                 "event-loop lines go without request IDs\n" % (name, e))
 
     for name in list(pending):
         if name in sys.modules:

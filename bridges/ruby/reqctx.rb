@@ -63,6 +63,9 @@ module ReqctxBridge
     P = Fiddle::TYPE_VOIDP
     SNAPSHOT = api('reqctx_api_snapshot', [], P)
     ENTER = api('reqctx_api_enter', [P], P)
+    # A new thread's first context, its creator's: ended by the thread's
+    # first read of a pipe or socketpair (work from elsewhere).
+    ENTER_INHERITED = api('reqctx_api_enter_inherited', [P], P)
     LEAVE = api('reqctx_api_leave', [P], Fiddle::TYPE_VOID)
     RELEASE = api('reqctx_api_release', [P], Fiddle::TYPE_VOID)
     FD_SNAPSHOT = api('reqctx_api_fd_snapshot', [Fiddle::TYPE_INT], P)
@@ -131,11 +134,16 @@ module ReqctxBridge
 
   # A new thread's block, in its creator's request (its own) or none.
   def self.started(snap)
-    if snap
-      self.source = :own
-      Thread.current.thread_variable_set(:__reqctx_inherited, true)
+    return run(snap) { yield } if snap.nil? || ENTER_INHERITED.nil?
+
+    self.source = :own
+    Thread.current.thread_variable_set(:__reqctx_inherited, true)
+    prev = ENTER_INHERITED.call(snap)
+    begin
+      yield
+    ensure
+      LEAVE.call(prev)
     end
-    run(snap) { yield }
   end
 
   # A server hook pinned this thread's request: its own, not inherited.

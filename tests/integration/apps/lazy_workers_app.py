@@ -1,0 +1,72 @@
+"""tests/integration/t_lazy_workers: a threaded http.server whose first
+request starts three worker threads, each taking every later request's
+jobs from somewhere the bridge does not see: an os.pipe read through a
+file, a socketpair, a queue.SimpleQueue. queue is imported before
+threading (the bridge must patch it once it is whole). GET /<tag>/<id>
+logs "site=arrival id=<id>", runs a thread of its own that logs
+"site=oneshot id=<id>" (a thread started inside the request: its
+request's), hands <id> to each worker ("site=pipe_job", "site=sock_job",
+"site=sq_job") and answers. Prints "listening <port>"."""
+import queue  # noqa: I001 - first on purpose
+import os
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+pipe_r, pipe_w = os.pipe()
+sock_a, sock_b = socket.socketpair()
+jobs = queue.SimpleQueue()
+started = []
+lock = threading.Lock()
+
+
+def log(site, rid):
+    sys.stderr.write("site=%s id=%s\n" % (site, rid))
+
+
+def pipe_worker():
+    for line in os.fdopen(pipe_r):
+        log("pipe_job", line.strip())
+
+
+def sock_worker():
+    for line in sock_b.makefile("r"):
+        log("sock_job", line.strip())
+
+
+def sq_worker():
+    while True:
+        log("sq_job", jobs.get())
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        rid = self.path.rsplit("/", 1)[-1]
+        log("arrival", rid)
+        with lock:
+            if not started:
+                for w in (pipe_worker, sock_worker, sq_worker):
+                    threading.Thread(target=w, daemon=True).start()
+                started.append(True)
+        t = threading.Thread(target=log, args=("oneshot", rid))
+        t.start()
+        t.join()
+        os.write(pipe_w, (rid + "\n").encode())
+        sock_a.sendall((rid + "\n").encode())
+        jobs.put(rid)
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+srv.daemon_threads = True
+print("listening %d" % srv.server_address[1], flush=True)
+srv.serve_forever()
