@@ -19,7 +19,9 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "base/compiler.h"
@@ -107,6 +109,18 @@
 	X(system, int, (const char *), REQUIRED) \
 	X(popen, FILE *, (const char *, const char *), REQUIRED) \
 	X(pclose, int, (FILE *), REQUIRED) \
+	X(daemon, int, (int, int), REQUIRED) \
+	X(waitpid, pid_t, (pid_t, int *, int), REQUIRED) \
+	X(wait, pid_t, (int *), REQUIRED) \
+	X(wait3, pid_t, (int *, int, struct rusage *), REQUIRED) \
+	X(wait4, pid_t, (pid_t, int *, int, struct rusage *), REQUIRED) \
+	X(waitid, int, (idtype_t, id_t, siginfo_t *, int), REQUIRED) \
+	X(pthread_join, int, (pthread_t, void **), REQUIRED) \
+	X(sigsuspend, int, (const sigset_t *), REQUIRED) \
+	X(pause, int, (void), REQUIRED) \
+	X(sigwait, int, (const sigset_t *, int *), REQUIRED) \
+	X(sigwaitinfo, int, (const sigset_t *, siginfo_t *), REQUIRED) \
+	X(sigtimedwait, int, (const sigset_t *, siginfo_t *, const struct timespec *), REQUIRED) \
 	X(_exit, void, (int), REQUIRED) \
 	X(sigaction, int, (int, const struct sigaction *, struct sigaction *), REQUIRED) \
 	X(vfprintf, int, (FILE *, const char *, va_list), REQUIRED) \

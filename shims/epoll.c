@@ -41,7 +41,7 @@ struct wait_args {
 	const sigset_t *mask;
 };
 
-static int real_wait(int epfd, struct epoll_event *ev, int max, const struct wait_args *a)
+static int wait_real(int epfd, struct epoll_event *ev, int max, const struct wait_args *a)
 {
 	switch (a->kind) {
 	case WAIT_EPOLL: return REAL(epoll_wait)(epfd, ev, max, a->timeout);
@@ -58,14 +58,14 @@ static int wait_tagged(int epfd, struct epoll_event *events, int max, const stru
 	int r, n;
 
 	if (!agent_active())
-		return real_wait(epfd, events, max, a);
+		return wait_real(epfd, events, max, a);
 	AGENT_WORK(n = dispatch_next(epfd, events));
 	if (n > 0)
 		return n;
 	shim_wait_begins(&(struct flow_wait){ .epfd = epfd });
 	AGENT_WORK(buf = dispatch_buffer(epfd, max));
 	for (;;) {
-		r = real_wait(epfd, buf ? buf : events, max, a);
+		r = wait_real(epfd, buf ? buf : events, max, a);
 		if (r <= 0 || buf == NULL)
 			return r;
 		AGENT_WORK(n = dispatch_fill(epfd, r, events));

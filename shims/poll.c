@@ -3,6 +3,7 @@
  * one fd comes back ready, its context is current on return (with more,
  * the first I/O decides).
  */
+#include <sys/wait.h>
 #include <poll.h>
 
 #include "shims/shim.h"
@@ -120,3 +121,78 @@ AGENT_EXPORT int usleep(useconds_t us)
 		shim_may_block();
 	return REAL(usleep)(us);
 }
+
+/*
+ * Waits for a child, a thread or a signal: nothing of the thread's output
+ * stays held across them (a prompt written before a wait shows during
+ * it, as without the agent). A wait that cannot block (WNOHANG) holds on.
+ */
+#define WAIT_FLUSHED(call) do { \
+		if (agent_active()) \
+			shim_may_block(); \
+		return call; \
+	} while (0)
+
+AGENT_EXPORT pid_t waitpid(pid_t pid, int *status, int options)
+{
+	if (options & WNOHANG)
+		return REAL(waitpid)(pid, status, options);
+	WAIT_FLUSHED(REAL(waitpid)(pid, status, options));
+}
+
+AGENT_EXPORT pid_t wait(int *status)
+{
+	WAIT_FLUSHED(REAL(wait)(status));
+}
+
+AGENT_EXPORT pid_t wait3(int *status, int options, struct rusage *ru)
+{
+	if (options & WNOHANG)
+		return REAL(wait3)(status, options, ru);
+	WAIT_FLUSHED(REAL(wait3)(status, options, ru));
+}
+
+AGENT_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+	if (options & WNOHANG)
+		return REAL(wait4)(pid, status, options, ru);
+	WAIT_FLUSHED(REAL(wait4)(pid, status, options, ru));
+}
+
+AGENT_EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options)
+{
+	if (options & WNOHANG)
+		return REAL(waitid)(type, id, info, options);
+	WAIT_FLUSHED(REAL(waitid)(type, id, info, options));
+}
+
+AGENT_EXPORT int pthread_join(pthread_t t, void **ret)
+{
+	WAIT_FLUSHED(REAL(pthread_join)(t, ret));
+}
+
+AGENT_EXPORT int sigsuspend(const sigset_t *mask)
+{
+	WAIT_FLUSHED(REAL(sigsuspend)(mask));
+}
+
+AGENT_EXPORT int pause(void)
+{
+	WAIT_FLUSHED(REAL(pause)());
+}
+
+AGENT_EXPORT int sigwait(const sigset_t *set, int *sig)
+{
+	WAIT_FLUSHED(REAL(sigwait)(set, sig));
+}
+
+AGENT_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+	WAIT_FLUSHED(REAL(sigwaitinfo)(set, info));
+}
+
+AGENT_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *t)
+{
+	WAIT_FLUSHED(REAL(sigtimedwait)(set, info, t));
+}
+

@@ -120,6 +120,16 @@ AGENT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fi
 	return REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
 }
 
+/* daemon() forks and leaves the parent by libc's own _exit, which no hook
+ * sees: every thread's held output goes out first (without the agent the
+ * parent's partial line was written already). */
+AGENT_EXPORT int daemon(int nochdir, int noclose)
+{
+	if (agent_active())
+		AGENT_WORK(out_flush_all(false, false));
+	return REAL(daemon)(nochdir, noclose);
+}
+
 /* system() and popen() are the agent's own (agent/shell.c): libc's read
  * the global environ inside, where the child's request could only be put
  * by swapping environ for every thread. */
