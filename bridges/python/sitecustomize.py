@@ -612,6 +612,65 @@ def install_hooks(fn):
             SimpleQueue.__module__ = base.__module__
             queue.SimpleQueue = SimpleQueue
 
+    # ---- logging: a record is written in the request it was made in ---
+    def patch_logging():
+        """A handler may write a record later, from another thread or
+        another request: logging.handlers.MemoryHandler writes every
+        request's buffered records from the thread whose record fills the
+        buffer, a QueueListener from its own thread. Each LogRecord keeps
+        the context current where it was made (or none), and
+        Handler.handle runs in it. Kept beside the record, not in it: a
+        record is pickled (a QueueHandler over multiprocessing, a
+        SocketHandler), and the snapshot is not."""
+        import logging
+        import weakref
+        made = weakref.WeakKeyDictionary()
+        records["made"] = made
+        init = logging.LogRecord.__init__
+
+        def _init(self, *a, **k):
+            init(self, *a, **k)
+            made[self] = capture()
+        _init.__doc__ = init.__doc__
+        logging.LogRecord.__init__ = _init
+        handle = logging.Handler.handle
+
+        def _handle(self, record):
+            try:
+                s = made[record]
+            except (KeyError, TypeError):
+                return handle(self, record)
+            prev = enter_snap(s)
+            try:
+                return handle(self, record)
+            finally:
+                _leave(prev)
+        _handle.__doc__ = handle.__doc__
+        logging.Handler.handle = _handle
+
+    def patch_logging_handlers():
+        """QueueHandler.prepare sends a copy of the record: the copy keeps
+        the original's context."""
+        import logging  # noqa: F401 (patched first: logging.handlers imports it)
+        from logging import handlers
+        made = records.get("made")
+        prepare = getattr(getattr(handlers, "QueueHandler", None), "prepare", None)
+        if made is None or prepare is None:
+            return
+
+        def _prepare(self, record):
+            r = prepare(self, record)
+            if r is not record:
+                try:
+                    made[r] = made[record]
+                except (KeyError, TypeError):
+                    pass
+            return r
+        _prepare.__doc__ = prepare.__doc__
+        handlers.QueueHandler.prepare = _prepare
+
+    records = {}
+
     # ---- worker processes -------------------------------------------
     def patch_processes():
         """A pool's worker process (concurrent.futures' ProcessPoolExecutor,
@@ -638,6 +697,7 @@ def install_hooks(fn):
     pending = {"asyncio": patch_asyncio, "aiohttp.web_protocol": patch_aiohttp,
                "concurrent.futures.thread": patch_futures,
                "threading": patch_threading, "queue": patch_queue,
+               "logging": patch_logging, "logging.handlers": patch_logging_handlers,
                "multiprocessing.process": patch_processes}
 
     def apply(name):

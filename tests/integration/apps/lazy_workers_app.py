@@ -6,8 +6,14 @@ threading (the bridge must patch it once it is whole). GET /<tag>/<id>
 logs "site=arrival id=<id>", runs a thread of its own that logs
 "site=oneshot id=<id>" (a thread started inside the request: its
 request's), hands <id> to each worker ("site=pipe_job", "site=sock_job",
-"site=sq_job") and answers. Prints "listening <port>"."""
+"site=sq_job") and answers. It also logs "site=memlog id=<id>" through
+logging.handlers.MemoryHandler (capacity 4: the request whose record
+fills it writes four requests' records) and "site=qlog id=<id>" through a
+QueueHandler whose QueueListener thread writes them. Prints "listening
+<port>"."""
 import queue  # noqa: I001 - first on purpose
+import logging
+import logging.handlers
 import os
 import socket
 import sys
@@ -19,6 +25,19 @@ sock_a, sock_b = socket.socketpair()
 jobs = queue.SimpleQueue()
 started = []
 lock = threading.Lock()
+
+memlog = logging.getLogger("memlog")
+memlog.propagate = False
+memlog.setLevel(logging.INFO)
+memlog.addHandler(logging.handlers.MemoryHandler(4, flushLevel=logging.CRITICAL,
+                                                 target=logging.StreamHandler(sys.stderr)))
+qlog = logging.getLogger("qlog")
+qlog.propagate = False
+qlog.setLevel(logging.INFO)
+records = queue.Queue()
+qlog.addHandler(logging.handlers.QueueHandler(records))
+listener = logging.handlers.QueueListener(records, logging.StreamHandler(sys.stderr))
+listener.start()
 
 
 def log(site, rid):
@@ -60,6 +79,8 @@ class H(BaseHTTPRequestHandler):
         os.write(pipe_w, (rid + "\n").encode())
         sock_a.sendall((rid + "\n").encode())
         jobs.put(rid)
+        memlog.info("site=memlog id=%s", rid)
+        qlog.info("site=qlog id=%s", rid)
         self.send_response(200)
         self.send_header("Content-Length", "3")
         self.end_headers()
