@@ -152,24 +152,26 @@ static PyObject *py_capture(PyObject *self, PyObject *unused)
 	return (PyObject *)o;
 }
 
-static PyObject *py_enter(PyObject *self, PyObject *o)
+/* `fn(o's snapshot)`, returning what it returns; a bad argument raises. */
+static PyObject *entered(PyObject *o, snap_t (*fn)(snap_t))
 {
 	snap_t p;
 
-	(void)self;
 	if (snap_arg(o, &p) < 0)
 		return NULL;
-	return snap_result(api_enter(p));
+	return snap_result(fn(p));
+}
+
+static PyObject *py_enter(PyObject *self, PyObject *o)
+{
+	(void)self;
+	return entered(o, api_enter);
 }
 
 static PyObject *py_enter_inherited(PyObject *self, PyObject *o)
 {
-	snap_t p;
-
 	(void)self;
-	if (snap_arg(o, &p) < 0)
-		return NULL;
-	return snap_result(api_enter_inherited(p));
+	return entered(o, api_enter_inherited);
 }
 
 /* `fn(o's snapshot)`, returning None; a bad argument raises. */
