@@ -79,6 +79,7 @@ static inline void brought_by(struct fdslot *s, int fd)
 {
 	agent_self.event_fd = fd;
 	agent_self.event_at = agent_self.switches;
+	agent_self.event_loop = true;
 	if (s && fdmap_kind(s) == FD_PEER)
 		peer_mark(s, FDF_ASKED);
 }
@@ -578,8 +579,30 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 		 * this one. */
 		if (unlikely(agent_self.entered_none) && agent_self.cur == NULL)
 			break;
-		switch_to(s, fd);
-		flow_vouched();
+		{
+			const struct ctx *before = agent_self.cur;
+
+			switch_to(s, fd);
+			flow_vouched();
+			/* An event loop writes to a connection that no event
+			 * of its turn brought: work a timer or another
+			 * connection's event resumed for that request (nginx
+			 * writes an upstream timeout's 504, a server its
+			 * pending replies, a broadcast). The write is that
+			 * request's; what the thread logs next is as likely
+			 * the next timer's as this one's (nginx logs each
+			 * timeout before its 504): it carries nothing until
+			 * the thread's next switch or I/O. Not in a loop a
+			 * bridge drives, nor with a context the program
+			 * entered. */
+			if (agent_self.cur != before && agent_self.cur != NULL &&
+			    agent_self.event_loop && !agent_self.bridge_loop && !ctx_pinned()) {
+				if (unlikely(debug_fd >= 0))
+					DEBUG("%s: its lines carry nothing (an event loop's write to a connection no event brought, fd %d)",
+					      ctx_name(agent_self.cur)->id, fd);
+				agent_self.muted = true;
+			}
+		}
 		break;
 	case FD_PEER: {
 		bool replied = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_REPLIED;
@@ -1022,6 +1045,22 @@ void flow_close(int fd)
 			} else {
 				agent_self.closed = agent_self.cur;
 				agent_self.lock_watch = (unsigned char)handoff_closes_request();
+				/* An event loop closes, on that connection's own
+				 * event, a connection whose request was answered
+				 * before (a keep-alive connection its client
+				 * closed): what it runs next in the same turn is
+				 * timer work of other requests (nginx logs their
+				 * upstream timeouts there): its lines carry
+				 * nothing until its next switch or I/O. */
+				if (agent_self.event_loop && agent_self.event_fd == fd &&
+				    agent_self.event_at == agent_self.switches &&
+				    !agent_self.bridge_loop && !ctx_pinned() &&
+				    flow_request_answered(agent_self.cur)) {
+					if (unlikely(debug_fd >= 0))
+						DEBUG("%s: its lines carry nothing (an event loop closed an answered connection on its event, fd %d)",
+						      ctx_name(agent_self.cur)->id, fd);
+					agent_self.muted = true;
+				}
 			}
 		}
 	}

@@ -80,6 +80,7 @@ struct agent_thread {
 	unsigned peer_took_at;    /* ... and `switches` right after */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
+	bool event_loop;          /* an epoll or poll event was handed out to it once */
 	int event_fd;             /* the fd of the last epoll or poll event handed out ... */
 	unsigned event_at;        /* ... and `switches` right after it (agent/flow.c) */
 	bool bridge_loop;         /* a runtime's bridge drives this thread's event loop */
