@@ -349,6 +349,28 @@ static inline ssize_t sys_out(char *stage, size_t cap, int fd, const struct iove
 	return gathered_out(stage, cap, fd, v, n);
 }
 
+/*
+ * A write made under the output lock or a claimed state is no
+ * cancellation point: a thread cancelled inside it (pthread_cancel; write
+ * is a cancellation point) kept the lock, or its state busy, and every
+ * later line of the process, its own exit's too, waited for ever (a thread
+ * cancelled in fprintf(stderr) while serving a request hung the program, 3
+ * of 3 runs; t_cancel). A cancellation that comes meanwhile acts where
+ * the hook returns, with nothing held (shim_cancel_point). The price:
+ * two atomic operations on the thread's cancel state per write, and a
+ * write that blocks for ever (a full pipe nobody reads) cannot be
+ * cancelled.
+ */
+#define UNCANCELLED(call) ({ \
+		int cancel_state_, errno_; \
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state_); \
+		__typeof__(call) r_ = (call); \
+		errno_ = errno; \
+		pthread_setcancelstate(cancel_state_, NULL); \
+		errno = errno_; \
+		r_; \
+	})
+
 /* sys_out() under the output lock, taken shared or alone (or not at all
  * when `mode` does not allow the wait); errno is the call's. Under the
  * lock alone, the process's long stage is this thread's, for pieces of
@@ -362,9 +384,9 @@ static inline __attribute__((always_inline)) ssize_t out_locked_as(bool shared, 
 
 	if (locked && !shared && long_stage != NULL && n > 1 && how != OUT_CALL_WRITEV &&
 	    total > OUT_STAGE)
-		r = sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how);
+		r = UNCANCELLED(sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how));
 	else
-		r = sys_out(stage, OUT_STAGE, fd, v, n, how);
+		r = UNCANCELLED(sys_out(stage, OUT_STAGE, fd, v, n, how));
 	saved = errno;
 	if (locked)
 		pthread_rwlock_unlock(&io_lock);
@@ -1051,7 +1073,7 @@ static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum
 	claim(st);
 	if (st->fd == fd && st->len)
 		flush_held(st, WAIT);
-	r = pass(fd, iov, iovcnt, how);
+	r = UNCANCELLED(pass(fd, iov, iovcnt, how));
 	saved = errno;
 	if (text && r > 0 && st->len == 0 && agent_config->output != CFG_OUTPUT_JSON) {
 		st->fd = fd;

@@ -158,7 +158,9 @@ int shell_system(const char *cmd)
  * process"). The lock is held across the spawn, as glibc holds its own, so
  * that no stream is made meanwhile that the child would keep; never
  * across the host's allocator (the file actions are built before it is
- * taken, and built again if the streams changed meanwhile). */
+ * taken, and built again if the streams changed meanwhile). Recursive,
+ * as glibc's: a signal handler may popen or pclose while the code it
+ * interrupted holds it. */
 struct stream {
 	FILE *fp;
 	pid_t pid;
@@ -166,7 +168,7 @@ struct stream {
 	struct stream *next;
 };
 
-static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t streams_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static struct stream *streams;
 static unsigned streams_gen;
 unsigned shell_streams;
@@ -356,19 +358,25 @@ void shell_stream_take_fd(int fd)
 
 int shell_pclose(FILE *fp, pid_t pid)
 {
-	int status = 0, closed, r;
+	int status = 0, closed, r, state;
 
 	if (agent_active())
 		AGENT_WORK(flow_close(fileno(fp)));
 	closed = REAL(fclose)(fp);
+	/* Not a cancellation point in glibc: the shell is reaped whatever
+	 * happens; a cancellation pending acts at the caller's next one. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
 	while ((r = (int)waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
+	pthread_setcancelstate(state, NULL);
 	/* glibc's: the shell's status, else the flush's failure. */
 	return r < 0 ? -1 : status ? status : closed;
 }
 
 void shell_fork_child(void)
 {
+	static const pthread_mutex_t fresh = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
 	pthread_mutex_init(&system_lock, NULL);
-	pthread_mutex_init(&streams_lock, NULL);
+	streams_lock = fresh;
 }

@@ -228,7 +228,11 @@ static void crash_entry(int sig, siginfo_t *info, void *uc)
 	errno = saved;
 }
 
-/* Installs the agent's handler for `sig` with the host's mask and flags. */
+/* Installs the agent's handler for `sig` with the host's mask and flags
+ * (SIGCHLD's SA_NOCLDWAIT and SA_NOCLDSTOP included: without them, a
+ * program that relies on its children being reaped by the kernel piles
+ * up zombies, and its wait()s and system() see statuses instead of
+ * ECHILD). */
 static int install_crash(int sig)
 {
 	struct sigaction ours;
@@ -236,7 +240,8 @@ static int install_crash(int sig)
 	memset(&ours, 0, sizeof ours);
 	ours.sa_sigaction = role[sig] == WRAPPED ? wrapped_entry : crash_entry;
 	ours.sa_mask = host[sig].sa_mask;
-	ours.sa_flags = SA_SIGINFO | (host[sig].sa_flags & (SA_ONSTACK | SA_NODEFER | SA_RESTART));
+	ours.sa_flags = SA_SIGINFO | (host[sig].sa_flags & (SA_ONSTACK | SA_NODEFER | SA_RESTART |
+							    SA_NOCLDWAIT | SA_NOCLDSTOP));
 	return REAL(sigaction)(sig, &ours, NULL);
 }
 

@@ -12,6 +12,7 @@
 #include "agent/dgram.h"
 #include "base/probe.h"
 #include "shims/shim.h"
+#include "shims/stream.h"
 
 /* The switch asked after the program's call returned (a read's slow
  * path): agent_active(), with errno kept, since resetting a copy
@@ -409,6 +410,7 @@ static ssize_t tagged(int fd, const struct iovec *iov, int cnt, enum out_call ho
 	agent_enter();
 	r = out_write(fd, iov, cnt, how);
 	agent_leave();
+	shim_cancel_point();
 	return r;
 }
 

@@ -76,6 +76,7 @@ static int compose(compose_fn fn, const struct msg *m)
 		err = errno;
 	}
 	funlockfile(stderr);
+	shim_cancel_point();
 	return err;
 }
 

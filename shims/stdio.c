@@ -73,6 +73,7 @@ static bool stream_pending(FILE *f, int fd)
 		__fpurge(f);
 	}
 	funlockfile(f);
+	shim_cancel_point();
 	return ok;
 }
 
@@ -191,6 +192,7 @@ static int stream_print(FILE *f, int chk, const char *fmt, va_list ap)
 	flockfile(f);
 	r = print_to(f, fd, chk, fmt, ap);
 	funlockfile(f);
+	shim_cancel_point();
 	return r;
 }
 
@@ -361,6 +363,7 @@ static int puts_common(const char *s, FILE *f, bool lock)
 	done = put_bytes(f, fd, s, n);
 	if (lock)
 		funlockfile(f);
+	shim_cancel_point();
 	return done == n ? 1 : EOF;
 }
 
@@ -379,6 +382,7 @@ AGENT_EXPORT int puts(const char *s)
 	flockfile(stdout);
 	ok = put_bytes(stdout, fd, s, n) == n && put_bytes(stdout, fd, "\n", 1) == 1;
 	funlockfile(stdout);
+	shim_cancel_point();
 	return ok ? (n < INT_MAX ? (int)n + 1 : INT_MAX) : EOF;
 }
 
@@ -395,6 +399,7 @@ static int putc_common(int c, FILE *f, bool lock)
 	done = put_bytes(f, fd, &ch, 1);
 	if (lock)
 		funlockfile(f);
+	shim_cancel_point();
 	return done == 1 ? ch : EOF;
 }
 
@@ -420,6 +425,7 @@ static size_t fwrite_common(const void *p, size_t size, size_t nmemb, FILE *f, b
 	done = put_bytes(f, fd, p, n);
 	if (lock)
 		funlockfile(f);
+	shim_cancel_point();
 	return done == n ? nmemb : done / size;
 }
 

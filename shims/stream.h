@@ -6,6 +6,7 @@
 #ifndef SHIMS_STREAM_H
 #define SHIMS_STREAM_H
 
+#include <pthread.h>
 #include <stdio.h>
 
 /* The log fd behind `f` when its bytes go to the line writer (byte
@@ -16,5 +17,13 @@ int shim_stream_fd(FILE *f);
 
 /* Raises the stream's error flag, as a failed write inside libc would. */
 void shim_stream_error(FILE *f);
+
+/* Where a hook whose libc call is a cancellation point returns, with no
+ * lock held: a cancellation that came while the agent's write was not
+ * one (agent/out.c, UNCANCELLED) acts here. */
+static inline void shim_cancel_point(void)
+{
+	pthread_testcancel();
+}
 
 #endif
