@@ -605,12 +605,23 @@ def install_hooks(fn):
                 __slots__ = ()
                 __doc__ = base.__doc__
 
-                def get(self, block=True, timeout=None):
+                def get(self, /, block=True, timeout=None):
                     if block:
                         waits_for_work()
                     return base.get(self, block, timeout)
+                get.__doc__ = base.get.__doc__
+                get.__qualname__ = "SimpleQueue.get"
+            # Named and found where the original is (repr, pickling the
+            # class, `queue.SimpleQueue is _queue.SimpleQueue`).
             SimpleQueue.__module__ = base.__module__
+            SimpleQueue.__qualname__ = base.__qualname__
             queue.SimpleQueue = SimpleQueue
+            try:
+                import _queue
+                if getattr(_queue, "SimpleQueue", None) is base:
+                    _queue.SimpleQueue = SimpleQueue
+            except ImportError:
+                pass
 
     # ---- logging: a record is written in the request it was made in ---
     def patch_logging():
@@ -624,22 +635,32 @@ def install_hooks(fn):
         SocketHandler), and the snapshot is not."""
         import logging
         import weakref
-        made = weakref.WeakKeyDictionary()
+        # By identity, not by the record's own hash and equality (a
+        # subclass may define them: records that compare equal are still
+        # two records, and an unhashable one must still log): id -> (the
+        # snapshot, a weak reference that drops the entry with the
+        # record). A record that cannot be referenced weakly (a subclass
+        # with __slots__ and no __weakref__) keeps nothing.
+        made = {}
         records["made"] = made
         init = logging.LogRecord.__init__
 
         def _init(self, *a, **k):
             init(self, *a, **k)
-            made[self] = capture()
+            key = id(self)
+            try:
+                made[key] = (capture(), weakref.ref(self, lambda _r, key=key: made.pop(key, None)))
+            except TypeError:
+                pass
         _init.__doc__ = init.__doc__
         logging.LogRecord.__init__ = _init
         handle = logging.Handler.handle
 
         def _handle(self, record):
-            try:
-                s = made[record]
-            except (KeyError, TypeError):
-                return handle(self, record)
+            # A record nothing was kept for (a copy, one unpickled from
+            # another process) runs in none: whose it is is not known.
+            e = made.get(id(record))
+            s = e[0] if e is not None and e[1]() is record else None
             prev = enter_snap(s)
             try:
                 return handle(self, record)
@@ -652,6 +673,7 @@ def install_hooks(fn):
         """QueueHandler.prepare sends a copy of the record: the copy keeps
         the original's context."""
         import logging  # noqa: F401 (patched first: logging.handlers imports it)
+        import weakref
         from logging import handlers
         made = records.get("made")
         prepare = getattr(getattr(handlers, "QueueHandler", None), "prepare", None)
@@ -660,10 +682,12 @@ def install_hooks(fn):
 
         def _prepare(self, record):
             r = prepare(self, record)
-            if r is not record:
+            e = made.get(id(record))
+            if r is not record and e is not None and e[1]() is record:
+                key = id(r)
                 try:
-                    made[r] = made[record]
-                except (KeyError, TypeError):
+                    made[key] = (e[0], weakref.ref(r, lambda _r, key=key: made.pop(key, None)))
+                except TypeError:
                     pass
             return r
         _prepare.__doc__ = prepare.__doc__
