@@ -94,7 +94,7 @@ static void system_cancelled(void *arg)
 
 	kill(pid, SIGKILL);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+	while (REAL(waitpid)(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	pthread_setcancelstate(state, NULL);
 	system_release();
@@ -134,7 +134,7 @@ int shell_system(const char *cmd)
 	posix_spawnattr_destroy(&attr);
 	if (r == 0) {
 		pthread_cleanup_push(system_cancelled, &pid);
-		while ((r = (int)waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		while ((r = (int)REAL(waitpid)(pid, &status, 0)) < 0 && errno == EINTR)
 			;
 		if (r != pid)
 			status = -1;
@@ -306,7 +306,7 @@ FILE *shell_popen(const char *cmd, const char *mode)
 
 		shell_stream_take_fd(parent);
 		REAL(close)(parent);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		while (REAL(waitpid)(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		errno = saved;
 	}
@@ -366,7 +366,7 @@ int shell_pclose(FILE *fp, pid_t pid)
 	/* Not a cancellation point in glibc: the shell is reaped whatever
 	 * happens; a cancellation pending acts at the caller's next one. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-	while ((r = (int)waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+	while ((r = (int)REAL(waitpid)(pid, &status, 0)) < 0 && errno == EINTR)
 		;
 	pthread_setcancelstate(state, NULL);
 	/* glibc's: the shell's status, else the flush's failure. */
