@@ -19,6 +19,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "base/lock.h"
@@ -285,6 +287,35 @@ static void release(struct out_state *st)
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
 }
 
+/*
+ * The agent's own system calls on the output path: write(2) and writev(2)
+ * made by syscall(2), which, unlike libc's write and writev, is no
+ * cancellation point (POSIX.1-2017, 2.9.5.2: syscall is not in either
+ * list). A write made under the output lock or a claimed state must not
+ * be one: a thread cancelled inside it (pthread_cancel) kept the lock, or
+ * its state busy, and every later line of the process, its own exit's
+ * too, waited for ever (a thread cancelled in fprintf(stderr) while
+ * serving a request hung the program, 3 of 3 runs; t_cancel). A
+ * cancellation that comes meanwhile acts where the hook returns, with
+ * nothing held (shim_cancel_point). The system call is the one libc's
+ * function makes, with the same arguments, result and errno; what it
+ * leaves out is libc's switch to asynchronous cancellation around it, and
+ * with it the cost of disabling cancellation around the call (two
+ * pthread_setcancelstate calls, each an atomic compare-and-swap: 45
+ * instructions a line, and libc's own switch 29 more). A write that
+ * blocks for ever (a full pipe nobody reads) cannot be cancelled.
+ * Returns what the system call returns; -1 and errno on failure.
+ */
+static inline ssize_t out_write_call(int fd, const void *p, size_t n)
+{
+	return syscall(SYS_write, fd, p, n);
+}
+
+static inline ssize_t out_writev_call(int fd, const struct iovec *v, int n)
+{
+	return syscall(SYS_writev, fd, v, n);
+}
+
 /* sys_out()'s write of several pieces: write calls of the pieces gathered
  * into `stage` (`cap` bytes), as described there. */
 static ssize_t gathered_out(char *stage, size_t cap, int fd, const struct iovec *v, int n)
@@ -318,7 +349,7 @@ static ssize_t gathered_out(char *stage, size_t cap, int fd, const struct iovec 
 		}
 		if (len == 0)
 			continue;
-		r = REAL(write)(fd, p, len);
+		r = out_write_call(fd, p, len);
 		if (r < 0)
 			return total ? (ssize_t)total : -1;
 		total += (size_t)r;
@@ -343,33 +374,11 @@ static inline ssize_t sys_out(char *stage, size_t cap, int fd, const struct iove
 			      enum out_call how)
 {
 	if (how == OUT_CALL_WRITEV)
-		return REAL(writev)(fd, v, n);
+		return out_writev_call(fd, v, n);
 	if (n == 1)
-		return REAL(write)(fd, v[0].iov_base, v[0].iov_len);
+		return out_write_call(fd, v[0].iov_base, v[0].iov_len);
 	return gathered_out(stage, cap, fd, v, n);
 }
-
-/*
- * A write made under the output lock or a claimed state is no
- * cancellation point: a thread cancelled inside it (pthread_cancel; write
- * is a cancellation point) kept the lock, or its state busy, and every
- * later line of the process, its own exit's too, waited for ever (a thread
- * cancelled in fprintf(stderr) while serving a request hung the program, 3
- * of 3 runs; t_cancel). A cancellation that comes meanwhile acts where
- * the hook returns, with nothing held (shim_cancel_point). The price:
- * two atomic operations on the thread's cancel state per write, and a
- * write that blocks for ever (a full pipe nobody reads) cannot be
- * cancelled.
- */
-#define UNCANCELLED(call) ({ \
-		int cancel_state_, errno_; \
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state_); \
-		__typeof__(call) r_ = (call); \
-		errno_ = errno; \
-		pthread_setcancelstate(cancel_state_, NULL); \
-		errno = errno_; \
-		r_; \
-	})
 
 /* sys_out() under the output lock, taken shared or alone (or not at all
  * when `mode` does not allow the wait); errno is the call's. Under the
@@ -384,9 +393,9 @@ static inline __attribute__((always_inline)) ssize_t out_locked_as(bool shared, 
 
 	if (locked && !shared && long_stage != NULL && n > 1 && how != OUT_CALL_WRITEV &&
 	    total > OUT_STAGE)
-		r = UNCANCELLED(sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how));
+		r = sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how);
 	else
-		r = UNCANCELLED(sys_out(stage, OUT_STAGE, fd, v, n, how));
+		r = sys_out(stage, OUT_STAGE, fd, v, n, how);
 	saved = errno;
 	if (locked)
 		pthread_rwlock_unlock(&io_lock);
@@ -1019,8 +1028,8 @@ static bool in_signal_handler(void)
 static ssize_t pass(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
 {
 	if (how == OUT_CALL_WRITE && iovcnt == 1)
-		return REAL(write)(fd, iov[0].iov_base, iov[0].iov_len);
-	return REAL(writev)(fd, iov, iovcnt);
+		return out_write_call(fd, iov[0].iov_base, iov[0].iov_len);
+	return out_writev_call(fd, iov, iovcnt);
 }
 
 /* php-fpm's workers end each request's stderr with this record to their
@@ -1073,7 +1082,7 @@ static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum
 	claim(st);
 	if (st->fd == fd && st->len)
 		flush_held(st, WAIT);
-	r = UNCANCELLED(pass(fd, iov, iovcnt, how));
+	r = pass(fd, iov, iovcnt, how);
 	saved = errno;
 	if (text && r > 0 && st->len == 0 && agent_config->output != CFG_OUTPUT_JSON) {
 		st->fd = fd;

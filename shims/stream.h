@@ -20,7 +20,7 @@ void shim_stream_error(FILE *f);
 
 /* Where a hook whose libc call is a cancellation point returns, with no
  * lock held: a cancellation that came while the agent's write was not
- * one (agent/out.c, UNCANCELLED) acts here. */
+ * one (agent/out.c, out_write_call) acts here. */
 static inline void shim_cancel_point(void)
 {
 	pthread_testcancel();
