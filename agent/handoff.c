@@ -67,7 +67,9 @@ void handoff_wait_begins(const void *obj, enum condmap_kind kind)
 	condmap_wait_begin(obj, agent_tid(), kind);
 }
 
-void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
+/* The end of a wait; `slept`: a wait that may have blocked (not a
+ * sem_trywait). */
+static void wait_ends(const void *obj, const void *mutex, bool woke, bool slept)
 {
 	struct ctx *x;
 	bool took, pool;
@@ -77,6 +79,22 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 	if (agent_tid() == agent_pid)
 		pool = false;
 	agent_self.cond_ctx = NULL;
+	if (agent_self.pin_inherited && ctx_pinned() && mutex == NULL && slept && woke &&
+	    (!took || x != agent_self.cur)) {
+		/* Rule 3 for a thread a bridge keeps on its creator's context
+		 * (reqctx_api_enter_inherited): a semaphore's unit from a
+		 * thread in another request, or in none, or one posted while
+		 * nobody waited, is work from elsewhere (a worker the first
+		 * request started, woken through a threading.Lock every later
+		 * request releases). Semaphores only: a runtime's own lock
+		 * (CPython's GIL) is a condvar every thread signals. */
+		agent_self.pin_inherited = false;
+		take(NULL, "inherited context ends at a semaphore's unit from elsewhere");
+		ctx_put(x);
+		agent_self.cond_src = obj;
+		agent_self.cond_mutex = mutex;
+		return;
+	}
 	if (ctx_pinned()) {
 		/* Rule 7: the thread keeps what the program entered. */
 		ctx_put(x);
@@ -112,6 +130,17 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 	ctx_put(x);                          /* rule 2: the entry is dropped */
 	agent_self.cond_src = obj;
 	agent_self.cond_mutex = mutex;
+}
+
+void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
+{
+	wait_ends(obj, mutex, woke, true);
+}
+
+void handoff_sem_taken(const void *sem)
+{
+	handoff_wait_begins(sem, CONDMAP_SEMAPHORE);
+	wait_ends(sem, NULL, true, false);
 }
 
 void handoff_signal(const void *obj, bool broadcast)

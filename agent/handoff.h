@@ -90,6 +90,9 @@ void handoff_wait_begins(const void *obj, enum condmap_kind kind);
  * semaphore. */
 void handoff_wait_ends(const void *obj, const void *mutex, bool woke);
 
+/* sem_trywait took a unit of `sem`: a wait that did not sleep. */
+void handoff_sem_taken(const void *sem);
+
 /* `obj` is signalled (a broadcast wakes every waiter) or posted. */
 void handoff_signal(const void *obj, bool broadcast);
 

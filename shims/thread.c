@@ -231,7 +231,7 @@ AGENT_EXPORT int sem_trywait(sem_t *s)
 	int r = REAL(sem_trywait)(s);
 
 	if (r == 0 && agent_active())
-		AGENT_WORK(handoff_wait_begins(s, CONDMAP_SEMAPHORE); handoff_wait_ends(s, NULL, true));
+		AGENT_WORK(handoff_sem_taken(s));
 	return r;
 }
 

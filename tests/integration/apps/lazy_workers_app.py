@@ -6,7 +6,9 @@ threading (the bridge must patch it once it is whole). GET /<tag>/<id>
 logs "site=arrival id=<id>", runs a thread of its own that logs
 "site=oneshot id=<id>" (a thread started inside the request: its
 request's), hands <id> to each worker ("site=pipe_job", "site=sock_job",
-"site=sq_job") and answers. It also logs "site=memlog id=<id>" through
+"site=sq_job", and "site=lock_job": a worker that sleeps on a
+threading.Lock each request releases, and takes the ids queued in a
+list) and answers. It also logs "site=memlog id=<id>" through
 logging.handlers.MemoryHandler (capacity 4: the request whose record
 fills it writes four requests' records) and "site=qlog id=<id>" through a
 QueueHandler whose QueueListener thread writes them. Prints "listening
@@ -25,6 +27,9 @@ sock_a, sock_b = socket.socketpair()
 jobs = queue.SimpleQueue()
 started = []
 lock = threading.Lock()
+lock_items = []
+lock_wake = threading.Lock()
+lock_wake.acquire()
 
 memlog = logging.getLogger("memlog")
 memlog.propagate = False
@@ -59,6 +64,25 @@ def sq_worker():
         log("sq_job", jobs.get())
 
 
+def lock_worker():
+    while True:
+        lock_wake.acquire()
+        with lock:
+            rids = lock_items[:]
+            del lock_items[:]
+        for rid in rids:
+            log("lock_job", rid)
+
+
+def lock_hand(rid):
+    with lock:
+        lock_items.append(rid)
+    try:
+        lock_wake.release()
+    except RuntimeError:       # already released: the worker will see it
+        pass
+
+
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -70,7 +94,7 @@ class H(BaseHTTPRequestHandler):
         log("arrival", rid)
         with lock:
             if not started:
-                for w in (pipe_worker, sock_worker, sq_worker):
+                for w in (pipe_worker, sock_worker, sq_worker, lock_worker):
                     threading.Thread(target=w, daemon=True).start()
                 started.append(True)
         t = threading.Thread(target=log, args=("oneshot", rid))
@@ -79,6 +103,7 @@ class H(BaseHTTPRequestHandler):
         os.write(pipe_w, (rid + "\n").encode())
         sock_a.sendall((rid + "\n").encode())
         jobs.put(rid)
+        lock_hand(rid)
         memlog.info("site=memlog id=%s", rid)
         qlog.info("site=qlog id=%s", rid)
         self.send_response(200)
