@@ -1245,6 +1245,18 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	return r;
 }
 
+bool out_stdio_heads(void)
+{
+	return agent_config->output != CFG_OUTPUT_JSON;
+}
+
+size_t out_stdio_head(char *dst, size_t cap, const char *p, size_t n)
+{
+	if (!out_stdio_heads())
+		return 0;
+	return fmt_head(dst, cap, agent_config, line_ctx(p, n));
+}
+
 size_t out_write_all(int fd, const void *buf, size_t n)
 {
 	const char *p = buf;

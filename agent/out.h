@@ -49,6 +49,18 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
  * than n with errno set when the kernel refused the rest. */
 size_t out_write_all(int fd, const void *buf, size_t n);
 
+/* The head of a line of this thread's own stdio text starting at p[0, n)
+ * (the current context's, or, for a captured child's output, the line's
+ * own: agent/relay.h), into dst (cap bytes, FMT_HEAD_MAX is enough), for
+ * a stream that keeps its lines in its own buffer. Returns its length: 0
+ * when the line gets none, or when the output is JSON (whose objects only
+ * the line writer makes: out_stdio_heads() is false). Call as agent code. */
+size_t out_stdio_head(char *dst, size_t cap, const char *p, size_t n);
+
+/* Whether lines may get their heads inside a stream's buffer (text
+ * output). */
+bool out_stdio_heads(void);
+
 /* Writes what this thread holds (the line stays open). Called where the
  * thread may block, so a prompt without newline is never held back, and
  * before its writes that may reach the same destination another way. */

@@ -15,6 +15,8 @@
 struct sink {
 	int fd;
 	int err;
+	out_stream_put put;       /* NULL: the line writer, on fd */
+	void *arg;
 };
 
 static AGENT_TLS FILE *stream;
@@ -48,7 +50,7 @@ static ssize_t sink_write(void *cookie, const char *buf, size_t n)
 		return (ssize_t)n;
 	if (s->err)
 		return -1;
-	if (out_write_all(s->fd, buf, n) < n) {
+	if ((s->put ? s->put(s->arg, buf, n) : out_write_all(s->fd, buf, n)) < n) {
 		s->err = errno ? errno : EIO;
 		return -1;
 	}
@@ -69,7 +71,19 @@ FILE *out_stream_begin(int fd)
 	}
 	sink.fd = fd;
 	sink.err = 0;
+	sink.put = NULL;
 	return stream;
+}
+
+FILE *out_stream_begin_put(out_stream_put put, void *arg)
+{
+	FILE *b = out_stream_begin(-1);
+
+	if (b) {
+		sink.put = put;
+		sink.arg = arg;
+	}
+	return b;
 }
 
 int out_stream_end(FILE *b)

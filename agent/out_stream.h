@@ -13,6 +13,14 @@
  * Call as agent code (the guard held) until out_stream_end(). */
 FILE *out_stream_begin(int fd);
 
+/* Takes n bytes at p for `arg`: returns how many it took; fewer with
+ * errno set on failure. */
+typedef size_t (*out_stream_put)(void *arg, const char *p, size_t n);
+
+/* As out_stream_begin, its bytes given to `put` instead of the line
+ * writer. */
+FILE *out_stream_begin_put(out_stream_put put, void *arg);
+
 /* Flushes it: 0, or -1 with errno when the line writer failed. */
 int out_stream_end(FILE *b);
 

@@ -12,6 +12,7 @@
 #include "agent/out_fd.h"
 #include "agent/shell.h"
 #include "shims/shim.h"
+#include "shims/stream.h"
 
 static inline int created(int fd)
 {
@@ -166,6 +167,8 @@ AGENT_EXPORT int fclose(FILE *f)
 		return shell_pclose(f, pid);
 	fd = f ? fileno(f) : -1;
 
+	if (f)
+		shim_stream_closed(f);
 	if (fd >= 0 && agent_active())
 		AGENT_WORK(flow_close(fd));
 	return REAL(fclose)(f);

@@ -21,6 +21,7 @@
 #include <stdio_ext.h>
 #include <string.h>
 
+#include "agent/format.h"
 #include "agent/out_fd.h"
 #include "agent/out_stream.h"
 #include "shims/shim.h"
@@ -49,6 +50,162 @@ FILE *freopen64(const char *, const char *, FILE *);
 #undef putchar_unlocked
 
 static size_t put_bytes(FILE *f, int fd, const void *p, size_t n);
+
+/*
+ * A tagged stream with a buffer of its own (full or line buffering: stdout
+ * on a file or a pipe, a log opened with fopen, stderr after setvbuf or
+ * freopen) keeps it: its lines get their heads as they go into the buffer,
+ * the current context's, and libc writes them when it would have (a full
+ * buffer, a newline on a line-buffered stream, fflush, exit), by its own
+ * internal calls. So the bytes reach the file in the order, the pieces
+ * and the system calls the program's own stdio makes: a direct write
+ * between two buffered lines goes first, _exit drops what is buffered, a
+ * fork copies it. Before, each call went out at once through the line
+ * writer (a trial: a fully buffered stderr's three lines came out ahead of
+ * a write made after them; a line _exit should have dropped was written).
+ * Text output only: a JSON object is made by the line writer, which an
+ * unbuffered stream (stderr's default) goes through as before.
+ */
+/* glibc's flag for an unbuffered stream (libio.h, _IO_UNBUFFERED; part of
+ * the FILE layout the other fields used here belong to). */
+#define STREAM_UNBUFFERED 0x0002
+
+static bool stream_keeps(const FILE *f)
+{
+	return f != NULL && !(f->_flags & STREAM_UNBUFFERED) && out_stdio_heads();
+}
+
+/*
+ * What the agent put into each kept stream last: where its bytes ended in
+ * the buffer (`seen`, with the buffer's start then, `base`) and whether
+ * they ended inside a line (`mid`). Bytes past `seen` were put by calls
+ * the agent does not see (putc_unlocked inlined by the compiler: GNU
+ * coreutils' literal text); a line they begin gets its head when the
+ * agent next puts bytes into the stream. Marks for a few streams, found
+ * by address (without one, the buffer's last byte tells whether a line is
+ * open); read and written under the stream's lock.
+ */
+#define STREAM_MARKS 16
+#define UNSEEN_MAX 4096
+struct stream_mark {
+	FILE *f;
+	char *base, *seen;
+	bool mid;
+};
+static struct stream_mark marks[STREAM_MARKS];
+
+static struct stream_mark *mark_find(const FILE *f, bool claim)
+{
+	for (int i = 0; i < STREAM_MARKS; i++)
+		if (__atomic_load_n(&marks[i].f, __ATOMIC_ACQUIRE) == f)
+			return &marks[i];
+	for (int i = 0; claim && i < STREAM_MARKS; i++) {
+		FILE *none = NULL;
+
+		if (__atomic_compare_exchange_n(&marks[i].f, &none, (FILE *)f, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			marks[i].base = marks[i].seen = NULL;
+			marks[i].mid = false;
+			return &marks[i];
+		}
+	}
+	return NULL;
+}
+
+/* fclose, freopen: the stream's mark goes with it (its address may be
+ * reused). */
+void shim_stream_closed(FILE *f)
+{
+	struct stream_mark *m = mark_find(f, false);
+
+	if (m)
+		__atomic_store_n(&m->f, NULL, __ATOMIC_RELEASE);
+}
+
+/* Puts len bytes at p into the stream (lock held), a head before each
+ * line they start; `*mid`: a line is open before, and after. Returns the
+ * bytes taken. */
+static size_t kept_lines(FILE *f, const char *p, size_t n, bool *mid)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		const char *nl = memchr(p + done, '\n', n - done);
+		size_t len = nl ? (size_t)(nl - (p + done)) + 1 : n - done, w;
+
+		if (!*mid) {
+			char head[FMT_HEAD_MAX];
+			size_t h;
+
+			AGENT_WORK(h = out_stdio_head(head, sizeof head, p + done, len));
+			if (h && REAL(fwrite_unlocked)(head, 1, h, f) < h)
+				break;
+		}
+		w = REAL(fwrite_unlocked)(p + done, 1, len, f);
+		done += w;
+		*mid = true;
+		if (w < len)
+			break;
+		*mid = p[done - 1] != '\n';
+	}
+	return done;
+}
+
+/* Puts n bytes into a kept stream (its lock held), bytes the program put
+ * unseen before them taken back and put again with their heads. Returns
+ * the bytes of p taken, as fwrite counts them. */
+static size_t kept_put(FILE *f, const char *p, size_t n)
+{
+	struct stream_mark *m = mark_find(f, true);
+	char *base = f->_IO_write_base, *ptr = f->_IO_write_ptr, *from = ptr;
+	bool mid;
+	size_t done;
+
+	if (m == NULL) {
+		mid = ptr > base && ptr[-1] != '\n';
+	} else if (m->base == base && m->seen >= base && m->seen <= ptr) {
+		mid = m->mid;
+		from = m->seen;
+	} else {
+		/* Written out since (a flush): what it holds now is unseen. */
+		mid = m->mid;
+		from = base;
+	}
+	if (from < ptr && (size_t)(ptr - from) <= UNSEEN_MAX) {
+		char unseen[UNSEEN_MAX];
+		size_t k = (size_t)(ptr - from);
+
+		memcpy(unseen, from, k);
+		f->_IO_write_ptr = from;
+		kept_lines(f, unseen, k, &mid);
+	} else if (from < ptr) {
+		mid = ptr[-1] != '\n';
+	}
+	done = kept_lines(f, p, n, &mid);
+	if (m) {
+		m->base = f->_IO_write_base;
+		m->seen = f->_IO_write_ptr;
+		m->mid = mid;
+	}
+	return done;
+}
+
+/* The program flushed a kept stream (its lock held): nothing it holds
+ * now is unseen. */
+static void kept_flushed(FILE *f)
+{
+	struct stream_mark *m = mark_find(f, false);
+
+	if (m) {
+		m->base = f->_IO_write_base;
+		m->seen = f->_IO_write_ptr;
+	}
+}
+
+static size_t kept_put_cb(void *f, const char *p, size_t n)
+{
+	return kept_put(f, p, n);
+}
 
 /* Bytes a tagged stream's buffer holds, put there by a call the agent does
  * not see (putc_unlocked, putchar_unlocked inlined by the compiler: GNU
@@ -105,6 +262,13 @@ static int stream_fd(FILE *f, bool *lost)
 			AGENT_WORK(out_saw_stdout(s));
 		return -1;
 	}
+	if (stream_keeps(f)) {
+		/* What this thread holds for the same file goes first, as
+		 * the program's own write before this call did. */
+		if (out_must_flush_before(flow_slot(fd)))
+			AGENT_WORK(out_flush_thread());
+		return fd;
+	}
 	/* Bytes stdio already buffered for this stream go first. */
 	if (f->_IO_write_ptr > f->_IO_write_base)
 		*lost = !stream_pending(f, fd);
@@ -130,6 +294,8 @@ static size_t put_bytes(FILE *f, int fd, const void *p, size_t n)
 {
 	size_t done;
 
+	if (stream_keeps(f))
+		return kept_put(f, p, n);
 	agent_enter();
 	done = out_write_all(fd, p, n);
 	agent_leave();
@@ -161,9 +327,10 @@ static int print_to(FILE *f, int fd, int chk, const char *fmt, va_list ap)
 		va_end(again);
 		return put_bytes(f, fd, buf, (size_t)n) == (size_t)n ? n : -1;
 	}
-	/* Too long for the stack: stream it through the line writer's stream. */
+	/* Too long for the stack: stream it through the line writer's stream
+	 * (or into the kept stream's buffer). */
 	agent_enter();
-	b = out_stream_begin(fd);
+	b = stream_keeps(f) ? out_stream_begin_put(kept_put_cb, f) : out_stream_begin(fd);
 	if (b == NULL) {
 		agent_leave();
 		n = chk < 0 ? REAL(vfprintf)(f ? f : stderr, fmt, again)
@@ -481,6 +648,15 @@ AGENT_EXPORT int fflush(FILE *f)
 		if (s && fdmap_kind(s) >= FD_CLIENT)
 			return flush_moving(f, s);
 	}
+	if (f != NULL && stream_keeps(f) && agent_active()) {
+		int r;
+
+		flockfile(f);
+		r = REAL(fflush)(f);
+		kept_flushed(f);
+		funlockfile(f);
+		return r;
+	}
 	return REAL(fflush)(f);
 }
 
@@ -518,6 +694,8 @@ static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
 
 	if (!agent_active())
 		return real(path, mode, f);
+	if (f)
+		shim_stream_closed(f);
 	if (fd >= 0)
 		AGENT_WORK(out_fd_closing(fd));
 	r = real(path, mode, f);

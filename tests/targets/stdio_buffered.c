@@ -1,0 +1,118 @@
+/*
+ * stdio_buffered - a program inside a request writing through stdio
+ * streams that have a buffer of their own, mixed with direct writes to the
+ * same fd (tests/integration/t_stdio_buffered). With an empty prefix
+ * (REQCTX_FORMAT=) its stdout and stderr must be the bytes of a run
+ * without the agent; with the default prefix each line names the request.
+ *
+ *   stdio_buffered MODE
+ *
+ * MODE:
+ *   full    stderr fully buffered (setvbuf, a 256-byte buffer): three
+ *           lines by fputs, fprintf and fwrite, a write(2) after them,
+ *           then fflush; then more lines than the buffer holds
+ *   line    stderr line buffered: a line begun by fputs, a write(2) in
+ *           its middle, its end by fputs
+ *   exit    stderr fully buffered: a line by fputs, then _exit (the line
+ *           is never written)
+ *   fork    a stream fully buffered on a dup of fd 2: a line by fputs,
+ *           then fork; both processes exit (the line is written twice)
+ *   stdout  stdout (REQCTX_TAG=stdout; a pipe: fully buffered) by printf
+ *           and puts, a write(1) between them, then exit
+ *   reopen  freopen of stderr onto the file named by STDIO_BUFFERED_FILE
+ *           (fully buffered), a line by fputs, a write(2), fclose
+ *   long    stderr fully buffered: an fprintf longer than the agent's
+ *           stack buffer (6000 bytes in three lines), fflush, a write(2)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "target.h"
+
+static const char *const modes[] = { "full", "line", "exit", "fork", "stdout", "reopen", "long" };
+
+static void put_direct(int fd, const char *s)
+{
+	if (write(fd, s, strlen(s)) < 0)
+		exit(3);
+}
+
+int main(int argc, char **argv)
+{
+	static char buf[256];
+	int mode;
+
+	if (argc != 2)
+		return 2;
+	mode = pick_mode(argv[1], modes, (int)(sizeof modes / sizeof modes[0]));
+	take_request("buffered-1");
+	switch (mode) {
+	case 0:
+		setvbuf(stderr, buf, _IOFBF, sizeof buf);
+		fputs("first line buffered-1\n", stderr);
+		fprintf(stderr, "second line %s\n", "buffered-1");
+		fwrite("third line buffered-1\n", 1, 22, stderr);
+		put_direct(2, "direct line buffered-1\n");
+		fflush(stderr);
+		for (int i = 0; i < 40; i++)
+			fprintf(stderr, "more %d buffered-1\n", i);
+		break;
+	case 1:
+		setvbuf(stderr, NULL, _IOLBF, 0);
+		fputs("begun ", stderr);
+		put_direct(2, "direct line buffered-1\n");
+		fputs("ended buffered-1\n", stderr);
+		break;
+	case 2:
+		setvbuf(stderr, buf, _IOFBF, sizeof buf);
+		fputs("dropped by _exit buffered-1\n", stderr);
+		put_direct(2, "direct line buffered-1\n");
+		_exit(0);
+	case 3: {
+		FILE *f = fdopen(dup(2), "w");
+		int st;
+		pid_t p;
+
+		if (f == NULL)
+			return 2;
+		fputs("before fork buffered-1\n", f);
+		p = fork();
+		if (p < 0)
+			return 2;
+		if (p == 0)
+			return 0;
+		waitpid(p, &st, 0);
+		break;
+	}
+	case 4:
+		printf("printf line %s\n", "buffered-1");
+		put_direct(1, "direct line buffered-1\n");
+		puts("puts line buffered-1");
+		break;
+	case 5: {
+		const char *path = getenv("STDIO_BUFFERED_FILE");
+
+		if (path == NULL || freopen(path, "w", stderr) == NULL)
+			return 2;
+		fputs("stdio line buffered-1\n", stderr);
+		put_direct(2, "direct line buffered-1\n");
+		fclose(stderr);
+		break;
+	}
+	case 6: {
+		char big[2001];
+
+		setvbuf(stderr, NULL, _IOFBF, 8192);
+		memset(big, 'x', 2000);
+		big[2000] = '\0';
+		fprintf(stderr, "%s buffered-1\n%s buffered-1\n%s buffered-1\n", big, big, big);
+		fflush(stderr);
+		put_direct(2, "direct line buffered-1\n");
+		break;
+	}
+	}
+	return 0;
+}
