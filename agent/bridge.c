@@ -167,6 +167,7 @@ static void add_to(const char *var, const char *piece, bool prepend, const char 
 
 int bridge_pending;
 int bridge_runtime;
+int bridge_loops_only;
 int bridge_broken;
 
 void bridge_ready(void)
@@ -211,6 +212,7 @@ void bridge_start(void)
 	if (!embedded) {
 		__atomic_store_n(&bridge_pending, 1, __ATOMIC_RELAXED);
 		bridge_runtime = 1;
+		bridge_loops_only = rt == RT_PYTHON;
 	}
 	if (agent_config->bridges == 0 || !bridge_dir(dir, sizeof dir))
 		return;

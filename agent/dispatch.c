@@ -95,8 +95,10 @@ int dispatch_next(int epfd, struct epoll_event *events)
 {
 	struct ep_buf *b = find(epfd);
 
-	/* agent/bridge.h: an event loop of a runtime whose bridge is not in. */
-	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED);
+	/* agent/bridge.h: an event loop of a runtime whose bridge is not in,
+	 * or (Python) that its bridge does not drive. */
+	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) ||
+			       (bridge_loops_only && !agent_self.bridge_loop);
 	while (b && b->pos < b->n) {
 		int i = b->pos++;
 
@@ -119,11 +121,14 @@ struct epoll_event *dispatch_buffer(int epfd, int maxevents)
 	 * says which threads: reqctx_api_bridge_loop), or where no bridge is
 	 * in and its lines carry none anyway, one event per wait would only
 	 * make the runtime run a whole loop turn per event (aiohttp: x1.35
-	 * CPU per request at 16 connections). Any other loop of the process
-	 * (a selectors loop in Python, a C extension's) stays one at a time. */
+	 * CPU per request at 16 connections). In Python every loop is one of
+	 * these (the bridge's, or one whose lines carry none:
+	 * bridge_loops_only); in node and ruby any other loop of the process
+	 * (a C extension's) stays one at a time. */
 	if (agent_config->epoll == CFG_EPOLL_BATCH || maxevents <= 0 || maxevents > 1 << 20 ||
 	    (bridge_runtime && !agent_config->epoll_set &&
-	     (agent_self.bridge_loop || __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED))))
+	     (agent_self.bridge_loop || bridge_loops_only ||
+	      __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED))))
 		return NULL;
 	b = buffer(epfd, maxevents);
 	return b ? b->ev : NULL;
