@@ -267,15 +267,22 @@ def install_hooks(fn):
         # context (that connection's request, or none when the
         # connection carries none: pipelined requests) becomes its
         # context's, so what data_received schedules or creates inherits
-        # it.
+        # it. During the read the variable is unset: a task that
+        # data_received creates (uvicorn's h11 protocol makes one per
+        # request) captures the request just read, not the one the
+        # connection's previous read left (a trial: each keep-alive
+        # request's task logged the previous request's ID), and a callback
+        # it schedules runs in none rather than in that previous request.
         T = selector_events._SelectorSocketTransport
         read_ready = T._read_ready
 
         def _read_ready(self):
-            read_ready(self)
-            s = capture()
-            if s != var.get(None):
-                var.set(s)
+            if var.get(None) is not None:
+                var.set(None)
+            try:
+                read_ready(self)
+            finally:
+                var.set(capture())
         T._read_ready = _read_ready
 
         # StreamReader: bytes fed carry the context they were read in (none
