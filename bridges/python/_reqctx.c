@@ -16,6 +16,9 @@
  * released when the Snap is freed; Snaps compare and hash by it.
  *   snapshot() -> int          reqctx_api_snapshot
  *   capture() -> Snap | None   the same, owned by a Snap (None: no context)
+ *   fd_capture(fd) -> Snap | None
+ *                              reqctx_api_fd_snapshot: the request whose
+ *                              head connection fd read last, as a Snap
  *   enter(p) -> int            reqctx_api_enter (p: a Snap, an int or
  *                              None): the snapshot current before
  *   enter_inherited(p) -> int  reqctx_api_enter_inherited, the same for a
@@ -50,6 +53,7 @@
 typedef void *snap_t;
 
 static snap_t (*api_snapshot)(void);
+static snap_t (*api_fd_snapshot)(int);
 static snap_t (*api_enter)(snap_t);
 static snap_t (*api_enter_inherited)(snap_t);   /* api_enter in an older agent */
 static void (*api_leave)(snap_t);
@@ -134,13 +138,11 @@ static PyObject *py_snapshot(PyObject *self, PyObject *unused)
 	return snap_result(api_snapshot());
 }
 
-static PyObject *py_capture(PyObject *self, PyObject *unused)
+/* A Snap owning p (None for NULL). */
+static PyObject *snap_owning(snap_t p)
 {
-	snap_t p = api_snapshot();
 	Snap *o;
 
-	(void)self;
-	(void)unused;
 	if (p == NULL)
 		Py_RETURN_NONE;
 	o = PyObject_New(Snap, snap_type);
@@ -150,6 +152,25 @@ static PyObject *py_capture(PyObject *self, PyObject *unused)
 	}
 	o->p = p;
 	return (PyObject *)o;
+}
+
+static PyObject *py_capture(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	return snap_owning(api_snapshot());
+}
+
+static PyObject *py_fd_capture(PyObject *self, PyObject *arg)
+{
+	long fd = PyLong_AsLong(arg);
+
+	(void)self;
+	if (fd == -1 && PyErr_Occurred())
+		return NULL;
+	if (api_fd_snapshot == NULL || fd < 0 || fd > 0x7fffffffL)
+		Py_RETURN_NONE;
+	return snap_owning(api_fd_snapshot((int)fd));
 }
 
 /* `fn(o's snapshot)`, returning what it returns; a bad argument raises. */
@@ -798,6 +819,8 @@ static PyObject *py_task_make(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
 	{ "snapshot", py_snapshot, METH_NOARGS, "The current request's snapshot (0: none)." },
 	{ "capture", py_capture, METH_NOARGS, "The current request's snapshot as a Snap, or None." },
+	{ "fd_capture", py_fd_capture, METH_O,
+	  "The snapshot of the request whose head connection fd read last, as a Snap, or None." },
 	{ "enter", py_enter, METH_O, "Makes snapshot p current; returns the one before." },
 	{ "enter_inherited", py_enter_inherited, METH_O,
 	  "enter() for a new thread's first context, its creator's: a pipe's read ends it." },
@@ -824,6 +847,7 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	PyObject *m;
 
 	api_snapshot = (snap_t (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_snapshot");
+	api_fd_snapshot = (snap_t (*)(int))dlsym(RTLD_DEFAULT, "reqctx_api_fd_snapshot");
 	api_enter = (snap_t (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_enter");
 	api_enter_inherited = (snap_t (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_enter_inherited");
 	if (api_enter_inherited == NULL)

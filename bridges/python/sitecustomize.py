@@ -95,6 +95,12 @@ def _reqctx_bridge():
         fn["enter_inherited"] = f
     except AttributeError:
         pass
+    try:
+        f = lib.reqctx_api_fd_snapshot
+        f.restype, f.argtypes = ctypes.c_void_p, [ctypes.c_int]
+        fn["fd_snapshot"] = f
+    except AttributeError:
+        pass
     # The same calls from the bridge's extension (_reqctx.c), at a C call's
     # cost: the bridge makes a pair around every asyncio callback.
     try:
@@ -106,6 +112,7 @@ def _reqctx_bridge():
         fn.update(snapshot=_reqctx.snapshot, enter=_reqctx.enter, leave=_reqctx.leave,
                   enter_inherited=getattr(_reqctx, "enter_inherited", _reqctx.enter),
                   release=_reqctx.release, capture=_reqctx.capture,
+                  fd_capture=getattr(_reqctx, "fd_capture", None),
                   Guard=getattr(_reqctx, "Guard", None),
                   handle_run=getattr(_reqctx, "handle_run", None),
                   loop_run=getattr(_reqctx, "loop_run", None),
@@ -153,6 +160,7 @@ def install_hooks(fn):
     if capture is not None:
         enter_snap = _enter
         enter_inherited = _enter_inherited
+        fd_capture = fn.get("fd_capture")
     else:
         class Snap:
             __slots__ = ("p",)
@@ -178,6 +186,12 @@ def install_hooks(fn):
 
         def enter_inherited(s):
             return _enter_inherited(s.p if isinstance(s, Snap) else None)
+
+        fd_capture = None
+        if fn.get("fd_snapshot") is not None:
+            def fd_capture(fd, _fd_snapshot=fn["fd_snapshot"]):
+                p = _fd_snapshot(fd)
+                return Snap(p) if p else None
 
     var = contextvars.ContextVar("reqctx_snapshot")
 
@@ -503,6 +517,47 @@ def install_hooks(fn):
             self._messages = Messages(self._messages)
         RH.__init__ = _init
 
+    # ---- Tornado -----------------------------------------------------
+    def patch_tornado():
+        """Tornado serves each connection in one coroutine, a task made
+        with the connection's first request: its later requests' heads
+        come through Tornado's own IOStream, which none of asyncio's
+        readers above see. When the connection's coroutine has parsed a
+        request's head, it takes the request the agent gave that head
+        (the connection's: reqctx_api_fd_snapshot), if it was serving the
+        connection's previous request or none; the handler's coroutine,
+        made from there, inherits it. Before, every later request of a
+        keep-alive connection logged its first request's ID (a trial:
+        1,020 of 1,400 lines wrong). Not on a connection the program
+        made (Tornado's HTTP client: is_client)."""
+        from tornado import http1connection
+
+        if fd_capture is None:
+            raise RuntimeError("no fd snapshots")
+        H = http1connection.HTTP1Connection
+        parse = H._parse_headers
+
+        def _parse_headers(self, data):
+            r = parse(self, data)
+            if not self.is_client:
+                try:
+                    fd = self.stream.fileno()
+                    fd = fd if isinstance(fd, int) else fd.fileno()
+                except (AttributeError, OSError, ValueError):
+                    return r
+                # One HTTP1Connection per request; the stream is the
+                # connection's.
+                stream = self.stream
+                s = fd_capture(fd)
+                cur = var.get(None)
+                owner = stream.__dict__.get("_reqctx_owner")
+                if s != cur and (cur is None or cur == owner):
+                    adopt(s)
+                stream._reqctx_owner = s
+            return r
+        _parse_headers.__doc__ = parse.__doc__
+        H._parse_headers = _parse_headers
+
     # ---- threads -----------------------------------------------------
     def patch_futures():
         from concurrent.futures import thread
@@ -726,6 +781,7 @@ def install_hooks(fn):
 
     # ---- apply each patch when its module is first imported -----------
     pending = {"asyncio": patch_asyncio, "aiohttp.web_protocol": patch_aiohttp,
+               "tornado.http1connection": patch_tornado,
                "concurrent.futures.thread": patch_futures,
                "threading": patch_threading, "queue": patch_queue,
                "logging": patch_logging, "logging.handlers": patch_logging_handlers,
