@@ -212,6 +212,19 @@ void out_fd_closing(int fd)
 	out_flush_fd(fd);
 }
 
+void out_fd_closing_range(unsigned first, unsigned last)
+{
+	for (unsigned fd = first; fd <= last && fd < (unsigned)FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
+		struct fdslot *s = fdmap_peek((int)fd);
+
+		if (s == NULL) {
+			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
+			continue;
+		}
+		out_fd_closing((int)fd);
+	}
+}
+
 /* fds classified as plain files at their open may be open on the new log:
  * looked at once, now. */
 static void reclassify_plain(void)

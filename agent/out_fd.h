@@ -46,6 +46,10 @@ void out_fd_opened_path(int fd, int dirfd, const char *path, bool writable);
 /* `fd` is about to be closed, or replaced by dup2/dup3/freopen. */
 void out_fd_closing(int fd);
 
+/* The fds first..last (inclusive) are about to be closed (close_range,
+ * closefrom): out_fd_closing() for each the agent knows. */
+void out_fd_closing_range(unsigned first, unsigned last);
+
 /* A child started by exec: its parent's log is (dev, ino) and, with
  * REQCTX_TAG=stdout, its parent's tagged stdout is (odev, oino) (oino 0:
  * none) (REQCTX_PARENT, agent/inherit.c). Its own fd 2 is a log only when

@@ -140,9 +140,15 @@ AGENT_EXPORT int close(int fd)
 	return REAL(close)(fd);
 }
 
+/* What threads hold for a log among the fds goes out before they close
+ * (as close() does; a held line was lost with close_range and closefrom). */
 AGENT_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-	int r = REAL(close_range)(first, last, flags);
+	int r;
+
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && agent_active())
+		AGENT_WORK(out_fd_closing_range(first, last));
+	r = REAL(close_range)(first, last, flags);
 
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && agent_active())
 		AGENT_WORK(flow_close_range(first, last));
@@ -151,6 +157,8 @@ AGENT_EXPORT int close_range(unsigned first, unsigned last, int flags)
 
 AGENT_EXPORT void closefrom(int low)
 {
+	if (low >= 0 && agent_active())
+		AGENT_WORK(out_fd_closing_range((unsigned)low, ~0u));
 	REAL(closefrom)(low);
 	if (low >= 0 && agent_active())
 		AGENT_WORK(flow_close_range((unsigned)low, ~0u));

@@ -23,6 +23,10 @@
  *           (fully buffered), a line by fputs, a write(2), fclose
  *   long    stderr fully buffered: an fprintf longer than the agent's
  *           stack buffer (6000 bytes in three lines), fflush, a write(2)
+ *   closerange, closefrom
+ *           not stdio: an unfinished line by write(2), then fd 2 closed
+ *           by close_range(2, 2, 0) or closefrom(2) (the agent holds the
+ *           line; it must go out before the fd closes)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +36,8 @@
 
 #include "target.h"
 
-static const char *const modes[] = { "full", "line", "exit", "fork", "stdout", "reopen", "long" };
+static const char *const modes[] = { "full", "line", "exit", "fork", "stdout", "reopen", "long",
+				      "closerange", "closefrom" };
 
 static void put_direct(int fd, const char *s)
 {
@@ -113,6 +118,14 @@ int main(int argc, char **argv)
 		put_direct(2, "direct line buffered-1\n");
 		break;
 	}
+	case 7:
+	case 8:
+		put_direct(2, "unfinished line buffered-1");
+		if (mode == 7)
+			close_range(2, 2, 0);
+		else
+			closefrom(2);
+		break;
 	}
 	return 0;
 }
