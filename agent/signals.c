@@ -48,6 +48,32 @@ enum { NOT_OURS, FLUSH_ONLY, CRASH, WRAPPED };
 
 static volatile sig_atomic_t role[NSIG];
 static struct sigaction host[NSIG];       /* the host's view (CRASH, WRAPPED) */
+
+/* The kernel's flag (Linux uapi asm/signal.h), which <signal.h> does not
+ * define. */
+#if !defined(SA_RESTORER) && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__))
+#define SA_RESTORER 0x04000000
+#endif
+
+/* glibc's sigaction gives the kernel every action with SA_RESTORER and
+ * its own return trampoline, and the kernel reports both back: the
+ * program's view of an action the agent keeps says so too (learnt from
+ * the kernel's answer at start-up). */
+#ifdef SA_RESTORER
+static void (*restorer)(void);
+#endif
+
+static void as_kernel_keeps(struct sigaction *a)
+{
+#ifdef SA_RESTORER
+	if (restorer) {
+		a->sa_flags |= SA_RESTORER;
+		a->sa_restorer = restorer;
+	}
+#else
+	(void)a;
+#endif
+}
 static volatile sig_atomic_t reported;
 
 /* The crash whose program handler this thread is running, if any. */
@@ -110,10 +136,10 @@ static void call_host(const struct sigaction *h, int sig, siginfo_t *info, void 
 	int level = agent_self.in_signal;
 	const void *frame = agent_self.signal_frame;
 
-	if (h->sa_flags & SA_RESETHAND) {
-		memset(&host[sig], 0, sizeof host[sig]);
+	/* The kernel puts back the default handler, and only that: the
+	 * flags and the mask stay as they were. */
+	if (h->sa_flags & SA_RESETHAND)
 		host[sig].sa_handler = SIG_DFL;
-	}
 	agent_self.signal_frame = __builtin_frame_address(0);
 	/* A signal after the current request's connection was closed (Redis
 	 * runs its SIGTERM shutdown in the loop turn that closed the last
@@ -296,6 +322,14 @@ void signals_init(void)
 
 		if (REAL(sigaction)(sig, NULL, &host[sig]) == 0 && install_crash(sig) == 0)
 			role[sig] = CRASH;
+#ifdef SA_RESTORER
+		if (restorer == NULL) {
+			struct sigaction k;
+
+			if (REAL(sigaction)(sig, NULL, &k) == 0 && (k.sa_flags & SA_RESTORER))
+				restorer = k.sa_restorer;
+		}
+#endif
 	}
 	for (size_t i = 0; i < sizeof fatal_sigs / sizeof fatal_sigs[0]; i++) {
 		int sig = fatal_sigs[i];
@@ -326,6 +360,7 @@ int signals_action(int sig, const struct sigaction *act, struct sigaction *old)
 		if (REAL(sigaction)(sig, NULL, &prev) != 0)
 			return -1;
 		host[sig] = *act;
+		as_kernel_keeps(&host[sig]);
 		role[sig] = WRAPPED;
 		if (install_crash(sig) != 0) {
 			role[sig] = NOT_OURS;
@@ -351,6 +386,7 @@ int signals_action(int sig, const struct sigaction *act, struct sigaction *old)
 			if (REAL(sigaction)(sig, &probe, NULL) != 0)
 				return -1;
 			host[sig] = *act;
+			as_kernel_keeps(&host[sig]);
 			if (role[sig] == WRAPPED &&
 			    (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN))
 				role[sig] = NOT_OURS;   /* the probe installed it as is */
@@ -377,6 +413,7 @@ int signals_action(int sig, const struct sigaction *act, struct sigaction *old)
 		if (act->sa_handler != SIG_IGN) {
 			/* The program's own handler from now on: wrapped. */
 			host[sig] = *act;
+			as_kernel_keeps(&host[sig]);
 			role[sig] = WRAPPED;
 			if (install_crash(sig) != 0)
 				role[sig] = NOT_OURS;
