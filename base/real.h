@@ -71,6 +71,13 @@
 	X(timerfd_settime, int, (int, int, const struct itimerspec *, struct itimerspec *), REQUIRED) \
 	X(signalfd, int, (int, const sigset_t *, int), REQUIRED) \
 	X(closefrom, void, (int), OPTIONAL) \
+	X(fsync, int, (int), REQUIRED) \
+	X(fdatasync, int, (int), REQUIRED) \
+	X(flock, int, (int, int), REQUIRED) \
+	X(lseek, off_t, (int, off_t, int), REQUIRED) \
+	X(lseek64, off64_t, (int, off64_t, int), REQUIRED) \
+	X(ftruncate, int, (int, off_t), REQUIRED) \
+	X(ftruncate64, int, (int, off64_t), REQUIRED) \
 	X(sleep, unsigned, (unsigned), REQUIRED) \
 	X(usleep, int, (useconds_t), REQUIRED) \
 	X(pipe2, int, (int *, int), REQUIRED) \

@@ -122,16 +122,9 @@ AGENT_EXPORT int usleep(useconds_t us)
 	return REAL(usleep)(us);
 }
 
-/*
- * Waits for a child, a thread or a signal: nothing of the thread's output
- * stays held across them (a prompt written before a wait shows during
- * it, as without the agent). A wait that cannot block (WNOHANG) holds on.
- */
-#define WAIT_FLUSHED(call) do { \
-		if (agent_active()) \
-			shim_may_block(); \
-		return call; \
-	} while (0)
+/* Waits for a child, a thread or a signal (SHIM_HELD_OUT_FIRST). A wait
+ * that cannot block (WNOHANG) holds on. */
+#define WAIT_FLUSHED(call) SHIM_HELD_OUT_FIRST(call)
 
 AGENT_EXPORT pid_t waitpid(pid_t pid, int *status, int options)
 {

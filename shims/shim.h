@@ -73,6 +73,17 @@ static inline void shim_may_block(void)
 		AGENT_WORK(out_flush_thread());
 }
 
+/* `call`, returned, after what this thread holds went out: a call that
+ * waits (for a child, a thread, a signal, a lock on a file) or that
+ * depends on what a file holds (its size, its offset, its being on disk):
+ * a prompt written before it shows during it, and a held unfinished line
+ * is in the file when the program looks, as without the agent. */
+#define SHIM_HELD_OUT_FIRST(call) do { \
+		if (agent_active()) \
+			shim_may_block(); \
+		return call; \
+	} while (0)
+
 /* The thread starts to wait: flush; its context ends unless the wait is
  * inside its request (flow_wait_begins). `w` says what it waits on. */
 static inline void shim_wait_begins(const struct flow_wait *w)

@@ -27,7 +27,13 @@
  *           not stdio: an unfinished line by write(2), then fd 2 closed
  *           by close_range(2, 2, 0) or closefrom(2) (the agent holds the
  *           line; it must go out before the fd closes)
+ *   heldseek
+ *           not stdio: fd 2 on the file STDIO_BUFFERED_FILE names, an
+ *           unfinished line by write(2), lseek to 0, "X\n" written over
+ *           its start, then ftruncate to 16 bytes and fsync (the held
+ *           line must be in the file before the lseek)
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +43,7 @@
 #include "target.h"
 
 static const char *const modes[] = { "full", "line", "exit", "fork", "stdout", "reopen", "long",
-				      "closerange", "closefrom" };
+				      "closerange", "closefrom", "heldseek" };
 
 static void put_direct(int fd, const char *s)
 {
@@ -126,6 +132,20 @@ int main(int argc, char **argv)
 		else
 			closefrom(2);
 		break;
+	case 9: {
+		const char *path = getenv("STDIO_BUFFERED_FILE");
+		int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+
+		if (fd < 0 || dup2(fd, 2) != 2)
+			return 2;
+		close(fd);
+		put_direct(2, "unfinished line buffered-1");
+		lseek(2, 0, SEEK_SET);
+		put_direct(2, "X\n");
+		if (ftruncate(2, 16) != 0 || fsync(2) != 0)
+			return 3;
+		break;
+	}
 	}
 	return 0;
 }
