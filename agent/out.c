@@ -33,6 +33,7 @@
 #include "agent/format.h"
 #include "agent/out.h"
 #include "agent/out_fd.h"
+#include "agent/out_stream.h"
 #include "agent/relay.h"
 #include "base/real.h"
 
@@ -314,6 +315,7 @@ void out_init(void)
 	exit_key_ok = pthread_key_create(&exit_key, thread_exit_hook) == 0;
 	at_quick_exit(at_quick_exit_hook);
 	out_fd_init();
+	out_stream_init();
 }
 
 /* This thread's state, registered on first use. Uses no allocation, so a

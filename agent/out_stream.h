@@ -9,6 +9,9 @@
 
 #include <stdio.h>
 
+/* Called once by out_init(), before any stream. */
+void out_stream_init(void);
+
 /* This thread's stream, now feeding the log `fd`, or NULL (no memory).
  * Call as agent code (the guard held) until out_stream_end(). */
 FILE *out_stream_begin(int fd);

@@ -72,6 +72,14 @@
 	X(signalfd, int, (int, const sigset_t *, int), REQUIRED) \
 	X(closefrom, void, (int), OPTIONAL) \
 	X(fsync, int, (int), REQUIRED) \
+	X(pwrite, ssize_t, (int, const void *, size_t, off_t), REQUIRED) \
+	X(pwrite64, ssize_t, (int, const void *, size_t, off64_t), REQUIRED) \
+	X(pwritev, ssize_t, (int, const struct iovec *, int, off_t), REQUIRED) \
+	X(pwritev2, ssize_t, (int, const struct iovec *, int, off_t, int), OPTIONAL) \
+	X(splice, ssize_t, (int, off64_t *, int, off64_t *, size_t, unsigned), REQUIRED) \
+	X(tee, ssize_t, (int, int, size_t, unsigned), REQUIRED) \
+	X(vmsplice, ssize_t, (int, const struct iovec *, size_t, unsigned), REQUIRED) \
+	X(copy_file_range, ssize_t, (int, off64_t *, int, off64_t *, size_t, unsigned), OPTIONAL) \
 	X(fdatasync, int, (int), REQUIRED) \
 	X(flock, int, (int, int), REQUIRED) \
 	X(lseek, off_t, (int, off_t, int), REQUIRED) \

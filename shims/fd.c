@@ -184,6 +184,54 @@ AGENT_EXPORT off64_t lseek64(int fd, off64_t off, int whence)
 AGENT_EXPORT int ftruncate(int fd, off_t len) { SHIM_HELD_OUT_FIRST(REAL(ftruncate)(fd, len)); }
 AGENT_EXPORT int ftruncate64(int fd, off64_t len) { SHIM_HELD_OUT_FIRST(REAL(ftruncate64)(fd, len)); }
 
+/* Writes the agent passes on as they are (positioned, or moved by the
+ * kernel from another fd): what this thread holds goes first, as its own
+ * earlier write did without the agent (a trial: after an unfinished line,
+ * copy_file_range, splice, tee, vmsplice and pwrite bytes came out ahead
+ * of it, or under it). */
+AGENT_EXPORT ssize_t pwrite(int fd, const void *p, size_t n, off_t off)
+{
+	SHIM_HELD_OUT_FIRST(REAL(pwrite)(fd, p, n, off));
+}
+AGENT_EXPORT ssize_t pwrite64(int fd, const void *p, size_t n, off64_t off)
+{
+	SHIM_HELD_OUT_FIRST(REAL(pwrite64)(fd, p, n, off));
+}
+AGENT_EXPORT ssize_t pwritev(int fd, const struct iovec *v, int n, off_t off)
+{
+	SHIM_HELD_OUT_FIRST(REAL(pwritev)(fd, v, n, off));
+}
+AGENT_EXPORT ssize_t pwritev2(int fd, const struct iovec *v, int n, off_t off, int flags)
+{
+	if (REAL(pwritev2) == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	SHIM_HELD_OUT_FIRST(REAL(pwritev2)(fd, v, n, off, flags));
+}
+AGENT_EXPORT ssize_t splice(int in, off64_t *in_off, int out, off64_t *out_off, size_t n,
+			    unsigned flags)
+{
+	SHIM_HELD_OUT_FIRST(REAL(splice)(in, in_off, out, out_off, n, flags));
+}
+AGENT_EXPORT ssize_t tee(int in, int out, size_t n, unsigned flags)
+{
+	SHIM_HELD_OUT_FIRST(REAL(tee)(in, out, n, flags));
+}
+AGENT_EXPORT ssize_t vmsplice(int fd, const struct iovec *v, size_t n, unsigned flags)
+{
+	SHIM_HELD_OUT_FIRST(REAL(vmsplice)(fd, v, n, flags));
+}
+AGENT_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *out_off,
+				     size_t n, unsigned flags)
+{
+	if (REAL(copy_file_range) == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	SHIM_HELD_OUT_FIRST(REAL(copy_file_range)(in, in_off, out, out_off, n, flags));
+}
+
 AGENT_EXPORT int fclose(FILE *f)
 {
 	int fd;

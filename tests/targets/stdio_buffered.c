@@ -32,6 +32,10 @@
  *           unfinished line by write(2), lseek to 0, "X\n" written over
  *           its start, then ftruncate to 16 bytes and fsync (the held
  *           line must be in the file before the lseek)
+ *   heldsplice
+ *           not stdio: an unfinished line by write(2), then bytes moved
+ *           from a pipe to fd 2 by splice, then the line's end (the held
+ *           bytes must go before the spliced ones)
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -43,7 +47,7 @@
 #include "target.h"
 
 static const char *const modes[] = { "full", "line", "exit", "fork", "stdout", "reopen", "long",
-				      "closerange", "closefrom", "heldseek" };
+				      "closerange", "closefrom", "heldseek", "heldsplice" };
 
 static void put_direct(int fd, const char *s)
 {
@@ -144,6 +148,18 @@ int main(int argc, char **argv)
 		put_direct(2, "X\n");
 		if (ftruncate(2, 16) != 0 || fsync(2) != 0)
 			return 3;
+		break;
+	}
+	case 10: {
+		static const char moved[] = "spliced buffered-1\n";
+		int p[2];
+
+		if (pipe(p) != 0 || write(p[1], moved, sizeof moved - 1) != (ssize_t)sizeof moved - 1)
+			return 2;
+		put_direct(2, "unfinished line buffered-1 ");
+		if (splice(p[0], NULL, 2, NULL, sizeof moved - 1, 0) != (ssize_t)sizeof moved - 1)
+			return 3;
+		put_direct(2, "end\n");
 		break;
 	}
 	}
