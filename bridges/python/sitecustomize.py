@@ -89,18 +89,14 @@ def _reqctx_bridge():
     except (OSError, AttributeError, ImportError):
         chain()
         return
-    try:
-        f = lib.reqctx_api_enter_inherited
-        f.restype, f.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
-        fn["enter_inherited"] = f
-    except AttributeError:
-        pass
-    try:
-        f = lib.reqctx_api_fd_snapshot
-        f.restype, f.argtypes = ctypes.c_void_p, [ctypes.c_int]
-        fn["fd_snapshot"] = f
-    except AttributeError:
-        pass
+    # Calls an older agent may lack.
+    for name, arg in (("enter_inherited", ctypes.c_void_p), ("fd_snapshot", ctypes.c_int)):
+        try:
+            f = getattr(lib, "reqctx_api_" + name)
+            f.restype, f.argtypes = ctypes.c_void_p, [arg]
+            fn[name] = f
+        except AttributeError:
+            pass
     # The same calls from the bridge's extension (_reqctx.c), at a C call's
     # cost: the bridge makes a pair around every asyncio callback.
     try:
