@@ -62,7 +62,10 @@ AGENT_EXPORT int chroot(const char *path)
 
 /* An exec keeps the program's ignored crash signals ignored
  * (signals_before_exec), and gives the agent's handlers back if it fails;
- * `agent` is the call with the child's environment, `plain` without. */
+ * `agent` is the call with the child's environment, `plain` without. An
+ * environment the agent's additions make too big for the kernel (E2BIG:
+ * the program's own was just under the limit) goes as the program gave
+ * it: the child runs without the agent rather than not at all. */
 #define EXEC(plain, agent, envp) do { \
 		unsigned ignored_ = signals_before_exec(); \
 		int r_; \
@@ -72,6 +75,8 @@ AGENT_EXPORT int chroot(const char *path)
 			image_ends(); \
 			CHILD_ENV(envp, env); \
 			r_ = agent; \
+			if (r_ < 0 && errno == E2BIG) \
+				r_ = plain; \
 		} \
 		signals_exec_failed(ignored_); \
 		return r_; \
@@ -105,19 +110,25 @@ AGENT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 AGENT_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			      const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+	int r;
+
 	if (!agent_active())
 		return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
 	CHILD_ENV(envp, env);
-	return REAL(posix_spawn)(pid, path, fa, attr, argv, env);
+	r = REAL(posix_spawn)(pid, path, fa, attr, argv, env);
+	return r == E2BIG ? REAL(posix_spawn)(pid, path, fa, attr, argv, envp) : r;
 }
 
 AGENT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+	int r;
+
 	if (!agent_active())
 		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
 	CHILD_ENV(envp, env);
-	return REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
+	r = REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
+	return r == E2BIG ? REAL(posix_spawnp)(pid, file, fa, attr, argv, envp) : r;
 }
 
 /* daemon() forks and leaves the parent by libc's own _exit, which no hook
