@@ -13,6 +13,7 @@
 #include "agent/bridge.h"
 #include "agent/config.h"
 #include "agent/flow.h"
+#include "agent/inherit.h"
 
 struct ep_buf {
 	struct ep_buf *next;
@@ -96,9 +97,11 @@ int dispatch_next(int epfd, struct epoll_event *events)
 	struct ep_buf *b = find(epfd);
 
 	/* agent/bridge.h: an event loop of a runtime whose bridge is not in,
-	 * or (Python) that its bridge does not drive. */
+	 * or (Python) that its bridge does not drive, in a process that may
+	 * serve several requests (not one started inside a request, whose
+	 * work is that request's: a helper script's one epoll wait). */
 	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) ||
-			       (bridge_loops_only && !agent_self.bridge_loop);
+			       (bridge_loops_only && !agent_self.bridge_loop && inherit_home == NULL);
 	while (b && b->pos < b->n) {
 		int i = b->pos++;
 
