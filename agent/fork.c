@@ -16,6 +16,7 @@
  *   ctx       the context pool                   the lock
  *   mem       -                                  the size classes' spin locks
  *   shell     -                                  system()'s and popen()'s locks
+ *   handoff   -                                  the semaphore posts' spin lock
  *   process   -                                  pid, thread id cache, ID
  *                                                keys, the copy detector
  *                                                (base/copy.c) re-armed,
@@ -27,6 +28,7 @@
 #include "agent/config.h"
 #include "agent/buffered.h"
 #include "agent/fork.h"
+#include "agent/handoff.h"
 #include "agent/shell.h"
 #include "agent/out.h"
 #include "base/ctx.h"
@@ -62,6 +64,7 @@ static const struct fork_hook {
 	{ NULL, NULL, buffered_after_fork_child },
 	{ NULL, NULL, mem_after_fork_child },
 	{ NULL, NULL, shell_fork_child },
+	{ NULL, NULL, handoff_fork_child },
 	{ NULL, NULL, process_child },
 };
 #define NHOOKS (sizeof hooks / sizeof hooks[0])

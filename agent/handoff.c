@@ -6,7 +6,10 @@
  * mutex of the last wake-up, cond_ctx the context a job-queue wake-up gave,
  * inherited the context the thread was created in, while it still has it.
  */
+#include <stdint.h>
+
 #include "agent/handoff.h"
+#include "base/lock.h"
 #include "agent/flow.h"
 #include "agent/inherit.h"
 #include "base/ctx.h"
@@ -137,8 +140,76 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
 	wait_ends(obj, mutex, woke, true);
 }
 
+/*
+ * Who posted each semaphore last, kept once a thread ran on an inherited
+ * pin (sem_posts_watched): a unit a thread on its creator's context takes
+ * without sleeping (sem_trywait; CPython's Lock.acquire tries that first)
+ * that another thread posted from another context, or from none, is work
+ * from elsewhere as much as one it slept for (a worker the first request
+ * started, busy when the next request released its lock: 19 of 40 job
+ * lines wrong in a trial). A lock the thread itself released (a mutex, a
+ * logging handler's) names its own work. A direct-mapped table under a
+ * spin lock (a few stores; reset in a forked child: handoff_fork_child);
+ * a post its slot lost to another semaphore names nobody, and the pin
+ * stays (the thread's own lock is the common case).
+ */
+#define SEM_POSTS 256
+static struct sem_post {
+	const void *sem;
+	pid_t tid;
+	const struct ctx *ctx;    /* compared, never followed */
+} sem_posts[SEM_POSTS];
+static int sem_posts_lock;
+int sem_posts_watched;
+
+void handoff_fork_child(void)
+{
+	sem_posts_lock = 0;
+}
+
+static struct sem_post *sem_slot(const void *sem)
+{
+	uintptr_t a = (uintptr_t)sem;
+
+	return &sem_posts[(a >> 4 ^ a >> 12) % SEM_POSTS];
+}
+
+void handoff_sem_posted(const void *sem)
+{
+	struct sem_post *p = sem_slot(sem);
+
+	const struct ctx *c = ctx_carried();
+	pid_t tid = agent_tid();
+
+	spin_lock(&sem_posts_lock);
+	p->sem = sem;
+	p->tid = tid;
+	p->ctx = c;
+	spin_unlock(&sem_posts_lock);
+}
+
+/* Whether `sem`'s last post came from another thread in a context other
+ * than the current one. */
+static bool posted_from_elsewhere(const void *sem)
+{
+	struct sem_post *p = sem_slot(sem);
+	bool elsewhere = false;
+
+	pid_t tid = agent_tid();
+
+	spin_lock(&sem_posts_lock);
+	if (p->sem == sem)
+		elsewhere = p->tid != tid && p->ctx != agent_self.cur;
+	spin_unlock(&sem_posts_lock);
+	return elsewhere;
+}
+
 void handoff_sem_taken(const void *sem)
 {
+	if (unlikely(agent_self.pin_inherited) && ctx_pinned() && posted_from_elsewhere(sem)) {
+		agent_self.pin_inherited = false;
+		take(NULL, "inherited context ends at a semaphore's unit another context posted");
+	}
 	handoff_wait_begins(sem, CONDMAP_SEMAPHORE);
 	wait_ends(sem, NULL, true, false);
 }

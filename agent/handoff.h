@@ -93,6 +93,17 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke);
 /* sem_trywait took a unit of `sem`: a wait that did not sleep. */
 void handoff_sem_taken(const void *sem);
 
+/* 1 once a thread ran on an inherited pin (ctx_enter_inherited): from then
+ * on every sem_post is noted (handoff_sem_posted), for rule 3 at a
+ * sem_trywait. */
+extern int sem_posts_watched;
+
+/* `sem` is posted by this thread (called before the post). */
+void handoff_sem_posted(const void *sem);
+
+/* Fork hook (agent/fork.c): the post table's lock, in the child. */
+void handoff_fork_child(void);
+
 /* `obj` is signalled (a broadcast wakes every waiter) or posted. */
 void handoff_signal(const void *obj, bool broadcast);
 

@@ -9,6 +9,7 @@
 #include "shims/reqctx.h"
 #include "agent/bridge.h"
 #include "agent/buffered.h"
+#include "agent/handoff.h"
 
 AGENT_EXPORT const char *reqctx_api_id(void)
 {
@@ -19,8 +20,15 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
 {
 	struct ctx *c = agent_running() ? agent_self.cur : NULL;
 
-	if (c && unlikely(__atomic_load_n(&bridge_broken, __ATOMIC_RELAXED)) && agent_self.unvouched)
-		c = NULL;       /* agent/bridge.h */
+	/* agent/bridge.h: a thread not vouched for names nobody to what the
+	 * bridge captures there once the bridge failed, or (Python) on a loop
+	 * the bridge does not drive (uvloop's: aiohttp's handler there handed
+	 * run_in_executor jobs another request's context, 45 of 60 lines
+	 * wrong in a trial). */
+	if (c && unlikely(agent_self.unvouched) &&
+	    (__atomic_load_n(&bridge_broken, __ATOMIC_RELAXED) ||
+	     (bridge_loops_only && !agent_self.bridge_loop)))
+		c = NULL;
 	if (c)
 		ctx_get(c);
 	return (reqctx_snapshot_t)c;
@@ -47,6 +55,8 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t s)
 {
 	if (!agent_running())
 		return NULL;
+	if (s && !__atomic_load_n(&sem_posts_watched, __ATOMIC_RELAXED))
+		__atomic_store_n(&sem_posts_watched, 1, __ATOMIC_RELAXED);
 	return (reqctx_snapshot_t)ctx_enter_inherited((struct ctx *)s);
 }
 

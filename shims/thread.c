@@ -238,6 +238,8 @@ AGENT_EXPORT int sem_trywait(sem_t *s)
 AGENT_EXPORT int sem_post(sem_t *s)
 {
 	agent_self.head_read = NULL;         /* work handed on (agent/flow.c) */
+	if (unlikely(__atomic_load_n(&sem_posts_watched, __ATOMIC_RELAXED)) && agent_active())
+		AGENT_WORK(handoff_sem_posted(s));
 	if (agent_active() && handoff_signal_needed(s, CONDMAP_SEMAPHORE))
 		AGENT_WORK(handoff_signal(s, false));
 	return REAL(sem_post)(s);

@@ -8,7 +8,8 @@ logs "site=arrival id=<id>", runs a thread of its own that logs
 request's), hands <id> to each worker ("site=pipe_job", "site=sock_job",
 "site=sq_job", and "site=lock_job": a worker that sleeps on a
 threading.Lock each request releases, and takes the ids queued in a
-list) and answers. It also logs "site=memlog id=<id>" through
+list; busy for its first 0.2 s, so that some releases find it working
+and its next acquire takes the lock without sleeping) and answers. It also logs "site=memlog id=<id>" through
 logging.handlers.MemoryHandler (capacity 4: the request whose record
 fills it writes four requests' records) and "site=qlog id=<id>" through a
 QueueHandler whose QueueListener thread writes them. Prints "listening
@@ -20,6 +21,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 pipe_r, pipe_w = os.pipe()
@@ -65,12 +67,14 @@ def sq_worker():
 
 
 def lock_worker():
+    time.sleep(0.2)     # busy at first: later requests release the lock meanwhile
     while True:
         lock_wake.acquire()
         with lock:
             rids = lock_items[:]
             del lock_items[:]
         for rid in rids:
+            time.sleep(0.001)
             log("lock_job", rid)
 
 
