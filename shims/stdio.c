@@ -81,11 +81,13 @@ static bool stream_keeps(const FILE *f)
  * they ended inside a line (`mid`). Bytes past `seen` were put by calls
  * the agent does not see (putc_unlocked inlined by the compiler: GNU
  * coreutils' literal text); a line they begin gets its head when the
- * agent next puts bytes into the stream. Marks for a few streams, found
- * by address (without one, the buffer's last byte tells whether a line is
- * open); read and written under the stream's lock.
+ * agent next puts bytes into the stream. Marks for 64 streams, found by
+ * address (without one, the buffer's last byte tells whether a line is
+ * open, and an empty buffer counts as a line's start: a 65th stream
+ * flushed in the middle of a line gets a second head there); read and
+ * written under the stream's lock.
  */
-#define STREAM_MARKS 16
+#define STREAM_MARKS 64
 #define UNSEEN_MAX 4096
 struct stream_mark {
 	FILE *f;
@@ -122,45 +124,91 @@ void shim_stream_closed(FILE *f)
 		__atomic_store_n(&m->f, NULL, __ATOMIC_RELEASE);
 }
 
-/* Puts len bytes at p into the stream (lock held), a head before each
- * line they start; `*mid`: a line is open before, and after. Returns the
- * bytes taken. */
+/* Puts n bytes at p into the stream (lock held), a head before each
+ * line they start; `*mid`: a line is open before, and after. The bytes
+ * and their heads are gathered and handed to libc in one fwrite (so libc
+ * writes them out as it would the program's own call: one write for a
+ * line-buffered stream's several lines, its large direct writes for a
+ * long one), in pieces of KEPT_GATHER bytes when they do not fit.
+ * Returns the bytes of p libc took, counted as fwrite counts them. */
+#define KEPT_GATHER 8192
 static size_t kept_lines(FILE *f, const char *p, size_t n, bool *mid)
 {
+	char out[KEPT_GATHER];
 	size_t done = 0;
 
 	while (done < n) {
-		const char *nl = memchr(p + done, '\n', n - done);
-		size_t len = nl ? (size_t)(nl - (p + done)) + 1 : n - done, w;
+		size_t o = 0, took = 0, w;
+		/* heads[k]: where the k-th head of this piece ends in `out`,
+		 * and how long it is, to count back what libc took of p. */
+		size_t head_end[64], head_len[64];
+		int heads = 0;
 
-		if (!*mid) {
+		while (done + took < n && heads < 64) {
+			const char *at = p + done + took;
+			const char *nl = memchr(at, '\n', n - done - took);
+			size_t len = nl ? (size_t)(nl - at) + 1 : n - done - took, h = 0;
 			char head[FMT_HEAD_MAX];
-			size_t h;
 
-			AGENT_WORK(h = out_stdio_head(head, sizeof head, p + done, len));
-			if (h && REAL(fwrite_unlocked)(head, 1, h, f) < h)
-				break;
+			if (!*mid)
+				AGENT_WORK(h = out_stdio_head(head, sizeof head, at, len));
+			if (o + h + len > sizeof out) {
+				if (o > 0)
+					break;               /* the piece so far goes first */
+				/* A line longer than the gathering space: its head,
+				 * then the line, as they are. */
+				if (h && REAL(fwrite_unlocked)(head, 1, h, f) < h)
+					return done;
+				w = REAL(fwrite_unlocked)(at, 1, len, f);
+				done += w;
+				*mid = w > 0 ? at[w - 1] != '\n' : *mid;
+				if (w < len)
+					return done;
+				goto next;
+			}
+			if (h) {
+				memcpy(out + o, head, h);
+				o += h;
+				head_end[heads] = o;
+				head_len[heads++] = h;
+			}
+			memcpy(out + o, at, len);
+			o += len;
+			took += len;
+			*mid = at[len - 1] != '\n';
 		}
-		w = REAL(fwrite_unlocked)(p + done, 1, len, f);
-		done += w;
-		*mid = true;
-		if (w < len)
-			break;
-		*mid = p[done - 1] != '\n';
+		w = REAL(fwrite_unlocked)(out, 1, o, f);
+		if (w < o) {
+			/* What of p libc took: w less the heads within it. */
+			size_t in_p = w;
+
+			for (int k = 0; k < heads; k++)
+				in_p -= head_end[k] <= w ? head_len[k] :
+					w > head_end[k] - head_len[k] ? w - (head_end[k] - head_len[k]) : 0;
+			return done + in_p;
+		}
+		done += took;
+next:
+		;
 	}
 	return done;
 }
 
 /* Puts n bytes into a kept stream (its lock held), bytes the program put
  * unseen before them taken back and put again with their heads. Returns
- * the bytes of p taken, as fwrite counts them. */
-static size_t kept_put(FILE *f, const char *p, size_t n)
+ * the bytes of p taken; 0 when the stream's writes failed meanwhile (its
+ * error flag raised by this call: the flag is cleared for the call and
+ * put back after; libc's own fputs, fprintf, fputc and fwrite fail whole
+ * then, though the bytes went into the buffer: a line-buffered stderr on
+ * /dev/full); `as_fwrite`: counted as fwrite counts, failed or not. */
+static size_t kept_put(FILE *f, const char *p, size_t n, bool as_fwrite)
 {
 	struct stream_mark *m = mark_find(f, true);
 	char *base = f->_IO_write_base, *ptr = f->_IO_write_ptr, *from = ptr;
-	bool mid;
+	bool mid, had_error = f->_flags & _IO_ERR_SEEN, failed;
 	size_t done;
 
+	f->_flags &= ~_IO_ERR_SEEN;
 	if (m == NULL) {
 		mid = ptr > base && ptr[-1] != '\n';
 	} else if (m->base == base && m->seen >= base && m->seen <= ptr) {
@@ -187,7 +235,10 @@ static size_t kept_put(FILE *f, const char *p, size_t n)
 		m->seen = f->_IO_write_ptr;
 		m->mid = mid;
 	}
-	return done;
+	failed = f->_flags & _IO_ERR_SEEN;
+	if (had_error)
+		f->_flags |= _IO_ERR_SEEN;
+	return failed && !as_fwrite ? 0 : done;
 }
 
 /* The program flushed a kept stream (its lock held): nothing it holds
@@ -204,7 +255,7 @@ static void kept_flushed(FILE *f)
 
 static size_t kept_put_cb(void *f, const char *p, size_t n)
 {
-	return kept_put(f, p, n);
+	return kept_put(f, p, n, false);
 }
 
 /* Bytes a tagged stream's buffer holds, put there by a call the agent does
@@ -295,7 +346,7 @@ static size_t put_bytes(FILE *f, int fd, const void *p, size_t n)
 	size_t done;
 
 	if (stream_keeps(f))
-		return kept_put(f, p, n);
+		return kept_put(f, p, n, false);
 	agent_enter();
 	done = out_write_all(fd, p, n);
 	agent_leave();
@@ -589,7 +640,7 @@ static size_t fwrite_common(const void *p, size_t size, size_t nmemb, FILE *f, b
 	n = size * nmemb;
 	if (lock)
 		flockfile(f);
-	done = put_bytes(f, fd, p, n);
+	done = stream_keeps(f) ? kept_put(f, p, n, true) : put_bytes(f, fd, p, n);
 	if (lock)
 		funlockfile(f);
 	shim_cancel_point();

@@ -36,7 +36,11 @@
  *           not stdio: an unfinished line by write(2), then bytes moved
  *           from a pipe to fd 2 by splice, then the line's end (the held
  *           bytes must go before the spliced ones)
+ *   devfull /dev/full opened with fopen (REQCTX_TAG=/dev/full makes it a
+ *           log), line then fully buffered: fwrite, fprintf, fputs, fputc,
+ *           fflush; their results and errno on stdout
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +51,7 @@
 #include "target.h"
 
 static const char *const modes[] = { "full", "line", "exit", "fork", "stdout", "reopen", "long",
-				      "closerange", "closefrom", "heldseek", "heldsplice" };
+				      "closerange", "closefrom", "heldseek", "heldsplice", "devfull" };
 
 static void put_direct(int fd, const char *s)
 {
@@ -162,6 +166,40 @@ int main(int argc, char **argv)
 		put_direct(2, "end\n");
 		break;
 	}
+	case 11:
+		for (int lb = 1; lb >= 0; lb--) {
+			static char lines[3000];
+			FILE *f = fopen("/dev/full", "w");
+			int k;
+			size_t w;
+
+			if (f == NULL)
+				return 2;
+			for (size_t i = 0; i < sizeof lines; i++)
+				lines[i] = i % 100 == 99 ? '\n' : (char)('a' + i % 26);
+			setvbuf(f, NULL, lb ? _IOLBF : _IOFBF, 1024);
+			errno = 0;
+			w = fwrite(lines, 1, 150, f);
+			printf("fwrite 150: %zu errno %d ferror %d\n", w, errno, ferror(f));
+			clearerr(f);
+			errno = 0;
+			w = fwrite(lines, 1, sizeof lines, f);
+			printf("fwrite %zu: %zu errno %d\n", sizeof lines, w, errno);
+			errno = 0;
+			k = fprintf(f, "%s buffered-1\n", "one");
+			printf("fprintf: %d errno %d\n", k, errno);
+			errno = 0;
+			k = fputs("two buffered-1\nthree", f);
+			printf("fputs: %d errno %d\n", k, errno);
+			errno = 0;
+			k = fputc('\n', f);
+			printf("fputc: %d errno %d\n", k, errno);
+			errno = 0;
+			k = fflush(f);
+			printf("fflush: %d errno %d\n", k, errno);
+			fclose(f);
+		}
+		break;
 	}
 	return 0;
 }
