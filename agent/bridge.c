@@ -30,6 +30,7 @@
 
 #include "agent/bridge.h"
 #include "agent/config.h"
+#include "agent/handoff.h"
 #include "base/debug.h"
 #include "base/thread.h"
 
@@ -213,6 +214,12 @@ void bridge_start(void)
 		__atomic_store_n(&bridge_pending, 1, __ATOMIC_RELAXED);
 		bridge_runtime = 1;
 		bridge_loops_only = rt == RT_PYTHON;
+		/* CPython's locks are semaphores: who posted each is noted
+		 * from the start, not only once a thread runs on an inherited
+		 * pin (a lock released before the thread that takes it first
+		 * entered its creator's context: agent/handoff.c). */
+		if (rt == RT_PYTHON)
+			__atomic_store_n(&sem_posts_watched, 1, __ATOMIC_RELAXED);
 	}
 	if (agent_config->bridges == 0 || !bridge_dir(dir, sizeof dir))
 		return;

@@ -93,9 +93,9 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke);
 /* sem_trywait took a unit of `sem`: a wait that did not sleep. */
 void handoff_sem_taken(const void *sem);
 
-/* 1 once a thread ran on an inherited pin (ctx_enter_inherited): from then
- * on every sem_post is noted (handoff_sem_posted), for rule 3 at a
- * sem_trywait. */
+/* 1 in the Python interpreter, and elsewhere once a thread ran on an
+ * inherited pin (ctx_enter_inherited): from then on every sem_post is
+ * noted (handoff_sem_posted), for rule 3 at a sem_trywait. */
 extern int sem_posts_watched;
 
 /* `sem` is posted by this thread (called before the post). */

@@ -96,6 +96,10 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         rid = self.path.rsplit("/", 1)[-1]
         log("arrival", rid)
+        # Handed to the lock worker first: the first request releases the
+        # lock before it starts the worker, as a job queued before its
+        # worker exists.
+        lock_hand(rid)
         with lock:
             if not started:
                 for w in (pipe_worker, sock_worker, sq_worker, lock_worker):
@@ -107,7 +111,6 @@ class H(BaseHTTPRequestHandler):
         os.write(pipe_w, (rid + "\n").encode())
         sock_a.sendall((rid + "\n").encode())
         jobs.put(rid)
-        lock_hand(rid)
         memlog.info("site=memlog id=%s", rid)
         qlog.info("site=qlog id=%s", rid)
         self.send_response(200)
