@@ -149,11 +149,13 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
  * started, busy when the next request released its lock: 19 of 40 job
  * lines wrong in a trial). A lock the thread itself released (a mutex, a
  * logging handler's) names its own work. A direct-mapped table under a
- * spin lock (a few stores; reset in a forked child: handoff_fork_child);
- * a post its slot lost to another semaphore names nobody, and the pin
- * stays (the thread's own lock is the common case).
+ * spin lock (a few stores; reset in a forked child: handoff_fork_child),
+ * 1,024 slots by a multiplicative hash; a post whose slot another
+ * semaphore's later post took names nobody, and the pin stays (a lock
+ * never posted, one just made, is the common case of no record, and the
+ * thread's own).
  */
-#define SEM_POSTS 256
+#define SEM_POSTS 1024
 static struct sem_post {
 	const void *sem;
 	pid_t tid;
@@ -169,9 +171,9 @@ void handoff_fork_child(void)
 
 static struct sem_post *sem_slot(const void *sem)
 {
-	uintptr_t a = (uintptr_t)sem;
+	uint64_t a = (uint64_t)(uintptr_t)sem >> 3;
 
-	return &sem_posts[(a >> 4 ^ a >> 12) % SEM_POSTS];
+	return &sem_posts[(a * 0x9e3779b97f4a7c15ull) >> 54];     /* 10 bits */
 }
 
 void handoff_sem_posted(const void *sem)
