@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "agent/inherit.h"
@@ -65,8 +66,10 @@ AGENT_EXPORT int chroot(const char *path)
  * `agent` is the call with the child's environment, `plain` without. An
  * environment the agent's additions make too big for the kernel (E2BIG:
  * the program's own was just under the limit) goes as the program gave
- * it: the child runs without the agent rather than not at all. */
-#define EXEC(plain, agent, envp) do { \
+ * it: the child runs without the agent rather than not at all. Not when
+ * one of the program's own strings is too long for the kernel (E2BIG
+ * either way: no second exec). */
+#define EXEC(plain, agent, argv, envp) do { \
 		unsigned ignored_ = signals_before_exec(); \
 		int r_; \
 		if (!agent_running()) { \
@@ -75,16 +78,26 @@ AGENT_EXPORT int chroot(const char *path)
 			image_ends(); \
 			CHILD_ENV(envp, env); \
 			r_ = agent; \
-			if (r_ < 0 && errno == E2BIG) \
+			if (r_ < 0 && errno == E2BIG && strings_fit(argv) && strings_fit(envp)) \
 				r_ = plain; \
 		} \
 		signals_exec_failed(ignored_); \
 		return r_; \
 	} while (0)
 
+/* Whether every string of `v` is shorter than the kernel's limit for one
+ * (MAX_ARG_STRLEN, 32 pages of 4 KiB). */
+static bool strings_fit(char *const v[])
+{
+	for (size_t i = 0; v && v[i]; i++)
+		if (strnlen(v[i], 32 * 4096) >= 32 * 4096)
+			return false;
+	return true;
+}
+
 AGENT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	EXEC(REAL(execve)(path, argv, envp), REAL(execve)(path, argv, env), envp);
+	EXEC(REAL(execve)(path, argv, envp), REAL(execve)(path, argv, env), argv, envp);
 }
 
 AGENT_EXPORT int execv(const char *path, char *const argv[])
@@ -94,7 +107,7 @@ AGENT_EXPORT int execv(const char *path, char *const argv[])
 
 AGENT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	EXEC(REAL(execvpe)(file, argv, envp), REAL(execvpe)(file, argv, env), envp);
+	EXEC(REAL(execvpe)(file, argv, envp), REAL(execvpe)(file, argv, env), argv, envp);
 }
 
 AGENT_EXPORT int execvp(const char *file, char *const argv[])
@@ -104,31 +117,25 @@ AGENT_EXPORT int execvp(const char *file, char *const argv[])
 
 AGENT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	EXEC(REAL(fexecve)(fd, argv, envp), REAL(fexecve)(fd, argv, env), envp);
+	EXEC(REAL(fexecve)(fd, argv, envp), REAL(fexecve)(fd, argv, env), argv, envp);
 }
 
 AGENT_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			      const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	int r;
-
 	if (!agent_active())
 		return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
 	CHILD_ENV(envp, env);
-	r = REAL(posix_spawn)(pid, path, fa, attr, argv, env);
-	return r == E2BIG ? REAL(posix_spawn)(pid, path, fa, attr, argv, envp) : r;
+	return REAL(posix_spawn)(pid, path, fa, attr, argv, env);
 }
 
 AGENT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	int r;
-
 	if (!agent_active())
 		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
 	CHILD_ENV(envp, env);
-	r = REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
-	return r == E2BIG ? REAL(posix_spawnp)(pid, file, fa, attr, argv, envp) : r;
+	return REAL(posix_spawnp)(pid, file, fa, attr, argv, env);
 }
 
 /* daemon() forks and leaves the parent by libc's own _exit, which no hook

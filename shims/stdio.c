@@ -92,6 +92,7 @@ static bool stream_keeps(const FILE *f)
 struct stream_mark {
 	FILE *f;
 	char *base, *seen;
+	pid_t tid;                /* the thread that put the agent's bytes */
 	bool mid;
 };
 static struct stream_mark marks[STREAM_MARKS];
@@ -211,6 +212,11 @@ static size_t kept_put(FILE *f, const char *p, size_t n, bool as_fwrite)
 	f->_flags &= ~_IO_ERR_SEEN;
 	if (m == NULL) {
 		mid = ptr > base && ptr[-1] != '\n';
+	} else if (m->tid != agent_tid()) {
+		/* Another thread put the agent's last bytes: whose the bytes
+		 * after them are is not known (they may be that thread's, put by
+		 * an inlined putc_unlocked): left as they are, headless. */
+		mid = ptr > base ? ptr[-1] != '\n' : m->mid;
 	} else if (m->base == base && m->seen >= base && m->seen <= ptr) {
 		mid = m->mid;
 		from = m->seen;
@@ -233,6 +239,7 @@ static size_t kept_put(FILE *f, const char *p, size_t n, bool as_fwrite)
 	if (m) {
 		m->base = f->_IO_write_base;
 		m->seen = f->_IO_write_ptr;
+		m->tid = agent_tid();
 		m->mid = mid;
 	}
 	failed = f->_flags & _IO_ERR_SEEN;

@@ -36,12 +36,19 @@
  *           not stdio: an unfinished line by write(2), then bytes moved
  *           from a pipe to fd 2 by splice, then the line's end (the held
  *           bytes must go before the spliced ones)
+ *   putcthreads
+ *           a log on STDIO_BUFFERED_FILE, fully buffered, shared by two
+ *           threads in two requests (buffered-1, buffered-2): the first
+ *           writes a line by fputs, then one by inlined putc_unlocked; the
+ *           second then a line by fputs (the putc line is the first
+ *           request's: it must not take the second's head)
  *   devfull /dev/full opened with fopen (REQCTX_TAG=/dev/full makes it a
  *           log), line then fully buffered: fwrite, fprintf, fputs, fputc,
  *           fflush; their results and errno on stdout
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +58,18 @@
 #include "target.h"
 
 static const char *const modes[] = { "full", "line", "exit", "fork", "stdout", "reopen", "long",
-				      "closerange", "closefrom", "heldseek", "heldsplice", "devfull" };
+				      "closerange", "closefrom", "heldseek", "heldsplice", "devfull",
+				      "putcthreads" };
+
+static FILE *shared_log;
+
+static void *second_request(void *arg)
+{
+	(void)arg;
+	take_request("buffered-2");
+	fputs("fputs line buffered-2\n", shared_log);
+	return NULL;
+}
 
 static void put_direct(int fd, const char *s)
 {
@@ -200,6 +218,24 @@ int main(int argc, char **argv)
 			fclose(f);
 		}
 		break;
+	case 12: {
+		const char *path = getenv("STDIO_BUFFERED_FILE");
+		static const char body[] = "putc line buffered-1\n";
+		pthread_t t;
+
+		shared_log = path ? fopen(path, "w") : NULL;
+		if (shared_log == NULL)
+			return 2;
+		fputs("fputs line buffered-1\n", shared_log);
+		flockfile(shared_log);
+		for (const char *c = body; *c; c++)
+			putc_unlocked(*c, shared_log);
+		funlockfile(shared_log);
+		if (pthread_create(&t, NULL, second_request, NULL) != 0 || pthread_join(t, NULL) != 0)
+			return 2;
+		fclose(shared_log);
+		break;
+	}
 	}
 	return 0;
 }
