@@ -719,12 +719,6 @@ def install_hooks(fn):
             # another process) runs in none: whose it is is not known.
             e = made.get(id(record))
             s = e[0] if e is not None and e[1]() is record else None
-            # Made in the context current now: nothing to enter (an enter
-            # and leave would make a thread's inherited context an
-            # entered one, which no later job taken from elsewhere ends: a
-            # trial, 39 of 40 of a lazy worker's logged jobs wrong).
-            if s == capture():
-                return handle(self, record)
             prev = enter_snap(s)
             try:
                 return handle(self, record)

@@ -9,14 +9,12 @@ request's), hands <id> to each worker ("site=pipe_job", "site=sock_job",
 "site=sq_job", and "site=lock_job": a worker that sleeps on a
 threading.Lock each request releases, and takes the ids queued in a
 list; busy for its first 0.2 s, so that some releases find it working
-and its next acquire takes the lock without sleeping; it also logs each
-job through the logging module, "site=lock_logged") and answers. It also logs "site=memlog id=<id>" through
+and its next acquire takes the lock without sleeping) and answers. It also logs "site=memlog id=<id>" through
 logging.handlers.MemoryHandler (capacity 4: the request whose record
 fills it writes four requests' records) and "site=qlog id=<id>" through a
 QueueHandler whose QueueListener thread writes them. Prints "listening
 <port>"."""
 import queue  # noqa: I001 - first on purpose
-import collections
 import logging
 import logging.handlers
 import os
@@ -31,7 +29,7 @@ sock_a, sock_b = socket.socketpair()
 jobs = queue.SimpleQueue()
 started = []
 lock = threading.Lock()
-lock_items = collections.deque()
+lock_items = []
 lock_wake = threading.Lock()
 lock_wake.acquire()
 
@@ -43,10 +41,6 @@ memlog.addHandler(logging.handlers.MemoryHandler(4, flushLevel=logging.CRITICAL,
 qlog = logging.getLogger("qlog")
 qlog.propagate = False
 qlog.setLevel(logging.INFO)
-joblog = logging.getLogger("joblog")
-joblog.propagate = False
-joblog.setLevel(logging.INFO)
-joblog.addHandler(logging.StreamHandler(sys.stderr))
 records = queue.Queue()
 qlog.addHandler(logging.handlers.QueueHandler(records))
 listener = logging.handlers.QueueListener(records, logging.StreamHandler(sys.stderr))
@@ -73,23 +67,20 @@ def sq_worker():
 
 
 def lock_worker():
-    # Logged in its starter's request, through logging (whose handler the
-    # bridge runs in the record's context: the same one here).
-    joblog.info("lock worker started in %s", started[0])
     time.sleep(0.2)     # busy at first: later requests release the lock meanwhile
     while True:
         lock_wake.acquire()
-        rids = []
-        while lock_items:            # a deque: no lock of its own
-            rids.append(lock_items.popleft())
+        with lock:
+            rids = lock_items[:]
+            del lock_items[:]
         for rid in rids:
             time.sleep(0.001)
             log("lock_job", rid)
-            joblog.info("site=lock_logged id=%s", rid)
 
 
 def lock_hand(rid):
-    lock_items.append(rid)
+    with lock:
+        lock_items.append(rid)
     try:
         lock_wake.release()
     except RuntimeError:       # already released: the worker will see it
@@ -111,9 +102,9 @@ class H(BaseHTTPRequestHandler):
         lock_hand(rid)
         with lock:
             if not started:
-                started.append(rid)
                 for w in (pipe_worker, sock_worker, sq_worker, lock_worker):
                     threading.Thread(target=w, daemon=True).start()
+                started.append(True)
         t = threading.Thread(target=log, args=("oneshot", rid))
         t.start()
         t.join()
