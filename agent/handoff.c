@@ -149,8 +149,11 @@ void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
  * started, busy when the next request released its lock: 19 of 40 job
  * lines wrong in a trial). A lock the thread itself released (a mutex, a
  * logging handler's) names its own work. A direct-mapped table under a
- * spin lock (a few stores; reset in a forked child: handoff_fork_child),
- * 1,024 slots by a multiplicative hash; a post whose slot another
+ * spin lock (a few stores; reset in a forked child: handoff_fork_child)
+ * that is tried, never waited for long: sem_post is async-signal-safe,
+ * and a handler's post must not spin on a lock the thread it interrupted
+ * holds (a post not noted names nobody, a lookup that cannot look finds
+ * nothing); 1,024 slots by a multiplicative hash; a post whose slot another
  * semaphore's later post took names nobody, and the pin stays (a lock
  * never posted, one just made, is the common case of no record, and the
  * thread's own).
@@ -169,6 +172,19 @@ void handoff_fork_child(void)
 	sem_posts_lock = 0;
 }
 
+/* The table's lock, if it can be had within a few tries. */
+static bool sem_posts_take(void)
+{
+	for (int i = 0; i < 64; i++) {
+		if (!__atomic_exchange_n(&sem_posts_lock, 1, __ATOMIC_ACQUIRE))
+			return true;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	return false;
+}
+
 static struct sem_post *sem_slot(const void *sem)
 {
 	uint64_t a = (uint64_t)(uintptr_t)sem >> 3;
@@ -183,7 +199,8 @@ void handoff_sem_posted(const void *sem)
 	const struct ctx *c = ctx_carried();
 	pid_t tid = agent_tid();
 
-	spin_lock(&sem_posts_lock);
+	if (!sem_posts_take())
+		return;
 	p->sem = sem;
 	p->tid = tid;
 	p->ctx = c;
@@ -199,7 +216,8 @@ static bool posted_from_elsewhere(const void *sem)
 
 	pid_t tid = agent_tid();
 
-	spin_lock(&sem_posts_lock);
+	if (!sem_posts_take())
+		return false;
 	if (p->sem == sem)
 		elsewhere = p->tid != tid && p->ctx != agent_self.cur;
 	spin_unlock(&sem_posts_lock);

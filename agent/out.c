@@ -1114,7 +1114,19 @@ static bool in_signal_handler(void)
 }
 
 /* Straight through, as the host's own call. */
+/* The program's call as it is, by libc's function: a cancellation point
+ * where the program's own is one (no agent lock or claimed state is held
+ * here). */
 static ssize_t pass(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
+{
+	if (how == OUT_CALL_WRITE && iovcnt == 1)
+		return REAL(write)(fd, iov[0].iov_base, iov[0].iov_len);
+	return REAL(writev)(fd, iov, iovcnt);
+}
+
+/* pass(), made while the thread's state is claimed: no cancellation point
+ * (out_write_call). */
+static ssize_t pass_claimed(int fd, const struct iovec *iov, int iovcnt, enum out_call how)
 {
 	if (how == OUT_CALL_WRITE && iovcnt == 1)
 		return out_write_call(fd, iov[0].iov_base, iov[0].iov_len);
@@ -1171,7 +1183,7 @@ static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum
 	claim(st);
 	if (st->fd == fd && st->len)
 		flush_held(st, WAIT);
-	r = pass(fd, iov, iovcnt, how);
+	r = pass_claimed(fd, iov, iovcnt, how);
 	saved = errno;
 	if (text && r > 0 && st->len == 0 && agent_config->output != CFG_OUTPUT_JSON) {
 		st->fd = fd;

@@ -221,7 +221,8 @@ void out_fd_closing_range(unsigned first, unsigned last)
 			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
 			continue;
 		}
-		out_fd_closing((int)fd);
+		if (fdmap_kind(s) == FD_OUTPUT || (int)fd == debug_fd || (int)fd == spans_fd)
+			out_fd_closing((int)fd);
 	}
 }
 

@@ -47,7 +47,8 @@ void out_fd_opened_path(int fd, int dirfd, const char *path, bool writable);
 void out_fd_closing(int fd);
 
 /* The fds first..last (inclusive) are about to be closed (close_range,
- * closefrom): out_fd_closing() for each the agent knows. */
+ * closefrom): out_fd_closing() for each log among them (and the
+ * agent's own diagnostics and spans files). */
 void out_fd_closing_range(unsigned first, unsigned last);
 
 /* A child started by exec: its parent's log is (dev, ino) and, with

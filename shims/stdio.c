@@ -96,9 +96,14 @@ struct stream_mark {
 	bool mid;
 };
 static struct stream_mark marks[STREAM_MARKS];
+static int marks_used;           /* a mark was ever claimed: fclose looks */
 
 static struct stream_mark *mark_find(const FILE *f, bool claim)
 {
+	if (!claim && !__atomic_load_n(&marks_used, __ATOMIC_RELAXED))
+		return NULL;
+	if (claim && !__atomic_load_n(&marks_used, __ATOMIC_RELAXED))
+		__atomic_store_n(&marks_used, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < STREAM_MARKS; i++)
 		if (__atomic_load_n(&marks[i].f, __ATOMIC_ACQUIRE) == f)
 			return &marks[i];
@@ -706,7 +711,8 @@ AGENT_EXPORT int fflush(FILE *f)
 		if (s && fdmap_kind(s) >= FD_CLIENT)
 			return flush_moving(f, s);
 	}
-	if (f != NULL && stream_keeps(f) && agent_active()) {
+	if (f != NULL && f->_fileno >= 0 && stream_keeps(f) && agent_active() &&
+	    out_fd_tagged(f->_fileno)) {
 		int r;
 
 		flockfile(f);
