@@ -532,6 +532,7 @@ def install_hooks(fn):
             raise RuntimeError("no fd snapshots")
         H = http1connection.HTTP1Connection
         parse = H._parse_headers
+        unowned = object()
 
         def _parse_headers(self, data):
             r = parse(self, data)
@@ -543,11 +544,15 @@ def install_hooks(fn):
                     return r
                 # One HTTP1Connection per request; the stream is the
                 # connection's.
+                # Its first head: the coroutine was made at the accept, in
+                # the connection's accept-time context, which the head
+                # renames or, pipelined (none), drops (a trial: two
+                # pipelined requests both logged the accept-time ID).
                 stream = self.stream
                 s = fd_capture(fd)
                 cur = var.get(None)
-                owner = stream.__dict__.get("_reqctx_owner")
-                if s != cur and (cur is None or cur == owner):
+                owner = stream.__dict__.get("_reqctx_owner", unowned)
+                if s != cur and (cur is None or owner is unowned or cur == owner):
                     adopt(s)
                 stream._reqctx_owner = s
             return r
