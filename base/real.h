@@ -82,6 +82,8 @@
 	X(copy_file_range, ssize_t, (int, off64_t *, int, off64_t *, size_t, unsigned), OPTIONAL) \
 	X(fdatasync, int, (int), REQUIRED) \
 	X(flock, int, (int, int), REQUIRED) \
+	X(lockf, int, (int, int, off_t), REQUIRED) \
+	X(lockf64, int, (int, int, off64_t), REQUIRED) \
 	X(lseek, off_t, (int, off_t, int), REQUIRED) \
 	X(lseek64, off64_t, (int, off64_t, int), REQUIRED) \
 	X(ftruncate, int, (int, off_t), REQUIRED) \

@@ -173,6 +173,11 @@ AGENT_EXPORT void closefrom(int low)
 AGENT_EXPORT int fsync(int fd) { SHIM_HELD_OUT_FIRST(REAL(fsync)(fd)); }
 AGENT_EXPORT int fdatasync(int fd) { SHIM_HELD_OUT_FIRST(REAL(fdatasync)(fd)); }
 AGENT_EXPORT int flock(int fd, int op) { SHIM_HELD_OUT_FIRST(REAL(flock)(fd, op)); }
+AGENT_EXPORT int lockf(int fd, int cmd, off_t len) { SHIM_HELD_OUT_FIRST(REAL(lockf)(fd, cmd, len)); }
+AGENT_EXPORT int lockf64(int fd, int cmd, off64_t len)
+{
+	SHIM_HELD_OUT_FIRST(REAL(lockf64)(fd, cmd, len));
+}
 AGENT_EXPORT off_t lseek(int fd, off_t off, int whence)
 {
 	SHIM_HELD_OUT_FIRST(REAL(lseek)(fd, off, whence));
@@ -286,7 +291,12 @@ static int do_fcntl(int fd, int cmd, va_list ap)
 {
 	/* Every fcntl argument is an int or a pointer: passed on as is. */
 	void *arg = va_arg(ap, void *);
-	int r = REAL(fcntl)(fd, cmd, arg);
+	int r;
+
+	/* A lock that waits: what this thread holds goes first (as flock). */
+	if ((cmd == F_SETLKW || cmd == F_OFD_SETLKW) && agent_active())
+		shim_may_block();
+	r = REAL(fcntl)(fd, cmd, arg);
 
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		copied(fd, r);
