@@ -54,25 +54,10 @@ static inline const struct ctx *line_ctx(const char *p, size_t n)
 
 static AGENT_TLS bool writing_stdio;   /* out_write_all: the thread's own text */
 
-/* The head of a line starting at p[0, n) on fd (`whole`: all of the
- * write), into text (cap bytes): that of line_ctx(), or, for a line a
- * thread put into a runtime's buffer that this thread writes out, that
- * thread's (agent/buffered.h). Text of a stdio call is the thread's own:
- * no runtime's buffer holds it. Returns its length. */
-static size_t line_head(char *text, size_t cap, int fd, const char *p, size_t n, bool whole)
-{
-	struct ctx *put;
-	size_t len;
-
-	if (likely(!__atomic_load_n(&buffered_live, __ATOMIC_RELAXED)) || writing_stdio ||
-	    agent_self.relay_stash != NULL || !buffered_take(fd, p, n, whole, &put))
-		return fmt_head(text, cap, agent_config, line_ctx(p, n));
-	len = fmt_head(text, cap, agent_config, put);
-	ctx_put(put);
-	return len;
-}
-
 #define OUT_PIECES 128
+/* The longest head kept for the next line (head_of): the default's is
+ * about 20 bytes, the request ID is at most CTX_ID_MAX. */
+#define OUT_KEPT_HEAD 160
 /* Exit paths wait this many rounds at most for a lock or another thread's
  * state (a few milliseconds), then go on without. */
 #define OUT_EXIT_SPINS (1 << 18)
@@ -99,7 +84,87 @@ struct out_state {
 				   * first use (JSON mode only): not in the
 				   * static TLS block, which a thread made with
 				   * a small stack pays for out of its stack */
+	/* The head of the last line written in text output, for the next
+	 * line of the same context (head_of). */
+	const struct ctx *kept_ctx;
+	const struct ctx_name *kept_name;
+	uint64_t kept_span[2];
+	pid_t kept_pid;
+	uint8_t kept_len;
+	char kept_head[OUT_KEPT_HEAD];
 };
+
+/* Whether a line's head may be kept for the next line (head_of): in text
+ * output, with no thread ID in REQCTX_FORMAT (a vfork child writes on its
+ * parent's thread state). Set once the configuration is read (out_init). */
+static bool head_keepable;
+
+/*
+ * The head of a line of context c, rendered into text (cap bytes) or, when
+ * this thread's last line had the same head, taken from st: returns where
+ * the head is (text or st->kept_head) and its length in *len. In text
+ * output a head is made of c's name and span ID, the process ID and the
+ * format only (agent/format.c). A context comes back from the pool at the
+ * same address, but its span ID comes from a counter that never repeats
+ * in a process (base/id.c), so the pointer, the name and the span ID
+ * together stand for one context's life; the process ID for a child made
+ * by fork. st is claimed: a signal handler's line never gets here
+ * (in_signal_handler) and cannot find the copy half made.
+ */
+static __attribute__((noinline)) const char *head_made(struct out_state *st, const struct ctx *c,
+							const struct ctx_name *n, const uint64_t span[2],
+							char *text, size_t cap, size_t *len)
+{
+	*len = fmt_head(text, cap, agent_config, c);
+	if (n && *len <= sizeof st->kept_head) {
+		memcpy(st->kept_head, text, *len);
+		st->kept_len = (uint8_t)*len;
+		st->kept_ctx = c;
+		st->kept_name = n;
+		st->kept_span[0] = span[0];
+		st->kept_span[1] = span[1];
+		st->kept_pid = agent_pid;
+	}
+	return text;
+}
+
+static inline const char *head_of(struct out_state *st, const struct ctx *c, char *text, size_t cap,
+				  size_t *len)
+{
+	const struct ctx_name *n;
+	uint64_t span[2];
+
+	if (c == NULL || !head_keepable)
+		return head_made(st, c, NULL, NULL, text, cap, len);
+	n = ctx_name(c);        /* before fmt_head: a rename only makes a miss */
+	memcpy(span, c->span_id, sizeof span);
+	if (likely(c == st->kept_ctx && n == st->kept_name && span[0] == st->kept_span[0] &&
+		   span[1] == st->kept_span[1] && st->kept_pid == agent_pid)) {
+		*len = st->kept_len;
+		return st->kept_head;
+	}
+	return head_made(st, c, n, span, text, cap, len);
+}
+
+/* The head of a line starting at p[0, n) on fd (`whole`: all of the
+ * write), as head_of() gives it: that of line_ctx(), or, for a line a
+ * thread put into a runtime's buffer that this thread writes out, that
+ * thread's (agent/buffered.h). Text of a stdio call is the thread's own:
+ * no runtime's buffer holds it. */
+static const char *line_head(struct out_state *st, char *text, size_t cap, const char *p, size_t n,
+			     bool whole, size_t *len)
+{
+	struct ctx *put;
+	const char *h;
+
+	if (likely(!__atomic_load_n(&buffered_live, __ATOMIC_RELAXED)) || writing_stdio ||
+	    agent_self.relay_stash != NULL || !buffered_take(st->fd, p, n, whole, &put))
+		return head_of(st, line_ctx(p, n), text, cap, len);
+	h = head_of(st, put, text, cap, len);
+	ctx_put(put);
+	return h;
+}
+
 
 enum piece_kind {
 	P_HELD,     /* bytes already counted to the program */
@@ -312,6 +377,10 @@ static char *long_stage;
 void out_init(void)
 {
 	long_stage = mem_alloc(OUT_LONG_STAGE);
+	head_keepable = agent_config->output != CFG_OUTPUT_JSON;
+	for (int i = 0; i < agent_config->nsegs; i++)
+		if (agent_config->segs[i].field == 'T')
+			head_keepable = false;
 	exit_key_ok = pthread_key_create(&exit_key, thread_exit_hook) == 0;
 	at_quick_exit(at_quick_exit_hook);
 	out_fd_init();
@@ -320,22 +389,26 @@ void out_init(void)
 
 /* This thread's state, registered on first use. Uses no allocation, so a
  * signal handler's first write is safe. */
-static struct out_state *state(void)
+static __attribute__((noinline)) void state_register(struct out_state *st)
+{
+	agent_lock(&reg_mutex);
+	st->prev = NULL;
+	st->next = registry;
+	if (registry)
+		registry->prev = st;
+	registry = st;
+	st->registered = true;
+	pthread_mutex_unlock(&reg_mutex);
+	if (exit_key_ok)
+		pthread_setspecific(exit_key, st);
+}
+
+static inline struct out_state *state(void)
 {
 	struct out_state *st = &self_state;
 
-	if (!st->registered) {
-		agent_lock(&reg_mutex);
-		st->prev = NULL;
-		st->next = registry;
-		if (registry)
-			registry->prev = st;
-		registry = st;
-		st->registered = true;
-		pthread_mutex_unlock(&reg_mutex);
-		if (exit_key_ok)
-			pthread_setspecific(exit_key, st);
-	}
+	if (unlikely(!st->registered))
+		state_register(st);
 	return st;
 }
 
@@ -736,8 +809,12 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 		seg = nl ? (size_t)(nl - p) + 1 : avail;
 		ends = nl != NULL;
 		if (!h->ready && !open) {
-			h->len = line_head(h->text, sizeof h->text, st->fd, p, seg,
-					   ends && iovcnt == 1 && seg == iov[0].iov_len);
+			const char *ht = line_head(st, h->text, sizeof h->text, p, seg,
+						   ends && iovcnt == 1 && seg == iov[0].iov_len,
+						   &h->len);
+
+			if (ht != h->text)
+				memcpy(h->text, ht, h->len);
 			/* one head for the write, unless a runtime's buffer may
 			 * hold lines of several threads in it */
 			h->ready = !h->per_line;
@@ -1046,13 +1123,14 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 {
 	struct head h;
 	struct plan pl;
+	const char *ht;
 	size_t done = 0;
 	ssize_t ret, r = 0;
 	unsigned signals = 0;
 	bool quick;
 
-	h.len = line_head(h.text, sizeof h.text, st->fd, iov[0].iov_base, iov[0].iov_len,
-			  iovcnt == 1);
+	ht = line_head(st, h.text, sizeof h.text, iov[0].iov_base, iov[0].iov_len, iovcnt == 1,
+		       &h.len);
 	quick = h.len + total <= PIPE_BUF &&
 		(how == OUT_CALL_WRITEV || (iovcnt == 1 && h.len + total <= OUT_STAGE));
 	if (quick) {
@@ -1067,12 +1145,12 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 		int k = iovcnt;
 
 		if (h.len && how == OUT_CALL_WRITEV) {
-			v[0] = (struct iovec){ h.text, h.len };
+			v[0] = (struct iovec){ (void *)ht, h.len };
 			memcpy(v + 1, iov, (size_t)iovcnt * sizeof *iov);
 			out = v;
 			k = iovcnt + 1;
 		} else if (h.len) {
-			memcpy(st->stage, h.text, h.len);
+			memcpy(st->stage, ht, h.len);
 			memcpy(st->stage + h.len, iov[0].iov_base, total);
 			v[0] = (struct iovec){ st->stage, h.len + total };
 			out = v;
@@ -1088,7 +1166,7 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 	pl.hold = false;
 	pl.merged = false;
 	if (h.len)
-		add(&pl, h.text, h.len, 0, P_HEAD, true);
+		add(&pl, ht, h.len, 0, P_HEAD, true);
 	for (int i = 0; i < iovcnt; i++)
 		add(&pl, iov[i].iov_base, iov[i].iov_len, iov[i].iov_len, P_RAW, i < iovcnt - 1);
 	if (quick ? !round_sent(st, fd, &pl, r, signals, &done, &ret) :
