@@ -538,6 +538,17 @@ static size_t field_line_whole(struct wire_scan *w, const struct wire_names *nam
 	if (j == i || b[j] != ':')
 		return 0;
 	w->cand = first_cand(idc, http_token_lc[b[i]]);
+	if (likely(w->cand == 0)) {
+		/* No name of interest starts with its first byte (most
+		 * lines): name_ends() with none to compare. */
+		if (w->close_pos == 5)
+			w->close = 1;
+		w->close_pos = 0;
+		w->cur = 0;
+		w->tlen = 0;
+		w->npos = j - i < UINT16_MAX ? (uint16_t)(j - i) : UINT16_MAX;
+		return line_done(w, b, e, n, WS_VALUE_LF);
+	}
 	name_is_whole(w, names, b + i, j - i);
 	name_ends(w, names);
 	if (w->cur == WIRE_H_CONNECTION)
@@ -603,12 +614,20 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 				return n;
 			}
 			{
-				size_t k = field_line_whole(w, names, idc, b, i, n);
+				/* Whole lines one after another, without the
+				 * switch: most heads are written whole. */
+				size_t from = i, k;
 
-				if (k) {
+				while ((k = field_line_whole(w, names, idc, b, i, n)) != 0) {
 					i = k;
-					continue;
+					if (i == n || w->state != WS_LINE_START)
+						break;
+					ch = b[i];
+					if (ch == '\r' || ch == '\n' || !http_is_tchar(ch))
+						break;
 				}
+				if (i != from)
+					continue;
 			}
 			w->cand = first_cand(idc, lower(ch));
 			w->npos = 1;
