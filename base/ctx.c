@@ -204,6 +204,11 @@ void ctx_take_current(struct ctx *c)
 struct ctx *ctx_enter_pinned(struct ctx *c)
 {
 	struct ctx *prev = agent_self.cur;      /* its reference goes to the caller */
+	struct ctx_marks was;
+	unsigned depth = agent_self.pin_depth;
+	const unsigned max = sizeof agent_self.pin_saved / sizeof agent_self.pin_saved[0];
+
+	ctx_marks_save(&was);
 
 	if (c != prev)
 		DEBUG("switch %s -> %s (entered through the API, pinned)",
@@ -216,7 +221,29 @@ struct ctx *ctx_enter_pinned(struct ctx *c)
 	agent_self.pinned = c;
 	agent_self.pin_inherited = false;
 	agent_self.entered_none = c == NULL;
+	if (depth == max) {     /* the oldest goes: its leave is as before */
+		memmove(agent_self.pin_saved, agent_self.pin_saved + 1,
+			(max - 1) * sizeof agent_self.pin_saved[0]);
+		depth--;
+	}
+	agent_self.pin_saved[depth] = was;
+	agent_self.pin_depth = (unsigned char)(depth + 1);
 	return prev;
+}
+
+void ctx_leave(struct ctx *prev)
+{
+	unsigned depth = agent_self.pin_depth;
+	struct ctx_marks was;
+	bool back = depth > 0 && agent_self.pin_saved[depth - 1].prev == prev;
+
+	if (back)
+		was = agent_self.pin_saved[depth - 1];
+	ctx_take_current(prev);
+	if (!back)
+		return;
+	ctx_marks_restore(&was);
+	agent_self.pin_depth = (unsigned char)(depth - 1);
 }
 
 struct ctx *ctx_enter_inherited(struct ctx *c)

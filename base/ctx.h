@@ -138,6 +138,7 @@ static inline void ctx_forget_marks(void)
 {
 	agent_self.pinned = NULL;
 	agent_self.entered_none = false;
+	agent_self.pin_depth = 0;
 	agent_self.inherited = NULL;
 	agent_self.closed = NULL;
 	agent_self.lock_watch = 0;
@@ -146,6 +147,40 @@ static inline void ctx_forget_marks(void)
 	agent_self.weak = 0;
 	agent_self.muted = false;
 	agent_self.chan_mark = NULL;
+}
+
+/* The marks ctx_forget_marks() clears, and the pin, into m (m->prev: the
+ * context current) and back: an enter through the API and its leave
+ * (base/ctx.c). */
+static inline void ctx_marks_save(struct ctx_marks *m)
+{
+	m->prev = agent_self.cur;
+	m->pinned = agent_self.pinned;
+	m->pin_inherited = agent_self.pin_inherited;
+	m->entered_none = agent_self.entered_none;
+	m->inherited = agent_self.inherited;
+	m->closed = agent_self.closed;
+	m->lock_watch = agent_self.lock_watch;
+	m->cond_ctx = agent_self.cond_ctx;
+	m->waits_in = agent_self.waits_in;
+	m->weak = agent_self.weak;
+	m->muted = agent_self.muted;
+	m->chan_mark = agent_self.chan_mark;
+}
+
+static inline void ctx_marks_restore(const struct ctx_marks *m)
+{
+	agent_self.pinned = m->pinned;
+	agent_self.pin_inherited = m->pin_inherited;
+	agent_self.entered_none = m->entered_none;
+	agent_self.inherited = m->inherited;
+	agent_self.closed = m->closed;
+	agent_self.lock_watch = m->lock_watch;
+	agent_self.cond_ctx = m->cond_ctx;
+	agent_self.waits_in = m->waits_in;
+	agent_self.weak = m->weak;
+	agent_self.muted = m->muted;
+	agent_self.chan_mark = m->chan_mark;
 }
 
 /* Makes `c` current, taking over the caller's reference. */
@@ -158,6 +193,19 @@ void ctx_take_current(struct ctx *c);
  * API again unpins it. Returns what was current, its reference to the
  * caller. */
 struct ctx *ctx_enter_pinned(struct ctx *c);
+
+/* The program goes back to `prev`, what its enter returned (reqctx_api_leave),
+ * taking over the caller's reference. When no other switch came between,
+ * the pin the thread had before that enter comes back with it (pinned,
+ * inherited from a thread's creator, or none entered), and the marks the
+ * hand-off rules keep about that context (ctx_marks_save): a bracket the
+ * program (a runtime's bridge) puts around a piece of work leaves the
+ * thread as it found it. A worker a request started lazily (an inherited
+ * pin) that logged through Python's logging, whose bridge enters each
+ * record's context around its handler, lost its pin's rules that way and
+ * kept its starter's request for every later job. Otherwise as
+ * ctx_take_current(). */
+void ctx_leave(struct ctx *prev);
 
 /* The same for a new thread's first context, its creator's, as a
  * runtime's bridge gives it (a thread started inside a request): pinned,

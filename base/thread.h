@@ -62,6 +62,17 @@ struct agent_thread {
 	                             of a channel (taking work from elsewhere) ends it */
 	bool entered_none;        /* no context, and that entered through the API: the
 	                             program says the thread serves no request now */
+	/* What each enter through the API (ctx_enter_pinned) found, for the
+	 * leave that goes back to it (ctx_leave): the context current
+	 * before, its pin and the marks a switch clears (ctx_forget_marks).
+	 * Emptied at every other switch. */
+	struct ctx_marks {
+		const struct ctx *prev, *pinned, *inherited, *closed, *cond_ctx, *waits_in;
+		const bool *chan_mark;
+		bool pin_inherited, entered_none, muted;
+		unsigned char lock_watch, weak;
+	} pin_saved[2];
+	unsigned char pin_depth;
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	unsigned switches;        /* counts assignments of `cur` (base/ctx.c; wraps) */
 	bool muted;               /* `cur` no longer vouches for lines: they carry nothing

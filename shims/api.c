@@ -63,7 +63,7 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t s)
 AGENT_EXPORT void reqctx_api_leave(reqctx_snapshot_t prev)
 {
 	if (agent_running())
-		ctx_take_current((struct ctx *)prev);
+		ctx_leave((struct ctx *)prev);
 }
 
 AGENT_EXPORT void reqctx_api_release(reqctx_snapshot_t s)

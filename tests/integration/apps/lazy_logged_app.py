@@ -1,0 +1,61 @@
+"""A threaded http.server whose every line goes through Python's logging
+(the bridge writes each record in the context it was made in, entering it
+around the handler). The first request starts a worker thread, which logs
+once as it starts and then sleeps on a threading.Lock each request
+releases; it takes the (id, Event) pairs queued in a deque, logs
+"site=log_job id=<id>" and sets the Event its request waits for. Each
+request logs "site=handler id=<id>" first. Prints "listening <port>"."""
+import collections
+import logging
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+logging.basicConfig(stream=sys.stderr, format="%(message)s", level=logging.INFO)
+jobs = collections.deque()
+wake = threading.Lock()
+wake.acquire()
+start_lock = threading.Lock()
+worker = []
+
+
+def work():
+    logging.info("worker starting")
+    while True:
+        wake.acquire()
+        while jobs:
+            rid, done = jobs.popleft()
+            logging.info("site=log_job id=%s", rid)
+            done.set()
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        rid = self.path.rsplit("/", 1)[-1]
+        logging.info("site=handler id=%s", rid)
+        with start_lock:
+            if not worker:
+                worker.append(threading.Thread(target=work, daemon=True))
+                worker[0].start()
+        done = threading.Event()
+        jobs.append((rid, done))
+        try:
+            wake.release()
+        except RuntimeError:       # already released: the worker will see it
+            pass
+        done.wait(2)
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+srv.daemon_threads = True
+print("listening %d" % srv.server_address[1], flush=True)
+srv.serve_forever()
