@@ -43,7 +43,10 @@ struct ctx {
 	 * named it (ctx_adopt): a context is named at most twice. */
 	const struct ctx_name *name;
 	struct ctx_name names[2];
-	char span_id[17];            /* 16 lowercase hex: this request's own span */
+	char span_id[17];            /* 16 lowercase hex: this request's own span;
+	                                never the same for two contexts of a
+	                                process (base/id.c), which the line
+	                                writer's kept head relies on (agent/out.c) */
 	struct timespec start;       /* CLOCK_REALTIME at creation */
 	char peer[56];               /* "addr:port" of the client, or "" */
 	int conn_fd;                 /* the client connection it was made for, or -1 */
