@@ -204,12 +204,15 @@ void ctx_take_current(struct ctx *c)
 struct ctx *ctx_enter_pinned(struct ctx *c)
 {
 	struct ctx *prev = agent_self.cur;      /* its reference goes to the caller */
-	struct ctx_marks was;
 	unsigned depth = agent_self.pin_depth;
 	const unsigned max = sizeof agent_self.pin_saved / sizeof agent_self.pin_saved[0];
 
-	ctx_marks_save(&was);
-
+	if (depth == max) {     /* the oldest goes: its leave is as any other */
+		memmove(agent_self.pin_saved, agent_self.pin_saved + 1,
+			(max - 1) * sizeof agent_self.pin_saved[0]);
+		depth--;
+	}
+	ctx_marks_save(&agent_self.pin_saved[depth]);
 	if (c != prev)
 		DEBUG("switch %s -> %s (entered through the API, pinned)",
 		      prev ? ctx_name(prev)->id : "none", c ? ctx_name(c)->id : "none");
@@ -221,12 +224,6 @@ struct ctx *ctx_enter_pinned(struct ctx *c)
 	agent_self.pinned = c;
 	agent_self.pin_inherited = false;
 	agent_self.entered_none = c == NULL;
-	if (depth == max) {     /* the oldest goes: its leave is as before */
-		memmove(agent_self.pin_saved, agent_self.pin_saved + 1,
-			(max - 1) * sizeof agent_self.pin_saved[0]);
-		depth--;
-	}
-	agent_self.pin_saved[depth] = was;
 	agent_self.pin_depth = (unsigned char)(depth + 1);
 	return prev;
 }
@@ -234,16 +231,19 @@ struct ctx *ctx_enter_pinned(struct ctx *c)
 void ctx_leave(struct ctx *prev)
 {
 	unsigned depth = agent_self.pin_depth;
-	struct ctx_marks was;
-	bool back = depth > 0 && agent_self.pin_saved[depth - 1].prev == prev;
+	struct ctx *old;
 
-	if (back)
-		was = agent_self.pin_saved[depth - 1];
-	ctx_take_current(prev);
-	if (!back)
+	if (depth == 0 || agent_self.pin_saved[depth - 1].prev != prev) {
+		ctx_take_current(prev);
 		return;
-	ctx_marks_restore(&was);
+	}
+	/* ctx_take_current(), with the marks restored in place of cleared */
+	old = agent_self.cur;
+	agent_self.cur = prev;
+	agent_self.switches++;
+	ctx_marks_restore(&agent_self.pin_saved[depth - 1]);
 	agent_self.pin_depth = (unsigned char)(depth - 1);
+	ctx_put(old);
 }
 
 struct ctx *ctx_enter_inherited(struct ctx *c)
