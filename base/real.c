@@ -20,6 +20,42 @@
 REAL_FUNCTIONS(REAL_DEFINE)
 #undef REAL_DEFINE
 
+/* The first call of a shim's quick path that calls its pointer untested
+ * (REAL_BOOTED): made before the pointer is resolved (another library's
+ * constructor, or the program's preinit functions, reading or locking
+ * before the agent's constructor ran), it resolves the pointer and makes
+ * the call. Each pointer's definition completes its tentative one above
+ * (C11 6.9.2). */
+#define REAL_BOOT(name, ret, params, args) \
+	static ret boot_##name params \
+	{ \
+		return ((ret (*) params)real_resolve(REAL_INDEX_##name)) args; \
+	} \
+	ret (*real_##name) params = boot_##name;
+
+REAL_BOOT(read, ssize_t, (int fd, void *buf, size_t n), (fd, buf, n))
+REAL_BOOT(readv, ssize_t, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
+REAL_BOOT(recv, ssize_t, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags))
+REAL_BOOT(pthread_mutex_lock, int, (pthread_mutex_t *m), (m))
+REAL_BOOT(pthread_mutex_trylock, int, (pthread_mutex_t *m), (m))
+#undef REAL_BOOT
+
+static const void *const boots[] = {
+	(const void *)boot_read, (const void *)boot_readv, (const void *)boot_recv,
+	(const void *)boot_pthread_mutex_lock, (const void *)boot_pthread_mutex_trylock,
+};
+
+/* Whether a pointer still waits for its resolution. */
+static bool unresolved(const void *p)
+{
+	if (p == NULL)
+		return true;
+	for (size_t i = 0; i < sizeof boots / sizeof boots[0]; i++)
+		if (p == boots[i])
+			return true;
+	return false;
+}
+
 /* One stand-in per return type: each fails the way its functions report
  * failure. A type not listed here does not compile (REAL_STANDIN). They
  * are called through the function's own pointer type and ignore its
@@ -81,7 +117,7 @@ void *real_resolve(enum real_index i)
 void real_resolve_all(void)
 {
 	for (int i = 0; i < REAL_COUNT; i++)
-		if (__atomic_load_n(table[i].slot, __ATOMIC_ACQUIRE) == NULL)
+		if (unresolved(__atomic_load_n(table[i].slot, __ATOMIC_ACQUIRE)))
 			real_resolve((enum real_index)i);
 }
 

@@ -218,6 +218,12 @@ void *real_next(const char *name);
  * program has loaded it (without making it load). NULL when neither. */
 void *real_resolve_optional(const char *name);
 
+/* A pointer that is never NULL: read, readv, recv, pthread_mutex_lock
+ * and pthread_mutex_trylock hold a first call that resolves them until
+ * they are (base/real.c, REAL_BOOT), so their shims' quick paths call them
+ * untested. */
+#define REAL_BOOTED(name) (real_##name)
+
 #define REAL(name) \
 	(likely(real_##name != NULL) ? real_##name \
 	 : (__typeof__(real_##name))real_resolve(REAL_INDEX_##name))

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "base/compiler.h"
@@ -23,7 +24,16 @@ struct relay_stash;
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
 struct agent_thread {
 	struct ctx *cur;          /* current context (owns a reference) or NULL */
-	int depth;                /* > 0 while the agent works: hooks pass through */
+	union {
+		struct {
+			int depth;        /* > 0 while the agent works: hooks pass through */
+			bool held_line;   /* it holds a partial line of output (agent/out.c,
+			                     out_holding): a read must not wait with it */
+			unsigned char gate_zero[3]; /* never written */
+		};
+		uint64_t read_gate;       /* both in one load: zero when a read may
+		                             take the quick way (shims/shim.h) */
+	};
 	pid_t tid;                /* cached gettid(), 0 until first needed */
 	struct ep_buf *ep;        /* buffered epoll events (one-at-a-time mode) */
 	struct chan *chan_write;  /* a write recorded in it is in flight (a reference;
@@ -53,8 +63,6 @@ struct agent_thread {
 	unsigned char weak;          /* what `cur` last rests on, if weak: 1 an event
 	                             handed out (no I/O since), 2 an outbound
 	                             socket's tag (agent/flow.c, flow_connect) */
-	bool held_line;           /* it holds a partial line of output (agent/out.c,
-	                             out_holding): a read must not wait with it */
 	const struct ctx *waits_in; /* current, kept across a wait inside it */
 	const struct ctx *pinned; /* current, and entered through the API (reqctx_api_enter) */
 	bool pin_inherited;       /* `pinned` is a new thread's creator's context, given

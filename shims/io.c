@@ -241,9 +241,9 @@ AGENT_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	ssize_t r;
 
-	if (unlikely(!SHIM_READ_OUTSIDE(read)))
+	if (unlikely(!shim_read_outside()))
 		return read_full(fd, buf, n);
-	r = REAL_ON(read)(fd, buf, n);
+	r = REAL_BOOTED(read)(fd, buf, n);
 	return after_read(fd, buf, (size_t)r, r);
 }
 
@@ -262,9 +262,9 @@ AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	ssize_t r;
 
-	if (unlikely(!SHIM_READ_OUTSIDE(readv)))
+	if (unlikely(!shim_read_outside()))
 		return readv_full(fd, iov, cnt);
-	r = REAL_ON(readv)(fd, iov, cnt);
+	r = REAL_BOOTED(readv)(fd, iov, cnt);
 	return after_readv(fd, iov, cnt, r);
 }
 
@@ -285,9 +285,9 @@ AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 
 	/* A peek, or a receive whose bytes may not be in the buffer
 	 * (MSG_TRUNC), goes the full way: the quick one keeps no flags. */
-	if (unlikely(!SHIM_READ_OUTSIDE(recv) || (flags & (MSG_PEEK | MSG_TRUNC))))
+	if (unlikely(!shim_read_outside() || (flags & (MSG_PEEK | MSG_TRUNC))))
 		return recv_full(fd, buf, n, flags);
-	r = REAL_ON(recv)(fd, buf, n, flags);
+	r = REAL_BOOTED(recv)(fd, buf, n, flags);
 	return after_recv_taken(fd, buf, (size_t)r, r);
 }
 
@@ -366,11 +366,14 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 }
 
 /*
- * A write shim's entries: the front makes the quick test (shim_outside,
- * the one fd lookup, flow_write_quick) with no frame of its own and
- * checks the switch (shim_armed) only when that test says no; the gate
- * decides the same after agent_active() when either said no (a vfork
- * child's parent back, a copy, off), and name##_slot does the rest.
+ * A write shim's entries: the front makes the quick test (the one fd
+ * lookup, flow_write_plain) with no frame of its own, and only when it
+ * says no asks whether the agent is inside its own code (shim_outside:
+ * what the quick test lets through is the plain call, which is what a
+ * write from inside the agent makes too) and checks the switch
+ * (shim_armed); the gate decides the same after agent_active() when
+ * either said no (a vfork child's parent back, a copy, off), and
+ * name##_slot does the rest.
  */
 #define UNPAREN(...) __VA_ARGS__
 #define WRITE_SHIM(name, params, args) \
@@ -394,12 +397,11 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 	} \
 	AGENT_EXPORT ssize_t name params \
 	{ \
-		struct fdslot *s; \
-		if (unlikely(!shim_outside())) \
-			return name##_gate args; \
-		s = flow_slot(fd); \
+		struct fdslot *s = flow_slot(fd); \
 		if (s && flow_write_plain(s)) \
 			return REAL_ON(name) args; \
+		if (unlikely(!shim_outside())) \
+			return name##_gate args; \
 		return name##_conn(UNPAREN args, s); \
 	}
 

@@ -36,17 +36,16 @@
 #include "agent/out.h"
 #include "base/real.h"
 
-/* A read's gate: this thread not inside the agent, holding no partial
- * line (which must go out before the read may block), and the real
- * function resolved (before the agent starts, another library's
- * constructor may read a file: the full way resolves it). Whether the
- * agent is on is asked after the call, and only past the quick test
- * (io.c, read_work): a read that moves nothing does nothing either way. */
+/* A read's gate: this thread not inside the agent and holding no partial
+ * line (which must go out before the read may block), in one load. The
+ * real function needs no test: read, readv and recv resolve themselves
+ * on their first call (REAL_BOOTED, base/real.c). Whether the agent is on
+ * is asked after the call, and only past the quick test (io.c,
+ * read_work): a read that moves nothing does nothing either way. */
 static inline bool shim_read_outside(void)
 {
-	return likely(agent_self.depth == 0) && likely(!agent_self.held_line);
+	return likely(agent_self.read_gate == 0);  /* depth and held_line */
 }
-#define SHIM_READ_OUTSIDE(name) (shim_read_outside() && likely(real_##name != NULL))
 
 /* A write's gate in two halves: shim_outside() before its quick test,
  * shim_armed() after it. What the quick test lets through is the plain

@@ -123,14 +123,14 @@ static __attribute__((noinline)) int mutex_lock_watched(pthread_mutex_t *m)
 }
 
 /* Both ways out are tail calls: no frame on the way to the real lock. A
- * lock before the real function is resolved (libc's own start) goes the
- * watched way, which resolves it (the agent is not active yet). */
+ * lock before the real function is resolved (libc's own start) resolves
+ * it on the way (REAL_BOOTED). */
 AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	agent_self.last_lock = m;
-	if (handoff_lock_watched(m) || unlikely(real_pthread_mutex_lock == NULL))
+	if (handoff_lock_watched(m))
 		return mutex_lock_watched(m);
-	return REAL_ON(pthread_mutex_lock)(m);
+	return REAL_BOOTED(pthread_mutex_lock)(m);
 }
 
 /* A lock that may fail (trylock, a time limit) counts for rule 6 once it
@@ -155,7 +155,7 @@ static inline int mutex_taken(pthread_mutex_t *m, int r)
 
 AGENT_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 {
-	return mutex_taken(m, REAL(pthread_mutex_trylock)(m));
+	return mutex_taken(m, REAL_BOOTED(pthread_mutex_trylock)(m));
 }
 
 AGENT_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *t)
