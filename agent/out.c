@@ -272,12 +272,17 @@ static void io_futex(unsigned *word, int op, unsigned val)
 	syscall(SYS_futex, word, op, val, NULL, NULL, 0);
 }
 
-/* Leaves the quick shared hold; the last holder out wakes a writer. */
+/* Leaves the quick shared hold; the last holder out wakes a writer.
+ * errno stays as it was. */
 static inline void io_quick_leave(void)
 {
 	if (__atomic_sub_fetch(&io_readers, 1, __ATOMIC_SEQ_CST) == 0 &&
-	    __atomic_load_n(&io_writer, __ATOMIC_SEQ_CST))
+	    __atomic_load_n(&io_writer, __ATOMIC_SEQ_CST)) {
+		int saved = errno;
+
 		io_futex(&io_readers, FUTEX_WAKE_PRIVATE, 1);
+		errno = saved;
+	}
 }
 
 /* With io_lock held alone: keeps quick holders out and waits, as `mode`
@@ -559,6 +564,10 @@ static inline __attribute__((always_inline)) ssize_t out_locked_as(bool shared, 
 		r = sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how);
 	else
 		r = sys_out(stage, OUT_STAGE, fd, v, n, how);
+	if (hold == IO_QUICK) {
+		io_quick_leave();       /* keeps errno */
+		return r;
+	}
 	saved = errno;
 	io_unlock(hold);
 	errno = saved;
@@ -1281,7 +1290,6 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	size_t total = 0;
 	bool readable = true;
 	ssize_t r;
-	int saved;
 
 	if (iovcnt <= 0 || iovcnt > IOV_MAX || final_flush_done || self_state.gone ||
 	    in_signal_handler())
@@ -1331,9 +1339,7 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	st->call = (uint8_t)how;
 	r = whole_line(st, iov, iovcnt) ? emit_line(st, fd, iov, iovcnt, total, how) :
 					   emit(st, fd, iov, iovcnt, how);
-	saved = errno;
-	release(st);
-	errno = saved;
+	release(st);              /* an atomic store: errno stays the call's */
 	return r;
 }
 
