@@ -267,9 +267,15 @@ static bool lock_as(pthread_mutex_t *m, enum wait_mode mode)
 	return false;
 }
 
+/* A futex call on the output lock's words. errno stays as it was: a wait
+ * that finds the word changed fails with EAGAIN, and the write that
+ * follows it may succeed, leaving errno as the program had it. */
 static void io_futex(unsigned *word, int op, unsigned val)
 {
+	int saved = errno;
+
 	syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+	errno = saved;
 }
 
 /* Leaves the quick shared hold; the last holder out wakes a writer.
@@ -277,12 +283,8 @@ static void io_futex(unsigned *word, int op, unsigned val)
 static inline void io_quick_leave(void)
 {
 	if (__atomic_sub_fetch(&io_readers, 1, __ATOMIC_SEQ_CST) == 0 &&
-	    __atomic_load_n(&io_writer, __ATOMIC_SEQ_CST)) {
-		int saved = errno;
-
+	    __atomic_load_n(&io_writer, __ATOMIC_SEQ_CST))
 		io_futex(&io_readers, FUTEX_WAKE_PRIVATE, 1);
-		errno = saved;
-	}
 }
 
 /* With io_lock held alone: keeps quick holders out and waits, as `mode`
@@ -1290,6 +1292,7 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	size_t total = 0;
 	bool readable = true;
 	ssize_t r;
+	int *ep, entry_errno;
 
 	if (iovcnt <= 0 || iovcnt > IOV_MAX || final_flush_done || self_state.gone ||
 	    in_signal_handler())
@@ -1314,6 +1317,8 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 		return pass_held_first(fd, iov, iovcnt, how, false);
 	if (unlikely(!__atomic_load_n(&out_any_tagged, __ATOMIC_RELAXED)))
 		__atomic_store_n(&out_any_tagged, 1, __ATOMIC_RELAXED);
+	ep = &errno;
+	entry_errno = *ep;
 	st = state();
 	claim(st);
 	if (st->fd != fd) {
@@ -1339,7 +1344,13 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	st->call = (uint8_t)how;
 	r = whole_line(st, iov, iovcnt) ? emit_line(st, fd, iov, iovcnt, total, how) :
 					   emit(st, fd, iov, iovcnt, how);
-	release(st);              /* an atomic store: errno stays the call's */
+	release(st);
+	/* A call that succeeds leaves errno as the program had it, whatever
+	 * the agent's own calls before it met (a lock's futex wait finding
+	 * the word changed, a held line's write to another fd); one that
+	 * fails leaves the failing call's. */
+	if (r >= 0)
+		*ep = entry_errno;
 	return r;
 }
 

@@ -30,7 +30,9 @@
  *   longer than the 4 KiB the agent holds may be cut by other threads'
  *   lines when written in pieces: the documented bound); shorter ones are
  *   written whole or in pieces. OUTDIR/T<k>.expected: what thread k wrote;
- *   OUTDIR/T<k>.ids: its two IDs.
+ *   OUTDIR/T<k>.ids: its two IDs; OUTDIR/errno.count: "errno_moved N",
+ *   the calls that succeeded and changed errno (it is set to a mark
+ *   before each).
  * signals: THREADS writers as in stream mode (no line over 8 KiB; those
  *   under 3500 bytes whole or in pieces, longer ones in one call) and a stream of short-lived threads (each writes a line
  *   without context and exits) run for MSECS while SIGALRM fires every
@@ -97,6 +99,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #define TARGET_OWN_DIE
@@ -266,10 +269,33 @@ static void ctx_off(void)
 
 /* ---- writing whole buffers in the ways a program does ------------------------- */
 
+/* errno before each call, and how many calls that succeeded changed it
+ * (stream mode writes the count to OUTDIR/errno.count): a call that
+ * succeeds leaves errno alone (POSIX.1-2017, 2.3: no function sets it to
+ * zero, and a successful call may set it only where its page says so;
+ * write, writev and stdio's output functions do not). */
+#define ERRNO_MARK 7777
+static unsigned long errno_moved;
+
+static void errno_mark(void)
+{
+	errno = ERRNO_MARK;
+}
+
+static void errno_check(bool ok)
+{
+	if (ok && errno != ERRNO_MARK)
+		__atomic_fetch_add(&errno_moved, 1, __ATOMIC_RELAXED);
+}
+
 static void x_write(const char *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(2, p, n);
+		ssize_t w;
+
+		errno_mark();
+		w = write(2, p, n);
+		errno_check(w >= 0);
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -289,9 +315,11 @@ static void x_writev(uint64_t *rng, const char *p, size_t n)
 	};
 	ssize_t w;
 
-	do
+	do {
+		errno_mark();
 		w = writev(2, iov, 3);
-	while (w < 0 && errno == EINTR);
+		errno_check(w >= 0);
+	} while (w < 0 && errno == EINTR);
 	if (w < 0)
 		die("writev(2)");
 	if ((size_t)w < n)
@@ -300,13 +328,23 @@ static void x_writev(uint64_t *rng, const char *p, size_t n)
 
 static void x_fprintf(const char *p, size_t n)
 {
-	if (fprintf(stderr, "%.*s", (int)n, p) != (int)n)
+	int r;
+
+	errno_mark();
+	r = fprintf(stderr, "%.*s", (int)n, p);
+	errno_check(r == (int)n);
+	if (r != (int)n)
 		die("fprintf(stderr)");
 }
 
 static void x_fwrite(const char *p, size_t n)
 {
-	if (fwrite(p, 1, n, stderr) != n)
+	size_t r;
+
+	errno_mark();
+	r = fwrite(p, 1, n, stderr);
+	errno_check(r == n);
+	if (r != n)
 		die("fwrite(stderr)");
 }
 
@@ -316,8 +354,10 @@ static void x_fputs(char *p, size_t n)
 	char saved = p[n];
 
 	p[n] = '\0';
+	errno_mark();
 	if (fputs(p, stderr) < 0)
 		die("fputs(stderr)");
+	errno_check(true);
 	p[n] = saved;
 }
 
@@ -537,6 +577,13 @@ static void run_stream(int n, long lines, uint64_t seed)
 	for (int k = 0; k < n; k++)
 		pthread_join(th[k], NULL);
 	save_writers(ts, n);
+	{
+		char res[64];
+		int m = snprintf(res, sizeof res, "errno_moved %lu\n",
+				 __atomic_load_n(&errno_moved, __ATOMIC_RELAXED));
+
+		write_file("errno.count", res, (size_t)m);
+	}
 }
 
 static void proc_note(struct buf *b, pid_t pid, const char *what);
