@@ -62,8 +62,13 @@ static AGENT_TLS bool writing_stdio;   /* out_write_all: the thread's own text *
  * state (a few milliseconds), then go on without. */
 #define OUT_EXIT_SPINS (1 << 18)
 
+struct out_scratch;
+
 struct out_state {
 	struct out_state *next, *prev;
+	struct out_scratch *scratch; /* its write's plan and head, from the agent's
+				       memory when the agent saw the thread start
+				       (out_thread_starts); NULL: on the stack */
 	int busy;                 /* atomic: the owner or a flusher works on it */
 	bool registered;
 	bool gone;                /* the thread is exiting: write straight through */
@@ -204,6 +209,16 @@ struct plan {
 	struct pos tail;
 	size_t tail_len;          /* program bytes of it */
 	struct pos next;          /* where the next round starts */
+};
+
+/* The large parts of a write's frame: the plan of a round's pieces and
+ * the head being rendered, about 7 KiB. A thread whose start the agent
+ * saw has them in the agent's own memory, so that a thread made with a
+ * small stack keeps that much of it (glibc has already taken the static
+ * thread-local blocks from it); another has them on its stack. */
+struct out_scratch {
+	struct plan pl;
+	struct head h;
 };
 
 /* How a lock or a state may be waited for. */
@@ -381,9 +396,28 @@ static void at_quick_exit_hook(void)
 #define OUT_LONG_STAGE (64 * 1024)
 static char *long_stage;
 
+void out_thread_starts(void)
+{
+	if (self_state.scratch == NULL && !self_state.gone)
+		self_state.scratch = mem_alloc(sizeof *self_state.scratch);
+}
+
+/* Gives the thread's scratch back; its later writes (another library's
+ * thread-exit code) put theirs on the stack. */
+static void scratch_gone(void)
+{
+	struct out_scratch *sc = self_state.scratch;
+
+	if (sc) {
+		self_state.scratch = NULL;
+		mem_free(sc, sizeof *sc);
+	}
+}
+
 void out_init(void)
 {
 	long_stage = mem_alloc(OUT_LONG_STAGE);
+	out_thread_starts();
 	head_keepable = agent_config->output != CFG_OUTPUT_JSON;
 	for (int i = 0; i < agent_config->nsegs; i++)
 		if (agent_config->segs[i].field == 'T')
@@ -1081,30 +1115,47 @@ static bool send_round(struct out_state *st, int fd, struct plan *pl, enum out_c
 	return round_sent(st, fd, pl, r, signals, done, ret);
 }
 
-static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
-		    enum out_call how)
+static ssize_t emit_with(struct out_state *st, struct out_scratch *sc, int fd,
+			 const struct iovec *iov, int iovcnt, enum out_call how)
 {
 	struct pos at = { 0, 0 }, end = unfinished_end(iov, iovcnt);
-	struct head h;          /* not an initializer: that would zero the text */
+	struct head *h = &sc->h;
+	struct plan *pl = &sc->pl;
 	size_t done = 0;
 	ssize_t ret;
 
-	h.ready = false;
-	h.len = 0;
-	h.per_line = __atomic_load_n(&buffered_live, __ATOMIC_RELAXED) != 0;
+	h->ready = false;
+	h->len = 0;
+	h->per_line = __atomic_load_n(&buffered_live, __ATOMIC_RELAXED) != 0;
 
 	for (;;) {
-		struct plan pl;
-
-		plan(st, iov, iovcnt, at, end, &h, &pl);
-		if (!send_round(st, fd, &pl, how, &done, &ret))
+		plan(st, iov, iovcnt, at, end, h, pl);
+		if (!send_round(st, fd, pl, how, &done, &ret))
 			return ret;
-		if (pl.hold)
-			done += hold(st, fd, &pl, iov, iovcnt, &h);
-		at = pl.next;
-		if (pl.hold || !more_after(iov, iovcnt, at))
+		if (pl->hold)
+			done += hold(st, fd, pl, iov, iovcnt, h);
+		at = pl->next;
+		if (pl->hold || !more_after(iov, iovcnt, at))
 			return (ssize_t)done;
 	}
+}
+
+/* emit_with() for a thread without its scratch in the agent's memory. */
+static __attribute__((noinline)) ssize_t emit_stack(struct out_state *st, int fd,
+						    const struct iovec *iov, int iovcnt,
+						    enum out_call how)
+{
+	struct out_scratch sc;    /* not an initializer: that would zero it */
+
+	return emit_with(st, &sc, fd, iov, iovcnt, how);
+}
+
+static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
+		    enum out_call how)
+{
+	if (likely(st->scratch != NULL))
+		return emit_with(st, st->scratch, fd, iov, iovcnt, how);
+	return emit_stack(st, fd, iov, iovcnt, how);
 }
 
 /* The common write: one whole text line (a single newline, at its end)
@@ -1128,15 +1179,48 @@ static bool whole_line(const struct out_state *st, const struct iovec *iov, int 
 	return n > 0 && p[n - 1] == '\n' && (n == 1 || memchr(p, '\n', n - 1) == NULL);
 }
 
+/* The rounds of a whole line that the quick way did not send whole (a
+ * long line, or a short count): `r` and `signals` as that call left
+ * them when `quick`. The plan is the scratch's. */
+static __attribute__((noinline)) ssize_t line_rounds(struct out_state *st, struct plan *pl, int fd,
+						     const struct iovec *iov, int iovcnt,
+						     const char *ht, size_t hlen, bool quick,
+						     ssize_t r, unsigned signals, enum out_call how)
+{
+	size_t done = 0;
+	ssize_t ret;
+
+	pl->np = 0;
+	pl->hold = false;
+	pl->merged = false;
+	if (hlen)
+		add(pl, ht, hlen, 0, P_HEAD, true);
+	for (int i = 0; i < iovcnt; i++)
+		add(pl, iov[i].iov_base, iov[i].iov_len, iov[i].iov_len, P_RAW, i < iovcnt - 1);
+	if (quick ? !round_sent(st, fd, pl, r, signals, &done, &ret) :
+		    !send_round(st, fd, pl, how, &done, &ret))
+		return ret;
+	return (ssize_t)done;
+}
+
+/* line_rounds() for a thread without its scratch in the agent's memory. */
+static __attribute__((noinline)) ssize_t line_rounds_stack(struct out_state *st, int fd,
+							   const struct iovec *iov, int iovcnt,
+							   const char *ht, size_t hlen, bool quick,
+							   ssize_t r, unsigned signals, enum out_call how)
+{
+	struct plan pl;
+
+	return line_rounds(st, &pl, fd, iov, iovcnt, ht, hlen, quick, r, signals, how);
+}
+
 /* A whole line (whole_line) of `total` bytes. */
 static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
 			 size_t total, enum out_call how)
 {
 	struct head h;
-	struct plan pl;
 	const char *ht;
-	size_t done = 0;
-	ssize_t ret, r = 0;
+	ssize_t r = 0;
 	unsigned signals = 0;
 	bool quick;
 
@@ -1173,17 +1257,10 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 		if (r == (ssize_t)(h.len + total))
 			return (ssize_t)total;
 	}
-	pl.np = 0;
-	pl.hold = false;
-	pl.merged = false;
-	if (h.len)
-		add(&pl, ht, h.len, 0, P_HEAD, true);
-	for (int i = 0; i < iovcnt; i++)
-		add(&pl, iov[i].iov_base, iov[i].iov_len, iov[i].iov_len, P_RAW, i < iovcnt - 1);
-	if (quick ? !round_sent(st, fd, &pl, r, signals, &done, &ret) :
-		    !send_round(st, fd, &pl, how, &done, &ret))
-		return ret;
-	return (ssize_t)done;
+	if (likely(st->scratch != NULL))
+		return line_rounds(st, &st->scratch->pl, fd, iov, iovcnt, ht, h.len, quick, r,
+				   signals, how);
+	return line_rounds_stack(st, fd, iov, iovcnt, ht, h.len, quick, r, signals, how);
 }
 
 /* Inside the program's signal handler? A handler left by siglongjmp never
@@ -1401,8 +1478,11 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	struct out_state *st = &self_state;
 	int saved = errno;
 
-	if (!st->registered)
+	if (!st->registered) {
+		scratch_gone();
+		errno = saved;
 		return;
+	}
 	claim(st);
 	finish_line(st, WAIT);
 	flush_held(st, WAIT);
@@ -1422,6 +1502,7 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 		mem_free(st->obj, OUT_HOLD);
 		st->obj = NULL;
 	}
+	scratch_gone();
 	release(st);
 	errno = saved;
 }

@@ -80,6 +80,12 @@ void out_final(void);
 /* The thread is exiting: write what it holds, forget its state. */
 void out_thread_exit(void);
 
+/* A thread starts (the agent's thread start, and the constructor for the
+ * thread that runs it): its write's plan and head go in the agent's own
+ * memory, not on its stack, which may be small. If that memory cannot be
+ * had, they stay on the stack. */
+void out_thread_starts(void);
+
 /* `fd` is about to be closed, redirected or reopened: every thread's held
  * bytes for it go out now, to the file it still refers to, and their lines
  * end there (the next byte written to that number starts a line). */

@@ -38,6 +38,9 @@ AGENT_NOT_INSTRUMENTED static void *trampoline(void *p)
 	void *r;
 
 	free(p);
+	agent_enter();
+	out_thread_starts();
+	agent_leave();
 	handoff_thread_starts(s.ctx);
 	pthread_cleanup_push(thread_done, NULL);
 	r = s.fn(s.arg);

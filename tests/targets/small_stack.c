@@ -1,0 +1,68 @@
+/*
+ * small_stack.c - a thread made with a 32 KiB stack (Node makes one of
+ * that size) writes to stderr inside a request: partial lines, whole
+ * lines, a writev and fprintf. glibc takes the static thread-local
+ * blocks (the agent's is about 21 KiB) out of that stack first, so the
+ * agent's line writer must not take much more of what is left.
+ *
+ * The target reads a request with "X-Request-Id: small-1" from a
+ * loopback connection it makes to itself (the agent makes that the
+ * thread's context; the new thread inherits it), then the thread writes
+ * LINES lines of each kind. stdout: "done" once the thread has ended.
+ * Usage: small_stack [STACK_BYTES]
+ */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define LINES 50
+
+static void *writer(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < LINES; i++) {
+		struct iovec v[3] = { { "small writev ", 13 }, { "of three ", 9 }, { "pieces\n", 7 } };
+
+		if (write(2, "small partial ", 14) != 14 || write(2, "line\n", 5) != 5 ||
+		    write(2, "small whole line\n", 17) != 17 || writev(2, v, 3) != 29)
+			_exit(3);
+		fprintf(stderr, "small fprintf %d\n", i);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	size_t stack = argc > 1 ? strtoul(argv[1], NULL, 0) : 32768;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof a;
+	const char req[] = "GET /small-1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: small-1\r\n\r\n";
+	char buf[512];
+	int ls, c, s;
+	pthread_attr_t at;
+	pthread_t t;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ls = socket(AF_INET, SOCK_STREAM, 0);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 1) < 0 ||
+	    getsockname(ls, (struct sockaddr *)&a, &alen) < 0)
+		return 2;
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    send(c, req, sizeof req - 1, 0) != (ssize_t)(sizeof req - 1))
+		return 2;
+	s = accept(ls, NULL, NULL);
+	if (s < 0 || read(s, buf, sizeof buf) <= 0)
+		return 2;
+	pthread_attr_init(&at);
+	if (pthread_attr_setstacksize(&at, stack) != 0 || pthread_create(&t, &at, writer, NULL) != 0)
+		return 4;
+	pthread_join(t, NULL);
+	printf("done\n");
+	return 0;
+}
