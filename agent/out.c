@@ -404,7 +404,7 @@ void out_thread_starts(void)
 
 /* Gives the thread's scratch back; its later writes (another library's
  * thread-exit code) put theirs on the stack. */
-static void scratch_gone(void)
+void out_scratch_gone(void)
 {
 	struct out_scratch *sc = self_state.scratch;
 
@@ -1479,7 +1479,7 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	int saved = errno;
 
 	if (!st->registered) {
-		scratch_gone();
+		out_scratch_gone();
 		errno = saved;
 		return;
 	}
@@ -1502,7 +1502,7 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 		mem_free(st->obj, OUT_HOLD);
 		st->obj = NULL;
 	}
-	scratch_gone();
+	out_scratch_gone();
 	release(st);
 	errno = saved;
 }

@@ -86,6 +86,11 @@ void out_thread_exit(void);
  * had, they stay on the stack. */
 void out_thread_starts(void);
 
+/* The thread's start routine has returned (or it called pthread_exit):
+ * that memory goes back, whether or not the thread ever wrote a line
+ * (out_thread_exit runs only for a thread that did). */
+void out_scratch_gone(void);
+
 /* `fd` is about to be closed, redirected or reopened: every thread's held
  * bytes for it go out now, to the file it still refers to, and their lines
  * end there (the next byte written to that number starts a line). */

@@ -27,6 +27,7 @@ AGENT_NOT_INSTRUMENTED static void thread_done(void *unused)
 	dispatch_thread_exit();
 	prop_thread_exit();
 	spans_thread_exit();
+	out_scratch_gone();
 	agent_leave();
 }
 
