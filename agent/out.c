@@ -1344,11 +1344,13 @@ static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum
 {
 	struct out_state *st = state();
 	ssize_t r;
-	int saved;
+	int saved = errno;
 
 	claim(st);
-	if (st->fd == fd && st->len)
+	if (st->fd == fd && st->len) {
 		flush_held(st, WAIT);
+		errno = saved;    /* the flush's own errno is not the program's */
+	}
 	r = pass_claimed(fd, iov, iovcnt, how);
 	saved = errno;
 	if (text && r > 0 && st->len == 0 && agent_config->output != CFG_OUTPUT_JSON) {
@@ -1478,7 +1480,7 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	struct out_state *st = &self_state;
 	int saved = errno;
 
-	if (!st->registered) {
+	if (!st->registered) {     /* the key is set at registration: defensive */
 		out_scratch_gone();
 		errno = saved;
 		return;

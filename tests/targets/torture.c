@@ -270,10 +270,10 @@ static void ctx_off(void)
 /* ---- writing whole buffers in the ways a program does ------------------------- */
 
 /* errno before each call, and how many calls that succeeded changed it
- * (stream mode writes the count to OUTDIR/errno.count): a call that
- * succeeds leaves errno alone (POSIX.1-2017, 2.3: no function sets it to
- * zero, and a successful call may set it only where its page says so;
- * write, writev and stdio's output functions do not). */
+ * (stream mode writes the count to OUTDIR/errno.count). POSIX leaves
+ * errno after a successful call unspecified; glibc's write, writev and
+ * stdio output functions leave it alone, and so must the agent: the
+ * count is 0 without it (POSIX.1-2017, 2.3). */
 #define ERRNO_MARK 7777
 static unsigned long errno_moved;
 
