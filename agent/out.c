@@ -399,7 +399,7 @@ static char *long_stage;
 void out_thread_starts(void)
 {
 	if (self_state.scratch == NULL && !self_state.gone)
-		self_state.scratch = mem_alloc(sizeof *self_state.scratch);
+		self_state.scratch = mem_alloc_uninit(sizeof *self_state.scratch);
 }
 
 /* Gives the thread's scratch back; its later writes (another library's
@@ -593,20 +593,13 @@ static inline __attribute__((always_inline)) ssize_t out_locked_as(bool shared, 
 {
 	enum io_hold hold = io_lock_as(shared, mode);
 	ssize_t r;
-	int saved;
 
 	if (hold == IO_ALONE && long_stage != NULL && n > 1 && how != OUT_CALL_WRITEV &&
 	    total > OUT_STAGE)
 		r = sys_out(long_stage, OUT_LONG_STAGE, fd, v, n, how);
 	else
 		r = sys_out(stage, OUT_STAGE, fd, v, n, how);
-	if (hold == IO_QUICK) {
-		io_quick_leave();       /* keeps errno */
-		return r;
-	}
-	saved = errno;
-	io_unlock(hold);
-	errno = saved;
+	io_unlock(hold);          /* keeps errno (io_futex) */
 	return r;
 }
 
@@ -1480,11 +1473,8 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	struct out_state *st = &self_state;
 	int saved = errno;
 
-	if (!st->registered) {     /* the key is set at registration: defensive */
-		out_scratch_gone();
-		errno = saved;
+	if (!st->registered)
 		return;
-	}
 	claim(st);
 	finish_line(st, WAIT);
 	flush_held(st, WAIT);

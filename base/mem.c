@@ -12,6 +12,7 @@
  * ones are mapped and unmapped whole. Small blocks go back to their list,
  * never to the kernel. The caller passes the size back when freeing.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -47,7 +48,19 @@ static size_t big_size(size_t n)
 	return (n + 4095) & ~(size_t)4095;
 }
 
+static void *alloc_as(size_t n, bool zero);
+
 void *mem_alloc(size_t n)
+{
+	return alloc_as(n, true);
+}
+
+void *mem_alloc_uninit(size_t n)
+{
+	return alloc_as(n, false);
+}
+
+static void *alloc_as(size_t n, bool zero)
 {
 	int c;
 	size_t bs;
@@ -75,7 +88,8 @@ void *mem_alloc(size_t n)
 		}
 		spin_unlock(&cls[c].lock);
 		if (p) {
-			memset(p, 0, bs);
+			if (zero)
+				memset(p, 0, bs);
 			return p;
 		}
 		/* A new chunk, mapped without the lock; a thread that mapped one

@@ -11,6 +11,10 @@
 
 /* Zeroed memory, or NULL. */
 void *mem_alloc(size_t n);
+/* The same, not zeroed: a block from a new chunk is untouched memory
+ * (no resident page until written), one given back before holds what it
+ * held. For a buffer every use writes before it reads. */
+void *mem_alloc_uninit(size_t n);
 /* `n` is the size given to mem_alloc. */
 void mem_free(void *p, size_t n);
 void mem_after_fork_child(void);
