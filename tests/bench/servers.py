@@ -282,6 +282,21 @@ def _postgresql(bindir, d, env, seconds, port, tool_env):
         _stop(p, signal.SIGINT)       # fast shutdown
 
 
+def _agent_env(runner, **extra):
+    """`runner` with `extra` added to the environment (REQCTX_* variables:
+    without the agent nothing reads them)."""
+    def run(env, *args):
+        return runner(dict(env, **extra), *args)
+    return run
+
+
 RUNNERS = [("apache event", apache("event")), ("apache worker", apache("worker")),
            ("apache prefork", apache("prefork")), ("postgresql", postgresql),
-           ("redis", redis), ("haproxy", haproxy)]
+           ("redis", redis), ("haproxy", haproxy),
+           ("haproxy, REQCTX_EPOLL=batch", _agent_env(haproxy, REQCTX_EPOLL="batch"))]
+
+# Rows that explain another row and are no target: HAProxy's loop turn
+# makes two system calls of its own (clock_gettime of the thread's CPU
+# clock, around its poll), so one epoll event per call (the default) adds
+# two per request; in batches its lines carry no ID (docs/performance.md).
+DIAGNOSTIC = {"haproxy, REQCTX_EPOLL=batch"}
