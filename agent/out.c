@@ -66,19 +66,18 @@ struct out_scratch;
 
 struct out_state {
 	struct out_state *next, *prev;
-	struct out_scratch *scratch; /* its write's plan and head, from the agent's
-				       memory when the agent saw the thread start
-				       (out_thread_starts); NULL: on the stack */
+	struct out_scratch *scratch; /* the held line, the stage, the escapes and a
+				       write's plan and head, in the agent's memory
+				       (out_thread_starts, scratch_late); NULL: none,
+				       and then len is 0 and no JSON line is open */
 	int busy;                 /* atomic: the owner or a flusher works on it */
 	bool registered;
+	bool ready;               /* registered, with its scratch: out_write's one test */
 	bool gone;                /* the thread is exiting: write straight through */
 	bool line_open;           /* the current line's head is out (or held) */
 	uint8_t call;             /* enum out_call: how held bytes go out */
 	int fd;                   /* where the held bytes go */
-	size_t len;               /* held bytes */
-	char held[OUT_HOLD];
-	char esc[OUT_ESC];
-	char stage[OUT_STAGE];    /* pieces gathered for one write(2) */
+	size_t len;               /* held bytes (scratch->held) */
 	/* JSON mode: the held unfinished line (head and escapes from held +
 	 * obj_at) may be one JSON object of the program's; its raw bytes so
 	 * far, to merge it with ours if it ends as one (plan(), hold()). */
@@ -211,12 +210,17 @@ struct plan {
 	struct pos next;          /* where the next round starts */
 };
 
-/* The large parts of a write's frame: the plan of a round's pieces and
- * the head being rendered, about 7 KiB. A thread whose start the agent
- * saw has them in the agent's own memory, so that a thread made with a
- * small stack keeps that much of it (glibc has already taken the static
- * thread-local blocks from it); another has them on its stack. */
+/* A thread's line writer memory, about 27 KiB, in the agent's own memory
+ * (a 32 KiB block): the bytes of an unfinished line it holds, the stage
+ * that gathers a write's pieces into one write(2), the escapes of JSON
+ * output, and the plan of a write's pieces and the head being rendered.
+ * Not thread-local storage: glibc takes the static thread-local blocks
+ * out of every thread's stack (and fails pthread_create with EINVAL for a
+ * stack that cannot hold them), nor the stack, which may be small. */
 struct out_scratch {
+	char held[OUT_HOLD];
+	char esc[OUT_ESC];
+	char stage[OUT_STAGE];    /* pieces gathered for one write(2) */
 	struct plan pl;
 	struct head h;
 };
@@ -402,18 +406,6 @@ void out_thread_starts(void)
 		self_state.scratch = mem_alloc_uninit(sizeof *self_state.scratch);
 }
 
-/* Gives the thread's scratch back; its later writes (another library's
- * thread-exit code) put theirs on the stack. */
-void out_scratch_gone(void)
-{
-	struct out_scratch *sc = self_state.scratch;
-
-	if (sc) {
-		self_state.scratch = NULL;
-		mem_free(sc, sizeof *sc);
-	}
-}
-
 void out_init(void)
 {
 	long_stage = mem_alloc(OUT_LONG_STAGE);
@@ -453,6 +445,29 @@ static inline struct out_state *state(void)
 	return st;
 }
 
+static bool scratch_late(struct out_state *st);
+
+/* state() for a tagged write, which needs the thread's scratch: NULL when
+ * it has none (scratch_late). */
+static __attribute__((noinline)) struct out_state *writer_state_slow(struct out_state *st)
+{
+	if (!st->registered)
+		state_register(st);
+	if (st->scratch == NULL && !scratch_late(st))
+		return NULL;
+	st->ready = true;
+	return st;
+}
+
+static inline struct out_state *writer_state(void)
+{
+	struct out_state *st = &self_state;
+
+	if (likely(st->ready))
+		return st;
+	return writer_state_slow(st);
+}
+
 static bool try_claim(struct out_state *st)
 {
 	int zero = 0;
@@ -489,6 +504,49 @@ static void release(struct out_state *st)
 	if (st == &self_state)
 		agent_self.held_line = st->len != 0;
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
+}
+
+/* A claimed state's scratch goes back, unless it still holds bytes or an
+ * open JSON line (out_thread_exit gives it back after their flush). */
+static void scratch_drop(struct out_state *st)
+{
+	struct out_scratch *sc = st->scratch;
+
+	if (sc == NULL || st->len != 0 || (st->line_open && agent_config->output == CFG_OUTPUT_JSON))
+		return;
+	st->scratch = NULL;
+	st->ready = false;
+	mem_free(sc, sizeof *sc);
+}
+
+/* The scratch of a thread whose start the agent did not see (made before
+ * the agent was on, or by a raw clone), or of one writing after its start
+ * routine returned (another library's thread-exit code): a block the
+ * agent's memory has at hand, never a new mapping (no system call on the
+ * host's output path). False: none, and the write goes untagged. Freed by
+ * out_thread_exit, which runs for every thread that wrote. */
+static bool scratch_late(struct out_state *st)
+{
+	struct out_scratch *sc;
+
+	if (st->gone || (sc = mem_alloc_mapped(sizeof *sc)) == NULL)
+		return false;
+	claim(st);
+	st->scratch = sc;
+	release(st);
+	return true;
+}
+
+/* Flushers claim the state before they touch its held bytes; one working
+ * on it now (its state busy) leaves the scratch to out_thread_exit. */
+void out_scratch_gone(void)
+{
+	struct out_state *st = &self_state;
+
+	if (st->scratch == NULL || !try_claim(st))
+		return;
+	scratch_drop(st);
+	release(st);
 }
 
 /*
@@ -632,7 +690,7 @@ static bool flush_held(struct out_state *st, enum wait_mode mode)
 {
 	st->obj_live = false;     /* the held line goes out as it is, quoted */
 	while (st->len) {
-		struct iovec v = { st->held, st->len };
+		struct iovec v = { st->scratch->held, st->len };
 		ssize_t r = locked_out(NULL, st->fd, &v, 1, (enum out_call)st->call, mode);
 
 		if (r < 0 && errno == EINTR && mode == WAIT)
@@ -643,7 +701,7 @@ static bool flush_held(struct out_state *st, enum wait_mode mode)
 			st->len = 0;     /* fd gone or broken: nothing will take them */
 			return false;
 		}
-		memmove(st->held, st->held + r, st->len - (size_t)r);
+		memmove(st->scratch->held, st->scratch->held + r, st->len - (size_t)r);
 		st->len -= (size_t)r;
 	}
 	return true;
@@ -654,13 +712,13 @@ static bool flush_held(struct out_state *st, enum wait_mode mode)
  * continues where it stopped. */
 static void finish_line(struct out_state *st, enum wait_mode mode)
 {
-	if (agent_config->output != CFG_OUTPUT_JSON || !st->line_open)
+	if (agent_config->output != CFG_OUTPUT_JSON || !st->line_open || st->scratch == NULL)
 		return;
 	st->obj_live = false;
 	if (st->len + FMT_JSON_END_LEN > OUT_HOLD)
 		flush_held(st, mode);
 	if (st->len + FMT_JSON_END_LEN <= OUT_HOLD) {
-		memcpy(st->held + st->len, FMT_JSON_END, FMT_JSON_END_LEN);
+		memcpy(st->scratch->held + st->len, FMT_JSON_END, FMT_JSON_END_LEN);
 		st->len += FMT_JSON_END_LEN;
 	}
 	st->line_open = false;
@@ -808,18 +866,18 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 		int res = scan_line(&o, iov, iovcnt, at, &n);
 
 		if (res == FMT_OBJ_YES) {
-			mh = fmt_merge_head(st->esc, OUT_HOLD, st->held + st->obj_at,
+			mh = fmt_merge_head(st->scratch->esc, OUT_HOLD, st->scratch->held + st->obj_at,
 					    st->obj_head_len, cfg, &o);
 			if (mh && mh + (st->obj_len - lead) + n <= OUT_HOLD) {
 				size_t w = mh;
 
-				memcpy(st->esc + w, st->obj + lead, st->obj_len - lead);
+				memcpy(st->scratch->esc + w, st->obj + lead, st->obj_len - lead);
 				w += st->obj_len - lead;
-				w += copy_from(st->esc + w, iov, iovcnt, at, 0, n);
+				w += copy_from(st->scratch->esc + w, iov, iovcnt, at, 0, n);
 				/* What was held before the line; the rest of held
 				 * (the quoted form) is dropped once this is out. */
-				add(pl, st->held, st->obj_at, 0, P_HELD, false);
-				add(pl, st->esc, w, n, P_ATOM, false);
+				add(pl, st->scratch->held, st->obj_at, 0, P_HELD, false);
+				add(pl, st->scratch->esc, w, n, P_ATOM, false);
 				esc_used = w;
 				at = advance(iov, iovcnt, at, n);
 				open = false;
@@ -830,7 +888,7 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 			st->obj_live = false;
 	}
 	if (st->len && !pl->merged)
-		add(pl, st->held, st->len, 0, P_HELD, open);
+		add(pl, st->scratch->held, st->len, 0, P_HELD, open);
 	while (at.vi < iovcnt && pl->np < OUT_PIECES - 3) {
 		const char *p, *nl;
 		size_t avail, seg;
@@ -880,7 +938,7 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 			if (room > OUT_HOLD)
 				room = OUT_HOLD;
 			if (scan_line(&o, iov, iovcnt, at, &n) == FMT_OBJ_YES) {
-				char *d = st->esc + esc_used;
+				char *d = st->scratch->esc + esc_used;
 				size_t mh = fmt_merge_head(d, OUT_ESC - esc_used, h->text, h->len, cfg, &o);
 				size_t need = mh + n - o.lead;
 
@@ -907,7 +965,7 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 					h->ready = true;
 					break;
 				}
-				ht = memcpy(st->esc + esc_used, h->text, h->len);
+				ht = memcpy(st->scratch->esc + esc_used, h->text, h->len);
 				esc_used += h->len;
 				h->ready = false;
 			}
@@ -925,11 +983,11 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 			size_t body = ends ? seg - 1 : seg, used;
 			size_t room = OUT_ESC - esc_used;
 			/* An escape piece must fit `held` if it is cut. */
-			size_t w = fmt_escape(st->esc + esc_used, room < OUT_HOLD ? room : OUT_HOLD,
+			size_t w = fmt_escape(st->scratch->esc + esc_used, room < OUT_HOLD ? room : OUT_HOLD,
 					      p, body, &used);
 
 			if (w)
-				add(pl, st->esc + esc_used, w, used, P_ATOM, true);
+				add(pl, st->scratch->esc + esc_used, w, used, P_ATOM, true);
 			esc_used += w;
 			at.off += used;
 			if (used < body)
@@ -969,7 +1027,7 @@ static bool settle(struct out_state *st, int fd, const struct plan *pl, size_t r
 		}
 		switch (q->kind) {
 		case P_HELD:
-			memmove(st->held, st->held + r, st->len - r);
+			memmove(st->scratch->held, st->scratch->held + r, st->len - r);
 			st->len -= r;
 			if (st->obj_live && r <= st->obj_at)
 				st->obj_at -= r;
@@ -980,7 +1038,7 @@ static bool settle(struct out_state *st, int fd, const struct plan *pl, size_t r
 		case P_ATOM:
 			/* Part of an indivisible piece is out: the rest is
 			 * owed before anything else, and counts as written. */
-			memcpy(st->held, q->p + r, q->len - r);
+			memcpy(st->scratch->held, q->p + r, q->len - r);
 			st->len = q->len - r;
 			st->fd = fd;
 			*app += q->app;
@@ -1027,7 +1085,7 @@ static size_t hold(struct out_state *st, int fd, const struct plan *pl,
 			st->obj_live = false;
 	}
 	if (!st->line_open) {
-		memcpy(st->held + st->len, h->text, h->len);
+		memcpy(st->scratch->held + st->len, h->text, h->len);
 		st->len += h->len;
 		st->line_open = true;
 	}
@@ -1037,9 +1095,9 @@ static size_t hold(struct out_state *st, int fd, const struct plan *pl,
 		size_t tn = iov[i].iov_len - off;
 
 		if (json) {
-			st->len += fmt_escape(st->held + st->len, OUT_HOLD - st->len, tp, tn, &used);
+			st->len += fmt_escape(st->scratch->held + st->len, OUT_HOLD - st->len, tp, tn, &used);
 		} else {
-			memcpy(st->held + st->len, tp, tn);
+			memcpy(st->scratch->held + st->len, tp, tn);
 			st->len += tn;
 		}
 	}
@@ -1103,14 +1161,18 @@ static bool send_round(struct out_state *st, int fd, struct plan *pl, enum out_c
 		 * bytes stay held. */
 		pl->np = 0;
 	} else if (pl->np > 0) {
-		r = locked_out(st->stage, fd, pl->v, pl->np, how, WAIT);
+		r = locked_out(st->scratch->stage, fd, pl->v, pl->np, how, WAIT);
 	}
 	return round_sent(st, fd, pl, r, signals, done, ret);
 }
 
-static ssize_t emit_with(struct out_state *st, struct out_scratch *sc, int fd,
-			 const struct iovec *iov, int iovcnt, enum out_call how)
+/* A write that is not one whole line: planned and sent round by round,
+ * its unfinished end held (the thread's scratch: out_write saw to it). */
+static __attribute__((noinline)) ssize_t emit(struct out_state *st, int fd,
+					      const struct iovec *iov, int iovcnt,
+					      enum out_call how)
 {
+	struct out_scratch *sc = st->scratch;
 	struct pos at = { 0, 0 }, end = unfinished_end(iov, iovcnt);
 	struct head *h = &sc->h;
 	struct plan *pl = &sc->pl;
@@ -1133,23 +1195,6 @@ static ssize_t emit_with(struct out_state *st, struct out_scratch *sc, int fd,
 	}
 }
 
-/* emit_with() for a thread without its scratch in the agent's memory. */
-static __attribute__((noinline)) ssize_t emit_stack(struct out_state *st, int fd,
-						    const struct iovec *iov, int iovcnt,
-						    enum out_call how)
-{
-	struct out_scratch sc;    /* not an initializer: that would zero it */
-
-	return emit_with(st, &sc, fd, iov, iovcnt, how);
-}
-
-static ssize_t emit(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
-		    enum out_call how)
-{
-	if (likely(st->scratch != NULL))
-		return emit_with(st, st->scratch, fd, iov, iovcnt, how);
-	return emit_stack(st, fd, iov, iovcnt, how);
-}
 
 /* The common write: one whole text line (a single newline, at its end)
  * from a thread that holds nothing, in one piece, or for a writev in up
@@ -1196,17 +1241,6 @@ static __attribute__((noinline)) ssize_t line_rounds(struct out_state *st, struc
 	return (ssize_t)done;
 }
 
-/* line_rounds() for a thread without its scratch in the agent's memory. */
-static __attribute__((noinline)) ssize_t line_rounds_stack(struct out_state *st, int fd,
-							   const struct iovec *iov, int iovcnt,
-							   const char *ht, size_t hlen, bool quick,
-							   ssize_t r, unsigned signals, enum out_call how)
-{
-	struct plan pl;
-
-	return line_rounds(st, &pl, fd, iov, iovcnt, ht, hlen, quick, r, signals, how);
-}
-
 /* A whole line (whole_line) of `total` bytes. */
 static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
 			 size_t total, enum out_call how)
@@ -1238,9 +1272,9 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 			out = v;
 			k = iovcnt + 1;
 		} else if (h.len) {
-			memcpy(st->stage, ht, h.len);
-			memcpy(st->stage + h.len, iov[0].iov_base, total);
-			v[0] = (struct iovec){ st->stage, h.len + total };
+			memcpy(st->scratch->stage, ht, h.len);
+			memcpy(st->scratch->stage + h.len, iov[0].iov_base, total);
+			v[0] = (struct iovec){ st->scratch->stage, h.len + total };
 			out = v;
 		}
 		/* As send_round(): a signal handler that runs from here on cut
@@ -1250,10 +1284,7 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 		if (r == (ssize_t)(h.len + total))
 			return (ssize_t)total;
 	}
-	if (likely(st->scratch != NULL))
-		return line_rounds(st, &st->scratch->pl, fd, iov, iovcnt, ht, h.len, quick, r,
-				   signals, how);
-	return line_rounds_stack(st, fd, iov, iovcnt, ht, h.len, quick, r, signals, how);
+	return line_rounds(st, &st->scratch->pl, fd, iov, iovcnt, ht, h.len, quick, r, signals, how);
 }
 
 /* Inside the program's signal handler? A handler left by siglongjmp never
@@ -1391,7 +1422,9 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 		__atomic_store_n(&out_any_tagged, 1, __ATOMIC_RELAXED);
 	ep = &errno;
 	entry_errno = *ep;
-	st = state();
+	st = writer_state();
+	if (unlikely(st == NULL))
+		return pass_held_first(fd, iov, iovcnt, how, true);
 	claim(st);
 	if (st->fd != fd) {
 		/* Another fd: what this thread started elsewhere ends here,
@@ -1487,6 +1520,7 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	if (st->next)
 		st->next->prev = st->prev;
 	st->registered = false;
+	st->ready = false;
 	st->gone = true;          /* its TLS goes away soon: never register again */
 	pthread_mutex_unlock(&reg_mutex);
 	st->obj_live = false;
@@ -1494,7 +1528,7 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 		mem_free(st->obj, OUT_HOLD);
 		st->obj = NULL;
 	}
-	out_scratch_gone();
+	scratch_drop(st);
 	release(st);
 	errno = saved;
 }

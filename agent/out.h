@@ -81,14 +81,18 @@ void out_final(void);
 void out_thread_exit(void);
 
 /* A thread starts (the agent's thread start, and the constructor for the
- * thread that runs it): its write's plan and head go in the agent's own
- * memory, not on its stack, which may be small. If that memory cannot be
- * had, they stay on the stack. */
+ * thread that runs it): the line writer's memory for it (the line it
+ * holds, its stage, escapes, a write's plan and head; about 27 KiB) comes
+ * from the agent's own memory, not from thread-local storage or its stack,
+ * either of which a small stack would pay for. If that memory cannot be
+ * had, the thread's first tagged write takes a block already mapped, and
+ * without one its writes go out untagged. */
 void out_thread_starts(void);
 
 /* The thread's start routine has returned (or it called pthread_exit):
  * that memory goes back, whether or not the thread ever wrote a line
- * (out_thread_exit runs only for a thread that did). */
+ * (out_thread_exit, which runs only for a thread that did, gives back
+ * what still held a line then). */
 void out_scratch_gone(void);
 
 /* `fd` is about to be closed, redirected or reopened: every thread's held

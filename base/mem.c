@@ -48,19 +48,24 @@ static size_t big_size(size_t n)
 	return (n + 4095) & ~(size_t)4095;
 }
 
-static void *alloc_as(size_t n, bool zero);
+static void *alloc_as(size_t n, bool zero, bool may_map);
 
 void *mem_alloc(size_t n)
 {
-	return alloc_as(n, true);
+	return alloc_as(n, true, true);
 }
 
 void *mem_alloc_uninit(size_t n)
 {
-	return alloc_as(n, false);
+	return alloc_as(n, false, true);
 }
 
-static void *alloc_as(size_t n, bool zero)
+void *mem_alloc_mapped(size_t n)
+{
+	return alloc_as(n, false, false);
+}
+
+static void *alloc_as(size_t n, bool zero, bool may_map)
 {
 	int c;
 	size_t bs;
@@ -69,6 +74,8 @@ static void *alloc_as(size_t n, bool zero)
 	if (n == 0)
 		n = 1;
 	if (n > ((size_t)1 << (MIN_SHIFT + CLASSES - 1))) {
+		if (!may_map)
+			return NULL;
 		p = mmap(NULL, big_size(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		return p == MAP_FAILED ? NULL : p;
 	}
@@ -94,6 +101,8 @@ static void *alloc_as(size_t n, bool zero)
 		}
 		/* A new chunk, mapped without the lock; a thread that mapped one
 		 * at the same time wastes its remainder, nothing more. */
+		if (!may_map)
+			return NULL;
 		chunk = mmap(NULL, csize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (chunk == MAP_FAILED)
 			return NULL;

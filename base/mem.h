@@ -15,6 +15,10 @@ void *mem_alloc(size_t n);
  * (no resident page until written), one given back before holds what it
  * held. For a buffer every use writes before it reads. */
 void *mem_alloc_uninit(size_t n);
+/* mem_alloc_uninit() with no system call: a block of at most 64 KiB from
+ * a free list or a chunk already mapped, or NULL. For a path that must
+ * not add a system call to the host's (its output). */
+void *mem_alloc_mapped(size_t n);
 /* `n` is the size given to mem_alloc. */
 void mem_free(void *p, size_t n);
 void mem_after_fork_child(void);
