@@ -113,6 +113,33 @@ static void *alloc_as(size_t n, bool zero, bool may_map)
 	}
 }
 
+bool mem_reserve(size_t n)
+{
+	int c;
+	size_t bs, csize;
+	bool room;
+	char *chunk;
+
+	if (n > ((size_t)1 << (MIN_SHIFT + CLASSES - 1)))
+		return false;
+	c = class_of(n ? n : 1);
+	bs = (size_t)1 << (c + MIN_SHIFT);
+	csize = bs > CHUNK / 4 ? bs * 4 : CHUNK;
+	spin_lock(&cls[c].lock);
+	room = cls[c].free || (cls[c].bump && (size_t)(cls[c].end - cls[c].bump) >= bs);
+	spin_unlock(&cls[c].lock);
+	if (room)
+		return true;
+	chunk = mmap(NULL, csize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (chunk == MAP_FAILED)
+		return false;
+	spin_lock(&cls[c].lock);
+	cls[c].bump = chunk;       /* as alloc_as: a remainder mapped at the same time is lost */
+	cls[c].end = chunk + csize;
+	spin_unlock(&cls[c].lock);
+	return true;
+}
+
 void mem_free(void *p, size_t n)
 {
 	int c;

@@ -37,7 +37,8 @@
 	X(flow) \
 	X(inherit) \
 	X(dispatch) \
-	X(timers)
+	X(timers) \
+	X(mem)
 
 /* Installs, for SIGSEGV and SIGBUS, what the agent's own handler does
  * first (agent/signals.c, not installed in the unit tests): a fault on
