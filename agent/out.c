@@ -80,14 +80,11 @@ struct out_state {
 	size_t len;               /* held bytes (scratch->held) */
 	/* JSON mode: the held unfinished line (head and escapes from held +
 	 * obj_at) may be one JSON object of the program's; its raw bytes so
-	 * far, to merge it with ours if it ends as one (plan(), hold()). */
+	 * far (scratch->obj), to merge it with ours if it ends as one (plan(),
+	 * hold()). */
 	bool obj_live;
 	size_t obj_at, obj_head_len, obj_len;
 	struct fmt_obj scan;
-	char *obj;                /* OUT_HOLD bytes from the agent's memory at
-				   * first use (JSON mode only): not in the
-				   * static TLS block, which a thread made with
-				   * a small stack pays for out of its stack */
 	/* The head of the last line written in text output, for the next
 	 * line of the same context (head_of). */
 	const struct ctx *kept_ctx;
@@ -210,10 +207,11 @@ struct plan {
 	struct pos next;          /* where the next round starts */
 };
 
-/* A thread's line writer memory, about 27 KiB, in the agent's own memory
+/* A thread's line writer memory, about 31 KiB, in the agent's own memory
  * (a 32 KiB block): the bytes of an unfinished line it holds, the stage
  * that gathers a write's pieces into one write(2), the escapes of JSON
- * output, and the plan of a write's pieces and the head being rendered.
+ * output and the program's raw bytes of a held JSON line, and the plan of
+ * a write's pieces and the head being rendered.
  * Not thread-local storage: glibc takes the static thread-local blocks
  * out of every thread's stack (and fails pthread_create with EINVAL for a
  * stack that cannot hold them), nor the stack, which may be small. */
@@ -221,6 +219,7 @@ struct out_scratch {
 	char held[OUT_HOLD];
 	char esc[OUT_ESC];
 	char stage[OUT_STAGE];    /* pieces gathered for one write(2) */
+	char obj[OUT_HOLD];       /* JSON: the held line's raw bytes (obj_live) */
 	struct plan pl;
 	struct head h;
 };
@@ -400,10 +399,15 @@ static void at_quick_exit_hook(void)
 #define OUT_LONG_STAGE (64 * 1024)
 static char *long_stage;
 
+_Static_assert(sizeof(struct out_scratch) <= 32768, "a thread's scratch is one 32 KiB block");
+
 void out_thread_starts(void)
 {
 	if (self_state.scratch == NULL && !self_state.gone)
 		self_state.scratch = mem_alloc_uninit(sizeof *self_state.scratch);
+	/* One more at hand, for a thread the agent does not see start
+	 * (scratch_late): mapped here, not on its output path. */
+	(void)mem_reserve(sizeof(struct out_scratch));
 }
 
 void out_init(void)
@@ -871,7 +875,7 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 			if (mh && mh + (st->obj_len - lead) + n <= OUT_HOLD) {
 				size_t w = mh;
 
-				memcpy(st->scratch->esc + w, st->obj + lead, st->obj_len - lead);
+				memcpy(st->scratch->esc + w, st->scratch->obj + lead, st->obj_len - lead);
 				w += st->obj_len - lead;
 				w += copy_from(st->scratch->esc + w, iov, iovcnt, at, 0, n);
 				/* What was held before the line; the rest of held
@@ -1065,12 +1069,9 @@ static size_t hold(struct out_state *st, int fd, const struct plan *pl,
 	bool json = agent_config->output == CFG_OUTPUT_JSON;
 
 	if (json && !st->line_open) {
-		/* A line starts here: it may turn out one JSON object (not
-		 * merged, only quoted, if there is no memory to keep it). */
-		if (st->obj == NULL)
-			st->obj = mem_alloc(OUT_HOLD);
+		/* A line starts here: it may turn out one JSON object. */
 		fmt_obj_init(&st->scan);
-		st->obj_live = st->obj != NULL;
+		st->obj_live = true;
 		st->obj_at = st->len;
 		st->obj_head_len = h->len;
 		st->obj_len = 0;
@@ -1080,7 +1081,7 @@ static size_t hold(struct out_state *st, int fd, const struct plan *pl,
 
 		if (scan_line(&st->scan, iov, iovcnt, pl->tail, &n) == FMT_OBJ_MORE &&
 		    st->obj_len + n <= OUT_HOLD)
-			st->obj_len += copy_from(st->obj + st->obj_len, iov, iovcnt, pl->tail, 0, n);
+			st->obj_len += copy_from(st->scratch->obj + st->obj_len, iov, iovcnt, pl->tail, 0, n);
 		else
 			st->obj_live = false;
 	}
@@ -1524,10 +1525,6 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	st->gone = true;          /* its TLS goes away soon: never register again */
 	pthread_mutex_unlock(&reg_mutex);
 	st->obj_live = false;
-	if (st->obj) {
-		mem_free(st->obj, OUT_HOLD);
-		st->obj = NULL;
-	}
 	scratch_drop(st);
 	release(st);
 	errno = saved;

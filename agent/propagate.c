@@ -85,11 +85,24 @@ struct prop_thread {
 };
 static AGENT_TLS struct prop_thread *pt;
 
+/* The thread's block, taken when it started (prop_thread_starts); for a
+ * thread whose start the agent did not see, a block the agent's memory
+ * has at hand: no system call of the agent's on the program's send. None,
+ * the send goes as the program made it. plan() sets what it reads. */
 static struct prop_thread *prop_thread(void)
 {
 	if (unlikely(pt == NULL))
-		pt = mem_alloc(sizeof *pt);
+		pt = mem_alloc_mapped(sizeof *pt);
 	return pt;
+}
+
+void prop_thread_starts(void)
+{
+	/* Not zeroed: no resident page until the thread's first rewritten
+	 * send. None while no wire rule can rewrite a send. */
+	if (pt == NULL && (agent_config->response_id || agent_config->propagate || spans_on()))
+		pt = mem_alloc_uninit(sizeof *pt);
+	(void)mem_reserve(sizeof *pt);      /* for a thread not seen starting */
 }
 
 void prop_thread_exit(void)

@@ -70,6 +70,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 	id_init();
 	out_init();
 	open_failed("REQCTX_SPANS", settings.spans_path, prop_init(), "no spans");
+	prop_thread_starts();
 	signals_init();
 	inherit_adopt();
 	bridge_start();

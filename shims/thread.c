@@ -41,6 +41,7 @@ AGENT_NOT_INSTRUMENTED static void *trampoline(void *p)
 	free(p);
 	agent_enter();
 	out_thread_starts();
+	prop_thread_starts();
 	agent_leave();
 	handoff_thread_starts(s.ctx);
 	pthread_cleanup_push(thread_done, NULL);
