@@ -2,9 +2,11 @@
  * thread.c - thread start, condition variables, mutexes of a wake-up and
  * semaphores: each event reported to agent/handoff.c.
  */
+#include <errno.h>
 #include <semaphore.h>
 #include <stdlib.h>
 
+#include "base/mem.h"
 #include "agent/dispatch.h"
 #include "agent/handoff.h"
 #include "agent/propagate.h"
@@ -20,6 +22,8 @@ struct start {
 
 AGENT_NOT_INSTRUMENTED static void thread_done(void *unused)
 {
+	int saved = errno;
+
 	(void)unused;
 	agent_enter();
 	ctx_take_current(NULL);
@@ -29,21 +33,28 @@ AGENT_NOT_INSTRUMENTED static void thread_done(void *unused)
 	spans_thread_exit();
 	out_scratch_gone();
 	agent_leave();
+	errno = saved;
 }
 
 /* Runs before a sanitizer's own thread start-up (it wraps the start
- * routine we are handed). */
+ * routine we are handed). The start routine finds errno as the thread
+ * began (0), whatever the agent's own calls met (a failed mmap of its
+ * memory under RLIMIT_AS: ENOMEM). The start record is the agent's
+ * memory: a free() here would give a thread that never allocates a malloc
+ * arena of its own (glibc reserves 64 MiB of address space for one). */
 AGENT_NOT_INSTRUMENTED static void *trampoline(void *p)
 {
 	struct start s = *(struct start *)p;
+	int saved = errno;
 	void *r;
 
-	free(p);
+	mem_free(p, sizeof s);
 	agent_enter();
 	out_thread_starts();
 	prop_thread_starts();
 	agent_leave();
 	handoff_thread_starts(s.ctx);
+	errno = saved;
 	pthread_cleanup_push(thread_done, NULL);
 	r = s.fn(s.arg);
 	pthread_cleanup_pop(1);
@@ -58,7 +69,7 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 
 	if (!agent_active())
 		return REAL(pthread_create)(t, attr, fn, arg);
-	s = malloc(sizeof *s);
+	s = mem_alloc_uninit(sizeof *s);
 	if (s == NULL)
 		return REAL(pthread_create)(t, attr, fn, arg);
 	s->fn = fn;
@@ -69,7 +80,7 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 	r = REAL(pthread_create)(t, attr, trampoline, s);
 	if (r != 0) {
 		ctx_put(s->ctx);
-		free(s);
+		mem_free(s, sizeof *s);
 	}
 	return r;
 }
