@@ -75,6 +75,8 @@ struct out_state {
 	bool ready;               /* registered, with its scratch: out_write's one test */
 	bool gone;                /* the thread is exiting: write straight through */
 	bool line_open;           /* the current line's head is out (or held) */
+	bool raw_open;            /* JSON: the line on fd began untagged
+				     (pass_held_first): its rest goes so too */
 	uint8_t call;             /* enum out_call: how held bytes go out */
 	int fd;                   /* where the held bytes go */
 	size_t len;               /* held bytes (scratch->held) */
@@ -1378,10 +1380,17 @@ static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum
 	}
 	r = pass_claimed(fd, iov, iovcnt, how);
 	saved = errno;
-	if (text && r > 0 && st->len == 0 && agent_config->output != CFG_OUTPUT_JSON) {
+	if (text && r > 0 && st->len == 0) {
+		bool open = byte_at_count(iov, iovcnt, (size_t)r) != '\n';
+
 		st->fd = fd;
-		st->line_open = byte_at_count(iov, iovcnt, (size_t)r) != '\n';
 		st->obj_live = false;
+		/* In JSON the agent's objects cannot continue the program's
+		 * raw bytes: the rest of that line goes untagged too. */
+		if (agent_config->output == CFG_OUTPUT_JSON)
+			st->raw_open = open;
+		else
+			st->line_open = open;
 	}
 	release(st);
 	errno = saved;
@@ -1424,7 +1433,7 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	ep = &errno;
 	entry_errno = *ep;
 	st = writer_state();
-	if (unlikely(st == NULL))
+	if (unlikely(st == NULL || (st->raw_open && st->fd == fd)))
 		return pass_held_first(fd, iov, iovcnt, how, true);
 	claim(st);
 	if (st->fd != fd) {
@@ -1445,6 +1454,7 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 			st->line_open = false;
 			st->obj_live = false;
 		}
+		st->raw_open = false;
 		st->fd = fd;
 	}
 	st->call = (uint8_t)how;
@@ -1513,6 +1523,15 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	finish_line(st, WAIT);
 	flush_held(st, WAIT);
 	st->len = 0;
+	st->obj_live = false;
+	/* The registry's lock is never waited for with a claim held: a
+	 * flusher holds it while it waits for claims (flush_states), and an
+	 * exiting thread that kept its claim made every flush wait its whole
+	 * bound for it, while the threads behind the lock piled up (a trial:
+	 * dup2 onto fd 2 in a loop while threads come and go, exit 6-19 s
+	 * late or never). Nothing is held now: a flusher that claims it in
+	 * between finds nothing to write. */
+	release(st);
 	agent_lock(&reg_mutex);
 	if (st->prev)
 		st->prev->next = st->next;
@@ -1524,7 +1543,7 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	st->ready = false;
 	st->gone = true;          /* its TLS goes away soon: never register again */
 	pthread_mutex_unlock(&reg_mutex);
-	st->obj_live = false;
+	claim(st);
 	scratch_drop(st);
 	release(st);
 	errno = saved;
