@@ -453,25 +453,29 @@ static inline struct out_state *state(void)
 
 static bool scratch_late(struct out_state *st);
 
-/* state() for a tagged write, which needs the thread's scratch: NULL when
- * it has none (scratch_late). */
-static __attribute__((noinline)) struct out_state *writer_state_slow(struct out_state *st)
+/* state() for a tagged write to fd, which needs the thread's scratch:
+ * NULL when it has none (scratch_late), or when the write goes on a JSON
+ * line the thread began untagged on fd (raw_open; `ready` is clear while
+ * it is open). */
+static __attribute__((noinline)) struct out_state *writer_state_slow(struct out_state *st, int fd)
 {
 	if (!st->registered)
 		state_register(st);
 	if (st->scratch == NULL && !scratch_late(st))
 		return NULL;
+	if (st->raw_open)
+		return st->fd == fd ? NULL : st;
 	st->ready = true;
 	return st;
 }
 
-static inline struct out_state *writer_state(void)
+static inline struct out_state *writer_state(int fd)
 {
 	struct out_state *st = &self_state;
 
 	if (likely(st->ready))
 		return st;
-	return writer_state_slow(st);
+	return writer_state_slow(st, fd);
 }
 
 static bool try_claim(struct out_state *st)
@@ -1387,10 +1391,13 @@ static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum
 		st->obj_live = false;
 		/* In JSON the agent's objects cannot continue the program's
 		 * raw bytes: the rest of that line goes untagged too. */
-		if (agent_config->output == CFG_OUTPUT_JSON)
+		if (agent_config->output == CFG_OUTPUT_JSON) {
 			st->raw_open = open;
-		else
+			if (open)
+				st->ready = false;   /* writer_state() asks */
+		} else {
 			st->line_open = open;
+		}
 	}
 	release(st);
 	errno = saved;
@@ -1432,8 +1439,8 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 		__atomic_store_n(&out_any_tagged, 1, __ATOMIC_RELAXED);
 	ep = &errno;
 	entry_errno = *ep;
-	st = writer_state();
-	if (unlikely(st == NULL || (st->raw_open && st->fd == fd)))
+	st = writer_state(fd);
+	if (unlikely(st == NULL))
 		return pass_held_first(fd, iov, iovcnt, how, true);
 	claim(st);
 	if (st->fd != fd) {
