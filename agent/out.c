@@ -10,9 +10,10 @@
  * took; hold() keeps the unfinished end. The output lock keeps one thread's
  * line from being cut by another's, even past PIPE_BUF.
  *
- * Must never: allocate, call an interposed function by name, make a system
- * call other than the host's write/writev, or wait on a lock when called
- * from a signal handler.
+ * Must never: allocate from anything but memory already mapped (a thread's
+ * scratch, taken when it starts; scratch_late), call an interposed function
+ * by name, make a system call other than the host's write/writev, or wait
+ * on a lock when called from a signal handler.
  */
 #include <errno.h>
 #include <limits.h>
@@ -534,7 +535,9 @@ static void scratch_drop(struct out_state *st)
  * routine returned (another library's thread-exit code): a block the
  * agent's memory has at hand, never a new mapping (no system call on the
  * host's output path). False: none, and the write goes untagged. Freed by
- * out_thread_exit, which runs for every thread that wrote. */
+ * out_thread_exit, the destructor of the thread's key, which runs for
+ * every pthread that wrote; a thread made by a raw clone has no key
+ * destructor and keeps its block. */
 static bool scratch_late(struct out_state *st)
 {
 	struct out_scratch *sc;
@@ -1384,7 +1387,10 @@ static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum
 	}
 	r = pass_claimed(fd, iov, iovcnt, how);
 	saved = errno;
-	if (text && r > 0 && st->len == 0) {
+	/* (In JSON, not while an object of the agent's is open: it is
+	 * closed where its fd's next tagged write finds it.) */
+	if (text && r > 0 && st->len == 0 &&
+	    !(st->line_open && agent_config->output == CFG_OUTPUT_JSON)) {
 		bool open = byte_at_count(iov, iovcnt, (size_t)r) != '\n';
 
 		st->fd = fd;
@@ -1535,7 +1541,7 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 	 * flusher holds it while it waits for claims (flush_states), and an
 	 * exiting thread that kept its claim made every flush wait its whole
 	 * bound for it, while the threads behind the lock piled up (a trial:
-	 * dup2 onto fd 2 in a loop while threads come and go, exit 6-19 s
+	 * dup2 onto fd 2 in a loop while threads come and go, exit 19-21 s
 	 * late or never). Nothing is held now: a flusher that claims it in
 	 * between finds nothing to write. */
 	release(st);
@@ -1640,6 +1646,7 @@ void out_after_fork_child(void)
 	}
 	self_state.len = 0;
 	self_state.line_open = false;
+	self_state.raw_open = false;
 	self_state.obj_live = false;
 	self_state.busy = 0;
 	agent_self.held_line = 0;

@@ -82,7 +82,7 @@ void out_thread_exit(void);
 
 /* A thread starts (the agent's thread start, and the constructor for the
  * thread that runs it): the line writer's memory for it (the line it
- * holds, its stage, escapes, a write's plan and head; about 27 KiB) comes
+ * holds, its stage, escapes, a write's plan and head; about 31 KiB) comes
  * from the agent's own memory, not from thread-local storage or its stack,
  * either of which a small stack would pay for. If that memory cannot be
  * had, the thread's first tagged write takes a block already mapped, and

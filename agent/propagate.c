@@ -75,10 +75,10 @@ struct plan {
 	char span[MAX_INS][17];     /* the client span each traceparent names */
 };
 
-/* Per thread, made at its first wired write (the agent's own memory, never
- * the host's allocator): kept out of the static TLS block, whose size every
- * thread's stack pays for (a thread made with a small stack fails with
- * EINVAL when the block is large). */
+/* Per thread, taken when it starts (prop_thread_starts; the agent's own
+ * memory, never the host's allocator): kept out of the static TLS block,
+ * whose size every thread's stack pays for (a thread made with a small
+ * stack fails with EINVAL when the block is large). */
 struct prop_thread {
 	struct plan plan;
 	char stage[STAGE];
@@ -642,8 +642,18 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 	ssize_t r;
 	size_t app;
 
-	if (c == NULL || pl == NULL || !claim(c))
+	if (c == NULL || !claim(c))
 		return call_orig(fd, iov, cnt, call);
+	if (unlikely(pl == NULL)) {
+		/* No memory to plan in: the bytes go as they are, and the
+		 * connection, whose scanner they pass by, is followed no
+		 * further (a later header would be looked for in the wrong
+		 * place). */
+		c->w.state = WS_NOT_HTTP;
+		committed(c);
+		release(c);
+		return call_orig(fd, iov, cnt, call);
+	}
 	if (!wire_watching(&c->w) && c->owed_len == 0) {
 		/* Nothing more to do on this connection until the next
 		 * request (client) or ever (not HTTP). */

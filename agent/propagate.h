@@ -76,12 +76,13 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
  * For the unit tests; a racy read. */
 size_t prop_owed(int fd);
 
-/* The calling thread ends: its per-thread wire memory goes back. */
 /* A thread starts (the thread-start wrapper, and the constructor for the
  * first thread): its memory for the sends the wire rules rewrite (27 KiB,
- * not zeroed) is taken now, never on a send, and one more block is made
- * sure of for a thread whose start the agent does not see. */
+ * not zeroed) is taken now, never on a send, and a block is mapped ahead
+ * (mem_reserve) for a thread whose start the agent does not see. */
 void prop_thread_starts(void);
+
+/* The calling thread ends: its per-thread wire memory goes back. */
 void prop_thread_exit(void);
 
 #endif

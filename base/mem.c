@@ -134,9 +134,14 @@ bool mem_reserve(size_t n)
 	if (chunk == MAP_FAILED)
 		return false;
 	spin_lock(&cls[c].lock);
-	cls[c].bump = chunk;       /* as alloc_as: a remainder mapped at the same time is lost */
-	cls[c].end = chunk + csize;
+	room = cls[c].free || (cls[c].bump && (size_t)(cls[c].end - cls[c].bump) >= bs);
+	if (!room) {
+		cls[c].bump = chunk;
+		cls[c].end = chunk + csize;
+	}
 	spin_unlock(&cls[c].lock);
+	if (room)
+		munmap(chunk, csize);      /* another thread mapped one meanwhile */
 	return true;
 }
 

@@ -20,10 +20,11 @@ void *mem_alloc_uninit(size_t n);
  * a free list or a chunk already mapped, or NULL. For a path that must
  * not add a system call to the host's (its output). */
 void *mem_alloc_mapped(size_t n);
-/* Makes sure a block of `n` bytes (at most 64 KiB) can later be had from
- * mem_alloc_mapped: maps a chunk for its size class now when the class
- * has no free block and no room left. For a thread's start, so that its
- * first write does not need the system call. False without memory. */
+/* Maps a chunk for the size class of `n` bytes (at most 64 KiB) now when
+ * the class has no free block and no room left, so that a later
+ * mem_alloc_mapped of that size finds one unless other callers took it
+ * first (best effort, not a reservation). For a thread's start, outside
+ * the output path. False without memory. */
 bool mem_reserve(size_t n);
 /* `n` is the size given to mem_alloc. */
 void mem_free(void *p, size_t n);

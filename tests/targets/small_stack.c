@@ -9,7 +9,8 @@
  * The target reads a request with "X-Request-Id: small-1" from a
  * loopback connection it makes to itself (the agent makes that the
  * thread's context; the new thread inherits it), then the thread writes
- * LINES lines of each kind. stdout: "done" once the thread has ended.
+ * LINES lines of each kind. stdout: "done" once the thread has ended
+ * ("done early" for a thread made in .preinit_array).
  * With "early", the thread is made in the program's .preinit_array,
  * before the agent is on (it does not see the thread start), and reads
  * the request itself once main has sent it.
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
 			return 4;
 		atomic_store(&go, 1);
 		pthread_join(early_thread, NULL);
-		printf("done\n");
+		printf("done early\n");
 		return 0;
 	}
 	s = accept(ls, NULL, NULL);

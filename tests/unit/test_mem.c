@@ -1,9 +1,9 @@
 /*
- * test_mem.c - base/mem.h: mem_alloc_mapped() never makes a system call
- * (it runs on the program's output path), and mem_reserve() is what makes
- * a later mem_alloc_mapped() succeed. Checked in a child under a seccomp
- * filter that kills the process on mmap: a system call there would end
- * the child with SIGSYS.
+ * test_mem.c - base/mem.h: mem_alloc_mapped() never maps memory (it runs
+ * on the program's output path, where the agent makes no system call of
+ * its own), and mem_reserve() is what makes a later mem_alloc_mapped()
+ * succeed. Checked in a child under a seccomp filter that kills the
+ * process on mmap: a mapping there would end the child with SIGSYS.
  */
 #include <check.h>
 #include <linux/filter.h>
