@@ -65,6 +65,36 @@ void *mem_alloc_mapped(size_t n)
 	return alloc_as(n, false, false);
 }
 
+/* Class c (blocks of bs bytes) has a block at hand; its lock held. */
+static bool has_room(int c, size_t bs)
+{
+	return cls[c].free || (cls[c].bump && (size_t)(cls[c].end - cls[c].bump) >= bs);
+}
+
+/* Maps a new chunk for class c, unless it has a block at hand again once
+ * the chunk is mapped (another thread mapped one meanwhile: this one goes
+ * back, and no chunk's remainder is lost). Mapped without the lock. False
+ * without memory. */
+static bool add_chunk(int c, size_t bs)
+{
+	size_t csize = bs > CHUNK / 4 ? bs * 4 : CHUNK;
+	char *chunk = mmap(NULL, csize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool room;
+
+	if (chunk == MAP_FAILED)
+		return false;
+	spin_lock(&cls[c].lock);
+	room = has_room(c, bs);
+	if (!room) {
+		cls[c].bump = chunk;
+		cls[c].end = chunk + csize;
+	}
+	spin_unlock(&cls[c].lock);
+	if (room)
+		munmap(chunk, csize);
+	return true;
+}
+
 static void *alloc_as(size_t n, bool zero, bool may_map)
 {
 	int c;
@@ -82,14 +112,11 @@ static void *alloc_as(size_t n, bool zero, bool may_map)
 	c = class_of(n);
 	bs = (size_t)1 << (c + MIN_SHIFT);
 	for (;;) {
-		char *chunk;
-		size_t csize = bs > CHUNK / 4 ? bs * 4 : CHUNK;
-
 		spin_lock(&cls[c].lock);
 		if (cls[c].free) {
 			p = cls[c].free;
 			cls[c].free = cls[c].free->next;
-		} else if (cls[c].bump && (size_t)(cls[c].end - cls[c].bump) >= bs) {
+		} else if (has_room(c, bs)) {
 			p = cls[c].bump;
 			cls[c].bump += bs;
 		}
@@ -99,50 +126,25 @@ static void *alloc_as(size_t n, bool zero, bool may_map)
 				memset(p, 0, bs);
 			return p;
 		}
-		/* A new chunk, mapped without the lock; a thread that mapped one
-		 * at the same time wastes its remainder, nothing more. */
-		if (!may_map)
+		if (!may_map || !add_chunk(c, bs))
 			return NULL;
-		chunk = mmap(NULL, csize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (chunk == MAP_FAILED)
-			return NULL;
-		spin_lock(&cls[c].lock);
-		cls[c].bump = chunk;
-		cls[c].end = chunk + csize;
-		spin_unlock(&cls[c].lock);
 	}
 }
 
 bool mem_reserve(size_t n)
 {
 	int c;
-	size_t bs, csize;
+	size_t bs;
 	bool room;
-	char *chunk;
 
 	if (n > ((size_t)1 << (MIN_SHIFT + CLASSES - 1)))
 		return false;
 	c = class_of(n ? n : 1);
 	bs = (size_t)1 << (c + MIN_SHIFT);
-	csize = bs > CHUNK / 4 ? bs * 4 : CHUNK;
 	spin_lock(&cls[c].lock);
-	room = cls[c].free || (cls[c].bump && (size_t)(cls[c].end - cls[c].bump) >= bs);
+	room = has_room(c, bs);
 	spin_unlock(&cls[c].lock);
-	if (room)
-		return true;
-	chunk = mmap(NULL, csize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (chunk == MAP_FAILED)
-		return false;
-	spin_lock(&cls[c].lock);
-	room = cls[c].free || (cls[c].bump && (size_t)(cls[c].end - cls[c].bump) >= bs);
-	if (!room) {
-		cls[c].bump = chunk;
-		cls[c].end = chunk + csize;
-	}
-	spin_unlock(&cls[c].lock);
-	if (room)
-		munmap(chunk, csize);      /* another thread mapped one meanwhile */
-	return true;
+	return room || add_chunk(c, bs);
 }
 
 void mem_free(void *p, size_t n)
