@@ -94,8 +94,10 @@ static inline void flow_vouched(void)
  */
 static inline __attribute__((always_inline)) bool flow_write_plain(const struct fdslot *s)
 {
-	if ((fdmap_kind_flags(s) & FDMAP_KF(0xff, FDF_RELAY | FDF_CARRIES)) != FDMAP_KF(FD_CHAN, 0) ||
-	    agent_self.cur)
+	/* The kind and every flag in one compare: an FD_CHAN slot's flags
+	 * are FDF_RELAY and FDF_CARRIES only (fdmap_reset clears them with
+	 * its kind), and any flag at all sends a write the full way. */
+	if (fdmap_kind_flags(s) != FDMAP_KF(FD_CHAN, 0) || agent_self.cur)
 		return false;
 	return chan_quiet(__atomic_load_n(&s->tx, __ATOMIC_ACQUIRE));
 }
