@@ -1092,14 +1092,16 @@ void flow_dup(int from, int to)
 		if (fdmap_kind(s) == FD_EPOLL)
 			epmap_drop_instance(to);
 	}
-	/* The kind goes with it: dup2(2, 1) makes stdout a log too. */
-	fdmap_copy(from, to);
+	/* The kind goes with it (dup2(2, 1) makes stdout a log too), except
+	 * on fd 1 and 2, where what the new file is decides, before the
+	 * copy: another thread's write meanwhile sees the old kind or the
+	 * new one (out_redirect_kind). A relayed pipe keeps its own. */
+	int kind = relay_source(from, to) ? -1 : out_redirect_kind(to);
+
+	fdmap_copy_as(from, to, kind);
 	if (relay_dup(from, to))
 		return;           /* a relayed pipe: not a log, written unchanged */
-	if (to == 2)
-		out_stderr_redirected();
-	else if (to == 1)
-		out_stdout_redirected();
+	out_redirected(to, kind);
 }
 
 void flow_idle(void)

@@ -62,6 +62,9 @@ static AGENT_TLS bool writing_stdio;   /* out_write_all: the thread's own text *
 /* Exit paths wait this many rounds at most for a lock or another thread's
  * state (a few milliseconds), then go on without. */
 #define OUT_EXIT_SPINS (1 << 18)
+/* A redirect or close of an fd others write waits this many (tens of
+ * microseconds: BRIEF). */
+#define OUT_BRIEF_SPINS (1 << 10)
 
 struct out_scratch;
 
@@ -231,8 +234,23 @@ struct out_scratch {
 enum wait_mode {
 	WAIT,       /* the write path: as long as it takes */
 	BOUNDED,    /* exit paths: a little, then go on without */
+	BRIEF,      /* a redirect or close of an fd (out_flush_fd): less. A
+	               state busy there is its owner's, mid-write, and the
+	               owner sends what it held with that write; a writer
+	               in a loop frees its state for nanoseconds between
+	               writes, so waiting for that gap (BOUNDED: about 20 ms
+	               a dup2 onto fd 2 with four threads writing JSON lines)
+	               mostly ends without it. Long enough for an owner
+	               that only holds a partial line's bytes (no system
+	               call) to be done. */
 	NO_WAIT,    /* signal handlers: not at all */
 };
+
+/* How many rounds `mode` waits at most (not WAIT). */
+static inline int spins_of(enum wait_mode mode)
+{
+	return mode == BOUNDED ? OUT_EXIT_SPINS : mode == BRIEF ? OUT_BRIEF_SPINS : 1;
+}
 
 static AGENT_TLS struct out_state self_state;
 
@@ -280,7 +298,7 @@ static bool lock_as(pthread_mutex_t *m, enum wait_mode mode)
 {
 	if (mode == WAIT)
 		return agent_lock(m) == 0;
-	for (int i = 0; i < (mode == BOUNDED ? OUT_EXIT_SPINS : 1); i++) {
+	for (int i = 0; i < spins_of(mode); i++) {
 		if (agent_trylock(m) == 0)
 			return true;
 		cpu_relax();
@@ -323,7 +341,7 @@ static bool io_writer_in(enum wait_mode mode)
 			io_futex(&io_readers, FUTEX_WAIT_PRIVATE, inside);
 			continue;
 		}
-		if (i + 1 >= (mode == BOUNDED ? OUT_EXIT_SPINS : 1))
+		if (i + 1 >= spins_of(mode))
 			break;
 		cpu_relax();
 	}
@@ -348,7 +366,7 @@ static inline enum io_hold io_lock_as(bool shared, enum wait_mode mode)
 			return IO_SHARED;
 		return io_writer_in(WAIT) ? IO_ALONE : IO_NONE;
 	}
-	for (int i = 0; i < (mode == BOUNDED ? OUT_EXIT_SPINS : 1); i++) {
+	for (int i = 0; i < spins_of(mode); i++) {
 		if ((shared ? pthread_rwlock_tryrdlock(&io_lock) : pthread_rwlock_trywrlock(&io_lock)) == 0) {
 			if (shared)
 				return IO_SHARED;
@@ -502,7 +520,7 @@ static bool claim_as(struct out_state *st, enum wait_mode mode)
 		return true;
 	if (mode == NO_WAIT || st == &self_state)
 		return false;
-	for (int i = 0; mode == WAIT || i < OUT_EXIT_SPINS; i++) {
+	for (int i = 0; mode == WAIT || i < spins_of(mode); i++) {
 		if (try_claim(st))
 			return true;
 		cpu_relax();
@@ -1574,7 +1592,9 @@ static void flush_states(int fd, bool finish, bool end_lines, enum wait_mode mod
 
 	if (__atomic_load_n(&self_state.busy, __ATOMIC_RELAXED))
 		mode = NO_WAIT;
-	if (!lock_as(&reg_mutex, mode)) {
+	/* The registry's lock is only ever held for a moment (BRIEF's rounds
+	 * are for the states). */
+	if (!lock_as(&reg_mutex, mode == BRIEF ? BOUNDED : mode)) {
 		errno = saved;
 		return;
 	}
@@ -1611,7 +1631,7 @@ void out_final(void)
 void out_flush_fd(int fd)
 {
 	if (fd >= 0 && registry)
-		flush_states(fd, true, true, BOUNDED);
+		flush_states(fd, true, true, BRIEF);
 }
 
 /* Across fork, held bytes stay with the parent, which writes them when

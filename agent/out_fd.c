@@ -74,7 +74,8 @@ static bool out_known;
 static dev_t out_dev;
 static ino_t out_ino;
 
-static void set_stdout(bool tagged)
+/* Learns fd 1's file as tagged output, or forgets it. */
+static void learn_stdout(bool tagged)
 {
 	struct stat st;
 	int saved = errno;
@@ -88,6 +89,11 @@ static void set_stdout(bool tagged)
 		out_ino = st.st_ino;
 	}
 	spin_unlock(&id_lock);
+}
+
+static void set_stdout(bool tagged)
+{
+	learn_stdout(tagged);
 	set_kind(1, tagged ? FD_OUTPUT : FD_PLAIN);
 }
 
@@ -274,24 +280,35 @@ static bool redirected_to_data(int fd)
 	return data;
 }
 
-void out_stderr_redirected(void)
+int out_redirect_kind(int fd)
 {
-	if (!agent_config->tag_stderr)
-		return;
-	if (redirected_to_data(2)) {
-		set_kind(2, FD_PLAIN);
-		return;
-	}
+	bool tagged;
 
-	if (!learn_log())
-		return;
-	set_kind(2, FD_OUTPUT);
-	reclassify_plain();
+	if (fd == 2) {
+		if (!agent_config->tag_stderr)
+			return -1;
+		if (redirected_to_data(2))
+			return FD_PLAIN;
+		return learn_log() ? FD_OUTPUT : -1;
+	}
+	if (fd != 1 || !agent_config->tag_stdout)
+		return -1;
+	tagged = !redirected_to_data(1);
+	learn_stdout(tagged);
+	return tagged ? FD_OUTPUT : FD_PLAIN;
 }
 
-void out_stdout_redirected(void)
+void out_redirected(int fd, int kind)
 {
-	if (!agent_config->tag_stdout)
-		return;
-	set_stdout(!redirected_to_data(1));
+	if (fd == 2 && kind == FD_OUTPUT)
+		reclassify_plain();
+}
+
+void out_stderr_redirected(void)
+{
+	int kind = out_redirect_kind(2);
+
+	if (kind >= 0)
+		set_kind(2, (enum fd_kind)kind);
+	out_redirected(2, kind);
 }

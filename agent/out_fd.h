@@ -76,11 +76,23 @@ bool out_log_identity(dev_t *dev, ino_t *ino);
  * process's children; false otherwise. */
 bool out_stdout_identity(dev_t *dev, ino_t *ino);
 
-/* fd 2 was redirected (dup onto it, freopen of stderr): its file is the
- * log now, and fds already open on that file become logs too. */
+/* fd 2 was redirected by freopen of stderr: its file is the log now
+ * (out_redirect_kind), set as fd 2's kind, and out_redirected(). */
 void out_stderr_redirected(void);
 
-/* Something was dup'ed onto fd 1: with REQCTX_TAG's `stdout` it is a log. */
-void out_stdout_redirected(void);
+/* `fd` (1 or 2) now holds another file (the real dup2 or dup3 done), and
+ * its slot is about to be copied from the source's: the kind it takes,
+ * decided first and stored with the copy (fdmap_copy_as), so that a
+ * thread writing meanwhile never sees the source's kind (a file opened
+ * as plain would let its lines out unwrapped). fd 2 is the log
+ * (FD_OUTPUT, its identity learnt) with REQCTX_TAG's `stderr`, unless it
+ * is data for a parent under the agent (FD_PLAIN, redirected_to_data);
+ * fd 1 the same with `stdout`. -1: the source's kind (not tagged, or
+ * another fd). */
+int out_redirect_kind(int fd);
+
+/* After the copy of kind `kind` (out_redirect_kind's answer) onto `fd`:
+ * on a new log, fds already open on its file become logs too. */
+void out_redirected(int fd, int kind);
 
 #endif

@@ -62,14 +62,19 @@ void relay_opened(int fd)
 	errno = saved;
 }
 
+bool relay_source(int from, int to)
+{
+	struct fdslot *src = fdmap_peek(from);
+
+	return (to == 1 || to == 2) && src != NULL && fdmap_kind(src) == FD_CHAN &&
+	       src->tx != NULL && src->rx == NULL && made_by_parent(src->tx);
+}
+
 bool relay_dup(int from, int to)
 {
-	struct fdslot *src = fdmap_peek(from), *dst;
+	struct fdslot *dst;
 
-	if ((to != 1 && to != 2) || src == NULL || fdmap_kind(src) != FD_CHAN ||
-	    src->tx == NULL || src->rx != NULL)
-		return false;
-	if (!made_by_parent(src->tx))
+	if (!relay_source(from, to))
 		return false;
 	dst = fdmap_peek(to);
 	if (dst == NULL)

@@ -30,6 +30,10 @@ void relay_pipe_made(struct chan *c);
  * unchanged). */
 bool relay_dup(int from, int to);
 
+/* relay_dup()'s test alone, before the copy: whether dup2(from, to) makes
+ * `to` a relayed pipe end. */
+bool relay_source(int from, int to);
+
 /* `fd` was just opened: if on the pipe fd 2 is relayed to, it is relayed
  * too (an fstat, only in a process that relays its fd 2). */
 void relay_opened(int fd);

@@ -145,11 +145,16 @@ void fdmap_reset(int fd, enum fd_kind kind)
 
 void fdmap_copy(int from, int to)
 {
+	fdmap_copy_as(from, to, -1);
+}
+
+void fdmap_copy_as(int from, int to, int kind)
+{
 	struct fdslot *src = fdmap_peek(from), *dst;
 	struct ctx *c;
 
 	if (src == NULL) {
-		fdmap_reset(to, FD_UNKNOWN);
+		fdmap_reset(to, kind < 0 ? FD_UNKNOWN : (enum fd_kind)kind);
 		return;
 	}
 	dst = fdmap_slot(to);
@@ -167,7 +172,7 @@ void fdmap_copy(int from, int to)
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&dst->flags, __atomic_load_n(&src->flags, __ATOMIC_RELAXED),
 			 __ATOMIC_RELAXED);
-	__atomic_store_n(&dst->kind, __atomic_load_n(&src->kind, __ATOMIC_RELAXED),
+	__atomic_store_n(&dst->kind, kind < 0 ? __atomic_load_n(&src->kind, __ATOMIC_RELAXED) : (uint8_t)kind,
 			 __ATOMIC_RELEASE);
 }
 

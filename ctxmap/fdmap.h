@@ -186,6 +186,12 @@ static inline void *fdmap_parser_peek(const struct fdslot *s)
 /* dup semantics: `to` now refers to what `from` refers to. */
 void fdmap_copy(int from, int to);
 
+/* fdmap_copy() with the kind `to` takes given (a value of enum fd_kind),
+ * stored last and in the same store as always, so that a thread using
+ * `to` meanwhile sees either its old kind or this one, never the
+ * source's; kind < 0: the source's (fdmap_copy). */
+void fdmap_copy_as(int from, int to, int kind);
+
 
 
 #endif
