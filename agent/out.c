@@ -1269,20 +1269,23 @@ static __attribute__((noinline)) ssize_t line_rounds(struct out_state *st, struc
 	return (ssize_t)done;
 }
 
-/* A whole line (whole_line) of `total` bytes. */
+/* A whole line (whole_line) of `total` bytes. Its head is rendered into
+ * the scratch's (emit's, which sets it up afresh), not on the stack: a
+ * tagged write takes a thread's stack only for frames (t_small_stack). */
 static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, int iovcnt,
 			 size_t total, enum out_call how)
 {
-	struct head h;
+	char *text = st->scratch->h.text;
 	const char *ht;
+	size_t hlen;
 	ssize_t r = 0;
 	unsigned signals = 0;
 	bool quick;
 
-	ht = line_head(st, h.text, sizeof h.text, iov[0].iov_base, iov[0].iov_len, iovcnt == 1,
-		       &h.len);
-	quick = h.len + total <= PIPE_BUF &&
-		(how == OUT_CALL_WRITEV || (iovcnt == 1 && h.len + total <= OUT_STAGE));
+	ht = line_head(st, text, FMT_HEAD_MAX, iov[0].iov_base, iov[0].iov_len, iovcnt == 1,
+		       &hlen);
+	quick = hlen + total <= PIPE_BUF &&
+		(how == OUT_CALL_WRITEV || (iovcnt == 1 && hlen + total <= OUT_STAGE));
 	if (quick) {
 		/* The usual tagged line, in one call of at most PIPE_BUF bytes
 		 * (locked_out() takes the lock shared for it): a writev with the
@@ -1294,25 +1297,25 @@ static ssize_t emit_line(struct out_state *st, int fd, const struct iovec *iov, 
 		const struct iovec *out = iov;
 		int k = iovcnt;
 
-		if (h.len && how == OUT_CALL_WRITEV) {
-			v[0] = (struct iovec){ (void *)ht, h.len };
+		if (hlen && how == OUT_CALL_WRITEV) {
+			v[0] = (struct iovec){ (void *)ht, hlen };
 			memcpy(v + 1, iov, (size_t)iovcnt * sizeof *iov);
 			out = v;
 			k = iovcnt + 1;
-		} else if (h.len) {
-			memcpy(st->scratch->stage, ht, h.len);
-			memcpy(st->scratch->stage + h.len, iov[0].iov_base, total);
-			v[0] = (struct iovec){ st->scratch->stage, h.len + total };
+		} else if (hlen) {
+			memcpy(st->scratch->stage, ht, hlen);
+			memcpy(st->scratch->stage + hlen, iov[0].iov_base, total);
+			v[0] = (struct iovec){ st->scratch->stage, hlen + total };
 			out = v;
 		}
 		/* As send_round(): a signal handler that runs from here on cut
 		 * the call short (round_sent). */
 		signals = agent_self.signals;
-		r = out_locked_as(true, WAIT, NULL, h.len + total, fd, out, k, how);
-		if (r == (ssize_t)(h.len + total))
+		r = out_locked_as(true, WAIT, NULL, hlen + total, fd, out, k, how);
+		if (r == (ssize_t)(hlen + total))
 			return (ssize_t)total;
 	}
-	return line_rounds(st, &st->scratch->pl, fd, iov, iovcnt, ht, h.len, quick, r, signals, how);
+	return line_rounds(st, &st->scratch->pl, fd, iov, iovcnt, ht, hlen, quick, r, signals, how);
 }
 
 /* Inside the program's signal handler? A handler left by siglongjmp never
