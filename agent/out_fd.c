@@ -304,11 +304,3 @@ void out_redirected(int fd, int kind)
 		reclassify_plain();
 }
 
-void out_stderr_redirected(void)
-{
-	int kind = out_redirect_kind(2);
-
-	if (kind >= 0)
-		set_kind(2, (enum fd_kind)kind);
-	out_redirected(2, kind);
-}

@@ -61,7 +61,7 @@ void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino);
 
 /* A fork child (agent/fork.c): like a child started by exec, it was
  * started by a parent under the agent, so a pipe or socket it puts on fd 2
- * or fd 1 is data for that parent (out_stderr_redirected): neither tagged
+ * or fd 1 is data for that parent (out_redirect_kind): neither tagged
  * nor passed on as the log to what it execs. */
 void out_fd_forked(void);
 
@@ -76,13 +76,10 @@ bool out_log_identity(dev_t *dev, ino_t *ino);
  * process's children; false otherwise. */
 bool out_stdout_identity(dev_t *dev, ino_t *ino);
 
-/* fd 2 was redirected by freopen of stderr: its file is the log now
- * (out_redirect_kind), set as fd 2's kind, and out_redirected(). */
-void out_stderr_redirected(void);
-
-/* `fd` (1 or 2) now holds another file (the real dup2 or dup3 done), and
- * its slot is about to be copied from the source's: the kind it takes,
- * decided first and stored with the copy (fdmap_copy_as), so that a
+/* `fd` (1 or 2) now holds another file (the real dup2 or dup3 done, or
+ * freopen of stderr), and its slot is about to be copied from the
+ * source's (or reset): the kind it takes, decided first and stored with
+ * the copy (fdmap_copy_as) or the reset, so that a
  * thread writing meanwhile never sees the source's kind (a file opened
  * as plain would let its lines out unwrapped). fd 2 is the log
  * (FD_OUTPUT, its identity learnt) with REQCTX_TAG's `stderr`, unless it

@@ -771,11 +771,18 @@ static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
 	AGENT_WORK(
 		if (fd >= 0 && fd != r->_fileno)
 			flow_new_fd(fd, FD_UNKNOWN);
-		flow_new_fd(r->_fileno, FD_UNKNOWN);
-		if (r == stderr && r->_fileno == 2)
-			out_stderr_redirected();
-		else
-			out_fd_opened_path(r->_fileno, AT_FDCWD, path, true)
+		if (r == stderr && r->_fileno == 2) {
+			/* The log's new file: its kind set with the reset, so
+			 * that another thread's write meanwhile never finds fd
+			 * 2 unknown (out_redirect_kind). */
+			int kind = out_redirect_kind(2);
+
+			flow_new_fd(2, kind >= 0 ? (enum fd_kind)kind : FD_UNKNOWN);
+			out_redirected(2, kind);
+		} else {
+			flow_new_fd(r->_fileno, FD_UNKNOWN);
+			out_fd_opened_path(r->_fileno, AT_FDCWD, path, true);
+		}
 	);
 	return r;
 }
