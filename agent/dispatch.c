@@ -10,6 +10,7 @@
 #include "base/ctx.h"
 #include "agent/dispatch.h"
 #include "ctxmap/epmap.h"
+#include "ctxmap/fdmap.h"
 #include "agent/bridge.h"
 #include "agent/config.h"
 #include "agent/flow.h"
@@ -17,6 +18,8 @@
 
 struct ep_buf {
 	struct ep_buf *next;
+	struct fdslot *slot;         /* epfd's, when the agent has one (its
+	                                generation read each event) */
 	int epfd;
 	int n, pos, cap;
 	uint64_t gen_at;             /* registration generation at receipt */
@@ -58,6 +61,7 @@ static struct ep_buf *buffer(int epfd, int max)
 		if (b == NULL)
 			return NULL;
 		b->epfd = epfd;
+		b->slot = fdmap_peek(epfd);
 		b->next = agent_self.ep;
 		agent_self.ep = b;
 	}
@@ -87,7 +91,8 @@ static bool stale(int epfd, struct ep_buf *b, int i)
 	int fd;
 	uint64_t gen;
 
-	if (b->fd[i] == -2 || epmap_generation(epfd) == b->gen_at)
+	if (b->fd[i] == -2 ||
+	    (b->slot ? epmap_slot_generation(b->slot) : epmap_generation(epfd)) == b->gen_at)
 		return false;
 	return !epmap_lookup(epfd, b->ev[i].data.u64, &fd, &gen) || gen != b->gen[i];
 }

@@ -1251,10 +1251,9 @@ static inline struct ctx *event_names(const struct fdslot *s)
 	return c;
 }
 
-/* What an event makes current (flow_event). */
-static inline void event_switch(int fd)
+/* What an event makes current (flow_event). `s`: fd's slot, or NULL. */
+static inline void event_switch(struct fdslot *s, int fd)
 {
-	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
 	struct ctx *c;
 
 	turn_ends();
@@ -1290,8 +1289,10 @@ static inline void event_switch(int fd)
 
 void flow_event(int fd)
 {
-	event_switch(fd);
-	brought_by(fd >= 0 ? fdmap_peek(fd) : NULL, fd);
+	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
+
+	event_switch(s, fd);
+	brought_by(s, fd);
 }
 
 void flow_ready(int fd)

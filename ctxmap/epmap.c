@@ -58,7 +58,7 @@ uint64_t epmap_generation(int epfd)
 {
 	struct fdslot *s = fdmap_peek(epfd);
 
-	return s ? __atomic_load_n(&s->ep_gen, __ATOMIC_ACQUIRE) : 0;
+	return s ? epmap_slot_generation(s) : 0;
 }
 
 

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "base/lock.h"
+#include "ctxmap/fdmap.h"
 #include <stdint.h>
 
 /* A new (or reused) epoll instance: starts with no registrations. */
@@ -45,6 +46,12 @@ void epmap_resolve(int epfd, int n, const struct epoll_event *ev, int *fds,
 /* The instance's generation: unchanged means none of its registrations
  * changed. One atomic load; 0 for an fd the agent does not know. */
 uint64_t epmap_generation(int epfd);
+
+/* The same from the instance's slot (fdmap_peek(epfd), not NULL). */
+static inline uint64_t epmap_slot_generation(const struct fdslot *s)
+{
+	return __atomic_load_n(&s->ep_gen, __ATOMIC_ACQUIRE);
+}
 
 /* True when `pred` holds for an fd registered with `epfd` (stops at the
  * first; an instance not known counts as one where it holds). `pred` runs

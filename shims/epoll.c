@@ -50,18 +50,14 @@ static int wait_real(int epfd, struct epoll_event *ev, int max, const struct wai
 	}
 }
 
-/* Every epoll wait: a buffered event if one is left (no system call),
- * else the kernel's batch, kept by dispatch and handed out one by one. */
-static int wait_tagged(int epfd, struct epoll_event *events, int max, const struct wait_args *a)
+/* The kernel's batch, kept by dispatch and handed out one by one (out of
+ * line: the buffered event's path keeps no frame for it). */
+static __attribute__((noinline)) int wait_kernel(int epfd, struct epoll_event *events, int max,
+						  const struct wait_args *a)
 {
 	struct epoll_event *buf;
 	int r, n;
 
-	if (!agent_active())
-		return wait_real(epfd, events, max, a);
-	AGENT_WORK(n = dispatch_next(epfd, events));
-	if (n > 0)
-		return n;
 	shim_wait_begins(&(struct flow_wait){ .epfd = epfd });
 	AGENT_WORK(buf = dispatch_buffer(epfd, max));
 	for (;;) {
@@ -73,6 +69,21 @@ static int wait_tagged(int epfd, struct epoll_event *events, int max, const stru
 			return n;
 		/* Every event was stale: the kernel would not report them now. */
 	}
+}
+
+/* Every epoll wait: a buffered event if one is left (no system call),
+ * else wait_kernel(). */
+static inline __attribute__((always_inline)) int wait_tagged(int epfd, struct epoll_event *events, int max,
+							    const struct wait_args *a)
+{
+	int n;
+
+	if (!agent_active())
+		return wait_real(epfd, events, max, a);
+	AGENT_WORK(n = dispatch_next(epfd, events));
+	if (n > 0)
+		return n;
+	return wait_kernel(epfd, events, max, a);
 }
 
 AGENT_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
