@@ -81,6 +81,10 @@ struct out_state {
 	bool line_open;           /* the current line's head is out (or held) */
 	bool raw_open;            /* JSON: the line on fd began untagged
 				     (pass_held_first): its rest goes so too */
+	bool cut;                 /* JSON: the line on fd was closed before its
+				     end, as the thread was about to wait
+				     (out_flush_thread); a lone newline that
+				     ends it next writes nothing more */
 	uint8_t call;             /* enum out_call: how held bytes go out */
 	int fd;                   /* where the held bytes go */
 	size_t len;               /* held bytes (scratch->held) */
@@ -1489,9 +1493,21 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 			st->obj_live = false;
 		}
 		st->raw_open = false;
+		st->cut = false;
 		st->fd = fd;
 	}
 	st->call = (uint8_t)how;
+	if (unlikely(st->cut)) {
+		st->cut = false;
+		if (total == 1 && iovcnt == 1 && *(const char *)iov[0].iov_base == '\n') {
+			/* The end of the line out_flush_thread closed: it
+			 * ended there (its object has no "\n" in its message,
+			 * as one closed at exit). */
+			release(st);
+			*ep = entry_errno;
+			return 1;
+		}
+	}
 	r = whole_line(st, iov, iovcnt) ? emit_line(st, fd, iov, iovcnt, total, how) :
 					   emit(st, fd, iov, iovcnt, how);
 	release(st);
@@ -1541,6 +1557,11 @@ void out_flush_thread(void)
 
 	if (!st->registered || st->len == 0 || !try_claim(st))
 		return;
+	/* JSON: the object is closed, not left open across the wait, where
+	 * other threads' objects would land inside it; the line's rest, when
+	 * it comes, is an object of its own, unless it is the newline alone. */
+	st->cut = st->line_open && agent_config->output == CFG_OUTPUT_JSON;
+	finish_line(st, WAIT);
 	flush_held(st, WAIT);
 	release(st);
 	errno = saved;
@@ -1670,6 +1691,7 @@ void out_after_fork_child(void)
 	self_state.len = 0;
 	self_state.line_open = false;
 	self_state.raw_open = false;
+	self_state.cut = false;
 	self_state.obj_live = false;
 	self_state.busy = 0;
 	agent_self.held_line = 0;
