@@ -17,6 +17,7 @@ _Static_assert(__builtin_offsetof(struct agent_thread, depth) == AGENT_THREAD_DE
 int agent_on;
 int agent_broken;
 pid_t agent_pid;
+bool agent_threads_made;
 
 const char *agent_broken_why;
 

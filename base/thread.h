@@ -183,4 +183,9 @@ pid_t agent_tid(void);
 /* The process id, cached at start-up and after fork. */
 extern pid_t agent_pid;
 
+/* Set (atomic, never cleared) once the program called pthread_create:
+ * from then on another thread may have put bytes anywhere the agent did
+ * not see them put (a stream's buffer: shims/stdio.c). */
+extern bool agent_threads_made;
+
 #endif

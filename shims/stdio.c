@@ -200,8 +200,30 @@ next:
 	return done;
 }
 
+/* Bytes in a stream's buffer that no call the agent saw put there are this
+ * thread's in a process with one thread (putc_unlocked inlined). Once the
+ * program made threads they may be any thread's (one whose fprintf went
+ * to libc while freopen had the stream's fd closed: a trial's lines came
+ * out under another thread's request): they carry no request then, as
+ * their lines are written (unseen_begin/unseen_end around it: the
+ * thread's marks muted, agent_self.muted). */
+static inline bool unseen_begin(void)
+{
+	bool was = agent_self.muted;
+
+	if (__atomic_load_n(&agent_threads_made, __ATOMIC_RELAXED))
+		agent_self.muted = true;
+	return was;
+}
+
+static inline void unseen_end(bool was)
+{
+	agent_self.muted = was;
+}
+
 /* Puts n bytes into a kept stream (its lock held), bytes the program put
- * unseen before them taken back and put again with their heads. Returns
+ * unseen before them taken back and put again with their heads (none once
+ * the program made threads: unseen_begin). Returns
  * the bytes of p taken; 0 when the stream's writes failed meanwhile (its
  * error flag raised by this call: the flag is cleared for the call and
  * put back after; libc's own fputs, fprintf, fputc and fwrite fail whole
@@ -234,9 +256,12 @@ static size_t kept_put(FILE *f, const char *p, size_t n, bool as_fwrite)
 		char unseen[UNSEEN_MAX];
 		size_t k = (size_t)(ptr - from);
 
+		bool was = unseen_begin();
+
 		memcpy(unseen, from, k);
 		f->_IO_write_ptr = from;
 		kept_lines(f, unseen, k, &mid);
+		unseen_end(was);
 	} else if (from < ptr) {
 		mid = ptr[-1] != '\n';
 	}
@@ -288,8 +313,10 @@ static bool stream_pending(FILE *f, int fd)
 		ok = REAL(fflush)(f) == 0;
 	} else if (f->_IO_write_ptr > f->_IO_write_base) {
 		size_t n = (size_t)(f->_IO_write_ptr - f->_IO_write_base);
+		bool was = unseen_begin();
 
 		ok = put_bytes(f, fd, f->_IO_write_base, n) == n;
+		unseen_end(was);
 		__fpurge(f);
 	}
 	funlockfile(f);
@@ -769,16 +796,18 @@ static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
 		return r;
 	}
 	AGENT_WORK(
+		bool std2 = r == stderr && r->_fileno == 2;
+		int kind = std2 || (r == stdout && r->_fileno == 1) ? out_redirect_kind(r->_fileno) : -1;
+
 		if (fd >= 0 && fd != r->_fileno)
 			flow_new_fd(fd, FD_UNKNOWN);
-		if (r == stderr && r->_fileno == 2) {
-			/* The log's new file: its kind set with the reset, so
-			 * that another thread's write meanwhile never finds fd
-			 * 2 unknown (out_redirect_kind). */
-			int kind = out_redirect_kind(2);
-
-			flow_new_fd(2, kind >= 0 ? (enum fd_kind)kind : FD_UNKNOWN);
-			out_redirected(2, kind);
+		if (std2 || kind >= 0) {
+			/* stderr's, or a tagged stdout's, new file: its kind
+			 * set with the reset, so that another thread's write
+			 * meanwhile never finds the fd unknown
+			 * (out_redirect_kind). */
+			flow_new_fd(r->_fileno, kind >= 0 ? (enum fd_kind)kind : FD_UNKNOWN);
+			out_redirected(r->_fileno, kind);
 		} else {
 			flow_new_fd(r->_fileno, FD_UNKNOWN);
 			out_fd_opened_path(r->_fileno, AT_FDCWD, path, true);

@@ -67,6 +67,8 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 	struct start *s;
 	int r;
 
+	if (!__atomic_load_n(&agent_threads_made, __ATOMIC_RELAXED))
+		__atomic_store_n(&agent_threads_made, true, __ATOMIC_RELAXED);
 	if (!agent_active())
 		return REAL(pthread_create)(t, attr, fn, arg);
 	s = mem_alloc_uninit(sizeof *s);

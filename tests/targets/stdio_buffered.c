@@ -19,6 +19,9 @@
  *           then fork; both processes exit (the line is written twice)
  *   stdout  stdout (REQCTX_TAG=stdout; a pipe: fully buffered) by printf
  *           and puts, a write(1) between them, then exit
+ *   reopenout
+ *           freopen of stdout onto the file named by STDIO_BUFFERED_FILE
+ *           (REQCTX_TAG=stdout makes fd 1 a log)
  *   reopen  freopen of stderr onto the file named by STDIO_BUFFERED_FILE
  *           (fully buffered), a line by fputs, a write(2), fclose
  *   long    stderr fully buffered: an fprintf longer than the agent's
@@ -42,6 +45,12 @@
  *           writes a line by fputs, then one by inlined putc_unlocked; the
  *           second then a line by fputs (the putc line is the first
  *           request's: it must not take the second's head)
+ *   putcother
+ *           the same log and threads: the first writes a line by fputs,
+ *           the second a line by inlined putc_unlocked, then the first
+ *           another by fputs (the putc line, which the agent does not see
+ *           put, followed the first thread's last line: it must not take
+ *           that thread's head)
  *   devfull /dev/full opened with fopen (REQCTX_TAG=/dev/full makes it a
  *           log), line then fully buffered: fwrite, fprintf, fputs, fputc,
  *           fflush; their results and errno on stdout
@@ -59,7 +68,7 @@
 
 static const char *const modes[] = { "full", "line", "exit", "fork", "stdout", "reopen", "long",
 				      "closerange", "closefrom", "heldseek", "heldsplice", "devfull",
-				      "putcthreads" };
+				      "putcthreads", "putcother", "reopenout" };
 
 static FILE *shared_log;
 
@@ -68,6 +77,19 @@ static void *second_request(void *arg)
 	(void)arg;
 	take_request("buffered-2");
 	fputs("fputs line buffered-2\n", shared_log);
+	return NULL;
+}
+
+static void *second_putc(void *arg)
+{
+	static const char body[] = "putc line buffered-2\n";
+
+	(void)arg;
+	take_request("buffered-2");
+	flockfile(shared_log);
+	for (const char *c = body; *c; c++)
+		putc_unlocked(*c, shared_log);
+	funlockfile(shared_log);
 	return NULL;
 }
 
@@ -234,6 +256,31 @@ int main(int argc, char **argv)
 		if (pthread_create(&t, NULL, second_request, NULL) != 0 || pthread_join(t, NULL) != 0)
 			return 2;
 		fclose(shared_log);
+		break;
+	}
+	case 13: {
+		const char *path = getenv("STDIO_BUFFERED_FILE");
+		pthread_t t;
+
+		shared_log = path ? fopen(path, "w") : NULL;
+		if (shared_log == NULL)
+			return 2;
+		fputs("fputs line buffered-1\n", shared_log);
+		if (pthread_create(&t, NULL, second_putc, NULL) != 0 || pthread_join(t, NULL) != 0)
+			return 2;
+		fputs("fputs again buffered-1\n", shared_log);
+		fclose(shared_log);
+		break;
+	}
+	case 14: {
+		const char *path = getenv("STDIO_BUFFERED_FILE");
+
+		if (path == NULL || freopen(path, "w", stdout) == NULL)
+			return 2;
+		printf("stdio line buffered-1\n");
+		fflush(stdout);
+		put_direct(1, "direct line buffered-1\n");
+		fclose(stdout);
 		break;
 	}
 	}
