@@ -122,9 +122,22 @@ static struct stream_mark *mark_find(const FILE *f, bool claim)
 
 /* fclose, freopen: the stream's mark goes with it (its address may be
  * reused). */
+static int stream_fd(FILE *f, bool *lost);
+
 void shim_stream_closed(FILE *f)
 {
-	struct stream_mark *m = mark_find(f, false);
+	struct stream_mark *m;
+	int saved = errno;
+	bool lost = false;
+
+	/* Bytes a tagged stream that is written at each call (unbuffered, or
+	 * any in JSON output) holds unseen go through the line writer first,
+	 * as at its next call (stream_pending): libc's close would flush them
+	 * raw (in JSON output, lines that are not JSON, a trial's freopen
+	 * rotation). */
+	(void)stream_fd(f, &lost);
+	errno = saved;
+	m = mark_find(f, false);
 
 	if (m)
 		__atomic_store_n(&m->f, NULL, __ATOMIC_RELEASE);
