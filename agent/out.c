@@ -1412,6 +1412,8 @@ static ssize_t pass_held_first(int fd, const struct iovec *iov, int iovcnt, enum
 	}
 	r = pass_claimed(fd, iov, iovcnt, how);
 	saved = errno;
+	if (r > 0 && st->fd == fd)
+		st->cut = false;  /* bytes after the cut line: a newline now is one */
 	/* (In JSON, not while an object of the agent's is open: it is
 	 * closed where its fd's next tagged write finds it.) */
 	if (text && r > 0 && st->len == 0 &&
