@@ -212,11 +212,9 @@ static inline void output_begins(void)
 	agent_self.head_read = NULL;
 }
 
-/* A wait or an event: the loop's next turn. */
 static inline void turn_ends(void)
 {
-	agent_self.head_read = NULL;
-	agent_self.batched = false;
+	flow_turn_ends();
 }
 
 /* Client connection `s` was read: if the read started a request (its

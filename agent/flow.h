@@ -340,6 +340,17 @@ struct flow_wait {
  * "Waits inside a request"); then it is kept across the wait. */
 void flow_wait_begins(const struct flow_wait *w);
 
+/* A wait or an event: the loop's next turn. The heads it read and its
+ * batched mark (agent/flow.c, heads_read) end, with a context or none:
+ * a thread the mark left with none waits with none, and the mark used
+ * to outlive that wait, so that with whole batches handed out
+ * (REQCTX_EPOLL=batch) none of its later lines carried an ID. */
+static inline void flow_turn_ends(void)
+{
+	agent_self.head_read = NULL;
+	agent_self.batched = false;
+}
+
 /* The thread is about to wait (with a context or none): lines it took
  * from relayed pipes no longer vouch for anything (agent/relay.c). */
 static inline void flow_wait_relay_stale(void)

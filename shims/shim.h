@@ -88,10 +88,12 @@ static inline void shim_may_block(void)
 static inline void shim_wait_begins(const struct flow_wait *w)
 {
 	shim_may_block();
-	if (agent_self.cur)
+	if (agent_self.cur) {
 		AGENT_WORK(flow_wait_begins(w));
-	else
+	} else {
+		flow_turn_ends();
 		flow_wait_relay_stale();
+	}
 }
 
 #endif
