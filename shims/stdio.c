@@ -120,23 +120,26 @@ static struct stream_mark *mark_find(const FILE *f, bool claim)
 	return NULL;
 }
 
-/* fclose, freopen: the stream's mark goes with it (its address may be
- * reused). */
 static int stream_fd(FILE *f, bool *lost);
 
+/* fclose, freopen: the stream's mark goes with it (its address may be
+ * reused). */
 void shim_stream_closed(FILE *f)
 {
 	struct stream_mark *m;
-	int saved = errno;
-	bool lost = false;
 
 	/* Bytes a tagged stream that is written at each call (unbuffered, or
 	 * any in JSON output) holds unseen go through the line writer first,
 	 * as at its next call (stream_pending): libc's close would flush them
 	 * raw (in JSON output, lines that are not JSON, a trial's freopen
 	 * rotation). */
-	(void)stream_fd(f, &lost);
-	errno = saved;
+	if (f->_IO_write_ptr > f->_IO_write_base) {
+		int saved = errno;
+		bool lost = false;
+
+		(void)stream_fd(f, &lost);
+		errno = saved;
+	}
 	m = mark_find(f, false);
 
 	if (m)
@@ -268,7 +271,6 @@ static size_t kept_put(FILE *f, const char *p, size_t n, bool as_fwrite)
 	if (from < ptr && (size_t)(ptr - from) <= UNSEEN_MAX) {
 		char unseen[UNSEEN_MAX];
 		size_t k = (size_t)(ptr - from);
-
 		bool was = unseen_begin();
 
 		memcpy(unseen, from, k);
