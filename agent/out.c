@@ -238,7 +238,8 @@ struct out_scratch {
 enum wait_mode {
 	WAIT,       /* the write path: as long as it takes */
 	BOUNDED,    /* exit paths: a little, then go on without */
-	BRIEF,      /* a redirect or close of an fd (out_flush_fd): less. A
+	BRIEF,      /* a redirect or close of an fd (out_flush_fd), for the
+	               threads' states: less. A
 	               state busy there is its owner's, mid-write, and the
 	               owner sends what it held with that write; a writer
 	               in a loop frees its state for nanoseconds between
@@ -250,7 +251,8 @@ enum wait_mode {
 	NO_WAIT,    /* signal handlers: not at all */
 };
 
-/* How many rounds `mode` waits at most (not WAIT). */
+/* How many rounds `mode` waits at most (not WAIT); BRIEF is for claims
+ * (flush_states). */
 static inline int spins_of(enum wait_mode mode)
 {
 	return mode == BOUNDED ? OUT_EXIT_SPINS : mode == BRIEF ? OUT_BRIEF_SPINS : 1;
@@ -1615,12 +1617,16 @@ AGENT_NOT_INSTRUMENTED void out_thread_exit(void)
 static void flush_states(int fd, bool finish, bool end_lines, enum wait_mode mode)
 {
 	int saved = errno;
+	enum wait_mode locks;
 
 	if (__atomic_load_n(&self_state.busy, __ATOMIC_RELAXED))
 		mode = NO_WAIT;
-	/* The registry's lock is only ever held for a moment (BRIEF's rounds
-	 * are for the states). */
-	if (!lock_as(&reg_mutex, mode == BRIEF ? BOUNDED : mode)) {
+	/* BRIEF's rounds are for the states' claims only. The registry's lock
+	 * is held for moments, and the output lock held alone is a long line
+	 * going out in several calls: held bytes written without it could
+	 * land between that line's head and its text. */
+	locks = mode == BRIEF ? BOUNDED : mode;
+	if (!lock_as(&reg_mutex, locks)) {
 		errno = saved;
 		return;
 	}
@@ -1630,8 +1636,8 @@ static void flush_states(int fd, bool finish, bool end_lines, enum wait_mode mod
 		if (!claim_as(st, mode))
 			continue;        /* mid-write: its owner settles it */
 		if (finish)
-			finish_line(st, mode);
-		flush_held(st, mode);
+			finish_line(st, locks);
+		flush_held(st, locks);
 		if (end_lines) {
 			st->len = 0;
 			st->line_open = false;
