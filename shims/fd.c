@@ -239,7 +239,7 @@ AGENT_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *
 
 AGENT_EXPORT int fclose(FILE *f)
 {
-	int fd;
+	int fd, failed = 0, r;
 	pid_t pid;
 
 	/* A stream of popen's: glibc's fclose waits for its shell too. */
@@ -249,10 +249,16 @@ AGENT_EXPORT int fclose(FILE *f)
 	fd = f ? fileno(f) : -1;
 
 	if (f)
-		shim_stream_closed(f);
+		failed = shim_stream_closed(f);
 	if (fd >= 0 && agent_active())
 		AGENT_WORK(flow_close(fd));
-	return REAL(fclose)(f);
+	r = REAL(fclose)(f);
+	if (failed && r == 0) {
+		/* The buffer's bytes failed as libc's own flush would have. */
+		errno = failed;
+		r = EOF;
+	}
+	return r;
 }
 
 static inline int copied(int from, int to)

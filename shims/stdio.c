@@ -123,10 +123,12 @@ static struct stream_mark *mark_find(const FILE *f, bool claim)
 static int stream_fd(FILE *f, bool *lost);
 
 /* fclose, freopen: the stream's mark goes with it (its address may be
- * reused). */
-void shim_stream_closed(FILE *f)
+ * reused). Returns 0, or the errno of the unseen bytes' write that
+ * failed (below): libc's flush of them would have failed fclose. */
+int shim_stream_closed(FILE *f)
 {
 	struct stream_mark *m;
+	int failed = 0;
 
 	/* Bytes a tagged stream that is written at each call (unbuffered, or
 	 * any in JSON output) holds unseen go through the line writer first,
@@ -138,12 +140,15 @@ void shim_stream_closed(FILE *f)
 		bool lost = false;
 
 		(void)stream_fd(f, &lost);
+		if (lost)
+			failed = errno ? errno : EIO;
 		errno = saved;
 	}
 	m = mark_find(f, false);
 
 	if (m)
 		__atomic_store_n(&m->f, NULL, __ATOMIC_RELEASE);
+	return failed;
 }
 
 /* Puts n bytes at p into the stream (lock held), a head before each

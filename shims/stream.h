@@ -15,9 +15,11 @@
  * goes out first when f's bytes may reach the same destination. */
 int shim_stream_fd(FILE *f);
 
-/* The stream is closed or reopened: what the agent noted of it goes
- * (shims/stdio.c, kept streams). */
-void shim_stream_closed(FILE *f);
+/* The stream is closed or reopened: bytes put in its buffer unseen go
+ * through the line writer first, and what the agent noted of it goes
+ * (shims/stdio.c, kept streams). Returns 0, or the errno of that write
+ * when it failed (fclose then fails, as with libc's own flush). */
+int shim_stream_closed(FILE *f);
 
 /* Raises the stream's error flag, as a failed write inside libc would. */
 void shim_stream_error(FILE *f);

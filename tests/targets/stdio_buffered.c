@@ -19,6 +19,10 @@
  *           then fork; both processes exit (the line is written twice)
  *   stdout  stdout (REQCTX_TAG=stdout; a pipe: fully buffered) by printf
  *           and puts, a write(1) between them, then exit
+ *   devfullclose
+ *           /dev/full opened with fopen (a log by REQCTX_TAG), fully
+ *           buffered, a line put by inlined putc_unlocked, then fclose: its
+ *           result and errno on stdout (the buffer's flush fails)
  *   reopenout
  *           freopen of stdout onto the file named by STDIO_BUFFERED_FILE
  *           (REQCTX_TAG=stdout makes fd 1 a log)
@@ -68,7 +72,7 @@
 
 static const char *const modes[] = { "full", "line", "exit", "fork", "stdout", "reopen", "long",
 				      "closerange", "closefrom", "heldseek", "heldsplice", "devfull",
-				      "putcthreads", "putcother", "reopenout" };
+				      "putcthreads", "putcother", "reopenout", "devfullclose" };
 
 static FILE *shared_log;
 
@@ -281,6 +285,23 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		put_direct(1, "direct line buffered-1\n");
 		fclose(stdout);
+		break;
+	}
+	case 15: {
+		static const char body[] = "putc line buffered-1\n";
+		FILE *f = fopen("/dev/full", "w");
+		int k;
+
+		if (f == NULL)
+			return 2;
+		setvbuf(f, NULL, _IOFBF, 1024);
+		flockfile(f);
+		for (const char *c = body; *c; c++)
+			putc_unlocked(*c, f);
+		funlockfile(f);
+		errno = 0;
+		k = fclose(f);
+		printf("fclose: %d errno %d\n", k, errno);
 		break;
 	}
 	}
