@@ -46,6 +46,18 @@ static inline bool conn_reads(const struct fdslot *s, const void *data, size_t d
 	       (conn_reads_bytes(s, data, dlen) && conn_holds_request(data, dlen));
 }
 
+/* HTTP client connection `s` was written to since its last read (its
+ * request is answered, or its answer begun) and is between requests, not
+ * inside a body nor a session: what the peer sends next, or its close,
+ * is the next request's, or nobody's, and which one is not known until
+ * its head is read. An event that reports input there, or a read of its
+ * end, carries no request (agent/flow.c). Two loads. */
+static inline bool conn_answered(const struct fdslot *s)
+{
+	return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE) &&
+	       __atomic_load_n(&s->proto, __ATOMIC_RELAXED) == PROTO_HTTP;
+}
+
 /* A read of n > 0 bytes on client connection `fd` (slot `s`); `data` holds
  * the first `dlen`. Starts, adopts or ends requests on the slot; the caller
  * then makes the slot's context current (none: the thread's is cleared

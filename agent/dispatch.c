@@ -113,7 +113,8 @@ int dispatch_next(int epfd, struct epoll_event *events)
 		if (stale(epfd, b, i))
 			continue;
 		events[0] = b->ev[i];
-		flow_event(b->fd[i]);
+		flow_event(b->fd[i], (b->ev[i].events & (EPOLLIN | EPOLLPRI)) &&
+					     !(b->ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)));
 		return 1;
 	}
 	return 0;

@@ -333,7 +333,16 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				note_switch(NULL, "read of a connection that carries none", fd);
 			ctx_take_current(NULL);
 		} else {
+			/* The read of the fd this turn's event named, which
+			 * carried none (event_ends), is still that event's:
+			 * the rules for what the turn does next (flow_close)
+			 * see it so. */
+			bool brought = agent_self.event_fd == fd &&
+				       agent_self.event_at == agent_self.switches;
+
 			switch_to_(s, "flow_read", fd);
+			if (brought)
+				agent_self.event_at = agent_self.switches;
 		}
 		flow_vouched();
 		break;
@@ -579,6 +588,10 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 			break;
 		{
 			const struct ctx *before = agent_self.cur;
+			/* the fd of this turn's event (its input ended the
+			 * request's hold on the thread: event_ends) */
+			bool brought = agent_self.event_fd == fd &&
+				       agent_self.event_at == agent_self.switches;
 
 			switch_to(s, fd);
 			flow_vouched();
@@ -593,7 +606,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 			 * the thread's next switch or I/O. Not in a loop a
 			 * bridge drives, nor with a context the program
 			 * entered. */
-			if (agent_self.cur != before && agent_self.cur != NULL &&
+			if (agent_self.cur != before && agent_self.cur != NULL && !brought &&
 			    agent_self.event_loop && !agent_self.bridge_loop && !ctx_pinned()) {
 				if (unlikely(debug_fd >= 0))
 					DEBUG("%s: its lines carry nothing (an event loop's write to a connection no event brought, fd %d)",
@@ -1249,8 +1262,21 @@ static inline struct ctx *event_names(const struct fdslot *s)
 	return c;
 }
 
+/* Input reported on an answered HTTP connection (conn_answered): the
+ * next request, not read yet, or the client's orderly close. Whatever the
+ * thread logs before its next I/O on it (a server logs the event) carries
+ * nothing: the previous request's ID there would be another request's.
+ * The read that follows decides: a head starts the next request, the end
+ * of the connection is its last request's (nginx's "client closed
+ * keepalive connection"). A wake-up to write (the rest of a long answer)
+ * or a hang-up (a reset: the connection's end) is the request's still. */
+static inline bool event_ends(const struct fdslot *s, bool in)
+{
+	return in && fdmap_kind(s) == FD_CLIENT && conn_answered(s);
+}
+
 /* What an event makes current (flow_event). `s`: fd's slot, or NULL. */
-static inline void event_switch(struct fdslot *s, int fd)
+static inline void event_switch(struct fdslot *s, int fd, bool in)
 {
 	struct ctx *c;
 
@@ -1263,16 +1289,22 @@ static inline void event_switch(struct fdslot *s, int fd)
 	}
 	if (s == NULL || fdmap_kind(s) == FD_CHAN) {
 		if (s && kept()) {
-			flow_ready(fd);  /* the channel decides, or keeps it */
+			flow_ready(fd, in);  /* the channel decides, or keeps it */
 			return;
 		}
 		if (fd < 0 || !kept())
 			flow_idle();     /* -1: ambiguous; -2: a registration not seen */
 		if (s)
-			flow_ready(fd);
+			flow_ready(fd, in);
 		return;
 	}
 	c = event_names(s);
+	if (unlikely(event_ends(s, in))) {
+		if (unlikely(debug_fd >= 0) && agent_self.cur)
+			note_switch(NULL, "input on an answered connection", fd);
+		flow_idle();
+		return;
+	}
 	if (c == agent_self.cur) {
 		agent_self.weak = c != NULL;
 		return;                  /* the common case: one compare */
@@ -1285,15 +1317,15 @@ static inline void event_switch(struct fdslot *s, int fd)
 		agent_self.weak = agent_self.cur != NULL;
 }
 
-void flow_event(int fd)
+void flow_event(int fd, bool in)
 {
 	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
 
-	event_switch(s, fd);
+	event_switch(s, fd, in);
 	brought_by(s, fd);
 }
 
-void flow_ready(int fd)
+void flow_ready(int fd, bool in)
 {
 	struct fdslot *s = fdmap_peek(fd);
 	struct chan *rx;
@@ -1306,10 +1338,15 @@ void flow_ready(int fd)
 		return;
 	}
 	if (fdmap_kind(s) != FD_CHAN) {
-		if (event_names(s) == fdmap_ctx_peek(s))
+		if (event_ends(s, in)) {
+			if (unlikely(debug_fd >= 0) && agent_self.cur)
+				note_switch(NULL, "input on an answered connection", fd);
+			flow_idle();
+		} else if (event_names(s) == fdmap_ctx_peek(s)) {
 			switch_to(s, fd);
-		else if (!kept())
+		} else if (!kept()) {
 			flow_idle();            /* an idle outbound connection */
+		}
 		brought_by(s, fd);
 		return;
 	}

@@ -364,13 +364,19 @@ static inline void flow_wait_relay_stale(void)
  * thread does while it has no connection is a request's). */
 void flow_accept_begins(void);
 
-/* A wait reported `fd` ready: its context becomes current. */
-void flow_ready(int fd);
+/* A wait reported `fd` ready: its context becomes current. `in`: the
+ * readiness is input with no hang-up (POLLIN, POLLPRI, POLLRDNORM or
+ * POLLRDBAND without POLLRDHUP, POLLHUP or POLLERR; select's read or
+ * exception set), which on an answered HTTP connection is its next
+ * request, not read yet (conn_answered): none. */
+void flow_ready(int fd, bool in);
 
 /* An epoll event for `fd` is handed to the program (dispatch.c; -1 or -2:
- * not known or ambiguous): the fd's context becomes current, or none. The
- * context already current costs one compare. */
-void flow_event(int fd);
+ * not known or ambiguous): the fd's context becomes current, or none.
+ * `in`: the event's mask has EPOLLIN or EPOLLPRI and none of EPOLLRDHUP,
+ * EPOLLHUP, EPOLLERR (as flow_ready). The context already current costs
+ * one compare. */
+void flow_event(int fd, bool in);
 
 /* A wait for `fd` only to take more bytes (CPython's send on a socket
  * with a timeout polls for POLLOUT first): when `fd` carries contexts, the

@@ -8,19 +8,26 @@
 
 #include "shims/shim.h"
 
-static int one_ready_poll(const struct pollfd *fds, nfds_t n)
+/* The one fd ready (or -1), and in `*in` whether its readiness is input
+ * with no hang-up (flow_ready). */
+static int one_ready_poll(const struct pollfd *fds, nfds_t n, bool *in)
 {
 	for (nfds_t i = 0; i < n; i++)
-		if (fds[i].revents && fds[i].fd >= 0)
+		if (fds[i].revents && fds[i].fd >= 0) {
+			*in = (fds[i].revents & (POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND)) &&
+			      !(fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR));
 			return fds[i].fd;
+		}
 	return -1;
 }
 
-static int one_ready_select(int nfds, fd_set *r, fd_set *w, fd_set *e)
+static int one_ready_select(int nfds, fd_set *r, fd_set *w, fd_set *e, bool *in)
 {
 	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
-		if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))
+		if ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))) {
+			*in = (r && FD_ISSET(fd, r)) || (e && FD_ISSET(fd, e));
 			return fd;
+		}
 	return -1;
 }
 
@@ -31,11 +38,27 @@ static inline bool waits_to_write(const struct pollfd *fds, nfds_t n)
 	       flow_waits_to_write(fds[0].fd);
 }
 
-static inline int ready(int r, int fd)
+static inline int ready(int r, int fd, bool in)
 {
 	if (r == 1 && fd >= 0)
-		AGENT_WORK(flow_ready(fd));
+		AGENT_WORK(flow_ready(fd, in));
 	return r;
+}
+
+static inline int ready_poll(int r, const struct pollfd *fds, nfds_t n)
+{
+	bool in = false;
+	int fd = r == 1 ? one_ready_poll(fds, n, &in) : -1;
+
+	return ready(r, fd, in);
+}
+
+static inline int ready_select(int r, int nfds, fd_set *rd, fd_set *wr, fd_set *ex)
+{
+	bool in = false;
+	int fd = r == 1 ? one_ready_select(nfds, rd, wr, ex, &in) : -1;
+
+	return ready(r, fd, in);
 }
 
 AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
@@ -50,7 +73,7 @@ AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	}
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(poll)(fds, n, timeout);
-	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);
+	return ready_poll(r, fds, n);
 }
 
 AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
@@ -66,7 +89,7 @@ AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	}
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(ppoll)(fds, n, ts, mask);
-	return ready(r, r == 1 ? one_ready_poll(fds, n) : -1);
+	return ready_poll(r, fds, n);
 }
 
 AGENT_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
@@ -77,7 +100,7 @@ AGENT_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct tim
 		return REAL(select)(nfds, rd, wr, ex, tv);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(select)(nfds, rd, wr, ex, tv);
-	return ready(r, r == 1 ? one_ready_select(nfds, rd, wr, ex) : -1);
+	return ready_select(r, nfds, rd, wr, ex);
 }
 
 AGENT_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
@@ -89,7 +112,7 @@ AGENT_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 		return REAL(pselect)(nfds, rd, wr, ex, ts, mask);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(pselect)(nfds, rd, wr, ex, ts, mask);
-	return ready(r, r == 1 ? one_ready_select(nfds, rd, wr, ex) : -1);
+	return ready_select(r, nfds, rd, wr, ex);
 }
 
 /* Sleeping is blocking too: a held partial line goes out first. */

@@ -644,9 +644,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				accept_(c);
 			break;
 		case 6:
-			trace_op("wait, then an event for", (int)(c - cl));
+			/* op bit 4: the event reports input (flow_event) */
+			trace_op((op >> 4) & 1 ? "wait, then an input event for"
+					       : "wait, then an output event for", (int)(c - cl));
 			flow_idle();
-			flow_event(c->fd);
+			flow_event(c->fd, (op >> 4) & 1);
 			break;
 		default:
 			if (c->len > c->pos)

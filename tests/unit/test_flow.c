@@ -57,7 +57,7 @@ static void a_connects_and_its_event_comes(int fd)
 	fake_serve(CLIENT_A, "req-a");
 	flow_connect(fd);
 	flow_idle();
-	flow_event(fd);
+	flow_event(fd, true);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
@@ -127,7 +127,7 @@ UNIT_TEST(check_closed_after_its_event_ends_what_it_brought)
 	flow_connect(CHECK);
 	flow_idle();                       /* the loop waits */
 	ck_assert_ptr_null(agent_self.cur);
-	flow_event(CHECK);
+	flow_event(CHECK, true);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_close(CHECK);
 	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
@@ -261,7 +261,7 @@ UNIT_TEST(refused_upstream_then_a_pooled_one_never_takes_its_last_writer)
 	fake_serve(CLIENT_A, "req-a");
 	flow_connect(UPSTREAM);
 	flow_idle();
-	flow_event(UPSTREAM);              /* refused */
+	flow_event(UPSTREAM, true);              /* refused */
 	flow_close(UPSTREAM);
 	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
 	ck_assert_msg(agent_self.cur != c, "A's request went out as %s", fake_cur_id());
@@ -393,11 +393,59 @@ UNIT_TEST(two_heads_read_in_one_turn_carry_none)
 	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(UPSTREAM)));
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
 	ck_assert_str_eq(fake_cur_id(), "(none)");
-	flow_event(CLIENT_B);                    /* the next turn */
+	flow_event(CLIENT_B, true);                    /* the next turn */
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 	/* answered, then the next head: no batch */
 	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, ok, sizeof ok - 1);
 	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, b, sizeof b - 1, sizeof b - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+}
+
+/* Input on a keep-alive connection whose request was answered is the
+ * next request, not read yet, or the client's close: an event or a poll
+ * that reports it names nobody. The read decides: the connection's end
+ * is its last request's. A wake-up to write the rest of a long answer
+ * (or a hang-up) is still the request's, and so is the write after input
+ * (a client's early next request while the answer goes out), with its
+ * lines. */
+UNIT_TEST(input_on_an_answered_connection_names_nobody)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n";
+	static const char rest[] = "the body\n";
+
+	fake_serve(CLIENT_A, "req-a");
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
+	flow_idle();
+	flow_event(CLIENT_A, false);         /* writable only */
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_idle();
+	flow_event(CLIENT_A, true);          /* readable */
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, rest, sizeof rest - 1);
+	a_still_vouched();
+	/* a thread per connection polls it */
+	{
+		struct pollfd pfd = { .fd = CLIENT_A, .events = POLLIN };
+
+		flow_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = &pfd, .nfds = 1 });
+	}
+	flow_ready(CLIENT_A, true);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	flow_ready(CLIENT_A, false);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	/* the client's close, read after the event */
+	flow_idle();
+	flow_event(CLIENT_A, true);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "", 0, 0);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	ck_assert_int_eq(agent_self.event_at, agent_self.switches);   /* still the event's */
+	/* the next request starts as ever */
+	flow_idle();
+	flow_event(CLIENT_A, true);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	fake_serve(CLIENT_A, "req-b");
+	flow_event(CLIENT_A, true);          /* its body, before the answer */
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
@@ -413,7 +461,7 @@ UNIT_TEST(an_idle_outbound_connections_event_names_nobody)
 	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
 	flow_read_slot(fdmap_peek(POOLED), POOLED, reply, sizeof reply - 1, sizeof reply - 1);
 	swap();
-	flow_event(POOLED);
+	flow_event(POOLED, true);
 	ck_assert_str_eq(fake_cur_id(), "(none)");
 	swap();
 }
