@@ -8,7 +8,9 @@
  * the condvar map rather than wait (base/lock.h, agent_lock_hook).
  *
  *   module    lock taken before the copy        reset in the child
- *   out       its output lock, thread registry   held lines of other threads
+ *   out       - (held across a write's call)     its output lock, thread
+ *                                                registry: other threads'
+ *                                                held lines dropped
  *   condmap   the condvar/semaphore map          the lock
  *   epmap     the epoll registrations            the lock
  *   timermap  the POSIX timer map                the lock
@@ -55,7 +57,7 @@ static const struct fork_hook {
 	void (*parent)(void);
 	void (*child)(void);
 } hooks[] = {
-	{ out_prepare_fork, out_after_fork_parent, out_after_fork_child },
+	{ NULL, NULL, out_after_fork_child },
 	{ condmap_fork_prepare, condmap_fork_parent, condmap_fork_child },
 	{ epmap_fork_prepare, epmap_fork_parent, epmap_fork_child },
 	{ timermap_fork_prepare, timermap_fork_parent, timermap_fork_child },

@@ -1668,21 +1668,13 @@ void out_flush_fd(int fd)
 
 /* Across fork, held bytes stay with the parent, which writes them when
  * their line ends; the child drops its copy and starts its own lines. So
- * nothing is written twice, and nothing has to be written early. */
-static enum io_hold fork_hold;
-
-void out_prepare_fork(void)
-{
-	fork_hold = io_lock_as(false, WAIT);
-	agent_lock(&reg_mutex);
-}
-
-void out_after_fork_parent(void)
-{
-	pthread_mutex_unlock(&reg_mutex);
-	io_unlock(fork_hold);
-}
-
+ * nothing is written twice, and nothing has to be written early.
+ *
+ * The fork takes neither the output lock nor the registry's: the child
+ * starts both afresh and reads nothing they guard (the other threads'
+ * states, the long stage's bytes), and the output lock is held across a
+ * write's system call, so waiting for it would make fork wait for a
+ * stalled log's reader (t_fork_stall). */
 void out_after_fork_child(void)
 {
 	out_fd_forked();

@@ -100,8 +100,9 @@ void out_scratch_gone(void);
  * end there (the next byte written to that number starts a line). */
 void out_flush_fd(int fd);
 
-void out_prepare_fork(void);
-void out_after_fork_parent(void);
+/* In the child of fork: only the forking thread's state is kept, emptied;
+ * the output lock and the registry start afresh (nothing is taken before
+ * the copy: agent/fork.c). */
 void out_after_fork_child(void);
 
 static inline bool out_holding(void) { return agent_self.held_line; }
