@@ -113,8 +113,7 @@ int dispatch_next(int epfd, struct epoll_event *events)
 		if (stale(epfd, b, i))
 			continue;
 		events[0] = b->ev[i];
-		flow_event(b->fd[i], (b->ev[i].events & (EPOLLIN | EPOLLPRI)) &&
-					     !(b->ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)));
+		flow_event(b->fd[i], events[0].events);
 		return 1;
 	}
 	return 0;

@@ -1275,9 +1275,17 @@ static inline bool event_ends(const struct fdslot *s, bool in)
 	return in && fdmap_kind(s) == FD_CLIENT && conn_answered(s);
 }
 
-/* What an event makes current (flow_event). `s`: fd's slot, or NULL. */
-static inline void event_switch(struct fdslot *s, int fd, bool in)
+/* An epoll event's mask is input with no hang-up (flow_event). */
+static inline bool epoll_input(uint32_t events)
 {
+	return (events & (EPOLLIN | EPOLLPRI)) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+}
+
+/* What an event makes current (flow_event). `s`: fd's slot, or NULL. */
+static inline void event_switch(struct fdslot *s, int fd, uint32_t events)
+{
+	bool in;
+
 	struct ctx *c;
 
 	turn_ends();
@@ -1288,6 +1296,7 @@ static inline void event_switch(struct fdslot *s, int fd, bool in)
 		return;
 	}
 	if (s == NULL || fdmap_kind(s) == FD_CHAN) {
+		in = epoll_input(events);
 		if (s && kept()) {
 			flow_ready(fd, in);  /* the channel decides, or keeps it */
 			return;
@@ -1299,7 +1308,10 @@ static inline void event_switch(struct fdslot *s, int fd, bool in)
 		return;
 	}
 	c = event_names(s);
-	if (unlikely(event_ends(s, in))) {
+	/* (with no context named, there is none to end; the mask is looked
+	 * at last) */
+	if (c != NULL && fdmap_kind(s) == FD_CLIENT && unlikely(conn_answered(s)) &&
+	    epoll_input(events)) {
 		if (unlikely(debug_fd >= 0) && agent_self.cur)
 			note_switch(NULL, "input on an answered connection", fd);
 		flow_idle();
@@ -1317,11 +1329,11 @@ static inline void event_switch(struct fdslot *s, int fd, bool in)
 		agent_self.weak = agent_self.cur != NULL;
 }
 
-void flow_event(int fd, bool in)
+void flow_event(int fd, uint32_t events)
 {
 	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
 
-	event_switch(s, fd, in);
+	event_switch(s, fd, events);
 	brought_by(s, fd);
 }
 

@@ -373,10 +373,10 @@ void flow_ready(int fd, bool in);
 
 /* An epoll event for `fd` is handed to the program (dispatch.c; -1 or -2:
  * not known or ambiguous): the fd's context becomes current, or none.
- * `in`: the event's mask has EPOLLIN or EPOLLPRI and none of EPOLLRDHUP,
- * EPOLLHUP, EPOLLERR (as flow_ready). The context already current costs
- * one compare. */
-void flow_event(int fd, bool in);
+ * `events`: the event's mask; EPOLLIN or EPOLLPRI with none of
+ * EPOLLRDHUP, EPOLLHUP, EPOLLERR is input (as flow_ready's `in`). The
+ * context already current costs one compare. */
+void flow_event(int fd, uint32_t events);
 
 /* A wait for `fd` only to take more bytes (CPython's send on a socket
  * with a timeout polls for POLLOUT first): when `fd` carries contexts, the

@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "agent/config.h"
@@ -648,7 +649,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			trace_op((op >> 4) & 1 ? "wait, then an input event for"
 					       : "wait, then an output event for", (int)(c - cl));
 			flow_idle();
-			flow_event(c->fd, (op >> 4) & 1);
+			flow_event(c->fd, (op >> 4) & 1 ? EPOLLIN : EPOLLOUT);
 			break;
 		default:
 			if (c->len > c->pos)

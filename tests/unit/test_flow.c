@@ -57,7 +57,7 @@ static void a_connects_and_its_event_comes(int fd)
 	fake_serve(CLIENT_A, "req-a");
 	flow_connect(fd);
 	flow_idle();
-	flow_event(fd, true);
+	flow_event(fd, EPOLLIN);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 }
 
@@ -127,7 +127,7 @@ UNIT_TEST(check_closed_after_its_event_ends_what_it_brought)
 	flow_connect(CHECK);
 	flow_idle();                       /* the loop waits */
 	ck_assert_ptr_null(agent_self.cur);
-	flow_event(CHECK, true);
+	flow_event(CHECK, EPOLLIN);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_close(CHECK);
 	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
@@ -261,7 +261,7 @@ UNIT_TEST(refused_upstream_then_a_pooled_one_never_takes_its_last_writer)
 	fake_serve(CLIENT_A, "req-a");
 	flow_connect(UPSTREAM);
 	flow_idle();
-	flow_event(UPSTREAM, true);              /* refused */
+	flow_event(UPSTREAM, EPOLLIN);              /* refused */
 	flow_close(UPSTREAM);
 	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
 	ck_assert_msg(agent_self.cur != c, "A's request went out as %s", fake_cur_id());
@@ -393,7 +393,7 @@ UNIT_TEST(two_heads_read_in_one_turn_carry_none)
 	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(UPSTREAM)));
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
 	ck_assert_str_eq(fake_cur_id(), "(none)");
-	flow_event(CLIENT_B, true);                    /* the next turn */
+	flow_event(CLIENT_B, EPOLLIN);                    /* the next turn */
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 	/* answered, then the next head: no batch */
 	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, ok, sizeof ok - 1);
@@ -416,10 +416,13 @@ UNIT_TEST(input_on_an_answered_connection_names_nobody)
 	fake_serve(CLIENT_A, "req-a");
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
 	flow_idle();
-	flow_event(CLIENT_A, false);         /* writable only */
+	flow_event(CLIENT_A, EPOLLOUT);      /* writable only */
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_idle();
-	flow_event(CLIENT_A, true);          /* readable */
+	flow_event(CLIENT_A, EPOLLIN | EPOLLRDHUP);   /* the client's close */
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_idle();
+	flow_event(CLIENT_A, EPOLLIN | EPOLLOUT);  /* readable */
 	ck_assert_str_eq(fake_cur_id(), "(none)");
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, rest, sizeof rest - 1);
 	a_still_vouched();
@@ -435,17 +438,17 @@ UNIT_TEST(input_on_an_answered_connection_names_nobody)
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	/* the client's close, read after the event */
 	flow_idle();
-	flow_event(CLIENT_A, true);
+	flow_event(CLIENT_A, EPOLLIN);
 	ck_assert_str_eq(fake_cur_id(), "(none)");
 	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, "", 0, 0);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	ck_assert_int_eq(agent_self.event_at, agent_self.switches);   /* still the event's */
 	/* the next request starts as ever */
 	flow_idle();
-	flow_event(CLIENT_A, true);
+	flow_event(CLIENT_A, EPOLLIN);
 	ck_assert_str_eq(fake_cur_id(), "(none)");
 	fake_serve(CLIENT_A, "req-b");
-	flow_event(CLIENT_A, true);          /* its body, before the answer */
+	flow_event(CLIENT_A, EPOLLIN);       /* its body, before the answer */
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
@@ -461,7 +464,7 @@ UNIT_TEST(an_idle_outbound_connections_event_names_nobody)
 	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
 	flow_read_slot(fdmap_peek(POOLED), POOLED, reply, sizeof reply - 1, sizeof reply - 1);
 	swap();
-	flow_event(POOLED, true);
+	flow_event(POOLED, EPOLLIN);
 	ck_assert_str_eq(fake_cur_id(), "(none)");
 	swap();
 }
