@@ -744,13 +744,44 @@ static bool flush_held(struct out_state *st, enum wait_mode mode)
 	return true;
 }
 
+/* The held line is a whole JSON object of the program's, all but its
+ * newline (obj_live, the scan at its closing brace): put it in held merged
+ * with our members, in place of its quoted form, as the newline would
+ * have (plan). Returns false, changing nothing, when it is not or does
+ * not fit. Uses the thread's escape scratch, free while its state is
+ * claimed outside a write's plan. */
+static bool merge_held(struct out_state *st)
+{
+	struct fmt_obj o = st->scan;
+	size_t mh, lead = o.lead, w;
+
+	if (!st->obj_live || fmt_obj_end(&o) != FMT_OBJ_YES)
+		return false;
+	mh = fmt_merge_head(st->scratch->esc, OUT_HOLD, st->scratch->held + st->obj_at,
+			    st->obj_head_len, agent_config, &o);
+	w = mh + (st->obj_len - lead) + 1;
+	if (mh == 0 || st->obj_at + w > OUT_HOLD)
+		return false;
+	memcpy(st->scratch->esc + mh, st->scratch->obj + lead, st->obj_len - lead);
+	st->scratch->esc[w - 1] = '\n';
+	memcpy(st->scratch->held + st->obj_at, st->scratch->esc, w);
+	st->len = st->obj_at + w;
+	return true;
+}
+
 /* A JSON object cannot stay open across the end of the process or a switch
- * of fd: close it (its message then lacks the newline). A text line simply
- * continues where it stopped. */
+ * of fd: close it (its message then lacks the newline); a held line that
+ * is the program's own object but for its newline goes merged. A text
+ * line simply continues where it stopped. */
 static void finish_line(struct out_state *st, enum wait_mode mode)
 {
 	if (agent_config->output != CFG_OUTPUT_JSON || !st->line_open || st->scratch == NULL)
 		return;
+	if (merge_held(st)) {
+		st->obj_live = false;
+		st->line_open = false;
+		return;
+	}
 	st->obj_live = false;
 	if (st->len + FMT_JSON_END_LEN > OUT_HOLD)
 		flush_held(st, mode);

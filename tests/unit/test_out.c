@@ -420,6 +420,30 @@ UNIT_TEST(json_object_in_pieces)
 	ck_assert_ptr_eq(strchr(strchr(strchr(got, '\n') + 1, '\n') + 1, '\n'), got + strlen(got) - 1);
 }
 
+/* Python's print of an object, its newline in a second write, and the
+ * thread blocks in between (the GIL): the held object goes out at the
+ * block merged, as the newline would have sent it, and the newline then
+ * writes nothing more. A held line that is no object goes quoted. */
+UNIT_TEST(json_object_held_across_a_block_merged)
+{
+	use("json");
+	enter("m5");
+	ck_assert_int_eq(put("{\"level\":30,\"msg\":\"hi\"}"), 23);
+	ck_assert_str_eq(drain(), "");
+	out_flush_thread();
+	char *got = drain();
+	ck_assert_ptr_nonnull(strstr(got, "\"request_id\":\"m5\""));
+	ck_assert_str_eq(after_tid(got), ",\"level\":30,\"msg\":\"hi\"}\n");
+	ck_assert_int_eq(put("\n"), 1);
+	ck_assert_str_eq(drain(), "");
+	ck_assert_int_eq(put("{\"open\":"), 8);
+	out_flush_thread();
+	got = drain();
+	ck_assert_ptr_nonnull(strstr(got, ",\"message\":\"{\\\"open\\\":\"}\n"));
+	ck_assert_int_eq(put("1}\n"), 3);
+	ck_assert_ptr_nonnull(strstr(drain(), ",\"message\":\"1}\"}\n"));
+}
+
 UNIT_TEST(json_object_empty)
 {
 	use("json");
