@@ -83,7 +83,8 @@ struct out_state {
 				     (pass_held_first): its rest goes so too */
 	bool cut;                 /* JSON: the line on fd was closed before its
 				     end, as the thread was about to wait
-				     (out_flush_thread); a lone newline that
+				     (out_flush_thread), or by a round that
+				     sent it unfinished (P_CLOSE); a lone newline that
 				     ends it next writes nothing more */
 	uint8_t call;             /* enum out_call: how held bytes go out */
 	int fd;                   /* where the held bytes go */
@@ -182,6 +183,8 @@ enum piece_kind {
 	P_HEAD,     /* ours: counts nothing */
 	P_RAW,      /* the program's own bytes, counted as far as written */
 	P_ATOM,     /* an escape standing for `app` program bytes: all or hold */
+	P_CLOSE,    /* ours, all or hold: the end of a JSON line's object a
+		       round sends unfinished (plan; st->cut) */
 };
 
 struct piece {
@@ -1067,6 +1070,15 @@ static void plan(struct out_state *st, const struct iovec *iov, int iovcnt, stru
 			}
 		}
 	}
+	/* JSON, in a program with threads: a round that sends part of a line
+	 * and holds nothing of it (an unfinished end too long to hold, or a
+	 * long line's earlier rounds) closes its object here, not left open
+	 * for another thread's objects to land inside it between this
+	 * round's call and the next one's; the line's rest is an object of
+	 * its own (a newline alone adds none), as at a wait
+	 * (out_flush_thread). A single thread keeps a long line one object. */
+	if (json && open && !pl->hold && __atomic_load_n(&agent_threads_made, __ATOMIC_RELAXED))
+		add(pl, FMT_JSON_END, FMT_JSON_END_LEN, 0, P_CLOSE, false);
 	pl->next = at;
 }
 
@@ -1090,6 +1102,8 @@ static bool settle(struct out_state *st, int fd, const struct plan *pl, size_t r
 			if (q->kind == P_HELD) {
 				st->len = 0;
 				st->obj_live = false;
+			} else if (q->kind == P_CLOSE) {
+				st->cut = true;
 			}
 			continue;
 		}
@@ -1102,6 +1116,9 @@ static bool settle(struct out_state *st, int fd, const struct plan *pl, size_t r
 			else
 				st->obj_live = false;
 			break;
+		case P_CLOSE:
+			st->cut = true;
+			/* fall through */
 		case P_HEAD:
 		case P_ATOM:
 			/* Part of an indivisible piece is out: the rest is

@@ -165,6 +165,53 @@ UNIT_TEST(long_line_bounded)
 	free(big);
 }
 
+/* JSON, in a program with threads: a line too long to hold, sent in
+ * rounds, goes out as closed objects (another thread's object would
+ * otherwise land inside an open message between two rounds); its rest
+ * is an object of its own, and a newline alone after it writes nothing
+ * more. */
+UNIT_TEST(json_long_unfinished_line_closed)
+{
+	size_t n = 2 * OUT_HOLD + 5;
+	char *big = malloc(n + 1);
+	char *got, *nl;
+	int lines = 0;
+
+	use("json");
+	agent_threads_made = true;
+	enter("L2");
+	memset(big, 'z', n);
+	big[n] = '\0';
+	ck_assert_int_eq(put(big), (ssize_t)n);
+	got = drain();
+	/* every line one closed object of L2's: n bytes of z in all */
+	for (char *l = got; (nl = strchr(l, '\n')) != NULL; l = nl + 1, lines++) {
+		char *m = strstr(l, ",\"message\":\"");
+
+		ck_assert_ptr_nonnull(strstr(l, "\"request_id\":\"L2\""));
+		ck_assert_ptr_nonnull(m);
+		ck_assert_int_eq(strncmp(nl - 2, "\"}", 2), 0);
+		n -= (size_t)(nl - 2 - (m + 12));
+	}
+	ck_assert_int_ge(lines, 2);
+	ck_assert_str_eq(got + strlen(got) - 1, "\n");
+	/* the rest, held (a new object's start), ends with the next write */
+	ck_assert_int_eq(put("tail\n"), 5);
+	got = drain();
+	ck_assert_ptr_nonnull(strstr(got, "\"request_id\":\"L2\""));
+	nl = strstr(got, ",\"message\":\"");
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_uint_eq(strspn(nl + 12, "z"), n);
+	ck_assert_str_eq(nl + 12 + n, "tail\"}\n");
+	n = 2 * OUT_HOLD + 5;
+	ck_assert_int_eq(put(big), (ssize_t)n);
+	(void)drain();
+	ck_assert_int_eq(put("\n"), 1);
+	ck_assert_str_eq(drain(), "");
+	agent_threads_made = false;
+	free(big);
+}
+
 UNIT_TEST(full_nonblocking_pipe_counts_exactly)
 {
 	enum { LINE = 10000 };
