@@ -1329,6 +1329,35 @@ static inline void event_switch(struct fdslot *s, int fd, uint32_t events)
 		agent_self.weak = agent_self.cur != NULL;
 }
 
+void flow_read_failed(struct fdslot *s, int fd, int err)
+{
+	unsigned kind = fdmap_kind(s);
+	struct ctx *c;
+
+	if ((kind != FD_CLIENT && kind != FD_PEER) || !agent_self.served || ctx_pinned() ||
+	    unlikely(agent_self.bridge_loop || agent_self.unvouched))
+		return;
+	/* Nothing came on an answered connection: its next request is not
+	 * there yet (event_ends). */
+	if (kind == FD_CLIENT && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) &&
+	    conn_answered(s))
+		c = NULL;
+	else
+		c = event_names(s);
+	if (c == agent_self.cur)
+		return;
+	if (c != NULL) {
+		switch_to_(s, "a failed read", fd);
+	} else if (kind == FD_CLIENT && agent_self.cur) {
+		/* (an outbound connection that names none leaves the
+		 * thread's context as it is: a pool's check of an idle
+		 * connection it is about to use) */
+		if (unlikely(debug_fd >= 0))
+			note_switch(NULL, "a failed read of a connection that names none", fd);
+		ctx_take_current(NULL);
+	}
+}
+
 void flow_event(int fd, uint32_t events)
 {
 	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;

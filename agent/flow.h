@@ -364,6 +364,14 @@ static inline void flow_wait_relay_stale(void)
  * thread does while it has no connection is a request's). */
 void flow_accept_begins(void);
 
+/* A read of connection `fd` (slot `s`) failed with `err`: the thread works
+ * on that connection (a loop that polled several), so its context
+ * becomes current as an event's would (event_names); a client
+ * connection that names none, or an answered one that had nothing yet
+ * (EAGAIN), leaves the thread with none. A reset's error on an answered
+ * connection is its end, its last request's, as a read of 0 bytes is. */
+void flow_read_failed(struct fdslot *s, int fd, int err);
+
 /* A wait reported `fd` ready: its context becomes current. `in`: the
  * readiness is input with no hang-up (POLLIN, POLLPRI, POLLRDNORM or
  * POLLRDBAND without POLLRDHUP, POLLHUP or POLLERR; select's read or

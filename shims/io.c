@@ -108,13 +108,30 @@ static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, con
 	return dgram_work(s, fd, from, cap, len, r);
 }
 
+/* A read that failed (r < 0): a connection's makes its context current
+ * (flow_read_failed). Returns r, errno kept. */
+static __attribute__((noinline)) ssize_t read_failed(int fd, ssize_t r)
+{
+	struct fdslot *s = flow_slot(fd);
+
+	if (s && (fdmap_kind(s) == FD_CLIENT || fdmap_kind(s) == FD_PEER) &&
+	    (likely(shim_armed()) || shim_active_after())) {
+		int err = errno;
+
+		AGENT_WORK(flow_read_failed(s, fd, err));
+	}
+	return r;
+}
+
 /* After a read that returned r (the first `dlen` bytes at `data`): returns
  * r. Inline up to flow_read_plain(). */
 static inline __attribute__((always_inline)) ssize_t after_read(int fd, const void *data, size_t dlen, ssize_t r)
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_plain(s))
+	if (unlikely(r < 0))
+		return read_failed(fd, r);
+	if ((s = flow_slot(fd)) == NULL || flow_read_plain(s))
 		return r;
 	return read_slow(s, fd, data, dlen, r);
 }
@@ -125,7 +142,9 @@ static inline __attribute__((always_inline)) ssize_t after_recv(int fd, const vo
 {
 	struct fdslot *s;
 
-	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_plain(s))
+	if (unlikely(r < 0))
+		return read_failed(fd, r);
+	if ((s = flow_slot(fd)) == NULL || flow_read_plain(s))
 		return r;
 	if (flags & MSG_TRUNC) {
 		/* On a stream socket the bytes were discarded, none copied
@@ -146,7 +165,9 @@ static inline __attribute__((always_inline)) ssize_t after_recv_taken(int fd, co
 	struct fdslot *s;
 	unsigned kind;
 
-	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_plain_kind(s, kind = fdmap_kind(s)))
+	if (unlikely(r < 0))
+		return read_failed(fd, r);
+	if ((s = flow_slot(fd)) == NULL || flow_read_plain_kind(s, kind = fdmap_kind(s)))
 		return r;
 	if (kind != FD_DGRAM)
 		return read_slow(s, fd, data, dlen, r);
@@ -220,8 +241,10 @@ static inline __attribute__((always_inline)) ssize_t after_readv(int fd, const s
 {
 	struct fdslot *s;
 
-	/* r < 0: iov may be what the kernel refused. */
-	if (r < 0 || (s = flow_slot(fd)) == NULL || flow_read_plain(s))
+	/* r < 0: iov may be what the kernel refused (not looked at). */
+	if (unlikely(r < 0))
+		return read_failed(fd, r);
+	if ((s = flow_slot(fd)) == NULL || flow_read_plain(s))
 		return r;
 	return readv_slow(s, fd, iov, cnt, r);
 }

@@ -4,6 +4,7 @@
  * calls. Covers which outbound connection is a request's (flow_connect)
  * and what the close of one that carried nothing ends (carried_nothing).
  */
+#include <errno.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <string.h>
@@ -450,6 +451,27 @@ UNIT_TEST(input_on_an_answered_connection_names_nobody)
 	fake_serve(CLIENT_A, "req-b");
 	flow_event(CLIENT_A, EPOLLIN);       /* its body, before the answer */
 	ck_assert_str_eq(fake_cur_id(), "req-b");
+}
+
+/* A loop that polled several connections works on the one whose read
+ * fails: a reset of an answered connection is its last request's, an
+ * answered connection with nothing yet (EAGAIN) names nobody, and a
+ * connection in the middle of its request names that request. */
+UNIT_TEST(a_failed_read_names_its_connection)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	fake_serve(CLIENT_B, "req-b");                   /* not answered */
+	fake_serve(CLIENT_A, "req-a");
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
+	flow_accept(CHECK, NULL, 0);                     /* another connection */
+	ck_assert_str_ne(fake_cur_id(), "req-a");
+	flow_read_failed(fdmap_peek(CLIENT_A), CLIENT_A, ECONNRESET);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_read_failed(fdmap_peek(CLIENT_B), CLIENT_B, EAGAIN);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	flow_read_failed(fdmap_peek(CLIENT_A), CLIENT_A, EAGAIN);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
 }
 
 /* An event of an outbound connection whose reply was read names no
