@@ -114,7 +114,7 @@ static inline __attribute__((always_inline)) bool flow_write_conn(struct fdslot 
 			return false;
 	} else if (kind == FD_CLIENT) {
 		if (fdmap_ctx_peek(s) != cur || !agent_self.served || agent_self.inherited ||
-		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+		    agent_self.several_ready || __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
 		/* The answer begins: the next read is a new request (conn.c). */
 		if (!(flags & FDF_WROTE))
@@ -349,6 +349,15 @@ static inline void flow_turn_ends(void)
 {
 	agent_self.head_read = NULL;
 	agent_self.batched = false;
+	agent_self.several_ready = false;
+}
+
+/* A wait returned r > 1 fds ready at once, for the program to go through
+ * in its own order (several_ready). */
+static inline void flow_several_ready(int r)
+{
+	if (r > 1)
+		agent_self.several_ready = true;
 }
 
 /* The thread is about to wait (with a context or none): lines it took

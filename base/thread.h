@@ -93,6 +93,11 @@ struct agent_thread {
 	bool batched;             /* it read the heads of two requests with no
 	                             output between: until its next wait or
 	                             event, which one it works for is not known */
+	bool several_ready;       /* its last wait gave several fds at once (poll,
+	                             select, a batch-mode epoll_wait): once it
+	                             writes to a client connection, what it logs
+	                             is as likely the next fd's as that one's
+	                             (agent/flow.c); until its next wait */
 	int peer_took;            /* `cur` was taken from outbound connection fd
 	                             peer_took - 1 by a write with none (agent/flow.c;
 	                             0: no) ... */

@@ -62,8 +62,12 @@ static __attribute__((noinline)) int wait_kernel(int epfd, struct epoll_event *e
 	AGENT_WORK(buf = dispatch_buffer(epfd, max));
 	for (;;) {
 		r = wait_real(epfd, buf ? buf : events, max, a);
-		if (r <= 0 || buf == NULL)
+		if (r <= 0)
 			return r;
+		if (buf == NULL) {         /* batch mode: the whole batch */
+			flow_several_ready(r);
+			return r;
+		}
 		AGENT_WORK(n = dispatch_fill(epfd, r, events));
 		if (n > 0)
 			return n;

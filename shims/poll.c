@@ -1,7 +1,8 @@
 /*
  * poll.c - poll and select. The waiting thread has no context; when exactly
  * one fd comes back ready, its context is current on return (with more,
- * the first I/O decides).
+ * the first I/O decides, and once the thread is done with a connection
+ * its lines carry none until the next one's I/O: several_ready).
  */
 #include <sys/wait.h>
 #include <poll.h>
@@ -42,6 +43,8 @@ static inline int ready(int r, int fd, bool in)
 {
 	if (r == 1 && fd >= 0)
 		AGENT_WORK(flow_ready(fd, in));
+	else
+		flow_several_ready(r);
 	return r;
 }
 

@@ -474,6 +474,33 @@ UNIT_TEST(a_failed_read_names_its_connection)
 	ck_assert_str_eq(fake_cur_id(), "(none)");
 }
 
+/* A wait that gave several fds at once (poll, select, batch mode): once
+ * the thread answers one connection, what it logs is as likely about the
+ * next ready fd as about this one, so it carries nothing until its next
+ * I/O names a request. A wait that gave one keeps the answer's lines. */
+UNIT_TEST(an_answer_in_a_wait_of_several_mutes_until_the_next_io)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	static const char head[] = "GET /b HTTP/1.1\r\nX-Request-Id: req-b\r\n\r\n";
+
+	flow_accept(CLIENT_B, NULL, 0);
+	fake_serve(CLIENT_A, "req-a");
+	flow_several_ready(1);
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
+	a_still_vouched();
+	flow_wait_begins(&(struct flow_wait){ .epfd = -1 });
+	fake_serve(CLIENT_A, "req-a");
+	flow_several_ready(2);
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
+	ck_assert(agent_self.muted);
+	agent_self.head_read = NULL;           /* (the first head was answered) */
+	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, head, sizeof head - 1, sizeof head - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(!agent_self.muted);
+	flow_turn_ends();                       /* the next wait */
+	ck_assert(!agent_self.several_ready);
+}
+
 /* An event of an outbound connection whose reply was read names no
  * request: a selector woken for whichever request the pool gives the
  * connection next does not take the last one's. */
