@@ -187,6 +187,24 @@ static inline void several_ready_done(int fd)
 	if (likely(!agent_self.several_ready) || agent_self.cur == NULL || agent_self.bridge_loop ||
 	    ctx_pinned())
 		return;
+	/* Done with every fd the wait gave (each counted once; a server
+	 * that writes an answer in two calls is done with its fd once):
+	 * there is no next one to take the lines for. (A wait's count may
+	 * exceed its fds, select's counts an fd once per set: the lines then
+	 * go on carrying none.) */
+	if (agent_self.ready_left != INT_MAX) {
+		unsigned i;
+
+		for (i = 0; i < agent_self.ready_done_n && agent_self.ready_done[i] != fd; i++)
+			;
+		if (i == agent_self.ready_done_n &&
+		    i < sizeof agent_self.ready_done / sizeof agent_self.ready_done[0]) {
+			agent_self.ready_done[agent_self.ready_done_n++] = fd;
+			agent_self.ready_left--;
+		}
+		if (agent_self.ready_left <= 0)
+			return;
+	}
 	if (unlikely(debug_fd >= 0))
 		DEBUG("%s: its lines carry nothing (done with fd %d in a wait that gave several fds)",
 		      ctx_name(agent_self.cur)->id, fd);
@@ -221,7 +239,7 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	}
 	DEBUG("start %s (accept fd %d, peer %s, trace %s)", ctx_name(c)->id, fd, c->peer, ctx_name(c)->trace_id);
 	ctx_take_current(c);
-	several_ready_done(fd);
+	several_ready_done(-1);          /* the listener's readiness */
 }
 
 /* Output (a write, a connect): the heads read so far have work going out;

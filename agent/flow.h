@@ -6,6 +6,7 @@
 #ifndef AGENT_FLOW_H
 #define AGENT_FLOW_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -356,8 +357,12 @@ static inline void flow_turn_ends(void)
  * in its own order (several_ready). */
 static inline void flow_several_ready(int r)
 {
-	if (r > 1)
+	if (r > 1) {
 		agent_self.several_ready = true;
+		agent_self.ready_done_n = 0;
+		agent_self.ready_left = r <= (int)(sizeof agent_self.ready_done / sizeof agent_self.ready_done[0]) ?
+					r : INT_MAX;
+	}
 }
 
 /* The thread is about to wait (with a context or none): lines it took

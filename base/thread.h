@@ -97,7 +97,13 @@ struct agent_thread {
 	                             select, a batch-mode epoll_wait): once it
 	                             writes to a client connection, what it logs
 	                             is as likely the next fd's as that one's
-	                             (agent/flow.c); until its next wait */
+	                             (agent/flow.c); until its next wait ... */
+	unsigned char ready_done_n; /* ... the fds it was done with since (-1:
+	                             a listener's accept) ... */
+	int ready_done[8];
+	int ready_left;           /* ... and how many of the ready ones it was
+	                             not done with yet (INT_MAX: too many to
+	                             count) */
 	int peer_took;            /* `cur` was taken from outbound connection fd
 	                             peer_took - 1 by a write with none (agent/flow.c;
 	                             0: no) ... */

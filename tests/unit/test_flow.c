@@ -477,7 +477,8 @@ UNIT_TEST(a_failed_read_names_its_connection)
 /* A wait that gave several fds at once (poll, select, batch mode): once
  * the thread answers one connection, what it logs is as likely about the
  * next ready fd as about this one, so it carries nothing until its next
- * I/O names a request. A wait that gave one keeps the answer's lines. */
+ * I/O names a request; once it is done with all of them, its lines keep
+ * the last one's. A wait that gave one keeps the answer's lines. */
 UNIT_TEST(an_answer_in_a_wait_of_several_mutes_until_the_next_io)
 {
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -496,6 +497,10 @@ UNIT_TEST(an_answer_in_a_wait_of_several_mutes_until_the_next_io)
 	agent_self.head_read = NULL;           /* (the first head was answered) */
 	flow_read_slot(fdmap_peek(CLIENT_B), CLIENT_B, head, sizeof head - 1, sizeof head - 1);
 	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(!agent_self.muted);
+	/* the last of the two: no next one to take its lines for */
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, ok, sizeof ok - 1);
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, ok, sizeof ok - 1);
 	ck_assert(!agent_self.muted);
 	flow_turn_ends();                       /* the next wait */
 	ck_assert(!agent_self.several_ready);
