@@ -1551,13 +1551,29 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	st->call = (uint8_t)how;
 	if (unlikely(st->cut)) {
 		st->cut = false;
-		if (total == 1 && iovcnt == 1 && *(const char *)iov[0].iov_base == '\n') {
-			/* The end of the line out_flush_thread closed: it
-			 * ended there (its object has no "\n" in its message,
-			 * as one closed at exit). */
-			release(st);
-			*ep = entry_errno;
-			return 1;
+		if (iovcnt >= 1 && iov[0].iov_len > 0 && *(const char *)iov[0].iov_base == '\n') {
+			/* The end of the line out_flush_thread (or a round)
+			 * closed: it ended there (its object has no "\n" in
+			 * its message, as one closed at exit); what follows
+			 * the newline in the same write is the next line. */
+			if (total == 1) {
+				release(st);
+				*ep = entry_errno;
+				return 1;
+			}
+			if (iovcnt <= OUT_QUICK_PIECES) {
+				struct iovec rest[OUT_QUICK_PIECES];
+
+				memcpy(rest, iov, (size_t)iovcnt * sizeof *iov);
+				rest[0].iov_base = (char *)rest[0].iov_base + 1;
+				rest[0].iov_len--;
+				r = emit(st, fd, rest, iovcnt, how);
+				release(st);
+				if (r < 0)
+					return r;
+				*ep = entry_errno;
+				return r + 1;
+			}
 		}
 	}
 	r = whole_line(st, iov, iovcnt) ? emit_line(st, fd, iov, iovcnt, total, how) :

@@ -483,6 +483,13 @@ UNIT_TEST(json_object_held_across_a_block_merged)
 	ck_assert_str_eq(after_tid(got), ",\"level\":30,\"msg\":\"hi\"}\n");
 	ck_assert_int_eq(put("\n"), 1);
 	ck_assert_str_eq(drain(), "");
+	/* the newline and the next line in one write: that line only */
+	ck_assert_int_eq(put("{\"b\":2}"), 7);
+	out_flush_thread();
+	(void)drain();
+	ck_assert_int_eq(put("\nnext\n"), 6);
+	got = drain();
+	ck_assert_str_eq(after_tid(got), ",\"message\":\"next\"}\n");
 	ck_assert_int_eq(put("{\"open\":"), 8);
 	out_flush_thread();
 	got = drain();
