@@ -631,6 +631,16 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 				       agent_self.event_at == agent_self.switches;
 
 			switch_to(s, fd);
+			/* A connection that carries none (pipelined requests,
+			 * lost framing): neither does the thread working on it,
+			 * whatever another connection left it with (as a read,
+			 * flow_read_slot; a trial: a failed write's line came out
+			 * under the connection handled before). */
+			if (fdmap_ctx_peek(s) == NULL && agent_self.cur && !ctx_pinned()) {
+				if (unlikely(debug_fd >= 0))
+					note_switch(NULL, "write to a connection that carries none", fd);
+				ctx_take_current(NULL);
+			}
 			flow_vouched();
 			/* An event loop writes to a connection that no event
 			 * of its turn brought: work a timer or another
@@ -1303,22 +1313,24 @@ static inline struct ctx *event_names(const struct fdslot *s)
 }
 
 /* Input reported on an answered HTTP connection (conn_answered): the
- * next request, not read yet, or the client's orderly close. Whatever the
+ * next request, not read yet, or the client's close (with a hang-up or
+ * not: a client may send its next request and reset). Whatever the
  * thread logs before its next I/O on it (a server logs the event) carries
  * nothing: the previous request's ID there would be another request's.
  * The read that follows decides: a head starts the next request, the end
- * of the connection is its last request's (nginx's "client closed
- * keepalive connection"). A wake-up to write (the rest of a long answer)
- * or a hang-up (a reset: the connection's end) is the request's still. */
+ * of the connection (a read of 0 bytes, or a reset's error) is its last
+ * request's (nginx's "client closed keepalive connection"). A wake-up to
+ * write (the rest of a long answer), or a hang-up with no input, is the
+ * request's still. */
 static inline bool event_ends(const struct fdslot *s, bool in)
 {
 	return in && fdmap_kind(s) == FD_CLIENT && conn_answered(s);
 }
 
-/* An epoll event's mask is input with no hang-up (flow_event). */
+/* An epoll event's mask reports input (flow_event). */
 static inline bool epoll_input(uint32_t events)
 {
-	return (events & (EPOLLIN | EPOLLPRI)) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+	return events & (EPOLLIN | EPOLLPRI);
 }
 
 /* What an event makes current (flow_event). `s`: fd's slot, or NULL. */
@@ -1374,16 +1386,16 @@ void flow_read_failed(struct fdslot *s, int fd, int err)
 	unsigned kind = fdmap_kind(s);
 	struct ctx *c;
 
-	if ((kind != FD_CLIENT && kind != FD_PEER) || !agent_self.served || ctx_pinned() ||
+	/* Nothing to read (EAGAIN, EINTR) says nothing of what the thread
+	 * works on: loops read speculatively, without an event (HAProxy
+	 * tries each stream's connections in its run queue; switching there
+	 * gave its access lines other streams' IDs). A thread that holds
+	 * several requests' heads keeps none (heads_read). */
+	if ((kind != FD_CLIENT && kind != FD_PEER) || err == EAGAIN || err == EWOULDBLOCK ||
+	    err == EINTR || !agent_self.served || agent_self.batched || ctx_pinned() ||
 	    unlikely(agent_self.bridge_loop || agent_self.unvouched))
 		return;
-	/* Nothing came on an answered connection: its next request is not
-	 * there yet (event_ends). */
-	if (kind == FD_CLIENT && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) &&
-	    conn_answered(s))
-		c = NULL;
-	else
-		c = event_names(s);
+	c = event_names(s);
 	if (c == agent_self.cur)
 		return;
 	if (c != NULL) {

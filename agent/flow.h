@@ -378,26 +378,26 @@ static inline void flow_wait_relay_stale(void)
  * thread does while it has no connection is a request's). */
 void flow_accept_begins(void);
 
-/* A read of connection `fd` (slot `s`) failed with `err`: the thread works
- * on that connection (a loop that polled several), so its context
- * becomes current as an event's would (event_names); a client
- * connection that names none, or an answered one that had nothing yet
- * (EAGAIN), leaves the thread with none. A reset's error on an answered
- * connection is its end, its last request's, as a read of 0 bytes is. */
+/* A read of connection `fd` (slot `s`) failed with `err`, an error other
+ * than EAGAIN or EINTR (a reset): the thread is about to handle that
+ * connection's end (a loop that polled several), so its context becomes
+ * current as an event's would (event_names); a client connection that
+ * names none leaves the thread with none. On an answered connection that
+ * is its last request's, as a read of 0 bytes is. Nothing to read says
+ * nothing: loops read speculatively. */
 void flow_read_failed(struct fdslot *s, int fd, int err);
 
 /* A wait reported `fd` ready: its context becomes current. `in`: the
- * readiness is input with no hang-up (POLLIN, POLLPRI, POLLRDNORM or
- * POLLRDBAND without POLLRDHUP, POLLHUP or POLLERR; select's read or
- * exception set), which on an answered HTTP connection is its next
- * request, not read yet (conn_answered): none. */
+ * readiness reports input (POLLIN, POLLPRI, POLLRDNORM or POLLRDBAND,
+ * with a hang-up or not; select's read or exception set), which on an
+ * answered HTTP connection is its next request, not read yet, or its
+ * close (conn_answered): none. */
 void flow_ready(int fd, bool in);
 
 /* An epoll event for `fd` is handed to the program (dispatch.c; -1 or -2:
  * not known or ambiguous): the fd's context becomes current, or none.
- * `events`: the event's mask; EPOLLIN or EPOLLPRI with none of
- * EPOLLRDHUP, EPOLLHUP, EPOLLERR is input (as flow_ready's `in`). The
- * context already current costs one compare. */
+ * `events`: the event's mask; EPOLLIN or EPOLLPRI is input (as
+ * flow_ready's `in`). The context already current costs one compare. */
 void flow_event(int fd, uint32_t events);
 
 /* A wait for `fd` only to take more bytes (CPython's send on a socket

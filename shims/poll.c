@@ -9,14 +9,13 @@
 
 #include "shims/shim.h"
 
-/* The one fd ready (or -1), and in `*in` whether its readiness is input
- * with no hang-up (flow_ready). */
+/* The one fd ready (or -1), and in `*in` whether its readiness reports
+ * input (flow_ready). */
 static int one_ready_poll(const struct pollfd *fds, nfds_t n, bool *in)
 {
 	for (nfds_t i = 0; i < n; i++)
 		if (fds[i].revents && fds[i].fd >= 0) {
-			*in = (fds[i].revents & (POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND)) &&
-			      !(fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR));
+			*in = fds[i].revents & (POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND);
 			return fds[i].fd;
 		}
 	return -1;

@@ -406,7 +406,7 @@ UNIT_TEST(two_heads_read_in_one_turn_carry_none)
  * next request, not read yet, or the client's close: an event or a poll
  * that reports it names nobody. The read decides: the connection's end
  * is its last request's. A wake-up to write the rest of a long answer
- * (or a hang-up) is still the request's, and so is the write after input
+ * (or a hang-up alone) is still the request's, and so is the write after input
  * (a client's early next request while the answer goes out), with its
  * lines. */
 UNIT_TEST(input_on_an_answered_connection_names_nobody)
@@ -420,8 +420,11 @@ UNIT_TEST(input_on_an_answered_connection_names_nobody)
 	flow_event(CLIENT_A, EPOLLOUT);      /* writable only */
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	flow_idle();
-	flow_event(CLIENT_A, EPOLLIN | EPOLLRDHUP);   /* the client's close */
+	flow_event(CLIENT_A, EPOLLHUP);      /* a hang-up alone */
 	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_idle();
+	flow_event(CLIENT_A, EPOLLIN | EPOLLRDHUP);   /* a close, or a request and a close */
+	ck_assert_str_eq(fake_cur_id(), "(none)");
 	flow_idle();
 	flow_event(CLIENT_A, EPOLLIN | EPOLLOUT);  /* readable */
 	ck_assert_str_eq(fake_cur_id(), "(none)");
@@ -454,9 +457,9 @@ UNIT_TEST(input_on_an_answered_connection_names_nobody)
 }
 
 /* A loop that polled several connections works on the one whose read
- * fails: a reset of an answered connection is its last request's, an
- * answered connection with nothing yet (EAGAIN) names nobody, and a
- * connection in the middle of its request names that request. */
+ * fails: a reset of an answered connection is its last request's, and
+ * of a connection in the middle of its request that request's. Nothing
+ * to read (EAGAIN) says nothing: loops read speculatively. */
 UNIT_TEST(a_failed_read_names_its_connection)
 {
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -468,9 +471,23 @@ UNIT_TEST(a_failed_read_names_its_connection)
 	ck_assert_str_ne(fake_cur_id(), "req-a");
 	flow_read_failed(fdmap_peek(CLIENT_A), CLIENT_A, ECONNRESET);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
-	flow_read_failed(fdmap_peek(CLIENT_B), CLIENT_B, EAGAIN);
+	flow_read_failed(fdmap_peek(CLIENT_B), CLIENT_B, ECONNRESET);
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 	flow_read_failed(fdmap_peek(CLIENT_A), CLIENT_A, EAGAIN);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+}
+
+/* A write to a client connection that carries none (pipelined requests,
+ * lost framing) leaves the thread with none, as a read of it does: not
+ * the request of the connection it worked on before. */
+UNIT_TEST(a_write_to_a_connection_that_carries_none_carries_none)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	fake_serve(CLIENT_B, "req-b");
+	fdmap_tag(fdmap_peek(CLIENT_B), NULL);
+	fake_serve(CLIENT_A, "req-a");
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, ok, sizeof ok - 1);
 	ck_assert_str_eq(fake_cur_id(), "(none)");
 }
 
