@@ -165,17 +165,17 @@ static int accepting_threads;
 
 static inline bool listener(void)
 {
-	return agent_self.accepted && !agent_self.served &&
+	return agent_self.accepted && !(agent_self.served & SERVED_YES) &&
 	       __atomic_load_n(&served_elsewhere, __ATOMIC_RELAXED);
 }
 
 static void now_serving(void)
 {
-	agent_self.served = true;
+	agent_self.served |= SERVED_YES;
 	__atomic_store_n(&served_elsewhere, 1, __ATOMIC_RELAXED);
 }
 
-/* In a wait that gave several fds at once (several_ready), the thread is
+/* In a wait that gave several fds at once (SERVED_SEVERAL), the thread is
  * done with `fd` (answered, accepted, closed): what it logs next is as
  * likely about the next ready fd, whose I/O has not come yet, as about
  * this one: nothing until that I/O (a trial's poll server: 431 of 600
@@ -184,7 +184,7 @@ static void now_serving(void)
  * program entered. */
 static inline void several_ready_done(int fd)
 {
-	if (likely(!agent_self.several_ready) || agent_self.cur == NULL || agent_self.bridge_loop ||
+	if (likely(!(agent_self.served & SERVED_SEVERAL)) || agent_self.cur == NULL || agent_self.bridge_loop ||
 	    ctx_pinned())
 		return;
 	/* Done with every fd the wait gave (each counted once; a server
@@ -345,7 +345,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
-		if (unlikely(!agent_self.served))
+		if (unlikely(!(agent_self.served & SERVED_YES)))
 			now_serving();
 		/* Requests start (or a framed protocol's records are followed)
 		 * in conn.c; the connection's context is then current. */
@@ -608,7 +608,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 	output_begins();
 	switch (fdmap_kind(s)) {
 	case FD_CLIENT:
-		if (unlikely(!agent_self.served))
+		if (unlikely(!(agent_self.served & SERVED_YES)))
 			now_serving();
 		if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE))
 			__atomic_or_fetch(&s->flags, FDF_WROTE, __ATOMIC_RELAXED);
@@ -1392,7 +1392,7 @@ void flow_read_failed(struct fdslot *s, int fd, int err)
 	 * gave its access lines other streams' IDs). A thread that holds
 	 * several requests' heads keeps none (heads_read). */
 	if ((kind != FD_CLIENT && kind != FD_PEER) || err == EAGAIN || err == EWOULDBLOCK ||
-	    err == EINTR || !agent_self.served || agent_self.batched || ctx_pinned() ||
+	    err == EINTR || !(agent_self.served & SERVED_YES) || agent_self.batched || ctx_pinned() ||
 	    unlikely(agent_self.bridge_loop || agent_self.unvouched))
 		return;
 	c = event_names(s);

@@ -114,8 +114,9 @@ static inline __attribute__((always_inline)) bool flow_write_conn(struct fdslot 
 		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
 	} else if (kind == FD_CLIENT) {
-		if (fdmap_ctx_peek(s) != cur || !agent_self.served || agent_self.inherited ||
-		    agent_self.several_ready || __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+		/* serving, and not in a wait that gave several fds */
+		if (fdmap_ctx_peek(s) != cur || agent_self.served != SERVED_YES || agent_self.inherited ||
+		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
 		/* The answer begins: the next read is a new request (conn.c). */
 		if (!(flags & FDF_WROTE))
@@ -170,7 +171,7 @@ flow_read_conn_test(const struct fdslot *s, const void *data, size_t dlen)
 	if (kind == FD_CLIENT) {
 		/* HTTP: the bytes may hold another request before this one
 		 * was answered (conn_reads). */
-		if (fdmap_ctx_peek(s) != cur || !agent_self.served || agent_self.inherited ||
+		if (fdmap_ctx_peek(s) != cur || !(agent_self.served & SERVED_YES) || agent_self.inherited ||
 		    conn_reads_marks(s))
 			return FLOW_READ_SLOW;
 		if (conn_reads_bytes(s, data, dlen))
@@ -350,15 +351,21 @@ static inline void flow_turn_ends(void)
 {
 	agent_self.head_read = NULL;
 	agent_self.batched = false;
-	agent_self.several_ready = false;
+}
+
+/* A wait (epoll, poll, select) begins: what the previous one gave ends
+ * (SERVED_SEVERAL). Not at each buffered epoll event: no wait there. */
+static inline void flow_wait_starts(void)
+{
+	agent_self.served &= (unsigned char)~SERVED_SEVERAL;
 }
 
 /* A wait returned r > 1 fds ready at once, for the program to go through
- * in its own order (several_ready). */
+ * in its own order (SERVED_SEVERAL). */
 static inline void flow_several_ready(int r)
 {
 	if (r > 1) {
-		agent_self.several_ready = true;
+		agent_self.served |= SERVED_SEVERAL;
 		agent_self.ready_done_n = 0;
 		agent_self.ready_left = r <= (int)(sizeof agent_self.ready_done / sizeof agent_self.ready_done[0]) ?
 					r : INT_MAX;

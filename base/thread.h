@@ -21,6 +21,10 @@ struct ep_buf;
 struct chan;
 struct relay_stash;
 
+/* Bits of agent_thread.served. */
+#define SERVED_YES 1u
+#define SERVED_SEVERAL 2u
+
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
 struct agent_thread {
 	struct ctx *cur;          /* current context (owns a reference) or NULL */
@@ -59,7 +63,14 @@ struct agent_thread {
 				     (ctx_carried) */
 	bool unvouched;           /* an event loop of a runtime without its bridge */
 	bool accepted;            /* it accepted a connection ... */
-	bool served;              /* ... and read or wrote a client connection */
+	unsigned char served;     /* ... and read or wrote a client connection
+	                             (SERVED_YES); SERVED_SEVERAL: its last wait
+	                             gave several fds at once (poll, select, a
+	                             batch-mode epoll_wait): once it is done with
+	                             a connection, what it logs is as likely the
+	                             next fd's as that one's (agent/flow.c);
+	                             until its next wait ... One byte, so that a
+	                             write's quick test of both is one compare. */
 	unsigned char weak;          /* what `cur` last rests on, if weak: 1 an event
 	                             handed out (no I/O since), 2 an outbound
 	                             socket's tag (agent/flow.c, flow_connect) */
@@ -93,11 +104,6 @@ struct agent_thread {
 	bool batched;             /* it read the heads of two requests with no
 	                             output between: until its next wait or
 	                             event, which one it works for is not known */
-	bool several_ready;       /* its last wait gave several fds at once (poll,
-	                             select, a batch-mode epoll_wait): once it
-	                             writes to a client connection, what it logs
-	                             is as likely the next fd's as that one's
-	                             (agent/flow.c); until its next wait ... */
 	unsigned char ready_done_n; /* ... the fds it was done with since (-1:
 	                             a listener's accept) ... */
 	int ready_done[8];

@@ -2,7 +2,7 @@
  * poll.c - poll and select. The waiting thread has no context; when exactly
  * one fd comes back ready, its context is current on return (with more,
  * the first I/O decides, and once the thread is done with a connection
- * its lines carry none until the next one's I/O: several_ready).
+ * its lines carry none until the next one's I/O: SERVED_SEVERAL).
  */
 #include <sys/wait.h>
 #include <poll.h>

@@ -88,6 +88,7 @@ static inline void shim_may_block(void)
 static inline void shim_wait_begins(const struct flow_wait *w)
 {
 	shim_may_block();
+	flow_wait_starts();
 	if (agent_self.cur) {
 		AGENT_WORK(flow_wait_begins(w));
 	} else {

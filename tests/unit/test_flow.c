@@ -519,8 +519,8 @@ UNIT_TEST(an_answer_in_a_wait_of_several_mutes_until_the_next_io)
 	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, ok, sizeof ok - 1);
 	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, ok, sizeof ok - 1);
 	ck_assert(!agent_self.muted);
-	flow_turn_ends();                       /* the next wait */
-	ck_assert(!agent_self.several_ready);
+	flow_wait_starts();                     /* the next wait */
+	ck_assert(!(agent_self.served & SERVED_SEVERAL));
 }
 
 /* An event of an outbound connection whose reply was read names no
