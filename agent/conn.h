@@ -48,10 +48,10 @@ static inline bool conn_reads(const struct fdslot *s, const void *data, size_t d
 
 /* HTTP client connection `s` was written to since its last read (its
  * request is answered, or its answer begun) and is between requests, not
- * inside a body nor a session: what the peer sends next, or its close,
- * is the next request's, or nobody's, and which one is not known until
- * its head is read. An event that reports input there, or a read of its
- * end, carries no request (agent/flow.c). Two loads. */
+ * inside a body nor a session: what the peer sends next is the next
+ * request, or the connection's end, and which one is not known until it
+ * is read. An event that reports input there carries no request; the
+ * read decides (agent/flow.c). Two loads. */
 static inline bool conn_answered(const struct fdslot *s)
 {
 	return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_WROTE) &&

@@ -1105,9 +1105,8 @@ void flow_close(int fd)
 		struct fdslot *s = fdmap_peek(fd);
 
 		carried_nothing(s, fd);
-		if (s && fdmap_kind(s) == FD_CLIENT && fdmap_ctx_peek(s) == agent_self.cur)
-			several_ready_done(fd);
 		if (s && fdmap_kind(s) == FD_CLIENT && fdmap_ctx_peek(s) == agent_self.cur) {
+			several_ready_done(fd);
 			if (agent_self.draining && !ctx_pinned()) {
 				ctx_take_current(NULL);
 			} else {
@@ -1336,9 +1335,8 @@ static inline bool epoll_input(uint32_t events)
 /* What an event makes current (flow_event). `s`: fd's slot, or NULL. */
 static inline void event_switch(struct fdslot *s, int fd, uint32_t events)
 {
-	bool in;
-
 	struct ctx *c;
+	bool in;
 
 	turn_ends();
 	if (listener()) {
