@@ -108,18 +108,20 @@ static __attribute__((noinline)) ssize_t recv_slow(struct fdslot *s, int fd, con
 	return dgram_work(s, fd, from, cap, len, r);
 }
 
-/* A read that failed (r < 0): a connection's makes its context current
- * (flow_read_failed). Returns r, errno kept. */
+/* A read that failed (r < 0): a connection's real error (a reset, not
+ * EAGAIN or EINTR: nothing to read says nothing) makes its context
+ * current (flow_read_failed). Returns r, errno kept. */
 static __attribute__((noinline)) ssize_t read_failed(int fd, ssize_t r)
 {
-	struct fdslot *s = flow_slot(fd);
+	int err = errno;
+	struct fdslot *s;
 
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+		return r;
+	s = flow_slot(fd);
 	if (s && (fdmap_kind(s) == FD_CLIENT || fdmap_kind(s) == FD_PEER) &&
-	    (likely(shim_armed()) || shim_active_after())) {
-		int err = errno;
-
+	    (likely(shim_armed()) || shim_active_after()))
 		AGENT_WORK(flow_read_failed(s, fd, err));
-	}
 	return r;
 }
 
