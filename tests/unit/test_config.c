@@ -109,6 +109,33 @@ UNIT_TEST(bad_values_keep_defaults)
 	}
 }
 
+/* A field named twice, or after one of the JSON line's own members, would
+ * repeat a member in the object (a client's header could stand for the
+ * time in a parser that keeps the last): one report, no fields. */
+UNIT_TEST(field_names_once_and_not_ours)
+{
+	static char *const bad[] = { "REQCTX_FIELDS=a=X-A,a=X-B", "REQCTX_FIELDS=time=X-T",
+				     "REQCTX_FIELDS=user=X-U,message=X-M" };
+	struct config c;
+	struct seen s;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char *env[] = { bad[i], NULL };
+
+		load(&c, &s, env);
+		ck_assert_int_eq(s.n, 1);
+		ck_assert_ptr_nonnull(strstr(s.last, "given twice"));
+		ck_assert_int_eq(c.nfields, 0);
+	}
+	{
+		char *env[] = { "REQCTX_FIELDS=tenant=X-Tenant,user.id=X-User", NULL };
+
+		load(&c, &s, env);
+		ck_assert_int_eq(s.n, 0);
+		ck_assert_int_eq(c.nfields, 2);
+	}
+}
+
 UNIT_TEST(hostile_value_is_quoted)
 {
 	struct config c;
