@@ -86,20 +86,44 @@ static struct ep_buf *buffer(int epfd, int max)
 	return b;
 }
 
-static bool stale(int epfd, struct ep_buf *b, int i)
+/* Whether buffered event i may be stale: its registration changed since
+ * the batch came (the generation moved); stale_lookup() then asks. */
+static inline bool maybe_stale(int epfd, const struct ep_buf *b, int i)
+{
+	return b->fd[i] != -2 &&
+	       (b->slot ? epmap_slot_generation(b->slot) : epmap_generation(epfd)) != b->gen_at;
+}
+
+static bool stale_lookup(int epfd, const struct ep_buf *b, int i)
 {
 	int fd;
 	uint64_t gen;
 
-	if (b->fd[i] == -2 ||
-	    (b->slot ? epmap_slot_generation(b->slot) : epmap_generation(epfd)) == b->gen_at)
-		return false;
 	return !epmap_lookup(epfd, b->ev[i].data.u64, &fd, &gen) || gen != b->gen[i];
+}
+
+/* The rest of dispatch_next() once a registration changed: events whose
+ * registration was deleted, modified, re-added or whose fd was closed
+ * since the kernel reported them are dropped (out of line: the common
+ * hand-out keeps no frame). */
+static __attribute__((noinline)) int next_checked(int epfd, struct ep_buf *b, int i,
+						  struct epoll_event *events)
+{
+	for (;;) {
+		if (!maybe_stale(epfd, b, i) || !stale_lookup(epfd, b, i)) {
+			events[0] = b->ev[i];
+			return flow_event(b->fd[i], events[0].events);
+		}
+		if (b->pos >= b->n)
+			return 0;
+		i = b->pos++;
+	}
 }
 
 int dispatch_next(int epfd, struct epoll_event *events)
 {
 	struct ep_buf *b = find(epfd);
+	int i;
 
 	/* agent/bridge.h: an event loop of a runtime whose bridge is not in,
 	 * or (Python) that its bridge does not drive, in a process that may
@@ -107,16 +131,13 @@ int dispatch_next(int epfd, struct epoll_event *events)
 	 * work is that request's: a helper script's one epoll wait). */
 	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) ||
 			       (bridge_loops_only && !agent_self.bridge_loop && inherit_home == NULL);
-	while (b && b->pos < b->n) {
-		int i = b->pos++;
-
-		if (stale(epfd, b, i))
-			continue;
-		events[0] = b->ev[i];
-		flow_event(b->fd[i], events[0].events);
-		return 1;
-	}
-	return 0;
+	if (b == NULL || b->pos >= b->n)
+		return 0;
+	i = b->pos++;
+	if (unlikely(maybe_stale(epfd, b, i)))
+		return next_checked(epfd, b, i, events);
+	events[0] = b->ev[i];
+	return flow_event(b->fd[i], events[0].events);   /* 1, a tail call */
 }
 
 struct epoll_event *dispatch_buffer(int epfd, int maxevents)

@@ -1408,12 +1408,13 @@ void flow_read_failed(struct fdslot *s, int fd, int err)
 	}
 }
 
-void flow_event(int fd, uint32_t events)
+int flow_event(int fd, uint32_t events)
 {
 	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
 
 	event_switch(s, fd, events);
 	brought_by(s, fd);
+	return 1;
 }
 
 void flow_ready(int fd, bool in)

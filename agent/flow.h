@@ -404,8 +404,9 @@ void flow_ready(int fd, bool in);
 /* An epoll event for `fd` is handed to the program (dispatch.c; -1 or -2:
  * not known or ambiguous): the fd's context becomes current, or none.
  * `events`: the event's mask; EPOLLIN or EPOLLPRI is input (as
- * flow_ready's `in`). The context already current costs one compare. */
-void flow_event(int fd, uint32_t events);
+ * flow_ready's `in`). The context already current costs one compare.
+ * Returns 1, the one event handed out (dispatch_next's tail call). */
+int flow_event(int fd, uint32_t events);
 
 /* A wait for `fd` only to take more bytes (CPython's send on a socket
  * with a timeout polls for POLLOUT first): when `fd` carries contexts, the

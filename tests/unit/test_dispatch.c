@@ -14,9 +14,9 @@
 #define UNIT_SUITE dispatch
 #define UNIT_TCASE batch
 
-enum { EPFD = 930, CLIENT_A = 931, CLIENT_B = 932, UNKNOWN = 933 };
+enum { EPFD = 930, CLIENT_A = 931, CLIENT_B = 932, UNKNOWN = 933, CLIENT_C = 934 };
 
-static const int faked[] = { CLIENT_A, CLIENT_B, UNKNOWN, EPFD };
+static const int faked[] = { CLIENT_A, CLIENT_B, UNKNOWN, CLIENT_C, EPFD };
 
 static void setup(void)
 {
@@ -78,6 +78,27 @@ UNIT_TEST(an_event_whose_registration_changed_is_dropped)
 	serve(CLIENT_B, "req-b");
 	ck_assert_int_eq(kernel_reports(fds, 2, &ev), 1);
 	flow_epoll_ctl(EPFD, EPOLL_CTL_DEL, CLIENT_B, 0);
+	ck_assert_int_eq(dispatch_next(EPFD, &ev), 0);
+}
+
+/* A registration changed after the batch came: each event left is asked
+ * (the registration of B is gone, C's is as it was): B dropped, C handed
+ * out in its context. */
+UNIT_TEST(after_a_change_each_event_left_is_asked)
+{
+	static const int fds[] = { CLIENT_A, CLIENT_B, CLIENT_C };
+	struct epoll_event ev;
+
+	serve(CLIENT_A, "req-a");
+	serve(CLIENT_B, "req-b");
+	serve(CLIENT_C, "req-c");
+	ck_assert_int_eq(kernel_reports(fds, 3, &ev), 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	flow_epoll_ctl(EPFD, EPOLL_CTL_DEL, CLIENT_B, 0);
+	flow_idle();
+	ck_assert_int_eq(dispatch_next(EPFD, &ev), 1);
+	ck_assert_uint_eq(ev.data.u64, CLIENT_C);
+	ck_assert_str_eq(fake_cur_id(), "req-c");
 	ck_assert_int_eq(dispatch_next(EPFD, &ev), 0);
 }
 
