@@ -188,20 +188,17 @@ static inline void several_ready_done(int fd)
 	    ctx_pinned())
 		return;
 	/* Done with every fd the wait gave (each counted once; a server
-	 * that writes an answer in two calls is done with its fd once):
-	 * there is no next one to take the lines for. (A wait's count may
-	 * exceed its fds, select's counts an fd once per set: the lines then
-	 * go on carrying none.) */
+	 * that writes an answer in two calls is done with its fd once; an
+	 * fd the wait did not give, and an accept, whose listener is not
+	 * named here, count for none): there is no next one to take the
+	 * lines for. */
 	if (agent_self.ready_left != INT_MAX) {
-		unsigned i;
-
-		for (i = 0; i < agent_self.ready_done_n && agent_self.ready_done[i] != fd; i++)
-			;
-		if (i == agent_self.ready_done_n &&
-		    i < sizeof agent_self.ready_done / sizeof agent_self.ready_done[0]) {
-			agent_self.ready_done[agent_self.ready_done_n++] = fd;
-			agent_self.ready_left--;
-		}
+		for (int i = 0; fd >= 0 && i < agent_self.ready_n; i++)
+			if (agent_self.ready_fd[i] == fd) {
+				agent_self.ready_fd[i] = -1;
+				agent_self.ready_left--;
+				break;
+			}
 		if (agent_self.ready_left <= 0)
 			return;
 	}

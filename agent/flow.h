@@ -360,16 +360,22 @@ static inline void flow_wait_starts(void)
 	agent_self.served &= (unsigned char)~SERVED_SEVERAL;
 }
 
-/* A wait returned r > 1 fds ready at once, for the program to go through
- * in its own order (SERVED_SEVERAL). */
-static inline void flow_several_ready(int r)
+/* A wait returned n > 1 fds ready at once, for the program to go through
+ * in its own order (SERVED_SEVERAL): `fds`, or NULL when they are not
+ * known (a batch-mode epoll_wait) or too many to keep. */
+static inline void flow_several_ready(const int *fds, int n)
 {
-	if (r > 1) {
-		agent_self.served |= SERVED_SEVERAL;
-		agent_self.ready_done_n = 0;
-		agent_self.ready_left = r <= (int)(sizeof agent_self.ready_done / sizeof agent_self.ready_done[0]) ?
-					r : INT_MAX;
+	if (n <= 1)
+		return;
+	agent_self.served |= SERVED_SEVERAL;
+	if (fds == NULL || n > READY_KEPT) {
+		agent_self.ready_left = INT_MAX;
+		return;
 	}
+	for (int i = 0; i < n; i++)
+		agent_self.ready_fd[i] = fds[i];
+	agent_self.ready_n = (unsigned char)n;
+	agent_self.ready_left = n;
 }
 
 /* The thread is about to wait (with a context or none): lines it took

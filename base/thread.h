@@ -24,6 +24,8 @@ struct relay_stash;
 /* Bits of agent_thread.served. */
 #define SERVED_YES 1u
 #define SERVED_SEVERAL 2u
+/* The ready fds of one wait agent_thread keeps (ready_fd). */
+#define READY_KEPT 8
 
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
 struct agent_thread {
@@ -104,12 +106,11 @@ struct agent_thread {
 	bool batched;             /* it read the heads of two requests with no
 	                             output between: until its next wait or
 	                             event, which one it works for is not known */
-	unsigned char ready_done_n; /* ... the fds it was done with since (-1:
-	                             a listener's accept) ... */
-	int ready_done[8];
-	int ready_left;           /* ... and how many of the ready ones it was
-	                             not done with yet (INT_MAX: too many to
-	                             count) */
+	unsigned char ready_n;    /* ... how many fds it gave, */
+	int ready_fd[READY_KEPT]; /* ... which (-1 once the thread was done
+	                             with each) ... */
+	int ready_left;           /* ... and how many of them are left (INT_MAX:
+	                             not known, or too many to keep) */
 	int peer_took;            /* `cur` was taken from outbound connection fd
 	                             peer_took - 1 by a write with none (agent/flow.c;
 	                             0: no) ... */

@@ -65,7 +65,7 @@ static __attribute__((noinline)) int wait_kernel(int epfd, struct epoll_event *e
 		if (r <= 0)
 			return r;
 		if (buf == NULL) {         /* batch mode: the whole batch */
-			flow_several_ready(r);
+			flow_several_ready(NULL, r);   /* fds not looked up */
 			return r;
 		}
 		AGENT_WORK(n = dispatch_fill(epfd, r, events));

@@ -42,9 +42,39 @@ static inline int ready(int r, int fd, bool in)
 {
 	if (r == 1 && fd >= 0)
 		AGENT_WORK(flow_ready(fd, in));
-	else
-		flow_several_ready(r);
 	return r;
+}
+
+/* Several fds ready: which, when there are few (flow_several_ready). */
+static __attribute__((noinline)) void several_poll(const struct pollfd *fds, nfds_t n, int r)
+{
+	int got[READY_KEPT], k = 0;
+
+	if (r > READY_KEPT) {
+		flow_several_ready(NULL, r);
+		return;
+	}
+	for (nfds_t i = 0; i < n && k < r; i++)
+		if (fds[i].revents && fds[i].fd >= 0)
+			got[k++] = fds[i].fd;
+	flow_several_ready(k == r ? got : NULL, r);
+}
+
+/* The same for select: each fd once, whichever sets it is in. */
+static __attribute__((noinline)) void several_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+						      int r)
+{
+	int got[READY_KEPT], k = 0;
+	bool more = false;
+
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE && !more; fd++)
+		if ((rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex))) {
+			if (k == READY_KEPT)
+				more = true;
+			else
+				got[k++] = fd;
+		}
+	flow_several_ready(more ? NULL : got, more ? r : k);
 }
 
 static inline int ready_poll(int r, const struct pollfd *fds, nfds_t n)
@@ -52,6 +82,8 @@ static inline int ready_poll(int r, const struct pollfd *fds, nfds_t n)
 	bool in = false;
 	int fd = r == 1 ? one_ready_poll(fds, n, &in) : -1;
 
+	if (r > 1)
+		several_poll(fds, n, r);
 	return ready(r, fd, in);
 }
 
@@ -60,6 +92,8 @@ static inline int ready_select(int r, int nfds, fd_set *rd, fd_set *wr, fd_set *
 	bool in = false;
 	int fd = r == 1 ? one_ready_select(nfds, rd, wr, ex, &in) : -1;
 
+	if (r > 1)
+		several_select(nfds, rd, wr, ex, r);
 	return ready(r, fd, in);
 }
 

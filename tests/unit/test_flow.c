@@ -500,15 +500,16 @@ UNIT_TEST(an_answer_in_a_wait_of_several_mutes_until_the_next_io)
 {
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 	static const char head[] = "GET /b HTTP/1.1\r\nX-Request-Id: req-b\r\n\r\n";
+	static const int one[] = { CLIENT_A }, two[] = { CLIENT_A, CLIENT_B };
 
 	flow_accept(CLIENT_B, NULL, 0);
 	fake_serve(CLIENT_A, "req-a");
-	flow_several_ready(1);
+	flow_several_ready(one, 1);
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
 	a_still_vouched();
 	flow_wait_begins(&(struct flow_wait){ .epfd = -1 });
 	fake_serve(CLIENT_A, "req-a");
-	flow_several_ready(2);
+	flow_several_ready(two, 2);
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
 	ck_assert(agent_self.muted);
 	agent_self.head_read = NULL;           /* (the first head was answered) */
@@ -521,6 +522,26 @@ UNIT_TEST(an_answer_in_a_wait_of_several_mutes_until_the_next_io)
 	ck_assert(!agent_self.muted);
 	flow_wait_starts();                     /* the next wait */
 	ck_assert(!(agent_self.served & SERVED_SEVERAL));
+}
+
+/* Only the fds the wait gave count: an answer written to a connection
+ * that was not among them (one deferred from an earlier turn) does not
+ * stand for a ready fd the thread has not touched yet (B here). */
+UNIT_TEST(a_wait_of_several_counts_only_its_own_fds)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	static const int ready[] = { CLIENT_A, CLIENT_B };
+
+	flow_accept(CLIENT_B, NULL, 0);
+	fake_serve(CHECK, "req-c");
+	fake_serve(CLIENT_A, "req-a");
+	flow_several_ready(ready, 2);
+	flow_write_slot(fdmap_peek(CHECK), CHECK, ok, sizeof ok - 1);
+	ck_assert(agent_self.muted);
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, ok, sizeof ok - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	ck_assert_msg(agent_self.muted, "B is still to come: the answer's lines carry req-a");
+	flow_wait_starts();
 }
 
 /* An event of an outbound connection whose reply was read names no
