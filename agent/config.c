@@ -359,20 +359,22 @@ static bool is_field_name_char(unsigned char ch)
 	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '.';
 }
 
-/* Names a field may not take: the members of a JSON line that are not
- * fields (agent/format.c), which a field would repeat in the object. */
-static bool field_name_taken(const char *name, size_t len, const struct cfg_field *f, int n)
+/* Why a field may not take this name, or NULL: a member of a JSON line
+ * that is not a field (agent/format.c), or a field's already, which the
+ * object would repeat. */
+static const char *field_name_taken(const char *name, size_t len, const struct cfg_field *f, int n)
 {
 	static const char *const ours[] = { "time", "request_id", "trace_id", "span_id", "pid",
 					    "tid", "message" };
 
 	for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
 		if (strlen(ours[i]) == len && memcmp(ours[i], name, len) == 0)
-			return true;
+			return "a field name is one of the JSON line's own members "
+			       "(time, request_id, trace_id, span_id, pid, tid, message)";
 	for (int i = 0; i < n; i++)
 		if (f[i].name_len == len && memcmp(f[i].name, name, len) == 0)
-			return true;
-	return false;
+			return "a field name is given twice";
+	return NULL;
 }
 
 /* name=Header[,name=Header...]: at most 8; names of [a-z0-9_.] (they
@@ -382,11 +384,8 @@ static const char *parse_fields(struct config *c, const char *v, const struct va
 {
 	static const char *const why =
 		"expected name=Header,... (at most 8; names of a-z 0-9 _ . up to 32 bytes)";
-	static const char *const taken =
-		"a field name is given twice, or is one of the JSON line's own members "
-		"(time, request_id, trace_id, span_id, pid, tid, message)";
 	struct cfg_field f[CFG_FIELDS];
-	const char *p = v;
+	const char *p = v, *taken;
 	int n = 0;
 
 	(void)var;
@@ -408,7 +407,7 @@ static const char *parse_fields(struct config *c, const char *v, const struct va
 		for (size_t i = nl + 1; i < len; i++)
 			if (!http_is_tchar((unsigned char)p[i]))
 				return why;
-		if (field_name_taken(p, nl, f, n))
+		if ((taken = field_name_taken(p, nl, f, n)) != NULL)
 			return taken;
 		memcpy(f[n].name, p, nl);
 		f[n].name[nl] = '\0';

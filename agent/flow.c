@@ -1320,7 +1320,15 @@ static inline struct ctx *event_names(const struct fdslot *s)
  * request's still. */
 static inline bool event_ends(const struct fdslot *s, bool in)
 {
-	return in && fdmap_kind(s) == FD_CLIENT && conn_answered(s);
+	return fdmap_kind(s) == FD_CLIENT && unlikely(conn_answered(s)) && in;
+}
+
+/* event_ends(): the thread has none. */
+static void input_ends(int fd)
+{
+	if (unlikely(debug_fd >= 0) && agent_self.cur)
+		note_switch(NULL, "input on an answered connection", fd);
+	flow_idle();
 }
 
 /* An epoll event's mask reports input (flow_event). */
@@ -1355,13 +1363,9 @@ static inline void event_switch(struct fdslot *s, int fd, uint32_t events)
 		return;
 	}
 	c = event_names(s);
-	/* (with no context named, there is none to end; the mask is looked
-	 * at last) */
-	if (c != NULL && fdmap_kind(s) == FD_CLIENT && unlikely(conn_answered(s)) &&
-	    epoll_input(events)) {
-		if (unlikely(debug_fd >= 0) && agent_self.cur)
-			note_switch(NULL, "input on an answered connection", fd);
-		flow_idle();
+	/* (with no context named, there is none to end) */
+	if (c != NULL && event_ends(s, epoll_input(events))) {
+		input_ends(fd);
 		return;
 	}
 	if (c == agent_self.cur) {
@@ -1427,15 +1431,12 @@ void flow_ready(int fd, bool in)
 		return;
 	}
 	if (fdmap_kind(s) != FD_CHAN) {
-		if (event_ends(s, in)) {
-			if (unlikely(debug_fd >= 0) && agent_self.cur)
-				note_switch(NULL, "input on an answered connection", fd);
-			flow_idle();
-		} else if (event_names(s) == fdmap_ctx_peek(s)) {
+		if (event_ends(s, in))
+			input_ends(fd);
+		else if (event_names(s) == fdmap_ctx_peek(s))
 			switch_to(s, fd);
-		} else if (!kept()) {
+		else if (!kept())
 			flow_idle();            /* an idle outbound connection */
-		}
 		brought_by(s, fd);
 		return;
 	}
