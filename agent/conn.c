@@ -73,9 +73,9 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		seed.trace_flags = ids->trace_flags;
 		seed.parent_id = ids->parent_id;
 	}
-	for (int i = 0; f && i < CTX_FIELDS; i++) {
-		seed.field[i] = f->count && f->len[i] ? f->val[i] : NULL;
-		seed.field_len[i] = f->count ? f->len[i] : 0;
+	for (int i = 0; f && f->count && i < CTX_FIELDS; i++) {
+		seed.field[i] = f->len[i] ? f->val[i] : NULL;
+		seed.field_len[i] = f->len[i];
 	}
 	old = fdmap_ctx_get(s);
 	if (old && first) {

@@ -74,20 +74,18 @@ static unsigned hex_value(unsigned char ch)
 	return ch <= '9' ? (unsigned)(ch - '0') : (unsigned)(ch - 'a' + 10);
 }
 
-static unsigned char ascii_lower(unsigned char ch)
-{
-	return ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch + ('a' - 'A')) : ch;
-}
-
-/* Hand-written rather than strncasecmp: names may hold NUL bytes, and the
- * C library's version may consult the locale. */
+/* Whether the field name name[0..n) is want[0..wn), a token (the
+ * configured header is checked to be one: config.c), in any case. One
+ * table load a byte folds the case and turns a byte that is no token
+ * character into 0, which no byte of `want` is. Hand-written rather
+ * than strncasecmp: names may hold NUL bytes, and the C library's
+ * version may consult the locale. */
 static bool name_is(const char *name, size_t n, const char *want, size_t wn)
 {
 	if (n != wn)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (ascii_lower((unsigned char)name[i]) !=
-		    ascii_lower((unsigned char)want[i]))
+		if (http_token_lc[(unsigned char)name[i]] != http_token_lc[(unsigned char)want[i]])
 			return false;
 	return true;
 }
@@ -145,15 +143,13 @@ bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
  */
 static size_t request_line_end(const unsigned char *b, size_t len)
 {
-	size_t i = 0, start;
+	size_t i, start;
 
-	while (i < len && i <= METHOD_MAX && http_is_tchar(b[i]))
-		i++;
+	i = http_token_end(b, 0, len < METHOD_MAX + 1 ? len : METHOD_MAX + 1);
 	if (i == 0 || i > METHOD_MAX || i >= len || b[i] != ' ')
 		return 0;
 	start = ++i;
-	while (i < len && b[i] > ' ' && b[i] < 0x7f)
-		i++;
+	i = http_target_end(b, start, len);
 	if (i == start || i >= len || b[i] != ' ')
 		return 0;
 	i++;

@@ -13,6 +13,10 @@
 
 #include "base/compiler.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define HTTP_ID_MAX 128
 
 struct http_ids {
@@ -81,6 +85,59 @@ extern AGENT_HIDDEN const unsigned char http_token_lc[256];
 static inline bool http_is_tchar(unsigned char ch)
 {
 	return http_token_lc[ch] != 0;
+}
+
+/* The offset of the first byte of b[i..e) that is not a token character,
+ * or e. With SSE2 the letters, digits and '-' that field names are made
+ * of are passed sixteen at a time; the rest of the rule goes byte by
+ * byte. */
+static inline size_t http_token_end(const unsigned char *b, size_t i, size_t e)
+{
+#if defined(__SSE2__)
+	const __m128i case_bit = _mm_set1_epi8(0x20), dash = _mm_set1_epi8('-');
+	const __m128i a = _mm_set1_epi8('a' - 1), z = _mm_set1_epi8('z' + 1);
+	const __m128i d0 = _mm_set1_epi8('0' - 1), d9 = _mm_set1_epi8('9' + 1);
+
+	for (; e - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+		__m128i l = _mm_or_si128(x, case_bit);
+		__m128i ok = _mm_or_si128(
+			_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(l, a), _mm_cmplt_epi8(l, z)),
+				     _mm_and_si128(_mm_cmpgt_epi8(x, d0), _mm_cmplt_epi8(x, d9))),
+			_mm_cmpeq_epi8(x, dash));
+		unsigned m = (unsigned)_mm_movemask_epi8(ok);
+
+		if (m != 0xffff) {
+			i += (size_t)__builtin_ctz(~m);
+			break;
+		}
+	}
+#endif
+	while (i < e && http_token_lc[b[i]])
+		i++;
+	return i;
+}
+
+/* The offset of the first byte of b[i..e) that cannot be in a request
+ * target (a control, a space, DEL or above), or e. */
+static inline size_t http_target_end(const unsigned char *b, size_t i, size_t e)
+{
+#if defined(__SSE2__)
+	const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
+
+	for (; e - i >= 16; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+		unsigned bad = (unsigned)_mm_movemask_epi8(
+			_mm_or_si128(_mm_cmpeq_epi8(x, del),
+				     _mm_cmpeq_epi8(_mm_cmpgt_epi8(x, sp), _mm_setzero_si128())));
+
+		if (bad)
+			return i + (size_t)__builtin_ctz(bad);
+	}
+#endif
+	while (i < e && b[i] > ' ' && b[i] < 0x7f)
+		i++;
+	return i;
 }
 
 #endif

@@ -252,59 +252,6 @@ static inline size_t line_end_from(const unsigned char *b, size_t i, size_t n)
 	return n;
 }
 
-/* The offset of the first byte of b[i..e) that is not a token character,
- * or e. With SSE2 the letters, digits and '-' that field names are made
- * of are passed sixteen at a time; the rest of the rule goes byte by
- * byte. */
-static inline size_t token_end_from(const unsigned char *b, size_t i, size_t e)
-{
-#if defined(__SSE2__)
-	const __m128i case_bit = _mm_set1_epi8(0x20), dash = _mm_set1_epi8('-');
-	const __m128i a = _mm_set1_epi8('a' - 1), z = _mm_set1_epi8('z' + 1);
-	const __m128i d0 = _mm_set1_epi8('0' - 1), d9 = _mm_set1_epi8('9' + 1);
-
-	for (; e - i >= 16; i += 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
-		__m128i l = _mm_or_si128(x, case_bit);
-		__m128i ok = _mm_or_si128(
-			_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(l, a), _mm_cmplt_epi8(l, z)),
-				     _mm_and_si128(_mm_cmpgt_epi8(x, d0), _mm_cmplt_epi8(x, d9))),
-			_mm_cmpeq_epi8(x, dash));
-		unsigned m = (unsigned)_mm_movemask_epi8(ok);
-
-		if (m != 0xffff) {
-			i += (size_t)__builtin_ctz(~m);
-			break;
-		}
-	}
-#endif
-	while (i < e && http_token_lc[b[i]])
-		i++;
-	return i;
-}
-
-/* The offset of the first byte of b[i..e) that cannot be in a request
- * target (a control, a space, DEL or above), or e. */
-static inline size_t target_end_from(const unsigned char *b, size_t i, size_t e)
-{
-#if defined(__SSE2__)
-	const __m128i sp = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
-
-	for (; e - i >= 16; i += 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
-		unsigned bad = (unsigned)_mm_movemask_epi8(
-			_mm_or_si128(_mm_cmpeq_epi8(x, del),
-				     _mm_cmpeq_epi8(_mm_cmpgt_epi8(x, sp), _mm_setzero_si128())));
-
-		if (bad)
-			return i + (size_t)__builtin_ctz(bad);
-	}
-#endif
-	while (i < e && b[i] > ' ' && b[i] < 0x7f)
-		i++;
-	return i;
-}
-
 static inline void name_ends(struct wire_scan *w, const struct wire_names *names)
 {
 	if (w->close_pos == 5)
@@ -352,14 +299,10 @@ static void connection_whole(struct wire_scan *w, const unsigned char *v, size_t
 		connection_char(w, v[k]);
 }
 
-static void value_char(struct wire_scan *w, unsigned char ch)
+/* One byte of a Content-Length value (RFC 9110, 8.6: 1*DIGIT; blanks
+ * around it). Inlined where a whole value is taken at once. */
+static inline __attribute__((always_inline)) void clen_char(struct wire_scan *w, unsigned char ch)
 {
-	if (w->cur == WIRE_H_CONNECTION) {
-		connection_char(w, ch);
-		return;
-	}
-	if (w->cur != WIRE_H_CLEN)
-		return;
 	if (ch >= '0' && ch <= '9') {
 		if (w->tlen == 2 || w->clen > (UINT64_MAX - 9) / 10)
 			w->bad_clen = 1;        /* digits after blanks, or too big */
@@ -371,6 +314,16 @@ static void value_char(struct wire_scan *w, unsigned char ch)
 	} else {
 		w->bad_clen = 1;
 	}
+}
+
+static void value_char(struct wire_scan *w, unsigned char ch)
+{
+	if (w->cur == WIRE_H_CONNECTION) {
+		connection_char(w, ch);
+		return;
+	}
+	if (w->cur == WIRE_H_CLEN)
+		clen_char(w, ch);
 }
 
 /* The end of the first line: CR (its LF must follow) or a bare LF. */
@@ -494,10 +447,10 @@ static size_t request_line_whole(struct wire_scan *w, const unsigned char *b, si
 
 	if (e == n)
 		return 0;
-	m = token_end_from(b, i, e);
+	m = http_token_end(b, i, e);
 	if (m == i || m - i > METHOD_MAX || b[m] != ' ')
 		return 0;
-	t = target_end_from(b, m + 1, e);
+	t = http_target_end(b, m + 1, e);
 	if (t == m + 1 || t == e || b[t] != ' ' || e - (t + 1) != 8 ||
 	    memcmp(b + t + 1, "HTTP/1.", 7) != 0 || b[t + 8] < '0' || b[t + 8] > '9')
 		return 0;
@@ -534,7 +487,7 @@ static size_t field_line_whole(struct wire_scan *w, const struct wire_names *nam
 
 	if (e == n)
 		return 0;
-	j = token_end_from(b, i, e);
+	j = http_token_end(b, i, e);
 	if (j == i || b[j] != ':')
 		return 0;
 	w->cand = first_cand(idc, http_token_lc[b[i]]);
@@ -555,7 +508,7 @@ static size_t field_line_whole(struct wire_scan *w, const struct wire_names *nam
 		connection_whole(w, b + j + 1, e - j - 1);
 	else if (w->cur == WIRE_H_CLEN)
 		for (size_t k = j + 1; k < e; k++)
-			value_char(w, b[k]);
+			clen_char(w, b[k]);
 	return line_done(w, b, e, n, WS_VALUE_LF);
 }
 

@@ -74,6 +74,21 @@ static bool seed_has_id(const struct ctx_seed *seed)
 	return seed && seed->id && seed->id_len > 0 && seed->id_len <= CTX_ID_MAX;
 }
 
+/* Whether the seed gives a field or `base` has one: most contexts carry
+ * none (REQCTX_FIELDS unset), and their names copy none. */
+static bool fields_given(const struct ctx_seed *seed, const struct ctx_name *base)
+{
+	uintptr_t any = 0;
+
+	for (int i = 0; i < CTX_FIELDS; i++) {
+		if (seed)
+			any |= (uintptr_t)seed->field[i];
+		if (base)
+			any |= base->field_len[i];
+	}
+	return any != 0;
+}
+
 /* Fills a name from the seed; what the seed lacks comes from `base`, or is
  * generated without one. */
 static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const struct ctx_name *base)
@@ -109,6 +124,12 @@ static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const str
 		n->parent_id[16] = '\0';
 	} else if (base && !(seed && seed->trace_id)) {
 		memcpy(n->parent_id, base->parent_id, sizeof n->parent_id);
+	}
+	if (!fields_given(seed, base)) {
+		memset(n->field_len, 0, sizeof n->field_len);
+		for (int i = 0; i < CTX_FIELDS; i++)
+			n->field[i][0] = '\0';
+		return;
 	}
 	for (int i = 0; i < CTX_FIELDS; i++) {
 		size_t len = seed && seed->field[i] ? seed->field_len[i] : 0;

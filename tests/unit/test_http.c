@@ -230,6 +230,11 @@ UNIT_TEST(request_line_forms)
 	ck_assert(o.is_http);
 	parse(LIT("G / HTTP/1.9\r\n\r\n"), &o);
 	ck_assert(o.is_http);
+	/* Methods and targets of 16 bytes and more (scanned 16 at a time) */
+	parse(LIT("ABCDEFGHIJKLMNOP /a/long/target/of/more/than/32/bytes?q=1 HTTP/1.1\r\n\r\n"), &o);
+	ck_assert(o.is_http);
+	parse(LIT("GET /0123456789abcdef0123456789abcdef~!$&'()*+,;=:@ HTTP/1.0\r\n\r\n"), &o);
+	ck_assert(o.is_http);
 }
 
 UNIT_TEST(request_line_malformed)
@@ -260,6 +265,13 @@ UNIT_TEST(request_line_malformed)
 		{ LIT("\r\nGET / HTTP/1.1\r\n\r\n") },
 		{ LIT("GET /\r\n") },
 		{ LIT("GET\r\n") },
+		/* past the first 16 bytes of a method or a target */
+		{ LIT("ABCDEFGHIJKLMNOP( / HTTP/1.1\r\n\r\n") },
+		{ LIT("ABCDEFGHIJKLMNOPQRS\x80 / HTTP/1.1\r\n\r\n") },
+		{ LIT("GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaa\x01" "aaaa HTTP/1.1\r\n\r\n") },
+		{ LIT("GET /aaaaaaaaaaaaaaa\x7f" "aaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n") },
+		{ LIT("GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9 HTTP/1.1\r\n\r\n") },
+		{ LIT("GET /aaaaaaaaaaaaaaaa\taaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n") },
 	};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -804,6 +804,37 @@ UNIT_TEST(format_parent_and_fields)
 	ck_assert_str_eq(cfg.format, "[%i] ");
 }
 
+/* A context's fields come from its seed, else from the name it renames;
+ * a context made from a seed with none carries none, even in memory a
+ * context with fields had before (the pool reuses it). */
+UNIT_TEST(fields_carried_by_a_rename_and_none_after_reuse)
+{
+	struct ctx_seed with = { .id = "req-2", .id_len = 5 }, rename = { .id = "req-3", .id_len = 5 };
+	struct ctx_seed none = { 0 };
+	struct ctx *c;
+
+	setup();
+	with.field[2] = "gold";
+	with.field_len[2] = 4;
+	c = ctx_new(&with);
+	ck_assert_ptr_nonnull(c);
+	ck_assert(ctx_adopt(c, &rename));
+	ck_assert_str_eq(ctx_name(c)->id, "req-3");
+	ck_assert_int_eq(ctx_name(c)->field_len[2], 4);
+	ck_assert_str_eq(ctx_name(c)->field[2], "gold");
+	ck_assert_int_eq(ctx_name(c)->field_len[0], 0);
+	ctx_put(c);
+	for (int k = 0; k < 4; k++) {
+		c = ctx_new(&none);
+		ck_assert_ptr_nonnull(c);
+		for (int i = 0; i < CTX_FIELDS; i++) {
+			ck_assert_int_eq(ctx_name(c)->field_len[i], 0);
+			ck_assert_int_eq(ctx_name(c)->field[i][0], '\0');
+		}
+		ctx_put(c);
+	}
+}
+
 UNIT_TEST(span_line_is_otlp_json)
 {
 	static const char *const vars[] = { "OTEL_SERVICE_NAME=svc-a",
