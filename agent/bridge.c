@@ -170,6 +170,21 @@ int bridge_pending;
 int bridge_runtime;
 int bridge_loops_only;
 int bridge_broken;
+int bridge_green;
+int bridge_watch_loads;
+
+void bridge_loaded(const char *file)
+{
+	const char *b = strrchr(file, '/');
+
+	b = b ? b + 1 : file;
+	/* greenlet 1.0 and later: greenlet/_greenlet.cpython-311-x86_64-linux-gnu.so;
+	 * before: greenlet.cpython-37m-x86_64-linux-gnu.so */
+	if ((strncmp(b, "_greenlet.", 10) != 0 && strncmp(b, "greenlet.", 9) != 0) || !strstr(b, ".so"))
+		return;
+	if (!__atomic_exchange_n(&bridge_green, 1, __ATOMIC_RELAXED))
+		DEBUG("bridge: %s loaded: green threads; the waits of every loop the bridge does not drive name nobody", b);
+}
 
 void bridge_ready(void)
 {
@@ -206,6 +221,8 @@ void bridge_start(void)
 	if (rt == RT_NONE)
 		return;
 	bridge_vm = 1;
+	if (rt == RT_PYTHON)
+		__atomic_store_n(&bridge_watch_loads, 1, __ATOMIC_RELAXED);
 	/* Until its bridge reports in (it may be off, missing or broken):
 	 * only for the interpreters themselves, whose event loops schedule
 	 * requests in user space; uWSGI's own loops (its router, its master)

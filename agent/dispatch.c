@@ -128,9 +128,11 @@ int dispatch_next(int epfd, struct epoll_event *events)
 	/* agent/bridge.h: an event loop of a runtime whose bridge is not in,
 	 * or (Python) that its bridge does not drive, in a process that may
 	 * serve several requests (not one started inside a request, whose
-	 * work is that request's: a helper script's one epoll wait). */
+	 * work is that request's: a helper script's one epoll wait); and
+	 * every loop of a process with green threads (bridge_green). */
 	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) ||
-			       (bridge_loops_only && !agent_self.bridge_loop && inherit_home == NULL);
+			       (bridge_loops_only && !agent_self.bridge_loop && inherit_home == NULL) ||
+			       bridge_green_wait();
 	if (b == NULL || b->pos >= b->n)
 		return 0;
 	i = b->pos++;

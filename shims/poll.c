@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <poll.h>
 
+#include "agent/bridge.h"
+#include "base/debug.h"
 #include "shims/shim.h"
 
 /* The one fd ready (or -1), and in `*in` whether its readiness reports
@@ -38,8 +40,21 @@ static inline bool waits_to_write(const struct pollfd *fds, nfds_t n)
 	       flow_waits_to_write(fds[0].fd);
 }
 
+/* A green process's hub (agent/bridge.h): from its wait on, what the
+ * thread runs is a green thread's, which no libc call names. */
+static __attribute__((noinline)) void green_wait(void)
+{
+	if (!agent_self.unvouched) {
+		agent_self.unvouched = true;
+		if (unlikely(debug_fd >= 0))
+			DEBUG("a wait in a process with green threads: this thread's lines name nobody from here");
+	}
+}
+
 static inline int ready(int r, int fd, bool in)
 {
+	if (bridge_green_wait())
+		green_wait();
 	if (r == 1 && fd >= 0)
 		AGENT_WORK(flow_ready(fd, in));
 	return r;

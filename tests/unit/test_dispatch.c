@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "agent/bridge.h"
 #include "agent/dispatch.h"
 #include "agent/flow.h"
 #include "base/ctx.h"
@@ -121,6 +122,38 @@ UNIT_TEST(batch_mode_buffers_nothing)
 {
 	fake_config("REQCTX_EPOLL=batch");
 	ck_assert_ptr_null(dispatch_buffer(EPFD, 16));
+}
+
+/* Once greenlet's extension is loaded into a Python process, an epoll
+ * event names nobody the thread's lines may carry (bridge_green), unless
+ * the bridge drives that loop; another library's load changes nothing. */
+UNIT_TEST(in_a_green_process_an_event_vouches_for_nobody)
+{
+	static const int fds[] = { CLIENT_A, CLIENT_B };
+	struct epoll_event ev;
+
+	bridge_watch_loads = 1;
+	bridge_loaded("/usr/lib/python3/dist-packages/gevent/libev/corecext.cpython-311-x86_64-linux-gnu.so");
+	bridge_loaded("/opt/lib/libgreenlet_helper.so");
+	ck_assert_int_eq(bridge_green, 0);
+	serve(CLIENT_A, "req-a");
+	serve(CLIENT_B, "req-b");
+	ck_assert_int_eq(kernel_reports(fds, 2, &ev), 1);
+	ck_assert(!agent_self.unvouched);
+	ck_assert_ptr_eq(ctx_carried(), agent_self.cur);
+	bridge_loaded("/usr/lib/python3/dist-packages/greenlet/_greenlet.cpython-311-x86_64-linux-gnu.so");
+	ck_assert_int_eq(bridge_green, 1);
+	ck_assert_int_eq(dispatch_next(EPFD, &ev), 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(agent_self.unvouched);
+	ck_assert_ptr_null(ctx_carried());
+	agent_self.bridge_loop = true;
+	ck_assert_int_eq(kernel_reports(fds, 1, &ev), 1);
+	ck_assert(!agent_self.unvouched);
+	agent_self.bridge_loop = false;
+	bridge_green = 0;
+	bridge_watch_loads = 0;
+	agent_self.unvouched = false;
 }
 
 Suite *dispatch_suite(void)

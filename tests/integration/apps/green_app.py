@@ -1,0 +1,39 @@
+"""WSGI app for t_rt_green: request handlers that are gevent green threads.
+Every line it writes to stderr is "site=<log-site> id=<the id in the query
+string>":
+  arrival      first thing in the handler
+  after_sleep  after gevent.sleep() of 1 to 20 ms: the hub ran other
+               requests' handlers meanwhile, with no libc call between
+               their lines that says whose they are
+  end          before it answers
+Run as a program (python3 green_app.py PORT) it serves itself with
+gevent.pywsgi on the loop GEVENT_BACKEND names (poll, select, epoll); uWSGI
+--gevent loads it as a module (its `application`).
+"""
+import random
+import sys
+import urllib.parse
+
+import gevent
+
+
+def log(site, rid):
+    sys.stderr.write("site=%s id=%s\n" % (site, rid))
+    sys.stderr.flush()
+
+
+def application(environ, start_response):
+    rid = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("id", ["-"])[0]
+    log("arrival", rid)
+    gevent.sleep(random.uniform(0.001, 0.02))
+    log("after_sleep", rid)
+    body = ("ok %s\n" % rid).encode()
+    log("end", rid)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+if __name__ == "__main__":
+    from gevent.pywsgi import WSGIServer
+
+    WSGIServer(("127.0.0.1", int(sys.argv[1])), application, log=None).serve_forever()
