@@ -172,6 +172,7 @@ int bridge_loops_only;
 int bridge_broken;
 int bridge_green;
 int bridge_watch_loads;
+int bridge_watch_selects;
 
 void bridge_loaded(const char *file)
 {
@@ -223,6 +224,8 @@ void bridge_start(void)
 	bridge_vm = 1;
 	if (rt == RT_PYTHON)
 		__atomic_store_n(&bridge_watch_loads, 1, __ATOMIC_RELAXED);
+	if (rt == RT_RUBY && !embedded)
+		__atomic_store_n(&bridge_watch_selects, 1, __ATOMIC_RELAXED);
 	/* Until its bridge reports in (it may be off, missing or broken):
 	 * only for the interpreters themselves, whose event loops schedule
 	 * requests in user space; uWSGI's own loops (its router, its master)

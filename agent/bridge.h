@@ -58,6 +58,17 @@ void bridge_loaded(const char *file);
 /* 1 once bridge_loaded() needs calling: the process is Python's. */
 extern int bridge_watch_loads;
 
+/* 1 in the Ruby interpreter: a poll or select over two client
+ * connections or more, or over one and a listening socket, is a fiber
+ * scheduler's (a hand-made one over IO.select, the async gem on nio4r's
+ * pure-Ruby selector): the fibers it resumes after the wait (one whose
+ * timer ran out, one another connection woke) are other requests', and
+ * no libc call shows the switch. The thread is unvouched from that wait
+ * on (shims/poll.c). Ruby's threaded servers wait so on their listeners
+ * only (puma's server thread, WEBrick), or on one connection and a
+ * wake-up pipe (a puma worker). */
+extern int bridge_watch_selects;
+
 /* The thread waits for events in a green process (bridge_green), outside
  * a loop its bridge drives and not in a process started inside a request
  * (agent/inherit.h): poll and select (shims/poll.c), epoll

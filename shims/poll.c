@@ -51,9 +51,70 @@ static __attribute__((noinline)) void green_wait(void)
 	}
 }
 
-static inline int ready(int r, int fd, bool in)
+/* What a wait watches (bridge_watch_selects): its client connections,
+ * and its listening sockets (stream sockets the program made and never
+ * connected). */
+struct watched {
+	int clients, listeners;
+};
+
+static void watch(struct watched *w, int fd)
 {
-	if (bridge_green_wait())
+	const struct fdslot *s = fdmap_peek(fd);
+	unsigned flags;
+
+	if (s == NULL)
+		return;
+	flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+	if (fdmap_kind(s) == FD_CLIENT)
+		w->clients++;
+	else if (fdmap_kind(s) == FD_PEER && (flags & (FDF_SOCK_STREAM | FDF_CONNECTED)) == FDF_SOCK_STREAM)
+		w->listeners++;
+}
+
+/* A scheduler's wait: two client connections or more, or one with a
+ * listener (its acceptor fiber waits there too). Not a worker thread's
+ * wait on its one connection and a wake-up pipe (puma's). */
+static bool scheduler_watch(const struct watched *w)
+{
+	return w->clients >= 2 || (w->clients == 1 && w->listeners >= 1);
+}
+
+static __attribute__((noinline)) bool clients_polled(const struct pollfd *fds, nfds_t n)
+{
+	struct watched w = { 0, 0 };
+
+	for (nfds_t i = 0; n > 1 && i < n; i++)
+		if (fds[i].fd >= 0)
+			watch(&w, fds[i].fd);
+	return scheduler_watch(&w);
+}
+
+/* Before the call: select leaves only the ready fds in its sets. */
+static __attribute__((noinline)) bool clients_selected(int nfds, fd_set *rd, fd_set *wr, fd_set *ex)
+{
+	struct watched w = { 0, 0 };
+
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+		if ((rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex)))
+			watch(&w, fd);
+	return scheduler_watch(&w);
+}
+
+static inline bool fibers_polled(const struct pollfd *fds, nfds_t n)
+{
+	return unlikely(__atomic_load_n(&bridge_watch_selects, __ATOMIC_RELAXED)) && clients_polled(fds, n);
+}
+
+static inline bool fibers_selected(int nfds, fd_set *rd, fd_set *wr, fd_set *ex)
+{
+	return unlikely(__atomic_load_n(&bridge_watch_selects, __ATOMIC_RELAXED)) &&
+	       clients_selected(nfds, rd, wr, ex);
+}
+
+static inline int ready(int r, int fd, bool in, bool fibers)
+{
+	if (bridge_green_wait() || unlikely(fibers))
 		green_wait();
 	if (r == 1 && fd >= 0)
 		AGENT_WORK(flow_ready(fd, in));
@@ -92,24 +153,24 @@ static __attribute__((noinline)) void several_select(int nfds, fd_set *rd, fd_se
 	flow_several_ready(more ? NULL : got, more ? r : k);
 }
 
-static inline int ready_poll(int r, const struct pollfd *fds, nfds_t n)
+static inline int ready_poll(int r, const struct pollfd *fds, nfds_t n, bool fibers)
 {
 	bool in = false;
 	int fd = r == 1 ? one_ready_poll(fds, n, &in) : -1;
 
 	if (r > 1)
 		several_poll(fds, n, r);
-	return ready(r, fd, in);
+	return ready(r, fd, in, fibers);
 }
 
-static inline int ready_select(int r, int nfds, fd_set *rd, fd_set *wr, fd_set *ex)
+static inline int ready_select(int r, int nfds, fd_set *rd, fd_set *wr, fd_set *ex, bool fibers)
 {
 	bool in = false;
 	int fd = r == 1 ? one_ready_select(nfds, rd, wr, ex, &in) : -1;
 
 	if (r > 1)
 		several_select(nfds, rd, wr, ex, r);
-	return ready(r, fd, in);
+	return ready(r, fd, in, fibers);
 }
 
 AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
@@ -124,7 +185,7 @@ AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	}
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(poll)(fds, n, timeout);
-	return ready_poll(r, fds, n);
+	return ready_poll(r, fds, n, fibers_polled(fds, n));
 }
 
 AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
@@ -140,30 +201,34 @@ AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	}
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(ppoll)(fds, n, ts, mask);
-	return ready_poll(r, fds, n);
+	return ready_poll(r, fds, n, fibers_polled(fds, n));
 }
 
 AGENT_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
+	bool fibers;
 	int r;
 
 	if (!agent_active())
 		return REAL(select)(nfds, rd, wr, ex, tv);
+	fibers = fibers_selected(nfds, rd, wr, ex);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(select)(nfds, rd, wr, ex, tv);
-	return ready_select(r, nfds, rd, wr, ex);
+	return ready_select(r, nfds, rd, wr, ex, fibers);
 }
 
 AGENT_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 			  const struct timespec *ts, const sigset_t *mask)
 {
+	bool fibers;
 	int r;
 
 	if (!agent_active())
 		return REAL(pselect)(nfds, rd, wr, ex, ts, mask);
+	fibers = fibers_selected(nfds, rd, wr, ex);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(pselect)(nfds, rd, wr, ex, ts, mask);
-	return ready_select(r, nfds, rd, wr, ex);
+	return ready_select(r, nfds, rd, wr, ex, fibers);
 }
 
 /* Sleeping is blocking too: a held partial line goes out first. */
