@@ -183,6 +183,9 @@ void bridge_loaded(const char *file)
 	 * before: greenlet.cpython-37m-x86_64-linux-gnu.so */
 	if ((strncmp(b, "_greenlet.", 10) != 0 && strncmp(b, "greenlet.", 9) != 0) || !strstr(b, ".so"))
 		return;
+	/* Every epoll loop the bridge does not drive, as in the interpreter
+	 * (uWSGI's embedded Python had none of it). */
+	__atomic_store_n(&bridge_loops_only, 1, __ATOMIC_RELAXED);
 	if (!__atomic_exchange_n(&bridge_green, 1, __ATOMIC_RELAXED))
 		DEBUG("bridge: %s loaded: green threads; the waits of every loop the bridge does not drive name nobody", b);
 }

@@ -29,7 +29,8 @@ extern int bridge_pending;
  * batches unless REQCTX_EPOLL says otherwise (agent/dispatch.c). */
 extern int bridge_runtime;
 
-/* 1 in the Python interpreter: its bridge drives asyncio's loops only,
+/* 1 in the Python interpreter (and in a program embedding it once it is
+ * green: bridge_green): its bridge drives asyncio's loops only,
  * and every other epoll loop of the process (Twisted's reactor, gevent's
  * libev, uvloop's libuv) runs callbacks, timers and green threads in user
  * space where no libc call shows a switch: such a loop's thread stays as

@@ -128,11 +128,15 @@ int dispatch_next(int epfd, struct epoll_event *events)
 	/* agent/bridge.h: an event loop of a runtime whose bridge is not in,
 	 * or (Python) that its bridge does not drive, in a process that may
 	 * serve several requests (not one started inside a request, whose
-	 * work is that request's: a helper script's one epoll wait); and
-	 * every loop of a process with green threads (bridge_green). */
+	 * work is that request's: a helper script's one epoll wait), or
+	 * in a process with green threads (bridge_green sets
+	 * bridge_loops_only). That flag is read plainly: it goes from 0 to
+	 * 1 once, and an atomic load costs this hand-out 3 instructions
+	 * (the two flags are then not tested as one); a wait that misses
+	 * the store takes it at the next. */
 	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) ||
-			       (bridge_loops_only && !agent_self.bridge_loop && inherit_home == NULL) ||
-			       bridge_green_wait();
+			       (unlikely(bridge_loops_only) &&
+				!agent_self.bridge_loop && inherit_home == NULL);
 	if (b == NULL || b->pos >= b->n)
 		return 0;
 	i = b->pos++;
@@ -158,7 +162,7 @@ struct epoll_event *dispatch_buffer(int epfd, int maxevents)
 	 * (a C extension's) stays one at a time. */
 	if (agent_config->epoll == CFG_EPOLL_BATCH || maxevents <= 0 || maxevents > 1 << 20 ||
 	    (bridge_runtime && !agent_config->epoll_set &&
-	     (agent_self.bridge_loop || bridge_loops_only ||
+	     (agent_self.bridge_loop || __atomic_load_n(&bridge_loops_only, __ATOMIC_RELAXED) ||
 	      __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED))))
 		return NULL;
 	b = buffer(epfd, maxevents);

@@ -82,9 +82,11 @@ static unsigned hex_value(unsigned char ch)
  * version may consult the locale. */
 static bool name_is(const char *name, size_t n, const char *want, size_t wn)
 {
-	if (n != wn)
+	if (n != wn || http_token_lc[(unsigned char)name[0]] != http_token_lc[(unsigned char)want[0]])
 		return false;
-	for (size_t i = 0; i < n; i++)
+	if (memcmp(name, want, n) == 0)
+		return true;            /* as configured, byte for byte: the usual case */
+	for (size_t i = 1; i < n; i++)
 		if (http_token_lc[(unsigned char)name[i]] != http_token_lc[(unsigned char)want[i]])
 			return false;
 	return true;

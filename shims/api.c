@@ -27,7 +27,7 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
 	 * wrong in a trial). */
 	if (c && unlikely(agent_self.unvouched) &&
 	    (__atomic_load_n(&bridge_broken, __ATOMIC_RELAXED) ||
-	     (bridge_loops_only && !agent_self.bridge_loop)))
+	     (__atomic_load_n(&bridge_loops_only, __ATOMIC_RELAXED) && !agent_self.bridge_loop)))
 		c = NULL;
 	if (c)
 		ctx_get(c);

@@ -152,6 +152,7 @@ UNIT_TEST(in_a_green_process_an_event_vouches_for_nobody)
 	ck_assert(!agent_self.unvouched);
 	agent_self.bridge_loop = false;
 	bridge_green = 0;
+	bridge_loops_only = 0;
 	bridge_watch_loads = 0;
 	agent_self.unvouched = false;
 }
