@@ -127,6 +127,12 @@ def _reqctx_bridge():
         fn["bridge_failed"] = f
     except AttributeError:
         pass
+    try:
+        f = lib.reqctx_api_bridge_vouch
+        f.restype, f.argtypes = ctypes.c_int, [ctypes.c_int]
+        fn["bridge_vouch"] = f
+    except AttributeError:
+        pass
     install_hooks(fn)
     # From here on asyncio's contexts decide: the agent may tag the event
     # loop's lines again (until now it wrote them bare: agent/bridge.h).
@@ -780,13 +786,86 @@ def install_hooks(fn):
         _bootstrap.__qualname__ = bootstrap.__qualname__
         process.BaseProcess._bootstrap = _bootstrap
 
+    # ---- green threads: gevent, eventlet ----------------------------
+    # Their hub runs each request's handler as a greenlet and switches
+    # between them in user space; the agent sees no switch, and once
+    # greenlet is loaded it vouches for no wait of the process
+    # (agent/bridge.h, bridge_green). greenlet reports every switch to a
+    # trace function (per thread: the one that imports the hub's module):
+    # there the greenlet that leaves keeps the context it had (its own
+    # reads named it, natively), the one that comes in gets its own back,
+    # and is vouched for; a hub is vouched for by nobody (it runs other
+    # greenlets' callbacks, and its lines carry none). A greenlet that
+    # starts begins with none, or in its starter's context when a
+    # greenlet other than a hub starts it.
+    vouch = fn.get("bridge_vouch")
+
+    def hub_of(g):
+        """Whether g is a hub (gevent's Hub, eventlet's hub greenlet);
+        kept on the greenlet after the first look."""
+        d = getattr(g, "__dict__", None)
+        if d is None:
+            return True         # nowhere to keep a context: as a hub
+        h = d.get("_reqctx_hub")
+        if h is None:
+            gh = sys.modules.get("gevent.hub")
+            h = gh is not None and isinstance(g, getattr(gh, "Hub", ()))
+            eh = sys.modules.get("eventlet.hubs")
+            if not h and eh is not None:
+                hub = getattr(getattr(eh, "_threadlocal", None), "hub", None)
+                h = hub is not None and getattr(hub, "greenlet", None) is g
+            d["_reqctx_hub"] = h
+        return h
+
+    green_threads = set()
+
+    def patch_green():
+        import threading
+        import greenlet
+        if vouch is None or not hasattr(greenlet, "settrace"):
+            return              # the agent keeps every line of a hub's thread bare
+        me = threading.get_ident()
+        if me in green_threads:
+            return
+        green_threads.add(me)
+        MISSING = object()
+
+        def trace(event, args, chained=greenlet.gettrace()):
+            if event == "switch" or event == "throw":
+                try:
+                    follow(*args)
+                except Exception:   # never in the program's way: its lines go bare
+                    vouch(0)
+            if chained is not None:
+                chained(event, args)
+
+        def follow(origin, target):
+            od = getattr(origin, "__dict__", None)
+            prev = od.pop("_reqctx_prev", MISSING) if od is not None else MISSING
+            if prev is not MISSING:
+                od["_reqctx_snap"] = capture()
+                _leave(prev)
+            if hub_of(target):
+                vouch(0)
+            else:
+                td = target.__dict__
+                if "_reqctx_snap" not in td:
+                    # starting: its starter's context, unless a hub
+                    # starts it
+                    td["_reqctx_snap"] = None if prev is MISSING or hub_of(origin) else od["_reqctx_snap"]
+                td["_reqctx_prev"] = enter_snap(td["_reqctx_snap"])
+                vouch(1)
+
+        greenlet.settrace(trace)
+
     # ---- apply each patch when its module is first imported -----------
     pending = {"asyncio": patch_asyncio, "aiohttp.web_protocol": patch_aiohttp,
                "tornado.http1connection": patch_tornado,
                "concurrent.futures.thread": patch_futures,
                "threading": patch_threading, "queue": patch_queue,
                "logging": patch_logging, "logging.handlers": patch_logging_handlers,
-               "multiprocessing.process": patch_processes}
+               "multiprocessing.process": patch_processes,
+               "gevent.hub": patch_green, "eventlet.hubs": patch_green}
 
     def apply(name):
         f = pending.pop(name, None)

@@ -1,20 +1,27 @@
-"""WSGI app for t_rt_green: request handlers that are gevent green threads.
-Every line it writes to stderr is "site=<log-site> id=<the id in the query
-string>":
+"""WSGI app for t_rt_green: request handlers that are green threads
+(gevent's, or eventlet's with APP_HUB=eventlet). Every line it writes to
+stderr is "site=<log-site> id=<the id in the query string>":
   arrival      first thing in the handler
-  after_sleep  after gevent.sleep() of 1 to 20 ms: the hub ran other
+  after_sleep  after a green sleep of 1 to 20 ms: the hub ran other
                requests' handlers meanwhile, with no libc call between
                their lines that says whose they are
   end          before it answers
 Run as a program (python3 green_app.py PORT) it serves itself with
-gevent.pywsgi on the loop GEVENT_BACKEND names (poll, select, epoll); uWSGI
---gevent loads it as a module (its `application`).
+gevent.pywsgi on the loop GEVENT_BACKEND names (poll, select, epoll), or
+eventlet.wsgi on the hub EVENTLET_HUB names; uWSGI --gevent loads it as a
+module (its `application`).
 """
+import os
 import random
 import sys
 import urllib.parse
 
-import gevent
+if os.environ.get("APP_HUB") == "eventlet":
+    import eventlet
+    sleep = eventlet.sleep
+else:
+    import gevent
+    sleep = gevent.sleep
 
 
 def log(site, rid):
@@ -25,7 +32,7 @@ def log(site, rid):
 def application(environ, start_response):
     rid = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("id", ["-"])[0]
     log("arrival", rid)
-    gevent.sleep(random.uniform(0.001, 0.02))
+    sleep(random.uniform(0.001, 0.02))
     log("after_sleep", rid)
     body = ("ok %s\n" % rid).encode()
     log("end", rid)
@@ -34,6 +41,11 @@ def application(environ, start_response):
 
 
 if __name__ == "__main__":
-    from gevent.pywsgi import WSGIServer
+    if os.environ.get("APP_HUB") == "eventlet":
+        from eventlet import wsgi
 
-    WSGIServer(("127.0.0.1", int(sys.argv[1])), application, log=None).serve_forever()
+        wsgi.server(eventlet.listen(("127.0.0.1", int(sys.argv[1]))), application, log_output=False)
+    else:
+        from gevent.pywsgi import WSGIServer
+
+        WSGIServer(("127.0.0.1", int(sys.argv[1])), application, log=None).serve_forever()
