@@ -289,13 +289,19 @@ static void connection_char(struct wire_scan *w, unsigned char ch)
 	}
 }
 
-/* A whole Connection value v[0..n): the common one ("keep-alive") holds
- * no 'c', and is passed over with two memchr; else token by token. */
+/* A whole Connection value v[0..n): one that holds no 'c' in either
+ * case (the common "keep-alive") has no "close" in it and is passed over
+ * in one pass (a short value: cheaper than two memchr calls); else token
+ * by token. */
 static void connection_whole(struct wire_scan *w, const unsigned char *v, size_t n)
 {
-	if (memchr(v, 'c', n) == NULL && memchr(v, 'C', n) == NULL)
+	size_t k = 0;
+
+	while (k < n && (v[k] | 0x20) != 'c')
+		k++;
+	if (k == n)
 		return;
-	for (size_t k = 0; k < n; k++)
+	for (k = 0; k < n; k++)
 		connection_char(w, v[k]);
 }
 
