@@ -964,6 +964,11 @@ bool flow_request_answered(const struct ctx *c)
 	return c != NULL && (answered(c) || flow_request_over(c));
 }
 
+bool flow_request_live(const struct ctx *c)
+{
+	return conn_open(c) && !answered(c);
+}
+
 void flow_connect(int fd)
 {
 	struct fdslot *s = fdmap_slot(fd);

@@ -316,6 +316,10 @@ bool flow_request_over(const struct ctx *c);
 /* `c`'s request was answered: its connection written to since the request
  * was read, or closed since (flow_request_over). */
 bool flow_request_answered(const struct ctx *c);
+/* `c` is a request still being served: made for a client connection that
+ * is open, carries it still (no next request began there) and was not
+ * written to since its head was read (reqctx_api_live). */
+bool flow_request_live(const struct ctx *c);
 
 /* The current context came from a channel's bytes or wake-up and nothing
  * switched since: a guess from one write, not work the thread vouches for

@@ -94,6 +94,16 @@ AGENT_EXPORT int reqctx_api_bridge_vouch(int on)
 	return agent_running() ? bridge_vouch(on != 0) : 0;
 }
 
+/* reqctx.h: whether `s` names a request still being served. */
+AGENT_EXPORT int reqctx_api_live(reqctx_snapshot_t s)
+{
+	int r = 0;
+
+	if (s && agent_running())
+		AGENT_WORK_FAST(r = flow_request_live((const struct ctx *)s));
+	return r;
+}
+
 /* reqctx.h; agent/bridge.h, bridge_loop. */
 AGENT_EXPORT void reqctx_api_bridge_loop(int on)
 {

@@ -25,6 +25,10 @@
  *                              new thread's first context, its creator's
  *   leave(p)                   reqctx_api_leave
  *   release(p)                 reqctx_api_release
+ *   live(p) -> bool            reqctx_api_live: p names a request still
+ *                              being served (True without that call: an
+ *                              older agent)
+ *   vouch(on) -> int           reqctx_api_bridge_vouch (0 without it)
  *   Guard(write, fd, encoding, errors, self)
  *                              a callable in place of a text stream's
  *                              write: each chunk (a str, encoded as the
@@ -59,6 +63,8 @@ static snap_t (*api_enter_inherited)(snap_t);   /* api_enter in an older agent *
 static void (*api_leave)(snap_t);
 static void (*api_release)(snap_t);
 static void (*api_buffered)(int, const void *, unsigned long);
+static int (*api_live)(snap_t);
+static int (*api_vouch)(int);
 
 /* A snapshot owned by Python (the Python code's Snap class, in C: no
  * Python call to make one or to release it). */
@@ -210,6 +216,26 @@ static PyObject *py_leave(PyObject *self, PyObject *o)
 {
 	(void)self;
 	return with_snap(o, api_leave);
+}
+
+static PyObject *py_live(PyObject *self, PyObject *o)
+{
+	snap_t p;
+
+	(void)self;
+	if (snap_arg(o, &p) < 0)
+		return NULL;
+	return PyBool_FromLong(p != NULL && (api_live == NULL || api_live(p)));
+}
+
+static PyObject *py_vouch(PyObject *self, PyObject *o)
+{
+	long on = PyLong_AsLong(o);
+
+	(void)self;
+	if (on == -1 && PyErr_Occurred())
+		return NULL;
+	return PyLong_FromLong(api_vouch ? api_vouch(on != 0) : 0);
 }
 
 static PyObject *py_release(PyObject *self, PyObject *o)
@@ -826,6 +852,8 @@ static PyMethodDef methods[] = {
 	  "enter() for a new thread's first context, its creator's: a pipe's read ends it." },
 	{ "leave", py_leave, METH_O, "Makes snapshot p (enter's result) current again." },
 	{ "release", py_release, METH_O, "Drops snapshot p." },
+	{ "live", py_live, METH_O, "Whether snapshot p names a request still being served." },
+	{ "vouch", py_vouch, METH_O, "reqctx_api_bridge_vouch(on): returns the state it replaced." },
 	{ "handle_run", py_handle_run, METH_VARARGS,
 	  "handle_run(Handle, run, fallback, var, Context): Handle._run in C, the request of the handle's context current around its callback." },
 	{ "task_make", py_task_make, METH_VARARGS,
@@ -871,6 +899,8 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	api_buffered = (void (*)(int, const void *, unsigned long))
 		dlsym(RTLD_DEFAULT, "reqctx_api_buffered");
 	api_bridge_loop = (void (*)(int))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_loop");
+	api_live = (int (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_live");
+	api_vouch = (int (*)(int))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_vouch");
 	guard_type = (PyTypeObject *)PyType_FromSpec(&guard_spec);
 	if (guard_type == NULL || PyModule_AddObject(m, "Guard", (PyObject *)guard_type) < 0) {
 		Py_XDECREF(guard_type);

@@ -113,6 +113,8 @@ def _reqctx_bridge():
                   handle_run=getattr(_reqctx, "handle_run", None),
                   loop_run=getattr(_reqctx, "loop_run", None),
                   task_make=getattr(_reqctx, "task_make", None))
+        if hasattr(_reqctx, "live"):
+            fn.update(live=_reqctx.live, vouch=_reqctx.vouch)
     except ImportError:
         pass
     try:
@@ -131,6 +133,12 @@ def _reqctx_bridge():
         f = lib.reqctx_api_bridge_vouch
         f.restype, f.argtypes = ctypes.c_int, [ctypes.c_int]
         fn["bridge_vouch"] = f
+    except AttributeError:
+        pass
+    try:
+        f = lib.reqctx_api_live
+        f.restype, f.argtypes = ctypes.c_int, [ctypes.c_void_p]
+        fn["live_raw"] = f
     except AttributeError:
         pass
     install_hooks(fn)
@@ -666,6 +674,9 @@ def install_hooks(fn):
             # requests) is work for the request the thread serves.
             if block:
                 waits_for_work()
+                item = get(self, block, timeout)
+                job_taken()
+                return item
             return get(self, block, timeout)
         queue.Queue.get = _get
         base = getattr(queue, "SimpleQueue", None)
@@ -677,6 +688,9 @@ def install_hooks(fn):
                 def get(self, /, block=True, timeout=None):
                     if block:
                         waits_for_work()
+                        item = base.get(self, block, timeout)
+                        job_taken()
+                        return item
                     return base.get(self, block, timeout)
                 get.__doc__ = base.get.__doc__
                 get.__qualname__ = "SimpleQueue.get"
@@ -791,14 +805,27 @@ def install_hooks(fn):
     # between them in user space; the agent sees no switch, and once
     # greenlet is loaded it vouches for no wait of the process
     # (agent/bridge.h, bridge_green). greenlet reports every switch to a
-    # trace function (per thread: the one that imports the hub's module):
-    # there the greenlet that leaves keeps the context it had (its own
-    # reads named it, natively), the one that comes in gets its own back,
-    # and is vouched for; a hub is vouched for by nobody (it runs other
-    # greenlets' callbacks, and its lines carry none). A greenlet that
-    # starts begins with none, or in its starter's context when a
-    # greenlet other than a hub starts it.
-    vouch = fn.get("bridge_vouch")
+    # trace function (per thread: the one that imports the hub's module).
+    # There the greenlet that leaves keeps the context it had (its own
+    # reads named it, natively), and the one that comes in is vouched for
+    # and gets:
+    #  - from a hub (it waited: on its socket, a timer, a queue), what it
+    #    kept, if that request is still being served (reqctx_api_live:
+    #    its connection open, carrying it, not answered); else none: a
+    #    consumer that served a request and was woken for the next job
+    #    is not in the old request any more;
+    #  - from the greenlet that called it last, returning to it: what it
+    #    kept, the same way;
+    #  - from any other greenlet (called: a greenlet-based generator, a
+    #    library running code in a child greenlet for its caller, a new
+    #    greenlet started directly): its caller's context.
+    # A hub is vouched for by nobody (it runs other greenlets' callbacks,
+    # and its lines carry none).
+    vouch = fn.get("vouch", fn.get("bridge_vouch"))
+    live = fn.get("live")
+    if live is None and fn.get("capture") is None and fn.get("live_raw") is not None:
+        def live(s, _raw=fn["live_raw"]):       # Snaps of the class above
+            return s is not None and bool(_raw(s.p))
 
     def hub_of(g):
         """Whether g is a hub (gevent's Hub, eventlet's hub greenlet);
@@ -818,11 +845,74 @@ def install_hooks(fn):
         return h
 
     green_threads = set()
+    GONE = object()
+
+    def become(s):
+        """Makes s current for the rest of what runs now: the thread's,
+        or in a followed greenlet its own (the enter the trace function
+        made at its switch is made again, so its leave still pairs)."""
+        gl = sys.modules.get("greenlet")
+        if gl is not None and green_threads:
+            d = getattr(gl.getcurrent(), "__dict__", None)
+            prev = d.pop("_reqctx_prev", GONE) if d is not None else GONE
+            if prev is not GONE:
+                _leave(prev)
+                d["_reqctx_prev"] = enter_snap(s)
+                return
+        _release(enter_snap(s))
+
+    def job_taken():
+        """A worker took an item from a queue (it may not have waited: the
+        item was there). If the request it served last was answered, or
+        its connection went on to another request or closed, what it does
+        now is the item's work, not that request's: none from here (until
+        its own I/O names one). A request's own get (its handler waits for
+        a result) keeps it."""
+        if live is None:
+            return
+        s = capture()
+        if s is not None and not live(s):
+            become(None)
+
+    def patch_green_queues(module, names):
+        """gevent's queues are types of C that take no new method: the
+        module's names are given subclasses whose get calls job_taken (the
+        program's own use of them; gevent's inner ones stay as they are).
+        eventlet's are Python: patched in place."""
+        m = sys.modules.get(module)
+        for name in names:
+            base = getattr(m, name, None)
+            if base is None or not isinstance(base, type):
+                continue
+            get = base.get
+            try:
+                def _get(self, *a, _get=get, **k):
+                    item = _get(self, *a, **k)
+                    job_taken()
+                    return item
+                _get.__doc__ = get.__doc__
+                base.get = _get
+            except (TypeError, AttributeError):
+                try:
+                    sub = type(name, (base,), {"get": _get, "__doc__": base.__doc__,
+                                               "__module__": base.__module__,
+                                               "__qualname__": base.__qualname__})
+                except TypeError:
+                    continue
+                setattr(m, name, sub)
+
+    def patch_gevent_queue():
+        patch_green_queues("gevent.queue", ("Queue", "JoinableQueue", "LifoQueue", "PriorityQueue",
+                                            "SimpleQueue", "UnboundQueue"))
+
+    def patch_eventlet_queue():
+        patch_green_queues("eventlet.queue", ("LightQueue",))
 
     def patch_green():
         import threading
+        import weakref
         import greenlet
-        if vouch is None or not hasattr(greenlet, "settrace"):
+        if vouch is None or live is None or not hasattr(greenlet, "settrace"):
             return              # the agent keeps every line of a hub's thread bare
         me = threading.get_ident()
         if me in green_threads:
@@ -839,6 +929,10 @@ def install_hooks(fn):
             if chained is not None:
                 chained(event, args)
 
+        def kept(d):
+            s = d.get("_reqctx_snap")
+            return s if s is not None and live(s) else None
+
         def follow(origin, target):
             od = getattr(origin, "__dict__", None)
             prev = od.pop("_reqctx_prev", MISSING) if od is not None else MISSING
@@ -847,14 +941,22 @@ def install_hooks(fn):
                 _leave(prev)
             if hub_of(target):
                 vouch(0)
+                return
+            td = target.__dict__
+            if prev is MISSING or hub_of(origin):
+                s = kept(td)
             else:
-                td = target.__dict__
-                if "_reqctx_snap" not in td:
-                    # starting: its starter's context, unless a hub
-                    # starts it
-                    td["_reqctx_snap"] = None if prev is MISSING or hub_of(origin) else od["_reqctx_snap"]
-                td["_reqctx_prev"] = enter_snap(td["_reqctx_snap"])
-                vouch(1)
+                caller = od.get("_reqctx_caller")
+                if caller is not None and caller() is target:
+                    s = kept(td)            # returning to its caller
+                else:
+                    s = od["_reqctx_snap"]  # called: its caller's request
+                    try:
+                        td["_reqctx_caller"] = weakref.ref(origin)
+                    except TypeError:
+                        td["_reqctx_caller"] = None
+            td["_reqctx_prev"] = enter_snap(s)
+            vouch(1)
 
         greenlet.settrace(trace)
 
@@ -865,7 +967,8 @@ def install_hooks(fn):
                "threading": patch_threading, "queue": patch_queue,
                "logging": patch_logging, "logging.handlers": patch_logging_handlers,
                "multiprocessing.process": patch_processes,
-               "gevent.hub": patch_green, "eventlet.hubs": patch_green}
+               "gevent.hub": patch_green, "eventlet.hubs": patch_green,
+               "gevent.queue": patch_gevent_queue, "eventlet.queue": patch_eventlet_queue}
 
     def apply(name):
         f = pending.pop(name, None)

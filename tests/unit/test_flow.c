@@ -246,6 +246,25 @@ UNIT_TEST(muted_lines_carry_the_request_again_after_its_own_io)
 	ck_assert(!agent_self.muted);
 }
 
+/* A request is live (reqctx_api_live) while its connection is open,
+ * carries it and was not answered; not once answered, nor once the
+ * connection is closed. */
+UNIT_TEST(a_request_is_live_until_answered_or_closed)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct ctx *a = fake_serve(CLIENT_A, "req-a");
+	struct ctx *b = fake_serve(CLIENT_B, "req-b");
+
+	ck_assert(flow_request_live(a));
+	ck_assert(flow_request_live(b));
+	ck_assert(!flow_request_live(NULL));
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	ck_assert(!flow_request_live(a));
+	ck_assert(flow_request_live(b));
+	flow_close(CLIENT_B);
+	ck_assert(!flow_request_live(b));
+}
+
 /* A proxy whose fresh upstream for A is refused falls back to a pooled
  * connection request C used last: A's request going out there must not
  * take C's tag. */

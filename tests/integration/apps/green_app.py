@@ -5,6 +5,8 @@ stderr is "site=<log-site> id=<the id in the query string>":
   after_sleep  after a green sleep of 1 to 20 ms: the hub ran other
                requests' handlers meanwhile, with no libc call between
                their lines that says whose they are
+  generator    in a long-lived greenlet every request resumes by a direct
+               switch (a greenlet-based generator), then returns from
   end          before it answers
 Run as a program (python3 green_app.py PORT) it serves itself with
 gevent.pywsgi on the loop GEVENT_BACKEND names (poll, select, epoll), or
@@ -15,6 +17,8 @@ import os
 import random
 import sys
 import urllib.parse
+
+import greenlet
 
 if os.environ.get("APP_HUB") == "eventlet":
     import eventlet
@@ -29,11 +33,29 @@ def log(site, rid):
     sys.stderr.flush()
 
 
+def _generator(rid, caller):
+    while True:
+        log("generator", rid)
+        rid, caller = caller.switch()
+
+
+_GEN = []
+
+
+def generator_step(rid):
+    """Resumes the one generator greenlet with this request's ID; it logs
+    and switches straight back."""
+    if not _GEN or _GEN[0].dead:
+        _GEN[:] = [greenlet.greenlet(_generator)]
+    _GEN[0].switch(rid, greenlet.getcurrent())
+
+
 def application(environ, start_response):
     rid = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("id", ["-"])[0]
     log("arrival", rid)
     sleep(random.uniform(0.001, 0.02))
     log("after_sleep", rid)
+    generator_step(rid)
     body = ("ok %s\n" % rid).encode()
     log("end", rid)
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
