@@ -6,7 +6,10 @@
  * Hot path: for an fd that carries nothing this is one slot lookup and one
  * branch; switching to the context a thread already has costs no atomic.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 
 #include "agent/config.h"
@@ -237,6 +240,64 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 	DEBUG("start %s (accept fd %d, peer %s, trace %s)", ctx_name(c)->id, fd, c->peer, ctx_name(c)->trace_id);
 	ctx_take_current(c);
 	several_ready_done(-1);          /* the listener's readiness */
+}
+
+/* flow_accept_self: the socket whose local port the program asked last
+ * (fd << 16 | port), and the thread that connect()ed to that port on a
+ * loopback address (tid << 32 | fd of that socket); 0: none. */
+static uint64_t self_named, self_dial;
+
+static bool loopback(const struct sockaddr *a, socklen_t len, uint16_t *port)
+{
+	if (a == NULL)
+		return false;
+	if (a->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const void *)a;
+
+		*port = ntohs(in->sin_port);
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (a->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const void *)a;
+
+		*port = ntohs(in6->sin6_port);
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
+	}
+	return false;
+}
+
+void flow_named(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	uint16_t port;
+
+	if (fd >= 0 && fd < 1 << 30 && loopback(addr, len, &port) && port != 0)
+		__atomic_store_n(&self_named, (uint64_t)fd << 16 | port, __ATOMIC_RELAXED);
+}
+
+void flow_dial(const struct sockaddr *addr, socklen_t len)
+{
+	uint64_t named = __atomic_load_n(&self_named, __ATOMIC_RELAXED);
+	uint16_t port;
+
+	if (named != 0 && loopback(addr, len, &port) && port == (uint16_t)named)
+		__atomic_store_n(&self_dial, (uint64_t)(uint32_t)agent_tid() << 32 | (named >> 16),
+				 __ATOMIC_RELAXED);
+}
+
+bool flow_accept_self(int lfd, int fd, const struct sockaddr *peer, socklen_t len)
+{
+	uint64_t d = __atomic_load_n(&self_dial, __ATOMIC_RELAXED);
+	uint16_t port;
+
+	if (d == 0 || (uint32_t)d != (uint32_t)lfd || d >> 32 != (uint32_t)agent_tid() ||
+	    !loopback(peer, len, &port))
+		return false;
+	__atomic_store_n(&self_dial, 0, __ATOMIC_RELAXED);     /* once */
+	epmap_forget_fd(fd);
+	fdmap_reset(fd, FD_PEER);
+	DEBUG("accept fd %d on fd %d: the other end of this thread's own connect: no client's, no request", fd, lfd);
+	return true;
 }
 
 /* Output (a write, a connect): the heads read so far have work going out;

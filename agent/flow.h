@@ -26,6 +26,18 @@
 
 /* accept/accept4 returned `fd`: a new connection, a new context, current. */
 void flow_accept(int fd, const struct sockaddr *peer, socklen_t len);
+/* A socket pair made by hand over loopback TCP (eventlet's thread pool
+ * wakes its hub through one: it listens on port 0, asks the listener's
+ * address, connects to it and accepts): flow_named() keeps the local port
+ * the program asked of socket `fd` (getsockname), flow_dial() the calling
+ * thread's connect() to that port on a loopback address (before the call),
+ * and flow_accept_self() says whether connection `fd`, accepted on
+ * listener `lfd` from `peer`, is the other end of that connect: it is then
+ * no client's (no request starts there), kept as a socket of the process's
+ * own that carries nothing. No system call of the agent's own. */
+void flow_named(int fd, const struct sockaddr *addr, socklen_t len);
+void flow_dial(const struct sockaddr *addr, socklen_t len);
+bool flow_accept_self(int lfd, int fd, const struct sockaddr *peer, socklen_t len);
 
 /* A read on `fd` returned n >= 0 bytes (0: end of file); `data` holds at
  * least the first `dlen` of them (0 when they are not contiguous); `s` is

@@ -63,6 +63,7 @@
 	X(accept4, int, (int, struct sockaddr *, socklen_t *, int), REQUIRED) \
 	X(connect, int, (int, const struct sockaddr *, socklen_t), REQUIRED) \
 	X(getpeername, int, (int, struct sockaddr *, socklen_t *), REQUIRED) \
+	X(getsockname, int, (int, struct sockaddr *, socklen_t *), REQUIRED) \
 	X(getsockopt, int, (int, int, int, void *, socklen_t *), REQUIRED) \
 	X(setsockopt, int, (int, int, int, const void *, socklen_t), REQUIRED) \
 	X(pipe, int, (int *), REQUIRED) \

@@ -5,10 +5,11 @@
 #include "agent/dgram.h"
 #include "shims/shim.h"
 
-static inline int accepted(int fd, struct sockaddr *addr, socklen_t *len)
+static inline int accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len)
 {
 	if (fd >= 0 && agent_active())
-		AGENT_WORK(flow_accept(fd, addr, addr && len ? *len : 0));
+		AGENT_WORK(if (!flow_accept_self(lfd, fd, addr, addr && len ? *len : 0))
+				   flow_accept(fd, addr, addr && len ? *len : 0));
 	return fd;
 }
 
@@ -25,13 +26,13 @@ static inline void accept_begins(void)
 AGENT_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	accept_begins();
-	return accepted(REAL(accept)(fd, addr, len), addr, len);
+	return accepted(fd, REAL(accept)(fd, addr, len), addr, len);
 }
 
 AGENT_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	accept_begins();
-	return accepted(REAL(accept4)(fd, addr, len, flags), addr, len);
+	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr, len);
 }
 
 AGENT_EXPORT int socket(int domain, int type, int protocol)
@@ -57,7 +58,7 @@ AGENT_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	/* Tagged before the call: a reply may be read by another thread as
 	 * soon as the connection exists. */
 	if (agent_active())
-		AGENT_WORK(flow_connect(fd); prop_connect(fd, addr, len));
+		AGENT_WORK(flow_connect(fd); flow_dial(addr, len); prop_connect(fd, addr, len));
 	return REAL(connect)(fd, addr, len);
 }
 
@@ -68,6 +69,19 @@ static inline int about(int fd, int r)
 {
 	if (r == 0 && agent_active())
 		AGENT_WORK(flow_watch(fd));
+	return r;
+}
+
+/* The program asks a socket's own address: a listener's port it may
+ * connect to itself (flow_named). */
+AGENT_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	socklen_t cap = len ? *len : 0;
+	int r = REAL(getsockname)(fd, addr, len);
+
+	/* What the buffer holds: a truncated address is not looked at. */
+	if (r == 0 && addr && len && *len <= cap && agent_active())
+		AGENT_WORK(flow_named(fd, addr, *len));
 	return r;
 }
 

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "agent/flow.h"
@@ -263,6 +265,33 @@ UNIT_TEST(a_request_is_live_until_answered_or_closed)
 	ck_assert(flow_request_live(b));
 	flow_close(CLIENT_B);
 	ck_assert(!flow_request_live(b));
+}
+
+static struct sockaddr_in loop4(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	a.sin_addr.s_addr = htonl(0x7f000001);
+	return a;
+}
+
+/* A socket pair made by hand over loopback TCP (eventlet's thread pool):
+ * the listener's port asked, a connect to it, the accept on it: no
+ * client's connection, no request; once. Another port's accept is a
+ * client's. */
+UNIT_TEST(a_connection_to_itself_is_no_request)
+{
+	struct sockaddr_in lis = loop4(4242), peer = loop4(50123), elsewhere = loop4(4343);
+
+	flow_named(CHECK, (struct sockaddr *)&lis, sizeof lis);
+	flow_dial((struct sockaddr *)&elsewhere, sizeof elsewhere);
+	ck_assert(!flow_accept_self(CHECK, CLIENT_A, (struct sockaddr *)&peer, sizeof peer));
+	flow_dial((struct sockaddr *)&lis, sizeof lis);
+	ck_assert(!flow_accept_self(UPSTREAM, CLIENT_A, (struct sockaddr *)&peer, sizeof peer));
+	ck_assert(flow_accept_self(CHECK, CLIENT_A, (struct sockaddr *)&peer, sizeof peer));
+	ck_assert_int_eq(fdmap_kind(fdmap_peek(CLIENT_A)), FD_PEER);
+	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(CLIENT_A)));
+	ck_assert(!flow_accept_self(CHECK, CLIENT_B, (struct sockaddr *)&peer, sizeof peer));   /* once */
 }
 
 /* A proxy whose fresh upstream for A is refused falls back to a pooled

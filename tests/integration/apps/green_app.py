@@ -7,6 +7,9 @@ stderr is "site=<log-site> id=<the id in the query string>":
                their lines that says whose they are
   generator    in a long-lived greenlet every request resumes by a direct
                switch (a greenlet-based generator), then returns from
+  pool_job     with APP_HUB=eventlet: in a job eventlet.tpool runs on its
+               threads for the request (tpool wakes its hub through a
+               TCP connection the process makes to itself)
   end          before it answers
 Run as a program (python3 green_app.py PORT) it serves itself with
 gevent.pywsgi on the loop GEVENT_BACKEND names (poll, select, epoll), or
@@ -22,6 +25,7 @@ import greenlet
 
 if os.environ.get("APP_HUB") == "eventlet":
     import eventlet
+    import eventlet.tpool
     sleep = eventlet.sleep
 else:
     import gevent
@@ -56,6 +60,8 @@ def application(environ, start_response):
     sleep(random.uniform(0.001, 0.02))
     log("after_sleep", rid)
     generator_step(rid)
+    if os.environ.get("APP_HUB") == "eventlet":
+        eventlet.tpool.execute(log, "pool_job", rid)
     body = ("ok %s\n" % rid).encode()
     log("end", rid)
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
