@@ -117,30 +117,17 @@ def _reqctx_bridge():
             fn.update(live=_reqctx.live, vouch=_reqctx.vouch)
     except ImportError:
         pass
-    try:
-        f = lib.reqctx_api_bridge_loop
-        f.restype, f.argtypes = None, [ctypes.c_int]
-        fn["bridge_loop"] = f
-    except AttributeError:
-        pass
-    try:
-        f = lib.reqctx_api_bridge_failed
-        f.restype, f.argtypes = None, []
-        fn["bridge_failed"] = f
-    except AttributeError:
-        pass
-    try:
-        f = lib.reqctx_api_bridge_vouch
-        f.restype, f.argtypes = ctypes.c_int, [ctypes.c_int]
-        fn["bridge_vouch"] = f
-    except AttributeError:
-        pass
-    try:
-        f = lib.reqctx_api_live
-        f.restype, f.argtypes = ctypes.c_int, [ctypes.c_void_p]
-        fn["live_raw"] = f
-    except AttributeError:
-        pass
+    # More calls an older agent may lack: (key, C name, result, arguments).
+    for key, name, res, args in (("bridge_loop", "bridge_loop", None, [ctypes.c_int]),
+                                 ("bridge_failed", "bridge_failed", None, []),
+                                 ("bridge_vouch", "bridge_vouch", ctypes.c_int, [ctypes.c_int]),
+                                 ("live_raw", "live", ctypes.c_int, [ctypes.c_void_p])):
+        try:
+            f = getattr(lib, "reqctx_api_" + name)
+            f.restype, f.argtypes = res, args
+            fn[key] = f
+        except AttributeError:
+            pass
     install_hooks(fn)
     # From here on asyncio's contexts decide: the agent may tag the event
     # loop's lines again (until now it wrote them bare: agent/bridge.h).
