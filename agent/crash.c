@@ -15,6 +15,7 @@
 #include "base/ctx.h"
 #include "agent/format.h"
 #include "base/real.h"
+#include "ctxmap/fdmap.h"
 
 #define CRASH_FRAMES 48
 
@@ -87,9 +88,15 @@ static void emit(const char *msg, size_t n)
 void crash_report(int sig, const siginfo_t *info, void *ucontext)
 {
 	const char *name = sigabbrev_np(sig), *desc = sigdescr_np(sig);
+	const struct fdslot *err = fdmap_peek(2);
 	struct ctx *c = agent_self.cur;
 	unw_cursor_t cur;
 	struct line l = { .n = 0 };
+
+	/* fd 2 is data (a pipe or socket the parent captures, out_fd.c): a
+	 * report in it would change what the parent reads. */
+	if (err != NULL && fdmap_kind(err) == FD_PLAIN)
+		return;
 
 	adds(&l, "reqctx: fatal signal SIG");
 	adds(&l, name ? name : "?");

@@ -397,6 +397,8 @@ void inherit_adopt(void)
 		if (last && parse_files(last + 1, f) && (f[1] != 0 || f[3] != 0) &&
 		    agent_config->children)
 			out_set_parent_log((dev_t)f[0], (ino_t)f[1], (dev_t)f[2], (ino_t)f[3]);
+		else if (last && parse_files(last + 1, f) && agent_config->children)
+			out_parent_tagged_nothing();
 	}
 	semi = v[0] != '\0' ? strchr(v, ';') : NULL;
 	if (semi && agent_config->children) {

@@ -104,6 +104,13 @@ void out_fd_forked(void)
 	parent_log = true;
 }
 
+void out_parent_tagged_nothing(void)
+{
+	parent_log = true;
+	if (agent_config->tag_stdout)
+		set_stdout(false);
+}
+
 void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino)
 {
 	parent_log = true;
@@ -252,6 +259,24 @@ static void reclassify_plain(void)
  * its output at a pipe or socket while it runs (a shell's 2>&1 under popen,
  * subprocess's captured output) hands it to someone who reads it as data,
  * never a log. One fstat, at the redirection only. */
+/* `fd` is on the parent's log or on the stdout it tagged (as learned:
+ * out_set_parent_log, learn_stdout). */
+static bool on_parent_output(int fd)
+{
+	struct stat st;
+	int saved = errno;
+	bool on = false;
+
+	if (fstat(fd, &st) == 0) {
+		spin_lock(&id_lock);
+		on = (log_known && log_ino != 0 && st.st_dev == log_dev && st.st_ino == log_ino) ||
+		     (out_known && st.st_dev == out_dev && st.st_ino == out_ino);
+		spin_unlock(&id_lock);
+	}
+	errno = saved;
+	return on;
+}
+
 static bool redirected_to_data(int fd)
 {
 	struct stat st;
@@ -293,7 +318,10 @@ int out_redirect_kind(int fd)
 	}
 	if (fd != 1 || !agent_config->tag_stdout)
 		return -1;
-	tagged = !redirected_to_data(1);
+	/* In a child of a program under the agent, fd 1 is a log only on the
+	 * parent's tagged stdout or log (a shell's `echo >&2` puts the log
+	 * there for the builtin); a file a shell's `>` puts there is data. */
+	tagged = parent_log ? on_parent_output(1) : !redirected_to_data(1);
 	learn_stdout(tagged);
 	return tagged ? FD_OUTPUT : FD_PLAIN;
 }

@@ -58,6 +58,9 @@ void out_fd_closing_range(unsigned first, unsigned last);
  * tagged stdout or log: the output a parent captures through a pipe (a
  * CGI's response body, subprocess's capture) is data. */
 void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino);
+/* The parent under the agent tagged neither a log nor a stdout (REQCTX_TAG
+ * without stderr, and its stdout data): fd 1 is no log here either. */
+void out_parent_tagged_nothing(void);
 
 /* A fork child (agent/fork.c): like a child started by exec, it was
  * started by a parent under the agent, so a pipe or socket it puts on fd 2

@@ -1,0 +1,52 @@
+"""A server for t_child_data: each request (GET /<case>) runs helpers the
+way a server does inside a request and answers with what they gave it, as
+the repr of a tuple: the bytes it captured, the helpers' exit status, and
+the bytes of the files they wrote. The helpers' stdout, stderr and files
+are their data: the agent may change none of it.
+  pipeline  a shell pipeline's stdout, captured (subprocess.run)
+  files     files a shell writes with `>`, in a fresh directory
+  crash     a helper that writes a line to its captured stderr and then
+            dies of SIGSEGV
+Prints "listening <port>" on stdout."""
+import http.server
+import os
+import subprocess
+import sys
+import tempfile
+
+CASES = {
+    "pipeline": "seq 2; echo hi | cat; seq 1 | cat",
+    "files": "echo data > f1; seq 3 > f2; printf 'a\\nb' > f3; echo err-line 2>/dev/null >&2",
+    "crash": "",
+}
+
+
+def run(case):
+    d = tempfile.mkdtemp(prefix="child_data.")
+    if case == "crash":
+        argv = [sys.executable, "-c",
+                "import sys, ctypes; sys.stderr.write('before\\n'); sys.stderr.flush(); ctypes.string_at(0)"]
+    else:
+        argv = ["sh", "-c", CASES[case]]
+    r = subprocess.run(argv, capture_output=True, cwd=d)
+    files = tuple(open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d)))
+    return repr((r.stdout, r.stderr, r.returncode, files)).encode()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        sys.stderr.write("req=%s running\n" % self.path)
+        sys.stderr.flush()
+        body = run(self.path.strip("/"))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print("listening %d" % srv.server_address[1], flush=True)
+srv.serve_forever()
