@@ -248,7 +248,7 @@ void inherit_env(char *const *env, char **out, char *scratch)
 	bool children = agent_config->children && child_can_load();
 	struct ctx *c = ctx_carried();
 	char *const *first = env;
-	bool preload = false, cgi = false;
+	bool preload = false, cgi = false, settings = false;
 	size_t n = 0;
 
 	for (; env && *env; env++) {
@@ -256,6 +256,8 @@ void inherit_env(char *const *env, char **out, char *scratch)
 			continue;
 		if (strncmp(*env, "GATEWAY_INTERFACE=CGI/", 22) == 0)
 			cgi = true;
+		if (strncmp(*env, "REQCTX_", 7) == 0)
+			settings = true;
 		if (is_var(*env, "LD_PRELOAD")) {
 			preload = true;
 			if (!children) {
@@ -265,13 +267,17 @@ void inherit_env(char *const *env, char **out, char *scratch)
 		}
 		out[n++] = *env;
 	}
-	if (children && !preload && kept_preload[0]) {
+	if (children && kept_preload[0] && (!preload || !settings)) {
 		/* An environment rebuilt without the agent (env -i, a CGI's
 		 * environment made by its server): the agent and the settings
 		 * the process started with go back in, each setting only where
-		 * the new environment has no value of its own. A secure-execution
-		 * child (set-user-ID) is not loaded into: ld.so ignores it. */
-		out[n++] = kept_preload;
+		 * the new environment has no value of its own. One rebuilt with
+		 * LD_PRELOAD passed on but no REQCTX_* setting (lighttpd passes
+		 * LD_PRELOAD to its CGIs) gets the settings back. A
+		 * secure-execution child (set-user-ID) is not loaded into:
+		 * ld.so ignores it. */
+		if (!preload)
+			out[n++] = kept_preload;
 		for (unsigned i = 0; i < nkept; i++) {
 			size_t name = (size_t)(strchr(kept[i], '=') - kept[i]);
 			bool has = false;

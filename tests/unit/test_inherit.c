@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/flow.h"
 #include "agent/inherit.h"
@@ -117,6 +118,43 @@ UNIT_TEST(children_0_passes_no_context)
 	fake_config("REQCTX_CHILDREN=0");
 	serve("req-a");
 	ck_assert_ptr_null(child_env(env));
+}
+
+/* The start's REQCTX_* settings go back into an environment rebuilt
+ * without them: with no LD_PRELOAD (env -i), the agent and the settings;
+ * with LD_PRELOAD passed on and no REQCTX_* (lighttpd's CGI environment),
+ * the settings; one with a REQCTX_* value of its own is left as it is. */
+UNIT_TEST(a_rebuilt_environment_gets_the_settings_back)
+{
+	char dir[] = "/tmp/test_inherit.XXXXXX", lib[64], preload[96];
+	char *start[] = { preload, "REQCTX_OUTPUT=json", "REQCTX_TAG=stderr", NULL };
+	char *cgi[] = { "GATEWAY_INTERFACE=CGI/1.1", preload, "PATH=/bin", NULL };
+	char *bare[] = { "PATH=/bin", NULL };
+	char *own[] = { preload, "REQCTX_TAG=stdout", NULL };
+	FILE *f;
+	int json, tag, pre;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(lib, sizeof lib, "%s/libreqctx.so", dir);
+	ck_assert_ptr_nonnull(f = fopen(lib, "w"));
+	fclose(f);
+	snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lib);
+	inherit_keep_settings(start);
+	for (int k = 0; k < 3; k++) {
+		child_env(k == 0 ? cgi : k == 1 ? bare : own);
+		json = tag = pre = 0;
+		for (char **e = out; *e; e++) {
+			json += strcmp(*e, "REQCTX_OUTPUT=json") == 0;
+			tag += strncmp(*e, "REQCTX_TAG=", 11) == 0;
+			pre += strncmp(*e, "LD_PRELOAD=", 11) == 0;
+		}
+		ck_assert_int_eq(pre, 1);
+		ck_assert_int_eq(json, k < 2 ? 1 : 0);
+		ck_assert_int_eq(tag, 1);
+	}
+	inherit_keep_settings(NULL);
+	unlink(lib);
+	rmdir(dir);
 }
 
 Suite *inherit_suite(void)
