@@ -40,14 +40,15 @@ static inline bool waits_to_write(const struct pollfd *fds, nfds_t n)
 	       flow_waits_to_write(fds[0].fd);
 }
 
-/* A green process's hub (agent/bridge.h): from its wait on, what the
- * thread runs is a green thread's, which no libc call names. */
+/* A green process's hub, or a fiber scheduler (agent/bridge.h): from its
+ * wait on, what the thread runs is a green thread's or a fiber's, which
+ * no libc call names. */
 static __attribute__((noinline)) void green_wait(void)
 {
 	if (!agent_self.unvouched) {
 		agent_self.unvouched = true;
 		if (unlikely(debug_fd >= 0))
-			DEBUG("a wait in a process with green threads: this thread's lines name nobody from here");
+			DEBUG("a wait of green threads or fibers: this thread's lines name nobody from here");
 	}
 }
 
