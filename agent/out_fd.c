@@ -98,10 +98,18 @@ static void set_stdout(bool tagged)
 }
 
 static bool parent_log;         /* started by a parent under the agent */
+/* The stdout the parent tagged, when it tagged one (under id_lock). */
+static bool pout_known;
+static dev_t pout_dev;
+static ino_t pout_ino;
 
 void out_fd_forked(void)
 {
 	parent_log = true;
+	/* The parent's tagged stdout is the one this copy of it had. */
+	pout_known = out_known;
+	pout_dev = out_dev;
+	pout_ino = out_ino;
 }
 
 void out_parent_tagged_nothing(void)
@@ -126,6 +134,9 @@ void out_set_parent_log(dev_t dev, ino_t ino, dev_t odev, ino_t oino)
 	log_known = true;
 	log_dev = dev;
 	log_ino = ino;
+	pout_known = oino != 0;
+	pout_dev = odev;
+	pout_ino = oino;
 	spin_unlock(&id_lock);
 	/* A captured stderr (a pipe the parent reads) is data, not a log. */
 	set_kind(2, same ? FD_OUTPUT : FD_PLAIN);
@@ -255,12 +266,8 @@ static void reclassify_plain(void)
 	}
 }
 
-/* `fd` was just made a pipe or a socket by a redirection: a child pointing
- * its output at a pipe or socket while it runs (a shell's 2>&1 under popen,
- * subprocess's captured output) hands it to someone who reads it as data,
- * never a log. One fstat, at the redirection only. */
-/* `fd` is on the parent's log or on the stdout it tagged (as learned:
- * out_set_parent_log, learn_stdout). */
+/* `fd` is on the log (the parent's, or the file the process made its
+ * stderr since) or on the stdout its parent tagged (out_set_parent_log). */
 static bool on_parent_output(int fd)
 {
 	struct stat st;
@@ -270,13 +277,17 @@ static bool on_parent_output(int fd)
 	if (fstat(fd, &st) == 0) {
 		spin_lock(&id_lock);
 		on = (log_known && log_ino != 0 && st.st_dev == log_dev && st.st_ino == log_ino) ||
-		     (out_known && st.st_dev == out_dev && st.st_ino == out_ino);
+		     (pout_known && st.st_dev == pout_dev && st.st_ino == pout_ino);
 		spin_unlock(&id_lock);
 	}
 	errno = saved;
 	return on;
 }
 
+/* `fd` was just made a pipe or a socket by a redirection: a child pointing
+ * its output at a pipe or socket while it runs (a shell's 2>&1 under popen,
+ * subprocess's captured output) hands it to someone who reads it as data,
+ * never a log. One fstat, at the redirection only. */
 static bool redirected_to_data(int fd)
 {
 	struct stat st;

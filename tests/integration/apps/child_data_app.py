@@ -7,6 +7,8 @@ are their data: the agent may change none of it.
   files     files a shell writes with `>`, in a fresh directory
   crash     a helper that writes a line to its captured stderr and then
             dies of SIGSEGV
+  inherit   a shell on the server's own stdout (not captured) that writes
+            a file with `>` and then a line to that stdout
 Prints "listening <port>" on stdout."""
 import http.server
 import os
@@ -18,6 +20,7 @@ CASES = {
     "pipeline": "seq 2; echo hi | cat; seq 1 | cat",
     "files": "echo data > f1; seq 3 > f2; printf 'a\\nb' > f3; echo err-line 2>/dev/null >&2",
     "crash": "",
+    "inherit": "echo data > f1; echo after-inherit",
 }
 
 
@@ -28,7 +31,8 @@ def run(case):
                 "import sys, ctypes; sys.stderr.write('before\\n'); sys.stderr.flush(); ctypes.string_at(0)"]
     else:
         argv = ["sh", "-c", CASES[case]]
-    r = subprocess.run(argv, capture_output=True, cwd=d)
+    sys.stdout.flush()
+    r = subprocess.run(argv, capture_output=case != "inherit", cwd=d)
     files = tuple(open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d)))
     return repr((r.stdout, r.stderr, r.returncode, files)).encode()
 
