@@ -975,7 +975,10 @@ def install_hooks(fn):
         if name in sys.modules:
             apply(name)
 
-    import importlib.abc
+    # The finders below are plain objects with a find_spec (all
+    # sys.meta_path asks of them): importlib.abc's base class would import
+    # importlib.resources, pathlib, tempfile and typing into every Python
+    # program under the agent (17 ms of a 36 ms start-up, measured).
 
     # ---- buffers every thread writes out -------------------------------
     # A sys.stderr or sys.stdout over an io.BufferedWriter (stdout whenever
@@ -1062,7 +1065,7 @@ def install_hooks(fn):
         guard(e)
         guard(o)
 
-    class StreamWatch(importlib.abc.MetaPathFinder):
+    class StreamWatch:
         def find_spec(self, name, path, target=None):
             guard_streams()
             return None
@@ -1071,7 +1074,7 @@ def install_hooks(fn):
         guard_streams()
         sys.meta_path.insert(0, StreamWatch())
 
-    class Finder(importlib.abc.MetaPathFinder):
+    class Finder:
         def find_spec(self, name, path, target=None):
             if name not in pending:
                 return None
