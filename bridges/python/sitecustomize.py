@@ -661,10 +661,14 @@ def install_hooks(fn):
             # requests) is work for the request the thread serves.
             if block:
                 waits_for_work()
+                before = capture()
                 item = get(self, block, timeout)
-                job_taken()
+                job_taken(before, not isinstance(self, checkouts))
                 return item
             return get(self, block, timeout)
+        # A LIFO or priority queue is a pool of resources checked out for
+        # the request at hand (urllib3's connections), not a job queue.
+        checkouts = (queue.LifoQueue, queue.PriorityQueue)
         queue.Queue.get = _get
         base = getattr(queue, "SimpleQueue", None)
         if base is not None:
@@ -675,8 +679,9 @@ def install_hooks(fn):
                 def get(self, /, block=True, timeout=None):
                     if block:
                         waits_for_work()
+                        before = capture()
                         item = base.get(self, block, timeout)
-                        job_taken()
+                        job_taken(before, True)
                         return item
                     return base.get(self, block, timeout)
                 get.__doc__ = base.get.__doc__
@@ -848,17 +853,23 @@ def install_hooks(fn):
                 return
         _release(enter_snap(s))
 
-    def job_taken():
-        """A worker took an item from a queue (it may not have waited: the
-        item was there). If the request it served last was answered, or
-        its connection went on to another request or closed, what it does
-        now is the item's work, not that request's: none from here (until
-        its own I/O names one). A request's own get (its handler waits for
-        a result) keeps it."""
-        if live is None:
-            return
+    def job_taken(before, jobs):
+        """A worker took an item from a queue; `before`: what was current
+        when it asked. From a job queue (`jobs`: first in, first out):
+        the get brought a context of its own when it changed what is
+        current (a producer's wake-up handed its request over), and that
+        one stays; else (the item was there already, or a green thread's
+        wait gave it back what it kept) the item's request is not known -
+        the one the worker served before may still be open (its producer
+        waiting for the result) and is not the item's - so none from here,
+        until its own I/O names one (a handler that waits for its own
+        result carries none after it until then, too). From a pool (LIFO,
+        priority: a connection checked out for the request at hand), the
+        request stays while it is live (reqctx_api_live)."""
         s = capture()
-        if s is not None and not live(s):
+        if s is None:
+            return
+        if (s == before) if jobs else (live is not None and not live(s)):
             become(None)
 
     def patch_green_queues(module, names):
@@ -873,9 +884,10 @@ def install_hooks(fn):
                 continue
             get = base.get
             try:
-                def _get(self, *a, _get=get, **k):
+                def _get(self, *a, _get=get, _jobs="Lifo" not in name and "Priority" not in name, **k):
+                    before = capture()
                     item = _get(self, *a, **k)
-                    job_taken()
+                    job_taken(before, _jobs)
                     return item
                 _get.__doc__ = get.__doc__
                 base.get = _get

@@ -8,11 +8,15 @@ consumer (right after the consumer's get), end (the handler, once
 answered).
   python3 green_consumer.py PORT gevent    handler and consumer greenlets, gevent.queue.Queue
   python3 green_consumer.py PORT threads   socketserver threads, a queue.Queue, a consumer thread
+  python3 green_consumer.py PORT late      gevent, and the consumer reads the request's body
+                                           (sent after its head) and hands back; the handler answers
+                                           20 ms later, so the request the consumer read last is
+                                           still being served when it takes the next
 """
 import sys
 
 MODE = sys.argv[2]
-if MODE == "gevent":
+if MODE in ("gevent", "late"):
     from gevent import monkey
     monkey.patch_all()
     import gevent
@@ -34,12 +38,24 @@ def log(site, rid):
     sys.stderr.flush()
 
 
+def answer(sock, rid):
+    body = ("ok %s\n" % rid).encode()
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+
+
 def consumer():
     while True:
         rid, sock, done = jobs.get()
         log("consumer", rid)
-        body = ("ok %s\n" % rid).encode()
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        if MODE == "late":
+            body = b""
+            while len(body) < 2:
+                got = sock.recv(2 - len(body))
+                if not got:
+                    break
+                body += got
+        else:
+            answer(sock, rid)
         done.set()
 
 
@@ -56,10 +72,13 @@ def handle(sock):
     done = Event()
     jobs.put((rid, sock, done))
     done.wait()
+    if MODE == "late":
+        gevent.sleep(0.02)
+        answer(sock, rid)
     log("end", rid)
 
 
-if MODE == "gevent":
+if MODE in ("gevent", "late"):
     gevent.spawn(consumer)
     StreamServer(("127.0.0.1", int(sys.argv[1])), lambda sock, addr: handle(sock)).serve_forever()
 else:
