@@ -900,6 +900,37 @@ def install_hooks(fn):
                     continue
                 setattr(m, name, sub)
 
+    def spawned(g):
+        """A greenlet a request spawns (gevent.spawn, eventlet.spawn)
+        starts in that request, while it is live (the trace function asks
+        at each switch in): what is current at the spawn goes with it.
+        Kept on the greenlet before the hub can start it (no switch
+        between)."""
+        d = getattr(g, "__dict__", None)
+        if d is not None and "_reqctx_snap" not in d:
+            d["_reqctx_snap"] = capture()
+        return g
+
+    def patch_spawns(module, names):
+        m = sys.modules.get(module)
+        for name in names:
+            f = getattr(m, name, None)
+            if f is None or getattr(f, "_reqctx_spawn", False):
+                continue
+
+            def _spawn(*a, _f=f, **k):
+                return spawned(_f(*a, **k))
+            _spawn.__doc__ = getattr(f, "__doc__", None)
+            _spawn._reqctx_spawn = True
+            setattr(m, name, _spawn)
+
+    def patch_gevent_spawn():
+        patch_spawns("gevent", ("spawn", "spawn_later"))
+
+    def patch_eventlet_spawn():
+        patch_spawns("eventlet", ("spawn", "spawn_after"))
+        patch_spawns("eventlet.greenthread", ("spawn", "spawn_after"))
+
     def patch_gevent_queue():
         patch_green_queues("gevent.queue", ("Queue", "JoinableQueue", "LifoQueue", "PriorityQueue",
                                             "SimpleQueue", "UnboundQueue"))
@@ -967,7 +998,8 @@ def install_hooks(fn):
                "logging": patch_logging, "logging.handlers": patch_logging_handlers,
                "multiprocessing.process": patch_processes,
                "gevent.hub": patch_green, "eventlet.hubs": patch_green,
-               "gevent.queue": patch_gevent_queue, "eventlet.queue": patch_eventlet_queue}
+               "gevent.queue": patch_gevent_queue, "eventlet.queue": patch_eventlet_queue,
+               "gevent": patch_gevent_spawn, "eventlet": patch_eventlet_spawn}
 
     def apply(name):
         f = pending.pop(name, None)

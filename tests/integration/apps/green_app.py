@@ -5,6 +5,8 @@ stderr is "site=<log-site> id=<the id in the query string>":
   after_sleep  after a green sleep of 1 to 20 ms: the hub ran other
                requests' handlers meanwhile, with no libc call between
                their lines that says whose they are
+  spawned      in a greenlet the handler spawns (gevent.spawn,
+               eventlet.spawn) and waits for
   generator    in a long-lived greenlet every request resumes by a direct
                switch (a greenlet-based generator), then returns from
   pool_job     with APP_HUB=eventlet: in a job eventlet.tpool runs on its
@@ -59,6 +61,10 @@ def application(environ, start_response):
     log("arrival", rid)
     sleep(random.uniform(0.001, 0.02))
     log("after_sleep", rid)
+    if os.environ.get("APP_HUB") == "eventlet":
+        eventlet.spawn(log, "spawned", rid).wait()
+    else:
+        gevent.spawn(log, "spawned", rid).join()
     generator_step(rid)
     if os.environ.get("APP_HUB") == "eventlet":
         eventlet.tpool.execute(log, "pool_job", rid)
