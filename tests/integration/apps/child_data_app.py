@@ -1,4 +1,4 @@
-"""A server for t_child_data: each request (GET /<case>) runs helpers the
+"""A WSGI server (wsgiref) for t_child_data: each request (GET /<case>) runs helpers the
 way a server does inside a request and answers with what they gave it, as
 the repr of a tuple: the bytes it captured, the helpers' exit status, and
 the bytes of the files they wrote. The helpers' stdout, stderr and files
@@ -10,11 +10,11 @@ are their data: the agent may change none of it.
   inherit   a shell on the server's own stdout (not captured) that writes
             a file with `>` and then a line to that stdout
 Prints "listening <port>" on stdout."""
-import http.server
 import os
 import subprocess
 import sys
 import tempfile
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 CASES = {
     "pipeline": "seq 2; echo hi | cat; seq 1 | cat",
@@ -37,20 +37,19 @@ def run(case):
     return repr((r.stdout, r.stderr, r.returncode, files)).encode()
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        sys.stderr.write("req=%s running\n" % self.path)
-        sys.stderr.flush()
-        body = run(self.path.strip("/"))
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def app(environ, start_response):
+    sys.stderr.write("req=%s running\n" % environ["PATH_INFO"])
+    sys.stderr.flush()
+    body = run(environ["PATH_INFO"].strip("/"))
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
 
+
+class Quiet(WSGIRequestHandler):
     def log_message(self, *a):
         pass
 
 
-srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-print("listening %d" % srv.server_address[1], flush=True)
+srv = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+print("listening %d" % srv.server_port, flush=True)
 srv.serve_forever()
