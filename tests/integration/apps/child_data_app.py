@@ -1,7 +1,7 @@
-"""A WSGI server (wsgiref) for t_child_data: each request (GET /<case>) runs helpers the
-way a server does inside a request and answers with what they gave it, as
-the repr of a tuple: the bytes it captured, the helpers' exit status, and
-the bytes of the files they wrote. The helpers' stdout, stderr and files
+"""A WSGI server (wsgiref) for t_child_data: each request (GET /<case>)
+runs helpers the way a server does inside a request and answers with what
+they gave it, as the repr of a tuple: the bytes it captured, the helpers'
+exit status, and the bytes of the files they wrote. The helpers' stdout, stderr and files
 are their data: the agent may change none of it.
   pipeline  a shell pipeline's stdout, captured (subprocess.run)
   files     files a shell writes with `>`, in a fresh directory
