@@ -865,11 +865,16 @@ def install_hooks(fn):
         until its own I/O names one (a handler that waits for its own
         result carries none after it until then, too). From a pool (LIFO,
         priority: a connection checked out for the request at hand), the
-        request stays while it is live (reqctx_api_live)."""
+        request stays while it is live (reqctx_api_live), unless it is
+        only what a spawn gave a greenlet (spawned_in)."""
         s = capture()
         if s is None:
             return
-        if (s == before) if jobs else (live is not None and not live(s)):
+        if jobs:
+            drop = s == before
+        else:
+            drop = spawned_in(s) or (live is not None and not live(s))
+        if drop:
             become(None)
 
     def patch_green_queues(module, names):
@@ -905,11 +910,21 @@ def install_hooks(fn):
         starts in that request, while it is live (the trace function asks
         at each switch in): what is current at the spawn goes with it.
         Kept on the greenlet before the hub can start it (no switch
-        between)."""
+        between). Only until it takes an item from a queue with nothing
+        of its own since: a worker one request starts lazily takes every
+        request's jobs after (as a thread a request starts:
+        waits_for_work)."""
         d = getattr(g, "__dict__", None)
         if d is not None and "_reqctx_snap" not in d:
-            d["_reqctx_snap"] = capture()
+            d["_reqctx_snap"] = d["_reqctx_spawned"] = capture()
         return g
+
+    def spawned_in(s):
+        """The running greenlet still has only what its spawn gave it
+        (`s`, current): that ends here (job_taken)."""
+        gl = sys.modules.get("greenlet")
+        d = getattr(gl.getcurrent(), "__dict__", None) if gl is not None and green_threads else None
+        return d is not None and d.pop("_reqctx_spawned", None) == s
 
     def patch_spawns(module, names):
         m = sys.modules.get(module)
