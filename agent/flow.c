@@ -1025,9 +1025,11 @@ bool flow_request_answered(const struct ctx *c)
 	return c != NULL && (answered(c) || flow_request_over(c));
 }
 
-bool flow_request_live(const struct ctx *c)
+int flow_request_live(const struct ctx *c)
 {
-	return conn_open(c) && !answered(c);
+	if (!conn_open(c) || answered(c))
+		return 0;
+	return unread(c) ? 2 : 1;
 }
 
 void flow_connect(int fd)

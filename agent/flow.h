@@ -330,8 +330,10 @@ bool flow_request_over(const struct ctx *c);
 bool flow_request_answered(const struct ctx *c);
 /* `c` is a request still being served: made for a client connection that
  * is open, carries it still (no next request began there) and was not
- * written to since its head was read (reqctx_api_live). */
-bool flow_request_live(const struct ctx *c);
+ * written to since its head was read (reqctx_api_live). Returns 0 when
+ * not, 1 when it is, 2 when nothing of its request has been read yet (the
+ * context accept made). */
+int flow_request_live(const struct ctx *c);
 
 /* The current context came from a channel's bytes or wake-up and nothing
  * switched since: a guess from one write, not work the thread vouches for

@@ -52,9 +52,10 @@ extern int reqctx_api_bridge_vouch(int on) __attribute__((weak));
 extern reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t) __attribute__((weak));
 extern reqctx_snapshot_t reqctx_api_fd_snapshot(int) __attribute__((weak));
 /* For runtime bridges: 1 when snapshot s names a request still being
- * served (its client connection open, carrying it, not answered yet),
- * else 0 (also for 0, a context made for no connection, or without the
- * agent). A green thread that kept s while it waited is still working on
+ * served (its client connection open, carrying it, not answered yet), 2
+ * when it does and nothing of it has been read yet (the context accept
+ * made for the connection), else 0 (also for 0, a context made for no
+ * connection, or without the agent). A green thread that kept s while it waited is still working on
  * that request only then: a consumer that served s and took the next job
  * without a read is not. */
 extern int reqctx_api_live(reqctx_snapshot_t s) __attribute__((weak));

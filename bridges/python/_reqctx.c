@@ -25,9 +25,10 @@
  *                              new thread's first context, its creator's
  *   leave(p)                   reqctx_api_leave
  *   release(p)                 reqctx_api_release
- *   live(p) -> bool            reqctx_api_live: p names a request still
- *                              being served (True without that call: an
- *                              older agent)
+ *   live(p) -> int             reqctx_api_live: 1 when p names a request
+ *                              still being served, 2 when nothing of it
+ *                              was read yet, else 0 (1 without that call:
+ *                              an older agent)
  *   vouch(on) -> int           reqctx_api_bridge_vouch (0 without it)
  *   Guard(write, fd, encoding, errors, self)
  *                              a callable in place of a text stream's
@@ -225,7 +226,7 @@ static PyObject *py_live(PyObject *self, PyObject *o)
 	(void)self;
 	if (snap_arg(o, &p) < 0)
 		return NULL;
-	return PyBool_FromLong(p != NULL && (api_live == NULL || api_live(p)));
+	return PyLong_FromLong(p == NULL ? 0 : api_live ? api_live(p) : 1);
 }
 
 static PyObject *py_vouch(PyObject *self, PyObject *o)
@@ -852,7 +853,7 @@ static PyMethodDef methods[] = {
 	  "enter() for a new thread's first context, its creator's: a pipe's read ends it." },
 	{ "leave", py_leave, METH_O, "Makes snapshot p (enter's result) current again." },
 	{ "release", py_release, METH_O, "Drops snapshot p." },
-	{ "live", py_live, METH_O, "Whether snapshot p names a request still being served." },
+	{ "live", py_live, METH_O, "reqctx_api_live(p): 1 live, 2 live and nothing read yet, 0 not." },
 	{ "vouch", py_vouch, METH_O, "reqctx_api_bridge_vouch(on): returns the state it replaced." },
 	{ "handle_run", py_handle_run, METH_VARARGS,
 	  "handle_run(Handle, run, fallback, var, Context): Handle._run in C, the request of the handle's context current around its callback." },

@@ -817,7 +817,7 @@ def install_hooks(fn):
     live = fn.get("live")
     if live is None and fn.get("capture") is None and fn.get("live_raw") is not None:
         def live(s, _raw=fn["live_raw"]):       # Snaps of the class above
-            return s is not None and bool(_raw(s.p))
+            return _raw(s.p) if s is not None else 0
 
     def hub_of(g):
         """Whether g is a hub (gevent's Hub, eventlet's hub greenlet);
@@ -910,13 +910,22 @@ def install_hooks(fn):
         starts in that request, while it is live (the trace function asks
         at each switch in): what is current at the spawn goes with it.
         Kept on the greenlet before the hub can start it (no switch
-        between). Only until it takes an item from a queue with nothing
-        of its own since: a worker one request starts lazily takes every
-        request's jobs after (as a thread a request starts:
-        waits_for_work)."""
+        between). Only until it first waits or takes an item from a
+        queue with nothing of its own since: a worker one request starts
+        lazily takes every request's jobs after (as a thread a request
+        starts: waits_for_work)."""
         d = getattr(g, "__dict__", None)
         if d is not None and "_reqctx_snap" not in d:
-            d["_reqctx_snap"] = d["_reqctx_spawned"] = capture()
+            s = d["_reqctx_snap"] = capture()
+            # A request whose head was read spawns it (a fan-out, or a
+            # worker it starts lazily): what it gives ends at the
+            # greenlet's first wait with nothing of its own since
+            # (follow), or at its first queue item (job_taken). A
+            # connection's accept-time context (a handler spawned for a
+            # new connection: its head, read there, renames that same
+            # context) stays the handler's.
+            if s is not None and live is not None and live(s) == 1:
+                d["_reqctx_spawned"] = s
         return g
 
     def spawned_in(s):
@@ -982,7 +991,10 @@ def install_hooks(fn):
             od = getattr(origin, "__dict__", None)
             prev = od.pop("_reqctx_prev", MISSING) if od is not None else MISSING
             if prev is not MISSING:
-                od["_reqctx_snap"] = capture()
+                s = capture()
+                if s is not None and od.pop("_reqctx_spawned", None) == s:
+                    s = None        # its first wait ends what its spawn gave it
+                od["_reqctx_snap"] = s
                 _leave(prev)
             if hub_of(target):
                 vouch(0)

@@ -7,6 +7,9 @@ stderr is "site=<log-site> id=<the id in the query string>":
                their lines that says whose they are
   spawned      in a greenlet the handler spawns (gevent.spawn,
                eventlet.spawn) and waits for
+  lifo_worker  in a worker greenlet the first request spawns, taking every
+               request's item from a LIFO queue (no ID: never the first
+               request's)
   generator    in a long-lived greenlet every request resumes by a direct
                switch (a greenlet-based generator), then returns from
   pool_job     with APP_HUB=eventlet: in a job eventlet.tpool runs on its
@@ -46,6 +49,36 @@ def _generator(rid, caller):
 
 
 _GEN = []
+_WORKER = []
+
+
+def _lifo_worker(jobs):
+    while True:
+        rid, done = jobs.get()
+        log("lifo_worker", rid)
+        done.set()
+
+
+def lifo_step(rid):
+    """Hands the request's item to the worker the first request started."""
+    if os.environ.get("APP_HUB") == "eventlet":
+        import eventlet.event
+        import eventlet.queue
+        if not _WORKER:
+            _WORKER.append(eventlet.queue.LifoQueue())
+            eventlet.spawn(_lifo_worker, _WORKER[0])
+        done = eventlet.event.Event()
+        _WORKER[0].put((rid, type("Done", (), {"set": lambda self: done.send()})()))
+        done.wait()
+    else:
+        import gevent.event
+        import gevent.queue
+        if not _WORKER:
+            _WORKER.append(gevent.queue.LifoQueue())
+            gevent.spawn(_lifo_worker, _WORKER[0])
+        done = gevent.event.Event()
+        _WORKER[0].put((rid, done))
+        done.wait()
 
 
 def generator_step(rid):
@@ -66,6 +99,7 @@ def application(environ, start_response):
     else:
         gevent.spawn(log, "spawned", rid).join()
     generator_step(rid)
+    lifo_step(rid)
     if os.environ.get("APP_HUB") == "eventlet":
         eventlet.tpool.execute(log, "pool_job", rid)
     body = ("ok %s\n" % rid).encode()
