@@ -87,25 +87,35 @@ static inline bool http_is_tchar(unsigned char ch)
 	return http_token_lc[ch] != 0;
 }
 
+#if defined(__SSE2__)
+/* Of the sixteen bytes x, a bit set (movemask order: byte 0 lowest) for
+ * each letter, digit or '-', the token characters field names are made
+ * of; the rest of the rule (http_is_tchar) is left to a byte-by-byte
+ * look. */
+static inline unsigned http_token_mask16(__m128i x)
+{
+	/* A byte is in [lo, lo + k] when x - lo, unsigned, is at most k:
+	 * when the smaller of it and k is itself. */
+	__m128i l = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+	__m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+	__m128i ok = _mm_or_si128(
+		_mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l),
+			     _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d)),
+		_mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+
+	return (unsigned)_mm_movemask_epi8(ok);
+}
+#endif
+
 /* The offset of the first byte of b[i..e) that is not a token character,
  * or e. With SSE2 the letters, digits and '-' that field names are made
- * of are passed sixteen at a time; the rest of the rule goes byte by
- * byte. */
+ * of are passed sixteen at a time (http_token_mask16); the rest of the
+ * rule goes byte by byte. */
 static inline size_t http_token_end(const unsigned char *b, size_t i, size_t e)
 {
 #if defined(__SSE2__)
-	const __m128i case_bit = _mm_set1_epi8(0x20), dash = _mm_set1_epi8('-');
-	const __m128i a = _mm_set1_epi8('a' - 1), z = _mm_set1_epi8('z' + 1);
-	const __m128i d0 = _mm_set1_epi8('0' - 1), d9 = _mm_set1_epi8('9' + 1);
-
 	for (; e - i >= 16; i += 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
-		__m128i l = _mm_or_si128(x, case_bit);
-		__m128i ok = _mm_or_si128(
-			_mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(l, a), _mm_cmplt_epi8(l, z)),
-				     _mm_and_si128(_mm_cmpgt_epi8(x, d0), _mm_cmplt_epi8(x, d9))),
-			_mm_cmpeq_epi8(x, dash));
-		unsigned m = (unsigned)_mm_movemask_epi8(ok);
+		unsigned m = http_token_mask16(_mm_loadu_si128((const __m128i *)(const void *)(b + i)));
 
 		if (m != 0xffff) {
 			i += (size_t)__builtin_ctz(~m);

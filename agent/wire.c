@@ -106,10 +106,20 @@ static void name_char(struct wire_scan *w, const struct wire_names *names, unsig
 		w->npos++;
 }
 
+/* The names of interest in a head of role `role`: a response's scan
+ * decides where the request ID goes, whether one is there already, and
+ * whether the connection closes after it (propagate.c, conn.c); its body
+ * is not followed (head_ends), so its framing headers are nobody's
+ * concern, and neither is trace context a server sends back. */
+static inline uint8_t role_names(uint8_t role)
+{
+	return role == WIRE_RESPONSE ? WIRE_H_ID | WIRE_H_CONNECTION : 0xff;
+}
+
 /* The names that begin with `lc` (a lowercase byte): the first byte of
  * a field name decides most of them at once. `idc` is the request-ID
- * header's first byte, lowercase (id_first). */
-static inline uint8_t first_cand(unsigned char idc, unsigned char lc)
+ * header's first byte, lowercase (id_first); `want`, role_names(). */
+static inline uint8_t first_cand(unsigned char idc, unsigned char lc, uint8_t want)
 {
 	uint8_t m = 0;
 
@@ -129,7 +139,7 @@ static inline uint8_t first_cand(unsigned char idc, unsigned char lc)
 	}
 	if (idc == lc)
 		m |= WIRE_H_ID;
-	return m;
+	return m & want;
 }
 
 /* The request-ID header's first byte, lowercase; 0 (no token byte is) when
@@ -219,15 +229,20 @@ static size_t name_whole(struct wire_scan *w, const struct wire_names *names,
  * shows as the top bit of a zero byte of x ^ c (the lowest such bit is
  * exact; borrows only ever mark bytes above it), and little-endian puts
  * the first byte lowest. */
+#if defined(__SSE2__)
+/* Of the sixteen bytes x, a bit set for each CR or LF (byte 0 lowest). */
+static inline unsigned crlf_mask16(__m128i x)
+{
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\r')),
+							 _mm_cmpeq_epi8(x, _mm_set1_epi8('\n'))));
+}
+#endif
+
 static inline size_t line_end_from(const unsigned char *b, size_t i, size_t n)
 {
 #if defined(__SSE2__)
-	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
-
 	for (; n - i >= 16; i += 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
-		unsigned hit = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, cr),
-									 _mm_cmpeq_epi8(x, lf)));
+		unsigned hit = crlf_mask16(_mm_loadu_si128((const __m128i *)(const void *)(b + i)));
 
 		if (hit)
 			return i + (size_t)__builtin_ctz(hit);
@@ -250,6 +265,38 @@ static inline size_t line_end_from(const unsigned char *b, size_t i, size_t n)
 		if (b[i] == '\r' || b[i] == '\n')
 			return i;
 	return n;
+}
+
+/* A header line starting at b[i]: returns its end (the offset of its
+ * first CR or LF, or n when it has none in b[i..n)) and sets *name_end to
+ * the offset of the first byte from b[i] that is not a token character,
+ * as line_end_from() and http_token_end() would, in one pass: with SSE2,
+ * one load of sixteen bytes gives both for a line that short, and the
+ * name's end for a longer one (a name is rarely longer). */
+static inline __attribute__((always_inline)) size_t field_line_bounds(const unsigned char *b, size_t i, size_t n,
+								   size_t *name_end)
+{
+#if defined(__SSE2__)
+	if (n - i >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+		unsigned other = ~http_token_mask16(x) & 0xffff;
+
+		if (other != 0) {
+			size_t j = i + (size_t)__builtin_ctz(other);
+			unsigned hit = crlf_mask16(x);
+
+			/* '_', '.' and the other token bytes the mask leaves
+			 * out go on byte by byte; a CR or LF is no token byte,
+			 * so the name ends at or before the line's end. */
+			*name_end = b[j] == ':' ? j : http_token_end(b, j, n);
+			return hit ? i + (size_t)__builtin_ctz(hit) : line_end_from(b, i + 16, n);
+		}
+	}
+#endif
+	size_t e = line_end_from(b, i, n);
+
+	*name_end = http_token_end(b, i, e);
+	return e;
 }
 
 static inline void name_ends(struct wire_scan *w, const struct wire_names *names)
@@ -485,18 +532,67 @@ static size_t status_line_whole(struct wire_scan *w, const unsigned char *b, siz
 	return line_done(w, b, e, n, WS_LINE1_LF);
 }
 
+/* Header lines that name nothing of interest, whole and well formed, one
+ * after another from b[i] (a token byte at a line's start; the state
+ * WS_LINE_START): returns the offset after the last one taken, at the
+ * next line's start, or i when none was. The state is left as the last
+ * one leaves it, once: within a run each line resets what the one before
+ * set. A line this does not take (one that may be of interest, one not
+ * whole in the bytes, a bare CR) is field_line_whole()'s or the
+ * byte-by-byte scan's. */
+static size_t plain_lines(struct wire_scan *w, const struct wire_names *names, unsigned char idc,
+			  uint8_t want, const unsigned char *b, size_t i, size_t n)
+{
+	size_t from = i, name_len = 0;
+
+	for (;;) {
+		size_t j, e = field_line_bounds(b, i, n, &j), next;
+		uint8_t cand;
+
+		if (e == n || j == i || b[j] != ':')
+			break;
+		/* A name that starts as one of interest does but is not as
+		 * long as any (Content-Type in a response) is plain too. */
+		for (cand = first_cand(idc, http_token_lc[b[i]], want); cand; cand &= (uint8_t)(cand - 1)) {
+			size_t len;
+
+			if (name_of((unsigned)__builtin_ctz(cand), names, &len) && len == j - i)
+				break;
+		}
+		if (cand)
+			break;
+		if (b[e] == '\n')
+			next = e + 1;
+		else if (e + 1 < n && b[e + 1] == '\n')
+			next = e + 2;
+		else
+			break;
+		name_len = j - i;
+		i = next;
+		if (i == n || !http_token_lc[b[i]])     /* CR and LF are no token bytes */
+			break;
+	}
+	if (i != from) {
+		if (w->close_pos == 5)
+			w->close = 1;   /* the field before the run ended with it */
+		w->close_pos = 0;
+		w->cur = 0;
+		w->cand = 0;
+		w->tlen = 0;
+		w->npos = name_len < UINT16_MAX ? (uint16_t)name_len : UINT16_MAX;
+	}
+	return i;
+}
+
 /* A header line "name: value" starting at b[i] (not CR or LF). */
 static size_t field_line_whole(struct wire_scan *w, const struct wire_names *names,
-			       unsigned char idc, const unsigned char *b, size_t i, size_t n)
+			       unsigned char idc, uint8_t want, const unsigned char *b, size_t i, size_t n)
 {
-	size_t e = line_end_from(b, i, n), j;
+	size_t j, e = field_line_bounds(b, i, n, &j);
 
-	if (e == n)
+	if (e == n || j == i || b[j] != ':')
 		return 0;
-	j = http_token_end(b, i, e);
-	if (j == i || b[j] != ':')
-		return 0;
-	w->cand = first_cand(idc, http_token_lc[b[i]]);
+	w->cand = first_cand(idc, http_token_lc[b[i]], want);
 	if (likely(w->cand == 0)) {
 		/* No name of interest starts with its first byte (most
 		 * lines): name_ends() with none to compare. */
@@ -523,6 +619,7 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 {
 	const unsigned char *b = (const unsigned char *)p;
 	unsigned char idc = id_first(names);
+	uint8_t want = role_names(w->role);
 	size_t i = 0;
 
 	while (i < n) {
@@ -577,18 +674,20 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 				 * switch: most heads are written whole. */
 				size_t from = i, k;
 
-				while ((k = field_line_whole(w, names, idc, b, i, n)) != 0) {
-					i = k;
-					if (i == n || w->state != WS_LINE_START)
+				for (;;) {
+					i = plain_lines(w, names, idc, want, b, i, n);
+					if (i == n || !http_is_tchar(b[i]))
 						break;
-					ch = b[i];
-					if (ch == '\r' || ch == '\n' || !http_is_tchar(ch))
+					if ((k = field_line_whole(w, names, idc, want, b, i, n)) == 0)
+						break;
+					i = k;
+					if (i == n || w->state != WS_LINE_START || !http_is_tchar(b[i]))
 						break;
 				}
 				if (i != from)
 					continue;
 			}
-			w->cand = first_cand(idc, lower(ch));
+			w->cand = first_cand(idc, lower(ch), want);
 			w->npos = 1;
 			w->state = WS_NAME;
 			break;

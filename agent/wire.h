@@ -48,7 +48,9 @@ enum wire_state {
 struct wire_scan {
 	uint8_t role;            /* enum wire_role */
 	uint8_t state;           /* enum wire_state */
-	uint8_t have;            /* WIRE_H_* headers present in this head */
+	uint8_t have;            /* WIRE_H_* headers present in this head (in a
+	                            response, only WIRE_H_ID and WIRE_H_CONNECTION
+	                            are looked for) */
 	uint8_t cand;            /* names still matching the current name */
 	uint8_t cur;             /* the header the current line is (one WIRE_H_ bit) */
 	uint8_t decided;         /* the insertion point of this head was decided */
@@ -62,7 +64,7 @@ struct wire_scan {
 	uint16_t status;         /* response role: the status code */
 	uint16_t npos;           /* position in the current name */
 	uint32_t tlen;           /* bytes of the current token (target, reason) */
-	uint64_t clen;           /* Content-Length of this head */
+	uint64_t clen;           /* Content-Length of this head (request role) */
 	uint64_t left;           /* WS_BODY: bytes to go */
 	char method[16];         /* request role: the method, NUL-terminated */
 };
