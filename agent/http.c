@@ -47,18 +47,71 @@ static inline bool is_id_char(unsigned char ch)
 	return id_chars[ch];
 }
 
+/* Whether every byte of v[0..n) passes `byte_ok`, where the bytes of
+ * v[0..avail) may be read (avail >= n): with SSE2 sixteen at a time by
+ * `mask16` (a bit per byte that passes), the last sixteen of a run that
+ * long read overlapping the ones before, and a run shorter than sixteen
+ * in one load when sixteen bytes can be read there (the bits past n not
+ * looked at). */
+#if defined(__SSE2__)
+#define ALL_BYTES(v, n, avail, mask16, byte_ok) __extension__ ({ \
+		const unsigned char *b_ = (const unsigned char *)(v); \
+		size_t n_ = (n), i_ = 0; \
+		bool ok_ = true; \
+		if (n_ >= 16) { \
+			for (; ok_ && n_ - i_ >= 16; i_ += 16) \
+				ok_ = mask16(_mm_loadu_si128((const __m128i *)(const void *)(b_ + i_))) == 0xffff; \
+			if (ok_ && i_ < n_) \
+				ok_ = mask16(_mm_loadu_si128((const __m128i *)(const void *)(b_ + n_ - 16))) == 0xffff; \
+		} else if ((avail) >= 16) { \
+			unsigned want_ = (1u << n_) - 1; \
+			ok_ = (mask16(_mm_loadu_si128((const __m128i *)(const void *)b_)) & want_) == want_; \
+		} else { \
+			for (; ok_ && i_ < n_; i_++) \
+				ok_ = byte_ok(b_[i_]); \
+		} \
+		ok_; })
+
+/* Of sixteen bytes, a bit for each byte a request ID may hold. */
+static inline unsigned id_mask16(__m128i x)
+{
+	__m128i p = _mm_or_si128(
+		_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')), _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))),
+			     _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')), _mm_cmpeq_epi8(x, _mm_set1_epi8('/')))),
+		_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')), _mm_cmpeq_epi8(x, _mm_set1_epi8('='))),
+			     _mm_cmpeq_epi8(x, _mm_set1_epi8('@'))));
+
+	return http_token_mask16(x) | (unsigned)_mm_movemask_epi8(p);
+}
+
+/* Of sixteen bytes, a bit for each lowercase hex digit. */
+static inline unsigned lower_hex_mask16(__m128i x)
+{
+	__m128i d = _mm_sub_epi8(x, _mm_set1_epi8('0')), h = _mm_sub_epi8(x, _mm_set1_epi8('a'));
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d),
+							_mm_cmpeq_epi8(_mm_min_epu8(h, _mm_set1_epi8(5)), h)));
+}
+#else
+#define ALL_BYTES(v, n, avail, mask16, byte_ok) __extension__ ({ \
+		const unsigned char *b_ = (const unsigned char *)(v); \
+		size_t n_ = (n), i_ = 0; \
+		(void)(avail); \
+		while (i_ < n_ && byte_ok(b_[i_])) \
+			i_++; \
+		i_ == n_; })
+#endif
+
 /* Trace Context allows lowercase hex only; uppercase is a malformed value. */
 static bool is_lower_hex(unsigned char ch)
 {
 	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
 }
 
-static bool all_lower_hex(const char *v, size_t n)
+/* Whether v[0..n) is all lowercase hex; v[0..avail) may be read. */
+static bool all_lower_hex(const char *v, size_t n, size_t avail)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!is_lower_hex((unsigned char)v[i]))
-			return false;
-	return true;
+	return ALL_BYTES(v, n, avail, lower_hex_mask16, is_lower_hex);
 }
 
 static bool all_zero(const char *v, size_t n)
@@ -97,14 +150,40 @@ static bool is_blank(char ch)
 	return ch == ' ' || ch == '\t';
 }
 
-bool http_valid_id(const char *v, size_t n)
+/* memchr(p, c, n) for the short runs of a head (a line, a name): inline,
+ * sixteen bytes at a time with SSE2, without the call and the setup of
+ * the C library's, which pays for long runs. */
+static inline const char *find_byte(const char *p, int c, size_t n)
+{
+	size_t i = 0;
+#if defined(__SSE2__)
+	const __m128i want = _mm_set1_epi8((char)c);
+
+	for (; n - i >= 16; i += 16) {
+		unsigned hit = (unsigned)_mm_movemask_epi8(
+			_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), want));
+
+		if (hit)
+			return p + i + __builtin_ctz(hit);
+	}
+#endif
+	for (; i < n; i++)
+		if (p[i] == (char)c)
+			return p + i;
+	return NULL;
+}
+
+/* http_valid_id(v, n) where v[0..avail) may be read. */
+static bool valid_id_in(const char *v, size_t n, size_t avail)
 {
 	if (n < 1 || n > HTTP_ID_MAX)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_id_char((unsigned char)v[i]))
-			return false;
-	return true;
+	return ALL_BYTES(v, n, avail, id_mask16, is_id_char);
+}
+
+bool http_valid_id(const char *v, size_t n)
+{
+	return valid_id_in(v, n, n);
 }
 
 bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
@@ -112,7 +191,8 @@ bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
 {
 	if (n < TRACEPARENT_LEN)
 		return false;
-	if (!all_lower_hex(v, 2) || (v[0] == 'f' && v[1] == 'f'))
+	if (!is_lower_hex((unsigned char)v[0]) || !is_lower_hex((unsigned char)v[1]) ||
+	    (v[0] == 'f' && v[1] == 'f'))
 		return false;
 	/* Version 00 has exactly four fields; a later version may append
 	 * fields, but only after another '-'. */
@@ -124,8 +204,8 @@ bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
 	}
 	if (v[2] != '-' || v[35] != '-' || v[52] != '-')
 		return false;
-	if (!all_lower_hex(v + 3, 32) || !all_lower_hex(v + 36, 16) ||
-	    !all_lower_hex(v + 53, 2))
+	if (!all_lower_hex(v + 3, 32, n - 3) || !all_lower_hex(v + 36, 16, n - 36) ||
+	    !is_lower_hex((unsigned char)v[53]) || !is_lower_hex((unsigned char)v[54]))
 		return false;
 	if (all_zero(v + 3, 32) || all_zero(v + 36, 16))
 		return false;
@@ -248,14 +328,22 @@ static void content_length(const char *v, size_t n, struct http_ids *out)
 	out->content_length = len;
 }
 
-/* One complete header line [l, e) without its line end. */
-static void header_line(const char *l, const char *e, const char *header,
+/* One complete header line [l, e) without its line end, in a buffer
+ * that ends at `end`. */
+static void header_line(const char *l, const char *e, const char *end, const char *header,
 			size_t header_len, struct scan *s, struct http_ids *out)
 {
-	const char *colon = memchr(l, ':', (size_t)(e - l));
-	const char *v, *ve;
+	/* A name of interest only where its first byte is one's (most
+	 * lines are no such line: nothing more is looked at). */
+	unsigned char c0 = http_token_lc[(unsigned char)l[0]];
+	bool id_first = header_len > 0 && out->request_id_len == 0 &&
+			c0 == http_token_lc[(unsigned char)header[0]];
+	const char *colon, *v, *ve;
 	size_t nlen;
 
+	if (!id_first && c0 != 't' && c0 != 'c')
+		return;
+	colon = find_byte(l, ':', (size_t)(e - l));
 	if (colon == NULL)
 		return;
 	nlen = (size_t)(colon - l);
@@ -266,9 +354,8 @@ static void header_line(const char *l, const char *e, const char *header,
 	while (ve > v && is_blank(ve[-1]))
 		ve--;
 
-	if (out->request_id_len == 0 && header_len > 0 &&
-	    name_is(l, nlen, header, header_len) &&
-	    http_valid_id(v, (size_t)(ve - v))) {
+	if (id_first && name_is(l, nlen, header, header_len) &&
+	    valid_id_in(v, (size_t)(ve - v), (size_t)(end - v))) {
 		s->id_len = (size_t)(ve - v);
 		memcpy(out->request_id, v, s->id_len);
 		out->request_id[s->id_len] = '\0';
@@ -312,7 +399,7 @@ void http_parse_head(const char *buf, size_t len, const char *header,
 	if (header == NULL)
 		header_len = 0;
 
-	/* Each step finds the next LF with memchr and never revisits bytes,
+	/* Each step finds the next LF and never revisits bytes,
 	 * so the scan is linear in len. */
 	while (pos < len) {
 		const char *l = buf + pos, *lf, *e;
@@ -321,14 +408,14 @@ void http_parse_head(const char *buf, size_t len, const char *header,
 			/* obs-fold: continues the previous header, even when
 			 * its own line end has not arrived yet. */
 			drop(&s, out);
-			lf = memchr(l, '\n', len - pos);
+			lf = find_byte(l, '\n', len - pos);
 			if (lf == NULL)
 				break;
 			pos = (size_t)(lf - buf) + 1;
 			continue;
 		}
 		commit(&s, out);
-		lf = memchr(l, '\n', len - pos);
+		lf = find_byte(l, '\n', len - pos);
 		if (lf == NULL)
 			break;          /* truncated line: never adopted */
 		e = lf;
@@ -336,7 +423,7 @@ void http_parse_head(const char *buf, size_t len, const char *header,
 			e--;
 		if (e == l)
 			break;          /* blank line: end of the head */
-		header_line(l, e, header, header_len, &s, out);
+		header_line(l, e, buf + len, header, header_len, &s, out);
 		pos = (size_t)(lf - buf) + 1;
 	}
 	commit(&s, out);
