@@ -1266,6 +1266,14 @@ static bool foreign(int fd, const void *arg)
 	case FD_EPOLL:
 		return true;
 	case FD_PEER:
+		/* An outbound connection whose exchange is over (read from
+		 * since its last write: a pool's idle connection) names no
+		 * request when it wakes (event_names): a pool's check of it
+		 * before handing it out again (urllib3 polls it with no time
+		 * to wait) is the asking request's work. */
+		if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_REPLIED)
+			return false;
+		return fdmap_ctx_peek(s) != cur;
 	case FD_TIMER:
 		return fdmap_ctx_peek(s) != cur;
 	case FD_CHAN:

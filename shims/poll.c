@@ -40,6 +40,19 @@ static inline bool waits_to_write(const struct pollfd *fds, nfds_t n)
 	       flow_waits_to_write(fds[0].fd);
 }
 
+/* A poll of no fd that does not wait (urllib3 asks the C library so
+ * whether poll works): no wait at all, and not the sleep a poll of no fd
+ * is otherwise (flow_wait_begins). */
+static inline bool no_wait_poll(nfds_t n, int timeout)
+{
+	return n == 0 && timeout == 0;
+}
+
+static inline bool zero_time(const struct timespec *ts)
+{
+	return ts && ts->tv_sec == 0 && ts->tv_nsec == 0;
+}
+
 /* A green process's hub, or a fiber scheduler (agent/bridge.h): from its
  * wait on, what the thread runs is a green thread's or a fiber's, which
  * no libc call names. */
@@ -178,7 +191,7 @@ AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	int r;
 
-	if (!agent_active())
+	if (!agent_active() || no_wait_poll(n, timeout))
 		return REAL(poll)(fds, n, timeout);
 	if (waits_to_write(fds, n)) {
 		shim_may_block();
@@ -194,7 +207,7 @@ AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 {
 	int r;
 
-	if (!agent_active())
+	if (!agent_active() || (n == 0 && zero_time(ts)))
 		return REAL(ppoll)(fds, n, ts, mask);
 	if (waits_to_write(fds, n)) {
 		shim_may_block();
@@ -210,7 +223,7 @@ AGENT_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct tim
 	bool fibers;
 	int r;
 
-	if (!agent_active())
+	if (!agent_active() || (nfds == 0 && tv && tv->tv_sec == 0 && tv->tv_usec == 0))
 		return REAL(select)(nfds, rd, wr, ex, tv);
 	fibers = fibers_selected(nfds, rd, wr, ex);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
@@ -224,7 +237,7 @@ AGENT_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 	bool fibers;
 	int r;
 
-	if (!agent_active())
+	if (!agent_active() || (nfds == 0 && zero_time(ts)))
 		return REAL(pselect)(nfds, rd, wr, ex, ts, mask);
 	fibers = fibers_selected(nfds, rd, wr, ex);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });

@@ -611,6 +611,35 @@ UNIT_TEST(an_idle_outbound_connections_event_names_nobody)
 	swap();
 }
 
+/* A pool's check of its idle connection before it hands it to the next
+ * request (urllib3 polls it, waiting no time) is that request's work:
+ * the connection's wake-up names nobody, so B keeps its context through
+ * the wait and the call that follows is B's. Before, the connection's
+ * context (A's) made the wait foreign: B had none from there on, and its
+ * call went out without its ID. */
+UNIT_TEST(a_pool_checking_its_idle_connection_keeps_the_request)
+{
+	static const char req[] = "GET /leaf HTTP/1.1\r\n\r\n";
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct pollfd pfd = { .fd = POOLED, .events = POLLIN };
+
+	fake_serve(CLIENT_A, "req-a");
+	flow_connect(POOLED);
+	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
+	flow_read_slot(fdmap_peek(POOLED), POOLED, reply, sizeof reply - 1, sizeof reply - 1);
+	fake_serve(CLIENT_B, "req-b");
+	flow_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = &pfd, .nfds = 1 });
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	flow_ready(POOLED, true);               /* the peer closed it meanwhile */
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	/* while its exchange goes on, the connection is A's: a wait on it is
+	 * no wait inside B */
+	flow_write_slot(fdmap_peek(POOLED), POOLED, req, sizeof req - 1);
+	fake_serve(CLIENT_A, "req-c");
+	flow_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = &pfd, .nfds = 1 });
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+}
+
 /* A server that answers before it reads the body (413), then reads it to
  * keep the connection: the body is its request's, and the read after it
  * starts the next request. */

@@ -8,7 +8,10 @@ is "site=<log-site> id=<the id in the query string> pid=<pid>":
             later jobs)
   after_call  with APP_UPSTREAM=<port>: after the handler called that
             service (another process) with urllib, on a connection of its
-            own that it closes (GET /leaf/<id>)
+            own that it closes (GET /leaf/<id>); with APP_SESSION=1 through
+            one requests.Session the whole process shares (urllib3's pool:
+            keep-alive connections one request opened, checked with a poll
+            that does not wait and reused by others)
   end       in the handler, before it answers
 With APP_LOG_MIX=1 each site's line is also written 4 times with
 sys.stderr.write (ending "via=write0".."via=write3") and 4 times with
@@ -29,6 +32,10 @@ POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4)
 JOBS = queue.Queue()
 LAZY = os.environ.get("APP_LAZY_WORKER") == "1"   # the lazy_worker site
 UPSTREAM = os.environ.get("APP_UPSTREAM")           # the after_call site
+SESSION = None
+if os.environ.get("APP_SESSION") == "1":
+    import requests
+    SESSION = requests.Session()
 _LAZY = []
 _LAZY_LOCK = threading.Lock()
 
@@ -84,8 +91,12 @@ def application(environ, start_response):
     t.start()
     t.join()
     if UPSTREAM:
-        with urllib.request.urlopen("http://127.0.0.1:%s/leaf/%s" % (UPSTREAM, rid), timeout=10) as r:
-            r.read()
+        url = "http://127.0.0.1:%s/leaf/%s" % (UPSTREAM, rid)
+        if SESSION is not None:
+            SESSION.get(url, timeout=10).content
+        else:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                r.read()
         log("after_call", rid)
     log("end", rid)
     body = ("ok %s\n" % rid).encode()
