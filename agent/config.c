@@ -29,6 +29,8 @@ const struct config config_default = {
 	.propagate = CFG_PROP_ALL,
 	.response_id = true,
 	.tag_stderr = true,
+	.sample_parent = true,
+	.sample_bound = UINT64_MAX,
 };
 const struct config *agent_config = &config_default;
 
@@ -491,6 +493,63 @@ static void unknown(struct reporter *r, const char *e, size_t nlen)
 		r->fn(line, r->arg);
 }
 
+/* OTEL_TRACES_SAMPLER (OpenTelemetry's SDK environment variables): the
+ * samplers that decide by the trace alone. Their default, and what a
+ * value not among them gets, is parentbased_always_on. */
+static const struct {
+	const char *name;
+	bool parent;
+	int root;                 /* 1 always, 0 never, -1 by the ratio */
+} samplers[] = {
+	{ "parentbased_always_on", true, 1 }, { "parentbased_always_off", true, 0 },
+	{ "parentbased_traceidratio", true, -1 }, { "always_on", false, 1 },
+	{ "always_off", false, 0 }, { "traceidratio", false, -1 },
+};
+
+/* OTEL_TRACES_SAMPLER_ARG for the ratio samplers: a probability in
+ * [0, 1] (decimal, as strtod reads it; default 1.0). The bound a trace
+ * ID's lower 63 bits are compared with (struct ctx_sampling). */
+static uint64_t ratio_bound(double r)
+{
+	return r >= 1.0 ? UINT64_MAX : (uint64_t)(r * 9223372036854775808.0);
+}
+
+/* Both variables, once all are read: the argument only means something
+ * to the sampler named. */
+static void sampler_resolve(struct config *c, struct reporter *r, const char *name,
+			    const char *arg)
+{
+	int root = 1;
+	double ratio = 1.0;
+
+	c->sample_parent = true;
+	if (name) {
+		size_t i;
+
+		for (i = 0; i < sizeof samplers / sizeof samplers[0]; i++)
+			if (strcmp(name, samplers[i].name) == 0)
+				break;
+		if (i == sizeof samplers / sizeof samplers[0]) {
+			bad(r, "OTEL_TRACES_SAMPLER", name,
+			    "always_on, always_off, traceidratio or parentbased_ and one of them",
+			    "parentbased_always_on");
+		} else {
+			c->sample_parent = samplers[i].parent;
+			root = samplers[i].root;
+		}
+	}
+	if (root < 0 && arg) {
+		char *end;
+		double v = strtod(arg, &end);
+
+		if (end == arg || *end != '\0' || !(v >= 0.0 && v <= 1.0))
+			bad(r, "OTEL_TRACES_SAMPLER_ARG", arg, "a probability from 0 to 1", "1.0");
+		else
+			ratio = v;
+	}
+	c->sample_bound = root > 0 ? UINT64_MAX : root == 0 ? 0 : ratio_bound(ratio);
+}
+
 /* OpenTelemetry's variables, kept raw for the span writer. */
 static bool otel_var(struct config *c, const char *e)
 {
@@ -543,6 +602,7 @@ int config_load(struct config *c, char *const *env,
 		void (*report)(const char *line, void *arg), void *arg)
 {
 	struct reporter r = { report, arg, 0 };
+	const char *sampler = NULL, *sampler_arg = NULL;
 
 	config_defaults(c);
 	for (; env && *env; env++) {
@@ -550,8 +610,15 @@ int config_load(struct config *c, char *const *env,
 		const struct var *var = NULL;
 		size_t nlen;
 
-		if (strncmp(e, "OTEL_", 5) == 0 && otel_var(c, e))
+		if (strncmp(e, "OTEL_", 5) == 0) {
+			if (strncmp(e, "OTEL_TRACES_SAMPLER=", 20) == 0)
+				sampler = e + 20;
+			else if (strncmp(e, "OTEL_TRACES_SAMPLER_ARG=", 24) == 0)
+				sampler_arg = e + 24;
+			else
+				otel_var(c, e);
 			continue;
+		}
 		if (strncmp(e, "REQCTX_", 7) != 0 || eq == NULL)
 			continue;
 		nlen = (size_t)(eq - e);
@@ -569,5 +636,8 @@ int config_load(struct config *c, char *const *env,
 		}
 	}
 	fields_resolve(c, &r);
+	/* (an empty value is no value: OpenTelemetry's rule) */
+	sampler_resolve(c, &r, sampler && *sampler ? sampler : NULL,
+			sampler_arg && *sampler_arg ? sampler_arg : NULL);
 	return r.count;
 }

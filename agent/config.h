@@ -75,6 +75,13 @@ struct config {
 	/* OpenTelemetry's own variables, raw (agent/spans.c reads them). */
 	char otel_service[CFG_OTEL_MAX + 1];
 	char otel_resource[CFG_OTEL_MAX + 1];
+	/* OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (the OpenTelemetry
+	 * SDK's environment variables, their default parentbased_always_on):
+	 * whether a trace the agent starts is sampled (sample_bound: see
+	 * struct ctx_sampling), and whether one it adopts keeps its caller's
+	 * decision (sample_parent). */
+	bool sample_parent;
+	uint64_t sample_bound;
 	/* REQCTX_TAG: the outputs whose lines are tagged (agent/out_fd.c). */
 	bool tag_stderr;          /* fd 2 and what the rules make of it (default) */
 	bool tag_stdout;          /* fd 1 as started, its dups, dup2 onto fd 1 */

@@ -198,8 +198,8 @@ static void client_starts(struct conn *c, const char *span_id)
 {
 	const struct ctx *x = agent_self.cur;
 
-	if (!spans_on() || x == NULL)
-		return;
+	if (!spans_on() || x == NULL || !(ctx_name(x)->trace_flags & 1))
+		return;           /* (a trace not sampled: no span, as an SDK) */
 	finish(&c->cli, 0);       /* pipelined before its reply: no status */
 	c->cli.kind = SPAN_CLIENT;
 	memcpy(c->cli.trace_id, ctx_name(x)->trace_id, 33);
@@ -222,6 +222,7 @@ void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *hea
 {
 	const struct config *cfg = agent_config;
 	bool spans = spans_on();
+	const struct ctx_name *xn;
 	struct conn *c;
 
 	if (!is_http || x == NULL || !(cfg->response_id || spans)) {
@@ -233,12 +234,12 @@ void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *hea
 		return;
 	finish(&c->srv, 0);           /* the last one never finished its head */
 	wire_init(&c->w, WIRE_RESPONSE);
-	if (spans) {
+	xn = ctx_name(x);                 /* read once */
+	if (spans && (xn->trace_flags & 1)) {   /* sampled only, as an SDK */
 		const char *m, *t;
 		size_t ml, tl;
 
 		c->srv.kind = SPAN_SERVER;
-		const struct ctx_name *xn = ctx_name(x);   /* read once */
 
 		memcpy(c->srv.trace_id, xn->trace_id, 33);
 		memcpy(c->srv.span_id, x->span_id, 17);

@@ -91,6 +91,22 @@ static bool fields_given(const struct ctx_seed *seed, const struct ctx_name *bas
 
 /* Fills a name from the seed; what the seed lacks comes from `base`, or is
  * generated without one. */
+struct ctx_sampling ctx_sampling = { true, UINT64_MAX };
+
+uint8_t ctx_sample(const char *trace_id)
+{
+	uint64_t low = 0;
+
+	if (ctx_sampling.root_bound == UINT64_MAX)
+		return 1;
+	for (int i = 16; i < 32; i++) {
+		char ch = trace_id[i];
+
+		low = low << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+	}
+	return (low & INT64_MAX) < ctx_sampling.root_bound;
+}
+
 static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const struct ctx_name *base)
 {
 	if (seed_has_id(seed)) {
@@ -110,12 +126,14 @@ static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const str
 	if (seed && seed->trace_id) {
 		memcpy(n->trace_id, seed->trace_id, 32);
 		n->trace_flags = seed->trace_flags;
+		if (!ctx_sampling.parent_based)
+			n->trace_flags = (uint8_t)((n->trace_flags & ~1u) | ctx_sample(seed->trace_id));
 	} else if (base) {
 		memcpy(n->trace_id, base->trace_id, 32);
 		n->trace_flags = base->trace_flags;
 	} else {
 		id_trace(n->trace_id);
-		n->trace_flags = 0;
+		n->trace_flags = ctx_sample(n->trace_id);
 	}
 	n->trace_id[32] = '\0';
 	n->parent_id[0] = '\0';

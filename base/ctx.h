@@ -73,6 +73,27 @@ struct ctx_seed {
 	uint8_t field_len[CTX_FIELDS];
 };
 
+/*
+ * Which traces are sampled: bit 0 of the W3C trace-flags ("sampled",
+ * W3C Trace Context, 3.2.2.5), set from OTEL_TRACES_SAMPLER by the agent's
+ * start (agent/config.h). A trace a new context starts is sampled when
+ * the lower 8 bytes of its ID, read as a big-endian number with the top
+ * bit cleared, are below `root_bound` (UINT64_MAX: every trace; 0: none;
+ * the comparison the OpenTelemetry SDKs for Java and .NET make for a
+ * TraceIdRatioBased sampler). A trace adopted from a caller keeps the
+ * caller's decision when `parent_based`, else is decided the same way.
+ * Default: parent-based, every trace this process starts sampled.
+ */
+struct ctx_sampling {
+	bool parent_based;
+	uint64_t root_bound;
+};
+extern AGENT_HIDDEN struct ctx_sampling ctx_sampling;
+
+/* The sampled bit for trace ID `trace_id` (32 lowercase hex) by
+ * ctx_sampling's root rule: 1 or 0. */
+uint8_t ctx_sample(const char *trace_id);
+
 /* A new context with one reference owned by the caller, or NULL when memory
  * is exhausted (the caller then simply carries no context). */
 struct ctx *ctx_new(const struct ctx_seed *seed);

@@ -59,6 +59,7 @@ __attribute__((constructor(101))) static void agent_start(void)
 	real_resolve_all();
 	config_load(&settings, environ, report, NULL);
 	agent_config = &settings;
+	ctx_sampling = (struct ctx_sampling){ settings.sample_parent, settings.sample_bound };
 	if (settings.disabled)
 		return;
 	inherit_keep_settings(environ);

@@ -383,6 +383,44 @@ UNIT_TEST(tag_values)
 	ck_assert_int_eq(c.tag_npaths, CFG_TAG_PATHS);
 }
 
+/* OTEL_TRACES_SAMPLER and its argument, as the OpenTelemetry SDKs read
+ * them: parent-based and every trace started sampled by default; a
+ * value not among the samplers that decide by the trace alone, or a
+ * ratio outside [0, 1], gets one report and the default. */
+UNIT_TEST(otel_traces_sampler)
+{
+	struct config c;
+	struct seen s;
+
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=", NULL }), 0);
+	ck_assert(c.sample_parent);
+	ck_assert_uint_eq(c.sample_bound, UINT64_MAX);
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=always_off", NULL }), 0);
+	ck_assert(!c.sample_parent);
+	ck_assert_uint_eq(c.sample_bound, 0);
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=parentbased_always_off", NULL }), 0);
+	ck_assert(c.sample_parent);
+	ck_assert_uint_eq(c.sample_bound, 0);
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER_ARG=0.25",
+						   "OTEL_TRACES_SAMPLER=traceidratio", NULL }), 0);
+	ck_assert(!c.sample_parent);
+	ck_assert_uint_eq(c.sample_bound, 1ull << 61);
+	/* the argument of a sampler that takes none is not read */
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=always_on",
+						   "OTEL_TRACES_SAMPLER_ARG=lots", NULL }), 0);
+	ck_assert_uint_eq(c.sample_bound, UINT64_MAX);
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=jaeger_remote", NULL }), 1);
+	ck_assert_ptr_nonnull(strstr(s.last, "OTEL_TRACES_SAMPLER=\"jaeger_remote\" is not valid"));
+	ck_assert_ptr_nonnull(strstr(s.last, "using parentbased_always_on"));
+	ck_assert(c.sample_parent);
+	ck_assert_uint_eq(c.sample_bound, UINT64_MAX);
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=parentbased_traceidratio",
+						   "OTEL_TRACES_SAMPLER_ARG=1.5", NULL }), 1);
+	ck_assert_ptr_nonnull(strstr(s.last, "using 1.0"));
+	ck_assert(c.sample_parent);
+	ck_assert_uint_eq(c.sample_bound, UINT64_MAX);
+}
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");

@@ -215,6 +215,47 @@ UNIT_TEST(object_clash_with_a_field)
 	ck_assert_uint_eq(o.clash, 1u << 5);       /* a key, not the string value */
 }
 
+/* The sampled bit a new context's trace gets (struct ctx_sampling): by
+ * default a trace started here is sampled and an adopted one keeps its
+ * caller's bit; a sampler that is not parent-based decides both by the
+ * trace ID's lower 8 bytes. Other trace-flags bits pass as they came. */
+UNIT_TEST(sampled_flag_of_new_traces)
+{
+	static const char low1[] = "0af7651916cd43dd0000000000000001";
+	static const char high[] = "0af7651916cd43ddffffffffffffffff";
+	struct ctx_sampling saved = ctx_sampling;
+	struct ctx_seed adopted = { .trace_id = low1, .trace_flags = 0x02 };
+	struct ctx *c;
+
+	id_init();
+	c = ctx_new(NULL);
+	ck_assert_uint_eq(ctx_name(c)->trace_flags, 1);
+	ctx_put(c);
+	c = ctx_new(&adopted);
+	ck_assert_uint_eq(ctx_name(c)->trace_flags, 0x02);
+	ctx_put(c);
+	ctx_sampling = (struct ctx_sampling){ false, 0 };            /* always_off */
+	c = ctx_new(NULL);
+	ck_assert_uint_eq(ctx_name(c)->trace_flags, 0);
+	ctx_put(c);
+	adopted.trace_flags = 0x03;
+	c = ctx_new(&adopted);
+	ck_assert_uint_eq(ctx_name(c)->trace_flags, 0x02);
+	ctx_put(c);
+	ctx_sampling = (struct ctx_sampling){ false, 1ull << 62 };   /* traceidratio 0.5 */
+	ck_assert_uint_eq(ctx_sample(low1), 1);
+	ck_assert_uint_eq(ctx_sample(high), 0);
+	adopted.trace_flags = 0;
+	c = ctx_new(&adopted);
+	ck_assert_uint_eq(ctx_name(c)->trace_flags, 1);
+	ctx_put(c);
+	ctx_sampling = (struct ctx_sampling){ true, 0 };             /* parentbased_always_off */
+	c = ctx_new(&adopted);
+	ck_assert_uint_eq(ctx_name(c)->trace_flags, 0);
+	ctx_put(c);
+	ctx_sampling = saved;
+}
+
 Suite *format_suite(void)
 {
 	Suite *s = suite_create("format");
