@@ -48,6 +48,8 @@ struct conn {
 	struct span cli;            /* the request sent, until its reply (outbound) */
 	char peer_addr[48];         /* where connect() went */
 	uint16_t peer_port;
+	int64_t sent_ns;            /* with spans: when the write under way began,
+	                               if a head may end in it (0: none) */
 };
 
 static struct conn **chunks[CONN_CHUNKS];
@@ -180,15 +182,21 @@ static void copy_str(char *dst, size_t cap, const char *s, size_t n)
 	dst[n] = '\0';
 }
 
-static void finish(struct span *s, uint16_t status)
+/* Ends span `s` at `end_ns` (0: now) and writes it. */
+static void finish_at(struct span *s, uint16_t status, int64_t end_ns)
 {
 	if (s->kind == SPAN_NONE)
 		return;
 	if (status)
 		s->status = status;
-	s->end_ns = spans_now();
+	s->end_ns = end_ns ? end_ns : spans_now();
 	spans_emit(s);
 	s->kind = SPAN_NONE;
+}
+
+static void finish(struct span *s, uint16_t status)
+{
+	finish_at(s, status, 0);
 }
 
 /* A request head went out on an outbound connection (its insertion point
@@ -214,7 +222,9 @@ static void client_starts(struct conn *c, const char *span_id)
 	c->cli.port = c->peer_port;
 	c->cli.path[0] = '\0';
 	c->cli.status = 0;
-	c->cli.start_ns = spans_now();
+	/* From the start of the write that sent the head: the server cannot
+	 * have read it before, so its span starts inside this one. */
+	c->cli.start_ns = c->sent_ns ? c->sent_ns : spans_now();
 }
 
 void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *head,
@@ -254,7 +264,10 @@ void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *hea
 			copy_str(c->srv.path, sizeof c->srv.path, t, q ? (size_t)(q - t) : tl);
 		}
 		spans_split_peer(x->peer, c->srv.addr, sizeof c->srv.addr, &c->srv.port);
-		c->srv.start_ns = (int64_t)x->start.tv_sec * 1000000000 + x->start.tv_nsec;
+		/* From the head's read, as an SDK's server span: not the
+		 * context's start, which for a connection's first request is
+		 * its accept, before the caller's client span began. */
+		c->srv.start_ns = spans_now();
 	}
 	release(c);
 	__atomic_store_n(&s->wire, 1, __ATOMIC_RELAXED);
@@ -498,8 +511,10 @@ static void commit_prog(struct conn *c, const char *p, size_t n)
  * response head. */
 static void committed(struct conn *c)
 {
+	/* (ended when the write that took its head's end began: the client
+	 * cannot have read it before, so the caller's span ends after) */
 	if (c->srv.kind && (c->w.state == WS_DONE || c->w.state == WS_NOT_HTTP))
-		finish(&c->srv, c->w.status);
+		finish_at(&c->srv, c->w.status, c->sent_ns);
 }
 
 /* When the kernel took every byte planned, the scanner's state after them
@@ -645,6 +660,7 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 
 	if (c == NULL || !claim(c))
 		return call_orig(fd, iov, cnt, call);
+	c->sent_ns = 0;
 	if (unlikely(pl == NULL)) {
 		/* No memory to plan in: the bytes go as they are, and the
 		 * connection, whose scanner they pass by, is followed no
@@ -684,6 +700,10 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		return call_orig(fd, iov, cnt, call);
 	}
 	plan(c, iov, cnt, pl);
+	/* With spans, the time a head's span starts or ends at (a client's
+	 * request head, a server's response head) is this write's start. */
+	c->sent_ns = unlikely(spans_on()) && c->w.state < WS_BODY &&
+		     (c->srv.kind || c->w.role == WIRE_REQUEST) ? spans_now() : 0;
 	if (pl->nins == 0 && c->owed_len == 0 && !pl->cut) {
 		r = call_orig(fd, iov, cnt, call);
 		if (r > 0 && plan_whole(c, pl, (size_t)r)) {

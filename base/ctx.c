@@ -172,7 +172,6 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 	name_fill(&c->names[0], seed, NULL);
 	__atomic_store_n(&c->name, &c->names[0], __ATOMIC_RELAXED);
 	id_span(c->span_id);
-	clock_gettime(CLOCK_REALTIME, &c->start);
 	c->peer[0] = '\0';
 	if (seed && seed->peer) {
 		size_t n = strnlen(seed->peer, sizeof c->peer - 1);

@@ -47,7 +47,6 @@ struct ctx {
 	                                never the same for two contexts of a
 	                                process (base/id.c), which the line
 	                                writer's kept head relies on (agent/out.c) */
-	struct timespec start;       /* CLOCK_REALTIME at creation */
 	char peer[56];               /* "addr:port" of the client, or "" */
 	int conn_fd;                 /* the client connection it was made for, or -1 */
 	/* atomic; 1: made for a connection of a protocol the agent does not
