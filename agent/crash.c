@@ -2,12 +2,18 @@
  * crash.c - builds each report line by hand (decimal, hex, names) and
  * writes it through the same head as any tagged line, so in JSON mode the
  * report is JSON too. Frames come from libunwind's local unwinder started
- * at the signal frame; unw_step and unw_get_proc_name are signal-safe for
- * the local address space.
+ * at the signal frame; unw_step, unw_get_proc_info and unw_get_proc_name
+ * are signal-safe for the local address space. Each frame names its
+ * object and the offset in it, read from /proc/self/maps with plain
+ * system calls, and a function name only where the unwind tables confirm
+ * it: a stripped library's nearest exported symbol is often another
+ * function's (libc's internal ones showed as pthread_key_delete+0x14c).
  */
 #define UNW_LOCAL_ONLY
+#include <fcntl.h>
 #include <libunwind.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent/config.h"
@@ -64,6 +70,117 @@ static void addx(struct line *l, unsigned long v)
 	add(l, t + sizeof t - n, n);
 }
 
+/* One frame of the report: where it is, in which object, and its
+ * function when confirmed. Static, as the handler may run on a small
+ * alternate stack; one report at a time (`busy`): a second thread that
+ * dies meanwhile reports frames by address alone. */
+struct frame {
+	unsigned long ip, off, sym_off;
+	char obj[64];               /* the object's file name, "" when not known */
+	char sym[128];              /* "" when not known or not confirmed */
+};
+
+static struct frame frames[CRASH_FRAMES];
+static int busy;
+
+/* The file name part of a maps line's path field p[0..n). */
+static void base_name(char *dst, size_t cap, const char *p, size_t n)
+{
+	size_t k = n, len;
+
+	while (k > 0 && p[k - 1] != '/')
+		k--;
+	len = n - k < cap - 1 ? n - k : cap - 1;
+	memcpy(dst, p + k, len);
+	dst[len] = '\0';
+}
+
+static unsigned long hex_at(const char **p, const char *end)
+{
+	unsigned long v = 0;
+
+	for (; *p < end; (*p)++) {
+		char ch = **p;
+		int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+
+		if (d < 0)
+			break;
+		v = v << 4 | (unsigned long)d;
+	}
+	return v;
+}
+
+/* One line of /proc/self/maps, l[0..n): "start-end perms offset dev inode
+ * path": every frame inside a mapping of a file gets its name and offset. */
+static void maps_line(const char *l, size_t n, int nframes)
+{
+	const char *p = l, *end = l + n, *path;
+	unsigned long lo, hi, off;
+	int field;
+
+	lo = hex_at(&p, end);
+	if (p == end || *p++ != '-')
+		return;
+	hi = hex_at(&p, end);
+	/* to the offset: past the perms */
+	while (p < end && *p == ' ')
+		p++;
+	while (p < end && *p != ' ')
+		p++;
+	while (p < end && *p == ' ')
+		p++;
+	off = hex_at(&p, end);
+	/* past dev and inode to the path */
+	for (field = 0; field < 2; field++) {
+		while (p < end && *p == ' ')
+			p++;
+		while (p < end && *p != ' ')
+			p++;
+	}
+	while (p < end && *p == ' ')
+		p++;
+	path = p;
+	if (path == end || *path != '/')
+		return;
+	for (int i = 0; i < nframes; i++)
+		if (frames[i].ip >= lo && frames[i].ip < hi) {
+			base_name(frames[i].obj, sizeof frames[i].obj, path, (size_t)(end - path));
+			frames[i].off = frames[i].ip - lo + off;
+		}
+}
+
+/* The objects of the frames, from /proc/self/maps read in one pass (raw
+ * system calls: nothing of the program's or the C library's state). */
+static void frame_objects(int nframes)
+{
+	static char chunk[4096], line[512];
+	size_t ln = 0;
+	bool too_long = false;
+	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (;;) {
+		long r = syscall(SYS_read, (int)fd, chunk, sizeof chunk);
+
+		if (r <= 0)
+			break;
+		for (long k = 0; k < r; k++) {
+			if (chunk[k] == '\n') {
+				maps_line(line, ln, nframes);
+				ln = 0;
+				too_long = false;
+			} else if (ln < sizeof line) {
+				line[ln++] = chunk[k];
+			} else if (!too_long) {
+				too_long = true;     /* a path cut short: its name is not known */
+				ln = 0;
+			}
+		}
+	}
+	syscall(SYS_close, (int)fd);
+}
+
 /* Writes one message as a complete line, with the crashing thread's head. */
 static void emit(const char *msg, size_t n)
 {
@@ -83,6 +200,27 @@ static void emit(const char *msg, size_t n)
 		out[o++] = '\n';
 	}
 	REAL(write)(2, out, o);
+}
+
+/* A second report at once: frames by address alone. */
+static void frames_by_address(unw_cursor_t *cur)
+{
+	struct line l;
+
+	for (int i = 0; i < CRASH_FRAMES; i++) {
+		unw_word_t ip = 0;
+
+		if (unw_get_reg(cur, UNW_REG_IP, &ip) < 0 || ip == 0)
+			break;
+		l.n = 0;
+		adds(&l, "reqctx:   #");
+		addu(&l, (unsigned long)i);
+		adds(&l, " ");
+		addx(&l, (unsigned long)ip);
+		emit(l.buf, l.n);
+		if (unw_step(cur) <= 0)
+			break;
+	}
 }
 
 void crash_report(int sig, const siginfo_t *info, void *ucontext)
@@ -124,25 +262,57 @@ void crash_report(int sig, const siginfo_t *info, void *ucontext)
 	if (ucontext == NULL ||
 	    unw_init_local2(&cur, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME) < 0)
 		return;
-	for (int i = 0; i < CRASH_FRAMES; i++) {
+	if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE)) {
+		frames_by_address(&cur);
+		return;
+	}
+	int n = 0;
+
+	for (; n < CRASH_FRAMES; n++) {
+		struct frame *f = &frames[n];
 		unw_word_t ip = 0, off = 0;
-		char sym[256];
+		unw_proc_info_t pi;
 
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || ip == 0)
 			break;
+		f->ip = (unsigned long)ip;
+		f->obj[0] = f->sym[0] = '\0';
+		/* The name libunwind finds is the nearest symbol before ip; it
+		 * is this function's only if it starts where the unwind
+		 * tables say this function starts (or they say nothing). */
+		if (unw_get_proc_name(&cur, f->sym, sizeof f->sym, &off) == 0 &&
+		    (unw_get_proc_info(&cur, &pi) < 0 || pi.start_ip == 0 || pi.start_ip == ip - off))
+			f->sym_off = (unsigned long)off;
+		else
+			f->sym[0] = '\0';
+		if (unw_step(&cur) <= 0) {
+			n++;
+			break;
+		}
+	}
+	frame_objects(n);
+	for (int i = 0; i < n; i++) {
+		const struct frame *f = &frames[i];
+
 		l.n = 0;
 		adds(&l, "reqctx:   #");
 		addu(&l, (unsigned long)i);
 		adds(&l, " ");
-		addx(&l, (unsigned long)ip);
-		if (unw_get_proc_name(&cur, sym, sizeof sym, &off) == 0) {
+		addx(&l, f->ip);
+		if (f->sym[0]) {
 			adds(&l, " ");
-			adds(&l, sym);
+			adds(&l, f->sym);
 			adds(&l, "+");
-			addx(&l, (unsigned long)off);
+			addx(&l, f->sym_off);
+		}
+		if (f->obj[0]) {
+			adds(&l, " (");
+			adds(&l, f->obj);
+			adds(&l, "+");
+			addx(&l, f->off);
+			adds(&l, ")");
 		}
 		emit(l.buf, l.n);
-		if (unw_step(&cur) <= 0)
-			break;
 	}
+	__atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
 }
