@@ -57,6 +57,7 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		  bool is_http)
 {
 	struct ctx_seed seed = { 0 };
+	char tracestate[HTTP_TRACESTATE_MAX + 1];
 	struct ctx *old, *c;
 
 	if (first && ids->request_id_len == 0 && !ids->has_trace && !(f && f->count)) {
@@ -72,6 +73,11 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		seed.trace_id = ids->trace_id;
 		seed.trace_flags = ids->trace_flags;
 		seed.parent_id = ids->parent_id;
+		if (ids->tracestate_lines) {
+			seed.tracestate_len = http_tracestate(ids->tracestate, ids->tracestate_len,
+							      ids->tracestate_lines, tracestate);
+			seed.tracestate = tracestate;
+		}
 	}
 	for (int i = 0; f && f->count && i < CTX_FIELDS; i++) {
 		seed.field[i] = f->len[i] ? f->val[i] : NULL;
@@ -412,6 +418,7 @@ static void http_read(struct fdslot *s, int fd, const void *data, size_t dlen, s
 	struct fields f;
 	size_t crlf = 0;
 
+	ids.tracestate_lines = 0;
 	/* Empty lines before a request line are ignored (RFC 9112, 2.2). */
 	while (crlf < dlen && (((const char *)data)[crlf] == '\r' || ((const char *)data)[crlf] == '\n'))
 		crlf++;

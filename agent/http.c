@@ -275,6 +275,8 @@ struct scan {
 	size_t id_len;
 	bool trace_pending;
 	bool length_line;      /* the line was a Content-Length (a fold spoils it) */
+	bool ts_pending;       /* the line was a tracestate */
+	bool ts_bad;           /* a tracestate folded, or more lines than kept */
 };
 
 static void commit(struct scan *s, struct http_ids *out)
@@ -283,11 +285,13 @@ static void commit(struct scan *s, struct http_ids *out)
 		out->request_id_len = s->id_len;
 	if (s->trace_pending)
 		out->has_trace = true;
-	s->id_pending = s->trace_pending = s->length_line = false;
+	s->id_pending = s->trace_pending = s->length_line = s->ts_pending = false;
 }
 
 static void drop(struct scan *s, struct http_ids *out)
 {
+	if (s->ts_pending)
+		s->ts_bad = true;
 	if (s->id_pending)
 		out->request_id[0] = '\0';
 	if (s->trace_pending) {
@@ -297,7 +301,112 @@ static void drop(struct scan *s, struct http_ids *out)
 	}
 	if (s->length_line)
 		out->body = HTTP_BODY_OTHER;
-	s->id_pending = s->trace_pending = s->length_line = false;
+	s->id_pending = s->trace_pending = s->length_line = s->ts_pending = false;
+}
+
+/* tracestate (3.3.1.3): key and value characters. */
+static bool ts_key_char(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' ||
+	       ch == '*' || ch == '/';
+}
+
+static bool ts_key(const char *k, size_t n)
+{
+	const char *at = memchr(k, '@', n);
+
+	if (at == NULL) {        /* simple-key: lcalpha 0*255(...) */
+		if (n < 1 || n > 256 || k[0] < 'a' || k[0] > 'z')
+			return false;
+		for (size_t i = 1; i < n; i++)
+			if (!ts_key_char((unsigned char)k[i]))
+				return false;
+		return true;
+	}
+	/* tenant-id "@" system-id: (lcalpha / DIGIT) 0*240(...), lcalpha 0*13(...) */
+	size_t t = (size_t)(at - k), sy = n - t - 1;
+
+	if (t < 1 || t > 241 || sy < 1 || sy > 14 || !((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9')) ||
+	    at[1] < 'a' || at[1] > 'z')
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (i != t && !ts_key_char((unsigned char)k[i]))
+			return false;
+	return true;
+}
+
+static bool ts_value(const char *v, size_t n)
+{
+	if (n < 1 || n > 256 || v[n - 1] == ' ')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		if (ch < 0x20 || ch > 0x7e || ch == ',' || ch == '=')
+			return false;
+	}
+	return true;
+}
+
+size_t http_tracestate(const char *const *parts, const size_t *lens, int n,
+		       char out[HTTP_TRACESTATE_MAX + 1])
+{
+	struct { const char *p; size_t len, key; } m[32];
+	int nm = 0;
+	size_t total = 0, o = 0;
+
+	for (int i = 0; i < n; i++) {
+		const char *p = parts[i], *end = p + lens[i];
+
+		while (p <= end) {
+			const char *c = memchr(p, ',', (size_t)(end - p)), *me = c ? c : end, *eq;
+
+			while (p < me && is_blank(*p))
+				p++;
+			while (me > p && is_blank(me[-1]))
+				me--;
+			if (me > p) {
+				if (nm == 32)
+					return 0;
+				eq = memchr(p, '=', (size_t)(me - p));
+				if (eq == NULL || !ts_key(p, (size_t)(eq - p)) ||
+				    !ts_value(eq + 1, (size_t)(me - eq - 1)))
+					return 0;
+				for (int k = 0; k < nm; k++)
+					if (m[k].key == (size_t)(eq - p) && memcmp(m[k].p, p, m[k].key) == 0)
+						return 0;       /* a key twice */
+				m[nm].p = p;
+				m[nm].len = (size_t)(me - p);
+				m[nm].key = (size_t)(eq - p);
+				total += m[nm].len + (nm > 0);
+				nm++;
+			}
+			if (c == NULL)
+				break;
+			p = c + 1;
+		}
+	}
+	/* Too long: members over 128 bytes go first, then from the end. */
+	for (int k = 0; total > HTTP_TRACESTATE_MAX && k < nm; k++)
+		if (m[k].len > 128) {
+			total -= m[k].len + 1;
+			m[k].len = 0;
+		}
+	for (int k = nm - 1; total > HTTP_TRACESTATE_MAX && k >= 0; k--)
+		if (m[k].len) {
+			total -= m[k].len + 1;
+			m[k].len = 0;
+		}
+	for (int k = 0; k < nm; k++) {
+		if (m[k].len == 0)
+			continue;
+		if (o)
+			out[o++] = ',';
+		memcpy(out + o, m[k].p, m[k].len);
+		o += m[k].len;
+	}
+	out[o] = '\0';
+	return o;
 }
 
 /* A Content-Length value v[0..n) (RFC 9110, 8.6: 1*DIGIT). A second one
@@ -361,6 +470,15 @@ static void header_line(const char *l, const char *e, const char *end, const cha
 		out->request_id[s->id_len] = '\0';
 		s->id_pending = true;
 	}
+	if (name_is(l, nlen, "tracestate", sizeof "tracestate" - 1)) {
+		if (out->tracestate_lines == HTTP_TRACESTATE_LINES) {
+			s->ts_bad = true;
+		} else {
+			out->tracestate[out->tracestate_lines] = v;
+			out->tracestate_len[out->tracestate_lines++] = (size_t)(ve - v);
+			s->ts_pending = true;
+		}
+	}
 	if (!out->has_trace &&
 	    name_is(l, nlen, "traceparent", sizeof "traceparent" - 1) &&
 	    http_parse_traceparent(v, (size_t)(ve - v), out->trace_id,
@@ -377,7 +495,7 @@ static void header_line(const char *l, const char *e, const char *end, const cha
 void http_parse_head(const char *buf, size_t len, const char *header,
 		     size_t header_len, struct http_ids *out)
 {
-	struct scan s = { false, 0, false, false };
+	struct scan s = { .id_pending = false };
 	size_t pos;
 
 	out->is_http = false;
@@ -387,6 +505,7 @@ void http_parse_head(const char *buf, size_t len, const char *header,
 	out->trace_id[0] = '\0';
 	out->parent_id[0] = '\0';
 	out->trace_flags = 0;
+	out->tracestate_lines = 0;
 	out->body = HTTP_BODY_NONE;
 	out->content_length = 0;
 
@@ -427,4 +546,7 @@ void http_parse_head(const char *buf, size_t len, const char *header,
 		pos = (size_t)(lf - buf) + 1;
 	}
 	commit(&s, out);
+	/* tracestate only with a valid traceparent (3.3.1) */
+	if (!out->has_trace || s.ts_bad)
+		out->tracestate_lines = 0;
 }

@@ -18,6 +18,10 @@
 #endif
 
 #define HTTP_ID_MAX 128
+/* The tracestate carried on (W3C Trace Context, 3.3.1.5: a vendor SHOULD
+ * propagate at least 512 characters of the combined header). */
+#define HTTP_TRACESTATE_MAX 512
+#define HTTP_TRACESTATE_LINES 4
 
 struct http_ids {
 	bool is_http;                  /* a request line "METHOD SP target SP HTTP/1.x" */
@@ -27,6 +31,13 @@ struct http_ids {
 	char trace_id[33];             /* 32 lowercase hex + NUL */
 	char parent_id[17];            /* 16 lowercase hex + NUL */
 	uint8_t trace_flags;
+	/* With has_trace: the values of the head's tracestate lines (at most
+	 * HTTP_TRACESTATE_LINES; pointers into the head, for
+	 * http_tracestate); 0 lines when it had none, more, or one an
+	 * obsolete fold continued. */
+	int tracestate_lines;
+	const char *tracestate[HTTP_TRACESTATE_LINES];
+	size_t tracestate_len[HTTP_TRACESTATE_LINES];
 	uint8_t body;                  /* HTTP_BODY_*: how the request's body is framed */
 	uint64_t content_length;       /* with HTTP_BODY_LENGTH: the body's bytes */
 };
@@ -75,6 +86,23 @@ bool http_valid_id(const char *v, size_t n);
  */
 bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
 			    char parent_id[17], uint8_t *flags);
+
+/*
+ * W3C Trace Context tracestate (3.3.1): the values of a head's tracestate
+ * lines, parts[0..n) (each without its line's end), combined as one
+ * list. Each list-member must be key=value as 3.3.1.3 gives them (a key
+ * of lowercase letters, digits, "_-*" and "/", or tenant@system; a
+ * value of 1 to 256 printable characters but "," and "=", not ending in
+ * a space); empty members and the spaces and tabs around members are
+ * dropped; at most 32 members, each key once. Writes the members joined
+ * by "," to out (NUL-terminated) and returns its length; past
+ * HTTP_TRACESTATE_MAX bytes, members longer than 128 bytes go first,
+ * then members from the end (3.3.1.5). Returns 0 when the list is
+ * empty or any member is invalid: a list that breaks the rules is not
+ * carried on.
+ */
+size_t http_tracestate(const char *const *parts, const size_t *lens, int n,
+		       char out[HTTP_TRACESTATE_MAX + 1]);
 
 /* An RFC 9110 token character (section 5.6.2: "!#$%&'*+-.^_`|~", digits,
  * letters): what a method and a header field name are made of. The one

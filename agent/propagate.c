@@ -412,6 +412,20 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, char *hdr, 
 			o = put(hdr, o, "\r\n", 2);
 		}
 	}
+	/* The caller's tracestate goes on with the traceparent it came
+	 * with (W3C Trace Context 3.3.1: a vendor passes it on); last, and
+	 * left out alone when it does not fit with the rest. */
+	const struct ctx_name *nm = ctx_name(x);     /* one name: its pointer and length */
+
+	if (span[0] && o <= HDR_MAX && nm->tracestate && !(w->have & WIRE_H_TRACESTATE)) {
+		size_t before = o;
+
+		o = put(hdr, o, "tracestate: ", 12);
+		o = put(hdr, o, nm->tracestate, nm->tracestate_len);
+		o = put(hdr, o, "\r\n", 2);
+		if (o > HDR_MAX)
+			o = before;
+	}
 	if (o > HDR_MAX) {
 		span[0] = '\0';
 		return 0;

@@ -42,6 +42,7 @@ static void reset_ids(struct http_ids *ids)
 	ids->trace_id[0] = '\0';
 	ids->parent_id[0] = '\0';
 	ids->trace_flags = 0;
+	ids->tracestate_lines = 0;
 	ids->body = HTTP_BODY_NONE;
 	ids->content_length = 0;
 }

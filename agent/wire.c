@@ -78,9 +78,9 @@ static inline const char *name_of(unsigned i, const struct wire_names *names, si
 {
 	static const char *const fixed[WIRE_NAMES] = {
 		"traceparent", NULL, "baggage", "content-length", "transfer-encoding", "upgrade",
-		"connection",
+		"connection", "tracestate",
 	};
-	static const uint8_t fixed_len[WIRE_NAMES] = { 11, 0, 7, 14, 17, 7, 10 };
+	static const uint8_t fixed_len[WIRE_NAMES] = { 11, 0, 7, 14, 17, 7, 10, 10 };
 
 	if (i == 1) {
 		*len = names && names->id ? names->id_len : 0;
@@ -125,7 +125,7 @@ static inline uint8_t first_cand(unsigned char idc, unsigned char lc, uint8_t wa
 
 	switch (lc) {
 	case 't':
-		m = WIRE_H_TRACEPARENT | WIRE_H_TE;
+		m = WIRE_H_TRACEPARENT | WIRE_H_TE | WIRE_H_TRACESTATE;
 		break;
 	case 'b':
 		m = WIRE_H_BAGGAGE;

@@ -28,7 +28,8 @@ enum wire_role {
 #define WIRE_H_TE          16u
 #define WIRE_H_UPGRADE     32u
 #define WIRE_H_CONNECTION  64u
-#define WIRE_NAMES 7
+#define WIRE_H_TRACESTATE  128u
+#define WIRE_NAMES 8
 
 enum wire_state {
 	WS_START = 0,    /* the next byte starts a message head */

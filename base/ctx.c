@@ -107,6 +107,33 @@ uint8_t ctx_sample(const char *trace_id)
 	return (low & INT64_MAX) < ctx_sampling.root_bound;
 }
 
+/* The name's own copy of tracestate ts[0..len) (none when NULL, empty or
+ * out of memory: then the trace goes on without it). */
+static void name_tracestate(struct ctx_name *n, const char *ts, size_t len)
+{
+	char *copy = ts && len && len <= UINT16_MAX - 1 ? mem_alloc(len + 1) : NULL;
+
+	n->tracestate = NULL;
+	n->tracestate_len = 0;
+	if (copy == NULL)
+		return;
+	memcpy(copy, ts, len);
+	copy[len] = '\0';
+	n->tracestate = copy;
+	n->tracestate_len = (uint16_t)len;
+}
+
+/* Gives back the names' tracestate copies (the context is no one's). */
+static void names_release(struct ctx *c)
+{
+	for (int i = 0; i < 2; i++)
+		if (c->names[i].tracestate) {
+			mem_free((void *)c->names[i].tracestate, c->names[i].tracestate_len + 1u);
+			c->names[i].tracestate = NULL;
+			c->names[i].tracestate_len = 0;
+		}
+}
+
 static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const struct ctx_name *base)
 {
 	if (seed_has_id(seed)) {
@@ -136,6 +163,8 @@ static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const str
 		n->trace_flags = ctx_sample(n->trace_id);
 	}
 	n->trace_id[32] = '\0';
+	name_tracestate(n, seed && seed->trace_id ? seed->tracestate : base ? base->tracestate : NULL,
+			seed && seed->trace_id ? seed->tracestate_len : base ? base->tracestate_len : 0);
 	n->parent_id[0] = '\0';
 	if (seed && seed->trace_id && seed->parent_id) {
 		memcpy(n->parent_id, seed->parent_id, 16);
@@ -225,6 +254,7 @@ void ctx_put(struct ctx *c)
 {
 	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		DEBUG("end %s", ctx_name(c)->id);
+		names_release(c);
 		pool_give(c);
 	}
 }

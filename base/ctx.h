@@ -35,6 +35,10 @@ struct ctx_name {
 	char parent_id[17];          /* the caller's span (traceparent), or "" */
 	uint8_t field_len[CTX_FIELDS]; /* 0: field not set */
 	char field[CTX_FIELDS][CTX_FIELD_MAX + 1]; /* sanitised, NUL-terminated */
+	/* The trace's W3C tracestate, valid, NUL-terminated (agent/http.h),
+	 * the name's own copy from the agent's allocator; NULL: none. */
+	const char *tracestate;
+	uint16_t tracestate_len;
 };
 
 struct ctx {
@@ -67,6 +71,8 @@ struct ctx_seed {
 	uint8_t trace_flags;
 	const char *peer;            /* copied; may be NULL */
 	const char *parent_id;       /* 16 lowercase hex or NULL */
+	const char *tracestate;      /* with trace_id: valid tracestate, copied; or NULL */
+	size_t tracestate_len;
 	/* Field values (already sanitised), copied; NULL entries are unset. */
 	const char *field[CTX_FIELDS];
 	uint8_t field_len[CTX_FIELDS];

@@ -823,6 +823,85 @@ UNIT_TEST(traceparent_direct_untouched)
 
 /* ---- both, neither, and odd header arguments ------------------------- */
 
+/* tracestate (W3C Trace Context 3.3.1): the lines of a head that has a
+ * valid traceparent, combined, each member checked; anything that breaks
+ * the rules is not carried on. */
+static size_t ts_of(const char *head, char out[HTTP_TRACESTATE_MAX + 1])
+{
+	struct http_ids o;
+
+	http_parse_head(head, strlen(head), "X-Request-Id", 12, &o);
+	out[0] = '\0';
+	return o.tracestate_lines ? http_tracestate(o.tracestate, o.tracestate_len, o.tracestate_lines, out) : 0;
+}
+
+UNIT_TEST(tracestate_with_its_traceparent)
+{
+	char ts[HTTP_TRACESTATE_MAX + 1];
+
+	ck_assert_uint_eq(ts_of("GET / HTTP/1.1\r\ntracestate: congo=t61rcWkgMzE, rojo=00f067aa0ba902b7\r\n"
+				"traceparent: " TP_VALID "\r\n\r\n", ts), 39);
+	ck_assert_str_eq(ts, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+	/* two lines are one list; empty members and blanks dropped */
+	ck_assert_uint_gt(ts_of("GET / HTTP/1.1\r\ntraceparent: " TP_VALID "\r\nTraceState: a=1 ,,\t\r\n"
+				"tracestate: tenant@sys=x y\r\n\r\n", ts), 0);
+	ck_assert_str_eq(ts, "a=1,tenant@sys=x y");
+	/* no traceparent, or an invalid one: none */
+	ck_assert_uint_eq(ts_of("GET / HTTP/1.1\r\ntracestate: a=1\r\n\r\n", ts), 0);
+	ck_assert_uint_eq(ts_of("GET / HTTP/1.1\r\ntracestate: a=1\r\ntraceparent: 00-x\r\n\r\n", ts), 0);
+	/* folded: none */
+	ck_assert_uint_eq(ts_of("GET / HTTP/1.1\r\ntraceparent: " TP_VALID "\r\ntracestate: a=1\r\n b=2\r\n\r\n",
+				ts), 0);
+}
+
+UNIT_TEST(tracestate_rules)
+{
+	static const char *const bad[] = {
+		"A=1", "1a=1", "a=", "a=b=", "a=b,c=", "a", "=1", "a=x=y", "a b=1", "a=1,a=2",
+		"tenant@=1", "@sys=1", "t@Sys=1", "t@s1234567890abcd=1", "a=\x01",
+	};
+	static const char *const good[] = {
+		"a=1", "a-b_c*d/e=x", "0t@s=1", "t@s1234567890abc=!~", "a=  v", "k=a b c",
+	};
+	char out[HTTP_TRACESTATE_MAX + 1], many[4096], big[800], vs[201];
+	const char *parts[1];
+	size_t lens[1], o = 0;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		parts[0] = bad[i];
+		lens[0] = strlen(bad[i]);
+		ck_assert_msg(http_tracestate(parts, lens, 1, out) == 0, "accepted %s", bad[i]);
+	}
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		parts[0] = good[i];
+		lens[0] = strlen(good[i]);
+		ck_assert_msg(http_tracestate(parts, lens, 1, out) == lens[0], "refused %s", good[i]);
+		ck_assert_str_eq(out, good[i]);
+	}
+	/* 32 members at most */
+	for (int i = 0; i < 33; i++)
+		o += (size_t)sprintf(many + o, "%sk%d=v", i ? "," : "", i);
+	parts[0] = many;
+	lens[0] = o;
+	ck_assert_uint_eq(http_tracestate(parts, lens, 1, out), 0);
+	lens[0] = (size_t)(strstr(many, ",k32=") - many);
+	ck_assert_uint_eq(http_tracestate(parts, lens, 1, out), lens[0]);
+	/* past 512 bytes: the member over 128 goes first, then from the end */
+	memset(vs, 'v', sizeof vs - 1);
+	vs[sizeof vs - 1] = '\0';
+	o = (size_t)sprintf(big, "a=%.120s,b=%.120s,long=%.200s,c=%.120s,d=%.120s", vs, vs, vs, vs, vs);
+	parts[0] = big;
+	lens[0] = o;
+	ck_assert_uint_eq(http_tracestate(parts, lens, 1, out), 4 * 122 + 3);
+	ck_assert_ptr_null(strstr(out, "long="));
+	ck_assert_ptr_nonnull(strstr(out, ",d=v"));
+	/* without it, still too long: from the end */
+	o = (size_t)sprintf(big, "a=%.120s,b=%.120s,c=%.120s,d=%.120s,e=%.120s", vs, vs, vs, vs, vs);
+	lens[0] = o;
+	ck_assert_uint_eq(http_tracestate(parts, lens, 1, out), 4 * 122 + 3);
+	ck_assert_ptr_null(strstr(out, "e="));
+}
+
 #undef UNIT_TCASE
 #define UNIT_TCASE misc
 

@@ -537,6 +537,36 @@ UNIT_TEST(program_headers_are_left_alone)
 	ck_assert_str_eq(received(), head);
 }
 
+/* The caller's tracestate goes on with the traceparent the agent
+ * inserts, not with one the program wrote, and not twice. */
+UNIT_TEST(tracestate_goes_on_with_the_trace)
+{
+	static const char head[] = "GET /x HTTP/1.1\r\nHost: b\r\n\r\n";
+	static const char own_ts[] = "GET /x HTTP/1.1\r\ntracestate: mine=1\r\n\r\n";
+	static const char own_tp[] = "GET / HTTP/1.1\r\ntraceparent: 00-11111111111111111111111111111111-2222222222222222-01\r\n\r\n";
+	struct ctx_seed seed = { .id = "req-2", .id_len = 5, .trace_id = "0af7651916cd43dd8448eb211c80319c",
+				 .parent_id = "b7ad6b7169203331", .trace_flags = 1,
+				 .tracestate = "congo=t61rcWkgMzE", .tracestate_len = 17 };
+	struct ctx *c;
+	const char *got;
+
+	setup();
+	c = ctx_new(&seed);
+	ctx_take_current(c);
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	got = received();
+	ck_assert_ptr_nonnull(strstr(got, "-01\r\nX-Request-Id: req-2\r\ntracestate: congo=t61rcWkgMzE\r\n\r\n"));
+	ck_assert_int_eq(pwrite_(own_ts, sizeof own_ts - 1), sizeof own_ts - 1);
+	got = received();
+	ck_assert_ptr_nonnull(strstr(got, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-"));
+	ck_assert_ptr_null(strstr(got, "congo"));
+	ck_assert_int_eq(pwrite_(own_tp, sizeof own_tp - 1), sizeof own_tp - 1);
+	got = received();
+	ck_assert_ptr_null(strstr(got, "tracestate"));
+	ctx_take_current(cur);
+	ctx_put(c);
+}
+
 UNIT_TEST(pipelined_heads_each_get_theirs)
 {
 	static const char two[] = "POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"

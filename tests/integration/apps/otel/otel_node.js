@@ -1,7 +1,7 @@
 // An OpenTelemetry-instrumented Node program (the real SDK from npm:
 // @opentelemetry/sdk-trace-node, @opentelemetry/instrumentation-http), for
 // tests/integration/t_trace_otel. Every span it ends is printed to stdout
-// as one JSON line: {kind, traceId, spanId, parentSpanId, name}.
+// as one JSON line: {kind, traceId, spanId, parentSpanId, name, traceState}.
 //
 //   node otel_node.js client URL        one GET, then exit
 //   node otel_node.js server PORTFILE   serve until killed
@@ -19,6 +19,7 @@ const printer = {
       process.stdout.write(JSON.stringify({
         kind: s.kind, traceId: ctx.traceId, spanId: ctx.spanId,
         parentSpanId: parent ? parent.spanId : (s.parentSpanId || null), name: s.name,
+        traceState: ctx.traceState ? ctx.traceState.serialize() : null,
       }) + '\n');
     }
     done({ code: 0 });
@@ -44,6 +45,7 @@ if (mode === 'client') {
 } else {
   const server = http.createServer((req, res) => {
     const seen = { traceparent: req.headers.traceparent || null,
+      tracestate: req.headers.tracestate || null,
       requestId: req.headers['x-request-id'] || null };
     res.setHeader('Content-Type', 'text/plain');
     res.end('node ' + JSON.stringify(seen) + '\n');
