@@ -355,6 +355,8 @@ size_t http_tracestate(const char *const *parts, const size_t *lens, int n,
 	int nm = 0;
 	size_t total = 0, o = 0;
 
+	out[0] = '\0';
+
 	for (int i = 0; i < n; i++) {
 		const char *p = parts[i], *end = p + lens[i];
 

@@ -97,8 +97,8 @@ bool http_parse_traceparent(const char *v, size_t n, char trace_id[33],
  * dropped; at most 32 members, each key once. Writes the members joined
  * by "," to out (NUL-terminated) and returns its length; past
  * HTTP_TRACESTATE_MAX bytes, members longer than 128 bytes go first,
- * then members from the end (3.3.1.5). Returns 0 when the list is
- * empty or any member is invalid: a list that breaks the rules is not
+ * then members from the end (3.3.1.5). Returns 0 (out "") when the list
+ * is empty or any member is invalid: a list that breaks the rules is not
  * carried on.
  */
 size_t http_tracestate(const char *const *parts, const size_t *lens, int n,

@@ -73,6 +73,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		CHECK(o.trace_id[0] == '\0' && o.parent_id[0] == '\0');
 		CHECK(o.trace_flags == 0);
+		CHECK(o.tracestate_lines == 0);
+	}
+	/* tracestate: lines inside the input; what is carried on is safe to
+	 * put in a header (no control byte), within its limit, and made of
+	 * the input's bytes but the "," that join members. */
+	CHECK(o.tracestate_lines >= 0 && o.tracestate_lines <= HTTP_TRACESTATE_LINES);
+	if (o.tracestate_lines) {
+		char ts[HTTP_TRACESTATE_MAX + 1];
+		size_t n;
+
+		for (int i = 0; i < o.tracestate_lines; i++)
+			CHECK(o.tracestate[i] >= buf && o.tracestate[i] + o.tracestate_len[i] <= buf + len);
+		n = http_tracestate(o.tracestate, o.tracestate_len, o.tracestate_lines, ts);
+		CHECK(n <= HTTP_TRACESTATE_MAX && ts[n] == '\0');
+		for (size_t i = 0; i < n; i++)
+			CHECK(ts[i] >= 0x20 && ts[i] < 0x7f);
+		CHECK(n == 0 || (ts[0] != ',' && ts[n - 1] != ',' && ts[n - 1] != ' '));
 	}
 
 	/* The parser is a pure function of its input: a second run must agree
