@@ -110,28 +110,10 @@ static unsigned long hex_at(const char **p, const char *end)
 	return v;
 }
 
-/* One line of /proc/self/maps, l[0..n): "start-end perms offset dev inode
- * path": every frame inside a mapping of a file gets its name and offset. */
-static void maps_line(const char *l, size_t n, int nframes)
+/* Past `fields` space-separated fields from *p, to the next one's start. */
+static const char *skip_fields(const char *p, const char *end, int fields)
 {
-	const char *p = l, *end = l + n, *path;
-	unsigned long lo, hi, off;
-	int field;
-
-	lo = hex_at(&p, end);
-	if (p == end || *p++ != '-')
-		return;
-	hi = hex_at(&p, end);
-	/* to the offset: past the perms */
-	while (p < end && *p == ' ')
-		p++;
-	while (p < end && *p != ' ')
-		p++;
-	while (p < end && *p == ' ')
-		p++;
-	off = hex_at(&p, end);
-	/* past dev and inode to the path */
-	for (field = 0; field < 2; field++) {
+	for (int f = 0; f < fields; f++) {
 		while (p < end && *p == ' ')
 			p++;
 		while (p < end && *p != ' ')
@@ -139,7 +121,23 @@ static void maps_line(const char *l, size_t n, int nframes)
 	}
 	while (p < end && *p == ' ')
 		p++;
-	path = p;
+	return p;
+}
+
+/* One line of /proc/self/maps, l[0..n): "start-end perms offset dev inode
+ * path": every frame inside a mapping of a file gets its name and offset. */
+static void maps_line(const char *l, size_t n, int nframes)
+{
+	const char *p = l, *end = l + n, *path;
+	unsigned long lo, hi, off;
+
+	lo = hex_at(&p, end);
+	if (p == end || *p++ != '-')
+		return;
+	hi = hex_at(&p, end);
+	p = skip_fields(p, end, 1);             /* the perms */
+	off = hex_at(&p, end);
+	path = skip_fields(p, end, 2);          /* dev and inode */
 	if (path == end || *path != '/')
 		return;
 	for (int i = 0; i < nframes; i++)
