@@ -261,10 +261,11 @@ static void ctx_on(struct conn *c)
 		die("write to the accepted connection");
 }
 
-/* No context: a thread that waits has none. */
+/* No context: a thread that waits has none (a poll of no fd that waits
+ * is a sleep; one that waits no time is no wait at all). */
 static void ctx_off(void)
 {
-	poll(NULL, 0, 0);
+	poll(NULL, 0, 1);
 }
 
 /* ---- writing whole buffers in the ways a program does ------------------------- */
