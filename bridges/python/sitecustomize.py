@@ -663,12 +663,17 @@ def install_hooks(fn):
                 waits_for_work()
                 before = capture()
                 item = get(self, block, timeout)
-                job_taken(before, not isinstance(self, checkouts))
+                job_taken(before, not isinstance(self, checkouts) and type(self)._get is fifo)
                 return item
             return get(self, block, timeout)
         # A LIFO or priority queue is a pool of resources checked out for
-        # the request at hand (urllib3's connections), not a job queue.
+        # the request at hand (urllib3's connections), not a job queue;
+        # so is any queue that orders its items its own way (urllib3 1.26,
+        # Debian's, has its own LifoQueue, a queue.Queue with its own
+        # _get: a blocking checkout, requests' pool_block=True, dropped
+        # the request the thread served).
         checkouts = (queue.LifoQueue, queue.PriorityQueue)
+        fifo = queue.Queue._get
         queue.Queue.get = _get
         base = getattr(queue, "SimpleQueue", None)
         if base is not None:

@@ -11,7 +11,9 @@ is "site=<log-site> id=<the id in the query string> pid=<pid>":
             own that it closes (GET /leaf/<id>); with APP_SESSION=1 through
             one requests.Session the whole process shares (urllib3's pool:
             keep-alive connections one request opened, checked with a poll
-            that does not wait and reused by others)
+            that does not wait and reused by others); APP_SESSION=block:
+            the same with a pool of 2 connections whose checkout waits
+            (pool_block=True: urllib3's own LIFO queue, a blocking get)
   end       in the handler, before it answers
 With APP_LOG_MIX=1 each site's line is also written 4 times with
 sys.stderr.write (ending "via=write0".."via=write3") and 4 times with
@@ -33,9 +35,12 @@ JOBS = queue.Queue()
 LAZY = os.environ.get("APP_LAZY_WORKER") == "1"   # the lazy_worker site
 UPSTREAM = os.environ.get("APP_UPSTREAM")           # the after_call site
 SESSION = None
-if os.environ.get("APP_SESSION") == "1":
+if os.environ.get("APP_SESSION") in ("1", "block"):
     import requests
     SESSION = requests.Session()
+    if os.environ["APP_SESSION"] == "block":
+        SESSION.mount("http://", requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=2,
+                                                               pool_block=True))
 _LAZY = []
 _LAZY_LOCK = threading.Lock()
 
