@@ -326,10 +326,27 @@ void prop_peer_read(int fd, const void *data, size_t dlen, size_t n)
 	if (c == NULL || n == 0 || !claim(c))
 		return;
 	wire_reply_read(&c->w);
-	if (c->cli.kind && dlen >= 12 && memcmp(b, "HTTP/1.", 7) == 0 && b[8] == ' ' &&
-	    b[9] >= '1' && b[9] <= '5' && b[10] >= '0' && b[10] <= '9' &&
-	    b[11] >= '0' && b[11] <= '9')
-		finish(&c->cli, (uint16_t)((b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0')));
+	/* The final reply's status line ends the CLIENT span; an interim
+	 * one (100 Continue, 103 Early Hints; 101 switches and is final)
+	 * does not: the final one follows its blank line, here or in a
+	 * later read. */
+	for (size_t at = 0; c->cli.kind && dlen - at >= 12;) {
+		const unsigned char *l = b + at, *end;
+		uint16_t status;
+
+		if (memcmp(l, "HTTP/1.", 7) != 0 || l[8] != ' ' || l[9] < '1' || l[9] > '5' ||
+		    l[10] < '0' || l[10] > '9' || l[11] < '0' || l[11] > '9')
+			break;
+		status = (uint16_t)((l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0'));
+		if (status >= 200 || status == 101) {
+			finish(&c->cli, status);
+			break;
+		}
+		end = memmem(l, dlen - at, "\r\n\r\n", 4);
+		if (end == NULL)
+			break;
+		at = (size_t)(end + 4 - b);
+	}
 	release(c);
 }
 

@@ -889,6 +889,50 @@ UNIT_TEST(span_line_is_otlp_json)
 	ck_assert_int_eq(line[strlen(line) - 1], '\n');
 }
 
+/* Lines of the spans file `path`, as a string. */
+static char *spans_written(const char *path)
+{
+	static char buf[65536];
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/* A CLIENT span ends with its request's final reply: an interim one
+ * (100 Continue, 103 Early Hints) before it, in the same read or an
+ * earlier one, does not end it. Before, the span ended at the 100, with
+ * that status, before the server had done its work. */
+UNIT_TEST(interim_replies_do_not_end_the_client_span)
+{
+	static const char head[] = "POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n";
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	static const char both[] = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	char path[] = "/tmp/reqctx-spans-XXXXXX", var[64];
+	const char *vars[] = { var, NULL };
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(var, sizeof var, "REQCTX_SPANS=%s", path);
+	setup_with(vars);
+	ck_assert_int_eq(spans_init(&cfg), 0);
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	prop_peer_read(sp[0], cont, sizeof cont - 1, sizeof cont - 1);
+	ck_assert_ptr_null(strstr(spans_written(path), "\"kind\":3"));
+	prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
+	ck_assert_ptr_nonnull(strstr(spans_written(path), "\"http.response.status_code\",\"value\":{\"intValue\":\"200\"}"));
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	prop_peer_read(sp[0], both, sizeof both - 1, sizeof both - 1);
+	ck_assert_ptr_nonnull(strstr(spans_written(path), "\"intValue\":\"201\""));
+	ck_assert_ptr_null(strstr(spans_written(path), "\"intValue\":\"10"));
+	unlink(path);
+}
+
 Suite *propagate_suite(void)
 {
 	Suite *s = suite_create("propagate");
