@@ -60,7 +60,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 
 .PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-http fuzz-proto fuzz-wire fuzz-conn fuzz-replay
 
-all: $(B)/libreqctx.so $(TARGETS) $(B)/targets/libdeep.so $(B)/config-vars
+all: $(B)/libreqctx.so $(TARGETS) $(B)/targets/libdeep.so $(B)/targets/crasher-nopie $(B)/config-vars
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -83,6 +83,12 @@ $(B)/unit_tests: $(UNIT_SRCS) $(CORE_OBJS) $(wildcard tests/unit/*.h) $(wildcard
 $(B)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -pthread -o $@ $< -pthread
+
+# The crasher as an executable not built position-independent (ET_EXEC,
+# as Debian's python3.11 is): a crash report's offsets there are addresses.
+$(B)/targets/crasher-nopie: tests/targets/crasher.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -fno-pie -no-pie -pthread -o $@ $< -pthread
 
 # A library the deepbind target loads with RTLD_DEEPBIND.
 $(B)/targets/libdeep.so: tests/targets/lib/deep.c

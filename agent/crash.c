@@ -124,26 +124,53 @@ static const char *skip_fields(const char *p, const char *end, int fields)
 	return p;
 }
 
+/* The object whose mapping at file offset 0 was seen last (its ELF
+ * header): its path, where it starts, and whether it is an executable
+ * not built position-independent (ET_EXEC, loaded where it was linked). */
+static char base_path[256];
+static size_t base_len;
+static unsigned long base_lo;
+static bool base_exec;
+
 /* One line of /proc/self/maps, l[0..n): "start-end perms offset dev inode
- * path": every frame inside a mapping of a file gets its name and offset. */
+ * path": every frame inside a mapping of a file gets its name, and the
+ * address addr2line takes for it: the offset from the object's start
+ * (its mapping at offset 0, listed first), or the address itself in an
+ * ET_EXEC executable; the file offset where the object's start was not
+ * seen. */
 static void maps_line(const char *l, size_t n, int nframes)
 {
-	const char *p = l, *end = l + n, *path;
+	const char *p = l, *end = l + n, *path, *perms;
 	unsigned long lo, hi, off;
+	size_t plen;
+	bool same;
 
 	lo = hex_at(&p, end);
 	if (p == end || *p++ != '-')
 		return;
 	hi = hex_at(&p, end);
-	p = skip_fields(p, end, 1);             /* the perms */
+	perms = skip_fields(p, end, 0);
+	p = skip_fields(p, end, 1);
 	off = hex_at(&p, end);
 	path = skip_fields(p, end, 2);          /* dev and inode */
 	if (path == end || *path != '/')
 		return;
+	plen = (size_t)(end - path);
+	if (off == 0 && plen < sizeof base_path && perms < end && *perms == 'r' && hi - lo >= 64) {
+		const unsigned char *elf = (const unsigned char *)lo;
+
+		memcpy(base_path, path, plen);
+		base_len = plen;
+		base_lo = lo;
+		/* e_type, at 16 in the header, little-endian: 2 is ET_EXEC */
+		base_exec = memcmp(elf, "\177ELF", 4) == 0 && elf[16] == 2 && elf[17] == 0;
+	}
+	same = base_len == plen && memcmp(base_path, path, plen) == 0;
 	for (int i = 0; i < nframes; i++)
 		if (frames[i].ip >= lo && frames[i].ip < hi) {
-			base_name(frames[i].obj, sizeof frames[i].obj, path, (size_t)(end - path));
-			frames[i].off = frames[i].ip - lo + off;
+			base_name(frames[i].obj, sizeof frames[i].obj, path, plen);
+			frames[i].off = !same ? frames[i].ip - lo + off :
+					base_exec ? frames[i].ip : frames[i].ip - base_lo;
 		}
 }
 
@@ -239,9 +266,15 @@ void crash_report(int sig, const siginfo_t *info, void *ucontext)
 	adds(&l, " (");
 	adds(&l, desc ? desc : "unknown");
 	adds(&l, ")");
-	if (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL) {
+	/* A fault's address; a signal sent (kill, raise: si_code <= 0, a
+	 * handler that raises it again, as faulthandler does) has none: its
+	 * si_addr is the sender's pid. */
+	if ((sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL) && info->si_code > 0) {
 		adds(&l, " at address ");
 		addx(&l, (unsigned long)info->si_addr);
+	} else if (info->si_code <= 0) {
+		adds(&l, " sent by pid ");
+		addu(&l, (unsigned long)info->si_pid);
 	}
 	adds(&l, " in pid ");
 	addu(&l, (unsigned long)agent_pid);
