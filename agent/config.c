@@ -514,6 +514,29 @@ static uint64_t ratio_bound(double r)
 	return r >= 1.0 ? UINT64_MAX : (uint64_t)(r * 9223372036854775808.0);
 }
 
+/* A plain decimal number (digits, at most one '.', at least one digit;
+ * spaces around it), or -1: no exponent, hex, sign or words. */
+static double decimal(const char *v)
+{
+	const char *p = v;
+	size_t digits = 0, dots = 0;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	for (const char *q = p; *q && *q != ' ' && *q != '\t'; q++) {
+		if (*q >= '0' && *q <= '9')
+			digits++;
+		else if (*q == '.')
+			dots++;
+		else
+			return -1.0;
+	}
+	for (const char *q = p + digits + dots; *q; q++)
+		if (*q != ' ' && *q != '\t')
+			return -1.0;
+	return digits && dots <= 1 ? strtod(p, NULL) : -1.0;
+}
+
 /* Both variables, once all are read: the argument only means something
  * to the sampler named. */
 static void sampler_resolve(struct config *c, struct reporter *r, const char *name,
@@ -526,8 +549,9 @@ static void sampler_resolve(struct config *c, struct reporter *r, const char *na
 	if (name) {
 		size_t i;
 
+		/* (enumerated values in any case, as OpenTelemetry reads them) */
 		for (i = 0; i < sizeof samplers / sizeof samplers[0]; i++)
-			if (strcmp(name, samplers[i].name) == 0)
+			if (strcasecmp(name, samplers[i].name) == 0)
 				break;
 		if (i == sizeof samplers / sizeof samplers[0]) {
 			bad(r, "OTEL_TRACES_SAMPLER", name,
@@ -539,10 +563,9 @@ static void sampler_resolve(struct config *c, struct reporter *r, const char *na
 		}
 	}
 	if (root < 0 && arg) {
-		char *end;
-		double v = strtod(arg, &end);
+		double v = decimal(arg);
 
-		if (end == arg || *end != '\0' || !(v >= 0.0 && v <= 1.0))
+		if (!(v >= 0.0 && v <= 1.0))
 			bad(r, "OTEL_TRACES_SAMPLER_ARG", arg, "a probability from 0 to 1", "1.0");
 		else
 			ratio = v;

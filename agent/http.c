@@ -277,6 +277,7 @@ struct scan {
 	bool length_line;      /* the line was a Content-Length (a fold spoils it) */
 	bool ts_pending;       /* the line was a tracestate */
 	bool ts_bad;           /* a tracestate folded, or more lines than kept */
+	int tp_lines;          /* traceparent lines */
 };
 
 static void commit(struct scan *s, struct http_ids *out)
@@ -481,6 +482,8 @@ static void header_line(const char *l, const char *e, const char *end, const cha
 			s->ts_pending = true;
 		}
 	}
+	if (name_is(l, nlen, "traceparent", sizeof "traceparent" - 1))
+		s->tp_lines++;
 	if (!out->has_trace &&
 	    name_is(l, nlen, "traceparent", sizeof "traceparent" - 1) &&
 	    http_parse_traceparent(v, (size_t)(ve - v), out->trace_id,
@@ -548,6 +551,15 @@ void http_parse_head(const char *buf, size_t len, const char *header,
 		pos = (size_t)(lf - buf) + 1;
 	}
 	commit(&s, out);
+	/* Two traceparent lines are one invalid value (an HTTP field
+	 * repeated is its values joined by commas): which caller's trace
+	 * this is, is not known, and the request starts its own (as W3C
+	 * Trace Context's test suite expects). */
+	if (s.tp_lines > 1 && out->has_trace) {
+		out->has_trace = false;
+		out->trace_id[0] = out->parent_id[0] = '\0';
+		out->trace_flags = 0;
+	}
 	/* tracestate only with a valid traceparent (3.3.1) */
 	if (!out->has_trace || s.ts_bad)
 		out->tracestate_lines = 0;

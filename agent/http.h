@@ -58,7 +58,8 @@ enum {
  * (case-insensitive, `header_len` bytes) is adopted as the request ID when
  * its value, stripped of surrounding spaces and tabs, passes
  * http_valid_id(); otherwise request_id_len stays 0. A `traceparent` header
- * is adopted when http_parse_traceparent() accepts it. When a header appears
+ * is adopted when http_parse_traceparent() accepts it, and only when it
+ * is the head's one traceparent line. When the request-ID header appears
  * more than once, the first valid occurrence wins. out->body says how the
  * body that follows the head is framed, from the header lines seen.
  */

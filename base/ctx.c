@@ -152,7 +152,9 @@ static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const str
 	n->id[n->id_len] = '\0';
 	if (seed && seed->trace_id) {
 		memcpy(n->trace_id, seed->trace_id, 32);
-		n->trace_flags = seed->trace_flags;
+		/* the flags W3C Trace Context defines (sampled; random, in its
+		 * level 2): a vendor sets the others to zero (3.2.2.5) */
+		n->trace_flags = seed->trace_flags & 0x03;
 		if (!ctx_sampling.parent_based)
 			n->trace_flags = (uint8_t)((n->trace_flags & ~1u) | ctx_sample(seed->trace_id));
 	} else if (base) {

@@ -398,6 +398,21 @@ UNIT_TEST(otel_traces_sampler)
 	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=always_off", NULL }), 0);
 	ck_assert(!c.sample_parent);
 	ck_assert_uint_eq(c.sample_bound, 0);
+	/* an enumerated value in any case, as OpenTelemetry reads them */
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=Always_Off", NULL }), 0);
+	ck_assert_uint_eq(c.sample_bound, 0);
+	/* a plain decimal, spaces around it allowed; no hex, exponent or sign */
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=traceidratio",
+						   "OTEL_TRACES_SAMPLER_ARG= .5 ", NULL }), 0);
+	ck_assert_uint_eq(c.sample_bound, 1ull << 62);
+	for (int i = 0; i < 4; i++) {
+		static const char *const bad[] = { "OTEL_TRACES_SAMPLER_ARG=0x1p-1", "OTEL_TRACES_SAMPLER_ARG=5e-1",
+						   "OTEL_TRACES_SAMPLER_ARG=-0", "OTEL_TRACES_SAMPLER_ARG=0.5.0" };
+
+		ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=traceidratio", (char *)bad[i],
+							   NULL }), 1);
+		ck_assert_uint_eq(c.sample_bound, UINT64_MAX);
+	}
 	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=parentbased_always_off", NULL }), 0);
 	ck_assert(c.sample_parent);
 	ck_assert_uint_eq(c.sample_bound, 0);

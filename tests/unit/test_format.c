@@ -234,6 +234,10 @@ UNIT_TEST(sampled_flag_of_new_traces)
 	c = ctx_new(&adopted);
 	ck_assert_uint_eq(ctx_name(c)->trace_flags, 0x02);
 	ctx_put(c);
+	adopted.trace_flags = 0xff;          /* bits W3C does not define: zero */
+	c = ctx_new(&adopted);
+	ck_assert_uint_eq(ctx_name(c)->trace_flags, 0x03);
+	ctx_put(c);
 	ctx_sampling = (struct ctx_sampling){ false, 0 };            /* always_off */
 	c = ctx_new(NULL);
 	ck_assert_uint_eq(ctx_name(c)->trace_flags, 0);
