@@ -629,8 +629,11 @@ def install_hooks(fn):
 
         def waits_for_work():
             """The thread waits on a queue or a condition: what it runs
-            next is not its starter's request."""
-            if getattr(inherited, "on", False):
+            next is not its starter's request. Not inside a pool's
+            checkout (the condition a full pool waits on): a thread a
+            request starts and joins, calling out through requests, is
+            that request's work (it lost it at urllib3's checkout)."""
+            if getattr(inherited, "on", False) and not getattr(inherited, "checkout", False):
                 inherited.on = False
                 var.set(None)
                 _release(_enter(None))
@@ -643,6 +646,7 @@ def install_hooks(fn):
         threading.Condition.wait = _wait
 
         waits["for_work"] = waits_for_work
+        waits["local"] = inherited
 
     def patch_queue():
         """A blocking get of a queue.Queue or a queue.SimpleQueue (C code,
@@ -653,19 +657,30 @@ def install_hooks(fn):
         import queue
         import threading    # noqa: F401 (its patch made waits_for_work)
         waits_for_work = waits["for_work"]
+        local = waits["local"]
         get = queue.Queue.get
 
         def _get(self, block=True, timeout=None):
             # Only a get that may wait is a worker waiting for work: a
             # pool's checkout that never waits (urllib3's, under
-            # requests) is work for the request the thread serves.
-            if block:
+            # requests) is work for the request the thread serves, and
+            # so is one from a pool that waits (below).
+            if not block:
+                return get(self, block, timeout)
+            jobs = not isinstance(self, checkouts) and type(self)._get is fifo
+            before = capture()
+            if jobs:
                 waits_for_work()
-                before = capture()
                 item = get(self, block, timeout)
-                job_taken(before, not isinstance(self, checkouts) and type(self)._get is fifo)
-                return item
-            return get(self, block, timeout)
+            else:
+                was = getattr(local, "checkout", False)
+                local.checkout = True
+                try:
+                    item = get(self, block, timeout)
+                finally:
+                    local.checkout = was
+            job_taken(before, jobs)
+            return item
         # A LIFO or priority queue is a pool of resources checked out for
         # the request at hand (urllib3's connections), not a job queue;
         # so is any queue that orders its items its own way (urllib3 1.26,

@@ -2,7 +2,9 @@
 is "site=<log-site> id=<the id in the query string> pid=<pid>":
   arrival   in the request handler, first thing
   pool_job  inside a job run by a module-level ThreadPoolExecutor
-  thread    inside a threading.Thread the handler starts and joins
+  thread    inside a threading.Thread the handler starts and joins, after
+            it checked a resource out of a LIFO pool with a get that may
+            wait
   lazy_worker  with APP_LAZY_WORKER=1: in a queue.Queue worker thread the
             first request starts (it must never carry that request into
             later jobs)
@@ -81,6 +83,16 @@ def job(rid):
     return rid
 
 
+def fan_out(rid):
+    """A thread the handler starts and joins: it checks a resource out of
+    a pool of its own first, as urllib3 does with pool_block=True (a LIFO
+    queue, a get that may wait): work of the request that started it."""
+    pool = queue.LifoQueue()
+    pool.put("resource")
+    pool.get(block=True)
+    log("thread", rid)
+
+
 def application(environ, start_response):
     q = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
     rid = q.get("id", ["-"])[0]
@@ -92,7 +104,7 @@ def application(environ, start_response):
                 _LAZY[0].start()
         JOBS.put(rid)
     POOL.submit(job, rid).result()
-    t = threading.Thread(target=log, args=("thread", rid))
+    t = threading.Thread(target=fan_out, args=(rid,))
     t.start()
     t.join()
     if UPSTREAM:
