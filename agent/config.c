@@ -547,11 +547,16 @@ static void sampler_resolve(struct config *c, struct reporter *r, const char *na
 
 	c->sample_parent = true;
 	if (name) {
-		size_t i;
+		size_t i, n;
 
-		/* (enumerated values in any case, as OpenTelemetry reads them) */
+		/* (enumerated values in any case, as OpenTelemetry reads them,
+		 * and spaces around them) */
+		while (*name == ' ' || *name == '\t')
+			name++;
+		for (n = strlen(name); n > 0 && (name[n - 1] == ' ' || name[n - 1] == '\t'); n--)
+			;
 		for (i = 0; i < sizeof samplers / sizeof samplers[0]; i++)
-			if (strcasecmp(name, samplers[i].name) == 0)
+			if (strlen(samplers[i].name) == n && strncasecmp(name, samplers[i].name, n) == 0)
 				break;
 		if (i == sizeof samplers / sizeof samplers[0]) {
 			bad(r, "OTEL_TRACES_SAMPLER", name,

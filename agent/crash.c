@@ -76,23 +76,21 @@ static void addx(struct line *l, unsigned long v)
  * dies meanwhile reports frames by address alone. */
 struct frame {
 	unsigned long ip, off, sym_off;
-	char obj[64];               /* the object's file name, "" when not known */
+	char obj[256];              /* the object's path, "" when not known */
 	char sym[128];              /* "" when not known or not confirmed */
 };
 
 static struct frame frames[CRASH_FRAMES];
 static int busy;
 
-/* The file name part of a maps line's path field p[0..n). */
-static void base_name(char *dst, size_t cap, const char *p, size_t n)
+/* A maps line's path field p[0..n), whole (what addr2line -e takes), or
+ * "" when it does not fit. */
+static void copy_path(char *dst, size_t cap, const char *p, size_t n)
 {
-	size_t k = n, len;
-
-	while (k > 0 && p[k - 1] != '/')
-		k--;
-	len = n - k < cap - 1 ? n - k : cap - 1;
-	memcpy(dst, p + k, len);
-	dst[len] = '\0';
+	if (n >= cap)
+		n = 0;
+	memcpy(dst, p, n);
+	dst[n] = '\0';
 }
 
 static unsigned long hex_at(const char **p, const char *end)
@@ -168,7 +166,7 @@ static void maps_line(const char *l, size_t n, int nframes)
 	same = base_len == plen && memcmp(base_path, path, plen) == 0;
 	for (int i = 0; i < nframes; i++)
 		if (frames[i].ip >= lo && frames[i].ip < hi) {
-			base_name(frames[i].obj, sizeof frames[i].obj, path, plen);
+			copy_path(frames[i].obj, sizeof frames[i].obj, path, plen);
 			frames[i].off = !same ? frames[i].ip - lo + off :
 					base_exec ? frames[i].ip : frames[i].ip - base_lo;
 		}

@@ -399,7 +399,7 @@ UNIT_TEST(otel_traces_sampler)
 	ck_assert(!c.sample_parent);
 	ck_assert_uint_eq(c.sample_bound, 0);
 	/* an enumerated value in any case, as OpenTelemetry reads them */
-	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=Always_Off", NULL }), 0);
+	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER= Always_Off ", NULL }), 0);
 	ck_assert_uint_eq(c.sample_bound, 0);
 	/* a plain decimal, spaces around it allowed; no hex, exponent or sign */
 	ck_assert_int_eq(load(&c, &s, (char *[]){ "OTEL_TRACES_SAMPLER=traceidratio",
