@@ -3,6 +3,7 @@
  */
 #include "agent/propagate.h"
 #include "agent/dgram.h"
+#include "base/probe.h"
 #include "shims/shim.h"
 
 static inline int accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len)
@@ -76,7 +77,8 @@ static inline int about(int fd, int r)
  * connect to itself (flow_named). */
 AGENT_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	socklen_t cap = len ? *len : 0;
+	/* (a length the caller cannot read: the kernel's EFAULT, untouched) */
+	socklen_t cap = len && probe_readable(len, sizeof *len) ? *len : 0;
 	int r = REAL(getsockname)(fd, addr, len);
 
 	/* What the buffer holds: a truncated address is not looked at. */

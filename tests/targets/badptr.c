@@ -4,7 +4,7 @@
  * never fault in it:
  * - receives (an address length, a msghdr, an mmsghdr vector) on a
  *   connected socket pair, and on a datagram server socket the agent
- *   follows;
+ *   follows; getsockname with an unmapped address length;
  * - then, serving a request (take_request), writes to stderr, which the
  *   test makes a regular file (a write to /dev/null never reads its
  *   bytes): an unmapped buffer, a writev whose second piece or whose
@@ -53,6 +53,8 @@ int main(void)
 	show("recvmsg", (long)recvmsg(sv[0], bad, 0));
 	show("recvmmsg", (long)recvmmsg(sv[0], bad, 1, 0, NULL));
 	show("recv", (long)recv(sv[0], b, sizeof b, 0));
+	/* the agent looks at the address a socket's own name gives back */
+	show("getsockname", (long)getsockname(sv[0], (struct sockaddr *)from, bad));
 	fflush(stdout);
 
 	/* A datagram server socket the agent follows (a request received on
