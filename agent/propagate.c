@@ -382,11 +382,17 @@ static size_t put(char *d, size_t o, const char *s, size_t n)
 
 /* The headers for the head whose insertion point `w` stands at, into
  * hdr; 0 when nothing is to be inserted. `span` gets the new client span
- * ID when a traceparent is inserted ("" otherwise). */
-static size_t render(const struct wire_scan *w, const struct ctx *x, char *hdr, char span[17])
+ * ID when a traceparent is inserted ("" otherwise). Each line ends as the
+ * head's blank line does (`bare_lf`: LF alone, which RFC 9112 section 2.2
+ * lets a recipient accept; else CRLF), so that a head keeps one kind of
+ * line end. */
+static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_lf, char *hdr,
+		     char span[17])
 {
 	static const char hex[] = "0123456789abcdef";
 	const struct config *cfg = agent_config;
+	const char *eol = bare_lf ? "\n" : "\r\n";
+	size_t eol_len = bare_lf ? 1 : 2;
 	size_t o = 0;
 
 	span[0] = '\0';
@@ -398,7 +404,7 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, char *hdr, 
 		o = put(hdr, o, cfg->header, cfg->header_len);
 		o = put(hdr, o, ": ", 2);
 		o = put(hdr, o, ctx_name(x)->id, ctx_name(x)->id_len);
-		o = put(hdr, o, "\r\n", 2);
+		o = put(hdr, o, eol, eol_len);
 		return o > HDR_MAX ? 0 : o;
 	}
 	if ((cfg->propagate & CFG_PROP_TRACEPARENT) && !(w->have & WIRE_H_TRACEPARENT)) {
@@ -411,13 +417,13 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, char *hdr, 
 		o = put(hdr, o, span, 16);
 		o = put(hdr, o, "-", 1);
 		o = put(hdr, o, flags, 2);
-		o = put(hdr, o, "\r\n", 2);
+		o = put(hdr, o, eol, eol_len);
 	}
 	if ((cfg->propagate & CFG_PROP_ID) && !(w->have & WIRE_H_ID)) {
 		o = put(hdr, o, cfg->header, cfg->header_len);
 		o = put(hdr, o, ": ", 2);
 		o = put(hdr, o, ctx_name(x)->id, ctx_name(x)->id_len);
-		o = put(hdr, o, "\r\n", 2);
+		o = put(hdr, o, eol, eol_len);
 	}
 	if ((cfg->propagate & CFG_PROP_BAGGAGE) && !(w->have & WIRE_H_BAGGAGE) && cfg->nfields) {
 		char bag[HDR_MAX];
@@ -426,7 +432,7 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, char *hdr, 
 		if (bl) {
 			o = put(hdr, o, "baggage: ", 9);
 			o = put(hdr, o, bag, bl);
-			o = put(hdr, o, "\r\n", 2);
+			o = put(hdr, o, eol, eol_len);
 		}
 	}
 	/* The caller's tracestate goes on with the traceparent it came
@@ -439,7 +445,7 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, char *hdr, 
 
 		o = put(hdr, o, "tracestate: ", 12);
 		o = put(hdr, o, nm->tracestate, nm->tracestate_len);
-		o = put(hdr, o, "\r\n", 2);
+		o = put(hdr, o, eol, eol_len);
 		if (o > HDR_MAX)
 			o = before;
 	}
@@ -504,7 +510,9 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 			}
 			sim->decided = 1;
 			{
-				size_t h = render(sim, agent_self.cur, pl->hdr[pl->nins], pl->span[pl->nins]);
+				/* p[off]: the blank line's first byte */
+				size_t h = render(sim, agent_self.cur, p[off] == '\n', pl->hdr[pl->nins],
+						  pl->span[pl->nins]);
 
 				if (h) {
 					add(pl, pl->hdr[pl->nins], h, PC_HDR, (uint8_t)pl->nins);

@@ -651,6 +651,30 @@ UNIT_TEST(response_gets_the_request_id)
 	ck_assert(!prop_wants(s));
 }
 
+/* A head whose lines end in LF alone gets its lines ending so too: the
+ * inserted lines end as the blank line they precede does. */
+UNIT_TEST(bare_lf_heads_get_bare_lf_lines)
+{
+	static const char head[] = "GET /x HTTP/1.1\nHost: b\n\n";
+	static const char resp[] = "HTTP/1.1 200 OK\nContent-Length: 2\n\nok";
+	const char *got, *tp;
+	char want[256];
+
+	setup();
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	got = received();
+	tp = strstr(got, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-");
+	ck_assert_msg(tp != NULL, "no traceparent in %s", got);
+	snprintf(want, sizeof want, "GET /x HTTP/1.1\nHost: b\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+		 "%.16s-01\nX-Request-Id: req-1\n\n", tp + 49);
+	ck_assert_str_eq(got, want);
+
+	fdmap_reset(sp[0], FD_CLIENT);
+	prop_request(fdmap_peek(sp[0]), sp[0], cur, "GET / HTTP/1.1\n\n", 16, true);
+	ck_assert_int_eq(pwrite_(resp, sizeof resp - 1), sizeof resp - 1);
+	ck_assert_str_eq(received(), "HTTP/1.1 200 OK\nContent-Length: 2\nX-Request-Id: req-1\n\nok");
+}
+
 /*
  * A full non-blocking socket, drained a few bytes at a time: every call
  * returns -1/EAGAIN or a count of the program's own bytes, the program
