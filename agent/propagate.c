@@ -15,6 +15,7 @@
  * write path (a conn is made at connect or at a request's first read).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -50,18 +51,30 @@ struct conn {
 	uint16_t peer_port;
 	int64_t sent_ns;            /* with spans: when the write under way began,
 	                               if a head may end in it (0: none) */
+	char fwd_span[17];          /* the span a forwarded traceparent now names,
+	                               for the head's CLIENT span ("": none) */
 };
 
 static struct conn **chunks[CONN_CHUNKS];
 
-enum piece_kind { PC_OWED, PC_PROG, PC_HDR };
+enum piece_kind {
+	PC_OWED,
+	PC_PROG,
+	PC_HDR,
+	PC_FWD,                     /* the program's bytes `orig`, sent as `p` (as many) */
+};
 
 struct piece {
 	const char *p;
 	size_t len;
 	uint8_t kind;
-	uint8_t ins;                /* PC_HDR: which insertion */
+	uint8_t ins;                /* PC_HDR: which insertion; PC_FWD: which rewrite */
+	const char *orig;           /* PC_FWD: the program's own bytes */
 };
+
+/* A forwarded traceparent's parent-id and trace-flags, rewritten: 16 hex,
+ * '-', 2 hex (W3C Trace Context, version 00). */
+#define FWD_LEN 19
 
 struct plan {
 	struct iovec v[MAX_PIECES];
@@ -75,6 +88,9 @@ struct plan {
 	struct wire_scan sim;       /* the scanner after the planned bytes */
 	char hdr[MAX_INS][HDR_MAX];
 	char span[MAX_INS][17];     /* the client span each traceparent names */
+	const char *tp, *tp_end;    /* the head's traceparent value in this call's bytes */
+	int nfwd;                   /* forwarded traceparents rewritten */
+	char fwd[MAX_INS][FWD_LEN];
 };
 
 /* Per thread, taken when it starts (prop_thread_starts; the agent's own
@@ -212,10 +228,13 @@ static void client_starts(struct conn *c, const char *span_id)
 	c->cli.kind = SPAN_CLIENT;
 	memcpy(c->cli.trace_id, ctx_name(x)->trace_id, 33);
 	memcpy(c->cli.parent_id, x->span_id, 17);
+	if (span_id == NULL && c->fwd_span[0])
+		span_id = c->fwd_span;    /* the one its forwarded traceparent names */
 	if (span_id)
 		memcpy(c->cli.span_id, span_id, 17);
 	else
 		id_span(c->cli.span_id);
+	c->fwd_span[0] = '\0';
 	c->cli.flags = ctx_name(x)->trace_flags;
 	copy_str(c->cli.method, sizeof c->cli.method, c->w.method, strlen(c->w.method));
 	memcpy(c->cli.addr, c->peer_addr, sizeof c->cli.addr);
@@ -299,6 +318,7 @@ void prop_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	finish(&c->cli, 0);
 	wire_init(&c->w, WIRE_REQUEST);
 	c->owed_len = c->owed_off = 0;
+	c->fwd_span[0] = '\0';
 	c->peer_addr[0] = '\0';
 	c->peer_port = 0;
 	if (sa && len >= sizeof(sa_family_t)) {
@@ -367,6 +387,7 @@ void prop_close(int fd)
 	finish(&c->cli, 0);
 	c->w.state = WS_NOT_HTTP;
 	c->owed_len = c->owed_off = 0;
+	c->fwd_span[0] = '\0';
 	release(c);
 }
 
@@ -460,13 +481,88 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_l
 
 static void add(struct plan *pl, const char *p, size_t n, uint8_t kind, uint8_t ins)
 {
-	pl->pc[pl->np] = (struct piece){ p, n, kind, ins };
+	pl->pc[pl->np] = (struct piece){ p, n, kind, ins, NULL };
 	pl->v[pl->np].iov_base = (void *)p;
 	pl->v[pl->np].iov_len = n;
 	pl->np++;
 	pl->total += n;
 	if (kind == PC_PROG)
 		pl->prog += n;
+}
+
+/*
+ * A traceparent the program forwards as its request gave it (a proxy that
+ * passes its client's headers on: nginx's proxy_pass) names the caller's
+ * span, so the next service's span would be a sibling of this one's, and
+ * this one's CLIENT span would have no child. Its parent-id and
+ * trace-flags are rewritten in place, as many bytes, to name the CLIENT
+ * span this head starts, when:
+ *  - its value is version 00 and names the current context's trace and
+ *    the parent the context was adopted with: the request's own,
+ *    unchanged (a traceparent of the program's, an SDK's, names another
+ *    span and is left alone);
+ *  - it is the head's only traceparent line, whole in this call's bytes,
+ *    as the head's blank line is (the insertion point at hand);
+ *  - traceparent is propagated (REQCTX_PROPAGATE).
+ * Returns where its parent-id starts, or NULL.
+ */
+static const char *forwarded_parent(const struct plan *pl, const struct ctx *x)
+{
+	const struct ctx_name *nm;
+	const char *v = pl->tp, *e = pl->tp_end;
+
+	if (v == NULL || x == NULL || pl->sim.tp_lines != 1 ||
+	    !(agent_config->propagate & CFG_PROP_TRACEPARENT))
+		return NULL;
+	nm = ctx_name(x);
+	if (nm->parent_id[0] == '\0')
+		return NULL;
+	while (v < e && (*v == ' ' || *v == '\t'))
+		v++;
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (e - v != 55 || memcmp(v, "00-", 3) != 0 || memcmp(v + 3, nm->trace_id, 32) != 0 ||
+	    v[35] != '-' || memcmp(v + 36, nm->parent_id, 16) != 0 || v[52] != '-')
+		return NULL;
+	return v + 36;
+}
+
+/* At a request head's insertion point: its forwarded traceparent
+ * (forwarded_parent) is sent with this head's CLIENT span in place of
+ * the caller's. The program's piece that holds it is cut in three, the
+ * middle one the rewritten bytes, standing for as many of the program's. */
+static void forward(struct plan *pl, const struct ctx *x)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *at = forwarded_parent(pl, x);
+
+	if (at == NULL || pl->nfwd == MAX_INS || pl->np > MAX_PIECES - 4)
+		return;
+	for (int k = pl->np - 1; k >= 0 && pl->pc[k].kind == PC_PROG; k--) {
+		struct piece q = pl->pc[k];
+		uintptr_t from = (uintptr_t)q.p, a = (uintptr_t)at;
+		char *fwd = pl->fwd[pl->nfwd];
+		uint8_t flags = ctx_name(x)->trace_flags;
+		char span[17];
+
+		if (a < from || a + FWD_LEN > from + q.len)
+			continue;
+		id_span(span);
+		memcpy(fwd, span, 16);
+		fwd[16] = '-';
+		fwd[17] = hex[flags >> 4];
+		fwd[18] = hex[flags & 15];
+		memmove(pl->pc + k + 3, pl->pc + k + 1, (size_t)(pl->np - k - 1) * sizeof pl->pc[0]);
+		memmove(pl->v + k + 3, pl->v + k + 1, (size_t)(pl->np - k - 1) * sizeof pl->v[0]);
+		pl->pc[k] = (struct piece){ q.p, a - from, PC_PROG, 0, NULL };
+		pl->pc[k + 1] = (struct piece){ fwd, FWD_LEN, PC_FWD, (uint8_t)pl->nfwd, at };
+		pl->pc[k + 2] = (struct piece){ at + FWD_LEN, from + q.len - a - FWD_LEN, PC_PROG, 0, NULL };
+		for (int i = k; i < k + 3; i++)
+			pl->v[i] = (struct iovec){ (void *)pl->pc[i].p, pl->pc[i].len };
+		pl->np += 2;
+		pl->nfwd++;
+		return;
+	}
 }
 
 /* Lays out owed bytes, the program's bytes and the headers inserted at
@@ -477,6 +573,8 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 	struct wire_names nm = names();
 
 	*sim = c->w;
+	pl->tp = pl->tp_end = NULL;
+	pl->nfwd = 0;
 	pl->np = pl->nins = 0;
 	pl->total = pl->prog = 0;
 	pl->cut = pl->declined = false;
@@ -494,6 +592,10 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 				return;
 			}
 			k = wire_feed(sim, &nm, p + off, len - off);
+			if (sim->tp_at) {
+				pl->tp = p + off + sim->tp_at - 1;
+				pl->tp_end = p + off + sim->tp_end;
+			}
 			if (k == len - off) {
 				add(pl, p + off, k, PC_PROG, 0);
 				break;
@@ -509,6 +611,9 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 				return;
 			}
 			sim->decided = 1;
+			if (sim->role == WIRE_REQUEST)
+				forward(pl, agent_self.cur);
+			pl->tp = NULL;
 			{
 				/* p[off]: the blank line's first byte */
 				size_t h = render(sim, agent_self.cur, p[off] == '\n', pl->hdr[pl->nins],
@@ -590,6 +695,24 @@ static size_t settle(struct conn *c, const struct plan *pl, size_t r)
 			if (!whole)
 				commit_prog(c, q->p, take);
 			app += take;
+			break;
+		case PC_FWD:
+			if (take == 0)
+				return app;
+			/* Begun: the program's bytes it stands for are sent,
+			 * the rest of it is owed. */
+			if (!whole)
+				commit_prog(c, q->orig, q->len);
+			app += q->len;
+			memcpy(c->fwd_span, pl->fwd[q->ins], 16);
+			c->fwd_span[16] = '\0';
+			if (take < q->len) {
+				{ static int dbg; if (++dbg < 5) fprintf(stderr, "FWD partial %zu\n", take); }
+				memcpy(c->owed, q->p + take, q->len - take);
+				c->owed_off = 0;
+				c->owed_len = (uint16_t)(q->len - take);
+				return app;
+			}
 			break;
 		case PC_HDR:
 			if (take == 0)
@@ -743,7 +866,7 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 	 * request head, a server's response head) is this write's start. */
 	c->sent_ns = unlikely(spans_on()) && c->w.state < WS_BODY &&
 		     (c->srv.kind || c->w.role == WIRE_REQUEST) ? spans_now() : 0;
-	if (pl->nins == 0 && c->owed_len == 0 && !pl->cut) {
+	if (pl->nins == 0 && pl->nfwd == 0 && c->owed_len == 0 && !pl->cut) {
 		r = call_orig(fd, iov, cnt, call);
 		if (r > 0 && plan_whole(c, pl, (size_t)r)) {
 			c->w = pl->sim;

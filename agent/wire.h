@@ -62,11 +62,17 @@ struct wire_scan {
 	uint8_t line1_pos;       /* position in the fixed parts of line 1 */
 	uint8_t part;            /* which part of line 1 */
 	uint8_t method_len;
+	uint8_t tp_lines;        /* request role: traceparent lines in this head (2: two or more) */
 	uint16_t status;         /* response role: the status code */
 	uint16_t npos;           /* position in the current name */
 	uint32_t tlen;           /* bytes of the current token (target, reason) */
 	uint64_t clen;           /* Content-Length of this head (request role) */
 	uint64_t left;           /* WS_BODY: bytes to go */
+	/* A traceparent line of this head whose value was whole in the last
+	 * wire_feed() call's bytes: its value (with its optional whitespace)
+	 * at [tp_at - 1, tp_end) of them; tp_at 0: none. Each call clears
+	 * it: valid only for the bytes it was given. */
+	uint32_t tp_at, tp_end;
 	char method[16];         /* request role: the method, NUL-terminated */
 };
 

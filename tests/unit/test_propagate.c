@@ -957,6 +957,177 @@ UNIT_TEST(interim_replies_do_not_end_the_client_span)
 	unlink(path);
 }
 
+#define FWD_TP "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+/* The span ID a head's only traceparent carries (16 bytes at *out). */
+static void tp_span(const char *got, char out[17])
+{
+	const char *tp = strstr(got, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-");
+
+	ck_assert_msg(tp != NULL, "no traceparent in %s", got);
+	ck_assert_ptr_null(strstr(tp + 1, "traceparent:"));
+	memcpy(out, tp + 49, 16);
+	out[16] = '\0';
+	ck_assert_uint_eq(strspn(out, "0123456789abcdef"), 16);
+}
+
+/* A proxy passes its request's traceparent on (nginx's proxy_pass): it
+ * goes out naming the CLIENT span this head starts, the same length, so
+ * the next service's span is that span's child, not its sibling; the
+ * CLIENT span has that ID. A traceparent of the program's own, or one
+ * of another trace, is left alone (program_headers_are_left_alone). Before,
+ * the caller's span went on and the CLIENT span had an ID nobody named. */
+UNIT_TEST(forwarded_traceparent_names_the_client_span)
+{
+	static const char head[] = "GET /x HTTP/1.1\r\nHost: b\r\n" FWD_TP "\r\n\r\n";
+	static const char both[] = "GET /y HTTP/1.1\r\n" FWD_TP "  \r\nX-Request-Id: req-1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	static const char other[] = "GET / HTTP/1.1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+				    "1111111111111111-01\r\n\r\n";
+	static const char two[] = "GET / HTTP/1.1\r\n" FWD_TP "\r\n" FWD_TP "\r\n\r\n";
+	char path[] = "/tmp/reqctx-spans-XXXXXX", var[64], span[17], want[512], json[64];
+	const char *vars[] = { var, NULL };
+	const char *got;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(var, sizeof var, "REQCTX_SPANS=%s", path);
+	setup_with(vars);
+	ck_assert_int_eq(spans_init(&cfg), 0);
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	got = received();
+	tp_span(got, span);
+	ck_assert_str_ne(span, "b7ad6b7169203331");
+	ck_assert_str_ne(span, cur->span_id);
+	snprintf(want, sizeof want, "GET /x HTTP/1.1\r\nHost: b\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+		 "%s-01\r\nX-Request-Id: req-1\r\n\r\n", span);
+	ck_assert_str_eq(got, want);
+	prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
+	snprintf(json, sizeof json, "\"spanId\":\"%s\"", span);
+	ck_assert_msg(strstr(spans_written(path), json) != NULL, "no CLIENT span %s in %s", span,
+		      spans_written(path));
+
+	/* Nothing inserted (the ID header forwarded too), the value's
+	 * trailing whitespace kept. */
+	ck_assert_int_eq(pwrite_(both, sizeof both - 1), sizeof both - 1);
+	got = received();
+	tp_span(got, span);
+	ck_assert_str_ne(span, "b7ad6b7169203331");
+	snprintf(want, sizeof want, "GET /y HTTP/1.1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+		 "%s-01  \r\nX-Request-Id: req-1\r\n\r\n", span);
+	ck_assert_str_eq(got, want);
+	prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
+	snprintf(json, sizeof json, "\"spanId\":\"%s\"", span);
+	ck_assert_ptr_nonnull(strstr(spans_written(path), json));
+
+	/* Another parent, two lines: as the program wrote them. */
+	ck_assert_int_eq(pwrite_(other, sizeof other - 1), sizeof other - 1);
+	ck_assert_ptr_nonnull(strstr(received(), "-1111111111111111-01\r\nX-Request-Id: req-1\r\n\r\n"));
+	ck_assert_int_eq(pwrite_(two, sizeof two - 1), sizeof two - 1);
+	snprintf(want, sizeof want, "GET / HTTP/1.1\r\n" FWD_TP "\r\n" FWD_TP "\r\nX-Request-Id: req-1\r\n\r\n");
+	ck_assert_str_eq(received(), want);
+	unlink(path);
+}
+
+/* Forwarded traceparents rewritten on a full non-blocking socket drained a
+ * few bytes at a time: every count is the program's, and the stream is
+ * the program's with only each parent-id changed, whatever the kernel
+ * took of a rewritten value (its rest owed, as an inserted header's). */
+UNIT_TEST(forwarded_traceparent_exact_counts)
+{
+	static char prog[200000], got[400000];
+	size_t plen = 0, glen = 0, sent = 0;
+	int sndbuf = 4096, rewritten = 0;
+	char *p;
+
+	setup();
+	ck_assert_int_eq(setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
+	fcntl(sp[0], F_SETFL, O_NONBLOCK);
+	fcntl(sp[1], F_SETFL, O_NONBLOCK);
+	for (int i = 0; i < 300; i++)
+		plen += (size_t)snprintf(prog + plen, sizeof prog - plen,
+					 "GET /%d HTTP/1.1\r\nHost: h\r\n" FWD_TP "\r\nX-Request-Id: req-1\r\n\r\n", i);
+	srand(11);
+	while (sent < plen) {
+		size_t chunk = 1 + (size_t)rand() % 1500;
+		ssize_t r;
+
+		if (chunk > plen - sent)
+			chunk = plen - sent;
+		r = psend(prog + sent, chunk);
+		if (r < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			for (int k = 0; k < 1 + rand() % 3; k++) {
+				ssize_t n = read(sp[1], got + glen, 1 + (size_t)rand() % 13);
+
+				if (n > 0)
+					glen += (size_t)n;
+			}
+			continue;
+		}
+		ck_assert_int_le(r, (ssize_t)chunk);
+		sent += (size_t)r;
+	}
+	for (;;) {
+		ssize_t n = read(sp[1], got + glen, sizeof got - glen - 1);
+
+		if (n <= 0)
+			break;
+		glen += (size_t)n;
+	}
+	got[glen] = '\0';
+	ck_assert_uint_eq(glen, plen);
+	for (p = got; (p = strstr(p, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-")) != NULL; p += 49) {
+		if (memcmp(p + 49, "b7ad6b7169203331", 16) != 0)
+			rewritten++;
+		memcpy(p + 49, "b7ad6b7169203331", 16);
+	}
+	ck_assert_int_gt(rewritten, 100);
+	ck_assert(memcmp(got, prog, plen) == 0);
+}
+
+/* A send that takes at most `send_limit` bytes, as a full socket does. */
+static size_t send_limit;
+static ssize_t (*send_real)(int, const void *, size_t, int);
+
+static ssize_t send_some(int fd, const void *p, size_t n, int flags)
+{
+	return send_real(fd, p, n < send_limit ? n : send_limit, flags);
+}
+
+/* The kernel takes part of a rewritten value: the program's count covers
+ * the bytes it stands for, the rest of it is owed and goes first with the
+ * program's next call, so the peer gets the value whole and the program
+ * never sends a byte twice. */
+UNIT_TEST(forwarded_traceparent_cut_inside)
+{
+	static const char head[] = "GET /x HTTP/1.1\r\n" FWD_TP "\r\nX-Request-Id: req-1\r\n\r\n";
+	size_t at = (size_t)(strstr(head, "b7ad6b7169203331") - head);
+
+	setup();
+	send_real = REAL(send);
+	for (size_t cut = at + 1; cut < at + 19; cut += 4) {
+		char span[17], want[256];
+		const char *got;
+		ssize_t r;
+
+		send_limit = cut;
+		real_send = send_some;
+		r = psend(head, sizeof head - 1);
+		real_send = send_real;
+		ck_assert_int_eq(r, (ssize_t)(at + 19));
+		r = psend(head + at + 19, sizeof head - 1 - at - 19);
+		ck_assert_int_eq(r, (ssize_t)(sizeof head - 1 - at - 19));
+		got = received();
+		tp_span(got, span);
+		ck_assert_str_ne(span, "b7ad6b7169203331");
+		snprintf(want, sizeof want, "GET /x HTTP/1.1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+			 "%s-01\r\nX-Request-Id: req-1\r\n\r\n", span);
+		ck_assert_str_eq(got, want);
+	}
+}
+
 Suite *propagate_suite(void)
 {
 	Suite *s = suite_create("propagate");
