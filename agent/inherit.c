@@ -1,6 +1,8 @@
 /*
- * inherit.c - REQCTX_PARENT="<request id>;<trace id>;<flags>;<files>",
- * <files> being "<dev>:<ino>" of the parent's log and, when its stdout is
+ * inherit.c - REQCTX_PARENT="<request id>;<trace id>;<flags>;<span id>;<files>",
+ * the span ID the request's own (the parent's server span: the child's
+ * client spans are its children), <files> "<dev>:<ino>" of the parent's
+ * log and, when its stdout is
  * tagged, ":<dev>:<ino>" of that file. What it carries is checked again on
  * the way in like any header: an ID outside the allowed alphabet or a
  * malformed trace is ignored.
@@ -314,8 +316,8 @@ void inherit_env(char *const *env, char **out, char *scratch)
 			snprintf(files + strlen(files), sizeof files - strlen(files), ":%lx:%lx",
 				 (unsigned long)odev, (unsigned long)oino);
 		if (nm)
-			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=%s;%s;%02x;%s",
-				 nm->id, nm->trace_id, nm->trace_flags, files);
+			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=%s;%s;%02x;%s;%s",
+				 nm->id, nm->trace_id, nm->trace_flags, c->span_id, files);
 		else
 			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=;;;%s", files);
 		if (c || log || tagged_out)
@@ -389,7 +391,7 @@ void inherit_adopt(void)
 {
 	const char *v = agent_config->parent, *semi, *trace;
 	struct ctx_seed seed = { 0 };
-	char id[HTTP_ID_MAX + 1], cgi_id[HTTP_ID_MAX + 1], cgi_trace[33], cgi_parent[17];
+	char id[HTTP_ID_MAX + 1], cgi_id[HTTP_ID_MAX + 1], cgi_trace[33], cgi_parent[17], span[17];
 	uint8_t cgi_flags = 0;
 	bool cgi_has_trace;
 	size_t idlen, cgi_len = cgi_request(cgi_id, cgi_trace, cgi_parent, &cgi_flags, &cgi_has_trace);
@@ -420,6 +422,14 @@ void inherit_adopt(void)
 			seed.id_len = idlen;
 			seed.trace_id = trace;
 			seed.trace_flags = (uint8_t)strtoul(trace + 33, NULL, 16);
+			/* The request's span (16 hex, before the files; a
+			 * parent whose agent wrote none gives a new one). */
+			if (trace[35] == ';' && strlen(trace + 36) > 16 && lower_hex(trace + 36, 16) &&
+			    trace[52] == ';') {
+				memcpy(span, trace + 36, 16);
+				span[16] = '\0';
+				seed.span_id = span;
+			}
 			parent_named = true;
 		}
 	}

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define INHERIT_VAR "REQCTX_PARENT"
-#define INHERIT_MAX 256          /* bytes of "REQCTX_PARENT=id;trace;flags;dev:ino[:dev:ino]" */
+#define INHERIT_MAX 256          /* bytes of "REQCTX_PARENT=id;trace;flags;span;dev:ino[:dev:ino]" */
 
 /* Entries the child's environment needs at most (for a stack array). */
 size_t inherit_env_slots(char *const *env);

@@ -202,7 +202,12 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 		return NULL;
 	name_fill(&c->names[0], seed, NULL);
 	__atomic_store_n(&c->name, &c->names[0], __ATOMIC_RELAXED);
-	id_span(c->span_id);
+	if (seed && seed->span_id) {
+		memcpy(c->span_id, seed->span_id, 16);
+		c->span_id[16] = '\0';
+	} else {
+		id_span(c->span_id);
+	}
 	c->peer[0] = '\0';
 	if (seed && seed->peer) {
 		size_t n = strnlen(seed->peer, sizeof c->peer - 1);

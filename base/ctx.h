@@ -50,7 +50,10 @@ struct ctx {
 	char span_id[17];            /* 16 lowercase hex: this request's own span;
 	                                never the same for two contexts of a
 	                                process (base/id.c), which the line
-	                                writer's kept head relies on (agent/out.c) */
+	                                writer's kept head relies on (agent/out.c);
+	                                the one a process starts in through exec
+	                                has its parent's, which this process's
+	                                own equal only by a 2^-64 chance */
 	char peer[56];               /* "addr:port" of the client, or "" */
 	int conn_fd;                 /* the client connection it was made for, or -1 */
 	/* atomic; 1: made for a connection of a protocol the agent does not
@@ -71,6 +74,10 @@ struct ctx_seed {
 	uint8_t trace_flags;
 	const char *peer;            /* copied; may be NULL */
 	const char *parent_id;       /* 16 lowercase hex or NULL */
+	/* 16 lowercase hex, or NULL: a new one. Given only for the context
+	 * a process starts in through exec (agent/inherit.c): the request's
+	 * own span, in the process that serves it. */
+	const char *span_id;
 	const char *tracestate;      /* with trace_id: valid tracestate, copied; or NULL */
 	size_t tracestate_len;
 	/* Field values (already sanitised), copied; NULL entries are unset. */

@@ -91,6 +91,36 @@ UNIT_TEST(child_starts_in_the_request_it_was_started_in)
 	ck_assert_str_eq(ctx_name(agent_self.cur)->trace_id, trace);
 }
 
+/* The child works inside the request's span: its context has the
+ * parent's span ID, so its client spans are children of the parent's
+ * server span (before, of a span of its own no file recorded). An entry
+ * without one (an agent of before) gives it a new one. */
+UNIT_TEST(child_carries_the_requests_span)
+{
+	static char *env[] = { "PATH=/bin", NULL };
+	struct ctx *a = serve("req-a");
+	char span[17], entry[INHERIT_MAX + 1];
+	const char *p = child_env(env);
+
+	memcpy(span, a->span_id, 17);
+	snprintf(entry, sizeof entry, "%s", p);
+	ctx_take_current(NULL);
+	fake_config(entry);
+	inherit_adopt();
+	ck_assert_ptr_nonnull(agent_self.cur);
+	ck_assert_str_eq(agent_self.cur->span_id, span);
+	ck_assert_str_eq(ctx_name(agent_self.cur)->id, "req-a");
+
+	inherit_own_requests();
+	ctx_take_current(NULL);
+	fake_config("REQCTX_PARENT=req-b;0af7651916cd43dd8448eb211c80319c;01;0:0");
+	inherit_adopt();
+	ck_assert_ptr_nonnull(agent_self.cur);
+	ck_assert_str_eq(ctx_name(agent_self.cur)->id, "req-b");
+	ck_assert_uint_eq(strspn(agent_self.cur->span_id, "0123456789abcdef"), 16);
+	ck_assert_str_ne(agent_self.cur->span_id, span);
+}
+
 UNIT_TEST(child_started_outside_a_request_names_none)
 {
 	static char *env[] = { "PATH=/bin", NULL };
