@@ -208,6 +208,25 @@ static void finish_at(struct span *s, uint16_t status, int64_t end_ns)
 	s->end_ns = end_ns ? end_ns : spans_now();
 	spans_emit(s);
 	s->kind = SPAN_NONE;
+	if (s->tracestate) {
+		mem_free(s->tracestate, s->tracestate_len + 1u);
+		s->tracestate = NULL;
+	}
+}
+
+/* A span starts in the trace `nm` names: its copy of the trace's
+ * tracestate (an SDK's span carries its span context's), none when
+ * there is none or no memory for it. */
+static void span_tracestate(struct span *s, const struct ctx_name *nm)
+{
+	size_t n = nm->tracestate ? nm->tracestate_len : 0;
+
+	s->tracestate = n ? mem_alloc(n + 1) : NULL;
+	s->tracestate_len = s->tracestate ? (uint16_t)n : 0;
+	if (s->tracestate) {
+		memcpy(s->tracestate, nm->tracestate, n);
+		s->tracestate[n] = '\0';
+	}
 }
 
 static void finish(struct span *s, uint16_t status)
@@ -221,21 +240,26 @@ static void finish(struct span *s, uint16_t status)
 static void client_starts(struct conn *c, const char *span_id)
 {
 	const struct ctx *x = agent_self.cur;
+	char fwd[17];
 
+	/* The span a forwarded traceparent of this head names, taken here
+	 * whatever follows: the next head's is its own. */
+	memcpy(fwd, c->fwd_span, sizeof fwd);
+	c->fwd_span[0] = '\0';
 	if (!spans_on() || x == NULL || !(ctx_name(x)->trace_flags & 1))
 		return;           /* (a trace not sampled: no span, as an SDK) */
 	finish(&c->cli, 0);       /* pipelined before its reply: no status */
 	c->cli.kind = SPAN_CLIENT;
 	memcpy(c->cli.trace_id, ctx_name(x)->trace_id, 33);
 	memcpy(c->cli.parent_id, x->span_id, 17);
-	if (span_id == NULL && c->fwd_span[0])
-		span_id = c->fwd_span;    /* the one its forwarded traceparent names */
+	if (span_id == NULL && fwd[0])
+		span_id = fwd;
 	if (span_id)
 		memcpy(c->cli.span_id, span_id, 17);
 	else
 		id_span(c->cli.span_id);
-	c->fwd_span[0] = '\0';
 	c->cli.flags = ctx_name(x)->trace_flags;
+	span_tracestate(&c->cli, ctx_name(x));
 	copy_str(c->cli.method, sizeof c->cli.method, c->w.method, strlen(c->w.method));
 	memcpy(c->cli.addr, c->peer_addr, sizeof c->cli.addr);
 	c->cli.port = c->peer_port;
@@ -274,6 +298,7 @@ void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *hea
 		memcpy(c->srv.span_id, x->span_id, 17);
 		memcpy(c->srv.parent_id, xn->parent_id, 17);
 		c->srv.flags = xn->trace_flags;
+		span_tracestate(&c->srv, xn);
 		c->srv.status = 0;
 		c->srv.method[0] = c->srv.path[0] = '\0';
 		if (http_request_line(head, len, &m, &ml, &t, &tl)) {

@@ -211,6 +211,10 @@ size_t spans_render(char *dst, size_t cap, const struct span *s)
 	put(&b, s->trace_id, 32);
 	puts_(&b, "\",\"spanId\":\"");
 	put(&b, s->span_id, 16);
+	if (s->tracestate) {
+		puts_(&b, "\",\"traceState\":\"");
+		put_esc(&b, s->tracestate, s->tracestate_len);
+	}
 	if (s->parent_id[0]) {
 		puts_(&b, "\",\"parentSpanId\":\"");
 		put(&b, s->parent_id, 16);

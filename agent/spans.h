@@ -33,6 +33,11 @@ struct span {
 	char addr[48];             /* client.address (server) / server.address (client) */
 	char path[SPAN_PATH_MAX + 1]; /* url.path (server spans) */
 	int64_t start_ns, end_ns;  /* unix nanoseconds */
+	/* Its trace's W3C tracestate (OTLP Span.trace_state), NUL-terminated,
+	 * from the agent's allocator (mem_alloc of tracestate_len + 1), owned
+	 * by whoever starts and ends the span; NULL: none. */
+	char *tracestate;
+	uint16_t tracestate_len;
 };
 
 /* True when REQCTX_SPANS names a file that is open. */

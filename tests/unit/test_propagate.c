@@ -1128,6 +1128,68 @@ UNIT_TEST(forwarded_traceparent_cut_inside)
 	}
 }
 
+/* A span in a trace that came with a tracestate carries it (OTLP
+ * Span.trace_state, as an SDK's span carries its span context's): the
+ * SERVER span and the CLIENT span; a trace without one, none. */
+UNIT_TEST(spans_carry_the_traces_tracestate)
+{
+	static const char head[] = "GET /x HTTP/1.1\r\nHost: b\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct ctx_seed seed = { .id = "req-2", .id_len = 5, .trace_id = "0af7651916cd43dd8448eb211c80319c",
+				 .parent_id = "b7ad6b7169203331", .trace_flags = 1,
+				 .tracestate = "congo=t61\"rcW", .tracestate_len = 13 };
+	char path[] = "/tmp/reqctx-spans-XXXXXX", var[64];
+	const char *vars[] = { var, NULL };
+	const char *got;
+	struct ctx *c;
+	struct fdslot *s;
+	int fd = mkstemp(path), srv[2];
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(var, sizeof var, "REQCTX_SPANS=%s", path);
+	setup_with(vars);
+	ck_assert_int_eq(spans_init(&cfg), 0);
+	c = ctx_new(&seed);
+	ctx_take_current(c);
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	(void)received();
+	prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, srv), 0);
+	fdmap_reset(srv[0], FD_CLIENT);
+	s = fdmap_peek(srv[0]);
+	prop_request(s, srv[0], c, "GET /in HTTP/1.1\r\n\r\n", 20, true);
+	ck_assert_int_eq(prop_write(s, srv[0], &(struct iovec){ (void *)ok, sizeof ok - 1 }, 1,
+				    &(struct prop_call){ .how = PROP_WRITE }), sizeof ok - 1);
+	got = spans_written(path);
+	ck_assert_msg(strstr(got, "\"kind\":3") && strstr(got, "\"kind\":2"), "spans: %s", got);
+	for (const char *k = got; (k = strstr(k, "\"traceId\"")) != NULL; k++) {
+		const char *ts = strstr(k, "\"traceState\":\"congo=t61\\\"rcW\"");
+		const char *next = strstr(k + 1, "\"traceId\"");
+
+		ck_assert_msg(ts && (next == NULL || ts < next), "a span without the traceState: %s", k);
+	}
+	ctx_take_current(cur);
+	ctx_put(c);
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	(void)received();
+	prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
+	got = spans_written(path);
+	{
+		/* the last line: the span of req-1's trace, which has none */
+		size_t n = strlen(got);
+		const char *last = got + n - 1;
+
+		while (last > got && last[-1] != '\n')
+			last--;
+		ck_assert_ptr_nonnull(strstr(last, "\"kind\":3"));
+		ck_assert_ptr_null(strstr(last, "traceState"));
+	}
+	close(srv[0]);
+	close(srv[1]);
+	unlink(path);
+}
+
 Suite *propagate_suite(void)
 {
 	Suite *s = suite_create("propagate");

@@ -6,8 +6,8 @@
 // are read by fromObject, the message is checked with verify(), encoded to
 // protobuf and decoded again, and no span or attribute may have been
 // dropped on the way (an unknown field name would be). Prints one JSON line
-// per span: {service, kind, traceId, spanId, parentSpanId, name, start,
-// end, status, attributes}; exits 1 on any line that does not decode.
+// per span: {service, kind, traceId, spanId, traceState, parentSpanId, name,
+// start, end, status, attributes}; exits 1 on any line that does not decode.
 'use strict';
 const fs = require('fs');
 const root = require('otlp-proto/build/src/generated/root.js');
@@ -58,7 +58,7 @@ for (const [i, line] of lines.entries()) {
           process.stdout.write(JSON.stringify({
             service: svc ? svc.value.stringValue : null, kind: s.kind,
             traceId: bytesToHex(s.traceId), spanId: bytesToHex(s.spanId),
-            parentSpanId: bytesToHex(s.parentSpanId), name: s.name,
+            traceState: s.traceState || null, parentSpanId: bytesToHex(s.parentSpanId), name: s.name,
             start: Span.toObject(s, { longs: String }).startTimeUnixNano,
             end: Span.toObject(s, { longs: String }).endTimeUnixNano,
             status: s.status ? s.status.code : 0, attributes,
