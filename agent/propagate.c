@@ -15,7 +15,6 @@
  * write path (a conn is made at connect or at a request's first read).
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -732,7 +731,6 @@ static size_t settle(struct conn *c, const struct plan *pl, size_t r)
 			memcpy(c->fwd_span, pl->fwd[q->ins], 16);
 			c->fwd_span[16] = '\0';
 			if (take < q->len) {
-				{ static int dbg; if (++dbg < 5) fprintf(stderr, "FWD partial %zu\n", take); }
 				memcpy(c->owed, q->p + take, q->len - take);
 				c->owed_off = 0;
 				c->owed_len = (uint16_t)(q->len - take);
