@@ -3,6 +3,7 @@
  */
 #include "agent/propagate.h"
 #include "agent/dgram.h"
+#include "agent/spans.h"
 #include "base/probe.h"
 #include "shims/shim.h"
 
@@ -24,15 +25,37 @@ static inline void accept_begins(void)
 	}
 }
 
+/* A server that asks for no peer address (libuv's, so Node's, accept4
+ * with NULL) still gets it on its spans (client.address, client.port):
+ * with spans on, the same call is made with a buffer of the agent's for
+ * the kernel to fill, which the program never sees. The call, its fd and
+ * its errno are the program's; only its address argument differs. */
+static inline bool own_address(const struct sockaddr *addr)
+{
+	return addr == NULL && agent_active() && spans_on();
+}
+
 AGENT_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
+	struct sockaddr_storage own;
+	socklen_t own_len = sizeof own;
+
 	accept_begins();
+	if (own_address(addr))
+		return accepted(fd, REAL(accept)(fd, (struct sockaddr *)&own, &own_len),
+				(struct sockaddr *)&own, &own_len);
 	return accepted(fd, REAL(accept)(fd, addr, len), addr, len);
 }
 
 AGENT_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
+	struct sockaddr_storage own;
+	socklen_t own_len = sizeof own;
+
 	accept_begins();
+	if (own_address(addr))
+		return accepted(fd, REAL(accept4)(fd, (struct sockaddr *)&own, &own_len, flags),
+				(struct sockaddr *)&own, &own_len);
 	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr, len);
 }
 
