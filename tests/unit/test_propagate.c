@@ -681,11 +681,58 @@ UNIT_TEST(bare_lf_heads_get_bare_lf_lines)
  * resends exactly what was not counted, and the peer gets the program's
  * stream with the headers in place, whatever the cut points were.
  */
+/* Sends prog[0..plen) with psend() in chunks of 1 to `max_chunk` bytes
+ * (srand(seed)) on the full non-blocking sp[0], the peer reading 1 to
+ * `max_read` bytes a few times whenever a call fails with EAGAIN (the
+ * only failure allowed), each call's count at most its chunk; then drains
+ * the rest into got (NUL-terminated, at most cap - 1 bytes). Returns the
+ * bytes the peer got; *eagain: the calls that failed. */
+static size_t send_draining(const char *prog, size_t plen, char *got, size_t cap, unsigned seed,
+			    size_t max_chunk, size_t max_read, int *eagain)
+{
+	size_t sent = 0, glen = 0;
+
+	*eagain = 0;
+	srand(seed);
+	while (sent < plen) {
+		size_t chunk = 1 + (size_t)rand() % max_chunk;
+		ssize_t r;
+
+		if (chunk > plen - sent)
+			chunk = plen - sent;
+		r = psend(prog + sent, chunk);
+		if (r < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			(*eagain)++;
+			for (int k = 0; k < 1 + rand() % 3; k++) {
+				ssize_t n = read(sp[1], got + glen, 1 + (size_t)rand() % max_read);
+
+				if (n > 0)
+					glen += (size_t)n;
+			}
+			continue;
+		}
+		ck_assert_int_le(r, (ssize_t)chunk);
+		sent += (size_t)r;
+	}
+	/* The program's last call returned; whatever the agent still owes
+	 * went before it. Drain. */
+	for (;;) {
+		ssize_t n = read(sp[1], got + glen, cap - glen - 1);
+
+		if (n <= 0)
+			break;
+		glen += (size_t)n;
+	}
+	got[glen] = '\0';
+	return glen;
+}
+
 UNIT_TEST(full_nonblocking_socket_exact_counts)
 {
 	static char prog[200000], got[400000];
-	size_t plen = 0, glen = 0, sent = 0;
-	int sndbuf = 4096, calls = 0, eagain = 0;
+	size_t plen = 0;
+	int sndbuf = 4096, eagain = 0;
 	char *p;
 
 	setup();
@@ -699,39 +746,7 @@ UNIT_TEST(full_nonblocking_socket_exact_counts)
 		memset(prog + plen, 'a', (size_t)(i % 97));
 		plen += (size_t)(i % 97);
 	}
-	srand(7);
-	while (sent < plen) {
-		size_t chunk = 1 + (size_t)rand() % 700;
-		ssize_t r;
-
-		if (chunk > plen - sent)
-			chunk = plen - sent;
-		r = psend(prog + sent, chunk);
-		calls++;
-		if (r < 0) {
-			ck_assert_int_eq(errno, EAGAIN);
-			eagain++;
-			for (int k = 0; k < 1 + rand() % 3; k++) {
-				ssize_t n = read(sp[1], got + glen, 1 + (size_t)rand() % 300);
-
-				if (n > 0)
-					glen += (size_t)n;
-			}
-			continue;
-		}
-		ck_assert_int_le(r, (ssize_t)chunk);
-		sent += (size_t)r;
-	}
-	/* The program's last call returned; whatever the agent still owes
-	 * went before it. Drain. */
-	for (;;) {
-		ssize_t n = read(sp[1], got + glen, sizeof got - glen - 1);
-
-		if (n <= 0)
-			break;
-		glen += (size_t)n;
-	}
-	got[glen] = '\0';
+	(void)send_draining(prog, plen, got, sizeof got, 7, 700, 300, &eagain);
 	ck_assert_int_gt(eagain, 10);
 	/* Take every inserted pair of lines out: the program's stream is left. */
 	{
@@ -926,6 +941,21 @@ static char *spans_written(const char *path)
 	return buf;
 }
 
+/* setup() with spans written to a new file, whose name goes to path
+ * (a "/tmp/reqctx-spans-XXXXXX" to fill). */
+static void setup_spans(char *path)
+{
+	char var[64];
+	const char *vars[] = { var, NULL };
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(var, sizeof var, "REQCTX_SPANS=%s", path);
+	setup_with(vars);
+	ck_assert_int_eq(spans_init(&cfg), 0);
+}
+
 /* A CLIENT span ends with its request's final reply: an interim one
  * (100 Continue, 103 Early Hints) before it, in the same read or an
  * earlier one, does not end it. Before, the span ended at the 100, with
@@ -936,15 +966,9 @@ UNIT_TEST(interim_replies_do_not_end_the_client_span)
 	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 	static const char both[] = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\n";
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-	char path[] = "/tmp/reqctx-spans-XXXXXX", var[64];
-	const char *vars[] = { var, NULL };
-	int fd = mkstemp(path);
+	char path[] = "/tmp/reqctx-spans-XXXXXX";
 
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	snprintf(var, sizeof var, "REQCTX_SPANS=%s", path);
-	setup_with(vars);
-	ck_assert_int_eq(spans_init(&cfg), 0);
+	setup_spans(path);
 	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
 	prop_peer_read(sp[0], cont, sizeof cont - 1, sizeof cont - 1);
 	ck_assert_ptr_null(strstr(spans_written(path), "\"kind\":3"));
@@ -959,16 +983,26 @@ UNIT_TEST(interim_replies_do_not_end_the_client_span)
 
 #define FWD_TP "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
-/* The span ID a head's only traceparent carries (16 bytes at *out). */
-static void tp_span(const char *got, char out[17])
+/* What the peer got is `before`, the forwarded traceparent with a new
+ * span ID (not the caller's, not the request's own) and `after`, the
+ * traceparent the head's only one. Returns that span ID (static). */
+static const char *expect_forwarded(const char *before, const char *after)
 {
-	const char *tp = strstr(got, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-");
+	static char span[17];
+	char want[512];
+	const char *got = received(), *tp = strstr(got, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-");
 
 	ck_assert_msg(tp != NULL, "no traceparent in %s", got);
 	ck_assert_ptr_null(strstr(tp + 1, "traceparent:"));
-	memcpy(out, tp + 49, 16);
-	out[16] = '\0';
-	ck_assert_uint_eq(strspn(out, "0123456789abcdef"), 16);
+	memcpy(span, tp + 49, 16);
+	span[16] = '\0';
+	ck_assert_uint_eq(strspn(span, "0123456789abcdef"), 16);
+	ck_assert_str_ne(span, "b7ad6b7169203331");
+	ck_assert_str_ne(span, cur->span_id);
+	snprintf(want, sizeof want, "%straceparent: 00-0af7651916cd43dd8448eb211c80319c-%s-01%s", before, span,
+		 after);
+	ck_assert_str_eq(got, want);
+	return span;
 }
 
 /* A proxy passes its request's traceparent on (nginx's proxy_pass): it
@@ -985,24 +1019,12 @@ UNIT_TEST(forwarded_traceparent_names_the_client_span)
 	static const char other[] = "GET / HTTP/1.1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
 				    "1111111111111111-01\r\n\r\n";
 	static const char two[] = "GET / HTTP/1.1\r\n" FWD_TP "\r\n" FWD_TP "\r\n\r\n";
-	char path[] = "/tmp/reqctx-spans-XXXXXX", var[64], span[17], want[512], json[64];
-	const char *vars[] = { var, NULL };
-	const char *got;
-	int fd = mkstemp(path);
+	char path[] = "/tmp/reqctx-spans-XXXXXX", want[512], json[64];
+	const char *span;
 
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	snprintf(var, sizeof var, "REQCTX_SPANS=%s", path);
-	setup_with(vars);
-	ck_assert_int_eq(spans_init(&cfg), 0);
+	setup_spans(path);
 	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
-	got = received();
-	tp_span(got, span);
-	ck_assert_str_ne(span, "b7ad6b7169203331");
-	ck_assert_str_ne(span, cur->span_id);
-	snprintf(want, sizeof want, "GET /x HTTP/1.1\r\nHost: b\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
-		 "%s-01\r\nX-Request-Id: req-1\r\n\r\n", span);
-	ck_assert_str_eq(got, want);
+	span = expect_forwarded("GET /x HTTP/1.1\r\nHost: b\r\n", "\r\nX-Request-Id: req-1\r\n\r\n");
 	prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
 	snprintf(json, sizeof json, "\"spanId\":\"%s\"", span);
 	ck_assert_msg(strstr(spans_written(path), json) != NULL, "no CLIENT span %s in %s", span,
@@ -1011,12 +1033,7 @@ UNIT_TEST(forwarded_traceparent_names_the_client_span)
 	/* Nothing inserted (the ID header forwarded too), the value's
 	 * trailing whitespace kept. */
 	ck_assert_int_eq(pwrite_(both, sizeof both - 1), sizeof both - 1);
-	got = received();
-	tp_span(got, span);
-	ck_assert_str_ne(span, "b7ad6b7169203331");
-	snprintf(want, sizeof want, "GET /y HTTP/1.1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
-		 "%s-01  \r\nX-Request-Id: req-1\r\n\r\n", span);
-	ck_assert_str_eq(got, want);
+	span = expect_forwarded("GET /y HTTP/1.1\r\n", "  \r\nX-Request-Id: req-1\r\n\r\n");
 	prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
 	snprintf(json, sizeof json, "\"spanId\":\"%s\"", span);
 	ck_assert_ptr_nonnull(strstr(spans_written(path), json));
@@ -1037,8 +1054,8 @@ UNIT_TEST(forwarded_traceparent_names_the_client_span)
 UNIT_TEST(forwarded_traceparent_exact_counts)
 {
 	static char prog[200000], got[400000];
-	size_t plen = 0, glen = 0, sent = 0;
-	int sndbuf = 4096, rewritten = 0;
+	size_t plen = 0, glen;
+	int sndbuf = 4096, rewritten = 0, eagain;
 	char *p;
 
 	setup();
@@ -1048,35 +1065,8 @@ UNIT_TEST(forwarded_traceparent_exact_counts)
 	for (int i = 0; i < 300; i++)
 		plen += (size_t)snprintf(prog + plen, sizeof prog - plen,
 					 "GET /%d HTTP/1.1\r\nHost: h\r\n" FWD_TP "\r\nX-Request-Id: req-1\r\n\r\n", i);
-	srand(11);
-	while (sent < plen) {
-		size_t chunk = 1 + (size_t)rand() % 1500;
-		ssize_t r;
-
-		if (chunk > plen - sent)
-			chunk = plen - sent;
-		r = psend(prog + sent, chunk);
-		if (r < 0) {
-			ck_assert_int_eq(errno, EAGAIN);
-			for (int k = 0; k < 1 + rand() % 3; k++) {
-				ssize_t n = read(sp[1], got + glen, 1 + (size_t)rand() % 13);
-
-				if (n > 0)
-					glen += (size_t)n;
-			}
-			continue;
-		}
-		ck_assert_int_le(r, (ssize_t)chunk);
-		sent += (size_t)r;
-	}
-	for (;;) {
-		ssize_t n = read(sp[1], got + glen, sizeof got - glen - 1);
-
-		if (n <= 0)
-			break;
-		glen += (size_t)n;
-	}
-	got[glen] = '\0';
+	glen = send_draining(prog, plen, got, sizeof got, 11, 1500, 13, &eagain);
+	ck_assert_int_gt(eagain, 10);
 	ck_assert_uint_eq(glen, plen);
 	for (p = got; (p = strstr(p, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-")) != NULL; p += 49) {
 		if (memcmp(p + 49, "b7ad6b7169203331", 16) != 0)
@@ -1108,8 +1098,6 @@ UNIT_TEST(forwarded_traceparent_cut_inside)
 	setup();
 	send_real = REAL(send);
 	for (size_t cut = at + 1; cut < at + 19; cut += 4) {
-		char span[17], want[256];
-		const char *got;
 		ssize_t r;
 
 		send_limit = cut;
@@ -1119,12 +1107,7 @@ UNIT_TEST(forwarded_traceparent_cut_inside)
 		ck_assert_int_eq(r, (ssize_t)(at + 19));
 		r = psend(head + at + 19, sizeof head - 1 - at - 19);
 		ck_assert_int_eq(r, (ssize_t)(sizeof head - 1 - at - 19));
-		got = received();
-		tp_span(got, span);
-		ck_assert_str_ne(span, "b7ad6b7169203331");
-		snprintf(want, sizeof want, "GET /x HTTP/1.1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
-			 "%s-01\r\nX-Request-Id: req-1\r\n\r\n", span);
-		ck_assert_str_eq(got, want);
+		(void)expect_forwarded("GET /x HTTP/1.1\r\n", "\r\nX-Request-Id: req-1\r\n\r\n");
 	}
 }
 
@@ -1138,18 +1121,13 @@ UNIT_TEST(spans_carry_the_traces_tracestate)
 	struct ctx_seed seed = { .id = "req-2", .id_len = 5, .trace_id = "0af7651916cd43dd8448eb211c80319c",
 				 .parent_id = "b7ad6b7169203331", .trace_flags = 1,
 				 .tracestate = "congo=t61\"rcW", .tracestate_len = 13 };
-	char path[] = "/tmp/reqctx-spans-XXXXXX", var[64];
-	const char *vars[] = { var, NULL };
+	char path[] = "/tmp/reqctx-spans-XXXXXX";
 	const char *got;
 	struct ctx *c;
 	struct fdslot *s;
-	int fd = mkstemp(path), srv[2];
+	int srv[2];
 
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	snprintf(var, sizeof var, "REQCTX_SPANS=%s", path);
-	setup_with(vars);
-	ck_assert_int_eq(spans_init(&cfg), 0);
+	setup_spans(path);
 	c = ctx_new(&seed);
 	ctx_take_current(c);
 	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
