@@ -527,7 +527,10 @@ static void add(struct plan *pl, const char *p, size_t n, uint8_t kind, uint8_t 
  *    span and is left alone);
  *  - it is the head's only traceparent line, whole in this call's bytes,
  *    as the head's blank line is (the insertion point at hand);
- *  - traceparent is propagated (REQCTX_PROPAGATE).
+ *  - traceparent is propagated (REQCTX_PROPAGATE), and this process
+ *    records the trace's spans (REQCTX_SPANS, sampled): else the span it
+ *    would name is recorded nowhere, and the caller's, which the next
+ *    service then names, is the nearest one that is.
  * Returns where its parent-id starts, or NULL.
  */
 static const char *forwarded_parent(const struct plan *pl, const struct ctx *x)
@@ -536,10 +539,10 @@ static const char *forwarded_parent(const struct plan *pl, const struct ctx *x)
 	const char *v = pl->tp, *e = pl->tp_end;
 
 	if (v == NULL || x == NULL || pl->sim.tp_lines != 1 ||
-	    !(agent_config->propagate & CFG_PROP_TRACEPARENT))
+	    !(agent_config->propagate & CFG_PROP_TRACEPARENT) || !spans_on())
 		return NULL;
 	nm = ctx_name(x);
-	if (nm->parent_id[0] == '\0')
+	if (nm->parent_id[0] == '\0' || !(nm->trace_flags & 1))
 		return NULL;
 	while (v < e && (*v == ' ' || *v == '\t'))
 		v++;

@@ -1038,6 +1038,22 @@ UNIT_TEST(forwarded_traceparent_names_the_client_span)
 	snprintf(json, sizeof json, "\"spanId\":\"%s\"", span);
 	ck_assert_ptr_nonnull(strstr(spans_written(path), json));
 
+	/* Not sampled: no span of it is recorded here, so the caller's
+	 * stays the nearest (a process writing no spans, too). */
+	{
+		struct ctx_seed seed = { .id = "req-1", .id_len = 5, .trace_id = "0af7651916cd43dd8448eb211c80319c",
+					 .parent_id = "b7ad6b7169203331", .trace_flags = 0 };
+		static const char unsampled[] = "GET / HTTP/1.1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+						"b7ad6b7169203331-00\r\nX-Request-Id: req-1\r\n\r\n";
+		struct ctx *c = ctx_new(&seed);
+
+		ctx_take_current(c);
+		ck_assert_int_eq(pwrite_(unsampled, sizeof unsampled - 1), sizeof unsampled - 1);
+		ck_assert_str_eq(received(), unsampled);
+		ctx_take_current(cur);
+		ctx_put(c);
+	}
+
 	/* Another parent, two lines: as the program wrote them. */
 	ck_assert_int_eq(pwrite_(other, sizeof other - 1), sizeof other - 1);
 	ck_assert_ptr_nonnull(strstr(received(), "-1111111111111111-01\r\nX-Request-Id: req-1\r\n\r\n"));
@@ -1045,6 +1061,17 @@ UNIT_TEST(forwarded_traceparent_names_the_client_span)
 	snprintf(want, sizeof want, "GET / HTTP/1.1\r\n" FWD_TP "\r\n" FWD_TP "\r\nX-Request-Id: req-1\r\n\r\n");
 	ck_assert_str_eq(received(), want);
 	unlink(path);
+}
+
+/* A process that writes no spans forwards the traceparent as it came:
+ * the span a rewrite would name is recorded nowhere. */
+UNIT_TEST(forwarded_traceparent_left_alone_without_spans)
+{
+	static const char head[] = "GET /x HTTP/1.1\r\n" FWD_TP "\r\nX-Request-Id: req-1\r\n\r\n";
+
+	setup();
+	ck_assert_int_eq(pwrite_(head, sizeof head - 1), sizeof head - 1);
+	ck_assert_str_eq(received(), head);
 }
 
 /* Forwarded traceparents rewritten on a full non-blocking socket drained a
@@ -1056,9 +1083,9 @@ UNIT_TEST(forwarded_traceparent_exact_counts)
 	static char prog[200000], got[400000];
 	size_t plen = 0, glen;
 	int sndbuf = 4096, rewritten = 0, eagain;
-	char *p;
+	char *p, path[] = "/tmp/reqctx-spans-XXXXXX";
 
-	setup();
+	setup_spans(path);
 	ck_assert_int_eq(setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
 	fcntl(sp[0], F_SETFL, O_NONBLOCK);
 	fcntl(sp[1], F_SETFL, O_NONBLOCK);
@@ -1075,6 +1102,7 @@ UNIT_TEST(forwarded_traceparent_exact_counts)
 	}
 	ck_assert_int_gt(rewritten, 100);
 	ck_assert(memcmp(got, prog, plen) == 0);
+	unlink(path);
 }
 
 /* A send that takes at most `send_limit` bytes, as a full socket does. */
@@ -1094,8 +1122,9 @@ UNIT_TEST(forwarded_traceparent_cut_inside)
 {
 	static const char head[] = "GET /x HTTP/1.1\r\n" FWD_TP "\r\nX-Request-Id: req-1\r\n\r\n";
 	size_t at = (size_t)(strstr(head, "b7ad6b7169203331") - head);
+	char path[] = "/tmp/reqctx-spans-XXXXXX";
 
-	setup();
+	setup_spans(path);
 	send_real = REAL(send);
 	for (size_t cut = at + 1; cut < at + 19; cut += 4) {
 		ssize_t r;
@@ -1109,6 +1138,7 @@ UNIT_TEST(forwarded_traceparent_cut_inside)
 		ck_assert_int_eq(r, (ssize_t)(sizeof head - 1 - at - 19));
 		(void)expect_forwarded("GET /x HTTP/1.1\r\n", "\r\nX-Request-Id: req-1\r\n\r\n");
 	}
+	unlink(path);
 }
 
 /* A span in a trace that came with a tracestate carries it (OTLP
