@@ -233,6 +233,14 @@ static void finish(struct span *s, uint16_t status)
 	finish_at(s, status, 0);
 }
 
+/* Whether this process records the spans of the trace `nm` names: spans
+ * are on and it is sampled (an SDK records no span of a trace its sampler
+ * left out). */
+static inline bool records(const struct ctx_name *nm)
+{
+	return spans_on() && (nm->trace_flags & 1);
+}
+
 /* A request head went out on an outbound connection (its insertion point
  * passed): the CLIENT span starts, with `span_id` the one its traceparent
  * names (NULL: none was inserted). */
@@ -245,8 +253,8 @@ static void client_starts(struct conn *c, const char *span_id)
 	 * whatever follows: the next head's is its own. */
 	memcpy(fwd, c->fwd_span, sizeof fwd);
 	c->fwd_span[0] = '\0';
-	if (!spans_on() || x == NULL || !(ctx_name(x)->trace_flags & 1))
-		return;           /* (a trace not sampled: no span, as an SDK) */
+	if (x == NULL || !records(ctx_name(x)))
+		return;
 	finish(&c->cli, 0);       /* pipelined before its reply: no status */
 	c->cli.kind = SPAN_CLIENT;
 	memcpy(c->cli.trace_id, ctx_name(x)->trace_id, 33);
@@ -453,9 +461,17 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_l
 		return o > HDR_MAX ? 0 : o;
 	}
 	if ((cfg->propagate & CFG_PROP_TRACEPARENT) && !(w->have & WIRE_H_TRACEPARENT)) {
-		char flags[2] = { hex[ctx_name(x)->trace_flags >> 4], hex[ctx_name(x)->trace_flags & 15] };
+		const struct ctx_name *tn = ctx_name(x);
+		char flags[2] = { hex[tn->trace_flags >> 4], hex[tn->trace_flags & 15] };
 
-		id_span(span);
+		/* The client span this head starts, where this process
+		 * records it; where it does not, a span of the agent's would
+		 * be recorded nowhere: the caller's goes on, the nearest one
+		 * that is (a trace the agent started has none: a new one). */
+		if (records(tn) || tn->parent_id[0] == '\0')
+			id_span(span);
+		else
+			memcpy(span, tn->parent_id, 17);
 		o = put(hdr, o, "traceparent: 00-", 16);
 		o = put(hdr, o, ctx_name(x)->trace_id, 32);
 		o = put(hdr, o, "-", 1);
@@ -539,10 +555,10 @@ static const char *forwarded_parent(const struct plan *pl, const struct ctx *x)
 	const char *v = pl->tp, *e = pl->tp_end;
 
 	if (v == NULL || x == NULL || pl->sim.tp_lines != 1 ||
-	    !(agent_config->propagate & CFG_PROP_TRACEPARENT) || !spans_on())
+	    !(agent_config->propagate & CFG_PROP_TRACEPARENT))
 		return NULL;
 	nm = ctx_name(x);
-	if (nm->parent_id[0] == '\0' || !(nm->trace_flags & 1))
+	if (nm->parent_id[0] == '\0' || !records(nm))
 		return NULL;
 	while (v < e && (*v == ' ' || *v == '\t'))
 		v++;
