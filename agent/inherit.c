@@ -1,7 +1,8 @@
 /*
  * inherit.c - REQCTX_PARENT="<request id>;<trace id>;<flags>;<span id>;<files>",
- * the span ID the request's own (the parent's server span: the child's
- * client spans are its children), <files> "<dev>:<ino>" of the parent's
+ * the span ID the one the child works in (the request's own where the
+ * parent records it: the child's client spans are its children; else the
+ * caller's, or empty), <files> "<dev>:<ino>" of the parent's
  * log and, when its stdout is
  * tagged, ":<dev>:<ino>" of that file. What it carries is checked again on
  * the way in like any header: an ID outside the allowed alphabet or a
@@ -22,6 +23,7 @@
 #include "agent/inherit.h"
 #include "agent/out.h"
 #include "agent/out_fd.h"
+#include "agent/spans.h"
 
 struct ctx *inherit_home;
 
@@ -315,9 +317,13 @@ void inherit_env(char *const *env, char **out, char *scratch)
 		if (tagged_out)
 			snprintf(files + strlen(files), sizeof files - strlen(files), ":%lx:%lx",
 				 (unsigned long)odev, (unsigned long)oino);
+		/* The span the child works in: the request's where this
+		 * process records it, else the nearest recorded one, the
+		 * caller's (or none). */
 		if (nm)
 			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=%s;%s;%02x;%s;%s",
-				 nm->id, nm->trace_id, nm->trace_flags, c->span_id, files);
+				 nm->id, nm->trace_id, nm->trace_flags,
+				 spans_record(nm->trace_flags) ? c->span_id : nm->parent_id, files);
 		else
 			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=;;;%s", files);
 		if (c || log || tagged_out)
@@ -422,13 +428,17 @@ void inherit_adopt(void)
 			seed.id_len = idlen;
 			seed.trace_id = trace;
 			seed.trace_flags = (uint8_t)strtoul(trace + 33, NULL, 16);
-			/* The request's span (16 hex, before the files; a
-			 * parent whose agent wrote none gives a new one). */
+			/* The span it works in (16 hex before the files, or
+			 * none): its own and its parent, so that its client
+			 * spans, or where it records none the traceparent it
+			 * sends, name it (agent/propagate.c). None (or a parent
+			 * whose agent wrote none): a new one. */
 			if (trace[35] == ';' && strlen(trace + 36) > 16 && lower_hex(trace + 36, 16) &&
 			    trace[52] == ';') {
 				memcpy(span, trace + 36, 16);
 				span[16] = '\0';
 				seed.span_id = span;
+				seed.parent_id = span;
 			}
 			parent_named = true;
 		}

@@ -233,14 +233,6 @@ static void finish(struct span *s, uint16_t status)
 	finish_at(s, status, 0);
 }
 
-/* Whether this process records the spans of the trace `nm` names: spans
- * are on and it is sampled (an SDK records no span of a trace its sampler
- * left out). */
-static inline bool records(const struct ctx_name *nm)
-{
-	return spans_on() && (nm->trace_flags & 1);
-}
-
 /* A request head went out on an outbound connection (its insertion point
  * passed): the CLIENT span starts, with `span_id` the one its traceparent
  * names (NULL: none was inserted). */
@@ -253,7 +245,7 @@ static void client_starts(struct conn *c, const char *span_id)
 	 * whatever follows: the next head's is its own. */
 	memcpy(fwd, c->fwd_span, sizeof fwd);
 	c->fwd_span[0] = '\0';
-	if (x == NULL || !records(ctx_name(x)))
+	if (x == NULL || !spans_record(ctx_name(x)->trace_flags))
 		return;
 	finish(&c->cli, 0);       /* pipelined before its reply: no status */
 	c->cli.kind = SPAN_CLIENT;
@@ -468,7 +460,7 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_l
 		 * records it; where it does not, a span of the agent's would
 		 * be recorded nowhere: the caller's goes on, the nearest one
 		 * that is (a trace the agent started has none: a new one). */
-		if (records(tn) || tn->parent_id[0] == '\0')
+		if (spans_record(tn->trace_flags) || tn->parent_id[0] == '\0')
 			id_span(span);
 		else
 			memcpy(span, tn->parent_id, 17);
@@ -558,7 +550,7 @@ static const char *forwarded_parent(const struct plan *pl, const struct ctx *x)
 	    !(agent_config->propagate & CFG_PROP_TRACEPARENT))
 		return NULL;
 	nm = ctx_name(x);
-	if (nm->parent_id[0] == '\0' || !records(nm))
+	if (nm->parent_id[0] == '\0' || !spans_record(nm->trace_flags))
 		return NULL;
 	while (v < e && (*v == ' ' || *v == '\t'))
 		v++;

@@ -47,6 +47,14 @@ static inline bool spans_on(void)
 	return __atomic_load_n(&spans_fd, __ATOMIC_RELAXED) >= 0;
 }
 
+/* Whether this process records the spans of a trace with W3C trace-flags
+ * `trace_flags`: spans are on and the trace is sampled (an SDK records no
+ * span of a trace its sampler left out). */
+static inline bool spans_record(uint8_t trace_flags)
+{
+	return spans_on() && (trace_flags & 1);
+}
+
 /* Opens the file and renders the resource once (constructor). Returns 0 or
  * -errno. */
 int spans_init(const struct config *cfg);

@@ -10,6 +10,7 @@
 
 #include "agent/flow.h"
 #include "agent/inherit.h"
+#include "agent/spans.h"
 #include "base/ctx.h"
 #include "fake.h"
 #include "suites.h"
@@ -91,27 +92,55 @@ UNIT_TEST(child_starts_in_the_request_it_was_started_in)
 	ck_assert_str_eq(ctx_name(agent_self.cur)->trace_id, trace);
 }
 
-/* The child works inside the request's span: its context has the
- * parent's span ID, so its client spans are children of the parent's
- * server span (before, of a span of its own no file recorded). An entry
- * without one (an agent of before) gives it a new one. */
+/* The child works in the request's span where the parent records it: its
+ * context has that span ID (its client spans are children of the
+ * parent's server span); where the parent records none, the caller's (the
+ * nearest recorded one), which its context also has as its parent, so
+ * that the traceparent it sends names it. Before, the child had a span of
+ * its own that no file recorded. An entry without one (an agent of
+ * before, or a parent with no caller) gives it a new one. */
 UNIT_TEST(child_carries_the_requests_span)
 {
 	static char *env[] = { "PATH=/bin", NULL };
-	struct ctx *a = serve("req-a");
-	char span[17], entry[INHERIT_MAX + 1];
-	const char *p = child_env(env);
+	struct ctx_seed seed = { .id = "req-a", .id_len = 5, .trace_id = "0af7651916cd43dd8448eb211c80319c",
+				 .parent_id = "b7ad6b7169203331", .trace_flags = 1 };
+	char path[] = "/tmp/test_inherit.XXXXXX", var[64], span[17], entry[INHERIT_MAX + 1];
+	struct config cfg;
+	struct ctx *a = ctx_new(&seed);
+	int fd;
 
+	/* no spans recorded: the caller's span */
+	ctx_take_current(a);
+	snprintf(entry, sizeof entry, "%s", child_env(env));
+	ctx_take_current(NULL);
+	fake_config(entry);
+	inherit_adopt();
+	ck_assert_ptr_nonnull(agent_self.cur);
+	ck_assert_str_eq(ctx_name(agent_self.cur)->id, "req-a");
+	ck_assert_str_eq(agent_self.cur->span_id, "b7ad6b7169203331");
+	ck_assert_str_eq(ctx_name(agent_self.cur)->parent_id, "b7ad6b7169203331");
+	inherit_own_requests();
+
+	/* spans recorded: the request's own */
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	close(fd);
+	snprintf(var, sizeof var, "REQCTX_SPANS=%s", path);
+	fake_config(var);
+	config_defaults(&cfg);
+	snprintf(cfg.spans_path, sizeof cfg.spans_path, "%s", path);
+	ck_assert_int_eq(spans_init(&cfg), 0);
+	ctx_take_current(a);
 	memcpy(span, a->span_id, 17);
-	snprintf(entry, sizeof entry, "%s", p);
+	snprintf(entry, sizeof entry, "%s", child_env(env));
 	ctx_take_current(NULL);
 	fake_config(entry);
 	inherit_adopt();
 	ck_assert_ptr_nonnull(agent_self.cur);
 	ck_assert_str_eq(agent_self.cur->span_id, span);
-	ck_assert_str_eq(ctx_name(agent_self.cur)->id, "req-a");
-
+	ck_assert_str_eq(ctx_name(agent_self.cur)->parent_id, span);
 	inherit_own_requests();
+	unlink(path);
+
 	ctx_take_current(NULL);
 	fake_config("REQCTX_PARENT=req-b;0af7651916cd43dd8448eb211c80319c;01;0:0");
 	inherit_adopt();
@@ -119,6 +148,8 @@ UNIT_TEST(child_carries_the_requests_span)
 	ck_assert_str_eq(ctx_name(agent_self.cur)->id, "req-b");
 	ck_assert_uint_eq(strspn(agent_self.cur->span_id, "0123456789abcdef"), 16);
 	ck_assert_str_ne(agent_self.cur->span_id, span);
+	ck_assert_str_ne(agent_self.cur->span_id, "b7ad6b7169203331");
+	ctx_put(a);
 }
 
 UNIT_TEST(child_started_outside_a_request_names_none)
