@@ -7,11 +7,26 @@
 #include "base/probe.h"
 #include "shims/shim.h"
 
-static inline int accepted(int lfd, int fd, struct sockaddr *addr, socklen_t *len)
+/* The size of the caller's address buffer, read before the call where it
+ * can be (0: none, or a length the kernel will refuse with EFAULT). */
+static inline socklen_t address_cap(const struct sockaddr *addr, const socklen_t *len)
 {
-	if (fd >= 0 && agent_active())
-		AGENT_WORK(if (!flow_accept_self(lfd, fd, addr, addr && len ? *len : 0))
-				   flow_accept(fd, addr, addr && len ? *len : 0));
+	return addr && len && probe_readable(len, sizeof *len) ? *len : 0;
+}
+
+/* A connection accepted on lfd (fd < 0: none). The peer's address is the
+ * bytes the kernel wrote into the caller's buffer: at most `cap`, the
+ * buffer's size, not the length it reports, which is the address's full
+ * size (a buffer too small for it holds a cut address, read no further). */
+static inline int accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t cap,
+			   const socklen_t *len)
+{
+	if (fd >= 0 && agent_active()) {
+		socklen_t n = addr && len ? (*len < cap ? *len : cap) : 0;
+
+		AGENT_WORK(if (!flow_accept_self(lfd, fd, addr, n))
+				   flow_accept(fd, addr, n));
+	}
 	return fd;
 }
 
@@ -38,25 +53,25 @@ static inline bool own_address(const struct sockaddr *addr)
 AGENT_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	struct sockaddr_storage own;
-	socklen_t own_len = sizeof own;
+	socklen_t own_len = sizeof own, cap = address_cap(addr, len);
 
 	accept_begins();
 	if (own_address(addr))
 		return accepted(fd, REAL(accept)(fd, (struct sockaddr *)&own, &own_len),
-				(struct sockaddr *)&own, &own_len);
-	return accepted(fd, REAL(accept)(fd, addr, len), addr, len);
+				(struct sockaddr *)&own, sizeof own, &own_len);
+	return accepted(fd, REAL(accept)(fd, addr, len), addr, cap, len);
 }
 
 AGENT_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	struct sockaddr_storage own;
-	socklen_t own_len = sizeof own;
+	socklen_t own_len = sizeof own, cap = address_cap(addr, len);
 
 	accept_begins();
 	if (own_address(addr))
 		return accepted(fd, REAL(accept4)(fd, (struct sockaddr *)&own, &own_len, flags),
-				(struct sockaddr *)&own, &own_len);
-	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr, len);
+				(struct sockaddr *)&own, sizeof own, &own_len);
+	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr, cap, len);
 }
 
 AGENT_EXPORT int socket(int domain, int type, int protocol)
