@@ -52,6 +52,15 @@ struct conn {
 	                               if a head may end in it (0: none) */
 	char fwd_span[17];          /* the span a forwarded traceparent now names,
 	                               for the head's CLIENT span ("": none) */
+	/* A forwarded traceparent's value being rewritten (forward()): the
+	 * program's bytes fwd_orig go as fwd_new. Pending while some of it
+	 * is still to go (the kernel stopped before it, or the program's
+	 * call ended inside it): its byte fwd_done is fwd_at bytes into the
+	 * program's next bytes. */
+	bool fwd_pending;
+	uint8_t fwd_done;
+	uint32_t fwd_at;
+	char fwd_orig[55], fwd_new[55];
 };
 
 static struct conn **chunks[CONN_CHUNKS];
@@ -71,9 +80,10 @@ struct piece {
 	const char *orig;           /* PC_FWD: the program's own bytes */
 };
 
-/* A forwarded traceparent's parent-id and trace-flags, rewritten: 16 hex,
- * '-', 2 hex (W3C Trace Context, version 00). */
-#define FWD_LEN 19
+/* A forwarded traceparent's value, rewritten whole: version 00, the trace
+ * ID, the new parent-id, the flags (W3C Trace Context: 2 + 1 + 32 + 1 +
+ * 16 + 1 + 2 bytes). */
+#define FWD_LEN 55
 
 struct plan {
 	struct iovec v[MAX_PIECES];
@@ -88,8 +98,10 @@ struct plan {
 	char hdr[MAX_INS][HDR_MAX];
 	char span[MAX_INS][17];     /* the client span each traceparent names */
 	const char *tp, *tp_end;    /* the head's traceparent value in this call's bytes */
-	int nfwd;                   /* forwarded traceparents rewritten */
-	char fwd[MAX_INS][FWD_LEN];
+	int nfwd;                   /* pieces of a rewritten traceparent (PC_FWD) */
+	int nval;                   /* values forward() rewrote in this call */
+	size_t val_off[MAX_INS];    /* each one's place: the program's bytes before it */
+	char val_new[MAX_INS][FWD_LEN], val_orig[MAX_INS][FWD_LEN];
 };
 
 /* Per thread, taken when it starts (prop_thread_starts; the agent's own
@@ -343,6 +355,7 @@ void prop_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	wire_init(&c->w, WIRE_REQUEST);
 	c->owed_len = c->owed_off = 0;
 	c->fwd_span[0] = '\0';
+	c->fwd_pending = false;
 	c->peer_addr[0] = '\0';
 	c->peer_port = 0;
 	if (sa && len >= sizeof(sa_family_t)) {
@@ -412,6 +425,7 @@ void prop_close(int fd)
 	c->w.state = WS_NOT_HTTP;
 	c->owed_len = c->owed_off = 0;
 	c->fwd_span[0] = '\0';
+	c->fwd_pending = false;
 	release(c);
 }
 
@@ -526,25 +540,29 @@ static void add(struct plan *pl, const char *p, size_t n, uint8_t kind, uint8_t 
  * A traceparent the program forwards as its request gave it (a proxy that
  * passes its client's headers on: nginx's proxy_pass) names the caller's
  * span, so the next service's span would be a sibling of this one's, and
- * this one's CLIENT span would have no child. Its parent-id and
- * trace-flags are rewritten in place, as many bytes, to name the CLIENT
- * span this head starts, when:
- *  - its value is version 00 and names the current context's trace and
- *    the parent the context was adopted with: the request's own,
- *    unchanged (a traceparent of the program's, an SDK's, names another
- *    span and is left alone);
+ * this one's CLIENT span would have no child. Its value is rewritten in
+ * place, as many bytes, as the version-00 traceparent of the CLIENT span
+ * this head starts, when:
+ *  - it names the current context's trace and the parent the context was
+ *    adopted with: the request's own, unchanged (a traceparent of the
+ *    program's, an SDK's, names another span and is left alone), of
+ *    version 00 or a later one of the same 55 bytes (W3C Trace Context
+ *    4.3: a service passes on the version it knows; a later one with
+ *    more fields is longer, and is left as it came);
  *  - it is the head's only traceparent line, whole in this call's bytes,
  *    as the head's blank line is (the insertion point at hand);
  *  - traceparent is propagated (REQCTX_PROPAGATE), and this process
  *    records the trace's spans (REQCTX_SPANS, sampled): else the span it
  *    would name is recorded nowhere, and the caller's, which the next
  *    service then names, is the nearest one that is.
- * Returns where its parent-id starts, or NULL.
+ * Returns where its value starts, or NULL.
  */
 static const char *forwarded_parent(const struct plan *pl, const struct ctx *x)
 {
 	const struct ctx_name *nm;
 	const char *v = pl->tp, *e = pl->tp_end;
+	char trace[33], parent[17];
+	uint8_t flags;
 
 	if (v == NULL || x == NULL || pl->sim.tp_lines != 1 ||
 	    !(agent_config->propagate & CFG_PROP_TRACEPARENT))
@@ -556,47 +574,148 @@ static const char *forwarded_parent(const struct plan *pl, const struct ctx *x)
 		v++;
 	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
 		e--;
-	if (e - v != 55 || memcmp(v, "00-", 3) != 0 || memcmp(v + 3, nm->trace_id, 32) != 0 ||
-	    v[35] != '-' || memcmp(v + 36, nm->parent_id, 16) != 0 || v[52] != '-')
+	if (e - v != FWD_LEN || !http_parse_traceparent(v, FWD_LEN, trace, parent, &flags) ||
+	    memcmp(trace, nm->trace_id, 32) != 0 || memcmp(parent, nm->parent_id, 16) != 0)
 		return NULL;
-	return v + 36;
+	return v;
+}
+
+/* Program piece k of the plan, cut in three at offset `off` of it: the
+ * middle one, n bytes, sent as `with` (n bytes standing for the program's
+ * as many; `val`: which of the call's values they are, FWD_PENDING: the
+ * one pending). Returns false, changing nothing, when the plan has no room
+ * for the two more pieces. */
+#define FWD_PENDING 0xff
+static bool split_fwd(struct plan *pl, int k, size_t off, size_t n, const char *with, uint8_t val)
+{
+	struct piece q = pl->pc[k];
+	const char *at = q.p + off;
+
+	if (pl->np > MAX_PIECES - 3)
+		return false;
+	memmove(pl->pc + k + 3, pl->pc + k + 1, (size_t)(pl->np - k - 1) * sizeof pl->pc[0]);
+	memmove(pl->v + k + 3, pl->v + k + 1, (size_t)(pl->np - k - 1) * sizeof pl->v[0]);
+	pl->pc[k] = (struct piece){ q.p, off, PC_PROG, 0, NULL };
+	pl->pc[k + 1] = (struct piece){ with, n, PC_FWD, val, at };
+	pl->pc[k + 2] = (struct piece){ at + n, q.len - off - n, PC_PROG, 0, NULL };
+	for (int i = k; i < k + 3; i++)
+		pl->v[i] = (struct iovec){ (void *)pl->pc[i].p, pl->pc[i].len };
+	pl->np += 2;
+	pl->nfwd++;
+	return true;
 }
 
 /* At a request head's insertion point: its forwarded traceparent
- * (forwarded_parent) is sent with this head's CLIENT span in place of
- * the caller's. The program's piece that holds it is cut in three, the
- * middle one the rewritten bytes, standing for as many of the program's. */
-static void forward(struct plan *pl, const struct ctx *x)
+ * (forwarded_parent) goes out naming a new CLIENT span, in the program's
+ * piece that holds it; what the kernel does not take of it stays pending
+ * (forward_after). Not the one pending already: forward_pending() sends
+ * that as it was planned. */
+static void forward(const struct conn *c, struct plan *pl, const struct ctx *x)
 {
 	static const char hex[] = "0123456789abcdef";
-	const char *at = forwarded_parent(pl, x);
+	const char *at = pl->nval < MAX_INS ? forwarded_parent(pl, x) : NULL;
+	size_t before = 0;
 
-	if (at == NULL || pl->nfwd == MAX_INS || pl->np > MAX_PIECES - 4)
+	if (at == NULL)
 		return;
-	for (int k = pl->np - 1; k >= 0 && pl->pc[k].kind == PC_PROG; k--) {
-		struct piece q = pl->pc[k];
-		uintptr_t from = (uintptr_t)q.p, a = (uintptr_t)at;
-		char *fwd = pl->fwd[pl->nfwd];
-		uint8_t flags = ctx_name(x)->trace_flags;
-		char span[17];
+	for (int k = 0; k < pl->np; k++) {
+		const struct piece *q = &pl->pc[k];
+		uintptr_t from = (uintptr_t)q->p, a = (uintptr_t)at;
 
-		if (a < from || a + FWD_LEN > from + q.len)
-			continue;
-		id_span(span);
-		memcpy(fwd, span, 16);
-		fwd[16] = '-';
-		fwd[17] = hex[flags >> 4];
-		fwd[18] = hex[flags & 15];
-		memmove(pl->pc + k + 3, pl->pc + k + 1, (size_t)(pl->np - k - 1) * sizeof pl->pc[0]);
-		memmove(pl->v + k + 3, pl->v + k + 1, (size_t)(pl->np - k - 1) * sizeof pl->v[0]);
-		pl->pc[k] = (struct piece){ q.p, a - from, PC_PROG, 0, NULL };
-		pl->pc[k + 1] = (struct piece){ fwd, FWD_LEN, PC_FWD, (uint8_t)pl->nfwd, at };
-		pl->pc[k + 2] = (struct piece){ at + FWD_LEN, from + q.len - a - FWD_LEN, PC_PROG, 0, NULL };
-		for (int i = k; i < k + 3; i++)
-			pl->v[i] = (struct iovec){ (void *)pl->pc[i].p, pl->pc[i].len };
-		pl->np += 2;
-		pl->nfwd++;
+		if (q->kind == PC_PROG && a >= from && a + FWD_LEN <= from + q->len) {
+			uint8_t flags = ctx_name(x)->trace_flags;
+			char *v = pl->val_new[pl->nval];
+
+			if (c->fwd_pending && c->fwd_done == 0 && c->fwd_at == before + (a - from))
+				return;
+			memcpy(pl->val_orig[pl->nval], at, FWD_LEN);
+			memcpy(v, at, FWD_LEN);
+			v[0] = v[1] = '0';
+			id_span(v + 36);          /* its NUL at 52, the '-' again */
+			v[52] = '-';
+			v[53] = hex[flags >> 4];
+			v[54] = hex[flags & 15];
+			if (split_fwd(pl, k, a - from, FWD_LEN, v, (uint8_t)pl->nval))
+				pl->val_off[pl->nval++] = before + (a - from);
+			return;
+		}
+		if (q->kind == PC_PROG || q->kind == PC_FWD)    /* the program's bytes */
+			before += q->len;
+	}
+}
+
+/* The rest of a value being rewritten (c->fwd_pending) where the
+ * program's bytes of this call hold it: each piece of it in place, once
+ * all of them were found as they were (else it is dropped: the program's
+ * bytes are not what they were). */
+static void forward_pending(struct conn *c, struct plan *pl)
+{
+	size_t from = c->fwd_at, to = c->fwd_at + (FWD_LEN - c->fwd_done);
+
+	if (!c->fwd_pending)
 		return;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t off = 0;
+
+		for (int k = 0; k < pl->np; k++) {
+			const struct piece *q = &pl->pc[k];
+			size_t lo, hi, w, start = off;
+
+			if (q->kind == PC_FWD)
+				off += q->len;  /* the program's bytes, a later value's */
+			if (q->kind != PC_PROG)
+				continue;
+			off += q->len;
+			lo = from > start ? from : start;
+			hi = to < off ? to : off;
+			if (lo >= hi)
+				continue;
+			w = c->fwd_done + (lo - from);     /* its byte in the value */
+			if (pass == 0 && memcmp(q->p + (lo - start), c->fwd_orig + w, hi - lo) != 0) {
+				c->fwd_pending = false;
+				return;
+			}
+			if (pass == 1) {
+				if (!split_fwd(pl, k, lo - start, hi - lo, c->fwd_new + w, FWD_PENDING))
+					return;     /* sent as it is: forward_after drops it */
+				k += 2;
+			}
+		}
+	}
+}
+
+/* After a call that sent `app` of the program's bytes: what of a value
+ * being rewritten is still to go stays pending, at its place in what the
+ * program sends next (it goes on from its first byte not taken; a piece
+ * of a value taken at all counts whole, its rest owed): the one pending
+ * before this call, else the first of this call's the kernel did not
+ * reach. The program sends the later ones again, where forward() finds
+ * them again. */
+static void forward_after(struct conn *c, const struct plan *pl, size_t app)
+{
+	if (c->fwd_pending) {
+		size_t left = FWD_LEN - c->fwd_done;
+
+		if (app <= c->fwd_at) {
+			c->fwd_at -= (uint32_t)app;
+			return;
+		}
+		if (app - c->fwd_at < left && pl->nfwd) {
+			c->fwd_done = (uint8_t)(c->fwd_done + (app - c->fwd_at));
+			c->fwd_at = 0;
+			return;
+		}
+		c->fwd_pending = false;   /* all of it went, or some as it was */
+	}
+	for (int i = 0; i < pl->nval; i++) {
+		if (app <= pl->val_off[i]) {
+			c->fwd_pending = true;
+			c->fwd_done = 0;
+			c->fwd_at = (uint32_t)(pl->val_off[i] - app);
+			memcpy(c->fwd_new, pl->val_new[i], FWD_LEN);
+			memcpy(c->fwd_orig, pl->val_orig[i], FWD_LEN);
+			return;
+		}
 	}
 }
 
@@ -609,7 +728,7 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 
 	*sim = c->w;
 	pl->tp = pl->tp_end = NULL;
-	pl->nfwd = 0;
+	pl->nfwd = pl->nval = 0;
 	pl->np = pl->nins = 0;
 	pl->total = pl->prog = 0;
 	pl->cut = pl->declined = false;
@@ -647,7 +766,7 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 			}
 			sim->decided = 1;
 			if (sim->role == WIRE_REQUEST)
-				forward(pl, agent_self.cur);
+				forward(c, pl, agent_self.cur);
 			pl->tp = NULL;
 			{
 				/* p[off]: the blank line's first byte */
@@ -739,7 +858,7 @@ static size_t settle(struct conn *c, const struct plan *pl, size_t r)
 			if (!whole)
 				commit_prog(c, q->orig, q->len);
 			app += q->len;
-			memcpy(c->fwd_span, pl->fwd[q->ins], 16);
+			memcpy(c->fwd_span, q->ins == FWD_PENDING ? c->fwd_new + 36 : pl->val_new[q->ins] + 36, 16);
 			c->fwd_span[16] = '\0';
 			if (take < q->len) {
 				memcpy(c->owed, q->p + take, q->len - take);
@@ -896,12 +1015,14 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		return call_orig(fd, iov, cnt, call);
 	}
 	plan(c, iov, cnt, pl);
+	forward_pending(c, pl);
 	/* With spans, the time a head's span starts or ends at (a client's
 	 * request head, a server's response head) is this write's start. */
 	c->sent_ns = unlikely(spans_on()) && c->w.state < WS_BODY &&
 		     (c->srv.kind || c->w.role == WIRE_REQUEST) ? spans_now() : 0;
 	if (pl->nins == 0 && pl->nfwd == 0 && c->owed_len == 0 && !pl->cut) {
 		r = call_orig(fd, iov, cnt, call);
+		forward_after(c, pl, r > 0 ? (size_t)r : 0);
 		if (r > 0 && plan_whole(c, pl, (size_t)r)) {
 			c->w = pl->sim;
 			committed(c);
@@ -929,11 +1050,13 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 	if (r < 0) {
 		int err = errno;
 
+		forward_after(c, pl, 0);
 		release(c);
 		errno = err;
 		return -1;
 	}
 	app = settle(c, pl, (size_t)r);
+	forward_after(c, pl, app);
 	answer_marks(s, fd, c);
 	release(c);
 	if (app == 0) {
