@@ -259,6 +259,12 @@ static void client_starts(struct conn *c, const char *span_id)
 	c->fwd_span[0] = '\0';
 	if (x == NULL || !spans_record(ctx_name(x)->trace_flags))
 		return;
+	/* A traceparent of the program's own (an SDK's, which records its
+	 * own client span; one of another trace; one the agent could not
+	 * read): the request went out in that trace, and a span of the
+	 * agent's would name a call nobody continues. */
+	if ((c->w.have & WIRE_H_TRACEPARENT) && span_id == NULL && fwd[0] == '\0')
+		return;
 	finish(&c->cli, 0);       /* pipelined before its reply: no status */
 	c->cli.kind = SPAN_CLIENT;
 	memcpy(c->cli.trace_id, ctx_name(x)->trace_id, 33);

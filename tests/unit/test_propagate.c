@@ -1089,13 +1089,23 @@ UNIT_TEST(forwarded_traceparent_names_the_client_span)
 
 		ck_assert_int_eq(pwrite_(v1, sizeof v1 - 1), sizeof v1 - 1);
 		(void)expect_forwarded("GET /v HTTP/1.1\r\n", "\r\nX-Request-Id: req-1\r\n\r\n");
+		prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
 		ck_assert_int_eq(pwrite_(v1x, sizeof v1x - 1), sizeof v1x - 1);
 		ck_assert_str_eq(received(), v1x);
+		prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
 	}
 
-	/* Another parent, two lines: as the program wrote them. */
-	ck_assert_int_eq(pwrite_(other, sizeof other - 1), sizeof other - 1);
-	ck_assert_ptr_nonnull(strstr(received(), "-1111111111111111-01\r\nX-Request-Id: req-1\r\n\r\n"));
+	/* Another parent, two lines: as the program wrote them, and no
+	 * CLIENT span of the agent's for a request that went out under the
+	 * program's own traceparent (before, one that nobody continued). */
+	{
+		size_t had = strlen(spans_written(path));
+
+		ck_assert_int_eq(pwrite_(other, sizeof other - 1), sizeof other - 1);
+		ck_assert_ptr_nonnull(strstr(received(), "-1111111111111111-01\r\nX-Request-Id: req-1\r\n\r\n"));
+		prop_peer_read(sp[0], ok, sizeof ok - 1, sizeof ok - 1);
+		ck_assert_uint_eq(strlen(spans_written(path)), had);
+	}
 	ck_assert_int_eq(pwrite_(two, sizeof two - 1), sizeof two - 1);
 	snprintf(want, sizeof want, "GET / HTTP/1.1\r\n" FWD_TP "\r\n" FWD_TP "\r\nX-Request-Id: req-1\r\n\r\n");
 	ck_assert_str_eq(received(), want);
