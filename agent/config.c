@@ -277,6 +277,16 @@ static const char *parse_parent(struct config *c, const char *v, const struct va
 	return NULL;
 }
 
+static const char *parse_parent_state(struct config *c, const char *v, const struct var *var)
+{
+	size_t n = strlen(v);
+
+	(void)var;
+	if (n <= CFG_PARENT_STATE_MAX)
+		memcpy(c->parent_state, v, n + 1);
+	return NULL;
+}
+
 /* "stderr", "stdout", absolute paths and glob patterns (`*`, `?`, `[...]`),
  * comma-separated; at least one. */
 static const char *parse_tag(struct config *c, const char *v, const struct var *var)
@@ -459,6 +469,7 @@ static const struct var vars[] = {
 	{ { "REQCTX_SPANS", "no spans", false }, parse_spans, 0 },
 	{ { "REQCTX_TAG", "stderr", false }, parse_tag, 0 },
 	{ { "REQCTX_PARENT", "no inherited context", true }, parse_parent, 0 },
+	{ { "REQCTX_PARENT_STATE", "no inherited tracestate", true }, parse_parent_state, 0 },
 };
 #define NVARS (sizeof vars / sizeof vars[0])
 

@@ -23,6 +23,7 @@ enum cfg_epoll { CFG_EPOLL_SINGLE, CFG_EPOLL_BATCH };
 #define CFG_HEADER_MAX 64
 #define CFG_PATH_MAX 1024
 #define CFG_PARENT_MAX 255      /* REQCTX_PARENT's value (agent/inherit.h) */
+#define CFG_PARENT_STATE_MAX 512 /* REQCTX_PARENT_STATE's (HTTP_TRACESTATE_MAX) */
 #define CFG_TAG_MAX 1024        /* bytes of REQCTX_TAG */
 #define CFG_TAG_PATHS 16        /* path patterns in it */
 
@@ -67,6 +68,9 @@ struct config {
 	/* REQCTX_PARENT as the parent's agent wrote it, unchecked (empty: none);
 	 * agent/inherit.c validates and adopts it. */
 	char parent[CFG_PARENT_MAX + 1];
+	/* REQCTX_PARENT_STATE: the trace's tracestate, as the parent's agent
+	 * wrote it with REQCTX_PARENT, unchecked (empty: none). */
+	char parent_state[CFG_PARENT_STATE_MAX + 1];
 	unsigned propagate;       /* REQCTX_PROPAGATE: CFG_PROP_* bits (default all) */
 	bool response_id;         /* REQCTX_RESPONSE_ID: responses get the ID header */
 	struct cfg_field fields[CFG_FIELDS]; /* REQCTX_FIELDS */

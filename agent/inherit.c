@@ -36,6 +36,9 @@ void inherit_own_requests(void)
 
 _Static_assert(CFG_PARENT_MAX + 1 >= INHERIT_MAX - sizeof INHERIT_VAR,
 	       "struct config's parent holds any value inherit_env() writes");
+_Static_assert(CFG_PARENT_STATE_MAX == HTTP_TRACESTATE_MAX &&
+	       INHERIT_STATE_MAX == sizeof INHERIT_STATE_VAR + HTTP_TRACESTATE_MAX + 1,
+	       "REQCTX_PARENT_STATE holds any tracestate a context keeps");
 
 static const char *self_path(void)
 {
@@ -185,12 +188,13 @@ size_t inherit_env_slots(char *const *env)
 
 	while (env && env[n])
 		n++;
-	return n + 3 + nkept;
+	return n + 4 + nkept;
 }
 
+/* The scratch: REQCTX_PARENT, REQCTX_PARENT_STATE, then LD_PRELOAD. */
 size_t inherit_scratch_size(char *const *env)
 {
-	size_t n = INHERIT_MAX;
+	size_t n = INHERIT_MAX + INHERIT_STATE_MAX;
 
 	for (; env && *env; env++)
 		if (is_var(*env, "LD_PRELOAD"))
@@ -256,7 +260,7 @@ void inherit_env(char *const *env, char **out, char *scratch)
 	size_t n = 0;
 
 	for (; env && *env; env++) {
-		if (is_var(*env, INHERIT_VAR))
+		if (is_var(*env, INHERIT_VAR) || is_var(*env, INHERIT_STATE_VAR))
 			continue;
 		if (strncmp(*env, "GATEWAY_INTERFACE=CGI/", 22) == 0)
 			cgi = true;
@@ -265,7 +269,7 @@ void inherit_env(char *const *env, char **out, char *scratch)
 		if (is_var(*env, "LD_PRELOAD")) {
 			preload = true;
 			if (!children) {
-				out[n++] = strip_agent(*env, scratch + INHERIT_MAX);
+				out[n++] = strip_agent(*env, scratch + INHERIT_MAX + INHERIT_STATE_MAX);
 				continue;
 			}
 		}
@@ -328,6 +332,12 @@ void inherit_env(char *const *env, char **out, char *scratch)
 			snprintf(scratch, INHERIT_MAX, INHERIT_VAR "=;;;%s", files);
 		if (c || log || tagged_out)
 			out[n++] = scratch;
+		/* The trace's tracestate goes with it (W3C Trace Context
+		 * 3.3.1: passed on with the traceparent the child sends). */
+		if (nm && nm->tracestate && nm->tracestate_len <= HTTP_TRACESTATE_MAX) {
+			snprintf(scratch + INHERIT_MAX, INHERIT_STATE_MAX, INHERIT_STATE_VAR "=%s", nm->tracestate);
+			out[n++] = scratch + INHERIT_MAX;
+		}
 	}
 	out[n] = NULL;
 }
@@ -398,6 +408,7 @@ void inherit_adopt(void)
 	const char *v = agent_config->parent, *semi, *trace;
 	struct ctx_seed seed = { 0 };
 	char id[HTTP_ID_MAX + 1], cgi_id[HTTP_ID_MAX + 1], cgi_trace[33], cgi_parent[17], span[17];
+	char state[HTTP_TRACESTATE_MAX + 1];
 	uint8_t cgi_flags = 0;
 	bool cgi_has_trace;
 	size_t idlen, cgi_len = cgi_request(cgi_id, cgi_trace, cgi_parent, &cgi_flags, &cgi_has_trace);
@@ -440,6 +451,14 @@ void inherit_adopt(void)
 				seed.span_id = span;
 				seed.parent_id = span;
 			}
+			/* its tracestate, checked again as a header's */
+			if (agent_config->parent_state[0]) {
+				const char *part = agent_config->parent_state;
+				size_t len = strlen(part);
+
+				seed.tracestate_len = http_tracestate(&part, &len, 1, state);
+				seed.tracestate = seed.tracestate_len ? state : NULL;
+			}
 			parent_named = true;
 		}
 	}
@@ -470,4 +489,6 @@ void inherit_adopt(void)
 	 * exec again, from whatever is current then. */
 	if (v[0] != '\0')
 		unsetenv(INHERIT_VAR);
+	if (agent_config->parent_state[0])
+		unsetenv(INHERIT_STATE_VAR);
 }

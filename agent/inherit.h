@@ -12,6 +12,9 @@
 
 #define INHERIT_VAR "REQCTX_PARENT"
 #define INHERIT_MAX 256          /* bytes of "REQCTX_PARENT=id;trace;flags;span;dev:ino[:dev:ino]" */
+/* The trace's tracestate, with a REQCTX_PARENT that names a trace. */
+#define INHERIT_STATE_VAR "REQCTX_PARENT_STATE"
+#define INHERIT_STATE_MAX (sizeof INHERIT_STATE_VAR + 512 + 1)
 
 /* Entries the child's environment needs at most (for a stack array). */
 size_t inherit_env_slots(char *const *env);

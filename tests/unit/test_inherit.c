@@ -152,6 +152,55 @@ UNIT_TEST(child_carries_the_requests_span)
 	ctx_put(a);
 }
 
+/* The trace's tracestate goes to the child with its context
+ * (REQCTX_PARENT_STATE), checked again as a header's, so the child's
+ * requests carry it on (before, a child's went out without it); the
+ * variables are taken out of the child's environment. */
+UNIT_TEST(child_carries_the_tracestate)
+{
+	static char *env[] = { "PATH=/bin", "REQCTX_PARENT_STATE=stale=1", NULL };
+	struct ctx_seed seed = { .id = "req-t", .id_len = 5, .trace_id = "0af7651916cd43dd8448eb211c80319c",
+				 .parent_id = "b7ad6b7169203331", .trace_flags = 1,
+				 .tracestate = "congo=t61;rcW,rojo=00f067aa0ba902b7", .tracestate_len = 35 };
+	char parent[INHERIT_MAX + 1], state[INHERIT_STATE_MAX + 1];
+	char *child[3] = { parent, state, NULL };
+	const char *st = NULL;
+	int n = 0;
+
+	ctx_take_current(ctx_new(&seed));
+	child_env(env);
+	for (char **e = out; *e; e++) {
+		if (strncmp(*e, INHERIT_VAR "=", sizeof INHERIT_VAR) == 0)
+			snprintf(parent, sizeof parent, "%s", *e);
+		if (strncmp(*e, INHERIT_STATE_VAR "=", sizeof INHERIT_STATE_VAR) == 0) {
+			st = *e;
+			n++;
+		}
+	}
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(st, "REQCTX_PARENT_STATE=congo=t61;rcW,rojo=00f067aa0ba902b7");
+	snprintf(state, sizeof state, "%s", st);
+	ctx_take_current(NULL);
+	setenv(INHERIT_STATE_VAR, "x", 1);
+	config_load(&fake_cfg, child, NULL, NULL);
+	inherit_adopt();
+	ck_assert_ptr_nonnull(agent_self.cur);
+	ck_assert_str_eq(ctx_name(agent_self.cur)->id, "req-t");
+	ck_assert_ptr_nonnull(ctx_name(agent_self.cur)->tracestate);
+	ck_assert_str_eq(ctx_name(agent_self.cur)->tracestate, "congo=t61;rcW,rojo=00f067aa0ba902b7");
+	ck_assert_ptr_null(getenv(INHERIT_STATE_VAR));
+	inherit_own_requests();
+
+	/* one that breaks the rules is not carried */
+	snprintf(state, sizeof state, INHERIT_STATE_VAR "=BAD KEY=1");
+	ctx_take_current(NULL);
+	config_load(&fake_cfg, child, NULL, NULL);
+	inherit_adopt();
+	ck_assert_ptr_nonnull(agent_self.cur);
+	ck_assert_ptr_null(ctx_name(agent_self.cur)->tracestate);
+	inherit_own_requests();
+}
+
 UNIT_TEST(child_started_outside_a_request_names_none)
 {
 	static char *env[] = { "PATH=/bin", NULL };

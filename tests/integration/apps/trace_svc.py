@@ -2,8 +2,8 @@
 http.server on Debian's python3 that logs each request it gets (its path
 and the trace headers it arrived with) and, given a downstream port, calls
 it over one HTTP/1.1 keep-alive connection per thread before answering;
-for every third of t_trace_chain's paths (/r/<k>, k a multiple of 3) a
-program it runs makes
+for every third of t_trace_chain's paths (/r/<k>, k a multiple of 3) and
+for t_trace_otel's /child/<k> a program it runs makes
 that call instead (exec: the same script, "call"), and writes the answer's
 body on its stdout.
 
@@ -38,7 +38,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sys.stderr.write("%s got %s %s\n" % (name, self.path, json.dumps(seen, sort_keys=True)))
         body = ("%s %s\n" % (name, self.path)).encode()
         status = 200
-        if down and self.path.startswith("/r/") and int(self.path.rsplit("/", 1)[1]) % 3 == 0:
+        k = int(self.path.rsplit("/", 1)[1]) if self.path.rsplit("/", 1)[1].isdigit() else 1
+        if down and (self.path.startswith("/r/") and k % 3 == 0 or self.path.startswith("/child/")):
             r = subprocess.run([sys.executable, __file__, "call", str(down), self.path],
                                stdout=subprocess.PIPE)
             body += r.stdout
