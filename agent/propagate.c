@@ -100,6 +100,7 @@ struct plan {
 	const char *tp, *tp_end;    /* the head's traceparent value in this call's bytes */
 	int nfwd;                   /* pieces of a rewritten traceparent (PC_FWD) */
 	int nval;                   /* values forward() rewrote in this call */
+	bool fwd_applied;           /* the pending value's pieces are in the plan */
 	size_t val_off[MAX_INS];    /* each one's place: the program's bytes before it */
 	char val_new[MAX_INS][FWD_LEN], val_orig[MAX_INS][FWD_LEN];
 };
@@ -657,11 +658,16 @@ static void forward(const struct conn *c, struct plan *pl, const struct ctx *x)
 static void forward_pending(struct conn *c, struct plan *pl)
 {
 	size_t from = c->fwd_at, to = c->fwd_at + (FWD_LEN - c->fwd_done);
+	int pieces = 0;
 
 	if (!c->fwd_pending)
 		return;
 	for (int pass = 0; pass < 2; pass++) {
 		size_t off = 0;
+
+		/* all of its pieces, or none: room for two more each */
+		if (pass == 1 && (pieces == 0 || pl->np + 2 * pieces > MAX_PIECES - 1))
+			return;
 
 		for (int k = 0; k < pl->np; k++) {
 			const struct piece *q = &pl->pc[k];
@@ -677,15 +683,17 @@ static void forward_pending(struct conn *c, struct plan *pl)
 			if (lo >= hi)
 				continue;
 			w = c->fwd_done + (lo - from);     /* its byte in the value */
-			if (pass == 0 && memcmp(q->p + (lo - start), c->fwd_orig + w, hi - lo) != 0) {
-				c->fwd_pending = false;
-				return;
+			if (pass == 0) {
+				if (memcmp(q->p + (lo - start), c->fwd_orig + w, hi - lo) != 0) {
+					c->fwd_pending = false;
+					return;
+				}
+				pieces++;
+				continue;
 			}
-			if (pass == 1) {
-				if (!split_fwd(pl, k, lo - start, hi - lo, c->fwd_new + w, FWD_PENDING))
-					return;     /* sent as it is: forward_after drops it */
-				k += 2;
-			}
+			(void)split_fwd(pl, k, lo - start, hi - lo, c->fwd_new + w, FWD_PENDING);
+			pl->fwd_applied = true;
+			k += 2;
 		}
 	}
 }
@@ -706,7 +714,7 @@ static void forward_after(struct conn *c, const struct plan *pl, size_t app)
 			c->fwd_at -= (uint32_t)app;
 			return;
 		}
-		if (app - c->fwd_at < left && pl->nfwd) {
+		if (app - c->fwd_at < left && pl->fwd_applied) {
 			c->fwd_done = (uint8_t)(c->fwd_done + (app - c->fwd_at));
 			c->fwd_at = 0;
 			return;
@@ -735,6 +743,7 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 	*sim = c->w;
 	pl->tp = pl->tp_end = NULL;
 	pl->nfwd = pl->nval = 0;
+	pl->fwd_applied = false;
 	pl->np = pl->nins = 0;
 	pl->total = pl->prog = 0;
 	pl->cut = pl->declined = false;
