@@ -210,6 +210,16 @@ static void copy_str(char *dst, size_t cap, const char *s, size_t n)
 	dst[n] = '\0';
 }
 
+/* Span `s` is over, written or not. */
+static void drop(struct span *s)
+{
+	s->kind = SPAN_NONE;
+	if (s->tracestate) {
+		mem_free(s->tracestate, s->tracestate_len + 1u);
+		s->tracestate = NULL;
+	}
+}
+
 /* Ends span `s` at `end_ns` (0: now) and writes it. */
 static void finish_at(struct span *s, uint16_t status, int64_t end_ns)
 {
@@ -219,11 +229,7 @@ static void finish_at(struct span *s, uint16_t status, int64_t end_ns)
 		s->status = status;
 	s->end_ns = end_ns ? end_ns : spans_now();
 	spans_emit(s);
-	s->kind = SPAN_NONE;
-	if (s->tracestate) {
-		mem_free(s->tracestate, s->tracestate_len + 1u);
-		s->tracestate = NULL;
-	}
+	drop(s);
 }
 
 /* A span starts in the trace `nm` names: its copy of the trace's
@@ -297,6 +303,15 @@ void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *hea
 	struct conn *c;
 
 	if (!is_http || x == NULL || !(cfg->response_id || spans)) {
+		/* Not followed from here (bytes that are no request's head,
+		 * requests pipelined: agent/conn.c): the server span under way
+		 * will not see its answer, and is not written (before, it was
+		 * at the next request on that fd number, with no status and
+		 * that time as its end). */
+		if (__atomic_load_n(&s->wire, __ATOMIC_RELAXED) && (c = conn_get(fd, false)) != NULL && claim(c)) {
+			drop(&c->srv);
+			release(c);
+		}
 		__atomic_store_n(&s->wire, 0, __ATOMIC_RELAXED);
 		return;
 	}
