@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,12 +337,16 @@ void ctx_format_peer(char *dst, size_t cap, const struct sockaddr *sa, socklen_t
 	dst[0] = '\0';
 	if (sa == NULL || len < sizeof(sa_family_t))
 		return;
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+	/* The address and port are what a buffer must hold, not the
+	 * structure's padding after them. */
+	if (sa->sa_family == AF_INET &&
+	    len >= offsetof(struct sockaddr_in, sin_addr) + sizeof(struct in_addr)) {
 		const struct sockaddr_in *in = (const void *)sa;
 
 		if (inet_ntop(AF_INET, &in->sin_addr, a, sizeof a))
 			snprintf(dst, cap, "%s:%u", a, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+	} else if (sa->sa_family == AF_INET6 &&
+		   len >= offsetof(struct sockaddr_in6, sin6_addr) + sizeof(struct in6_addr)) {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 
 		if (inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof a))

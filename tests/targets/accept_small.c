@@ -3,11 +3,12 @@
  * peer's address: the kernel writes what fits and reports the address's
  * full length. The bytes after the buffer are a guard of 0xBB.
  *
- *   accept_small PORT_FILE v6|v4 N
+ *   accept_small PORT_FILE v6|v4 N [SIZE]
  *
  * v6: listens on [::] (IPv4 clients arrive as ::ffff:a.b.c.d), the buffer
  * a struct sockaddr (16 bytes) for a 28-byte sockaddr_in6; v4: listens on
- * 127.0.0.1, the buffer 4 bytes for a 16-byte sockaddr_in. Serves N
+ * 127.0.0.1, the buffer 4 bytes for a 16-byte sockaddr_in; SIZE: the
+ * buffer's size instead (at most 32). Serves N
  * connections one request each ("HTTP/1.1 200", Connection: close),
  * writes "served K len=L" to stderr after each (L: the length the kernel
  * reported), then exits 0.
@@ -23,8 +24,8 @@ int main(int argc, char **argv)
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
 	struct sockaddr_in a4 = { .sin_family = AF_INET };
 
-	if (argc != 4)
-		die("usage: accept_small PORT_FILE v6|v4 N");
+	if (argc != 4 && argc != 5)
+		die("usage: accept_small PORT_FILE v6|v4 N [SIZE]");
 	v6 = strcmp(argv[2], "v6") == 0;
 	n = atoi(argv[3]);
 	l = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
 		struct {
 			union {
 				struct sockaddr sa;
-				char b4[4];
+				char b[32];
 			} u;
 			unsigned char guard[32];
 		} buf;
@@ -58,7 +59,9 @@ int main(int argc, char **argv)
 		int s;
 
 		memset(&buf, 0xBB, sizeof buf);
-		alen = v6 ? sizeof buf.u.sa : sizeof buf.u.b4;
+		alen = argc == 5 ? (socklen_t)atoi(argv[4]) : v6 ? sizeof buf.u.sa : 4;
+		if (alen > sizeof buf.u.b)
+			die("size");
 		s = accept(l, &buf.u.sa, &alen);
 		if (s < 0)
 			die("accept");
