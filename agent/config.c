@@ -267,23 +267,27 @@ static const char *parse_bridges(struct config *c, const char *v, const struct v
 
 /* Written by the agent itself; its content is checked where it is used
  * (agent/inherit.c). Too long to be valid: ignored, never reported. */
-static const char *parse_parent(struct config *c, const char *v, const struct var *var)
+/* An internal variable's value, kept unchecked for agent/inherit.c (which
+ * checks it); one longer than `max` is none. */
+static void keep_value(char *dst, size_t max, const char *v)
 {
 	size_t n = strlen(v);
 
+	if (n <= max)
+		memcpy(dst, v, n + 1);
+}
+
+static const char *parse_parent(struct config *c, const char *v, const struct var *var)
+{
 	(void)var;
-	if (n <= CFG_PARENT_MAX)
-		memcpy(c->parent, v, n + 1);
+	keep_value(c->parent, CFG_PARENT_MAX, v);
 	return NULL;
 }
 
 static const char *parse_parent_state(struct config *c, const char *v, const struct var *var)
 {
-	size_t n = strlen(v);
-
 	(void)var;
-	if (n <= CFG_PARENT_STATE_MAX)
-		memcpy(c->parent_state, v, n + 1);
+	keep_value(c->parent_state, CFG_PARENT_STATE_MAX, v);
 	return NULL;
 }
 
