@@ -69,7 +69,8 @@ enum piece_kind {
 	PC_OWED,
 	PC_PROG,
 	PC_HDR,
-	PC_FWD,                     /* the program's bytes `orig`, sent as `p` (as many) */
+	PC_FWD,                     /* the program's bytes that end the piece before
+	                               it (split_fwd), sent as `p` (as many) */
 };
 
 struct piece {
@@ -77,7 +78,6 @@ struct piece {
 	size_t len;
 	uint8_t kind;
 	uint8_t ins;                /* PC_HDR: which insertion; PC_FWD: which rewrite */
-	const char *orig;           /* PC_FWD: the program's own bytes */
 };
 
 /* A forwarded traceparent's value, rewritten whole: version 00, the trace
@@ -97,7 +97,6 @@ struct plan {
 	struct wire_scan sim;       /* the scanner after the planned bytes */
 	char hdr[MAX_INS][HDR_MAX];
 	char span[MAX_INS][17];     /* the client span each traceparent names */
-	const char *tp, *tp_end;    /* the head's traceparent value in this call's bytes */
 	int nfwd;                   /* pieces of a rewritten traceparent (PC_FWD) */
 	int nval;                   /* values forward() rewrote in this call */
 	bool fwd_applied;           /* the pending value's pieces are in the plan */
@@ -461,6 +460,18 @@ static size_t put(char *d, size_t o, const char *s, size_t n)
 	return o + n;
 }
 
+/* The n bytes of lines at hdr, each ended by CRLF, made lines ended by LF
+ * alone. Returns their new length. */
+static size_t bare_lf_lines(char *hdr, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!(hdr[i] == '\r' && i + 1 < n && hdr[i + 1] == '\n'))
+			hdr[o++] = hdr[i];
+	return o;
+}
+
 /* The headers for the head whose insertion point `w` stands at, into
  * hdr; 0 when nothing is to be inserted. `span` gets the new client span
  * ID when a traceparent is inserted ("" otherwise). Each line ends as the
@@ -472,8 +483,6 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_l
 {
 	static const char hex[] = "0123456789abcdef";
 	const struct config *cfg = agent_config;
-	const char *eol = bare_lf ? "\n" : "\r\n";
-	size_t eol_len = bare_lf ? 1 : 2;
 	size_t o = 0;
 
 	span[0] = '\0';
@@ -485,8 +494,8 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_l
 		o = put(hdr, o, cfg->header, cfg->header_len);
 		o = put(hdr, o, ": ", 2);
 		o = put(hdr, o, ctx_name(x)->id, ctx_name(x)->id_len);
-		o = put(hdr, o, eol, eol_len);
-		return o > HDR_MAX ? 0 : o;
+		o = put(hdr, o, "\r\n", 2);
+		return o > HDR_MAX ? 0 : bare_lf ? bare_lf_lines(hdr, o) : o;
 	}
 	if ((cfg->propagate & CFG_PROP_TRACEPARENT) && !(w->have & WIRE_H_TRACEPARENT)) {
 		const struct ctx_name *tn = ctx_name(x);
@@ -506,13 +515,13 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_l
 		o = put(hdr, o, span, 16);
 		o = put(hdr, o, "-", 1);
 		o = put(hdr, o, flags, 2);
-		o = put(hdr, o, eol, eol_len);
+		o = put(hdr, o, "\r\n", 2);
 	}
 	if ((cfg->propagate & CFG_PROP_ID) && !(w->have & WIRE_H_ID)) {
 		o = put(hdr, o, cfg->header, cfg->header_len);
 		o = put(hdr, o, ": ", 2);
 		o = put(hdr, o, ctx_name(x)->id, ctx_name(x)->id_len);
-		o = put(hdr, o, eol, eol_len);
+		o = put(hdr, o, "\r\n", 2);
 	}
 	if ((cfg->propagate & CFG_PROP_BAGGAGE) && !(w->have & WIRE_H_BAGGAGE) && cfg->nfields) {
 		char bag[HDR_MAX];
@@ -521,7 +530,7 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_l
 		if (bl) {
 			o = put(hdr, o, "baggage: ", 9);
 			o = put(hdr, o, bag, bl);
-			o = put(hdr, o, eol, eol_len);
+			o = put(hdr, o, "\r\n", 2);
 		}
 	}
 	/* The caller's tracestate goes on with the traceparent it came
@@ -534,7 +543,7 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_l
 
 		o = put(hdr, o, "tracestate: ", 12);
 		o = put(hdr, o, nm->tracestate, nm->tracestate_len);
-		o = put(hdr, o, eol, eol_len);
+		o = put(hdr, o, "\r\n", 2);
 		if (o > HDR_MAX)
 			o = before;
 	}
@@ -542,14 +551,14 @@ static size_t render(const struct wire_scan *w, const struct ctx *x, bool bare_l
 		span[0] = '\0';
 		return 0;
 	}
-	return o;
+	return bare_lf ? bare_lf_lines(hdr, o) : o;
 }
 
 /* ---- one write ---- */
 
 static void add(struct plan *pl, const char *p, size_t n, uint8_t kind, uint8_t ins)
 {
-	pl->pc[pl->np] = (struct piece){ p, n, kind, ins, NULL };
+	pl->pc[pl->np] = (struct piece){ p, n, kind, ins };
 	pl->v[pl->np].iov_base = (void *)p;
 	pl->v[pl->np].iov_len = n;
 	pl->np++;
@@ -582,7 +591,7 @@ static void add(struct plan *pl, const char *p, size_t n, uint8_t kind, uint8_t 
 static const char *forwarded_parent(const struct plan *pl, const struct ctx *x)
 {
 	const struct ctx_name *nm;
-	const char *v = pl->tp, *e = pl->tp_end;
+	const char *v = pl->sim.tp, *e = pl->sim.tp_end;
 	char trace[33], parent[17];
 	uint8_t flags;
 
@@ -604,9 +613,10 @@ static const char *forwarded_parent(const struct plan *pl, const struct ctx *x)
 
 /* Program piece k of the plan, cut in three at offset `off` of it: the
  * middle one, n bytes, sent as `with` (n bytes standing for the program's
- * as many; `val`: which of the call's values they are, FWD_PENDING: the
- * one pending). Returns false, changing nothing, when the plan has no room
- * for the two more pieces. */
+ * as many, which end the piece before it, empty or not: settle() finds
+ * them there; `val`: which of the call's values they are, FWD_PENDING:
+ * the one pending). Returns false, changing nothing, when the plan has no
+ * room for the two more pieces. */
 #define FWD_PENDING 0xff
 static bool split_fwd(struct plan *pl, int k, size_t off, size_t n, const char *with, uint8_t val)
 {
@@ -617,9 +627,9 @@ static bool split_fwd(struct plan *pl, int k, size_t off, size_t n, const char *
 		return false;
 	memmove(pl->pc + k + 3, pl->pc + k + 1, (size_t)(pl->np - k - 1) * sizeof pl->pc[0]);
 	memmove(pl->v + k + 3, pl->v + k + 1, (size_t)(pl->np - k - 1) * sizeof pl->v[0]);
-	pl->pc[k] = (struct piece){ q.p, off, PC_PROG, 0, NULL };
-	pl->pc[k + 1] = (struct piece){ with, n, PC_FWD, val, at };
-	pl->pc[k + 2] = (struct piece){ at + n, q.len - off - n, PC_PROG, 0, NULL };
+	pl->pc[k] = (struct piece){ q.p, off, PC_PROG, 0 };
+	pl->pc[k + 1] = (struct piece){ with, n, PC_FWD, val };
+	pl->pc[k + 2] = (struct piece){ at + n, q.len - off - n, PC_PROG, 0 };
 	for (int i = k; i < k + 3; i++)
 		pl->v[i] = (struct iovec){ (void *)pl->pc[i].p, pl->pc[i].len };
 	pl->np += 2;
@@ -756,7 +766,7 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 	struct wire_names nm = names();
 
 	*sim = c->w;
-	pl->tp = pl->tp_end = NULL;
+	sim->tp = NULL;          /* (one from bytes of an earlier call: gone) */
 	pl->nfwd = pl->nval = 0;
 	pl->fwd_applied = false;
 	pl->np = pl->nins = 0;
@@ -776,10 +786,6 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 				return;
 			}
 			k = wire_feed(sim, &nm, p + off, len - off);
-			if (sim->tp_at) {
-				pl->tp = p + off + sim->tp_at - 1;
-				pl->tp_end = p + off + sim->tp_end;
-			}
 			if (k == len - off) {
 				add(pl, p + off, k, PC_PROG, 0);
 				break;
@@ -795,9 +801,11 @@ static void plan(struct conn *c, const struct iovec *iov, int cnt, struct plan *
 				return;
 			}
 			sim->decided = 1;
-			if (sim->role == WIRE_REQUEST)
-				forward(c, pl, agent_self.cur);
-			pl->tp = NULL;
+			if (sim->tp) {
+				if (sim->role == WIRE_REQUEST)
+					forward(c, pl, agent_self.cur);
+				sim->tp = NULL;   /* the next head's is its own */
+			}
 			{
 				/* p[off]: the blank line's first byte */
 				size_t h = render(sim, agent_self.cur, p[off] == '\n', pl->hdr[pl->nins],
@@ -886,7 +894,7 @@ static size_t settle(struct conn *c, const struct plan *pl, size_t r)
 			/* Begun: the program's bytes it stands for are sent,
 			 * the rest of it is owed. */
 			if (!whole)
-				commit_prog(c, q->orig, q->len);
+				commit_prog(c, q[-1].p + q[-1].len, q->len);   /* the program's own */
 			app += q->len;
 			memcpy(c->fwd_span, q->ins == FWD_PENDING ? c->fwd_new + 36 : pl->val_new[q->ins] + 36, 16);
 			c->fwd_span[16] = '\0';
@@ -1045,14 +1053,16 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		return call_orig(fd, iov, cnt, call);
 	}
 	plan(c, iov, cnt, pl);
-	forward_pending(c, pl);
+	if (unlikely(c->fwd_pending))
+		forward_pending(c, pl);
 	/* With spans, the time a head's span starts or ends at (a client's
 	 * request head, a server's response head) is this write's start. */
 	c->sent_ns = unlikely(spans_on()) && c->w.state < WS_BODY &&
 		     (c->srv.kind || c->w.role == WIRE_REQUEST) ? spans_now() : 0;
 	if (pl->nins == 0 && pl->nfwd == 0 && c->owed_len == 0 && !pl->cut) {
 		r = call_orig(fd, iov, cnt, call);
-		forward_after(c, pl, r > 0 ? (size_t)r : 0);
+		if (unlikely(c->fwd_pending))
+			forward_after(c, pl, r > 0 ? (size_t)r : 0);
 		if (r > 0 && plan_whole(c, pl, (size_t)r)) {
 			c->w = pl->sim;
 			committed(c);
@@ -1080,13 +1090,15 @@ ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 	if (r < 0) {
 		int err = errno;
 
-		forward_after(c, pl, 0);
+		if (unlikely(c->fwd_pending || pl->nval))
+			forward_after(c, pl, 0);
 		release(c);
 		errno = err;
 		return -1;
 	}
 	app = settle(c, pl, (size_t)r);
-	forward_after(c, pl, app);
+	if (unlikely(c->fwd_pending || pl->nval))
+		forward_after(c, pl, app);
 	answer_marks(s, fd, c);
 	release(c);
 	if (app == 0) {

@@ -38,6 +38,7 @@ static void head_starts(struct wire_scan *w)
 	w->have = 0;
 	w->cur = 0;
 	w->tp_lines = 0;
+	w->tp = NULL;
 	w->decided = 0;
 	w->bad_clen = 0;
 	w->close_pos = 0;
@@ -609,9 +610,9 @@ static size_t field_line_whole(struct wire_scan *w, const struct wire_names *nam
 	}
 	name_is_whole(w, names, b + i, j - i);
 	name_ends(w, names);
-	if (w->cur == WIRE_H_TRACEPARENT && e <= UINT32_MAX - 1) {
-		w->tp_at = (uint32_t)(j + 2);
-		w->tp_end = (uint32_t)e;
+	if (w->cur == WIRE_H_TRACEPARENT) {
+		w->tp = (const char *)b + j + 1;
+		w->tp_end = (const char *)b + e;
 	}
 	if (w->cur == WIRE_H_CONNECTION)
 		connection_whole(w, b + j + 1, e - j - 1);
@@ -629,7 +630,6 @@ size_t wire_feed(struct wire_scan *w, const struct wire_names *names,
 	uint8_t want = role_names(w->role);
 	size_t i = 0;
 
-	w->tp_at = 0;
 	while (i < n) {
 		unsigned char ch = b[i];
 

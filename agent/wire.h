@@ -68,12 +68,13 @@ struct wire_scan {
 	uint32_t tlen;           /* bytes of the current token (target, reason) */
 	uint64_t clen;           /* Content-Length of this head (request role) */
 	uint64_t left;           /* WS_BODY: bytes to go */
-	/* A traceparent line of this head whose value was whole in the last
-	 * wire_feed() call's bytes: its value (with its optional whitespace)
-	 * at [tp_at - 1, tp_end) of them; tp_at 0: none. Each call clears
-	 * it: valid only for the bytes it was given. */
-	uint32_t tp_at, tp_end;
 	char method[16];         /* request role: the method, NUL-terminated */
+	/* A traceparent line whose value was whole in the bytes of one
+	 * wire_feed() call: its value, with its optional whitespace, at
+	 * [tp, tp_end) of them. Never read here: its caller clears tp before
+	 * the calls whose bytes it looks at, and reads it while they are
+	 * valid (agent/propagate.c). */
+	const char *tp, *tp_end;
 };
 
 /* The request-ID header's name, for the name matching (REQCTX_HEADER). */
