@@ -17,14 +17,17 @@ static inline socklen_t address_cap(const struct sockaddr *addr, const socklen_t
 /* A connection accepted on lfd (fd < 0: none). The peer's address is the
  * bytes the kernel wrote into the caller's buffer: at most `cap`, the
  * buffer's size, not the length it reports, which is the address's full
- * size (a buffer too small for it holds a cut address, read no further). */
+ * size (a buffer too small for it holds a cut address, read no further).
+ * `own`: the buffer is the agent's (own_address), the address only for
+ * the spans: whether the program accepted its own connection is judged
+ * by what it asked for, as without spans. */
 static inline int accepted(int lfd, int fd, const struct sockaddr *addr, socklen_t cap,
-			   const socklen_t *len)
+			   const socklen_t *len, bool own)
 {
 	if (fd >= 0 && agent_active()) {
 		socklen_t n = addr && len ? (*len < cap ? *len : cap) : 0;
 
-		AGENT_WORK(if (!flow_accept_self(lfd, fd, addr, n))
+		AGENT_WORK(if (!flow_accept_self(lfd, fd, own ? NULL : addr, own ? 0 : n))
 				   flow_accept(fd, addr, n));
 	}
 	return fd;
@@ -58,8 +61,8 @@ AGENT_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 	accept_begins();
 	if (own_address(addr))
 		return accepted(fd, REAL(accept)(fd, (struct sockaddr *)&own, &own_len),
-				(struct sockaddr *)&own, sizeof own, &own_len);
-	return accepted(fd, REAL(accept)(fd, addr, len), addr, cap, len);
+				(struct sockaddr *)&own, sizeof own, &own_len, true);
+	return accepted(fd, REAL(accept)(fd, addr, len), addr, cap, len, false);
 }
 
 AGENT_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -70,8 +73,8 @@ AGENT_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flag
 	accept_begins();
 	if (own_address(addr))
 		return accepted(fd, REAL(accept4)(fd, (struct sockaddr *)&own, &own_len, flags),
-				(struct sockaddr *)&own, sizeof own, &own_len);
-	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr, cap, len);
+				(struct sockaddr *)&own, sizeof own, &own_len, true);
+	return accepted(fd, REAL(accept4)(fd, addr, len, flags), addr, cap, len, false);
 }
 
 AGENT_EXPORT int socket(int domain, int type, int protocol)

@@ -12,10 +12,47 @@
  * connections one request each ("HTTP/1.1 200", Connection: close),
  * writes "served K len=L" to stderr after each (L: the length the kernel
  * reported), then exits 0.
+ *
+ *   accept_small self
+ *
+ * The same thread connects to its own 127.0.0.1 listener and accepts that
+ * connection with no address buffer (accept(fd, NULL, NULL)), sends a
+ * request (X-Request-Id: self-1) through it, reads it on the accepted
+ * side, answers it and prints the answer it reads back (the agent's
+ * judgement of a program's own connection must not depend on
+ * REQCTX_SPANS).
  */
 #include "target.h"
 
 #include <netinet/in.h>
+
+static int self_connection(void)
+{
+	static const char req[] = "GET /self HTTP/1.1\r\nHost: x\r\nX-Request-Id: self-1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof a;
+	char head[4096];
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), s;
+	ssize_t n;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &alen) || connect(c, (struct sockaddr *)&a, sizeof a))
+		die("self");
+	s = accept(l, NULL, NULL);
+	if (s < 0)
+		die("accept");
+	write_all(c, req, sizeof req - 1);
+	if (read_request_head(s, head, sizeof head - 1) <= 0)
+		die("read");
+	write_all(s, ok, sizeof ok - 1);
+	n = read(c, head, sizeof head - 1);
+	if (n <= 0)
+		die("answer");
+	fwrite(head, 1, (size_t)n, stdout);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -24,6 +61,8 @@ int main(int argc, char **argv)
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
 	struct sockaddr_in a4 = { .sin_family = AF_INET };
 
+	if (argc == 2 && strcmp(argv[1], "self") == 0)
+		return self_connection();
 	if (argc != 4 && argc != 5)
 		die("usage: accept_small PORT_FILE v6|v4 N [SIZE]");
 	v6 = strcmp(argv[2], "v6") == 0;
