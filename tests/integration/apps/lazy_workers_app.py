@@ -9,7 +9,8 @@ request's), hands <id> to each worker ("site=pipe_job", "site=sock_job",
 "site=sq_job", and "site=lock_job": a worker that sleeps on a
 threading.Lock each request releases, and takes the ids queued in a
 list; busy for its first 0.2 s, so that some releases find it working
-and its next acquire takes the lock without sleeping) and answers. It also logs "site=memlog id=<id>" through
+and its next acquire takes the lock without sleeping; and "site=sleep_job": a
+flusher that polls a deque with time.sleep) and answers. It also logs "site=memlog id=<id>" through
 logging.handlers.MemoryHandler (capacity 4: the request whose record
 fills it writes four requests' records) and "site=qlog id=<id>" through a
 QueueHandler whose QueueListener thread writes them. Prints "listening
@@ -32,6 +33,8 @@ lock = threading.Lock()
 lock_items = []
 lock_wake = threading.Lock()
 lock_wake.acquire()
+import collections  # noqa: E402
+pending = collections.deque()
 
 memlog = logging.getLogger("memlog")
 memlog.propagate = False
@@ -78,6 +81,13 @@ def lock_worker():
             log("lock_job", rid)
 
 
+def sleep_worker():
+    while True:
+        time.sleep(0.05)
+        while pending:
+            log("sleep_job", pending.popleft())
+
+
 def lock_hand(rid):
     with lock:
         lock_items.append(rid)
@@ -102,7 +112,7 @@ class H(BaseHTTPRequestHandler):
         lock_hand(rid)
         with lock:
             if not started:
-                for w in (pipe_worker, sock_worker, sq_worker, lock_worker):
+                for w in (pipe_worker, sock_worker, sq_worker, lock_worker, sleep_worker):
                     threading.Thread(target=w, daemon=True).start()
                 started.append(True)
         t = threading.Thread(target=log, args=("oneshot", rid))
@@ -111,6 +121,7 @@ class H(BaseHTTPRequestHandler):
         os.write(pipe_w, (rid + "\n").encode())
         sock_a.sendall((rid + "\n").encode())
         jobs.put(rid)
+        pending.append(rid)
         memlog.info("site=memlog id=%s", rid)
         qlog.info("site=qlog id=%s", rid)
         self.send_response(200)
