@@ -864,6 +864,17 @@ static bool plan_whole(const struct conn *c, const struct plan *pl, size_t r)
 	       (pl->nins == 0 || c->w.role == WIRE_RESPONSE);
 }
 
+/* Piece q of the agent's bytes, begun: what the kernel did not take of it
+ * (`take` of it went) goes first at the next write. */
+static void owe(struct conn *c, const struct piece *q, size_t take)
+{
+	if (take < q->len) {
+		memcpy(c->owed, q->p + take, q->len - take);
+		c->owed_off = 0;
+		c->owed_len = (uint16_t)(q->len - take);
+	}
+}
+
 /* Accounts for the r bytes the kernel took of the plan. Returns the
  * program's bytes among them. */
 static size_t settle(struct conn *c, const struct plan *pl, size_t r)
@@ -898,12 +909,7 @@ static size_t settle(struct conn *c, const struct plan *pl, size_t r)
 			app += q->len;
 			memcpy(c->fwd_span, q->ins == FWD_PENDING ? c->fwd_new + 36 : pl->val_new[q->ins] + 36, 16);
 			c->fwd_span[16] = '\0';
-			if (take < q->len) {
-				memcpy(c->owed, q->p + take, q->len - take);
-				c->owed_off = 0;
-				c->owed_len = (uint16_t)(q->len - take);
-				return app;
-			}
+			owe(c, q, take);
 			break;
 		case PC_HDR:
 			if (take == 0)
@@ -912,11 +918,7 @@ static size_t settle(struct conn *c, const struct plan *pl, size_t r)
 			c->w.decided = 1;
 			if (c->w.role == WIRE_REQUEST)
 				client_starts(c, pl->span[q->ins][0] ? pl->span[q->ins] : NULL);
-			if (take < q->len) {
-				memcpy(c->owed, q->p + take, q->len - take);
-				c->owed_off = 0;
-				c->owed_len = (uint16_t)(q->len - take);
-			}
+			owe(c, q, take);
 			break;
 		}
 		if (take < q->len)

@@ -8,7 +8,8 @@
 #include "shims/shim.h"
 
 /* The size of the caller's address buffer, read before the call where it
- * can be (0: none, or a length the kernel will refuse with EFAULT). */
+ * can be (0: none, or a length the kernel will refuse with EFAULT,
+ * untouched: the agent never reads a caller's pointer first). */
 static inline socklen_t address_cap(const struct sockaddr *addr, const socklen_t *len)
 {
 	return addr && len && probe_readable(len, sizeof *len) ? *len : 0;
@@ -118,8 +119,7 @@ static inline int about(int fd, int r)
  * connect to itself (flow_named). */
 AGENT_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	/* (a length the caller cannot read: the kernel's EFAULT, untouched) */
-	socklen_t cap = len && probe_readable(len, sizeof *len) ? *len : 0;
+	socklen_t cap = address_cap(addr, len);
 	int r = REAL(getsockname)(fd, addr, len);
 
 	/* What the buffer holds: a truncated address is not looked at. */
