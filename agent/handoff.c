@@ -70,6 +70,19 @@ void handoff_wait_begins(const void *obj, enum condmap_kind kind)
 	condmap_wait_begin(obj, agent_tid(), kind);
 }
 
+void handoff_inherited_slept(void)
+{
+	struct ctx *c = agent_self.cur;
+
+	if (!ctx_pinned())
+		return;
+	if (__atomic_load_n(&ctx_made, __ATOMIC_RELAXED) == agent_self.inherit_made &&
+	    flow_request_live(c))
+		return;
+	agent_self.pin_inherited = false;
+	take(NULL, "inherited context ends at a sleep: its request answered, or another begun");
+}
+
 /* The end of a wait; `slept`: a wait that may have blocked (not a
  * sem_trywait). */
 static void wait_ends(const void *obj, const void *mutex, bool woke, bool slept)

@@ -130,6 +130,11 @@ void ctx_get(struct ctx *c);
 bool ctx_tryget(struct ctx *c);
 void ctx_put(struct ctx *c);
 
+/* Contexts made so far in this process (ctx_new; relaxed, wraps): a
+ * thread compares two readings to learn whether any other request began
+ * between them (agent/handoff.c, handoff_slept). */
+extern AGENT_HIDDEN unsigned long ctx_made;
+
 /* Live contexts (for the tests and the diagnostics). */
 long ctx_live(void);
 

@@ -8,6 +8,7 @@
 #include <poll.h>
 
 #include "agent/bridge.h"
+#include "agent/handoff.h"
 #include "base/debug.h"
 #include "shims/shim.h"
 
@@ -199,6 +200,8 @@ AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	}
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(poll)(fds, n, timeout);
+	if (n == 0)
+		handoff_slept();
 	return ready_poll(r, fds, n, fibers_polled(fds, n));
 }
 
@@ -215,6 +218,8 @@ AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	}
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(ppoll)(fds, n, ts, mask);
+	if (n == 0)
+		handoff_slept();
 	return ready_poll(r, fds, n, fibers_polled(fds, n));
 }
 
@@ -228,6 +233,8 @@ AGENT_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct tim
 	fibers = fibers_selected(nfds, rd, wr, ex);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(select)(nfds, rd, wr, ex, tv);
+	if (nfds == 0)
+		handoff_slept();
 	return ready_select(r, nfds, rd, wr, ex, fibers);
 }
 
@@ -242,37 +249,42 @@ AGENT_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 	fibers = fibers_selected(nfds, rd, wr, ex);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(pselect)(nfds, rd, wr, ex, ts, mask);
+	if (nfds == 0)
+		handoff_slept();
 	return ready_select(r, nfds, rd, wr, ex, fibers);
 }
 
-/* Sleeping is blocking too: a held partial line goes out first. */
+/* Sleeping is blocking too: a held partial line goes out first. A thread
+ * on its creator's context may lose it when it wakes (handoff_slept). */
+#define SLEEP_WATCHED(type, call) do { \
+		type r_; \
+		if (!agent_active()) \
+			return call; \
+		shim_may_block(); \
+		r_ = call; \
+		handoff_slept(); \
+		return r_; \
+	} while (0)
+
 AGENT_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
 {
-	if (agent_active())
-		shim_may_block();
-	return REAL(nanosleep)(req, rem);
+	SLEEP_WATCHED(int, REAL(nanosleep)(req, rem));
 }
 
 AGENT_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
 				  struct timespec *rem)
 {
-	if (agent_active())
-		shim_may_block();
-	return REAL(clock_nanosleep)(clk, flags, req, rem);
+	SLEEP_WATCHED(int, REAL(clock_nanosleep)(clk, flags, req, rem));
 }
 
 AGENT_EXPORT unsigned sleep(unsigned s)
 {
-	if (agent_active())
-		shim_may_block();
-	return REAL(sleep)(s);
+	SLEEP_WATCHED(unsigned, REAL(sleep)(s));
 }
 
 AGENT_EXPORT int usleep(useconds_t us)
 {
-	if (agent_active())
-		shim_may_block();
-	return REAL(usleep)(us);
+	SLEEP_WATCHED(int, REAL(usleep)(us));
 }
 
 /* Waits for a child, a thread or a signal (SHIM_HELD_OUT_FIRST). A wait

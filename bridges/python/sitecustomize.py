@@ -645,24 +645,6 @@ def install_hooks(fn):
             return wait(self, timeout)
         threading.Condition.wait = _wait
 
-        import time
-        sleep = time.sleep
-
-        def _sleep(secs):
-            # A thread started inside a request that sleeps on past that
-            # request's answer (a flusher that polls with time.sleep,
-            # started by the first request) works for requests it cannot
-            # tell apart from then on: none. While the request is still
-            # being served, a sleep is that request's (a retry's wait).
-            r = sleep(secs)
-            if getattr(inherited, "on", False) and live is not None:
-                s = capture()
-                if s is not None and not live(s):
-                    waits_for_work()
-            return r
-        _sleep.__doc__, _sleep.__name__, _sleep.__qualname__ = sleep.__doc__, "sleep", "sleep"
-        time.sleep = _sleep
-
         waits["for_work"] = waits_for_work
         waits["local"] = inherited
 

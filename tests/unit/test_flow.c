@@ -269,6 +269,47 @@ UNIT_TEST(a_request_is_live_until_answered_or_closed)
 	ck_assert(!flow_request_live(b));
 }
 
+/* A thread a bridge started inside request A, on A (ctx_enter_inherited),
+ * sleeps (handoff_slept; a nanosleep, or a poll or select on no file):
+ * it keeps A while A is live and nothing else began; it loses A at its
+ * first sleep after another request began (a flusher the first request
+ * started works for later requests while A is a long poll), or after A
+ * was answered. */
+UNIT_TEST(an_inherited_context_ends_at_a_sleep_once_others_began)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct ctx *a = fake_serve(CLIENT_A, "req-a");
+
+	swap();
+	ctx_put(ctx_enter_inherited(a));
+	handoff_slept();
+	ck_assert_ptr_eq(agent_self.cur, a);        /* a retry's wait: still A's */
+	swap();
+	fake_serve(CLIENT_B, "req-b");              /* another request begins */
+	swap();
+	ck_assert_ptr_eq(agent_self.cur, a);        /* until the thread sleeps */
+	handoff_slept();
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert(!agent_self.pin_inherited);
+
+	/* Answered, with nothing else begun since the thread started. */
+	ctx_put(ctx_enter_inherited(a));
+	handoff_slept();
+	ck_assert_ptr_eq(agent_self.cur, a);
+	swap();
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	swap();
+	handoff_slept();
+	ck_assert_ptr_null(agent_self.cur);
+
+	/* A context the program entered itself (not inherited) stays. */
+	ctx_put(ctx_enter_pinned(a));
+	handoff_slept();
+	ck_assert_ptr_eq(agent_self.cur, a);
+	ctx_put(ctx_enter_pinned(NULL));
+	swap();
+}
+
 static struct sockaddr_in loop4(uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };

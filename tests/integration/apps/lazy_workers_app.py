@@ -9,8 +9,13 @@ request's), hands <id> to each worker ("site=pipe_job", "site=sock_job",
 "site=sq_job", and "site=lock_job": a worker that sleeps on a
 threading.Lock each request releases, and takes the ids queued in a
 list; busy for its first 0.2 s, so that some releases find it working
-and its next acquire takes the lock without sleeping; and "site=sleep_job": a
-flusher that polls a deque with time.sleep) and answers. It also logs "site=memlog id=<id>" through
+and its next acquire takes the lock without sleeping; "site=sleep_job",
+"site=select_job" and "site=poll_job": flushers that poll a deque of their
+own, sleeping with time.sleep, with select.select on no files and with a
+poll object that holds none) and answers. The request that starts the
+workers is a long poll: it answers 0.5 s after the others began (so the
+flushers it started run while it is still being served, for other
+requests). It also logs "site=memlog id=<id>" through
 logging.handlers.MemoryHandler (capacity 4: the request whose record
 fills it writes four requests' records) and "site=qlog id=<id>" through a
 QueueHandler whose QueueListener thread writes them. Prints "listening
@@ -19,6 +24,7 @@ import queue  # noqa: I001 - first on purpose
 import logging
 import logging.handlers
 import os
+import select
 import socket
 import sys
 import threading
@@ -35,6 +41,8 @@ lock_wake = threading.Lock()
 lock_wake.acquire()
 import collections  # noqa: E402
 pending = collections.deque()
+select_pending = collections.deque()
+poll_pending = collections.deque()
 
 memlog = logging.getLogger("memlog")
 memlog.propagate = False
@@ -88,6 +96,21 @@ def sleep_worker():
             log("sleep_job", pending.popleft())
 
 
+def select_worker():
+    while True:
+        select.select([], [], [], 0.05)
+        while select_pending:
+            log("select_job", select_pending.popleft())
+
+
+def poll_worker():
+    idle = select.poll()
+    while True:
+        idle.poll(50)
+        while poll_pending:
+            log("poll_job", poll_pending.popleft())
+
+
 def lock_hand(rid):
     with lock:
         lock_items.append(rid)
@@ -110,11 +133,14 @@ class H(BaseHTTPRequestHandler):
         # lock before it starts the worker, as a job queued before its
         # worker exists.
         lock_hand(rid)
+        first = False
         with lock:
             if not started:
-                for w in (pipe_worker, sock_worker, sq_worker, lock_worker, sleep_worker):
+                for w in (pipe_worker, sock_worker, sq_worker, lock_worker, sleep_worker,
+                          select_worker, poll_worker):
                     threading.Thread(target=w, daemon=True).start()
                 started.append(True)
+                first = True
         t = threading.Thread(target=log, args=("oneshot", rid))
         t.start()
         t.join()
@@ -122,8 +148,12 @@ class H(BaseHTTPRequestHandler):
         sock_a.sendall((rid + "\n").encode())
         jobs.put(rid)
         pending.append(rid)
+        select_pending.append(rid)
+        poll_pending.append(rid)
         memlog.info("site=memlog id=%s", rid)
         qlog.info("site=qlog id=%s", rid)
+        if first:
+            time.sleep(0.5)     # a long poll: its flushers work for others meanwhile
         self.send_response(200)
         self.send_header("Content-Length", "3")
         self.end_headers()
