@@ -44,6 +44,7 @@ void handoff_thread_starts(struct ctx *inherited)
 
 	agent_self.cur = inherited;
 	agent_self.inherited = home ? NULL : inherited;
+	agent_self.inherit_made = __atomic_load_n(&ctx_made, __ATOMIC_RELAXED);
 	agent_self.born_in_request = inherited != NULL && !home;
 	agent_self.lock_watch = agent_self.born_in_request ? LOCK_WATCH_NEXT : 0;
 	if (inherited)
@@ -73,13 +74,18 @@ void handoff_wait_begins(const void *obj, enum condmap_kind kind)
 void handoff_inherited_slept(void)
 {
 	struct ctx *c = agent_self.cur;
+	bool pinned = ctx_pinned();
 
-	if (!ctx_pinned())
+	/* The creator's context, still current: pinned by a bridge
+	 * (ctx_enter_inherited), or natively (pthread_create) and not
+	 * replaced by the thread's own I/O (agent/flow.c). */
+	if (c == NULL || (pinned ? !agent_self.pin_inherited : c != agent_self.inherited))
 		return;
 	if (__atomic_load_n(&ctx_made, __ATOMIC_RELAXED) == agent_self.inherit_made &&
 	    flow_request_live(c))
 		return;
 	agent_self.pin_inherited = false;
+	agent_self.inherited = NULL;
 	take(NULL, "inherited context ends at a sleep: its request answered, or another begun");
 }
 

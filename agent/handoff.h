@@ -23,13 +23,15 @@
  *     without waiting) or its first wake-up from a condvar or semaphore
  *     that a thread in another context signalled, whichever comes first:
  *     a pool thread made inside one request does not carry it into other
- *     requests' jobs. A thread a bridge keeps on its creator's context
- *     (ctx_enter_inherited) loses it too when it wakes from a sleep - a
- *     nanosleep, or a poll or select that watches no file - after that
- *     request was answered, or after any other context was made in the
- *     process: a flusher that polls with a sleep, started by the first
- *     request, works for whichever requests came meanwhile; one sleep
- *     with nothing else begun (a retry's wait) stays its request's.
+ *     requests' jobs. It ends too (and so does the context a bridge
+ *     keeps a new thread on, ctx_enter_inherited) when the thread wakes
+ *     from a sleep - a nanosleep, or a poll or select that watches no
+ *     file - after that request was answered, or after any other
+ *     context was made in the process since the thread started: a
+ *     flusher that polls with a sleep, started by the first request and
+ *     fed without a lock, works for whichever requests came meanwhile;
+ *     one sleep with nothing else begun (a retry's wait) stays its
+ *     request's.
  *  4. The main thread never takes a context from a wake-up (pools run on
  *     threads the program creates; the main thread waits for completions).
  *  5. A thread that locks the mutex of its last wake-up again, on a condvar
@@ -161,10 +163,10 @@ static inline void handoff_job_handed(void)
 void handoff_inherited_slept(void);
 
 /* The thread woke from a sleep (shims/poll.c): rule 3 for a thread on
- * its creator's context. One load when it is not. Leaves errno alone. */
+ * its creator's context. Two loads when it is not. Leaves errno alone. */
 static inline void handoff_slept(void)
 {
-	if (unlikely(agent_self.pin_inherited))
+	if (unlikely(agent_self.pin_inherited || agent_self.inherited))
 		AGENT_WORK(handoff_inherited_slept());
 }
 

@@ -81,7 +81,8 @@ struct agent_thread {
 	bool pin_inherited;       /* `pinned` is a new thread's creator's context, given
 	                             by a runtime's bridge at the thread's start: a read
 	                             of a channel (taking work from elsewhere) ends it */
-	unsigned long inherit_made; /* ctx_made when it was given (handoff_slept) */
+	unsigned long inherit_made; /* ctx_made when `pinned` (pin_inherited) or
+	                               `inherited` was given (handoff_slept) */
 	bool entered_none;        /* no context, and that entered through the API: the
 	                             program says the thread serves no request now */
 	/* What each enter through the API (ctx_enter_pinned) found, for the

@@ -310,6 +310,36 @@ UNIT_TEST(an_inherited_context_ends_at_a_sleep_once_others_began)
 	swap();
 }
 
+/* The same for a thread made natively inside request B (pthread_create:
+ * handoff_thread_starts), and not for a thread whose context is its own
+ * (its own I/O on its request's connection made it current). */
+UNIT_TEST(a_natively_inherited_context_ends_at_a_sleep_once_others_began)
+{
+	struct ctx *b = fake_serve(CLIENT_B, "req-b");
+
+	swap();
+	ctx_get(b);
+	handoff_thread_starts(b);
+	handoff_slept();
+	ck_assert_ptr_eq(agent_self.cur, b);
+	swap();
+	fake_serve(CLIENT_A, "req-a");              /* another request begins */
+	swap();
+	handoff_slept();
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert_ptr_null(agent_self.inherited);
+
+	/* Its own: the thread's request, current through its connection. */
+	ctx_get(b);
+	ctx_take_current(b);
+	swap();
+	fake_serve(CLIENT_A, "req-a2");
+	swap();
+	handoff_slept();
+	ck_assert_ptr_eq(agent_self.cur, b);
+	swap();
+}
+
 static struct sockaddr_in loop4(uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };

@@ -1,0 +1,151 @@
+/*
+ * flusher - an HTTP/1.1 server, a thread per connection, whose first
+ * request starts a flusher thread: it sleeps, then writes a line for each
+ * request queued since, fed through a lock-free ring (no mutex, no
+ * condvar: nothing the agent's hand-off rules see but the sleep). The
+ * first request is a long poll: it answers 300 ms after it started the
+ * flusher, while the others are served. (tests/integration/t_native_flusher)
+ *
+ *   flusher PORT_FILE MODE      MODE: how the flusher sleeps (20 ms):
+ *                                 nanosleep, usleep, clock_nanosleep,
+ *                                 poll (no fds), select (no fds);
+ *                               or "retry": no flusher; each request's
+ *                                 thread starts a helper that sleeps
+ *                                 10 ms once (a retry's wait), writes
+ *                                 its line and is joined before the
+ *                                 answer
+ *
+ * Requests: GET /job/TOK (TOK also sent as X-Request-Id).
+ * stderr:   "site=arrival id=TOK" (the connection's thread, after reading)
+ *           "site=flush id=TOK"   (the flusher) or
+ *           "site=retry id=TOK"   (the helper, after its sleep)
+ */
+#include <pthread.h>
+#include <sys/select.h>
+#include <time.h>
+
+#include "target.h"
+
+enum { NANOSLEEP, USLEEP, CLOCK_NANOSLEEP, POLL, SELECT, RETRY };
+static const char *const modes[] = { "nanosleep", "usleep", "clock_nanosleep", "poll", "select",
+				     "retry" };
+static int mode;
+
+#define RING 4096
+static char ring[RING][64];
+static unsigned head;                 /* written by connection threads (atomic) */
+static unsigned reserved;             /* slots claimed (atomic) */
+static int started;                   /* atomic */
+
+static void nap(int ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+	struct timeval tv = { 0, ms * 1000 };
+
+	switch (mode) {
+	case USLEEP:
+		usleep((useconds_t)ms * 1000);
+		break;
+	case CLOCK_NANOSLEEP:
+		clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+		break;
+	case POLL:
+		poll(NULL, 0, ms);
+		break;
+	case SELECT:
+		select(0, NULL, NULL, NULL, &tv);
+		break;
+	default:
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void *flush_loop(void *arg)
+{
+	unsigned tail = 0;
+
+	(void)arg;
+	for (;;) {
+		nap(20);
+		while (tail != __atomic_load_n(&head, __ATOMIC_ACQUIRE)) {
+			say("site=flush id=%s\n", ring[tail % RING]);
+			tail++;
+		}
+	}
+	return NULL;
+}
+
+static void queue_tok(const char *tok)
+{
+	unsigned at = __atomic_fetch_add(&reserved, 1, __ATOMIC_RELAXED);
+
+	snprintf(ring[at % RING], sizeof ring[0], "%s", tok);
+	/* Published in order: wait for the slots before this one. */
+	while (__atomic_load_n(&head, __ATOMIC_ACQUIRE) != at)
+		sched_yield();
+	__atomic_store_n(&head, at + 1, __ATOMIC_RELEASE);
+}
+
+static void *retry(void *tok)
+{
+	nap(10);
+	say("site=retry id=%s\n", (const char *)tok);
+	return NULL;
+}
+
+static void *serve(void *arg)
+{
+	int fd = (int)(long)arg;
+	char tok[64];
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+
+	if (read_job_request(fd, tok, sizeof tok - 1) == 1) {
+		say("site=arrival id=%s\n", tok);
+		if (mode == RETRY) {
+			pthread_t t;
+
+			if (pthread_create(&t, NULL, retry, tok) == 0)
+				pthread_join(t, NULL);
+		} else {
+			int first = __atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL) == 0;
+
+			if (first) {
+				pthread_t t;
+
+				if (pthread_create(&t, NULL, flush_loop, NULL) != 0)
+					die("pthread_create");
+				pthread_detach(t);
+			}
+			queue_tok(tok);
+			if (first)
+				usleep(300000);         /* a long poll */
+		}
+		write_all(fd, ok, sizeof ok - 1);
+	}
+	close(fd);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned short port;
+	int ls;
+
+	if (argc != 3)
+		die("usage: flusher PORT_FILE MODE");
+	mode = pick_mode(argv[2], modes, sizeof modes / sizeof modes[0]);
+	ls = listen_loopback(SOCK_STREAM, 0, 128, &port);
+	write_port_file(argv[1], port);
+	for (;;) {
+		pthread_t t;
+		int c = accept(ls, NULL, NULL);
+
+		if (c < 0)
+			continue;
+		if (pthread_create(&t, NULL, serve, (void *)(long)c) != 0) {
+			close(c);
+			continue;
+		}
+		pthread_detach(t);
+	}
+}
