@@ -60,6 +60,17 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t s)
 	return (reqctx_snapshot_t)ctx_enter_inherited((struct ctx *)s);
 }
 
+AGENT_EXPORT int reqctx_api_slept(void)
+{
+	int ended = 0;
+
+	if (agent_running() && agent_self.pin_inherited) {
+		AGENT_WORK(handoff_inherited_slept());
+		ended = !agent_self.pin_inherited;
+	}
+	return ended;
+}
+
 AGENT_EXPORT void reqctx_api_leave(reqctx_snapshot_t prev)
 {
 	if (agent_running())

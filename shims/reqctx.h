@@ -47,7 +47,9 @@ extern void reqctx_api_bridge_loop(int on) __attribute__((weak));
 extern int reqctx_api_bridge_vouch(int on) __attribute__((weak));
 /* For runtime bridges: reqctx_api_enter for a new thread's first context,
  * its creator's (a thread started inside a request). The same, except
- * that the thread's first read of a pipe or socketpair ends it: a worker
+ * that the thread's first read of a pipe or socketpair ends it, and so
+ * do a semaphore's unit from elsewhere and a sleep once the request was
+ * answered or another began (reqctx_api_slept; docs/api.md): a worker
  * started lazily by one request takes later requests' work from there. */
 extern reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t) __attribute__((weak));
 extern reqctx_snapshot_t reqctx_api_fd_snapshot(int) __attribute__((weak));
@@ -59,6 +61,14 @@ extern reqctx_snapshot_t reqctx_api_fd_snapshot(int) __attribute__((weak));
  * that request only then: a consumer that served s and took the next job
  * without a read is not. */
 extern int reqctx_api_live(reqctx_snapshot_t s) __attribute__((weak));
+/* For runtime bridges: the calling thread woke from a sleep the runtime
+ * made without a system call the agent reads as one (Ruby's sleep, a
+ * timed wait on its thread's condvar). Where the thread is still on the
+ * context reqctx_api_enter_inherited gave it, that ends as at a
+ * nanosleep: once its request was answered or another context was made
+ * in the process since. Returns 1 when it ended, else 0 (also without
+ * the agent). */
+extern int reqctx_api_slept(void) __attribute__((weak));
 extern void reqctx_api_buffered(int, const void *, unsigned long) __attribute__((weak));
 
 /* The current request ID, or NULL without a context (or without the agent).

@@ -66,6 +66,9 @@ module ReqctxBridge
     # A new thread's first context, its creator's: ended by the thread's
     # first read of a pipe or socketpair (work from elsewhere).
     ENTER_INHERITED = api('reqctx_api_enter_inherited', [P], P)
+    # The sleep rule for it (Ruby's sleep is a timed wait the agent does
+    # not read as a sleep): 1 when the inherited context ended.
+    SLEPT = api('reqctx_api_slept', [], Fiddle::TYPE_INT)
     LEAVE = api('reqctx_api_leave', [P], Fiddle::TYPE_VOID)
     RELEASE = api('reqctx_api_release', [P], Fiddle::TYPE_VOID)
     FD_SNAPSHOT = api('reqctx_api_fd_snapshot', [Fiddle::TYPE_INT], P)
@@ -164,6 +167,15 @@ module ReqctxBridge
     Thread.current.thread_variable_set(:__reqctx_inherited, false)
     self.source = nil
     take(nil)
+  end
+
+  # A thread started inside a request woke from Kernel#sleep: the agent's
+  # sleep rule (a flusher the first request started, polling an Array
+  # later requests fill, is theirs once another request began or its
+  # own was answered). Where it ended the context, none from here, as
+  # after a wait for work.
+  def self.slept
+    waits_for_work if !SLEPT.nil? && SLEPT.call == 1
   end
 
   # A thread started inside a request takes a lock (a Mutex or a
@@ -284,6 +296,17 @@ module ReqctxBridge
       end
     end
     Thread::ConditionVariable.prepend(CondWait)
+
+    module SleepWatch
+      private
+
+      def sleep(*args)
+        r = super
+        ReqctxBridge.slept if Thread.current.thread_variable_get(:__reqctx_inherited)
+        r
+      end
+    end
+    Kernel.prepend(SleepWatch)
 
     # The ways into a lock, one wrapper each, written out: a shared method
     # for the test costs a lock about 25 ns more, and methods made with
