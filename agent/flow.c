@@ -476,13 +476,17 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		dgram_received(s, fd, NULL, 0, 1);
 		break;
 	case FD_CHAN:
-		if (unlikely(agent_self.pin_inherited) && n > 0 && ctx_pinned()) {
-			/* A thread started inside a request takes bytes from a
-			 * pipe or socketpair: work from elsewhere (a worker the
-			 * first request started), no more its starter's. */
+		if (n > 0 && ((unlikely(agent_self.pin_inherited) && ctx_pinned()) ||
+			      (unlikely(agent_self.fork_inherited) && agent_self.cur &&
+			       agent_self.cur == agent_self.inherited))) {
+			/* A thread started inside a request, or a child forked
+			 * there (handoff_forked), takes bytes from a pipe or
+			 * socketpair: work from elsewhere (a worker the first
+			 * request started), no more its starter's. */
 			if (unlikely(debug_fd >= 0))
 				note_switch(NULL, "a channel read by a thread on its creator's context", fd);
 			agent_self.pin_inherited = false;
+			agent_self.inherited = NULL;
 			ctx_take_current(NULL);
 		}
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
@@ -1328,7 +1332,8 @@ void flow_wait_begins(const struct flow_wait *w)
 	turn_ends();
 	handoff_waits();
 	flow_wait_relay_stale();
-	if (cur && conn_open(cur) && !foreign_in(w, cur)) {
+	if (cur && conn_open(cur) && !foreign_in(w, cur) &&
+	    !(unlikely(agent_self.fork_inherited) && cur == agent_self.inherited)) {
 		if (agent_self.waits_in != cur)
 			DEBUG("keep %s across a wait inside its request (epfd %d)", ctx_name(cur)->id, w->epfd);
 		agent_self.waits_in = cur;

@@ -45,6 +45,8 @@ static void process_child(void)
 {
 	if (!agent_config->children)
 		ctx_take_current(NULL);
+	else
+		handoff_forked();
 	agent_pid = getpid();
 	agent_self.tid = 0;
 	agent_self.switches++;        /* lines taken from relayed pipes: the parent's */

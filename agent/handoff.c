@@ -71,6 +71,30 @@ void handoff_wait_begins(const void *obj, enum condmap_kind kind)
 	condmap_wait_begin(obj, agent_tid(), kind);
 }
 
+void handoff_forked(void)
+{
+	struct ctx *c = agent_self.cur;
+
+	if (c == NULL || !ctx_pinned() || c == __atomic_load_n(&inherit_home, __ATOMIC_ACQUIRE))
+		return;
+	/* What the parent's runtime entered (its thread's request) is no
+	 * longer the program's word here: the child has its own life (a
+	 * helper that one request forks and later ones feed), and the
+	 * parent's progress (the request answered, others begun) is not in
+	 * its memory. Its creator's context, as a new thread's, that its
+	 * first sleep ends (rule 3) and, natively, its first wait or read
+	 * of a channel. Not its first lock: an interpreter's child takes its
+	 * runtime's lock at once. */
+	agent_self.pinned = NULL;
+	agent_self.pin_depth = 0;
+	agent_self.pin_inherited = false;
+	agent_self.entered_none = false;
+	agent_self.inherited = c;
+	agent_self.fork_inherited = true;
+	agent_self.inherit_made = __atomic_load_n(&ctx_made, __ATOMIC_RELAXED) - 1;
+	DEBUG("forked child: %s no longer pinned", ctx_name(c)->id);
+}
+
 void handoff_inherited_slept(void)
 {
 	struct ctx *c = agent_self.cur;
@@ -134,9 +158,12 @@ static void wait_ends(const void *obj, const void *mutex, bool woke, bool slept)
 		agent_self.cond_ctx = agent_self.cur;
 		x = NULL;
 	} else {
-		if (woke && agent_self.inherited && agent_self.cur == agent_self.inherited) {
+		if (woke && agent_self.inherited && agent_self.cur == agent_self.inherited &&
+		    !agent_self.fork_inherited) {
 			/* Rule 3: it lasts while every wake-up comes from a thread
-			 * in that same context. */
+			 * in that same context. Not in a forked child
+			 * (handoff_forked): its runtime's locks, made again after
+			 * the fork, are taken at once. */
 			if (!took || x != agent_self.cur) {
 				take(NULL, "inherited context ends at a wake-up from elsewhere");
 				agent_self.inherited = NULL;

@@ -112,6 +112,15 @@ void handoff_sem_posted(const void *sem);
 /* Fork hook (agent/fork.c): the post table's lock, in the child. */
 void handoff_fork_child(void);
 
+/* In a forked child that keeps contexts (REQCTX_CHILDREN): a context its
+ * thread had pinned (a runtime bridge's, reqctx_api_enter) becomes the
+ * one it inherited, as a new thread's (rule 3): its first sleep, wait
+ * (even one inside that request: the parent serves it) or read of a
+ * channel ends it (a helper one request forks in Python or
+ * Ruby and later requests feed wrote their lines with that request's ID
+ * for its whole life). Not in a process started inside a request. */
+void handoff_forked(void);
+
 /* `obj` is signalled (a broadcast wakes every waiter) or posted. */
 void handoff_signal(const void *obj, bool broadcast);
 

@@ -340,6 +340,31 @@ UNIT_TEST(a_natively_inherited_context_ends_at_a_sleep_once_others_began)
 	swap();
 }
 
+/* A forked child of a thread whose request a bridge pinned (a helper one
+ * request forks, fed by later ones): the context is inherited there, not
+ * pinned; the child's first sleep ends it (whatever the parent's
+ * progress: not in the child's memory), and so does its first wait, even
+ * one inside that request (the parent serves it). */
+UNIT_TEST(a_forked_childs_pinned_context_ends_at_its_first_wait)
+{
+	struct ctx *a = fake_serve(CLIENT_A, "req-a");
+
+	ctx_get(a);
+	ctx_put(ctx_enter_pinned(a));
+	handoff_forked();
+	ck_assert(!ctx_pinned());
+	ck_assert_ptr_eq(agent_self.cur, a);
+	handoff_slept();
+	ck_assert_ptr_null(agent_self.cur);
+
+	ctx_get(a);
+	ctx_put(ctx_enter_pinned(a));
+	handoff_forked();
+	flow_wait_begins(&(struct flow_wait){ .epfd = -1 });
+	ck_assert_ptr_null(agent_self.cur);
+	agent_self.fork_inherited = false;
+}
+
 static struct sockaddr_in loop4(uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
