@@ -624,6 +624,15 @@ def install_hooks(fn):
                         inherited.on = False
                         _leave(prev)
                 self.run = _run_in_context
+                if own:
+                    r = start(self)
+                    # The connection is that thread's now: what the
+                    # acceptor does next (socketserver's service_actions,
+                    # a signal handler between two accepts) is not its
+                    # request's. Natively none, until its next accept.
+                    if capture() == s:
+                        _leave(None)
+                    return r
             return start(self)
         threading.Thread.start = _start
 
@@ -1037,13 +1046,56 @@ def install_hooks(fn):
 
         greenlet.settrace(trace)
 
+    # ---- signal handlers -----------------------------------------------
+    def patch_signal():
+        """A Python signal handler runs on the main thread between two
+        bytecodes of whatever it was doing: the acceptor of a threaded
+        server, holding the connection it accepted last (whose request
+        another thread serves), or a request's own code. What it does
+        (a flush of what several requests queued, a timer's tick) is
+        no request the agent can tell: it runs with none, and what was
+        current comes back after it. signal.getsignal and the value
+        signal.signal returns give the program's own handler."""
+        import signal as sig
+        set_handler, get_handler = sig.signal, sig.getsignal
+        handlers = {}       # signal number -> (the program's, the wrapper)
+
+        def own(signalnum, h):
+            e = handlers.get(signalnum)
+            return e[0] if e is not None and h is e[1] else h
+
+        def _signal(signalnum, handler):
+            h = handler
+            if callable(handler):
+                def h(signum, frame, handler=handler):
+                    prev = _enter(None)
+                    try:
+                        return handler(signum, frame)
+                    finally:
+                        _leave(prev)
+            old = set_handler(signalnum, h)
+            n = int(signalnum)
+            old = own(n, old)
+            if h is handler:
+                handlers.pop(n, None)
+            else:
+                handlers[n] = (handler, h)
+            return old
+
+        def _getsignal(signalnum):
+            return own(int(signalnum), get_handler(signalnum))
+        _signal.__doc__, _getsignal.__doc__ = set_handler.__doc__, get_handler.__doc__
+        _signal.__name__, _getsignal.__name__ = "signal", "getsignal"
+        _signal.__qualname__, _getsignal.__qualname__ = "signal", "getsignal"
+        sig.signal, sig.getsignal = _signal, _getsignal
+
     # ---- apply each patch when its module is first imported -----------
     pending = {"asyncio": patch_asyncio, "aiohttp.web_protocol": patch_aiohttp,
                "tornado.http1connection": patch_tornado,
                "concurrent.futures.thread": patch_futures,
                "threading": patch_threading, "queue": patch_queue,
                "logging": patch_logging, "logging.handlers": patch_logging_handlers,
-               "multiprocessing.process": patch_processes,
+               "multiprocessing.process": patch_processes, "signal": patch_signal,
                "gevent.hub": patch_green, "eventlet.hubs": patch_green,
                "gevent.queue": patch_gevent_queue, "eventlet.queue": patch_eventlet_queue,
                "gevent": patch_gevent_spawn, "eventlet": patch_eventlet_spawn}
