@@ -308,6 +308,47 @@ module ReqctxBridge
     end
     Kernel.prepend(SleepWatch)
 
+    # A trap handler runs on the main thread (WEBrick's acceptor, puma's
+    # launcher) between whatever it was doing: its work (a flush of what
+    # several requests queued) names no request the agent can tell. It
+    # runs with none; the handler trap returns is the program's own.
+    TRAPS = {}.compare_by_identity     # the wrapper => the program's handler
+
+    def self.trap_handler(cmd)
+      return cmd unless cmd.is_a?(Proc)
+
+      w = if cmd.arity.zero?
+            proc { run(nil) { cmd.call } }
+          else
+            proc { |*a| run(nil) { cmd.call(*a) } }
+          end
+      TRAPS[w] = cmd
+      w
+    end
+
+    def self.trap_unwrap(prior)
+      TRAPS.fetch(prior, prior)
+    end
+
+    module TrapNone
+      def trap(sig, *rest, &blk)
+        if blk && rest.empty?
+          ReqctxBridge.trap_unwrap(super(sig, ReqctxBridge.trap_handler(blk)))
+        elsif rest.size == 1 && blk.nil?
+          ReqctxBridge.trap_unwrap(super(sig, ReqctxBridge.trap_handler(rest[0])))
+        else
+          super
+        end
+      end
+    end
+    Signal.singleton_class.prepend(TrapNone)
+
+    module KernelTrapNone
+      include TrapNone
+      private :trap
+    end
+    Kernel.prepend(KernelTrapNone)
+
     # The ways into a lock, one wrapper each, written out: a shared method
     # for the test costs a lock about 25 ns more, and methods made with
     # define_method about three times the wrapper (Ruby 3.1, measured);
