@@ -8,11 +8,10 @@ child that logs "site=fork_job id=<id>" and exits, waits for it, and
 answers. The helpers end with the server (the pipe's end, the parent's
 pid). Prints "listening <port>"."""
 import os
-import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threaded_app import Handler, serve
 
 pipe_r, pipe_w = os.pipe()
 spool = tempfile.NamedTemporaryFile(prefix="reqctx-spool-", delete=False)
@@ -63,14 +62,9 @@ def fork(fn):
             os._exit(0)
 
 
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
+class H(Handler):
     def do_GET(self):
-        rid = self.path.rsplit("/", 1)[-1]
+        rid = self.request_id()
         log("arrival", rid)
         with lock:
             if not started:
@@ -85,13 +79,7 @@ class H(BaseHTTPRequestHandler):
             log("fork_job", rid)
             os._exit(0)
         os.waitpid(pid, 0)
-        self.send_response(200)
-        self.send_header("Content-Length", "3")
-        self.end_headers()
-        self.wfile.write(b"ok\n")
+        self.answer_ok()
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-srv.daemon_threads = True
-print("listening %d" % srv.server_address[1], flush=True)
-srv.serve_forever()
+serve(H)

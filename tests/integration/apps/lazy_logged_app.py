@@ -10,7 +10,7 @@ import collections
 import logging
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threaded_app import Handler, serve
 
 logging.basicConfig(stream=sys.stderr, format="%(message)s", level=logging.INFO)
 jobs = collections.deque()
@@ -31,14 +31,9 @@ def work():
             done.set()
 
 
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
+class H(Handler):
     def do_GET(self):
-        rid = self.path.rsplit("/", 1)[-1]
+        rid = self.request_id()
         logging.info("site=handler id=%s", rid)
         with start_lock:
             if not worker:
@@ -55,13 +50,7 @@ class H(BaseHTTPRequestHandler):
             except RuntimeError:   # already released: the worker will see it
                 pass
             done.wait(2)
-        self.send_response(200)
-        self.send_header("Content-Length", "3")
-        self.end_headers()
-        self.wfile.write(b"ok\n")
+        self.answer_ok()
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-srv.daemon_threads = True
-print("listening %d" % srv.server_address[1], flush=True)
-srv.serve_forever()
+serve(H)

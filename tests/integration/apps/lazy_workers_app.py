@@ -29,7 +29,7 @@ import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threaded_app import Handler, log, serve
 
 pipe_r, pipe_w = os.pipe()
 sock_a, sock_b = socket.socketpair()
@@ -56,10 +56,6 @@ records = queue.Queue()
 qlog.addHandler(logging.handlers.QueueHandler(records))
 listener = logging.handlers.QueueListener(records, logging.StreamHandler(sys.stderr))
 listener.start()
-
-
-def log(site, rid):
-    sys.stderr.write("site=%s id=%s\n" % (site, rid))
 
 
 def pipe_worker():
@@ -120,14 +116,9 @@ def lock_hand(rid):
         pass
 
 
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
+class H(Handler):
     def do_GET(self):
-        rid = self.path.rsplit("/", 1)[-1]
+        rid = self.request_id()
         log("arrival", rid)
         # Handed to the lock worker first: the first request releases the
         # lock before it starts the worker, as a job queued before its
@@ -154,13 +145,7 @@ class H(BaseHTTPRequestHandler):
         qlog.info("site=qlog id=%s", rid)
         if first:
             time.sleep(0.5)     # a long poll: its flushers work for others meanwhile
-        self.send_response(200)
-        self.send_header("Content-Length", "3")
-        self.end_headers()
-        self.wfile.write(b"ok\n")
+        self.answer_ok()
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-srv.daemon_threads = True
-print("listening %d" % srv.server_address[1], flush=True)
-srv.serve_forever()
+serve(H)

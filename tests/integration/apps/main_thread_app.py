@@ -12,13 +12,11 @@ import collections
 import os
 import signal
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from threaded_app import Handler, log, serve
 
 sig_q, svc_q, alarm_q = collections.deque(), collections.deque(), collections.deque()
-
-
-def log(site, rid):
-    sys.stderr.write("site=%s id=%s\n" % (site, rid))
 
 
 def on_usr1(signum, frame):
@@ -39,33 +37,21 @@ signal.signal(signal.SIGALRM, on_alarm)
 signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
 
 
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
+class H(Handler):
     def do_GET(self):
-        rid = self.path.rsplit("/", 1)[-1]
+        rid = self.request_id()
         log("arrival", rid)
         sig_q.append(rid)
         svc_q.append(rid)
         alarm_q.append(rid)
         os.kill(os.getpid(), signal.SIGUSR1)
-        self.send_response(200)
-        self.send_header("Content-Length", "3")
-        self.end_headers()
-        self.wfile.write(b"ok\n")
+        self.answer_ok()
 
 
 class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
     def service_actions(self):
         while svc_q:
             log("svc_flush", svc_q.popleft())
 
 
-srv = Server(("127.0.0.1", 0), H)
-print("listening %d" % srv.server_address[1], flush=True)
-srv.serve_forever(poll_interval=0.01)
+serve(H, Server, poll_interval=0.01)
