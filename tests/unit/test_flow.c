@@ -365,6 +365,37 @@ UNIT_TEST(a_forked_childs_pinned_context_ends_at_its_first_wait)
 	agent_self.fork_inherited = false;
 }
 
+/* The next request on a connection whose request the program pinned the
+ * thread to (a thread per connection, pinned by its bridge): the thread's
+ * too, pinned (before, only natively current, and a job queue's wake-up
+ * in the middle of a keep-alive request ended it). Not for a thread on
+ * its creator's context (pin_inherited). */
+UNIT_TEST(a_pinned_connections_next_request_stays_pinned)
+{
+	static const char second[] = "GET /b HTTP/1.1\r\nX-Request-Id: req-b\r\n\r\n";
+	static const char third[] = "GET /c HTTP/1.1\r\nX-Request-Id: req-c\r\n\r\n";
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct ctx *a = fake_serve(CLIENT_A, "req-a");
+
+	ctx_get(a);
+	ctx_put(ctx_enter_pinned(a));
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	agent_self.head_read = NULL;
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, second, sizeof second - 1, sizeof second - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(ctx_pinned());
+
+	/* Inherited from a creator: the next request is current, not pinned. */
+	a = agent_self.cur;
+	ctx_get(a);
+	ctx_put(ctx_enter_inherited(a));
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	agent_self.head_read = NULL;
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, third, sizeof third - 1, sizeof third - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-c");
+	ck_assert(!ctx_pinned());
+}
+
 static struct sockaddr_in loop4(uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
