@@ -179,12 +179,12 @@ static void frame_objects(int nframes)
 	static char chunk[4096], line[512];
 	size_t ln = 0;
 	bool too_long = false;
-	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	long fd = REAL(syscall)(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return;
 	for (;;) {
-		long r = syscall(SYS_read, (int)fd, chunk, sizeof chunk);
+		long r = REAL(syscall)(SYS_read, (int)fd, chunk, sizeof chunk);
 
 		if (r <= 0)
 			break;
@@ -201,7 +201,7 @@ static void frame_objects(int nframes)
 			}
 		}
 	}
-	syscall(SYS_close, (int)fd);
+	REAL(syscall)(SYS_close, (int)fd);
 }
 
 /* Writes one message as a complete line, with the crashing thread's head. */

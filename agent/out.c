@@ -322,7 +322,7 @@ static void io_futex(unsigned *word, int op, unsigned val)
 {
 	int saved = errno;
 
-	syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+	REAL(syscall)(SYS_futex, word, op, val, NULL, NULL, 0);
 	errno = saved;
 }
 
@@ -610,12 +610,12 @@ void out_scratch_gone(void)
  */
 static inline ssize_t out_write_call(int fd, const void *p, size_t n)
 {
-	return syscall(SYS_write, fd, p, n);
+	return REAL(syscall)(SYS_write, fd, p, n);
 }
 
 static inline ssize_t out_writev_call(int fd, const struct iovec *v, int n)
 {
-	return syscall(SYS_writev, fd, v, n);
+	return REAL(syscall)(SYS_writev, fd, v, n);
 }
 
 /* sys_out()'s write of several pieces: write calls of the pieces gathered

@@ -93,7 +93,7 @@ bool signals_owned(int sig)
 
 static void reraise(int sig)
 {
-	syscall(SYS_tgkill, getpid(), gettid(), sig);
+	REAL(syscall)(SYS_tgkill, getpid(), gettid(), sig);
 }
 
 /* A fault's signal sent again with the fault's own siginfo (its code and
@@ -101,7 +101,7 @@ static void reraise(int sig)
  * queue any siginfo to itself. */
 static void reraise_fault(int sig, const siginfo_t *info)
 {
-	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), sig, info) != 0)
+	if (REAL(syscall)(SYS_rt_tgsigqueueinfo, getpid(), gettid(), sig, info) != 0)
 		reraise(sig);
 }
 

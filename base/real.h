@@ -140,6 +140,7 @@
 	X(sigwaitinfo, int, (const sigset_t *, siginfo_t *), REQUIRED) \
 	X(sigtimedwait, int, (const sigset_t *, siginfo_t *, const struct timespec *), REQUIRED) \
 	X(_exit, void, (int), REQUIRED) \
+	X(syscall, long, (long, ...), REQUIRED) \
 	X(sigaction, int, (int, const struct sigaction *, struct sigaction *), REQUIRED) \
 	X(vfprintf, int, (FILE *, const char *, va_list), REQUIRED) \
 	X(__vfprintf_chk, int, (FILE *, int, const char *, va_list), REQUIRED) \

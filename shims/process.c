@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent/inherit.h"
@@ -41,6 +42,29 @@ AGENT_EXPORT void _exit(int status)
 AGENT_EXPORT void _Exit(int status)
 {
 	_exit(status);
+}
+
+/* syscall(2): an exit made through it is an exit too - SYS_exit_group
+ * ends the process as _exit does (what every thread holds goes out
+ * first), SYS_exit ends the thread (what it holds goes out). Every other
+ * number passes through untouched. The six arguments are taken as the
+ * kernel takes them, whatever the number (glibc's syscall reads the same
+ * six registers). Before, a partial line held past a request's end was
+ * lost at a raw exit_group (a trial). */
+AGENT_EXPORT long syscall(long n, ...)
+{
+	va_list ap;
+	long a[6];
+
+	va_start(ap, n);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (unlikely(n == SYS_exit_group))
+		image_ends();
+	else if (unlikely(n == SYS_exit) && agent_active())
+		shim_may_block();
+	return REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* The child's environment, built on this stack frame (no allocation: an

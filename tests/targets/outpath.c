@@ -9,7 +9,7 @@
  *   outpath rotate OLD NEW ID
  *   outpath order ID
  *   outpath debugfd loop|range FILE ID
- *   outpath exit quick_exit|_exit|_Exit|abort|sigterm|handler ID
+ *   outpath exit quick_exit|_exit|_Exit|exit_group|sys_exit|abort|sigterm|handler ID
  *
  * Each mode takes a request context the way a server does (a request with
  * X-Request-Id: ID sent to itself and read on the accepted fd) and then
@@ -298,6 +298,12 @@ static int ends(const char *how, const char *id)
 		_exit(4);
 	if (strcmp(how, "_Exit") == 0)
 		_Exit(5);
+	/* Raw system calls through syscall(2): the process's end, and the
+	 * only thread's (which ends the process too). */
+	if (strcmp(how, "exit_group") == 0)
+		syscall(SYS_exit_group, 8);
+	if (strcmp(how, "sys_exit") == 0)
+		syscall(SYS_exit, 9);
 	if (strcmp(how, "abort") == 0)
 		abort();
 	if (strcmp(how, "sigterm") == 0)
