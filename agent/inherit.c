@@ -72,6 +72,9 @@ static unsigned nkept;
  * and including this agent (what it was loaded after stays before it: a
  * sanitizer's runtime must come first), or this agent alone. */
 static char kept_preload[1024];
+/* The process's own LD_PRELOAD named this agent (not /etc/ld.so.preload,
+ * which loads it into every child whatever its environment says). */
+static bool preloaded_by_env;
 
 static bool names_agent(const char *p, size_t len)
 {
@@ -128,6 +131,7 @@ static void keep_preload(const char *start)
 		if (*p)
 			p++;
 	}
+	preloaded_by_env = *p != '\0';
 	if (*p) {
 		for (p = list; *p;) {
 			size_t len = strcspn(p, ": ");
@@ -202,6 +206,23 @@ size_t inherit_scratch_size(char *const *env)
 	return n;
 }
 
+/* Whether "LD_PRELOAD=..." names this agent. */
+static bool preload_names_agent(const char *e)
+{
+	const char *p = e + sizeof "LD_PRELOAD=" - 1;
+
+	while (*p) {
+		size_t len = strcspn(p, ": ");
+
+		if (len && names_agent(p, len))
+			return true;
+		p += len;
+		if (*p)
+			p++;
+	}
+	return false;
+}
+
 /* "LD_PRELOAD=..." without entries naming this agent. */
 static char *strip_agent(const char *e, char *dst)
 {
@@ -256,7 +277,7 @@ void inherit_env(char *const *env, char **out, char *scratch)
 	bool children = agent_config->children && child_can_load();
 	struct ctx *c = ctx_carried();
 	char *const *first = env;
-	bool preload = false, cgi = false, settings = false;
+	bool preload = false, cgi = false, settings = false, agent_in = false;
 	size_t n = 0;
 
 	for (; env && *env; env++) {
@@ -268,6 +289,7 @@ void inherit_env(char *const *env, char **out, char *scratch)
 			settings = true;
 		if (is_var(*env, "LD_PRELOAD")) {
 			preload = true;
+			agent_in = agent_in || preload_names_agent(*env);
 			if (!children) {
 				out[n++] = strip_agent(*env, scratch + INHERIT_MAX + INHERIT_STATE_MAX);
 				continue;
@@ -275,6 +297,11 @@ void inherit_env(char *const *env, char **out, char *scratch)
 		}
 		out[n++] = *env;
 	}
+	/* A child whose own LD_PRELOAD leaves the agent out (the program
+	 * preloads something else of its own) does not load it: nothing of
+	 * the agent's goes into its environment (before, REQCTX_PARENT did). */
+	if (preload && !agent_in && preloaded_by_env)
+		children = false;
 	if (children && kept_preload[0] && (!preload || !settings)) {
 		/* An environment rebuilt without the agent (env -i, a CGI's
 		 * environment made by its server): the agent and the settings

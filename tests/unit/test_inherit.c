@@ -267,6 +267,37 @@ UNIT_TEST(a_rebuilt_environment_gets_the_settings_back)
 	rmdir(dir);
 }
 
+/* A child whose own LD_PRELOAD leaves the agent out (the program preloads
+ * something else of its own) does not load it: neither the request nor
+ * the settings go into its environment (a trial found REQCTX_PARENT
+ * there). One whose LD_PRELOAD names the agent gets them. */
+UNIT_TEST(a_child_that_preloads_without_the_agent_gets_nothing_of_it)
+{
+	char dir[] = "/tmp/test_inherit.XXXXXX", lib[64], preload[96], both[160];
+	char *start[] = { preload, "REQCTX_OUTPUT=json", NULL };
+	char *other[] = { "LD_PRELOAD=/usr/lib/libother.so", "PATH=/bin", NULL };
+	char *with[] = { both, "PATH=/bin", NULL };
+	FILE *f;
+	int settings = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(lib, sizeof lib, "%s/libreqctx.so", dir);
+	ck_assert_ptr_nonnull(f = fopen(lib, "w"));
+	fclose(f);
+	snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lib);
+	snprintf(both, sizeof both, "LD_PRELOAD=/usr/lib/libother.so:%s", lib);
+	inherit_keep_settings(start);
+	serve("req-a");
+	ck_assert_ptr_null(child_env(other));
+	for (char **e = out; *e; e++)
+		settings += strncmp(*e, "REQCTX_", 7) == 0;
+	ck_assert_int_eq(settings, 0);
+	ck_assert_str_eq(named(child_env(with)), "req-a");
+	inherit_keep_settings(NULL);
+	unlink(lib);
+	rmdir(dir);
+}
+
 Suite *inherit_suite(void)
 {
 	Suite *s = suite_create("inherit");
