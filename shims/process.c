@@ -44,14 +44,18 @@ AGENT_EXPORT void _Exit(int status)
 	_exit(status);
 }
 
-/* syscall(2): an exit made through it is an exit too - SYS_exit_group
- * ends the process as _exit does (what every thread holds goes out
- * first), SYS_exit ends the thread (what it holds goes out). Every other
- * number passes through untouched. The six arguments are taken as the
+/* syscall(2)'s slow way (shims/syscall.S jumps here for SYS_exit_group
+ * and SYS_exit, or before libc's syscall is resolved): an exit made
+ * through it is an exit too - SYS_exit_group ends the process as _exit
+ * does (what every thread holds goes out first), SYS_exit ends the
+ * thread (what it holds goes out). The six arguments are taken as the
  * kernel takes them, whatever the number (glibc's syscall reads the same
  * six registers). Before, a partial line held past a request's end was
- * lost at a raw exit_group (a trial). */
-AGENT_EXPORT long syscall(long n, ...)
+ * lost at a raw exit_group (a trial). One system call more at those two
+ * exits (getpid). */
+AGENT_HIDDEN long syscall_slow(long n, ...);
+
+AGENT_HIDDEN long syscall_slow(long n, ...)
 {
 	va_list ap;
 	long a[6];
@@ -60,10 +64,15 @@ AGENT_EXPORT long syscall(long n, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
-	if (unlikely(n == SYS_exit_group))
-		image_ends();
-	else if (unlikely(n == SYS_exit) && agent_active())
-		shim_may_block();
+	/* Not in a child the agent never saw made (syscall(SYS_vfork), a
+	 * raw clone): it may share the parent's memory, whose output state
+	 * it must not touch (its pid is not the one the agent knows). */
+	if ((n == SYS_exit_group || n == SYS_exit) && agent_pid == (pid_t)REAL(syscall)(SYS_getpid)) {
+		if (n == SYS_exit_group)
+			image_ends();
+		else if (agent_active())
+			shim_may_block();
+	}
 	return REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
