@@ -51,8 +51,7 @@ AGENT_EXPORT void _Exit(int status)
  * thread (what it holds goes out). The six arguments are taken as the
  * kernel takes them, whatever the number (glibc's syscall reads the same
  * six registers). Before, a partial line held past a request's end was
- * lost at a raw exit_group (a trial). One system call more at those two
- * exits (getpid). */
+ * lost at a raw exit_group (a trial). */
 AGENT_HIDDEN long syscall_slow(long n, ...);
 
 AGENT_HIDDEN long syscall_slow(long n, ...)
@@ -64,15 +63,13 @@ AGENT_HIDDEN long syscall_slow(long n, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
-	/* Not in a child the agent never saw made (syscall(SYS_vfork), a
-	 * raw clone): it may share the parent's memory, whose output state
-	 * it must not touch (its pid is not the one the agent knows). */
-	if ((n == SYS_exit_group || n == SYS_exit) && agent_pid == (pid_t)REAL(syscall)(SYS_getpid)) {
-		if (n == SYS_exit_group)
-			image_ends();
-		else if (agent_active())
-			shim_may_block();
-	}
+	/* No system call of the agent's on the way (a seccomp sandbox's
+	 * strict mode allows read, write and exit alone): a copy the agent
+	 * did not see made is told by agent_running() without one. */
+	if (n == SYS_exit_group)
+		image_ends();
+	else if (n == SYS_exit && agent_active())
+		shim_may_block();
 	return REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
