@@ -738,7 +738,8 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 		}
 		break;
 	case FD_PEER: {
-		bool replied = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_REPLIED;
+		unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+		bool replied = flags & FDF_REPLIED;
 
 		peer_mark(s, FDF_PASSED);
 		if (replied)
@@ -785,6 +786,32 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 					note_switch(NULL, "write out on a connection of nobody's with a borrowed context", fd);
 				ctx_take_current(NULL);
 			}
+		} else if (agent_self.cur == NULL && flow_request_answered(fdmap_ctx_peek(s))) {
+			/* A writer with none, on a socket whose request was
+			 * answered: no continuation of that request's exchange
+			 * (a statsd socket or a log sink one request opened and
+			 * every request's thread writes later, a reply never
+			 * read; before, each such writer took the first
+			 * request's ID: a trial, 26 of 27 lines). The socket is
+			 * nobody's from here. */
+			if (unlikely(debug_fd >= 0))
+				DEBUG("fd %d: written with no context after its request %s was answered: nobody's now",
+				      fd, ctx_name(fdmap_ctx_peek(s))->id);
+			fdmap_tag(s, NULL);
+		} else if (agent_self.cur == NULL && !agent_self.event_loop && (flags & FDF_PASSED) &&
+			   agent_self.peer_took != fd + 1) {
+			/* A thread that never had an event handed out (a
+			 * flusher, a worker started with the program) writing
+			 * with none on a socket already written, its reply not
+			 * read: more of an exchange someone else began, or one
+			 * of many writers of a socket nobody answers: it takes
+			 * nothing (before, a background thread's sends on a
+			 * socket a request opened and wrote carried that
+			 * request's ID: a trial, 66 of 66 lines). The first
+			 * write of a connection made for a request still takes
+			 * its tag (a client library's worker sending its
+			 * caller's call: Java's HttpClient), and so do that
+			 * thread's further writes of the exchange. */
 		} else {
 			switch_to(s, fd);
 			agent_self.peer_took = fd + 1;

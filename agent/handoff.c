@@ -95,11 +95,20 @@ void handoff_forked(void)
 	DEBUG("forked child: %s no longer pinned", ctx_name(c)->id);
 }
 
-void handoff_inherited_slept(void)
+void handoff_slept_rules(void)
 {
 	struct ctx *c = agent_self.cur;
 	bool pinned = ctx_pinned();
 
+	if (agent_self.peer_took) {
+		bool borrowed = c && !pinned && agent_self.peer_took_at == agent_self.switches;
+
+		agent_self.peer_took = 0;
+		if (borrowed) {
+			take(NULL, "a context borrowed from an outbound write ends at a sleep");
+			return;
+		}
+	}
 	/* The creator's context, still current: pinned by a bridge
 	 * (ctx_enter_inherited), or natively (pthread_create) and not
 	 * replaced by the thread's own I/O (agent/flow.c). */

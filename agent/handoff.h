@@ -169,14 +169,17 @@ static inline void handoff_job_handed(void)
 	agent_self.lock_watch |= LOCK_WATCH_NEXT;
 }
 
-void handoff_inherited_slept(void);
+void handoff_slept_rules(void);
 
 /* The thread woke from a sleep (shims/poll.c): rule 3 for a thread on
- * its creator's context. Two loads when it is not. Leaves errno alone. */
+ * its creator's context, and the end of a context borrowed from an
+ * outbound write (agent/flow.c: a worker with none that wrote on a
+ * connection a request made; its exchange is not what it does after a
+ * sleep). Three loads when neither. Leaves errno alone. */
 static inline void handoff_slept(void)
 {
-	if (unlikely(agent_self.pin_inherited || agent_self.inherited))
-		AGENT_WORK(handoff_inherited_slept());
+	if (unlikely(agent_self.pin_inherited || agent_self.inherited || agent_self.peer_took))
+		AGENT_WORK(handoff_slept_rules());
 }
 
 /* The thread waits for events (poll, epoll): an event loop, whose locks

@@ -65,7 +65,7 @@ AGENT_EXPORT int reqctx_api_slept(void)
 	int ended = 0;
 
 	if (agent_running() && agent_self.pin_inherited) {
-		AGENT_WORK(handoff_inherited_slept());
+		AGENT_WORK(handoff_slept_rules());
 		ended = !agent_self.pin_inherited;
 	}
 	return ended;

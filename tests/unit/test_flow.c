@@ -396,6 +396,38 @@ UNIT_TEST(a_pinned_connections_next_request_stays_pinned)
 	ck_assert(!ctx_pinned());
 }
 
+/* A socket one request opened and nobody answers (a statsd client's, a
+ * log sink), written by threads with no context: one that never had an
+ * event handed out takes nothing from it (a worker started with the
+ * program); an event loop's write takes the request's tag while that
+ * request is being served, and once it was answered, nothing, and the
+ * socket is nobody's from then on. Before, every such writer took the
+ * first request's ID. */
+UNIT_TEST(a_writer_with_none_takes_no_tag_of_an_answered_request_nor_off_a_loop)
+{
+	static const char line[] = "metric:1|c\n";
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	const struct ctx *a = fake_serve(CLIENT_A, "req-a");
+
+	flow_connect(UPSTREAM);
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, line, sizeof line - 1);
+	swap();                                  /* a thread with none, no loop */
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, line, sizeof line - 1);
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert_ptr_eq(fdmap_ctx_peek(fdmap_peek(UPSTREAM)), a);
+	agent_self.event_loop = true;            /* now an event loop's */
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, line, sizeof line - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a"); /* A is being served */
+	ctx_take_current(NULL);
+	swap();
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	swap();
+	flow_write_slot(fdmap_peek(UPSTREAM), UPSTREAM, line, sizeof line - 1);
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(UPSTREAM)));
+	swap();
+}
+
 static struct sockaddr_in loop4(uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
