@@ -134,6 +134,12 @@ static void wait_ends(const void *obj, const void *mutex, bool woke, bool slept)
 	if (agent_tid() == agent_pid)
 		pool = false;
 	agent_self.cond_ctx = NULL;
+	/* Rule 3: a timed wait that ran out slept. Not for a context a
+	 * bridge keeps (an interpreter's lock is a timed wait that runs out
+	 * whenever another thread holds it long). */
+	if (!woke && slept && agent_self.inherited && agent_self.cur == agent_self.inherited &&
+	    !ctx_pinned())
+		handoff_slept_rules();
 	if (agent_self.pin_inherited && ctx_pinned() && mutex == NULL && slept && woke &&
 	    (!took || x != agent_self.cur)) {
 		/* Rule 3 for a thread a bridge keeps on its creator's context

@@ -25,8 +25,10 @@
  *     a pool thread made inside one request does not carry it into other
  *     requests' jobs. It ends too (and so does the context a bridge
  *     keeps a new thread on, ctx_enter_inherited) when the thread wakes
- *     from a sleep - a nanosleep, or a poll or select that watches no
- *     file - after that request was answered, or after any other
+ *     from a sleep - a nanosleep (also through syscall(2)), or a poll,
+ *     select, epoll_wait or sigtimedwait that timed out (a native
+ *     thread's condvar wait that timed out too) - after that request
+ *     was answered, or after any other
  *     context was made in the process since the thread started: a
  *     flusher that polls with a sleep, started by the first request and
  *     fed without a lock, works for whichever requests came meanwhile;

@@ -3,6 +3,7 @@
  * no context; what it gets back decides the next one (dispatch.c).
  */
 #include "agent/dispatch.h"
+#include "agent/handoff.h"
 #include "shims/shim.h"
 
 static int created(int r)
@@ -62,6 +63,8 @@ static __attribute__((noinline)) int wait_kernel(int epfd, struct epoll_event *e
 	AGENT_WORK(buf = dispatch_buffer(epfd, max));
 	for (;;) {
 		r = wait_real(epfd, buf ? buf : events, max, a);
+		if (r == 0 && (a->ts ? a->ts->tv_sec || a->ts->tv_nsec : a->timeout != 0))
+			handoff_slept();      /* it timed out: a sleep */
 		if (r <= 0)
 			return r;
 		if (buf == NULL) {         /* batch mode: the whole batch */

@@ -4,6 +4,7 @@
  * the first I/O decides, and once the thread is done with a connection
  * its lines carry none until the next one's I/O: SERVED_SEVERAL).
  */
+#include <errno.h>
 #include <sys/wait.h>
 #include <poll.h>
 
@@ -200,8 +201,8 @@ AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	}
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(poll)(fds, n, timeout);
-	if (n == 0)
-		handoff_slept();
+	if (r == 0 && timeout != 0)
+		handoff_slept();      /* it timed out: a sleep */
 	return ready_poll(r, fds, n, fibers_polled(fds, n));
 }
 
@@ -218,14 +219,14 @@ AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 	}
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .fds = fds, .nfds = n });
 	r = REAL(ppoll)(fds, n, ts, mask);
-	if (n == 0)
+	if (r == 0 && !zero_time(ts))
 		handoff_slept();
 	return ready_poll(r, fds, n, fibers_polled(fds, n));
 }
 
 AGENT_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
-	bool fibers;
+	bool fibers, waits = !(tv && tv->tv_sec == 0 && tv->tv_usec == 0);
 	int r;
 
 	if (!agent_active() || (nfds == 0 && tv && tv->tv_sec == 0 && tv->tv_usec == 0))
@@ -233,7 +234,7 @@ AGENT_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct tim
 	fibers = fibers_selected(nfds, rd, wr, ex);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(select)(nfds, rd, wr, ex, tv);
-	if (nfds == 0)
+	if (r == 0 && waits)          /* tv: the time left now (Linux) */
 		handoff_slept();
 	return ready_select(r, nfds, rd, wr, ex, fibers);
 }
@@ -249,7 +250,7 @@ AGENT_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
 	fibers = fibers_selected(nfds, rd, wr, ex);
 	shim_wait_begins(&(struct flow_wait){ .epfd = -1, .nsel = nfds, .sets = { rd, wr, ex } });
 	r = REAL(pselect)(nfds, rd, wr, ex, ts, mask);
-	if (nfds == 0)
+	if (r == 0 && !zero_time(ts))
 		handoff_slept();
 	return ready_select(r, nfds, rd, wr, ex, fibers);
 }
@@ -351,6 +352,14 @@ AGENT_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
 
 AGENT_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *t)
 {
-	WAIT_FLUSHED(REAL(sigtimedwait)(set, info, t));
+	int r;
+
+	if (!agent_active())
+		return REAL(sigtimedwait)(set, info, t);
+	shim_may_block();
+	r = REAL(sigtimedwait)(set, info, t);
+	if (r < 0 && errno == EAGAIN)
+		handoff_slept();      /* it timed out: a sleep */
+	return r;
 }
 

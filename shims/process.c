@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "agent/handoff.h"
 #include "agent/inherit.h"
 #include "agent/shell.h"
 #include "agent/signals.h"
@@ -70,6 +71,13 @@ AGENT_HIDDEN long syscall_slow(long n, ...)
 		image_ends();
 	else if (n == SYS_exit && agent_active())
 		shim_may_block();
+	if (n == SYS_nanosleep || n == SYS_clock_nanosleep) {
+		long r = REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+
+		if (agent_active())
+			handoff_slept();
+		return r;
+	}
 	return REAL(syscall)(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 

@@ -308,6 +308,17 @@ module ReqctxBridge
     end
     Kernel.prepend(SleepWatch)
 
+    # IO.select that times out is a sleep too (with no IO at all, Ruby
+    # waits on its thread's condvar, as for sleep).
+    module SelectWatch
+      def select(*args)
+        r = super
+        ReqctxBridge.slept if r.nil? && Thread.current.thread_variable_get(:__reqctx_inherited)
+        r
+      end
+    end
+    IO.singleton_class.prepend(SelectWatch)
+
     # A trap handler runs on the main thread (WEBrick's acceptor, puma's
     # launcher) between whatever it was doing: its work (a flush of what
     # several requests queued) names no request the agent can tell. It

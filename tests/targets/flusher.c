@@ -8,7 +8,12 @@
  *
  *   flusher PORT_FILE MODE      MODE: how the flusher sleeps (20 ms):
  *                                 nanosleep, usleep, clock_nanosleep,
- *                                 poll (no fds), select (no fds);
+ *                                 poll (no fds), select (no fds),
+ *                                 poll_idle (a pipe nobody writes),
+ *                                 epoll (an instance with no fd),
+ *                                 sigtimedwait (a signal never sent),
+ *                                 condwait (a condvar nobody signals),
+ *                                 syscall (nanosleep through syscall(2));
  *                               or "retry": no flusher; each request's
  *                                 thread starts a helper that sleeps
  *                                 10 ms once (a retry's wait), writes
@@ -21,15 +26,23 @@
  *           "site=retry id=TOK"   (the helper, after its sleep)
  */
 #include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "target.h"
 
-enum { NANOSLEEP, USLEEP, CLOCK_NANOSLEEP, POLL, SELECT, RETRY };
+enum { NANOSLEEP, USLEEP, CLOCK_NANOSLEEP, POLL, SELECT, POLL_IDLE, EPOLL, SIGTIMEDWAIT, CONDWAIT,
+       SYSCALL, RETRY };
 static const char *const modes[] = { "nanosleep", "usleep", "clock_nanosleep", "poll", "select",
+				     "poll_idle", "epoll", "sigtimedwait", "condwait", "syscall",
 				     "retry" };
 static int mode;
+static int idle[2], ep = -1;
+static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 
 #define RING 4096
 static char ring[RING][64];
@@ -54,6 +67,43 @@ static void nap(int ms)
 		break;
 	case SELECT:
 		select(0, NULL, NULL, NULL, &tv);
+		break;
+	case POLL_IDLE: {
+		struct pollfd p = { .fd = idle[0], .events = POLLIN };
+
+		poll(&p, 1, ms);
+		break;
+	}
+	case EPOLL: {
+		struct epoll_event e;
+
+		epoll_wait(ep, &e, 1, ms);
+		break;
+	}
+	case SIGTIMEDWAIT: {
+		sigset_t s;
+
+		sigemptyset(&s);
+		sigaddset(&s, SIGUSR2);
+		sigtimedwait(&s, NULL, &ts);
+		break;
+	}
+	case CONDWAIT: {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += ms * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&mutex);
+		pthread_cond_timedwait(&cond, &mutex, &until);
+		pthread_mutex_unlock(&mutex);
+		break;
+	}
+	case SYSCALL:
+		syscall(SYS_nanosleep, &ts, NULL);
 		break;
 	default:
 		nanosleep(&ts, NULL);
@@ -134,6 +184,8 @@ int main(int argc, char **argv)
 	if (argc != 3)
 		die("usage: flusher PORT_FILE MODE");
 	mode = pick_mode(argv[2], modes, sizeof modes / sizeof modes[0]);
+	if (pipe(idle) != 0 || (ep = epoll_create1(0)) < 0)
+		die("pipe, epoll_create1");
 	ls = listen_loopback(SOCK_STREAM, 0, 128, &port);
 	write_port_file(argv[1], port);
 	for (;;) {

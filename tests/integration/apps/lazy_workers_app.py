@@ -11,8 +11,9 @@ threading.Lock each request releases, and takes the ids queued in a
 list; busy for its first 0.2 s, so that some releases find it working
 and its next acquire takes the lock without sleeping; "site=sleep_job",
 "site=select_job" and "site=poll_job": flushers that poll a deque of their
-own, sleeping with time.sleep, with select.select on no files and with a
-poll object that holds none) and answers. The request that starts the
+own, sleeping with time.sleep, with select.select on no files, with a
+poll object that holds none, and with select.select on a socket nobody
+writes, "site=selfd_job") and answers. The request that starts the
 workers is a long poll: it answers 0.5 s after the others began (so the
 flushers it started run while it is still being served, for other
 requests). It also logs "site=memlog id=<id>" through
@@ -43,6 +44,7 @@ import collections  # noqa: E402
 pending = collections.deque()
 select_pending = collections.deque()
 poll_pending = collections.deque()
+selfd_pending = collections.deque()
 
 memlog = logging.getLogger("memlog")
 memlog.propagate = False
@@ -99,6 +101,14 @@ def select_worker():
             log("select_job", select_pending.popleft())
 
 
+def selfd_worker():
+    idle_a, idle_b = socket.socketpair()
+    while True:
+        select.select([idle_a], [], [], 0.05)     # times out: nobody writes
+        while selfd_pending:
+            log("selfd_job", selfd_pending.popleft())
+
+
 def poll_worker():
     idle = select.poll()
     while True:
@@ -128,7 +138,7 @@ class H(Handler):
         with lock:
             if not started:
                 for w in (pipe_worker, sock_worker, sq_worker, lock_worker, sleep_worker,
-                          select_worker, poll_worker):
+                          select_worker, poll_worker, selfd_worker):
                     threading.Thread(target=w, daemon=True).start()
                 started.append(True)
                 first = True
@@ -141,6 +151,7 @@ class H(Handler):
         pending.append(rid)
         select_pending.append(rid)
         poll_pending.append(rid)
+        selfd_pending.append(rid)
         memlog.info("site=memlog id=%s", rid)
         qlog.info("site=qlog id=%s", rid)
         if first:

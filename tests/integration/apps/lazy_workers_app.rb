@@ -4,13 +4,15 @@
 # id=<id>", runs a thread that logs "site=oneshot id=<id>" (its request's),
 # writes <id> to the pipe (the worker logs "site=pipe_job id=<id>"),
 # queues it in an Array a flusher the first request started drains after
-# each sleep (it logs "site=sleep_job id=<id>") and answers. The first
+# each sleep (it logs "site=sleep_job id=<id>"), and in another that one
+# drains after each IO.select on nothing ("site=select_job"), and answers. The first
 # request is a long poll: it answers 0.3 s after it started the workers.
 require_relative 'webrick_serve'
 
 R, W = IO.pipe
 LOCK = Mutex.new
 PENDING = []
+SELECTED = []
 $worker = nil
 
 serve_webrick do |server|
@@ -33,10 +35,19 @@ serve_webrick do |server|
           end
         end
       end
+      Thread.new do
+        loop do
+          IO.select(nil, nil, nil, 0.02)
+          while (x = SELECTED.shift)
+            $stderr.write("site=select_job id=#{x}\n")
+          end
+        end
+      end
     end
     Thread.new { $stderr.puts "site=oneshot id=#{id}" }.join
     W.write("#{id}\n")
     PENDING << id
+    SELECTED << id
     sleep 0.3 if first
     res.body = "ok #{id}"
   end
