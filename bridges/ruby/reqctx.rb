@@ -328,11 +328,9 @@ module ReqctxBridge
     def self.trap_handler(cmd)
       return cmd unless cmd.is_a?(Proc)
 
-      w = if cmd.arity.zero?
-            proc { run(nil) { cmd.call } }
-          else
-            proc { |*a| run(nil) { cmd.call(*a) } }
-          end
+      # Called as Ruby calls the program's own: with the signal's number
+      # (a lambda that takes none raises, as it does without the bridge).
+      w = proc { |*a| run(nil) { cmd.call(*a) } }
       TRAPS[w] = cmd
       w
     end
@@ -342,11 +340,11 @@ module ReqctxBridge
     end
 
     module TrapNone
-      def trap(sig, *rest, &blk)
-        if blk && rest.empty?
-          ReqctxBridge.trap_unwrap(super(sig, ReqctxBridge.trap_handler(blk)))
-        elsif rest.size == 1 && blk.nil?
-          ReqctxBridge.trap_unwrap(super(sig, ReqctxBridge.trap_handler(rest[0])))
+      def trap(*args, &blk)
+        if blk && args.size == 1
+          ReqctxBridge.trap_unwrap(super(args[0], ReqctxBridge.trap_handler(blk)))
+        elsif args.size == 2 && blk.nil?
+          ReqctxBridge.trap_unwrap(super(args[0], ReqctxBridge.trap_handler(args[1])))
         else
           super
         end
