@@ -59,6 +59,7 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 	struct ctx_seed seed = { 0 };
 	char tracestate[HTTP_TRACESTATE_MAX + 1];
 	struct ctx *old, *c;
+	bool carry;
 
 	if (first && ids->request_id_len == 0 && !ids->has_trace && !(f && f->count)) {
 		/* the connection's context serves its first request */
@@ -104,6 +105,13 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 	}
 	if (old)
 		seed.peer = old->peer;     /* later requests get their own trace */
+	/* The program pinned this thread to the connection's previous
+	 * request (a thread per connection, its bridge's): the next one is
+	 * the thread's too, pinned as that one was. Before, it was current
+	 * only natively, and a hand-off rule (a job queue's wake-up at a
+	 * future's result) ended it in the middle of the request. */
+	carry = old && unlikely(agent_self.pinned != NULL) && agent_self.cur == old && ctx_pinned() &&
+		!agent_self.pin_inherited;
 	c = ctx_new(&seed);
 	ctx_put(old);
 	if (c == NULL) {
@@ -117,6 +125,11 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 	      id_source(ids, what, "generated"),
 	      ids->has_trace ? "adopted from traceparent" : "generated", what);
 	fdmap_tag(s, c);
+	if (carry) {
+		ctx_get(c);
+		ctx_take_current(c);
+		agent_self.pinned = c;
+	}
 	prop_request(s, fd, c, head, hlen, is_http);
 	ctx_put(c);
 }

@@ -58,21 +58,9 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 	}
 	c = fdmap_ctx_get(s);
 	if (c) {
-		/* The program pinned the thread to this connection's request
-		 * (a thread per connection, its bridge's): the connection's
-		 * next request (keep-alive) is the thread's too, pinned as
-		 * that one was. Before, it was current only natively, and a
-		 * hand-off rule (a job queue's wake-up at a future's result)
-		 * ended it in the middle of the request. */
-		bool carry = unlikely(agent_self.pinned != NULL) && ctx_pinned() &&
-			     !agent_self.pin_inherited && agent_self.cur->conn_fd == fd &&
-			     c->conn_fd == fd;
-
 		if (unlikely(debug_fd >= 0))
 			note_switch(c, why, fd);
 		ctx_take_current(c);
-		if (carry)
-			agent_self.pinned = c;
 	}
 }
 
