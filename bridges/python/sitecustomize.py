@@ -618,6 +618,7 @@ def install_hooks(fn):
                     prev = enter_snap(s) if own else enter_inherited(s)
                     var.set(s)
                     inherited.on = not own
+                    inherited.snap = s
                     try:
                         run()
                     finally:
@@ -635,6 +636,42 @@ def install_hooks(fn):
                     return r
             return start(self)
         threading.Thread.start = _start
+
+        # A thread joined by a thread of the request it was started in
+        # works for that request: the joiner waits for it. Such a
+        # helper's sleep (a retry's backoff) while other requests are
+        # served ends its request in the agent, as a flusher's does
+        # (agent/handoff.h, rule 3); the join says which it is, and the
+        # request comes back after the sleep. Before, a trial's helper,
+        # started and joined by its handler, lost a third of its lines
+        # and calls after its sleep.
+        join = threading.Thread.join
+
+        def _join(self, timeout=None):
+            s = capture()
+            if s is None:
+                return join(self, timeout)
+            self._reqctx_joined_by = s
+            try:
+                return join(self, timeout)
+            finally:
+                self._reqctx_joined_by = None
+        _join.__doc__, _join.__name__, _join.__qualname__ = join.__doc__, "join", "Thread.join"
+        threading.Thread.join = _join
+
+        import time
+        sleep = time.sleep
+
+        def _sleep(secs):
+            r = sleep(secs)
+            if getattr(inherited, "on", False):
+                s = getattr(inherited, "snap", None)
+                if s is not None and capture() is None and \
+                        getattr(threading.current_thread(), "_reqctx_joined_by", None) == s:
+                    _release(enter_inherited(s))
+            return r
+        _sleep.__doc__, _sleep.__name__, _sleep.__qualname__ = sleep.__doc__, "sleep", "sleep"
+        time.sleep = _sleep
 
         def waits_for_work():
             """The thread waits on a queue or a condition: what it runs

@@ -5,7 +5,8 @@ file, a socketpair, a queue.SimpleQueue. queue is imported before
 threading (the bridge must patch it once it is whole). GET /<tag>/<id>
 logs "site=arrival id=<id>", runs a thread of its own that logs
 "site=oneshot id=<id>" (a thread started inside the request: its
-request's), hands <id> to each worker ("site=pipe_job", "site=sock_job",
+request's) and one that sleeps first, "site=joined id=<id>" (the request
+joins it: its request's, though others began meanwhile), hands <id> to each worker ("site=pipe_job", "site=sock_job",
 "site=sq_job", and "site=lock_job": a worker that sleeps on a
 threading.Lock each request releases, and takes the ids queued in a
 list; busy for its first 0.2 s, so that some releases find it working
@@ -117,6 +118,11 @@ def poll_worker():
             log("poll_job", poll_pending.popleft())
 
 
+def napped(rid):
+    time.sleep(0.01)            # a retry's backoff, while others are served
+    log("joined", rid)
+
+
 def lock_hand(rid):
     with lock:
         lock_items.append(rid)
@@ -143,6 +149,9 @@ class H(Handler):
                 started.append(True)
                 first = True
         t = threading.Thread(target=log, args=("oneshot", rid))
+        t.start()
+        t.join()
+        t = threading.Thread(target=napped, args=(rid,))
         t.start()
         t.join()
         os.write(pipe_w, (rid + "\n").encode())
