@@ -141,6 +141,7 @@ module ReqctxBridge
 
     self.source = :own
     Thread.current.thread_variable_set(:__reqctx_inherited, true)
+    Thread.current.thread_variable_set(:__reqctx_started_in, snap.to_i)
     prev = ENTER_INHERITED.call(snap)
     begin
       yield
@@ -175,7 +176,18 @@ module ReqctxBridge
   # own was answered). Where it ended the context, none from here, as
   # after a wait for work.
   def self.slept
+    return if joined_by_own
+
     waits_for_work if !SLEPT.nil? && SLEPT.call == 1
+  end
+
+  # The thread is joined by a thread of the request it was started in:
+  # it works for that request (the joiner waits for it), and a sleep
+  # does not end it (a helper's backoff while other requests are served).
+  def self.joined_by_own
+    t = Thread.current
+    by = t.thread_variable_get(:__reqctx_joined_by)
+    !by.nil? && by == t.thread_variable_get(:__reqctx_started_in)
   end
 
   # A thread started inside a request takes a lock (a Mutex or a
@@ -223,6 +235,23 @@ module ReqctxBridge
       end
     end
     Thread.singleton_class.prepend(ThreadNew)
+
+    # Thread#join marks the joined thread with the joiner's request
+    # (ReqctxBridge.joined_by_own).
+    module JoinMark
+      def join(*args)
+        s = ReqctxBridge.capture
+        return super if s.nil?
+
+        thread_variable_set(:__reqctx_joined_by, s.to_i)
+        begin
+          super
+        ensure
+          thread_variable_set(:__reqctx_joined_by, nil)
+        end
+      end
+    end
+    Thread.prepend(JoinMark)
 
     module QueueCarry
       def push(obj, *rest)

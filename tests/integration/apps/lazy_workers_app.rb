@@ -1,7 +1,8 @@
 # tests/integration/t_lazy_workers: WEBrick (a thread per connection)
 # whose first request starts a worker thread that takes every later
 # request's job from an IO.pipe. GET /<tag>/<id> logs "site=arrival
-# id=<id>", runs a thread that logs "site=oneshot id=<id>" (its request's),
+# id=<id>", runs a thread that logs "site=oneshot id=<id>" (its request's)
+# and one it joins that sleeps first ("site=joined id=<id>", its too),
 # writes <id> to the pipe (the worker logs "site=pipe_job id=<id>"),
 # queues it in an Array a flusher the first request started drains after
 # each sleep (it logs "site=sleep_job id=<id>"), and in another that one
@@ -45,6 +46,8 @@ serve_webrick do |server|
       end
     end
     Thread.new { $stderr.puts "site=oneshot id=#{id}" }.join
+    # a helper the request joins, sleeping first (a retry's backoff)
+    Thread.new { sleep 0.05; $stderr.write("site=joined id=#{id}\n") }.join
     W.write("#{id}\n")
     PENDING << id
     SELECTED << id
