@@ -487,6 +487,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				note_switch(NULL, "a channel read by a thread on its creator's context", fd);
 			agent_self.pin_inherited = false;
 			agent_self.inherited = NULL;
+			agent_self.fork_inherited = false;
 			ctx_take_current(NULL);
 		}
 		if (n > 0 && (rx = fdmap_chan_get(s, true)) != NULL) {
@@ -1359,8 +1360,17 @@ void flow_wait_begins(const struct flow_wait *w)
 	turn_ends();
 	handoff_waits();
 	flow_wait_relay_stale();
-	if (cur && conn_open(cur) && !foreign_in(w, cur) &&
-	    !(unlikely(agent_self.fork_inherited) && cur == agent_self.inherited)) {
+	if (unlikely(agent_self.fork_inherited)) {
+		/* A forked child's first wait ends what it inherited
+		 * (handoff_forked), even one inside that request. */
+		agent_self.fork_inherited = false;
+		if (cur && cur == agent_self.inherited) {
+			agent_self.inherited = NULL;
+			flow_idle();
+			return;
+		}
+	}
+	if (cur && conn_open(cur) && !foreign_in(w, cur)) {
 		if (agent_self.waits_in != cur)
 			DEBUG("keep %s across a wait inside its request (epfd %d)", ctx_name(cur)->id, w->epfd);
 		agent_self.waits_in = cur;

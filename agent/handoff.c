@@ -119,6 +119,7 @@ void handoff_slept_rules(void)
 		return;
 	agent_self.pin_inherited = false;
 	agent_self.inherited = NULL;
+	agent_self.fork_inherited = false;
 	take(NULL, "inherited context ends at a sleep: its request answered, or another begun");
 }
 

@@ -84,8 +84,9 @@ struct agent_thread {
 	unsigned long inherit_made; /* ctx_made when `pinned` (pin_inherited) or
 	                               `inherited` was given (handoff_slept) */
 	bool fork_inherited;      /* `inherited` is what a bridge had pinned in the
-	                             parent of this forked child (handoff_forked): no
-	                             wait keeps it (flow_wait_begins) */
+	                             parent of this forked child (handoff_forked),
+	                             until its first wait, sleep or channel read
+	                             ends it (flow_wait_begins) */
 	bool entered_none;        /* no context, and that entered through the API: the
 	                             program says the thread serves no request now */
 	/* What each enter through the API (ctx_enter_pinned) found, for the

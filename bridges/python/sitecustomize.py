@@ -645,17 +645,21 @@ def install_hooks(fn):
         # request comes back after the sleep. Before, a trial's helper,
         # started and joined by its handler, lost a third of its lines
         # and calls after its sleep.
+        # Kept beside the threads, not on them: a Thread's attributes
+        # are the program's.
+        import weakref
         join = threading.Thread.join
+        joined_by = weakref.WeakKeyDictionary()
 
         def _join(self, timeout=None):
             s = capture()
             if s is None:
                 return join(self, timeout)
-            self._reqctx_joined_by = s
+            joined_by[self] = s
             try:
                 return join(self, timeout)
             finally:
-                self._reqctx_joined_by = None
+                joined_by.pop(self, None)
         _join.__doc__, _join.__name__, _join.__qualname__ = join.__doc__, "join", "Thread.join"
         threading.Thread.join = _join
 
@@ -667,7 +671,7 @@ def install_hooks(fn):
             if getattr(inherited, "on", False):
                 s = getattr(inherited, "snap", None)
                 if s is not None and capture() is None and \
-                        getattr(threading.current_thread(), "_reqctx_joined_by", None) == s:
+                        joined_by.get(threading.current_thread()) == s:
                     _release(enter_inherited(s))
             return r
         _sleep.__doc__, _sleep.__name__, _sleep.__qualname__ = sleep.__doc__, "sleep", "sleep"
