@@ -537,7 +537,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				 * is known, not more of the last. */
 				take_from_chan(NULL, rx, "flow_read (bytes not recorded, after its request was answered)", fd);
 			}
-			chan_unref(rx);
+			chan_put(rx);
 		}
 		break;
 	default:
@@ -573,7 +573,7 @@ void flow_chan_peeked(struct fdslot *s, int fd)
 			note_switch(NULL, "peek at a job queue", fd);
 		ctx_take_current(NULL);
 	}
-	chan_unref(rx);
+	chan_put(rx);
 }
 
 ssize_t flow_read_done(struct fdslot *s, int fd, const void *data, size_t dlen, ssize_t r)
@@ -828,7 +828,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 				agent_self.chan_write = tx;     /* keeps the reference */
 				tracked = true;
 			} else {
-				chan_unref(tx);
+				chan_put(tx);
 			}
 		}
 		break;
@@ -854,7 +854,7 @@ int flow_write_nobody(struct fdslot *s, const void *data, size_t n)
 		chan_set_carried(tx);
 		carries(s);
 		chan_wrote(tx, NULL, units_of(tx, data, n), data, false);
-		chan_unref(tx);
+		chan_put(tx);
 	}
 	return FD_CHAN;
 }
@@ -870,6 +870,7 @@ void flow_thread_exit(void)
 		chan_write_done(tx);
 		chan_unref(tx);
 	}
+	chan_drop_held();
 	relay_stash_free();
 }
 
@@ -896,13 +897,13 @@ void flow_write_done(int fd, const void *data, size_t n, ssize_t r, bool tracked
 			if (took < want)
 				chan_unwrote(u, want - took);
 			if (u != tx)
-				chan_unref(u);
+				chan_put(u);
 		}
 	}
 	if (tx == NULL)
 		return;
 	chan_write_done(tx);
-	chan_unref(tx);
+	chan_put(tx);
 }
 
 static void set_chan(int fd, struct chan *rx, struct chan *tx)
@@ -1316,7 +1317,7 @@ static bool foreign(int fd, const void *arg)
 		 * inside that request (Ruby's worker sleeping on its sigwait
 		 * eventfd after a Queue push woke it through it). */
 		f = (rx == agent_self.chan_took && flow_cur_from_chan()) || !chan_only(rx, cur);
-		chan_unref(rx);
+		chan_put(rx);
 		return f;
 	default:
 		return false;
@@ -1564,6 +1565,6 @@ void flow_ready(int fd, bool in)
 	if (rx) {
 		if (!(kept() && chan_pending(rx) == 0))
 			take_from_chan(job_named(chan_peek(rx)), rx, "flow_ready (queued bytes)", fd);
-		chan_unref(rx);
+		chan_put(rx);
 	}
 }

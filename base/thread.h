@@ -44,6 +44,8 @@ struct agent_thread {
 	struct ep_buf *ep;        /* buffered epoll events (one-at-a-time mode) */
 	struct chan *chan_write;  /* a write recorded in it is in flight (a reference;
 	                             agent/flow.c, flow_write_done) */
+	struct chan *chan_held;   /* the channel the thread used last, a reference
+	                             kept between calls (chan_put; ctxmap/chan.h) */
 	const void *cond_src;     /* the condvar `cur` came from, if it did, */
 	const void *cond_mutex;   /* the mutex of that wait, */
 	const struct ctx *cond_ctx; /* and which context that was */

@@ -87,6 +87,11 @@ void chan_ref(struct chan *c)
 		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 }
 
+void chan_drop_held(void)
+{
+	chan_unref(__atomic_exchange_n(&agent_self.chan_held, NULL, __ATOMIC_RELAXED));
+}
+
 bool chan_tryget(struct chan *c)
 {
 	unsigned n = __atomic_load_n(&c->refs, __ATOMIC_RELAXED);

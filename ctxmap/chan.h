@@ -75,6 +75,41 @@ void chan_ref(struct chan *c);
 void chan_unref(struct chan *c);
 /* Takes a reference unless the channel was already released. */
 bool chan_tryget(struct chan *c);
+/*
+ * The thread's held reference (agent_self.chan_held): a thread that reads
+ * or writes one channel call after call (a pool's producer, each of its
+ * workers) keeps one reference to it between the calls, so that a call
+ * takes and drops none: no atomic on the reference count the producer and
+ * the consumers share. chan_take_held(c): true when the thread held `c`,
+ * whose reference now goes to the caller. chan_put(c): the caller is done
+ * with its reference; the thread keeps it, dropping the one it held before
+ * (which may release that channel). Both are single exchanges on the
+ * thread's own word, safe against a signal handler that does the same in
+ * between. chan_drop_held(): the thread ends (or forgets its channels).
+ */
+static inline __attribute__((always_inline)) bool chan_take_held(struct chan *c)
+{
+	struct chan *h;
+
+	if (agent_self.chan_held != c)
+		return false;
+	/* A signal handler's call may have taken or changed it since. */
+	h = __atomic_exchange_n(&agent_self.chan_held, NULL, __ATOMIC_RELAXED);
+	if (likely(h == c))
+		return true;
+	chan_unref(h);
+	return false;
+}
+
+static inline __attribute__((always_inline)) void chan_put(struct chan *c)
+{
+	struct chan *h = c ? __atomic_exchange_n(&agent_self.chan_held, c, __ATOMIC_RELAXED) : NULL;
+
+	if (h)
+		chan_unref(h);
+}
+
+void chan_drop_held(void);
 /* Fork hooks (base/lock.h): the module lock. */
 LOCK_FORK_DECLARE(chan)
 

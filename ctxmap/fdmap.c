@@ -97,7 +97,7 @@ void fdmap_tag(struct fdslot *s, struct ctx *c)
 	ctx_put(old);
 }
 
-struct chan *fdmap_chan_get(struct fdslot *s, bool rx)
+struct chan *fdmap_chan_get_slow(struct fdslot *s, bool rx)
 {
 	struct chan **slot = rx ? &s->rx : &s->tx;
 

@@ -160,9 +160,20 @@ void fdmap_tag(struct fdslot *s, struct ctx *c);
 void fdmap_reset(int fd, enum fd_kind kind);
 
 /* The channel a slot reads from (rx) or writes into, with a reference for
- * the caller, or NULL: safe against the fd being closed or reused at the
- * same time by another thread. */
-struct chan *fdmap_chan_get(struct fdslot *s, bool rx);
+ * the caller (the thread's held one when it is that channel: chan_put
+ * gives it back), or NULL: safe against the fd being closed or reused at
+ * the same time by another thread. */
+struct chan *fdmap_chan_get_slow(struct fdslot *s, bool rx);
+static inline __attribute__((always_inline)) struct chan *fdmap_chan_get(struct fdslot *s, bool rx)
+{
+	struct chan *c = __atomic_load_n(rx ? &s->rx : &s->tx, __ATOMIC_ACQUIRE);
+
+	/* The thread's own reference: `c`, held, was not released, and was
+	 * the fd's channel at the load. */
+	if (c == NULL || chan_take_held(c))
+		return c;
+	return fdmap_chan_get_slow(s, rx);
+}
 
 /* Sets the channels of a slot (taking references of their own). */
 void fdmap_set_chans(struct fdslot *s, struct chan *rx, struct chan *tx);

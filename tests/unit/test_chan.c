@@ -454,6 +454,50 @@ UNIT_TEST(gathered_write_keeps_its_head)
 	ctx_put(b);
 }
 
+/* A thread writing one channel call after call keeps one reference to it
+ * between the calls (chan_put): the calls take and drop none. Moving to
+ * another channel gives the first one's back, and the thread's end the
+ * last: a channel whose fds are closed is released then. */
+UNIT_TEST(thread_keeps_its_channel_between_calls)
+{
+	int p[2] = { 7120, 7121 }, q[2] = { 7122, 7123 };
+	struct ctx *a = fresh();
+	struct chan *tp, *tq;
+
+	chan_drop_held();
+	flow_pipe(p);
+	flow_pipe(q);
+	tp = fdmap_peek(p[1])->tx;
+	tq = fdmap_peek(q[1])->tx;
+	ck_assert_uint_eq(__atomic_load_n(&tp->refs, __ATOMIC_RELAXED), 2);    /* its two fds */
+	ctx_take_current(a);
+	ck_assert(flow_write_slot(fdmap_peek(p[1]), p[1], "job1", 4));
+	ck_assert_ptr_null(agent_self.chan_held);    /* the call's own, in flight */
+	flow_write_done(p[1], "job1", 4, 4, true);
+	ck_assert_ptr_eq(agent_self.chan_held, tp);
+	ck_assert_uint_eq(__atomic_load_n(&tp->refs, __ATOMIC_RELAXED), 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert(flow_write_slot(fdmap_peek(p[1]), p[1], "job2", 4));
+		flow_write_done(p[1], "job2", 4, 4, true);
+		ck_assert_uint_eq(__atomic_load_n(&tp->refs, __ATOMIC_RELAXED), 3);
+	}
+	ck_assert(flow_write_slot(fdmap_peek(q[1]), q[1], "job3", 4));
+	flow_write_done(q[1], "job3", 4, 4, true);
+	ck_assert_ptr_eq(agent_self.chan_held, tq);
+	ck_assert_uint_eq(__atomic_load_n(&tp->refs, __ATOMIC_RELAXED), 2);
+	ck_assert_uint_eq(__atomic_load_n(&tq->refs, __ATOMIC_RELAXED), 3);
+	flow_close(q[0]);
+	flow_close(q[1]);
+	ck_assert_uint_eq(__atomic_load_n(&tq->refs, __ATOMIC_RELAXED), 1);   /* the thread's alone */
+	chan_drop_held();
+	ck_assert_uint_eq(__atomic_load_n(&tq->refs, __ATOMIC_RELAXED), 0);   /* released */
+	ctx_take_current(NULL);
+	flow_close(p[0]);
+	flow_close(p[1]);
+	ck_assert_uint_eq(__atomic_load_n(&tp->refs, __ATOMIC_RELAXED), 0);
+	ctx_put(a);
+}
+
 /* A write made inside another's call (a signal handler's self-pipe write)
  * is not the one in flight: its return must not end the outer write's
  * tracking, nor correct the outer channel's units with its own count. */
