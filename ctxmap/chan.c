@@ -416,7 +416,7 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 {
 	struct ctx *first = NULL;
 	const struct chan_seg *old;
-	bool taken = false, mixed = false, anon, head_read = false;
+	bool taken = false, mixed = false, anon, head_read = false, moved = false;
 	uint32_t writes = 0;
 	struct ctx *drop[CHAN_SEGS];
 	int nd = 0;
@@ -488,8 +488,11 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 		uint64_t take = s->units < units ? s->units : units;
 
 		if (!taken) {
+			/* The oldest segment read whole (a job a write): its
+			 * reference goes to the reader, none taken or dropped. */
 			first = s->ctx;
-			if (first)
+			moved = take == s->units;
+			if (first && !moved)
 				ctx_get(first);
 			taken = true;
 		} else if (s->ctx != first) {
@@ -500,7 +503,10 @@ enum chan_took chan_read(struct chan *c, uint64_t units, const void *data, size_
 		s->wlen = 0;              /* partly read: not one write any more */
 		units -= take;
 		if (s->units == 0) {
-			drop[nd++] = s->ctx;      /* released after the lock */
+			if (moved)
+				moved = false;    /* the first: its reference is `first` */
+			else
+				drop[nd++] = s->ctx;      /* released after the lock */
 			s->ctx = NULL;
 			c->head = (int)((unsigned)(c->head + 1) % CHAN_SEGS);
 			__atomic_store_n(&c->n, c->n - 1, __ATOMIC_RELEASE);

@@ -454,6 +454,52 @@ UNIT_TEST(gathered_write_keeps_its_head)
 	ctx_put(b);
 }
 
+static unsigned ctx_refs(const struct ctx *x)
+{
+	return __atomic_load_n(&x->refs, __ATOMIC_RELAXED);
+}
+
+/* Every reference a read takes is one the reader gets or one released:
+ * a job read whole (its segment's reference moves to the reader), a job
+ * read in two parts, and one read spanning two writers' jobs (none to the
+ * reader). A context's count is back where it started once the reader
+ * drops what it got. */
+UNIT_TEST(reads_balance_the_references)
+{
+	struct chan *ch = chan_new(false, false);
+	struct ctx *a = fresh(), *b = fresh(), *got = NULL;
+	uint64_t ja = 0xa1, jb = 0xb2;
+
+	chan_wrote(ch, a, sizeof ja, &ja, false);
+	ck_assert_uint_eq(ctx_refs(a), 2);
+	ck_assert_int_eq(chan_read(ch, sizeof ja, &ja, sizeof ja, false, &got), CHAN_TOOK);
+	ck_assert_ptr_eq(got, a);
+	ck_assert_uint_eq(ctx_refs(a), 2);       /* the segment's, now the reader's */
+	ctx_put(got);
+	ck_assert_uint_eq(ctx_refs(a), 1);
+	ck_assert(chan_quiet(ch));
+
+	chan_wrote(ch, a, sizeof ja, &ja, false);
+	ck_assert_int_eq(chan_read(ch, 3, &ja, 3, false, &got), CHAN_TOOK);
+	ck_assert_ptr_eq(got, a);
+	ck_assert_uint_eq(ctx_refs(a), 3);       /* the reader's and the rest's */
+	ctx_put(got);
+	ck_assert_int_eq(chan_read(ch, 5, (char *)&ja + 3, 5, false, &got), CHAN_TOOK);
+	ck_assert_ptr_eq(got, a);
+	ctx_put(got);
+	ck_assert_uint_eq(ctx_refs(a), 1);
+
+	chan_wrote(ch, a, sizeof ja, &ja, false);
+	chan_wrote(ch, b, sizeof jb, &jb, false);
+	ck_assert_int_eq(chan_read(ch, 16, &ja, sizeof ja, false, &got), CHAN_TOOK);
+	ck_assert_ptr_null(got);                  /* two writers' units */
+	ck_assert_uint_eq(ctx_refs(a), 1);
+	ck_assert_uint_eq(ctx_refs(b), 1);
+	chan_unref(ch);
+	ctx_put(a);
+	ctx_put(b);
+}
+
 /* A thread writing one channel call after call keeps one reference to it
  * between the calls (chan_put): the calls take and drop none. Moving to
  * another channel gives the first one's back, and the thread's end the
