@@ -46,8 +46,15 @@ serve_webrick do |server|
       end
     end
     Thread.new { $stderr.puts "site=oneshot id=#{id}" }.join
-    # a helper the request joins, sleeping first (a retry's backoff)
-    Thread.new { sleep 0.05; $stderr.write("site=joined id=#{id}\n") }.join
+    # a helper the request joins, sleeping first (a retry's backoff); it
+    # sleeps once the request is in its join (a loaded machine may not
+    # have run the request's thread again within the sleep: ASan, 1 of 40)
+    req = Thread.current
+    Thread.new do
+      Thread.pass until req.status == "sleep"
+      sleep 0.05
+      $stderr.write("site=joined id=#{id}\n")
+    end.join
     W.write("#{id}\n")
     PENDING << id
     SELECTED << id
