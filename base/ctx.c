@@ -244,11 +244,6 @@ bool ctx_adopt(struct ctx *c, const struct ctx_seed *seed)
 					   __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
-void ctx_get(struct ctx *c)
-{
-	__atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
-}
-
 bool ctx_tryget(struct ctx *c)
 {
 	unsigned n = __atomic_load_n(&c->refs, __ATOMIC_RELAXED);

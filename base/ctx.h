@@ -125,7 +125,12 @@ static inline const struct ctx_name *ctx_name(const struct ctx *c)
  * (nothing changed) when it was already renamed. */
 bool ctx_adopt(struct ctx *c, const struct ctx_seed *seed);
 
-void ctx_get(struct ctx *c);
+/* A reference more (c not NULL; one instruction, inline). */
+static inline void ctx_get(struct ctx *c)
+{
+	__atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
 /* Takes a reference unless the count already dropped to zero. */
 bool ctx_tryget(struct ctx *c);
 void ctx_put(struct ctx *c);
