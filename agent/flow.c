@@ -1528,11 +1528,46 @@ void flow_read_failed(struct fdslot *s, int fd, int err)
 	}
 }
 
+/* flow_event() for what its quick tests leave (out of line: the common
+ * event keeps no frame). */
+static __attribute__((noinline)) int event_slow(struct fdslot *s, int fd, uint32_t events)
+{
+	event_switch(s, fd, events);
+	brought_by(s, fd);
+	return 1;
+}
+
+/* flow_event() for a connection that names `c`, not the thread's
+ * context: event_switch()'s end. */
+static __attribute__((noinline)) int event_switches(struct fdslot *s, int fd, struct ctx *c)
+{
+	turn_ends();
+	if (c)
+		switch_to(s, fd);
+	if (agent_self.cur != c && !(c == NULL && kept()))
+		flow_idle();             /* none, or the fd's context just ended */
+	else
+		agent_self.weak = agent_self.cur != NULL;
+	brought_by(s, fd);
+	return 1;
+}
+
 int flow_event(int fd, uint32_t events)
 {
 	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
+	struct ctx *c;
 
-	event_switch(s, fd, events);
+	/* event_switch()'s tests, in its order; what needs a call goes out
+	 * of line. */
+	if (unlikely(s == NULL) || listener() || fdmap_kind(s) == FD_CHAN)
+		return event_slow(s, fd, events);
+	c = event_names(s);
+	if (c != NULL && event_ends(s, epoll_input(events)))
+		return event_slow(s, fd, events);
+	if (c != agent_self.cur)
+		return event_switches(s, fd, c);
+	turn_ends();
+	agent_self.weak = c != NULL;    /* the common case: one compare */
 	brought_by(s, fd);
 	return 1;
 }
