@@ -1456,6 +1456,18 @@ static inline bool epoll_input(uint32_t events)
 	return events & (EPOLLIN | EPOLLPRI);
 }
 
+/* An event of a connection that names `c`, not the thread's context
+ * (event_switch, event_switches). */
+static inline void event_takes(struct fdslot *s, int fd, struct ctx *c)
+{
+	if (c)
+		switch_to(s, fd);
+	if (agent_self.cur != c && !(c == NULL && kept()))
+		flow_idle();             /* none, or the fd's context just ended */
+	else
+		agent_self.weak = agent_self.cur != NULL;
+}
+
 /* What an event makes current (flow_event). `s`: fd's slot, or NULL. */
 static inline void event_switch(struct fdslot *s, int fd, uint32_t events)
 {
@@ -1491,12 +1503,7 @@ static inline void event_switch(struct fdslot *s, int fd, uint32_t events)
 		agent_self.weak = c != NULL;
 		return;                  /* the common case: one compare */
 	}
-	if (c)
-		switch_to(s, fd);
-	if (agent_self.cur != c && !(c == NULL && kept()))
-		flow_idle();             /* none, or the fd's context just ended */
-	else
-		agent_self.weak = agent_self.cur != NULL;
+	event_takes(s, fd, c);
 }
 
 void flow_read_failed(struct fdslot *s, int fd, int err)
@@ -1542,12 +1549,7 @@ static __attribute__((noinline)) int event_slow(struct fdslot *s, int fd, uint32
 static __attribute__((noinline)) int event_switches(struct fdslot *s, int fd, struct ctx *c)
 {
 	turn_ends();
-	if (c)
-		switch_to(s, fd);
-	if (agent_self.cur != c && !(c == NULL && kept()))
-		flow_idle();             /* none, or the fd's context just ended */
-	else
-		agent_self.weak = agent_self.cur != NULL;
+	event_takes(s, fd, c);
 	brought_by(s, fd);
 	return 1;
 }
