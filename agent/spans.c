@@ -184,7 +184,7 @@ int spans_init(const struct config *cfg)
 	render_resource(cfg);
 	if (resource_len == 0)
 		return -E2BIG;
-	fd = REAL(open)(cfg->spans_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	fd = real_open_aside(cfg->spans_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	__atomic_store_n(&spans_fd, fd, __ATOMIC_RELEASE);

@@ -21,7 +21,7 @@ static long written;
 
 int debug_open(const char *path)
 {
-	int fd = REAL(open)(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int fd = real_open_aside(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 	if (fd < 0)
 		return -errno;

@@ -12,6 +12,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 
 #include "base/thread.h"
 #include "base/real.h"
@@ -146,4 +147,24 @@ void *real_resolve_optional(const char *name)
 		}
 	}
 	return p;
+}
+
+int real_open_aside(const char *path, int flags, mode_t mode)
+{
+	struct rlimit rl;
+	rlim_t lim = 1024;
+	int fd = REAL(open)(path, flags, mode), moved, floor;
+
+	if (fd < 0)
+		return -1;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < lim)
+		lim = rl.rlim_cur;
+	floor = lim >= 20 ? (int)lim - 16 : (int)lim - 1;
+	moved = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, floor > 3 ? floor : 3);
+	if (moved < 0 && fd > 2)
+		return fd;              /* at the lowest free one, as opened */
+	REAL(close)(fd);
+	if (moved < 0)
+		errno = EMFILE;
+	return moved;
 }

@@ -220,6 +220,16 @@ void *real_next(const char *name);
  * program has loaded it (without making it load). NULL when neither. */
 void *real_resolve_optional(const char *name);
 
+/* The agent's own file (REQCTX_DEBUG, REQCTX_SPANS): open(2) with
+ * `flags` and `mode`, the descriptor then moved (F_DUPFD_CLOEXEC) above
+ * the numbers a program takes first (POSIX gives the lowest free one), to
+ * the lowest free from min(soft RLIMIT_NOFILE, 1024) - 16 (the last free
+ * one under a limit below 20). So the program's own numbering is what it
+ * is without the agent, and a closed 0, 1 or 2 stays closed, not the
+ * agent's file (where the program's stderr would go). Returns the fd, or
+ * -1 with errno (EMFILE: no number above 2 was free). */
+int real_open_aside(const char *path, int flags, mode_t mode);
+
 /* A pointer that is never NULL: read, readv, recv, pthread_mutex_lock
  * and pthread_mutex_trylock hold a first call that resolves them until
  * they are (base/real.c, REAL_BOOT), so their shims' quick paths call them
