@@ -3,7 +3,10 @@
  * error, error_at_line, the err/warn family. Each is composed here the way
  * glibc composes it, into the line writer's stream when stderr is tagged
  * (so it goes out as one piece), else onto stderr through libc, as libc
- * itself would.
+ * itself would: in the pieces glibc 2.36 prints it in (on an unbuffered
+ * stderr, one write each: perror and psignal one, error "name: ", the
+ * message, ": error text", "\n"; warn "name: ", the message, ": text\n",
+ * or "name: text\n" without a message).
  */
 #include <err.h>
 #include <error.h>
@@ -24,6 +27,7 @@ struct msg {
 	int sig;
 	const char *file;
 	unsigned line;
+	bool at_line;             /* error_at_line (error: false) */
 	const char *fmt;
 	va_list *ap;
 };
@@ -86,27 +90,21 @@ static void perror_text(FILE *f, bool tagged, const struct msg *m)
 	char eb[256];
 
 	(void)tagged;
-	if (m->s && *m->s) {
-		bputs(f, m->s);
-		bputs(f, ": ");
-	}
-	bputs(f, errtext(m->errnum, eb, sizeof eb));
-	bputs(f, "\n");
+	bprintf(f, "%s%s%s\n", m->s && *m->s ? m->s : "", m->s && *m->s ? ": " : "",
+		errtext(m->errnum, eb, sizeof eb));
 }
 
 static void psignal_text(FILE *f, bool tagged, const struct msg *m)
 {
 	const char *d = sigdescr_np(m->sig);
 
+	const char *s = m->s && *m->s ? m->s : "", *colon = *s ? ": " : "";
+
 	(void)tagged;
-	if (m->s && *m->s) {
-		bputs(f, m->s);
-		bputs(f, ": ");
-	}
 	if (d)
-		bprintf(f, "%s\n", d);
+		bprintf(f, "%s%s%s\n", s, colon, d);
 	else
-		bprintf(f, "Unknown signal %d\n", m->sig);
+		bprintf(f, "%s%sUnknown signal %d\n", s, colon, m->sig);
 }
 
 AGENT_EXPORT void perror(const char *s)
@@ -148,12 +146,14 @@ static void error_text(FILE *f, bool tagged, const struct msg *m)
 		error_print_progname();
 		if (tagged)
 			agent_enter();
+	} else if (!m->at_line) {
+		bprintf(f, "%s: ", program_invocation_name);   /* error: one piece */
 	} else {
 		bprintf(f, "%s:", program_invocation_name);
 	}
 	if (m->file)
 		bprintf(f, "%s:%u: ", m->file, m->line);
-	else if (!error_print_progname)
+	else if (m->at_line)
 		bputs(f, " ");
 	REAL(vfprintf)(f, m->fmt, *m->ap);
 	if (m->errnum)
@@ -162,11 +162,12 @@ static void error_text(FILE *f, bool tagged, const struct msg *m)
 }
 
 /* ... counted in error_message_count, then exit(status) if status is not 0. */
-static void verror_common(int status, int errnum, const char *file, unsigned line,
+static void verror_common(int status, int errnum, bool at_line, const char *file, unsigned line,
 			  const char *fmt, va_list ap)
 {
 	va_list copy;
-	struct msg m = { .errnum = errnum, .file = file, .line = line, .fmt = fmt, .ap = &copy };
+	struct msg m = { .errnum = errnum, .file = file, .line = line, .at_line = at_line,
+			 .fmt = fmt, .ap = &copy };
 
 	va_copy(copy, ap);
 	REAL(fflush)(stdout);
@@ -182,7 +183,7 @@ AGENT_EXPORT void error(int status, int errnum, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	verror_common(status, errnum, NULL, 0, fmt, ap);
+	verror_common(status, errnum, false, NULL, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -201,7 +202,7 @@ AGENT_EXPORT void error_at_line(int status, int errnum, const char *file, unsign
 		last_line = line;
 	}
 	va_start(ap, fmt);
-	verror_common(status, errnum, file, line, fmt, ap);
+	verror_common(status, errnum, true, file, line, fmt, ap);
 	va_end(ap);
 }
 
@@ -211,15 +212,17 @@ static void warn_text(FILE *f, bool tagged, const struct msg *m)
 	char eb[256];
 
 	(void)tagged;
-	bprintf(f, "%s: ", program_invocation_short_name);
-	if (m->fmt) {
-		REAL(vfprintf)(f, m->fmt, *m->ap);
-		if (m->with_errno)
-			bputs(f, ": ");
+	if (!m->fmt && m->with_errno) {         /* warn(NULL): one piece */
+		bprintf(f, "%s: %s\n", program_invocation_short_name, errtext(m->errnum, eb, sizeof eb));
+		return;
 	}
+	bprintf(f, "%s: ", program_invocation_short_name);
+	if (m->fmt)
+		REAL(vfprintf)(f, m->fmt, *m->ap);
 	if (m->with_errno)
-		bputs(f, errtext(m->errnum, eb, sizeof eb));
-	bputs(f, "\n");
+		bprintf(f, ": %s\n", errtext(m->errnum, eb, sizeof eb));
+	else
+		bputs(f, "\n");
 }
 
 static void vwarn_common(bool with_errno, const char *fmt, va_list ap)
