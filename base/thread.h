@@ -44,6 +44,10 @@ struct agent_thread {
 	struct ep_buf *ep;        /* buffered epoll events (one-at-a-time mode) */
 	struct chan *chan_write;  /* a write recorded in it is in flight (a reference;
 	                             agent/flow.c, flow_write_done) */
+	unsigned outputs;         /* writes to tagged outputs, and buffered chunks
+	                             reported (reqctx_api_progress) */
+	unsigned entered;         /* snapshots entered through the API (the same) */
+	unsigned entered_outputs; /* `outputs` at the last of them */
 	struct chan *chan_held;   /* the channel the thread used last, a reference
 	                             kept between calls (chan_put; ctxmap/chan.h) */
 	const void *cond_src;     /* the condvar `cur` came from, if it did, */

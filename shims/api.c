@@ -47,6 +47,8 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
 {
 	if (!agent_running())
 		return NULL;
+	agent_self.entered++;
+	agent_self.entered_outputs = agent_self.outputs;
 	/* Pinned: the hand-off rules leave it alone (agent/handoff.h, 7). */
 	return (reqctx_snapshot_t)ctx_enter_pinned((struct ctx *)s);
 }
@@ -57,7 +59,15 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t s)
 		return NULL;
 	if (s && !__atomic_load_n(&sem_posts_watched, __ATOMIC_RELAXED))
 		__atomic_store_n(&sem_posts_watched, 1, __ATOMIC_RELAXED);
+	agent_self.entered++;
+	agent_self.entered_outputs = agent_self.outputs;
 	return (reqctx_snapshot_t)ctx_enter_inherited((struct ctx *)s);
+}
+
+AGENT_EXPORT unsigned long long reqctx_api_progress(void)
+{
+	return (unsigned long long)agent_self.entered << 32 |
+	       (unsigned)(agent_self.outputs - agent_self.entered_outputs);
 }
 
 AGENT_EXPORT int reqctx_api_slept(void)
@@ -126,6 +136,7 @@ AGENT_EXPORT void reqctx_api_buffered(int fd, const void *buf, unsigned long n)
 {
 	if (!agent_running())
 		return;
+	agent_self.outputs++;
 	if (buf != NULL)
 		AGENT_WORK(buffered_put(fd, buf, n));
 	else

@@ -70,6 +70,16 @@ extern int reqctx_api_live(reqctx_snapshot_t s) __attribute__((weak));
  * the agent). */
 extern int reqctx_api_slept(void) __attribute__((weak));
 extern void reqctx_api_buffered(int, const void *, unsigned long) __attribute__((weak));
+/* For runtime bridges: the calling thread's progress, two counts that
+ * wrap: the high 32 bits count the snapshots it entered
+ * (reqctx_api_enter, reqctx_api_enter_inherited: a runtime's task step
+ * begins), the low 32 bits its writes to tagged outputs since the last of
+ * them (stderr, a tagged log; each chunk reported by reqctx_api_buffered
+ * too). Two values say whether a step began between them and, within one
+ * step, whether the thread wrote (docs/api.md: a queue consumer that
+ * takes a second item before it wrote anything about the first holds a
+ * batch, no one request's work). 0 without the agent. */
+extern unsigned long long reqctx_api_progress(void) __attribute__((weak));
 
 /* The current request ID, or NULL without a context (or without the agent).
  * Valid until this thread's context changes. */

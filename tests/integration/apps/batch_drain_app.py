@@ -1,0 +1,90 @@
+"""t_batch_drain's asyncio app: a bare asyncio.start_server HTTP/1.1
+responder (keep-alive) and four consumer tasks made at start-up, in no
+request. GET /<tag>/<id> logs "site=arrival id=<id>", puts <id> on each
+consumer's asyncio.Queue, logs "site=answered id=<id>" after a short sleep,
+and answers. The consumers:
+  drain       takes one item, sleeps 10 ms, takes what else is queued
+              (get_nowait), then logs each: a batch
+  drain_step  the same without the sleep, with await q.get() while the
+              queue is not empty: a batch taken in one step
+  item        takes one item (await q.get()) and logs it
+  item_await  takes one item, sleeps 1 ms, logs it
+Prints "listening <port>" on stdout; serves until SIGTERM.
+"""
+import asyncio
+import signal
+import sys
+
+
+def log(site, rid):
+    sys.stderr.write("site=%s id=%s\n" % (site, rid))
+    sys.stderr.flush()
+
+
+async def drain(q):
+    while True:
+        batch = [await q.get()]
+        await asyncio.sleep(0.01)
+        while not q.empty():
+            batch.append(q.get_nowait())
+        for rid in batch:
+            log("drain", rid)
+
+
+async def drain_step(q):
+    while True:
+        batch = [await q.get()]
+        while not q.empty():
+            batch.append(await q.get())
+        for rid in batch:
+            log("drain_step", rid)
+
+
+async def item(q):
+    while True:
+        log("item", await q.get())
+
+
+async def item_await(q):
+    while True:
+        rid = await q.get()
+        await asyncio.sleep(0.001)
+        log("item_await", rid)
+
+
+async def main():
+    queues = [asyncio.Queue() for _ in range(4)]
+    tasks = [asyncio.create_task(f(q)) for f, q in zip((drain, drain_step, item, item_await), queues)]
+
+    async def handle(r, w):
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                rid = head.split(b" ")[1].decode().rsplit("/", 1)[-1]
+                log("arrival", rid)
+                for q in queues:
+                    q.put_nowait(rid)
+                await asyncio.sleep(0.002)
+                log("answered", rid)
+                body = ("ok %s\n" % rid).encode()
+                close = b"connection: close" in head.lower()
+                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n" %
+                        (len(body), b"Connection: close\r\n" if close else b"") + body)
+                await w.drain()
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        w.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("listening %d" % srv.sockets[0].getsockname()[1], flush=True)
+    await stop.wait()
+    srv.close()
+    for t in tasks:
+        t.cancel()
+
+
+asyncio.run(main())
