@@ -1545,8 +1545,11 @@ static __attribute__((noinline)) int event_slow(struct fdslot *s, int fd, uint32
 }
 
 /* flow_event() for a connection that names `c`, not the thread's
- * context: event_switch()'s end. */
-static __attribute__((noinline)) int event_switches(struct fdslot *s, int fd, struct ctx *c)
+ * context: event_switch()'s end. Inline: out of line, its tail call cost
+ * the switching event (every event of a busy server's) 4 instructions
+ * more than it saved the unswitched one's frame; inline, both take 4
+ * fewer than the single function before. */
+static inline int event_switches(struct fdslot *s, int fd, struct ctx *c)
 {
 	turn_ends();
 	event_takes(s, fd, c);
