@@ -16,26 +16,9 @@
 #include "agent/flow.h"
 #include "agent/inherit.h"
 
-struct ep_buf {
-	struct ep_buf *next;
-	struct fdslot *slot;         /* epfd's, when the agent has one (its
-	                                generation read each event) */
-	int epfd;
-	int n, pos, cap;
-	uint64_t gen_at;             /* registration generation at receipt */
-	struct epoll_event *ev;
-	int *fd;                     /* -2 unknown, -1 ambiguous */
-	uint64_t *gen;
-};
-
 static struct ep_buf *find(int epfd)
 {
-	struct ep_buf *b;
-
-	for (b = agent_self.ep; b; b = b->next)
-		if (b->epfd == epfd)
-			return b;
-	return NULL;
+	return dispatch_find(epfd);
 }
 
 static void free_arrays(struct ep_buf *b)
@@ -125,18 +108,7 @@ int dispatch_next(int epfd, struct epoll_event *events)
 	struct ep_buf *b = find(epfd);
 	int i;
 
-	/* agent/bridge.h: an event loop of a runtime whose bridge is not in,
-	 * or (Python) that its bridge does not drive, in a process that may
-	 * serve several requests (not one started inside a request, whose
-	 * work is that request's: a helper script's one epoll wait), or
-	 * in a process with green threads (bridge_green sets
-	 * bridge_loops_only). That flag is read plainly: it goes from 0 to
-	 * 1 once, and an atomic load costs this hand-out 3 instructions
-	 * (the two flags are then not tested as one); a wait that misses
-	 * the store takes it at the next. */
-	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) ||
-			       (unlikely(bridge_loops_only) &&
-				!agent_self.bridge_loop && inherit_home == NULL);
+	dispatch_unvouched();
 	if (b == NULL || b->pos >= b->n)
 		return 0;
 	i = b->pos++;
@@ -191,4 +163,15 @@ void dispatch_thread_exit(void)
 		next = b->next;
 		free_buf(b);
 	}
+}
+
+int dispatch_event(int fd, uint32_t mask)
+{
+	int e = errno;
+
+	agent_enter();
+	flow_event(fd, mask);
+	agent_leave();
+	errno = e;
+	return 1;
 }

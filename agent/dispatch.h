@@ -10,7 +10,13 @@
 #ifndef AGENT_DISPATCH_H
 #define AGENT_DISPATCH_H
 
+#include <stdint.h>
 #include <sys/epoll.h>
+
+#include "agent/bridge.h"
+#include "agent/flow.h"
+#include "agent/inherit.h"
+#include "ctxmap/epmap.h"
 
 /*
  * The epoll shims make the wait themselves; dispatch only keeps the batch.
@@ -29,6 +35,79 @@
  * was stale, wait again).
  */
 int dispatch_next(int epfd, struct epoll_event *events);
+
+/* A thread's buffer for one epoll instance (dispatch.c keeps them). */
+struct ep_buf {
+	struct ep_buf *next;
+	struct fdslot *slot;         /* epfd's, when the agent has one (its
+	                                generation read each event) */
+	int epfd;
+	int n, pos, cap;
+	uint64_t gen_at;             /* registration generation at receipt */
+	struct epoll_event *ev;
+	int *fd;                     /* -2 unknown, -1 ambiguous */
+	uint64_t *gen;
+};
+
+static inline struct ep_buf *dispatch_find(int epfd)
+{
+	struct ep_buf *b;
+
+	for (b = agent_self.ep; b; b = b->next)
+		if (b->epfd == epfd)
+			return b;
+	return NULL;
+}
+
+/* agent/bridge.h: an event loop of a runtime whose bridge is not in, or
+ * (Python) that its bridge does not drive, in a process that may serve
+ * several requests (not one started inside a request, whose work is that
+ * request's: a helper script's one epoll wait), or in a process with
+ * green threads (bridge_green sets bridge_loops_only). That flag is read
+ * plainly: it goes from 0 to 1 once, and an atomic load costs each
+ * hand-out 3 instructions (the two flags are then not tested as one); a
+ * wait that misses the store takes it at the next. */
+static inline void dispatch_unvouched(void)
+{
+	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) ||
+			       (unlikely(bridge_loops_only) &&
+				!agent_self.bridge_loop && inherit_home == NULL);
+}
+
+/*
+ * The frameless hand-out, inline in the epoll shims, for the common
+ * buffered event: dispatch_ready() finds epfd's buffer when it holds an
+ * event that cannot be stale (no registration changed since the batch
+ * came, and the instance known: else dispatch_next() decides); NULL
+ * otherwise. dispatch_take() hands that event out as dispatch_next()
+ * does: the marks of an event whose connection names the thread's
+ * context already set inline (flow_event_quick), anything else through
+ * dispatch_event() (flow_event() in the agent's guard, errno kept).
+ * Returns 1. Neither makes a call on the quick way, so the shim keeps no
+ * frame, no guard and no errno for it.
+ */
+static inline __attribute__((always_inline)) struct ep_buf *dispatch_ready(int epfd)
+{
+	struct ep_buf *b = dispatch_find(epfd);
+
+	if (b == NULL || b->pos >= b->n || b->slot == NULL ||
+	    (b->fd[b->pos] != -2 && epmap_slot_generation(b->slot) != b->gen_at))
+		return NULL;
+	return b;
+}
+
+int dispatch_event(int fd, uint32_t mask);
+
+static inline __attribute__((always_inline)) int dispatch_take(struct ep_buf *b, struct epoll_event *events)
+{
+	int i = b->pos++;
+
+	dispatch_unvouched();
+	events[0] = b->ev[i];
+	if (flow_event_quick(b->fd[i], events[0].events))
+		return 1;
+	return dispatch_event(b->fd[i], events[0].events);
+}
 struct epoll_event *dispatch_buffer(int epfd, int maxevents);
 int dispatch_fill(int epfd, int r, struct epoll_event *events);
 

@@ -67,26 +67,6 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 /* The cause recorded is the calling flow_* function and the fd. */
 #define switch_to(s, fd) switch_to_((s), __func__, (fd))
 
-/* Marks the outbound socket of `s` with `flag` (FDF_PASSED: a byte went
- * through it; FDF_ASKED: the loop waited for it): carried_nothing. */
-static inline void peer_mark(struct fdslot *s, unsigned flag)
-{
-	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & flag))
-		__atomic_or_fetch(&s->flags, (uint8_t)flag, __ATOMIC_RELAXED);
-}
-
-/* The thread's context is now what `fd`'s own event (or the program's
- * asking whether its connect is done) made it, until the next switch; an
- * outbound connection is marked asked (carried_nothing). `s`: fd's slot. */
-static inline void brought_by(struct fdslot *s, int fd)
-{
-	agent_self.event_fd = fd;
-	agent_self.event_at = agent_self.switches;
-	agent_self.event_loop = true;
-	if (s && fdmap_kind(s) == FD_PEER)
-		peer_mark(s, FDF_ASKED);
-}
-
 static bool answered(const struct ctx *c);
 
 /* A job a channel's queued units name (`c`, a reference the caller hands
@@ -161,21 +141,15 @@ bool flow_request_over(const struct ctx *c)
  * keep-alive connection's event it passes to a worker - is no request's
  * work of its own: it takes no context from events or channels, only the
  * one its accept makes, until its next wait. */
-static int served_elsewhere;     /* some thread read or wrote a client connection */
+int flow_served_elsewhere;       /* some thread read or wrote a client connection */
 /* Threads that have accepted a connection: with more than one, any of them
  * may have queued the work a channel's repeating bytes announce (chan.h). */
 static int accepting_threads;
 
-static inline bool listener(void)
-{
-	return agent_self.accepted && !(agent_self.served & SERVED_YES) &&
-	       __atomic_load_n(&served_elsewhere, __ATOMIC_RELAXED);
-}
-
 static void now_serving(void)
 {
 	agent_self.served |= SERVED_YES;
-	__atomic_store_n(&served_elsewhere, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&flow_served_elsewhere, 1, __ATOMIC_RELAXED);
 }
 
 /* In a wait that gave several fds at once (SERVED_SEVERAL), the thread is
@@ -445,8 +419,8 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		const struct ctx *before = agent_self.cur;
 
 		if (n > 0) {
-			peer_mark(s, FDF_PASSED);
-			peer_mark(s, FDF_REPLIED);
+			flow_peer_mark(s, FDF_PASSED);
+			flow_peer_mark(s, FDF_REPLIED);
 		}
 		if (unlikely(prop_wants(s)))
 			prop_peer_read(fd, data, dlen, n);
@@ -497,7 +471,7 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 			enum chan_took took = chan_read(rx, n, data, dlen, flow_several_acceptors(), &c);
 
 			if (took != CHAN_NOTHING) {
-				if (listener()) {
+				if (flow_listener()) {
 					ctx_put(c);   /* a wake-up, not a job */
 					c = NULL;
 				}
@@ -730,7 +704,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 		unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
 		bool replied = flags & FDF_REPLIED;
 
-		peer_mark(s, FDF_PASSED);
+		flow_peer_mark(s, FDF_PASSED);
 		if (replied)
 			__atomic_and_fetch(&s->flags, (uint8_t)~FDF_REPLIED, __ATOMIC_RELAXED);
 		/* A request going out: its reply belongs to the writer, unless
@@ -1083,7 +1057,7 @@ void flow_connect(int fd)
 			switch_to(s, fd);
 		else if (agent_self.cur)
 			flow_idle();
-		brought_by(s, fd);
+		flow_brought_by(s, fd);
 		agent_self.weak = 0;
 		return;
 	}
@@ -1406,7 +1380,7 @@ void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data)
 		/* An outbound connection the loop waits for (carried_nothing:
 		 * a check that times out gets no event before its close). */
 		if (s && fdmap_kind(s) == FD_PEER)
-			peer_mark(s, FDF_ASKED);
+			flow_peer_mark(s, FDF_ASKED);
 	}
 }
 
@@ -1475,7 +1449,7 @@ static inline void event_switch(struct fdslot *s, int fd, uint32_t events)
 	bool in;
 
 	turn_ends();
-	if (listener()) {
+	if (flow_listener()) {
 		if (unlikely(debug_fd >= 0) && agent_self.cur)
 			note_switch(NULL, "listener thread's event", fd);
 		flow_idle();
@@ -1540,7 +1514,7 @@ void flow_read_failed(struct fdslot *s, int fd, int err)
 static __attribute__((noinline)) int event_slow(struct fdslot *s, int fd, uint32_t events)
 {
 	event_switch(s, fd, events);
-	brought_by(s, fd);
+	flow_brought_by(s, fd);
 	return 1;
 }
 
@@ -1553,7 +1527,7 @@ static inline int event_switches(struct fdslot *s, int fd, struct ctx *c)
 {
 	turn_ends();
 	event_takes(s, fd, c);
-	brought_by(s, fd);
+	flow_brought_by(s, fd);
 	return 1;
 }
 
@@ -1564,7 +1538,7 @@ int flow_event(int fd, uint32_t events)
 
 	/* event_switch()'s tests, in its order; what needs a call goes out
 	 * of line. */
-	if (unlikely(s == NULL) || listener() || fdmap_kind(s) == FD_CHAN)
+	if (unlikely(s == NULL) || flow_listener() || fdmap_kind(s) == FD_CHAN)
 		return event_slow(s, fd, events);
 	c = event_names(s);
 	if (c != NULL && event_ends(s, epoll_input(events)))
@@ -1573,7 +1547,7 @@ int flow_event(int fd, uint32_t events)
 		return event_switches(s, fd, c);
 	turn_ends();
 	agent_self.weak = c != NULL;    /* the common case: one compare */
-	brought_by(s, fd);
+	flow_brought_by(s, fd);
 	return 1;
 }
 
@@ -1585,7 +1559,7 @@ void flow_ready(int fd, bool in)
 	turn_ends();
 	if (s == NULL)
 		return;
-	if (listener()) {
+	if (flow_listener()) {
 		flow_idle();
 		return;
 	}
@@ -1596,7 +1570,7 @@ void flow_ready(int fd, bool in)
 			switch_to(s, fd);
 		else if (!kept())
 			flow_idle();            /* an idle outbound connection */
-		brought_by(s, fd);
+		flow_brought_by(s, fd);
 		return;
 	}
 	/* A wake-up: the context of what waits to be read (inside a request,

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -369,6 +370,58 @@ static inline void flow_turn_ends(void)
 {
 	agent_self.head_read = NULL;
 	agent_self.batched = false;
+}
+
+/* Some thread read or wrote a client connection (flow_listener). */
+extern int flow_served_elsewhere;
+
+/* The thread accepts connections and serves none: a listener thread,
+ * whose events are its acceptor's, no request's. */
+static inline bool flow_listener(void)
+{
+	return agent_self.accepted && !(agent_self.served & SERVED_YES) &&
+	       __atomic_load_n(&flow_served_elsewhere, __ATOMIC_RELAXED);
+}
+
+/* Sets `flag` on outbound connection `s` (FDF_ASKED, FDF_PASSED...). */
+static inline void flow_peer_mark(struct fdslot *s, unsigned flag)
+{
+	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & flag))
+		__atomic_or_fetch(&s->flags, (uint8_t)flag, __ATOMIC_RELAXED);
+}
+
+/* The thread's context is now what `fd`'s own event (or the program's
+ * asking whether its connect is done) made it, until the next switch; an
+ * outbound connection is marked asked (carried_nothing). `s`: fd's slot. */
+static inline void flow_brought_by(struct fdslot *s, int fd)
+{
+	agent_self.event_fd = fd;
+	agent_self.event_at = agent_self.switches;
+	agent_self.event_loop = true;
+	if (s && fdmap_kind(s) == FD_PEER)
+		flow_peer_mark(s, FDF_ASKED);
+}
+
+/* flow_event()'s quick way, for the epoll shims' frameless hand-out: an
+ * event of a connection whose context (or none) is the thread's already,
+ * that ends nothing (flow_event's own tests for that case, in its order,
+ * and the marks it sets). True when done; false, having changed nothing,
+ * when flow_event() must decide. */
+static inline __attribute__((always_inline)) bool flow_event_quick(int fd, uint32_t events)
+{
+	struct fdslot *s = fd >= 0 ? fdmap_peek(fd) : NULL;
+	const struct ctx *c;
+
+	if (unlikely(s == NULL) || (c = fdmap_ctx_peek(s)) != agent_self.cur || flow_listener() ||
+	    fdmap_kind(s) == FD_CHAN)
+		return false;
+	if (c != NULL && fdmap_kind(s) == FD_CLIENT && unlikely(conn_answered(s)) &&
+	    (events & (EPOLLIN | EPOLLPRI)))
+		return false;
+	flow_turn_ends();
+	agent_self.weak = c != NULL;
+	flow_brought_by(s, fd);
+	return true;
 }
 
 /* A wait (epoll, poll, select) begins: what the previous one gave ends

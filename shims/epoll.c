@@ -78,8 +78,9 @@ static __attribute__((noinline)) int wait_kernel(int epfd, struct epoll_event *e
 	}
 }
 
-/* Every epoll wait: a buffered event if one is left (no system call),
- * else wait_kernel(). */
+/* Every epoll wait past the frameless hand-out: a buffered event if one
+ * is left (no system call; one that may be stale, or of an instance the
+ * agent does not know), else wait_kernel(). */
 static inline __attribute__((always_inline)) int wait_tagged(int epfd, struct epoll_event *events, int max,
 							    const struct wait_args *a)
 {
@@ -93,25 +94,64 @@ static inline __attribute__((always_inline)) int wait_tagged(int epfd, struct ep
 	return wait_kernel(epfd, events, max, a);
 }
 
-AGENT_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+static __attribute__((noinline)) int wait_epoll(int epfd, struct epoll_event *events, int max, int timeout)
 {
 	struct wait_args a = { WAIT_EPOLL, timeout, NULL, NULL };
 
 	return wait_tagged(epfd, events, max, &a);
 }
 
-AGENT_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
-			      const sigset_t *mask)
+static __attribute__((noinline)) int wait_pwait(int epfd, struct epoll_event *events, int max, int timeout,
+						const sigset_t *mask)
 {
 	struct wait_args a = { WAIT_PWAIT, timeout, NULL, mask };
 
 	return wait_tagged(epfd, events, max, &a);
 }
 
-AGENT_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
-			       const struct timespec *ts, const sigset_t *mask)
+static __attribute__((noinline)) int wait_pwait2(int epfd, struct epoll_event *events, int max,
+						 const struct timespec *ts, const sigset_t *mask)
 {
 	struct wait_args a = { WAIT_PWAIT2, 0, ts, mask };
 
 	return wait_tagged(epfd, events, max, &a);
+}
+
+/* The buffered event that needs no decision, handed out with no frame
+ * (agent/dispatch.h); else NULL. The switch's and the guard's quick
+ * tests only (agent_active() without its calls): anything else, a copy
+ * of the process made without fork or a vfork's parent back, goes the
+ * full way, which asks agent_active(). */
+static inline __attribute__((always_inline)) struct ep_buf *ready(int epfd)
+{
+	return shim_armed() && likely(agent_self.depth == 0) ? dispatch_ready(epfd) : NULL;
+}
+
+AGENT_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+{
+	struct ep_buf *b = ready(epfd);
+
+	if (b)
+		return dispatch_take(b, events);
+	return wait_epoll(epfd, events, max, timeout);
+}
+
+AGENT_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
+			      const sigset_t *mask)
+{
+	struct ep_buf *b = ready(epfd);
+
+	if (b)
+		return dispatch_take(b, events);
+	return wait_pwait(epfd, events, max, timeout, mask);
+}
+
+AGENT_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
+			       const struct timespec *ts, const sigset_t *mask)
+{
+	struct ep_buf *b = ready(epfd);
+
+	if (b)
+		return dispatch_take(b, events);
+	return wait_pwait2(epfd, events, max, ts, mask);
 }

@@ -103,6 +103,43 @@ UNIT_TEST(after_a_change_each_event_left_is_asked)
 	ck_assert_int_eq(dispatch_next(EPFD, &ev), 0);
 }
 
+/* The shims' frameless hand-out (dispatch_ready, dispatch_take) gives
+ * what dispatch_next() gives: an event of the thread's own context with
+ * its marks set inline, one of another connection switched to it, and
+ * nothing once the buffer is empty or a registration changed (then
+ * dispatch_next() decides). */
+UNIT_TEST(the_quick_hand_out_is_dispatch_next)
+{
+	static const int fds[] = { CLIENT_A, CLIENT_A, CLIENT_B, CLIENT_C };
+	struct epoll_event ev;
+	struct ep_buf *b;
+
+	serve(CLIENT_A, "req-a");
+	serve(CLIENT_B, "req-b");
+	serve(CLIENT_C, "req-c");
+	ck_assert_int_eq(kernel_reports(fds, 4, &ev), 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	agent_self.event_fd = -1;
+	ck_assert_ptr_nonnull(b = dispatch_ready(EPFD));
+	ck_assert_int_eq(dispatch_take(b, &ev), 1);      /* A again: no switch */
+	ck_assert_uint_eq(ev.data.u64, CLIENT_A);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	ck_assert_int_eq(agent_self.event_fd, CLIENT_A);
+	ck_assert(agent_self.weak);
+	ck_assert_ptr_nonnull(b = dispatch_ready(EPFD));
+	ck_assert_int_eq(dispatch_take(b, &ev), 1);      /* B: switched */
+	ck_assert_uint_eq(ev.data.u64, CLIENT_B);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert_int_eq(agent_self.event_fd, CLIENT_B);
+	ck_assert_uint_eq(agent_self.depth, 0);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_MOD, CLIENT_A, (uint64_t)CLIENT_A);
+	ck_assert_ptr_null(dispatch_ready(EPFD));        /* a registration changed */
+	ck_assert_int_eq(dispatch_next(EPFD, &ev), 1);
+	ck_assert_uint_eq(ev.data.u64, CLIENT_C);
+	ck_assert_str_eq(fake_cur_id(), "req-c");
+	ck_assert_ptr_null(dispatch_ready(EPFD));        /* empty */
+}
+
 /* An event whose data names no registration the agent saw: no context,
  * not the last event's. */
 UNIT_TEST(an_event_not_known_carries_no_context)
