@@ -165,13 +165,18 @@ void dispatch_thread_exit(void)
 	}
 }
 
-int dispatch_event(int fd, uint32_t mask)
+int dispatch_event_held(int fd, uint32_t mask)
 {
 	int e = errno;
 
-	agent_enter();
 	flow_event(fd, mask);
 	agent_leave();
 	errno = e;
 	return 1;
+}
+
+void dispatch_fork_child(void)
+{
+	for (struct ep_buf *b = agent_self.ep; b; b = b->next)
+		b->n = b->pos = 0;
 }

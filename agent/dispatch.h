@@ -82,9 +82,13 @@ static inline void dispatch_unvouched(void)
  * otherwise. dispatch_take() hands that event out as dispatch_next()
  * does: the marks of an event whose connection names the thread's
  * context already set inline (flow_event_quick), anything else through
- * dispatch_event() (flow_event() in the agent's guard, errno kept).
- * Returns 1. Neither makes a call on the quick way, so the shim keeps no
- * frame, no guard and no errno for it.
+ * dispatch_event_held() (flow_event() in the agent's guard, errno kept).
+ * Returns 1. Both run inside the agent's guard (the caller's
+ * agent_enter(); dispatch_take() leaves it): a signal handler's epoll
+ * wait in between goes to the kernel, and finds the buffer as it was (a
+ * trial: a handler's wait on the same instance refilled it under the
+ * hand-out, which gave an event of another batch). Neither makes a call
+ * on the quick way, so the shim keeps no frame and no errno for it.
  */
 static inline __attribute__((always_inline)) struct ep_buf *dispatch_ready(int epfd)
 {
@@ -96,21 +100,30 @@ static inline __attribute__((always_inline)) struct ep_buf *dispatch_ready(int e
 	return b;
 }
 
-int dispatch_event(int fd, uint32_t mask);
+/* flow_event() for a buffered event dispatch_take() took, in the guard
+ * its caller entered (left here), errno kept. Returns 1. */
+int dispatch_event_held(int fd, uint32_t mask);
 
 static inline __attribute__((always_inline)) int dispatch_take(struct ep_buf *b, struct epoll_event *events)
 {
-	int i = b->pos++;
+	int i = b->pos++, fd = b->fd[i];
 
 	dispatch_unvouched();
 	events[0] = b->ev[i];
-	if (flow_event_quick(b->fd[i], events[0].events))
+	if (flow_event_quick(fd, events[0].events)) {
+		agent_leave();
 		return 1;
-	return dispatch_event(b->fd[i], events[0].events);
+	}
+	return dispatch_event_held(fd, events[0].events);
 }
 struct epoll_event *dispatch_buffer(int epfd, int maxevents);
 int dispatch_fill(int epfd, int r, struct epoll_event *events);
 
 void dispatch_thread_exit(void);
+
+/* A forked child: the events its parent's thread still had buffered were
+ * the parent's (the kernel gave them to the parent's wait, and gives an
+ * edge-triggered event once): the child hands none of them out. */
+void dispatch_fork_child(void);
 
 #endif

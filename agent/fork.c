@@ -37,6 +37,7 @@
 #include "base/id.h"
 #include "base/mem.h"
 #include "ctxmap/chan.h"
+#include "agent/dispatch.h"
 #include "ctxmap/condmap.h"
 #include "ctxmap/epmap.h"
 #include "ctxmap/timermap.h"
@@ -69,6 +70,7 @@ static const struct fork_hook {
 	{ NULL, NULL, mem_after_fork_child },
 	{ NULL, NULL, shell_fork_child },
 	{ NULL, NULL, handoff_fork_child },
+	{ NULL, NULL, dispatch_fork_child },
 	{ NULL, NULL, process_child },
 };
 #define NHOOKS (sizeof hooks / sizeof hooks[0])

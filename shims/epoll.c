@@ -4,6 +4,7 @@
  */
 #include "agent/dispatch.h"
 #include "agent/handoff.h"
+#include "base/probe.h"
 #include "shims/shim.h"
 
 static int created(int r)
@@ -78,6 +79,16 @@ static __attribute__((noinline)) int wait_kernel(int epfd, struct epoll_event *e
 	}
 }
 
+/* A wait whose arguments the kernel would refuse (maxevents below 1, an
+ * events array it cannot write: EINVAL, EFAULT) goes to the kernel as it
+ * is, buffered events or not (a trial: they were handed out, and a bad
+ * pointer faulted in the agent). Only readability is asked, without a
+ * system call (base/probe.h). */
+static inline __attribute__((always_inline)) bool wait_args_bad(const struct epoll_event *events, int max)
+{
+	return unlikely(max < 1) || unlikely(!probe_readable(events, sizeof *events));
+}
+
 /* Every epoll wait past the frameless hand-out: a buffered event if one
  * is left (no system call; one that may be stale, or of an instance the
  * agent does not know), else wait_kernel(). */
@@ -86,7 +97,7 @@ static inline __attribute__((always_inline)) int wait_tagged(int epfd, struct ep
 {
 	int n;
 
-	if (!agent_active())
+	if (!agent_active() || wait_args_bad(events, max))
 		return wait_real(epfd, events, max, a);
 	AGENT_WORK(n = dispatch_next(epfd, events));
 	if (n > 0)
@@ -118,18 +129,27 @@ static __attribute__((noinline)) int wait_pwait2(int epfd, struct epoll_event *e
 }
 
 /* The buffered event that needs no decision, handed out with no frame
- * (agent/dispatch.h); else NULL. The switch's and the guard's quick
- * tests only (agent_active() without its calls): anything else, a copy
- * of the process made without fork or a vfork's parent back, goes the
- * full way, which asks agent_active(). */
-static inline __attribute__((always_inline)) struct ep_buf *ready(int epfd)
+ * (agent/dispatch.h), in the agent's guard (entered here, left by
+ * dispatch_take); else NULL, the guard as it was. The switch's and the
+ * guard's quick tests only (agent_active() without its calls): anything
+ * else, a copy of the process made without fork or a vfork's parent
+ * back, goes the full way, which asks agent_active(). */
+static inline __attribute__((always_inline)) struct ep_buf *ready(int epfd, const struct epoll_event *events,
+								  int max)
 {
-	return shim_armed() && likely(agent_self.depth == 0) ? dispatch_ready(epfd) : NULL;
+	struct ep_buf *b;
+
+	if (!shim_armed() || unlikely(agent_self.depth != 0) || wait_args_bad(events, max))
+		return NULL;
+	agent_enter();
+	if ((b = dispatch_ready(epfd)) == NULL)
+		agent_leave();
+	return b;
 }
 
 AGENT_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
 {
-	struct ep_buf *b = ready(epfd);
+	struct ep_buf *b = ready(epfd, events, max);
 
 	if (b)
 		return dispatch_take(b, events);
@@ -139,7 +159,7 @@ AGENT_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int t
 AGENT_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
 			      const sigset_t *mask)
 {
-	struct ep_buf *b = ready(epfd);
+	struct ep_buf *b = ready(epfd, events, max);
 
 	if (b)
 		return dispatch_take(b, events);
@@ -149,7 +169,7 @@ AGENT_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int 
 AGENT_EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max,
 			       const struct timespec *ts, const sigset_t *mask)
 {
-	struct ep_buf *b = ready(epfd);
+	struct ep_buf *b = ready(epfd, events, max);
 
 	if (b)
 		return dispatch_take(b, events);

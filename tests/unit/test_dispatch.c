@@ -120,12 +120,15 @@ UNIT_TEST(the_quick_hand_out_is_dispatch_next)
 	ck_assert_int_eq(kernel_reports(fds, 4, &ev), 1);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	agent_self.event_fd = -1;
+	agent_enter();                                   /* as the shims do */
 	ck_assert_ptr_nonnull(b = dispatch_ready(EPFD));
 	ck_assert_int_eq(dispatch_take(b, &ev), 1);      /* A again: no switch */
 	ck_assert_uint_eq(ev.data.u64, CLIENT_A);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
 	ck_assert_int_eq(agent_self.event_fd, CLIENT_A);
 	ck_assert(agent_self.weak);
+	ck_assert_uint_eq(agent_self.depth, 0);          /* dispatch_take left it */
+	agent_enter();
 	ck_assert_ptr_nonnull(b = dispatch_ready(EPFD));
 	ck_assert_int_eq(dispatch_take(b, &ev), 1);      /* B: switched */
 	ck_assert_uint_eq(ev.data.u64, CLIENT_B);

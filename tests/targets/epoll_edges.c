@@ -1,0 +1,116 @@
+/*
+ * epoll_edges - epoll waits the agent must answer as the kernel does while
+ * it holds buffered events (tests/integration/t_epoll_edges compares the
+ * output with and without the agent, or checks it):
+ *   args     three pipes ready, one wait takes an event; then waits with
+ *            maxevents 0 and -1 and an unwritable events array: EINVAL,
+ *            EINVAL, EFAULT (the kernel's), not a buffered event
+ *   fork     three edge-triggered pipes ready, one wait takes an event,
+ *            fork: the child's waits see none of the parent's events
+ *            (prints only the child's, after the parent's "first")
+ *   handler  SECONDS: three pipes always ready, waits in a loop while a
+ *            SIGALRM handler every 50 us waits on the same instance;
+ *            prints "bad=N" (events whose data is not one of the pipes)
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int ep;
+static volatile long handler_bad;
+
+static void ready_pipes(unsigned flags)
+{
+	for (int i = 0; i < 3; i++) {
+		int p[2];
+		struct epoll_event ev = { .events = EPOLLIN | flags, .data.u64 = 100 + (uint64_t)i };
+
+		if (pipe(p) < 0 || write(p[1], "x", 1) != 1 || epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) < 0) {
+			perror("setup");
+			exit(2);
+		}
+	}
+}
+
+static void show(const char *what, int r, const struct epoll_event *ev)
+{
+	if (r < 0)
+		printf("%s r=-1 %s\n", what, strerror(errno));
+	else if (r == 0)
+		printf("%s r=0\n", what);
+	else
+		printf("%s r>0 data=%llu\n", what, (unsigned long long)ev[0].data.u64);
+	fflush(stdout);
+}
+
+static void on_alarm(int sig)
+{
+	struct epoll_event o[3];
+	int r = epoll_wait(ep, o, 3, 0);
+
+	(void)sig;
+	for (int i = 0; i < r; i++)
+		if (o[i].data.u64 < 100 || o[i].data.u64 > 102 || o[i].events != EPOLLIN)
+			handler_bad++;
+}
+
+int main(int argc, char **argv)
+{
+	struct epoll_event o[8];
+	const char *mode = argc > 1 ? argv[1] : "args";
+
+	ep = epoll_create1(0);
+	if (strcmp(mode, "args") == 0) {
+		/* through volatiles: the compiler would warn of what the test is */
+		volatile int zero = 0, neg = -1;
+		struct epoll_event *volatile bad = (struct epoll_event *)8;
+
+		ready_pipes(0);
+		show("first", epoll_wait(ep, o, 8, 0) > 0 ? 1 : 0, o);
+		show("max0", epoll_wait(ep, o, zero, 0), o);
+		show("max-1", epoll_wait(ep, o, neg, 0), o);
+		show("badptr", epoll_wait(ep, bad, 8, 0), o);
+		show("pwait max0", epoll_pwait(ep, o, zero, 0, NULL), o);
+	} else if (strcmp(mode, "fork") == 0) {
+		pid_t pid;
+
+		ready_pipes(EPOLLET);
+		printf("first r>0\n");
+		fflush(stdout);
+		if (epoll_wait(ep, o, 8, 0) <= 0)
+			return 3;
+		pid = fork();
+		if (pid == 0) {
+			for (int i = 0; i < 3; i++)
+				show("child", epoll_wait(ep, o, 8, 0), o);
+			_exit(0);
+		}
+		waitpid(pid, NULL, 0);
+	} else {
+		struct itimerval it = { { 0, 50 }, { 0, 50 } };
+		time_t end = time(NULL) + (argc > 2 ? atoi(argv[2]) : 1);
+		long bad = 0, n = 0;
+
+		ready_pipes(0);
+		signal(SIGALRM, on_alarm);
+		setitimer(ITIMER_REAL, &it, NULL);
+		while (time(NULL) < end) {
+			int r = epoll_wait(ep, o, 3, 0);
+
+			for (int i = 0; i < r; i++)
+				if (o[i].data.u64 < 100 || o[i].data.u64 > 102 || o[i].events != EPOLLIN)
+					bad++;
+			n++;
+		}
+		setitimer(ITIMER_REAL, &(struct itimerval){ { 0, 0 }, { 0, 0 } }, NULL);
+		printf("bad=%ld handler_bad=%ld waits=%s\n", bad, handler_bad, n > 1000 ? "many" : "few");
+	}
+	return 0;
+}
