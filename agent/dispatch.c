@@ -16,11 +16,6 @@
 #include "agent/flow.h"
 #include "agent/inherit.h"
 
-static struct ep_buf *find(int epfd)
-{
-	return dispatch_find(epfd);
-}
-
 static void free_arrays(struct ep_buf *b)
 {
 	free(b->ev);
@@ -37,7 +32,7 @@ static void free_buf(struct ep_buf *b)
 /* A buffer for epfd able to take `max` events, or NULL without memory. */
 static struct ep_buf *buffer(int epfd, int max)
 {
-	struct ep_buf *b = find(epfd);
+	struct ep_buf *b = dispatch_find(epfd);
 
 	if (b == NULL) {
 		b = calloc(1, sizeof *b);
@@ -105,7 +100,7 @@ static __attribute__((noinline)) int next_checked(int epfd, struct ep_buf *b, in
 
 int dispatch_next(int epfd, struct epoll_event *events)
 {
-	struct ep_buf *b = find(epfd);
+	struct ep_buf *b = dispatch_find(epfd);
 	int i;
 
 	dispatch_unvouched();
@@ -143,7 +138,7 @@ struct epoll_event *dispatch_buffer(int epfd, int maxevents)
 
 int dispatch_fill(int epfd, int r, struct epoll_event *events)
 {
-	struct ep_buf *b = find(epfd);
+	struct ep_buf *b = dispatch_find(epfd);
 
 	if (b == NULL)
 		return 0;

@@ -469,26 +469,35 @@ def install_hooks(fn):
         # the task (no snapshot entered since its last take), whether it
         # wrote since; in a later step (the task awaited: a batch drained
         # after a sleep), whether it wrote in this step before the take
-        # (the thread's writes between the steps are other tasks'). A
-        # take that waited on an empty queue is the task's next job: it
-        # was done with the last. Until a take after it wrote: none.
+        # (the thread's writes between the steps are other tasks'). For a
+        # get() that may wait, asked when the get is made. Until a take
+        # after it wrote: none.
         progress = fn.get("progress")
         last_take = contextvars.ContextVar("reqctx_last_take", default=None)
         in_batch = contextvars.ContextVar("reqctx_in_batch", default=False)
-        waited = contextvars.ContextVar("reqctx_waited", default=False)
+        wrote_at_get = contextvars.ContextVar("reqctx_wrote_at_get", default=None)
         M32 = 0xffffffff
+
+        def wrote_since_take():
+            """Whether the task wrote since its last take: in the same
+            step, the thread's writes since; in a later one, the writes of
+            this step so far (between steps they are other tasks')."""
+            before = last_take.get()
+            if before is None:
+                return True
+            now = progress()
+            if (now >> 32) == (before >> 32):
+                return (now & M32) != (before & M32)
+            return (now & M32) != 0
 
         def batch(s, cur):
             if progress is None:
                 return False
-            now, before = progress(), last_take.get()
+            wrote = wrote_at_get.get()
+            if wrote is None:            # get_nowait called by the program
+                wrote = wrote_since_take()
             was = in_batch.get()
-            if before is None or waited.get() or not from_queue.get():
-                held = False
-            elif (now >> 32) == (before >> 32):     # the same step
-                held = (now & M32) == (before & M32) and (was or s != cur)
-            else:       # another step: what it wrote in this one so far
-                held = (now & M32) == 0 and (was or s != cur)
+            held = from_queue.get() and not wrote and (was or s != cur)
             if held != was:
                 in_batch.set(held)
             return held
@@ -496,12 +505,15 @@ def install_hooks(fn):
         get = Q.get
 
         async def _get(self):
-            # Whether this get waits for its item (the task was idle).
-            token = waited.set(self.empty())
+            # Asked when the get is made, before it may wait: a consumer
+            # that collects items with waiting gets before it writes holds
+            # a batch as one that drains them (the take itself comes in
+            # the step the put wakes, which says nothing of the task).
+            token = wrote_at_get.set(wrote_since_take() if progress is not None else True)
             try:
                 return await get(self)
             finally:
-                waited.reset(token)
+                wrote_at_get.reset(token)
         _get.__doc__, _get.__name__, _get.__qualname__ = get.__doc__, "get", "Queue.get"
         Q.get = _get
         _put_nowait.__doc__, _get_nowait.__doc__ = put_nowait.__doc__, get_nowait.__doc__

@@ -7,6 +7,8 @@ and answers. The consumers:
               (get_nowait), then logs each: a batch
   drain_step  the same without the sleep, with await q.get() while the
               queue is not empty: a batch taken in one step
+  collect     takes two items (await q.get() each, waiting), then logs
+              each: a batch collected with waiting gets
   item        takes one item (await q.get()) and logs it
   item_await  takes one item, sleeps 1 ms, logs it
 Prints "listening <port>" on stdout; serves until SIGTERM.
@@ -40,6 +42,13 @@ async def drain_step(q):
             log("drain_step", rid)
 
 
+async def collect(q):
+    while True:
+        batch = [await q.get() for _ in range(2)]
+        for rid in batch:
+            log("collect", rid)
+
+
 async def item(q):
     while True:
         log("item", await q.get())
@@ -53,8 +62,9 @@ async def item_await(q):
 
 
 async def main():
-    queues = [asyncio.Queue() for _ in range(4)]
-    tasks = [asyncio.create_task(f(q)) for f, q in zip((drain, drain_step, item, item_await), queues)]
+    consumers = (drain, drain_step, collect, item, item_await)
+    queues = [asyncio.Queue() for _ in consumers]
+    tasks = [asyncio.create_task(f(q)) for f, q in zip(consumers, queues)]
 
     async def handle(r, w):
         try:
