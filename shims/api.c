@@ -43,12 +43,18 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_fd_snapshot(int fd)
 	return (reqctx_snapshot_t)c;
 }
 
+/* A snapshot entered: a step of a runtime's task begins (reqctx_api_progress). */
+static inline void entered(void)
+{
+	agent_self.entered++;
+	agent_self.entered_outputs = agent_self.outputs;
+}
+
 AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
 {
 	if (!agent_running())
 		return NULL;
-	agent_self.entered++;
-	agent_self.entered_outputs = agent_self.outputs;
+	entered();
 	/* Pinned: the hand-off rules leave it alone (agent/handoff.h, 7). */
 	return (reqctx_snapshot_t)ctx_enter_pinned((struct ctx *)s);
 }
@@ -59,8 +65,7 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t s)
 		return NULL;
 	if (s && !__atomic_load_n(&sem_posts_watched, __ATOMIC_RELAXED))
 		__atomic_store_n(&sem_posts_watched, 1, __ATOMIC_RELAXED);
-	agent_self.entered++;
-	agent_self.entered_outputs = agent_self.outputs;
+	entered();
 	return (reqctx_snapshot_t)ctx_enter_inherited((struct ctx *)s);
 }
 
