@@ -1497,7 +1497,7 @@ ssize_t out_write(int fd, const struct iovec *iov, int iovcnt, enum out_call how
 	ssize_t r;
 	int *ep, entry_errno;
 
-	agent_self.outputs++;     /* reqctx_api_progress */
+	outputs_count();          /* reqctx_api_progress */
 	if (iovcnt <= 0 || iovcnt > IOV_MAX || final_flush_done || self_state.gone ||
 	    in_signal_handler())
 		return pass(fd, iov, iovcnt, how);

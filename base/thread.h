@@ -26,6 +26,8 @@ struct relay_stash;
 #define SERVED_SEVERAL 2u
 /* The ready fds of one wait agent_thread keeps (ready_fd). */
 #define READY_KEPT 8
+/* The takes agent_thread keeps (take_log); a power of two. */
+#define TAKES_KEPT 128
 
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
 struct agent_thread {
@@ -48,6 +50,13 @@ struct agent_thread {
 	                             reported (reqctx_api_progress) */
 	unsigned entered;         /* snapshots entered through the API (the same) */
 	unsigned entered_outputs; /* `outputs` at the last of them */
+	unsigned takes;           /* a runtime's queue takes reported
+	                             (reqctx_api_took) */
+	unsigned take_open;       /* the last of them, until the thread writes
+	                             or enters a snapshot; 0 none */
+	unsigned take_log[TAKES_KEPT]; /* each take, by number: its number
+	                             (31 bits) << 1 | 1 if the thread wrote
+	                             after it in its step (outputs_count) */
 	struct chan *chan_held;   /* the channel the thread used last, a reference
 	                             kept between calls (chan_put; ctxmap/chan.h) */
 	const void *cond_src;     /* the condvar `cur` came from, if it did, */
@@ -181,6 +190,61 @@ static inline bool agent_active(void)
 static inline bool agent_in_vfork_child(void)
 {
 	return (agent_self.depth & AGENT_VFORK_MARK) && !agent_back_from_vfork();
+}
+
+/* A write to a tagged output, or a buffered chunk reported: counted for
+ * reqctx_api_progress, and the take it follows in the same step, if any,
+ * is marked written about (reqctx_api_wrote_after). */
+static inline void outputs_count(void)
+{
+	agent_self.outputs++;
+	if (unlikely(agent_self.take_open)) {
+		agent_self.take_log[agent_self.take_open & (TAKES_KEPT - 1)] |= 1;
+		agent_self.take_open = 0;
+	}
+}
+
+/* A snapshot entered through the API: a step of a runtime's task begins
+ * (reqctx_api_progress); the thread's last take is no longer open. */
+static inline void step_entered(void)
+{
+	agent_self.entered++;
+	agent_self.entered_outputs = agent_self.outputs;
+	agent_self.take_open = 0;
+}
+
+/* A runtime's queue take by the task now running (reqctx_api_took): its
+ * token, the step's number << 32 | the take's number (31 bits, never 0). */
+static inline unsigned long long take_report(void)
+{
+	unsigned t = ++agent_self.takes & 0x7fffffffu;
+
+	if (t == 0)
+		t = agent_self.takes = 1;
+	agent_self.take_log[t & (TAKES_KEPT - 1)] = t << 1;
+	agent_self.take_open = t;
+	return (unsigned long long)agent_self.entered << 32 | t;
+}
+
+/* Whether the thread wrote after the take `take` (a token of
+ * take_report) in its step, or in the step now running if that is a
+ * later one: 1, 0, or -1 when the take's log was overwritten (TAKES_KEPT
+ * takes since) or `take` is no token (reqctx_api_wrote_after). */
+static inline int take_wrote_after(unsigned long long take)
+{
+	unsigned t = (unsigned)take & 0x7fffffffu, logged;
+
+	if (t == 0)
+		return -1;
+	/* This step wrote, and it is not the take's: the task running it
+	 * did (a later step of the taker's). */
+	if ((unsigned)(take >> 32) != agent_self.entered &&
+	    agent_self.outputs != agent_self.entered_outputs)
+		return 1;
+	logged = agent_self.take_log[t & (TAKES_KEPT - 1)];
+	if (logged >> 1 != t)
+		return -1;
+	return (int)(logged & 1);
 }
 
 static inline void agent_enter(void) { agent_self.depth++; }

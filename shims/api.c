@@ -43,18 +43,11 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_fd_snapshot(int fd)
 	return (reqctx_snapshot_t)c;
 }
 
-/* A snapshot entered: a step of a runtime's task begins (reqctx_api_progress). */
-static inline void entered(void)
-{
-	agent_self.entered++;
-	agent_self.entered_outputs = agent_self.outputs;
-}
-
 AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter(reqctx_snapshot_t s)
 {
 	if (!agent_running())
 		return NULL;
-	entered();
+	step_entered();
 	/* Pinned: the hand-off rules leave it alone (agent/handoff.h, 7). */
 	return (reqctx_snapshot_t)ctx_enter_pinned((struct ctx *)s);
 }
@@ -65,7 +58,7 @@ AGENT_EXPORT reqctx_snapshot_t reqctx_api_enter_inherited(reqctx_snapshot_t s)
 		return NULL;
 	if (s && !__atomic_load_n(&sem_posts_watched, __ATOMIC_RELAXED))
 		__atomic_store_n(&sem_posts_watched, 1, __ATOMIC_RELAXED);
-	entered();
+	step_entered();
 	return (reqctx_snapshot_t)ctx_enter_inherited((struct ctx *)s);
 }
 
@@ -73,6 +66,16 @@ AGENT_EXPORT unsigned long long reqctx_api_progress(void)
 {
 	return (unsigned long long)agent_self.entered << 32 |
 	       (unsigned)(agent_self.outputs - agent_self.entered_outputs);
+}
+
+AGENT_EXPORT unsigned long long reqctx_api_took(void)
+{
+	return take_report();
+}
+
+AGENT_EXPORT int reqctx_api_wrote_after(unsigned long long take)
+{
+	return take_wrote_after(take);
 }
 
 AGENT_EXPORT int reqctx_api_slept(void)
@@ -141,7 +144,7 @@ AGENT_EXPORT void reqctx_api_buffered(int fd, const void *buf, unsigned long n)
 {
 	if (!agent_running())
 		return;
-	agent_self.outputs++;
+	outputs_count();
 	if (buf != NULL)
 		AGENT_WORK(buffered_put(fd, buf, n));
 	else

@@ -80,6 +80,19 @@ extern void reqctx_api_buffered(int, const void *, unsigned long) __attribute__(
  * takes a second item before it wrote anything about the first holds a
  * batch, no one request's work). 0 without the agent. */
 extern unsigned long long reqctx_api_progress(void) __attribute__((weak));
+/* For runtime bridges: a queue take by the running task of the calling
+ * thread, reported after the task entered the snapshot it holds for the
+ * item. Returns the take's token, never 0 with the agent (0 without). */
+extern unsigned long long reqctx_api_took(void) __attribute__((weak));
+/* Whether the calling thread wrote to a tagged output after the take
+ * `take` (a token reqctx_api_took gave) in that take's step, or in the
+ * step now running (a later step of the same task; the steps between
+ * are other tasks'). 1 yes, 0 no, -1 unknown: more than 127 takes were
+ * reported since (their log is no longer kept), or `take` is 0. A task
+ * that took an item, wrote about it and awaited has written since that
+ * take; one that drained several items before writing has not (the
+ * batch rule, docs/api.md). */
+extern int reqctx_api_wrote_after(unsigned long long take) __attribute__((weak));
 
 /* The current request ID, or NULL without a context (or without the agent).
  * Valid until this thread's context changes. */

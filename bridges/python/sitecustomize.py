@@ -122,7 +122,10 @@ def _reqctx_bridge():
                                  ("bridge_failed", "bridge_failed", None, []),
                                  ("bridge_vouch", "bridge_vouch", ctypes.c_int, [ctypes.c_int]),
                                  ("live_raw", "live", ctypes.c_int, [ctypes.c_void_p]),
-                                 ("progress", "progress", ctypes.c_ulonglong, [])):
+                                 ("progress", "progress", ctypes.c_ulonglong, []),
+                                 ("took", "took", ctypes.c_ulonglong, []),
+                                 ("wrote_after", "wrote_after", ctypes.c_int,
+                                  [ctypes.c_ulonglong])):
         try:
             f = getattr(lib, "reqctx_api_" + name)
             f.restype, f.argtypes = res, args
@@ -393,11 +396,12 @@ def install_hooks(fn):
         import collections
         from asyncio import queues
         Q = queues.Queue
-        put_nowait, get_nowait = Q.put_nowait, Q.get_nowait
+        put_nowait, get_nowait, qsize = Q.put_nowait, Q.get_nowait, Q.qsize
         fifo = (Q._put, Q._get)
         from_queue = contextvars.ContextVar("reqctx_from_queue", default=False)
         AMBIGUOUS = 0           # enters as none, and is no request's
 
+        import threading
         import weakref
         from asyncio import tasks
         current_task = tasks.current_task
@@ -443,7 +447,7 @@ def install_hooks(fn):
             s = None
             if snaps:
                 if (type(self)._put, type(self)._get) == fifo and \
-                        len(snaps) == self.qsize() + 1:
+                        len(snaps) == qsize(self) + 1:
                     s = snaps.popleft()
                 else:
                     snaps.clear()
@@ -454,8 +458,12 @@ def install_hooks(fn):
                 if s != cur:
                     adopt(s)
                 from_queue.set(True)
-                if progress is not None:
-                    last_take.set(progress())   # after adopt's own enter
+                held_from.set(weakref.ref(self))
+                drained.set(drained.get() + 1)
+                if took_api is not None:
+                    last_take.set(took_api())   # after adopt's own enter
+                elif progress is not None:
+                    last_take.set(progress())
             elif s is not None and s != cur and cur is not AMBIGUOUS:
                 adopt(AMBIGUOUS)
             return item
@@ -465,14 +473,18 @@ def install_hooks(fn):
         # drains the queue, then writes about each) holds a batch, no
         # one request's work (before, every line carried the request of
         # the last item taken: a trial, 99 of 100 wrong). Told by the
-        # thread's progress (reqctx_api_progress): within one step of
-        # the task (no snapshot entered since its last take), whether it
-        # wrote since; in a later step (the task awaited: a batch drained
-        # after a sleep), whether it wrote in this step before the take
-        # (the thread's writes between the steps are other tasks'). For a
-        # get() that may wait, asked when the get is made. Until a take
-        # after it wrote: none.
+        # thread's writes (reqctx_api_took, reqctx_api_wrote_after):
+        # whether it wrote after its last take in that take's step or in
+        # the step now running (the thread's writes in the steps between
+        # are other tasks'; a step of its own between with a write, or a
+        # take whose log is gone, counts as no write: none rather than a
+        # guess). For a get() that may wait, asked when the get is made.
+        # Until a take after it wrote: none. (An older agent: its
+        # progress, within one step or in this one.)
         progress = fn.get("progress")
+        took_api, wrote_after = fn.get("took"), fn.get("wrote_after")
+        if took_api is None or wrote_after is None:
+            took_api = wrote_after = None
         last_take = contextvars.ContextVar("reqctx_last_take", default=None)
         in_batch = contextvars.ContextVar("reqctx_in_batch", default=False)
         wrote_at_get = contextvars.ContextVar("reqctx_wrote_at_get", default=None)
@@ -485,6 +497,8 @@ def install_hooks(fn):
             before = last_take.get()
             if before is None:
                 return True
+            if wrote_after is not None:
+                return wrote_after(before) > 0
             now = progress()
             if (now >> 32) == (before >> 32):
                 return (now & M32) != (before & M32)
@@ -521,17 +535,55 @@ def install_hooks(fn):
         _put_nowait.__qualname__, _get_nowait.__qualname__ = "Queue.put_nowait", "Queue.get_nowait"
         Q.put_nowait, Q.get_nowait = _put_nowait, _get_nowait
 
-        def asking(name):
+        # The end of a drain. A task holding the item it took from `q`,
+        # having taken more than one since it last found `q` empty, finds
+        # it empty (empty() true, qsize() 0, a get_nowait that raises
+        # QueueEmpty, a get() about to wait): what it writes from here is
+        # about every item it drained, or about none (a flusher that takes
+        # and logs each item in turn, then writes about them all), not the
+        # last one's. None until its next take (before, the lines after
+        # such a drain carried the last item's request: a trial, up to 70
+        # of 150 wrong). One item taken since: the lines are about it. A
+        # put's full() asking its own qsize() is no such look.
+        held_from = contextvars.ContextVar("reqctx_held_from", default=None)
+        drained = contextvars.ContextVar("reqctx_drained", default=0)
+        in_full = threading.local()
+
+        def emptied(q):
+            ref = held_from.get()
+            if ref is None or ref() is not q or getattr(in_full, "on", False):
+                return
+            held_from.set(None)
+            n = drained.get()
+            drained.set(0)
+            if n > 1 and var.get(None) is not None and from_queue.get():
+                adopt(None)
+
+        def asking(name, empty):
             orig = getattr(Q, name)
 
             def wrapper(self):
                 took(self)
-                return orig(self)
+                r = orig(self)
+                if r == empty:
+                    emptied(self)
+                return r
             wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = \
                 name, orig.__qualname__, orig.__doc__
             setattr(Q, name, wrapper)
-        # Not qsize(): put_nowait asks it (through full()) itself.
-        asking("empty")
+        asking("empty", True)
+        asking("qsize", 0)
+        full = Q.full
+
+        def _full(self):
+            was = getattr(in_full, "on", False)
+            in_full.on = True
+            try:
+                return full(self)
+            finally:
+                in_full.on = was
+        _full.__name__, _full.__qualname__, _full.__doc__ = "full", full.__qualname__, full.__doc__
+        Q.full = _full
 
     # ---- aiohttp: the next request of a keep-alive connection ----------
     def patch_aiohttp():

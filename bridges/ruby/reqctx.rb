@@ -271,17 +271,29 @@ module ReqctxBridge
 
       def pop(*args, **kw)
         ReqctxBridge.pops(self)
-        ReqctxBridge.unwrap(super)
+        empty? if ReqctxBridge.holds_from?(self)
+        ReqctxBridge.unwrap(super, self)
+      rescue ThreadError
+        ReqctxBridge.emptied(self)
+        raise
       end
 
       def shift(*args, **kw)
         ReqctxBridge.pops(self)
-        ReqctxBridge.unwrap(super)
+        empty? if ReqctxBridge.holds_from?(self)
+        ReqctxBridge.unwrap(super, self)
+      rescue ThreadError
+        ReqctxBridge.emptied(self)
+        raise
       end
 
       def deq(*args, **kw)
         ReqctxBridge.pops(self)
-        ReqctxBridge.unwrap(super)
+        empty? if ReqctxBridge.holds_from?(self)
+        ReqctxBridge.unwrap(super, self)
+      rescue ThreadError
+        ReqctxBridge.emptied(self)
+        raise
       end
 
       # Asking a queue whether it holds anything is a checkout tried (a
@@ -289,17 +301,23 @@ module ReqctxBridge
       # pushes there later is a check-in.
       def empty?
         ReqctxBridge.pops(self)
-        super
+        r = super
+        ReqctxBridge.emptied(self) if r
+        r
       end
 
       def size
         ReqctxBridge.pops(self)
-        super
+        r = super
+        ReqctxBridge.emptied(self) if r.zero?
+        r
       end
 
       def length
         ReqctxBridge.pops(self)
-        super
+        r = super
+        ReqctxBridge.emptied(self) if r.zero?
+        r
       end
     end
 
@@ -447,7 +465,41 @@ module ReqctxBridge
       Thread.current.thread_variable_set(:__reqctx_pop_progress, PROGRESS.call) unless PROGRESS.nil?
     end
 
-    def self.unwrap(item)
+    # The end of a drain. A thread holding the item it took from `queue`,
+    # having taken more than one since it last found `queue` empty, finds
+    # it empty (empty? true, size 0, a pop(true) that raises ThreadError,
+    # a pop about to wait, a pop(timeout:) that gives nil): what it writes
+    # from here is about every item it drained, or about none (a flusher
+    # that pops and logs each item in turn, then writes about them all),
+    # not the last one's. None until its next take (before, the lines
+    # after such a drain carried the last item's request: a trial, up to
+    # 70 of 150 wrong). One item taken since: the lines are about it.
+    def self.holds_from?(queue)
+      Thread.current.thread_variable_get(:__reqctx_held_from).equal?(queue)
+    end
+
+    def self.held(queue)
+      t = Thread.current
+      n = t.thread_variable_get(:__reqctx_held_from).equal?(queue) ? t.thread_variable_get(:__reqctx_drained) : 0
+      t.thread_variable_set(:__reqctx_held_from, queue)
+      t.thread_variable_set(:__reqctx_drained, n + 1)
+    end
+
+    def self.emptied(queue)
+      t = Thread.current
+      return unless t.thread_variable_get(:__reqctx_held_from).equal?(queue)
+
+      t.thread_variable_set(:__reqctx_held_from, nil)
+      n = t.thread_variable_get(:__reqctx_drained)
+      t.thread_variable_set(:__reqctx_drained, 0)
+      take(nil) if n > 1 && capture
+    end
+
+    def self.unwrap(item, queue = nil)
+      if item.nil? && queue
+        emptied(queue)                    # pop(timeout:) ran out
+        return nil
+      end
       return item unless item.is_a?(Item)
 
       snap = item.snap
@@ -463,6 +515,7 @@ module ReqctxBridge
           self.source = :queue
         end
         popped
+        held(queue) if queue
       elsif snap && snap != capture
         take(nil)
         self.source = :ambiguous

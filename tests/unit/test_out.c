@@ -82,6 +82,51 @@ UNIT_TEST(one_line)
 	ck_assert_str_eq(drain(), "[r1] hello\n");
 }
 
+/* The batch rule's take log (take_report, take_wrote_after; behind
+ * reqctx_api_took and reqctx_api_wrote_after): a take is written about
+ * when the thread writes after it in its step, or in a later step that
+ * is running now; a write in a step between (another task's) is not
+ * the taker's; a take whose log was overwritten is unknown. */
+UNIT_TEST(a_take_is_written_about_in_its_step_or_the_running_one)
+{
+	unsigned long long t1, t2, old;
+	int i;
+
+	use("text");
+	enter("r1");
+	step_entered();
+	t1 = take_report();
+	ck_assert_int_eq(take_wrote_after(t1), 0);
+	ck_assert_int_eq(put("about the item\n"), 15);
+	ck_assert_int_eq(take_wrote_after(t1), 1);
+
+	/* Taken, the step ends with nothing written; another task's step
+	 * writes; the taker's next step asks before it writes: no. */
+	step_entered();
+	t2 = take_report();
+	step_entered();
+	ck_assert_int_eq(put("another task\n"), 13);
+	step_entered();
+	ck_assert_int_eq(take_wrote_after(t2), 0);
+	ck_assert_int_eq(put("its own\n"), 8);       /* this step: its own */
+	ck_assert_int_eq(take_wrote_after(t2), 1);
+
+	/* A write in the take's step before the take is not after it. */
+	step_entered();
+	ck_assert_int_eq(put("before\n"), 7);
+	t2 = take_report();
+	ck_assert_int_eq(take_wrote_after(t2), 0);
+
+	/* TAKES_KEPT later takes: the log is gone. */
+	old = t2;
+	for (i = 0; i < TAKES_KEPT; i++)
+		take_report();
+	step_entered();
+	ck_assert_int_eq(take_wrote_after(old), -1);
+	ck_assert_int_eq(take_wrote_after(0), -1);
+	(void)drain();
+}
+
 UNIT_TEST(pieces_make_one_line)
 {
 	use("text");

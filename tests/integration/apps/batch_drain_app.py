@@ -9,6 +9,12 @@ and answers. The consumers:
               queue is not empty: a batch taken in one step
   collect     takes two items (await q.get() each, waiting), then logs
               each: a batch collected with waiting gets
+  took        takes one item, logs "took", takes what else is queued
+              (get_nowait until QueueEmpty), logging "took" after each,
+              then logs each item ("site=took_done"): a batch whose takes
+              each wrote a line
+  started     takes one item, logs "started" (no ID), drains the rest
+              (while not q.empty()), then logs each ("site=started_done")
   item        takes one item (await q.get()) and logs it
   item_await  takes one item, sleeps 1 ms, logs it
 Prints "listening <port>" on stdout; serves until SIGTERM.
@@ -49,6 +55,34 @@ async def collect(q):
             log("collect", rid)
 
 
+async def took(q):
+    while True:
+        rid = await q.get()
+        log("took", rid)
+        batch = [rid]
+        await asyncio.sleep(0.01)
+        while True:
+            try:
+                rid = q.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            log("took", rid)
+            batch.append(rid)
+        for rid in batch:
+            log("took_done", rid)
+
+
+async def started(q):
+    while True:
+        batch = [await q.get()]
+        sys.stderr.write("batch started\n")
+        await asyncio.sleep(0.01)
+        while not q.empty():
+            batch.append(q.get_nowait())
+        for rid in batch:
+            log("started_done", rid)
+
+
 async def item(q):
     while True:
         log("item", await q.get())
@@ -62,7 +96,7 @@ async def item_await(q):
 
 
 async def main():
-    consumers = (drain, drain_step, collect, item, item_await)
+    consumers = (drain, drain_step, collect, took, started, item, item_await)
     queues = [asyncio.Queue() for _ in consumers]
     tasks = [asyncio.create_task(f(q)) for f, q in zip(consumers, queues)]
 

@@ -2,13 +2,20 @@
 # consumer threads made at start-up, in no request. GET /<tag>/<id> logs
 # "site=arrival id=<id>", pushes <id> on both queues and answers. The
 # flusher wakes every 20 ms, pops until its Queue is empty, then logs each
-# ("site=drain id=<id>"): a batch. The worker pops one item and logs it
+# ("site=drain id=<id>"): a batch. The taker pops one item, logs "took",
+# sleeps 10 ms, pops what else is queued (pop(true) until ThreadError),
+# logging "took" after each, then logs each ("site=took_done"): a batch
+# whose takes each wrote a line. The starter pops one item, logs "batch
+# started" (no ID), sleeps 10 ms, pops until the queue is empty, then
+# logs each ("site=started_done"). The worker pops one item and logs it
 # ("site=item id=<id>").
 require_relative 'webrick_serve'
 
 $stderr.sync = true
 BATCH = Queue.new
 ITEMS = Queue.new
+TOOK = Queue.new
+STARTED = Queue.new
 
 Thread.new do
   loop do
@@ -16,6 +23,30 @@ Thread.new do
     b = []
     b << BATCH.pop until BATCH.empty?
     b.each { |id| $stderr.write("site=drain id=#{id}\n") }
+  end
+end
+Thread.new do
+  loop do
+    b = [TOOK.pop]
+    $stderr.write("site=took id=#{b[0]}\n")
+    sleep 0.01
+    loop do
+      b << TOOK.pop(true)
+    rescue ThreadError
+      break
+    else
+      $stderr.write("site=took id=#{b[-1]}\n")
+    end
+    b.each { |id| $stderr.write("site=took_done id=#{id}\n") }
+  end
+end
+Thread.new do
+  loop do
+    b = [STARTED.pop]
+    $stderr.write("batch started\n")
+    sleep 0.01
+    b << STARTED.pop until STARTED.empty?
+    b.each { |id| $stderr.write("site=started_done id=#{id}\n") }
   end
 end
 Thread.new { loop { $stderr.write("site=item id=#{ITEMS.pop}\n") } }
@@ -26,6 +57,8 @@ serve_webrick do |server|
     $stderr.write("site=arrival id=#{id}\n")
     BATCH << id
     ITEMS << id
+    TOOK << id
+    STARTED << id
     res.body = "ok #{id}\n"
   end
 end
