@@ -89,8 +89,11 @@ static __attribute__((noinline)) int next_checked(int epfd, struct ep_buf *b, in
 {
 	for (;;) {
 		if (!maybe_stale(epfd, b, i) || !stale_lookup(epfd, b, i)) {
-			events[0] = b->ev[i];
-			return flow_event(b->fd[i], events[0].events);
+			if (unlikely(!dispatch_store(events, &b->ev[i]))) {
+				b->pos = i;
+				return -1;
+			}
+			return flow_event(b->fd[i], b->ev[i].events);
 		}
 		if (b->pos >= b->n)
 			return 0;
@@ -109,8 +112,11 @@ int dispatch_next(int epfd, struct epoll_event *events)
 	i = b->pos++;
 	if (unlikely(maybe_stale(epfd, b, i)))
 		return next_checked(epfd, b, i, events);
-	events[0] = b->ev[i];
-	return flow_event(b->fd[i], events[0].events);   /* 1, a tail call */
+	if (unlikely(!dispatch_store(events, &b->ev[i]))) {
+		b->pos = i;
+		return -1;
+	}
+	return flow_event(b->fd[i], b->ev[i].events);   /* 1, a tail call */
 }
 
 struct epoll_event *dispatch_buffer(int epfd, int maxevents)

@@ -10,12 +10,14 @@
 #ifndef AGENT_DISPATCH_H
 #define AGENT_DISPATCH_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 
 #include "agent/bridge.h"
 #include "agent/flow.h"
 #include "agent/inherit.h"
+#include "base/probe.h"
 #include "ctxmap/epmap.h"
 
 /*
@@ -23,8 +25,9 @@
  *
  * dispatch_next(): a buffered event of epfd, if one is left, goes to
  * events[0] with its fd's context current (or none) and 1 is returned;
- * 0 means the caller must wait. Never blocks, makes no system call, keeps
- * errno.
+ * 0 means the caller must wait; -1 that events[0] cannot be written (the
+ * event kept: the wait's answer is EFAULT). Never blocks, makes no system
+ * call, keeps errno.
  *
  * dispatch_buffer(): where the kernel should write the batch for epfd
  * (room for maxevents); NULL when events go to the program as the kernel
@@ -32,7 +35,7 @@
  *
  * dispatch_fill(): the kernel wrote r > 0 events into that buffer; keeps
  * them and hands out the first as dispatch_next() does (0: every event
- * was stale, wait again).
+ * was stale, wait again; -1: events[0] cannot be written).
  */
 int dispatch_next(int epfd, struct epoll_event *events);
 
@@ -83,7 +86,9 @@ static inline void dispatch_unvouched(void)
  * does: the marks of an event whose connection names the thread's
  * context already set inline (flow_event_quick), anything else through
  * dispatch_event_held() (flow_event() in the agent's guard, errno kept).
- * Returns 1. Both run inside the agent's guard (the caller's
+ * Returns 1; -1 with errno EFAULT and nothing handed out (the event
+ * kept) when the program's array cannot be written (dispatch_store), as
+ * the kernel answers a wait with an event ready. Both run inside the agent's guard (the caller's
  * agent_enter(); dispatch_take() leaves it): a signal handler's epoll
  * wait in between goes to the kernel, and finds the buffer as it was (a
  * trial: a handler's wait on the same instance refilled it under the
@@ -100,21 +105,42 @@ static inline __attribute__((always_inline)) struct ep_buf *dispatch_ready(int e
 	return b;
 }
 
+/* events[0] = *ev, stored as the kernel stores an event it hands out;
+ * false if the program's array cannot be written there (the kernel's
+ * EFAULT; a trial: an array the program could read but not write faulted
+ * in the agent), nothing handed out. */
+static inline __attribute__((always_inline)) bool dispatch_store(struct epoll_event *events,
+								 const struct epoll_event *ev)
+{
+#if defined(__x86_64__)
+	return probe_put_packed(events, ev->events, ev->data.u64);
+#else
+	*events = *ev;
+	return true;
+#endif
+}
+
 /* flow_event() for a buffered event dispatch_take() took, in the guard
  * its caller entered (left here), errno kept. Returns 1. */
 int dispatch_event_held(int fd, uint32_t mask);
 
 static inline __attribute__((always_inline)) int dispatch_take(struct ep_buf *b, struct epoll_event *events)
 {
-	int i = b->pos++, fd = b->fd[i];
+	int i = b->pos, fd = b->fd[i];
+	uint32_t mask = b->ev[i].events;
 
+	if (unlikely(!dispatch_store(events, &b->ev[i]))) {
+		agent_leave();
+		errno = EFAULT;
+		return -1;
+	}
+	b->pos = i + 1;
 	dispatch_unvouched();
-	events[0] = b->ev[i];
-	if (flow_event_quick(fd, events[0].events)) {
+	if (flow_event_quick(fd, mask)) {
 		agent_leave();
 		return 1;
 	}
-	return dispatch_event_held(fd, events[0].events);
+	return dispatch_event_held(fd, mask);
 }
 struct epoll_event *dispatch_buffer(int epfd, int maxevents);
 int dispatch_fill(int epfd, int r, struct epoll_event *events);

@@ -1,6 +1,7 @@
 /*
  * probe.h - whether the program's bytes can be read, asked before the
- * agent reads them.
+ * agent reads them; and stores to them that say whether they could be
+ * made (probe_put_packed).
  *
  * The agent reads some of the program's buffers before the kernel sees
  * them (a tagged line, to find its lines and copy them behind the prefix;
@@ -63,6 +64,33 @@ unreadable:
 #else
 	(void)p;
 	(void)n;
+	return true;
+#endif
+}
+
+/* Stores `head` at dst and `tail` at dst + 4, as the kernel does a
+ * packed 12-byte record it hands a program (x86-64's struct epoll_event:
+ * its events, then its data), unaligned; false if either store faulted
+ * (a page the program cannot write: the bytes before it stored, as the
+ * kernel's would be). Each store is listed in "probe_table" as the
+ * loads of probe_readable are. Elsewhere it stores and says true. */
+static inline bool probe_put_packed(void *dst, uint32_t head, uint64_t tail)
+{
+#if defined(__x86_64__)
+	asm goto("1:\tmovl %0, (%2)\n\t"
+		 "2:\tmovq %1, 4(%2)\n\t"
+		 ".pushsection probe_table, \"a\"\n\t"
+		 ".balign 4\n\t"
+		 ".long 1b - ., %l[unwritable] - .\n\t"
+		 ".long 2b - ., %l[unwritable] - .\n\t"
+		 ".popsection"
+		 : : "r"(head), "r"(tail), "r"(dst) : "memory" : unwritable);
+	return true;
+unwritable:
+	return false;
+#else
+	__builtin_memcpy(dst, &head, sizeof head);
+	__builtin_memcpy((char *)dst + 4, &tail, sizeof tail);
 	return true;
 #endif
 }

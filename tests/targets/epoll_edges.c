@@ -3,8 +3,10 @@
  * it holds buffered events (tests/integration/t_epoll_edges compares the
  * output with and without the agent, or checks it):
  *   args     three pipes ready, one wait takes an event; then waits with
- *            maxevents 0 and -1 and an unwritable events array: EINVAL,
- *            EINVAL, EFAULT (the kernel's), not a buffered event
+ *            maxevents 0 and -1, an unmapped events array and one that
+ *            can be read but not written: EINVAL, EINVAL, EFAULT, EFAULT
+ *            (the kernel's), not a buffered event (nor a fault), also
+ *            for the wait that fetches a batch; the events kept
  *   fork     three edge-triggered pipes ready, one wait takes an event,
  *            fork: the child's waits see none of the parent's events
  *            (prints only the child's, after the parent's "first")
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,6 +80,26 @@ int main(int argc, char **argv)
 		show("max0", epoll_wait(ep, o, zero, 0), o);
 		show("max-1", epoll_wait(ep, o, neg, 0), o);
 		show("badptr", epoll_wait(ep, bad, 8, 0), o);
+		{
+			/* a page it can write, then one it can only read */
+			char *two = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			struct epoll_event *ro = (struct epoll_event *)(two + 4096);
+
+			if (two == MAP_FAILED || mprotect(ro, 4096, PROT_READ) < 0) {
+				perror("mmap");
+				exit(2);
+			}
+			show("readonly", epoll_wait(ep, ro, 8, 0), o);
+			show("readonly pwait", epoll_pwait(ep, ro, 8, 0, NULL), o);
+			/* the first event's data in the page it cannot write */
+			show("readonly edge", epoll_wait(ep, (struct epoll_event *)((char *)ro - 4), 8, 0), o);
+			/* a new instance: the wait that fetches the batch */
+			ep = epoll_create1(0);
+			ready_pipes(0);
+			show("readonly first", epoll_wait(ep, ro, 8, 0), o);
+			show("after", epoll_wait(ep, o, 8, 0) > 0 ? 1 : 0, o);
+		}
 		show("pwait max0", epoll_pwait(ep, o, zero, 0, NULL), o);
 	} else if (strcmp(mode, "fork") == 0) {
 		pid_t pid;
