@@ -137,6 +137,9 @@ void dgram_sending(struct fdslot *s, int fd)
 	if (c == NULL || (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_DG_SERVED))
 		return;
 	__atomic_store_n(&s->kind, FD_PEER, __ATOMIC_RELEASE);
+	/* Its exchange in flight from this send on: another request's send
+	 * before a reply is read makes it nobody's (FDF_MUXED). */
+	__atomic_or_fetch(&s->flags, FDF_PASSED, __ATOMIC_RELAXED);
 	fdmap_tag(s, c);
 	DEBUG("fd %d: a datagram client's socket (sent first, in %s)", fd, ctx_name(c)->id);
 }

@@ -427,12 +427,22 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 		/* The reply to a call that named nobody: a context that rests
 		 * only on another outbound connection (borrowed by a write, or
 		 * its reply read last) stays behind. */
-		if (fdmap_ctx_peek(s) == NULL && agent_self.cur && (borrowed() || was_weak == 2)) {
+		if (fdmap_ctx_peek(s) == NULL && agent_self.cur &&
+		    (borrowed() || was_weak == 2 ||
+		     (agent_self.peer_read == fd + 1 && agent_self.peer_read_at == agent_self.switches &&
+		      !ctx_pinned()))) {
+			/* ... or one an earlier reply on this connection gave,
+			 * before it became every request's (FDF_MUXED: a
+			 * reader thread of a shared socket). */
 			if (unlikely(debug_fd >= 0))
 				note_switch(NULL, "read of a connection of nobody's with a borrowed context", fd);
 			ctx_take_current(NULL);
 		}
 		switch_to_(s, "flow_read", fd);
+		if (agent_self.cur != before && agent_self.cur) {
+			agent_self.peer_read = fd + 1;
+			agent_self.peer_read_at = agent_self.switches;
+		}
 		/* What the context rests on now: the socket's tag, unless it is
 		 * the context the thread already had on evidence of its own
 		 * (its request's head read, a hand-off): the reply of its own
@@ -726,7 +736,27 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 			}
 			fdmap_tag(s, NULL);
 		} else if (agent_self.cur && !peer_borrowed(fd, replied)) {
-			fdmap_tag(s, agent_self.cur);
+			struct ctx *t = fdmap_ctx_peek(s);
+
+			/* Another request's exchange still in flight on it (its
+			 * write's reply not read): the replies come back in an
+			 * order the agent does not know (one connection every
+			 * request shares: a pipelined backend, a multiplexer;
+			 * before, the reader took the last writer's request: a
+			 * trial, 151 of 320 lines wrong). It names nobody for
+			 * good; the writer keeps its own context. */
+			if ((flags & FDF_MUXED) ||
+			    (t != NULL && t != agent_self.cur && !replied && (flags & FDF_PASSED))) {
+				if (!(flags & FDF_MUXED)) {
+					flow_peer_mark(s, FDF_MUXED);
+					if (unlikely(debug_fd >= 0))
+						DEBUG("fd %d: written by %s while %s's exchange is in flight: nobody's from now on",
+						      fd, ctx_name(agent_self.cur)->id, ctx_name(t)->id);
+				}
+				fdmap_tag(s, NULL);
+			} else {
+				fdmap_tag(s, agent_self.cur);
+			}
 		} else if (replied) {
 			/* Read from since its last write: its exchange is over,
 			 * and what the thread sends now is no continuation of

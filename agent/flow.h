@@ -123,7 +123,10 @@ static inline __attribute__((always_inline)) bool flow_write_conn(struct fdslot 
 	unsigned flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
 
 	if (kind == FD_PEER) {
-		if (fdmap_ctx_peek(s) != cur || !(flags & FDF_PASSED) ||
+		/* The first write after a read goes the full way: it ends
+		 * the exchange (FDF_REPLIED cleared), so that a write of
+		 * another request while this one is in flight is seen. */
+		if (fdmap_ctx_peek(s) != cur || (flags & (FDF_PASSED | FDF_REPLIED)) != FDF_PASSED ||
 		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
 	} else if (kind == FD_CLIENT) {

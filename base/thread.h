@@ -26,8 +26,10 @@ struct relay_stash;
 #define SERVED_SEVERAL 2u
 /* The ready fds of one wait agent_thread keeps (ready_fd). */
 #define READY_KEPT 8
-/* The takes agent_thread keeps (take_log); a power of two. */
-#define TAKES_KEPT 128
+/* The takes agent_thread keeps (take_log); a power of two. Each entry
+ * holds the low 15 bits of its take's number: an entry overwritten by a
+ * take 32,768 takes later reads as its own. */
+#define TAKES_KEPT 256
 
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
 struct agent_thread {
@@ -54,8 +56,8 @@ struct agent_thread {
 	                             (reqctx_api_took) */
 	unsigned take_open;       /* the last of them, until the thread writes
 	                             or enters a snapshot; 0 none */
-	unsigned take_log[TAKES_KEPT]; /* each take, by number: its number
-	                             (31 bits) << 1 | 1 if the thread wrote
+	uint16_t take_log[TAKES_KEPT]; /* each take, by number: its number
+	                             (15 bits) << 1 | 1 if the thread wrote
 	                             after it in its step (outputs_count) */
 	struct chan *chan_held;   /* the channel the thread used last, a reference
 	                             kept between calls (chan_put; ctxmap/chan.h) */
@@ -136,6 +138,9 @@ struct agent_thread {
 	                             peer_took - 1 by a write with none (agent/flow.c;
 	                             0: no) ... */
 	unsigned peer_took_at;    /* ... and `switches` right after */
+	int peer_read;            /* `cur` was taken from outbound connection fd
+	                             peer_read - 1 by a read of its reply (0: no) ... */
+	unsigned peer_read_at;    /* ... and `switches` right after */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	bool event_loop;          /* an epoll or poll event was handed out to it once */
@@ -221,7 +226,7 @@ static inline unsigned long long take_report(void)
 
 	if (t == 0)
 		t = agent_self.takes = 1;
-	agent_self.take_log[t & (TAKES_KEPT - 1)] = t << 1;
+	agent_self.take_log[t & (TAKES_KEPT - 1)] = (uint16_t)(t << 1);
 	agent_self.take_open = t;
 	return (unsigned long long)agent_self.entered << 32 | t;
 }
@@ -242,7 +247,7 @@ static inline int take_wrote_after(unsigned long long take)
 	    agent_self.outputs != agent_self.entered_outputs)
 		return 1;
 	logged = agent_self.take_log[t & (TAKES_KEPT - 1)];
-	if (logged >> 1 != t)
+	if (logged >> 1 != (t & 0x7fffu))
 		return -1;
 	return (int)(logged & 1);
 }

@@ -50,6 +50,12 @@ enum fd_kind {
 #define FDF_HEAD_BODY 64u /* with FDF_HEAD_OPEN: the parts of the head read so
                              far name a body (Content-Length, Transfer-Encoding) */
 /* Flags of an FD_PEER slot. */
+#define FDF_MUXED 1u      /* written by a request while another request's
+                             exchange on it was in flight (written, its reply
+                             not read): replies to several requests come back
+                             on it in an order the agent does not know (a
+                             connection every request shares, pipelined or
+                             multiplexed); it names nobody from then on */
 #define FDF_REPLIED 2u    /* read from since it was last written (by a write the
                              quick path did not take): its exchange is over */
 #define FDF_CONNECTED 4u  /* connect() was called on it */

@@ -87,7 +87,7 @@ extern unsigned long long reqctx_api_took(void) __attribute__((weak));
 /* Whether the calling thread wrote to a tagged output after the take
  * `take` (a token reqctx_api_took gave) in that take's step, or in the
  * step now running (a later step of the same task; the steps between
- * are other tasks'). 1 yes, 0 no, -1 unknown: more than 127 takes were
+ * are other tasks'). 1 yes, 0 no, -1 unknown: more than 255 takes were
  * reported since (their log is no longer kept), or `take` is 0. A task
  * that took an item, wrote about it and awaited has written since that
  * take; one that drained several items before writing has not (the
