@@ -300,6 +300,37 @@ def install_hooks(fn):
                 var.set(capture())
         T._read_ready = _read_ready
 
+        # The loop's socket calls (loop.sock_recv, sock_recv_into): a
+        # task that reads its connection with them takes the request the
+        # read began, as a transport's reader does (before, a task per
+        # keep-alive connection logged each later request with the
+        # connection's first request's ID: a trial, up to 147 of 480
+        # lines). The read itself may run in a callback of its own, so
+        # the fd's context is asked after it (none: kept).
+        if fd_capture is not None:
+            L = selector_events.BaseSelectorEventLoop
+
+            def sock_reading(name):
+                orig = getattr(L, name, None)
+                if orig is None:
+                    return
+
+                async def wrapper(self, sock, *args):
+                    r = await orig(self, sock, *args)
+                    if r:
+                        try:
+                            s = fd_capture(sock.fileno())
+                        except (AttributeError, OSError, ValueError):
+                            s = None
+                        if s is not None and s != var.get(None):
+                            adopt(s)
+                    return r
+                wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = \
+                    name, orig.__qualname__, orig.__doc__
+                setattr(L, name, wrapper)
+            sock_reading("sock_recv")
+            sock_reading("sock_recv_into")
+
         # StreamReader: bytes fed carry the context they were read in (none
         # included); a coroutine that reads them takes it, if it was
         # serving this reader's previous request (or none). Not on a
@@ -432,17 +463,57 @@ def install_hooks(fn):
             except RuntimeError:
                 return False
 
+        # An object put back where it was taken from (one of the last
+        # TAKEN_KEPT taken: a token of a concurrency limit that a
+        # request's handler returns after its answer, a pooled object)
+        # names nobody, whoever puts it: what the taker does next is not
+        # that request's work (a trial: a dispatcher that took a job,
+        # then a token a request had returned, gave its job that
+        # request's ID: 474 of 800 lines wrong). Known by value for
+        # None, a bool or a small int (a job numbered like a token taken
+        # before names nobody too: none, never another ID), through a
+        # weak reference for an object that takes one; other objects
+        # (a tuple, a string: their address is soon another's) are not
+        # followed. No item is kept alive.
+        TAKEN_KEPT = 64
+
+        def taken_key(item):
+            if item is None or type(item) is bool or (type(item) is int and -5 <= item <= 256):
+                return (type(item), item), None
+            try:
+                return id(item), weakref.ref(item)
+            except TypeError:
+                return None
+
+        def returned(q, item):
+            taken = q.__dict__.get("_reqctx_taken")
+            if not taken:
+                return False
+            k = taken_key(item)
+            if k is None or k[0] not in taken:
+                return False
+            ref = taken.pop(k[0])
+            return ref is None or ref() is item
+
         def _put_nowait(self, item):
             put_nowait(self, item)
             snaps = self.__dict__.get("_reqctx_snaps")
             if snaps is None:
                 snaps = self._reqctx_snaps = collections.deque()
-            s = None if checks_in(self) else var.get(None)
+            s = None if checks_in(self) or returned(self, item) else var.get(None)
             snaps.append(s if s is not AMBIGUOUS else None)
 
         def _get_nowait(self):
             took(self)
             item = get_nowait(self)
+            k = taken_key(item)
+            if k is not None:
+                taken = self.__dict__.get("_reqctx_taken")
+                if taken is None:
+                    taken = self._reqctx_taken = {}
+                elif len(taken) >= TAKEN_KEPT:
+                    del taken[next(iter(taken))]
+                taken[k[0]] = k[1]
             snaps = self.__dict__.get("_reqctx_snaps")
             s = None
             if snaps:
@@ -510,8 +581,13 @@ def install_hooks(fn):
             wrote = wrote_at_get.get()
             if wrote is None:            # get_nowait called by the program
                 wrote = wrote_since_take()
+            # Once a batch, always: a consumer that held several items at
+            # once may hold some still when it takes the next after a
+            # line (a reorder buffer that writes each item once the one
+            # before it came: a trial, 15 to 26 of 320 lines with the
+            # ID of the item that completed the run).
             was = in_batch.get()
-            held = from_queue.get() and not wrote and (was or s != cur)
+            held = from_queue.get() and (was or (not wrote and s != cur))
             if held != was:
                 in_batch.set(held)
             return held
@@ -524,6 +600,10 @@ def install_hooks(fn):
             # a batch as one that drains them (the take itself comes in
             # the step the put wakes, which says nothing of the task).
             token = wrote_at_get.set(wrote_since_take() if progress is not None else True)
+            # A get that will wait: the task is done with what it held
+            # (idle: what it writes on a timeout is nobody's).
+            if qsize(self) == 0:
+                emptied(self, True)
             try:
                 return await get(self)
             finally:
@@ -549,15 +629,58 @@ def install_hooks(fn):
         drained = contextvars.ContextVar("reqctx_drained", default=0)
         in_full = threading.local()
 
-        def emptied(q):
+        def emptied(q, waits=False):
             ref = held_from.get()
             if ref is None or ref() is not q or getattr(in_full, "on", False):
                 return
             held_from.set(None)
             n = drained.get()
             drained.set(0)
-            if n > 1 and var.get(None) is not None and from_queue.get():
+            if (n > 1 or waits) and var.get(None) is not None and from_queue.get():
                 adopt(None)
+
+        # asyncio.wait_for before 3.12 runs a coroutine in a task of its
+        # own: a take there (wait_for(q.get(), timeout), a consumer with
+        # an idle timeout) was that task's, and the consumer kept the
+        # job it took before (a trial: every later line carried its
+        # first job's ID, 159 of 320 wrong). What the inner task's takes
+        # left is carried back to the caller when it ends.
+        if sys.version_info < (3, 12) and hasattr(tasks, "wait_for"):
+            from asyncio import coroutines
+            wait_for = tasks.wait_for
+            carried = ((var, None), (from_queue, False), (last_take, None), (in_batch, False),
+                       (held_from, None), (drained, 0))
+
+            async def _wait_for(fut, timeout):
+                if not coroutines.iscoroutine(fut) or current_task() is None:
+                    return await wait_for(fut, timeout)
+                box = []
+                # The caller's writes since its last take are its own
+                # (the batch rule asks them of the inner task's steps).
+                if progress is not None and last_take.get() is not None and wrote_since_take():
+                    last_take.set(None)
+
+                async def inner():
+                    try:
+                        return await fut
+                    finally:
+                        box.append(contextvars.copy_context())
+                try:
+                    return await wait_for(inner(), timeout)
+                finally:
+                    if box and box[0].get(from_queue, False):
+                        c = box[0]
+                        s = c.get(var, None)
+                        for v, default in carried[1:]:
+                            v.set(c.get(v, default))
+                        if s != var.get(None):
+                            adopt(s)
+            _wait_for.__doc__, _wait_for.__name__, _wait_for.__qualname__ = \
+                wait_for.__doc__, "wait_for", "wait_for"
+            tasks.wait_for = _wait_for
+            import asyncio
+            if getattr(asyncio, "wait_for", None) is wait_for:
+                asyncio.wait_for = _wait_for
 
         def asking(name, empty):
             orig = getattr(Q, name)

@@ -15,6 +15,11 @@ and answers. The consumers:
               each wrote a line
   started     takes one item, logs "started" (no ID), drains the rest
               (while not q.empty()), then logs each ("site=started_done")
+  waitfor     takes its first item with await q.get(), each later one
+              with asyncio.wait_for(q.get(), 0.05) (an idle timeout:
+              "idle" logged, no ID), and logs each
+  lag         logs each item once it took the next (or after 50 ms of
+              none): a consumer that holds an item across a take
   item        takes one item (await q.get()) and logs it
   item_await  takes one item, sleeps 1 ms, logs it
 Prints "listening <port>" on stdout; serves until SIGTERM.
@@ -83,6 +88,32 @@ async def started(q):
             log("started_done", rid)
 
 
+async def waitfor(q):
+    log("waitfor", await q.get())
+    while True:
+        try:
+            rid = await asyncio.wait_for(q.get(), 0.05)
+        except asyncio.TimeoutError:
+            sys.stderr.write("idle\n")
+            continue
+        log("waitfor", rid)
+
+
+async def lag(q):
+    prev = None
+    while True:
+        try:
+            rid = await asyncio.wait_for(q.get(), 0.05)
+        except asyncio.TimeoutError:
+            if prev is not None:
+                log("lag", prev)
+                prev = None
+            continue
+        if prev is not None:
+            log("lag", prev)
+        prev = rid
+
+
 async def item(q):
     while True:
         log("item", await q.get())
@@ -96,7 +127,7 @@ async def item_await(q):
 
 
 async def main():
-    consumers = (drain, drain_step, collect, took, started, item, item_await)
+    consumers = (drain, drain_step, collect, took, started, waitfor, lag, item, item_await)
     queues = [asyncio.Queue() for _ in consumers]
     tasks = [asyncio.create_task(f(q)) for f, q in zip(consumers, queues)]
 

@@ -1,0 +1,70 @@
+"""t_tokens' asyncio app: a concurrency limit kept as a queue of tokens.
+A dispatcher task made at start-up takes a job from `jobs` (logs
+"site=dispatch id=<id>"), then a token from `tokens` (logs
+"site=token id=<id>"), and runs the job in a task of its own ("site=run
+id=<id>", a 1 ms sleep, "site=ran id=<id>") that hands the token to the job's
+handler. The handler (GET /<tag>/<id>: "site=handle id=<id>") waits for
+its job, answers ("site=reply id=<id>") and puts the token back.
+Prints "listening <port>"; serves until SIGTERM."""
+import asyncio
+import signal
+import sys
+
+
+def log(site, rid):
+    sys.stderr.write("site=%s id=%s\n" % (site, rid))
+    sys.stderr.flush()
+
+
+async def run(rid, fut, tok):
+    log("run", rid)
+    await asyncio.sleep(0.001)
+    log("ran", rid)
+    fut.set_result(tok)
+
+
+async def dispatcher(jobs, tokens):
+    while True:
+        rid, fut = await jobs.get()
+        log("dispatch", rid)
+        tok = await tokens.get()
+        log("token", rid)
+        asyncio.create_task(run(rid, fut, tok))
+
+
+async def main():
+    jobs, tokens = asyncio.Queue(), asyncio.Queue()
+    for t in range(2):
+        tokens.put_nowait(t)
+    asyncio.create_task(dispatcher(jobs, tokens))
+
+    async def handle(r, w):
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                rid = head.split(b" ")[1].decode().rsplit("/", 1)[-1]
+                log("handle", rid)
+                fut = asyncio.get_running_loop().create_future()
+                jobs.put_nowait((rid, fut))
+                tok = await fut
+                body = ("ok %s\n" % rid).encode()
+                close = b"connection: close" in head.lower()
+                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n" %
+                        (len(body), b"Connection: close\r\n" if close else b"") + body)
+                await w.drain()
+                log("reply", rid)
+                tokens.put_nowait(tok)
+                if close:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        w.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("listening %d" % srv.sockets[0].getsockname()[1], flush=True)
+    await stop.wait()
+
+
+asyncio.run(main())

@@ -1,0 +1,45 @@
+# t_tokens' Ruby app: WEBrick and a concurrency limit kept as a Queue of
+# tokens. A dispatcher thread made at start-up pops a job ("site=dispatch
+# id=<id>"), then a token ("site=token id=<id>"), and runs the job in a
+# thread of its own ("site=run id=<id>", a 1 ms sleep, "site=ran id=<id>") that
+# hands the token to the job's handler. The handler (GET /<tag>/<id>:
+# "site=handle id=<id>") waits for its job, logs "site=reply id=<id>",
+# pushes the token back and answers.
+require_relative 'webrick_serve'
+
+$stderr.sync = true
+JOBS = Queue.new
+TOKENS = Queue.new
+2.times { |t| TOKENS.push(t) }
+
+def log(site, id)
+  $stderr.write("site=#{site} id=#{id}\n")
+end
+
+Thread.new do
+  loop do
+    id, back = JOBS.pop
+    log('dispatch', id)
+    tok = TOKENS.pop
+    log('token', id)
+    Thread.new do
+      log('run', id)
+      sleep 0.001
+      log('ran', id)
+      back.push(tok)
+    end
+  end
+end
+
+serve_webrick do |server|
+  server.mount_proc('/') do |req, res|
+    id = req.path.split('/')[2]
+    log('handle', id)
+    back = Queue.new
+    JOBS.push([id, back])
+    tok = back.pop
+    log('reply', id)
+    TOKENS.push(tok)
+    res.body = "ok #{id}\n"
+  end
+end
