@@ -668,7 +668,13 @@ def install_hooks(fn):
                 try:
                     return await wait_for(inner(), timeout)
                 finally:
-                    if box and box[0].get(from_queue, False):
+                    if not box:
+                        # The inner task was cancelled before it ran
+                        # (a timeout of 0 or less): the program's
+                        # coroutine was never started, as wait_for
+                        # leaves it (no "never awaited" warning).
+                        fut.close()
+                    elif box[0].get(from_queue, False):
                         c = box[0]
                         s = c.get(var, None)
                         for v, default in carried[1:]:
