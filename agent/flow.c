@@ -438,7 +438,20 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				note_switch(NULL, "read of a connection of nobody's with a borrowed context", fd);
 			ctx_take_current(NULL);
 		}
-		switch_to_(s, "flow_read", fd);
+		/* A thread on a request of its own evidence (its head read, a
+		 * hand-off; not a loop whose last wait gave several fds, whose
+		 * context follows its I/O) that reads a reply of another
+		 * request's exchange keeps its own: a pooled connection that
+		 * request left with its reply still coming (a timeout),
+		 * drained by the next user before it writes (a trial: the
+		 * drainer's lines, and its call's X-Request-Id, carried the
+		 * first request's ID, 18 of 160 lines). */
+		if (!(agent_self.cur && was_weak == 0 && !(agent_self.served & SERVED_SEVERAL) &&
+		      fdmap_ctx_peek(s) != NULL && fdmap_ctx_peek(s) != agent_self.cur && !borrowed()))
+			switch_to_(s, "flow_read", fd);
+		else if (unlikely(debug_fd >= 0))
+			DEBUG("fd %d: a reply of %s read by %s, which keeps its own", fd,
+			      ctx_name(fdmap_ctx_peek(s))->id, ctx_name(agent_self.cur)->id);
 		if (agent_self.cur != before && agent_self.cur) {
 			agent_self.peer_read = fd + 1;
 			agent_self.peer_read_at = agent_self.switches;
