@@ -25,8 +25,9 @@ and answers. The consumers:
 Prints "listening <port>" on stdout; serves until SIGTERM.
 """
 import asyncio
-import signal
 import sys
+
+from app_serve import serve_asyncio
 
 
 def log(site, rid):
@@ -131,33 +132,14 @@ async def main():
     queues = [asyncio.Queue() for _ in consumers]
     tasks = [asyncio.create_task(f(q)) for f, q in zip(consumers, queues)]
 
-    async def handle(r, w):
-        try:
-            while True:
-                head = await r.readuntil(b"\r\n\r\n")
-                rid = head.split(b" ")[1].decode().rsplit("/", 1)[-1]
-                log("arrival", rid)
-                for q in queues:
-                    q.put_nowait(rid)
-                await asyncio.sleep(0.002)
-                log("answered", rid)
-                body = ("ok %s\n" % rid).encode()
-                close = b"connection: close" in head.lower()
-                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n" %
-                        (len(body), b"Connection: close\r\n" if close else b"") + body)
-                await w.drain()
-                if close:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        w.close()
+    async def work(rid):
+        log("arrival", rid)
+        for q in queues:
+            q.put_nowait(rid)
+        await asyncio.sleep(0.002)
+        log("answered", rid)
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    print("listening %d" % srv.sockets[0].getsockname()[1], flush=True)
-    await stop.wait()
-    srv.close()
+    await serve_asyncio(work)
     for t in tasks:
         t.cancel()
 

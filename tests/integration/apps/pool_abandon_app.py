@@ -17,7 +17,8 @@ import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from app_serve import serve_threaded
 
 
 def log(site, rid):
@@ -59,27 +60,9 @@ def call(rid):
         pool.append(c)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        rid = self.path.rsplit("/", 1)[-1]
-        call(rid)
-        log("done", rid)
-        body = ("ok %s\n" % rid).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        if self.headers.get("Connection", "").lower() == "close":
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
+def work(rid):
+    call(rid)
+    log("done", rid)
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-srv.daemon_threads = True
-print("listening %d" % srv.server_address[1], flush=True)
-srv.serve_forever()
+serve_threaded(work)

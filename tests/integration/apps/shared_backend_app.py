@@ -10,11 +10,11 @@ then "site=done id=<id>", and answers.
 
 argv: TCP_PORT UDP_PORT of the backends. Prints "listening <port>".
 """
-import collections
 import socket
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from app_serve import serve_threaded
 
 
 def log(site, rid):
@@ -26,7 +26,6 @@ TCP_PORT, UDP_PORT = int(sys.argv[1]), int(sys.argv[2])
 tcp = socket.create_connection(("127.0.0.1", TCP_PORT))
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 waiting = {}
-order = collections.deque()
 lock = threading.Lock()
 
 
@@ -63,31 +62,13 @@ def call(kind, rid):
     ev.wait(5)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        rid = self.path.rsplit("/", 1)[-1]
-        log("handle", rid)
-        call("tcp", rid)
-        call("udp", rid)
-        log("done", rid)
-        body = ("ok %s\n" % rid).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        if self.headers.get("Connection", "").lower() == "close":
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
+def work(rid):
+    log("handle", rid)
+    call("tcp", rid)
+    call("udp", rid)
+    log("done", rid)
 
 
 threading.Thread(target=tcp_reader, daemon=True).start()
 threading.Thread(target=udp_reader, daemon=True).start()
-srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-srv.daemon_threads = True
-print("listening %d" % srv.server_address[1], flush=True)
-srv.serve_forever()
+serve_threaded(work)

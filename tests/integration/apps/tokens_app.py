@@ -7,8 +7,9 @@ handler. The handler (GET /<tag>/<id>: "site=handle id=<id>") waits for
 its job, answers ("site=reply id=<id>") and puts the token back.
 Prints "listening <port>"; serves until SIGTERM."""
 import asyncio
-import signal
 import sys
+
+from app_serve import serve_asyncio
 
 
 def log(site, rid):
@@ -38,33 +39,18 @@ async def main():
         tokens.put_nowait(t)
     asyncio.create_task(dispatcher(jobs, tokens))
 
-    async def handle(r, w):
-        try:
-            while True:
-                head = await r.readuntil(b"\r\n\r\n")
-                rid = head.split(b" ")[1].decode().rsplit("/", 1)[-1]
-                log("handle", rid)
-                fut = asyncio.get_running_loop().create_future()
-                jobs.put_nowait((rid, fut))
-                tok = await fut
-                body = ("ok %s\n" % rid).encode()
-                close = b"connection: close" in head.lower()
-                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n" %
-                        (len(body), b"Connection: close\r\n" if close else b"") + body)
-                await w.drain()
-                log("reply", rid)
-                tokens.put_nowait(tok)
-                if close:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        w.close()
+    async def work(rid):
+        log("handle", rid)
+        fut = asyncio.get_running_loop().create_future()
+        jobs.put_nowait((rid, fut))
+        tok = await fut
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    print("listening %d" % srv.sockets[0].getsockname()[1], flush=True)
-    await stop.wait()
+        def answered():
+            log("reply", rid)
+            tokens.put_nowait(tok)
+        return answered
+
+    await serve_asyncio(work)
 
 
 asyncio.run(main())
