@@ -688,11 +688,12 @@ def install_hooks(fn):
             if getattr(asyncio, "wait_for", None) is wait_for:
                 asyncio.wait_for = _wait_for
 
-        def asking(name, empty):
+        def asking(name, empty, tries):
             orig = getattr(Q, name)
 
             def wrapper(self):
-                took(self)
+                if tries:
+                    took(self)
                 r = orig(self)
                 if r == empty:
                     emptied(self)
@@ -700,8 +701,11 @@ def install_hooks(fn):
             wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = \
                 name, orig.__qualname__, orig.__doc__
             setattr(Q, name, wrapper)
-        asking("empty", True)
-        asking("qsize", 0)
+        # empty() is a checkout tried (a pool that makes an object when
+        # it is empty); qsize() is not: a put to a bounded queue asks it
+        # (through full()), and so may a producer checking its backlog.
+        asking("empty", True, True)
+        asking("qsize", 0, False)
         full = Q.full
 
         def _full(self):

@@ -20,7 +20,8 @@ and answers. The consumers:
               "idle" logged, no ID), and logs each
   lag         logs each item once it took the next (or after 50 ms of
               none): a consumer that holds an item across a take
-  item        takes one item (await q.get()) and logs it
+  item        takes one item (await q.get()) and logs it (its queue
+              bounded: each put asks full(), which asks qsize())
   item_await  takes one item, sleeps 1 ms, logs it
 Prints "listening <port>" on stdout; serves until SIGTERM.
 """
@@ -129,7 +130,8 @@ async def item_await(q):
 
 async def main():
     consumers = (drain, drain_step, collect, took, started, waitfor, lag, item, item_await)
-    queues = [asyncio.Queue() for _ in consumers]
+    # item's queue is bounded: a put asks full(), which asks qsize()
+    queues = [asyncio.Queue(maxsize=1000 if f is item else 0) for f in consumers]
     tasks = [asyncio.create_task(f(q)) for f, q in zip(consumers, queues)]
 
     async def work(rid):
