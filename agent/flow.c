@@ -438,15 +438,18 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				note_switch(NULL, "read of a connection of nobody's with a borrowed context", fd);
 			ctx_take_current(NULL);
 		}
-		/* A thread on a request of its own evidence (its head read, a
-		 * hand-off; not a loop whose last wait gave several fds, whose
-		 * context follows its I/O) that reads a reply of another
-		 * request's exchange keeps its own: a pooled connection that
-		 * request left with its reply still coming (a timeout),
-		 * drained by the next user before it writes (a trial: the
-		 * drainer's lines, and its call's X-Request-Id, carried the
-		 * first request's ID, 18 of 160 lines). */
-		if (!(agent_self.cur && was_weak == 0 && !(agent_self.served & SERVED_SEVERAL) &&
+		/* A thread that serves client connections itself, on a request
+		 * of its own evidence (not borrowed from a reply; not a loop
+		 * whose last wait gave several fds, whose context follows its
+		 * I/O), that reads a reply of another request's exchange keeps
+		 * its own: a pooled connection that request left with its
+		 * reply still coming (a timeout), drained by the next user
+		 * before it writes (a trial: the drainer's lines, and its
+		 * call's X-Request-Id, carried the first request's ID, 18 of
+		 * 160 lines). A job worker that never touched a client
+		 * connection takes the reply's request as before: it may be
+		 * reading the reply of a call another worker made. */
+		if (!(agent_self.cur && was_weak == 0 && agent_self.served == SERVED_YES &&
 		      fdmap_ctx_peek(s) != NULL && fdmap_ctx_peek(s) != agent_self.cur && !borrowed()))
 			switch_to_(s, "flow_read", fd);
 		else if (unlikely(debug_fd >= 0))
