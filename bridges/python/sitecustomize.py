@@ -226,6 +226,10 @@ def install_hooks(fn):
             finally:
                 bridge_loop(0)
 
+        # What a task carries after it took another request's item while
+        # serving one of its own: entered as none, and no request's.
+        AMBIGUOUS = 0
+
         # Through ctypes: one Python frame and two C calls per callback. A
         # _context that is not a Context (a stand-in some program made)
         # names no request.
@@ -338,6 +342,10 @@ def install_hooks(fn):
         SR = streams.StreamReader
         sr_init, feed = SR.__init__, SR.feed_data
         unfed = object()
+        # The request a task served when a take of another request's item
+        # made it ambiguous (below, asyncio.Queue): the next request its
+        # reader brings is its own again, as if it had served that one.
+        ambiguous_over = contextvars.ContextVar("reqctx_ambiguous_over", default=None)
 
         def _sr_init(self, *a, **k):
             sr_init(self, *a, **k)
@@ -355,7 +363,9 @@ def install_hooks(fn):
             cur = var.get(None)
             if cur == s:
                 return
-            if cur is None or cur == self.__dict__.get("_reqctx_owner"):
+            owner = self.__dict__.get("_reqctx_owner")
+            if cur is None or cur == owner or (
+                    cur is AMBIGUOUS and owner is not None and ambiguous_over.get() == owner):
                 self._reqctx_owner = s
                 adopt(s)
         SR.__init__, SR.feed_data = _sr_init, _feed
@@ -410,10 +420,10 @@ def install_hooks(fn):
                 reading(name)
 
         # asyncio.Queue: an item carries the request of the code that put
-        # it (none included), except when that task took from the queue
-        # before (or tried to, or asked empty()): then the put
-        # gives back what it took (an object pool's check-in) and names
-        # nobody. The task that gets it takes that where the
+        # it (none, or AMBIGUOUS, included), except when that task took
+        # from the queue before in the same request (or tried to, or asked
+        # empty()): then the put gives back what it took (an object
+        # pool's check-in) and names nobody. The task that gets it takes that where the
         # task has no request of its own: it had none (a worker started
         # with the program), or the one it has came from the queue (the
         # previous job). A task with a request of its own keeps it when the
@@ -421,7 +431,8 @@ def install_hooks(fn):
         # task); an item of another request makes it ambiguous (a worker
         # started lazily inside one request, taking another's job; or a
         # request's task taking what another request broadcast), and the
-        # task carries none from then on. Only the FIFO queue's order is
+        # task carries none until its reader brings the next request
+        # (StreamReader, above). Only the FIFO queue's order is
         # followed; a LifoQueue's, a PriorityQueue's or a queue changed
         # behind its methods name none.
         import collections
@@ -430,7 +441,6 @@ def install_hooks(fn):
         put_nowait, get_nowait, qsize = Q.put_nowait, Q.get_nowait, Q.qsize
         fifo = (Q._put, Q._get)
         from_queue = contextvars.ContextVar("reqctx_from_queue", default=False)
-        AMBIGUOUS = 0           # enters as none, and is no request's
 
         import threading
         import weakref
@@ -440,7 +450,7 @@ def install_hooks(fn):
         def took(q):
             """The running task took from `q`, or tried to (a get of an
             empty queue, or it asked empty()): what it puts there later
-            is a check-in."""
+            in the request it has now is a check-in."""
             try:
                 t = current_task()
             except RuntimeError:
@@ -448,20 +458,24 @@ def install_hooks(fn):
             if t is not None:
                 takers = q.__dict__.get("_reqctx_takers")
                 if takers is None:
-                    takers = q._reqctx_takers = weakref.WeakSet()
-                takers.add(t)
+                    takers = q._reqctx_takers = weakref.WeakKeyDictionary()
+                takers[t] = var.get(None)
 
-        def checks_in(q):
-            """The running task gives back what it took from `q` (an
-            object pool's check-in, a session returned): no work for
-            anyone."""
+        def checks_in(q, cur):
+            """The running task, in request `cur`, gives back what it took
+            from `q` in that same request (an object pool's check-in, a
+            session returned): no work for anyone. A put in a later
+            request (a keep-alive handler that took from `q` in an
+            earlier one) is that request's; so is one by an ambiguous
+            task (below), whose item is no one request's."""
             takers = q.__dict__.get("_reqctx_takers")
-            if not takers:
+            if not takers or cur is AMBIGUOUS:
                 return False
             try:
-                return current_task() in takers
+                t = current_task()
             except RuntimeError:
                 return False
+            return t is not None and t in takers and takers[t] == cur
 
         # An object put back where it was taken from (one of the last
         # TAKEN_KEPT taken: a token of a concurrency limit that a
@@ -500,8 +514,10 @@ def install_hooks(fn):
             snaps = self.__dict__.get("_reqctx_snaps")
             if snaps is None:
                 snaps = self._reqctx_snaps = collections.deque()
-            s = None if checks_in(self) or returned(self, item) else var.get(None)
-            snaps.append(s if s is not AMBIGUOUS else None)
+            s = var.get(None)
+            if returned(self, item) or (s is not None and checks_in(self, s)):
+                s = None
+            snaps.append(s)
 
         def _get_nowait(self):
             took(self)
@@ -536,7 +552,9 @@ def install_hooks(fn):
                 elif progress is not None:
                     last_take.set(progress())
             elif s is not None and s != cur and cur is not AMBIGUOUS:
+                ambiguous_over.set(cur)
                 adopt(AMBIGUOUS)
+            took(self)                      # in what the task holds it
             return item
 
         # The batch rule. A task with no request of its own that takes

@@ -15,14 +15,16 @@
 #   the new thread for the block's duration (Ruby may reuse a cached native
 #   thread without pthread_create);
 # - Queue#push (<<, enq) wraps the item with the pusher's snapshot (none
-#   when the pusher took from that queue before, or asked it empty?, size
-#   or length: an object pool's check-in); pop (shift, deq) unwraps it. A thread with no request of its own (none, or
-#   the previous item's: a worker started with the program) takes the
-#   item's. A thread with a request of its own (pinned by a server hook or
+#   when the pusher took from that queue before in the same request, or
+#   asked it empty?, size or length: an object pool's check-in;
+#   AMBIGUOUS when the pusher is ambiguous); pop (shift, deq) unwraps
+#   it. A thread with no request of its own (none, or the previous item's:
+#   a worker started with the program) takes the item's. A thread with a request of its own (pinned by a server hook or
 #   by the block of a thread started inside it) keeps it when the item
 #   names the same request or none (an object pool filled at start-up);
-#   an item of another request (a pool that grew inside requests, or a
-#   worker started lazily inside one request) is ambiguous, and the thread
+#   an item of another request, or an AMBIGUOUS one (a pool that grew
+#   inside requests, a worker started lazily inside one request, a
+#   handler that takes what another handler put) is ambiguous, and the thread
 #   carries none until a server hook pins its next request. SizedQueue
 #   likewise.
 #
@@ -80,6 +82,10 @@ module ReqctxBridge
   end
 
   Item = Struct.new(:snap, :obj)
+  # An Item's snap when its pusher was ambiguous (it had taken another
+  # request's item while serving its own): no one request's, and not
+  # nobody's either (unwrap).
+  AMBIGUOUS = Object.new.freeze
 
   # A snapshot as a Fiddle::Pointer that releases it when collected, or
   # nil for none.
@@ -121,6 +127,18 @@ module ReqctxBridge
   # From now on this thread serves `snap` (or none).
   def self.take(snap)
     RELEASE.call(ENTER.call(snap))
+    next_serial
+  end
+
+  # A number the thread's context changes with (a take, a server hook's
+  # pin): a push in the same serial as the thread's pop from that queue
+  # gives back what it took in the same request (pushes).
+  def self.serial
+    Thread.current.thread_variable_get(:__reqctx_serial) || 0
+  end
+
+  def self.next_serial
+    Thread.current.thread_variable_set(:__reqctx_serial, serial + 1)
   end
 
   # Where the thread's context came from, for the Queue rule (unwrap):
@@ -156,6 +174,7 @@ module ReqctxBridge
   # A server hook pinned this thread's request: its own, not inherited.
   def self.pinned_own
     self.source = :own
+    next_serial
     Thread.current.thread_variable_set(:__reqctx_inherited, false)
   end
 
@@ -322,21 +341,30 @@ module ReqctxBridge
     end
 
     # The queues this thread took from (or tried to: a non-blocking pop
-    # of an empty pool, or asked whether it is empty), weakly held.
+    # of an empty pool, or asked whether it is empty), weakly held, each
+    # with the serial it was done in.
     def self.pops(queue)
       m = Thread.current.thread_variable_get(:__reqctx_pops)
       m = Thread.current.thread_variable_set(:__reqctx_pops, ObjectSpace::WeakMap.new) if m.nil?
-      m[queue] = true
+      m[queue] = serial
     end
 
     # What an item pushed on `queue` names: the pusher's request, except
-    # when the pusher took from that queue before: then the push gives
-    # back what it took (an object pool's check-in, a connection
-    # returned), which is no work for anyone.
+    # when the pusher took from that queue before in the same request:
+    # then the push gives back what it took (an object pool's check-in, a
+    # connection returned), which is no work for anyone. A push in a
+    # later request (a keep-alive connection's thread that popped there
+    # in an earlier one) is that request's (before, it named nobody, and
+    # a handler that popped it wrote the pusher's item under its own ID:
+    # a trial, up to 35 of 320 lines). An ambiguous pusher's item is no
+    # one request's (AMBIGUOUS), unless it is an object taken there
+    # before.
     def self.pushes(queue, obj = nil)
-      m = Thread.current.thread_variable_get(:__reqctx_pops)
-      return nil if m&.key?(queue)
       return nil if returned?(queue, obj)
+      return AMBIGUOUS if source == :ambiguous
+
+      m = Thread.current.thread_variable_get(:__reqctx_pops)
+      return nil if m&.key?(queue) && m[queue] == serial
 
       capture
     end
@@ -558,6 +586,8 @@ module ReqctxBridge
       taken(queue, item.obj) if queue
 
       snap = item.snap
+      amb = snap.equal?(AMBIGUOUS)
+      snap = nil if amb
       src = source
       if src == :ambiguous
         nil                               # none until the next request
@@ -571,10 +601,11 @@ module ReqctxBridge
         end
         popped
         held(queue) if queue
-      elsif snap && snap != capture
+      elsif amb || (snap && snap != capture)
         take(nil)
         self.source = :ambiguous
       end
+      pops(queue) if queue                # in what the thread holds it
       item.obj
     end
 

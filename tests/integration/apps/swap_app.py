@@ -1,0 +1,64 @@
+"""t_swap's Python app: request handlers that exchange items through a
+shared queue. Each request (GET /<tag>/<id>) logs "site=handle id=<id>",
+puts its ID on `pairs`, waits until another ID is there too (up to 30
+ms) and takes the first: often another request's. It logs "site=swap id=<taken>" and "site=after
+id=<own>", then "site=reply id=<own>" once its answer is written (asyncio)
+or before (threads). A handler serves every request of its keep-alive
+connection, so the ID it puts in a later request goes on a queue it took
+from before.
+
+argv[1]: "asyncio" (a task per connection) or "threads" (a
+ThreadingHTTPServer, a queue.Queue). Prints "listening <port>"."""
+import sys
+
+from app_serve import serve_asyncio, serve_threaded
+
+
+def log(site, rid):
+    sys.stderr.write("site=%s id=%s\n" % (site, rid))
+    sys.stderr.flush()
+
+
+def main_asyncio():
+    import asyncio
+
+    async def main():
+        pairs = asyncio.Queue()
+
+        async def work(rid):
+            log("handle", rid)
+            pairs.put_nowait(rid)
+            for _ in range(30):
+                if pairs.qsize() >= 2:
+                    break
+                await asyncio.sleep(0.001)
+            other = await pairs.get()
+            log("swap", other)
+            log("after", rid)
+            return lambda: log("reply", rid)
+
+        await serve_asyncio(work)
+    asyncio.run(main())
+
+
+def main_threads():
+    import queue
+    import time
+    pairs = queue.Queue()
+
+    def work(rid):
+        log("handle", rid)
+        pairs.put(rid)
+        for _ in range(30):
+            if pairs.qsize() >= 2:
+                break
+            time.sleep(0.001)
+        other = pairs.get()
+        log("swap", other)
+        log("after", rid)
+        log("reply", rid)
+
+    serve_threaded(work)
+
+
+main_asyncio() if sys.argv[1] == "asyncio" else main_threads()
