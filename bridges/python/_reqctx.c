@@ -43,7 +43,7 @@
  *                              asyncio's Handle._run as a method of C,
  *                              the snapshot of each handle's context
  *                              current around its callback (below)
- *   task_make(BaseEventLoop, create_task, var, copy_context)
+ *   task_make(BaseEventLoop, create_task, var, copy_context[, from_queue, last_take])
  *                              create_task as a method of C (below)
  *   loop_run(BaseEventLoop, run_forever)
  *                              run_forever as a method of C, the thread
@@ -768,11 +768,43 @@ static PyObject *py_loop_run(PyObject *self, PyObject *args)
  * just happened. In C: no frame of the bridge's in the task's debug-mode
  * source traceback ("created at"), and none per task.
  *
- * task_make(BaseEventLoop, create_task, var, copy_context) -> a method
- * for BaseEventLoop; create_task as it is for any call with a context
- * given. One per process, as handle_run.
+ * A task made by a task holding a queue item (the ContextVar `from_queue`
+ * true), with no context given, acts on that item, as a line about it
+ * would: the batch rule's take (the ContextVar `last_take`) is cleared, so
+ * that a dispatcher that takes each job and makes a task for it without a
+ * line is no batch. (The bridge's own tasks give their context.)
+ *
+ * task_make(BaseEventLoop, create_task, var, copy_context[, from_queue,
+ * last_take]) -> a method for BaseEventLoop; create_task as it is for any
+ * call with a context given. One per process, as handle_run.
  */
-static PyObject *task_orig, *task_var, *task_copy, *s_get, *s_set, *s_run, *s_context_kw;
+static PyObject *task_orig, *task_var, *task_copy, *task_fq, *task_lt, *s_get, *s_set, *s_run,
+	*s_context_kw;
+
+/* create_task(): what the calling task holds from a queue is acted on
+ * (above). 0, or -1 with an exception set. */
+static int task_acts(void)
+{
+	PyObject *fq, *lt, *r;
+
+	if (task_fq == NULL)
+		return 0;
+	fq = PyObject_CallMethodObjArgs(task_fq, s_get, Py_False, NULL);
+	if (fq == NULL)
+		return -1;
+	Py_DECREF(fq);
+	if (fq != Py_True)
+		return 0;
+	lt = PyObject_CallMethodObjArgs(task_lt, s_get, Py_None, NULL);
+	if (lt == NULL)
+		return -1;
+	Py_DECREF(lt);
+	if (lt == Py_None)
+		return 0;
+	r = PyObject_CallMethodObjArgs(task_lt, s_set, Py_None, NULL);
+	Py_XDECREF(r);
+	return r == NULL ? -1 : 0;
+}
 
 /* A copy of the current context with the bridge's variable set to the
  * agent's current context, or None when there is none; NULL on error. */
@@ -801,6 +833,8 @@ static PyObject *create_task(PyObject *self, PyObject *args, PyObject *kw)
 
 	if (given != NULL && given != Py_None)
 		return call_with(task_orig, self, args, kw);
+	if (task_acts() < 0)
+		return NULL;
 	v = PyObject_CallMethodObjArgs(task_var, s_get, Py_None, NULL);
 	if (v == NULL)
 		return NULL;
@@ -828,10 +862,10 @@ static PyObject *create_task(PyObject *self, PyObject *args, PyObject *kw)
 
 static PyObject *py_task_make(PyObject *self, PyObject *args)
 {
-	PyObject *loop, *orig, *var, *copy, *m;
+	PyObject *loop, *orig, *var, *copy, *fq = NULL, *lt = NULL, *m;
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "OOOO:task_make", &loop, &orig, &var, &copy))
+	if (!PyArg_ParseTuple(args, "OOOO|OO:task_make", &loop, &orig, &var, &copy, &fq, &lt))
 		return NULL;
 	m = replacement(loop, "create_task", create_task, orig, &task_orig);
 	if (m != NULL) {
@@ -839,6 +873,12 @@ static PyObject *py_task_make(PyObject *self, PyObject *args)
 		Py_INCREF(copy);
 		task_var = var;
 		task_copy = copy;
+		if (fq != NULL && lt != NULL) {
+			Py_INCREF(fq);
+			Py_INCREF(lt);
+			task_fq = fq;
+			task_lt = lt;
+		}
 	}
 	return m;
 }
@@ -858,7 +898,7 @@ static PyMethodDef methods[] = {
 	{ "handle_run", py_handle_run, METH_VARARGS,
 	  "handle_run(Handle, run, fallback, var, Context): Handle._run in C, the request of the handle's context current around its callback." },
 	{ "task_make", py_task_make, METH_VARARGS,
-	  "task_make(BaseEventLoop, create_task, var, copy_context): create_task in C, a task made outside any request taking the agent's current one." },
+	  "task_make(BaseEventLoop, create_task, var, copy_context[, from_queue, last_take]): create_task in C, a task made outside any request taking the agent's current one; one made by a task holding a queue item clears last_take." },
 	{ "loop_run", py_loop_run, METH_VARARGS,
 	  "loop_run(BaseEventLoop, run_forever): run_forever in C, the thread marked as a bridged loop while it runs." },
 	{ NULL, NULL, 0, NULL },

@@ -7,8 +7,12 @@
 # logging "took" after each, then logs each ("site=took_done"): a batch
 # whose takes each wrote a line. The starter pops one item, logs "batch
 # started" (no ID), sleeps 10 ms, pops until the queue is empty, then
-# logs each ("site=started_done"). The worker pops one item and logs it
-# ("site=item id=<id>").
+# logs each ("site=started_done"). The lagger pops with a 50 ms
+# Timeout.timeout (a thread Timeout starts per call) and logs each item
+# once it popped the next, or timed out ("site=lag id=<id>"): it holds an
+# item across a pop. The worker pops one item and logs it ("site=item
+# id=<id>").
+require 'timeout'
 require_relative 'webrick_serve'
 
 $stderr.sync = true
@@ -16,6 +20,7 @@ BATCH = Queue.new
 ITEMS = Queue.new
 TOOK = Queue.new
 STARTED = Queue.new
+LAG = Queue.new
 
 Thread.new do
   loop do
@@ -49,6 +54,20 @@ Thread.new do
     b.each { |id| $stderr.write("site=started_done id=#{id}\n") }
   end
 end
+Thread.new do
+  prev = nil
+  loop do
+    begin
+      id = Timeout.timeout(0.05) { LAG.pop }
+    rescue Timeout::Error
+      $stderr.write("site=lag id=#{prev}\n") if prev
+      prev = nil
+      next
+    end
+    $stderr.write("site=lag id=#{prev}\n") if prev
+    prev = id
+  end
+end
 Thread.new { loop { $stderr.write("site=item id=#{ITEMS.pop}\n") } }
 
 serve_webrick do |server|
@@ -59,6 +78,7 @@ serve_webrick do |server|
     ITEMS << id
     TOOK << id
     STARTED << id
+    LAG << id
     res.body = "ok #{id}\n"
   end
 end

@@ -1,0 +1,38 @@
+# t_dispatch's Ruby app: WEBrick, and a dispatcher thread made at start-up
+# that pops each job from JOBS and starts a thread for it, writing nothing
+# itself. The job's thread logs "site=run id=<id>", sleeps 1 ms, logs
+# "site=ran id=<id>" and answers the job's handler. The handler (GET
+# /<tag>/<id>: "site=handle id=<id>") waits for its job and logs
+# "site=reply id=<id>".
+require_relative 'webrick_serve'
+
+$stderr.sync = true
+JOBS = Queue.new
+
+def log(site, id)
+  $stderr.write("site=#{site} id=#{id}\n")
+end
+
+Thread.new do
+  loop do
+    id, back = JOBS.pop
+    Thread.new do
+      log('run', id)
+      sleep 0.001
+      log('ran', id)
+      back.push(true)
+    end
+  end
+end
+
+serve_webrick do |server|
+  server.mount_proc('/') do |req, res|
+    id = req.path.split('/')[2]
+    log('handle', id)
+    back = Queue.new
+    JOBS.push([id, back])
+    back.pop
+    log('reply', id)
+    res.body = "ok #{id}\n"
+  end
+end
