@@ -459,10 +459,17 @@ def install_hooks(fn):
         from asyncio import tasks
         current_task = tasks.current_task
 
-        def took(q):
-            """The running task took from `q`, or tried to (a get of an
-            empty queue, or it asked empty()): what it puts there later
-            in the request it has now is a check-in."""
+        ANY = object()          # a consumer's take: any later put is a check-in
+        NOT_TAKEN = object()
+        IDS_KEPT = 4
+
+        def took(q, item=NOT_TAKEN):
+            """The running task took `item` from `q`, or tried to (a get
+            of an empty queue, or it asked empty()): what it puts there
+            later may give back what it took (checks_in). Kept with the
+            request the task has now, or ANY for a consumer (its request
+            is the item's, and changes with each), and the id()s of the
+            last IDS_KEPT items it took since that changed."""
             try:
                 t = current_task()
             except RuntimeError:
@@ -471,36 +478,53 @@ def install_hooks(fn):
                 takers = q.__dict__.get("_reqctx_takers")
                 if takers is None:
                     takers = q._reqctx_takers = weakref.WeakKeyDictionary()
-                takers[t] = var.get(None)
+                req = ANY if from_queue.get() else var.get(None)
+                rec = takers.get(t)
+                if rec is None or (rec[0] is not req and rec[0] != req):
+                    rec = takers[t] = [req]
+                if item is not NOT_TAKEN:
+                    if len(rec) > IDS_KEPT:
+                        del rec[1]
+                    rec.append(id(item))
 
-        def checks_in(q, cur):
-            """The running task, in request `cur`, gives back what it took
-            from `q` in that same request (an object pool's check-in, a
-            session returned): no work for anyone. A put in a later
-            request (a keep-alive handler that took from `q` in an
-            earlier one) is that request's; so is one by an ambiguous
-            task (below), whose item is no one request's."""
+        def checks_in(q, cur, item):
+            """What the running task's put of `item` on `q`, in request
+            `cur`, names as a check-in (an object pool's, a session
+            returned), or NOT_TAKEN where it is none: the task took from
+            `q` in this same request, or is a consumer that took from it
+            before. The very object it took there (an id() it took and
+            still holds) names nobody; anything else no one request's
+            (AMBIGUOUS). A keep-alive handler's put in a later request
+            than its take is that request's."""
             takers = q.__dict__.get("_reqctx_takers")
-            if not takers or cur is AMBIGUOUS:
-                return False
+            if not takers:
+                return NOT_TAKEN
             try:
                 t = current_task()
             except RuntimeError:
-                return False
-            return t is not None and t in takers and takers[t] == cur
+                return NOT_TAKEN
+            rec = takers.get(t) if t is not None else None
+            if rec is None or not (rec[0] is ANY or rec[0] == cur):
+                return NOT_TAKEN
+            i = id(item)
+            if i in rec[1:]:
+                rec.remove(i)
+                return None
+            return AMBIGUOUS
 
         # An object put back where it was taken from (one of the last
         # TAKEN_KEPT taken: a token of a concurrency limit that a
         # request's handler returns after its answer, a pooled object)
-        # names nobody, whoever puts it: what the taker does next is not
-        # that request's work (a trial: a dispatcher that took a job,
-        # then a token a request had returned, gave its job that
-        # request's ID: 474 of 800 lines wrong). Known by value for
-        # None, a bool or a small int (a job numbered like a token taken
-        # before names nobody too: none, never another ID), through a
-        # weak reference for an object that takes one; other objects
-        # (a tuple, a string: their address is soon another's) are not
-        # followed. No item is kept alive.
+        # is not that request's work (a trial: a dispatcher that took a
+        # job, then a token a request had returned, gave its job that
+        # request's ID: 474 of 800 lines wrong). The same object, known
+        # through a weak reference, or None or a bool, names nobody. A
+        # small int taken before is no one request's (AMBIGUOUS): a token,
+        # or a job numbered like one (a group commit's client slots: the
+        # leader, keeping its own request, wrote the others' lines under
+        # its ID, a trial, 57 of 160). Other objects (a tuple, a string:
+        # their address is soon another's) are not followed. No item is
+        # kept alive.
         TAKEN_KEPT = 64
 
         def taken_key(item):
@@ -512,23 +536,43 @@ def install_hooks(fn):
                 return None
 
         def returned(q, item):
+            """What `item`, put on `q`, names as a thing taken there
+            before: None (nobody), AMBIGUOUS (a small int), or NOT_TAKEN."""
             taken = q.__dict__.get("_reqctx_taken")
             if not taken:
-                return False
+                return NOT_TAKEN
             k = taken_key(item)
             if k is None or k[0] not in taken:
-                return False
+                return NOT_TAKEN
             ref = taken.pop(k[0])
-            return ref is None or ref() is item
+            if ref is not None:
+                return None if ref() is item else NOT_TAKEN
+            return AMBIGUOUS if type(item) is int else None
 
+        # What a put names: the putter's request; nobody where the putter
+        # has none; an object taken there before as returned() says; and
+        # no one request's (AMBIGUOUS) where the putter is ambiguous, or
+        # may be giving back what it took (checks_in, not proven by the
+        # object: a pool that made an object when it found none, or a
+        # group commit's follower that asked empty() before it put its
+        # own item; before, such a put named nobody, and a handler that
+        # took it kept its own request on another's item, a trial, 68 of
+        # 160 lines).
         def _put_nowait(self, item):
             put_nowait(self, item)
             snaps = self.__dict__.get("_reqctx_snaps")
             if snaps is None:
                 snaps = self._reqctx_snaps = collections.deque()
             s = var.get(None)
-            if returned(self, item) or (s is not None and checks_in(self, s)):
-                s = None
+            r = returned(self, item)
+            if s is None:
+                pass
+            elif r is not NOT_TAKEN:
+                s = r
+            elif s is not AMBIGUOUS:
+                c = checks_in(self, s, item)
+                if c is not NOT_TAKEN:
+                    s = c
             snaps.append(s)
 
         def _get_nowait(self):
@@ -551,9 +595,22 @@ def install_hooks(fn):
                 else:
                     snaps.clear()
             cur = var.get(None)
-            if cur is None or from_queue.get():
+            if cur is not None and cur is not AMBIGUOUS and from_queue.get() and \
+                    holds_other(self):
+                # A consumer holding another queue's item, in that item's
+                # request, takes from this one: an object of a pool (a
+                # connection for the job at hand), or another request's
+                # work. It keeps its request where the item names the
+                # same or none, and is ambiguous otherwise (before, it
+                # took the item's: a worker's audit connection, released
+                # to the pool by another worker during its job, gave its
+                # lines that job's ID, a trial, 2 to 4 of 400). What it
+                # holds stays as it was.
+                if s is not None and s != cur:
+                    adopt(AMBIGUOUS)
+            elif cur is None or from_queue.get():
                 if batch(s, cur):
-                    s = None
+                    s = AMBIGUOUS       # what it puts is no one request's either
                 if s != cur:
                     adopt(s)
                 from_queue.set(True)
@@ -566,7 +623,7 @@ def install_hooks(fn):
             elif s is not None and s != cur and cur is not AMBIGUOUS:
                 ambiguous_over.set(cur)
                 adopt(AMBIGUOUS)
-            took(self)                      # in what the task holds it
+            took(self, item)                # in what the task holds it
             return item
 
         # The batch rule. A task with no request of its own that takes
@@ -658,6 +715,15 @@ def install_hooks(fn):
         drained = contextvars.ContextVar("reqctx_drained", default=0)
         in_full = threading.local()
 
+        def holds_other(q):
+            """Whether the running task holds an item of a queue other
+            than `q`, still alive."""
+            ref = held_from.get()
+            if ref is None:
+                return False
+            h = ref()
+            return h is not None and h is not q
+
         def emptied(q, waits=False):
             ref = held_from.get()
             if ref is None or ref() is not q or getattr(in_full, "on", False):
@@ -666,7 +732,9 @@ def install_hooks(fn):
             n = drained.get()
             drained.set(0)
             if (n > 1 or waits) and var.get(None) is not None and from_queue.get():
-                adopt(None)
+                # Drained several: what it writes or puts is about them
+                # all (no one request's); idle, holding one: nobody's.
+                adopt(AMBIGUOUS if n > 1 else None)
 
         # asyncio.wait_for before 3.12 runs a coroutine in a task of its
         # own: a take there (wait_for(q.get(), timeout), a consumer with
@@ -729,6 +797,14 @@ def install_hooks(fn):
                             v.set(c.get(v, default))
                         if s != var.get(None):
                             adopt(s)
+                    elif box[0].get(var, None) is AMBIGUOUS and var.get(None) is not AMBIGUOUS:
+                        # The inner task, in the caller's request, took
+                        # another request's item: so did the caller (a
+                        # long-poll handler waiting on its mailbox with a
+                        # timeout: before, it wrote the message's line
+                        # under its own ID, a trial, 24 of 320 lines).
+                        ambiguous_over.set(var.get(None))
+                        adopt(AMBIGUOUS)
             _wait_for.__doc__, _wait_for.__name__, _wait_for.__qualname__ = \
                 wait_for.__doc__, "wait_for", "wait_for"
             tasks.wait_for = _wait_for

@@ -146,8 +146,9 @@ module ReqctxBridge
   # started inside a request), nil none the bridge knows of (a thread
   # started with the program: whatever the agent gave it natively is no
   # request of its own), :queue the last item's, :batch none after a
-  # second item taken before the thread wrote (batch?), :ambiguous none
-  # after an item of another request.
+  # second item taken before the thread wrote (batch?), :drained none
+  # after it drained several items and found the queue empty (emptied),
+  # :ambiguous none after an item of another request.
   def self.source
     Thread.current.thread_variable_get(:__reqctx_source)
   end
@@ -376,14 +377,37 @@ module ReqctxBridge
     # a trial, up to 35 of 320 lines). An ambiguous pusher's item is no
     # one request's (AMBIGUOUS), unless it is an object taken there
     # before.
+    #
+    # What a push names, in full: nobody where the pusher has none (a
+    # thread started with the program) or gives back the very object it
+    # took (returned?: an object taken there before, or nil, true, false,
+    # a Symbol); AMBIGUOUS, no one request's, where the pusher is
+    # ambiguous or holds a batch or a drain's end (:ambiguous, :batch,
+    # :drained), where it pushes an Integer taken there before (a token,
+    # or a job numbered like one: a group commit's client slots, whose
+    # leader kept its own request on the others' lines, a trial, 65 of
+    # 160), or where it may be giving back what it took without the
+    # object saying so (it popped there in the same request, or is a
+    # consumer that popped there before: a pool that made an object
+    # when it found none, a group commit's follower that asked empty?
+    # before it pushed its own item; before, these named nobody, and a
+    # handler that popped them kept its request on another's item, a
+    # trial, 60 of 160); else the pusher's request.
     def self.pushes(queue, obj = nil)
-      return nil if returned?(queue, obj)
-      return AMBIGUOUS if source == :ambiguous
+      src = source
+      amb = src == :ambiguous || src == :batch || src == :drained
+      r = returned?(queue, obj)
+      return nil if r == :nobody
+      return AMBIGUOUS if amb
+
+      snap = capture
+      return nil if snap.nil?
+      return AMBIGUOUS if r == :ambiguous
 
       m = Thread.current.thread_variable_get(:__reqctx_pops)
-      return nil if m&.key?(queue) && m[queue] == serial
+      return AMBIGUOUS if m&.key?(queue) && (src == :queue || m[queue] == serial)
 
-      capture
+      snap
     end
 
     # An object pushed back where it was taken from (a token of a
@@ -392,10 +416,10 @@ module ReqctxBridge
     # next is not that request's work (a trial: a dispatcher that popped
     # a job, then a token a request had returned, gave its job's thread
     # that request's ID: 316 of 960 lines wrong). Known by value for an
-    # immediate (nil, true, false, a small Integer, a Symbol: a job
-    # numbered like a token taken before names nobody too: none, never
-    # another ID), by identity through a weak map for other objects; the
-    # last 64 immediates kept per queue. No object is kept alive.
+    # immediate (nil, true, false, a Symbol: nobody; a small Integer: no
+    # one request's, since a job may be numbered like a token), by
+    # identity through a weak map for other objects (nobody); the last 64
+    # immediates kept per queue. No object is kept alive.
     TAKEN_KEPT = 64
 
     def self.immediate?(obj)
@@ -418,19 +442,24 @@ module ReqctxBridge
       nil
     end
 
+    # What `obj`, pushed on `queue`, is as a thing taken there before:
+    # :nobody (the same object, or nil, true, false, a Symbol),
+    # :ambiguous (an Integer), or nil (not taken there).
     def self.returned?(queue, obj)
       if immediate?(obj)
         h = queue.instance_variable_get(:@__reqctx_taken_v)
-        !h.nil? && !h.delete(obj).nil?
+        return nil if h.nil? || h.delete(obj).nil?
+
+        obj.is_a?(Integer) ? :ambiguous : :nobody
       else
         w = queue.instance_variable_get(:@__reqctx_taken_w)
-        return false if w.nil? || !w.key?(obj)
+        return nil if w.nil? || !w.key?(obj)
 
         w.delete(obj) if w.respond_to?(:delete)
-        true
+        :nobody
       end
     rescue StandardError
-      false
+      nil
     end
     module CondWait
       def wait(*args, **kw)
@@ -576,6 +605,13 @@ module ReqctxBridge
       Thread.current.thread_variable_get(:__reqctx_held_from).equal?(queue)
     end
 
+    # Whether the thread holds an item popped from a queue other than
+    # `queue`.
+    def self.holds_other?(queue)
+      h = Thread.current.thread_variable_get(:__reqctx_held_from)
+      !h.nil? && !h.equal?(queue)
+    end
+
     def self.held(queue)
       t = Thread.current
       n = t.thread_variable_get(:__reqctx_held_from).equal?(queue) ? t.thread_variable_get(:__reqctx_drained) : 0
@@ -590,7 +626,10 @@ module ReqctxBridge
       t.thread_variable_set(:__reqctx_held_from, nil)
       n = t.thread_variable_get(:__reqctx_drained)
       t.thread_variable_set(:__reqctx_drained, 0)
-      take(nil) if n > 1 && capture
+      return unless n > 1 && capture
+
+      take(nil)
+      self.source = :drained if source == :queue
     end
 
     def self.unwrap(item, queue = nil)
@@ -608,6 +647,17 @@ module ReqctxBridge
       src = source
       if src == :ambiguous
         nil                               # none until the next request
+      elsif src == :queue && queue && holds_other?(queue) && !(cur = capture).nil?
+        # A consumer holding another queue's item, in that item's request,
+        # pops from this one: an object of a pool (a connection for the
+        # job at hand), or another request's work. It keeps its request
+        # where the item names the same or none, and carries none
+        # otherwise, until its next pop (the Python bridge's rule); what
+        # it holds stays as it was.
+        if amb || (snap && snap != cur)
+          take(nil)
+          self.source = :drained
+        end
       elsif src != :own
         if batch?(src, snap)
           take(nil)

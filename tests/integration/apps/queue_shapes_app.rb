@@ -1,0 +1,102 @@
+# t_queue_shapes' Ruby app: WEBrick handlers and worker threads passing
+# items through shared Thread::Queues, in the shapes of
+# apps/queue_shapes_app.py (argv[0]: commit, route or pool; the same
+# sites). GET /<tag>/<id> logs "site=handle id=<id>" first and
+# "site=reply id=<id>" last.
+require_relative 'webrick_serve'
+
+$stderr.sync = true
+MODE = ARGV[0]
+PENDING = Queue.new
+JOBS = Queue.new
+RESULTS = Queue.new
+POOL = Queue.new
+WORK = Queue.new
+WAITERS = {}
+WAITERS_LOCK = Mutex.new
+
+def log(site, id)
+  $stderr.write("site=#{site} id=#{id}\n")
+end
+
+if MODE == 'route'
+  Thread.new do
+    loop do
+      batch = [JOBS.pop]
+      batch << JOBS.pop until JOBS.empty?
+      batch.each do |id|
+        log('processed', id)
+        RESULTS << id
+      end
+    end
+  end
+end
+
+if MODE == 'pool'
+  6.times { |n| POOL << [:db, n] }
+  2.times do
+    Thread.new do
+      loop do
+        id, conn, back = WORK.pop
+        log('start', id)
+        sleep 0.001
+        POOL << conn
+        audit = POOL.pop
+        log('audit', id)
+        sleep 0.0005
+        POOL << audit
+        log('done', id)
+        back << true
+      end
+    end
+  end
+end
+
+def commit(id)
+  back = Queue.new
+  leader = PENDING.empty?
+  PENDING << [id, back]
+  if leader
+    sleep 0.002
+    until PENDING.empty?
+      other, b = PENDING.pop
+      log('commit', other)
+      b << true
+    end
+  end
+  back.pop
+  log('acked', id)
+end
+
+def route(id)
+  mine = Queue.new
+  WAITERS_LOCK.synchronize { WAITERS[id] = mine }
+  JOBS << id
+  while mine.empty?
+    sleep 0.001
+    until RESULTS.empty?
+      r = RESULTS.pop
+      log('routed', r)
+      WAITERS_LOCK.synchronize { WAITERS.delete(r) } << true
+    end
+  end
+  log('got', id)
+end
+
+def pooled(id)
+  conn = POOL.pop
+  log('checkout', id)
+  back = Queue.new
+  WORK << [id, conn, back]
+  back.pop
+end
+
+serve_webrick do |server|
+  server.mount_proc('/') do |req, res|
+    id = req.path.split('/')[2]
+    log('handle', id)
+    send({ 'commit' => :commit, 'route' => :route, 'pool' => :pooled }[MODE], id)
+    log('reply', id)
+    res.body = "ok #{id}\n"
+  end
+end
