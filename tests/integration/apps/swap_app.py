@@ -7,8 +7,10 @@ or before (threads). A handler serves every request of its keep-alive
 connection, so the ID it puts in a later request goes on a queue it took
 from before.
 
-argv[1]: "asyncio" (a task per connection) or "threads" (a
-ThreadingHTTPServer, a queue.Queue). Prints "listening <port>"."""
+argv[1]: "asyncio" (a task per connection), "waitfor" (the same, taking
+with asyncio.wait_for(pairs.get(), 1): before 3.12 a task of its own
+takes) or "threads" (a ThreadingHTTPServer, a queue.Queue). Prints
+"listening <port>"."""
 import sys
 
 from app_serve import serve_asyncio, serve_threaded
@@ -19,7 +21,7 @@ def log(site, rid):
     sys.stderr.flush()
 
 
-def main_asyncio():
+def main_asyncio(waitfor):
     import asyncio
 
     async def main():
@@ -32,7 +34,10 @@ def main_asyncio():
                 if pairs.qsize() >= 2:
                     break
                 await asyncio.sleep(0.001)
-            other = await pairs.get()
+            if waitfor:
+                other = await asyncio.wait_for(pairs.get(), 1)
+            else:
+                other = await pairs.get()
             log("swap", other)
             log("after", rid)
             return lambda: log("reply", rid)
@@ -61,4 +66,4 @@ def main_threads():
     serve_threaded(work)
 
 
-main_asyncio() if sys.argv[1] == "asyncio" else main_threads()
+main_threads() if sys.argv[1] == "threads" else main_asyncio(sys.argv[1] == "waitfor")
