@@ -43,7 +43,8 @@
  *                              asyncio's Handle._run as a method of C,
  *                              the snapshot of each handle's context
  *                              current around its callback (below)
- *   task_make(BaseEventLoop, create_task, var, copy_context[, from_queue, last_take])
+ *   task_make(BaseEventLoop, create_task, var, copy_context[, from_queue, last_take,
+ *             get_code, child_get])
  *                              create_task as a method of C (below)
  *   loop_run(BaseEventLoop, run_forever)
  *                              run_forever as a method of C, the thread
@@ -772,14 +773,41 @@ static PyObject *py_loop_run(PyObject *self, PyObject *args)
  * true), with no context given, acts on that item, as a line about it
  * would: the batch rule's take (the ContextVar `last_take`) is cleared, so
  * that a dispatcher that takes each job and makes a task for it without a
- * line is no batch. (The bridge's own tasks give their context.)
+ * line is no batch. (The bridge's own tasks give their context.) A task
+ * made for a take (its coroutine's code is `get_code`, the bridge's
+ * Queue.get) calls `child_get()` first: the maker cannot be given what
+ * the take brings, and is ambiguous from there.
  *
  * task_make(BaseEventLoop, create_task, var, copy_context[, from_queue,
- * last_take]) -> a method for BaseEventLoop; create_task as it is for any
- * call with a context given. One per process, as handle_run.
+ * last_take, get_code, child_get]) -> a method for BaseEventLoop;
+ * create_task as it is for any call with a context given. One per
+ * process, as handle_run.
  */
-static PyObject *task_orig, *task_var, *task_copy, *task_fq, *task_lt, *s_get, *s_set, *s_run,
-	*s_context_kw;
+static PyObject *task_orig, *task_var, *task_copy, *task_fq, *task_lt, *task_get_code,
+	*task_child_get, *s_get, *s_set, *s_run, *s_context_kw, *s_cr_code;
+
+/* create_task(coro): calls child_get() when coro is the bridge's
+ * Queue.get. 0, or -1 with an exception set. */
+static int task_for_take(PyObject *coro)
+{
+	PyObject *code, *r;
+
+	if (task_get_code == NULL)
+		return 0;
+	code = PyObject_GetAttr(coro, s_cr_code);
+	if (code == NULL) {
+		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+			return -1;
+		PyErr_Clear();
+		return 0;
+	}
+	Py_DECREF(code);
+	if (code != task_get_code)
+		return 0;
+	r = PyObject_CallObject(task_child_get, NULL);
+	Py_XDECREF(r);
+	return r == NULL ? -1 : 0;
+}
 
 /* create_task(): what the calling task holds from a queue is acted on
  * (above). 0, or -1 with an exception set. */
@@ -835,6 +863,8 @@ static PyObject *create_task(PyObject *self, PyObject *args, PyObject *kw)
 		return call_with(task_orig, self, args, kw);
 	if (task_acts() < 0)
 		return NULL;
+	if (PyTuple_Size(args) > 0 && task_for_take(PyTuple_GetItem(args, 0)) < 0)
+		return NULL;
 	v = PyObject_CallMethodObjArgs(task_var, s_get, Py_None, NULL);
 	if (v == NULL)
 		return NULL;
@@ -862,10 +892,11 @@ static PyObject *create_task(PyObject *self, PyObject *args, PyObject *kw)
 
 static PyObject *py_task_make(PyObject *self, PyObject *args)
 {
-	PyObject *loop, *orig, *var, *copy, *fq = NULL, *lt = NULL, *m;
+	PyObject *loop, *orig, *var, *copy, *fq = NULL, *lt = NULL, *gc = NULL, *cg = NULL, *m;
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "OOOO|OO:task_make", &loop, &orig, &var, &copy, &fq, &lt))
+	if (!PyArg_ParseTuple(args, "OOOO|OOOO:task_make", &loop, &orig, &var, &copy, &fq, &lt,
+			      &gc, &cg))
 		return NULL;
 	m = replacement(loop, "create_task", create_task, orig, &task_orig);
 	if (m != NULL) {
@@ -878,6 +909,12 @@ static PyObject *py_task_make(PyObject *self, PyObject *args)
 			Py_INCREF(lt);
 			task_fq = fq;
 			task_lt = lt;
+		}
+		if (gc != NULL && cg != NULL) {
+			Py_INCREF(gc);
+			Py_INCREF(cg);
+			task_get_code = gc;
+			task_child_get = cg;
 		}
 	}
 	return m;
@@ -956,6 +993,7 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	s_set = PyUnicode_InternFromString("set");
 	s_run = PyUnicode_InternFromString("run");
 	s_context_kw = PyUnicode_InternFromString("context");
+	s_cr_code = PyUnicode_InternFromString("cr_code");
 	replay_type = (PyTypeObject *)PyType_FromSpec(&replay_spec);
 	if (!s_context || !s_args || !s_callback || !s_get || !s_set || !s_run || !s_context_kw ||
 	    replay_type == NULL) {

@@ -264,37 +264,6 @@ def install_hooks(fn):
         base_events.BaseEventLoop.run_forever = fast_loop or _run_forever
         events.Handle._run = fast_run or _run
 
-        create_task = base_events.BaseEventLoop.create_task
-
-        # A task made by a task that holds a queue item acts on that item,
-        # as a line about it would (the batch rule): a dispatcher that
-        # takes each job and makes a task for it, with no line of its own,
-        # is no batch (before, every job after its first ran in none: a
-        # trial, 79 of 80 jobs' lines bare). Not one made with a context
-        # given (the bridge's wait_for makes its inner task so).
-        def _create_task(self, coro, *, name=None, context=None):
-            if context is None and from_queue.get() and last_take.get() is not None:
-                last_take.set(None)
-            if context is None and var.get(None) is None:
-                s = capture()
-                if s is not None:
-                    context = contextvars.copy_context()
-                    context.run(var.set, s)
-            if context is None:
-                return create_task(self, coro, name=name)
-            return create_task(self, coro, name=name, context=context)
-        # With the extension, in C: no frame of the bridge's in a task's
-        # debug-mode "created at".
-        task_make = fn.get("task_make")
-        fast_task = None
-        if task_make is not None:
-            try:
-                fast_task = task_make(base_events.BaseEventLoop, create_task, var,
-                                      contextvars.copy_context, from_queue, last_take)
-            except RuntimeError:
-                pass
-        base_events.BaseEventLoop.create_task = fast_task or _create_task
-
         # The transport's reader callback: after each read, the agent's
         # context (that connection's request, or none when the
         # connection carries none: pipelined requests) becomes its
@@ -696,6 +665,56 @@ def install_hooks(fn):
                 wrote_at_get.reset(token)
         _get.__doc__, _get.__name__, _get.__qualname__ = get.__doc__, "get", "Queue.get"
         Q.get = _get
+
+        create_task = base_events.BaseEventLoop.create_task
+
+        # A task made by a task that holds a queue item acts on that item,
+        # as a line about it would (the batch rule): a dispatcher that
+        # takes each job and makes a task for it, with no line of its own,
+        # is no batch (before, every job after its first ran in none: a
+        # trial, 79 of 80 jobs' lines bare). Not one made with a context
+        # given (the bridge's wait_for makes its inner task so).
+        #
+        # A task made for a take (ensure_future(q.get()), gather or shield
+        # of one, a q.get() given to asyncio.wait) takes for its maker,
+        # where that take cannot be carried back (the maker awaits a
+        # future of C): the maker, holding a request, is ambiguous from
+        # here (before, it kept its request, or its previous job's, on the
+        # item it then received: a trial, 8 to 32 of 320 lines).
+        get_code = _get.__code__
+
+        def child_get():
+            cur = var.get(None)
+            if cur is not None and cur is not AMBIGUOUS:
+                ambiguous_over.set(cur)
+                adopt(AMBIGUOUS)
+
+        def _create_task(self, coro, *, name=None, context=None):
+            if context is None:
+                if from_queue.get() and last_take.get() is not None:
+                    last_take.set(None)
+                if getattr(coro, "cr_code", None) is get_code:
+                    child_get()
+            if context is None and var.get(None) is None:
+                s = capture()
+                if s is not None:
+                    context = contextvars.copy_context()
+                    context.run(var.set, s)
+            if context is None:
+                return create_task(self, coro, name=name)
+            return create_task(self, coro, name=name, context=context)
+        # With the extension, in C: no frame of the bridge's in a task's
+        # debug-mode "created at".
+        task_make = fn.get("task_make")
+        fast_task = None
+        if task_make is not None:
+            try:
+                fast_task = task_make(base_events.BaseEventLoop, create_task, var,
+                                      contextvars.copy_context, from_queue, last_take,
+                                      get_code, child_get)
+            except RuntimeError:
+                pass
+        base_events.BaseEventLoop.create_task = fast_task or _create_task
         _put_nowait.__doc__, _get_nowait.__doc__ = put_nowait.__doc__, get_nowait.__doc__
         _put_nowait.__name__, _get_nowait.__name__ = "put_nowait", "get_nowait"
         _put_nowait.__qualname__, _get_nowait.__qualname__ = "Queue.put_nowait", "Queue.get_nowait"

@@ -124,6 +124,12 @@ module ReqctxBridge
     end
   end
 
+  # After a join that returned `r` (nil: timed out): carry_from.
+  def self.joined(thread, r)
+    carry_from(thread) unless r.nil?
+    r
+  end
+
   # From now on this thread serves `snap` (or none).
   def self.take(snap)
     RELEASE.call(ENTER.call(snap))
@@ -176,7 +182,13 @@ module ReqctxBridge
 
   # A new thread's block, in its creator's request (its own) or none.
   def self.started(snap)
-    return run(snap) { yield } if snap.nil? || ENTER_INHERITED.nil?
+    if snap.nil? || ENTER_INHERITED.nil?
+      return run(snap) do
+        yield
+      ensure
+        finished
+      end
+    end
 
     self.source = :own
     Thread.current.thread_variable_set(:__reqctx_inherited, true)
@@ -185,7 +197,42 @@ module ReqctxBridge
     begin
       yield
     ensure
+      finished
       LEAVE.call(prev)
+    end
+  end
+
+  # A thread's block ends: if it popped from a queue, what that left (its
+  # source and context) is kept for the thread that joins it or takes its
+  # value (carry_from).
+  def self.finished
+    t = Thread.current
+    t.thread_variable_set(:__reqctx_final, [source, capture]) if t.thread_variable_get(:__reqctx_popped)
+  end
+
+  # The calling thread joined `thread` or took its value: a pop there was
+  # made for it (Thread.new { q.pop }.value), as the Python bridge carries
+  # back asyncio.wait_for's. A pop that left the thread ambiguous, a batch
+  # or a drain's end leaves the caller with none (ambiguous where it
+  # serves a request of its own); one that took an item's request gives
+  # it to a caller with none of its own. Before, the caller kept its
+  # previous job (a trial, 78 to 88 of 320 lines wrong).
+  def self.carry_from(thread)
+    f = thread.thread_variable_get(:__reqctx_final)
+    return if f.nil?
+
+    thread.thread_variable_set(:__reqctx_final, nil)
+    csrc, csnap = f
+    src = source
+    return if src == :ambiguous
+
+    if csrc == :ambiguous || csrc == :batch || csrc == :drained
+      take(nil)
+      self.source = src == :own ? :ambiguous : :drained
+    elsif csrc == :queue && src != :own
+      take(csnap)
+      self.source = :queue
+      popped
     end
   end
 
@@ -278,17 +325,25 @@ module ReqctxBridge
 
     # Thread#join marks the joined thread with the joiner's request
     # (ReqctxBridge.joined_by_own).
+    # Both carry what a pop in the thread left back to the caller
+    # (ReqctxBridge.carry_from).
     module JoinMark
       def join(*args)
         s = ReqctxBridge.capture
-        return super if s.nil?
+        return ReqctxBridge.joined(self, super) if s.nil?
 
         thread_variable_set(:__reqctx_joined_by, s.to_i)
         begin
-          super
+          ReqctxBridge.joined(self, super)
         ensure
           thread_variable_set(:__reqctx_joined_by, nil)
         end
+      end
+
+      def value
+        v = super
+        ReqctxBridge.carry_from(self)
+        v
       end
     end
     Thread.prepend(JoinMark)
@@ -640,6 +695,7 @@ module ReqctxBridge
       return item unless item.is_a?(Item)
 
       taken(queue, item.obj) if queue
+      Thread.current.thread_variable_set(:__reqctx_popped, true)
 
       snap = item.snap
       amb = snap.equal?(AMBIGUOUS)

@@ -9,7 +9,8 @@ from before.
 
 argv[1]: "asyncio" (a task per connection), "waitfor" (the same, taking
 with asyncio.wait_for(pairs.get(), 1): before 3.12 a task of its own
-takes) or "threads" (a ThreadingHTTPServer, a queue.Queue). Prints
+takes), "gather" (taking with asyncio.gather(pairs.get()): a task of its
+own takes) or "threads" (a ThreadingHTTPServer, a queue.Queue). Prints
 "listening <port>"."""
 import sys
 
@@ -21,7 +22,7 @@ def log(site, rid):
     sys.stderr.flush()
 
 
-def main_asyncio(waitfor):
+def main_asyncio(how):
     import asyncio
 
     async def main():
@@ -34,8 +35,10 @@ def main_asyncio(waitfor):
                 if pairs.qsize() >= 2:
                     break
                 await asyncio.sleep(0.001)
-            if waitfor:
+            if how == "waitfor":
                 other = await asyncio.wait_for(pairs.get(), 1)
+            elif how == "gather":
+                (other,) = await asyncio.gather(pairs.get())
             else:
                 other = await pairs.get()
             log("swap", other)
@@ -66,4 +69,4 @@ def main_threads():
     serve_threaded(work)
 
 
-main_threads() if sys.argv[1] == "threads" else main_asyncio(sys.argv[1] == "waitfor")
+main_threads() if sys.argv[1] == "threads" else main_asyncio(sys.argv[1])

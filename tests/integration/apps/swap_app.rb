@@ -4,7 +4,9 @@
 # pops the first: often another request's. It logs "site=swap id=<popped>", "site=after id=<own>" and
 # "site=reply id=<own>". A connection's thread serves every request of its
 # keep-alive connection, so the ID it pushes in a later request goes on a
-# queue it popped from before.
+# queue it popped from before. ARGV[0] "thread": the pop is made in a
+# thread of its own, whose value the handler takes
+# (Thread.new { PAIRS.pop }.value).
 require_relative 'webrick_serve'
 
 $stderr.sync = true
@@ -24,7 +26,7 @@ serve_webrick do |server|
 
       sleep 0.001
     end
-    other = PAIRS.pop
+    other = ARGV[0] == 'thread' ? Thread.new { PAIRS.pop }.value : PAIRS.pop
     log('swap', other)
     log('after', id)
     log('reply', id)
