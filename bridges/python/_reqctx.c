@@ -810,7 +810,8 @@ static int task_for_take(PyObject *coro)
 }
 
 /* create_task(): what the calling task holds from a queue is acted on
- * (above). 0, or -1 with an exception set. */
+ * (above). 1 when the caller's request came from a queue item, else 0;
+ * -1 with an exception set. */
 static int task_acts(void)
 {
 	PyObject *fq, *lt, *r;
@@ -828,8 +829,19 @@ static int task_acts(void)
 		return -1;
 	Py_DECREF(lt);
 	if (lt == Py_None)
-		return 0;
+		return 1;
 	r = PyObject_CallMethodObjArgs(task_lt, s_set, Py_None, NULL);
+	Py_XDECREF(r);
+	return r == NULL ? -1 : 1;
+}
+
+/* Sets `cvar` to `value` in context `ctx`. 0, or -1 with an exception. */
+static int ctx_set(PyObject *ctx, PyObject *cvar, PyObject *value)
+{
+	PyObject *set = PyObject_GetAttr(cvar, s_set), *r;
+
+	r = set ? PyObject_CallMethodObjArgs(ctx, s_run, set, value, NULL) : NULL;
+	Py_XDECREF(set);
 	Py_XDECREF(r);
 	return r == NULL ? -1 : 0;
 }
@@ -855,13 +867,21 @@ static PyObject *task_context(void)
 	return ctx;
 }
 
+/* A task made where the caller's request came from a queue item (a
+ * dispatcher's task for its job) inherits that request, not the queue
+ * rules' consumer state: its own takes are those of a task with a request
+ * of its own (from_queue false in its context). So is one made in a
+ * callback whose context has from_queue set (a server's connection
+ * tasks, made in a context copied from a task that took, at start-up,
+ * from a queue). */
 static PyObject *create_task(PyObject *self, PyObject *args, PyObject *kw)
 {
 	PyObject *given = kw ? PyDict_GetItem(kw, s_context_kw) : NULL, *v, *ctx, *kw2, *r;
+	int fq;
 
 	if (given != NULL && given != Py_None)
 		return call_with(task_orig, self, args, kw);
-	if (task_acts() < 0)
+	if ((fq = task_acts()) < 0)
 		return NULL;
 	if (PyTuple_Size(args) > 0 && task_for_take(PyTuple_GetItem(args, 0)) < 0)
 		return NULL;
@@ -869,14 +889,21 @@ static PyObject *create_task(PyObject *self, PyObject *args, PyObject *kw)
 	if (v == NULL)
 		return NULL;
 	Py_DECREF(v);
-	if (v != Py_None)
+	if (v != Py_None && !fq)
 		return call_with(task_orig, self, args, kw);
-	ctx = task_context();
+	ctx = v == Py_None ? task_context() : (Py_INCREF(Py_None), Py_None);
 	if (ctx == NULL)
 		return NULL;
 	if (ctx == Py_None) {
 		Py_DECREF(ctx);
-		return call_with(task_orig, self, args, kw);
+		if (!fq)
+			return call_with(task_orig, self, args, kw);
+		if ((ctx = PyObject_CallObject(task_copy, NULL)) == NULL)
+			return NULL;
+	}
+	if (fq && ctx_set(ctx, task_fq, Py_False) < 0) {
+		Py_DECREF(ctx);
+		return NULL;
 	}
 	kw2 = kw ? PyDict_Copy(kw) : PyDict_New();
 	if (kw2 == NULL || PyDict_SetItem(kw2, s_context_kw, ctx) < 0) {

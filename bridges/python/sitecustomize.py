@@ -346,8 +346,13 @@ def install_hooks(fn):
             if cur == s:
                 return
             owner = self.__dict__.get("_reqctx_owner")
-            if cur is None or cur == owner or (
-                    cur is AMBIGUOUS and owner is not None and ambiguous_over.get() == owner):
+            # Ambiguous: the task took another request's item while serving
+            # this reader's (ambiguous_over), or holds a batch of the
+            # readers it serves (a worker that takes connections from a
+            # queue, the reader made in no request): the request the
+            # reader brings is the task's.
+            if cur is None or cur == owner or (cur is AMBIGUOUS and (
+                    owner is None or ambiguous_over.get() == owner)):
                 self._reqctx_owner = s
                 adopt(s)
         SR.__init__, SR.feed_data = _sr_init, _feed
@@ -496,13 +501,20 @@ def install_hooks(fn):
         # kept alive.
         TAKEN_KEPT = 64
 
+        # Another object (a string, a tuple: no weak reference) is kept by
+        # id() with the request that holds it once taken (HELD, filled in
+        # by the take): the same request putting it back names nobody
+        # (a handler reserves a pooled address and the task its job
+        # runs in puts it back).
+        HELD = object()
+
         def taken_key(item):
             if item is None or type(item) is bool or (type(item) is int and -5 <= item <= 256):
                 return (type(item), item), None
             try:
                 return id(item), weakref.ref(item)
             except TypeError:
-                return None
+                return id(item), HELD
 
         def returned(q, item):
             """What `item`, put on `q`, names as a thing taken there
@@ -514,9 +526,13 @@ def install_hooks(fn):
             if k is None or k[0] not in taken:
                 return NOT_TAKEN
             ref = taken.pop(k[0])
-            if ref is not None:
-                return None if ref() is item else NOT_TAKEN
-            return AMBIGUOUS if type(item) is int else None
+            if ref is None:
+                return AMBIGUOUS if type(item) is int else None
+            if type(ref) is tuple:
+                held_in, cur = ref[0], var.get(None)
+                ok = held_in is not None and held_in is not AMBIGUOUS and held_in == cur
+                return None if ok else NOT_TAKEN
+            return None if ref is not HELD and ref() is item else NOT_TAKEN
 
         # What a put names: the putter's request; nobody where the putter
         # has none; an object taken there before as returned() says; and
@@ -561,7 +577,27 @@ def install_hooks(fn):
                 if (type(self)._put, type(self)._get) == fifo and \
                         len(snaps) == qsize(self) + 1:
                     s = snaps.popleft()
+                elif len(snaps) == qsize(self) + 1:
+                    # An order of its own (a LifoQueue, a PriorityQueue):
+                    # which put this item is not known. Nobody's while
+                    # every item there is; else no one request's (before,
+                    # none, and a group commit's leader on a
+                    # PriorityQueue kept its own request on the others'
+                    # lines: a trial, 69 of 160). A nobody's entry goes
+                    # first, so that a request's stays while it may be
+                    # there.
+                    try:
+                        snaps.remove(None)
+                        if any(x is not None for x in snaps):
+                            s = AMBIGUOUS
+                    except ValueError:
+                        snaps.popleft()
+                        s = AMBIGUOUS
                 else:
+                    # The queue changed behind its methods: what is in it
+                    # is not known.
+                    if any(x is not None for x in snaps):
+                        s = AMBIGUOUS
                     snaps.clear()
             cur = var.get(None)
             if cur is not None and cur is not AMBIGUOUS and from_queue.get() and \
@@ -593,6 +629,10 @@ def install_hooks(fn):
                 ambiguous_over.set(cur)
                 adopt(AMBIGUOUS)
             took(self, item)                # in what the task holds it
+            if k is not None and k[1] is HELD:
+                taken = self.__dict__.get("_reqctx_taken")
+                if taken is not None and taken.get(k[0]) is HELD:
+                    taken[k[0]] = (var.get(None),)
             return item
 
         # The batch rule. A task with no request of its own that takes
@@ -689,9 +729,19 @@ def install_hooks(fn):
                 ambiguous_over.set(cur)
                 adopt(AMBIGUOUS)
 
+        #
+        # A task made where the maker's request came from a queue item (a
+        # dispatcher's task for its job) inherits that request but not the
+        # consumer state: its own takes are those of a task with a request
+        # of its own (so is one made in a callback whose context has it: a
+        # server's connection tasks, in a context copied from a task that
+        # took from a queue at start-up; before, they took every item's
+        # request as consumers, a trial, 199 of 310 lines wrong).
         def _create_task(self, coro, *, name=None, context=None):
+            fq = False
             if context is None:
-                if from_queue.get() and last_take.get() is not None:
+                fq = from_queue.get()
+                if fq and last_take.get() is not None:
                     last_take.set(None)
                 if getattr(coro, "cr_code", None) is get_code:
                     child_get()
@@ -700,6 +750,10 @@ def install_hooks(fn):
                 if s is not None:
                     context = contextvars.copy_context()
                     context.run(var.set, s)
+            if fq:
+                if context is None:
+                    context = contextvars.copy_context()
+                context.run(from_queue.set, False)
             if context is None:
                 return create_task(self, coro, name=name)
             return create_task(self, coro, name=name, context=context)
@@ -715,6 +769,25 @@ def install_hooks(fn):
             except RuntimeError:
                 pass
         base_events.BaseEventLoop.create_task = fast_task or _create_task
+
+        # The same for a thread queue's get run in an executor
+        # (run_in_executor(None, q.get)): the take is the executor
+        # thread's, and the awaiting task, holding a request, is ambiguous
+        # from here (before, it kept its request on another request's
+        # result: a trial, 54 of 235 lines wrong).
+        run_in_executor = base_events.BaseEventLoop.run_in_executor
+
+        def _run_in_executor(self, executor, func, *args):
+            f = getattr(func, "func", func)         # a functools.partial
+            if getattr(f, "__name__", None) in ("get", "_get"):  # the bridge's own is _get
+                qm = sys.modules.get("queue")
+                if qm is not None and isinstance(getattr(f, "__self__", None),
+                                                  (qm.Queue, getattr(qm, "SimpleQueue", qm.Queue))):
+                    child_get()
+            return run_in_executor(self, executor, func, *args)
+        _run_in_executor.__doc__, _run_in_executor.__qualname__ = \
+            run_in_executor.__doc__, run_in_executor.__qualname__
+        base_events.BaseEventLoop.run_in_executor = _run_in_executor
         _put_nowait.__doc__, _get_nowait.__doc__ = put_nowait.__doc__, get_nowait.__doc__
         _put_nowait.__name__, _get_nowait.__name__ = "put_nowait", "get_nowait"
         _put_nowait.__qualname__, _get_nowait.__qualname__ = "Queue.put_nowait", "Queue.get_nowait"
@@ -1129,6 +1202,8 @@ def install_hooks(fn):
         # the request the thread served).
         checkouts = (queue.LifoQueue, queue.PriorityQueue)
         fifo = queue.Queue._get
+        # Named as the method it stands for (a traceback, a repr).
+        _get.__name__, _get.__qualname__, _get.__doc__ = "get", get.__qualname__, get.__doc__
         queue.Queue.get = _get
         base = getattr(queue, "SimpleQueue", None)
         if base is not None:

@@ -7,6 +7,8 @@ in. GET /<tag>/<id> logs "site=handle id=<id>" first; then, by argv[1]:
           sleeps 2 ms, then takes every pending item, logging
           "site=commit id=<item's id>" and resolving it; every handler
           logs "site=acked id=<id>" once its item is committed.
+  commitp the same on an asyncio.PriorityQueue of (n, id) (the futures
+          kept aside): an order of the queue's own.
   route   results routed through one shared queue: the handler puts its
           id on `jobs`; a worker made at start-up drains `jobs` (a batch)
           and puts each id on `results` after "site=processed id=<id>";
@@ -18,6 +20,12 @@ in. GET /<tag>/<id> logs "site=handle id=<id>" first; then, by argv[1]:
           workers; the worker logs "site=start id=<id>", puts the
           handler's tuple back, takes another for an audit ("site=audit
           id=<id>"), puts it back and logs "site=done id=<id>".
+  reserve a dispatcher made at start-up takes each job and makes a task
+          for it, silently; the handler reserves an address ("10.0.0.n:80",
+          a string) from a pool and hands it with the job; the job's task
+          ("site=start id=<id>") borrows another, logs "site=call id=<id>",
+          puts both back and logs "site=done id=<id>"; the handler logs
+          "site=finished id=<id>".
 
 Each request logs "site=reply id=<id>" once its answer is written.
 Prints "listening <port>"; serves until SIGTERM."""
@@ -35,7 +43,10 @@ def log(site, rid):
 async def main(mode):
     loop = asyncio.get_running_loop()
     pending, jobs, results, pool, work = (asyncio.Queue() for _ in range(5))
+    if mode == "commitp":
+        pending = asyncio.PriorityQueue()
     waiters = {}
+    seq = [0]
 
     async def batcher():
         while True:
@@ -59,6 +70,24 @@ async def main(mode):
             log("done", rid)
             fut.set_result(None)
 
+    async def job(rid, reserved, fut):
+        log("start", rid)
+        up = await pool.get()
+        log("call", rid)
+        await asyncio.sleep(0.001)
+        pool.put_nowait(up)
+        pool.put_nowait(reserved)
+        log("done", rid)
+        fut.set_result(None)
+
+    async def dispatcher():
+        while True:
+            loop.create_task(job(*await work.get()))
+
+    if mode == "reserve":
+        for n in range(16):
+            pool.put_nowait("10.0.0.%d:80" % n)
+        loop.create_task(dispatcher())
     if mode == "route":
         loop.create_task(batcher())
     if mode == "pool":
@@ -68,15 +97,16 @@ async def main(mode):
             loop.create_task(worker())
 
     async def commit(rid):
-        fut = loop.create_future()
+        fut = waiters[rid] = loop.create_future()
         leader = pending.empty()
-        pending.put_nowait((rid, fut))
+        seq[0] += 1
+        pending.put_nowait((seq[0], rid))
         if leader:
             await asyncio.sleep(0.002)
             while not pending.empty():
-                other, f = pending.get_nowait()
+                _n, other = pending.get_nowait()
                 log("commit", other)
-                f.set_result(None)
+                waiters.pop(other).set_result(None)
         await fut
         log("acked", rid)
 
@@ -98,7 +128,15 @@ async def main(mode):
         work.put_nowait((rid, conn, fut))
         await fut
 
-    step = {"commit": commit, "route": route, "pool": pooled}[mode]
+    async def reserve(rid):
+        reserved = await pool.get()
+        fut = loop.create_future()
+        work.put_nowait((rid, reserved, fut))
+        await fut
+        log("finished", rid)
+
+    step = {"commit": commit, "commitp": commit, "route": route, "pool": pooled,
+            "reserve": reserve}[mode]
 
     async def handle(rid):
         log("handle", rid)

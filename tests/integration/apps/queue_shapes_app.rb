@@ -8,6 +8,7 @@ require_relative 'webrick_serve'
 $stderr.sync = true
 MODE = ARGV[0]
 PENDING = Queue.new
+PENDING_LOCK = Mutex.new
 JOBS = Queue.new
 RESULTS = Queue.new
 POOL = Queue.new
@@ -52,14 +53,23 @@ if MODE == 'pool'
   end
 end
 
+# The election and the push, and the leader's last look, under one lock:
+# a follower that found the queue not empty pushes before the leader can
+# find it empty and leave.
 def commit(id)
   back = Queue.new
-  leader = PENDING.empty?
-  PENDING << [id, back]
+  leader = PENDING_LOCK.synchronize do
+    first = PENDING.empty?
+    PENDING << [id, back]
+    first
+  end
   if leader
     sleep 0.002
-    until PENDING.empty?
-      other, b = PENDING.pop
+    loop do
+      item = PENDING_LOCK.synchronize { PENDING.empty? ? nil : PENDING.pop }
+      break if item.nil?
+
+      other, b = item
       log('commit', other)
       b << true
     end

@@ -10,8 +10,10 @@ from before.
 argv[1]: "asyncio" (a task per connection), "waitfor" (the same, taking
 with asyncio.wait_for(pairs.get(), 1): before 3.12 a task of its own
 takes), "gather" (taking with asyncio.gather(pairs.get()): a task of its
-own takes) or "threads" (a ThreadingHTTPServer, a queue.Queue). Prints
-"listening <port>"."""
+own takes), "ready" (as "asyncio", the main task having taken a "ready"
+item from a queue before it serves), "executor" (pairs a queue.Queue,
+taken with loop.run_in_executor(None, pairs.get)) or "threads" (a
+ThreadingHTTPServer, a queue.Queue). Prints "listening <port>"."""
 import sys
 
 from app_serve import serve_asyncio, serve_threaded
@@ -26,7 +28,16 @@ def main_asyncio(how):
     import asyncio
 
     async def main():
-        pairs = asyncio.Queue()
+        if how == "ready":
+            ready = asyncio.Queue()
+            asyncio.get_running_loop().call_later(0.01, ready.put_nowait, "ready")
+            await ready.get()
+        if how == "executor":
+            import queue
+            pairs = queue.Queue()
+            pairs.put_nowait = pairs.put
+        else:
+            pairs = asyncio.Queue()
 
         async def work(rid):
             log("handle", rid)
@@ -39,6 +50,8 @@ def main_asyncio(how):
                 other = await asyncio.wait_for(pairs.get(), 1)
             elif how == "gather":
                 (other,) = await asyncio.gather(pairs.get())
+            elif how == "executor":
+                other = await asyncio.get_running_loop().run_in_executor(None, pairs.get)
             else:
                 other = await pairs.get()
             log("swap", other)
