@@ -432,10 +432,56 @@ def install_hooks(fn):
         import weakref
         from asyncio import tasks
         current_task = tasks.current_task
+        # The running task, or None: asyncio.current_task() where it is
+        # C (3.12 on), else its table read directly with this thread's
+        # running loop kept in a thread-local while it runs (3.11's
+        # current_task is Python, and asyncio's _get_running_loop alone
+        # was measured at 1.6 us a call here: on every take).
+        running_loop = events._get_running_loop
+        current_tasks = getattr(tasks, "_current_tasks", None)
+        if type(current_task) is not type(len) and isinstance(current_tasks, dict):
+            here = threading.local()
+
+            def task_now():
+                loop = getattr(here, "loop", None)
+                if loop is None or not loop.is_running():
+                    loop = here.loop = running_loop()
+                    if loop is None:
+                        return None
+                return current_tasks.get(loop)
+        else:
+            def task_now():
+                try:
+                    return current_task()
+                except RuntimeError:
+                    return None
 
         ANY = object()          # a consumer's take: any later put is a check-in
         NOT_TAKEN = object()
         IDS_KEPT = 4
+        TAKERS_KEPT = 256
+
+        def taker(q, t, make):
+            """The record [task's weak reference, request, ids...] of task
+            `t` on `q` (keyed by id(t): a dict lookup, no weak-keyed
+            dictionary's reference made per call), or None."""
+            takers = q.__dict__.get("_reqctx_takers")
+            if takers is None:
+                if not make:
+                    return None
+                takers = q._reqctx_takers = {}
+            rec = takers.get(id(t))
+            if rec is not None and rec[0]() is not t:
+                del takers[id(t)]          # a task gone, its id reused
+                rec = None
+            if rec is None and make:
+                if len(takers) >= TAKERS_KEPT:
+                    for k in [k for k, r in takers.items() if r[0]() is None]:
+                        del takers[k]
+                    if len(takers) >= TAKERS_KEPT:
+                        del takers[next(iter(takers))]
+                rec = takers[id(t)] = [weakref.ref(t), NOT_TAKEN]
+            return rec
 
         def took(q, item=NOT_TAKEN):
             """The running task took `item` from `q`, or tried to (a get
@@ -444,21 +490,16 @@ def install_hooks(fn):
             request the task has now, or ANY for a consumer (its request
             is the item's, and changes with each), and the id()s of the
             last IDS_KEPT items it took since that changed."""
-            try:
-                t = current_task()
-            except RuntimeError:
-                return
+            t = task_now()
             if t is not None:
-                takers = q.__dict__.get("_reqctx_takers")
-                if takers is None:
-                    takers = q._reqctx_takers = weakref.WeakKeyDictionary()
                 req = ANY if from_queue.get() else var.get(None)
-                rec = takers.get(t)
-                if rec is None or (rec[0] is not req and rec[0] != req):
-                    rec = takers[t] = [req]
+                rec = taker(q, t, True)
+                if rec[1] is not req and rec[1] != req:
+                    del rec[1:]
+                    rec.append(req)
                 if item is not NOT_TAKEN:
-                    if len(rec) > IDS_KEPT:
-                        del rec[1]
+                    if len(rec) > IDS_KEPT + 1:
+                        del rec[2]
                     rec.append(id(item))
 
         def checks_in(q, cur, item):
@@ -470,18 +511,14 @@ def install_hooks(fn):
             still holds) names nobody; anything else no one request's
             (AMBIGUOUS). A keep-alive handler's put in a later request
             than its take is that request's."""
-            takers = q.__dict__.get("_reqctx_takers")
-            if not takers:
+            if not q.__dict__.get("_reqctx_takers"):
                 return NOT_TAKEN
-            try:
-                t = current_task()
-            except RuntimeError:
-                return NOT_TAKEN
-            rec = takers.get(t) if t is not None else None
-            if rec is None or not (rec[0] is ANY or rec[0] == cur):
+            t = task_now()
+            rec = taker(q, t, False) if t is not None else None
+            if rec is None or not (rec[1] is ANY or rec[1] == cur):
                 return NOT_TAKEN
             i = id(item)
-            if i in rec[1:]:
+            if i in rec[2:]:
                 rec.remove(i)
                 return None
             return AMBIGUOUS
@@ -561,7 +598,8 @@ def install_hooks(fn):
             snaps.append(s)
 
         def _get_nowait(self):
-            took(self)
+            # The try (the take of an empty queue) is recorded by the
+            # empty() that asyncio's get_nowait asks first (asking, below).
             item = get_nowait(self)
             k = taken_key(item)
             if k is not None:
