@@ -443,11 +443,13 @@ def install_hooks(fn):
             here = threading.local()
 
             def task_now():
-                loop = getattr(here, "loop", None)
+                ref = getattr(here, "loop", None)    # weak: a loop dies as it would
+                loop = ref() if ref is not None else None
                 if loop is None or not loop.is_running():
-                    loop = here.loop = running_loop()
+                    loop = running_loop()
                     if loop is None:
                         return None
+                    here.loop = weakref.ref(loop)
                 return current_tasks.get(loop)
         else:
             def task_now():
