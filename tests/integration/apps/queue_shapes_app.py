@@ -9,6 +9,9 @@ in. GET /<tag>/<id> logs "site=handle id=<id>" first; then, by argv[1]:
           logs "site=acked id=<id>" once its item is committed.
   commitp the same on an asyncio.PriorityQueue of (n, id) (the futures
           kept aside): an order of the queue's own.
+  commiti the same on an asyncio.Queue of small ints, the client's slot
+          (its number in the id), the id kept aside by slot: a job
+          numbered like a token.
   route   results routed through one shared queue: the handler puts its
           id on `jobs`; a worker made at start-up drains `jobs` (a batch)
           and puts each id on `results` after "site=processed id=<id>";
@@ -46,6 +49,7 @@ async def main(mode):
     if mode == "commitp":
         pending = asyncio.PriorityQueue()
     waiters = {}
+    slots = {}
     seq = [0]
 
     async def batcher():
@@ -98,13 +102,22 @@ async def main(mode):
 
     async def commit(rid):
         fut = waiters[rid] = loop.create_future()
-        leader = pending.empty()
+        # (commiti elects by qsize(), no checkout tried: the slots alone)
+        leader = pending.qsize() == 0 if mode == "commiti" else pending.empty()
         seq[0] += 1
-        pending.put_nowait((seq[0], rid))
+        if mode == "commiti":
+            slot = int(rid.split("-")[1][1:])
+            slots[slot] = rid
+            pending.put_nowait(slot)
+        else:
+            pending.put_nowait((seq[0], rid))
         if leader:
             await asyncio.sleep(0.002)
             while not pending.empty():
-                _n, other = pending.get_nowait()
+                if mode == "commiti":
+                    other = slots.pop(pending.get_nowait())
+                else:
+                    _n, other = pending.get_nowait()
                 log("commit", other)
                 waiters.pop(other).set_result(None)
         await fut
@@ -135,7 +148,7 @@ async def main(mode):
         await fut
         log("finished", rid)
 
-    step = {"commit": commit, "commitp": commit, "route": route, "pool": pooled,
+    step = {"commit": commit, "commitp": commit, "commiti": commit, "route": route, "pool": pooled,
             "reserve": reserve}[mode]
 
     async def handle(rid):
