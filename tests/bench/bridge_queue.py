@@ -1,0 +1,64 @@
+"""The Python bridge's asyncio.Queue and create_task costs, for make bench
+(section "queues"): ns per operation, printed on one line as name<TAB>value pairs.
+
+  put_get     a put_nowait and a get (await q.get()) by one task
+  get_nowait  a get_nowait of a queue holding ints
+  empty       an empty() of an empty queue
+  task        a create_task of a coroutine that returns at once, awaited
+  handoff     an item from a producer to a consumer task (64 per yield)
+
+Usage: python3 bridge_queue.py [N]  (default 20000 operations each)."""
+import asyncio
+import sys
+import time
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
+
+
+async def noop():
+    pass
+
+
+async def main():
+    out = {}
+    q = asyncio.Queue()
+    t = time.perf_counter()
+    for i in range(N):
+        q.put_nowait(i)
+        await q.get()
+    out["put_get"] = time.perf_counter() - t
+    for i in range(N):
+        q.put_nowait(i)
+    t = time.perf_counter()
+    for _ in range(N):
+        q.get_nowait()
+    out["get_nowait"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(N):
+        q.empty()
+    out["empty"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(N):
+        await asyncio.create_task(noop())
+    out["task"] = time.perf_counter() - t
+    done, got = asyncio.Event(), [0]
+
+    async def consumer():
+        while True:
+            await q.get()
+            got[0] += 1
+            if got[0] == N:
+                done.set()
+    c = asyncio.create_task(consumer())
+    t = time.perf_counter()
+    for i in range(N):
+        q.put_nowait(i)
+        if i % 64 == 63:
+            await asyncio.sleep(0)
+    await done.wait()
+    out["handoff"] = time.perf_counter() - t
+    c.cancel()
+    print("\t".join("%s\t%.1f" % (k, v / N * 1e9) for k, v in out.items()))
+
+
+asyncio.run(main())
