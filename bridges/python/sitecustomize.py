@@ -817,8 +817,12 @@ def install_hooks(fn):
         # result: a trial, 54 of 235 lines wrong).
         run_in_executor = base_events.BaseEventLoop.run_in_executor
 
+        Ctx = type(contextvars.copy_context())
+
         def _run_in_executor(self, executor, func, *args):
             f = getattr(func, "func", func)         # a functools.partial
+            if type(getattr(f, "__self__", None)) is Ctx and getattr(func, "args", None):
+                f = func.args[0]                    # asyncio.to_thread: partial(ctx.run, f)
             if getattr(f, "__name__", None) in ("get", "_get"):  # the bridge's own is _get
                 qm = sys.modules.get("queue")
                 if qm is not None and isinstance(getattr(f, "__self__", None),
