@@ -12,7 +12,8 @@ with asyncio.wait_for(pairs.get(), 1): before 3.12 a task of its own
 takes), "gather" (taking with asyncio.gather(pairs.get()): a task of its
 own takes), "ready" (as "asyncio", the main task having taken a "ready"
 item from a queue before it serves), "executor" (pairs a queue.Queue,
-taken with loop.run_in_executor(None, pairs.get)) or "threads" (a
+taken with loop.run_in_executor(None, pairs.get)), "tothread" (the same
+through asyncio.to_thread(pairs.get)) or "threads" (a
 ThreadingHTTPServer, a queue.Queue). Prints "listening <port>"."""
 import sys
 
@@ -32,7 +33,7 @@ def main_asyncio(how):
             ready = asyncio.Queue()
             asyncio.get_running_loop().call_later(0.01, ready.put_nowait, "ready")
             await ready.get()
-        if how == "executor":
+        if how in ("executor", "tothread"):
             import queue
             pairs = queue.Queue()
             pairs.put_nowait = pairs.put
@@ -52,6 +53,8 @@ def main_asyncio(how):
                 (other,) = await asyncio.gather(pairs.get())
             elif how == "executor":
                 other = await asyncio.get_running_loop().run_in_executor(None, pairs.get)
+            elif how == "tothread":
+                other = await asyncio.to_thread(pairs.get)
             else:
                 other = await pairs.get()
             log("swap", other)
