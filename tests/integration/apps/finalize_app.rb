@@ -1,0 +1,28 @@
+# t_finalizers' Ruby app: WEBrick. Each request (GET /<tag>/<id>) logs
+# "site=handle id=<id>", runs GC.start (finalizing earlier requests'
+# objects), then makes an object whose finalizer logs "site=final
+# id=<id>", and logs "site=reply id=<id>". At exit Ruby runs the
+# finalizers left, in no request.
+require_relative 'webrick_serve'
+
+$stderr.sync = true
+
+def log(site, id)
+  $stderr.write("site=#{site} id=#{id}\n")
+end
+
+def leave_garbage(id)
+  ObjectSpace.define_finalizer(Object.new, proc { log('final', id) })
+  nil
+end
+
+serve_webrick do |server|
+  server.mount_proc('/') do |req, res|
+    id = req.path.split('/')[2]
+    log('handle', id)
+    GC.start
+    leave_garbage(id)
+    log('reply', id)
+    res.body = "ok #{id}\n"
+  end
+end
