@@ -423,7 +423,10 @@ static PyType_Spec guard_spec = {
  * One per process: a second call (another interpreter's asyncio) raises
  * RuntimeError, and that interpreter keeps the Python wrapper.
  */
-static PyObject *run_orig, *run_fallback, *run_var, *run_ctx_run;
+static PyObject *run_orig, *run_fallback, *run_var, *run_ctx_run, *run_taint_hook;
+/* Marked maker cells alive (taint(+1/-1) from the bridge): while any is,
+ * each callback's context goes to run_taint_hook first. */
+static long taint_live;
 static PyTypeObject *run_ctx_type, *replay_type;
 static PyObject *s_context, *s_args, *s_callback;
 
@@ -569,6 +572,13 @@ static PyObject *handle_run(PyObject *self, PyObject *extra, PyObject *kw)
 		return NULL;
 	if (Py_TYPE(ctx) != run_ctx_type)
 		goto fallback;
+	if (taint_live > 0 && run_taint_hook != NULL) {
+		PyObject *t = PyObject_CallFunctionObjArgs(run_taint_hook, ctx, NULL);
+
+		if (t == NULL)
+			PyErr_Clear();
+		Py_XDECREF(t);
+	}
 	cb = PyObject_GetAttr(self, s_callback);
 	args = cb != NULL ? PyObject_GetAttr(self, s_args) : NULL;
 	if (args == NULL || !PyTuple_Check(args)) {
@@ -694,10 +704,11 @@ static PyObject *replacement(PyObject *cls, const char *name, PyCFunctionWithKey
 
 static PyObject *py_handle_run(PyObject *self, PyObject *args)
 {
-	PyObject *handle, *orig, *fallback, *var, *ctx_type, *m;
+	PyObject *handle, *orig, *fallback, *var, *ctx_type, *hook = NULL, *m;
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "OOOOO:handle_run", &handle, &orig, &fallback, &var, &ctx_type))
+	if (!PyArg_ParseTuple(args, "OOOOO|O:handle_run", &handle, &orig, &fallback, &var, &ctx_type,
+			      &hook))
 		return NULL;
 	if (!PyType_Check(ctx_type)) {
 		PyErr_SetString(PyExc_TypeError, "handle_run: Context must be a class");
@@ -714,6 +725,10 @@ static PyObject *py_handle_run(PyObject *self, PyObject *args)
 	run_fallback = fallback;
 	run_var = var;
 	run_ctx_type = (PyTypeObject *)ctx_type;
+	if (hook != NULL) {
+		Py_INCREF(hook);
+		run_taint_hook = hook;
+	}
 	return m;
 }
 
@@ -784,7 +799,7 @@ static PyObject *py_loop_run(PyObject *self, PyObject *args)
  * process, as handle_run.
  */
 static PyObject *task_orig, *task_var, *task_copy, *task_fq, *task_lt, *task_get_code,
-	*task_child_get, *s_get, *s_set, *s_run, *s_context_kw, *s_cr_code;
+	*task_child_get, *task_made, *s_get, *s_set, *s_run, *s_context_kw, *s_cr_code;
 
 /* create_task(coro): calls child_get() when coro is the bridge's
  * Queue.get. 0, or -1 with an exception set. */
@@ -889,6 +904,14 @@ static PyObject *create_task(PyObject *self, PyObject *args, PyObject *kw)
 	if (v == NULL)
 		return NULL;
 	Py_DECREF(v);
+	if (v != Py_None && !fq && task_made != NULL) {
+		/* a task with a request of its own: its maker cell */
+		PyObject *t = PyObject_CallObject(task_made, NULL);
+
+		if (t == NULL)
+			return NULL;
+		Py_DECREF(t);
+	}
 	if (v != Py_None && !fq)
 		return call_with(task_orig, self, args, kw);
 	ctx = v == Py_None ? task_context() : (Py_INCREF(Py_None), Py_None);
@@ -919,11 +942,12 @@ static PyObject *create_task(PyObject *self, PyObject *args, PyObject *kw)
 
 static PyObject *py_task_make(PyObject *self, PyObject *args)
 {
-	PyObject *loop, *orig, *var, *copy, *fq = NULL, *lt = NULL, *gc = NULL, *cg = NULL, *m;
+	PyObject *loop, *orig, *var, *copy, *fq = NULL, *lt = NULL, *gc = NULL, *cg = NULL, *md = NULL,
+		 *m;
 
 	(void)self;
-	if (!PyArg_ParseTuple(args, "OOOO|OOOO:task_make", &loop, &orig, &var, &copy, &fq, &lt,
-			      &gc, &cg))
+	if (!PyArg_ParseTuple(args, "OOOO|OOOOO:task_make", &loop, &orig, &var, &copy, &fq, &lt,
+			      &gc, &cg, &md))
 		return NULL;
 	m = replacement(loop, "create_task", create_task, orig, &task_orig);
 	if (m != NULL) {
@@ -943,8 +967,24 @@ static PyObject *py_task_make(PyObject *self, PyObject *args)
 			task_get_code = gc;
 			task_child_get = cg;
 		}
+		if (md != NULL) {
+			Py_INCREF(md);
+			task_made = md;
+		}
 	}
 	return m;
+}
+
+/* taint(d): adds d (+1 or -1) to the count of marked maker cells alive. */
+static PyObject *py_taint(PyObject *self, PyObject *arg)
+{
+	long d = PyLong_AsLong(arg);
+
+	(void)self;
+	if (d == -1 && PyErr_Occurred())
+		return NULL;
+	taint_live += d;
+	Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
@@ -959,6 +999,7 @@ static PyMethodDef methods[] = {
 	{ "release", py_release, METH_O, "Drops snapshot p." },
 	{ "live", py_live, METH_O, "reqctx_api_live(p): 1 live, 2 live and nothing read yet, 0 not." },
 	{ "vouch", py_vouch, METH_O, "reqctx_api_bridge_vouch(on): returns the state it replaced." },
+	{ "taint", py_taint, METH_O, "taint(d): d more (or fewer) marked maker cells alive." },
 	{ "handle_run", py_handle_run, METH_VARARGS,
 	  "handle_run(Handle, run, fallback, var, Context): Handle._run in C, the request of the handle's context current around its callback." },
 	{ "task_make", py_task_make, METH_VARARGS,

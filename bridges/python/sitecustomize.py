@@ -112,7 +112,8 @@ def _reqctx_bridge():
                   Guard=getattr(_reqctx, "Guard", None),
                   handle_run=getattr(_reqctx, "handle_run", None),
                   loop_run=getattr(_reqctx, "loop_run", None),
-                  task_make=getattr(_reqctx, "task_make", None))
+                  task_make=getattr(_reqctx, "task_make", None),
+                  taint=getattr(_reqctx, "taint", None))
         if hasattr(_reqctx, "live"):
             fn.update(live=_reqctx.live, vouch=_reqctx.vouch)
     except ImportError:
@@ -235,6 +236,63 @@ def install_hooks(fn):
         from_queue = contextvars.ContextVar("reqctx_from_queue", default=False)
         last_take = contextvars.ContextVar("reqctx_last_take", default=None)
 
+        # A take in a task of the program's own that a task with a request
+        # made (await create_task(take()), a TaskGroup's task, a task given
+        # to asyncio.wait): what comes back may be another request's item,
+        # and the maker awaits it through a future the bridge cannot
+        # follow. The maker's context holds a Cell (made at its first
+        # create_task in that request), which the tasks it makes share;
+        # a task among them that takes another request's item in the
+        # maker's request marks the Cell, and each later step of a task
+        # whose context holds it, in that request, starts ambiguous
+        # (before, the maker kept its request on the item: a trial, 54
+        # to 77 of 240 lines). While any Cell is marked, every callback's
+        # context is asked (taint_hook); a Cell unmarks when it dies.
+        cell_var = contextvars.ContextVar("reqctx_maker_cell", default=None)
+        taint_fn = fn.get("taint")
+        taint_live = [0]
+
+        def taint(d):
+            taint_live[0] += d
+            if taint_fn is not None:
+                taint_fn(d)
+
+        class Cell:
+            __slots__ = ("owner", "marked", "__weakref__")
+
+            def __init__(self, owner):
+                self.owner, self.marked = owner, False
+
+            def __del__(self, taint=taint):
+                if self.marked:
+                    taint(-1)
+
+        def made():
+            """A task with a request of its own makes a task: its Cell."""
+            v = var.get(None)
+            if v is None or v is AMBIGUOUS or from_queue.get():
+                return
+            c = cell_var.get(None)
+            if c is None or c.owner != v:
+                cell_var.set(Cell(v))
+
+        def mark_maker(cur):
+            """The running task, in request `cur`, took another request's
+            item: the tasks sharing its Cell in that request are told."""
+            c = cell_var.get(None)
+            if c is not None and not c.marked and c.owner == cur:
+                c.marked = True
+                taint(1)
+
+        def taint_hook(ctx):
+            c = ctx.get(cell_var)
+            if c is None or not c.marked:
+                return
+            v = ctx.get(var)
+            if v is not None and v is not AMBIGUOUS and v == c.owner:
+                ctx.run(ambiguous_over.set, v)
+                ctx.run(var.set, AMBIGUOUS)
+
         # Through ctypes: one Python frame and two C calls per callback. A
         # _context that is not a Context (a stand-in some program made)
         # names no request.
@@ -242,6 +300,8 @@ def install_hooks(fn):
 
         def _run(self):
             ctx = self._context
+            if taint_live[0] > 0 and type(ctx) is Context:
+                taint_hook(ctx)
             prev = enter_snap(ctx.get(var) if type(ctx) is Context else None)
             try:
                 run(self)
@@ -257,7 +317,7 @@ def install_hooks(fn):
         fast_loop = fast_run = None
         if loop_run is not None and handle_run is not None and bridge_loop is not None:
             try:
-                fast_run = handle_run(events.Handle, run, _run, var, Context)
+                fast_run = handle_run(events.Handle, run, _run, var, Context, taint_hook)
                 fast_loop = loop_run(base_events.BaseEventLoop, run_forever)
             except RuntimeError:
                 fast_run = fast_loop = None
@@ -517,9 +577,20 @@ def install_hooks(fn):
                 return NOT_TAKEN
             t = task_now()
             rec = taker(q, t, False) if t is not None else None
-            if rec is None or not (rec[1] is ANY or rec[1] == cur):
+            if rec is None:
                 return NOT_TAKEN
             i = id(item)
+            if cur is AMBIGUOUS:
+                # An ambiguous task giving back the very object it took
+                # (in whatever request): nobody's, or a pooled object
+                # without a weak reference that one such task returned
+                # would make every later borrower ambiguous in turn.
+                if i in rec[2:]:
+                    rec.remove(i)
+                    return None
+                return NOT_TAKEN
+            if not (rec[1] is ANY or rec[1] == cur):
+                return NOT_TAKEN
             if i in rec[2:]:
                 rec.remove(i)
                 return None
@@ -593,7 +664,7 @@ def install_hooks(fn):
                 pass
             elif r is not NOT_TAKEN:
                 s = r
-            elif s is not AMBIGUOUS:
+            else:
                 c = checks_in(self, s, item)
                 if c is not NOT_TAKEN:
                     s = c
@@ -668,6 +739,7 @@ def install_hooks(fn):
             elif s is not None and s != cur and cur is not AMBIGUOUS:
                 ambiguous_over.set(cur)
                 adopt(AMBIGUOUS)
+                mark_maker(cur)
             took(self, item)                # in what the task holds it
             if k is not None and k[1] is HELD:
                 taken = self.__dict__.get("_reqctx_taken")
@@ -780,6 +852,7 @@ def install_hooks(fn):
         def _create_task(self, coro, *, name=None, context=None):
             fq = False
             if context is None:
+                made()
                 fq = from_queue.get()
                 if fq and last_take.get() is not None:
                     last_take.set(None)
@@ -805,7 +878,7 @@ def install_hooks(fn):
             try:
                 fast_task = task_make(base_events.BaseEventLoop, create_task, var,
                                       contextvars.copy_context, from_queue, last_take,
-                                      get_code, child_get)
+                                      get_code, child_get, made)
             except RuntimeError:
                 pass
         base_events.BaseEventLoop.create_task = fast_task or _create_task
@@ -1668,14 +1741,29 @@ def install_hooks(fn):
         import threading
         here = threading.local()
 
+        # Only on a thread that runs an asyncio loop: the agent keeps two
+        # levels of entered contexts' marks (base/thread.h, pin_saved),
+        # and a collection in a thread a request started, inside the
+        # threading bridge's own enter, lost the mark that ends its
+        # starter's request at its first pipe read (t_lazy_workers, 3 of
+        # 12 runs with a line of the starter's request).
+        # Never raises (a collection may come while asyncio is still being
+        # imported, or at shutdown): the program would print "Exception
+        # ignored in" it.
         def collecting(phase, info):
-            if phase == "start":
-                here.prev = _enter(None)
-            else:
-                prev = getattr(here, "prev", None)
-                if prev is not None:
+            try:
+                if phase == "start":
                     here.prev = None
-                    _leave(prev)
+                    running = getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
+                    if running is not None and running() is not None:
+                        here.prev = _enter(None)
+                else:
+                    prev = getattr(here, "prev", None)
+                    if prev is not None:
+                        here.prev = None
+                        _leave(prev)
+            except Exception:       # noqa: BLE001 - never the program's concern
+                pass
         gc.callbacks.append(collecting)
     patch_gc()
 

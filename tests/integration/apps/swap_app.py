@@ -13,7 +13,9 @@ takes), "gather" (taking with asyncio.gather(pairs.get()): a task of its
 own takes), "ready" (as "asyncio", the main task having taken a "ready"
 item from a queue before it serves), "executor" (pairs a queue.Queue,
 taken with loop.run_in_executor(None, pairs.get)), "tothread" (the same
-through asyncio.to_thread(pairs.get)) or "threads" (a
+through asyncio.to_thread(pairs.get)), "wrap" (taken by a coroutine of
+the app's own in a task of its own: await create_task(take())) or
+"threads" (a
 ThreadingHTTPServer, a queue.Queue). Prints "listening <port>"."""
 import sys
 
@@ -55,6 +57,10 @@ def main_asyncio(how):
                 other = await asyncio.get_running_loop().run_in_executor(None, pairs.get)
             elif how == "tothread":
                 other = await asyncio.to_thread(pairs.get)
+            elif how == "wrap":
+                async def take():
+                    return await pairs.get()
+                other = await asyncio.create_task(take())
             else:
                 other = await pairs.get()
             log("swap", other)
