@@ -44,7 +44,7 @@
  *                              the snapshot of each handle's context
  *                              current around its callback (below)
  *   task_make(BaseEventLoop, create_task, var, copy_context[, from_queue, last_take,
- *             get_code, child_get])
+ *             get_code, child_get, made])
  *                              create_task as a method of C (below)
  *   loop_run(BaseEventLoop, run_forever)
  *                              run_forever as a method of C, the thread
@@ -791,10 +791,11 @@ static PyObject *py_loop_run(PyObject *self, PyObject *args)
  * line is no batch. (The bridge's own tasks give their context.) A task
  * made for a take (its coroutine's code is `get_code`, the bridge's
  * Queue.get) calls `child_get()` first: the maker cannot be given what
- * the take brings, and is ambiguous from there.
+ * the take brings, and is ambiguous from there. A task made by a task with
+ * a request of its own calls `made()` first (its maker cell).
  *
  * task_make(BaseEventLoop, create_task, var, copy_context[, from_queue,
- * last_take, get_code, child_get]) -> a method for BaseEventLoop;
+ * last_take, get_code, child_get, made]) -> a method for BaseEventLoop;
  * create_task as it is for any call with a context given. One per
  * process, as handle_run.
  */
@@ -865,20 +866,14 @@ static int ctx_set(PyObject *ctx, PyObject *cvar, PyObject *value)
  * agent's current context, or None when there is none; NULL on error. */
 static PyObject *task_context(void)
 {
-	PyObject *snap = py_capture(NULL, NULL), *ctx, *set, *r;
+	PyObject *snap = py_capture(NULL, NULL), *ctx;
 
 	if (snap == NULL || snap == Py_None)
 		return snap;
 	ctx = PyObject_CallObject(task_copy, NULL);
-	set = PyObject_GetAttr(task_var, s_set);
-	r = ctx && set ? PyObject_CallMethodObjArgs(ctx, s_run, set, snap, NULL) : NULL;
-	Py_XDECREF(set);
+	if (ctx != NULL && ctx_set(ctx, task_var, snap) < 0)
+		Py_CLEAR(ctx);
 	Py_DECREF(snap);
-	if (r == NULL) {
-		Py_XDECREF(ctx);
-		return NULL;
-	}
-	Py_DECREF(r);
 	return ctx;
 }
 

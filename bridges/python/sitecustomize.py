@@ -284,6 +284,15 @@ def install_hooks(fn):
                 c.marked = True
                 taint(1)
 
+        def ambiguous(cur):
+            """The running task, in request `cur`, took another request's
+            item, or will be given one through a future: none from here
+            (until its reader brings its next request: ambiguous_over),
+            and the tasks sharing its Cell are told."""
+            ambiguous_over.set(cur)
+            adopt(AMBIGUOUS)
+            mark_maker(cur)
+
         def taint_hook(ctx):
             c = ctx.get(cell_var)
             if c is None or not c.marked:
@@ -737,9 +746,7 @@ def install_hooks(fn):
                 elif progress is not None:
                     last_take.set(progress())
             elif s is not None and s != cur and cur is not AMBIGUOUS:
-                ambiguous_over.set(cur)
-                adopt(AMBIGUOUS)
-                mark_maker(cur)
+                ambiguous(cur)
             took(self, item)                # in what the task holds it
             if k is not None and k[1] is HELD:
                 taken = self.__dict__.get("_reqctx_taken")
@@ -838,8 +845,7 @@ def install_hooks(fn):
         def child_get():
             cur = var.get(None)
             if cur is not None and cur is not AMBIGUOUS:
-                ambiguous_over.set(cur)
-                adopt(AMBIGUOUS)
+                ambiguous(cur)
 
         #
         # A task made where the maker's request came from a queue item (a
@@ -906,11 +912,9 @@ def install_hooks(fn):
         # result: a trial, 54 of 235 lines wrong).
         run_in_executor = base_events.BaseEventLoop.run_in_executor
 
-        Ctx = type(contextvars.copy_context())
-
         def _run_in_executor(self, executor, func, *args):
             f = getattr(func, "func", func)         # a functools.partial
-            if type(getattr(f, "__self__", None)) is Ctx and getattr(func, "args", None):
+            if type(getattr(f, "__self__", None)) is Context and getattr(func, "args", None):
                 f = func.args[0]                    # asyncio.to_thread: partial(ctx.run, f)
             if getattr(f, "__name__", None) in ("get", "_get"):  # the bridge's own is _get
                 qm = sys.modules.get("queue")
@@ -1028,8 +1032,7 @@ def install_hooks(fn):
                         # long-poll handler waiting on its mailbox with a
                         # timeout: before, it wrote the message's line
                         # under its own ID, a trial, 24 of 320 lines).
-                        ambiguous_over.set(var.get(None))
-                        adopt(AMBIGUOUS)
+                        ambiguous(var.get(None))
             _wait_for.__doc__, _wait_for.__name__, _wait_for.__qualname__ = \
                 wait_for.__doc__, "wait_for", "wait_for"
             tasks.wait_for = _wait_for
