@@ -6,12 +6,7 @@
 # "site=reply id=<id>".
 require_relative 'webrick_serve'
 
-$stderr.sync = true
 JOBS = Queue.new
-
-def log(site, id)
-  $stderr.write("site=#{site} id=#{id}\n")
-end
 
 Thread.new do
   loop do
@@ -25,14 +20,10 @@ Thread.new do
   end
 end
 
-serve_webrick do |server|
-  server.mount_proc('/') do |req, res|
-    id = req.path.split('/')[2]
-    log('handle', id)
-    back = Queue.new
-    JOBS.push([id, back])
-    back.pop
-    log('reply', id)
-    res.body = "ok #{id}\n"
-  end
+serve_ids do |id|
+  log('handle', id)
+  back = Queue.new
+  JOBS.push([id, back])
+  back.pop
+  log('reply', id)
 end

@@ -5,24 +5,14 @@
 # finalizers left, in no request.
 require_relative 'webrick_serve'
 
-$stderr.sync = true
-
-def log(site, id)
-  $stderr.write("site=#{site} id=#{id}\n")
-end
-
 def leave_garbage(id)
   ObjectSpace.define_finalizer(Object.new, proc { log('final', id) })
   nil
 end
 
-serve_webrick do |server|
-  server.mount_proc('/') do |req, res|
-    id = req.path.split('/')[2]
-    log('handle', id)
-    GC.start
-    leave_garbage(id)
-    log('reply', id)
-    res.body = "ok #{id}\n"
-  end
+serve_ids do |id|
+  log('handle', id)
+  GC.start
+  leave_garbage(id)
+  log('reply', id)
 end

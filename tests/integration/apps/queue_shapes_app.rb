@@ -5,7 +5,6 @@
 # "site=reply id=<id>" last.
 require_relative 'webrick_serve'
 
-$stderr.sync = true
 MODE = ARGV[0]
 PENDING = Queue.new
 PENDING_LOCK = Mutex.new
@@ -15,10 +14,6 @@ POOL = Queue.new
 WORK = Queue.new
 WAITERS = {}
 WAITERS_LOCK = Mutex.new
-
-def log(site, id)
-  $stderr.write("site=#{site} id=#{id}\n")
-end
 
 if MODE == 'route'
   Thread.new do
@@ -101,12 +96,8 @@ def pooled(id)
   back.pop
 end
 
-serve_webrick do |server|
-  server.mount_proc('/') do |req, res|
-    id = req.path.split('/')[2]
-    log('handle', id)
-    send({ 'commit' => :commit, 'route' => :route, 'pool' => :pooled }[MODE], id)
-    log('reply', id)
-    res.body = "ok #{id}\n"
-  end
+serve_ids do |id|
+  log('handle', id)
+  send({ 'commit' => :commit, 'route' => :route, 'pool' => :pooled }[MODE], id)
+  log('reply', id)
 end

@@ -9,27 +9,18 @@
 # (Thread.new { PAIRS.pop }.value).
 require_relative 'webrick_serve'
 
-$stderr.sync = true
 PAIRS = Queue.new
 
-def log(site, id)
-  $stderr.write("site=#{site} id=#{id}\n")
-end
+serve_ids do |id|
+  log('handle', id)
+  PAIRS.push(id)
+  30.times do
+    break if PAIRS.size >= 2
 
-serve_webrick do |server|
-  server.mount_proc('/') do |req, res|
-    id = req.path.split('/')[2]
-    log('handle', id)
-    PAIRS.push(id)
-    30.times do
-      break if PAIRS.size >= 2
-
-      sleep 0.001
-    end
-    other = ARGV[0] == 'thread' ? Thread.new { PAIRS.pop }.value : PAIRS.pop
-    log('swap', other)
-    log('after', id)
-    log('reply', id)
-    res.body = "ok #{id}\n"
+    sleep 0.001
   end
+  other = ARGV[0] == 'thread' ? Thread.new { PAIRS.pop }.value : PAIRS.pop
+  log('swap', other)
+  log('after', id)
+  log('reply', id)
 end

@@ -7,14 +7,9 @@
 # pushes the token back and answers.
 require_relative 'webrick_serve'
 
-$stderr.sync = true
 JOBS = Queue.new
 TOKENS = Queue.new
 2.times { |t| TOKENS.push(t) }
-
-def log(site, id)
-  $stderr.write("site=#{site} id=#{id}\n")
-end
 
 Thread.new do
   loop do
@@ -31,15 +26,11 @@ Thread.new do
   end
 end
 
-serve_webrick do |server|
-  server.mount_proc('/') do |req, res|
-    id = req.path.split('/')[2]
-    log('handle', id)
-    back = Queue.new
-    JOBS.push([id, back])
-    tok = back.pop
-    log('reply', id)
-    TOKENS.push(tok)
-    res.body = "ok #{id}\n"
-  end
+serve_ids do |id|
+  log('handle', id)
+  back = Queue.new
+  JOBS.push([id, back])
+  tok = back.pop
+  log('reply', id)
+  TOKENS.push(tok)
 end

@@ -1,7 +1,24 @@
 # The WEBrick server of t_bridge_ruby's apps: 127.0.0.1, a free port,
 # warnings only, no access log. serve_webrick yields the server for its
 # mounts, prints "listening <port>", and serves until SIGTERM.
+# serve_ids mounts GET /<tag>/<id> on it: the block runs with the id in the
+# request's thread, and the answer is "ok <id>". log writes one scored
+# line, "site=<site> id=<id>", in one write.
 require 'webrick'
+
+def log(site, id)
+  $stderr.write("site=#{site} id=#{id}\n")
+end
+
+def serve_ids
+  serve_webrick do |server|
+    server.mount_proc('/') do |req, res|
+      id = req.path.split('/')[2]
+      yield id
+      res.body = "ok #{id}\n"
+    end
+  end
+end
 
 def serve_webrick
   server = WEBrick::HTTPServer.new(BindAddress: '127.0.0.1', Port: 0,
