@@ -893,13 +893,22 @@ def install_hooks(fn):
         # finalizer makes (asyncio's hook, called where the collector or
         # the last reference's drop found it): that task ran in the
         # request whose code happened to run then (a trial: 76 of 236
-        # lines wrong). It is made in a context of its own, with none.
+        # lines wrong). It is made in a copy of the current context with
+        # the bridge's variables cleared, so it runs with none; the
+        # program's own context variables are as asyncio leaves them (a
+        # fresh Context, tried first, hid them from the generator's
+        # finally: a trial).
         agen_hook = getattr(base_events.BaseEventLoop, "_asyncgen_finalizer_hook", None)
         if agen_hook is not None:
             def _asyncgen_finalizer_hook(self, agen):
+                ctx = contextvars.copy_context()
+                if var in ctx or from_queue in ctx:
+                    ctx.run(var.set, None)
+                    ctx.run(from_queue.set, False)
+                    ctx.run(cell_var.set, None)
                 prev = _enter(None)
                 try:
-                    contextvars.Context().run(agen_hook, self, agen)
+                    ctx.run(agen_hook, self, agen)
                 finally:
                     _leave(prev)
             _asyncgen_finalizer_hook.__qualname__ = agen_hook.__qualname__
