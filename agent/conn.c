@@ -61,6 +61,8 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 	struct ctx *old, *c;
 	bool carry;
 
+	if (first)
+		ctx_note_begun();  /* later ones make a context (ctx_new) */
 	if (first && ids->request_id_len == 0 && !ids->has_trace && !(f && f->count)) {
 		/* the connection's context serves its first request */
 		prop_request(s, fd, fdmap_ctx_peek(s), head, hlen, is_http);

@@ -44,7 +44,7 @@ void handoff_thread_starts(struct ctx *inherited)
 
 	agent_self.cur = inherited;
 	agent_self.inherited = home ? NULL : inherited;
-	agent_self.inherit_made = __atomic_load_n(&ctx_made, __ATOMIC_RELAXED);
+	agent_self.inherit_begun = ctx_begun_mark();
 	agent_self.born_in_request = inherited != NULL && !home;
 	agent_self.lock_watch = agent_self.born_in_request ? LOCK_WATCH_NEXT : 0;
 	if (inherited)
@@ -91,7 +91,7 @@ void handoff_forked(void)
 	agent_self.entered_none = false;
 	agent_self.inherited = c;
 	agent_self.fork_inherited = true;
-	agent_self.inherit_made = __atomic_load_n(&ctx_made, __ATOMIC_RELAXED) - 1;
+	agent_self.inherit_begun = __atomic_load_n(&ctx_begun, __ATOMIC_RELAXED) - 1;
 	DEBUG("forked child: %s no longer pinned", ctx_name(c)->id);
 }
 
@@ -114,13 +114,16 @@ void handoff_slept_rules(void)
 	 * replaced by the thread's own I/O (agent/flow.c). */
 	if (c == NULL || (pinned ? !agent_self.pin_inherited : c != agent_self.inherited))
 		return;
-	if (__atomic_load_n(&ctx_made, __ATOMIC_RELAXED) == agent_self.inherit_made &&
-	    flow_request_live(c))
+	if (__atomic_load_n(&ctx_begun, __ATOMIC_RELAXED) == agent_self.inherit_begun &&
+	    flow_request_live(c)) {
+		/* Kept, until another request begins (ctx_poll_stale). */
+		agent_self.polled = true;
 		return;
+	}
 	agent_self.pin_inherited = false;
 	agent_self.inherited = NULL;
 	agent_self.fork_inherited = false;
-	take(NULL, "inherited context ends at a sleep: its request answered, or another begun");
+	take(NULL, "inherited context ends at a sleep: its request answered, or another begun or in progress");
 }
 
 /* The end of a wait; `slept`: a wait that may have blocked (not a

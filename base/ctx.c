@@ -195,7 +195,7 @@ static void name_fill(struct ctx_name *n, const struct ctx_seed *seed, const str
 	}
 }
 
-AGENT_HIDDEN unsigned long ctx_made;
+AGENT_HIDDEN unsigned long ctx_begun;
 
 struct ctx *ctx_new(const struct ctx_seed *seed)
 {
@@ -223,7 +223,7 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 	c->dgram_peer_len = 0;
 	c->next_free = NULL;
 	__atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&ctx_made, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&ctx_begun, 1, __ATOMIC_RELAXED);
 	if (!ctx_seen())
 		__atomic_store_n(&ctx_any, 1, __ATOMIC_RELAXED);
 	return c;
@@ -325,7 +325,7 @@ struct ctx *ctx_enter_inherited(struct ctx *c)
 	struct ctx *prev = ctx_enter_pinned(c);
 
 	agent_self.pin_inherited = c != NULL;
-	agent_self.inherit_made = __atomic_load_n(&ctx_made, __ATOMIC_RELAXED);
+	agent_self.inherit_begun = ctx_begun_mark();
 	return prev;
 }
 

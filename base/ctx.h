@@ -135,13 +135,41 @@ static inline void ctx_get(struct ctx *c)
 bool ctx_tryget(struct ctx *c);
 void ctx_put(struct ctx *c);
 
-/* Contexts made so far in this process (ctx_new; relaxed, wraps): a
- * thread compares two readings to learn whether any other request began
- * between them (agent/handoff.c, handoff_slept). */
-extern AGENT_HIDDEN unsigned long ctx_made;
+/* Contexts made so far in this process (ctx_new), and first requests
+ * begun on a connection's context made at its accept (ctx_note_begun)
+ * (relaxed, wraps): a thread compares two readings to learn whether any
+ * other request began between them (agent/handoff.c, handoff_slept).
+ * Counting contexts alone missed the first request of a connection
+ * accepted before the reading: a flusher the first request of four
+ * keep-alive clients started kept that request across its sleeps while
+ * the other three clients' first requests queued their jobs for it (1 to
+ * 3 of 40 lines with the starter's ID, a loaded machine). */
+extern AGENT_HIDDEN unsigned long ctx_begun;
+
+static inline void ctx_note_begun(void)
+{
+	__atomic_fetch_add(&ctx_begun, 1, __ATOMIC_RELAXED);
+}
 
 /* Live contexts (for the tests and the diagnostics). */
 long ctx_live(void);
+
+/* The reading a thread given its creator's context keeps
+ * (agent_self.inherit_begun): ctx_begun, or one less while any other
+ * context is live, so that the thread's first sleep ends what it was
+ * given (handoff_slept_rules). Another request in progress when the
+ * thread starts may feed it as well as one begun later: a flusher the
+ * first of four concurrent requests started took the three others' jobs
+ * at its first wake-up, their heads read before it started (1 to 3 of 40
+ * lines with the starter's ID). Other contexts live (an answered
+ * request's, still referenced) only make this end early: none, never
+ * wrong. */
+static inline unsigned long ctx_begun_mark(void)
+{
+	unsigned long b = __atomic_load_n(&ctx_begun, __ATOMIC_RELAXED);
+
+	return ctx_live() > 1 ? b - 1 : b;
+}
 
 /* True once any context was made in this process (or in JSON mode, from
  * the start): until then stderr passes through untouched. */
@@ -154,6 +182,19 @@ static inline bool ctx_seen(void)
 
 static inline struct ctx *ctx_current(void) { return agent_self.cur; }
 
+/* A thread that kept its creator's context across a sleep, because no
+ * other request had begun since it was given (agent/handoff.c, rule 3),
+ * once one has: what it does now may be that request's (a flusher the
+ * first request started wakes, finds that request alone, and drains what
+ * a request begun after its check queued: a test's, 2 of 40 lines with
+ * the starter's ID). The context stays current, and the next sleep ends
+ * it; nothing it writes or hands on carries it meanwhile. */
+static inline bool ctx_poll_stale(void)
+{
+	return unlikely(agent_self.polled) &&
+	       __atomic_load_n(&ctx_begun, __ATOMIC_RELAXED) != agent_self.inherit_begun;
+}
+
 /* The context what the thread starts or hands on now takes with it: the
  * current one, or none while its lines carry none: muted, or an event loop
  * of a runtime whose bridge is not in (unvouched: the loop's native
@@ -165,7 +206,7 @@ static inline bool ctx_unvouched(void)
 
 static inline struct ctx *ctx_carried(void)
 {
-	if (ctx_unvouched())
+	if (ctx_unvouched() || ctx_poll_stale())
 		return NULL;
 	/* Taken from a channel whose wake-ups (counts, bytes that never
 	 * vary) several threads read by now: which job the thread took from
@@ -193,6 +234,7 @@ static inline void ctx_forget_marks(void)
 	agent_self.weak = 0;
 	agent_self.muted = false;
 	agent_self.chan_mark = NULL;
+	agent_self.polled = false;
 }
 
 /* The marks ctx_forget_marks() clears, and the pin, into m (m->prev: the
@@ -212,6 +254,7 @@ static inline void ctx_marks_save(struct ctx_marks *m)
 	m->weak = agent_self.weak;
 	m->muted = agent_self.muted;
 	m->chan_mark = agent_self.chan_mark;
+	m->polled = agent_self.polled;
 }
 
 static inline void ctx_marks_restore(const struct ctx_marks *m)
@@ -227,6 +270,7 @@ static inline void ctx_marks_restore(const struct ctx_marks *m)
 	agent_self.weak = m->weak;
 	agent_self.muted = m->muted;
 	agent_self.chan_mark = m->chan_mark;
+	agent_self.polled = m->polled;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

@@ -98,8 +98,11 @@ struct agent_thread {
 	bool pin_inherited;       /* `pinned` is a new thread's creator's context, given
 	                             by a runtime's bridge at the thread's start: a read
 	                             of a channel (taking work from elsewhere) ends it */
-	unsigned long inherit_made; /* ctx_made when `pinned` (pin_inherited) or
-	                               `inherited` was given (handoff_slept) */
+	unsigned long inherit_begun; /* ctx_begun when `pinned` (pin_inherited) or
+	                                `inherited` was given (handoff_slept) */
+	bool polled;              /* it kept that creator's context across a sleep
+	                             (no other request had begun): it carries it
+	                             only while none has (ctx_carried) */
 	bool fork_inherited;      /* `inherited` is what a bridge had pinned in the
 	                             parent of this forked child (handoff_forked),
 	                             until its first wait, sleep or channel read
@@ -113,7 +116,7 @@ struct agent_thread {
 	struct ctx_marks {
 		const struct ctx *prev, *pinned, *inherited, *closed, *cond_ctx, *waits_in;
 		const bool *chan_mark;
-		bool pin_inherited, entered_none, muted;
+		bool pin_inherited, entered_none, muted, polled;
 		unsigned char lock_watch, weak;
 	} pin_saved[2];
 	unsigned char pin_depth;

@@ -18,7 +18,7 @@ AGENT_EXPORT const char *reqctx_api_id(void)
 
 AGENT_EXPORT reqctx_snapshot_t reqctx_api_snapshot(void)
 {
-	struct ctx *c = agent_running() ? agent_self.cur : NULL;
+	struct ctx *c = agent_running() && !ctx_poll_stale() ? agent_self.cur : NULL;
 
 	/* agent/bridge.h: a thread not vouched for names nobody to what the
 	 * bridge captures there once the bridge failed, or (Python) on a loop

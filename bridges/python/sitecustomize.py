@@ -1252,7 +1252,12 @@ def install_hooks(fn):
         # (agent/handoff.h, rule 3); the join says which it is, and the
         # request comes back after the sleep. Before, a trial's helper,
         # started and joined by its handler, lost a third of its lines
-        # and calls after its sleep.
+        # and calls after its sleep. Given again after every sleep, not
+        # only one that ended it: a sleep that kept it (no other request
+        # had begun) leaves it carried only until one begins
+        # (base/ctx.h, ctx_poll_stale), and the helper's line after
+        # that was bare (1 run in 2 of t_lazy_workers with a flusher
+        # busy after its sleep).
         # Kept beside the threads, not on them: a Thread's attributes
         # are the program's.
         import weakref
@@ -1278,8 +1283,7 @@ def install_hooks(fn):
             r = sleep(secs)
             if getattr(inherited, "on", False):
                 s = getattr(inherited, "snap", None)
-                if s is not None and capture() is None and \
-                        joined_by.get(threading.current_thread()) == s:
+                if s is not None and joined_by.get(threading.current_thread()) == s:
                     _release(enter_inherited(s))
             return r
         _sleep.__doc__, _sleep.__name__, _sleep.__qualname__ = sleep.__doc__, "sleep", "sleep"

@@ -192,12 +192,13 @@ module ReqctxBridge
 
     self.source = :own
     Thread.current.thread_variable_set(:__reqctx_inherited, true)
-    Thread.current.thread_variable_set(:__reqctx_started_in, snap.to_i)
+    Thread.current.thread_variable_set(:__reqctx_started_in, snap)
     prev = ENTER_INHERITED.call(snap)
     begin
       yield
     ensure
       finished
+      Thread.current.thread_variable_set(:__reqctx_started_in, nil)
       LEAVE.call(prev)
     end
   end
@@ -262,8 +263,17 @@ module ReqctxBridge
   # later requests fill, is theirs once another request began or its
   # own was answered). Where it ended the context, none from here, as
   # after a wait for work.
+  #
+  # A helper its starter's request joins is that request's after any
+  # sleep, given again, whatever happened to it meanwhile: a sleep that
+  # kept it keeps it only until another request begins (base/ctx.h,
+  # ctx_poll_stale), and a CI run once saw such a helper's line bare.
   def self.slept
-    return if joined_by_own
+    t = Thread.current
+    if joined_by_own
+      RELEASE.call(ENTER_INHERITED.call(t.thread_variable_get(:__reqctx_started_in)))
+      return
+    end
 
     waits_for_work if !SLEPT.nil? && SLEPT.call == 1
   end
@@ -274,7 +284,8 @@ module ReqctxBridge
   def self.joined_by_own
     t = Thread.current
     by = t.thread_variable_get(:__reqctx_joined_by)
-    !by.nil? && by == t.thread_variable_get(:__reqctx_started_in)
+    started = t.thread_variable_get(:__reqctx_started_in)
+    !by.nil? && !started.nil? && by == started.to_i
   end
 
   # A thread started inside a request takes a lock (a Mutex or a
