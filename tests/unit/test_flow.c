@@ -274,23 +274,40 @@ UNIT_TEST(a_request_is_live_until_answered_or_closed)
  * it keeps A while A is live and nothing else began; it loses A at its
  * first sleep after another request began (a flusher the first request
  * started works for later requests while A is a long poll), or after A
- * was answered. */
+ * was answered, or at its first sleep if another request was in progress
+ * when it was given A (that one may feed it too). After a sleep that kept
+ * A, what it carries is none once another request begins (it may be
+ * draining that one's work: ctx_poll_stale), until the next sleep ends A. */
 UNIT_TEST(an_inherited_context_ends_at_a_sleep_once_others_began)
 {
 	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 	struct ctx *a = fake_serve(CLIENT_A, "req-a");
 
 	swap();
+	ck_assert_int_eq(ctx_live(), 1);
 	ctx_put(ctx_enter_inherited(a));
 	handoff_slept();
 	ck_assert_ptr_eq(agent_self.cur, a);        /* a retry's wait: still A's */
+	ck_assert_ptr_eq(ctx_carried(), a);
 	swap();
 	fake_serve(CLIENT_B, "req-b");              /* another request begins */
 	swap();
-	ck_assert_ptr_eq(agent_self.cur, a);        /* until the thread sleeps */
+	ck_assert_ptr_eq(agent_self.cur, a);        /* until the thread sleeps, */
+	ck_assert_ptr_null(ctx_carried());          /* carrying nothing */
 	handoff_slept();
 	ck_assert_ptr_null(agent_self.cur);
 	ck_assert(!agent_self.pin_inherited);
+
+	/* Given A while B is in progress: its first sleep ends A. */
+	ctx_put(ctx_enter_inherited(a));
+	ck_assert_ptr_eq(ctx_carried(), a);         /* a thread's first line */
+	handoff_slept();
+	ck_assert_ptr_null(agent_self.cur);
+	swap();
+	flow_close(CLIENT_B);                       /* B is over */
+	ctx_take_current(NULL);
+	swap();
+	ck_assert_int_eq(ctx_live(), 1);
 
 	/* Answered, with nothing else begun since the thread started. */
 	ctx_put(ctx_enter_inherited(a));
