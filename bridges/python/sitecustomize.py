@@ -251,11 +251,17 @@ def install_hooks(fn):
         cell_var = contextvars.ContextVar("reqctx_maker_cell", default=None)
         taint_fn = fn.get("taint")
         taint_live = [0]
+        # An executor's thread marks a Cell too (task_cell): the count is
+        # changed under a lock (reentrant: a collection inside may drop
+        # a marked Cell).
+        import threading
+        taint_lock = threading.RLock()
 
         def taint(d):
-            taint_live[0] += d
-            if taint_fn is not None:
-                taint_fn(d)
+            with taint_lock:
+                taint_live[0] += d
+                if taint_fn is not None:
+                    taint_fn(d)
 
         class Cell:
             __slots__ = ("owner", "marked", "__weakref__")
@@ -526,6 +532,30 @@ def install_hooks(fn):
                     return current_task()
                 except RuntimeError:
                     return None
+
+        # A task that gives a job to an executor (ThreadPoolExecutor.submit:
+        # run_in_executor, asyncio.to_thread) may get another request's
+        # item back from it: a get inside a function of the program's own
+        # (lambda: q.get(), to_thread(f)) takes from a thread queue in the
+        # executor's thread, and the task awaits its result through a
+        # future of C. The job is given the task's Cell; where its thread
+        # took from a job queue and no longer has the task's request after
+        # it, it marks the Cell before its result is handed back, and the
+        # task's next step starts ambiguous (taint_hook). Before, the
+        # task kept its request on the item: t_swap "execfn" and
+        # "tothreadfn", 79 and 63 of 320 lines wrong.
+        def task_cell():
+            if task_now() is None:
+                return None
+            made()
+            c = cell_var.get(None)
+            return c if c is not None and c.owner == var.get(None) else None
+
+        def mark_cell(c):
+            if not c.marked:
+                c.marked = True
+                taint(1)
+        waits["task_cell"], waits["mark_cell"] = task_cell, mark_cell
 
         ANY = object()          # a consumer's take: any later put is a check-in
         NOT_TAKEN = object()
@@ -1182,13 +1212,21 @@ def install_hooks(fn):
             s = capture()
             if s is None:
                 return submit(self, fn, *args, **kwargs)
+            # An asyncio task's job: its Cell (patch_asyncio, task_cell).
+            tc = waits.get("task_cell")
+            cell = tc() if tc is not None else None
+            local = waits.get("local")
 
             def job(*a, **k):
                 prev = enter_snap(s)
                 tok = var.set(s)
+                took = getattr(local, "gets", 0) if cell is not None else 0
                 try:
                     return fn(*a, **k)
                 finally:
+                    if cell is not None and getattr(local, "gets", 0) != took and \
+                            capture() != s:
+                        waits["mark_cell"](cell)
                     var.reset(tok)
                     _leave(prev)
             return submit(self, job, *args, **kwargs)
@@ -1334,6 +1372,7 @@ def install_hooks(fn):
             if jobs:
                 waits_for_work()
                 item = get(self, block, timeout)
+                local.gets = getattr(local, "gets", 0) + 1   # an executor's job: _submit
             else:
                 was = getattr(local, "checkout", False)
                 local.checkout = True
@@ -1365,6 +1404,7 @@ def install_hooks(fn):
                         waits_for_work()
                         before = capture()
                         item = base.get(self, block, timeout)
+                        local.gets = getattr(local, "gets", 0) + 1
                         job_taken(before, True)
                         return item
                     return base.get(self, block, timeout)

@@ -13,7 +13,9 @@ takes), "gather" (taking with asyncio.gather(pairs.get()): a task of its
 own takes), "ready" (as "asyncio", the main task having taken a "ready"
 item from a queue before it serves), "executor" (pairs a queue.Queue,
 taken with loop.run_in_executor(None, pairs.get)), "tothread" (the same
-through asyncio.to_thread(pairs.get)), "wrap" (taken by a coroutine of
+through asyncio.to_thread(pairs.get)), "execfn" and "tothreadfn" (the
+same, the get inside a function of the app's own: run_in_executor(None,
+lambda: pairs.get()), asyncio.to_thread(take)), "wrap" (taken by a coroutine of
 the app's own in a task of its own: await create_task(take())) or
 "threads" (a
 ThreadingHTTPServer, a queue.Queue). Prints "listening <port>"."""
@@ -35,7 +37,7 @@ def main_asyncio(how):
             ready = asyncio.Queue()
             asyncio.get_running_loop().call_later(0.01, ready.put_nowait, "ready")
             await ready.get()
-        if how in ("executor", "tothread"):
+        if how in ("executor", "tothread", "execfn", "tothreadfn"):
             import queue
             pairs = queue.Queue()
             pairs.put_nowait = pairs.put
@@ -57,6 +59,13 @@ def main_asyncio(how):
                 other = await asyncio.get_running_loop().run_in_executor(None, pairs.get)
             elif how == "tothread":
                 other = await asyncio.to_thread(pairs.get)
+            elif how == "execfn":
+                other = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: pairs.get())
+            elif how == "tothreadfn":
+                def take():
+                    return pairs.get(timeout=5)
+                other = await asyncio.to_thread(take)
             elif how == "wrap":
                 async def take():
                     return await pairs.get()
