@@ -430,6 +430,7 @@ def install_hooks(fn):
                     owner is None or ambiguous_over.get() == owner)):
                 self._reqctx_owner = s
                 adopt(s)
+                made()
         SR.__init__, SR.feed_data = _sr_init, _feed
 
         # A reader of a connection the program made (open_connection: a

@@ -16,7 +16,11 @@ taken with loop.run_in_executor(None, pairs.get)), "tothread" (the same
 through asyncio.to_thread(pairs.get)), "execfn" and "tothreadfn" (the
 same, the get inside a function of the app's own: run_in_executor(None,
 lambda: pairs.get()), asyncio.to_thread(take)), "wrap" (taken by a coroutine of
-the app's own in a task of its own: await create_task(take())) or
+the app's own in a task of its own: await create_task(take())),
+"ctxrun", "ctxarg" (the same, the task made in a copy of the handler's
+context: copy_context().run(create_task, take()), create_task(take(),
+context=copy_context())), "soon" (taken with get_nowait by a callback the
+handler scheduled with call_soon, handed back through a future) or
 "threads" (a
 ThreadingHTTPServer, a queue.Queue). Prints "listening <port>"."""
 import sys
@@ -31,6 +35,7 @@ def log(site, rid):
 
 def main_asyncio(how):
     import asyncio
+    import contextvars
 
     async def main():
         if how == "ready":
@@ -66,10 +71,26 @@ def main_asyncio(how):
                 def take():
                     return pairs.get(timeout=5)
                 other = await asyncio.to_thread(take)
-            elif how == "wrap":
+            elif how in ("wrap", "ctxrun", "ctxarg", "soon"):
                 async def take():
                     return await pairs.get()
-                other = await asyncio.create_task(take())
+                if how == "wrap":
+                    other = await asyncio.create_task(take())
+                elif how == "ctxrun":
+                    other = await contextvars.copy_context().run(asyncio.create_task, take())
+                elif how == "ctxarg":
+                    other = await asyncio.get_running_loop().create_task(
+                        take(), context=contextvars.copy_context())
+                else:
+                    fut = asyncio.get_running_loop().create_future()
+
+                    def cb():
+                        if pairs.empty():
+                            asyncio.get_running_loop().call_later(0.001, cb)
+                        else:
+                            fut.set_result(pairs.get_nowait())
+                    asyncio.get_running_loop().call_soon(cb)
+                    other = await fut
             else:
                 other = await pairs.get()
             log("swap", other)
