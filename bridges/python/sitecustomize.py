@@ -1201,9 +1201,21 @@ def install_hooks(fn):
 
     # ---- threads -----------------------------------------------------
     def patch_futures():
-        from concurrent.futures import thread
+        import weakref
+        from concurrent.futures import _base, thread
 
         submit = thread.ThreadPoolExecutor.submit
+        # A thread (not an asyncio task) that waits for its job's result
+        # (pool.submit(f).result(), executor.map): a job that took from a
+        # job queue and was left with another context than the
+        # submitter's after it took another request's item, or one no one
+        # knows: the waiter, still in the request it submitted in, carries
+        # none from the result on (before, it kept its request on the
+        # item: t_swap "threadexec", 70 of 320 lines wrong). Kept beside
+        # the futures, not on them: a Future's attributes are the
+        # program's.
+        # Future -> [the submitter's snapshot, whether the job moved]
+        jobs_of = weakref.WeakKeyDictionary()
 
         def _submit(self, fn, /, *args, **kwargs):
             # The agent's current context is the submitter's request: it
@@ -1217,22 +1229,41 @@ def install_hooks(fn):
             tc = waits.get("task_cell")
             cell = tc() if tc is not None else None
             local = waits.get("local")
+            moved = [s, False]
 
             def job(*a, **k):
                 prev = enter_snap(s)
                 tok = var.set(s)
-                took = getattr(local, "gets", 0) if cell is not None else 0
+                took = getattr(local, "gets", 0)
                 try:
                     return fn(*a, **k)
                 finally:
-                    if cell is not None and getattr(local, "gets", 0) != took and \
-                            capture() != s:
-                        waits["mark_cell"](cell)
+                    if getattr(local, "gets", 0) != took and capture() != s:
+                        if cell is not None:
+                            waits["mark_cell"](cell)
+                        else:
+                            moved[1] = True     # before the result is set
                     var.reset(tok)
                     _leave(prev)
-            return submit(self, job, *args, **kwargs)
+            f = submit(self, job, *args, **kwargs)
+            if cell is None:
+                jobs_of[f] = moved
+            return f
         _submit.__doc__ = submit.__doc__
         thread.ThreadPoolExecutor.submit = _submit
+
+        result = _base.Future.result
+
+        def _result(self, timeout=None):
+            try:
+                return result(self, timeout)
+            finally:
+                m = jobs_of.get(self) if jobs_of else None
+                if m is not None and m[1] and capture() == m[0]:
+                    become(None)
+        _result.__doc__, _result.__name__, _result.__qualname__ = \
+            result.__doc__, "result", result.__qualname__
+        _base.Future.result = _result
 
     waits = {}
 

@@ -22,7 +22,9 @@ context: copy_context().run(create_task, take()), create_task(take(),
 context=copy_context())), "soon" (taken with get_nowait by a callback the
 handler scheduled with call_soon, handed back through a future) or
 "threads" (a
-ThreadingHTTPServer, a queue.Queue). Prints "listening <port>"."""
+ThreadingHTTPServer, a queue.Queue) or "threadexec" (the same, taken in a
+ThreadPoolExecutor's job whose result the handler waits for:
+pool.submit(lambda: pairs.get()).result()). Prints "listening <port>"."""
 import sys
 
 from app_serve import serve_asyncio, serve_threaded
@@ -101,10 +103,12 @@ def main_asyncio(how):
     asyncio.run(main())
 
 
-def main_threads():
+def main_threads(how):
     import queue
     import time
+    from concurrent.futures import ThreadPoolExecutor
     pairs = queue.Queue()
+    pool = ThreadPoolExecutor(4)
 
     def work(rid):
         log("handle", rid)
@@ -113,7 +117,10 @@ def main_threads():
             if pairs.qsize() >= 2:
                 break
             time.sleep(0.001)
-        other = pairs.get()
+        if how == "threadexec":
+            other = pool.submit(lambda: pairs.get(timeout=5)).result()
+        else:
+            other = pairs.get()
         log("swap", other)
         log("after", rid)
         log("reply", rid)
@@ -121,4 +128,7 @@ def main_threads():
     serve_threaded(work)
 
 
-main_threads() if sys.argv[1] == "threads" else main_asyncio(sys.argv[1])
+if sys.argv[1] in ("threads", "threadexec"):
+    main_threads(sys.argv[1])
+else:
+    main_asyncio(sys.argv[1])
