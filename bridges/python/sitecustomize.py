@@ -207,6 +207,21 @@ def install_hooks(fn):
         var.set(s)
         switch(s)
 
+    def named_as(w, orig, name, qualname):
+        """Gives the wrapper `w` the name, qualified name and docstring
+        of what it stands for, its code's too (3.11: an error about the
+        call's arguments, and its traceback line, name the method, not
+        the bridge's function)."""
+        w.__doc__, w.__name__, w.__qualname__ = orig.__doc__, name, qualname
+        mod = getattr(orig, "__module__", None)
+        if isinstance(mod, str):
+            w.__module__ = mod
+        try:
+            w.__code__ = w.__code__.replace(co_name=name, co_qualname=qualname)
+        except (AttributeError, TypeError, ValueError):
+            pass
+        return w
+
     # ---- asyncio -----------------------------------------------------
     def patch_asyncio():
         from asyncio import base_events, events, selector_events, streams
@@ -1249,7 +1264,7 @@ def install_hooks(fn):
             if cell is None:
                 jobs_of[f] = moved
             return f
-        _submit.__doc__ = submit.__doc__
+        named_as(_submit, submit, "submit", submit.__qualname__)
         thread.ThreadPoolExecutor.submit = _submit
 
         result = _base.Future.result
@@ -1261,8 +1276,7 @@ def install_hooks(fn):
                 m = jobs_of.get(self) if jobs_of else None
                 if m is not None and m[1] and capture() == m[0]:
                     become(None)
-        _result.__doc__, _result.__name__, _result.__qualname__ = \
-            result.__doc__, "result", result.__qualname__
+        named_as(_result, result, "result", result.__qualname__)
         _base.Future.result = _result
 
     waits = {}
@@ -1343,20 +1357,20 @@ def install_hooks(fn):
                 return join(self, timeout)
             finally:
                 joined_by.pop(self, None)
-        _join.__doc__, _join.__name__, _join.__qualname__ = join.__doc__, "join", "Thread.join"
+        named_as(_join, join, "join", "Thread.join")
         threading.Thread.join = _join
 
         import time
         sleep = time.sleep
 
-        def _sleep(secs):
-            r = sleep(secs)
+        def _sleep(*args, **kwargs):
+            r = sleep(*args, **kwargs)      # its own errors, as without the bridge
             if getattr(inherited, "on", False):
                 s = getattr(inherited, "snap", None)
                 if s is not None and joined_by.get(threading.current_thread()) == s:
                     _release(enter_inherited(s))
             return r
-        _sleep.__doc__, _sleep.__name__, _sleep.__qualname__ = sleep.__doc__, "sleep", "sleep"
+        named_as(_sleep, sleep, "sleep", "sleep")
         time.sleep = _sleep
 
         def waits_for_work():
@@ -1397,9 +1411,12 @@ def install_hooks(fn):
             # pool's checkout that never waits (urllib3's, under
             # requests) is work for the request the thread serves, and
             # so is one from a pool that waits (below).
-            if not block:
-                return get(self, block, timeout)
             jobs = not isinstance(self, checkouts) and type(self)._get is fifo
+            if not block:
+                item = get(self, block, timeout)
+                if jobs:
+                    took_at_once()
+                return item
             before = capture()
             if jobs:
                 waits_for_work()
@@ -1422,8 +1439,19 @@ def install_hooks(fn):
         # the request the thread served).
         checkouts = (queue.LifoQueue, queue.PriorityQueue)
         fifo = queue.Queue._get
+
+        def took_at_once():
+            """A job queue's take that did not wait (get_nowait, a drain
+            until Empty): the item is whichever request's put it, and
+            nothing handed it over: none from here, as after a blocking
+            take that brought nothing (before, a request thread that
+            drained a queue.Queue every request fills kept its request
+            on the others' items: a trial, 30 of 120 lines wrong)."""
+            local.gets = getattr(local, "gets", 0) + 1
+            if capture() is not None:
+                become(None)
         # Named as the method it stands for (a traceback, a repr).
-        _get.__name__, _get.__qualname__, _get.__doc__ = "get", get.__qualname__, get.__doc__
+        named_as(_get, get, "get", get.__qualname__)
         queue.Queue.get = _get
         base = getattr(queue, "SimpleQueue", None)
         if base is not None:
@@ -1439,9 +1467,18 @@ def install_hooks(fn):
                         local.gets = getattr(local, "gets", 0) + 1
                         job_taken(before, True)
                         return item
-                    return base.get(self, block, timeout)
+                    item = base.get(self, block, timeout)
+                    took_at_once()
+                    return item
                 get.__doc__ = base.get.__doc__
                 get.__qualname__ = "SimpleQueue.get"
+
+                def get_nowait(self, /, *args, **kwargs):
+                    item = base.get_nowait(self, *args, **kwargs)   # its own errors
+                    took_at_once()
+                    return item
+                get_nowait.__doc__ = base.get_nowait.__doc__
+                get_nowait.__qualname__ = "SimpleQueue.get_nowait"
             # Named and found where the original is (repr, pickling the
             # class, `queue.SimpleQueue is _queue.SimpleQueue`).
             SimpleQueue.__module__ = base.__module__

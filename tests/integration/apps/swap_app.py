@@ -24,7 +24,8 @@ handler scheduled with call_soon, handed back through a future) or
 "threads" (a
 ThreadingHTTPServer, a queue.Queue) or "threadexec" (the same, taken in a
 ThreadPoolExecutor's job whose result the handler waits for:
-pool.submit(lambda: pairs.get()).result()). Prints "listening <port>"."""
+pool.submit(lambda: pairs.get()).result()) or "threadnw" (taken with
+get_nowait, a blocking get only where the queue is empty). Prints "listening <port>"."""
 import sys
 
 from app_serve import serve_asyncio, serve_threaded
@@ -119,6 +120,11 @@ def main_threads(how):
             time.sleep(0.001)
         if how == "threadexec":
             other = pool.submit(lambda: pairs.get(timeout=5)).result()
+        elif how == "threadnw":
+            try:
+                other = pairs.get_nowait()
+            except queue.Empty:
+                other = pairs.get()
         else:
             other = pairs.get()
         log("swap", other)
@@ -128,7 +134,7 @@ def main_threads(how):
     serve_threaded(work)
 
 
-if sys.argv[1] in ("threads", "threadexec"):
+if sys.argv[1] in ("threads", "threadexec", "threadnw"):
     main_threads(sys.argv[1])
 else:
     main_asyncio(sys.argv[1])
