@@ -6,11 +6,16 @@
   empty       an empty() of an empty queue
   task        a create_task of a coroutine that returns at once, awaited
   handoff     an item from a producer to a consumer task (64 per yield)
+  submit      a ThreadPoolExecutor.submit of a function that returns, and
+              its Future.result(), from the main thread (no request)
+  qnowait     a queue.Queue put and get_nowait in the main thread
 
 Usage: python3 bridge_queue.py [N]  (default 20000 operations each)."""
 import asyncio
+import queue
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
 
@@ -58,7 +63,26 @@ async def main():
     await done.wait()
     out["handoff"] = time.perf_counter() - t
     c.cancel()
-    print("\t".join("%s\t%.1f" % (k, v / N * 1e9) for k, v in out.items()))
+    return out
 
 
-asyncio.run(main())
+def threads(out):
+    pool = ThreadPoolExecutor(1)
+    pool.submit(int).result()
+    n = N // 4                       # a thread hop each: slower
+    t = time.perf_counter()
+    for _ in range(n):
+        pool.submit(int).result()
+    out["submit"] = (time.perf_counter() - t) * N / n
+    pool.shutdown()
+    q = queue.Queue()
+    t = time.perf_counter()
+    for i in range(N):
+        q.put(i)
+        q.get_nowait()
+    out["qnowait"] = time.perf_counter() - t
+
+
+res = asyncio.run(main())
+threads(res)
+print("\t".join("%s\t%.1f" % (k, v / N * 1e9) for k, v in res.items()))
