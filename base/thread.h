@@ -118,7 +118,7 @@ struct agent_thread {
 		const bool *chan_mark;
 		bool pin_inherited, entered_none, muted, polled;
 		unsigned char lock_watch, weak;
-	} pin_saved[2];
+	} pin_saved[4];
 	unsigned char pin_depth;
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	unsigned switches;        /* counts assignments of `cur` (base/ctx.c; wraps) */

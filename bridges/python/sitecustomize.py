@@ -1866,12 +1866,15 @@ def install_hooks(fn):
         import threading
         here = threading.local()
 
-        # Only on a thread that runs an asyncio loop: the agent keeps two
-        # levels of entered contexts' marks (base/thread.h, pin_saved),
-        # and a collection in a thread a request started, inside the
-        # threading bridge's own enter, lost the mark that ends its
-        # starter's request at its first pipe read (t_lazy_workers, 3 of
-        # 12 runs with a line of the starter's request).
+        # On any thread with a context current (an asyncio loop's, a
+        # request's thread: a threaded server's handler collected the
+        # earlier requests' cycles, 79 of 80 lines wrong). The agent
+        # keeps four levels of entered contexts' marks (base/thread.h,
+        # pin_saved): with two, a collection in a thread a request
+        # started, inside the threading bridge's own enter and a
+        # logging record's, lost the mark that ends its starter's
+        # request at its first pipe read (t_lazy_workers, 3 of 12 runs
+        # with a line of the starter's request).
         # Never raises (a collection may come while asyncio is still being
         # imported, or at shutdown): the program would print "Exception
         # ignored in" it.
@@ -1879,14 +1882,13 @@ def install_hooks(fn):
             try:
                 if phase == "start":
                     here.prev = None
-                    running = getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
-                    if running is not None and running() is not None:
-                        here.prev = _enter(None)
+                    if capture() is not None:
+                        here.prev = (_enter(None),)
                 else:
                     prev = getattr(here, "prev", None)
                     if prev is not None:
                         here.prev = None
-                        _leave(prev)
+                        _leave(prev[0])
             except Exception:       # noqa: BLE001 - never the program's concern
                 pass
         gc.callbacks.append(collecting)

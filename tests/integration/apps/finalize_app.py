@@ -5,12 +5,15 @@ __del__ logs "site=final id=<id>", and an async generator, started and
 left in a cycle, whose finally logs "site=closed id=<id>" (asyncio's
 finalizer hook closes it in a task). "site=reply id=<id>" after the
 answer. At SIGTERM the app collects once more (the last requests'
-garbage, in no request) and exits. Prints "listening <port>"."""
+garbage, in no request) and exits. With argv[1] "threads": a threaded
+http.server (a thread per connection), its handler logging "handle",
+collecting, leaving a Resource in a cycle and logging "reply" (no
+generator). Prints "listening <port>"."""
 import asyncio
 import gc
 import sys
 
-from app_serve import serve_asyncio
+from app_serve import serve_asyncio, serve_threaded
 
 
 def log(site, rid):
@@ -51,5 +54,21 @@ async def main():
     await asyncio.sleep(0.1)
 
 
+def work_threaded(rid):
+    log("handle", rid)
+    gc.collect()
+    Resource(rid)
+    log("reply", rid)
+
+
 gc.disable()            # collections where the app asks for them
-asyncio.run(main())
+if sys.argv[1:] == ["threads"]:
+    import signal
+
+    def last(*_):
+        gc.collect()        # the last request's garbage, in no request
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, last)
+    serve_threaded(work_threaded)
+else:
+    asyncio.run(main())
