@@ -1341,7 +1341,8 @@ def install_hooks(fn):
         # had begun) leaves it carried only until one begins
         # (base/ctx.h, ctx_poll_stale), and the helper's line after
         # that was bare (1 run in 2 of t_lazy_workers with a flusher
-        # busy after its sleep).
+        # busy after its sleep). Not where it no longer had the request
+        # when the sleep began.
         # Kept beside the threads, not on them: a Thread's attributes
         # are the program's.
         import weakref
@@ -1364,11 +1365,18 @@ def install_hooks(fn):
         sleep = time.sleep
 
         def _sleep(*args, **kwargs):
+            s = getattr(inherited, "snap", None) if getattr(inherited, "on", False) else None
+            had = s is not None and capture() == s
             r = sleep(*args, **kwargs)      # its own errors, as without the bridge
-            if getattr(inherited, "on", False):
-                s = getattr(inherited, "snap", None)
-                if s is not None and joined_by.get(threading.current_thread()) == s:
-                    _release(enter_inherited(s))
+            # Only where the sleep itself may have ended it: a helper that
+            # read a pipe before (work from elsewhere: the agent ended its
+            # request there) stays without (before, a joined helper that
+            # read another request's job from a pipe every request writes
+            # to, then slept, wrote it with its joiner's ID: t_sleepers
+            # "joinpipe", 9 to 50 of 80).
+            if had and getattr(inherited, "on", False) and \
+                    joined_by.get(threading.current_thread()) == s:
+                _release(enter_inherited(s))
             return r
         named_as(_sleep, sleep, "sleep", "sleep")
         time.sleep = _sleep

@@ -265,17 +265,27 @@ module ReqctxBridge
   # after a wait for work.
   #
   # A helper its starter's request joins is that request's after any
-  # sleep, given again, whatever happened to it meanwhile: a sleep that
-  # kept it keeps it only until another request begins (base/ctx.h,
+  # sleep it began with that request (`had`: holds_started before it),
+  # given again, whatever happened to it meanwhile: a sleep that kept it
+  # keeps it only until another request begins (base/ctx.h,
   # ctx_poll_stale), and a CI run once saw such a helper's line bare.
-  def self.slept
+  # Not one that had lost it before (a read of a pipe other requests
+  # feed: work from elsewhere).
+  def self.slept(had)
     t = Thread.current
     if joined_by_own
-      RELEASE.call(ENTER_INHERITED.call(t.thread_variable_get(:__reqctx_started_in)))
+      RELEASE.call(ENTER_INHERITED.call(t.thread_variable_get(:__reqctx_started_in))) if had
       return
     end
 
     waits_for_work if !SLEPT.nil? && SLEPT.call == 1
+  end
+
+  # The thread has its starter's request now (a helper's, before it
+  # sleeps).
+  def self.holds_started
+    started = Thread.current.thread_variable_get(:__reqctx_started_in)
+    !started.nil? && capture.to_i == started.to_i
   end
 
   # The thread is joined by a thread of the request it was started in:
@@ -539,8 +549,10 @@ module ReqctxBridge
       private
 
       def sleep(*args)
+        inh = Thread.current.thread_variable_get(:__reqctx_inherited)
+        had = inh && ReqctxBridge.holds_started
         r = super
-        ReqctxBridge.slept if Thread.current.thread_variable_get(:__reqctx_inherited)
+        ReqctxBridge.slept(had) if inh
         r
       end
     end
@@ -550,8 +562,10 @@ module ReqctxBridge
     # waits on its thread's condvar, as for sleep).
     module SelectWatch
       def select(*args)
+        inh = Thread.current.thread_variable_get(:__reqctx_inherited)
+        had = inh && ReqctxBridge.holds_started
         r = super
-        ReqctxBridge.slept if r.nil? && Thread.current.thread_variable_get(:__reqctx_inherited)
+        ReqctxBridge.slept(had) if r.nil? && inh
         r
       end
     end

@@ -15,14 +15,26 @@ each; the request answers 0.4 s after it started the thread (it does
 not join it: a thread its request joins is that request's whatever it
 writes). GET /feed/<id>
 puts <id> in the list and answers.
+GET /joinpipe/<id> writes <id> to a pipe every such request writes to,
+starts a helper and joins it: the helper reads one id from the pipe
+(any request's), sleeps 0.01 s and writes "site=joinpipe id=<that id>".
 Prints "listening <port>" on stdout."""
 import collections
+import os
 import threading
 import time
 from threaded_app import Handler, log, serve
 
 shared = collections.deque()
 window = collections.deque()
+pipe_r, pipe_w = os.pipe()
+TOKEN = 64                  # one id per write and per read, padded
+
+
+def pipe_helper():
+    rid = os.read(pipe_r, TOKEN).decode().strip()
+    time.sleep(0.01)
+    log("joinpipe", rid)
 
 
 def flusher():
@@ -49,6 +61,11 @@ class H(Handler):
             time.sleep(0.4)
         elif kind == "feed":
             window.append(rid)
+        elif kind == "joinpipe":
+            os.write(pipe_w, rid.ljust(TOKEN).encode())
+            t = threading.Thread(target=pipe_helper)
+            t.start()
+            t.join()
         else:
             threading.Thread(target=flusher, daemon=True).start()
             shared.append(rid)

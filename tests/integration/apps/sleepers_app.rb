@@ -3,12 +3,26 @@
 # 0.03 s and then writes one line per id it takes from an Array every
 # request fills ("site=flush id=<id>": any request's, not only its
 # starter's), puts <id> in that Array, sleeps 0.06 s and answers.
+# An id of tag "rbpipe" (GET /rbpipe/<id>) instead writes <id> to a pipe
+# every such request writes to, and joins a helper that reads one id
+# from it (any request's), sleeps 0.01 s and logs "site=joinpipe".
 require_relative 'webrick_serve'
 
 SHARED = []
+R, W = IO.pipe
+TOKEN = 64
 
 serve_ids do |id|
   log('arrival', id)
+  if id.start_with?('rbpipe-')
+    W.write(id.ljust(TOKEN))
+    Thread.new do
+      got = R.read(TOKEN).strip
+      sleep 0.01
+      log('joinpipe', got)
+    end.join
+    next
+  end
   Thread.new do
     sleep 0.03
     while (x = SHARED.shift)
