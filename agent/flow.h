@@ -208,7 +208,10 @@ flow_read_conn_test(const struct fdslot *s, const void *data, size_t dlen)
 		flow_vouched();
 		return FLOW_READ_DONE;
 	}
-	if (kind == FD_TIMER && fdmap_ctx_peek(s) == cur) {
+	/* Not on a thread's inherited context: the expiry is a sleep there
+	 * (flow_read_slot). */
+	if (kind == FD_TIMER && fdmap_ctx_peek(s) == cur &&
+	    !(agent_self.inherited || agent_self.pin_inherited)) {
 		agent_self.weak = 0;
 		return FLOW_READ_DONE;
 	}

@@ -13,7 +13,10 @@
  *                                 epoll (an instance with no fd),
  *                                 sigtimedwait (a signal never sent),
  *                                 condwait (a condvar nobody signals),
- *                                 syscall (nanosleep through syscall(2));
+ *                                 syscall (nanosleep through syscall(2)),
+ *                                 timerfd (a periodic timerfd the flusher
+ *                                 arms, on its inherited context, and
+ *                                 reads);
  *                               or "retry": no flusher; each request's
  *                                 thread starts a helper that sleeps
  *                                 10 ms once (a retry's wait), writes
@@ -30,15 +33,16 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <time.h>
 
 #include "target.h"
 
 enum { NANOSLEEP, USLEEP, CLOCK_NANOSLEEP, POLL, SELECT, POLL_IDLE, EPOLL, SIGTIMEDWAIT, CONDWAIT,
-       SYSCALL, RETRY };
+       SYSCALL, TIMERFD, RETRY };
 static const char *const modes[] = { "nanosleep", "usleep", "clock_nanosleep", "poll", "select",
 				     "poll_idle", "epoll", "sigtimedwait", "condwait", "syscall",
-				     "retry" };
+				     "timerfd", "retry" };
 static int mode;
 static int idle[2], ep = -1;
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -105,6 +109,21 @@ static void nap(int ms)
 	case SYSCALL:
 		syscall(SYS_nanosleep, &ts, NULL);
 		break;
+	case TIMERFD: {
+		static int tfd = -1;        /* the flusher's own: armed once */
+		uint64_t n;
+
+		if (tfd < 0) {
+			struct itimerspec every = { { 0, ms * 1000000L }, { 0, ms * 1000000L } };
+
+			tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+			if (tfd < 0 || timerfd_settime(tfd, 0, &every, NULL) < 0)
+				die("timerfd");
+		}
+		if (read(tfd, &n, sizeof n) < 0)
+			die("timerfd read");
+		break;
+	}
 	default:
 		nanosleep(&ts, NULL);
 	}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/flow.h"
+#include "agent/handoff.h"
 #include "base/ctx.h"
 #include "fake.h"
 #include "suites.h"
@@ -13,7 +14,7 @@
 #define UNIT_SUITE timers
 #define UNIT_TCASE arming
 
-enum { CLIENT = 940, TIMERFD = 941 };
+enum { CLIENT = 940, TIMERFD = 941, CLIENT_B = 942 };
 
 static int fired_with;
 
@@ -22,7 +23,7 @@ static void program_fn(union sigval v)
 	fired_with = v.sival_int;
 }
 
-static const int fds[] = { CLIENT, TIMERFD };
+static const int fds[] = { CLIENT, TIMERFD, CLIENT_B };
 
 static void setup(void)
 {
@@ -63,6 +64,48 @@ UNIT_TEST(timerfd_fires_in_the_context_that_armed_it)
 	flow_idle();
 	flow_read_slot(fdmap_peek(TIMERFD), TIMERFD, &n, sizeof n, sizeof n);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
+}
+
+/* A read of the timerfd as the read shim makes it: the quick tests, then
+ * the slot's way. */
+static void read_timer(void)
+{
+	uint64_t n = 1;
+	struct fdslot *s = fdmap_peek(TIMERFD);
+
+	if (!flow_read_quick(s, &n, sizeof n))
+		flow_read_slot(s, TIMERFD, &n, sizeof n, sizeof n);
+}
+
+/* A thread started inside request A (pthread_create) arms a periodic
+ * timerfd and reads its expiries (a flusher): each expiry is a sleep.
+ * While A is alone and unanswered it keeps A; once B begins, the next
+ * expiry ends A, and the timer names nothing from then on. Before, each
+ * read made A current again (the thread's "own" fd). */
+UNIT_TEST(timerfd_armed_on_an_inherited_context_is_a_sleep)
+{
+	struct ctx *a;
+
+	serve("req-a");
+	a = agent_self.cur;
+	ctx_get(a);
+	ctx_take_current(NULL);
+	handoff_thread_starts(a);                   /* the flusher, in A */
+	flow_timerfd(TIMERFD);
+	flow_timer_armed(TIMERFD, true);
+	read_timer();
+	ck_assert_ptr_eq(agent_self.cur, a);        /* A alone: kept */
+	ck_assert_ptr_eq(agent_self.inherited, a);
+	ctx_take_current(NULL);
+	fake_serve(CLIENT_B, "req-b");            /* another request begins */
+	ctx_take_current(NULL);
+	ctx_get(a);
+	handoff_thread_starts(a);                   /* (the same flusher, later) */
+	read_timer();
+	ck_assert_ptr_null(agent_self.cur);
+	read_timer();
+	ck_assert_ptr_null(agent_self.cur);         /* the timer names nothing */
+	ck_assert_ptr_null(fdmap_ctx_peek(fdmap_peek(TIMERFD)));
 }
 
 UNIT_TEST(disarmed_timerfd_carries_nothing)
