@@ -281,6 +281,16 @@ module ReqctxBridge
     waits_for_work if !SLEPT.nil? && SLEPT.call == 1
   end
 
+  # Runs a sleep (the block) for the thread: the sleep rule after it
+  # (slept), for a select only where it timed out (nil).
+  def self.sleeping(select)
+    inh = Thread.current.thread_variable_get(:__reqctx_inherited)
+    had = inh && holds_started
+    r = yield
+    slept(had) if inh && !(select && !r.nil?)
+    r
+  end
+
   # The thread has its starter's request now (a helper's, before it
   # sleeps).
   def self.holds_started
@@ -545,31 +555,35 @@ module ReqctxBridge
     end
     Thread::ConditionVariable.prepend(CondWait)
 
+    # Kernel#sleep, and Kernel.sleep (the module function's copy of its
+    # own: a flusher polling with `Kernel.sleep` kept its starter's
+    # request, a trial, 39 of 40 lines wrong). A select that times out
+    # (IO.select, Kernel#select, Kernel.select) is a sleep too: with no
+    # IO at all, Ruby waits on its thread's condvar, as for sleep.
     module SleepWatch
       private
 
       def sleep(*args)
-        inh = Thread.current.thread_variable_get(:__reqctx_inherited)
-        had = inh && ReqctxBridge.holds_started
-        r = super
-        ReqctxBridge.slept(had) if inh
-        r
+        ReqctxBridge.sleeping(false) { super }
+      end
+
+      def select(*args)
+        ReqctxBridge.sleeping(true) { super }
       end
     end
     Kernel.prepend(SleepWatch)
 
-    # IO.select that times out is a sleep too (with no IO at all, Ruby
-    # waits on its thread's condvar, as for sleep).
-    module SelectWatch
+    module SleepWatchOn
+      def sleep(*args)
+        ReqctxBridge.sleeping(false) { super }
+      end
+
       def select(*args)
-        inh = Thread.current.thread_variable_get(:__reqctx_inherited)
-        had = inh && ReqctxBridge.holds_started
-        r = super
-        ReqctxBridge.slept(had) if r.nil? && inh
-        r
+        ReqctxBridge.sleeping(true) { super }
       end
     end
-    IO.singleton_class.prepend(SelectWatch)
+    Kernel.singleton_class.prepend(SleepWatchOn)
+    IO.singleton_class.prepend(SleepWatchOn)
 
     # A trap handler runs on the main thread (WEBrick's acceptor, puma's
     # launcher) between whatever it was doing: its work (a flush of what

@@ -32,7 +32,7 @@ show("submit(f).result()", lambda: pool.submit(lambda: 7).result())
 show("submit(f, 2).result(timeout=1)", lambda: pool.submit(lambda x: x * 3, 2).result(timeout=1))
 show("result() of a failing job", lambda: pool.submit(lambda: 1 / 0).result())
 show("result(timeout=0) of a slow job", lambda: pool.submit(time.sleep, 0.2).result(timeout=0))
-show("result('x')", lambda: pool.submit(lambda: 1).result("x"))
+show("result('x')", lambda: pool.submit(time.sleep, 0.1).result("x"))   # it waits: compares
 show("map", lambda: list(pool.map(lambda x: x + 1, [1, 2, 3])))
 f = pool.submit(time.sleep, 0.2)
 f2 = pool.submit(time.sleep, 0.2)

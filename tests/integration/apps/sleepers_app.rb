@@ -5,7 +5,9 @@
 # starter's), puts <id> in that Array, sleeps 0.06 s and answers.
 # An id of tag "rbpipe" (GET /rbpipe/<id>) instead writes <id> to a pipe
 # every such request writes to, and joins a helper that reads one id
-# from it (any request's), sleeps 0.01 s and logs "site=joinpipe".
+# from it (any request's), sleeps 0.01 s and logs "site=joinpipe". Tags
+# "rbk" and "rbs": the flusher sleeps with Kernel.sleep, or with
+# Kernel#select on no IO.
 require_relative 'webrick_serve'
 
 SHARED = []
@@ -24,7 +26,13 @@ serve_ids do |id|
     next
   end
   Thread.new do
-    sleep 0.03
+    if id.start_with?('rbk-')
+      Kernel.sleep 0.03
+    elsif id.start_with?('rbs-')
+      select(nil, nil, nil, 0.03)
+    else
+      sleep 0.03
+    end
     while (x = SHARED.shift)
       log('flush', x)
     end
