@@ -1420,10 +1420,14 @@ def install_hooks(fn):
             # requests) is work for the request the thread serves, and
             # so is one from a pool that waits (below).
             jobs = not isinstance(self, checkouts) and type(self)._get is fifo
+            if not jobs:
+                pool_took(self)
             if not block:
                 item = get(self, block, timeout)
                 if jobs:
                     took_at_once()
+                else:
+                    pool_item(self, item)
                 return item
             before = capture()
             if jobs:
@@ -1438,7 +1442,72 @@ def install_hooks(fn):
                 finally:
                     local.checkout = was
             job_taken(before, jobs)
+            if not jobs:
+                pool_item(self, item)
             return item
+
+        # A pool's item (a LIFO or priority queue, below) put by a thread
+        # in a request that had not tried to take from that pool in that
+        # request (so not a check-in of what it took: a job, with the
+        # queue used as a job queue) names that request; a thread in
+        # another request that takes it carries none from there (before,
+        # the checkout rule kept the taker's request on another request's
+        # job: a trial, 10 to 27 of 40 lines wrong; t_swap "lifo"). What
+        # a pool's user puts back after a take, or after a take that
+        # found it empty (urllib3 makes a connection then), names nobody.
+        OWNERS_KEPT = 1024
+
+        def pool_took(q):
+            s = capture()
+            if s is None:
+                return
+            t = getattr(local, "pool_took", None)
+            if t is None:
+                t = local.pool_took = {}
+            elif len(t) >= 64 and id(q) not in t:
+                t.clear()
+            t[id(q)] = s
+
+        def pool_owner(q, item):
+            """Records what `item`, about to be put on pool `q`, names."""
+            s = capture()
+            owners = q.__dict__.get("_reqctx_owners")
+            t = getattr(local, "pool_took", None)
+            if s is None or (t is not None and t.get(id(q)) == s):
+                if owners:
+                    owners.pop(id(item), None)
+                return
+            if owners is None:
+                owners = q._reqctx_owners = {}
+            elif len(owners) >= OWNERS_KEPT:
+                del owners[next(iter(owners))]
+            owners[id(item)] = s
+
+        def pool_item(q, item):
+            owners = q.__dict__.get("_reqctx_owners")
+            if owners:
+                o = owners.pop(id(item), None)
+                if o is not None:
+                    s = capture()
+                    if s is not None and s != o:
+                        become(None)
+
+        put = queue.Queue.put
+
+        def _put(self, item, block=True, timeout=None):
+            pool = isinstance(self, checkouts) or type(self)._get is not fifo
+            if pool:
+                pool_owner(self, item)
+            try:
+                return put(self, item, block, timeout)
+            except BaseException:
+                if pool:
+                    owners = self.__dict__.get("_reqctx_owners")
+                    if owners:
+                        owners.pop(id(item), None)
+                raise
+        named_as(_put, put, "put", put.__qualname__)
+        queue.Queue.put = _put
         # A LIFO or priority queue is a pool of resources checked out for
         # the request at hand (urllib3's connections), not a job queue;
         # so is any queue that orders its items its own way (urllib3 1.26,

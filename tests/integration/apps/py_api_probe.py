@@ -49,6 +49,10 @@ show("Queue.get_nowait() empty", lambda: q.get_nowait())
 q.put(1)
 show("Queue.get(False)", lambda: q.get(False))
 show("Queue.get(timeout=-1)", lambda: q.get(timeout=-1))
+show("LifoQueue.put on a full queue", lambda: (lambda lq: (lq.put(1), lq.put(2, timeout=0.01)))(
+    queue.LifoQueue(1)))
+show("LifoQueue.put_nowait(1, 2)", lambda: queue.LifoQueue().put_nowait(1, 2))
+show("LifoQueue put, get", lambda: (lambda lq: (lq.put("x"), lq.get_nowait()))(queue.LifoQueue()))
 sq = queue.SimpleQueue()
 show("SimpleQueue.get_nowait() empty", lambda: sq.get_nowait())
 sq.put(2)
@@ -60,7 +64,7 @@ show("to_thread", lambda: asyncio.run(asyncio.to_thread(lambda: 9)))
 # SimpleQueue's methods: a subclass's functions have a module where the
 # C type's have none (the subclass is documented, README).
 for fn in (time.sleep, ThreadPoolExecutor.submit, type(f).result, threading.Thread.join,
-           queue.Queue.get, queue.SimpleQueue.get, queue.SimpleQueue.get_nowait):
+           queue.Queue.get, queue.Queue.put, queue.SimpleQueue.get, queue.SimpleQueue.get_nowait):
     mod = getattr(fn, "__module__", None) if "SimpleQueue" not in fn.__qualname__ else "-"
     print("names", fn.__name__, fn.__qualname__, mod, (fn.__doc__ or "")[:40])
 pool.shutdown()

@@ -25,7 +25,9 @@ handler scheduled with call_soon, handed back through a future) or
 ThreadingHTTPServer, a queue.Queue) or "threadexec" (the same, taken in a
 ThreadPoolExecutor's job whose result the handler waits for:
 pool.submit(lambda: pairs.get()).result()) or "threadnw" (taken with
-get_nowait, a blocking get only where the queue is empty). Prints "listening <port>"."""
+get_nowait, a blocking get only where the queue is empty), "threadlifo"
+(the same on a queue.LifoQueue: a job queue, though LIFO; it waits 3 ms
+more before it takes, so that later requests' items are on top). Prints "listening <port>"."""
 import sys
 
 from app_serve import serve_asyncio, serve_threaded
@@ -108,7 +110,7 @@ def main_threads(how):
     import queue
     import time
     from concurrent.futures import ThreadPoolExecutor
-    pairs = queue.Queue()
+    pairs = queue.LifoQueue() if how == "threadlifo" else queue.Queue()
     pool = ThreadPoolExecutor(4)
 
     def work(rid):
@@ -118,9 +120,11 @@ def main_threads(how):
             if pairs.qsize() >= 2:
                 break
             time.sleep(0.001)
+        if how == "threadlifo":
+            time.sleep(0.003)       # later requests' items go on top
         if how == "threadexec":
             other = pool.submit(lambda: pairs.get(timeout=5)).result()
-        elif how == "threadnw":
+        elif how in ("threadnw", "threadlifo"):
             try:
                 other = pairs.get_nowait()
             except queue.Empty:
@@ -134,7 +138,7 @@ def main_threads(how):
     serve_threaded(work)
 
 
-if sys.argv[1] in ("threads", "threadexec", "threadnw"):
+if sys.argv[1] in ("threads", "threadexec", "threadnw", "threadlifo"):
     main_threads(sys.argv[1])
 else:
     main_asyncio(sys.argv[1])
