@@ -255,6 +255,7 @@ static inline void ctx_marks_save(struct ctx_marks *m)
 	m->muted = agent_self.muted;
 	m->chan_mark = agent_self.chan_mark;
 	m->polled = agent_self.polled;
+	m->inherit_begun = agent_self.inherit_begun;
 }
 
 static inline void ctx_marks_restore(const struct ctx_marks *m)
@@ -271,6 +272,7 @@ static inline void ctx_marks_restore(const struct ctx_marks *m)
 	agent_self.muted = m->muted;
 	agent_self.chan_mark = m->chan_mark;
 	agent_self.polled = m->polled;
+	agent_self.inherit_begun = m->inherit_begun;
 }
 
 /* Makes `c` current, taking over the caller's reference. */

@@ -116,6 +116,7 @@ struct agent_thread {
 	struct ctx_marks {
 		const struct ctx *prev, *pinned, *inherited, *closed, *cond_ctx, *waits_in;
 		const bool *chan_mark;
+		unsigned long inherit_begun;
 		bool pin_inherited, entered_none, muted, polled;
 		unsigned char lock_watch, weak;
 	} pin_saved[4];
