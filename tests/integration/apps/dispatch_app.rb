@@ -11,12 +11,7 @@ JOBS = Queue.new
 Thread.new do
   loop do
     id, back = JOBS.pop
-    Thread.new do
-      log('run', id)
-      sleep 0.001
-      log('ran', id)
-      back.push(true)
-    end
+    run_job(id, back, true)
   end
 end
 

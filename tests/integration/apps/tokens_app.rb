@@ -17,12 +17,7 @@ Thread.new do
     log('dispatch', id)
     tok = TOKENS.pop
     log('token', id)
-    Thread.new do
-      log('run', id)
-      sleep 0.001
-      log('ran', id)
-      back.push(tok)
-    end
+    run_job(id, back, tok)
   end
 end
 

@@ -3,11 +3,24 @@
 # mounts, prints "listening <port>", and serves until SIGTERM.
 # serve_ids mounts GET /<tag>/<id> on it: the block runs with the id in the
 # request's thread, and the answer is "ok <id>". log writes one scored
-# line, "site=<site> id=<id>", in one write.
+# line, "site=<site> id=<id>", in one write; run_job starts a dispatcher's
+# job thread.
 require 'webrick'
 
 def log(site, id)
   $stderr.write("site=#{site} id=#{id}\n")
+end
+
+# A dispatcher's job thread (t_dispatch, t_tokens): logs "site=run id=<id>",
+# sleeps 1 ms, logs "site=ran id=<id>" and pushes `result` to the job's
+# handler on `back`. Started by the caller's thread (Thread.new there).
+def run_job(id, back, result)
+  Thread.new do
+    log('run', id)
+    sleep 0.001
+    log('ran', id)
+    back.push(result)
+  end
 end
 
 def serve_ids
