@@ -15,10 +15,4 @@ Thread.new do
   end
 end
 
-serve_ids do |id|
-  log('handle', id)
-  back = Queue.new
-  JOBS.push([id, back])
-  back.pop
-  log('reply', id)
-end
+serve_ids { |id| await_job(JOBS, id) }

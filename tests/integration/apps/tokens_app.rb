@@ -21,11 +21,4 @@ Thread.new do
   end
 end
 
-serve_ids do |id|
-  log('handle', id)
-  back = Queue.new
-  JOBS.push([id, back])
-  tok = back.pop
-  log('reply', id)
-  TOKENS.push(tok)
-end
+serve_ids { |id| TOKENS.push(await_job(JOBS, id)) }

@@ -4,7 +4,7 @@
 # serve_ids mounts GET /<tag>/<id> on it: the block runs with the id in the
 # request's thread, and the answer is "ok <id>". log writes one scored
 # line, "site=<site> id=<id>", in one write; run_job starts a dispatcher's
-# job thread.
+# job thread, await_job is its handler's wait.
 require 'webrick'
 
 def log(site, id)
@@ -21,6 +21,18 @@ def run_job(id, back, result)
     log('ran', id)
     back.push(result)
   end
+end
+
+# Its handler's side: logs "site=handle id=<id>", queues [id, back] on
+# `jobs`, waits for the job's result on `back`, logs "site=reply id=<id>"
+# and returns the result.
+def await_job(jobs, id)
+  log('handle', id)
+  back = Queue.new
+  jobs.push([id, back])
+  result = back.pop
+  log('reply', id)
+  result
 end
 
 def serve_ids
