@@ -1224,12 +1224,12 @@ def install_hooks(fn):
         # (pool.submit(f).result(), executor.map): a job that took from a
         # job queue and was left with another context than the
         # submitter's after it took another request's item, or one no one
-        # knows: the waiter, still in the request it submitted in, carries
-        # none from the result on (before, it kept its request on the
-        # item: t_swap "threadexec", 70 of 320 lines wrong). Kept beside
-        # the futures, not on them: a Future's attributes are the
-        # program's.
-        # Future -> [the submitter's snapshot, whether the job moved]
+        # knows: a waiter with a request (the submitter's, or another's
+        # that was handed the future) carries none from the result on
+        # (before, it kept its request on the item: t_swap "threadexec",
+        # 70 of 320 lines wrong). Kept beside the futures, not on them: a
+        # Future's attributes are the program's.
+        # Future -> [whether the job moved]
         jobs_of = weakref.WeakKeyDictionary()
 
         def _submit(self, fn, /, *args, **kwargs):
@@ -1244,7 +1244,7 @@ def install_hooks(fn):
             tc = waits.get("task_cell")
             cell = tc() if tc is not None else None
             local = waits.get("local")
-            moved = [s, False]
+            moved = [False]
 
             def job(*a, **k):
                 prev = enter_snap(s)
@@ -1257,7 +1257,7 @@ def install_hooks(fn):
                         if cell is not None:
                             waits["mark_cell"](cell)
                         else:
-                            moved[1] = True     # before the result is set
+                            moved[0] = True     # before the result is set
                     var.reset(tok)
                     _leave(prev)
             f = submit(self, job, *args, **kwargs)
@@ -1274,7 +1274,7 @@ def install_hooks(fn):
                 return result(self, timeout)
             finally:
                 m = jobs_of.get(self) if jobs_of else None
-                if m is not None and m[1] and capture() == m[0]:
+                if m is not None and m[0] and capture() is not None:
                     become(None)
         named_as(_result, result, "result", result.__qualname__)
         _base.Future.result = _result
