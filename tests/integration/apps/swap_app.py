@@ -24,7 +24,9 @@ handler scheduled with call_soon, handed back through a future) or
 "threads" (a
 ThreadingHTTPServer, a queue.Queue) or "threadexec" (the same, taken in a
 ThreadPoolExecutor's job whose result the handler waits for:
-pool.submit(lambda: pairs.get()).result()) or "threadnw" (taken with
+pool.submit(lambda: pairs.get()).result()), "threadhand" (the same,
+the handler waiting for the oldest such future any handler queued: often
+another request's) or "threadnw" (taken with
 get_nowait, a blocking get only where the queue is empty), "threadlifo"
 (the same on a queue.LifoQueue: a job queue, though LIFO; it waits 3 ms
 more before it takes, so that later requests' items are on top). Prints "listening <port>"."""
@@ -112,6 +114,8 @@ def main_threads(how):
     from concurrent.futures import ThreadPoolExecutor
     pairs = queue.LifoQueue() if how == "threadlifo" else queue.Queue()
     pool = ThreadPoolExecutor(4)
+    import collections
+    futures = collections.deque()
 
     def work(rid):
         log("handle", rid)
@@ -124,6 +128,13 @@ def main_threads(how):
             time.sleep(0.003)       # later requests' items go on top
         if how == "threadexec":
             other = pool.submit(lambda: pairs.get(timeout=5)).result()
+        elif how == "threadhand":
+            futures.append(pool.submit(lambda: pairs.get(timeout=5)))
+            for _ in range(30):
+                if len(futures) >= 2:
+                    break
+                time.sleep(0.001)
+            other = futures.popleft().result()
         elif how in ("threadnw", "threadlifo"):
             try:
                 other = pairs.get_nowait()
@@ -138,7 +149,7 @@ def main_threads(how):
     serve_threaded(work)
 
 
-if sys.argv[1] in ("threads", "threadexec", "threadnw", "threadlifo"):
+if sys.argv[1] in ("threads", "threadexec", "threadhand", "threadnw", "threadlifo"):
     main_threads(sys.argv[1])
 else:
     main_asyncio(sys.argv[1])
