@@ -1306,9 +1306,16 @@ def install_hooks(fn):
                 # urllib3's block=True) does not end it.
                 own = name == "process_request_thread"
 
+                # The thread's context variable is left unset: what the
+                # thread serves follows its own I/O from here (a keep-alive
+                # connection's next request, a sleep that ends what it
+                # inherited), and an asyncio loop it runs asks the agent
+                # (create_task, capture). Set here, it was the first
+                # request's for good: asyncio.run in a handler wrote
+                # each later request's lines with the connection's first
+                # ID (a trial, 16 to 32 of 80; t_swap "threadrun", 36 of 320).
                 def _run_in_context():
                     prev = enter_snap(s) if own else enter_inherited(s)
-                    var.set(s)
                     inherited.on = not own
                     inherited.snap = s
                     try:

@@ -27,7 +27,9 @@ ThreadPoolExecutor's job whose result the handler waits for:
 pool.submit(lambda: pairs.get()).result()), "threadhand" (the same,
 the handler waiting for the oldest such future any handler queued: often
 another request's) or "threadnw" (taken with
-get_nowait, a blocking get only where the queue is empty), "threadlifo"
+get_nowait, a blocking get only where the queue is empty), "threadrun"
+(no queue: the handler runs asyncio.run of a coroutine that logs "swap"
+with its own ID), "threadlifo"
 (the same on a queue.LifoQueue: a job queue, though LIFO; it waits 3 ms
 more before it takes, so that later requests' items are on top). Prints "listening <port>"."""
 import sys
@@ -109,6 +111,7 @@ def main_asyncio(how):
 
 
 def main_threads(how):
+    import asyncio
     import queue
     import time
     from concurrent.futures import ThreadPoolExecutor
@@ -119,6 +122,15 @@ def main_threads(how):
 
     def work(rid):
         log("handle", rid)
+        if how == "threadrun":
+            # asyncio.run in the handler's thread: its coroutine logs
+            async def inner():
+                log("swap", rid)
+                return rid
+            asyncio.run(inner())
+            log("after", rid)
+            log("reply", rid)
+            return
         pairs.put(rid)
         for _ in range(30):
             if pairs.qsize() >= 2:
@@ -149,7 +161,7 @@ def main_threads(how):
     serve_threaded(work)
 
 
-if sys.argv[1] in ("threads", "threadexec", "threadhand", "threadnw", "threadlifo"):
+if sys.argv[1] in ("threads", "threadexec", "threadhand", "threadnw", "threadlifo", "threadrun"):
     main_threads(sys.argv[1])
 else:
     main_asyncio(sys.argv[1])
