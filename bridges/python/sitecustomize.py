@@ -1334,6 +1334,7 @@ def install_hooks(fn):
                         _leave(None)
                     return r
             return start(self)
+        named_as(_start, start, "start", "Thread.start")
         threading.Thread.start = _start
 
         # A thread joined by a thread of the request it was started in

@@ -64,7 +64,8 @@ show("to_thread", lambda: asyncio.run(asyncio.to_thread(lambda: 9)))
 # SimpleQueue's methods: a subclass's functions have a module where the
 # C type's have none (the subclass is documented, README).
 for fn in (time.sleep, ThreadPoolExecutor.submit, type(f).result, threading.Thread.join,
+           threading.Thread.start,
            queue.Queue.get, queue.Queue.put, queue.SimpleQueue.get, queue.SimpleQueue.get_nowait):
     mod = getattr(fn, "__module__", None) if "SimpleQueue" not in fn.__qualname__ else "-"
-    print("names", fn.__name__, fn.__qualname__, mod, (fn.__doc__ or "")[:40])
+    print("names", fn.__name__, fn.__qualname__, mod, repr((fn.__doc__ or "")[:40]))
 pool.shutdown()
