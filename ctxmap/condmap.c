@@ -9,11 +9,7 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include "base/mem.h"
-/* Never the host's allocator under the lock (base/mem.h). */
-#define uthash_malloc(sz) mem_alloc(sz)
-#define uthash_free(ptr, sz) mem_free((ptr), (sz))
-#include <uthash.h>
+#include "ctxmap/uthash_agent.h"   /* the agent's memory, 8-byte keys */
 
 #include "base/lock.h"
 #include "ctxmap/condmap.h"

@@ -14,41 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include "base/mem.h"
-/* Never the host's allocator under the lock (base/mem.h). */
-#define uthash_malloc(sz) mem_alloc(sz)
-#define uthash_free(ptr, sz) mem_free((ptr), (sz))
-/* Every key here is an event's 8-byte data, the program's own (a pointer
- * nginx keeps per connection, an fd): one multiply spreads it (the
- * golden-ratio constant of Fibonacci hashing; its top half, where every
- * bit of the key counts), and one compare matches it, in place of
- * uthash's byte-wise hash and memcmp: a batch whose data are not fds is
- * looked up event by event under the lock. Any other length keeps
- * uthash's own. */
-static inline unsigned key8_hash(const void *k)
-{
-	uint64_t v;
-
-	memcpy(&v, k, sizeof v);
-	return (unsigned)((v * 0x9e3779b97f4a7c15ull) >> 32);
-}
-
-static inline int key8_cmp(const void *a, const void *b)
-{
-	uint64_t x, y;
-
-	memcpy(&x, a, sizeof x);
-	memcpy(&y, b, sizeof y);
-	return x != y;
-}
-#define HASH_FUNCTION(keyptr, keylen, hashv) do { \
-		if ((keylen) == 8) \
-			(hashv) = key8_hash(keyptr); \
-		else \
-			HASH_JEN(keyptr, keylen, hashv); \
-	} while (0)
-#define HASH_KEYCMP(a, b, n) ((n) == 8 ? key8_cmp(a, b) : memcmp(a, b, n))
-#include <uthash.h>
+#include "ctxmap/uthash_agent.h"   /* the agent's memory, 8-byte keys */
 
 #include "base/lock.h"
 #include "ctxmap/epmap.h"
