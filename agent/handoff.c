@@ -51,14 +51,16 @@ void handoff_thread_starts(struct ctx *inherited)
 		DEBUG("thread starts in %s (pthread_create)", ctx_name(inherited)->id);
 }
 
-void handoff_wait_begins(const void *obj, enum condmap_kind kind)
+/* The rules at the start of a wait on `obj`; `k`: what it looked like
+ * before (computed only when needed: `know`). */
+static void wait_begin_rules(const void *obj, bool know, enum condmap_class k)
 {
 	/* Rule 7: a pinned context is the program's word; no guess ends it. */
 	if (!ctx_pinned()) {
 		/* A semaphore's worker waiting again is back at its queue:
 		 * whatever its last job left it with ends here. */
 		if (agent_self.cond_src == obj && agent_self.cond_mutex == NULL &&
-		    agent_self.cur && condmap_class(obj) == CONDMAP_POOL) {
+		    agent_self.cur && (know ? k : condmap_class(obj)) == CONDMAP_POOL) {
 			take(NULL, "back at the queue of its wake-up");
 			guessed_end();
 		}
@@ -68,6 +70,11 @@ void handoff_wait_begins(const void *obj, enum condmap_kind kind)
 	}
 	agent_self.closed = NULL;
 	agent_self.draining = false;
+}
+
+void handoff_wait_begins(const void *obj, enum condmap_kind kind)
+{
+	wait_begin_rules(obj, false, CONDMAP_UNKNOWN);
 	condmap_wait_begin(obj, agent_tid(), kind);
 }
 
@@ -128,12 +135,9 @@ void handoff_slept_rules(void)
 
 /* The end of a wait; `slept`: a wait that may have blocked (not a
  * sem_trywait). */
-static void wait_ends(const void *obj, const void *mutex, bool woke, bool slept)
+static void wait_ended(const void *obj, const void *mutex, bool woke, bool slept,
+		       bool took, struct ctx *x, bool pool)
 {
-	struct ctx *x;
-	bool took, pool;
-
-	took = condmap_wait_end(obj, woke, &x, &pool);
 	/* Rule 4: the main thread waits for completions, never for jobs. */
 	if (agent_tid() == agent_pid)
 		pool = false;
@@ -198,6 +202,14 @@ static void wait_ends(const void *obj, const void *mutex, bool woke, bool slept)
 	ctx_put(x);                          /* rule 2: the entry is dropped */
 	agent_self.cond_src = obj;
 	agent_self.cond_mutex = mutex;
+}
+
+static void wait_ends(const void *obj, const void *mutex, bool woke, bool slept)
+{
+	struct ctx *x;
+	bool pool, took = condmap_wait_end(obj, woke, &x, &pool);
+
+	wait_ended(obj, mutex, woke, slept, took, x, pool);
 }
 
 void handoff_wait_ends(const void *obj, const void *mutex, bool woke)
@@ -291,12 +303,19 @@ static bool posted_from_elsewhere(const void *sem)
 
 void handoff_sem_taken(const void *sem)
 {
+	enum condmap_class k;
+	struct ctx *x;
+	bool took, pool;
+
 	if (unlikely(agent_self.pin_inherited) && ctx_pinned() && posted_from_elsewhere(sem)) {
 		agent_self.pin_inherited = false;
 		take(NULL, "inherited context ends at a semaphore's unit another context posted");
 	}
-	handoff_wait_begins(sem, CONDMAP_SEMAPHORE);
-	wait_ends(sem, NULL, true, false);
+	/* A wait that began and ended at once: one look at the map (the
+	 * two, with the class the start's rule asks, took three). */
+	took = condmap_taken(sem, agent_tid(), CONDMAP_SEMAPHORE, &k, &x, &pool);
+	wait_begin_rules(sem, true, k);
+	wait_ended(sem, NULL, true, false, took, x, pool);
 }
 
 void handoff_signal(const void *obj, bool broadcast)

@@ -56,6 +56,11 @@ static bool is_pool(const struct condq *q)
 	       (q->nconsumers >= 2 || q->consumers[0] == -1);
 }
 
+static enum condmap_class class_of(const struct condq *q)
+{
+	return is_pool(q) ? CONDMAP_POOL : q->shared ? CONDMAP_SHARED : CONDMAP_QUEUE;
+}
+
 static bool is_consumer(const struct condq *q, pid_t tid)
 {
 	if (q->consumers[0] == -1)
@@ -150,6 +155,50 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool)
 	return took;
 }
 
+bool condmap_taken(const void *cond, pid_t tid, enum condmap_kind kind,
+		   enum condmap_class *before, struct ctx **ctx, bool *pool)
+{
+	unsigned b = condmap_filter_bit(cond);
+	struct condq *q;
+	bool took = false;
+
+	*before = CONDMAP_UNKNOWN;
+	*ctx = NULL;
+	*pool = false;
+	if (!condmap_maybe_waited(cond, kind))
+		__atomic_or_fetch(&condmap_waited[kind][b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
+	if (!lock_or_miss()) {
+		*pool = true;     /* as condmap_wait_end's */
+		return false;
+	}
+	q = find(cond);
+	if (q)
+		*before = class_of(q);
+	else if ((q = mem_alloc(sizeof *q)) != NULL) {
+		q->cond = cond;
+		HASH_ADD_PTR(queues, cond, q);
+	}
+	if (q) {
+		note_consumer(q, tid);      /* a waiter, gone again at once */
+		*pool = is_pool(q);
+		if (q->n > 0) {
+			*ctx = q->q[q->head];
+			q->q[q->head] = NULL;
+			q->head = (q->head + 1) % CONDMAP_QUEUE_LEN;
+			q->n--;
+			took = true;
+		}
+		if (__atomic_load_n(&missed, __ATOMIC_RELAXED) && *ctx) {
+			ctx_put(*ctx);
+			*ctx = NULL;
+		}
+		while (q->n > q->waiters)
+			drop_oldest(q);
+	}
+	pthread_mutex_unlock(&lock);
+	return took;
+}
+
 void condmap_signal(const void *cond, struct ctx *c, bool broadcast, pid_t tid, bool producers)
 {
 	struct condq *q;
@@ -217,7 +266,7 @@ enum condmap_class condmap_class(const void *cond)
 		return k;
 	q = find(cond);
 	if (q)
-		k = is_pool(q) ? CONDMAP_POOL : q->shared ? CONDMAP_SHARED : CONDMAP_QUEUE;
+		k = class_of(q);
 	pthread_mutex_unlock(&lock);
 	return k;
 }

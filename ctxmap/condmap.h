@@ -148,6 +148,13 @@ enum condmap_class {
 /* What the object looks like now. */
 enum condmap_class condmap_class(const void *cond);
 
+/* `tid` took a unit of `cond` without waiting (sem_trywait): condmap_class,
+ * condmap_wait_begin and condmap_wait_end(woke) at once, under one hold of
+ * the map's lock. *before: the class before this take; the rest and the
+ * result as condmap_wait_end's. */
+bool condmap_taken(const void *cond, pid_t tid, enum condmap_kind kind,
+		   enum condmap_class *before, struct ctx **ctx, bool *pool);
+
 /* pthread_cond_signal (or broadcast) in context `c`: queues `c` for the
  * thread it wakes when the pairing is unambiguous, else a "no context"
  * entry. A broadcast never carries a context, nor a signal of an object
