@@ -138,6 +138,48 @@ UNIT_TEST(semaphores_waited_on_leave_condvars_skipped)
 		handoff_destroy(&sems[i]);
 }
 
+/* A semaphore's unit taken without waiting (sem_trywait: handoff_sem_taken,
+ * one look at the map) is a wake-up that did not sleep: from a job queue,
+ * by a worker holding its last job's context, it names nothing (the queue
+ * held work before: whose is not known); from a lock-like one, the taker
+ * keeps its own. */
+UNIT_TEST(a_unit_taken_at_once_is_a_wake_up)
+{
+	static long sem, lock;
+	struct ctx *job = NULL, *own;
+
+	for (int k = 0; k < CONDMAP_POOL_EVIDENCE + 2; k++) {
+		as(1); handoff_wait_begins(&sem, CONDMAP_SEMAPHORE);
+		as(2); handoff_wait_begins(&sem, CONDMAP_SEMAPHORE);
+		job = enter_new(3);
+		handoff_signal(&sem, false);
+		as(1); handoff_wait_ends(&sem, NULL, true);
+		as(2); handoff_wait_ends(&sem, NULL, false);
+	}
+	ck_assert_int_eq(condmap_class(&sem), CONDMAP_POOL);
+	as(1);
+	ck_assert_ptr_eq(agent_self.cur, job);       /* its wake-up's job */
+	handoff_sem_taken(&sem);                     /* the next job, at once */
+	ck_assert_ptr_null(agent_self.cur);
+	ck_assert_int_eq(condmap_class(&sem), CONDMAP_POOL);
+	handoff_destroy(&sem);
+
+	own = enter_new(1);
+	for (int k = 0; k < 4; k++) {
+		as(1); handoff_sem_taken(&lock);
+		ck_assert_ptr_eq(agent_self.cur, own);
+		enter_new(2 + k % 2);
+		handoff_signal(&lock, false);        /* a release */
+	}
+	as(1); handoff_wait_begins(&lock, CONDMAP_SEMAPHORE);
+	as(2); handoff_signal(&lock, false);
+	as(1); handoff_wait_ends(&lock, NULL, true);
+	ck_assert_ptr_eq(agent_self.cur, own);
+	handoff_sem_taken(&lock);
+	ck_assert_ptr_eq(agent_self.cur, own);
+	handoff_destroy(&lock);
+}
+
 UNIT_TEST(one_consumer_carries_nothing)
 {
 	/* A per-thread condvar (HotSpot's park event): thread 1 alone waits,
