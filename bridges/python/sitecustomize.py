@@ -1228,9 +1228,33 @@ def install_hooks(fn):
         # that was handed the future) carries none from the result on
         # (before, it kept its request on the item: t_swap "threadexec",
         # 70 of 320 lines wrong). Kept beside the futures, not on them: a
-        # Future's attributes are the program's.
+        # Future's attributes are the program's. Only moved jobs' futures
+        # are entered, by whichever of the job and its submit() comes
+        # second: the common job costs its waiter nothing here.
         # Future -> [whether the job moved]
         jobs_of = weakref.WeakKeyDictionary()
+        local = waits.get("local")
+        if local is None:           # the threading bridge is not in place
+            class local:            # noqa: N801 - stands in for its state
+                gets = 0
+
+        # The executor's own work queue is the C SimpleQueue, not the
+        # queue bridge's subclass: every job is wrapped below (its
+        # submitter's context, or none), so the worker loop's take has
+        # nothing to decide, and the subclass's Python get ran between a
+        # job's result and the worker's next wait, while the waiter woke
+        # wanting the interpreter's lock: a submit and its result() took
+        # 1.9x as long as without the bridge (make bench "submit").
+        simple = waits.get("simple_queue")      # (the subclass, the C type)
+        init = thread.ThreadPoolExecutor.__init__
+
+        def _init(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            if simple is not None and type(self.__dict__.get("_work_queue")) is simple[0]:
+                self._work_queue = simple[1]()
+        named_as(_init, init, "__init__", init.__qualname__)
+        _init.__wrapped__ = init     # inspect.signature(ThreadPoolExecutor): its own
+        thread.ThreadPoolExecutor.__init__ = _init
 
         def _submit(self, fn, /, *args, **kwargs):
             # The agent's current context is the submitter's request: it
@@ -1239,30 +1263,45 @@ def install_hooks(fn):
             guard_streams()
             s = capture()
             if s is None:
-                return submit(self, fn, *args, **kwargs)
+                if simple is None or type(self.__dict__.get("_work_queue")) is not simple[1]:
+                    return submit(self, fn, *args, **kwargs)
+
+                # Its work queue is taken from unseen (above): the job
+                # runs with none, as the subclass's take left it.
+                def bare(*a, **k):
+                    prev = _enter(None)
+                    try:
+                        return fn(*a, **k)
+                    finally:
+                        _leave(prev)
+                return submit(self, bare, *args, **kwargs)
             # An asyncio task's job: its Cell (patch_asyncio, task_cell).
             tc = waits.get("task_cell")
             cell = tc() if tc is not None else None
-            local = waits.get("local")
             moved = [False]
+            made = [None]           # the future, once submit() returned it
 
             def job(*a, **k):
                 prev = enter_snap(s)
                 tok = var.set(s)
-                took = getattr(local, "gets", 0)
+                took = local.gets
                 try:
                     return fn(*a, **k)
                 finally:
-                    if getattr(local, "gets", 0) != took and capture() != s:
+                    if local.gets != took and capture() != s:
                         if cell is not None:
                             waits["mark_cell"](cell)
                         else:
                             moved[0] = True     # before the result is set
+                            if made[0] is not None:
+                                jobs_of[made[0]] = moved
                     var.reset(tok)
                     _leave(prev)
             f = submit(self, job, *args, **kwargs)
             if cell is None:
-                jobs_of[f] = moved
+                made[0] = f
+                if moved[0]:
+                    jobs_of[f] = moved
             return f
         named_as(_submit, submit, "submit", submit.__qualname__)
         thread.ThreadPoolExecutor.submit = _submit
@@ -1288,7 +1327,18 @@ def install_hooks(fn):
         # Threads running in the context of the request that started them,
         # until they first wait for work (a worker started lazily inside a
         # request must not carry it into later requests' jobs).
-        inherited = threading.local()
+        class State(threading.local):
+            """A thread's own state for the threading and queue bridges.
+            The class's attributes are the defaults: a getattr default
+            of a thread-local attribute never set raised and dropped an
+            AttributeError, its message formatted (177 ns a look, against
+            28; several in each executor job's wake-ups)."""
+            on = False          # carries its starter's request (snap)
+            snap = None
+            checkout = False    # inside a pool's blocking checkout
+            gets = 0            # job-queue takes, counted (patch_futures)
+            pool_took = None    # id(pool) -> what took from it last
+        inherited = State()
 
         def _start(self):
             guard_streams()
@@ -1373,7 +1423,7 @@ def install_hooks(fn):
         sleep = time.sleep
 
         def _sleep(*args, **kwargs):
-            s = getattr(inherited, "snap", None) if getattr(inherited, "on", False) else None
+            s = inherited.snap if inherited.on else None
             had = s is not None and capture() == s
             r = sleep(*args, **kwargs)      # its own errors, as without the bridge
             # Only where the sleep itself may have ended it: a helper that
@@ -1382,7 +1432,7 @@ def install_hooks(fn):
             # read another request's job from a pipe every request writes
             # to, then slept, wrote it with its joiner's ID: t_sleepers
             # "joinpipe", 9 to 50 of 80).
-            if had and getattr(inherited, "on", False) and \
+            if had and inherited.on and \
                     joined_by.get(threading.current_thread()) == s:
                 _release(enter_inherited(s))
             return r
@@ -1395,7 +1445,7 @@ def install_hooks(fn):
             checkout (the condition a full pool waits on): a thread a
             request starts and joins, calling out through requests, is
             that request's work (it lost it at urllib3's checkout)."""
-            if getattr(inherited, "on", False) and not getattr(inherited, "checkout", False):
+            if inherited.on and not inherited.checkout:
                 inherited.on = False
                 var.set(None)
                 _release(_enter(None))
@@ -1441,9 +1491,9 @@ def install_hooks(fn):
             if jobs:
                 waits_for_work()
                 item = get(self, block, timeout)
-                local.gets = getattr(local, "gets", 0) + 1   # an executor's job: _submit
+                local.gets = local.gets + 1   # an executor's job: _submit
             else:
-                was = getattr(local, "checkout", False)
+                was = local.checkout
                 local.checkout = True
                 try:
                     item = get(self, block, timeout)
@@ -1469,7 +1519,7 @@ def install_hooks(fn):
             s = capture()
             if s is None:
                 return
-            t = getattr(local, "pool_took", None)
+            t = local.pool_took
             if t is None:
                 t = local.pool_took = {}
             elif len(t) >= 64 and id(q) not in t:
@@ -1480,7 +1530,7 @@ def install_hooks(fn):
             """Records what `item`, about to be put on pool `q`, names."""
             s = capture()
             owners = q.__dict__.get("_reqctx_owners")
-            t = getattr(local, "pool_took", None)
+            t = local.pool_took
             if s is None or (t is not None and t.get(id(q)) == s):
                 if owners:
                     owners.pop(id(item), None)
@@ -1532,7 +1582,7 @@ def install_hooks(fn):
             take that brought nothing (before, a request thread that
             drained a queue.Queue every request fills kept its request
             on the others' items: a trial, 30 of 120 lines wrong)."""
-            local.gets = getattr(local, "gets", 0) + 1
+            local.gets = local.gets + 1
             if capture() is not None:
                 become(None)
         # Named as the method it stands for (a traceback, a repr).
@@ -1549,7 +1599,7 @@ def install_hooks(fn):
                         waits_for_work()
                         before = capture()
                         item = base.get(self, block, timeout)
-                        local.gets = getattr(local, "gets", 0) + 1
+                        local.gets = local.gets + 1
                         job_taken(before, True)
                         return item
                     item = base.get(self, block, timeout)
@@ -1566,6 +1616,7 @@ def install_hooks(fn):
                 get_nowait.__qualname__ = "SimpleQueue.get_nowait"
             # Named and found where the original is (repr, pickling the
             # class, `queue.SimpleQueue is _queue.SimpleQueue`).
+            waits["simple_queue"] = (SimpleQueue, base)
             SimpleQueue.__module__ = base.__module__
             SimpleQueue.__qualname__ = base.__qualname__
             queue.SimpleQueue = SimpleQueue

@@ -20,8 +20,11 @@ flushers it started run while it is still being served, for other
 requests). It also logs "site=memlog id=<id>" through
 logging.handlers.MemoryHandler (capacity 4: the request whose record
 fills it writes four requests' records) and "site=qlog id=<id>" through a
-QueueHandler whose QueueListener thread writes them. Prints "listening
-<port>"."""
+QueueHandler whose QueueListener thread writes them. A ThreadPoolExecutor's worker, which
+the first request starts, runs each request's "exec_job" and, submitted
+from a thread of the app's own (no request), "bgpipe_job" (reads the ID
+from a pipe) and "bgplain_job" (the app's own work: "bg-<id>"). Prints
+"listening <port>"."""
 import queue  # noqa: I001 - first on purpose
 import logging
 import logging.handlers
@@ -118,6 +121,34 @@ def poll_worker():
             log("poll_job", poll_pending.popleft())
 
 
+# A ThreadPoolExecutor whose worker the first request starts (its
+# "exec_job" lines: each request's job, its result awaited), fed from
+# outside any request too: a thread of the program's own submits, for
+# each request, a job that reads its ID from a pipe the handler wrote
+# ("bgpipe_job": the pipe's hand-off, or none) and then one of its own
+# ("bgplain_job", ID "bg-<id>": the app's background work, no request's).
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+exec_pool = ThreadPoolExecutor(1)
+bg_r, bg_w = os.pipe()
+bg_pending = collections.deque()
+
+
+def bgpipe():
+    log("bgpipe_job", os.read(bg_r, 32).decode().strip())     # one record
+
+
+def bg_submitter():
+    while True:
+        time.sleep(0.003)
+        while bg_pending:
+            rid = bg_pending.popleft()
+            exec_pool.submit(bgpipe)
+            exec_pool.submit(log, "bgplain_job", "bg-" + rid)
+
+
+threading.Thread(target=bg_submitter, daemon=True).start()
+
+
 def napped(rid):
     # A retry's backoff, while others are served; long enough that the
     # request is in its join when it ends, even on a loaded machine.
@@ -163,6 +194,9 @@ class H(Handler):
         select_pending.append(rid)
         poll_pending.append(rid)
         selfd_pending.append(rid)
+        exec_pool.submit(log, "exec_job", rid).result()
+        os.write(bg_w, rid.ljust(32).encode())
+        bg_pending.append(rid)
         memlog.info("site=memlog id=%s", rid)
         qlog.info("site=qlog id=%s", rid)
         if first:

@@ -61,9 +61,16 @@ show("SimpleQueue.get_nowait(1)", lambda: sq.get_nowait(1))
 sq.put(3)
 show("SimpleQueue.get(block=False)", lambda: sq.get(block=False))
 show("to_thread", lambda: asyncio.run(asyncio.to_thread(lambda: 9)))
+show("ThreadPoolExecutor(0)", lambda: ThreadPoolExecutor(0))
+show("ThreadPoolExecutor(x=1)", lambda: ThreadPoolExecutor(x=1))
+show("ThreadPoolExecutor(1, 'p', None, (), 5)", lambda: ThreadPoolExecutor(1, "p", None, (), 5))
+show("its work queue's type", lambda: type(pool._work_queue).__module__ + "." +
+     type(pool._work_queue).__qualname__)
+import inspect  # noqa: E402 - only here: the probe's other outcomes come first
+show("signature(ThreadPoolExecutor)", lambda: str(inspect.signature(ThreadPoolExecutor)))
 # SimpleQueue's methods: a subclass's functions have a module where the
 # C type's have none (the subclass is documented, README).
-for fn in (time.sleep, ThreadPoolExecutor.submit, type(f).result, threading.Thread.join,
+for fn in (time.sleep, ThreadPoolExecutor.__init__, ThreadPoolExecutor.submit, type(f).result, threading.Thread.join,
            threading.Thread.start,
            queue.Queue.get, queue.Queue.put, queue.SimpleQueue.get, queue.SimpleQueue.get_nowait):
     mod = getattr(fn, "__module__", None) if "SimpleQueue" not in fn.__qualname__ else "-"
