@@ -997,7 +997,9 @@ def install_hooks(fn):
         # put's full() asking its own qsize() is no such look.
         held_from = contextvars.ContextVar("reqctx_held_from", default=None)
         drained = contextvars.ContextVar("reqctx_drained", default=0)
-        in_full = threading.local()
+        class InFull(threading.local):
+            on = False      # the default on its class: no AttributeError made
+        in_full = InFull()
 
         def holds_other(q):
             """Whether the running task holds an item of a queue other
@@ -1010,7 +1012,7 @@ def install_hooks(fn):
 
         def emptied(q, waits=False):
             ref = held_from.get()
-            if ref is None or ref() is not q or getattr(in_full, "on", False):
+            if ref is None or ref() is not q or in_full.on:
                 return
             held_from.set(None)
             n = drained.get()
@@ -1116,7 +1118,7 @@ def install_hooks(fn):
         full = Q.full
 
         def _full(self):
-            was = getattr(in_full, "on", False)
+            was = in_full.on
             in_full.on = True
             try:
                 return full(self)
