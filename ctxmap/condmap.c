@@ -97,20 +97,60 @@ static bool lock_or_miss(void)
 AGENT_HIDDEN uint64_t condmap_waited[2][CONDMAP_FILTER_BITS / 64];
 AGENT_HIDDEN struct condmap_signaller condmap_signallers[CONDMAP_SIGNALLERS];
 
-void condmap_wait_begin(const void *cond, pid_t tid, enum condmap_kind kind)
+/* Sets `cond`'s bit of the never-waited filter, before its entry is made. */
+static void mark_waited(const void *cond, enum condmap_kind kind)
 {
 	unsigned b = condmap_filter_bit(cond);
-	struct condq *q;
 
 	if (!condmap_maybe_waited(cond, kind))
 		__atomic_or_fetch(&condmap_waited[kind][b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
-	if (!lock_or_miss())
-		return;
-	q = find(cond);
+}
+
+/* `cond`'s entry, made if it has none (NULL: no memory). Under the lock. */
+static struct condq *find_or_make(const void *cond)
+{
+	struct condq *q = find(cond);
+
 	if (q == NULL && (q = mem_alloc(sizeof *q)) != NULL) {
 		q->cond = cond;
 		HASH_ADD_PTR(queues, cond, q);
 	}
+	return q;
+}
+
+/* The end of a wait on `q` (its waiter already counted out): the entry a
+ * wake-up takes (`woke`), if any, into *ctx. Under the lock. */
+static bool wait_over(struct condq *q, bool woke, struct ctx **ctx)
+{
+	bool took = false;
+
+	if (woke && q->n > 0) {
+		*ctx = q->q[q->head];
+		q->q[q->head] = NULL;
+		q->head = (q->head + 1) % CONDMAP_QUEUE_LEN;
+		q->n--;
+		took = true;
+	}
+	/* A signal done without the map (fork) may have woken this
+	 * thread instead of the one a queued entry was for. */
+	if (__atomic_load_n(&missed, __ATOMIC_RELAXED) && *ctx) {
+		ctx_put(*ctx);
+		*ctx = NULL;
+	}
+	/* Never more contexts queued than threads that could take them. */
+	while (q->n > q->waiters)
+		drop_oldest(q);
+	return took;
+}
+
+void condmap_wait_begin(const void *cond, pid_t tid, enum condmap_kind kind)
+{
+	struct condq *q;
+
+	mark_waited(cond, kind);
+	if (!lock_or_miss())
+		return;
+	q = find_or_make(cond);
 	if (q) {
 		q->waiters++;
 		note_consumer(q, tid);
@@ -134,22 +174,7 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool)
 		if (q->waiters > 0)
 			q->waiters--;
 		*pool = is_pool(q);
-		if (woke && q->n > 0) {
-			*ctx = q->q[q->head];
-			q->q[q->head] = NULL;
-			q->head = (q->head + 1) % CONDMAP_QUEUE_LEN;
-			q->n--;
-			took = true;
-		}
-		/* A signal done without the map (fork) may have woken this
-		 * thread instead of the one a queued entry was for. */
-		if (__atomic_load_n(&missed, __ATOMIC_RELAXED) && *ctx) {
-			ctx_put(*ctx);
-			*ctx = NULL;
-		}
-		/* Never more contexts queued than threads that could take them. */
-		while (q->n > q->waiters)
-			drop_oldest(q);
+		took = wait_over(q, woke, ctx);
 	}
 	pthread_mutex_unlock(&lock);
 	return took;
@@ -158,15 +183,13 @@ bool condmap_wait_end(const void *cond, bool woke, struct ctx **ctx, bool *pool)
 bool condmap_taken(const void *cond, pid_t tid, enum condmap_kind kind,
 		   enum condmap_class *before, struct ctx **ctx, bool *pool)
 {
-	unsigned b = condmap_filter_bit(cond);
 	struct condq *q;
 	bool took = false;
 
 	*before = CONDMAP_UNKNOWN;
 	*ctx = NULL;
 	*pool = false;
-	if (!condmap_maybe_waited(cond, kind))
-		__atomic_or_fetch(&condmap_waited[kind][b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
+	mark_waited(cond, kind);
 	if (!lock_or_miss()) {
 		*pool = true;     /* as condmap_wait_end's */
 		return false;
@@ -174,26 +197,12 @@ bool condmap_taken(const void *cond, pid_t tid, enum condmap_kind kind,
 	q = find(cond);
 	if (q)
 		*before = class_of(q);
-	else if ((q = mem_alloc(sizeof *q)) != NULL) {
-		q->cond = cond;
-		HASH_ADD_PTR(queues, cond, q);
-	}
+	else
+		q = find_or_make(cond);
 	if (q) {
 		note_consumer(q, tid);      /* a waiter, gone again at once */
 		*pool = is_pool(q);
-		if (q->n > 0) {
-			*ctx = q->q[q->head];
-			q->q[q->head] = NULL;
-			q->head = (q->head + 1) % CONDMAP_QUEUE_LEN;
-			q->n--;
-			took = true;
-		}
-		if (__atomic_load_n(&missed, __ATOMIC_RELAXED) && *ctx) {
-			ctx_put(*ctx);
-			*ctx = NULL;
-		}
-		while (q->n > q->waiters)
-			drop_oldest(q);
+		took = wait_over(q, true, ctx);
 	}
 	pthread_mutex_unlock(&lock);
 	return took;
