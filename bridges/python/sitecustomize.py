@@ -1239,24 +1239,8 @@ def install_hooks(fn):
         if local is None:           # the threading bridge is not in place
             class local:            # noqa: N801 - stands in for its state
                 gets = 0
-
-        # The executor's own work queue is the C SimpleQueue, not the
-        # queue bridge's subclass: every job is wrapped below (its
-        # submitter's context, or none), so the worker loop's take has
-        # nothing to decide, and the subclass's Python get ran between a
-        # job's result and the worker's next wait, while the waiter woke
-        # wanting the interpreter's lock: a submit and its result() took
-        # 1.9x as long as without the bridge (make bench "submit").
-        simple = waits.get("simple_queue")      # (the subclass, the C type)
-        init = thread.ThreadPoolExecutor.__init__
-
-        def _init(self, *args, **kwargs):
-            init(self, *args, **kwargs)
-            if simple is not None and type(self.__dict__.get("_work_queue")) is simple[0]:
-                self._work_queue = simple[1]()
-        named_as(_init, init, "__init__", init.__qualname__)
-        _init.__wrapped__ = init     # inspect.signature(ThreadPoolExecutor): its own
-        thread.ThreadPoolExecutor.__init__ = _init
+                job = job_joined = None
+                result_wait = False
 
         def _submit(self, fn, /, *args, **kwargs):
             # The agent's current context is the submitter's request: it
@@ -1265,31 +1249,29 @@ def install_hooks(fn):
             guard_streams()
             s = capture()
             if s is None:
-                if simple is None or type(self.__dict__.get("_work_queue")) is not simple[1]:
-                    return submit(self, fn, *args, **kwargs)
-
-                # Its work queue is taken from unseen (above): the job
-                # runs with none, as the subclass's take left it.
-                def bare(*a, **k):
-                    prev = _enter(None)
-                    try:
-                        return fn(*a, **k)
-                    finally:
-                        _leave(prev)
-                return submit(self, bare, *args, **kwargs)
+                # Its worker's take (the queue bridge's SimpleQueue) left
+                # it with none.
+                return submit(self, fn, *args, **kwargs)
             # An asyncio task's job: its Cell (patch_asyncio, task_cell).
             tc = waits.get("task_cell")
             cell = tc() if tc is not None else None
             moved = [False]
             made = [None]           # the future, once submit() returned it
 
+            def joined():
+                f = made[0]
+                return cell is not None or (f is not None and awaited_by.get(f) == s)
+
             def job(*a, **k):
                 prev = enter_snap(s)
                 tok = var.set(s)
                 took = local.gets
+                was = local.job, local.job_joined
+                local.job, local.job_joined = s, joined
                 try:
                     return fn(*a, **k)
                 finally:
+                    local.job, local.job_joined = was
                     if local.gets != took and capture() != s:
                         if cell is not None:
                             waits["mark_cell"](cell)
@@ -1310,10 +1292,21 @@ def install_hooks(fn):
 
         result = _base.Future.result
 
+        # Future -> the request of a thread waiting in its result() (a
+        # job's sleep: job_sleep).
+        awaited_by = weakref.WeakKeyDictionary()
+
         def _result(self, timeout=None):
+            s = capture()
+            if s is not None:
+                awaited_by[self] = s
+            was, local.result_wait = local.result_wait, True
             try:
                 return result(self, timeout)
             finally:
+                local.result_wait = was
+                if s is not None:
+                    awaited_by.pop(self, None)
                 m = jobs_of.get(self) if jobs_of else None
                 if m is not None and m[0] and capture() is not None:
                     become(None)
@@ -1324,6 +1317,7 @@ def install_hooks(fn):
 
     def patch_threading():
         import threading
+        import weakref
 
         start = threading.Thread.start
         # Threads running in the context of the request that started them,
@@ -1340,6 +1334,9 @@ def install_hooks(fn):
             checkout = False    # inside a pool's blocking checkout
             gets = 0            # job-queue takes, counted (patch_futures)
             pool_took = None    # id(pool) -> what took from it last
+            job = None          # an executor job's request, while it carries it
+            job_joined = None   # whether its submitter waits for it (a callable)
+            result_wait = False     # inside Future.result()
         inherited = State()
 
         def _start(self):
@@ -1405,7 +1402,6 @@ def install_hooks(fn):
         # when the sleep began.
         # Kept beside the threads, not on them: a Thread's attributes
         # are the program's.
-        import weakref
         join = threading.Thread.join
         joined_by = weakref.WeakKeyDictionary()
 
@@ -1424,7 +1420,35 @@ def install_hooks(fn):
         import time
         sleep = time.sleep
 
+        def job_sleep(s, args, kwargs):
+            """An executor job's sleep, in its submitter's request: the
+            agent's sleep rule decides (agent/handoff.c: its request
+            answered, or another begun since), as for a thread the
+            request started, through an inherited entry around the
+            sleep. A job that polls for work with sleeps, submitted by
+            one request and serving later ones, wrote their items with
+            its submitter's ID (a trial, 47 of 48 lines; t_lazy_workers
+            "exec_poll"). A job its submitter waits for (a thread in
+            that request in result(), or an asyncio task's job) keeps
+            it, as a joined helper does."""
+            if capture() != s:
+                return sleep(*args, **kwargs)
+            p = enter_inherited(s)
+            try:
+                return sleep(*args, **kwargs)
+            finally:
+                ended = capture() != s
+                _leave(p)
+                joined = inherited.job_joined
+                if ended and not (joined is not None and joined()):
+                    inherited.job = None
+                    var.set(None)
+                    _release(_enter(None))
+
         def _sleep(*args, **kwargs):
+            j = inherited.job
+            if j is not None and not inherited.on:
+                return job_sleep(j, args, kwargs)
             s = inherited.snap if inherited.on else None
             had = s is not None and capture() == s
             r = sleep(*args, **kwargs)      # its own errors, as without the bridge
@@ -1449,6 +1473,17 @@ def install_hooks(fn):
             that request's work (it lost it at urllib3's checkout)."""
             if inherited.on and not inherited.checkout:
                 inherited.on = False
+                var.set(None)
+                _release(_enter(None))
+            elif inherited.job is not None and not inherited.checkout and \
+                    not inherited.result_wait:
+                # An executor job that waits on a condition (not for a
+                # future's result, not a pool's checkout) waits for work
+                # from elsewhere, as a thread its request started does: a
+                # dispatcher loop one request submitted wrote every later
+                # request's item with that request's ID (a trial, 47 of
+                # 48 lines; t_lazy_workers "exec_cv").
+                inherited.job = None
                 var.set(None)
                 _release(_enter(None))
 
@@ -1618,7 +1653,6 @@ def install_hooks(fn):
                 get_nowait.__qualname__ = "SimpleQueue.get_nowait"
             # Named and found where the original is (repr, pickling the
             # class, `queue.SimpleQueue is _queue.SimpleQueue`).
-            waits["simple_queue"] = (SimpleQueue, base)
             SimpleQueue.__module__ = base.__module__
             SimpleQueue.__qualname__ = base.__qualname__
             queue.SimpleQueue = SimpleQueue

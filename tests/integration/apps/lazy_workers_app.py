@@ -23,7 +23,11 @@ fills it writes four requests' records) and "site=qlog id=<id>" through a
 QueueHandler whose QueueListener thread writes them. A ThreadPoolExecutor's worker, which
 the first request starts, runs each request's "exec_job" and, submitted
 from a thread of the app's own (no request), "bgpipe_job" (reads the ID
-from a pipe) and "bgplain_job" (the app's own work: "bg-<id>"). Prints
+from a pipe) and "bgplain_job" (the app's own work: "bg-<id>"); two
+dispatcher loops the first request submits to another executor log each
+request's item: "exec_cv" (waits on a Condition), "exec_poll" (polls
+with time.sleep); each request's job that sleeps before it logs, its
+result awaited: "exec_retry". Prints
 "listening <port>"."""
 import queue  # noqa: I001 - first on purpose
 import logging
@@ -148,6 +152,36 @@ def bg_submitter():
 
 threading.Thread(target=bg_submitter, daemon=True).start()
 
+# Two dispatcher loops the first request submits to an executor, which
+# serve every later request's item: one waits on a threading.Condition
+# ("exec_cv"), one polls with time.sleep ("exec_poll"). Jobs of their
+# submitter's request until they wait for work from elsewhere.
+loop_pool = ThreadPoolExecutor(2)
+cv = threading.Condition()
+cv_items = collections.deque()
+poll_items = collections.deque()
+
+
+def retry_job(rid):
+    time.sleep(0.01)        # a backoff, while other requests are served
+    log("exec_retry", rid)
+
+
+def cv_loop():
+    while True:
+        with cv:
+            while not cv_items:
+                cv.wait()
+            rid = cv_items.popleft()
+        log("exec_cv", rid)
+
+
+def poll_loop():
+    while True:
+        while not poll_items:
+            time.sleep(0.002)
+        log("exec_poll", poll_items.popleft())
+
 
 def napped(rid):
     # A retry's backoff, while others are served; long enough that the
@@ -179,6 +213,8 @@ class H(Handler):
                 for w in (pipe_worker, sock_worker, sq_worker, lock_worker, sleep_worker,
                           select_worker, poll_worker, selfd_worker):
                     threading.Thread(target=w, daemon=True).start()
+                loop_pool.submit(cv_loop)
+                loop_pool.submit(poll_loop)
                 started.append(True)
                 first = True
         t = threading.Thread(target=log, args=("oneshot", rid))
@@ -195,6 +231,11 @@ class H(Handler):
         poll_pending.append(rid)
         selfd_pending.append(rid)
         exec_pool.submit(log, "exec_job", rid).result()
+        exec_pool.submit(retry_job, rid).result()
+        with cv:
+            cv_items.append(rid)
+            cv.notify()
+        poll_items.append(rid)
         os.write(bg_w, rid.ljust(32).encode())
         bg_pending.append(rid)
         memlog.info("site=memlog id=%s", rid)
