@@ -976,7 +976,18 @@ def install_hooks(fn):
                 if qm is not None and isinstance(getattr(f, "__self__", None),
                                                   (qm.Queue, getattr(qm, "SimpleQueue", qm.Queue))):
                     child_get()
-            return run_in_executor(self, executor, func, *args)
+            r = run_in_executor(self, executor, func, *args)
+            # The job's future -> the asyncio future its task awaits, if it
+            # does (job_sleep, job_wait: an awaited job keeps its request).
+            st = waits.get("local")
+            job = getattr(st, "last_job", None)
+            if job is not None:
+                st.last_job = None
+                try:
+                    waits["async_of"][job] = weakref.ref(r)
+                except TypeError:
+                    pass
+            return r
         _run_in_executor.__doc__, _run_in_executor.__qualname__ = \
             run_in_executor.__doc__, run_in_executor.__qualname__
         base_events.BaseEventLoop.run_in_executor = _run_in_executor
@@ -1239,7 +1250,7 @@ def install_hooks(fn):
         if local is None:           # the threading bridge is not in place
             class local:            # noqa: N801 - stands in for its state
                 gets = 0
-                job = job_joined = None
+                job = job_joined = last_job = None
                 result_wait = False
 
         def _submit(self, fn, /, *args, **kwargs):
@@ -1259,8 +1270,20 @@ def install_hooks(fn):
             made = [None]           # the future, once submit() returned it
 
             def joined():
+                """Whether the job's submitter waits for it: a thread of its
+                request in result() or exception(), or, for an asyncio
+                task's job, a task awaiting its asyncio future (one made by
+                run_in_executor; asyncio.to_thread too)."""
                 f = made[0]
-                return cell is not None or (f is not None and awaited_by.get(f) == s)
+                if f is None:
+                    return False
+                if cell is not None:
+                    r = async_of.get(f)
+                    a = r() if r is not None else None
+                    # Past run_in_executor's own chaining callback: a
+                    # task's wake-up (a fire-and-forget job has none).
+                    return a is not None and len(getattr(a, "_callbacks", None) or ()) > 1
+                return awaited_by.get(f) == s
 
             def job(*a, **k):
                 prev = enter_snap(s)
@@ -1282,19 +1305,22 @@ def install_hooks(fn):
                     var.reset(tok)
                     _leave(prev)
             f = submit(self, job, *args, **kwargs)
+            made[0] = f
             if cell is None:
-                made[0] = f
                 if moved[0]:
                     jobs_of[f] = moved
+            else:
+                local.last_job = f      # run_in_executor maps it to its asyncio future
             return f
         named_as(_submit, submit, "submit", submit.__qualname__)
         thread.ThreadPoolExecutor.submit = _submit
 
         result = _base.Future.result
 
-        # Future -> the request of a thread waiting in its result() (a
-        # job's sleep: job_sleep).
+        # Future -> the request of a thread waiting in its result() or
+        # exception() (a job's sleep and waits: job_sleep, job_wait).
         awaited_by = weakref.WeakKeyDictionary()
+        async_of = waits.setdefault("async_of", weakref.WeakKeyDictionary())
 
         def _result(self, timeout=None):
             s = capture()
@@ -1312,6 +1338,22 @@ def install_hooks(fn):
                     become(None)
         named_as(_result, result, "result", result.__qualname__)
         _base.Future.result = _result
+
+        exception = _base.Future.exception
+
+        def _exception(self, timeout=None):
+            s = capture()
+            if s is not None:
+                awaited_by[self] = s
+            was, local.result_wait = local.result_wait, True
+            try:
+                return exception(self, timeout)
+            finally:
+                local.result_wait = was
+                if s is not None:
+                    awaited_by.pop(self, None)
+        named_as(_exception, exception, "exception", exception.__qualname__)
+        _base.Future.exception = _exception
 
     waits = {}
 
@@ -1337,52 +1379,63 @@ def install_hooks(fn):
             job = None          # an executor job's request, while it carries it
             job_joined = None   # whether its submitter waits for it (a callable)
             result_wait = False     # inside Future.result()
+            last_job = None     # the future an asyncio task's submit() just made
         inherited = State()
 
         def _start(self):
             guard_streams()
-            s = capture()
-            # Pool workers get each job's context from submit().
-            target = getattr(self, "_target", None)
-            name = getattr(target, "__name__", "")
-            if s is not None and name != "_worker":
-                run = self.run
-                # socketserver's ThreadingMixIn (ThreadingHTTPServer,
-                # wsgiref's threaded servers) starts a thread per
-                # connection it accepted: the thread serves that
-                # connection's requests, a context of its own, and a
-                # blocking wait inside a request (a pool's checkout,
-                # urllib3's block=True) does not end it.
-                own = name == "process_request_thread"
+            # An executor job starting a thread waits for it to start (an
+            # Event): no wait for work (job_wait).
+            in_job = inherited.job is not None
+            if in_job:
+                was, inherited.result_wait = inherited.result_wait, True
+            try:
+                s = capture()
+                # Pool workers get each job's context from submit().
+                target = getattr(self, "_target", None)
+                name = getattr(target, "__name__", "")
+                if s is not None and name != "_worker":
+                    run = self.run
+                    # socketserver's ThreadingMixIn (ThreadingHTTPServer,
+                    # wsgiref's threaded servers) starts a thread per
+                    # connection it accepted: the thread serves that
+                    # connection's requests, a context of its own, and a
+                    # blocking wait inside a request (a pool's checkout,
+                    # urllib3's block=True) does not end it.
+                    own = name == "process_request_thread"
 
-                # The thread's context variable is left unset: what the
-                # thread serves follows its own I/O from here (a keep-alive
-                # connection's next request, a sleep that ends what it
-                # inherited), and an asyncio loop it runs asks the agent
-                # (create_task, capture). Set here, it was the first
-                # request's for good: asyncio.run in a handler wrote
-                # each later request's lines with the connection's first
-                # ID (a trial, 16 to 32 of 80; t_swap "threadrun", 36 of 320).
-                def _run_in_context():
-                    prev = enter_snap(s) if own else enter_inherited(s)
-                    inherited.on = not own
-                    inherited.snap = s
-                    try:
-                        run()
-                    finally:
-                        inherited.on = False
-                        _leave(prev)
-                self.run = _run_in_context
-                if own:
-                    r = start(self)
-                    # The connection is that thread's now: what the
-                    # acceptor does next (socketserver's service_actions,
-                    # a signal handler between two accepts) is not its
-                    # request's. Natively none, until its next accept.
-                    if capture() == s:
-                        _leave(None)
-                    return r
-            return start(self)
+                    # The thread's context variable is left unset: what the
+                    # thread serves follows its own I/O from here (a keep-alive
+                    # connection's next request, a sleep that ends what it
+                    # inherited), and an asyncio loop it runs asks the agent
+                    # (create_task, capture). Set here, it was the first
+                    # request's for good: asyncio.run in a handler wrote
+                    # each later request's lines with the connection's first
+                    # ID (a trial, 16 to 32 of 80; t_swap "threadrun", 36 of 320).
+                    def _run_in_context():
+                        prev = enter_snap(s) if own else enter_inherited(s)
+                        inherited.on = not own
+                        inherited.snap = s
+                        try:
+                            run()
+                        finally:
+                            inherited.on = False
+                            _leave(prev)
+                    self.run = _run_in_context
+                    if own:
+                        r = start(self)
+                        # The connection is that thread's now: what the
+                        # acceptor does next (socketserver's service_actions,
+                        # a signal handler between two accepts) is not its
+                        # request's. Natively none, until its next accept.
+                        if capture() == s:
+                            _leave(None)
+                        return r
+                return start(self)
+            finally:
+                if in_job:
+                    inherited.result_wait = was
+
         named_as(_start, start, "start", "Thread.start")
         threading.Thread.start = _start
 
@@ -1441,9 +1494,7 @@ def install_hooks(fn):
                 _leave(p)
                 joined = inherited.job_joined
                 if ended and not (joined is not None and joined()):
-                    inherited.job = None
-                    var.set(None)
-                    _release(_enter(None))
+                    end_job()
 
         def _sleep(*args, **kwargs):
             j = inherited.job
@@ -1475,21 +1526,46 @@ def install_hooks(fn):
                 inherited.on = False
                 var.set(None)
                 _release(_enter(None))
-            elif inherited.job is not None and not inherited.checkout and \
-                    not inherited.result_wait:
-                # An executor job that waits on a condition (not for a
-                # future's result, not a pool's checkout) waits for work
-                # from elsewhere, as a thread its request started does: a
-                # dispatcher loop one request submitted wrote every later
-                # request's item with that request's ID (a trial, 47 of
-                # 48 lines; t_lazy_workers "exec_cv").
-                inherited.job = None
-                var.set(None)
-                _release(_enter(None))
 
         wait = threading.Condition.wait
 
+        def end_job():
+            inherited.job = None
+            var.set(None)
+            _release(_enter(None))
+
+        def job_wait(cond, timeout, s):
+            """An executor job's Condition.wait (not for a future's result,
+            not a pool's checkout), in its submitter's request: through an
+            inherited entry, so that the agent ends it where the wake-up
+            came from a thread in another request or in none (the
+            condition's waiter lock, agent/handoff.c), as for a thread the
+            request started; a wait that timed out, in a job nobody waits
+            for, is a poll. A dispatcher loop one request submitted wrote
+            every later request's item with that request's ID (a trial,
+            47 of 48 lines; t_lazy_workers "exec_cv"); a wait woken by the
+            job's own request (a thread it started, a job it waits for)
+            keeps it."""
+            if capture() != s:
+                return wait(cond, timeout)
+            p = enter_inherited(s)
+            r = False
+            try:
+                r = wait(cond, timeout)
+                return r
+            finally:
+                ended = capture() != s
+                _leave(p)
+                joined = inherited.job_joined
+                if ended or (timeout is not None and not r and
+                             not (joined is not None and joined())):
+                    end_job()
+
         def _wait(self, timeout=None):
+            j = inherited.job
+            if j is not None and not inherited.on and not inherited.checkout and \
+                    not inherited.result_wait:
+                return job_wait(self, timeout, j)
             waits_for_work()
             return wait(self, timeout)
         threading.Condition.wait = _wait
