@@ -1322,17 +1322,26 @@ def install_hooks(fn):
         awaited_by = weakref.WeakKeyDictionary()
         async_of = waits.setdefault("async_of", weakref.WeakKeyDictionary())
 
-        def _result(self, timeout=None):
+        def awaits(f):
+            """This thread begins to wait for future f: noted for f's job
+            (job_sleep, job_wait). Returns what awaited() restores."""
             s = capture()
             if s is not None:
-                awaited_by[self] = s
+                awaited_by[f] = s
             was, local.result_wait = local.result_wait, True
+            return s, was
+
+        def awaited(f, token):
+            local.result_wait = token[1]
+            if token[0] is not None:
+                awaited_by.pop(f, None)
+
+        def _result(self, timeout=None):
+            t = awaits(self)
             try:
                 return result(self, timeout)
             finally:
-                local.result_wait = was
-                if s is not None:
-                    awaited_by.pop(self, None)
+                awaited(self, t)
                 m = jobs_of.get(self) if jobs_of else None
                 if m is not None and m[0] and capture() is not None:
                     become(None)
@@ -1342,16 +1351,11 @@ def install_hooks(fn):
         exception = _base.Future.exception
 
         def _exception(self, timeout=None):
-            s = capture()
-            if s is not None:
-                awaited_by[self] = s
-            was, local.result_wait = local.result_wait, True
+            t = awaits(self)
             try:
                 return exception(self, timeout)
             finally:
-                local.result_wait = was
-                if s is not None:
-                    awaited_by.pop(self, None)
+                awaited(self, t)
         named_as(_exception, exception, "exception", exception.__qualname__)
         _base.Future.exception = _exception
 

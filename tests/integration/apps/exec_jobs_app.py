@@ -1,4 +1,4 @@
-"""t_exec_jobs' app: an asyncio HTTP/1.1 server (asyncio.start_server,
+"""t_exec_jobs' app: an asyncio HTTP/1.1 server (app_serve.serve_asyncio,
 keep-alive) whose requests give work to a ThreadPoolExecutor. GET
 /<tag>/<id> logs "site=arrival id=<id>", awaits a job that sleeps (a
 retry's backoff) and logs "site=retry id=<id>", awaits a job that starts
@@ -8,10 +8,13 @@ and never awaits: it polls a deque with time.sleep and logs
 "site=apoll id=<id>" for each. Prints "listening <port>"."""
 import asyncio
 import collections
+import os
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from app_serve import serve_asyncio
 
 
 def log(site, rid):
@@ -42,34 +45,16 @@ def poll_loop():
         log("apoll", items.popleft())
 
 
-async def serve(reader, writer):
+async def work(rid):
     loop = asyncio.get_running_loop()
-    try:
-        while True:
-            line = await reader.readline()
-            if not line:
-                break
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass
-            rid = line.split()[1].decode().split("/")[2]
-            log("arrival", rid)
-            if not started:
-                started.append(loop.run_in_executor(pool, poll_loop))   # never awaited
-            await loop.run_in_executor(pool, retry, rid)
-            await loop.run_in_executor(pool, tstart, rid)
-            items.append(rid)
-            body = ("ok " + rid).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-            await writer.drain()
-    finally:
-        writer.close()
+    log("arrival", rid)
+    if not started:
+        started.append(loop.run_in_executor(pool, poll_loop))   # never awaited
+    await loop.run_in_executor(pool, retry, rid)
+    await loop.run_in_executor(pool, tstart, rid)
+    items.append(rid)
 
 
-async def main():
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    print("listening %d" % server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await server.serve_forever()
-
-
-asyncio.run(main())
+asyncio.run(serve_asyncio(work))
+sys.stderr.flush()
+os._exit(0)         # the poll loop's worker never ends: no join at exit
