@@ -1485,9 +1485,10 @@ def install_hooks(fn):
             sleep. A job that polls for work with sleeps, submitted by
             one request and serving later ones, wrote their items with
             its submitter's ID (a trial, 47 of 48 lines; t_lazy_workers
-            "exec_poll"). A job its submitter waits for (a thread in
-            that request in result(), or an asyncio task's job) keeps
-            it, as a joined helper does."""
+            "exec_poll"). A job its submitter waits for (a thread of
+            that request in result() or exception(), a task awaiting its
+            run_in_executor future: joined()) keeps it, as a joined
+            helper does."""
             if capture() != s:
                 return sleep(*args, **kwargs)
             p = enter_inherited(s)
