@@ -106,12 +106,12 @@ static void mark_waited(const void *cond, enum condmap_kind kind)
 		__atomic_or_fetch(&condmap_waited[kind][b / 64], 1ull << (b % 64), __ATOMIC_RELEASE);
 }
 
-/* `cond`'s entry, made if it has none (NULL: no memory). Under the lock. */
-static struct condq *find_or_make(const void *cond)
+/* A new entry for `cond`, which has none (NULL: no memory). Under the lock. */
+static struct condq *make(const void *cond)
 {
-	struct condq *q = find(cond);
+	struct condq *q = mem_alloc(sizeof *q);
 
-	if (q == NULL && (q = mem_alloc(sizeof *q)) != NULL) {
+	if (q != NULL) {
 		q->cond = cond;
 		HASH_ADD_PTR(queues, cond, q);
 	}
@@ -150,7 +150,8 @@ void condmap_wait_begin(const void *cond, pid_t tid, enum condmap_kind kind)
 	mark_waited(cond, kind);
 	if (!lock_or_miss())
 		return;
-	q = find_or_make(cond);
+	if ((q = find(cond)) == NULL)
+		q = make(cond);
 	if (q) {
 		q->waiters++;
 		note_consumer(q, tid);
@@ -194,11 +195,10 @@ bool condmap_taken(const void *cond, pid_t tid, enum condmap_kind kind,
 		*pool = true;     /* as condmap_wait_end's */
 		return false;
 	}
-	q = find(cond);
-	if (q)
+	if ((q = find(cond)) != NULL)
 		*before = class_of(q);
 	else
-		q = find_or_make(cond);
+		q = make(cond);
 	if (q) {
 		note_consumer(q, tid);      /* a waiter, gone again at once */
 		*pool = is_pool(q);
