@@ -976,10 +976,14 @@ def install_hooks(fn):
                 if qm is not None and isinstance(getattr(f, "__self__", None),
                                                   (qm.Queue, getattr(qm, "SimpleQueue", qm.Queue))):
                     child_get()
-            r = run_in_executor(self, executor, func, *args)
             # The job's future -> the asyncio future its task awaits, if it
             # does (job_sleep, job_wait: an awaited job keeps its request).
+            # Cleared first: an executor not the bridge's (a process pool)
+            # makes no job, and an earlier submit's must not be mapped.
             st = waits.get("local")
+            if st is not None:
+                st.last_job = None
+            r = run_in_executor(self, executor, func, *args)
             job = getattr(st, "last_job", None)
             if job is not None:
                 st.last_job = None
@@ -1251,7 +1255,7 @@ def install_hooks(fn):
             class local:            # noqa: N801 - stands in for its state
                 gets = 0
                 job = job_joined = last_job = None
-                result_wait = False
+                own_wait = False
 
         def _submit(self, fn, /, *args, **kwargs):
             # The agent's current context is the submitter's request: it
@@ -1280,9 +1284,7 @@ def install_hooks(fn):
                 if cell is not None:
                     r = async_of.get(f)
                     a = r() if r is not None else None
-                    # Past run_in_executor's own chaining callback: a
-                    # task's wake-up (a fire-and-forget job has none).
-                    return a is not None and len(getattr(a, "_callbacks", None) or ()) > 1
+                    return a is not None and task_awaits(a)
                 return awaited_by.get(f) == s
 
             def job(*a, **k):
@@ -1322,17 +1324,32 @@ def install_hooks(fn):
         awaited_by = weakref.WeakKeyDictionary()
         async_of = waits.setdefault("async_of", weakref.WeakKeyDictionary())
 
+        def task_awaits(a):
+            """Whether an asyncio task awaits future `a`: a task's wake-up
+            among its callbacks (run_in_executor's chaining adds one of
+            its own, a program's add_done_callback others: neither is an
+            await, and a fire-and-forget job has no task's)."""
+            tasks = sys.modules.get("asyncio.tasks")
+            task = getattr(tasks, "Task", None)
+            if task is None:
+                return False
+            for e in getattr(a, "_callbacks", None) or ():
+                cb = e[0] if type(e) is tuple else e
+                if isinstance(getattr(cb, "__self__", None), task):
+                    return True
+            return False
+
         def awaits(f):
             """This thread begins to wait for future f: noted for f's job
             (job_sleep, job_wait). Returns what awaited() restores."""
             s = capture()
             if s is not None:
                 awaited_by[f] = s
-            was, local.result_wait = local.result_wait, True
+            was, local.own_wait = local.own_wait, True
             return s, was
 
         def awaited(f, token):
-            local.result_wait = token[1]
+            local.own_wait = token[1]
             if token[0] is not None:
                 awaited_by.pop(f, None)
 
@@ -1382,7 +1399,8 @@ def install_hooks(fn):
             pool_took = None    # id(pool) -> what took from it last
             job = None          # an executor job's request, while it carries it
             job_joined = None   # whether its submitter waits for it (a callable)
-            result_wait = False     # inside Future.result()
+            own_wait = False    # in a wait that is not for work: a future's
+                                # result() or exception(), a thread's start
             last_job = None     # the future an asyncio task's submit() just made
         inherited = State()
 
@@ -1392,7 +1410,7 @@ def install_hooks(fn):
             # Event): no wait for work (job_wait).
             in_job = inherited.job is not None
             if in_job:
-                was, inherited.result_wait = inherited.result_wait, True
+                was, inherited.own_wait = inherited.own_wait, True
             try:
                 s = capture()
                 # Pool workers get each job's context from submit().
@@ -1438,7 +1456,7 @@ def install_hooks(fn):
                 return start(self)
             finally:
                 if in_job:
-                    inherited.result_wait = was
+                    inherited.own_wait = was
 
         named_as(_start, start, "start", "Thread.start")
         threading.Thread.start = _start
@@ -1569,7 +1587,7 @@ def install_hooks(fn):
         def _wait(self, timeout=None):
             j = inherited.job
             if j is not None and not inherited.on and not inherited.checkout and \
-                    not inherited.result_wait:
+                    not inherited.own_wait:
                 return job_wait(self, timeout, j)
             waits_for_work()
             return wait(self, timeout)

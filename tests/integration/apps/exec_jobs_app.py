@@ -4,7 +4,8 @@ keep-alive) whose requests give work to a ThreadPoolExecutor. GET
 retry's backoff) and logs "site=retry id=<id>", awaits a job that starts
 and joins a thread and logs "site=tstart id=<id>" after it, and hands
 <id> to a dispatcher loop the first request started with run_in_executor
-and never awaits: it polls a deque with time.sleep and logs
+and never awaits (a done callback watches it): it polls a deque with
+time.sleep and logs
 "site=apoll id=<id>" for each. Prints "listening <port>"."""
 import asyncio
 import collections
@@ -49,7 +50,9 @@ async def work(rid):
     loop = asyncio.get_running_loop()
     log("arrival", rid)
     if not started:
-        started.append(loop.run_in_executor(pool, poll_loop))   # never awaited
+        loop_done = loop.run_in_executor(pool, poll_loop)       # never awaited,
+        loop_done.add_done_callback(started.remove)             # but watched
+        started.append(loop_done)
     await loop.run_in_executor(pool, retry, rid)
     await loop.run_in_executor(pool, tstart, rid)
     items.append(rid)
