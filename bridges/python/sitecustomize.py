@@ -1281,6 +1281,14 @@ def install_hooks(fn):
                 f = made[0]
                 if f is None:
                     return False
+                # Only while that request is in progress: a supervisor
+                # waiting on a loop's future for as long as it runs (a
+                # thread in result(), a task awaiting it) would keep the
+                # loop on its request for good (a trial: 29 of 30 lines
+                # of later requests' items with the first's ID;
+                # t_exec_jobs "asup").
+                if live is not None and not live(s):
+                    return False
                 if cell is not None:
                     r = async_of.get(f)
                     a = r() if r is not None else None
@@ -1443,7 +1451,13 @@ def install_hooks(fn):
                         finally:
                             inherited.on = False
                             _leave(prev)
-                    self.run = _run_in_context
+                    try:
+                        self.run = _run_in_context
+                    except (AttributeError, TypeError):
+                        # `run` not settable on it (a subclass's read-only
+                        # property, __slots__): started as without the
+                        # bridge, its thread with the agent's own rules.
+                        return start(self)
                     if own:
                         r = start(self)
                         # The connection is that thread's now: what the
@@ -1591,6 +1605,7 @@ def install_hooks(fn):
                 return job_wait(self, timeout, j)
             waits_for_work()
             return wait(self, timeout)
+        named_as(_wait, wait, "wait", "Condition.wait")
         threading.Condition.wait = _wait
 
         waits["for_work"] = waits_for_work

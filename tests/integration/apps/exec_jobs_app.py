@@ -6,7 +6,9 @@ and joins a thread and logs "site=tstart id=<id>" after it, and hands
 <id> to a dispatcher loop the first request started with run_in_executor
 and never awaits (a done callback watches it): it polls a deque with
 time.sleep and logs
-"site=apoll id=<id>" for each. Prints "listening <port>"."""
+"site=apoll id=<id>" for each; the same loop watched by a supervisor
+task that awaits it for as long as it runs ("site=asup"); and a thread
+whose run is a read-only property logs "site=prop id=<id>". Prints "listening <port>"."""
 import asyncio
 import collections
 import os
@@ -28,7 +30,7 @@ started = []
 
 
 def retry(rid):
-    time.sleep(0.005)
+    time.sleep(0.02)         # past the loop thread's await of its future, under load too
     log("retry", rid)
 
 
@@ -37,6 +39,35 @@ def tstart(rid):
     t.start()
     t.join()
     log("tstart", rid)
+
+
+class Prop(threading.Thread):
+    """A thread whose run is a read-only property (the bridge must not
+    break its start)."""
+    def __init__(self, rid):
+        super().__init__()
+        self.rid = rid
+
+    @property
+    def run(self):
+        return lambda: log("prop", self.rid)
+
+
+sup_items = collections.deque()
+
+
+def sup_loop():
+    while True:
+        while not sup_items:
+            time.sleep(0.002)
+        log("asup", sup_items.popleft())
+
+
+async def supervise(fut):
+    try:
+        await fut           # for as long as the loop runs
+    except Exception:       # noqa: BLE001 - a supervisor's report
+        log("crashed", "-")
 
 
 def poll_loop():
@@ -53,9 +84,14 @@ async def work(rid):
         loop_done = loop.run_in_executor(pool, poll_loop)       # never awaited,
         loop_done.add_done_callback(started.remove)             # but watched
         started.append(loop_done)
+        started.append(asyncio.ensure_future(supervise(loop.run_in_executor(pool, sup_loop))))
     await loop.run_in_executor(pool, retry, rid)
     await loop.run_in_executor(pool, tstart, rid)
     items.append(rid)
+    sup_items.append(rid)
+    t = Prop(rid)
+    t.start()
+    t.join()
 
 
 asyncio.run(serve_asyncio(work))
