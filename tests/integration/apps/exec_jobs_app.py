@@ -56,13 +56,6 @@ class Prop(threading.Thread):
 sup_items = collections.deque()
 
 
-def sup_loop():
-    while True:
-        while not sup_items:
-            time.sleep(0.002)
-        log("asup", sup_items.popleft())
-
-
 async def supervise(fut):
     try:
         await fut           # for as long as the loop runs
@@ -70,11 +63,11 @@ async def supervise(fut):
         log("crashed", "-")
 
 
-def poll_loop():
+def poll_loop(queue=items, site="apoll"):
     while True:
-        while not items:
+        while not queue:
             time.sleep(0.002)
-        log("apoll", items.popleft())
+        log(site, queue.popleft())
 
 
 async def work(rid):
@@ -84,7 +77,7 @@ async def work(rid):
         loop_done = loop.run_in_executor(pool, poll_loop)       # never awaited,
         loop_done.add_done_callback(started.remove)             # but watched
         started.append(loop_done)
-        started.append(asyncio.ensure_future(supervise(loop.run_in_executor(pool, sup_loop))))
+        started.append(asyncio.ensure_future(supervise(loop.run_in_executor(pool, poll_loop, sup_items, "asup"))))
     await loop.run_in_executor(pool, retry, rid)
     await loop.run_in_executor(pool, tstart, rid)
     items.append(rid)
