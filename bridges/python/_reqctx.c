@@ -30,6 +30,15 @@
  *                              was read yet, else 0 (1 without that call:
  *                              an older agent)
  *   vouch(on) -> int           reqctx_api_bridge_vouch (0 without it)
+ *   take_rules(...), take_record(q[, item]), taker_record(q, t, make)
+ *                              the asyncio queue rules' take records
+ *                              (below)
+ *   progress() -> int          reqctx_api_progress
+ *   took() -> int              reqctx_api_took
+ *   wrote_after(take) -> int   reqctx_api_wrote_after; these three only
+ *                              where the agent has them (one call of C
+ *                              each: the queue rules ask them on every
+ *                              take, 60 and 190 ns through ctypes)
  *   Guard(write, fd, encoding, errors, self)
  *                              a callable in place of a text stream's
  *                              write: each chunk (a str, encoded as the
@@ -67,6 +76,9 @@ static void (*api_release)(snap_t);
 static void (*api_buffered)(int, const void *, unsigned long);
 static int (*api_live)(snap_t);
 static int (*api_vouch)(int);
+static unsigned long long (*api_progress)(void);
+static unsigned long long (*api_took)(void);
+static int (*api_wrote_after)(unsigned long long);
 
 /* A snapshot owned by Python (the Python code's Snap class, in C: no
  * Python call to make one or to release it). */
@@ -238,6 +250,34 @@ static PyObject *py_vouch(PyObject *self, PyObject *o)
 	if (on == -1 && PyErr_Occurred())
 		return NULL;
 	return PyLong_FromLong(api_vouch ? api_vouch(on != 0) : 0);
+}
+
+/* progress(), took() -> int: reqctx_api_progress, reqctx_api_took (the
+ * module has them only where the agent does). */
+static PyObject *py_progress(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	return PyLong_FromUnsignedLongLong(api_progress());
+}
+
+static PyObject *py_took(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	return PyLong_FromUnsignedLongLong(api_took());
+}
+
+/* wrote_after(take) -> int: reqctx_api_wrote_after (take: an int took()
+ * gave). */
+static PyObject *py_wrote_after(PyObject *self, PyObject *o)
+{
+	unsigned long long take = PyLong_AsUnsignedLongLong(o);
+
+	(void)self;
+	if (take == (unsigned long long)-1 && PyErr_Occurred())
+		return NULL;
+	return PyLong_FromLong(api_wrote_after(take));
 }
 
 static PyObject *py_release(PyObject *self, PyObject *o)
@@ -971,6 +1011,272 @@ static PyObject *py_task_make(PyObject *self, PyObject *args)
 }
 
 /* taint(d): adds d (+1 or -1) to the count of marked maker cells alive. */
+/* ---- the asyncio queue rules' take records, in C ------------------------
+ *
+ * sitecustomize.py keeps, per asyncio.Queue, a record of each task that
+ * took from it (or tried to): the queue's attribute `_reqctx_takers`, a
+ * dict id(task) -> [weak reference to the task, request, id()s of the
+ * last `ids` items taken]. The request is `any` for a consumer (its
+ * from_queue variable set), else the bridge's variable; it starts as
+ * `not_taken`. A put of one of those items in the same request is a
+ * check-in (the bridge's checks_in). At most `takers` records a queue:
+ * past that, those of tasks gone are dropped, then the oldest.
+ *
+ * take_rules(task_now, from_queue, var, any, not_taken, ids, takers)
+ *     sets them up (once; again replaces them).
+ * take_record(q[, item]) -> None
+ *     the running task (task_now()) took item from q (or tried to:
+ *     without item); nothing where no task runs.
+ * taker_record(q, t, make) -> list | None
+ *     t's record on q, made where it is missing and make is true.
+ * The same as the bridge's Python functions did (git e006973), at one C
+ * call's cost: they ran two and three times on every take.
+ */
+static PyObject *tk_task_now, *tk_fq, *tk_var, *tk_any, *tk_not_taken, *s_dict, *s_takers;
+static Py_ssize_t tk_ids, tk_takers;
+
+/* A borrowed value of q.__dict__[name] (NULL: none, or an error set). */
+static PyObject *attr_of(PyObject *q, PyObject *name, int *err)
+{
+	PyObject *d = PyObject_GetAttr(q, s_dict), *v = NULL;
+
+	*err = 0;
+	if (d == NULL) {
+		*err = 1;
+		return NULL;
+	}
+	if (PyDict_Check(d)) {
+		v = PyDict_GetItemWithError(d, name);
+		if (v == NULL && PyErr_Occurred())
+			*err = 1;
+	} else {
+		*err = 1;
+		PyErr_SetString(PyExc_TypeError, "_reqctx: a queue's __dict__ is not a dict");
+	}
+	Py_DECREF(d);     /* the queue keeps its dict, and the dict v */
+	return v;
+}
+
+/* Whether `rec` is a record of the task `t` (its weak reference's
+ * referent). */
+static int rec_of(PyObject *rec, PyObject *t)
+{
+	return PyList_Check(rec) && PyList_Size(rec) >= 2 &&
+	       PyWeakref_GetObject(PyList_GetItem(rec, 0)) == t;
+}
+
+/* Drops, from a full `takers`, the records of tasks gone, then the
+ * oldest while it is full. 0, or -1 with an exception. */
+static int takers_trim(PyObject *takers)
+{
+	PyObject *dead = PyList_New(0), *k, *v;
+	Py_ssize_t pos = 0;
+	int rc = -1;
+
+	if (dead == NULL)
+		return -1;
+	while (PyDict_Next(takers, &pos, &k, &v)) {
+		PyObject *o = PyList_Check(v) && PyList_Size(v) >= 1 ?
+			PyWeakref_GetObject(PyList_GetItem(v, 0)) : Py_None;
+
+		if (o == Py_None && PyList_Append(dead, k) < 0)
+			goto out;
+	}
+	for (Py_ssize_t i = 0; i < PyList_Size(dead); i++)
+		if (PyDict_DelItem(takers, PyList_GetItem(dead, i)) < 0)
+			goto out;
+	pos = 0;
+	if (PyDict_Size(takers) >= tk_takers && PyDict_Next(takers, &pos, &k, &v)) {
+		Py_INCREF(k);
+		if (PyDict_DelItem(takers, k) < 0) {
+			Py_DECREF(k);
+			goto out;
+		}
+		Py_DECREF(k);
+	}
+	rc = 0;
+out:
+	Py_DECREF(dead);
+	return rc;
+}
+
+/* t's record on q, a new reference; Py_None (a new reference) where it has
+ * none and make is 0; NULL with an exception. */
+static PyObject *taker_of(PyObject *q, PyObject *t, int make)
+{
+	PyObject *takers, *key, *rec, *ref;
+	int err;
+
+	takers = attr_of(q, s_takers, &err);
+	if (err)
+		return NULL;
+	if (takers == NULL || takers == Py_None) {
+		if (!make)
+			Py_RETURN_NONE;
+		if ((takers = PyDict_New()) == NULL)
+			return NULL;
+		if (PyObject_SetAttr(q, s_takers, takers) < 0) {
+			Py_DECREF(takers);
+			return NULL;
+		}
+	} else {
+		Py_INCREF(takers);
+	}
+	rec = NULL;
+	if ((key = PyLong_FromVoidPtr(t)) == NULL)
+		goto out;
+	rec = PyDict_GetItemWithError(takers, key);
+	if (rec == NULL && PyErr_Occurred())
+		goto out;
+	Py_XINCREF(rec);
+	if (rec != NULL && !rec_of(rec, t)) {
+		Py_CLEAR(rec);           /* a task gone, its id reused */
+		if (PyDict_DelItem(takers, key) < 0)
+			goto out;
+	}
+	if (rec == NULL && make) {
+		if (PyDict_Size(takers) >= tk_takers && takers_trim(takers) < 0)
+			goto out;
+		if ((ref = PyWeakref_NewRef(t, NULL)) == NULL)
+			goto out;
+		if ((rec = PyList_New(2)) == NULL) {
+			Py_DECREF(ref);
+			goto out;
+		}
+		Py_INCREF(tk_not_taken);
+		PyList_SetItem(rec, 0, ref);
+		PyList_SetItem(rec, 1, tk_not_taken);
+		if (PyDict_SetItem(takers, key, rec) < 0)
+			Py_CLEAR(rec);
+	} else if (rec == NULL) {
+		Py_INCREF(Py_None);
+		rec = Py_None;
+	}
+out:
+	Py_XDECREF(key);
+	Py_DECREF(takers);
+	return rec;
+}
+
+static PyObject *py_taker_record(PyObject *self, PyObject *args)
+{
+	PyObject *q, *t;
+	int make;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OOp:taker_record", &q, &t, &make))
+		return NULL;
+	if (tk_not_taken == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "_reqctx: take_rules() not called");
+		return NULL;
+	}
+	return taker_of(q, t, make);
+}
+
+/* The request a take is kept with: `any` for a consumer, else the
+ * bridge's variable. A new reference, or NULL with an exception. */
+static PyObject *take_request(void)
+{
+	PyObject *fq = PyObject_CallMethodObjArgs(tk_fq, s_get, NULL);
+	int yes;
+
+	if (fq == NULL)
+		return NULL;
+	yes = PyObject_IsTrue(fq);
+	Py_DECREF(fq);
+	if (yes < 0)
+		return NULL;
+	if (yes) {
+		Py_INCREF(tk_any);
+		return tk_any;
+	}
+	return PyObject_CallMethodObjArgs(tk_var, s_get, Py_None, NULL);
+}
+
+static PyObject *py_take_record(PyObject *self, PyObject *args)
+{
+	PyObject *q, *item = NULL, *t, *req = NULL, *rec = NULL, *r = NULL;
+	int ne;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "O|O:take_record", &q, &item))
+		return NULL;
+	if (tk_task_now == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "_reqctx: take_rules() not called");
+		return NULL;
+	}
+	if (item == tk_not_taken)
+		item = NULL;
+	if ((t = PyObject_CallObject(tk_task_now, NULL)) == NULL)
+		return NULL;
+	if (t == Py_None) {
+		Py_DECREF(t);
+		Py_RETURN_NONE;
+	}
+	if ((req = take_request()) == NULL || (rec = taker_of(q, t, 1)) == NULL)
+		goto out;
+	if (!PyList_Check(rec) || PyList_Size(rec) < 2) {
+		PyErr_SetString(PyExc_TypeError, "_reqctx: a take record is not a list");
+		goto out;
+	}
+	/* rec[1] is not req and rec[1] != req: the request changed */
+	if ((ne = PyObject_RichCompareBool(PyList_GetItem(rec, 1), req, Py_NE)) < 0)
+		goto out;
+	if (ne && (PyList_SetSlice(rec, 1, PyList_Size(rec), NULL) < 0 || PyList_Append(rec, req) < 0))
+		goto out;
+	if (item != NULL) {
+		PyObject *id;
+
+		if (PyList_Size(rec) > tk_ids + 1 && PyList_SetSlice(rec, 2, 3, NULL) < 0)
+			goto out;
+		if ((id = PyLong_FromVoidPtr(item)) == NULL)
+			goto out;
+		ne = PyList_Append(rec, id);
+		Py_DECREF(id);
+		if (ne < 0)
+			goto out;
+	}
+	Py_INCREF(Py_None);
+	r = Py_None;
+out:
+	Py_XDECREF(rec);
+	Py_XDECREF(req);
+	Py_DECREF(t);
+	return r;
+}
+
+/* *slot = o, with a reference; the one before dropped. */
+static void keep(PyObject **slot, PyObject *o)
+{
+	PyObject *old = *slot;
+
+	Py_INCREF(o);
+	*slot = o;
+	Py_XDECREF(old);
+}
+
+static PyObject *py_take_rules(PyObject *self, PyObject *args)
+{
+	PyObject *tn, *fq, *var, *any, *nt;
+	Py_ssize_t ids, takers;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OOOOOnn:take_rules", &tn, &fq, &var, &any, &nt, &ids, &takers))
+		return NULL;
+	if (ids < 0 || takers < 1) {
+		PyErr_SetString(PyExc_ValueError, "_reqctx: take_rules: ids >= 0, takers >= 1");
+		return NULL;
+	}
+	keep(&tk_task_now, tn);
+	keep(&tk_fq, fq);
+	keep(&tk_var, var);
+	keep(&tk_any, any);
+	keep(&tk_not_taken, nt);
+	tk_ids = ids;
+	tk_takers = takers;
+	Py_RETURN_NONE;
+}
+
 static PyObject *py_taint(PyObject *self, PyObject *arg)
 {
 	long d = PyLong_AsLong(arg);
@@ -999,8 +1305,25 @@ static PyMethodDef methods[] = {
 	  "handle_run(Handle, run, fallback, var, Context): Handle._run in C, the request of the handle's context current around its callback." },
 	{ "task_make", py_task_make, METH_VARARGS,
 	  "task_make(BaseEventLoop, create_task, var, copy_context[, from_queue, last_take]): create_task in C, a task made outside any request taking the agent's current one; one made by a task holding a queue item clears last_take." },
+	{ "take_rules", py_take_rules, METH_VARARGS,
+	  "take_rules(task_now, from_queue, var, any, not_taken, ids, takers): sets up take_record and taker_record." },
+	{ "take_record", py_take_record, METH_VARARGS,
+	  "take_record(q[, item]): the running task took item from the asyncio queue q (or tried to)." },
+	{ "taker_record", py_taker_record, METH_VARARGS,
+	  "taker_record(q, t, make) -> list | None: task t's take record on q." },
 	{ "loop_run", py_loop_run, METH_VARARGS,
 	  "loop_run(BaseEventLoop, run_forever): run_forever in C, the thread marked as a bridged loop while it runs." },
+	{ NULL, NULL, 0, NULL },
+};
+
+/* Calls an older agent may lack: added to the module only where it has
+ * them (sitecustomize.py falls back to ctypes, or goes without). */
+static PyMethodDef take_methods[] = {
+	{ "progress", py_progress, METH_NOARGS,
+	  "reqctx_api_progress(): the thread's steps entered (high 32 bits) and its writes in this step." },
+	{ "took", py_took, METH_NOARGS, "reqctx_api_took(): a token for a take, for wrote_after()." },
+	{ "wrote_after", py_wrote_after, METH_O,
+	  "reqctx_api_wrote_after(take): 1 when the thread wrote since the take (in its step or this one)." },
 	{ NULL, NULL, 0, NULL },
 };
 
@@ -1042,6 +1365,14 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	api_bridge_loop = (void (*)(int))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_loop");
 	api_live = (int (*)(snap_t))dlsym(RTLD_DEFAULT, "reqctx_api_live");
 	api_vouch = (int (*)(int))dlsym(RTLD_DEFAULT, "reqctx_api_bridge_vouch");
+	api_progress = (unsigned long long (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_progress");
+	api_took = (unsigned long long (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_took");
+	api_wrote_after = (int (*)(unsigned long long))dlsym(RTLD_DEFAULT, "reqctx_api_wrote_after");
+	if (api_progress && api_took && api_wrote_after &&
+	    PyModule_AddFunctions(m, take_methods) < 0) {
+		Py_DECREF(m);
+		return NULL;
+	}
 	guard_type = (PyTypeObject *)PyType_FromSpec(&guard_spec);
 	if (guard_type == NULL || PyModule_AddObject(m, "Guard", (PyObject *)guard_type) < 0) {
 		Py_XDECREF(guard_type);
@@ -1057,9 +1388,11 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	s_run = PyUnicode_InternFromString("run");
 	s_context_kw = PyUnicode_InternFromString("context");
 	s_cr_code = PyUnicode_InternFromString("cr_code");
+	s_dict = PyUnicode_InternFromString("__dict__");
+	s_takers = PyUnicode_InternFromString("_reqctx_takers");
 	replay_type = (PyTypeObject *)PyType_FromSpec(&replay_spec);
 	if (!s_context || !s_args || !s_callback || !s_get || !s_set || !s_run || !s_context_kw ||
-	    replay_type == NULL) {
+	    !s_dict || !s_takers || replay_type == NULL) {
 		Py_DECREF(m);
 		return NULL;
 	}
