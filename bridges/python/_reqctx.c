@@ -33,6 +33,8 @@
  *   take_rules(...), take_record(q[, item]), taker_record(q, t, make)
  *                              the asyncio queue rules' take records
  *                              (below)
+ *   queue_rules(...), put_snap(q, item), get_snap(q, item) -> snap,
+ *   take_held(q, item)         their item bookkeeping (below)
  *   progress() -> int          reqctx_api_progress
  *   took() -> int              reqctx_api_took
  *   wrote_after(take) -> int   reqctx_api_wrote_after; these three only
@@ -1277,6 +1279,496 @@ static PyObject *py_take_rules(PyObject *self, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+/* ---- the asyncio queue rules' item bookkeeping, in C -------------------
+ *
+ * What sitecustomize.py's Queue.put_nowait and get_nowait keep beside a
+ * queue (its attributes):
+ *   _reqctx_snaps  a deque: the request each item in the queue was put
+ *                  in (the bridge's variable then, or what a check-in
+ *                  names), in put order
+ *   _reqctx_taken  a dict of the last `taken_kept` items taken: None, a
+ *                  bool or a small int (-5..256) by (type, value) -> None;
+ *                  another object by id() -> a weak reference to it, or
+ *                  `held` where it has none (then, once taken, a 1-tuple
+ *                  of the request that took it)
+ * queue_rules(qsize, fifo_put, fifo_get, ambiguous, held, taken_kept,
+ *             deque) sets them up, after take_rules().
+ * put_snap(q, item)    after a put: what it names, appended to the snaps
+ * get_snap(q, item) -> the request the item taken was put in: the first
+ *                      snap for a FIFO queue whose snaps match its size;
+ *                      for another order, none while every item there is
+ *                      nobody's, else `ambiguous`; where the queue
+ *                      changed behind its methods, `ambiguous` unless
+ *                      all were nobody's, and the snaps cleared. The item
+ *                      is recorded as taken.
+ * take_held(q, item)   at the end of a take: an item kept as `held`
+ *                      records the request that took it.
+ * The same as the bridge's Python (git e006973's returned, checks_in,
+ * _put_nowait and _get_nowait's first half).
+ */
+static PyObject *qr_qsize, *qr_fifo_put, *qr_fifo_get, *qr_ambiguous, *qr_held, *qr_deque,
+	*s_snaps, *s_taken, *s_put_m, *s_get_m, *s_weakrefoffset, *s_remove, *s_append, *s_popleft,
+	*s_clear;
+static Py_ssize_t qr_taken_kept;
+
+/* None, a bool, or an int -5..256: taken by value. */
+static int by_value(PyObject *item)
+{
+	int over;
+	long v;
+
+	if (item == Py_None || PyBool_Check(item))
+		return 1;
+	if (!PyLong_CheckExact(item))
+		return 0;
+	v = PyLong_AsLongAndOverflow(item, &over);
+	return !over && v >= -5 && v <= 256;
+}
+
+/* The key of `item` in a queue's taken dict, and (*val) what is kept for
+ * it: new references, or -1 with an exception. */
+static int taken_key(PyObject *item, PyObject **key, PyObject **val)
+{
+	PyObject *off;
+	long o;
+
+	if (by_value(item)) {
+		*key = PyTuple_Pack(2, (PyObject *)Py_TYPE(item), item);
+		Py_INCREF(Py_None);
+		*val = Py_None;
+		return *key ? 0 : -1;
+	}
+	if ((*key = PyLong_FromVoidPtr(item)) == NULL)
+		return -1;
+	/* The type asked first: an int or a str has no weak reference. */
+	off = PyObject_GetAttr((PyObject *)Py_TYPE(item), s_weakrefoffset);
+	o = off ? PyLong_AsLong(off) : -1;
+	Py_XDECREF(off);
+	if (o == -1 && PyErr_Occurred())
+		PyErr_Clear();
+	*val = o != 0 ? PyWeakref_NewRef(item, NULL) : NULL;
+	if (*val == NULL) {
+		if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_TypeError)) {
+			Py_CLEAR(*key);
+			return -1;
+		}
+		PyErr_Clear();
+		Py_INCREF(qr_held);
+		*val = qr_held;
+	}
+	return 0;
+}
+
+/* q.__dict__[name], made (`make()`, set as an attribute) where missing
+ * or None and make is given: a new reference; Py_None where missing
+ * otherwise; NULL with an exception. */
+static PyObject *q_attr(PyObject *q, PyObject *name, PyObject *(*make)(void))
+{
+	int err;
+	PyObject *v = attr_of(q, name, &err);
+
+	if (err)
+		return NULL;
+	if (v != NULL && (v != Py_None || make == NULL)) {
+		Py_INCREF(v);
+		return v;
+	}
+	if (make == NULL)
+		Py_RETURN_NONE;
+	if ((v = make()) != NULL && PyObject_SetAttr(q, name, v) < 0)
+		Py_CLEAR(v);
+	return v;
+}
+
+static PyObject *new_deque(void)
+{
+	return PyObject_CallObject(qr_deque, NULL);
+}
+
+/* What `item`, put on q, names as a thing taken there before (the entry
+ * dropped): None (nobody), `ambiguous` (a small int), or `not_taken`. A
+ * new reference, or NULL with an exception. */
+static PyObject *returned(PyObject *q, PyObject *item)
+{
+	PyObject *taken, *key = NULL, *val = NULL, *ref, *r = NULL;
+
+	if ((taken = q_attr(q, s_taken, NULL)) == NULL)
+		return NULL;
+	if (!PyDict_Check(taken) || PyDict_Size(taken) == 0) {
+		Py_DECREF(taken);
+		Py_INCREF(tk_not_taken);
+		return tk_not_taken;
+	}
+	if (taken_key(item, &key, &val) < 0)
+		goto out;
+	ref = PyDict_GetItemWithError(taken, key);
+	if (ref == NULL) {
+		if (!PyErr_Occurred()) {
+			Py_INCREF(tk_not_taken);
+			r = tk_not_taken;
+		}
+		goto out;
+	}
+	Py_INCREF(ref);
+	if (PyDict_DelItem(taken, key) < 0) {
+		Py_DECREF(ref);
+		goto out;
+	}
+	if (ref == Py_None) {
+		r = PyLong_CheckExact(item) ? qr_ambiguous : Py_None;
+		Py_INCREF(r);
+	} else if (PyTuple_CheckExact(ref)) {
+		/* the request that took it: the same one putting it back */
+		PyObject *held_in = PyTuple_Size(ref) > 0 ? PyTuple_GetItem(ref, 0) : Py_None;
+		PyObject *cur = PyObject_CallMethodObjArgs(tk_var, s_get, Py_None, NULL);
+		int eq = 0;
+
+		if (cur == NULL) {
+			Py_DECREF(ref);
+			goto out;
+		}
+		if (held_in != Py_None && held_in != qr_ambiguous)
+			eq = PyObject_RichCompareBool(held_in, cur, Py_EQ);
+		Py_DECREF(cur);
+		if (eq < 0) {
+			Py_DECREF(ref);
+			goto out;
+		}
+		r = eq ? Py_None : tk_not_taken;
+		Py_INCREF(r);
+	} else {
+		r = ref != qr_held && PyWeakref_Check(ref) && PyWeakref_GetObject(ref) == item ?
+			Py_None : tk_not_taken;
+		Py_INCREF(r);
+	}
+	Py_DECREF(ref);
+out:
+	Py_XDECREF(key);
+	Py_XDECREF(val);
+	Py_DECREF(taken);
+	return r;
+}
+
+/* The first index >= 2 of rec equal to i, or -1 (-2 with an exception). */
+static Py_ssize_t id_index(PyObject *rec, PyObject *i)
+{
+	for (Py_ssize_t j = 2; j < PyList_Size(rec); j++) {
+		int eq = PyObject_RichCompareBool(PyList_GetItem(rec, j), i, Py_EQ);
+
+		if (eq < 0)
+			return -2;
+		if (eq)
+			return j;
+	}
+	return -1;
+}
+
+/* What the running task's put of `item` on q, in request `cur` (not
+ * None), names as a check-in: the very object it took there in this
+ * request (or, ambiguous, in any) names nobody (its id dropped from its
+ * record); another put of a task that took there in this request, or of
+ * a consumer, no one request's (`ambiguous`); else `not_taken`. A new
+ * reference, or NULL with an exception. */
+static PyObject *checks_in(PyObject *q, PyObject *cur, PyObject *item)
+{
+	PyObject *takers, *t, *rec = NULL, *i = NULL, *r = NULL;
+	Py_ssize_t j;
+	int err, same;
+
+	takers = attr_of(q, s_takers, &err);
+	if (err)
+		return NULL;
+	if (takers == NULL || (same = PyObject_IsTrue(takers)) == 0) {
+		Py_INCREF(tk_not_taken);
+		return tk_not_taken;
+	}
+	if (same < 0 || (t = PyObject_CallObject(tk_task_now, NULL)) == NULL)
+		return NULL;
+	if (t == Py_None) {
+		Py_DECREF(t);
+		Py_INCREF(tk_not_taken);
+		return tk_not_taken;
+	}
+	rec = taker_of(q, t, 0);
+	Py_DECREF(t);
+	if (rec == NULL)
+		return NULL;
+	if (rec == Py_None || !PyList_Check(rec) || PyList_Size(rec) < 2) {
+		r = tk_not_taken;
+		Py_INCREF(r);
+		goto out;
+	}
+	if ((i = PyLong_FromVoidPtr(item)) == NULL)
+		goto out;
+	if (cur != qr_ambiguous) {
+		PyObject *req = PyList_GetItem(rec, 1);
+
+		same = req == tk_any ? 1 : PyObject_RichCompareBool(req, cur, Py_EQ);
+		if (same < 0)
+			goto out;
+		if (!same) {
+			r = tk_not_taken;
+			Py_INCREF(r);
+			goto out;
+		}
+	}
+	if ((j = id_index(rec, i)) == -2)
+		goto out;
+	if (j >= 0) {
+		if (PyList_SetSlice(rec, j, j + 1, NULL) < 0)
+			goto out;
+		r = Py_None;
+	} else {
+		r = cur == qr_ambiguous ? tk_not_taken : qr_ambiguous;
+	}
+	Py_INCREF(r);
+out:
+	Py_XDECREF(i);
+	Py_DECREF(rec);
+	return r;
+}
+
+static PyObject *py_put_snap(PyObject *self, PyObject *args)
+{
+	PyObject *q, *item, *snaps, *s = NULL, *r = NULL, *res = NULL;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OO:put_snap", &q, &item))
+		return NULL;
+	if (qr_deque == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "_reqctx: queue_rules() not called");
+		return NULL;
+	}
+	if ((snaps = q_attr(q, s_snaps, new_deque)) == NULL)
+		return NULL;
+	if ((s = PyObject_CallMethodObjArgs(tk_var, s_get, Py_None, NULL)) == NULL ||
+	    (r = returned(q, item)) == NULL)
+		goto out;
+	if (s != Py_None) {
+		if (r != tk_not_taken) {
+			Py_INCREF(r);
+			Py_DECREF(s);
+			s = r;
+		} else {
+			PyObject *c = checks_in(q, s, item);
+
+			if (c == NULL)
+				goto out;
+			if (c != tk_not_taken) {
+				Py_DECREF(s);
+				s = c;
+			} else {
+				Py_DECREF(c);
+			}
+		}
+	}
+	res = PyObject_CallMethodObjArgs(snaps, s_append, s, NULL);
+out:
+	Py_XDECREF(r);
+	Py_XDECREF(s);
+	Py_DECREF(snaps);
+	return res;
+}
+
+/* Whether any snap in `snaps` names somebody (is not None): 1, 0, or -1
+ * with an exception. */
+static int any_somebody(PyObject *snaps)
+{
+	PyObject *it = PyObject_GetIter(snaps), *x;
+	int found = 0;
+
+	if (it == NULL)
+		return -1;
+	while (!found && (x = PyIter_Next(it)) != NULL) {
+		found = x != Py_None;
+		Py_DECREF(x);
+	}
+	Py_DECREF(it);
+	return PyErr_Occurred() ? -1 : found;
+}
+
+/* Records `item` as taken from q (the taken dict). 0, or -1. */
+static int taken_add(PyObject *q, PyObject *item)
+{
+	PyObject *taken, *key, *val;
+	int rc = -1;
+
+	if (taken_key(item, &key, &val) < 0)
+		return -1;
+	if ((taken = q_attr(q, s_taken, PyDict_New)) == NULL)
+		goto out;
+	if (!PyDict_Check(taken)) {
+		PyErr_SetString(PyExc_TypeError, "_reqctx: a queue's taken record is not a dict");
+		goto out2;
+	}
+	if (PyDict_Size(taken) >= qr_taken_kept) {
+		Py_ssize_t pos = 0;
+		PyObject *k, *v;
+
+		if (PyDict_Next(taken, &pos, &k, &v)) {
+			Py_INCREF(k);
+			rc = PyDict_DelItem(taken, k);
+			Py_DECREF(k);
+			if (rc < 0)
+				goto out2;
+		}
+	}
+	rc = PyDict_SetItem(taken, key, val);
+out2:
+	Py_DECREF(taken);
+out:
+	Py_DECREF(key);
+	Py_DECREF(val);
+	return rc;
+}
+
+/* The snap of the item just taken from q (above). A new reference, or
+ * NULL with an exception. */
+static PyObject *snap_taken(PyObject *q)
+{
+	PyObject *snaps, *size, *s = NULL, *cls, *put = NULL, *get = NULL, *x;
+	Py_ssize_t n, len;
+	int fifo, some;
+
+	if ((snaps = q_attr(q, s_snaps, NULL)) == NULL)
+		return NULL;
+	if ((some = PyObject_IsTrue(snaps)) <= 0) {
+		Py_DECREF(snaps);
+		if (some < 0)
+			return NULL;
+		Py_RETURN_NONE;
+	}
+	if ((len = PyObject_Length(snaps)) < 0)
+		goto out;
+	size = PyObject_CallFunctionObjArgs(qr_qsize, q, NULL);
+	n = size ? PyLong_AsSsize_t(size) : -1;
+	Py_XDECREF(size);
+	if (n == -1 && PyErr_Occurred())
+		goto out;
+	cls = (PyObject *)Py_TYPE(q);
+	if ((put = PyObject_GetAttr(cls, s_put_m)) == NULL || (get = PyObject_GetAttr(cls, s_get_m)) == NULL)
+		goto out;
+	fifo = put == qr_fifo_put && get == qr_fifo_get;
+	if (len == n + 1 && fifo) {
+		s = PyObject_CallMethodObjArgs(snaps, s_popleft, NULL);
+	} else if (len == n + 1) {
+		/* An order of its own (a LifoQueue, a PriorityQueue): nobody's
+		 * while every item there is, else no one request's; a
+		 * nobody's entry goes first. */
+		x = PyObject_CallMethodObjArgs(snaps, s_remove, Py_None, NULL);
+		if (x != NULL) {
+			Py_DECREF(x);
+			if ((some = any_somebody(snaps)) >= 0) {
+				s = some ? qr_ambiguous : Py_None;
+				Py_INCREF(s);
+			}
+		} else if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+			PyErr_Clear();
+			if ((x = PyObject_CallMethodObjArgs(snaps, s_popleft, NULL)) != NULL) {
+				Py_DECREF(x);
+				Py_INCREF(qr_ambiguous);
+				s = qr_ambiguous;
+			}
+		}
+	} else {
+		/* The queue changed behind its methods. */
+		if ((some = any_somebody(snaps)) >= 0 &&
+		    (x = PyObject_CallMethodObjArgs(snaps, s_clear, NULL)) != NULL) {
+			Py_DECREF(x);
+			s = some ? qr_ambiguous : Py_None;
+			Py_INCREF(s);
+		}
+	}
+out:
+	Py_XDECREF(put);
+	Py_XDECREF(get);
+	Py_DECREF(snaps);
+	return s;
+}
+
+static PyObject *py_get_snap(PyObject *self, PyObject *args)
+{
+	PyObject *q, *item;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OO:get_snap", &q, &item))
+		return NULL;
+	if (qr_deque == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "_reqctx: queue_rules() not called");
+		return NULL;
+	}
+	if (taken_add(q, item) < 0)
+		return NULL;
+	return snap_taken(q);
+}
+
+static PyObject *py_take_held(PyObject *self, PyObject *args)
+{
+	PyObject *q, *item, *taken, *key = NULL, *v, *cur = NULL, *t = NULL, *r = NULL;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OO:take_held", &q, &item))
+		return NULL;
+	if (qr_deque == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "_reqctx: queue_rules() not called");
+		return NULL;
+	}
+	if (by_value(item))
+		Py_RETURN_NONE;
+	if ((taken = q_attr(q, s_taken, NULL)) == NULL)
+		return NULL;
+	if (!PyDict_Check(taken)) {
+		Py_DECREF(taken);
+		Py_RETURN_NONE;
+	}
+	if ((key = PyLong_FromVoidPtr(item)) == NULL)
+		goto out;
+	v = PyDict_GetItemWithError(taken, key);
+	if (v != qr_held) {
+		if (v != NULL || !PyErr_Occurred())
+			r = (Py_INCREF(Py_None), Py_None);
+		goto out;
+	}
+	if ((cur = PyObject_CallMethodObjArgs(tk_var, s_get, Py_None, NULL)) == NULL ||
+	    (t = PyTuple_Pack(1, cur)) == NULL || PyDict_SetItem(taken, key, t) < 0)
+		goto out;
+	Py_INCREF(Py_None);
+	r = Py_None;
+out:
+	Py_XDECREF(t);
+	Py_XDECREF(cur);
+	Py_XDECREF(key);
+	Py_DECREF(taken);
+	return r;
+}
+
+static PyObject *py_queue_rules(PyObject *self, PyObject *args)
+{
+	PyObject *qsize, *fput, *fget, *amb, *held, *deque;
+	Py_ssize_t kept;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OOOOOnO:queue_rules", &qsize, &fput, &fget, &amb, &held, &kept,
+			      &deque))
+		return NULL;
+	if (tk_var == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "_reqctx: take_rules() not called");
+		return NULL;
+	}
+	if (kept < 1) {
+		PyErr_SetString(PyExc_ValueError, "_reqctx: queue_rules: taken_kept >= 1");
+		return NULL;
+	}
+	keep(&qr_qsize, qsize);
+	keep(&qr_fifo_put, fput);
+	keep(&qr_fifo_get, fget);
+	keep(&qr_ambiguous, amb);
+	keep(&qr_held, held);
+	keep(&qr_deque, deque);
+	qr_taken_kept = kept;
+	Py_RETURN_NONE;
+}
+
 static PyObject *py_taint(PyObject *self, PyObject *arg)
 {
 	long d = PyLong_AsLong(arg);
@@ -1311,6 +1803,13 @@ static PyMethodDef methods[] = {
 	  "take_record(q[, item]): the running task took item from the asyncio queue q (or tried to)." },
 	{ "taker_record", py_taker_record, METH_VARARGS,
 	  "taker_record(q, t, make) -> list | None: task t's take record on q." },
+	{ "queue_rules", py_queue_rules, METH_VARARGS,
+	  "queue_rules(qsize, fifo_put, fifo_get, ambiguous, held, taken_kept, deque): sets up put_snap, get_snap and take_held." },
+	{ "put_snap", py_put_snap, METH_VARARGS, "put_snap(q, item): after a put, what it names appended to q's snaps." },
+	{ "get_snap", py_get_snap, METH_VARARGS,
+	  "get_snap(q, item) -> the request the item just taken from q was put in; the item recorded as taken." },
+	{ "take_held", py_take_held, METH_VARARGS,
+	  "take_held(q, item): at a take's end, an item with no weak reference records the request that took it." },
 	{ "loop_run", py_loop_run, METH_VARARGS,
 	  "loop_run(BaseEventLoop, run_forever): run_forever in C, the thread marked as a bridged loop while it runs." },
 	{ NULL, NULL, 0, NULL },
@@ -1390,9 +1889,19 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	s_cr_code = PyUnicode_InternFromString("cr_code");
 	s_dict = PyUnicode_InternFromString("__dict__");
 	s_takers = PyUnicode_InternFromString("_reqctx_takers");
+	s_snaps = PyUnicode_InternFromString("_reqctx_snaps");
+	s_taken = PyUnicode_InternFromString("_reqctx_taken");
+	s_put_m = PyUnicode_InternFromString("_put");
+	s_get_m = PyUnicode_InternFromString("_get");
+	s_weakrefoffset = PyUnicode_InternFromString("__weakrefoffset__");
+	s_remove = PyUnicode_InternFromString("remove");
+	s_append = PyUnicode_InternFromString("append");
+	s_popleft = PyUnicode_InternFromString("popleft");
+	s_clear = PyUnicode_InternFromString("clear");
 	replay_type = (PyTypeObject *)PyType_FromSpec(&replay_spec);
 	if (!s_context || !s_args || !s_callback || !s_get || !s_set || !s_run || !s_context_kw ||
-	    !s_dict || !s_takers || replay_type == NULL) {
+	    !s_dict || !s_takers || !s_snaps || !s_taken || !s_put_m || !s_get_m || !s_weakrefoffset ||
+	    !s_remove || !s_append || !s_popleft || !s_clear || replay_type == NULL) {
 		Py_DECREF(m);
 		return NULL;
 	}

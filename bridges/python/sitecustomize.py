@@ -117,6 +117,9 @@ def _reqctx_bridge():
         if hasattr(_reqctx, "take_rules"):
             fn.update(take_rules=_reqctx.take_rules, take_record=_reqctx.take_record,
                       taker_record=_reqctx.taker_record)
+        if hasattr(_reqctx, "queue_rules"):
+            fn.update(queue_rules=_reqctx.queue_rules, put_snap=_reqctx.put_snap,
+                      get_snap=_reqctx.get_snap, take_held=_reqctx.take_held)
         if hasattr(_reqctx, "live"):
             fn.update(live=_reqctx.live, vouch=_reqctx.vouch)
         if hasattr(_reqctx, "took"):
@@ -728,8 +731,9 @@ def install_hooks(fn):
         # own item; before, such a put named nobody, and a handler that
         # took it kept its own request on another's item, a trial, 68 of
         # 160 lines).
-        def _put_nowait(self, item):
-            put_nowait(self, item)
+        def put_snap(self, item):
+            """After a put of `item` on queue `self`: what it names,
+            appended to the queue's snaps."""
             snaps = self.__dict__.get("_reqctx_snaps")
             if snaps is None:
                 snaps = self._reqctx_snaps = collections.deque()
@@ -745,10 +749,9 @@ def install_hooks(fn):
                     s = c
             snaps.append(s)
 
-        def _get_nowait(self):
-            # The try (the take of an empty queue) is recorded by the
-            # empty() that asyncio's get_nowait asks first (asking, below).
-            item = get_nowait(self)
+        def get_snap(self, item):
+            """The request `item`, just taken from queue `self`, was put
+            in (its snap); the item recorded as taken."""
             k = taken_key(item)
             if k is not None:
                 taken = self.__dict__.get("_reqctx_taken")
@@ -785,6 +788,32 @@ def install_hooks(fn):
                     if any(x is not None for x in snaps):
                         s = AMBIGUOUS
                     snaps.clear()
+            return s
+
+        def take_held(self, item):
+            """At a take's end: an item with no weak reference records
+            the request that took it."""
+            k = taken_key(item)
+            if k[1] is HELD:
+                taken = self.__dict__.get("_reqctx_taken")
+                if taken is not None and taken.get(k[0]) is HELD:
+                    taken[k[0]] = (var.get(None),)
+
+        # The same three in the extension (make bench, "queues").
+        queue_rules = fn.get("queue_rules")
+        if queue_rules is not None and take_rules is not None:
+            queue_rules(qsize, fifo[0], fifo[1], AMBIGUOUS, HELD, TAKEN_KEPT, collections.deque)
+            put_snap, get_snap, take_held = fn["put_snap"], fn["get_snap"], fn["take_held"]
+
+        def _put_nowait(self, item):
+            put_nowait(self, item)
+            put_snap(self, item)
+
+        def _get_nowait(self):
+            # The try (the take of an empty queue) is recorded by the
+            # empty() that asyncio's get_nowait asks first (asking, below).
+            item = get_nowait(self)
+            s = get_snap(self, item)
             cur = var.get(None)
             if cur is not None and cur is not AMBIGUOUS and from_queue.get() and \
                     holds_other(self):
@@ -819,10 +848,7 @@ def install_hooks(fn):
             elif s is not None and s != cur and cur is not AMBIGUOUS:
                 ambiguous(cur)
             took(self, item)                # in what the task holds it
-            if k is not None and k[1] is HELD:
-                taken = self.__dict__.get("_reqctx_taken")
-                if taken is not None and taken.get(k[0]) is HELD:
-                    taken[k[0]] = (var.get(None),)
+            take_held(self, item)
             return item
 
         # The batch rule. A task with no request of its own that takes

@@ -13,7 +13,11 @@ before: its takes are "any"), 260 tasks on one queue of which 200 go
 (past the 256 records a queue keeps: the records of tasks gone are
 dropped), 260 live ones on another (then the oldest), and a record whose task is gone before another task
 takes; and a keep-alive connection's handler taking in one request,
-then in the next."""
+then in the next. The same for the items' bookkeeping (a queue's
+_reqctx_snaps and _reqctx_taken): items of every kind taken and put
+back, more than the 64 taken kept, a LifoQueue, a PriorityQueue, a queue
+changed behind its methods, and a handler's check-ins in a later
+request."""
 import asyncio
 import gc
 import os
@@ -41,6 +45,11 @@ class Item:
 
 ITEMS = [Item(n) for n in range(2000)]
 BY_ID = {id(x): x.n for x in ITEMS}
+# Items of other kinds, kept alive (their ids stay theirs), by name.
+OTHERS = {"str-a": "str-a", "str-b": "str-b", "tuple": (1, 2), "big": 10 ** 6 + 1,
+          "float": 2.5, "s-1100": "s-1100"}
+NAMES = dict(((id(v), k) for k, v in OTHERS.items()), **{})
+NAMES.update((i, "o%d" % n) for i, n in BY_ID.items())
 
 
 SEEN = []      # (object, label): kept, so that no id is reused
@@ -76,6 +85,32 @@ def show(label, q):
     for r in rows:
         print("  ", r)
     print("#", label, "total", len(takers))
+
+
+def show_items(label, q):
+    """Prints q's snaps (what each item in it was put in) and its taken
+    record (key: a value, or an item's name; what is kept: "-" for a
+    value, "ref" for a weak reference, "in <label>" for the request an
+    item with none was taken in, else the object's label)."""
+    snaps = q.__dict__.get("_reqctx_snaps")
+    print(label, "snaps", None if snaps is None else [label_of(x) for x in snaps])
+    taken = q.__dict__.get("_reqctx_taken")
+    if taken is None:
+        print(label, "taken none")
+        return
+    rows = []
+    for k, v in taken.items():
+        name = "value %r" % (k[1],) if type(k) is tuple else NAMES.get(k, "?")
+        if v is None:
+            kept = "-"
+        elif type(v) is tuple:
+            kept = "in " + label_of(v[0])
+        elif type(v).__name__ == "ReferenceType":
+            kept = "ref" if v() is not None else "dead ref"
+        else:
+            kept = label_of(v)
+        rows.append("%s: %s" % (name, kept))
+    print(label, "taken", rows)
 
 
 async def main():
@@ -157,9 +192,45 @@ async def main():
     await loop.create_task(one_on(g, ITEMS[901]), name="second")
     show("g", g)
 
+    # Items of every kind taken, then put back (no request: all nobody's).
+    k = asyncio.Queue()
+    kinds = [None, True, 5, OTHERS["big"], OTHERS["str-a"], OTHERS["tuple"], OTHERS["float"],
+             ITEMS[1500]]
+    for x in kinds:
+        k.put_nowait(x)
+    show_items("k put", k)
+    for _ in kinds:
+        k.get_nowait()
+    show_items("k taken", k)
+    for x in (5, ITEMS[1500], OTHERS["str-a"], OTHERS["str-b"], ITEMS[1501]):
+        k.put_nowait(x)
+    show_items("k put back", k)
+    # More than the 64 kept.
+    for n in range(70):
+        k.put_nowait(ITEMS[1600 + n])
+    while not k.empty():
+        k.get_nowait()
+    show_items("k past 64", k)
+
+    # Orders of their own, and a queue changed behind its methods.
+    for cls in (asyncio.LifoQueue, asyncio.PriorityQueue):
+        o = cls()
+        for n in (3, 1, 2):
+            o.put_nowait(n)
+        o.get_nowait()
+        show_items(cls.__name__, o)
+    b = asyncio.Queue()
+    b.put_nowait(ITEMS[1700])
+    b._queue.append(ITEMS[1701])
+    b.get_nowait()
+    show_items("behind", b)
+
     # Requests: a keep-alive connection's handler takes in one request,
     # then in the next (its record starts again with the new request).
     r = asyncio.Queue()
+    p = asyncio.Queue()
+    lq = asyncio.LifoQueue()
+    lq.put_nowait(ITEMS[1201])
 
     async def handle(reader, writer):
         k = 0
@@ -175,6 +246,21 @@ async def main():
                 r.put_nowait(ITEMS[1000 + k])
                 await r.get()
                 k += 1
+            # Check-ins: in its first request it takes an object and a
+            # string; in its second it puts both back and a new object.
+            if k == 1:
+                p.put_nowait(ITEMS[1100])
+                p.put_nowait(OTHERS["s-1100"])
+                p.get_nowait()
+                p.get_nowait()
+                # A LifoQueue holding an item of nobody's (put at start)
+                # and this request's: the take names no one request.
+                lq.put_nowait(ITEMS[1200])
+                lq.get_nowait()
+            else:
+                p.put_nowait(ITEMS[1100])
+                p.put_nowait(OTHERS["s-1100"])
+                p.put_nowait(ITEMS[1101])
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
             await writer.drain()
         writer.close()
@@ -188,6 +274,9 @@ async def main():
     for n in range(2):
         await client.stdout.readline()      # its request n answered
         show("r after request %d" % n, r)
+        show_items("p after request %d" % n, p)
+        show("lq after request %d" % n, lq)
+        show_items("lq after request %d" % n, lq)
         client.stdin.write(b"go\n")     # the next request
     await client.wait()
     srv.close()
