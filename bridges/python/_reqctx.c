@@ -35,6 +35,8 @@
  *                              (below)
  *   queue_rules(...), put_snap(q, item), get_snap(q, item) -> snap,
  *   take_held(q, item)         their item bookkeeping (below)
+ *   task_now_rules(running_loop, current_tasks), task_now() -> Task | None
+ *                              the running asyncio task (below)
  *   progress() -> int          reqctx_api_progress
  *   took() -> int              reqctx_api_took
  *   wrote_after(take) -> int   reqctx_api_wrote_after; these three only
@@ -1036,6 +1038,7 @@ static PyObject *py_task_make(PyObject *self, PyObject *args)
  */
 static PyObject *tk_task_now, *tk_fq, *tk_var, *tk_any, *tk_not_taken, *s_dict, *s_takers;
 static Py_ssize_t tk_ids, tk_takers;
+static PyObject *task_now(void);   /* below: the running task, or None */
 
 /* A borrowed value of q.__dict__[name] (NULL: none, or an error set). */
 static PyObject *attr_of(PyObject *q, PyObject *name, int *err)
@@ -1209,7 +1212,7 @@ static PyObject *py_take_record(PyObject *self, PyObject *args)
 	}
 	if (item == tk_not_taken)
 		item = NULL;
-	if ((t = PyObject_CallObject(tk_task_now, NULL)) == NULL)
+	if ((t = task_now()) == NULL)
 		return NULL;
 	if (t == Py_None) {
 		Py_DECREF(t);
@@ -1276,6 +1279,156 @@ static PyObject *py_take_rules(PyObject *self, PyObject *args)
 	keep(&tk_not_taken, nt);
 	tk_ids = ids;
 	tk_takers = takers;
+	Py_RETURN_NONE;
+}
+
+/* ---- the running asyncio task, in C ------------------------------------
+ *
+ * task_now() -> Task | None: the task the running event loop of this
+ * thread is stepping, where asyncio keeps its table of current tasks in a
+ * dict and current_task() is Python (CPython 3.11 and before), whose
+ * running-loop lookup asks getpid() of the kernel on every call (about
+ * 1 us here). The loop found last in each thread is kept (a dict: thread
+ * ident -> weak reference), and holds while its _thread_id is this
+ * thread's (BaseEventLoop.run_forever sets it; a loop without one is asked
+ * is_running(), as the bridge's Python does). Set up by
+ * task_now_rules(running_loop, current_tasks); before that, or without
+ * them (3.12 on: current_task is C), the bridge's own task_now is called.
+ */
+static PyObject *tn_loops, *tn_running_loop, *tn_current_tasks, *s_thread_id, *s_is_running;
+
+/* Whether `loop` is the one this thread (ident `me`) runs: 1, 0, -1 with
+ * an exception. */
+static int loop_runs_here(PyObject *loop, PyObject *me)
+{
+	PyObject *tid = PyObject_GetAttr(loop, s_thread_id), *r;
+	int yes;
+
+	if (tid == NULL) {
+		if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+			return -1;
+		PyErr_Clear();
+		if ((r = PyObject_CallMethodObjArgs(loop, s_is_running, NULL)) == NULL)
+			return -1;
+		yes = PyObject_IsTrue(r);
+		Py_DECREF(r);
+		return yes;
+	}
+	yes = tid == Py_None ? 0 : PyObject_RichCompareBool(tid, me, Py_EQ);
+	Py_DECREF(tid);
+	return yes;
+}
+
+/* current_tasks.get(loop): a new reference. */
+static PyObject *task_of(PyObject *loop)
+{
+	PyObject *t = PyDict_GetItemWithError(tn_current_tasks, loop);
+
+	if (t == NULL) {
+		if (PyErr_Occurred())
+			return NULL;
+		t = Py_None;
+	}
+	Py_INCREF(t);
+	return t;
+}
+
+/* Drops the entries of loops gone, from a table past 256 threads. */
+static void loops_trim(void)
+{
+	PyObject *dead = PyList_New(0), *k, *v;
+	Py_ssize_t pos = 0;
+
+	if (dead == NULL) {
+		PyErr_Clear();
+		return;
+	}
+	while (PyDict_Next(tn_loops, &pos, &k, &v))
+		if (PyWeakref_GetObject(v) == Py_None && PyList_Append(dead, k) < 0)
+			break;
+	for (Py_ssize_t i = 0; i < PyList_Size(dead); i++)
+		(void)PyDict_DelItem(tn_loops, PyList_GetItem(dead, i));
+	if (PyDict_Size(tn_loops) > 256)
+		PyDict_Clear(tn_loops);
+	Py_DECREF(dead);
+	PyErr_Clear();
+}
+
+static PyObject *task_now(void)
+{
+	PyObject *me, *ref, *loop, *t;
+	int here;
+
+	if (tn_current_tasks == NULL)
+		return PyObject_CallObject(tk_task_now, NULL);
+	if ((me = PyLong_FromUnsignedLong(PyThread_get_thread_ident())) == NULL)
+		return NULL;
+	ref = PyDict_GetItemWithError(tn_loops, me);
+	if (ref == NULL && PyErr_Occurred())
+		goto fail;
+	loop = ref ? PyWeakref_GetObject(ref) : Py_None;     /* borrowed */
+	if (loop != Py_None) {
+		Py_INCREF(loop);
+		here = loop_runs_here(loop, me);
+		if (here > 0) {
+			t = task_of(loop);
+			Py_DECREF(loop);
+			Py_DECREF(me);
+			return t;
+		}
+		Py_DECREF(loop);
+		if (here < 0)
+			goto fail;
+	}
+	if ((loop = PyObject_CallObject(tn_running_loop, NULL)) == NULL)
+		goto fail;
+	if (loop == Py_None) {
+		Py_DECREF(me);
+		return loop;
+	}
+	if ((ref = PyWeakref_NewRef(loop, NULL)) == NULL) {
+		PyErr_Clear();          /* not kept: asked again next time */
+	} else {
+		if (PyDict_Size(tn_loops) >= 256)
+			loops_trim();
+		if (PyDict_SetItem(tn_loops, me, ref) < 0)
+			PyErr_Clear();
+		Py_DECREF(ref);
+	}
+	t = task_of(loop);
+	Py_DECREF(loop);
+	Py_DECREF(me);
+	return t;
+fail:
+	Py_DECREF(me);
+	return NULL;
+}
+
+static PyObject *py_task_now(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	if (tk_task_now == NULL && tn_current_tasks == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "_reqctx: take_rules() not called");
+		return NULL;
+	}
+	return task_now();
+}
+
+static PyObject *py_task_now_rules(PyObject *self, PyObject *args)
+{
+	PyObject *rl, *ct, *loops;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "OO!:task_now_rules", &rl, &PyDict_Type, &ct))
+		return NULL;
+	if (tn_loops == NULL) {
+		if ((loops = PyDict_New()) == NULL)
+			return NULL;
+		tn_loops = loops;
+	}
+	keep(&tn_running_loop, rl);
+	keep(&tn_current_tasks, ct);
 	Py_RETURN_NONE;
 }
 
@@ -1482,7 +1635,7 @@ static PyObject *checks_in(PyObject *q, PyObject *cur, PyObject *item)
 		Py_INCREF(tk_not_taken);
 		return tk_not_taken;
 	}
-	if (same < 0 || (t = PyObject_CallObject(tk_task_now, NULL)) == NULL)
+	if (same < 0 || (t = task_now()) == NULL)
 		return NULL;
 	if (t == Py_None) {
 		Py_DECREF(t);
@@ -1803,6 +1956,9 @@ static PyMethodDef methods[] = {
 	  "take_record(q[, item]): the running task took item from the asyncio queue q (or tried to)." },
 	{ "taker_record", py_taker_record, METH_VARARGS,
 	  "taker_record(q, t, make) -> list | None: task t's take record on q." },
+	{ "task_now_rules", py_task_now_rules, METH_VARARGS,
+	  "task_now_rules(running_loop, current_tasks): task_now() from asyncio's table, the thread's loop kept." },
+	{ "task_now", py_task_now, METH_NOARGS, "task_now() -> the task this thread's running loop steps, or None." },
 	{ "queue_rules", py_queue_rules, METH_VARARGS,
 	  "queue_rules(qsize, fifo_put, fifo_get, ambiguous, held, taken_kept, deque): sets up put_snap, get_snap and take_held." },
 	{ "put_snap", py_put_snap, METH_VARARGS, "put_snap(q, item): after a put, what it names appended to q's snaps." },
@@ -1898,10 +2054,13 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	s_append = PyUnicode_InternFromString("append");
 	s_popleft = PyUnicode_InternFromString("popleft");
 	s_clear = PyUnicode_InternFromString("clear");
+	s_thread_id = PyUnicode_InternFromString("_thread_id");
+	s_is_running = PyUnicode_InternFromString("is_running");
 	replay_type = (PyTypeObject *)PyType_FromSpec(&replay_spec);
 	if (!s_context || !s_args || !s_callback || !s_get || !s_set || !s_run || !s_context_kw ||
 	    !s_dict || !s_takers || !s_snaps || !s_taken || !s_put_m || !s_get_m || !s_weakrefoffset ||
-	    !s_remove || !s_append || !s_popleft || !s_clear || replay_type == NULL) {
+	    !s_remove || !s_append || !s_popleft || !s_clear || !s_thread_id || !s_is_running ||
+	    replay_type == NULL) {
 		Py_DECREF(m);
 		return NULL;
 	}
