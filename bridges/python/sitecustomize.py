@@ -544,11 +544,19 @@ def install_hooks(fn):
         current_tasks = getattr(tasks, "_current_tasks", None)
         if type(current_task) is not type(len) and isinstance(current_tasks, dict):
             here = threading.local()
+            get_ident = threading.get_ident
+
+            def runs_here(loop):
+                """Whether `loop` runs in this thread: its _thread_id (set
+                by run_forever), else is_running() (before, a loop kept
+                while it ran in another thread named that thread's task)."""
+                tid = getattr(loop, "_thread_id", here)
+                return loop.is_running() if tid is here else tid == get_ident()
 
             def task_now():
                 ref = getattr(here, "loop", None)    # weak: a loop dies as it would
                 loop = ref() if ref is not None else None
-                if loop is None or not loop.is_running():
+                if loop is None or not runs_here(loop):
                     loop = running_loop()
                     if loop is None:
                         return None
