@@ -1297,6 +1297,21 @@ void flow_dup(int from, int to)
 	out_redirected(to, kind);
 }
 
+void flow_std_retargeted(int gone)
+{
+	for (int to = 0; to <= 2; to++) {
+		/* What the new file is decides fd 1 and fd 2 (a terminal in a
+		 * process started inside a request is data: out_redirect_kind). */
+		int kind = to == 0 ? FD_UNKNOWN : out_redirect_kind(to);
+
+		flow_new_fd(to, kind < 0 ? FD_UNKNOWN : (enum fd_kind)kind);
+		if (to > 0)
+			out_redirected(to, kind);
+	}
+	if (gone > 2)
+		flow_close(gone);
+}
+
 void flow_idle(void)
 {
 	agent_self.draining = false;

@@ -326,6 +326,10 @@ void flow_new_fd(int fd, enum fd_kind kind);
 
 void flow_close(int fd);
 void flow_dup(int from, int to);
+/* fds 0, 1 and 2 were made copies of one new file inside libc (login_tty,
+ * forkpty's child: a pseudo-terminal), where no dup2 of the program's was
+ * seen; `gone` (>= 0) is the fd they were copied from, closed since. */
+void flow_std_retargeted(int gone);
 
 /* `c` was made for a connection that is closed now, or carries the next
  * request (keep-alive): its request is over. Reads the fd map only (safe

@@ -501,6 +501,8 @@ void inherit_adopt(void)
 			seed.trace_flags = cgi_flags;
 		}
 	}
+	if (seed.id && parent_named)
+		out_fd_started_in_request();
 	if (seed.id) {
 		ctx_take_current(ctx_new(&seed));
 		/* Kept until the process serves requests of its own. */

@@ -1743,6 +1743,8 @@ void out_flush_fd(int fd)
 void out_after_fork_child(void)
 {
 	out_fd_forked();
+	if (agent_self.cur)
+		out_fd_started_in_request();
 	/* Only the forking thread exists here: forget the others' states. */
 	io_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 	io_readers = 0;

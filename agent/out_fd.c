@@ -98,6 +98,7 @@ static void set_stdout(bool tagged)
 }
 
 static bool parent_log;         /* started by a parent under the agent */
+static bool in_request_start;   /* ... inside a request (out_fd_started_in_request) */
 /* The stdout the parent tagged, when it tagged one (under id_lock). */
 static bool pout_known;
 static dev_t pout_dev;
@@ -110,6 +111,11 @@ void out_fd_forked(void)
 	pout_known = out_known;
 	pout_dev = out_dev;
 	pout_ino = out_ino;
+}
+
+void out_fd_started_in_request(void)
+{
+	in_request_start = true;
 }
 
 void out_parent_tagged_nothing(void)
@@ -287,7 +293,9 @@ static bool on_parent_output(int fd)
 /* `fd` was just made a pipe or a socket by a redirection: a child pointing
  * its output at a pipe or socket while it runs (a shell's 2>&1 under popen,
  * subprocess's captured output) hands it to someone who reads it as data,
- * never a log. One fstat, at the redirection only. */
+ * never a log. So is a regular file or a character device (a terminal) in
+ * a process started inside a request (out_fd_started_in_request). One
+ * fstat, at the redirection only. */
 static bool redirected_to_data(int fd)
 {
 	struct stat st;
@@ -302,7 +310,9 @@ static bool redirected_to_data(int fd)
 	 * pipe it reads itself keeps its log. */
 	if (!parent_log)
 		return false;
-	data = fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	data = fstat(fd, &st) == 0 &&
+	       (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+		(in_request_start && (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))));
 	if (data) {
 		/* Pointed at its own log (a shell's `echo ... >&2`, which
 		 * puts fd 2's pipe on fd 1 for the builtin): still the log. */

@@ -68,6 +68,16 @@ void out_parent_tagged_nothing(void);
  * nor passed on as the log to what it execs. */
 void out_fd_forked(void);
 
+/* This process was started inside a request: by exec with the parent's
+ * request in REQCTX_PARENT, or by fork with a context current (called
+ * after out_fd_forked). A regular file or a terminal it puts on fd 2 (or
+ * on fd 1) is data too (a shell's `cmd 2>FILE` or `exec 2>FILE`, a helper
+ * run on a pseudo-terminal by `script` or `pty.fork()`): the program that
+ * started it reads it back. A process started outside any request (a
+ * daemon, a server's workers) keeps such a file as its log (its error
+ * log, reopened at rotation). */
+void out_fd_started_in_request(void);
+
 /* Whether fds `a` and `b` are stdout and stderr (either way round), both
  * tagged, on one file (2>&1): known identities, no system call. */
 bool out_fd_same_file(int a, int b);

@@ -22,6 +22,8 @@
 #include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 #include "base/compiler.h"
@@ -128,6 +130,8 @@
 	X(popen, FILE *, (const char *, const char *), REQUIRED) \
 	X(pclose, int, (FILE *), REQUIRED) \
 	X(daemon, int, (int, int), REQUIRED) \
+	X(login_tty, int, (int), OPTIONAL) \
+	X(forkpty, pid_t, (int *, char *, const struct termios *, const struct winsize *), OPTIONAL) \
 	X(waitpid, pid_t, (pid_t, int *, int), REQUIRED) \
 	X(wait, pid_t, (int *), REQUIRED) \
 	X(wait3, pid_t, (int *, int, struct rusage *), REQUIRED) \

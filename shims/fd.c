@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <utmp.h>
 
 #include "agent/out_fd.h"
 #include "agent/shell.h"
@@ -281,6 +282,22 @@ AGENT_EXPORT int dup2(int fd, int to)
 		AGENT_WORK(out_fd_closing(to));   /* held bytes of `to` belong to the old file */
 	r = REAL(dup2)(fd, to);
 	return fd == to ? r : copied(fd, r);
+}
+
+/* login_tty(fd) makes fd the process's terminal and copies it onto fds 0,
+ * 1 and 2 by libc's own dup2 (unseen): what the held lines of those fds
+ * had goes to their old files first, and the new file decides their kind
+ * after (flow_std_retargeted). */
+AGENT_EXPORT int login_tty(int fd)
+{
+	int r;
+
+	if (agent_active())
+		AGENT_WORK(for (int to = 0; to <= 2; to++) out_fd_closing(to));
+	r = REAL(login_tty)(fd);
+	if (r == 0 && agent_active())
+		AGENT_WORK(flow_std_retargeted(fd));
+	return r;
 }
 
 AGENT_EXPORT int dup3(int fd, int to, int flags)

@@ -3,6 +3,7 @@
  * hold is written first, so nothing is lost. (exit() is covered by the
  * destructor, fork by the atfork handlers in agent/start.c.)
  */
+#include <pty.h>
 #include <sched.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -184,6 +185,20 @@ AGENT_EXPORT int daemon(int nochdir, int noclose)
 	if (agent_active())
 		AGENT_WORK(out_flush_all(false, false));
 	return REAL(daemon)(nochdir, noclose);
+}
+
+/* forkpty(): its child's fds 0, 1 and 2 are the new pseudo-terminal,
+ * copied there by libc's own login_tty (unseen): the child classifies
+ * them afresh (flow_std_retargeted). */
+AGENT_EXPORT pid_t forkpty(int *amaster, char *name, const struct termios *termp,
+			   const struct winsize *winp)
+{
+	pid_t r;
+
+	r = REAL(forkpty)(amaster, name, termp, winp);
+	if (r == 0 && agent_active())
+		AGENT_WORK(flow_std_retargeted(-1));
+	return r;
 }
 
 /* system() and popen() are the agent's own (agent/shell.c): libc's read

@@ -1,0 +1,120 @@
+"""t_child_files' server: inside each request it has helpers write to a
+regular file or a pseudo-terminal it then reads back as data, and answers
+with the repr of what it read (a dict: site -> bytes):
+  ext      sh -c 'sh -c "echo ... >&2" 2>FILE'  (a command's 2>FILE)
+  builtin  sh -c 'echo ... 2>FILE >&2'          (the shell's own write)
+  exec     sh -c 'exec 2>FILE; ...'
+  both     sh -c '{ echo ...; echo ... >&2; } >FILE 2>&1'
+  fork     os.fork(), the child os.dup2()s FILE onto fd 2 and writes (no exec)
+  pty      pty.fork(), the child writes to fd 2 (the terminal)
+  script   script -qc 'echo ... >&2' /dev/null (where util-linux's script is)
+Its own lines ("req=<path> ...") go to stderr. Before it serves, it forks
+a worker outside any request that points its fd 2 at a log file of its
+own (argv[1]), as a server's worker reopens its error log, and serves
+on a second port; its lines there must keep their requests' IDs. Prints
+"listening <port> <worker port>"."""
+import http.server
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SCRIPT = shutil.which("script")
+
+
+def read_file(run):
+    fd, path = tempfile.mkstemp(prefix="child_files.")
+    os.close(fd)
+    try:
+        run(path)
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(path)
+
+
+def sh(cmd):
+    return lambda path: subprocess.run(["/bin/sh", "-c", cmd.replace("FILE", path)], check=True)
+
+
+def fork_file(path):
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(os.open(path, os.O_WRONLY), 2)
+        os.write(2, b"helper fork\n")
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def read_pty(m):
+    out = b""
+    while True:
+        try:
+            d = os.read(m, 4096)
+        except OSError:         # EIO: the child closed the terminal
+            break
+        if not d:
+            break
+        out += d
+    return out
+
+
+def pty_child():
+    pid, m = pty.fork()
+    if pid == 0:
+        os.write(2, b"helper pty\n")
+        os._exit(0)
+    out = read_pty(m)
+    os.waitpid(pid, 0)
+    os.close(m)
+    return out
+
+
+def script():
+    r = subprocess.run([SCRIPT, "-qc", "echo helper script >&2", "/dev/null"],
+                       capture_output=True, check=True)
+    return r.stdout
+
+
+SITES = {
+    "ext": lambda: read_file(sh('sh -c "echo helper ext >&2" 2>FILE')),
+    "builtin": lambda: read_file(sh("echo helper builtin 2>FILE >&2")),
+    "exec": lambda: read_file(sh('exec 2>FILE; sh -c "echo helper exec >&2"')),
+    "both": lambda: read_file(sh("{ echo helper both out; echo helper both err >&2; } >FILE 2>&1")),
+    "fork": lambda: read_file(fork_file),
+    "pty": pty_child,
+}
+if SCRIPT:
+    SITES["script"] = script
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        sys.stderr.write("req=%s arrival\n" % self.path)
+        sys.stderr.flush()
+        got = {name: run() for name, run in SITES.items()} if self.path.startswith("/m") else {}
+        sys.stderr.write("req=%s done\n" % self.path)
+        sys.stderr.flush()
+        body = repr(got).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+wsrv = http.server.HTTPServer(("127.0.0.1", 0), H)
+if os.fork() == 0:
+    os.dup2(os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644), 2)
+    srv.server_close()
+    wsrv.serve_forever()
+wsrv.server_close()
+print("listening", srv.server_address[1], wsrv.server_address[1], flush=True)
+srv.serve_forever()
