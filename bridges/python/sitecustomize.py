@@ -599,6 +599,7 @@ def install_hooks(fn):
                 c.marked = True
                 taint(1)
         waits["task_cell"], waits["mark_cell"] = task_cell, mark_cell
+        waits["task_now"] = task_now
 
         ANY = object()          # a consumer's take: any later put is a check-in
         NOT_TAKEN = object()
@@ -1338,6 +1339,11 @@ def install_hooks(fn):
             # An asyncio task's job: its Cell (patch_asyncio, task_cell).
             tc = waits.get("task_cell")
             cell = tc() if tc is not None else None
+            # Any asyncio task's job (a queue's consumer has no Cell):
+            # run_in_executor maps its future, and a task awaiting that
+            # keeps the job on its request (joined).
+            tn = waits.get("task_now")
+            in_task = cell is not None or (tn is not None and tn() is not None)
             moved = [False]
             made = [None]           # the future, once submit() returned it
 
@@ -1357,10 +1363,16 @@ def install_hooks(fn):
                 # t_exec_jobs "asup").
                 if live is not None and not live(s):
                     return False
-                if cell is not None:
+                if in_task:
                     r = async_of.get(f)
                     a = r() if r is not None else None
-                    return a is not None and task_awaits(a)
+                    if a is not None and task_awaits(a):
+                        return True
+                    if cell is not None:
+                        return False
+                # A consumer task's job was kept only while a thread waited
+                # in result(): its sleep ended the item's request (a
+                # trial: 200 of 200 lines bare).
                 return awaited_by.get(f) == s
 
             def job(*a, **k):
@@ -1384,10 +1396,9 @@ def install_hooks(fn):
                     _leave(prev)
             f = submit(self, job, *args, **kwargs)
             made[0] = f
-            if cell is None:
-                if moved[0]:
-                    jobs_of[f] = moved
-            else:
+            if cell is None and moved[0]:
+                jobs_of[f] = moved
+            if in_task:
                 local.last_job = f      # run_in_executor maps it to its asyncio future
             return f
         named_as(_submit, submit, "submit", submit.__qualname__)

@@ -1,7 +1,9 @@
 """t_exec_jobs' app: an asyncio HTTP/1.1 server (app_serve.serve_asyncio,
 keep-alive) whose requests give work to a ThreadPoolExecutor. GET
 /<tag>/<id> logs "site=arrival id=<id>", awaits a job that sleeps (a
-retry's backoff) and logs "site=retry id=<id>", awaits a job that starts
+retry's backoff) and logs "site=retry id=<id>", hands <id> to a queue
+worker task started with the program that logs "site=wtook id=<id>" and
+awaits such a job for it ("site=wretry"), awaits a job that starts
 and joins a thread and logs "site=tstart id=<id>" after it, and hands
 <id> to a dispatcher loop the first request started with run_in_executor
 and never awaits (a done callback watches it): it polls a deque with
@@ -85,6 +87,9 @@ async def work(rid):
         started.append(loop_done)
         started.append(asyncio.ensure_future(supervise(loop.run_in_executor(pool, poll_loop, sup_items, "asup"))))
     await loop.run_in_executor(pool, retry, rid)
+    done = loop.create_future()
+    jobs.put_nowait((rid, done))
+    await done
     await loop.run_in_executor(pool, tstart, rid)
     items.append(rid)
     if not first:
@@ -110,6 +115,33 @@ def answered():
     first_answered.set()
 
 
-asyncio.run(serve_asyncio(work))
+jobs = None
+
+
+def wretry(rid):
+    time.sleep(0.002)        # past the worker's await of its future
+    log("wretry", rid)
+
+
+async def worker():
+    """A consumer task started with the program: it takes each request's
+    item, logs, and awaits an executor job for it, which sleeps, then
+    logs."""
+    loop = asyncio.get_running_loop()
+    while True:
+        rid, done = await jobs.get()
+        log("wtook", rid)
+        await loop.run_in_executor(pool, wretry, rid)
+        done.set_result(None)
+
+
+async def main():
+    global jobs
+    jobs = asyncio.Queue()
+    asyncio.get_running_loop().create_task(worker())    # before any request
+    await serve_asyncio(work)
+
+
+asyncio.run(main())
 sys.stderr.flush()
 os._exit(0)         # the poll loop's worker never ends: no join at exit
