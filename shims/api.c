@@ -78,6 +78,12 @@ AGENT_EXPORT int reqctx_api_wrote_after(unsigned long long take)
 	return take_wrote_after(take);
 }
 
+AGENT_EXPORT void reqctx_api_wrote(void)
+{
+	if (agent_running())
+		outputs_count();
+}
+
 AGENT_EXPORT int reqctx_api_slept(void)
 {
 	int ended = 0;

@@ -93,6 +93,12 @@ extern unsigned long long reqctx_api_took(void) __attribute__((weak));
  * take; one that drained several items before writing has not (the
  * batch rule, docs/api.md). */
 extern int reqctx_api_wrote_after(unsigned long long take) __attribute__((weak));
+/* For runtime bridges: the calling thread made a line it hands to someone
+ * else to write (a logging record put on a queue for a listener thread,
+ * or kept in a buffering handler): it counts as a write for
+ * reqctx_api_progress and reqctx_api_wrote_after, as the line itself
+ * would if written then. Nothing without the agent. */
+extern void reqctx_api_wrote(void) __attribute__((weak));
 
 /* The current request ID, or NULL without a context (or without the agent).
  * Valid until this thread's context changes. */

@@ -39,7 +39,8 @@
  *                              the running asyncio task (below)
  *   progress() -> int          reqctx_api_progress
  *   took() -> int              reqctx_api_took
- *   wrote_after(take) -> int   reqctx_api_wrote_after; these three only
+ *   wrote()                    reqctx_api_wrote
+ *   wrote_after(take) -> int   reqctx_api_wrote_after; these four only
  *                              where the agent has them (one call of C
  *                              each: the queue rules ask them on every
  *                              take, 60 and 190 ns through ctypes)
@@ -83,6 +84,7 @@ static int (*api_vouch)(int);
 static unsigned long long (*api_progress)(void);
 static unsigned long long (*api_took)(void);
 static int (*api_wrote_after)(unsigned long long);
+static void (*api_wrote)(void);
 
 /* A snapshot owned by Python (the Python code's Snap class, in C: no
  * Python call to make one or to release it). */
@@ -283,6 +285,22 @@ static PyObject *py_wrote_after(PyObject *self, PyObject *o)
 		return NULL;
 	return PyLong_FromLong(api_wrote_after(take));
 }
+
+/* wrote(): reqctx_api_wrote (the module has it only where the agent
+ * does). */
+static PyObject *py_wrote(PyObject *self, PyObject *unused)
+{
+	(void)self;
+	(void)unused;
+	api_wrote();
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef wrote_methods[] = {
+	{ "wrote", py_wrote, METH_NOARGS,
+	  "reqctx_api_wrote(): a line the thread made and handed to someone else to write counts as its write." },
+	{ NULL, NULL, 0, NULL },
+};
 
 static PyObject *py_release(PyObject *self, PyObject *o)
 {
@@ -2025,6 +2043,11 @@ PyMODINIT_FUNC PyInit__reqctx(void)
 	api_wrote_after = (int (*)(unsigned long long))dlsym(RTLD_DEFAULT, "reqctx_api_wrote_after");
 	if (api_progress && api_took && api_wrote_after &&
 	    PyModule_AddFunctions(m, take_methods) < 0) {
+		Py_DECREF(m);
+		return NULL;
+	}
+	api_wrote = (void (*)(void))dlsym(RTLD_DEFAULT, "reqctx_api_wrote");
+	if (api_wrote && PyModule_AddFunctions(m, wrote_methods) < 0) {
 		Py_DECREF(m);
 		return NULL;
 	}

@@ -126,6 +126,8 @@ def _reqctx_bridge():
             fn.update(live=_reqctx.live, vouch=_reqctx.vouch)
         if hasattr(_reqctx, "took"):
             fn.update(progress=_reqctx.progress, took=_reqctx.took, wrote_after=_reqctx.wrote_after)
+        if hasattr(_reqctx, "wrote"):
+            fn.update(wrote=_reqctx.wrote)
     except ImportError:
         pass
     # More calls an older agent may lack: (key, C name, result, arguments).
@@ -135,6 +137,7 @@ def _reqctx_bridge():
                                  ("live_raw", "live", ctypes.c_int, [ctypes.c_void_p]),
                                  ("progress", "progress", ctypes.c_ulonglong, []),
                                  ("took", "took", ctypes.c_ulonglong, []),
+                                 ("wrote", "wrote", None, []),
                                  ("wrote_after", "wrote_after", ctypes.c_int,
                                   [ctypes.c_ulonglong])):
         if key in fn:
@@ -1877,9 +1880,17 @@ def install_hooks(fn):
         made = {}
         records["made"] = made
         init = logging.LogRecord.__init__
+        # A record made is a line written, for the queue rules' batch
+        # rule (reqctx_api_wrote), wherever a handler writes it later (a
+        # QueueListener's thread, a MemoryHandler's flush: before, a
+        # consumer logging through one held a "batch" from its second
+        # take, and its lines went bare, a trial, 392 of 400).
+        wrote = fn.get("wrote")
 
         def _init(self, *a, **k):
             init(self, *a, **k)
+            if wrote is not None:
+                wrote()
             key = id(self)
             try:
                 made[key] = (capture(), weakref.ref(self, lambda _r, key=key: made.pop(key, None)))
