@@ -1340,13 +1340,13 @@ def install_hooks(fn):
                 # it with none.
                 return submit(self, fn, *args, **kwargs)
             # An asyncio task's job: its Cell (patch_asyncio, task_cell).
-            tc = waits.get("task_cell")
-            cell = tc() if tc is not None else None
             # Any asyncio task's job (a queue's consumer has no Cell):
             # run_in_executor maps its future, and a task awaiting that
-            # keeps the job on its request (joined).
-            tn = waits.get("task_now")
-            in_task = cell is not None or (tn is not None and tn() is not None)
+            # keeps the job on its request (joined). The running task
+            # looked up once where no task runs (a thread's submit).
+            tn, tc = waits.get("task_now"), waits.get("task_cell")
+            in_task = tn is not None and tn() is not None
+            cell = tc() if in_task and tc is not None else None
             moved = [False]
             made = [None]           # the future, once submit() returned it
 
