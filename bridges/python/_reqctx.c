@@ -1055,6 +1055,13 @@ static PyObject *py_task_make(PyObject *self, PyObject *args)
  * call's cost: they ran two and three times on every take.
  */
 static PyObject *tk_task_now, *tk_fq, *tk_var, *tk_any, *tk_not_taken, *s_dict, *s_takers;
+
+/* NULL, with the RuntimeError of a call made before its set-up `what`. */
+static PyObject *not_set_up(const char *what)
+{
+	PyErr_Format(PyExc_RuntimeError, "_reqctx: %s() not called", what);
+	return NULL;
+}
 static Py_ssize_t tk_ids, tk_takers;
 static PyObject *task_now(void);   /* below: the running task, or None */
 
@@ -1189,10 +1196,8 @@ static PyObject *py_taker_record(PyObject *self, PyObject *args)
 	(void)self;
 	if (!PyArg_ParseTuple(args, "OOp:taker_record", &q, &t, &make))
 		return NULL;
-	if (tk_not_taken == NULL) {
-		PyErr_SetString(PyExc_RuntimeError, "_reqctx: take_rules() not called");
-		return NULL;
-	}
+	if (tk_not_taken == NULL)
+		return not_set_up("take_rules");
 	return taker_of(q, t, make);
 }
 
@@ -1224,10 +1229,8 @@ static PyObject *py_take_record(PyObject *self, PyObject *args)
 	(void)self;
 	if (!PyArg_ParseTuple(args, "O|O:take_record", &q, &item))
 		return NULL;
-	if (tk_task_now == NULL) {
-		PyErr_SetString(PyExc_RuntimeError, "_reqctx: take_rules() not called");
-		return NULL;
-	}
+	if (tk_task_now == NULL)
+		return not_set_up("take_rules");
 	if (item == tk_not_taken)
 		item = NULL;
 	if ((t = task_now()) == NULL)
@@ -1426,10 +1429,8 @@ static PyObject *py_task_now(PyObject *self, PyObject *unused)
 {
 	(void)self;
 	(void)unused;
-	if (tk_task_now == NULL && tn_current_tasks == NULL) {
-		PyErr_SetString(PyExc_RuntimeError, "_reqctx: take_rules() not called");
-		return NULL;
-	}
+	if (tk_task_now == NULL && tn_current_tasks == NULL)
+		return not_set_up("take_rules");
 	return task_now();
 }
 
@@ -1706,10 +1707,8 @@ static PyObject *py_put_snap(PyObject *self, PyObject *args)
 	(void)self;
 	if (!PyArg_ParseTuple(args, "OO:put_snap", &q, &item))
 		return NULL;
-	if (qr_deque == NULL) {
-		PyErr_SetString(PyExc_RuntimeError, "_reqctx: queue_rules() not called");
-		return NULL;
-	}
+	if (qr_deque == NULL)
+		return not_set_up("queue_rules");
 	if ((snaps = q_attr(q, s_snaps, new_deque)) == NULL)
 		return NULL;
 	if ((s = PyObject_CallMethodObjArgs(tk_var, s_get, Py_None, NULL)) == NULL ||
@@ -1864,10 +1863,8 @@ static PyObject *py_get_snap(PyObject *self, PyObject *args)
 	(void)self;
 	if (!PyArg_ParseTuple(args, "OO:get_snap", &q, &item))
 		return NULL;
-	if (qr_deque == NULL) {
-		PyErr_SetString(PyExc_RuntimeError, "_reqctx: queue_rules() not called");
-		return NULL;
-	}
+	if (qr_deque == NULL)
+		return not_set_up("queue_rules");
 	if (taken_add(q, item) < 0)
 		return NULL;
 	return snap_taken(q);
@@ -1880,10 +1877,8 @@ static PyObject *py_take_held(PyObject *self, PyObject *args)
 	(void)self;
 	if (!PyArg_ParseTuple(args, "OO:take_held", &q, &item))
 		return NULL;
-	if (qr_deque == NULL) {
-		PyErr_SetString(PyExc_RuntimeError, "_reqctx: queue_rules() not called");
-		return NULL;
-	}
+	if (qr_deque == NULL)
+		return not_set_up("queue_rules");
 	if (by_value(item))
 		Py_RETURN_NONE;
 	if ((taken = q_attr(q, s_taken, NULL)) == NULL)
@@ -1922,10 +1917,8 @@ static PyObject *py_queue_rules(PyObject *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "OOOOOnO:queue_rules", &qsize, &fput, &fget, &amb, &held, &kept,
 			      &deque))
 		return NULL;
-	if (tk_var == NULL) {
-		PyErr_SetString(PyExc_RuntimeError, "_reqctx: take_rules() not called");
-		return NULL;
-	}
+	if (tk_var == NULL)
+		return not_set_up("take_rules");
 	if (kept < 1) {
 		PyErr_SetString(PyExc_ValueError, "_reqctx: queue_rules: taken_kept >= 1");
 		return NULL;

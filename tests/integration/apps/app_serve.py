@@ -7,10 +7,37 @@ request's thread before the answer. Serves for ever.
 
 serve_asyncio(work): asyncio.start_server; `await work(rid)` runs in the
 connection's task before the answer and may return a function to call
-once the answer is written. Returns on SIGTERM."""
+once the answer is written. Returns on SIGTERM.
+
+repr_handler(run, done): a handler class for http.server that logs
+"req=<path> arrival" to stderr, calls run(path), logs "req=<path>
+<done>" and answers with the repr of what run returned (the bytes a
+server read back from its helpers, for t_captured and t_child_files)."""
 import asyncio
 import signal
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def repr_handler(run, done):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            sys.stderr.write("req=%s arrival\n" % self.path)
+            sys.stderr.flush()
+            got = run(self.path)
+            sys.stderr.write("req=%s %s\n" % (self.path, done))
+            sys.stderr.flush()
+            body = repr(got).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+    return Handler
 
 
 def serve_threaded(work):

@@ -6,7 +6,8 @@ repr of the captured bytes; logs "req=<path> ..." lines of its own."""
 import http.server
 import os
 import socket
-import sys
+
+from app_serve import repr_handler
 
 
 def capture(cmd, kind):
@@ -37,23 +38,8 @@ def capture(cmd, kind):
     return out
 
 
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        sys.stderr.write("req=%s arrival\n" % self.path)
-        sys.stderr.flush()
-        got = (capture("echo helper one >&2", "socket"), capture("echo helper two >&2", "pipe"))
-        sys.stderr.write("req=%s captured\n" % self.path)
-        sys.stderr.flush()
-        body = repr(got).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+H = repr_handler(lambda path: (capture("echo helper one >&2", "socket"),
+                                capture("echo helper two >&2", "pipe")), "captured")
 
 
 srv = http.server.HTTPServer(("127.0.0.1", 0), H)

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 
+from app_serve import repr_handler
+
 SCRIPT = shutil.which("script")
 
 
@@ -90,23 +92,8 @@ if SCRIPT:
     SITES["script"] = script
 
 
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        sys.stderr.write("req=%s arrival\n" % self.path)
-        sys.stderr.flush()
-        got = {name: run() for name, run in SITES.items()} if self.path.startswith("/m") else {}
-        sys.stderr.write("req=%s done\n" % self.path)
-        sys.stderr.flush()
-        body = repr(got).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+H = repr_handler(lambda path: {name: run() for name, run in SITES.items()}
+                 if path.startswith("/m") else {}, "done")
 
 
 srv = http.server.HTTPServer(("127.0.0.1", 0), H)
