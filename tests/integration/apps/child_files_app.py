@@ -8,6 +8,7 @@ with the repr of what it read (a dict: site -> bytes):
   fork     os.fork(), the child os.dup2()s FILE onto fd 2 and writes (no exec)
   pty      pty.fork(), the child writes to fd 2 (the terminal)
   script   script -qc 'echo ... >&2' /dev/null (where util-linux's script is)
+(pty and script where the machine gives pseudo-terminals)
 Its own lines ("req=<path> ...") go to stderr. Before it serves, it forks
 a worker outside any request that points its fd 2 at a log file of its
 own (argv[1]), as a server's worker reopens its error log, and serves
@@ -80,16 +81,28 @@ def script():
     return r.stdout
 
 
+def have_pty():
+    """Whether this machine gives pseudo-terminals (a container may not)."""
+    try:
+        m, t = os.openpty()
+    except OSError:
+        return False
+    os.close(m)
+    os.close(t)
+    return True
+
+
 SITES = {
     "ext": lambda: read_file(sh('sh -c "echo helper ext >&2" 2>FILE')),
     "builtin": lambda: read_file(sh("echo helper builtin 2>FILE >&2")),
     "exec": lambda: read_file(sh('exec 2>FILE; sh -c "echo helper exec >&2"')),
     "both": lambda: read_file(sh("{ echo helper both out; echo helper both err >&2; } >FILE 2>&1")),
     "fork": lambda: read_file(fork_file),
-    "pty": pty_child,
 }
-if SCRIPT:
-    SITES["script"] = script
+if have_pty():
+    SITES["pty"] = pty_child
+    if SCRIPT:
+        SITES["script"] = script
 
 
 H = repr_handler(lambda path: {name: run() for name, run in SITES.items()}
