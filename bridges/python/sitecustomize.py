@@ -1880,17 +1880,8 @@ def install_hooks(fn):
         made = {}
         records["made"] = made
         init = logging.LogRecord.__init__
-        # A record made is a line written, for the queue rules' batch
-        # rule (reqctx_api_wrote), wherever a handler writes it later (a
-        # QueueListener's thread, a MemoryHandler's flush: before, a
-        # consumer logging through one held a "batch" from its second
-        # take, and its lines went bare, a trial, 392 of 400).
-        wrote = fn.get("wrote")
-
         def _init(self, *a, **k):
             init(self, *a, **k)
-            if wrote is not None:
-                wrote()
             key = id(self)
             try:
                 made[key] = (capture(), weakref.ref(self, lambda _r, key=key: made.pop(key, None)))
@@ -1899,6 +1890,16 @@ def install_hooks(fn):
         _init.__doc__ = init.__doc__
         logging.LogRecord.__init__ = _init
         handle = logging.Handler.handle
+        # A record a handler took is a line written, for the queue rules'
+        # batch rule (reqctx_api_wrote), wherever it is written later (a
+        # QueueListener's thread, a MemoryHandler's flush: before, a
+        # consumer logging through one held a "batch" from its second
+        # take, and its lines went bare, a trial, 392 of 400). Not a
+        # record no handler takes (below its level, or filtered out):
+        # counted where it was made, a consumer that drained two items
+        # with a filtered debug record between wrote the first item's
+        # line with the second's ID (12 of 24, t_log_handlers "filtered").
+        wrote = fn.get("wrote")
 
         def _handle(self, record):
             # A record nothing was kept for (a copy, one unpickled from
@@ -1907,7 +1908,10 @@ def install_hooks(fn):
             s = e[0] if e is not None and e[1]() is record else None
             prev = enter_snap(s)
             try:
-                return handle(self, record)
+                r = handle(self, record)
+                if r and wrote is not None:
+                    wrote()
+                return r
             finally:
                 _leave(prev)
         _handle.__doc__ = handle.__doc__

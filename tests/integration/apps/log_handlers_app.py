@@ -3,7 +3,10 @@ whose requests hand a job to an asyncio.Queue taken by two worker tasks
 started with the program. Every line goes through Python's logging, by
 the handler argv[1] names: "queue" (a QueueHandler, its QueueListener's
 thread writes), "memory" (a MemoryHandler of 7 records flushing into a
-StreamHandler) or "stream" (a StreamHandler). A request logs
+StreamHandler), "stream" (a StreamHandler) or "filtered" (a
+StreamHandler at INFO, the logger at DEBUG, and one worker that drains
+two items, with a debug record between, before it logs about each:
+"site=item id=<id>"). A request logs
 "site=arrival id=<id>"; the worker that takes its job logs "site=wstart
 id=<id>", awaits a short sleep and logs "site=wend id=<id>". Prints
 "listening <port>"."""
@@ -25,6 +28,10 @@ if sys.argv[1] == "queue":
     lg.addHandler(logging.handlers.QueueHandler(lq))
     listener = logging.handlers.QueueListener(lq, stream)
     listener.start()
+elif sys.argv[1] == "filtered":
+    lg.setLevel(logging.DEBUG)
+    stream.setLevel(logging.INFO)       # the debug records reach no handler
+    lg.addHandler(stream)
 elif sys.argv[1] == "memory":
     lg.addHandler(logging.handlers.MemoryHandler(7, flushLevel=logging.CRITICAL, target=stream))
 else:
@@ -42,6 +49,18 @@ async def worker():
         done.set_result(None)
 
 
+async def drainer():
+    """Takes two items, with a debug record no handler takes between,
+    then logs "site=item id=<id>" about each: a batch, no one request's."""
+    while True:
+        first = await jobs.get()
+        lg.debug("got id=%s", first[0])
+        second = await jobs.get()
+        for rid, done in (first, second):
+            lg.info("site=item id=%s", rid)
+            done.set_result(None)
+
+
 async def work(rid):
     lg.info("site=arrival id=%s", rid)
     done = asyncio.get_running_loop().create_future()
@@ -52,8 +71,9 @@ async def work(rid):
 async def main():
     global jobs
     jobs = asyncio.Queue()
-    for _ in range(2):
-        asyncio.get_running_loop().create_task(worker())    # before any request
+    for _ in range(1 if sys.argv[1] == "filtered" else 2):
+        asyncio.get_running_loop().create_task(
+            drainer() if sys.argv[1] == "filtered" else worker())    # before any request
     await serve_asyncio(work)
 
 
