@@ -1898,7 +1898,7 @@ def install_hooks(fn):
         # record no handler takes (below its level, or filtered out):
         # counted where it was made, a consumer that drained two items
         # with a filtered debug record between wrote the first item's
-        # line with the second's ID (12 of 24, t_log_handlers "filtered").
+        # line with the second's ID (12 and 18 of 48, t_log_handlers "filtered").
         wrote = fn.get("wrote")
 
         def _handle(self, record):

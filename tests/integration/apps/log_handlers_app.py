@@ -4,9 +4,9 @@ started with the program. Every line goes through Python's logging, by
 the handler argv[1] names: "queue" (a QueueHandler, its QueueListener's
 thread writes), "memory" (a MemoryHandler of 7 records flushing into a
 StreamHandler), "stream" (a StreamHandler) or "filtered" (a
-StreamHandler at INFO, the logger at DEBUG, and one worker that drains
-two items, with a debug record between, before it logs about each:
-"site=item id=<id>"). A request logs
+StreamHandler at INFO, the logger at DEBUG, and one worker that takes
+an item, makes a debug record and takes a second if there is one before
+it logs about each: "site=item id=<id>"). A request logs
 "site=arrival id=<id>"; the worker that takes its job logs "site=wstart
 id=<id>", awaits a short sleep and logs "site=wend id=<id>". Prints
 "listening <port>"."""
@@ -50,13 +50,15 @@ async def worker():
 
 
 async def drainer():
-    """Takes two items, with a debug record no handler takes between,
-    then logs "site=item id=<id>" about each: a batch, no one request's."""
+    """Takes an item, makes a debug record no handler takes, takes a
+    second if one is there (never waits for it), then logs "site=item
+    id=<id>" about each: with two, a batch, no one request's."""
     while True:
-        first = await jobs.get()
-        lg.debug("got id=%s", first[0])
-        second = await jobs.get()
-        for rid, done in (first, second):
+        held = [await jobs.get()]
+        lg.debug("got id=%s", held[0][0])
+        if not jobs.empty():
+            held.append(jobs.get_nowait())
+        for rid, done in held:
             lg.info("site=item id=%s", rid)
             done.set_result(None)
 
