@@ -1101,13 +1101,25 @@ def install_hooks(fn):
             ref = held_from.get()
             if ref is None or ref() is not q or in_full.on:
                 return
-            held_from.set(None)
             n = drained.get()
+            # asyncio's get() asks empty() itself before it waits
+            waits = waits or wrote_at_get.get() is not None
+            if waits and n <= 1:
+                # Idle, holding one: nobody's while it waits. It still
+                # holds that item: the take the wait ends in is a second
+                # since it last found the queue empty (before, a consumer
+                # that took one, waited for another, then drained and
+                # wrote about both wrote the first's lines with the
+                # second's ID: t_batch_drain "waited_done", 12 of 80).
+                if var.get(None) is not None and from_queue.get():
+                    adopt(None)
+                return
+            held_from.set(None)
             drained.set(0)
-            if (n > 1 or waits) and var.get(None) is not None and from_queue.get():
+            if n > 1 and var.get(None) is not None and from_queue.get():
                 # Drained several: what it writes or puts is about them
-                # all (no one request's); idle, holding one: nobody's.
-                adopt(AMBIGUOUS if n > 1 else None)
+                # all (no one request's).
+                adopt(AMBIGUOUS)
 
         # asyncio.wait_for before 3.12 runs a coroutine in a task of its
         # own: a take there (wait_for(q.get(), timeout), a consumer with

@@ -13,6 +13,11 @@ and answers. The consumers:
               (get_nowait until QueueEmpty), logging "took" after each,
               then logs each item ("site=took_done"): a batch whose takes
               each wrote a line
+  waited      the same, but its second take is await q.get(), which
+              often waits for the next request ("site=waited", then
+              "site=waited_done"); a tick puts None (no request's)
+              after 100 ms without a request, so that the last request's
+              wait ends
   started     takes one item, logs "started" (no ID), drains the rest
               (while not q.empty()), then logs each ("site=started_done")
   waitfor     takes its first item with await q.get(), each later one
@@ -79,6 +84,37 @@ async def took(q):
             log("took_done", rid)
 
 
+WAITED_AT = [None]      # when the last request put on waited's queue
+
+
+async def waited(q):
+    async def tick():   # ends the last request's wait: None after 100 ms of no put
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(0.02)
+            if q.empty() and WAITED_AT[0] and loop.time() - WAITED_AT[0] > 0.1:
+                WAITED_AT[0] = None
+                q.put_nowait(None)
+    asyncio.create_task(tick())
+
+    def note(site, rid):
+        if rid is not None:
+            log(site, rid)
+    while True:
+        batch = [await q.get()]
+        note("waited", batch[0])
+        batch.append(await q.get())
+        note("waited", batch[1])
+        while True:
+            try:
+                batch.append(q.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+            note("waited", batch[-1])
+        for rid in batch:
+            note("waited_done", rid)
+
+
 async def started(q):
     while True:
         batch = [await q.get()]
@@ -129,7 +165,7 @@ async def item_await(q):
 
 
 async def main():
-    consumers = (drain, drain_step, collect, took, started, waitfor, lag, item, item_await)
+    consumers = (drain, drain_step, collect, took, waited, started, waitfor, lag, item, item_await)
     # item's queue is bounded: a put asks full(), which asks qsize()
     queues = [asyncio.Queue(maxsize=1000 if f is item else 0) for f in consumers]
     tasks = [asyncio.create_task(f(q)) for f, q in zip(consumers, queues)]
@@ -138,6 +174,7 @@ async def main():
         log("arrival", rid)
         for q in queues:
             q.put_nowait(rid)
+        WAITED_AT[0] = asyncio.get_running_loop().time()
         await asyncio.sleep(0.002)
         log("answered", rid)
 

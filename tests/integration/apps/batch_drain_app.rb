@@ -5,7 +5,11 @@
 # ("site=drain id=<id>"): a batch. The taker pops one item, logs "took",
 # sleeps 10 ms, pops what else is queued (pop(true) until ThreadError),
 # logging "took" after each, then logs each ("site=took_done"): a batch
-# whose takes each wrote a line. The starter pops one item, logs "batch
+# whose takes each wrote a line. The waiter does the same but its second
+# take is a blocking pop, which often waits for the next request
+# ("site=waited", then "site=waited_done"); a ticker pushes nil (no
+# request's) after 100 ms without a request, so that the last request's
+# wait ends. The starter pops one item, logs "batch
 # started" (no ID), sleeps 10 ms, pops until the queue is empty, then
 # logs each ("site=started_done"). The lagger pops with a 50 ms
 # Timeout.timeout (a thread Timeout starts per call) and logs each item
@@ -21,6 +25,7 @@ ITEMS = Queue.new
 TOOK = Queue.new
 STARTED = Queue.new
 LAG = Queue.new
+WAITED = Queue.new
 
 Thread.new do
   loop do
@@ -54,6 +59,34 @@ Thread.new do
     b.each { |id| $stderr.write("site=started_done id=#{id}\n") }
   end
 end
+$waited_at = nil
+Thread.new do # ends the last request's wait: nil after 100 ms of no request
+  loop do
+    sleep 0.02
+    at = $waited_at
+    next unless at && Process.clock_gettime(Process::CLOCK_MONOTONIC) - at > 0.1
+
+    $waited_at = nil
+    WAITED << nil
+  end
+end
+Thread.new do
+  note = ->(site, id) { $stderr.write("site=#{site} id=#{id}\n") if id }
+  loop do
+    b = [WAITED.pop]
+    note.call('waited', b[0])
+    b << WAITED.pop
+    note.call('waited', b[1])
+    loop do
+      b << WAITED.pop(true)
+    rescue ThreadError
+      break
+    else
+      note.call('waited', b[-1])
+    end
+    b.each { |id| note.call('waited_done', id) }
+  end
+end
 Thread.new do
   prev = nil
   loop do
@@ -79,6 +112,8 @@ serve_webrick do |server|
     TOOK << id
     STARTED << id
     LAG << id
+    WAITED << id
+    $waited_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     res.body = "ok #{id}\n"
   end
 end
