@@ -88,6 +88,9 @@ struct out_state {
 				     ends it next writes nothing more */
 	uint8_t call;             /* enum out_call: how held bytes go out */
 	int fd;                   /* where the held bytes go */
+	int ended_fd;             /* the fd whose open text line the last
+				     out_flush_fd ended (-1: none): a failed
+				     redirect opens it again. Under reg_mutex */
 	size_t len;               /* held bytes (scratch->held) */
 	/* JSON mode: the held unfinished line (head and escapes from held +
 	 * obj_at) may be one JSON object of the program's; its raw bytes so
@@ -465,6 +468,7 @@ static __attribute__((noinline)) void state_register(struct out_state *st)
 		registry->prev = st;
 	registry = st;
 	st->registered = true;
+	st->ended_fd = -1;
 	pthread_mutex_unlock(&reg_mutex);
 	if (exit_key_ok)
 		pthread_setspecific(exit_key, st);
@@ -1696,6 +1700,8 @@ static void flush_states(int fd, bool finish, bool end_lines, enum wait_mode mod
 		return;
 	}
 	for (struct out_state *st = registry; st; st = st->next) {
+		if (end_lines)
+			st->ended_fd = -1;
 		if (fd >= 0 && st->fd != fd)
 			continue;
 		if (!claim_as(st, mode))
@@ -1704,6 +1710,9 @@ static void flush_states(int fd, bool finish, bool end_lines, enum wait_mode mod
 			finish_line(st, locks);
 		flush_held(st, locks);
 		if (end_lines) {
+			/* text: JSON's finish closed its object */
+			if (st->line_open && fd >= 0)
+				st->ended_fd = fd;
 			st->len = 0;
 			st->line_open = false;
 			st->fd = -1;
@@ -1729,6 +1738,37 @@ void out_flush_fd(int fd)
 {
 	if (fd >= 0 && registry)
 		flush_states(fd, true, true, BRIEF);
+}
+
+/* The redirect out_flush_fd(fd) went before failed: fd still refers to
+ * the file those lines were on. A thread whose text line there the flush
+ * ended, and that wrote nothing since, goes on with it: its next bytes
+ * continue that line, with no second head (before, a failed dup2 onto
+ * fd 2 split a line the program wrote in pieces in two, each with its
+ * prefix). A line another flush or the thread's own write ended since
+ * stays ended. */
+void out_flush_fd_undo(int fd)
+{
+	int saved = errno;
+
+	if (fd < 0 || registry == NULL)
+		return;
+	if (!lock_as(&reg_mutex, BOUNDED))
+		return;
+	for (struct out_state *st = registry; st; st = st->next) {
+		if (st->ended_fd != fd)
+			continue;
+		st->ended_fd = -1;
+		if (!claim_as(st, BRIEF))
+			continue;
+		if (st->fd == -1 && st->len == 0 && !st->line_open) {
+			st->fd = fd;
+			st->line_open = true;
+		}
+		release(st);
+	}
+	pthread_mutex_unlock(&reg_mutex);
+	errno = saved;
 }
 
 /* Across fork, held bytes stay with the parent, which writes them when

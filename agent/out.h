@@ -100,6 +100,12 @@ void out_scratch_gone(void);
  * end there (the next byte written to that number starts a line). */
 void out_flush_fd(int fd);
 
+/* The close or redirect of `fd` that out_flush_fd(fd) went before failed
+ * (dup2, dup3, login_tty): the text lines that flush ended there, in
+ * threads that wrote nothing since, are open again (their next bytes
+ * continue them, no second head). JSON lines stay closed. */
+void out_flush_fd_undo(int fd);
+
 /* In the child of fork: only the forking thread's state is kept, emptied;
  * the output lock and the registry start afresh (nothing is taken before
  * the copy: agent/fork.c). */

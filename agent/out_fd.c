@@ -242,6 +242,11 @@ void out_fd_closing(int fd)
 	out_flush_fd(fd);
 }
 
+void out_fd_close_failed(int fd)
+{
+	out_flush_fd_undo(fd);
+}
+
 void out_fd_closing_range(unsigned first, unsigned last)
 {
 	for (unsigned fd = first; fd <= last && fd < (unsigned)FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {

@@ -46,6 +46,10 @@ void out_fd_opened_path(int fd, int dirfd, const char *path, bool writable);
 /* `fd` is about to be closed, or replaced by dup2/dup3/freopen. */
 void out_fd_closing(int fd);
 
+/* The dup2, dup3 or login_tty out_fd_closing(fd) went before failed: fd
+ * still refers to its file (out_flush_fd_undo). */
+void out_fd_close_failed(int fd);
+
 /* The fds first..last (inclusive) are about to be closed (close_range,
  * closefrom): out_fd_closing() for each log among them (and the
  * agent's own diagnostics and spans files). */

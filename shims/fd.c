@@ -269,6 +269,16 @@ static inline int copied(int from, int to)
 	return to;
 }
 
+/* A dup2, dup3 or login_tty onto `to` failed (-1, errno kept): `to`
+ * still refers to the file its held lines were flushed to, and they go
+ * on there (out_fd_close_failed). */
+static int still_open(int to)
+{
+	if (to >= 0 && agent_active())
+		AGENT_WORK(out_fd_close_failed(to));
+	return -1;
+}
+
 AGENT_EXPORT int dup(int fd)
 {
 	return copied(fd, REAL(dup)(fd));
@@ -281,6 +291,8 @@ AGENT_EXPORT int dup2(int fd, int to)
 	if (fd != to && agent_active())
 		AGENT_WORK(out_fd_closing(to));   /* held bytes of `to` belong to the old file */
 	r = REAL(dup2)(fd, to);
+	if (r < 0 && fd != to)
+		return still_open(to);
 	return fd == to ? r : copied(fd, r);
 }
 
@@ -297,6 +309,9 @@ AGENT_EXPORT int login_tty(int fd)
 	r = REAL(login_tty)(fd);
 	if (r == 0 && agent_active())
 		AGENT_WORK(flow_std_retargeted(fd));
+	else if (r < 0)
+		for (int to = 0; to <= 2; to++)
+			still_open(to);
 	return r;
 }
 
@@ -307,6 +322,8 @@ AGENT_EXPORT int dup3(int fd, int to, int flags)
 	if (agent_active())
 		AGENT_WORK(out_fd_closing(to));
 	r = REAL(dup3)(fd, to, flags);
+	if (r < 0)
+		return still_open(to);
 	return copied(fd, r);
 }
 

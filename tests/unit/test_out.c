@@ -190,6 +190,41 @@ UNIT_TEST(held_bytes_flushed_at_end)
 	ck_assert_str_eq(drain(), " more\n");
 }
 
+/* A redirect of fd that failed (dup2 onto fd 2 with a bad source): the
+ * line its flush ended goes on with no second head; a line ended by a
+ * redirect that succeeded, or by the thread's own write since, stays
+ * ended. */
+UNIT_TEST(a_failed_redirect_continues_the_line)
+{
+	use("text");
+	enter("d");
+	put("abc");
+	out_flush_fd(p[1]);                      /* before the dup2 */
+	ck_assert_str_eq(drain(), "[d] abc");
+	out_flush_fd_undo(p[1]);                 /* it failed */
+	put("def\n");
+	ck_assert_str_eq(drain(), "def\n");
+
+	/* It succeeded: a later failed one elsewhere opens nothing. */
+	put("ghi");
+	out_flush_fd(p[1]);
+	ck_assert_str_eq(drain(), "[d] ghi");
+	out_flush_fd(p[1] + 100);                /* another fd's, which fails */
+	out_flush_fd_undo(p[1] + 100);
+	out_flush_fd_undo(p[1]);                 /* stale: a new flush ran */
+	put("jkl\n");
+	ck_assert_str_eq(drain(), "[d] jkl\n");
+
+	/* The thread wrote a new line in between: that one stands. */
+	put("mno");
+	out_flush_fd(p[1]);
+	enter("e");
+	put("pqr");
+	out_flush_fd_undo(p[1]);
+	put("\n");
+	ck_assert_str_eq(drain(), "[d] mno[e] pqr\n");
+}
+
 UNIT_TEST(long_line_bounded)
 {
 	size_t n = 3 * OUT_HOLD + 17;

@@ -9,7 +9,8 @@ with the repr of what it read (a dict: site -> bytes):
   pty      pty.fork(), the child writes to fd 2 (the terminal)
   script   script -qc 'echo ... >&2' /dev/null (where util-linux's script is)
 (pty and script where the machine gives pseudo-terminals)
-Its own lines ("req=<path> ...") go to stderr. Before it serves, it forks
+Its own lines ("req=<path> ...") go to stderr, one of them written in
+pieces around a dup2 and a dup3 onto fd 2 that fail. Before it serves, it forks
 a worker outside any request that points its fd 2 at a log file of its
 own (argv[1]), as a server's worker reopens its error log, and serves
 on a second port; its lines there must keep their requests' IDs. Prints
@@ -105,8 +106,29 @@ if have_pty():
         SITES["script"] = script
 
 
-H = repr_handler(lambda path: {name: run() for name, run in SITES.items()}
-                 if path.startswith("/m") else {}, "done")
+def split_line(path):
+    """One line of its own written in three pieces, between them a dup2
+    and a dup3 onto fd 2 that fail (EBADF): the line is one, with one
+    prefix."""
+    bad = os.open("/dev/null", os.O_RDONLY)
+    os.close(bad)
+    os.write(2, b"req=%s split a" % path.encode())
+    for inheritable in (True, False):           # dup2, then dup3
+        try:
+            os.dup2(bad, 2, inheritable=inheritable)
+        except OSError:
+            pass
+        os.write(2, b"b" if inheritable else b"c\n")
+
+
+def sites(path):
+    if not path.startswith("/m"):
+        return {}
+    split_line(path)
+    return {name: run() for name, run in SITES.items()}
+
+
+H = repr_handler(sites, "done")
 
 
 srv = http.server.HTTPServer(("127.0.0.1", 0), H)
