@@ -63,6 +63,18 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 
 	if (first)
 		ctx_note_begun();  /* later ones make a context (ctx_new) */
+	if (first && unlikely(agent_self.pin_inherited) && agent_self.pinned != NULL &&
+	    agent_self.pinned == fdmap_ctx_peek(s) && agent_self.cur == agent_self.pinned) {
+		/* A thread its acceptor started on the connection's context (a
+		 * thread per connection, started with threading.Thread) reads
+		 * the connection's first request: that request is the thread's
+		 * own now, no more its creator's, and the rules that end a
+		 * creator's context (a semaphore unit another thread posted,
+		 * a channel read) leave it. Before, a fork there (the
+		 * interpreter's locks around it) ended it: t_thread_fork, 14
+		 * of 24 lines after a fork bare. */
+		agent_self.pin_inherited = false;
+	}
 	if (first && ids->request_id_len == 0 && !ids->has_trace && !(f && f->count)) {
 		/* the connection's context serves its first request */
 		prop_request(s, fd, fdmap_ctx_peek(s), head, hlen, is_http);

@@ -413,6 +413,41 @@ UNIT_TEST(a_pinned_connections_next_request_stays_pinned)
 	ck_assert(!ctx_pinned());
 }
 
+/* A thread its acceptor started on the connection's context (a thread
+ * per connection: accept, then threading.Thread) reads the connection's
+ * first request: its own now, pinned firmly (before, still its
+ * creator's, and a semaphore unit another thread posted, as around a
+ * fork, ended it). A thread on some other context it was started with
+ * keeps that one as its creator's. */
+UNIT_TEST(a_thread_reading_its_connections_first_request_owns_it)
+{
+	static const char head[] = "GET /a HTTP/1.1\r\nX-Request-Id: req-a\r\n\r\n";
+	struct ctx *x;
+
+	flow_accept(CLIENT_A, NULL, 0);
+	x = agent_self.cur;
+	ck_assert_ptr_nonnull(x);
+	ctx_get(x);
+	ctx_put(ctx_enter_inherited(x));         /* the thread's start */
+	ck_assert(agent_self.pin_inherited);
+	agent_self.head_read = NULL;
+	flow_read_slot(fdmap_peek(CLIENT_A), CLIENT_A, head, sizeof head - 1, sizeof head - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	ck_assert(ctx_pinned());
+	ck_assert(!agent_self.pin_inherited);
+
+	/* Started on another connection's context: not its own. */
+	flow_accept(CLIENT_B, NULL, 0);
+	x = agent_self.cur;
+	flow_accept(CHECK, NULL, 0);
+	ctx_get(x);
+	ctx_put(ctx_enter_inherited(x));
+	agent_self.head_read = NULL;
+	flow_read_slot(fdmap_peek(CHECK), CHECK, head, sizeof head - 1,
+		       sizeof head - 1);
+	ck_assert(agent_self.pin_inherited);
+}
+
 /* A socket one request opened and nobody answers (a statsd client's, a
  * log sink), written by threads with no context: one that never had an
  * event handed out takes nothing from it (a worker started with the
