@@ -63,16 +63,22 @@ static inline struct ep_buf *dispatch_find(int epfd)
 }
 
 /* agent/bridge.h: an event loop of a runtime whose bridge is not in, or
- * (Python) that its bridge does not drive, in a process that may serve
- * several requests (not one started inside a request, whose work is that
- * request's: a helper script's one epoll wait), or in a process with
- * green threads (bridge_green sets bridge_loops_only). That flag is read
- * plainly: it goes from 0 to 1 once, and an atomic load costs each
- * hand-out 3 instructions (the two flags are then not tested as one); a
- * wait that misses the store takes it at the next. */
+ * (Python) that its bridge does not drive, or in a process with green
+ * threads (bridge_green sets bridge_loops_only); in a process that may
+ * serve several requests, not one started inside a request, whose work
+ * is that request's until it serves its own (a helper script's epoll
+ * waits). A runtime whose bridge never reports ready (Node) started
+ * inside a request with nothing that can feed it more work (its stdin no
+ * pipe nor socket: inherit_unfed) is vouched for too: its lines after a
+ * child_process.execSync, which runs a loop of its own, and in its
+ * callbacks carried none.
+ * That flag is read plainly: it goes from 0 to 1 once, and an atomic
+ * load costs each hand-out 3 instructions (the two flags are then not
+ * tested as one); a wait that misses the store takes it at the next. */
 static inline void dispatch_unvouched(void)
 {
-	agent_self.unvouched = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) ||
+	agent_self.unvouched = (__atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) &&
+				!__atomic_load_n(&inherit_unfed, __ATOMIC_RELAXED)) ||
 			       (unlikely(bridge_loops_only) &&
 				!agent_self.bridge_loop && inherit_home == NULL);
 }

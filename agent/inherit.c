@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/config.h"
@@ -26,10 +27,14 @@
 #include "agent/spans.h"
 
 struct ctx *inherit_home;
+int inherit_unfed;
 
 void inherit_own_requests(void)
 {
-	struct ctx *c = __atomic_exchange_n(&inherit_home, NULL, __ATOMIC_ACQ_REL);
+	struct ctx *c;
+
+	__atomic_store_n(&inherit_unfed, 0, __ATOMIC_RELAXED);
+	c = __atomic_exchange_n(&inherit_home, NULL, __ATOMIC_ACQ_REL);
 
 	ctx_put(c);
 }
@@ -507,8 +512,14 @@ void inherit_adopt(void)
 		ctx_take_current(ctx_new(&seed));
 		/* Kept until the process serves requests of its own. */
 		if (agent_self.cur) {
+			struct stat st;
+			int saved = errno;
+
 			ctx_get(agent_self.cur);
 			inherit_home = agent_self.cur;
+			inherit_unfed = fstat(0, &st) != 0 ||
+					!(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+			errno = saved;
 		}
 		DEBUG("start %s (%s)", seed.id, parent_named ?
 		      "inherited from the parent process through exec" :

@@ -49,6 +49,14 @@ void inherit_adopt(void);
  * it starts requests of its own: a thread that goes idle (poll, select,
  * epoll_wait) returns to it instead of to none. NULL otherwise. */
 extern struct ctx *inherit_home;
+
+/* 1 while inherit_home is set and the process's stdin was, at its start,
+ * neither a pipe nor a socket: nothing can feed it later requests' work
+ * (a script a request runs), so every event loop of it, a bridge's too,
+ * works on that request (agent/dispatch.h). With a pipe or a socket
+ * there (a helper one request starts and later ones may feed), a loop
+ * no bridge vouches for names nobody after its first wait. */
+extern int inherit_unfed;
 /* The process accepted a connection or read a request head: from now on
  * it serves requests of its own, and idle means no context. */
 void inherit_own_requests(void);

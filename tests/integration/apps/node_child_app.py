@@ -1,0 +1,75 @@
+"""t_node_child's server: http.server (a thread per connection,
+keep-alive) whose handler for GET /<tag>/<id> runs a Node script in a
+child (its stderr the server's) and answers once it exited. The script
+logs "site=top id=<id>", runs child_process.execSync, logs
+"site=exec_sync", runs spawnSync, logs "site=spawn_sync", then from a
+setTimeout callback "site=timer" and from a promise's reaction
+"site=promise". GET /helper/<id> hands <id> to one Node helper that the
+first such request started (its stdin a pipe, kept open): the helper
+logs "site=helper id=<id>" for each line it reads and answers "ok" on
+stdout. Prints "listening <port>" on stdout."""
+import http.server
+import subprocess
+import sys
+import threading
+
+JS = r"""
+const cp = require('child_process');
+const id = process.argv[1];
+const log = (site) => process.stderr.write('site=' + site + ' id=' + id + '\n');
+log('top');
+cp.execSync('true');
+log('exec_sync');
+cp.spawnSync('true');
+log('spawn_sync');
+setTimeout(() => {
+	log('timer');
+	Promise.resolve().then(() => log('promise'));
+}, 2);
+"""
+
+HELPER_JS = r"""
+const rl = require('readline').createInterface({ input: process.stdin });
+rl.on('line', (id) => {
+	process.stderr.write('site=helper id=' + id + '\n');
+	process.stdout.write('ok\n');
+});
+"""
+helper = None
+helper_lock = threading.Lock()
+
+
+def to_helper(rid):
+    global helper
+    with helper_lock:
+        if helper is None:
+            helper = subprocess.Popen(["node", "-e", HELPER_JS], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE)
+        helper.stdin.write(rid.encode() + b"\n")
+        helper.stdin.flush()
+        helper.stdout.readline()
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        rid = self.path.rsplit("/", 1)[-1]
+        if self.path.startswith("/helper/"):
+            to_helper(rid)
+        else:
+            subprocess.run(["node", "-e", JS, rid], check=True)
+        body = b"ok\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print("listening", srv.server_address[1], flush=True)
+sys.stdout.flush()
+srv.serve_forever()
