@@ -28,15 +28,46 @@
 
 struct ctx *inherit_home;
 int inherit_unfed;
+int inherit_fed;
+
+/* This thread's last read of fd 0 (inherit_stdin_read): whether there
+ * was one, and its `outputs` then. */
+static AGENT_TLS bool stdin_read_once;
+static AGENT_TLS unsigned stdin_read_outputs;
 
 void inherit_own_requests(void)
 {
 	struct ctx *c;
 
 	__atomic_store_n(&inherit_unfed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&inherit_fed, 0, __ATOMIC_RELAXED);
 	c = __atomic_exchange_n(&inherit_home, NULL, __ATOMIC_ACQ_REL);
 
 	ctx_put(c);
+}
+
+void inherit_stdin_read(void)
+{
+	struct ctx *home = __atomic_load_n(&inherit_home, __ATOMIC_ACQUIRE);
+
+	if (!__atomic_load_n(&inherit_fed, __ATOMIC_RELAXED) || home == NULL)
+		return;
+	if (!stdin_read_once || agent_self.outputs == stdin_read_outputs) {
+		/* The request's own input (a body read in several pieces),
+		 * or the first job a helper was started for. */
+		stdin_read_once = true;
+		stdin_read_outputs = agent_self.outputs;
+		return;
+	}
+	/* A helper's next job: a line was written since the last read of
+	 * its stdin (before, every later request's job a helper the first
+	 * request started got that request's ID: t_node_child "pyhelper",
+	 * 11 of 12 lines wrong). */
+	DEBUG("stdin read after lines written since the last: later work, whose request is not known; %s ends here",
+	      ctx_name(home)->id);
+	inherit_own_requests();
+	if (agent_self.cur == home)
+		ctx_take_current(NULL);
 }
 
 _Static_assert(CFG_PARENT_MAX + 1 >= INHERIT_MAX - sizeof INHERIT_VAR,
@@ -515,10 +546,13 @@ void inherit_adopt(void)
 			struct stat st;
 			int saved = errno;
 
+			const char *gi = getenv("GATEWAY_INTERFACE");
+
 			ctx_get(agent_self.cur);
 			inherit_home = agent_self.cur;
 			inherit_unfed = fstat(0, &st) != 0 ||
 					!(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+			inherit_fed = !inherit_unfed && !(gi && strncmp(gi, "CGI/", 4) == 0);
 			errno = saved;
 		}
 		DEBUG("start %s (%s)", seed.id, parent_named ?

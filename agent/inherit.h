@@ -57,6 +57,19 @@ extern struct ctx *inherit_home;
  * there (a helper one request starts and later ones may feed), a loop
  * no bridge vouches for names nobody after its first wait. */
 extern int inherit_unfed;
+
+/* 1 while inherit_home is set and the process's stdin was, at its start,
+ * a pipe or a socket, and the process is no CGI program (whose stdin is
+ * its request's body): a helper the request started, which later
+ * requests may feed there. Its reads of fd 0 are watched
+ * (inherit_stdin_read). */
+extern int inherit_fed;
+
+/* The calling thread read bytes from fd 0 while inherit_fed. A read
+ * after the thread wrote a line since its last read of fd 0 is later
+ * work, whose request is not known: the inherited request ends for the
+ * process (inherit_own_requests), and the thread carries none. */
+void inherit_stdin_read(void);
 /* The process accepted a connection or read a request head: from now on
  * it serves requests of its own, and idle means no context. */
 void inherit_own_requests(void);

@@ -10,6 +10,7 @@
 
 #include "agent/propagate.h"
 #include "agent/dgram.h"
+#include "agent/inherit.h"
 #include "base/probe.h"
 #include "shims/shim.h"
 #include "shims/stream.h"
@@ -125,6 +126,15 @@ static __attribute__((noinline)) ssize_t read_failed(int fd, ssize_t r)
 	return r;
 }
 
+/* A read of fd 0 (stdin, which no request's connection is) in a helper a
+ * request started (agent/inherit.h). Returns r, errno kept. */
+static __attribute__((noinline)) ssize_t stdin_read(ssize_t r)
+{
+	if (likely(shim_armed()) || shim_active_after())
+		AGENT_WORK(inherit_stdin_read());
+	return r;
+}
+
 /* After a read that returned r (the first `dlen` bytes at `data`): returns
  * r. Inline up to flow_read_plain(). */
 static inline __attribute__((always_inline)) ssize_t after_read(int fd, const void *data, size_t dlen, ssize_t r)
@@ -134,7 +144,7 @@ static inline __attribute__((always_inline)) ssize_t after_read(int fd, const vo
 	if (unlikely(r < 0))
 		return read_failed(fd, r);
 	if ((s = flow_slot(fd)) == NULL || flow_read_plain(s))
-		return r;
+		return unlikely(fd == 0) && r > 0 && inherit_fed ? stdin_read(r) : r;
 	return read_slow(s, fd, data, dlen, r);
 }
 

@@ -35,19 +35,27 @@ rl.on('line', (id) => {
 	process.stdout.write('ok\n');
 });
 """
-helper = None
+PY_HELPER = r"""
+import sys
+for line in sys.stdin:
+    sys.stderr.write('site=helper id=' + line)
+    sys.stderr.flush()
+    print('ok', flush=True)
+"""
+HELPERS = {"helper": ["node", "-e", HELPER_JS], "pyhelper": [sys.executable, "-c", PY_HELPER]}
+helpers = {}
 helper_lock = threading.Lock()
 
 
-def to_helper(rid):
-    global helper
+def to_helper(kind, rid):
     with helper_lock:
-        if helper is None:
-            helper = subprocess.Popen(["node", "-e", HELPER_JS], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE)
-        helper.stdin.write(rid.encode() + b"\n")
-        helper.stdin.flush()
-        helper.stdout.readline()
+        h = helpers.get(kind)
+        if h is None:
+            h = helpers[kind] = subprocess.Popen(HELPERS[kind], stdin=subprocess.PIPE,
+                                                 stdout=subprocess.PIPE)
+        h.stdin.write(rid.encode() + b"\n")
+        h.stdin.flush()
+        h.stdout.readline()
 
 
 class H(http.server.BaseHTTPRequestHandler):
@@ -55,8 +63,9 @@ class H(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         rid = self.path.rsplit("/", 1)[-1]
-        if self.path.startswith("/helper/"):
-            to_helper(rid)
+        kind = self.path.split("/")[1]
+        if kind in HELPERS:
+            to_helper(kind, rid)
         else:
             subprocess.run(["node", "-e", JS, rid], check=True)
         body = b"ok\n"
