@@ -466,6 +466,15 @@ static size_t cgi_request(char id[HTTP_ID_MAX + 1], char trace[33], char parent[
 	return n;
 }
 
+/* Whether `fd` is open on a pipe or a socket: something another process
+ * may write more work into. */
+static bool channel_at(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
 void inherit_adopt(void)
 {
 	const char *v = agent_config->parent, *semi, *trace;
@@ -543,16 +552,16 @@ void inherit_adopt(void)
 		ctx_take_current(ctx_new(&seed));
 		/* Kept until the process serves requests of its own. */
 		if (agent_self.cur) {
-			struct stat st;
 			int saved = errno;
 
 			const char *gi = getenv("GATEWAY_INTERFACE");
 
 			ctx_get(agent_self.cur);
 			inherit_home = agent_self.cur;
-			inherit_unfed = fstat(0, &st) != 0 ||
-					!(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
-			inherit_fed = !inherit_unfed && !(gi && strncmp(gi, "CGI/", 4) == 0);
+			inherit_fed = channel_at(0) && !(gi && strncmp(gi, "CGI/", 4) == 0);
+			inherit_unfed = !channel_at(0);
+			for (int fd = 3; fd < INHERIT_FEED_FDS && inherit_unfed; fd++)
+				inherit_unfed = !channel_at(fd);
 			errno = saved;
 		}
 		DEBUG("start %s (%s)", seed.id, parent_named ?

@@ -50,13 +50,15 @@ void inherit_adopt(void);
  * epoll_wait) returns to it instead of to none. NULL otherwise. */
 extern struct ctx *inherit_home;
 
-/* 1 while inherit_home is set and the process's stdin was, at its start,
- * neither a pipe nor a socket: nothing can feed it later requests' work
- * (a script a request runs), so every event loop of it, a bridge's too,
- * works on that request (agent/dispatch.h). With a pipe or a socket
- * there (a helper one request starts and later ones may feed), a loop
- * no bridge vouches for names nobody after its first wait. */
+/* 1 while inherit_home is set and the process had, at its start, no pipe
+ * or socket on its stdin nor on fds 3 to INHERIT_FEED_FDS - 1 (Node's
+ * child_process.fork channel is fd 3): nothing can feed it later
+ * requests' work (a script a request runs), so every event loop of it, a
+ * bridge's too, works on that request (agent/dispatch.h). With a pipe or
+ * a socket there (a helper one request starts and later ones may feed),
+ * a loop no bridge vouches for names nobody after its first wait. */
 extern int inherit_unfed;
+#define INHERIT_FEED_FDS 16
 
 /* 1 while inherit_home is set and the process's stdin was, at its start,
  * a pipe or a socket, and the process is no CGI program (whose stdin is

@@ -7,8 +7,14 @@ setTimeout callback "site=timer" and from a promise's reaction
 "site=promise". GET /helper/<id> hands <id> to one Node helper that the
 first such request started (its stdin a pipe, kept open): the helper
 logs "site=helper id=<id>" for each line it reads and answers "ok" on
-stdout. Prints "listening <port>" on stdout."""
+stdout; GET /pyhelper/<id> the same with a Python helper; GET
+/ipchelper/<id> sends <id> to a Node helper over an IPC channel as
+child_process.fork makes one (its stdin /dev/null), which logs it and
+answers. Prints "listening <port>" on stdout."""
 import http.server
+import json
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -42,17 +48,47 @@ for line in sys.stdin:
     sys.stderr.flush()
     print('ok', flush=True)
 """
-HELPERS = {"helper": ["node", "-e", HELPER_JS], "pyhelper": [sys.executable, "-c", PY_HELPER]}
+IPC_JS = r"""
+process.on('message', (id) => {
+	process.stderr.write('site=helper id=' + id + '\n');
+	process.send('ok');
+});
+"""
+HELPERS = {"helper": ["node", "-e", HELPER_JS], "pyhelper": [sys.executable, "-c", PY_HELPER],
+           "ipchelper": ["node", "-e", IPC_JS]}
 helpers = {}
 helper_lock = threading.Lock()
+
+
+class Ipc:
+    """A Node child's IPC channel, as child_process.fork makes it (a
+    socketpair end named by NODE_CHANNEL_FD; JSON lines), its stdin
+    /dev/null."""
+
+    def __init__(self, cmd):
+        self.sock, theirs = socket.socketpair()
+        env = dict(os.environ, NODE_CHANNEL_FD=str(theirs.fileno()))
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, pass_fds=[theirs.fileno()],
+                                     env=env)
+        theirs.close()
+        self.rfile = self.sock.makefile("rb")
+
+    def ask(self, rid):
+        self.sock.sendall(json.dumps(rid).encode() + b"\n")
+        self.rfile.readline()
 
 
 def to_helper(kind, rid):
     with helper_lock:
         h = helpers.get(kind)
-        if h is None:
+        if h is None and kind == "ipchelper":
+            h = helpers[kind] = Ipc(HELPERS[kind])
+        elif h is None:
             h = helpers[kind] = subprocess.Popen(HELPERS[kind], stdin=subprocess.PIPE,
                                                  stdout=subprocess.PIPE)
+        if kind == "ipchelper":
+            h.ask(rid)
+            return
         h.stdin.write(rid.encode() + b"\n")
         h.stdin.flush()
         h.stdout.readline()
