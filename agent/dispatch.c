@@ -106,7 +106,7 @@ int dispatch_next(int epfd, struct epoll_event *events)
 	struct ep_buf *b = dispatch_find(epfd);
 	int i;
 
-	dispatch_unvouched();
+	dispatch_unvouched(epfd);
 	if (b == NULL || b->pos >= b->n)
 		return 0;
 	i = b->pos++;

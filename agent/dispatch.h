@@ -67,18 +67,20 @@ static inline struct ep_buf *dispatch_find(int epfd)
  * threads (bridge_green sets bridge_loops_only); in a process that may
  * serve several requests, not one started inside a request, whose work
  * is that request's until it serves its own (a helper script's epoll
- * waits). A runtime whose bridge never reports ready (Node) started
- * inside a request with nothing that can feed it more work (its stdin no
- * pipe nor socket: inherit_unfed) is vouched for too: its lines after a
- * child_process.execSync, which runs a loop of its own, and in its
- * callbacks carried none.
+ * waits). In a process started inside a request, a nested loop's waits
+ * (inherit_nested_loop: execSync's) leave it as it was: a runtime whose
+ * bridge never reports ready (Node) stays vouched for across them if it
+ * was, not across its own loop's.
  * That flag is read plainly: it goes from 0 to 1 once, and an atomic
  * load costs each hand-out 3 instructions (the two flags are then not
  * tested as one); a wait that misses the store takes it at the next. */
-static inline void dispatch_unvouched(void)
+static inline void dispatch_unvouched(int epfd)
 {
-	agent_self.unvouched = (__atomic_load_n(&bridge_pending, __ATOMIC_RELAXED) &&
-				!__atomic_load_n(&inherit_unfed, __ATOMIC_RELAXED)) ||
+	int pending = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED);
+
+	if (unlikely(pending) && inherit_nested_loop(epfd))
+		return;       /* as the code that made the call had it */
+	agent_self.unvouched = pending ||
 			       (unlikely(bridge_loops_only) &&
 				!agent_self.bridge_loop && inherit_home == NULL);
 }
@@ -141,7 +143,7 @@ static inline __attribute__((always_inline)) int dispatch_take(struct ep_buf *b,
 		return -1;
 	}
 	b->pos = i + 1;
-	dispatch_unvouched();
+	dispatch_unvouched(b->epfd);
 	if (flow_event_quick(fd, mask)) {
 		agent_leave();
 		return 1;

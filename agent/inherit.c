@@ -27,7 +27,7 @@
 #include "agent/spans.h"
 
 struct ctx *inherit_home;
-int inherit_unfed;
+int inherit_nested_epfd = -1;
 int inherit_fed;
 
 /* This thread's last read of fd 0 (inherit_stdin_read): whether there
@@ -39,11 +39,16 @@ void inherit_own_requests(void)
 {
 	struct ctx *c;
 
-	__atomic_store_n(&inherit_unfed, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&inherit_fed, 0, __ATOMIC_RELAXED);
 	c = __atomic_exchange_n(&inherit_home, NULL, __ATOMIC_ACQ_REL);
 
 	ctx_put(c);
+}
+
+void inherit_epoll_created(int epfd)
+{
+	if (agent_self.bridge_loop && __atomic_load_n(&inherit_home, __ATOMIC_RELAXED) != NULL)
+		__atomic_store_n(&inherit_nested_epfd, epfd, __ATOMIC_RELAXED);
 }
 
 void inherit_stdin_read(void)
@@ -559,9 +564,6 @@ void inherit_adopt(void)
 			ctx_get(agent_self.cur);
 			inherit_home = agent_self.cur;
 			inherit_fed = channel_at(0) && !(gi && strncmp(gi, "CGI/", 4) == 0);
-			inherit_unfed = !channel_at(0);
-			for (int fd = 3; fd < INHERIT_FEED_FDS && inherit_unfed; fd++)
-				inherit_unfed = !channel_at(fd);
 			errno = saved;
 		}
 		DEBUG("start %s (%s)", seed.id, parent_named ?

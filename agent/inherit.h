@@ -50,15 +50,28 @@ void inherit_adopt(void);
  * epoll_wait) returns to it instead of to none. NULL otherwise. */
 extern struct ctx *inherit_home;
 
-/* 1 while inherit_home is set and the process had, at its start, no pipe
- * or socket on its stdin nor on fds 3 to INHERIT_FEED_FDS - 1 (Node's
- * child_process.fork channel is fd 3): nothing can feed it later
- * requests' work (a script a request runs), so every event loop of it, a
- * bridge's too, works on that request (agent/dispatch.h). With a pipe or
- * a socket there (a helper one request starts and later ones may feed),
- * a loop no bridge vouches for names nobody after its first wait. */
-extern int inherit_unfed;
-#define INHERIT_FEED_FDS 16
+/* The last epoll instance a thread whose event loop a bridge drives made,
+ * while inherit_home is set (-1: none): the bridge took the thread's
+ * loop, already made, so this is a synchronous call's own loop (Node's
+ * child_process.execSync and spawnSync run one), whose waits are inside
+ * the code that made the call (inherit_nested_loop). */
+extern int inherit_nested_epfd;
+
+/* `epfd` was just made by epoll_create/epoll_create1. */
+void inherit_epoll_created(int epfd);
+
+/* Whether a wait on `epfd` is a nested loop's (inherit_nested_epfd) in
+ * a process started inside a request. A loop no bridge vouches for
+ * (Node's, whose bridge never reports ready) stays vouched for across
+ * such a wait (agent/dispatch.h): its lines after an execSync carried
+ * none. Its own loop's waits still leave it unvouched: a process started
+ * inside a request may serve later requests' work from its loop (a
+ * daemon fed through a FIFO, polling its parent, watching a file), and
+ * the first request's ID on those lines would be wrong. */
+static inline bool inherit_nested_loop(int epfd)
+{
+	return inherit_home != NULL && epfd == __atomic_load_n(&inherit_nested_epfd, __ATOMIC_RELAXED);
+}
 
 /* 1 while inherit_home is set and the process's stdin was, at its start,
  * a pipe or a socket, and the process is no CGI program (whose stdin is

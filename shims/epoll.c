@@ -9,8 +9,11 @@
 
 static int created(int r)
 {
-	if (r >= 0 && agent_active())
+	if (r >= 0 && agent_active()) {
 		AGENT_WORK(flow_new_fd(r, FD_EPOLL));
+		if (unlikely(inherit_home != NULL))
+			inherit_epoll_created(r);
+	}
 	return r;
 }
 

@@ -130,7 +130,8 @@ static __attribute__((noinline)) ssize_t read_failed(int fd, ssize_t r)
  * request started (agent/inherit.h). Returns r, errno kept. */
 static __attribute__((noinline)) ssize_t stdin_read(ssize_t r)
 {
-	if (likely(shim_armed()) || shim_active_after())
+	if (r > 0 && __atomic_load_n(&inherit_fed, __ATOMIC_RELAXED) &&
+	    (likely(shim_armed()) || shim_active_after()))
 		AGENT_WORK(inherit_stdin_read());
 	return r;
 }
@@ -144,7 +145,7 @@ static inline __attribute__((always_inline)) ssize_t after_read(int fd, const vo
 	if (unlikely(r < 0))
 		return read_failed(fd, r);
 	if ((s = flow_slot(fd)) == NULL || flow_read_plain(s))
-		return unlikely(fd == 0) && r > 0 && inherit_fed ? stdin_read(r) : r;
+		return unlikely(fd == 0) ? stdin_read(r) : r;
 	return read_slow(s, fd, data, dlen, r);
 }
 

@@ -9,8 +9,8 @@ first such request started (its stdin a pipe, kept open): the helper
 logs "site=helper id=<id>" for each line it reads and answers "ok" on
 stdout; GET /pyhelper/<id> the same with a Python helper; GET
 /ipchelper/<id> sends <id> to a Node helper over an IPC channel as
-child_process.fork makes one (its stdin /dev/null), which logs it and
-answers. Prints "listening <port>" on stdout."""
+child_process.fork makes one (its stdin /dev/null), which runs
+child_process.execSync, logs it and answers. Prints "listening <port>" on stdout."""
 import http.server
 import json
 import os
@@ -49,7 +49,9 @@ for line in sys.stdin:
     print('ok', flush=True)
 """
 IPC_JS = r"""
+const cp = require('child_process');
 process.on('message', (id) => {
+	cp.execSync('true');
 	process.stderr.write('site=helper id=' + id + '\n');
 	process.send('ok');
 });
