@@ -1102,16 +1102,17 @@ def install_hooks(fn):
             if ref is None or ref() is not q or in_full.on:
                 return
             n = drained.get()
-            # asyncio's get() asks empty() itself before it waits
-            waits = waits or wrote_at_get.get() is not None
-            if waits and n <= 1:
-                # Idle, holding one: nobody's while it waits. It still
-                # holds that item: the take the wait ends in is a second
-                # since it last found the queue empty (before, a consumer
-                # that took one, waited for another, then drained and
-                # wrote about both wrote the first's lines with the
-                # second's ID: t_batch_drain "waited_done", 12 of 80).
-                if var.get(None) is not None and from_queue.get():
+            if n <= 1:
+                # Holding one item from q, it finds q empty: it still
+                # holds that item, so its next take is a second since it
+                # last found q empty (before, a consumer that took one,
+                # waited or polled for another, then drained and wrote
+                # about both wrote the first's lines with the second's
+                # ID: t_batch_drain "waited_done", 12 of 80). Idle in a
+                # get() (asyncio's own asks empty() before it waits):
+                # nobody's while it waits.
+                if (waits or wrote_at_get.get() is not None) and \
+                        var.get(None) is not None and from_queue.get():
                     adopt(None)
                 return
             held_from.set(None)

@@ -739,7 +739,7 @@ module ReqctxBridge
       return unless t.thread_variable_get(:__reqctx_held_from).equal?(queue)
 
       n = t.thread_variable_get(:__reqctx_drained)
-      return if waits && n <= 1
+      return if n <= 1
 
       t.thread_variable_set(:__reqctx_held_from, nil)
       t.thread_variable_set(:__reqctx_drained, 0)
@@ -751,16 +751,13 @@ module ReqctxBridge
 
     # A pop that may wait (no non_block argument) from the queue whose
     # item the thread holds: a queue empty now is the end of a drain of
-    # several items. Not of one: the thread that took one item, wrote,
-    # and waits for the next still holds the first, so the next take
-    # counts as a second since the queue was last found empty (before, a
-    # consumer that took one item, waited for another, then found the
-    # queue empty and wrote about both, wrote the first's lines with the
-    # second's ID: t_batch_drain "waited_done", 13 of 80 wrong). A
-    # non-blocking pop is not asked first: an item pushed between the
-    # question and the pop made the thread find the queue empty and take
-    # an item at once, with the same result (t_batch_drain "took_done",
-    # 2 or 3 of 80 wrong under load).
+    # several items (emptied). A queue found empty while the thread holds
+    # one item from it ends nothing: it still holds that item, so the
+    # next take is a second (before, a consumer that took one item,
+    # waited for another or polled for it, then found the queue empty and
+    # wrote about both, wrote the first's lines with the second's ID:
+    # t_batch_drain "waited_done", 13 of 80 wrong). A non-blocking pop is
+    # not asked first: its ThreadError says the queue is empty exactly.
     def self.may_wait(queue)
       emptied(queue, true) if (queue.is_a?(Thread::SizedQueue) ? SIZED_EMPTY : QUEUE_EMPTY).bind_call(queue)
     end

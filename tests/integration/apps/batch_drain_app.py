@@ -15,7 +15,8 @@ and answers. The consumers:
               each wrote a line
   waited      the same, but its second take is await q.get(), which
               often waits for the next request ("site=waited", then
-              "site=waited_done"); a tick puts None (no request's)
+              "site=waited_done"); polled the same with its second take
+              polled (get_nowait every 5 ms); a tick puts None (no request's)
               after 100 ms without a request, so that the last request's
               wait ends
   started     takes one item, logs "started" (no ID), drains the rest
@@ -87,7 +88,10 @@ async def took(q):
 WAITED_AT = [None]      # when the last request put on waited's queue
 
 
-async def waited(q):
+async def take_two(q, site, poll):
+    """waited and polled: one item, a line, a second item (await q.get(),
+    or get_nowait() polled every 5 ms), a line, then what else is
+    queued, and a line about each."""
     async def tick():   # ends the last request's wait: None after 100 ms of no put
         loop = asyncio.get_running_loop()
         while True:
@@ -102,17 +106,33 @@ async def waited(q):
             log(site, rid)
     while True:
         batch = [await q.get()]
-        note("waited", batch[0])
-        batch.append(await q.get())
-        note("waited", batch[1])
+        note(site, batch[0])
+        while not poll:
+            batch.append(await q.get())
+            break
+        while poll:
+            try:
+                batch.append(q.get_nowait())
+                break
+            except asyncio.QueueEmpty:
+                await asyncio.sleep(0.005)
+        note(site, batch[1])
         while True:
             try:
                 batch.append(q.get_nowait())
             except asyncio.QueueEmpty:
                 break
-            note("waited", batch[-1])
+            note(site, batch[-1])
         for rid in batch:
-            note("waited_done", rid)
+            note(site + "_done", rid)
+
+
+async def waited(q):
+    await take_two(q, "waited", False)
+
+
+async def polled(q):
+    await take_two(q, "polled", True)
 
 
 async def started(q):
@@ -165,7 +185,7 @@ async def item_await(q):
 
 
 async def main():
-    consumers = (drain, drain_step, collect, took, waited, started, waitfor, lag, item, item_await)
+    consumers = (drain, drain_step, collect, took, waited, polled, started, waitfor, lag, item, item_await)
     # item's queue is bounded: a put asks full(), which asks qsize()
     queues = [asyncio.Queue(maxsize=1000 if f is item else 0) for f in consumers]
     tasks = [asyncio.create_task(f(q)) for f, q in zip(consumers, queues)]

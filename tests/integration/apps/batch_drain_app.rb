@@ -7,9 +7,10 @@
 # logging "took" after each, then logs each ("site=took_done"): a batch
 # whose takes each wrote a line. The waiter does the same but its second
 # take is a blocking pop, which often waits for the next request
-# ("site=waited", then "site=waited_done"); a ticker pushes nil (no
-# request's) after 100 ms without a request, so that the last request's
-# wait ends. The starter pops one item, logs "batch
+# ("site=waited", then "site=waited_done"); the poller the same, its
+# second take a pop(true) polled every 5 ms ("site=polled", then
+# "site=polled_done"); a ticker pushes nil (no request's) on both after
+# 100 ms without a request, so that the last request's wait ends. The starter pops one item, logs "batch
 # started" (no ID), sleeps 10 ms, pops until the queue is empty, then
 # logs each ("site=started_done"). The lagger pops with a 50 ms
 # Timeout.timeout (a thread Timeout starts per call) and logs each item
@@ -26,6 +27,7 @@ TOOK = Queue.new
 STARTED = Queue.new
 LAG = Queue.new
 WAITED = Queue.new
+POLLED = Queue.new
 
 Thread.new do
   loop do
@@ -68,23 +70,38 @@ Thread.new do # ends the last request's wait: nil after 100 ms of no request
 
     $waited_at = nil
     WAITED << nil
+    POLLED << nil
   end
 end
-Thread.new do
-  note = ->(site, id) { $stderr.write("site=#{site} id=#{id}\n") if id }
-  loop do
-    b = [WAITED.pop]
-    note.call('waited', b[0])
-    b << WAITED.pop
-    note.call('waited', b[1])
+# waited and polled: one item, a line, a second item (a blocking pop, or
+# pop(true) polled every 5 ms), a line, then what else is queued, and a
+# line about each.
+[[WAITED, 'waited', false], [POLLED, 'polled', true]].each do |q, site, poll|
+  Thread.new do
+    note = ->(s, id) { $stderr.write("site=#{s} id=#{id}\n") if id }
     loop do
-      b << WAITED.pop(true)
-    rescue ThreadError
-      break
-    else
-      note.call('waited', b[-1])
+      b = [q.pop]
+      note.call(site, b[0])
+      if poll
+        begin
+          b << q.pop(true)
+        rescue ThreadError
+          sleep 0.005
+          retry
+        end
+      else
+        b << q.pop
+      end
+      note.call(site, b[1])
+      loop do
+        b << q.pop(true)
+      rescue ThreadError
+        break
+      else
+        note.call(site, b[-1])
+      end
+      b.each { |id| note.call("#{site}_done", id) }
     end
-    b.each { |id| note.call('waited_done', id) }
   end
 end
 Thread.new do
@@ -113,6 +130,7 @@ serve_webrick do |server|
     STARTED << id
     LAG << id
     WAITED << id
+    POLLED << id
     $waited_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     res.body = "ok #{id}\n"
   end
