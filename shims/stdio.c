@@ -286,6 +286,7 @@ static size_t kept_put(FILE *f, const char *p, size_t n, bool as_fwrite)
 		mid = ptr[-1] != '\n';
 	}
 	done = kept_lines(f, p, n, &mid);
+	outputs_count();          /* the thread's write (reqctx_api_progress) */
 	if (m) {
 		m->base = f->_IO_write_base;
 		m->seen = f->_IO_write_ptr;

@@ -7,7 +7,8 @@ setTimeout callback "site=timer" and from a promise's reaction
 "site=promise". GET /helper/<id> hands <id> to one Node helper that the
 first such request started (its stdin a pipe, kept open): the helper
 logs "site=helper id=<id>" for each line it reads and answers "ok" on
-stdout; GET /pyhelper/<id> the same with a Python helper; GET
+stdout; GET /pyhelper/<id> and /shhelper/<id> the same with a Python
+helper and a bash `while read` loop (whose echo writes through stdio); GET
 /ipchelper/<id> sends <id> to a Node helper over an IPC channel as
 child_process.fork makes one (its stdin /dev/null), which runs
 child_process.execSync, logs it and answers. Prints "listening <port>" on stdout."""
@@ -56,8 +57,9 @@ process.on('message', (id) => {
 	process.send('ok');
 });
 """
+SH_HELPER = 'while read -r id; do echo "site=helper id=$id" >&2; echo ok; done'
 HELPERS = {"helper": ["node", "-e", HELPER_JS], "pyhelper": [sys.executable, "-c", PY_HELPER],
-           "ipchelper": ["node", "-e", IPC_JS]}
+           "ipchelper": ["node", "-e", IPC_JS], "shhelper": ["/bin/bash", "-c", SH_HELPER]}
 helpers = {}
 helper_lock = threading.Lock()
 
