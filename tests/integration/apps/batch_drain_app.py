@@ -94,10 +94,12 @@ async def take_two(q, site, poll):
     queued, and a line about each."""
     async def tick():   # ends the last request's wait: None after 100 ms of no put
         loop = asyncio.get_running_loop()
+        done = None     # the put this tick answered (each consumer's tick its own)
         while True:
             await asyncio.sleep(0.02)
-            if q.empty() and WAITED_AT[0] and loop.time() - WAITED_AT[0] > 0.1:
-                WAITED_AT[0] = None
+            at = WAITED_AT[0]
+            if at is not None and at != done and loop.time() - at > 0.1:
+                done = at
                 q.put_nowait(None)
     asyncio.create_task(tick())
 
