@@ -76,13 +76,13 @@ static inline struct ep_buf *dispatch_find(int epfd)
  * tested as one); a wait that misses the store takes it at the next. */
 static inline void dispatch_unvouched(int epfd)
 {
-	int pending = __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED);
-
-	if (unlikely(pending) && inherit_nested_loop(epfd))
-		return;       /* as the code that made the call had it */
-	agent_self.unvouched = pending ||
-			       (unlikely(bridge_loops_only) &&
-				!agent_self.bridge_loop && inherit_home == NULL);
+	if (unlikely(__atomic_load_n(&bridge_pending, __ATOMIC_RELAXED))) {
+		if (!inherit_nested_loop(epfd))     /* else as the code that made the call had it */
+			agent_self.unvouched = true;
+		return;
+	}
+	agent_self.unvouched = unlikely(bridge_loops_only) &&
+			       !agent_self.bridge_loop && inherit_home == NULL;
 }
 
 /*
