@@ -71,8 +71,8 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		 * own now, no more its creator's, and the rules that end a
 		 * creator's context (a semaphore unit another thread posted,
 		 * a channel read) leave it. Before, a fork there (the
-		 * interpreter's locks around it) ended it: t_thread_fork, 14
-		 * of 24 lines after a fork bare. */
+		 * interpreter's locks around it) ended it: t_thread_fork, 31
+		 * of the 48 lines after a fork bare. */
 		agent_self.pin_inherited = false;
 	}
 	if (first && ids->request_id_len == 0 && !ids->has_trace && !(f && f->count)) {

@@ -557,9 +557,8 @@ void inherit_adopt(void)
 		ctx_take_current(ctx_new(&seed));
 		/* Kept until the process serves requests of its own. */
 		if (agent_self.cur) {
-			int saved = errno;
-
 			const char *gi = getenv("GATEWAY_INTERFACE");
+			int saved = errno;
 
 			ctx_get(agent_self.cur);
 			inherit_home = agent_self.cur;

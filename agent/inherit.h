@@ -8,7 +8,10 @@
 #ifndef AGENT_INHERIT_H
 #define AGENT_INHERIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "base/thread.h"
 
 #define INHERIT_VAR "REQCTX_PARENT"
 #define INHERIT_MAX 256          /* bytes of "REQCTX_PARENT=id;trace;flags;span;dev:ino[:dev:ino]" */
@@ -70,7 +73,10 @@ void inherit_epoll_created(int epfd);
  * the first request's ID on those lines would be wrong. */
 static inline bool inherit_nested_loop(int epfd)
 {
-	return inherit_home != NULL && epfd == __atomic_load_n(&inherit_nested_epfd, __ATOMIC_RELAXED);
+	/* the loop thread's own: a number another thread's loop reuses once
+	 * that instance is closed is no nested loop */
+	return inherit_home != NULL && agent_self.bridge_loop &&
+	       epfd == __atomic_load_n(&inherit_nested_epfd, __ATOMIC_RELAXED);
 }
 
 /* 1 while inherit_home is set and the process's stdin was, at its start,

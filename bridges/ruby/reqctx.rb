@@ -734,7 +734,7 @@ module ReqctxBridge
       t.thread_variable_set(:__reqctx_drained, n + 1)
     end
 
-    def self.emptied(queue, waits = false)
+    def self.emptied(queue)
       t = Thread.current
       return unless t.thread_variable_get(:__reqctx_held_from).equal?(queue)
 
@@ -743,7 +743,7 @@ module ReqctxBridge
 
       t.thread_variable_set(:__reqctx_held_from, nil)
       t.thread_variable_set(:__reqctx_drained, 0)
-      return unless n > 1 && capture
+      return unless capture
 
       take(nil)
       self.source = :drained if source == :queue
@@ -759,7 +759,7 @@ module ReqctxBridge
     # t_batch_drain "waited_done", 13 of 80 wrong). A non-blocking pop is
     # not asked first: its ThreadError says the queue is empty exactly.
     def self.may_wait(queue)
-      emptied(queue, true) if (queue.is_a?(Thread::SizedQueue) ? SIZED_EMPTY : QUEUE_EMPTY).bind_call(queue)
+      emptied(queue) if (queue.is_a?(Thread::SizedQueue) ? SIZED_EMPTY : QUEUE_EMPTY).bind_call(queue)
     end
 
     def self.unwrap(item, queue = nil)
