@@ -1,6 +1,6 @@
-"""t_node_child's server: http.server (a thread per connection,
-keep-alive) whose handler for GET /<tag>/<id> runs a Node script in a
-child (its stderr the server's) and answers once it exited. The script
+"""t_node_child's server: app_serve.serve_threaded (a thread per
+connection, keep-alive) whose handler for GET /<tag>/<id> runs a Node
+script in a child (its stderr the server's) and answers once it exited. The script
 logs "site=top id=<id>", runs child_process.execSync, logs
 "site=exec_sync", runs spawnSync, logs "site=spawn_sync", then from a
 setTimeout callback "site=timer" and from a promise's reaction
@@ -11,14 +11,16 @@ stdout; GET /pyhelper/<id> and /shhelper/<id> the same with a Python
 helper and a bash `while read` loop (whose echo writes through stdio); GET
 /ipchelper/<id> sends <id> to a Node helper over an IPC channel as
 child_process.fork makes one (its stdin /dev/null), which runs
-child_process.execSync, logs it and answers. Prints "listening <port>" on stdout."""
-import http.server
+child_process.execSync, logs it and answers. Prints "listening <port>"
+on stdout."""
 import json
 import os
 import socket
 import subprocess
 import sys
 import threading
+
+from app_serve import serve_threaded
 
 JS = r"""
 const cp = require('child_process');
@@ -98,27 +100,12 @@ def to_helper(kind, rid):
         h.stdout.readline()
 
 
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        rid = self.path.rsplit("/", 1)[-1]
-        kind = self.path.split("/")[1]
-        if kind in HELPERS:
-            to_helper(kind, rid)
-        else:
-            subprocess.run(["node", "-e", JS, rid], check=True)
-        body = b"ok\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+def work(rid):
+    kind = rid.split("-", 1)[0]        # the test's tag: /<tag>/<tag>-c<j>-r<n>
+    if kind in HELPERS:
+        to_helper(kind, rid)
+    else:
+        subprocess.run(["node", "-e", JS, rid], check=True)
 
 
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-print("listening", srv.server_address[1], flush=True)
-sys.stdout.flush()
-srv.serve_forever()
+serve_threaded(work)
