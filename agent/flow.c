@@ -1289,12 +1289,13 @@ void flow_dup(int from, int to)
 	 * on fd 1 and 2, where what the new file is decides, before the
 	 * copy: another thread's write meanwhile sees the old kind or the
 	 * new one (out_redirect_kind). A relayed pipe keeps its own. */
-	int kind = relay_source(from, to) ? -1 : out_redirect_kind(to);
+	bool same = false;
+	int kind = relay_source(from, to) ? -1 : out_redirect_kind(to, &same);
 
 	fdmap_copy_as(from, to, kind);
 	if (relay_dup(from, to))
 		return;           /* a relayed pipe: not a log, written unchanged */
-	out_redirected(to, kind);
+	out_redirected(to, kind, same);
 }
 
 void flow_std_retargeted(int gone)
@@ -1302,11 +1303,12 @@ void flow_std_retargeted(int gone)
 	for (int to = 0; to <= 2; to++) {
 		/* What the new file is decides fd 1 and fd 2 (a terminal in a
 		 * process started inside a request is data: out_redirect_kind). */
-		int kind = to == 0 ? FD_UNKNOWN : out_redirect_kind(to);
+		bool same = false;
+		int kind = to == 0 ? FD_UNKNOWN : out_redirect_kind(to, &same);
 
 		flow_new_fd(to, kind < 0 ? FD_UNKNOWN : (enum fd_kind)kind);
 		if (to > 0)
-			out_redirected(to, kind);
+			out_redirected(to, kind, same);
 	}
 	if (gone > 2)
 		flow_close(gone);

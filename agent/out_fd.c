@@ -34,8 +34,10 @@ static void set_kind(int fd, enum fd_kind k)
 		__atomic_store_n(&s->kind, (uint8_t)k, __ATOMIC_RELEASE);
 }
 
-/* Learns fd 2's file as the log. Returns whether fd 2 is open. */
-static bool learn_log(void)
+/* Learns fd 2's file as the log. Returns whether fd 2 is open; *same
+ * (when not NULL): whether it is the file the log was before (a program
+ * restoring a saved copy of its stderr). */
+static bool learn_log(bool *same)
 {
 	struct stat st;
 	int saved = errno;
@@ -44,6 +46,8 @@ static bool learn_log(void)
 	errno = saved;             /* fd 2 closed: the program sees no EBADF */
 
 	spin_lock(&id_lock);
+	if (same)
+		*same = ok && log_known && st.st_dev == log_dev && st.st_ino == log_ino;
 	log_known = ok;
 	if (ok) {
 		log_dev = st.st_dev;
@@ -74,8 +78,9 @@ static bool out_known;
 static dev_t out_dev;
 static ino_t out_ino;
 
-/* Learns fd 1's file as tagged output, or forgets it. */
-static void learn_stdout(bool tagged)
+/* Learns fd 1's file as tagged output, or forgets it; *same as
+ * learn_log()'s. */
+static void learn_stdout(bool tagged, bool *same)
 {
 	struct stat st;
 	int saved = errno;
@@ -83,6 +88,8 @@ static void learn_stdout(bool tagged)
 
 	errno = saved;
 	spin_lock(&id_lock);
+	if (same)
+		*same = ok && out_known && st.st_dev == out_dev && st.st_ino == out_ino;
 	out_known = ok;
 	if (ok) {
 		out_dev = st.st_dev;
@@ -93,7 +100,7 @@ static void learn_stdout(bool tagged)
 
 static void set_stdout(bool tagged)
 {
-	learn_stdout(tagged);
+	learn_stdout(tagged, NULL);
 	set_kind(1, tagged ? FD_OUTPUT : FD_PLAIN);
 }
 
@@ -190,7 +197,7 @@ bool out_stdout_identity(dev_t *dev, ino_t *ino)
 void out_fd_init(void)
 {
 	/* REQCTX_TAG without stderr: fd 2's file is no log at all. */
-	if (agent_config->tag_stderr && learn_log())
+	if (agent_config->tag_stderr && learn_log(NULL))
 		set_kind(2, FD_OUTPUT);
 	if (agent_config->tag_stdout)
 		set_stdout(true);
@@ -331,16 +338,18 @@ static bool redirected_to_data(int fd)
 	return data;
 }
 
-int out_redirect_kind(int fd)
+int out_redirect_kind(int fd, bool *same)
 {
 	bool tagged;
 
+	if (same)
+		*same = false;
 	if (fd == 2) {
 		if (!agent_config->tag_stderr)
 			return -1;
 		if (redirected_to_data(2))
 			return FD_PLAIN;
-		return learn_log() ? FD_OUTPUT : -1;
+		return learn_log(same) ? FD_OUTPUT : -1;
 	}
 	if (fd != 1 || !agent_config->tag_stdout)
 		return -1;
@@ -348,13 +357,20 @@ int out_redirect_kind(int fd)
 	 * parent's tagged stdout or log (a shell's `echo >&2` puts the log
 	 * there for the builtin); a file a shell's `>` puts there is data. */
 	tagged = parent_log ? on_parent_output(1) : !redirected_to_data(1);
-	learn_stdout(tagged);
+	learn_stdout(tagged, same);
 	return tagged ? FD_OUTPUT : FD_PLAIN;
 }
 
-void out_redirected(int fd, int kind)
+void out_redirected(int fd, int kind, bool same)
 {
-	if (fd == 2 && kind == FD_OUTPUT)
+	if (kind != FD_OUTPUT)
+		return;
+	/* The same file again: the lines the redirect's flush ended go on
+	 * there, with no second head (before, a line written around the
+	 * restore of a saved copy of stderr got one mid-line). */
+	if (same)
+		out_flush_fd_undo(fd);
+	if (fd == 2)
 		reclassify_plain();
 }
 

@@ -102,11 +102,15 @@ bool out_stdout_identity(dev_t *dev, ino_t *ino);
  * (FD_OUTPUT, its identity learnt) with REQCTX_TAG's `stderr`, unless it
  * is data for a parent under the agent (FD_PLAIN, redirected_to_data);
  * fd 1 the same with `stdout`. -1: the source's kind (not tagged, or
- * another fd). */
-int out_redirect_kind(int fd);
+ * another fd). *same (when not NULL): whether the new file is the one the
+ * tagged fd held before (dev and inode), so that a line the redirect
+ * ended goes on (out_redirected). */
+int out_redirect_kind(int fd, bool *same);
 
 /* After the copy of kind `kind` (out_redirect_kind's answer) onto `fd`:
- * on a new log, fds already open on its file become logs too. */
-void out_redirected(int fd, int kind);
+ * on a new log, fds already open on its file become logs too; on the same
+ * file as before (`same`), the lines the redirect's flush ended before
+ * the call go on with no second head (out_flush_fd_undo). */
+void out_redirected(int fd, int kind, bool same);
 
 #endif

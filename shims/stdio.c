@@ -818,7 +818,8 @@ static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
 	}
 	AGENT_WORK(
 		bool std2 = r == stderr && r->_fileno == 2;
-		int kind = std2 || (r == stdout && r->_fileno == 1) ? out_redirect_kind(r->_fileno) : -1;
+		bool same = false;
+		int kind = std2 || (r == stdout && r->_fileno == 1) ? out_redirect_kind(r->_fileno, &same) : -1;
 
 		if (fd >= 0 && fd != r->_fileno)
 			flow_new_fd(fd, FD_UNKNOWN);
@@ -828,7 +829,7 @@ static FILE *reopen(FILE *(*real)(const char *, const char *, FILE *),
 			 * meanwhile never finds the fd unknown
 			 * (out_redirect_kind). */
 			flow_new_fd(r->_fileno, kind >= 0 ? (enum fd_kind)kind : FD_UNKNOWN);
-			out_redirected(r->_fileno, kind);
+			out_redirected(r->_fileno, kind, same);
 		} else {
 			flow_new_fd(r->_fileno, FD_UNKNOWN);
 			out_fd_opened_path(r->_fileno, AT_FDCWD, path, true);

@@ -107,8 +107,9 @@ if have_pty():
 
 
 def split_line(path):
-    """One line of its own written in three pieces, between them a dup2
-    and a dup3 onto fd 2 that fail (EBADF): the line is one, with one
+    """One line of its own written in four pieces, between them a dup2
+    and a dup3 onto fd 2 that fail (EBADF), and a dup2 that restores a
+    saved copy of fd 2 (the same file): the line is one, with one
     prefix."""
     bad = os.open("/dev/null", os.O_RDONLY)
     os.close(bad)
@@ -118,7 +119,11 @@ def split_line(path):
             os.dup2(bad, 2, inheritable=inheritable)
         except OSError:
             pass
-        os.write(2, b"b" if inheritable else b"c\n")
+        os.write(2, b"b" if inheritable else b"c")
+    saved = os.dup(2)
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.write(2, b"d\n")
 
 
 def sites(path):
