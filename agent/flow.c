@@ -1153,6 +1153,8 @@ void flow_new_fd(int fd, enum fd_kind kind)
 {
 	struct fdslot *s = fdmap_peek(fd);
 
+	if (unlikely(fd <= __atomic_load_n(&inherit_stdin_top, __ATOMIC_RELAXED)))
+		inherit_stdin_gone(fd);
 	if (unlikely(fd == spans_fd))
 		spans_fd_event(fd);        /* reused behind our back: not ours */
 	if (s == NULL && kind == FD_UNKNOWN)
@@ -1227,6 +1229,8 @@ static void carried_nothing(struct fdslot *s, int fd)
 
 void flow_close(int fd)
 {
+	if (unlikely(fd <= __atomic_load_n(&inherit_stdin_top, __ATOMIC_RELAXED)))
+		inherit_stdin_gone(fd);
 	/* A thread that closes the connection of its current context is done
 	 * with that request once it waits again (handoff.c): what it runs
 	 * after that wait (a cached thread's next task) is not that
@@ -1279,6 +1283,8 @@ void flow_close(int fd)
 void flow_dup(int from, int to)
 {
 	struct fdslot *s = fdmap_peek(to);
+
+	inherit_stdin_copied(from, to);
 
 	if (s) {
 		epmap_forget_fd(to);

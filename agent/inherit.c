@@ -29,17 +29,57 @@
 struct ctx *inherit_home;
 int inherit_nested_epfd = -1;
 int inherit_fed;
+int inherit_stdin_top = -1;
+uint64_t inherit_stdin_fds;
 
 /* This thread's last read of fd 0 (inherit_stdin_read): whether there
  * was one, and its `outputs` then. */
 static AGENT_TLS bool stdin_read_once;
 static AGENT_TLS unsigned stdin_read_outputs;
 
+/* inherit_stdin_fds changed by set and clear (under no lock: the
+ * fd-table events of one process; a race loses a copy's watch, which
+ * leaves that copy's reads carrying what they did before this rule). */
+static void stdin_fds_set(uint64_t set, uint64_t clear)
+{
+	uint64_t m = (__atomic_load_n(&inherit_stdin_fds, __ATOMIC_RELAXED) & ~clear) | set;
+
+	__atomic_store_n(&inherit_stdin_fds, m, __ATOMIC_RELAXED);
+	__atomic_store_n(&inherit_stdin_top, m ? 63 - __builtin_clzll(m) : -1, __ATOMIC_RELAXED);
+}
+
+void inherit_stdin_copied(int from, int to)
+{
+	if (__atomic_load_n(&inherit_stdin_top, __ATOMIC_RELAXED) < 0 || (unsigned)to >= 64)
+		return;
+	if (inherit_stdin_fd(from))
+		stdin_fds_set(1ull << to, 0);
+	else if (inherit_stdin_fd(to))
+		stdin_fds_set(0, 1ull << to);
+}
+
+void inherit_stdin_opened(int fd, const char *path)
+{
+	if (__atomic_load_n(&inherit_stdin_top, __ATOMIC_RELAXED) < 0 || (unsigned)fd >= 64 ||
+	    path == NULL || !__atomic_load_n(&inherit_fed, __ATOMIC_RELAXED))
+		return;
+	if (strcmp(path, "/dev/stdin") == 0 || strcmp(path, "/dev/fd/0") == 0 ||
+	    strcmp(path, "/proc/self/fd/0") == 0)
+		stdin_fds_set(1ull << fd, 0);
+}
+
+void inherit_stdin_gone(int fd)
+{
+	if (inherit_stdin_fd(fd))
+		stdin_fds_set(0, 1ull << fd);
+}
+
 void inherit_own_requests(void)
 {
 	struct ctx *c;
 
 	__atomic_store_n(&inherit_fed, 0, __ATOMIC_RELAXED);
+	stdin_fds_set(0, ~0ull);
 	c = __atomic_exchange_n(&inherit_home, NULL, __ATOMIC_ACQ_REL);
 
 	ctx_put(c);
@@ -563,6 +603,8 @@ void inherit_adopt(void)
 			ctx_get(agent_self.cur);
 			inherit_home = agent_self.cur;
 			inherit_fed = channel_at(0) && !(gi && strncmp(gi, "CGI/", 4) == 0);
+			if (inherit_fed)
+				stdin_fds_set(1, 0);
 			errno = saved;
 		}
 		DEBUG("start %s (%s)", seed.id, parent_named ?

@@ -86,6 +86,28 @@ static inline bool inherit_nested_loop(int epfd)
  * (inherit_stdin_read). */
 extern int inherit_fed;
 
+/* The highest fd whose reads are the fed helper's stdin (inherit_fed):
+ * fd 0, and the copies of it the process makes (dup, dup2, dup3,
+ * F_DUPFD, an open of /dev/stdin, /dev/fd/0 or /proc/self/fd/0), among
+ * fds 0-63; -1 when there are none (not fed, or no longer). A read's quick
+ * path compares the fd with it; inherit_stdin_fd() tells exactly. */
+extern int inherit_stdin_top;
+
+static inline bool inherit_stdin_fd(int fd)
+{
+	extern uint64_t inherit_stdin_fds;
+
+	return (unsigned)fd < 64 && (__atomic_load_n(&inherit_stdin_fds, __ATOMIC_RELAXED) >> fd & 1);
+}
+
+/* The fd-table events that make an fd a copy of the stdin or end one:
+ * `to` now holds what `from` holds (a copy of a stdin's fd is one too);
+ * `fd` was opened by `path` (one naming the process's stdin is one); `fd`
+ * holds something new or nothing. Cheap unless inherit_stdin_top >= 0. */
+void inherit_stdin_copied(int from, int to);
+void inherit_stdin_opened(int fd, const char *path);
+void inherit_stdin_gone(int fd);
+
 /* The calling thread read bytes from fd 0 while inherit_fed. A read
  * after the thread wrote a line since its last read of fd 0 is later
  * work, whose request is not known: the inherited request ends for the

@@ -11,6 +11,7 @@
 #include <sys/timerfd.h>
 #include <utmp.h>
 
+#include "agent/inherit.h"
 #include "agent/out_fd.h"
 #include "agent/shell.h"
 #include "shims/shim.h"
@@ -30,7 +31,8 @@ static inline int opened_at(int fd, int dirfd, const char *path, int flags)
 	bool writable = (flags & O_ACCMODE) != O_RDONLY && !(flags & O_PATH);
 
 	if (fd >= 0 && agent_active())
-		AGENT_WORK(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened_path(fd, dirfd, path, writable));
+		AGENT_WORK(flow_new_fd(fd, FD_UNKNOWN); out_fd_opened_path(fd, dirfd, path, writable);
+			   inherit_stdin_opened(fd, path));
 	return fd;
 }
 

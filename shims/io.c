@@ -126,14 +126,28 @@ static __attribute__((noinline)) ssize_t read_failed(int fd, ssize_t r)
 	return r;
 }
 
-/* A read of fd 0 (stdin, which no request's connection is) in a helper a
- * request started (agent/inherit.h). Returns r, errno kept. */
-static __attribute__((noinline)) ssize_t stdin_read(ssize_t r)
+/* A read of an fd that may be the stdin of a helper a request started
+ * (fd 0 or a copy: agent/inherit.h; no request's connection and no
+ * channel of this process). Returns r, errno kept. */
+static __attribute__((noinline)) ssize_t stdin_read(int fd, ssize_t r)
 {
-	if (r > 0 && __atomic_load_n(&inherit_fed, __ATOMIC_RELAXED) &&
-	    (likely(shim_armed()) || shim_active_after()))
+	if (r > 0 && inherit_stdin_fd(fd) && (likely(shim_armed()) || shim_active_after()))
 		AGENT_WORK(inherit_stdin_read());
 	return r;
+}
+
+/* A read of an fd with no slot, or one of a kind whose reads move
+ * nothing (below FD_CLIENT): only a fed helper's stdin is watched there
+ * (an inherited pipe or socket, never a channel this process made: a
+ * number closed and made again lost its watch, inherit_stdin_gone). */
+static inline __attribute__((always_inline)) ssize_t plain_read(int fd, ssize_t r)
+{
+	return unlikely(fd <= __atomic_load_n(&inherit_stdin_top, __ATOMIC_RELAXED)) ? stdin_read(fd, r) : r;
+}
+
+static inline __attribute__((always_inline)) bool untracked(const struct fdslot *s, unsigned *kind)
+{
+	return s == NULL || (*kind = fdmap_kind(s)) < FD_CLIENT;
 }
 
 /* After a read that returned r (the first `dlen` bytes at `data`): returns
@@ -141,11 +155,14 @@ static __attribute__((noinline)) ssize_t stdin_read(ssize_t r)
 static inline __attribute__((always_inline)) ssize_t after_read(int fd, const void *data, size_t dlen, ssize_t r)
 {
 	struct fdslot *s;
+	unsigned kind;
 
 	if (unlikely(r < 0))
 		return read_failed(fd, r);
-	if ((s = flow_slot(fd)) == NULL || flow_read_plain(s))
-		return unlikely(fd == 0) ? stdin_read(r) : r;
+	if (untracked(s = flow_slot(fd), &kind))
+		return plain_read(fd, r);
+	if (flow_read_plain_kind(s, kind))
+		return r;
 	return read_slow(s, fd, data, dlen, r);
 }
 
@@ -154,10 +171,13 @@ static inline __attribute__((always_inline)) ssize_t after_recv(int fd, const vo
 				 const struct sockaddr *from, socklen_t cap, socklen_t len)
 {
 	struct fdslot *s;
+	unsigned kind;
 
 	if (unlikely(r < 0))
 		return read_failed(fd, r);
-	if ((s = flow_slot(fd)) == NULL || flow_read_plain(s))
+	if (untracked(s = flow_slot(fd), &kind))
+		return (flags & MSG_PEEK) ? r : plain_read(fd, r);
+	if (flow_read_plain_kind(s, kind))
 		return r;
 	if (flags & MSG_TRUNC) {
 		/* On a stream socket the bytes were discarded, none copied
@@ -180,7 +200,9 @@ static inline __attribute__((always_inline)) ssize_t after_recv_taken(int fd, co
 
 	if (unlikely(r < 0))
 		return read_failed(fd, r);
-	if ((s = flow_slot(fd)) == NULL || flow_read_plain_kind(s, kind = fdmap_kind(s)))
+	if (untracked(s = flow_slot(fd), &kind))
+		return plain_read(fd, r);
+	if (flow_read_plain_kind(s, kind))
 		return r;
 	if (kind != FD_DGRAM)
 		return read_slow(s, fd, data, dlen, r);
@@ -253,11 +275,14 @@ static inline __attribute__((always_inline)) ssize_t after_readv(int fd, const s
 								 int cnt, ssize_t r)
 {
 	struct fdslot *s;
+	unsigned kind;
 
 	/* r < 0: iov may be what the kernel refused (not looked at). */
 	if (unlikely(r < 0))
 		return read_failed(fd, r);
-	if ((s = flow_slot(fd)) == NULL || flow_read_plain(s))
+	if (untracked(s = flow_slot(fd), &kind))
+		return plain_read(fd, r);
+	if (flow_read_plain_kind(s, kind))
 		return r;
 	return readv_slow(s, fd, iov, cnt, r);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "agent/inherit.h"
 #include "shims/shim.h"
 
 /* libc's fortified entry points, which its headers do not declare. */
@@ -28,6 +29,12 @@ static __attribute__((noinline)) void stream_read_work(struct fdslot *s, int fd,
 		AGENT_WORK(flow_read_done(s, fd, data, n, (ssize_t)n));
 }
 
+static __attribute__((noinline)) void stream_stdin_read(int fd)
+{
+	if (inherit_stdin_fd(fd) && agent_active())
+		AGENT_WORK(inherit_stdin_read());
+}
+
 /* `n` bytes at `data` came out of FILE `f`: inline up to the fd's kind
  * (glibc's FILE names its fd; -1 for a memory or cookie stream), so a
  * file read a character at a time pays a few instructions per call. */
@@ -36,8 +43,14 @@ static inline __attribute__((always_inline)) void stream_read(FILE *f, const voi
 	struct fdslot *s;
 	int fd = f->_fileno;
 
-	if (n == 0 || fd < 0 || (s = flow_slot(fd)) == NULL || fdmap_kind(s) != FD_CHAN)
+	if (n == 0 || fd < 0)
 		return;
+	if ((s = flow_slot(fd)) == NULL || fdmap_kind(s) != FD_CHAN) {
+		/* A fed helper's stdin, a line (or an item) at a time. */
+		if (unlikely(fd <= __atomic_load_n(&inherit_stdin_top, __ATOMIC_RELAXED)))
+			stream_stdin_read(fd);
+		return;
+	}
 	stream_read_work(s, fd, data, n);
 }
 

@@ -11,7 +11,11 @@ stdout; GET /pyhelper/<id> and /shhelper/<id> the same with a Python
 helper and a bash `while read` loop (whose echo writes through stdio); GET
 /ipchelper/<id> sends <id> to a Node helper over an IPC channel as
 child_process.fork makes one (its stdin /dev/null), which runs
-child_process.execSync, logs it and answers. Prints "listening <port>"
+child_process.execSync, logs it and answers. /readvhelper/, /recvhelper/
+(its stdin a socketpair end), /duphelper/, /devhelper/ and
+/stdiohelper/ feed a Python helper that takes each job with readv,
+recv, read of os.dup(0), read of an open of /dev/stdin, or libc's fgets
+on stdin. Prints "listening <port>"
 on stdout."""
 import json
 import os
@@ -60,8 +64,38 @@ process.on('message', (id) => {
 });
 """
 SH_HELPER = 'while read -r id; do echo "site=helper id=$id" >&2; echo ok; done'
+# Python helpers that take each job by another call or another fd on the
+# same pipe: readv, recv (their stdin a socket), a copy of fd 0, an open
+# of /dev/stdin, libc's fgets on stdin.
+READ_HELPER = r"""
+import ctypes, os, socket, sys
+how = sys.argv[1]
+if how == 'stdio':
+    libc = ctypes.CDLL(None)
+    stdin = ctypes.c_void_p.in_dll(libc, 'stdin')
+    libc.fgets.restype = ctypes.c_char_p
+    buf = ctypes.create_string_buffer(256)
+    take = lambda: libc.fgets(buf, 256, stdin) or b''
+elif how == 'readv':
+    buf = bytearray(256)
+    take = lambda: bytes(buf[:os.readv(0, [buf])])
+elif how == 'recv':
+    sock = socket.socket(fileno=0)
+    take = lambda: sock.recv(256)
+else:
+    fd = os.dup(0) if how == 'dup' else os.open('/dev/stdin', os.O_RDONLY)
+    take = lambda: os.read(fd, 256)
+while True:
+    job = take()
+    if not job:
+        break
+    os.write(2, b'site=helper id=' + job)
+    os.write(1, b'ok\n')
+"""
 HELPERS = {"helper": ["node", "-e", HELPER_JS], "pyhelper": [sys.executable, "-c", PY_HELPER],
            "ipchelper": ["node", "-e", IPC_JS], "shhelper": ["/bin/bash", "-c", SH_HELPER]}
+for how in ("readv", "recv", "dup", "dev", "stdio"):
+    HELPERS[how + "helper"] = [sys.executable, "-c", READ_HELPER, how]
 helpers = {}
 helper_lock = threading.Lock()
 
@@ -89,14 +123,23 @@ def to_helper(kind, rid):
         h = helpers.get(kind)
         if h is None and kind == "ipchelper":
             h = helpers[kind] = Ipc(HELPERS[kind])
+        elif h is None and kind == "recvhelper":
+            mine, theirs = socket.socketpair()
+            h = helpers[kind] = subprocess.Popen(HELPERS[kind], stdin=theirs,
+                                                 stdout=subprocess.PIPE)
+            theirs.close()
+            h.feed = mine
         elif h is None:
             h = helpers[kind] = subprocess.Popen(HELPERS[kind], stdin=subprocess.PIPE,
                                                  stdout=subprocess.PIPE)
         if kind == "ipchelper":
             h.ask(rid)
             return
-        h.stdin.write(rid.encode() + b"\n")
-        h.stdin.flush()
+        if kind == "recvhelper":
+            h.feed.sendall(rid.encode() + b"\n")
+        else:
+            h.stdin.write(rid.encode() + b"\n")
+            h.stdin.flush()
         h.stdout.readline()
 
 
