@@ -154,7 +154,9 @@ module ReqctxBridge
   # request of its own), :queue the last item's, :batch none after a
   # second item taken before the thread wrote (batch?), :drained none
   # after it drained several items and found the queue empty (emptied),
-  # :ambiguous none after an item of another request.
+  # :crossed none after an item of another request taken from a queue
+  # while holding one of another queue (unwrap), :ambiguous none after an
+  # item of another request.
   def self.source
     Thread.current.thread_variable_get(:__reqctx_source)
   end
@@ -227,7 +229,7 @@ module ReqctxBridge
     src = source
     return if src == :ambiguous
 
-    if csrc == :ambiguous || csrc == :batch || csrc == :drained
+    if csrc == :ambiguous || csrc == :batch || csrc == :drained || csrc == :crossed
       take(nil)
       self.source = src == :own ? :ambiguous : :drained
     elsif csrc == :queue && src != :own
@@ -481,7 +483,7 @@ module ReqctxBridge
     # trial, 60 of 160); else the pusher's request.
     def self.pushes(queue, obj = nil)
       src = source
-      amb = src == :ambiguous || src == :batch || src == :drained
+      amb = src == :ambiguous || src == :batch || src == :drained || src == :crossed
       r = returned?(queue, obj)
       return nil if r == :nobody
       return AMBIGUOUS if amb
@@ -694,6 +696,12 @@ module ReqctxBridge
       # buffer: a trial, 3 to 8 of 320 lines with the ID of the item that
       # completed the run).
       return true if src == :batch
+      # A take after a drain's end, before anything was written about the
+      # items drained (emptied: drain_held): one more of them.
+      if src == :drained
+        h = Thread.current.thread_variable_get(:__reqctx_drain_held)
+        return true if !h.nil? && h == PROGRESS.call
+      end
 
       # The same value as after the last take: no snapshot entered and
       # nothing written since (the low half counts writes since the last
@@ -704,7 +712,10 @@ module ReqctxBridge
     end
 
     def self.popped
-      Thread.current.thread_variable_set(:__reqctx_pop_progress, PROGRESS.call) unless PROGRESS.nil?
+      return if PROGRESS.nil?
+
+      Thread.current.thread_variable_set(:__reqctx_pop_progress, PROGRESS.call)
+      Thread.current.thread_variable_set(:__reqctx_drain_held, nil)
     end
 
     # The end of a drain. A thread holding the item it took from `queue`,
@@ -745,8 +756,14 @@ module ReqctxBridge
       t.thread_variable_set(:__reqctx_drained, 0)
       return unless capture
 
+      # Nothing written since the last take: the thread holds every item
+      # drained, unwritten, and a take before it writes adds one more
+      # (batch?). A consumer that wrote about its last item before its
+      # queue ran empty holds nothing: its next take is a new job.
+      unwritten = !PROGRESS.nil? && PROGRESS.call == t.thread_variable_get(:__reqctx_pop_progress)
       take(nil)
       self.source = :drained if source == :queue
+      t.thread_variable_set(:__reqctx_drain_held, PROGRESS.call) if unwritten
     end
 
     # A pop that may wait (no non_block argument) from the queue whose
@@ -778,16 +795,28 @@ module ReqctxBridge
       src = source
       if src == :ambiguous
         nil                               # none until the next request
+      elsif src == :crossed && queue && holds_other?(queue)
+        # It takes from a queue other than the held item's again, having
+        # taken another request's item there: it holds items of two
+        # requests (a consumer that takes one item from each of two
+        # queues, then drains both and writes about every item), none
+        # until its next take from the held item's queue (before, the
+        # take after the first queue ran empty gave its item's request
+        # to every line about both queues' items: t_batch_drain
+        # "pair_done"). A worker that takes its jobs from a second queue
+        # whenever its first is empty carries none on them until it
+        # takes from the first again.
+        take(nil)
       elsif src == :queue && queue && holds_other?(queue) && !(cur = capture).nil?
         # A consumer holding another queue's item, in that item's request,
         # pops from this one: an object of a pool (a connection for the
         # job at hand), or another request's work. It keeps its request
         # where the item names the same or none, and carries none
-        # otherwise, until its next pop (the Python bridge's rule); what
-        # it holds stays as it was.
+        # otherwise (the Python bridge's rule); what it holds stays as it
+        # was.
         if amb || (snap && snap != cur)
           take(nil)
-          self.source = :drained
+          self.source = :crossed
         end
       elsif src != :own
         if batch?(src, snap)

@@ -16,7 +16,10 @@
 # Timeout.timeout (a thread Timeout starts per call) and logs each item
 # once it popped the next, or timed out ("site=lag id=<id>"): it holds an
 # item across a pop. The worker pops one item and logs it ("site=item
-# id=<id>").
+# id=<id>"). The pair consumer takes from two queues (a request pushes
+# on one of them, by its ID): one item from the first, a line, one from
+# the second, a line ("pair took one": no ID), then drains both (pop(true) until
+# ThreadError) and writes a line about every item ("site=pair_done").
 require 'timeout'
 require_relative 'webrick_serve'
 
@@ -28,6 +31,7 @@ STARTED = Queue.new
 LAG = Queue.new
 WAITED = Queue.new
 POLLED = Queue.new
+PAIR = [Queue.new, Queue.new]
 
 Thread.new do
   loop do
@@ -71,6 +75,25 @@ Thread.new do # ends the last request's wait: nil after 100 ms of no request
     $waited_at = nil
     WAITED << nil
     POLLED << nil
+    PAIR.each { |q| q << nil }
+  end
+end
+Thread.new do
+  note = ->(s, id) { $stderr.write("site=#{s} id=#{id}\n") if id }
+  loop do
+    b = []
+    PAIR.each do |q|
+      b << q.pop
+      $stderr.write("pair took one\n")
+    end
+    PAIR.each do |q|
+      loop do
+        b << q.pop(true)
+      rescue ThreadError
+        break
+      end
+    end
+    b.each { |id| note.call('pair_done', id) }
   end
 end
 # waited and polled: one item, a line, a second item (a blocking pop, or
@@ -131,6 +154,7 @@ serve_webrick do |server|
     LAG << id
     WAITED << id
     POLLED << id
+    PAIR[id.sum % 2] << id
     $waited_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     res.body = "ok #{id}\n"
   end
