@@ -279,7 +279,15 @@ static void reclassify_plain(void)
 			fd |= (1u << FDMAP_CHUNK_BITS) - 1;   /* skip the empty chunk */
 			continue;
 		}
-		if (fd != 1 && fd != 2 && fdmap_kind(s) == FD_PLAIN && is_log_file((int)fd))
+		/* fd 1 too where it is a copy the program made of a plain file
+		 * (FD_PLAIN: as started it is FD_STDOUT, and with
+		 * REQCTX_TAG=stdout its redirects are decided at the dup2,
+		 * out_redirect_kind): `dup2(f, 1); dup2(f, 2)` tags it as
+		 * `dup2(f, 2); dup2(f, 1)` does (before, gunicorn's
+		 * --capture-output left its access lines in the error log
+		 * bare: a trial, 300 of 300). */
+		if (fd != 2 && (fd != 1 || !agent_config->tag_stdout) && fdmap_kind(s) == FD_PLAIN &&
+		    is_log_file((int)fd))
 			__atomic_store_n(&s->kind, FD_OUTPUT, __ATOMIC_RELEASE);
 	}
 }
