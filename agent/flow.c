@@ -23,6 +23,7 @@
 #include "agent/handoff.h"
 #include "agent/conn.h"
 #include "agent/inherit.h"
+#include "agent/propagate.h"
 #include "agent/out.h"
 #include "agent/relay.h"
 #include "agent/out_fd.h"
@@ -198,6 +199,7 @@ void flow_accept(int fd, const struct sockaddr *peer, socklen_t len)
 		inherit_own_requests();
 	epmap_forget_fd(fd);
 	fdmap_reset(fd, FD_CLIENT);
+	prop_accepted(fd);
 	s = fdmap_peek(fd);
 	ctx_format_peer(where, sizeof where, peer, len);
 	seed.peer = where;

@@ -142,9 +142,24 @@ void prop_thread_exit(void)
 	}
 }
 
+/* The agent's own zeroed memory, errno kept (a read's way back must not
+ * change what the program sees). Not the host's calloc: a program that
+ * never called malloc would see its first one's system calls (glibc's
+ * getrandom and brk) inside its first request's read (a trial: a server
+ * in a strict seccomp sandbox killed there). */
+static void *conn_alloc(size_t n)
+{
+	int saved = errno;
+	void *p = mem_alloc(n);
+
+	errno = saved;
+	return p;
+}
+
 static struct conn *conn_get(int fd, bool make)
 {
 	struct conn **chunk, **expected = NULL, *c;
+	const size_t chunk_size = ((size_t)1 << CONN_CHUNK_BITS) * sizeof *chunk;
 
 	if ((unsigned)fd >= (unsigned)CONN_CHUNKS << CONN_CHUNK_BITS)
 		return NULL;
@@ -152,12 +167,12 @@ static struct conn *conn_get(int fd, bool make)
 	if (chunk == NULL) {
 		if (!make)
 			return NULL;
-		chunk = calloc_quiet((size_t)1 << CONN_CHUNK_BITS, sizeof *chunk);
+		chunk = conn_alloc(chunk_size);
 		if (chunk == NULL)
 			return NULL;
 		if (!__atomic_compare_exchange_n(&chunks[fd >> CONN_CHUNK_BITS], &expected, chunk,
 						 false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-			free(chunk);
+			mem_free(chunk, chunk_size);
 			chunk = expected;
 		}
 	}
@@ -165,7 +180,7 @@ static struct conn *conn_get(int fd, bool make)
 	if (c || !make)
 		return c;
 	/* Never freed: a conn is reused by the next object on that number. */
-	c = calloc_quiet(1, sizeof *c);
+	c = conn_alloc(sizeof *c);
 	if (c == NULL)
 		return NULL;
 	c->w.state = WS_NOT_HTTP;
@@ -173,10 +188,16 @@ static struct conn *conn_get(int fd, bool make)
 	if (!__atomic_compare_exchange_n((struct conn **)&chunk[fd & ((1 << CONN_CHUNK_BITS) - 1)],
 					 (struct conn **)&expected, c, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		free(c);
+		mem_free(c, sizeof *c);
 		c = (struct conn *)expected;
 	}
 	return c;
+}
+
+void prop_accepted(int fd)
+{
+	if (agent_config->response_id || spans_on())
+		(void)conn_get(fd, true);
 }
 
 static bool claim(struct conn *c)

@@ -49,6 +49,12 @@ static inline bool prop_wants(const struct fdslot *s)
 /* At start-up: opens the spans file. Returns 0 or -errno. */
 int prop_init(void);
 
+/* accept() returned client connection `fd`: the record its requests'
+ * answers are followed in is made here, outside any request's read (no
+ * allocation, so no system call, on the read that starts the request;
+ * made again there if this one failed). */
+void prop_accepted(int fd);
+
 /* A request was read on client connection `fd` (its head in
  * head[0..len), is_http when it is an HTTP/1.x request), served in `c`. */
 void prop_request(struct fdslot *s, int fd, const struct ctx *c, const char *head,

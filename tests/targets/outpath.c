@@ -4,7 +4,7 @@
  * on one destination, the debug file's fd closed by the program, and the
  * ways a process ends with an unfinished line.
  *
- *   outpath sandbox kill|errno|strict|writev|connect|open|limits ID
+ *   outpath sandbox kill|errno|strict|strictread|writev|connect|open|limits ID
  *   outpath datafile closed|self FILE ID
  *   outpath rotate OLD NEW ID
  *   outpath order ID
@@ -75,6 +75,51 @@ static void put_result(char *p, size_t *o, long r)
 	p[(*o)++] = ' ';
 }
 
+/* strictread: the request's connection accepted, then SECCOMP_MODE_STRICT,
+ * then the request read (the agent starts the request there), a line
+ * written and the answer sent: nothing but read and write may run once
+ * the program is in the sandbox, the agent's request start included (a
+ * trial: its first allocation, the host's malloc, made getrandom and brk
+ * there, and the kernel killed the server). */
+static int strict_read(const char *id)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof a;
+	char req[256], buf[512], res[64];
+	size_t o = 0;
+	int l, c, s, n;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &alen))
+		exit(2);
+	/* The client is a child: a program that never connected out has
+	 * made no allocation of the agent's before the request. */
+	if (fork() == 0) {
+		c = socket(AF_INET, SOCK_STREAM, 0);
+		if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a))
+			_exit(2);
+		n = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", id);
+		if (write(c, req, (size_t)n) != n)
+			_exit(2);
+		while (read(c, buf, sizeof buf) > 0)
+			;
+		_exit(0);
+	}
+	if ((s = accept(l, NULL, NULL)) < 0)
+		exit(2);
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT))
+		exit(3);
+	put_result(res, &o, read(s, buf, sizeof buf) > 0);
+	put_result(res, &o, write(2, "in the request\n", 15));
+	put_result(res, &o, write(s, "HTTP/1.1 204 No Content\r\n\r\n", 27));
+	res[o++] = '\n';
+	write(2, res, o);
+	syscall(SYS_exit, 0);                           /* the only way out */
+	return 0;
+}
+
 static int sandbox(const char *how, const char *id)
 {
 	char res[256];
@@ -86,6 +131,8 @@ static int sandbox(const char *how, const char *id)
 	socklen_t alen = sizeof a;
 	int l = -1;
 
+	if (strcmp(how, "strictread") == 0)
+		return strict_read(id);
 	take_request(id);
 	setvbuf(stderr, NULL, _IONBF, 0);
 	if (out) {
