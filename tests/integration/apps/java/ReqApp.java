@@ -1,14 +1,17 @@
 // Java app for t_rt_java: com.sun.net.httpserver.HttpServer on a fixed
-// thread pool. Every line it writes to stderr is
+// thread pool, or, with "inline", on none (setExecutor(null): the
+// server's dispatcher thread reads each request and runs its handler
+// itself). Every line it writes to stderr is
 // "site=<log-site> id=<the id in the query string> t=<thread name>":
 //   arrival      in the handler, first thing
+//   slept        after a 2 ms Thread.sleep
 //   pool_job     inside a CompletableFuture job on a second fixed pool,
 //                which the handler waits for
 //   thread       inside a Thread the handler starts and joins
 //   sync_inside  inside a synchronized block shared by all requests, held ~1 ms
 //   sync_after   right after leaving it
 //   end          in the handler, before it answers
-// Usage: java ReqApp PORT
+// Usage: java ReqApp PORT [inline]
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.OutputStream;
@@ -39,6 +42,8 @@ public class ReqApp {
     static void handle(HttpExchange ex) throws Exception {
         final String id = idOf(ex);
         log("arrival", id);
+        Thread.sleep(2);
+        log("slept", id);
         CompletableFuture.supplyAsync(() -> { log("pool_job", id); return id; }, JOBS).get();
         Thread t = new Thread(() -> log("thread", id));
         t.start();
@@ -60,7 +65,8 @@ public class ReqApp {
     public static void main(String[] args) throws Exception {
         int port = Integer.parseInt(args[0]);
         HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 128);
-        server.setExecutor(Executors.newFixedThreadPool(8));
+        boolean inline = args.length > 1 && args[1].equals("inline");
+        server.setExecutor(inline ? null : Executors.newFixedThreadPool(8));
         server.createContext("/", ex -> {
             try {
                 handle(ex);
