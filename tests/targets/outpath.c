@@ -84,16 +84,14 @@ static void put_result(char *p, size_t *o, long r)
 static int strict_read(const char *id)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof a;
 	char req[256], buf[512], res[64];
 	size_t o = 0;
-	int l, c, s, n;
+	unsigned short port;
+	int l = listen_loopback(SOCK_STREAM, 0, 1, &port), c, s, n;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&a, &alen))
-		exit(2);
+	a.sin_port = htons(port);
+
 	/* The client is a child: a program that never connected out has
 	 * made no allocation of the agent's before the request. */
 	if (fork() == 0) {
