@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "base/lock.h"
+#include "base/mem.h"
 #include "base/thread.h"
 #include "base/debug.h"
 #include "base/real.h"
@@ -31,6 +32,24 @@ void agent_fail(const char *why)
 	__atomic_store_n(&agent_on, 0, __ATOMIC_RELAXED);
 	agent_copy_rearm();
 	DEBUG("turned off: %s", why);
+}
+
+bool take_log_make(void)
+{
+	int saved = errno;
+
+	agent_self.take_log = mem_alloc(TAKES_KEPT * sizeof *agent_self.take_log);
+	errno = saved;
+	return agent_self.take_log != NULL;
+}
+
+void take_log_free(void)
+{
+	if (agent_self.take_log) {
+		mem_free(agent_self.take_log, TAKES_KEPT * sizeof *agent_self.take_log);
+		agent_self.take_log = NULL;
+	}
+	agent_self.take_open = 0;
 }
 
 unsigned agent_serial(void)

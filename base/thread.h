@@ -28,8 +28,12 @@ struct relay_stash;
 #define READY_KEPT 8
 /* The takes agent_thread keeps (take_log); a power of two. Each entry
  * holds the low 15 bits of its take's number: an entry overwritten by a
- * take 32,768 takes later reads as its own. */
-#define TAKES_KEPT 256
+ * take 32,768 takes later reads as its own. 4,096: a consumer that sleeps
+ * while the loop's other tasks take thousands of items still finds its
+ * take's log (256 before: a t_batch_drain consumer under load lost its,
+ * t_batch_drain "crowd"). 8 KiB, made only in a thread that reports
+ * takes (a runtime's loop thread). */
+#define TAKES_KEPT 4096
 
 /* Per-thread state. Zero-initialised TLS is a valid idle thread. */
 struct agent_thread {
@@ -59,7 +63,9 @@ struct agent_thread {
 	                             (reqctx_api_took) */
 	unsigned take_open;       /* the last of them, until the thread writes
 	                             or enters a snapshot; 0 none */
-	uint16_t take_log[TAKES_KEPT]; /* each take, by number: its number
+	uint16_t *take_log;       /* TAKES_KEPT entries, made at the thread's
+	                             first take (take_report; NULL before, or
+	                             without memory); each take, by number: its number
 	                             (15 bits) << 1 | 1 if the thread wrote
 	                             after it in its step (outputs_count) */
 	struct chan *chan_held;   /* the channel the thread used last, a reference
@@ -225,6 +231,11 @@ static inline void step_entered(void)
 	agent_self.take_open = 0;
 }
 
+/* Makes the calling thread's take log (zeroed: no entry names a take).
+ * False without memory. take_log_free() gives it back (the thread ends). */
+bool take_log_make(void);
+void take_log_free(void);
+
 /* A runtime's queue take by the task now running (reqctx_api_took): its
  * token, the step's number << 32 | the take's number (31 bits, never 0). */
 static inline unsigned long long take_report(void)
@@ -233,6 +244,10 @@ static inline unsigned long long take_report(void)
 
 	if (t == 0)
 		t = agent_self.takes = 1;
+	if (unlikely(agent_self.take_log == NULL) && !take_log_make()) {
+		agent_self.take_open = 0;     /* not logged: asked, -1 */
+		return (unsigned long long)agent_self.entered << 32 | t;
+	}
 	agent_self.take_log[t & (TAKES_KEPT - 1)] = (uint16_t)(t << 1);
 	agent_self.take_open = t;
 	return (unsigned long long)agent_self.entered << 32 | t;
@@ -253,6 +268,8 @@ static inline int take_wrote_after(unsigned long long take)
 	if ((unsigned)(take >> 32) != agent_self.entered &&
 	    agent_self.outputs != agent_self.entered_outputs)
 		return 1;
+	if (agent_self.take_log == NULL)
+		return -1;
 	logged = agent_self.take_log[t & (TAKES_KEPT - 1)];
 	if (logged >> 1 != (t & 0x7fffu))
 		return -1;

@@ -32,6 +32,7 @@ AGENT_NOT_INSTRUMENTED static void thread_done(void *unused)
 	prop_thread_exit();
 	spans_thread_exit();
 	out_scratch_gone();
+	take_log_free();
 	agent_leave();
 	errno = saved;
 }

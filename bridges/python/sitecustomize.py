@@ -880,9 +880,14 @@ def install_hooks(fn):
         # thread's writes (reqctx_api_took, reqctx_api_wrote_after):
         # whether it wrote after its last take in that take's step or in
         # the step now running (the thread's writes in the steps between
-        # are other tasks'; a step of its own between with a write, or a
-        # take whose log is gone, counts as no write: none rather than a
-        # guess). For a get() that may wait, asked when the get is made.
+        # are other tasks'; a step of its own between with a write counts
+        # as no write: none rather than a guess; a take whose log is gone,
+        # TAKES_KEPT takes of other tasks since, is not known: none for
+        # this take only, not a batch from then on: before, a consumer
+        # that slept while others took hundreds of items carried none on
+        # every later item, t_batch_drain "crowd", 19 of 20, and CI's
+        # "took" under load). For a get() that may wait, asked when the
+        # get is made.
         # Until a take after it wrote: none. (An older agent: its
         # progress, within one step or in this one.)
         progress = fn.get("progress")
@@ -892,16 +897,19 @@ def install_hooks(fn):
         in_batch = contextvars.ContextVar("reqctx_in_batch", default=False)
         wrote_at_get = contextvars.ContextVar("reqctx_wrote_at_get", default=None)
         M32 = 0xffffffff
+        NOT_KNOWN = "not known"
 
         def wrote_since_take():
             """Whether the task wrote since its last take: in the same
             step, the thread's writes since; in a later one, the writes of
-            this step so far (between steps they are other tasks')."""
+            this step so far (between steps they are other tasks').
+            NOT_KNOWN (true) when the take's log is gone."""
             before = last_take.get()
             if before is None:
                 return True
             if wrote_after is not None:
-                return wrote_after(before) > 0
+                w = wrote_after(before)
+                return NOT_KNOWN if w < 0 else w > 0
             now = progress()
             if (now >> 32) == (before >> 32):
                 return (now & M32) != (before & M32)
@@ -919,6 +927,8 @@ def install_hooks(fn):
             # before it came: a trial, 15 to 26 of 320 lines with the
             # ID of the item that completed the run).
             was = in_batch.get()
+            if wrote is NOT_KNOWN:
+                return was or (from_queue.get() and s != cur)
             held = from_queue.get() and (was or (not wrote and s != cur))
             if held != was:
                 in_batch.set(held)
@@ -1145,7 +1155,7 @@ def install_hooks(fn):
                 box = []
                 # The caller's writes since its last take are its own
                 # (the batch rule asks them of the inner task's steps).
-                if progress is not None and last_take.get() is not None and wrote_since_take():
+                if progress is not None and last_take.get() is not None and wrote_since_take() is True:
                     last_take.set(None)
 
                 async def inner():
