@@ -52,13 +52,6 @@ static const char *id_source(const struct http_ids *ids, const char *what, const
  * when the head adopts nothing. */
 /* `f`: fields copied from the head (REQCTX_FIELDS), or NULL; `head`,
  * `hlen`, `is_http`: the request head, for the trace (agent/propagate.h). */
-/* The calling thread read the head of c's request (ctx.h, head_reader). */
-static void read_by_me(struct ctx *c)
-{
-	if (c)
-		__atomic_store_n(&c->head_reader, agent_serial(), __ATOMIC_RELAXED);
-}
-
 static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool first,
 		  const char *what, const struct fields *f, const char *head, size_t hlen,
 		  bool is_http)
@@ -84,7 +77,6 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 	}
 	if (first && ids->request_id_len == 0 && !ids->has_trace && !(f && f->count)) {
 		/* the connection's context serves its first request */
-		read_by_me(fdmap_ctx_peek(s));
 		prop_request(s, fd, fdmap_ctx_peek(s), head, hlen, is_http);
 		return;
 	}
@@ -116,7 +108,6 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		char was[CTX_ID_MAX + 1];
 
 		memcpy(was, ctx_name(old)->id, ctx_name(old)->id_len + 1u);
-		read_by_me(old);
 		if (ctx_adopt(old, &seed))
 			DEBUG("start %s (first request on read fd %d, renames %s; id %s, trace %s; %s)",
 			      ctx_name(old)->id, fd, was,
@@ -143,7 +134,6 @@ static void start(struct fdslot *s, int fd, const struct http_ids *ids, bool fir
 		return;
 	}
 	c->conn_fd = fd;
-	read_by_me(c);
 	DEBUG("start %s (%s on read fd %d; id %s, trace %s; %s)", ctx_name(c)->id,
 	      first ? "first request" : "next request on keep-alive", fd,
 	      id_source(ids, what, "generated"),

@@ -420,15 +420,8 @@ void handoff_relock(const void *mutex)
 	} else if (k != CONDMAP_SHARED) {
 		/* Rule 5: back at a queue-like condvar (its waiters never signal
 		 * it) with a context other than the one it woke with (or kept
-		 * since), the thread got that context from a job: it ends.
-		 * Unless the thread read that request's head itself and has not
-		 * answered it yet: it serves the request, and the wait is inside
-		 * it (a JVM's Thread.sleep parks on the thread's own condvar:
-		 * HttpServer's dispatcher, running its handlers itself, wrote
-		 * their lines after a sleep bare, a trial, 982 of 1,200). */
-		if (agent_self.cur && agent_self.cur != agent_self.cond_ctx &&
-		    !(__atomic_load_n(&agent_self.cur->head_reader, __ATOMIC_RELAXED) == agent_serial() &&
-		      !flow_request_answered(agent_self.cur))) {
+		 * since), the thread got that context from a job: it ends. */
+		if (agent_self.cur && agent_self.cur != agent_self.cond_ctx) {
 			take(NULL, "back at its queue with a context the wake-up did not give");
 			guessed_end();
 		}

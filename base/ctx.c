@@ -219,7 +219,6 @@ struct ctx *ctx_new(const struct ctx_seed *seed)
 		c->peer[n] = '\0';
 	}
 	c->conn_fd = -1;
-	__atomic_store_n(&c->head_reader, 0u, __ATOMIC_RELAXED);
 	c->session = 0;
 	c->dgram_peer_len = 0;
 	c->next_free = NULL;

@@ -56,9 +56,6 @@ struct ctx {
 	                                own equal only by a 2^-64 chance */
 	char peer[56];               /* "addr:port" of the client, or "" */
 	int conn_fd;                 /* the client connection it was made for, or -1 */
-	/* atomic; the number (agent_serial) of the thread that read the
-	 * request's head, or 0 (agent/handoff.c, rule 5). */
-	unsigned head_reader;
 	/* atomic; 1: made for a connection of a protocol the agent does not
 	 * parse (agent/conn.c): a session's, not one request's */
 	uint8_t session;

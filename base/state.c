@@ -52,20 +52,6 @@ void take_log_free(void)
 	agent_self.take_open = 0;
 }
 
-unsigned agent_serial(void)
-{
-	static unsigned next;
-
-	if (unlikely(agent_self.serial == 0)) {
-		unsigned n;
-
-		while ((n = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED)) == 0)
-			;
-		agent_self.serial = n;
-	}
-	return agent_self.serial;
-}
-
 pid_t agent_tid(void)
 {
 	if (unlikely(agent_self.tid == 0))

@@ -49,9 +49,6 @@ struct agent_thread {
 		                             take the quick way (shims/shim.h) */
 	};
 	pid_t tid;                /* cached gettid(), 0 until first needed */
-	unsigned serial;          /* this thread's number in the process, no
-	                             system call (agent_serial), 0 until first
-	                             needed */
 	struct ep_buf *ep;        /* buffered epoll events (one-at-a-time mode) */
 	struct chan *chan_write;  /* a write recorded in it is in flight (a reference;
 	                             agent/flow.c, flow_write_done) */
@@ -302,9 +299,6 @@ static inline void agent_leave(void) { agent_self.depth--; }
 void agent_fail(const char *why);
 
 pid_t agent_tid(void);
-/* The calling thread's number, never 0, distinct among the process's
- * threads (a counter; no system call: it may be asked inside a sandbox). */
-unsigned agent_serial(void);
 
 /* The process id, cached at start-up and after fork. */
 extern pid_t agent_pid;

@@ -1037,25 +1037,6 @@ UNIT_TEST(a_condvar_wakeup_does_not_make_a_channel_context_its_own)
 	handoff_destroy(&cond);
 }
 
-/* A thread that read a request's head itself and parks on its own
- * condvar before it answered (a JVM's Thread.sleep in a handler that
- * HttpServer's dispatcher runs itself): the wait is inside its request,
- * which it keeps (rule 5 ended it: a context the last wake-up did not
- * give). A job's context handed over a channel ends there as before (the
- * test above). */
-UNIT_TEST(a_thread_parked_inside_the_request_it_read_keeps_it)
-{
-	static int cond, mutex;
-
-	woken_by_the_other_thread(&cond, &mutex);        /* before, with none */
-	fake_serve(CLIENT_A, "req-a");
-	handoff_relock(&mutex);                          /* Thread.sleep */
-	handoff_wait_begins(&cond, CONDMAP_CONDVAR);
-	handoff_wait_ends(&cond, &mutex, false);
-	ck_assert_str_eq(fake_cur_id(), "req-a");
-	handoff_destroy(&cond);
-}
-
 /* A worker handed a connection through a pipe reads the request from it
  * itself: the context is its own now, and a condvar wait inside the job
  * (for a helper's result) keeps it. */
