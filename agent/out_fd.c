@@ -270,7 +270,7 @@ void out_fd_closing_range(unsigned first, unsigned last)
 
 /* fds classified as plain files at their open may be open on the new log:
  * looked at once, now. */
-static void reclassify_plain(void)
+static void reclassify_plain(bool stdout_too)
 {
 	for (unsigned fd = 0; fd < (unsigned)FDMAP_CHUNKS << FDMAP_CHUNK_BITS; fd++) {
 		struct fdslot *s = fdmap_peek((int)fd);
@@ -282,12 +282,15 @@ static void reclassify_plain(void)
 		/* fd 1 too where it is a copy the program made of a plain file
 		 * (FD_PLAIN: as started it is FD_STDOUT, and with
 		 * REQCTX_TAG=stdout its redirects are decided at the dup2,
-		 * out_redirect_kind): `dup2(f, 1); dup2(f, 2)` tags it as
-		 * `dup2(f, 2); dup2(f, 1)` does (before, gunicorn's
-		 * --capture-output left its access lines in the error log
-		 * bare: a trial, 300 of 300). */
-		if (fd != 2 && (fd != 1 || !agent_config->tag_stdout) && fdmap_kind(s) == FD_PLAIN &&
-		    is_log_file((int)fd))
+		 * out_redirect_kind), outside any request: `dup2(f, 1);
+		 * dup2(f, 2)` at a worker's start tags it as `dup2(f, 2);
+		 * dup2(f, 1)` does (before, gunicorn's --capture-output left
+		 * its access lines in the error log bare: a trial, 300 of
+		 * 300). Inside a request it is a capture of the program's own
+		 * output (pytest's capfd), whose stdout is data (a trial: the
+		 * captured stdout prefixed). */
+		if (fd != 2 && (fd != 1 || (!agent_config->tag_stdout && stdout_too)) &&
+		    fdmap_kind(s) == FD_PLAIN && is_log_file((int)fd))
 			__atomic_store_n(&s->kind, FD_OUTPUT, __ATOMIC_RELEASE);
 	}
 }
@@ -379,6 +382,6 @@ void out_redirected(int fd, int kind, bool same)
 	if (same)
 		out_flush_fd_undo(fd);
 	if (fd == 2)
-		reclassify_plain();
+		reclassify_plain(agent_self.cur == NULL);
 }
 

@@ -52,6 +52,26 @@ def fork_file(path):
     os.waitpid(pid, 0)
 
 
+def capfd(path):
+    """The server's own stdout and stderr captured in a file, as pytest's
+    capfd does, inside the request: dup2 of the file onto fd 1, then fd
+    2, a write to each, both restored. What fd 1 wrote there is data."""
+    saved = os.dup(1), os.dup(2)
+    cap = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.dup2(cap, 1)
+    os.dup2(cap, 2)
+    os.write(1, b"captured stdout\n")
+    os.write(2, b"captured stderr\n")
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    for fd in saved + (cap,):
+        os.close(fd)
+
+
+def stdout_only(data):
+    return b"".join(l for l in data.splitlines(True) if b"stdout" in l)
+
+
 def read_pty(m):
     out = b""
     while True:
@@ -99,6 +119,7 @@ SITES = {
     "exec": lambda: read_file(sh('exec 2>FILE; sh -c "echo helper exec >&2"')),
     "both": lambda: read_file(sh("{ echo helper both out; echo helper both err >&2; } >FILE 2>&1")),
     "fork": lambda: read_file(fork_file),
+    "capfd": lambda: stdout_only(read_file(capfd)),
 }
 if have_pty():
     SITES["pty"] = pty_child
