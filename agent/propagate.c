@@ -142,21 +142,32 @@ void prop_thread_exit(void)
 	}
 }
 
+/* How conn_get() may make a missing record. */
+enum conn_make {
+	CONN_FIND,      /* not at all */
+	CONN_MAPPED,    /* from memory already mapped: no system call (a
+			   request's read, which a sandbox entered after accept
+			   may let make none) */
+	CONN_MAP,       /* mapping more if needed (accept, connect) */
+};
+
 /* The agent's own zeroed memory, errno kept (a read's way back must not
  * change what the program sees). Not the host's calloc: a program that
  * never called malloc would see its first one's system calls (glibc's
  * getrandom and brk) inside its first request's read (a trial: a server
  * in a strict seccomp sandbox killed there). */
-static void *conn_alloc(size_t n)
+static void *conn_alloc(size_t n, enum conn_make make)
 {
 	int saved = errno;
-	void *p = mem_alloc(n);
+	void *p = make == CONN_MAP ? mem_alloc(n) : mem_alloc_mapped(n);
 
+	if (p && make != CONN_MAP)
+		memset(p, 0, n);
 	errno = saved;
 	return p;
 }
 
-static struct conn *conn_get(int fd, bool make)
+static struct conn *conn_get(int fd, enum conn_make make)
 {
 	struct conn **chunk, **expected = NULL, *c;
 	const size_t chunk_size = ((size_t)1 << CONN_CHUNK_BITS) * sizeof *chunk;
@@ -165,9 +176,9 @@ static struct conn *conn_get(int fd, bool make)
 		return NULL;
 	chunk = __atomic_load_n(&chunks[fd >> CONN_CHUNK_BITS], __ATOMIC_ACQUIRE);
 	if (chunk == NULL) {
-		if (!make)
+		if (make == CONN_FIND)
 			return NULL;
-		chunk = conn_alloc(chunk_size);
+		chunk = conn_alloc(chunk_size, make);
 		if (chunk == NULL)
 			return NULL;
 		if (!__atomic_compare_exchange_n(&chunks[fd >> CONN_CHUNK_BITS], &expected, chunk,
@@ -177,10 +188,10 @@ static struct conn *conn_get(int fd, bool make)
 		}
 	}
 	c = __atomic_load_n(&chunk[fd & ((1 << CONN_CHUNK_BITS) - 1)], __ATOMIC_ACQUIRE);
-	if (c || !make)
+	if (c || make == CONN_FIND)
 		return c;
 	/* Never freed: a conn is reused by the next object on that number. */
-	c = conn_alloc(sizeof *c);
+	c = conn_alloc(sizeof *c, make);
 	if (c == NULL)
 		return NULL;
 	c->w.state = WS_NOT_HTTP;
@@ -197,7 +208,7 @@ static struct conn *conn_get(int fd, bool make)
 void prop_accepted(int fd)
 {
 	if (agent_config->response_id || spans_on())
-		(void)conn_get(fd, true);
+		(void)conn_get(fd, CONN_MAP);
 }
 
 static bool claim(struct conn *c)
@@ -328,14 +339,14 @@ void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *hea
 		 * will not see its answer, and is not written (before, it was
 		 * at the next request on that fd number, with no status and
 		 * that time as its end). */
-		if (__atomic_load_n(&s->wire, __ATOMIC_RELAXED) && (c = conn_get(fd, false)) != NULL && claim(c)) {
+		if (__atomic_load_n(&s->wire, __ATOMIC_RELAXED) && (c = conn_get(fd, CONN_FIND)) != NULL && claim(c)) {
 			drop(&c->srv);
 			release(c);
 		}
 		__atomic_store_n(&s->wire, 0, __ATOMIC_RELAXED);
 		return;
 	}
-	c = conn_get(fd, true);
+	c = conn_get(fd, CONN_MAPPED);       /* made at accept, if memory allowed */
 	if (c == NULL || !claim(c))
 		return;
 	finish(&c->srv, 0);           /* the last one never finished its head */
@@ -390,7 +401,7 @@ void prop_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (!(flags & FDF_SOCK_STREAM) &&
 	    (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM))
 		return;
-	c = conn_get(fd, true);
+	c = conn_get(fd, CONN_MAP);
 	if (c == NULL || !claim(c))
 		return;
 	finish(&c->cli, 0);
@@ -419,7 +430,7 @@ void prop_connect(int fd, const struct sockaddr *sa, socklen_t len)
 
 void prop_peer_read(int fd, const void *data, size_t dlen, size_t n)
 {
-	struct conn *c = conn_get(fd, false);
+	struct conn *c = conn_get(fd, CONN_FIND);
 	const unsigned char *b = data;
 
 	if (c == NULL || n == 0 || !claim(c))
@@ -451,14 +462,14 @@ void prop_peer_read(int fd, const void *data, size_t dlen, size_t n)
 
 size_t prop_owed(int fd)
 {
-	struct conn *c = conn_get(fd, false);
+	struct conn *c = conn_get(fd, CONN_FIND);
 
 	return c ? __atomic_load_n(&c->owed_len, __ATOMIC_RELAXED) : 0;
 }
 
 void prop_close(int fd)
 {
-	struct conn *c = conn_get(fd, false);
+	struct conn *c = conn_get(fd, CONN_FIND);
 
 	if (c == NULL || !claim(c))
 		return;
@@ -1027,7 +1038,7 @@ static void answer_marks(struct fdslot *s, int fd, const struct conn *c)
 ssize_t prop_write(struct fdslot *s, int fd, const struct iovec *iov, int cnt,
 		   const struct prop_call *call)
 {
-	struct conn *c = conn_get(fd, false);
+	struct conn *c = conn_get(fd, CONN_FIND);
 	struct prop_thread *t = prop_thread();
 	struct plan *pl = t ? &t->plan : NULL;
 	unsigned signals = agent_self.signals;

@@ -52,7 +52,8 @@ int prop_init(void);
 /* accept() returned client connection `fd`: the record its requests'
  * answers are followed in is made here, outside any request's read (no
  * allocation, so no system call, on the read that starts the request;
- * made again there if this one failed). */
+ * made again there from memory already mapped if this one failed,
+ * none made when there is none). */
 void prop_accepted(int fd);
 
 /* A request was read on client connection `fd` (its head in
