@@ -38,6 +38,7 @@
 #include "base/mem.h"
 #include "ctxmap/chan.h"
 #include "agent/dispatch.h"
+#include "agent/inherit.h"
 #include "ctxmap/condmap.h"
 #include "ctxmap/epmap.h"
 #include "ctxmap/timermap.h"
@@ -71,6 +72,7 @@ static const struct fork_hook {
 	{ NULL, NULL, shell_fork_child },
 	{ NULL, NULL, handoff_fork_child },
 	{ NULL, NULL, dispatch_fork_child },
+	{ NULL, NULL, inherit_fork_child },
 	{ NULL, NULL, process_child },
 };
 #define NHOOKS (sizeof hooks / sizeof hooks[0])

@@ -58,13 +58,40 @@ void inherit_stdin_copied(int from, int to)
 		stdin_fds_set(0, 1ull << to);
 }
 
+/* Whether absolute `path` names the process's fd 0 by one of the kernel's
+ * names for it: /dev/stdin, /dev/fd/0, /proc/self/fd/0,
+ * /proc/thread-self/fd/0 or /proc/<pid>/fd/0, spelled with repeated
+ * slashes or "." components or not. No system call: a name that reaches
+ * fd 0 through a link of the program's own is not seen. */
+static bool names_stdin(const char *path)
+{
+	char n[64], pid[40];
+	size_t o = 0;
+
+	for (const char *p = path; *p; p++) {
+		if (*p == '/' && p[1] == '/')
+			continue;             /* "//": the last slash stays */
+		if (*p == '/' && p[1] == '.' && (p[2] == '/' || p[2] == '\0')) {
+			p++;                  /* "/.": gone, the next slash stays */
+			continue;
+		}
+		if (o + 1 >= sizeof n)
+			return false;
+		n[o++] = *p;
+	}
+	n[o] = '\0';
+	snprintf(pid, sizeof pid, "/proc/%ld/fd/0", (long)agent_pid);
+	return strcmp(n, "/dev/stdin") == 0 || strcmp(n, "/dev/fd/0") == 0 ||
+	       strcmp(n, "/proc/self/fd/0") == 0 || strcmp(n, "/proc/thread-self/fd/0") == 0 ||
+	       strcmp(n, pid) == 0;
+}
+
 void inherit_stdin_opened(int fd, const char *path)
 {
 	if (__atomic_load_n(&inherit_stdin_top, __ATOMIC_RELAXED) < 0 || (unsigned)fd >= 64 ||
-	    path == NULL || !__atomic_load_n(&inherit_fed, __ATOMIC_RELAXED))
+	    path == NULL || path[0] != '/' || !__atomic_load_n(&inherit_fed, __ATOMIC_RELAXED))
 		return;
-	if (strcmp(path, "/dev/stdin") == 0 || strcmp(path, "/dev/fd/0") == 0 ||
-	    strcmp(path, "/proc/self/fd/0") == 0)
+	if (names_stdin(path))
 		stdin_fds_set(1ull << fd, 0);
 }
 
@@ -91,13 +118,21 @@ void inherit_epoll_created(int epfd)
 		__atomic_store_n(&inherit_nested_epfd, epfd, __ATOMIC_RELAXED);
 }
 
+static bool stdin_forked;        /* inherit_fork_child */
+
+void inherit_fork_child(void)
+{
+	if (__atomic_load_n(&inherit_fed, __ATOMIC_RELAXED))
+		stdin_forked = true;
+}
+
 void inherit_stdin_read(void)
 {
 	struct ctx *home = __atomic_load_n(&inherit_home, __ATOMIC_ACQUIRE);
 
 	if (!__atomic_load_n(&inherit_fed, __ATOMIC_RELAXED) || home == NULL)
 		return;
-	if (!stdin_read_once || agent_self.outputs == stdin_read_outputs) {
+	if (!stdin_forked && (!stdin_read_once || agent_self.outputs == stdin_read_outputs)) {
 		/* The request's own input (a body read in several pieces),
 		 * or the first job a helper was started for. */
 		stdin_read_once = true;

@@ -108,6 +108,13 @@ void inherit_stdin_copied(int from, int to);
 void inherit_stdin_opened(int fd, const char *path);
 void inherit_stdin_gone(int fd);
 
+/* A fork child of a fed helper: another reader of its stdin, beside the
+ * parent or a sibling, whose first job may be anyone's: its first read of
+ * the stdin ends the inherited request (inherit_stdin_read; a prefork
+ * helper's second worker wrote its first job under the first request's
+ * ID before, a trial). */
+void inherit_fork_child(void);
+
 /* The calling thread read bytes from fd 0 while inherit_fed. A read
  * after the thread wrote a line since its last read of fd 0 is later
  * work, whose request is not known: the inherited request ends for the

@@ -24,6 +24,7 @@
 #include "agent/format.h"
 #include "agent/out_fd.h"
 #include "agent/out_stream.h"
+#include "agent/inherit.h"
 #include "shims/shim.h"
 #include "shims/stream.h"
 
@@ -778,7 +779,8 @@ static FILE *opened(FILE *f, const char *path)
 {
 	if (f && f->_fileno >= 0 && agent_active())
 		AGENT_WORK(flow_new_fd(f->_fileno, FD_UNKNOWN);
-			  out_fd_opened_path(f->_fileno, AT_FDCWD, path, true));
+			  out_fd_opened_path(f->_fileno, AT_FDCWD, path, true);
+			  inherit_stdin_opened(f->_fileno, path));
 	return f;
 }
 

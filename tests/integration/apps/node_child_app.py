@@ -12,10 +12,12 @@ helper and a bash `while read` loop (whose echo writes through stdio); GET
 /ipchelper/<id> sends <id> to a Node helper over an IPC channel as
 child_process.fork makes one (its stdin /dev/null), which runs
 child_process.execSync, logs it and answers. /readvhelper/, /recvhelper/
-(its stdin a socketpair end), /duphelper/, /devhelper/ and
-/stdiohelper/ feed a Python helper that takes each job with readv,
-recv, read of os.dup(0), read of an open of /dev/stdin, or libc's fgets
-on stdin. Prints "listening <port>"
+(its stdin a socketpair end), /duphelper/, /devhelper/, /pathhelper/,
+/stdiohelper/, /fopenhelper/ and /forkhelper/ feed a Python helper that
+takes each job with readv, recv, read of os.dup(0), read of an open of
+/dev/stdin or of //dev/./stdin, libc's fgets on stdin or on
+fopen("/dev/stdin"), or in one of two workers it forked, each reading
+its stdin. Prints "listening <port>"
 on stdout."""
 import json
 import os
@@ -70,10 +72,15 @@ SH_HELPER = 'while read -r id; do echo "site=helper id=$id" >&2; echo ok; done'
 READ_HELPER = r"""
 import ctypes, os, socket, sys
 how = sys.argv[1]
-if how == 'stdio':
+if how in ('stdio', 'fopen'):
     libc = ctypes.CDLL(None)
-    stdin = ctypes.c_void_p.in_dll(libc, 'stdin')
+    if how == 'stdio':
+        stdin = ctypes.c_void_p.in_dll(libc, 'stdin')
+    else:
+        libc.fopen.restype = ctypes.c_void_p
+        stdin = ctypes.c_void_p(libc.fopen(b'/dev/stdin', b'r'))
     libc.fgets.restype = ctypes.c_char_p
+    libc.fgets.argtypes = (ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p)
     buf = ctypes.create_string_buffer(256)
     take = lambda: libc.fgets(buf, 256, stdin) or b''
 elif how == 'readv':
@@ -83,8 +90,17 @@ elif how == 'recv':
     sock = socket.socket(fileno=0)
     take = lambda: sock.recv(256)
 else:
-    fd = os.dup(0) if how == 'dup' else os.open('/dev/stdin', os.O_RDONLY)
+    fd = {'dup': lambda: os.dup(0), 'dev': lambda: os.open('/dev/stdin', os.O_RDONLY),
+          'path': lambda: os.open('//dev/./stdin', os.O_RDONLY), 'fork': lambda: 0}[how]()
     take = lambda: os.read(fd, 256)
+if how == 'fork':                   # two workers read the stdin; the helper waits
+    for _ in range(2):
+        if os.fork() == 0:
+            break
+    else:
+        os.wait()
+        os.wait()
+        sys.exit(0)
 while True:
     job = take()
     if not job:
@@ -94,7 +110,7 @@ while True:
 """
 HELPERS = {"helper": ["node", "-e", HELPER_JS], "pyhelper": [sys.executable, "-c", PY_HELPER],
            "ipchelper": ["node", "-e", IPC_JS], "shhelper": ["/bin/bash", "-c", SH_HELPER]}
-for how in ("readv", "recv", "dup", "dev", "stdio"):
+for how in ("readv", "recv", "dup", "dev", "stdio", "fopen", "path", "fork"):
     HELPERS[how + "helper"] = [sys.executable, "-c", READ_HELPER, how]
 helpers = {}
 helper_lock = threading.Lock()
