@@ -1700,7 +1700,10 @@ static void flush_states(int fd, bool finish, bool end_lines, enum wait_mode mod
 		return;
 	}
 	for (struct out_state *st = registry; st; st = st->next) {
-		if (end_lines)
+		/* A later flush ends what an earlier one left open to go on,
+		 * except a second one of the same fd (a close, then the dup2
+		 * that puts a saved copy back). */
+		if (end_lines && st->ended_fd != fd)
 			st->ended_fd = -1;
 		if (fd >= 0 && st->fd != fd)
 			continue;

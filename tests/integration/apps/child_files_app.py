@@ -128,10 +128,10 @@ if have_pty():
 
 
 def split_line(path):
-    """One line of its own written in four pieces, between them a dup2
-    and a dup3 onto fd 2 that fail (EBADF), and a dup2 that restores a
-    saved copy of fd 2 (the same file): the line is one, with one
-    prefix."""
+    """One line of its own written in five pieces, between them a dup2
+    and a dup3 onto fd 2 that fail (EBADF), a dup2 that restores a saved
+    copy of fd 2 (the same file), and a close of fd 2 followed by such a
+    restore: the line is one, with one prefix."""
     bad = os.open("/dev/null", os.O_RDONLY)
     os.close(bad)
     os.write(2, b"req=%s split a" % path.encode())
@@ -143,8 +143,11 @@ def split_line(path):
         os.write(2, b"b" if inheritable else b"c")
     saved = os.dup(2)
     os.dup2(saved, 2)
+    os.write(2, b"d")
+    os.close(2)                                 # closed, then the copy put back
+    os.dup2(saved, 2)
     os.close(saved)
-    os.write(2, b"d\n")
+    os.write(2, b"e\n")
 
 
 def sites(path):
