@@ -1299,7 +1299,18 @@ void flow_dup(int from, int to)
 	 * new one (out_redirect_kind). A relayed pipe keeps its own. */
 	bool same = false;
 	int kind = relay_source(from, to) ? -1 : out_redirect_kind(to, &same);
+	const struct fdslot *src;
 
+	/* A log copied onto fd 1 inside one of the process's own requests
+	 * (dup2(2, 1) once fd 2 went to a capture file): that capture's
+	 * stdout, data, not a log (a trial: its bytes prefixed). Outside
+	 * any request, and in a process started inside one (a shell's
+	 * `echo ... >&2` puts fd 2 on fd 1 for the builtin), dup2(2, 1)
+	 * makes stdout a log too (the source's kind). */
+	if (to == 1 && kind < 0 && agent_self.cur != NULL &&
+	    __atomic_load_n(&inherit_home, __ATOMIC_RELAXED) == NULL &&
+	    (src = fdmap_peek(from)) != NULL && fdmap_kind(src) == FD_OUTPUT)
+		kind = FD_PLAIN;
 	fdmap_copy_as(from, to, kind);
 	if (relay_dup(from, to))
 		return;           /* a relayed pipe: not a log, written unchanged */

@@ -60,30 +60,64 @@ void inherit_stdin_copied(int from, int to)
 
 /* Whether absolute `path` names the process's fd 0 by one of the kernel's
  * names for it: /dev/stdin, /dev/fd/0, /proc/self/fd/0,
- * /proc/thread-self/fd/0 or /proc/<pid>/fd/0, spelled with repeated
- * slashes or "." components or not. No system call: a name that reaches
- * fd 0 through a link of the program's own is not seen. */
+ * /proc/thread-self/fd/0, /proc/<pid>/fd/0 or /proc/<pid or
+ * self>/task/<tid>/fd/0, spelled with repeated slashes, "." and ".."
+ * components or not (resolved as names, as the kernel does for these,
+ * none of whose components up to fd 0 is a link of the program's). No
+ * system call: a name that reaches fd 0 through a link of the program's
+ * own, or relative to a directory, is not seen. */
 static bool names_stdin(const char *path)
 {
-	char n[64], pid[40];
-	size_t o = 0;
+	char n[64], pid[24];
+	size_t o = 0, plen;
+	const char *p = path, *rest;
 
-	for (const char *p = path; *p; p++) {
-		if (*p == '/' && p[1] == '/')
-			continue;             /* "//": the last slash stays */
-		if (*p == '/' && p[1] == '.' && (p[2] == '/' || p[2] == '\0')) {
-			p++;                  /* "/.": gone, the next slash stays */
-			continue;
+	while (*p) {
+		const char *e;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		for (e = p; *e && *e != '/'; e++)
+			;
+		len = (size_t)(e - p);
+		if (len == 1 && p[0] == '.') {
+			/* nothing */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (o > 0 && n[--o] != '/')
+				;                     /* back to the parent */
+		} else if (len > 0) {
+			if (o + 1 + len >= sizeof n)
+				return false;
+			n[o++] = '/';
+			memcpy(n + o, p, len);
+			o += len;
 		}
-		if (o + 1 >= sizeof n)
-			return false;
-		n[o++] = *p;
+		p = e;
 	}
 	n[o] = '\0';
-	snprintf(pid, sizeof pid, "/proc/%ld/fd/0", (long)agent_pid);
-	return strcmp(n, "/dev/stdin") == 0 || strcmp(n, "/dev/fd/0") == 0 ||
-	       strcmp(n, "/proc/self/fd/0") == 0 || strcmp(n, "/proc/thread-self/fd/0") == 0 ||
-	       strcmp(n, pid) == 0;
+	if (strcmp(n, "/dev/stdin") == 0 || strcmp(n, "/dev/fd/0") == 0 ||
+	    strcmp(n, "/proc/thread-self/fd/0") == 0)
+		return true;
+	if (strncmp(n, "/proc/", 6) != 0)
+		return false;
+	rest = n + 6;
+	snprintf(pid, sizeof pid, "%ld", (long)agent_pid);
+	plen = strlen(pid);
+	if (strncmp(rest, "self/", 5) == 0)
+		rest += 5;
+	else if (strncmp(rest, pid, plen) == 0 && rest[plen] == '/')
+		rest += plen + 1;
+	else
+		return false;
+	if (strncmp(rest, "task/", 5) == 0) {     /* task/<tid>/: any of ours */
+		rest += 5;
+		while (*rest >= '0' && *rest <= '9')
+			rest++;
+		if (*rest++ != '/')
+			return false;
+	}
+	return strcmp(rest, "fd/0") == 0;
 }
 
 void inherit_stdin_opened(int fd, const char *path)

@@ -286,11 +286,15 @@ static void reclassify_plain(bool stdout_too)
 		 * dup2(f, 2)` at a worker's start tags it as `dup2(f, 2);
 		 * dup2(f, 1)` does (before, gunicorn's --capture-output left
 		 * its access lines in the error log bare: a trial, 300 of
-		 * 300). Inside a request it is a capture of the program's own
-		 * output (pytest's capfd), whose stdout is data (a trial: the
+		 * 300); FD_UNKNOWN there is a file the program opened or
+		 * freopen()ed on fd 1 itself (`freopen(path, "w", stdout);
+		 * dup2(1, 2)`: a trial, its stdout lines bare). Inside a
+		 * request it is a capture of the program's own output
+		 * (pytest's capfd), whose stdout is data (a trial: the
 		 * captured stdout prefixed). */
 		if (fd != 2 && (fd != 1 || (!agent_config->tag_stdout && stdout_too)) &&
-		    fdmap_kind(s) == FD_PLAIN && is_log_file((int)fd))
+		    (fdmap_kind(s) == FD_PLAIN || (fd == 1 && fdmap_kind(s) == FD_UNKNOWN)) &&
+		    is_log_file((int)fd))
 			__atomic_store_n(&s->kind, FD_OUTPUT, __ATOMIC_RELEASE);
 	}
 }
@@ -355,6 +359,7 @@ int out_redirect_kind(int fd, bool *same)
 
 	if (same)
 		*same = false;
+
 	if (fd == 2) {
 		if (!agent_config->tag_stderr)
 			return -1;

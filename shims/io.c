@@ -407,8 +407,10 @@ AGENT_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 	cap = vec && vlen && dgram_fd(fd) && probe_readable(vec, sizeof vec[0]) &&
 	      vec[0].msg_hdr.msg_name ? vec[0].msg_hdr.msg_namelen : 0;
 	r = REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
-	if (r <= 0 || (flags & MSG_PEEK) || (s = flow_moving(fd)) == NULL)
+	if (r <= 0 || (flags & MSG_PEEK))
 		return r;         /* a peek: as recv_slow */
+	if ((s = flow_moving(fd)) == NULL)
+		return (int)plain_read(fd, r);     /* a fed helper's stdin, maybe */
 	if (flow_slot_dgram(s)) {
 		socklen_t len = cap ? vec[0].msg_hdr.msg_namelen : 0;
 

@@ -15,6 +15,7 @@ a worker outside any request that points its fd 2 at a log file of its
 own (argv[1]), as a server's worker reopens its error log, and serves
 on a second port; its lines there must keep their requests' IDs. Prints
 "listening <port> <worker port>"."""
+import ctypes
 import http.server
 import os
 import pty
@@ -62,6 +63,20 @@ def capfd(path):
     os.dup2(cap, 2)
     os.write(1, b"captured stdout\n")
     os.write(2, b"captured stderr\n")
+    os.dup2(saved[0], 1)
+    os.dup2(saved[1], 2)
+    for fd in saved + (cap,):
+        os.close(fd)
+
+
+def capfd21(path):
+    """capfd() as dup2 of the file onto fd 2, then of fd 2 onto fd 1."""
+    saved = os.dup(1), os.dup(2)
+    cap = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.dup2(cap, 2)
+    os.dup2(2, 1)
+    os.write(1, b"captured stdout 21\n")
+    os.write(2, b"captured stderr 21\n")
     os.dup2(saved[0], 1)
     os.dup2(saved[1], 2)
     for fd in saved + (cap,):
@@ -120,6 +135,7 @@ SITES = {
     "both": lambda: read_file(sh("{ echo helper both out; echo helper both err >&2; } >FILE 2>&1")),
     "fork": lambda: read_file(fork_file),
     "capfd": lambda: stdout_only(read_file(capfd)),
+    "capfd21": lambda: stdout_only(read_file(capfd21)),
 }
 if have_pty():
     SITES["pty"] = pty_child
@@ -151,6 +167,8 @@ def split_line(path):
 
 
 def sites(path):
+    if path.startswith("/w"):
+        os.write(1, b"req=%s stdout\n" % path.encode())   # the worker's, into its log
     if not path.startswith("/m"):
         return {}
     split_line(path)
@@ -163,7 +181,14 @@ H = repr_handler(sites, "done")
 srv = http.server.HTTPServer(("127.0.0.1", 0), H)
 wsrv = http.server.HTTPServer(("127.0.0.1", 0), H)
 if os.fork() == 0:
-    os.dup2(os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644), 2)
+    # The worker's own log, at its start: stdout freopen()ed onto the
+    # file, then copied onto fd 2 (its stdout lines are log lines).
+    libc = ctypes.CDLL(None)
+    libc.freopen.restype = ctypes.c_void_p
+    libc.freopen.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p)
+    if not libc.freopen(sys.argv[1].encode(), b"a", ctypes.c_void_p.in_dll(libc, "stdout")):
+        sys.exit("freopen failed")
+    os.dup2(1, 2)
     srv.server_close()
     wsrv.serve_forever()
 wsrv.server_close()

@@ -14,8 +14,9 @@ child_process.fork makes one (its stdin /dev/null), which runs
 child_process.execSync, logs it and answers. /readvhelper/, /recvhelper/
 (its stdin a socketpair end), /duphelper/, /devhelper/, /pathhelper/,
 /stdiohelper/, /fopenhelper/ and /forkhelper/ feed a Python helper that
-takes each job with readv, recv, read of os.dup(0), read of an open of
-/dev/stdin or of //dev/./stdin, libc's fgets on stdin or on
+takes each job with readv, recv, recvmmsg (those two on a socketpair
+stdin), read of os.dup(0), read of an open of /dev/stdin or of a
+spelling of /proc/self/task/<tid>/fd/0 with "//", "." and "..", libc's fgets on stdin or on
 fopen("/dev/stdin"), or in one of two workers it forked, each reading
 its stdin. Prints "listening <port>"
 on stdout."""
@@ -70,7 +71,7 @@ SH_HELPER = 'while read -r id; do echo "site=helper id=$id" >&2; echo ok; done'
 # same pipe: readv, recv (their stdin a socket), a copy of fd 0, an open
 # of /dev/stdin, libc's fgets on stdin.
 READ_HELPER = r"""
-import ctypes, os, socket, sys
+import ctypes, os, socket, sys, threading
 how = sys.argv[1]
 if how in ('stdio', 'fopen'):
     libc = ctypes.CDLL(None)
@@ -89,9 +90,22 @@ elif how == 'readv':
 elif how == 'recv':
     sock = socket.socket(fileno=0)
     take = lambda: sock.recv(256)
+elif how == 'recvmmsg':             # one message of one buffer
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(256)
+    iov = (ctypes.c_void_p * 2)(ctypes.cast(buf, ctypes.c_void_p), 256)
+    msg = (ctypes.c_ubyte * 64)()   # struct mmsghdr: a msghdr (56 bytes), msg_len
+    ctypes.c_void_p.from_buffer(msg, 16).value = ctypes.addressof(iov)   # msg_iov
+    ctypes.c_size_t.from_buffer(msg, 24).value = 1                       # msg_iovlen
+
+    def take():
+        n = libc.recvmmsg(0, msg, 1, 0, None)
+        return buf.raw[:ctypes.c_uint.from_buffer(msg, 56).value] if n == 1 else b''
 else:
     fd = {'dup': lambda: os.dup(0), 'dev': lambda: os.open('/dev/stdin', os.O_RDONLY),
-          'path': lambda: os.open('//dev/./stdin', os.O_RDONLY), 'fork': lambda: 0}[how]()
+          'path': lambda: os.open('//proc/self/task/%d/../%d/./fd/../fd/0'
+                                  % ((threading.get_native_id(),) * 2), os.O_RDONLY),
+          'fork': lambda: 0}[how]()
     take = lambda: os.read(fd, 256)
 if how == 'fork':                   # two workers read the stdin; the helper waits
     for _ in range(2):
@@ -110,7 +124,7 @@ while True:
 """
 HELPERS = {"helper": ["node", "-e", HELPER_JS], "pyhelper": [sys.executable, "-c", PY_HELPER],
            "ipchelper": ["node", "-e", IPC_JS], "shhelper": ["/bin/bash", "-c", SH_HELPER]}
-for how in ("readv", "recv", "dup", "dev", "stdio", "fopen", "path", "fork"):
+for how in ("readv", "recv", "recvmmsg", "dup", "dev", "stdio", "fopen", "path", "fork"):
     HELPERS[how + "helper"] = [sys.executable, "-c", READ_HELPER, how]
 helpers = {}
 helper_lock = threading.Lock()
@@ -139,7 +153,7 @@ def to_helper(kind, rid):
         h = helpers.get(kind)
         if h is None and kind == "ipchelper":
             h = helpers[kind] = Ipc(HELPERS[kind])
-        elif h is None and kind == "recvhelper":
+        elif h is None and kind in ("recvhelper", "recvmmsghelper"):
             mine, theirs = socket.socketpair()
             h = helpers[kind] = subprocess.Popen(HELPERS[kind], stdin=theirs,
                                                  stdout=subprocess.PIPE)
@@ -151,7 +165,7 @@ def to_helper(kind, rid):
         if kind == "ipchelper":
             h.ask(rid)
             return
-        if kind == "recvhelper":
+        if kind in ("recvhelper", "recvmmsghelper"):
             h.feed.sendall(rid.encode() + b"\n")
         else:
             h.stdin.write(rid.encode() + b"\n")
