@@ -68,10 +68,12 @@ async def collect(q):
             log("collect", rid)
 
 
-async def took(q):
+async def took(q, site="took", done_site="took_done"):
+    """The "took" consumer (t_take_log's too, with sites of its own and
+    no lines at the batch's end when done_site is None)."""
     while True:
         rid = await q.get()
-        log("took", rid)
+        log(site, rid)
         batch = [rid]
         await asyncio.sleep(0.01)
         while True:
@@ -79,10 +81,10 @@ async def took(q):
                 rid = q.get_nowait()
             except asyncio.QueueEmpty:
                 break
-            log("took", rid)
+            log(site, rid)
             batch.append(rid)
-        for rid in batch:
-            log("took_done", rid)
+        for rid in batch if done_site else ():
+            log(done_site, rid)
 
 
 WAITED_AT = [None]      # when the last request put on waited's queue
@@ -205,4 +207,5 @@ async def main():
         t.cancel()
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -53,30 +53,21 @@ def fork_file(path):
     os.waitpid(pid, 0)
 
 
-def capfd(path):
+def capfd(path, fd1_from_fd2=False):
     """The server's own stdout and stderr captured in a file, as pytest's
     capfd does, inside the request: dup2 of the file onto fd 1, then fd
-    2, a write to each, both restored. What fd 1 wrote there is data."""
+    2 (or onto fd 2, then fd 2 onto fd 1), a write to each, both
+    restored. What fd 1 wrote there is data."""
     saved = os.dup(1), os.dup(2)
     cap = os.open(path, os.O_WRONLY | os.O_APPEND)
-    os.dup2(cap, 1)
-    os.dup2(cap, 2)
-    os.write(1, b"captured stdout\n")
+    if fd1_from_fd2:
+        os.dup2(cap, 2)
+        os.dup2(2, 1)
+    else:
+        os.dup2(cap, 1)
+        os.dup2(cap, 2)
+    os.write(1, b"captured stdout%s\n" % (b" 21" if fd1_from_fd2 else b""))
     os.write(2, b"captured stderr\n")
-    os.dup2(saved[0], 1)
-    os.dup2(saved[1], 2)
-    for fd in saved + (cap,):
-        os.close(fd)
-
-
-def capfd21(path):
-    """capfd() as dup2 of the file onto fd 2, then of fd 2 onto fd 1."""
-    saved = os.dup(1), os.dup(2)
-    cap = os.open(path, os.O_WRONLY | os.O_APPEND)
-    os.dup2(cap, 2)
-    os.dup2(2, 1)
-    os.write(1, b"captured stdout 21\n")
-    os.write(2, b"captured stderr 21\n")
     os.dup2(saved[0], 1)
     os.dup2(saved[1], 2)
     for fd in saved + (cap,):
@@ -135,7 +126,7 @@ SITES = {
     "both": lambda: read_file(sh("{ echo helper both out; echo helper both err >&2; } >FILE 2>&1")),
     "fork": lambda: read_file(fork_file),
     "capfd": lambda: stdout_only(read_file(capfd)),
-    "capfd21": lambda: stdout_only(read_file(capfd21)),
+    "capfd21": lambda: stdout_only(read_file(lambda p: capfd(p, True))),
 }
 if have_pty():
     SITES["pty"] = pty_child

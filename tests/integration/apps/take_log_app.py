@@ -1,42 +1,26 @@
 """t_take_log's server: app_serve.serve_asyncio, and two tasks made at
 start-up, in no request. GET /<tag>/<id> puts 300 items on a second
-queue, then <id> on the first. The worker takes an item from the first
-queue, logs "site=crowd id=<id>", sleeps 10 ms, then takes what else is
-queued there (get_nowait until QueueEmpty), logging the same for each;
+queue, then <id> on the first. The worker, batch_drain_app's "took"
+consumer, takes an item from the first queue, logs "site=crowd id=<id>",
+sleeps 10 ms, then takes what else is queued there (get_nowait until
+QueueEmpty), logging the same for each;
 meanwhile the other task takes the second queue's items, hundreds of
 takes on the same loop between two of the worker's."""
 import asyncio
-import sys
 
 from app_serve import serve_asyncio
-
-
-def log(site, rid):
-    sys.stderr.write("site=%s id=%s\n" % (site, rid))
-    sys.stderr.flush()
+from batch_drain_app import took
 
 
 async def main():
     q, noise = asyncio.Queue(), asyncio.Queue()
-
-    async def worker():
-        while True:
-            rid = await q.get()
-            log("crowd", rid)
-            await asyncio.sleep(0.01)
-            while True:
-                try:
-                    rid = q.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                log("crowd", rid)
 
     async def take_noise():
         while True:
             await noise.get()
 
     loop = asyncio.get_running_loop()
-    loop.create_task(worker())
+    loop.create_task(took(q, "crowd", None))
     loop.create_task(take_noise())
 
     async def work(rid):
