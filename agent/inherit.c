@@ -122,8 +122,10 @@ static bool names_stdin(const char *path)
 
 void inherit_stdin_opened(int fd, const char *path)
 {
+	/* top >= 0 only while fed: the watch is set with inherit_fed and
+	 * cleared with it (inherit_own_requests). */
 	if (__atomic_load_n(&inherit_stdin_top, __ATOMIC_RELAXED) < 0 || (unsigned)fd >= 64 ||
-	    path == NULL || path[0] != '/' || !__atomic_load_n(&inherit_fed, __ATOMIC_RELAXED))
+	    path == NULL || path[0] != '/')
 		return;
 	if (names_stdin(path))
 		stdin_fds_set(1ull << fd, 0);

@@ -97,7 +97,7 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
  * two pieces of one line (print's arguments, written one by one), and
  * what another thread wrote meanwhile would land inside that line, a
  * head mid-line (a trial: 193 in 1,500 lines of a Python
- * ThreadingHTTPServer; t_lines "gil").
+ * ThreadingHTTPServer; t_print_pieces).
  */
 static void wait_begins(const void *obj, enum condmap_kind kind)
 {
