@@ -72,7 +72,7 @@ static const struct fork_hook {
 	{ NULL, NULL, shell_fork_child },
 	{ NULL, NULL, handoff_fork_child },
 	{ NULL, NULL, dispatch_fork_child },
-	{ NULL, NULL, inherit_fork_child },
+	{ NULL, inherit_child_started, inherit_fork_child },
 	{ NULL, NULL, process_child },
 };
 #define NHOOKS (sizeof hooks / sizeof hooks[0])

@@ -155,6 +155,15 @@ void inherit_epoll_created(int epfd)
 }
 
 static bool stdin_forked;        /* inherit_fork_child */
+/* Children this thread started (inherit_child_started), counted with its
+ * lines for the stdin rule. */
+static AGENT_TLS unsigned stdin_children;
+
+void inherit_child_started(void)
+{
+	if (__atomic_load_n(&inherit_stdin_top, __ATOMIC_RELAXED) >= 0)
+		stdin_children++;
+}
 
 void inherit_fork_child(void)
 {
@@ -168,11 +177,17 @@ void inherit_stdin_read(void)
 
 	if (!__atomic_load_n(&inherit_fed, __ATOMIC_RELAXED) || home == NULL)
 		return;
-	if (!stdin_forked && (!stdin_read_once || agent_self.outputs == stdin_read_outputs)) {
+	/* What the thread did since its last read of the stdin: its lines,
+	 * and the children it started (a helper that runs a command per job,
+	 * which writes the job's lines: before, every later job's child ran
+	 * in the first request, a trial, 8 of 8 lines wrong). */
+	unsigned done = agent_self.outputs + stdin_children;
+
+	if (!stdin_forked && (!stdin_read_once || done == stdin_read_outputs)) {
 		/* The request's own input (a body read in several pieces),
 		 * or the first job a helper was started for. */
 		stdin_read_once = true;
-		stdin_read_outputs = agent_self.outputs;
+		stdin_read_outputs = done;
 		return;
 	}
 	/* A helper's next job: a line was written since the last read of
@@ -424,6 +439,7 @@ static bool child_can_load(void)
 
 void inherit_env(char *const *env, char **out, char *scratch)
 {
+	inherit_child_started();
 	/* Where the child cannot load the agent, ld.so would print an error
 	 * line: the agent and the context stay out of its environment. */
 	bool children = agent_config->children && child_can_load();

@@ -114,6 +114,10 @@ void inherit_stdin_gone(int fd);
  * helper's second worker wrote its first job under the first request's
  * ID before, a trial). */
 void inherit_fork_child(void);
+/* The calling thread started a child (a fork's parent, or an exec's or
+ * spawn's environment made): for the stdin rule that is work on the job
+ * it read last, as a line written is (inherit_stdin_read). */
+void inherit_child_started(void);
 
 /* The calling thread read bytes from fd 0 while inherit_fed. A read
  * after the thread wrote a line since its last read of fd 0 is later

@@ -8,7 +8,9 @@ setTimeout callback "site=timer" and from a promise's reaction
 first such request started (its stdin a pipe, kept open): the helper
 logs "site=helper id=<id>" for each line it reads and answers "ok" on
 stdout; GET /pyhelper/<id> and /shhelper/<id> the same with a Python
-helper and a bash `while read` loop (whose echo writes through stdio); GET
+helper and a bash `while read` loop (whose echo writes through stdio);
+/spawnhelper/<id> the same with a loop that runs `sh -c 'echo ... >&2'`
+per job (the helper itself writes no line); GET
 /ipchelper/<id> sends <id> to a Node helper over an IPC channel as
 child_process.fork makes one (its stdin /dev/null), which runs
 child_process.execSync, logs it and answers. /readvhelper/, /recvhelper/
@@ -67,6 +69,9 @@ process.on('message', (id) => {
 });
 """
 SH_HELPER = 'while read -r id; do echo "site=helper id=$id" >&2; echo ok; done'
+# A helper that writes nothing itself: a command per job writes the line.
+SPAWN_HELPER = ('while read -r id; do /bin/sh -c \'echo "site=helper id=$1" >&2\' _ "$id"; '
+                'echo ok; done')
 # Python helpers that take each job by another call or another fd on the
 # same pipe: readv, recv (their stdin a socket), a copy of fd 0, an open
 # of /dev/stdin, libc's fgets on stdin.
@@ -123,7 +128,8 @@ while True:
     os.write(1, b'ok\n')
 """
 HELPERS = {"helper": ["node", "-e", HELPER_JS], "pyhelper": [sys.executable, "-c", PY_HELPER],
-           "ipchelper": ["node", "-e", IPC_JS], "shhelper": ["/bin/bash", "-c", SH_HELPER]}
+           "ipchelper": ["node", "-e", IPC_JS], "shhelper": ["/bin/bash", "-c", SH_HELPER],
+           "spawnhelper": ["/bin/bash", "-c", SPAWN_HELPER]}
 for how in ("readv", "recv", "recvmmsg", "dup", "dev", "stdio", "fopen", "path", "fork"):
     HELPERS[how + "helper"] = [sys.executable, "-c", READ_HELPER, how]
 helpers = {}
