@@ -59,6 +59,12 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 		}
 		return;
 	}
+	/* A batched thread (heads_read) carries none until its next turn,
+	 * whatever it touches: its run queue may run the work of any request
+	 * it holds next (HAProxy, its run queue past its depth: a stream's
+	 * log after another stream's reply was read, t_haproxy deep). */
+	if (unlikely(agent_self.batched) && !ctx_pinned())
+		return;
 	c = fdmap_ctx_get(s);
 	if (c) {
 		if (unlikely(debug_fd >= 0))
@@ -1064,10 +1070,27 @@ void flow_watch(int fd)
 	 * not inherit the connection's request (a trial: 3 of 5 runs). */
 	if (unlikely(agent_self.entered_none) && agent_self.cur == NULL)
 		return;
-	if (s && fdmap_kind(s) == FD_CLIENT) {
-		switch_to(s, fd);
-		agent_self.weak = 0;
+	if (s == NULL || fdmap_kind(s) != FD_CLIENT)
+		return;
+	/* A connection nothing was read from yet, registered by a thread
+	 * that accepts its connections itself: the thread had it current
+	 * at its accept, and if it has something else current now, it moved
+	 * on. Registering it says nothing of whose work comes next (HAProxy
+	 * registers what it accepted, then runs other streams' work before
+	 * its first read: a CI run's access line carried the new
+	 * connection's generated ID), so the thread carries none. A worker
+	 * that accepts nothing takes a handed-off connection this way
+	 * (memcached's, which logs it right after). */
+	if ((__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_FRESH) && agent_self.accepted) {
+		if (agent_self.cur && agent_self.cur != fdmap_ctx_peek(s) && !ctx_pinned()) {
+			if (unlikely(debug_fd >= 0))
+				note_switch(NULL, "registers a connection it accepted earlier", fd);
+			ctx_take_current(NULL);
+		}
+		return;
 	}
+	switch_to(s, fd);
+	agent_self.weak = 0;
 }
 
 /* `c`'s connection is open and has `flag` (FDF_*). */

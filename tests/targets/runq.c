@@ -1,0 +1,185 @@
+/*
+ * runq - an event loop that runs a request's later work from a run queue,
+ * after other connections' I/O of the same turn, as HAProxy does: a
+ * stream's access line is written by its task, which may run after the
+ * loop accepted, registered or read other connections (HAProxy defers a
+ * task past its run queue's depth, and runs it in a later turn).
+ *
+ *   runq MODE PORTFILE
+ *
+ * Writes the port it listens on to PORTFILE, then serves rounds until it
+ * is killed. In each round the client opens connections one after the
+ * other, each sending one request "GET /r/ID" with X-Request-Id: ID.
+ * Each round starts with a wait (poll) for the listener.
+ *   register  connections A, B. Accept A and read its head. Accept B,
+ *             accept once more (EAGAIN: the backlog is empty), register B
+ *             with epoll, write A's deferred line; then read B's head and
+ *             write B's line.
+ *   batched   connections A, B, C, and a backend thread. Accept A, read its
+ *             head, connect to the backend and send it A's request (A's
+ *             outbound connection). Wait (poll) for the next connection.
+ *             Accept B and read its head, accept C and read its head (two
+ *             requests' heads, nothing out for either), read A's reply
+ *             from the backend, then write B's deferred line.
+ * Every connection is then answered (200, Connection: close) and closed.
+ * Lines on stderr, one write each: "log /r/ID" for the request ID.
+ * A deferred line is written under none of the evidence of its own
+ * request: it may carry that request's ID or none, never another's.
+ */
+#include <sys/epoll.h>
+#include <pthread.h>
+
+#include "target.h"
+
+enum { REGISTER, BATCHED };
+
+static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+
+/* The path "/r/ID" of the request head read from fd, into path (64
+ * bytes); "" when there is none. */
+static void read_path(int fd, char *path)
+{
+	char buf[2049], *sp, *end;
+
+	path[0] = '\0';
+	if (read_request_head(fd, buf, sizeof buf - 1) < 0)
+		return;
+	sp = strchr(buf, ' ');
+	end = sp ? strchr(sp + 1, ' ') : NULL;
+	if (end && end - sp - 1 < 64) {
+		*end = '\0';
+		snprintf(path, 64, "%s", sp + 1);
+	}
+}
+
+/* A turn's start: the loop waits for its listener. */
+static void wait_for(int l)
+{
+	struct pollfd pf = { .fd = l, .events = POLLIN };
+
+	if (poll(&pf, 1, -1) < 0)
+		die("poll");
+}
+
+static int accept_one(int l)
+{
+	int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+
+	if (c < 0)
+		die("accept4");
+	return c;
+}
+
+static void answer(int fd)
+{
+	write_all(fd, ok, sizeof ok - 1);
+	close(fd);
+}
+
+/* The backend: a line in, "ok\n" out, per connection, until it closes. */
+static void *backend(void *arg)
+{
+	int l = *(int *)arg;
+
+	for (;;) {
+		char buf[256];
+		int c = accept(l, NULL, NULL);
+
+		if (c < 0)
+			continue;
+		while (read(c, buf, sizeof buf) > 0)
+			write_all(c, "ok\n", 3);
+		close(c);
+	}
+	return NULL;
+}
+
+static int dial(unsigned short port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+		die("connect");
+	return fd;
+}
+
+static void round_register(int l, int ep)
+{
+	char pa[64], pb[64];
+	int a, b;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	wait_for(l);
+	a = accept_one(l);
+	read_path(a, pa);
+	b = accept_one(l);
+	/* the loop accepts until the backlog is empty */
+	fcntl(l, F_SETFL, fcntl(l, F_GETFL) | O_NONBLOCK);
+	if (accept4(l, NULL, NULL, SOCK_CLOEXEC) >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		die("accept4 on an empty backlog");
+	fcntl(l, F_SETFL, fcntl(l, F_GETFL) & ~O_NONBLOCK);
+	ev.data.fd = b;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) < 0)
+		die("epoll_ctl");
+	say("log %s\n", pa);                   /* A's task, run late */
+	read_path(b, pb);
+	say("log %s\n", pb);
+	epoll_ctl(ep, EPOLL_CTL_DEL, b, &ev);
+	answer(a);
+	answer(b);
+}
+
+static void round_batched(int l, unsigned short be_port)
+{
+	char pa[64], pb[64], pc[64], reply[16];
+	int a, b, c, up;
+
+	wait_for(l);
+	a = accept_one(l);
+	read_path(a, pa);
+	up = dial(be_port);
+	write_all(up, "req\n", 4);
+	wait_for(l);
+	b = accept_one(l);
+	read_path(b, pb);
+	c = accept_one(l);
+	read_path(c, pc);
+	if (read(up, reply, sizeof reply) <= 0)
+		die("backend reply");
+	say("log %s\n", pb);                   /* B's task, run late */
+	close(up);
+	answer(a);
+	answer(b);
+	answer(c);
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const modes[] = { "register", "batched" };
+	unsigned short port, be_port;
+	int mode, l, bl, ep;
+	pthread_t t;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: runq register|batched PORTFILE\n");
+		return 2;
+	}
+	mode = pick_mode(argv[1], modes, 2);
+	setvbuf(stderr, NULL, _IONBF, 0);
+	l = listen_loopback(SOCK_STREAM, 0, 64, &port);
+	bl = listen_loopback(SOCK_STREAM, 0, 64, &be_port);
+	if (pthread_create(&t, NULL, backend, &bl))
+		die("pthread_create");
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		die("epoll_create1");
+	write_port_file(argv[2], port);
+	for (;;) {
+		if (mode == REGISTER)
+			round_register(l, ep);
+		else
+			round_batched(l, be_port);
+	}
+}
