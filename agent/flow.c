@@ -39,7 +39,7 @@ static void note_switch(const struct ctx *to, const char *why, int fd)
 }
 
 /* Makes the slot's context current, if it has one. */
-static void switch_to_(struct fdslot *s, const char *why, int fd)
+static void switch_now(struct fdslot *s, const char *why, int fd)
 {
 	struct ctx *c = fdmap_ctx_peek(s);
 
@@ -59,18 +59,24 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 		}
 		return;
 	}
-	/* A batched thread (heads_read) carries none until its next turn,
-	 * whatever it touches: its run queue may run the work of any request
-	 * it holds next (HAProxy, its run queue past its depth: a stream's
-	 * log after another stream's reply was read, t_haproxy deep). */
-	if (unlikely(agent_self.batched) && !ctx_pinned())
-		return;
 	c = fdmap_ctx_get(s);
 	if (c) {
 		if (unlikely(debug_fd >= 0))
 			note_switch(c, why, fd);
 		ctx_take_current(c);
 	}
+}
+
+/* switch_now(), except on a batched thread (heads_read): it carries none
+ * until its next turn, whatever it touches, since its run queue may run
+ * the work of any request it holds next (HAProxy past its run queue's
+ * depth: a stream's log after another stream's reply was read, t_runq
+ * "batched"). An event starts a turn, so it asks switch_now(). */
+static void switch_to_(struct fdslot *s, const char *why, int fd)
+{
+	if (unlikely(agent_self.batched) && !ctx_pinned())
+		return;
+	switch_now(s, why, fd);
 }
 
 /* The cause recorded is the calling flow_* function and the fd. */
@@ -1555,7 +1561,7 @@ static inline bool epoll_input(uint32_t events)
 static inline void event_takes(struct fdslot *s, int fd, struct ctx *c)
 {
 	if (c)
-		switch_to(s, fd);
+		switch_now(s, __func__, fd);
 	if (agent_self.cur != c && !(c == NULL && kept()))
 		flow_idle();             /* none, or the fd's context just ended */
 	else
