@@ -21,6 +21,14 @@
  *             Accept B and read its head, accept C and read its head (two
  *             requests' heads, nothing out for either), read A's reply
  *             from the backend, then write B's deferred line.
+ *   answered  connections A, B, both accepted first. Wait (poll) for A,
+ *             read its head and answer it, register B with epoll, read B's
+ *             head, then write A's deferred line.
+ *   handed    connections A, B. The main thread accepts both and hands
+ *             their fds to a worker thread through a pipe; the worker
+ *             (which accepts nothing) reads both fds, reads A's head and
+ *             answers it, registers B with epoll, then writes A's
+ *             deferred line, then reads B's head.
  * Every connection is then answered (200, Connection: close) and closed.
  * Lines on stderr, one write each: "log /r/ID" for the request ID.
  * A deferred line is written under none of the evidence of its own
@@ -31,7 +39,7 @@
 
 #include "target.h"
 
-enum { REGISTER, BATCHED };
+enum { REGISTER, BATCHED, ANSWERED, HANDED };
 
 static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
 
@@ -74,6 +82,24 @@ static void answer(int fd)
 {
 	write_all(fd, ok, sizeof ok - 1);
 	close(fd);
+}
+
+/* Reads A's head and answers it (without closing), registers B with
+ * epoll, writes A's line, then reads B's head and answers both. */
+static void answer_then_register(int a, int b, int ep)
+{
+	char pa[64], pb[64];
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = b };
+
+	read_path(a, pa);
+	write_all(a, ok, sizeof ok - 1);
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) < 0)
+		die("epoll_ctl");
+	say("log %s\n", pa);                   /* A's task, run late */
+	read_path(b, pb);
+	epoll_ctl(ep, EPOLL_CTL_DEL, b, &ev);
+	close(a);
+	answer(b);
 }
 
 /* The backend: a line in, "ok\n" out, per connection, until it closes. */
@@ -131,6 +157,53 @@ static void round_register(int l, int ep)
 	answer(b);
 }
 
+static void round_answered(int l, int ep)
+{
+	struct pollfd pf = { .events = POLLIN };
+	int a, b;
+
+	wait_for(l);
+	a = accept_one(l);
+	b = accept_one(l);
+	pf.fd = a;
+	if (poll(&pf, 1, -1) < 0)              /* the event for A */
+		die("poll");
+	answer_then_register(a, b, ep);
+}
+
+/* The worker of "handed": two fds a round from the pipe. */
+static void *handed_worker(void *arg)
+{
+	int in = *(int *)arg, ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		die("epoll_create1");
+	for (;;) {
+		int fds[2];
+		size_t got = 0;
+
+		while (got < sizeof fds) {
+			ssize_t r = read(in, (char *)fds + got, sizeof fds - got);
+
+			if (r <= 0)
+				die("read (pipe)");
+			got += (size_t)r;
+		}
+		answer_then_register(fds[0], fds[1], ep);
+	}
+	return NULL;
+}
+
+static void round_handed(int l, int out)
+{
+	int fds[2];
+
+	wait_for(l);
+	fds[0] = accept_one(l);
+	fds[1] = accept_one(l);
+	write_all(out, (const char *)fds, sizeof fds);
+}
+
 static void round_batched(int l, unsigned short be_port)
 {
 	char pa[64], pb[64], pc[64], reply[16];
@@ -157,29 +230,34 @@ static void round_batched(int l, unsigned short be_port)
 
 int main(int argc, char **argv)
 {
-	static const char *const modes[] = { "register", "batched" };
+	static const char *const modes[] = { "register", "batched", "answered", "handed" };
 	unsigned short port, be_port;
-	int mode, l, bl, ep;
+	int mode, l, bl, ep, hand[2];
 	pthread_t t;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: runq register|batched PORTFILE\n");
+		fprintf(stderr, "usage: runq register|batched|answered|handed PORTFILE\n");
 		return 2;
 	}
-	mode = pick_mode(argv[1], modes, 2);
+	mode = pick_mode(argv[1], modes, 4);
 	setvbuf(stderr, NULL, _IONBF, 0);
 	l = listen_loopback(SOCK_STREAM, 0, 64, &port);
 	bl = listen_loopback(SOCK_STREAM, 0, 64, &be_port);
-	if (pthread_create(&t, NULL, backend, &bl))
+	if (pipe2(hand, O_CLOEXEC) < 0)
+		die("pipe2");
+	if (pthread_create(&t, NULL, backend, &bl) ||
+	    (mode == HANDED && pthread_create(&t, NULL, handed_worker, &hand[0])))
 		die("pthread_create");
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1");
 	write_port_file(argv[2], port);
 	for (;;) {
-		if (mode == REGISTER)
-			round_register(l, ep);
-		else
-			round_batched(l, be_port);
+		switch (mode) {
+		case REGISTER: round_register(l, ep); break;
+		case BATCHED: round_batched(l, be_port); break;
+		case ANSWERED: round_answered(l, ep); break;
+		default: round_handed(l, hand[1]); break;
+		}
 	}
 }
