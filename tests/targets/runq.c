@@ -243,11 +243,11 @@ int main(int argc, char **argv)
 	setvbuf(stderr, NULL, _IONBF, 0);
 	l = listen_loopback(SOCK_STREAM, 0, 64, &port);
 	bl = listen_loopback(SOCK_STREAM, 0, 64, &be_port);
-	if (pipe2(hand, O_CLOEXEC) < 0)
-		die("pipe2");
-	if (pthread_create(&t, NULL, backend, &bl) ||
-	    (mode == HANDED && pthread_create(&t, NULL, handed_worker, &hand[0])))
+	if (mode == BATCHED && pthread_create(&t, NULL, backend, &bl))
 		die("pthread_create");
+	if (mode == HANDED && (pipe2(hand, O_CLOEXEC) < 0 ||
+			       pthread_create(&t, NULL, handed_worker, &hand[0])))
+		die("handed worker");
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1");
