@@ -60,7 +60,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 
 .PHONY: all check check-runtimes unit integration layers demo install uninstall clean deps bench fuzz fuzz-http fuzz-proto fuzz-wire fuzz-conn fuzz-replay
 
-all: $(B)/libreqctx.so $(TARGETS) $(B)/targets/libdeep.so $(B)/targets/crasher-nopie $(B)/config-vars
+all: $(B)/libreqctx.so $(TARGETS) $(B)/targets/libdeep.so $(B)/targets/libslowctl.so $(B)/targets/crasher-nopie $(B)/config-vars
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -89,6 +89,11 @@ $(B)/targets/%: tests/targets/%.c
 $(B)/targets/crasher-nopie: tests/targets/crasher.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -fno-pie -no-pie -pthread -o $@ $< -pthread
+
+# Preloaded after the agent: epoll calls that return late (t_epoll_edges).
+$(B)/targets/libslowctl.so: tests/targets/lib/slowctl.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARNINGS) -shared -fPIC -o $@ $< -ldl
 
 # A library the deepbind target loads with RTLD_DEEPBIND.
 $(B)/targets/libdeep.so: tests/targets/lib/deep.c

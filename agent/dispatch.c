@@ -139,20 +139,90 @@ struct epoll_event *dispatch_buffer(int epfd, int maxevents)
 	      __atomic_load_n(&bridge_pending, __ATOMIC_RELAXED))))
 		return NULL;
 	b = buffer(epfd, maxevents);
-	return b ? b->ev : NULL;
+	if (b == NULL)
+		return NULL;
+	b->gen_at = epmap_generation(epfd);   /* before the kernel's wait */
+	return b->ev;
 }
 
+/* Whether an epoll_ctl on the instance is under way. */
+static inline bool busy(const struct ep_buf *b)
+{
+	return b->slot && epmap_slot_busy(b->slot);
+}
+
+/* Whether every event of the batch is of a registration that was there,
+ * unchanged, when the wait began (generation b->gen_at). */
+static bool batch_unchanged(const struct ep_buf *b, int r)
+{
+	for (int i = 0; i < r; i++)
+		if (b->fd[i] == -2 || b->gen[i] > b->gen_at)
+			return false;
+	return true;
+}
+
+/*
+ * The whole batch to the program at once, as the kernel gave it (what
+ * REQCTX_EPOLL=batch does for every wait), the thread with no context.
+ * For a batch whose events cannot all be matched to the registrations
+ * the kernel reported them for: kept, an event could be handed out after
+ * the program deleted or changed its registration, which the kernel never
+ * does (a trial: Apache's event MPM then took a connection it had already
+ * passed to a worker, and aborted: "event_loop: unexpected state 5").
+ * What the kernel reported can only go stale in the program's own hands
+ * then, as without the agent. Returns the events stored; an array that
+ * cannot be written keeps the rest for the next wait (the kernel keeps
+ * what it could not copy), and -1 if not even the first could be.
+ */
+static __attribute__((noinline)) int hand_all(struct ep_buf *b, int r, struct epoll_event *events)
+{
+	int i;
+
+	for (i = 0; i < r; i++)
+		if (unlikely(!dispatch_store(&events[i], &b->ev[i])))
+			break;
+	b->n = r;
+	b->pos = i;
+	if (i == 0)
+		return -1;
+	dispatch_unvouched(b->epfd);
+	flow_several_ready(NULL, i);
+	return i;
+}
+
+/*
+ * The kernel reports each event for the registration of its data value
+ * at the moment it collects the batch. The registrations here follow the
+ * kernel's only once each epoll_ctl has returned to the agent, so the
+ * batch is matched to them one by one only when none changed while the
+ * wait was on and none is changing: a registration added during it has
+ * no entry here yet (its event would look like one of a registration the
+ * agent never saw, and never go stale), one deleted after the kernel
+ * reported it would look deleted before. Otherwise the batch goes to the
+ * program whole (hand_all), unless it is one event, which is handed out
+ * at once either way, or all of its registrations were unchanged.
+ */
 int dispatch_fill(int epfd, int r, struct epoll_event *events)
 {
 	struct ep_buf *b = dispatch_find(epfd);
+	uint64_t now;
+	int n;
 
 	if (b == NULL)
 		return 0;
-	b->gen_at = epmap_generation(epfd);
 	epmap_resolve(epfd, r, b->ev, b->fd, b->gen);
+	now = epmap_generation(epfd);
+	if (unlikely(now != b->gen_at || busy(b))) {
+		if (r > 1 && (busy(b) || !batch_unchanged(b, r)))
+			return hand_all(b, r, events);
+		b->gen_at = now;
+	}
 	b->n = r;
 	b->pos = 0;
-	return dispatch_next(epfd, events);
+	n = dispatch_next(epfd, events);
+	if (n == 0)   /* every event stale: the kernel is asked again */
+		b->gen_at = epmap_generation(epfd);
+	return n;
 }
 
 void dispatch_thread_exit(void)

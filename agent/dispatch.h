@@ -32,10 +32,16 @@
  * dispatch_buffer(): where the kernel should write the batch for epfd
  * (room for maxevents); NULL when events go to the program as the kernel
  * gives them (REQCTX_EPOLL=batch, no memory, or an absurd maxevents).
+ * Called right before each kernel wait: it notes the instance's
+ * registration generation then.
  *
  * dispatch_fill(): the kernel wrote r > 0 events into that buffer; keeps
  * them and hands out the first as dispatch_next() does (0: every event
- * was stale, wait again; -1: events[0] cannot be written).
+ * was stale, wait again; -1: events[0] cannot be written). A batch of
+ * several events that cannot be matched to the registrations the kernel
+ * reported them for (one changed during the wait, or an epoll_ctl on the
+ * instance is under way: dispatch_ctl_begins) goes to `events` whole
+ * instead, the thread with no context: the count stored is returned.
  */
 int dispatch_next(int epfd, struct epoll_event *events);
 
@@ -150,6 +156,24 @@ static inline __attribute__((always_inline)) int dispatch_take(struct ep_buf *b,
 	}
 	return dispatch_event_held(fd, mask);
 }
+/* An epoll_ctl on epfd begins (before the kernel call): its slot, to
+ * give dispatch_ctl_ends() once the agent has recorded the change or the
+ * call failed; NULL for an fd the agent has no slot for. */
+static inline struct fdslot *dispatch_ctl_begins(int epfd)
+{
+	struct fdslot *s = fdmap_peek(epfd);
+
+	if (s)
+		epmap_ctl_begins(s);
+	return s;
+}
+
+static inline void dispatch_ctl_ends(struct fdslot *s)
+{
+	if (s)
+		epmap_ctl_ends(s);
+}
+
 struct epoll_event *dispatch_buffer(int epfd, int maxevents);
 int dispatch_fill(int epfd, int r, struct epoll_event *events);
 

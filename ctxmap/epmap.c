@@ -346,4 +346,25 @@ bool epmap_any(int epfd, bool (*pred)(int fd, const void *arg), const void *arg)
 }
 
 
-LOCK_FORK_DEFINE(epmap, lock)
+void epmap_fork_prepare(void)
+{
+	agent_lock(&lock);
+}
+
+void epmap_fork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+/* The child has only the thread that forked: a call another thread had
+ * under way is not, and would otherwise count as under way for good. */
+void epmap_fork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	for (struct eptable *t = tables; t; t = t->next) {
+		struct fdslot *s = fdmap_peek(t->epfd);
+
+		if (s)
+			__atomic_store_n(&s->ep_busy, 0, __ATOMIC_RELAXED);
+	}
+}

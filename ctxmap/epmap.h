@@ -53,6 +53,29 @@ static inline uint64_t epmap_slot_generation(const struct fdslot *s)
 	return __atomic_load_n(&s->ep_gen, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * An epoll_ctl on the instance whose slot is `s` (fdmap_peek(epfd)) is
+ * under way: begins before the kernel call, ends after epmap_ctl() (or
+ * after a call that failed). Between the two the kernel may already act
+ * on a change the registrations here do not show yet, so a batch the
+ * kernel reports then cannot be matched to them (agent/dispatch.c).
+ */
+static inline void epmap_ctl_begins(struct fdslot *s)
+{
+	__atomic_add_fetch(&s->ep_busy, 1, __ATOMIC_SEQ_CST);
+}
+
+static inline void epmap_ctl_ends(struct fdslot *s)
+{
+	__atomic_sub_fetch(&s->ep_busy, 1, __ATOMIC_RELEASE);
+}
+
+/* Whether an epoll_ctl on the instance is under way (one load). */
+static inline bool epmap_slot_busy(const struct fdslot *s)
+{
+	return __atomic_load_n(&s->ep_busy, __ATOMIC_ACQUIRE) != 0;
+}
+
 /* True when `pred` holds for an fd registered with `epfd` (stops at the
  * first; an instance not known counts as one where it holds). `pred` runs
  * under the registry's lock: it may only look at slots. */

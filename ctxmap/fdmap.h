@@ -87,6 +87,8 @@ struct fdslot {
 	uint8_t wire;             /* atomic; writes go through the wire rules (agent/propagate.h) */
 	uint8_t proto;            /* atomic; kind FD_CLIENT: its protocol (agent/conn.c) */
 	int ep_epfd;              /* with ep_state 1: the instance ... */
+	uint32_t ep_busy;         /* kind FD_EPOLL: epoll_ctl calls on it under way
+	                             (epmap_ctl_begins; atomic) */
 	uint64_t ep_data;         /* ... and the data value it is registered with, */
 	uint64_t ep_reg_gen;      /* ... and that registration's generation. These four
 	                             are written under epmap's lock with atomic stores,

@@ -27,13 +27,17 @@ AGENT_EXPORT int epoll_create1(int flags)
 	return created(REAL(epoll_create1)(flags));
 }
 
+/* The call is counted as under way on its instance from before the
+ * kernel's change until the agent has it (epmap_ctl_begins): a batch
+ * another thread's wait reads in between is handed out whole. */
 AGENT_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
+	struct fdslot *s = agent_active() ? dispatch_ctl_begins(epfd) : NULL;
 	int r = REAL(epoll_ctl)(epfd, op, fd, ev);
 
 	if (r == 0 && agent_active())
-		AGENT_WORK(
-flow_epoll_ctl(epfd, op, fd, ev ? ev->data.u64 : 0));
+		AGENT_WORK(flow_epoll_ctl(epfd, op, fd, ev ? ev->data.u64 : 0));
+	dispatch_ctl_ends(s);
 	return r;
 }
 

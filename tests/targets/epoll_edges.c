@@ -13,8 +13,24 @@
  *   handler  SECONDS: three pipes always ready, waits in a loop while a
  *            SIGALRM handler every 50 us waits on the same instance;
  *            prints "bad=N" (events whose data is not one of the pipes)
+ * Three modes where another thread changes a registration while the main
+ * thread's wait is on, run with tests/targets/lib/slowctl.c preloaded
+ * after the agent to open the window (pipes A, data 100, registered first
+ * and B, data 101, both ready; the main thread prints each wait's events
+ * and drains their pipes):
+ *   lagadd   the thread adds B (SLOWCTL_CTL_US: the kernel has it long
+ *            before the call returns) while the main thread waits; then
+ *            the main thread deletes whichever of A and B the wait did not
+ *            return, and waits again: the kernel reports nothing more
+ *   lagdel   A and B registered; the thread deletes B after the kernel
+ *            reported both (SLOWCTL_WAIT_US), then the main thread deletes
+ *            what the wait did not return and waits again, as lagadd
+ *   lagmod   B registered EPOLLONESHOT and disarmed; the thread re-arms it
+ *            (EPOLL_CTL_MOD, SLOWCTL_CTL_US) while the main thread waits;
+ *            the two waits must report B once between them
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,12 +80,93 @@ static void on_alarm(int sig)
 			handler_bad++;
 }
 
+static int lag_pipe[2][2];
+static const char *lag_mode;
+
+static void *lag_thread(void *arg)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 101 };
+	int r;
+
+	(void)arg;
+	usleep(100 * 1000);
+	if (strcmp(lag_mode, "lagadd") == 0)
+		r = epoll_ctl(ep, EPOLL_CTL_ADD, lag_pipe[1][0], &ev);
+	else if (strcmp(lag_mode, "lagdel") == 0)
+		r = epoll_ctl(ep, EPOLL_CTL_DEL, lag_pipe[1][0], NULL);
+	else {
+		ev.events = EPOLLIN | EPOLLONESHOT;
+		r = epoll_ctl(ep, EPOLL_CTL_MOD, lag_pipe[1][0], &ev);
+	}
+	if (r < 0)
+		perror("lag thread");
+	return NULL;
+}
+
+/* Prints a wait's events (data values in order) and drains their pipes;
+ * returns the mask of pipes it returned (1: A, 2: B). */
+static int lag_show(const char *what, int r, const struct epoll_event *o)
+{
+	char c;
+	int seen = 0;
+
+	printf("%s r=%d", what, r);
+	for (int i = 0; i < r; i++) {
+		int k = (int)o[i].data.u64 - 100;
+
+		printf(" %llu", (unsigned long long)o[i].data.u64);
+		if (k == 0 || k == 1) {
+			seen |= 1 << k;
+			if (read(lag_pipe[k][0], &c, 1) != 1)
+				printf("(empty)");
+		}
+	}
+	printf("\n");
+	fflush(stdout);
+	return seen;
+}
+
+static int lag(void)
+{
+	struct epoll_event a = { .events = EPOLLIN, .data.u64 = 100 };
+	struct epoll_event b = { .events = EPOLLIN, .data.u64 = 101 };
+	struct epoll_event o[8];
+	pthread_t t;
+	int seen;
+
+	for (int k = 0; k < 2; k++)
+		if (pipe(lag_pipe[k]) < 0 || write(lag_pipe[k][1], "x", 1) != 1)
+			return 2;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, lag_pipe[0][0], &a) < 0)
+		return 2;
+	if (strcmp(lag_mode, "lagmod") == 0)
+		b.events = EPOLLONESHOT;    /* disarmed until the thread's MOD */
+	if (strcmp(lag_mode, "lagadd") != 0 && epoll_ctl(ep, EPOLL_CTL_ADD, lag_pipe[1][0], &b) < 0)
+		return 2;
+	if (pthread_create(&t, NULL, lag_thread, NULL) != 0)
+		return 2;
+	if (strcmp(lag_mode, "lagdel") != 0)
+		usleep(150 * 1000);        /* the wait begins inside the thread's epoll_ctl */
+	seen = lag_show("first", epoll_wait(ep, o, 8, 2000), o);
+	pthread_join(t, NULL);
+	if (strcmp(lag_mode, "lagmod") != 0)
+		for (int k = 0; k < 2; k++)
+			if (!(seen & 1 << k))
+				epoll_ctl(ep, EPOLL_CTL_DEL, lag_pipe[k][0], NULL);
+	lag_show("second", epoll_wait(ep, o, 8, 0), o);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct epoll_event o[8];
 	const char *mode = argc > 1 ? argv[1] : "args";
 
 	ep = epoll_create1(0);
+	if (strncmp(mode, "lag", 3) == 0) {
+		lag_mode = mode;
+		return lag();
+	}
 	if (strcmp(mode, "args") == 0) {
 		/* through volatiles: the compiler would warn of what the test is */
 		volatile int zero = 0, neg = -1;
