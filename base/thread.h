@@ -153,6 +153,10 @@ struct agent_thread {
 	unsigned peer_read_at;    /* ... and `switches` right after */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
+	bool mid_none;            /* it was left with none in the middle of a request of its
+	                             own (another request's job taken from a channel,
+	                             another connection looked at) ... */
+	unsigned mid_none_at;     /* ... and `switches` right after (agent/flow.c, flow_watch) */
 	bool event_loop;          /* an epoll or poll event was handed out to it once */
 	int event_fd;             /* the fd of the last epoll or poll event handed out ... */
 	unsigned event_at;        /* ... and `switches` right after it (agent/flow.c) */

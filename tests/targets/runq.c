@@ -29,17 +29,28 @@
  *             (which accepts nothing) reads both fds, reads A's head and
  *             answers it, registers B with epoll, then writes A's
  *             deferred line, then reads B's head.
+ *   takeup    connections A, B. The main thread accepts each and hands
+ *             its fd to a worker through a pipe at once; the worker reads
+ *             A's fd and A's head, then, in the middle of A, B's fd from
+ *             the pipe, takes B up (TCP_NODELAY, its peer's name, epoll
+ *             registration), writes A's deferred line, then reads B's
+ *             head and writes B's line.
+ *   sweep     connections A, B. Accept A, read its head, write A's line
+ *             and answer it (A stays open). Accept B and read its head (a
+ *             stats page), look at A (its peer's name, SO_ERROR), then
+ *             write B's deferred line.
  * Every connection is then answered (200, Connection: close) and closed.
  * Lines on stderr, one write each: "log /r/ID" for the request ID.
  * A deferred line is written under none of the evidence of its own
  * request: it may carry that request's ID or none, never another's.
  */
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <pthread.h>
 
 #include "target.h"
 
-enum { REGISTER, BATCHED, ANSWERED, HANDED };
+enum { REGISTER, BATCHED, ANSWERED, HANDED, TAKEUP, SWEEP };
 
 static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
 
@@ -204,6 +215,85 @@ static void round_handed(int l, int out)
 	write_all(out, (const char *)fds, sizeof fds);
 }
 
+static int read_fd(int in)
+{
+	int fd;
+	size_t got = 0;
+
+	while (got < sizeof fd) {
+		ssize_t r = read(in, (char *)&fd + got, sizeof fd - got);
+
+		if (r <= 0)
+			die("read (pipe)");
+		got += (size_t)r;
+	}
+	return fd;
+}
+
+/* The worker of "takeup". */
+static void *takeup_worker(void *arg)
+{
+	int in = *(int *)arg, ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		die("epoll_create1");
+	for (;;) {
+		char pa[64], pb[64];
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof peer;
+		struct epoll_event ev = { .events = EPOLLIN };
+		int a = read_fd(in), b, one = 1;
+
+		read_path(a, pa);
+		b = read_fd(in);                       /* in the middle of A */
+		setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		getpeername(b, (struct sockaddr *)&peer, &len);
+		ev.data.fd = b;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev) < 0)
+			die("epoll_ctl");
+		say("log %s\n", pa);                   /* A's line, after B was taken up */
+		read_path(b, pb);
+		say("log %s\n", pb);
+		epoll_ctl(ep, EPOLL_CTL_DEL, b, &ev);
+		answer(a);
+		answer(b);
+	}
+	return NULL;
+}
+
+static void round_takeup(int l, int out)
+{
+	int fd;
+
+	wait_for(l);
+	for (int k = 0; k < 2; k++) {
+		fd = accept_one(l);
+		write_all(out, (const char *)&fd, sizeof fd);
+	}
+}
+
+static void round_sweep(int l)
+{
+	char pa[64], pb[64];
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof peer;
+	int a, b, err;
+	socklen_t elen = sizeof err;
+
+	wait_for(l);
+	a = accept_one(l);
+	read_path(a, pa);
+	say("log %s\n", pa);
+	write_all(a, ok, sizeof ok - 1);
+	b = accept_one(l);
+	read_path(b, pb);
+	getpeername(a, (struct sockaddr *)&peer, &len);   /* the stats page's sweep */
+	getsockopt(a, SOL_SOCKET, SO_ERROR, &err, &elen);
+	say("log %s\n", pb);                   /* B's line, after the sweep */
+	close(a);
+	answer(b);
+}
+
 static void round_batched(int l, unsigned short be_port)
 {
 	char pa[64], pb[64], pc[64], reply[16];
@@ -230,24 +320,26 @@ static void round_batched(int l, unsigned short be_port)
 
 int main(int argc, char **argv)
 {
-	static const char *const modes[] = { "register", "batched", "answered", "handed" };
+	static const char *const modes[] = { "register", "batched", "answered", "handed", "takeup",
+					     "sweep" };
 	unsigned short port, be_port;
 	int mode, l, bl, ep, hand[2];
 	pthread_t t;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: runq register|batched|answered|handed PORTFILE\n");
+		fprintf(stderr, "usage: runq register|batched|answered|handed|takeup|sweep PORTFILE\n");
 		return 2;
 	}
-	mode = pick_mode(argv[1], modes, 4);
+	mode = pick_mode(argv[1], modes, 6);
 	setvbuf(stderr, NULL, _IONBF, 0);
 	l = listen_loopback(SOCK_STREAM, 0, 64, &port);
 	bl = listen_loopback(SOCK_STREAM, 0, 64, &be_port);
 	if (mode == BATCHED && pthread_create(&t, NULL, backend, &bl))
 		die("pthread_create");
-	if (mode == HANDED && (pipe2(hand, O_CLOEXEC) < 0 ||
-			       pthread_create(&t, NULL, handed_worker, &hand[0])))
-		die("handed worker");
+	if ((mode == HANDED || mode == TAKEUP) &&
+	    (pipe2(hand, O_CLOEXEC) < 0 ||
+	     pthread_create(&t, NULL, mode == HANDED ? handed_worker : takeup_worker, &hand[0])))
+		die("worker");
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1");
@@ -257,7 +349,9 @@ int main(int argc, char **argv)
 		case REGISTER: round_register(l, ep); break;
 		case BATCHED: round_batched(l, be_port); break;
 		case ANSWERED: round_answered(l, ep); break;
-		default: round_handed(l, hand[1]); break;
+		case HANDED: round_handed(l, hand[1]); break;
+		case TAKEUP: round_takeup(l, hand[1]); break;
+		default: round_sweep(l); break;
 		}
 	}
 }

@@ -1011,6 +1011,69 @@ UNIT_TEST(a_signal_handlers_read_takes_nothing_from_the_channel)
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
+/* The other thread serves `id` on `fd` and writes a job naming it into
+ * the eventfd. */
+static void job_from_other(int fd, const char *id)
+{
+	uint64_t one = 1;
+	bool tracked;
+
+	swap();
+	fake_serve(fd, id);
+	tracked = flow_write_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one);
+	flow_write_done(EVENTFD, &one, sizeof one, sizeof one, tracked);
+	swap();
+}
+
+/* This thread read B's head and has not answered it when it takes A's job
+ * from the channel (an epoll worker fed accepted connections through a
+ * pipe, which drains it in the middle of a request): what it writes next
+ * may be either's, so none; and looking at A then (its socket options,
+ * its registration) leaves it so. Before, it took A, and B's later lines
+ * carried A's ID (t_runq takeup). */
+UNIT_TEST(a_job_taken_in_the_middle_of_a_request_read_here_gives_none)
+{
+	uint64_t one = 1;
+
+	flow_eventfd(EVENTFD, false);
+	job_from_other(CLIENT_A, "req-a");
+	fake_serve(CLIENT_B, "req-b");
+	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	flow_watch(CLIENT_A);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+}
+
+/* A worker whose request came from the channel (it read no head itself)
+ * takes the next job as before. */
+UNIT_TEST(a_worker_on_a_job_from_a_channel_takes_the_next_job)
+{
+	uint64_t one = 1;
+
+	flow_eventfd(EVENTFD, false);
+	job_from_other(CLIENT_A, "req-a");
+	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	job_from_other(CLIENT_B, "req-b");
+	flow_read_slot(fdmap_peek(EVENTFD), EVENTFD, &one, sizeof one, sizeof one);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+}
+
+/* Serving B, the thread looks at A, another connection it read (a stats
+ * page listing every connection's peer): none, and at A again still none
+ * (before: A, t_runq sweep); its answer to B gives B again. */
+UNIT_TEST(looking_at_another_connection_in_the_middle_of_a_request_gives_none)
+{
+	fake_serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_B, "req-b");
+	flow_watch(CLIENT_A);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	flow_watch(CLIENT_A);
+	ck_assert_str_eq(fake_cur_id(), "(none)");
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, "HTTP/1.1 200 OK\r\n", 17);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+}
+
 /* The thread waits on `cond`, the other thread signals it, and the thread
  * wakes and locks `mutex` again (the condvar shim's and lock shim's parts). */
 static void woken_by_the_other_thread(const void *cond, const void *mutex)
