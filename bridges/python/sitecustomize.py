@@ -382,9 +382,44 @@ def install_hooks(fn):
         T = selector_events._SelectorSocketTransport
         read_ready = T._read_ready
 
+        # The protocol's data_received runs in the request just read
+        # (the agent's context after the read): a callback it schedules
+        # (loop.call_later, call_soon) copies that context, so it runs in
+        # that request too (a trial: a Protocol that answers from
+        # call_later, 18,707 of 18,707 reply lines bare). Each protocol
+        # class is wrapped once, the first time one of its transports
+        # reads; not asyncio's own (a StreamReader takes its bytes'
+        # context itself, above).
+        received_seen = set()
+
+        def wrap_received(cls):
+            received_seen.add(cls)
+            orig = getattr(cls, "data_received", None)
+            if (orig is None or getattr(orig, "_reqctx_orig", None) is not None or
+                    (getattr(cls, "__module__", "") or "").startswith("asyncio.")):
+                return
+
+            def data_received(self, data):
+                if var.get(None) is None:
+                    s = capture()
+                    if s is not None:
+                        var.set(s)
+                return orig(self, data)
+            data_received._reqctx_orig = orig
+            data_received.__name__ = getattr(orig, "__name__", "data_received")
+            data_received.__qualname__ = getattr(orig, "__qualname__", "data_received")
+            data_received.__doc__ = getattr(orig, "__doc__", None)
+            try:
+                cls.data_received = data_received
+            except (AttributeError, TypeError):
+                pass
+
         def _read_ready(self):
             if var.get(None) is not None:
                 var.set(None)
+            cls = type(getattr(self, "_protocol", None))
+            if cls not in received_seen:
+                wrap_received(cls)
             try:
                 read_ready(self)
             finally:

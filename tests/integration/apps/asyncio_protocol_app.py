@@ -2,8 +2,9 @@
 asyncio.Protocol, keep-alive, whose data_received creates one task per
 request (as uvicorn's h11 protocol does). GET /<tag>/<id> logs
 "site=received id=<id>" in data_received, "site=task id=<id>" in the
-task it creates, after an await "site=awaited id=<id>", and answers.
-Prints "listening <port>"."""
+task it creates, "site=later id=<id>" in a callback data_received
+schedules with loop.call_later (which the task waits for), after that
+"site=awaited id=<id>", and answers. Prints "listening <port>"."""
 import asyncio
 import sys
 
@@ -23,11 +24,18 @@ class Http(asyncio.Protocol):
             head, self.buf = self.buf.split(b"\r\n\r\n", 1)
             rid = head.split(b" ", 2)[1].decode().rsplit("/", 1)[-1]
             log("received", rid)
-            asyncio.get_running_loop().create_task(self.handle(rid))
+            loop = asyncio.get_running_loop()
+            later = loop.create_future()
+            loop.call_later(0.001, self.later, rid, later)
+            loop.create_task(self.handle(rid, later))
 
-    async def handle(self, rid):
+    def later(self, rid, fut):
+        log("later", rid)
+        fut.set_result(None)
+
+    async def handle(self, rid, later):
         log("task", rid)
-        await asyncio.sleep(0.001)
+        await later
         log("awaited", rid)
         self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
 
