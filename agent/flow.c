@@ -600,11 +600,17 @@ static bool mid_own_request(void)
  * until its next switch. */
 static void mid_request_none(const char *why, int fd)
 {
+	/* The turn's event still brought the connection it was for: the
+	 * thread's answer there is that request's (write_slot). */
+	bool brought = agent_self.event_at == agent_self.switches;
+
 	if (unlikely(debug_fd >= 0))
 		note_switch(NULL, why, fd);
 	ctx_take_current(NULL);
 	agent_self.mid_none = true;
 	agent_self.mid_none_at = agent_self.switches;
+	if (brought)
+		agent_self.event_at = agent_self.switches;
 }
 
 /* The thread is in the middle of a request it read (mid_own_request) and
@@ -1155,11 +1161,19 @@ void flow_watch(int fd)
 			 * 4); an epoll worker fed connections through a pipe
 			 * answers one, registers the next, then logs the first
 			 * (a trial: 131 of 480). */
-			if (!(agent_self.bridge_loop || agent_self.unvouched))
+			if (agent_self.event_loop && !(agent_self.bridge_loop || agent_self.unvouched)) {
 				agent_self.batched = true;
-			if (unlikely(debug_fd >= 0))
-				note_switch(NULL, "takes up a new connection after a request's work", fd);
-			ctx_take_current(NULL);
+				if (unlikely(debug_fd >= 0))
+					note_switch(NULL, "takes up a new connection after a request's work", fd);
+				ctx_take_current(NULL);
+				return;
+			}
+			/* A thread that waits for no events (a thread per
+			 * connection) has no turn for the mark to end with: none
+			 * until its next switch (a trial: a stats page's look at
+			 * a connection accepted but not read yet left every later
+			 * line of the thread's own connection bare, 99 of 120). */
+			mid_request_none("looks at a new connection after a request's work", fd);
 			return;
 		}
 		/* A thread that accepts its connections itself had this one

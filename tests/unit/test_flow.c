@@ -1074,6 +1074,31 @@ UNIT_TEST(looking_at_another_connection_in_the_middle_of_a_request_gives_none)
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
+/* A thread serving A looks at B, which another thread accepted and
+ * nothing was read from yet (a stats page's getpeername over every
+ * connection): none. A thread that waits for no events (one per
+ * connection) is not left batched, which only its next wait would end:
+ * its answer to A is A's again (a trial: every later line bare). An event
+ * loop is batched until its next turn (HAProxy's shape, t_runq
+ * answered). */
+UNIT_TEST(a_look_at_a_new_connection_batches_only_an_event_loop)
+{
+	for (int loop = 0; loop < 2; loop++) {
+		fake_serve(CLIENT_A, "req-a");
+		swap();
+		flow_accept(CLIENT_B, NULL, 0);
+		swap();
+		agent_self.event_loop = loop;
+		flow_watch(CLIENT_B);
+		ck_assert_str_eq(fake_cur_id(), "(none)");
+		ck_assert_int_eq(agent_self.batched, loop);
+		flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, "HTTP/1.1 200 OK\r\n", 17);
+		ck_assert_str_eq(fake_cur_id(), loop ? "(none)" : "req-a");
+		agent_self.event_loop = false;
+		agent_self.batched = false;
+	}
+}
+
 /* The thread waits on `cond`, the other thread signals it, and the thread
  * wakes and locks `mutex` again (the condvar shim's and lock shim's parts). */
 static void woken_by_the_other_thread(const void *cond, const void *mutex)
