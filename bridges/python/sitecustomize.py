@@ -382,7 +382,8 @@ def install_hooks(fn):
         T = selector_events._SelectorSocketTransport
         read_ready = T._read_ready
 
-        # The protocol's data_received runs in the request just read
+        # The protocol's data_received (a BufferedProtocol's
+        # buffer_updated) runs in the request just read
         # (the agent's context after the read): a callback it schedules
         # (loop.call_later, call_soon) copies that context, so it runs in
         # that request too (a trial: a Protocol that answers from
@@ -394,25 +395,29 @@ def install_hooks(fn):
 
         def wrap_received(cls):
             received_seen.add(cls)
-            orig = getattr(cls, "data_received", None)
-            if (orig is None or getattr(orig, "_reqctx_orig", None) is not None or
-                    (getattr(cls, "__module__", "") or "").startswith("asyncio.")):
+            if (getattr(cls, "__module__", "") or "").startswith("asyncio."):
                 return
+            # data_received(data), or a BufferedProtocol's
+            # buffer_updated(nbytes)
+            for name in ("data_received", "buffer_updated"):
+                orig = getattr(cls, name, None)
+                if orig is None or getattr(orig, "_reqctx_orig", None) is not None:
+                    continue
 
-            def data_received(self, data):
-                if var.get(None) is None:
-                    s = capture()
-                    if s is not None:
-                        var.set(s)
-                return orig(self, data)
-            data_received._reqctx_orig = orig
-            data_received.__name__ = getattr(orig, "__name__", "data_received")
-            data_received.__qualname__ = getattr(orig, "__qualname__", "data_received")
-            data_received.__doc__ = getattr(orig, "__doc__", None)
-            try:
-                cls.data_received = data_received
-            except (AttributeError, TypeError):
-                pass
+                def received(self, arg, orig=orig):
+                    if var.get(None) is None:
+                        s = capture()
+                        if s is not None:
+                            var.set(s)
+                    return orig(self, arg)
+                received._reqctx_orig = orig
+                received.__name__ = getattr(orig, "__name__", name)
+                received.__qualname__ = getattr(orig, "__qualname__", name)
+                received.__doc__ = getattr(orig, "__doc__", None)
+                try:
+                    setattr(cls, name, received)
+                except (AttributeError, TypeError):
+                    pass
 
         def _read_ready(self):
             if var.get(None) is not None:

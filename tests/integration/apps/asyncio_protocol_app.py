@@ -4,7 +4,9 @@ request (as uvicorn's h11 protocol does). GET /<tag>/<id> logs
 "site=received id=<id>" in data_received, "site=task id=<id>" in the
 task it creates, "site=later id=<id>" in a callback data_received
 schedules with loop.call_later (which the task waits for), after that
-"site=awaited id=<id>", and answers. Prints "listening <port>"."""
+"site=awaited id=<id>", and answers. With the argument "buffered" the
+protocol is an asyncio.BufferedProtocol (buffer_updated in place of
+data_received). Prints "listening <port>"."""
 import asyncio
 import sys
 
@@ -19,6 +21,9 @@ class Http(asyncio.Protocol):
         self.buf = b""
 
     def data_received(self, data):
+        self.feed(data)
+
+    def feed(self, data):
         self.buf += data
         while b"\r\n\r\n" in self.buf:
             head, self.buf = self.buf.split(b"\r\n\r\n", 1)
@@ -40,8 +45,21 @@ class Http(asyncio.Protocol):
         self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
 
 
+class HttpBuffered(Http, asyncio.BufferedProtocol):
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self.room = bytearray(65536)
+
+    def get_buffer(self, sizehint):
+        return self.room
+
+    def buffer_updated(self, nbytes):
+        self.feed(bytes(self.room[:nbytes]))
+
+
 async def main():
-    srv = await asyncio.get_running_loop().create_server(Http, "127.0.0.1", 0)
+    proto = HttpBuffered if sys.argv[1:] == ["buffered"] else Http
+    srv = await asyncio.get_running_loop().create_server(proto, "127.0.0.1", 0)
     print("listening %d" % srv.sockets[0].getsockname()[1], flush=True)
     await srv.serve_forever()
 
