@@ -15,6 +15,7 @@
 #include "agent/config.h"
 #include "agent/flow.h"
 #include "agent/inherit.h"
+#include "base/real.h"
 
 static void free_arrays(struct ep_buf *b)
 {
@@ -225,6 +226,47 @@ int dispatch_fill(int epfd, int r, struct epoll_event *events)
 	return n;
 }
 
+/*
+ * Events the thread still keeps when it stops waiting on the instance for
+ * good (it ends, or closes its number of the instance) would reach no
+ * one: the kernel reports an edge-triggered or one-shot registration's
+ * event once, and another thread's wait, or one on another number of the
+ * same instance, never sees this buffer (a trial: a thread that took two
+ * one-shot events, handled the one it was given and ended; the second was
+ * never reported). Each such registration still as the kernel reported
+ * it is re-armed with its own mask and data (EPOLL_CTL_MOD, the change a
+ * program makes to re-arm a one-shot registration): the kernel reports
+ * it again if its fd is still ready. Level-triggered ones are reported
+ * again anyway; events of a data value several fds share are left, since
+ * which fd to re-arm is not known. errno is kept.
+ */
+static void give_back(struct ep_buf *b)
+{
+	int e = errno;
+
+	for (int i = b->pos; i < b->n; i++) {
+		uint64_t data = b->ev[i].data.u64, gen;
+		uint32_t mask;
+		int fd;
+
+		if (b->fd[i] < 0 || !epmap_registration(b->epfd, data, &fd, &gen, &mask) ||
+		    fd != b->fd[i] || gen != b->gen[i] || !(mask & (EPOLLET | EPOLLONESHOT)))
+			continue;
+		REAL(epoll_ctl)(b->epfd, EPOLL_CTL_MOD, fd,
+				&(struct epoll_event){ .events = mask, .data.u64 = data });
+	}
+	b->n = b->pos = 0;
+	errno = e;
+}
+
+void dispatch_closing(int epfd)
+{
+	struct ep_buf *b = dispatch_find(epfd);
+
+	if (b && b->pos < b->n)
+		give_back(b);
+}
+
 void dispatch_thread_exit(void)
 {
 	struct ep_buf *b = agent_self.ep, *next;
@@ -232,6 +274,8 @@ void dispatch_thread_exit(void)
 	agent_self.ep = NULL;
 	for (; b; b = next) {
 		next = b->next;
+		if (b->pos < b->n)
+			give_back(b);
 		free_buf(b);
 	}
 }

@@ -177,7 +177,13 @@ static inline void dispatch_ctl_ends(struct fdslot *s)
 struct epoll_event *dispatch_buffer(int epfd, int maxevents);
 int dispatch_fill(int epfd, int r, struct epoll_event *events);
 
+/* The thread ends: events it still keeps are given back to the kernel
+ * (re-armed, edge-triggered and one-shot registrations), buffers freed. */
 void dispatch_thread_exit(void);
+
+/* The thread's number `epfd` of an epoll instance is about to be closed:
+ * events it keeps for it are given back, as at the thread's end. */
+void dispatch_closing(int epfd);
 
 /* A forked child: the events its parent's thread still had buffered were
  * the parent's (the kernel gave them to the parent's wait, and gives an

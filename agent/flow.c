@@ -1602,9 +1602,9 @@ static inline bool kept(void)
 	return agent_self.cur && agent_self.waits_in == agent_self.cur;
 }
 
-void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data)
+void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data, uint32_t events)
 {
-	epmap_ctl(epfd, op, fd, data);
+	epmap_ctl(epfd, op, fd, data, events);
 	/* Registering a connection is working on it (memcached's worker sets
 	 * up each handed-off connection this way). */
 	if (op != EPOLL_CTL_DEL) {

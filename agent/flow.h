@@ -506,7 +506,7 @@ static inline bool flow_waits_to_write(int fd)
 }
 
 /* A successful epoll_ctl(epfd, op, fd) registering `data`. */
-void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data);
+void flow_epoll_ctl(int epfd, int op, int fd, uint64_t data, uint32_t events);
 
 /*
  * The shims' one lookup of an fd (reads and writes make it once, before or

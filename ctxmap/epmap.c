@@ -20,9 +20,18 @@
 #include "ctxmap/epmap.h"
 #include "ctxmap/fdmap.h"
 
+/* The fds one data value stands for when it is several (fd -1), so that
+ * the value goes when the last of them does: beyond this many it stays
+ * until the instance does. */
+#define EPREG_MEMBERS 4
+
 struct epreg {
 	uint64_t data;            /* key */
 	int fd;                   /* -1: several fds registered with this data */
+	int nmembers;             /* with fd -1: how many of member[] are set;
+	                             -1 when they were too many to keep */
+	int member[EPREG_MEMBERS];
+	uint32_t events;          /* the registration's mask (of its last fd) */
 	uint64_t gen;
 	UT_hash_handle hh;
 };
@@ -141,6 +150,51 @@ void epmap_drop_instance(int epfd)
 	pthread_mutex_unlock(&lock);
 }
 
+/* Where `fd` is among the fds of a data value several share, or -1. */
+static int member_at(const struct epreg *r, int fd)
+{
+	for (int i = 0; i < r->nmembers; i++)
+		if (r->member[i] == fd)
+			return i;
+	return -1;
+}
+
+/* `fd` shares data value `r`: kept among its members (its slot then
+ * sends find_fd() to the scan, where the members are looked at). */
+static void add_member(struct epreg *r, int fd)
+{
+	struct fdslot *s = fdmap_peek(fd);
+
+	if (r->nmembers < 0 || member_at(r, fd) >= 0)
+		return;
+	if (r->nmembers == EPREG_MEMBERS) {
+		r->nmembers = -1;
+		return;
+	}
+	r->member[r->nmembers++] = fd;
+	if (s && s->ep_state == 0)
+		__atomic_store_n(&s->ep_state, 2, __ATOMIC_RELAXED);
+}
+
+static void del_reg(struct eptable *t, struct epreg *r);
+
+/* `fd`'s registration `r` is gone (deleted, modified, its fd closed). A
+ * data value several fds share goes with the last of them: until then an
+ * event of it may be any remaining one's, so it stays as it was (a trial:
+ * two fds behind one handler, both deleted, and the events kept for them
+ * were still handed out). */
+static void drop_fd(struct eptable *t, struct epreg *r, int fd)
+{
+	int i;
+
+	if (r->fd == -1 && (i = member_at(r, fd)) >= 0) {
+		r->member[i] = r->member[--r->nmembers];
+		if (r->nmembers > 0)
+			return;
+	}
+	del_reg(t, r);
+}
+
 /* The registration of `fd` in `t`, using the fd's back-reference first. */
 static struct epreg *find_fd(struct eptable *t, int fd)
 {
@@ -157,12 +211,12 @@ static struct epreg *find_fd(struct eptable *t, int fd)
 	if (s && s->ep_state == 0)
 		return NULL;
 	HASH_ITER(hh, t->regs, r, tmp)
-		if (r->fd == fd)
+		if (r->fd == fd || (r->fd == -1 && member_at(r, fd) >= 0))
 			return r;
 	return NULL;
 }
 
-static void add_reg(struct eptable *t, int fd, uint64_t data)
+static void add_reg(struct eptable *t, int fd, uint64_t data, uint32_t events)
 {
 	struct fdslot *s = fdmap_slot(fd);
 	struct epreg *r;
@@ -175,8 +229,14 @@ static void add_reg(struct eptable *t, int fd, uint64_t data)
 
 			if (o && o->ep_state == 1)   /* its back-reference names no one fd now */
 				__atomic_store_n(&o->ep_state, 2, __ATOMIC_RELAXED);
+			if (r->fd >= 0) {
+				r->nmembers = 0;
+				add_member(r, r->fd);
+			}
 			r->fd = -1;
+			add_member(r, fd);
 		}
+		r->events = events;
 		r->gen = bump();
 		return;
 	}
@@ -185,6 +245,8 @@ static void add_reg(struct eptable *t, int fd, uint64_t data)
 		return;
 	r->data = data;
 	r->fd = fd;
+	r->nmembers = 0;
+	r->events = events;
 	r->gen = bump();
 	HASH_ADD(hh, t->regs, data, sizeof(uint64_t), r);
 	nregs++;
@@ -200,7 +262,7 @@ static void add_reg(struct eptable *t, int fd, uint64_t data)
 	}
 }
 
-void epmap_ctl(int epfd, int op, int fd, uint64_t data)
+void epmap_ctl(int epfd, int op, int fd, uint64_t data, uint32_t events)
 {
 	struct eptable *t;
 	struct epreg *r;
@@ -213,18 +275,18 @@ void epmap_ctl(int epfd, int op, int fd, uint64_t data)
 	}
 	switch (op) {
 	case EPOLL_CTL_ADD:
-		add_reg(t, fd, data);
+		add_reg(t, fd, data, events);
 		break;
 	case EPOLL_CTL_MOD:
 		r = find_fd(t, fd);
 		if (r)
-			del_reg(t, r);
-		add_reg(t, fd, data);
+			drop_fd(t, r, fd);
+		add_reg(t, fd, data, events);
 		break;
 	case EPOLL_CTL_DEL:
 		r = find_fd(t, fd);
 		if (r)
-			del_reg(t, r);
+			drop_fd(t, r, fd);
 		break;
 	}
 	touch(epfd);
@@ -243,18 +305,36 @@ void epmap_forget_fd(int fd)
 	if (s->ep_state == 1) {
 		t = table_of(s->ep_epfd);
 		if (t && (r = find_fd(t, fd)) != NULL) {
-			del_reg(t, r);
+			drop_fd(t, r, fd);
 			touch(t->epfd);
 		}
 	} else {
 		for (t = tables; t; t = t->next)
 			while ((r = find_fd(t, fd)) != NULL) {
-				del_reg(t, r);
+				drop_fd(t, r, fd);
 				touch(t->epfd);
 			}
 	}
 	__atomic_store_n(&s->ep_state, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&lock);
+}
+
+bool epmap_registration(int epfd, uint64_t data, int *fd, uint64_t *gen, uint32_t *events)
+{
+	struct eptable *t;
+	struct epreg *r = NULL;
+
+	agent_lock(&lock);
+	t = table_of(epfd);
+	if (t)
+		HASH_FIND(hh, t->regs, &data, sizeof data, r);
+	if (r) {
+		*fd = r->fd;
+		*gen = r->gen;
+		*events = r->events;
+	}
+	pthread_mutex_unlock(&lock);
+	return r != NULL;
 }
 
 bool epmap_lookup(int epfd, uint64_t data, int *fd, uint64_t *gen)

@@ -24,8 +24,9 @@ void epmap_instance(int epfd);
 /* The instance was closed. */
 void epmap_drop_instance(int epfd);
 
-/* After a successful epoll_ctl(epfd, op, fd, ...) with `data`. */
-void epmap_ctl(int epfd, int op, int fd, uint64_t data);
+/* After a successful epoll_ctl(epfd, op, fd, ...) with `data` and the
+ * registration's `events` mask (ignored for EPOLL_CTL_DEL). */
+void epmap_ctl(int epfd, int op, int fd, uint64_t data, uint32_t events);
 
 /* `fd` was closed: its registrations are gone. */
 void epmap_forget_fd(int fd);
@@ -36,6 +37,9 @@ void epmap_forget_fd(int fd);
  * Returns false when the value was never registered through the agent.
  */
 bool epmap_lookup(int epfd, uint64_t data, int *fd, uint64_t *gen);
+
+/* epmap_lookup(), and the registration's events mask. */
+bool epmap_registration(int epfd, uint64_t data, int *fd, uint64_t *gen, uint32_t *events);
 
 /* epmap_lookup() for a whole batch of events under one lock: fds[i] is -2
  * for a data value never registered through the agent. */

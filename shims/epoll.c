@@ -36,7 +36,7 @@ AGENT_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	int r = REAL(epoll_ctl)(epfd, op, fd, ev);
 
 	if (r == 0 && agent_active())
-		AGENT_WORK(flow_epoll_ctl(epfd, op, fd, ev ? ev->data.u64 : 0));
+		AGENT_WORK(flow_epoll_ctl(epfd, op, fd, ev ? ev->data.u64 : 0, ev ? ev->events : 0));
 	dispatch_ctl_ends(s);
 	return r;
 }

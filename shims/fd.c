@@ -11,6 +11,7 @@
 #include <sys/timerfd.h>
 #include <utmp.h>
 
+#include "agent/dispatch.h"
 #include "agent/inherit.h"
 #include "agent/out_fd.h"
 #include "agent/shell.h"
@@ -139,8 +140,13 @@ AGENT_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 
 AGENT_EXPORT int close(int fd)
 {
-	if (agent_active())
+	if (agent_active()) {
+		/* epoll events this thread keeps for fd go back first, while
+		 * the instance is still open here (agent/dispatch.h) */
+		if (unlikely(agent_self.ep != NULL))
+			AGENT_WORK(dispatch_closing(fd));
 		AGENT_WORK(flow_close(fd));
+	}
 	return REAL(close)(fd);
 }
 

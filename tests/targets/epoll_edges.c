@@ -28,6 +28,16 @@
  *   lagmod   B registered EPOLLONESHOT and disarmed; the thread re-arms it
  *            (EPOLL_CTL_MOD, SLOWCTL_CTL_US) while the main thread waits;
  *            the two waits must report B once between them
+ * And three where events the agent keeps must not be lost or outlive
+ * their registration (prints counts):
+ *   shared   pipe A (data 100) and pipes B and C behind one data value
+ *            (200), all ready; one wait, then B and C deleted: no event
+ *            of 200 after that
+ *   exit     two one-shot pipes ready; a thread waits once, reads what it
+ *            got and ends; the main thread then waits: both reported once
+ *   epclose  two one-shot pipes ready; one wait, then the instance's
+ *            number is dup'ed and the first closed; waits on the new
+ *            number: both reported once
  */
 #include <errno.h>
 #include <pthread.h>
@@ -157,12 +167,104 @@ static int lag(void)
 	return 0;
 }
 
+/* Waits (timeout 0) until nothing is left; reads one byte from the pipe
+ * of each event (data 100 + k: pipe k of p). Returns the events seen. */
+static int drain_waits(int (*p)[2], int *seen200)
+{
+	struct epoll_event o[8];
+	int total = 0, r;
+	char c;
+
+	while ((r = epoll_wait(ep, o, 8, 0)) > 0)
+		for (int i = 0; i < r; i++, total++) {
+			if (o[i].data.u64 == 200) {
+				(*seen200)++;
+				continue;
+			}
+			if (read(p[o[i].data.u64 - 100][0], &c, 1) != 1)
+				printf("(empty)");
+		}
+	return total;
+}
+
+static int kept_p[3][2];
+
+static void *exit_thread(void *arg)
+{
+	struct epoll_event o[8];
+	int r = epoll_wait(ep, o, 8, 0), *got = arg;
+	char c;
+
+	for (int i = 0; i < r; i++)
+		if (read(kept_p[o[i].data.u64 - 100][0], &c, 1) == 1)
+			(*got)++;
+	return NULL;
+}
+
+static int kept(const char *mode)
+{
+	int seen200 = 0, total = 0;
+
+	for (int k = 0; k < 3; k++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 100 + (uint64_t)k };
+
+		if (pipe(kept_p[k]) < 0 || write(kept_p[k][1], "x", 1) != 1)
+			return 2;
+		if (strcmp(mode, "shared") == 0) {
+			if (k > 0)
+				ev.data.u64 = 200;
+		} else if (k == 2) {
+			break;
+		} else {
+			ev.events |= EPOLLONESHOT;
+		}
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, kept_p[k][0], &ev) < 0)
+			return 2;
+	}
+	if (strcmp(mode, "shared") == 0) {
+		struct epoll_event o[8];
+
+		if (epoll_wait(ep, o, 8, 0) <= 0)
+			return 3;
+		epoll_ctl(ep, EPOLL_CTL_DEL, kept_p[1][0], NULL);
+		epoll_ctl(ep, EPOLL_CTL_DEL, kept_p[2][0], NULL);
+		drain_waits(kept_p, &seen200);
+		printf("events of the deleted data value after the delete: %d\n", seen200);
+	} else if (strcmp(mode, "exit") == 0) {
+		pthread_t t;
+		int got = 0;
+
+		if (pthread_create(&t, NULL, exit_thread, &got) != 0)
+			return 2;
+		pthread_join(t, NULL);
+		total = got + drain_waits(kept_p, &seen200);
+		printf("one-shot events reported: %d\n", total);
+	} else {
+		struct epoll_event o[8];
+		int r = epoll_wait(ep, o, 8, 0), other;
+		char c;
+
+		for (int i = 0; i < r; i++, total++)
+			if (read(kept_p[o[i].data.u64 - 100][0], &c, 1) != 1)
+				printf("(empty)");
+		other = dup(ep);
+		close(ep);
+		ep = other;
+		total += drain_waits(kept_p, &seen200);
+		printf("one-shot events reported: %d\n", total);
+	}
+	fflush(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct epoll_event o[8];
 	const char *mode = argc > 1 ? argv[1] : "args";
 
 	ep = epoll_create1(0);
+	if (strcmp(mode, "shared") == 0 || strcmp(mode, "exit") == 0 || strcmp(mode, "epclose") == 0)
+		return kept(mode);
 	if (strncmp(mode, "lag", 3) == 0) {
 		lag_mode = mode;
 		return lag();

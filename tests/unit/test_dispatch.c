@@ -36,7 +36,7 @@ static void teardown(void)
 static void serve(int fd, const char *id)
 {
 	fake_serve(fd, id);
-	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, fd, (uint64_t)fd);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, fd, (uint64_t)fd, EPOLLIN);
 	flow_idle();
 }
 
@@ -78,7 +78,7 @@ UNIT_TEST(an_event_whose_registration_changed_is_dropped)
 	serve(CLIENT_A, "req-a");
 	serve(CLIENT_B, "req-b");
 	ck_assert_int_eq(kernel_reports(fds, 2, &ev), 1);
-	flow_epoll_ctl(EPFD, EPOLL_CTL_DEL, CLIENT_B, 0);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_DEL, CLIENT_B, 0, EPOLLIN);
 	ck_assert_int_eq(dispatch_next(EPFD, &ev), 0);
 }
 
@@ -95,7 +95,7 @@ UNIT_TEST(after_a_change_each_event_left_is_asked)
 	serve(CLIENT_C, "req-c");
 	ck_assert_int_eq(kernel_reports(fds, 3, &ev), 1);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
-	flow_epoll_ctl(EPFD, EPOLL_CTL_DEL, CLIENT_B, 0);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_DEL, CLIENT_B, 0, EPOLLIN);
 	flow_idle();
 	ck_assert_int_eq(dispatch_next(EPFD, &ev), 1);
 	ck_assert_uint_eq(ev.data.u64, CLIENT_C);
@@ -135,7 +135,7 @@ UNIT_TEST(the_quick_hand_out_is_dispatch_next)
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 	ck_assert_int_eq(agent_self.event_fd, CLIENT_B);
 	ck_assert_uint_eq(agent_self.depth, 0);
-	flow_epoll_ctl(EPFD, EPOLL_CTL_MOD, CLIENT_A, (uint64_t)CLIENT_A);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_MOD, CLIENT_A, (uint64_t)CLIENT_A, EPOLLIN);
 	ck_assert_ptr_null(dispatch_ready(EPFD));        /* a registration changed */
 	ck_assert_int_eq(dispatch_next(EPFD, &ev), 1);
 	ck_assert_uint_eq(ev.data.u64, CLIENT_C);
@@ -187,7 +187,7 @@ static void add_b(void)
 
 static void delete_c(void)
 {
-	flow_epoll_ctl(EPFD, EPOLL_CTL_DEL, CLIENT_C, 0);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_DEL, CLIENT_C, 0, EPOLLIN);
 }
 
 /* Another thread's epoll_ctl is under way when the batch is matched: the

@@ -154,7 +154,7 @@ UNIT_TEST(check_timed_out_after_another_head_mutes_the_lines)
 	flow_new_fd(EPFD, FD_EPOLL);
 	fake_serve(CLIENT_A, "req-a");
 	flow_connect(CHECK);
-	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, CHECK, CHECK);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, CHECK, CHECK, EPOLLIN);
 	fake_serve(CLIENT_B, "req-b");
 	flow_close(CHECK);
 	ck_assert_msg(agent_self.muted, "after the check's close, lines carry %s", fake_cur_id());
@@ -167,7 +167,7 @@ UNIT_TEST(closing_a_listening_socket_changes_nothing)
 {
 	flow_new_fd(EPFD, FD_EPOLL);
 	flow_socket(LISTENING, AF_INET, SOCK_STREAM);
-	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, LISTENING, LISTENING);
+	flow_epoll_ctl(EPFD, EPOLL_CTL_ADD, LISTENING, LISTENING, EPOLLIN);
 	fake_serve(CLIENT_B, "req-b");
 	flow_close(LISTENING);
 	ck_assert_str_eq(fake_cur_id(), "req-b");

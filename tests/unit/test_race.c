@@ -136,8 +136,8 @@ static void *registrar(void *arg)
 {
 	(void)arg;
 	for (int i = 0; i < ROUNDS; i++) {
-		epmap_ctl(300, EPOLL_CTL_ADD, 301 + i % 8, (uint64_t)(i % 8));
-		epmap_ctl(300, EPOLL_CTL_MOD, 301 + i % 8, (uint64_t)(i % 8));
+		epmap_ctl(300, EPOLL_CTL_ADD, 301 + i % 8, (uint64_t)(i % 8), EPOLLIN);
+		epmap_ctl(300, EPOLL_CTL_MOD, 301 + i % 8, (uint64_t)(i % 8), EPOLLIN);
 		epmap_forget_fd(301 + i % 8);
 	}
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
