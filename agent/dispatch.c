@@ -244,6 +244,16 @@ static void give_back(struct ep_buf *b)
 {
 	int e = errno;
 
+	/* Only while no epoll_ctl of the program's is under way on the
+	 * instance, and none starts until the re-arms are made: one could
+	 * otherwise land between the check below and the re-arm, which
+	 * would undo it (a trial: 5 of 20,000 runs got the data value a
+	 * MOD had just replaced). With one under way, the events are left. */
+	if (b->slot == NULL || !epmap_give_begins(b->slot)) {
+		b->n = b->pos = 0;
+		errno = e;
+		return;
+	}
 	for (int i = b->pos; i < b->n; i++) {
 		uint64_t data = b->ev[i].data.u64, gen;
 		uint32_t mask;
@@ -255,6 +265,7 @@ static void give_back(struct ep_buf *b)
 		REAL(epoll_ctl)(b->epfd, EPOLL_CTL_MOD, fd,
 				&(struct epoll_event){ .events = mask, .data.u64 = data });
 	}
+	epmap_give_ends(b->slot);
 	b->n = b->pos = 0;
 	errno = e;
 }
@@ -265,6 +276,13 @@ void dispatch_closing(int epfd)
 
 	if (b && b->pos < b->n)
 		give_back(b);
+}
+
+void dispatch_closing_range(unsigned first, unsigned last)
+{
+	for (struct ep_buf *b = agent_self.ep; b; b = b->next)
+		if ((unsigned)b->epfd >= first && (unsigned)b->epfd <= last && b->pos < b->n)
+			give_back(b);
 }
 
 void dispatch_thread_exit(void)

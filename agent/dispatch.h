@@ -181,9 +181,13 @@ int dispatch_fill(int epfd, int r, struct epoll_event *events);
  * (re-armed, edge-triggered and one-shot registrations), buffers freed. */
 void dispatch_thread_exit(void);
 
-/* The thread's number `epfd` of an epoll instance is about to be closed:
- * events it keeps for it are given back, as at the thread's end. */
+/* The thread's number `epfd` of an epoll instance is about to be closed
+ * (close, or replaced by dup2/dup3): events it keeps for it are given
+ * back, as at the thread's end. */
 void dispatch_closing(int epfd);
+
+/* The same for every number in [first, last] (close_range, closefrom). */
+void dispatch_closing_range(unsigned first, unsigned last);
 
 /* A forked child: the events its parent's thread still had buffered were
  * the parent's (the kernel gave them to the parent's wait, and gives an

@@ -64,9 +64,42 @@ static inline uint64_t epmap_slot_generation(const struct fdslot *s)
  * on a change the registrations here do not show yet, so a batch the
  * kernel reports then cannot be matched to them (agent/dispatch.c).
  */
+/* Set in ep_busy while the agent re-arms a registration of the instance
+ * itself (epmap_give_begins): another epoll_ctl on it waits until then. */
+#define EPMAP_GIVING 0x80000000u
+
 static inline void epmap_ctl_begins(struct fdslot *s)
 {
-	__atomic_add_fetch(&s->ep_busy, 1, __ATOMIC_SEQ_CST);
+	/* A re-arm under way: wait for it (a bounded wait: a signal handler's
+	 * epoll_ctl on the thread that interrupted it must not wait for
+	 * good), so that it can never undo this call's change. */
+	int tries = 0;
+
+	while ((__atomic_add_fetch(&s->ep_busy, 1, __ATOMIC_SEQ_CST) & EPMAP_GIVING) && tries < 100000) {
+		__atomic_sub_fetch(&s->ep_busy, 1, __ATOMIC_RELEASE);
+		while ((__atomic_load_n(&s->ep_busy, __ATOMIC_ACQUIRE) & EPMAP_GIVING) && ++tries < 100000)
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#else
+			;
+#endif
+	}
+}
+
+/* The agent is about to re-arm registrations of the instance itself
+ * (agent/dispatch.c, give_back): true when no epoll_ctl of the program's
+ * is under way on it, and none starts until epmap_give_ends(). */
+static inline bool epmap_give_begins(struct fdslot *s)
+{
+	uint32_t none = 0;
+
+	return __atomic_compare_exchange_n(&s->ep_busy, &none, EPMAP_GIVING, false,
+					   __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
+static inline void epmap_give_ends(struct fdslot *s)
+{
+	__atomic_and_fetch(&s->ep_busy, ~EPMAP_GIVING, __ATOMIC_RELEASE);
 }
 
 static inline void epmap_ctl_ends(struct fdslot *s)

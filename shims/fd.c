@@ -156,8 +156,11 @@ AGENT_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	int r;
 
-	if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && agent_active())
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last && agent_active()) {
+		if (unlikely(agent_self.ep != NULL))
+			AGENT_WORK(dispatch_closing_range(first, last));
 		AGENT_WORK(out_fd_closing_range(first, last));
+	}
 	r = REAL(close_range)(first, last, flags);
 
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && agent_active())
@@ -167,8 +170,11 @@ AGENT_EXPORT int close_range(unsigned first, unsigned last, int flags)
 
 AGENT_EXPORT void closefrom(int low)
 {
-	if (low >= 0 && agent_active())
+	if (low >= 0 && agent_active()) {
+		if (unlikely(agent_self.ep != NULL))
+			AGENT_WORK(dispatch_closing_range((unsigned)low, ~0u));
 		AGENT_WORK(out_fd_closing_range((unsigned)low, ~0u));
+	}
 	REAL(closefrom)(low);
 	if (low >= 0 && agent_active())
 		AGENT_WORK(flow_close_range((unsigned)low, ~0u));
@@ -296,8 +302,11 @@ AGENT_EXPORT int dup2(int fd, int to)
 {
 	int r;
 
-	if (fd != to && agent_active())
+	if (fd != to && agent_active()) {
+		if (unlikely(agent_self.ep != NULL))
+			AGENT_WORK(dispatch_closing(to));
 		AGENT_WORK(out_fd_closing(to));   /* held bytes of `to` belong to the old file */
+	}
 	r = REAL(dup2)(fd, to);
 	if (r < 0 && fd != to)
 		return still_open(to);
@@ -327,8 +336,11 @@ AGENT_EXPORT int dup3(int fd, int to, int flags)
 {
 	int r;
 
-	if (agent_active())
+	if (agent_active()) {
+		if (unlikely(agent_self.ep != NULL) && fd != to)
+			AGENT_WORK(dispatch_closing(to));
 		AGENT_WORK(out_fd_closing(to));
+	}
 	r = REAL(dup3)(fd, to, flags);
 	if (r < 0)
 		return still_open(to);
