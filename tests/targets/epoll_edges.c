@@ -38,6 +38,7 @@
  *   epclose  two one-shot pipes ready; one wait, then the instance's
  *            number is dup'ed and the first closed; waits on the new
  *            number: both reported once
+ *   epdup2   the same, the first number replaced by dup2 of another fd
  */
 #include <errno.h>
 #include <pthread.h>
@@ -248,7 +249,12 @@ static int kept(const char *mode)
 			if (read(kept_p[o[i].data.u64 - 100][0], &c, 1) != 1)
 				printf("(empty)");
 		other = dup(ep);
-		close(ep);
+		if (strcmp(mode, "epdup2") == 0) {
+			if (dup2(kept_p[0][1], ep) != ep)
+				return 2;
+		} else {
+			close(ep);
+		}
 		ep = other;
 		total += drain_waits(kept_p, &seen200);
 		printf("one-shot events reported: %d\n", total);
@@ -263,7 +269,8 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "args";
 
 	ep = epoll_create1(0);
-	if (strcmp(mode, "shared") == 0 || strcmp(mode, "exit") == 0 || strcmp(mode, "epclose") == 0)
+	if (strcmp(mode, "shared") == 0 || strcmp(mode, "exit") == 0 || strcmp(mode, "epclose") == 0 ||
+	    strcmp(mode, "epdup2") == 0)
 		return kept(mode);
 	if (strncmp(mode, "lag", 3) == 0) {
 		lag_mode = mode;
