@@ -339,19 +339,9 @@ bool epmap_registration(int epfd, uint64_t data, int *fd, uint64_t *gen, uint32_
 
 bool epmap_lookup(int epfd, uint64_t data, int *fd, uint64_t *gen)
 {
-	struct eptable *t;
-	struct epreg *r = NULL;
+	uint32_t events;
 
-	agent_lock(&lock);
-	t = table_of(epfd);
-	if (t)
-		HASH_FIND(hh, t->regs, &data, sizeof data, r);
-	if (r) {
-		*fd = r->fd;
-		*gen = r->gen;
-	}
-	pthread_mutex_unlock(&lock);
-	return r != NULL;
+	return epmap_registration(epfd, data, fd, gen, &events);
 }
 
 /* The quick answer for one event: programs that register an fd with its
