@@ -91,7 +91,7 @@ static void on_alarm(int sig)
 			handler_bad++;
 }
 
-static int lag_pipe[2][2];
+static int lag_pipe[2][2], lag_sync[2];
 static const char *lag_mode;
 
 static void *lag_thread(void *arg)
@@ -154,10 +154,24 @@ static int lag(void)
 		b.events = EPOLLONESHOT;    /* disarmed until the thread's MOD */
 	if (strcmp(lag_mode, "lagadd") != 0 && epoll_ctl(ep, EPOLL_CTL_ADD, lag_pipe[1][0], &b) < 0)
 		return 2;
+	if (strcmp(lag_mode, "lagdel") != 0) {
+		/* the thread's epoll_ctl tells (libslowctl.so) once the kernel
+		 * has its change: the wait begins inside that call */
+		char nfd[16];
+
+		if (pipe(lag_sync) < 0)
+			return 2;
+		snprintf(nfd, sizeof nfd, "%d", lag_sync[1]);
+		setenv("SLOWCTL_NOTIFY_FD", nfd, 1);
+	}
 	if (pthread_create(&t, NULL, lag_thread, NULL) != 0)
 		return 2;
-	if (strcmp(lag_mode, "lagdel") != 0)
-		usleep(150 * 1000);        /* the wait begins inside the thread's epoll_ctl */
+	if (strcmp(lag_mode, "lagdel") != 0) {
+		char c;
+
+		if (read(lag_sync[0], &c, 1) != 1)
+			return 2;
+	}
 	seen = lag_show("first", epoll_wait(ep, o, 8, 2000), o);
 	pthread_join(t, NULL);
 	if (strcmp(lag_mode, "lagmod") != 0)

@@ -10,7 +10,11 @@
  *   SLOWCTL_WAIT_US  every epoll_wait that returns two or more events
  *                    returns that much later: other threads change
  *                    registrations after the kernel reported the batch
- *                    and before the agent looks at it.
+ *                    and before the agent looks at it;
+ *   SLOWCTL_NOTIFY_FD  a delayed epoll_ctl writes one byte there once the
+ *                    kernel made its change, before its delay, so that
+ *                    another thread can wait inside that window without
+ *                    guessing at the scheduler.
  * Unset or 0: the call is passed on untouched. errno is kept.
  */
 #ifndef _GNU_SOURCE
@@ -21,6 +25,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 static long env_us(const char *name)
 {
@@ -48,8 +53,17 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (next == NULL)
 		next = (int (*)(int, int, int, struct epoll_event *))dlsym(RTLD_NEXT, "epoll_ctl");
 	r = next(epfd, op, fd, ev);
-	if (r == 0 && us > 0)
+	if (r == 0 && us > 0) {
+		const char *nfd = getenv("SLOWCTL_NOTIFY_FD");
+		int e = errno;
+
+		/* a byte not written leaves the waiting thread waiting: its
+		 * test's timeout tells */
+		if (nfd != NULL)
+			(void)!write(atoi(nfd), "k", 1);
+		errno = e;
 		pause_us(us);
+	}
 	return r;
 }
 
