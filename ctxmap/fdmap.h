@@ -87,12 +87,15 @@ struct fdslot {
 	uint8_t wire;             /* atomic; writes go through the wire rules (agent/propagate.h) */
 	uint8_t proto;            /* atomic; kind FD_CLIENT: its protocol (agent/conn.c) */
 	int ep_epfd;              /* with ep_state 1: the instance ... */
-	uint32_t ep_busy;         /* kind FD_EPOLL: epoll_ctl calls on it under way
-	                             (epmap_ctl_begins; atomic) */
+	uint32_t ep_busy;         /* (kind FD_EPOLL, apart from its neighbours, in what
+	                             was padding: the slot stays 80 bytes) epoll_ctl
+	                             calls on it under way, and the agent's own re-arm
+	                             (ctxmap/epmap.h, epmap_ctl_begins; atomic) */
 	uint64_t ep_data;         /* ... and the data value it is registered with, */
 	uint64_t ep_reg_gen;      /* ... and that registration's generation. These four
-	                             are written under epmap's lock with atomic stores,
-	                             and read without it by epmap_resolve's quick path */
+	                             (ep_state, ep_epfd, ep_data, ep_reg_gen) are written
+	                             under epmap's lock with atomic stores, and read
+	                             without it by epmap_resolve's quick path */
 	void *ep_table;           /* kind FD_EPOLL: its registrations (epmap.c) */
 	uint64_t ep_gen;          /* kind FD_EPOLL: generation of its registrations */
 	struct chan *rx, *tx;     /* kind FD_CHAN: what it reads from / writes into */
