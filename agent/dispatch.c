@@ -260,7 +260,8 @@ static void give_back(struct ep_buf *b)
 		int fd;
 
 		if (b->fd[i] < 0 || !epmap_registration(b->epfd, data, &fd, &gen, &mask) ||
-		    fd != b->fd[i] || gen != b->gen[i] || !(mask & (EPOLLET | EPOLLONESHOT)))
+		    fd != b->fd[i] || gen != b->gen[i] || !(mask & (EPOLLET | EPOLLONESHOT)) ||
+		    (mask & EPOLLEXCLUSIVE))   /* the kernel refuses its MOD (EINVAL) */
 			continue;
 		REAL(epoll_ctl)(b->epfd, EPOLL_CTL_MOD, fd,
 				&(struct epoll_event){ .events = mask, .data.u64 = data });
