@@ -13,6 +13,7 @@
 #ifndef AGENT_EPMAP_H
 #define AGENT_EPMAP_H
 
+#include <sched.h>
 #include <stdbool.h>
 
 #include "base/lock.h"
@@ -87,14 +88,28 @@ static inline void epmap_ctl_begins(struct fdslot *s)
 }
 
 /* The agent is about to re-arm registrations of the instance itself
- * (agent/dispatch.c, give_back): true when no epoll_ctl of the program's
- * is under way on it, and none starts until epmap_give_ends(). */
+ * (agent/dispatch.c, give_back): waits (bounded: false past it) until no
+ * epoll_ctl of the program's is under way on it; none starts then until
+ * epmap_give_ends(). */
 static inline bool epmap_give_begins(struct fdslot *s)
 {
-	uint32_t none = 0;
+	/* a call under way lasts microseconds, unless its thread is
+	 * preempted: spin a little, then give the CPU away */
+	for (int tries = 0; tries < 100000; tries++) {
+		uint32_t none = 0;
 
-	return __atomic_compare_exchange_n(&s->ep_busy, &none, EPMAP_GIVING, false,
-					   __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&s->ep_busy, &none, EPMAP_GIVING, false,
+						__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			return true;
+		if (tries < 1000) {
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#endif
+		} else {
+			sched_yield();
+		}
+	}
+	return false;
 }
 
 static inline void epmap_give_ends(struct fdslot *s)
