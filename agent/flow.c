@@ -396,6 +396,8 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 	case FD_CLIENT:
 		if (unlikely(!(agent_self.served & SERVED_YES)))
 			now_serving();
+		if (n > 0 && !agent_self.reads_clients)
+			agent_self.reads_clients = true;   /* (answer_mutes) */
 		/* Requests start (or a framed protocol's records are followed)
 		 * in conn.c; the connection's context is then current. */
 		if (n > 0 && conn_reads(s, data, dlen) &&
@@ -712,6 +714,8 @@ void flow_tls_read(int fd, const void *data, size_t n)
 		return;
 	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
 		flow_tls_fd(fd);  /* set up another way than SSL_set_fd */
+	if (n > 0 && !agent_self.reads_clients)
+		agent_self.reads_clients = true;   /* (answer_mutes) */
 	if (n > 0 && conn_reads(s, data, n)) {
 		bool started = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE | FDF_IDLE);
 
@@ -728,6 +732,56 @@ void flow_tls_read(int fd, const void *data, size_t n)
 
 static bool write_slot(struct fdslot *s, int fd, const void *data, const void *head,
 		       size_t n, bool track);
+
+/* Some worker answered a job with the previous job's request still current
+ * from its own answer (answer_mutes): the process has workers that take
+ * several jobs at once. Set once, never cleared. */
+static int answers_jobs;
+
+/* A write of an answer on client connection fd (the thread's context was
+ * `before`, switch_to made the connection's current). `chained`: the
+ * thread wrote an answer on another client connection last, with no switch
+ * since (no wait, no other rule ended that request), and never read a
+ * client connection itself (a worker that answers what other threads
+ * read; a thread that reads its own connections and moves between them
+ * by writing, t_torture, is not one). Such a worker took several jobs at
+ * once (a mutex-guarded queue swapped out whole) and went from one to the
+ * next with no call between them: the lines it wrote about this job
+ * before its answer carried the previous job's ID. From then on
+ * (`answers_jobs`, for the process's life: every such worker of the
+ * program), and on a thread that drains several jobs' records from one
+ * read (`draining`), an answer is its request's (its response ID, its
+ * accounting) and the lines after it carry nothing (`muted`) until the
+ * thread's next switch or read: what it writes next is as likely the
+ * next job's "start" as this one's "answered" (t_batchpop). The answer's
+ * later writes keep it so: a muted thread's write to its own connection
+ * goes the full way (flow_write_conn). Otherwise the lines after an
+ * answer carry its request, as a pool's worker that waits between jobs
+ * needs ("job done" after the answer and the close: t_workers). Not in an
+ * event loop (its own rule, above, and its next event), a loop a bridge
+ * drives, or a context the program entered. */
+static void answer_mutes(int fd, const struct ctx *before, bool chained)
+{
+	const struct ctx *cur = agent_self.cur;
+
+	if (cur == NULL || ctx_pinned() || agent_self.event_loop || agent_self.bridge_loop)
+		return;
+	if (chained && cur != before && !__atomic_load_n(&answers_jobs, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&answers_jobs, 1, __ATOMIC_RELAXED);
+		if (unlikely(debug_fd >= 0))
+			DEBUG("%s: answered with %s still current from its own answer: the program's workers take several jobs at once; their answers' lines carry nothing from now on (fd %d)",
+			      ctx_name(cur)->id, ctx_name(before)->id, fd);
+	}
+	agent_self.answer_fd = fd + 1;
+	agent_self.answer_fd_at = agent_self.switches;
+	if (!agent_self.draining &&
+	    (agent_self.reads_clients || !__atomic_load_n(&answers_jobs, __ATOMIC_RELAXED)))
+		return;
+	if (unlikely(debug_fd >= 0) && !agent_self.muted)
+		DEBUG("%s: its lines carry nothing (an answer by a worker that takes several jobs at once, fd %d)",
+		      ctx_name(cur)->id, fd);
+	agent_self.muted = true;
+}
 
 /* Contexts went through channel fd `s`: a job queue from now on, whose
  * writes with none go the full way, to be recorded too (FDF_CARRIES). */
@@ -787,6 +841,10 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 			 * request's hold on the thread: event_ends) */
 			bool brought = agent_self.event_fd == fd &&
 				       agent_self.event_at == agent_self.switches;
+			/* `before` is another connection's, answered last */
+			bool chained = before && agent_self.answer_fd && agent_self.answer_fd != fd + 1 &&
+				       agent_self.answer_fd_at == agent_self.switches &&
+				       !agent_self.reads_clients;
 
 			switch_to(s, fd);
 			/* A connection that carries none (pipelined requests,
@@ -818,6 +876,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 					      ctx_name(agent_self.cur)->id, fd);
 				agent_self.muted = true;
 			}
+			answer_mutes(fd, before, chained);
 			several_ready_done(fd);
 		}
 		break;

@@ -130,9 +130,10 @@ static inline __attribute__((always_inline)) bool flow_write_conn(struct fdslot 
 		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
 	} else if (kind == FD_CLIENT) {
-		/* serving, and not in a wait that gave several fds */
-		if (fdmap_ctx_peek(s) != cur || agent_self.served != SERVED_YES || agent_self.inherited ||
-		    __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
+		/* serving, not in a wait that gave several fds, and not
+		 * muted (a muted thread's write may leave it so: answer_mutes) */
+		if (fdmap_ctx_peek(s) != cur || agent_self.served_muted != SERVED_VOUCHED ||
+		    agent_self.inherited || __atomic_load_n(&s->wire, __ATOMIC_RELAXED))
 			return false;
 		/* The answer begins: the next read is a new request (conn.c). */
 		if (!(flags & FDF_WROTE))

@@ -24,6 +24,13 @@ struct relay_stash;
 /* Bits of agent_thread.served. */
 #define SERVED_YES 1u
 #define SERVED_SEVERAL 2u
+/* agent_thread.served_muted of a thread that serves (SERVED_YES only) and
+ * is not muted. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SERVED_VOUCHED ((uint16_t)SERVED_YES)
+#else
+#define SERVED_VOUCHED ((uint16_t)(SERVED_YES << 8))
+#endif
 /* The ready fds of one wait agent_thread keeps (ready_fd). */
 #define READY_KEPT 8
 /* The takes agent_thread keeps (take_log); a power of two. Each entry
@@ -88,14 +95,25 @@ struct agent_thread {
 				     (ctx_carried) */
 	bool unvouched;           /* an event loop of a runtime without its bridge */
 	bool accepted;            /* it accepted a connection ... */
-	unsigned char served;     /* ... and read or wrote a client connection
-	                             (SERVED_YES); SERVED_SEVERAL: its last wait
-	                             gave several fds at once (poll, select, a
-	                             batch-mode epoll_wait): once it is done with
-	                             a connection, what it logs is as likely the
-	                             next fd's as that one's (agent/flow.c);
-	                             until its next wait ... One byte, so that a
-	                             write's quick test of both is one compare. */
+	union {
+		struct {
+			unsigned char served;  /* ... and read or wrote a client
+			                          connection (SERVED_YES);
+			                          SERVED_SEVERAL: its last wait gave
+			                          several fds at once (poll, select, a
+			                          batch-mode epoll_wait): once it is done
+			                          with a connection, what it logs is as
+			                          likely the next fd's as that one's
+			                          (agent/flow.c); until its next wait ... */
+			bool muted;            /* `cur` no longer vouches for lines: they
+			                          carry nothing until a switch or the
+			                          thread's next I/O on a client or
+			                          outbound connection (flow_vouched;
+			                          agent/out.c) */
+		};
+		uint16_t served_muted;    /* both, so that a write's quick test of
+		                             them is one compare (SERVED_VOUCHED) */
+	};
 	unsigned char weak;          /* what `cur` last rests on, if weak: 1 an event
 	                             handed out (no I/O since), 2 an outbound
 	                             socket's tag (agent/flow.c, flow_connect) */
@@ -129,9 +147,6 @@ struct agent_thread {
 	unsigned char pin_depth;
 	struct relay_stash *relay_stash; /* lines taken from relayed pipes (agent/relay.c) */
 	unsigned switches;        /* counts assignments of `cur` (base/ctx.c; wraps) */
-	bool muted;               /* `cur` no longer vouches for lines: they carry nothing
-	                             until a switch or the thread's next I/O on a client
-	                             or outbound connection (flow_vouched; agent/out.c) */
 	const struct ctx *head_read; /* the request whose head it read last, with
 	                             nothing written or connected since (no
 	                             reference: compared only; agent/flow.c) ... */
@@ -151,6 +166,11 @@ struct agent_thread {
 	int peer_read;            /* `cur` was taken from outbound connection fd
 	                             peer_read - 1 by a read of its reply (0: no) ... */
 	unsigned peer_read_at;    /* ... and `switches` right after */
+	int answer_fd;            /* the client connection fd answer_fd - 1 was the last
+	                             this thread wrote an answer on (agent/flow.c,
+	                             answer_mutes; 0: none) ... */
+	unsigned answer_fd_at;    /* ... and `switches` right after */
+	bool reads_clients;       /* it read bytes from a client connection once */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	bool mid_none;            /* it was left with none in the middle of a request of its

@@ -1337,6 +1337,75 @@ UNIT_TEST(wakeups_of_answered_jobs_name_nothing)
 	ck_assert_msg(agent_self.cur == NULL, "an answered job's wake-up gave %s", fake_cur_id());
 }
 
+/* Another thread (swap()) read requests A and B and queued them; this
+ * thread, which never read a client connection, answers them one after
+ * another (`close_each`: and closes each). */
+static void acceptor_reads_a_and_b(void)
+{
+	swap();
+	fake_serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_B, "req-b");
+	ctx_take_current(NULL);
+	swap();
+}
+
+/* A worker answers A: the lines after the answer carry A (a pool's worker
+ * writes "job done" there before it waits for its next job). */
+UNIT_TEST(a_workers_answer_keeps_its_request_for_the_lines_after)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	acceptor_reads_a_and_b();
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	a_still_vouched();
+}
+
+/* The same worker goes on to B with A still current from its answer (it
+ * took both at once): B's answer is B's, and from then on the lines after
+ * each answer of the program's workers carry nothing; the next answer's
+ * too, and its later writes keep it so. */
+UNIT_TEST(a_second_answer_with_the_first_still_current_mutes_answers)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n";
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+	acceptor_reads_a_and_b();
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	ck_assert(!agent_self.muted);
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, head, sizeof head - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert_msg(agent_self.muted, "after B's answer, lines carry %s", fake_cur_id());
+	ck_assert(!flow_write_conn(fdmap_peek(CLIENT_B)));    /* the body: the full way */
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, "ok\n", 3);
+	ck_assert(agent_self.muted);
+	/* Another worker of the program: its first answer mutes too. */
+	{
+		struct agent_thread first = agent_self;   /* keeps B's reference */
+
+		memset(&agent_self, 0, sizeof agent_self);
+		agent_self.tid = 202;
+		flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+		ck_assert_str_eq(fake_cur_id(), "req-a");
+		ck_assert(agent_self.muted);
+		ctx_take_current(NULL);
+		agent_self = first;
+	}
+}
+
+/* A thread that reads its own connections and moves between them by
+ * writing (t_torture) takes no jobs: its lines keep what it wrote to. */
+UNIT_TEST(a_thread_that_reads_its_connections_is_no_batch_worker)
+{
+	static const char byte[] = "x";
+
+	fake_serve(CLIENT_A, "req-a");
+	fake_serve(CLIENT_B, "req-b");
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, byte, 1);
+	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, byte, 1);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
+	ck_assert(!agent_self.muted);
+}
+
 Suite *flow_suite(void)
 {
 	Suite *s = suite_create("flow");

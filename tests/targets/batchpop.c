@@ -1,0 +1,164 @@
+/*
+ * batchpop - a worker that takes several queued jobs at once and answers
+ * them one after another with no call between them that the agent could
+ * read as "the next job": an acceptor reads each request's head and
+ * queues {connection, ID}; the worker takes every job queued so far in
+ * one step, then for each job writes "start", answers, writes
+ * "answered", closes the connection or hands it back, writes "done".
+ * Nothing names a job before its answer: the worker's context for each
+ * job can come only from writing that job's answer.
+ *
+ *   batchpop PORT_FILE swap-close|swap-keep|pipe-keep
+ *
+ * swap-*:    the queue is an array behind a mutex and a condvar; the
+ *            worker waits until BATCH jobs are queued (or WAIT_MS pass)
+ *            and swaps the whole array out under the lock.
+ * pipe-keep: the acceptor writes each job (a fixed-size record) into a
+ *            pipe; the worker sleeps a little, then reads up to BATCH
+ *            records in one read.
+ * *-close:   the worker closes each answered connection.
+ * *-keep:    the worker hands each answered connection back through a
+ *            second pipe (a keep-alive server returning it to its loop);
+ *            a reaper thread closes it a little later.
+ *
+ * Listens on 127.0.0.1 (port written to PORT_FILE). A client sends
+ * "GET /<ID> HTTP/1.1" with X-Request-Id <ID> and reads the answer.
+ * Lines on stderr (one write(2) each):
+ *   queued id=ID        the acceptor, after reading the head
+ *   start id=ID N/M     the worker, job N of the M it took at once
+ *   answered id=ID      after writing the answer
+ *   done id=ID          after closing it or handing it back
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "target.h"
+
+#define BATCH 4
+#define WAIT_MS 300
+#define PIPE_DELAY_US 150000
+#define REAPER_DELAY_US 50000
+
+struct job {
+	int fd;
+	char id[60];
+};
+
+enum mode { SWAP_CLOSE, SWAP_KEEP, PIPE_KEEP };
+static const char *const modes[] = { "swap-close", "swap-keep", "pipe-keep" };
+static enum mode mode;
+
+static struct job queue[64];
+static int queued;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t more = PTHREAD_COND_INITIALIZER;
+static int jobs[2], back[2];
+
+/* Every job queued so far, at least one, into out[]; returns how many. */
+static int take_all(struct job *out)
+{
+	struct timespec until;
+	int n;
+
+	pthread_mutex_lock(&lock);
+	while (queued == 0)
+		pthread_cond_wait(&more, &lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += WAIT_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (queued < BATCH && pthread_cond_timedwait(&more, &lock, &until) != ETIMEDOUT)
+		;
+	n = queued;
+	memcpy(out, queue, (size_t)n * sizeof *out);
+	queued = 0;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+static int read_all(struct job *out)
+{
+	ssize_t r;
+
+	usleep(PIPE_DELAY_US);
+	r = read(jobs[0], out, BATCH * sizeof *out);
+	return r > 0 ? (int)(r / (ssize_t)sizeof *out) : 0;
+}
+
+static void *worker(void *arg)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+	struct job mine[64];
+
+	for (;;) {
+		int n = mode == PIPE_KEEP ? read_all(mine) : take_all(mine);
+
+		for (int i = 0; i < n; i++) {
+			say("start id=%s %d/%d\n", mine[i].id, i + 1, n);
+			send_all(mine[i].fd, ok, sizeof ok - 1);
+			say("answered id=%s\n", mine[i].id);
+			if (mode == SWAP_CLOSE)
+				close(mine[i].fd);
+			else
+				write_all(back[1], (const char *)&mine[i].fd, sizeof mine[i].fd);
+			say("done id=%s\n", mine[i].id);
+		}
+	}
+	return arg;
+}
+
+static void *reaper(void *arg)
+{
+	int fd;
+
+	for (;;) {
+		if (read(back[0], &fd, sizeof fd) != sizeof fd)
+			continue;
+		usleep(REAPER_DELAY_US);
+		close(fd);
+	}
+	return arg;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned short port;
+	pthread_t t;
+	int lfd;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: batchpop PORT_FILE swap-close|swap-keep|pipe-keep\n");
+		return 2;
+	}
+	mode = (enum mode)pick_mode(argv[2], modes, 3);
+	if (pipe(jobs) < 0 || pipe(back) < 0)
+		die("pipe");
+	lfd = listen_loopback(SOCK_STREAM, 0, 64, &port);
+	if (pthread_create(&t, NULL, worker, NULL) != 0 || pthread_create(&t, NULL, reaper, NULL) != 0)
+		die("pthread_create");
+	write_port_file(argv[1], port);
+	for (;;) {
+		struct job j = { .fd = accept(lfd, NULL, NULL) };
+		char h[4096];
+
+		if (j.fd < 0)
+			continue;
+		if (read_request_head(j.fd, h, sizeof h - 1) < 0 ||
+		    sscanf(h, "GET /%59[A-Za-z0-9-]", j.id) != 1) {
+			close(j.fd);
+			continue;
+		}
+		say("queued id=%s\n", j.id);
+		if (mode == PIPE_KEEP) {
+			write_all(jobs[1], (const char *)&j, sizeof j);
+			continue;
+		}
+		pthread_mutex_lock(&lock);
+		if (queued < 64)
+			queue[queued++] = j;
+		pthread_cond_signal(&more);
+		pthread_mutex_unlock(&lock);
+	}
+}
