@@ -109,23 +109,11 @@ static void *worker(void *arg)
 	return arg;
 }
 
-static void *reaper(void *arg)
-{
-	int fd;
-
-	for (;;) {
-		if (read(back[0], &fd, sizeof fd) != sizeof fd)
-			continue;
-		usleep(REAPER_DELAY_US);
-		close(fd);
-	}
-	return arg;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned short port;
 	pthread_t t;
+	struct reaper reaper;
 	int lfd;
 
 	if (argc != 3) {
@@ -135,8 +123,9 @@ int main(int argc, char **argv)
 	mode = (enum mode)pick_mode(argv[2], modes, 3);
 	if (pipe(jobs) < 0 || pipe(back) < 0)
 		die("pipe");
+	reaper = (struct reaper){ back[0], REAPER_DELAY_US };
 	lfd = listen_loopback(SOCK_STREAM, 0, 64, &port);
-	if (pthread_create(&t, NULL, worker, NULL) != 0 || pthread_create(&t, NULL, reaper, NULL) != 0)
+	if (pthread_create(&t, NULL, worker, NULL) != 0 || pthread_create(&t, NULL, reap_handed_back, &reaper) != 0)
 		die("pthread_create");
 	write_port_file(argv[1], port);
 	for (;;) {

@@ -89,19 +89,6 @@ static void *worker(void *arg)
 	return arg;
 }
 
-static void *reaper(void *arg)
-{
-	int fd;
-
-	for (;;) {
-		if (read(back[0], &fd, sizeof fd) != sizeof fd)
-			continue;
-		usleep(REAPER_DELAY_US);
-		close(fd);
-	}
-	return arg;
-}
-
 static int lfd;
 
 static void *acceptor(void *arg)
@@ -131,6 +118,7 @@ int main(int argc, char **argv)
 {
 	unsigned short port;
 	pthread_t t;
+	struct reaper reaper;
 	int on_main;
 
 	if (argc < 3 || argc > 4 || (strcmp(argv[2], "close") != 0 && strcmp(argv[2], "keep") != 0) ||
@@ -142,9 +130,10 @@ int main(int argc, char **argv)
 	on_main = argc == 4;
 	if (pipe(wake) < 0 || pipe(back) < 0)
 		die("pipe");
+	reaper = (struct reaper){ back[0], REAPER_DELAY_US };
 	lfd = listen_loopback(SOCK_STREAM, 0, SLOTS, &port);
 	if (pthread_create(&t, NULL, on_main ? acceptor : worker, NULL) != 0 ||
-	    pthread_create(&t, NULL, reaper, NULL) != 0)
+	    pthread_create(&t, NULL, reap_handed_back, &reaper) != 0)
 		die("pthread_create");
 	write_port_file(argv[1], port);
 	if (on_main)

@@ -259,6 +259,29 @@ static inline int take_request_conn(const char *id)
 	return s;
 }
 
+/* What a reaper thread (reap_handed_back) reads and how long it waits. */
+struct reaper {
+	int rd;                /* a pipe's read end, each record one fd (an int) */
+	unsigned delay_us;     /* before each close */
+};
+
+/* A thread's body: closes each connection a worker hands back through
+ * r->rd, delay_us after it arrives, as a keep-alive server's loop closes
+ * a connection its client left. Never returns. */
+static inline void *reap_handed_back(void *arg)
+{
+	const struct reaper *r = arg;
+	int fd;
+
+	for (;;) {
+		if (read(r->rd, &fd, sizeof fd) != sizeof fd)
+			continue;
+		usleep(r->delay_us);
+		close(fd);
+	}
+	return arg;
+}
+
 /* take_request_conn without the connection. */
 static inline void take_request(const char *id)
 {
