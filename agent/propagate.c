@@ -45,6 +45,7 @@ struct conn {
 	uint16_t owed_len, owed_off;
 	char owed[HDR_MAX];
 	struct span srv;            /* the request being served (client connections) */
+	char srv_path[SPAN_PATH_MAX + 1];  /* its url.path (srv.path points here) */
 	struct span cli;            /* the request sent, until its reply (outbound) */
 	char peer_addr[48];         /* where connect() went */
 	uint16_t peer_port;
@@ -318,7 +319,7 @@ static void client_starts(struct conn *c, const char *span_id)
 	copy_str(c->cli.method, sizeof c->cli.method, c->w.method, strlen(c->w.method));
 	memcpy(c->cli.addr, c->peer_addr, sizeof c->cli.addr);
 	c->cli.port = c->peer_port;
-	c->cli.path[0] = '\0';
+	c->cli.path = NULL;
 	c->cli.status = 0;
 	/* From the start of the write that sent the head: the server cannot
 	 * have read it before, so its span starts inside this one. */
@@ -364,12 +365,13 @@ void prop_request(struct fdslot *s, int fd, const struct ctx *x, const char *hea
 		c->srv.flags = xn->trace_flags;
 		span_tracestate(&c->srv, xn);
 		c->srv.status = 0;
-		c->srv.method[0] = c->srv.path[0] = '\0';
+		c->srv.method[0] = c->srv_path[0] = '\0';
+		c->srv.path = c->srv_path;
 		if (http_request_line(head, len, &m, &ml, &t, &tl)) {
 			const char *q = memchr(t, '?', tl);
 
 			copy_str(c->srv.method, sizeof c->srv.method, m, ml);
-			copy_str(c->srv.path, sizeof c->srv.path, t, q ? (size_t)(q - t) : tl);
+			copy_str(c->srv_path, sizeof c->srv_path, t, q ? (size_t)(q - t) : tl);
 		}
 		spans_split_peer(x->peer, c->srv.addr, sizeof c->srv.addr, &c->srv.port);
 		/* From the head's read, as an SDK's server span: not the

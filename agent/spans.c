@@ -231,7 +231,7 @@ size_t spans_render(char *dst, size_t cap, const struct span *s)
 		attr_str(&b, &first, "http.request.method", s->method, strlen(s->method));
 	if (s->kind == SPAN_SERVER) {
 		attr_str(&b, &first, "url.scheme", "http", 4);
-		if (s->path[0])
+		if (s->path && s->path[0])
 			attr_str(&b, &first, "url.path", s->path, strlen(s->path));
 		if (s->addr[0])
 			attr_str(&b, &first, "client.address", s->addr, strlen(s->addr));

@@ -31,7 +31,10 @@ struct span {
 	char parent_id[17];        /* "" for a root span */
 	char method[16];
 	char addr[48];             /* client.address (server) / server.address (client) */
-	char path[SPAN_PATH_MAX + 1]; /* url.path (server spans) */
+	const char *path;          /* url.path (server spans): NUL-terminated, at most
+	                              SPAN_PATH_MAX bytes, in room the span's holder
+	                              keeps (a connection keeps it for its server
+	                              span only); NULL or "": none */
 	int64_t start_ns, end_ns;  /* unix nanoseconds */
 	/* Its trace's W3C tracestate (OTLP Span.trace_state), NUL-terminated,
 	 * from the agent's allocator (mem_alloc of tracestate_len + 1), owned
