@@ -83,6 +83,8 @@ static void switch_to_(struct fdslot *s, const char *why, int fd)
 #define switch_to(s, fd) switch_to_((s), __func__, (fd))
 
 static bool answered(const struct ctx *c);
+static inline bool answered_last(int fd);
+static void chain_seen(int fd, const struct ctx *before, bool chained);
 
 /* A job a channel's queued units name (`c`, a reference the caller hands
  * over), or NULL: units of a request that is over or answered (a worker
@@ -295,6 +297,40 @@ bool flow_accept_self(int lfd, int fd, const struct sockaddr *peer, socklen_t le
 static inline void output_begins(void)
 {
 	agent_self.head_read = NULL;
+	agent_self.job_quiet = false;
+}
+
+/* A job read from channel `rx` became the thread's context: if more jobs
+ * were queued behind it already, until the thread writes, hands something
+ * on or waits, a second job read from `rx` finds it untouched
+ * (jobs_piling). A job written after the read is the next job of a
+ * worker whose last one needed no output of its own. */
+static inline void job_taken(const struct chan *rx)
+{
+	agent_self.job_quiet = !chan_quiet(rx);
+	agent_self.job_chan = rx;
+	agent_self.job_outputs = agent_self.outputs;
+}
+
+/* A read of `rx` names another job, queued already when the thread read
+ * its last job from it, while that job (current, unanswered) or the jobs
+ * it is already piling up from it are untouched: nothing written, no
+ * line, nothing handed on, no wait since.
+ * The thread empties its queue before it works on any (reads until
+ * EAGAIN, then answers each): it holds several jobs, and the first ones'
+ * lines would carry the last one read (a trial: 99 of 400 "start" lines,
+ * t_batchpop "pipe-one"). None, and its answers' lines carry nothing, until
+ * it waits again (draining several, answer_mutes). Not in an event loop,
+ * a loop a bridge drives or a signal handler, nor over a context the
+ * program entered. */
+static bool jobs_piling(const struct chan *rx)
+{
+	if (!agent_self.job_quiet || agent_self.job_chan != rx || agent_self.job_outputs != agent_self.outputs ||
+	    ctx_pinned() || agent_self.event_loop || agent_self.bridge_loop || agent_self.in_signal)
+		return false;
+	if (agent_self.cur == NULL)
+		return agent_self.draining && agent_self.draining_several && agent_self.drain_chan == rx;
+	return flow_cur_from_chan() && agent_self.chan_took == rx && !answered(agent_self.cur);
 }
 
 static inline void turn_ends(void)
@@ -317,6 +353,8 @@ static bool heads_read(const struct fdslot *s, int fd, bool started)
 {
 	const struct ctx *c = fdmap_ctx_peek(s);
 
+	if (started && c != NULL && !agent_self.reads_heads)
+		agent_self.reads_heads = true;     /* (answer_mutes) */
 	if (unlikely(agent_self.bridge_loop || agent_self.unvouched))
 		return false;
 	if (started && c != NULL) {
@@ -396,8 +434,6 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 	case FD_CLIENT:
 		if (unlikely(!(agent_self.served & SERVED_YES)))
 			now_serving();
-		if (n > 0 && !agent_self.reads_clients)
-			agent_self.reads_clients = true;   /* (answer_mutes) */
 		/* Requests start (or a framed protocol's records are followed)
 		 * in conn.c; the connection's context is then current. */
 		if (n > 0 && conn_reads(s, data, dlen) &&
@@ -427,10 +463,13 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 			 * see it so. */
 			bool brought = agent_self.event_fd == fd &&
 				       agent_self.event_at == agent_self.switches;
+			const struct ctx *before = agent_self.cur;
+			bool chained = answered_last(fd);
 
 			switch_to_(s, "flow_read", fd);
 			if (brought)
 				agent_self.event_at = agent_self.switches;
+			chain_seen(fd, before, chained);
 		}
 		flow_vouched();
 		break;
@@ -541,6 +580,20 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 				if (unlikely(c == NULL) && took != CHAN_NOBODY) {
 					agent_self.draining = true;
 					agent_self.drain_chan = rx;
+					/* several writes' units (not one write
+					 * of a writer not known): several jobs */
+					agent_self.draining_several = took == CHAN_TOOK;
+				} else if (c && c != agent_self.cur && jobs_piling(rx)) {
+					ctx_put(c);
+					c = NULL;
+					if (agent_self.cur) {
+						if (unlikely(debug_fd >= 0))
+							note_switch(NULL, "reads another job with the last one untouched", fd);
+						ctx_take_current(NULL);
+					}
+					agent_self.draining = true;
+					agent_self.drain_chan = rx;
+					agent_self.draining_several = true;
 				} else if (c && agent_self.draining && agent_self.drain_chan == rx) {
 					/* Back at that channel, a read that names
 					 * its job: the batch was drained. */
@@ -562,8 +615,10 @@ void flow_read_slot(struct fdslot *s, int fd, const void *data, size_t dlen, siz
 					 * not one whose wake-ups several threads
 					 * read: its first reads came before its
 					 * second reader showed (ctx_carried). */
-					if (named && agent_self.cur == c)
+					if (named && agent_self.cur == c) {
 						agent_self.chan_mark = chan_shared_mark(rx);
+						job_taken(rx);
+					}
 				}
 			} else if (unlikely(relaymap_any()) &&
 				   relay_read(rx, data, dlen, n, &c)) {
@@ -714,8 +769,6 @@ void flow_tls_read(int fd, const void *data, size_t n)
 		return;
 	if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & FDF_TLS))
 		flow_tls_fd(fd);  /* set up another way than SSL_set_fd */
-	if (n > 0 && !agent_self.reads_clients)
-		agent_self.reads_clients = true;   /* (answer_mutes) */
 	if (n > 0 && conn_reads(s, data, n)) {
 		bool started = __atomic_load_n(&s->flags, __ATOMIC_RELAXED) & (FDF_FRESH | FDF_WROTE | FDF_IDLE);
 
@@ -742,15 +795,17 @@ static int answers_jobs;
  * `before`, switch_to made the connection's current). `chained`: the
  * thread wrote an answer on another client connection last, with no switch
  * since (no wait, no other rule ended that request), and never read a
- * client connection itself (a worker that answers what other threads
- * read; a thread that reads its own connections and moves between them
- * by writing, t_torture, is not one). Such a worker took several jobs at
+ * request's head itself (a worker that answers what other threads read,
+ * a request's body perhaps included; a thread that reads its own
+ * connections' requests and moves between them by writing, t_torture, is
+ * not one). Such a worker took several jobs at
  * once (a mutex-guarded queue swapped out whole) and went from one to the
  * next with no call between them: the lines it wrote about this job
  * before its answer carried the previous job's ID. From then on
  * (`answers_jobs`, for the process's life: every such worker of the
- * program), and on a thread that drains several jobs' records from one
- * read (`draining`), an answer is its request's (its response ID, its
+ * program), and on a thread that drains several writes' records from
+ * one read (`draining_several`; not one job's wake-up from a channel
+ * several workers read, whose writer is not known), an answer is its request's (its response ID, its
  * accounting) and the lines after it carry nothing (`muted`) until the
  * thread's next switch or read: what it writes next is as likely the
  * next job's "start" as this one's "answered" (t_batchpop). The answer's
@@ -760,22 +815,42 @@ static int answers_jobs;
  * needs ("job done" after the answer and the close: t_workers). Not in an
  * event loop (its own rule, above, and its next event), a loop a bridge
  * drives, or a context the program entered. */
+/* Before a switch to client connection fd's request: the thread's
+ * context is the request it answered last, on another connection, with
+ * no switch since, and the thread never read a request's head. */
+static inline bool answered_last(int fd)
+{
+	return agent_self.cur && agent_self.answer_fd && agent_self.answer_fd != fd + 1 &&
+	       agent_self.answer_fd_at == agent_self.switches && !agent_self.reads_heads;
+}
+
+/* After it (`before`: the context before, `chained`: answered_last()):
+ * the thread went from the job it answered to another job's connection
+ * (its answer, or its body read) with nothing between: answers_jobs. */
+static void chain_seen(int fd, const struct ctx *before, bool chained)
+{
+	const struct ctx *cur = agent_self.cur;
+
+	if (!chained || cur == before || cur == NULL || ctx_pinned() || agent_self.event_loop ||
+	    agent_self.bridge_loop || __atomic_load_n(&answers_jobs, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&answers_jobs, 1, __ATOMIC_RELAXED);
+	if (unlikely(debug_fd >= 0))
+		DEBUG("%s: taken up with %s still current from its own answer: the program's workers take several jobs at once; their answers' lines carry nothing from now on (fd %d)",
+		      ctx_name(cur)->id, ctx_name(before)->id, fd);
+}
+
 static void answer_mutes(int fd, const struct ctx *before, bool chained)
 {
 	const struct ctx *cur = agent_self.cur;
 
 	if (cur == NULL || ctx_pinned() || agent_self.event_loop || agent_self.bridge_loop)
 		return;
-	if (chained && cur != before && !__atomic_load_n(&answers_jobs, __ATOMIC_RELAXED)) {
-		__atomic_store_n(&answers_jobs, 1, __ATOMIC_RELAXED);
-		if (unlikely(debug_fd >= 0))
-			DEBUG("%s: answered with %s still current from its own answer: the program's workers take several jobs at once; their answers' lines carry nothing from now on (fd %d)",
-			      ctx_name(cur)->id, ctx_name(before)->id, fd);
-	}
+	chain_seen(fd, before, chained);
 	agent_self.answer_fd = fd + 1;
 	agent_self.answer_fd_at = agent_self.switches;
-	if (!agent_self.draining &&
-	    (agent_self.reads_clients || !__atomic_load_n(&answers_jobs, __ATOMIC_RELAXED)))
+	if (!(agent_self.draining && agent_self.draining_several) &&
+	    (agent_self.reads_heads || !__atomic_load_n(&answers_jobs, __ATOMIC_RELAXED)))
 		return;
 	if (unlikely(debug_fd >= 0) && !agent_self.muted)
 		DEBUG("%s: its lines carry nothing (an answer by a worker that takes several jobs at once, fd %d)",
@@ -841,10 +916,7 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
 			 * request's hold on the thread: event_ends) */
 			bool brought = agent_self.event_fd == fd &&
 				       agent_self.event_at == agent_self.switches;
-			/* `before` is another connection's, answered last */
-			bool chained = before && agent_self.answer_fd && agent_self.answer_fd != fd + 1 &&
-				       agent_self.answer_fd_at == agent_self.switches &&
-				       !agent_self.reads_clients;
+			bool chained = answered_last(fd);
 
 			switch_to(s, fd);
 			/* A connection that carries none (pipelined requests,
@@ -1658,6 +1730,14 @@ void flow_accept_begins(void)
 	if (unlikely(debug_fd >= 0) && agent_self.cur)
 		note_switch(NULL, "accept waits for a new connection", -1);
 	flow_idle();
+	/* A blocking accept loop's next turn: the head it read before went
+	 * on with the thread it started, or was answered (heads_read's mark
+	 * used to outlive the accept: an acceptor that reads each head and
+	 * starts a thread per request, which answers, wrote its lines bare
+	 * for good once two requests came at once, a trial). An event loop's
+	 * accepts are part of its turn. */
+	if (!agent_self.event_loop)
+		flow_turn_ends();
 }
 
 /* The thread woke from a wait inside its request (flow_wait_begins): a

@@ -271,6 +271,7 @@ static struct sem_post *sem_slot(const void *sem)
 
 void handoff_sem_posted(const void *sem)
 {
+	agent_self.job_quiet = false;     /* (jobs_piling) */
 	struct sem_post *p = sem_slot(sem);
 
 	const struct ctx *c = ctx_carried();
@@ -320,6 +321,7 @@ void handoff_sem_taken(const void *sem)
 
 void handoff_signal(const void *obj, bool broadcast)
 {
+	agent_self.job_quiet = false;     /* something handed on (jobs_piling) */
 	condmap_signal(obj, ctx_carried(), broadcast, agent_tid(), flow_several_acceptors());
 }
 

@@ -87,6 +87,14 @@ struct agent_thread {
 	                             is the one that takes it from its queue ... */
 	const void *pop_mutex;    /* ... this one (kept across switches; agent/handoff.c, rule 8) */
 	bool draining;            /* took a merged wake-up; until it waits again */
+	bool draining_several;    /* ... of several writes (not one write of a
+	                             writer not known) */
+	bool job_quiet;           /* a job read from channel job_chan is its context
+	                             or piles up, and the thread wrote nothing, handed
+	                             nothing on and wrote no line (outputs still
+	                             job_outputs) since (agent/flow.c, jobs_piling) */
+	const struct chan *job_chan;
+	unsigned job_outputs;
 	const void *drain_chan;   /* the channel of that wake-up (agent/flow.c) */
 	const bool *chan_mark;    /* `cur` came from a channel's read: that
 				     channel's mark of wake-ups several threads
@@ -170,7 +178,7 @@ struct agent_thread {
 	                             this thread wrote an answer on (agent/flow.c,
 	                             answer_mutes; 0: none) ... */
 	unsigned answer_fd_at;    /* ... and `switches` right after */
-	bool reads_clients;       /* it read bytes from a client connection once */
+	bool reads_heads;         /* it read a request's head once (agent/flow.c) */
 	const struct chan *chan_took; /* the channel whose read or wake-up made `cur` ... */
 	unsigned chan_took_at;    /* ... current, and `switches` right after (agent/flow.c) */
 	bool mid_none;            /* it was left with none in the middle of a request of its

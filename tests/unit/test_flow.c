@@ -22,9 +22,10 @@
 
 /* Fake fds, far above what the test process has open. */
 enum { CLIENT_A = 900, CLIENT_B = 901, CHECK = 910, UPSTREAM = 911, EVENTFD = 912, POOLED = 913,
-       EPFD = 914, LISTENING = 915 };
+       EPFD = 914, LISTENING = 915, PIPE_R = 916, PIPE_W = 917 };
 
-static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM, EVENTFD, POOLED, EPFD, LISTENING };
+static const int fds[] = { CLIENT_A, CLIENT_B, CHECK, UPSTREAM, EVENTFD, POOLED, EPFD, LISTENING, PIPE_R,
+			   PIPE_W };
 
 /* A second fake thread: swap() makes it act (its block in agent_self). */
 static struct agent_thread other;
@@ -1404,6 +1405,72 @@ UNIT_TEST(a_thread_that_reads_its_connections_is_no_batch_worker)
 	flow_write_slot(fdmap_peek(CLIENT_B), CLIENT_B, byte, 1);
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 	ck_assert(!agent_self.muted);
+}
+
+/* Jobs A and B are queued on a pipe (one 8-byte record each, written by
+ * the acceptor while it served each) before this worker reads either; it
+ * reads A's record, then B's, with nothing between: it holds both, and
+ * the first's lines would carry the second's ID. None, and a third job's
+ * record read the same way leaves it so; its answers' lines carry
+ * nothing until it waits. */
+UNIT_TEST(a_worker_reading_queued_jobs_before_any_work_takes_none)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	const int p[2] = { PIPE_R, PIPE_W };
+	const char *ids[3] = { "req-a", "req-b", "req-c" };
+	const int conns[3] = { CLIENT_A, CLIENT_B, CHECK };
+	char rec[8];
+
+	flow_pipe(p);
+	for (int i = 0; i < 3; i++) {
+		bool tracked;
+
+		memset(rec, 'a' + i, sizeof rec);
+		swap();
+		fake_serve(conns[i], ids[i]);
+		tracked = flow_write_slot(fdmap_peek(PIPE_W), PIPE_W, rec, sizeof rec);
+		flow_write_done(PIPE_W, rec, sizeof rec, sizeof rec, tracked);
+		swap();
+	}
+	memset(rec, 'a', sizeof rec);
+	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	memset(rec, 'b', sizeof rec);
+	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	ck_assert_msg(agent_self.cur == NULL, "the second job read gave %s", fake_cur_id());
+	memset(rec, 'c', sizeof rec);
+	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	ck_assert_msg(agent_self.cur == NULL, "the third job read gave %s", fake_cur_id());
+	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	ck_assert_msg(agent_self.muted, "after A's answer, lines carry %s", fake_cur_id());
+}
+
+/* The same worker when B is written only after it read A (A needed no
+ * output of its own): B is its next job. */
+UNIT_TEST(a_job_written_after_the_last_read_is_the_next_job)
+{
+	const int p[2] = { PIPE_R, PIPE_W };
+	char rec[8];
+	bool tracked;
+
+	flow_pipe(p);
+	memset(rec, 'a', sizeof rec);
+	swap();
+	fake_serve(CLIENT_A, "req-a");
+	tracked = flow_write_slot(fdmap_peek(PIPE_W), PIPE_W, rec, sizeof rec);
+	flow_write_done(PIPE_W, rec, sizeof rec, sizeof rec, tracked);
+	swap();
+	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	ck_assert_str_eq(fake_cur_id(), "req-a");
+	memset(rec, 'b', sizeof rec);
+	swap();
+	fake_serve(CLIENT_B, "req-b");
+	tracked = flow_write_slot(fdmap_peek(PIPE_W), PIPE_W, rec, sizeof rec);
+	flow_write_done(PIPE_W, rec, sizeof rec, sizeof rec, tracked);
+	swap();
+	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
 Suite *flow_suite(void)
