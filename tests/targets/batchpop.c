@@ -217,16 +217,9 @@ int main(int argc, char **argv)
 		die("pthread_create");
 	write_port_file(argv[1], port);
 	for (;;) {
-		struct job j = { .fd = accept(lfd, NULL, NULL) };
-		char h[4096];
+		struct job j;
 
-		if (j.fd < 0)
-			continue;
-		if (read_request_head(j.fd, h, sizeof h - 1) < 0 ||
-		    sscanf(h, "GET /%59[A-Za-z0-9-]", j.id) != 1) {
-			close(j.fd);
-			continue;
-		}
+		j.fd = accept_request(lfd, j.id, sizeof j.id - 1);
 		say("queued id=%s\n", j.id);
 		if (mode == PIPE_KEEP || mode == PIPE_ONE) {
 			write_all(jobs[1], (const char *)&j, sizeof j);

@@ -94,16 +94,9 @@ static int lfd;
 static void *acceptor(void *arg)
 {
 	for (;;) {
-		struct job j = { .fd = accept(lfd, NULL, NULL) };
-		char h[4096];
+		struct job j;
 
-		if (j.fd < 0)
-			continue;
-		if (read_request_head(j.fd, h, sizeof h - 1) < 0 ||
-		    sscanf(h, "GET /%63[A-Za-z0-9-]", j.id) != 1) {
-			close(j.fd);
-			continue;
-		}
+		j.fd = accept_request(lfd, j.id, sizeof j.id - 1);
 		say("queued id=%s\n", j.id);
 		pthread_mutex_lock(&queue_lock);
 		if (tail - head < SLOTS)

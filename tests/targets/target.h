@@ -259,6 +259,24 @@ static inline int take_request_conn(const char *id)
 	return s;
 }
 
+/* Accepts connections on lfd until one sends a head "GET /<ID> ..." whose
+ * ID (letters, digits and '-') fits id[id_max + 1]; closes the others.
+ * Returns the connection, the ID in id. */
+static inline int accept_request(int lfd, char *id, size_t id_max)
+{
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		char h[4096], fmt[32];
+
+		if (fd < 0)
+			continue;
+		snprintf(fmt, sizeof fmt, "GET /%%%zu[A-Za-z0-9-]", id_max);
+		if (read_request_head(fd, h, sizeof h - 1) >= 0 && sscanf(h, fmt, id) == 1)
+			return fd;
+		close(fd);
+	}
+}
+
 /* What a reaper thread (reap_handed_back) reads and how long it waits. */
 struct reaper {
 	int rd;                /* a pipe's read end, each record one fd (an int) */

@@ -1407,6 +1407,30 @@ UNIT_TEST(a_thread_that_reads_its_connections_is_no_batch_worker)
 	ck_assert(!agent_self.muted);
 }
 
+/* Another thread serves request `id` on `conn` and writes its job, an
+ * 8-byte record of `fill` bytes, into the pipe. */
+static void queue_job(int conn, const char *id, char fill)
+{
+	char rec[8];
+	bool tracked;
+
+	memset(rec, fill, sizeof rec);
+	swap();
+	fake_serve(conn, id);
+	tracked = flow_write_slot(fdmap_peek(PIPE_W), PIPE_W, rec, sizeof rec);
+	flow_write_done(PIPE_W, rec, sizeof rec, sizeof rec, tracked);
+	swap();
+}
+
+/* This thread reads the 8-byte record of `fill` bytes from the pipe. */
+static void read_job(char fill)
+{
+	char rec[8];
+
+	memset(rec, fill, sizeof rec);
+	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+}
+
 /* Jobs A and B are queued on a pipe (one 8-byte record each, written by
  * the acceptor while it served each) before this worker reads either; it
  * reads A's record, then B's, with nothing between: it holds both, and
@@ -1417,29 +1441,16 @@ UNIT_TEST(a_worker_reading_queued_jobs_before_any_work_takes_none)
 {
 	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 	const int p[2] = { PIPE_R, PIPE_W };
-	const char *ids[3] = { "req-a", "req-b", "req-c" };
-	const int conns[3] = { CLIENT_A, CLIENT_B, CHECK };
-	char rec[8];
 
 	flow_pipe(p);
-	for (int i = 0; i < 3; i++) {
-		bool tracked;
-
-		memset(rec, 'a' + i, sizeof rec);
-		swap();
-		fake_serve(conns[i], ids[i]);
-		tracked = flow_write_slot(fdmap_peek(PIPE_W), PIPE_W, rec, sizeof rec);
-		flow_write_done(PIPE_W, rec, sizeof rec, sizeof rec, tracked);
-		swap();
-	}
-	memset(rec, 'a', sizeof rec);
-	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	queue_job(CLIENT_A, "req-a", 'a');
+	queue_job(CLIENT_B, "req-b", 'b');
+	queue_job(CHECK, "req-c", 'c');
+	read_job('a');
 	ck_assert_str_eq(fake_cur_id(), "req-a");
-	memset(rec, 'b', sizeof rec);
-	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	read_job('b');
 	ck_assert_msg(agent_self.cur == NULL, "the second job read gave %s", fake_cur_id());
-	memset(rec, 'c', sizeof rec);
-	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	read_job('c');
 	ck_assert_msg(agent_self.cur == NULL, "the third job read gave %s", fake_cur_id());
 	flow_write_slot(fdmap_peek(CLIENT_A), CLIENT_A, answer, sizeof answer - 1);
 	ck_assert_str_eq(fake_cur_id(), "req-a");
@@ -1451,25 +1462,13 @@ UNIT_TEST(a_worker_reading_queued_jobs_before_any_work_takes_none)
 UNIT_TEST(a_job_written_after_the_last_read_is_the_next_job)
 {
 	const int p[2] = { PIPE_R, PIPE_W };
-	char rec[8];
-	bool tracked;
 
 	flow_pipe(p);
-	memset(rec, 'a', sizeof rec);
-	swap();
-	fake_serve(CLIENT_A, "req-a");
-	tracked = flow_write_slot(fdmap_peek(PIPE_W), PIPE_W, rec, sizeof rec);
-	flow_write_done(PIPE_W, rec, sizeof rec, sizeof rec, tracked);
-	swap();
-	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	queue_job(CLIENT_A, "req-a", 'a');
+	read_job('a');
 	ck_assert_str_eq(fake_cur_id(), "req-a");
-	memset(rec, 'b', sizeof rec);
-	swap();
-	fake_serve(CLIENT_B, "req-b");
-	tracked = flow_write_slot(fdmap_peek(PIPE_W), PIPE_W, rec, sizeof rec);
-	flow_write_done(PIPE_W, rec, sizeof rec, sizeof rec, tracked);
-	swap();
-	flow_read_slot(fdmap_peek(PIPE_R), PIPE_R, rec, sizeof rec, sizeof rec);
+	queue_job(CLIENT_B, "req-b", 'b');
+	read_job('b');
 	ck_assert_str_eq(fake_cur_id(), "req-b");
 }
 
