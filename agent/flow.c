@@ -791,30 +791,6 @@ static bool write_slot(struct fdslot *s, int fd, const void *data, const void *h
  * several jobs at once. Set once, never cleared. */
 static int answers_jobs;
 
-/* A write of an answer on client connection fd (the thread's context was
- * `before`, switch_to made the connection's current). `chained`: the
- * thread wrote an answer on another client connection last, with no switch
- * since (no wait, no other rule ended that request), and never read a
- * request's head itself (a worker that answers what other threads read,
- * a request's body perhaps included; a thread that reads its own
- * connections' requests and moves between them by writing, t_torture, is
- * not one). Such a worker took several jobs at
- * once (a mutex-guarded queue swapped out whole) and went from one to the
- * next with no call between them: the lines it wrote about this job
- * before its answer carried the previous job's ID. From then on
- * (`answers_jobs`, for the process's life: every such worker of the
- * program), and on a thread that drains several writes' records from
- * one read (`draining_several`; not one job's wake-up from a channel
- * several workers read, whose writer is not known), an answer is its request's (its response ID, its
- * accounting) and the lines after it carry nothing (`muted`) until the
- * thread's next switch or read: what it writes next is as likely the
- * next job's "start" as this one's "answered" (t_batchpop). The answer's
- * later writes keep it so: a muted thread's write to its own connection
- * goes the full way (flow_write_conn). Otherwise the lines after an
- * answer carry its request, as a pool's worker that waits between jobs
- * needs ("job done" after the answer and the close: t_workers). Not in an
- * event loop (its own rule, above, and its next event), a loop a bridge
- * drives, or a context the program entered. */
 /* Before a switch to client connection fd's request: the thread's
  * context is the request it answered last, on another connection, with
  * no switch since, and the thread never read a request's head. */
@@ -840,6 +816,32 @@ static void chain_seen(int fd, const struct ctx *before, bool chained)
 		      ctx_name(cur)->id, ctx_name(before)->id, fd);
 }
 
+/* A write of an answer on client connection fd (the thread's context was
+ * `before`, switch_to made the connection's current). `chained`
+ * (answered_last, asked at a body read too): the thread wrote an answer
+ * on another client connection last, with no switch since (no wait, no
+ * other rule ended that request), and never read a request's head itself
+ * (a worker that answers what other threads read, a request's body
+ * perhaps included; a thread that reads its own connections' requests
+ * and moves between them by writing, t_torture, is not one). Such a
+ * worker took several jobs at once (a mutex-guarded queue swapped out
+ * whole) and went from one to the next with no call between them: the
+ * lines it wrote about this job before its answer carried the previous
+ * job's ID. From then on (`answers_jobs`, for the process's life: every
+ * such worker of the program), and on a thread that drains several
+ * writes' records from one read or piles up queued jobs before any work
+ * (`draining_several`; not one job's wake-up from a channel several
+ * workers read, whose writer is not known), an answer is its request's
+ * (its response ID, its accounting) and the lines after it carry nothing
+ * (`muted`) until the thread's next switch or read: what it writes next
+ * is as likely the next job's "start" as this one's "answered"
+ * (t_batchpop). The answer's later writes keep it so: a muted thread's
+ * write to its own connection goes the full way (flow_write_conn).
+ * Otherwise the lines after an answer carry its request, as a pool's
+ * worker that waits between jobs needs ("job done" after the answer and
+ * the close: t_workers). Not in an event loop (its own rule, above, and
+ * its next event), a loop a bridge drives, or a context the program
+ * entered. */
 static void answer_mutes(int fd, const struct ctx *before, bool chained)
 {
 	const struct ctx *cur = agent_self.cur;
