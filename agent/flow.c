@@ -1732,14 +1732,6 @@ void flow_accept_begins(void)
 	if (unlikely(debug_fd >= 0) && agent_self.cur)
 		note_switch(NULL, "accept waits for a new connection", -1);
 	flow_idle();
-	/* A blocking accept loop's next turn: the head it read before went
-	 * on with the thread it started, or was answered (heads_read's mark
-	 * used to outlive the accept: an acceptor that reads each head and
-	 * starts a thread per request, which answers, wrote its lines bare
-	 * for good once two requests came at once, a trial). An event loop's
-	 * accepts are part of its turn. */
-	if (!agent_self.event_loop)
-		flow_turn_ends();
 }
 
 /* The thread woke from a wait inside its request (flow_wait_begins): a

@@ -383,6 +383,19 @@ static inline void flow_turn_ends(void)
 	agent_self.batched = false;
 }
 
+/* The thread started another with its context (pthread_create): the
+ * request whose head it read last went on with that thread, as if the
+ * thread had written for it (heads_read: an acceptor that reads each head
+ * and starts a thread per request, which answers later, read a second
+ * head before the first was answered and wrote every later line bare,
+ * its threads' first lines too: t_batchpop "spawn", 31 of 32; a single
+ * thread that reads two heads before it answers either stays batched,
+ * t_batchpop "heads"). */
+static inline void flow_thread_started(void)
+{
+	agent_self.head_read = NULL;
+}
+
 /* Some thread read or wrote a client connection (flow_listener). */
 extern int flow_served_elsewhere;
 

@@ -8,6 +8,7 @@
 
 #include "base/mem.h"
 #include "agent/dispatch.h"
+#include "agent/flow.h"
 #include "agent/handoff.h"
 #include "agent/propagate.h"
 #include "agent/spans.h"
@@ -66,6 +67,7 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 				 void *(*fn)(void *), void *arg)
 {
 	struct start *s;
+	bool carried;
 	int r;
 
 	if (!__atomic_load_n(&agent_threads_made, __ATOMIC_RELAXED))
@@ -78,12 +80,15 @@ AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 	s->fn = fn;
 	s->arg = arg;
 	s->ctx = ctx_carried();
+	carried = s->ctx != NULL;    /* (s is the new thread's once it runs) */
 	if (s->ctx)
 		ctx_get(s->ctx);
 	r = REAL(pthread_create)(t, attr, trampoline, s);
 	if (r != 0) {
 		ctx_put(s->ctx);
 		mem_free(s, sizeof *s);
+	} else if (carried) {
+		flow_thread_started();
 	}
 	return r;
 }

@@ -8,7 +8,7 @@
  * Nothing names a job before its answer: the worker's context for each
  * job can come only from writing that job's answer.
  *
- *   batchpop PORT_FILE swap-close|swap-keep|pipe-keep|swap-body|pipe-one|spawn|efd
+ *   batchpop PORT_FILE swap-close|swap-keep|pipe-keep|swap-body|pipe-one|spawn|efd|heads
  *
  * swap-*:    the queue is an array behind a mutex and a condvar; the
  *            worker waits until BATCH jobs are queued (or WAIT_MS pass)
@@ -26,6 +26,8 @@
  *            says "start", then answers and closes a little later (a
  *            thread per request, its head read by the acceptor, which
  *            reads the next head meanwhile).
+ * heads:     no worker: the main thread accepts two connections and reads
+ *            both heads, then answers and closes each itself.
  * efd:       one job at a time: the acceptor queues it and writes 1 to an
  *            eventfd two workers read; the one woken takes one job,
  *            answers and closes it.
@@ -63,8 +65,9 @@ struct job {
 	char id[60];
 };
 
-enum mode { SWAP_CLOSE, SWAP_KEEP, PIPE_KEEP, SWAP_BODY, PIPE_ONE, SPAWN, EFD };
-static const char *const modes[] = { "swap-close", "swap-keep", "pipe-keep", "swap-body", "pipe-one", "spawn", "efd" };
+enum mode { SWAP_CLOSE, SWAP_KEEP, PIPE_KEEP, SWAP_BODY, PIPE_ONE, SPAWN, EFD, HEADS };
+static const char *const modes[] = { "swap-close", "swap-keep", "pipe-keep", "swap-body", "pipe-one", "spawn", "efd",
+				     "heads" };
 static enum mode mode;
 
 static struct job queue[64];
@@ -196,10 +199,10 @@ int main(int argc, char **argv)
 	int lfd;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: batchpop PORT_FILE swap-close|swap-keep|pipe-keep|swap-body|pipe-one|spawn|efd\n");
+		fprintf(stderr, "usage: batchpop PORT_FILE swap-close|swap-keep|pipe-keep|swap-body|pipe-one|spawn|efd|heads\n");
 		return 2;
 	}
-	mode = (enum mode)pick_mode(argv[2], modes, 7);
+	mode = (enum mode)pick_mode(argv[2], modes, 8);
 	if (pipe(jobs) < 0 || pipe(back) < 0 || (efd = eventfd(0, 0)) < 0)
 		die("pipe");
 	if (mode == PIPE_ONE && fcntl(jobs[0], F_SETFL, O_NONBLOCK) < 0)
@@ -210,12 +213,22 @@ int main(int argc, char **argv)
 		if (pthread_create(&t, NULL, efd_worker, NULL) != 0 ||
 		    pthread_create(&t, NULL, efd_worker, NULL) != 0)
 			die("pthread_create");
-	} else if (mode != SPAWN && pthread_create(&t, NULL, worker, NULL) != 0) {
+	} else if (mode != SPAWN && mode != HEADS && pthread_create(&t, NULL, worker, NULL) != 0) {
 		die("pthread_create");
 	}
 	if (pthread_create(&t, NULL, reap_handed_back, &reaper) != 0)
 		die("pthread_create");
 	write_port_file(argv[1], port);
+	while (mode == HEADS) {
+		struct job two[2];
+
+		for (int i = 0; i < 2; i++) {
+			two[i].fd = accept_request(lfd, two[i].id, sizeof two[i].id - 1);
+			say("queued id=%s\n", two[i].id);
+		}
+		for (int i = 0; i < 2; i++)
+			answer(&two[i], i + 1, 2);
+	}
 	for (;;) {
 		struct job j;
 
