@@ -271,12 +271,12 @@ static struct sem_post *sem_slot(const void *sem)
 
 void handoff_sem_posted(const void *sem)
 {
-	agent_self.job_quiet = false;     /* (jobs_piling) */
 	struct sem_post *p = sem_slot(sem);
 
 	const struct ctx *c = ctx_carried();
 	pid_t tid = agent_tid();
 
+	agent_self.job_quiet = false;     /* something handed on (jobs_piling) */
 	if (!sem_posts_take())
 		return;
 	p->sem = sem;
